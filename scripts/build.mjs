@@ -1,0 +1,25 @@
+// Two outputs: the library (tsc, ESM + .d.ts) and the CLI as one CommonJS bundle, because
+// start-up time is dominated by module loading (DESIGN §11). Heavy packages stay external and
+// are only required on the code paths that need them.
+import { build } from 'esbuild';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, readFileSync, rmSync } from "node:fs";
+
+rmSync('dist', { recursive: true, force: true });
+execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json'], { stdio: 'inherit' });
+
+await build({
+  entryPoints: ["src/cli/bin.ts"],
+  outfile: 'dist/cli.cjs',
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  sourcemap: 'linked',
+  // Everything from node_modules is loaded lazily at run time, never parsed at start-up,
+  // except commander, which every invocation needs anyway.
+  packages: 'external',
+  define: { __KEYSTACK_VERSION__: JSON.stringify(JSON.parse(readFileSync("package.json", "utf8")).version) },
+  logLevel: 'warning',
+});
+chmodSync('dist/cli.cjs', 0o755);

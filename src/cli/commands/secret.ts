@@ -1,0 +1,170 @@
+/** `keystack secret …` (also `keystack secrets-manager secret …`): secrets on the active manager. */
+import { NotFoundError, UsageError } from '../../secrets/errors.js';
+import { validateSecretKey } from '../../secrets/names.js';
+import { schemaFields, type SecretSchema } from '../../secrets/schema.js';
+import type { SecretsManager } from '../../flavors/manager.js';
+import { expandValue, expandValues, parseExtraArgs } from '../input.js';
+import { table } from '../output.js';
+import type { CommandContext, CommandResult } from '../context.js';
+
+export interface SecretRegisterOptions {
+  args: readonly string[];
+  schema?: string | undefined;
+  interactive?: boolean | undefined;
+}
+
+export async function secretRegister(ctx: CommandContext, o: SecretRegisterOptions): Promise<CommandResult> {
+  const { name, pairs } = nameAndPairs(o.args);
+  if (o.interactive && pairs.size > 0) throw new UsageError('values cannot be passed as arguments together with -i', 'Use either -i or --KEY=VALUE arguments.');
+  if (!o.interactive && pairs.size === 0) throw new UsageError(`no values given for secret '${name}'`, 'Pass --KEY=VALUE, --KEY=@FILE or --KEY=@- arguments, or -i to be prompted.');
+  const manager = await ctx.keystack().secretsManager();
+  const schema = await manager.schema(o.schema ?? 'arbitrary');
+  for (const key of pairs.keys()) validateSecretKey(key, manager.scope.prefix);
+  const values = o.interactive ? await promptNewValues(ctx, schema, manager) : expandValues(pairs, { readStdin: ctx.readStdin });
+  ctx.out.sensitive(Object.values(values));
+  const secret = await manager.register(name, values, { schema });
+  const keys = Object.keys(secret.values);
+  return {
+    data: { name, schema: secret.schema, keys, manager: manager.name, scope: manager.scope.scope },
+    text: `Registered secret '${name}' (schema ${secret.schema}; keys: ${keys.join(', ') || 'none'}) in ${manager.where}.`,
+  };
+}
+
+export async function secretGet(ctx: CommandContext, o: { name: string; key?: string | undefined }): Promise<CommandResult> {
+  const manager = await ctx.keystack().secretsManager();
+  const secret = await manager.get(o.name);
+  if (o.key !== undefined) {
+    const value = secret.values[o.key];
+    if (value === undefined) {
+      throw new NotFoundError(`secret '${o.name}' has no key '${o.key}'`, `Its keys are: ${Object.keys(secret.values).join(', ') || 'none'}.`);
+    }
+    return { data: { name: o.name, key: o.key, value }, raw: ctx.out.stdoutIsTTY ? `${value}\n` : value };
+  }
+  const rows = Object.entries(secret.values).map(([k, v]) => [k, printable(v)]);
+  return { data: secret, text: `Secret '${o.name}' (schema ${secret.schema}):\n${table(['KEY', 'VALUE'], rows)}` };
+}
+
+export async function secretList(ctx: CommandContext): Promise<CommandResult> {
+  const manager = await ctx.keystack().secretsManager();
+  const names = await manager.list();
+  if (names.length === 0) ctx.out.note(`No secrets in ${manager.where}.`);
+  return { data: { manager: manager.name, scope: manager.scope.scope, secrets: names }, text: names.join('\n') };
+}
+
+export interface SecretUpdateOptions {
+  args: readonly string[];
+  interactive?: boolean | undefined;
+  removeKeys?: readonly string[] | undefined;
+}
+
+export async function secretUpdate(ctx: CommandContext, o: SecretUpdateOptions): Promise<CommandResult> {
+  const { name, pairs } = nameAndPairs(o.args);
+  const remove = [...(o.removeKeys ?? [])];
+  if (!o.interactive && pairs.size === 0 && remove.length === 0) {
+    throw new UsageError(`nothing to change in secret '${name}'`, 'Pass --KEY=VALUE to add or change keys, --remove-key KEY to remove one, or -i.');
+  }
+  const manager = await ctx.keystack().secretsManager();
+  for (const key of pairs.keys()) validateSecretKey(key, manager.scope.prefix);
+  let set = expandValues(pairs, { readStdin: ctx.readStdin });
+  if (o.interactive) set = { ...set, ...(await promptChanges(ctx, manager, name)) };
+  ctx.out.sensitive(Object.values(set));
+  const updated = await manager.patch(name, { set, remove });
+  const parts = [];
+  if (Object.keys(set).length) parts.push(`set ${Object.keys(set).join(', ')}`);
+  if (remove.length) parts.push(`removed ${remove.join(', ')}`);
+  return {
+    data: { name, schema: updated.schema, keys: Object.keys(updated.values), set: Object.keys(set), removed: remove },
+    text: `Updated secret '${name}' in ${manager.where}: ${parts.join('; ') || 'no changes'}.`,
+  };
+}
+
+export async function secretDelete(ctx: CommandContext, o: { name: string; yes?: boolean | undefined }): Promise<CommandResult> {
+  const manager = await ctx.keystack().secretsManager();
+  if (!o.yes) await confirmOrAbort(ctx, `Delete secret '${o.name}' and all its keys from ${manager.where}?`);
+  await manager.delete(o.name);
+  return { data: { name: o.name, deleted: true }, text: `Deleted secret '${o.name}' from ${manager.where}.` };
+}
+
+export async function secretDeleteAll(ctx: CommandContext, o: { yes?: boolean | undefined }): Promise<CommandResult> {
+  const manager = await ctx.keystack().secretsManager();
+  if (!o.yes) {
+    const count = (await manager.list()).length;
+    await confirmOrAbort(ctx, `Delete all ${count} secret${count === 1 ? '' : 's'} of ${manager.where}? Secrets of other scopes are not touched.`);
+  }
+  const deleted = await manager.deleteAll();
+  return { data: { manager: manager.name, deleted }, text: `Deleted ${deleted} secret${deleted === 1 ? '' : 's'} from ${manager.where}.` };
+}
+
+// --- Internal helpers ---
+
+function nameAndPairs(args: readonly string[]) {
+  const { positionals, pairs } = parseExtraArgs(args);
+  const [name, ...rest] = positionals;
+  if (name === undefined) throw new UsageError('a secret name is required', 'Give the name first, e.g. `keystack secret register db --password=@-`.');
+  if (rest.length > 0) throw new UsageError(`unexpected argument '${rest[0]}'`, 'Values are given as --KEY=VALUE.');
+  return { name, pairs };
+}
+
+export async function confirmOrAbort(ctx: CommandContext, question: string): Promise<void> {
+  if (!ctx.interactive) throw new UsageError('refusing to delete without confirmation', 'Pass -y to confirm when not running in a terminal.');
+  if (!(await ctx.prompt.confirm(question))) throw new UsageError('aborted; nothing was deleted');
+}
+
+async function promptNewValues(ctx: CommandContext, schema: SecretSchema<unknown>, manager: SecretsManager): Promise<Record<string, string>> {
+  const values: Record<string, string> = {};
+  const fields = schemaFields(schema);
+  if (fields.length > 0) {
+    ctx.out.note(`Schema '${schema.name}' has ${fields.length} keys. Input is hidden; press Enter to skip an optional key. @FILE reads a file.`);
+    for (const f of fields) {
+      const label = `Value for ${f.key}${f.required ? '' : ' (optional)'}${f.default !== undefined ? ` [default ${f.default}]` : ''}:`;
+      for (;;) {
+        const answer = await ctx.prompt.secret(label);
+        if (answer !== '') values[f.key] = expandValue(f.key, answer);
+        if (answer !== '' || !f.required) break;
+        ctx.out.note(`${f.key} is required.`);
+      }
+    }
+    return values;
+  }
+  ctx.out.note('Enter keys and values; input of values is hidden. @FILE reads a file.');
+  do {
+    const key = (await ctx.prompt.text('Secret key:')).trim();
+    try {
+      validateSecretKey(key, manager.scope.prefix);
+    } catch (e) {
+      ctx.out.warn((e as Error).message);
+      continue;
+    }
+    if (key in values) {
+      ctx.out.warn(`key '${key}' was already entered; its value is replaced.`);
+    }
+    values[key] = expandValue(key, await ctx.prompt.secret(`Value for ${key}:`));
+  } while (Object.keys(values).length === 0 || (await ctx.prompt.confirm('Add another key?', false)));
+  return values;
+}
+
+async function promptChanges(ctx: CommandContext, manager: SecretsManager, name: string): Promise<Record<string, string>> {
+  const current = await manager.get(name);
+  const set: Record<string, string> = {};
+  ctx.out.note('Input is hidden. Press Enter to keep a value; @FILE reads a file.');
+  for (const key of Object.keys(current.values)) {
+    const answer = await ctx.prompt.secret(`New value for ${key}:`);
+    if (answer !== '') set[key] = expandValue(key, answer);
+  }
+  while (await ctx.prompt.confirm('Add a new key?', false)) {
+    const key = (await ctx.prompt.text('Secret key:')).trim();
+    try {
+      validateSecretKey(key, manager.scope.prefix);
+    } catch (e) {
+      ctx.out.warn((e as Error).message);
+      continue;
+    }
+    set[key] = expandValue(key, await ctx.prompt.secret(`Value for ${key}:`));
+  }
+  return set;
+}
+
+/** Control characters would garble the table; show them escaped (`--key` prints raw bytes). */
+function printable(v: string): string {
+  return v.replace(/[\u0000-\u001f\u007f]/g, (c) => (c === '\n' ? '\\n' : c === '\t' ? '\\t' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+}

@@ -1,0 +1,124 @@
+/** `keystack secrets-manager …`: registering and inspecting secrets managers and flavors. */
+import { UsageError } from '../../secrets/errors.js';
+import { PLANNED_FLAVORS } from '../../flavors/registry.js';
+import type { ComponentRecord } from '../../stack/config-store.js';
+import { parseExtraArgs } from '../input.js';
+import { table } from '../output.js';
+import type { CommandContext, CommandResult } from '../context.js';
+
+export interface ManagerRegisterOptions {
+  args: readonly string[];
+  flavor: string;
+  scope?: string | undefined;
+  namespace?: string | undefined;
+}
+
+export async function managerRegister(ctx: CommandContext, o: ManagerRegisterOptions): Promise<CommandResult> {
+  const { name, config } = nameAndConfig(o.args);
+  if (o.scope !== undefined) config['scope'] = o.scope;
+  if (o.namespace !== undefined) config['namespace'] = o.namespace;
+  const ks = ctx.keystack();
+  const rec = await ks.registerSecretsManager({ name, flavor: o.flavor, config });
+  return {
+    data: view(rec),
+    text: `Registered secrets manager '${name}' (flavor ${rec.flavor}, ${scopeText(rec)}, id ${rec.uuid}).\nUse it with: keystack stack register STACK -x ${name}   or   keystack stack update -x ${name}`,
+  };
+}
+
+export async function managerList(ctx: CommandContext): Promise<CommandResult> {
+  const ks = ctx.keystack();
+  const active = ks.stackComponent(ks.activeStack(), 'secrets_manager')?.uuid;
+  const recs = ks.store.listComponents('secrets_manager');
+  const rows = recs.map((r) => [r.uuid === active ? '*' : '', r.name, r.flavor, String(r.config['scope']), String(r.config['namespace'] ?? ''), r.uuid]);
+  return {
+    data: recs.map((r) => ({ ...view(r), active: r.uuid === active })),
+    text: table(['ACTIVE', 'NAME', 'FLAVOR', 'SCOPE', 'NAMESPACE', 'ID'], rows),
+  };
+}
+
+export async function managerDescribe(ctx: CommandContext, o: { name?: string | undefined }): Promise<CommandResult> {
+  const ks = ctx.keystack();
+  const manager = await ks.secretsManager(o.name);
+  const rec = ks.store.getComponent('secrets_manager', manager.uuid);
+  const stacks = ks.store.stacksUsing(rec.uuid);
+  const rows = [
+    ['name', rec.name],
+    ['id', rec.uuid],
+    ['flavor', rec.flavor],
+    ['scope', String(rec.config['scope'])],
+    ...(rec.config['namespace'] !== undefined ? [['namespace', String(rec.config['namespace'])]] : []),
+    ['scope_prefix', String(rec.config['scope_prefix'])],
+    ...Object.entries(rec.config)
+      .filter(([k]) => !['scope', 'namespace', 'scope_prefix'].includes(k))
+      .map(([k, v]) => [k, manager.flavor.config[k]?.sensitive ? '***' : String(v)]),
+    ['stacks', stacks.join(', ') || '(none)'],
+  ];
+  return { data: { ...view(rec), stacks }, text: table(['PROPERTY', 'VALUE'], rows) };
+}
+
+export async function managerUpdate(ctx: CommandContext, o: { args: readonly string[]; scope?: string | undefined; namespace?: string | undefined; force?: boolean | undefined }): Promise<CommandResult> {
+  const { name, config } = nameAndConfig(o.args);
+  if (o.scope !== undefined) config['scope'] = o.scope;
+  if (o.namespace !== undefined) config['namespace'] = o.namespace;
+  if (Object.keys(config).length === 0) throw new UsageError('nothing to change', 'Pass --KEY=VALUE, --scope or --namespace.');
+  const rec = await ctx.keystack().updateSecretsManager(name, config, { force: o.force ?? false });
+  return { data: view(rec), text: `Updated secrets manager '${name}' (${scopeText(rec)}).` };
+}
+
+export async function managerDelete(ctx: CommandContext, o: { name: string }): Promise<CommandResult> {
+  const rec = await ctx.keystack().deleteSecretsManager(o.name);
+  return {
+    data: { ...view(rec), deleted: true },
+    text: `Deleted secrets manager '${rec.name}'. Its secrets stay in the backend; a manager registered later with the same flavor and scope settings (and, for component scope, the same id) can see them again.`,
+  };
+}
+
+export async function flavorList(ctx: CommandContext): Promise<CommandResult> {
+  const flavors = await ctx.keystack().flavors.list();
+  const items = [
+    ...flavors.map(({ flavor, source }) => ({
+      name: flavor.name,
+      scoping: flavor.supportsScoping,
+      available: true,
+      source,
+      description: flavor.description + (flavor.capabilities.note ? ` (${flavor.capabilities.note})` : ''),
+    })),
+    ...Object.entries(PLANNED_FLAVORS)
+      .filter(([name]) => !flavors.some((f) => f.flavor.name === name))
+      .map(([name, description]) => ({ name, scoping: true, available: false, source: 'built-in', description: `${description} (not yet available)` })),
+  ];
+  const rows = items.map((i) => [i.name, i.scoping ? 'yes' : 'no', i.available ? 'available' : 'planned', i.source, i.description]);
+  return { data: items, text: table(['FLAVOR', 'SCOPING', 'STATUS', 'SOURCE', 'DESCRIPTION'], rows) };
+}
+
+export async function flavorRegister(ctx: CommandContext, o: { module: string }): Promise<CommandResult> {
+  const exported = await ctx.keystack().registerPlugin(o.module, ctx.cwd);
+  if (exported.flavors.length === 0) {
+    ctx.out.warn(`module ${exported.module} exports no flavor, only schemas; they were registered.`);
+  }
+  const flavors = exported.flavors.map((f) => f.name);
+  const schemas = exported.schemas.map((s) => s.name);
+  return {
+    data: { module: exported.module, flavors, schemas },
+    text: `Registered ${exported.module}: flavors ${flavors.join(', ') || '(none)'}; schemas ${schemas.join(', ') || '(none)'}.`,
+  };
+}
+
+// --- Internal helpers ---
+
+function nameAndConfig(args: readonly string[]): { name: string; config: Record<string, unknown> } {
+  const { positionals, pairs } = parseExtraArgs(args);
+  const [name, ...rest] = positionals;
+  if (name === undefined) throw new UsageError('a secrets manager name is required');
+  if (rest.length > 0) throw new UsageError(`unexpected argument '${rest[0]}'`, 'Config values are given as --KEY=VALUE.');
+  return { name, config: Object.fromEntries(pairs) };
+}
+
+function scopeText(r: ComponentRecord): string {
+  const scope = String(r.config['scope']);
+  return scope === 'namespace' ? `namespace scope '${String(r.config['namespace'])}'` : `${scope} scope`;
+}
+
+function view(r: ComponentRecord) {
+  return { name: r.name, id: r.uuid, flavor: r.flavor, config: r.config, createdAt: r.createdAt };
+}

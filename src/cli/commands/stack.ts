@@ -1,0 +1,77 @@
+/** `keystack stack …`: stacks group components; one stack is active. */
+import { UsageError } from '../../secrets/errors.js';
+import { COMPONENT_LABEL, COMPONENT_TYPES, type ComponentType, type StackRecord } from '../../stack/config-store.js';
+import { table } from '../output.js';
+import type { CommandContext, CommandResult } from '../context.js';
+
+export type ComponentFlags = Partial<Record<ComponentType, string>>;
+
+export async function stackRegister(ctx: CommandContext, o: { name: string; components: ComponentFlags; set?: boolean | undefined }): Promise<CommandResult> {
+  const ks = ctx.keystack();
+  const components: ComponentFlags = { orchestrator: 'default', artifact_store: 'default', ...o.components };
+  const stack = ks.registerStack(o.name, components);
+  if (o.set) ks.store.setActiveStack(stack.name);
+  return { data: view(ctx, stack), text: `Registered stack '${o.name}'${o.set ? ' and made it active' : ''}.${o.set ? '' : ` Activate it with: keystack stack set ${o.name}`}` };
+}
+
+export async function stackSet(ctx: CommandContext, o: { name: string }): Promise<CommandResult> {
+  const stack = ctx.keystack().store.setActiveStack(o.name);
+  return { data: view(ctx, stack), text: `Active stack: '${stack.name}'.` };
+}
+
+export async function stackList(ctx: CommandContext): Promise<CommandResult> {
+  const ks = ctx.keystack();
+  const active = ks.store.activeStackName();
+  const stacks = ks.store.listStacks().map((s) => view(ctx, s));
+  const rows = stacks.map((s) => [s.name === active ? '*' : '', s.name, ...COMPONENT_TYPES.map((t) => s.components[t] ?? '')]);
+  return {
+    data: stacks.map((s) => ({ ...s, active: s.name === active })),
+    text: table(['ACTIVE', 'STACK', ...COMPONENT_TYPES.map((t) => COMPONENT_LABEL[t].toUpperCase())], rows),
+  };
+}
+
+export async function stackDescribe(ctx: CommandContext, o: { name?: string | undefined }): Promise<CommandResult> {
+  const ks = ctx.keystack();
+  const stack = o.name === undefined ? ks.activeStack() : ks.store.getStack(o.name);
+  const v = view(ctx, stack);
+  const active = ks.store.activeStackName() === stack.name;
+  const rows = COMPONENT_TYPES.filter((t) => v.components[t]).map((t) => {
+    const c = ks.stackComponent(stack, t);
+    return [COMPONENT_LABEL[t], c?.name ?? '?', c?.flavor ?? '?'];
+  });
+  return {
+    data: { ...v, active },
+    text: `Stack '${stack.name}'${active ? ' (active)' : ''}:\n${table(['COMPONENT', 'NAME', 'FLAVOR'], rows)}`,
+  };
+}
+
+export async function stackUpdate(ctx: CommandContext, o: { name?: string | undefined; components: ComponentFlags }): Promise<CommandResult> {
+  if (Object.keys(o.components).length === 0) throw new UsageError('nothing to change', 'Pass -x SECRETS_MANAGER, -o ORCHESTRATOR or -a ARTIFACT_STORE.');
+  const ks = ctx.keystack();
+  const name = o.name ?? ks.store.activeStackName();
+  const stack = ks.updateStack(name, o.components);
+  return { data: view(ctx, stack), text: `Updated stack '${stack.name}'.` };
+}
+
+export async function stackRemoveComponent(ctx: CommandContext, o: { name?: string | undefined; types: ComponentType[] }): Promise<CommandResult> {
+  if (o.types.length === 0) throw new UsageError('no component type given', 'Pass -x to remove the secrets manager (or -c for the container registry).');
+  const ks = ctx.keystack();
+  const name = o.name ?? ks.store.activeStackName();
+  const stack = ks.updateStack(name, Object.fromEntries(o.types.map((t) => [t, null])));
+  return { data: view(ctx, stack), text: `Removed ${o.types.map((t) => COMPONENT_LABEL[t]).join(', ')} from stack '${stack.name}'.` };
+}
+
+export async function stackDelete(ctx: CommandContext, o: { name: string }): Promise<CommandResult> {
+  ctx.keystack().store.deleteStack(o.name);
+  return { data: { name: o.name, deleted: true }, text: `Deleted stack '${o.name}'. Its components are still registered.` };
+}
+
+function view(ctx: CommandContext, s: StackRecord) {
+  const ks = ctx.keystack();
+  const components: Partial<Record<ComponentType, string>> = {};
+  for (const t of COMPONENT_TYPES) {
+    const c = ks.stackComponent(s, t);
+    if (c) components[t] = c.name;
+  }
+  return { name: s.name, id: s.uuid, components };
+}

@@ -1,0 +1,22 @@
+import type { Keystack } from '../stack/client.js';
+import type { Prompter } from './input.js';
+import type { Output } from './output.js';
+
+/** What every command function gets. Commands never touch process.exit, argv or the streams. */
+export interface CommandContext {
+  keystack(): Keystack;
+  out: Output;
+  prompt: Prompter;
+  readStdin: () => string;
+  cwd: string;
+  /** Whether standard input is a terminal (for confirmations). */
+  interactive: boolean;
+}
+
+/** What a command returns: data for --json, and the human rendering of it. */
+export interface CommandResult {
+  data: unknown;
+  text?: string;
+  /** Printed as-is instead of `text` (values for scripts). */
+  raw?: string;
+}

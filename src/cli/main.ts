@@ -1,0 +1,236 @@
+/**
+ * The CLI entry: parse argv, dispatch to a command function, print its result through the output
+ * module, and own the exit code (0 ok, 1 failure, 2 usage error) in one catch.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { UsageError } from '../secrets/errors.js';
+import { Keystack } from '../stack/client.js';
+import type { ComponentType } from '../stack/config-store.js';
+import type { CommandContext, CommandResult } from './context.js';
+import { readStdin, terminalPrompter } from './input.js';
+import { createOutput, describeError, type Output } from './output.js';
+import * as secret from './commands/secret.js';
+import * as sm from './commands/secrets-manager.js';
+import * as schema from './commands/schema.js';
+import * as stack from './commands/stack.js';
+
+declare const __KEYSTACK_VERSION__: string | undefined;
+const VERSION = typeof __KEYSTACK_VERSION__ === 'string' ? __KEYSTACK_VERSION__ : 'dev';
+
+export interface MainOptions {
+  env?: Readonly<Record<string, string | undefined>>;
+  cwd?: string;
+  output?: Output;
+}
+
+export async function main(argv: readonly string[], options: MainOptions = {}): Promise<number> {
+  const env = options.env ?? process.env;
+  const { json, args } = extractJsonFlag(argv);
+  const out = options.output ?? createOutput(json);
+  const debug = env['KEYSTACK_DEBUG'] === '1';
+  let keystack: Keystack | undefined;
+  const ctx: CommandContext = {
+    keystack: () => (keystack ??= new Keystack({ env })),
+    out,
+    prompt: terminalPrompter(),
+    readStdin,
+    cwd: options.cwd ?? process.cwd(),
+    interactive: Boolean(process.stdin.isTTY),
+  };
+  const run = (fn: () => Promise<CommandResult>) => async () => {
+    const r = await fn();
+    if (r.raw !== undefined && !out.json) out.raw(r.raw);
+    else out.result(r.data, r.text);
+  };
+  const program = buildProgram(ctx, run, out);
+  try {
+    await program.parseAsync([...args], { from: 'user' });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return 0;
+      if (e.code === 'commander.help') return 2;
+      out.error(new UsageError(e.message.replace(/^error: /, ''), 'Run the command with --help to see its usage.'), debug);
+      return 2;
+    }
+    if ((e as Error)?.name === 'ExitPromptError') {
+      out.error(new UsageError('cancelled; nothing was changed'), false);
+      return 1;
+    }
+    out.error(e, debug);
+    return describeError(e).code === 'usage' ? 2 : 1;
+  } finally {
+    await keystack?.close().catch(() => undefined);
+  }
+}
+
+/** `--json` is global and may appear anywhere before `--`. */
+function extractJsonFlag(argv: readonly string[]): { json: boolean; args: string[] } {
+  const end = argv.indexOf('--');
+  const head = end === -1 ? [...argv] : argv.slice(0, end);
+  const json = head.includes('--json');
+  return { json, args: [...head.filter((a) => a !== '--json'), ...(end === -1 ? [] : argv.slice(end))] };
+}
+
+type Runner = (fn: () => Promise<CommandResult>) => () => Promise<void>;
+
+function buildProgram(ctx: CommandContext, run: Runner, out: Output): Command {
+  const program = new Command('keystack')
+    .description('Secrets for ML pipelines: typed secrets in scoped secrets managers on local or cloud backends.')
+    .version(VERSION, '-V, --version')
+    .addOption(new Option('--json', 'machine-readable output (JSON on stdout, errors included)'))
+    .exitOverride()
+    .showSuggestionAfterError()
+    .configureOutput({
+      writeOut: (s) => process.stdout.write(s),
+      // Usage errors are printed by main() through the output module (JSON-aware).
+      writeErr: (s) => (s.startsWith('error:') ? undefined : process.stderr.write(s)),
+      outputError: () => undefined,
+    })
+    .addHelpText('after', '\nEnvironment: KEYSTACK_CONFIG_DIR, KEYSTACK_LOCAL_KEY, KEYSTACK_PASSPHRASE, KEYSTACK_DEBUG=1.');
+
+  const sm_ = program.command('secrets-manager').description('register and inspect secrets managers, and manage their secrets');
+  sm_
+    .command('register')
+    .description('register a secrets manager (extra flavor config as --KEY=VALUE, e.g. --path=FILE for local)')
+    .argument('<name>')
+    .requiredOption('-f, --flavor <flavor>', 'flavor (see `secrets-manager flavor list`)')
+    .option('--scope <scope>', 'none | global | component | namespace (default: component where supported)')
+    .option('--namespace <namespace>', 'namespace, for --scope=namespace')
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action((_n, o: { flavor: string; scope?: string; namespace?: string }, cmd: Command) =>
+      run(() => sm.managerRegister(ctx, { args: cmd.args, flavor: o.flavor, scope: o.scope, namespace: o.namespace }))(),
+    );
+  sm_.command('list').description('list secrets managers (* = in the active stack)').action(() => run(() => sm.managerList(ctx))());
+  sm_
+    .command('describe')
+    .description("show a secrets manager's settings (default: the active stack's)")
+    .argument('[name]')
+    .action((name?: string) => run(() => sm.managerDescribe(ctx, { name }))());
+  sm_
+    .command('update')
+    .description("change a secrets manager's config (--KEY=VALUE)")
+    .argument('<name>')
+    .option('--scope <scope>', 'new scope')
+    .option('--namespace <namespace>', 'new namespace')
+    .option('--force', 'change scope or location even though existing secrets become invisible')
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action((_n, o: { scope?: string; namespace?: string; force?: boolean }, cmd: Command) =>
+      run(() => sm.managerUpdate(ctx, { args: cmd.args, scope: o.scope, namespace: o.namespace, force: o.force }))(),
+    );
+  sm_
+    .command('delete')
+    .description('remove a secrets manager registration (its secrets stay in the backend)')
+    .argument('<name>')
+    .action((name: string) => run(() => sm.managerDelete(ctx, { name }))());
+  const flavor = sm_.command('flavor').description('secrets-manager flavors');
+  flavor.command('list').description('list flavors, built-in and custom').action(() => run(() => sm.flavorList(ctx))());
+  flavor
+    .command('register')
+    .description('register a module (.js/.mjs/.ts) that exports a custom flavor and, optionally, schemas')
+    .argument('<module>')
+    .action((module: string) => run(() => sm.flavorRegister(ctx, { module }))());
+  addSecretCommands(sm_.command('secret').description("manage secrets on the active stack's secrets manager"), ctx, run);
+  addSecretCommands(program.command('secret').description('manage secrets (short for `secrets-manager secret`)'), ctx, run);
+
+  const sc = program.command('schema').description('secret schemas');
+  sc.command('list').description('list schemas').action(() => run(() => schema.schemaList(ctx))());
+  sc.command('describe').description("show a schema's keys and types").argument('<name>').action((name: string) => run(() => schema.schemaDescribe(ctx, { name }))());
+  sc.command('register')
+    .description('register a module (.js/.mjs/.ts) that exports schemas made with defineSchema')
+    .argument('<module>')
+    .action((module: string) => run(() => schema.schemaRegister(ctx, { module }))());
+
+  const st = program.command('stack').description('stacks of components; one is active');
+  const componentOptions = (c: Command) =>
+    c
+      .option('-x, --secrets-manager <name>', 'secrets manager')
+      .option('-o, --orchestrator <name>', 'orchestrator')
+      .option('-a, --artifact-store <name>', 'artifact store')
+      .option('-c, --container-registry <name>', 'container registry');
+  componentOptions(st.command('register').description('register a stack').argument('<name>'))
+    .option('--set', 'make it the active stack')
+    .action((name: string, o: ComponentOpts & { set?: boolean }) => run(() => stack.stackRegister(ctx, { name, components: componentFlags(o), set: o.set }))());
+  st.command('set').description('activate a stack').argument('<name>').action((name: string) => run(() => stack.stackSet(ctx, { name }))());
+  st.command('list').description('list stacks (* = active)').action(() => run(() => stack.stackList(ctx))());
+  st.command('describe').description('show a stack (default: the active one)').argument('[name]').action((name?: string) => run(() => stack.stackDescribe(ctx, { name }))());
+  componentOptions(st.command('update').description("change a stack's components (default: the active stack)").argument('[name]')).action(
+    (name: string | undefined, o: ComponentOpts) => run(() => stack.stackUpdate(ctx, { name, components: componentFlags(o) }))(),
+  );
+  st.command('remove-component')
+    .description('remove optional components from a stack (default: the active stack)')
+    .argument('[name]')
+    .option('-x, --secrets-manager', 'remove the secrets manager')
+    .option('-c, --container-registry', 'remove the container registry')
+    .action((name: string | undefined, o: { secretsManager?: boolean; containerRegistry?: boolean }) => {
+      const types: ComponentType[] = [];
+      if (o.secretsManager) types.push('secrets_manager');
+      if (o.containerRegistry) types.push('container_registry');
+      return run(() => stack.stackRemoveComponent(ctx, { name, types }))();
+    });
+  st.command('delete').description('delete a stack (not its components)').argument('<name>').action((name: string) => run(() => stack.stackDelete(ctx, { name }))());
+
+  void out;
+  return program;
+}
+
+function addSecretCommands(group: Command, ctx: CommandContext, run: Runner): void {
+  group
+    .command('register')
+    .description('register a secret: --KEY=VALUE, --KEY=@FILE, --KEY=@- (stdin), or -i for hidden prompts; @@ escapes a leading @')
+    .argument('<name>')
+    .option('-s, --schema <schema>', 'schema (default: arbitrary; see `keystack schema list`)')
+    .option('-i, --interactive', 'prompt for values with hidden input')
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action((_n, o: { schema?: string; interactive?: boolean }, cmd: Command) =>
+      run(() => secret.secretRegister(ctx, { args: cmd.args, schema: o.schema, interactive: o.interactive }))(),
+    );
+  group
+    .command('get')
+    .description('print a secret as a table of keys and values, or one raw value with --key')
+    .argument('<name>')
+    .option('-k, --key <key>', 'print only this raw value (for scripts)')
+    .action((name: string, o: { key?: string }) => run(() => secret.secretGet(ctx, { name, key: o.key }))());
+  group.command('list').description('list the secrets of the manager’s scope').action(() => run(() => secret.secretList(ctx))());
+  group
+    .command('update')
+    .description('merge --KEY=VALUE into a secret, remove keys with --remove-key, or -i to edit with prompts')
+    .argument('<name>')
+    .option('-i, --interactive', 'prompt for new values with hidden input')
+    .option('--remove-key <key>', 'remove a key (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action((_n, o: { interactive?: boolean; removeKey?: string[] }, cmd: Command) =>
+      run(() => secret.secretUpdate(ctx, { args: cmd.args, interactive: o.interactive, removeKeys: o.removeKey }))(),
+    );
+  group
+    .command('delete')
+    .description('delete a secret')
+    .argument('<name>')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action((name: string, o: { yes?: boolean }) => run(() => secret.secretDelete(ctx, { name, yes: o.yes }))());
+  group
+    .command('delete-all')
+    .description("delete every secret in the manager's scope (other scopes are untouched)")
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action((o: { yes?: boolean }) => run(() => secret.secretDeleteAll(ctx, { yes: o.yes }))());
+}
+
+interface ComponentOpts {
+  secretsManager?: string;
+  orchestrator?: string;
+  artifactStore?: string;
+  containerRegistry?: string;
+}
+
+function componentFlags(o: ComponentOpts): Partial<Record<ComponentType, string>> {
+  const f: Partial<Record<ComponentType, string>> = {};
+  if (o.secretsManager) f.secrets_manager = o.secretsManager;
+  if (o.orchestrator) f.orchestrator = o.orchestrator;
+  if (o.artifactStore) f.artifact_store = o.artifactStore;
+  if (o.containerRegistry) f.container_registry = o.containerRegistry;
+  return f;
+}

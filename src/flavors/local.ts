@@ -1,0 +1,229 @@
+/**
+ * `local`: the embedded default. One SQLite file per backend domain, shared by every local manager
+ * that does not name another path; every secret sealed with AES-256-GCM, the scoped name as
+ * additional authenticated data (DESIGN §5).
+ */
+import Database from 'better-sqlite3';
+import { createCipheriv, createDecipheriv, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { decodeContent, encodeContent } from '../secrets/content.js';
+import { BackendError, ConfigError } from '../secrets/errors.js';
+import { scopedName, scopePath } from '../secrets/scope.js';
+import { ensurePrivateFile, writeOnce } from './private-files.js';
+import { defineFlavor, type FlavorContext, type SecretsBackend } from './types.js';
+
+export const FLAVOR_NAME = 'local';
+
+export interface LocalFlavorOptions {
+  /** The store file. @default `<config dir>/local_stores/secrets.db` */
+  path?: string;
+}
+
+export default defineFlavor<LocalFlavorOptions>({
+  name: FLAVOR_NAME,
+  description: 'Encrypted SQLite store on this machine (the default)',
+  supportsScoping: true,
+  isLocal: true,
+  separator: '/',
+  nameRule: { pattern: /[^/]+/, maxLength: 128, description: "must not contain '/'" },
+  maxContentBytes: 512 * 1024,
+  config: {
+    path: { type: 'string', description: 'store file (default: <config dir>/local_stores/secrets.db)' },
+  },
+  create: (ctx) => createLocalBackend(ctx),
+});
+
+export function defaultStorePath(configDir: string): string {
+  return join(configDir, 'local_stores', 'secrets.db');
+}
+
+function createLocalBackend(ctx: FlavorContext<LocalFlavorOptions>): SecretsBackend {
+  const file = resolve(ctx.config.path ?? defaultStorePath(ctx.configDir));
+  const scope = scopePath(ctx.scope).join('/');
+  let store: Store | undefined;
+  const open = () => (store ??= openStore(file, ctx.env));
+  const aad = (name: string) => Buffer.from(`keystack/local/v1:${scopedName(ctx.scope, name, '/')}`, 'utf8');
+  const seal = (name: string, secret: Parameters<typeof encodeContent>[0]) =>
+    encrypt(open().key, aad(name), Buffer.from(encodeContent(secret, ctx.scope.prefix), 'utf8'));
+
+  return {
+    async create(name, secret) {
+      const { db } = open();
+      const now = Date.now();
+      const r = db
+        .prepare('INSERT INTO secrets (scope, name, data, created_at, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING')
+        .run(scope, name, seal(name, secret), now, now);
+      return r.changes === 1;
+    },
+    async get(name) {
+      const { db, key } = open();
+      const row = db.prepare('SELECT data FROM secrets WHERE scope = ? AND name = ?').get(scope, name) as { data: Buffer } | undefined;
+      if (!row) return null;
+      const plain = decrypt(key, aad(name), row.data);
+      if (!plain) {
+        throw new BackendError({
+          flavor: FLAVOR_NAME,
+          operation: 'get',
+          secretName: name,
+          reason: `the stored data failed its integrity check in ${file}`,
+          hint: 'The row was altered or copied from another name. Restore the store from a backup, or delete and register the secret again.',
+        });
+      }
+      return decodeContent(plain.toString('utf8'), ctx.scope.prefix);
+    },
+    async list() {
+      const rows = open().db.prepare('SELECT name FROM secrets WHERE scope = ? ORDER BY name').all(scope) as { name: string }[];
+      return rows.map((r) => r.name);
+    },
+    async update(name, secret) {
+      const r = open().db
+        .prepare('UPDATE secrets SET data = ?, updated_at = ? WHERE scope = ? AND name = ?')
+        .run(seal(name, secret), Date.now(), scope, name);
+      return r.changes === 1;
+    },
+    async delete(name) {
+      return open().db.prepare('DELETE FROM secrets WHERE scope = ? AND name = ?').run(scope, name).changes === 1;
+    },
+    async deleteAll() {
+      return open().db.prepare('DELETE FROM secrets WHERE scope = ?').run(scope).changes;
+    },
+    close() {
+      store?.db.close();
+      store = undefined;
+    },
+  };
+}
+
+interface Store {
+  db: Database.Database;
+  key: Buffer;
+}
+
+type KeySource = 'env-key' | 'passphrase' | 'key-file';
+
+function openStore(file: string, env: FlavorContext<unknown>['env']): Store {
+  ensurePrivateFile(file);
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(file);
+    // Wait for other writers instead of failing with "database is locked".
+    db.pragma('busy_timeout = 30000');
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('secure_delete = ON');
+    const init = db.transaction(() => {
+      db!.exec(`
+        CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS secrets (
+          scope TEXT NOT NULL, name TEXT NOT NULL, data BLOB NOT NULL,
+          created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+          PRIMARY KEY (scope, name)) WITHOUT ROWID;`);
+      return loadKey(db!, file, env);
+    });
+    return { db, key: init.immediate() };
+  } catch (e) {
+    db?.close();
+    throw storeError(file, e);
+  }
+}
+
+const KEY_CHECK_AAD = Buffer.from('keystack/local/v1:key-check');
+const KEY_CHECK_PLAIN = Buffer.from('keystack local store key check');
+
+/** Runs inside the init transaction, so only one process ever sets up a new store's key. */
+function loadKey(db: Database.Database, file: string, env: FlavorContext<unknown>['env']): Buffer {
+  const meta = (k: string) => (db.prepare('SELECT v FROM meta WHERE k = ?').get(k) as { v: Buffer } | undefined)?.v;
+  const setMeta = (k: string, v: Buffer) => db.prepare('INSERT INTO meta (k, v) VALUES (?, ?)').run(k, v);
+  const check = meta('key_check');
+  const recorded = meta('key_source')?.toString() as KeySource | undefined;
+  const keyFile = `${file}.key`;
+  let key: Buffer;
+  let source: KeySource;
+  if (env['KEYSTACK_LOCAL_KEY']) {
+    source = 'env-key';
+    key = Buffer.from(env['KEYSTACK_LOCAL_KEY'], 'base64');
+    if (key.length !== 32) {
+      throw new ConfigError('KEYSTACK_LOCAL_KEY must be 32 bytes encoded as base64', {
+        hint: 'Generate one with: node -e "console.log(require(\'crypto\').randomBytes(32).toString(\'base64\'))"',
+      });
+    }
+  } else if (env['KEYSTACK_PASSPHRASE']) {
+    source = 'passphrase';
+    let salt = meta('kdf_salt');
+    if (!salt) setMeta('kdf_salt', (salt = randomBytes(16)));
+    key = derive(env['KEYSTACK_PASSPHRASE'], salt);
+  } else {
+    source = 'key-file';
+    if (check && !existsSync(keyFile)) {
+      throw new ConfigError(`the key for local store ${file} is missing`, {
+        hint: recorded && recorded !== 'key-file'
+          ? `This store was created with ${recorded === 'env-key' ? 'KEYSTACK_LOCAL_KEY' : 'KEYSTACK_PASSPHRASE'}; set it again.`
+          : `Restore the key file ${keyFile} from a backup; without it the secrets cannot be decrypted.`,
+      });
+    }
+    key = existsSync(keyFile) ? readFileSync(keyFile) : writeOnce(keyFile, randomBytes(32));
+    if (key.length !== 32) throw new ConfigError(`the key file ${keyFile} is damaged (expected 32 bytes)`);
+  }
+  if (!check) {
+    setMeta('key_check', encrypt(key, KEY_CHECK_AAD, KEY_CHECK_PLAIN));
+    setMeta('key_source', Buffer.from(source));
+    return key;
+  }
+  const plain = decrypt(key, KEY_CHECK_AAD, check);
+  if (!plain || !timingSafeEqual(plain, KEY_CHECK_PLAIN)) {
+    const was = recorded === 'env-key' ? 'KEYSTACK_LOCAL_KEY' : recorded === 'passphrase' ? 'KEYSTACK_PASSPHRASE' : `the key file ${keyFile}`;
+    throw new ConfigError(`wrong key for local store ${file}`, {
+      hint: `The store was created with ${was}; provide that key (KEYSTACK_LOCAL_KEY or KEYSTACK_PASSPHRASE override the key file).`,
+    });
+  }
+  return key;
+}
+
+const derived = new Map<string, Buffer>();
+
+/** scrypt costs ~100 ms by design; memoise it per process. */
+function derive(passphrase: string, salt: Buffer): Buffer {
+  const id = `${salt.toString('hex')}:${passphrase}`;
+  let key = derived.get(id);
+  if (!key) derived.set(id, (key = scryptSync(passphrase, salt, 32, { N: 2 ** 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 })));
+  return key;
+}
+
+const VERSION = 1;
+
+function encrypt(key: Buffer, aad: Buffer, plain: Buffer): Buffer {
+  const nonce = randomBytes(12);
+  const c = createCipheriv('aes-256-gcm', key, nonce);
+  c.setAAD(aad);
+  const body = Buffer.concat([c.update(plain), c.final()]);
+  return Buffer.concat([Buffer.from([VERSION]), nonce, c.getAuthTag(), body]);
+}
+
+/** The plaintext, or null when the key, the name or the data does not match. */
+function decrypt(key: Buffer, aad: Buffer, blob: Buffer): Buffer | null {
+  if (blob.length < 29 || blob[0] !== VERSION) return null;
+  try {
+    const d = createDecipheriv('aes-256-gcm', key, blob.subarray(1, 13));
+    d.setAAD(aad);
+    d.setAuthTag(blob.subarray(13, 29));
+    return Buffer.concat([d.update(blob.subarray(29)), d.final()]);
+  } catch {
+    return null;
+  }
+}
+
+function storeError(file: string, e: unknown): unknown {
+  const code = (e as { code?: string }).code;
+  if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
+    return new ConfigError(`the local store ${file} is not a keystack store or is damaged (${code})`, {
+      hint: 'Restore it from a backup, or move it away to start an empty store.',
+    });
+  }
+  if (code === 'SQLITE_CANTOPEN' || code === 'EACCES' || code === 'EISDIR') {
+    return new ConfigError(`cannot open the local store ${file} (${code})`, {
+      hint: 'Check that the path is a file this user can read and write.',
+    });
+  }
+  return e;
+}

@@ -1,0 +1,213 @@
+/**
+ * A registered secrets manager: one flavor instance bound to a scope. This is the API that the
+ * CLI, stacks and pipeline steps use. It owns everything that must behave the same on every
+ * backend: name and key rules, schemas, size limits, error types and messages.
+ */
+import { ARBITRARY, payloadBytes, type StoredSecret } from '../secrets/content.js';
+import {
+  ConfigError,
+  SchemaValidationError,
+  SecretExistsError,
+  SecretNotFoundError,
+  SecretTooLargeError,
+} from '../secrets/errors.js';
+import { validateSecretKey, validateSecretName } from '../secrets/names.js';
+import { coerceValues, type SchemaRegistry, type SecretSchema } from '../secrets/schema.js';
+import { describeScope, type ScopeContext } from '../secrets/scope.js';
+import { resolveFlavorFields, validateScopeSettings } from './config.js';
+import { backendFailure } from './support.js';
+import type { FlavorDefinition, SecretsBackend } from './types.js';
+
+/** What the config store keeps about a secrets manager. */
+export interface ManagerRecord {
+  uuid: string;
+  name: string;
+  flavor: string;
+  /** Flavor fields plus `scope`, `namespace` and `scope_prefix`. */
+  config: Record<string, unknown>;
+}
+
+export interface Secret {
+  name: string;
+  schema: string;
+  values: Record<string, string>;
+}
+
+export interface TypedSecret<T> extends Secret {
+  /** The values converted to the schema's types. */
+  data: T;
+}
+
+export interface SecretsManagerOptions {
+  record: ManagerRecord;
+  flavor: FlavorDefinition<unknown>;
+  configDir: string;
+  env: Readonly<Record<string, string | undefined>>;
+  schemas: SchemaRegistry;
+}
+
+export type SchemaArg = string | SecretSchema<unknown>;
+
+export class SecretsManager {
+  readonly name: string;
+  readonly uuid: string;
+  readonly flavor: FlavorDefinition<unknown>;
+  readonly scope: ScopeContext;
+  readonly #opts: SecretsManagerOptions;
+  #backend: SecretsBackend | undefined;
+
+  constructor(opts: SecretsManagerOptions) {
+    this.#opts = opts;
+    this.name = opts.record.name;
+    this.uuid = opts.record.uuid;
+    this.flavor = opts.flavor;
+    const s = validateScopeSettings(opts.flavor, opts.record.config);
+    this.scope = {
+      scope: s.scope,
+      namespace: s.namespace,
+      componentUuid: opts.record.uuid,
+      componentName: opts.record.name,
+      prefix: s.scope_prefix,
+    };
+  }
+
+  /** "secrets manager 'x' (component scope)", for messages. */
+  get where(): string {
+    return describeScope(this.scope, this.name);
+  }
+
+  /** Creates a secret. Throws SecretExistsError if the name is taken in this scope. */
+  async register(name: string, values: Readonly<Record<string, string>>, options: { schema?: SchemaArg } = {}): Promise<Secret> {
+    this.#checkName(name);
+    const stored = await this.#prepare(name, values, options.schema ?? ARBITRARY);
+    const created = await this.#call('register', name, () => this.#be().create(name, stored), stored);
+    if (!created) throw new SecretExistsError(name, this.where);
+    return { name, ...stored };
+  }
+
+  /** Reads a secret; with a schema, also returns its values converted to the schema's types. */
+  async get(name: string): Promise<Secret>;
+  async get<T>(name: string, schema: SecretSchema<T>): Promise<TypedSecret<T>>;
+  async get<T>(name: string, schema?: SecretSchema<T>): Promise<Secret | TypedSecret<T>> {
+    this.#checkName(name);
+    const stored = await this.#call('get', name, () => this.#be().get(name));
+    if (!stored) throw new SecretNotFoundError(name, this.where);
+    const secret: Secret = { name, ...stored };
+    if (!schema) return secret;
+    if (stored.schema !== schema.name) {
+      throw new SchemaValidationError(
+        schema.name,
+        [{ key: '', message: `secret '${name}' was registered with schema '${stored.schema}'` }],
+        `Register it again with \`keystack secret register ${name} --schema=${schema.name} ...\`.`,
+      );
+    }
+    return { ...secret, data: coerceValues(schema, stored.values).data };
+  }
+
+  /** Whether a secret exists, without failing when it does not. */
+  async has(name: string): Promise<boolean> {
+    this.#checkName(name);
+    return (await this.#call('get', name, () => this.#be().get(name))) !== null;
+  }
+
+  /** The names of the secrets in this manager's scope, sorted. */
+  async list(): Promise<string[]> {
+    const names = await this.#call('list', undefined, () => this.#be().list());
+    return [...new Set(names)].sort();
+  }
+
+  /**
+   * Replaces a secret's content. Without `schema`, the secret keeps the schema it has, which
+   * costs one extra read.
+   */
+  async update(name: string, values: Readonly<Record<string, string>>, options: { schema?: SchemaArg } = {}): Promise<Secret> {
+    this.#checkName(name);
+    const schema = options.schema ?? (await this.get(name)).schema;
+    return this.#replace(name, await this.#prepare(name, values, schema));
+  }
+
+  /** Merges `set` into the existing values and removes `remove`; keeps the schema. */
+  async patch(name: string, change: { set?: Readonly<Record<string, string>>; remove?: readonly string[] }): Promise<Secret> {
+    const current = await this.get(name);
+    const values = { ...current.values, ...change.set };
+    for (const key of change.remove ?? []) {
+      if (!(key in values)) {
+        throw new SchemaValidationError(current.schema, [{ key, message: `secret '${name}' has no such key` }], 'Run `keystack secret get NAME` to see its keys.');
+      }
+      delete values[key];
+    }
+    return this.#replace(name, await this.#prepare(name, values, current.schema));
+  }
+
+  /** Deletes a secret. Throws SecretNotFoundError if it does not exist (on every flavor alike). */
+  async delete(name: string): Promise<void> {
+    this.#checkName(name);
+    const deleted = await this.#call('delete', name, () => this.#be().delete(name));
+    if (!deleted) throw new SecretNotFoundError(name, this.where);
+  }
+
+  /** Deletes every secret in this manager's scope, and nothing outside it. */
+  async deleteAll(): Promise<number> {
+    return this.#call('delete-all', undefined, () => this.#be().deleteAll());
+  }
+
+  /** Resolves a schema name through the registry. */
+  async schema(name: string): Promise<SecretSchema<unknown>> {
+    const schema = await this.#opts.schemas.get(name);
+    if (!schema) {
+      const known = (await this.#opts.schemas.list()).map((s) => s.name);
+      throw new SchemaValidationError(name, [{ key: '', message: `unknown schema '${name}'` }],
+        `Known schemas: ${known.join(', ')}. Add your own with \`keystack schema register MODULE\`.`);
+    }
+    return schema;
+  }
+
+  async close(): Promise<void> {
+    const be = this.#backend;
+    this.#backend = undefined;
+    await be?.close?.();
+  }
+
+  async #replace(name: string, stored: StoredSecret): Promise<Secret> {
+    const updated = await this.#call('update', name, () => this.#be().update(name, stored), stored);
+    if (!updated) throw new SecretNotFoundError(name, this.where);
+    return { name, ...stored };
+  }
+
+  async #prepare(name: string, values: Readonly<Record<string, string>>, schemaArg: SchemaArg): Promise<StoredSecret> {
+    for (const [key, value] of Object.entries(values)) {
+      validateSecretKey(key, this.scope.prefix);
+      if (typeof value !== 'string') {
+        throw new SchemaValidationError(typeof schemaArg === 'string' ? schemaArg : schemaArg.name, [{ key, message: 'value must be a string' }]);
+      }
+    }
+    const schema = typeof schemaArg === 'string' ? await this.schema(schemaArg) : schemaArg;
+    const stored: StoredSecret = { schema: schema.name, values: coerceValues(schema, values).values };
+    const bytes = payloadBytes(stored, this.scope.prefix);
+    if (bytes > this.flavor.maxContentBytes) throw new SecretTooLargeError(name, bytes, this.flavor.maxContentBytes, this.flavor.name);
+    return stored;
+  }
+
+  #checkName(name: string): void {
+    if (typeof name !== 'string') throw new ConfigError('a secret name must be a string');
+    validateSecretName(name, this.flavor.nameRule);
+  }
+
+  #be(): SecretsBackend {
+    if (!this.#backend) {
+      const { record, flavor, env, configDir } = this.#opts;
+      const config = resolveFlavorFields(flavor.name, flavor.config, record.config, env);
+      for (const k of ['scope', 'namespace', 'scope_prefix']) delete config[k];
+      this.#backend = flavor.create({ config, scope: this.scope, configDir, env });
+    }
+    return this.#backend;
+  }
+
+  async #call<T>(operation: string, secretName: string | undefined, fn: () => Promise<T>, stored?: StoredSecret): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      throw backendFailure({ flavor: this.flavor.name, operation, secretName, values: stored ? Object.values(stored.values) : [] }, e);
+    }
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * User modules that extend keystack: a module exports flavors and/or schemas (as named exports,
+ * a default export, or arrays of them). TypeScript modules are compiled on the fly with tsx, so
+ * users can write `my-flavor.ts` without a build step.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { extname, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { ConfigError } from '../secrets/errors.js';
+import { isSecretSchema, type SecretSchema } from '../secrets/schema.js';
+import { isFlavorDefinition, type FlavorDefinition } from './types.js';
+
+export interface PluginExports {
+  module: string;
+  flavors: FlavorDefinition<unknown>[];
+  schemas: SecretSchema<unknown>[];
+}
+
+const TS = new Set(['.ts', '.mts', '.cts', '.tsx']);
+const loaded = new Map<string, Promise<PluginExports>>();
+
+export function resolveModulePath(module: string, cwd = process.cwd()): string {
+  const path = resolve(cwd, module);
+  if (!existsSync(path) || !statSync(path).isFile()) {
+    throw new ConfigError(`module ${module} does not exist or is not a file`, {
+      hint: 'Give the path of a .js, .mjs or .ts file that exports a flavor or schemas.',
+    });
+  }
+  return path;
+}
+
+/** Imports a plugin module once per process and collects what it exports. */
+export function loadPlugin(path: string): Promise<PluginExports> {
+  let p = loaded.get(path);
+  if (!p) loaded.set(path, (p = importPlugin(path)));
+  return p;
+}
+
+async function importPlugin(path: string): Promise<PluginExports> {
+  let mod: Record<string, unknown>;
+  try {
+    if (TS.has(extname(path))) {
+      const { tsImport } = await import('tsx/esm/api');
+      mod = (await tsImport(pathToFileURL(path).href, pathToFileURL(`${process.cwd()}/`).href)) as Record<string, unknown>;
+    } else {
+      mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+    }
+  } catch (e) {
+    throw new ConfigError(`cannot load module ${path}: ${(e as Error).message?.split('\n')[0] ?? String(e)}`, {
+      hint: 'Fix the module so that it loads with `node`, then try again.',
+      cause: e,
+    });
+  }
+  const flavors: FlavorDefinition<unknown>[] = [];
+  const schemas: SecretSchema<unknown>[] = [];
+  const visit = (v: unknown) => {
+    if (isFlavorDefinition(v)) {
+      flavors.push(v);
+      for (const s of v.schemas ?? []) schemas.push(s);
+    } else if (isSecretSchema(v)) schemas.push(v);
+    else if (Array.isArray(v)) v.forEach(visit);
+  };
+  for (const v of Object.values(mod)) {
+    if (v && typeof v === 'object' && !Array.isArray(v) && !isFlavorDefinition(v) && !isSecretSchema(v)) {
+      Object.values(v as Record<string, unknown>).forEach(visit); // `export default { flavor, schemas }`
+    } else visit(v);
+  }
+  if (flavors.length === 0 && schemas.length === 0) {
+    throw new ConfigError(`module ${path} exports no keystack flavor or schema`, {
+      hint: 'Export the result of defineFlavor(...) or defineSchema(...) from it.',
+    });
+  }
+  return { module: path, flavors: unique(flavors), schemas: unique(schemas) };
+}
+
+function unique<T>(xs: T[]): T[] {
+  return [...new Set(xs)];
+}

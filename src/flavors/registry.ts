@@ -1,0 +1,43 @@
+/**
+ * The built-in flavors. Flavor modules are light (their SDKs load on first use), so they are
+ * imported statically; `flavor list` needs their metadata anyway.
+ */
+import { NotFoundError } from '../secrets/errors.js';
+import local from './local.js';
+import type { FlavorDefinition } from './types.js';
+
+export const BUILTIN_FLAVORS: readonly FlavorDefinition<unknown>[] = [local as FlavorDefinition<unknown>];
+
+/** Flavors whose issues have not landed yet: listed, but not usable. */
+export const PLANNED_FLAVORS: Readonly<Record<string, string>> = {
+  aws: 'AWS Secrets Manager',
+  gcp: 'GCP Secret Manager',
+  azure: 'Azure Key Vault',
+  vault: 'HashiCorp Vault / OpenBao (KV v2)',
+  github: 'GitHub Actions secrets (write-only outside Actions)',
+};
+
+export interface FlavorRegistry {
+  get(name: string): Promise<FlavorDefinition<unknown>>;
+  list(): Promise<{ flavor: FlavorDefinition<unknown>; source: string }[]>;
+}
+
+/** Built-ins plus custom flavors loaded from registered modules. */
+export function createFlavorRegistry(
+  custom: () => Promise<{ flavor: FlavorDefinition<unknown>; source: string }[]> = async () => [],
+): FlavorRegistry {
+  const list = async () => [...BUILTIN_FLAVORS.map((flavor) => ({ flavor, source: 'built-in' })), ...(await custom())];
+  return {
+    list,
+    async get(name) {
+      const builtin = BUILTIN_FLAVORS.find((f) => f.name === name);
+      if (builtin) return builtin;
+      const found = (await custom()).find((c) => c.flavor.name === name);
+      if (found) return found.flavor;
+      if (PLANNED_FLAVORS[name]) {
+        throw new NotFoundError(`the ${name} flavor is not available in this version of keystack`, 'Run `keystack secrets-manager flavor list` to see the available flavors.');
+      }
+      throw new NotFoundError(`unknown secrets-manager flavor '${name}'`, 'Run `keystack secrets-manager flavor list`, or add one with `keystack secrets-manager flavor register MODULE`.');
+    },
+  };
+}

@@ -1,0 +1,106 @@
+/** Helpers every flavor file uses: lazy SDK loading, error wrapping that leaks nothing, retries. */
+import { BackendError, ConfigError, isKeystackError } from '../secrets/errors.js';
+
+/**
+ * Loads an optional SDK on first use. A missing package becomes a ConfigError that says which
+ * package to install, instead of a module-resolution stack trace.
+ */
+export async function importLib<T>(flavor: string, pkg: string, load: () => Promise<T>): Promise<T> {
+  try {
+    return await load();
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') {
+      throw new ConfigError(`the ${flavor} flavor needs the npm package '${pkg}', which is not installed`, {
+        hint: `Install it next to keystack: npm install ${pkg}`,
+      });
+    }
+    throw e;
+  }
+}
+
+/**
+ * A copy of an SDK error that keeps what helps diagnose it (name, message, code, HTTP status)
+ * and drops request bodies, headers and anything else that might carry a value. Known secret
+ * values are masked in the message as a second line of defence.
+ */
+export function scrubError(err: unknown, values: Iterable<string> = []): Error {
+  if (!(err instanceof Error)) return new Error(mask(String(err), values));
+  const e = err as Error & { code?: unknown; status?: unknown; statusCode?: unknown; $metadata?: { httpStatusCode?: number } };
+  const copy = new Error(mask(e.message, values)) as Error & { code?: unknown; status?: unknown };
+  copy.name = e.name;
+  if (e.code !== undefined) copy.code = e.code;
+  const status = e.status ?? e.statusCode ?? e.$metadata?.httpStatusCode;
+  if (status !== undefined) copy.status = status;
+  copy.stack = `${copy.name}: ${copy.message}`;
+  return copy;
+}
+
+function mask(text: string, values: Iterable<string>): string {
+  let out = text;
+  for (const v of values) if (v.length >= 4) out = out.split(v).join('***');
+  return out;
+}
+
+export interface FailureContext {
+  flavor: string;
+  operation: string;
+  secretName?: string | undefined;
+  /** Values being written, masked out of any message that echoes them. */
+  values?: Iterable<string>;
+}
+
+/** Wraps any non-keystack error as a BackendError with a scrubbed cause. */
+export function backendFailure(ctx: FailureContext, err: unknown, reason?: string, hint?: string): Error {
+  if (isKeystackError(err)) return err;
+  const cause = scrubError(err, ctx.values ?? []);
+  return new BackendError({
+    flavor: ctx.flavor,
+    operation: ctx.operation,
+    secretName: ctx.secretName,
+    reason: reason ?? describeCause(cause),
+    cause,
+    hint,
+  });
+}
+
+function describeCause(e: Error & { code?: unknown; status?: unknown }): string {
+  const code = typeof e.code === 'string' ? e.code : undefined;
+  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'ETIMEDOUT' || code === 'ENETUNREACH' || code === 'EAI_AGAIN') {
+    return `cannot reach the server (${code})`;
+  }
+  const status = typeof e.status === 'number' ? ` (HTTP ${e.status})` : '';
+  return `${e.name}${status}: ${firstLine(e.message)}`;
+}
+
+function firstLine(s: string): string {
+  const line = s.split('\n', 1)[0] ?? '';
+  return line.length > 300 ? `${line.slice(0, 300)}…` : line;
+}
+
+export interface RetryOptions {
+  /** Attempts after the first one. */
+  retries?: number;
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  isRetryable: (err: unknown) => boolean;
+  /** Server-suggested wait (Retry-After), in ms. */
+  retryAfterMs?: (err: unknown) => number | undefined;
+}
+
+/** Retries throttling-type failures with exponential backoff and full jitter. */
+export async function withRetry<T>(fn: () => Promise<T>, o: RetryOptions): Promise<T> {
+  const retries = o.retries ?? 4;
+  const base = o.baseDelayMs ?? 200;
+  const max = o.maxDelayMs ?? 5000;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (attempt >= retries || !o.isRetryable(e)) throw e;
+      const suggested = o.retryAfterMs?.(e);
+      const delay = suggested ?? Math.random() * Math.min(max, base * 2 ** attempt);
+      await new Promise((r) => setTimeout(r, Math.min(delay, max)));
+    }
+  }
+}

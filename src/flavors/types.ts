@@ -1,0 +1,109 @@
+/**
+ * The contract between keystack's core and a backend (DESIGN §3). A flavor is a plain object
+ * made with `defineFlavor`; per registered manager it creates a `SecretsBackend`.
+ *
+ * The core (SecretsManager) owns validation, scopes, size limits and error messages. A backend
+ * only moves whole secrets in and out of its domain, and reports absence as a value
+ * (null / false), never as an exception: an exception always means a failure.
+ */
+import type { StoredSecret } from '../secrets/content.js';
+import type { NameRule } from '../secrets/names.js';
+import type { ScopeContext } from '../secrets/scope.js';
+import type { SecretSchema } from '../secrets/schema.js';
+
+export interface SecretsBackend {
+  /** Creates the secret; false if the name already exists in this scope. One backend call. */
+  create(name: string, secret: StoredSecret): Promise<boolean>;
+  /** The secret, or null when it does not exist in this scope. One backend call. */
+  get(name: string): Promise<StoredSecret | null>;
+  /** The names visible in this scope, in any order; the core sorts. */
+  list(): Promise<string[]>;
+  /** Replaces the content; false when the secret does not exist in this scope. */
+  update(name: string, secret: StoredSecret): Promise<boolean>;
+  /** Deletes the secret; false when it does not exist in this scope. */
+  delete(name: string): Promise<boolean>;
+  /** Deletes every secret of this scope and nothing else; returns how many. */
+  deleteAll(): Promise<number>;
+  /** Releases clients and handles. */
+  close?(): Promise<void> | void;
+}
+
+export type ConfigFieldType = 'string' | 'boolean' | 'integer';
+
+export interface ConfigField {
+  type: ConfigFieldType;
+  description: string;
+  required?: boolean;
+  default?: string | boolean | number;
+  /** Allowed values for a string field. */
+  choices?: readonly string[];
+  /**
+   * A credential: stored configs should not hold it in plain text. For secrets managers the
+   * value may instead come from the environment variable named by `env`.
+   */
+  sensitive?: boolean;
+  /** Environment variable that supplies the value when the config does not. */
+  env?: string;
+}
+
+export type ConfigFields = Readonly<Record<string, ConfigField>>;
+
+/** What a backend gets when it is created. Creating a backend must not do I/O. */
+export interface FlavorContext<C> {
+  /** The flavor's own config fields, validated and with defaults applied. */
+  config: C;
+  scope: ScopeContext;
+  /** keystack's config directory (local flavors keep their store under it by default). */
+  configDir: string;
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+export interface FlavorCapabilities {
+  /** False where values cannot be read back outside some environment (GitHub). */
+  readValues: boolean;
+  /** One line shown in `flavor list` when a capability is limited. */
+  note?: string;
+}
+
+export interface FlavorDefinition<C = Record<string, unknown>> {
+  readonly kind: 'keystack.flavor';
+  /** Flavor id, e.g. `aws`. Lowercase, `[a-z0-9_-]`. */
+  readonly name: string;
+  readonly description: string;
+  /** Whether scopes other than `none` are supported. */
+  readonly supportsScoping: boolean;
+  /** True when the backend exists only on this machine (remote orchestrators refuse it). */
+  readonly isLocal: boolean;
+  /** Joins scope path and name into a backend name. */
+  readonly separator: string;
+  /** Rules for secret names and namespaces on this backend. */
+  readonly nameRule: NameRule;
+  /** Largest stored payload (JSON of values plus schema) in bytes. */
+  readonly maxContentBytes: number;
+  readonly capabilities: FlavorCapabilities;
+  /** Flavor-specific config fields (scope, namespace and scope_prefix are the core's). */
+  readonly config: ConfigFields;
+  /** npm packages this flavor imports lazily, with the version range it was tested with. */
+  readonly dependencies: Readonly<Record<string, string>>;
+  /** Secret schemas that ship with the flavor (custom flavors may add their own). */
+  readonly schemas?: readonly SecretSchema<unknown>[];
+  create(ctx: FlavorContext<C>): SecretsBackend;
+}
+
+export type FlavorInput<C> = Omit<FlavorDefinition<C>, 'kind' | 'capabilities' | 'dependencies' | 'isLocal'> &
+  Partial<Pick<FlavorDefinition<C>, 'capabilities' | 'dependencies' | 'isLocal'>>;
+
+/** Declares a flavor. Used by the built-in flavors and by custom flavor modules alike. */
+export function defineFlavor<C = Record<string, unknown>>(input: FlavorInput<C>): FlavorDefinition<C> {
+  return {
+    kind: 'keystack.flavor',
+    capabilities: { readValues: true },
+    dependencies: {},
+    isLocal: false,
+    ...input,
+  };
+}
+
+export function isFlavorDefinition(x: unknown): x is FlavorDefinition<unknown> {
+  return typeof x === 'object' && x !== null && (x as { kind?: unknown }).kind === 'keystack.flavor';
+}

@@ -1,0 +1,52 @@
+import { InvalidNameError } from './errors.js';
+
+/** A flavor's naming rule for secret names and namespaces, on top of the core rule. */
+export interface NameRule {
+  /** Full-match pattern for one name. */
+  pattern: RegExp;
+  maxLength: number;
+  /** "must contain only …", shown in errors. */
+  description: string;
+}
+
+/** Longest secret name any flavor accepts; flavors may lower it. */
+export const MAX_NAME_LENGTH = 128;
+export const MAX_KEY_LENGTH = 256;
+
+// `.` splits `{{name.key}}` references and `/` separates scope paths, so neither may appear in a
+// name; whitespace and control characters are never intended and break shells and tables.
+const FORBIDDEN_IN_NAME = /[./\s\p{Cc}\p{Cf}]/u;
+const FORBIDDEN_IN_KEY = /[\s\p{Cc}\p{Cf}]/u;
+
+export function validateSecretName(name: string, rule?: NameRule, what = 'secret name'): void {
+  if (name.length === 0) throw new InvalidNameError(what, name, 'must not be empty');
+  const max = Math.min(MAX_NAME_LENGTH, rule?.maxLength ?? MAX_NAME_LENGTH);
+  if (name.length > max) throw new InvalidNameError(what, name, `must be at most ${max} characters long`);
+  if (FORBIDDEN_IN_NAME.test(name)) {
+    throw new InvalidNameError(what, name, "must not contain '.', '/', whitespace or control characters");
+  }
+  if (rule && !fullMatch(rule.pattern, name)) throw new InvalidNameError(what, name, rule.description);
+}
+
+/** Keys that hold keystack's own metadata next to the values in every backend layout. */
+export function reservedKeys(scopePrefix: string): ReadonlySet<string> {
+  return new Set(['name', 'keystack_schema_name', 'zenml_schema_name', `${scopePrefix}_schema_name`]);
+}
+
+export function validateSecretKey(key: string, scopePrefix = 'keystack'): void {
+  if (key.length === 0) throw new InvalidNameError('secret key', key, 'must not be empty');
+  if (key.length > MAX_KEY_LENGTH) {
+    throw new InvalidNameError('secret key', key, `must be at most ${MAX_KEY_LENGTH} characters long`);
+  }
+  if (FORBIDDEN_IN_KEY.test(key)) {
+    throw new InvalidNameError('secret key', key, 'must not contain whitespace or control characters');
+  }
+  if (reservedKeys(scopePrefix).has(key)) {
+    throw new InvalidNameError('secret key', key, `must not be a reserved key (${[...reservedKeys(scopePrefix)].join(', ')})`);
+  }
+}
+
+export function fullMatch(pattern: RegExp, value: string): boolean {
+  const m = new RegExp(`^(?:${pattern.source})$`, pattern.flags.replace('g', '')).exec(value);
+  return m !== null;
+}

@@ -1,0 +1,254 @@
+/**
+ * `Keystack`: the library's entry point. It opens the config store of one config directory and
+ * hands out secrets managers, stacks and components. The CLI is a thin layer over this class.
+ */
+import { ConfigError, InUseError, NotFoundError, UsageError } from '../secrets/errors.js';
+import { validateSecretName } from '../secrets/names.js';
+import { isReference } from '../secrets/reference.js';
+import { createSchemaRegistry, type SchemaRegistry, type SecretSchema } from '../secrets/schema.js';
+import { validateFlavorFields, validateScopeSettings } from '../flavors/config.js';
+import { SecretsManager } from '../flavors/manager.js';
+import { loadPlugin, resolveModulePath, type PluginExports } from '../flavors/plugins.js';
+import { createFlavorRegistry, type FlavorRegistry } from '../flavors/registry.js';
+import type { FlavorDefinition } from '../flavors/types.js';
+import {
+  COMPONENT_LABEL,
+  ConfigStore,
+  type ComponentRecord,
+  type ComponentType,
+  type StackRecord,
+} from './config-store.js';
+import { configDirFrom } from './paths.js';
+
+export interface KeystackOptions {
+  /** @default KEYSTACK_CONFIG_DIR, else $XDG_CONFIG_HOME/keystack, else ~/.config/keystack */
+  configDir?: string;
+  /** Environment used for keys, tokens and flavor settings. @default process.env */
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+export interface RegisterManagerInput {
+  name: string;
+  flavor: string;
+  /** Flavor fields plus `scope`, `namespace`, `scope_prefix`; CLI strings are converted. */
+  config?: Record<string, unknown>;
+}
+
+const SCOPE_FIELDS = ['scope', 'namespace', 'scope_prefix'] as const;
+
+export class Keystack {
+  readonly configDir: string;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly flavors: FlavorRegistry;
+  readonly schemas: SchemaRegistry;
+  #store: ConfigStore | undefined;
+  readonly #managers = new Map<string, SecretsManager>();
+
+  constructor(options: KeystackOptions = {}) {
+    this.env = options.env ?? process.env;
+    this.configDir = options.configDir ?? configDirFrom(this.env);
+    this.flavors = createFlavorRegistry(async () =>
+      (await this.plugins()).flatMap((p) => p.flavors.map((flavor) => ({ flavor, source: p.module }))),
+    );
+    this.schemas = createSchemaRegistry(async () => {
+      const flavorSchemas = (await this.flavors.list()).flatMap((f) => f.flavor.schemas ?? []);
+      return [...flavorSchemas, ...(await this.plugins()).flatMap((p) => p.schemas)];
+    });
+  }
+
+  /** The config store, opened (and given its default stack) on first use. */
+  get store(): ConfigStore {
+    return (this.#store ??= ConfigStore.open(this.configDir));
+  }
+
+  async close(): Promise<void> {
+    const managers = [...this.#managers.values()];
+    this.#managers.clear();
+    await Promise.all(managers.map((m) => m.close()));
+    this.#store?.close();
+    this.#store = undefined;
+  }
+
+  // --- stacks ---
+
+  activeStack(): StackRecord {
+    return this.store.getStack(this.store.activeStackName());
+  }
+
+  /** A stack's component of one type, or undefined when the stack has none. */
+  stackComponent(stack: StackRecord, type: ComponentType): ComponentRecord | undefined {
+    const uuid = stack.components[type];
+    return uuid === undefined ? undefined : this.store.componentById(uuid);
+  }
+
+  // --- secrets managers ---
+
+  /** The active stack's secrets manager, or the one with this name or UUID. */
+  async secretsManager(name?: string): Promise<SecretsManager> {
+    let record: ComponentRecord;
+    if (name === undefined) {
+      const stack = this.activeStack();
+      const found = this.stackComponent(stack, 'secrets_manager');
+      if (!found) {
+        throw new NotFoundError(
+          `the active stack '${stack.name}' has no secrets manager`,
+          `Add one with \`keystack stack update ${stack.name} -x NAME\`, or activate a stack that has one.`,
+        );
+      }
+      record = found;
+    } else {
+      record = this.store.getComponent('secrets_manager', name);
+    }
+    return this.managerFor(record);
+  }
+
+  /** A SecretsManager for a stored record, cached per UUID for the life of this client. */
+  async managerFor(record: ComponentRecord): Promise<SecretsManager> {
+    const cached = this.#managers.get(record.uuid);
+    if (cached) return cached;
+    const flavor = await this.flavors.get(record.flavor);
+    const manager = new SecretsManager({
+      record: { uuid: record.uuid, name: record.name, flavor: record.flavor, config: record.config },
+      flavor,
+      configDir: this.configDir,
+      env: this.env,
+      schemas: this.schemas,
+    });
+    this.#managers.set(record.uuid, manager);
+    return manager;
+  }
+
+  async registerSecretsManager(input: RegisterManagerInput): Promise<ComponentRecord> {
+    validateComponentName(input.name);
+    const flavor = await this.flavors.get(input.flavor);
+    const config = this.#validateManagerConfig(flavor, input.config ?? {});
+    return this.store.addComponent({ type: 'secrets_manager', flavor: flavor.name, name: input.name, config });
+  }
+
+  /**
+   * Merges `changes` into a manager's config. Changing where its secrets live (scope, namespace,
+   * prefix, store path, …) while it still holds secrets would hide them, so that needs `force`.
+   */
+  async updateSecretsManager(name: string, changes: Record<string, unknown>, options: { force?: boolean } = {}): Promise<ComponentRecord> {
+    const record = this.store.getComponent('secrets_manager', name);
+    const flavor = await this.flavors.get(record.flavor);
+    const merged = { ...record.config, ...changes };
+    for (const [k, v] of Object.entries(changes)) if (v === null) delete merged[k];
+    const config = this.#validateManagerConfig(flavor, merged);
+    const moved = Object.keys(changes).some((k) => JSON.stringify(record.config[k]) !== JSON.stringify(config[k]));
+    if (moved && !options.force) {
+      const count = (await this.managerFor(record).then((m) => m.list())).length;
+      if (count > 0) {
+        throw new InUseError(
+          `secrets manager '${record.name}' holds ${count} secret${count === 1 ? '' : 's'} that this change would make invisible to it`,
+          'Move the secrets first, or pass --force to change it anyway (the secrets stay in the old location).',
+        );
+      }
+    }
+    this.store.updateComponentConfig(record.uuid, config);
+    await this.#forget(record.uuid);
+    return { ...record, config };
+  }
+
+  /** Removes the registration only; the secrets stay in the backend. */
+  async deleteSecretsManager(name: string): Promise<ComponentRecord> {
+    const record = this.store.deleteComponent('secrets_manager', name);
+    await this.#forget(record.uuid);
+    return record;
+  }
+
+  #validateManagerConfig(flavor: FlavorDefinition<unknown>, raw: Record<string, unknown>): Record<string, unknown> {
+    const scope = validateScopeSettings(flavor, raw);
+    const own = validateFlavorFields(flavor.name, flavor.config, raw, { forbidReferences: true });
+    for (const k of SCOPE_FIELDS) {
+      if (typeof raw[k] === 'string' && isReference(raw[k])) {
+        throw new ConfigError(`a secrets manager's config cannot use a secret reference (field '${k}')`);
+      }
+    }
+    return { ...own, ...scope };
+  }
+
+  async #forget(uuid: string): Promise<void> {
+    const m = this.#managers.get(uuid);
+    this.#managers.delete(uuid);
+    await m?.close();
+  }
+
+  // --- plugins: custom flavors and schemas ---
+
+  /** Registers a module that exports flavors and/or schemas; it is loaded to check it first. */
+  async registerPlugin(module: string, cwd = process.cwd()): Promise<PluginExports> {
+    const path = resolveModulePath(module, cwd);
+    const exported = await loadPlugin(path);
+    for (const f of exported.flavors) {
+      const clash = (await this.flavors.list()).find((x) => x.flavor.name === f.name && x.source !== path);
+      if (clash) {
+        throw new ConfigError(`flavor '${f.name}' is already provided by ${clash.source}`, {
+          hint: 'Give the custom flavor another name.',
+        });
+      }
+    }
+    this.store.addPlugin(path);
+    this.#plugins = undefined;
+    return exported;
+  }
+
+  #plugins: Promise<PluginExports[]> | undefined;
+
+  /** The registered plugin modules, loaded on first need. */
+  plugins(): Promise<PluginExports[]> {
+    return (this.#plugins ??= Promise.all(this.store.listPlugins().map((p) => loadPlugin(p.module))));
+  }
+
+  async schema(name: string): Promise<SecretSchema<unknown>> {
+    const s = await this.schemas.get(name);
+    if (!s) {
+      throw new NotFoundError(`unknown schema '${name}'`, `Run \`keystack schema list\`; add your own with \`keystack schema register MODULE\`.`);
+    }
+    return s;
+  }
+
+  // --- components in general ---
+
+  component(type: ComponentType, name: string): ComponentRecord {
+    return this.store.getComponent(type, name);
+  }
+
+  registerStack(name: string, components: Partial<Record<ComponentType, string>>): StackRecord {
+    validateComponentName(name, 'stack name');
+    return this.store.addStack(name, this.#resolveComponents(components));
+  }
+
+  /** Sets (a name) or removes (null) components of a stack. */
+  updateStack(name: string, changes: Partial<Record<ComponentType, string | null>>): StackRecord {
+    return this.store.tx(() => {
+      const stack = this.store.getStack(name);
+      const components = { ...stack.components };
+      for (const [type, value] of Object.entries(changes) as [ComponentType, string | null][]) {
+        if (value === null) delete components[type];
+        else components[type] = this.store.getComponent(type, value).uuid;
+      }
+      for (const required of ['orchestrator', 'artifact_store'] as const) {
+        if (!components[required]) {
+          throw new UsageError(`a stack needs an ${COMPONENT_LABEL[required]}`, `Keep one in stack '${name}'.`);
+        }
+      }
+      this.store.setStackComponents(stack.name, components);
+      return { ...stack, components };
+    });
+  }
+
+  #resolveComponents(names: Partial<Record<ComponentType, string>>): Partial<Record<ComponentType, string>> {
+    const out: Partial<Record<ComponentType, string>> = {};
+    for (const [type, name] of Object.entries(names) as [ComponentType, string][]) {
+      out[type] = this.store.getComponent(type, name).uuid;
+    }
+    return out;
+  }
+}
+
+export function validateComponentName(name: string, what = 'component name'): void {
+  if (isReference(name)) throw new ConfigError(`a ${what} cannot be a secret reference`, { hint: 'Give a plain name.' });
+  validateSecretName(name, undefined, what);
+}
+

@@ -1,0 +1,277 @@
+/**
+ * The config store: registered components, stacks, the active stack and plugin modules, in one
+ * SQLite file in the config directory. SQLite gives atomic writes and safe concurrent CLI calls
+ * for free; every multi-step change runs in one immediate transaction.
+ */
+import Database from 'better-sqlite3';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { ConfigError, ExistsError, InUseError, NotFoundError } from '../secrets/errors.js';
+import { ensurePrivateFile } from '../flavors/private-files.js';
+
+export const COMPONENT_TYPES = ['orchestrator', 'artifact_store', 'secrets_manager', 'container_registry'] as const;
+export type ComponentType = (typeof COMPONENT_TYPES)[number];
+
+/** CLI spelling of each component type. */
+export const COMPONENT_LABEL: Record<ComponentType, string> = {
+  orchestrator: 'orchestrator',
+  artifact_store: 'artifact-store',
+  secrets_manager: 'secrets-manager',
+  container_registry: 'container-registry',
+};
+
+export interface ComponentRecord {
+  uuid: string;
+  type: ComponentType;
+  flavor: string;
+  name: string;
+  config: Record<string, unknown>;
+  createdAt: string;
+}
+
+export interface StackRecord {
+  uuid: string;
+  name: string;
+  components: Partial<Record<ComponentType, string>>;
+  createdAt: string;
+}
+
+export interface PluginRecord {
+  module: string;
+  registeredAt: string;
+}
+
+export const DEFAULT_STACK = 'default';
+
+interface ComponentRow {
+  uuid: string;
+  type: ComponentType;
+  flavor: string;
+  name: string;
+  config: string;
+  created_at: string;
+}
+interface StackRow {
+  uuid: string;
+  name: string;
+  components: string;
+  created_at: string;
+}
+
+export class ConfigStore {
+  readonly file: string;
+  readonly db: Database.Database;
+
+  private constructor(file: string, db: Database.Database) {
+    this.file = file;
+    this.db = db;
+  }
+
+  static open(configDir: string): ConfigStore {
+    const file = join(configDir, 'config.db');
+    let db: Database.Database | undefined;
+    try {
+      ensurePrivateFile(file);
+      db = new Database(file);
+      db.pragma('busy_timeout = 30000');
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      const store = new ConfigStore(file, db);
+      store.#migrate();
+      return store;
+    } catch (e) {
+      db?.close();
+      const code = (e as { code?: string }).code;
+      if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
+        throw new ConfigError(`the config store ${file} is damaged (${code})`, {
+          hint: 'Restore it from a backup, or move it away to start with a fresh default stack.',
+        });
+      }
+      throw e;
+    }
+  }
+
+  #migrate(): void {
+    this.tx(() => {
+      this.db.exec(`
+        CREATE TABLE IF NOT EXISTS components (
+          uuid TEXT PRIMARY KEY, type TEXT NOT NULL, flavor TEXT NOT NULL, name TEXT NOT NULL,
+          config TEXT NOT NULL, created_at TEXT NOT NULL, UNIQUE (type, name));
+        CREATE TABLE IF NOT EXISTS stacks (
+          uuid TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, components TEXT NOT NULL, created_at TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS settings (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS plugins (module TEXT PRIMARY KEY, registered_at TEXT NOT NULL);`);
+      if (!this.#setting('initialized')) this.#createDefaults();
+    });
+  }
+
+  /** The `default` stack: local orchestrator, artifact store and secrets manager. */
+  #createDefaults(): void {
+    const components: Partial<Record<ComponentType, string>> = {};
+    for (const type of ['orchestrator', 'artifact_store', 'secrets_manager'] as const) {
+      const existing = this.findComponent(type, DEFAULT_STACK);
+      components[type] = existing?.uuid ?? this.addComponent({ type, flavor: 'local', name: DEFAULT_STACK, config: type === 'secrets_manager' ? { scope: 'component', scope_prefix: 'keystack' } : {} }).uuid;
+    }
+    if (!this.findStack(DEFAULT_STACK)) this.addStack(DEFAULT_STACK, components);
+    this.#setSetting('active_stack', DEFAULT_STACK);
+    this.#setSetting('initialized', new Date().toISOString());
+  }
+
+  /** Runs `fn` in one immediate (write-locking) transaction. */
+  tx<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  // --- components ---
+
+  addComponent(c: { type: ComponentType; flavor: string; name: string; config: Record<string, unknown> }): ComponentRecord {
+    return this.tx(() => {
+      if (this.findComponent(c.type, c.name)) {
+        throw new ExistsError(`a ${COMPONENT_LABEL[c.type]} named '${c.name}' already exists`, `Pick another name, or change it with \`keystack ${COMPONENT_LABEL[c.type]} update ${c.name}\`.`);
+      }
+      const rec: ComponentRecord = { uuid: randomUUID(), ...c, createdAt: new Date().toISOString() };
+      this.db
+        .prepare('INSERT INTO components (uuid, type, flavor, name, config, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(rec.uuid, rec.type, rec.flavor, rec.name, JSON.stringify(rec.config), rec.createdAt);
+      return rec;
+    });
+  }
+
+  findComponent(type: ComponentType, nameOrId: string): ComponentRecord | undefined {
+    const row = this.db
+      .prepare('SELECT * FROM components WHERE type = ? AND (name = ? OR uuid = ?)')
+      .get(type, nameOrId, nameOrId) as ComponentRow | undefined;
+    return row && toComponent(row);
+  }
+
+  componentById(uuid: string): ComponentRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM components WHERE uuid = ?').get(uuid) as ComponentRow | undefined;
+    return row && toComponent(row);
+  }
+
+  getComponent(type: ComponentType, nameOrId: string): ComponentRecord {
+    const c = this.findComponent(type, nameOrId);
+    if (!c) {
+      throw new NotFoundError(`no ${COMPONENT_LABEL[type]} named '${nameOrId}'`, `Run \`keystack ${COMPONENT_LABEL[type]} list\` to see the registered ones.`);
+    }
+    return c;
+  }
+
+  listComponents(type: ComponentType): ComponentRecord[] {
+    return (this.db.prepare('SELECT * FROM components WHERE type = ? ORDER BY name').all(type) as ComponentRow[]).map(toComponent);
+  }
+
+  updateComponentConfig(uuid: string, config: Record<string, unknown>): void {
+    this.db.prepare('UPDATE components SET config = ? WHERE uuid = ?').run(JSON.stringify(config), uuid);
+  }
+
+  /** Stacks that use a component. */
+  stacksUsing(uuid: string): string[] {
+    return this.listStacks().filter((s) => Object.values(s.components).includes(uuid)).map((s) => s.name);
+  }
+
+  deleteComponent(type: ComponentType, nameOrId: string): ComponentRecord {
+    return this.tx(() => {
+      const c = this.getComponent(type, nameOrId);
+      const users = this.stacksUsing(c.uuid);
+      if (users.length > 0) {
+        throw new InUseError(
+          `${COMPONENT_LABEL[type]} '${c.name}' is used by stack${users.length > 1 ? 's' : ''} ${users.map((u) => `'${u}'`).join(', ')}`,
+          `Remove it from ${users.length > 1 ? 'those stacks' : 'that stack'} first, or delete the stack.`,
+        );
+      }
+      this.db.prepare('DELETE FROM components WHERE uuid = ?').run(c.uuid);
+      return c;
+    });
+  }
+
+  // --- stacks ---
+
+  addStack(name: string, components: Partial<Record<ComponentType, string>>): StackRecord {
+    return this.tx(() => {
+      if (this.findStack(name)) throw new ExistsError(`a stack named '${name}' already exists`, `Change it with \`keystack stack update ${name}\`.`);
+      const rec: StackRecord = { uuid: randomUUID(), name, components, createdAt: new Date().toISOString() };
+      this.db
+        .prepare('INSERT INTO stacks (uuid, name, components, created_at) VALUES (?, ?, ?, ?)')
+        .run(rec.uuid, rec.name, JSON.stringify(components), rec.createdAt);
+      return rec;
+    });
+  }
+
+  findStack(name: string): StackRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM stacks WHERE name = ? OR uuid = ?').get(name, name) as StackRow | undefined;
+    return row && toStack(row);
+  }
+
+  getStack(name: string): StackRecord {
+    const s = this.findStack(name);
+    if (!s) throw new NotFoundError(`no stack named '${name}'`, 'Run `keystack stack list` to see the registered stacks.');
+    return s;
+  }
+
+  listStacks(): StackRecord[] {
+    return (this.db.prepare('SELECT * FROM stacks ORDER BY name').all() as StackRow[]).map(toStack);
+  }
+
+  setStackComponents(name: string, components: Partial<Record<ComponentType, string>>): void {
+    this.db.prepare('UPDATE stacks SET components = ? WHERE name = ?').run(JSON.stringify(components), name);
+  }
+
+  deleteStack(name: string): void {
+    this.tx(() => {
+      const s = this.getStack(name);
+      if (this.activeStackName() === s.name) {
+        throw new InUseError(`stack '${s.name}' is the active stack`, 'Activate another one first with `keystack stack set NAME`.');
+      }
+      this.db.prepare('DELETE FROM stacks WHERE uuid = ?').run(s.uuid);
+    });
+  }
+
+  activeStackName(): string {
+    return this.#setting('active_stack') ?? DEFAULT_STACK;
+  }
+
+  setActiveStack(name: string): StackRecord {
+    return this.tx(() => {
+      const s = this.getStack(name);
+      this.#setSetting('active_stack', s.name);
+      return s;
+    });
+  }
+
+  // --- plugin modules (custom flavors and schemas) ---
+
+  addPlugin(module: string): PluginRecord {
+    const rec = { module, registeredAt: new Date().toISOString() };
+    this.db.prepare('INSERT INTO plugins (module, registered_at) VALUES (?, ?) ON CONFLICT (module) DO UPDATE SET registered_at = excluded.registered_at').run(rec.module, rec.registeredAt);
+    return rec;
+  }
+
+  removePlugin(module: string): boolean {
+    return this.db.prepare('DELETE FROM plugins WHERE module = ?').run(module).changes === 1;
+  }
+
+  listPlugins(): PluginRecord[] {
+    return (this.db.prepare('SELECT module, registered_at FROM plugins ORDER BY registered_at').all() as { module: string; registered_at: string }[]).map((r) => ({ module: r.module, registeredAt: r.registered_at }));
+  }
+
+  #setting(k: string): string | undefined {
+    return (this.db.prepare('SELECT v FROM settings WHERE k = ?').get(k) as { v: string } | undefined)?.v;
+  }
+
+  #setSetting(k: string, v: string): void {
+    this.db.prepare('INSERT INTO settings (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v').run(k, v);
+  }
+}
+
+function toComponent(r: ComponentRow): ComponentRecord {
+  return { uuid: r.uuid, type: r.type, flavor: r.flavor, name: r.name, config: JSON.parse(r.config) as Record<string, unknown>, createdAt: r.created_at };
+}
+
+function toStack(r: StackRow): StackRecord {
+  return { uuid: r.uuid, name: r.name, components: JSON.parse(r.components) as StackRecord['components'], createdAt: r.created_at };
+}
