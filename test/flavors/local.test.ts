@@ -1,0 +1,15 @@
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import local from '../../src/flavors/local.js';
+import { testFlavor } from '../../src/testing/index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'keystack-local-'));
+testFlavor({
+  flavor: local,
+  config: { path: join(dir, 'secrets.db') },
+  configDir: dir,
+  env: {},
+  runner: { describe, it, beforeAll, afterAll },
+});
