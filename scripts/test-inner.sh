@@ -2,9 +2,10 @@
 # Runs inside the loopback-only namespace: start the emulators, run vitest, stop them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export KEYSTACK_EMULATOR_STATE="${KEYSTACK_EMULATOR_STATE:-$(mktemp -d /tmp/keystack-emu.XXXXXX)}"
+# A state dir per run, so a developer's own emulators (or a second run) never clash with this one.
+export KEYSTACK_EMULATOR_STATE_DIR="${KEYSTACK_EMULATOR_STATE_DIR:-$(mktemp -d /tmp/keystack-emu.XXXXXX)}"
 trap 'bash scripts/emulators/stop.sh >/dev/null 2>&1 || true' EXIT
 bash scripts/emulators/start.sh
 # shellcheck disable=SC1091
-. "$KEYSTACK_EMULATOR_STATE/env.sh"
+. "$KEYSTACK_EMULATOR_STATE_DIR/env.sh"
 node node_modules/vitest/vitest.mjs run "$@"

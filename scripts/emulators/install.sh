@@ -150,7 +150,7 @@ fetch_lowkey() { # fetch_lowkey VERSION LOG -> jar in $EMU/lowkey, verified
   local jar="$EMU/lowkey/lowkey-vault-app-$1.jar"
   [[ -s $jar ]] && return 0
   # Maven's local repository lives under $EMU too, so the whole cache is one folder.
-  mvn -B -q -Dstyle.color=never ${FORCE_U:-} -Dmaven.repo.local="$EMU/m2" "$MVN_DEP_PLUGIN:copy" \
+  mvn -B -q -Dstyle.color=never ${FORCE_U:+"$FORCE_U"} -Dmaven.repo.local="$EMU/m2" "$MVN_DEP_PLUGIN:copy" \
     -Dartifact="$LOWKEY_GA:$1:jar" -DoutputDirectory="$EMU/lowkey" >>"$2" 2>&1 || return 1
   # A Spring Boot executable jar has BOOT-INF/lib/; make sure we did not get a thin jar.
   python3 -c 'import sys, zipfile
@@ -174,7 +174,7 @@ install_lowkey() {
   fi
   [[ -n $j17 ]] || die "no Java >= 17 found (set KEYSTACK_JAVA25 or KEYSTACK_JAVA17)"
   command -v mvn >/dev/null || die "mvn not found on PATH (needed to fetch Lowkey Vault from Maven Central)"
-  [[ $FORCE == 1 ]] && FORCE_U=-U
+  local FORCE_U=""; [[ $FORCE == 1 ]] && FORCE_U=-U
   mkdir -p "$EMU/lowkey"
   t0=$(now)
   : >"$log"

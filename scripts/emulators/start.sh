@@ -64,7 +64,7 @@ rm -f "$ENV_FILE"
 
 # ------------------------------------------------------------------------------ what to start
 NAMES=() # components to start, in order
-declare -A CMD_DESC PORTS READY_URL
+declare -A PORTS
 skip() {
   if [[ $STRICT == 1 ]]; then die "$1"; fi
   printf '%-7s SKIPPED: %s\n' "$2" "$1"
