@@ -5,7 +5,9 @@ import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, readFileSync, rmSync } from "node:fs";
 
-rmSync('dist', { recursive: true, force: true });
+// Several processes (test runs, developers) may build at once: overwrite in place, never delete
+// dist wholesale, so a concurrent run never sees it missing. `--clean` starts from scratch.
+if (process.argv.includes('--clean')) rmSync('dist', { recursive: true, force: true });
 execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json'], { stdio: 'inherit' });
 
 await build({

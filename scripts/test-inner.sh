@@ -8,4 +8,4 @@ trap 'bash scripts/emulators/stop.sh >/dev/null 2>&1 || true' EXIT
 bash scripts/emulators/start.sh
 # shellcheck disable=SC1091
 . "$KEYSTACK_EMULATOR_STATE_DIR/env.sh"
-node node_modules/vitest/vitest.mjs run "$@"
+KEYSTACK_SKIP_BUILD=1 node node_modules/vitest/vitest.mjs run "$@"

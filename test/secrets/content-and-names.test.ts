@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { decodeContent, encodeContent, fromPayload } from '../../src/secrets/content.js';
+import { validateSecretKey, validateSecretName } from '../../src/secrets/names.js';
+import { InvalidNameError } from '../../src/secrets/errors.js';
+
+describe('secret content', () => {
+  it('stores the schema under the reserved key next to the values', () => {
+    expect(JSON.parse(encodeContent({ schema: 'aws', values: { a: '1' } }, 'zenml'))).toEqual({ a: '1', zenml_schema_name: 'aws' });
+    expect(decodeContent('{"a":"1","keystack_schema_name":"mysql"}', 'keystack')).toEqual({ schema: 'mysql', values: { a: '1' } });
+  });
+
+  it('reads ZenML payloads with non-string values and a missing schema', () => {
+    expect(fromPayload({ flag: false, n: 3, none: null, obj: { x: 1 } }, 'zenml')).toEqual({
+      schema: 'arbitrary', values: { flag: 'false', n: '3', obj: '{"x":1}' },
+    });
+  });
+
+  it('rejects payloads that are not JSON objects', () => {
+    expect(() => decodeContent('[1]', 'keystack')).toThrow(TypeError);
+  });
+});
+
+describe('name rules', () => {
+  it.each(['', 'a.b', 'a/b', 'a b', 'a\tb', 'a\u0000b', 'a\u200bb', 'x'.repeat(129)])('rejects the name %j', (name) => {
+    expect(() => validateSecretName(name)).toThrow(InvalidNameError);
+  });
+
+  it.each(['db', 'DB_creds-2', 'ключ', 'a@b+c=d', 'x'.repeat(128)])('accepts the name %j', (name) => {
+    expect(() => validateSecretName(name)).not.toThrow();
+  });
+
+  it('applies a flavor rule on top of the core rule', () => {
+    const rule = { pattern: /[a-z0-9_-]+/, maxLength: 63, description: 'must contain only lowercase letters, digits, - and _' };
+    expect(() => validateSecretName('Upper', rule)).toThrow(/lowercase/);
+    expect(() => validateSecretName('x'.repeat(64), rule)).toThrow(/at most 63/);
+    expect(() => validateSecretName('ok_name-1', rule)).not.toThrow();
+  });
+
+  it('rejects reserved and malformed keys', () => {
+    for (const key of ['name', 'keystack_schema_name', 'zenml_schema_name', 'acme_schema_name', '', 'a b', 'x'.repeat(257)]) {
+      expect(() => validateSecretKey(key, 'acme'), key).toThrow(InvalidNameError);
+    }
+    expect(() => validateSecretKey('dotted.key')).not.toThrow();
+  });
+
+  it('names the offending name but never a value', () => {
+    expect(() => validateSecretName('a b')).toThrow('invalid secret name "a b"');
+  });
+});
