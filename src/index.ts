@@ -10,3 +10,5 @@ export { type NameRule, validateSecretName, validateSecretKey } from './secrets/
 export { SCOPES, type Scope, type ScopeContext, scopePath, scopedName, scopedPrefix, unscopedName, scopeMetadata, secretMetadata } from './secrets/scope.js';
 export { isReference, parseReference, formatReference, collectReferences, type SecretReference } from './secrets/reference.js';
 export { COMPONENT_TYPES, type ComponentType, type ComponentRecord, type StackRecord } from './stack/config-store.js';
+export { awsSchema, gcpSchema, azureSchema, basicAuthSchema, mysqlSchema, BUILTIN_SCHEMAS } from './secrets/builtin-schemas.js';
+export { default as localFlavor, type LocalFlavorOptions } from './flavors/local.js';
