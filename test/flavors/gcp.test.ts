@@ -22,8 +22,9 @@ const env = { ...process.env, METADATA_SERVER_DETECTION: 'none' };
 const manager = (cfg: Record<string, unknown>, uuid = randomUUID(), name = 'gcp-test') =>
   new SecretsManager({ record: { uuid, name, flavor: 'gcp', config: cfg }, flavor: gcp, configDir: '/nonexistent', env, schemas: createSchemaRegistry() });
 
+const [host = '', port = ''] = endpoint.split(':');
 const rawClient = () =>
-  new v1.SecretManagerServiceClient({ apiEndpoint: endpoint.split(':')[0], port: Number(endpoint.split(':')[1]), sslCreds: grpc.credentials.createInsecure(), universeDomain: 'googleapis.com', projectId: project });
+  new v1.SecretManagerServiceClient({ apiEndpoint: host, port: Number(port), sslCreds: grpc.credentials.createInsecure(), universeDomain: 'googleapis.com', projectId: project });
 
 testFlavor({ flavor: gcp, config, env, runner: { describe, it, beforeAll, afterAll } });
 
