@@ -6,18 +6,19 @@ import { NotFoundError } from '../secrets/errors.js';
 import aws from './aws.js';
 import gcp from './gcp.js';
 import local from './local.js';
+import vault from './vault.js';
 import type { FlavorDefinition } from './types.js';
 
 export const BUILTIN_FLAVORS: readonly FlavorDefinition<unknown>[] = [
   local as FlavorDefinition<unknown>,
   aws as FlavorDefinition<unknown>,
+  vault as FlavorDefinition<unknown>,
   gcp as FlavorDefinition<unknown>,
 ];
 
 /** Flavors whose issues have not landed yet: listed, but not usable. */
 export const PLANNED_FLAVORS: Readonly<Record<string, string>> = {
   azure: 'Azure Key Vault',
-  vault: 'HashiCorp Vault / OpenBao (KV v2)',
   github: 'GitHub Actions secrets (write-only outside Actions)',
 };
 
