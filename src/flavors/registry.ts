@@ -5,6 +5,7 @@
 import { NotFoundError } from '../secrets/errors.js';
 import aws from './aws.js';
 import gcp from './gcp.js';
+import github from './github.js';
 import local from './local.js';
 import vault from './vault.js';
 import type { FlavorDefinition } from './types.js';
@@ -14,12 +15,12 @@ export const BUILTIN_FLAVORS: readonly FlavorDefinition<unknown>[] = [
   aws as FlavorDefinition<unknown>,
   vault as FlavorDefinition<unknown>,
   gcp as FlavorDefinition<unknown>,
+  github as FlavorDefinition<unknown>,
 ];
 
 /** Flavors whose issues have not landed yet: listed, but not usable. */
 export const PLANNED_FLAVORS: Readonly<Record<string, string>> = {
   azure: 'Azure Key Vault',
-  github: 'GitHub Actions secrets (write-only outside Actions)',
 };
 
 export interface FlavorRegistry {

@@ -1,0 +1,104 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import github, { githubNaming, SECRETS_JSON_ENV } from '../../src/flavors/github.js';
+import { SecretsManager } from '../../src/flavors/manager.js';
+import { encodeContent } from '../../src/secrets/content.js';
+import { createSchemaRegistry } from '../../src/secrets/schema.js';
+import { testFlavor } from '../../src/testing/index.js';
+import { startGitHubDouble } from '../support/github-double.js';
+
+// GitHub's 100-secret limit would stop the suite's 105-name listing test, so the double allows more.
+const gh = await startGitHubDouble({ maxSecrets: 10_000 });
+const config = { owner: 'octo', repository: 'keystack-conformance', api_url: gh.url };
+const env = { GITHUB_TOKEN: gh.token };
+afterAll(() => gh.close());
+
+testFlavor({
+  flavor: github,
+  config,
+  env,
+  readValues: false,
+  runner: { describe, it, beforeAll, afterAll },
+});
+
+const manager = (o: { repo?: string; scope?: string; env?: Record<string, string> } = {}) =>
+  new SecretsManager({
+    record: { uuid: randomUUID(), name: 'gh', flavor: 'github', config: { ...config, repository: o.repo ?? config.repository, scope: o.scope ?? 'component' } },
+    flavor: github,
+    configDir: '/nonexistent',
+    env: o.env ?? env,
+    schemas: createSchemaRegistry(),
+  });
+
+describe('github flavor', () => {
+  it('seals exactly keystack\'s JSON payload with the repository key', async () => {
+    const m = manager();
+    await m.register('db', { user: 'admin', password: 'p@ss wörd' }, { schema: 'arbitrary' });
+    const full = githubNaming(m.scope).full('db');
+    expect(full).toBe(`KEYSTACK__COMPONENT__${m.uuid.replace(/-/g, '_').toUpperCase()}__DB`);
+    expect(gh.plaintext('octo', config.repository, full)).toBe(encodeContent({ schema: 'arbitrary', values: { user: 'admin', password: 'p@ss wörd' } }, 'keystack'));
+    await m.update('db', { password: 'new' }, { schema: 'arbitrary' });
+    expect(JSON.parse(gh.plaintext('octo', config.repository, full) ?? '{}')).toEqual({ password: 'new', keystack_schema_name: 'arbitrary' });
+  });
+
+  it('lists every page, not only the first 100 (ZenML read one page)', async () => {
+    const m = manager({ repo: 'many', scope: 'none' });
+    const names = Array.from({ length: 230 }, (_, i) => `s${i.toString().padStart(3, '0')}`);
+    for (let i = 0; i < names.length; i += 25) await Promise.all(names.slice(i, i + 25).map((n) => m.register(n, { k: 'v' })));
+    const before = gh.requests.length;
+    expect(await m.list()).toEqual(names);
+    expect(gh.requests.slice(before).map((r) => r.path.split('?')[0])).toEqual(Array(3).fill('/repos/octo/many/actions/secrets'));
+    expect(await m.deleteAll()).toBe(230);
+  });
+
+  it('refetches the public key once after GitHub rotates it', async () => {
+    const m = manager();
+    await m.register('first', { k: 'v' });
+    gh.rotateKey();
+    await m.register('second', { k: 'v' });
+    expect(gh.plaintext('octo', config.repository, githubNaming(m.scope).full('second'))).toContain('"k":"v"');
+    await m.deleteAll();
+  });
+
+  it('get outside GitHub Actions is an UnsupportedOperationError that says how to read it', async () => {
+    const m = manager();
+    await m.register('cred', { k: 'v' });
+    await expect(m.get('cred')).rejects.toMatchObject({ code: 'unsupported', hint: expect.stringContaining('${{ secrets.KEYSTACK__COMPONENT__') });
+    await m.delete('cred');
+  });
+
+  it('get inside GitHub Actions decodes the injected variable; a missing one is SecretNotFoundError', async () => {
+    const writer = manager({ scope: 'global' });
+    await writer.register('api', { token: 't0k' }, { schema: 'arbitrary' });
+    const full = githubNaming(writer.scope).full('api');
+    const injected = gh.plaintext('octo', config.repository, full) ?? '';
+    const inActions = manager({ scope: 'global', env: { GITHUB_ACTIONS: 'true', [full]: injected } });
+    expect((await inActions.get('api')).values).toEqual({ token: 't0k' });
+    const viaJson = manager({ scope: 'global', env: { GITHUB_ACTIONS: 'true', [SECRETS_JSON_ENV]: JSON.stringify({ [full]: injected }) } });
+    expect((await viaJson.get('api')).values).toEqual({ token: 't0k' });
+    await expect(inActions.get('other')).rejects.toMatchObject({ code: 'secret_not_found' });
+    await writer.delete('api');
+  });
+
+  it('refuses names GitHub cannot hold, and names that differ only by case', async () => {
+    const m = manager({ scope: 'none' });
+    for (const bad of ['Upper', 'has-dash', 'double__underscore', '_lead', 'trail_']) await expect(m.register(bad, { k: 'v' })).rejects.toMatchObject({ code: 'invalid_name' });
+    for (const bad of ['1abc', 'github_token']) await expect(m.register(bad, { k: 'v' })).rejects.toMatchObject({ code: 'invalid_name' });
+  });
+
+  it('a missing token or a wrong one is a clear error, never "not found"', async () => {
+    await expect(manager({ env: {} }).list()).rejects.toMatchObject({ code: 'config', message: expect.stringContaining('GITHUB_TOKEN') });
+    await expect(manager({ env: { GITHUB_TOKEN: 'wrong' } }).delete('x')).rejects.toMatchObject({ code: 'backend', message: expect.stringContaining('401') });
+  });
+
+  it('refuses a scope prefix that cannot map into GitHub names', () => {
+    const m = new SecretsManager({
+      record: { uuid: randomUUID(), name: 'gh', flavor: 'github', config: { ...config, scope: 'global', scope_prefix: 'github' } },
+      flavor: github,
+      configDir: '/nonexistent',
+      env,
+      schemas: createSchemaRegistry(),
+    });
+    return expect(m.list()).rejects.toMatchObject({ code: 'config', message: expect.stringContaining('scope_prefix') });
+  });
+});
