@@ -18,9 +18,12 @@ await build({
   target: 'node20',
   format: 'cjs',
   sourcemap: 'linked',
-  // Everything from node_modules is loaded lazily at run time, never parsed at start-up,
-  // except commander, which every invocation needs anyway.
-  packages: 'external',
+  // commander is bundled: resolving its files at start-up costs more than parsing it. Native
+  // addons and heavy packages that only some paths need stay external and load on first use.
+  external: [
+    'better-sqlite3', 'zod', 'tsx', 'tsx/*', '@inquirer/*', 'libsodium-wrappers',
+    '@aws-sdk/*', '@smithy/*', '@google-cloud/*', '@grpc/*', 'google-gax', '@azure/*', '@octokit/*',
+  ],
   define: { __KEYSTACK_VERSION__: JSON.stringify(JSON.parse(readFileSync("package.json", "utf8")).version) },
   logLevel: 'warning',
 });

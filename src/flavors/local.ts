@@ -102,6 +102,8 @@ interface Store {
 
 type KeySource = 'env-key' | 'passphrase' | 'key-file';
 
+const STORE_VERSION = 1;
+
 function openStore(file: string, env: FlavorContext<unknown>['env']): Store {
   ensurePrivateFile(file);
   let db: Database.Database | undefined;
@@ -109,19 +111,26 @@ function openStore(file: string, env: FlavorContext<unknown>['env']): Store {
     db = new Database(file);
     // Wait for other writers instead of failing with "database is locked".
     db.pragma('busy_timeout = 30000');
-    db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.pragma('secure_delete = ON');
-    const init = db.transaction(() => {
-      db!.exec(`
+    const d = db;
+    if (d.pragma('user_version', { simple: true }) === STORE_VERSION) {
+      // An initialised store: reading its key check needs no write lock.
+      return { db: d, key: d.transaction(() => loadKey(d, file, env)).deferred() };
+    }
+    d.pragma('journal_mode = WAL');
+    const init = d.transaction(() => {
+      d.exec(`
         CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS secrets (
           scope TEXT NOT NULL, name TEXT NOT NULL, data BLOB NOT NULL,
           created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
           PRIMARY KEY (scope, name)) WITHOUT ROWID;`);
-      return loadKey(db!, file, env);
+      const key = loadKey(d, file, env);
+      d.pragma(`user_version = ${STORE_VERSION}`);
+      return key;
     });
-    return { db, key: init.immediate() };
+    return { db: d, key: init.immediate() };
   } catch (e) {
     db?.close();
     throw storeError(file, e);

@@ -43,6 +43,9 @@ export interface PluginRecord {
 
 export const DEFAULT_STACK = 'default';
 
+/** Bump when #migrate changes; stores at an older version are migrated on open. */
+const SCHEMA_VERSION = 1;
+
 interface ComponentRow {
   uuid: string;
   type: ComponentType;
@@ -74,10 +77,13 @@ export class ConfigStore {
       ensurePrivateFile(file);
       db = new Database(file);
       db.pragma('busy_timeout = 30000');
-      db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       const store = new ConfigStore(file, db);
-      store.#migrate();
+      // Every CLI call opens this file: only take the write lock when there is something to set up.
+      if (db.pragma('user_version', { simple: true }) !== SCHEMA_VERSION) {
+        db.pragma('journal_mode = WAL');
+        store.#migrate();
+      }
       return store;
     } catch (e) {
       db?.close();
@@ -102,6 +108,7 @@ export class ConfigStore {
         CREATE TABLE IF NOT EXISTS settings (k TEXT PRIMARY KEY, v TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS plugins (module TEXT PRIMARY KEY, registered_at TEXT NOT NULL);`);
       if (!this.#setting('initialized')) this.#createDefaults();
+      this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     });
   }
 
