@@ -12,3 +12,9 @@ export { isReference, parseReference, formatReference, collectReferences, type S
 export { COMPONENT_TYPES, type ComponentType, type ComponentRecord, type StackRecord } from './stack/config-store.js';
 export { awsSchema, gcpSchema, azureSchema, basicAuthSchema, mysqlSchema, BUILTIN_SCHEMAS } from './secrets/builtin-schemas.js';
 export { default as localFlavor, type LocalFlavorOptions } from './flavors/local.js';
+export { COMPONENT_FLAVORS, REGISTRY_AUTH_SCHEMA, componentFlavor, componentFlavors, validateComponentConfig, type ComponentFlavor, type ComponentField, type StackComponentType } from './stack/components.js';
+export { registerComponent, updateComponent, deleteComponent, type ComponentChange } from './stack/component-ops.js';
+export { ReferenceResolver, SecretReferenceError, type ReferenceSite, type ReferenceProblem } from './stack/references.js';
+export { StackRuntime, ResolvedComponent, type RegistryCredentials, type StackRuntimeOptions } from './stack/runtime.js';
+export { validateStack, validateRuntime, assertValid, assertStackValid, validationLevelFrom, VALIDATION_LEVELS, VALIDATION_LEVEL_ENV, type ValidationLevel, type ValidationReport, type MissingReference } from './stack/validation.js';
+export * from './pipeline/index.js';

@@ -13,6 +13,7 @@ import * as secret from './commands/secret.js';
 import * as sm from './commands/secrets-manager.js';
 import * as schema from './commands/schema.js';
 import * as stack from './commands/stack.js';
+import { addComponentCommands } from './program-components.js';
 
 declare const __KEYSTACK_VERSION__: string | undefined;
 const VERSION = typeof __KEYSTACK_VERSION__ === 'string' ? __KEYSTACK_VERSION__ : 'dev';
@@ -171,6 +172,7 @@ function buildProgram(ctx: CommandContext, run: Runner, out: Output): Command {
       return run(() => stack.stackRemoveComponent(ctx, { name, types }))();
     });
   st.command('delete').description('delete a stack (not its components)').argument('<name>').action((name: string) => run(() => stack.stackDelete(ctx, { name }))());
+  addComponentCommands(program, st, ctx, run);
 
   void out;
   return program;

@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'backend'
   | 'unsupported'
   | 'stack_validation'
+  | 'step_failed'
   | 'input'
   | 'usage';
 

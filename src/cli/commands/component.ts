@@ -1,0 +1,104 @@
+/** `keystack orchestrator|artifact-store|container-registry …`: the non-secrets stack components. */
+import { UsageError } from '../../secrets/errors.js';
+import { isReference } from '../../secrets/reference.js';
+import { COMPONENT_LABEL, type ComponentRecord } from '../../stack/config-store.js';
+import { componentFlavor, componentFlavors, type StackComponentType } from '../../stack/components.js';
+import { deleteComponent, registerComponent, updateComponent } from '../../stack/component-ops.js';
+import { requiresAuthentication } from '../../stack/runtime.js';
+import { parseExtraArgs } from '../input.js';
+import { table } from '../output.js';
+import type { CommandContext, CommandResult } from '../context.js';
+
+export async function componentRegister(ctx: CommandContext, type: StackComponentType, o: { args: readonly string[]; flavor: string }): Promise<CommandResult> {
+  const { name, config } = nameAndConfig(type, o.args, false);
+  const { record, warnings } = registerComponent(ctx.keystack(), { type, name, flavor: o.flavor, config });
+  for (const w of warnings) ctx.out.warn(w);
+  const label = COMPONENT_LABEL[type];
+  return {
+    data: view(record),
+    text: `Registered ${label} '${name}' (flavor ${record.flavor}, id ${record.uuid}).\nUse it with: keystack stack update STACK ${stackFlag(type)} ${name}`,
+  };
+}
+
+export async function componentList(ctx: CommandContext, type: StackComponentType): Promise<CommandResult> {
+  const ks = ctx.keystack();
+  const active = ks.stackComponent(ks.activeStack(), type)?.uuid;
+  const recs = ks.store.listComponents(type);
+  const rows = recs.map((r) => [r.uuid === active ? '*' : '', r.name, r.flavor, ks.store.stacksUsing(r.uuid).join(', '), r.uuid]);
+  return {
+    data: recs.map((r) => ({ ...view(r), active: r.uuid === active })),
+    text: recs.length ? table(['ACTIVE', 'NAME', 'FLAVOR', 'STACKS', 'ID'], rows) : `No ${COMPONENT_LABEL[type]} registered.`,
+  };
+}
+
+export async function componentDescribe(ctx: CommandContext, type: StackComponentType, o: { name?: string | undefined }): Promise<CommandResult> {
+  const ks = ctx.keystack();
+  const label = COMPONENT_LABEL[type];
+  let rec: ComponentRecord | undefined;
+  if (o.name === undefined) {
+    const stack = ks.activeStack();
+    rec = ks.stackComponent(stack, type);
+    if (!rec) throw new UsageError(`the active stack '${stack.name}' has no ${label}`, `Name one: keystack ${label} describe NAME.`);
+  } else rec = ks.store.getComponent(type, o.name);
+  const flavor = componentFlavor(type, rec.flavor);
+  const stacks = ks.store.stacksUsing(rec.uuid);
+  const fieldRows = Object.entries(flavor.config).map(([k, f]) => {
+    const v = rec.config[k];
+    // References are stored and shown as text; a plain sensitive value is never shown.
+    const shown = v === undefined ? (f.default !== undefined ? `${String(f.default)} (default)` : '') : f.sensitive && !isReference(v) ? '***' : String(v);
+    return [k, shown];
+  });
+  const extra: string[][] = type === 'container_registry' ? [['requires_authentication', String(requiresAuthentication(rec))]] : [];
+  const rows = [['name', rec.name], ['id', rec.uuid], ['flavor', rec.flavor], ...fieldRows, ...extra, ['stacks', stacks.join(', ') || '(none)']];
+  const config = Object.fromEntries(Object.entries(rec.config).map(([k, v]) => [k, flavor.config[k]?.sensitive && !isReference(v) ? '***' : v]));
+  return {
+    data: { ...view(rec), config, stacks, ...(type === 'container_registry' ? { requiresAuthentication: requiresAuthentication(rec) } : {}) },
+    text: `${label[0]?.toUpperCase()}${label.slice(1)} '${rec.name}':\n${table(['PROPERTY', 'VALUE'], rows)}`,
+  };
+}
+
+export async function componentUpdate(ctx: CommandContext, type: StackComponentType, o: { args: readonly string[] }): Promise<CommandResult> {
+  const { name, config } = nameAndConfig(type, o.args, true);
+  const { record, warnings } = updateComponent(ctx.keystack(), type, name, config);
+  for (const w of warnings) ctx.out.warn(w);
+  return { data: view(record), text: `Updated ${COMPONENT_LABEL[type]} '${record.name}'.` };
+}
+
+export async function componentDelete(ctx: CommandContext, type: StackComponentType, o: { name: string }): Promise<CommandResult> {
+  const rec = deleteComponent(ctx.keystack(), type, o.name);
+  return { data: { ...view(rec), deleted: true }, text: `Deleted ${COMPONENT_LABEL[type]} '${rec.name}'.` };
+}
+
+export async function componentFlavorList(_ctx: CommandContext, type: StackComponentType): Promise<CommandResult> {
+  const flavors = componentFlavors(type);
+  const rows = flavors.map((f) => [
+    f.name,
+    f.description,
+    Object.entries(f.config).map(([k, c]) => `${k}${c.required ? '' : '?'}${c.sensitive ? ' (sensitive)' : ''}`).join(', ') || '-',
+  ]);
+  return {
+    data: flavors.map((f) => ({ name: f.name, description: f.description, remote: f.remote ?? false, local: f.isLocal ?? false, config: f.config })),
+    text: table(['FLAVOR', 'DESCRIPTION', 'FIELDS'], rows),
+  };
+}
+
+// --- Internal helpers ---
+
+function stackFlag(type: StackComponentType): string {
+  return { orchestrator: '-o', artifact_store: '-a', container_registry: '-c' }[type];
+}
+
+/** `NAME --KEY=VALUE …`; with `emptyRemoves`, `--KEY=` removes the field. */
+function nameAndConfig(type: StackComponentType, args: readonly string[], emptyRemoves: boolean): { name: string; config: Record<string, unknown> } {
+  const { positionals, pairs } = parseExtraArgs(args);
+  const [name, ...rest] = positionals;
+  if (name === undefined) throw new UsageError(`a ${COMPONENT_LABEL[type]} name is required`);
+  if (rest.length > 0) throw new UsageError(`unexpected argument '${rest[0]}'`, 'Config values are given as --KEY=VALUE.');
+  const config: Record<string, unknown> = {};
+  for (const [k, v] of pairs) config[k] = emptyRemoves && v === '' ? null : v;
+  return { name, config };
+}
+
+function view(r: ComponentRecord) {
+  return { name: r.name, id: r.uuid, type: r.type, flavor: r.flavor, config: r.config, createdAt: r.createdAt };
+}

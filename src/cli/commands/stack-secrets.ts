@@ -1,0 +1,159 @@
+/** `keystack stack validate` and `keystack stack register-secrets`: the secrets a stack needs. */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseEnv } from 'node:util';
+import { ConfigError, InputError, SecretNotFoundError, UsageError } from '../../secrets/errors.js';
+import { formatReference } from '../../secrets/reference.js';
+import type { Secret } from '../../flavors/manager.js';
+import { StackRuntime } from '../../stack/runtime.js';
+import { assertValid, validateRuntime, validationLevelFrom, type ValidationLevel } from '../../stack/validation.js';
+import { expandValue, MAX_INPUT_BYTES } from '../input.js';
+import { table } from '../output.js';
+import type { CommandContext, CommandResult } from '../context.js';
+
+export async function stackValidate(ctx: CommandContext, o: { name?: string | undefined; level?: string | undefined }): Promise<CommandResult> {
+  const ks = ctx.keystack();
+  const level: ValidationLevel = validationLevelFrom(o.level === undefined ? ks.env : { KEYSTACK_SECRET_VALIDATION_LEVEL: o.level });
+  const stack = await StackRuntime.load(ks, { stack: o.name });
+  const report = await validateRuntime(stack, level);
+  assertValid(report);
+  const refs = report.references.map(formatReference);
+  return {
+    data: { stack: report.stack, valid: true, level, references: refs },
+    text: `Stack '${report.stack}' is valid (secret validation level ${level}; ${refs.length} secret reference${refs.length === 1 ? '' : 's'}${refs.length ? `: ${refs.join(', ')}` : ''}).`,
+  };
+}
+
+export interface RegisterSecretsOptions {
+  name?: string | undefined;
+  skipExisting?: boolean | undefined;
+  /** A JSON file: `{"secret": {"key": "value"}}` or `{"secret.key": "value"}`. */
+  values?: string | undefined;
+  /** A .env file with `secret.key=value` lines. */
+  envFile?: string | undefined;
+}
+
+/**
+ * Asks for every referenced secret key (hidden prompts), or takes the values from files for CI,
+ * then registers the missing secrets and updates the changed ones.
+ */
+export async function stackRegisterSecrets(ctx: CommandContext, o: RegisterSecretsOptions): Promise<CommandResult> {
+  const ks = ctx.keystack();
+  const stack = await StackRuntime.load(ks, { stack: o.name });
+  const refs = stack.requiredSecrets();
+  if (refs.length === 0) return { data: { stack: stack.name, registered: [], updated: [] }, text: 'No secrets required for this stack.' };
+  const manager = stack.rawSecretsManager;
+  if (!manager) {
+    const names = [...new Set(refs.map((r) => r.name))];
+    throw new ConfigError(`unable to register the required secrets (${names.join(', ')}) because stack '${stack.name}' has no secrets manager`, {
+      hint: `Add one with \`keystack stack update ${stack.name} -x NAME\`, then run this again.`,
+    });
+  }
+  const given = { ...(o.values ? readJsonValues(resolve(ctx.cwd, o.values)) : {}), ...(o.envFile ? readEnvValues(resolve(ctx.cwd, o.envFile)) : {}) };
+  ctx.out.sensitive(Object.values(given));
+
+  const byName = new Map<string, string[]>();
+  for (const r of refs) byName.set(r.name, [...(byName.get(r.name) ?? []), r.key]);
+  const registered: string[] = [];
+  const updated: string[] = [];
+  const unchanged: string[] = [];
+  const missingInput: string[] = [];
+  const plans: { name: string; existing: Secret | null; changes: Record<string, string> }[] = [];
+
+  for (const [name, keys] of byName) {
+    const existing = await manager.get(name).catch((e: unknown) => (e instanceof SecretNotFoundError ? null : Promise.reject(e)));
+    if (existing) ctx.out.sensitive(Object.values(existing.values));
+    const changes: Record<string, string> = {};
+    for (const key of keys) {
+      const ref = formatReference({ name, key });
+      const current = existing?.values[key];
+      const provided = given[`${name}.${key}`];
+      if (provided !== undefined) {
+        if (provided !== current) changes[key] = provided;
+        continue;
+      }
+      if (current !== undefined && (o.skipExisting || !ctx.interactive)) continue;
+      if (!ctx.interactive) {
+        missingInput.push(ref);
+        continue;
+      }
+      const value = await promptValue(ctx, name, key, current !== undefined);
+      ctx.out.sensitive([value]);
+      if (value !== '' && value !== current) changes[key] = value;
+    }
+    plans.push({ name, existing, changes });
+  }
+  if (missingInput.length > 0) {
+    throw new UsageError(`no value for ${missingInput.join(', ')}`, 'Run this in a terminal to be prompted, or pass --values FILE.json ({"secret": {"key": "value"}}) or --env-file FILE.env (secret.key=value lines).');
+  }
+
+  for (const p of plans) {
+    if (Object.keys(p.changes).length === 0) {
+      unchanged.push(p.name);
+    } else if (!p.existing) {
+      ctx.out.note(`Registering secret '${p.name}' (keys: ${Object.keys(p.changes).join(', ')}).`);
+      await manager.register(p.name, p.changes);
+      registered.push(p.name);
+    } else {
+      ctx.out.note(`Updating secret '${p.name}' (keys: ${Object.keys(p.changes).join(', ')}).`);
+      await manager.update(p.name, { ...p.existing.values, ...p.changes }, { schema: p.existing.schema });
+      updated.push(p.name);
+    }
+  }
+  const rows = plans.map((p) => [p.name, registered.includes(p.name) ? 'registered' : updated.includes(p.name) ? 'updated' : 'unchanged', (byName.get(p.name) ?? []).join(', ')]);
+  return {
+    data: { stack: stack.name, manager: manager.name, registered, updated, unchanged },
+    text: `${table(['SECRET', 'STATUS', 'KEYS'], rows)}\nStack '${stack.name}' has every secret it references in ${manager.where}.`,
+  };
+}
+
+// --- Internal helpers ---
+
+async function promptValue(ctx: CommandContext, name: string, key: string, hasExisting: boolean): Promise<string> {
+  const message = `Value for secret \`${name}.${key}\`${hasExisting ? ' (Leave empty to use existing value)' : ''}:`;
+  for (;;) {
+    const raw = await ctx.prompt.secret(message);
+    const value = raw === '' ? raw : expandValue(`${name}.${key}`, raw);
+    if (value !== '' || hasExisting) return value;
+    ctx.out.warn('a value is required.');
+  }
+}
+
+function readInputFile(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new InputError(`cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, 'Check the path.');
+  }
+  if (Buffer.byteLength(text) > MAX_INPUT_BYTES) throw new InputError(`${file} is larger than ${MAX_INPUT_BYTES} bytes`);
+  return text;
+}
+
+/** `{"db": {"password": "x"}}` or `{"db.password": "x"}` → `{"db.password": "x"}`. */
+export function readJsonValues(file: string): Record<string, string> {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readInputFile(file));
+  } catch (e) {
+    if (e instanceof InputError) throw e;
+    throw new InputError(`${file} is not valid JSON`, 'Write {"SECRET": {"KEY": "VALUE"}} or {"SECRET.KEY": "VALUE"}.');
+  }
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new InputError(`${file} must hold a JSON object`);
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(doc)) {
+    if (typeof v === 'string') out[k] = v;
+    else if (v && typeof v === 'object' && !Array.isArray(v)) {
+      for (const [key, value] of Object.entries(v)) {
+        if (typeof value !== 'string') throw new InputError(`${file}: the value of '${k}.${key}' must be a string`);
+        out[`${k}.${key}`] = value;
+      }
+    } else throw new InputError(`${file}: the value of '${k}' must be a string or an object of strings`);
+  }
+  return out;
+}
+
+/** `.env` lines `secret.key=value` (quotes and comments as in Node's parseEnv). */
+export function readEnvValues(file: string): Record<string, string> {
+  return parseEnv(readInputFile(file)) as Record<string, string>;
+}

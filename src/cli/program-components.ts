@@ -1,0 +1,80 @@
+/**
+ * Command-line wiring for stack components, stack secrets and pipelines (kept out of main.ts so
+ * that the command table there stays short).
+ */
+import { Command } from 'commander';
+import type { StackComponentType } from '../stack/components.js';
+import type { CommandContext, CommandResult } from './context.js';
+import * as component from './commands/component.js';
+import * as pipeline from './commands/pipeline.js';
+import * as stackSecrets from './commands/stack-secrets.js';
+
+type Runner = (fn: () => Promise<CommandResult>) => () => Promise<void>;
+
+const GROUPS: [StackComponentType, string, string][] = [
+  ['orchestrator', 'orchestrator', 'orchestrators: where pipeline steps run'],
+  ['artifact_store', 'artifact-store', 'artifact stores: where step outputs are kept'],
+  ['container_registry', 'container-registry', 'container registries and their credentials'],
+];
+
+export function addComponentCommands(program: Command, stack: Command, ctx: CommandContext, run: Runner): void {
+  for (const [type, label, description] of GROUPS) {
+    const g = program.command(label).description(description);
+    g.command('register')
+      .description(`register a ${label} (config as --KEY=VALUE; string fields may be secret references '{{name.key}}')`)
+      .argument('<name>')
+      .requiredOption('-f, --flavor <flavor>', `flavor (see \`keystack ${label} flavor list\`)`)
+      .allowUnknownOption()
+      .allowExcessArguments()
+      .action((_n, o: { flavor: string }, cmd: Command) => run(() => component.componentRegister(ctx, type, { args: cmd.args, flavor: o.flavor }))());
+    g.command('list').description(`list ${label}s (* = in the active stack)`).action(() => run(() => component.componentList(ctx, type))());
+    g.command('describe')
+      .description(`show a ${label}'s config; references are shown as text (default: the active stack's)`)
+      .argument('[name]')
+      .action((name?: string) => run(() => component.componentDescribe(ctx, type, { name }))());
+    g.command('update')
+      .description(`change a ${label}'s config: --KEY=VALUE, or --KEY= to remove a field`)
+      .argument('<name>')
+      .allowUnknownOption()
+      .allowExcessArguments()
+      .action((_n, _o, cmd: Command) => run(() => component.componentUpdate(ctx, type, { args: cmd.args }))());
+    g.command('delete')
+      .description(`delete a ${label} (refused while a stack uses it)`)
+      .argument('<name>')
+      .action((name: string) => run(() => component.componentDelete(ctx, type, { name }))());
+    g.command('flavor').description(`${label} flavors`).command('list').description('list flavors and their config fields').action(() => run(() => component.componentFlavorList(ctx, type))());
+  }
+
+  stack
+    .command('validate')
+    .description('check a stack (default: the active one): components, and that every referenced secret exists')
+    .argument('[name]')
+    .option('--level <level>', 'NONE | SECRET_EXISTS | SECRET_AND_KEY_EXISTS (default: $KEYSTACK_SECRET_VALIDATION_LEVEL, else SECRET_AND_KEY_EXISTS)')
+    .action((name: string | undefined, o: { level?: string }) => run(() => stackSecrets.stackValidate(ctx, { name, level: o.level }))());
+  stack
+    .command('register-secrets')
+    .description('register the secrets a stack references: hidden prompts, or --values/--env-file for CI')
+    .argument('[name]')
+    .option('--skip-existing', 'do not ask for keys that already have a value')
+    .option('--values <file>', 'JSON file: {"SECRET": {"KEY": "VALUE"}} or {"SECRET.KEY": "VALUE"}')
+    .option('--env-file <file>', '.env file with SECRET.KEY=VALUE lines')
+    .action((name: string | undefined, o: { skipExisting?: boolean; values?: string; envFile?: string }) =>
+      run(() => stackSecrets.stackRegisterSecrets(ctx, { name, skipExisting: o.skipExisting, values: o.values, envFile: o.envFile }))(),
+    );
+
+  const p = program.command('pipeline').description('run TypeScript pipelines and inspect past runs');
+  p.command('run')
+    .description('run a pipeline module (.ts/.js) on the active stack')
+    .argument('<file>')
+    .option('-p, --pipeline <export>', 'which exported pipeline to run (default: the only one, or the default export)')
+    .option('--no-cache', 'run every step, ignoring cached results')
+    .action((file: string, o: { pipeline?: string; cache: boolean }) => run(() => pipeline.pipelineRun(ctx, { file, exportName: o.pipeline, noCache: !o.cache }))());
+  const runs = p.command('runs').description('past pipeline runs');
+  runs.command('list').description('list runs, newest first').option('-n, --limit <n>', 'how many', '20').action((o: { limit: string }) => run(() => pipeline.runsList(ctx, { limit: o.limit }))());
+  runs.command('describe').description("show a run's steps (an id or a unique prefix of one)").argument('<run>').action((id: string) => run(() => pipeline.runsDescribe(ctx, { id }))());
+  // The step process of the local_process orchestrator: not for people.
+  p.command('__step', { hidden: true })
+    .argument('<run>')
+    .argument('<step>')
+    .action((runId: string, stepId: string) => run(() => pipeline.pipelineStepWorker(ctx, { runId, stepId }))());
+}

@@ -1,0 +1,6 @@
+/** Pipelines: typed steps wired into a graph, run on a stack. */
+export { step, pipeline, isPipeline, cacheEnabled, type Step, type StepContext, type StepOptions, type StepOutput, type StepInputs, type StepDefinition, type Pipeline, type PipelineOptions, type StepNode } from './step.js';
+export { runPipeline, runStepWorker, computeCacheKey, defaultWorker, StepFailedError, type RunOptions, type RunSummary, type StepEvent, type WorkerLauncher } from './runner.js';
+export { loadPipelineModule, type LoadedPipeline } from './module.js';
+export { RunStore, type RunRecord, type StepRecord, type RunStatus, type StepStatus } from './run-store.js';
+export { LocalArtifactStore, type StoredArtifact } from './artifacts.js';

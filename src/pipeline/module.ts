@@ -1,0 +1,50 @@
+/** Loading a pipeline from a module file (.ts through tsx, or .js/.mjs). */
+import { existsSync, statSync } from 'node:fs';
+import { extname, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { ConfigError } from '../secrets/errors.js';
+import { isPipeline, type Pipeline } from './step.js';
+
+const TS = new Set(['.ts', '.mts', '.cts', '.tsx']);
+
+export interface LoadedPipeline {
+  pipeline: Pipeline;
+  /** Absolute path of the module. */
+  module: string;
+  exportName: string;
+}
+
+export async function loadPipelineModule(file: string, exportName?: string, cwd = process.cwd()): Promise<LoadedPipeline> {
+  const path = resolve(cwd, file);
+  if (!existsSync(path) || !statSync(path).isFile()) {
+    throw new ConfigError(`pipeline module ${file} does not exist or is not a file`, { hint: 'Give the path of a .ts, .js or .mjs file that exports a pipeline.' });
+  }
+  let mod: Record<string, unknown>;
+  try {
+    if (TS.has(extname(path))) {
+      const { tsImport } = await import('tsx/esm/api');
+      mod = (await tsImport(pathToFileURL(path).href, pathToFileURL(`${cwd}/`).href)) as Record<string, unknown>;
+    } else {
+      mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+    }
+  } catch (e) {
+    throw new ConfigError(`cannot load pipeline module ${path}: ${(e as Error).message?.split('\n')[0] ?? String(e)}`, {
+      hint: 'Fix the module so that it loads with `npx tsx FILE`, then try again.',
+      cause: e,
+    });
+  }
+  const found = Object.entries(mod).filter(([, v]) => isPipeline(v)) as [string, Pipeline][];
+  let pick: [string, Pipeline] | undefined;
+  if (exportName !== undefined) {
+    pick = found.find(([k]) => k === exportName);
+    if (!pick) throw new ConfigError(`module ${path} exports no pipeline named '${exportName}'`, { hint: `Its pipelines: ${found.map(([k]) => k).join(', ') || 'none'}.` });
+  } else {
+    pick = found.find(([k]) => k === 'default') ?? (found.length === 1 ? found[0] : undefined);
+    if (!pick) {
+      throw new ConfigError(found.length === 0 ? `module ${path} exports no pipeline` : `module ${path} exports several pipelines`, {
+        hint: found.length === 0 ? 'Export the result of pipeline(...), e.g. `export default pipeline(...)`.' : `Pick one with --pipeline: ${found.map(([k]) => k).join(', ')}.`,
+      });
+    }
+  }
+  return { pipeline: pick[1], module: path, exportName: pick[0] };
+}

@@ -1,0 +1,242 @@
+/**
+ * Running a pipeline on a stack: validate the stack, then run the steps in order through the
+ * stack's orchestrator, storing every output in the artifact store and every step in the run
+ * history. `local` runs steps in this process; `local_process` starts one Node process per step,
+ * which rebuilds the stack from the config store on its own (runStepWorker).
+ */
+import { spawn } from 'node:child_process';
+import { createHash, randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { ConfigError, KeystackError } from '../secrets/errors.js';
+import type { Keystack } from '../stack/client.js';
+import { StackRuntime } from '../stack/runtime.js';
+import type { ComponentFlavor } from '../stack/components.js';
+import { assertValid, validateRuntime, validationLevelFrom, type ValidationLevel } from '../stack/validation.js';
+import { LocalArtifactStore, type StoredArtifact } from './artifacts.js';
+import { loadPipelineModule } from './module.js';
+import { RunStore, type RunRecord, type StepRecord, type StepStatus } from './run-store.js';
+import { cacheEnabled, checkJson, type Pipeline, type StepContext, type StepNode } from './step.js';
+
+/** A step failed; the message is masked against every secret value the run has read. */
+export class StepFailedError extends KeystackError {
+  readonly runId: string;
+  readonly stepId: string;
+  constructor(runId: string, stepId: string, message: string) {
+    super('step_failed', `step '${stepId}' failed: ${message}`, { hint: `See the run with \`keystack pipeline runs describe ${runId.slice(0, 8)}\`.` });
+    this.runId = runId;
+    this.stepId = stepId;
+  }
+}
+
+export interface StepEvent {
+  runId: string;
+  stepId: string;
+  status: StepStatus;
+  durationMs?: number | undefined;
+  error?: string | undefined;
+}
+
+/** How to start a step process: `command args… RUN_ID STEP_ID`. */
+export interface WorkerLauncher {
+  command: string;
+  args: string[];
+}
+
+export interface RunOptions {
+  /** Stack name; default: the active stack. */
+  stack?: string | undefined;
+  /** The module the pipeline came from (needed by `local_process`). */
+  module?: { path: string; exportName: string } | undefined;
+  /** Ignore cached outputs. */
+  noCache?: boolean | undefined;
+  level?: ValidationLevel | undefined;
+  onRunStart?: ((run: RunRecord, stack: StackRuntime) => void) | undefined;
+  onStep?: ((e: StepEvent) => void) | undefined;
+  worker?: WorkerLauncher | undefined;
+  componentFlavors?: readonly ComponentFlavor[] | undefined;
+}
+
+export interface RunSummary {
+  run: RunRecord;
+  steps: StepRecord[];
+  /** Each step's output, by step id (read back from the artifact store). */
+  outputs: Record<string, unknown>;
+}
+
+const RUNNERS = new Set(['local', 'local_process']);
+
+export async function runPipeline(ks: Keystack, p: Pipeline, options: RunOptions = {}): Promise<RunSummary> {
+  const stack = await StackRuntime.load(ks, { stack: options.stack, componentFlavors: options.componentFlavors });
+  assertValid(await validateRuntime(stack, options.level ?? validationLevelFrom(ks.env)));
+  const orch = stack.orchestrator;
+  if (!RUNNERS.has(orch.flavor.name)) {
+    throw new ConfigError(`this version of keystack cannot run pipelines on orchestrator flavor '${orch.flavor.name}'`, { hint: 'Use a stack with a local or local_process orchestrator.' });
+  }
+  if (orch.flavor.name === 'local_process' && !options.module) {
+    throw new ConfigError('the local_process orchestrator needs the module that defines the pipeline', {
+      hint: 'Run it with `keystack pipeline run FILE`, or pass `module: { path, exportName }`.',
+    });
+  }
+  const nodes = p.graph();
+  const runs = new RunStore(ks.store);
+  const artifacts = new LocalArtifactStore(stack.artifactStore, ks.configDir);
+  const run: RunRecord = {
+    id: randomUUID(), pipeline: p.name, stack: stack.name, orchestrator: orch.name, module: options.module?.path ?? null,
+    exportName: options.module?.exportName ?? null, status: 'running', startedAt: new Date().toISOString(), endedAt: null, error: null,
+  };
+  runs.createRun(run, nodes.map((n, position) => ({ stepId: n.id, name: n.step.name, position, params: n.params, cacheEnabled: cacheEnabled(n.step, p) })));
+  options.onRunStart?.(run, stack);
+
+  const outputs = new Map<string, StoredArtifact>();
+  for (const node of nodes) {
+    const inputs: Record<string, StoredArtifact> = {};
+    for (const [k, from] of Object.entries(node.upstream)) inputs[k] = outputs.get(from) as StoredArtifact;
+    const cacheKey = computeCacheKey(node, inputs);
+    runs.startStep(run.id, node.id, { inputs, cacheKey, artifactStore: stack.artifactStore.record.uuid });
+    const started = performance.now();
+    if (cacheEnabled(node.step, p) && !options.noCache) {
+      const hit = runs.findCached(cacheKey, stack.artifactStore.record.uuid).find((c) => c.runId !== run.id && artifacts.exists(c.output.uri));
+      if (hit) {
+        const durationMs = performance.now() - started;
+        runs.finishStep(run.id, node.id, { status: 'cached', output: hit.output, durationMs, cachedFrom: hit.runId });
+        outputs.set(node.id, hit.output);
+        options.onStep?.({ runId: run.id, stepId: node.id, status: 'cached', durationMs });
+        continue;
+      }
+    }
+    options.onStep?.({ runId: run.id, stepId: node.id, status: 'running' });
+    if (orch.flavor.name === 'local') {
+      await executeStep({ stack, artifacts, runs, run, node });
+    } else {
+      await runInProcess(ks, stack, run, node, options.worker ?? defaultWorker(options.module?.path));
+    }
+    let rec = runs.step(run.id, node.id);
+    if (orch.flavor.name !== 'local') {
+      // What the user waited for includes starting the process.
+      runs.setDuration(run.id, node.id, performance.now() - started);
+      rec = runs.step(run.id, node.id);
+    }
+    const durationMs = rec.durationMs ?? performance.now() - started;
+    if (rec.status !== 'completed' || !rec.output) {
+      const error = stack.resolver.mask(rec.error ?? 'the step process ended without a result');
+      runs.finishRun(run.id, 'failed', error);
+      options.onStep?.({ runId: run.id, stepId: node.id, status: 'failed', durationMs, error });
+      throw new StepFailedError(run.id, node.id, error);
+    }
+    outputs.set(node.id, rec.output);
+    options.onStep?.({ runId: run.id, stepId: node.id, status: 'completed', durationMs });
+  }
+  runs.finishRun(run.id, 'completed', null);
+  const values: Record<string, unknown> = {};
+  for (const [id, a] of outputs) values[id] = await artifacts.read(a.uri);
+  return { run: runs.getRun(run.id), steps: runs.steps(run.id), outputs: values };
+}
+
+/** The cache key: the step's code and name, its parameters, and the contents of its inputs. */
+export function computeCacheKey(node: StepNode, inputs: Record<string, StoredArtifact>): string {
+  const h = createHash('sha256');
+  h.update(JSON.stringify({
+    step: node.step.name,
+    code: node.step.run.toString(),
+    params: sortKeys(node.params),
+    inputs: Object.fromEntries(Object.entries(inputs).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => [k, v.hash])),
+  }));
+  return h.digest('hex');
+}
+
+interface ExecuteArgs {
+  stack: StackRuntime;
+  artifacts: LocalArtifactStore;
+  runs: RunStore;
+  run: RunRecord;
+  node: StepNode;
+}
+
+/** Runs one step here and records its result; never throws for a failure of the step itself. */
+async function executeStep({ stack, artifacts, runs, run, node }: ExecuteArgs): Promise<void> {
+  const started = performance.now();
+  const rec = runs.step(run.id, node.id);
+  try {
+    const inputs: Record<string, unknown> = { ...node.params };
+    for (const [k, a] of Object.entries(rec.inputs)) inputs[k] = await artifacts.read(a.uri);
+    const context: StepContext = { stack, stepName: node.step.name, stepId: node.id, runId: run.id, pipelineName: run.pipeline };
+    const value = await (node.step.run as (i: unknown, c: StepContext) => unknown)(inputs, context);
+    checkJson(value, `the output of step '${node.id}'`);
+    const output = await artifacts.write(`${run.id}/${node.id}.json`, value);
+    runs.finishStep(run.id, node.id, { status: 'completed', output, durationMs: performance.now() - started });
+  } catch (e) {
+    const message = e instanceof Error ? `${e instanceof KeystackError ? '' : `${e.name}: `}${e.message}` : String(e);
+    runs.finishStep(run.id, node.id, { status: 'failed', durationMs: performance.now() - started, error: stack.resolver.mask(message) });
+  }
+}
+
+/** Starts a step process and waits for it; the process records the step's result itself. */
+async function runInProcess(ks: Keystack, stack: StackRuntime, run: RunRecord, node: StepNode, worker: WorkerLauncher): Promise<void> {
+  const timeout = Number(stack.orchestrator.config['timeout_seconds'] ?? 0);
+  const nodeOptions = stack.orchestrator.config['node_options'];
+  const flags = typeof nodeOptions === 'string' && nodeOptions.trim() ? nodeOptions.trim().split(/\s+/) : [];
+  const env = { ...process.env, ...ks.env, KEYSTACK_CONFIG_DIR: ks.configDir };
+  const args = worker.command === process.execPath ? [...flags, ...worker.args, run.id, node.id] : [...worker.args, run.id, node.id];
+  await new Promise<void>((resolve) => {
+    // The step's own output goes to our stderr, so that stdout stays the command's result.
+    const child = spawn(worker.command, args, { env, stdio: ['ignore', 2, 2] });
+    const timer = timeout > 0 ? setTimeout(() => child.kill('SIGKILL'), timeout * 1000) : undefined;
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      new RunStore(ks.store).finishStep(run.id, node.id, { status: 'failed', durationMs: 0, error: `cannot start the step process: ${e.message}` });
+      resolve();
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      const rec = new RunStore(ks.store).step(run.id, node.id);
+      if (rec.status === 'running') {
+        const why = signal === 'SIGKILL' && timeout > 0 ? `timed out after ${timeout} s` : `the step process exited with ${signal ?? `code ${code}`}`;
+        new RunStore(ks.store).finishStep(run.id, node.id, { status: 'failed', durationMs: 0, error: why });
+      }
+      resolve();
+    });
+  });
+}
+
+/**
+ * Inside a step process: rebuild the stack from the config store, load the pipeline module,
+ * run the one step and record the result. Returns the step's final status.
+ */
+export async function runStepWorker(ks: Keystack, runId: string, stepId: string, componentFlavors?: readonly ComponentFlavor[]): Promise<StepStatus> {
+  const runs = new RunStore(ks.store);
+  const run = runs.getRun(runId);
+  if (!run.module) throw new ConfigError(`run ${runId} has no pipeline module recorded`);
+  const { pipeline } = await loadPipelineModule(run.module, run.exportName ?? undefined);
+  const node = pipeline.graph().find((n) => n.id === stepId);
+  if (!node) throw new ConfigError(`pipeline '${pipeline.name}' in ${run.module} has no step '${stepId}' any more`);
+  const stack = await StackRuntime.load(ks, { stack: run.stack, componentFlavors });
+  const artifacts = new LocalArtifactStore(stack.artifactStore, ks.configDir);
+  await executeStep({ stack, artifacts, runs, run, node });
+  return runs.step(runId, stepId).status;
+}
+
+/** The CLI bundle of the keystack package that the pipeline module itself uses. */
+export function defaultWorker(modulePath: string | undefined): WorkerLauncher {
+  const candidates: string[] = [];
+  try {
+    const req = createRequire(modulePath ?? join(process.cwd(), 'noop.js'));
+    candidates.push(join(dirname(req.resolve('keystack/package.json')), 'dist', 'cli.cjs'));
+  } catch {
+    // not resolvable from there; fall through to the error
+  }
+  const found = candidates.find((c) => existsSync(c));
+  if (!found) {
+    throw new ConfigError('cannot find the keystack CLI to start step processes with', {
+      hint: 'Install keystack where the pipeline module can import it, or pass `worker: { command, args }` to runPipeline.',
+    });
+  }
+  return { command: process.execPath, args: [found, 'pipeline', '__step'] };
+}
+
+function sortKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortKeys);
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, x]) => [k, sortKeys(x)]));
+  return v;
+}

@@ -1,0 +1,182 @@
+/**
+ * Steps and pipelines. A step is a typed async function; a pipeline is a function that calls
+ * steps, wiring the output of one into the inputs of others. Calling a step inside a pipeline
+ * does not run it: it records a node of the graph and returns a handle to its future output.
+ *
+ * Steps, pipelines and handles are plain objects tagged with `kind`, so that a pipeline module
+ * that imports keystack from one copy of the package can be run by another (the CLI bundle).
+ */
+import { ConfigError } from '../secrets/errors.js';
+import type { StackRuntime } from '../stack/runtime.js';
+
+/** What a step gets as its second argument. */
+export interface StepContext {
+  /** The stack the run uses; `stack.secretsManager` reads secrets (each fetched once per run). */
+  readonly stack: StackRuntime;
+  readonly stepName: string;
+  /** Unique within the run: the step name, or `name_2`, … when a step is called again. */
+  readonly stepId: string;
+  readonly runId: string;
+  readonly pipelineName: string;
+}
+
+/** A handle to a step's output, inside a pipeline definition. */
+export interface StepOutput<T> {
+  readonly kind: 'keystack.output';
+  readonly stepId: string;
+  /** Type carrier only; never set. */
+  readonly __type?: T;
+}
+
+/** Each input is either another step's output or a plain JSON value (a parameter). */
+export type StepInputs<I> = { [K in keyof I]: StepOutput<I[K]> | I[K] };
+
+export interface StepOptions<I, O> {
+  name: string;
+  /**
+   * Reuse the output of an earlier run with the same code, parameters and input contents.
+   * Default: on, except for steps that take the context (they may read secrets).
+   */
+  enableCache?: boolean;
+  run: (inputs: I, context: StepContext) => Promise<O> | O;
+}
+
+export interface StepDefinition<I = Record<string, unknown>, O = unknown> {
+  readonly kind: 'keystack.step';
+  readonly name: string;
+  readonly enableCache: boolean | undefined;
+  /** Whether `run` declares the context parameter (this turns caching off by default). */
+  readonly usesContext: boolean;
+  readonly run: (inputs: I, context: StepContext) => Promise<O> | O;
+}
+
+export type Step<I, O> = StepDefinition<I, O> &
+  ((...args: Record<string, never> extends I ? [inputs?: StepInputs<I>] : [inputs: StepInputs<I>]) => StepOutput<O>);
+
+/** A node of a pipeline's graph: one call of a step. */
+export interface StepNode {
+  id: string;
+  step: StepDefinition<never, unknown>;
+  /** Input name → the producing step's id. */
+  upstream: Record<string, string>;
+  /** Input name → a plain value. */
+  params: Record<string, unknown>;
+}
+
+export interface PipelineOptions {
+  /** Default cache setting for steps that do not set their own. @default true */
+  enableCache?: boolean;
+}
+
+export interface Pipeline {
+  readonly kind: 'keystack.pipeline';
+  readonly name: string;
+  readonly enableCache: boolean;
+  /** Calls the definition and returns its steps in a valid execution order. */
+  graph(): StepNode[];
+}
+
+const STEP_NAME = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/;
+
+let building: StepNode[] | undefined;
+
+export function step<I = Record<string, never>, O = unknown>(options: StepOptions<I, O>): Step<I, O> {
+  if (!STEP_NAME.test(options.name)) {
+    throw new ConfigError(`invalid step name ${JSON.stringify(options.name)}`, { hint: 'Use letters, digits, _ and -, starting with a letter or _.' });
+  }
+  const definition: StepDefinition<I, O> = {
+    kind: 'keystack.step',
+    name: options.name,
+    enableCache: options.enableCache,
+    usesContext: options.run.length >= 2,
+    run: options.run,
+  };
+  const call = (inputs: Record<string, unknown> = {}): StepOutput<O> => {
+    if (!building) {
+      throw new ConfigError(`step '${options.name}' was called outside a pipeline definition`, {
+        hint: 'Call steps inside the function given to pipeline(...), and run the pipeline with `keystack pipeline run FILE`.',
+      });
+    }
+    const nodes = building;
+    const known = new Set(nodes.map((n) => n.id));
+    let id = options.name;
+    for (let i = 2; known.has(id); i++) id = `${options.name}_${i}`;
+    const upstream: Record<string, string> = {};
+    const params: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(inputs)) {
+      if (isStepOutput(v)) {
+        if (!known.has(v.stepId)) throw new ConfigError(`input '${k}' of step '${id}' comes from step '${v.stepId}' of another pipeline`);
+        upstream[k] = v.stepId;
+      } else {
+        checkJson(v, `parameter '${k}' of step '${id}'`);
+        params[k] = v;
+      }
+    }
+    nodes.push({ id, step: definition as StepDefinition<never, unknown>, upstream, params });
+    return { kind: 'keystack.output', stepId: id };
+  };
+  // `name` is a read-only property of functions, so Object.assign would throw.
+  for (const [k, v] of Object.entries(definition)) Object.defineProperty(call, k, { value: v, enumerable: true });
+  return call as unknown as Step<I, O>;
+}
+
+export function pipeline(name: string, definition: () => unknown, options: PipelineOptions = {}): Pipeline {
+  if (!STEP_NAME.test(name)) throw new ConfigError(`invalid pipeline name ${JSON.stringify(name)}`, { hint: 'Use letters, digits, _ and -.' });
+  return {
+    kind: 'keystack.pipeline',
+    name,
+    enableCache: options.enableCache ?? true,
+    graph() {
+      if (building) throw new ConfigError(`pipeline '${name}' was built inside another pipeline definition`);
+      const nodes: StepNode[] = [];
+      building = nodes;
+      try {
+        definition();
+      } finally {
+        building = undefined;
+      }
+      if (nodes.length === 0) throw new ConfigError(`pipeline '${name}' has no steps`, { hint: 'Call at least one step in its definition.' });
+      return nodes;
+    },
+  };
+}
+
+export function isStepOutput(x: unknown): x is StepOutput<unknown> {
+  return typeof x === 'object' && x !== null && (x as { kind?: unknown }).kind === 'keystack.output';
+}
+
+export function isPipeline(x: unknown): x is Pipeline {
+  return typeof x === 'object' && x !== null && (x as { kind?: unknown }).kind === 'keystack.pipeline';
+}
+
+/** Whether caching applies: an explicit step setting wins; then the context rule; then the pipeline's. */
+export function cacheEnabled(s: StepDefinition<never, unknown>, p: Pipeline): boolean {
+  if (s.enableCache !== undefined) return s.enableCache;
+  if (s.usesContext) return false;
+  return p.enableCache;
+}
+
+/** Values cross process boundaries and land in the artifact store as JSON. */
+export function checkJson(value: unknown, what: string): void {
+  const bad = findNonJson(value, new Set());
+  if (bad !== undefined) {
+    throw new ConfigError(`${what} is not JSON data (${bad})`, { hint: 'Steps exchange JSON values: objects, arrays, strings, numbers, booleans and null.' });
+  }
+}
+
+function findNonJson(v: unknown, seen: Set<object>): string | undefined {
+  if (v === null || typeof v === 'string' || typeof v === 'boolean') return undefined;
+  if (typeof v === 'number') return Number.isFinite(v) ? undefined : String(v);
+  if (v === undefined) return undefined;
+  if (typeof v !== 'object') return `a ${typeof v}`;
+  if (seen.has(v)) return 'a circular structure';
+  seen.add(v);
+  const proto = Object.getPrototypeOf(v) as unknown;
+  if (!Array.isArray(v) && proto !== Object.prototype && proto !== null) return `a ${(v as object).constructor?.name ?? 'class instance'}`;
+  for (const x of Object.values(v)) {
+    const bad = findNonJson(x, seen);
+    if (bad !== undefined) return bad;
+  }
+  seen.delete(v);
+  return undefined;
+}

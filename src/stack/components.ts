@@ -1,0 +1,138 @@
+/**
+ * Flavors of the stack components other than secrets managers: orchestrators, artifact stores and
+ * container registries. A flavor here is only a declaration (config fields, locality); what a
+ * component does at run time lives in the pipeline layer.
+ *
+ * Any string field may hold a secret reference `{{name.key}}` unless it says otherwise; the text
+ * is stored as is and resolved during a run (see references.ts).
+ */
+import { ConfigError, NotFoundError } from '../secrets/errors.js';
+import { isReference } from '../secrets/reference.js';
+import { validateFlavorFields } from '../flavors/config.js';
+import type { ConfigField } from '../flavors/types.js';
+import { COMPONENT_LABEL, type ComponentType } from './config-store.js';
+
+export interface ComponentField extends ConfigField {
+  /** False for fields that are validated or used before a run (paths, URIs): no references. */
+  allowReference?: boolean;
+}
+
+export type StackComponentType = Exclude<ComponentType, 'secrets_manager'>;
+
+export interface ComponentFlavor {
+  readonly type: StackComponentType;
+  readonly name: string;
+  readonly description: string;
+  readonly config: Readonly<Record<string, ComponentField>>;
+  /** Orchestrators: steps run somewhere else than this machine. */
+  readonly remote?: boolean;
+  /** The component exists only on this machine (a remote orchestrator cannot use it). */
+  readonly isLocal?: boolean;
+}
+
+export const COMPONENT_FLAVORS: readonly ComponentFlavor[] = [
+  {
+    type: 'orchestrator',
+    name: 'local',
+    description: 'Runs every step in the current process, one after the other.',
+    config: {},
+    remote: false,
+    isLocal: true,
+  },
+  {
+    type: 'orchestrator',
+    name: 'local_process',
+    description: 'Runs every step in a fresh Node process that rebuilds the stack from the config store, as a remote worker would.',
+    config: {
+      timeout_seconds: { type: 'integer', description: 'Kill a step process that runs longer than this (0 = no limit).', default: 0 },
+      node_options: { type: 'string', description: 'Extra flags for the step processes, e.g. --max-old-space-size=4096.', allowReference: false },
+    },
+    remote: false,
+    isLocal: true,
+  },
+  {
+    type: 'artifact_store',
+    name: 'local',
+    description: 'Keeps step outputs in a directory on this machine, optionally encrypted.',
+    config: {
+      path: { type: 'string', description: 'Directory for artifacts (default: <config dir>/artifacts).', allowReference: false },
+      encryption_key: {
+        type: 'string',
+        description: 'Passphrase that encrypts every artifact at rest (AES-256-GCM). Give it as a reference, e.g. {{artifacts.key}}.',
+        sensitive: true,
+      },
+    },
+    isLocal: true,
+  },
+  {
+    type: 'container_registry',
+    name: 'default',
+    description: 'A container registry; its credentials come from a basic_auth secret.',
+    config: {
+      uri: { type: 'string', description: 'Registry URI, e.g. registry.example.com/team.', required: true, allowReference: false },
+      authentication_secret: {
+        type: 'string',
+        description: 'Name of a basic_auth secret (username, password) in the stack’s secrets manager.',
+        allowReference: false,
+      },
+    },
+  },
+];
+
+/** The schema a container registry's authentication secret must have. */
+export const REGISTRY_AUTH_SCHEMA = 'basic_auth';
+
+export function componentFlavors(type: StackComponentType, extra: readonly ComponentFlavor[] = []): ComponentFlavor[] {
+  return [...COMPONENT_FLAVORS, ...extra].filter((f) => f.type === type);
+}
+
+export function componentFlavor(type: StackComponentType, name: string, extra: readonly ComponentFlavor[] = []): ComponentFlavor {
+  const found = componentFlavors(type, extra).find((f) => f.name === name);
+  if (!found) {
+    const known = componentFlavors(type, extra).map((f) => f.name);
+    throw new NotFoundError(`unknown ${COMPONENT_LABEL[type]} flavor '${name}'`, `Available flavors: ${known.join(', ')}.`);
+  }
+  return found;
+}
+
+export interface ValidatedComponentConfig {
+  config: Record<string, unknown>;
+  /** Plain values in sensitive fields: worth a warning, not an error. */
+  warnings: string[];
+}
+
+/**
+ * Checks and converts a component's config. References are kept as text; they are allowed only in
+ * string fields that do not forbid them.
+ */
+export function validateComponentConfig(flavor: ComponentFlavor, raw: Record<string, unknown>): ValidatedComponentConfig {
+  const label = `${COMPONENT_LABEL[flavor.type]} flavor ${flavor.name}`;
+  const warnings: string[] = [];
+  for (const [key, value] of Object.entries(raw)) {
+    const field = flavor.config[key];
+    if (!field || value === undefined || value === null) continue;
+    if (isReference(value)) {
+      if (field.type !== 'string' || field.allowReference === false) {
+        throw new ConfigError(`field '${key}' of the ${label} cannot be a secret reference`, {
+          hint: field.type !== 'string' ? `It is a${field.type === 'integer' ? 'n' : ''} ${field.type}; give the value itself.` : 'It is used before secrets can be read; give the value itself.',
+        });
+      }
+    } else if (field.sensitive && typeof value === 'string' && value !== '') {
+      warnings.push(
+        `you gave a plain-text value for the sensitive field '${key}' of the ${label}. Store it as a secret and pass a reference instead: ` +
+          `\`keystack secret register NAME --${key}=...\` then --${key}={{NAME.${key}}}`,
+      );
+    }
+  }
+  // Reuse the secrets-manager field conversion; scope fields are not component fields.
+  for (const k of ['scope', 'namespace', 'scope_prefix']) {
+    if (k in raw) throw new ConfigError(`the ${label} has no config field '${k}'`);
+  }
+  const config = validateFlavorFields(`${COMPONENT_LABEL[flavor.type]} ${flavor.name}`, flavor.config, raw);
+  for (const [key, field] of Object.entries(flavor.config)) {
+    if (field.required && (config[key] === undefined || config[key] === '')) {
+      throw new ConfigError(`the ${label} needs the config field '${key}'`, { hint: `Pass --${key}=VALUE.` });
+    }
+  }
+  return { config, warnings };
+}

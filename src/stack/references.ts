@@ -1,0 +1,164 @@
+/**
+ * Resolving `{{name.key}}` references during a run. One resolver lives for one run: every secret
+ * is fetched at most once, through the stack's secrets manager, and every value it hands out is
+ * remembered so that messages of the run can be masked.
+ */
+import { KeystackError, SecretNotFoundError, type ErrorCode } from '../secrets/errors.js';
+import { formatReference, parseReference, type SecretReference } from '../secrets/reference.js';
+import type { Secret, SecretsManager } from '../flavors/manager.js';
+
+/** Where a reference was found, for messages. */
+export interface ReferenceSite {
+  /** CLI spelling of the component type, e.g. `artifact-store`. */
+  type: string;
+  component: string;
+  field: string;
+}
+
+export type ReferenceProblem = 'no_manager' | 'missing_secret' | 'missing_key';
+
+/** A reference that cannot be resolved. The message names the reference, never a value. */
+export class SecretReferenceError extends KeystackError {
+  readonly reference: SecretReference;
+  readonly problem: ReferenceProblem;
+  constructor(ref: SecretReference, site: ReferenceSite | undefined, problem: ReferenceProblem, detail: string, hint: string) {
+    const code: ErrorCode = problem === 'no_manager' ? 'config' : 'not_found';
+    const where = site ? ` for field '${site.field}' of ${site.type} '${site.component}'` : '';
+    super(code, `cannot resolve the secret reference ${formatReference(ref)}${where}: ${detail}`, { hint });
+    this.reference = ref;
+    this.problem = problem;
+  }
+}
+
+export interface ResolverOptions {
+  /** The stack's secrets manager, or undefined when the stack has none. */
+  manager: SecretsManager | undefined;
+  stackName: string;
+}
+
+export class ReferenceResolver {
+  readonly stackName: string;
+  readonly manager: SecretsManager | undefined;
+  readonly #secrets = new Map<string, Promise<Secret | null>>();
+  readonly #values = new Set<string>();
+  /** Backend reads made through this resolver (one per secret name at most, unless forgotten). */
+  fetches = 0;
+
+  constructor(options: ResolverOptions) {
+    this.manager = options.manager;
+    this.stackName = options.stackName;
+  }
+
+  /** The value unchanged when it is not a reference, else the referenced secret value. */
+  async resolve(value: unknown, site?: ReferenceSite): Promise<unknown> {
+    if (typeof value !== 'string') return value;
+    const ref = parseReference(value);
+    return ref ? this.resolveReference(ref, site) : value;
+  }
+
+  async resolveReference(ref: SecretReference, site?: ReferenceSite): Promise<string> {
+    if (!this.manager) {
+      throw new SecretReferenceError(ref, site, 'no_manager', `stack '${this.stackName}' has no secrets manager`,
+        `Add one with \`keystack stack update ${this.stackName} -x NAME\`.`);
+    }
+    const secret = await this.secret(ref.name);
+    if (!secret) {
+      throw new SecretReferenceError(ref, site, 'missing_secret', `secret '${ref.name}' does not exist in ${this.manager.where}`,
+        `Register it with \`keystack stack register-secrets ${this.stackName}\`.`);
+    }
+    const v = secret.values[ref.key];
+    if (v === undefined) {
+      const keys = Object.keys(secret.values);
+      throw new SecretReferenceError(ref, site, 'missing_key', `secret '${ref.name}' has no key '${ref.key}' (its keys: ${keys.join(', ') || 'none'})`,
+        `Add it with \`keystack stack register-secrets ${this.stackName}\` or \`keystack secret update ${ref.name} --${ref.key}=...\`.`);
+    }
+    return v;
+  }
+
+  /** A secret by name, read once per run; null when it does not exist. */
+  secret(name: string): Promise<Secret | null> {
+    let p = this.#secrets.get(name);
+    if (!p) {
+      const manager = this.manager;
+      if (!manager) return Promise.resolve(null);
+      this.fetches++;
+      p = manager.get(name).then(
+        (s) => {
+          this.remember(Object.values(s.values));
+          return s;
+        },
+        (e: unknown) => {
+          if (e instanceof SecretNotFoundError) return null;
+          this.#secrets.delete(name); // a failure is not cached: the next read tries again
+          throw e;
+        },
+      );
+      this.#secrets.set(name, p);
+    }
+    return p;
+  }
+
+  /** Drops a cached secret (after the run itself changed it). */
+  forget(name?: string): void {
+    if (name === undefined) this.#secrets.clear();
+    else this.#secrets.delete(name);
+  }
+
+  remember(values: Iterable<string>): void {
+    for (const v of values) if (v) this.#values.add(v);
+  }
+
+  /** Every secret value this run has seen. */
+  values(): ReadonlySet<string> {
+    return this.#values;
+  }
+
+  /** Replaces every value seen in `text` with `***`. */
+  mask(text: string): string {
+    let out = text;
+    // Longest first, so that a value containing another is masked whole.
+    for (const v of [...this.#values].sort((a, b) => b.length - a.length)) if (v.length >= 3) out = out.split(v).join('***');
+    return out;
+  }
+}
+
+/**
+ * The secrets manager as a step sees it: the real one, except that reads go through the run's
+ * cache (and are masked in the run's messages), and writes drop the cached copy.
+ */
+export function runManager(manager: SecretsManager, resolver: ReferenceResolver): SecretsManager {
+  return new Proxy(manager, {
+    get(target, prop) {
+      const value: unknown = Reflect.get(target, prop);
+      if (typeof value !== 'function') return value;
+      const fn = value as (...args: unknown[]) => unknown;
+      if (prop === 'get') {
+        return async (name: string, schema?: unknown) => {
+          if (schema !== undefined) {
+            const s = (await fn.call(target, name, schema)) as Secret;
+            resolver.remember(Object.values(s.values));
+            return s;
+          }
+          const s = await resolver.secret(name);
+          if (!s) return fn.call(target, name); // throws the manager's own not-found error
+          return { ...s, values: { ...s.values } };
+        };
+      }
+      if (prop === 'register' || prop === 'update' || prop === 'patch' || prop === 'delete' || prop === 'deleteAll') {
+        return async (...args: unknown[]) => {
+          const name = typeof args[0] === 'string' ? args[0] : undefined;
+          if (prop !== 'delete' && prop !== 'deleteAll' && args[1] && typeof args[1] === 'object') {
+            const values = prop === 'patch' ? (args[1] as { set?: Record<string, string> }).set ?? {} : (args[1] as Record<string, string>);
+            resolver.remember(Object.values(values));
+          }
+          try {
+            return await fn.apply(target, args);
+          } finally {
+            resolver.forget(prop === 'deleteAll' ? undefined : name);
+          }
+        };
+      }
+      return fn.bind(target);
+    },
+  });
+}

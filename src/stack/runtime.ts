@@ -1,0 +1,174 @@
+/**
+ * A stack as a run sees it: its components with their configs resolved lazily, and its secrets
+ * manager. Built from the config store alone, so a step process can rebuild it on its own.
+ */
+import { ConfigError, NotFoundError, SchemaValidationError } from '../secrets/errors.js';
+import { collectReferences, type SecretReference } from '../secrets/reference.js';
+import type { SecretsManager } from '../flavors/manager.js';
+import type { Keystack } from './client.js';
+import { COMPONENT_LABEL, type ComponentRecord, type StackRecord } from './config-store.js';
+import { componentFlavor, REGISTRY_AUTH_SCHEMA, type ComponentFlavor, type StackComponentType } from './components.js';
+import { ReferenceResolver, runManager } from './references.js';
+
+/** A registered component whose string fields may hold references, resolved when read. */
+export class ResolvedComponent {
+  readonly record: ComponentRecord;
+  readonly flavor: ComponentFlavor;
+  readonly #resolver: ReferenceResolver;
+
+  constructor(record: ComponentRecord, flavor: ComponentFlavor, resolver: ReferenceResolver) {
+    this.record = record;
+    this.flavor = flavor;
+    this.#resolver = resolver;
+  }
+
+  get name(): string {
+    return this.record.name;
+  }
+
+  get type(): StackComponentType {
+    return this.flavor.type;
+  }
+
+  /** A config field, with a reference resolved through the stack's secrets manager. */
+  async get(field: string): Promise<unknown> {
+    const stored = this.record.config[field] ?? this.flavor.config[field]?.default;
+    return this.#resolver.resolve(stored, { type: COMPONENT_LABEL[this.type], component: this.name, field });
+  }
+
+  async getString(field: string): Promise<string | undefined> {
+    const v = await this.get(field);
+    return v === undefined || v === null || v === '' ? undefined : String(v);
+  }
+
+  /** The stored config: references stay as text. */
+  get config(): Readonly<Record<string, unknown>> {
+    return this.record.config;
+  }
+
+  requiredSecrets(): SecretReference[] {
+    return collectReferences(this.record.config);
+  }
+
+  /** Serialization never resolves a reference. */
+  toJSON(): Record<string, unknown> {
+    return { id: this.record.uuid, type: this.type, flavor: this.flavor.name, name: this.name, config: this.record.config };
+  }
+}
+
+export interface RegistryCredentials {
+  username: string;
+  password: string;
+}
+
+export interface StackRuntimeOptions {
+  /** A stack name; default: the active stack. */
+  stack?: string | undefined;
+  /** Component flavors beyond the built-in ones. */
+  componentFlavors?: readonly ComponentFlavor[] | undefined;
+}
+
+export class StackRuntime {
+  readonly record: StackRecord;
+  readonly orchestrator: ResolvedComponent;
+  readonly artifactStore: ResolvedComponent;
+  readonly containerRegistry: ResolvedComponent | undefined;
+  readonly resolver: ReferenceResolver;
+  readonly #manager: SecretsManager | undefined;
+  #runManager: SecretsManager | undefined;
+
+  private constructor(o: {
+    record: StackRecord;
+    orchestrator: ResolvedComponent;
+    artifactStore: ResolvedComponent;
+    containerRegistry: ResolvedComponent | undefined;
+    resolver: ReferenceResolver;
+    manager: SecretsManager | undefined;
+  }) {
+    this.record = o.record;
+    this.orchestrator = o.orchestrator;
+    this.artifactStore = o.artifactStore;
+    this.containerRegistry = o.containerRegistry;
+    this.resolver = o.resolver;
+    this.#manager = o.manager;
+  }
+
+  static async load(ks: Keystack, options: StackRuntimeOptions = {}): Promise<StackRuntime> {
+    const record = options.stack === undefined ? ks.activeStack() : ks.store.getStack(options.stack);
+    const smRecord = ks.stackComponent(record, 'secrets_manager');
+    const manager = smRecord ? await ks.managerFor(smRecord) : undefined;
+    const resolver = new ReferenceResolver({ manager, stackName: record.name });
+    const component = (type: StackComponentType): ResolvedComponent | undefined => {
+      const rec = ks.stackComponent(record, type);
+      return rec && new ResolvedComponent(rec, componentFlavor(type, rec.flavor, options.componentFlavors), resolver);
+    };
+    const orchestrator = component('orchestrator');
+    const artifactStore = component('artifact_store');
+    if (!orchestrator || !artifactStore) {
+      throw new ConfigError(`stack '${record.name}' needs an orchestrator and an artifact store`, {
+        hint: `Add them with \`keystack stack update ${record.name} -o NAME -a NAME\`.`,
+      });
+    }
+    return new StackRuntime({ record, orchestrator, artifactStore, containerRegistry: component('container_registry'), resolver, manager });
+  }
+
+  get name(): string {
+    return this.record.name;
+  }
+
+  get hasSecretsManager(): boolean {
+    return this.#manager !== undefined;
+  }
+
+  /** The stack's secrets manager; reads go through this run's cache. */
+  get secretsManager(): SecretsManager {
+    if (!this.#manager) {
+      throw new NotFoundError(`stack '${this.name}' has no secrets manager`, `Add one with \`keystack stack update ${this.name} -x NAME\`.`);
+    }
+    return (this.#runManager ??= runManager(this.#manager, this.resolver));
+  }
+
+  /** The underlying manager record, for validation (no run cache). */
+  get rawSecretsManager(): SecretsManager | undefined {
+    return this.#manager;
+  }
+
+  components(): ResolvedComponent[] {
+    return [this.orchestrator, this.artifactStore, ...(this.containerRegistry ? [this.containerRegistry] : [])];
+  }
+
+  /** Every reference in the stack's component configs, de-duplicated. */
+  requiredSecrets(): SecretReference[] {
+    const seen = new Map<string, SecretReference>();
+    for (const c of this.components()) for (const r of c.requiredSecrets()) seen.set(`${r.name}.${r.key}`, r);
+    return [...seen.values()];
+  }
+
+  /** The container registry's credentials, from its basic_auth secret; undefined without one. */
+  async registryCredentials(): Promise<RegistryCredentials | undefined> {
+    const reg = this.containerRegistry;
+    const secretName = await reg?.getString('authentication_secret');
+    if (!reg || secretName === undefined) return undefined;
+    const secret = this.hasSecretsManager ? await this.resolver.secret(secretName) : null;
+    if (!secret) {
+      throw new NotFoundError(`the authentication secret '${secretName}' of container-registry '${reg.name}' does not exist${this.hasSecretsManager ? '' : ` (stack '${this.name}' has no secrets manager)`}`,
+        `Register it with \`keystack secret register ${secretName} --schema=${REGISTRY_AUTH_SCHEMA} --username=USER --password=@FILE\`.`);
+    }
+    checkRegistrySecretSchema(reg.name, secretName, secret.schema);
+    return { username: secret.values['username'] ?? '', password: secret.values['password'] ?? '' };
+  }
+}
+
+export function requiresAuthentication(registry: ComponentRecord): boolean {
+  const s = registry.config['authentication_secret'];
+  return typeof s === 'string' && s !== '';
+}
+
+export function checkRegistrySecretSchema(registry: string, secretName: string, schema: string): void {
+  if (schema === REGISTRY_AUTH_SCHEMA) return;
+  throw new SchemaValidationError(
+    REGISTRY_AUTH_SCHEMA,
+    [{ key: '', message: `the authentication secret '${secretName}' of container-registry '${registry}' has schema '${schema}', but it must be registered with schema '${REGISTRY_AUTH_SCHEMA}'` }],
+    `Register it again: \`keystack secret delete ${secretName} -y && keystack secret register ${secretName} --schema=${REGISTRY_AUTH_SCHEMA} --username=USER --password=@FILE\`.`,
+  );
+}

@@ -1,0 +1,132 @@
+/**
+ * Stack validation, before every run and on `keystack stack validate`: component compatibility
+ * (a remote orchestrator cannot use a component that exists only on this machine) and the secret
+ * references of every component, at the level set by KEYSTACK_SECRET_VALIDATION_LEVEL.
+ * Every problem is collected first and reported at once.
+ */
+import { ConfigError, SecretNotFoundError, StackValidationError } from '../secrets/errors.js';
+import { formatReference, type SecretReference } from '../secrets/reference.js';
+import type { Secret } from '../flavors/manager.js';
+import type { Keystack } from './client.js';
+import { COMPONENT_LABEL } from './config-store.js';
+import { REGISTRY_AUTH_SCHEMA } from './components.js';
+import { StackRuntime, type StackRuntimeOptions } from './runtime.js';
+
+export const VALIDATION_LEVELS = ['NONE', 'SECRET_EXISTS', 'SECRET_AND_KEY_EXISTS'] as const;
+export type ValidationLevel = (typeof VALIDATION_LEVELS)[number];
+export const VALIDATION_LEVEL_ENV = 'KEYSTACK_SECRET_VALIDATION_LEVEL';
+
+export function validationLevelFrom(env: Readonly<Record<string, string | undefined>>): ValidationLevel {
+  const raw = env[VALIDATION_LEVEL_ENV];
+  if (raw === undefined || raw === '') return 'SECRET_AND_KEY_EXISTS';
+  const level = VALIDATION_LEVELS.find((l) => l === raw.trim().toUpperCase());
+  if (!level) {
+    throw new ConfigError(`${VALIDATION_LEVEL_ENV} is '${raw}'`, { hint: `Set it to one of: ${VALIDATION_LEVELS.join(', ')}.` });
+  }
+  return level;
+}
+
+export interface MissingReference extends SecretReference {
+  reason: 'missing_secret' | 'missing_key';
+}
+
+export interface ValidationReport {
+  stack: string;
+  level: ValidationLevel;
+  references: SecretReference[];
+  missing: MissingReference[];
+  problems: string[];
+  /** Backend calls the validation made. */
+  backendCalls: number;
+}
+
+export interface ValidateOptions extends StackRuntimeOptions {
+  /** Default: from KEYSTACK_SECRET_VALIDATION_LEVEL in the client's environment. */
+  level?: ValidationLevel | undefined;
+}
+
+/** Validates a stack and returns what is wrong; `assertStackValid` throws instead. */
+export async function validateStack(ks: Keystack, options: ValidateOptions = {}): Promise<ValidationReport> {
+  const runtime = await StackRuntime.load(ks, options);
+  return validateRuntime(runtime, options.level ?? validationLevelFrom(ks.env));
+}
+
+export async function validateRuntime(stack: StackRuntime, level: ValidationLevel): Promise<ValidationReport> {
+  const problems: string[] = [];
+  const report: ValidationReport = { stack: stack.name, level, references: stack.requiredSecrets(), missing: [], problems, backendCalls: 0 };
+  const manager = stack.rawSecretsManager;
+
+  if (stack.orchestrator.flavor.remote) {
+    const local = [
+      ...stack.components().filter((c) => c !== stack.orchestrator && c.flavor.isLocal).map((c) => `${COMPONENT_LABEL[c.type]} '${c.name}' (flavor ${c.flavor.name})`),
+      ...(manager?.flavor.isLocal ? [`secrets-manager '${manager.name}' (flavor ${manager.flavor.name})`] : []),
+    ];
+    for (const l of local) {
+      problems.push(`the remote orchestrator '${stack.orchestrator.name}' (flavor ${stack.orchestrator.flavor.name}) cannot use ${l}, which exists only on this machine`);
+    }
+  }
+
+  const authSecret = await stack.containerRegistry?.getString('authentication_secret');
+  if (level === 'NONE' || (report.references.length === 0 && authSecret === undefined)) return report;
+  if (!manager) {
+    problems.push(`components of stack '${stack.name}' reference secrets (${report.references.map(formatReference).join(', ') || authSecret}), but the stack has no secrets manager`);
+    return report;
+  }
+
+  const names = [...new Set([...report.references.map((r) => r.name), ...(authSecret ? [authSecret] : [])])];
+  const secrets = new Map<string, Secret | null>();
+  if (level === 'SECRET_EXISTS') {
+    report.backendCalls++;
+    const listed = new Set(await manager.list());
+    for (const n of names) if (!listed.has(n)) secrets.set(n, null);
+  } else {
+    await Promise.all(
+      names.map(async (n) => {
+        report.backendCalls++;
+        secrets.set(n, await manager.get(n).catch((e: unknown) => (e instanceof SecretNotFoundError ? null : Promise.reject(e))));
+      }),
+    );
+  }
+  for (const ref of report.references) {
+    const s = secrets.get(ref.name);
+    if (s === null) report.missing.push({ ...ref, reason: 'missing_secret' });
+    else if (s && s.values[ref.key] === undefined) report.missing.push({ ...ref, reason: 'missing_key' });
+  }
+  if (report.missing.length > 0) {
+    const detail = report.missing.map((m) => `${formatReference(m)} (${m.reason === 'missing_secret' ? `no secret '${m.name}'` : `secret '${m.name}' has no key '${m.key}'`})`);
+    problems.push(`missing secrets for stack '${stack.name}': ${detail.join(', ')}`);
+  }
+  if (authSecret && stack.containerRegistry) {
+    const s = secrets.get(authSecret);
+    const reg = stack.containerRegistry.name;
+    if (s === null) problems.push(`the authentication secret '${authSecret}' of container-registry '${reg}' does not exist (register it with schema ${REGISTRY_AUTH_SCHEMA})`);
+    else if (s && s.schema !== REGISTRY_AUTH_SCHEMA) {
+      problems.push(`the authentication secret '${authSecret}' of container-registry '${reg}' has schema '${s.schema}'; register it with schema '${REGISTRY_AUTH_SCHEMA}'`);
+    }
+  }
+  return report;
+}
+
+/** Throws a StackValidationError listing every problem, with the commands that fix them. */
+export function assertValid(report: ValidationReport): void {
+  if (report.problems.length === 0) return;
+  const hints: string[] = [];
+  if (report.missing.length > 0) hints.push(`To register the missing secrets, run \`keystack stack register-secrets ${report.stack}\`.`);
+  if (report.missing.length > 0 || report.problems.some((p) => p.includes('authentication secret'))) {
+    hints.push(`To check secrets less strictly, set ${VALIDATION_LEVEL_ENV} to one of ${VALIDATION_LEVELS.join(', ')} (now ${report.level}).`);
+  }
+  const auth = /authentication secret '([^']+)'/.exec(report.problems.join('\n'))?.[1];
+  if (auth) {
+    hints.push(`Register the registry's credentials with \`keystack secret register ${auth} --schema=${REGISTRY_AUTH_SCHEMA} --username=USER --password=@FILE\` (delete a wrongly typed one first with \`keystack secret delete ${auth} -y\`).`);
+  }
+  if (report.problems.some((p) => p.includes('remote orchestrator'))) {
+    hints.push('Use components that the remote orchestrator can reach, e.g. a secrets manager of a flavor other than local.');
+  }
+  throw new StackValidationError(report.stack, report.problems, hints.join(' ') || undefined);
+}
+
+export async function assertStackValid(ks: Keystack, options: ValidateOptions = {}): Promise<ValidationReport> {
+  const report = await validateStack(ks, options);
+  assertValid(report);
+  return report;
+}
