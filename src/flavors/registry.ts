@@ -4,6 +4,7 @@
  */
 import { NotFoundError } from '../secrets/errors.js';
 import aws from './aws.js';
+import azure from './azure.js';
 import gcp from './gcp.js';
 import github from './github.js';
 import local from './local.js';
@@ -15,12 +16,12 @@ export const BUILTIN_FLAVORS: readonly FlavorDefinition<unknown>[] = [
   aws as FlavorDefinition<unknown>,
   vault as FlavorDefinition<unknown>,
   gcp as FlavorDefinition<unknown>,
+  azure as FlavorDefinition<unknown>,
   github as FlavorDefinition<unknown>,
 ];
 
 /** Flavors whose issues have not landed yet: listed, but not usable. */
 export const PLANNED_FLAVORS: Readonly<Record<string, string>> = {
-  azure: 'Azure Key Vault',
 };
 
 export interface FlavorRegistry {
