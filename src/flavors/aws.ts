@@ -163,6 +163,9 @@ function createAwsBackend(ctx: FlavorContext<AwsFlavorOptions>): SecretsBackend 
 }
 
 async function loadClient(config: AwsFlavorOptions): Promise<{ sdk: typeof Sdk; client: Client }> {
+  // keystack pins the SDK line that supports Node 20; on every CLI call the SDK would otherwise
+  // print a multi-line notice about future releases that its users cannot act on.
+  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
   const sdk = await importLib(FLAVOR_NAME, SDK, () => import('@aws-sdk/client-secrets-manager'));
   const options: Sdk.SecretsManagerClientConfig = {
     region: config.region_name,

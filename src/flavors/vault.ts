@@ -81,7 +81,7 @@ function createVaultBackend(ctx: FlavorContext<VaultFlavorOptions>): SecretsBack
   const versions = new Map<string, number>();
 
   const send = (method: string, path: string, tok: string | undefined, body?: unknown): Promise<Reply> => {
-    if (base.protocol === 'https:') agent ??= new Agent({ keepAlive: true, rejectUnauthorized: config.tls_skip_verify !== true, ...(config.ca_cert ? { ca: readFileSync(config.ca_cert) } : {}) });
+    if (base.protocol === 'https:') agent ??= new Agent({ keepAlive: true, rejectUnauthorized: config.tls_skip_verify !== true, ...(config.ca_cert ? { ca: readCa(config.ca_cert) } : {}) });
     const headers: Record<string, string> = { accept: 'application/json' };
     if (tok) headers['x-vault-token'] = tok;
     if (config.vault_namespace) headers['x-vault-namespace'] = config.vault_namespace;
@@ -230,6 +230,14 @@ function isCasError(r: Reply): boolean {
 function notKv2(mount: string): Error {
   return new VaultHttpError(404, [`mount '${mount}' is not a KV version 2 secrets engine`], undefined, undefined,
     `Enable one with \`vault secrets enable -path=${mount} kv-v2\`, or pass --mount_point=MOUNT of an existing KV v2 mount.`);
+}
+
+function readCa(file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (e) {
+    throw new ConfigError(`cannot read the ca_cert file ${file} (${(e as { code?: string }).code ?? 'error'})`, { hint: 'Pass --ca_cert=PATH of a readable PEM file.' });
+  }
 }
 
 function segments(path: string): string[] {

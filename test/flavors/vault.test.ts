@@ -171,3 +171,42 @@ describe('vault: failures are BackendErrors, never "not found"', () => {
     for (const n of ['bad!name', 'q?x', 'ümlaut', '%2e%2e']) await expect(m.register(n, { a: 'b' })).rejects.toMatchObject({ code: 'invalid_name' });
   });
 });
+
+describe('vault: TLS', () => {
+  let dir = '';
+  let server: import('node:https').Server | undefined;
+  let url = '';
+  beforeAll(async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { readFileSync } = await import('node:fs');
+    const https = await import('node:https');
+    dir = mkdtempSync(join(tmpdir(), 'keystack-vault-tls-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+    server = https.createServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (_req, res) => {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end('{"errors":[]}');
+    });
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+    url = `https://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((r) => (server ? server.close(() => r()) : r())));
+
+  it('an untrusted certificate is a BackendError with a hint', async () => {
+    const err = await manager({ url }).get('x').catch((e: unknown) => e);
+    expect(code(err)).toBe('backend');
+    expect((err as KeystackError).hint).toMatch(/ca_cert/);
+  });
+
+  it('ca_cert trusts the server', async () => {
+    await expect(manager({ url, ca_cert: join(dir, 'cert.pem') }).get('x')).rejects.toMatchObject({ code: 'secret_not_found' });
+  });
+
+  it('tls_skip_verify skips the check', async () => {
+    await expect(manager({ url, tls_skip_verify: true }).get('x')).rejects.toMatchObject({ code: 'secret_not_found' });
+  });
+
+  it('an unreadable ca_cert is a config error', async () => {
+    await expect(manager({ url, ca_cert: join(dir, 'missing.pem') }).get('x')).rejects.toMatchObject({ code: 'config' });
+  });
+});
