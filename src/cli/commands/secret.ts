@@ -128,17 +128,10 @@ async function promptNewValues(ctx: CommandContext, schema: SecretSchema<unknown
   }
   ctx.out.note('Enter keys and values; input of values is hidden. @FILE reads a file.');
   do {
-    const key = (await ctx.prompt.text('Secret key:')).trim();
-    try {
-      validateSecretKey(key, manager.scope.prefix);
-    } catch (e) {
-      ctx.out.warn((e as Error).message);
-      continue;
-    }
-    if (key in values) {
-      ctx.out.warn(`key '${key}' was already entered; its value is replaced.`);
-    }
-    values[key] = expandValue(key, await ctx.prompt.secret(`Value for ${key}:`));
+    const entry = await promptKeyValue(ctx, manager);
+    if (!entry) continue;
+    if (entry[0] in values) ctx.out.warn(`key '${entry[0]}' was already entered; its value is replaced.`);
+    values[entry[0]] = entry[1];
   } while (Object.keys(values).length === 0 || (await ctx.prompt.confirm('Add another key?', false)));
   return values;
 }
@@ -152,16 +145,22 @@ async function promptChanges(ctx: CommandContext, manager: SecretsManager, name:
     if (answer !== '') set[key] = expandValue(key, answer);
   }
   while (await ctx.prompt.confirm('Add a new key?', false)) {
-    const key = (await ctx.prompt.text('Secret key:')).trim();
-    try {
-      validateSecretKey(key, manager.scope.prefix);
-    } catch (e) {
-      ctx.out.warn((e as Error).message);
-      continue;
-    }
-    set[key] = expandValue(key, await ctx.prompt.secret(`Value for ${key}:`));
+    const entry = await promptKeyValue(ctx, manager);
+    if (entry) set[entry[0]] = entry[1];
   }
   return set;
+}
+
+/** Asks for a key (visible) and its value (hidden); null when the key is not valid. */
+async function promptKeyValue(ctx: CommandContext, manager: SecretsManager): Promise<[string, string] | null> {
+  const key = (await ctx.prompt.text('Secret key:')).trim();
+  try {
+    validateSecretKey(key, manager.scope.prefix);
+  } catch (e) {
+    ctx.out.warn((e as Error).message);
+    return null;
+  }
+  return [key, expandValue(key, await ctx.prompt.secret(`Value for ${key}:`))];
 }
 
 /** Control characters would garble the table; show them escaped (`--key` prints raw bytes). */
