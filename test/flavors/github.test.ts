@@ -5,6 +5,7 @@ import { SecretsManager } from '../../src/flavors/manager.js';
 import { encodeContent } from '../../src/secrets/content.js';
 import { createSchemaRegistry } from '../../src/secrets/schema.js';
 import { testFlavor } from '../../src/testing/index.js';
+import { cliAsync, tempEnv } from '../support/cli.js';
 import { startGitHubDouble } from '../support/github-double.js';
 
 // GitHub's 100-secret limit would stop the suite's 105-name listing test, so the double allows more.
@@ -100,5 +101,36 @@ describe('github flavor', () => {
       schemas: createSchemaRegistry(),
     });
     return expect(m.list()).rejects.toMatchObject({ code: 'config', message: expect.stringContaining('scope_prefix') });
+  });
+});
+
+describe('github through the built CLI, reading inside GitHub Actions', () => {
+  // Async spawns: the double serves requests from this process's event loop.
+  it('registers through the API, then a child process given the Actions environment reads the values', async () => {
+    const e = tempEnv({ GITHUB_TOKEN: gh.token });
+    const ok = async (args: string[], extra: Record<string, string> = {}) => {
+      const r = await cliAsync(e, args, extra);
+      expect(r.status, r.stderr).toBe(0);
+      return r.stdout;
+    };
+    await ok(['secrets-manager', 'register', 'gh', '--flavor=github', '--scope=global', '--owner=octo', '--repository=cli-repo', `--api_url=${gh.url}`]);
+    await ok(['stack', 'update', '-x', 'gh']);
+    await ok(['secret', 'register', 'db', '--user=admin', '--password=s3cr3t-value']);
+    expect(await ok(['secret', 'list'])).toContain('db');
+
+    const outside = await cliAsync(e, ['secret', 'get', 'db']);
+    expect(outside.status).toBe(1);
+    expect(outside.stderr).toMatch(/^Error: the github flavor cannot read the values of secret 'db'/);
+    expect(outside.stderr).toContain('Hint: Inside a workflow, pass it to the step as `env: { KEYSTACK__GLOBAL__DB: ${{ secrets.KEYSTACK__GLOBAL__DB }} }`');
+
+    // What a workflow step with `env: { KEYSTACK__GLOBAL__DB: ${{ secrets.KEYSTACK__GLOBAL__DB }} }` receives.
+    const actions = { GITHUB_ACTIONS: 'true', KEYSTACK__GLOBAL__DB: gh.plaintext('octo', 'cli-repo', 'KEYSTACK__GLOBAL__DB') ?? '' };
+    expect(await ok(['secret', 'get', 'db', '--key', 'password'], actions)).toBe('s3cr3t-value');
+    expect(JSON.parse(await ok(['--json', 'secret', 'get', 'db'], actions))).toMatchObject({ name: 'db', schema: 'arbitrary', values: { user: 'admin', password: 's3cr3t-value' } });
+    const missing = await cliAsync(e, ['secret', 'get', 'other'], actions);
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toContain("secret 'other' does not exist");
+    await ok(['secret', 'delete', 'db', '-y']);
+    expect(gh.secrets('octo', 'cli-repo').size).toBe(0);
   });
 });
