@@ -21,7 +21,7 @@ export function validationLevelFrom(env: Readonly<Record<string, string | undefi
   if (raw === undefined || raw === '') return 'SECRET_AND_KEY_EXISTS';
   const level = VALIDATION_LEVELS.find((l) => l === raw.trim().toUpperCase());
   if (!level) {
-    throw new ConfigError(`${VALIDATION_LEVEL_ENV} is '${raw}'`, { hint: `Set it to one of: ${VALIDATION_LEVELS.join(', ')}.` });
+    throw new ConfigError(`${VALIDATION_LEVEL_ENV} must be one of ${VALIDATION_LEVELS.join(', ')}, not '${raw}'`, { hint: 'Unset it to use SECRET_AND_KEY_EXISTS.' });
   }
   return level;
 }
