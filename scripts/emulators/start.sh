@@ -21,6 +21,10 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+# Where an emulator cannot be installed, start the in-repo double of its API instead (announced,
+# and recorded in the env file). KEYSTACK_EMULATOR_DOUBLES=0 turns that off.
+DOUBLES=${KEYSTACK_EMULATOR_DOUBLES:-1}
 EMU=${KEYSTACK_EMULATOR_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/keystack-emulators}
 STATE_DIR=${KEYSTACK_EMULATOR_STATE_DIR:-$EMU/run}
 LOG_DIR=${KEYSTACK_EMULATOR_LOG_DIR:-$EMU/log}
@@ -80,6 +84,10 @@ fi
 if wanted gsm; then
   if [[ ${GSM_EMULATOR:-none} == server-dual && -x $EMU/bin/server-dual ]]; then
     NAMES+=(gsm); PORTS[gsm]="$GSM_GRPC_PORT $GSM_HTTP_PORT"
+  elif [[ $DOUBLES == 1 ]]; then
+    # Not a quiet swap: the run says so, and the env file records it (KEYSTACK_GCP_SERVER=double).
+    printf '%-7s DOUBLE: no GCP Secret Manager emulator is installable here; using the in-repo gRPC double test/doubles/gcp-secret-manager.ts\n' gsm
+    NAMES+=(gsm-double); PORTS[gsm-double]="$GSM_GRPC_PORT"
   else
     skip "no GCP Secret Manager emulator installed (GSM_EMULATOR=${GSM_EMULATOR:-none}); GSM_GRPC not exported" gsm
   fi
@@ -88,6 +96,9 @@ if wanted akv; then
   if [[ ${LOWKEY_VERSION:-none} != none && -s ${LOWKEY_JAR:-} ]]; then
     command -v openssl >/dev/null || die "openssl is required to export the Lowkey CA certificate"
     NAMES+=(akv); PORTS[akv]="$AKV_PORT $AKV_TOKEN_PORT"
+  elif [[ $DOUBLES == 1 ]]; then
+    printf '%-7s DOUBLE: Lowkey Vault is not installable here; using the in-repo HTTPS double test/doubles/azure-key-vault.ts\n' akv
+    NAMES+=(akv-double); PORTS[akv-double]="$AKV_PORT"
   else
     skip "Lowkey Vault not installed (LOWKEY_VERSION=${LOWKEY_VERSION:-none}); AKV_URL not exported" akv
   fi
@@ -123,6 +134,10 @@ for n in "${NAMES[@]}"; do
     gsm)
       # NOTE: server-dual has no host flag and listens on ":port" (all interfaces).
       launch gsm env -u IAM_MODE "$EMU/bin/server-dual" --grpc-port "$GSM_GRPC_PORT" --http-port "$GSM_HTTP_PORT" ;;
+    gsm-double)
+      launch gsm-double node --import "$REPO/node_modules/tsx/dist/loader.mjs" "$REPO/test/doubles/gcp-secret-manager.ts" --port "$GSM_GRPC_PORT" --ignore-filter ;;
+    akv-double)
+      launch akv-double node --import "$REPO/node_modules/tsx/dist/loader.mjs" "$REPO/test/doubles/azure-key-vault.ts" --port "$AKV_PORT" --ca-out "$STATE_DIR/lowkey-ca.pem" ;;
     akv)
       # NOTE: server.address binds the HTTPS port only; Lowkey's extra token connector (app.token.port)
       # sets no address, so it listens on all interfaces (LowkeyVaultApp.createTokenConnector).
@@ -137,6 +152,9 @@ ready() {
     bao) "${CURL[@]}" -f -o /dev/null "http://$HOST:$BAO_PORT/v1/sys/health" ;;
     gsm) "${CURL[@]}" -f -o /dev/null "http://$HOST:$GSM_HTTP_PORT/health" ;;
     akv) "${CURL[@]}" -f -k -o /dev/null "https://$HOST:$AKV_PORT/ping" ;;
+    gsm-double) (exec 3<>"/dev/tcp/$HOST/$GSM_GRPC_PORT") 2>/dev/null ;;
+    # The double answers /ping with the 401 bearer challenge, hence no -f.
+    akv-double) [[ -s $STATE_DIR/lowkey-ca.pem ]] && "${CURL[@]}" -o /dev/null --cacert "$STATE_DIR/lowkey-ca.pem" "https://localhost:$AKV_PORT/ping" ;;
   esac
 }
 pending=("${NAMES[@]}")
@@ -186,6 +204,8 @@ fi
   [[ -n ${PID[bao]:-} ]] && echo "export BAO_ADDR=http://$HOST:$BAO_PORT BAO_TOKEN=root"
   [[ -n ${PID[gsm]:-} ]] && echo "export GSM_GRPC=$HOST:$GSM_GRPC_PORT GSM_HTTP=http://$HOST:$GSM_HTTP_PORT"
   [[ -n ${PID[akv]:-} ]] && echo "export AKV_URL=https://localhost:$AKV_PORT NODE_EXTRA_CA_CERTS='$CA_PEM'"
+  [[ -n ${PID[gsm-double]:-} ]] && echo "export GSM_GRPC=$HOST:$GSM_GRPC_PORT KEYSTACK_GCP_SERVER=double"
+  [[ -n ${PID[akv-double]:-} ]] && echo "export AKV_URL=https://localhost:$AKV_PORT NODE_EXTRA_CA_CERTS='$CA_PEM' KEYSTACK_AZURE_SERVER=double"
   echo "export KEYSTACK_EMULATOR_PIDS='$PIDS'"
 } >"$ENV_FILE"
 

@@ -18,6 +18,7 @@ export async function managerRegister(ctx: CommandContext, o: ManagerRegisterOpt
   if (o.scope !== undefined) config['scope'] = o.scope;
   if (o.namespace !== undefined) config['namespace'] = o.namespace;
   const ks = ctx.keystack();
+  await warnSensitive(ctx, o.flavor, config);
   const rec = await ks.registerSecretsManager({ name, flavor: o.flavor, config });
   return {
     data: view(rec),
@@ -61,6 +62,7 @@ export async function managerUpdate(ctx: CommandContext, o: { args: readonly str
   if (o.scope !== undefined) config['scope'] = o.scope;
   if (o.namespace !== undefined) config['namespace'] = o.namespace;
   if (Object.keys(config).length === 0) throw new UsageError('nothing to change', 'Pass --KEY=VALUE, --scope or --namespace.');
+  await warnSensitive(ctx, ctx.keystack().store.getComponent('secrets_manager', name).flavor, config);
   const rec = await ctx.keystack().updateSecretsManager(name, config, { force: o.force ?? false });
   return { data: view(rec), text: `Updated secrets manager '${name}' (${scopeText(rec)}).` };
 }
@@ -105,6 +107,17 @@ export async function flavorRegister(ctx: CommandContext, o: { module: string })
 }
 
 // --- Internal helpers ---
+
+/** A manager's own credentials cannot be references, so a plain value is stored as given: say so. */
+async function warnSensitive(ctx: CommandContext, flavorName: string, config: Record<string, unknown>): Promise<void> {
+  const flavor = await ctx.keystack().flavors.get(flavorName);
+  for (const key of Object.keys(config)) {
+    const field = flavor.config[key];
+    if (!field?.sensitive) continue;
+    const instead = field.env ? ` Leave it out and set ${field.env} in the environment instead.` : '';
+    ctx.out.warn(`'${key}' is a credential; it will be stored in plain text in the config store.${instead}`);
+  }
+}
 
 function nameAndConfig(args: readonly string[]): { name: string; config: Record<string, unknown> } {
   const { positionals, pairs } = parseExtraArgs(args);
