@@ -43,7 +43,7 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
     if (r.raw !== undefined && !out.json) out.raw(r.raw);
     else out.result(r.data, r.text);
   };
-  const program = buildProgram(ctx, run, out);
+  const program = buildProgram(ctx, run, args);
   try {
     await program.parseAsync([...args], { from: 'user' });
     return 0;
@@ -75,7 +75,14 @@ function extractJsonFlag(argv: readonly string[]): { json: boolean; args: string
 
 type Runner = (fn: () => Promise<CommandResult>) => () => Promise<void>;
 
-function buildProgram(ctx: CommandContext, run: Runner, out: Output): Command {
+/** Top-level groups defined here; building only the invoked one keeps start-up short. */
+const OWN_GROUPS = new Set(['secrets-manager', 'secret', 'schema', 'stack']);
+
+function buildProgram(ctx: CommandContext, run: Runner, args: readonly string[]): Command {
+  const first = args.find((a) => !a.startsWith('-'));
+  // Root help, unknown commands and other groups see the whole tree (help and suggestions need it).
+  const all = first === undefined || !OWN_GROUPS.has(first);
+  const want = (group: string) => all || first === group;
   const program = new Command('keystack')
     .description('Secrets for ML pipelines: typed secrets in scoped secrets managers on local or cloud backends.')
     .version(VERSION, '-V, --version')
@@ -90,91 +97,98 @@ function buildProgram(ctx: CommandContext, run: Runner, out: Output): Command {
     })
     .addHelpText('after', '\nEnvironment: KEYSTACK_CONFIG_DIR, KEYSTACK_LOCAL_KEY, KEYSTACK_PASSPHRASE, KEYSTACK_DEBUG=1.');
 
-  const sm_ = program.command('secrets-manager').description('register and inspect secrets managers, and manage their secrets');
-  sm_
-    .command('register')
-    .description('register a secrets manager (extra flavor config as --KEY=VALUE, e.g. --path=FILE for local)')
-    .argument('<name>')
-    .requiredOption('-f, --flavor <flavor>', 'flavor (see `secrets-manager flavor list`)')
-    .option('--scope <scope>', 'none | global | component | namespace (default: component where supported)')
-    .option('--namespace <namespace>', 'namespace, for --scope=namespace')
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .action((_n, o: { flavor: string; scope?: string; namespace?: string }, cmd: Command) =>
-      run(() => sm.managerRegister(ctx, { args: cmd.args, flavor: o.flavor, scope: o.scope, namespace: o.namespace }))(),
+  if (want('secrets-manager')) {
+    const sm_ = program.command('secrets-manager').description('register and inspect secrets managers, and manage their secrets');
+    sm_
+      .command('register')
+      .description('register a secrets manager (extra flavor config as --KEY=VALUE, e.g. --path=FILE for local)')
+      .argument('<name>')
+      .requiredOption('-f, --flavor <flavor>', 'flavor (see `secrets-manager flavor list`)')
+      .option('--scope <scope>', 'none | global | component | namespace (default: component where supported)')
+      .option('--namespace <namespace>', 'namespace, for --scope=namespace')
+      .allowUnknownOption()
+      .allowExcessArguments()
+      .action((_n, o: { flavor: string; scope?: string; namespace?: string }, cmd: Command) =>
+        run(() => sm.managerRegister(ctx, { args: cmd.args, flavor: o.flavor, scope: o.scope, namespace: o.namespace }))(),
+      );
+    sm_.command('list').description('list secrets managers (* = in the active stack)').action(() => run(() => sm.managerList(ctx))());
+    sm_
+      .command('describe')
+      .description("show a secrets manager's settings (default: the active stack's)")
+      .argument('[name]')
+      .action((name?: string) => run(() => sm.managerDescribe(ctx, { name }))());
+    sm_
+      .command('update')
+      .description("change a secrets manager's config (--KEY=VALUE)")
+      .argument('<name>')
+      .option('--scope <scope>', 'new scope')
+      .option('--namespace <namespace>', 'new namespace')
+      .option('--force', 'change scope or location even though existing secrets become invisible')
+      .allowUnknownOption()
+      .allowExcessArguments()
+      .action((_n, o: { scope?: string; namespace?: string; force?: boolean }, cmd: Command) =>
+        run(() => sm.managerUpdate(ctx, { args: cmd.args, scope: o.scope, namespace: o.namespace, force: o.force }))(),
+      );
+    sm_
+      .command('delete')
+      .description('remove a secrets manager registration (its secrets stay in the backend)')
+      .argument('<name>')
+      .action((name: string) => run(() => sm.managerDelete(ctx, { name }))());
+    const flavor = sm_.command('flavor').description('secrets-manager flavors');
+    flavor.command('list').description('list flavors, built-in and custom').action(() => run(() => sm.flavorList(ctx))());
+    flavor
+      .command('register')
+      .description('register a module (.js/.mjs/.ts) that exports a custom flavor and, optionally, schemas')
+      .argument('<module>')
+      .action((module: string) => run(() => sm.flavorRegister(ctx, { module }))());
+    addSecretCommands(sm_.command('secret').description("manage secrets on the active stack's secrets manager"), ctx, run);
+  }
+  if (want('secret')) {
+    addSecretCommands(program.command('secret').description('manage secrets (short for `secrets-manager secret`)'), ctx, run);
+
+  }
+  if (want('schema')) {
+    const sc = program.command('schema').description('secret schemas');
+    sc.command('list').description('list schemas').action(() => run(() => schema.schemaList(ctx))());
+    sc.command('describe').description("show a schema's keys and types").argument('<name>').action((name: string) => run(() => schema.schemaDescribe(ctx, { name }))());
+    sc.command('register')
+      .description('register a module (.js/.mjs/.ts) that exports schemas made with defineSchema')
+      .argument('<module>')
+      .action((module: string) => run(() => schema.schemaRegister(ctx, { module }))());
+
+  }
+  if (want('stack')) {
+    const st = program.command('stack').description('stacks of components; one is active');
+    const componentOptions = (c: Command) =>
+      c
+        .option('-x, --secrets-manager <name>', 'secrets manager')
+        .option('-o, --orchestrator <name>', 'orchestrator')
+        .option('-a, --artifact-store <name>', 'artifact store')
+        .option('-c, --container-registry <name>', 'container registry');
+    componentOptions(st.command('register').description('register a stack').argument('<name>'))
+      .option('--set', 'make it the active stack')
+      .action((name: string, o: ComponentOpts & { set?: boolean }) => run(() => stack.stackRegister(ctx, { name, components: componentFlags(o), set: o.set }))());
+    st.command('set').description('activate a stack').argument('<name>').action((name: string) => run(() => stack.stackSet(ctx, { name }))());
+    st.command('list').description('list stacks (* = active)').action(() => run(() => stack.stackList(ctx))());
+    st.command('describe').description('show a stack (default: the active one)').argument('[name]').action((name?: string) => run(() => stack.stackDescribe(ctx, { name }))());
+    componentOptions(st.command('update').description("change a stack's components (default: the active stack)").argument('[name]')).action(
+      (name: string | undefined, o: ComponentOpts) => run(() => stack.stackUpdate(ctx, { name, components: componentFlags(o) }))(),
     );
-  sm_.command('list').description('list secrets managers (* = in the active stack)').action(() => run(() => sm.managerList(ctx))());
-  sm_
-    .command('describe')
-    .description("show a secrets manager's settings (default: the active stack's)")
-    .argument('[name]')
-    .action((name?: string) => run(() => sm.managerDescribe(ctx, { name }))());
-  sm_
-    .command('update')
-    .description("change a secrets manager's config (--KEY=VALUE)")
-    .argument('<name>')
-    .option('--scope <scope>', 'new scope')
-    .option('--namespace <namespace>', 'new namespace')
-    .option('--force', 'change scope or location even though existing secrets become invisible')
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .action((_n, o: { scope?: string; namespace?: string; force?: boolean }, cmd: Command) =>
-      run(() => sm.managerUpdate(ctx, { args: cmd.args, scope: o.scope, namespace: o.namespace, force: o.force }))(),
-    );
-  sm_
-    .command('delete')
-    .description('remove a secrets manager registration (its secrets stay in the backend)')
-    .argument('<name>')
-    .action((name: string) => run(() => sm.managerDelete(ctx, { name }))());
-  const flavor = sm_.command('flavor').description('secrets-manager flavors');
-  flavor.command('list').description('list flavors, built-in and custom').action(() => run(() => sm.flavorList(ctx))());
-  flavor
-    .command('register')
-    .description('register a module (.js/.mjs/.ts) that exports a custom flavor and, optionally, schemas')
-    .argument('<module>')
-    .action((module: string) => run(() => sm.flavorRegister(ctx, { module }))());
-  addSecretCommands(sm_.command('secret').description("manage secrets on the active stack's secrets manager"), ctx, run);
-  addSecretCommands(program.command('secret').description('manage secrets (short for `secrets-manager secret`)'), ctx, run);
+    st.command('remove-component')
+      .description('remove optional components from a stack (default: the active stack)')
+      .argument('[name]')
+      .option('-x, --secrets-manager', 'remove the secrets manager')
+      .option('-c, --container-registry', 'remove the container registry')
+      .action((name: string | undefined, o: { secretsManager?: boolean; containerRegistry?: boolean }) => {
+        const types: ComponentType[] = [];
+        if (o.secretsManager) types.push('secrets_manager');
+        if (o.containerRegistry) types.push('container_registry');
+        return run(() => stack.stackRemoveComponent(ctx, { name, types }))();
+      });
+    st.command('delete').description('delete a stack (not its components)').argument('<name>').action((name: string) => run(() => stack.stackDelete(ctx, { name }))());
+    addComponentCommands(program, st, ctx, run);
 
-  const sc = program.command('schema').description('secret schemas');
-  sc.command('list').description('list schemas').action(() => run(() => schema.schemaList(ctx))());
-  sc.command('describe').description("show a schema's keys and types").argument('<name>').action((name: string) => run(() => schema.schemaDescribe(ctx, { name }))());
-  sc.command('register')
-    .description('register a module (.js/.mjs/.ts) that exports schemas made with defineSchema')
-    .argument('<module>')
-    .action((module: string) => run(() => schema.schemaRegister(ctx, { module }))());
-
-  const st = program.command('stack').description('stacks of components; one is active');
-  const componentOptions = (c: Command) =>
-    c
-      .option('-x, --secrets-manager <name>', 'secrets manager')
-      .option('-o, --orchestrator <name>', 'orchestrator')
-      .option('-a, --artifact-store <name>', 'artifact store')
-      .option('-c, --container-registry <name>', 'container registry');
-  componentOptions(st.command('register').description('register a stack').argument('<name>'))
-    .option('--set', 'make it the active stack')
-    .action((name: string, o: ComponentOpts & { set?: boolean }) => run(() => stack.stackRegister(ctx, { name, components: componentFlags(o), set: o.set }))());
-  st.command('set').description('activate a stack').argument('<name>').action((name: string) => run(() => stack.stackSet(ctx, { name }))());
-  st.command('list').description('list stacks (* = active)').action(() => run(() => stack.stackList(ctx))());
-  st.command('describe').description('show a stack (default: the active one)').argument('[name]').action((name?: string) => run(() => stack.stackDescribe(ctx, { name }))());
-  componentOptions(st.command('update').description("change a stack's components (default: the active stack)").argument('[name]')).action(
-    (name: string | undefined, o: ComponentOpts) => run(() => stack.stackUpdate(ctx, { name, components: componentFlags(o) }))(),
-  );
-  st.command('remove-component')
-    .description('remove optional components from a stack (default: the active stack)')
-    .argument('[name]')
-    .option('-x, --secrets-manager', 'remove the secrets manager')
-    .option('-c, --container-registry', 'remove the container registry')
-    .action((name: string | undefined, o: { secretsManager?: boolean; containerRegistry?: boolean }) => {
-      const types: ComponentType[] = [];
-      if (o.secretsManager) types.push('secrets_manager');
-      if (o.containerRegistry) types.push('container_registry');
-      return run(() => stack.stackRemoveComponent(ctx, { name, types }))();
-    });
-  st.command('delete').description('delete a stack (not its components)').argument('<name>').action((name: string) => run(() => stack.stackDelete(ctx, { name }))());
-  addComponentCommands(program, st, ctx, run);
-
-  void out;
+  }
   return program;
 }
 
