@@ -141,6 +141,11 @@ function buildProgram(ctx: CommandContext, run: Runner, args: readonly string[])
       .description('register a module (.js/.mjs/.ts) that exports a custom flavor and, optionally, schemas')
       .argument('<module>')
       .action((module: string) => run(() => sm.flavorRegister(ctx, { module }))());
+    flavor
+      .command('unregister')
+      .description('remove a registered module (refused while a secrets manager uses its flavor)')
+      .argument('<module>')
+      .action((module: string) => run(() => sm.flavorUnregister(ctx, { module }))());
     addSecretCommands(sm_.command('secret').description("manage secrets on the active stack's secrets manager"), ctx, run);
   }
   if (want('secret')) {

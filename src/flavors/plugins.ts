@@ -55,6 +55,7 @@ async function importPlugin(path: string): Promise<PluginExports> {
   const schemas: SecretSchema<unknown>[] = [];
   const visit = (v: unknown) => {
     if (isFlavorDefinition(v)) {
+      checkFlavor(v, path);
       flavors.push(v);
       for (const s of v.schemas ?? []) schemas.push(s);
     } else if (isSecretSchema(v)) schemas.push(v);
@@ -71,6 +72,17 @@ async function importPlugin(path: string): Promise<PluginExports> {
     });
   }
   return { module: path, flavors: unique(flavors), schemas: unique(schemas) };
+}
+
+const FLAVOR_NAME = /^[a-z0-9][a-z0-9_-]{0,39}$/;
+
+/** Catches a hand-made or mistyped flavor object at registration instead of at first use. */
+function checkFlavor(f: FlavorDefinition<unknown>, path: string): void {
+  const bad = (what: string) => new ConfigError(`module ${path} exports a flavor with ${what}`, { hint: 'Build it with defineFlavor({...}); see docs/custom-flavors.md.' });
+  if (typeof f.name !== 'string' || !FLAVOR_NAME.test(f.name)) throw bad(`an invalid name ${JSON.stringify(f.name)} (use lowercase letters, digits, - and _)`);
+  if (typeof f.create !== 'function') throw bad(`no create(ctx) function ('${f.name}')`);
+  if (!(f.nameRule?.pattern instanceof RegExp) || !(f.nameRule.maxLength > 0)) throw bad(`no valid nameRule ('${f.name}')`);
+  if (!(f.maxContentBytes > 0)) throw bad(`no valid maxContentBytes ('${f.name}')`);
 }
 
 function unique<T>(xs: T[]): T[] {

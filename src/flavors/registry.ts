@@ -2,7 +2,7 @@
  * The built-in flavors. Flavor modules are light (their SDKs load on first use), so they are
  * imported statically; `flavor list` needs their metadata anyway.
  */
-import { NotFoundError } from '../secrets/errors.js';
+import { ConfigError, NotFoundError } from '../secrets/errors.js';
 import aws from './aws.js';
 import azure from './azure.js';
 import gcp from './gcp.js';
@@ -32,6 +32,7 @@ export interface FlavorRegistry {
 /** Built-ins plus custom flavors loaded from registered modules. */
 export function createFlavorRegistry(
   custom: () => Promise<{ flavor: FlavorDefinition<unknown>; source: string }[]> = async () => [],
+  failures: () => Promise<{ module: string; error: unknown }[]> = async () => [],
 ): FlavorRegistry {
   const list = async () => [...BUILTIN_FLAVORS.map((flavor) => ({ flavor, source: 'built-in' })), ...(await custom())];
   return {
@@ -44,7 +45,18 @@ export function createFlavorRegistry(
       if (PLANNED_FLAVORS[name]) {
         throw new NotFoundError(`the ${name} flavor is not available in this version of keystack`, 'Run `keystack secrets-manager flavor list` to see the available flavors.');
       }
+      const broken = await failures();
+      if (broken.length > 0) {
+        const why = broken.map((b) => `${b.module} (${firstLine(b.error)})`).join('; ');
+        throw new ConfigError(`unknown secrets-manager flavor '${name}'; registered modules that failed to load: ${why}`, {
+          hint: 'Restore or fix the module, or remove it with `keystack secrets-manager flavor unregister MODULE`.',
+        });
+      }
       throw new NotFoundError(`unknown secrets-manager flavor '${name}'`, 'Run `keystack secrets-manager flavor list`, or add one with `keystack secrets-manager flavor register MODULE`.');
     },
   };
+}
+
+function firstLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split('\n', 1)[0] ?? '';
 }

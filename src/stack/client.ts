@@ -3,6 +3,7 @@
  * hands out secrets managers, stacks and components. The CLI is a thin layer over this class.
  */
 import { ConfigError, InUseError, NotFoundError, UsageError } from '../secrets/errors.js';
+import { resolve } from 'node:path';
 import { validateSecretName } from '../secrets/names.js';
 import { isReference } from '../secrets/reference.js';
 import { createSchemaRegistry, type SchemaRegistry, type SecretSchema } from '../secrets/schema.js';
@@ -47,8 +48,9 @@ export class Keystack {
   constructor(options: KeystackOptions = {}) {
     this.env = options.env ?? process.env;
     this.configDir = options.configDir ?? configDirFrom(this.env);
-    this.flavors = createFlavorRegistry(async () =>
-      (await this.plugins()).flatMap((p) => p.flavors.map((flavor) => ({ flavor, source: p.module }))),
+    this.flavors = createFlavorRegistry(
+      async () => (await this.plugins()).flatMap((p) => p.flavors.map((flavor) => ({ flavor, source: p.module }))),
+      () => this.pluginFailures(),
     );
     this.schemas = createSchemaRegistry(async () => {
       const flavorSchemas = (await this.flavors.list()).flatMap((f) => f.flavor.schemas ?? []);
@@ -188,16 +190,60 @@ export class Keystack {
         });
       }
     }
+    // A module must not silently replace a built-in schema (or another module's) for every secret.
+    for (const s of exported.schemas) {
+      const existing = await this.schemas.get(s.name);
+      if (existing && existing !== s) {
+        throw new ConfigError(`schema '${s.name}' already exists (built in or from another registered module)`, {
+          hint: 'Give the custom schema another name.',
+        });
+      }
+    }
     this.store.addPlugin(path);
     this.#plugins = undefined;
     return exported;
   }
 
-  #plugins: Promise<PluginExports[]> | undefined;
+  /** Removes a module's registration; refused while a secrets manager uses one of its flavors. */
+  async unregisterPlugin(module: string, cwd = process.cwd()): Promise<{ module: string; flavors: string[] }> {
+    const path = resolve(cwd, module);
+    const registered = this.store.listPlugins().map((p) => p.module);
+    if (!registered.includes(path)) {
+      throw new NotFoundError(`module ${path} is not registered`, `Registered modules: ${registered.join(', ') || '(none)'}.`);
+    }
+    // A module that no longer loads cannot be asked for its flavors; removing it is the way out.
+    const flavors = await loadPlugin(path).then((p) => p.flavors.map((f) => f.name), () => [] as string[]);
+    const users = this.store.listComponents('secrets_manager').filter((r) => flavors.includes(r.flavor));
+    if (users.length > 0) {
+      throw new InUseError(
+        `module ${path} provides the flavor of secrets manager${users.length === 1 ? '' : 's'} ${users.map((u) => `'${u.name}'`).join(', ')}`,
+        'Delete those secrets managers first (`keystack secrets-manager delete NAME`).',
+      );
+    }
+    this.store.removePlugin(path);
+    this.#plugins = undefined;
+    return { module: path, flavors };
+  }
 
-  /** The registered plugin modules, loaded on first need. */
-  plugins(): Promise<PluginExports[]> {
-    return (this.#plugins ??= Promise.all(this.store.listPlugins().map((p) => loadPlugin(p.module))));
+  #plugins: Promise<({ module: string; exports: PluginExports } | { module: string; error: unknown })[]> | undefined;
+
+  #loadPlugins() {
+    return (this.#plugins ??= Promise.all(
+      this.store.listPlugins().map((p) => loadPlugin(p.module).then((exports) => ({ module: p.module, exports }), (error: unknown) => ({ module: p.module, error }))),
+    ));
+  }
+
+  /**
+   * The registered plugin modules that load, loaded on first need. One broken module must not
+   * break every command, so failures are kept aside (see pluginFailures).
+   */
+  async plugins(): Promise<PluginExports[]> {
+    return (await this.#loadPlugins()).flatMap((r) => ('exports' in r ? [r.exports] : []));
+  }
+
+  /** Registered modules that failed to load, with the error. */
+  async pluginFailures(): Promise<{ module: string; error: unknown }[]> {
+    return (await this.#loadPlugins()).flatMap((r) => ('error' in r ? [{ module: r.module, error: r.error }] : []));
   }
 
   async schema(name: string): Promise<SecretSchema<unknown>> {

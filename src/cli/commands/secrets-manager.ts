@@ -90,6 +90,11 @@ export async function flavorList(ctx: CommandContext): Promise<CommandResult> {
       .map(([name, description]) => ({ name, scoping: true, available: false, source: 'built-in', description: `${description} (not yet available)` })),
   ];
   const rows = items.map((i) => [i.name, i.scoping ? 'yes' : 'no', i.available ? 'available' : 'planned', i.source, i.description]);
+  // A registered module that no longer loads is shown, not fatal: this is where users look for it.
+  for (const b of await ctx.keystack().pluginFailures()) {
+    const reason = (b.error instanceof Error ? b.error.message : String(b.error)).split('\n', 1)[0] ?? '';
+    ctx.out.warn(`registered module ${b.module} failed to load: ${reason}. Fix it, or remove it with \`keystack secrets-manager flavor unregister ${b.module}\`.`);
+  }
   return { data: items, text: table(['FLAVOR', 'SCOPING', 'STATUS', 'SOURCE', 'DESCRIPTION'], rows) };
 }
 
@@ -104,6 +109,11 @@ export async function flavorRegister(ctx: CommandContext, o: { module: string })
     data: { module: exported.module, flavors, schemas },
     text: `Registered ${exported.module}: flavors ${flavors.join(', ') || '(none)'}; schemas ${schemas.join(', ') || '(none)'}.`,
   };
+}
+
+export async function flavorUnregister(ctx: CommandContext, o: { module: string }): Promise<CommandResult> {
+  const r = await ctx.keystack().unregisterPlugin(o.module, ctx.cwd);
+  return { data: { ...r, unregistered: true }, text: `Unregistered ${r.module}${r.flavors.length ? ` (flavors ${r.flavors.join(', ')})` : ''}.` };
 }
 
 // --- Internal helpers ---
