@@ -9,6 +9,8 @@ import type { CommandContext, CommandResult } from '../context.js';
 export async function pipelineRun(ctx: CommandContext, o: { file: string; exportName?: string | undefined; noCache?: boolean | undefined }): Promise<CommandResult> {
   const ks = ctx.keystack();
   const loaded = await loadPipelineModule(o.file, o.exportName, ctx.cwd);
+  // With --json, stdout carries one JSON document: what in-process steps print goes to stderr.
+  const restore = ctx.out.json ? logsToStderr() : () => undefined;
   const summary = await runPipeline(ks, loaded.pipeline, {
     module: { path: loaded.module, exportName: loaded.exportName },
     noCache: o.noCache,
@@ -19,7 +21,7 @@ export async function pipelineRun(ctx: CommandContext, o: { file: string; export
       if (e.status === 'running') return;
       ctx.out.note(`  ${e.status === 'failed' ? '✗' : '✓'} ${e.stepId}: ${e.status}${e.durationMs === undefined ? '' : ` in ${formatDuration(e.durationMs)}`}`);
     },
-  });
+  }).finally(restore);
   return {
     data: { run: summary.run, steps: summary.steps.map(stepView) },
     text: `Pipeline '${summary.run.pipeline}' completed (run ${summary.run.id}).`,
@@ -57,6 +59,12 @@ declare const __filename: string | undefined;
 function selfWorker(): WorkerLauncher | undefined {
   const self = typeof __filename === 'string' ? __filename : undefined;
   return self && self.endsWith('.cjs') ? { command: process.execPath, args: [self, 'pipeline', '__step'] } : undefined;
+}
+
+function logsToStderr(): () => void {
+  const saved = { log: console.log, info: console.info, debug: console.debug };
+  console.log = console.info = console.debug = (...args: unknown[]) => console.error(...args);
+  return () => Object.assign(console, saved);
 }
 
 function stepView(s: StepRecord) {
