@@ -89,6 +89,17 @@ describe('keystack stack', () => {
     expect(cli(e, ['stack', 'describe']).stdout).toMatch(/secrets-manager\s+prod\s+local/);
   });
 
+  it('refuses to change the default stack, leaving it unchanged (ZenML test_stack.py)', () => {
+    const e = tempEnv();
+    cli(e, ['secrets-manager', 'register', 'sm2', '-f', 'local']);
+    const before = cli(e, ['--json', 'stack', 'describe', 'default']).stdout;
+    const r = cli(e, ['stack', 'update', 'default', '-x', 'sm2']);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("the 'default' stack cannot be changed");
+    expect(cli(e, ['stack', 'remove-component', '-x']).status).toBe(1);
+    expect(cli(e, ['--json', 'stack', 'describe', 'default']).stdout).toBe(before);
+  });
+
   it('updates and removes the secrets manager of a stack (ZenML test_stack.py)', () => {
     const e = tempEnv();
     cli(e, ['secrets-manager', 'register', 'sm2', '-f', 'local']);

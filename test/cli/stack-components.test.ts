@@ -45,7 +45,7 @@ describe('keystack orchestrator | artifact-store | container-registry', () => {
     cli(e, ['container-registry', 'register', 'private', '-f', 'default', '--uri=registry.example/team', '--authentication_secret=regcreds']);
     expect(cli(e, ['container-registry', 'describe', 'open']).stdout).toMatch(/requires_authentication\s+false/);
     expect(cli(e, ['container-registry', 'describe', 'private']).stdout).toMatch(/requires_authentication\s+true/);
-    expect(cli(e, ['stack', 'update', '-c', 'private']).status).toBe(0);
+    expect(cli(e, ['stack', 'register', 'reg-stack', '-x', 'default', '-c', 'private', '--set']).status).toBe(0);
     cli(e, ['secret', 'register', 'regcreds', '--username=bot', '--password=pw-123456']);
     const wrong = cli(e, ['stack', 'validate']);
     expect(wrong.status).toBe(1);

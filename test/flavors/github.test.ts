@@ -114,7 +114,7 @@ describe('github through the built CLI, reading inside GitHub Actions', () => {
       return r.stdout;
     };
     await ok(['secrets-manager', 'register', 'gh', '--flavor=github', '--scope=global', '--owner=octo', '--repository=cli-repo', `--api_url=${gh.url}`]);
-    await ok(['stack', 'update', '-x', 'gh']);
+    await ok(['stack', 'register', 'gh-stack', '-x', 'gh', '--set']);
     await ok(['secret', 'register', 'db', '--user=admin', '--password=s3cr3t-value']);
     expect(await ok(['secret', 'list'])).toContain('db');
 

@@ -1,6 +1,6 @@
 /** `keystack stack …`: stacks group components; one stack is active. */
-import { UsageError } from '../../secrets/errors.js';
-import { COMPONENT_LABEL, COMPONENT_TYPES, type ComponentType, type StackRecord } from '../../stack/config-store.js';
+import { ConfigError, UsageError } from '../../secrets/errors.js';
+import { COMPONENT_LABEL, COMPONENT_TYPES, DEFAULT_STACK, type ComponentType, type StackRecord } from '../../stack/config-store.js';
 import { table } from '../output.js';
 import type { CommandContext, CommandResult } from '../context.js';
 
@@ -49,6 +49,7 @@ export async function stackUpdate(ctx: CommandContext, o: { name?: string | unde
   if (Object.keys(o.components).length === 0) throw new UsageError('nothing to change', 'Pass -x SECRETS_MANAGER, -o ORCHESTRATOR or -a ARTIFACT_STORE.');
   const ks = ctx.keystack();
   const name = o.name ?? ks.store.activeStackName();
+  refuseDefault(name);
   const stack = ks.updateStack(name, o.components);
   return { data: view(ctx, stack), text: `Updated stack '${stack.name}'.` };
 }
@@ -57,6 +58,7 @@ export async function stackRemoveComponent(ctx: CommandContext, o: { name?: stri
   if (o.types.length === 0) throw new UsageError('no component type given', 'Pass -x to remove the secrets manager (or -c for the container registry).');
   const ks = ctx.keystack();
   const name = o.name ?? ks.store.activeStackName();
+  refuseDefault(name);
   const stack = ks.updateStack(name, Object.fromEntries(o.types.map((t) => [t, null])));
   return { data: view(ctx, stack), text: `Removed ${o.types.map((t) => COMPONENT_LABEL[t]).join(', ')} from stack '${stack.name}'.` };
 }
@@ -64,6 +66,15 @@ export async function stackRemoveComponent(ctx: CommandContext, o: { name?: stri
 export async function stackDelete(ctx: CommandContext, o: { name: string }): Promise<CommandResult> {
   ctx.keystack().store.deleteStack(o.name);
   return { data: { name: o.name, deleted: true }, text: `Deleted stack '${o.name}'. Its components are still registered.` };
+}
+
+/** As in ZenML, the default stack stays as created, so there is always one known-good stack. */
+function refuseDefault(name: string): void {
+  if (name === DEFAULT_STACK) {
+    throw new ConfigError(`the '${DEFAULT_STACK}' stack cannot be changed`, {
+      hint: `Register your own stack and activate it: keystack stack register NAME -x SECRETS_MANAGER [-o ORCH] [-a STORE] [-c REGISTRY] --set`,
+    });
+  }
 }
 
 function view(ctx: CommandContext, s: StackRecord) {
