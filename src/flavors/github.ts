@@ -76,13 +76,9 @@ function createGitHubBackend(ctx: FlavorContext<GitHubFlavorOptions>): SecretsBa
         });
       }
       const { Octokit } = await importLib(FLAVOR_NAME, '@octokit/rest', () => import('@octokit/rest'));
-      const noop = () => undefined;
-      return new Octokit({
-        auth: token,
-        userAgent: 'keystack',
-        ...(ctx.config.api_url ? { baseUrl: ctx.config.api_url.replace(/\/+$/, '') } : {}),
-        log: { debug: noop, info: noop, warn: noop, error: noop },
-      });
+      const quiet = () => undefined;
+      const baseUrl = ctx.config.api_url?.replace(/\/+$/, '');
+      return new Octokit({ auth: token, userAgent: 'keystack', ...(baseUrl ? { baseUrl } : {}), log: { debug: quiet, info: quiet, warn: quiet, error: quiet } });
     })());
   /** One call with GitHub's throttling answers retried; a 404 becomes null. */
   const call = async <T>(fn: (o: Octokit) => Promise<T>): Promise<T | null> => {
@@ -111,9 +107,10 @@ function createGitHubBackend(ctx: FlavorContext<GitHubFlavorOptions>): SecretsBa
       const r = await call((o) => o.rest.actions.createOrUpdateRepoSecret({ ...repoArgs, secret_name: naming.full(name), encrypted_value, key_id }));
       if (!r) throw notFoundRepo(owner, repo);
     } catch (e) {
-      // The repository key was rotated since it was cached: fetch it again, once.
+      // A 422 may mean the key was rotated since it was cached: if a fresh one differs, retry once.
       if (status(e) !== 422 || retried) throw e;
       publicKey = undefined;
+      if ((await repoKey()).key_id === key_id) throw e;
       await put(name, secret, true);
     }
   };

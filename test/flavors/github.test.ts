@@ -134,3 +134,33 @@ describe('github through the built CLI, reading inside GitHub Actions', () => {
     expect(gh.secrets('octo', 'cli-repo').size).toBe(0);
   });
 });
+
+describe('the GitHub double keeps to the documented contract', () => {
+  it('refuses bad auth, bad names, unsealed values and the 101st secret', async () => {
+    const d = await startGitHubDouble();
+    try {
+      const api = (path: string, init: RequestInit = {}, token = d.token) =>
+        fetch(`${d.url}/repos/o/r/actions/secrets${path}`, { ...init, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } });
+      expect((await api('', {}, 'nope')).status).toBe(401);
+      const { key_id } = (await (await api('/public-key')).json()) as { key_id: string };
+      const putRaw = (name: string, encrypted_value: string) => api(`/${name}`, { method: 'PUT', body: JSON.stringify({ encrypted_value, key_id }) });
+      expect((await putRaw('PLAIN', Buffer.from('not sealed').toString('base64'))).status).toBe(422);
+      const limited = new SecretsManager({
+        record: { uuid: randomUUID(), name: 'gh', flavor: 'github', config: { owner: 'o', repository: 'r', api_url: d.url, scope: 'none' } },
+        flavor: github,
+        configDir: '/nonexistent',
+        env: { GITHUB_TOKEN: d.token },
+        schemas: createSchemaRegistry(),
+      });
+      for (let i = 0; i < 100; i += 20) await Promise.all(Array.from({ length: 20 }, (_, j) => limited.register(`s${i + j}`, { k: 'v' })));
+      await expect(limited.register('s100', { k: 'v' })).rejects.toMatchObject({ code: 'backend', message: expect.stringContaining('limit of 100') });
+      expect((await putRaw('GITHUB_X', 'AAAA')).status).toBe(422);
+      expect((await putRaw('1ABC', 'AAAA')).status).toBe(422);
+      expect((await api('/s5')).status).toBe(200);
+      expect((await api('/S5', { method: 'DELETE' })).status).toBe(204);
+      expect((await api('/s5', { method: 'DELETE' })).status).toBe(404);
+    } finally {
+      await d.close();
+    }
+  });
+});
