@@ -25,6 +25,13 @@ export interface ErrorOptions {
   cause?: unknown;
 }
 
+/**
+ * Marks keystack errors across copies of this module: a custom flavor imports 'keystack' (the
+ * library build) while the CLI runs its own bundle, so `instanceof` alone would turn a flavor's
+ * UnsupportedOperationError into a generic BackendError.
+ */
+const BRAND = Symbol.for('keystack.error');
+
 export class KeystackError extends Error {
   readonly code: ErrorCode;
   readonly hint: string | undefined;
@@ -34,6 +41,7 @@ export class KeystackError extends Error {
     this.name = new.target.name;
     this.code = code;
     this.hint = options.hint;
+    Object.defineProperty(this, BRAND, { value: true });
   }
 
   toJSON(): Record<string, unknown> {
@@ -173,5 +181,5 @@ export class UsageError extends KeystackError {
 }
 
 export function isKeystackError(e: unknown): e is KeystackError {
-  return e instanceof KeystackError;
+  return e instanceof KeystackError || (e instanceof Error && (e as unknown as Record<symbol, unknown>)[BRAND] === true);
 }

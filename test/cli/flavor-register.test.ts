@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { cli, tempEnv, type CliEnv } from '../support/cli.js';
 
 const MODULE = resolve('examples/custom-flavor/directory-flavor.ts');
@@ -85,5 +86,20 @@ describe('keystack secrets-manager flavor register', () => {
     expect(unknown.stderr).toContain(`registered modules that failed to load: ${module}`);
     expect(ok(e, ['secrets-manager', 'flavor', 'unregister', module])).toContain(`Unregistered ${module}`);
     expect(cli(e, ['secrets-manager', 'flavor', 'list']).stderr).toBe('');
+  });
+
+  it("keeps the code and hint of a keystack error thrown by the module's flavor", () => {
+    const e = tempEnv();
+    const dir = mkdtempSync(join(tmpdir(), 'keystack-plugins-'));
+    const module = join(dir, 'unsupported.mjs');
+    // The module's copy of keystack (the library build) is not the CLI bundle's.
+    writeFileSync(module, `import { UnsupportedOperationError } from ${JSON.stringify(pathToFileURL(resolve('dist/lib/index.js')).href)};
+${flavorModule('nope').replace('create: () => ({})', "create: () => ({ get: async () => { throw new UnsupportedOperationError('nope', 'read values', 'it is write-only', 'Read them elsewhere.'); } })")}`);
+    ok(e, ['secrets-manager', 'flavor', 'register', module]);
+    ok(e, ['secrets-manager', 'register', 'w', '--flavor=nope']);
+    ok(e, ['stack', 'register', 'ws', '-x', 'w', '--set']);
+    const r = cli(e, ['--json', 'secret', 'get', 'abc']);
+    expect(r.status).toBe(1);
+    expect(JSON.parse(r.stdout)).toEqual({ error: { code: 'unsupported', message: 'the nope flavor cannot read values: it is write-only', hint: 'Read them elsewhere.' } });
   });
 });
