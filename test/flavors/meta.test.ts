@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { BUILTIN_FLAVORS } from '../../src/flavors/registry.js';
+
+const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { optionalDependencies: Record<string, string> };
+
+describe('flavor meta-checks', () => {
+  for (const flavor of BUILTIN_FLAVORS) {
+    it(`${flavor.name}: has a test file that runs the conformance suite`, () => {
+      const file = `test/flavors/${flavor.name}.test.ts`;
+      expect(existsSync(file), file).toBe(true);
+      expect(readFileSync(file, 'utf8')).toContain('testFlavor(');
+    });
+
+    for (const dep of Object.keys(flavor.dependencies)) {
+      // npm silently skips an optional dependency whose tree will not install on this Node; fail
+      // here, by name, instead of in every flavor test.
+      it(`${flavor.name}: its dependency ${dep} is declared and installed`, async () => {
+        expect(pkg.optionalDependencies[dep], `${dep} missing from optionalDependencies`).toBeDefined();
+        await expect(import(dep)).resolves.toBeDefined();
+      });
+    }
+  }
+
+  it('every flavor file is registered', () => {
+    const files = readdirSync('src/flavors').filter((f) => /^[a-z]+\.ts$/.test(f) && !['types.ts', 'registry.ts', 'manager.ts', 'config.ts', 'support.ts', 'plugins.ts'].includes(f));
+    const flavorFiles = files.filter((f) => readFileSync(`src/flavors/${f}`, 'utf8').includes('export default defineFlavor'));
+    expect(flavorFiles.map((f) => f.replace('.ts', '')).sort()).toEqual(BUILTIN_FLAVORS.map((f) => f.name).sort());
+  });
+});
