@@ -3,6 +3,7 @@
  * module, and own the exit code (0 ok, 1 failure, 2 usage error) in one catch.
  */
 import { Command, CommanderError, Option } from 'commander';
+import { isatty } from 'node:tty';
 import { UsageError } from '../secrets/errors.js';
 import { Keystack } from '../stack/client.js';
 import type { ComponentType } from '../stack/config-store.js';
@@ -13,7 +14,6 @@ import * as secret from './commands/secret.js';
 import * as sm from './commands/secrets-manager.js';
 import * as schema from './commands/schema.js';
 import * as stack from './commands/stack.js';
-import { addComponentCommands } from './program-components.js';
 
 declare const __KEYSTACK_VERSION__: string | undefined;
 const VERSION = typeof __KEYSTACK_VERSION__ === 'string' ? __KEYSTACK_VERSION__ : 'dev';
@@ -36,14 +36,15 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
     prompt: terminalPrompter(),
     readStdin,
     cwd: options.cwd ?? process.cwd(),
-    interactive: Boolean(process.stdin.isTTY),
+    // isatty, not process.stdin.isTTY: creating the stdin stream loads fs streams and readline.
+    interactive: isatty(0),
   };
   const run = (fn: () => Promise<CommandResult>) => async () => {
     const r = await fn();
     if (r.raw !== undefined && !out.json) out.raw(r.raw);
     else out.result(r.data, r.text);
   };
-  const program = buildProgram(ctx, run, args);
+  const program = await buildProgram(ctx, run, args);
   try {
     await program.parseAsync([...args], { from: 'user' });
     return 0;
@@ -78,7 +79,7 @@ type Runner = (fn: () => Promise<CommandResult>) => () => Promise<void>;
 /** Top-level groups defined here; building only the invoked one keeps start-up short. */
 const OWN_GROUPS = new Set(['secrets-manager', 'secret', 'schema', 'stack']);
 
-function buildProgram(ctx: CommandContext, run: Runner, args: readonly string[]): Command {
+async function buildProgram(ctx: CommandContext, run: Runner, args: readonly string[]): Promise<Command> {
   const first = args.find((a) => !a.startsWith('-'));
   // Root help, unknown commands and other groups see the whole tree (help and suggestions need it).
   const all = first === undefined || !OWN_GROUPS.has(first);
@@ -191,6 +192,8 @@ function buildProgram(ctx: CommandContext, run: Runner, args: readonly string[])
         return run(() => stack.stackRemoveComponent(ctx, { name, types }))();
       });
     st.command('delete').description('delete a stack (not its components)').argument('<name>').action((name: string) => run(() => stack.stackDelete(ctx, { name }))());
+    // Components and pipelines load only when their commands can run: they are off the hot path.
+    const { addComponentCommands } = await import('./program-components.js');
     addComponentCommands(program, st, ctx, run);
 
   }

@@ -1,28 +1,28 @@
 /**
- * The built-in flavors. Flavor modules are light (their SDKs load on first use), so they are
- * imported statically; `flavor list` needs their metadata anyway.
+ * The built-in flavors. `local` is the default and on every CLI call's path, so it is imported
+ * statically; the others load on first use, which keeps their module code (not only their SDKs)
+ * off the start-up path.
  */
 import { ConfigError, NotFoundError } from '../secrets/errors.js';
-import aws from './aws.js';
-import azure from './azure.js';
-import gcp from './gcp.js';
-import github from './github.js';
 import local from './local.js';
-import vault from './vault.js';
 import type { FlavorDefinition } from './types.js';
 
-export const BUILTIN_FLAVORS: readonly FlavorDefinition<unknown>[] = [
-  local as FlavorDefinition<unknown>,
-  aws as FlavorDefinition<unknown>,
-  vault as FlavorDefinition<unknown>,
-  gcp as FlavorDefinition<unknown>,
-  azure as FlavorDefinition<unknown>,
-  github as FlavorDefinition<unknown>,
-];
+type Loaded = FlavorDefinition<unknown>;
+const load = (m: Promise<{ default: unknown }>) => m.then((x) => x.default as Loaded);
 
-/** Flavors whose issues have not landed yet: listed, but not usable. */
-export const PLANNED_FLAVORS: Readonly<Record<string, string>> = {
+/** Every built-in flavor by name, in the order `flavor list` shows them. */
+export const BUILTIN_FLAVOR_LOADERS: Readonly<Record<string, () => Promise<Loaded>>> = {
+  local: async () => local as Loaded,
+  aws: () => load(import('./aws.js')),
+  vault: () => load(import('./vault.js')),
+  gcp: () => load(import('./gcp.js')),
+  azure: () => load(import('./azure.js')),
+  github: () => load(import('./github.js')),
 };
+
+export async function loadBuiltinFlavors(): Promise<Loaded[]> {
+  return Promise.all(Object.values(BUILTIN_FLAVOR_LOADERS).map((l) => l()));
+}
 
 export interface FlavorRegistry {
   get(name: string): Promise<FlavorDefinition<unknown>>;
@@ -34,17 +34,14 @@ export function createFlavorRegistry(
   custom: () => Promise<{ flavor: FlavorDefinition<unknown>; source: string }[]> = async () => [],
   failures: () => Promise<{ module: string; error: unknown }[]> = async () => [],
 ): FlavorRegistry {
-  const list = async () => [...BUILTIN_FLAVORS.map((flavor) => ({ flavor, source: 'built-in' })), ...(await custom())];
+  const list = async () => [...(await loadBuiltinFlavors()).map((flavor) => ({ flavor, source: 'built-in' })), ...(await custom())];
   return {
     list,
     async get(name) {
-      const builtin = BUILTIN_FLAVORS.find((f) => f.name === name);
-      if (builtin) return builtin;
+      const builtin = Object.hasOwn(BUILTIN_FLAVOR_LOADERS, name) ? BUILTIN_FLAVOR_LOADERS[name] : undefined;
+      if (builtin) return builtin();
       const found = (await custom()).find((c) => c.flavor.name === name);
       if (found) return found.flavor;
-      if (PLANNED_FLAVORS[name]) {
-        throw new NotFoundError(`the ${name} flavor is not available in this version of keystack`, 'Run `keystack secrets-manager flavor list` to see the available flavors.');
-      }
       const broken = await failures();
       if (broken.length > 0) {
         const why = broken.map((b) => `${b.module} (${firstLine(b.error)})`).join('; ');

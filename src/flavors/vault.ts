@@ -5,8 +5,8 @@
  * (a CA file, skip-verify) need an https agent, which fetch does not take.
  */
 import { readFileSync } from 'node:fs';
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { Agent, request as httpsRequest } from 'node:https';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Agent } from 'node:https';
 import { fromPayload, toPayload, type StoredSecret } from '../secrets/content.js';
 import { BackendError, ConfigError } from '../secrets/errors.js';
 import { scopePath } from '../secrets/scope.js';
@@ -80,12 +80,14 @@ function createVaultBackend(ctx: FlavorContext<VaultFlavorOptions>): SecretsBack
   // secret is one write, with check-and-set on that version, instead of a metadata read first.
   const versions = new Map<string, number>();
 
-  const send = (method: string, path: string, tok: string | undefined, body?: unknown): Promise<Reply> => {
-    if (base.protocol === 'https:') agent ??= new Agent({ keepAlive: true, rejectUnauthorized: config.tls_skip_verify !== true, ...(config.ca_cert ? { ca: readCa(config.ca_cert) } : {}) });
+  const send = async (method: string, path: string, tok: string | undefined, body?: unknown): Promise<Reply> => {
+    const { http, https } = await httpLibs();
+    if (base.protocol === 'https:') agent ??= new https.Agent({ keepAlive: true, rejectUnauthorized: config.tls_skip_verify !== true, ...(config.ca_cert ? { ca: readCa(config.ca_cert) } : {}) });
     const headers: Record<string, string> = { accept: 'application/json' };
     if (tok) headers['x-vault-token'] = tok;
     if (config.vault_namespace) headers['x-vault-namespace'] = config.vault_namespace;
-    return withRetry(() => exchange(new URL(`${base.pathname.replace(/\/$/, '')}/v1/${path}`, base), method, headers, body, agent), {
+    const request = base.protocol === 'https:' ? https.request : http.request;
+    return withRetry(() => exchange(request, new URL(`${base.pathname.replace(/\/$/, '')}/v1/${path}`, base), method, headers, body, agent), {
       isRetryable: (e) => e instanceof VaultHttpError && e.status === 429,
       retryAfterMs: (e) => (e instanceof VaultHttpError ? e.retryAfterMs : undefined),
     });
@@ -259,13 +261,20 @@ export class VaultHttpError extends Error {
   }
 }
 
-function exchange(url: URL, method: string, headers: Record<string, string>, body: unknown, agent: Agent | undefined): Promise<Reply> {
+// node:http and node:https cost a few ms to load; every other CLI call would pay for them.
+let httpLibsLoading: Promise<{ http: typeof import('node:http'); https: typeof import('node:https') }> | undefined;
+function httpLibs() {
+  return (httpLibsLoading ??= Promise.all([import('node:http'), import('node:https')]).then(([http, https]) => ({ http, https })));
+}
+
+type RequestFn = typeof import('node:https').request;
+
+function exchange(request: RequestFn, url: URL, method: string, headers: Record<string, string>, body: unknown, agent: Agent | undefined): Promise<Reply> {
   const payload = body === undefined ? undefined : JSON.stringify(body);
   if (payload !== undefined) {
     headers['content-type'] = 'application/json';
     headers['content-length'] = String(Buffer.byteLength(payload));
   }
-  const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise<Reply>((resolve, reject) => {
     const req = request(url, { method, headers, timeout: 30_000, ...(agent ? { agent } : {}) }, (res) => {
       const chunks: Buffer[] = [];

@@ -4,7 +4,6 @@
  * history. `local` runs steps in this process; `local_process` starts one Node process per step,
  * which rebuilds the stack from the config store on its own (runStepWorker).
  */
-import { spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -179,6 +178,8 @@ async function runInProcess(ks: Keystack, stack: StackRuntime, run: RunRecord, n
   const flags = typeof nodeOptions === 'string' && nodeOptions.trim() ? nodeOptions.trim().split(/\s+/) : [];
   const env = { ...process.env, ...ks.env, KEYSTACK_CONFIG_DIR: ks.configDir };
   const args = worker.command === process.execPath ? [...flags, ...worker.args, run.id, node.id] : [...worker.args, run.id, node.id];
+  // Loaded here, not at start-up: child_process costs every other CLI call a few ms.
+  const { spawn } = await import('node:child_process');
   await new Promise<void>((resolve) => {
     // The step's own output goes to our stderr, so that stdout stays the command's result.
     const child = spawn(worker.command, args, { env, stdio: ['ignore', 2, 2] });

@@ -26,9 +26,9 @@ describe('keystack secrets-manager flavor register', () => {
     expect(ok(e, ['secrets-manager', 'flavor', 'register', 'examples/custom-flavor/directory-flavor.ts'])).toContain('flavors directory; schemas api_token');
 
     // From another working directory, `flavor list` still finds it and shows where it comes from.
-    const listed = JSON.parse(ok(e, ['--json', 'secrets-manager', 'flavor', 'list'], tmpdir())) as { name: string; source: string; available: boolean }[];
-    expect(listed.find((f) => f.name === 'directory')).toMatchObject({ source: MODULE, available: true });
-    expect(ok(e, ['secrets-manager', 'flavor', 'list'])).toMatch(/directory\s+yes\s+available\s+\S*examples\/custom-flavor\/directory-flavor\.ts/);
+    const listed = JSON.parse(ok(e, ['--json', 'secrets-manager', 'flavor', 'list'], tmpdir())) as { name: string; source: string; scoping: boolean }[];
+    expect(listed.find((f) => f.name === 'directory')).toMatchObject({ source: MODULE, scoping: true });
+    expect(ok(e, ['secrets-manager', 'flavor', 'list'])).toMatch(/directory\s+yes\s+\S*examples\/custom-flavor\/directory-flavor\.ts/);
     expect(ok(e, ['schema', 'list'])).toMatch(/api_token\s+token, endpoint, expires_days/);
 
     ok(e, ['secrets-manager', 'register', 'files', '--flavor=directory', `--path=${store}`]);

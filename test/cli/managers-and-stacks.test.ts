@@ -67,10 +67,10 @@ describe('keystack secrets-manager', () => {
 
   it('lists flavors with scoping support and descriptions', () => {
     const e = tempEnv();
-    const flavors = json(cli(e, ['--json', 'secrets-manager', 'flavor', 'list'])) as { name: string; scoping: boolean; available: boolean }[];
-    expect(flavors.find((f) => f.name === 'local')).toMatchObject({ scoping: true, available: true });
+    const flavors = json(cli(e, ['--json', 'secrets-manager', 'flavor', 'list'])) as { name: string; scoping: boolean; source: string }[];
+    expect(flavors.find((f) => f.name === 'local')).toMatchObject({ scoping: true, source: 'built-in' });
     expect(flavors.map((f) => f.name)).toEqual(expect.arrayContaining(['local', 'aws', 'gcp', 'azure', 'vault', 'github']));
-    expect(cli(e, ['secrets-manager', 'flavor', 'list']).stdout).toMatch(/FLAVOR\s+SCOPING\s+STATUS/);
+    expect(cli(e, ['secrets-manager', 'flavor', 'list']).stdout).toMatch(/FLAVOR\s+SCOPING\s+SOURCE\s+DESCRIPTION/);
   });
 });
 

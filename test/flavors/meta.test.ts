@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { BUILTIN_FLAVORS } from '../../src/flavors/registry.js';
+import { loadBuiltinFlavors } from '../../src/flavors/registry.js';
+
+const BUILTIN_FLAVORS = await loadBuiltinFlavors();
 
 const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { optionalDependencies: Record<string, string> };
 

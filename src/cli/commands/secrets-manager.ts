@@ -1,6 +1,5 @@
 /** `keystack secrets-manager …`: registering and inspecting secrets managers and flavors. */
 import { UsageError } from '../../secrets/errors.js';
-import { PLANNED_FLAVORS } from '../../flavors/registry.js';
 import type { ComponentRecord } from '../../stack/config-store.js';
 import { parseExtraArgs } from '../input.js';
 import { table } from '../output.js';
@@ -77,25 +76,19 @@ export async function managerDelete(ctx: CommandContext, o: { name: string }): P
 
 export async function flavorList(ctx: CommandContext): Promise<CommandResult> {
   const flavors = await ctx.keystack().flavors.list();
-  const items = [
-    ...flavors.map(({ flavor, source }) => ({
-      name: flavor.name,
-      scoping: flavor.supportsScoping,
-      available: true,
-      source,
-      description: flavor.description + (flavor.capabilities.note ? ` (${flavor.capabilities.note})` : ''),
-    })),
-    ...Object.entries(PLANNED_FLAVORS)
-      .filter(([name]) => !flavors.some((f) => f.flavor.name === name))
-      .map(([name, description]) => ({ name, scoping: true, available: false, source: 'built-in', description: `${description} (not yet available)` })),
-  ];
-  const rows = items.map((i) => [i.name, i.scoping ? 'yes' : 'no', i.available ? 'available' : 'planned', i.source, i.description]);
+  const items = flavors.map(({ flavor, source }) => ({
+    name: flavor.name,
+    scoping: flavor.supportsScoping,
+    source,
+    description: flavor.description + (flavor.capabilities.note ? ` (${flavor.capabilities.note})` : ''),
+  }));
+  const rows = items.map((i) => [i.name, i.scoping ? 'yes' : 'no', i.source, i.description]);
   // A registered module that no longer loads is shown, not fatal: this is where users look for it.
   for (const b of await ctx.keystack().pluginFailures()) {
     const reason = (b.error instanceof Error ? b.error.message : String(b.error)).split('\n', 1)[0] ?? '';
     ctx.out.warn(`registered module ${b.module} failed to load: ${reason}. Fix it, or remove it with \`keystack secrets-manager flavor unregister ${b.module}\`.`);
   }
-  return { data: items, text: table(['FLAVOR', 'SCOPING', 'STATUS', 'SOURCE', 'DESCRIPTION'], rows) };
+  return { data: items, text: table(['FLAVOR', 'SCOPING', 'SOURCE', 'DESCRIPTION'], rows) };
 }
 
 export async function flavorRegister(ctx: CommandContext, o: { module: string }): Promise<CommandResult> {
