@@ -75,7 +75,9 @@ export async function validateRuntime(stack: StackRuntime, level: ValidationLeve
 
   const names = [...new Set([...report.references.map((r) => r.name), ...(authSecret ? [authSecret] : [])])];
   const secrets = new Map<string, Secret | null>();
-  if (level === 'SECRET_EXISTS') {
+  // A write-only backend (GitHub outside Actions) cannot show keys: check what it can, names.
+  if (level === 'SECRET_AND_KEY_EXISTS' && !manager.flavor.capabilities.readValues) report.level = 'SECRET_EXISTS';
+  if (report.level === 'SECRET_EXISTS') {
     report.backendCalls++;
     const listed = new Set(await manager.list());
     for (const n of names) if (!listed.has(n)) secrets.set(n, null);

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SchemaValidationError, StackValidationError } from '../../src/secrets/errors.js';
 import { Keystack } from '../../src/stack/client.js';
+import { defineFlavor } from '../../src/flavors/types.js';
 import { registerComponent, updateComponent } from '../../src/stack/component-ops.js';
 import type { ComponentFlavor } from '../../src/stack/components.js';
 import { requiresAuthentication, StackRuntime } from '../../src/stack/runtime.js';
@@ -128,5 +129,34 @@ describe('container registry', () => {
     await sm.register('creds', { username: 'u', password: 'p4ssword' }, { schema: 'basic_auth' });
     expect((await validateStack(ks)).problems).toEqual([]);
     expect(await (await StackRuntime.load(ks)).registryCredentials()).toEqual({ username: 'u', password: 'p4ssword' });
+  });
+});
+
+describe('write-only secrets managers', () => {
+  it('are validated by secret names when their values cannot be read here', async () => {
+    const names = new Set(['present']);
+    const writeOnly = defineFlavor({
+      name: 'writeonly', description: 'test', supportsScoping: false, separator: '/', maxContentBytes: 1000,
+      nameRule: { pattern: /[a-z]+/, maxLength: 20, description: 'lowercase' }, config: {},
+      capabilities: { readValues: false },
+      create: () => ({
+        create: async () => true, update: async () => true, delete: async () => true, deleteAll: async () => 0,
+        list: async () => [...names],
+        get: async () => { throw new Error('get must not be called for a write-only flavor'); },
+      }),
+    });
+    const ks = new Keystack({ configDir: join(mkdtempSync(join(tmpdir(), 'ks-wo-')), 'cfg'), env: {} });
+    const builtin = ks.flavors.get.bind(ks.flavors);
+    ks.flavors.get = async (n) => (n === 'writeonly' ? writeOnly : builtin(n));
+    ks.store.addComponent({ type: 'secrets_manager', flavor: 'writeonly', name: 'wo', config: { scope: 'none', scope_prefix: 'keystack' } });
+    ks.store.addComponent({ type: 'artifact_store', flavor: 'local', name: 'refs', config: { encryption_key: '{{present.key}}' } });
+    ks.registerStack('s', { secrets_manager: 'wo', artifact_store: 'refs', orchestrator: 'default' });
+    const ok = await validateStack(ks, { stack: 's', level: 'SECRET_AND_KEY_EXISTS' });
+    expect(ok.level).toBe('SECRET_EXISTS');
+    expect(ok.problems).toEqual([]);
+    names.clear();
+    const bad = await validateStack(ks, { stack: 's', level: 'SECRET_AND_KEY_EXISTS' });
+    expect(bad.problems.join(' ')).toContain('{{present.key}}');
+    await ks.close();
   });
 });
