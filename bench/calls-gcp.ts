@@ -9,6 +9,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import gcp from '../src/flavors/gcp.js';
 import { SecretsManager } from '../src/flavors/manager.js';
 import { createSchemaRegistry } from '../src/secrets/schema.js';
+import { measureCalls } from './measure-calls.js';
 
 const endpoint = process.env['GSM_GRPC'];
 if (!endpoint) throw new Error('GSM_GRPC is not set (see scripts/emulators/start.sh)');
@@ -25,45 +26,27 @@ for (const rpc of ['createSecret', 'addSecretVersion', 'accessSecretVersion', 'g
   };
 }
 
-// A fresh project per manager, because the emulator ignores list filters: a list then sees only
+// A project per manager UUID, because the emulator ignores list filters: a list then sees only
 // what the measurement itself created, as GCP's server-side filter would.
-const manager = () =>
+const projects = new Map<string, string>();
+const project = (uuid: string) => projects.get(uuid) ?? (projects.set(uuid, `bench-${randomBytes(4).toString('hex')}`), projects.get(uuid)!);
+const manager = (uuid: string = randomUUID()) =>
   new SecretsManager({
-    record: { uuid: randomUUID(), name: 'bench', flavor: 'gcp', config: { project_id: `bench-${randomBytes(4).toString('hex')}`, api_endpoint: endpoint } },
+    record: { uuid, name: 'bench', flavor: 'gcp', config: { project_id: project(uuid), api_endpoint: endpoint } },
     flavor: gcp,
     configDir: '/nonexistent',
     env: { ...process.env, METADATA_SERVER_DETECTION: 'none' },
     schemas: createSchemaRegistry(),
   });
 
-async function count(fn: () => Promise<unknown>): Promise<number> {
-  calls = 0;
-  await fn();
-  return calls;
-}
-
-async function fill(m: SecretsManager, n: number): Promise<void> {
-  for (let i = 0; i < n; i += 20) {
-    await Promise.all(Array.from({ length: Math.min(20, n - i) }, (_, j) => m.register(`s${i + j}`, { k: 'v' })));
-  }
-}
-
-const m = manager();
-await m.list(); // connect outside the measurements
-const out: Record<string, string | number> = { flavor: 'gcp' };
-out['register'] = await count(() => m.register('one', { user: 'u', password: 'p' }));
-out['get'] = await count(() => m.get('one'));
-out['update'] = await count(() => m.update('one', { user: 'u2' }, { schema: 'arbitrary' }));
-out['patch'] = await count(() => m.patch('one', { set: { password: 'p2' } }));
-for (const n of [100, 250]) {
-  const lm = manager();
-  await fill(lm, n);
-  out[`list_${n}`] = await count(() => lm.list());
-  await lm.deleteAll();
-  await lm.close();
-}
-out['delete'] = await count(() => m.delete('one'));
-await fill(m, 10);
-out['delete_all_10'] = await count(() => m.deleteAll());
-await m.close();
+const out = await measureCalls({
+  flavor: 'gcp',
+  manager,
+  count: async (fn) => {
+    calls = 0;
+    await fn();
+    return calls;
+  },
+  warm: (m) => m.list(), // connect outside the measurements
+});
 console.log(JSON.stringify(out));

@@ -98,7 +98,8 @@ if (only('calls')) {
     const r = spawnSync(process.execPath, ['node_modules/tsx/dist/cli.mjs', join('bench', s)], { encoding: 'utf8', env: process.env, timeout: 300_000 });
     const line = (r.stdout ?? '').trim().split('\n').filter((l) => l.startsWith('{')).pop();
     if (r.status !== 0 || !line) {
-      console.log(`\n(${s} could not run: ${(r.stderr || r.stdout || '').trim().split('\n').slice(-1)[0] ?? 'no output'})`);
+      const why = (r.stderr || r.stdout || '').trim().split('\n').filter((l) => /Error|error:/.test(l)).slice(0, 3).join(' | ');
+      console.log(`\n(${s} could not run: ${why || `exit ${r.status}`})`);
       continue;
     }
     results.push(JSON.parse(line));
