@@ -10,7 +10,8 @@ import { join, resolve } from 'node:path';
 import { decodeContent, encodeContent } from '../secrets/content.js';
 import { BackendError, ConfigError } from '../secrets/errors.js';
 import { scopedName, scopePath } from '../secrets/scope.js';
-import { ensurePrivateFile, writeOnce } from './private-files.js';
+import { writeOnce } from './private-files.js';
+import { isBusy, openShared, retryBusy } from './sqlite.js';
 import { defineFlavor, type FlavorContext, type SecretsBackend } from './types.js';
 
 export const FLAVOR_NAME = 'local';
@@ -51,14 +52,15 @@ function createLocalBackend(ctx: FlavorContext<LocalFlavorOptions>): SecretsBack
     async create(name, secret) {
       const { db } = open();
       const now = Date.now();
-      const r = db
-        .prepare('INSERT INTO secrets (scope, name, data, created_at, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING')
-        .run(scope, name, seal(name, secret), now, now);
+      const data = seal(name, secret);
+      const r = retryBusy(() =>
+        db.prepare('INSERT INTO secrets (scope, name, data, created_at, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING').run(scope, name, data, now, now),
+      );
       return r.changes === 1;
     },
     async get(name) {
       const { db, key } = open();
-      const row = db.prepare('SELECT data FROM secrets WHERE scope = ? AND name = ?').get(scope, name) as { data: Buffer } | undefined;
+      const row = retryBusy(() => db.prepare('SELECT data FROM secrets WHERE scope = ? AND name = ?').get(scope, name)) as { data: Buffer } | undefined;
       if (!row) return null;
       const plain = decrypt(key, aad(name), row.data);
       if (!plain) {
@@ -73,20 +75,23 @@ function createLocalBackend(ctx: FlavorContext<LocalFlavorOptions>): SecretsBack
       return decodeContent(plain.toString('utf8'), ctx.scope.prefix);
     },
     async list() {
-      const rows = open().db.prepare('SELECT name FROM secrets WHERE scope = ? ORDER BY name').all(scope) as { name: string }[];
+      const { db } = open();
+      const rows = retryBusy(() => db.prepare('SELECT name FROM secrets WHERE scope = ? ORDER BY name').all(scope)) as { name: string }[];
       return rows.map((r) => r.name);
     },
     async update(name, secret) {
-      const r = open().db
-        .prepare('UPDATE secrets SET data = ?, updated_at = ? WHERE scope = ? AND name = ?')
-        .run(seal(name, secret), Date.now(), scope, name);
+      const { db } = open();
+      const data = seal(name, secret);
+      const r = retryBusy(() => db.prepare('UPDATE secrets SET data = ?, updated_at = ? WHERE scope = ? AND name = ?').run(data, Date.now(), scope, name));
       return r.changes === 1;
     },
     async delete(name) {
-      return open().db.prepare('DELETE FROM secrets WHERE scope = ? AND name = ?').run(scope, name).changes === 1;
+      const { db } = open();
+      return retryBusy(() => db.prepare('DELETE FROM secrets WHERE scope = ? AND name = ?').run(scope, name)).changes === 1;
     },
     async deleteAll() {
-      return open().db.prepare('DELETE FROM secrets WHERE scope = ?').run(scope).changes;
+      const { db } = open();
+      return retryBusy(() => db.prepare('DELETE FROM secrets WHERE scope = ?').run(scope)).changes;
     },
     close() {
       store?.db.close();
@@ -105,36 +110,34 @@ type KeySource = 'env-key' | 'passphrase' | 'key-file';
 const STORE_VERSION = 1;
 
 function openStore(file: string, env: FlavorContext<unknown>['env']): Store {
-  ensurePrivateFile(file);
-  let db: Database.Database | undefined;
-  try {
-    db = new Database(file);
-    // Wait for other writers instead of failing with "database is locked".
-    db.pragma('busy_timeout = 30000');
-    db.pragma('synchronous = NORMAL');
-    db.pragma('secure_delete = ON');
-    const d = db;
-    if (d.pragma('user_version', { simple: true }) === STORE_VERSION) {
-      // An initialised store: reading its key check needs no write lock.
-      return { db: d, key: d.transaction(() => loadKey(d, file, env)).deferred() };
+  // Idempotent, so a busy moment while another process sets up the same new file is retried.
+  return retryBusy(() => {
+    let db: Database.Database | undefined;
+    try {
+      db = openShared(file, ['secure_delete = ON']);
+      const d = db;
+      if (d.pragma('user_version', { simple: true }) === STORE_VERSION) {
+        // An initialised store: reading its key check needs no write lock.
+        return { db: d, key: d.transaction(() => loadKey(d, file, env)).deferred() };
+      }
+      d.pragma('journal_mode = WAL');
+      const init = d.transaction(() => {
+        d.exec(`
+          CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;
+          CREATE TABLE IF NOT EXISTS secrets (
+            scope TEXT NOT NULL, name TEXT NOT NULL, data BLOB NOT NULL,
+            created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+            PRIMARY KEY (scope, name)) WITHOUT ROWID;`);
+        const key = loadKey(d, file, env);
+        d.pragma(`user_version = ${STORE_VERSION}`);
+        return key;
+      });
+      return { db: d, key: init.immediate() };
+    } catch (e) {
+      db?.close();
+      throw isBusy(e) ? e : storeError(file, e);
     }
-    d.pragma('journal_mode = WAL');
-    const init = d.transaction(() => {
-      d.exec(`
-        CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;
-        CREATE TABLE IF NOT EXISTS secrets (
-          scope TEXT NOT NULL, name TEXT NOT NULL, data BLOB NOT NULL,
-          created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
-          PRIMARY KEY (scope, name)) WITHOUT ROWID;`);
-      const key = loadKey(d, file, env);
-      d.pragma(`user_version = ${STORE_VERSION}`);
-      return key;
-    });
-    return { db: d, key: init.immediate() };
-  } catch (e) {
-    db?.close();
-    throw storeError(file, e);
-  }
+  });
 }
 
 const KEY_CHECK_AAD = Buffer.from('keystack/local/v1:key-check');

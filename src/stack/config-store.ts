@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { ConfigError, ExistsError, InUseError, NotFoundError } from '../secrets/errors.js';
-import { ensurePrivateFile } from '../flavors/private-files.js';
+import { openShared, retryBusy } from '../flavors/sqlite.js';
 
 export const COMPONENT_TYPES = ['orchestrator', 'artifact_store', 'secrets_manager', 'container_registry'] as const;
 export type ComponentType = (typeof COMPONENT_TYPES)[number];
@@ -72,29 +72,29 @@ export class ConfigStore {
 
   static open(configDir: string): ConfigStore {
     const file = join(configDir, 'config.db');
-    let db: Database.Database | undefined;
-    try {
-      ensurePrivateFile(file);
-      db = new Database(file);
-      db.pragma('busy_timeout = 30000');
-      db.pragma('synchronous = NORMAL');
-      const store = new ConfigStore(file, db);
-      // Every CLI call opens this file: only take the write lock when there is something to set up.
-      if (db.pragma('user_version', { simple: true }) !== SCHEMA_VERSION) {
-        db.pragma('journal_mode = WAL');
-        store.#migrate();
+    // Idempotent, so a busy moment while another CLI call sets up the same new file is retried.
+    return retryBusy(() => {
+      let db: Database.Database | undefined;
+      try {
+        db = openShared(file);
+        const store = new ConfigStore(file, db);
+        // Every CLI call opens this file: only take the write lock when there is something to set up.
+        if (db.pragma('user_version', { simple: true }) !== SCHEMA_VERSION) {
+          db.pragma('journal_mode = WAL');
+          store.#migrate();
+        }
+        return store;
+      } catch (e) {
+        db?.close();
+        const code = (e as { code?: string }).code;
+        if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
+          throw new ConfigError(`the config store ${file} is damaged (${code})`, {
+            hint: 'Restore it from a backup, or move it away to start with a fresh default stack.',
+          });
+        }
+        throw e;
       }
-      return store;
-    } catch (e) {
-      db?.close();
-      const code = (e as { code?: string }).code;
-      if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
-        throw new ConfigError(`the config store ${file} is damaged (${code})`, {
-          hint: 'Restore it from a backup, or move it away to start with a fresh default stack.',
-        });
-      }
-      throw e;
-    }
+    });
   }
 
   #migrate(): void {
@@ -126,7 +126,7 @@ export class ConfigStore {
 
   /** Runs `fn` in one immediate (write-locking) transaction. */
   tx<T>(fn: () => T): T {
-    return this.db.transaction(fn).immediate();
+    return retryBusy(() => this.db.transaction(fn).immediate());
   }
 
   close(): void {

@@ -1,0 +1,46 @@
+/**
+ * Opening SQLite files that several processes share. The busy timeout makes SQLite wait for a
+ * lock in most cases, but some contention returns SQLITE_BUSY at once, without the busy handler:
+ * a second process switching a new file to WAL, WAL recovery, a stale WAL snapshot. Those are
+ * retried here, for a bounded time, around steps that are safe to repeat.
+ */
+import Database from 'better-sqlite3';
+import { ensurePrivateFile } from './private-files.js';
+
+const BUSY_WAIT_MS = 30_000;
+
+export function isBusy(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code === 'SQLITE_BUSY' || code.startsWith('SQLITE_BUSY_') || code === 'SQLITE_LOCKED');
+}
+
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/** Runs `fn`, retrying it while SQLite reports the database busy or locked. */
+export function retryBusy<T>(fn: () => T, waitMs = BUSY_WAIT_MS): T {
+  const deadline = Date.now() + waitMs;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return fn();
+    } catch (e) {
+      if (!isBusy(e) || Date.now() >= deadline) throw e;
+      // Synchronous, like better-sqlite3 itself: a few ms, growing, with jitter.
+      Atomics.wait(pause, 0, 0, Math.min(200, 2 ** Math.min(attempt, 7)) * (0.5 + Math.random()));
+    }
+  }
+}
+
+/** A connection to a 0600 file, set up for many processes: busy timeout, NORMAL sync in WAL. */
+export function openShared(file: string, pragmas: readonly string[] = []): Database.Database {
+  ensurePrivateFile(file);
+  const db = new Database(file);
+  try {
+    db.pragma(`busy_timeout = ${BUSY_WAIT_MS}`);
+    db.pragma('synchronous = NORMAL');
+    for (const p of pragmas) db.pragma(p);
+    return db;
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+}
