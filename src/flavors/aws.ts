@@ -4,10 +4,10 @@
  * ZenML 0.30's layout on create, so `scope_prefix=zenml` shares secrets with ZenML.
  */
 import type * as Sdk from '@aws-sdk/client-secrets-manager';
-import { decodeContent, encodeContent, type StoredSecret } from '../secrets/content.js';
+import { encodeContent, type StoredSecret } from '../secrets/content.js';
 import { BackendError, ConfigError } from '../secrets/errors.js';
 import { scopedName, scopedPrefix, scopeMetadata, secretMetadata, unscopedName } from '../secrets/scope.js';
-import { backendFailure, importLib, withRetry } from './support.js';
+import { backendFailure, decodeOrFail, importLib, withRetry } from './support.js';
 import { defineFlavor, type FlavorContext, type SecretsBackend } from './types.js';
 
 export const FLAVOR_NAME = 'aws';
@@ -207,12 +207,7 @@ function decode(name: string, id: string, out: Sdk.GetSecretValueCommandOutput, 
   if (out.SecretString === undefined) {
     throw fail(`AWS secret '${id}' holds binary data (SecretBinary), not a keystack JSON secret`, 'keystack reads only SecretString values holding a JSON object; manage this secret with the AWS console or CLI.');
   }
-  try {
-    return decodeContent(out.SecretString, prefix);
-  } catch {
-    // JSON.parse errors quote the text they failed on, which here is the secret value.
-    throw fail(`AWS secret '${id}' does not hold a JSON object of key/value pairs`, 'It was not written by keystack or ZenML; read it with the AWS CLI, or delete it and register it again with keystack.');
-  }
+  return decodeOrFail(FLAVOR_NAME, name, out.SecretString, prefix, `AWS secret '${id}'`);
 }
 
 function pendingDeletion(name: string, id: string): BackendError {

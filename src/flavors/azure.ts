@@ -7,11 +7,11 @@
 import { readFileSync } from 'node:fs';
 import type { KeyVaultSecret, SecretClient } from '@azure/keyvault-secrets';
 import type { TokenCredential } from '@azure/core-auth';
-import { decodeContent, encodeContent, type StoredSecret } from '../secrets/content.js';
-import { BackendError, ConfigError, InvalidNameError } from '../secrets/errors.js';
+import { encodeContent, type StoredSecret } from '../secrets/content.js';
+import { ConfigError, InvalidNameError } from '../secrets/errors.js';
 import { fullMatch, type NameRule } from '../secrets/names.js';
 import { scopedName, scopeMetadata, secretMetadata, type ScopeContext } from '../secrets/scope.js';
-import { backendFailure, importLib, withRetry } from './support.js';
+import { backendFailure, decodeOrFail, importLib, withRetry } from './support.js';
 import { defineFlavor, type FlavorContext, type SecretsBackend } from './types.js';
 
 export const FLAVOR_NAME = 'azure';
@@ -134,7 +134,7 @@ function createAzureBackend(ctx: FlavorContext<AzureFlavorOptions>): SecretsBack
     },
     async get(name) {
       const s = await read('get', name);
-      return s ? _decode(s.value, P, name) : null;
+      return s ? decodeOrFail(FLAVOR_NAME, name, s.value ?? '', P, 'the vault secret') : null;
     },
     list,
     async update(name, secret) {
@@ -233,19 +233,6 @@ function _nameInScope(scope: ScopeContext, vaultName: string, tags: Record<strin
   return scopedName(scope, name, '-').toLowerCase() === vaultName.toLowerCase() ? name : null;
 }
 
-function _decode(value: string | undefined, prefix: string, name: string): StoredSecret {
-  try {
-    return decodeContent(value ?? '', prefix);
-  } catch {
-    throw new BackendError({
-      flavor: FLAVOR_NAME,
-      operation: 'get',
-      secretName: name,
-      reason: 'the vault secret does not hold a keystack JSON payload',
-      hint: "It was written by another tool (or by ZenML's unscoped per-key layout, which keystack does not read).",
-    });
-  }
-}
 
 function _status(e: unknown): number | undefined {
   const s = (e as { statusCode?: unknown } | undefined)?.statusCode;

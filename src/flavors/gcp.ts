@@ -4,11 +4,11 @@
  * `-`, scope labels, and one version per write holding the JSON payload.
  */
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
-import { decodeContent, encodeContent, type StoredSecret } from '../secrets/content.js';
-import { BackendError, ConfigError, InvalidNameError } from '../secrets/errors.js';
+import { encodeContent, type StoredSecret } from '../secrets/content.js';
+import { ConfigError, InvalidNameError } from '../secrets/errors.js';
 import { fullMatch, type NameRule } from '../secrets/names.js';
 import { scopedName, scopeMetadata, secretMetadata, type ScopeContext } from '../secrets/scope.js';
-import { backendFailure, importLib, withRetry } from './support.js';
+import { backendFailure, decodeOrFail, importLib, withRetry } from './support.js';
 import { defineFlavor, type FlavorContext, type SecretsBackend } from './types.js';
 
 export const FLAVOR_NAME = 'gcp';
@@ -131,7 +131,8 @@ function createGcpBackend(ctx: FlavorContext<GcpFlavorOptions>): SecretsBackend 
         if (_absent(e)) return null;
         throw e;
       }
-      return _decode(payload, scope.prefix, name);
+      const text = typeof payload === 'string' ? payload : Buffer.from(payload ?? []).toString('utf8');
+      return decodeOrFail(FLAVOR_NAME, name, text, scope.prefix, 'the latest version');
     },
     list,
     async update(name, secret) {
@@ -219,20 +220,6 @@ function _nameInScope(scope: ScopeContext, id: string, labels: Record<string, st
   return name && scopedName(scope, name, '-') === id ? name : null;
 }
 
-function _decode(data: Uint8Array | string | null | undefined, prefix: string, name: string): StoredSecret {
-  const text = typeof data === 'string' ? data : Buffer.from(data ?? []).toString('utf8');
-  try {
-    return decodeContent(text, prefix);
-  } catch {
-    throw new BackendError({
-      flavor: FLAVOR_NAME,
-      operation: 'get',
-      secretName: name,
-      reason: 'the latest version does not hold a keystack JSON payload',
-      hint: 'The secret was written by another tool (or by ZenML\'s unscoped per-key layout, which keystack does not read).',
-    });
-  }
-}
 
 function _code(e: unknown): number | undefined {
   const c = (e as { code?: unknown }).code;

@@ -1,4 +1,5 @@
 /** Helpers every flavor file uses: lazy SDK loading, error wrapping that leaks nothing, retries. */
+import { decodeContent, type StoredSecret } from '../secrets/content.js';
 import { BackendError, ConfigError, isKeystackError } from '../secrets/errors.js';
 
 /**
@@ -102,5 +103,24 @@ export async function withRetry<T>(fn: () => Promise<T>, o: RetryOptions): Promi
       const delay = suggested ?? Math.random() * Math.min(max, base * 2 ** attempt);
       await new Promise((r) => setTimeout(r, Math.min(delay, max)));
     }
+  }
+}
+
+/**
+ * Reads a stored payload, or fails with a BackendError that says what the object holds instead.
+ * JSON.parse errors quote the text they failed on, which here is a secret value, so the cause is
+ * dropped rather than scrubbed.
+ */
+export function decodeOrFail(flavor: string, secretName: string, json: string, prefix: string, what: string): StoredSecret {
+  try {
+    return decodeContent(json, prefix);
+  } catch {
+    throw new BackendError({
+      flavor,
+      operation: 'get',
+      secretName,
+      reason: `${what} does not hold a keystack JSON payload`,
+      hint: "It was written by another tool (or in ZenML's unscoped per-key layout, which keystack does not read); manage it with the backend's own tools, or delete it and register it again with keystack.",
+    });
   }
 }
