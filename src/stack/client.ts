@@ -52,10 +52,9 @@ export class Keystack {
       async () => (await this.plugins()).flatMap((p) => p.flavors.map((flavor) => ({ flavor, source: p.module }))),
       () => this.pluginFailures(),
     );
-    this.schemas = createSchemaRegistry(async () => {
-      const flavorSchemas = (await this.flavors.list()).flatMap((f) => f.flavor.schemas ?? []);
-      return [...flavorSchemas, ...(await this.plugins()).flatMap((p) => p.schemas)];
-    });
+    // The plugin loader already collects the schemas of every flavor a module exports; going
+    // through flavors.list() would also import every lazily loaded built-in flavor for nothing.
+    this.schemas = createSchemaRegistry(async () => (await this.plugins()).flatMap((p) => p.schemas));
   }
 
   /** The config store, opened (and given its default stack) on first use. */
