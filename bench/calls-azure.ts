@@ -15,15 +15,15 @@ import { SecretClient } from '@azure/keyvault-secrets';
 import azure from '../src/flavors/azure.js';
 import { SecretsManager } from '../src/flavors/manager.js';
 import { createSchemaRegistry } from '../src/secrets/schema.js';
-import { measureCalls } from './measure-calls.js';
+import { measureCalls, tally } from './measure-calls.js';
 
 const url = process.env['AKV_URL'];
 if (!url) throw new Error('AKV_URL is not set (see scripts/emulators/start.sh)');
 
-let calls = 0;
+const requests = tally();
 const original = https.request;
 https.request = ((...a: Parameters<typeof https.request>) => {
-  calls++;
+  requests.hit();
   return original(...a);
 }) as typeof https.request;
 syncBuiltinESMExports();
@@ -44,11 +44,7 @@ for await (const _ of raw.listPropertiesOfSecrets()) extra++;
 const out = await measureCalls({
   flavor: 'azure',
   manager,
-  count: async (fn) => {
-    calls = 0;
-    await fn();
-    return calls;
-  },
+  count: requests.count,
   // The bearer challenge (one 401 round trip per client) happens here, outside the measurements.
   warm: (m) => m.list(),
 });

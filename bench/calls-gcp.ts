@@ -9,19 +9,19 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import gcp from '../src/flavors/gcp.js';
 import { SecretsManager } from '../src/flavors/manager.js';
 import { createSchemaRegistry } from '../src/secrets/schema.js';
-import { measureCalls } from './measure-calls.js';
+import { measureCalls, tally } from './measure-calls.js';
 
 const endpoint = process.env['GSM_GRPC'];
 if (!endpoint) throw new Error('GSM_GRPC is not set (see scripts/emulators/start.sh)');
 
 // grpc-js binds its request functions when a stub class is made, so the count wraps the SDK's
 // RPC methods instead; the flavor turns the SDK's own retries off, so one call is one request.
-let calls = 0;
+const requests = tally();
 const proto = v1.SecretManagerServiceClient.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
 for (const rpc of ['createSecret', 'addSecretVersion', 'accessSecretVersion', 'getSecret', 'listSecrets', 'deleteSecret', 'updateSecret']) {
   const original = proto[rpc]!;
   proto[rpc] = function (this: unknown, ...a: unknown[]) {
-    calls++;
+    requests.hit();
     return original.apply(this, a);
   };
 }
@@ -42,11 +42,7 @@ const manager = (uuid: string = randomUUID()) =>
 const out = await measureCalls({
   flavor: 'gcp',
   manager,
-  count: async (fn) => {
-    calls = 0;
-    await fn();
-    return calls;
-  },
+  count: requests.count,
   warm: (m) => m.list(), // connect outside the measurements
 });
 console.log(JSON.stringify(out));

@@ -64,3 +64,16 @@ export async function measureCalls(h: CallsHarness): Promise<Record<string, unkn
   await Promise.all([m, dm].map((x) => x.close()));
   return out;
 }
+
+/** A request counter for scripts that hook the client: call `hit()` once per request. */
+export function tally(): { hit(): void; count(fn: () => Promise<unknown>): Promise<number> } {
+  let n = 0;
+  return {
+    hit: () => void n++,
+    async count(fn) {
+      n = 0;
+      await fn();
+      return n;
+    },
+  };
+}
