@@ -10,8 +10,8 @@ import { join, resolve } from 'node:path';
 import { decodeContent, encodeContent } from '../secrets/content.js';
 import { BackendError, ConfigError } from '../secrets/errors.js';
 import { scopedName, scopePath } from '../secrets/scope.js';
-import { writeOnce } from './private-files.js';
-import { isBusy, openShared, retryBusy } from './sqlite.js';
+import { writeOnce } from '../support/private-files.js';
+import { isBusy, openShared, retryBusy } from '../support/sqlite.js';
 import { defineFlavor, type FlavorContext, type SecretsBackend } from './types.js';
 
 export const FLAVOR_NAME = 'local';

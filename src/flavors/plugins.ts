@@ -4,10 +4,10 @@
  * users can write `my-flavor.ts` without a build step.
  */
 import { existsSync, statSync } from 'node:fs';
-import { extname, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { resolve } from 'node:path';
 import { ConfigError } from '../secrets/errors.js';
 import { isSecretSchema, type SecretSchema } from '../secrets/schema.js';
+import { importUserModule } from '../support/modules.js';
 import { isFlavorDefinition, type FlavorDefinition } from './types.js';
 
 export interface PluginExports {
@@ -16,7 +16,6 @@ export interface PluginExports {
   schemas: SecretSchema<unknown>[];
 }
 
-const TS = new Set(['.ts', '.mts', '.cts', '.tsx']);
 const loaded = new Map<string, Promise<PluginExports>>();
 
 export function resolveModulePath(module: string, cwd = process.cwd()): string {
@@ -39,12 +38,7 @@ export function loadPlugin(path: string): Promise<PluginExports> {
 async function importPlugin(path: string): Promise<PluginExports> {
   let mod: Record<string, unknown>;
   try {
-    if (TS.has(extname(path))) {
-      const { tsImport } = await import('tsx/esm/api');
-      mod = (await tsImport(pathToFileURL(path).href, pathToFileURL(`${process.cwd()}/`).href)) as Record<string, unknown>;
-    } else {
-      mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
-    }
+    mod = await importUserModule(path);
   } catch (e) {
     throw new ConfigError(`cannot load module ${path}: ${(e as Error).message?.split('\n')[0] ?? String(e)}`, {
       hint: 'Fix the module so that it loads with `node`, then try again.',

@@ -24,9 +24,26 @@ export interface SecretsBackend {
   delete(name: string): Promise<boolean>;
   /** Deletes every secret of this scope and nothing else; returns how many. */
   deleteAll(): Promise<number>;
+  /**
+   * Optional compare-and-set, so that concurrent merges (`patch`, `secret update --KEY=…`) never
+   * lose each other's changes. `read` returns the secret with an opaque version token;
+   * `replaceIf` writes only while the secret is still at that version. On `conflict` the core
+   * re-reads and re-applies the change; it never retries the stale write. A backend without
+   * them gets a plain get + update, documented as last-writer-wins.
+   */
+  read?(name: string): Promise<VersionedSecret | null>;
+  replaceIf?(name: string, secret: StoredSecret, version: string): Promise<ReplaceOutcome>;
   /** Releases clients and handles. */
   close?(): Promise<void> | void;
 }
+
+/** A secret as read for a compare-and-set; `version` is opaque to the core and never printed. */
+export interface VersionedSecret {
+  secret: StoredSecret;
+  version: string;
+}
+
+export type ReplaceOutcome = 'updated' | 'conflict' | 'absent';
 
 export type ConfigFieldType = 'string' | 'boolean' | 'integer';
 

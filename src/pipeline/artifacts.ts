@@ -7,7 +7,7 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes, scrypt } fro
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ConfigError } from '../secrets/errors.js';
-import { ensurePrivateDir } from '../flavors/private-files.js';
+import { ensurePrivateDir } from '../support/private-files.js';
 import type { ResolvedComponent } from '../stack/runtime.js';
 
 const MAGIC = Buffer.from('KSA1');

@@ -1,11 +1,9 @@
 /** Loading a pipeline from a module file (.ts through tsx, or .js/.mjs). */
 import { existsSync, statSync } from 'node:fs';
-import { extname, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { resolve } from 'node:path';
 import { ConfigError } from '../secrets/errors.js';
+import { importUserModule } from '../support/modules.js';
 import { isPipeline, type Pipeline } from './step.js';
-
-const TS = new Set(['.ts', '.mts', '.cts', '.tsx']);
 
 export interface LoadedPipeline {
   pipeline: Pipeline;
@@ -21,12 +19,7 @@ export async function loadPipelineModule(file: string, exportName?: string, cwd 
   }
   let mod: Record<string, unknown>;
   try {
-    if (TS.has(extname(path))) {
-      const { tsImport } = await import('tsx/esm/api');
-      mod = (await tsImport(pathToFileURL(path).href, pathToFileURL(`${cwd}/`).href)) as Record<string, unknown>;
-    } else {
-      mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
-    }
+    mod = await importUserModule(path, cwd);
   } catch (e) {
     throw new ConfigError(`cannot load pipeline module ${path}: ${(e as Error).message?.split('\n')[0] ?? String(e)}`, {
       hint: 'Fix the module so that it loads with `npx tsx FILE`, then try again.',

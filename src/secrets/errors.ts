@@ -18,7 +18,8 @@ export type ErrorCode =
   | 'stack_validation'
   | 'step_failed'
   | 'input'
-  | 'usage';
+  | 'usage'
+  | 'conflict';
 
 export interface ErrorOptions {
   hint?: string | undefined;
@@ -163,6 +164,17 @@ export class StackValidationError extends KeystackError {
   constructor(stack: string, problems: readonly string[], hint?: string) {
     super('stack_validation', `stack '${stack}' is not valid: ${problems.join('; ')}`, { hint });
     this.problems = problems;
+  }
+}
+
+/** A concurrent writer kept changing a secret; the change was not applied (nothing was lost). */
+export class ConflictError extends KeystackError {
+  readonly secretName: string;
+  constructor(secretName: string, where: string, hint?: string) {
+    super('conflict', `secret '${secretName}' in ${where} was changed by another writer while this change was applied; it was not applied`, {
+      hint: hint ?? 'Run the command again; it re-reads the secret and applies the change on top of the other writer\'s.',
+    });
+    this.secretName = secretName;
   }
 }
 

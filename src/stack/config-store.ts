@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { ConfigError, ExistsError, InUseError, NotFoundError } from '../secrets/errors.js';
-import { openShared, retryBusy } from '../flavors/sqlite.js';
+import { openShared, retryBusy } from '../support/sqlite.js';
 
 export const COMPONENT_TYPES = ['orchestrator', 'artifact_store', 'secrets_manager', 'container_registry'] as const;
 export type ComponentType = (typeof COMPONENT_TYPES)[number];
