@@ -133,7 +133,7 @@ export class SecretsManager {
     const current = await this.get(name);
     const values = { ...current.values, ...change.set };
     for (const key of change.remove ?? []) {
-      if (!(key in values)) {
+      if (!Object.hasOwn(values, key)) {
         throw new SchemaValidationError(current.schema, [{ key, message: `secret '${name}' has no such key` }], 'Run `keystack secret get NAME` to see its keys.');
       }
       delete values[key];
