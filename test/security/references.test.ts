@@ -6,6 +6,7 @@ import { Keystack } from '../../src/stack/client.js';
 import { ReferenceResolver } from '../../src/stack/references.js';
 import { defineSchema } from '../../src/secrets/schema.js';
 import { z } from 'zod';
+import { join } from 'node:path';
 
 function ok(e: CliEnv, args: string[]): string {
   const r = cli(e, args);
@@ -35,7 +36,7 @@ describe('key lookups are own-property only', () => {
   it('a run cannot resolve {{db.constructor}} to Object’s constructor', async () => {
     const e = tempEnv();
     ok(e, ['secret', 'register', 'db', '--password=pw-123456']);
-    const ks = new Keystack({ configDir: e.env['KEYSTACK_CONFIG_DIR'], env: {} });
+    const ks = new Keystack({ configDir: join(e.configDir, 'config'), env: {} });
     try {
       const resolver = new ReferenceResolver({ manager: await ks.secretsManager(), stackName: 'default' });
       for (const key of PROTOTYPE_KEYS) {
@@ -85,7 +86,7 @@ describe('key lookups are own-property only', () => {
 
   it('a typed get does not take a required field from the prototype', async () => {
     const e = tempEnv();
-    const ks = new Keystack({ configDir: e.env['KEYSTACK_CONFIG_DIR'], env: {} });
+    const ks = new Keystack({ configDir: join(e.configDir, 'config'), env: {} });
     try {
       const schema = defineSchema('proto_fields', z.object({ constructor: z.string(), a: z.string().optional() }));
       const m = await ks.secretsManager();
