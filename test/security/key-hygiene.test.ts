@@ -2,6 +2,7 @@
 // length, and the aws flavor leaving process.env alone.
 import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtempSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes, randomUUID, scryptSync } from 'node:crypto';
@@ -95,6 +96,15 @@ describe('KEYSTACK_PASSPHRASE', () => {
     expect((await sm.get('a')).values).toEqual({ k: 'value-1' });
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(/^KEYSTACK_PASSPHRASE for \S+ is shorter than 12 characters; new stores refuse it/);
+  });
+});
+
+describe('the scrypt cache', () => {
+  it('does not keep the passphrase alive once the client that used it is closed', () => {
+    // In a fresh process, so that nothing else in it has seen the passphrase.
+    const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', 'test/security/fixtures/heap-probe.mts'], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toBe('ABSENT');
   });
 });
 
