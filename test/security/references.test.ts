@@ -31,6 +31,13 @@ describe('key lookups are own-property only', () => {
     expect(err).toContain('register-secrets');
   });
 
+  it('stack register-secrets does not take {{db.constructor}} for a key that is already set', () => {
+    const e = tempEnv();
+    ok(e, ['secret', 'register', 'db', '--password=pw-123456']);
+    ok(e, ['artifact-store', 'update', 'default', '--encryption_key={{db.constructor}}']);
+    fails(e, ['stack', 'register-secrets', '--skip-existing'], 2, 'no value for {{db.constructor}}');
+  });
+
   it('a run cannot resolve {{db.constructor}} to Object’s constructor', async () => {
     const e = tempEnv();
     ok(e, ['secret', 'register', 'db', '--password=pw-123456']);
