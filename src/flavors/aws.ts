@@ -277,7 +277,7 @@ function withoutNodeVersionNotice<T>(construct: () => T): T {
   try {
     return construct();
   } finally {
-    if (before === undefined) delete process.env[NOTICE_OFF];
+    if (before === undefined) Reflect.deleteProperty(process.env, NOTICE_OFF);
     else process.env[NOTICE_OFF] = before;
   }
 }

@@ -173,7 +173,7 @@ function loadKey(db: Database.Database, file: string, env: FlavorContext<unknown
     key = decodeLocalKey(env['KEYSTACK_LOCAL_KEY']);
   } else if (env['KEYSTACK_PASSPHRASE']) {
     source = 'passphrase';
-    if ([...env['KEYSTACK_PASSPHRASE']].length < MIN_PASSPHRASE_LENGTH) {
+    if (Array.from(env['KEYSTACK_PASSPHRASE']).length < MIN_PASSPHRASE_LENGTH) {
       const hint = `Use a passphrase of at least ${MIN_PASSPHRASE_LENGTH} characters (several random words), or set KEYSTACK_LOCAL_KEY to a random 32-byte key.`;
       // A store already sealed with a short one stays readable, so that nobody is locked out.
       if (!check) throw new ConfigError(`KEYSTACK_PASSPHRASE must be at least ${MIN_PASSPHRASE_LENGTH} characters long`, { hint });

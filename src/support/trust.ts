@@ -15,7 +15,9 @@ import { ConfigError } from '../secrets/errors.js';
 /** Where the user hears about a directory that was tightened (the CLI's warnings, by default Node's). */
 export type TrustWarn = (message: string) => void;
 
-export const defaultTrustWarn: TrustWarn = (message) => process.emitWarning(message, 'KeystackWarning');
+export const defaultTrustWarn: TrustWarn = (message) => {
+  process.emitWarning(message, 'KeystackWarning');
+};
 
 /** The current uid; null where there is none (Windows), which has no such modes to check. */
 function currentUid(): number | null {
@@ -65,7 +67,7 @@ export function checkTrustedFile(file: string, options: { secret?: boolean } = {
 export function readTrustedSecretFile(file: string, maxBytes = 4096): Buffer | null {
   let fd: number;
   try {
-    fd = openSync(file, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return null;

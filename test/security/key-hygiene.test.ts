@@ -12,7 +12,6 @@ import { KeystackError } from '../../src/secrets/errors.js';
 import { MIN_PASSPHRASE_LENGTH } from '../../src/flavors/local.js';
 import aws from '../../src/flavors/aws.js';
 import { SecretsManager } from '../../src/flavors/manager.js';
-import type { FlavorDefinition } from '../../src/flavors/types.js';
 import { createSchemaRegistry } from '../../src/secrets/schema.js';
 import { requireEnv } from '../support/fake-http.js';
 import { cli, tempEnv } from '../support/cli.js';
@@ -113,13 +112,13 @@ describe('the aws flavor and process.env', () => {
   const VAR = 'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED';
 
   it('creates its client without writing to process.env, and the SDK notice stays off', async () => {
-    delete process.env[VAR];
+    Reflect.deleteProperty(process.env, VAR);
     const notices: string[] = [];
     const listener = (w: Error) => notices.push(w.message);
     process.on('warning', listener);
     const m = new SecretsManager({
       record: { uuid: randomUUID(), name: 'aws_env', flavor: 'aws', config: { region_name: 'us-east-1', endpoint_url: endpoint, scope: 'none', scope_prefix: 'keystack' } },
-      flavor: aws as FlavorDefinition<unknown>,
+      flavor: aws,
       configDir: mkdtempSync(join(tmpdir(), 'ks-aws-env-')),
       env: { AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' },
       schemas: createSchemaRegistry(),

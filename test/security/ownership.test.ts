@@ -244,7 +244,8 @@ describe.skipIf(!isRoot || !hasSetpriv)('trust: files and modules someone else c
       chmodSync(inOpen, 0o644);
       expectRefused(ks(v, ['schema', 'register', inOpen]), open, /writable by group and others/);
       expect(existsSync(marker)).toBe(false);
-      expect(JSON.parse(ok(v, ['--json', 'secrets-manager', 'flavor', 'list'])).map((f: { name: string }) => f.name)).not.toContain('mine');
+      const listed = JSON.parse(ok(v, ['--json', 'secrets-manager', 'flavor', 'list'])) as { name: string }[];
+      expect(listed.map((f) => f.name)).not.toContain('mine');
     });
 
     it('checks a registered module again at every load: one made writable and changed by another user does not run', () => {
