@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { ConfigError, KeystackError } from '../secrets/errors.js';
+import { processMasker } from '../support/masking.js';
 import type { Keystack } from '../stack/client.js';
 import { StackRuntime } from '../stack/runtime.js';
 import type { ComponentFlavor } from '../stack/components.js';
@@ -171,7 +172,12 @@ async function executeStep({ stack, artifacts, runs, run, node }: ExecuteArgs): 
   }
 }
 
-/** Starts a step process and waits for it; the process records the step's result itself. */
+/**
+ * Starts a step process and waits for it; the process records the step's result itself. Over a
+ * private IPC channel (never argv or env) the parent first gives it every value to mask that this
+ * run knows, so that the step's error is masked before it is stored, and the child answers with
+ * the values it read, so that later steps and this process mask those too.
+ */
 async function runInProcess(ks: Keystack, stack: StackRuntime, run: RunRecord, node: StepNode, worker: WorkerLauncher): Promise<void> {
   const timeout = Number(stack.orchestrator.config['timeout_seconds'] ?? 0);
   const nodeOptions = stack.orchestrator.config['node_options'];
@@ -182,14 +188,20 @@ async function runInProcess(ks: Keystack, stack: StackRuntime, run: RunRecord, n
   const { spawn } = await import('node:child_process');
   await new Promise<void>((resolve) => {
     // The step's own output goes to our stderr, so that stdout stays the command's result.
-    const child = spawn(worker.command, args, { env, stdio: ['ignore', 2, 2] });
+    const child = spawn(worker.command, args, { env, stdio: ['ignore', 2, 2, 'ipc'] });
+    child.on('message', (m: unknown) => {
+      if (isMaskMessage(m)) processMasker.add(m.values);
+    });
+    // A failed send means the process is gone; its exit is what gets reported.
+    child.send(maskMessage(), () => undefined);
     const timer = timeout > 0 ? setTimeout(() => child.kill('SIGKILL'), timeout * 1000) : undefined;
     child.on('error', (e) => {
       clearTimeout(timer);
       new RunStore(ks.store).finishStep(run.id, node.id, { status: 'failed', durationMs: 0, error: `cannot start the step process: ${e.message}` });
       resolve();
     });
-    child.on('exit', (code, signal) => {
+    // 'close', not 'exit': it comes after the IPC channel closed, so every message has arrived.
+    child.on('close', (code, signal) => {
       clearTimeout(timer);
       const rec = new RunStore(ks.store).step(run.id, node.id);
       if (rec.status === 'running') {
@@ -207,15 +219,71 @@ async function runInProcess(ks: Keystack, stack: StackRuntime, run: RunRecord, n
  */
 export async function runStepWorker(ks: Keystack, runId: string, stepId: string, componentFlavors?: readonly ComponentFlavor[]): Promise<StepStatus> {
   const runs = new RunStore(ks.store);
+  await receiveMaskValues();
   const run = runs.getRun(runId);
-  if (!run.module) throw new ConfigError(`run ${runId} has no pipeline module recorded`);
+  try {
+    return await runStep(ks, runs, run, stepId, componentFlavors);
+  } finally {
+    await reportMaskValues();
+  }
+}
+
+async function runStep(ks: Keystack, runs: RunStore, run: RunRecord, stepId: string, componentFlavors: readonly ComponentFlavor[] | undefined): Promise<StepStatus> {
+  if (!run.module) throw new ConfigError(`run ${run.id} has no pipeline module recorded`);
   const { pipeline } = await loadPipelineModule(run.module, run.exportName ?? undefined);
   const node = pipeline.graph().find((n) => n.id === stepId);
   if (!node) throw new ConfigError(`pipeline '${pipeline.name}' in ${run.module} has no step '${stepId}' any more`);
   const stack = await StackRuntime.load(ks, { stack: run.stack, componentFlavors });
   const artifacts = new LocalArtifactStore(stack.artifactStore, ks.configDir);
   await executeStep({ stack, artifacts, runs, run, node });
-  return runs.step(runId, stepId).status;
+  return runs.step(run.id, stepId).status;
+}
+
+const MASK_MESSAGE = 'keystack.mask-values';
+
+interface MaskMessage {
+  kind: typeof MASK_MESSAGE;
+  values: string[];
+}
+
+function maskMessage(): MaskMessage {
+  return { kind: MASK_MESSAGE, values: [...processMasker.values()] };
+}
+
+function isMaskMessage(m: unknown): m is MaskMessage {
+  const x = m as Partial<MaskMessage> | null;
+  return typeof x === 'object' && x !== null && x.kind === MASK_MESSAGE && Array.isArray(x.values) && x.values.every((v) => typeof v === 'string');
+}
+
+/** In a step process: waits for the run's values to mask, before the step can read or throw anything. */
+async function receiveMaskValues(): Promise<void> {
+  // Without a channel (a launcher of one's own) the process masks only what it reads itself.
+  if (!process.send) return;
+  await new Promise<void>((resolve, reject) => {
+    const onMessage = (m: unknown) => {
+      if (!isMaskMessage(m)) return;
+      processMasker.add(m.values);
+      done();
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(new ConfigError('the step process got no values to mask from the process that started it', { hint: 'Start step processes through runPipeline, which sends them.' }));
+    }, 30_000);
+    const done = () => {
+      clearTimeout(timer);
+      process.off('message', onMessage);
+    };
+    process.on('message', onMessage);
+  });
+}
+
+/** In a step process: tells the parent what it read, then closes the channel so the process can exit. */
+async function reportMaskValues(): Promise<void> {
+  const send = process.send?.bind(process);
+  if (!send) return;
+  await new Promise<void>((resolve) => send(maskMessage(), undefined, {}, () => resolve()));
+  process.disconnect();
 }
 
 /** The CLI bundle of the keystack package that the pipeline module itself uses. */
