@@ -29,7 +29,13 @@ export interface Output {
   error(err: unknown, debug: boolean): void;
 }
 
-export function createOutput(json: boolean, streams = { out: process.stdout, err: process.stderr }, masker: Masker = processMasker): Output {
+/** Where output goes: process.stdout and process.stderr, or anything that writes strings. */
+export interface OutputStreams {
+  out: { write(s: string): unknown; readonly isTTY?: boolean | undefined };
+  err: { write(s: string): unknown };
+}
+
+export function createOutput(json: boolean, streams: OutputStreams = { out: process.stdout, err: process.stderr }, masker: Masker = processMasker): Output {
   const stderr = (s: string) => streams.err.write(masker.mask(s) + '\n');
   const document = (data: unknown) => streams.out.write(JSON.stringify(data, null, 2) + '\n');
   return {

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { createOutput } from '../../src/cli/output.js';
+import { ConfigError } from '../../src/secrets/errors.js';
 import { FRAGMENT_LENGTH, MASK, Masker, MIN_MASK_LENGTH } from '../../src/support/masking.js';
 
 const masker = (...values: string[]) => {
@@ -100,5 +102,45 @@ describe('Masker', () => {
 
   it('leaves text alone when it knows no value', () => {
     expect(new Masker().mask('anything at all')).toBe('anything at all');
+  });
+});
+
+describe('the output module masks before it reformats', () => {
+  const capture = (json: boolean, values: string[]) => {
+    const written = { out: '', err: '' };
+    const stream = (k: 'out' | 'err') => ({ isTTY: false, write: (s: string) => ((written[k] += s), true) });
+    const out = createOutput(json, { out: stream('out'), err: stream('err') }, new Masker());
+    out.sensitive(values);
+    return { out, written };
+  };
+
+  it('a value with a quote in a --json error', () => {
+    const value = 'pass"word-with-quote';
+    const { out, written } = capture(true, [value]);
+    out.error(new ConfigError(`server said ${value}`, { hint: `retry without ${value}` }), false);
+    expect(written.out).not.toContain('quote');
+    expect(JSON.parse(written.out)).toEqual({ error: { code: 'config', message: `server said ${MASK}`, hint: `retry without ${MASK}` } });
+  });
+
+  it('a multi-line value in a text error, whose lines the output joins', () => {
+    const pem = '-----BEGIN KEY-----\nAAAABBBBCCCCDDDD\nEEEEFFFF\n-----END KEY-----';
+    const { out, written } = capture(false, [pem]);
+    out.error(new Error(`cannot parse ${pem.replace(/\n/g, '\n   ')}`), false);
+    for (const line of pem.split('\n')) expect(written.err).not.toContain(line);
+    expect(written.err.split('\n').filter(Boolean)).toHaveLength(2); // still one line, plus the hint
+  });
+
+  it('notes, warnings and results are masked; results that reveal values by design are not', () => {
+    const value = 'results-value-1234';
+    const { out, written } = capture(false, [value]);
+    out.note(`note ${value}`);
+    out.warn(`warn ${value}`);
+    out.result({}, `text ${value}`);
+    expect(written.err + written.out).not.toContain(value);
+    out.result({}, `shown ${value}`, { reveals: true });
+    expect(written.out).toContain(`shown ${value}`);
+    const j = capture(true, [value]);
+    j.out.result({ message: `a "${value}"` });
+    expect(j.written.out).not.toContain(value);
   });
 });
