@@ -127,3 +127,31 @@ describe('custom flavors: errors that carry the value', () => {
     expectNoValue(err2, other);
   });
 });
+
+describe("a flavor's sensitive config in its errors", () => {
+  const flavor = defineFlavor<{ api_key?: string }>({
+    name: 'keyed',
+    description: 'a flavor whose errors quote its credential',
+    supportsScoping: false,
+    separator: '/',
+    nameRule: { pattern: /[a-z]+/, maxLength: 32, description: 'lowercase letters' },
+    maxContentBytes: 65536,
+    config: { api_key: { type: 'string', description: 'credential', sensitive: true, env: 'KEYED_API_KEY' } },
+    create: ({ config }) => {
+      const fail = async (): Promise<never> => {
+        throw new Error(`the server rejected api key ${config.api_key ?? ''}`);
+      };
+      return { create: fail, get: fail, list: fail, update: fail, delete: fail, deleteAll: fail };
+    },
+  }) as FlavorDefinition<unknown>;
+
+  it.each([
+    ['stored in the config', { api_key: 'stored-api-key-3141592' }, {}],
+    ['from the environment', {}, { KEYED_API_KEY: 'env-api-key-2718281' }],
+  ])('%s', async (_label, config: Record<string, string>, env: Record<string, string>) => {
+    const key = config['api_key'] ?? env['KEYED_API_KEY'] ?? '';
+    const err = await manager(flavor, config, env).list().catch((e: unknown) => e);
+    expect((err as KeystackError).code).toBe('backend');
+    expect(exposed(err)).not.toContain(key);
+  });
+});
