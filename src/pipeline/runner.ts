@@ -182,7 +182,8 @@ async function runInProcess(ks: Keystack, stack: StackRuntime, run: RunRecord, n
   const timeout = Number(stack.orchestrator.config['timeout_seconds'] ?? 0);
   const nodeOptions = stack.orchestrator.config['node_options'];
   const flags = typeof nodeOptions === 'string' && nodeOptions.trim() ? nodeOptions.trim().split(/\s+/) : [];
-  const env = { ...process.env, ...ks.env, KEYSTACK_CONFIG_DIR: ks.configDir };
+  // The flag (not a value) tells the step process that fd 3 is our masking channel.
+  const env = { ...process.env, ...ks.env, KEYSTACK_CONFIG_DIR: ks.configDir, [CHANNEL_FLAG]: 'ipc' };
   const args = worker.command === process.execPath ? [...flags, ...worker.args, run.id, node.id] : [...worker.args, run.id, node.id];
   // Loaded here, not at start-up: child_process costs every other CLI call a few ms.
   const { spawn } = await import('node:child_process');
@@ -219,12 +220,15 @@ async function runInProcess(ks: Keystack, stack: StackRuntime, run: RunRecord, n
  */
 export async function runStepWorker(ks: Keystack, runId: string, stepId: string, componentFlavors?: readonly ComponentFlavor[]): Promise<StepStatus> {
   const runs = new RunStore(ks.store);
-  await receiveMaskValues();
+  const channel = process.env[CHANNEL_FLAG] === 'ipc' && process.send !== undefined;
+  if (channel) await receiveMaskValues();
   const run = runs.getRun(runId);
+  const unmask = maskWrites([process.stdout, process.stderr]);
   try {
     return await runStep(ks, runs, run, stepId, componentFlavors);
   } finally {
-    await reportMaskValues();
+    unmask();
+    if (channel) await reportMaskValues();
   }
 }
 
@@ -240,6 +244,11 @@ async function runStep(ks: Keystack, runs: RunStore, run: RunRecord, stepId: str
 }
 
 const MASK_MESSAGE = 'keystack.mask-values';
+/**
+ * Set by runInProcess: the IPC channel is ours. Without it (a launcher of one's own, or a process
+ * that has an IPC channel for something else) the step process masks only what it reads itself.
+ */
+const CHANNEL_FLAG = 'KEYSTACK_STEP_CHANNEL';
 
 interface MaskMessage {
   kind: typeof MASK_MESSAGE;
@@ -257,8 +266,6 @@ function isMaskMessage(m: unknown): m is MaskMessage {
 
 /** In a step process: waits for the run's values to mask, before the step can read or throw anything. */
 async function receiveMaskValues(): Promise<void> {
-  // Without a channel (a launcher of one's own) the process masks only what it reads itself.
-  if (!process.send) return;
   await new Promise<void>((resolve, reject) => {
     const onMessage = (m: unknown) => {
       if (!isMaskMessage(m)) return;
@@ -276,6 +283,24 @@ async function receiveMaskValues(): Promise<void> {
     };
     process.on('message', onMessage);
   });
+}
+
+/**
+ * In a step process, what the step prints (console.log of something derived from a secret) is
+ * masked too: this process is keystack's own, so its streams can be wrapped. Text only; binary
+ * writes pass as they are.
+ */
+function maskWrites(streams: NodeJS.WriteStream[]): () => void {
+  const restore = streams.map((stream) => {
+    const original = stream.write;
+    const write = (chunk: unknown, ...rest: unknown[]): boolean =>
+      (original as (...a: unknown[]) => boolean).apply(stream, [typeof chunk === 'string' ? processMasker.mask(chunk) : chunk, ...rest]);
+    stream.write = write as typeof stream.write;
+    return () => {
+      stream.write = original;
+    };
+  });
+  return () => restore.forEach((r) => r());
 }
 
 /** In a step process: tells the parent what it read, then closes the channel so the process can exit. */

@@ -66,3 +66,13 @@ describe.each(['local', 'local_process'] as const)('a step error on the %s orche
     expectMasked('runs describe', cli(e, ['pipeline', 'runs', 'describe', id]).stdout);
   });
 });
+
+describe('a step process', () => {
+  const e = setup('local_process');
+  it.each(LEAK_FORMS.filter((f) => f !== 'json_parse'))('masks what the step prints (%s) before it leaves the process', (form) => {
+    const r = cli(e, ['pipeline', 'run', FIXTURE], { env: { LEAK_FORM: form, LEAK_LOG: '1' } });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('step log: ***');
+    expectMasked('step output', r.stdout + r.stderr);
+  });
+});
