@@ -292,22 +292,29 @@ async function receiveMaskValues(): Promise<void> {
  */
 function maskWrites(streams: NodeJS.WriteStream[]): () => void {
   const restore = streams.map((stream) => {
-    const original = stream.write;
-    const write = (chunk: unknown, ...rest: unknown[]): boolean =>
-      (original as (...a: unknown[]) => boolean).apply(stream, [typeof chunk === 'string' ? processMasker.mask(chunk) : chunk, ...rest]);
-    stream.write = write as typeof stream.write;
+    const own = Object.getOwnPropertyDescriptor(stream, 'write');
+    const original = stream.write.bind(stream) as (...args: unknown[]) => boolean;
+    const write = (chunk: unknown, ...rest: unknown[]): boolean => original(typeof chunk === 'string' ? processMasker.mask(chunk) : chunk, ...rest);
+    Object.defineProperty(stream, 'write', { value: write, writable: true, configurable: true });
     return () => {
-      stream.write = original;
+      if (own) Object.defineProperty(stream, 'write', own);
+      else Reflect.deleteProperty(stream, 'write');
     };
   });
-  return () => restore.forEach((r) => r());
+  return () => {
+    for (const r of restore) r();
+  };
 }
 
 /** In a step process: tells the parent what it read, then closes the channel so the process can exit. */
 async function reportMaskValues(): Promise<void> {
   const send = process.send?.bind(process);
   if (!send) return;
-  await new Promise<void>((resolve) => send(maskMessage(), undefined, {}, () => resolve()));
+  await new Promise<void>((resolve) => {
+    send(maskMessage(), undefined, {}, () => {
+      resolve();
+    });
+  });
   process.disconnect();
 }
 

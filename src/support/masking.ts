@@ -113,7 +113,7 @@ export class Masker {
         }
       } else {
         runStart = -1;
-        out += text[i];
+        out += text.charAt(i);
       }
     }
     return out;

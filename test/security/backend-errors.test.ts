@@ -33,7 +33,7 @@ function manager(flavor: FlavorDefinition<unknown>, config: Record<string, unkno
 function exposed(err: unknown, depth = 0): string {
   if (!(err instanceof Error) || depth > 5) return String(err);
   const e = err as Error & { hint?: unknown; cause?: unknown };
-  return [e.message, String(e.hint ?? ''), e.stack ?? '', JSON.stringify(e), e.cause === undefined ? '' : exposed(e.cause, depth + 1)].join('\n');
+  return [e.message, typeof e.hint === 'string' ? e.hint : '', e.stack ?? '', JSON.stringify(e), e.cause === undefined ? '' : exposed(e.cause, depth + 1)].join('\n');
 }
 
 let counter = 0;
