@@ -182,6 +182,40 @@ export interface Prompter {
   confirm(message: string, defaultValue?: boolean): Promise<boolean>;
 }
 
+/** Input ended at a prompt (Ctrl-D, or the terminal went away) before it was answered. */
+export class PromptClosedError extends InputError {
+  constructor() {
+    super('input ended at a prompt (Ctrl-D): aborted; nothing was changed or deleted', 'Answer the prompt, or pass the values as arguments (and -y to skip confirmations).');
+  }
+}
+
+/** Prompts waiting for an answer; see cancelPendingPrompts. */
+const pending = new Set<{ cancel(): void }>();
+
+/**
+ * Cancels the prompts that wait for input which can no longer come: when the input closes
+ * (Ctrl-D), inquirer's prompt neither resolves nor rejects, so the process would just end.
+ * Returns whether there was one.
+ */
+export function cancelPendingPrompts(): boolean {
+  const had = pending.size > 0;
+  for (const p of pending) p.cancel();
+  pending.clear();
+  return had;
+}
+
+async function answer<T>(p: Promise<T> & { cancel(): void }): Promise<T> {
+  pending.add(p);
+  try {
+    return await p;
+  } catch (e) {
+    if ((e as Error | null)?.name === 'CancelPromptError') throw new PromptClosedError();
+    throw e;
+  } finally {
+    pending.delete(p);
+  }
+}
+
 export function terminalPrompter(): Prompter {
   const lib = () => import('@inquirer/prompts');
   const guard = () => {
@@ -192,15 +226,15 @@ export function terminalPrompter(): Prompter {
   return {
     async secret(message) {
       guard();
-      return (await lib()).password({ message, mask: false });
+      return answer((await lib()).password({ message, mask: false }));
     },
     async text(message) {
       guard();
-      return (await lib()).input({ message });
+      return answer((await lib()).input({ message }));
     },
     async confirm(message, defaultValue = false) {
       guard();
-      return (await lib()).confirm({ message, default: defaultValue });
+      return answer((await lib()).confirm({ message, default: defaultValue }));
     },
   };
 }

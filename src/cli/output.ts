@@ -4,7 +4,7 @@
  * Diagnostics (errors, warnings, notes) are masked against every secret value this process has
  * seen, so a value that slips into a message is never printed.
  */
-import { isKeystackError } from '../secrets/errors.js';
+import { isKeystackError, KeystackError } from '../secrets/errors.js';
 
 export interface Output {
   readonly json: boolean;
@@ -19,9 +19,22 @@ export interface Output {
   note(message: string): void;
   warn(message: string): void;
   error(err: unknown, debug: boolean): void;
+  /**
+   * Waits until what was written to stdout is handed to the OS, and tells whether any write to
+   * it failed (a full disk, a reader that went away): a command whose output was lost must not
+   * exit 0 as if it had been delivered.
+   */
+  settle(): Promise<WriteFailure | undefined>;
 }
 
-export function createOutput(json: boolean, streams = { out: process.stdout, err: process.stderr }): Output {
+/** A failed write to stdout: its errno code, and whether the command's work was still going on. */
+export interface WriteFailure {
+  code: string;
+  /** True when the failure came while the result was being written, after all work was done. */
+  duringResult: boolean;
+}
+
+export function createOutput(json: boolean, streams: { out: NodeJS.WriteStream; err: NodeJS.WriteStream } = { out: process.stdout, err: process.stderr }): Output {
   const secrets = new Set<string>();
   const mask = (s: string) => {
     let out = s;
@@ -29,6 +42,17 @@ export function createOutput(json: boolean, streams = { out: process.stdout, err
     return out;
   };
   const stderr = (s: string) => streams.err.write(mask(s) + '\n');
+  let failure: WriteFailure | undefined;
+  let writingResult = false;
+  const failed = (e: Error | null | undefined) => {
+    if (e) failure ??= { code: (e as NodeJS.ErrnoException).code ?? 'error', duringResult: writingResult };
+  };
+  // Also catches failed writes that do not come from here (a step's console.log).
+  streams.out.on('error', failed);
+  const stdout = (s: string) => {
+    writingResult = true;
+    streams.out.write(s, failed);
+  };
   return {
     json,
     stdoutIsTTY: Boolean(streams.out.isTTY),
@@ -36,11 +60,11 @@ export function createOutput(json: boolean, streams = { out: process.stdout, err
       for (const v of values) if (v) secrets.add(v);
     },
     result(data, text) {
-      if (json) streams.out.write(JSON.stringify(data, null, 2) + '\n');
-      else if (text !== undefined && text !== '') streams.out.write(text.endsWith('\n') ? text : text + '\n');
+      if (json) stdout(JSON.stringify(data, null, 2) + '\n');
+      else if (text !== undefined && text !== '') stdout(text.endsWith('\n') ? text : text + '\n');
     },
     raw(value) {
-      streams.out.write(value);
+      stdout(value);
     },
     note(message) {
       if (!json) stderr(message);
@@ -50,15 +74,37 @@ export function createOutput(json: boolean, streams = { out: process.stdout, err
     },
     error(err, debug) {
       const info = describeError(err);
-      if (json) {
-        streams.out.write(mask(JSON.stringify({ error: info }, null, 2)) + '\n');
+      // With stdout gone, the error can only be told on stderr.
+      if (json && !failure) {
+        stdout(mask(JSON.stringify({ error: info }, null, 2)) + '\n');
       } else {
         stderr(`Error: ${info.message}`);
         if (info.hint) stderr(`Hint: ${info.hint}`);
       }
       if (debug && err instanceof Error && err.stack) stderr(err.stack);
     },
+    settle() {
+      if (failure || streams.out.destroyed) return Promise.resolve(failure ?? { code: 'EPIPE', duringResult: writingResult });
+      return new Promise((resolve) => streams.out.write('', (e) => (failed(e), resolve(failure))));
+    },
   };
+}
+
+/** The command's output could not be written; its work may well have been done. */
+export class OutputError extends KeystackError {
+  constructor(f: WriteFailure) {
+    super(
+      'io',
+      f.code === 'EPIPE'
+        ? 'standard output was closed while the command was still running (EPIPE); it finished its work, but its output was lost'
+        : `cannot write the output to standard output (${f.code})`,
+      {
+        hint: f.code === 'EPIPE'
+          ? 'Let the reader take all of the output (`| head` closes it early), or send the output to a file.'
+          : 'Free some space, or send the output elsewhere, then run the command again to see its output.',
+      },
+    );
+  }
 }
 
 export interface ErrorInfo {

@@ -27,6 +27,7 @@ export default defineFlavor<LocalFlavorOptions>({
   supportsScoping: true,
   isLocal: true,
   separator: '/',
+  locationFields: ['path'],
   nameRule: { pattern: /[^/]+/, maxLength: 128, description: "must not contain '/'" },
   maxContentBytes: 512 * 1024,
   config: {
