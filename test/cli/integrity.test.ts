@@ -5,9 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { closeSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, cli, tempEnv, type CliEnv, type CliResult } from '../support/cli.js';
+import { BIN, cli, inPty, tempEnv, type CliEnv, type CliResult } from '../support/cli.js';
 
 const MAX = 1024 * 1024;
 
@@ -27,6 +27,56 @@ function value(e: CliEnv, name: string, key: string): Buffer {
   const r = spawnSync(process.execPath, [BIN, 'secret', 'get', name, '--key', key], { env: e.env });
   expect(r.status, r.stderr.toString()).toBe(0);
   return r.stdout;
+}
+
+function ok(e: CliEnv, args: string[], input?: string): string {
+  const r = cli(e, args, input === undefined ? {} : { input });
+  expect(r.status, r.stderr).toBe(0);
+  return r.stdout;
+}
+
+/**
+ * Custom flavors for these tests, as plain objects (no import of keystack): `jsonfile` keeps
+ * secrets in a JSON file (location field `file`, credential `token`); `down` cannot reach its
+ * backend; `hang` never answers; `liar` breaks the contract in its return values.
+ */
+const FLAVORS = `
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+const base = { kind: 'keystack.flavor', description: 'test flavor', supportsScoping: false, separator: '/', isLocal: true,
+  nameRule: { pattern: /^[a-z0-9_-]+$/, maxLength: 64, description: 'lowercase' }, maxContentBytes: 1000000,
+  capabilities: { readValues: true }, dependencies: {} };
+const fields = { file: { type: 'string', description: 'store file', required: true }, token: { type: 'string', description: 'credential', sensitive: true, env: 'JSONFILE_TOKEN' } };
+function store(file) {
+  const load = () => (existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {});
+  const save = (d) => writeFileSync(file, JSON.stringify(d));
+  const change = (fn) => { const d = load(); const r = fn(d); save(d); return r; };
+  return {
+    async create(n, s) { return change((d) => (n in d ? false : ((d[n] = s), true))); },
+    async get(n) { return load()[n] ?? null; },
+    async list() { return Object.keys(load()); },
+    async update(n, s) { return change((d) => (n in d ? ((d[n] = s), true) : false)); },
+    async delete(n) { return change((d) => (n in d ? (delete d[n], true) : false)); },
+    async deleteAll() { return change((d) => { const k = Object.keys(d); for (const n of k) delete d[n]; return k.length; }); },
+  };
+}
+export const jsonfile = { ...base, name: 'jsonfile', locationFields: ['file'], config: fields, create: ({ config }) => store(config.file) };
+export const down = { ...base, name: 'down', locationFields: ['file'], config: fields,
+  create: ({ config }) => ({ ...store(config.file), async list() { throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' }); } }) };
+export const hang = { ...base, name: 'hang', config: fields, create: ({ config }) => ({ ...store(config.file), list: () => new Promise(() => {}) }) };
+export const liar = { ...base, name: 'liar', config: fields,
+  create: ({ config }) => ({ ...store(config.file), async list() { return 'abc'; }, async deleteAll() { return undefined; }, async get() { return 'x'; } }) };
+`;
+
+/** A config dir with the test flavors registered and a manager of `flavor` in the active stack. */
+function withFlavor(flavor: string, config: string[] = []): CliEnv & { file: string } {
+  const e = tempEnv();
+  const module = join(e.configDir, 'flavors.mjs');
+  writeFileSync(module, FLAVORS);
+  const file = join(e.configDir, `${flavor}.json`);
+  ok(e, ['secrets-manager', 'flavor', 'register', module]);
+  ok(e, ['secrets-manager', 'register', 'm', `--flavor=${flavor}`, `--file=${file}`, ...config]);
+  ok(e, ['stack', 'register', 's', '-x', 'm', '--set']);
+  return { ...e, file };
 }
 
 function names(e: CliEnv): string[] {
@@ -93,5 +143,85 @@ describe('values are not altered on the way in', () => {
     const r = spawnSync('sh', ['-c', `head -c 3000000 /dev/zero | tr '\\0' q > "$1" & exec "$2" "$3" secret register z "--v=@$1"`, 'sh', fifo, process.execPath, BIN], { env: e.env, encoding: 'utf8' });
     expectCleanError({ status: r.status, stdout: r.stdout, stderr: r.stderr }, 1, /over 1048576 bytes/);
     expect(names(e)).toEqual([]);
+  });
+});
+
+describe('failures never exit 0', () => {
+  it('a custom flavor whose promise never settles exits 1 with a clear error, --json included', () => {
+    const e = withFlavor('hang');
+    expectCleanError(cli(e, ['secret', 'list']), 1, /stopped before the command finished: a step, flavor or plugin promise never settled/);
+    const j = cli(e, ['--json', 'secret', 'list']);
+    expect(j.status).toBe(1);
+    expect(JSON.parse(j.stdout).error.message).toContain('never settled');
+  });
+
+  it('a plugin module with a hanging top-level await exits 1', () => {
+    const e = tempEnv();
+    const module = join(e.configDir, 'tla.mjs');
+    writeFileSync(module, 'await new Promise(() => {});\nexport const x = 1;\n');
+    expectCleanError(cli(e, ['secrets-manager', 'flavor', 'register', module]), 1, /never settled/);
+  });
+
+  it('a failed stdout write (/dev/full) exits 1 and says so on stderr', () => {
+    const e = tempEnv();
+    ok(e, ['secret', 'register', 'a', '--v=1']);
+    for (const args of [['secret', 'list'], ['--json', 'secret', 'list'], ['secret', 'get', 'a', '--key', 'v']]) {
+      const full = openSync('/dev/full', 'w');
+      try {
+        const r = spawnSync(process.execPath, [BIN, ...args], { env: e.env, stdio: ['ignore', full, 'pipe'], encoding: 'utf8' });
+        expect(r.status, args.join(' ')).toBe(1);
+        expect(r.stderr).toMatch(/^Error: cannot write the output to standard output \(ENOSPC\)\nHint: /);
+      } finally {
+        closeSync(full);
+      }
+    }
+  });
+
+  it('EPIPE after the output is complete stays silent', () => {
+    const e = tempEnv();
+    for (let i = 0; i < 3; i++) ok(e, ['secret', 'register', `s${i}`, '--v=1']);
+    const r = spawnSync('sh', ['-c', '"$0" "$1" secret list | head -c 0; exit "${PIPESTATUS:-0}"', process.execPath, BIN], { env: e.env, encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+  });
+
+  it('Ctrl-D at a confirmation aborts with exit 1 and deletes nothing; Ctrl-C exits 130', () => {
+    const e = tempEnv();
+    ok(e, ['secret', 'register', 'a', '--v=1']);
+    const eof = inPty(e, ['secret', 'delete', 'a'], [{ expect: 'Delete secret', send: '\x04' }]);
+    expect(eof.status, eof.stdout).toBe(1);
+    expect(eof.stdout).toMatch(/Error: input ended at a prompt \(Ctrl-D\): aborted; nothing was changed or deleted\r?\nHint: /);
+    const intr = inPty(e, ['secret', 'delete-all'], [{ expect: 'Delete all', send: '\x03' }]);
+    expect(intr.status, intr.stdout).toBe(130);
+    expect(intr.stdout).toContain('cancelled (Ctrl-C)');
+    expect(names(e)).toEqual(['a']);
+  });
+});
+
+describe('config edits say what they do and how to proceed', () => {
+  it('rotating a credential of a manager that holds secrets needs no --force; moving it does', () => {
+    const e = withFlavor('jsonfile', ['--token=old-token']);
+    ok(e, ['secret', 'register', 'keep', '--v=1']);
+    ok(e, ['secrets-manager', 'update', 'm', '--token=new-token']);
+    const moved = cli(e, ['secrets-manager', 'update', 'm', `--file=${e.file}.moved`]);
+    expectCleanError(moved, 1, /holds 1 secret that changing 'file' would make invisible to it[\s\S]*--force/);
+    expect(names(e)).toEqual(['keep']);
+    ok(e, ['secrets-manager', 'update', 'm', `--file=${e.file}.moved`, '--force']);
+    expect(names(e)).toEqual([]);
+  });
+
+  it('secrets-manager update --KEY= removes the field instead of storing ""', () => {
+    const e = withFlavor('jsonfile', ['--token=old-token']);
+    ok(e, ['secrets-manager', 'update', 'm', '--token=']);
+    const config = JSON.parse(ok(e, ['--json', 'secrets-manager', 'describe', 'm'])).config as Record<string, unknown>;
+    expect(config).not.toHaveProperty('token');
+    expect(config['file']).toBe(e.file);
+  });
+
+  it('a location change while the backend is unreachable says to use --force, and --force works', () => {
+    const e = withFlavor('down');
+    const r = cli(e, ['secrets-manager', 'update', 'm', `--file=${e.file}.2`]);
+    expectCleanError(r, 1, /cannot check whether secrets manager 'm' holds secrets[\s\S]*Hint: .*--force/);
+    ok(e, ['secrets-manager', 'update', 'm', `--file=${e.file}.2`, '--force']);
+    expect(JSON.parse(ok(e, ['--json', 'secrets-manager', 'describe', 'm'])).config.file).toBe(`${e.file}.2`);
   });
 });
