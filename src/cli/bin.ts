@@ -22,8 +22,9 @@ process.on('beforeExit', () => {
 main(process.argv.slice(2)).then(
   (code) => {
     settled = true;
-    // Exit explicitly: SDK clients may keep sockets alive that would delay the exit.
-    process.stdout.write('', () => process.exit(code));
+    // Exit explicitly: SDK clients may keep sockets alive that would delay the exit. Pipes may
+    // be asynchronous, so wait until both streams have passed on what was written to them.
+    process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
   },
   (e: unknown) => {
     settled = true;

@@ -41,6 +41,9 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
   };
   const run = (fn: () => Promise<CommandResult>) => async () => {
     const r = await fn();
+    // What the work itself wrote (a step's console.log) is flushed first, so that a reader that
+    // went away during the work is told apart from one that left once the result came.
+    await out.settle();
     if (r.raw !== undefined && !out.json) out.raw(r.raw);
     else out.result(r.data, r.text);
   };

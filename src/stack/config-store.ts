@@ -43,8 +43,45 @@ export interface PluginRecord {
 
 export const DEFAULT_STACK = 'default';
 
-/** Bump when #migrate changes; stores at an older version are migrated on open. */
-const SCHEMA_VERSION = 1;
+/**
+ * The store's schema, as migrations: MIGRATIONS[i] takes a database from user_version i to i + 1.
+ * Only append; never change a migration that has shipped. Every table of config.db is created
+ * here, so that one version number describes the whole file.
+ */
+const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
+  // 1: components, stacks, settings and plugin modules.
+  (db) =>
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS components (
+        uuid TEXT PRIMARY KEY, type TEXT NOT NULL, flavor TEXT NOT NULL, name TEXT NOT NULL,
+        config TEXT NOT NULL, created_at TEXT NOT NULL, UNIQUE (type, name));
+      CREATE TABLE IF NOT EXISTS stacks (
+        uuid TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, components TEXT NOT NULL, created_at TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS settings (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS plugins (module TEXT PRIMARY KEY, registered_at TEXT NOT NULL);`),
+  // 2: pipeline runs and steps, with the process that runs each run (to tell a run whose
+  // process died). Version-1 stores may already have the tables: keystack 0.1 created them
+  // outside the migrations, on the first pipeline command.
+  (db) => {
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS pipeline_runs (
+        id TEXT PRIMARY KEY, pipeline TEXT NOT NULL, stack TEXT NOT NULL, orchestrator TEXT NOT NULL,
+        module TEXT, export_name TEXT, status TEXT NOT NULL, started_at TEXT NOT NULL, ended_at TEXT, error TEXT);
+      CREATE TABLE IF NOT EXISTS pipeline_steps (
+        run_id TEXT NOT NULL REFERENCES pipeline_runs (id) ON DELETE CASCADE, step_id TEXT NOT NULL, name TEXT NOT NULL,
+        position INTEGER NOT NULL, status TEXT NOT NULL, cache_key TEXT, cache_enabled INTEGER NOT NULL,
+        inputs TEXT NOT NULL, params TEXT NOT NULL, artifact_store TEXT, output_uri TEXT, output_hash TEXT,
+        cached_from TEXT, started_at TEXT, duration_ms INTEGER, error TEXT, PRIMARY KEY (run_id, step_id));
+      CREATE INDEX IF NOT EXISTS pipeline_steps_cache ON pipeline_steps (cache_key, status);
+      CREATE INDEX IF NOT EXISTS pipeline_runs_started ON pipeline_runs (started_at);
+      ALTER TABLE pipeline_runs ADD COLUMN runner_host TEXT;
+      ALTER TABLE pipeline_runs ADD COLUMN runner_pid INTEGER;
+      ALTER TABLE pipeline_runs ADD COLUMN runner_start TEXT;`);
+  },
+];
+
+/** The schema version this code writes; stores at an older version are migrated on open. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
 
 interface ComponentRow {
   uuid: string;
@@ -79,7 +116,9 @@ export class ConfigStore {
         db = openShared(file);
         const store = new ConfigStore(file, db);
         // Every CLI call opens this file: only take the write lock when there is something to set up.
-        if (db.pragma('user_version', { simple: true }) !== SCHEMA_VERSION) {
+        const version = db.pragma('user_version', { simple: true }) as number;
+        if (version > SCHEMA_VERSION) throw newerStore(file, version);
+        if (version < SCHEMA_VERSION) {
           db.pragma('journal_mode = WAL');
           store.#migrate();
         }
@@ -97,16 +136,12 @@ export class ConfigStore {
     });
   }
 
+  /** Applies the migrations this file lacks, in one transaction (another process may race us). */
   #migrate(): void {
     this.tx(() => {
-      this.db.exec(`
-        CREATE TABLE IF NOT EXISTS components (
-          uuid TEXT PRIMARY KEY, type TEXT NOT NULL, flavor TEXT NOT NULL, name TEXT NOT NULL,
-          config TEXT NOT NULL, created_at TEXT NOT NULL, UNIQUE (type, name));
-        CREATE TABLE IF NOT EXISTS stacks (
-          uuid TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, components TEXT NOT NULL, created_at TEXT NOT NULL);
-        CREATE TABLE IF NOT EXISTS settings (k TEXT PRIMARY KEY, v TEXT NOT NULL);
-        CREATE TABLE IF NOT EXISTS plugins (module TEXT PRIMARY KEY, registered_at TEXT NOT NULL);`);
+      const version = this.db.pragma('user_version', { simple: true }) as number;
+      if (version > SCHEMA_VERSION) throw newerStore(this.file, version);
+      for (const step of MIGRATIONS.slice(version)) step(this.db);
       if (!this.#setting('initialized')) this.#createDefaults();
       this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     });
@@ -273,6 +308,12 @@ export class ConfigStore {
   #setSetting(k: string, v: string): void {
     this.db.prepare('INSERT INTO settings (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v').run(k, v);
   }
+}
+
+function newerStore(file: string, version: number): ConfigError {
+  return new ConfigError(`the config store ${file} has schema version ${version}, newer than this keystack understands (${SCHEMA_VERSION})`, {
+    hint: 'Upgrade keystack, or point KEYSTACK_CONFIG_DIR at another directory.',
+  });
 }
 
 function toComponent(r: ComponentRow): ComponentRecord {
