@@ -82,25 +82,31 @@ export class RunStore {
   }
 
   finishRun(id: string, status: RunStatus, error: string | null): void {
-    this.#db.prepare('UPDATE pipeline_runs SET status = ?, ended_at = ?, error = ? WHERE id = ?').run(status, new Date().toISOString(), error, id);
-    if (status === 'failed') this.#db.prepare("UPDATE pipeline_steps SET status = 'skipped' WHERE run_id = ? AND status = 'pending'").run(id);
+    this.#store.tx(() => {
+      this.#db.prepare('UPDATE pipeline_runs SET status = ?, ended_at = ?, error = ? WHERE id = ?').run(status, new Date().toISOString(), error, id);
+      if (status === 'failed') this.#db.prepare("UPDATE pipeline_steps SET status = 'skipped' WHERE run_id = ? AND status = 'pending'").run(id);
+    });
   }
 
   /** Marks a step as about to run, with its inputs and cache key. */
   startStep(runId: string, stepId: string, s: { inputs: Record<string, StoredArtifact>; cacheKey: string; artifactStore: string }): void {
-    this.#db
-      .prepare("UPDATE pipeline_steps SET status = 'running', inputs = ?, cache_key = ?, artifact_store = ?, started_at = ? WHERE run_id = ? AND step_id = ?")
-      .run(JSON.stringify(s.inputs), s.cacheKey, s.artifactStore, new Date().toISOString(), runId, stepId);
+    this.#store.tx(() =>
+      this.#db
+        .prepare("UPDATE pipeline_steps SET status = 'running', inputs = ?, cache_key = ?, artifact_store = ?, started_at = ? WHERE run_id = ? AND step_id = ?")
+        .run(JSON.stringify(s.inputs), s.cacheKey, s.artifactStore, new Date().toISOString(), runId, stepId),
+    );
   }
 
   finishStep(runId: string, stepId: string, r: { status: 'completed' | 'cached' | 'failed'; output?: StoredArtifact | undefined; durationMs: number; error?: string | undefined; cachedFrom?: string | undefined }): void {
-    this.#db
-      .prepare('UPDATE pipeline_steps SET status = ?, output_uri = ?, output_hash = ?, duration_ms = ?, error = ?, cached_from = ? WHERE run_id = ? AND step_id = ?')
-      .run(r.status, r.output?.uri ?? null, r.output?.hash ?? null, Math.round(r.durationMs), r.error ?? null, r.cachedFrom ?? null, runId, stepId);
+    this.#store.tx(() =>
+      this.#db
+        .prepare('UPDATE pipeline_steps SET status = ?, output_uri = ?, output_hash = ?, duration_ms = ?, error = ?, cached_from = ? WHERE run_id = ? AND step_id = ?')
+        .run(r.status, r.output?.uri ?? null, r.output?.hash ?? null, Math.round(r.durationMs), r.error ?? null, r.cachedFrom ?? null, runId, stepId),
+    );
   }
 
   setDuration(runId: string, stepId: string, durationMs: number): void {
-    this.#db.prepare('UPDATE pipeline_steps SET duration_ms = ? WHERE run_id = ? AND step_id = ?').run(Math.round(durationMs), runId, stepId);
+    this.#store.tx(() => this.#db.prepare('UPDATE pipeline_steps SET duration_ms = ? WHERE run_id = ? AND step_id = ?').run(Math.round(durationMs), runId, stepId));
   }
 
   /** The newest completed output with this cache key in this artifact store. */
@@ -196,7 +202,8 @@ function runnerGone(r: RunRow): boolean {
 }
 
 function isReadOnly(e: unknown): boolean {
-  const code = (e as { code?: unknown } | null)?.code;
+  const cause = e instanceof Error && e.cause !== undefined ? e.cause : e;
+  const code = (cause as { code?: unknown } | null)?.code;
   return typeof code === 'string' && code.startsWith('SQLITE_READONLY');
 }
 

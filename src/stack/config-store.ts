@@ -5,7 +5,7 @@
  */
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ConfigError, ExistsError, InUseError, NotFoundError } from '../secrets/errors.js';
 import { openShared, retryBusy } from '../support/sqlite.js';
 
@@ -118,6 +118,11 @@ export class ConfigStore {
         // Every CLI call opens this file: only take the write lock when there is something to set up.
         const version = db.pragma('user_version', { simple: true }) as number;
         if (version > SCHEMA_VERSION) throw newerStore(file, version);
+        if (version < SCHEMA_VERSION && db.readonly) {
+          throw new ConfigError(`the config store ${file} is read-only, and this keystack must upgrade it (schema version ${version} to ${SCHEMA_VERSION}) before it can use it`, {
+            hint: 'Run keystack once with write access to it and its directory, or set KEYSTACK_CONFIG_DIR to a writable directory.',
+          });
+        }
         if (version < SCHEMA_VERSION) {
           db.pragma('journal_mode = WAL');
           store.#migrate();
@@ -131,7 +136,7 @@ export class ConfigStore {
             hint: 'Restore it from a backup, or move it away to start with a fresh default stack.',
           });
         }
-        throw e;
+        throw environmentError(file, e) ?? e;
       }
     });
   }
@@ -161,7 +166,16 @@ export class ConfigStore {
 
   /** Runs `fn` in one immediate (write-locking) transaction. */
   tx<T>(fn: () => T): T {
-    return retryBusy(() => this.db.transaction(fn).immediate());
+    return this.#writing(() => retryBusy(() => this.db.transaction(fn).immediate()));
+  }
+
+  /** Runs a write; a read-only file or a full disk is reported as such, with the path. */
+  #writing<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      throw environmentError(this.file, e) ?? e;
+    }
   }
 
   close(): void {
@@ -208,7 +222,7 @@ export class ConfigStore {
   }
 
   updateComponentConfig(uuid: string, config: Record<string, unknown>): void {
-    this.db.prepare('UPDATE components SET config = ? WHERE uuid = ?').run(JSON.stringify(config), uuid);
+    this.#writing(() => this.db.prepare('UPDATE components SET config = ? WHERE uuid = ?').run(JSON.stringify(config), uuid));
   }
 
   /** Stacks that use a component. */
@@ -260,7 +274,7 @@ export class ConfigStore {
   }
 
   setStackComponents(name: string, components: Partial<Record<ComponentType, string>>): void {
-    this.db.prepare('UPDATE stacks SET components = ? WHERE name = ?').run(JSON.stringify(components), name);
+    this.#writing(() => this.db.prepare('UPDATE stacks SET components = ? WHERE name = ?').run(JSON.stringify(components), name));
   }
 
   deleteStack(name: string): void {
@@ -289,12 +303,12 @@ export class ConfigStore {
 
   addPlugin(module: string): PluginRecord {
     const rec = { module, registeredAt: new Date().toISOString() };
-    this.db.prepare('INSERT INTO plugins (module, registered_at) VALUES (?, ?) ON CONFLICT (module) DO UPDATE SET registered_at = excluded.registered_at').run(rec.module, rec.registeredAt);
+    this.#writing(() => this.db.prepare('INSERT INTO plugins (module, registered_at) VALUES (?, ?) ON CONFLICT (module) DO UPDATE SET registered_at = excluded.registered_at').run(rec.module, rec.registeredAt));
     return rec;
   }
 
   removePlugin(module: string): boolean {
-    return this.db.prepare('DELETE FROM plugins WHERE module = ?').run(module).changes === 1;
+    return this.#writing(() => this.db.prepare('DELETE FROM plugins WHERE module = ?').run(module).changes === 1);
   }
 
   listPlugins(): PluginRecord[] {
@@ -308,6 +322,39 @@ export class ConfigStore {
   #setSetting(k: string, v: string): void {
     this.db.prepare('INSERT INTO settings (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v').run(k, v);
   }
+}
+
+/**
+ * Failures that come from the machine, not from keystack: a config directory that is a file or
+ * cannot be entered, a read-only file or file system, a full disk, an I/O error. Undefined for
+ * anything else (busy is retried elsewhere; other errors are bugs and reported as such).
+ */
+export function environmentError(file: string, e: unknown): ConfigError | undefined {
+  if (e instanceof ConfigError) return undefined;
+  const code = (e as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return undefined;
+  const dir = dirname(file);
+  const say = (message: string, hint: string) => new ConfigError(message, { hint, cause: e });
+  const elsewhere = 'or set KEYSTACK_CONFIG_DIR to a directory of your own';
+  if (code === 'ENOTDIR' || code === 'EEXIST') {
+    return say(`the config directory ${dir} is not a directory (${code})`, `Move the file at that path away, ${elsewhere}.`);
+  }
+  if (code === 'EACCES' || code === 'EPERM' || code === 'SQLITE_PERM') {
+    return say(`permission denied on the config store ${file} (${code})`, `Check that this user can read and write it and its directory (\`ls -ld ${dir} ${file}\`), ${elsewhere}.`);
+  }
+  if (code === 'EROFS' || code.startsWith('SQLITE_READONLY')) {
+    return say(`the config store ${file} is read-only (${code}), and this command changes it`, `Make it and its directory writable, ${elsewhere}. Commands that only read work as they are.`);
+  }
+  if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'SQLITE_FULL') {
+    return say(`the disk holding the config store ${file} is full (${code}); nothing was changed`, 'Free some space, then run the command again.');
+  }
+  if (code === 'EIO' || code.startsWith('SQLITE_IOERR')) {
+    return say(`cannot read or write the config store ${file} (${code})`, 'Check the disk and the file system it is on, then run the command again.');
+  }
+  if (code === 'SQLITE_CANTOPEN' || code === 'EISDIR' || code === 'ENOENT') {
+    return say(`cannot open the config store ${file} (${code})`, `Check that its directory exists and this user can read and write both, ${elsewhere}.`);
+  }
+  return undefined;
 }
 
 function newerStore(file: string, version: number): ConfigError {
