@@ -136,6 +136,15 @@ function oneLine(s: string): string {
   return s.replace(/\s*\n\s*/g, ' ').trim();
 }
 
+/**
+ * A list for a message: all of it when short, else the first `max` items and a count of the rest,
+ * so that a secret with 20,000 keys gives one readable line, not a megabyte (`--json` has them all).
+ */
+export function listText(items: readonly string[], max = 20): string {
+  if (items.length <= max) return items.join(', ');
+  return `${items.slice(0, max).join(', ')} and ${(items.length - max).toLocaleString('en-US')} more`;
+}
+
 /** A plain left-aligned table; cells never wrap, so values stay copyable. */
 export function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => displayWidth(r[i] ?? ''))));

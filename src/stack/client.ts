@@ -10,7 +10,7 @@ import { createSchemaRegistry, type SchemaRegistry, type SecretSchema } from '..
 import { validateFlavorFields, validateScopeSettings } from '../flavors/config.js';
 import { SecretsManager } from '../flavors/manager.js';
 import { loadPlugin, resolveModulePath, type PluginExports } from '../flavors/plugins.js';
-import { createFlavorRegistry, type FlavorRegistry } from '../flavors/registry.js';
+import { BUILTIN_FLAVOR_LOADERS, createFlavorRegistry, type FlavorRegistry } from '../flavors/registry.js';
 import type { FlavorDefinition } from '../flavors/types.js';
 import {
   COMPONENT_LABEL,
@@ -108,9 +108,12 @@ export class Keystack {
     const cached = this.#managers.get(record.uuid);
     if (cached) return cached;
     const flavor = await this.flavors.get(record.flavor);
+    // Only a custom flavor came from a module (and loading plugins is not free).
+    const source = Object.hasOwn(BUILTIN_FLAVOR_LOADERS, flavor.name) ? undefined : (await this.plugins()).find((p) => p.flavors.includes(flavor))?.module;
     const manager = new SecretsManager({
       record: { uuid: record.uuid, name: record.name, flavor: record.flavor, config: record.config },
       flavor,
+      source,
       configDir: this.configDir,
       env: this.env,
       schemas: this.schemas,

@@ -7,7 +7,7 @@ import type { Secret } from '../../flavors/manager.js';
 import { StackRuntime } from '../../stack/runtime.js';
 import { assertValid, validateRuntime, validationLevelFrom, VALIDATION_LEVELS, type ValidationLevel } from '../../stack/validation.js';
 import { expandValue, readBoundedFile } from '../input.js';
-import { table } from '../output.js';
+import { listText, table } from '../output.js';
 import type { CommandContext, CommandResult } from '../context.js';
 
 export async function stackValidate(ctx: CommandContext, o: { name?: string | undefined; level?: string | undefined }): Promise<CommandResult> {
@@ -19,7 +19,7 @@ export async function stackValidate(ctx: CommandContext, o: { name?: string | un
   const refs = report.references.map(formatReference);
   return {
     data: { stack: report.stack, valid: true, level, references: refs },
-    text: `Stack '${report.stack}' is valid (secret validation level ${level}; ${refs.length} secret reference${refs.length === 1 ? '' : 's'}${refs.length ? `: ${refs.join(', ')}` : ''}).`,
+    text: `Stack '${report.stack}' is valid (secret validation level ${level}; ${refs.length} secret reference${refs.length === 1 ? '' : 's'}${refs.length ? `: ${listText(refs)}` : ''}).`,
   };
 }
 
@@ -90,16 +90,16 @@ export async function stackRegisterSecrets(ctx: CommandContext, o: RegisterSecre
     if (Object.keys(p.changes).length === 0) {
       unchanged.push(p.name);
     } else if (!p.existing) {
-      ctx.out.note(`Registering secret '${p.name}' (keys: ${Object.keys(p.changes).join(', ')}).`);
+      ctx.out.note(`Registering secret '${p.name}' (keys: ${listText(Object.keys(p.changes))}).`);
       await manager.register(p.name, p.changes);
       registered.push(p.name);
     } else {
-      ctx.out.note(`Updating secret '${p.name}' (keys: ${Object.keys(p.changes).join(', ')}).`);
+      ctx.out.note(`Updating secret '${p.name}' (keys: ${listText(Object.keys(p.changes))}).`);
       await manager.update(p.name, { ...p.existing.values, ...p.changes }, { schema: p.existing.schema });
       updated.push(p.name);
     }
   }
-  const rows = plans.map((p) => [p.name, registered.includes(p.name) ? 'registered' : updated.includes(p.name) ? 'updated' : 'unchanged', (byName.get(p.name) ?? []).join(', ')]);
+  const rows = plans.map((p) => [p.name, registered.includes(p.name) ? 'registered' : updated.includes(p.name) ? 'updated' : 'unchanged', listText(byName.get(p.name) ?? [])]);
   return {
     data: { stack: stack.name, manager: manager.name, registered, updated, unchanged },
     text: `${table(['SECRET', 'STATUS', 'KEYS'], rows)}\nStack '${stack.name}' has every secret it references in ${manager.where}.`,
