@@ -68,7 +68,7 @@ const isStoredOrNull: ResultCheck = (v) => {
 
 /** The type of a value, never the value itself (it may be a secret). */
 function describeValue(v: unknown): string {
-  if (v === null) return 'null';
+  if (v === null || v === undefined) return String(v);
   if (Array.isArray(v)) return v.every((n) => typeof n === 'string') ? 'an array of strings' : 'an array with non-strings';
   if (typeof v === 'number') return Number.isInteger(v) ? 'an integer' : 'a number';
   return typeof v === 'object' ? 'an object' : `${/^[aeiou]/.test(typeof v) ? 'an' : 'a'} ${typeof v}`;

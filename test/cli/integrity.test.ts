@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, mkdirSync, openSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, cli, inPty, tempEnv, type CliEnv, type CliResult } from '../support/cli.js';
 
@@ -223,5 +223,88 @@ describe('config edits say what they do and how to proceed', () => {
     expectCleanError(r, 1, /cannot check whether secrets manager 'm' holds secrets[\s\S]*Hint: .*--force/);
     ok(e, ['secrets-manager', 'update', 'm', `--file=${e.file}.2`, '--force']);
     expect(JSON.parse(ok(e, ['--json', 'secrets-manager', 'describe', 'm'])).config.file).toBe(`${e.file}.2`);
+  });
+});
+
+describe('errors caused by the environment are not blamed on keystack', () => {
+  it('a config directory that is a file is a ConfigError naming the path', () => {
+    const e = tempEnv();
+    const file = join(e.configDir, 'not-a-dir');
+    writeFileSync(file, 'x');
+    const r = cli(e, ['secret', 'list'], { env: { KEYSTACK_CONFIG_DIR: file } });
+    expectCleanError(r, 1, new RegExp(`the config directory ${file} is not a directory[\\s\\S]*Hint: `));
+  });
+
+  // Permissions do not apply to root, so these run keystack as the unprivileged user 65534.
+  const asRoot = process.getuid?.() === 0;
+  const NOBODY = 65534;
+  const asNobody = (e: CliEnv, args: string[]): CliResult => {
+    const r = spawnSync(process.execPath, [BIN, ...args], { env: e.env, uid: NOBODY, gid: NOBODY, encoding: 'utf8' });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+  /** A config dir owned by the other user, with one secret in the default store. */
+  const nobodyEnv = (): CliEnv & { dir: string } => {
+    const e = tempEnv();
+    chownSync(e.configDir, NOBODY, NOBODY);
+    const r = asNobody(e, ['secret', 'register', 'a', '--v=readable-value']);
+    expect(r.status, r.stderr).toBe(0);
+    return { ...e, dir: e.env['KEYSTACK_CONFIG_DIR'] as string };
+  };
+
+  it.skipIf(!asRoot)('an unreadable config directory is a ConfigError naming the path (runs as uid 65534, so needs root)', () => {
+    const e = nobodyEnv();
+    chmodSync(e.dir, 0o000);
+    try {
+      expectCleanError(asNobody(e, ['secret', 'list']), 1, new RegExp(`permission denied on the config store ${e.dir}/config.db \\(EACCES\\)[\\s\\S]*Hint: `));
+    } finally {
+      chmodSync(e.dir, 0o700);
+    }
+  });
+
+  it.skipIf(!asRoot)('a read-only config directory and store can be read; a write says it is read-only (runs as uid 65534, so needs root)', () => {
+    const e = nobodyEnv();
+    const stores = join(e.dir, 'local_stores');
+    const files = [join(e.dir, 'config.db'), ...readdirSync(stores).map((f) => join(stores, f))];
+    for (const f of files) chmodSync(f, 0o400);
+    for (const d of [stores, e.dir]) chmodSync(d, 0o500);
+    try {
+      const got = asNobody(e, ['secret', 'get', 'a', '--key', 'v']);
+      expect(got.status, got.stderr).toBe(0);
+      expect(got.stdout).toBe('readable-value');
+      expect(asNobody(e, ['secret', 'list']).stdout).toBe('a\n');
+      expect(asNobody(e, ['pipeline', 'runs', 'list']).status).toBe(0);
+      const w = asNobody(e, ['stack', 'register', 'x', '-o', 'default', '-a', 'default']);
+      expectCleanError(w, 1, new RegExp(`the config store ${e.dir}/config.db is read-only \\(SQLITE_READONLY\\)[\\s\\S]*Hint: `));
+    } finally {
+      for (const d of [e.dir, stores]) chmodSync(d, 0o700);
+    }
+  });
+
+  it('a custom flavor that breaks the contract gets a ConfigError naming the module', () => {
+    const e = withFlavor('liar');
+    const module = join(e.configDir, 'flavors.mjs');
+    const list = cli(e, ['secret', 'list']);
+    expectCleanError(list, 1, new RegExp(`the liar flavor \\(module ${module}\\) broke the backend contract: list returned a string, not an array of secret names`));
+    const all = cli(e, ['secret', 'delete-all', '-y']);
+    expectCleanError(all, 1, /broke the backend contract: delete-all returned undefined, not a count of deleted secrets/);
+    expect(all.stderr).not.toContain('Deleted undefined');
+    expectCleanError(cli(e, ['secret', 'get', 'x']), 1, /broke the backend contract: get returned a string/);
+  });
+
+  it('a success message about 20,000 keys is summarised (the JSON has them all)', () => {
+    const e = tempEnv();
+    const keys = Array.from({ length: 20_000 }, (_, i) => `k${i}`);
+    const r = cli(e, ['secret', 'register', 'wide', ...keys.map((k) => `--${k}=v`)]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.length).toBeLessThan(1000);
+    expect(r.stdout).toMatch(/keys: k0, k1, .*, k19 and 19,980 more\) in/);
+    const j = cli(e, ['--json', 'secret', 'update', 'wide', ...keys.map((k) => `--${k}=w`)]);
+    expect((JSON.parse(j.stdout) as { set: string[] }).set).toHaveLength(20_000);
+  });
+
+  it('stack validate --level BOGUS is a usage error, exit 2', () => {
+    const e = tempEnv();
+    expectCleanError(cli(e, ['stack', 'validate', '--level', 'BOGUS']), 2, /--level must be one of NONE, SECRET_EXISTS, SECRET_AND_KEY_EXISTS/);
+    expect(cli(e, ['stack', 'validate', '--level', 'none']).status).toBe(0);
   });
 });
