@@ -54,17 +54,11 @@ const STDIN_PATHS = new Set(['-', '/dev/stdin', '/proc/self/fd/0', '/dev/fd/0'])
  * `docker login --password-stdin` does) and refuses empty input. Values must be UTF-8 text.
  */
 export function expandValues(pairs: ReadonlyMap<string, string>, sources: ValueSources = { readStdin }): Record<string, string> {
+  // A usage mistake is reported before anything is read.
+  const fromStdin = [...pairs].filter(([, v]) => isStdinValue(v)).map(([k]) => k);
+  if (fromStdin.length > 1) throw new UsageError(`both --${fromStdin[0]} and --${fromStdin[1]} read standard input`, 'Only one key can use @- (or @/dev/stdin); read the others from files.');
   const out: Record<string, string> = {};
-  let stdinKey: string | undefined;
-  for (const [key, value] of pairs) {
-    if (isStdinValue(value)) {
-      if (stdinKey !== undefined) throw new UsageError(`both --${stdinKey} and --${key} read standard input`, 'Only one key can use @- (or @/dev/stdin); read the others from files.');
-      stdinKey = key;
-      out[key] = stdinValue(key, sources.readStdin());
-    } else {
-      out[key] = expandValue(key, value);
-    }
-  }
+  for (const [key, value] of pairs) out[key] = isStdinValue(value) ? stdinValue(key, sources.readStdin()) : expandValue(key, value);
   return out;
 }
 
