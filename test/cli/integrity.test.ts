@@ -273,6 +273,8 @@ describe('errors caused by the environment are not blamed on keystack', () => {
       expect(got.stdout).toBe('readable-value');
       expect(asNobody(e, ['secret', 'list']).stdout).toBe('a\n');
       expect(asNobody(e, ['pipeline', 'runs', 'list']).status).toBe(0);
+      const reg = asNobody(e, ['secret', 'register', 'b', '--v=1']);
+      expectCleanError(reg, 1, new RegExp(`the local store ${stores}/secrets.db is read-only \\(SQLITE_READONLY\\)[\\s\\S]*Hint: `));
       const w = asNobody(e, ['stack', 'register', 'x', '-o', 'default', '-a', 'default']);
       expectCleanError(w, 1, new RegExp(`the config store ${e.dir}/config.db is read-only \\(SQLITE_READONLY\\)[\\s\\S]*Hint: `));
     } finally {
