@@ -34,7 +34,10 @@ export interface WriteFailure {
   duringResult: boolean;
 }
 
-export function createOutput(json: boolean, streams: { out: NodeJS.WriteStream; err: NodeJS.WriteStream } = { out: process.stdout, err: process.stderr }): Output {
+/** stdout as the output module needs it; `isTTY` is absent, not false, on a pipe or file. */
+type OutStream = NodeJS.WritableStream & { isTTY?: boolean | undefined; destroyed?: boolean | undefined };
+
+export function createOutput(json: boolean, streams: { out: OutStream; err: NodeJS.WritableStream } = { out: process.stdout, err: process.stderr }): Output {
   const secrets = new Set<string>();
   const mask = (s: string) => {
     let out = s;
@@ -85,7 +88,12 @@ export function createOutput(json: boolean, streams: { out: NodeJS.WriteStream; 
     },
     settle() {
       if (failure || streams.out.destroyed) return Promise.resolve(failure ?? { code: 'EPIPE', duringResult: writingResult });
-      return new Promise((resolve) => streams.out.write('', (e) => (failed(e), resolve(failure))));
+      return new Promise((resolve) =>
+        streams.out.write('', (e) => {
+          failed(e);
+          resolve(failure);
+        }),
+      );
     },
   };
 }

@@ -3,7 +3,7 @@
  * SQLite file in the config directory. SQLite gives atomic writes and safe concurrent CLI calls
  * for free; every multi-step change runs in one immediate transaction.
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { ConfigError, ExistsError, InUseError, NotFoundError } from '../secrets/errors.js';
