@@ -4,7 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../../src/secrets/errors.js';
-import { ConfigStore } from '../../src/stack/config-store.js';
+import { ConfigStore, environmentError } from '../../src/stack/config-store.js';
 import { RunStore } from '../../src/pipeline/run-store.js';
 
 describe('config store on a full disk', () => {
@@ -32,5 +32,28 @@ describe('config store on a full disk', () => {
     } finally {
       store.close();
     }
+  });
+});
+
+describe('environment errors of the config store', () => {
+  // The codes SQLite and the kernel report; the full-disk case above is the real one end to end.
+  it.each([
+    ['SQLITE_IOERR_WRITE', /cannot read or write the config store \/c\/config\.db \(SQLITE_IOERR_WRITE\)/],
+    ['SQLITE_IOERR', /cannot read or write the config store/],
+    ['ENOSPC', /the disk holding the config store \/c\/config\.db is full \(ENOSPC\)/],
+    ['EROFS', /the config store \/c\/config\.db is read-only \(EROFS\)/],
+    ['SQLITE_READONLY_DIRECTORY', /is read-only \(SQLITE_READONLY_DIRECTORY\)/],
+    ['EACCES', /permission denied on the config store \/c\/config\.db \(EACCES\)/],
+    ['ENOTDIR', /the config directory \/c is not a directory/],
+  ])('%s is a ConfigError naming the path, with a hint', (code, message) => {
+    const e = environmentError('/c/config.db', Object.assign(new Error('x'), { code }));
+    expect(e).toBeInstanceOf(ConfigError);
+    expect(e?.message).toMatch(message);
+    expect(e?.hint).toBeTruthy();
+  });
+
+  it('leaves other errors alone (they are bugs, or busy, handled elsewhere)', () => {
+    expect(environmentError('/c/config.db', Object.assign(new Error('x'), { code: 'SQLITE_BUSY' }))).toBeUndefined();
+    expect(environmentError('/c/config.db', new TypeError('x'))).toBeUndefined();
   });
 });
