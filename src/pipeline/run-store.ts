@@ -138,7 +138,9 @@ export class RunStore {
   #live(row: RunRow): RunRecord {
     if (row.status !== 'running' || !runnerGone(row)) return toRun(row);
     const endedAt = new Date().toISOString();
-    const error = `the process that ran it (pid ${row.runner_pid ?? '?'}) ended before the run finished`;
+    const error = row.runner_pid === null
+      ? 'it was left running by an older keystack, which did not record its process'
+      : `the process that ran it (pid ${row.runner_pid}) ended before the run finished`;
     try {
       this.#store.tx(() => {
         const changed = this.#db
@@ -189,7 +191,9 @@ function processStart(pid: number): string | null {
 
 /** Whether the process recorded as running this run is certainly gone. */
 function runnerGone(r: RunRow): boolean {
-  if (r.runner_pid === null) return false; // recorded before keystack kept it: cannot tell
+  // Recorded by keystack 0.1, which did not keep the pid: that process is an older keystack's,
+  // from before this store was migrated, and a run it left `running` is not going any more.
+  if (r.runner_pid === null) return true;
   if (r.runner_host !== hostname()) return false;
   if (r.runner_pid === process.pid && r.runner_start === processStart(process.pid)) return false;
   try {

@@ -80,8 +80,8 @@ describe('config store migrations', () => {
       if (withRuns) {
         expect(runs.getRun('run-old')).toMatchObject({ status: 'completed', pipeline: 'training' });
         expect(runs.findCached('k1', 'u-art')).toEqual([{ runId: 'run-old', output: { uri: 'run-old/load.json', hash: 'h1' } }]);
-        // Recorded before keystack kept the runner's pid: it cannot be judged, so it is left as it is.
-        expect(runs.getRun('run-stale').status).toBe('running');
+        // Left `running` by keystack 0.1, which kept no pid: never shown as still going.
+        expect(runs.getRun('run-stale')).toMatchObject({ status: 'interrupted', error: expect.stringContaining('older keystack') });
       }
       // New runs are recorded with their runner.
       runs.createRun({ id: 'run-new', pipeline: 'p', stack: 'default', orchestrator: 'default', module: null, exportName: null, startedAt: new Date().toISOString() }, [
