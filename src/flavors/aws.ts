@@ -31,6 +31,7 @@ export default defineFlavor<AwsFlavorOptions>({
   description: 'AWS Secrets Manager',
   supportsScoping: true,
   separator: '/',
+  locationFields: ['region_name', 'endpoint_url'],
   nameRule: { pattern: /[A-Za-z0-9_+=.@-]+/, maxLength: 128, description: 'must contain only letters, digits and the characters _+=.@-' },
   // AWS's SecretString limit; moto does not enforce it, so the core checks it.
   maxContentBytes: 65536,

@@ -47,9 +47,35 @@ export interface SecretsManagerOptions {
   schemas: SchemaRegistry;
   /** Passed on to the flavor (see FlavorContext.warn). */
   warn?: ((message: string) => void) | undefined;
+  /** The module a custom flavor came from, for messages. */
+  source?: string | undefined;
 }
 
 export type SchemaArg = string | SecretSchema<unknown>;
+
+/** Undefined when a backend's result is what the contract says; else what it was instead. */
+type ResultCheck = (v: unknown) => string | undefined;
+
+const isBoolean: ResultCheck = (v) => (typeof v === 'boolean' ? undefined : `${describeValue(v)}, not true or false`);
+const isCount: ResultCheck = (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? undefined : `${describeValue(v)}, not a count of deleted secrets`);
+const isNames: ResultCheck = (v) =>
+  Array.isArray(v) && v.every((n) => typeof n === 'string') ? undefined : `${describeValue(v)}, not an array of secret names`;
+const isStoredOrNull: ResultCheck = (v) => {
+  if (v === null) return undefined;
+  const s = v as { schema?: unknown; values?: unknown } | undefined;
+  const values = s?.values;
+  const ok = typeof s === 'object' && typeof s.schema === 'string' && typeof values === 'object' && values !== null && !Array.isArray(values) &&
+    Object.values(values).every((x) => typeof x === 'string');
+  return ok ? undefined : `${describeValue(v)}, not null or { schema, values } with string values`;
+};
+
+/** The type of a value, never the value itself (it may be a secret). */
+function describeValue(v: unknown): string {
+  if (v === null || v === undefined) return String(v);
+  if (Array.isArray(v)) return v.every((n) => typeof n === 'string') ? 'an array of strings' : 'an array with non-strings';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'an integer' : 'a number';
+  return typeof v === 'object' ? 'an object' : `${/^[aeiou]/.test(typeof v) ? 'an' : 'a'} ${typeof v}`;
+}
 
 export class SecretsManager {
   readonly name: string;
@@ -83,7 +109,7 @@ export class SecretsManager {
   async register(name: string, values: Readonly<Record<string, string>>, options: { schema?: SchemaArg } = {}): Promise<Secret> {
     this.#checkName(name);
     const stored = await this.#prepare(name, values, options.schema ?? ARBITRARY);
-    const created = await this.#call('register', name, () => this.#be().create(name, stored), stored);
+    const created = await this.#call('register', name, () => this.#be().create(name, stored), stored, isBoolean);
     if (!created) throw new SecretExistsError(name, this.where);
     return { name, ...stored };
   }
@@ -93,7 +119,7 @@ export class SecretsManager {
   async get<T>(name: string, schema: SecretSchema<T>): Promise<TypedSecret<T>>;
   async get<T>(name: string, schema?: SecretSchema<T>): Promise<Secret | TypedSecret<T>> {
     this.#checkName(name);
-    const stored = await this.#call('get', name, () => this.#be().get(name));
+    const stored = await this.#call('get', name, () => this.#be().get(name), undefined, isStoredOrNull);
     if (!stored) throw new SecretNotFoundError(name, this.where);
     processMasker.add(Object.values(stored.values));
     const secret: Secret = { name, ...stored };
@@ -111,14 +137,14 @@ export class SecretsManager {
   /** Whether a secret exists, without failing when it does not. */
   async has(name: string): Promise<boolean> {
     this.#checkName(name);
-    const stored = await this.#call('get', name, () => this.#be().get(name));
+    const stored = await this.#call('get', name, () => this.#be().get(name), undefined, isStoredOrNull);
     if (stored) processMasker.add(Object.values(stored.values));
     return stored !== null;
   }
 
   /** The names of the secrets in this manager's scope, sorted. */
   async list(): Promise<string[]> {
-    const names = await this.#call('list', undefined, () => this.#be().list());
+    const names = await this.#call('list', undefined, () => this.#be().list(), undefined, isNames);
     return [...new Set(names)].sort();
   }
 
@@ -148,13 +174,13 @@ export class SecretsManager {
   /** Deletes a secret. Throws SecretNotFoundError if it does not exist (on every flavor alike). */
   async delete(name: string): Promise<void> {
     this.#checkName(name);
-    const deleted = await this.#call('delete', name, () => this.#be().delete(name));
+    const deleted = await this.#call('delete', name, () => this.#be().delete(name), undefined, isBoolean);
     if (!deleted) throw new SecretNotFoundError(name, this.where);
   }
 
   /** Deletes every secret in this manager's scope, and nothing outside it. */
   async deleteAll(): Promise<number> {
-    return this.#call('delete-all', undefined, () => this.#be().deleteAll());
+    return this.#call('delete-all', undefined, () => this.#be().deleteAll(), undefined, isCount);
   }
 
   /** Resolves a schema name through the registry. */
@@ -175,7 +201,7 @@ export class SecretsManager {
   }
 
   async #replace(name: string, stored: StoredSecret): Promise<Secret> {
-    const updated = await this.#call('update', name, () => this.#be().update(name, stored), stored);
+    const updated = await this.#call('update', name, () => this.#be().update(name, stored), stored, isBoolean);
     if (!updated) throw new SecretNotFoundError(name, this.where);
     return { name, ...stored };
   }
@@ -211,14 +237,25 @@ export class SecretsManager {
     return this.#backend;
   }
 
-  async #call<T>(operation: string, secretName: string | undefined, fn: () => Promise<T>, stored?: StoredSecret): Promise<T> {
+  async #call<T>(operation: string, secretName: string | undefined, fn: () => Promise<T>, stored?: StoredSecret, check?: ResultCheck): Promise<T> {
     // Values being written are known from here on: a backend (or custom flavor) error that
     // echoes the request is masked, whether it arrives as an SDK error or a keystack error.
     if (stored) processMasker.add(Object.values(stored.values));
+    let result: T;
     try {
-      return await fn();
+      result = await fn();
     } catch (e) {
       throw backendFailure({ flavor: this.flavor.name, operation, secretName, values: stored ? Object.values(stored.values) : [] }, e);
     }
+    // A custom flavor is code keystack did not write: what it returns is checked, so that a
+    // broken one is named instead of printing one character per line or "undefined secrets".
+    const wrong = check?.(result);
+    if (wrong !== undefined) {
+      const from = this.#opts.source ? ` (module ${this.#opts.source})` : '';
+      throw new ConfigError(`the ${this.flavor.name} flavor${from} broke the backend contract: ${operation} returned ${wrong}`, {
+        hint: 'Fix the flavor so that each method returns what SecretsBackend declares (see docs/custom-flavors.md).',
+      });
+    }
+    return result;
   }
 }

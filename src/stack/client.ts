@@ -11,7 +11,7 @@ import { createSchemaRegistry, type SchemaRegistry, type SecretSchema } from '..
 import { validateFlavorFields, validateScopeSettings } from '../flavors/config.js';
 import { SecretsManager } from '../flavors/manager.js';
 import { loadPlugin, resolveModulePath, type PluginExports } from '../flavors/plugins.js';
-import { createFlavorRegistry, type FlavorRegistry } from '../flavors/registry.js';
+import { BUILTIN_FLAVOR_LOADERS, createFlavorRegistry, type FlavorRegistry } from '../flavors/registry.js';
 import type { FlavorDefinition } from '../flavors/types.js';
 import {
   COMPONENT_LABEL,
@@ -117,9 +117,12 @@ export class Keystack {
     const cached = this.#managers.get(record.uuid);
     if (cached) return cached;
     const flavor = await this.flavors.get(record.flavor);
+    // Only a custom flavor came from a module (and loading plugins is not free).
+    const source = Object.hasOwn(BUILTIN_FLAVOR_LOADERS, flavor.name) ? undefined : (await this.plugins()).find((p) => p.flavors.includes(flavor))?.module;
     const manager = new SecretsManager({
       record: { uuid: record.uuid, name: record.name, flavor: record.flavor, config: record.config },
       flavor,
+      source,
       configDir: this.configDir,
       env: this.env,
       schemas: this.schemas,
@@ -146,12 +149,23 @@ export class Keystack {
     const merged = { ...record.config, ...changes };
     for (const [k, v] of Object.entries(changes)) if (v === null) delete merged[k];
     const config = this.#validateManagerConfig(flavor, merged);
-    const moved = Object.keys(changes).some((k) => JSON.stringify(record.config[k]) !== JSON.stringify(config[k]));
-    if (moved && !options.force) {
-      const count = (await this.managerFor(record).then((m) => m.list())).length;
+    const moved = locationChanges(flavor, record.config, config);
+    if (moved.length > 0 && !options.force) {
+      const what = moved.map((k) => `'${k}'`).join(', ');
+      let count: number;
+      try {
+        count = (await this.managerFor(record).then((m) => m.list())).length;
+      } catch (e) {
+        // Without the count there is no way to know the change is safe; say how to go ahead.
+        const reason = e instanceof Error ? e.message : String(e);
+        throw new ConfigError(`cannot check whether secrets manager '${record.name}' holds secrets, so ${what} was not changed: ${reason}`, {
+          hint: 'Make its backend reachable and try again, or pass --force to change it anyway (any secrets it holds stay where they are).',
+          cause: e,
+        });
+      }
       if (count > 0) {
         throw new InUseError(
-          `secrets manager '${record.name}' holds ${count} secret${count === 1 ? '' : 's'} that this change would make invisible to it`,
+          `secrets manager '${record.name}' holds ${count} secret${count === 1 ? '' : 's'} that changing ${what} would make invisible to it`,
           'Move the secrets first, or pass --force to change it anyway (the secrets stay in the old location).',
         );
       }
@@ -302,6 +316,15 @@ export class Keystack {
     }
     return out;
   }
+}
+
+/**
+ * The scope fields and the flavor's location fields whose value differs: the changes that move
+ * where the manager's secrets live. Credentials and other settings do not move anything.
+ */
+function locationChanges(flavor: FlavorDefinition<unknown>, before: Record<string, unknown>, after: Record<string, unknown>): string[] {
+  const guarded = [...SCOPE_FIELDS, ...(flavor.locationFields ?? Object.keys(flavor.config))];
+  return guarded.filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
 }
 
 export function validateComponentName(name: string, what = 'component name'): void {
