@@ -83,6 +83,15 @@ export class SecretsManager {
     return describeScope(this.scope, this.name);
   }
 
+  /**
+   * Whether `patch` is atomic: the backend has a compare-and-set (`read` + `replaceIf`). When false,
+   * of two concurrent patches of one secret the last writer wins. Creates the backend (no I/O).
+   */
+  get mergesAtomically(): boolean {
+    const be = this.#be();
+    return be.read !== undefined && be.replaceIf !== undefined;
+  }
+
   /** Creates a secret. Throws SecretExistsError if the name is taken in this scope. */
   async register(name: string, values: Readonly<Record<string, string>>, options: { schema?: SchemaArg } = {}): Promise<Secret> {
     this.#checkName(name);
