@@ -4,7 +4,12 @@
  * the process whose change was lost must fail (exit non-zero); never a silent loss.
  */
 import { describe, expect, it } from 'vitest';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { SecretsManager } from '../../src/flavors/manager.js';
+import { defineFlavor, type FlavorDefinition } from '../../src/flavors/types.js';
+import type { StoredSecret } from '../../src/secrets/content.js';
+import { ConflictError } from '../../src/secrets/errors.js';
+import { createSchemaRegistry } from '../../src/secrets/schema.js';
 import { Keystack } from '../../src/stack/client.js';
 import { cli, cliAsync, tempEnv, type CliEnv, type CliResult } from '../support/cli.js';
 import { requireEnv } from '../support/fake-http.js';
@@ -135,5 +140,132 @@ describe('concurrent config-store updates', () => {
       for (const f of fields) if (config[f] !== value(f, round)) lost.push(`round ${round}: ${f}`);
     }
     expect(lost, `${lost.length} of ${rounds * fields.length} changes lost`).toEqual([]);
+  });
+});
+
+/** A flavor over a Map whose compare-and-set answers are scripted, to drive patch's loop exactly. */
+function scripted(answer: (attempt: number) => 'updated' | 'conflict' | 'absent' | 'race') {
+  const rows = new Map<string, { secret: StoredSecret; version: number }>();
+  const calls = { read: 0, replaceIf: 0, written: [] as StoredSecret[] };
+  const flavor = defineFlavor({
+    name: 'scripted',
+    description: 'test double',
+    supportsScoping: false,
+    separator: '/',
+    nameRule: { pattern: /[a-z0-9]+/, maxLength: 64, description: 'lowercase' },
+    maxContentBytes: 65536,
+    config: {},
+    create: () => ({
+      async create(name, secret) {
+        if (rows.has(name)) return false;
+        rows.set(name, { secret, version: 1 });
+        return true;
+      },
+      async get(name) {
+        return rows.get(name)?.secret ?? null;
+      },
+      async list() {
+        return [...rows.keys()];
+      },
+      async update(name, secret) {
+        const row = rows.get(name);
+        if (row) rows.set(name, { secret, version: row.version + 1 });
+        return row !== undefined;
+      },
+      async delete(name) {
+        return rows.delete(name);
+      },
+      async deleteAll() {
+        const n = rows.size;
+        rows.clear();
+        return n;
+      },
+      async read(name) {
+        calls.read++;
+        const row = rows.get(name);
+        return row ? { secret: row.secret, version: String(row.version) } : null;
+      },
+      async replaceIf(name, secret, version) {
+        calls.replaceIf++;
+        calls.written.push(secret);
+        const a = answer(calls.replaceIf);
+        const row = rows.get(name);
+        if (a === 'race' && row) {
+          // Another writer lands a change just before this write: the version moves on.
+          rows.set(name, { secret: { ...row.secret, values: { ...row.secret.values, [`other${calls.replaceIf}`]: 'x' } }, version: row.version + 1 });
+          return 'conflict';
+        }
+        if (a === 'updated' && row && String(row.version) === version) rows.set(name, { secret, version: row.version + 1 });
+        return a === 'race' ? 'conflict' : a;
+      },
+    }),
+  });
+  const manager = new SecretsManager({ record: { uuid: randomUUID(), name: 'scripted', flavor: 'scripted', config: { scope: 'none' } }, flavor: flavor as FlavorDefinition<unknown>, configDir: '/nonexistent', env: {}, schemas: createSchemaRegistry() });
+  return { manager, calls, rows };
+}
+
+describe("patch's compare-and-set loop", () => {
+  it('on a conflict it re-reads and applies the change on top of the other writer\'s, never writing the stale result again', async () => {
+    const { manager, calls, rows } = scripted((n) => (n <= 2 ? 'race' : 'updated'));
+    await manager.register('s', { a: '1' });
+    await manager.patch('s', { set: { mine: 'y' } });
+    expect(calls.read).toBe(3);
+    expect(calls.written.map((w) => Object.keys(w.values).sort())).toEqual([['a', 'mine'], ['a', 'mine', 'other1'], ['a', 'mine', 'other1', 'other2']]);
+    expect(rows.get('s')?.secret.values).toEqual({ a: '1', other1: 'x', other2: 'x', mine: 'y' });
+  });
+
+  it('gives up after 20 conflicts with a ConflictError (exit code 1 in the CLI), having written nothing', async () => {
+    const { manager, calls, rows } = scripted(() => 'conflict');
+    await manager.register('s', { a: '1' });
+    const err = await manager.patch('s', { set: { b: '2' } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConflictError);
+    expect((err as ConflictError).code).toBe('conflict');
+    expect((err as ConflictError).hint).toMatch(/again/);
+    expect(calls.replaceIf).toBe(20);
+    expect(rows.get('s')?.secret.values).toEqual({ a: '1' });
+  });
+
+  it("'absent' from replaceIf, or a secret gone at the re-read, is SecretNotFoundError", async () => {
+    const gone = scripted(() => 'absent');
+    await gone.manager.register('s', { a: '1' });
+    await expect(gone.manager.patch('s', { set: { b: '2' } })).rejects.toMatchObject({ code: 'secret_not_found' });
+    const missing = scripted(() => 'updated');
+    await expect(missing.manager.patch('nothere', { set: { b: '2' } })).rejects.toMatchObject({ code: 'secret_not_found' });
+    expect(missing.calls.replaceIf).toBe(0);
+  });
+
+  it('removing a key that is not there is the usual validation error, before any write', async () => {
+    const { manager, calls } = scripted(() => 'updated');
+    await manager.register('s', { a: '1' });
+    await expect(manager.patch('s', { remove: ['zz'] })).rejects.toMatchObject({ code: 'schema_validation' });
+    await expect(manager.patch('s', { remove: ['constructor'] })).rejects.toMatchObject({ code: 'schema_validation' });
+    expect(calls.replaceIf).toBe(0);
+  });
+});
+
+describe('aws: compare-and-set through ClientRequestToken', () => {
+  // On AWS this happens after a rollback (AWSCURRENT moved back to a version whose successor
+  // exists). moto does not move GetSecretValue's version on UpdateSecretVersionStage, so the test
+  // stages a version under the successor's id by hand instead.
+  it('when the successor id of the current version is taken but that version is still current, the next id is used', async () => {
+    const endpoint = requireEnv('AWS_SM_ENDPOINT', 'the moto server');
+    const { SecretsManagerClient, GetSecretValueCommand, PutSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
+    const raw = new SecretsManagerClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+    const { default: aws, successorToken } = await import('../../src/flavors/aws.js');
+    const sm = new SecretsManager({ record: { uuid: randomUUID(), name: 'aws_cas', flavor: 'aws', config: { region_name: 'us-east-1', endpoint_url: endpoint, scope: 'none' } }, flavor: aws as FlavorDefinition<unknown>, configDir: '/nonexistent', env: awsEnv(), schemas: createSchemaRegistry() });
+    const name = `rb${randomBytes(4).toString('hex')}`;
+    try {
+      await sm.register(name, { a: '1' });
+      const first = (await raw.send(new GetSecretValueCommand({ SecretId: name }))).VersionId ?? '';
+      await raw.send(new PutSecretValueCommand({ SecretId: name, SecretString: '{"old":"successor"}', ClientRequestToken: successorToken(first), VersionStages: ['STAGED'] }));
+      await sm.patch(name, { set: { b: '2' } });
+      const after = await raw.send(new GetSecretValueCommand({ SecretId: name }));
+      expect(after.VersionId).toBe(successorToken(first, 1));
+      expect((await sm.get(name)).values).toEqual({ a: '1', b: '2' });
+    } finally {
+      await sm.delete(name).catch(() => undefined);
+      await sm.close();
+      raw.destroy();
+    }
   });
 });
