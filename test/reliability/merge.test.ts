@@ -3,7 +3,7 @@
  * once, and concurrent config-store updates of one secrets manager. Every change must land, or
  * the process whose change was lost must fail (exit non-zero); never a silent loss.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { SecretsManager } from '../../src/flavors/manager.js';
 import { defineFlavor, type FlavorDefinition } from '../../src/flavors/types.js';
@@ -266,6 +266,37 @@ describe('aws: compare-and-set through ClientRequestToken', () => {
       await sm.delete(name).catch(() => undefined);
       await sm.close();
       raw.destroy();
+    }
+  });
+});
+
+describe('secrets-manager update: the holds-secrets check and the write', () => {
+  it('a change made by another process while the check runs is kept, and the check is redone on the new record', async () => {
+    const e = tempEnv();
+    const dir = e.env['KEYSTACK_CONFIG_DIR'] ?? '';
+    expect(cli(e, ['secrets-manager', 'register', 'm', '--flavor=local', '--scope=component']).status).toBe(0);
+    const ks = new Keystack({ configDir: dir, env: {} });
+    const other = new Keystack({ configDir: dir, env: {} });
+    const list = vi.spyOn(SecretsManager.prototype, 'list');
+    let interfered = false;
+    list.mockImplementation(async function (this: SecretsManager) {
+      if (!interfered) {
+        interfered = true;
+        // Another writer changes another field of the same manager in the middle of the check.
+        await other.updateSecretsManager('m', { scope_prefix: 'other' }, { force: true });
+      }
+      return [];
+    });
+    try {
+      const rec = await ks.updateSecretsManager('m', { scope: 'global' });
+      expect(rec.config).toMatchObject({ scope: 'global', scope_prefix: 'other' });
+      expect(ks.store.getComponent('secrets_manager', 'm').config).toMatchObject({ scope: 'global', scope_prefix: 'other' });
+      // Once for the record first read, once more for the record the other writer left.
+      expect(list).toHaveBeenCalledTimes(2);
+    } finally {
+      list.mockRestore();
+      await ks.close();
+      await other.close();
     }
   });
 });
