@@ -152,7 +152,7 @@ export class SecretsManager {
    */
   async patch(name: string, change: { set?: Readonly<Record<string, string>>; remove?: readonly string[] }): Promise<Secret> {
     this.#checkName(name);
-    const be = this.#be();
+    const be = await this.#call('update', name, async () => this.#be());
     if (!be.read || !be.replaceIf) {
       const current = await this.get(name);
       return this.#replace(name, await this.#prepare(name, this.#merge(name, current, change), current.schema));
