@@ -45,6 +45,8 @@ export interface SecretsManagerOptions {
   configDir: string;
   env: Readonly<Record<string, string | undefined>>;
   schemas: SchemaRegistry;
+  /** Passed on to the flavor (see FlavorContext.warn). */
+  warn?: ((message: string) => void) | undefined;
 }
 
 export type SchemaArg = string | SecretSchema<unknown>;
@@ -239,10 +241,10 @@ export class SecretsManager {
 
   #be(): SecretsBackend {
     if (!this.#backend) {
-      const { record, flavor, env, configDir } = this.#opts;
+      const { record, flavor, env, configDir, warn } = this.#opts;
       const config = resolveFlavorFields(flavor.name, flavor.config, record.config, env);
       for (const k of ['scope', 'namespace', 'scope_prefix']) delete config[k];
-      this.#backend = flavor.create({ config, scope: this.scope, configDir, env });
+      this.#backend = flavor.create({ config, scope: this.scope, configDir, env, ...(warn ? { warn } : {}) });
     }
     return this.#backend;
   }
