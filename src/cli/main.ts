@@ -42,7 +42,7 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
   const run = (fn: () => Promise<CommandResult>) => async () => {
     const r = await fn();
     if (r.raw !== undefined && !out.json) out.raw(r.raw);
-    else out.result(r.data, r.text);
+    else out.result(r.data, r.text, { reveals: r.reveals });
   };
   const program = await buildProgram(ctx, run, args);
   try {

@@ -16,6 +16,7 @@ import { validateSecretKey, validateSecretName } from '../secrets/names.js';
 import { coerceValues, type SchemaRegistry, type SecretSchema } from '../secrets/schema.js';
 import { describeScope, type ScopeContext } from '../secrets/scope.js';
 import { resolveFlavorFields, validateScopeSettings } from './config.js';
+import { processMasker } from '../support/masking.js';
 import { backendFailure } from './support.js';
 import type { FlavorDefinition, SecretsBackend } from './types.js';
 
@@ -110,6 +111,7 @@ export class SecretsManager {
     this.#checkName(name);
     const stored = await this.#call('get', name, () => this.#be().get(name));
     if (!stored) throw new SecretNotFoundError(name, this.where);
+    processMasker.add(Object.values(stored.values));
     const secret: Secret = { name, ...stored };
     if (!schema) return secret;
     if (stored.schema !== schema.name) {
@@ -125,7 +127,9 @@ export class SecretsManager {
   /** Whether a secret exists, without failing when it does not. */
   async has(name: string): Promise<boolean> {
     this.#checkName(name);
-    return (await this.#call('get', name, () => this.#be().get(name))) !== null;
+    const stored = await this.#call('get', name, () => this.#be().get(name));
+    if (stored) processMasker.add(Object.values(stored.values));
+    return stored !== null;
   }
 
   /** The names of the secrets in this manager's scope, sorted. */
@@ -244,12 +248,17 @@ export class SecretsManager {
       const { record, flavor, env, configDir, warn } = this.#opts;
       const config = resolveFlavorFields(flavor.name, flavor.config, record.config, env);
       for (const k of ['scope', 'namespace', 'scope_prefix']) delete config[k];
+      // Credentials (stored or from the environment) must not show up in any message either.
+      for (const [k, field] of Object.entries(flavor.config)) if (field.sensitive) processMasker.add([config[k]]);
       this.#backend = flavor.create({ config, scope: this.scope, configDir, env, ...(warn ? { warn } : {}) });
     }
     return this.#backend;
   }
 
   async #call<T>(operation: string, secretName: string | undefined, fn: () => Promise<T>, stored?: StoredSecret): Promise<T> {
+    // Values being written are known from here on: a backend (or custom flavor) error that
+    // echoes the request is masked, whether it arrives as an SDK error or a keystack error.
+    if (stored) processMasker.add(Object.values(stored.values));
     try {
       return await fn();
     } catch (e) {

@@ -38,10 +38,10 @@ export async function secretGet(ctx: CommandContext, o: { name: string; key?: st
     if (value === undefined) {
       throw new NotFoundError(`secret '${o.name}' has no key '${o.key}'`, `Its keys are: ${Object.keys(secret.values).join(', ') || 'none'}.`);
     }
-    return { data: { name: o.name, key: o.key, value }, raw: ctx.out.stdoutIsTTY ? `${value}\n` : value };
+    return { data: { name: o.name, key: o.key, value }, raw: ctx.out.stdoutIsTTY ? `${value}\n` : value, reveals: true };
   }
   const rows = Object.entries(secret.values).map(([k, v]) => [k, printable(v)]);
-  return { data: secret, text: `Secret '${o.name}' (schema ${secret.schema}):\n${table(['KEY', 'VALUE'], rows)}` };
+  return { data: secret, text: `Secret '${o.name}' (schema ${secret.schema}):\n${table(['KEY', 'VALUE'], rows)}`, reveals: true };
 }
 
 export async function secretList(ctx: CommandContext): Promise<CommandResult> {
