@@ -82,6 +82,11 @@ export interface FlavorCapabilities {
   readValues: boolean;
   /** One line shown in `flavor list` when a capability is limited. */
   note?: string;
+  /**
+   * False where the backend has no create-only write, so that two concurrent registers of one
+   * name can both report success (the last one's values stay). @default true
+   */
+  atomicCreate?: boolean;
 }
 
 export interface FlavorDefinition<C = Record<string, unknown>> {
