@@ -11,9 +11,9 @@ import {
   SecretNotFoundError,
   SecretTooLargeError,
 } from '../secrets/errors.js';
-import { validateSecretKey, validateSecretName } from '../secrets/names.js';
+import { validateSecretKey, validateSecretName, type NameRule } from '../secrets/names.js';
 import { coerceValues, type SchemaRegistry, type SecretSchema } from '../secrets/schema.js';
-import { describeScope, type ScopeContext } from '../secrets/scope.js';
+import { backendNames, describeScope, type ScopeContext } from '../secrets/scope.js';
 import { resolveFlavorFields, validateScopeSettings } from './config.js';
 import { backendFailure } from './support.js';
 import type { FlavorDefinition, SecretsBackend } from './types.js';
@@ -47,6 +47,8 @@ export interface SecretsManagerOptions {
 }
 
 export type SchemaArg = string | SecretSchema<unknown>;
+
+const DELETE_CONCURRENCY = 8;
 
 export class SecretsManager {
   readonly name: string;
@@ -146,9 +148,32 @@ export class SecretsManager {
     if (!deleted) throw new SecretNotFoundError(name, this.where);
   }
 
-  /** Deletes every secret in this manager's scope, and nothing outside it. */
+  /**
+   * Deletes every secret in this manager's scope, and nothing outside it. Backends without a bulk
+   * call get list + delete, eight at a time; a secret that vanished meanwhile is not counted.
+   */
   async deleteAll(): Promise<number> {
-    return this.#call('delete-all', undefined, () => this.#be().deleteAll());
+    return this.#call('delete-all', undefined, async () => {
+      const be = this.#be();
+      if (be.deleteAll) return be.deleteAll();
+      const names = await be.list();
+      let count = 0;
+      let next = 0;
+      let failed = false;
+      // After a failure no worker takes another name; the first error is the operation's.
+      const worker = async () => {
+        for (let name = names[next++]; name !== undefined && !failed; name = names[next++]) {
+          try {
+            if (await be.delete(name)) count++;
+          } catch (e) {
+            failed = true;
+            throw e;
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(DELETE_CONCURRENCY, names.length) }, worker));
+      return count;
+    });
   }
 
   /** Resolves a schema name through the registry. */
@@ -198,7 +223,8 @@ export class SecretsManager {
       const { record, flavor, env, configDir } = this.#opts;
       const config = resolveFlavorFields(flavor.name, flavor.config, record.config, env);
       for (const k of ['scope', 'namespace', 'scope_prefix']) delete config[k];
-      this.#backend = flavor.create({ config, scope: this.scope, configDir, env });
+      const names = flavor.naming ? flavor.naming(this.scope) : backendNames(this.scope, flavor.separator ?? '/', (n) => isValidName(n, flavor.nameRule));
+      this.#backend = flavor.create({ config, scope: this.scope, names, configDir, env });
     }
     return this.#backend;
   }
@@ -209,5 +235,14 @@ export class SecretsManager {
     } catch (e) {
       throw backendFailure({ flavor: this.flavor.name, operation, secretName, values: stored ? Object.values(stored.values) : [] }, e);
     }
+  }
+}
+
+function isValidName(name: string, rule: NameRule): boolean {
+  try {
+    validateSecretName(name, rule);
+    return true;
+  } catch {
+    return false;
   }
 }
