@@ -140,7 +140,9 @@ function createVaultBackend(ctx: FlavorContext<VaultFlavorOptions>): SecretsBack
   };
   const kv = (kind: 'data' | 'metadata', name?: string) => [...mount, kind, ...segments(name === undefined ? names.prefix : names.full(name))].map(encodeURIComponent).join('/');
   const write = async (name: string, secret: StoredSecret, cas: number): Promise<'ok' | 'conflict'> => {
-    const r = await call('POST', kv('data', name), { data: toPayload(secret, scope.prefix), options: { cas } }, [200, 204, 400]);
+    const r = await call('POST', kv('data', name), { data: toPayload(secret, scope.prefix), options: { cas } }, [200, 204, 400, 404]);
+    // Vault answers a KV v2 write 404 only for a missing mount; `{"errors":[]}` is not Vault's KV.
+    if (r.status === 404) throw (await absent(r).then(() => notVault(r, `POST ${kv('data', name)}`)));
     if (r.status === 400) {
       if (isCasError(r)) return 'conflict';
       throw new VaultHttpError(r.status, r.body?.errors);
