@@ -178,14 +178,15 @@ describe('github: a 404 is absence only in a repository the token can see', () =
 describe('github: Retry-After is honoured within the retry budget', () => {
   const limited = (after: string, okAfterMs: number) => {
     const start = Date.now();
-    return fakeServer((req, res) => {
+    return fakeServer((_req, res) => {
       if (Date.now() - start < okAfterMs) {
         res.writeHead(403, { 'content-type': 'application/json', 'retry-after': after });
-        return res.end(JSON.stringify({ message: 'You have exceeded a secondary rate limit.' }));
+        res.end(JSON.stringify({ message: 'You have exceeded a secondary rate limit.' }));
+      } else {
+        // The delete of an existing secret.
+        res.writeHead(204);
+        res.end();
       }
-      // The repository's key, then the delete of an existing secret.
-      res.writeHead(req.method === 'DELETE' ? 204 : 200, { 'content-type': 'application/json' });
-      res.end(req.method === 'DELETE' ? undefined : JSON.stringify({ key_id: '1', key: 'AAAA' }));
     });
   };
 
