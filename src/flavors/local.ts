@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { decodeContent, encodeContent } from '../secrets/content.js';
 import { BackendError, ConfigError } from '../secrets/errors.js';
-import { scopedName, scopePath } from '../secrets/scope.js';
+import { scopePath } from '../secrets/scope.js';
 import { writeOnce } from '../support/private-files.js';
 import { isBusy, openShared, retryBusy } from '../support/sqlite.js';
 import { defineFlavor, type FlavorContext, type SecretsBackend } from './types.js';
@@ -44,7 +44,7 @@ function createLocalBackend(ctx: FlavorContext<LocalFlavorOptions>): SecretsBack
   const scope = scopePath(ctx.scope).join('/');
   let store: Store | undefined;
   const open = () => (store ??= openStore(file, ctx.env));
-  const aad = (name: string) => Buffer.from(`keystack/local/v1:${scopedName(ctx.scope, name, '/')}`, 'utf8');
+  const aad = (name: string) => Buffer.from(`keystack/local/v1:${ctx.names.full(name)}`, 'utf8');
   const seal = (name: string, secret: Parameters<typeof encodeContent>[0]) =>
     encrypt(open().key, aad(name), Buffer.from(encodeContent(secret, ctx.scope.prefix), 'utf8'));
 
