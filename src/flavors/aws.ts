@@ -7,7 +7,7 @@ import type * as Sdk from '@aws-sdk/client-secrets-manager';
 import { encodeContent, type StoredSecret } from '../secrets/content.js';
 import { BackendError, ConfigError } from '../secrets/errors.js';
 import { scopeMetadata, secretMetadata } from '../secrets/scope.js';
-import { createCaller, decodeOrFail, importLib, type CallLimits, type FailureClassifier } from './support.js';
+import { createCaller, decodeOrFail, httpStatus, importLib, type CallLimits, type FailureClassifier } from './support.js';
 import { defineFlavor, type FlavorContext, type SecretsBackend } from './types.js';
 
 export const FLAVOR_NAME = 'aws';
@@ -232,7 +232,7 @@ const THROTTLING = new Set(['ThrottlingException', 'TooManyRequestsException', '
 const AUTH = new Set(['UnrecognizedClientException', 'InvalidSignatureException', 'SignatureDoesNotMatch', 'InvalidClientTokenId', 'ExpiredTokenException', 'IncompleteSignature']);
 
 const CLASSIFY: FailureClassifier = {
-  throttled: (e) => THROTTLING.has(errorName(e)) || (e as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode === 429,
+  throttled: (e) => THROTTLING.has(errorName(e)) || httpStatus(e) === 429,
   absent: (e) => errorName(e) === 'ResourceNotFoundException' || (errorName(e) === 'InvalidRequestException' && /marked (for )?delet|scheduled for deletion/i.test(errorMessage(e))),
   exists: (e) => errorName(e) === 'ResourceExistsException',
   explain(e) {

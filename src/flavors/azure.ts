@@ -11,7 +11,7 @@ import { encodeContent, type StoredSecret } from '../secrets/content.js';
 import { ConfigError, InvalidNameError } from '../secrets/errors.js';
 import { fullMatch, type NameRule } from '../secrets/names.js';
 import { looksScoped, scopeMetadata, secretMetadata, type BackendNames, type ScopeContext } from '../secrets/scope.js';
-import { backendFailure, createCaller, decodeOrFail, importLib, retryAfterMs, type FailureClassifier } from './support.js';
+import { backendFailure, createCaller, decodeOrFail, httpStatus as _status, importLib, retryAfterMs, type FailureClassifier } from './support.js';
 import { defineFlavor, type FlavorContext, type SecretsBackend } from './types.js';
 
 export const FLAVOR_NAME = 'azure';
@@ -215,11 +215,6 @@ function _nameInScope(scope: ScopeContext, names: BackendNames, vaultName: strin
   return names.full(name).toLowerCase() === vaultName.toLowerCase() ? name : null;
 }
 
-
-function _status(e: unknown): number | undefined {
-  const s = (e as { statusCode?: unknown } | undefined)?.statusCode;
-  return typeof s === 'number' ? s : undefined;
-}
 
 function _retryAfter(e: unknown): number | undefined {
   return retryAfterMs((e as { response?: { headers?: { get(n: string): string | undefined } } }).response?.headers?.get('retry-after'));

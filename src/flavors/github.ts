@@ -12,7 +12,7 @@
 import { decodeContent, encodeContent, type StoredSecret } from '../secrets/content.js';
 import { ConfigError, InvalidNameError, UnsupportedOperationError } from '../secrets/errors.js';
 import { scopePath, type BackendNames, type ScopeContext } from '../secrets/scope.js';
-import { createCaller, importLib, retryAfterMs, type FailureClassifier } from './support.js';
+import { createCaller, fetchWithTimeout, httpStatus as status, importLib, retryAfterMs, type FailureClassifier } from './support.js';
 import { defineFlavor, type FlavorContext, type SecretsBackend } from './types.js';
 
 export const FLAVOR_NAME = 'github';
@@ -78,17 +78,7 @@ function createGitHubBackend(ctx: FlavorContext<GitHubFlavorOptions>): SecretsBa
       const { Octokit } = await importLib(FLAVOR_NAME, '@octokit/rest', () => import('@octokit/rest'));
       const quiet = () => undefined;
       const baseUrl = ctx.config.api_url?.replace(/\/+$/, '');
-      const ms = caller.limits.requestTimeoutMs;
-      // A deadline per request (headers and body): fetch alone waits for a silent server forever.
-      const timedFetch: typeof fetch = async (input, init) => {
-        const deadline = AbortSignal.timeout(ms);
-        try {
-          return await fetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, deadline]) : deadline });
-        } catch (e) {
-          throw deadline.aborted ? Object.assign(new Error(`no answer within ${ms} ms`), { code: 'ETIMEDOUT' }) : e;
-        }
-      };
-      return new Octokit({ auth: token, userAgent: 'keystack', ...(baseUrl ? { baseUrl } : {}), request: { fetch: timedFetch }, log: { debug: quiet, info: quiet, warn: quiet, error: quiet } });
+      return new Octokit({ auth: token, userAgent: 'keystack', ...(baseUrl ? { baseUrl } : {}), request: { fetch: fetchWithTimeout(caller.limits.requestTimeoutMs) }, log: { debug: quiet, info: quiet, warn: quiet, error: quiet } });
     })());
   const run = <T>(op: string, name: string | undefined, fn: (o: Octokit) => Promise<T>) => caller.run(op, name, async () => fn(await octokit()));
   /** The repository key, fetched once per backend: every write needs it, and it proves the repository is visible. */
@@ -214,11 +204,6 @@ function injectedSecrets(env: FlavorContext<unknown>['env']): Record<string, str
   } catch {
     throw new ConfigError(`${SECRETS_JSON_ENV} is not JSON`, { hint: `Set it with \`${SECRETS_JSON_ENV}: \${{ toJSON(secrets) }}\` in the workflow.` });
   }
-}
-
-function status(e: unknown): number | undefined {
-  const s = (e as { status?: unknown }).status;
-  return typeof s === 'number' ? s : undefined;
 }
 
 function header(e: unknown, name: string): string | undefined {

@@ -15,7 +15,7 @@ import { validateSecretKey, validateSecretName, type NameRule } from '../secrets
 import { coerceValues, type SchemaRegistry, type SecretSchema } from '../secrets/schema.js';
 import { backendNames, describeScope, type ScopeContext } from '../secrets/scope.js';
 import { resolveFlavorFields, validateScopeSettings } from './config.js';
-import { backendFailure } from './support.js';
+import { backendFailure, mapLimit } from './support.js';
 import type { FlavorDefinition, SecretsBackend } from './types.js';
 
 /** What the config store keeps about a secrets manager. */
@@ -156,23 +156,8 @@ export class SecretsManager {
     return this.#call('delete-all', undefined, async () => {
       const be = this.#be();
       if (be.deleteAll) return be.deleteAll();
-      const names = await be.list();
-      let count = 0;
-      let next = 0;
-      let failed = false;
-      // After a failure no worker takes another name; the first error is the operation's.
-      const worker = async () => {
-        for (let name = names[next++]; name !== undefined && !failed; name = names[next++]) {
-          try {
-            if (await be.delete(name)) count++;
-          } catch (e) {
-            failed = true;
-            throw e;
-          }
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(DELETE_CONCURRENCY, names.length) }, worker));
-      return count;
+      const deleted = await mapLimit(await be.list(), DELETE_CONCURRENCY, (name) => be.delete(name));
+      return deleted.filter(Boolean).length;
     });
   }
 

@@ -1,4 +1,9 @@
-/** Helpers every flavor file uses: lazy SDK loading, error wrapping that leaks nothing, retries. */
+/**
+ * Helpers every flavor file uses: lazy SDK loading, error wrapping that leaks nothing, and the one
+ * call wrapper (retries within a budget, Retry-After, network codes, timeouts) a flavor feeds with
+ * how its SDK says "throttled", "absent" and "exists".
+ */
+import type { Agent } from 'node:http';
 import { decodeContent, type StoredSecret } from '../secrets/content.js';
 import { BackendError, ConfigError, isKeystackError } from '../secrets/errors.js';
 
@@ -216,6 +221,99 @@ export function createCaller(o: { flavor: string; env: Readonly<Record<string, s
       }
     },
   };
+}
+
+/**
+ * Runs `fn` over `items`, at most `limit` at a time. After a failure no further item starts, and
+ * the first error is thrown once the running ones have settled.
+ */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  const queue = items.entries();
+  let failed = false;
+  const worker = async () => {
+    for (const [i, item] of queue) {
+      if (failed) return;
+      try {
+        out[i] = await fn(item);
+      } catch (e) {
+        failed = true;
+        throw e;
+      }
+    }
+  };
+  const settled = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, worker));
+  const first = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (first) throw first.reason;
+  return out;
+}
+
+/** The HTTP status of an SDK error (`status`, `statusCode` or the AWS SDK's `$metadata`). */
+export function httpStatus(e: unknown): number | undefined {
+  const x = e as { status?: unknown; statusCode?: unknown; $metadata?: { httpStatusCode?: unknown } } | null;
+  const s = x?.status ?? x?.statusCode ?? x?.$metadata?.httpStatusCode;
+  return typeof s === 'number' ? s : undefined;
+}
+
+/** fetch with a deadline for the whole exchange; a request past it fails with code ETIMEDOUT. */
+export function fetchWithTimeout(ms: number): typeof fetch {
+  return async (input, init) => {
+    const deadline = AbortSignal.timeout(ms);
+    try {
+      return await fetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, deadline]) : deadline });
+    } catch (e) {
+      throw deadline.aborted ? Object.assign(new Error(`no answer within ${ms} ms`), { code: 'ETIMEDOUT' }) : e;
+    }
+  };
+}
+
+/** An HTTP answer read as a JSON object; `odd` says what came instead (never quoting it). */
+export interface JsonReply {
+  status: number;
+  headers: Readonly<Record<string, string | string[] | undefined>>;
+  body: Record<string, unknown> | null;
+  odd?: string;
+}
+
+// node:http and node:https cost a few ms to load; every CLI call that needs no HTTP would pay for them.
+let httpLibs: Promise<[typeof import('node:http'), typeof import('node:https')]> | undefined;
+
+/**
+ * One request through node:http(s) (which, unlike fetch, takes an https agent with a CA or
+ * skip-verify), with a deadline for the whole exchange: a socket timeout alone lets a server
+ * that trickles bytes hang the call.
+ */
+export async function requestJson(url: URL, o: { method: string; headers: Record<string, string>; body?: unknown; agent?: Agent | undefined; timeoutMs: number }): Promise<JsonReply> {
+  const [http, https] = await (httpLibs ??= Promise.all([import('node:http'), import('node:https')]));
+  const payload = o.body === undefined ? undefined : JSON.stringify(o.body);
+  const headers = payload === undefined ? o.headers : { ...o.headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) };
+  const request = url.protocol === 'https:' ? https.request : http.request;
+  return new Promise<JsonReply>((resolve, reject) => {
+    const req = request(url, { method: o.method, headers, ...(o.agent ? { agent: o.agent } : {}) }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        clearTimeout(timer);
+        const reply = { status: res.statusCode ?? 0, headers: res.headers };
+        const text = Buffer.concat(chunks).toString('utf8');
+        if (!text) return resolve({ ...reply, body: null, odd: 'an empty body' });
+        try {
+          const parsed: unknown = JSON.parse(text);
+          if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) return resolve({ ...reply, body: parsed as Record<string, unknown> });
+        } catch {
+          // not JSON: described below, without quoting it
+        }
+        resolve({ ...reply, body: null, odd: `a body that is not a JSON object (${res.headers['content-type']?.split(';')[0] ?? 'no content type'}, ${text.length} bytes)` });
+      });
+    });
+    const timer = setTimeout(() => req.destroy(Object.assign(new Error(`no answer within ${o.timeoutMs} ms`), { code: 'ETIMEDOUT' })), o.timeoutMs);
+    req.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    req.end(payload);
+  });
 }
 
 function seconds(ms: number): string {

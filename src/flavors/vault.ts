@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { Agent } from 'node:https';
 import { fromPayload, toPayload, type StoredSecret } from '../secrets/content.js';
 import { BackendError, ConfigError } from '../secrets/errors.js';
-import { createCaller, retryAfterMs, type CallLimits, type FailureClassifier } from './support.js';
+import { createCaller, mapLimit, requestJson, retryAfterMs, type FailureClassifier, type JsonReply } from './support.js';
 import { defineFlavor, type FlavorContext, type SecretsBackend } from './types.js';
 
 export const FLAVOR_NAME = 'vault';
@@ -53,15 +53,7 @@ export default defineFlavor<VaultFlavorOptions>({
   create: (ctx) => createVaultBackend(ctx),
 });
 
-/** A Vault JSON answer. `odd` says what it was instead when it was not a JSON object. */
-interface Reply {
-  status: number;
-  body: { data?: Record<string, unknown> | null; errors?: unknown; auth?: { client_token?: string } } | null;
-  odd?: string;
-  retryAfterMs?: number | undefined;
-}
-
-const LIST_CONCURRENCY = 8;
+type Reply = JsonReply & { body: { data?: Record<string, unknown> | null; errors?: unknown; auth?: { client_token?: string } } | null };
 
 function createVaultBackend(ctx: FlavorContext<VaultFlavorOptions>): SecretsBackend {
   const { config, scope, env, names } = ctx;
@@ -85,13 +77,12 @@ function createVaultBackend(ctx: FlavorContext<VaultFlavorOptions>): SecretsBack
   const versions = new Map<string, number>();
 
   const send = async (method: string, path: string, tok: string | undefined, body?: unknown, namespaced = true): Promise<Reply> => {
-    const { http, https } = await httpLibs();
-    if (base.protocol === 'https:') agent ??= new https.Agent({ keepAlive: true, rejectUnauthorized: config.tls_skip_verify !== true, ...(config.ca_cert ? { ca: readCa(config.ca_cert) } : {}) });
+    if (base.protocol === 'https:') agent ??= new (await import('node:https')).Agent({ keepAlive: true, rejectUnauthorized: config.tls_skip_verify !== true, ...(config.ca_cert ? { ca: readCa(config.ca_cert) } : {}) });
     const headers: Record<string, string> = { accept: 'application/json' };
     if (tok) headers['x-vault-token'] = tok;
     if (config.vault_namespace && namespaced) headers['x-vault-namespace'] = config.vault_namespace;
-    const request = base.protocol === 'https:' ? https.request : http.request;
-    return exchange(request, new URL(`${base.pathname.replace(/\/$/, '')}/v1/${path}`, base), method, headers, body, agent, caller.limits);
+    const url = new URL(`${base.pathname.replace(/\/$/, '')}/v1/${path}`, base);
+    return requestJson(url, { method, headers, body, agent, timeoutMs: caller.limits.requestTimeoutMs });
   };
   const login = async (): Promise<string> => {
     const r = await send('POST', `auth/${segments(config.approle_mount ?? 'approle').join('/')}/login`, undefined, approle);
@@ -108,7 +99,7 @@ function createVaultBackend(ctx: FlavorContext<VaultFlavorOptions>): SecretsBack
       const current = (token ??= login());
       current.catch(() => (token = undefined));
       const r = await send(method, path, await current, body);
-      if (r.status === 429) throw new VaultHttpError(429, r.body?.errors, { what: 'rate limited', retryAfterMs: r.retryAfterMs });
+      if (r.status === 429) throw new VaultHttpError(429, r.body?.errors, { what: 'rate limited', retryAfterMs: retryAfterMs(r.headers['retry-after']) });
       if (r.status === 403 && approle && attempt === 0) {
         token = undefined;
         continue;
@@ -179,13 +170,8 @@ function createVaultBackend(ctx: FlavorContext<VaultFlavorOptions>): SecretsBack
     const keys = r.body?.data?.['keys'];
     if (!Array.isArray(keys)) throw notVault(r, `LIST ${kv('metadata')}`);
     const candidates = keys.map((k) => (typeof k === 'string' ? names.parse(names.prefix + k) : null)).filter((n): n is string => n !== null);
-    const live: string[] = [];
-    for (let i = 0; i < candidates.length; i += LIST_CONCURRENCY) {
-      const batch = candidates.slice(i, i + LIST_CONCURRENCY);
-      const states = await Promise.all(batch.map(state));
-      batch.forEach((n, j) => states[j]?.live && live.push(n));
-    }
-    return live;
+    const states = await mapLimit(candidates, 8, state);
+    return candidates.filter((_, i) => states[i]?.live);
   };
 
   const backend: SecretsBackend = {
@@ -289,51 +275,6 @@ export class VaultHttpError extends Error {
     this.retryAfterMs = o.retryAfterMs;
     this.hint = o.hint;
   }
-}
-
-// node:http and node:https cost a few ms to load; every other CLI call would pay for them.
-let httpLibsLoading: Promise<{ http: typeof import('node:http'); https: typeof import('node:https') }> | undefined;
-function httpLibs() {
-  return (httpLibsLoading ??= Promise.all([import('node:http'), import('node:https')]).then(([http, https]) => ({ http, https })));
-}
-
-type RequestFn = typeof import('node:https').request;
-
-function exchange(request: RequestFn, url: URL, method: string, headers: Record<string, string>, body: unknown, agent: Agent | undefined, limits: CallLimits): Promise<Reply> {
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  if (payload !== undefined) {
-    headers['content-type'] = 'application/json';
-    headers['content-length'] = String(Buffer.byteLength(payload));
-  }
-  return new Promise<Reply>((resolve, reject) => {
-    const req = request(url, { method, headers, ...(agent ? { agent } : {}) }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        clearTimeout(timer);
-        const status = res.statusCode ?? 0;
-        const text = Buffer.concat(chunks).toString('utf8');
-        const kind = `${res.headers['content-type']?.split(';')[0] ?? 'no content type'}, ${text.length} bytes`;
-        const retryAfter = retryAfterMs(res.headers['retry-after']);
-        if (!text) return resolve({ status, body: null, odd: 'an empty body', retryAfterMs: retryAfter });
-        try {
-          const parsed: unknown = JSON.parse(text);
-          if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) return resolve({ status, body: parsed as Reply['body'], retryAfterMs: retryAfter });
-        } catch {
-          // not JSON: reported below without quoting it
-        }
-        resolve({ status, body: null, odd: `a non-JSON-object body (${kind})`, retryAfterMs: retryAfter });
-      });
-    });
-    // A whole-request deadline: the socket timeout alone lets a server that trickles bytes hang us.
-    const timer = setTimeout(() => req.destroy(Object.assign(new Error(`no answer within ${limits.requestTimeoutMs} ms`), { code: 'ETIMEDOUT' })), limits.requestTimeoutMs);
-    req.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    req.end(payload);
-  });
 }
 
 const CLASSIFY: FailureClassifier = {
