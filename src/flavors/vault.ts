@@ -129,7 +129,7 @@ function createVaultBackend(ctx: FlavorContext<VaultFlavorOptions>): SecretsBack
     const r = await send('GET', 'sys/health?standbyok=true&perfstandbyok=true', undefined, undefined, false);
     if (typeof (r.body as { initialized?: unknown } | null)?.initialized !== 'boolean') throw notVault(r, 'GET sys/health');
   };
-  const kv = (kind: 'data' | 'metadata', name?: string) => [...mount, kind, ...segments(name === undefined ? names.prefix : names.full(name))].map(encodeURIComponent).join('/');
+  const kv = (kind: 'data' | 'metadata' | 'detailed-metadata', name?: string) => [...mount, kind, ...segments(name === undefined ? names.prefix : names.full(name))].map(encodeURIComponent).join('/');
   const write = async (name: string, secret: StoredSecret, cas: number): Promise<'ok' | 'conflict'> => {
     const r = await call('POST', kv('data', name), { data: toPayload(secret, scope.prefix), options: { cas } }, [200, 204, 400, 404]);
     // Vault answers a KV v2 write 404 only for a missing mount; `{"errors":[]}` is not Vault's KV.
@@ -153,23 +153,36 @@ function createVaultBackend(ctx: FlavorContext<VaultFlavorOptions>): SecretsBack
   const state = async (name: string): Promise<{ version: number; live: boolean } | null> => {
     const r = await call('GET', kv('metadata', name), undefined, [200, 404]);
     if (r.status === 404) return absent(r);
-    const data = r.body?.data;
-    const all = data?.['versions'];
-    if (typeof data?.['current_version'] !== 'number' || !all || typeof all !== 'object') throw notVault(r, `GET ${kv('metadata', name)}`);
-    const version = data['current_version'];
-    const v = (all as Record<string, { deletion_time?: string; destroyed?: boolean }>)[String(version)];
-    return { version, live: version > 0 && !!v && !v.deletion_time && !v.destroyed };
+    const s = versionState(r.body?.data);
+    if (!s) throw notVault(r, `GET ${kv('metadata', name)}`);
+    return s;
   };
-  /**
-   * LIST also returns paths whose latest version is soft-deleted (`vault kv delete`), which get
-   * reads as absent; so each listed path's metadata is read too (1 + N requests, 8 at a time).
-   */
+  const parse = (keys: unknown[]) => keys.map((k) => (typeof k === 'string' ? names.parse(names.prefix + k) : null)).filter((n): n is string => n !== null);
+  // LIST also returns paths whose latest version is soft-deleted (`vault kv delete`), which get
+  // reads as absent. OpenBao's detailed-metadata LIST brings every path's versions in one call;
+  // where it is missing (HashiCorp Vault) or a policy does not grant it, each path's metadata is
+  // read (1 + N requests, 8 at a time), and the manager remembers to go that way.
+  let detailed = true;
   const list = async (): Promise<string[]> => {
+    if (detailed) {
+      const r = await call('GET', `${kv('detailed-metadata')}/?list=true`, undefined, [200, 404, 405]).catch((e: unknown) => {
+        if (e instanceof VaultHttpError && e.status === 403) return null;
+        throw e;
+      });
+      const info = r?.body?.data?.['key_info'];
+      if (r?.status === 200 && info && typeof info === 'object') {
+        const all = info as Record<string, unknown>;
+        return parse(Object.keys(all)).filter((n) => versionState(all[n])?.live);
+      }
+      if (r?.status === 200) throw notVault(r, `LIST ${kv('detailed-metadata')}`);
+      if (r?.status === 404 && !isUnsupported(r)) return (await absent(r)) ?? [];
+      detailed = false;
+    }
     const r = await call('GET', `${kv('metadata')}/?list=true`, undefined, [200, 404]);
     if (r.status === 404) return (await absent(r)) ?? [];
     const keys = r.body?.data?.['keys'];
     if (!Array.isArray(keys)) throw notVault(r, `LIST ${kv('metadata')}`);
-    const candidates = keys.map((k) => (typeof k === 'string' ? names.parse(names.prefix + k) : null)).filter((n): n is string => n !== null);
+    const candidates = parse(keys);
     const states = await mapLimit(candidates, 8, state);
     return candidates.filter((_, i) => states[i]?.live);
   };
@@ -230,6 +243,19 @@ function createVaultBackend(ctx: FlavorContext<VaultFlavorOptions>): SecretsBack
     delete: guard('delete', backend.delete),
     close: () => backend.close?.(),
   };
+}
+
+/** A path's current version and whether it is readable, from its metadata; null if it has no such shape. */
+function versionState(meta: unknown): { version: number; live: boolean } | null {
+  const m = meta as { current_version?: unknown; versions?: Record<string, { deletion_time?: string; destroyed?: boolean }> } | null | undefined;
+  if (typeof m?.current_version !== 'number' || !m.versions || typeof m.versions !== 'object') return null;
+  const v = m.versions[String(m.current_version)];
+  return { version: m.current_version, live: m.current_version > 0 && !!v && !v.deletion_time && !v.destroyed };
+}
+
+/** Vault's answer for a route the KV engine does not have (detailed-metadata on HashiCorp Vault). */
+function isUnsupported(r: Reply): boolean {
+  return Array.isArray(r.body?.errors) && (r.body.errors as unknown[]).some((e) => typeof e === 'string' && /unsupported (path|operation)/i.test(e));
 }
 
 function isCasError(r: Reply): boolean {

@@ -217,3 +217,31 @@ describe('github: Retry-After is honoured within the retry budget', () => {
     }
   });
 });
+
+describe('vault: without detailed-metadata (HashiCorp Vault), list reads each path\'s metadata', () => {
+  it('falls back once, and still leaves out soft-deleted paths', async () => {
+    const seen: string[] = [];
+    const meta = (deleted: boolean) => ({ data: { current_version: 1, versions: { '1': { deletion_time: deleted ? '2026-12-01T00:00:00Z' : '', destroyed: false } } } });
+    const server = await fakeServer((req, res) => {
+      const path = (req.url ?? '').split('?')[0] ?? '';
+      seen.push(path);
+      const answer = (status: number, body: unknown) => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(body));
+      };
+      if (path.includes('/detailed-metadata/')) return answer(404, { errors: ['1 error occurred:\n\t* unsupported path\n\n'] });
+      if (path.endsWith('/metadata/keystack/global/')) return answer(200, { data: { keys: ['live', 'soft', 'folder/'] } });
+      if (path.endsWith('/metadata/keystack/global/live')) return answer(200, meta(false));
+      if (path.endsWith('/metadata/keystack/global/soft')) return answer(200, meta(true));
+      return answer(404, { errors: [] });
+    });
+    try {
+      const m = vaultManager({ url: server.url, scope: 'global' });
+      expect(await m.list()).toEqual(['live']);
+      expect(await m.list()).toEqual(['live']);
+      expect(seen.filter((p) => p.includes('detailed-metadata'))).toHaveLength(1);
+    } finally {
+      await server.close();
+    }
+  });
+});
