@@ -58,7 +58,7 @@ function createAzureBackend(ctx: FlavorContext<AzureFlavorOptions>): SecretsBack
   const url = _vaultUrl(ctx.config);
   const P = scope.prefix;
   let client: Promise<SecretClient> | undefined;
-  const kv = () => (client ??= _connect(url, ctx.config));
+  const kv = () => (client ??= _connect(url, ctx.config, caller.limits.requestTimeoutMs));
   const caller = createCaller({ flavor: FLAVOR_NAME, env: ctx.env, classify: CLASSIFY });
   // Right after deletion a purge can meet 409 ("being deleted") for a moment: retried like throttling.
   const purger = createCaller({ flavor: FLAVOR_NAME, env: ctx.env, classify: { ...CLASSIFY, throttled: (e) => (_status(e) === 409 ? true : CLASSIFY.throttled(e)) } });
@@ -177,7 +177,7 @@ function _vaultUrl(o: AzureFlavorOptions): string {
   return `https://${o.key_vault_name}.vault.azure.net`;
 }
 
-async function _connect(url: string, o: AzureFlavorOptions): Promise<SecretClient> {
+async function _connect(url: string, o: AzureFlavorOptions, timeoutMs: number): Promise<SecretClient> {
   const { SecretClient } = await importLib(FLAVOR_NAME, '@azure/keyvault-secrets', () => import('@azure/keyvault-secrets'));
   let credential: TokenCredential;
   if (o.access_token) {
@@ -193,6 +193,10 @@ async function _connect(url: string, o: AzureFlavorOptions): Promise<SecretClien
     disableChallengeResourceVerification: !AZURE_HOST.test(new URL(url).hostname),
     // keystack retries throttling itself (below), so every request is counted and bounded.
     retryOptions: { maxRetries: 0 },
+    additionalPolicies: [{ position: 'perCall', policy: { name: 'keystackTimeout', sendRequest: (req, next) => {
+      req.timeout = timeoutMs;
+      return next(req);
+    } } }],
     ...(o.ca_file ? { tlsOptions: { ca: readFileSync(o.ca_file) } } : {}),
   });
 }
@@ -231,6 +235,8 @@ const UNREACHABLE = 'Check key_vault_name / vault_url and the network; for an em
 /** Throttling is retried; auth, throttling and connectivity failures get a next step. */
 const CLASSIFY: FailureClassifier = {
   throttled: (e) => (_status(e) === 429 ? (_retryAfter(e) ?? true) : false),
+  // keystack aborts nothing else, so an abort is the per-request timeout set in _connect.
+  timedOut: (e) => (e as { name?: unknown } | null)?.name === 'AbortError',
   explain(e) {
     const status = _status(e);
     if (status === 401 || status === 403) {

@@ -218,6 +218,7 @@ function _absent(e: unknown): boolean {
 /** Throttling is retried; auth, quota and connectivity failures get a next step. */
 const CLASSIFY: FailureClassifier = {
   throttled: (e) => _code(e) === RESOURCE_EXHAUSTED,
+  timedOut: (e) => _code(e) === DEADLINE_EXCEEDED,
   explain(e) {
     const code = _code(e);
     if (code === PERMISSION_DENIED || code === UNAUTHENTICATED) {
@@ -226,7 +227,6 @@ const CLASSIFY: FailureClassifier = {
     }
     if (code === RESOURCE_EXHAUSTED) return { reason: 'quota exceeded (RESOURCE_EXHAUSTED)', hint: 'Wait and retry, or raise the Secret Manager quota of the project.' };
     if (code === UNAVAILABLE) return { reason: 'cannot reach the Secret Manager API (UNAVAILABLE)', hint: 'Check api_endpoint and the network; for an emulator, check that it is running.' };
-    if (code === DEADLINE_EXCEEDED) return { reason: 'the Secret Manager API did not answer in time (DEADLINE_EXCEEDED)', hint: 'Check api_endpoint and the network. The limit per request is KEYSTACK_REQUEST_TIMEOUT_MS (default 30000).' };
     return undefined;
   },
   unreachableHint: 'Check api_endpoint and the network; for an emulator, check that it is running.',

@@ -142,6 +142,8 @@ export interface FailureClassifier {
   absent?(e: unknown): boolean;
   /** The backend's answer "that name is taken". */
   exists?(e: unknown): boolean;
+  /** An SDK's own way of saying the request timed out (gRPC DEADLINE_EXCEEDED, an abort). */
+  timedOut?(e: unknown): boolean;
   /** A reason and a next step for failures users can act on (throttling, credentials, access). */
   explain?(e: unknown): { reason: string; hint?: string | undefined } | undefined;
   /** The next step when the server cannot be reached or does not answer. */
@@ -169,8 +171,8 @@ export function createCaller(o: { flavor: string; env: Readonly<Record<string, s
     const at = { flavor: o.flavor, operation, secretName };
     if (extra) return backendFailure(at, e, extra.reason, extra.hint);
     const code = networkCode(e);
-    if (code === 'ETIMEDOUT') {
-      return backendFailure(at, e, `the server did not answer within ${seconds(limits.requestTimeoutMs)} (ETIMEDOUT)`,
+    if (code === 'ETIMEDOUT' || c.timedOut?.(e)) {
+      return backendFailure(at, e, `the server did not answer within ${seconds(limits.requestTimeoutMs)} (${code ?? 'timeout'})`,
         `${c.unreachableHint} The limit per request is KEYSTACK_REQUEST_TIMEOUT_MS (default 30000).`);
     }
     if (code) return backendFailure(at, e, `cannot reach the server (${code})`, c.unreachableHint);

@@ -6,6 +6,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { DescribeSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import aws from '../../src/flavors/aws.js';
+import azure from '../../src/flavors/azure.js';
+import gcp from '../../src/flavors/gcp.js';
 import github from '../../src/flavors/github.js';
 import vault from '../../src/flavors/vault.js';
 import { SecretsManager } from '../../src/flavors/manager.js';
@@ -138,6 +140,8 @@ describe('every flavor gives up on an endpoint that accepts connections and neve
     ['aws', (url) => awsManager({ endpoint_url: url }, quick)],
     ['vault', (url) => vaultManager({ url }, quick)],
     ['github', (url) => githubManager(url, quick)],
+    ['gcp', (url) => make(gcp as FlavorDefinition<unknown>, { project_id: 'p', api_endpoint: url.replace('http://', '') }, quick)],
+    ['azure', (url) => make(azure as FlavorDefinition<unknown>, { vault_url: url.replace('http://', 'https://'), access_token: 't' }, quick)],
   ];
   for (const [flavor, build] of cases) {
     it(`${flavor}: a BackendError after the request timeout (KEYSTACK_REQUEST_TIMEOUT_MS)`, async () => {
