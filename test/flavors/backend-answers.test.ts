@@ -106,6 +106,12 @@ describe('aws: writes the server did not confirm', () => {
         expect((err as Error).message).toMatch(/did not confirm the write/);
         expect((err as KeystackError).hint).toMatch(/endpoint_url/);
       }
+      // Reads of such a server are not "absent" or "no secrets" either.
+      for (const op of [() => m.get('x'), () => m.list()]) {
+        const err = await failure(op());
+        expect(code(err), String(err)).toBe('backend');
+        expect((err as Error).message).toMatch(/did not answer like AWS Secrets Manager/);
+      }
     } finally {
       await server.close();
     }
@@ -244,6 +250,29 @@ describe('vault: without detailed-metadata (HashiCorp Vault), list reads each pa
       expect(await m.list()).toEqual(['live']);
       expect(await m.list()).toEqual(['live']);
       expect(seen.filter((p) => p.includes('detailed-metadata'))).toHaveLength(1);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('through the built CLI', () => {
+  it('secret list behind a proxy that answers 200 HTML exits 1 with a hint, instead of "No secrets"', async () => {
+    const { cliAsync, tempEnv } = await import('../support/cli.js');
+    const server = await fakeServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end('<html>proxy login</html>');
+    });
+    try {
+      const e = tempEnv({ VAULT_TOKEN: 'root' });
+      expect((await cliAsync(e, ['secrets-manager', 'register', 'v', '--flavor=vault', `--url=${server.url}`])).status).toBe(0);
+      expect((await cliAsync(e, ['stack', 'register', 'vs', '-x', 'v', '--set'])).status).toBe(0);
+      const r = await cliAsync(e, ['secret', 'list']);
+      expect(r.status).toBe(1);
+      expect(r.stdout).not.toMatch(/No secrets/);
+      expect(r.stderr).toMatch(/did not answer like Vault/);
+      expect(r.stderr).toMatch(/Hint: Check the url/);
+      expect(r.stderr).not.toMatch(/proxy login|\n\s+at /);
     } finally {
       await server.close();
     }
