@@ -8,7 +8,7 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes, scryptSync, 
 import { dirname, join, resolve } from 'node:path';
 import { decodeContent, encodeContent } from '../secrets/content.js';
 import { BackendError, ConfigError } from '../secrets/errors.js';
-import { scopedName, scopePath } from '../secrets/scope.js';
+import { scopePath } from '../secrets/scope.js';
 import { ensurePrivateDir, writeOnce } from '../support/private-files.js';
 import { isBusy, openShared, retryBusy } from '../support/sqlite.js';
 import { checkTrustedFile, defaultTrustWarn, readTrustedSecretFile, type TrustWarn } from '../support/trust.js';
@@ -56,7 +56,7 @@ function createLocalBackend(ctx: FlavorContext<LocalFlavorOptions>): SecretsBack
       throw storeError(file, e);
     }
   };
-  const aad = (name: string) => Buffer.from(`keystack/local/v1:${scopedName(ctx.scope, name, '/')}`, 'utf8');
+  const aad = (name: string) => Buffer.from(`keystack/local/v1:${ctx.names.full(name)}`, 'utf8');
   const seal = (name: string, secret: Parameters<typeof encodeContent>[0]) =>
     encrypt(open().key, aad(name), Buffer.from(encodeContent(secret, ctx.scope.prefix), 'utf8'));
   const unseal = (name: string, data: Buffer) => {

@@ -12,12 +12,12 @@ import {
   SecretNotFoundError,
   SecretTooLargeError,
 } from '../secrets/errors.js';
-import { validateSecretKey, validateSecretName } from '../secrets/names.js';
+import { validateSecretKey, validateSecretName, type NameRule } from '../secrets/names.js';
 import { coerceValues, type SchemaRegistry, type SecretSchema } from '../secrets/schema.js';
-import { describeScope, type ScopeContext } from '../secrets/scope.js';
+import { backendNames, describeScope, type ScopeContext } from '../secrets/scope.js';
 import { resolveFlavorFields, validateScopeSettings } from './config.js';
 import { processMasker } from '../support/masking.js';
-import { backendFailure } from './support.js';
+import { backendFailure, mapLimit } from './support.js';
 import type { FlavorDefinition, SecretsBackend } from './types.js';
 
 /** What the config store keeps about a secrets manager. */
@@ -83,6 +83,8 @@ function describeValue(v: unknown): string {
  * this bounds how many concurrent writers of one secret a merge outlasts, not a time.
  */
 const PATCH_ATTEMPTS = 20;
+
+const DELETE_CONCURRENCY = 8;
 
 export class SecretsManager {
   readonly name: string;
@@ -212,9 +214,17 @@ export class SecretsManager {
     if (!deleted) throw new SecretNotFoundError(name, this.where);
   }
 
-  /** Deletes every secret in this manager's scope, and nothing outside it. */
+  /**
+   * Deletes every secret in this manager's scope, and nothing outside it. Backends without a bulk
+   * call get list + delete, eight at a time; a secret that vanished meanwhile is not counted.
+   */
   async deleteAll(): Promise<number> {
-    return this.#call('delete-all', undefined, () => this.#be().deleteAll(), undefined, isCount);
+    return this.#call('delete-all', undefined, async () => {
+      const be = this.#be();
+      if (be.deleteAll) return be.deleteAll();
+      const deleted = await mapLimit(await be.list(), DELETE_CONCURRENCY, (name) => be.delete(name));
+      return deleted.filter(Boolean).length;
+    }, undefined, isCount);
   }
 
   /** Resolves a schema name through the registry. */
@@ -277,7 +287,8 @@ export class SecretsManager {
       for (const k of ['scope', 'namespace', 'scope_prefix']) delete config[k];
       // Credentials (stored or from the environment) must not show up in any message either.
       for (const [k, field] of Object.entries(flavor.config)) if (field.sensitive) processMasker.add([config[k]]);
-      this.#backend = flavor.create({ config, scope: this.scope, configDir, env, ...(warn ? { warn } : {}) });
+      const names = flavor.naming ? flavor.naming(this.scope) : backendNames(this.scope, flavor.separator ?? '/', (n) => isValidName(n, flavor.nameRule));
+      this.#backend = flavor.create({ config, scope: this.scope, names, configDir, env, ...(warn ? { warn } : {}) });
     }
     return this.#backend;
   }
@@ -302,5 +313,14 @@ export class SecretsManager {
       });
     }
     return result;
+  }
+}
+
+function isValidName(name: string, rule: NameRule): boolean {
+  try {
+    validateSecretName(name, rule);
+    return true;
+  } catch {
+    return false;
   }
 }
