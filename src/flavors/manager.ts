@@ -13,7 +13,7 @@ import {
 } from '../secrets/errors.js';
 import { validateSecretKey, validateSecretName } from '../secrets/names.js';
 import { coerceValues, type SchemaRegistry, type SecretSchema } from '../secrets/schema.js';
-import { describeScope, type ScopeContext } from '../secrets/scope.js';
+import { describeScope, scopedPrefix, type ScopeContext } from '../secrets/scope.js';
 import { resolveFlavorFields, validateScopeSettings } from './config.js';
 import { backendFailure } from './support.js';
 import type { FlavorDefinition, SecretsBackend } from './types.js';
@@ -190,7 +190,7 @@ export class SecretsManager {
 
   #checkName(name: string): void {
     if (typeof name !== 'string') throw new ConfigError('a secret name must be a string');
-    validateSecretName(name, this.flavor.nameRule);
+    validateSecretName(name, this.flavor.nameRule, 'secret name', scopedPrefix(this.scope, this.flavor.separator).length);
   }
 
   #be(): SecretsBackend {

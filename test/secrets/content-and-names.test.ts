@@ -36,6 +36,24 @@ describe('name rules', () => {
     expect(() => validateSecretName('ok_name-1', rule)).not.toThrow();
   });
 
+  it("allows '.' only where the flavor's rule says the backend does (aws, vault), as ZenML's flavors do", () => {
+    const aws = { pattern: /[A-Za-z0-9_+=.@-]+/, maxLength: 512, maxScopedLength: 512, dots: true, description: 'aws chars' };
+    expect(() => validateSecretName('db.creds', aws)).not.toThrow();
+    expect(() => validateSecretName('db.creds', aws, 'namespace')).not.toThrow();
+    expect(() => validateSecretName('db/creds', aws)).toThrow(/must not contain '\/'/);
+    expect(() => validateSecretName('db.creds', { ...aws, dots: false })).toThrow(/must not contain '\.'/);
+    expect(() => validateSecretName('db.creds')).toThrow(InvalidNameError);
+  });
+
+  it("uses the backend's real length limits: AWS counts 512 characters on the whole scoped name", () => {
+    const aws = { pattern: /[A-Za-z0-9_+=.@-]+/, maxLength: 512, maxScopedLength: 512, dots: true, description: 'aws chars' };
+    const path = 'zenml/global/'.length;
+    expect(() => validateSecretName('x'.repeat(512 - path), aws, 'secret name', path)).not.toThrow();
+    expect(() => validateSecretName('x'.repeat(513 - path), aws, 'secret name', path)).toThrow(`must be at most ${512 - path} characters long here (the backend allows 512 with the ${path}-character scope path)`);
+    expect(() => validateSecretName('x'.repeat(512), aws)).not.toThrow();
+    expect(() => validateSecretName('x'.repeat(300), { pattern: /x+/, maxLength: 65536, description: 'x' })).not.toThrow();
+  });
+
   it('rejects reserved and malformed keys', () => {
     for (const key of ['name', 'keystack_schema_name', 'zenml_schema_name', 'acme_schema_name', '', 'a b', 'x'.repeat(257)]) {
       expect(() => validateSecretKey(key, 'acme'), key).toThrow(InvalidNameError);
