@@ -152,6 +152,18 @@ export function testFlavor(o: ConformanceOptions): void {
         assert.deepEqual(typed.data, { user: 'u', ssl_verify_server_cert: true });
       });
 
+      t.it('stores typed values with their JSON types and keeps them on update', async () => {
+        if (!readable) return;
+        const m = h.manager();
+        const name = h.name();
+        await put(m, name, { user: 'u', ssl_verify_server_cert: 'true' }, 'mysql');
+        assert.deepEqual((await m.get(name)).types, { ssl_verify_server_cert: 'boolean' });
+        await m.patch(name, { set: { user: 'v' } });
+        const after = await m.get(name);
+        assert.deepEqual(after.values, { user: 'v', ssl_verify_server_cert: 'true' });
+        assert.deepEqual(after.types, { ssl_verify_server_cert: 'boolean' });
+      });
+
       t.it('fills schema defaults when registering', async () => {
         const m = h.manager();
         const name = h.name();

@@ -131,6 +131,7 @@ describe('keystack schema', () => {
     expect(cli(e, ['schema', 'describe', 'wandb']).stdout).toMatch(/offline\s+boolean\s+no\s+false/);
     expect(cli(e, ['secret', 'register', 'w', '-s', 'wandb', '--api_key=0123456789abc', '--port=8080']).status).toBe(0);
     expect(JSON.parse(cli(e, ['--json', 'secret', 'get', 'w']).stdout).values).toEqual({ api_key: '0123456789abc', port: '8080', offline: 'false' });
+    expect(JSON.parse(cli(e, ['--json', 'secret', 'get', 'w']).stdout).data).toEqual({ api_key: '0123456789abc', port: 8080, offline: false });
     const bad = cli(e, ['secret', 'register', 'w2', '-s', 'wandb', '--api_key=short', '--port=eighty']);
     expect(bad.status).toBe(1);
     expect(bad.stderr).toContain('port: expected a number');

@@ -80,7 +80,7 @@ const CASES: CaseData[] = [
 const MYSQL = { values: { user: 'u', password: 'p', ssl_verify_server_cert: 'true' }, typed: { user: 'u', password: 'p', ssl_verify_server_cert: true } };
 
 const code = (e: unknown) => (e instanceof KeystackError ? e.code : String(e));
-const notFound = async (p: Promise<unknown>) => expect(code(await p.then(() => 'resolved', (e: unknown) => e))).toBe('not_found');
+const notFound = async (p: Promise<unknown>) => expect(code(await p.then(() => 'resolved', (e: unknown) => e))).toBe('secret_not_found');
 
 /**
  * The one normalisation of raw objects: each tool wrote its own secret, so the secret's name (in
