@@ -20,6 +20,7 @@ import { SecretsManager, type Secret } from '../../src/flavors/manager.js';
 import { KeystackError } from '../../src/secrets/errors.js';
 import { createSchemaRegistry } from '../../src/secrets/schema.js';
 import { SCOPES, type Scope, type ScopeContext } from '../../src/secrets/scope.js';
+import { cli, tempEnv } from '../support/cli.js';
 import { BACKENDS } from './backends.js';
 import { runZenml, zenmlPython, type RawObject, type ZenmlManager, type ZenmlOp, type ZenmlResult, type ZenmlSecret } from './harness.js';
 
@@ -162,6 +163,10 @@ for (const backend of BACKENDS) {
       phase1.push({ label: 'long/register', op: { manager: identity(longScope), op: 'register', schema: 'arbitrary', name: long, values: { k: 'v' } } });
     }
 
+    // A ZenML component-scoped manager adopted by the keystack CLI through --uuid.
+    const adopt = name('component', 'adopt');
+    phase1.push({ label: 'adopt/register', op: { manager: identity('component'), op: 'register', schema: 'arbitrary', name: adopt, values: { token: 't-1', verify: true } } });
+
     const run = (ops: { label: string; op: ZenmlOp }[]) => {
       const out = runZenml(python, backend.id, backend.connection(), ops.map((o) => o.op));
       ops.forEach((o, i) => results.set(o.label, out[i] as ZenmlResult));
@@ -266,6 +271,26 @@ for (const backend of BACKENDS) {
       });
     }
 
+    it("the CLI adopts ZenML's component-scoped manager with --uuid, and lists, reads and updates its dotted secret", (t) => {
+      if (skipAll) return t.skip(skipAll);
+      ok('adopt/register');
+      const e = tempEnv(backend.keystackEnv());
+      const flags = Object.entries(backend.keystackConfig()).map(([k, v]) => `--${k}=${String(v)}`);
+      const reg = cli(e, ['secrets-manager', 'register', 'zsm', `--flavor=${backend.id}`, '--scope=component', `--uuid=${uuid}`, '--scope_prefix=zenml', ...flags]);
+      expect(reg.status, reg.stderr).toBe(0);
+      expect(cli(e, ['stack', 'register', 'zs', '-x', 'zsm', '--set']).status).toBe(0);
+      const listed = cli(e, ['secret', 'list']);
+      expect(listed.stdout.split('\n')).toContain(adopt);
+      const got = cli(e, ['--json', 'secret', 'get', adopt]);
+      expect(got.status, got.stderr).toBe(0);
+      expect(JSON.parse(got.stdout)).toMatchObject({ values: { token: 't-1', verify: 'true' }, data: { token: 't-1', verify: true } });
+      expect(cli(e, ['secret', 'update', adopt, '--token=t-2']).status).toBe(0);
+      const twin = cli(e, ['secrets-manager', 'register', 'zsm2', `--flavor=${backend.id}`, `--uuid=${uuid}`, ...flags]);
+      expect(twin.status).toBe(1);
+      expect(twin.stderr).toContain(`the id ${uuid} is already registered`);
+      phase3.push({ label: 'adopt/get', op: { manager: identity('component'), op: 'get', name: adopt } });
+    });
+
     it('ZenML reads, lists, updates and deletes what keystack wrote and changed', (t) => {
       if (skipAll) return t.skip(skipAll);
       expect(phase3.length).toBeGreaterThan(0);
@@ -295,6 +320,11 @@ for (const backend of BACKENDS) {
         expect(await ks.list()).not.toContain(p.e);
       });
     }
+
+    it('ZenML reads the update the adopting CLI made, with the boolean still a boolean', (t) => {
+      if (skipAll) return t.skip(skipAll);
+      expect(ok('adopt/get')).toEqual({ schema: 'arbitrary', content: { token: 't-2', verify: true } });
+    });
 
     for (const m of mysql) {
       it(`scope ${m.scope}, schema mysql: stock ZenML lists and deletes keystack's mysql secrets but cannot read them`, async (t) => {
