@@ -1,6 +1,8 @@
 /**
- * The backends of the interop tier. Each entry points ZenML's manager (through zenml_driver.py)
- * and keystack's flavor at the same server, and reads the raw objects both write.
+ * The backends of the interop tier. Each points ZenML's manager (through zenml_driver.py) and
+ * keystack's flavor at the same server, and reads the raw objects both write. Adding one: a
+ * function here, a `make_<id>` in zenml_driver.py and a zenml-<id>.test.ts calling
+ * describeZenmlInterop.
  */
 import { DescribeSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import aws from '../../src/flavors/aws.js';
@@ -11,7 +13,7 @@ import type { InteropBackend } from './harness.js';
 
 const REGION = 'us-east-1';
 
-function awsBackend(): InteropBackend {
+export function awsBackend(): InteropBackend {
   const endpoint = process.env['AWS_SM_ENDPOINT'];
   let client: SecretsManagerClient | undefined;
   const raw = () => (client ??= new SecretsManagerClient({ endpoint: endpoint ?? '', region: REGION, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } }));
@@ -48,7 +50,7 @@ function awsBackend(): InteropBackend {
   };
 }
 
-function vaultBackend(): InteropBackend {
+export function vaultBackend(): InteropBackend {
   const url = process.env['BAO_ADDR'];
   const token = process.env['BAO_TOKEN'] ?? 'root';
   return {
@@ -72,5 +74,3 @@ function vaultBackend(): InteropBackend {
     longName: () => 400,
   };
 }
-
-export const BACKENDS: InteropBackend[] = [awsBackend(), vaultBackend()];

@@ -1,6 +1,6 @@
 /**
- * Interop with ZenML 0.30.0's own secrets managers (issue 10 §1). For every backend in backends.ts,
- * every scope and the arbitrary, aws, basic_auth and mysql schemas, in four phases:
+ * Interop with ZenML 0.30.0's own secrets managers (issue 10 §1), one test file per backend
+ * (zenml-<backend>.test.ts, so that the backends run in parallel). For the backend, every scope and the arbitrary, aws, basic_auth and mysql schemas, in four phases:
  *
  *   1. ZenML registers secrets (one driver process for the whole backend);
  *   2. keystack reads, lists, updates and deletes them, registers its own, and the raw backend
@@ -21,10 +21,8 @@ import { KeystackError } from '../../src/secrets/errors.js';
 import { createSchemaRegistry } from '../../src/secrets/schema.js';
 import { SCOPES, type Scope, type ScopeContext } from '../../src/secrets/scope.js';
 import { cli, tempEnv } from '../support/cli.js';
-import { BACKENDS } from './backends.js';
-import { runZenml, zenmlPython, type RawObject, type ZenmlManager, type ZenmlOp, type ZenmlResult, type ZenmlSecret } from './harness.js';
+import { runZenml, zenmlPython, type InteropBackend, type RawObject, type ZenmlManager, type ZenmlOp, type ZenmlResult, type ZenmlSecret } from './harness.js';
 
-const zenml = zenmlPython();
 const configDir = mkdtempSync(join(tmpdir(), 'keystack-interop-'));
 const schemas = createSchemaRegistry();
 const rand = () => randomBytes(4).toString('hex');
@@ -96,8 +94,10 @@ function normalise(raw: RawObject | null, name: string, schema?: string): unknow
   return { id: raw.id.endsWith(`/${name}`) || raw.id === name ? `${raw.id.slice(0, raw.id.length - name.length)}<name>` : raw.id, payload, labels };
 }
 
-for (const backend of BACKENDS) {
+/** The whole interop matrix for one backend. */
+export function describeZenmlInterop(backend: InteropBackend): void {
   describe(`ZenML 0.30.0 interop: ${backend.id}`, () => {
+    const zenml = zenmlPython();
     const skipAll = 'unavailable' in zenml ? zenml.unavailable : backend.unavailable();
     if (skipAll) {
       // One skipped test with the reason, rather than the whole matrix skipped line by line.
@@ -284,6 +284,10 @@ for (const backend of BACKENDS) {
       expect(got.status, got.stderr).toBe(0);
       expect(JSON.parse(got.stdout)).toMatchObject({ values: { token: 't-1', verify: 'true' }, data: { token: 't-1', verify: true } });
       expect(cli(e, ['secret', 'update', adopt, '--token=t-2']).status).toBe(0);
+      const dotted = name('component', 'cli');
+      const reg2 = cli(e, ['secret', 'register', dotted, '--k=v']);
+      expect(reg2.status, reg2.stderr).toBe(0);
+      if (dotted.includes('.')) expect(reg2.stderr).toContain(`secret '${dotted}' cannot be used in {{name.key}} references`);
       const twin = cli(e, ['secrets-manager', 'register', 'zsm2', `--flavor=${backend.id}`, `--uuid=${uuid}`, ...flags]);
       expect(twin.status).toBe(1);
       expect(twin.stderr).toContain(`the id ${uuid} is already registered`);
