@@ -6,7 +6,6 @@
  */
 import { DescribeSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import aws from '../../src/flavors/aws.js';
-import type { FlavorDefinition } from '../../src/flavors/types.js';
 import vault from '../../src/flavors/vault.js';
 import { scopedName } from '../../src/secrets/scope.js';
 import type { InteropBackend } from './harness.js';
@@ -19,7 +18,7 @@ export function awsBackend(): InteropBackend {
   const raw = () => (client ??= new SecretsManagerClient({ endpoint: endpoint ?? '', region: REGION, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } }));
   return {
     id: 'aws',
-    flavor: aws as FlavorDefinition<unknown>,
+    flavor: aws,
     unavailable: () => (endpoint ? null : 'AWS_SM_ENDPOINT is not set (moto is not running)'),
     connection: () => ({ endpoint, region: REGION }),
     keystackConfig: () => ({ region_name: REGION, endpoint_url: endpoint }),
@@ -55,7 +54,7 @@ export function vaultBackend(): InteropBackend {
   const token = process.env['BAO_TOKEN'] ?? 'root';
   return {
     id: 'vault',
-    flavor: vault as FlavorDefinition<unknown>,
+    flavor: vault,
     unavailable: () => (url ? null : 'BAO_ADDR is not set (OpenBao is not running)'),
     connection: () => ({ url, token, mount_point: 'secret' }),
     keystackConfig: () => ({ url, mount_point: 'secret' }),

@@ -79,7 +79,9 @@ const CASES: CaseData[] = [
 const MYSQL = { values: { user: 'u', password: 'p', ssl_verify_server_cert: 'true' }, typed: { user: 'u', password: 'p', ssl_verify_server_cert: true } };
 
 const code = (e: unknown) => (e instanceof KeystackError ? e.code : String(e));
-const notFound = async (p: Promise<unknown>) => expect(code(await p.then(() => 'resolved', (e: unknown) => e))).toBe('secret_not_found');
+const notFound = async (p: Promise<unknown>) => {
+  expect(code(await p.then(() => 'resolved', (e: unknown) => e))).toBe('secret_not_found');
+};
 
 /**
  * The one normalisation of raw objects: each tool wrote its own secret, so the secret's name (in
@@ -177,7 +179,9 @@ export function describeZenmlInterop(backend: InteropBackend): void {
       ops.forEach((o, i) => results.set(o.label, out[i] as ZenmlResult));
     };
 
-    beforeAll(() => run(phase1), 300_000);
+    beforeAll(() => {
+      run(phase1);
+    }, 300_000);
     afterAll(async () => {
       // Only what this file wrote: other files share the servers (and Vault's mount root).
       for (const { scope, name: n } of written) await keystack(scope).delete(n).catch(() => undefined);
