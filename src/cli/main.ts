@@ -31,7 +31,7 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
   const debug = env['KEYSTACK_DEBUG'] === '1';
   let keystack: Keystack | undefined;
   const ctx: CommandContext = {
-    keystack: () => (keystack ??= new Keystack({ env })),
+    keystack: () => (keystack ??= new Keystack({ env, onWarning: (message) => out.warn(message) })),
     out,
     prompt: terminalPrompter(),
     readStdin,
@@ -42,7 +42,7 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
   const run = (fn: () => Promise<CommandResult>) => async () => {
     const r = await fn();
     if (r.raw !== undefined && !out.json) out.raw(r.raw);
-    else out.result(r.data, r.text);
+    else out.result(r.data, r.text, { reveals: r.reveals });
   };
   const program = await buildProgram(ctx, run, args);
   try {
