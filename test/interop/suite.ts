@@ -144,7 +144,7 @@ export function describeZenmlInterop(backend: InteropBackend): void {
       return r.result;
     };
 
-    interface Planned { scope: Scope; c: CaseData; a: string; cName: string; b: string; e: string }
+    interface Planned { scope: Scope; c: CaseData; a: string; cName: string; b: string; e: string; rawK?: RawObject | null }
     const plans: Planned[] = [];
     const activeScopes = SCOPES.filter((s) => !backend.skipScopes?.[s]);
     for (const scope of activeScopes) {
@@ -218,6 +218,7 @@ export function describeZenmlInterop(backend: InteropBackend): void {
         await ks.register(p.b, asStrings(c.v1), { schema: c.schema });
         await ks.register(p.e, asStrings(c.v1), { schema: c.schema });
         const rawK = await backend.raw(ctx(scope), p.b);
+        p.rawK = rawK;
         if (c.id !== 'typed') {
           // Same logical secret, written by each tool: the same backend object.
           expect(normalise(rawK, p.b)).toEqual(normalise(rawZ, p.a));
@@ -319,6 +320,10 @@ export function describeZenmlInterop(backend: InteropBackend): void {
         expect(ok(`${L}/list-after`)).not.toContain(p.e);
 
         const ks = keystack(scope);
+        // ZenML's update wrote the same layout over keystack's object: new content, labels untouched.
+        const rawB = await backend.raw(ctx(scope), p.b);
+        expect(rawB?.payload).toEqual({ ...c.v3, zenml_schema_name: c.schema });
+        expect(rawB?.labels).toEqual(p.rawK?.labels);
         const b = await ks.get(p.b);
         expect({ schema: b.schema, values: b.values }).toEqual({ schema: c.schema, values: asStrings(c.v3) });
         await notFound(ks.get(p.e));
