@@ -78,6 +78,11 @@ export interface FlavorContext<C> {
 export interface FlavorCapabilities {
   /** False where values cannot be read back outside some environment (GitHub). */
   readValues: boolean;
+  /**
+   * False when create is check-then-write (the backend has no create-only call), so two
+   * concurrent registers of one name can both succeed and the later write wins. @default true
+   */
+  exclusiveCreate?: boolean;
   /** One line shown in `flavor list` when a capability is limited. */
   note?: string;
 }

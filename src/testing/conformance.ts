@@ -15,18 +15,32 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KeystackError } from '../secrets/errors.js';
+import { isKeystackError } from '../secrets/errors.js';
 import { createSchemaRegistry } from '../secrets/schema.js';
 import { encodeContent } from '../secrets/content.js';
+import { fullMatch, MAX_NAME_LENGTH } from '../secrets/names.js';
 import type { Scope } from '../secrets/scope.js';
 import { SecretsManager } from '../flavors/manager.js';
-import type { FlavorDefinition } from '../flavors/types.js';
+import type { FlavorDefinition, SecretsBackend } from '../flavors/types.js';
+import { assertNoLeak, faultTests, randomSecretValue, type FaultInjection } from './faults.js';
+
+export { assertNoLeak };
+
+type TestFn = () => Promise<void> | void;
 
 export interface TestRunner {
   describe(name: string, fn: () => void): unknown;
-  it(name: string, fn: () => Promise<void> | void): unknown;
-  beforeAll?(fn: () => Promise<void> | void): unknown;
-  afterAll(fn: () => Promise<void> | void): unknown;
+  /** Registers a test. If it has a `skip` method (vitest, jest, mocha, node:test), that is the fallback for `skip` below. */
+  it: ((name: string, fn: TestFn) => unknown) & { skip?: (name: string, fn?: TestFn) => unknown };
+  /**
+   * Registers a test that the runner reports as skipped, with the reason; the suite calls it for
+   * groups a flavor cannot run (write-only values, no scoping, no fault injection). With vitest:
+   * `skip: (name, reason) => it(name, (ctx) => ctx.skip(reason))`. Without it, the suite uses
+   * `it.skip` with the reason in the test's name.
+   */
+  skip?(name: string, reason: string): unknown;
+  beforeAll?(fn: TestFn): unknown;
+  afterAll(fn: TestFn): unknown;
 }
 
 export interface ConformanceOptions {
@@ -46,6 +60,13 @@ export interface ConformanceOptions {
    * @default flavor.capabilities.readValues
    */
   readValues?: boolean;
+  /**
+   * How to point a manager at a failing server, for the "failures are never absence" group.
+   * HTTP backends: `proxyFaults({ target, config: (url) => ({ ...config, endpoint: url }) })`.
+   * `{ skip: reason }` when the backend has no server that could fail (a local file); without
+   * either, that group is reported as skipped with a reason that says the option is missing.
+   */
+  faults?: FaultInjection | { skip: string };
   /** Extra tests with access to the suite's helpers. */
   additionalTests?: (h: ConformanceHelpers) => void;
 }
@@ -59,7 +80,28 @@ export interface ConformanceHelpers {
   cleanup(manager: SecretsManager, name: string): void;
 }
 
+/** What the suite's groups share (internal: the groups in other files of src/testing use it). */
+export interface SuiteContext {
+  t: TestRunner;
+  h: ConformanceHelpers;
+  flavor: FlavorDefinition<unknown>;
+  readable: boolean;
+  /** Registers a test reported as skipped, with its reason. */
+  skip(name: string, reason: string): void;
+  /** Registers a secret that is deleted after the suite. */
+  put(m: SecretsManager, name: string, values: Record<string, string>, schema?: string): Promise<unknown>;
+  /** Reads values, or (write-only flavors) checks existence through list and returns null. */
+  read(m: SecretsManager, name: string): Promise<Record<string, string> | null>;
+  expectCode(p: Promise<unknown>, code: string, secrets?: string[]): Promise<void>;
+  secretValue(): string;
+  /** A manager like `h.manager`, but with other flavor config fields (and env) than the suite's. */
+  makeManager(s: ManagerSettings, config: Record<string, unknown>, env?: Readonly<Record<string, string | undefined>>): SecretsManager;
+  /** A default-scope manager whose backend counts the calls it receives. */
+  countingManager(): { m: SecretsManager; counter: { calls: number } };
+}
+
 export interface ManagerSettings {
+  /** Left out of the config when absent, so the manager gets the flavor's default scope. */
   scope?: Scope;
   namespace?: string;
   uuid?: string;
@@ -78,25 +120,34 @@ export function testFlavor(o: ConformanceOptions): void {
   const managers: SecretsManager[] = [];
   const schemas = createSchemaRegistry();
 
+  const makeManager = (s: ManagerSettings, flavorConfig: Record<string, unknown>, managerEnv = env, def = flavor) => {
+    const config: Record<string, unknown> = { ...flavorConfig, scope_prefix: prefix };
+    if (s.scope !== undefined) config['scope'] = s.scope;
+    if (s.namespace !== undefined) config['namespace'] = s.namespace;
+    const m = new SecretsManager({
+      record: { uuid: s.uuid ?? randomUUID(), name: s.name ?? `conformance-${run}`, flavor: flavor.name, config },
+      flavor: def,
+      configDir,
+      env: managerEnv,
+      schemas,
+    });
+    managers.push(m);
+    return m;
+  };
   const h: ConformanceHelpers = {
-    manager(s = {}) {
-      const uuid = s.uuid ?? randomUUID();
-      const config: Record<string, unknown> = { ...o.config, scope: s.scope ?? (flavor.supportsScoping ? 'component' : 'none'), scope_prefix: prefix };
-      if (s.namespace !== undefined) config['namespace'] = s.namespace;
-      const m = new SecretsManager({
-        record: { uuid, name: s.name ?? `conformance-${run}`, flavor: flavor.name, config },
-        flavor,
-        configDir,
-        env,
-        schemas,
-      });
-      managers.push(m);
-      return m;
-    },
+    manager: (s = {}) => makeManager(s, o.config),
     name: () => `ks${run}${(counter++).toString(36)}${randomBytes(2).toString('hex')}`,
     cleanup: (manager, name) => void created.push({ manager, name }),
   };
-  const secretValue = () => randomBytes(24).toString('base64url');
+  const secretValue = randomSecretValue;
+  const skip = (name: string, reason: string) => {
+    if (t.skip) t.skip(name, reason);
+    else if (t.it.skip) t.it.skip(`${name} (skipped: ${reason})`, () => undefined);
+    else throw new Error(`testFlavor: the runner has no way to skip "${name}" (${reason}); pass runner.skip(name, reason)`);
+  };
+  const unreadable = 'the flavor cannot read values back here (capabilities.readValues is false)';
+  /** A test that needs to read values: skipped, with the reason, on write-only flavors. */
+  const itReads = (name: string, fn: TestFn) => (readable ? t.it(name, fn) : skip(name, unreadable));
   /** Registers a secret that is deleted after the suite. */
   const put = async (m: SecretsManager, name: string, values: Record<string, string>, schema?: string) => {
     h.cleanup(m, name);
@@ -110,13 +161,26 @@ export function testFlavor(o: ConformanceOptions): void {
   };
   const expectCode = async (p: Promise<unknown>, code: string, secrets: string[] = []) => {
     await assert.rejects(p, (e: unknown) => {
-      assert.ok(e instanceof KeystackError, `expected a KeystackError with code ${code}, got ${String(e)}`);
+      // The brand, not instanceof: a custom flavor's errors come from its own copy of keystack.
+      assert.ok(isKeystackError(e), `expected a KeystackError with code ${code}, got ${String(e)}`);
       assert.equal(e.code, code, `expected code ${code}, got ${e.code}: ${e.message}`);
       assertNoLeak(e, secrets);
       return true;
     });
   };
 
+  /** A manager whose backend counts the calls it gets, to prove that a check came before any. */
+  const countingManager = () => {
+    const counter = { calls: 0 };
+    const counted: FlavorDefinition<unknown> = { ...flavor, create: (c) => countCalls(flavor.create(c), counter) };
+    return { m: makeManager({}, o.config, env, counted), counter };
+  };
+
+  const ctx: SuiteContext = {
+    t, h, flavor, readable, skip, put, read, expectCode, secretValue,
+    makeManager: (s, config, managerEnv) => makeManager(s, config, managerEnv),
+    countingManager: () => countingManager(),
+  };
   t.describe(`conformance: ${flavor.name}`, () => {
     t.afterAll(async () => {
       for (const { manager, name } of created.reverse()) {
@@ -141,8 +205,7 @@ export function testFlavor(o: ConformanceOptions): void {
         if (readable) assert.equal((await m.get(name)).schema, 'arbitrary');
       });
 
-      t.it('keeps typed schemas and converts values back to their types', async () => {
-        if (!readable) return;
+      itReads('keeps typed schemas and converts values back to their types', async () => {
         const m = h.manager();
         const name = h.name();
         await put(m, name, { user: 'u', ssl_verify_server_cert: 'true' }, 'mysql');
@@ -178,8 +241,7 @@ export function testFlavor(o: ConformanceOptions): void {
     });
 
     t.describe('absence and conflicts', () => {
-      t.it('get of a missing secret is SecretNotFoundError', async () => {
-        if (!readable) return;
+      itReads('get of a missing secret is SecretNotFoundError', async () => {
         await expectCode(h.manager().get(h.name()), 'secret_not_found');
       });
 
@@ -213,8 +275,7 @@ export function testFlavor(o: ConformanceOptions): void {
         if (got) assert.deepEqual(got, { b: '3', c: '4' });
       });
 
-      t.it('patch merges and removes keys', async () => {
-        if (!readable) return;
+      itReads('patch merges and removes keys', async () => {
         const m = h.manager();
         const name = h.name();
         await put(m, name, { a: '1', b: '2' });
@@ -234,18 +295,21 @@ export function testFlavor(o: ConformanceOptions): void {
         if (got) assert.deepEqual(got, { a: '2' });
       });
 
-      t.it('deleteAll empties its own scope and reports how many it deleted', async () => {
-        const m = h.manager();
-        const other = h.manager();
-        const keep = h.name();
-        await put(other, keep, { k: 'v' });
-        for (const n of [h.name(), h.name()]) await put(m, n, { k: 'v' });
-        if (flavor.supportsScoping) {
+      const deleteAllTitle = 'deleteAll empties its own scope and reports how many it deleted';
+      if (!flavor.supportsScoping) {
+        skip(deleteAllTitle, 'without scoping, deleteAll would delete every secret of the backend domain, not only the suite\'s');
+      } else {
+        t.it(deleteAllTitle, async () => {
+          const m = h.manager();
+          const other = h.manager();
+          const keep = h.name();
+          await put(other, keep, { k: 'v' });
+          for (const n of [h.name(), h.name()]) await put(m, n, { k: 'v' });
           assert.equal(await m.deleteAll(), 2);
           assert.deepEqual(await m.list(), []);
           assert.ok((await other.list()).includes(keep), 'deleteAll touched another scope');
-        }
-      });
+        });
+      }
     });
 
     t.describe('values', () => {
@@ -291,6 +355,8 @@ export function testFlavor(o: ConformanceOptions): void {
         });
       }
 
+      nameRuleTests(ctx);
+
       t.it('rejects reserved keys', async () => {
         const m = h.manager();
         for (const key of ['name', `${prefix}_schema_name`]) await expectCode(m.register(h.name(), { [key]: 'x' }), 'invalid_name');
@@ -303,7 +369,9 @@ export function testFlavor(o: ConformanceOptions): void {
       });
     });
 
-    if (flavor.supportsScoping) scopeMatrix(t, h, put, read, expectCode, readable);
+    scopeMatrix(ctx);
+    concurrentRegister(ctx);
+    faultTests(ctx, o.faults);
 
     t.describe('no value in any error', () => {
       t.it('errors from a failing register carry no value in message, hint or cause', async () => {
@@ -321,23 +389,43 @@ export function testFlavor(o: ConformanceOptions): void {
 }
 
 /** ZenML's scope test (tests/integration/secrets_manager/test_secrets_manager_scope.py), ported. */
-function scopeMatrix(
-  t: TestRunner,
-  h: ConformanceHelpers,
-  put: (m: SecretsManager, name: string, v: Record<string, string>) => Promise<unknown>,
-  read: (m: SecretsManager, name: string) => Promise<Record<string, string> | null>,
-  expectCode: (p: Promise<unknown>, code: string) => Promise<void>,
-  readable: boolean,
-): void {
+function scopeMatrix(ctx: SuiteContext): void {
+  const { t, h, put, read, expectCode, readable, flavor } = ctx;
   const ns = () => `ns${randomBytes(4).toString('hex')}`;
   const absent = async (m: SecretsManager, name: string) => {
     assert.ok(!(await m.list()).includes(name), `${name} leaked into ${m.where}`);
     if (readable) await expectCode(m.get(name), 'secret_not_found');
   };
+  const isConfigError = (e: unknown) => isKeystackError(e) && e.code === 'config';
+
+  if (!flavor.supportsScoping) {
+    t.describe('scopes', () => {
+      t.it('defaults to no scope', () => {
+        assert.equal(h.manager({}).scope.scope, 'none');
+      });
+      t.it('refuses a scoped config, naming the problem', () => {
+        for (const scope of ['global', 'component', 'namespace'] as const) {
+          assert.throws(() => h.manager({ scope, ...(scope === 'namespace' ? { namespace: ns() } : {}) }), isConfigError, `scope ${scope} was accepted`);
+        }
+      });
+      t.it('takes an explicit none scope', async () => {
+        const m = h.manager({ scope: 'none' });
+        const name = h.name();
+        await put(m, name, { k: 'v' });
+        assert.ok((await m.list()).includes(name));
+      });
+    });
+    return;
+  }
 
   t.describe('scopes', () => {
-    t.it('defaults to component scope', () => {
-      assert.equal(h.manager({}).scope.scope, 'component');
+    t.it('defaults to component scope', async () => {
+      // h.manager leaves `scope` out of the config, so this is the flavor's (and the core's) default.
+      const m = h.manager({});
+      assert.equal(m.scope.scope, 'component');
+      const name = h.name();
+      await put(m, name, { k: 'v' });
+      assert.ok((await h.manager({ scope: 'component', uuid: m.uuid }).list()).includes(name), 'a manager without a scope does not share the component scope of its UUID');
     });
 
     t.it('one name registered in all four scopes without conflict, each reading its own values', async () => {
@@ -406,31 +494,114 @@ function scopeMatrix(
     });
 
     t.it('a namespace scope needs a namespace', () => {
-      assert.throws(() => h.manager({ scope: 'namespace' }), (e: unknown) => e instanceof KeystackError && e.code === 'config');
+      assert.throws(() => h.manager({ scope: 'namespace' }), isConfigError);
     });
   });
 }
 
-/** Asserts that none of `secrets` appears in an error's message, hint, JSON form or cause chain. */
-export function assertNoLeak(err: unknown, secrets: readonly string[]): void {
-  const texts: string[] = [];
-  let e: unknown = err;
-  for (let depth = 0; e !== undefined && e !== null && depth < 10; depth++) {
-    if (e instanceof Error) {
-      texts.push(e.message, e.stack ?? '', String((e as { hint?: unknown }).hint ?? ''));
-      try {
-        texts.push(JSON.stringify(e));
-      } catch {
-        // circular: message and stack are enough
-      }
-      e = (e as { cause?: unknown }).cause;
-    } else {
-      texts.push(String(e));
-      break;
+function countCalls(be: SecretsBackend, counter: { calls: number }): SecretsBackend {
+  const wrapped: SecretsBackend = { ...be };
+  for (const key of ['create', 'get', 'list', 'update', 'delete', 'deleteAll', 'read', 'replaceIf'] as const) {
+    const fn = be[key] as ((...a: unknown[]) => Promise<unknown>) | undefined;
+    if (fn) (wrapped as unknown as Record<string, unknown>)[key] = (...a: unknown[]) => (counter.calls++, fn.apply(be, a));
+  }
+  return wrapped;
+}
+
+/**
+ * The flavor's declared name rule, both ways: names outside it are refused by the core before the
+ * backend is called; names inside it, including those a backend has to encode, round-trip.
+ */
+function nameRuleTests(ctx: SuiteContext): void {
+  const { t, h, flavor, put, read, expectCode, readable } = ctx;
+  const rule = flavor.nameRule;
+  const max = Math.min(MAX_NAME_LENGTH, rule.maxLength);
+  // Built at registration, from a fixed stem, so that test names are stable between runs.
+  const stem = 'ksrule';
+  const candidates = [
+    `${stem}MixedCase`, `${stem.toUpperCase()}`, `${stem}-dash`, `${stem}_under`, `${stem}@at`, `${stem}+plus`, `${stem}=eq`,
+    `${stem}__double`, `${stem}_`, `0${stem}`, `${stem}!bang`, `${stem};semi`, `${stem}\u00fcmlaut`, `${stem}%2e`, `${stem}*star`,
+    `${stem}:colon`, `${stem}#hash`, `${stem}?q`, `${stem}~tilde`, `${stem}'quote`,
+  ];
+  const accepted = (n: string) => n.length <= max && fullMatch(rule.pattern, n);
+  const good = candidates.filter(accepted);
+  const bad = candidates.filter((n) => !accepted(n));
+  /** A unique name with the candidate's shape: the run's random part goes after the stem. */
+  const unique = (candidate: string, id: string) => candidate.replace(stem, `${stem}${id}`).replace(stem.toUpperCase(), `${stem}${id}`.toUpperCase());
+  const uniqueId = () => h.name().slice(2);
+
+  t.it(`refuses names outside its rule (${rule.description}) before any backend call`, async () => {
+    const { m, counter } = ctx.countingManager();
+    const tooLong = `${stem}${'x'.repeat(max + 1 - stem.length)}`;
+    for (const name of [...bad, tooLong]) {
+      await expectCode(m.register(name, { a: 'b' }), 'invalid_name');
+      if (readable) await expectCode(m.get(name), 'invalid_name');
+      await expectCode(m.update(name, { a: 'b' }, { schema: 'arbitrary' }), 'invalid_name');
+      await expectCode(m.delete(name), 'invalid_name');
     }
+    assert.equal(counter.calls, 0, 'the backend was called for a name its rule refuses');
+  });
+
+  const roundTrip = async (name: string) => {
+    const m = h.manager();
+    const values = { k: ctx.secretValue() };
+    await put(m, name, values);
+    const got = await read(m, name);
+    if (got) assert.deepEqual(got, values, `values of ${name}`);
+    assert.ok((await m.list()).includes(name), `${name} is not listed as registered (encoding does not round-trip)`);
+    await m.delete(name);
+    assert.ok(!(await m.list()).includes(name), `${name} is still listed after delete`);
+    if (readable) await expectCode(m.get(name), 'secret_not_found');
+  };
+  for (const candidate of good) {
+    t.it(`round-trips a name its rule accepts: ${JSON.stringify(candidate)}`, async () => roundTrip(unique(candidate, uniqueId())));
   }
-  for (const s of secrets) {
-    if (s.length < 4) continue;
-    for (const t of texts) assert.ok(!t.includes(s), `a secret value leaked into an error: ${t.slice(0, 200)}`);
-  }
+  t.it(`round-trips a name of the maximum length (${max})`, async () => {
+    const base = `${stem}${uniqueId()}`;
+    const name = base + 'x'.repeat(max - base.length);
+    assert.ok(accepted(name), `the name rule refuses ${JSON.stringify(name)}, a name of letters of its maximum length`);
+    await roundTrip(name);
+  });
+}
+
+/** Two writers registering one name at the same moment: the backend's create decides. */
+function concurrentRegister(ctx: SuiteContext): void {
+  const { t, h, flavor, read, readable, skip } = ctx;
+  const writers = 6;
+  const race = async () => {
+    const uuid = randomUUID();
+    const managers = Array.from({ length: writers }, () => h.manager({ uuid }));
+    const name = h.name();
+    h.cleanup(managers[0] ?? h.manager({ uuid }), name);
+    const values = managers.map(() => ({ k: ctx.secretValue() }));
+    const results = await Promise.allSettled(managers.map((m, i) => m.register(name, values[i] ?? {})));
+    const winners = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
+    for (const r of results) {
+      if (r.status === 'rejected') {
+        assert.ok(isKeystackError(r.reason) && r.reason.code === 'secret_exists', `a losing register failed with ${String(r.reason)} instead of SecretExistsError`);
+        assertNoLeak(r.reason, values.map((v) => v.k));
+      }
+    }
+    const stored = await read(managers[0] ?? h.manager({ uuid }), name);
+    return { winners, stored, values, name, list: await (managers[0] ?? h.manager({ uuid })).list() };
+  };
+  t.describe('concurrent register', () => {
+    const strict = `${writers} concurrent registers of one name: exactly one wins, the others get SecretExistsError`;
+    if (flavor.capabilities.exclusiveCreate === false) {
+      skip(strict, 'the flavor declares capabilities.exclusiveCreate: false (its create is check-then-write, so two writers can both win)');
+      t.it(`${writers} concurrent registers of one name: each wins or gets SecretExistsError, and the stored secret is a winner's`, async () => {
+        const { winners, stored, values, name, list } = await race();
+        assert.ok(winners.length >= 1, 'no register won');
+        assert.equal(list.filter((n) => n === name).length, 1);
+        if (stored) assert.ok(winners.some((i) => values[i]?.k === stored['k']), 'the stored value is no winner\'s');
+      });
+      return;
+    }
+    t.it(strict, async () => {
+      const { winners, stored, values, name, list } = await race();
+      assert.equal(winners.length, 1, `${winners.length} of ${writers} concurrent registers of one name succeeded`);
+      assert.equal(list.filter((n) => n === name).length, 1);
+      if (readable) assert.deepEqual(stored, values[winners[0] ?? -1], 'the stored value is not the winner\'s');
+    });
+  });
 }

@@ -15,7 +15,7 @@ import { SecretsManager } from '../../src/flavors/manager.js';
 import type { FlavorDefinition } from '../../src/flavors/types.js';
 import { KeystackError } from '../../src/secrets/errors.js';
 import { createSchemaRegistry } from '../../src/secrets/schema.js';
-import { assertNoLeak, testFlavor } from '../../src/testing/index.js';
+import { assertNoLeak, proxyFaults, testFlavor } from '../../src/testing/index.js';
 import { closedPortUrl, fakeServer } from '../support/fake-http.js';
 import { requireEnv } from '../support/fake-http.js';
 
@@ -23,7 +23,13 @@ const endpoint = requireEnv('AWS_SM_ENDPOINT', 'the moto server (AWS Secrets Man
 const env = { AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' };
 const config = { region_name: 'us-east-1', endpoint_url: endpoint };
 
-testFlavor({ flavor: aws as FlavorDefinition<unknown>, config, env, runner: { describe, it, beforeAll, afterAll } });
+testFlavor({
+  flavor: aws as FlavorDefinition<unknown>,
+  config,
+  env,
+  runner: { describe, it, beforeAll, afterAll, skip: (name, reason) => it(name, (ctx) => ctx.skip(reason)) },
+  faults: proxyFaults({ target: endpoint, config: (url) => ({ ...config, endpoint_url: url }) }),
+});
 
 const raw = new SecretsManagerClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
 const configDir = mkdtempSync(join(tmpdir(), 'keystack-aws-'));

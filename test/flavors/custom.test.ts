@@ -16,7 +16,8 @@ testFlavor({
   config: { path: join(dir, 'store') },
   configDir: dir,
   env: {},
-  runner: { describe, it, beforeAll, afterAll },
+  runner: { describe, it, beforeAll, afterAll, skip: (name, reason) => it(name, (ctx) => ctx.skip(reason)) },
+  faults: { skip: 'a local directory: there is no server to fail' },
   additionalTests: (h) => {
     it('ships its schema, and typed values come back converted', async () => {
       const m = h.manager();
@@ -27,6 +28,16 @@ testFlavor({
       expect(got.data).toEqual({ token: 'tok-12345678', expires_days: 90 });
     });
   },
+});
+
+// A flavor without scoping gets the scope group too: its default is `none`, and scoped configs are refused.
+testFlavor({
+  flavor: { ...flavor, name: 'directory-unscoped', supportsScoping: false },
+  config: { path: join(dir, 'unscoped') },
+  configDir: dir,
+  env: {},
+  runner: { describe, it, beforeAll, afterAll, skip: (name, reason) => it(name, (ctx) => ctx.skip(reason)) },
+  faults: { skip: 'a local directory: there is no server to fail' },
 });
 
 describe('loading custom flavor modules', () => {

@@ -4,7 +4,7 @@ import github, { githubNaming, SECRETS_JSON_ENV } from '../../src/flavors/github
 import { SecretsManager } from '../../src/flavors/manager.js';
 import { encodeContent } from '../../src/secrets/content.js';
 import { createSchemaRegistry } from '../../src/secrets/schema.js';
-import { testFlavor } from '../../src/testing/index.js';
+import { proxyFaults, testFlavor } from '../../src/testing/index.js';
 import { cliAsync, tempEnv } from '../support/cli.js';
 import { startGitHubDouble } from '../support/github-double.js';
 
@@ -19,7 +19,8 @@ testFlavor({
   config,
   env,
   readValues: false,
-  runner: { describe, it, beforeAll, afterAll },
+  runner: { describe, it, beforeAll, afterAll, skip: (name, reason) => it(name, (ctx) => ctx.skip(reason)) },
+  faults: proxyFaults({ target: gh.url, config: (url) => ({ ...config, api_url: url }) }),
 });
 
 const manager = (o: { repo?: string; scope?: string; env?: Record<string, string> } = {}) =>

@@ -11,5 +11,6 @@ testFlavor({
   config: { path: join(dir, 'secrets.db') },
   configDir: dir,
   env: {},
-  runner: { describe, it, beforeAll, afterAll },
+  runner: { describe, it, beforeAll, afterAll, skip: (name, reason) => it(name, (ctx) => ctx.skip(reason)) },
+  faults: { skip: 'the local flavor is an SQLite file: there is no server to fail (its failures are tested in test/reliability)' },
 });
