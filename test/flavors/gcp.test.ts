@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import gcp, { _labelValue } from '../../src/flavors/gcp.js';
 import { SecretsManager } from '../../src/flavors/manager.js';
 import { createSchemaRegistry } from '../../src/secrets/schema.js';
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { testFlavor, type FaultInjection, type FaultMode } from '../../src/testing/index.js';
 import { startGsmDouble, type GsmDouble } from '../doubles/gcp-secret-manager.js';
 
@@ -48,14 +48,21 @@ const grpcFaults: FaultInjection = {
       return { config: { project_id: project, api_endpoint: d.endpoint }, close: () => d.close() };
     }
     // refused: a port nobody listens on; reset: accept and close; malformed: answer with bytes that are not HTTP/2.
+    const sockets = new Set<Socket>();
     const server: Server = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
       if (mode === 'malformed') socket.end('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n{"truncated');
       else socket.destroy();
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : 0;
-    const close = () => new Promise<void>((r) => server.close(() => r()));
+    // close() waits for open connections, and a half-closed one may never end on its own.
+    const close = () => new Promise<void>((r) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => r());
+    });
     if (mode === 'refused') await close();
     return { config: { project_id: project, api_endpoint: `127.0.0.1:${port}` }, close: mode === 'refused' ? async () => undefined : close };
   },
