@@ -580,7 +580,7 @@ function concurrentRegister(ctx: SuiteContext): void {
     const uuid = randomUUID();
     const managers = Array.from({ length: writers }, () => h.manager({ uuid }));
     const name = h.name();
-    h.cleanup(managers[0] ?? h.manager({ uuid }), name);
+    h.cleanup(managers[0] ?? h.manager({ uuid }), name); // if the test fails before its own delete
     const values = managers.map(() => ({ k: ctx.secretValue() }));
     const results = await Promise.allSettled(managers.map((m, i) => m.register(name, values[i] ?? {})));
     const winners = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
@@ -590,8 +590,11 @@ function concurrentRegister(ctx: SuiteContext): void {
         assertNoLeak(r.reason, values.map((v) => v.k));
       }
     }
-    const stored = await read(managers[0] ?? h.manager({ uuid }), name);
-    return { winners, stored, values, name, list: await (managers[0] ?? h.manager({ uuid })).list() };
+    const first = managers[0] ?? h.manager({ uuid });
+    const stored = await read(first, name);
+    const list = await first.list();
+    await first.delete(name).catch(() => undefined); // cleanup; the assertions come after
+    return { winners, stored, values, name, list };
   };
   t.describe('concurrent register', () => {
     const strict = `${writers} concurrent registers of one name: exactly one wins, the others get SecretExistsError`;

@@ -211,7 +211,13 @@ export function faultTests(s: SuiteContext, option: FaultInjection | { skip: str
       await s.put(healthy, existing, stored);
       const setup = await faults.setup(mode, { passFirst });
       const faulty = s.makeManager({ uuid }, setup.config, setup.env);
-      return { healthy, faulty, existing, stored, setup };
+      /** Closes both ends, and deletes the test's secrets at once: backends may cap how many a domain holds. */
+      const done = async (names: string[]) => {
+        await faulty.close();
+        await setup.close();
+        for (const n of names) await healthy.delete(n).catch(() => undefined);
+      };
+      return { healthy, faulty, existing, stored, done };
     };
     const run = (m: SecretsManager, op: Op, name: string, value: string): Promise<unknown> => {
       switch (op) {
@@ -236,14 +242,15 @@ export function faultTests(s: SuiteContext, option: FaultInjection | { skip: str
         continue;
       }
       t.it(title, async () => {
-        const { healthy, faulty, existing, stored, setup } = await pair(mode, 0);
+        const { faulty, existing, stored, done } = await pair(mode, 0);
+        const registered: string[] = [];
         try {
           // In parallel: the throttled mode waits out every retry of every operation.
           const outcomes = await Promise.all(ops.map(async (op) => {
             const value = s.secretValue();
             // register a new name; the others act on a secret that exists on the real server.
             const name = op === 'register' ? h.name() : existing;
-            if (op === 'register') h.cleanup(healthy, name);
+            if (op === 'register') registered.push(name);
             try {
               const result = await run(faulty, op, name, value);
               return `${op} resolved (${describeResult(result)}) instead of failing`;
@@ -253,8 +260,7 @@ export function faultTests(s: SuiteContext, option: FaultInjection | { skip: str
           }));
           assert.deepEqual(outcomes.filter((x) => x !== null), [], `with the server answering ${mode}`);
         } finally {
-          await faulty.close();
-          await setup.close();
+          await done([existing, ...registered]);
         }
       });
     }
@@ -269,7 +275,7 @@ export function faultTests(s: SuiteContext, option: FaultInjection | { skip: str
       for (const mode of ['server_error', 'reset', 'malformed'] as const) {
         if (faults.unsupported?.[mode] !== undefined) continue;
         for (const op of ops.filter((x) => x !== 'list' && x !== 'register')) {
-          const { healthy, faulty, existing, stored, setup } = await pair(mode, 1);
+          const { healthy, faulty, existing, stored, done } = await pair(mode, 1);
           const value = s.secretValue();
           try {
             await run(faulty, op, existing, value);
@@ -283,8 +289,7 @@ export function faultTests(s: SuiteContext, option: FaultInjection | { skip: str
             const p = checkFailure(e, op, 'backend', [value, ...Object.values(stored)]);
             if (p) problems.push(`${mode}: ${p}`);
           } finally {
-            await faulty.close();
-            await setup.close();
+            await done([existing]);
           }
         }
       }
