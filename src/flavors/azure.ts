@@ -44,8 +44,8 @@ export default defineFlavor<AzureFlavorOptions>({
   separator: '-',
   nameRule: NAME_RULE,
   maxContentBytes: 25 * 1024,
-  // setSecret upserts and Key Vault has no create-only write, so register is a read then a write.
-  capabilities: { readValues: true, exclusiveCreate: false },
+  // Key Vault has no create-only write: register reads first, then sets (see create).
+  capabilities: { readValues: true, atomicCreate: false },
   config: {
     key_vault_name: { type: 'string', description: 'vault name (https://<name>.vault.azure.net)', env: 'AZURE_KEY_VAULT_NAME' },
     vault_url: { type: 'string', description: 'vault URL (other clouds, private endpoints, emulators)' },

@@ -78,13 +78,13 @@ export interface FlavorContext<C> {
 export interface FlavorCapabilities {
   /** False where values cannot be read back outside some environment (GitHub). */
   readValues: boolean;
-  /**
-   * False when create is check-then-write (the backend has no create-only call), so two
-   * concurrent registers of one name can both succeed and the later write wins. @default true
-   */
-  exclusiveCreate?: boolean;
   /** One line shown in `flavor list` when a capability is limited. */
   note?: string;
+  /**
+   * False where the backend has no create-only write, so that two concurrent registers of one
+   * name can both report success (the last one's values stay). @default true
+   */
+  atomicCreate?: boolean;
 }
 
 export interface FlavorDefinition<C = Record<string, unknown>> {

@@ -598,8 +598,8 @@ function concurrentRegister(ctx: SuiteContext): void {
   };
   t.describe('concurrent register', () => {
     const strict = `${writers} concurrent registers of one name: exactly one wins, the others get SecretExistsError`;
-    if (flavor.capabilities.exclusiveCreate === false) {
-      skip(strict, 'the flavor declares capabilities.exclusiveCreate: false (its create is check-then-write, so two writers can both win)');
+    if (flavor.capabilities.atomicCreate === false) {
+      skip(strict, 'the flavor declares capabilities.atomicCreate: false (its create is check-then-write, so two writers can both win)');
       t.it(`${writers} concurrent registers of one name: each wins or gets SecretExistsError, and the stored secret is a winner's`, async () => {
         const { winners, stored, values, name, list } = await race();
         assert.ok(winners.length >= 1, 'no register won');

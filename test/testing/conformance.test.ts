@@ -55,7 +55,7 @@ interface MemoryOptions {
 type Variant = {
   /** Reads failures as absence (unstorage's `catch { return null }`), the bug the fault group exists for. */
   swallow?: boolean;
-  /** Create looks, then writes, without declaring `exclusiveCreate: false`. */
+  /** Create looks, then writes, without declaring `atomicCreate: false`. */
   checkThenWrite?: boolean;
   /** Stores names lower-cased: an encoding that does not round-trip. */
   lossyNames?: boolean;
