@@ -437,6 +437,8 @@ function scopeMatrix(ctx: SuiteContext): void {
         const got = await read(m, name);
         if (got) assert.deepEqual(got, values[i]);
       }
+      // none and global share their domain with others, so they must list the name among others.
+      for (const m of managers.slice(0, 2)) assert.ok((await m.list()).includes(name), `${name} is not listed in ${m.where}`);
       assert.deepEqual(await managers[2]!.list(), [name]);
       assert.deepEqual(await managers[3]!.list(), [name]);
     });
