@@ -10,6 +10,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer as createHttpServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, request as httpsRequest } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import { inspect } from 'node:util';
 import { isKeystackError } from '../secrets/errors.js';
 import type { SecretsManager } from '../flavors/manager.js';
 import type { SuiteContext } from './conformance.js';
@@ -56,18 +57,26 @@ export async function startFaultProxy(o: FaultProxyOptions): Promise<FaultProxy>
   let requests = 0;
   let faulted = 0;
   const sockets = new Set<Socket>();
+  const mode = o.mode;
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     requests++;
-    if (o.mode === 'pass' || requests <= passFirst) return forward(req, res, target, o.targetCa);
+    if (mode === 'pass' || requests <= passFirst) {
+      forward(req, res, target, o.targetCa);
+      return;
+    }
     faulted++;
     // Drain the request first: some clients (the AWS SDK) report a reset instead of the answer otherwise.
     req.resume();
-    req.on('end', () => answerWithFault(o.mode as FaultMode, req, res));
+    req.on('end', () => {
+      answerWithFault(mode, req, res);
+    });
   };
   const server: Server = o.tls ? createHttpsServer({ key: o.tls.key, cert: o.tls.cert }, handler) : createHttpServer(handler);
   server.on(o.tls ? 'secureConnection' : 'connection', (s: Socket) => {
     sockets.add(s);
-    s.on('close', () => sockets.delete(s));
+    s.on('close', () => {
+      sockets.delete(s);
+    });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
@@ -76,10 +85,12 @@ export async function startFaultProxy(o: FaultProxyOptions): Promise<FaultProxy>
   const close = () =>
     new Promise<void>((r) => {
       for (const s of sockets) s.destroy();
-      server.close(() => r());
+      server.close(() => {
+        r();
+      });
     });
   // A port that was just free and now has nobody listening: the client's connect is refused.
-  if (o.mode === 'refused') await close();
+  if (mode === 'refused') await close();
   return {
     url,
     get requests() {
@@ -88,7 +99,7 @@ export async function startFaultProxy(o: FaultProxyOptions): Promise<FaultProxy>
     get faulted() {
       return faulted;
     },
-    close: o.mode === 'refused' ? async () => undefined : close,
+    close: mode === 'refused' ? () => Promise.resolve() : close,
   };
 }
 
@@ -321,7 +332,8 @@ export function assertNoLeak(err: unknown, secrets: readonly string[]): void {
   let e: unknown = err;
   for (let depth = 0; e !== undefined && e !== null && depth < 10; depth++) {
     if (e instanceof Error) {
-      texts.push(e.message, e.stack ?? '', String((e as { hint?: unknown }).hint ?? ''));
+      const hint = (e as { hint?: unknown }).hint;
+      texts.push(e.message, e.stack ?? '', typeof hint === 'string' ? hint : inspect(hint));
       try {
         texts.push(JSON.stringify(e));
       } catch {
@@ -329,7 +341,7 @@ export function assertNoLeak(err: unknown, secrets: readonly string[]): void {
       }
       e = (e as { cause?: unknown }).cause;
     } else {
-      texts.push(String(e));
+      texts.push(typeof e === 'string' ? e : inspect(e));
       break;
     }
   }

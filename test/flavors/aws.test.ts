@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,7 @@ import type { FlavorDefinition } from '../../src/flavors/types.js';
 import { KeystackError } from '../../src/secrets/errors.js';
 import { createSchemaRegistry } from '../../src/secrets/schema.js';
 import { assertNoLeak, proxyFaults, testFlavor } from '../../src/testing/index.js';
+import { vitestRunner } from '../support/runner.js';
 import { closedPortUrl, fakeServer } from '../support/fake-http.js';
 import { requireEnv } from '../support/fake-http.js';
 
@@ -27,7 +28,7 @@ testFlavor({
   flavor: aws as FlavorDefinition<unknown>,
   config,
   env,
-  runner: { describe, it, beforeAll, afterAll, skip: (name, reason) => it(name, (ctx) => ctx.skip(reason)) },
+  runner: vitestRunner,
   faults: proxyFaults({ target: endpoint, config: (url) => ({ ...config, endpoint_url: url }) }),
 });
 

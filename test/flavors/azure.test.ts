@@ -10,6 +10,7 @@ import azure from '../../src/flavors/azure.js';
 import { SecretsManager } from '../../src/flavors/manager.js';
 import { createSchemaRegistry } from '../../src/secrets/schema.js';
 import { proxyFaults, testFlavor } from '../../src/testing/index.js';
+import { vitestRunner } from '../support/runner.js';
 import { startAkvDouble, type AkvDouble } from '../doubles/azure-key-vault.js';
 
 const url = process.env['AKV_URL'];
@@ -33,7 +34,7 @@ testFlavor({
   flavor: azure,
   config,
   env,
-  runner: { describe, it, beforeAll, afterAll, skip: (name, reason) => it(name, (ctx) => ctx.skip(reason)) },
+  runner: vitestRunner,
   faults: proxyFaults({
     target: url,
     tls: { key: readFileSync(join(proxyDir, 'key.pem')), cert: readFileSync(join(proxyDir, 'cert.pem')) },

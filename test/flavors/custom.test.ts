@@ -1,11 +1,12 @@
 // The example custom flavor, loaded the way `keystack secrets-manager flavor register` loads it
 // (TypeScript through tsx, importing 'keystack' from the built package), passes the same suite.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadPlugin, resolveModulePath } from '../../src/flavors/plugins.js';
 import { testFlavor } from '../../src/testing/index.js';
+import { vitestRunner } from '../support/runner.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keystack-custom-'));
 const plugin = await loadPlugin(resolveModulePath('examples/custom-flavor/directory-flavor.ts'));
@@ -16,7 +17,7 @@ testFlavor({
   config: { path: join(dir, 'store') },
   configDir: dir,
   env: {},
-  runner: { describe, it, beforeAll, afterAll, skip: (name, reason) => it(name, (ctx) => ctx.skip(reason)) },
+  runner: vitestRunner,
   faults: { skip: 'a local directory: there is no server to fail' },
   additionalTests: (h) => {
     it('ships its schema, and typed values come back converted', async () => {
@@ -36,7 +37,7 @@ testFlavor({
   config: { path: join(dir, 'unscoped') },
   configDir: dir,
   env: {},
-  runner: { describe, it, beforeAll, afterAll, skip: (name, reason) => it(name, (ctx) => ctx.skip(reason)) },
+  runner: vitestRunner,
   faults: { skip: 'a local directory: there is no server to fail' },
 });
 

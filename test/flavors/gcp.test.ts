@@ -9,6 +9,7 @@ import { SecretsManager } from '../../src/flavors/manager.js';
 import { createSchemaRegistry } from '../../src/secrets/schema.js';
 import { createServer, type Server, type Socket } from 'node:net';
 import { testFlavor, type FaultInjection, type FaultMode } from '../../src/testing/index.js';
+import { vitestRunner } from '../support/runner.js';
 import { startGsmDouble, type GsmDouble } from '../doubles/gcp-secret-manager.js';
 
 const endpoint = process.env['GSM_GRPC'];
@@ -61,10 +62,12 @@ const grpcFaults: FaultInjection = {
     // close() waits for open connections, and a half-closed one may never end on its own.
     const close = () => new Promise<void>((r) => {
       for (const s of sockets) s.destroy();
-      server.close(() => r());
+      server.close(() => {
+        r();
+      });
     });
     if (mode === 'refused') await close();
-    return { config: { project_id: project, api_endpoint: `127.0.0.1:${port}` }, close: mode === 'refused' ? async () => undefined : close };
+    return { config: { project_id: project, api_endpoint: `127.0.0.1:${port}` }, close: mode === 'refused' ? () => Promise.resolve() : close };
   },
 };
 
@@ -72,7 +75,7 @@ testFlavor({
   flavor: gcp,
   config,
   env,
-  runner: { describe, it, beforeAll, afterAll, skip: (name, reason) => it(name, (ctx) => ctx.skip(reason)) },
+  runner: vitestRunner,
   faults: grpcFaults,
 });
 

@@ -9,6 +9,7 @@ import type { FlavorDefinition } from '../../src/flavors/types.js';
 import { KeystackError } from '../../src/secrets/errors.js';
 import { createSchemaRegistry } from '../../src/secrets/schema.js';
 import { proxyFaults, testFlavor } from '../../src/testing/index.js';
+import { vitestRunner } from '../support/runner.js';
 import { closedPortUrl, fakeServer, requireEnv } from '../support/fake-http.js';
 
 const addr = requireEnv('BAO_ADDR', 'the OpenBao dev server');
@@ -20,7 +21,7 @@ testFlavor({
   flavor: vault as FlavorDefinition<unknown>,
   config,
   env,
-  runner: { describe, it, beforeAll, afterAll, skip: (name, reason) => it(name, (ctx) => ctx.skip(reason)) },
+  runner: vitestRunner,
   faults: proxyFaults({ target: addr, config: (url) => ({ ...config, url }) }),
 });
 

@@ -36,7 +36,7 @@ function recorder(o: { withSkip?: boolean; withItSkip?: boolean } = {}) {
       try {
         await tests.get(n)?.();
       } catch (e) {
-        failed.push(`${n}: ${String((e as Error).message).replace(/\s+/g, ' ')}`);
+        failed.push(`${n}: ${(e as Error).message.replace(/\s+/g, ' ')}`);
       }
     }
     return { names, failed };
@@ -123,7 +123,7 @@ function memoryFlavor(v: Variant = {}): FlavorDefinition<unknown> {
       };
     },
   });
-  return def as FlavorDefinition<unknown>;
+  return def;
 }
 
 /** A BackendError as another copy of keystack's module would make it: same brand, other class. */
@@ -138,7 +138,7 @@ function foreignBackendError(fault: string): Error {
 }
 
 const memoryFaults: FaultInjection = {
-  setup: async (mode) => ({ config: { bucket: 'shared', fault: mode }, close: async () => undefined }),
+  setup: (mode) => Promise.resolve({ config: { bucket: 'shared', fault: mode }, close: () => Promise.resolve() }),
 };
 
 const suite = (v: Variant, o: { faults?: FaultInjection; withSkip?: boolean; withItSkip?: boolean } = {}) => {
