@@ -42,6 +42,7 @@ export default defineFlavor<AzureFlavorOptions>({
   description: 'Azure Key Vault',
   supportsScoping: true,
   separator: '-',
+  locationFields: ['key_vault_name', 'vault_url'],
   nameRule: NAME_RULE,
   maxContentBytes: 25 * 1024,
   // Key Vault has no create-only write: register reads first, then sets (see create).

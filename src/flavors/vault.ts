@@ -39,6 +39,7 @@ export default defineFlavor<VaultFlavorOptions>({
   description: 'HashiCorp Vault / OpenBao (KV v2)',
   supportsScoping: true,
   separator: '/',
+  locationFields: ['url', 'mount_point', 'vault_namespace'],
   nameRule: { pattern: /[A-Za-z0-9_+=.@-]+/, maxLength: 128, description: 'must contain only letters, digits and the characters _+=.@-' },
   // Vault's default max_request_size is 32 MiB; keep secrets to a size every KV store takes.
   maxContentBytes: 512 * 1024,
