@@ -4,6 +4,7 @@
  * ZenML 0.30's layout on create, so `scope_prefix=zenml` shares secrets with ZenML.
  */
 import type * as Sdk from '@aws-sdk/client-secrets-manager';
+import { createHash } from 'node:crypto';
 import { encodeContent, type StoredSecret } from '../secrets/content.js';
 import { BackendError, ConfigError } from '../secrets/errors.js';
 import { scopedName, scopedPrefix, scopeMetadata, secretMetadata, unscopedName } from '../secrets/scope.js';
@@ -82,6 +83,33 @@ function createAwsBackend(ctx: FlavorContext<AwsFlavorOptions>): SecretsBackend 
     }
   };
 
+  /** The secret and its version id (AWSCURRENT); null when absent or pending deletion. */
+  const readVersioned = async (name: string): Promise<{ secret: StoredSecret; version: string | undefined } | null> => {
+    let out: Sdk.GetSecretValueCommandOutput;
+    try {
+      out = await send('get', name, (s, c) => c.send(new s.GetSecretValueCommand({ SecretId: full(name) })));
+    } catch (e) {
+      // A secret inside its recovery window answers InvalidRequestException: it reads as absent.
+      if (errorName(e) === 'ResourceNotFoundException' || isMarkedDeleted(e)) return null;
+      throw e;
+    }
+    return { secret: decode(name, full(name), out, scope.prefix), version: out.VersionId };
+  };
+
+  /** The version id labelled AWSCURRENT, without reading the value; null when absent. */
+  const currentVersion = async (name: string): Promise<string | null> => {
+    let d: Sdk.DescribeSecretCommandOutput;
+    try {
+      d = await send('update', name, (s, c) => c.send(new s.DescribeSecretCommand({ SecretId: full(name) })));
+    } catch (e) {
+      if (errorName(e) === 'ResourceNotFoundException') return null;
+      throw e;
+    }
+    if (d.DeletedDate) return null;
+    const current = Object.entries(d.VersionIdsToStages ?? {}).find(([, stages]) => stages.includes('AWSCURRENT'));
+    return current?.[0] ?? null;
+  };
+
   const listAll = async (op: string): Promise<string[]> => {
     const names: string[] = [];
     let token: string | undefined;
@@ -112,15 +140,15 @@ function createAwsBackend(ctx: FlavorContext<AwsFlavorOptions>): SecretsBackend 
       }
     },
     async get(name) {
-      let out: Sdk.GetSecretValueCommandOutput;
-      try {
-        out = await send('get', name, (s, c) => c.send(new s.GetSecretValueCommand({ SecretId: full(name) })));
-      } catch (e) {
-        // A secret inside its recovery window answers InvalidRequestException: it reads as absent.
-        if (errorName(e) === 'ResourceNotFoundException' || isMarkedDeleted(e)) return null;
-        throw e;
+      return (await readVersioned(name))?.secret ?? null;
+    },
+    async read(name) {
+      const r = await readVersioned(name);
+      if (!r) return null;
+      if (r.version === undefined) {
+        throw new BackendError({ flavor: FLAVOR_NAME, operation: 'get', secretName: name, reason: `AWS answered GetSecretValue for '${full(name)}' without a VersionId`, hint: 'The endpoint does not behave like AWS Secrets Manager; check endpoint_url.' });
       }
-      return decode(name, full(name), out, scope.prefix);
+      return { secret: r.secret, version: r.version };
     },
     list: () => listAll('list'),
     async update(name, secret) {
@@ -131,6 +159,31 @@ function createAwsBackend(ctx: FlavorContext<AwsFlavorOptions>): SecretsBackend 
         if (errorName(e) === 'ResourceNotFoundException' || isMarkedDeleted(e)) return false;
         throw e;
       }
+    },
+    /**
+     * Secrets Manager has no conditional write, but a version id (ClientRequestToken) can be
+     * created only once, with one content: a second PutSecretValue with the same token and another
+     * SecretString fails with ResourceExistsException. Every writer that read `version` derives the
+     * same token for its successor, so only one of them can create it: a compare-and-set.
+     */
+    async replaceIf(name, secret, version) {
+      const body = encodeContent(secret, scope.prefix);
+      for (let generation = 0; generation < SUCCESSOR_GENERATIONS; generation++) {
+        try {
+          await send('update', name, (s, c) => c.send(new s.PutSecretValueCommand({ SecretId: full(name), SecretString: body, ClientRequestToken: successorToken(version, generation) })));
+          // Also when AWS ignored the request: the successor exists with exactly this content.
+          return 'updated';
+        } catch (e) {
+          if (errorName(e) === 'ResourceNotFoundException' || isMarkedDeleted(e)) return 'absent';
+          if (errorName(e) !== 'ResourceExistsException') throw e;
+        }
+        const current = await currentVersion(name);
+        if (current === null) return 'absent';
+        if (current !== version) return 'conflict';
+        // `version` is current although its successor exists: its AWSCURRENT label was moved back
+        // (a rollback), so that successor is history. The next generation is free for one writer.
+      }
+      return 'conflict';
     },
     async delete(name) {
       // Force-delete succeeds for a missing secret (as on AWS), so absence needs a look first.
@@ -198,6 +251,18 @@ export function listFilters(ctx: FlavorContext<unknown>): Sdk.Filter[] {
   }
   filters.push({ Key: 'name', Values: [scopedPrefix(scope, '/')] });
   return filters;
+}
+
+/** How many rollbacks of one version replaceIf steps over before it reports a conflict. */
+const SUCCESSOR_GENERATIONS = 8;
+
+/**
+ * The version id of the successor of `version`, UUID-shaped (AWS takes 32-64 characters), the same
+ * for every writer that read `version`. Version ids are not secret, and neither is this.
+ */
+export function successorToken(version: string, generation = 0): string {
+  const h = createHash('sha256').update(`keystack-next:${generation}:${version}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }
 
 function decode(name: string, id: string, out: Sdk.GetSecretValueCommandOutput, prefix: string): StoredSecret {

@@ -6,6 +6,7 @@
 import { ARBITRARY, payloadBytes, type StoredSecret } from '../secrets/content.js';
 import {
   ConfigError,
+  ConflictError,
   SchemaValidationError,
   SecretExistsError,
   SecretNotFoundError,
@@ -77,6 +78,12 @@ function describeValue(v: unknown): string {
   return typeof v === 'object' ? 'an object' : `${/^[aeiou]/.test(typeof v) ? 'an' : 'a'} ${typeof v}`;
 }
 
+/**
+ * Compare-and-set attempts of one patch. Each conflict means another writer's change landed, so
+ * this bounds how many concurrent writers of one secret a merge outlasts, not a time.
+ */
+const PATCH_ATTEMPTS = 20;
+
 export class SecretsManager {
   readonly name: string;
   readonly uuid: string;
@@ -103,6 +110,15 @@ export class SecretsManager {
   /** "secrets manager 'x' (component scope)", for messages. */
   get where(): string {
     return describeScope(this.scope, this.name);
+  }
+
+  /**
+   * Whether `patch` is atomic: the backend has a compare-and-set (`read` + `replaceIf`). When false,
+   * of two concurrent patches of one secret the last writer wins. Creates the backend (no I/O).
+   */
+  get mergesAtomically(): boolean {
+    const be = this.#be();
+    return be.read !== undefined && be.replaceIf !== undefined;
   }
 
   /** Creates a secret. Throws SecretExistsError if the name is taken in this scope. */
@@ -158,17 +174,35 @@ export class SecretsManager {
     return this.#replace(name, await this.#prepare(name, values, schema));
   }
 
-  /** Merges `set` into the existing values and removes `remove`; keeps the schema. */
+  /**
+   * Merges `set` into the existing values and removes `remove`; keeps the schema. Atomic where the
+   * backend has a compare-and-set (`read` + `replaceIf`): on a conflict the secret is read again and
+   * the change applied on top of the other writer's, never the stale result written. Throws
+   * ConflictError when other writers kept winning for every attempt (nothing was written then).
+   * Without compare-and-set (github, custom flavors that lack it) this is a get + update, so of
+   * two concurrent merges the last writer wins.
+   */
   async patch(name: string, change: { set?: Readonly<Record<string, string>>; remove?: readonly string[] }): Promise<Secret> {
-    const current = await this.get(name);
-    const values = { ...current.values, ...change.set };
-    for (const key of change.remove ?? []) {
-      if (!Object.hasOwn(values, key)) {
-        throw new SchemaValidationError(current.schema, [{ key, message: `secret '${name}' has no such key` }], 'Run `keystack secret get NAME` to see its keys.');
-      }
-      delete values[key];
+    this.#checkName(name);
+    const be = await this.#call('update', name, async () => this.#be());
+    if (!be.read || !be.replaceIf) {
+      const current = await this.get(name);
+      return this.#replace(name, await this.#prepare(name, this.#merge(name, current, change), current.schema));
     }
-    return this.#replace(name, await this.#prepare(name, values, current.schema));
+    const read = be.read.bind(be);
+    const replaceIf = be.replaceIf.bind(be);
+    for (let attempt = 1; ; attempt++) {
+      const current = await this.#call('get', name, () => read(name));
+      if (!current) throw new SecretNotFoundError(name, this.where);
+      processMasker.add(Object.values(current.secret.values));
+      const stored = await this.#prepare(name, this.#merge(name, current.secret, change), current.secret.schema);
+      const outcome = await this.#call('update', name, () => replaceIf(name, stored, current.version), stored);
+      if (outcome === 'updated') return { name, ...stored };
+      if (outcome === 'absent') throw new SecretNotFoundError(name, this.where);
+      if (attempt >= PATCH_ATTEMPTS) throw new ConflictError(name, this.where);
+      // Writers that collided once would collide again in lock step without a random pause.
+      await new Promise((r) => setTimeout(r, Math.random() * Math.min(100, 5 * 2 ** attempt)));
+    }
   }
 
   /** Deletes a secret. Throws SecretNotFoundError if it does not exist (on every flavor alike). */
@@ -198,6 +232,17 @@ export class SecretsManager {
     const be = this.#backend;
     this.#backend = undefined;
     await be?.close?.();
+  }
+
+  #merge(name: string, current: StoredSecret, change: { set?: Readonly<Record<string, string>>; remove?: readonly string[] }): Record<string, string> {
+    const values = { ...current.values, ...change.set };
+    for (const key of change.remove ?? []) {
+      if (!Object.hasOwn(values, key)) {
+        throw new SchemaValidationError(current.schema, [{ key, message: `secret '${name}' has no such key` }], 'Run `keystack secret get NAME` to see its keys.');
+      }
+      delete values[key];
+    }
+    return values;
   }
 
   async #replace(name: string, stored: StoredSecret): Promise<Secret> {

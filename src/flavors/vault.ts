@@ -140,6 +140,18 @@ function createVaultBackend(ctx: FlavorContext<VaultFlavorOptions>): SecretsBack
     const v = (data['versions'] as Record<string, { deletion_time?: string; destroyed?: boolean }> | undefined)?.[String(version)];
     return { version, live: version > 0 && !!v && !v.deletion_time && !v.destroyed };
   };
+  /** The secret and its KV version; null when the path does not exist or its latest version is deleted. */
+  const readVersioned = async (name: string): Promise<{ secret: StoredSecret; version: number | undefined } | null> => {
+    const r = await call('GET', kv('data', name), undefined, [200, 404]);
+    versions.delete(name);
+    if (r.status === 404) return missing(r, mountPoint);
+    const data = r.body?.data;
+    const payload = data?.['data'];
+    if (!payload || typeof payload !== 'object') return null;
+    const version = (data['metadata'] as { version?: unknown } | undefined)?.version;
+    if (typeof version === 'number') remember(name, version);
+    return { secret: fromPayload(payload as Record<string, unknown>, scope.prefix), version: typeof version === 'number' ? version : undefined };
+  };
   const listNames = async (): Promise<string[]> => {
     const r = await call('GET', `${kv('metadata')}/?list=true`, undefined, [200, 404]);
     if (r.status === 404) return missing(r, mountPoint) ?? [];
@@ -157,17 +169,19 @@ function createVaultBackend(ctx: FlavorContext<VaultFlavorOptions>): SecretsBack
       return (await write(name, secret, s?.version ?? 0)) === 'ok';
     },
     async get(name) {
-      const r = await call('GET', kv('data', name), undefined, [200, 404]);
-      versions.delete(name);
-      if (r.status === 404) return missing(r, mountPoint);
-      const data = r.body?.data;
-      const payload = data?.['data'];
-      if (!payload || typeof payload !== 'object') return null;
-      const version = (data['metadata'] as { version?: unknown } | undefined)?.version;
-      if (typeof version === 'number') remember(name, version);
-      return fromPayload(payload as Record<string, unknown>, scope.prefix);
+      return (await readVersioned(name))?.secret ?? null;
+    },
+    async read(name) {
+      const r = await readVersioned(name);
+      if (r && r.version === undefined) throw notKv2(mountPoint);
+      return r && { secret: r.secret, version: String(r.version) };
     },
     list: listNames,
+    /**
+     * A replace, not a merge: the body is the whole new content, so writing it again on top of a
+     * newer version after a check-and-set conflict loses nothing the caller meant to keep. Merges
+     * go through replaceIf, which never retries.
+     */
     async update(name, secret) {
       const seen = versions.get(name);
       if (seen !== undefined && (await write(name, secret, seen)) === 'ok') return true;
@@ -177,6 +191,14 @@ function createVaultBackend(ctx: FlavorContext<VaultFlavorOptions>): SecretsBack
         if ((await write(name, secret, s.version)) === 'ok') return true;
       }
       throw new BackendError({ flavor: FLAVOR_NAME, operation: 'update', secretName: name, reason: 'the secret kept changing while it was being updated (check-and-set conflicts)', hint: 'Another writer is updating it at the same time; try again.' });
+    },
+    async replaceIf(name, secret, version) {
+      const cas = Number(version);
+      if (!Number.isSafeInteger(cas) || cas < 1) throw new Error(`not a KV v2 version: ${version}`);
+      if ((await write(name, secret, cas)) === 'ok') return 'updated';
+      // Check-and-set failed: the secret moved on, or it was deleted (its metadata is gone, or its
+      // latest version soft-deleted). Absence is told apart so the core reports "not found".
+      return (await state(name))?.live ? 'conflict' : 'absent';
     },
     async delete(name) {
       // DELETE on metadata answers 204 whether or not the path exists, so absence needs a look first.
@@ -214,6 +236,7 @@ function guarded(be: SecretsBackend): SecretsBackend {
     get: wrap('get', be.get),
     list: wrap('list', be.list),
     update: wrap('update', be.update),
+    ...(be.read && be.replaceIf ? { read: wrap('get', be.read), replaceIf: wrap('update', be.replaceIf) } : {}),
     delete: wrap('delete', be.delete),
     deleteAll: wrap('delete-all', be.deleteAll),
     close: () => be.close?.(),

@@ -22,6 +22,7 @@ import { fullMatch, MAX_NAME_LENGTH } from '../secrets/names.js';
 import type { Scope } from '../secrets/scope.js';
 import { SecretsManager } from '../flavors/manager.js';
 import type { FlavorDefinition, SecretsBackend } from '../flavors/types.js';
+import { testConcurrency } from './concurrency.js';
 import { assertNoLeak, faultTests, randomSecretValue, type FaultInjection } from './faults.js';
 
 export { assertNoLeak };
@@ -374,7 +375,6 @@ export function testFlavor(o: ConformanceOptions): void {
     });
 
     scopeMatrix(ctx);
-    concurrentRegister(ctx);
     faultTests(ctx, o.faults);
 
     t.describe('no value in any error', () => {
@@ -389,6 +389,7 @@ export function testFlavor(o: ConformanceOptions): void {
     });
 
     o.additionalTests?.(h);
+    testConcurrency(t, h, { readable });
   });
 }
 
@@ -595,47 +596,3 @@ function nameRuleTests(ctx: SuiteContext): void {
   }
 }
 
-/** Two writers registering one name at the same moment: the backend's create decides. */
-function concurrentRegister(ctx: SuiteContext): void {
-  const { t, h, flavor, read, readable, skip } = ctx;
-  const writers = 6;
-  const race = async () => {
-    const uuid = randomUUID();
-    const managers = Array.from({ length: writers }, () => h.manager({ uuid }));
-    const name = h.name();
-    h.cleanup(managers[0] ?? h.manager({ uuid }), name); // if the test fails before its own delete
-    const values = managers.map(() => ({ k: ctx.secretValue() }));
-    const results = await Promise.allSettled(managers.map((m, i) => m.register(name, values[i] ?? {})));
-    const winners = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
-    for (const r of results) {
-      if (r.status === 'rejected') {
-        assert.ok(isKeystackError(r.reason) && r.reason.code === 'secret_exists', `a losing register failed with ${String(r.reason)} instead of SecretExistsError`);
-        assertNoLeak(r.reason, values.map((v) => v.k));
-      }
-    }
-    const first = managers[0] ?? h.manager({ uuid });
-    const stored = await read(first, name);
-    const list = await first.list();
-    await first.delete(name).catch(() => undefined); // cleanup; the assertions come after
-    return { winners, stored, values, name, list };
-  };
-  t.describe('concurrent register', () => {
-    const strict = `${writers} concurrent registers of one name: exactly one wins, the others get SecretExistsError`;
-    if (flavor.capabilities.atomicCreate === false) {
-      skip(strict, 'the flavor declares capabilities.atomicCreate: false (its create is check-then-write, so two writers can both win)');
-      t.it(`${writers} concurrent registers of one name: each wins or gets SecretExistsError, and the stored secret is a winner's`, async () => {
-        const { winners, stored, values, name, list } = await race();
-        assert.ok(winners.length >= 1, 'no register won');
-        assert.equal(list.filter((n) => n === name).length, 1);
-        if (stored) assert.ok(winners.some((i) => values[i]?.k === stored['k']), 'the stored value is no winner\'s');
-      });
-      return;
-    }
-    t.it(strict, async () => {
-      const { winners, stored, values, name, list } = await race();
-      assert.equal(winners.length, 1, `${winners.length} of ${writers} concurrent registers of one name succeeded`);
-      assert.equal(list.filter((n) => n === name).length, 1);
-      if (readable) assert.deepEqual(stored, values[winners[0] ?? -1], 'the stored value is not the winner\'s');
-    });
-  });
-}
