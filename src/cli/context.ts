@@ -20,4 +20,6 @@ export interface CommandResult {
   text?: string;
   /** Printed as-is instead of `text` (values for scripts). */
   raw?: string;
+  /** The result shows secret values by design (`secret get`), so it is not masked. */
+  reveals?: boolean;
 }

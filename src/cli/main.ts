@@ -31,7 +31,7 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
   const debug = env['KEYSTACK_DEBUG'] === '1';
   let keystack: Keystack | undefined;
   const ctx: CommandContext = {
-    keystack: () => (keystack ??= new Keystack({ env })),
+    keystack: () => (keystack ??= new Keystack({ env, onWarning: (message) => out.warn(message) })),
     out,
     prompt: terminalPrompter(),
     readStdin,
@@ -45,7 +45,7 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
     // went away during the work is told apart from one that left once the result came.
     await out.settle();
     if (r.raw !== undefined && !out.json) out.raw(r.raw);
-    else out.result(r.data, r.text);
+    else out.result(r.data, r.text, { reveals: r.reveals });
   };
   const program = await buildProgram(ctx, run, args);
   let code: number;

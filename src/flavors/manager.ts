@@ -15,6 +15,7 @@ import { validateSecretKey, validateSecretName } from '../secrets/names.js';
 import { coerceValues, type SchemaRegistry, type SecretSchema } from '../secrets/schema.js';
 import { describeScope, type ScopeContext } from '../secrets/scope.js';
 import { resolveFlavorFields, validateScopeSettings } from './config.js';
+import { processMasker } from '../support/masking.js';
 import { backendFailure } from './support.js';
 import type { FlavorDefinition, SecretsBackend } from './types.js';
 
@@ -44,6 +45,8 @@ export interface SecretsManagerOptions {
   configDir: string;
   env: Readonly<Record<string, string | undefined>>;
   schemas: SchemaRegistry;
+  /** Passed on to the flavor (see FlavorContext.warn). */
+  warn?: ((message: string) => void) | undefined;
   /** The module a custom flavor came from, for messages. */
   source?: string | undefined;
 }
@@ -118,6 +121,7 @@ export class SecretsManager {
     this.#checkName(name);
     const stored = await this.#call('get', name, () => this.#be().get(name), undefined, isStoredOrNull);
     if (!stored) throw new SecretNotFoundError(name, this.where);
+    processMasker.add(Object.values(stored.values));
     const secret: Secret = { name, ...stored };
     if (!schema) return secret;
     if (stored.schema !== schema.name) {
@@ -133,7 +137,9 @@ export class SecretsManager {
   /** Whether a secret exists, without failing when it does not. */
   async has(name: string): Promise<boolean> {
     this.#checkName(name);
-    return (await this.#call('get', name, () => this.#be().get(name), undefined, isStoredOrNull)) !== null;
+    const stored = await this.#call('get', name, () => this.#be().get(name), undefined, isStoredOrNull);
+    if (stored) processMasker.add(Object.values(stored.values));
+    return stored !== null;
   }
 
   /** The names of the secrets in this manager's scope, sorted. */
@@ -157,7 +163,7 @@ export class SecretsManager {
     const current = await this.get(name);
     const values = { ...current.values, ...change.set };
     for (const key of change.remove ?? []) {
-      if (!(key in values)) {
+      if (!Object.hasOwn(values, key)) {
         throw new SchemaValidationError(current.schema, [{ key, message: `secret '${name}' has no such key` }], 'Run `keystack secret get NAME` to see its keys.');
       }
       delete values[key];
@@ -221,15 +227,20 @@ export class SecretsManager {
 
   #be(): SecretsBackend {
     if (!this.#backend) {
-      const { record, flavor, env, configDir } = this.#opts;
+      const { record, flavor, env, configDir, warn } = this.#opts;
       const config = resolveFlavorFields(flavor.name, flavor.config, record.config, env);
       for (const k of ['scope', 'namespace', 'scope_prefix']) delete config[k];
-      this.#backend = flavor.create({ config, scope: this.scope, configDir, env });
+      // Credentials (stored or from the environment) must not show up in any message either.
+      for (const [k, field] of Object.entries(flavor.config)) if (field.sensitive) processMasker.add([config[k]]);
+      this.#backend = flavor.create({ config, scope: this.scope, configDir, env, ...(warn ? { warn } : {}) });
     }
     return this.#backend;
   }
 
   async #call<T>(operation: string, secretName: string | undefined, fn: () => Promise<T>, stored?: StoredSecret, check?: ResultCheck): Promise<T> {
+    // Values being written are known from here on: a backend (or custom flavor) error that
+    // echoes the request is masked, whether it arrives as an SDK error or a keystack error.
+    if (stored) processMasker.add(Object.values(stored.values));
     let result: T;
     try {
       result = await fn();

@@ -6,7 +6,9 @@
  */
 import Database from 'better-sqlite3';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { ensurePrivateFile } from './private-files.js';
+import { dirname } from 'node:path';
+import { ensurePrivateDir, ensurePrivateFile, type PrivateDirOptions } from './private-files.js';
+import { checkTrustedFile } from './trust.js';
 
 const BUSY_WAIT_MS = 30_000;
 
@@ -31,23 +33,29 @@ export function retryBusy<T>(fn: () => T, waitMs = BUSY_WAIT_MS): T {
   }
 }
 
+/** SQLite reads these beside the database: a planted WAL is as good as a planted database. */
+const COMPANIONS = ['-wal', '-shm', '-journal'];
+
 /**
- * A connection to a 0600 file, set up for many processes: busy timeout, NORMAL sync in WAL.
+ * A connection to a 0600 file, set up for many processes: busy timeout, NORMAL sync in WAL. The
+ * directory, the file and SQLite's companion files are trust-checked before anything is created.
  * A file this process cannot write (a read-only mount, a 0400 file in a 0500 directory) is
  * opened read-only instead, so that it can still be read; writes then fail with
  * SQLITE_READONLY, which callers report. `db.readonly` tells which it is.
  */
-export function openShared(file: string, pragmas: readonly string[] = []): Database.Database {
+export function openShared(file: string, pragmas: readonly string[] = [], options: PrivateDirOptions = {}): Database.Database {
+  ensurePrivateDir(dirname(file), options);
+  for (const suffix of COMPANIONS) checkTrustedFile(file + suffix);
   try {
-    return openWritable(file, pragmas);
+    return openWritable(file, pragmas, options);
   } catch (e) {
     if (!cannotWrite(e) || !existsSync(file)) throw e;
     return openReadOnly(file, e);
   }
 }
 
-function openWritable(file: string, pragmas: readonly string[]): Database.Database {
-  ensurePrivateFile(file);
+function openWritable(file: string, pragmas: readonly string[], options: PrivateDirOptions): Database.Database {
+  ensurePrivateFile(file, options);
   const db = new Database(file);
   try {
     db.pragma(`busy_timeout = ${BUSY_WAIT_MS}`);
