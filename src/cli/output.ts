@@ -42,16 +42,14 @@ export interface WriteFailure {
   duringResult: boolean;
 }
 
-/**
- * Where output goes: process.stdout and process.stderr, or anything that writes strings. A
- * stdout that takes a callback (and emits 'error') gets its write failures reported by settle().
- */
+/** Where output goes: process.stdout and process.stderr, or anything that writes strings. */
 export interface OutputStreams {
+  /** `isTTY` is absent, not false, on a pipe or file. */
   out: {
     write(s: string, done?: (e?: Error | null) => void): unknown;
+    on?(event: 'error', listener: (e: Error) => void): unknown;
     readonly isTTY?: boolean | undefined;
     readonly destroyed?: boolean | undefined;
-    on?(event: 'error', listener: (e: Error) => void): unknown;
   };
   err: { write(s: string): unknown };
 }

@@ -47,15 +47,15 @@ export function openShared(file: string, pragmas: readonly string[] = [], option
   ensurePrivateDir(dirname(file), options);
   for (const suffix of COMPANIONS) checkTrustedFile(file + suffix);
   try {
-    return openWritable(file, pragmas, options);
+    return openWritable(file, pragmas);
   } catch (e) {
     if (!cannotWrite(e) || !existsSync(file)) throw e;
     return openReadOnly(file, e);
   }
 }
 
-function openWritable(file: string, pragmas: readonly string[], options: PrivateDirOptions): Database.Database {
-  ensurePrivateFile(file, options);
+function openWritable(file: string, pragmas: readonly string[]): Database.Database {
+  ensurePrivateFile(file);
   const db = new Database(file);
   try {
     db.pragma(`busy_timeout = ${BUSY_WAIT_MS}`);
