@@ -147,9 +147,10 @@ function who(mode: number, mask: number): string {
   return g && o ? 'group and others' : g ? 'group' : 'others';
 }
 
-function statOrNull(path: string, stat: (p: string) => Stats): Stats | null {
+function statOrNull(path: string, stat: typeof statSync | typeof lstatSync): Stats | null {
   try {
-    return stat(path);
+    // Not throwing for a missing path keeps the usual case (no WAL file yet) cheap.
+    return stat(path, { throwIfNoEntry: false }) ?? null;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return null;
