@@ -4,7 +4,7 @@ import { validateSecretKey } from '../../secrets/names.js';
 import { schemaFields, type SecretSchema } from '../../secrets/schema.js';
 import type { SecretsManager } from '../../flavors/manager.js';
 import { expandValue, expandValues, parseExtraArgs } from '../input.js';
-import { table } from '../output.js';
+import { listText, table } from '../output.js';
 import type { CommandContext, CommandResult } from '../context.js';
 
 export interface SecretRegisterOptions {
@@ -26,7 +26,7 @@ export async function secretRegister(ctx: CommandContext, o: SecretRegisterOptio
   const keys = Object.keys(secret.values);
   return {
     data: { name, schema: secret.schema, keys, manager: manager.name, scope: manager.scope.scope },
-    text: `Registered secret '${name}' (schema ${secret.schema}; keys: ${keys.join(', ') || 'none'}) in ${manager.where}.`,
+    text: `Registered secret '${name}' (schema ${secret.schema}; keys: ${listText(keys) || 'none'}) in ${manager.where}.`,
   };
 }
 
@@ -36,12 +36,12 @@ export async function secretGet(ctx: CommandContext, o: { name: string; key?: st
   if (o.key !== undefined) {
     const value = Object.hasOwn(secret.values, o.key) ? secret.values[o.key] : undefined;
     if (value === undefined) {
-      throw new NotFoundError(`secret '${o.name}' has no key '${o.key}'`, `Its keys are: ${Object.keys(secret.values).join(', ') || 'none'}.`);
+      throw new NotFoundError(`secret '${o.name}' has no key '${o.key}'`, `Its keys are: ${listText(Object.keys(secret.values)) || 'none'}.`);
     }
-    return { data: { name: o.name, key: o.key, value }, raw: ctx.out.stdoutIsTTY ? `${value}\n` : value };
+    return { data: { name: o.name, key: o.key, value }, raw: ctx.out.stdoutIsTTY ? `${value}\n` : value, reveals: true };
   }
   const rows = Object.entries(secret.values).map(([k, v]) => [k, printable(v)]);
-  return { data: secret, text: `Secret '${o.name}' (schema ${secret.schema}):\n${table(['KEY', 'VALUE'], rows)}` };
+  return { data: secret, text: `Secret '${o.name}' (schema ${secret.schema}):\n${table(['KEY', 'VALUE'], rows)}`, reveals: true };
 }
 
 export async function secretList(ctx: CommandContext): Promise<CommandResult> {
@@ -70,8 +70,8 @@ export async function secretUpdate(ctx: CommandContext, o: SecretUpdateOptions):
   ctx.out.sensitive(Object.values(set));
   const updated = await manager.patch(name, { set, remove });
   const parts = [];
-  if (Object.keys(set).length) parts.push(`set ${Object.keys(set).join(', ')}`);
-  if (remove.length) parts.push(`removed ${remove.join(', ')}`);
+  if (Object.keys(set).length) parts.push(`set ${listText(Object.keys(set))}`);
+  if (remove.length) parts.push(`removed ${listText(remove)}`);
   return {
     data: { name, schema: updated.schema, keys: Object.keys(updated.values), set: Object.keys(set), removed: remove },
     text: `Updated secret '${name}' in ${manager.where}: ${parts.join('; ') || 'no changes'}.`,
