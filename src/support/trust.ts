@@ -37,7 +37,8 @@ export function checkTrustedDir(dir: string, options: TrustedDirOptions = {}): b
   const st = statOrNull(dir, statSync);
   if (!st) return false;
   if (!st.isDirectory()) {
-    throw refuse(dir, 'it is not a directory', `Move it away, or use another path.`);
+    // Not a trust matter: the error mkdir or open would give, which callers already explain.
+    throw Object.assign(new Error(`ENOTDIR: not a directory, '${dir}'`), { code: 'ENOTDIR', path: dir });
   }
   checkOwnerAndWriters(dir, st, 'dir');
   const uid = currentUid();
