@@ -1,5 +1,6 @@
 /** `keystack secret …` (also `keystack secrets-manager secret …`): secrets on the active manager. */
 import { NotFoundError, UsageError } from '../../secrets/errors.js';
+import { typedValues } from '../../secrets/content.js';
 import { validateSecretKey } from '../../secrets/names.js';
 import { schemaFields, type SecretSchema } from '../../secrets/schema.js';
 import type { SecretsManager } from '../../flavors/manager.js';
@@ -23,6 +24,9 @@ export async function secretRegister(ctx: CommandContext, o: SecretRegisterOptio
   const values = o.interactive ? await promptNewValues(ctx, schema, manager) : expandValues(pairs, { readStdin: ctx.readStdin });
   ctx.out.sensitive(Object.values(values));
   const secret = await manager.register(name, values, { schema });
+  if (name.includes('.')) {
+    ctx.out.warn(`secret '${name}' cannot be used in {{name.key}} references, whose secret name ends at the first '.'; register it under a name without '.' if a stack config should reference it`);
+  }
   const keys = Object.keys(secret.values);
   return {
     data: { name, schema: secret.schema, keys, manager: manager.name, scope: manager.scope.scope },
@@ -41,7 +45,10 @@ export async function secretGet(ctx: CommandContext, o: { name: string; key?: st
     return { data: { name: o.name, key: o.key, value }, raw: ctx.out.stdoutIsTTY ? `${value}\n` : value, reveals: true };
   }
   const rows = Object.entries(secret.values).map(([k, v]) => [k, printable(v)]);
-  return { data: secret, text: `Secret '${o.name}' (schema ${secret.schema}):\n${table(['KEY', 'VALUE'], rows)}`, reveals: true };
+  // `values` stays all strings (the contract scripts rely on); `data` has each value with the JSON
+  // type it is stored with (a typed schema's booleans and numbers, or what ZenML wrote).
+  const data = { name: secret.name, schema: secret.schema, values: secret.values, data: typedValues(secret) };
+  return { data, text: `Secret '${o.name}' (schema ${secret.schema}):\n${table(['KEY', 'VALUE'], rows)}`, reveals: true };
 }
 
 export async function secretList(ctx: CommandContext): Promise<CommandResult> {
