@@ -11,7 +11,7 @@ import { createSchemaRegistry, type SchemaRegistry, type SecretSchema } from '..
 import { validateFlavorFields, validateScopeSettings } from '../flavors/config.js';
 import { SecretsManager } from '../flavors/manager.js';
 import { loadPlugin, resolveModulePath, type PluginExports } from '../flavors/plugins.js';
-import { createFlavorRegistry, type FlavorRegistry } from '../flavors/registry.js';
+import { BUILTIN_FLAVOR_LOADERS, createFlavorRegistry, type FlavorRegistry } from '../flavors/registry.js';
 import type { FlavorDefinition } from '../flavors/types.js';
 import {
   COMPONENT_LABEL,
@@ -40,6 +40,8 @@ export interface RegisterManagerInput {
   flavor: string;
   /** Flavor fields plus `scope`, `namespace`, `scope_prefix`; CLI strings are converted. */
   config?: Record<string, unknown>;
+  /** Register under this UUID (adopting an existing, e.g. ZenML, manager); a new one otherwise. */
+  uuid?: string | undefined;
 }
 
 const SCOPE_FIELDS = ['scope', 'namespace', 'scope_prefix'] as const;
@@ -123,9 +125,12 @@ export class Keystack {
 
   async #newManager(record: ComponentRecord): Promise<SecretsManager> {
     const flavor = await this.flavors.get(record.flavor);
+    // Only a custom flavor came from a module (and loading plugins is not free).
+    const source = Object.hasOwn(BUILTIN_FLAVOR_LOADERS, flavor.name) ? undefined : (await this.plugins()).find((p) => p.flavors.includes(flavor))?.module;
     return new SecretsManager({
       record: { uuid: record.uuid, name: record.name, flavor: record.flavor, config: record.config },
       flavor,
+      source,
       configDir: this.configDir,
       env: this.env,
       schemas: this.schemas,
@@ -137,7 +142,7 @@ export class Keystack {
     validateComponentName(input.name);
     const flavor = await this.flavors.get(input.flavor);
     const config = this.#validateManagerConfig(flavor, input.config ?? {});
-    return this.store.addComponent({ type: 'secrets_manager', flavor: flavor.name, name: input.name, config });
+    return this.store.addComponent({ type: 'secrets_manager', flavor: flavor.name, name: input.name, config, uuid: input.uuid });
   }
 
   /**
@@ -151,8 +156,7 @@ export class Keystack {
       const merged = { ...record.config, ...changes };
       for (const [k, v] of Object.entries(changes)) if (v === null) delete merged[k];
       const config = this.#validateManagerConfig(flavor, merged);
-      const moved = Object.keys(changes).some((k) => JSON.stringify(record.config[k]) !== JSON.stringify(config[k]));
-      return { config, moved };
+      return { config, moved: locationChanges(flavor, record.config, config) };
     };
     // Merging inside one transaction keeps concurrent updates of other fields. Counting the
     // manager's secrets needs the backend (async), so it runs first, on the record as then read,
@@ -162,25 +166,33 @@ export class Keystack {
       const result = this.store.tx(() => {
         const record = this.store.getComponent('secrets_manager', first.uuid);
         const { config, moved } = plan(record);
-        if (moved && !options.force && checked !== JSON.stringify(record.config)) return { record, check: true } as const;
+        if (moved.length > 0 && !options.force && checked !== JSON.stringify(record.config)) return { record, moved, check: true } as const;
         this.store.updateComponentConfig(record.uuid, config);
-        return { record: { ...record, config }, check: false } as const;
+        return { record: { ...record, config }, moved, check: false } as const;
       });
       if (!result.check) {
         await this.#forget(first.uuid);
         return result.record;
       }
+      const what = result.moved.map((k) => `'${k}'`).join(', ');
       // Not the cached manager: it may have been made from an older config than the one checked.
       const probe = await this.#newManager(result.record);
       let count: number;
       try {
         count = (await probe.list()).length;
+      } catch (e) {
+        // Without the count there is no way to know the change is safe; say how to go ahead.
+        const reason = e instanceof Error ? e.message : String(e);
+        throw new ConfigError(`cannot check whether secrets manager '${result.record.name}' holds secrets, so ${what} was not changed: ${reason}`, {
+          hint: 'Make its backend reachable and try again, or pass --force to change it anyway (any secrets it holds stay where they are).',
+          cause: e,
+        });
       } finally {
         await probe.close();
       }
       if (count > 0) {
         throw new InUseError(
-          `secrets manager '${result.record.name}' holds ${count} secret${count === 1 ? '' : 's'} that this change would make invisible to it`,
+          `secrets manager '${result.record.name}' holds ${count} secret${count === 1 ? '' : 's'} that changing ${what} would make invisible to it`,
           'Move the secrets first, or pass --force to change it anyway (the secrets stay in the old location).',
         );
       }
@@ -352,6 +364,15 @@ export class Keystack {
     }
     return out;
   }
+}
+
+/**
+ * The scope fields and the flavor's location fields whose value differs: the changes that move
+ * where the manager's secrets live. Credentials and other settings do not move anything.
+ */
+function locationChanges(flavor: FlavorDefinition<unknown>, before: Record<string, unknown>, after: Record<string, unknown>): string[] {
+  const guarded = [...SCOPE_FIELDS, ...(flavor.locationFields ?? Object.keys(flavor.config))];
+  return guarded.filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
 }
 
 export function validateComponentName(name: string, what = 'component name'): void {
