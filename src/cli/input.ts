@@ -27,6 +27,8 @@ export function parseExtraArgs(args: readonly string[]): ParsedArgs {
     if (a === '--') continue;
     const m = KEY_ARG.exec(a);
     if (m && m[1] !== undefined && m[2] !== undefined) {
+      // Collected into plain objects later, where this key would silently vanish.
+      if (m[1] === '__proto__') throw new UsageError("'--__proto__' cannot be used as a key", 'Pick another key name.');
       pairs.set(m[1], m[2]);
     } else if (a.startsWith('-') && a.length > 1) {
       throw new UsageError(`unexpected option '${a.split('=')[0]}'`, 'Secret values are given as --KEY=VALUE (with the equals sign), --KEY=@FILE or --KEY=@-.');

@@ -31,7 +31,7 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
   const debug = env['KEYSTACK_DEBUG'] === '1';
   let keystack: Keystack | undefined;
   const ctx: CommandContext = {
-    keystack: () => (keystack ??= new Keystack({ env })),
+    keystack: () => (keystack ??= new Keystack({ env, onWarning: (message) => out.warn(message) })),
     out,
     prompt: terminalPrompter(),
     readStdin,

@@ -163,9 +163,6 @@ function createAwsBackend(ctx: FlavorContext<AwsFlavorOptions>): SecretsBackend 
 }
 
 async function loadClient(config: AwsFlavorOptions): Promise<{ sdk: typeof Sdk; client: Client }> {
-  // keystack pins the SDK line that supports Node 20; on every CLI call the SDK would otherwise
-  // print a multi-line notice about future releases that its users cannot act on.
-  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
   const sdk = await importLib(FLAVOR_NAME, SDK, () => import('@aws-sdk/client-secrets-manager'));
   const options: Sdk.SecretsManagerClientConfig = {
     region: config.region_name,
@@ -183,7 +180,7 @@ async function loadClient(config: AwsFlavorOptions): Promise<{ sdk: typeof Sdk; 
       ...(config.aws_session_token ? { sessionToken: config.aws_session_token } : {}),
     };
   }
-  return { sdk, client: new sdk.SecretsManagerClient(options) };
+  return { sdk, client: withoutNodeVersionNotice(() => new sdk.SecretsManagerClient(options)) };
 }
 
 /**
@@ -263,4 +260,24 @@ function explain(operation: string, secretName: string | undefined, e: unknown):
 function isThrottling(e: unknown): boolean {
   const status = (e as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
   return THROTTLING.has(errorName(e) ?? '') || status === 429;
+}
+
+const NOTICE_OFF = 'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED';
+
+/**
+ * keystack pins the SDK line that supports Node 20; on every CLI call the SDK would otherwise
+ * print a multi-line notice about future releases that its users cannot act on. The SDK reads
+ * this variable only, synchronously, while a client is constructed (and then never again in the
+ * process), so it is set for that call alone: the process environment, which child processes
+ * and the user's own code inherit, is left as it was.
+ */
+function withoutNodeVersionNotice<T>(construct: () => T): T {
+  const before = process.env[NOTICE_OFF];
+  process.env[NOTICE_OFF] = 'true';
+  try {
+    return construct();
+  } finally {
+    if (before === undefined) Reflect.deleteProperty(process.env, NOTICE_OFF);
+    else process.env[NOTICE_OFF] = before;
+  }
 }

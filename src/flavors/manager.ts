@@ -45,6 +45,8 @@ export interface SecretsManagerOptions {
   configDir: string;
   env: Readonly<Record<string, string | undefined>>;
   schemas: SchemaRegistry;
+  /** Passed on to the flavor (see FlavorContext.warn). */
+  warn?: ((message: string) => void) | undefined;
 }
 
 export type SchemaArg = string | SecretSchema<unknown>;
@@ -135,7 +137,7 @@ export class SecretsManager {
     const current = await this.get(name);
     const values = { ...current.values, ...change.set };
     for (const key of change.remove ?? []) {
-      if (!(key in values)) {
+      if (!Object.hasOwn(values, key)) {
         throw new SchemaValidationError(current.schema, [{ key, message: `secret '${name}' has no such key` }], 'Run `keystack secret get NAME` to see its keys.');
       }
       delete values[key];
@@ -199,12 +201,12 @@ export class SecretsManager {
 
   #be(): SecretsBackend {
     if (!this.#backend) {
-      const { record, flavor, env, configDir } = this.#opts;
+      const { record, flavor, env, configDir, warn } = this.#opts;
       const config = resolveFlavorFields(flavor.name, flavor.config, record.config, env);
       for (const k of ['scope', 'namespace', 'scope_prefix']) delete config[k];
       // Credentials (stored or from the environment) must not show up in any message either.
       for (const [k, field] of Object.entries(flavor.config)) if (field.sensitive) processMasker.add([config[k]]);
-      this.#backend = flavor.create({ config, scope: this.scope, configDir, env });
+      this.#backend = flavor.create({ config, scope: this.scope, configDir, env, ...(warn ? { warn } : {}) });
     }
     return this.#backend;
   }

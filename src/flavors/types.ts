@@ -73,6 +73,8 @@ export interface FlavorContext<C> {
   /** keystack's config directory (local flavors keep their store under it by default). */
   configDir: string;
   env: Readonly<Record<string, string | undefined>>;
+  /** Tells the user something that is not an error (e.g. a directory tightened to 0700). */
+  warn?: (message: string) => void;
 }
 
 export interface FlavorCapabilities {

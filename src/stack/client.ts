@@ -3,6 +3,7 @@
  * hands out secrets managers, stacks and components. The CLI is a thin layer over this class.
  */
 import { ConfigError, InUseError, NotFoundError, UsageError } from '../secrets/errors.js';
+import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { validateSecretName } from '../secrets/names.js';
 import { isReference } from '../secrets/reference.js';
@@ -20,12 +21,18 @@ import {
   type StackRecord,
 } from './config-store.js';
 import { configDirFrom } from './paths.js';
+import { defaultTrustWarn } from '../support/trust.js';
 
 export interface KeystackOptions {
   /** @default KEYSTACK_CONFIG_DIR, else $XDG_CONFIG_HOME/keystack, else ~/.config/keystack */
   configDir?: string;
   /** Environment used for keys, tokens and flavor settings. @default process.env */
   env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * Hears warnings that are not errors, such as a config or store directory that others could
+   * read being tightened to 0700. @default process.emitWarning
+   */
+  onWarning?: (message: string) => void;
 }
 
 export interface RegisterManagerInput {
@@ -42,12 +49,14 @@ export class Keystack {
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly flavors: FlavorRegistry;
   readonly schemas: SchemaRegistry;
+  readonly #warn: (message: string) => void;
   #store: ConfigStore | undefined;
   readonly #managers = new Map<string, SecretsManager>();
 
   constructor(options: KeystackOptions = {}) {
     this.env = options.env ?? process.env;
     this.configDir = options.configDir ?? configDirFrom(this.env);
+    this.#warn = options.onWarning ?? defaultTrustWarn;
     this.flavors = createFlavorRegistry(
       async () => (await this.plugins()).flatMap((p) => p.flavors.map((flavor) => ({ flavor, source: p.module }))),
       () => this.pluginFailures(),
@@ -59,7 +68,7 @@ export class Keystack {
 
   /** The config store, opened (and given its default stack) on first use. */
   get store(): ConfigStore {
-    return (this.#store ??= ConfigStore.open(this.configDir));
+    return (this.#store ??= ConfigStore.open(this.configDir, { warn: this.#warn }));
   }
 
   async close(): Promise<void> {
@@ -114,6 +123,7 @@ export class Keystack {
       configDir: this.configDir,
       env: this.env,
       schemas: this.schemas,
+      warn: this.#warn,
     });
     this.#managers.set(record.uuid, manager);
     return manager;
@@ -205,8 +215,10 @@ export class Keystack {
 
   /** Removes a module's registration; refused while a secrets manager uses one of its flavors. */
   async unregisterPlugin(module: string, cwd = process.cwd()): Promise<{ module: string; flavors: string[] }> {
-    const path = resolve(cwd, module);
+    const given = resolve(cwd, module);
     const registered = this.store.listPlugins().map((p) => p.module);
+    // Modules are registered by their real path; a link to one (or a stale entry) still matches.
+    const path = registered.includes(given) ? given : realPathOr(given);
     if (!registered.includes(path)) {
       throw new NotFoundError(`module ${path} is not registered`, `Registered modules: ${registered.join(', ') || '(none)'}.`);
     }
@@ -297,3 +309,10 @@ export function validateComponentName(name: string, what = 'component name'): vo
   validateSecretName(name, undefined, what);
 }
 
+function realPathOr(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}

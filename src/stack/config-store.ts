@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { ConfigError, ExistsError, InUseError, NotFoundError } from '../secrets/errors.js';
 import { openShared, retryBusy } from '../support/sqlite.js';
+import { defaultTrustWarn, type TrustWarn } from '../support/trust.js';
 
 export const COMPONENT_TYPES = ['orchestrator', 'artifact_store', 'secrets_manager', 'container_registry'] as const;
 export type ComponentType = (typeof COMPONENT_TYPES)[number];
@@ -70,13 +71,18 @@ export class ConfigStore {
     this.db = db;
   }
 
-  static open(configDir: string): ConfigStore {
+  /**
+   * Opens (creating if needed) the store of a config directory. The directory, `config.db` and
+   * its WAL files are trust-checked first: whoever can replace them can run code as this user
+   * through a planted plugin row. `warn` hears about a directory tightened to 0700.
+   */
+  static open(configDir: string, options: { warn?: TrustWarn } = {}): ConfigStore {
     const file = join(configDir, 'config.db');
     // Idempotent, so a busy moment while another CLI call sets up the same new file is retried.
     return retryBusy(() => {
       let db: Database.Database | undefined;
       try {
-        db = openShared(file);
+        db = openShared(file, [], { tighten: options.warn ?? defaultTrustWarn });
         const store = new ConfigStore(file, db);
         // Every CLI call opens this file: only take the write lock when there is something to set up.
         if (db.pragma('user_version', { simple: true }) !== SCHEMA_VERSION) {

@@ -67,7 +67,8 @@ export class ReferenceResolver {
       throw new SecretReferenceError(ref, site, 'missing_secret', `secret '${ref.name}' does not exist in ${this.manager.where}`,
         `Register it with \`keystack stack register-secrets ${this.stackName}\`.`);
     }
-    const v = secret.values[ref.key];
+    // Own keys only: `{{db.constructor}}` must not resolve to Object's constructor.
+    const v = Object.hasOwn(secret.values, ref.key) ? secret.values[ref.key] : undefined;
     if (v === undefined) {
       const keys = Object.keys(secret.values);
       throw new SecretReferenceError(ref, site, 'missing_key', `secret '${ref.name}' has no key '${ref.key}' (its keys: ${keys.join(', ') || 'none'})`,

@@ -5,7 +5,9 @@
  * retried here, for a bounded time, around steps that are safe to repeat.
  */
 import Database from 'better-sqlite3';
-import { ensurePrivateFile } from './private-files.js';
+import { dirname } from 'node:path';
+import { ensurePrivateDir, ensurePrivateFile, type PrivateDirOptions } from './private-files.js';
+import { checkTrustedFile } from './trust.js';
 
 const BUSY_WAIT_MS = 30_000;
 
@@ -30,8 +32,16 @@ export function retryBusy<T>(fn: () => T, waitMs = BUSY_WAIT_MS): T {
   }
 }
 
-/** A connection to a 0600 file, set up for many processes: busy timeout, NORMAL sync in WAL. */
-export function openShared(file: string, pragmas: readonly string[] = []): Database.Database {
+/** SQLite reads these beside the database: a planted WAL is as good as a planted database. */
+const COMPANIONS = ['-wal', '-shm', '-journal'];
+
+/**
+ * A connection to a 0600 file, set up for many processes: busy timeout, NORMAL sync in WAL. The
+ * directory, the file and SQLite's companion files are trust-checked before anything is created.
+ */
+export function openShared(file: string, pragmas: readonly string[] = [], options: PrivateDirOptions = {}): Database.Database {
+  ensurePrivateDir(dirname(file), options);
+  for (const suffix of COMPANIONS) checkTrustedFile(file + suffix);
   ensurePrivateFile(file);
   const db = new Database(file);
   try {

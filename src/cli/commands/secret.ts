@@ -34,7 +34,7 @@ export async function secretGet(ctx: CommandContext, o: { name: string; key?: st
   const manager = await ctx.keystack().secretsManager();
   const secret = await manager.get(o.name);
   if (o.key !== undefined) {
-    const value = secret.values[o.key];
+    const value = Object.hasOwn(secret.values, o.key) ? secret.values[o.key] : undefined;
     if (value === undefined) {
       throw new NotFoundError(`secret '${o.name}' has no key '${o.key}'`, `Its keys are: ${Object.keys(secret.values).join(', ') || 'none'}.`);
     }
@@ -130,7 +130,7 @@ async function promptNewValues(ctx: CommandContext, schema: SecretSchema<unknown
   do {
     const entry = await promptKeyValue(ctx, manager);
     if (!entry) continue;
-    if (entry[0] in values) ctx.out.warn(`key '${entry[0]}' was already entered; its value is replaced.`);
+    if (Object.hasOwn(values, entry[0])) ctx.out.warn(`key '${entry[0]}' was already entered; its value is replaced.`);
     values[entry[0]] = entry[1];
   } while (Object.keys(values).length === 0 || (await ctx.prompt.confirm('Add another key?', false)));
   return values;

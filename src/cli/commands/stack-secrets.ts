@@ -66,7 +66,7 @@ export async function stackRegisterSecrets(ctx: CommandContext, o: RegisterSecre
     const changes: Record<string, string> = {};
     for (const key of keys) {
       const ref = formatReference({ name, key });
-      const current = existing?.values[key];
+      const current = existing && Object.hasOwn(existing.values, key) ? existing.values[key] : undefined;
       const provided = given[`${name}.${key}`];
       if (provided !== undefined) {
         if (provided !== current) changes[key] = provided;
