@@ -44,7 +44,7 @@ describe.each(['local', 'local_process'] as const)('a step error on the %s orche
     const env = { LEAK_FORM: form };
     const text = cli(e, ['pipeline', 'run', FIXTURE], { env });
     expect(text.status, text.stderr).toBe(1);
-    expect(text.stderr).toContain("step 'leak' failed");
+    expect(text.stderr).toContain(form === 'json_parse' ? "step 'leak' failed: SyntaxError: " : "step 'leak' failed: Error: the service answered: ");
     expectMasked('pipeline run', text.stdout + text.stderr);
 
     const json = cli(e, ['--json', 'pipeline', 'run', FIXTURE], { env });
