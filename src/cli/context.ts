@@ -7,7 +7,8 @@ export interface CommandContext {
   keystack(): Keystack;
   out: Output;
   prompt: Prompter;
-  readStdin: () => string;
+  /** Standard input as bytes (bounded; see input.ts). */
+  readStdin: () => Buffer;
   cwd: string;
   /** Whether standard input is a terminal (for confirmations). */
   interactive: boolean;

@@ -7,7 +7,7 @@
  * (`secret get`) are printed as they are. Masking runs on the text as produced, before lines are
  * joined or JSON is escaped.
  */
-import { isKeystackError } from '../secrets/errors.js';
+import { isKeystackError, KeystackError } from '../secrets/errors.js';
 import { isReference } from '../secrets/reference.js';
 import { MASK, processMasker, type Masker } from '../support/masking.js';
 
@@ -27,17 +27,47 @@ export interface Output {
   note(message: string): void;
   warn(message: string): void;
   error(err: unknown, debug: boolean): void;
+  /**
+   * Waits until what was written to stdout is handed to the OS, and tells whether any write to
+   * it failed (a full disk, a reader that went away): a command whose output was lost must not
+   * exit 0 as if it had been delivered.
+   */
+  settle(): Promise<WriteFailure | undefined>;
+}
+
+/** A failed write to stdout: its errno code, and whether the command's work was still going on. */
+export interface WriteFailure {
+  code: string;
+  /** True when the failure came while the result was being written, after all work was done. */
+  duringResult: boolean;
 }
 
 /** Where output goes: process.stdout and process.stderr, or anything that writes strings. */
 export interface OutputStreams {
-  out: { write(s: string): unknown; readonly isTTY?: boolean | undefined };
+  /** `isTTY` is absent, not false, on a pipe or file. */
+  out: {
+    write(s: string, done?: (e?: Error | null) => void): unknown;
+    on?(event: 'error', listener: (e: Error) => void): unknown;
+    readonly isTTY?: boolean | undefined;
+    readonly destroyed?: boolean | undefined;
+  };
   err: { write(s: string): unknown };
 }
 
 export function createOutput(json: boolean, streams: OutputStreams = { out: process.stdout, err: process.stderr }, masker: Masker = processMasker): Output {
   const stderr = (s: string) => streams.err.write(masker.mask(s) + '\n');
-  const document = (data: unknown) => streams.out.write(JSON.stringify(data, null, 2) + '\n');
+  let failure: WriteFailure | undefined;
+  let writingResult = false;
+  const failed = (e: Error | null | undefined) => {
+    if (e) failure ??= { code: (e as NodeJS.ErrnoException).code ?? 'error', duringResult: writingResult };
+  };
+  // Also catches failed writes that do not come from here (a step's console.log).
+  streams.out.on?.('error', failed);
+  const stdout = (s: string) => {
+    writingResult = true;
+    streams.out.write(s, failed);
+  };
+  const document = (data: unknown) => stdout(JSON.stringify(data, null, 2) + '\n');
   return {
     json,
     stdoutIsTTY: Boolean(streams.out.isTTY),
@@ -49,11 +79,11 @@ export function createOutput(json: boolean, streams: OutputStreams = { out: proc
       if (json) document(reveal ? data : masker.maskData(data));
       else if (text !== undefined && text !== '') {
         const shown = reveal ? text : masker.mask(text);
-        streams.out.write(shown.endsWith('\n') ? shown : shown + '\n');
+        stdout(shown.endsWith('\n') ? shown : shown + '\n');
       }
     },
     raw(value) {
-      streams.out.write(value);
+      stdout(value);
     },
     note(message) {
       if (!json) stderr(message);
@@ -63,7 +93,8 @@ export function createOutput(json: boolean, streams: OutputStreams = { out: proc
     },
     error(err, debug) {
       const info = describeError(err, masker);
-      if (json) {
+      // With stdout gone, the error can only be told on stderr.
+      if (json && !failure) {
         // Masked as data: JSON escaping would turn a value with `"` into a form text masking misses.
         document({ error: masker.maskData(info) });
       } else {
@@ -72,7 +103,33 @@ export function createOutput(json: boolean, streams: OutputStreams = { out: proc
       }
       if (debug && err instanceof Error && err.stack) stderr(err.stack);
     },
+    settle() {
+      if (failure || streams.out.destroyed) return Promise.resolve(failure ?? { code: 'EPIPE', duringResult: writingResult });
+      return new Promise((resolve) =>
+        streams.out.write('', (e) => {
+          failed(e);
+          resolve(failure);
+        }),
+      );
+    },
   };
+}
+
+/** The command's output could not be written; its work may well have been done. */
+export class OutputError extends KeystackError {
+  constructor(f: WriteFailure) {
+    super(
+      'io',
+      f.code === 'EPIPE'
+        ? 'standard output was closed while the command was still running (EPIPE); it finished its work, but its output was lost'
+        : `cannot write the output to standard output (${f.code})`,
+      {
+        hint: f.code === 'EPIPE'
+          ? 'Let the reader take all of the output (`| head` closes it early), or send the output to a file.'
+          : 'Free some space, or send the output elsewhere, then run the command again to see its output.',
+      },
+    );
+  }
 }
 
 export interface ErrorInfo {
@@ -128,6 +185,15 @@ export function redactConfig(
   );
 }
 
+
+/**
+ * A list for a message: all of it when short, else the first `max` items and a count of the rest,
+ * so that a secret with 20,000 keys gives one readable line, not a megabyte (`--json` has them all).
+ */
+export function listText(items: readonly string[], max = 20): string {
+  if (items.length <= max) return items.join(', ');
+  return `${items.slice(0, max).join(', ')} and ${(items.length - max).toLocaleString('en-US')} more`;
+}
 
 /** A plain left-aligned table; cells never wrap, so values stay copyable. */
 export function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {

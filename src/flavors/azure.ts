@@ -10,8 +10,8 @@ import type { TokenCredential } from '@azure/core-auth';
 import { encodeContent, type StoredSecret } from '../secrets/content.js';
 import { ConfigError, InvalidNameError } from '../secrets/errors.js';
 import { fullMatch, type NameRule } from '../secrets/names.js';
-import { scopedName, scopeMetadata, secretMetadata, type ScopeContext } from '../secrets/scope.js';
-import { backendFailure, decodeOrFail, importLib, withRetry } from './support.js';
+import { looksScoped, scopeMetadata, secretMetadata, type BackendNames, type ScopeContext } from '../secrets/scope.js';
+import { backendFailure, createCaller, decodeOrFail, httpStatus as _status, importLib, retryAfterMs, type FailureClassifier } from './support.js';
 import { defineFlavor, type FlavorContext, type SecretsBackend } from './types.js';
 
 export const FLAVOR_NAME = 'azure';
@@ -33,7 +33,6 @@ export interface AzureFlavorOptions {
 const NAME_RULE: NameRule = { pattern: /[0-9A-Za-z-]+/, maxLength: 64, description: 'must contain only letters, digits and - (Key Vault rule)' };
 const MAX_VAULT_NAME = 127;
 const PAGE_SIZE = 25; // Key Vault's largest maxresults
-const DELETE_CONCURRENCY = 4;
 const SERVICE_VERSION = '2025-07-01'; // pinned: Lowkey and older vaults reject newer SDK defaults
 const AZURE_HOST = /\.(vault\.azure\.net|vault\.azure\.cn|vault\.usgovcloudapi\.net|managedhsm\.azure\.net)$/i;
 
@@ -42,8 +41,11 @@ export default defineFlavor<AzureFlavorOptions>({
   description: 'Azure Key Vault',
   supportsScoping: true,
   separator: '-',
+  locationFields: ['key_vault_name', 'vault_url'],
   nameRule: NAME_RULE,
   maxContentBytes: 25 * 1024,
+  // Key Vault has no create-only write: register reads first, then sets (see create).
+  capabilities: { readValues: true, atomicCreate: false },
   config: {
     key_vault_name: { type: 'string', description: 'vault name (https://<name>.vault.azure.net)', env: 'AZURE_KEY_VAULT_NAME' },
     vault_url: { type: 'string', description: 'vault URL (other clouds, private endpoints, emulators)' },
@@ -59,22 +61,18 @@ function createAzureBackend(ctx: FlavorContext<AzureFlavorOptions>): SecretsBack
   const url = _vaultUrl(ctx.config);
   const P = scope.prefix;
   let client: Promise<SecretClient> | undefined;
-  const kv = () => (client ??= _connect(url, ctx.config));
+  const kv = () => (client ??= _connect(url, ctx.config, caller.limits.requestTimeoutMs));
+  const caller = createCaller({ flavor: FLAVOR_NAME, env: ctx.env, classify: CLASSIFY });
+  // Right after deletion a purge can meet 409 ("being deleted") for a moment: retried like throttling.
+  const purger = createCaller({ flavor: FLAVOR_NAME, env: ctx.env, classify: { ...CLASSIFY, throttled: (e) => (_status(e) === 409 ? true : CLASSIFY.throttled(e)) } });
   const call = async <T>(op: string, name: string | undefined, fn: (c: SecretClient) => Promise<T>, retry409 = false): Promise<T> => {
     const c = await kv();
-    try {
-      return await withRetry(() => fn(c), {
-        isRetryable: (e) => _status(e) === 429 || (retry409 && _status(e) === 409),
-        retryAfterMs: (e) => _retryAfter(e),
-      });
-    } catch (e) {
-      throw _describe(e, op, name);
-    }
+    return (retry409 ? purger : caller).run(op, name, () => fn(c));
   };
   /** The vault name, or null when no secret of this scope can have that name. */
   const vaultName = (name: string): string | null => {
-    if (scope.scope === 'none' && _looksScoped(P, name)) return null;
-    const full = scopedName(scope, name, '-');
+    if (scope.scope === 'none' && looksScoped(P, name, '-')) return null;
+    const full = ctx.names.full(name);
     return full.length <= MAX_VAULT_NAME ? full : null;
   };
   /** The secret, or null when absent or not of this scope. Names are case-insensitive in Key Vault. */
@@ -101,7 +99,7 @@ function createAzureBackend(ctx: FlavorContext<AzureFlavorOptions>): SecretsBack
       const page = await call('list', undefined, () => pages.next());
       if (page.done) break;
       for (const p of page.value) {
-        const name = _nameInScope(scope, p.name, p.tags ?? {}, p.managed === true);
+        const name = _nameInScope(scope, ctx.names, p.name, p.tags ?? {}, p.managed === true);
         if (name !== null) names.push(name);
       }
     }
@@ -110,10 +108,10 @@ function createAzureBackend(ctx: FlavorContext<AzureFlavorOptions>): SecretsBack
 
   return {
     async create(name, secret) {
-      if (scope.scope === 'none' && _looksScoped(P, name)) {
+      if (scope.scope === 'none' && looksScoped(P, name, '-')) {
         throw new InvalidNameError('secret name', name, `names starting with '${P}-global-', '-component-' or '-namespace-' are reserved for scoped secrets`);
       }
-      const full = scopedName(scope, name, '-');
+      const full = ctx.names.full(name);
       if (full.length > MAX_VAULT_NAME) {
         throw new InvalidNameError('secret name', name, `is too long here: the vault name '${full.slice(0, 40)}…' would exceed ${MAX_VAULT_NAME} characters`);
       }
@@ -162,14 +160,6 @@ function createAzureBackend(ctx: FlavorContext<AzureFlavorOptions>): SecretsBack
       }
       return true;
     },
-    async deleteAll() {
-      const names = await list();
-      let n = 0;
-      for (let i = 0; i < names.length; i += DELETE_CONCURRENCY) {
-        n += (await Promise.all(names.slice(i, i + DELETE_CONCURRENCY).map((x) => this.delete(x)))).filter(Boolean).length;
-      }
-      return n;
-    },
     close() {
       client = undefined;
     },
@@ -190,7 +180,7 @@ function _vaultUrl(o: AzureFlavorOptions): string {
   return `https://${o.key_vault_name}.vault.azure.net`;
 }
 
-async function _connect(url: string, o: AzureFlavorOptions): Promise<SecretClient> {
+async function _connect(url: string, o: AzureFlavorOptions, timeoutMs: number): Promise<SecretClient> {
   const { SecretClient } = await importLib(FLAVOR_NAME, '@azure/keyvault-secrets', () => import('@azure/keyvault-secrets'));
   let credential: TokenCredential;
   if (o.access_token) {
@@ -206,13 +196,12 @@ async function _connect(url: string, o: AzureFlavorOptions): Promise<SecretClien
     disableChallengeResourceVerification: !AZURE_HOST.test(new URL(url).hostname),
     // keystack retries throttling itself (below), so every request is counted and bounded.
     retryOptions: { maxRetries: 0 },
+    additionalPolicies: [{ position: 'perCall', policy: { name: 'keystackTimeout', sendRequest: (req, next) => {
+      req.timeout = timeoutMs;
+      return next(req);
+    } } }],
     ...(o.ca_file ? { tlsOptions: { ca: readFileSync(o.ca_file) } } : {}),
   });
-}
-
-function _looksScoped(prefix: string, name: string): boolean {
-  const n = name.toLowerCase();
-  return ['global', 'component', 'namespace'].some((s) => n.startsWith(`${prefix}-${s}-`));
 }
 
 /** Whether a secret's tags put it in this scope (and, given a name, make it that secret). */
@@ -224,26 +213,18 @@ function _inScope(scope: ScopeContext, tags: Record<string, string>, name?: stri
   return tagged !== undefined && (wantName === undefined || tagged.toLowerCase() === wantName.toLowerCase());
 }
 
-function _nameInScope(scope: ScopeContext, vaultName: string, tags: Record<string, string>, managed: boolean): string | null {
+function _nameInScope(scope: ScopeContext, names: BackendNames, vaultName: string, tags: Record<string, string>, managed: boolean): string | null {
   if (managed || !_inScope(scope, tags)) return null;
   if (scope.scope === 'none') {
-    return !_looksScoped(scope.prefix, vaultName) && vaultName.length <= NAME_RULE.maxLength && fullMatch(NAME_RULE.pattern, vaultName) ? vaultName : null;
+    return !looksScoped(scope.prefix, vaultName, '-') && vaultName.length <= NAME_RULE.maxLength && fullMatch(NAME_RULE.pattern, vaultName) ? vaultName : null;
   }
   const name = tags[`${scope.prefix}_secret_name`]!;
-  return scopedName(scope, name, '-').toLowerCase() === vaultName.toLowerCase() ? name : null;
+  return names.full(name).toLowerCase() === vaultName.toLowerCase() ? name : null;
 }
 
-
-function _status(e: unknown): number | undefined {
-  const s = (e as { statusCode?: unknown } | undefined)?.statusCode;
-  return typeof s === 'number' ? s : undefined;
-}
 
 function _retryAfter(e: unknown): number | undefined {
-  const h = (e as { response?: { headers?: { get(n: string): string | undefined } } }).response?.headers?.get('retry-after');
-  if (!h) return undefined;
-  const secs = Number(h);
-  return Number.isFinite(secs) ? secs * 1000 : Math.max(0, Date.parse(h) - Date.now()) || undefined;
+  return retryAfterMs((e as { response?: { headers?: { get(n: string): string | undefined } } }).response?.headers?.get('retry-after'));
 }
 
 function _softDeleted(name: string, full: string, e: unknown): Error {
@@ -252,18 +233,25 @@ function _softDeleted(name: string, full: string, e: unknown): Error {
     `Recover it (az keyvault secret recover --name ${full}) or purge it (az keyvault secret purge --name ${full}), then register again. keystack purges on delete when the vault allows it.`);
 }
 
-/** Auth, throttling and connectivity failures become BackendErrors with a next step; the rest pass on. */
-function _describe(e: unknown, operation: string, secretName: string | undefined): unknown {
-  const status = _status(e);
-  const fail = (reason: string, hint: string) => backendFailure({ flavor: FLAVOR_NAME, operation, secretName }, e, reason, hint);
-  if (status === 401 || status === 403) {
-    return fail(`access denied (HTTP ${status})`,
-      'Check the credential (az login, AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, a managed identity, or access_token) and that it may get, list, set, delete and purge secrets (RBAC role "Key Vault Secrets Officer" or an access policy).');
-  }
-  if (status === 429) return fail('throttled (HTTP 429) after retries', 'Key Vault limits requests per vault; wait and retry.');
-  const code = (e as { code?: unknown }).code;
-  if (status === undefined && (code === 'REQUEST_SEND_ERROR' || (typeof code === 'string' && /^E[A-Z]+$/.test(code)))) {
-    return fail(`cannot reach the vault (${String(code)})`, 'Check key_vault_name / vault_url and the network; for an emulator, check that it is running and its certificate is trusted.');
-  }
-  return e;
-}
+const UNREACHABLE = 'Check key_vault_name / vault_url and the network; for an emulator, check that it is running and its certificate is trusted.';
+
+/** Throttling is retried; auth, throttling and connectivity failures get a next step. */
+const CLASSIFY: FailureClassifier = {
+  throttled: (e) => (_status(e) === 429 ? (_retryAfter(e) ?? true) : false),
+  // keystack aborts nothing else, so an abort is the per-request timeout set in _connect.
+  timedOut: (e) => (e as { name?: unknown } | null)?.name === 'AbortError',
+  explain(e) {
+    const status = _status(e);
+    if (status === 401 || status === 403) {
+      return { reason: `access denied (HTTP ${status})`,
+        hint: 'Check the credential (az login, AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, a managed identity, or access_token) and that it may get, list, set, delete and purge secrets (RBAC role "Key Vault Secrets Officer" or an access policy).' };
+    }
+    if (status === 429) return { reason: 'throttled (HTTP 429)', hint: 'Key Vault limits requests per vault; wait and retry.' };
+    const code = (e as { code?: unknown }).code;
+    if (status === undefined && (code === 'REQUEST_SEND_ERROR' || (typeof code === 'string' && /^E[A-Z]+$/.test(code)))) {
+      return { reason: `cannot reach the vault (${String(code)})`, hint: UNREACHABLE };
+    }
+    return undefined;
+  },
+  unreachableHint: UNREACHABLE,
+};

@@ -7,8 +7,8 @@ import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { encodeContent, type StoredSecret } from '../secrets/content.js';
 import { ConfigError, InvalidNameError } from '../secrets/errors.js';
 import { fullMatch, type NameRule } from '../secrets/names.js';
-import { scopedName, scopeMetadata, secretMetadata, type ScopeContext } from '../secrets/scope.js';
-import { backendFailure, decodeOrFail, importLib, withRetry } from './support.js';
+import { looksScoped, scopeMetadata, secretMetadata, type BackendNames, type ScopeContext } from '../secrets/scope.js';
+import { createCaller, decodeOrFail, importLib, type FailureClassifier } from './support.js';
 import { defineFlavor, type FlavorContext, type SecretsBackend } from './types.js';
 
 export const FLAVOR_NAME = 'gcp';
@@ -31,8 +31,8 @@ const NAME_RULE: NameRule = {
   description: 'must contain only lowercase letters, digits, - and _ (it is also a GCP label value)',
 };
 const PAGE_SIZE = 100;
-const DELETE_CONCURRENCY = 8;
 // gRPC status codes (google.rpc.Code).
+const DEADLINE_EXCEEDED = 4;
 const NOT_FOUND = 5;
 const ALREADY_EXISTS = 6;
 const PERMISSION_DENIED = 7;
@@ -46,6 +46,7 @@ export default defineFlavor<GcpFlavorOptions>({
   description: 'GCP Secret Manager',
   supportsScoping: true,
   separator: '-',
+  locationFields: ['project_id', 'api_endpoint'],
   nameRule: NAME_RULE,
   maxContentBytes: 64 * 1024,
   config: {
@@ -60,21 +61,18 @@ export default defineFlavor<GcpFlavorOptions>({
 function createGcpBackend(ctx: FlavorContext<GcpFlavorOptions>): SecretsBackend {
   const { scope } = ctx;
   const parent = `projects/${ctx.config.project_id}`;
-  const secretPath = (name: string) => `${parent}/secrets/${scopedName(scope, name, '-')}`;
+  const secretPath = (name: string) => `${parent}/secrets/${ctx.names.full(name)}`;
   let client: Promise<SecretManagerServiceClient> | undefined;
   const sm = () => (client ??= _connect(ctx.config));
   // Our own retry of throttling only; the SDK's retries are off so calls are counted and bounded.
+  const caller = createCaller({ flavor: FLAVOR_NAME, env: ctx.env, classify: CLASSIFY });
   const call = async <T>(op: string, name: string | undefined, fn: (c: SecretManagerServiceClient) => Promise<T>): Promise<T> => {
     const c = await sm();
-    try {
-      return await withRetry(() => fn(c), { isRetryable: (e) => _code(e) === RESOURCE_EXHAUSTED });
-    } catch (e) {
-      throw _describe(e, op, name);
-    }
+    return caller.run(op, name, () => fn(c));
   };
   /** In `none` scope, names that look like a scoped id belong to no unscoped secret. */
-  const reserved = (name: string) => scope.scope === 'none' && _looksScoped(scope.prefix, name);
-  const OPTS = { retry: null, timeout: 30_000 } as const;
+  const reserved = (name: string) => scope.scope === 'none' && looksScoped(scope.prefix, name, '-');
+  const OPTS = { retry: null, timeout: caller.limits.requestTimeoutMs } as const;
 
   const list = async (): Promise<string[]> => {
     const want = scopeMetadata(scope);
@@ -92,7 +90,7 @@ function createGcpBackend(ctx: FlavorContext<GcpFlavorOptions>): SecretsBackend 
       for (const s of secrets) {
         const id = s.name?.slice(s.name.lastIndexOf('/') + 1) ?? '';
         const labels = (s.labels ?? {}) as Record<string, string>;
-        const name = _nameInScope(scope, id, labels);
+        const name = _nameInScope(scope, ctx.names, id, labels);
         if (name !== null) names.push(name);
       }
       pageToken = res?.nextPageToken ?? '';
@@ -107,7 +105,7 @@ function createGcpBackend(ctx: FlavorContext<GcpFlavorOptions>): SecretsBackend 
       }
       const labels = _labels(secretMetadata(scope, name, secret.schema));
       try {
-        await call('register', name, (c) => c.createSecret({ parent, secretId: scopedName(scope, name, '-'), secret: { labels, replication: { automatic: {} } } }, OPTS));
+        await call('register', name, (c) => c.createSecret({ parent, secretId: ctx.names.full(name), secret: { labels, replication: { automatic: {} } } }, OPTS));
       } catch (e) {
         if (_code(e) === ALREADY_EXISTS) return false;
         throw e;
@@ -155,15 +153,6 @@ function createGcpBackend(ctx: FlavorContext<GcpFlavorOptions>): SecretsBackend 
         throw e;
       }
     },
-    async deleteAll() {
-      const names = await list();
-      let deleted = 0;
-      for (let i = 0; i < names.length; i += DELETE_CONCURRENCY) {
-        const batch = await Promise.all(names.slice(i, i + DELETE_CONCURRENCY).map((n) => this.delete(n)));
-        deleted += batch.filter(Boolean).length;
-      }
-      return deleted;
-    },
     async close() {
       const c = client;
       client = undefined;
@@ -205,19 +194,15 @@ function _labels(m: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(m).map(([k, v]) => [k, _labelValue(v)]));
 }
 
-function _looksScoped(prefix: string, id: string): boolean {
-  return ['global', 'component', 'namespace'].some((s) => id.startsWith(`${prefix}-${s}-`));
-}
-
 /** The keystack name of a listed secret in this scope, or null. Labels decide, then the id must agree. */
-function _nameInScope(scope: ScopeContext, id: string, labels: Record<string, string>): string | null {
+function _nameInScope(scope: ScopeContext, names: BackendNames, id: string, labels: Record<string, string>): string | null {
   if (scope.scope === 'none') {
-    if (`${scope.prefix}_scope` in labels || _looksScoped(scope.prefix, id)) return null;
+    if (`${scope.prefix}_scope` in labels || looksScoped(scope.prefix, id, '-')) return null;
     return fullMatch(NAME_RULE.pattern, id) && id.length <= NAME_RULE.maxLength ? id : null;
   }
   for (const [k, v] of Object.entries(scopeMetadata(scope))) if (labels[k] !== v) return null;
   const name = labels[`${scope.prefix}_secret_name`];
-  return name && scopedName(scope, name, '-') === id ? name : null;
+  return name && names.full(name) === id ? name : null;
 }
 
 
@@ -231,15 +216,19 @@ function _absent(e: unknown): boolean {
   return _code(e) === NOT_FOUND || _code(e) === FAILED_PRECONDITION;
 }
 
-/** Turns auth, quota and connectivity failures into BackendErrors with a next step; the rest pass on. */
-function _describe(e: unknown, operation: string, secretName: string | undefined): unknown {
-  const code = _code(e);
-  const fail = (reason: string, hint?: string) => backendFailure({ flavor: FLAVOR_NAME, operation, secretName }, e, reason, hint);
-  if (code === PERMISSION_DENIED || code === UNAUTHENTICATED) {
-    return fail(code === UNAUTHENTICATED ? 'not authenticated (UNAUTHENTICATED)' : 'permission denied (PERMISSION_DENIED)',
-      'Check GOOGLE_APPLICATION_CREDENTIALS / credentials_file, and that the account has roles/secretmanager.admin (or secretAccessor + secretVersionAdder for read/write) on the project.');
-  }
-  if (code === RESOURCE_EXHAUSTED) return fail('quota exceeded (RESOURCE_EXHAUSTED) after retries', 'Wait and retry, or raise the Secret Manager quota of the project.');
-  if (code === UNAVAILABLE) return fail('cannot reach the Secret Manager API (UNAVAILABLE)', 'Check api_endpoint and the network; for an emulator, check that it is running.');
-  return e;
-}
+/** Throttling is retried; auth, quota and connectivity failures get a next step. */
+const CLASSIFY: FailureClassifier = {
+  throttled: (e) => _code(e) === RESOURCE_EXHAUSTED,
+  timedOut: (e) => _code(e) === DEADLINE_EXCEEDED,
+  explain(e) {
+    const code = _code(e);
+    if (code === PERMISSION_DENIED || code === UNAUTHENTICATED) {
+      return { reason: code === UNAUTHENTICATED ? 'not authenticated (UNAUTHENTICATED)' : 'permission denied (PERMISSION_DENIED)',
+        hint: 'Check GOOGLE_APPLICATION_CREDENTIALS / credentials_file, and that the account has roles/secretmanager.admin (or secretAccessor + secretVersionAdder for read/write) on the project.' };
+    }
+    if (code === RESOURCE_EXHAUSTED) return { reason: 'quota exceeded (RESOURCE_EXHAUSTED)', hint: 'Wait and retry, or raise the Secret Manager quota of the project.' };
+    if (code === UNAVAILABLE) return { reason: 'cannot reach the Secret Manager API (UNAVAILABLE)', hint: 'Check api_endpoint and the network; for an emulator, check that it is running.' };
+    return undefined;
+  },
+  unreachableHint: 'Check api_endpoint and the network; for an emulator, check that it is running.',
+};

@@ -8,11 +8,11 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes, scryptSync, 
 import { dirname, join, resolve } from 'node:path';
 import { decodeContent, encodeContent } from '../secrets/content.js';
 import { BackendError, ConfigError } from '../secrets/errors.js';
-import { scopedName, scopePath } from '../secrets/scope.js';
+import { scopePath } from '../secrets/scope.js';
 import { ensurePrivateDir, writeOnce } from '../support/private-files.js';
 import { isBusy, openShared, retryBusy } from '../support/sqlite.js';
 import { checkTrustedFile, defaultTrustWarn, readTrustedSecretFile, type TrustWarn } from '../support/trust.js';
-import { defineFlavor, type FlavorContext, type SecretsBackend } from './types.js';
+import { defineFlavor, type FlavorContext, type ReplaceOutcome, type SecretsBackend, type VersionedSecret } from './types.js';
 
 export const FLAVOR_NAME = 'local';
 
@@ -27,6 +27,7 @@ export default defineFlavor<LocalFlavorOptions>({
   supportsScoping: true,
   isLocal: true,
   separator: '/',
+  locationFields: ['path'],
   nameRule: { pattern: /[^/]+/, maxLength: 128, description: "must not contain '/'" },
   maxContentBytes: 512 * 1024,
   config: {
@@ -47,54 +48,83 @@ function createLocalBackend(ctx: FlavorContext<LocalFlavorOptions>): SecretsBack
   // directory the user named is checked but left as it is.
   const tighten = dirname(file) === dirname(resolve(defaultStorePath(ctx.configDir))) ? (ctx.warn ?? defaultTrustWarn) : undefined;
   const open = () => (store ??= openStore(file, ctx.env, { tighten, warn: ctx.warn ?? defaultTrustWarn }));
-  const aad = (name: string) => Buffer.from(`keystack/local/v1:${scopedName(ctx.scope, name, '/')}`, 'utf8');
+  // A read-only or full store file is the machine's state, not a backend failure: say which file.
+  const retry = <T>(fn: () => T): T => {
+    try {
+      return retryBusy(fn);
+    } catch (e) {
+      throw storeError(file, e);
+    }
+  };
+  const aad = (name: string) => Buffer.from(`keystack/local/v1:${ctx.names.full(name)}`, 'utf8');
   const seal = (name: string, secret: Parameters<typeof encodeContent>[0]) =>
     encrypt(open().key, aad(name), Buffer.from(encodeContent(secret, ctx.scope.prefix), 'utf8'));
+  const unseal = (name: string, data: Buffer) => {
+    const plain = decrypt(open().key, aad(name), data);
+    if (!plain) {
+      throw new BackendError({
+        flavor: FLAVOR_NAME,
+        operation: 'get',
+        secretName: name,
+        reason: `the stored data failed its integrity check in ${file}`,
+        hint: 'The row was altered or copied from another name. Restore the store from a backup, or delete and register the secret again.',
+      });
+    }
+    return decodeContent(plain.toString('utf8'), ctx.scope.prefix);
+  };
+  const readRow = (name: string): VersionedSecret | null => {
+    const { db } = open();
+    const row = retry(() => db.prepare('SELECT data FROM secrets WHERE scope = ? AND name = ?').get(scope, name)) as { data: Buffer } | undefined;
+    return row ? { secret: unseal(name, row.data), version: blobVersion(row.data) } : null;
+  };
 
   return {
     async create(name, secret) {
       const { db } = open();
       const now = Date.now();
       const data = seal(name, secret);
-      const r = retryBusy(() =>
+      const r = retry(() =>
         db.prepare('INSERT INTO secrets (scope, name, data, created_at, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING').run(scope, name, data, now, now),
       );
       return r.changes === 1;
     },
     async get(name) {
-      const { db, key } = open();
-      const row = retryBusy(() => db.prepare('SELECT data FROM secrets WHERE scope = ? AND name = ?').get(scope, name)) as { data: Buffer } | undefined;
-      if (!row) return null;
-      const plain = decrypt(key, aad(name), row.data);
-      if (!plain) {
-        throw new BackendError({
-          flavor: FLAVOR_NAME,
-          operation: 'get',
-          secretName: name,
-          reason: `the stored data failed its integrity check in ${file}`,
-          hint: 'The row was altered or copied from another name. Restore the store from a backup, or delete and register the secret again.',
-        });
-      }
-      return decodeContent(plain.toString('utf8'), ctx.scope.prefix);
+      return readRow(name)?.secret ?? null;
+    },
+    async read(name) {
+      return readRow(name);
+    },
+    async replaceIf(name, secret, version) {
+      const { db } = open();
+      const data = seal(name, secret);
+      // Compare and write in one immediate transaction: no other process can write in between.
+      const swap = db.transaction((): ReplaceOutcome => {
+        const row = db.prepare('SELECT data FROM secrets WHERE scope = ? AND name = ?').get(scope, name) as { data: Buffer } | undefined;
+        if (!row) return 'absent';
+        if (blobVersion(row.data) !== version) return 'conflict';
+        db.prepare('UPDATE secrets SET data = ?, updated_at = ? WHERE scope = ? AND name = ?').run(data, Date.now(), scope, name);
+        return 'updated';
+      });
+      return retry(() => swap.immediate());
     },
     async list() {
       const { db } = open();
-      const rows = retryBusy(() => db.prepare('SELECT name FROM secrets WHERE scope = ? ORDER BY name').all(scope)) as { name: string }[];
+      const rows = retry(() => db.prepare('SELECT name FROM secrets WHERE scope = ? ORDER BY name').all(scope)) as { name: string }[];
       return rows.map((r) => r.name);
     },
     async update(name, secret) {
       const { db } = open();
       const data = seal(name, secret);
-      const r = retryBusy(() => db.prepare('UPDATE secrets SET data = ?, updated_at = ? WHERE scope = ? AND name = ?').run(data, Date.now(), scope, name));
+      const r = retry(() => db.prepare('UPDATE secrets SET data = ?, updated_at = ? WHERE scope = ? AND name = ?').run(data, Date.now(), scope, name));
       return r.changes === 1;
     },
     async delete(name) {
       const { db } = open();
-      return retryBusy(() => db.prepare('DELETE FROM secrets WHERE scope = ? AND name = ?').run(scope, name)).changes === 1;
+      return retry(() => db.prepare('DELETE FROM secrets WHERE scope = ? AND name = ?').run(scope, name)).changes === 1;
     },
     async deleteAll() {
       const { db } = open();
-      return retryBusy(() => db.prepare('DELETE FROM secrets WHERE scope = ?').run(scope)).changes;
+      return retry(() => db.prepare('DELETE FROM secrets WHERE scope = ?').run(scope)).changes;
     },
     close() {
       store?.db.close();
@@ -242,6 +272,15 @@ function derive(passphrase: string, salt: Buffer): Buffer {
 
 const VERSION = 1;
 
+/**
+ * A row's version for compare-and-set: a digest of its sealed blob. Every write seals with a fresh
+ * nonce, so every write changes it, and no schema change (version column) is needed. The digest
+ * of ciphertext reveals nothing about the values.
+ */
+function blobVersion(blob: Buffer): string {
+  return createHash('sha256').update(blob).digest('base64url');
+}
+
 function encrypt(key: Buffer, aad: Buffer, plain: Buffer): Buffer {
   const nonce = randomBytes(12);
   const c = createCipheriv('aes-256-gcm', key, nonce);
@@ -270,10 +309,21 @@ function storeError(file: string, e: unknown): unknown {
       hint: 'Restore it from a backup, or move it away to start an empty store.',
     });
   }
-  if (code === 'SQLITE_CANTOPEN' || code === 'EACCES' || code === 'EISDIR') {
+  if (code === 'SQLITE_CANTOPEN' || code === 'EACCES' || code === 'EISDIR' || code === 'ENOTDIR' || code === 'EPERM') {
     return new ConfigError(`cannot open the local store ${file} (${code})`, {
       hint: 'Check that the path is a file this user can read and write.',
     });
+  }
+  if (code === 'EROFS' || code?.startsWith('SQLITE_READONLY')) {
+    return new ConfigError(`the local store ${file} is read-only (${code}); it can be read, not changed`, {
+      hint: 'Make the file and its directory writable to change secrets in it, or use a manager with another --path.',
+    });
+  }
+  if (code === 'ENOSPC' || code === 'SQLITE_FULL') {
+    return new ConfigError(`the disk holding the local store ${file} is full (${code}); nothing was changed`, { hint: 'Free some space, then run the command again.' });
+  }
+  if (code === 'EIO' || code?.startsWith('SQLITE_IOERR')) {
+    return new ConfigError(`cannot read or write the local store ${file} (${code})`, { hint: 'Check the disk and the file system it is on, then run the command again.' });
   }
   return e;
 }

@@ -97,7 +97,7 @@ export async function runPipeline(ks: Keystack, p: Pipeline, options: RunOptions
     runs.startStep(run.id, node.id, { inputs, cacheKey, artifactStore: stack.artifactStore.record.uuid });
     const started = performance.now();
     if (cacheEnabled(node.step, p) && !options.noCache) {
-      const hit = runs.findCached(cacheKey, stack.artifactStore.record.uuid).find((c) => c.runId !== run.id && artifacts.exists(c.output.uri));
+      const hit = await firstReadable(artifacts, runs.findCached(cacheKey, stack.artifactStore.record.uuid).filter((c) => c.runId !== run.id));
       if (hit) {
         const durationMs = performance.now() - started;
         runs.finishStep(run.id, node.id, { status: 'cached', output: hit.output, durationMs, cachedFrom: hit.runId });
@@ -134,10 +134,40 @@ export async function runPipeline(ks: Keystack, p: Pipeline, options: RunOptions
     outputs.set(node.id, rec.output);
     options.onStep?.({ runId: run.id, stepId: node.id, status: 'completed', durationMs });
   }
-  runs.finishRun(run.id, 'completed', null);
   const values: Record<string, unknown> = {};
-  for (const [id, a] of outputs) values[id] = await artifacts.read(a.uri);
+  try {
+    for (const [id, a] of outputs) values[id] = await artifacts.read(a.uri);
+  } catch (e) {
+    // A run whose outputs cannot be read back did not complete.
+    runs.finishRun(run.id, 'failed', stack.resolver.mask(e instanceof Error ? e.message : String(e)));
+    throw e;
+  }
+  runs.finishRun(run.id, 'completed', null);
   return { run: runs.getRun(run.id), steps: runs.steps(run.id), outputs: values };
+}
+
+/** The newest cached output that can still be read (its key may have been rotated since). */
+async function firstReadable<T extends { output: StoredArtifact }>(artifacts: LocalArtifactStore, candidates: readonly T[]): Promise<T | undefined> {
+  for (const c of candidates) if (await artifacts.readable(c.output.uri)) return c;
+  return undefined;
+}
+
+/**
+ * Runs `fn` with whatever in-process code writes to stdout (console.log, process.stdout.write)
+ * sent to `to` instead: the one point where a command that owns stdout (`--json`) keeps it
+ * for its result. Step processes of `local_process` get the same through their stdio.
+ */
+export async function withStdoutTo<T>(to: NodeJS.WritableStream, fn: () => Promise<T>): Promise<T> {
+  const stdout = process.stdout;
+  const own = Object.getOwnPropertyDescriptor(stdout, 'write');
+  const redirected = ((chunk: unknown, ...rest: unknown[]) => (to.write as (...a: unknown[]) => boolean)(chunk, ...rest)) as typeof stdout.write;
+  stdout.write = redirected;
+  try {
+    return await fn();
+  } finally {
+    if (own) Object.defineProperty(stdout, 'write', own);
+    else delete (stdout as { write?: unknown }).write;
+  }
 }
 
 /** The cache key: the step's code and name, its parameters, and the contents of its inputs. */

@@ -4,7 +4,7 @@
  * remembered so that messages of the run can be masked.
  */
 import { KeystackError, SecretNotFoundError, type ErrorCode } from '../secrets/errors.js';
-import { formatReference, parseReference, type SecretReference } from '../secrets/reference.js';
+import { DOTTED_NAME_HINT, dottedNameNote, formatReference, parseReference, type SecretReference } from '../secrets/reference.js';
 import type { Secret, SecretsManager } from '../flavors/manager.js';
 import { processMasker, type Masker } from '../support/masking.js';
 
@@ -64,8 +64,9 @@ export class ReferenceResolver {
     }
     const secret = await this.secret(ref.name);
     if (!secret) {
-      throw new SecretReferenceError(ref, site, 'missing_secret', `secret '${ref.name}' does not exist in ${this.manager.where}`,
-        `Register it with \`keystack stack register-secrets ${this.stackName}\`.`);
+      const dotted = dottedNameNote(ref);
+      throw new SecretReferenceError(ref, site, 'missing_secret', `secret '${ref.name}' does not exist in ${this.manager.where}${dotted ? `; ${dotted}` : ''}`,
+        dotted ? DOTTED_NAME_HINT : `Register it with \`keystack stack register-secrets ${this.stackName}\`.`);
     }
     // Own keys only: `{{db.constructor}}` must not resolve to Object's constructor.
     const v = Object.hasOwn(secret.values, ref.key) ? secret.values[ref.key] : undefined;

@@ -8,7 +8,8 @@ import { SecretsManager } from '../../src/flavors/manager.js';
 import type { FlavorDefinition } from '../../src/flavors/types.js';
 import { KeystackError } from '../../src/secrets/errors.js';
 import { createSchemaRegistry } from '../../src/secrets/schema.js';
-import { testFlavor } from '../../src/testing/index.js';
+import { proxyFaults, testFlavor } from '../../src/testing/index.js';
+import { vitestRunner } from '../support/runner.js';
 import { closedPortUrl, fakeServer, requireEnv } from '../support/fake-http.js';
 
 const addr = requireEnv('BAO_ADDR', 'the OpenBao dev server');
@@ -16,7 +17,13 @@ const rootToken = requireEnv('BAO_TOKEN', 'the OpenBao dev server root token');
 const env = { VAULT_TOKEN: rootToken };
 const config = { url: addr };
 
-testFlavor({ flavor: vault as FlavorDefinition<unknown>, config, env, runner: { describe, it, beforeAll, afterAll } });
+testFlavor({
+  flavor: vault as FlavorDefinition<unknown>,
+  config,
+  env,
+  runner: vitestRunner,
+  faults: proxyFaults({ target: addr, config: (url) => ({ ...config, url }) }),
+});
 
 /** The KV v2 HTTP API, as ZenML's hvac used it. */
 const api = async (method: string, path: string, body?: unknown, token = rootToken) => {
@@ -53,7 +60,7 @@ describe('vault: ZenML 0.30 layout with scope_prefix=zenml', () => {
     const name = fresh();
     await m.register(name, { user: 'u', ssl_verify_server_cert: 'true' }, { schema: 'mysql' });
     const r = await api('GET', `secret/data/zenml/component/${uuid}/${name}`);
-    expect(r.body?.data?.['data']).toEqual({ user: 'u', ssl_verify_server_cert: 'true', zenml_schema_name: 'mysql' });
+    expect(r.body?.data?.['data']).toEqual({ user: 'u', ssl_verify_server_cert: true, zenml_schema_name: 'mysql' });
     const none = manager({ scope: 'none', scope_prefix: 'zenml' });
     await none.register(name, { k: 'v' });
     expect((await api('GET', `secret/data/${name}`)).body?.data?.['data']).toEqual({ k: 'v', zenml_schema_name: 'arbitrary' });
@@ -183,9 +190,11 @@ describe('vault: TLS', () => {
     dir = mkdtempSync(join(tmpdir(), 'keystack-vault-tls-'));
     execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
       '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
-    server = https.createServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (_req, res) => {
-      res.writeHead(404, { 'content-type': 'application/json' });
-      res.end('{"errors":[]}');
+    // A fake Vault: healthy, and without any secret.
+    server = https.createServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (req, res) => {
+      const health = req.url?.startsWith('/v1/sys/health');
+      res.writeHead(health ? 200 : 404, { 'content-type': 'application/json' });
+      res.end(health ? '{"initialized":true,"sealed":false,"standby":false}' : '{"errors":[]}');
     });
     await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
     url = `https://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`;

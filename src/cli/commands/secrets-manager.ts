@@ -10,6 +10,8 @@ export interface ManagerRegisterOptions {
   flavor: string;
   scope?: string | undefined;
   namespace?: string | undefined;
+  /** Adopt an existing manager's identity (its component-scoped secrets live under it). */
+  uuid?: string | undefined;
 }
 
 export async function managerRegister(ctx: CommandContext, o: ManagerRegisterOptions): Promise<CommandResult> {
@@ -18,7 +20,7 @@ export async function managerRegister(ctx: CommandContext, o: ManagerRegisterOpt
   if (o.namespace !== undefined) config['namespace'] = o.namespace;
   const ks = ctx.keystack();
   await warnSensitive(ctx, o.flavor, config);
-  const rec = await ks.registerSecretsManager({ name, flavor: o.flavor, config });
+  const rec = await ks.registerSecretsManager({ name, flavor: o.flavor, config, uuid: o.uuid });
   return {
     data: await view(ctx, rec),
     text: `Registered secrets manager '${name}' (flavor ${rec.flavor}, ${scopeText(rec)}, id ${rec.uuid}).\nUse it with: keystack stack register STACK -x ${name}   or   keystack stack update -x ${name}`,
@@ -58,7 +60,8 @@ export async function managerDescribe(ctx: CommandContext, o: { name?: string | 
 }
 
 export async function managerUpdate(ctx: CommandContext, o: { args: readonly string[]; scope?: string | undefined; namespace?: string | undefined; force?: boolean | undefined }): Promise<CommandResult> {
-  const { name, config } = nameAndConfig(o.args);
+  // `--KEY=` removes the field, as for other components: storing "" would hide its env variable.
+  const { name, config } = nameAndConfig(o.args, { emptyRemoves: true });
   if (o.scope !== undefined) config['scope'] = o.scope;
   if (o.namespace !== undefined) config['namespace'] = o.namespace;
   if (Object.keys(config).length === 0) throw new UsageError('nothing to change', 'Pass --KEY=VALUE, --scope or --namespace.');
@@ -115,7 +118,8 @@ export async function flavorUnregister(ctx: CommandContext, o: { module: string 
 /** A manager's own credentials cannot be references, so a plain value is stored as given: say so. */
 async function warnSensitive(ctx: CommandContext, flavorName: string, config: Record<string, unknown>): Promise<void> {
   const flavor = await ctx.keystack().flavors.get(flavorName);
-  for (const key of Object.keys(config)) {
+  for (const [key, value] of Object.entries(config)) {
+    if (value === null) continue; // a removal stores nothing
     const field = flavor.config[key];
     if (!field?.sensitive) continue;
     // Whatever this command prints from here on (an error quoting the config, say) masks it.
@@ -125,12 +129,15 @@ async function warnSensitive(ctx: CommandContext, flavorName: string, config: Re
   }
 }
 
-function nameAndConfig(args: readonly string[]): { name: string; config: Record<string, unknown> } {
+/** `NAME --KEY=VALUE …`; with `emptyRemoves`, `--KEY=` becomes null (remove the field). */
+function nameAndConfig(args: readonly string[], { emptyRemoves = false } = {}): { name: string; config: Record<string, unknown> } {
   const { positionals, pairs } = parseExtraArgs(args);
   const [name, ...rest] = positionals;
   if (name === undefined) throw new UsageError('a secrets manager name is required');
   if (rest.length > 0) throw new UsageError(`unexpected argument '${rest[0]}'`, 'Config values are given as --KEY=VALUE.');
-  return { name, config: Object.fromEntries(pairs) };
+  const config: Record<string, unknown> = {};
+  for (const [k, v] of pairs) config[k] = emptyRemoves && v === '' ? null : v;
+  return { name, config };
 }
 
 function scopeText(r: ComponentRecord): string {
