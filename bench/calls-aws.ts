@@ -6,7 +6,6 @@
 import { randomUUID } from 'node:crypto';
 import aws from '../src/flavors/aws.js';
 import { SecretsManager } from '../src/flavors/manager.js';
-import type { FlavorDefinition } from '../src/flavors/types.js';
 import { createSchemaRegistry } from '../src/secrets/schema.js';
 import { measureCalls } from './measure-calls.js';
 import { counted, countingProxy } from './count-proxy.js';
@@ -20,7 +19,7 @@ const out = await measureCalls({
   manager: (uuid = randomUUID()) =>
     new SecretsManager({
       record: { uuid, name: 'bench', flavor: 'aws', config: { region_name: 'us-east-1', endpoint_url: proxy.url, scope: 'component' } },
-      flavor: aws as FlavorDefinition<unknown>,
+      flavor: aws,
       configDir: '/nonexistent',
       env: { AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' },
       schemas,

@@ -8,7 +8,6 @@
 import { randomUUID } from 'node:crypto';
 import github, { githubNaming } from '../src/flavors/github.js';
 import { SecretsManager } from '../src/flavors/manager.js';
-import type { FlavorDefinition } from '../src/flavors/types.js';
 import { createSchemaRegistry } from '../src/secrets/schema.js';
 import { startGitHubDouble } from '../test/support/github-double.js';
 import { measureCalls } from './measure-calls.js';
@@ -18,7 +17,7 @@ const schemas = createSchemaRegistry();
 const manager = (uuid: string = randomUUID(), env: Record<string, string> = {}) =>
   new SecretsManager({
     record: { uuid, name: 'bench', flavor: 'github', config: { owner: 'octo', repository: 'bench', api_url: gh.url, scope: 'component' } },
-    flavor: github as FlavorDefinition<unknown>,
+    flavor: github,
     configDir: '/nonexistent',
     env: { GITHUB_TOKEN: gh.token, ...env },
     schemas,

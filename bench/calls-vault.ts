@@ -6,7 +6,6 @@
 import { randomUUID } from 'node:crypto';
 import vault from '../src/flavors/vault.js';
 import { SecretsManager } from '../src/flavors/manager.js';
-import type { FlavorDefinition } from '../src/flavors/types.js';
 import { createSchemaRegistry } from '../src/secrets/schema.js';
 import { measureCalls } from './measure-calls.js';
 import { counted, countingProxy } from './count-proxy.js';
@@ -21,7 +20,7 @@ const out = await measureCalls({
   manager: (uuid = randomUUID()) =>
     new SecretsManager({
       record: { uuid, name: 'bench', flavor: 'vault', config: { url: proxy.url, scope: 'component' } },
-      flavor: vault as FlavorDefinition<unknown>,
+      flavor: vault,
       configDir: '/nonexistent',
       env: { VAULT_TOKEN: token },
       schemas,

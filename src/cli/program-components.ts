@@ -2,7 +2,7 @@
  * Command-line wiring for stack components, stack secrets and pipelines (kept out of main.ts so
  * that the command table there stays short).
  */
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import type { StackComponentType } from '../stack/components.js';
 import type { CommandContext, CommandResult } from './context.js';
 import * as component from './commands/component.js';

@@ -3,7 +3,7 @@
  * that does not name another path; every secret sealed with AES-256-GCM, the scoped name as
  * additional authenticated data (DESIGN §5).
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { createCipheriv, createDecipheriv, createHash, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { decodeContent, encodeContent } from '../secrets/content.js';

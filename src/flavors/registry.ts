@@ -12,7 +12,7 @@ const load = (m: Promise<{ default: unknown }>) => m.then((x) => x.default as Lo
 
 /** Every built-in flavor by name, in the order `flavor list` shows them. */
 export const BUILTIN_FLAVOR_LOADERS: Readonly<Record<string, () => Promise<Loaded>>> = {
-  local: async () => local as Loaded,
+  local: async () => local,
   aws: () => load(import('./aws.js')),
   vault: () => load(import('./vault.js')),
   gcp: () => load(import('./gcp.js')),

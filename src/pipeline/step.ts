@@ -56,7 +56,7 @@ export type Step<I, O> = StepDefinition<I, O> &
 /** A node of a pipeline's graph: one call of a step. */
 export interface StepNode {
   id: string;
-  step: StepDefinition<never, unknown>;
+  step: StepDefinition<never>;
   /** Input name → the producing step's id. */
   upstream: Record<string, string>;
   /** Input name → a plain value. */
@@ -112,7 +112,7 @@ export function step<I = Record<string, never>, O = unknown>(options: StepOption
         params[k] = v;
       }
     }
-    nodes.push({ id, step: definition as StepDefinition<never, unknown>, upstream, params });
+    nodes.push({ id, step: definition, upstream, params });
     return { kind: 'keystack.output', stepId: id };
   };
   // `name` is a read-only property of functions, so Object.assign would throw.
@@ -150,7 +150,7 @@ export function isPipeline(x: unknown): x is Pipeline {
 }
 
 /** Whether caching applies: an explicit step setting wins; then the context rule; then the pipeline's. */
-export function cacheEnabled(s: StepDefinition<never, unknown>, p: Pipeline): boolean {
+export function cacheEnabled(s: StepDefinition<never>, p: Pipeline): boolean {
   if (s.enableCache !== undefined) return s.enableCache;
   if (s.usesContext) return false;
   return p.enableCache;
@@ -172,7 +172,7 @@ function findNonJson(v: unknown, seen: Set<object>): string | undefined {
   if (seen.has(v)) return 'a circular structure';
   seen.add(v);
   const proto = Object.getPrototypeOf(v) as unknown;
-  if (!Array.isArray(v) && proto !== Object.prototype && proto !== null) return `a ${(v as object).constructor?.name ?? 'class instance'}`;
+  if (!Array.isArray(v) && proto !== Object.prototype && proto !== null) return `a ${(v).constructor?.name ?? 'class instance'}`;
   for (const x of Object.values(v)) {
     const bad = findNonJson(x, seen);
     if (bad !== undefined) return bad;

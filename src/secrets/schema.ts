@@ -37,7 +37,7 @@ export function defineSchema<S extends z.ZodObject>(
   return { kind: 'keystack.schema', name, description: options.description ?? object.description ?? '', object };
 }
 
-export const arbitrarySchema: SecretSchema<Record<string, string>> = {
+export const arbitrarySchema: SecretSchema = {
   kind: 'keystack.schema',
   name: ARBITRARY,
   description: 'Any keys; every value is a string (the default).',
@@ -163,7 +163,7 @@ export function coerceValues<T>(
       result.error.issues.map((i) => ({ key: i.path.map(String).join('.'), message: i.message })),
     );
   }
-  const data = result.data as Record<string, unknown>;
+  const data = result.data;
   const values: Record<string, string> = {};
   const types: Record<string, ValueType> = {};
   for (const [k, v] of Object.entries(data)) {
@@ -188,7 +188,7 @@ export interface SchemaRegistry {
 /** The built-in schemas, loaded on first use so that zod stays off the start-up path. */
 export async function builtinSchemas(): Promise<SecretSchema<unknown>[]> {
   const mod = await import('./builtin-schemas.js');
-  return [arbitrarySchema as SecretSchema<unknown>, ...mod.BUILTIN_SCHEMAS];
+  return [arbitrarySchema, ...mod.BUILTIN_SCHEMAS];
 }
 
 export function createSchemaRegistry(
@@ -204,7 +204,7 @@ export function createSchemaRegistry(
     })());
   return {
     async get(name) {
-      if (name === ARBITRARY) return arbitrarySchema as SecretSchema<unknown>;
+      if (name === ARBITRARY) return arbitrarySchema;
       return (await load()).get(name);
     },
     async list() {

@@ -148,7 +148,7 @@ function who(mode: number, mask: number): string {
   return g && o ? 'group and others' : g ? 'group' : 'others';
 }
 
-function statOrNull(path: string, stat: typeof statSync | typeof lstatSync): Stats | null {
+function statOrNull(path: string, stat: typeof statSync  ): Stats | null {
   try {
     // Not throwing for a missing path keeps the usual case (no WAL file yet) cheap.
     return stat(path, { throwIfNoEntry: false }) ?? null;

@@ -12,7 +12,6 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import aws from '../../src/flavors/aws.js';
 import { SecretsManager } from '../../src/flavors/manager.js';
-import type { FlavorDefinition } from '../../src/flavors/types.js';
 import { KeystackError } from '../../src/secrets/errors.js';
 import { createSchemaRegistry } from '../../src/secrets/schema.js';
 import { assertNoLeak, proxyFaults, testFlavor } from '../../src/testing/index.js';
@@ -25,7 +24,7 @@ const env = { AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' };
 const config = { region_name: 'us-east-1', endpoint_url: endpoint };
 
 testFlavor({
-  flavor: aws as FlavorDefinition<unknown>,
+  flavor: aws,
   config,
   env,
   runner: vitestRunner,
@@ -37,7 +36,7 @@ const configDir = mkdtempSync(join(tmpdir(), 'keystack-aws-'));
 const schemas = createSchemaRegistry();
 const managers: SecretsManager[] = [];
 const manager = (cfg: Record<string, unknown>, uuid = randomUUID(), name = 'aws_test') => {
-  const m = new SecretsManager({ record: { uuid, name, flavor: 'aws', config: { ...config, ...cfg } }, flavor: aws as FlavorDefinition<unknown>, configDir, env, schemas });
+  const m = new SecretsManager({ record: { uuid, name, flavor: 'aws', config: { ...config, ...cfg } }, flavor: aws, configDir, env, schemas });
   managers.push(m);
   return m;
 };

@@ -27,10 +27,10 @@ const make = (flavor: FlavorDefinition<unknown>, config: Record<string, unknown>
   return m;
 };
 const awsManager = (cfg: Record<string, unknown>, env: Record<string, string> = {}) =>
-  make(aws as FlavorDefinition<unknown>, { region_name: 'us-east-1', endpoint_url: awsEndpoint, ...cfg }, { AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', ...env });
-const vaultManager = (cfg: Record<string, unknown>, env: Record<string, string> = {}) => make(vault as FlavorDefinition<unknown>, { url: baoAddr, ...cfg }, { VAULT_TOKEN: baoToken, ...env });
+  make(aws, { region_name: 'us-east-1', endpoint_url: awsEndpoint, ...cfg }, { AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', ...env });
+const vaultManager = (cfg: Record<string, unknown>, env: Record<string, string> = {}) => make(vault, { url: baoAddr, ...cfg }, { VAULT_TOKEN: baoToken, ...env });
 const githubManager = (url: string, env: Record<string, string> = {}) =>
-  make(github as FlavorDefinition<unknown>, { owner: 'octo', repository: 'nope', api_url: url, scope: 'none' }, { GITHUB_TOKEN: 'ghp_test', ...env });
+  make(github, { owner: 'octo', repository: 'nope', api_url: url, scope: 'none' }, { GITHUB_TOKEN: 'ghp_test', ...env });
 const failure = (p: Promise<unknown>) => p.then(() => new Error('no failure'), (e: unknown) => e);
 const code = (e: unknown) => (e instanceof KeystackError ? e.code : String(e));
 const fresh = () => `ks${randomBytes(5).toString('hex')}`;
@@ -146,8 +146,8 @@ describe('every flavor gives up on an endpoint that accepts connections and neve
     ['aws', (url) => awsManager({ endpoint_url: url }, quick)],
     ['vault', (url) => vaultManager({ url }, quick)],
     ['github', (url) => githubManager(url, quick)],
-    ['gcp', (url) => make(gcp as FlavorDefinition<unknown>, { project_id: 'p', api_endpoint: url.replace('http://', '') }, quick)],
-    ['azure', (url) => make(azure as FlavorDefinition<unknown>, { vault_url: url.replace('http://', 'https://'), access_token: 't' }, quick)],
+    ['gcp', (url) => make(gcp, { project_id: 'p', api_endpoint: url.replace('http://', '') }, quick)],
+    ['azure', (url) => make(azure, { vault_url: url.replace('http://', 'https://'), access_token: 't' }, quick)],
   ];
   for (const [flavor, build] of cases) {
     it(`${flavor}: a BackendError after the request timeout (KEYSTACK_REQUEST_TIMEOUT_MS)`, async () => {

@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import vault from '../../src/flavors/vault.js';
 import { SecretsManager } from '../../src/flavors/manager.js';
-import type { FlavorDefinition } from '../../src/flavors/types.js';
 import { KeystackError } from '../../src/secrets/errors.js';
 import { createSchemaRegistry } from '../../src/secrets/schema.js';
 import { proxyFaults, testFlavor } from '../../src/testing/index.js';
@@ -18,7 +17,7 @@ const env = { VAULT_TOKEN: rootToken };
 const config = { url: addr };
 
 testFlavor({
-  flavor: vault as FlavorDefinition<unknown>,
+  flavor: vault,
   config,
   env,
   runner: vitestRunner,
@@ -35,7 +34,7 @@ const configDir = mkdtempSync(join(tmpdir(), 'keystack-vault-'));
 const schemas = createSchemaRegistry();
 const managers: SecretsManager[] = [];
 const manager = (cfg: Record<string, unknown>, e: Record<string, string> = env, uuid = randomUUID(), name = 'vault_test') => {
-  const m = new SecretsManager({ record: { uuid, name, flavor: 'vault', config: { ...config, ...cfg } }, flavor: vault as FlavorDefinition<unknown>, configDir, env: e, schemas });
+  const m = new SecretsManager({ record: { uuid, name, flavor: 'vault', config: { ...config, ...cfg } }, flavor: vault, configDir, env: e, schemas });
   managers.push(m);
   return m;
 };

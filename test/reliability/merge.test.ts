@@ -9,7 +9,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SecretsManager } from '../../src/flavors/manager.js';
-import { defineFlavor, type FlavorDefinition } from '../../src/flavors/types.js';
+import { defineFlavor } from '../../src/flavors/types.js';
 import type { StoredSecret } from '../../src/secrets/content.js';
 import { ConflictError } from '../../src/secrets/errors.js';
 import { createSchemaRegistry } from '../../src/secrets/schema.js';
@@ -209,7 +209,7 @@ function scripted(answer: (attempt: number) => 'updated' | 'conflict' | 'absent'
       },
     }),
   });
-  const manager = new SecretsManager({ record: { uuid: randomUUID(), name: 'scripted', flavor: 'scripted', config: { scope: 'none' } }, flavor: flavor as FlavorDefinition<unknown>, configDir: '/nonexistent', env: {}, schemas: createSchemaRegistry() });
+  const manager = new SecretsManager({ record: { uuid: randomUUID(), name: 'scripted', flavor: 'scripted', config: { scope: 'none' } }, flavor: flavor, configDir: '/nonexistent', env: {}, schemas: createSchemaRegistry() });
   return { manager, calls, rows };
 }
 
@@ -261,7 +261,7 @@ describe('aws: compare-and-set through ClientRequestToken', () => {
     const { SecretsManagerClient, GetSecretValueCommand, PutSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
     const raw = new SecretsManagerClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
     const { default: aws, successorToken } = await import('../../src/flavors/aws.js');
-    const sm = new SecretsManager({ record: { uuid: randomUUID(), name: 'aws_cas', flavor: 'aws', config: { region_name: 'us-east-1', endpoint_url: endpoint, scope: 'none' } }, flavor: aws as FlavorDefinition<unknown>, configDir: '/nonexistent', env: awsEnv(), schemas: createSchemaRegistry() });
+    const sm = new SecretsManager({ record: { uuid: randomUUID(), name: 'aws_cas', flavor: 'aws', config: { region_name: 'us-east-1', endpoint_url: endpoint, scope: 'none' } }, flavor: aws, configDir: '/nonexistent', env: awsEnv(), schemas: createSchemaRegistry() });
     const name = `rb${randomBytes(4).toString('hex')}`;
     try {
       await sm.register(name, { a: '1' });
