@@ -66,10 +66,12 @@ export async function measureCalls(h: CallsHarness): Promise<Record<string, unkn
 }
 
 /** A request counter for scripts that hook the client: call `hit()` once per request. */
-export function tally(): { hit(): void; count(fn: () => Promise<unknown>): Promise<number> } {
+export function tally(): { hit: () => void; count: (fn: () => Promise<unknown>) => Promise<number> } {
   let n = 0;
   return {
-    hit: () => void n++,
+    hit: () => {
+      n++;
+    },
     async count(fn) {
       n = 0;
       await fn();

@@ -21,7 +21,7 @@ export const apiToken = defineSchema(
   'api_token',
   z.object({
     token: z.string().min(8).describe('the token'),
-    endpoint: z.string().url().optional().describe('API endpoint it is valid for'),
+    endpoint: z.url().optional().describe('API endpoint it is valid for'),
     expires_days: z.number().int().positive().default(90).describe('days until rotation'),
   }),
   { description: 'A bearer token for an HTTP API.' },

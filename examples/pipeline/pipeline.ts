@@ -21,7 +21,7 @@ const fetchData = step({
     const api = await context.stack.secretsManager.get('data_api');
     const token = api.values['token'];
     if (!token) throw new Error('secret data_api has no token');
-    const seed = [...token].reduce((a, c) => (a * 31 + c.charCodeAt(0)) % 9973, 7);
+    const seed = Array.from(token).reduce((a, c) => (a * 31 + c.charCodeAt(0)) % 9973, 7);
     const data: Dataset = { rows: [], labels: [] };
     for (let i = 0; i < rows; i++) {
       const x = ((seed * (i + 1)) % 100) / 10;

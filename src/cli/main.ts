@@ -258,7 +258,7 @@ function addSecretCommands(group: Command, ctx: CommandContext, run: Runner): vo
     .description('merge --KEY=VALUE into a secret, remove keys with --remove-key, or -i to edit with prompts')
     .argument('<name>')
     .option('-i, --interactive', 'prompt for new values with hidden input')
-    .option('--remove-key <key>', 'remove a key (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--remove-key <key>', 'remove a key (repeatable)', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
     .allowUnknownOption()
     .allowExcessArguments()
     .action((_n, o: { interactive?: boolean; removeKey?: string[] }, cmd: Command) =>

@@ -149,7 +149,7 @@ export function describeError(err: unknown, masker: Masker = processMasker): Err
     if (Array.isArray(issues)) info['issues'] = masker.maskData(issues);
     return info;
   }
-  const code = (err as { code?: unknown })?.code;
+  const code = (err as { code?: unknown } | null | undefined)?.code;
   if (code === 'EPIPE') return { code: 'io', message: 'output closed early' };
   const message = err instanceof Error ? err.message : String(err);
   return {
@@ -205,5 +205,5 @@ export function table(headers: readonly string[], rows: readonly (readonly strin
 
 function displayWidth(s: string): number {
   const first = s.split('\n', 1)[0] ?? '';
-  return [...first].length;
+  return Array.from(first).length; // code points, not UTF-16 units
 }

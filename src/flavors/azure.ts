@@ -87,8 +87,12 @@ function createAzureBackend(ctx: FlavorContext<AzureFlavorOptions>): SecretsBack
       throw e;
     }
   };
-  const write = (op: string, name: string, secret: StoredSecret, tagName = name) =>
-    call(op, name, (c) => c.setSecret(vaultName(name)!, encodeContent(secret, P), { tags: secretMetadata(scope, tagName, secret.schema) }));
+  const write = async (op: string, name: string, secret: StoredSecret, tagName = name) => {
+    const full = vaultName(name);
+    // Register and update read the name first, and a name with no vault name reads as absent.
+    if (full === null) throw new Error(`azure ${op}: '${name}' has no vault name in this scope`);
+    return call(op, name, (c) => c.setSecret(full, encodeContent(secret, P), { tags: secretMetadata(scope, tagName, secret.schema) }));
+  };
 
   const list = async (): Promise<string[]> => {
     const c = await kv();
@@ -218,7 +222,9 @@ function _nameInScope(scope: ScopeContext, names: BackendNames, vaultName: strin
   if (scope.scope === 'none') {
     return !looksScoped(scope.prefix, vaultName, '-') && vaultName.length <= NAME_RULE.maxLength && fullMatch(NAME_RULE.pattern, vaultName) ? vaultName : null;
   }
-  const name = tags[`${scope.prefix}_secret_name`]!;
+  const name = tags[`${scope.prefix}_secret_name`];
+  // _inScope already required the tag; a secret without it is not one of ours.
+  if (name === undefined) return null;
   return names.full(name).toLowerCase() === vaultName.toLowerCase() ? name : null;
 }
 

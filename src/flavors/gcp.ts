@@ -174,8 +174,8 @@ async function _connect(o: GcpFlavorOptions): Promise<SecretManagerServiceClient
   const base = { projectId: o.project_id, universeDomain: 'googleapis.com' };
   if (!o.api_endpoint) return new v1.SecretManagerServiceClient({ ...base, ...(o.credentials_file ? { keyFilename: o.credentials_file } : {}) });
   const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(o.api_endpoint);
-  if (!m) throw new ConfigError(`api_endpoint '${o.api_endpoint}' of the gcp flavor is not host:port`);
-  const host = m[1]!;
+  const host = m?.[1];
+  if (!m || host === undefined) throw new ConfigError(`api_endpoint '${o.api_endpoint}' of the gcp flavor is not host:port`);
   const port = m[2] ? Number(m[2]) : 443;
   if (!LOOPBACK.has(host)) {
     return new v1.SecretManagerServiceClient({ ...base, apiEndpoint: host, port, ...(o.credentials_file ? { keyFilename: o.credentials_file } : {}) });

@@ -55,7 +55,7 @@ async function importPlugin(path: string): Promise<PluginExports> {
     mod = await importUserModule(path);
   } catch (e) {
     if (isKeystackError(e)) throw e; // already says what to do (a missing tsx)
-    throw new ConfigError(`cannot load module ${path}: ${(e as Error).message?.split('\n')[0] ?? String(e)}`, {
+    throw new ConfigError(`cannot load module ${path}: ${(e as Partial<Error>).message?.split('\n')[0] ?? String(e)}`, {
       hint: 'Fix the module so that it loads with `node`, then try again.',
       cause: e,
     });
@@ -90,6 +90,7 @@ function checkFlavor(f: FlavorDefinition<unknown>, path: string): void {
   const bad = (what: string) => new ConfigError(`module ${path} exports a flavor with ${what}`, { hint: 'Build it with defineFlavor({...}); see docs/custom-flavors.md.' });
   if (typeof f.name !== 'string' || !FLAVOR_NAME.test(f.name)) throw bad(`an invalid name ${JSON.stringify(f.name)} (use lowercase letters, digits, - and _)`);
   if (typeof f.create !== 'function') throw bad(`no create(ctx) function ('${f.name}')`);
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- a hand-made flavor object may lack nameRule, whatever its type claims
   if (!(f.nameRule?.pattern instanceof RegExp) || !(f.nameRule.maxLength > 0)) throw bad(`no valid nameRule ('${f.name}')`);
   if (!(f.maxContentBytes > 0)) throw bad(`no valid maxContentBytes ('${f.name}')`);
 }

@@ -22,7 +22,7 @@ export async function loadPipelineModule(file: string, exportName?: string, cwd 
     mod = await importUserModule(path, cwd);
   } catch (e) {
     if (isKeystackError(e)) throw e; // already says what to do (a missing tsx)
-    throw new ConfigError(`cannot load pipeline module ${path}: ${(e as Error).message?.split('\n')[0] ?? String(e)}`, {
+    throw new ConfigError(`cannot load pipeline module ${path}: ${(e as Partial<Error>).message?.split('\n')[0] ?? String(e)}`, {
       hint: 'Fix the module so that it loads with `npx tsx FILE`, then try again.',
       cause: e,
     });

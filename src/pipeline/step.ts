@@ -172,6 +172,7 @@ function findNonJson(v: unknown, seen: Set<object>): string | undefined {
   if (seen.has(v)) return 'a circular structure';
   seen.add(v);
   const proto = Object.getPrototypeOf(v) as unknown;
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- an object whose prototype chain has no constructor (Object.create(Object.create(null))) has none
   if (!Array.isArray(v) && proto !== Object.prototype && proto !== null) return `a ${(v).constructor?.name ?? 'class instance'}`;
   for (const x of Object.values(v)) {
     const bad = findNonJson(x, seen);

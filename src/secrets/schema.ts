@@ -176,6 +176,7 @@ export function coerceValues<T>(
 }
 
 function stringify(v: unknown): string {
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- objects took the JSON branch; what is left (numbers, booleans, bigints, functions from a custom schema) prints as String() does
   return typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v);
 }
 

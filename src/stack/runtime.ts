@@ -38,6 +38,7 @@ export class ResolvedComponent {
 
   async getString(field: string): Promise<string | undefined> {
     const v = await this.get(field);
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- string fields hold scalars (the flavor's schema checked them); a number or boolean prints as String() does
     return v === undefined || v === null || v === '' ? undefined : String(v);
   }
 

@@ -105,7 +105,7 @@ describe('aws: foreign secrets', () => {
     await raw.send(new CreateSecretCommand({ Name: name, SecretBinary: randomBytes(16) }));
     const err = await manager({ scope: 'none' }).get(name).catch((e: unknown) => e);
     expect(code(err)).toBe('backend');
-    expect(String((err as Error).message)).toMatch(/binary/);
+    expect((err as Error).message).toMatch(/binary/);
     await raw.send(new DeleteSecretCommand({ SecretId: name, ForceDeleteWithoutRecovery: true }));
   });
 

@@ -121,7 +121,7 @@ describe('aws: writes the server did not confirm', () => {
 describe('aws: the schema tag follows the content on update', () => {
   it('an update with another schema re-tags the secret, from a manager that has not read it too', async () => {
     const raw = new SecretsManagerClient({ endpoint: awsEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
-    const tag = async (id: string) => Object.fromEntries(((await raw.send(new DescribeSecretCommand({ SecretId: id }))).Tags ?? []).map((t) => [t.Key, t.Value]))['keystack_secret_schema'];
+    const tag = async (id: string) => Object.fromEntries(((await raw.send(new DescribeSecretCommand({ SecretId: id }))).Tags ?? []).map((t) => [t.Key, t.Value]))['keystack_secret_schema'] as string | undefined;
     try {
       const a = awsManager({ scope: 'global' });
       const name = fresh();

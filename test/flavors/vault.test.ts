@@ -28,6 +28,7 @@ testFlavor({
 const api = async (method: string, path: string, body?: unknown, token = rootToken) => {
   const r = await fetch(`${addr}/v1/${path}`, { method, headers: { 'x-vault-token': token, 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
   const text = await r.text();
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each test reads the part of Vault's JSON answer it checks
   return { status: r.status, body: (text ? JSON.parse(text) : null) as { data?: Record<string, any>; auth?: Record<string, any> } | null };
 };
 const configDir = mkdtempSync(join(tmpdir(), 'keystack-vault-'));

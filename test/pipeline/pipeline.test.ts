@@ -8,6 +8,7 @@ import { registerComponent, updateComponent } from '../../src/stack/component-op
 import { loadPipelineModule, pipeline, RunStore, runPipeline, step, StepFailedError, type StepContext, type WorkerLauncher } from '../../src/pipeline/index.js';
 
 let ks: Keystack;
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- ks is unset when beforeEach failed
 afterEach(async () => ks?.close());
 
 function fresh(): Keystack {

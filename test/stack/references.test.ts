@@ -77,6 +77,7 @@ describe('reference parsing (property-based)', () => {
 
 describe('reference resolution', () => {
   let ks: Keystack;
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- ks is unset when beforeEach failed
   afterEach(async () => ks?.close());
 
   function setup(): Keystack {

@@ -11,6 +11,7 @@ import { requiresAuthentication, StackRuntime } from '../../src/stack/runtime.js
 import { assertStackValid, validateStack, validationLevelFrom } from '../../src/stack/validation.js';
 
 let ks: Keystack;
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- ks is unset when beforeEach failed
 afterEach(async () => ks?.close());
 
 function fresh(env: Record<string, string> = {}): Keystack {

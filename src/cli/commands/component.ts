@@ -47,6 +47,7 @@ export async function componentDescribe(ctx: CommandContext, type: StackComponen
   const config = redactConfig(flavor.config, rec.config);
   const fieldRows = Object.entries(flavor.config).map(([k, f]) => {
     const v = config[k];
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- config values are JSON scalars (the flavor's schema checked them); String() is their display
     const shown = v === undefined ? (f.default !== undefined ? `${String(f.default)} (default)` : '') : String(v);
     return [k, shown];
   });

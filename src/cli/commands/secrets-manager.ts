@@ -31,6 +31,7 @@ export async function managerList(ctx: CommandContext): Promise<CommandResult> {
   const ks = ctx.keystack();
   const active = ks.stackComponent(ks.activeStack(), 'secrets_manager')?.uuid;
   const recs = ks.store.listComponents('secrets_manager');
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- config values are JSON scalars (the flavor's schema checked them); String() is their display
   const rows = recs.map((r) => [r.uuid === active ? '*' : '', r.name, r.flavor, String(r.config['scope']), String(r.config['namespace'] ?? ''), r.uuid]);
   return {
     data: await Promise.all(recs.map(async (r) => ({ ...(await view(ctx, r)), active: r.uuid === active }))),
@@ -49,6 +50,7 @@ export async function managerDescribe(ctx: CommandContext, o: { name?: string | 
     ['id', rec.uuid],
     ['flavor', rec.flavor],
     ['scope', String(rec.config['scope'])],
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- config values are JSON scalars (the flavor's schema checked them); String() is their display
     ...(rec.config['namespace'] !== undefined ? [['namespace', String(rec.config['namespace'])]] : []),
     ['scope_prefix', String(rec.config['scope_prefix'])],
     ...Object.entries(config)

@@ -145,7 +145,7 @@ export function readJsonValues(file: string): Record<string, string> {
   }
   if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new InputError(`${file} must hold a JSON object`);
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(doc)) {
+  for (const [k, v] of Object.entries(doc as Record<string, unknown>)) {
     if (typeof v === 'string') out[k] = v;
     else if (v && typeof v === 'object' && !Array.isArray(v)) {
       for (const [key, value] of Object.entries(v)) {
