@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 npm run build
 node node_modules/typescript/bin/tsc -p tsconfig.test.json
 bash scripts/package-check.sh
+node node_modules/eslint/bin/eslint.js .
 bash scripts/emulators/install.sh
 
 if [ "${KEYSTACK_NO_NETNS:-}" = 1 ]; then

@@ -158,7 +158,7 @@ function createAzureBackend(ctx: FlavorContext<AzureFlavorOptions>): SecretsBack
         throw e;
       }
       const level = deleted.properties.recoveryLevel ?? '';
-      if (deleted.properties.recoveryId && level.includes('Purgeable')) {
+      if (deleted.recoveryId && level.includes('Purgeable')) {
         // Right after deletion a purge can meet 409 ("being deleted") for a moment.
         await call('delete', name, (c) => c.purgeDeletedSecret(full), true);
       }
@@ -255,7 +255,7 @@ const CLASSIFY: FailureClassifier = {
     if (status === 429) return { reason: 'throttled (HTTP 429)', hint: 'Key Vault limits requests per vault; wait and retry.' };
     const code = (e as { code?: unknown }).code;
     if (status === undefined && (code === 'REQUEST_SEND_ERROR' || (typeof code === 'string' && /^E[A-Z]+$/.test(code)))) {
-      return { reason: `cannot reach the vault (${String(code)})`, hint: UNREACHABLE };
+      return { reason: `cannot reach the vault (${code})`, hint: UNREACHABLE };
     }
     return undefined;
   },

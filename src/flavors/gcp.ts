@@ -93,6 +93,7 @@ function createGcpBackend(ctx: FlavorContext<GcpFlavorOptions>): SecretsBackend 
         const name = _nameInScope(scope, ctx.names, id, labels);
         if (name !== null) names.push(name);
       }
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- the raw page response is typed as always there; if a backend leaves it out the listing ends instead of throwing
       pageToken = res?.nextPageToken ?? '';
     } while (pageToken);
     return names;
@@ -172,12 +173,14 @@ async function _connect(o: GcpFlavorOptions): Promise<SecretManagerServiceClient
   const { v1 } = await importLib(FLAVOR_NAME, '@google-cloud/secret-manager', () => import('@google-cloud/secret-manager'));
   // universeDomain set explicitly: otherwise the client asks the metadata server for it.
   const base = { projectId: o.project_id, universeDomain: 'googleapis.com' };
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- credentials_file is the user's own service-account key file (ZenML's option); the deprecation is about key files from untrusted sources
   if (!o.api_endpoint) return new v1.SecretManagerServiceClient({ ...base, ...(o.credentials_file ? { keyFilename: o.credentials_file } : {}) });
   const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(o.api_endpoint);
   const host = m?.[1];
   if (!m || host === undefined) throw new ConfigError(`api_endpoint '${o.api_endpoint}' of the gcp flavor is not host:port`);
   const port = m[2] ? Number(m[2]) : 443;
   if (!LOOPBACK.has(host)) {
+    // eslint-disable-next-line @typescript-eslint/no-deprecated -- credentials_file is the user's own service-account key file (ZenML's option); the deprecation is about key files from untrusted sources
     return new v1.SecretManagerServiceClient({ ...base, apiEndpoint: host, port, ...(o.credentials_file ? { keyFilename: o.credentials_file } : {}) });
   }
   const grpc = await importLib(FLAVOR_NAME, '@grpc/grpc-js', () => import('@grpc/grpc-js'));

@@ -209,6 +209,7 @@ function injectedSecrets(env: FlavorContext<unknown>['env']): Record<string, str
 
 function header(e: unknown, name: string): string | undefined {
   const h = (e as { response?: { headers?: Record<string, unknown> } }).response?.headers?.[name];
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a header the client did not give as a string is a number (or a list, which joins with commas as HTTP does)
   return typeof h === 'string' ? h : h === undefined ? undefined : String(h);
 }
 

@@ -193,11 +193,17 @@ function createVaultBackend(ctx: FlavorContext<VaultFlavorOptions>): SecretsBack
         return parse(Object.keys(all)).filter((n) => versionState(all[n])?.live);
       }
       if (r?.status === 200) throw notVault(r, `LIST ${kv('detailed-metadata')}`);
-      if (r?.status === 404 && !isUnsupported(r)) return (await absent(r)) ?? [];
+      if (r?.status === 404 && !isUnsupported(r)) {
+        await absent(r);
+        return [];
+      }
       detailed = false;
     }
     const r = await call('GET', `${kv('metadata')}/?list=true`, undefined, [200, 404]);
-    if (r.status === 404) return (await absent(r)) ?? [];
+    if (r.status === 404) {
+      await absent(r);
+      return [];
+    }
     const keys = r.body?.data?.['keys'];
     if (!Array.isArray(keys)) throw notVault(r, `LIST ${kv('metadata')}`);
     const candidates = parse(keys);
@@ -262,6 +268,7 @@ function createVaultBackend(ctx: FlavorContext<VaultFlavorOptions>): SecretsBack
   // the operation from its first request is safe.
   const guard = <A extends unknown[], R>(op: string, fn: (...a: A) => Promise<R>) =>
     (...a: A): Promise<R> => caller.run(op, typeof a[0] === 'string' ? a[0] : undefined, () => fn(...a));
+  /* eslint-disable @typescript-eslint/unbound-method -- backend is the object literal above, whose methods never use `this` */
   return {
     create: guard('register', backend.create),
     get: guard('get', backend.get),
@@ -271,6 +278,7 @@ function createVaultBackend(ctx: FlavorContext<VaultFlavorOptions>): SecretsBack
     delete: guard('delete', backend.delete),
     close: () => backend.close?.(),
   };
+  /* eslint-enable @typescript-eslint/unbound-method */
 }
 
 /** A path's current version and whether it is readable, from its metadata; null if it has no such shape. */

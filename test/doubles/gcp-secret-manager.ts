@@ -68,7 +68,7 @@ export async function startGsmDouble(o: GsmDoubleOptions = {}): Promise<GsmDoubl
   const fail = (code: grpc.status, details: string) => Object.assign(new Error(details), { code, details });
   const project = (p: string) => {
     let m = projects.get(p);
-    if (!m) projects.set(p, (m = new Map()));
+    if (!m) projects.set(p, (m = new Map<string, StoredSecret>()));
     return m;
   };
   /** Parses `projects/P/secrets/S[/versions/V]`. */
@@ -90,6 +90,7 @@ export async function startGsmDouble(o: GsmDoubleOptions = {}): Promise<GsmDoubl
     replication: { automatic: {} },
   });
 
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each handler types its own request; `any` lets them share one table
   const handlers: Record<string, (req: any) => unknown> = {
     CreateSecret(req: { parent: string; secretId: string; secret?: { labels?: Record<string, string> } }) {
       const p = /^projects\/([^/]+)$/.exec(req.parent)?.[1];

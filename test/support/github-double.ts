@@ -70,7 +70,7 @@ export async function startGitHubDouble(options: GitHubDoubleOptions = {}): Prom
   const repoSecrets = (owner: string, repo: string) => {
     const id = `${owner}/${repo}`.toLowerCase();
     let m = repos.get(id);
-    if (!m) repos.set(id, (m = new Map()));
+    if (!m) repos.set(id, (m = new Map<string, StoredGitHubSecret>()));
     return m;
   };
 
