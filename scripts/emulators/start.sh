@@ -135,7 +135,7 @@ for n in "${NAMES[@]}"; do
       # NOTE: server-dual has no host flag and listens on ":port" (all interfaces).
       launch gsm env -u IAM_MODE "$EMU/bin/server-dual" --grpc-port "$GSM_GRPC_PORT" --http-port "$GSM_HTTP_PORT" ;;
     gsm-double)
-      launch gsm-double node --import "$REPO/node_modules/tsx/dist/loader.mjs" "$REPO/test/doubles/gcp-secret-manager.ts" --port "$GSM_GRPC_PORT" --ignore-filter ;;
+      launch gsm-double node --import "$REPO/node_modules/tsx/dist/loader.mjs" "$REPO/test/doubles/gcp-secret-manager.ts" --port "$GSM_GRPC_PORT" ;;
     akv-double)
       launch akv-double node --import "$REPO/node_modules/tsx/dist/loader.mjs" "$REPO/test/doubles/azure-key-vault.ts" --port "$AKV_PORT" --ca-out "$STATE_DIR/lowkey-ca.pem" ;;
     akv)
