@@ -293,7 +293,17 @@ function createGcpBackend(ctx: FlavorContext<GcpFlavorOptions>): SecretsBackend 
     async get(name) {
       if (reserved(name)) return null;
       const v = await latest('get', name);
-      if (v) return decodeOrFail(FLAVOR_NAME, name, v.text, P, 'the latest version');
+      if (v) {
+        try {
+          return decodeContent(v.text, P);
+        } catch {
+          const group = none ? (await getMeta('get', name))?.labels[GROUP_LABEL] : undefined;
+          if (group !== undefined) {
+            throw new UnsupportedOperationError(FLAVOR_NAME, `get '${name}'`, `it is one key of ZenML's per-key secret '${group}'`, `Run \`keystack secret get ${group}\`.`);
+          }
+          return decodeOrFail(FLAVOR_NAME, name, v.text, P, 'the latest version');
+        }
+      }
       // Absent, ZenML's per-key group, or a secret whose register was interrupted (list shows it).
       const group = await readGroup(name);
       if (group) return group;

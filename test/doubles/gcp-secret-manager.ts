@@ -358,8 +358,8 @@ export function compileFilter(filter: string, fail: (d: string) => Error): Pred 
     const [, field = '', op, rawValue = ''] = m;
     let value = rawValue;
     if (value.startsWith('"')) value = JSON.parse(value) as string;
-    else if (value === '' && op === '=') value = '';
-    else if (value === '') throw fail(`missing value in filter term: ${t}`);
+    else if (value === '' && op === ':') throw fail(`missing value in filter term: ${t}`);
+    else if (!/^[^\s()"=:]*$/.test(value)) throw fail(`unsupported filter term: ${t}`);
     const get = (s: Listed) => (field === 'name' ? s.name : s.labels[field.slice('labels.'.length)]);
     const p: Pred = (s) => {
       const v = get(s);

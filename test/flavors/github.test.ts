@@ -62,7 +62,7 @@ describe('github flavor', () => {
   });
 
   it('an unknown repository and a token without the Secrets permission are errors, never "not found" or empty', async () => {
-    await expect(manager({ repo: 'no-such-repo' }).list()).rejects.toMatchObject({ code: 'backend', message: expect.stringContaining('404') });
+    await expect(manager({ repo: 'no-such-repo' }).list()).rejects.toMatchObject({ code: 'config', message: expect.stringContaining('octo/no-such-repo') });
     const readOnly = `ghp_ro_${randomUUID()}`;
     gh.addToken(readOnly, 'read');
     await expect(manager({ env: { GITHUB_TOKEN: readOnly } }).register('x', { k: 'v' })).rejects.toMatchObject({ code: 'backend', message: expect.stringContaining('403') });
