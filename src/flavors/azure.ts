@@ -307,7 +307,7 @@ function createAzureBackend(ctx: FlavorContext<AzureFlavorOptions>): SecretsBack
       }
       let deleted;
       try {
-        const poller = await call('delete', name, (c) => c.beginDeleteSecret(full, { intervalInMs: 250 }));
+        const poller = await call('delete', name, (c) => c.beginDeleteSecret(full, { intervalInMs: 200 }));
         deleted = await call('delete', name, () => poller.pollUntilDone());
       } catch (e) {
         if (_status(e) !== 404) throw e;

@@ -17,7 +17,8 @@
  *   set) until purged; for `purgeMs` after a purge a set still meets `ObjectIsBeingDeleted`;
  * - 429 `Throttled` with a non-zero Retry-After on demand.
  *
- *   npx tsx test/doubles/azure-key-vault.ts --port 8443 --ca-out /tmp/akv-ca.pem [--token T]   # "ready https://localhost:8443"
+ *   npx tsx test/doubles/azure-key-vault.ts --port 8443 --ca-out /tmp/akv-ca.pem [--token T] [--delete-ms N] [--purge-ms N]
+ *   # prints "ready https://localhost:8443"
  *   then NODE_EXTRA_CA_CERTS=/tmp/akv-ca.pem AKV_URL=https://localhost:8443 (token default: emulator)
  */
 import { execFileSync } from 'node:child_process';
@@ -312,7 +313,8 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     return i > 0 ? process.argv[i + 1] : undefined;
   };
   const tok = arg('--token');
-  const d = await startAkvDouble({ port: Number(arg('--port') ?? 8443), ...(tok ? { token: tok } : {}) });
+  const ms = (flag: string) => (arg(flag) === undefined ? {} : { [flag === '--delete-ms' ? 'deleteMs' : 'purgeMs']: Number(arg(flag)) });
+  const d = await startAkvDouble({ port: Number(arg('--port') ?? 8443), ...(tok ? { token: tok } : {}), ...ms('--delete-ms'), ...ms('--purge-ms') });
   const caOut = arg('--ca-out');
   if (caOut) writeFileSync(caOut, d.ca);
   console.log(`ready ${d.url}`);
