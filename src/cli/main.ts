@@ -107,10 +107,11 @@ async function buildProgram(ctx: CommandContext, run: Runner, args: readonly str
       .requiredOption('-f, --flavor <flavor>', 'flavor (see `secrets-manager flavor list`)')
       .option('--scope <scope>', 'none | global | component | namespace (default: component where supported)')
       .option('--namespace <namespace>', 'namespace, for --scope=namespace')
+      .option('--uuid <uuid>', "register under this id, e.g. an existing ZenML manager's, to share its component-scoped secrets")
       .allowUnknownOption()
       .allowExcessArguments()
-      .action((_n, o: { flavor: string; scope?: string; namespace?: string }, cmd: Command) =>
-        run(() => sm.managerRegister(ctx, { args: cmd.args, flavor: o.flavor, scope: o.scope, namespace: o.namespace }))(),
+      .action((_n, o: { flavor: string; scope?: string; namespace?: string; uuid?: string }, cmd: Command) =>
+        run(() => sm.managerRegister(ctx, { args: cmd.args, flavor: o.flavor, scope: o.scope, namespace: o.namespace, uuid: o.uuid }))(),
       );
     sm_.command('list').description('list secrets managers (* = in the active stack)').action(() => run(() => sm.managerList(ctx))());
     sm_

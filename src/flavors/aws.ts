@@ -31,7 +31,9 @@ export default defineFlavor<AwsFlavorOptions>({
   description: 'AWS Secrets Manager',
   supportsScoping: true,
   separator: '/',
-  nameRule: { pattern: /[A-Za-z0-9_+=.@-]+/, maxLength: 128, description: 'must contain only letters, digits and the characters _+=.@-' },
+  // AWS's own rule, which ZenML's aws flavor also applies ('.' included); AWS counts its
+  // 512-character limit on the whole name, scope path included.
+  nameRule: { pattern: /[A-Za-z0-9_+=.@-]+/, maxLength: 512, maxScopedLength: 512, dots: true, description: 'must contain only letters, digits and the characters _+=.@-' },
   // AWS's SecretString limit; moto does not enforce it, so the core checks it.
   maxContentBytes: 65536,
   dependencies: { [SDK]: '~3.1164.0' },

@@ -3,7 +3,7 @@
  * CLI, stacks and pipeline steps use. It owns everything that must behave the same on every
  * backend: name and key rules, schemas, size limits, error types and messages.
  */
-import { ARBITRARY, payloadBytes, type StoredSecret } from '../secrets/content.js';
+import { ARBITRARY, keptTypes, payloadBytes, type StoredSecret, type ValueType } from '../secrets/content.js';
 import {
   ConfigError,
   SchemaValidationError,
@@ -13,7 +13,7 @@ import {
 } from '../secrets/errors.js';
 import { validateSecretKey, validateSecretName } from '../secrets/names.js';
 import { coerceValues, type SchemaRegistry, type SecretSchema } from '../secrets/schema.js';
-import { describeScope, type ScopeContext } from '../secrets/scope.js';
+import { describeScope, scopedPrefix, type ScopeContext } from '../secrets/scope.js';
 import { resolveFlavorFields, validateScopeSettings } from './config.js';
 import { backendFailure } from './support.js';
 import type { FlavorDefinition, SecretsBackend } from './types.js';
@@ -31,6 +31,12 @@ export interface Secret {
   name: string;
   schema: string;
   values: Record<string, string>;
+  /**
+   * JSON types of the values the backend holds as something other than a string (a typed
+   * schema's booleans and numbers, or what ZenML wrote); absent when all are strings. Updates
+   * keep them.
+   */
+  types?: Record<string, ValueType>;
 }
 
 export interface TypedSecret<T> extends Secret {
@@ -122,8 +128,9 @@ export class SecretsManager {
    */
   async update(name: string, values: Readonly<Record<string, string>>, options: { schema?: SchemaArg } = {}): Promise<Secret> {
     this.#checkName(name);
-    const schema = options.schema ?? (await this.get(name)).schema;
-    return this.#replace(name, await this.#prepare(name, values, schema));
+    if (options.schema !== undefined) return this.#replace(name, await this.#prepare(name, values, options.schema));
+    const current = await this.get(name);
+    return this.#replace(name, await this.#prepare(name, values, current.schema, current.types));
   }
 
   /** Merges `set` into the existing values and removes `remove`; keeps the schema. */
@@ -136,7 +143,7 @@ export class SecretsManager {
       }
       delete values[key];
     }
-    return this.#replace(name, await this.#prepare(name, values, current.schema));
+    return this.#replace(name, await this.#prepare(name, values, current.schema, current.types));
   }
 
   /** Deletes a secret. Throws SecretNotFoundError if it does not exist (on every flavor alike). */
@@ -174,7 +181,12 @@ export class SecretsManager {
     return { name, ...stored };
   }
 
-  async #prepare(name: string, values: Readonly<Record<string, string>>, schemaArg: SchemaArg): Promise<StoredSecret> {
+  /**
+   * Validates and converts values for storage. A typed schema decides the stored JSON types; an
+   * arbitrary secret keeps the types it had (`previous`, from the read before an update) for the
+   * values that still fit them.
+   */
+  async #prepare(name: string, values: Readonly<Record<string, string>>, schemaArg: SchemaArg, previous?: Readonly<Record<string, ValueType>>): Promise<StoredSecret> {
     for (const [key, value] of Object.entries(values)) {
       validateSecretKey(key, this.scope.prefix);
       if (typeof value !== 'string') {
@@ -182,7 +194,9 @@ export class SecretsManager {
       }
     }
     const schema = typeof schemaArg === 'string' ? await this.schema(schemaArg) : schemaArg;
-    const stored: StoredSecret = { schema: schema.name, values: coerceValues(schema, values).values };
+    const coerced = coerceValues(schema, values);
+    const types = schema.object ? coerced.types : keptTypes(previous, coerced.values);
+    const stored: StoredSecret = { schema: schema.name, values: coerced.values, ...(types ? { types } : {}) };
     const bytes = payloadBytes(stored, this.scope.prefix);
     if (bytes > this.flavor.maxContentBytes) throw new SecretTooLargeError(name, bytes, this.flavor.maxContentBytes, this.flavor.name);
     return stored;
@@ -190,7 +204,7 @@ export class SecretsManager {
 
   #checkName(name: string): void {
     if (typeof name !== 'string') throw new ConfigError('a secret name must be a string');
-    validateSecretName(name, this.flavor.nameRule);
+    validateSecretName(name, this.flavor.nameRule, 'secret name', scopedPrefix(this.scope, this.flavor.separator).length);
   }
 
   #be(): SecretsBackend {

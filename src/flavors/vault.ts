@@ -39,7 +39,10 @@ export default defineFlavor<VaultFlavorOptions>({
   description: 'HashiCorp Vault / OpenBao (KV v2)',
   supportsScoping: true,
   separator: '/',
-  nameRule: { pattern: /[A-Za-z0-9_+=.@-]+/, maxLength: 128, description: 'must contain only letters, digits and the characters _+=.@-' },
+  // ZenML's vault flavor applies the AWS character rule ('.' included) and no length limit. Vault
+  // and OpenBao set none on KV paths either (a 60,000-character name round-trips on OpenBao 2.7.2);
+  // this bound only keeps the request line far below Go's 1 MiB header limit.
+  nameRule: { pattern: /[A-Za-z0-9_+=.@-]+/, maxLength: 65536, dots: true, description: 'must contain only letters, digits and the characters _+=.@-' },
   // Vault's default max_request_size is 32 MiB; keep secrets to a size every KV store takes.
   maxContentBytes: 512 * 1024,
   config: {

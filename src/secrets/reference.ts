@@ -1,6 +1,7 @@
 /**
  * Secret references: a whole config string `{{name.key}}`. Same grammar as ZenML: no whitespace
- * anywhere, split at the first dot (so names cannot contain dots and keys can).
+ * anywhere, split at the first dot, so keys can contain dots and referenced names cannot (the aws
+ * and vault flavors allow dotted names, as ZenML's do; such secrets cannot be referenced).
  */
 
 export interface SecretReference {
@@ -33,3 +34,16 @@ export function collectReferences(config: Readonly<Record<string, unknown>>): Se
   }
   return [...seen.values()];
 }
+
+/**
+ * Why a reference found no secret, when it looks as if it meant a secret whose name contains '.'
+ * (`{{db.v1.password}}` for secret `db.v1`); null otherwise. Goes into the error that refuses it.
+ */
+export function dottedNameNote(ref: SecretReference): string | null {
+  const dot = ref.key.indexOf('.');
+  if (dot <= 0) return null;
+  return `the secret name of a reference ends at its first '.', so a secret whose name contains '.' (such as '${ref.name}.${ref.key.slice(0, dot)}') cannot be used in {{name.key}} references`;
+}
+
+/** The next step for a reference that cannot name its secret because of a '.'. */
+export const DOTTED_NAME_HINT = 'Register the secret again under a name without \'.\' (`keystack secret register NEWNAME --KEY=...`) and reference it as {{NEWNAME.KEY}}.';

@@ -33,6 +33,8 @@ export interface RegisterManagerInput {
   flavor: string;
   /** Flavor fields plus `scope`, `namespace`, `scope_prefix`; CLI strings are converted. */
   config?: Record<string, unknown>;
+  /** Register under this UUID (adopting an existing, e.g. ZenML, manager); a new one otherwise. */
+  uuid?: string | undefined;
 }
 
 const SCOPE_FIELDS = ['scope', 'namespace', 'scope_prefix'] as const;
@@ -123,7 +125,7 @@ export class Keystack {
     validateComponentName(input.name);
     const flavor = await this.flavors.get(input.flavor);
     const config = this.#validateManagerConfig(flavor, input.config ?? {});
-    return this.store.addComponent({ type: 'secrets_manager', flavor: flavor.name, name: input.name, config });
+    return this.store.addComponent({ type: 'secrets_manager', flavor: flavor.name, name: input.name, config, uuid: input.uuid });
   }
 
   /**

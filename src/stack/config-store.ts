@@ -135,12 +135,23 @@ export class ConfigStore {
 
   // --- components ---
 
-  addComponent(c: { type: ComponentType; flavor: string; name: string; config: Record<string, unknown> }): ComponentRecord {
+  /**
+   * Registers a component under a new UUID, or under `uuid` when given: adopting a component that
+   * already exists elsewhere (a ZenML component-scoped secrets manager keys its secrets on its UUID).
+   */
+  addComponent(c: { type: ComponentType; flavor: string; name: string; config: Record<string, unknown>; uuid?: string | undefined }): ComponentRecord {
+    const { uuid: given, ...fields } = c;
+    const uuid = given === undefined ? randomUUID() : normaliseUuid(given);
     return this.tx(() => {
       if (this.findComponent(c.type, c.name)) {
         throw new ExistsError(`a ${COMPONENT_LABEL[c.type]} named '${c.name}' already exists`, `Pick another name, or change it with \`keystack ${COMPONENT_LABEL[c.type]} update ${c.name}\`.`);
       }
-      const rec: ComponentRecord = { uuid: randomUUID(), ...c, createdAt: new Date().toISOString() };
+      const taken = given === undefined ? undefined : this.componentById(uuid);
+      if (taken) {
+        throw new ExistsError(`the id ${uuid} is already registered, to ${COMPONENT_LABEL[taken.type]} '${taken.name}'`,
+          `Two registrations with one id would share its component-scoped secrets; use '${taken.name}' (e.g. \`keystack stack update -x ${taken.name}\`), or delete it first.`);
+      }
+      const rec: ComponentRecord = { uuid, ...fields, createdAt: new Date().toISOString() };
       this.db
         .prepare('INSERT INTO components (uuid, type, flavor, name, config, created_at) VALUES (?, ?, ?, ?, ?, ?)')
         .run(rec.uuid, rec.type, rec.flavor, rec.name, JSON.stringify(rec.config), rec.createdAt);
@@ -281,4 +292,16 @@ function toComponent(r: ComponentRow): ComponentRecord {
 
 function toStack(r: StackRow): StackRecord {
   return { uuid: r.uuid, name: r.name, components: JSON.parse(r.components) as StackRecord['components'], createdAt: r.created_at };
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A UUID in the canonical lowercase form ZenML and keystack write, or a ConfigError. */
+export function normaliseUuid(uuid: string): string {
+  if (!UUID.test(uuid)) {
+    throw new ConfigError(`invalid UUID ${JSON.stringify(uuid)}`, {
+      hint: 'Give the component id as 32 hex digits in 8-4-4-4-12 form, e.g. 3f2a6c1e-9b7d-4e5f-8a1b-2c3d4e5f6a7b (ZenML shows it in `zenml secrets-manager describe`).',
+    });
+  }
+  return uuid.toLowerCase();
 }

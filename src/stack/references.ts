@@ -4,7 +4,7 @@
  * remembered so that messages of the run can be masked.
  */
 import { KeystackError, SecretNotFoundError, type ErrorCode } from '../secrets/errors.js';
-import { formatReference, parseReference, type SecretReference } from '../secrets/reference.js';
+import { DOTTED_NAME_HINT, dottedNameNote, formatReference, parseReference, type SecretReference } from '../secrets/reference.js';
 import type { Secret, SecretsManager } from '../flavors/manager.js';
 
 /** Where a reference was found, for messages. */
@@ -63,8 +63,9 @@ export class ReferenceResolver {
     }
     const secret = await this.secret(ref.name);
     if (!secret) {
-      throw new SecretReferenceError(ref, site, 'missing_secret', `secret '${ref.name}' does not exist in ${this.manager.where}`,
-        `Register it with \`keystack stack register-secrets ${this.stackName}\`.`);
+      const dotted = dottedNameNote(ref);
+      throw new SecretReferenceError(ref, site, 'missing_secret', `secret '${ref.name}' does not exist in ${this.manager.where}${dotted ? `; ${dotted}` : ''}`,
+        dotted ? DOTTED_NAME_HINT : `Register it with \`keystack stack register-secrets ${this.stackName}\`.`);
     }
     const v = secret.values[ref.key];
     if (v === undefined) {

@@ -152,6 +152,18 @@ export function testFlavor(o: ConformanceOptions): void {
         assert.deepEqual(typed.data, { user: 'u', ssl_verify_server_cert: true });
       });
 
+      t.it('stores typed values with their JSON types and keeps them on update', async () => {
+        if (!readable) return;
+        const m = h.manager();
+        const name = h.name();
+        await put(m, name, { user: 'u', ssl_verify_server_cert: 'true' }, 'mysql');
+        assert.deepEqual((await m.get(name)).types, { ssl_verify_server_cert: 'boolean' });
+        await m.patch(name, { set: { user: 'v' } });
+        const after = await m.get(name);
+        assert.deepEqual(after.values, { user: 'v', ssl_verify_server_cert: 'true' });
+        assert.deepEqual(after.types, { ssl_verify_server_cert: 'boolean' });
+      });
+
       t.it('fills schema defaults when registering', async () => {
         const m = h.manager();
         const name = h.name();
@@ -284,13 +296,28 @@ export function testFlavor(o: ConformanceOptions): void {
     });
 
     t.describe('names and keys', () => {
-      const bad = ['', 'has space', 'has.dot', 'has/slash', 'tab\tname', 'nl\nname', 'x'.repeat(flavor.nameRule.maxLength + 1)];
+      const { nameRule } = flavor;
+      const bad = ['', 'has space', ...(nameRule.dots ? [] : ['has.dot']), 'has/slash', 'tab\tname', 'nl\nname', 'x'.repeat(nameRule.maxLength + 1)];
       for (const name of bad) {
         t.it(`rejects the secret name ${JSON.stringify(name.length > 20 ? `${name.slice(0, 8)}…(${name.length})` : name)}`, async () => {
           const m = h.manager();
           await expectCode(m.register(name, { a: 'b' }), 'invalid_name');
           if (readable) await expectCode(m.get(name), 'invalid_name');
           await expectCode(m.delete(name), 'invalid_name');
+        });
+      }
+
+      if (nameRule.dots) {
+        t.it("accepts a name with '.', as the backend does: register, list, get, update, delete", async () => {
+          const m = h.manager();
+          const name = `${h.name()}.v1.2`;
+          await put(m, name, { a: 'b' });
+          assert.ok((await m.list()).includes(name), `${name} should be listed`);
+          if (readable) assert.deepEqual((await m.get(name)).values, { a: 'b' });
+          await m.update(name, { a: 'c' });
+          if (readable) assert.deepEqual((await m.get(name)).values, { a: 'c' });
+          await m.delete(name);
+          assert.ok(!(await m.list()).includes(name));
         });
       }
 

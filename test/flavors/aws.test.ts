@@ -79,7 +79,7 @@ describe('aws: ZenML 0.30 layout with scope_prefix=zenml', () => {
       zenml_secret_schema: 'mysql',
     });
     const v = await raw.send(new GetSecretValueCommand({ SecretId: id }));
-    expect(JSON.parse(v.SecretString ?? '')).toEqual({ user: 'u', ssl_verify_server_cert: 'true', zenml_schema_name: 'mysql' });
+    expect(JSON.parse(v.SecretString ?? '')).toEqual({ user: 'u', ssl_verify_server_cert: true, zenml_schema_name: 'mysql' });
     await m.delete(name);
   });
 

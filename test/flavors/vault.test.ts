@@ -53,7 +53,7 @@ describe('vault: ZenML 0.30 layout with scope_prefix=zenml', () => {
     const name = fresh();
     await m.register(name, { user: 'u', ssl_verify_server_cert: 'true' }, { schema: 'mysql' });
     const r = await api('GET', `secret/data/zenml/component/${uuid}/${name}`);
-    expect(r.body?.data?.['data']).toEqual({ user: 'u', ssl_verify_server_cert: 'true', zenml_schema_name: 'mysql' });
+    expect(r.body?.data?.['data']).toEqual({ user: 'u', ssl_verify_server_cert: true, zenml_schema_name: 'mysql' });
     const none = manager({ scope: 'none', scope_prefix: 'zenml' });
     await none.register(name, { k: 'v' });
     expect((await api('GET', `secret/data/${name}`)).body?.data?.['data']).toEqual({ k: 'v', zenml_schema_name: 'arbitrary' });

@@ -1,5 +1,6 @@
 /** `keystack secret …` (also `keystack secrets-manager secret …`): secrets on the active manager. */
 import { NotFoundError, UsageError } from '../../secrets/errors.js';
+import { typedValues } from '../../secrets/content.js';
 import { validateSecretKey } from '../../secrets/names.js';
 import { schemaFields, type SecretSchema } from '../../secrets/schema.js';
 import type { SecretsManager } from '../../flavors/manager.js';
@@ -41,7 +42,10 @@ export async function secretGet(ctx: CommandContext, o: { name: string; key?: st
     return { data: { name: o.name, key: o.key, value }, raw: ctx.out.stdoutIsTTY ? `${value}\n` : value };
   }
   const rows = Object.entries(secret.values).map(([k, v]) => [k, printable(v)]);
-  return { data: secret, text: `Secret '${o.name}' (schema ${secret.schema}):\n${table(['KEY', 'VALUE'], rows)}` };
+  // `values` stays all strings (the contract scripts rely on); `data` has each value with the JSON
+  // type it is stored with (a typed schema's booleans and numbers, or what ZenML wrote).
+  const data = { name: secret.name, schema: secret.schema, values: secret.values, data: typedValues(secret) };
+  return { data, text: `Secret '${o.name}' (schema ${secret.schema}):\n${table(['KEY', 'VALUE'], rows)}` };
 }
 
 export async function secretList(ctx: CommandContext): Promise<CommandResult> {

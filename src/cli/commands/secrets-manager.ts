@@ -10,6 +10,8 @@ export interface ManagerRegisterOptions {
   flavor: string;
   scope?: string | undefined;
   namespace?: string | undefined;
+  /** Adopt an existing manager's identity (its component-scoped secrets live under it). */
+  uuid?: string | undefined;
 }
 
 export async function managerRegister(ctx: CommandContext, o: ManagerRegisterOptions): Promise<CommandResult> {
@@ -18,7 +20,7 @@ export async function managerRegister(ctx: CommandContext, o: ManagerRegisterOpt
   if (o.namespace !== undefined) config['namespace'] = o.namespace;
   const ks = ctx.keystack();
   await warnSensitive(ctx, o.flavor, config);
-  const rec = await ks.registerSecretsManager({ name, flavor: o.flavor, config });
+  const rec = await ks.registerSecretsManager({ name, flavor: o.flavor, config, uuid: o.uuid });
   return {
     data: view(rec),
     text: `Registered secrets manager '${name}' (flavor ${rec.flavor}, ${scopeText(rec)}, id ${rec.uuid}).\nUse it with: keystack stack register STACK -x ${name}   or   keystack stack update -x ${name}`,
