@@ -96,7 +96,9 @@ function createAzureBackend(ctx: FlavorContext<AzureFlavorOptions>): SecretsBack
         // A name still being deleted or purged frees up within seconds; only then is it worth the wait.
         retries: retryBeingDeleted ? 12 : 4,
         maxDelayMs: retryBeingDeleted ? BEING_DELETED_RETRY_MS / 6 : 5000,
-        isRetryable: (e) => _status(e) === 429 || (retryBeingDeleted && _inner(e) === 'ObjectIsBeingDeleted'),
+        // ECONNRESET is almost always a kept-alive connection that the server closed while this
+        // process was busy; every call here is safe to repeat (a repeated set only adds a version).
+        isRetryable: (e) => _status(e) === 429 || (e as { code?: unknown }).code === 'ECONNRESET' || (retryBeingDeleted && _inner(e) === 'ObjectIsBeingDeleted'),
         retryAfterMs: (e) => _retryAfter(e),
       });
     } catch (e) {
