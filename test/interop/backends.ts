@@ -153,8 +153,9 @@ function azureBackend(): InteropBackend {
     // Key Vault names: letters, digits and - only.
     namespace: (r) => `team-${r}`,
     secretName: (base) => base.replace(/_/g, '-'),
-    // Key Vault's 127 characters apply to the whole vault name, scope path included.
-    longName: (scope) => 127 - scopedName(scope, '', '-').length,
+    // ZenML's azure manager takes names of up to 100 characters (keystack: Key Vault's 127 for
+    // the whole vault name, scope path included).
+    longName: (scope) => Math.min(100, 127 - scopedName(scope, '', '-').length),
   };
 }
 
