@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 [ -d node_modules ] || npm ci
 npm run build
 node node_modules/typescript/bin/tsc -p tsconfig.test.json
+bash scripts/package-check.sh
 bash scripts/emulators/install.sh
 
 if [ "${KEYSTACK_NO_NETNS:-}" = 1 ]; then

@@ -31,6 +31,7 @@ export default defineFlavor<AwsFlavorOptions>({
   description: 'AWS Secrets Manager',
   supportsScoping: true,
   separator: '/',
+  locationFields: ['region_name', 'endpoint_url'],
   // AWS's own rule, which ZenML's aws flavor also applies ('.' included); AWS counts its
   // 512-character limit on the whole name, scope path included.
   nameRule: { pattern: /[A-Za-z0-9_+=.@-]+/, maxLength: 512, maxScopedLength: 512, dots: true, description: 'must contain only letters, digits and the characters _+=.@-' },
@@ -165,9 +166,6 @@ function createAwsBackend(ctx: FlavorContext<AwsFlavorOptions>): SecretsBackend 
 }
 
 async function loadClient(config: AwsFlavorOptions): Promise<{ sdk: typeof Sdk; client: Client }> {
-  // keystack pins the SDK line that supports Node 20; on every CLI call the SDK would otherwise
-  // print a multi-line notice about future releases that its users cannot act on.
-  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
   const sdk = await importLib(FLAVOR_NAME, SDK, () => import('@aws-sdk/client-secrets-manager'));
   const options: Sdk.SecretsManagerClientConfig = {
     region: config.region_name,
@@ -185,7 +183,7 @@ async function loadClient(config: AwsFlavorOptions): Promise<{ sdk: typeof Sdk; 
       ...(config.aws_session_token ? { sessionToken: config.aws_session_token } : {}),
     };
   }
-  return { sdk, client: new sdk.SecretsManagerClient(options) };
+  return { sdk, client: withoutNodeVersionNotice(() => new sdk.SecretsManagerClient(options)) };
 }
 
 /**
@@ -265,4 +263,24 @@ function explain(operation: string, secretName: string | undefined, e: unknown):
 function isThrottling(e: unknown): boolean {
   const status = (e as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
   return THROTTLING.has(errorName(e) ?? '') || status === 429;
+}
+
+const NOTICE_OFF = 'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED';
+
+/**
+ * keystack pins the SDK line that supports Node 20; on every CLI call the SDK would otherwise
+ * print a multi-line notice about future releases that its users cannot act on. The SDK reads
+ * this variable only, synchronously, while a client is constructed (and then never again in the
+ * process), so it is set for that call alone: the process environment, which child processes
+ * and the user's own code inherit, is left as it was.
+ */
+function withoutNodeVersionNotice<T>(construct: () => T): T {
+  const before = process.env[NOTICE_OFF];
+  process.env[NOTICE_OFF] = 'true';
+  try {
+    return construct();
+  } finally {
+    if (before === undefined) Reflect.deleteProperty(process.env, NOTICE_OFF);
+    else process.env[NOTICE_OFF] = before;
+  }
 }

@@ -46,7 +46,7 @@ export interface AzureFlavorOptions {
 
 /** Key Vault secret names: 1–127 of [0-9a-zA-Z-]; the limit applies to the full scoped name. */
 const MAX_VAULT_NAME = 127;
-const NAME_RULE: NameRule = { pattern: /[0-9A-Za-z-]+/, maxLength: MAX_VAULT_NAME, description: 'must contain only letters, digits and - (Key Vault rule)' };
+const NAME_RULE: NameRule = { pattern: /[0-9A-Za-z-]+/, maxLength: MAX_VAULT_NAME, maxScopedLength: MAX_VAULT_NAME, description: 'must contain only letters, digits and - (Key Vault rule)' };
 const PAGE_SIZE = 25; // Key Vault's largest maxresults
 const DELETE_CONCURRENCY = 4;
 const SERVICE_VERSION = '2025-07-01'; // pinned: Lowkey and older vaults reject newer SDK defaults
@@ -67,6 +67,7 @@ export default defineFlavor<AzureFlavorOptions>({
   description: 'Azure Key Vault',
   supportsScoping: true,
   separator: '-',
+  locationFields: ['key_vault_name', 'vault_url'],
   nameRule: NAME_RULE,
   maxContentBytes: 25 * 1024,
   config: {

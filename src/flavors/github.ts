@@ -40,6 +40,7 @@ export default defineFlavor<GitHubFlavorOptions>({
   description: 'GitHub Actions repository secrets',
   supportsScoping: true,
   separator: '__',
+  locationFields: ['owner', 'repository', 'api_url'],
   nameRule: {
     pattern: /[a-z0-9]+(?:_[a-z0-9]+)*/,
     maxLength: 64,

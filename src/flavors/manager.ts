@@ -15,6 +15,7 @@ import { validateSecretKey, validateSecretName } from '../secrets/names.js';
 import { coerceValues, type SchemaRegistry, type SecretSchema } from '../secrets/schema.js';
 import { describeScope, scopedPrefix, type ScopeContext } from '../secrets/scope.js';
 import { resolveFlavorFields, validateScopeSettings } from './config.js';
+import { processMasker } from '../support/masking.js';
 import { backendFailure } from './support.js';
 import type { FlavorDefinition, SecretsBackend } from './types.js';
 
@@ -50,9 +51,37 @@ export interface SecretsManagerOptions {
   configDir: string;
   env: Readonly<Record<string, string | undefined>>;
   schemas: SchemaRegistry;
+  /** Passed on to the flavor (see FlavorContext.warn). */
+  warn?: ((message: string) => void) | undefined;
+  /** The module a custom flavor came from, for messages. */
+  source?: string | undefined;
 }
 
 export type SchemaArg = string | SecretSchema<unknown>;
+
+/** Undefined when a backend's result is what the contract says; else what it was instead. */
+type ResultCheck = (v: unknown) => string | undefined;
+
+const isBoolean: ResultCheck = (v) => (typeof v === 'boolean' ? undefined : `${describeValue(v)}, not true or false`);
+const isCount: ResultCheck = (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? undefined : `${describeValue(v)}, not a count of deleted secrets`);
+const isNames: ResultCheck = (v) =>
+  Array.isArray(v) && v.every((n) => typeof n === 'string') ? undefined : `${describeValue(v)}, not an array of secret names`;
+const isStoredOrNull: ResultCheck = (v) => {
+  if (v === null) return undefined;
+  const s = v as { schema?: unknown; values?: unknown } | undefined;
+  const values = s?.values;
+  const ok = typeof s === 'object' && typeof s.schema === 'string' && typeof values === 'object' && values !== null && !Array.isArray(values) &&
+    Object.values(values).every((x) => typeof x === 'string');
+  return ok ? undefined : `${describeValue(v)}, not null or { schema, values } with string values`;
+};
+
+/** The type of a value, never the value itself (it may be a secret). */
+function describeValue(v: unknown): string {
+  if (v === null || v === undefined) return String(v);
+  if (Array.isArray(v)) return v.every((n) => typeof n === 'string') ? 'an array of strings' : 'an array with non-strings';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'an integer' : 'a number';
+  return typeof v === 'object' ? 'an object' : `${/^[aeiou]/.test(typeof v) ? 'an' : 'a'} ${typeof v}`;
+}
 
 export class SecretsManager {
   readonly name: string;
@@ -86,7 +115,7 @@ export class SecretsManager {
   async register(name: string, values: Readonly<Record<string, string>>, options: { schema?: SchemaArg } = {}): Promise<Secret> {
     this.#checkName(name);
     const stored = await this.#prepare(name, values, options.schema ?? ARBITRARY);
-    const created = await this.#call('register', name, () => this.#be().create(name, stored), stored);
+    const created = await this.#call('register', name, () => this.#be().create(name, stored), stored, isBoolean);
     if (!created) throw new SecretExistsError(name, this.where);
     return { name, ...stored };
   }
@@ -96,8 +125,9 @@ export class SecretsManager {
   async get<T>(name: string, schema: SecretSchema<T>): Promise<TypedSecret<T>>;
   async get<T>(name: string, schema?: SecretSchema<T>): Promise<Secret | TypedSecret<T>> {
     this.#checkName(name);
-    const stored = await this.#call('get', name, () => this.#be().get(name));
+    const stored = await this.#call('get', name, () => this.#be().get(name), undefined, isStoredOrNull);
     if (!stored) throw new SecretNotFoundError(name, this.where);
+    processMasker.add(Object.values(stored.values));
     const secret: Secret = { name, ...stored };
     if (!schema) return secret;
     if (stored.schema !== schema.name) {
@@ -113,12 +143,14 @@ export class SecretsManager {
   /** Whether a secret exists, without failing when it does not. */
   async has(name: string): Promise<boolean> {
     this.#checkName(name);
-    return (await this.#call('get', name, () => this.#be().get(name))) !== null;
+    const stored = await this.#call('get', name, () => this.#be().get(name), undefined, isStoredOrNull);
+    if (stored) processMasker.add(Object.values(stored.values));
+    return stored !== null;
   }
 
   /** The names of the secrets in this manager's scope, sorted. */
   async list(): Promise<string[]> {
-    const names = await this.#call('list', undefined, () => this.#be().list());
+    const names = await this.#call('list', undefined, () => this.#be().list(), undefined, isNames);
     return [...new Set(names)].sort();
   }
 
@@ -138,7 +170,7 @@ export class SecretsManager {
     const current = await this.get(name);
     const values = { ...current.values, ...change.set };
     for (const key of change.remove ?? []) {
-      if (!(key in values)) {
+      if (!Object.hasOwn(values, key)) {
         throw new SchemaValidationError(current.schema, [{ key, message: `secret '${name}' has no such key` }], 'Run `keystack secret get NAME` to see its keys.');
       }
       delete values[key];
@@ -149,13 +181,13 @@ export class SecretsManager {
   /** Deletes a secret. Throws SecretNotFoundError if it does not exist (on every flavor alike). */
   async delete(name: string): Promise<void> {
     this.#checkName(name);
-    const deleted = await this.#call('delete', name, () => this.#be().delete(name));
+    const deleted = await this.#call('delete', name, () => this.#be().delete(name), undefined, isBoolean);
     if (!deleted) throw new SecretNotFoundError(name, this.where);
   }
 
   /** Deletes every secret in this manager's scope, and nothing outside it. */
   async deleteAll(): Promise<number> {
-    return this.#call('delete-all', undefined, () => this.#be().deleteAll());
+    return this.#call('delete-all', undefined, () => this.#be().deleteAll(), undefined, isCount);
   }
 
   /** Resolves a schema name through the registry. */
@@ -176,7 +208,7 @@ export class SecretsManager {
   }
 
   async #replace(name: string, stored: StoredSecret): Promise<Secret> {
-    const updated = await this.#call('update', name, () => this.#be().update(name, stored), stored);
+    const updated = await this.#call('update', name, () => this.#be().update(name, stored), stored, isBoolean);
     if (!updated) throw new SecretNotFoundError(name, this.where);
     return { name, ...stored };
   }
@@ -209,19 +241,35 @@ export class SecretsManager {
 
   #be(): SecretsBackend {
     if (!this.#backend) {
-      const { record, flavor, env, configDir } = this.#opts;
+      const { record, flavor, env, configDir, warn } = this.#opts;
       const config = resolveFlavorFields(flavor.name, flavor.config, record.config, env);
       for (const k of ['scope', 'namespace', 'scope_prefix']) delete config[k];
-      this.#backend = flavor.create({ config, scope: this.scope, configDir, env });
+      // Credentials (stored or from the environment) must not show up in any message either.
+      for (const [k, field] of Object.entries(flavor.config)) if (field.sensitive) processMasker.add([config[k]]);
+      this.#backend = flavor.create({ config, scope: this.scope, configDir, env, ...(warn ? { warn } : {}) });
     }
     return this.#backend;
   }
 
-  async #call<T>(operation: string, secretName: string | undefined, fn: () => Promise<T>, stored?: StoredSecret): Promise<T> {
+  async #call<T>(operation: string, secretName: string | undefined, fn: () => Promise<T>, stored?: StoredSecret, check?: ResultCheck): Promise<T> {
+    // Values being written are known from here on: a backend (or custom flavor) error that
+    // echoes the request is masked, whether it arrives as an SDK error or a keystack error.
+    if (stored) processMasker.add(Object.values(stored.values));
+    let result: T;
     try {
-      return await fn();
+      result = await fn();
     } catch (e) {
       throw backendFailure({ flavor: this.flavor.name, operation, secretName, values: stored ? Object.values(stored.values) : [] }, e);
     }
+    // A custom flavor is code keystack did not write: what it returns is checked, so that a
+    // broken one is named instead of printing one character per line or "undefined secrets".
+    const wrong = check?.(result);
+    if (wrong !== undefined) {
+      const from = this.#opts.source ? ` (module ${this.#opts.source})` : '';
+      throw new ConfigError(`the ${this.flavor.name} flavor${from} broke the backend contract: ${operation} returned ${wrong}`, {
+        hint: 'Fix the flavor so that each method returns what SecretsBackend declares (see docs/custom-flavors.md).',
+      });
+    }
+    return result;
   }
 }

@@ -39,6 +39,7 @@ export default defineFlavor<VaultFlavorOptions>({
   description: 'HashiCorp Vault / OpenBao (KV v2)',
   supportsScoping: true,
   separator: '/',
+  locationFields: ['url', 'mount_point', 'vault_namespace'],
   // ZenML's vault flavor applies the AWS character rule ('.' included) and no length limit. Vault
   // and OpenBao set none on KV paths either (a 60,000-character name round-trips on OpenBao 2.7.2);
   // this bound only keeps the request line far below Go's 1 MiB header limit.

@@ -66,6 +66,8 @@ export function validateSecretKey(key: string, scopePrefix = 'keystack'): void {
   if (FORBIDDEN_IN_KEY.test(key)) {
     throw new InvalidNameError('secret key', key, 'must not contain whitespace or control characters');
   }
+  // Assigning it to a plain object sets the object's prototype instead of storing a key.
+  if (key === '__proto__') throw new InvalidNameError('secret key', key, "must not be '__proto__'");
   if (reservedKeys(scopePrefix).has(key)) {
     throw new InvalidNameError('secret key', key, `must not be a reserved key (${[...reservedKeys(scopePrefix)].join(', ')})`);
   }

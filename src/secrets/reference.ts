@@ -21,6 +21,31 @@ export function parseReference(value: string): SecretReference | null {
   return { name: m[1], key: m[2] };
 }
 
+/**
+ * What is wrong with a string that looks like a reference but is not one, or null when it is a
+ * valid reference or does not look like one. A near-miss must not pass as literal text: the run
+ * would use the braces themselves as, say, an encryption key.
+ */
+export function referenceLookalike(value: unknown): string | null {
+  if (typeof value !== 'string' || REFERENCE.test(value)) return null;
+  const open = value.indexOf('{{');
+  const close = value.lastIndexOf('}}');
+  if (open === -1) return null; // a lone '}}' is common in JSON text
+  if (close < open) return "its braces do not pair up as '{{' … '}}'";
+  if (open > 0 || close + 2 < value.length) {
+    return /^\s*\{\{[^]*\}\}\s*$/u.test(value) ? 'it has whitespace or a newline around the braces' : 'it has text outside the braces';
+  }
+  const inner = value.slice(2, -2);
+  if (/\s/u.test(inner)) return 'it has whitespace inside the braces';
+  const dot = inner.indexOf('.');
+  if (dot === -1) return "it has no '.' between the secret name and the key";
+  if (dot === 0) return "the secret name before the '.' is empty";
+  return "the key after the '.' is empty";
+}
+
+/** How a reference is written, for hints. */
+export const REFERENCE_SYNTAX = 'A reference is the whole value, {{NAME.KEY}}, with no spaces, e.g. {{db.password}}.';
+
 export function formatReference(ref: SecretReference): string {
   return `{{${ref.name}.${ref.key}}}`;
 }

@@ -151,7 +151,7 @@ export function coerceValues<T>(
     }
   }
   for (const f of fields.values()) {
-    if (f.required && raw[f.key] === undefined) issues.push({ key: f.key, message: 'required field is missing' });
+    if (f.required && !Object.hasOwn(raw, f.key)) issues.push({ key: f.key, message: 'required field is missing' });
   }
   if (issues.length > 0) throw new SchemaValidationError(schema.name, issues);
 

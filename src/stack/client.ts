@@ -3,6 +3,7 @@
  * hands out secrets managers, stacks and components. The CLI is a thin layer over this class.
  */
 import { ConfigError, InUseError, NotFoundError, UsageError } from '../secrets/errors.js';
+import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { validateSecretName } from '../secrets/names.js';
 import { isReference } from '../secrets/reference.js';
@@ -10,7 +11,7 @@ import { createSchemaRegistry, type SchemaRegistry, type SecretSchema } from '..
 import { validateFlavorFields, validateScopeSettings } from '../flavors/config.js';
 import { SecretsManager } from '../flavors/manager.js';
 import { loadPlugin, resolveModulePath, type PluginExports } from '../flavors/plugins.js';
-import { createFlavorRegistry, type FlavorRegistry } from '../flavors/registry.js';
+import { BUILTIN_FLAVOR_LOADERS, createFlavorRegistry, type FlavorRegistry } from '../flavors/registry.js';
 import type { FlavorDefinition } from '../flavors/types.js';
 import {
   COMPONENT_LABEL,
@@ -20,12 +21,18 @@ import {
   type StackRecord,
 } from './config-store.js';
 import { configDirFrom } from './paths.js';
+import { defaultTrustWarn } from '../support/trust.js';
 
 export interface KeystackOptions {
   /** @default KEYSTACK_CONFIG_DIR, else $XDG_CONFIG_HOME/keystack, else ~/.config/keystack */
   configDir?: string;
   /** Environment used for keys, tokens and flavor settings. @default process.env */
   env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * Hears warnings that are not errors, such as a config or store directory that others could
+   * read being tightened to 0700. @default process.emitWarning
+   */
+  onWarning?: (message: string) => void;
 }
 
 export interface RegisterManagerInput {
@@ -44,12 +51,14 @@ export class Keystack {
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly flavors: FlavorRegistry;
   readonly schemas: SchemaRegistry;
+  readonly #warn: (message: string) => void;
   #store: ConfigStore | undefined;
   readonly #managers = new Map<string, SecretsManager>();
 
   constructor(options: KeystackOptions = {}) {
     this.env = options.env ?? process.env;
     this.configDir = options.configDir ?? configDirFrom(this.env);
+    this.#warn = options.onWarning ?? defaultTrustWarn;
     this.flavors = createFlavorRegistry(
       async () => (await this.plugins()).flatMap((p) => p.flavors.map((flavor) => ({ flavor, source: p.module }))),
       () => this.pluginFailures(),
@@ -61,7 +70,7 @@ export class Keystack {
 
   /** The config store, opened (and given its default stack) on first use. */
   get store(): ConfigStore {
-    return (this.#store ??= ConfigStore.open(this.configDir));
+    return (this.#store ??= ConfigStore.open(this.configDir, { warn: this.#warn }));
   }
 
   async close(): Promise<void> {
@@ -110,12 +119,16 @@ export class Keystack {
     const cached = this.#managers.get(record.uuid);
     if (cached) return cached;
     const flavor = await this.flavors.get(record.flavor);
+    // Only a custom flavor came from a module (and loading plugins is not free).
+    const source = Object.hasOwn(BUILTIN_FLAVOR_LOADERS, flavor.name) ? undefined : (await this.plugins()).find((p) => p.flavors.includes(flavor))?.module;
     const manager = new SecretsManager({
       record: { uuid: record.uuid, name: record.name, flavor: record.flavor, config: record.config },
       flavor,
+      source,
       configDir: this.configDir,
       env: this.env,
       schemas: this.schemas,
+      warn: this.#warn,
     });
     this.#managers.set(record.uuid, manager);
     return manager;
@@ -138,12 +151,23 @@ export class Keystack {
     const merged = { ...record.config, ...changes };
     for (const [k, v] of Object.entries(changes)) if (v === null) delete merged[k];
     const config = this.#validateManagerConfig(flavor, merged);
-    const moved = Object.keys(changes).some((k) => JSON.stringify(record.config[k]) !== JSON.stringify(config[k]));
-    if (moved && !options.force) {
-      const count = (await this.managerFor(record).then((m) => m.list())).length;
+    const moved = locationChanges(flavor, record.config, config);
+    if (moved.length > 0 && !options.force) {
+      const what = moved.map((k) => `'${k}'`).join(', ');
+      let count: number;
+      try {
+        count = (await this.managerFor(record).then((m) => m.list())).length;
+      } catch (e) {
+        // Without the count there is no way to know the change is safe; say how to go ahead.
+        const reason = e instanceof Error ? e.message : String(e);
+        throw new ConfigError(`cannot check whether secrets manager '${record.name}' holds secrets, so ${what} was not changed: ${reason}`, {
+          hint: 'Make its backend reachable and try again, or pass --force to change it anyway (any secrets it holds stay where they are).',
+          cause: e,
+        });
+      }
       if (count > 0) {
         throw new InUseError(
-          `secrets manager '${record.name}' holds ${count} secret${count === 1 ? '' : 's'} that this change would make invisible to it`,
+          `secrets manager '${record.name}' holds ${count} secret${count === 1 ? '' : 's'} that changing ${what} would make invisible to it`,
           'Move the secrets first, or pass --force to change it anyway (the secrets stay in the old location).',
         );
       }
@@ -207,8 +231,10 @@ export class Keystack {
 
   /** Removes a module's registration; refused while a secrets manager uses one of its flavors. */
   async unregisterPlugin(module: string, cwd = process.cwd()): Promise<{ module: string; flavors: string[] }> {
-    const path = resolve(cwd, module);
+    const given = resolve(cwd, module);
     const registered = this.store.listPlugins().map((p) => p.module);
+    // Modules are registered by their real path; a link to one (or a stale entry) still matches.
+    const path = registered.includes(given) ? given : realPathOr(given);
     if (!registered.includes(path)) {
       throw new NotFoundError(`module ${path} is not registered`, `Registered modules: ${registered.join(', ') || '(none)'}.`);
     }
@@ -294,8 +320,24 @@ export class Keystack {
   }
 }
 
+/**
+ * The scope fields and the flavor's location fields whose value differs: the changes that move
+ * where the manager's secrets live. Credentials and other settings do not move anything.
+ */
+function locationChanges(flavor: FlavorDefinition<unknown>, before: Record<string, unknown>, after: Record<string, unknown>): string[] {
+  const guarded = [...SCOPE_FIELDS, ...(flavor.locationFields ?? Object.keys(flavor.config))];
+  return guarded.filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
+}
+
 export function validateComponentName(name: string, what = 'component name'): void {
   if (isReference(name)) throw new ConfigError(`a ${what} cannot be a secret reference`, { hint: 'Give a plain name.' });
   validateSecretName(name, undefined, what);
 }
 
+function realPathOr(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}

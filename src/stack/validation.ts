@@ -92,7 +92,7 @@ export async function validateRuntime(stack: StackRuntime, level: ValidationLeve
   for (const ref of report.references) {
     const s = secrets.get(ref.name);
     if (s === null) report.missing.push({ ...ref, reason: 'missing_secret' });
-    else if (s && s.values[ref.key] === undefined) report.missing.push({ ...ref, reason: 'missing_key' });
+    else if (s && !Object.hasOwn(s.values, ref.key)) report.missing.push({ ...ref, reason: 'missing_key' });
   }
   if (report.missing.length > 0) {
     const detail = report.missing.map((m) => {

@@ -40,7 +40,7 @@ describe('keystack secret (end to end, built binary)', () => {
     writeFileSync(file, pem);
     expect(cli(e, ['secret', 'register', 'tls', `--key=@${file}`, '--token=@-', '--handle=@@me'], { input: 'from-stdin\n' }).status).toBe(0);
     const got = JSON.parse(cli(e, ['--json', 'secret', 'get', 'tls']).stdout);
-    expect(got.values).toEqual({ key: pem, token: 'from-stdin\n', handle: '@me' });
+    expect(got.values).toEqual({ key: pem, token: 'from-stdin', handle: '@me' });
   });
 
   it('--json gives machine output for results and errors', () => {

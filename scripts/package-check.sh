@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The package as consumers get it: pack the built tree, lint the manifest against the tarball
+# (publint), check that the types resolve for ESM consumers (are-the-types-wrong, ESM-only
+# profile), and import both entry points from an unpacked copy outside the repository.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+npm pack --silent --pack-destination "$tmp" >/dev/null
+tgz=$(ls "$tmp"/keystack-*.tgz)
+node node_modules/publint/src/cli.js run --strict "$tgz"
+node node_modules/@arethetypeswrong/cli/dist/index.js "$tgz" --profile esm-only --format ascii
+mkdir -p "$tmp/app/node_modules/keystack"
+tar -xzf "$tgz" -C "$tmp/app/node_modules/keystack" --strip-components=1
+ln -s "$PWD/node_modules" "$tmp/app/node_modules/keystack/node_modules"
+cd "$tmp/app"
+node --input-type=module -e "
+const lib = await import('keystack');
+const testing = await import('keystack/testing');
+if (typeof lib.Keystack !== 'function' || typeof testing.testFlavor !== 'function') throw new Error('entry points export the wrong things');
+console.log('package-check: keystack and keystack/testing import cleanly');"
