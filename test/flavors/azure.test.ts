@@ -104,7 +104,7 @@ describe('azure specifics', () => {
         { serviceVersion: '2025-07-01', disableChallengeResourceVerification: true, tlsOptions: { ca: d.ca } } as ConstructorParameters<typeof SecretClient>[2]);
       const s = await raw.getSecret('keystack-global-off');
       await raw.updateSecretProperties('keystack-global-off', s.properties.version ?? '', { enabled: false });
-      await assert.rejects(m.get('off'), (e: { code?: string; message?: string; hint?: string }) => e.code === 'backend' && /disabled/.test(e.message ?? '') && /--enabled true/.test(e.hint ?? ''));
+      await assert.rejects(m.get('off'), (e: { code?: string; message?: string; hint?: string }) => e.code === 'backend' && /disabled/.test(e.message ?? '') && /set-attributes/.test(e.hint ?? ''));
       await assert.rejects(m.register('off', { a: '2' }), (e: { code?: string }) => e.code === 'secret_exists');
       await m.delete('off');
       await assert.rejects(local({ access_token: 'wrong' }).list(), (e: { code?: string; message?: string }) => e.code === 'backend' && /401/.test(e.message ?? ''));
