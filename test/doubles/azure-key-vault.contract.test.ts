@@ -55,7 +55,7 @@ describe('Azure Key Vault double: contract', () => {
     assert.equal((await api('GET', '/secrets/patched')).body['value'], 'v');
   });
 
-  it('limits tags: 15 per secret, names ≤ 512 and values ≤ 256 characters', async () => {
+  it('limits tags (15 per secret, names ≤ 512 and values ≤ 256 characters) and contentType (255)', async () => {
     const tags = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`t${i}`, 'v']));
     assert.equal((await api('PUT', '/secrets/tags15', { value: 'v', tags: tags(15) })).status, 200);
     assert.equal((await api('PUT', '/secrets/tags16', { value: 'v', tags: tags(16) })).status, 400);
@@ -64,6 +64,8 @@ describe('Azure Key Vault double: contract', () => {
     assert.equal((await api('PUT', '/secrets/tagname', { value: 'v', tags: { ['n'.repeat(513)]: 'v' } })).status, 400);
     assert.equal((await api('PUT', '/secrets/tagvalue', { value: 'v', tags: { k: 'v'.repeat(256) } })).status, 200);
     assert.equal((await api('PUT', '/secrets/tagvalue', { value: 'v', tags: { k: 'v'.repeat(257) } })).status, 400);
+    assert.equal((await api('PUT', '/secrets/ctype', { value: 'v', contentType: 'c'.repeat(255) })).status, 200);
+    assert.equal((await api('PUT', '/secrets/ctype', { value: 'v', contentType: 'c'.repeat(256) })).status, 400);
   });
 
   it('keeps names to [0-9A-Za-z-]{1,127}, case-insensitively', async () => {

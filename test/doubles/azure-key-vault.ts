@@ -6,7 +6,9 @@
  * on it (each rule has a test in azure-key-vault.contract.test.ts):
  * - only the configured bearer token is accepted (401 with the challenge otherwise);
  * - case-insensitive names `[0-9A-Za-z-]{1,127}`, per-version tags (≤ 15 per secret, names ≤ 512
- *   and values ≤ 256 characters), 25 KB values, api-versions up to 2025-07-01 only (as Lowkey);
+ *   and values ≤ 256 characters: the limits given for Azure tags, not confirmed for Key Vault
+ *   secrets by its own docs), 25 KB values, contentType ≤ 255 characters, api-versions up to
+ *   2025-07-01 only (as Lowkey);
  * - `maxresults` ≤ 25 with an opaque `nextLink`; a made-up `$skiptoken` is 400;
  * - PATCH of a version's properties (`update_secret_properties`: enabled, contentType, tags; an
  *   empty version means the current one); a disabled secret answers 403 `Forbidden` /
@@ -86,6 +88,8 @@ const MAX_TAGS = 15;
 const MAX_TAG_NAME = 512;
 const MAX_TAG_VALUE = 256;
 const PAGE_MAX = 25;
+/** contentType: "The maximum length of this field is 255 characters" (learn.microsoft.com, About Key Vault secrets). */
+const MAX_CONTENT_TYPE = 255;
 
 export async function startAkvDouble(o: AkvDoubleOptions = {}): Promise<AkvDouble> {
   const dir = mkdtempSync(join(tmpdir(), 'akv-double-'));
@@ -199,6 +203,7 @@ export async function startAkvDouble(o: AkvDoubleOptions = {}): Promise<AkvDoubl
         if (Buffer.byteLength(value, 'utf8') > MAX_VALUE) return error(400, 'BadParameter', 'Secret value is too large');
         const bad = badTags(body['tags']);
         if (bad) return error(400, 'BadParameter', bad);
+        if (typeof body['contentType'] === 'string' && body['contentType'].length > MAX_CONTENT_TYPE) return error(400, 'BadParameter', `contentType is longer than ${MAX_CONTENT_TYPE} characters`);
         const e = live.get(k) ?? { name, versions: [] };
         const now = Math.floor(Date.now() / 1000);
         const enabled = (body['attributes'] as { enabled?: unknown } | undefined)?.enabled !== false;
