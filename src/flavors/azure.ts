@@ -156,7 +156,7 @@ function createAzureBackend(ctx: FlavorContext<AzureFlavorOptions>): SecretsBack
     return out;
   };
   /** This scope's own secrets, and (in `none` scope) ZenML's per-key groups with their members. */
-  const scan = async () => {
+  const scan = async (verifyUnmarked = true) => {
     const own: string[] = [];
     const groups = new Map<string, { vaultName: string; key: string; schema: string }[]>();
     const unmarked: string[] = [];
@@ -178,7 +178,7 @@ function createAzureBackend(ctx: FlavorContext<AzureFlavorOptions>): SecretsBack
     }
     // Unmarked objects (another tool's, or keystack's from before the schema tag marked its own)
     // count only if they hold a keystack payload: delete-all must never remove what get cannot read.
-    for (let i = 0; i < unmarked.length; i += DELETE_CONCURRENCY) {
+    for (let i = 0; verifyUnmarked && i < unmarked.length; i += DELETE_CONCURRENCY) {
       const batch = unmarked.slice(i, i + DELETE_CONCURRENCY);
       const ok = await Promise.all(batch.map(async (n) => {
         const s = await fetch('list', n);
@@ -194,7 +194,7 @@ function createAzureBackend(ctx: FlavorContext<AzureFlavorOptions>): SecretsBack
   };
   const groupOf = async (name: string) => {
     if (!none) return undefined;
-    const { groups } = await scan();
+    const { groups } = await scan(false);
     return [...groups.entries()].find(([g]) => g.toLowerCase() === name.toLowerCase())?.[1];
   };
 
