@@ -32,7 +32,6 @@ export default defineFlavor<DirectoryFlavorOptions>({
   description: 'One JSON file per secret in a directory (example custom flavor)',
   supportsScoping: true,
   isLocal: true,
-  separator: '/',
   // File names: no dots keeps `<name>.json` unambiguous, and no case folding surprises.
   nameRule: { pattern: /[A-Za-z0-9_-]+/, maxLength: 128, description: 'must contain only letters, digits, - and _' },
   maxContentBytes: 256 * 1024,
@@ -100,11 +99,6 @@ function createDirectoryBackend(ctx: FlavorContext<DirectoryFlavorOptions>): Sec
         if (code(e) === 'ENOENT') return false;
         throw e;
       }
-    },
-    async deleteAll() {
-      let count = 0;
-      for (const name of await this.list()) if (await this.delete(name)) count++;
-      return count;
     },
   };
 }

@@ -1,13 +1,14 @@
 /**
  * `aws`: AWS Secrets Manager through the official SDK. One keystack secret is one AWS secret named
  * `<scope path>/<name>`, its SecretString the JSON payload, and (scoped managers) the scope tags of
- * ZenML 0.30's layout on create, so `scope_prefix=zenml` shares secrets with ZenML.
+ * ZenML 0.30's layout, so `scope_prefix=zenml` shares secrets with ZenML.
  */
 import type * as Sdk from '@aws-sdk/client-secrets-manager';
+import { createHash } from 'node:crypto';
 import { encodeContent, type StoredSecret } from '../secrets/content.js';
 import { BackendError, ConfigError } from '../secrets/errors.js';
-import { scopedName, scopedPrefix, scopeMetadata, secretMetadata, unscopedName } from '../secrets/scope.js';
-import { backendFailure, decodeOrFail, importLib, withRetry } from './support.js';
+import { scopeMetadata, secretMetadata } from '../secrets/scope.js';
+import { createCaller, decodeOrFail, httpStatus, importLib, type CallLimits, type FailureClassifier } from './support.js';
 import { defineFlavor, type FlavorContext, type SecretsBackend } from './types.js';
 
 export const FLAVOR_NAME = 'aws';
@@ -30,14 +31,13 @@ export default defineFlavor<AwsFlavorOptions>({
   name: FLAVOR_NAME,
   description: 'AWS Secrets Manager',
   supportsScoping: true,
-  separator: '/',
-  locationFields: ['region_name', 'endpoint_url'],
   // AWS's own rule, which ZenML's aws flavor also applies ('.' included); AWS counts its
   // 512-character limit on the whole name, scope path included.
   nameRule: { pattern: /[A-Za-z0-9_+=.@-]+/, maxLength: 512, maxScopedLength: 512, dots: true, description: 'must contain only letters, digits and the characters _+=.@-' },
   // AWS's SecretString limit; moto does not enforce it, so the core checks it.
   maxContentBytes: 65536,
   dependencies: { [SDK]: '~3.1164.0' },
+  locationFields: ['region_name', 'endpoint_url'],
   config: {
     region_name: { type: 'string', description: 'AWS region, e.g. eu-west-2', required: true },
     endpoint_url: { type: 'string', description: 'endpoint override (emulators, VPC endpoints)' },
@@ -53,109 +53,145 @@ export default defineFlavor<AwsFlavorOptions>({
 type Client = Sdk.SecretsManagerClient;
 
 function createAwsBackend(ctx: FlavorContext<AwsFlavorOptions>): SecretsBackend {
-  const { config, scope } = ctx;
+  const { config, scope, names } = ctx;
   const window = config.recovery_window_days;
   if (window !== undefined && (window < 7 || window > 30)) {
     throw new ConfigError('recovery_window_days of the aws flavor must be between 7 and 30', {
       hint: 'Leave it out to delete secrets at once, without a recovery window.',
     });
   }
-  const full = (name: string) => scopedName(scope, name, '/');
+  const caller = createCaller({ flavor: FLAVOR_NAME, env: ctx.env, classify: CLASSIFY });
   let loading: Promise<{ sdk: typeof Sdk; client: Client }> | undefined;
-  const lib = () => (loading ??= loadClient(config));
-  /** One request, throttling retried; failures no caller handles become explained BackendErrors. */
-  const send = async <T>(op: string, name: string | undefined, call: (sdk: typeof Sdk, client: Client) => Promise<T>): Promise<T> => {
+  const lib = () => (loading ??= loadClient(config, caller.limits));
+  const send = <T>(call: (sdk: typeof Sdk, client: Client) => Promise<T>) => async (): Promise<T> => {
     const { sdk, client } = await lib();
-    try {
-      return await withRetry(() => call(sdk, client), { isRetryable: isThrottling });
-    } catch (e) {
-      throw explain(op, name, e);
-    }
+    return call(sdk, client);
+  };
+  // The schema each secret was last seen with, so that an update re-tags only when it changes.
+  const schemas = new Map<string, string>();
+  const seen = (name: string, schema: string) => {
+    if (schemas.size > 1000) schemas.clear();
+    schemas.set(name, schema);
   };
 
-  /** Metadata of the secret, or null when it is absent or pending deletion. */
-  const describe = async (name: string) => {
-    try {
-      const d = await send('delete', name, (s, c) => c.send(new s.DescribeSecretCommand({ SecretId: full(name) })));
-      return d.DeletedDate ? null : d;
-    } catch (e) {
-      if (errorName(e) === 'ResourceNotFoundException') return null;
-      throw e;
-    }
+  /** The secret and its version id (AWSCURRENT); null when absent or pending deletion. */
+  const readVersioned = async (name: string): Promise<{ secret: StoredSecret; version: string | undefined } | null> => {
+    // A secret inside its recovery window answers InvalidRequestException: it reads as absent.
+    const out = await caller.orNull('get', name, send((s, c) => c.send(new s.GetSecretValueCommand({ SecretId: names.full(name) }))));
+    if (!out) return null;
+    if (out.ARN === undefined && out.Name === undefined) throw unconfirmed('get', name, 'GetSecretValue', 'ARN and Name');
+    const stored = decode(name, names.full(name), out, scope.prefix);
+    seen(name, stored.schema);
+    return { secret: stored, version: out.VersionId };
   };
 
-  const listAll = async (op: string): Promise<string[]> => {
-    const names: string[] = [];
+  /** The version id labelled AWSCURRENT, without reading the value; null when absent. */
+  const currentVersion = async (name: string): Promise<string | null> => {
+    const d = await caller.orNull('update', name, send((s, c) => c.send(new s.DescribeSecretCommand({ SecretId: names.full(name) }))));
+    if (!d || d.DeletedDate) return null;
+    const current = Object.entries(d.VersionIdsToStages ?? {}).find(([, stages]) => stages.includes('AWSCURRENT'));
+    return current?.[0] ?? null;
+  };
+
+  /** PutSecretValue leaves tags alone: the schema tag follows the content (one TagResource call when it changed). */
+  const retag = async (name: string, schema: string) => {
+    if (scope.scope !== 'none' && schemas.get(name) !== schema) {
+      const Tags = [{ Key: `${scope.prefix}_secret_schema`, Value: schema }];
+      await caller.run('update', name, send((s, c) => c.send(new s.TagResourceCommand({ SecretId: names.full(name), Tags }))));
+    }
+    seen(name, schema);
+  };
+
+  const list = async (): Promise<string[]> => {
+    const found: string[] = [];
     let token: string | undefined;
     do {
-      const page = await send(op, undefined, (s, c) => c.send(new s.ListSecretsCommand({ Filters: listFilters(ctx), MaxResults: 100, ...(token ? { NextToken: token } : {}) })));
-      for (const entry of page.SecretList ?? []) {
-        const name = entry.Name === undefined ? null : unscopedName(scope, entry.Name, '/');
-        if (name !== null && !entry.DeletedDate) names.push(name);
+      const page = await caller.run('list', undefined, send((s, c) => c.send(new s.ListSecretsCommand({ Filters: listFilters(ctx), MaxResults: 100, ...(token ? { NextToken: token } : {}) }))));
+      if (!Array.isArray(page.SecretList)) throw unconfirmed('list', undefined, 'ListSecrets', 'SecretList');
+      for (const entry of page.SecretList) {
+        const name = entry.Name === undefined ? null : names.parse(entry.Name);
+        if (name !== null && !entry.DeletedDate) found.push(name);
       }
       token = page.NextToken;
     } while (token);
-    return names;
+    return found;
   };
-
-  const remove = (op: string, name: string) =>
-    send(op, name, (s, c) => c.send(new s.DeleteSecretCommand({ SecretId: full(name), ...(window === undefined ? { ForceDeleteWithoutRecovery: true } : { RecoveryWindowInDays: window }) })));
 
   return {
     async create(name, secret) {
       const tags = Object.entries(secretMetadata(scope, name, secret.schema)).map(([Key, Value]) => ({ Key, Value }));
+      let out: Sdk.CreateSecretCommandOutput | null;
       try {
-        await send('register', name, (s, c) => c.send(new s.CreateSecretCommand({ Name: full(name), SecretString: encodeContent(secret, scope.prefix), ...(tags.length ? { Tags: tags } : {}) })));
-        return true;
+        out = await caller.run('register', name, send((s, c) => c.send(new s.CreateSecretCommand({ Name: names.full(name), SecretString: encodeContent(secret, scope.prefix), ...(tags.length ? { Tags: tags } : {}) }))));
       } catch (e) {
-        if (errorName(e) === 'ResourceExistsException') return false;
-        if (errorName(e) === 'InvalidRequestException' && /deletion|deleted/i.test(errorMessage(e))) throw pendingDeletion(name, full(name));
+        if (CLASSIFY.exists?.(e)) return false;
+        if (errorName(e) === 'InvalidRequestException' && /deletion|deleted/i.test(errorMessage(e))) throw pendingDeletion(name, names.full(name));
         throw e;
       }
+      if ((out.ARN === undefined && out.Name === undefined) || out.VersionId === undefined) throw unconfirmed('register', name, 'CreateSecret', 'ARN, Name and VersionId');
+      seen(name, secret.schema);
+      return true;
     },
     async get(name) {
-      let out: Sdk.GetSecretValueCommandOutput;
-      try {
-        out = await send('get', name, (s, c) => c.send(new s.GetSecretValueCommand({ SecretId: full(name) })));
-      } catch (e) {
-        // A secret inside its recovery window answers InvalidRequestException: it reads as absent.
-        if (errorName(e) === 'ResourceNotFoundException' || isMarkedDeleted(e)) return null;
-        throw e;
-      }
-      return decode(name, full(name), out, scope.prefix);
+      return (await readVersioned(name))?.secret ?? null;
     },
-    list: () => listAll('list'),
+    async read(name) {
+      const r = await readVersioned(name);
+      if (!r) return null;
+      if (r.version === undefined) throw unconfirmed('get', name, 'GetSecretValue', 'VersionId');
+      return { secret: r.secret, version: r.version };
+    },
+    list,
     async update(name, secret) {
-      try {
-        await send('update', name, (s, c) => c.send(new s.PutSecretValueCommand({ SecretId: full(name), SecretString: encodeContent(secret, scope.prefix) })));
-        return true;
-      } catch (e) {
-        if (errorName(e) === 'ResourceNotFoundException' || isMarkedDeleted(e)) return false;
-        throw e;
+      const id = names.full(name);
+      const out = await caller.orNull('update', name, send((s, c) => c.send(new s.PutSecretValueCommand({ SecretId: id, SecretString: encodeContent(secret, scope.prefix) }))));
+      if (!out) return false;
+      if (out.VersionId === undefined) throw unconfirmed('update', name, 'PutSecretValue', 'VersionId');
+      await retag(name, secret.schema);
+      return true;
+    },
+    /**
+     * Secrets Manager has no conditional write, but a version id (ClientRequestToken) can be
+     * created only once, with one content: a second PutSecretValue with the same token and another
+     * SecretString fails with ResourceExistsException. Every writer that read `version` derives the
+     * same token for its successor, so only one of them can create it: a compare-and-set.
+     */
+    async replaceIf(name, secret, version) {
+      const body = encodeContent(secret, scope.prefix);
+      for (let generation = 0; generation < SUCCESSOR_GENERATIONS; generation++) {
+        let out: Sdk.PutSecretValueCommandOutput | null;
+        try {
+          out = await caller.orNull('update', name, send((s, c) => c.send(new s.PutSecretValueCommand({ SecretId: names.full(name), SecretString: body, ClientRequestToken: successorToken(version, generation) }))));
+        } catch (e) {
+          if (errorName(e) !== 'ResourceExistsException') throw e;
+          const current = await currentVersion(name);
+          if (current === null) return 'absent';
+          if (current !== version) return 'conflict';
+          // `version` is current although its successor exists: its AWSCURRENT label was moved back
+          // (a rollback), so that successor is history. The next generation is free for one writer.
+          continue;
+        }
+        if (!out) return 'absent';
+        // Also when AWS ignored the request: the successor exists with exactly this content.
+        if (out.VersionId === undefined) throw unconfirmed('update', name, 'PutSecretValue', 'VersionId');
+        await retag(name, secret.schema);
+        return 'updated';
       }
+      return 'conflict';
     },
     async delete(name) {
+      const id = names.full(name);
       // Force-delete succeeds for a missing secret (as on AWS), so absence needs a look first.
-      if (window === undefined && !(await describe(name))) return false;
-      try {
-        await remove('delete', name);
-        return true;
-      } catch (e) {
-        if (errorName(e) === 'ResourceNotFoundException' || isMarkedDeleted(e)) return false;
-        throw e;
+      if (window === undefined) {
+        const d = await caller.orNull('delete', name, send((s, c) => c.send(new s.DescribeSecretCommand({ SecretId: id }))));
+        if (!d || d.DeletedDate) return false;
       }
-    },
-    async deleteAll() {
-      let count = 0;
-      for (const name of await listAll('delete-all')) {
-        try {
-          await remove('delete-all', name);
-          count++;
-        } catch (e) {
-          if (errorName(e) !== 'ResourceNotFoundException' && !isMarkedDeleted(e)) throw e;
-        }
-      }
-      return count;
+      const how = window === undefined ? { ForceDeleteWithoutRecovery: true } : { RecoveryWindowInDays: window };
+      const out = await caller.orNull('delete', name, send((s, c) => c.send(new s.DeleteSecretCommand({ SecretId: id, ...how }))));
+      if (!out) return false;
+      if (out.ARN === undefined && out.Name === undefined) throw unconfirmed('delete', name, 'DeleteSecret', 'ARN and Name');
+      schemas.delete(name);
+      return true;
     },
     async close() {
       const l = loading;
@@ -165,13 +201,15 @@ function createAwsBackend(ctx: FlavorContext<AwsFlavorOptions>): SecretsBackend 
   };
 }
 
-async function loadClient(config: AwsFlavorOptions): Promise<{ sdk: typeof Sdk; client: Client }> {
+async function loadClient(config: AwsFlavorOptions, limits: CallLimits): Promise<{ sdk: typeof Sdk; client: Client }> {
   const sdk = await importLib(FLAVOR_NAME, SDK, () => import('@aws-sdk/client-secrets-manager'));
   const options: Sdk.SecretsManagerClientConfig = {
     region: config.region_name,
-    // withRetry owns retries, so that throttling is retried once, with our backoff and error.
+    // createCaller owns retries, so that throttling is retried once, with our backoff and error.
     maxAttempts: 1,
-    requestHandler: { connectionTimeout: 10_000, requestTimeout: 60_000 },
+    // Without throwOnRequestTimeout the SDK only logs a warning when requestTimeout passes and
+    // keeps waiting: an endpoint that accepts connections but never answers hung for minutes.
+    requestHandler: { connectionTimeout: Math.min(10_000, limits.requestTimeoutMs), requestTimeout: limits.requestTimeoutMs, throwOnRequestTimeout: true },
   };
   if (config.endpoint_url) options.endpoint = config.endpoint_url;
   if (config.profile) {
@@ -188,7 +226,7 @@ async function loadClient(config: AwsFlavorOptions): Promise<{ sdk: typeof Sdk; 
 
 /**
  * ListSecrets filters for this scope, as ZenML built them: AWS matches tag keys and values by
- * prefix and independently of each other, so the name prefix pins the scope and unscopedName()
+ * prefix and independently of each other, so the name prefix pins the scope and names.parse()
  * drops the rest. Unscoped managers exclude every secret carrying the scope tag.
  */
 export function listFilters(ctx: FlavorContext<unknown>): Sdk.Filter[] {
@@ -198,71 +236,20 @@ export function listFilters(ctx: FlavorContext<unknown>): Sdk.Filter[] {
   for (const [k, v] of Object.entries(scopeMetadata(scope))) {
     filters.push({ Key: 'tag-key', Values: [k] }, { Key: 'tag-value', Values: [v] });
   }
-  filters.push({ Key: 'name', Values: [scopedPrefix(scope, '/')] });
+  filters.push({ Key: 'name', Values: [ctx.names.prefix] });
   return filters;
 }
 
-function decode(name: string, id: string, out: Sdk.GetSecretValueCommandOutput, prefix: string): StoredSecret {
-  const fail = (reason: string, hint: string) => new BackendError({ flavor: FLAVOR_NAME, operation: 'get', secretName: name, reason, hint });
-  if (out.SecretString === undefined) {
-    throw fail(`AWS secret '${id}' holds binary data (SecretBinary), not a keystack JSON secret`, 'keystack reads only SecretString values holding a JSON object; manage this secret with the AWS console or CLI.');
-  }
-  return decodeOrFail(FLAVOR_NAME, name, out.SecretString, prefix, `AWS secret '${id}'`);
-}
+/** How many rollbacks of one version replaceIf steps over before it reports a conflict. */
+const SUCCESSOR_GENERATIONS = 8;
 
-function pendingDeletion(name: string, id: string): BackendError {
-  return new BackendError({
-    flavor: FLAVOR_NAME,
-    operation: 'register',
-    secretName: name,
-    reason: `AWS secret '${id}' is scheduled for deletion (recovery window), so its name cannot be reused yet`,
-    hint: `Restore it with \`aws secretsmanager restore-secret --secret-id ${id}\`, or remove it for good with \`aws secretsmanager delete-secret --secret-id ${id} --force-delete-without-recovery\`.`,
-  });
-}
-
-function errorName(e: unknown): string | undefined {
-  const x = e as { name?: unknown; Code?: unknown } | null;
-  return typeof x?.name === 'string' ? x.name : undefined;
-}
-
-function errorMessage(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
-function isMarkedDeleted(e: unknown): boolean {
-  return errorName(e) === 'InvalidRequestException' && /marked (for )?delet|scheduled for deletion/i.test(errorMessage(e));
-}
-
-const THROTTLING = new Set(['ThrottlingException', 'TooManyRequestsException', 'Throttling', 'RequestLimitExceeded', 'SlowDown']);
-
-const AUTH = new Set(['UnrecognizedClientException', 'InvalidSignatureException', 'SignatureDoesNotMatch', 'InvalidClientTokenId', 'ExpiredTokenException', 'IncompleteSignature']);
-
-/** Adds a reason and a next step to the failures users hit: throttling, credentials, access. */
-function explain(operation: string, secretName: string | undefined, e: unknown): unknown {
-  const n = errorName(e) ?? '';
-  const at = { flavor: FLAVOR_NAME, operation, secretName };
-  if (isThrottling(e)) {
-    return backendFailure(at, e, `AWS Secrets Manager kept throttling the request (${n || 'HTTP 429'}), even after retries with backoff`,
-      'Try again later, spread the calls out, or ask AWS for a higher request quota.');
-  }
-  if (AUTH.has(n) || n === 'CredentialsProviderError') {
-    return backendFailure(at, e, n === 'CredentialsProviderError' ? 'no AWS credentials were found' : `AWS rejected the credentials (${n})`,
-      'Give credentials through the standard AWS chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, SSO, an instance role) or --profile, and check they are current.');
-  }
-  if (n === 'AccessDeniedException' || n === 'AccessDenied') {
-    return backendFailure(at, e, `access denied by AWS (${n})`,
-      'Grant the identity secretsmanager:* on the secrets under this manager\'s name prefix (see docs/flavors/aws.md).');
-  }
-  const code = (e as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && /^(ECONNREFUSED|ENOTFOUND|ETIMEDOUT|ENETUNREACH|EAI_AGAIN|ECONNRESET|EHOSTUNREACH)$/.test(code)) {
-    return backendFailure(at, e, undefined, 'Check region_name and endpoint_url, and that this machine can reach the endpoint.');
-  }
-  return e;
-}
-
-function isThrottling(e: unknown): boolean {
-  const status = (e as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
-  return THROTTLING.has(errorName(e) ?? '') || status === 429;
+/**
+ * The version id of the successor of `version`, UUID-shaped (AWS takes 32-64 characters), the same
+ * for every writer that read `version`. Version ids are not secret, and neither is this.
+ */
+export function successorToken(version: string, generation = 0): string {
+  const h = createHash('sha256').update(`keystack-next:${generation}:${version}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }
 
 const NOTICE_OFF = 'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED';
@@ -284,3 +271,67 @@ function withoutNodeVersionNotice<T>(construct: () => T): T {
     else process.env[NOTICE_OFF] = before;
   }
 }
+
+function decode(name: string, id: string, out: Sdk.GetSecretValueCommandOutput, prefix: string): StoredSecret {
+  if (out.SecretString === undefined) {
+    throw new BackendError({ flavor: FLAVOR_NAME, operation: 'get', secretName: name,
+      reason: `AWS secret '${id}' holds binary data (SecretBinary), not a keystack JSON secret`,
+      hint: 'keystack reads only SecretString values holding a JSON object; manage this secret with the AWS console or CLI.' });
+  }
+  return decodeOrFail(FLAVOR_NAME, name, out.SecretString, prefix, `AWS secret '${id}'`);
+}
+
+/** A 2xx answer without the fields AWS always returns: something else answered (a proxy, a stub). */
+function unconfirmed(operation: string, secretName: string | undefined, action: string, fields: string): BackendError {
+  const write = operation !== 'get' && operation !== 'list';
+  return new BackendError({
+    flavor: FLAVOR_NAME,
+    operation,
+    secretName,
+    reason: `the server did not ${write ? 'confirm the write' : 'answer like AWS Secrets Manager'}: its answer to ${action} has no ${fields}`,
+    hint: `Check endpoint_url: it must reach AWS Secrets Manager itself, not a proxy or another service.${write ? ' The change may or may not have been made; check with `keystack secret list`.' : ''}`,
+  });
+}
+
+function pendingDeletion(name: string, id: string): BackendError {
+  return new BackendError({
+    flavor: FLAVOR_NAME,
+    operation: 'register',
+    secretName: name,
+    reason: `AWS secret '${id}' is scheduled for deletion (recovery window), so its name cannot be reused yet`,
+    hint: `Restore it with \`aws secretsmanager restore-secret --secret-id ${id}\`, or remove it for good with \`aws secretsmanager delete-secret --secret-id ${id} --force-delete-without-recovery\`.`,
+  });
+}
+
+function errorName(e: unknown): string {
+  const x = e as { name?: unknown } | null;
+  return typeof x?.name === 'string' ? x.name : '';
+}
+
+function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+const THROTTLING = new Set(['ThrottlingException', 'TooManyRequestsException', 'Throttling', 'RequestLimitExceeded', 'SlowDown']);
+const AUTH = new Set(['UnrecognizedClientException', 'InvalidSignatureException', 'SignatureDoesNotMatch', 'InvalidClientTokenId', 'ExpiredTokenException', 'IncompleteSignature']);
+
+const CLASSIFY: FailureClassifier = {
+  throttled: (e) => THROTTLING.has(errorName(e)) || httpStatus(e) === 429,
+  absent: (e) => errorName(e) === 'ResourceNotFoundException' || (errorName(e) === 'InvalidRequestException' && /marked (for )?delet|scheduled for deletion/i.test(errorMessage(e))),
+  exists: (e) => errorName(e) === 'ResourceExistsException',
+  explain(e) {
+    const n = errorName(e);
+    if (CLASSIFY.throttled(e)) {
+      return { reason: `AWS Secrets Manager kept throttling the request (${n || 'HTTP 429'})`, hint: 'Try again later, spread the calls out, or ask AWS for a higher request quota.' };
+    }
+    if (AUTH.has(n) || n === 'CredentialsProviderError') {
+      return { reason: n === 'CredentialsProviderError' ? 'no AWS credentials were found' : `AWS rejected the credentials (${n})`,
+        hint: 'Give credentials through the standard AWS chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, SSO, an instance role) or --profile, and check they are current.' };
+    }
+    if (n === 'AccessDeniedException' || n === 'AccessDenied') {
+      return { reason: `access denied by AWS (${n})`, hint: "Grant the identity secretsmanager:* on the secrets under this manager's name prefix (see docs/flavors/aws.md)." };
+    }
+    return undefined;
+  },
+  unreachableHint: 'Check region_name and endpoint_url, and that this machine can reach the endpoint.',
+};

@@ -24,8 +24,8 @@ import type { TokenCredential } from '@azure/core-auth';
 import { decodeContent, encodeContent, type StoredSecret } from '../secrets/content.js';
 import { ConfigError, InvalidNameError, UnsupportedOperationError } from '../secrets/errors.js';
 import { fullMatch, type NameRule } from '../secrets/names.js';
-import { scopedName, scopeMetadata, secretMetadata, type ScopeContext } from '../secrets/scope.js';
-import { backendFailure, decodeOrFail, importLib, withRetry } from './support.js';
+import { looksScoped, scopeMetadata, secretMetadata, type BackendNames, type ScopeContext } from '../secrets/scope.js';
+import { backendFailure, createCaller, decodeOrFail, httpStatus as _status, importLib, retryAfterMs, type FailureClassifier } from './support.js';
 import { defineFlavor, type FlavorContext, type ReplaceOutcome, type SecretsBackend, type VersionedSecret } from './types.js';
 
 export const FLAVOR_NAME = 'azure';
@@ -59,8 +59,8 @@ const GROUP_SCHEMA_TAG = 'zenml-schema-name';
 const LOCK_SETTLE_MS = 300;
 /** A lease older than this is abandoned (its writer crashed). */
 const LOCK_LEASE_MS = 10_000;
-/** How long a register keeps retrying a name that is still being deleted or purged. */
-const BEING_DELETED_RETRY_MS = 15_000;
+/** The wait between retries of a name that is still being deleted or purged (4 retries at most). */
+const BEING_DELETED_WAIT_MS = 1000;
 
 export default defineFlavor<AzureFlavorOptions>({
   name: FLAVOR_NAME,
@@ -70,6 +70,8 @@ export default defineFlavor<AzureFlavorOptions>({
   locationFields: ['key_vault_name', 'vault_url'],
   nameRule: NAME_RULE,
   maxContentBytes: 25 * 1024,
+  // Key Vault has no create-only write: register reads first, then sets (see create).
+  capabilities: { readValues: true, atomicCreate: false },
   config: {
     key_vault_name: { type: 'string', description: 'vault name (https://<name>.vault.azure.net)', env: 'AZURE_KEY_VAULT_NAME' },
     vault_url: { type: 'string', description: 'vault URL (other clouds, private endpoints, emulators)' },
@@ -89,27 +91,19 @@ function createAzureBackend(ctx: FlavorContext<AzureFlavorOptions>): SecretsBack
   const baseTag = `${P}_base`;
   const schemaTag = `${P}_secret_schema`;
   let client: Promise<SecretClient> | undefined;
-  const kv = () => (client ??= _connect(url, ctx.config));
+  const caller = createCaller({ flavor: FLAVOR_NAME, env: ctx.env, classify: CLASSIFY });
+  // A name still being deleted or purged (409 ObjectIsBeingDeleted) frees up within seconds: a
+  // register after keystack's own purge, and the purge right after a delete, wait for it.
+  const patient = createCaller({ flavor: FLAVOR_NAME, env: ctx.env, classify: { ...CLASSIFY, throttled: (e) => (_inner(e) === 'ObjectIsBeingDeleted' ? BEING_DELETED_WAIT_MS : CLASSIFY.throttled(e)) } });
+  const kv = () => (client ??= _connect(url, ctx.config, caller.limits.requestTimeoutMs));
   const call = async <T>(op: string, name: string | undefined, fn: (c: SecretClient) => Promise<T>, retryBeingDeleted = false): Promise<T> => {
     const c = await kv();
-    try {
-      return await withRetry(() => fn(c), {
-        // A name still being deleted or purged frees up within seconds; only then is it worth the wait.
-        retries: retryBeingDeleted ? 12 : 4,
-        maxDelayMs: retryBeingDeleted ? BEING_DELETED_RETRY_MS / 6 : 5000,
-        // ECONNRESET is almost always a kept-alive connection that the server closed while this
-        // process was busy; every call here is safe to repeat (a repeated set only adds a version).
-        isRetryable: (e) => _status(e) === 429 || (e as { code?: unknown }).code === 'ECONNRESET' || (retryBeingDeleted && _inner(e) === 'ObjectIsBeingDeleted'),
-        retryAfterMs: (e) => _retryAfter(e),
-      });
-    } catch (e) {
-      throw _describe(e, op, name);
-    }
+    return (retryBeingDeleted ? patient : caller).run(op, name, () => fn(c));
   };
   /** The vault name, or null when no secret of this scope can have that name. */
   const vaultName = (name: string): string | null => {
-    if (none && _looksScoped(P, name)) return null;
-    const full = scopedName(scope, name, '-');
+    if (none && looksScoped(P, name, '-')) return null;
+    const full = ctx.names.full(name);
     return full.length <= MAX_VAULT_NAME ? full : null;
   };
   /** The secret, or null when absent or not of this scope. Names are case-insensitive in Key Vault. */
@@ -168,7 +162,7 @@ function createAzureBackend(ctx: FlavorContext<AzureFlavorOptions>): SecretsBack
         groups.set(g, members);
         continue;
       }
-      const name = _nameInScope(scope, p.name, p.tags, p.managed);
+      const name = _nameInScope(scope, ctx.names, p.name, p.tags, p.managed);
       if (name === null) continue;
       if (none && !(schemaTag in p.tags) && !('zenml_scope' in p.tags)) {
         if (p.enabled) unmarked.push(name);
@@ -239,10 +233,10 @@ function createAzureBackend(ctx: FlavorContext<AzureFlavorOptions>): SecretsBack
 
   return {
     async create(name, secret) {
-      if (none && _looksScoped(P, name)) {
+      if (none && looksScoped(P, name, '-')) {
         throw new InvalidNameError('secret name', name, `names starting with '${P}-global-', '-component-' or '-namespace-' are reserved for scoped secrets`);
       }
-      const full = scopedName(scope, name, '-');
+      const full = ctx.names.full(name);
       if (full.length > MAX_VAULT_NAME) {
         throw new InvalidNameError('secret name', name, `is too long here: the vault name '${full.slice(0, 40)}…' would exceed ${MAX_VAULT_NAME} characters`);
       }
@@ -364,7 +358,7 @@ function _vaultUrl(o: AzureFlavorOptions): string {
   return `https://${o.key_vault_name}.vault.azure.net`;
 }
 
-async function _connect(url: string, o: AzureFlavorOptions): Promise<SecretClient> {
+async function _connect(url: string, o: AzureFlavorOptions, timeoutMs: number): Promise<SecretClient> {
   const { SecretClient } = await importLib(FLAVOR_NAME, '@azure/keyvault-secrets', () => import('@azure/keyvault-secrets'));
   let credential: TokenCredential;
   if (o.access_token) {
@@ -380,13 +374,12 @@ async function _connect(url: string, o: AzureFlavorOptions): Promise<SecretClien
     disableChallengeResourceVerification: !AZURE_HOST.test(new URL(url).hostname),
     // keystack retries throttling itself (below), so every request is counted and bounded.
     retryOptions: { maxRetries: 0 },
+    additionalPolicies: [{ position: 'perCall', policy: { name: 'keystackTimeout', sendRequest: (req, next) => {
+      req.timeout = timeoutMs;
+      return next(req);
+    } } }],
     ...(o.ca_file ? { tlsOptions: { ca: readFileSync(o.ca_file) } } : {}),
   });
-}
-
-function _looksScoped(prefix: string, name: string): boolean {
-  const n = name.toLowerCase();
-  return ['global', 'component', 'namespace'].some((s) => n.startsWith(`${prefix}-${s}-`));
 }
 
 /** Whether a secret's tags put it in this scope (and, given a name, make it that secret). */
@@ -398,26 +391,18 @@ function _inScope(scope: ScopeContext, tags: Record<string, string>, name?: stri
   return tagged !== undefined && (wantName === undefined || tagged.toLowerCase() === wantName.toLowerCase());
 }
 
-function _nameInScope(scope: ScopeContext, vaultName: string, tags: Record<string, string>, managed: boolean): string | null {
+function _nameInScope(scope: ScopeContext, names: BackendNames, vaultName: string, tags: Record<string, string>, managed: boolean): string | null {
   if (managed || !_inScope(scope, tags)) return null;
   if (scope.scope === 'none') {
-    return !_looksScoped(scope.prefix, vaultName) && vaultName.length <= NAME_RULE.maxLength && fullMatch(NAME_RULE.pattern, vaultName) ? vaultName : null;
+    return !looksScoped(scope.prefix, vaultName, '-') && vaultName.length <= NAME_RULE.maxLength && fullMatch(NAME_RULE.pattern, vaultName) ? vaultName : null;
   }
   const name = tags[`${scope.prefix}_secret_name`]!;
-  return scopedName(scope, name, '-').toLowerCase() === vaultName.toLowerCase() ? name : null;
+  return names.full(name).toLowerCase() === vaultName.toLowerCase() ? name : null;
 }
 
-
-function _status(e: unknown): number | undefined {
-  const s = (e as { statusCode?: unknown } | undefined)?.statusCode;
-  return typeof s === 'number' ? s : undefined;
-}
 
 function _retryAfter(e: unknown): number | undefined {
-  const h = (e as { response?: { headers?: { get(n: string): string | undefined } } }).response?.headers?.get('retry-after');
-  if (!h) return undefined;
-  const secs = Number(h);
-  return Number.isFinite(secs) ? secs * 1000 : Math.max(0, Date.parse(h) - Date.now()) || undefined;
+  return retryAfterMs((e as { response?: { headers?: { get(n: string): string | undefined } } }).response?.headers?.get('retry-after'));
 }
 
 /** A 409 on register, explained by its inner error code. */
@@ -436,21 +421,30 @@ function _conflictOnRegister(name: string, full: string, e: unknown): unknown {
   }
 }
 
-/** Auth, throttling and connectivity failures become BackendErrors with a next step; the rest pass on. */
-function _describe(e: unknown, operation: string, secretName: string | undefined): unknown {
-  const status = _status(e);
-  const fail = (reason: string, hint: string) => backendFailure({ flavor: FLAVOR_NAME, operation, secretName }, e, reason, hint);
-  if (status === 403 && _inner(e) === 'SecretDisabled') {
-    return fail('the secret is disabled in the vault (HTTP 403 SecretDisabled)', 'Enable it: az keyvault secret set-attributes --vault-name VAULT --name NAME --enabled true.');
-  }
-  if (status === 401 || status === 403) {
-    return fail(`access denied (HTTP ${status})`,
-      'Check the credential (az login, AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, a managed identity, or access_token) and that it may get, list, set, delete and purge secrets (RBAC role "Key Vault Secrets Officer" or an access policy).');
-  }
-  if (status === 429) return fail('throttled (HTTP 429) after retries', 'Key Vault limits requests per vault; wait and retry.');
-  const code = (e as { code?: unknown }).code;
-  if (status === undefined && (code === 'REQUEST_SEND_ERROR' || (typeof code === 'string' && /^E[A-Z]+$/.test(code)))) {
-    return fail(`cannot reach the vault (${String(code)})`, 'Check key_vault_name / vault_url and the network; for an emulator, check that it is running and its certificate is trusted.');
-  }
-  return e;
-}
+const UNREACHABLE = 'Check key_vault_name / vault_url and the network; for an emulator, check that it is running and its certificate is trusted.';
+
+/** Throttling is retried; auth, throttling and connectivity failures get a next step. */
+const CLASSIFY: FailureClassifier = {
+  // ECONNRESET is almost always a kept-alive connection that the server closed while this process
+  // was busy (blocked on a child process, say); every call here is safe to repeat at once.
+  throttled: (e) => (_status(e) === 429 ? (_retryAfter(e) ?? true) : (e as { code?: unknown } | null)?.code === 'ECONNRESET' ? 0 : false),
+  // keystack aborts nothing else, so an abort is the per-request timeout set in _connect.
+  timedOut: (e) => (e as { name?: unknown } | null)?.name === 'AbortError',
+  explain(e) {
+    const status = _status(e);
+    if (status === 403 && _inner(e) === 'SecretDisabled') {
+      return { reason: 'the secret is disabled in the vault (HTTP 403 SecretDisabled)', hint: 'Enable it: az keyvault secret set-attributes --vault-name VAULT --name NAME --enabled true.' };
+    }
+    if (status === 401 || status === 403) {
+      return { reason: `access denied (HTTP ${status})`,
+        hint: 'Check the credential (az login, AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, a managed identity, or access_token) and that it may get, list, set, delete and purge secrets (RBAC role "Key Vault Secrets Officer" or an access policy).' };
+    }
+    if (status === 429) return { reason: 'throttled (HTTP 429)', hint: 'Key Vault limits requests per vault; wait and retry.' };
+    const code = (e as { code?: unknown }).code;
+    if (status === undefined && (code === 'REQUEST_SEND_ERROR' || (typeof code === 'string' && /^E[A-Z]+$/.test(code)))) {
+      return { reason: `cannot reach the vault (${String(code)})`, hint: UNREACHABLE };
+    }
+    return undefined;
+  },
+  unreachableHint: UNREACHABLE,
+};

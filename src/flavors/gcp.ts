@@ -19,8 +19,8 @@ import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { decodeContent, encodeContent, type StoredSecret } from '../secrets/content.js';
 import { ConfigError, InvalidNameError, UnsupportedOperationError } from '../secrets/errors.js';
 import { fullMatch, type NameRule } from '../secrets/names.js';
-import { scopedName, scopeMetadata, secretMetadata, type ScopeContext } from '../secrets/scope.js';
-import { backendFailure, decodeOrFail, importLib, withRetry } from './support.js';
+import { looksScoped, scopeMetadata, secretMetadata, type BackendNames, type ScopeContext } from '../secrets/scope.js';
+import { backendFailure, createCaller, decodeOrFail, importLib, type FailureClassifier } from './support.js';
 import { defineFlavor, type FlavorContext, type ReplaceOutcome, type SecretsBackend, type VersionedSecret } from './types.js';
 
 export const FLAVOR_NAME = 'gcp';
@@ -53,6 +53,7 @@ const CLAIM_LEASE_MS = 10_000;
 export const REPAIR_AFTER_MS = 10_000;
 const MAX_CAS_ROUNDS = 20;
 // gRPC status codes (google.rpc.Code).
+const DEADLINE_EXCEEDED = 4;
 const NOT_FOUND = 5;
 const ALREADY_EXISTS = 6;
 const PERMISSION_DENIED = 7;
@@ -90,24 +91,21 @@ function createGcpBackend(ctx: FlavorContext<GcpFlavorOptions>): SecretsBackend 
   const { scope } = ctx;
   const P = scope.prefix;
   const parent = `projects/${ctx.config.project_id}`;
-  const secretPath = (name: string) => `${parent}/secrets/${scopedName(scope, name, '-')}`;
+  const secretPath = (name: string) => `${parent}/secrets/${ctx.names.full(name)}`;
   const casKey = `${P}_cas`;
   const schemaLabel = `${P}_secret_schema`;
   let client: Promise<SecretManagerServiceClient> | undefined;
   const sm = () => (client ??= _connect(ctx.config));
   // Our own retry of throttling only; the SDK's retries are off so calls are counted and bounded.
+  const caller = createCaller({ flavor: FLAVOR_NAME, env: ctx.env, classify: CLASSIFY });
   const call = async <T>(op: string, name: string | undefined, fn: (c: SecretManagerServiceClient) => Promise<T>): Promise<T> => {
     const c = await sm();
-    try {
-      return await withRetry(() => fn(c), { isRetryable: (e) => _code(e) === RESOURCE_EXHAUSTED });
-    } catch (e) {
-      throw _describe(e, op, name);
-    }
+    return caller.run(op, name, () => fn(c));
   };
   const none = scope.scope === 'none';
   /** In `none` scope, names that look like a scoped id belong to no unscoped secret. */
-  const reserved = (name: string) => none && _looksScoped(P, name);
-  const OPTS = { retry: null, timeout: 30_000 } as const;
+  const reserved = (name: string) => none && looksScoped(P, name, '-');
+  const OPTS = { retry: null, timeout: caller.limits.requestTimeoutMs } as const;
   /** Labels a keystack write sets: the scope's, plus the schema (also in `none` scope, where it marks keystack's own). */
   const labelsFor = (name: string, schema: string, current: Record<string, string> = {}) =>
     ({ ...current, ..._labels(secretMetadata(scope, name, schema)), [schemaLabel]: _labelValue(schema) });
@@ -136,14 +134,14 @@ function createGcpBackend(ctx: FlavorContext<GcpFlavorOptions>): SecretsBackend 
     const unmarked: string[] = [];
     for (const { id, labels } of await listRaw(filter)) {
       if (!none) {
-        const name = _nameInScope(scope, id, labels);
+        const name = _nameInScope(scope, ctx.names, id, labels);
         if (name !== null) own.push(name);
         continue;
       }
       const group = labels[GROUP_LABEL];
       if (group !== undefined) {
         if (_validName(group)) groups.add(group);
-      } else if (!('zenml_scope' in labels) && _validName(id) && !_looksScoped(P, id)) {
+      } else if (!('zenml_scope' in labels) && _validName(id) && !looksScoped(P, id, '-')) {
         (schemaLabel in labels ? own : unmarked).push(id);
       }
     }
@@ -277,7 +275,7 @@ function createGcpBackend(ctx: FlavorContext<GcpFlavorOptions>): SecretsBackend 
       if (await isGroup(name)) return false;
       const labels = labelsFor(name, secret.schema);
       try {
-        await call('register', name, (c) => c.createSecret({ parent, secretId: scopedName(scope, name, '-'), secret: { labels, replication: { automatic: {} } } }, OPTS));
+        await call('register', name, (c) => c.createSecret({ parent, secretId: ctx.names.full(name), secret: { labels, replication: { automatic: {} } } }, OPTS));
       } catch (e) {
         if (_code(e) === ALREADY_EXISTS) return repair(name, secret);
         throw e;
@@ -365,7 +363,7 @@ function createGcpBackend(ctx: FlavorContext<GcpFlavorOptions>): SecretsBackend 
       if (await latest('register', name)) return false;
       const meta = await getMeta('register', name);
       if (!meta) return false;
-      if (!none && _nameInScope(scope, scopedName(scope, name, '-'), meta.labels) !== name) return false;
+      if (!none && _nameInScope(scope, ctx.names, ctx.names.full(name), meta.labels) !== name) return false;
       const age = Date.now() - meta.createMs;
       if (age < REPAIR_AFTER_MS) {
         await new Promise((r) => setTimeout(r, Math.min(500, REPAIR_AFTER_MS - age)));
@@ -438,36 +436,35 @@ function _labels(m: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(m).map(([k, v]) => [k, _labelValue(v)]));
 }
 
-function _looksScoped(prefix: string, id: string): boolean {
-  return ['global', 'component', 'namespace'].some((s) => id.startsWith(`${prefix}-${s}-`));
-}
-
 /** The keystack name of a listed secret in this scope, or null. Labels decide, then the id must agree. */
-function _nameInScope(scope: ScopeContext, id: string, labels: Record<string, string>): string | null {
+function _nameInScope(scope: ScopeContext, names: BackendNames, id: string, labels: Record<string, string>): string | null {
   if (scope.scope === 'none') {
-    if (`${scope.prefix}_scope` in labels || _looksScoped(scope.prefix, id)) return null;
+    if (`${scope.prefix}_scope` in labels || looksScoped(scope.prefix, id, '-')) return null;
     return fullMatch(NAME_RULE.pattern, id) && id.length <= NAME_RULE.maxLength ? id : null;
   }
   for (const [k, v] of Object.entries(scopeMetadata(scope))) if (labels[k] !== v) return null;
   const name = labels[`${scope.prefix}_secret_name`];
-  return name && scopedName(scope, name, '-') === id ? name : null;
+  return name && names.full(name) === id ? name : null;
 }
-
 
 function _code(e: unknown): number | undefined {
   const c = (e as { code?: unknown }).code;
   return typeof c === 'number' ? c : undefined;
 }
 
-/** Turns auth, quota and connectivity failures into BackendErrors with a next step; the rest pass on. */
-function _describe(e: unknown, operation: string, secretName: string | undefined): unknown {
-  const code = _code(e);
-  const fail = (reason: string, hint?: string) => backendFailure({ flavor: FLAVOR_NAME, operation, secretName }, e, reason, hint);
-  if (code === PERMISSION_DENIED || code === UNAUTHENTICATED) {
-    return fail(code === UNAUTHENTICATED ? 'not authenticated (UNAUTHENTICATED)' : 'permission denied (PERMISSION_DENIED)',
-      'Check GOOGLE_APPLICATION_CREDENTIALS / credentials_file, and that the account has roles/secretmanager.admin (or secretAccessor + secretVersionAdder for read/write) on the project.');
-  }
-  if (code === RESOURCE_EXHAUSTED) return fail('quota exceeded (RESOURCE_EXHAUSTED) after retries', 'Wait and retry, or raise the Secret Manager quota of the project.');
-  if (code === UNAVAILABLE) return fail('cannot reach the Secret Manager API (UNAVAILABLE)', 'Check api_endpoint and the network; for an emulator, check that it is running.');
-  return e;
-}
+/** Throttling is retried; auth, quota and connectivity failures get a next step. */
+const CLASSIFY: FailureClassifier = {
+  throttled: (e) => _code(e) === RESOURCE_EXHAUSTED,
+  timedOut: (e) => _code(e) === DEADLINE_EXCEEDED,
+  explain(e) {
+    const code = _code(e);
+    if (code === PERMISSION_DENIED || code === UNAUTHENTICATED) {
+      return { reason: code === UNAUTHENTICATED ? 'not authenticated (UNAUTHENTICATED)' : 'permission denied (PERMISSION_DENIED)',
+        hint: 'Check GOOGLE_APPLICATION_CREDENTIALS / credentials_file, and that the account has roles/secretmanager.admin (or secretAccessor + secretVersionAdder for read/write) on the project.' };
+    }
+    if (code === RESOURCE_EXHAUSTED) return { reason: 'quota exceeded (RESOURCE_EXHAUSTED)', hint: 'Wait and retry, or raise the Secret Manager quota of the project.' };
+    if (code === UNAVAILABLE) return { reason: 'cannot reach the Secret Manager API (UNAVAILABLE)', hint: 'Check api_endpoint and the network; for an emulator, check that it is running.' };
+    return undefined;
+  },
+  unreachableHint: 'Check api_endpoint and the network; for an emulator, check that it is running.',
+};

@@ -11,8 +11,8 @@
  */
 import { decodeContent, encodeContent, type StoredSecret } from '../secrets/content.js';
 import { ConfigError, InvalidNameError, UnsupportedOperationError } from '../secrets/errors.js';
-import { scopePath, type ScopeContext } from '../secrets/scope.js';
-import { importLib, withRetry } from './support.js';
+import { scopePath, type BackendNames, type ScopeContext } from '../secrets/scope.js';
+import { createCaller, fetchWithTimeout, httpStatus as status, importLib, retryAfterMs, type FailureClassifier } from './support.js';
 import { defineFlavor, type FlavorContext, type SecretsBackend } from './types.js';
 
 export const FLAVOR_NAME = 'github';
@@ -33,13 +33,12 @@ export const SECRETS_JSON_ENV = 'KEYSTACK_GITHUB_SECRETS';
 // sealed, base64-encoded value, nor 1000 or 1024: bound the sealed form by 48,000 characters.
 const SEAL_BYTES = 48;
 const MAX_SEALED_BASE64 = 48_000;
-const DELETE_CONCURRENCY = 8;
 
 export default defineFlavor<GitHubFlavorOptions>({
   name: FLAVOR_NAME,
   description: 'GitHub Actions repository secrets',
   supportsScoping: true,
-  separator: '__',
+  naming: githubNaming,
   locationFields: ['owner', 'repository', 'api_url'],
   nameRule: {
     pattern: /[a-z0-9]+(?:_[a-z0-9]+)*/,
@@ -47,14 +46,14 @@ export default defineFlavor<GitHubFlavorOptions>({
     description: 'must be lowercase letters and digits, in words joined by single underscores (GitHub stores names upper-case)',
   },
   maxContentBytes: (MAX_SEALED_BASE64 / 4) * 3 - SEAL_BYTES,
-  capabilities: { readValues: false, maxSecrets: 100, note: 'values readable only inside GitHub Actions' },
+  capabilities: { readValues: false, maxSecrets: 100, note: 'values readable only inside GitHub Actions', atomicCreate: false },
   config: {
     owner: { type: 'string', description: 'repository owner (user or organization)', required: true },
     repository: { type: 'string', description: 'repository name', required: true },
     api_url: { type: 'string', description: 'REST API root (default https://api.github.com)', env: 'GITHUB_API_URL' },
     token_env: { type: 'string', description: 'environment variable holding the token', default: 'GITHUB_TOKEN' },
   },
-  dependencies: { '@octokit/rest': '^22.0.1', 'libsodium-wrappers': '^0.8.4' },
+  dependencies: { '@octokit/rest': '~22.0.1', 'libsodium-wrappers': '~0.8.4' },
   create: (ctx) => createGitHubBackend(ctx),
 });
 
@@ -63,8 +62,9 @@ type Sodium = (typeof import('libsodium-wrappers'))['default'];
 
 function createGitHubBackend(ctx: FlavorContext<GitHubFlavorOptions>): SecretsBackend {
   const { owner, repository: repo, token_env: tokenEnv = 'GITHUB_TOKEN' } = ctx.config;
-  const naming = githubNaming(ctx.scope);
+  const { names } = ctx;
   const repoArgs = { owner, repo };
+  const caller = createCaller({ flavor: FLAVOR_NAME, env: ctx.env, classify: classifier(tokenEnv, `${owner}/${repo}`) });
   let client: Promise<Octokit> | undefined;
   let publicKey: Promise<{ key_id: string; key: string }> | undefined;
 
@@ -79,66 +79,53 @@ function createGitHubBackend(ctx: FlavorContext<GitHubFlavorOptions>): SecretsBa
       const { Octokit } = await importLib(FLAVOR_NAME, '@octokit/rest', () => import('@octokit/rest'));
       const quiet = () => undefined;
       const baseUrl = ctx.config.api_url?.replace(/\/+$/, '');
-      return new Octokit({ auth: token, userAgent: 'keystack', ...(baseUrl ? { baseUrl } : {}), log: { debug: quiet, info: quiet, warn: quiet, error: quiet } });
+      return new Octokit({ auth: token, userAgent: 'keystack', ...(baseUrl ? { baseUrl } : {}), request: { fetch: fetchWithTimeout(caller.limits.requestTimeoutMs) }, log: { debug: quiet, info: quiet, warn: quiet, error: quiet } });
     })());
-  /** One call with GitHub's throttling answers retried; a 404 becomes null. */
-  const call = async <T>(fn: (o: Octokit) => Promise<T>): Promise<T | null> => {
-    const o = await octokit();
-    try {
-      return await withRetry(() => fn(o), { isRetryable, retryAfterMs });
-    } catch (e) {
-      if (status(e) === 404) return null;
-      throw e;
-    }
-  };
-  /** The repository key, fetched once per backend: every write needs it. */
-  const repoKey = () =>
-    (publicKey ??= call((o) => o.rest.actions.getRepoPublicKey(repoArgs)).then((r) => {
+  const run = <T>(op: string, name: string | undefined, fn: (o: Octokit) => Promise<T>) => caller.run(op, name, async () => fn(await octokit()));
+  /** The repository key, fetched once per backend: every write needs it, and it proves the repository is visible. */
+  const repoKey = (op: string, name: string | undefined) =>
+    (publicKey ??= caller.orNull(op, name, async () => (await octokit()).rest.actions.getRepoPublicKey(repoArgs)).then((r) => {
       if (!r) throw notFoundRepo(owner, repo);
       return r.data;
     })).catch((e: unknown) => {
       publicKey = undefined;
       throw e;
     });
-  const exists = async (name: string) => (await call((o) => o.rest.actions.getRepoSecret({ ...repoArgs, secret_name: naming.full(name) }))) !== null;
-  const put = async (name: string, secret: StoredSecret, retried = false): Promise<void> => {
-    const { key_id, key } = await repoKey();
+  /**
+   * A per-secret request whose 404 means "no such secret" only once the repository is known to
+   * be there: a wrong repository or a token that cannot see it also answers 404.
+   */
+  const orAbsent = async <T>(op: string, name: string, fn: (o: Octokit) => Promise<T>): Promise<T | null> => {
+    const r = await caller.orNull(op, name, async () => fn(await octokit()));
+    if (r === null) await repoKey(op, name);
+    return r;
+  };
+  const exists = async (op: string, name: string) => (await orAbsent(op, name, (o) => o.rest.actions.getRepoSecret({ ...repoArgs, secret_name: names.full(name) }))) !== null;
+  const put = async (op: string, name: string, secret: StoredSecret, retried = false): Promise<void> => {
+    const { key_id, key } = await repoKey(op, name);
     const encrypted_value = await seal(key, encodeContent(secret, ctx.scope.prefix));
     try {
-      const r = await call((o) => o.rest.actions.createOrUpdateRepoSecret({ ...repoArgs, secret_name: naming.full(name), encrypted_value, key_id }));
-      if (!r) throw notFoundRepo(owner, repo);
+      await run(op, name, (o) => o.rest.actions.createOrUpdateRepoSecret({ ...repoArgs, secret_name: names.full(name), encrypted_value, key_id }));
     } catch (e) {
+      if (status(e) === 404) throw notFoundRepo(owner, repo);
       // A 422 may mean the key was rotated since it was cached: if a fresh one differs, retry once.
       if (status(e) !== 422 || retried) throw e;
       publicKey = undefined;
-      if ((await repoKey()).key_id === key_id) throw e;
-      await put(name, secret, true);
+      if ((await repoKey(op, name)).key_id === key_id) throw e;
+      await put(op, name, secret, true);
     }
   };
-
-  /** Every page (100 names each): ZenML read only the first. */
-  const list = async () => {
-    const o = await octokit();
-    try {
-      const all = await withRetry(() => o.paginate(o.rest.actions.listRepoSecrets, { ...repoArgs, per_page: 100 }), { isRetryable, retryAfterMs });
-      return all.map((s) => naming.parse(s.name)).filter((n): n is string => n !== null);
-    } catch (e) {
-      throw status(e) === 404 ? notFoundRepo(owner, repo) : e;
-    }
-  };
-  const remove = async (name: string) =>
-    (await call((o) => o.rest.actions.deleteRepoSecret({ ...repoArgs, secret_name: naming.full(name) }))) !== null;
 
   return {
     // GitHub has no create-if-absent: a PUT overwrites. So register reads the metadata first and
     // writes only when it is absent; a writer racing between the two calls can be overwritten.
     async create(name, secret) {
-      if (await exists(name)) return false;
-      await put(name, secret);
+      if (await exists('register', name)) return false;
+      await put('register', name, secret);
       return true;
     },
     async get(name) {
-      const full = naming.full(name);
+      const full = names.full(name);
       if (ctx.env['GITHUB_ACTIONS'] !== 'true') {
         throw new UnsupportedOperationError(
           FLAVOR_NAME,
@@ -150,29 +137,28 @@ function createGitHubBackend(ctx: FlavorContext<GitHubFlavorOptions>): SecretsBa
       const value = ctx.env[full] ?? injectedSecrets(ctx.env)[full];
       return value === undefined ? null : decodeContent(value, ctx.scope.prefix);
     },
-    list,
+    /** Every page (100 names each): ZenML read only the first. */
+    async list() {
+      try {
+        const all = await run('list', undefined, (o) => o.paginate(o.rest.actions.listRepoSecrets, { ...repoArgs, per_page: 100 }));
+        return all.map((s) => names.parse(s.name)).filter((n): n is string => n !== null);
+      } catch (e) {
+        throw status(e) === 404 ? notFoundRepo(owner, repo) : e;
+      }
+    },
     // Update re-puts the sealed value; it first checks the secret exists, so an update of a
     // missing name does not create it (a delete racing in between is undone).
     async update(name, secret) {
-      if (!(await exists(name))) return false;
-      await put(name, secret);
+      if (!(await exists('update', name))) return false;
+      await put('update', name, secret);
       return true;
     },
-    delete: remove,
-    async deleteAll() {
-      const names = await list();
-      let count = 0;
-      for (let i = 0; i < names.length; i += DELETE_CONCURRENCY) {
-        const done = await Promise.all(names.slice(i, i + DELETE_CONCURRENCY).map(remove));
-        count += done.filter(Boolean).length;
-      }
-      return count;
-    },
+    delete: async (name) => (await orAbsent('delete', name, (o) => o.rest.actions.deleteRepoSecret({ ...repoArgs, secret_name: names.full(name) }))) !== null,
   };
 }
 
 /** Keystack name ⇄ GitHub secret name for one scope. */
-export function githubNaming(scope: ScopeContext): { full(name: string): string; parse(full: string): string | null } {
+export function githubNaming(scope: ScopeContext): BackendNames {
   const prefix = scope.prefix;
   if (scope.scope !== 'none' && (/__|_$/.test(prefix) || /^github/.test(prefix))) {
     throw new ConfigError(`the github flavor cannot use the scope_prefix '${prefix}'`, {
@@ -182,6 +168,7 @@ export function githubNaming(scope: ScopeContext): { full(name: string): string;
   const path = scopePath(scope).map((p) => p.replace(/-/g, '_').toUpperCase());
   const head = path.length ? `${path.join('__')}__` : '';
   return {
+    prefix: head,
     full(name) {
       if (scope.scope === 'none' && (/^[0-9]/.test(name) || name.startsWith('github_'))) {
         throw new InvalidNameError('secret name', name, "an unscoped GitHub secret name must not start with a digit or 'github_'");
@@ -220,26 +207,38 @@ function injectedSecrets(env: FlavorContext<unknown>['env']): Record<string, str
   }
 }
 
-function status(e: unknown): number | undefined {
-  const s = (e as { status?: unknown }).status;
-  return typeof s === 'number' ? s : undefined;
-}
-
 function header(e: unknown, name: string): string | undefined {
   const h = (e as { response?: { headers?: Record<string, unknown> } }).response?.headers?.[name];
   return typeof h === 'string' ? h : h === undefined ? undefined : String(h);
 }
 
-/** Rate limits (429, or 403 with a Retry-After or an exhausted quota) and gateway errors. */
-function isRetryable(e: unknown): boolean {
-  const s = status(e);
-  if (s === 429 || s === 502 || s === 503 || s === 504) return true;
-  return s === 403 && (header(e, 'retry-after') !== undefined || header(e, 'x-ratelimit-remaining') === '0');
-}
-
-function retryAfterMs(e: unknown): number | undefined {
-  const after = Number(header(e, 'retry-after'));
-  return Number.isFinite(after) && after > 0 ? after * 1000 : undefined;
+/**
+ * Rate limits (429, or 403 with a Retry-After or an exhausted quota, whose reset time says how
+ * long to wait) and gateway errors are retried; 404 is absence (once the repository is confirmed).
+ */
+function classifier(tokenEnv: string, repo: string): FailureClassifier {
+  const throttled = (e: unknown): boolean | number => {
+    const s = status(e);
+    const asked = retryAfterMs(header(e, 'retry-after'));
+    if (s === 429 || s === 502 || s === 503 || s === 504) return asked ?? true;
+    if (s !== 403) return false;
+    if (asked !== undefined) return asked;
+    const reset = Number(header(e, 'x-ratelimit-reset'));
+    if (header(e, 'x-ratelimit-remaining') !== '0') return false;
+    return Number.isFinite(reset) && reset > 0 ? Math.max(0, reset * 1000 - Date.now()) : true;
+  };
+  return {
+    throttled,
+    absent: (e) => status(e) === 404,
+    explain(e) {
+      const s = status(e);
+      if (throttled(e) !== false) return { reason: `GitHub kept rate-limiting the request (HTTP ${s ?? '?'})`, hint: 'Wait and try again, or spread the calls out (GitHub limits requests per token).' };
+      if (s === 401) return { reason: 'GitHub rejected the token (HTTP 401)', hint: `Check that ${tokenEnv} holds a valid, unexpired token.` };
+      if (s === 403) return { reason: 'GitHub refused the request (HTTP 403)', hint: `Give the token in ${tokenEnv} access to the secrets of ${repo} (fine-grained: "Secrets" read and write; classic: repo scope).` };
+      return undefined;
+    },
+    unreachableHint: 'Check api_url (GITHUB_API_URL) and that this machine can reach it.',
+  };
 }
 
 function notFoundRepo(owner: string, repo: string): Error {

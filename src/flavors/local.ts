@@ -8,11 +8,11 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes, scryptSync, 
 import { dirname, join, resolve } from 'node:path';
 import { decodeContent, encodeContent } from '../secrets/content.js';
 import { BackendError, ConfigError } from '../secrets/errors.js';
-import { scopedName, scopePath } from '../secrets/scope.js';
+import { scopePath } from '../secrets/scope.js';
 import { ensurePrivateDir, writeOnce } from '../support/private-files.js';
 import { isBusy, openShared, retryBusy } from '../support/sqlite.js';
 import { checkTrustedFile, defaultTrustWarn, readTrustedSecretFile, type TrustWarn } from '../support/trust.js';
-import { defineFlavor, type FlavorContext, type SecretsBackend } from './types.js';
+import { defineFlavor, type FlavorContext, type ReplaceOutcome, type SecretsBackend, type VersionedSecret } from './types.js';
 
 export const FLAVOR_NAME = 'local';
 
@@ -56,9 +56,27 @@ function createLocalBackend(ctx: FlavorContext<LocalFlavorOptions>): SecretsBack
       throw storeError(file, e);
     }
   };
-  const aad = (name: string) => Buffer.from(`keystack/local/v1:${scopedName(ctx.scope, name, '/')}`, 'utf8');
+  const aad = (name: string) => Buffer.from(`keystack/local/v1:${ctx.names.full(name)}`, 'utf8');
   const seal = (name: string, secret: Parameters<typeof encodeContent>[0]) =>
     encrypt(open().key, aad(name), Buffer.from(encodeContent(secret, ctx.scope.prefix), 'utf8'));
+  const unseal = (name: string, data: Buffer) => {
+    const plain = decrypt(open().key, aad(name), data);
+    if (!plain) {
+      throw new BackendError({
+        flavor: FLAVOR_NAME,
+        operation: 'get',
+        secretName: name,
+        reason: `the stored data failed its integrity check in ${file}`,
+        hint: 'The row was altered or copied from another name. Restore the store from a backup, or delete and register the secret again.',
+      });
+    }
+    return decodeContent(plain.toString('utf8'), ctx.scope.prefix);
+  };
+  const readRow = (name: string): VersionedSecret | null => {
+    const { db } = open();
+    const row = retry(() => db.prepare('SELECT data FROM secrets WHERE scope = ? AND name = ?').get(scope, name)) as { data: Buffer } | undefined;
+    return row ? { secret: unseal(name, row.data), version: blobVersion(row.data) } : null;
+  };
 
   return {
     async create(name, secret) {
@@ -71,20 +89,23 @@ function createLocalBackend(ctx: FlavorContext<LocalFlavorOptions>): SecretsBack
       return r.changes === 1;
     },
     async get(name) {
-      const { db, key } = open();
-      const row = retry(() => db.prepare('SELECT data FROM secrets WHERE scope = ? AND name = ?').get(scope, name)) as { data: Buffer } | undefined;
-      if (!row) return null;
-      const plain = decrypt(key, aad(name), row.data);
-      if (!plain) {
-        throw new BackendError({
-          flavor: FLAVOR_NAME,
-          operation: 'get',
-          secretName: name,
-          reason: `the stored data failed its integrity check in ${file}`,
-          hint: 'The row was altered or copied from another name. Restore the store from a backup, or delete and register the secret again.',
-        });
-      }
-      return decodeContent(plain.toString('utf8'), ctx.scope.prefix);
+      return readRow(name)?.secret ?? null;
+    },
+    async read(name) {
+      return readRow(name);
+    },
+    async replaceIf(name, secret, version) {
+      const { db } = open();
+      const data = seal(name, secret);
+      // Compare and write in one immediate transaction: no other process can write in between.
+      const swap = db.transaction((): ReplaceOutcome => {
+        const row = db.prepare('SELECT data FROM secrets WHERE scope = ? AND name = ?').get(scope, name) as { data: Buffer } | undefined;
+        if (!row) return 'absent';
+        if (blobVersion(row.data) !== version) return 'conflict';
+        db.prepare('UPDATE secrets SET data = ?, updated_at = ? WHERE scope = ? AND name = ?').run(data, Date.now(), scope, name);
+        return 'updated';
+      });
+      return retry(() => swap.immediate());
     },
     async list() {
       const { db } = open();
@@ -250,6 +271,15 @@ function derive(passphrase: string, salt: Buffer): Buffer {
 }
 
 const VERSION = 1;
+
+/**
+ * A row's version for compare-and-set: a digest of its sealed blob. Every write seals with a fresh
+ * nonce, so every write changes it, and no schema change (version column) is needed. The digest
+ * of ciphertext reveals nothing about the values.
+ */
+function blobVersion(blob: Buffer): string {
+  return createHash('sha256').update(blob).digest('base64url');
+}
 
 function encrypt(key: Buffer, aad: Buffer, plain: Buffer): Buffer {
   const nonce = randomBytes(12);

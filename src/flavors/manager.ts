@@ -6,17 +6,18 @@
 import { ARBITRARY, keptTypes, payloadBytes, type StoredSecret, type ValueType } from '../secrets/content.js';
 import {
   ConfigError,
+  ConflictError,
   SchemaValidationError,
   SecretExistsError,
   SecretNotFoundError,
   SecretTooLargeError,
 } from '../secrets/errors.js';
-import { validateSecretKey, validateSecretName } from '../secrets/names.js';
+import { validateSecretKey, validateSecretName, type NameRule } from '../secrets/names.js';
 import { coerceValues, type SchemaRegistry, type SecretSchema } from '../secrets/schema.js';
-import { describeScope, scopedPrefix, type ScopeContext } from '../secrets/scope.js';
+import { backendNames, describeScope, scopedPrefix, type ScopeContext } from '../secrets/scope.js';
 import { resolveFlavorFields, validateScopeSettings } from './config.js';
 import { processMasker } from '../support/masking.js';
-import { backendFailure } from './support.js';
+import { backendFailure, mapLimit } from './support.js';
 import type { FlavorDefinition, SecretsBackend } from './types.js';
 
 /** What the config store keeps about a secrets manager. */
@@ -83,6 +84,14 @@ function describeValue(v: unknown): string {
   return typeof v === 'object' ? 'an object' : `${/^[aeiou]/.test(typeof v) ? 'an' : 'a'} ${typeof v}`;
 }
 
+/**
+ * Compare-and-set attempts of one patch. Each conflict means another writer's change landed, so
+ * this bounds how many concurrent writers of one secret a merge outlasts, not a time.
+ */
+const PATCH_ATTEMPTS = 20;
+
+const DELETE_CONCURRENCY = 8;
+
 export class SecretsManager {
   readonly name: string;
   readonly uuid: string;
@@ -109,6 +118,15 @@ export class SecretsManager {
   /** "secrets manager 'x' (component scope)", for messages. */
   get where(): string {
     return describeScope(this.scope, this.name);
+  }
+
+  /**
+   * Whether `patch` is atomic: the backend has a compare-and-set (`read` + `replaceIf`). When false,
+   * of two concurrent patches of one secret the last writer wins. Creates the backend (no I/O).
+   */
+  get mergesAtomically(): boolean {
+    const be = this.#be();
+    return be.read !== undefined && be.replaceIf !== undefined;
   }
 
   /** Creates a secret. Throws SecretExistsError if the name is taken in this scope. */
@@ -165,17 +183,35 @@ export class SecretsManager {
     return this.#replace(name, await this.#prepare(name, values, current.schema, current.types));
   }
 
-  /** Merges `set` into the existing values and removes `remove`; keeps the schema. */
+  /**
+   * Merges `set` into the existing values and removes `remove`; keeps the schema. Atomic where the
+   * backend has a compare-and-set (`read` + `replaceIf`): on a conflict the secret is read again and
+   * the change applied on top of the other writer's, never the stale result written. Throws
+   * ConflictError when other writers kept winning for every attempt (nothing was written then).
+   * Without compare-and-set (github, custom flavors that lack it) this is a get + update, so of
+   * two concurrent merges the last writer wins.
+   */
   async patch(name: string, change: { set?: Readonly<Record<string, string>>; remove?: readonly string[] }): Promise<Secret> {
-    const current = await this.get(name);
-    const values = { ...current.values, ...change.set };
-    for (const key of change.remove ?? []) {
-      if (!Object.hasOwn(values, key)) {
-        throw new SchemaValidationError(current.schema, [{ key, message: `secret '${name}' has no such key` }], 'Run `keystack secret get NAME` to see its keys.');
-      }
-      delete values[key];
+    this.#checkName(name);
+    const be = await this.#call('update', name, async () => this.#be());
+    if (!be.read || !be.replaceIf) {
+      const current = await this.get(name);
+      return this.#replace(name, await this.#prepare(name, this.#merge(name, current, change), current.schema, current.types));
     }
-    return this.#replace(name, await this.#prepare(name, values, current.schema, current.types));
+    const read = be.read.bind(be);
+    const replaceIf = be.replaceIf.bind(be);
+    for (let attempt = 1; ; attempt++) {
+      const current = await this.#call('get', name, () => read(name));
+      if (!current) throw new SecretNotFoundError(name, this.where);
+      processMasker.add(Object.values(current.secret.values));
+      const stored = await this.#prepare(name, this.#merge(name, current.secret, change), current.secret.schema, current.secret.types);
+      const outcome = await this.#call('update', name, () => replaceIf(name, stored, current.version), stored);
+      if (outcome === 'updated') return { name, ...stored };
+      if (outcome === 'absent') throw new SecretNotFoundError(name, this.where);
+      if (attempt >= PATCH_ATTEMPTS) throw new ConflictError(name, this.where);
+      // Writers that collided once would collide again in lock step without a random pause.
+      await new Promise((r) => setTimeout(r, Math.random() * Math.min(100, 5 * 2 ** attempt)));
+    }
   }
 
   /** Deletes a secret. Throws SecretNotFoundError if it does not exist (on every flavor alike). */
@@ -185,9 +221,17 @@ export class SecretsManager {
     if (!deleted) throw new SecretNotFoundError(name, this.where);
   }
 
-  /** Deletes every secret in this manager's scope, and nothing outside it. */
+  /**
+   * Deletes every secret in this manager's scope, and nothing outside it. Backends without a bulk
+   * call get list + delete, eight at a time; a secret that vanished meanwhile is not counted.
+   */
   async deleteAll(): Promise<number> {
-    return this.#call('delete-all', undefined, () => this.#be().deleteAll(), undefined, isCount);
+    return this.#call('delete-all', undefined, async () => {
+      const be = this.#be();
+      if (be.deleteAll) return be.deleteAll();
+      const deleted = await mapLimit(await be.list(), DELETE_CONCURRENCY, (name) => be.delete(name));
+      return deleted.filter(Boolean).length;
+    }, undefined, isCount);
   }
 
   /** Resolves a schema name through the registry. */
@@ -205,6 +249,17 @@ export class SecretsManager {
     const be = this.#backend;
     this.#backend = undefined;
     await be?.close?.();
+  }
+
+  #merge(name: string, current: StoredSecret, change: { set?: Readonly<Record<string, string>>; remove?: readonly string[] }): Record<string, string> {
+    const values = { ...current.values, ...change.set };
+    for (const key of change.remove ?? []) {
+      if (!Object.hasOwn(values, key)) {
+        throw new SchemaValidationError(current.schema, [{ key, message: `secret '${name}' has no such key` }], 'Run `keystack secret get NAME` to see its keys.');
+      }
+      delete values[key];
+    }
+    return values;
   }
 
   async #replace(name: string, stored: StoredSecret): Promise<Secret> {
@@ -246,7 +301,8 @@ export class SecretsManager {
       for (const k of ['scope', 'namespace', 'scope_prefix']) delete config[k];
       // Credentials (stored or from the environment) must not show up in any message either.
       for (const [k, field] of Object.entries(flavor.config)) if (field.sensitive) processMasker.add([config[k]]);
-      this.#backend = flavor.create({ config, scope: this.scope, configDir, env, ...(warn ? { warn } : {}) });
+      const names = flavor.naming ? flavor.naming(this.scope) : backendNames(this.scope, flavor.separator ?? '/', (n) => isValidName(n, flavor.nameRule));
+      this.#backend = flavor.create({ config, scope: this.scope, names, configDir, env, ...(warn ? { warn } : {}) });
     }
     return this.#backend;
   }
@@ -271,5 +327,14 @@ export class SecretsManager {
       });
     }
     return result;
+  }
+}
+
+function isValidName(name: string, rule: NameRule): boolean {
+  try {
+    validateSecretName(name, rule);
+    return true;
+  } catch {
+    return false;
   }
 }

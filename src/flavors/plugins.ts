@@ -5,7 +5,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ConfigError } from '../secrets/errors.js';
+import { ConfigError, isKeystackError } from '../secrets/errors.js';
 import { isSecretSchema, type SecretSchema } from '../secrets/schema.js';
 import { importUserModule } from '../support/modules.js';
 import { checkTrustedChain } from '../support/trust.js';
@@ -54,6 +54,7 @@ async function importPlugin(path: string): Promise<PluginExports> {
   try {
     mod = await importUserModule(path);
   } catch (e) {
+    if (isKeystackError(e)) throw e; // already says what to do (a missing tsx)
     throw new ConfigError(`cannot load module ${path}: ${(e as Error).message?.split('\n')[0] ?? String(e)}`, {
       hint: 'Fix the module so that it loads with `node`, then try again.',
       cause: e,

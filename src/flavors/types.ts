@@ -8,7 +8,7 @@
  */
 import type { StoredSecret } from '../secrets/content.js';
 import type { NameRule } from '../secrets/names.js';
-import type { ScopeContext } from '../secrets/scope.js';
+import type { BackendNames, ScopeContext } from '../secrets/scope.js';
 import type { SecretSchema } from '../secrets/schema.js';
 
 export interface SecretsBackend {
@@ -22,8 +22,12 @@ export interface SecretsBackend {
   update(name: string, secret: StoredSecret): Promise<boolean>;
   /** Deletes the secret; false when it does not exist in this scope. */
   delete(name: string): Promise<boolean>;
-  /** Deletes every secret of this scope and nothing else; returns how many. */
-  deleteAll(): Promise<number>;
+  /**
+   * Deletes every secret of this scope and nothing else; returns how many. Optional: implement it
+   * only when the backend has a bulk call. Without it the core lists and deletes each name (eight
+   * at a time), counting the deletes that found their secret.
+   */
+  deleteAll?(): Promise<number>;
   /**
    * Optional compare-and-set, so that concurrent merges (`patch`, `secret update --KEY=…`) never
    * lose each other's changes. `read` returns the secret with an opaque version token;
@@ -70,6 +74,12 @@ export interface FlavorContext<C> {
   /** The flavor's own config fields, validated and with defaults applied. */
   config: C;
   scope: ScopeContext;
+  /**
+   * Backend names of this scope, computed by the core from the scope and the flavor's `separator`
+   * (or its `naming`): use `names.full(name)` to address a secret, `names.prefix` to filter a
+   * listing and `names.parse(backendName)` to read one back (null: not a secret of this scope).
+   */
+  names: BackendNames;
   /** keystack's config directory (local flavors keep their store under it by default). */
   configDir: string;
   env: Readonly<Record<string, string | undefined>>;
@@ -84,6 +94,11 @@ export interface FlavorCapabilities {
   maxSecrets?: number;
   /** One line shown in `flavor list` when a capability is limited. */
   note?: string;
+  /**
+   * False where the backend has no create-only write, so that two concurrent registers of one
+   * name can both report success (the last one's values stay). @default true
+   */
+  atomicCreate?: boolean;
 }
 
 export interface FlavorDefinition<C = Record<string, unknown>> {
@@ -95,8 +110,15 @@ export interface FlavorDefinition<C = Record<string, unknown>> {
   readonly supportsScoping: boolean;
   /** True when the backend exists only on this machine (remote orchestrators refuse it). */
   readonly isLocal: boolean;
-  /** Joins scope path and name into a backend name. */
-  readonly separator: string;
+  /**
+   * Joins scope path and name into backend names (`ctx.names`). @default `/`
+   */
+  readonly separator?: string;
+  /**
+   * A mapping of its own, for backends whose names cannot hold the scope path as is (GitHub's
+   * `[A-Z0-9_]`). Wins over `separator`. May throw a ConfigError for a scope it cannot map.
+   */
+  readonly naming?: (scope: ScopeContext) => BackendNames;
   /** Rules for secret names and namespaces on this backend. */
   readonly nameRule: NameRule;
   /** Largest stored payload (JSON of values plus schema) in bytes. */

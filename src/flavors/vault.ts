@@ -5,12 +5,10 @@
  * (a CA file, skip-verify) need an https agent, which fetch does not take.
  */
 import { readFileSync } from 'node:fs';
-import type { IncomingHttpHeaders } from 'node:http';
 import type { Agent } from 'node:https';
 import { fromPayload, toPayload, type StoredSecret } from '../secrets/content.js';
 import { BackendError, ConfigError } from '../secrets/errors.js';
-import { scopePath } from '../secrets/scope.js';
-import { backendFailure, withRetry } from './support.js';
+import { createCaller, mapLimit, requestJson, retryAfterMs, type FailureClassifier, type JsonReply } from './support.js';
 import { defineFlavor, type FlavorContext, type SecretsBackend } from './types.js';
 
 export const FLAVOR_NAME = 'vault';
@@ -38,7 +36,6 @@ export default defineFlavor<VaultFlavorOptions>({
   name: FLAVOR_NAME,
   description: 'HashiCorp Vault / OpenBao (KV v2)',
   supportsScoping: true,
-  separator: '/',
   locationFields: ['url', 'mount_point', 'vault_namespace'],
   // ZenML's vault flavor applies the AWS character rule ('.' included) and no length limit. Vault
   // and OpenBao set none on KV paths either (a 60,000-character name round-trips on OpenBao 2.7.2);
@@ -60,13 +57,10 @@ export default defineFlavor<VaultFlavorOptions>({
   create: (ctx) => createVaultBackend(ctx),
 });
 
-interface Reply {
-  status: number;
-  body: { data?: Record<string, unknown> | null; errors?: string[]; auth?: { client_token?: string } } | null;
-}
+type Reply = JsonReply & { body: { data?: Record<string, unknown> | null; errors?: unknown; auth?: { client_token?: string } } | null };
 
 function createVaultBackend(ctx: FlavorContext<VaultFlavorOptions>): SecretsBackend {
-  const { config, scope, env } = ctx;
+  const { config, scope, env, names } = ctx;
   const url = config.url ?? env['BAO_ADDR'];
   if (!url) throw new ConfigError('the vault flavor needs a server address', { hint: 'Pass --url=https://HOST:8200 when registering, or set VAULT_ADDR (or BAO_ADDR).' });
   const base = new URL(url);
@@ -78,29 +72,28 @@ function createVaultBackend(ctx: FlavorContext<VaultFlavorOptions>): SecretsBack
   if (!approle && !fixed) {
     throw new ConfigError('the vault flavor has no credentials', { hint: 'Set VAULT_TOKEN (or BAO_TOKEN), or VAULT_ROLE_ID and VAULT_SECRET_ID for AppRole; do not store them in the config.' });
   }
+  const caller = createCaller({ flavor: FLAVOR_NAME, env, classify: CLASSIFY });
   let agent: Agent | undefined;
   let token: Promise<string> | undefined = approle ? undefined : Promise.resolve(fixed ?? '');
+  let vaultConfirmed: Promise<void> | undefined;
   // Versions this manager last read (get then update is how the CLI patches): an update of such a
   // secret is one write, with check-and-set on that version, instead of a metadata read first.
   const versions = new Map<string, number>();
 
-  const send = async (method: string, path: string, tok: string | undefined, body?: unknown): Promise<Reply> => {
-    const { http, https } = await httpLibs();
-    if (base.protocol === 'https:') agent ??= new https.Agent({ keepAlive: true, rejectUnauthorized: config.tls_skip_verify !== true, ...(config.ca_cert ? { ca: readCa(config.ca_cert) } : {}) });
+  const send = async (method: string, path: string, tok: string | undefined, body?: unknown, namespaced = true): Promise<Reply> => {
+    if (base.protocol === 'https:') agent ??= new (await import('node:https')).Agent({ keepAlive: true, rejectUnauthorized: config.tls_skip_verify !== true, ...(config.ca_cert ? { ca: readCa(config.ca_cert) } : {}) });
     const headers: Record<string, string> = { accept: 'application/json' };
     if (tok) headers['x-vault-token'] = tok;
-    if (config.vault_namespace) headers['x-vault-namespace'] = config.vault_namespace;
-    const request = base.protocol === 'https:' ? https.request : http.request;
-    return withRetry(() => exchange(request, new URL(`${base.pathname.replace(/\/$/, '')}/v1/${path}`, base), method, headers, body, agent), {
-      isRetryable: (e) => e instanceof VaultHttpError && e.status === 429,
-      retryAfterMs: (e) => (e instanceof VaultHttpError ? e.retryAfterMs : undefined),
-    });
+    if (config.vault_namespace && namespaced) headers['x-vault-namespace'] = config.vault_namespace;
+    const url = new URL(`${base.pathname.replace(/\/$/, '')}/v1/${path}`, base);
+    return requestJson(url, { method, headers, body, agent, timeoutMs: caller.limits.requestTimeoutMs });
   };
   const login = async (): Promise<string> => {
     const r = await send('POST', `auth/${segments(config.approle_mount ?? 'approle').join('/')}/login`, undefined, approle);
     const t = r.body?.auth?.client_token;
+    if (r.odd !== undefined) throw notVault(r, 'the AppRole login');
     if (r.status !== 200 || !t) {
-      throw new VaultHttpError(r.status, r.body?.errors, undefined, 'AppRole login failed', 'Check role_id and secret_id (VAULT_ROLE_ID, VAULT_SECRET_ID) and approle_mount.');
+      throw new VaultHttpError(r.status, r.body?.errors, { what: 'AppRole login failed', hint: 'Check role_id and secret_id (VAULT_ROLE_ID, VAULT_SECRET_ID) and approle_mount.' });
     }
     return t;
   };
@@ -110,23 +103,49 @@ function createVaultBackend(ctx: FlavorContext<VaultFlavorOptions>): SecretsBack
       const current = (token ??= login());
       current.catch(() => (token = undefined));
       const r = await send(method, path, await current, body);
+      if (r.status === 429) throw new VaultHttpError(429, r.body?.errors, { what: 'rate limited', retryAfterMs: retryAfterMs(r.headers['retry-after']) });
       if (r.status === 403 && approle && attempt === 0) {
         token = undefined;
         continue;
       }
+      // Vault answers every request but a 204 with a JSON object, and every failure with `errors`.
+      if (r.status !== 204 && (r.odd !== undefined || (r.status >= 400 && !Array.isArray(r.body?.errors) && !(r.status === 404 && r.body?.data)))) throw notVault(r, `${method} ${path.split('?')[0]}`);
       if (ok.includes(r.status)) return r;
       throw new VaultHttpError(r.status, r.body?.errors);
     }
   };
-  const kv = (kind: 'data' | 'metadata', name?: string) => [...mount, kind, ...scopePath(scope), ...(name === undefined ? [] : [name])].map(encodeURIComponent).join('/');
+  /**
+   * A 404 that means "no such secret". A missing mount is a failure; and since Vault answers
+   * `{"errors":[]}` to any unknown path outside /v1 too (a url with a wrong path prefix), the first
+   * such answer is checked once against the server's unauthenticated health endpoint.
+   */
+  const absent = async (r: Reply): Promise<null> => {
+    const errors = Array.isArray(r.body?.errors) ? (r.body.errors as unknown[]) : [];
+    if (errors.some((e) => typeof e === 'string' && /no handler for route/i.test(e))) throw notKv2(mountPoint);
+    if (r.body?.data) return null; // soft-deleted: Vault sent the version's metadata
+    await (vaultConfirmed ??= confirmVault().catch((e: unknown) => {
+      vaultConfirmed = undefined;
+      throw e;
+    }));
+    return null;
+  };
+  const confirmVault = async () => {
+    const r = await send('GET', 'sys/health?standbyok=true&perfstandbyok=true', undefined, undefined, false);
+    if (typeof (r.body as { initialized?: unknown } | null)?.initialized !== 'boolean') throw notVault(r, 'GET sys/health');
+  };
+  const kv = (kind: 'data' | 'metadata' | 'detailed-metadata', name?: string) => [...mount, kind, ...segments(name === undefined ? names.prefix : names.full(name))].map(encodeURIComponent).join('/');
   const write = async (name: string, secret: StoredSecret, cas: number): Promise<'ok' | 'conflict'> => {
-    const r = await call('POST', kv('data', name), { data: toPayload(secret, scope.prefix), options: { cas } }, [200, 400]);
+    const r = await call('POST', kv('data', name), { data: toPayload(secret, scope.prefix), options: { cas } }, [200, 204, 400, 404]);
+    // Vault answers a KV v2 write 404 only for a missing mount; `{"errors":[]}` is not Vault's KV.
+    if (r.status === 404) throw (await absent(r).then(() => notVault(r, `POST ${kv('data', name)}`)));
     if (r.status === 400) {
       if (isCasError(r)) return 'conflict';
       throw new VaultHttpError(r.status, r.body?.errors);
     }
+    // KV version 1 answers a write with 204 and no version.
+    if (r.status === 204) throw notKv2(mountPoint);
     const version = r.body?.data?.['version'];
-    if (typeof version !== 'number') throw notKv2(mountPoint);
+    if (typeof version !== 'number') throw notVault(r, `POST ${kv('data', name)}`);
     if (versions.has(name)) versions.set(name, version);
     return 'ok';
   };
@@ -137,17 +156,52 @@ function createVaultBackend(ctx: FlavorContext<VaultFlavorOptions>): SecretsBack
   /** The current version and whether it is readable; null when the path does not exist. */
   const state = async (name: string): Promise<{ version: number; live: boolean } | null> => {
     const r = await call('GET', kv('metadata', name), undefined, [200, 404]);
-    if (r.status === 404) return missing(r, mountPoint);
-    const data = r.body?.data ?? {};
-    const version = Number(data['current_version'] ?? 0);
-    const v = (data['versions'] as Record<string, { deletion_time?: string; destroyed?: boolean }> | undefined)?.[String(version)];
-    return { version, live: version > 0 && !!v && !v.deletion_time && !v.destroyed };
+    if (r.status === 404) return absent(r);
+    const s = versionState(r.body?.data);
+    if (!s) throw notVault(r, `GET ${kv('metadata', name)}`);
+    return s;
   };
-  const listNames = async (): Promise<string[]> => {
+  /** The secret and its KV version; null when the path does not exist or its latest version is deleted. */
+  const readVersioned = async (name: string): Promise<{ secret: StoredSecret; version: number | undefined } | null> => {
+    const r = await call('GET', kv('data', name), undefined, [200, 404]);
+    versions.delete(name);
+    if (r.status === 404) return absent(r);
+    const data = r.body?.data;
+    const payload = data?.['data'];
+    const metadata = data?.['metadata'];
+    if (!payload || typeof payload !== 'object' || !metadata || typeof metadata !== 'object') throw notVault(r, `GET ${kv('data', name)}`);
+    const version = (metadata as { version?: unknown }).version;
+    if (typeof version === 'number') remember(name, version);
+    return { secret: fromPayload(payload as Record<string, unknown>, scope.prefix), version: typeof version === 'number' ? version : undefined };
+  };
+  const parse = (keys: unknown[]) => keys.map((k) => (typeof k === 'string' ? names.parse(names.prefix + k) : null)).filter((n): n is string => n !== null);
+  // LIST also returns paths whose latest version is soft-deleted (`vault kv delete`), which get
+  // reads as absent. OpenBao's detailed-metadata LIST brings every path's versions in one call;
+  // where it is missing (HashiCorp Vault) or a policy does not grant it, each path's metadata is
+  // read (1 + N requests, 8 at a time), and the manager remembers to go that way.
+  let detailed = true;
+  const list = async (): Promise<string[]> => {
+    if (detailed) {
+      const r = await call('GET', `${kv('detailed-metadata')}/?list=true`, undefined, [200, 404, 405]).catch((e: unknown) => {
+        if (e instanceof VaultHttpError && e.status === 403) return null;
+        throw e;
+      });
+      const info = r?.body?.data?.['key_info'];
+      if (r?.status === 200 && info && typeof info === 'object') {
+        const all = info as Record<string, unknown>;
+        return parse(Object.keys(all)).filter((n) => versionState(all[n])?.live);
+      }
+      if (r?.status === 200) throw notVault(r, `LIST ${kv('detailed-metadata')}`);
+      if (r?.status === 404 && !isUnsupported(r)) return (await absent(r)) ?? [];
+      detailed = false;
+    }
     const r = await call('GET', `${kv('metadata')}/?list=true`, undefined, [200, 404]);
-    if (r.status === 404) return missing(r, mountPoint) ?? [];
-    const keys = (r.body?.data?.['keys'] ?? []) as unknown[];
-    return keys.filter((k): k is string => typeof k === 'string' && !k.endsWith('/'));
+    if (r.status === 404) return (await absent(r)) ?? [];
+    const keys = r.body?.data?.['keys'];
+    if (!Array.isArray(keys)) throw notVault(r, `LIST ${kv('metadata')}`);
+    const candidates = parse(keys);
+    const states = await mapLimit(candidates, 8, state);
+    return candidates.filter((_, i) => states[i]?.live);
   };
 
   const backend: SecretsBackend = {
@@ -160,17 +214,19 @@ function createVaultBackend(ctx: FlavorContext<VaultFlavorOptions>): SecretsBack
       return (await write(name, secret, s?.version ?? 0)) === 'ok';
     },
     async get(name) {
-      const r = await call('GET', kv('data', name), undefined, [200, 404]);
-      versions.delete(name);
-      if (r.status === 404) return missing(r, mountPoint);
-      const data = r.body?.data;
-      const payload = data?.['data'];
-      if (!payload || typeof payload !== 'object') return null;
-      const version = (data['metadata'] as { version?: unknown } | undefined)?.version;
-      if (typeof version === 'number') remember(name, version);
-      return fromPayload(payload as Record<string, unknown>, scope.prefix);
+      return (await readVersioned(name))?.secret ?? null;
     },
-    list: listNames,
+    async read(name) {
+      const r = await readVersioned(name);
+      if (r && r.version === undefined) throw notKv2(mountPoint);
+      return r && { secret: r.secret, version: String(r.version) };
+    },
+    list,
+    /**
+     * A replace, not a merge: the body is the whole new content, so writing it again on top of a
+     * newer version after a check-and-set conflict loses nothing the caller meant to keep. Merges
+     * go through replaceIf, which never retries a stale write.
+     */
     async update(name, secret) {
       const seen = versions.get(name);
       if (seen !== undefined && (await write(name, secret, seen)) === 'ok') return true;
@@ -181,6 +237,14 @@ function createVaultBackend(ctx: FlavorContext<VaultFlavorOptions>): SecretsBack
       }
       throw new BackendError({ flavor: FLAVOR_NAME, operation: 'update', secretName: name, reason: 'the secret kept changing while it was being updated (check-and-set conflicts)', hint: 'Another writer is updating it at the same time; try again.' });
     },
+    async replaceIf(name, secret, version) {
+      const cas = Number(version);
+      if (!Number.isSafeInteger(cas) || cas < 1) throw new Error(`not a KV v2 version: ${version}`);
+      if ((await write(name, secret, cas)) === 'ok') return 'updated';
+      // Check-and-set failed: the secret moved on, or it was deleted (its metadata is gone, or its
+      // latest version soft-deleted). Absence is told apart so the core reports "not found".
+      return (await state(name))?.live ? 'conflict' : 'absent';
+    },
     async delete(name) {
       // DELETE on metadata answers 204 whether or not the path exists, so absence needs a look first.
       if (!(await state(name))?.live) return false;
@@ -188,54 +252,55 @@ function createVaultBackend(ctx: FlavorContext<VaultFlavorOptions>): SecretsBack
       versions.delete(name);
       return true;
     },
-    async deleteAll() {
-      const names = await listNames();
-      for (const name of names) await call('DELETE', kv('metadata', name));
-      versions.clear();
-      return names.length;
-    },
     close() {
       agent?.destroy();
       agent = undefined;
     },
   };
-  return guarded(backend);
-}
-
-/** The backend with every failure explained (auth, rate limits, unreachable server). */
-function guarded(be: SecretsBackend): SecretsBackend {
-  const wrap = <A extends unknown[], R>(op: string, fn: (...a: A) => Promise<R>) =>
-    async (...a: A): Promise<R> => {
-      try {
-        return await fn(...a);
-      } catch (e) {
-        throw explainVault(op, typeof a[0] === 'string' ? a[0] : undefined, e);
-      }
-    };
+  // Operation-level retry: Vault rejects a throttled request before doing anything, so re-running
+  // the operation from its first request is safe.
+  const guard = <A extends unknown[], R>(op: string, fn: (...a: A) => Promise<R>) =>
+    (...a: A): Promise<R> => caller.run(op, typeof a[0] === 'string' ? a[0] : undefined, () => fn(...a));
   return {
-    create: wrap('register', be.create),
-    get: wrap('get', be.get),
-    list: wrap('list', be.list),
-    update: wrap('update', be.update),
-    delete: wrap('delete', be.delete),
-    deleteAll: wrap('delete-all', be.deleteAll),
-    close: () => be.close?.(),
+    create: guard('register', backend.create),
+    get: guard('get', backend.get),
+    list: guard('list', backend.list),
+    update: guard('update', backend.update),
+    ...(backend.read && backend.replaceIf ? { read: guard('get', backend.read), replaceIf: guard('update', backend.replaceIf) } : {}),
+    delete: guard('delete', backend.delete),
+    close: () => backend.close?.(),
   };
 }
 
-/** A 404 that means "no such secret", as opposed to a missing mount (which is a failure). */
-function missing(r: Reply, mount: string): null {
-  if ((r.body?.errors ?? []).some((e) => /no handler for route/i.test(e))) throw notKv2(mount);
-  return null;
+/** A path's current version and whether it is readable, from its metadata; null if it has no such shape. */
+function versionState(meta: unknown): { version: number; live: boolean } | null {
+  const m = meta as { current_version?: unknown; versions?: Record<string, { deletion_time?: string; destroyed?: boolean }> } | null | undefined;
+  if (typeof m?.current_version !== 'number' || !m.versions || typeof m.versions !== 'object') return null;
+  const v = m.versions[String(m.current_version)];
+  return { version: m.current_version, live: m.current_version > 0 && !!v && !v.deletion_time && !v.destroyed };
+}
+
+/** Vault's answer for a route the KV engine does not have (detailed-metadata on HashiCorp Vault). */
+function isUnsupported(r: Reply): boolean {
+  return Array.isArray(r.body?.errors) && (r.body.errors as unknown[]).some((e) => typeof e === 'string' && /unsupported (path|operation)/i.test(e));
 }
 
 function isCasError(r: Reply): boolean {
-  return (r.body?.errors ?? []).some((e) => /check-and-set/i.test(e));
+  return Array.isArray(r.body?.errors) && (r.body.errors as unknown[]).some((e) => typeof e === 'string' && /check-and-set/i.test(e));
 }
 
 function notKv2(mount: string): Error {
-  return new VaultHttpError(404, [`mount '${mount}' is not a KV version 2 secrets engine`], undefined, undefined,
-    `Enable one with \`vault secrets enable -path=${mount} kv-v2\`, or pass --mount_point=MOUNT of an existing KV v2 mount.`);
+  return new VaultHttpError(404, [`mount '${mount}' is not a KV version 2 secrets engine`], {
+    hint: `Enable one with \`vault secrets enable -path=${mount} kv-v2\`, or pass --mount_point=MOUNT of an existing KV v2 mount.`,
+  });
+}
+
+/** A proxy's page, an empty 404, a JSON object of another shape: never read as absence. */
+function notVault(r: Reply, what: string): Error {
+  return new VaultHttpError(r.status, undefined, {
+    what: `the server did not answer like Vault (${what} answered HTTP ${r.status} with ${r.odd ?? 'JSON of another shape'})`,
+    hint: 'Check the url (or VAULT_ADDR): it must be the Vault/OpenBao server address itself, e.g. https://HOST:8200, without a path unless a proxy serves Vault under that path.',
+  });
 }
 
 function readCa(file: string): Buffer {
@@ -255,71 +320,27 @@ export class VaultHttpError extends Error {
   readonly status: number;
   readonly retryAfterMs: number | undefined;
   readonly hint: string | undefined;
-  constructor(status: number, errors: string[] | undefined, retryAfterMs?: number, what?: string, hint?: string) {
-    const detail = (errors ?? []).join('; ') || 'no detail';
-    super(`${what ?? `HTTP ${status}`}: ${detail}`);
+  constructor(status: number, errors: unknown, o: { retryAfterMs?: number | undefined; what?: string; hint?: string } = {}) {
+    const detail = (Array.isArray(errors) ? errors.filter((e) => typeof e === 'string') : []).join('; ');
+    super(o.what && !detail ? o.what : `${o.what ?? `Vault answered HTTP ${status}`}: ${detail || 'no detail'}`);
     this.name = 'VaultError';
     this.status = status;
-    this.retryAfterMs = retryAfterMs;
-    this.hint = hint;
+    this.retryAfterMs = o.retryAfterMs;
+    this.hint = o.hint;
   }
 }
 
-// node:http and node:https cost a few ms to load; every other CLI call would pay for them.
-let httpLibsLoading: Promise<{ http: typeof import('node:http'); https: typeof import('node:https') }> | undefined;
-function httpLibs() {
-  return (httpLibsLoading ??= Promise.all([import('node:http'), import('node:https')]).then(([http, https]) => ({ http, https })));
-}
-
-type RequestFn = typeof import('node:https').request;
-
-function exchange(request: RequestFn, url: URL, method: string, headers: Record<string, string>, body: unknown, agent: Agent | undefined): Promise<Reply> {
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  if (payload !== undefined) {
-    headers['content-type'] = 'application/json';
-    headers['content-length'] = String(Buffer.byteLength(payload));
-  }
-  return new Promise<Reply>((resolve, reject) => {
-    const req = request(url, { method, headers, timeout: 30_000, ...(agent ? { agent } : {}) }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const status = res.statusCode ?? 0;
-        const text = Buffer.concat(chunks).toString('utf8');
-        let parsed: Reply['body'] = null;
-        try {
-          parsed = text ? (JSON.parse(text) as Reply['body']) : null;
-        } catch {
-          parsed = { errors: [`unexpected non-JSON answer (${text.length} bytes)`] };
-        }
-        if (status === 429) reject(new VaultHttpError(429, parsed?.errors, retryAfter(res.headers), 'rate limited'));
-        else resolve({ status, body: parsed });
-      });
-    });
-    req.on('timeout', () => req.destroy(Object.assign(new Error('no answer within 30 s'), { code: 'ETIMEDOUT' })));
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
-
-function retryAfter(h: IncomingHttpHeaders): number | undefined {
-  const s = Number(h['retry-after']);
-  return Number.isFinite(s) && s > 0 ? Math.min(s, 5) * 1000 : undefined;
-}
-
-const NETWORK = /^(ECONNREFUSED|ECONNRESET|ENOTFOUND|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|EAI_AGAIN)$/;
-
-/** Turns a failure into a BackendError with a next step. */
-function explainVault(operation: string, secretName: string | undefined, e: unknown): unknown {
-  const at = { flavor: FLAVOR_NAME, operation, secretName };
-  const code = (e as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && NETWORK.test(code)) return backendFailure(at, e, undefined, 'Check the url (or VAULT_ADDR) and that the server is running and reachable from here.');
-  if (typeof code === 'string' && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)) {
-    return backendFailure(at, e, `the server's TLS certificate was not trusted (${code})`, 'Pass --ca_cert=PATH (or set VAULT_CACERT) with the CA that signed it.');
-  }
-  if (!(e instanceof VaultHttpError)) return e;
-  if (e.status === 429) return backendFailure(at, e, 'Vault kept rate-limiting the request (HTTP 429), even after retries with backoff', 'Try again later, or raise the rate-limit quota.');
-  if (e.status === 403) return backendFailure(at, e, `Vault denied the request (HTTP 403): ${e.message.replace(/^[^:]*: /, '')}`, 'Check the token (VAULT_TOKEN) or AppRole ids, and that its policy allows this operation on the mount\'s data/ and metadata/ paths under the scope prefix.');
-  return backendFailure(at, e, undefined, e.hint);
-}
+const CLASSIFY: FailureClassifier = {
+  throttled: (e) => (e instanceof VaultHttpError && e.status === 429 ? (e.retryAfterMs ?? true) : false),
+  explain(e) {
+    const code = (e as { code?: unknown } | null)?.code;
+    if (typeof code === 'string' && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)) {
+      return { reason: `the server's TLS certificate was not trusted (${code})`, hint: 'Pass --ca_cert=PATH (or set VAULT_CACERT) with the CA that signed it.' };
+    }
+    if (!(e instanceof VaultHttpError)) return undefined;
+    if (e.status === 429) return { reason: 'Vault kept rate-limiting the request (HTTP 429)', hint: 'Try again later, or raise the rate-limit quota.' };
+    if (e.status === 403) return { reason: `Vault denied the request (HTTP 403): ${e.message.replace(/^[^:]*: /, '')}`, hint: "Check the token (VAULT_TOKEN) or AppRole ids, and that its policy allows this operation on the mount's data/ and metadata/ paths under the scope prefix." };
+    return { reason: e.message, hint: e.hint };
+  },
+  unreachableHint: 'Check the url (or VAULT_ADDR) and that the server is running and reachable from here.',
+};

@@ -1,7 +1,7 @@
 /** Loading a pipeline from a module file (.ts through tsx, or .js/.mjs). */
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ConfigError } from '../secrets/errors.js';
+import { ConfigError, isKeystackError } from '../secrets/errors.js';
 import { importUserModule } from '../support/modules.js';
 import { isPipeline, type Pipeline } from './step.js';
 
@@ -21,6 +21,7 @@ export async function loadPipelineModule(file: string, exportName?: string, cwd 
   try {
     mod = await importUserModule(path, cwd);
   } catch (e) {
+    if (isKeystackError(e)) throw e; // already says what to do (a missing tsx)
     throw new ConfigError(`cannot load pipeline module ${path}: ${(e as Error).message?.split('\n')[0] ?? String(e)}`, {
       hint: 'Fix the module so that it loads with `npx tsx FILE`, then try again.',
       cause: e,

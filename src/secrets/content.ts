@@ -97,9 +97,15 @@ export function fromPayload(payload: Record<string, unknown>, prefix: string): S
       continue;
     }
     if (v === null || v === undefined) continue;
-    const type = valueType(v);
-    values[k] = typeof v === 'string' ? v : type === 'json' ? JSON.stringify(v) : String(v);
-    if (type) types[k] = type;
+    if (typeof v === 'boolean' || typeof v === 'number') {
+      values[k] = String(v);
+      types[k] = typeof v === 'boolean' ? 'boolean' : 'number';
+    } else if (typeof v === 'object') {
+      values[k] = JSON.stringify(v);
+      types[k] = 'json';
+    } else if (typeof v === 'string') {
+      values[k] = v;
+    }
   }
   return Object.keys(types).length > 0 ? { schema, values, types } : { schema, values };
 }

@@ -59,6 +59,49 @@ export function unscopedName(ctx: ScopeContext, full: string, sep = '/'): string
   return parts.every((p, i) => p === path[i]) ? name : null;
 }
 
+/**
+ * How one scope's secret names map to backend names: the core builds this once per manager and
+ * gives it to the backend (`FlavorContext.names`), so every flavor lays out names the same way.
+ */
+export interface BackendNames {
+  /** What every backend name of this scope starts with; empty for `none`. */
+  readonly prefix: string;
+  /** The backend name of a secret of this scope. */
+  full(name: string): string;
+  /** The secret name inside a backend name, or null when no secret of this scope has it. */
+  parse(full: string): string | null;
+}
+
+/**
+ * Backend names joined with `sep`. `isName` is the flavor's name rule: a backend object whose
+ * remainder is no valid name (another tool's object, a deeper path) belongs to no secret, so it
+ * is never listed. In `none`, names that look scoped are reserved for scoped managers.
+ */
+export function backendNames(ctx: ScopeContext, sep: string, isName: (name: string) => boolean): BackendNames {
+  const prefix = scopedPrefix(ctx, sep);
+  return {
+    prefix,
+    full: (name) => prefix + name,
+    parse(full) {
+      if (!full.startsWith(prefix)) return null;
+      const name = full.slice(prefix.length);
+      if (name === '' || !isName(name)) return null;
+      return ctx.scope === 'none' && looksScoped(ctx.prefix, name, sep) ? null : name;
+    },
+  };
+}
+
+/**
+ * Whether a backend name sits where scoped secrets live (`P<sep>global<sep>…`, `…component…`,
+ * `…namespace…`). With a separator that names may contain (`-`), an unscoped manager must neither
+ * create nor list such names, or it would reach into scoped managers' secrets. Case-insensitive,
+ * because some backends (Key Vault) match names that way.
+ */
+export function looksScoped(scopePrefix: string, id: string, sep: string): boolean {
+  const n = id.toLowerCase();
+  return ['global', 'component', 'namespace'].some((s) => n.startsWith(`${scopePrefix}${sep}${s}${sep}`.toLowerCase()));
+}
+
 /** Tags that select this scope (and one secret, if named). Empty for `none`. */
 export function scopeMetadata(ctx: ScopeContext, name?: string): Record<string, string> {
   if (ctx.scope === 'none') return {};

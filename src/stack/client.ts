@@ -118,10 +118,16 @@ export class Keystack {
   async managerFor(record: ComponentRecord): Promise<SecretsManager> {
     const cached = this.#managers.get(record.uuid);
     if (cached) return cached;
+    const manager = await this.#newManager(record);
+    this.#managers.set(record.uuid, manager);
+    return manager;
+  }
+
+  async #newManager(record: ComponentRecord): Promise<SecretsManager> {
     const flavor = await this.flavors.get(record.flavor);
     // Only a custom flavor came from a module (and loading plugins is not free).
     const source = Object.hasOwn(BUILTIN_FLAVOR_LOADERS, flavor.name) ? undefined : (await this.plugins()).find((p) => p.flavors.includes(flavor))?.module;
-    const manager = new SecretsManager({
+    return new SecretsManager({
       record: { uuid: record.uuid, name: record.name, flavor: record.flavor, config: record.config },
       flavor,
       source,
@@ -130,8 +136,6 @@ export class Keystack {
       schemas: this.schemas,
       warn: this.#warn,
     });
-    this.#managers.set(record.uuid, manager);
-    return manager;
   }
 
   async registerSecretsManager(input: RegisterManagerInput): Promise<ComponentRecord> {
@@ -146,35 +150,54 @@ export class Keystack {
    * prefix, store path, …) while it still holds secrets would hide them, so that needs `force`.
    */
   async updateSecretsManager(name: string, changes: Record<string, unknown>, options: { force?: boolean } = {}): Promise<ComponentRecord> {
-    const record = this.store.getComponent('secrets_manager', name);
-    const flavor = await this.flavors.get(record.flavor);
-    const merged = { ...record.config, ...changes };
-    for (const [k, v] of Object.entries(changes)) if (v === null) delete merged[k];
-    const config = this.#validateManagerConfig(flavor, merged);
-    const moved = locationChanges(flavor, record.config, config);
-    if (moved.length > 0 && !options.force) {
-      const what = moved.map((k) => `'${k}'`).join(', ');
+    const first = this.store.getComponent('secrets_manager', name);
+    const flavor = await this.flavors.get(first.flavor);
+    const plan = (record: ComponentRecord) => {
+      const merged = { ...record.config, ...changes };
+      for (const [k, v] of Object.entries(changes)) if (v === null) delete merged[k];
+      const config = this.#validateManagerConfig(flavor, merged);
+      return { config, moved: locationChanges(flavor, record.config, config) };
+    };
+    // Merging inside one transaction keeps concurrent updates of other fields. Counting the
+    // manager's secrets needs the backend (async), so it runs first, on the record as then read,
+    // and the transaction redoes it if that record changed in between.
+    let checked: string | undefined;
+    for (;;) {
+      const result = this.store.tx(() => {
+        const record = this.store.getComponent('secrets_manager', first.uuid);
+        const { config, moved } = plan(record);
+        if (moved.length > 0 && !options.force && checked !== JSON.stringify(record.config)) return { record, moved, check: true } as const;
+        this.store.updateComponentConfig(record.uuid, config);
+        return { record: { ...record, config }, moved, check: false } as const;
+      });
+      if (!result.check) {
+        await this.#forget(first.uuid);
+        return result.record;
+      }
+      const what = result.moved.map((k) => `'${k}'`).join(', ');
+      // Not the cached manager: it may have been made from an older config than the one checked.
+      const probe = await this.#newManager(result.record);
       let count: number;
       try {
-        count = (await this.managerFor(record).then((m) => m.list())).length;
+        count = (await probe.list()).length;
       } catch (e) {
         // Without the count there is no way to know the change is safe; say how to go ahead.
         const reason = e instanceof Error ? e.message : String(e);
-        throw new ConfigError(`cannot check whether secrets manager '${record.name}' holds secrets, so ${what} was not changed: ${reason}`, {
+        throw new ConfigError(`cannot check whether secrets manager '${result.record.name}' holds secrets, so ${what} was not changed: ${reason}`, {
           hint: 'Make its backend reachable and try again, or pass --force to change it anyway (any secrets it holds stay where they are).',
           cause: e,
         });
+      } finally {
+        await probe.close();
       }
       if (count > 0) {
         throw new InUseError(
-          `secrets manager '${record.name}' holds ${count} secret${count === 1 ? '' : 's'} that changing ${what} would make invisible to it`,
+          `secrets manager '${result.record.name}' holds ${count} secret${count === 1 ? '' : 's'} that changing ${what} would make invisible to it`,
           'Move the secrets first, or pass --force to change it anyway (the secrets stay in the old location).',
         );
       }
+      checked = JSON.stringify(result.record.config);
     }
-    this.store.updateComponentConfig(record.uuid, config);
-    await this.#forget(record.uuid);
-    return { ...record, config };
   }
 
   /** Removes the registration only; the secrets stay in the backend. */
@@ -207,26 +230,38 @@ export class Keystack {
   async registerPlugin(module: string, cwd = process.cwd()): Promise<PluginExports> {
     const path = resolveModulePath(module, cwd);
     const exported = await loadPlugin(path);
-    for (const f of exported.flavors) {
-      const clash = (await this.flavors.list()).find((x) => x.flavor.name === f.name && x.source !== path);
-      if (clash) {
-        throw new ConfigError(`flavor '${f.name}' is already provided by ${clash.source}`, {
-          hint: 'Give the custom flavor another name.',
-        });
+    // The clash checks below read the registered modules (async: they are imported); the insert
+    // re-reads that list in its transaction and redoes the checks if another call changed it.
+    for (;;) {
+      const seen = this.#pluginModules();
+      this.#plugins = undefined;
+      for (const f of exported.flavors) {
+        const clash = (await this.flavors.list()).find((x) => x.flavor.name === f.name && x.source !== path);
+        if (clash) {
+          throw new ConfigError(`flavor '${f.name}' is already provided by ${clash.source}`, {
+            hint: 'Give the custom flavor another name.',
+          });
+        }
+      }
+      // A module must not silently replace a built-in schema (or another module's) for every secret.
+      for (const s of exported.schemas) {
+        const existing = await this.schemas.get(s.name);
+        if (existing && existing !== s) {
+          throw new ConfigError(`schema '${s.name}' already exists (built in or from another registered module)`, {
+            hint: 'Give the custom schema another name.',
+          });
+        }
+      }
+      const added = this.store.tx(() => {
+        if (this.#pluginModules() !== seen) return false;
+        this.store.addPlugin(path);
+        return true;
+      });
+      if (added) {
+        this.#plugins = undefined;
+        return exported;
       }
     }
-    // A module must not silently replace a built-in schema (or another module's) for every secret.
-    for (const s of exported.schemas) {
-      const existing = await this.schemas.get(s.name);
-      if (existing && existing !== s) {
-        throw new ConfigError(`schema '${s.name}' already exists (built in or from another registered module)`, {
-          hint: 'Give the custom schema another name.',
-        });
-      }
-    }
-    this.store.addPlugin(path);
-    this.#plugins = undefined;
-    return exported;
   }
 
   /** Removes a module's registration; refused while a secrets manager uses one of its flavors. */
@@ -235,21 +270,31 @@ export class Keystack {
     const registered = this.store.listPlugins().map((p) => p.module);
     // Modules are registered by their real path; a link to one (or a stale entry) still matches.
     const path = registered.includes(given) ? given : realPathOr(given);
-    if (!registered.includes(path)) {
-      throw new NotFoundError(`module ${path} is not registered`, `Registered modules: ${registered.join(', ') || '(none)'}.`);
-    }
+    const notRegistered = (modules: string[]) =>
+      new NotFoundError(`module ${path} is not registered`, `Registered modules: ${modules.join(', ') || '(none)'}.`);
+    if (!registered.includes(path)) throw notRegistered(registered);
     // A module that no longer loads cannot be asked for its flavors; removing it is the way out.
     const flavors = await loadPlugin(path).then((p) => p.flavors.map((f) => f.name), () => [] as string[]);
-    const users = this.store.listComponents('secrets_manager').filter((r) => flavors.includes(r.flavor));
-    if (users.length > 0) {
-      throw new InUseError(
-        `module ${path} provides the flavor of secrets manager${users.length === 1 ? '' : 's'} ${users.map((u) => `'${u.name}'`).join(', ')}`,
-        'Delete those secrets managers first (`keystack secrets-manager delete NAME`).',
-      );
-    }
-    this.store.removePlugin(path);
+    // The users check and the removal in one transaction: no manager of these flavors slips in between.
+    this.store.tx(() => {
+      const now = this.store.listPlugins().map((p) => p.module);
+      if (!now.includes(path)) throw notRegistered(now);
+      const users = this.store.listComponents('secrets_manager').filter((r) => flavors.includes(r.flavor));
+      if (users.length > 0) {
+        throw new InUseError(
+          `module ${path} provides the flavor of secrets manager${users.length === 1 ? '' : 's'} ${users.map((u) => `'${u.name}'`).join(', ')}`,
+          'Delete those secrets managers first (`keystack secrets-manager delete NAME`).',
+        );
+      }
+      this.store.removePlugin(path);
+    });
     this.#plugins = undefined;
     return { module: path, flavors };
+  }
+
+  /** The registered modules, as one comparable string. */
+  #pluginModules(): string {
+    return JSON.stringify(this.store.listPlugins().map((p) => p.module).sort());
   }
 
   #plugins: Promise<({ module: string; exports: PluginExports } | { module: string; error: unknown })[]> | undefined;
@@ -289,7 +334,8 @@ export class Keystack {
 
   registerStack(name: string, components: Partial<Record<ComponentType, string>>): StackRecord {
     validateComponentName(name, 'stack name');
-    return this.store.addStack(name, this.#resolveComponents(components));
+    // One transaction: a component deleted meanwhile must not leave the stack pointing at nothing.
+    return this.store.tx(() => this.store.addStack(name, this.#resolveComponents(components)));
   }
 
   /** Sets (a name) or removes (null) components of a stack. */

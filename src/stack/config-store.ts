@@ -238,6 +238,7 @@ export class ConfigStore {
     return (this.db.prepare('SELECT * FROM components WHERE type = ? ORDER BY name').all(type) as ComponentRow[]).map(toComponent);
   }
 
+  /** A bare write: call it inside `tx`, together with the read it is based on. */
   updateComponentConfig(uuid: string, config: Record<string, unknown>): void {
     this.#writing(() => this.db.prepare('UPDATE components SET config = ? WHERE uuid = ?').run(JSON.stringify(config), uuid));
   }
@@ -290,6 +291,7 @@ export class ConfigStore {
     return (this.db.prepare('SELECT * FROM stacks ORDER BY name').all() as StackRow[]).map(toStack);
   }
 
+  /** A bare write: call it inside `tx`, together with the read it is based on. */
   setStackComponents(name: string, components: Partial<Record<ComponentType, string>>): void {
     this.#writing(() => this.db.prepare('UPDATE stacks SET components = ? WHERE name = ?').run(JSON.stringify(components), name));
   }

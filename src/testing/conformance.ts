@@ -21,6 +21,7 @@ import { encodeContent } from '../secrets/content.js';
 import type { Scope } from '../secrets/scope.js';
 import { SecretsManager } from '../flavors/manager.js';
 import type { FlavorDefinition } from '../flavors/types.js';
+import { testConcurrency } from './concurrency.js';
 
 export interface TestRunner {
   describe(name: string, fn: () => void): unknown;
@@ -347,6 +348,7 @@ export function testFlavor(o: ConformanceOptions): void {
     });
 
     o.additionalTests?.(h);
+    testConcurrency(t, h, { readable });
   });
 }
 

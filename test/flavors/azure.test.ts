@@ -8,6 +8,7 @@ import { SecretClient } from '@azure/keyvault-secrets';
 import azure from '../../src/flavors/azure.js';
 import { SecretsManager } from '../../src/flavors/manager.js';
 import { createSchemaRegistry } from '../../src/secrets/schema.js';
+import { backendNames } from '../../src/secrets/scope.js';
 import { testFlavor } from '../../src/testing/index.js';
 import { startAkvDouble, type AkvDouble } from '../doubles/azure-key-vault.js';
 import { cliAsync, tempEnv } from '../support/cli.js';
@@ -149,7 +150,8 @@ describe('azure specifics', () => {
     });
 
     it('a stale compare-and-set is a conflict', async () => {
-      const be = azure.create({ config: { vault_url: d.url, access_token: d.token, ca_file: caFile }, scope: { scope: 'global', componentUuid: randomUUID(), componentName: 'x', prefix: 'keystack' }, configDir: '/nonexistent', env });
+      const scope = { scope: 'global', componentUuid: randomUUID(), componentName: 'x', prefix: 'keystack' } as const;
+      const be = azure.create({ config: { vault_url: d.url, access_token: d.token, ca_file: caFile }, scope, names: backendNames(scope, '-', () => true), configDir: '/nonexistent', env });
       assert.equal(await be.create('cas', { schema: 'arbitrary', values: { a: '1' } }), true);
       const first = await be.read!('cas');
       const second = await be.read!('cas');

@@ -7,6 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import gcp, { _labelValue } from '../../src/flavors/gcp.js';
 import { SecretsManager } from '../../src/flavors/manager.js';
 import { createSchemaRegistry } from '../../src/secrets/schema.js';
+import { backendNames } from '../../src/secrets/scope.js';
 import { testFlavor } from '../../src/testing/index.js';
 import { startGsmDouble, type GsmDouble } from '../doubles/gcp-secret-manager.js';
 import { cliAsync, tempEnv } from '../support/cli.js';
@@ -174,7 +175,8 @@ describe('gcp specifics', () => {
     });
 
     it('a stale compare-and-set is a conflict (UpdateSecret on the etag is ABORTED)', async () => {
-      const be = gcp.create({ config: { project_id: 'p', api_endpoint: d.endpoint }, scope: { scope: 'global', componentUuid: randomUUID(), componentName: 'x', prefix: 'keystack' }, configDir: '/nonexistent', env });
+      const scope = { scope: 'global', componentUuid: randomUUID(), componentName: 'x', prefix: 'keystack' } as const;
+      const be = gcp.create({ config: { project_id: 'p', api_endpoint: d.endpoint }, scope, names: backendNames(scope, '-', () => true), configDir: '/nonexistent', env });
       assert.equal(await be.create('cas', { schema: 'arbitrary', values: { a: '1' } }), true);
       const first = await be.read!('cas');
       const second = await be.read!('cas');

@@ -17,8 +17,10 @@ describe('flavor meta-checks', () => {
     for (const dep of Object.keys(flavor.dependencies)) {
       // npm silently skips an optional dependency whose tree will not install on this Node; fail
       // here, by name, instead of in every flavor test.
-      it(`${flavor.name}: its dependency ${dep} is declared and installed`, async () => {
+      it(`${flavor.name}: its dependency ${dep} is declared with the same range, and installed`, async () => {
         expect(pkg.optionalDependencies[dep], `${dep} missing from optionalDependencies`).toBeDefined();
+        // One source of truth: the flavor's declared range is the one package.json installs.
+        expect(flavor.dependencies[dep], `${dep}: the flavor's range differs from package.json's`).toBe(pkg.optionalDependencies[dep]);
         await expect(import(dep)).resolves.toBeDefined();
       });
     }

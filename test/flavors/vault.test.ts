@@ -183,9 +183,11 @@ describe('vault: TLS', () => {
     dir = mkdtempSync(join(tmpdir(), 'keystack-vault-tls-'));
     execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
       '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
-    server = https.createServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (_req, res) => {
-      res.writeHead(404, { 'content-type': 'application/json' });
-      res.end('{"errors":[]}');
+    // A fake Vault: healthy, and without any secret.
+    server = https.createServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (req, res) => {
+      const health = req.url?.startsWith('/v1/sys/health');
+      res.writeHead(health ? 200 : 404, { 'content-type': 'application/json' });
+      res.end(health ? '{"initialized":true,"sealed":false,"standby":false}' : '{"errors":[]}');
     });
     await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
     url = `https://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`;

@@ -1,6 +1,8 @@
 /**
- * The backends of the interop tier. Each entry points ZenML's manager (through zenml_driver.py)
- * and keystack's flavor at the same server, and reads the raw objects both write.
+ * The backends of the interop tier. Each points ZenML's manager (through zenml_driver.py) and
+ * keystack's flavor at the same server, and reads the raw objects both write. Adding one: a
+ * function here, a `make_<id>` in zenml_driver.py and a zenml-<id>.test.ts calling
+ * describeZenmlInterop.
  */
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -11,20 +13,19 @@ import * as grpc from '@grpc/grpc-js';
 import aws from '../../src/flavors/aws.js';
 import azure from '../../src/flavors/azure.js';
 import gcp from '../../src/flavors/gcp.js';
-import type { FlavorDefinition } from '../../src/flavors/types.js';
 import vault from '../../src/flavors/vault.js';
 import { scopedName } from '../../src/secrets/scope.js';
 import type { InteropBackend } from './harness.js';
 
 const REGION = 'us-east-1';
 
-function awsBackend(): InteropBackend {
+export function awsBackend(): InteropBackend {
   const endpoint = process.env['AWS_SM_ENDPOINT'];
   let client: SecretsManagerClient | undefined;
   const raw = () => (client ??= new SecretsManagerClient({ endpoint: endpoint ?? '', region: REGION, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } }));
   return {
     id: 'aws',
-    flavor: aws as FlavorDefinition<unknown>,
+    flavor: aws,
     unavailable: () => (endpoint ? null : 'AWS_SM_ENDPOINT is not set (moto is not running)'),
     connection: () => ({ endpoint, region: REGION }),
     keystackConfig: () => ({ region_name: REGION, endpoint_url: endpoint }),
@@ -55,12 +56,12 @@ function awsBackend(): InteropBackend {
   };
 }
 
-function vaultBackend(): InteropBackend {
+export function vaultBackend(): InteropBackend {
   const url = process.env['BAO_ADDR'];
   const token = process.env['BAO_TOKEN'] ?? 'root';
   return {
     id: 'vault',
-    flavor: vault as FlavorDefinition<unknown>,
+    flavor: vault,
     unavailable: () => (url ? null : 'BAO_ADDR is not set (OpenBao is not running)'),
     connection: () => ({ url, token, mount_point: 'secret' }),
     keystackConfig: () => ({ url, mount_point: 'secret' }),
@@ -87,7 +88,7 @@ function vaultBackend(): InteropBackend {
  */
 const PER_KEY_NONE = "ZenML's none scope stores one backend object per key; keystack reads such groups read-only and writes its own none-scope secrets as one object (see zenml-none-scope.test.ts)";
 
-function gcpBackend(): InteropBackend {
+export function gcpBackend(): InteropBackend {
   const endpoint = process.env['GSM_GRPC'];
   // A project of its own: the shared emulator keeps what other files wrote.
   const project = `zenml-interop-${randomBytes(3).toString('hex')}`;
@@ -98,7 +99,7 @@ function gcpBackend(): InteropBackend {
   };
   return {
     id: 'gcp',
-    flavor: gcp as FlavorDefinition<unknown>,
+    flavor: gcp,
     unavailable: () => (endpoint ? null : 'GSM_GRPC is not set (no GCP Secret Manager emulator or double is running)'),
     connection: () => ({ endpoint, project_id: project }),
     keystackConfig: () => ({ project_id: project, api_endpoint: endpoint }),
@@ -124,7 +125,7 @@ function gcpBackend(): InteropBackend {
   };
 }
 
-function azureBackend(): InteropBackend {
+export function azureBackend(): InteropBackend {
   const url = process.env['AKV_URL'];
   const caFile = process.env['NODE_EXTRA_CA_CERTS'];
   const token = 'emulator';
@@ -134,7 +135,7 @@ function azureBackend(): InteropBackend {
       { serviceVersion: '2025-07-01', disableChallengeResourceVerification: true, ...(caFile ? { tlsOptions: { ca: readFileSync(caFile) } } : {}) } as ConstructorParameters<typeof SecretClient>[2]));
   return {
     id: 'azure',
-    flavor: azure as FlavorDefinition<unknown>,
+    flavor: azure,
     unavailable: () => (url && caFile ? null : 'AKV_URL / NODE_EXTRA_CA_CERTS are not set (no Key Vault emulator or double is running)'),
     connection: () => ({ vault_url: url, token, ca_file: caFile }),
     keystackConfig: () => ({ vault_url: url, access_token: token }),
@@ -159,4 +160,3 @@ function azureBackend(): InteropBackend {
   };
 }
 
-export const BACKENDS: InteropBackend[] = [awsBackend(), vaultBackend(), gcpBackend(), azureBackend()];

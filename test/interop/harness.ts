@@ -1,8 +1,9 @@
 /**
  * The interop tier's plumbing: finds the ZenML 0.30.0 venv that scripts/emulators/install.sh made,
  * runs zenml_driver.py on a batch of operations, and describes a backend (InteropBackend) so that
- * zenml.test.ts can run one matrix for every backend. To add a backend, add an InteropBackend to
- * backends.ts and a `make_<id>` to zenml_driver.py.
+ * suite.ts can run one matrix for every backend. To add a backend: an InteropBackend in
+ * backends.ts, a `make_<id>` in zenml_driver.py, and a zenml-<id>.test.ts that calls
+ * describeZenmlInterop (one file per backend, so that backends run in parallel).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';

@@ -40,6 +40,27 @@ from zenml.secret.secret_schema_class_registry import SecretSchemaClassRegistry 
 PROJECT = uuid.uuid4()
 
 
+def activate_integrations_once():
+    # A schema ZenML does not know (mysql) makes SecretSchemaClassRegistry.get_class activate every
+    # installed integration before it gives up, which scans all installed distributions (seconds,
+    # each time). Activation registers the same classes every time, so after the first one the
+    # outcome (the same KeyError) does not depend on repeating it; only the cost does.
+    from zenml.integrations.registry import integration_registry
+
+    activate = integration_registry.activate_integrations
+    done = []
+
+    def once():
+        if not done:
+            activate()
+            done.append(True)
+
+    integration_registry.activate_integrations = once
+
+
+activate_integrations_once()
+
+
 def component_kwargs(manager, flavor):
     now = datetime.now()
     return dict(

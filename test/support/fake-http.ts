@@ -44,3 +44,22 @@ export function requireEnv(name: string, what: string): string {
   }
   return v;
 }
+
+/** A loopback TCP server that accepts connections and never answers (a hung endpoint or proxy). */
+export async function silentServer(): Promise<{ url: string; close(): Promise<void> }> {
+  const { createServer: createTcpServer } = await import('node:net');
+  const sockets = new Set<import('node:net').Socket>();
+  const server = createTcpServer((s) => {
+    sockets.add(s);
+    s.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}

@@ -24,6 +24,9 @@ export async function secretRegister(ctx: CommandContext, o: SecretRegisterOptio
   const values = o.interactive ? await promptNewValues(ctx, schema, manager) : expandValues(pairs, { readStdin: ctx.readStdin });
   ctx.out.sensitive(Object.values(values));
   const secret = await manager.register(name, values, { schema });
+  if (name.includes('.')) {
+    ctx.out.warn(`secret '${name}' cannot be used in {{name.key}} references, whose secret name ends at the first '.'; register it under a name without '.' if a stack config should reference it`);
+  }
   const keys = Object.keys(secret.values);
   return {
     data: { name, schema: secret.schema, keys, manager: manager.name, scope: manager.scope.scope },
