@@ -295,6 +295,8 @@ export async function startAkvDouble(o: AkvDoubleOptions = {}): Promise<AkvDoubl
       res.end(String(e));
     });
   });
+  // Node closes idle keep-alive connections after 5 s, far sooner than Key Vault's front end.
+  server.keepAliveTimeout = 120_000;
   await new Promise<void>((r) => server.listen(o.port ?? 0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
   return {

@@ -199,6 +199,9 @@ export async function startGitHubDouble(options: GitHubDoubleOptions = {}): Prom
     res.on('finish', done);
     handle(req, res, url).catch((e: unknown) => send(res, 500, { message: String(e) }));
   });
+  // Node closes idle keep-alive connections after 5 s, far sooner than GitHub's front end; a client
+  // that reuses a socket in the instant it is closed gets ECONNRESET, which is a Node artefact here.
+  server.keepAliveTimeout = 120_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
 
