@@ -425,9 +425,7 @@ const UNREACHABLE = 'Check key_vault_name / vault_url and the network; for an em
 
 /** Throttling is retried; auth, throttling and connectivity failures get a next step. */
 const CLASSIFY: FailureClassifier = {
-  // ECONNRESET is almost always a kept-alive connection that the server closed while this process
-  // was busy (blocked on a child process, say); every call here is safe to repeat at once.
-  throttled: (e) => (_status(e) === 429 ? (_retryAfter(e) ?? true) : (e as { code?: unknown } | null)?.code === 'ECONNRESET' ? 0 : false),
+  throttled: (e) => (_status(e) === 429 ? (_retryAfter(e) ?? true) : false),
   // keystack aborts nothing else, so an abort is the per-request timeout set in _connect.
   timedOut: (e) => (e as { name?: unknown } | null)?.name === 'AbortError',
   explain(e) {
