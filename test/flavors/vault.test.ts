@@ -8,7 +8,8 @@ import { SecretsManager } from '../../src/flavors/manager.js';
 import type { FlavorDefinition } from '../../src/flavors/types.js';
 import { KeystackError } from '../../src/secrets/errors.js';
 import { createSchemaRegistry } from '../../src/secrets/schema.js';
-import { testFlavor } from '../../src/testing/index.js';
+import { proxyFaults, testFlavor } from '../../src/testing/index.js';
+import { vitestRunner } from '../support/runner.js';
 import { closedPortUrl, fakeServer, requireEnv } from '../support/fake-http.js';
 
 const addr = requireEnv('BAO_ADDR', 'the OpenBao dev server');
@@ -16,7 +17,13 @@ const rootToken = requireEnv('BAO_TOKEN', 'the OpenBao dev server root token');
 const env = { VAULT_TOKEN: rootToken };
 const config = { url: addr };
 
-testFlavor({ flavor: vault as FlavorDefinition<unknown>, config, env, runner: { describe, it, beforeAll, afterAll } });
+testFlavor({
+  flavor: vault as FlavorDefinition<unknown>,
+  config,
+  env,
+  runner: vitestRunner,
+  faults: proxyFaults({ target: addr, config: (url) => ({ ...config, url }) }),
+});
 
 /** The KV v2 HTTP API, as ZenML's hvac used it. */
 const api = async (method: string, path: string, body?: unknown, token = rootToken) => {
