@@ -138,16 +138,16 @@ function createAzureBackend(ctx: FlavorContext<AzureFlavorOptions>): SecretsBack
     `Copy it to a keystack secret: \`keystack secret copy ${name} --to …\` (or register a new secret with its values), then delete its per-key secrets with az keyvault.`);
 
   const listAll = async () => {
-    const c = await kv();
-    const out: { name: string; tags: Record<string, string>; managed: boolean; enabled: boolean }[] = [];
     // Key Vault has no server-side tag filter: every secret of the vault is read and filtered here.
-    const pages = c.listPropertiesOfSecrets().byPage({ maxPageSize: PAGE_SIZE });
-    for (;;) {
-      const page = await call('list', undefined, () => pages.next());
-      if (page.done) break;
-      for (const p of page.value) out.push({ name: p.name, tags: p.tags ?? {}, managed: p.managed === true, enabled: p.enabled !== false });
-    }
-    return out;
+    // A page iterator that threw is finished, so a retry (throttling) lists again from the start
+    // instead of calling next() on it again (that would end the list early, as if it were empty).
+    return call('list', undefined, async (c) => {
+      const out: { name: string; tags: Record<string, string>; managed: boolean; enabled: boolean }[] = [];
+      for await (const page of c.listPropertiesOfSecrets().byPage({ maxPageSize: PAGE_SIZE })) {
+        for (const p of page) out.push({ name: p.name, tags: p.tags ?? {}, managed: p.managed === true, enabled: p.enabled !== false });
+      }
+      return out;
+    });
   };
   /** This scope's own secrets, and (in `none` scope) ZenML's per-key groups with their members. */
   const scan = async (verifyUnmarked = true) => {
