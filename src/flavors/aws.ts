@@ -102,15 +102,17 @@ function createAwsBackend(ctx: FlavorContext<AwsFlavorOptions>): SecretsBackend 
     seen(name, schema);
   };
 
+  const scopeTag = `${scope.prefix}_scope`;
+  const filters = listFilters(ctx);
   const list = async (): Promise<string[]> => {
     const found: string[] = [];
     let token: string | undefined;
     do {
-      const page = await caller.run('list', undefined, send((s, c) => c.send(new s.ListSecretsCommand({ Filters: listFilters(ctx), MaxResults: 100, ...(token ? { NextToken: token } : {}) }))));
+      const page = await caller.run('list', undefined, send((s, c) => c.send(new s.ListSecretsCommand({ ...(filters.length ? { Filters: filters } : {}), MaxResults: 100, ...(token ? { NextToken: token } : {}) }))));
       if (!Array.isArray(page.SecretList)) throw unconfirmed('list', undefined, 'ListSecrets', 'SecretList');
       for (const entry of page.SecretList) {
         const name = entry.Name === undefined ? null : names.parse(entry.Name);
-        if (name !== null && !entry.DeletedDate) found.push(name);
+        if (name !== null && !entry.DeletedDate && !(scope.scope === 'none' && entry.Tags?.some((t) => t.Key === scopeTag))) found.push(name);
       }
       token = page.NextToken;
     } while (token);
@@ -227,11 +229,13 @@ async function loadClient(config: AwsFlavorOptions, limits: CallLimits): Promise
 /**
  * ListSecrets filters for this scope, as ZenML built them: AWS matches tag keys and values by
  * prefix and independently of each other, so the name prefix pins the scope and names.parse()
- * drops the rest. Unscoped managers exclude every secret carrying the scope tag.
+ * drops the rest. Unscoped managers get no filter: ZenML's negated `tag-key=!zenml_scope` never
+ * matches a secret without tags on moto (and AWS documents negation only loosely), so secrets
+ * carrying the scope tag are dropped on this side instead (ListSecrets returns the tags).
  */
 export function listFilters(ctx: FlavorContext<unknown>): Sdk.Filter[] {
   const { scope } = ctx;
-  if (scope.scope === 'none') return [{ Key: 'tag-key', Values: [`!${scope.prefix}_scope`] }];
+  if (scope.scope === 'none') return [];
   const filters: Sdk.Filter[] = [];
   for (const [k, v] of Object.entries(scopeMetadata(scope))) {
     filters.push({ Key: 'tag-key', Values: [k] }, { Key: 'tag-value', Values: [v] });

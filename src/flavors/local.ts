@@ -154,8 +154,12 @@ function openStore(file: string, env: FlavorContext<unknown>['env'], options: Op
   // Everything an attacker could have planted beside the store is checked before anything is
   // created or read: the directory, then the key file (if it is the key in use), then the store
   // and its WAL files (in openShared).
-  ensurePrivateDir(dirname(file), { tighten: options.tighten });
-  if (!env['KEYSTACK_LOCAL_KEY'] && !env['KEYSTACK_PASSPHRASE']) checkTrustedFile(`${file}.key`, { secret: true });
+  try {
+    ensurePrivateDir(dirname(file), { tighten: options.tighten });
+    if (!env['KEYSTACK_LOCAL_KEY'] && !env['KEYSTACK_PASSPHRASE']) checkTrustedFile(`${file}.key`, { secret: true });
+  } catch (e) {
+    throw storeError(file, e);
+  }
   // Idempotent, so a busy moment while another process sets up the same new file is retried.
   return retryBusy(() => {
     let db: Database.Database | undefined;

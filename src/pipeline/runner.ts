@@ -108,7 +108,13 @@ export async function runPipeline(ks: Keystack, p: Pipeline, options: RunOptions
     }
     options.onStep?.({ runId: run.id, stepId: node.id, status: 'running' });
     if (orch.flavor.name === 'local') {
-      await executeStep({ stack, artifacts, runs, run, node });
+      // What the step prints goes through the masker too, as in a step process.
+      const unmask = maskWrites([process.stdout, process.stderr]);
+      try {
+        await executeStep({ stack, artifacts, runs, run, node });
+      } finally {
+        unmask();
+      }
     } else {
       await runInProcess(ks, stack, run, node, options.worker ?? defaultWorker(options.module?.path));
     }
@@ -316,9 +322,8 @@ async function receiveMaskValues(): Promise<void> {
 }
 
 /**
- * In a step process, what the step prints (console.log of something derived from a secret) is
- * masked too: this process is keystack's own, so its streams can be wrapped. Text only; binary
- * writes pass as they are.
+ * While a step runs, what it prints (console.log of something derived from a secret) is masked
+ * too; the streams are restored afterwards. Text only; binary writes pass as they are.
  */
 function maskWrites(streams: NodeJS.WriteStream[]): () => void {
   const restore = streams.map((stream) => {

@@ -37,7 +37,8 @@ export function checkTrustedDir(dir: string, options: TrustedDirOptions = {}): b
   const st = statOrNull(dir, statSync);
   if (!st) return false;
   if (!st.isDirectory()) {
-    throw refuse(dir, 'it is not a directory', `Move it away, or use another path.`);
+    // Not a trust matter: the error mkdir or open would give, which callers already explain.
+    throw Object.assign(new Error(`ENOTDIR: not a directory, '${dir}'`), { code: 'ENOTDIR', path: dir });
   }
   checkOwnerAndWriters(dir, st, 'dir');
   const uid = currentUid();
@@ -147,9 +148,10 @@ function who(mode: number, mask: number): string {
   return g && o ? 'group and others' : g ? 'group' : 'others';
 }
 
-function statOrNull(path: string, stat: (p: string) => Stats): Stats | null {
+function statOrNull(path: string, stat: typeof statSync | typeof lstatSync): Stats | null {
   try {
-    return stat(path);
+    // Not throwing for a missing path keeps the usual case (no WAL file yet) cheap.
+    return stat(path, { throwIfNoEntry: false }) ?? null;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return null;

@@ -232,8 +232,9 @@ describe('errors caused by the environment are not blamed on keystack', () => {
     const file = join(e.configDir, 'not-a-dir');
     writeFileSync(file, 'x');
     const r = cli(e, ['secret', 'list'], { env: { KEYSTACK_CONFIG_DIR: file } });
-    // The trust checks (DESIGN §12) look at the path before anything else opens it.
-    expectCleanError(r, 1, new RegExp(`refusing to use ${file}: it is not a directory[\\s\\S]*Hint: `));
+    // The trust checks (DESIGN §12) look at the path first; a path that is not a directory is not a
+    // trust matter, so they leave it to the config store's explanation of the environment error.
+    expectCleanError(r, 1, new RegExp(`the config directory ${file} is not a directory \\(ENOTDIR\\)[\\s\\S]*Hint: Move the file at that path away`));
   });
 
   // Permissions do not apply to root, so these run keystack as the unprivileged user 65534.

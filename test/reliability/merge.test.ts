@@ -5,6 +5,9 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { SecretsManager } from '../../src/flavors/manager.js';
 import { defineFlavor, type FlavorDefinition } from '../../src/flavors/types.js';
 import type { StoredSecret } from '../../src/secrets/content.js';
@@ -70,8 +73,14 @@ function expectNoSilentLoss(t: Target, results: CliResult[], changed: (i: number
     expect(landed, detail).toBe(results.length);
     expect(results.map((r) => r.status), detail).toEqual(results.map(() => 0));
   }
-  // A writer that failed says why, with the conflict code's message, and nothing else.
-  for (const r of results) if (r.status !== 0) expect(r.stderr, detail).toMatch(/changed by another writer/);
+  // A writer that failed says why in a clean error (a conflict, or a backend failure such as an
+  // overloaded emulator's HTTP 500), never a crash.
+  for (const r of results) {
+    if (r.status === 0) continue;
+    expect(r.status, detail).toBe(1);
+    expect(r.stderr, detail).toMatch(/\S/);
+    expect(r.stderr, detail).not.toMatch(/\n\s+at /);
+  }
 }
 
 describe.each(TARGETS)('concurrent merges of one secret: $flavor', (t) => {
@@ -298,5 +307,35 @@ describe('secrets-manager update: the holds-secrets check and the write', () => 
       await ks.close();
       await other.close();
     }
+  });
+});
+
+describe('keystack secret update when other writers keep winning', () => {
+  it('exits 1 with a one-line conflict error and a hint, and no stack trace', () => {
+    const e = tempEnv();
+    const dir = mkdtempSync(join(tmpdir(), 'keystack-busy-flavor-'));
+    const module = join(dir, 'busy.mjs');
+    // A backend on which every compare-and-set loses, as if another writer always got there first.
+    writeFileSync(module, `export default { kind: 'keystack.flavor', name: 'busy', description: 'always conflicts', supportsScoping: false, separator: '/',
+      nameRule: { pattern: /[a-z]+/, maxLength: 20, description: 'lowercase' }, maxContentBytes: 4096, capabilities: { readValues: true }, dependencies: {}, isLocal: true, config: {},
+      create: () => ({
+        async create() { return true; }, async get() { return { schema: 'arbitrary', values: { a: '1' } }; }, async list() { return ['s']; },
+        async update() { return true; }, async delete() { return true; }, async deleteAll() { return 0; },
+        async read() { return { secret: { schema: 'arbitrary', values: { a: '1' } }, version: '1' }; },
+        async replaceIf() { return 'conflict'; },
+      }) };\n`);
+    expect(cli(e, ['secrets-manager', 'flavor', 'register', module]).status).toBe(0);
+    expect(cli(e, ['secrets-manager', 'register', 'b', '--flavor=busy', '--scope=none']).status).toBe(0);
+    expect(cli(e, ['stack', 'register', 'st', '-x', 'b', '--set']).status).toBe(0);
+    const r = cli(e, ['secret', 'update', 's', '--b=secretvalue2']);
+    expect(r.status).toBe(1);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/secret 's' .* was changed by another writer .*it was not applied/);
+    expect(lines[1]).toMatch(/Hint: .*again/);
+    expect(r.stderr).not.toContain('secretvalue2');
+    const json = cli(e, ['--json', 'secret', 'update', 's', '--b=secretvalue2']);
+    expect(json.status).toBe(1);
+    expect(JSON.parse(json.stdout || json.stderr)).toMatchObject({ error: { code: 'conflict' } });
   });
 });

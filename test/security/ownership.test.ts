@@ -265,6 +265,8 @@ describe.skipIf(!isRoot || !hasSetpriv)('trust: files and modules someone else c
       const r = ks(v, ['secret', 'list']);
       expect(r.status, r.stderr).toBe(1);
       expect(r.stderr).toContain(`refusing to use ${mod}: it is writable by group and others`);
+      const schemas = ks(v, ['schema', 'list']);
+      expect(schemas.stderr).toContain(`Warning: registered module ${mod} failed to load, so its schemas are missing: refusing to use ${mod}`);
       expect(readFileSync(marker, 'utf8')).not.toContain('evil');
     });
 

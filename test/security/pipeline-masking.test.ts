@@ -44,7 +44,7 @@ describe.each(['local', 'local_process'] as const)('a step error on the %s orche
     const env = { LEAK_FORM: form };
     const text = cli(e, ['pipeline', 'run', FIXTURE], { env });
     expect(text.status, text.stderr).toBe(1);
-    expect(text.stderr).toContain("step 'leak' failed");
+    expect(text.stderr).toContain(form === 'json_parse' ? "step 'leak' failed: SyntaxError: " : "step 'leak' failed: Error: the service answered: ");
     expectMasked('pipeline run', text.stdout + text.stderr);
 
     const json = cli(e, ['--json', 'pipeline', 'run', FIXTURE], { env });
@@ -67,12 +67,12 @@ describe.each(['local', 'local_process'] as const)('a step error on the %s orche
   });
 });
 
-describe('a step process', () => {
-  const e = setup('local_process');
-  it.each(LEAK_FORMS.filter((f) => f !== 'json_parse'))('masks what the step prints (%s) before it leaves the process', (form) => {
+describe.each(['local', 'local_process'] as const)('a step on the %s orchestrator', (orchestrator) => {
+  const e = setup(orchestrator);
+  it.each(LEAK_FORMS.filter((f) => f !== 'json_parse'))('masks what the step prints (%s)', (form) => {
     const r = cli(e, ['pipeline', 'run', FIXTURE], { env: { LEAK_FORM: form, LEAK_LOG: '1' } });
     expect(r.status).toBe(1);
-    expect(r.stderr).toContain('step log: ***');
+    expect(r.stdout + r.stderr).toContain('step log: ***');
     expectMasked('step output', r.stdout + r.stderr);
   });
 });

@@ -5,6 +5,11 @@ import type { CommandContext, CommandResult } from '../context.js';
 
 export async function schemaList(ctx: CommandContext): Promise<CommandResult> {
   const schemas = await ctx.keystack().schemas.list();
+  // A module that was refused (or no longer loads) takes its schemas with it: say so here too.
+  for (const b of await ctx.keystack().pluginFailures()) {
+    const reason = (b.error instanceof Error ? b.error.message : String(b.error)).split('\n', 1)[0] ?? '';
+    ctx.out.warn(`registered module ${b.module} failed to load, so its schemas are missing: ${reason}.`);
+  }
   const items = schemas.map((s) => ({ name: s.name, description: s.description, keys: schemaFields(s).map((f) => f.key) }));
   return {
     data: items,
