@@ -46,7 +46,7 @@ export default defineFlavor<GitHubFlavorOptions>({
     description: 'must be lowercase letters and digits, in words joined by single underscores (GitHub stores names upper-case)',
   },
   maxContentBytes: (MAX_SEALED_BASE64 / 4) * 3 - SEAL_BYTES,
-  capabilities: { readValues: false, note: 'values readable only inside GitHub Actions', atomicCreate: false },
+  capabilities: { readValues: false, maxSecrets: 100, note: 'values readable only inside GitHub Actions', atomicCreate: false },
   config: {
     owner: { type: 'string', description: 'repository owner (user or organization)', required: true },
     repository: { type: 'string', description: 'repository name', required: true },
