@@ -4,7 +4,7 @@ export { SecretsManager, type Secret, type TypedSecret, type ManagerRecord } fro
 export { defineFlavor, type FlavorDefinition, type FlavorContext, type SecretsBackend, type ConfigField, type ConfigFields, type FlavorCapabilities } from './flavors/types.js';
 export { importLib, backendFailure, createCaller, callLimits, retryAfterMs, scrubError, type Caller, type CallLimits, type FailureClassifier } from './flavors/support.js';
 export { defineSchema, arbitrarySchema, schemaFields, coerceValues, type SecretSchema, type SchemaOutput, type FieldInfo } from './secrets/schema.js';
-export { type StoredSecret, encodeContent, decodeContent, toPayload, fromPayload, schemaKey } from './secrets/content.js';
+export { type StoredSecret, type ValueType, encodeContent, decodeContent, toPayload, fromPayload, typedValues, schemaKey } from './secrets/content.js';
 export * from './secrets/errors.js';
 export { type NameRule, validateSecretName, validateSecretKey } from './secrets/names.js';
 export { SCOPES, type Scope, type ScopeContext, scopePath, scopedName, scopedPrefix, unscopedName, scopeMetadata, secretMetadata, backendNames, looksScoped, type BackendNames } from './secrets/scope.js';

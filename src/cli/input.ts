@@ -2,7 +2,7 @@
  * Turning command-line input into secret values: `--KEY=VALUE` arguments, `@FILE`, `@-` (stdin),
  * `@@` (a literal `@`), and hidden interactive prompts.
  */
-import { readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import { InputError, UsageError } from '../secrets/errors.js';
@@ -27,6 +27,8 @@ export function parseExtraArgs(args: readonly string[]): ParsedArgs {
     if (a === '--') continue;
     const m = KEY_ARG.exec(a);
     if (m && m[1] !== undefined && m[2] !== undefined) {
+      // Collected into plain objects later, where this key would silently vanish.
+      if (m[1] === '__proto__') throw new UsageError("'--__proto__' cannot be used as a key", 'Pick another key name.');
       pairs.set(m[1], m[2]);
     } else if (a.startsWith('-') && a.length > 1) {
       throw new UsageError(`unexpected option '${a.split('=')[0]}'`, 'Secret values are given as --KEY=VALUE (with the equals sign), --KEY=@FILE or --KEY=@-.');
@@ -38,76 +40,135 @@ export function parseExtraArgs(args: readonly string[]): ParsedArgs {
 }
 
 export interface ValueSources {
-  readStdin: () => string;
+  /** Standard input, as bytes (at most MAX_INPUT_BYTES; see readStdin). */
+  readStdin: () => Buffer;
 }
 
-/** Expands `@FILE`, `@-` and `@@` in argument values. At most one value may come from stdin. */
+/**
+ * Paths that name this process's standard input. They read the same stream as `@-`, so they
+ * follow its rules (one trailing line ending stripped, at most one key).
+ */
+const STDIN_PATHS = new Set(['-', '/dev/stdin', '/proc/self/fd/0', '/dev/fd/0']);
+
+/**
+ * Expands `@FILE`, `@-` and `@@` in argument values. At most one value may come from stdin.
+ * `@FILE` keeps the file's bytes exactly; `@-` strips exactly one trailing line ending (as
+ * `docker login --password-stdin` does) and refuses empty input. Values must be UTF-8 text.
+ */
 export function expandValues(pairs: ReadonlyMap<string, string>, sources: ValueSources = { readStdin }): Record<string, string> {
+  // A usage mistake is reported before anything is read.
+  const fromStdin = [...pairs].filter(([, v]) => isStdinValue(v)).map(([k]) => k);
+  if (fromStdin.length > 1) throw new UsageError(`both --${fromStdin[0]} and --${fromStdin[1]} read standard input`, 'Only one key can use @- (or @/dev/stdin); read the others from files.');
   const out: Record<string, string> = {};
-  let stdinKey: string | undefined;
-  for (const [key, value] of pairs) {
-    if (value === '@-') {
-      if (stdinKey !== undefined) throw new UsageError(`both --${stdinKey} and --${key} read standard input`, 'Only one key can use @-; read the others from files.');
-      stdinKey = key;
-      out[key] = sources.readStdin();
-    } else {
-      out[key] = expandValue(key, value);
-    }
-  }
+  for (const [key, value] of pairs) out[key] = isStdinValue(value) ? stdinValue(key, sources.readStdin()) : expandValue(key, value);
   return out;
 }
 
-/** `@@x` → `@x`; `@path` → the file's contents; anything else unchanged. */
+function isStdinValue(value: string): boolean {
+  return value.startsWith('@') && !value.startsWith('@@') && STDIN_PATHS.has(value.slice(1));
+}
+
+/** The text of `@-`: UTF-8, without one trailing "\n" or "\r\n", and not empty. */
+export function stdinValue(key: string, bytes: Buffer): string {
+  const text = decodeUtf8(key, bytes, 'standard input');
+  const value = text.endsWith('\r\n') ? text.slice(0, -2) : text.endsWith('\n') ? text.slice(0, -1) : text;
+  if (value === '') {
+    throw new InputError(`standard input for '${key}' is empty`, `Pipe the value in, e.g. \`printf %s "$VALUE" | keystack secret register NAME --${key}=@-\`; for an empty value pass --${key}= instead.`);
+  }
+  return value;
+}
+
+/** `@@x` → `@x`; `@path` → the file's contents, byte for byte; anything else unchanged. */
 export function expandValue(key: string, value: string): string {
   if (value.startsWith('@@')) return value.slice(1);
   if (!value.startsWith('@') || value === '@') return value;
-  return readValueFile(key, value.slice(1));
+  if (isStdinValue(value)) {
+    throw new InputError(`the value of '${key}' cannot be read from standard input here`, 'Type the value, or give @FILE; @- works only in --KEY=@- arguments.');
+  }
+  const file = resolve(expandHome(value.slice(1)));
+  return decodeUtf8(key, readBoundedFile(file, `the value of '${key}'`, 'Check the path after @, or write @@ for a value that starts with a literal @.'), file);
 }
 
-function readValueFile(key: string, path: string): string {
-  const file = resolve(path.startsWith('~/') ? homedir() + path.slice(1) : path);
-  let size: number;
+function expandHome(path: string): string {
+  return path.startsWith('~/') ? homedir() + path.slice(1) : path;
+}
+
+/**
+ * Secret values are text. Decoding bytes that are not UTF-8 would replace them (32 random
+ * bytes would come back as 60 different ones), so they are refused instead.
+ */
+function decodeUtf8(key: string, bytes: Buffer, from: string): string {
   try {
-    const st = statSync(file);
-    if (st.isDirectory()) throw new InputError(`the value of '${key}' names ${file}, which is a directory`, 'Give the path of a file, or write @@ for a value that starts with a literal @.');
-    size = st.size;
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    throw new InputError(
+      `the value of '${key}' from ${from} is not valid UTF-8 text; keystack stores text and would alter these bytes`,
+      `Store binary data as text, e.g. \`base64 -w0 FILE | keystack secret register NAME --${key}=@-\`, and decode it when you read it.`,
+    );
+  }
+}
+
+/**
+ * Reads a file of any kind (regular file, FIFO, character device, terminal) through its fd,
+ * reading at most `limit + 1` bytes: the size a file reports is not what it yields (`/dev/zero`
+ * reports 0 and never ends, a FIFO reports 0), so only bytes actually read are counted.
+ */
+export function readBoundedFile(file: string, what: string, hint: string, limit = MAX_INPUT_BYTES): Buffer {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (e) {
+    throw new InputError(`cannot read ${what} from ${file} (${errCode(e)})`, hint);
+  }
+  try {
+    if (fstatSync(fd).isDirectory()) throw new InputError(`${what} names ${file}, which is a directory`, 'Give the path of a file, or write @@ for a value that starts with a literal @.');
+    return readBounded(fd, limit, () => new InputError(`${what} from ${file} is over ${limit} bytes, the most keystack reads`, 'Store large files elsewhere (an artifact store) and keep only a reference or credential here.'));
   } catch (e) {
     if (e instanceof InputError) throw e;
-    const code = (e as NodeJS.ErrnoException).code ?? 'error';
-    throw new InputError(`cannot read the value of '${key}' from ${file} (${code})`, 'Check the path after @, or write @@ for a value that starts with a literal @.');
-  }
-  if (size > MAX_INPUT_BYTES) throw new InputError(`the value of '${key}' from ${file} is ${size} bytes; the most keystack reads is ${MAX_INPUT_BYTES}`);
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new InputError(`cannot read the value of '${key}' from ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, 'Check that the file is readable.');
+    throw new InputError(`cannot read ${what} from ${file} (${errCode(e)})`, 'Check that the file is readable.');
+  } finally {
+    closeSync(fd);
   }
 }
 
-export function readStdin(): string {
-  const chunks: Buffer[] = [];
-  const buf = Buffer.alloc(65536);
+/** Standard input as bytes, at most MAX_INPUT_BYTES. */
+export function readStdin(): Buffer {
+  try {
+    return readBounded(0, MAX_INPUT_BYTES, () => new InputError(`standard input is over ${MAX_INPUT_BYTES} bytes, the most keystack reads`, 'Store large files elsewhere and keep only a reference or credential here.'));
+  } catch (e) {
+    if (e instanceof InputError) throw e;
+    throw new InputError(`cannot read standard input (${errCode(e)})`, 'Pipe the value in, e.g. `printf %s "$VALUE" | keystack ...`.');
+  }
+}
+
+function readBounded(fd: number, limit: number, tooLarge: () => InputError): Buffer {
+  const buf = Buffer.alloc(limit + 1);
   let total = 0;
   for (;;) {
     let n: number;
     try {
-      n = readSync0(buf);
+      n = readSync(fd, buf, total, buf.length - total, null);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EAGAIN') continue;
+      // A non-blocking stdin (inherited from a parent) has no data yet: wait for it.
+      if (code === 'EAGAIN') {
+        Atomics.wait(pause, 0, 0, 5);
+        continue;
+      }
       if (code === 'EOF') break;
-      throw new InputError(`cannot read standard input (${code ?? 'error'})`);
+      throw e;
     }
     if (n === 0) break;
     total += n;
-    if (total > MAX_INPUT_BYTES) throw new InputError(`standard input is over ${MAX_INPUT_BYTES} bytes`);
-    chunks.push(Buffer.from(buf.subarray(0, n)));
+    if (total > limit) throw tooLarge();
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return buf.subarray(0, total);
 }
 
-function readSync0(buf: Buffer): number {
-  return readSync(0, buf, 0, buf.length, null);
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+function errCode(e: unknown): string {
+  return (e as NodeJS.ErrnoException).code ?? 'error';
 }
 
 /** Hidden and visible prompts; @inquirer/prompts is loaded only when a prompt is shown. */
@@ -115,6 +176,40 @@ export interface Prompter {
   secret(message: string): Promise<string>;
   text(message: string): Promise<string>;
   confirm(message: string, defaultValue?: boolean): Promise<boolean>;
+}
+
+/** Input ended at a prompt (Ctrl-D, or the terminal went away) before it was answered. */
+export class PromptClosedError extends InputError {
+  constructor() {
+    super('input ended at a prompt (Ctrl-D): aborted; nothing was changed or deleted', 'Answer the prompt, or pass the values as arguments (and -y to skip confirmations).');
+  }
+}
+
+/** Prompts waiting for an answer; see cancelPendingPrompts. */
+const pending = new Set<{ cancel(): void }>();
+
+/**
+ * Cancels the prompts that wait for input which can no longer come: when the input closes
+ * (Ctrl-D), inquirer's prompt neither resolves nor rejects, so the process would just end.
+ * Returns whether there was one.
+ */
+export function cancelPendingPrompts(): boolean {
+  const had = pending.size > 0;
+  for (const p of pending) p.cancel();
+  pending.clear();
+  return had;
+}
+
+async function answer<T>(p: Promise<T> & { cancel(): void }): Promise<T> {
+  pending.add(p);
+  try {
+    return await p;
+  } catch (e) {
+    if ((e as Error | null)?.name === 'CancelPromptError') throw new PromptClosedError();
+    throw e;
+  } finally {
+    pending.delete(p);
+  }
 }
 
 export function terminalPrompter(): Prompter {
@@ -127,15 +222,15 @@ export function terminalPrompter(): Prompter {
   return {
     async secret(message) {
       guard();
-      return (await lib()).password({ message, mask: false });
+      return answer((await lib()).password({ message, mask: false }));
     },
     async text(message) {
       guard();
-      return (await lib()).input({ message });
+      return answer((await lib()).input({ message }));
     },
     async confirm(message, defaultValue = false) {
       guard();
-      return (await lib()).confirm({ message, default: defaultValue });
+      return answer((await lib()).confirm({ message, default: defaultValue }));
     },
   };
 }

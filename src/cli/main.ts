@@ -4,12 +4,12 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { isatty } from 'node:tty';
-import { UsageError } from '../secrets/errors.js';
+import { ConfigError, UsageError } from '../secrets/errors.js';
 import { Keystack } from '../stack/client.js';
 import type { ComponentType } from '../stack/config-store.js';
 import type { CommandContext, CommandResult } from './context.js';
 import { readStdin, terminalPrompter } from './input.js';
-import { createOutput, describeError, type Output } from './output.js';
+import { createOutput, describeError, OutputError, type Output } from './output.js';
 import * as secret from './commands/secret.js';
 import * as sm from './commands/secrets-manager.js';
 import * as schema from './commands/schema.js';
@@ -31,7 +31,7 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
   const debug = env['KEYSTACK_DEBUG'] === '1';
   let keystack: Keystack | undefined;
   const ctx: CommandContext = {
-    keystack: () => (keystack ??= new Keystack({ env })),
+    keystack: () => (keystack ??= new Keystack({ env, onWarning: (message) => out.warn(message) })),
     out,
     prompt: terminalPrompter(),
     readStdin,
@@ -41,29 +41,62 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
   };
   const run = (fn: () => Promise<CommandResult>) => async () => {
     const r = await fn();
+    // What the work itself wrote (a step's console.log) is flushed first, so that a reader that
+    // went away during the work is told apart from one that left once the result came.
+    await out.settle();
     if (r.raw !== undefined && !out.json) out.raw(r.raw);
-    else out.result(r.data, r.text);
+    else out.result(r.data, r.text, { reveals: r.reveals });
   };
   const program = await buildProgram(ctx, run, args);
+  let code: number;
   try {
     await program.parseAsync([...args], { from: 'user' });
-    return 0;
+    code = 0;
   } catch (e) {
-    if (e instanceof CommanderError) {
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return 0;
-      if (e.code === 'commander.help') return 2;
-      out.error(new UsageError(e.message.replace(/^error: /, ''), 'Run the command with --help to see its usage.'), debug);
-      return 2;
-    }
-    if ((e as Error)?.name === 'ExitPromptError') {
-      out.error(new UsageError('cancelled; nothing was changed'), false);
-      return 1;
-    }
-    out.error(e, debug);
-    return describeError(e).code === 'usage' ? 2 : 1;
+    code = failureCode(e, out, debug);
   } finally {
     await keystack?.close().catch(() => undefined);
   }
+  return delivered(out, code, debug);
+}
+
+/** Reports a command's failure and gives its exit code. */
+function failureCode(e: unknown, out: Output, debug: boolean): number {
+  if (e instanceof CommanderError) {
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return 0;
+    if (e.code === 'commander.help') return 2;
+    out.error(new UsageError(e.message.replace(/^error: /, ''), 'Run the command with --help to see its usage.'), debug);
+    return 2;
+  }
+  // Ctrl-C at a prompt: the shell convention for SIGINT.
+  if ((e as Error | null)?.name === 'ExitPromptError') {
+    out.error(new UsageError('cancelled (Ctrl-C); nothing was changed'), false);
+    return 130;
+  }
+  out.error(e, debug);
+  return describeError(e).code === 'usage' ? 2 : 1;
+}
+
+/**
+ * A command whose output could not be written did not finish its job, so it never exits 0.
+ * The one exception is a reader that left after the work was done (`keystack secret list |
+ * head -1`): it took what it wanted.
+ */
+async function delivered(out: Output, code: number, debug: boolean): Promise<number> {
+  const f = await out.settle();
+  if (!f || (f.code === 'EPIPE' && f.duringResult)) return code;
+  out.error(new OutputError(f), debug);
+  return code === 0 ? 1 : code;
+}
+
+/** Reports a command that stopped because nothing was left to run while it still waited. */
+export function unsettled(argv: readonly string[]): void {
+  createOutput(extractJsonFlag(argv).json).error(
+    new ConfigError('keystack stopped before the command finished: a step, flavor or plugin promise never settled', {
+      hint: 'Look for a promise that never resolves or rejects (a pipeline step, a custom flavor method, a plugin module\'s top-level await).',
+    }),
+    false,
+  );
 }
 
 /** `--json` is global and may appear anywhere before `--`. */
@@ -107,10 +140,11 @@ async function buildProgram(ctx: CommandContext, run: Runner, args: readonly str
       .requiredOption('-f, --flavor <flavor>', 'flavor (see `secrets-manager flavor list`)')
       .option('--scope <scope>', 'none | global | component | namespace (default: component where supported)')
       .option('--namespace <namespace>', 'namespace, for --scope=namespace')
+      .option('--uuid <uuid>', "register under this id, e.g. an existing ZenML manager's, to share its component-scoped secrets")
       .allowUnknownOption()
       .allowExcessArguments()
-      .action((_n, o: { flavor: string; scope?: string; namespace?: string }, cmd: Command) =>
-        run(() => sm.managerRegister(ctx, { args: cmd.args, flavor: o.flavor, scope: o.scope, namespace: o.namespace }))(),
+      .action((_n, o: { flavor: string; scope?: string; namespace?: string; uuid?: string }, cmd: Command) =>
+        run(() => sm.managerRegister(ctx, { args: cmd.args, flavor: o.flavor, scope: o.scope, namespace: o.namespace, uuid: o.uuid }))(),
       );
     sm_.command('list').description('list secrets managers (* = in the active stack)').action(() => run(() => sm.managerList(ctx))());
     sm_

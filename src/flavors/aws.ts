@@ -4,6 +4,7 @@
  * ZenML 0.30's layout, so `scope_prefix=zenml` shares secrets with ZenML.
  */
 import type * as Sdk from '@aws-sdk/client-secrets-manager';
+import { createHash } from 'node:crypto';
 import { encodeContent, type StoredSecret } from '../secrets/content.js';
 import { BackendError, ConfigError } from '../secrets/errors.js';
 import { scopeMetadata, secretMetadata } from '../secrets/scope.js';
@@ -30,10 +31,13 @@ export default defineFlavor<AwsFlavorOptions>({
   name: FLAVOR_NAME,
   description: 'AWS Secrets Manager',
   supportsScoping: true,
-  nameRule: { pattern: /[A-Za-z0-9_+=.@-]+/, maxLength: 128, description: 'must contain only letters, digits and the characters _+=.@-' },
+  // AWS's own rule, which ZenML's aws flavor also applies ('.' included); AWS counts its
+  // 512-character limit on the whole name, scope path included.
+  nameRule: { pattern: /[A-Za-z0-9_+=.@-]+/, maxLength: 512, maxScopedLength: 512, dots: true, description: 'must contain only letters, digits and the characters _+=.@-' },
   // AWS's SecretString limit; moto does not enforce it, so the core checks it.
   maxContentBytes: 65536,
   dependencies: { [SDK]: '~3.1164.0' },
+  locationFields: ['region_name', 'endpoint_url'],
   config: {
     region_name: { type: 'string', description: 'AWS region, e.g. eu-west-2', required: true },
     endpoint_url: { type: 'string', description: 'endpoint override (emulators, VPC endpoints)' },
@@ -70,6 +74,34 @@ function createAwsBackend(ctx: FlavorContext<AwsFlavorOptions>): SecretsBackend 
     schemas.set(name, schema);
   };
 
+  /** The secret and its version id (AWSCURRENT); null when absent or pending deletion. */
+  const readVersioned = async (name: string): Promise<{ secret: StoredSecret; version: string | undefined } | null> => {
+    // A secret inside its recovery window answers InvalidRequestException: it reads as absent.
+    const out = await caller.orNull('get', name, send((s, c) => c.send(new s.GetSecretValueCommand({ SecretId: names.full(name) }))));
+    if (!out) return null;
+    if (out.ARN === undefined && out.Name === undefined) throw unconfirmed('get', name, 'GetSecretValue', 'ARN and Name');
+    const stored = decode(name, names.full(name), out, scope.prefix);
+    seen(name, stored.schema);
+    return { secret: stored, version: out.VersionId };
+  };
+
+  /** The version id labelled AWSCURRENT, without reading the value; null when absent. */
+  const currentVersion = async (name: string): Promise<string | null> => {
+    const d = await caller.orNull('update', name, send((s, c) => c.send(new s.DescribeSecretCommand({ SecretId: names.full(name) }))));
+    if (!d || d.DeletedDate) return null;
+    const current = Object.entries(d.VersionIdsToStages ?? {}).find(([, stages]) => stages.includes('AWSCURRENT'));
+    return current?.[0] ?? null;
+  };
+
+  /** PutSecretValue leaves tags alone: the schema tag follows the content (one TagResource call when it changed). */
+  const retag = async (name: string, schema: string) => {
+    if (scope.scope !== 'none' && schemas.get(name) !== schema) {
+      const Tags = [{ Key: `${scope.prefix}_secret_schema`, Value: schema }];
+      await caller.run('update', name, send((s, c) => c.send(new s.TagResourceCommand({ SecretId: names.full(name), Tags }))));
+    }
+    seen(name, schema);
+  };
+
   const list = async (): Promise<string[]> => {
     const found: string[] = [];
     let token: string | undefined;
@@ -101,13 +133,13 @@ function createAwsBackend(ctx: FlavorContext<AwsFlavorOptions>): SecretsBackend 
       return true;
     },
     async get(name) {
-      // A secret inside its recovery window answers InvalidRequestException: it reads as absent.
-      const out = await caller.orNull('get', name, send((s, c) => c.send(new s.GetSecretValueCommand({ SecretId: names.full(name) }))));
-      if (!out) return null;
-      if (out.ARN === undefined && out.Name === undefined) throw unconfirmed('get', name, 'GetSecretValue', 'ARN and Name');
-      const stored = decode(name, names.full(name), out, scope.prefix);
-      seen(name, stored.schema);
-      return stored;
+      return (await readVersioned(name))?.secret ?? null;
+    },
+    async read(name) {
+      const r = await readVersioned(name);
+      if (!r) return null;
+      if (r.version === undefined) throw unconfirmed('get', name, 'GetSecretValue', 'VersionId');
+      return { secret: r.secret, version: r.version };
     },
     list,
     async update(name, secret) {
@@ -115,14 +147,37 @@ function createAwsBackend(ctx: FlavorContext<AwsFlavorOptions>): SecretsBackend 
       const out = await caller.orNull('update', name, send((s, c) => c.send(new s.PutSecretValueCommand({ SecretId: id, SecretString: encodeContent(secret, scope.prefix) }))));
       if (!out) return false;
       if (out.VersionId === undefined) throw unconfirmed('update', name, 'PutSecretValue', 'VersionId');
-      // PutSecretValue leaves tags alone; the schema tag follows the content when the schema
-      // changed, or when this manager has not seen the secret (one TagResource call).
-      if (scope.scope !== 'none' && schemas.get(name) !== secret.schema) {
-        const Tags = [{ Key: `${scope.prefix}_secret_schema`, Value: secret.schema }];
-        await caller.run('update', name, send((s, c) => c.send(new s.TagResourceCommand({ SecretId: id, Tags }))));
-      }
-      seen(name, secret.schema);
+      await retag(name, secret.schema);
       return true;
+    },
+    /**
+     * Secrets Manager has no conditional write, but a version id (ClientRequestToken) can be
+     * created only once, with one content: a second PutSecretValue with the same token and another
+     * SecretString fails with ResourceExistsException. Every writer that read `version` derives the
+     * same token for its successor, so only one of them can create it: a compare-and-set.
+     */
+    async replaceIf(name, secret, version) {
+      const body = encodeContent(secret, scope.prefix);
+      for (let generation = 0; generation < SUCCESSOR_GENERATIONS; generation++) {
+        let out: Sdk.PutSecretValueCommandOutput | null;
+        try {
+          out = await caller.orNull('update', name, send((s, c) => c.send(new s.PutSecretValueCommand({ SecretId: names.full(name), SecretString: body, ClientRequestToken: successorToken(version, generation) }))));
+        } catch (e) {
+          if (errorName(e) !== 'ResourceExistsException') throw e;
+          const current = await currentVersion(name);
+          if (current === null) return 'absent';
+          if (current !== version) return 'conflict';
+          // `version` is current although its successor exists: its AWSCURRENT label was moved back
+          // (a rollback), so that successor is history. The next generation is free for one writer.
+          continue;
+        }
+        if (!out) return 'absent';
+        // Also when AWS ignored the request: the successor exists with exactly this content.
+        if (out.VersionId === undefined) throw unconfirmed('update', name, 'PutSecretValue', 'VersionId');
+        await retag(name, secret.schema);
+        return 'updated';
+      }
+      return 'conflict';
     },
     async delete(name) {
       const id = names.full(name);
@@ -147,9 +202,6 @@ function createAwsBackend(ctx: FlavorContext<AwsFlavorOptions>): SecretsBackend 
 }
 
 async function loadClient(config: AwsFlavorOptions, limits: CallLimits): Promise<{ sdk: typeof Sdk; client: Client }> {
-  // keystack pins the SDK line that supports Node 20; on every CLI call the SDK would otherwise
-  // print a multi-line notice about future releases that its users cannot act on.
-  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
   const sdk = await importLib(FLAVOR_NAME, SDK, () => import('@aws-sdk/client-secrets-manager'));
   const options: Sdk.SecretsManagerClientConfig = {
     region: config.region_name,
@@ -169,7 +221,7 @@ async function loadClient(config: AwsFlavorOptions, limits: CallLimits): Promise
       ...(config.aws_session_token ? { sessionToken: config.aws_session_token } : {}),
     };
   }
-  return { sdk, client: new sdk.SecretsManagerClient(options) };
+  return { sdk, client: withoutNodeVersionNotice(() => new sdk.SecretsManagerClient(options)) };
 }
 
 /**
@@ -186,6 +238,38 @@ export function listFilters(ctx: FlavorContext<unknown>): Sdk.Filter[] {
   }
   filters.push({ Key: 'name', Values: [ctx.names.prefix] });
   return filters;
+}
+
+/** How many rollbacks of one version replaceIf steps over before it reports a conflict. */
+const SUCCESSOR_GENERATIONS = 8;
+
+/**
+ * The version id of the successor of `version`, UUID-shaped (AWS takes 32-64 characters), the same
+ * for every writer that read `version`. Version ids are not secret, and neither is this.
+ */
+export function successorToken(version: string, generation = 0): string {
+  const h = createHash('sha256').update(`keystack-next:${generation}:${version}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
+
+const NOTICE_OFF = 'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED';
+
+/**
+ * keystack pins the SDK line that supports Node 20; on every CLI call the SDK would otherwise
+ * print a multi-line notice about future releases that its users cannot act on. The SDK reads
+ * this variable only, synchronously, while a client is constructed (and then never again in the
+ * process), so it is set for that call alone: the process environment, which child processes
+ * and the user's own code inherit, is left as it was.
+ */
+function withoutNodeVersionNotice<T>(construct: () => T): T {
+  const before = process.env[NOTICE_OFF];
+  process.env[NOTICE_OFF] = 'true';
+  try {
+    return construct();
+  } finally {
+    if (before === undefined) Reflect.deleteProperty(process.env, NOTICE_OFF);
+    else process.env[NOTICE_OFF] = before;
+  }
 }
 
 function decode(name: string, id: string, out: Sdk.GetSecretValueCommandOutput, prefix: string): StoredSecret {

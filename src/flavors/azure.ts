@@ -41,8 +41,11 @@ export default defineFlavor<AzureFlavorOptions>({
   description: 'Azure Key Vault',
   supportsScoping: true,
   separator: '-',
+  locationFields: ['key_vault_name', 'vault_url'],
   nameRule: NAME_RULE,
   maxContentBytes: 25 * 1024,
+  // Key Vault has no create-only write: register reads first, then sets (see create).
+  capabilities: { readValues: true, atomicCreate: false },
   config: {
     key_vault_name: { type: 'string', description: 'vault name (https://<name>.vault.azure.net)', env: 'AZURE_KEY_VAULT_NAME' },
     vault_url: { type: 'string', description: 'vault URL (other clouds, private endpoints, emulators)' },

@@ -6,7 +6,7 @@
 import { ConfigError } from '../secrets/errors.js';
 import { validateSecretName } from '../secrets/names.js';
 import { DEFAULT_SCOPE_PREFIX, isScope, SCOPES, type Scope } from '../secrets/scope.js';
-import { isReference } from '../secrets/reference.js';
+import { isReference, referenceLookalike } from '../secrets/reference.js';
 import type { ConfigField, ConfigFields, FlavorDefinition } from './types.js';
 
 export interface ManagerSettings {
@@ -62,11 +62,17 @@ export function validateFlavorFields(
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(raw)) {
     if (CORE_FIELDS.has(key) || value === undefined) continue;
-    const field = fields[key];
+    const field = Object.hasOwn(fields, key) ? fields[key] : undefined;
     if (!field) {
       const known = Object.keys(fields);
       throw new ConfigError(`the ${flavorName} flavor has no config field '${key}'`, {
         hint: known.length ? `Its fields are: ${known.join(', ')}.` : 'It takes no config fields.',
+      });
+    }
+    const lookalike = options.forbidReferences ? referenceLookalike(value) : null;
+    if (lookalike) {
+      throw new ConfigError(`config field '${key}' of the ${flavorName} flavor looks like a secret reference but is not one: ${lookalike}`, {
+        hint: "A secrets manager's config cannot use references anyway; give the real value.",
       });
     }
     if (options.forbidReferences && typeof value === 'string' && isReference(value)) {

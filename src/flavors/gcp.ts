@@ -46,6 +46,7 @@ export default defineFlavor<GcpFlavorOptions>({
   description: 'GCP Secret Manager',
   supportsScoping: true,
   separator: '-',
+  locationFields: ['project_id', 'api_endpoint'],
   nameRule: NAME_RULE,
   maxContentBytes: 64 * 1024,
   config: {

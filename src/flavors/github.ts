@@ -39,13 +39,14 @@ export default defineFlavor<GitHubFlavorOptions>({
   description: 'GitHub Actions repository secrets',
   supportsScoping: true,
   naming: githubNaming,
+  locationFields: ['owner', 'repository', 'api_url'],
   nameRule: {
     pattern: /[a-z0-9]+(?:_[a-z0-9]+)*/,
     maxLength: 64,
     description: 'must be lowercase letters and digits, in words joined by single underscores (GitHub stores names upper-case)',
   },
   maxContentBytes: (MAX_SEALED_BASE64 / 4) * 3 - SEAL_BYTES,
-  capabilities: { readValues: false, note: 'values readable only inside GitHub Actions' },
+  capabilities: { readValues: false, note: 'values readable only inside GitHub Actions', atomicCreate: false },
   config: {
     owner: { type: 'string', description: 'repository owner (user or organization)', required: true },
     repository: { type: 'string', description: 'repository name', required: true },

@@ -4,15 +4,15 @@
  * additional authenticated data (DESIGN §5).
  */
 import Database from 'better-sqlite3';
-import { createCipheriv, createDecipheriv, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { createCipheriv, createDecipheriv, createHash, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
+import { dirname, join, resolve } from 'node:path';
 import { decodeContent, encodeContent } from '../secrets/content.js';
 import { BackendError, ConfigError } from '../secrets/errors.js';
 import { scopePath } from '../secrets/scope.js';
-import { writeOnce } from '../support/private-files.js';
+import { ensurePrivateDir, writeOnce } from '../support/private-files.js';
 import { isBusy, openShared, retryBusy } from '../support/sqlite.js';
-import { defineFlavor, type FlavorContext, type SecretsBackend } from './types.js';
+import { checkTrustedFile, defaultTrustWarn, readTrustedSecretFile, type TrustWarn } from '../support/trust.js';
+import { defineFlavor, type FlavorContext, type ReplaceOutcome, type SecretsBackend, type VersionedSecret } from './types.js';
 
 export const FLAVOR_NAME = 'local';
 
@@ -27,6 +27,7 @@ export default defineFlavor<LocalFlavorOptions>({
   supportsScoping: true,
   isLocal: true,
   separator: '/',
+  locationFields: ['path'],
   nameRule: { pattern: /[^/]+/, maxLength: 128, description: "must not contain '/'" },
   maxContentBytes: 512 * 1024,
   config: {
@@ -43,55 +44,87 @@ function createLocalBackend(ctx: FlavorContext<LocalFlavorOptions>): SecretsBack
   const file = resolve(ctx.config.path ?? defaultStorePath(ctx.configDir));
   const scope = scopePath(ctx.scope).join('/');
   let store: Store | undefined;
-  const open = () => (store ??= openStore(file, ctx.env));
+  // The default store directory holds only keystack's files, so it may be tightened; a
+  // directory the user named is checked but left as it is.
+  const tighten = dirname(file) === dirname(resolve(defaultStorePath(ctx.configDir))) ? (ctx.warn ?? defaultTrustWarn) : undefined;
+  const open = () => (store ??= openStore(file, ctx.env, { tighten, warn: ctx.warn ?? defaultTrustWarn }));
+  // A read-only or full store file is the machine's state, not a backend failure: say which file.
+  const retry = <T>(fn: () => T): T => {
+    try {
+      return retryBusy(fn);
+    } catch (e) {
+      throw storeError(file, e);
+    }
+  };
   const aad = (name: string) => Buffer.from(`keystack/local/v1:${ctx.names.full(name)}`, 'utf8');
   const seal = (name: string, secret: Parameters<typeof encodeContent>[0]) =>
     encrypt(open().key, aad(name), Buffer.from(encodeContent(secret, ctx.scope.prefix), 'utf8'));
+  const unseal = (name: string, data: Buffer) => {
+    const plain = decrypt(open().key, aad(name), data);
+    if (!plain) {
+      throw new BackendError({
+        flavor: FLAVOR_NAME,
+        operation: 'get',
+        secretName: name,
+        reason: `the stored data failed its integrity check in ${file}`,
+        hint: 'The row was altered or copied from another name. Restore the store from a backup, or delete and register the secret again.',
+      });
+    }
+    return decodeContent(plain.toString('utf8'), ctx.scope.prefix);
+  };
+  const readRow = (name: string): VersionedSecret | null => {
+    const { db } = open();
+    const row = retry(() => db.prepare('SELECT data FROM secrets WHERE scope = ? AND name = ?').get(scope, name)) as { data: Buffer } | undefined;
+    return row ? { secret: unseal(name, row.data), version: blobVersion(row.data) } : null;
+  };
 
   return {
     async create(name, secret) {
       const { db } = open();
       const now = Date.now();
       const data = seal(name, secret);
-      const r = retryBusy(() =>
+      const r = retry(() =>
         db.prepare('INSERT INTO secrets (scope, name, data, created_at, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING').run(scope, name, data, now, now),
       );
       return r.changes === 1;
     },
     async get(name) {
-      const { db, key } = open();
-      const row = retryBusy(() => db.prepare('SELECT data FROM secrets WHERE scope = ? AND name = ?').get(scope, name)) as { data: Buffer } | undefined;
-      if (!row) return null;
-      const plain = decrypt(key, aad(name), row.data);
-      if (!plain) {
-        throw new BackendError({
-          flavor: FLAVOR_NAME,
-          operation: 'get',
-          secretName: name,
-          reason: `the stored data failed its integrity check in ${file}`,
-          hint: 'The row was altered or copied from another name. Restore the store from a backup, or delete and register the secret again.',
-        });
-      }
-      return decodeContent(plain.toString('utf8'), ctx.scope.prefix);
+      return readRow(name)?.secret ?? null;
+    },
+    async read(name) {
+      return readRow(name);
+    },
+    async replaceIf(name, secret, version) {
+      const { db } = open();
+      const data = seal(name, secret);
+      // Compare and write in one immediate transaction: no other process can write in between.
+      const swap = db.transaction((): ReplaceOutcome => {
+        const row = db.prepare('SELECT data FROM secrets WHERE scope = ? AND name = ?').get(scope, name) as { data: Buffer } | undefined;
+        if (!row) return 'absent';
+        if (blobVersion(row.data) !== version) return 'conflict';
+        db.prepare('UPDATE secrets SET data = ?, updated_at = ? WHERE scope = ? AND name = ?').run(data, Date.now(), scope, name);
+        return 'updated';
+      });
+      return retry(() => swap.immediate());
     },
     async list() {
       const { db } = open();
-      const rows = retryBusy(() => db.prepare('SELECT name FROM secrets WHERE scope = ? ORDER BY name').all(scope)) as { name: string }[];
+      const rows = retry(() => db.prepare('SELECT name FROM secrets WHERE scope = ? ORDER BY name').all(scope)) as { name: string }[];
       return rows.map((r) => r.name);
     },
     async update(name, secret) {
       const { db } = open();
       const data = seal(name, secret);
-      const r = retryBusy(() => db.prepare('UPDATE secrets SET data = ?, updated_at = ? WHERE scope = ? AND name = ?').run(data, Date.now(), scope, name));
+      const r = retry(() => db.prepare('UPDATE secrets SET data = ?, updated_at = ? WHERE scope = ? AND name = ?').run(data, Date.now(), scope, name));
       return r.changes === 1;
     },
     async delete(name) {
       const { db } = open();
-      return retryBusy(() => db.prepare('DELETE FROM secrets WHERE scope = ? AND name = ?').run(scope, name)).changes === 1;
+      return retry(() => db.prepare('DELETE FROM secrets WHERE scope = ? AND name = ?').run(scope, name)).changes === 1;
     },
     async deleteAll() {
       const { db } = open();
-      return retryBusy(() => db.prepare('DELETE FROM secrets WHERE scope = ?').run(scope)).changes;
+      return retry(() => db.prepare('DELETE FROM secrets WHERE scope = ?').run(scope)).changes;
     },
     close() {
       store?.db.close();
@@ -109,7 +142,20 @@ type KeySource = 'env-key' | 'passphrase' | 'key-file';
 
 const STORE_VERSION = 1;
 
-function openStore(file: string, env: FlavorContext<unknown>['env']): Store {
+/** Minimum length of KEYSTACK_PASSPHRASE, in characters (documented in the README). */
+export const MIN_PASSPHRASE_LENGTH = 12;
+
+interface OpenOptions {
+  tighten: TrustWarn | undefined;
+  warn: TrustWarn;
+}
+
+function openStore(file: string, env: FlavorContext<unknown>['env'], options: OpenOptions): Store {
+  // Everything an attacker could have planted beside the store is checked before anything is
+  // created or read: the directory, then the key file (if it is the key in use), then the store
+  // and its WAL files (in openShared).
+  ensurePrivateDir(dirname(file), { tighten: options.tighten });
+  if (!env['KEYSTACK_LOCAL_KEY'] && !env['KEYSTACK_PASSPHRASE']) checkTrustedFile(`${file}.key`, { secret: true });
   // Idempotent, so a busy moment while another process sets up the same new file is retried.
   return retryBusy(() => {
     let db: Database.Database | undefined;
@@ -118,7 +164,7 @@ function openStore(file: string, env: FlavorContext<unknown>['env']): Store {
       const d = db;
       if (d.pragma('user_version', { simple: true }) === STORE_VERSION) {
         // An initialised store: reading its key check needs no write lock.
-        return { db: d, key: d.transaction(() => loadKey(d, file, env)).deferred() };
+        return { db: d, key: d.transaction(() => loadKey(d, file, env, options.warn)).deferred() };
       }
       d.pragma('journal_mode = WAL');
       const init = d.transaction(() => {
@@ -128,7 +174,7 @@ function openStore(file: string, env: FlavorContext<unknown>['env']): Store {
             scope TEXT NOT NULL, name TEXT NOT NULL, data BLOB NOT NULL,
             created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
             PRIMARY KEY (scope, name)) WITHOUT ROWID;`);
-        const key = loadKey(d, file, env);
+        const key = loadKey(d, file, env, options.warn);
         d.pragma(`user_version = ${STORE_VERSION}`);
         return key;
       });
@@ -144,7 +190,7 @@ const KEY_CHECK_AAD = Buffer.from('keystack/local/v1:key-check');
 const KEY_CHECK_PLAIN = Buffer.from('keystack local store key check');
 
 /** Runs inside the init transaction, so only one process ever sets up a new store's key. */
-function loadKey(db: Database.Database, file: string, env: FlavorContext<unknown>['env']): Buffer {
+function loadKey(db: Database.Database, file: string, env: FlavorContext<unknown>['env'], warn: TrustWarn): Buffer {
   const meta = (k: string) => (db.prepare('SELECT v FROM meta WHERE k = ?').get(k) as { v: Buffer } | undefined)?.v;
   const setMeta = (k: string, v: Buffer) => db.prepare('INSERT INTO meta (k, v) VALUES (?, ?)').run(k, v);
   const check = meta('key_check');
@@ -154,27 +200,29 @@ function loadKey(db: Database.Database, file: string, env: FlavorContext<unknown
   let source: KeySource;
   if (env['KEYSTACK_LOCAL_KEY']) {
     source = 'env-key';
-    key = Buffer.from(env['KEYSTACK_LOCAL_KEY'], 'base64');
-    if (key.length !== 32) {
-      throw new ConfigError('KEYSTACK_LOCAL_KEY must be 32 bytes encoded as base64', {
-        hint: 'Generate one with: node -e "console.log(require(\'crypto\').randomBytes(32).toString(\'base64\'))"',
-      });
-    }
+    key = decodeLocalKey(env['KEYSTACK_LOCAL_KEY']);
   } else if (env['KEYSTACK_PASSPHRASE']) {
     source = 'passphrase';
+    if (Array.from(env['KEYSTACK_PASSPHRASE']).length < MIN_PASSPHRASE_LENGTH) {
+      const hint = `Use a passphrase of at least ${MIN_PASSPHRASE_LENGTH} characters (several random words), or set KEYSTACK_LOCAL_KEY to a random 32-byte key.`;
+      // A store already sealed with a short one stays readable, so that nobody is locked out.
+      if (!check) throw new ConfigError(`KEYSTACK_PASSPHRASE must be at least ${MIN_PASSPHRASE_LENGTH} characters long`, { hint });
+      warn(`KEYSTACK_PASSPHRASE for ${file} is shorter than ${MIN_PASSPHRASE_LENGTH} characters; new stores refuse it. Move its secrets to a store with a stronger key.`);
+    }
     let salt = meta('kdf_salt');
     if (!salt) setMeta('kdf_salt', (salt = randomBytes(16)));
     key = derive(env['KEYSTACK_PASSPHRASE'], salt);
   } else {
     source = 'key-file';
-    if (check && !existsSync(keyFile)) {
+    const existing = readTrustedSecretFile(keyFile);
+    if (check && !existing) {
       throw new ConfigError(`the key for local store ${file} is missing`, {
         hint: recorded && recorded !== 'key-file'
           ? `This store was created with ${recorded === 'env-key' ? 'KEYSTACK_LOCAL_KEY' : 'KEYSTACK_PASSPHRASE'}; set it again.`
           : `Restore the key file ${keyFile} from a backup; without it the secrets cannot be decrypted.`,
       });
     }
-    key = existsSync(keyFile) ? readFileSync(keyFile) : writeOnce(keyFile, randomBytes(32));
+    key = existing ?? writeOnce(keyFile, randomBytes(32));
     if (key.length !== 32) throw new ConfigError(`the key file ${keyFile} is damaged (expected 32 bytes)`);
   }
   if (!check) {
@@ -192,17 +240,46 @@ function loadKey(db: Database.Database, file: string, env: FlavorContext<unknown
   return key;
 }
 
+const LOCAL_KEY_HINT = 'Generate one with: node -e "console.log(require(\'crypto\').randomBytes(32).toString(\'base64\'))"';
+
+/**
+ * KEYSTACK_LOCAL_KEY, strictly: Buffer.from(x, 'base64') skips characters that are not base64
+ * and stops at junk, so a truncated or mistyped key would otherwise become some other key.
+ */
+export function decodeLocalKey(text: string): Buffer {
+  const key = /^[A-Za-z0-9+/]*={0,2}$/.test(text) && text.length % 4 === 0 ? Buffer.from(text, 'base64') : null;
+  if (!key || key.toString('base64') !== text) {
+    throw new ConfigError('KEYSTACK_LOCAL_KEY is not valid base64', { hint: `It must be exactly 32 bytes in standard base64 (44 characters, no spaces). ${LOCAL_KEY_HINT}` });
+  }
+  if (key.length !== 32) {
+    throw new ConfigError(`KEYSTACK_LOCAL_KEY must be 32 bytes encoded as base64, not ${key.length}`, { hint: LOCAL_KEY_HINT });
+  }
+  return key;
+}
+
 const derived = new Map<string, Buffer>();
 
-/** scrypt costs ~100 ms by design; memoise it per process. */
+/**
+ * scrypt costs ~100 ms by design; memoise it per process. The cache is keyed by a hash, so the
+ * passphrase itself is not kept alive in memory for the life of the process.
+ */
 function derive(passphrase: string, salt: Buffer): Buffer {
-  const id = `${salt.toString('hex')}:${passphrase}`;
+  const id = createHash('sha256').update(salt).update('\0').update(passphrase, 'utf8').digest('hex');
   let key = derived.get(id);
   if (!key) derived.set(id, (key = scryptSync(passphrase, salt, 32, { N: 2 ** 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 })));
   return key;
 }
 
 const VERSION = 1;
+
+/**
+ * A row's version for compare-and-set: a digest of its sealed blob. Every write seals with a fresh
+ * nonce, so every write changes it, and no schema change (version column) is needed. The digest
+ * of ciphertext reveals nothing about the values.
+ */
+function blobVersion(blob: Buffer): string {
+  return createHash('sha256').update(blob).digest('base64url');
+}
 
 function encrypt(key: Buffer, aad: Buffer, plain: Buffer): Buffer {
   const nonce = randomBytes(12);
@@ -232,10 +309,21 @@ function storeError(file: string, e: unknown): unknown {
       hint: 'Restore it from a backup, or move it away to start an empty store.',
     });
   }
-  if (code === 'SQLITE_CANTOPEN' || code === 'EACCES' || code === 'EISDIR') {
+  if (code === 'SQLITE_CANTOPEN' || code === 'EACCES' || code === 'EISDIR' || code === 'ENOTDIR' || code === 'EPERM') {
     return new ConfigError(`cannot open the local store ${file} (${code})`, {
       hint: 'Check that the path is a file this user can read and write.',
     });
+  }
+  if (code === 'EROFS' || code?.startsWith('SQLITE_READONLY')) {
+    return new ConfigError(`the local store ${file} is read-only (${code}); it can be read, not changed`, {
+      hint: 'Make the file and its directory writable to change secrets in it, or use a manager with another --path.',
+    });
+  }
+  if (code === 'ENOSPC' || code === 'SQLITE_FULL') {
+    return new ConfigError(`the disk holding the local store ${file} is full (${code}); nothing was changed`, { hint: 'Free some space, then run the command again.' });
+  }
+  if (code === 'EIO' || code?.startsWith('SQLITE_IOERR')) {
+    return new ConfigError(`cannot read or write the local store ${file} (${code})`, { hint: 'Check the disk and the file system it is on, then run the command again.' });
   }
   return e;
 }

@@ -3,9 +3,10 @@
  * CLI, stacks and pipeline steps use. It owns everything that must behave the same on every
  * backend: name and key rules, schemas, size limits, error types and messages.
  */
-import { ARBITRARY, payloadBytes, type StoredSecret } from '../secrets/content.js';
+import { ARBITRARY, keptTypes, payloadBytes, type StoredSecret, type ValueType } from '../secrets/content.js';
 import {
   ConfigError,
+  ConflictError,
   SchemaValidationError,
   SecretExistsError,
   SecretNotFoundError,
@@ -13,8 +14,9 @@ import {
 } from '../secrets/errors.js';
 import { validateSecretKey, validateSecretName, type NameRule } from '../secrets/names.js';
 import { coerceValues, type SchemaRegistry, type SecretSchema } from '../secrets/schema.js';
-import { backendNames, describeScope, type ScopeContext } from '../secrets/scope.js';
+import { backendNames, describeScope, scopedPrefix, type ScopeContext } from '../secrets/scope.js';
 import { resolveFlavorFields, validateScopeSettings } from './config.js';
+import { processMasker } from '../support/masking.js';
 import { backendFailure, mapLimit } from './support.js';
 import type { FlavorDefinition, SecretsBackend } from './types.js';
 
@@ -31,6 +33,12 @@ export interface Secret {
   name: string;
   schema: string;
   values: Record<string, string>;
+  /**
+   * JSON types of the values the backend holds as something other than a string (a typed
+   * schema's booleans and numbers, or what ZenML wrote); absent when all are strings. Updates
+   * keep them.
+   */
+  types?: Record<string, ValueType>;
 }
 
 export interface TypedSecret<T> extends Secret {
@@ -44,9 +52,43 @@ export interface SecretsManagerOptions {
   configDir: string;
   env: Readonly<Record<string, string | undefined>>;
   schemas: SchemaRegistry;
+  /** Passed on to the flavor (see FlavorContext.warn). */
+  warn?: ((message: string) => void) | undefined;
+  /** The module a custom flavor came from, for messages. */
+  source?: string | undefined;
 }
 
 export type SchemaArg = string | SecretSchema<unknown>;
+
+/** Undefined when a backend's result is what the contract says; else what it was instead. */
+type ResultCheck = (v: unknown) => string | undefined;
+
+const isBoolean: ResultCheck = (v) => (typeof v === 'boolean' ? undefined : `${describeValue(v)}, not true or false`);
+const isCount: ResultCheck = (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? undefined : `${describeValue(v)}, not a count of deleted secrets`);
+const isNames: ResultCheck = (v) =>
+  Array.isArray(v) && v.every((n) => typeof n === 'string') ? undefined : `${describeValue(v)}, not an array of secret names`;
+const isStoredOrNull: ResultCheck = (v) => {
+  if (v === null) return undefined;
+  const s = v as { schema?: unknown; values?: unknown } | undefined;
+  const values = s?.values;
+  const ok = typeof s === 'object' && typeof s.schema === 'string' && typeof values === 'object' && values !== null && !Array.isArray(values) &&
+    Object.values(values).every((x) => typeof x === 'string');
+  return ok ? undefined : `${describeValue(v)}, not null or { schema, values } with string values`;
+};
+
+/** The type of a value, never the value itself (it may be a secret). */
+function describeValue(v: unknown): string {
+  if (v === null || v === undefined) return String(v);
+  if (Array.isArray(v)) return v.every((n) => typeof n === 'string') ? 'an array of strings' : 'an array with non-strings';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'an integer' : 'a number';
+  return typeof v === 'object' ? 'an object' : `${/^[aeiou]/.test(typeof v) ? 'an' : 'a'} ${typeof v}`;
+}
+
+/**
+ * Compare-and-set attempts of one patch. Each conflict means another writer's change landed, so
+ * this bounds how many concurrent writers of one secret a merge outlasts, not a time.
+ */
+const PATCH_ATTEMPTS = 20;
 
 const DELETE_CONCURRENCY = 8;
 
@@ -78,11 +120,20 @@ export class SecretsManager {
     return describeScope(this.scope, this.name);
   }
 
+  /**
+   * Whether `patch` is atomic: the backend has a compare-and-set (`read` + `replaceIf`). When false,
+   * of two concurrent patches of one secret the last writer wins. Creates the backend (no I/O).
+   */
+  get mergesAtomically(): boolean {
+    const be = this.#be();
+    return be.read !== undefined && be.replaceIf !== undefined;
+  }
+
   /** Creates a secret. Throws SecretExistsError if the name is taken in this scope. */
   async register(name: string, values: Readonly<Record<string, string>>, options: { schema?: SchemaArg } = {}): Promise<Secret> {
     this.#checkName(name);
     const stored = await this.#prepare(name, values, options.schema ?? ARBITRARY);
-    const created = await this.#call('register', name, () => this.#be().create(name, stored), stored);
+    const created = await this.#call('register', name, () => this.#be().create(name, stored), stored, isBoolean);
     if (!created) throw new SecretExistsError(name, this.where);
     return { name, ...stored };
   }
@@ -92,8 +143,9 @@ export class SecretsManager {
   async get<T>(name: string, schema: SecretSchema<T>): Promise<TypedSecret<T>>;
   async get<T>(name: string, schema?: SecretSchema<T>): Promise<Secret | TypedSecret<T>> {
     this.#checkName(name);
-    const stored = await this.#call('get', name, () => this.#be().get(name));
+    const stored = await this.#call('get', name, () => this.#be().get(name), undefined, isStoredOrNull);
     if (!stored) throw new SecretNotFoundError(name, this.where);
+    processMasker.add(Object.values(stored.values));
     const secret: Secret = { name, ...stored };
     if (!schema) return secret;
     if (stored.schema !== schema.name) {
@@ -109,12 +161,14 @@ export class SecretsManager {
   /** Whether a secret exists, without failing when it does not. */
   async has(name: string): Promise<boolean> {
     this.#checkName(name);
-    return (await this.#call('get', name, () => this.#be().get(name))) !== null;
+    const stored = await this.#call('get', name, () => this.#be().get(name), undefined, isStoredOrNull);
+    if (stored) processMasker.add(Object.values(stored.values));
+    return stored !== null;
   }
 
   /** The names of the secrets in this manager's scope, sorted. */
   async list(): Promise<string[]> {
-    const names = await this.#call('list', undefined, () => this.#be().list());
+    const names = await this.#call('list', undefined, () => this.#be().list(), undefined, isNames);
     return [...new Set(names)].sort();
   }
 
@@ -124,27 +178,46 @@ export class SecretsManager {
    */
   async update(name: string, values: Readonly<Record<string, string>>, options: { schema?: SchemaArg } = {}): Promise<Secret> {
     this.#checkName(name);
-    const schema = options.schema ?? (await this.get(name)).schema;
-    return this.#replace(name, await this.#prepare(name, values, schema));
+    if (options.schema !== undefined) return this.#replace(name, await this.#prepare(name, values, options.schema));
+    const current = await this.get(name);
+    return this.#replace(name, await this.#prepare(name, values, current.schema, current.types));
   }
 
-  /** Merges `set` into the existing values and removes `remove`; keeps the schema. */
+  /**
+   * Merges `set` into the existing values and removes `remove`; keeps the schema. Atomic where the
+   * backend has a compare-and-set (`read` + `replaceIf`): on a conflict the secret is read again and
+   * the change applied on top of the other writer's, never the stale result written. Throws
+   * ConflictError when other writers kept winning for every attempt (nothing was written then).
+   * Without compare-and-set (github, custom flavors that lack it) this is a get + update, so of
+   * two concurrent merges the last writer wins.
+   */
   async patch(name: string, change: { set?: Readonly<Record<string, string>>; remove?: readonly string[] }): Promise<Secret> {
-    const current = await this.get(name);
-    const values = { ...current.values, ...change.set };
-    for (const key of change.remove ?? []) {
-      if (!(key in values)) {
-        throw new SchemaValidationError(current.schema, [{ key, message: `secret '${name}' has no such key` }], 'Run `keystack secret get NAME` to see its keys.');
-      }
-      delete values[key];
+    this.#checkName(name);
+    const be = await this.#call('update', name, async () => this.#be());
+    if (!be.read || !be.replaceIf) {
+      const current = await this.get(name);
+      return this.#replace(name, await this.#prepare(name, this.#merge(name, current, change), current.schema, current.types));
     }
-    return this.#replace(name, await this.#prepare(name, values, current.schema));
+    const read = be.read.bind(be);
+    const replaceIf = be.replaceIf.bind(be);
+    for (let attempt = 1; ; attempt++) {
+      const current = await this.#call('get', name, () => read(name));
+      if (!current) throw new SecretNotFoundError(name, this.where);
+      processMasker.add(Object.values(current.secret.values));
+      const stored = await this.#prepare(name, this.#merge(name, current.secret, change), current.secret.schema, current.secret.types);
+      const outcome = await this.#call('update', name, () => replaceIf(name, stored, current.version), stored);
+      if (outcome === 'updated') return { name, ...stored };
+      if (outcome === 'absent') throw new SecretNotFoundError(name, this.where);
+      if (attempt >= PATCH_ATTEMPTS) throw new ConflictError(name, this.where);
+      // Writers that collided once would collide again in lock step without a random pause.
+      await new Promise((r) => setTimeout(r, Math.random() * Math.min(100, 5 * 2 ** attempt)));
+    }
   }
 
   /** Deletes a secret. Throws SecretNotFoundError if it does not exist (on every flavor alike). */
   async delete(name: string): Promise<void> {
     this.#checkName(name);
-    const deleted = await this.#call('delete', name, () => this.#be().delete(name));
+    const deleted = await this.#call('delete', name, () => this.#be().delete(name), undefined, isBoolean);
     if (!deleted) throw new SecretNotFoundError(name, this.where);
   }
 
@@ -158,7 +231,7 @@ export class SecretsManager {
       if (be.deleteAll) return be.deleteAll();
       const deleted = await mapLimit(await be.list(), DELETE_CONCURRENCY, (name) => be.delete(name));
       return deleted.filter(Boolean).length;
-    });
+    }, undefined, isCount);
   }
 
   /** Resolves a schema name through the registry. */
@@ -178,13 +251,29 @@ export class SecretsManager {
     await be?.close?.();
   }
 
+  #merge(name: string, current: StoredSecret, change: { set?: Readonly<Record<string, string>>; remove?: readonly string[] }): Record<string, string> {
+    const values = { ...current.values, ...change.set };
+    for (const key of change.remove ?? []) {
+      if (!Object.hasOwn(values, key)) {
+        throw new SchemaValidationError(current.schema, [{ key, message: `secret '${name}' has no such key` }], 'Run `keystack secret get NAME` to see its keys.');
+      }
+      delete values[key];
+    }
+    return values;
+  }
+
   async #replace(name: string, stored: StoredSecret): Promise<Secret> {
-    const updated = await this.#call('update', name, () => this.#be().update(name, stored), stored);
+    const updated = await this.#call('update', name, () => this.#be().update(name, stored), stored, isBoolean);
     if (!updated) throw new SecretNotFoundError(name, this.where);
     return { name, ...stored };
   }
 
-  async #prepare(name: string, values: Readonly<Record<string, string>>, schemaArg: SchemaArg): Promise<StoredSecret> {
+  /**
+   * Validates and converts values for storage. A typed schema decides the stored JSON types; an
+   * arbitrary secret keeps the types it had (`previous`, from the read before an update) for the
+   * values that still fit them.
+   */
+  async #prepare(name: string, values: Readonly<Record<string, string>>, schemaArg: SchemaArg, previous?: Readonly<Record<string, ValueType>>): Promise<StoredSecret> {
     for (const [key, value] of Object.entries(values)) {
       validateSecretKey(key, this.scope.prefix);
       if (typeof value !== 'string') {
@@ -192,7 +281,9 @@ export class SecretsManager {
       }
     }
     const schema = typeof schemaArg === 'string' ? await this.schema(schemaArg) : schemaArg;
-    const stored: StoredSecret = { schema: schema.name, values: coerceValues(schema, values).values };
+    const coerced = coerceValues(schema, values);
+    const types = schema.object ? coerced.types : keptTypes(previous, coerced.values);
+    const stored: StoredSecret = { schema: schema.name, values: coerced.values, ...(types ? { types } : {}) };
     const bytes = payloadBytes(stored, this.scope.prefix);
     if (bytes > this.flavor.maxContentBytes) throw new SecretTooLargeError(name, bytes, this.flavor.maxContentBytes, this.flavor.name);
     return stored;
@@ -200,26 +291,42 @@ export class SecretsManager {
 
   #checkName(name: string): void {
     if (typeof name !== 'string') throw new ConfigError('a secret name must be a string');
-    validateSecretName(name, this.flavor.nameRule);
+    validateSecretName(name, this.flavor.nameRule, 'secret name', scopedPrefix(this.scope, this.flavor.separator).length);
   }
 
   #be(): SecretsBackend {
     if (!this.#backend) {
-      const { record, flavor, env, configDir } = this.#opts;
+      const { record, flavor, env, configDir, warn } = this.#opts;
       const config = resolveFlavorFields(flavor.name, flavor.config, record.config, env);
       for (const k of ['scope', 'namespace', 'scope_prefix']) delete config[k];
+      // Credentials (stored or from the environment) must not show up in any message either.
+      for (const [k, field] of Object.entries(flavor.config)) if (field.sensitive) processMasker.add([config[k]]);
       const names = flavor.naming ? flavor.naming(this.scope) : backendNames(this.scope, flavor.separator ?? '/', (n) => isValidName(n, flavor.nameRule));
-      this.#backend = flavor.create({ config, scope: this.scope, names, configDir, env });
+      this.#backend = flavor.create({ config, scope: this.scope, names, configDir, env, ...(warn ? { warn } : {}) });
     }
     return this.#backend;
   }
 
-  async #call<T>(operation: string, secretName: string | undefined, fn: () => Promise<T>, stored?: StoredSecret): Promise<T> {
+  async #call<T>(operation: string, secretName: string | undefined, fn: () => Promise<T>, stored?: StoredSecret, check?: ResultCheck): Promise<T> {
+    // Values being written are known from here on: a backend (or custom flavor) error that
+    // echoes the request is masked, whether it arrives as an SDK error or a keystack error.
+    if (stored) processMasker.add(Object.values(stored.values));
+    let result: T;
     try {
-      return await fn();
+      result = await fn();
     } catch (e) {
       throw backendFailure({ flavor: this.flavor.name, operation, secretName, values: stored ? Object.values(stored.values) : [] }, e);
     }
+    // A custom flavor is code keystack did not write: what it returns is checked, so that a
+    // broken one is named instead of printing one character per line or "undefined secrets".
+    const wrong = check?.(result);
+    if (wrong !== undefined) {
+      const from = this.#opts.source ? ` (module ${this.#opts.source})` : '';
+      throw new ConfigError(`the ${this.flavor.name} flavor${from} broke the backend contract: ${operation} returned ${wrong}`, {
+        hint: 'Fix the flavor so that each method returns what SecretsBackend declares (see docs/custom-flavors.md).',
+      });
+    }
+    return result;
   }
 }
 

@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { ConfigError, isKeystackError } from '../secrets/errors.js';
 import { isSecretSchema, type SecretSchema } from '../secrets/schema.js';
 import { importUserModule } from '../support/modules.js';
+import { checkTrustedChain } from '../support/trust.js';
 import { isFlavorDefinition, type FlavorDefinition } from './types.js';
 
 export interface PluginExports {
@@ -18,6 +19,10 @@ export interface PluginExports {
 
 const loaded = new Map<string, Promise<PluginExports>>();
 
+/**
+ * The real path of a module to register, after its trust checks: a symlink is resolved, since
+ * re-targeting it later would run another file under the registered name.
+ */
 export function resolveModulePath(module: string, cwd = process.cwd()): string {
   const path = resolve(cwd, module);
   if (!existsSync(path) || !statSync(path).isFile()) {
@@ -25,10 +30,13 @@ export function resolveModulePath(module: string, cwd = process.cwd()): string {
       hint: 'Give the path of a .js, .mjs or .ts file that exports a flavor or schemas.',
     });
   }
-  return path;
+  return checkTrustedChain(path);
 }
 
-/** Imports a plugin module once per process and collects what it exports. */
+/**
+ * Imports a plugin module once per process and collects what it exports. The module and every
+ * directory above it are trust-checked again first: what was safe at registration may not be now.
+ */
 export function loadPlugin(path: string): Promise<PluginExports> {
   let p = loaded.get(path);
   if (!p) loaded.set(path, (p = importPlugin(path)));
@@ -36,6 +44,12 @@ export function loadPlugin(path: string): Promise<PluginExports> {
 }
 
 async function importPlugin(path: string): Promise<PluginExports> {
+  const real = checkTrustedChain(path);
+  if (real !== path) {
+    throw new ConfigError(`module ${path} now resolves to ${real} through a symlink`, {
+      hint: `A link can be re-targeted to run other code. If ${real} is right, register it by that path and unregister ${path}.`,
+    });
+  }
   let mod: Record<string, unknown>;
   try {
     mod = await importUserModule(path);

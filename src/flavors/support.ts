@@ -6,7 +6,8 @@
 import type * as Http from 'node:http';
 import type * as Https from 'node:https';
 import { decodeContent, type StoredSecret } from '../secrets/content.js';
-import { BackendError, ConfigError, isKeystackError } from '../secrets/errors.js';
+import { BackendError, ConfigError, isKeystackError, type KeystackError } from '../secrets/errors.js';
+import { processMasker, type Masker } from '../support/masking.js';
 
 /**
  * Loads an optional SDK on first use. A missing package becomes a ConfigError that says which
@@ -28,13 +29,15 @@ export async function importLib<T>(flavor: string, pkg: string, load: () => Prom
 
 /**
  * A copy of an SDK error that keeps what helps diagnose it (name, message, code, HTTP status)
- * and drops request bodies, headers and anything else that might carry a value. Known secret
- * values are masked in the message as a second line of defence.
+ * and drops request bodies, headers and anything else that might carry a value. Values being
+ * written or read, and every value this process knows (processMasker), are masked in the
+ * message, in every encoding the masker knows, as a second line of defence.
  */
 export function scrubError(err: unknown, values: Iterable<string> = []): Error {
-  if (!(err instanceof Error)) return new Error(mask(String(err), values));
+  const masker = maskerWith(values);
+  if (!(err instanceof Error)) return new Error(masker.mask(String(err)));
   const e = err as Error & { code?: unknown; status?: unknown; statusCode?: unknown; $metadata?: { httpStatusCode?: number } };
-  const copy = new Error(mask(e.message, values)) as Error & { code?: unknown; status?: unknown };
+  const copy = new Error(masker.mask(e.message)) as Error & { code?: unknown; status?: unknown };
   copy.name = e.name;
   if (e.code !== undefined) copy.code = e.code;
   const status = e.status ?? e.statusCode ?? e.$metadata?.httpStatusCode;
@@ -43,32 +46,56 @@ export function scrubError(err: unknown, values: Iterable<string> = []): Error {
   return copy;
 }
 
-function mask(text: string, values: Iterable<string>): string {
-  let out = text;
-  for (const v of values) if (v.length >= 4) out = out.split(v).join('***');
-  return out;
+/** The process's masker, plus the values of the operation at hand (which it may not know yet). */
+function maskerWith(values: Iterable<string>): Masker {
+  processMasker.add(values);
+  return processMasker;
 }
 
 export interface FailureContext {
   flavor: string;
   operation: string;
   secretName?: string | undefined;
-  /** Values being written, masked out of any message that echoes them. */
+  /** Values being written or read, masked out of any message that echoes them. */
   values?: Iterable<string>;
 }
 
-/** Wraps any non-keystack error as a BackendError with a scrubbed cause. */
+/**
+ * Wraps any non-keystack error as a BackendError with a scrubbed cause. A keystack error (one a
+ * flavor explained, or a custom flavor threw) is passed on, with any value in its message, hint
+ * or causes masked: flavors build those messages from server answers, which may echo a request.
+ */
 export function backendFailure(ctx: FailureContext, err: unknown, reason?: string, hint?: string): Error {
-  if (isKeystackError(err)) return err;
-  const cause = scrubError(err, ctx.values ?? []);
+  const masker = maskerWith(ctx.values ?? []);
+  if (isKeystackError(err)) return maskKeystackError(err, masker);
+  const cause = scrubError(err);
   return new BackendError({
     flavor: ctx.flavor,
     operation: ctx.operation,
     secretName: ctx.secretName,
-    reason: reason ?? describeCause(cause),
+    reason: reason === undefined ? describeCause(cause) : masker.mask(reason),
     cause,
-    hint,
+    hint: hint === undefined ? undefined : masker.mask(hint),
   });
+}
+
+/** Masks a keystack error in place (its class, code and fields stay); causes become scrubbed copies. */
+function maskKeystackError(err: KeystackError, masker: Masker): KeystackError {
+  const e = err as KeystackError & { hint: string | undefined; cause?: unknown };
+  const message = masker.mask(e.message);
+  if (message !== e.message) {
+    e.message = message;
+    e.stack = `${e.name}: ${message}`;
+  }
+  if (typeof e.hint === 'string') {
+    const hint = masker.mask(e.hint);
+    if (hint !== e.hint) Object.defineProperty(e, 'hint', { value: hint, enumerable: true, configurable: true, writable: true });
+  }
+  if (e.cause !== undefined) {
+    const cause = isKeystackError(e.cause) ? maskKeystackError(e.cause, masker) : scrubError(e.cause);
+    Object.defineProperty(e, 'cause', { value: cause, enumerable: false, configurable: true, writable: true });
+  }
+  return e;
 }
 
 function describeCause(e: Error & { code?: unknown; status?: unknown }): string {

@@ -83,6 +83,8 @@ export interface FlavorContext<C> {
   /** keystack's config directory (local flavors keep their store under it by default). */
   configDir: string;
   env: Readonly<Record<string, string | undefined>>;
+  /** Tells the user something that is not an error (e.g. a directory tightened to 0700). */
+  warn?: (message: string) => void;
 }
 
 export interface FlavorCapabilities {
@@ -90,6 +92,11 @@ export interface FlavorCapabilities {
   readValues: boolean;
   /** One line shown in `flavor list` when a capability is limited. */
   note?: string;
+  /**
+   * False where the backend has no create-only write, so that two concurrent registers of one
+   * name can both report success (the last one's values stay). @default true
+   */
+  atomicCreate?: boolean;
 }
 
 export interface FlavorDefinition<C = Record<string, unknown>> {
@@ -115,6 +122,13 @@ export interface FlavorDefinition<C = Record<string, unknown>> {
   /** Largest stored payload (JSON of values plus schema) in bytes. */
   readonly maxContentBytes: number;
   readonly capabilities: FlavorCapabilities;
+  /**
+   * The config fields that decide where secrets live (a store path, a region, a vault URL).
+   * Changing one of them, like changing the scope, hides the secrets a manager holds, so it
+   * needs `--force` while the manager holds any; other fields (credentials, timeouts) do not.
+   * @default every config field (a flavor that does not say is treated as all location)
+   */
+  readonly locationFields?: readonly string[];
   /** Flavor-specific config fields (scope, namespace and scope_prefix are the core's). */
   readonly config: ConfigFields;
   /** npm packages this flavor imports lazily, with the version range it was tested with. */

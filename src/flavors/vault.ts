@@ -36,7 +36,11 @@ export default defineFlavor<VaultFlavorOptions>({
   name: FLAVOR_NAME,
   description: 'HashiCorp Vault / OpenBao (KV v2)',
   supportsScoping: true,
-  nameRule: { pattern: /[A-Za-z0-9_+=.@-]+/, maxLength: 128, description: 'must contain only letters, digits and the characters _+=.@-' },
+  locationFields: ['url', 'mount_point', 'vault_namespace'],
+  // ZenML's vault flavor applies the AWS character rule ('.' included) and no length limit. Vault
+  // and OpenBao set none on KV paths either (a 60,000-character name round-trips on OpenBao 2.7.2);
+  // this bound only keeps the request line far below Go's 1 MiB header limit.
+  nameRule: { pattern: /[A-Za-z0-9_+=.@-]+/, maxLength: 65536, dots: true, description: 'must contain only letters, digits and the characters _+=.@-' },
   // Vault's default max_request_size is 32 MiB; keep secrets to a size every KV store takes.
   maxContentBytes: 512 * 1024,
   config: {
@@ -157,6 +161,19 @@ function createVaultBackend(ctx: FlavorContext<VaultFlavorOptions>): SecretsBack
     if (!s) throw notVault(r, `GET ${kv('metadata', name)}`);
     return s;
   };
+  /** The secret and its KV version; null when the path does not exist or its latest version is deleted. */
+  const readVersioned = async (name: string): Promise<{ secret: StoredSecret; version: number | undefined } | null> => {
+    const r = await call('GET', kv('data', name), undefined, [200, 404]);
+    versions.delete(name);
+    if (r.status === 404) return absent(r);
+    const data = r.body?.data;
+    const payload = data?.['data'];
+    const metadata = data?.['metadata'];
+    if (!payload || typeof payload !== 'object' || !metadata || typeof metadata !== 'object') throw notVault(r, `GET ${kv('data', name)}`);
+    const version = (metadata as { version?: unknown }).version;
+    if (typeof version === 'number') remember(name, version);
+    return { secret: fromPayload(payload as Record<string, unknown>, scope.prefix), version: typeof version === 'number' ? version : undefined };
+  };
   const parse = (keys: unknown[]) => keys.map((k) => (typeof k === 'string' ? names.parse(names.prefix + k) : null)).filter((n): n is string => n !== null);
   // LIST also returns paths whose latest version is soft-deleted (`vault kv delete`), which get
   // reads as absent. OpenBao's detailed-metadata LIST brings every path's versions in one call;
@@ -197,18 +214,19 @@ function createVaultBackend(ctx: FlavorContext<VaultFlavorOptions>): SecretsBack
       return (await write(name, secret, s?.version ?? 0)) === 'ok';
     },
     async get(name) {
-      const r = await call('GET', kv('data', name), undefined, [200, 404]);
-      versions.delete(name);
-      if (r.status === 404) return absent(r);
-      const data = r.body?.data;
-      const payload = data?.['data'];
-      const metadata = data?.['metadata'];
-      if (!payload || typeof payload !== 'object' || !metadata || typeof metadata !== 'object') throw notVault(r, `GET ${kv('data', name)}`);
-      const version = (metadata as { version?: unknown }).version;
-      if (typeof version === 'number') remember(name, version);
-      return fromPayload(payload as Record<string, unknown>, scope.prefix);
+      return (await readVersioned(name))?.secret ?? null;
+    },
+    async read(name) {
+      const r = await readVersioned(name);
+      if (r && r.version === undefined) throw notKv2(mountPoint);
+      return r && { secret: r.secret, version: String(r.version) };
     },
     list,
+    /**
+     * A replace, not a merge: the body is the whole new content, so writing it again on top of a
+     * newer version after a check-and-set conflict loses nothing the caller meant to keep. Merges
+     * go through replaceIf, which never retries a stale write.
+     */
     async update(name, secret) {
       const seen = versions.get(name);
       if (seen !== undefined && (await write(name, secret, seen)) === 'ok') return true;
@@ -218,6 +236,14 @@ function createVaultBackend(ctx: FlavorContext<VaultFlavorOptions>): SecretsBack
         if ((await write(name, secret, s.version)) === 'ok') return true;
       }
       throw new BackendError({ flavor: FLAVOR_NAME, operation: 'update', secretName: name, reason: 'the secret kept changing while it was being updated (check-and-set conflicts)', hint: 'Another writer is updating it at the same time; try again.' });
+    },
+    async replaceIf(name, secret, version) {
+      const cas = Number(version);
+      if (!Number.isSafeInteger(cas) || cas < 1) throw new Error(`not a KV v2 version: ${version}`);
+      if ((await write(name, secret, cas)) === 'ok') return 'updated';
+      // Check-and-set failed: the secret moved on, or it was deleted (its metadata is gone, or its
+      // latest version soft-deleted). Absence is told apart so the core reports "not found".
+      return (await state(name))?.live ? 'conflict' : 'absent';
     },
     async delete(name) {
       // DELETE on metadata answers 204 whether or not the path exists, so absence needs a look first.
@@ -240,6 +266,7 @@ function createVaultBackend(ctx: FlavorContext<VaultFlavorOptions>): SecretsBack
     get: guard('get', backend.get),
     list: guard('list', backend.list),
     update: guard('update', backend.update),
+    ...(backend.read && backend.replaceIf ? { read: guard('get', backend.read), replaceIf: guard('update', backend.replaceIf) } : {}),
     delete: guard('delete', backend.delete),
     close: () => backend.close?.(),
   };

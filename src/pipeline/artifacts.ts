@@ -58,7 +58,11 @@ export class LocalArtifactStore {
     let json = body;
     if (body.subarray(0, MAGIC.length).equals(MAGIC)) {
       const key = await this.#encryptionKey();
-      if (!key) throw new ConfigError(`artifact ${uri} is encrypted, but artifact-store '${this.component.name}' has no encryption_key`);
+      if (!key) {
+        throw new UnreadableArtifactError(`artifact ${uri} is encrypted, but artifact-store '${this.component.name}' has no encryption_key`, {
+          hint: 'Set the encryption_key it was written with, or run the pipeline again without cache: keystack pipeline run FILE --no-cache.',
+        });
+      }
       json = open(key, body, uri, this.component.name);
     }
     return (JSON.parse(json.toString('utf8')) as { value: unknown }).value;
@@ -66,6 +70,22 @@ export class LocalArtifactStore {
 
   exists(uri: string): boolean {
     return existsSync(join(this.root, uri));
+  }
+
+  /**
+   * Whether an artifact can be read back with this store's current settings: a cached output
+   * encrypted under an encryption_key that has since been rotated is not a usable cache hit.
+   * Failing to get the key itself (an unresolvable reference) is an error, not a "no".
+   */
+  async readable(uri: string): Promise<boolean> {
+    if (!this.exists(uri)) return false;
+    await this.#encryptionKey();
+    try {
+      await this.read(uri);
+      return true;
+    } catch {
+      return false; // rotated key, altered or half-written file: run the step again
+    }
   }
 
   #encryptionKey(): Promise<Buffer | undefined> {
@@ -78,6 +98,9 @@ export class LocalArtifactStore {
     ));
   }
 }
+
+/** An artifact that exists but cannot be read with the store's current key. */
+export class UnreadableArtifactError extends ConfigError {}
 
 function seal(key: Buffer, plain: Buffer, aad: string): Buffer {
   const nonce = randomBytes(12);
@@ -96,6 +119,8 @@ function open(key: Buffer, sealed: Buffer, aad: string, store: string): Buffer {
     d.setAuthTag(tag);
     return Buffer.concat([d.update(sealed.subarray(32)), d.final()]);
   } catch {
-    throw new ConfigError(`cannot decrypt artifact ${aad} of artifact-store '${store}': wrong encryption_key, or the file was altered`);
+    throw new UnreadableArtifactError(`cannot decrypt artifact ${aad} of artifact-store '${store}': wrong encryption_key, or the file was altered`, {
+      hint: `If the encryption_key was rotated, older outputs cannot be read with the new one: run the pipeline again (cached steps whose outputs cannot be read run again), or restore the old key to read them.`,
+    });
   }
 }

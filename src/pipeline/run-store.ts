@@ -1,14 +1,17 @@
 /**
- * Past runs and their steps, in two tables of the config store (created on first use), so that a
- * step process and the CLI see the same history, and cached outputs can be found again.
+ * Past runs and their steps, in two tables of the config store (which owns and migrates them),
+ * so that a step process and the CLI see the same history, and cached outputs can be found again.
  */
 import type Database from 'better-sqlite3';
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { NotFoundError, UsageError } from '../secrets/errors.js';
 import type { ConfigStore } from '../stack/config-store.js';
 import type { StoredArtifact } from './artifacts.js';
 
-export type RunStatus = 'running' | 'completed' | 'failed';
-export type StepStatus = 'pending' | 'running' | 'completed' | 'cached' | 'failed' | 'skipped';
+/** `interrupted`: the process running it ended (killed, crashed) before the run finished. */
+export type RunStatus = 'running' | 'completed' | 'failed' | 'interrupted';
+export type StepStatus = 'pending' | 'running' | 'completed' | 'cached' | 'failed' | 'skipped' | 'interrupted';
 
 export interface RunRecord {
   id: string;
@@ -47,6 +50,7 @@ export interface StepRecord {
 interface RunRow {
   id: string; pipeline: string; stack: string; orchestrator: string; module: string | null; export_name: string | null;
   status: RunStatus; started_at: string; ended_at: string | null; error: string | null;
+  runner_host: string | null; runner_pid: number | null; runner_start: string | null;
 }
 interface StepRow {
   run_id: string; step_id: string; name: string; position: number; status: StepStatus; cache_key: string | null;
@@ -54,29 +58,11 @@ interface StepRow {
   output_hash: string | null; cached_from: string | null; started_at: string | null; duration_ms: number | null; error: string | null;
 }
 
-const migrated = new WeakSet<Database.Database>();
-
 export class RunStore {
   readonly #store: ConfigStore;
 
   constructor(store: ConfigStore) {
     this.#store = store;
-    if (!migrated.has(store.db)) {
-      store.tx(() =>
-        store.db.exec(`
-          CREATE TABLE IF NOT EXISTS pipeline_runs (
-            id TEXT PRIMARY KEY, pipeline TEXT NOT NULL, stack TEXT NOT NULL, orchestrator TEXT NOT NULL,
-            module TEXT, export_name TEXT, status TEXT NOT NULL, started_at TEXT NOT NULL, ended_at TEXT, error TEXT);
-          CREATE TABLE IF NOT EXISTS pipeline_steps (
-            run_id TEXT NOT NULL REFERENCES pipeline_runs (id) ON DELETE CASCADE, step_id TEXT NOT NULL, name TEXT NOT NULL,
-            position INTEGER NOT NULL, status TEXT NOT NULL, cache_key TEXT, cache_enabled INTEGER NOT NULL,
-            inputs TEXT NOT NULL, params TEXT NOT NULL, artifact_store TEXT, output_uri TEXT, output_hash TEXT,
-            cached_from TEXT, started_at TEXT, duration_ms INTEGER, error TEXT, PRIMARY KEY (run_id, step_id));
-          CREATE INDEX IF NOT EXISTS pipeline_steps_cache ON pipeline_steps (cache_key, status);
-          CREATE INDEX IF NOT EXISTS pipeline_runs_started ON pipeline_runs (started_at);`),
-      );
-      migrated.add(store.db);
-    }
   }
 
   get #db(): Database.Database {
@@ -86,8 +72,8 @@ export class RunStore {
   createRun(run: Omit<RunRecord, 'endedAt' | 'error' | 'status'>, steps: Omit<StepRecord, 'runId' | 'status' | 'output' | 'cachedFrom' | 'startedAt' | 'durationMs' | 'error' | 'inputs' | 'cacheKey' | 'artifactStore'>[]): void {
     this.#store.tx(() => {
       this.#db
-        .prepare('INSERT INTO pipeline_runs (id, pipeline, stack, orchestrator, module, export_name, status, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-        .run(run.id, run.pipeline, run.stack, run.orchestrator, run.module, run.exportName, 'running', run.startedAt);
+        .prepare('INSERT INTO pipeline_runs (id, pipeline, stack, orchestrator, module, export_name, status, started_at, runner_host, runner_pid, runner_start) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(run.id, run.pipeline, run.stack, run.orchestrator, run.module, run.exportName, 'running', run.startedAt, hostname(), process.pid, processStart(process.pid));
       const ins = this.#db.prepare(
         "INSERT INTO pipeline_steps (run_id, step_id, name, position, status, cache_enabled, inputs, params) VALUES (?, ?, ?, ?, 'pending', ?, '{}', ?)",
       );
@@ -96,25 +82,31 @@ export class RunStore {
   }
 
   finishRun(id: string, status: RunStatus, error: string | null): void {
-    this.#db.prepare('UPDATE pipeline_runs SET status = ?, ended_at = ?, error = ? WHERE id = ?').run(status, new Date().toISOString(), error, id);
-    if (status === 'failed') this.#db.prepare("UPDATE pipeline_steps SET status = 'skipped' WHERE run_id = ? AND status = 'pending'").run(id);
+    this.#store.tx(() => {
+      this.#db.prepare('UPDATE pipeline_runs SET status = ?, ended_at = ?, error = ? WHERE id = ?').run(status, new Date().toISOString(), error, id);
+      if (status === 'failed') this.#db.prepare("UPDATE pipeline_steps SET status = 'skipped' WHERE run_id = ? AND status = 'pending'").run(id);
+    });
   }
 
   /** Marks a step as about to run, with its inputs and cache key. */
   startStep(runId: string, stepId: string, s: { inputs: Record<string, StoredArtifact>; cacheKey: string; artifactStore: string }): void {
-    this.#db
-      .prepare("UPDATE pipeline_steps SET status = 'running', inputs = ?, cache_key = ?, artifact_store = ?, started_at = ? WHERE run_id = ? AND step_id = ?")
-      .run(JSON.stringify(s.inputs), s.cacheKey, s.artifactStore, new Date().toISOString(), runId, stepId);
+    this.#store.tx(() =>
+      this.#db
+        .prepare("UPDATE pipeline_steps SET status = 'running', inputs = ?, cache_key = ?, artifact_store = ?, started_at = ? WHERE run_id = ? AND step_id = ?")
+        .run(JSON.stringify(s.inputs), s.cacheKey, s.artifactStore, new Date().toISOString(), runId, stepId),
+    );
   }
 
   finishStep(runId: string, stepId: string, r: { status: 'completed' | 'cached' | 'failed'; output?: StoredArtifact | undefined; durationMs: number; error?: string | undefined; cachedFrom?: string | undefined }): void {
-    this.#db
-      .prepare('UPDATE pipeline_steps SET status = ?, output_uri = ?, output_hash = ?, duration_ms = ?, error = ?, cached_from = ? WHERE run_id = ? AND step_id = ?')
-      .run(r.status, r.output?.uri ?? null, r.output?.hash ?? null, Math.round(r.durationMs), r.error ?? null, r.cachedFrom ?? null, runId, stepId);
+    this.#store.tx(() =>
+      this.#db
+        .prepare('UPDATE pipeline_steps SET status = ?, output_uri = ?, output_hash = ?, duration_ms = ?, error = ?, cached_from = ? WHERE run_id = ? AND step_id = ?')
+        .run(r.status, r.output?.uri ?? null, r.output?.hash ?? null, Math.round(r.durationMs), r.error ?? null, r.cachedFrom ?? null, runId, stepId),
+    );
   }
 
   setDuration(runId: string, stepId: string, durationMs: number): void {
-    this.#db.prepare('UPDATE pipeline_steps SET duration_ms = ? WHERE run_id = ? AND step_id = ?').run(Math.round(durationMs), runId, stepId);
+    this.#store.tx(() => this.#db.prepare('UPDATE pipeline_steps SET duration_ms = ? WHERE run_id = ? AND step_id = ?').run(Math.round(durationMs), runId, stepId));
   }
 
   /** The newest completed output with this cache key in this artifact store. */
@@ -128,18 +120,50 @@ export class RunStore {
   getRun(idOrPrefix: string): RunRecord {
     const rows = this.#db.prepare('SELECT * FROM pipeline_runs WHERE id = ? OR id LIKE ? LIMIT 2').all(idOrPrefix, `${idOrPrefix.replace(/[%_]/g, '')}%`) as RunRow[];
     const exact = rows.find((r) => r.id === idOrPrefix);
-    if (exact) return toRun(exact);
+    if (exact) return this.#live(exact);
     if (rows.length === 0) throw new NotFoundError(`no pipeline run '${idOrPrefix}'`, 'Run `keystack pipeline runs list` to see the runs.');
     if (rows.length > 1) throw new UsageError(`'${idOrPrefix}' matches more than one run`, 'Give more characters of the run id.');
-    return toRun(rows[0] as RunRow);
+    return this.#live(rows[0] as RunRow);
   }
 
   listRuns(limit = 20): RunRecord[] {
-    return (this.#db.prepare('SELECT * FROM pipeline_runs ORDER BY started_at DESC LIMIT ?').all(limit) as RunRow[]).map(toRun);
+    return (this.#db.prepare('SELECT * FROM pipeline_runs ORDER BY started_at DESC LIMIT ?').all(limit) as RunRow[]).map((r) => this.#live(r));
+  }
+
+  /**
+   * A `running` run whose process is gone (killed, crashed, the machine rebooted) will never
+   * finish: it is marked `interrupted`, with its unfinished steps, instead of being shown as
+   * still going. Runs started on another host cannot be checked from here and are left alone.
+   */
+  #live(row: RunRow): RunRecord {
+    if (row.status !== 'running' || !runnerGone(row)) return toRun(row);
+    const endedAt = new Date().toISOString();
+    const error = row.runner_pid === null
+      ? 'it was left running by an older keystack, which did not record its process'
+      : `the process that ran it (pid ${row.runner_pid}) ended before the run finished`;
+    try {
+      this.#store.tx(() => {
+        const changed = this.#db
+          .prepare("UPDATE pipeline_runs SET status = 'interrupted', ended_at = ?, error = ? WHERE id = ? AND status = 'running'")
+          .run(endedAt, error, row.id).changes;
+        if (changed === 1) {
+          this.#db.prepare("UPDATE pipeline_steps SET status = 'interrupted' WHERE run_id = ? AND status = 'running'").run(row.id);
+          this.#db.prepare("UPDATE pipeline_steps SET status = 'skipped' WHERE run_id = ? AND status = 'pending'").run(row.id);
+        }
+      });
+    } catch (e) {
+      // A store that cannot be written (read-only) still shows the truth; it is not recorded.
+      if (!isReadOnly(e)) throw e;
+    }
+    return { ...toRun(row), status: 'interrupted', endedAt, error };
   }
 
   steps(runId: string): StepRecord[] {
-    return (this.#db.prepare('SELECT * FROM pipeline_steps WHERE run_id = ? ORDER BY position').all(runId) as StepRow[]).map(toStep);
+    const steps = (this.#db.prepare('SELECT * FROM pipeline_steps WHERE run_id = ? ORDER BY position').all(runId) as StepRow[]).map(toStep);
+    // Consistent with #live when the store could not record it.
+    const run = this.#db.prepare('SELECT * FROM pipeline_runs WHERE id = ?').get(runId) as RunRow | undefined;
+    if (run?.status !== 'running' || !runnerGone(run)) return steps;
+    return steps.map((st) => (st.status === 'running' ? { ...st, status: 'interrupted' } : st.status === 'pending' ? { ...st, status: 'skipped' } : st));
   }
 
   step(runId: string, stepId: string): StepRecord {
@@ -147,6 +171,44 @@ export class RunStore {
     if (!row) throw new NotFoundError(`run ${runId} has no step '${stepId}'`);
     return toStep(row);
   }
+}
+
+/**
+ * When a process started, as the kernel counts it (clock ticks since boot, with the boot id), so
+ * that a pid reused by another process is not mistaken for the runner. Null where /proc is not.
+ */
+function processStart(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may contain spaces and parentheses: count from the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    return `${boot}:${fields[19] ?? ''}`;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether the process recorded as running this run is certainly gone. */
+function runnerGone(r: RunRow): boolean {
+  // Recorded by keystack 0.1, which did not keep the pid: that process is an older keystack's,
+  // from before this store was migrated, and a run it left `running` is not going any more.
+  if (r.runner_pid === null) return true;
+  if (r.runner_host !== hostname()) return false;
+  if (r.runner_pid === process.pid && r.runner_start === processStart(process.pid)) return false;
+  try {
+    process.kill(r.runner_pid, 0);
+  } catch (e) {
+    // EPERM: it exists, as another user's process.
+    if ((e as NodeJS.ErrnoException).code === 'ESRCH') return true;
+  }
+  return r.runner_start !== null && processStart(r.runner_pid) !== r.runner_start;
+}
+
+function isReadOnly(e: unknown): boolean {
+  const cause = e instanceof Error && e.cause !== undefined ? e.cause : e;
+  const code = (cause as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('SQLITE_READONLY');
 }
 
 function toRun(r: RunRow): RunRecord {

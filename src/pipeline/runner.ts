@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { ConfigError, KeystackError } from '../secrets/errors.js';
+import { processMasker } from '../support/masking.js';
 import type { Keystack } from '../stack/client.js';
 import { StackRuntime } from '../stack/runtime.js';
 import type { ComponentFlavor } from '../stack/components.js';
@@ -96,7 +97,7 @@ export async function runPipeline(ks: Keystack, p: Pipeline, options: RunOptions
     runs.startStep(run.id, node.id, { inputs, cacheKey, artifactStore: stack.artifactStore.record.uuid });
     const started = performance.now();
     if (cacheEnabled(node.step, p) && !options.noCache) {
-      const hit = runs.findCached(cacheKey, stack.artifactStore.record.uuid).find((c) => c.runId !== run.id && artifacts.exists(c.output.uri));
+      const hit = await firstReadable(artifacts, runs.findCached(cacheKey, stack.artifactStore.record.uuid).filter((c) => c.runId !== run.id));
       if (hit) {
         const durationMs = performance.now() - started;
         runs.finishStep(run.id, node.id, { status: 'cached', output: hit.output, durationMs, cachedFrom: hit.runId });
@@ -127,10 +128,40 @@ export async function runPipeline(ks: Keystack, p: Pipeline, options: RunOptions
     outputs.set(node.id, rec.output);
     options.onStep?.({ runId: run.id, stepId: node.id, status: 'completed', durationMs });
   }
-  runs.finishRun(run.id, 'completed', null);
   const values: Record<string, unknown> = {};
-  for (const [id, a] of outputs) values[id] = await artifacts.read(a.uri);
+  try {
+    for (const [id, a] of outputs) values[id] = await artifacts.read(a.uri);
+  } catch (e) {
+    // A run whose outputs cannot be read back did not complete.
+    runs.finishRun(run.id, 'failed', stack.resolver.mask(e instanceof Error ? e.message : String(e)));
+    throw e;
+  }
+  runs.finishRun(run.id, 'completed', null);
   return { run: runs.getRun(run.id), steps: runs.steps(run.id), outputs: values };
+}
+
+/** The newest cached output that can still be read (its key may have been rotated since). */
+async function firstReadable<T extends { output: StoredArtifact }>(artifacts: LocalArtifactStore, candidates: readonly T[]): Promise<T | undefined> {
+  for (const c of candidates) if (await artifacts.readable(c.output.uri)) return c;
+  return undefined;
+}
+
+/**
+ * Runs `fn` with whatever in-process code writes to stdout (console.log, process.stdout.write)
+ * sent to `to` instead: the one point where a command that owns stdout (`--json`) keeps it
+ * for its result. Step processes of `local_process` get the same through their stdio.
+ */
+export async function withStdoutTo<T>(to: NodeJS.WritableStream, fn: () => Promise<T>): Promise<T> {
+  const stdout = process.stdout;
+  const own = Object.getOwnPropertyDescriptor(stdout, 'write');
+  const redirected = ((chunk: unknown, ...rest: unknown[]) => (to.write as (...a: unknown[]) => boolean)(chunk, ...rest)) as typeof stdout.write;
+  stdout.write = redirected;
+  try {
+    return await fn();
+  } finally {
+    if (own) Object.defineProperty(stdout, 'write', own);
+    else delete (stdout as { write?: unknown }).write;
+  }
 }
 
 /** The cache key: the step's code and name, its parameters, and the contents of its inputs. */
@@ -171,25 +202,37 @@ async function executeStep({ stack, artifacts, runs, run, node }: ExecuteArgs): 
   }
 }
 
-/** Starts a step process and waits for it; the process records the step's result itself. */
+/**
+ * Starts a step process and waits for it; the process records the step's result itself. Over a
+ * private IPC channel (never argv or env) the parent first gives it every value to mask that this
+ * run knows, so that the step's error is masked before it is stored, and the child answers with
+ * the values it read, so that later steps and this process mask those too.
+ */
 async function runInProcess(ks: Keystack, stack: StackRuntime, run: RunRecord, node: StepNode, worker: WorkerLauncher): Promise<void> {
   const timeout = Number(stack.orchestrator.config['timeout_seconds'] ?? 0);
   const nodeOptions = stack.orchestrator.config['node_options'];
   const flags = typeof nodeOptions === 'string' && nodeOptions.trim() ? nodeOptions.trim().split(/\s+/) : [];
-  const env = { ...process.env, ...ks.env, KEYSTACK_CONFIG_DIR: ks.configDir };
+  // The flag (not a value) tells the step process that fd 3 is our masking channel.
+  const env = { ...process.env, ...ks.env, KEYSTACK_CONFIG_DIR: ks.configDir, [CHANNEL_FLAG]: 'ipc' };
   const args = worker.command === process.execPath ? [...flags, ...worker.args, run.id, node.id] : [...worker.args, run.id, node.id];
   // Loaded here, not at start-up: child_process costs every other CLI call a few ms.
   const { spawn } = await import('node:child_process');
   await new Promise<void>((resolve) => {
     // The step's own output goes to our stderr, so that stdout stays the command's result.
-    const child = spawn(worker.command, args, { env, stdio: ['ignore', 2, 2] });
+    const child = spawn(worker.command, args, { env, stdio: ['ignore', 2, 2, 'ipc'] });
+    child.on('message', (m: unknown) => {
+      if (isMaskMessage(m)) processMasker.add(m.values);
+    });
+    // A failed send means the process is gone; its exit is what gets reported.
+    child.send(maskMessage(), () => undefined);
     const timer = timeout > 0 ? setTimeout(() => child.kill('SIGKILL'), timeout * 1000) : undefined;
     child.on('error', (e) => {
       clearTimeout(timer);
       new RunStore(ks.store).finishStep(run.id, node.id, { status: 'failed', durationMs: 0, error: `cannot start the step process: ${e.message}` });
       resolve();
     });
-    child.on('exit', (code, signal) => {
+    // 'close', not 'exit': it comes after the IPC channel closed, so every message has arrived.
+    child.on('close', (code, signal) => {
       clearTimeout(timer);
       const rec = new RunStore(ks.store).step(run.id, node.id);
       if (rec.status === 'running') {
@@ -207,15 +250,102 @@ async function runInProcess(ks: Keystack, stack: StackRuntime, run: RunRecord, n
  */
 export async function runStepWorker(ks: Keystack, runId: string, stepId: string, componentFlavors?: readonly ComponentFlavor[]): Promise<StepStatus> {
   const runs = new RunStore(ks.store);
+  const channel = process.env[CHANNEL_FLAG] === 'ipc' && process.send !== undefined;
+  if (channel) await receiveMaskValues();
   const run = runs.getRun(runId);
-  if (!run.module) throw new ConfigError(`run ${runId} has no pipeline module recorded`);
+  const unmask = maskWrites([process.stdout, process.stderr]);
+  try {
+    return await runStep(ks, runs, run, stepId, componentFlavors);
+  } finally {
+    unmask();
+    if (channel) await reportMaskValues();
+  }
+}
+
+async function runStep(ks: Keystack, runs: RunStore, run: RunRecord, stepId: string, componentFlavors: readonly ComponentFlavor[] | undefined): Promise<StepStatus> {
+  if (!run.module) throw new ConfigError(`run ${run.id} has no pipeline module recorded`);
   const { pipeline } = await loadPipelineModule(run.module, run.exportName ?? undefined);
   const node = pipeline.graph().find((n) => n.id === stepId);
   if (!node) throw new ConfigError(`pipeline '${pipeline.name}' in ${run.module} has no step '${stepId}' any more`);
   const stack = await StackRuntime.load(ks, { stack: run.stack, componentFlavors });
   const artifacts = new LocalArtifactStore(stack.artifactStore, ks.configDir);
   await executeStep({ stack, artifacts, runs, run, node });
-  return runs.step(runId, stepId).status;
+  return runs.step(run.id, stepId).status;
+}
+
+const MASK_MESSAGE = 'keystack.mask-values';
+/**
+ * Set by runInProcess: the IPC channel is ours. Without it (a launcher of one's own, or a process
+ * that has an IPC channel for something else) the step process masks only what it reads itself.
+ */
+const CHANNEL_FLAG = 'KEYSTACK_STEP_CHANNEL';
+
+interface MaskMessage {
+  kind: typeof MASK_MESSAGE;
+  values: string[];
+}
+
+function maskMessage(): MaskMessage {
+  return { kind: MASK_MESSAGE, values: [...processMasker.values()] };
+}
+
+function isMaskMessage(m: unknown): m is MaskMessage {
+  const x = m as Partial<MaskMessage> | null;
+  return typeof x === 'object' && x !== null && x.kind === MASK_MESSAGE && Array.isArray(x.values) && x.values.every((v) => typeof v === 'string');
+}
+
+/** In a step process: waits for the run's values to mask, before the step can read or throw anything. */
+async function receiveMaskValues(): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const onMessage = (m: unknown) => {
+      if (!isMaskMessage(m)) return;
+      processMasker.add(m.values);
+      done();
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(new ConfigError('the step process got no values to mask from the process that started it', { hint: 'Start step processes through runPipeline, which sends them.' }));
+    }, 30_000);
+    const done = () => {
+      clearTimeout(timer);
+      process.off('message', onMessage);
+    };
+    process.on('message', onMessage);
+  });
+}
+
+/**
+ * In a step process, what the step prints (console.log of something derived from a secret) is
+ * masked too: this process is keystack's own, so its streams can be wrapped. Text only; binary
+ * writes pass as they are.
+ */
+function maskWrites(streams: NodeJS.WriteStream[]): () => void {
+  const restore = streams.map((stream) => {
+    const own = Object.getOwnPropertyDescriptor(stream, 'write');
+    const original = stream.write.bind(stream) as (...args: unknown[]) => boolean;
+    const write = (chunk: unknown, ...rest: unknown[]): boolean => original(typeof chunk === 'string' ? processMasker.mask(chunk) : chunk, ...rest);
+    Object.defineProperty(stream, 'write', { value: write, writable: true, configurable: true });
+    return () => {
+      if (own) Object.defineProperty(stream, 'write', own);
+      else Reflect.deleteProperty(stream, 'write');
+    };
+  });
+  return () => {
+    for (const r of restore) r();
+  };
+}
+
+/** In a step process: tells the parent what it read, then closes the channel so the process can exit. */
+async function reportMaskValues(): Promise<void> {
+  const send = process.send?.bind(process);
+  if (!send) return;
+  await new Promise<void>((resolve) => {
+    send(maskMessage(), undefined, {}, () => {
+      resolve();
+    });
+  });
+  process.disconnect();
 }
 
 /** The CLI bundle of the keystack package that the pipeline module itself uses. */

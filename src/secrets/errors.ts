@@ -19,6 +19,7 @@ export type ErrorCode =
   | 'step_failed'
   | 'input'
   | 'usage'
+  | 'io'
   | 'conflict';
 
 export interface ErrorOptions {

@@ -1,12 +1,13 @@
 /**
- * Secret schemas: a name plus a zod object describing the keys. Values travel and are stored as
- * strings (every backend returns strings), so a typed schema converts CLI/backend strings into
- * its types on the way in and on the way out. zod is only imported as a type here: the CLI's hot
- * path (`secret get`) must not pay for loading it.
+ * Secret schemas: a name plus a zod object describing the keys. Values travel as strings (CLI
+ * input is strings), so a typed schema converts strings into its types on the way in and on the
+ * way out; the backends store a typed field with its JSON type, as ZenML does, and reads accept
+ * either form. zod is only imported as a type here: the CLI's hot path (`secret get`) must not pay
+ * for loading it.
  */
 import type * as z from 'zod';
 import { SchemaValidationError, type ValidationIssue } from './errors.js';
-import { ARBITRARY } from './content.js';
+import { ARBITRARY, valueType, type ValueType } from './content.js';
 
 export interface SecretSchema<T = Record<string, string>> {
   readonly kind: 'keystack.schema';
@@ -118,14 +119,15 @@ const TRUE = /^true$/i;
 const FALSE = /^false$/i;
 
 /**
- * Converts string values into a schema's types, validates them, and returns both the typed data
- * and the normalised strings to store (defaults filled in). Errors name the field and the expected
- * type, never the value.
+ * Converts string values into a schema's types, validates them, and returns the typed data, the
+ * normalised strings (defaults filled in) and the JSON type of every value that is not a string
+ * (`types`, left out when there is none), which is how the value is stored. Errors name the field
+ * and the expected type, never the value.
  */
 export function coerceValues<T>(
   schema: SecretSchema<T>,
   raw: Readonly<Record<string, string>>,
-): { data: T; values: Record<string, string> } {
+): { data: T; values: Record<string, string>; types?: Record<string, ValueType> } {
   if (!schema.object) return { data: { ...raw } as T, values: { ...raw } };
   const fields = new Map(schemaFields(schema).map((f) => [f.key, f]));
   const issues: ValidationIssue[] = [];
@@ -149,7 +151,7 @@ export function coerceValues<T>(
     }
   }
   for (const f of fields.values()) {
-    if (f.required && raw[f.key] === undefined) issues.push({ key: f.key, message: 'required field is missing' });
+    if (f.required && !Object.hasOwn(raw, f.key)) issues.push({ key: f.key, message: 'required field is missing' });
   }
   if (issues.length > 0) throw new SchemaValidationError(schema.name, issues);
 
@@ -163,8 +165,14 @@ export function coerceValues<T>(
   }
   const data = result.data as Record<string, unknown>;
   const values: Record<string, string> = {};
-  for (const [k, v] of Object.entries(data)) if (v !== undefined && v !== null) values[k] = stringify(v);
-  return { data: data as T, values };
+  const types: Record<string, ValueType> = {};
+  for (const [k, v] of Object.entries(data)) {
+    if (v === undefined || v === null) continue;
+    values[k] = stringify(v);
+    const type = valueType(v);
+    if (type) types[k] = type;
+  }
+  return Object.keys(types).length > 0 ? { data: data as T, values, types } : { data: data as T, values };
 }
 
 function stringify(v: unknown): string {

@@ -3,6 +3,7 @@
  * hands out secrets managers, stacks and components. The CLI is a thin layer over this class.
  */
 import { ConfigError, InUseError, NotFoundError, UsageError } from '../secrets/errors.js';
+import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { validateSecretName } from '../secrets/names.js';
 import { isReference } from '../secrets/reference.js';
@@ -10,7 +11,7 @@ import { createSchemaRegistry, type SchemaRegistry, type SecretSchema } from '..
 import { validateFlavorFields, validateScopeSettings } from '../flavors/config.js';
 import { SecretsManager } from '../flavors/manager.js';
 import { loadPlugin, resolveModulePath, type PluginExports } from '../flavors/plugins.js';
-import { createFlavorRegistry, type FlavorRegistry } from '../flavors/registry.js';
+import { BUILTIN_FLAVOR_LOADERS, createFlavorRegistry, type FlavorRegistry } from '../flavors/registry.js';
 import type { FlavorDefinition } from '../flavors/types.js';
 import {
   COMPONENT_LABEL,
@@ -20,12 +21,18 @@ import {
   type StackRecord,
 } from './config-store.js';
 import { configDirFrom } from './paths.js';
+import { defaultTrustWarn } from '../support/trust.js';
 
 export interface KeystackOptions {
   /** @default KEYSTACK_CONFIG_DIR, else $XDG_CONFIG_HOME/keystack, else ~/.config/keystack */
   configDir?: string;
   /** Environment used for keys, tokens and flavor settings. @default process.env */
   env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * Hears warnings that are not errors, such as a config or store directory that others could
+   * read being tightened to 0700. @default process.emitWarning
+   */
+  onWarning?: (message: string) => void;
 }
 
 export interface RegisterManagerInput {
@@ -33,6 +40,8 @@ export interface RegisterManagerInput {
   flavor: string;
   /** Flavor fields plus `scope`, `namespace`, `scope_prefix`; CLI strings are converted. */
   config?: Record<string, unknown>;
+  /** Register under this UUID (adopting an existing, e.g. ZenML, manager); a new one otherwise. */
+  uuid?: string | undefined;
 }
 
 const SCOPE_FIELDS = ['scope', 'namespace', 'scope_prefix'] as const;
@@ -42,12 +51,14 @@ export class Keystack {
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly flavors: FlavorRegistry;
   readonly schemas: SchemaRegistry;
+  readonly #warn: (message: string) => void;
   #store: ConfigStore | undefined;
   readonly #managers = new Map<string, SecretsManager>();
 
   constructor(options: KeystackOptions = {}) {
     this.env = options.env ?? process.env;
     this.configDir = options.configDir ?? configDirFrom(this.env);
+    this.#warn = options.onWarning ?? defaultTrustWarn;
     this.flavors = createFlavorRegistry(
       async () => (await this.plugins()).flatMap((p) => p.flavors.map((flavor) => ({ flavor, source: p.module }))),
       () => this.pluginFailures(),
@@ -59,7 +70,7 @@ export class Keystack {
 
   /** The config store, opened (and given its default stack) on first use. */
   get store(): ConfigStore {
-    return (this.#store ??= ConfigStore.open(this.configDir));
+    return (this.#store ??= ConfigStore.open(this.configDir, { warn: this.#warn }));
   }
 
   async close(): Promise<void> {
@@ -107,23 +118,31 @@ export class Keystack {
   async managerFor(record: ComponentRecord): Promise<SecretsManager> {
     const cached = this.#managers.get(record.uuid);
     if (cached) return cached;
+    const manager = await this.#newManager(record);
+    this.#managers.set(record.uuid, manager);
+    return manager;
+  }
+
+  async #newManager(record: ComponentRecord): Promise<SecretsManager> {
     const flavor = await this.flavors.get(record.flavor);
-    const manager = new SecretsManager({
+    // Only a custom flavor came from a module (and loading plugins is not free).
+    const source = Object.hasOwn(BUILTIN_FLAVOR_LOADERS, flavor.name) ? undefined : (await this.plugins()).find((p) => p.flavors.includes(flavor))?.module;
+    return new SecretsManager({
       record: { uuid: record.uuid, name: record.name, flavor: record.flavor, config: record.config },
       flavor,
+      source,
       configDir: this.configDir,
       env: this.env,
       schemas: this.schemas,
+      warn: this.#warn,
     });
-    this.#managers.set(record.uuid, manager);
-    return manager;
   }
 
   async registerSecretsManager(input: RegisterManagerInput): Promise<ComponentRecord> {
     validateComponentName(input.name);
     const flavor = await this.flavors.get(input.flavor);
     const config = this.#validateManagerConfig(flavor, input.config ?? {});
-    return this.store.addComponent({ type: 'secrets_manager', flavor: flavor.name, name: input.name, config });
+    return this.store.addComponent({ type: 'secrets_manager', flavor: flavor.name, name: input.name, config, uuid: input.uuid });
   }
 
   /**
@@ -131,24 +150,54 @@ export class Keystack {
    * prefix, store path, …) while it still holds secrets would hide them, so that needs `force`.
    */
   async updateSecretsManager(name: string, changes: Record<string, unknown>, options: { force?: boolean } = {}): Promise<ComponentRecord> {
-    const record = this.store.getComponent('secrets_manager', name);
-    const flavor = await this.flavors.get(record.flavor);
-    const merged = { ...record.config, ...changes };
-    for (const [k, v] of Object.entries(changes)) if (v === null) delete merged[k];
-    const config = this.#validateManagerConfig(flavor, merged);
-    const moved = Object.keys(changes).some((k) => JSON.stringify(record.config[k]) !== JSON.stringify(config[k]));
-    if (moved && !options.force) {
-      const count = (await this.managerFor(record).then((m) => m.list())).length;
+    const first = this.store.getComponent('secrets_manager', name);
+    const flavor = await this.flavors.get(first.flavor);
+    const plan = (record: ComponentRecord) => {
+      const merged = { ...record.config, ...changes };
+      for (const [k, v] of Object.entries(changes)) if (v === null) delete merged[k];
+      const config = this.#validateManagerConfig(flavor, merged);
+      return { config, moved: locationChanges(flavor, record.config, config) };
+    };
+    // Merging inside one transaction keeps concurrent updates of other fields. Counting the
+    // manager's secrets needs the backend (async), so it runs first, on the record as then read,
+    // and the transaction redoes it if that record changed in between.
+    let checked: string | undefined;
+    for (;;) {
+      const result = this.store.tx(() => {
+        const record = this.store.getComponent('secrets_manager', first.uuid);
+        const { config, moved } = plan(record);
+        if (moved.length > 0 && !options.force && checked !== JSON.stringify(record.config)) return { record, moved, check: true } as const;
+        this.store.updateComponentConfig(record.uuid, config);
+        return { record: { ...record, config }, moved, check: false } as const;
+      });
+      if (!result.check) {
+        await this.#forget(first.uuid);
+        return result.record;
+      }
+      const what = result.moved.map((k) => `'${k}'`).join(', ');
+      // Not the cached manager: it may have been made from an older config than the one checked.
+      const probe = await this.#newManager(result.record);
+      let count: number;
+      try {
+        count = (await probe.list()).length;
+      } catch (e) {
+        // Without the count there is no way to know the change is safe; say how to go ahead.
+        const reason = e instanceof Error ? e.message : String(e);
+        throw new ConfigError(`cannot check whether secrets manager '${result.record.name}' holds secrets, so ${what} was not changed: ${reason}`, {
+          hint: 'Make its backend reachable and try again, or pass --force to change it anyway (any secrets it holds stay where they are).',
+          cause: e,
+        });
+      } finally {
+        await probe.close();
+      }
       if (count > 0) {
         throw new InUseError(
-          `secrets manager '${record.name}' holds ${count} secret${count === 1 ? '' : 's'} that this change would make invisible to it`,
+          `secrets manager '${result.record.name}' holds ${count} secret${count === 1 ? '' : 's'} that changing ${what} would make invisible to it`,
           'Move the secrets first, or pass --force to change it anyway (the secrets stay in the old location).',
         );
       }
+      checked = JSON.stringify(result.record.config);
     }
-    this.store.updateComponentConfig(record.uuid, config);
-    await this.#forget(record.uuid);
-    return { ...record, config };
   }
 
   /** Removes the registration only; the secrets stay in the backend. */
@@ -181,47 +230,71 @@ export class Keystack {
   async registerPlugin(module: string, cwd = process.cwd()): Promise<PluginExports> {
     const path = resolveModulePath(module, cwd);
     const exported = await loadPlugin(path);
-    for (const f of exported.flavors) {
-      const clash = (await this.flavors.list()).find((x) => x.flavor.name === f.name && x.source !== path);
-      if (clash) {
-        throw new ConfigError(`flavor '${f.name}' is already provided by ${clash.source}`, {
-          hint: 'Give the custom flavor another name.',
-        });
+    // The clash checks below read the registered modules (async: they are imported); the insert
+    // re-reads that list in its transaction and redoes the checks if another call changed it.
+    for (;;) {
+      const seen = this.#pluginModules();
+      this.#plugins = undefined;
+      for (const f of exported.flavors) {
+        const clash = (await this.flavors.list()).find((x) => x.flavor.name === f.name && x.source !== path);
+        if (clash) {
+          throw new ConfigError(`flavor '${f.name}' is already provided by ${clash.source}`, {
+            hint: 'Give the custom flavor another name.',
+          });
+        }
+      }
+      // A module must not silently replace a built-in schema (or another module's) for every secret.
+      for (const s of exported.schemas) {
+        const existing = await this.schemas.get(s.name);
+        if (existing && existing !== s) {
+          throw new ConfigError(`schema '${s.name}' already exists (built in or from another registered module)`, {
+            hint: 'Give the custom schema another name.',
+          });
+        }
+      }
+      const added = this.store.tx(() => {
+        if (this.#pluginModules() !== seen) return false;
+        this.store.addPlugin(path);
+        return true;
+      });
+      if (added) {
+        this.#plugins = undefined;
+        return exported;
       }
     }
-    // A module must not silently replace a built-in schema (or another module's) for every secret.
-    for (const s of exported.schemas) {
-      const existing = await this.schemas.get(s.name);
-      if (existing && existing !== s) {
-        throw new ConfigError(`schema '${s.name}' already exists (built in or from another registered module)`, {
-          hint: 'Give the custom schema another name.',
-        });
-      }
-    }
-    this.store.addPlugin(path);
-    this.#plugins = undefined;
-    return exported;
   }
 
   /** Removes a module's registration; refused while a secrets manager uses one of its flavors. */
   async unregisterPlugin(module: string, cwd = process.cwd()): Promise<{ module: string; flavors: string[] }> {
-    const path = resolve(cwd, module);
+    const given = resolve(cwd, module);
     const registered = this.store.listPlugins().map((p) => p.module);
-    if (!registered.includes(path)) {
-      throw new NotFoundError(`module ${path} is not registered`, `Registered modules: ${registered.join(', ') || '(none)'}.`);
-    }
+    // Modules are registered by their real path; a link to one (or a stale entry) still matches.
+    const path = registered.includes(given) ? given : realPathOr(given);
+    const notRegistered = (modules: string[]) =>
+      new NotFoundError(`module ${path} is not registered`, `Registered modules: ${modules.join(', ') || '(none)'}.`);
+    if (!registered.includes(path)) throw notRegistered(registered);
     // A module that no longer loads cannot be asked for its flavors; removing it is the way out.
     const flavors = await loadPlugin(path).then((p) => p.flavors.map((f) => f.name), () => [] as string[]);
-    const users = this.store.listComponents('secrets_manager').filter((r) => flavors.includes(r.flavor));
-    if (users.length > 0) {
-      throw new InUseError(
-        `module ${path} provides the flavor of secrets manager${users.length === 1 ? '' : 's'} ${users.map((u) => `'${u.name}'`).join(', ')}`,
-        'Delete those secrets managers first (`keystack secrets-manager delete NAME`).',
-      );
-    }
-    this.store.removePlugin(path);
+    // The users check and the removal in one transaction: no manager of these flavors slips in between.
+    this.store.tx(() => {
+      const now = this.store.listPlugins().map((p) => p.module);
+      if (!now.includes(path)) throw notRegistered(now);
+      const users = this.store.listComponents('secrets_manager').filter((r) => flavors.includes(r.flavor));
+      if (users.length > 0) {
+        throw new InUseError(
+          `module ${path} provides the flavor of secrets manager${users.length === 1 ? '' : 's'} ${users.map((u) => `'${u.name}'`).join(', ')}`,
+          'Delete those secrets managers first (`keystack secrets-manager delete NAME`).',
+        );
+      }
+      this.store.removePlugin(path);
+    });
     this.#plugins = undefined;
     return { module: path, flavors };
+  }
+
+  /** The registered modules, as one comparable string. */
+  #pluginModules(): string {
+    return JSON.stringify(this.store.listPlugins().map((p) => p.module).sort());
   }
 
   #plugins: Promise<({ module: string; exports: PluginExports } | { module: string; error: unknown })[]> | undefined;
@@ -261,7 +334,8 @@ export class Keystack {
 
   registerStack(name: string, components: Partial<Record<ComponentType, string>>): StackRecord {
     validateComponentName(name, 'stack name');
-    return this.store.addStack(name, this.#resolveComponents(components));
+    // One transaction: a component deleted meanwhile must not leave the stack pointing at nothing.
+    return this.store.tx(() => this.store.addStack(name, this.#resolveComponents(components)));
   }
 
   /** Sets (a name) or removes (null) components of a stack. */
@@ -292,8 +366,24 @@ export class Keystack {
   }
 }
 
+/**
+ * The scope fields and the flavor's location fields whose value differs: the changes that move
+ * where the manager's secrets live. Credentials and other settings do not move anything.
+ */
+function locationChanges(flavor: FlavorDefinition<unknown>, before: Record<string, unknown>, after: Record<string, unknown>): string[] {
+  const guarded = [...SCOPE_FIELDS, ...(flavor.locationFields ?? Object.keys(flavor.config))];
+  return guarded.filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
+}
+
 export function validateComponentName(name: string, what = 'component name'): void {
   if (isReference(name)) throw new ConfigError(`a ${what} cannot be a secret reference`, { hint: 'Give a plain name.' });
   validateSecretName(name, undefined, what);
 }
 
+function realPathOr(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}

@@ -7,7 +7,7 @@
  * is stored as is and resolved during a run (see references.ts).
  */
 import { ConfigError, NotFoundError } from '../secrets/errors.js';
-import { isReference } from '../secrets/reference.js';
+import { isReference, REFERENCE_SYNTAX, referenceLookalike } from '../secrets/reference.js';
 import { validateFlavorFields } from '../flavors/config.js';
 import type { ConfigField } from '../flavors/types.js';
 import { COMPONENT_LABEL, type ComponentType } from './config-store.js';
@@ -109,8 +109,13 @@ export function validateComponentConfig(flavor: ComponentFlavor, raw: Record<str
   const label = `${COMPONENT_LABEL[flavor.type]} flavor ${flavor.name}`;
   const warnings: string[] = [];
   for (const [key, value] of Object.entries(raw)) {
-    const field = flavor.config[key];
+    const field = Object.hasOwn(flavor.config, key) ? flavor.config[key] : undefined;
     if (!field || value === undefined || value === null) continue;
+    const lookalike = referenceLookalike(value);
+    if (lookalike) {
+      // The value is not quoted: in a sensitive field a near-miss may still be the secret itself.
+      throw new ConfigError(`field '${key}' of the ${label} looks like a secret reference but is not one: ${lookalike}`, { hint: REFERENCE_SYNTAX });
+    }
     if (isReference(value)) {
       if (field.type !== 'string' || field.allowReference === false) {
         throw new ConfigError(`field '${key}' of the ${label} cannot be a secret reference`, {

@@ -3,11 +3,12 @@
  * SQLite file in the config directory. SQLite gives atomic writes and safe concurrent CLI calls
  * for free; every multi-step change runs in one immediate transaction.
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ConfigError, ExistsError, InUseError, NotFoundError } from '../secrets/errors.js';
 import { openShared, retryBusy } from '../support/sqlite.js';
+import { defaultTrustWarn, type TrustWarn } from '../support/trust.js';
 
 export const COMPONENT_TYPES = ['orchestrator', 'artifact_store', 'secrets_manager', 'container_registry'] as const;
 export type ComponentType = (typeof COMPONENT_TYPES)[number];
@@ -43,8 +44,45 @@ export interface PluginRecord {
 
 export const DEFAULT_STACK = 'default';
 
-/** Bump when #migrate changes; stores at an older version are migrated on open. */
-const SCHEMA_VERSION = 1;
+/**
+ * The store's schema, as migrations: MIGRATIONS[i] takes a database from user_version i to i + 1.
+ * Only append; never change a migration that has shipped. Every table of config.db is created
+ * here, so that one version number describes the whole file.
+ */
+const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
+  // 1: components, stacks, settings and plugin modules.
+  (db) =>
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS components (
+        uuid TEXT PRIMARY KEY, type TEXT NOT NULL, flavor TEXT NOT NULL, name TEXT NOT NULL,
+        config TEXT NOT NULL, created_at TEXT NOT NULL, UNIQUE (type, name));
+      CREATE TABLE IF NOT EXISTS stacks (
+        uuid TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, components TEXT NOT NULL, created_at TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS settings (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS plugins (module TEXT PRIMARY KEY, registered_at TEXT NOT NULL);`),
+  // 2: pipeline runs and steps, with the process that runs each run (to tell a run whose
+  // process died). Version-1 stores may already have the tables: keystack 0.1 created them
+  // outside the migrations, on the first pipeline command.
+  (db) => {
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS pipeline_runs (
+        id TEXT PRIMARY KEY, pipeline TEXT NOT NULL, stack TEXT NOT NULL, orchestrator TEXT NOT NULL,
+        module TEXT, export_name TEXT, status TEXT NOT NULL, started_at TEXT NOT NULL, ended_at TEXT, error TEXT);
+      CREATE TABLE IF NOT EXISTS pipeline_steps (
+        run_id TEXT NOT NULL REFERENCES pipeline_runs (id) ON DELETE CASCADE, step_id TEXT NOT NULL, name TEXT NOT NULL,
+        position INTEGER NOT NULL, status TEXT NOT NULL, cache_key TEXT, cache_enabled INTEGER NOT NULL,
+        inputs TEXT NOT NULL, params TEXT NOT NULL, artifact_store TEXT, output_uri TEXT, output_hash TEXT,
+        cached_from TEXT, started_at TEXT, duration_ms INTEGER, error TEXT, PRIMARY KEY (run_id, step_id));
+      CREATE INDEX IF NOT EXISTS pipeline_steps_cache ON pipeline_steps (cache_key, status);
+      CREATE INDEX IF NOT EXISTS pipeline_runs_started ON pipeline_runs (started_at);
+      ALTER TABLE pipeline_runs ADD COLUMN runner_host TEXT;
+      ALTER TABLE pipeline_runs ADD COLUMN runner_pid INTEGER;
+      ALTER TABLE pipeline_runs ADD COLUMN runner_start TEXT;`);
+  },
+];
+
+/** The schema version this code writes; stores at an older version are migrated on open. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
 
 interface ComponentRow {
   uuid: string;
@@ -70,16 +108,28 @@ export class ConfigStore {
     this.db = db;
   }
 
-  static open(configDir: string): ConfigStore {
+  /**
+   * Opens (creating if needed) the store of a config directory. The directory, `config.db` and
+   * its WAL files are trust-checked first: whoever can replace them can run code as this user
+   * through a planted plugin row. `warn` hears about a directory tightened to 0700.
+   */
+  static open(configDir: string, options: { warn?: TrustWarn } = {}): ConfigStore {
     const file = join(configDir, 'config.db');
     // Idempotent, so a busy moment while another CLI call sets up the same new file is retried.
     return retryBusy(() => {
       let db: Database.Database | undefined;
       try {
-        db = openShared(file);
+        db = openShared(file, [], { tighten: options.warn ?? defaultTrustWarn });
         const store = new ConfigStore(file, db);
         // Every CLI call opens this file: only take the write lock when there is something to set up.
-        if (db.pragma('user_version', { simple: true }) !== SCHEMA_VERSION) {
+        const version = db.pragma('user_version', { simple: true }) as number;
+        if (version > SCHEMA_VERSION) throw newerStore(file, version);
+        if (version < SCHEMA_VERSION && db.readonly) {
+          throw new ConfigError(`the config store ${file} is read-only, and this keystack must upgrade it (schema version ${version} to ${SCHEMA_VERSION}) before it can use it`, {
+            hint: 'Run keystack once with write access to it and its directory, or set KEYSTACK_CONFIG_DIR to a writable directory.',
+          });
+        }
+        if (version < SCHEMA_VERSION) {
           db.pragma('journal_mode = WAL');
           store.#migrate();
         }
@@ -92,21 +142,17 @@ export class ConfigStore {
             hint: 'Restore it from a backup, or move it away to start with a fresh default stack.',
           });
         }
-        throw e;
+        throw environmentError(file, e) ?? e;
       }
     });
   }
 
+  /** Applies the migrations this file lacks, in one transaction (another process may race us). */
   #migrate(): void {
     this.tx(() => {
-      this.db.exec(`
-        CREATE TABLE IF NOT EXISTS components (
-          uuid TEXT PRIMARY KEY, type TEXT NOT NULL, flavor TEXT NOT NULL, name TEXT NOT NULL,
-          config TEXT NOT NULL, created_at TEXT NOT NULL, UNIQUE (type, name));
-        CREATE TABLE IF NOT EXISTS stacks (
-          uuid TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, components TEXT NOT NULL, created_at TEXT NOT NULL);
-        CREATE TABLE IF NOT EXISTS settings (k TEXT PRIMARY KEY, v TEXT NOT NULL);
-        CREATE TABLE IF NOT EXISTS plugins (module TEXT PRIMARY KEY, registered_at TEXT NOT NULL);`);
+      const version = this.db.pragma('user_version', { simple: true }) as number;
+      if (version > SCHEMA_VERSION) throw newerStore(this.file, version);
+      for (const step of MIGRATIONS.slice(version)) step(this.db);
       if (!this.#setting('initialized')) this.#createDefaults();
       this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     });
@@ -126,7 +172,16 @@ export class ConfigStore {
 
   /** Runs `fn` in one immediate (write-locking) transaction. */
   tx<T>(fn: () => T): T {
-    return retryBusy(() => this.db.transaction(fn).immediate());
+    return this.#writing(() => retryBusy(() => this.db.transaction(fn).immediate()));
+  }
+
+  /** Runs a write; a read-only file or a full disk is reported as such, with the path. */
+  #writing<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      throw environmentError(this.file, e) ?? e;
+    }
   }
 
   close(): void {
@@ -135,12 +190,23 @@ export class ConfigStore {
 
   // --- components ---
 
-  addComponent(c: { type: ComponentType; flavor: string; name: string; config: Record<string, unknown> }): ComponentRecord {
+  /**
+   * Registers a component under a new UUID, or under `uuid` when given: adopting a component that
+   * already exists elsewhere (a ZenML component-scoped secrets manager keys its secrets on its UUID).
+   */
+  addComponent(c: { type: ComponentType; flavor: string; name: string; config: Record<string, unknown>; uuid?: string | undefined }): ComponentRecord {
+    const { uuid: given, ...fields } = c;
+    const uuid = given === undefined ? randomUUID() : normaliseUuid(given);
     return this.tx(() => {
       if (this.findComponent(c.type, c.name)) {
         throw new ExistsError(`a ${COMPONENT_LABEL[c.type]} named '${c.name}' already exists`, `Pick another name, or change it with \`keystack ${COMPONENT_LABEL[c.type]} update ${c.name}\`.`);
       }
-      const rec: ComponentRecord = { uuid: randomUUID(), ...c, createdAt: new Date().toISOString() };
+      const taken = given === undefined ? undefined : this.componentById(uuid);
+      if (taken) {
+        throw new ExistsError(`the id ${uuid} is already registered, to ${COMPONENT_LABEL[taken.type]} '${taken.name}'`,
+          `Two registrations with one id would share its component-scoped secrets; use '${taken.name}' (e.g. \`keystack stack update -x ${taken.name}\`), or delete it first.`);
+      }
+      const rec: ComponentRecord = { uuid, ...fields, createdAt: new Date().toISOString() };
       this.db
         .prepare('INSERT INTO components (uuid, type, flavor, name, config, created_at) VALUES (?, ?, ?, ?, ?, ?)')
         .run(rec.uuid, rec.type, rec.flavor, rec.name, JSON.stringify(rec.config), rec.createdAt);
@@ -172,8 +238,9 @@ export class ConfigStore {
     return (this.db.prepare('SELECT * FROM components WHERE type = ? ORDER BY name').all(type) as ComponentRow[]).map(toComponent);
   }
 
+  /** A bare write: call it inside `tx`, together with the read it is based on. */
   updateComponentConfig(uuid: string, config: Record<string, unknown>): void {
-    this.db.prepare('UPDATE components SET config = ? WHERE uuid = ?').run(JSON.stringify(config), uuid);
+    this.#writing(() => this.db.prepare('UPDATE components SET config = ? WHERE uuid = ?').run(JSON.stringify(config), uuid));
   }
 
   /** Stacks that use a component. */
@@ -224,8 +291,9 @@ export class ConfigStore {
     return (this.db.prepare('SELECT * FROM stacks ORDER BY name').all() as StackRow[]).map(toStack);
   }
 
+  /** A bare write: call it inside `tx`, together with the read it is based on. */
   setStackComponents(name: string, components: Partial<Record<ComponentType, string>>): void {
-    this.db.prepare('UPDATE stacks SET components = ? WHERE name = ?').run(JSON.stringify(components), name);
+    this.#writing(() => this.db.prepare('UPDATE stacks SET components = ? WHERE name = ?').run(JSON.stringify(components), name));
   }
 
   deleteStack(name: string): void {
@@ -254,12 +322,12 @@ export class ConfigStore {
 
   addPlugin(module: string): PluginRecord {
     const rec = { module, registeredAt: new Date().toISOString() };
-    this.db.prepare('INSERT INTO plugins (module, registered_at) VALUES (?, ?) ON CONFLICT (module) DO UPDATE SET registered_at = excluded.registered_at').run(rec.module, rec.registeredAt);
+    this.#writing(() => this.db.prepare('INSERT INTO plugins (module, registered_at) VALUES (?, ?) ON CONFLICT (module) DO UPDATE SET registered_at = excluded.registered_at').run(rec.module, rec.registeredAt));
     return rec;
   }
 
   removePlugin(module: string): boolean {
-    return this.db.prepare('DELETE FROM plugins WHERE module = ?').run(module).changes === 1;
+    return this.#writing(() => this.db.prepare('DELETE FROM plugins WHERE module = ?').run(module).changes === 1);
   }
 
   listPlugins(): PluginRecord[] {
@@ -275,10 +343,61 @@ export class ConfigStore {
   }
 }
 
+/**
+ * Failures that come from the machine, not from keystack: a config directory that is a file or
+ * cannot be entered, a read-only file or file system, a full disk, an I/O error. Undefined for
+ * anything else (busy is retried elsewhere; other errors are bugs and reported as such).
+ */
+export function environmentError(file: string, e: unknown): ConfigError | undefined {
+  if (e instanceof ConfigError) return undefined;
+  const code = (e as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return undefined;
+  const dir = dirname(file);
+  const say = (message: string, hint: string) => new ConfigError(message, { hint, cause: e });
+  const elsewhere = 'or set KEYSTACK_CONFIG_DIR to a directory of your own';
+  if (code === 'ENOTDIR' || code === 'EEXIST') {
+    return say(`the config directory ${dir} is not a directory (${code})`, `Move the file at that path away, ${elsewhere}.`);
+  }
+  if (code === 'EACCES' || code === 'EPERM' || code === 'SQLITE_PERM') {
+    return say(`permission denied on the config store ${file} (${code})`, `Check that this user can read and write it and its directory (\`ls -ld ${dir} ${file}\`), ${elsewhere}.`);
+  }
+  if (code === 'EROFS' || code.startsWith('SQLITE_READONLY')) {
+    return say(`the config store ${file} is read-only (${code}), and this command changes it`, `Make it and its directory writable, ${elsewhere}. Commands that only read work as they are.`);
+  }
+  if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'SQLITE_FULL') {
+    return say(`the disk holding the config store ${file} is full (${code}); nothing was changed`, 'Free some space, then run the command again.');
+  }
+  if (code === 'EIO' || code.startsWith('SQLITE_IOERR')) {
+    return say(`cannot read or write the config store ${file} (${code})`, 'Check the disk and the file system it is on, then run the command again.');
+  }
+  if (code === 'SQLITE_CANTOPEN' || code === 'EISDIR' || code === 'ENOENT') {
+    return say(`cannot open the config store ${file} (${code})`, `Check that its directory exists and this user can read and write both, ${elsewhere}.`);
+  }
+  return undefined;
+}
+
+function newerStore(file: string, version: number): ConfigError {
+  return new ConfigError(`the config store ${file} has schema version ${version}, newer than this keystack understands (${SCHEMA_VERSION})`, {
+    hint: 'Upgrade keystack, or point KEYSTACK_CONFIG_DIR at another directory.',
+  });
+}
+
 function toComponent(r: ComponentRow): ComponentRecord {
   return { uuid: r.uuid, type: r.type, flavor: r.flavor, name: r.name, config: JSON.parse(r.config) as Record<string, unknown>, createdAt: r.created_at };
 }
 
 function toStack(r: StackRow): StackRecord {
   return { uuid: r.uuid, name: r.name, components: JSON.parse(r.components) as StackRecord['components'], createdAt: r.created_at };
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A UUID in the canonical lowercase form ZenML and keystack write, or a ConfigError. */
+export function normaliseUuid(uuid: string): string {
+  if (!UUID.test(uuid)) {
+    throw new ConfigError(`invalid UUID ${JSON.stringify(uuid)}`, {
+      hint: 'Give the component id as 32 hex digits in 8-4-4-4-12 form, e.g. 3f2a6c1e-9b7d-4e5f-8a1b-2c3d4e5f6a7b (ZenML shows it in `zenml secrets-manager describe`).',
+    });
+  }
+  return uuid.toLowerCase();
 }

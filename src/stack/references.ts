@@ -4,8 +4,9 @@
  * remembered so that messages of the run can be masked.
  */
 import { KeystackError, SecretNotFoundError, type ErrorCode } from '../secrets/errors.js';
-import { formatReference, parseReference, type SecretReference } from '../secrets/reference.js';
+import { DOTTED_NAME_HINT, dottedNameNote, formatReference, parseReference, type SecretReference } from '../secrets/reference.js';
 import type { Secret, SecretsManager } from '../flavors/manager.js';
+import { processMasker, type Masker } from '../support/masking.js';
 
 /** Where a reference was found, for messages. */
 export interface ReferenceSite {
@@ -40,7 +41,7 @@ export class ReferenceResolver {
   readonly stackName: string;
   readonly manager: SecretsManager | undefined;
   readonly #secrets = new Map<string, Promise<Secret | null>>();
-  readonly #values = new Set<string>();
+  readonly #masker: Masker = processMasker;
   /** Backend reads made through this resolver (one per secret name at most, unless forgotten). */
   fetches = 0;
 
@@ -63,10 +64,12 @@ export class ReferenceResolver {
     }
     const secret = await this.secret(ref.name);
     if (!secret) {
-      throw new SecretReferenceError(ref, site, 'missing_secret', `secret '${ref.name}' does not exist in ${this.manager.where}`,
-        `Register it with \`keystack stack register-secrets ${this.stackName}\`.`);
+      const dotted = dottedNameNote(ref);
+      throw new SecretReferenceError(ref, site, 'missing_secret', `secret '${ref.name}' does not exist in ${this.manager.where}${dotted ? `; ${dotted}` : ''}`,
+        dotted ? DOTTED_NAME_HINT : `Register it with \`keystack stack register-secrets ${this.stackName}\`.`);
     }
-    const v = secret.values[ref.key];
+    // Own keys only: `{{db.constructor}}` must not resolve to Object's constructor.
+    const v = Object.hasOwn(secret.values, ref.key) ? secret.values[ref.key] : undefined;
     if (v === undefined) {
       const keys = Object.keys(secret.values);
       throw new SecretReferenceError(ref, site, 'missing_key', `secret '${ref.name}' has no key '${ref.key}' (its keys: ${keys.join(', ') || 'none'})`,
@@ -104,21 +107,19 @@ export class ReferenceResolver {
     else this.#secrets.delete(name);
   }
 
+  /** Remembers values that the run's messages must not show (the process's masker keeps them). */
   remember(values: Iterable<string>): void {
-    for (const v of values) if (v) this.#values.add(v);
+    this.#masker.add(values);
   }
 
-  /** Every secret value this run has seen. */
+  /** Every secret value this process has seen, including those of the run. */
   values(): ReadonlySet<string> {
-    return this.#values;
+    return this.#masker.values();
   }
 
-  /** Replaces every value seen in `text` with `***`. */
+  /** `text` masked: every value seen, each line of it and their encodings become `***` (see support/masking.ts). */
   mask(text: string): string {
-    let out = text;
-    // Longest first, so that a value containing another is masked whole.
-    for (const v of [...this.#values].sort((a, b) => b.length - a.length)) if (v.length >= 3) out = out.split(v).join('***');
-    return out;
+    return this.#masker.mask(text);
   }
 }
 

@@ -5,7 +5,7 @@
  * Every problem is collected first and reported at once.
  */
 import { ConfigError, SecretNotFoundError, StackValidationError } from '../secrets/errors.js';
-import { formatReference, type SecretReference } from '../secrets/reference.js';
+import { DOTTED_NAME_HINT, dottedNameNote, formatReference, type SecretReference } from '../secrets/reference.js';
 import type { Secret } from '../flavors/manager.js';
 import type { Keystack } from './client.js';
 import { COMPONENT_LABEL } from './config-store.js';
@@ -92,10 +92,13 @@ export async function validateRuntime(stack: StackRuntime, level: ValidationLeve
   for (const ref of report.references) {
     const s = secrets.get(ref.name);
     if (s === null) report.missing.push({ ...ref, reason: 'missing_secret' });
-    else if (s && s.values[ref.key] === undefined) report.missing.push({ ...ref, reason: 'missing_key' });
+    else if (s && !Object.hasOwn(s.values, ref.key)) report.missing.push({ ...ref, reason: 'missing_key' });
   }
   if (report.missing.length > 0) {
-    const detail = report.missing.map((m) => `${formatReference(m)} (${m.reason === 'missing_secret' ? `no secret '${m.name}'` : `secret '${m.name}' has no key '${m.key}'`})`);
+    const detail = report.missing.map((m) => {
+      const dotted = m.reason === 'missing_secret' ? dottedNameNote(m) : null;
+      return `${formatReference(m)} (${m.reason === 'missing_secret' ? `no secret '${m.name}'${dotted ? `; ${dotted}` : ''}` : `secret '${m.name}' has no key '${m.key}'`})`;
+    });
     problems.push(`missing secrets for stack '${stack.name}': ${detail.join(', ')}`);
   }
   if (authSecret && stack.containerRegistry) {
@@ -114,6 +117,7 @@ export function assertValid(report: ValidationReport): void {
   if (report.problems.length === 0) return;
   const hints: string[] = [];
   if (report.missing.length > 0) hints.push(`To register the missing secrets, run \`keystack stack register-secrets ${report.stack}\`.`);
+  if (report.missing.some((m) => m.reason === 'missing_secret' && dottedNameNote(m))) hints.push(DOTTED_NAME_HINT);
   if (report.missing.length > 0 || report.problems.some((p) => p.includes('authentication secret'))) {
     hints.push(`To check secrets less strictly, set ${VALIDATION_LEVEL_ENV} to one of ${VALIDATION_LEVELS.join(', ')} (now ${report.level}).`);
   }

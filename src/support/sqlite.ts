@@ -5,7 +5,10 @@
  * retried here, for a bounded time, around steps that are safe to repeat.
  */
 import Database from 'better-sqlite3';
-import { ensurePrivateFile } from './private-files.js';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { ensurePrivateDir, ensurePrivateFile, type PrivateDirOptions } from './private-files.js';
+import { checkTrustedFile } from './trust.js';
 
 const BUSY_WAIT_MS = 30_000;
 
@@ -30,17 +33,67 @@ export function retryBusy<T>(fn: () => T, waitMs = BUSY_WAIT_MS): T {
   }
 }
 
-/** A connection to a 0600 file, set up for many processes: busy timeout, NORMAL sync in WAL. */
-export function openShared(file: string, pragmas: readonly string[] = []): Database.Database {
+/** SQLite reads these beside the database: a planted WAL is as good as a planted database. */
+const COMPANIONS = ['-wal', '-shm', '-journal'];
+
+/**
+ * A connection to a 0600 file, set up for many processes: busy timeout, NORMAL sync in WAL. The
+ * directory, the file and SQLite's companion files are trust-checked before anything is created.
+ * A file this process cannot write (a read-only mount, a 0400 file in a 0500 directory) is
+ * opened read-only instead, so that it can still be read; writes then fail with
+ * SQLITE_READONLY, which callers report. `db.readonly` tells which it is.
+ */
+export function openShared(file: string, pragmas: readonly string[] = [], options: PrivateDirOptions = {}): Database.Database {
+  ensurePrivateDir(dirname(file), options);
+  for (const suffix of COMPANIONS) checkTrustedFile(file + suffix);
+  try {
+    return openWritable(file, pragmas);
+  } catch (e) {
+    if (!cannotWrite(e) || !existsSync(file)) throw e;
+    return openReadOnly(file, e);
+  }
+}
+
+function openWritable(file: string, pragmas: readonly string[]): Database.Database {
   ensurePrivateFile(file);
   const db = new Database(file);
   try {
     db.pragma(`busy_timeout = ${BUSY_WAIT_MS}`);
     db.pragma('synchronous = NORMAL');
     for (const p of pragmas) db.pragma(p);
+    // Reading the header needs the WAL index (-shm) of a WAL file: this fails now, not later.
+    db.pragma('user_version', { simple: true });
     return db;
   } catch (e) {
     db.close();
     throw e;
   }
+}
+
+function openReadOnly(file: string, writeError: unknown): Database.Database {
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(file, { readonly: true, fileMustExist: true });
+    db.pragma(`busy_timeout = ${BUSY_WAIT_MS}`);
+    db.pragma('user_version', { simple: true });
+    return db;
+  } catch (e) {
+    db?.close();
+    if (!cannotWrite(e)) throw e;
+  }
+  // SQLite reads a WAL database only with its -shm file beside it, which a read-only directory
+  // cannot get. A cleanly closed database has everything in the main file, so read an image of
+  // it (marked as a rollback-journal file, which is what an image in memory can be). With a
+  // non-empty -wal file the image would miss committed changes: then give up.
+  const wal = `${file}-wal`;
+  if (existsSync(wal) && statSync(wal).size > 0) throw writeError;
+  const image = readFileSync(file);
+  if (image.length >= 20 && image[18] === 2 && image[19] === 2) image.fill(1, 18, 20);
+  return new Database(image, { readonly: true });
+}
+
+/** The file or its directory cannot be written by this process. */
+export function cannotWrite(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (['EACCES', 'EPERM', 'EROFS', 'SQLITE_CANTOPEN', 'SQLITE_PERM'].includes(code) || code.startsWith('SQLITE_READONLY'));
 }

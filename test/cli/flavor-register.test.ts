@@ -39,6 +39,7 @@ describe('keystack secrets-manager flavor register', () => {
       name: 'tok',
       schema: 'api_token',
       values: { token: 'abcdefgh123', endpoint: 'https://api.example.com', expires_days: '90' },
+      data: { token: 'abcdefgh123', endpoint: 'https://api.example.com', expires_days: 90 },
     });
     const uuid = (JSON.parse(ok(e, ['--json', 'secrets-manager', 'describe', 'files'])) as { id: string }).id;
     const file = join(store, 'keystack', 'component', uuid, 'tok.json');

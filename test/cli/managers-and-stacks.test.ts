@@ -19,6 +19,26 @@ describe('keystack secrets-manager', () => {
     expect(cli(e, ['secrets-manager', 'describe']).stdout).toMatch(/name\s+default/);
   });
 
+  it('registers a manager under a given UUID (--uuid), refusing one already registered and malformed ones', () => {
+    const e = tempEnv();
+    const uuid = '3F2A6C1E-9B7D-4E5F-8A1B-2C3D4E5F6A7B';
+    const r = cli(e, ['--json', 'secrets-manager', 'register', 'adopted', '--flavor=local', `--uuid=${uuid}`]);
+    expect(r.status, r.stderr).toBe(0);
+    expect((json(r) as { id: string }).id).toBe(uuid.toLowerCase());
+    expect(cli(e, ['secrets-manager', 'describe', 'adopted']).stdout).toMatch(new RegExp(`id\\s+${uuid.toLowerCase()}`));
+
+    const again = cli(e, ['secrets-manager', 'register', 'twin', '--flavor=local', `--uuid=${uuid.toLowerCase()}`]);
+    expect(again.status).toBe(1);
+    expect(again.stderr).toContain(`the id ${uuid.toLowerCase()} is already registered, to secrets-manager 'adopted'`);
+    expect(again.stderr).toMatch(/Hint: .*keystack stack update -x adopted/);
+    const bad = cli(e, ['secrets-manager', 'register', 'odd', '--flavor=local', '--uuid=not-a-uuid']);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain('invalid UUID "not-a-uuid"');
+    expect(bad.stderr).toContain('Hint: Give the component id as 32 hex digits');
+    expect(bad.stderr).not.toContain('    at ');
+    expect((json(cli(e, ['--json', 'secrets-manager', 'list'])) as { name: string }[]).map((m) => m.name)).toEqual(['adopted', 'default']);
+  });
+
   it('validates scope settings', () => {
     const e = tempEnv();
     const noNs = cli(e, ['secrets-manager', 'register', 'x', '-f', 'local', '--scope=namespace']);
@@ -131,6 +151,7 @@ describe('keystack schema', () => {
     expect(cli(e, ['schema', 'describe', 'wandb']).stdout).toMatch(/offline\s+boolean\s+no\s+false/);
     expect(cli(e, ['secret', 'register', 'w', '-s', 'wandb', '--api_key=0123456789abc', '--port=8080']).status).toBe(0);
     expect(JSON.parse(cli(e, ['--json', 'secret', 'get', 'w']).stdout).values).toEqual({ api_key: '0123456789abc', port: '8080', offline: 'false' });
+    expect(JSON.parse(cli(e, ['--json', 'secret', 'get', 'w']).stdout).data).toEqual({ api_key: '0123456789abc', port: 8080, offline: false });
     const bad = cli(e, ['secret', 'register', 'w2', '-s', 'wandb', '--api_key=short', '--port=eighty']);
     expect(bad.status).toBe(1);
     expect(bad.stderr).toContain('port: expected a number');

@@ -19,7 +19,7 @@ describe('keystack secret (end to end, built binary)', () => {
     expect(cli(e, ['secret', 'list']).stdout).toBe('db\n');
 
     expect(cli(e, ['secret', 'update', 'db', '--password=n3wpass', '--host=h', '--remove-key', 'user']).status).toBe(0);
-    expect(JSON.parse(cli(e, ['--json', 'secret', 'get', 'db']).stdout)).toEqual({ name: 'db', schema: 'arbitrary', values: { password: 'n3wpass', host: 'h' } });
+    expect(JSON.parse(cli(e, ['--json', 'secret', 'get', 'db']).stdout)).toEqual({ name: 'db', schema: 'arbitrary', values: { password: 'n3wpass', host: 'h' }, data: { password: 'n3wpass', host: 'h' } });
 
     const del = cli(e, ['secret', 'delete', 'db', '-y']);
     expect(del.status).toBe(0);
@@ -40,7 +40,7 @@ describe('keystack secret (end to end, built binary)', () => {
     writeFileSync(file, pem);
     expect(cli(e, ['secret', 'register', 'tls', `--key=@${file}`, '--token=@-', '--handle=@@me'], { input: 'from-stdin\n' }).status).toBe(0);
     const got = JSON.parse(cli(e, ['--json', 'secret', 'get', 'tls']).stdout);
-    expect(got.values).toEqual({ key: pem, token: 'from-stdin\n', handle: '@me' });
+    expect(got.values).toEqual({ key: pem, token: 'from-stdin', handle: '@me' });
   });
 
   it('--json gives machine output for results and errors', () => {
@@ -60,7 +60,10 @@ describe('keystack secret (end to end, built binary)', () => {
   it('registers typed secrets and converts values by the schema', () => {
     const e = tempEnv();
     expect(cli(e, ['secret', 'register', 'm', '-s', 'mysql', '--user=u', '--ssl_verify_server_cert=true']).status).toBe(0);
-    expect(JSON.parse(cli(e, ['--json', 'secret', 'get', 'm']).stdout)).toEqual({ name: 'm', schema: 'mysql', values: { user: 'u', ssl_verify_server_cert: 'true' } });
+    // `values` are strings; `data` shows each value with the JSON type it is stored with.
+    expect(JSON.parse(cli(e, ['--json', 'secret', 'get', 'm']).stdout)).toEqual({
+      name: 'm', schema: 'mysql', values: { user: 'u', ssl_verify_server_cert: 'true' }, data: { user: 'u', ssl_verify_server_cert: true },
+    });
     expect(cli(e, ['secret', 'register', 'n', '-s', 'mysql', '--user=u']).status).toBe(0);
     expect(cli(e, ['secret', 'get', 'n', '--key', 'ssl_verify_server_cert']).stdout).toBe('false');
   });

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,7 +15,8 @@ import { SecretsManager } from '../../src/flavors/manager.js';
 import type { FlavorDefinition } from '../../src/flavors/types.js';
 import { KeystackError } from '../../src/secrets/errors.js';
 import { createSchemaRegistry } from '../../src/secrets/schema.js';
-import { assertNoLeak, testFlavor } from '../../src/testing/index.js';
+import { assertNoLeak, proxyFaults, testFlavor } from '../../src/testing/index.js';
+import { vitestRunner } from '../support/runner.js';
 import { closedPortUrl, fakeServer } from '../support/fake-http.js';
 import { requireEnv } from '../support/fake-http.js';
 
@@ -23,7 +24,13 @@ const endpoint = requireEnv('AWS_SM_ENDPOINT', 'the moto server (AWS Secrets Man
 const env = { AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' };
 const config = { region_name: 'us-east-1', endpoint_url: endpoint };
 
-testFlavor({ flavor: aws as FlavorDefinition<unknown>, config, env, runner: { describe, it, beforeAll, afterAll } });
+testFlavor({
+  flavor: aws as FlavorDefinition<unknown>,
+  config,
+  env,
+  runner: vitestRunner,
+  faults: proxyFaults({ target: endpoint, config: (url) => ({ ...config, endpoint_url: url }) }),
+});
 
 const raw = new SecretsManagerClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
 const configDir = mkdtempSync(join(tmpdir(), 'keystack-aws-'));
@@ -79,7 +86,7 @@ describe('aws: ZenML 0.30 layout with scope_prefix=zenml', () => {
       zenml_secret_schema: 'mysql',
     });
     const v = await raw.send(new GetSecretValueCommand({ SecretId: id }));
-    expect(JSON.parse(v.SecretString ?? '')).toEqual({ user: 'u', ssl_verify_server_cert: 'true', zenml_schema_name: 'mysql' });
+    expect(JSON.parse(v.SecretString ?? '')).toEqual({ user: 'u', ssl_verify_server_cert: true, zenml_schema_name: 'mysql' });
     await m.delete(name);
   });
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, it } from 'vitest';
@@ -8,7 +9,8 @@ import { SecretClient } from '@azure/keyvault-secrets';
 import azure from '../../src/flavors/azure.js';
 import { SecretsManager } from '../../src/flavors/manager.js';
 import { createSchemaRegistry } from '../../src/secrets/schema.js';
-import { testFlavor } from '../../src/testing/index.js';
+import { proxyFaults, testFlavor } from '../../src/testing/index.js';
+import { vitestRunner } from '../support/runner.js';
 import { startAkvDouble, type AkvDouble } from '../doubles/azure-key-vault.js';
 
 const url = process.env['AKV_URL'];
@@ -23,7 +25,22 @@ const stub = { getToken: async () => ({ token: 'x', expiresOnTimestamp: Date.now
 const manager = (cfg: Record<string, unknown>, uuid = randomUUID(), name = 'akv-test') =>
   new SecretsManager({ record: { uuid, name, flavor: 'azure', config: cfg }, flavor: azure, configDir: '/nonexistent', env, schemas: createSchemaRegistry() });
 
-testFlavor({ flavor: azure, config, env, runner: { describe, it, beforeAll, afterAll } });
+// The fault proxy speaks HTTPS to the SDK (Key Vault clients refuse http) with a certificate of its own.
+const proxyDir = mkdtempSync(join(tmpdir(), 'akv-proxy-'));
+execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost',
+  '-keyout', join(proxyDir, 'key.pem'), '-out', join(proxyDir, 'cert.pem')], { stdio: 'ignore' });
+
+testFlavor({
+  flavor: azure,
+  config,
+  env,
+  runner: vitestRunner,
+  faults: proxyFaults({
+    target: url,
+    tls: { key: readFileSync(join(proxyDir, 'key.pem')), cert: readFileSync(join(proxyDir, 'cert.pem')) },
+    config: (proxyUrl) => ({ ...config, vault_url: proxyUrl, ca_file: join(proxyDir, 'cert.pem') }),
+  }),
+});
 
 describe('azure specifics', () => {
   const raw = new SecretClient(url, stub, { serviceVersion: '2025-07-01', disableChallengeResourceVerification: true });

@@ -1,11 +1,12 @@
 // The example custom flavor, loaded the way `keystack secrets-manager flavor register` loads it
 // (TypeScript through tsx, importing 'keystack' from the built package), passes the same suite.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadPlugin, resolveModulePath } from '../../src/flavors/plugins.js';
 import { testFlavor } from '../../src/testing/index.js';
+import { vitestRunner } from '../support/runner.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keystack-custom-'));
 const plugin = await loadPlugin(resolveModulePath('examples/custom-flavor/directory-flavor.ts'));
@@ -16,7 +17,8 @@ testFlavor({
   config: { path: join(dir, 'store') },
   configDir: dir,
   env: {},
-  runner: { describe, it, beforeAll, afterAll },
+  runner: vitestRunner,
+  faults: { skip: 'a local directory: there is no server to fail' },
   additionalTests: (h) => {
     it('ships its schema, and typed values come back converted', async () => {
       const m = h.manager();
@@ -27,6 +29,16 @@ testFlavor({
       expect(got.data).toEqual({ token: 'tok-12345678', expires_days: 90 });
     });
   },
+});
+
+// A flavor without scoping gets the scope group too: its default is `none`, and scoped configs are refused.
+testFlavor({
+  flavor: { ...flavor, name: 'directory-unscoped', supportsScoping: false },
+  config: { path: join(dir, 'unscoped') },
+  configDir: dir,
+  env: {},
+  runner: vitestRunner,
+  faults: { skip: 'a local directory: there is no server to fail' },
 });
 
 describe('loading custom flavor modules', () => {

@@ -7,7 +7,9 @@ import * as grpc from '@grpc/grpc-js';
 import gcp, { _labelValue } from '../../src/flavors/gcp.js';
 import { SecretsManager } from '../../src/flavors/manager.js';
 import { createSchemaRegistry } from '../../src/secrets/schema.js';
-import { testFlavor } from '../../src/testing/index.js';
+import { createServer, type Server, type Socket } from 'node:net';
+import { testFlavor, type FaultInjection, type FaultMode } from '../../src/testing/index.js';
+import { vitestRunner } from '../support/runner.js';
 import { startGsmDouble, type GsmDouble } from '../doubles/gcp-secret-manager.js';
 
 const endpoint = process.env['GSM_GRPC'];
@@ -26,7 +28,56 @@ const [host = '', port = ''] = endpoint.split(':');
 const rawClient = () =>
   new v1.SecretManagerServiceClient({ apiEndpoint: host, port: Number(port), sslCreds: grpc.credentials.createInsecure(), universeDomain: 'googleapis.com', projectId: project });
 
-testFlavor({ flavor: gcp, config, env, runner: { describe, it, beforeAll, afterAll } });
+/**
+ * GCP speaks gRPC, so an HTTP proxy cannot fail its calls: the in-repo double fails every call
+ * with the status a real server would send, and a raw TCP server breaks the transport.
+ */
+const grpcFaults: FaultInjection = {
+  staged: false,
+  async setup(mode: FaultMode) {
+    const codes: Partial<Record<FaultMode, grpc.status>> = {
+      unauthorized: status.UNAUTHENTICATED,
+      forbidden: status.PERMISSION_DENIED,
+      server_error: status.INTERNAL,
+      unavailable: status.UNAVAILABLE,
+      throttled: status.RESOURCE_EXHAUSTED,
+    };
+    const code = codes[mode];
+    if (code !== undefined) {
+      const d = await startGsmDouble();
+      d.failNext(code, 1_000_000);
+      return { config: { project_id: project, api_endpoint: d.endpoint }, close: () => d.close() };
+    }
+    // refused: a port nobody listens on; reset: accept and close; malformed: answer with bytes that are not HTTP/2.
+    const sockets = new Set<Socket>();
+    const server: Server = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      if (mode === 'malformed') socket.end('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n{"truncated');
+      else socket.destroy();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    // close() waits for open connections, and a half-closed one may never end on its own.
+    const close = () => new Promise<void>((r) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => {
+        r();
+      });
+    });
+    if (mode === 'refused') await close();
+    return { config: { project_id: project, api_endpoint: `127.0.0.1:${port}` }, close: mode === 'refused' ? () => Promise.resolve() : close };
+  },
+};
+
+testFlavor({
+  flavor: gcp,
+  config,
+  env,
+  runner: vitestRunner,
+  faults: grpcFaults,
+});
 
 describe('gcp specifics', () => {
   it('reads and writes ZenML 0.30 scoped secrets with scope_prefix=zenml', async () => {

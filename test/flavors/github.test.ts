@@ -1,10 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import github, { githubNaming, SECRETS_JSON_ENV } from '../../src/flavors/github.js';
 import { SecretsManager } from '../../src/flavors/manager.js';
 import { encodeContent } from '../../src/secrets/content.js';
 import { createSchemaRegistry } from '../../src/secrets/schema.js';
-import { testFlavor } from '../../src/testing/index.js';
+import { proxyFaults, testFlavor } from '../../src/testing/index.js';
+import { vitestRunner } from '../support/runner.js';
 import { cliAsync, tempEnv } from '../support/cli.js';
 import { startGitHubDouble } from '../support/github-double.js';
 
@@ -19,7 +20,8 @@ testFlavor({
   config,
   env,
   readValues: false,
-  runner: { describe, it, beforeAll, afterAll },
+  runner: vitestRunner,
+  faults: proxyFaults({ target: gh.url, config: (url) => ({ ...config, api_url: url }) }),
 });
 
 const manager = (o: { repo?: string; scope?: string; env?: Record<string, string> } = {}) =>

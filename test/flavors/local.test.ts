@@ -1,9 +1,9 @@
-import { afterAll, beforeAll, describe, it } from 'vitest';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import local from '../../src/flavors/local.js';
 import { testFlavor } from '../../src/testing/index.js';
+import { vitestRunner } from '../support/runner.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keystack-local-'));
 testFlavor({
@@ -11,5 +11,6 @@ testFlavor({
   config: { path: join(dir, 'secrets.db') },
   configDir: dir,
   env: {},
-  runner: { describe, it, beforeAll, afterAll },
+  runner: vitestRunner,
+  faults: { skip: 'the local flavor is an SQLite file: there is no server to fail (its failures are tested in test/reliability)' },
 });

@@ -8,7 +8,8 @@ import { SecretsManager } from '../../src/flavors/manager.js';
 import type { FlavorDefinition } from '../../src/flavors/types.js';
 import { KeystackError } from '../../src/secrets/errors.js';
 import { createSchemaRegistry } from '../../src/secrets/schema.js';
-import { testFlavor } from '../../src/testing/index.js';
+import { proxyFaults, testFlavor } from '../../src/testing/index.js';
+import { vitestRunner } from '../support/runner.js';
 import { closedPortUrl, fakeServer, requireEnv } from '../support/fake-http.js';
 
 const addr = requireEnv('BAO_ADDR', 'the OpenBao dev server');
@@ -16,7 +17,13 @@ const rootToken = requireEnv('BAO_TOKEN', 'the OpenBao dev server root token');
 const env = { VAULT_TOKEN: rootToken };
 const config = { url: addr };
 
-testFlavor({ flavor: vault as FlavorDefinition<unknown>, config, env, runner: { describe, it, beforeAll, afterAll } });
+testFlavor({
+  flavor: vault as FlavorDefinition<unknown>,
+  config,
+  env,
+  runner: vitestRunner,
+  faults: proxyFaults({ target: addr, config: (url) => ({ ...config, url }) }),
+});
 
 /** The KV v2 HTTP API, as ZenML's hvac used it. */
 const api = async (method: string, path: string, body?: unknown, token = rootToken) => {
@@ -53,7 +60,7 @@ describe('vault: ZenML 0.30 layout with scope_prefix=zenml', () => {
     const name = fresh();
     await m.register(name, { user: 'u', ssl_verify_server_cert: 'true' }, { schema: 'mysql' });
     const r = await api('GET', `secret/data/zenml/component/${uuid}/${name}`);
-    expect(r.body?.data?.['data']).toEqual({ user: 'u', ssl_verify_server_cert: 'true', zenml_schema_name: 'mysql' });
+    expect(r.body?.data?.['data']).toEqual({ user: 'u', ssl_verify_server_cert: true, zenml_schema_name: 'mysql' });
     const none = manager({ scope: 'none', scope_prefix: 'zenml' });
     await none.register(name, { k: 'v' });
     expect((await api('GET', `secret/data/${name}`)).body?.data?.['data']).toEqual({ k: 'v', zenml_schema_name: 'arbitrary' });

@@ -19,7 +19,7 @@ describe('built-in schemas', () => {
 
 describe('coercion of CLI strings', () => {
   it('fills defaults for optional fields that are left out', async () => {
-    expect(coerceValues(await get('mysql'), { user: 'u' })).toEqual({ data: { user: 'u', ssl_verify_server_cert: false }, values: { user: 'u', ssl_verify_server_cert: 'false' } });
+    expect(coerceValues(await get('mysql'), { user: 'u' })).toEqual({ data: { user: 'u', ssl_verify_server_cert: false }, values: { user: 'u', ssl_verify_server_cert: 'false' }, types: { ssl_verify_server_cert: 'boolean' } });
   });
 
   it('converts "true"/"false" (any case, as ZenML stored them) to booleans', async () => {

@@ -8,6 +8,8 @@ import { Keystack } from '../../src/stack/client.js';
 import { registerComponent, updateComponent } from '../../src/stack/component-ops.js';
 import { SecretReferenceError } from '../../src/stack/references.js';
 import { StackRuntime } from '../../src/stack/runtime.js';
+import { assertStackValid } from '../../src/stack/validation.js';
+import { KeystackError } from '../../src/secrets/errors.js';
 
 const nameArb = fc.stringMatching(/^[^.\s]{1,40}$/u);
 const keyArb = fc.stringMatching(/^\S{1,40}$/u);
@@ -110,6 +112,19 @@ describe('reference resolution', () => {
 
     await sm.update('art', { other: 'x', key: 'k3y-value' });
     expect(await (await StackRuntime.load(ks)).artifactStore.get('encryption_key')).toBe('k3y-value');
+  });
+
+  it("says, in the error that refuses it, that a secret whose name contains '.' cannot be referenced", async () => {
+    setup();
+    updateComponent(ks, 'artifact_store', 'default', { encryption_key: '{{db.v1.key}}' });
+    const err = await (await StackRuntime.load(ks)).artifactStore.get('encryption_key').catch((e: unknown) => e);
+    expect((err as SecretReferenceError).problem).toBe('missing_secret');
+    expect((err as Error).message).toContain("secret 'db' does not exist");
+    expect((err as Error).message).toContain("so a secret whose name contains '.' (such as 'db.v1') cannot be used in {{name.key}} references");
+    expect((err as SecretReferenceError).hint).toContain("Register the secret again under a name without '.'");
+    const invalid = await assertStackValid(ks).catch((e: unknown) => e);
+    expect((invalid as Error).message).toContain("{{db.v1.key}} (no secret 'db'; the secret name of a reference ends at its first '.'");
+    expect((invalid as KeystackError).hint).toContain("under a name without '.'");
   });
 
   it('fetches each secret at most once per run, also for context reads', async () => {

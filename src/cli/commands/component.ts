@@ -1,16 +1,17 @@
 /** `keystack orchestrator|artifact-store|container-registry …`: the non-secrets stack components. */
 import { UsageError } from '../../secrets/errors.js';
 import { isReference } from '../../secrets/reference.js';
-import { COMPONENT_LABEL, type ComponentRecord } from '../../stack/config-store.js';
-import { componentFlavor, componentFlavors, type StackComponentType } from '../../stack/components.js';
+import { COMPONENT_LABEL, type ComponentRecord, type ComponentType } from '../../stack/config-store.js';
+import { componentFlavor, componentFlavors, type ComponentFlavor, type StackComponentType } from '../../stack/components.js';
 import { deleteComponent, registerComponent, updateComponent } from '../../stack/component-ops.js';
 import { requiresAuthentication } from '../../stack/runtime.js';
 import { parseExtraArgs } from '../input.js';
-import { table } from '../output.js';
+import { redactConfig, table } from '../output.js';
 import type { CommandContext, CommandResult } from '../context.js';
 
 export async function componentRegister(ctx: CommandContext, type: StackComponentType, o: { args: readonly string[]; flavor: string }): Promise<CommandResult> {
   const { name, config } = nameAndConfig(type, o.args, false);
+  rememberSensitive(ctx, type, o.flavor, config);
   const { record, warnings } = registerComponent(ctx.keystack(), { type, name, flavor: o.flavor, config });
   for (const w of warnings) ctx.out.warn(w);
   const label = COMPONENT_LABEL[type];
@@ -42,15 +43,15 @@ export async function componentDescribe(ctx: CommandContext, type: StackComponen
   } else rec = ks.store.getComponent(type, o.name);
   const flavor = componentFlavor(type, rec.flavor);
   const stacks = ks.store.stacksUsing(rec.uuid);
+  // References are stored and shown as text; a plain sensitive value is never shown.
+  const config = redactConfig(flavor.config, rec.config);
   const fieldRows = Object.entries(flavor.config).map(([k, f]) => {
-    const v = rec.config[k];
-    // References are stored and shown as text; a plain sensitive value is never shown.
-    const shown = v === undefined ? (f.default !== undefined ? `${String(f.default)} (default)` : '') : f.sensitive && !isReference(v) ? '***' : String(v);
+    const v = config[k];
+    const shown = v === undefined ? (f.default !== undefined ? `${String(f.default)} (default)` : '') : String(v);
     return [k, shown];
   });
   const extra: string[][] = type === 'container_registry' ? [['requires_authentication', String(requiresAuthentication(rec))]] : [];
   const rows = [['name', rec.name], ['id', rec.uuid], ['flavor', rec.flavor], ...fieldRows, ...extra, ['stacks', stacks.join(', ') || '(none)']];
-  const config = Object.fromEntries(Object.entries(rec.config).map(([k, v]) => [k, flavor.config[k]?.sensitive && !isReference(v) ? '***' : v]));
   return {
     data: { ...view(rec), config, stacks, ...(type === 'container_registry' ? { requiresAuthentication: requiresAuthentication(rec) } : {}) },
     text: `${label[0]?.toUpperCase()}${label.slice(1)} '${rec.name}':\n${table(['PROPERTY', 'VALUE'], rows)}`,
@@ -59,6 +60,7 @@ export async function componentDescribe(ctx: CommandContext, type: StackComponen
 
 export async function componentUpdate(ctx: CommandContext, type: StackComponentType, o: { args: readonly string[] }): Promise<CommandResult> {
   const { name, config } = nameAndConfig(type, o.args, true);
+  rememberSensitive(ctx, type, ctx.keystack().store.getComponent(type, name).flavor, config);
   const { record, warnings } = updateComponent(ctx.keystack(), type, name, config);
   for (const w of warnings) ctx.out.warn(w);
   return { data: view(record), text: `Updated ${COMPONENT_LABEL[type]} '${record.name}'.` };
@@ -99,6 +101,23 @@ function nameAndConfig(type: StackComponentType, args: readonly string[], emptyR
   return { name, config };
 }
 
+/** The one view of a component that every command prints: sensitive config is `***`. */
 function view(r: ComponentRecord) {
-  return { name: r.name, id: r.uuid, type: r.type, flavor: r.flavor, config: r.config, createdAt: r.createdAt };
+  return { name: r.name, id: r.uuid, type: r.type, flavor: r.flavor, config: redactConfig(fieldsOf(r.type, r.flavor), r.config), createdAt: r.createdAt };
+}
+
+/** A flavor's fields; undefined for a flavor this build does not know (then every field is hidden). */
+function fieldsOf(type: ComponentType, flavor: string): ComponentFlavor['config'] | undefined {
+  if (type === 'secrets_manager') return undefined;
+  try {
+    return componentFlavor(type, flavor).config;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Plain values of sensitive fields are masked in every message of this command (an error may quote them). */
+function rememberSensitive(ctx: CommandContext, type: StackComponentType, flavor: string, config: Record<string, unknown>): void {
+  const fields = fieldsOf(type, flavor);
+  ctx.out.sensitive(Object.entries(config).filter(([k, v]) => typeof v === 'string' && !isReference(v) && (fields?.[k]?.sensitive ?? true)).map(([, v]) => v as string));
 }

@@ -2,15 +2,19 @@
 import { UsageError } from '../../secrets/errors.js';
 import { loadPipelineModule } from '../../pipeline/module.js';
 import { RunStore, type RunRecord, type StepRecord } from '../../pipeline/run-store.js';
-import { runPipeline, runStepWorker, type WorkerLauncher } from '../../pipeline/runner.js';
+import { runPipeline, runStepWorker, withStdoutTo, type WorkerLauncher } from '../../pipeline/runner.js';
 import { table } from '../output.js';
 import type { CommandContext, CommandResult } from '../context.js';
 
 export async function pipelineRun(ctx: CommandContext, o: { file: string; exportName?: string | undefined; noCache?: boolean | undefined }): Promise<CommandResult> {
+  // With --json, stdout carries one JSON document: what the module and in-process steps print
+  // (console.log or process.stdout.write) goes to stderr.
+  return ctx.out.json ? withStdoutTo(process.stderr, () => run(ctx, o)) : run(ctx, o);
+}
+
+async function run(ctx: CommandContext, o: { file: string; exportName?: string | undefined; noCache?: boolean | undefined }): Promise<CommandResult> {
   const ks = ctx.keystack();
   const loaded = await loadPipelineModule(o.file, o.exportName, ctx.cwd);
-  // With --json, stdout carries one JSON document: what in-process steps print goes to stderr.
-  const restore = ctx.out.json ? logsToStderr() : () => undefined;
   const summary = await runPipeline(ks, loaded.pipeline, {
     module: { path: loaded.module, exportName: loaded.exportName },
     noCache: o.noCache,
@@ -21,7 +25,7 @@ export async function pipelineRun(ctx: CommandContext, o: { file: string; export
       if (e.status === 'running') return;
       ctx.out.note(`  ${e.status === 'failed' ? '✗' : '✓'} ${e.stepId}: ${e.status}${e.durationMs === undefined ? '' : ` in ${formatDuration(e.durationMs)}`}`);
     },
-  }).finally(restore);
+  });
   return {
     data: { run: summary.run, steps: summary.steps.map(stepView) },
     text: `Pipeline '${summary.run.pipeline}' completed (run ${summary.run.id}).`,
@@ -59,12 +63,6 @@ declare const __filename: string | undefined;
 function selfWorker(): WorkerLauncher | undefined {
   const self = typeof __filename === 'string' ? __filename : undefined;
   return self && self.endsWith('.cjs') ? { command: process.execPath, args: [self, 'pipeline', '__step'] } : undefined;
-}
-
-function logsToStderr(): () => void {
-  const saved = { log: console.log, info: console.info, debug: console.debug };
-  console.log = console.info = console.debug = (...args: unknown[]) => console.error(...args);
-  return () => Object.assign(console, saved);
 }
 
 function stepView(s: StepRecord) {

@@ -1,10 +1,11 @@
 /** `keystack secret …` (also `keystack secrets-manager secret …`): secrets on the active manager. */
 import { NotFoundError, UsageError } from '../../secrets/errors.js';
+import { typedValues } from '../../secrets/content.js';
 import { validateSecretKey } from '../../secrets/names.js';
 import { schemaFields, type SecretSchema } from '../../secrets/schema.js';
 import type { SecretsManager } from '../../flavors/manager.js';
 import { expandValue, expandValues, parseExtraArgs } from '../input.js';
-import { table } from '../output.js';
+import { listText, table } from '../output.js';
 import type { CommandContext, CommandResult } from '../context.js';
 
 export interface SecretRegisterOptions {
@@ -23,10 +24,13 @@ export async function secretRegister(ctx: CommandContext, o: SecretRegisterOptio
   const values = o.interactive ? await promptNewValues(ctx, schema, manager) : expandValues(pairs, { readStdin: ctx.readStdin });
   ctx.out.sensitive(Object.values(values));
   const secret = await manager.register(name, values, { schema });
+  if (name.includes('.')) {
+    ctx.out.warn(`secret '${name}' cannot be used in {{name.key}} references, whose secret name ends at the first '.'; register it under a name without '.' if a stack config should reference it`);
+  }
   const keys = Object.keys(secret.values);
   return {
     data: { name, schema: secret.schema, keys, manager: manager.name, scope: manager.scope.scope },
-    text: `Registered secret '${name}' (schema ${secret.schema}; keys: ${keys.join(', ') || 'none'}) in ${manager.where}.`,
+    text: `Registered secret '${name}' (schema ${secret.schema}; keys: ${listText(keys) || 'none'}) in ${manager.where}.`,
   };
 }
 
@@ -34,14 +38,17 @@ export async function secretGet(ctx: CommandContext, o: { name: string; key?: st
   const manager = await ctx.keystack().secretsManager();
   const secret = await manager.get(o.name);
   if (o.key !== undefined) {
-    const value = secret.values[o.key];
+    const value = Object.hasOwn(secret.values, o.key) ? secret.values[o.key] : undefined;
     if (value === undefined) {
-      throw new NotFoundError(`secret '${o.name}' has no key '${o.key}'`, `Its keys are: ${Object.keys(secret.values).join(', ') || 'none'}.`);
+      throw new NotFoundError(`secret '${o.name}' has no key '${o.key}'`, `Its keys are: ${listText(Object.keys(secret.values)) || 'none'}.`);
     }
-    return { data: { name: o.name, key: o.key, value }, raw: ctx.out.stdoutIsTTY ? `${value}\n` : value };
+    return { data: { name: o.name, key: o.key, value }, raw: ctx.out.stdoutIsTTY ? `${value}\n` : value, reveals: true };
   }
   const rows = Object.entries(secret.values).map(([k, v]) => [k, printable(v)]);
-  return { data: secret, text: `Secret '${o.name}' (schema ${secret.schema}):\n${table(['KEY', 'VALUE'], rows)}` };
+  // `values` stays all strings (the contract scripts rely on); `data` has each value with the JSON
+  // type it is stored with (a typed schema's booleans and numbers, or what ZenML wrote).
+  const data = { name: secret.name, schema: secret.schema, values: secret.values, data: typedValues(secret) };
+  return { data, text: `Secret '${o.name}' (schema ${secret.schema}):\n${table(['KEY', 'VALUE'], rows)}`, reveals: true };
 }
 
 export async function secretList(ctx: CommandContext): Promise<CommandResult> {
@@ -70,8 +77,8 @@ export async function secretUpdate(ctx: CommandContext, o: SecretUpdateOptions):
   ctx.out.sensitive(Object.values(set));
   const updated = await manager.patch(name, { set, remove });
   const parts = [];
-  if (Object.keys(set).length) parts.push(`set ${Object.keys(set).join(', ')}`);
-  if (remove.length) parts.push(`removed ${remove.join(', ')}`);
+  if (Object.keys(set).length) parts.push(`set ${listText(Object.keys(set))}`);
+  if (remove.length) parts.push(`removed ${listText(remove)}`);
   return {
     data: { name, schema: updated.schema, keys: Object.keys(updated.values), set: Object.keys(set), removed: remove },
     text: `Updated secret '${name}' in ${manager.where}: ${parts.join('; ') || 'no changes'}.`,
@@ -130,7 +137,7 @@ async function promptNewValues(ctx: CommandContext, schema: SecretSchema<unknown
   do {
     const entry = await promptKeyValue(ctx, manager);
     if (!entry) continue;
-    if (entry[0] in values) ctx.out.warn(`key '${entry[0]}' was already entered; its value is replaced.`);
+    if (Object.hasOwn(values, entry[0])) ctx.out.warn(`key '${entry[0]}' was already entered; its value is replaced.`);
     values[entry[0]] = entry[1];
   } while (Object.keys(values).length === 0 || (await ctx.prompt.confirm('Add another key?', false)));
   return values;

@@ -2,7 +2,7 @@
 import { UsageError } from '../../secrets/errors.js';
 import type { ComponentRecord } from '../../stack/config-store.js';
 import { parseExtraArgs } from '../input.js';
-import { table } from '../output.js';
+import { redactConfig, table } from '../output.js';
 import type { CommandContext, CommandResult } from '../context.js';
 
 export interface ManagerRegisterOptions {
@@ -10,6 +10,8 @@ export interface ManagerRegisterOptions {
   flavor: string;
   scope?: string | undefined;
   namespace?: string | undefined;
+  /** Adopt an existing manager's identity (its component-scoped secrets live under it). */
+  uuid?: string | undefined;
 }
 
 export async function managerRegister(ctx: CommandContext, o: ManagerRegisterOptions): Promise<CommandResult> {
@@ -18,9 +20,9 @@ export async function managerRegister(ctx: CommandContext, o: ManagerRegisterOpt
   if (o.namespace !== undefined) config['namespace'] = o.namespace;
   const ks = ctx.keystack();
   await warnSensitive(ctx, o.flavor, config);
-  const rec = await ks.registerSecretsManager({ name, flavor: o.flavor, config });
+  const rec = await ks.registerSecretsManager({ name, flavor: o.flavor, config, uuid: o.uuid });
   return {
-    data: view(rec),
+    data: await view(ctx, rec),
     text: `Registered secrets manager '${name}' (flavor ${rec.flavor}, ${scopeText(rec)}, id ${rec.uuid}).\nUse it with: keystack stack register STACK -x ${name}   or   keystack stack update -x ${name}`,
   };
 }
@@ -31,7 +33,7 @@ export async function managerList(ctx: CommandContext): Promise<CommandResult> {
   const recs = ks.store.listComponents('secrets_manager');
   const rows = recs.map((r) => [r.uuid === active ? '*' : '', r.name, r.flavor, String(r.config['scope']), String(r.config['namespace'] ?? ''), r.uuid]);
   return {
-    data: recs.map((r) => ({ ...view(r), active: r.uuid === active })),
+    data: await Promise.all(recs.map(async (r) => ({ ...(await view(ctx, r)), active: r.uuid === active }))),
     text: table(['ACTIVE', 'NAME', 'FLAVOR', 'SCOPE', 'NAMESPACE', 'ID'], rows),
   };
 }
@@ -41,6 +43,7 @@ export async function managerDescribe(ctx: CommandContext, o: { name?: string | 
   const manager = await ks.secretsManager(o.name);
   const rec = ks.store.getComponent('secrets_manager', manager.uuid);
   const stacks = ks.store.stacksUsing(rec.uuid);
+  const config = redactConfig(manager.flavor.config, rec.config);
   const rows = [
     ['name', rec.name],
     ['id', rec.uuid],
@@ -48,28 +51,29 @@ export async function managerDescribe(ctx: CommandContext, o: { name?: string | 
     ['scope', String(rec.config['scope'])],
     ...(rec.config['namespace'] !== undefined ? [['namespace', String(rec.config['namespace'])]] : []),
     ['scope_prefix', String(rec.config['scope_prefix'])],
-    ...Object.entries(rec.config)
+    ...Object.entries(config)
       .filter(([k]) => !['scope', 'namespace', 'scope_prefix'].includes(k))
-      .map(([k, v]) => [k, manager.flavor.config[k]?.sensitive ? '***' : String(v)]),
+      .map(([k, v]) => [k, String(v)]),
     ['stacks', stacks.join(', ') || '(none)'],
   ];
-  return { data: { ...view(rec), stacks }, text: table(['PROPERTY', 'VALUE'], rows) };
+  return { data: { ...(await view(ctx, rec)), stacks }, text: table(['PROPERTY', 'VALUE'], rows) };
 }
 
 export async function managerUpdate(ctx: CommandContext, o: { args: readonly string[]; scope?: string | undefined; namespace?: string | undefined; force?: boolean | undefined }): Promise<CommandResult> {
-  const { name, config } = nameAndConfig(o.args);
+  // `--KEY=` removes the field, as for other components: storing "" would hide its env variable.
+  const { name, config } = nameAndConfig(o.args, { emptyRemoves: true });
   if (o.scope !== undefined) config['scope'] = o.scope;
   if (o.namespace !== undefined) config['namespace'] = o.namespace;
   if (Object.keys(config).length === 0) throw new UsageError('nothing to change', 'Pass --KEY=VALUE, --scope or --namespace.');
   await warnSensitive(ctx, ctx.keystack().store.getComponent('secrets_manager', name).flavor, config);
   const rec = await ctx.keystack().updateSecretsManager(name, config, { force: o.force ?? false });
-  return { data: view(rec), text: `Updated secrets manager '${name}' (${scopeText(rec)}).` };
+  return { data: await view(ctx, rec), text: `Updated secrets manager '${name}' (${scopeText(rec)}).` };
 }
 
 export async function managerDelete(ctx: CommandContext, o: { name: string }): Promise<CommandResult> {
   const rec = await ctx.keystack().deleteSecretsManager(o.name);
   return {
-    data: { ...view(rec), deleted: true },
+    data: { ...(await view(ctx, rec)), deleted: true },
     text: `Deleted secrets manager '${rec.name}'. Its secrets stay in the backend; a manager registered later with the same flavor and scope settings (and, for component scope, the same id) can see them again.`,
   };
 }
@@ -114,20 +118,26 @@ export async function flavorUnregister(ctx: CommandContext, o: { module: string 
 /** A manager's own credentials cannot be references, so a plain value is stored as given: say so. */
 async function warnSensitive(ctx: CommandContext, flavorName: string, config: Record<string, unknown>): Promise<void> {
   const flavor = await ctx.keystack().flavors.get(flavorName);
-  for (const key of Object.keys(config)) {
+  for (const [key, value] of Object.entries(config)) {
+    if (value === null) continue; // a removal stores nothing
     const field = flavor.config[key];
     if (!field?.sensitive) continue;
+    // Whatever this command prints from here on (an error quoting the config, say) masks it.
+    ctx.out.sensitive([String(config[key])]);
     const instead = field.env ? ` Leave it out and set ${field.env} in the environment instead.` : '';
     ctx.out.warn(`'${key}' is a credential; it will be stored in plain text in the config store.${instead}`);
   }
 }
 
-function nameAndConfig(args: readonly string[]): { name: string; config: Record<string, unknown> } {
+/** `NAME --KEY=VALUE …`; with `emptyRemoves`, `--KEY=` becomes null (remove the field). */
+function nameAndConfig(args: readonly string[], { emptyRemoves = false } = {}): { name: string; config: Record<string, unknown> } {
   const { positionals, pairs } = parseExtraArgs(args);
   const [name, ...rest] = positionals;
   if (name === undefined) throw new UsageError('a secrets manager name is required');
   if (rest.length > 0) throw new UsageError(`unexpected argument '${rest[0]}'`, 'Config values are given as --KEY=VALUE.');
-  return { name, config: Object.fromEntries(pairs) };
+  const config: Record<string, unknown> = {};
+  for (const [k, v] of pairs) config[k] = emptyRemoves && v === '' ? null : v;
+  return { name, config };
 }
 
 function scopeText(r: ComponentRecord): string {
@@ -135,6 +145,9 @@ function scopeText(r: ComponentRecord): string {
   return scope === 'namespace' ? `namespace scope '${String(r.config['namespace'])}'` : `${scope} scope`;
 }
 
-function view(r: ComponentRecord) {
-  return { name: r.name, id: r.uuid, flavor: r.flavor, config: r.config, createdAt: r.createdAt };
+/** The one view of a manager that every command prints: sensitive config is `***`. */
+async function view(ctx: CommandContext, r: ComponentRecord) {
+  // A flavor whose module no longer loads: nothing says which fields are safe, so all are hidden.
+  const fields = await ctx.keystack().flavors.get(r.flavor).then((f) => f.config, () => undefined);
+  return { name: r.name, id: r.uuid, flavor: r.flavor, config: redactConfig(fields, r.config), createdAt: r.createdAt };
 }

@@ -1,26 +1,25 @@
 /** `keystack stack validate` and `keystack stack register-secrets`: the secrets a stack needs. */
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseEnv } from 'node:util';
 import { ConfigError, InputError, SecretNotFoundError, UsageError } from '../../secrets/errors.js';
 import { formatReference } from '../../secrets/reference.js';
 import type { Secret } from '../../flavors/manager.js';
 import { StackRuntime } from '../../stack/runtime.js';
-import { assertValid, validateRuntime, validationLevelFrom, type ValidationLevel } from '../../stack/validation.js';
-import { expandValue, MAX_INPUT_BYTES } from '../input.js';
-import { table } from '../output.js';
+import { assertValid, validateRuntime, validationLevelFrom, VALIDATION_LEVELS, type ValidationLevel } from '../../stack/validation.js';
+import { expandValue, readBoundedFile } from '../input.js';
+import { listText, table } from '../output.js';
 import type { CommandContext, CommandResult } from '../context.js';
 
 export async function stackValidate(ctx: CommandContext, o: { name?: string | undefined; level?: string | undefined }): Promise<CommandResult> {
   const ks = ctx.keystack();
-  const level: ValidationLevel = validationLevelFrom(o.level === undefined ? ks.env : { KEYSTACK_SECRET_VALIDATION_LEVEL: o.level });
+  const level: ValidationLevel = o.level === undefined ? validationLevelFrom(ks.env) : levelOption(o.level);
   const stack = await StackRuntime.load(ks, { stack: o.name });
   const report = await validateRuntime(stack, level);
   assertValid(report);
   const refs = report.references.map(formatReference);
   return {
     data: { stack: report.stack, valid: true, level, references: refs },
-    text: `Stack '${report.stack}' is valid (secret validation level ${level}; ${refs.length} secret reference${refs.length === 1 ? '' : 's'}${refs.length ? `: ${refs.join(', ')}` : ''}).`,
+    text: `Stack '${report.stack}' is valid (secret validation level ${level}; ${refs.length} secret reference${refs.length === 1 ? '' : 's'}${refs.length ? `: ${listText(refs)}` : ''}).`,
   };
 }
 
@@ -66,7 +65,7 @@ export async function stackRegisterSecrets(ctx: CommandContext, o: RegisterSecre
     const changes: Record<string, string> = {};
     for (const key of keys) {
       const ref = formatReference({ name, key });
-      const current = existing?.values[key];
+      const current = existing && Object.hasOwn(existing.values, key) ? existing.values[key] : undefined;
       const provided = given[`${name}.${key}`];
       if (provided !== undefined) {
         if (provided !== current) changes[key] = provided;
@@ -91,16 +90,16 @@ export async function stackRegisterSecrets(ctx: CommandContext, o: RegisterSecre
     if (Object.keys(p.changes).length === 0) {
       unchanged.push(p.name);
     } else if (!p.existing) {
-      ctx.out.note(`Registering secret '${p.name}' (keys: ${Object.keys(p.changes).join(', ')}).`);
+      ctx.out.note(`Registering secret '${p.name}' (keys: ${listText(Object.keys(p.changes))}).`);
       await manager.register(p.name, p.changes);
       registered.push(p.name);
     } else {
-      ctx.out.note(`Updating secret '${p.name}' (keys: ${Object.keys(p.changes).join(', ')}).`);
+      ctx.out.note(`Updating secret '${p.name}' (keys: ${listText(Object.keys(p.changes))}).`);
       await manager.update(p.name, { ...p.existing.values, ...p.changes }, { schema: p.existing.schema });
       updated.push(p.name);
     }
   }
-  const rows = plans.map((p) => [p.name, registered.includes(p.name) ? 'registered' : updated.includes(p.name) ? 'updated' : 'unchanged', (byName.get(p.name) ?? []).join(', ')]);
+  const rows = plans.map((p) => [p.name, registered.includes(p.name) ? 'registered' : updated.includes(p.name) ? 'updated' : 'unchanged', listText(byName.get(p.name) ?? [])]);
   return {
     data: { stack: stack.name, manager: manager.name, registered, updated, unchanged },
     text: `${table(['SECRET', 'STATUS', 'KEYS'], rows)}\nStack '${stack.name}' has every secret it references in ${manager.where}.`,
@@ -108,6 +107,13 @@ export async function stackRegisterSecrets(ctx: CommandContext, o: RegisterSecre
 }
 
 // --- Internal helpers ---
+
+/** `--level` is a command-line option: a bad one is a usage error (exit 2), not a config error. */
+function levelOption(raw: string): ValidationLevel {
+  const level = VALIDATION_LEVELS.find((l) => l === raw.trim().toUpperCase());
+  if (!level) throw new UsageError(`--level must be one of ${VALIDATION_LEVELS.join(', ')}, not '${raw}'`, 'Run `keystack stack validate --help` to see the levels.');
+  return level;
+}
 
 async function promptValue(ctx: CommandContext, name: string, key: string, hasExisting: boolean): Promise<string> {
   const message = `Value for secret \`${name}.${key}\`${hasExisting ? ' (Leave empty to use existing value)' : ''}:`;
@@ -120,14 +126,12 @@ async function promptValue(ctx: CommandContext, name: string, key: string, hasEx
 }
 
 function readInputFile(file: string): string {
-  let text: string;
+  const bytes = readBoundedFile(file, 'values', 'Check the path.');
   try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new InputError(`cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, 'Check the path.');
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new InputError(`${file} is not valid UTF-8 text`, 'Save it as UTF-8; store binary values base64-encoded.');
   }
-  if (Buffer.byteLength(text) > MAX_INPUT_BYTES) throw new InputError(`${file} is larger than ${MAX_INPUT_BYTES} bytes`);
-  return text;
 }
 
 /** `{"db": {"password": "x"}}` or `{"db.password": "x"}` → `{"db.password": "x"}`. */

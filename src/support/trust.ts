@@ -1,0 +1,163 @@
+/**
+ * Trust checks on paths, the way ssh and gpg make them (DESIGN §12): a file or directory is used
+ * only if it is owned by the current user or root, and nobody else can write to it (a sticky-bit
+ * directory such as /tmp excepted, since others cannot replace what we put there). Key files must
+ * also be regular files that nobody else can read. Everything else is refused before it is read
+ * or written, with the path and the command that fixes it.
+ *
+ * Absence is not failure: a check on a path that does not exist returns false, so that the caller
+ * can create it.
+ */
+import { chmodSync, closeSync, constants, fstatSync, lstatSync, openSync, readSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { dirname } from 'node:path';
+import { ConfigError } from '../secrets/errors.js';
+
+/** Where the user hears about a directory that was tightened (the CLI's warnings, by default Node's). */
+export type TrustWarn = (message: string) => void;
+
+export const defaultTrustWarn: TrustWarn = (message) => {
+  process.emitWarning(message, 'KeystackWarning');
+};
+
+/** The current uid; null where there is none (Windows), which has no such modes to check. */
+function currentUid(): number | null {
+  return typeof process.getuid === 'function' ? process.getuid() : null;
+}
+
+export interface TrustedDirOptions {
+  /**
+   * When given, a directory that others can read (but not write) is changed to 0700 and the
+   * user is told. Only for directories that hold nothing but keystack's own files.
+   */
+  tighten?: TrustWarn | undefined;
+}
+
+/** Checks a directory. False when it does not exist; throws ConfigError when it is not trusted. */
+export function checkTrustedDir(dir: string, options: TrustedDirOptions = {}): boolean {
+  const st = statOrNull(dir, statSync);
+  if (!st) return false;
+  if (!st.isDirectory()) {
+    throw refuse(dir, 'it is not a directory', `Move it away, or use another path.`);
+  }
+  checkOwnerAndWriters(dir, st, 'dir');
+  const uid = currentUid();
+  if (options.tighten && (st.mode & 0o077) !== 0 && uid !== null && st.uid === uid) {
+    chmodSync(dir, 0o700);
+    options.tighten(`${dir} was readable by ${who(st.mode, 0o044)}; keystack changed it to 0700 because it holds secrets and keys.`);
+  }
+  return true;
+}
+
+/**
+ * Checks a file that keystack reads or writes. False when it does not exist; throws ConfigError
+ * when it is not trusted. `secret` files (keys) must also be regular files, not symlinks, that
+ * nobody else can read.
+ */
+export function checkTrustedFile(file: string, options: { secret?: boolean } = {}): boolean {
+  const st = statOrNull(file, options.secret ? lstatSync : statSync);
+  if (!st) return false;
+  checkFileStats(file, st, options.secret === true);
+  return true;
+}
+
+/**
+ * Reads a key file: opened without following a symlink and checked on the open descriptor, so
+ * that the file checked is the file read. Null when it does not exist.
+ */
+export function readTrustedSecretFile(file: string, maxBytes = 4096): Buffer | null {
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return null;
+    if (code === 'ELOOP') throw refuse(file, 'it is a symlink, and a key file must be a regular file', `Replace the link with the file itself: cp --remove-destination "$(readlink -f ${q(file)})" ${q(file)}`);
+    throw e;
+  }
+  try {
+    checkFileStats(file, fstatSync(fd), true);
+    const buf = Buffer.alloc(maxBytes + 1);
+    let n = 0;
+    for (let r; n < buf.length && (r = readSync(fd, buf, n, buf.length - n, null)) > 0; ) n += r;
+    return buf.subarray(0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Checks a module that keystack imports and every directory above it, up to `/`: whoever can
+ * write to any of them can change the code that runs. Returns the module's real path, which is
+ * what must be stored and loaded (a symlink can be re-targeted later).
+ */
+export function checkTrustedChain(path: string): string {
+  let real: string;
+  try {
+    real = realpathSync(path);
+  } catch (e) {
+    throw new ConfigError(`module ${path} cannot be resolved (${(e as NodeJS.ErrnoException).code ?? 'error'})`, {
+      hint: 'Give the path of a .js, .mjs or .ts file that exports a flavor or schemas.',
+    });
+  }
+  const st = statSync(real);
+  if (!st.isFile()) throw refuse(real, 'it is not a regular file', 'Give the path of a .js, .mjs or .ts file.');
+  checkOwnerAndWriters(real, st, 'file');
+  for (let dir = dirname(real); ; dir = dirname(dir)) {
+    checkOwnerAndWriters(dir, statSync(dir), 'dir');
+    if (dirname(dir) === dir) break;
+  }
+  return real;
+}
+
+function checkFileStats(file: string, st: Stats, secret: boolean): void {
+  if (secret && st.isSymbolicLink()) {
+    throw refuse(file, 'it is a symlink, and a key file must be a regular file', `Replace the link with the file itself: cp --remove-destination "$(readlink -f ${q(file)})" ${q(file)}`);
+  }
+  if (!st.isFile()) throw refuse(file, 'it is not a regular file', 'Move it away, or use another path.');
+  checkOwnerAndWriters(file, st, 'file');
+  if (secret && (st.mode & 0o077) !== 0) {
+    throw refuse(file, `it is readable by ${who(st.mode, 0o077)}, and it is a key`, `Run \`chmod 600 ${q(file)}\`, and treat the key as exposed.`);
+  }
+}
+
+function checkOwnerAndWriters(path: string, st: Stats, kind: 'file' | 'dir'): void {
+  const uid = currentUid();
+  if (uid === null) return;
+  if (st.uid !== uid && st.uid !== 0) {
+    throw refuse(path, `it is owned by uid ${st.uid}, not by you (uid ${uid})`,
+      kind === 'dir'
+        ? `Use a directory you own, or have it handed to you: chown $(id -un) ${q(path)}`
+        : `Someone else may have planted it: check it, then remove it or take it over (chown $(id -un) ${q(path)}).`);
+  }
+  const sticky = kind === 'dir' && (st.mode & 0o1000) !== 0;
+  if ((st.mode & 0o022) !== 0 && !sticky) {
+    throw refuse(path, `it is writable by ${who(st.mode, 0o022)}`,
+      kind === 'dir' ? `Run \`chmod 700 ${q(path)}\` (or chmod go-w), then check what it contains.` : `Run \`chmod 600 ${q(path)}\` (or chmod go-w), then check its content.`);
+  }
+}
+
+function refuse(path: string, why: string, hint: string): ConfigError {
+  return new ConfigError(`refusing to use ${path}: ${why}`, { hint });
+}
+
+/** "group", "others" or "group and others", from the bits of `mask` that are set in `mode`. */
+function who(mode: number, mask: number): string {
+  const g = (mode & mask & 0o070) !== 0;
+  const o = (mode & mask & 0o007) !== 0;
+  return g && o ? 'group and others' : g ? 'group' : 'others';
+}
+
+function statOrNull(path: string, stat: (p: string) => Stats): Stats | null {
+  try {
+    return stat(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+    throw e;
+  }
+}
+
+/** Quotes a path for a shell command in a hint, only when it needs it. */
+function q(path: string): string {
+  return /^[\w./@%+=:,-]+$/.test(path) ? path : `'${path.replace(/'/g, `'\\''`)}'`;
+}
