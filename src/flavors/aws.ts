@@ -106,11 +106,13 @@ function createAwsBackend(ctx: FlavorContext<AwsFlavorOptions>): SecretsBackend 
     const found: string[] = [];
     let token: string | undefined;
     do {
-      const page = await caller.run('list', undefined, send((s, c) => c.send(new s.ListSecretsCommand({ Filters: listFilters(ctx), MaxResults: 100, ...(token ? { NextToken: token } : {}) }))));
+      const filters = listFilters(ctx);
+      const page = await caller.run('list', undefined, send((s, c) => c.send(new s.ListSecretsCommand({ ...(filters.length ? { Filters: filters } : {}), MaxResults: 100, ...(token ? { NextToken: token } : {}) }))));
       if (!Array.isArray(page.SecretList)) throw unconfirmed('list', undefined, 'ListSecrets', 'SecretList');
       for (const entry of page.SecretList) {
         const name = entry.Name === undefined ? null : names.parse(entry.Name);
-        if (name !== null && !entry.DeletedDate) found.push(name);
+        const scoped = scope.scope === 'none' && (entry.Tags ?? []).some((t) => t.Key === `${scope.prefix}_scope`);
+        if (name !== null && !entry.DeletedDate && !scoped) found.push(name);
       }
       token = page.NextToken;
     } while (token);
@@ -227,11 +229,12 @@ async function loadClient(config: AwsFlavorOptions, limits: CallLimits): Promise
 /**
  * ListSecrets filters for this scope, as ZenML built them: AWS matches tag keys and values by
  * prefix and independently of each other, so the name prefix pins the scope and names.parse()
- * drops the rest. Unscoped managers exclude every secret carrying the scope tag.
+ * drops the rest. Unscoped managers exclude every secret carrying the scope tag on this side: a
+ * negated tag-key filter (`!P_scope`) also drops secrets without any tag on moto.
  */
 export function listFilters(ctx: FlavorContext<unknown>): Sdk.Filter[] {
   const { scope } = ctx;
-  if (scope.scope === 'none') return [{ Key: 'tag-key', Values: [`!${scope.prefix}_scope`] }];
+  if (scope.scope === 'none') return [];
   const filters: Sdk.Filter[] = [];
   for (const [k, v] of Object.entries(scopeMetadata(scope))) {
     filters.push({ Key: 'tag-key', Values: [k] }, { Key: 'tag-value', Values: [v] });
