@@ -91,20 +91,18 @@ function createAzureBackend(ctx: FlavorContext<AzureFlavorOptions>): SecretsBack
     call(op, name, (c) => c.setSecret(vaultName(name)!, encodeContent(secret, P), { tags: secretMetadata(scope, tagName, secret.schema) }));
 
   const list = async (): Promise<string[]> => {
+    const c = await kv();
     const names: string[] = [];
     // Key Vault has no server-side tag filter: every secret of the vault is read and filtered here.
-    // Each attempt starts a pager at the continuation token: a pager that threw (a throttled page)
-    // is finished, and retrying its next() would read as the end of the list.
-    let token: string | undefined;
-    do {
-      const page = await call('list', undefined, (c) => c.listPropertiesOfSecrets().byPage({ maxPageSize: PAGE_SIZE, ...(token ? { continuationToken: token } : {}) }).next());
+    const pages = c.listPropertiesOfSecrets().byPage({ maxPageSize: PAGE_SIZE });
+    for (;;) {
+      const page = await call('list', undefined, () => pages.next());
       if (page.done) break;
       for (const p of page.value) {
         const name = _nameInScope(scope, ctx.names, p.name, p.tags ?? {}, p.managed === true);
         if (name !== null) names.push(name);
       }
-      token = (page.value as { continuationToken?: string }).continuationToken;
-    } while (token);
+    }
     return names;
   };
 
