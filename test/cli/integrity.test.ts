@@ -232,7 +232,8 @@ describe('errors caused by the environment are not blamed on keystack', () => {
     const file = join(e.configDir, 'not-a-dir');
     writeFileSync(file, 'x');
     const r = cli(e, ['secret', 'list'], { env: { KEYSTACK_CONFIG_DIR: file } });
-    expectCleanError(r, 1, new RegExp(`the config directory ${file} is not a directory[\\s\\S]*Hint: `));
+    // The trust checks (DESIGN §12) look at the path before anything else opens it.
+    expectCleanError(r, 1, new RegExp(`refusing to use ${file}: it is not a directory[\\s\\S]*Hint: `));
   });
 
   // Permissions do not apply to root, so these run keystack as the unprivileged user 65534.

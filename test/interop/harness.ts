@@ -50,13 +50,14 @@ export interface ZenmlSecret {
 }
 
 /** Runs a batch in one driver process (importing zenml takes seconds); one result per op. */
-export function runZenml(python: string, backend: string, connection: Record<string, unknown>, ops: ZenmlOp[]): ZenmlResult[] {
+export function runZenml(python: string, backend: string, connection: Record<string, unknown>, ops: ZenmlOp[], extraEnv: Record<string, string> = {}): ZenmlResult[] {
   const r = spawnSync(python, [DRIVER], {
     input: JSON.stringify({ backend, connection, ops }),
     encoding: 'utf8',
     timeout: 300_000,
     maxBuffer: 64 * 1024 * 1024,
-    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/tmp', AWS_EC2_METADATA_DISABLED: 'true', METADATA_SERVER_DETECTION: 'none', NO_PROXY: '*', no_proxy: '*' },
+    // A minimal environment: nothing of the developer's cloud setup reaches ZenML's SDK clients.
+    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/tmp', AWS_EC2_METADATA_DISABLED: 'true', METADATA_SERVER_DETECTION: 'none', NO_PROXY: '*', no_proxy: '*', ...extraEnv },
   });
   if (r.status !== 0) throw new Error(`zenml_driver.py exited ${String(r.status ?? r.signal)}: ${r.stderr.slice(-2000)}`);
   const results = JSON.parse(r.stdout) as ZenmlResult[];
@@ -86,6 +87,8 @@ export interface InteropBackend {
   /** The keystack manager's flavor config (scope fields are added by the test). */
   keystackConfig(): Record<string, unknown>;
   keystackEnv(): Record<string, string>;
+  /** Extra environment for the driver process (e.g. a CA bundle for an HTTPS double). */
+  driverEnv?(): Record<string, string>;
   /** The backend object of a secret, or null when it does not exist. */
   raw(scope: ScopeContext, name: string): Promise<RawObject | null>;
   /** Scopes whose ZenML side cannot run against this server, with the reason. */

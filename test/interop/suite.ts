@@ -175,7 +175,7 @@ export function describeZenmlInterop(backend: InteropBackend): void {
     phase1.push({ label: 'adopt/register', op: { manager: identity('component'), op: 'register', schema: 'arbitrary', name: adopt, values: { token: 't-1', verify: true } } });
 
     const run = (ops: { label: string; op: ZenmlOp }[]) => {
-      const out = runZenml(python, backend.id, backend.connection(), ops.map((o) => o.op));
+      const out = runZenml(python, backend.id, backend.connection(), ops.map((o) => o.op), backend.driverEnv?.());
       ops.forEach((o, i) => results.set(o.label, out[i] as ZenmlResult));
     };
 
