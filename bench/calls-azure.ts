@@ -30,14 +30,14 @@ syncBuiltinESMExports();
 
 const manager = (uuid: string = randomUUID()) =>
   new SecretsManager({
-    record: { uuid, name: 'bench', flavor: 'azure', config: { vault_url: url, access_token: 'bench' } },
+    record: { uuid, name: 'bench', flavor: 'azure', config: { vault_url: url, access_token: 'emulator' } },
     flavor: azure,
     configDir: '/nonexistent',
     env: {},
     schemas: createSchemaRegistry(),
   });
 
-const raw = new SecretClient(url, { getToken: async () => ({ token: 'x', expiresOnTimestamp: Date.now() + 3.6e6 }) }, { serviceVersion: '2025-07-01', disableChallengeResourceVerification: true });
+const raw = new SecretClient(url, { getToken: async () => ({ token: 'emulator', expiresOnTimestamp: Date.now() + 3.6e6 }) }, { serviceVersion: '2025-07-01', disableChallengeResourceVerification: true });
 let extra = 0;
 for await (const _ of raw.listPropertiesOfSecrets()) extra++;
 

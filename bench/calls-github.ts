@@ -12,7 +12,7 @@ import { createSchemaRegistry } from '../src/secrets/schema.js';
 import { startGitHubDouble } from '../test/support/github-double.js';
 import { measureCalls } from './measure-calls.js';
 
-const gh = await startGitHubDouble({ maxSecrets: 1000 });
+const gh = await startGitHubDouble({ maxSecrets: 1000, repos: ['octo/bench'] });
 const schemas = createSchemaRegistry();
 const manager = (uuid: string = randomUUID(), env: Record<string, string> = {}) =>
   new SecretsManager({

@@ -135,9 +135,10 @@ for n in "${NAMES[@]}"; do
       # NOTE: server-dual has no host flag and listens on ":port" (all interfaces).
       launch gsm env -u IAM_MODE "$EMU/bin/server-dual" --grpc-port "$GSM_GRPC_PORT" --http-port "$GSM_HTTP_PORT" ;;
     gsm-double)
-      launch gsm-double node --import "$REPO/node_modules/tsx/dist/loader.mjs" "$REPO/test/doubles/gcp-secret-manager.ts" --port "$GSM_GRPC_PORT" --ignore-filter ;;
+      launch gsm-double node --import "$REPO/node_modules/tsx/dist/loader.mjs" "$REPO/test/doubles/gcp-secret-manager.ts" --port "$GSM_GRPC_PORT" ;;
     akv-double)
-      launch akv-double node --import "$REPO/node_modules/tsx/dist/loader.mjs" "$REPO/test/doubles/azure-key-vault.ts" --port "$AKV_PORT" --ca-out "$STATE_DIR/lowkey-ca.pem" ;;
+      launch akv-double node --import "$REPO/node_modules/tsx/dist/loader.mjs" "$REPO/test/doubles/azure-key-vault.ts" --port "$AKV_PORT" --ca-out "$STATE_DIR/lowkey-ca.pem" \
+        --delete-ms 60 --purge-ms 60 ;; # still asynchronous, but short: the suite deletes hundreds of secrets
     akv)
       # NOTE: server.address binds the HTTPS port only; Lowkey's extra token connector (app.token.port)
       # sets no address, so it listens on all interfaces (LowkeyVaultApp.createTokenConnector).

@@ -1,18 +1,32 @@
 /**
  * `azure`: Azure Key Vault secrets. One vault secret per keystack secret in every scope (ZenML
- * 0.30's scoped layout; its per-key `none` layout is dropped): name = scope path + name joined with
- * `-`, value = the JSON payload, scope tags set in the same write. Deletes purge when the vault
- * allows it, so a name can be registered again.
+ * 0.30's scoped layout): name = scope path + name joined with `-` (at most 127 characters in all,
+ * Key Vault's limit), value = the JSON payload, scope tags set in the same write. Deletes purge when
+ * the vault allows it, so a name can be registered again.
+ *
+ * ZenML's legacy `none` layout (one vault secret per key, named `zenml-<hex(base64(name-key))>`,
+ * tagged `zenml-group-key` / `zenml-key-name` / `zenml-schema-name`) is read as one secret per
+ * group, read-only, so that it can be copied; keystack never lists a member as its own secret and
+ * never deletes one.
+ *
+ * Merges (`read` / `replaceIf`): Key Vault has no conditional write, so keystack takes a lease on
+ * the version it read (a `<prefix>_lock` tag set with PATCH), waits LOCK_SETTLE_MS, and writes only
+ * if the version is still the current one and still carries its own lease; the new version records
+ * its base in `<prefix>_base`. This is Fischer's timed mutual exclusion: it cannot lose an update as
+ * long as a writer's check-then-PATCH takes less than LOCK_SETTLE_MS. A writer stalled for longer
+ * (a paused VM, a very slow network), and writers that do not take part (ZenML, plain `update`),
+ * can still overwrite a concurrent merge.
  */
 import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import type { KeyVaultSecret, SecretClient } from '@azure/keyvault-secrets';
 import type { TokenCredential } from '@azure/core-auth';
-import { encodeContent, type StoredSecret } from '../secrets/content.js';
-import { ConfigError, InvalidNameError } from '../secrets/errors.js';
+import { decodeContent, encodeContent, type StoredSecret } from '../secrets/content.js';
+import { ConfigError, InvalidNameError, UnsupportedOperationError } from '../secrets/errors.js';
 import { fullMatch, type NameRule } from '../secrets/names.js';
 import { looksScoped, scopeMetadata, secretMetadata, type BackendNames, type ScopeContext } from '../secrets/scope.js';
 import { backendFailure, createCaller, decodeOrFail, httpStatus as _status, importLib, retryAfterMs, type FailureClassifier } from './support.js';
-import { defineFlavor, type FlavorContext, type SecretsBackend } from './types.js';
+import { defineFlavor, type FlavorContext, type ReplaceOutcome, type SecretsBackend, type VersionedSecret } from './types.js';
 
 export const FLAVOR_NAME = 'azure';
 
@@ -30,11 +44,23 @@ export interface AzureFlavorOptions {
   ca_file?: string;
 }
 
-const NAME_RULE: NameRule = { pattern: /[0-9A-Za-z-]+/, maxLength: 64, description: 'must contain only letters, digits and - (Key Vault rule)' };
+/** Key Vault secret names: 1–127 of [0-9a-zA-Z-]; the limit applies to the full scoped name. */
 const MAX_VAULT_NAME = 127;
+const NAME_RULE: NameRule = { pattern: /[0-9A-Za-z-]+/, maxLength: MAX_VAULT_NAME, maxScopedLength: MAX_VAULT_NAME, description: 'must contain only letters, digits and - (Key Vault rule)' };
 const PAGE_SIZE = 25; // Key Vault's largest maxresults
+const DELETE_CONCURRENCY = 4;
 const SERVICE_VERSION = '2025-07-01'; // pinned: Lowkey and older vaults reject newer SDK defaults
 const AZURE_HOST = /\.(vault\.azure\.net|vault\.azure\.cn|vault\.usgovcloudapi\.net|managedhsm\.azure\.net)$/i;
+/** ZenML 0.30's per-key (`none` scope) tags: literal, whatever the scope prefix. */
+const GROUP_TAG = 'zenml-group-key';
+const GROUP_KEY_TAG = 'zenml-key-name';
+const GROUP_SCHEMA_TAG = 'zenml-schema-name';
+/** How long a merge waits after taking its lease before it checks that the lease is still its own. */
+const LOCK_SETTLE_MS = 300;
+/** A lease older than this is abandoned (its writer crashed). */
+const LOCK_LEASE_MS = 10_000;
+/** The wait between retries of a name that is still being deleted or purged (4 retries at most). */
+const BEING_DELETED_WAIT_MS = 1000;
 
 export default defineFlavor<AzureFlavorOptions>({
   name: FLAVOR_NAME,
@@ -60,23 +86,28 @@ function createAzureBackend(ctx: FlavorContext<AzureFlavorOptions>): SecretsBack
   const { scope } = ctx;
   const url = _vaultUrl(ctx.config);
   const P = scope.prefix;
+  const none = scope.scope === 'none';
+  const lockTag = `${P}_lock`;
+  const baseTag = `${P}_base`;
+  const schemaTag = `${P}_secret_schema`;
   let client: Promise<SecretClient> | undefined;
-  const kv = () => (client ??= _connect(url, ctx.config, caller.limits.requestTimeoutMs));
   const caller = createCaller({ flavor: FLAVOR_NAME, env: ctx.env, classify: CLASSIFY });
-  // Right after deletion a purge can meet 409 ("being deleted") for a moment: retried like throttling.
-  const purger = createCaller({ flavor: FLAVOR_NAME, env: ctx.env, classify: { ...CLASSIFY, throttled: (e) => (_status(e) === 409 ? true : CLASSIFY.throttled(e)) } });
-  const call = async <T>(op: string, name: string | undefined, fn: (c: SecretClient) => Promise<T>, retry409 = false): Promise<T> => {
+  // A name still being deleted or purged (409 ObjectIsBeingDeleted) frees up within seconds: a
+  // register after keystack's own purge, and the purge right after a delete, wait for it.
+  const patient = createCaller({ flavor: FLAVOR_NAME, env: ctx.env, classify: { ...CLASSIFY, throttled: (e) => (_inner(e) === 'ObjectIsBeingDeleted' ? BEING_DELETED_WAIT_MS : CLASSIFY.throttled(e)) } });
+  const kv = () => (client ??= _connect(url, ctx.config, caller.limits.requestTimeoutMs));
+  const call = async <T>(op: string, name: string | undefined, fn: (c: SecretClient) => Promise<T>, retryBeingDeleted = false): Promise<T> => {
     const c = await kv();
-    return (retry409 ? purger : caller).run(op, name, () => fn(c));
+    return (retryBeingDeleted ? patient : caller).run(op, name, () => fn(c));
   };
   /** The vault name, or null when no secret of this scope can have that name. */
   const vaultName = (name: string): string | null => {
-    if (scope.scope === 'none' && looksScoped(P, name, '-')) return null;
+    if (none && looksScoped(P, name, '-')) return null;
     const full = ctx.names.full(name);
     return full.length <= MAX_VAULT_NAME ? full : null;
   };
   /** The secret, or null when absent or not of this scope. Names are case-insensitive in Key Vault. */
-  const read = async (op: string, name: string): Promise<KeyVaultSecret | null> => {
+  const fetch = async (op: string, name: string): Promise<KeyVaultSecret | null> => {
     const full = vaultName(name);
     if (full === null) return null;
     try {
@@ -87,32 +118,126 @@ function createAzureBackend(ctx: FlavorContext<AzureFlavorOptions>): SecretsBack
       throw e;
     }
   };
-  const write = async (op: string, name: string, secret: StoredSecret, tagName = name) => {
+  /** The current version, 'disabled' (it exists but cannot be read), or 'absent'. */
+  const probe = (op: string, name: string, full: string) =>
+    call(op, name, async (c): Promise<KeyVaultSecret | 'disabled' | 'absent'> => {
+      try {
+        return await c.getSecret(full);
+      } catch (e) {
+        if (_status(e) === 404) return 'absent';
+        if (_status(e) === 403 && _inner(e) === 'SecretDisabled') return 'disabled';
+        throw e;
+      }
+    });
+  const tagsFor = (name: string, schema: string, extra: Record<string, string> = {}) =>
+    ({ ...secretMetadata(scope, name, schema), [schemaTag]: schema, ...extra });
+  const write = async (op: string, name: string, secret: StoredSecret, tagName = name, extra: Record<string, string> = {}) => {
     const full = vaultName(name);
     // Register and update read the name first, and a name with no vault name reads as absent.
     if (full === null) throw new Error(`azure ${op}: '${name}' has no vault name in this scope`);
-    return call(op, name, (c) => c.setSecret(full, encodeContent(secret, P), { tags: secretMetadata(scope, tagName, secret.schema) }));
+    return call(op, name, (c) => c.setSecret(full, encodeContent(secret, P), { tags: tagsFor(tagName, secret.schema, extra) }));
   };
+  const unsupported = (op: string, name: string) => new UnsupportedOperationError(FLAVOR_NAME, `${op} '${name}'`,
+    "it is a group in ZenML's per-key layout (one vault secret per key), which is read-only in keystack",
+    `Copy it to a keystack secret: \`keystack secret copy ${name} --to …\` (or register a new secret with its values), then delete its per-key secrets with az keyvault.`);
 
-  const list = async (): Promise<string[]> => {
-    const c = await kv();
-    const names: string[] = [];
+  const listAll = async () => {
     // Key Vault has no server-side tag filter: every secret of the vault is read and filtered here.
-    const pages = c.listPropertiesOfSecrets().byPage({ maxPageSize: PAGE_SIZE });
-    for (;;) {
-      const page = await call('list', undefined, () => pages.next());
-      if (page.done) break;
-      for (const p of page.value) {
-        const name = _nameInScope(scope, ctx.names, p.name, p.tags ?? {}, p.managed === true);
-        if (name !== null) names.push(name);
+    // A page iterator that threw is finished, so a retry (throttling) lists again from the start
+    // instead of calling next() on it again (that would end the list early, as if it were empty).
+    return call('list', undefined, async (c) => {
+      const out: { name: string; tags: Record<string, string>; managed: boolean; enabled: boolean }[] = [];
+      for await (const page of c.listPropertiesOfSecrets().byPage({ maxPageSize: PAGE_SIZE })) {
+        for (const p of page) out.push({ name: p.name, tags: p.tags ?? {}, managed: p.managed === true, enabled: p.enabled !== false });
+      }
+      return out;
+    });
+  };
+  /** This scope's own secrets, and (in `none` scope) ZenML's per-key groups with their members. */
+  const scan = async (verifyUnmarked = true) => {
+    const own: string[] = [];
+    const groups = new Map<string, { vaultName: string; key: string; schema: string }[]>();
+    const unmarked: string[] = [];
+    for (const p of await listAll()) {
+      if (none && p.tags[GROUP_TAG] !== undefined && !p.managed) {
+        const g = p.tags[GROUP_TAG];
+        const members = groups.get(g) ?? [];
+        members.push({ vaultName: p.name, key: p.tags[GROUP_KEY_TAG] ?? '', schema: p.tags[GROUP_SCHEMA_TAG] ?? 'arbitrary' });
+        groups.set(g, members);
+        continue;
+      }
+      const name = _nameInScope(scope, ctx.names, p.name, p.tags, p.managed);
+      if (name === null) continue;
+      if (none && !(schemaTag in p.tags) && !('zenml_scope' in p.tags)) {
+        if (p.enabled) unmarked.push(name);
+      } else if (!none || !('zenml_scope' in p.tags)) {
+        own.push(name);
       }
     }
-    return names;
+    // Unmarked objects (another tool's, or keystack's from before the schema tag marked its own)
+    // count only if they hold a keystack payload: delete-all must never remove what get cannot read.
+    for (let i = 0; verifyUnmarked && i < unmarked.length; i += DELETE_CONCURRENCY) {
+      const batch = unmarked.slice(i, i + DELETE_CONCURRENCY);
+      const ok = await Promise.all(batch.map(async (n) => {
+        const s = await fetch('list', n);
+        try {
+          return s !== null && (decodeContent(s.value ?? '', P), true);
+        } catch {
+          return false;
+        }
+      }));
+      batch.forEach((n, j) => ok[j] && own.push(n));
+    }
+    return { own, groups };
+  };
+  const groupOf = async (name: string) => {
+    if (!none) return undefined;
+    const { groups } = await scan(false);
+    return [...groups.entries()].find(([g]) => g.toLowerCase() === name.toLowerCase())?.[1];
+  };
+
+  const read = async (name: string): Promise<VersionedSecret | null> => {
+    const deadline = Date.now() + LOCK_LEASE_MS;
+    for (;;) {
+      const s = await fetch('update', name);
+      if (!s) {
+        if (await groupOf(name)) throw unsupported('update', name);
+        return null;
+      }
+      // Another merge holds a lease on this version and has not written yet: wait for its version.
+      if (_leaseHeld(s.properties.tags?.[lockTag]) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100 + Math.random() * 150));
+        continue;
+      }
+      return { secret: decodeOrFail(FLAVOR_NAME, name, s.value ?? '', P, 'the vault secret'), version: s.properties.version ?? '' };
+    }
+  };
+
+  const replaceIf = async (name: string, secret: StoredSecret, version: string): Promise<ReplaceOutcome> => {
+    const full = vaultName(name);
+    if (full === null) return 'absent';
+    // Check again right before taking the lease, so that the window the timing bound covers is one round trip.
+    const before = await fetch('update', name);
+    if (!before) return 'absent';
+    if (before.properties.version !== version || _leaseHeld(before.properties.tags?.[lockTag])) return 'conflict';
+    const nonce = randomBytes(8).toString('hex');
+    try {
+      await call('update', name, (c) => c.updateSecretProperties(full, version, { tags: { ...before.properties.tags, [lockTag]: `${nonce}@${Date.now()}` } }));
+    } catch (e) {
+      if (_status(e) === 404) return 'absent';
+      throw e;
+    }
+    await new Promise((r) => setTimeout(r, LOCK_SETTLE_MS));
+    const after = await fetch('update', name);
+    if (!after) return 'absent';
+    if (after.properties.version !== version || !after.properties.tags?.[lockTag]?.startsWith(`${nonce}@`)) return 'conflict';
+    await write('update', name, secret, after.properties.tags[`${P}_secret_name`] ?? name, { [baseTag]: version });
+    return 'updated';
   };
 
   return {
     async create(name, secret) {
-      if (scope.scope === 'none' && looksScoped(P, name, '-')) {
+      if (none && looksScoped(P, name, '-')) {
         throw new InvalidNameError('secret name', name, `names starting with '${P}-global-', '-component-' or '-namespace-' are reserved for scoped secrets`);
       }
       const full = ctx.names.full(name);
@@ -120,54 +245,107 @@ function createAzureBackend(ctx: FlavorContext<AzureFlavorOptions>): SecretsBack
         throw new InvalidNameError('secret name', name, `is too long here: the vault name '${full.slice(0, 40)}…' would exceed ${MAX_VAULT_NAME} characters`);
       }
       // setSecret upserts; a read first keeps "create" from overwriting (not atomic: Key Vault has no create-only write).
+      if ((await probe('register', name, full)) !== 'absent') return false;
+      if (await groupOf(name)) return false;
       try {
-        await call('register', name, (c) => c.getSecret(full));
-        return false;
+        await call('register', name, (c) => c.setSecret(full, encodeContent(secret, P), { tags: tagsFor(name, secret.schema) }), true);
       } catch (e) {
-        if (_status(e) !== 404) throw e;
-      }
-      try {
-        await write('register', name, secret);
-      } catch (e) {
-        if (_status(e) === 409) throw _softDeleted(name, full, e);
-        throw e;
+        throw _conflictOnRegister(name, full, e);
       }
       return true;
     },
     async get(name) {
-      const s = await read('get', name);
-      return s ? decodeOrFail(FLAVOR_NAME, name, s.value ?? '', P, 'the vault secret') : null;
+      const s = await fetch('get', name);
+      if (s) {
+        try {
+          return decodeContent(s.value ?? '', P);
+        } catch {
+          const group = none ? s.properties.tags?.[GROUP_TAG] : undefined;
+          if (group !== undefined) {
+            throw new UnsupportedOperationError(FLAVOR_NAME, `get '${name}'`, `it is one key of ZenML's per-key secret '${group}'`, `Run \`keystack secret get ${group}\`.`);
+          }
+          return decodeOrFail(FLAVOR_NAME, name, s.value ?? '', P, 'the vault secret');
+        }
+      }
+      const members = await groupOf(name);
+      if (!members) return null;
+      const values: Record<string, string> = {};
+      for (const m of members) {
+        if (m.key === '' || m.key === 'name') {
+          throw backendFailure({ flavor: FLAVOR_NAME, operation: 'get', secretName: name }, new Error('bad member'), `per-key secret '${m.vaultName}' of ZenML group '${name}' has no usable ${GROUP_KEY_TAG} tag`);
+        }
+        values[m.key] = (await call('get', name, (c) => c.getSecret(m.vaultName))).value ?? '';
+      }
+      return { schema: members[0]?.schema ?? 'arbitrary', values };
     },
-    list,
+    async list() {
+      const { own, groups } = await scan();
+      return [...own, ...groups.keys()];
+    },
     async update(name, secret) {
-      const current = await read('update', name);
-      if (!current) return false;
+      const current = await fetch('update', name);
+      if (!current) {
+        if (await groupOf(name)) throw unsupported('update', name);
+        return false;
+      }
       // Tags live on each version, so every write carries them (and a changed schema tag).
       await write('update', name, secret, current.properties.tags?.[`${P}_secret_name`] ?? name);
       return true;
     },
+    read,
+    replaceIf,
     async delete(name) {
       const full = vaultName(name);
       if (full === null) return false;
+      // In `none` scope a name may be one key of ZenML's per-key layout, which keystack never deletes.
+      const found = none ? await probe('delete', name, full) : 'unknown';
+      if (found !== 'absent' && found !== 'unknown' && found !== 'disabled' && found.properties.tags?.[GROUP_TAG] !== undefined) {
+        throw new UnsupportedOperationError(FLAVOR_NAME, `delete '${name}'`, `it is one key of ZenML's per-key secret '${found.properties.tags[GROUP_TAG] ?? ''}'`);
+      }
+      if (found === 'absent') {
+        if (await groupOf(name)) throw unsupported('delete', name);
+        return false;
+      }
       let deleted;
       try {
-        const poller = await call('delete', name, (c) => c.beginDeleteSecret(full, { intervalInMs: 500 }));
+        const poller = await call('delete', name, (c) => c.beginDeleteSecret(full, { intervalInMs: 200 }));
         deleted = await call('delete', name, () => poller.pollUntilDone());
       } catch (e) {
-        if (_status(e) === 404) return false;
-        throw e;
+        if (_status(e) !== 404) throw e;
+        if (await groupOf(name)) throw unsupported('delete', name);
+        return false;
       }
       const level = deleted.properties.recoveryLevel ?? '';
       if (deleted.recoveryId && level.includes('Purgeable')) {
-        // Right after deletion a purge can meet 409 ("being deleted") for a moment.
+        // Right after deletion a purge can meet 409 ObjectIsBeingDeleted for a moment.
         await call('delete', name, (c) => c.purgeDeletedSecret(full), true);
       }
       return true;
+    },
+    async deleteAll() {
+      // Only secrets keystack can read as its own; never a member of ZenML's per-key groups.
+      const { own } = await scan();
+      let n = 0;
+      for (let i = 0; i < own.length; i += DELETE_CONCURRENCY) {
+        n += (await Promise.all(own.slice(i, i + DELETE_CONCURRENCY).map((x) => this.delete(x)))).filter(Boolean).length;
+      }
+      return n;
     },
     close() {
       client = undefined;
     },
   };
+}
+
+function _leaseHeld(tag: string | undefined): boolean {
+  const at = Number(/@(\d+)$/.exec(tag ?? '')?.[1] ?? NaN);
+  return Number.isFinite(at) && Date.now() - at < LOCK_LEASE_MS;
+}
+
+/** The inner error code of a Key Vault error body (`error.innererror.code`), e.g. ObjectIsBeingDeleted. */
+function _inner(e: unknown): string | undefined {
+  const code = (e as { details?: { error?: { innerError?: { code?: unknown } } } } | undefined)?.details?.error?.innerError?.code;
+  return typeof code === 'string' ? code : undefined;
 }
 
 function _vaultUrl(o: AzureFlavorOptions): string {
@@ -233,10 +411,20 @@ function _retryAfter(e: unknown): number | undefined {
   return retryAfterMs((e as { response?: { headers?: { get(n: string): string | undefined } } }).response?.headers?.get('retry-after'));
 }
 
-function _softDeleted(name: string, full: string, e: unknown): Error {
-  return backendFailure({ flavor: FLAVOR_NAME, operation: 'register', secretName: name }, e,
-    `the vault still holds a deleted (not purged) secret named '${full}'`,
-    `Recover it (az keyvault secret recover --name ${full}) or purge it (az keyvault secret purge --name ${full}), then register again. keystack purges on delete when the vault allows it.`);
+/** A 409 on register, explained by its inner error code. */
+function _conflictOnRegister(name: string, full: string, e: unknown): unknown {
+  if (_status(e) !== 409) return e;
+  const ctx = { flavor: FLAVOR_NAME, operation: 'register', secretName: name };
+  switch (_inner(e)) {
+    case 'ObjectIsDeletedButRecoverable':
+      return backendFailure(ctx, e, `the vault still holds a deleted (not purged) secret named '${full}'`,
+        `Recover it (az keyvault secret recover --name ${full}) or purge it (az keyvault secret purge --name ${full}), then register again. keystack purges on delete when the vault allows it.`);
+    case 'ObjectIsBeingDeleted':
+      return backendFailure(ctx, e, `a secret named '${full}' is still being deleted or purged`, 'Wait a minute and register again.');
+    default:
+      return backendFailure(ctx, e, `the vault refused the write with a conflict (${_inner(e) ?? 'no inner error code'})`,
+        'Another operation on this name may be in progress; retry, and check the vault\'s activity log if it persists.');
+  }
 }
 
 const UNREACHABLE = 'Check key_vault_name / vault_url and the network; for an emulator, check that it is running and its certificate is trusted.';
@@ -248,6 +436,9 @@ const CLASSIFY: FailureClassifier = {
   timedOut: (e) => (e as { name?: unknown } | null)?.name === 'AbortError',
   explain(e) {
     const status = _status(e);
+    if (status === 403 && _inner(e) === 'SecretDisabled') {
+      return { reason: 'the secret is disabled in the vault (HTTP 403 SecretDisabled)', hint: 'Enable it: az keyvault secret set-attributes --vault-name VAULT --name NAME --enabled true.' };
+    }
     if (status === 401 || status === 403) {
       return { reason: `access denied (HTTP ${status})`,
         hint: 'Check the credential (az login, AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, a managed identity, or access_token) and that it may get, list, set, delete and purge secrets (RBAC role "Key Vault Secrets Officer" or an access policy).' };

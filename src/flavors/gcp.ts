@@ -1,15 +1,27 @@
 /**
  * `gcp`: GCP Secret Manager over gRPC. One Google secret per keystack secret in every scope (ZenML
- * 0.30's scoped layout; its per-key `none` layout is dropped): id = scope path + name joined with
- * `-`, scope labels, and one version per write holding the JSON payload.
+ * 0.30's scoped layout): id = scope path + name joined with `-`, scope labels (and the schema label,
+ * kept current on every write), and one version per write holding the JSON payload.
+ *
+ * ZenML's legacy `none` layout (one Google secret per key, id `<name>_<key>`, labels
+ * `zenml-group-key` / `zenml-schema-name`) is read as one secret per group, read-only, so that it can
+ * be copied into a keystack secret; keystack never lists a group member as a secret of its own and
+ * never deletes one.
+ *
+ * Merges (`read` / `replaceIf`) are a compare-and-set on the Secret's etag: a writer first claims
+ * the version it supersedes with UpdateSecret(etag) on the annotation `<prefix>_cas`, then adds its
+ * version. A stale etag is ABORTED, so of two writers that read the same state one gets 'conflict';
+ * readers wait while a claim is in flight (its version not yet added). Not covered: writers that
+ * skip the claim (ZenML, older keystack) are last-writer-wins against a merge, and a claim whose
+ * writer stalls for longer than CLAIM_LEASE_MS is taken over (its late version would then win).
  */
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
-import { encodeContent, type StoredSecret } from '../secrets/content.js';
-import { ConfigError, InvalidNameError } from '../secrets/errors.js';
+import { decodeContent, encodeContent, type StoredSecret } from '../secrets/content.js';
+import { ConfigError, InvalidNameError, UnsupportedOperationError } from '../secrets/errors.js';
 import { fullMatch, type NameRule } from '../secrets/names.js';
 import { looksScoped, scopeMetadata, secretMetadata, type BackendNames, type ScopeContext } from '../secrets/scope.js';
-import { createCaller, decodeOrFail, importLib, type FailureClassifier } from './support.js';
-import { defineFlavor, type FlavorContext, type SecretsBackend } from './types.js';
+import { backendFailure, createCaller, decodeOrFail, importLib, type FailureClassifier } from './support.js';
+import { defineFlavor, type FlavorContext, type ReplaceOutcome, type SecretsBackend, type VersionedSecret } from './types.js';
 
 export const FLAVOR_NAME = 'gcp';
 
@@ -31,6 +43,15 @@ const NAME_RULE: NameRule = {
   description: 'must contain only lowercase letters, digits, - and _ (it is also a GCP label value)',
 };
 const PAGE_SIZE = 100;
+const DELETE_CONCURRENCY = 8;
+/** ZenML 0.30's per-key (`none` scope) labels: literal, whatever the scope prefix. */
+const GROUP_LABEL = 'zenml-group-key';
+const GROUP_SCHEMA_LABEL = 'zenml-schema-name';
+/** A claim older than this is abandoned (its writer crashed) and may be taken over. */
+const CLAIM_LEASE_MS = 10_000;
+/** A secret without a version younger than this may still be mid-register by another process. */
+export const REPAIR_AFTER_MS = 10_000;
+const MAX_CAS_ROUNDS = 20;
 // gRPC status codes (google.rpc.Code).
 const DEADLINE_EXCEEDED = 4;
 const NOT_FOUND = 5;
@@ -38,6 +59,7 @@ const ALREADY_EXISTS = 6;
 const PERMISSION_DENIED = 7;
 const RESOURCE_EXHAUSTED = 8;
 const FAILED_PRECONDITION = 9;
+const ABORTED = 10;
 const UNAVAILABLE = 14;
 const UNAUTHENTICATED = 16;
 
@@ -58,10 +80,20 @@ export default defineFlavor<GcpFlavorOptions>({
   create: (ctx) => createGcpBackend(ctx),
 });
 
+interface SecretMeta {
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  etag: string;
+  createMs: number;
+}
+
 function createGcpBackend(ctx: FlavorContext<GcpFlavorOptions>): SecretsBackend {
   const { scope } = ctx;
+  const P = scope.prefix;
   const parent = `projects/${ctx.config.project_id}`;
   const secretPath = (name: string) => `${parent}/secrets/${ctx.names.full(name)}`;
+  const casKey = `${P}_cas`;
+  const schemaLabel = `${P}_secret_schema`;
   let client: Promise<SecretManagerServiceClient> | undefined;
   const sm = () => (client ??= _connect(ctx.config));
   // Our own retry of throttling only; the SDK's retries are off so calls are counted and bounded.
@@ -70,51 +102,189 @@ function createGcpBackend(ctx: FlavorContext<GcpFlavorOptions>): SecretsBackend 
     const c = await sm();
     return caller.run(op, name, () => fn(c));
   };
+  const none = scope.scope === 'none';
   /** In `none` scope, names that look like a scoped id belong to no unscoped secret. */
-  const reserved = (name: string) => scope.scope === 'none' && looksScoped(scope.prefix, name, '-');
+  const reserved = (name: string) => none && looksScoped(P, name, '-');
   const OPTS = { retry: null, timeout: caller.limits.requestTimeoutMs } as const;
+  /** Labels a keystack write sets: the scope's, plus the schema (also in `none` scope, where it marks keystack's own). */
+  const labelsFor = (name: string, schema: string, current: Record<string, string> = {}) =>
+    ({ ...current, ..._labels(secretMetadata(scope, name, schema)), [schemaLabel]: _labelValue(schema) });
+  const unsupported = (op: string, name: string) => new UnsupportedOperationError(FLAVOR_NAME, `${op} '${name}'`,
+    "it is a group in ZenML's per-key layout (one GCP secret per key), which is read-only in keystack",
+    `Copy it to a keystack secret: \`keystack secret copy ${name} --to …\` (or register a new secret with its values), then delete the per-key secrets with gcloud.`);
 
-  const list = async (): Promise<string[]> => {
-    const want = scopeMetadata(scope);
-    const scopeKey = `${scope.prefix}_scope`;
-    // GCP applies the filter; emulators ignore it, so the same test runs again on this side.
-    const filter = scope.scope === 'none'
-      ? `NOT labels.${scopeKey}:*`
-      : Object.entries(want).map(([k, v]) => `labels.${k}=${v}`).join(' AND ');
-    const names: string[] = [];
+  const listRaw = async (filter: string) => {
+    const out: { id: string; labels: Record<string, string> }[] = [];
     let pageToken = '';
     do {
       const [secrets, , res] = await call('list', undefined, (c) =>
         c.listSecrets({ parent, filter, pageSize: PAGE_SIZE, pageToken }, { ...OPTS, autoPaginate: false }),
       );
-      for (const s of secrets) {
-        const id = s.name?.slice(s.name.lastIndexOf('/') + 1) ?? '';
-        const labels = (s.labels ?? {}) as Record<string, string>;
-        const name = _nameInScope(scope, ctx.names, id, labels);
-        if (name !== null) names.push(name);
-      }
+      for (const s of secrets) out.push({ id: s.name?.slice(s.name.lastIndexOf('/') + 1) ?? '', labels: (s.labels ?? {}) });
       // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- the raw page response is typed as always there; if a backend leaves it out the listing ends instead of throwing
       pageToken = res?.nextPageToken ?? '';
     } while (pageToken);
-    return names;
+    return out;
+  };
+
+  /** This scope's own secrets, and (in `none` scope) ZenML's per-key groups. */
+  const scan = async (): Promise<{ own: string[]; groups: Set<string> }> => {
+    const filter = none ? `NOT labels.${P}_scope:*` : Object.entries(scopeMetadata(scope)).map(([k, v]) => `labels.${k}=${v}`).join(' AND ');
+    const own: string[] = [];
+    const groups = new Set<string>();
+    const unmarked: string[] = [];
+    for (const { id, labels } of await listRaw(filter)) {
+      if (!none) {
+        const name = _nameInScope(scope, ctx.names, id, labels);
+        if (name !== null) own.push(name);
+        continue;
+      }
+      const group = labels[GROUP_LABEL];
+      if (group !== undefined) {
+        if (_validName(group)) groups.add(group);
+      } else if (!('zenml_scope' in labels) && _validName(id) && !looksScoped(P, id, '-')) {
+        (schemaLabel in labels ? own : unmarked).push(id);
+      }
+    }
+    // Unmarked objects (written by another tool, or by keystack before the schema label marked its
+    // own) count only if they hold a keystack payload: delete-all must never remove what get cannot read.
+    for (let i = 0; i < unmarked.length; i += DELETE_CONCURRENCY) {
+      const batch = unmarked.slice(i, i + DELETE_CONCURRENCY);
+      const ok = await Promise.all(batch.map((id) => readable(id)));
+      batch.forEach((id, j) => ok[j] && own.push(id));
+    }
+    return { own, groups };
+  };
+  const readable = async (id: string): Promise<boolean> => {
+    try {
+      const [v] = await call('list', id, (c) => c.accessSecretVersion({ name: `${parent}/secrets/${id}/versions/latest` }, OPTS));
+      decodeContent(_text(v.payload?.data), P);
+      return true;
+    } catch (e) {
+      if (_code(e) === NOT_FOUND || _code(e) === FAILED_PRECONDITION || e instanceof SyntaxError || e instanceof TypeError) return false;
+      throw e;
+    }
+  };
+
+  /** ZenML's per-key group `name`, assembled, or null when there is none. */
+  const readGroup = async (name: string): Promise<StoredSecret | null> => {
+    if (!none) return null;
+    const members = (await listRaw(`labels.${GROUP_LABEL}=${name}`)).filter((m) => m.labels[GROUP_LABEL] === name);
+    if (members.length === 0) return null;
+    const values: Record<string, string> = {};
+    await Promise.all(members.map(async (m) => {
+      const key = m.id.startsWith(`${name}_`) ? m.id.slice(name.length + 1) : '';
+      if (key === '') throw backendFailure({ flavor: FLAVOR_NAME, operation: 'get', secretName: name }, new Error(`per-key secret '${m.id}' is not named '${name}_<key>'`));
+      const [v] = await call('get', name, (c) => c.accessSecretVersion({ name: `${parent}/secrets/${m.id}/versions/latest` }, OPTS));
+      values[key] = _text(v.payload?.data);
+    }));
+    return { schema: members[0]?.labels[GROUP_SCHEMA_LABEL] || 'arbitrary', values };
+  };
+  const isGroup = async (name: string) => none && (await listRaw(`labels.${GROUP_LABEL}=${name}`)).some((m) => m.labels[GROUP_LABEL] === name);
+
+  const getMeta = async (op: string, name: string): Promise<SecretMeta | null> => {
+    try {
+      const [s] = await call(op, name, (c) => c.getSecret({ name: secretPath(name) }, OPTS));
+      return {
+        labels: { ...(s.labels ?? {}) },
+        annotations: { ...(s.annotations ?? {}) },
+        etag: s.etag ?? '',
+        createMs: Number(s.createTime?.seconds ?? 0) * 1000 + Math.floor((s.createTime?.nanos ?? 0) / 1e6),
+      };
+    } catch (e) {
+      if (_code(e) === NOT_FOUND) return null;
+      throw e;
+    }
+  };
+  /** The latest version's number and payload; null when the secret has no version at all. */
+  const latest = async (op: string, name: string): Promise<{ n: number; text: string } | null> => {
+    try {
+      const [v] = await call(op, name, (c) => c.accessSecretVersion({ name: `${secretPath(name)}/versions/latest` }, OPTS));
+      return { n: _versionNumber(v.name), text: _text(v.payload?.data) };
+    } catch (e) {
+      if (_code(e) === NOT_FOUND) return null;
+      if (_code(e) === FAILED_PRECONDITION) throw _noEnabledVersion(op, name, e);
+      throw e;
+    }
+  };
+  const addVersion = async (op: string, name: string, secret: StoredSecret): Promise<number> => {
+    const data = Buffer.from(encodeContent(secret, P), 'utf8');
+    const [v] = await call(op, name, (c) => c.addSecretVersion({ parent: secretPath(name), payload: { data } }, OPTS));
+    return _versionNumber(v.name);
+  };
+
+  const read = async (name: string, op = 'update'): Promise<VersionedSecret | null> => {
+    if (reserved(name)) return null;
+    const deadline = Date.now() + CLAIM_LEASE_MS;
+    for (;;) {
+      const meta = await getMeta(op, name);
+      if (!meta) {
+        if (await isGroup(name)) throw unsupported(op, name);
+        return null;
+      }
+      const v = await latest(op, name);
+      if (!v) throw _incomplete(op, name);
+      // A claim on the version we see, not yet followed by its new version: that writer is mid-write.
+      const claim = /^(\d+)@(\d+)$/.exec(meta.annotations[casKey] ?? '');
+      if (claim && Number(claim[1]) === v.n && Date.now() - Number(claim[2]) < CLAIM_LEASE_MS && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50 + Math.random() * 100));
+        continue;
+      }
+      const version = `${meta.etag} ${v.n}`;
+      claims.set(version, meta);
+      return { secret: decodeOrFail(FLAVOR_NAME, name, v.text, P, 'the latest version'), version };
+    }
+  };
+  /** What `read` saw, per version token, so `replaceIf` keeps the other labels and annotations. */
+  const claims = new Map<string, SecretMeta>();
+
+  const replaceIf = async (name: string, secret: StoredSecret, version: string, op = 'update'): Promise<ReplaceOutcome> => {
+    const [etag = '', n = '0'] = version.split(' ');
+    const meta = claims.get(version) ?? (await getMeta(op, name));
+    claims.delete(version);
+    if (!meta) return 'absent';
+    if (meta.etag !== etag) return 'conflict';
+    try {
+      await call(op, name, (c) => c.updateSecret({
+        secret: {
+          name: secretPath(name),
+          etag,
+          labels: labelsFor(name, secret.schema, meta.labels),
+          annotations: { ...meta.annotations, [casKey]: `${n}@${Date.now()}` },
+        },
+        updateMask: { paths: ['labels', 'annotations'] },
+      }, OPTS));
+    } catch (e) {
+      if (_code(e) === ABORTED) return 'conflict';
+      if (_code(e) === NOT_FOUND) return 'absent';
+      throw e;
+    }
+    try {
+      await addVersion(op, name, secret);
+    } catch (e) {
+      if (_code(e) === NOT_FOUND) return 'absent';
+      throw e;
+    }
+    return 'updated';
   };
 
   return {
     async create(name, secret) {
       if (reserved(name)) {
-        throw new InvalidNameError('secret name', name, `names starting with '${scope.prefix}-global-', '-component-' or '-namespace-' are reserved for scoped secrets`);
+        throw new InvalidNameError('secret name', name, `names starting with '${P}-global-', '-component-' or '-namespace-' are reserved for scoped secrets`);
       }
-      const labels = _labels(secretMetadata(scope, name, secret.schema));
+      if (await isGroup(name)) return false;
+      const labels = labelsFor(name, secret.schema);
       try {
         await call('register', name, (c) => c.createSecret({ parent, secretId: ctx.names.full(name), secret: { labels, replication: { automatic: {} } } }, OPTS));
       } catch (e) {
-        if (_code(e) === ALREADY_EXISTS) return false;
+        if (_code(e) === ALREADY_EXISTS) return repair(name, secret);
         throw e;
       }
       try {
-        await addVersion(name, secret, 'register');
+        await addVersion('register', name, secret);
       } catch (e) {
-        // A secret without a version reads as absent but blocks the name: remove it.
+        // A secret without a version blocks the name: remove it (a crash here is repaired by the next register).
         await call('register', name, (c) => c.deleteSecret({ name: secretPath(name) }, OPTS)).catch(() => undefined);
         throw e;
       }
@@ -122,37 +292,60 @@ function createGcpBackend(ctx: FlavorContext<GcpFlavorOptions>): SecretsBackend 
     },
     async get(name) {
       if (reserved(name)) return null;
-      let payload: Uint8Array | string | null | undefined;
-      try {
-        const [v] = await call('get', name, (c) => c.accessSecretVersion({ name: `${secretPath(name)}/versions/latest` }, OPTS));
-        payload = v.payload?.data;
-      } catch (e) {
-        if (_absent(e)) return null;
-        throw e;
+      const v = await latest('get', name);
+      if (v) {
+        try {
+          return decodeContent(v.text, P);
+        } catch {
+          const group = none ? (await getMeta('get', name))?.labels[GROUP_LABEL] : undefined;
+          if (group !== undefined) {
+            throw new UnsupportedOperationError(FLAVOR_NAME, `get '${name}'`, `it is one key of ZenML's per-key secret '${group}'`, `Run \`keystack secret get ${group}\`.`);
+          }
+          return decodeOrFail(FLAVOR_NAME, name, v.text, P, 'the latest version');
+        }
       }
-      const text = typeof payload === 'string' ? payload : Buffer.from(payload ?? []).toString('utf8');
-      return decodeOrFail(FLAVOR_NAME, name, text, scope.prefix, 'the latest version');
+      // Absent, ZenML's per-key group, or a secret whose register was interrupted (list shows it).
+      const group = await readGroup(name);
+      if (group) return group;
+      if (await getMeta('get', name)) throw _incomplete('get', name);
+      return null;
     },
-    list,
+    async list() {
+      const { own, groups } = await scan();
+      return [...own, ...groups];
+    },
     async update(name, secret) {
-      if (reserved(name)) return false;
-      try {
-        await addVersion(name, secret);
-        return true;
-      } catch (e) {
-        if (_code(e) === NOT_FOUND) return false;
-        throw e;
+      for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
+        const current = await read(name);
+        if (!current) return false;
+        const outcome = await replaceIf(name, secret, current.version);
+        if (outcome !== 'conflict') return outcome === 'updated';
       }
+      throw backendFailure({ flavor: FLAVOR_NAME, operation: 'update', secretName: name }, new Error('concurrent writers kept changing the secret'),
+        'concurrent writers kept changing the secret; the update was not applied', 'Run the command again.');
     },
+    read: (name) => read(name),
+    replaceIf: (name, secret, version) => replaceIf(name, secret, version),
     async delete(name) {
       if (reserved(name)) return false;
       try {
         await call('delete', name, (c) => c.deleteSecret({ name: secretPath(name) }, OPTS));
         return true;
       } catch (e) {
-        if (_code(e) === NOT_FOUND) return false;
-        throw e;
+        if (_code(e) !== NOT_FOUND) throw e;
       }
+      if (await isGroup(name)) throw unsupported('delete', name);
+      return false;
+    },
+    async deleteAll() {
+      // Only secrets keystack can read as its own; never a member of ZenML's per-key groups.
+      const { own } = await scan();
+      let deleted = 0;
+      for (let i = 0; i < own.length; i += DELETE_CONCURRENCY) {
+        const batch = await Promise.all(own.slice(i, i + DELETE_CONCURRENCY).map((n) => this.delete(n)));
+        deleted += batch.filter(Boolean).length;
+      }
+      return deleted;
     },
     async close() {
       const c = client;
@@ -161,10 +354,59 @@ function createGcpBackend(ctx: FlavorContext<GcpFlavorOptions>): SecretsBackend 
     },
   };
 
-  async function addVersion(name: string, secret: StoredSecret, op = 'update'): Promise<void> {
-    const data = Buffer.from(encodeContent(secret, scope.prefix), 'utf8');
-    await call(op, name, (c) => c.addSecretVersion({ parent: secretPath(name), payload: { data } }, OPTS));
+  /**
+   * register met ALREADY_EXISTS. A secret with a version is a real "exists". One without any
+   * version is a register that crashed between its two calls: once it is older than any register
+   * still in flight, take it over (UpdateSecret on its etag, so one repairer wins) and add the version.
+   */
+  async function repair(name: string, secret: StoredSecret): Promise<boolean> {
+    for (;;) {
+      if (await latest('register', name)) return false;
+      const meta = await getMeta('register', name);
+      if (!meta) return false;
+      if (!none && _nameInScope(scope, ctx.names, ctx.names.full(name), meta.labels) !== name) return false;
+      const age = Date.now() - meta.createMs;
+      if (age < REPAIR_AFTER_MS) {
+        await new Promise((r) => setTimeout(r, Math.min(500, REPAIR_AFTER_MS - age)));
+        continue;
+      }
+      try {
+        await call('register', name, (c) => c.updateSecret({
+          secret: { name: secretPath(name), etag: meta.etag, labels: labelsFor(name, secret.schema), annotations: meta.annotations },
+          updateMask: { paths: ['labels'] },
+        }, OPTS));
+      } catch (e) {
+        if (_code(e) === ABORTED || _code(e) === NOT_FOUND) return false;
+        throw e;
+      }
+      await addVersion('register', name, secret);
+      return true;
+    }
   }
+}
+
+function _validName(n: string): boolean {
+  return n.length <= NAME_RULE.maxLength && fullMatch(NAME_RULE.pattern, n);
+}
+
+function _text(payload: Uint8Array | string | null | undefined): string {
+  return typeof payload === 'string' ? payload : Buffer.from(payload ?? []).toString('utf8');
+}
+
+function _versionNumber(resource: string | null | undefined): number {
+  return Number(/\/versions\/(\d+)$/.exec(resource ?? '')?.[1] ?? NaN);
+}
+
+function _incomplete(operation: string, name: string): Error {
+  return backendFailure({ flavor: FLAVOR_NAME, operation, secretName: name }, new Error('secret has no version'),
+    'the GCP secret exists but has no version (a register that was interrupted)',
+    `Run \`keystack secret register ${name} …\` again to complete it, or \`keystack secret delete ${name}\`.`);
+}
+
+function _noEnabledVersion(operation: string, name: string, e: unknown): Error {
+  return backendFailure({ flavor: FLAVOR_NAME, operation, secretName: name }, e,
+    'the latest version of the GCP secret is disabled or destroyed (FAILED_PRECONDITION)',
+    'Enable it (gcloud secrets versions enable), or write a new value with `keystack secret update`.');
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', '[::1]', 'localhost']);
@@ -208,15 +450,9 @@ function _nameInScope(scope: ScopeContext, names: BackendNames, id: string, labe
   return name && names.full(name) === id ? name : null;
 }
 
-
 function _code(e: unknown): number | undefined {
   const c = (e as { code?: unknown }).code;
   return typeof c === 'number' ? c : undefined;
-}
-
-/** Missing secret, or a secret with no enabled version (real GCP: FAILED_PRECONDITION). */
-function _absent(e: unknown): boolean {
-  return _code(e) === NOT_FOUND || _code(e) === FAILED_PRECONDITION;
 }
 
 /** Throttling is retried; auth, quota and connectivity failures get a next step. */

@@ -10,7 +10,7 @@
  * `__`, the mapping is injective and every scope is supported.
  */
 import { decodeContent, encodeContent, type StoredSecret } from '../secrets/content.js';
-import { ConfigError, InvalidNameError, UnsupportedOperationError } from '../secrets/errors.js';
+import { BackendError, ConfigError, InvalidNameError, UnsupportedOperationError } from '../secrets/errors.js';
 import { scopePath, type BackendNames, type ScopeContext } from '../secrets/scope.js';
 import { createCaller, fetchWithTimeout, httpStatus as status, importLib, retryAfterMs, type FailureClassifier } from './support.js';
 import { defineFlavor, type FlavorContext, type SecretsBackend } from './types.js';
@@ -46,7 +46,7 @@ export default defineFlavor<GitHubFlavorOptions>({
     description: 'must be lowercase letters and digits, in words joined by single underscores (GitHub stores names upper-case)',
   },
   maxContentBytes: (MAX_SEALED_BASE64 / 4) * 3 - SEAL_BYTES,
-  capabilities: { readValues: false, note: 'values readable only inside GitHub Actions', atomicCreate: false },
+  capabilities: { readValues: false, maxSecrets: 100, note: 'values readable only inside GitHub Actions', atomicCreate: false },
   config: {
     owner: { type: 'string', description: 'repository owner (user or organization)', required: true },
     repository: { type: 'string', description: 'repository name', required: true },
@@ -86,6 +86,7 @@ function createGitHubBackend(ctx: FlavorContext<GitHubFlavorOptions>): SecretsBa
   const repoKey = (op: string, name: string | undefined) =>
     (publicKey ??= caller.orNull(op, name, async () => (await octokit()).rest.actions.getRepoPublicKey(repoArgs)).then((r) => {
       if (!r) throw notFoundRepo(owner, repo);
+      if (typeof r.data.key_id !== 'string' || typeof r.data.key !== 'string') throw unlikeGitHub(op, name, 'the public key has no key_id and key');
       return r.data;
     })).catch((e: unknown) => {
       publicKey = undefined;
@@ -100,12 +101,17 @@ function createGitHubBackend(ctx: FlavorContext<GitHubFlavorOptions>): SecretsBa
     if (r === null) await repoKey(op, name);
     return r;
   };
-  const exists = async (op: string, name: string) => (await orAbsent(op, name, (o) => o.rest.actions.getRepoSecret({ ...repoArgs, secret_name: names.full(name) }))) !== null;
+  const exists = async (op: string, name: string) => {
+    const r = await orAbsent(op, name, (o) => o.rest.actions.getRepoSecret({ ...repoArgs, secret_name: names.full(name) }));
+    if (r && typeof (r.data as { name?: unknown }).name !== 'string') throw unlikeGitHub(op, name, 'the secret metadata has no name');
+    return r !== null;
+  };
   const put = async (op: string, name: string, secret: StoredSecret, retried = false): Promise<void> => {
     const { key_id, key } = await repoKey(op, name);
     const encrypted_value = await seal(key, encodeContent(secret, ctx.scope.prefix));
     try {
-      await run(op, name, (o) => o.rest.actions.createOrUpdateRepoSecret({ ...repoArgs, secret_name: names.full(name), encrypted_value, key_id }));
+      const r = await run(op, name, (o) => o.rest.actions.createOrUpdateRepoSecret({ ...repoArgs, secret_name: names.full(name), encrypted_value, key_id }));
+      if (![201, 204].includes(r.status)) throw unlikeGitHub(op, name, `HTTP ${r.status} to the write, not 201 or 204`);
     } catch (e) {
       if (status(e) === 404) throw notFoundRepo(owner, repo);
       // A 422 may mean the key was rotated since it was cached: if a fresh one differs, retry once.
@@ -140,8 +146,9 @@ function createGitHubBackend(ctx: FlavorContext<GitHubFlavorOptions>): SecretsBa
     /** Every page (100 names each): ZenML read only the first. */
     async list() {
       try {
-        const all = await run('list', undefined, (o) => o.paginate(o.rest.actions.listRepoSecrets, { ...repoArgs, per_page: 100 }));
-        return all.map((s) => names.parse(s.name)).filter((n): n is string => n !== null);
+        const all: unknown = await run('list', undefined, (o) => o.paginate(o.rest.actions.listRepoSecrets, { ...repoArgs, per_page: 100 }));
+        if (!Array.isArray(all) || !all.every((s) => typeof (s as { name?: unknown } | null)?.name === 'string')) throw unlikeGitHub('list', undefined, 'the listing is not a list of secrets');
+        return (all as { name: string }[]).map((s) => names.parse(s.name)).filter((n): n is string => n !== null);
       } catch (e) {
         throw status(e) === 404 ? notFoundRepo(owner, repo) : e;
       }
@@ -153,7 +160,11 @@ function createGitHubBackend(ctx: FlavorContext<GitHubFlavorOptions>): SecretsBa
       await put('update', name, secret);
       return true;
     },
-    delete: async (name) => (await orAbsent('delete', name, (o) => o.rest.actions.deleteRepoSecret({ ...repoArgs, secret_name: names.full(name) }))) !== null,
+    async delete(name) {
+      const r = await orAbsent('delete', name, (o) => o.rest.actions.deleteRepoSecret({ ...repoArgs, secret_name: names.full(name) }));
+      if (r && (r.status as number) !== 204) throw unlikeGitHub('delete', name, `HTTP ${r.status} to the delete, not 204`);
+      return r !== null;
+    },
   };
 }
 
@@ -240,6 +251,12 @@ function classifier(tokenEnv: string, repo: string): FailureClassifier {
     },
     unreachableHint: 'Check api_url (GITHUB_API_URL) and that this machine can reach it.',
   };
+}
+
+/** A success GitHub would not send (a proxy's page, truncated JSON): a failure, never a result. */
+function unlikeGitHub(operation: string, secretName: string | undefined, what: string): Error {
+  return new BackendError({ flavor: FLAVOR_NAME, operation, secretName, reason: `the server did not answer like GitHub (${what})`,
+    hint: 'Check api_url (GITHUB_API_URL): it must be the REST API root, e.g. https://api.github.com or https://HOST/api/v3.' });
 }
 
 function notFoundRepo(owner: string, repo: string): Error {

@@ -3,7 +3,8 @@
  * call wrapper (retries within a budget, Retry-After, network codes, timeouts) a flavor feeds with
  * how its SDK says "throttled", "absent" and "exists".
  */
-import type { Agent } from 'node:http';
+import type * as Http from 'node:http';
+import type * as Https from 'node:https';
 import { decodeContent, type StoredSecret } from '../secrets/content.js';
 import { BackendError, ConfigError, isKeystackError, type KeystackError } from '../secrets/errors.js';
 import { processMasker, type Masker } from '../support/masking.js';
@@ -305,14 +306,14 @@ export interface JsonReply {
 }
 
 // node:http and node:https cost a few ms to load; every CLI call that needs no HTTP would pay for them.
-let httpLibs: Promise<[typeof import('node:http'), typeof import('node:https')]> | undefined;
+let httpLibs: Promise<[typeof Http, typeof Https]> | undefined;
 
 /**
  * One request through node:http(s) (which, unlike fetch, takes an https agent with a CA or
  * skip-verify), with a deadline for the whole exchange: a socket timeout alone lets a server
  * that trickles bytes hang the call.
  */
-export async function requestJson(url: URL, o: { method: string; headers: Record<string, string>; body?: unknown; agent?: Agent | undefined; timeoutMs: number }): Promise<JsonReply> {
+export async function requestJson(url: URL, o: { method: string; headers: Record<string, string>; body?: unknown; agent?: Http.Agent | undefined; timeoutMs: number }): Promise<JsonReply> {
   const [http, https] = await (httpLibs ??= Promise.all([import('node:http'), import('node:https')]));
   const payload = o.body === undefined ? undefined : JSON.stringify(o.body);
   const headers = payload === undefined ? o.headers : { ...o.headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) };
@@ -326,14 +327,9 @@ export async function requestJson(url: URL, o: { method: string; headers: Record
         clearTimeout(timer);
         const reply = { status: res.statusCode ?? 0, headers: res.headers };
         const text = Buffer.concat(chunks).toString('utf8');
-        if (!text) return resolve({ ...reply, body: null, odd: 'an empty body' });
-        try {
-          const parsed: unknown = JSON.parse(text);
-          if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) return resolve({ ...reply, body: parsed as Record<string, unknown> });
-        } catch {
-          // not JSON: described below, without quoting it
-        }
-        resolve({ ...reply, body: null, odd: `a body that is not a JSON object (${res.headers['content-type']?.split(';')[0] ?? 'no content type'}, ${text.length} bytes)` });
+        const body = parseObject(text);
+        if (body) resolve({ ...reply, body });
+        else resolve({ ...reply, body: null, odd: text ? `a body that is not a JSON object (${res.headers['content-type']?.split(';')[0] ?? 'no content type'}, ${text.length} bytes)` : 'an empty body' });
       });
     });
     const timer = setTimeout(() => req.destroy(Object.assign(new Error(`no answer within ${o.timeoutMs} ms`), { code: 'ETIMEDOUT' })), o.timeoutMs);
@@ -343,6 +339,16 @@ export async function requestJson(url: URL, o: { method: string; headers: Record
     });
     req.end(payload);
   });
+}
+
+/** The JSON object in `text`, or null; a parse error would quote the text, so it is dropped. */
+function parseObject(text: string): Record<string, unknown> | null {
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
 }
 
 function seconds(ms: number): string {

@@ -90,6 +90,8 @@ export interface FlavorContext<C> {
 export interface FlavorCapabilities {
   /** False where values cannot be read back outside some environment (GitHub). */
   readValues: boolean;
+  /** Most secrets one backend domain can hold (GitHub: 100 per repository); absent = no practical limit. */
+  maxSecrets?: number;
   /** One line shown in `flavor list` when a capability is limited. */
   note?: string;
   /**

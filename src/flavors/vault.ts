@@ -193,17 +193,11 @@ function createVaultBackend(ctx: FlavorContext<VaultFlavorOptions>): SecretsBack
         return parse(Object.keys(all)).filter((n) => versionState(all[n])?.live);
       }
       if (r?.status === 200) throw notVault(r, `LIST ${kv('detailed-metadata')}`);
-      if (r?.status === 404 && !isUnsupported(r)) {
-        await absent(r);
-        return [];
-      }
+      if (r?.status === 404 && !isUnsupported(r)) return absent(r).then(() => []);
       detailed = false;
     }
     const r = await call('GET', `${kv('metadata')}/?list=true`, undefined, [200, 404]);
-    if (r.status === 404) {
-      await absent(r);
-      return [];
-    }
+    if (r.status === 404) return absent(r).then(() => []);
     const keys = r.body?.data?.['keys'];
     if (!Array.isArray(keys)) throw notVault(r, `LIST ${kv('metadata')}`);
     const candidates = parse(keys);

@@ -8,6 +8,7 @@ import type { SecretsManager } from '../flavors/manager.js';
 import type { Keystack } from './client.js';
 import { COMPONENT_LABEL, type ComponentRecord, type StackRecord } from './config-store.js';
 import { componentFlavor, REGISTRY_AUTH_SCHEMA, type ComponentFlavor, type StackComponentType } from './components.js';
+import { processMasker } from '../support/masking.js';
 import { ReferenceResolver, runManager } from './references.js';
 
 /** A registered component whose string fields may hold references, resolved when read. */
@@ -33,6 +34,8 @@ export class ResolvedComponent {
   /** A config field, with a reference resolved through the stack's secrets manager. */
   async get(field: string): Promise<unknown> {
     const stored = this.record.config[field] ?? this.flavor.config[field]?.default;
+    // A plain value in a sensitive field is a credential too, though no secrets manager handed it out.
+    if (this.flavor.config[field]?.sensitive && typeof stored === 'string') processMasker.add([stored]);
     return this.#resolver.resolve(stored, { type: COMPONENT_LABEL[this.type], component: this.name, field });
   }
 

@@ -5,11 +5,12 @@
  */
 import { extname } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import type * as TsxApiModule from 'tsx/esm/api';
 import { ConfigError } from '../secrets/errors.js';
 
 const TS = new Set(['.ts', '.mts', '.cts', '.tsx']);
 
-type TsxApi = Pick<typeof import('tsx/esm/api'), 'tsImport'>;
+type TsxApi = Pick<typeof TsxApiModule, 'tsImport'>;
 
 /**
  * Imports the module at the absolute `path`; relative imports inside it resolve from `cwd`.

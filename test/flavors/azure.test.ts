@@ -9,9 +9,11 @@ import { SecretClient } from '@azure/keyvault-secrets';
 import azure from '../../src/flavors/azure.js';
 import { SecretsManager } from '../../src/flavors/manager.js';
 import { createSchemaRegistry } from '../../src/secrets/schema.js';
+import { backendNames } from '../../src/secrets/scope.js';
 import { proxyFaults, testFlavor } from '../../src/testing/index.js';
 import { vitestRunner } from '../support/runner.js';
 import { startAkvDouble, type AkvDouble } from '../doubles/azure-key-vault.js';
+import { cliAsync, tempEnv } from '../support/cli.js';
 
 const url = process.env['AKV_URL'];
 if (!url) {
@@ -20,7 +22,8 @@ if (!url) {
 // A static token: tests never reach DefaultAzureCredential (and so never a metadata endpoint).
 const config = { vault_url: url, access_token: 'emulator' };
 const env: Record<string, string | undefined> = {};
-const stub = { getToken: async () => ({ token: 'x', expiresOnTimestamp: Date.now() + 3.6e6 }) };
+// The double started by start.sh accepts only the token 'emulator'.
+const stub = { getToken: async () => ({ token: 'emulator', expiresOnTimestamp: Date.now() + 3.6e6 }) };
 
 const manager = (cfg: Record<string, unknown>, uuid = randomUUID(), name = 'akv-test') =>
   new SecretsManager({ record: { uuid, name, flavor: 'azure', config: cfg }, flavor: azure, configDir: '/nonexistent', env, schemas: createSchemaRegistry() });
@@ -91,19 +94,99 @@ describe('azure specifics', () => {
       writeFileSync(caFile, d.ca);
     });
     afterAll(async () => d.close());
-    const local = (extra: Record<string, unknown> = {}) => manager({ vault_url: d.url, access_token: 't', ca_file: caFile, ...extra });
+    const local = (extra: Record<string, unknown> = {}) => manager({ vault_url: d.url, access_token: d.token, ca_file: caFile, ...extra });
 
-    it('a deleted but unpurged name gives a clear error, not a bare conflict', async () => {
+    it('explains a 409 on register by its inner error code, and retries ObjectIsBeingDeleted', async () => {
       const m = local({ scope: 'global' });
-      d.failNext(409, 1, /^PUT /);
+      d.failNext(409, 1, /^PUT /, undefined, 'ObjectIsDeletedButRecoverable');
       await assert.rejects(m.register('held', { a: '1' }), (e: { code?: string; message?: string; hint?: string }) =>
         e.code === 'backend' && /deleted \(not purged\)/.test(e.message ?? '') && /purge/.test(e.hint ?? ''));
+      d.failNext(409, 1, /^PUT /);
+      await assert.rejects(m.register('held', { a: '1' }), (e: { code?: string; message?: string }) =>
+        e.code === 'backend' && /conflict \(no inner error code\)/.test(e.message ?? '') && !/not purged/.test(e.message ?? ''));
+      d.failNext(409, 2, /^PUT /, undefined, 'ObjectIsBeingDeleted');
+      await m.register('held', { a: '1' });
+      assert.deepEqual((await m.get('held')).values, { a: '1' });
+      // keystack's own delete purges; the purge finishes asynchronously, and an immediate register waits for it.
+      await m.delete('held');
+      await m.register('held', { a: '2' });
+      assert.deepEqual((await m.get('held')).values, { a: '2' });
+      await m.delete('held');
       await m.close();
+    });
+
+    it('a disabled secret is an error that says so, and a bad token is refused', async () => {
+      const m = local({ scope: 'global' });
+      await m.register('off', { a: '1' });
+      const raw = new SecretClient(d.url, { getToken: async () => ({ token: d.token, expiresOnTimestamp: Date.now() + 3.6e6 }) },
+        { serviceVersion: '2025-07-01', disableChallengeResourceVerification: true, tlsOptions: { ca: d.ca } });
+      const s = await raw.getSecret('keystack-global-off');
+      await raw.updateSecretProperties('keystack-global-off', s.properties.version ?? '', { enabled: false });
+      await assert.rejects(m.get('off'), (e: { code?: string; message?: string; hint?: string }) => e.code === 'backend' && /disabled/.test(e.message ?? '') && /set-attributes/.test(e.hint ?? ''));
+      await assert.rejects(m.register('off', { a: '2' }), (e: { code?: string }) => e.code === 'secret_exists');
+      await m.delete('off');
+      await assert.rejects(local({ access_token: 'wrong' }).list(), (e: { code?: string; message?: string }) => e.code === 'backend' && /401/.test(e.message ?? ''));
+      await m.close();
+    });
+
+    it('accepts names up to Key Vault\'s 127 characters (the full scoped name)', async () => {
+      const m = local({ scope: 'global' });
+      const name = 'n'.repeat(127 - 'keystack-global-'.length);
+      await m.register(name, { a: '1' });
+      assert.deepEqual((await m.get(name)).values, { a: '1' });
+      await assert.rejects(m.register(`${name}x`, { a: '1' }), (e: { code?: string }) => e.code === 'invalid_name');
+      await m.delete(name);
+      await m.close();
+    });
+
+    it("reads ZenML's none-scope per-key groups as one read-only secret, and never lists or deletes their members", async () => {
+      const raw = new SecretClient(d.url, { getToken: async () => ({ token: d.token, expiresOnTimestamp: Date.now() + 3.6e6 }) },
+        { serviceVersion: '2025-07-01', disableChallengeResourceVerification: true, tlsOptions: { ca: d.ca } });
+      // ZenML 0.30's layout for `zenml secrets-manager secret register zgrp --user=u --password=p` in `none` scope.
+      const zenmlName = (secret: string, key: string) => `zenml-${Buffer.from(Buffer.from(`${secret}-${key}`).toString('base64')).toString('hex')}`;
+      for (const [k, v] of [['user', 'u'], ['password', 'p w']] as const) {
+        await raw.setSecret(zenmlName('zgrp', k), v, { tags: { 'zenml-group-key': 'zgrp', 'zenml-key-name': k, 'zenml-schema-name': 'arbitrary' } });
+      }
+      await raw.setSecret('foreign', 'not json');
+      const m = local({ scope: 'none' });
+      await m.register('mine', { k: 'v' });
+      const listed = await m.list();
+      assert.ok(listed.includes('mine') && listed.includes('zgrp'), listed.join(','));
+      assert.ok(!listed.includes('foreign') && !listed.some((n) => n.startsWith('zenml-')), listed.join(','));
+      assert.deepEqual(await m.get('zgrp'), { name: 'zgrp', schema: 'arbitrary', values: { user: 'u', password: 'p w' } });
+      await assert.rejects(m.update('zgrp', { user: 'x' }, { schema: 'arbitrary' }), (e: { code?: string }) => e.code === 'unsupported');
+      await assert.rejects(m.delete('zgrp'), (e: { code?: string }) => e.code === 'unsupported');
+      await assert.rejects(m.delete(zenmlName('zgrp', 'user')), (e: { code?: string }) => e.code === 'unsupported');
+      await assert.rejects(m.register('zgrp', { k: 'v' }), (e: { code?: string }) => e.code === 'secret_exists');
+      const deleted = await m.deleteAll();
+      assert.ok(deleted >= 1);
+      assert.equal((await raw.getSecret('foreign')).value, 'not json');
+      assert.equal((await raw.getSecret(zenmlName('zgrp', 'user'))).value, 'u');
+      assert.equal((await raw.getSecret(zenmlName('zgrp', 'password'))).value, 'p w');
+      await m.close();
+    });
+
+    it('a stale compare-and-set is a conflict', async () => {
+      const scope = { scope: 'global', componentUuid: randomUUID(), componentName: 'x', prefix: 'keystack' } as const;
+      const be = azure.create({ config: { vault_url: d.url, access_token: d.token, ca_file: caFile }, scope, names: backendNames(scope, '-', () => true), configDir: '/nonexistent', env });
+      assert.equal(await be.create('cas', { schema: 'arbitrary', values: { a: '1' } }), true);
+      const first = await be.read!('cas');
+      const second = await be.read!('cas');
+      assert.ok(first && second);
+      assert.equal(await be.replaceIf!('cas', { schema: 'arbitrary', values: { a: '1', b: '2' } }, first.version), 'updated');
+      assert.equal(await be.replaceIf!('cas', { schema: 'arbitrary', values: { a: '1', c: '3' } }, second.version), 'conflict');
+      const again = await be.read!('cas');
+      assert.deepEqual(again?.secret.values, { a: '1', b: '2' });
+      assert.equal(await be.replaceIf!('cas', { schema: 'arbitrary', values: { a: '1', b: '2', c: '3' } }, again.version), 'updated');
+      assert.deepEqual((await be.get('cas'))?.values, { a: '1', b: '2', c: '3' });
+      assert.equal(await be.delete('cas'), true);
+      assert.equal(await be.replaceIf!('cas', { schema: 'arbitrary', values: {} }, again.version), 'absent');
+      await be.close?.();
     });
 
     it('retries 429 honouring Retry-After, then succeeds', async () => {
       const m = local();
-      d.failNext(429, 2, /^GET \/secrets$/, 0);
+      d.failNext(429, 2, /^GET \/secrets$/, 1);
       assert.deepEqual(await m.list(), []);
       await m.close();
     });
@@ -122,6 +205,27 @@ describe('azure specifics', () => {
       assert.deepEqual(d.calls.slice(before).filter((c) => !c.startsWith('GET')), ['PUT /secrets/keystack-global-onewrite']);
       await m.close();
     });
+  });
+
+  it('8 concurrent `secret update --KEY=…` processes: every key is kept, or every process whose key is missing failed', async () => {
+    const e = tempEnv({ NODE_EXTRA_CA_CERTS: process.env['NODE_EXTRA_CA_CERTS'] ?? '' });
+    const ok = async (args: string[]) => {
+      const r = await cliAsync(e, args);
+      assert.equal(r.status, 0, r.stderr);
+    };
+    await ok(['secrets-manager', 'register', 'akv', '--flavor=azure', '--scope=global', `--vault_url=${url}`, '--access_token=emulator']);
+    await ok(['stack', 'register', 'akv-stack', '-x', 'akv', '--set']);
+    const name = `merged${randomBytes(3).toString('hex')}`;
+    await ok(['secret', 'register', name, '--k0=v']);
+    const runs = await Promise.all(Array.from({ length: 8 }, (_, i) => cliAsync(e, ['secret', 'update', name, `--p${i}=v${i}`])));
+    const m = manager({ ...config, scope: 'global' });
+    const values = (await m.get(name)).values;
+    runs.forEach((r, i) => {
+      if (values[`p${i}`] !== `v${i}`) assert.notEqual(r.status, 0, `process ${i} exited 0 but its key is missing`);
+    });
+    assert.equal(values['k0'], 'v');
+    await m.delete(name);
+    await m.close();
   });
 
   it('an unreachable vault is a BackendError', async () => {

@@ -256,6 +256,23 @@ describe('vault: without detailed-metadata (HashiCorp Vault), list reads each pa
   });
 });
 
+describe('github: an exhausted quota waits for x-ratelimit-reset', () => {
+  it('a reset beyond the budget fails at once, saying how long', async () => {
+    const server = await fakeServer((_req, res) => {
+      res.writeHead(403, { 'content-type': 'application/json', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(Math.ceil(Date.now() / 1000) + 120) });
+      res.end(JSON.stringify({ message: 'API rate limit exceeded' }));
+    });
+    try {
+      const err = await failure(githubManager(server.url, { KEYSTACK_RETRY_BUDGET_MS: '5000' }).list());
+      expect(code(err), String(err)).toBe('backend');
+      expect((err as Error).message).toMatch(/it asked to wait 1[12]\d(\.\d)? s/);
+      expect(server.requests).toBe(1);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('through the built CLI', () => {
   it('secret list behind a proxy that answers 200 HTML exits 1 with a hint, instead of "No secrets"', async () => {
     const { cliAsync, tempEnv } = await import('../support/cli.js');

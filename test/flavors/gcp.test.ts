@@ -7,10 +7,12 @@ import * as grpc from '@grpc/grpc-js';
 import gcp, { _labelValue } from '../../src/flavors/gcp.js';
 import { SecretsManager } from '../../src/flavors/manager.js';
 import { createSchemaRegistry } from '../../src/secrets/schema.js';
+import { backendNames } from '../../src/secrets/scope.js';
 import { createServer, type Server, type Socket } from 'node:net';
 import { testFlavor, type FaultInjection, type FaultMode } from '../../src/testing/index.js';
 import { vitestRunner } from '../support/runner.js';
 import { startGsmDouble, type GsmDouble } from '../doubles/gcp-secret-manager.js';
+import { cliAsync, tempEnv } from '../support/cli.js';
 
 const endpoint = process.env['GSM_GRPC'];
 if (!endpoint) {
@@ -116,13 +118,74 @@ describe('gcp specifics', () => {
     await m.close();
   });
 
+  it("reads ZenML's none-scope per-key groups as one read-only secret, and never lists or deletes their members", async () => {
+    // A project of its own: delete-all in `none` scope sees every unscoped secret of the project.
+    const proj = `${project}-none`;
+    const raw = new v1.SecretManagerServiceClient({ apiEndpoint: host, port: Number(port), sslCreds: grpc.credentials.createInsecure(), universeDomain: 'googleapis.com', projectId: proj });
+    const parent = `projects/${proj}`;
+    const put = async (id: string, labels: Record<string, string>, value: string) => {
+      await raw.createSecret({ parent, secretId: id, secret: { labels, replication: { automatic: {} } } });
+      await raw.addSecretVersion({ parent: `${parent}/secrets/${id}`, payload: { data: Buffer.from(value) } });
+    };
+    // ZenML 0.30's layout for `zenml secrets-manager secret register zgrp --user=u --password=p` in `none` scope.
+    for (const [k, v] of [['user', 'u'], ['password', 'p w']]) await put(`zgrp_${k}`, { 'zenml-group-key': 'zgrp', 'zenml-schema-name': 'arbitrary' }, v!);
+    await put('foreign', {}, 'not json at all');
+    const m = manager({ project_id: proj, api_endpoint: endpoint, scope: 'none' });
+    await m.register('mine', { k: 'v' });
+    assert.deepEqual(await m.list(), ['mine', 'zgrp']);
+    assert.deepEqual(await m.get('zgrp'), { name: 'zgrp', schema: 'arbitrary', values: { user: 'u', password: 'p w' } });
+    await assert.rejects(m.update('zgrp', { user: 'x' }, { schema: 'arbitrary' }), (e: { code?: string }) => e.code === 'unsupported');
+    await assert.rejects(m.patch('zgrp', { set: { user: 'x' } }), (e: { code?: string }) => e.code === 'unsupported');
+    await assert.rejects(m.delete('zgrp'), (e: { code?: string; hint?: string }) => e.code === 'unsupported' && /copy/i.test(e.hint ?? ''));
+    await assert.rejects(m.register('zgrp', { k: 'v' }), (e: { code?: string }) => e.code === 'secret_exists');
+    await assert.rejects(m.get('zgrp_user'), (e: { code?: string; hint?: string }) => e.code === 'unsupported' && /secret get zgrp/.test(e.hint ?? ''));
+    assert.equal(await m.deleteAll(), 1);
+    const [left] = await raw.listSecrets({ parent });
+    assert.deepEqual(left.map((x) => x.name?.split('/').pop()).sort(), ['foreign', 'zgrp_password', 'zgrp_user']);
+    await m.close();
+    await raw.close();
+  });
+
+  it('keeps the schema label in step with the content on update', async () => {
+    const raw = rawClient();
+    const m = manager({ ...config, scope: 'global' });
+    await m.register('relabel', { username: 'u', password: 'p' });
+    await m.update('relabel', { username: 'u', password: 'p' }, { schema: 'basic_auth' });
+    const [s] = await raw.getSecret({ name: `projects/${project}/secrets/keystack-global-relabel` });
+    assert.equal(s.labels?.['keystack_secret_schema'], 'basic_auth');
+    assert.equal((await m.get('relabel')).schema, 'basic_auth');
+    await m.delete('relabel');
+    await m.close();
+    await raw.close();
+  });
+
+  it('8 concurrent `secret update --KEY=…` processes: every key is kept, or every process whose key is missing failed', async () => {
+    const e = tempEnv({ METADATA_SERVER_DETECTION: 'none' });
+    const ok = async (args: string[]) => {
+      const r = await cliAsync(e, args);
+      assert.equal(r.status, 0, r.stderr);
+    };
+    await ok(['secrets-manager', 'register', 'gsm', '--flavor=gcp', '--scope=global', `--project_id=${project}`, `--api_endpoint=${endpoint}`]);
+    await ok(['stack', 'register', 'gsm-stack', '-x', 'gsm', '--set']);
+    await ok(['secret', 'register', 'merged', '--k0=v']);
+    const runs = await Promise.all(Array.from({ length: 8 }, (_, i) => cliAsync(e, ['secret', 'update', 'merged', `--p${i}=v${i}`])));
+    const m = manager({ ...config, scope: 'global' });
+    const values = (await m.get('merged')).values;
+    runs.forEach((r, i) => {
+      if (values[`p${i}`] !== `v${i}`) assert.notEqual(r.status, 0, `process ${i} exited 0 but its key is missing`);
+    });
+    assert.equal(values['k0'], 'v');
+    await m.delete('merged');
+    await m.close();
+  });
+
   describe('against the in-repo double (fault injection)', () => {
     let d: GsmDouble;
-    beforeAll(async () => void (d = await startGsmDouble({ filter: 'ignore' })));
+    beforeAll(async () => void (d = await startGsmDouble()));
     afterAll(async () => d.close());
     const local = (scope = 'component') => manager({ project_id: 'p', api_endpoint: d.endpoint, scope });
 
-    it('filters by labels on the client when the server ignores the filter, and sends the real filter', async () => {
+    it('sends the real label filters, which the double applies', async () => {
       const a = local();
       const b = local();
       const n = local('none');
@@ -133,6 +196,51 @@ describe('gcp specifics', () => {
       assert.ok(d.filters.includes('NOT labels.keystack_scope:*'));
       assert.ok(d.filters.some((f) => /^labels\.keystack_scope=component AND labels\.keystack_component_uuid=[0-9a-f-]{36}$/.test(f)), d.filters.join('\n'));
       await Promise.all([a, b, n].map((m) => m.close()));
+    });
+
+    it('repairs a register that crashed between its two calls; until then get and list agree', async () => {
+      const m = local('global');
+      const raw = new v1.SecretManagerServiceClient({ apiEndpoint: '127.0.0.1', port: Number(d.endpoint.split(':')[1]), sslCreds: grpc.credentials.createInsecure(), universeDomain: 'googleapis.com', projectId: 'p' });
+      // What a register leaves when the process dies after CreateSecret and before AddSecretVersion.
+      await raw.createSecret({ parent: 'projects/p', secretId: 'keystack-global-halfway', secret: { labels: { keystack_scope: 'global', keystack_secret_name: 'halfway', keystack_secret_schema: 'arbitrary' }, replication: { automatic: {} } } });
+      assert.ok((await m.list()).includes('halfway'));
+      await assert.rejects(m.get('halfway'), (e: { code?: string; hint?: string }) => e.code === 'backend' && /register/.test(e.hint ?? ''));
+      d.backdate('p', 'keystack-global-halfway', 60_000);
+      await m.register('halfway', { k: 'v' });
+      assert.deepEqual((await m.get('halfway')).values, { k: 'v' });
+      await assert.rejects(m.register('halfway', { k: 'v2' }), (e: { code?: string }) => e.code === 'secret_exists');
+      await m.delete('halfway');
+      await raw.close();
+      await m.close();
+    });
+
+    it('a disabled latest version is an error with a hint, not "not found"', async () => {
+      const m = local('global');
+      await m.register('off', { k: 'v' });
+      const raw = new v1.SecretManagerServiceClient({ apiEndpoint: '127.0.0.1', port: Number(d.endpoint.split(':')[1]), sslCreds: grpc.credentials.createInsecure(), universeDomain: 'googleapis.com', projectId: 'p' });
+      await raw.disableSecretVersion({ name: 'projects/p/secrets/keystack-global-off/versions/1' });
+      await assert.rejects(m.get('off'), (e: { code?: string; message?: string }) => e.code === 'backend' && /disabled or destroyed/.test(e.message ?? ''));
+      await m.delete('off');
+      await raw.close();
+      await m.close();
+    });
+
+    it('a stale compare-and-set is a conflict (UpdateSecret on the etag is ABORTED)', async () => {
+      const scope = { scope: 'global', componentUuid: randomUUID(), componentName: 'x', prefix: 'keystack' } as const;
+      const be = gcp.create({ config: { project_id: 'p', api_endpoint: d.endpoint }, scope, names: backendNames(scope, '-', () => true), configDir: '/nonexistent', env });
+      assert.equal(await be.create('cas', { schema: 'arbitrary', values: { a: '1' } }), true);
+      const first = await be.read!('cas');
+      const second = await be.read!('cas');
+      assert.ok(first && second);
+      assert.equal(await be.replaceIf!('cas', { schema: 'arbitrary', values: { a: '1', b: '2' } }, first.version), 'updated');
+      assert.equal(await be.replaceIf!('cas', { schema: 'arbitrary', values: { a: '1', c: '3' } }, second.version), 'conflict');
+      const again = await be.read!('cas');
+      assert.deepEqual(again?.secret.values, { a: '1', b: '2' });
+      assert.equal(await be.replaceIf!('cas', { schema: 'arbitrary', values: { a: '1', b: '2', c: '3' } }, again.version), 'updated');
+      assert.deepEqual((await be.get('cas'))?.values, { a: '1', b: '2', c: '3' });
+      assert.equal(await be.delete('cas'), true);
+      assert.equal(await be.replaceIf!('cas', { schema: 'arbitrary', values: {} }, again.version), 'absent');
+      await be.close?.();
     });
 
     it('retries RESOURCE_EXHAUSTED, then succeeds', async () => {

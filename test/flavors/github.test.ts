@@ -9,8 +9,8 @@ import { vitestRunner } from '../support/runner.js';
 import { cliAsync, tempEnv } from '../support/cli.js';
 import { startGitHubDouble } from '../support/github-double.js';
 
-// GitHub's 100-secret limit would stop the suite's 105-name listing test, so the double allows more.
-const gh = await startGitHubDouble({ maxSecrets: 10_000 });
+// GitHub's real limit of 100 secrets per repository; the suite adapts through capabilities.maxSecrets.
+const gh = await startGitHubDouble({ repos: ['octo/keystack-conformance', 'octo/full', 'octo/cli-repo'] });
 const config = { owner: 'octo', repository: 'keystack-conformance', api_url: gh.url };
 const env = { GITHUB_TOKEN: gh.token };
 afterAll(() => gh.close());
@@ -44,14 +44,30 @@ describe('github flavor', () => {
     expect(JSON.parse(gh.plaintext('octo', config.repository, full) ?? '{}')).toEqual({ password: 'new', keystack_schema_name: 'arbitrary' });
   });
 
-  it('lists every page, not only the first 100 (ZenML read one page)', async () => {
-    const m = manager({ repo: 'many', scope: 'none' });
-    const names = Array.from({ length: 230 }, (_, i) => `s${i.toString().padStart(3, '0')}`);
+  it('lists a full repository (100 secrets, GitHub\'s limit) in one request, and refuses the 101st', async () => {
+    const m = manager({ repo: 'full', scope: 'none' });
+    const names = Array.from({ length: 100 }, (_, i) => `s${i.toString().padStart(3, '0')}`);
     for (let i = 0; i < names.length; i += 25) await Promise.all(names.slice(i, i + 25).map((n) => m.register(n, { k: 'v' })));
+    await expect(m.register('s100', { k: 'v' })).rejects.toMatchObject({ code: 'backend', message: expect.stringContaining('limit of 100') });
     const before = gh.requests.length;
     expect(await m.list()).toEqual(names);
-    expect(gh.requests.slice(before).map((r) => r.path.split('?')[0])).toEqual(Array(3).fill('/repos/octo/many/actions/secrets'));
-    expect(await m.deleteAll()).toBe(230);
+    expect(gh.requests.slice(before).map((r) => r.path.split('?')[0])).toEqual(['/repos/octo/full/actions/secrets']);
+    expect(await m.deleteAll()).toBe(100);
+  });
+
+  it('retries the secondary rate limit (403 with Retry-After), then succeeds', async () => {
+    const m = manager({ scope: 'global' });
+    gh.secondaryLimitNext(2, 0);
+    const before = gh.requests.length;
+    expect(await m.list()).toEqual([]);
+    expect(gh.requests.slice(before).map((r) => r.status)).toEqual([403, 403, 200]);
+  });
+
+  it('an unknown repository and a token without the Secrets permission are errors, never "not found" or empty', async () => {
+    await expect(manager({ repo: 'no-such-repo' }).list()).rejects.toMatchObject({ code: 'config', message: expect.stringContaining('octo/no-such-repo') });
+    const readOnly = `ghp_ro_${randomUUID()}`;
+    gh.addToken(readOnly, 'read');
+    await expect(manager({ env: { GITHUB_TOKEN: readOnly } }).register('x', { k: 'v' })).rejects.toMatchObject({ code: 'backend', message: expect.stringContaining('403') });
   });
 
   it('refetches the public key once after GitHub rotates it', async () => {
@@ -139,7 +155,7 @@ describe('github through the built CLI, reading inside GitHub Actions', () => {
 
 describe('the GitHub double keeps to the documented contract', () => {
   it('refuses bad auth, bad names, unsealed values and the 101st secret', async () => {
-    const d = await startGitHubDouble();
+    const d = await startGitHubDouble({ repos: ['o/r'] });
     try {
       const api = (path: string, init: RequestInit = {}, token = d.token) =>
         fetch(`${d.url}/repos/o/r/actions/secrets${path}`, { ...init, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } });
@@ -161,6 +177,53 @@ describe('the GitHub double keeps to the documented contract', () => {
       expect((await api('/s5')).status).toBe(200);
       expect((await api('/S5', { method: 'DELETE' })).status).toBe(204);
       expect((await api('/s5', { method: 'DELETE' })).status).toBe(404);
+    } finally {
+      await d.close();
+    }
+  });
+
+  it('measures the 48 KB limit on the sealed value, 404s unknown repositories, enforces token permissions and rate limits', async () => {
+    const d = await startGitHubDouble({ repos: ['o/r'], rateLimit: 50 });
+    try {
+      const call = (path: string, init: RequestInit = {}, token = d.token) =>
+        fetch(`${d.url}${path}`, { ...init, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } });
+      const sodium = (await import('libsodium-wrappers')).default;
+      await sodium.ready;
+      const { key_id, key } = (await (await call('/repos/o/r/actions/secrets/public-key')).json()) as { key_id: string; key: string };
+      const seal = (plain: string) => sodium.to_base64(sodium.crypto_box_seal(sodium.from_string(plain), sodium.from_base64(key, sodium.base64_variants.ORIGINAL)), sodium.base64_variants.ORIGINAL);
+      const put = (name: string, plain: string) => call(`/repos/o/r/actions/secrets/${name}`, { method: 'PUT', body: JSON.stringify({ encrypted_value: seal(plain), key_id }) });
+      // base64 of (plaintext + 48 bytes of box overhead): 36,816 plaintext bytes seal to exactly 49,152 characters.
+      expect(seal('x'.repeat(36_816)).length).toBe(49_152);
+      expect((await put('AT_LIMIT', 'x'.repeat(36_816))).status).toBe(201);
+      expect((await put('OVER_LIMIT', 'x'.repeat(36_817))).status).toBe(422);
+
+      expect((await call('/repos/o/unknown/actions/secrets')).status).toBe(404);
+      expect((await call('/repos/nobody/r/actions/secrets')).status).toBe(404);
+
+      d.addToken('ro', 'read');
+      d.addToken('no', 'none');
+      expect((await call('/repos/o/r/actions/secrets', {}, 'ro')).status).toBe(200);
+      expect((await call('/repos/o/r/actions/secrets/AT_LIMIT', { method: 'DELETE' }, 'ro')).status).toBe(403);
+      const denied = await call('/repos/o/r/actions/secrets', {}, 'no');
+      expect(denied.status).toBe(403);
+      expect(((await denied.json()) as { message: string }).message).toBe('Resource not accessible by personal access token');
+
+      const ok = await call('/repos/o/r/actions/secrets');
+      expect(ok.headers.get('x-ratelimit-limit')).toBe('50');
+      expect(Number(ok.headers.get('x-ratelimit-remaining'))).toBeLessThan(50);
+      expect(ok.headers.get('x-ratelimit-resource')).toBe('core');
+      expect(Number(ok.headers.get('x-ratelimit-reset'))).toBeGreaterThan(Date.now() / 1000);
+      d.exhaustRateLimit(d.token, 60);
+      const primary = await call('/repos/o/r/actions/secrets');
+      expect(primary.status).toBe(403);
+      expect(primary.headers.get('x-ratelimit-remaining')).toBe('0');
+      expect(((await primary.json()) as { message: string }).message).toMatch(/^API rate limit exceeded/);
+      d.secondaryLimitNext(1, 7);
+      const second = await call('/repos/o/r/actions/secrets', {}, 'ro');
+      expect(second.status).toBe(403);
+      expect(second.headers.get('retry-after')).toBe('7');
+      expect(((await second.json()) as { message: string }).message).toMatch(/secondary rate limit/);
+      expect((await call('/repos/o/r/actions/secrets', {}, 'ro')).status).toBe(200);
     } finally {
       await d.close();
     }

@@ -4,8 +4,15 @@
  * function here, a `make_<id>` in zenml_driver.py and a zenml-<id>.test.ts calling
  * describeZenmlInterop.
  */
+import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { DescribeSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SecretClient } from '@azure/keyvault-secrets';
+import { v1 } from '@google-cloud/secret-manager';
+import * as grpc from '@grpc/grpc-js';
 import aws from '../../src/flavors/aws.js';
+import azure from '../../src/flavors/azure.js';
+import gcp from '../../src/flavors/gcp.js';
 import vault from '../../src/flavors/vault.js';
 import { scopedName } from '../../src/secrets/scope.js';
 import type { InteropBackend } from './harness.js';
@@ -73,3 +80,83 @@ export function vaultBackend(): InteropBackend {
     longName: () => 400,
   };
 }
+
+/**
+ * ZenML's `none` scope on gcp and azure is its legacy per-key layout (one backend object per key),
+ * which keystack reads as one read-only secret per group and does not write: that direction is
+ * covered by zenml-none-scope.test.ts instead of the matrix.
+ */
+const PER_KEY_NONE = "ZenML's none scope stores one backend object per key; keystack reads such groups read-only and writes its own none-scope secrets as one object (see zenml-none-scope.test.ts)";
+
+export function gcpBackend(): InteropBackend {
+  const endpoint = process.env['GSM_GRPC'];
+  // A project of its own: the shared emulator keeps what other files wrote.
+  const project = `zenml-interop-${randomBytes(3).toString('hex')}`;
+  let client: InstanceType<typeof v1.SecretManagerServiceClient> | undefined;
+  const raw = () => {
+    const [host = '', port = ''] = (endpoint ?? '').split(':');
+    return (client ??= new v1.SecretManagerServiceClient({ apiEndpoint: host, port: Number(port), sslCreds: grpc.credentials.createInsecure(), universeDomain: 'googleapis.com', projectId: project }));
+  };
+  return {
+    id: 'gcp',
+    flavor: gcp,
+    unavailable: () => (endpoint ? null : 'GSM_GRPC is not set (no GCP Secret Manager emulator or double is running)'),
+    connection: () => ({ endpoint, project_id: project }),
+    keystackConfig: () => ({ project_id: project, api_endpoint: endpoint }),
+    keystackEnv: () => ({ METADATA_SERVER_DETECTION: 'none' }),
+    async raw(scope, name) {
+      const id = scopedName(scope, name, '-');
+      try {
+        const [s] = await raw().getSecret({ name: `projects/${project}/secrets/${id}` });
+        const [v] = await raw().accessSecretVersion({ name: `projects/${project}/secrets/${id}/versions/latest` });
+        const payload = JSON.parse(Buffer.from(v.payload?.data ?? []).toString('utf8')) as Record<string, unknown>;
+        return { id, payload, labels: { ...(s.labels ?? {}) } };
+      } catch (e) {
+        if ((e as { code?: number }).code === grpc.status.NOT_FOUND) return null;
+        throw e;
+      }
+    },
+    skipScopes: { none: PER_KEY_NONE },
+    // GCP names are also label values: lowercase, digits, - and _, no '.'.
+    namespace: (r) => `team_${r}`,
+    secretName: (base) => base,
+    longName: () => 63,
+    close: () => client?.close(),
+  };
+}
+
+export function azureBackend(): InteropBackend {
+  const url = process.env['AKV_URL'];
+  const caFile = process.env['NODE_EXTRA_CA_CERTS'];
+  const token = 'emulator';
+  let client: SecretClient | undefined;
+  const raw = () =>
+    (client ??= new SecretClient(url ?? '', { getToken: async () => ({ token, expiresOnTimestamp: Date.now() + 3.6e6 }) },
+      { serviceVersion: '2025-07-01', disableChallengeResourceVerification: true, ...(caFile ? { tlsOptions: { ca: readFileSync(caFile) } } : {}) }));
+  return {
+    id: 'azure',
+    flavor: azure,
+    unavailable: () => (url && caFile ? null : 'AKV_URL / NODE_EXTRA_CA_CERTS are not set (no Key Vault emulator or double is running)'),
+    connection: () => ({ vault_url: url, token, ca_file: caFile }),
+    keystackConfig: () => ({ vault_url: url, access_token: token }),
+    keystackEnv: () => ({ NODE_EXTRA_CA_CERTS: caFile ?? '' }),
+    async raw(scope, name) {
+      const id = scopedName(scope, name, '-');
+      try {
+        const s = await raw().getSecret(id);
+        return { id, payload: JSON.parse(s.value ?? 'null') as Record<string, unknown>, labels: { ...(s.properties.tags ?? {}) } };
+      } catch (e) {
+        if ((e as { statusCode?: number }).statusCode === 404) return null;
+        throw e;
+      }
+    },
+    skipScopes: { none: PER_KEY_NONE },
+    // Key Vault names: letters, digits and - only.
+    namespace: (r) => `team-${r}`,
+    secretName: (base) => base.replace(/_/g, '-'),
+    // ZenML's azure manager takes names of up to 100 characters (keystack: Key Vault's 127 for
+    // the whole vault name, scope path included).
+    longName: (scope) => Math.min(100, 127 - scopedName(scope, '', '-').length),
+  };
+}
+

@@ -93,7 +93,9 @@ function normalise(raw: RawObject | null, name: string, schema?: string): unknow
   const labels = raw.labels && Object.fromEntries(Object.entries(raw.labels).map(([k, v]) => [k, k === 'zenml_secret_name' && v === name ? '<name>' : schema && k === 'zenml_secret_schema' ? '<schema>' : v]));
   const payload = { ...raw.payload };
   if (schema) payload['zenml_schema_name'] = '<schema>';
-  return { id: raw.id.endsWith(`/${name}`) || raw.id === name ? `${raw.id.slice(0, raw.id.length - name.length)}<name>` : raw.id, payload, labels };
+  // The scope path is joined with `/` (aws, vault) or `-` (gcp, azure).
+  const named = raw.id === name || raw.id.endsWith(`/${name}`) || raw.id.endsWith(`-${name}`);
+  return { id: named ? `${raw.id.slice(0, raw.id.length - name.length)}<name>` : raw.id, payload, labels };
 }
 
 /** The whole interop matrix for one backend. */
@@ -284,7 +286,7 @@ export function describeZenmlInterop(backend: InteropBackend): void {
       expect(reg.status, reg.stderr).toBe(0);
       expect(cli(e, ['stack', 'register', 'zs', '-x', 'zsm', '--set']).status).toBe(0);
       const listed = cli(e, ['secret', 'list']);
-      expect(listed.stdout.split('\n')).toContain(adopt);
+      expect(listed.stdout.split('\n'), listed.stderr).toContain(adopt);
       const got = cli(e, ['--json', 'secret', 'get', adopt]);
       expect(got.status, got.stderr).toBe(0);
       expect(JSON.parse(got.stdout)).toMatchObject({ values: { token: 't-1', verify: 'true' }, data: { token: 't-1', verify: true } });

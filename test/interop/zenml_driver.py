@@ -116,7 +116,60 @@ def make_vault(connection, manager):
     return VaultSecretsManager(config=config, **component_kwargs(manager, "vault"))
 
 
-MAKERS = {"aws": make_aws, "vault": make_vault}
+def make_gcp(connection, manager):
+    import grpc
+    from google.cloud import secretmanager
+    from google.cloud.secretmanager_v1.services.secret_manager_service.transports.grpc import (
+        SecretManagerServiceGrpcTransport,
+    )
+    from zenml.integrations.gcp.flavors.gcp_secrets_manager_flavor import GCPSecretsManagerConfig
+    from zenml.integrations.gcp.secrets_manager.gcp_secrets_manager import GCPSecretsManager
+
+    if GCPSecretsManager.CLIENT is None:
+        # ZenML creates this class-level client with default credentials and the public endpoint;
+        # the emulator (or in-repo double) speaks plain-text gRPC on loopback, so the client is
+        # preset on an insecure channel (no credentials are looked up with an explicit transport).
+        channel = grpc.insecure_channel(connection["endpoint"])
+        GCPSecretsManager.CLIENT = secretmanager.SecretManagerServiceClient(
+            transport=SecretManagerServiceGrpcTransport(channel=channel)
+        )
+    config = GCPSecretsManagerConfig(project_id=connection["project_id"], **scope_kwargs(manager))
+    return GCPSecretsManager(config=config, **component_kwargs(manager, "gcp"))
+
+
+class _StaticToken:
+    """A fixed bearer token, as the emulator expects, instead of DefaultAzureCredential."""
+
+    def __init__(self, token):
+        self._token = token
+
+    def get_token(self, *scopes, **kwargs):
+        import time
+        from azure.core.credentials import AccessToken
+
+        return AccessToken(self._token, int(time.time()) + 3600)
+
+
+def make_azure(connection, manager):
+    from azure.keyvault.secrets import SecretClient
+    from zenml.integrations.azure.flavors.azure_secrets_manager_flavor import AzureSecretsManagerConfig
+    from zenml.integrations.azure.secrets_managers.azure_secrets_manager import AzureSecretsManager
+
+    if AzureSecretsManager.CLIENT is None:
+        # ZenML builds https://<key_vault_name>.vault.azure.net with DefaultAzureCredential; the
+        # emulator is https://localhost:PORT with a self-signed certificate and a static token, and its
+        # bearer challenge names https://vault.azure.net, which the SDK would refuse for localhost.
+        AzureSecretsManager.CLIENT = SecretClient(
+            vault_url=connection["vault_url"],
+            credential=_StaticToken(connection["token"]),
+            connection_verify=connection["ca_file"],
+            verify_challenge_resource=False,
+        )
+    config = AzureSecretsManagerConfig(key_vault_name="emulator", **scope_kwargs(manager))
+    return AzureSecretsManager(config=config, **component_kwargs(manager, "azure"))
+
+
+MAKERS = {"aws": make_aws, "vault": make_vault, "gcp": make_gcp, "azure": make_azure}
 
 
 def build_secret(schema, name, values):

@@ -5,14 +5,22 @@
  *
  * Contract (docs.github.com, "REST API endpoints for GitHub Actions secrets" and "Secrets reference"):
  * - every request needs `Authorization: Bearer <token>` (GitHub also accepts `token <token>`), else 401;
+ *   a token without the Secrets permission gets 403 "Resource not accessible by personal access
+ *   token" (read-only tokens may GET but not PUT or DELETE);
+ * - an owner or repository the double was not told about is 404, as GitHub answers for a repository
+ *   the token cannot see;
+ * - every response carries `x-ratelimit-limit/-remaining/-used/-reset/-resource`; past the primary
+ *   limit, 403 "API rate limit exceeded" with `x-ratelimit-remaining: 0`; on demand, the secondary
+ *   limit: 403 "You have exceeded a secondary rate limit" with a `Retry-After`;
  * - GET  /repos/{o}/{r}/actions/secrets/public-key → {key_id, key (base64 X25519)};
  * - PUT  /repos/{o}/{r}/actions/secrets/{name} {encrypted_value, key_id} → 201 created / 204 updated,
- *   422 for a wrong key_id, an undecryptable value, a bad name or a value over 48 KB;
+ *   422 for a wrong key_id, an undecryptable value, a bad name, or a sealed value over 48 KB
+ *   (GitHub documents only "48 KB"; the double takes it as 49,152 characters of `encrypted_value`);
  * - GET  /repos/{o}/{r}/actions/secrets?per_page&page → {total_count, secrets:[{name,created_at,updated_at}]}
  *   sorted by name, per_page default 30, max 100, with a Link header;
  * - GET  /repos/{o}/{r}/actions/secrets/{name} → metadata or 404; DELETE → 204 or 404;
  * - names: [A-Za-z0-9_], no leading digit, no GITHUB_ prefix, stored upper-case, matched
- *   case-insensitively; at most 100 secrets per repository (configurable so a test can list more).
+ *   case-insensitively; at most 100 secrets per repository (GitHub's limit; only benches raise it).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -20,11 +28,17 @@ import { randomBytes } from 'node:crypto';
 import sodium from 'libsodium-wrappers';
 
 export interface GitHubDoubleOptions {
-  /** The only accepted token. @default a random one */
+  /** The token with write access to secrets. @default a random one */
   token?: string;
-  /** Secrets per repository. @default 100, GitHub's documented limit */
+  /** Repositories that exist, as `owner/repo`; any other is 404. More with `addRepo`. */
+  repos?: readonly string[];
+  /** Secrets per repository. @default 100, GitHub's documented limit (benches only raise it) */
   maxSecrets?: number;
+  /** Requests per token per hour (primary rate limit). @default 5000 */
+  rateLimit?: number;
 }
+
+export type TokenPermission = 'write' | 'read' | 'none';
 
 export interface StoredGitHubSecret {
   name: string;
@@ -53,10 +67,17 @@ export interface GitHubDouble {
   /** Replaces the repository key pair, as GitHub may; boxes sealed for the old key are refused. */
   rotateKey(): void;
   setMaxSecrets(n: number): void;
+  addRepo(owner: string, repo: string): void;
+  /** Another token, with the given permission on Actions secrets. */
+  addToken(token: string, permission: TokenPermission): void;
+  /** Uses up the primary rate limit of `token` until `resetInSeconds` from now. */
+  exhaustRateLimit(token: string, resetInSeconds: number): void;
+  /** The next `times` requests hit the secondary rate limit (403 with Retry-After). */
+  secondaryLimitNext(times: number, retryAfterSeconds: number): void;
   close(): Promise<void>;
 }
 
-const MAX_VALUE_BYTES = 48 * 1024;
+const MAX_SEALED_CHARS = 48 * 1024;
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const API = /^\/repos\/([^/]+)\/([^/]+)\/actions\/secrets(?:\/([^/]+))?$/;
 
@@ -64,6 +85,11 @@ export async function startGitHubDouble(options: GitHubDoubleOptions = {}): Prom
   await sodium.ready;
   const token = options.token ?? `ghp_${randomBytes(16).toString('hex')}`;
   let maxSecrets = options.maxSecrets ?? 100;
+  const rateLimit = options.rateLimit ?? 5000;
+  const known = new Set((options.repos ?? []).map((r) => r.toLowerCase()));
+  const tokens = new Map<string, TokenPermission>([[token, 'write']]);
+  const usage = new Map<string, { used: number; reset: number }>();
+  let secondary = { times: 0, retryAfter: 0 };
   let pair = newKeyPair();
   const repos = new Map<string, Map<string, StoredGitHubSecret>>();
   const requests: RecordedRequest[] = [];
@@ -77,10 +103,30 @@ export async function startGitHubDouble(options: GitHubDoubleOptions = {}): Prom
   const handle = async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
     const auth = req.headers.authorization ?? '';
     const m = /^(?:bearer|token)\s+(.+)$/i.exec(auth);
-    if (!m || m[1] !== token) return send(res, 401, { message: 'Bad credentials', documentation_url: 'https://docs.github.com/rest', status: '401' });
+    const permission = m ? tokens.get(m[1] ?? '') : undefined;
+    if (!m || permission === undefined) return send(res, 401, { message: 'Bad credentials', documentation_url: 'https://docs.github.com/rest', status: '401' });
+    const now = Math.floor(Date.now() / 1000);
+    let u = usage.get(m[1] ?? '');
+    if (!u || u.reset <= now) usage.set(m[1] ?? '', (u = { used: 0, reset: now + 3600 }));
+    const limited = u.used >= rateLimit;
+    if (!limited) u.used++;
+    res.setHeader('x-ratelimit-limit', String(rateLimit));
+    res.setHeader('x-ratelimit-remaining', String(Math.max(0, rateLimit - u.used)));
+    res.setHeader('x-ratelimit-used', String(u.used));
+    res.setHeader('x-ratelimit-reset', String(u.reset));
+    res.setHeader('x-ratelimit-resource', 'core');
+    if (limited) return send(res, 403, { message: 'API rate limit exceeded for user ID 1.', documentation_url: 'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api', status: '403' });
+    if (secondary.times > 0) {
+      secondary.times--;
+      return send(res, 403, { message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.', documentation_url: 'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits', status: '403' }, { 'retry-after': String(secondary.retryAfter) });
+    }
     const route = API.exec(url.pathname);
     if (!route) return notFound(res);
     const [, owner = '', repo = '', rawName] = route;
+    if (!known.has(`${decodeURIComponent(owner)}/${decodeURIComponent(repo)}`.toLowerCase())) return notFound(res);
+    if (permission === 'none' || (permission === 'read' && req.method !== 'GET')) {
+      return send(res, 403, { message: 'Resource not accessible by personal access token', documentation_url: 'https://docs.github.com/rest/actions/secrets', status: '403' });
+    }
     const secrets = repoSecrets(decodeURIComponent(owner), decodeURIComponent(repo));
     const name = rawName === undefined ? undefined : decodeURIComponent(rawName);
 
@@ -124,6 +170,7 @@ export async function startGitHubDouble(options: GitHubDoubleOptions = {}): Prom
         }
         if (typeof body.encrypted_value !== 'string' || typeof body.key_id !== 'string') return unprocessable(res, 'encrypted_value and key_id are required');
         if (body.key_id !== pair.keyId) return unprocessable(res, 'Bad key_id');
+        if (body.encrypted_value.length > MAX_SEALED_CHARS) return unprocessable(res, 'Secret value is too large (48 KB max)');
         let plaintext: string;
         try {
           const box = sodium.from_base64(body.encrypted_value, sodium.base64_variants.ORIGINAL);
@@ -131,7 +178,6 @@ export async function startGitHubDouble(options: GitHubDoubleOptions = {}): Prom
         } catch {
           return unprocessable(res, 'Unable to decrypt the secret value');
         }
-        if (Buffer.byteLength(plaintext) > MAX_VALUE_BYTES) return unprocessable(res, 'Secret value is too large (48 KB max)');
         const now = new Date().toISOString();
         const existing = secrets.get(key);
         if (existing) {
@@ -153,6 +199,9 @@ export async function startGitHubDouble(options: GitHubDoubleOptions = {}): Prom
     res.on('finish', done);
     handle(req, res, url).catch((e: unknown) => send(res, 500, { message: String(e) }));
   });
+  // Node closes idle keep-alive connections after 5 s, far sooner than GitHub's front end; a client
+  // that reuses a socket in the instant it is closed gets ECONNRESET, which is a Node artefact here.
+  server.keepAliveTimeout = 120_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
 
@@ -164,6 +213,10 @@ export async function startGitHubDouble(options: GitHubDoubleOptions = {}): Prom
     plaintext: (owner, repo, name) => repoSecrets(owner, repo).get(name.toUpperCase())?.plaintext,
     rotateKey: () => void (pair = newKeyPair()),
     setMaxSecrets: (n) => void (maxSecrets = n),
+    addRepo: (owner, repo) => void known.add(`${owner}/${repo}`.toLowerCase()),
+    addToken: (t, p) => void tokens.set(t, p),
+    exhaustRateLimit: (t, resetIn) => void usage.set(t, { used: rateLimit, reset: Math.floor(Date.now() / 1000) + resetIn }),
+    secondaryLimitNext: (times, retryAfter) => void (secondary = { times, retryAfter }),
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.closeAllConnections();
