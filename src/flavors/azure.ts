@@ -133,7 +133,7 @@ function createAzureBackend(ctx: FlavorContext<AzureFlavorOptions>): SecretsBack
     ({ ...secretMetadata(scope, name, schema), [schemaTag]: schema, ...extra });
   const write = async (op: string, name: string, secret: StoredSecret, tagName = name, extra: Record<string, string> = {}) => {
     const full = vaultName(name);
-    // Register and update read the name first, and a name with no vault name reads as absent.
+    // Callers fetch the secret first, and a name with no vault name fetches as absent.
     if (full === null) throw new Error(`azure ${op}: '${name}' has no vault name in this scope`);
     return call(op, name, (c) => c.setSecret(full, encodeContent(secret, P), { tags: tagsFor(tagName, secret.schema, extra) }));
   };
