@@ -14,6 +14,7 @@ import { proxyFaults, testFlavor } from '../../src/testing/index.js';
 import { vitestRunner } from '../support/runner.js';
 import { startAkvDouble, type AkvDouble } from '../doubles/azure-key-vault.js';
 import { cliAsync, tempEnv } from '../support/cli.js';
+import { assertStaleWriteConflicts } from '../support/compare-and-set.js';
 
 const url = process.env['AKV_URL'];
 if (!url) {
@@ -169,19 +170,7 @@ describe('azure specifics', () => {
     it('a stale compare-and-set is a conflict', async () => {
       const scope = { scope: 'global', componentUuid: randomUUID(), componentName: 'x', prefix: 'keystack' } as const;
       const be = azure.create({ config: { vault_url: d.url, access_token: d.token, ca_file: caFile }, scope, names: backendNames(scope, '-', () => true), configDir: '/nonexistent', env });
-      assert.equal(await be.create('cas', { schema: 'arbitrary', values: { a: '1' } }), true);
-      const first = await be.read!('cas');
-      const second = await be.read!('cas');
-      assert.ok(first && second);
-      assert.equal(await be.replaceIf!('cas', { schema: 'arbitrary', values: { a: '1', b: '2' } }, first.version), 'updated');
-      assert.equal(await be.replaceIf!('cas', { schema: 'arbitrary', values: { a: '1', c: '3' } }, second.version), 'conflict');
-      const again = await be.read!('cas');
-      assert.deepEqual(again?.secret.values, { a: '1', b: '2' });
-      assert.equal(await be.replaceIf!('cas', { schema: 'arbitrary', values: { a: '1', b: '2', c: '3' } }, again.version), 'updated');
-      assert.deepEqual((await be.get('cas'))?.values, { a: '1', b: '2', c: '3' });
-      assert.equal(await be.delete('cas'), true);
-      assert.equal(await be.replaceIf!('cas', { schema: 'arbitrary', values: {} }, again.version), 'absent');
-      await be.close?.();
+      await assertStaleWriteConflicts(be);
     });
 
     it('retries 429 honouring Retry-After, then succeeds', async () => {

@@ -13,6 +13,7 @@ import { testFlavor, type FaultInjection, type FaultMode } from '../../src/testi
 import { vitestRunner } from '../support/runner.js';
 import { startGsmDouble, type GsmDouble } from '../doubles/gcp-secret-manager.js';
 import { cliAsync, tempEnv } from '../support/cli.js';
+import { assertStaleWriteConflicts } from '../support/compare-and-set.js';
 
 const endpoint = process.env['GSM_GRPC'];
 if (!endpoint) {
@@ -228,19 +229,7 @@ describe('gcp specifics', () => {
     it('a stale compare-and-set is a conflict (UpdateSecret on the etag is ABORTED)', async () => {
       const scope = { scope: 'global', componentUuid: randomUUID(), componentName: 'x', prefix: 'keystack' } as const;
       const be = gcp.create({ config: { project_id: 'p', api_endpoint: d.endpoint }, scope, names: backendNames(scope, '-', () => true), configDir: '/nonexistent', env });
-      assert.equal(await be.create('cas', { schema: 'arbitrary', values: { a: '1' } }), true);
-      const first = await be.read!('cas');
-      const second = await be.read!('cas');
-      assert.ok(first && second);
-      assert.equal(await be.replaceIf!('cas', { schema: 'arbitrary', values: { a: '1', b: '2' } }, first.version), 'updated');
-      assert.equal(await be.replaceIf!('cas', { schema: 'arbitrary', values: { a: '1', c: '3' } }, second.version), 'conflict');
-      const again = await be.read!('cas');
-      assert.deepEqual(again?.secret.values, { a: '1', b: '2' });
-      assert.equal(await be.replaceIf!('cas', { schema: 'arbitrary', values: { a: '1', b: '2', c: '3' } }, again.version), 'updated');
-      assert.deepEqual((await be.get('cas'))?.values, { a: '1', b: '2', c: '3' });
-      assert.equal(await be.delete('cas'), true);
-      assert.equal(await be.replaceIf!('cas', { schema: 'arbitrary', values: {} }, again.version), 'absent');
-      await be.close?.();
+      await assertStaleWriteConflicts(be);
     });
 
     it('retries RESOURCE_EXHAUSTED, then succeeds', async () => {
