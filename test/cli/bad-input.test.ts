@@ -1,18 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cli, tempEnv, type CliEnv, type CliResult } from '../support/cli.js';
-
-/** One error line plus one hint line, no stack trace. */
-function expectCleanError(r: CliResult, code: 1 | 2): void {
-  expect(r.status, r.stderr).toBe(code);
-  expect(r.stdout).toBe('');
-  const lines = r.stderr.trimEnd().split('\n');
-  expect(lines[0]).toMatch(/^Error: \S/);
-  expect(lines.length, r.stderr).toBeLessThanOrEqual(2);
-  if (lines[1] !== undefined) expect(lines[1]).toMatch(/^Hint: \S/);
-  expect(r.stderr).not.toMatch(/\n\s+at /);
-}
+import { cli, expectCleanError, tempEnv, type CliEnv } from '../support/cli.js';
 
 function withExisting(): CliEnv {
   const e = tempEnv();

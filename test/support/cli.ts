@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
+import { expect } from 'vitest';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -76,4 +77,19 @@ sys.exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 99)
     timeout: 90_000,
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * One error line plus at most one hint line, nothing on stdout, no stack trace; `forbid` replaces the
+ * stack-trace pattern stderr must not match (e.g. to also forbid the "This is a bug" hint) and `message` one it must.
+ */
+export function expectCleanError(r: CliResult, code: 1 | 2, o: { message?: RegExp | undefined; forbid?: RegExp } = {}): void {
+  expect(r.status, r.stderr).toBe(code);
+  expect(r.stdout).toBe('');
+  const lines = r.stderr.trimEnd().split('\n');
+  expect(lines[0]).toMatch(/^Error: \S/);
+  expect(lines.length, r.stderr).toBeLessThanOrEqual(2);
+  if (lines[1] !== undefined) expect(lines[1]).toMatch(/^Hint: \S/);
+  expect(r.stderr).not.toMatch(o.forbid ?? /\n\s+at /);
+  if (o.message) expect(r.stderr).toMatch(o.message);
 }
