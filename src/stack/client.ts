@@ -97,21 +97,22 @@ export class Keystack {
 
   /** The active stack's secrets manager, or the one with this name or UUID. */
   async secretsManager(name?: string): Promise<SecretsManager> {
-    let record: ComponentRecord;
-    if (name === undefined) {
-      const stack = this.activeStack();
-      const found = this.stackComponent(stack, 'secrets_manager');
-      if (!found) {
-        throw new NotFoundError(
-          `the active stack '${stack.name}' has no secrets manager`,
-          `Add one with \`keystack stack update ${stack.name} -x NAME\`, or activate a stack that has one.`,
-        );
-      }
-      record = found;
-    } else {
-      record = this.store.getComponent('secrets_manager', name);
+    if (name !== undefined) return this.managerFor(this.store.getComponent('secrets_manager', name));
+    return this.stackSecretsManager(this.activeStack());
+  }
+
+  /** The secrets manager of a stack (default: the active one). */
+  async stackSecretsManager(stack: StackRecord | string = this.activeStack()): Promise<SecretsManager> {
+    const record = typeof stack === 'string' ? this.store.getStack(stack) : stack;
+    const found = this.stackComponent(record, 'secrets_manager');
+    if (!found) {
+      const active = record.name === this.store.activeStackName();
+      throw new NotFoundError(
+        `${active ? 'the active stack' : 'stack'} '${record.name}' has no secrets manager`,
+        `Add one with \`keystack stack update ${record.name} -x NAME\`${active ? ', or activate a stack that has one' : ''}.`,
+      );
     }
-    return this.managerFor(record);
+    return this.managerFor(found);
   }
 
   /** A SecretsManager for a stored record, cached per UUID for the life of this client. */
