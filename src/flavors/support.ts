@@ -278,6 +278,11 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
   return out;
 }
 
+/** Deletes each name, `concurrency` at a time; how many deletes found their secret. */
+export async function deleteEach(names: readonly string[], concurrency: number, del: (name: string) => Promise<boolean>): Promise<number> {
+  return (await mapLimit(names, concurrency, del)).filter(Boolean).length;
+}
+
 /** The HTTP status of an SDK error (`status`, `statusCode` or the AWS SDK's `$metadata`). */
 export function httpStatus(e: unknown): number | undefined {
   const x = e as { status?: unknown; statusCode?: unknown; $metadata?: { httpStatusCode?: unknown } } | null;
