@@ -26,7 +26,7 @@ import { ConfigError, InvalidNameError, UnsupportedOperationError } from '../sec
 import { fullMatch, type NameRule } from '../secrets/names.js';
 import { secretMetadata, type ScopeContext } from '../secrets/scope.js';
 import { heldLease, readPastLeases, stamp } from './cas.js';
-import { backendFailure, createCaller, decodeOrFail, deleteEach, httpStatus as _status, importLib, retryAfterMs, type FailureClassifier } from './support.js';
+import { backendFailure, createCaller, decodeOrFail, deleteEach, errorHeader, httpStatus as _status, importLib, retryAfterMs, type FailureClassifier } from './support.js';
 import { reservedInNone, taggedName, tagsInScope } from './tags.js';
 import { defineFlavor, type FlavorContext, type ReplaceOutcome, type SecretsBackend, type VersionedSecret } from './types.js';
 import { assembleGroup, decodeOwn, GROUP_KEY, GROUP_MEMBER_KEY, GROUP_SCHEMA, groupIsReadOnly, withPayloads, type GroupWording } from './zenml-groups.js';
@@ -360,9 +360,6 @@ function _validName(n: string): boolean {
   return n.length <= NAME_RULE.maxLength && fullMatch(NAME_RULE.pattern, n);
 }
 
-function _retryAfter(e: unknown): number | undefined {
-  return retryAfterMs((e as { response?: { headers?: { get(n: string): string | undefined } } }).response?.headers?.get('retry-after'));
-}
 
 /** A 409 on register, explained by its inner error code. */
 function _conflictOnRegister(name: string, full: string, e: unknown): unknown {
@@ -384,7 +381,7 @@ const UNREACHABLE = 'Check key_vault_name / vault_url and the network; for an em
 
 /** Throttling is retried; auth, throttling and connectivity failures get a next step. */
 const CLASSIFY: FailureClassifier = {
-  throttled: (e) => (_status(e) === 429 ? (_retryAfter(e) ?? true) : false),
+  throttled: (e) => (_status(e) === 429 ? (retryAfterMs(errorHeader(e, 'retry-after')) ?? true) : false),
   // keystack aborts nothing else, so an abort is the per-request timeout set in _connect.
   timedOut: (e) => (e as { name?: unknown } | null)?.name === 'AbortError',
   explain(e) {

@@ -22,7 +22,7 @@ import { fullMatch, type NameRule } from '../secrets/names.js';
 import { scopeMetadata, secretMetadata } from '../secrets/scope.js';
 import { heldLease, readPastLeases, stamp, updateByRounds } from './cas.js';
 import { GrpcCode as G, grpcClassifier, grpcCode as _code, parseEndpoint } from './grpc.js';
-import { backendFailure, createCaller, decodeOrFail, deleteEach, importLib } from './support.js';
+import { allPages, backendFailure, createCaller, decodeOrFail, deleteEach, importLib } from './support.js';
 import { reservedInNone, taggedName } from './tags.js';
 import { defineFlavor, type FlavorContext, type ReplaceOutcome, type SecretsBackend, type VersionedSecret } from './types.js';
 import { assembleGroup, decodeOwn, GROUP_KEY, GROUP_SCHEMA, groupIsReadOnly, withPayloads, type GroupWording } from './zenml-groups.js';
@@ -102,19 +102,12 @@ function createGcpBackend(ctx: FlavorContext<GcpFlavorOptions>): SecretsBackend 
   const labelsFor = (name: string, schema: string, current: Record<string, string> = {}) =>
     ({ ...current, ..._labels(secretMetadata(scope, name, schema)), [schemaLabel]: _labelValue(schema) });
 
-  const listRaw = async (filter: string) => {
-    const out: { id: string; labels: Record<string, string> }[] = [];
-    let pageToken = '';
-    do {
-      const [secrets, , res] = await call('list', undefined, (c) =>
-        c.listSecrets({ parent, filter, pageSize: PAGE_SIZE, pageToken }, { ...OPTS, autoPaginate: false }),
-      );
-      for (const s of secrets) out.push({ id: s.name?.slice(s.name.lastIndexOf('/') + 1) ?? '', labels: (s.labels ?? {}) });
-      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- the raw page response is typed as always there; if a backend leaves it out the listing ends instead of throwing
-      pageToken = res?.nextPageToken ?? '';
-    } while (pageToken);
-    return out;
-  };
+  const listRaw = (filter: string) => allPages(async (pageToken = '') => {
+    const [secrets, , res] = await call('list', undefined, (c) => c.listSecrets({ parent, filter, pageSize: PAGE_SIZE, pageToken }, { ...OPTS, autoPaginate: false }));
+    const items = secrets.map((s) => ({ id: s.name?.slice(s.name.lastIndexOf('/') + 1) ?? '', labels: s.labels ?? {} }));
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- the raw page response is typed as always there; if a backend leaves it out the listing ends instead of throwing
+    return { items, next: res?.nextPageToken };
+  });
 
   /** This scope's own secrets, and (in `none` scope) ZenML's per-key groups. */
   const scan = async (): Promise<{ own: string[]; groups: Set<string> }> => {

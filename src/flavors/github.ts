@@ -13,7 +13,7 @@
 import { decodeContent, encodeContent, type StoredSecret } from '../secrets/content.js';
 import { BackendError, ConfigError, InvalidNameError, UnsupportedOperationError } from '../secrets/errors.js';
 import { scopePath, type BackendNames, type ScopeContext } from '../secrets/scope.js';
-import { createCaller, fetchWithTimeout, httpStatus as status, importLib, retryAfterMs, type FailureClassifier } from './support.js';
+import { createCaller, errorHeader as header, fetchWithTimeout, httpStatus as status, importLib, retryAfterMs, type FailureClassifier } from './support.js';
 import { defineFlavor, type FlavorContext, type SecretsBackend } from './types.js';
 
 export const FLAVOR_NAME = 'github';
@@ -224,12 +224,6 @@ function injectedSecrets(env: FlavorContext<unknown>['env']): Record<string, str
   } catch {
     throw new ConfigError(`${SECRETS_JSON_ENV} is not JSON`, { hint: `Set it with \`${SECRETS_JSON_ENV}: \${{ toJSON(secrets) }}\` in the workflow.` });
   }
-}
-
-function header(e: unknown, name: string): string | undefined {
-  const h = (e as { response?: { headers?: Record<string, unknown> } }).response?.headers?.[name];
-  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a header the client did not give as a string is a number (or a list, which joins with commas as HTTP does)
-  return typeof h === 'string' ? h : h === undefined ? undefined : String(h);
 }
 
 /**
