@@ -165,14 +165,15 @@ export function retryAfterMs(value: unknown, now: number = Date.now()): number |
 
 /**
  * A response header of an SDK error (`e.response.headers`, a Headers-like object with `get` as in
- * the Azure SDK, or a plain record as in Octokit); a number or list is joined as HTTP does.
+ * the Azure SDK, or a plain record as in Octokit); a number as text, a list joined as HTTP does.
  */
 export function errorHeader(e: unknown, name: string): string | undefined {
   const headers = (e as { response?: { headers?: unknown } } | null)?.response?.headers;
   if (!headers || typeof headers !== 'object') return undefined;
   const h: unknown = typeof (headers as { get?: unknown }).get === 'function' ? (headers as { get(n: string): unknown }).get(name) : (headers as Record<string, unknown>)[name];
-  if (h === undefined || h === null) return undefined;
-  return Array.isArray(h) ? h.join(', ') : String(h as string | number);
+  if (typeof h === 'string') return h;
+  if (typeof h === 'number') return String(h);
+  return Array.isArray(h) ? h.filter((x) => typeof x === 'string').join(', ') : undefined;
 }
 
 /** Every item of a paged listing: `page(token)` gives one page and the next token (empty or absent at the end). */
