@@ -14,7 +14,7 @@ import { Keystack } from '../../src/stack/client.js';
 import { registerComponent } from '../../src/stack/component-ops.js';
 import { StackRuntime } from '../../src/stack/runtime.js';
 import { openArtifactStore, pipeline, RunStore, runPipeline, step, type ArtifactStore } from '../../src/pipeline/index.js';
-import { S3ArtifactStore } from '../../src/pipeline/s3-artifacts.js';
+import { FLAVOR_DEPENDENCIES, S3ArtifactStore } from '../../src/pipeline/s3-artifacts.js';
 import { closedPortUrl, requireEnv } from '../support/fake-http.js';
 import { cli, tempEnv } from '../support/cli.js';
 
@@ -149,6 +149,11 @@ describe('the s3 artifact store', () => {
     expect(err).toBeInstanceOf(BackendError);
     expect((err as Error).message).toMatch(/cannot reach the S3 endpoint of artifact-store 'bucket' \(ECONNREFUSED\)/);
     expect(JSON.stringify({ m: (err as Error).message, c: String((err as Error).cause) })).not.toContain(SECRET_KEY);
+  });
+
+  it('declares its optional SDK with the range package.json installs', () => {
+    const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { optionalDependencies: Record<string, string> };
+    for (const [dep, range] of Object.entries(FLAVOR_DEPENDENCIES)) expect(pkg.optionalDependencies[dep], dep).toBe(range);
   });
 
   it('refuses a path that is not s3://BUCKET[/PREFIX]', async () => {
