@@ -79,6 +79,8 @@ const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
       ALTER TABLE pipeline_runs ADD COLUMN runner_pid INTEGER;
       ALTER TABLE pipeline_runs ADD COLUMN runner_start TEXT;`);
   },
+  // 3: remote steps: which worker ran a step and how many attempts it took.
+  (db) => db.exec('ALTER TABLE pipeline_steps ADD COLUMN worker TEXT; ALTER TABLE pipeline_steps ADD COLUMN attempts INTEGER;'),
 ];
 
 /** The schema version this code writes; stores at an older version are migrated on open. */
