@@ -65,6 +65,27 @@ export const COMPONENT_FLAVORS: readonly ComponentFlavor[] = [
     isLocal: true,
   },
   {
+    type: 'artifact_store',
+    name: 's3',
+    description: 'Keeps step outputs (and the step cache) in an S3 bucket, optionally encrypted; needs @aws-sdk/client-s3.',
+    config: {
+      path: { type: 'string', description: 'Where artifacts live: s3://BUCKET/PREFIX.', required: true, allowReference: false },
+      region: { type: 'string', description: 'AWS region of the bucket (default: AWS_REGION, else us-east-1).' },
+      endpoint_url: { type: 'string', description: 'Another S3 endpoint (emulators, S3-compatible servers); uses path-style addressing.', allowReference: false },
+      authentication_secret: {
+        type: 'string',
+        description: 'Name of an aws secret (aws_access_key_id, aws_secret_access_key, aws_session_token) in the stack’s secrets manager; default: the AWS credentials of the machine the step runs on.',
+        allowReference: false,
+      },
+      encryption_key: {
+        type: 'string',
+        description: 'Passphrase that encrypts every artifact before it is uploaded (AES-256-GCM). Give it as a reference, e.g. {{artifacts.key}}.',
+        sensitive: true,
+      },
+    },
+    isLocal: false,
+  },
+  {
     type: 'container_registry',
     name: 'default',
     description: 'A container registry; its credentials come from a basic_auth secret.',

@@ -4,7 +4,7 @@
  */
 import { ConfigError, NotFoundError, SchemaValidationError } from '../secrets/errors.js';
 import { collectReferences, type SecretReference } from '../secrets/reference.js';
-import type { SecretsManager } from '../flavors/manager.js';
+import type { Secret, SecretsManager } from '../flavors/manager.js';
 import type { Keystack } from './client.js';
 import { COMPONENT_LABEL, type ComponentRecord, type StackRecord } from './config-store.js';
 import { componentFlavor, REGISTRY_AUTH_SCHEMA, type ComponentFlavor, type StackComponentType } from './components.js';
@@ -43,6 +43,18 @@ export class ResolvedComponent {
     const v = await this.get(field);
     // eslint-disable-next-line @typescript-eslint/no-base-to-string -- string fields hold scalars (the flavor's schema checked them); a number or boolean prints as String() does
     return v === undefined || v === null || v === '' ? undefined : String(v);
+  }
+
+  /**
+   * A secret of the stack's secrets manager by name (an `authentication_secret`), read once per
+   * run like references; null when it does not exist or the stack has no secrets manager.
+   */
+  secret(name: string): Promise<Secret | null> {
+    return this.#resolver.secret(name);
+  }
+
+  get hasSecretsManager(): boolean {
+    return this.#resolver.manager !== undefined;
   }
 
   /** The stored config: references stay as text. */
