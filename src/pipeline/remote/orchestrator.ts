@@ -28,8 +28,9 @@ export function isRemoteOrchestrator(stack: StackRuntime): boolean {
 
 /** The stack as a job carries it: configs as stored, references as text. */
 export function stackSnapshot(ks: Keystack, stack: StackRuntime): StackSnapshot {
-  const components = stack.components().map((c) => snapshotComponent(c.record, componentFields(c.flavor), COMPONENT_LABEL[c.type]));
-  for (const op of stepOperators(stack)) components.push(snapshotComponent(op.record, componentFields(op.flavor), 'step-operator'));
+  const all = [...stack.components(), ...stepOperators(stack)];
+  const components = all.filter((c, i) => all.findIndex((x) => x.record.uuid === c.record.uuid) === i)
+    .map((c) => snapshotComponent(c.record, componentFields(c.flavor), COMPONENT_LABEL[c.type]));
   const sm = ks.stackComponent(stack.record, 'secrets_manager');
   const manager = stack.rawSecretsManager;
   if (sm && manager) components.push(snapshotComponent(sm, managerFields(manager.flavor), 'secrets-manager'));
@@ -120,7 +121,7 @@ async function follow(ks: Keystack, stack: StackRuntime, runs: RunStore, runId: 
     if (outcome === 'completed') break;
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
-  const artifacts = await openRunArtifactStore(stack.artifactStore, ks.configDir);
+  const artifacts = await openRunArtifactStore(stack.artifactStore, ks.configDir, ks.env);
   const values: Record<string, unknown> = {};
   for (const s of runs.steps(runId)) if (s.output) values[s.stepId] = await artifacts.read(s.output.uri);
   return { run: runs.getRun(runId), steps: runs.steps(runId), outputs: values };

@@ -129,7 +129,7 @@ export async function addStepJob(queues: QueueSource, queueName: string, data: S
   await q.add(data.step.id, data, {
     jobId: jobId(data.runId, data.step.id),
     attempts: policy.attempts,
-    backoff: { type: 'fixed', delay: policy.backoffMs },
+    backoff: { type: 'exponential', delay: policy.backoffMs },
     removeOnComplete: { age: STATE_TTL_SECONDS },
     removeOnFail: { age: STATE_TTL_SECONDS },
   });

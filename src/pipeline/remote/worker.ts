@@ -205,7 +205,7 @@ async function buildRunContext(data: StepJobData, o: { env: Readonly<Record<stri
   try {
     const stackName = installSnapshot(ks, data.stack);
     const stack = await StackRuntime.load(ks, { stack: stackName, componentFlavors: o.componentFlavors });
-    const artifacts = await openRunArtifactStore(stack.artifactStore, dir);
+    const artifacts = await openRunArtifactStore(stack.artifactStore, dir, o.env);
     return { ks, dir, stack, artifacts, pipeline, nodes: pipeline.graph() };
   } catch (e) {
     await ks.close();
