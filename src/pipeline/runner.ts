@@ -13,7 +13,7 @@ import { processMasker } from '../support/masking.js';
 import type { Keystack } from '../stack/client.js';
 import { StackRuntime } from '../stack/runtime.js';
 import type { ComponentFlavor } from '../stack/components.js';
-import { assertValid, validateRuntime, validationLevelFrom, type ValidationLevel } from '../stack/validation.js';
+import { assertValid, validatePipeline, validateRuntime, validationLevelFrom, type ValidationLevel } from '../stack/validation.js';
 import { openArtifactStore, type ArtifactStore, type CacheEntry, type StoredArtifact } from './artifacts.js';
 import { loadPipelineModule } from './module.js';
 import { RunStore, type RunRecord, type StepRecord, type StepStatus } from './run-store.js';
@@ -75,7 +75,10 @@ const RUNNERS = new Set(['local', 'local_process']);
 
 export async function runPipeline(ks: Keystack, p: Pipeline, options: RunOptions = {}): Promise<RunSummary> {
   const stack = await StackRuntime.load(ks, { stack: options.stack, componentFlavors: options.componentFlavors });
-  assertValid(await validateRuntime(stack, options.level ?? validationLevelFrom(ks.env)));
+  const report = await validateRuntime(stack, options.level ?? validationLevelFrom(ks.env));
+  // Before anything runs or is recorded: the pipeline's step operators are checked with the stack.
+  report.problems.push(...validatePipeline(p, stack));
+  assertValid(report);
   const orch = stack.orchestrator;
   if (orch.flavor.name === 'bullmq') {
     // Loaded here: BullMQ and the remote code cost nothing to runs on local orchestrators.

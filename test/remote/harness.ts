@@ -157,7 +157,7 @@ export async function dumpRedis(url: string): Promise<string> {
       else if (type === 'hash') v = await r.hgetallBuffer(k).then((h) => Object.fromEntries(Object.entries(h).map(([f, b]) => [f, b.toString('latin1')])));
       else if (type === 'list') v = (await r.lrangeBuffer(k, 0, -1)).map((b) => b.toString('latin1'));
       else if (type === 'set') v = (await r.smembersBuffer(k)).map((b) => b.toString('latin1'));
-      else if (type === 'zset') v = await r.zrange(k, 0, -1, 'WITHSCORES');
+      else if (type === 'zset') v = await r.zrange(k, '0', '-1', 'WITHSCORES');
       else if (type === 'stream') v = await r.xrange(k, '-', '+');
       parts.push(`${k} ${type} ${JSON.stringify(v)}`);
     }

@@ -17,7 +17,6 @@ import { addStepJob, queueFor, queueSource, readRunState, writeMeta, type Remote
 import { loadBullmq, openRedis, type RedisClient } from './redis.js';
 import { componentFields, managerFields, moduleHash, modulePathIn, PAYLOAD_VERSION, snapshotComponent, type StackSnapshot, type StepJobData } from './snapshot.js';
 import { openRunArtifactStore } from './store.js';
-import { stepOperatorOf } from './worker.js';
 
 /** How often the client reads the run's state while it follows a run. */
 const POLL_MS = 25;
@@ -28,19 +27,12 @@ export function isRemoteOrchestrator(stack: StackRuntime): boolean {
 
 /** The stack as a job carries it: configs as stored, references as text. */
 export function stackSnapshot(ks: Keystack, stack: StackRuntime): StackSnapshot {
-  const all = [...stack.components(), ...stepOperators(stack)];
-  const components = all.filter((c, i) => all.findIndex((x) => x.record.uuid === c.record.uuid) === i)
-    .map((c) => snapshotComponent(c.record, componentFields(c.flavor), COMPONENT_LABEL[c.type]));
+  // components() includes the step operators.
+  const components = stack.components().map((c) => snapshotComponent(c.record, componentFields(c.flavor), COMPONENT_LABEL[c.type]));
   const sm = ks.stackComponent(stack.record, 'secrets_manager');
   const manager = stack.rawSecretsManager;
   if (sm && manager) components.push(snapshotComponent(sm, managerFields(manager.flavor), 'secrets-manager'));
   return { name: stack.name, components };
-}
-
-/** Step operators of the stack, where this keystack has them. */
-function stepOperators(stack: StackRuntime): StackRuntime['orchestrator'][] {
-  const f = (stack as { stepOperators?: unknown }).stepOperators;
-  return typeof f === 'function' ? (f.call(stack) as StackRuntime['orchestrator'][]) : [];
 }
 
 /** Connects to the orchestrator's Redis with the redis_url resolved through this machine's secrets manager. */
@@ -79,7 +71,7 @@ export async function runOnWorkers(ks: Keystack, stack: StackRuntime, p: Pipelin
         v: PAYLOAD_VERSION, runId: run.id, pipeline: p.name, stack: snapshot, module,
         step: { id: node.id, name: node.step.name, params: node.params }, inputs: {}, noCache: options.noCache === true,
       };
-      await addStepJob(queues, queueFor(snapshot, stepOperatorOf(node)), data);
+      await addStepJob(queues, queueFor(snapshot, node.stepOperator), data);
     }
     options.onRunStart?.(runs.getRun(run.id), stack);
     if (options.detach) return { run: runs.getRun(run.id), steps: runs.steps(run.id), outputs: {} };
@@ -92,8 +84,8 @@ export async function runOnWorkers(ks: Keystack, stack: StackRuntime, p: Pipelin
 
 /** All queues of a run are on the orchestrator's Redis: workers record state and add jobs there. */
 async function checkStepOperatorRedis(stack: StackRuntime, nodes: readonly StepNode[], url: string): Promise<void> {
-  const used = new Set(nodes.map(stepOperatorOf).filter((x): x is string => x !== undefined));
-  for (const op of stepOperators(stack)) {
+  const used = new Set(nodes.map((n) => n.stepOperator).filter((x): x is string => x !== undefined));
+  for (const op of stack.stepOperators()) {
     if (!used.has(op.name)) continue;
     const opUrl = await op.getString('redis_url');
     if (opUrl !== undefined && opUrl !== url) {

@@ -111,7 +111,7 @@ export function retryPolicy(stack: StackSnapshot): RetryPolicy {
 /** The queue a step runs on: its step operator's, else the orchestrator's. */
 export function queueFor(stack: StackSnapshot, stepOperator: string | undefined): string {
   if (stepOperator !== undefined) {
-    const op = stack.components.find((c) => (c.type as string) === 'step_operator' && c.name === stepOperator);
+    const op = stack.components.find((c) => c.type === 'step_operator' && c.name === stepOperator);
     const q = op?.config['queue'];
     if (typeof q === 'string' && q !== '') return q;
   }

@@ -13,7 +13,7 @@ import { join, relative, resolve, isAbsolute } from 'node:path';
 import { ConfigError, KeystackError } from '../../secrets/errors.js';
 import { processMasker } from '../../support/masking.js';
 import { Keystack } from '../../stack/client.js';
-import type { ComponentType } from '../../stack/config-store.js';
+import type { SingleComponentType } from '../../stack/config-store.js';
 import type { ComponentFlavor } from '../../stack/components.js';
 import { StackRuntime } from '../../stack/runtime.js';
 import { loadPipelineModule } from '../module.js';
@@ -184,6 +184,8 @@ function isUnrecoverable(e: unknown): boolean {
 
 export class CodeMismatchError extends ConfigError {}
 
+const PLACEHOLDER = '__keystack_worker';
+
 async function buildRunContext(data: StepJobData, o: { env: Readonly<Record<string, string | undefined>>; codeRoot: string; componentFlavors: readonly ComponentFlavor[] | undefined }): Promise<RunContext> {
   const file = resolve(o.codeRoot, data.module.path);
   const rel = relative(o.codeRoot, file);
@@ -227,18 +229,23 @@ function installSnapshot(ks: Keystack, snap: StackSnapshot): string {
   const store = ks.store;
   return store.tx(() => {
     const defaults = store.getStack('default');
+    // Another stack becomes active first, so that the default one can be replaced.
+    store.addStack(PLACEHOLDER, {});
+    store.setActiveStack(PLACEHOLDER);
     store.setStackComponents('default', {});
     for (const uuid of Object.values(defaults.components)) {
       const c = uuid === undefined ? undefined : store.componentById(uuid);
       if (c) store.deleteComponent(c.type, c.uuid);
     }
-    const components: Partial<Record<ComponentType, string>> = {};
+    const components: Partial<Record<SingleComponentType, string>> = {};
+    const stepOperators: string[] = [];
     for (const c of snap.components) {
       store.addComponent({ type: c.type, flavor: c.flavor, name: c.name, config: c.config, uuid: c.uuid });
-      if ((c.type as string) !== 'step_operator') components[c.type] = c.uuid;
+      if (c.type === 'step_operator') stepOperators.push(c.uuid);
+      else components[c.type] = c.uuid;
     }
-    if (snap.name === 'default') store.setStackComponents('default', components);
-    else store.addStack(snap.name, components);
+    if (snap.name === 'default') store.deleteStack('default');
+    store.addStack(snap.name, components, stepOperators);
     return snap.name;
   });
 }
@@ -295,12 +302,6 @@ async function scheduleDependents(ctx: RunContext, data: StepJobData, steps: Map
       else inputs[k] = out;
     }
     if (!ready) continue;
-    await addStepJob(queues, queueFor(data.stack, stepOperatorOf(node)), { ...data, step: { id: node.id, name: node.step.name, params: node.params }, inputs });
+    await addStepJob(queues, queueFor(data.stack, node.stepOperator), { ...data, step: { id: node.id, name: node.step.name, params: node.params }, inputs });
   }
-}
-
-/** The step operator a step names (`step({ stepOperator })`), if this keystack has them. */
-export function stepOperatorOf(node: StepNode): string | undefined {
-  const op = (node.step as { stepOperator?: unknown }).stepOperator;
-  return typeof op === 'string' && op !== '' ? op : undefined;
 }
