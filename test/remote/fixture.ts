@@ -59,7 +59,7 @@ export async function remoteFixture(o: { attempts?: number; backoffMs?: number; 
   const tokens = {
     cpu: await readOnlyToken(`${prefix}-cpu`, [path('store'), path('s3creds'), path('cpu_creds')]),
     gpu: await readOnlyToken(`${prefix}-gpu`, [path('store'), path('s3creds'), path('gpu_creds')]),
-    none: await readOnlyToken(`${prefix}-none`, []),
+    none: await readOnlyToken(`${prefix}-none`, [path('nothing_here')]),
   };
   return { ks, configDir, prefix, bucket, secrets, tokens, clientEnv };
 }

@@ -95,8 +95,8 @@ export async function startWorkerProcess(o: { name: string; queues?: string[]; c
   const args = [BIN, 'worker', '--name', o.name, '--code-root', o.codeRoot, ...(o.queues ?? ['keystack']).flatMap((q) => ['--queue', q]), ...(o.args ?? [])];
   const proc = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | string>((res) => proc.on('exit', (code, signal) => res(code ?? signal ?? -1)));
   await new Promise<void>((res, rej) => {
     const timer = setInterval(() => {

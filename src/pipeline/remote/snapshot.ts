@@ -95,7 +95,8 @@ export function modulePathIn(codeRoot: string, path: string): string {
 
 /** Checks a payload taken from Redis before anything uses it. */
 export function parseStepJob(data: unknown): StepJobData {
-  const d = data as Partial<StepJobData> | null;
+  // Taken apart field by field: a job from another version may lack any of them.
+  const d = data as { [K in keyof StepJobData]?: unknown } & { module?: Partial<ModuleRef>; step?: Partial<StepJobData['step']>; stack?: Partial<StackSnapshot> } | null;
   const ok = typeof d === 'object' && d !== null && d.v === PAYLOAD_VERSION && typeof d.runId === 'string' && typeof d.pipeline === 'string'
     && typeof d.module?.path === 'string' && typeof d.module.sha256 === 'string' && typeof d.module.exportName === 'string'
     && typeof d.step?.id === 'string' && typeof d.step.name === 'string' && typeof d.step.params === 'object'
@@ -105,5 +106,5 @@ export function parseStepJob(data: unknown): StepJobData {
       hint: 'Run the same keystack version on the client and the workers.',
     });
   }
-  return d as StepJobData;
+  return data as StepJobData;
 }

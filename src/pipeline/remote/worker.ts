@@ -234,7 +234,7 @@ function installSnapshot(ks: Keystack, snap: StackSnapshot): string {
     store.setActiveStack(PLACEHOLDER);
     store.setStackComponents('default', {});
     for (const uuid of Object.values(defaults.components)) {
-      const c = uuid === undefined ? undefined : store.componentById(uuid);
+      const c = store.componentById(uuid);
       if (c) store.deleteComponent(c.type, c.uuid);
     }
     const components: Partial<Record<SingleComponentType, string>> = {};
