@@ -115,7 +115,8 @@ describe('remote runs that fail', () => {
     workers.push(await startWorkerProcess({ name: 'stale', queues: [queues(f).main], codeRoot: other, env: { VAULT_TOKEN: f.tokens.cpu } }));
     const r = await runCli(['pipeline', 'run', 'one.mjs'], cliEnv(f.configDir, f.clientEnv), root);
     expect(r.status).toBe(1);
-    expect(r.stderr).toContain("pipeline module one.mjs in this worker's code root differs from the one the client ran");
+    // ("code root" may read "code ***" here: the client masks OpenBao's dev token, which is "root".)
+    expect(r.stderr).toMatch(/pipeline module one\.mjs in this worker's code (root|\*\*\*) differs from the one the client ran/);
     expect(workers[0]?.log().match(/only: attempt \d failed/g)).toHaveLength(1);
   }, 60_000);
 });
@@ -138,7 +139,8 @@ describe('Redis down or refusing', () => {
     let t0 = Date.now();
     const down = await runCli(['pipeline', 'run', 'one.mjs'], cliEnv(f.configDir, f.clientEnv), root);
     expect(down.status).toBe(1);
-    expect(down.stderr).toContain(`cannot reach Redis at redis://127.0.0.1:${port}/0 from the client`);
+    // The address is part of the secret redis_url, so the client masks it.
+    expect(down.stderr).toMatch(/cannot reach Redis at redis:\/\/\S+ from the client \(ECONNREFUSED\)/);
     expect(down.stderr).toContain("Hint: Start Redis, or check the host and port in the redis_url of orchestrator 'bq'.");
     expect(Date.now() - t0).toBeLessThan(15_000);
     const u = new URL(REDIS_URL());

@@ -81,8 +81,10 @@ export async function openRedis(url: string, o: OpenRedisOptions): Promise<Redis
     // No retry before the first success: that failure is reported. After it, back off to 2 s.
     retryStrategy: (times) => (connected ? Math.min(times * 200, 2000) : null),
   });
-  // Without a listener ioredis prints every connection error; they are reported through the commands.
-  client.on('error', () => undefined);
+  // Without a listener ioredis prints every connection error. The first one says why (ECONNREFUSED,
+  // WRONGPASS); the rejected connect() only says "Connection is closed."
+  let first: unknown;
+  client.on('error', (e: unknown) => (first ??= e));
   try {
     await client.connect();
     await client.ping();
@@ -90,7 +92,7 @@ export async function openRedis(url: string, o: OpenRedisOptions): Promise<Redis
     return client;
   } catch (e) {
     client.disconnect();
-    throw redisError(e, url, o);
+    throw redisError(first ?? e, url, o);
   }
 }
 
