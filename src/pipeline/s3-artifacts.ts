@@ -15,6 +15,8 @@ import { cacheEntryName, isSealed, openArtifact, parseCacheEntry, sealArtifact, 
 
 export const FLAVOR_NAME = 's3';
 const SDK = '@aws-sdk/client-s3';
+/** The optional package this store needs, with the range package.json installs (a test checks it). */
+export const FLAVOR_DEPENDENCIES: Readonly<Record<string, string>> = { [SDK]: '~3.1164.0' };
 /** The schema an s3 store's authentication_secret must have (ZenML's S3 store uses the same). */
 export const S3_AUTH_SCHEMA = 'aws';
 
@@ -224,8 +226,12 @@ export class S3ArtifactStore implements ArtifactStore {
     const name = cause.name;
     const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
     const store = this.component.name;
-    const base = { flavor: `artifact-store ${FLAVOR_NAME}`, operation: op, secretName: undefined, cause };
+    const base = { flavor: `artifact-store ${FLAVOR_NAME}`, operation: `${op} ${uri}`, secretName: undefined, cause };
     const net = networkCode(e);
+    if (name === 'CredentialsProviderError') {
+      return new BackendError({ ...base, reason: `no AWS credentials for artifact-store '${store}' on this machine`,
+        hint: `Set its authentication_secret to an aws secret (\`keystack artifact-store update ${store} --authentication_secret=NAME\`), or give this machine AWS credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or an instance role).` });
+    }
     if (name === 'NoSuchBucket') {
       return new BackendError({ ...base, reason: `the bucket '${this.location.bucket}' of artifact-store '${store}' does not exist`,
         hint: `Create it (e.g. \`aws s3 mb s3://${this.location.bucket}\`), or point the store at another: \`keystack artifact-store update ${store} --path=s3://BUCKET/PREFIX\`.` });
