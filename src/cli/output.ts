@@ -9,6 +9,7 @@
  */
 import { isKeystackError, KeystackError } from '../secrets/errors.js';
 import { isReference } from '../secrets/reference.js';
+import stringWidth from 'string-width';
 import { MASK, processMasker, type Masker } from '../support/masking.js';
 
 export interface Output {
@@ -195,15 +196,94 @@ export function listText(items: readonly string[], max = 20): string {
   return `${items.slice(0, max).join(', ')} and ${(items.length - max).toLocaleString('en-US')} more`;
 }
 
-/** A plain left-aligned table; cells never wrap, so values stay copyable. */
-export function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => displayWidth(r[i] ?? ''))));
-  const line = (cells: readonly string[]) =>
-    cells.map((c, i) => (i === cells.length - 1 ? c : c + ' '.repeat((widths[i] ?? 0) - displayWidth(c)))).join('  ').trimEnd();
-  return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+/**
+ * The width tables are fitted to: `COLUMNS`, else the terminal's width, else none (a pipe or a
+ * file gets whole lines). Set once by main(); tables are rendered by commands, far from the streams.
+ */
+let tableWidth: number | undefined;
+
+export function setTableWidth(width: number | undefined): void {
+  tableWidth = width !== undefined && Number.isInteger(width) && width > 0 ? width : undefined;
 }
 
+const GAP = 2;
+/** A column is not narrowed below this (or its header), so that a narrow terminal still reads. */
+const MIN_COLUMN = 12;
+
+/**
+ * A left-aligned table that fits the terminal: when it is too wide, the widest columns are
+ * narrowed and their cells wrap (at spaces where possible), so nothing is cut off. `fit: false`
+ * keeps every cell on one line, for values that must stay copyable (`secret get`).
+ */
+export function table(headers: readonly string[], rows: readonly (readonly string[])[], options: { fit?: boolean } = {}): string {
+  const cells = rows.map((r) => headers.map((_, i) => r[i] ?? ''));
+  const widths = headers.map((h, i) => Math.max(displayWidth(h), ...cells.map((r) => displayWidth(r[i] ?? ''))));
+  if (options.fit !== false && tableWidth !== undefined) narrow(widths, headers, tableWidth);
+  const line = (parts: readonly string[]) =>
+    parts.map((c, i) => (i === parts.length - 1 ? c : c + ' '.repeat(Math.max(0, (widths[i] ?? 0) - displayWidth(c))))).join(' '.repeat(GAP)).trimEnd();
+  const render = (row: readonly string[]) => {
+    const wrapped = row.map((c, i) => (options.fit === false ? [firstLine(c)] : wrap(c, widths[i] ?? 0)));
+    const height = Math.max(1, ...wrapped.map((w) => w.length));
+    return Array.from({ length: height }, (_, k) => line(wrapped.map((w) => w[k] ?? ''))).join('\n');
+  };
+  return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...cells.map(render)].join('\n');
+}
+
+/** Narrows the widest columns, one column at a time, until the table fits `max` (or cannot). */
+function narrow(widths: number[], headers: readonly string[], max: number): void {
+  let over = widths.reduce((a, b) => a + b, 0) + GAP * (widths.length - 1) - max;
+  while (over > 0) {
+    let widest = -1;
+    for (let i = 0; i < widths.length; i++) {
+      const floor = Math.max(MIN_COLUMN, displayWidth(headers[i] ?? ''));
+      if ((widths[i] ?? 0) > floor && (widest === -1 || (widths[i] ?? 0) > (widths[widest] ?? 0))) widest = i;
+    }
+    if (widest === -1) return;
+    const floor = Math.max(MIN_COLUMN, displayWidth(headers[widest] ?? ''));
+    const second = Math.max(floor, ...widths.filter((_, i) => i !== widest));
+    const cut = Math.min(over, Math.max(1, (widths[widest] ?? 0) - second));
+    widths[widest] = (widths[widest] ?? 0) - cut;
+    over -= cut;
+  }
+}
+
+const segmenter = new Intl.Segmenter();
+
+/** A cell as lines of at most `width` columns: breaks after spaces where it can, else anywhere. */
+function wrap(cell: string, width: number): string[] {
+  const out: string[] = [];
+  for (const para of cell.split('\n')) {
+    let lineText = '';
+    let lineWidth = 0;
+    let lastBreak = -1; // index in lineText just after the last space
+    for (const { segment } of segmenter.segment(para)) {
+      const w = stringWidth(segment);
+      if (lineWidth + w > width && lineText !== '') {
+        if (lastBreak > 0 && segment !== ' ') {
+          out.push(lineText.slice(0, lastBreak).trimEnd());
+          lineText = lineText.slice(lastBreak);
+        } else {
+          out.push(lineText.trimEnd());
+          lineText = '';
+        }
+        lineWidth = stringWidth(lineText);
+        lastBreak = -1;
+        if (segment === ' ') continue;
+      }
+      lineText += segment;
+      lineWidth += w;
+      if (segment === ' ') lastBreak = lineText.length;
+    }
+    out.push(lineText);
+  }
+  return out;
+}
+
+function firstLine(s: string): string {
+  return s.split('\n', 1)[0] ?? '';
+}
+
+/** Terminal columns of the widest line: wide (CJK) characters count two, combining marks none. */
 function displayWidth(s: string): number {
-  const first = s.split('\n', 1)[0] ?? '';
-  return Array.from(first).length; // code points, not UTF-16 units
+  return Math.max(0, ...s.split('\n').map((l) => stringWidth(l)));
 }

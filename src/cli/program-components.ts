@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import type { StackComponentType } from '../stack/components.js';
 import type { CommandContext, CommandResult } from './context.js';
 import * as component from './commands/component.js';
+import { componentFlavorDescribe } from './commands/flavor-describe.js';
 import * as pipeline from './commands/pipeline.js';
 import * as stackSecrets from './commands/stack-secrets.js';
 
@@ -41,8 +42,14 @@ export function addComponentCommands(program: Command, stack: Command, ctx: Comm
     g.command('delete')
       .description(`delete a ${label} (refused while a stack uses it)`)
       .argument('<name>')
-      .action((name: string) => run(() => component.componentDelete(ctx, type, { name }))());
-    g.command('flavor').description(`${label} flavors`).command('list').description('list flavors and their config fields').action(() => run(() => component.componentFlavorList(ctx, type))());
+      .option('-y, --yes', 'do not ask for confirmation')
+      .action((name: string, o: { yes?: boolean }) => run(() => component.componentDelete(ctx, type, { name, yes: o.yes }))());
+    const fl = g.command('flavor').description(`${label} flavors`);
+    fl.command('list').description('list flavors and their config fields').action(() => run(() => component.componentFlavorList(ctx, type))());
+    fl.command('describe')
+      .description("show a flavor's config fields: type, default, sensitive, whether references are allowed")
+      .argument('<flavor>')
+      .action((name: string) => run(() => componentFlavorDescribe(ctx, type, { flavor: name }))());
   }
 
   stack

@@ -5,6 +5,7 @@ import { COMPONENT_LABEL, type ComponentRecord, type ComponentType } from '../..
 import { componentFlavor, componentFlavors, type ComponentFlavor, type StackComponentType } from '../../stack/components.js';
 import { deleteComponent, registerComponent, updateComponent } from '../../stack/component-ops.js';
 import { requiresAuthentication } from '../../stack/runtime.js';
+import { confirmOrAbort } from '../confirm.js';
 import { parseExtraArgs } from '../input.js';
 import { redactConfig, table } from '../output.js';
 import type { CommandContext, CommandResult } from '../context.js';
@@ -67,8 +68,12 @@ export async function componentUpdate(ctx: CommandContext, type: StackComponentT
   return { data: view(record), text: `Updated ${COMPONENT_LABEL[type]} '${record.name}'.` };
 }
 
-export async function componentDelete(ctx: CommandContext, type: StackComponentType, o: { name: string }): Promise<CommandResult> {
-  const rec = deleteComponent(ctx.keystack(), type, o.name);
+export async function componentDelete(ctx: CommandContext, type: StackComponentType, o: { name: string; yes?: boolean | undefined }): Promise<CommandResult> {
+  const ks = ctx.keystack();
+  const found = ks.store.getComponent(type, o.name);
+  // A component in use is refused (by the store) before anyone is asked.
+  if (ks.store.stacksUsing(found.uuid).length === 0) await confirmOrAbort(ctx, `Delete ${COMPONENT_LABEL[type]} '${found.name}'?`, o.yes);
+  const rec = deleteComponent(ks, type, o.name);
   return { data: { ...view(rec), deleted: true }, text: `Deleted ${COMPONENT_LABEL[type]} '${rec.name}'.` };
 }
 

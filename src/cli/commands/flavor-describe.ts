@@ -1,0 +1,100 @@
+/**
+ * `keystack secrets-manager flavor describe FLAVOR` and `keystack <component> flavor describe
+ * FLAVOR`: every config field a flavor takes (type, default, environment variable, whether it is
+ * sensitive or decides where secrets live), and for secrets managers the name rules, size limit
+ * and the optional SDK packages it loads.
+ */
+import type { ConfigField, FlavorDefinition } from '../../flavors/types.js';
+import { DEFAULT_SCOPE_PREFIX, SCOPES } from '../../secrets/scope.js';
+import { componentFlavor, type ComponentField, type StackComponentType } from '../../stack/components.js';
+import { COMPONENT_LABEL } from '../../stack/config-store.js';
+import { table } from '../output.js';
+import type { CommandContext, CommandResult } from '../context.js';
+
+interface FieldView {
+  name: string;
+  type: string;
+  required: boolean;
+  default: string | number | boolean | null;
+  choices: string[] | null;
+  env: string | null;
+  sensitive: boolean;
+  location: boolean;
+  references: boolean;
+  description: string;
+}
+
+export async function managerFlavorDescribe(ctx: CommandContext, o: { flavor: string }): Promise<CommandResult> {
+  const flavor = await ctx.keystack().flavors.get(o.flavor);
+  const location = new Set(flavor.locationFields ?? Object.keys(flavor.config));
+  const own = Object.entries(flavor.config).map(([name, f]) => fieldView(name, f, { location: location.has(name), references: false }));
+  const fields = [...coreFields(flavor), ...own];
+  const rule = flavor.nameRule;
+  const data = {
+    name: flavor.name,
+    type: 'secrets_manager',
+    description: flavor.description,
+    supports_scoping: flavor.supportsScoping,
+    local: flavor.isLocal,
+    name_rule: { pattern: rule.pattern.source, max_length: rule.maxLength, description: rule.description ?? null },
+    max_content_bytes: flavor.maxContentBytes,
+    max_secrets: flavor.capabilities.maxSecrets ?? null,
+    reads_values: flavor.capabilities.readValues,
+    note: flavor.capabilities.note ?? null,
+    packages: Object.entries(flavor.dependencies).map(([name, range]) => ({ name, range })),
+    fields,
+  };
+  const head = [
+    `Flavor '${flavor.name}' (secrets manager): ${flavor.description}`,
+    `Scoping: ${flavor.supportsScoping ? `yes (scopes ${SCOPES.join(', ')}; default component)` : 'no (scope none only)'}. ${flavor.isLocal ? 'Only on this machine (remote orchestrators refuse it).' : 'Reachable from other machines.'}`,
+    `Secret names: ${rule.description ?? `match /${rule.pattern.source}/`}, at most ${rule.maxLength} characters. Largest secret: ${flavor.maxContentBytes.toLocaleString('en-US')} bytes of stored JSON.${flavor.capabilities.maxSecrets ? ` At most ${flavor.capabilities.maxSecrets} secrets per backend domain.` : ''}`,
+    ...(flavor.capabilities.note ? [`Note: ${flavor.capabilities.note}.`] : []),
+    `Packages: ${data.packages.map((p) => `${p.name}@${p.range}`).join(', ') || 'none (built in)'}${data.packages.length ? ' (optional; install them to use this flavor)' : ''}.`,
+  ];
+  return { data, text: `${head.join('\n')}\n\n${fieldsTable(fields)}\n\nSet fields with: keystack secrets-manager register NAME --flavor=${flavor.name} --FIELD=VALUE ...` };
+}
+
+export async function componentFlavorDescribe(_ctx: CommandContext, type: StackComponentType, o: { flavor: string }): Promise<CommandResult> {
+  const flavor = componentFlavor(type, o.flavor);
+  const label = COMPONENT_LABEL[type];
+  const fields = Object.entries(flavor.config).map(([name, f]) => fieldView(name, f, { location: false, references: (f as ComponentField).allowReference !== false }));
+  const data = { name: flavor.name, type, description: flavor.description, remote: flavor.remote ?? false, local: flavor.isLocal ?? false, fields };
+  const head = `Flavor '${flavor.name}' (${label}): ${flavor.description}${flavor.remote ? ' Runs steps on other machines.' : ''}${flavor.isLocal ? ' Only on this machine.' : ''}`;
+  const body = fields.length ? fieldsTable(fields) : 'It takes no config fields.';
+  return { data, text: `${head}\n\n${body}\n\nSet fields with: keystack ${label} register NAME --flavor=${flavor.name} --FIELD=VALUE ...` };
+}
+
+// --- Internal helpers ---
+
+/** The fields the core adds to every secrets manager. */
+function coreFields(flavor: FlavorDefinition<unknown>): FieldView[] {
+  const common = { required: false, env: null, sensitive: false, location: true, references: false };
+  return [
+    { ...common, name: 'scope', type: 'string', default: flavor.supportsScoping ? 'component' : 'none', choices: flavor.supportsScoping ? [...SCOPES] : ['none'], description: 'how names map into the backend (set with --scope)' },
+    { ...common, name: 'namespace', type: 'string', default: null, choices: null, description: 'shared namespace, for scope namespace (set with --namespace)' },
+    { ...common, name: 'scope_prefix', type: 'string', default: DEFAULT_SCOPE_PREFIX, choices: null, description: 'first part of scoped backend names (zenml reads ZenML 0.30 secrets)' },
+  ];
+}
+
+function fieldView(name: string, f: ConfigField, o: { location: boolean; references: boolean }): FieldView {
+  return {
+    name,
+    type: f.type,
+    required: f.required ?? false,
+    default: f.default ?? null,
+    choices: f.choices ? [...f.choices] : null,
+    env: f.env ?? null,
+    sensitive: f.sensitive ?? false,
+    location: o.location,
+    references: o.references,
+    description: f.description,
+  };
+}
+
+function fieldsTable(fields: readonly FieldView[]): string {
+  const flags = (f: FieldView) => [f.required ? 'required' : '', f.sensitive ? 'sensitive' : '', f.location ? 'location' : '', f.references ? 'refs ok' : ''].filter(Boolean).join(', ');
+  return table(
+    ['FIELD', 'TYPE', 'DEFAULT', 'ENV', 'FLAGS', 'DESCRIPTION'],
+    fields.map((f) => [f.name, f.choices ? `${f.type} (${f.choices.join('|')})` : f.type, f.default === null ? '' : String(f.default), f.env ?? '', flags(f), f.description]),
+  );
+}
