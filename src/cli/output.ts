@@ -7,7 +7,7 @@
  * (`secret get`) are printed as they are. Masking runs on the text as produced, before lines are
  * joined or JSON is escaped.
  */
-import { isKeystackError, KeystackError } from '../secrets/errors.js';
+import { isKeystackError, KeystackError, type ErrorCode } from '../secrets/errors.js';
 import { isReference } from '../secrets/reference.js';
 import stringWidth from 'string-width';
 import { MASK, processMasker, type Masker } from '../support/masking.js';
@@ -145,7 +145,8 @@ export function describeError(err: unknown, masker: Masker = processMasker): Err
   const line = (s: string) => oneLine(masker.mask(s));
   if (isKeystackError(err)) {
     const info: ErrorInfo = { code: err.code, message: line(err.message) };
-    if (err.hint) info.hint = line(err.hint);
+    const hint = err.hint ?? FALLBACK_HINTS[err.code];
+    if (hint) info.hint = line(hint);
     const issues = (err as { issues?: unknown }).issues;
     if (Array.isArray(issues)) info['issues'] = masker.maskData(issues);
     return info;
@@ -159,6 +160,30 @@ export function describeError(err: unknown, masker: Masker = processMasker): Err
     hint: 'This is a bug in keystack. Run again with KEYSTACK_DEBUG=1 for the stack trace and report it.',
   };
 }
+
+/**
+ * Every error prints a `Hint:` line. Most errors say best what to do next themselves; these are
+ * for the ones that do not (a custom flavor's, a plain message from the core).
+ */
+const FALLBACK_HINTS: Readonly<Record<ErrorCode, string>> = {
+  usage: 'Run the command with --help to see its usage and examples.',
+  config: 'Check the component with `keystack status` or `keystack secrets-manager describe`, and fix it with the matching `update` command.',
+  not_found: 'Run the matching `list` command (e.g. `keystack stack list`) to see what exists.',
+  secret_not_found: 'Run `keystack secret list` to see the secrets of this manager.',
+  exists: 'Pick another name, or delete the existing one first.',
+  in_use: 'Remove it from the stacks that use it first (`keystack stack list`).',
+  invalid_name: 'Pick another name; `keystack secrets-manager flavor describe FLAVOR` shows the name rules.',
+  schema_validation: 'Run `keystack schema describe SCHEMA` to see the keys it takes.',
+  too_large: 'Store large data elsewhere (an artifact store) and keep only a reference or credential here.',
+  input: 'Check the value given with @FILE or @-.',
+  backend: 'Check the backend is reachable and the credentials are valid, then try again.',
+  unsupported: 'Run `keystack secrets-manager flavor describe FLAVOR` to see what the flavor can do.',
+  stack_validation: 'Run `keystack stack validate` for the details.',
+  step_failed: 'Run `keystack pipeline runs list` and describe the run for the details.',
+  conflict: 'Run the command again.',
+  io: 'Send the output somewhere it can be written.',
+  secret_exists: 'Change it with `keystack secret update NAME --KEY=VALUE`, or delete it first.',
+};
 
 function oneLine(s: string): string {
   return s.replace(/\s*\n\s*/g, ' ').trim();
@@ -207,7 +232,7 @@ export function setTableWidth(width: number | undefined): void {
 }
 
 const GAP = 2;
-/** A column is not narrowed below this (or its header), so that a narrow terminal still reads. */
+/** A column is not narrowed below this, so that a narrow terminal still reads. */
 const MIN_COLUMN = 12;
 
 /**
@@ -218,7 +243,7 @@ const MIN_COLUMN = 12;
 export function table(headers: readonly string[], rows: readonly (readonly string[])[], options: { fit?: boolean } = {}): string {
   const cells = rows.map((r) => headers.map((_, i) => r[i] ?? ''));
   const widths = headers.map((h, i) => Math.max(displayWidth(h), ...cells.map((r) => displayWidth(r[i] ?? ''))));
-  if (options.fit !== false && tableWidth !== undefined) narrow(widths, headers, tableWidth);
+  if (options.fit !== false && tableWidth !== undefined) narrow(widths, tableWidth);
   const line = (parts: readonly string[]) =>
     parts.map((c, i) => (i === parts.length - 1 ? c : c + ' '.repeat(Math.max(0, (widths[i] ?? 0) - displayWidth(c))))).join(' '.repeat(GAP)).trimEnd();
   const render = (row: readonly string[]) => {
@@ -226,21 +251,26 @@ export function table(headers: readonly string[], rows: readonly (readonly strin
     const height = Math.max(1, ...wrapped.map((w) => w.length));
     return Array.from({ length: height }, (_, k) => line(wrapped.map((w) => w[k] ?? ''))).join('\n');
   };
-  return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...cells.map(render)].join('\n');
+  return [render(headers), line(widths.map((w) => '-'.repeat(w))), ...cells.map(render)].join('\n');
+}
+
+/** Prose that fits the terminal: each line wrapped at spaces to the table width (if any). */
+export function paragraph(text: string): string {
+  if (tableWidth === undefined) return text;
+  const width = tableWidth;
+  return text.split('\n').map((l) => wrap(l, width).join('\n')).join('\n');
 }
 
 /** Narrows the widest columns, one column at a time, until the table fits `max` (or cannot). */
-function narrow(widths: number[], headers: readonly string[], max: number): void {
+function narrow(widths: number[], max: number): void {
   let over = widths.reduce((a, b) => a + b, 0) + GAP * (widths.length - 1) - max;
   while (over > 0) {
     let widest = -1;
     for (let i = 0; i < widths.length; i++) {
-      const floor = Math.max(MIN_COLUMN, displayWidth(headers[i] ?? ''));
-      if ((widths[i] ?? 0) > floor && (widest === -1 || (widths[i] ?? 0) > (widths[widest] ?? 0))) widest = i;
+      if ((widths[i] ?? 0) > MIN_COLUMN && (widest === -1 || (widths[i] ?? 0) > (widths[widest] ?? 0))) widest = i;
     }
     if (widest === -1) return;
-    const floor = Math.max(MIN_COLUMN, displayWidth(headers[widest] ?? ''));
-    const second = Math.max(floor, ...widths.filter((_, i) => i !== widest));
+    const second = Math.max(MIN_COLUMN, ...widths.filter((_, i) => i !== widest));
     const cut = Math.min(over, Math.max(1, (widths[widest] ?? 0) - second));
     widths[widest] = (widths[widest] ?? 0) - cut;
     over -= cut;
@@ -249,7 +279,10 @@ function narrow(widths: number[], headers: readonly string[], max: number): void
 
 const segmenter = new Intl.Segmenter();
 
-/** A cell as lines of at most `width` columns: breaks after spaces where it can, else anywhere. */
+/** Where a cell may wrap: after these (a space is dropped at the break). */
+const BREAK_AFTER = new Set([' ', '-', ',', '/']);
+
+/** A cell as lines of at most `width` columns: breaks after spaces or dashes where it can, else anywhere. */
 function wrap(cell: string, width: number): string[] {
   const out: string[] = [];
   for (const para of cell.split('\n')) {
@@ -272,7 +305,7 @@ function wrap(cell: string, width: number): string[] {
       }
       lineText += segment;
       lineWidth += w;
-      if (segment === ' ') lastBreak = lineText.length;
+      if (BREAK_AFTER.has(segment)) lastBreak = lineText.length;
     }
     out.push(lineText);
   }

@@ -8,7 +8,7 @@ import type { ConfigField, FlavorDefinition } from '../../flavors/types.js';
 import { DEFAULT_SCOPE_PREFIX, SCOPES } from '../../secrets/scope.js';
 import { componentFlavor, type ComponentField, type StackComponentType } from '../../stack/components.js';
 import { COMPONENT_LABEL } from '../../stack/config-store.js';
-import { table } from '../output.js';
+import { paragraph, table } from '../output.js';
 import type { CommandContext, CommandResult } from '../context.js';
 
 interface FieldView {
@@ -51,7 +51,7 @@ export async function managerFlavorDescribe(ctx: CommandContext, o: { flavor: st
     ...(flavor.capabilities.note ? [`Note: ${flavor.capabilities.note}.`] : []),
     `Packages: ${data.packages.map((p) => `${p.name}@${p.range}`).join(', ') || 'none (built in)'}${data.packages.length ? ' (optional; install them to use this flavor)' : ''}.`,
   ];
-  return { data, text: `${head.join('\n')}\n\n${fieldsTable(fields)}\n\nSet fields with: keystack secrets-manager register NAME --flavor=${flavor.name} --FIELD=VALUE ...` };
+  return { data, text: `${paragraph(head.join('\n'))}\n\n${fieldsTable(fields)}\n\n${paragraph(`Set fields with: keystack secrets-manager register NAME --flavor=${flavor.name} --FIELD=VALUE ...`)}` };
 }
 
 export async function componentFlavorDescribe(_ctx: CommandContext, type: StackComponentType, o: { flavor: string }): Promise<CommandResult> {
@@ -61,7 +61,7 @@ export async function componentFlavorDescribe(_ctx: CommandContext, type: StackC
   const data = { name: flavor.name, type, description: flavor.description, remote: flavor.remote ?? false, local: flavor.isLocal ?? false, fields };
   const head = `Flavor '${flavor.name}' (${label}): ${flavor.description}${flavor.remote ? ' Runs steps on other machines.' : ''}${flavor.isLocal ? ' Only on this machine.' : ''}`;
   const body = fields.length ? fieldsTable(fields) : 'It takes no config fields.';
-  return { data, text: `${head}\n\n${body}\n\nSet fields with: keystack ${label} register NAME --flavor=${flavor.name} --FIELD=VALUE ...` };
+  return { data, text: `${paragraph(head)}\n\n${body}\n\n${paragraph(`Set fields with: keystack ${label} register NAME --flavor=${flavor.name} --FIELD=VALUE ...`)}` };
 }
 
 // --- Internal helpers ---

@@ -34,7 +34,7 @@ async function run(ctx: CommandContext, o: { file: string; exportName?: string |
 
 export async function runsList(ctx: CommandContext, o: { limit: string }): Promise<CommandResult> {
   const limit = Number(o.limit);
-  if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit must be a positive integer');
+  if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit must be a positive integer, not '${o.limit}'`, 'Pass how many runs to list, e.g. `keystack pipeline runs list -n 20`.');
   const runs = new RunStore(ctx.keystack().store).listRuns(limit);
   const rows = runs.map((r) => [r.id, r.pipeline, r.status, r.stack, r.orchestrator, r.startedAt, duration(r)]);
   return { data: runs, text: runs.length ? table(['RUN', 'PIPELINE', 'STATUS', 'STACK', 'ORCHESTRATOR', 'STARTED', 'DURATION'], rows) : 'No pipeline runs yet.' };

@@ -86,8 +86,10 @@ function location(flavor: FlavorDefinition<unknown>, config: Record<string, unkn
 
 function credentials(flavor: FlavorDefinition<unknown>, config: Record<string, unknown>, env: Env): Record<string, CredentialSource> {
   const out: Record<string, CredentialSource> = {};
+  const where = new Set(flavor.locationFields ?? Object.keys(flavor.config));
   for (const [k, field] of Object.entries(flavor.config)) {
-    if (!field.sensitive) continue;
+    // Credentials: sensitive fields, and fields an environment variable may supply (a key id).
+    if (!field.sensitive && (field.env === undefined || where.has(k))) continue;
     if (config[k] !== undefined && config[k] !== null) out[k] = { from: 'config' };
     else if (field.env && env[field.env]) out[k] = { from: 'env', variable: field.env };
     else out[k] = field.env ? { from: 'unset', variable: field.env } : { from: 'unset' };
@@ -107,7 +109,7 @@ function keyText(key: LocalKeySource): string {
 }
 
 function credentialText(c: CredentialSource): string {
-  if (c.from === 'config') return `stored in the config (${MASK})`;
+  if (c.from === 'config') return 'stored in the config';
   if (c.from === 'env') return `from ${c.variable}`;
   return c.variable ? `not set (${c.variable} is empty)` : 'not set';
 }
