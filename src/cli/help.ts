@@ -10,7 +10,7 @@ import type { ErrorCode } from '../secrets/errors.js';
 /** A command's path without `keystack`, e.g. `secret get`; `secrets-manager secret …` is `secret …`. */
 export function commandPath(cmd: Command): string {
   const names: string[] = [];
-  for (let c: Command | null = cmd; c?.parent; c = c.parent) names.unshift(c.name());
+  for (let c: Command = cmd; c.parent; c = c.parent) names.unshift(c.name());
   if (names[0] === 'secrets-manager' && names[1] === 'secret') names.shift();
   return names.join(' ');
 }

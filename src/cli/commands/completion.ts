@@ -58,7 +58,7 @@ function optionKind(cmd: Command, long: string): Kind | undefined {
       return 'component:container_registry';
     case '--flavor': {
       const type = LABEL_TYPE.get(commandPath(cmd).split(' ')[0] ?? '');
-      return type === 'secrets_manager' ? 'manager-flavor' : type ? `flavor:${type as StackComponentType}` : undefined;
+      return type === 'secrets_manager' ? 'manager-flavor' : type ? `flavor:${type}` : undefined;
     }
     default:
       return undefined;

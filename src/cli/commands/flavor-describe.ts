@@ -6,7 +6,7 @@
  */
 import type { ConfigField, FlavorDefinition } from '../../flavors/types.js';
 import { DEFAULT_SCOPE_PREFIX, SCOPES } from '../../secrets/scope.js';
-import { componentFlavor, type ComponentField, type StackComponentType } from '../../stack/components.js';
+import { componentFlavor, type StackComponentType } from '../../stack/components.js';
 import { COMPONENT_LABEL } from '../../stack/config-store.js';
 import { paragraph, table } from '../output.js';
 import type { CommandContext, CommandResult } from '../context.js';
@@ -36,7 +36,7 @@ export async function managerFlavorDescribe(ctx: CommandContext, o: { flavor: st
     description: flavor.description,
     supports_scoping: flavor.supportsScoping,
     local: flavor.isLocal,
-    name_rule: { pattern: rule.pattern.source, max_length: rule.maxLength, description: rule.description ?? null },
+    name_rule: { pattern: rule.pattern.source, max_length: rule.maxLength, description: rule.description },
     max_content_bytes: flavor.maxContentBytes,
     max_secrets: flavor.capabilities.maxSecrets ?? null,
     reads_values: flavor.capabilities.readValues,
@@ -47,7 +47,7 @@ export async function managerFlavorDescribe(ctx: CommandContext, o: { flavor: st
   const head = [
     `Flavor '${flavor.name}' (secrets manager): ${flavor.description}`,
     `Scoping: ${flavor.supportsScoping ? `yes (scopes ${SCOPES.join(', ')}; default component)` : 'no (scope none only)'}. ${flavor.isLocal ? 'Only on this machine (remote orchestrators refuse it).' : 'Reachable from other machines.'}`,
-    `Secret names: ${rule.description ?? `match /${rule.pattern.source}/`}, at most ${rule.maxLength} characters. Largest secret: ${flavor.maxContentBytes.toLocaleString('en-US')} bytes of stored JSON.${flavor.capabilities.maxSecrets ? ` At most ${flavor.capabilities.maxSecrets} secrets per backend domain.` : ''}`,
+    `Secret names: ${rule.description}, at most ${rule.maxLength} characters. Largest secret: ${flavor.maxContentBytes.toLocaleString('en-US')} bytes of stored JSON.${flavor.capabilities.maxSecrets ? ` At most ${flavor.capabilities.maxSecrets} secrets per backend domain.` : ''}`,
     ...(flavor.capabilities.note ? [`Note: ${flavor.capabilities.note}.`] : []),
     `Packages: ${data.packages.map((p) => `${p.name}@${p.range}`).join(', ') || 'none (built in)'}${data.packages.length ? ' (optional; install them to use this flavor)' : ''}.`,
   ];
@@ -57,7 +57,7 @@ export async function managerFlavorDescribe(ctx: CommandContext, o: { flavor: st
 export async function componentFlavorDescribe(_ctx: CommandContext, type: StackComponentType, o: { flavor: string }): Promise<CommandResult> {
   const flavor = componentFlavor(type, o.flavor);
   const label = COMPONENT_LABEL[type];
-  const fields = Object.entries(flavor.config).map(([name, f]) => fieldView(name, f, { location: false, references: (f as ComponentField).allowReference !== false }));
+  const fields = Object.entries(flavor.config).map(([name, f]) => fieldView(name, f, { location: false, references: (f).allowReference !== false }));
   const data = { name: flavor.name, type, description: flavor.description, remote: flavor.remote ?? false, local: flavor.isLocal ?? false, fields };
   const head = `Flavor '${flavor.name}' (${label}): ${flavor.description}${flavor.remote ? ' Runs steps on other machines.' : ''}${flavor.isLocal ? ' Only on this machine.' : ''}`;
   const body = fields.length ? fieldsTable(fields) : 'It takes no config fields.';

@@ -63,7 +63,7 @@ async function managerStatus(ctx: CommandContext, rec: ComponentRecord) {
     ...base,
     location: location(flavor, config, ks.configDir, ks.env),
     credentials: credentials(flavor, rec.config, ks.env),
-    key: flavor.name === 'local' ? localKeySource(localStorePath(ks.configDir, rec.config as { path?: string }), ks.env) : null,
+    key: flavor.name === 'local' ? localKeySource(localStorePath(ks.configDir, rec.config), ks.env) : null,
   };
 }
 
@@ -80,7 +80,7 @@ function location(flavor: FlavorDefinition<unknown>, config: Record<string, unkn
     else if (field.default !== undefined) out[k] = field.default;
     else out[k] = null;
   }
-  if (flavor.name === 'local') out['path'] = localStorePath(configDir, config as { path?: string });
+  if (flavor.name === 'local') out['path'] = localStorePath(configDir, config);
   return out;
 }
 
