@@ -9,7 +9,7 @@
  */
 import { isKeystackError, KeystackError, type ErrorCode } from '../secrets/errors.js';
 import { isReference } from '../secrets/reference.js';
-import stringWidth from 'string-width';
+import type StringWidth from 'string-width';
 import { MASK, processMasker, type Masker } from '../support/masking.js';
 
 export interface Output {
@@ -277,10 +277,29 @@ function narrow(widths: number[], max: number): void {
   }
 }
 
-const segmenter = new Intl.Segmenter();
+/**
+ * string-width creates an ICU segmenter when it loads, which costs ~40 ms: more than the rest
+ * of `secret get`. Printable ASCII is measured by its length, and string-width (and the
+ * segmenter for wrapping) are loaded only for the first cell that is not plain ASCII. The CLI
+ * bundle is CommonJS, where this require is bundled and runs lazily.
+ */
+const PLAIN = /^[\x20-\x7e]*$/;
+let measure: typeof StringWidth | undefined;
+let segmenter: Intl.Segmenter | undefined;
 
-/** Where a cell may wrap: after these (a space is dropped at the break). */
-const BREAK_AFTER = new Set([' ', '-', ',', '/']);
+function stringWidth(s: string): number {
+  if (PLAIN.test(s)) return s.length;
+  measure ??= (require('string-width') as { default: typeof StringWidth }).default;
+  return measure(s);
+}
+
+function segments(s: string): Iterable<{ segment: string }> {
+  if (PLAIN.test(s)) return Array.from(s, (segment) => ({ segment }));
+  return (segmenter ??= new Intl.Segmenter()).segment(s);
+}
+
+/** Where a cell may wrap: after a space (dropped at the break), or a dash or slash after a letter (`CONTAINER-REGISTRY`, not a date). */
+const breaksAfter = (segment: string, before: string) => segment === ' ' || ((segment === '-' || segment === '/') && /[A-Za-z]$/.test(before));
 
 /** A cell as lines of at most `width` columns: breaks after spaces or dashes where it can, else anywhere. */
 function wrap(cell: string, width: number): string[] {
@@ -289,7 +308,7 @@ function wrap(cell: string, width: number): string[] {
     let lineText = '';
     let lineWidth = 0;
     let lastBreak = -1; // index in lineText just after the last space
-    for (const { segment } of segmenter.segment(para)) {
+    for (const { segment } of segments(para)) {
       const w = stringWidth(segment);
       if (lineWidth + w > width && lineText !== '') {
         if (lastBreak > 0 && segment !== ' ') {
@@ -305,7 +324,7 @@ function wrap(cell: string, width: number): string[] {
       }
       lineText += segment;
       lineWidth += w;
-      if (BREAK_AFTER.has(segment)) lastBreak = lineText.length;
+      if (breaksAfter(segment, lineText.slice(0, -segment.length))) lastBreak = lineText.length;
     }
     out.push(lineText);
   }

@@ -119,6 +119,11 @@ describe('tables', () => {
       expect(r.status, r.stderr).toBe(0);
       for (const line of r.stdout.split('\n')) expect(stringWidth(line), `${args.join(' ')}: ${line}`).toBeLessThanOrEqual(80);
     }
+    // Wide characters are measured as two columns in the built CLI too (string-width loads lazily there).
+    expect(cli(e, ['secret', 'register', 'wide', '--密码=値', '--ab=x']).status).toBe(0);
+    const rows = cli(e, ['secret', 'get', 'wide']).stdout.split('\n').slice(1, 5);
+    const valueColumn = (l: string) => stringWidth(l.slice(0, l.search(/\S+$/)));
+    expect(new Set(rows.map(valueColumn)).size, rows.join('\n')).toBe(1);
     // Piped without COLUMNS, lines stay whole for scripts.
     expect(Math.max(...cli(e, ['schema', 'list']).stdout.split('\n').map((l) => stringWidth(l)))).toBeGreaterThan(80);
   });
