@@ -54,6 +54,10 @@ describe('keystack completion', () => {
     expect(run('keystack secret ge')).toEqual(['get']);
     expect(run('keystack secret get db_')).toEqual(['db_password', 'db_user']);
     expect(run('keystack stack set ')).toEqual(['default', 'teamstack']);
+    // bash splits `--manager=team` at '=': the manager is still read, and names complete after '='.
+    expect(run('keystack secret get --manager = team ')).toEqual(['team_only']);
+    expect(run('keystack secret list --manager = ')).toEqual(['default', 'team']);
+    expect(run('keystack secret list --manager = t')).toEqual(['team']);
   });
 
   for (const shell of ['zsh', 'fish']) {

@@ -89,7 +89,8 @@ function findOption(cmd: Command, flag: string): Option | undefined {
   return undefined;
 }
 
-async function candidatesFor(ctx: CommandContext, program: Command, words: readonly string[]): Promise<string[]> {
+async function candidatesFor(ctx: CommandContext, program: Command, typed: readonly string[]): Promise<string[]> {
+  const words = joinEquals(typed);
   const current = words.at(-1) ?? '';
   let cmd = program;
   let positionals = 0;
@@ -129,6 +130,21 @@ async function candidatesFor(ctx: CommandContext, program: Command, words: reado
   if (subs.length > 0 && positionals === 0) return starts(subs.map((c) => c.name()));
   const kind = positionals === 0 ? argumentKind(commandPath(cmd)) : undefined;
   return kind ? starts(await names(ctx, kind, chosen)) : [];
+}
+
+/**
+ * bash splits `--manager=team` at `=` (it is in COMP_WORDBREAKS) into `--manager`, `=`, `team`,
+ * and completes `team` alone: read that as `--manager team`.
+ */
+function joinEquals(words: readonly string[]): string[] {
+  const out: string[] = [];
+  words.forEach((w, i) => {
+    const afterOption = out.at(-1)?.startsWith('--') === true;
+    if (w === '=' && afterOption) {
+      if (i === words.length - 1) out.push('');
+    } else out.push(w);
+  });
+  return out;
 }
 
 function visible(cmd: Command): Command[] {
