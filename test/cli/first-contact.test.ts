@@ -285,6 +285,19 @@ describe('hints', () => {
     expect(json(cli(e, ['--json', 'status']))).toMatchObject({ secrets_manager: { name: 'other' } });
   });
 
+  it('the hint after registering another component suggests a command that works', () => {
+    const e = tempEnv();
+    const reg = ok(cli(e, ['orchestrator', 'register', 'proc', '--flavor=local_process']));
+    const suggested = /Use it with: keystack (stack register STACK -o proc -x default --set)/.exec(reg.stdout)?.[1];
+    expect(suggested, reg.stdout).toBeDefined();
+    ok(cli(e, (suggested ?? '').replace('STACK', 'procstack').split(' ')));
+    expect(json(cli(e, ['--json', 'status']))).toMatchObject({ stack: { name: 'procstack' }, secrets_manager: { name: 'default' } });
+    const store = ok(cli(e, ['artifact-store', 'register', 'art2', '--flavor=local']));
+    const update = /Use it with: keystack (stack update procstack -a art2)$/m.exec(store.stdout)?.[1];
+    expect(update, store.stdout).toBeDefined();
+    ok(cli(e, (update ?? '').split(' ')));
+  });
+
   it('warns about a plain-text credential only when the registration is stored', () => {
     const e = tempEnv();
     const refused = cli(e, ['secrets-manager', 'register', 'bad', '--flavor=aws', '--aws_secret_access_key=PLAINsecret987', '--no_such_field=1']);

@@ -1,7 +1,7 @@
 /** `keystack orchestrator|artifact-store|container-registry …`: the non-secrets stack components. */
 import { UsageError } from '../../secrets/errors.js';
 import { isReference } from '../../secrets/reference.js';
-import { COMPONENT_LABEL, type ComponentRecord, type ComponentType } from '../../stack/config-store.js';
+import { COMPONENT_LABEL, DEFAULT_STACK, type ComponentRecord, type ComponentType } from '../../stack/config-store.js';
 import { componentFlavor, componentFlavors, type ComponentFlavor, type StackComponentType } from '../../stack/components.js';
 import { deleteComponent, registerComponent, updateComponent } from '../../stack/component-ops.js';
 import { requiresAuthentication } from '../../stack/runtime.js';
@@ -18,7 +18,7 @@ export async function componentRegister(ctx: CommandContext, type: StackComponen
   const label = COMPONENT_LABEL[type];
   return {
     data: view(record),
-    text: `Registered ${label} '${name}' (flavor ${record.flavor}, id ${record.uuid}).\nUse it with: keystack stack update STACK ${stackFlag(type)} ${name}`,
+    text: `Registered ${label} '${name}' (flavor ${record.flavor}, id ${record.uuid}).\n${useHint(ctx, type, name)}`,
   };
 }
 
@@ -91,6 +91,18 @@ export async function componentFlavorList(_ctx: CommandContext, type: StackCompo
 }
 
 // --- Internal helpers ---
+
+/**
+ * A command that works: `stack update` on the active stack, unless that is the default stack
+ * (which cannot be changed); then a new stack that keeps the active stack's secrets manager.
+ */
+function useHint(ctx: CommandContext, type: StackComponentType, name: string): string {
+  const ks = ctx.keystack();
+  const active = ks.activeStack();
+  if (active.name !== DEFAULT_STACK) return `Use it with: keystack stack update ${active.name} ${stackFlag(type)} ${name}`;
+  const sm = ks.stackComponent(active, 'secrets_manager');
+  return `Use it with: keystack stack register STACK ${stackFlag(type)} ${name}${sm ? ` -x ${sm.name}` : ''} --set   (a new stack; the default stack cannot be changed)`;
+}
 
 function stackFlag(type: StackComponentType): string {
   return { orchestrator: '-o', artifact_store: '-a', container_registry: '-c' }[type];
