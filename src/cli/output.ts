@@ -289,6 +289,7 @@ let segmenter: Intl.Segmenter | undefined;
 
 function stringWidth(s: string): number {
   if (PLAIN.test(s)) return s.length;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a lazy, synchronous load (see above); import() would make every table async
   measure ??= (require('string-width') as { default: typeof StringWidth }).default;
   return measure(s);
 }
