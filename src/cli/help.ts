@@ -15,7 +15,7 @@ export function commandPath(cmd: Command): string {
   return names.join(' ');
 }
 
-const COMPONENTS = ['orchestrator', 'artifact-store', 'container-registry'] as const;
+const COMPONENTS = ['orchestrator', 'artifact-store', 'container-registry', 'step-operator'] as const;
 
 /** Usage lines for the commands that take `--KEY=VALUE` arguments (commander cannot know them). */
 const USAGE: Readonly<Record<string, string>> = {
@@ -89,6 +89,7 @@ const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   ...componentExamples('orchestrator', 'local_process', '--timeout_seconds=600'),
   ...componentExamples('artifact-store', 'local', '--encryption_key={{art.key}}'),
   ...componentExamples('container-registry', 'default', '--uri=registry.example.com --authentication_secret=registry_creds'),
+  ...componentExamples('step-operator', 'bullmq', "--redis_url='{{redis.url}}' --queue=gpu"),
 };
 
 /**
@@ -106,7 +107,8 @@ export const ENVIRONMENT: readonly (readonly [string, string])[] = [
   ['KEYSTACK_GITHUB_SECRETS', 'github flavor in Actions: ${{ toJSON(secrets) }}, to read values'],
   ['KEYSTACK_DEBUG', '1: print stack traces with errors'],
   ['COLUMNS', 'width tables are fitted to (default: the terminal width)'],
-  ['AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN', 'aws flavor credentials'],
+  ['AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN', 'aws flavor and s3 artifact store credentials'],
+  ['AWS_REGION, AWS_DEFAULT_REGION', 's3 artifact store region (when it names none)'],
   ['GOOGLE_CLOUD_PROJECT, GOOGLE_APPLICATION_CREDENTIALS', 'gcp flavor project and credentials'],
   ['AZURE_KEY_VAULT_NAME, AZURE_KEYVAULT_ACCESS_TOKEN', 'azure flavor vault and token'],
   ['VAULT_ADDR, BAO_ADDR, VAULT_TOKEN, BAO_TOKEN, VAULT_NAMESPACE, VAULT_CACERT, VAULT_ROLE_ID, VAULT_SECRET_ID', 'vault flavor server and auth'],

@@ -232,8 +232,10 @@ export function setTableWidth(width: number | undefined): void {
 }
 
 const GAP = 2;
-/** A column is not narrowed below this, so that a narrow terminal still reads. */
-const MIN_COLUMN = 12;
+/** A column is never narrowed below this, so that a narrow terminal still reads. */
+const MIN_COLUMN = 6;
+/** A word longer than this (an id, a path) may be broken before other columns are narrowed further. */
+const WORD_COLUMN = 16;
 
 /**
  * A left-aligned table that fits the terminal: when it is too wide, the widest columns are
@@ -243,7 +245,13 @@ const MIN_COLUMN = 12;
 export function table(headers: readonly string[], rows: readonly (readonly string[])[], options: { fit?: boolean } = {}): string {
   const cells = rows.map((r) => headers.map((_, i) => r[i] ?? ''));
   const widths = headers.map((h, i) => Math.max(displayWidth(h), ...cells.map((r) => displayWidth(r[i] ?? ''))));
-  if (options.fit !== false && tableWidth !== undefined) narrow(widths, tableWidth);
+  if (options.fit !== false && tableWidth !== undefined) {
+    // First narrow columns only as far as their longest word (clean breaks), then, if the table
+    // still does not fit, down to a few columns with words broken.
+    const words = headers.map((h, i) => Math.max(longestWord(h), ...cells.map((r) => longestWord(r[i] ?? ''))));
+    narrow(widths, tableWidth, (i) => Math.max(MIN_COLUMN, Math.min(words[i] ?? 0, WORD_COLUMN)));
+    narrow(widths, tableWidth, () => MIN_COLUMN);
+  }
   const line = (parts: readonly string[]) =>
     parts.map((c, i) => (i === parts.length - 1 ? c : c + ' '.repeat(Math.max(0, (widths[i] ?? 0) - displayWidth(c))))).join(' '.repeat(GAP)).trimEnd();
   const render = (row: readonly string[]) => {
@@ -261,20 +269,25 @@ export function paragraph(text: string): string {
   return text.split('\n').map((l) => wrap(l, width).join('\n')).join('\n');
 }
 
-/** Narrows the widest columns, one column at a time, until the table fits `max` (or cannot). */
-function narrow(widths: number[], max: number): void {
+/** Narrows the widest columns, one column at a time, until the table fits `max` or every column is at its floor. */
+function narrow(widths: number[], max: number, floor: (i: number) => number): void {
   let over = widths.reduce((a, b) => a + b, 0) + GAP * (widths.length - 1) - max;
   while (over > 0) {
     let widest = -1;
     for (let i = 0; i < widths.length; i++) {
-      if ((widths[i] ?? 0) > MIN_COLUMN && (widest === -1 || (widths[i] ?? 0) > (widths[widest] ?? 0))) widest = i;
+      if ((widths[i] ?? 0) > floor(i) && (widest === -1 || (widths[i] ?? 0) > (widths[widest] ?? 0))) widest = i;
     }
     if (widest === -1) return;
-    const second = Math.max(MIN_COLUMN, ...widths.filter((_, i) => i !== widest));
+    const second = Math.max(floor(widest), ...widths.filter((_, i) => i !== widest));
     const cut = Math.min(over, Math.max(1, (widths[widest] ?? 0) - second));
     widths[widest] = (widths[widest] ?? 0) - cut;
     over -= cut;
   }
+}
+
+/** The widest piece of a cell that `wrap` cannot break cleanly. */
+function longestWord(cell: string): number {
+  return Math.max(0, ...cell.split(/\s+|(?<=[A-Za-z][-/|_])/).map((w) => stringWidth(w)));
 }
 
 /**
@@ -299,8 +312,11 @@ function segments(s: string): Iterable<{ segment: string }> {
   return (segmenter ??= new Intl.Segmenter()).segment(s);
 }
 
-/** Where a cell may wrap: after a space (dropped at the break), or a dash or slash after a letter (`CONTAINER-REGISTRY`, not a date). */
-const breaksAfter = (segment: string, before: string) => segment === ' ' || ((segment === '-' || segment === '/') && /[A-Za-z]$/.test(before));
+/**
+ * Where a cell may wrap: after a space (dropped at the break), or after one of `-/|_` that follows
+ * a letter (`CONTAINER-REGISTRY`, `AWS_SECRET_ACCESS_KEY`, `none|global`; not inside a date).
+ */
+const breaksAfter = (segment: string, before: string) => segment === ' ' || ('-/|_'.includes(segment) && /[A-Za-z]$/.test(before));
 
 /** A cell as lines of at most `width` columns: breaks after spaces or dashes where it can, else anywhere. */
 function wrap(cell: string, width: number): string[] {

@@ -6,7 +6,6 @@ import type { Command } from 'commander';
 import type { StackComponentType } from '../stack/components.js';
 import type { CommandContext, CommandResult } from './context.js';
 import * as component from './commands/component.js';
-import { componentFlavorDescribe } from './commands/flavor-describe.js';
 import * as pipeline from './commands/pipeline.js';
 import * as stackSecrets from './commands/stack-secrets.js';
 
@@ -16,6 +15,7 @@ const GROUPS: [StackComponentType, string, string][] = [
   ['orchestrator', 'orchestrator', 'orchestrators: where pipeline steps run'],
   ['artifact_store', 'artifact-store', 'artifact stores: where step outputs are kept'],
   ['container_registry', 'container-registry', 'container registries and their credentials'],
+  ['step_operator', 'step-operator', 'step operators: where the steps that name one run (a stack may have several)'],
 ];
 
 export function addComponentCommands(program: Command, stack: Command, ctx: CommandContext, run: Runner): void {
@@ -46,10 +46,7 @@ export function addComponentCommands(program: Command, stack: Command, ctx: Comm
       .action((name: string, o: { yes?: boolean }) => run(() => component.componentDelete(ctx, type, { name, yes: o.yes }))());
     const fl = g.command('flavor').description(`${label} flavors`);
     fl.command('list').description('list flavors and their config fields').action(() => run(() => component.componentFlavorList(ctx, type))());
-    fl.command('describe')
-      .description("show a flavor's config fields: type, default, sensitive, whether references are allowed")
-      .argument('<flavor>')
-      .action((name: string) => run(() => componentFlavorDescribe(ctx, type, { flavor: name }))());
+    fl.command('describe').description("show a flavor's config fields").argument('<flavor>').action((flavor: string) => run(() => component.componentFlavorDescribe(ctx, type, { flavor }))());
   }
 
   stack

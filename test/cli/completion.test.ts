@@ -107,7 +107,7 @@ describe('keystack completion', () => {
     expect(complete(e, ['secrets-manager', 'describe', ''])).toEqual(['default', 'team']);
     expect(complete(e, ['secrets-manager', 'flavor', 'describe', ''])).toEqual(['aws', 'azure', 'gcp', 'github', 'local', 'vault']);
     expect(complete(e, ['secrets-manager', 'register', 'x', '--flavor', 'a'])).toEqual(['aws', 'azure']);
-    expect(complete(e, ['orchestrator', 'flavor', 'describe', ''])).toEqual(['local', 'local_process']);
+    expect(complete(e, ['orchestrator', 'flavor', 'describe', 'loc'])).toEqual(['local', 'local_process']);
     expect(complete(e, ['orchestrator', 'describe', ''])).toEqual(['default']);
     expect(complete(e, ['secret', 'register', 'x', '-s', 'a'])).toEqual(expect.arrayContaining(['arbitrary', 'aws', 'azure']));
     expect(complete(e, ['schema', 'describe', 'my'])).toEqual(['mysql']);

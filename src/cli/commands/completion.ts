@@ -56,6 +56,8 @@ function optionKind(cmd: Command, long: string): Kind | undefined {
       return 'component:artifact_store';
     case '--container-registry':
       return 'component:container_registry';
+    case '--step-operator':
+      return 'component:step_operator';
     case '--flavor': {
       const type = LABEL_TYPE.get(commandPath(cmd).split(' ')[0] ?? '');
       return type === 'secrets_manager' ? 'manager-flavor' : type ? `flavor:${type}` : undefined;

@@ -1,13 +1,11 @@
 /**
- * `keystack secrets-manager flavor describe FLAVOR` and `keystack <component> flavor describe
- * FLAVOR`: every config field a flavor takes (type, default, environment variable, whether it is
- * sensitive or decides where secrets live), and for secrets managers the name rules, size limit
- * and the optional SDK packages it loads.
+ * `keystack secrets-manager flavor describe FLAVOR`: every config field a flavor takes (type,
+ * default, environment variable, whether it is sensitive or decides where secrets live), its name
+ * rules, size limit and the optional SDK packages it loads. (The other component types have
+ * theirs in component.ts.)
  */
 import type { ConfigField, FlavorDefinition } from '../../flavors/types.js';
 import { DEFAULT_SCOPE_PREFIX, SCOPES } from '../../secrets/scope.js';
-import { componentFlavor, type StackComponentType } from '../../stack/components.js';
-import { COMPONENT_LABEL } from '../../stack/config-store.js';
 import { paragraph, table } from '../output.js';
 import type { CommandContext, CommandResult } from '../context.js';
 
@@ -20,14 +18,13 @@ interface FieldView {
   env: string | null;
   sensitive: boolean;
   location: boolean;
-  references: boolean;
   description: string;
 }
 
 export async function managerFlavorDescribe(ctx: CommandContext, o: { flavor: string }): Promise<CommandResult> {
   const flavor = await ctx.keystack().flavors.get(o.flavor);
   const location = new Set(flavor.locationFields ?? Object.keys(flavor.config));
-  const own = Object.entries(flavor.config).map(([name, f]) => fieldView(name, f, { location: location.has(name), references: false }));
+  const own = Object.entries(flavor.config).map(([name, f]) => fieldView(name, f, location.has(name)));
   const fields = [...coreFields(flavor), ...own];
   const rule = flavor.nameRule;
   const data = {
@@ -54,21 +51,11 @@ export async function managerFlavorDescribe(ctx: CommandContext, o: { flavor: st
   return { data, text: `${paragraph(head.join('\n'))}\n\n${fieldsTable(fields)}\n\n${paragraph(`Set fields with: keystack secrets-manager register NAME --flavor=${flavor.name} --FIELD=VALUE ...`)}` };
 }
 
-export async function componentFlavorDescribe(_ctx: CommandContext, type: StackComponentType, o: { flavor: string }): Promise<CommandResult> {
-  const flavor = componentFlavor(type, o.flavor);
-  const label = COMPONENT_LABEL[type];
-  const fields = Object.entries(flavor.config).map(([name, f]) => fieldView(name, f, { location: false, references: (f).allowReference !== false }));
-  const data = { name: flavor.name, type, description: flavor.description, remote: flavor.remote ?? false, local: flavor.isLocal ?? false, fields };
-  const head = `Flavor '${flavor.name}' (${label}): ${flavor.description}${flavor.remote ? ' Runs steps on other machines.' : ''}${flavor.isLocal ? ' Only on this machine.' : ''}`;
-  const body = fields.length ? fieldsTable(fields) : 'It takes no config fields.';
-  return { data, text: `${paragraph(head)}\n\n${body}\n\n${paragraph(`Set fields with: keystack ${label} register NAME --flavor=${flavor.name} --FIELD=VALUE ...`)}` };
-}
-
 // --- Internal helpers ---
 
 /** The fields the core adds to every secrets manager. */
 function coreFields(flavor: FlavorDefinition<unknown>): FieldView[] {
-  const common = { required: false, env: null, sensitive: false, location: true, references: false };
+  const common = { required: false, env: null, sensitive: false, location: true };
   return [
     { ...common, name: 'scope', type: 'string', default: flavor.supportsScoping ? 'component' : 'none', choices: flavor.supportsScoping ? [...SCOPES] : ['none'], description: 'how names map into the backend (set with --scope)' },
     { ...common, name: 'namespace', type: 'string', default: null, choices: null, description: 'shared namespace, for scope namespace (set with --namespace)' },
@@ -76,7 +63,7 @@ function coreFields(flavor: FlavorDefinition<unknown>): FieldView[] {
   ];
 }
 
-function fieldView(name: string, f: ConfigField, o: { location: boolean; references: boolean }): FieldView {
+function fieldView(name: string, f: ConfigField, location: boolean): FieldView {
   return {
     name,
     type: f.type,
@@ -85,16 +72,16 @@ function fieldView(name: string, f: ConfigField, o: { location: boolean; referen
     choices: f.choices ? [...f.choices] : null,
     env: f.env ?? null,
     sensitive: f.sensitive ?? false,
-    location: o.location,
-    references: o.references,
+    location,
     description: f.description,
   };
 }
 
+/** Like the other component types' `flavor describe`, with ENV, and REQUIRED folded into NOTES to fit a terminal. */
 function fieldsTable(fields: readonly FieldView[]): string {
-  const flags = (f: FieldView) => [f.required ? 'required' : '', f.sensitive ? 'sensitive' : '', f.location ? 'location' : '', f.references ? 'refs ok' : ''].filter(Boolean).join(', ');
+  const notes = (f: FieldView) => [f.required ? 'required' : '', f.sensitive ? 'sensitive' : '', f.location ? 'location' : ''].filter(Boolean).join(', ');
   return table(
-    ['FIELD', 'TYPE', 'DEFAULT', 'ENV', 'FLAGS', 'DESCRIPTION'],
-    fields.map((f) => [f.name, f.choices ? `${f.type} (${f.choices.join('|')})` : f.type, f.default === null ? '' : String(f.default), f.env ?? '', flags(f), f.description]),
+    ['FIELD', 'TYPE', 'DEFAULT', 'ENV', 'NOTES', 'DESCRIPTION'],
+    fields.map((f) => [f.name, f.choices ? `${f.type} (${f.choices.join('|')})` : f.type, f.default === null ? '' : String(f.default), f.env ?? '', notes(f), f.description]),
   );
 }

@@ -6,7 +6,7 @@
  */
 import { localKeySource, localStorePath, type LocalKeySource } from '../../flavors/local.js';
 import type { FlavorDefinition } from '../../flavors/types.js';
-import { COMPONENT_LABEL, COMPONENT_TYPES, type ComponentRecord } from '../../stack/config-store.js';
+import { COMPONENT_LABEL, SINGLE_COMPONENT_TYPES, type ComponentRecord } from '../../stack/config-store.js';
 import { MASK } from '../../support/masking.js';
 import { redactConfig, table } from '../output.js';
 import type { CommandContext, CommandResult } from '../context.js';
@@ -19,10 +19,11 @@ type CredentialSource = { from: 'config' } | { from: 'env'; variable: string } |
 export async function status(ctx: CommandContext): Promise<CommandResult> {
   const ks = ctx.keystack();
   const stack = ks.activeStack();
-  const components = COMPONENT_TYPES.flatMap((type) => {
+  const components: StatusData['components'] = SINGLE_COMPONENT_TYPES.flatMap((type) => {
     const c = ks.stackComponent(stack, type);
     return c ? [{ type, name: c.name, flavor: c.flavor, id: c.uuid }] : [];
   });
+  for (const c of ks.stackStepOperators(stack)) components.push({ type: 'step_operator', name: c.name, flavor: c.flavor, id: c.uuid });
   const rec = ks.stackComponent(stack, 'secrets_manager');
   const manager = rec ? await managerStatus(ctx, rec) : null;
   const data: StatusData = {
@@ -118,7 +119,7 @@ interface StatusData {
   config_dir: string;
   config_dir_from: string;
   stack: { name: string; id: string };
-  components: { type: keyof typeof COMPONENT_LABEL; name: string; flavor: string }[];
+  components: { type: keyof typeof COMPONENT_LABEL; name: string; flavor: string; id: string }[];
   secrets_manager: Awaited<ReturnType<typeof managerStatus>> | null;
 }
 
