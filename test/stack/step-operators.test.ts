@@ -181,7 +181,7 @@ describe('keystack step-operator and stack --step-operator', () => {
     expectCleanError(cli(e, ['stack', 'update', 'two']), 2, { message: /nothing to change/ });
     expectCleanError(cli(e, ['step-operator', 'register', 'x', '-f', 'bullmq', '--queue=q']), 1, { message: /needs the config field 'redis_url'/ });
     ok(['stack', 'update', 'two', '--remove-step-operator', 'gpu', '--remove-step-operator', 'cpu']);
-    ok(['step-operator', 'delete', 'gpu']);
+    ok(['step-operator', 'delete', 'gpu', '-y']);
     expectCleanError(cli(e, ['step-operator', 'describe', 'gpu']), 1);
   });
 });
