@@ -40,8 +40,25 @@ export function defaultStorePath(configDir: string): string {
   return join(configDir, 'local_stores', 'secrets.db');
 }
 
+/** The store file of a local manager with this config. */
+export function localStorePath(configDir: string, config: LocalFlavorOptions): string {
+  return resolve(config.path ?? defaultStorePath(configDir));
+}
+
+/** Where a local store's key comes from, for `keystack status`; never the key itself. */
+export type LocalKeySource =
+  | { source: 'env-key' | 'passphrase'; variable: 'KEYSTACK_LOCAL_KEY' | 'KEYSTACK_PASSPHRASE' }
+  | { source: 'key-file'; file: string };
+
+/** The same order as loadKey: KEYSTACK_LOCAL_KEY, else KEYSTACK_PASSPHRASE, else the key file. */
+export function localKeySource(storeFile: string, env: Readonly<Record<string, string | undefined>>): LocalKeySource {
+  if (env['KEYSTACK_LOCAL_KEY']) return { source: 'env-key', variable: 'KEYSTACK_LOCAL_KEY' };
+  if (env['KEYSTACK_PASSPHRASE']) return { source: 'passphrase', variable: 'KEYSTACK_PASSPHRASE' };
+  return { source: 'key-file', file: `${storeFile}.key` };
+}
+
 function createLocalBackend(ctx: FlavorContext<LocalFlavorOptions>): SecretsBackend {
-  const file = resolve(ctx.config.path ?? defaultStorePath(ctx.configDir));
+  const file = localStorePath(ctx.configDir, ctx.config);
   const scope = scopePath(ctx.scope).join('/');
   let store: Store | undefined;
   // The default store directory holds only keystack's files, so it may be tightened; a
@@ -93,6 +110,12 @@ function createLocalBackend(ctx: FlavorContext<LocalFlavorOptions>): SecretsBack
     },
     async read(name) {
       return readRow(name);
+    },
+    async describe(name) {
+      const { db } = open();
+      const row = retry(() => db.prepare('SELECT data, created_at, updated_at FROM secrets WHERE scope = ? AND name = ?').get(scope, name)) as
+        { data: Buffer; created_at: number; updated_at: number } | undefined;
+      return row ? { secret: unseal(name, row.data), createdAt: new Date(row.created_at), updatedAt: new Date(row.updated_at) } : null;
     },
     async replaceIf(name, secret, version) {
       const { db } = open();

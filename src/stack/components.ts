@@ -134,7 +134,7 @@ export const COMPONENT_FLAVORS: readonly ComponentFlavor[] = [
       uri: { type: 'string', description: 'Registry URI, e.g. registry.example.com/team.', required: true, allowReference: false },
       authentication_secret: {
         type: 'string',
-        description: 'Name of a basic_auth secret (username, password) in the stack’s secrets manager.',
+        description: 'Name of a basic_auth secret (username, password) in the stack\'s secrets manager.',
         allowReference: false,
       },
     },

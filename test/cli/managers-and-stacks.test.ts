@@ -82,7 +82,7 @@ describe('keystack secrets-manager', () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toContain("used by stack 'default'");
     cli(e, ['secrets-manager', 'register', 'spare', '-f', 'local']);
-    expect(cli(e, ['secrets-manager', 'delete', 'spare']).stdout).toContain('stay in the backend');
+    expect(cli(e, ['secrets-manager', 'delete', 'spare', '-y']).stdout).toContain('stay in the backend');
   });
 
   it('lists flavors with scoping support and descriptions', () => {

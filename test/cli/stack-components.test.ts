@@ -35,7 +35,7 @@ describe('keystack orchestrator | artifact-store | container-registry', () => {
     const inUse = cli(e, ['orchestrator', 'delete', 'default']);
     expect(inUse.status).toBe(1);
     expect(inUse.stderr).toContain("orchestrator 'default' is used by stack 'default'");
-    expect(cli(e, ['orchestrator', 'delete', 'proc']).status).toBe(0);
+    expect(cli(e, ['orchestrator', 'delete', 'proc', '-y']).status).toBe(0);
     expect(cli(e, ['orchestrator', 'describe', 'proc']).status).toBe(1);
   });
 

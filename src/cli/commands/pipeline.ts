@@ -52,7 +52,7 @@ async function run(ctx: CommandContext, o: RunCommandOptions): Promise<CommandRe
 
 export async function runsList(ctx: CommandContext, o: { limit: string }): Promise<CommandResult> {
   const limit = Number(o.limit);
-  if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit must be a positive integer');
+  if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit must be a positive integer, not '${o.limit}'`, 'Pass how many runs to list, e.g. `keystack pipeline runs list -n 20`.');
   const store = new RunStore(ctx.keystack().store);
   for (const r of store.listRuns(limit)) await refresh(ctx, r.id);
   const runs = store.listRuns(limit);

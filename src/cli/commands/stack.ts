@@ -1,6 +1,7 @@
 /** `keystack stack …`: stacks group components; one stack is active. */
 import { ConfigError, UsageError } from '../../secrets/errors.js';
 import { COMPONENT_LABEL, DEFAULT_STACK, SINGLE_COMPONENT_TYPES, type SingleComponentType, type StackRecord } from '../../stack/config-store.js';
+import { confirmOrAbort } from '../confirm.js';
 import { table } from '../output.js';
 import type { CommandContext, CommandResult } from '../context.js';
 
@@ -68,8 +69,12 @@ export async function stackRemoveComponent(ctx: CommandContext, o: { name?: stri
   return { data: view(ctx, stack), text: `Removed ${o.types.map((t) => COMPONENT_LABEL[t]).join(', ')} from stack '${stack.name}'.` };
 }
 
-export async function stackDelete(ctx: CommandContext, o: { name: string }): Promise<CommandResult> {
-  ctx.keystack().store.deleteStack(o.name);
+export async function stackDelete(ctx: CommandContext, o: { name: string; yes?: boolean | undefined }): Promise<CommandResult> {
+  const store = ctx.keystack().store;
+  const stack = store.getStack(o.name);
+  // What would refuse the deletion is said before the question (the store checks it again).
+  if (store.activeStackName() !== stack.name) await confirmOrAbort(ctx, `Delete stack '${stack.name}'? Its components stay registered.`, o.yes);
+  store.deleteStack(o.name);
   return { data: { name: o.name, deleted: true }, text: `Deleted stack '${o.name}'. Its components are still registered.` };
 }
 
