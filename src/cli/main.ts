@@ -109,6 +109,24 @@ function extractJsonFlag(argv: readonly string[]): { json: boolean; args: string
 
 type Runner = (fn: () => Promise<CommandResult>) => () => Promise<void>;
 
+/**
+ * The whole command tree, for generated docs (scripts/gen-cli-docs.mjs) and the tests that walk
+ * it. Its actions must not be run: the context they would get does nothing.
+ */
+export async function commandTree(): Promise<Command> {
+  const ctx: CommandContext = {
+    keystack: () => {
+      throw new Error('commandTree() is for reading the tree, not for running commands');
+    },
+    out: createOutput(false),
+    prompt: terminalPrompter(),
+    readStdin: () => Buffer.alloc(0),
+    cwd: process.cwd(),
+    interactive: false,
+  };
+  return buildProgram(ctx, () => async () => undefined, []);
+}
+
 /** Top-level groups defined here; building only the invoked one keeps start-up short. */
 const OWN_GROUPS = new Set(['secrets-manager', 'secret', 'schema', 'stack']);
 

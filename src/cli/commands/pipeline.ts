@@ -37,7 +37,7 @@ export async function runsList(ctx: CommandContext, o: { limit: string }): Promi
   if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit must be a positive integer');
   const runs = new RunStore(ctx.keystack().store).listRuns(limit);
   const rows = runs.map((r) => [r.id, r.pipeline, r.status, r.stack, r.orchestrator, r.startedAt, duration(r)]);
-  return { data: runs, text: runs.length ? table(['RUN', 'PIPELINE', 'STATUS', 'STACK', 'ORCHESTRATOR', 'STARTED', 'DURATION'], rows) : 'No pipeline runs yet.' };
+  return { data: { runs }, text: runs.length ? table(['RUN', 'PIPELINE', 'STATUS', 'STACK', 'ORCHESTRATOR', 'STARTED', 'DURATION'], rows) : 'No pipeline runs yet.' };
 }
 
 export async function runsDescribe(ctx: CommandContext, o: { id: string }): Promise<CommandResult> {
