@@ -112,6 +112,23 @@ export const JSON_SHAPES: Readonly<Record<string, z.ZodType>> = {
   'secrets-manager describe': managerView.extend({ stacks: names }),
   'secrets-manager update': managerView,
   'secrets-manager delete': managerView.extend({ deleted: z.literal(true) }),
+  'secrets-manager backup': z.strictObject({
+    manager: z.string(),
+    store: z.string(),
+    out: z.string(),
+    secrets: z.number().int(),
+    keySource: z.enum(['key-file', 'env-key', 'passphrase']),
+    createdAt: z.string(),
+  }),
+  'secrets-manager restore': z.strictObject({
+    manager: z.string(),
+    store: z.string(),
+    from: z.string(),
+    secrets: z.number().int(),
+    keyFile: z.string().nullable(),
+    movedAside: names,
+    createdAt: z.string(),
+  }),
   'secrets-manager flavor list': z.strictObject({
     flavors: z.array(z.strictObject({ name, scoping: z.boolean(), source: z.string(), description: z.string() })),
   }),

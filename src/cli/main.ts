@@ -147,7 +147,7 @@ async function buildProgram(ctx: CommandContext, run: Runner, args: readonly str
       writeErr: (s) => (s.startsWith('error:') ? undefined : process.stderr.write(s)),
       outputError: () => undefined,
     })
-    .addHelpText('after', '\nEnvironment: KEYSTACK_CONFIG_DIR, KEYSTACK_LOCAL_KEY, KEYSTACK_PASSPHRASE, KEYSTACK_DEBUG=1.');
+    .addHelpText('after', '\nEnvironment: KEYSTACK_CONFIG_DIR, KEYSTACK_LOCAL_KEY, KEYSTACK_PASSPHRASE, KEYSTACK_BACKUP_PASSPHRASE, KEYSTACK_DEBUG=1.');
 
   if (want('secrets-manager')) {
     const sm_ = program.command('secrets-manager').description('register and inspect secrets managers, and manage their secrets');
@@ -187,6 +187,26 @@ async function buildProgram(ctx: CommandContext, run: Runner, args: readonly str
       .description('remove a secrets manager registration (its secrets stay in the backend)')
       .argument('<name>')
       .action((name: string) => run(() => sm.managerDelete(ctx, { name }))());
+    sm_
+      .command('backup')
+      .description("back up a local manager's store file (every scope in it) together with its key, sealed with a passphrase ($KEYSTACK_BACKUP_PASSPHRASE, else asked)")
+      .argument('[name]', "a local secrets manager (default: the active stack's)")
+      .requiredOption('-o, --out <file>', 'the backup file to write (mode 0600)')
+      .option('-f, --force', 'replace the file if it exists')
+      .action(async (name: string | undefined, o: { out: string; force?: boolean }) => {
+        const { managerBackup } = await import('./commands/backup.js');
+        return run(() => managerBackup(ctx, { name, out: o.out, force: o.force }))();
+      });
+    sm_
+      .command('restore')
+      .description("restore a local manager's store and key from a backup; checks every secret decrypts before anything is replaced")
+      .argument('[name]', "a local secrets manager (default: the active stack's)")
+      .requiredOption('--from <file>', 'a file written by `secrets-manager backup`')
+      .option('-f, --force', 'replace an existing store (it is moved aside, not deleted)')
+      .action(async (name: string | undefined, o: { from: string; force?: boolean }) => {
+        const { managerRestore } = await import('./commands/backup.js');
+        return run(() => managerRestore(ctx, { name, from: o.from, force: o.force }))();
+      });
     const flavor = sm_.command('flavor').description('secrets-manager flavors');
     flavor.command('list').description('list flavors, built-in and custom').action(() => run(() => sm.flavorList(ctx))());
     flavor

@@ -23,7 +23,10 @@ interface Scenario {
   path: string;
   args: string[];
   input?: string;
+  env?: Record<string, string>;
 }
+
+const BACKUP_PASS = { KEYSTACK_BACKUP_PASSPHRASE: 'json shapes passphrase' };
 
 /** One run per command at least, in an order where each finds what it needs. */
 const SCENARIOS: Scenario[] = [
@@ -43,6 +46,8 @@ const SCENARIOS: Scenario[] = [
   { path: 'secret get', args: ['db', '--key', 'username'] },
   { path: 'secret list', args: [] },
   { path: 'secret update', args: ['db', '--host=db.internal', '--remove-key', 'username'] },
+  { path: 'secrets-manager backup', args: ['-o', 'BACKUP_FILE'], env: BACKUP_PASS },
+  { path: 'secrets-manager restore', args: ['--from', 'BACKUP_FILE', '-f'], env: BACKUP_PASS },
   { path: 'secret delete', args: ['db', '-y'] },
   { path: 'secret delete-all', args: ['-y'] },
   { path: 'secrets-manager secret register', args: ['db2', '--a=1'] },
@@ -123,8 +128,8 @@ describe('--json shapes (src/cli/json-shapes.ts)', () => {
     const covered = new Set<string>();
     for (const sc of SCENARIOS) {
       expect(sc.args.length === 0 || !sc.path.endsWith(sc.args[0] ?? '')).toBe(true);
-      const args = sc.args.map((a) => (a === 'VALUES_FILE' ? valuesFile : a === 'RUN_ID' ? runId : a));
-      const r = cli(e, ['--json', ...sc.path.split(' '), ...args], sc.input === undefined ? {} : { input: sc.input });
+      const args = sc.args.map((a) => (a === 'VALUES_FILE' ? valuesFile : a === 'RUN_ID' ? runId : a === 'BACKUP_FILE' ? join(e.configDir, 'backup.json') : a));
+      const r = cli(e, ['--json', ...sc.path.split(' '), ...args], { ...(sc.input === undefined ? {} : { input: sc.input }), ...(sc.env ? { env: sc.env } : {}) });
       expect(r.status, `keystack ${sc.path} ${args.join(' ')}: ${r.stderr}${r.stdout}`).toBe(0);
       const shape = JSON_SHAPES[sc.path];
       expect(shape, sc.path).toBeDefined();
@@ -135,7 +140,7 @@ describe('--json shapes (src/cli/json-shapes.ts)', () => {
         const fields = (JSON.parse(r.stdout) as { fields: { key: string; default?: unknown }[] }).fields;
         expect(fields.find((f) => f.key === 'offline')?.default).toBe(false);
       }
-      if (!sc.path.endsWith('secret get')) expect(r.stdout).not.toContain('pw-value-1234');
+      if (!sc.path.endsWith('secret get')) expect(r.stdout + r.stderr).not.toContain('pw-value-1234');
       covered.add(sc.path);
     }
     expect(paths.filter((p) => !covered.has(p)), 'commands this test does not run: add a scenario').toEqual([]);
