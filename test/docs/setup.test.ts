@@ -46,6 +46,19 @@ describe('npm run setup', () => {
   });
 });
 
+describe('the other documented ways to run it', () => {
+  it('npx keystack and node bin/keystack.cjs work in the checkout', () => {
+    const home = mkdtempSync(join(tmpdir(), 'keystack-home-'));
+    const env = { PATH: BASE_PATH, HOME: home, KEYSTACK_CONFIG_DIR: join(home, 'cfg') };
+    // --no-install: the checkout's own bin, never a download.
+    for (const argv of [['npx', '--no-install', 'keystack', '--version'], [process.execPath, 'bin/keystack.cjs', '--version']]) {
+      const r = spawnSync(argv[0] ?? '', argv.slice(1), { env, encoding: 'utf8', timeout: 60_000 });
+      expect(r.status, `${argv.join(' ')}: ${r.stderr}`).toBe(0);
+      expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    }
+  });
+});
+
 describe('npm run quickstart', () => {
   it('succeeds twice on the same KEYSTACK_CONFIG_DIR', () => {
     const home = mkdtempSync(join(tmpdir(), 'keystack-home-'));
