@@ -32,11 +32,13 @@ const stackView = z.strictObject({
     secretsManager: z.string().optional(),
     containerRegistry: z.string().optional(),
   }),
+  /** A stack may have several step operators. */
+  stepOperators: names,
 });
 const componentView = z.strictObject({
   name,
   id: z.string(),
-  type: z.enum(['orchestrator', 'artifact_store', 'container_registry']),
+  type: z.enum(['orchestrator', 'artifact_store', 'container_registry', 'step_operator']),
   flavor: z.string(),
   config,
   createdAt: z.string(),
@@ -98,6 +100,14 @@ const componentShapes = {
   delete: componentView.extend({ deleted: z.literal(true) }),
   'flavor list': z.strictObject({
     flavors: z.array(z.strictObject({ name, description: z.string(), remote: z.boolean(), local: z.boolean(), config: z.record(z.string(), configField) })),
+  }),
+  'flavor describe': z.strictObject({
+    name,
+    type: componentView.shape.type,
+    description: z.string(),
+    remote: z.boolean(),
+    local: z.boolean(),
+    config: z.record(z.string(), configField),
   }),
 };
 
@@ -171,6 +181,7 @@ export const JSON_SHAPES: Readonly<Record<string, z.ZodType>> = {
   ...group('orchestrator', componentShapes),
   ...group('artifact-store', componentShapes),
   ...group('container-registry', componentShapes),
+  ...group('step-operator', componentShapes),
   'pipeline run': runWithSteps,
   'pipeline runs list': z.strictObject({ runs: z.array(run) }),
   'pipeline runs describe': runWithSteps,
