@@ -57,7 +57,7 @@ export async function runsList(ctx: CommandContext, o: { limit: string }): Promi
   for (const r of store.listRuns(limit)) await refresh(ctx, r.id);
   const runs = store.listRuns(limit);
   const rows = runs.map((r) => [r.id, r.pipeline, r.status, r.stack, r.orchestrator, r.startedAt, duration(r)]);
-  return { data: runs, text: runs.length ? table(['RUN', 'PIPELINE', 'STATUS', 'STACK', 'ORCHESTRATOR', 'STARTED', 'DURATION'], rows) : 'No pipeline runs yet.' };
+  return { data: { runs }, text: runs.length ? table(['RUN', 'PIPELINE', 'STATUS', 'STACK', 'ORCHESTRATOR', 'STARTED', 'DURATION'], rows) : 'No pipeline runs yet.' };
 }
 
 export async function runsDescribe(ctx: CommandContext, o: { id: string }): Promise<CommandResult> {
