@@ -23,6 +23,11 @@ export interface Output {
   result(data: unknown, text?: string, options?: { reveals?: boolean | undefined }): void;
   /** Raw bytes for scripts (`secret get --key`), unmasked by design. */
   raw(value: string): void;
+  /**
+   * Passes on what a child process wrote (`keystack run --mask`), already masked by the caller.
+   * Resolves once the stream has taken it, so that a slow reader slows the child down.
+   */
+  relay(stream: 'stdout' | 'stderr', text: string): Promise<void>;
   /** Progress and confirmations for humans; silent in --json mode. */
   note(message: string): void;
   warn(message: string): void;
@@ -51,7 +56,7 @@ export interface OutputStreams {
     readonly isTTY?: boolean | undefined;
     readonly destroyed?: boolean | undefined;
   };
-  err: { write(s: string): unknown };
+  err: { write(s: string, done?: (e?: Error | null) => void): unknown };
 }
 
 export function createOutput(json: boolean, streams: OutputStreams = { out: process.stdout, err: process.stderr }, masker: Masker = processMasker): Output {
@@ -84,6 +89,17 @@ export function createOutput(json: boolean, streams: OutputStreams = { out: proc
     },
     raw(value) {
       stdout(value);
+    },
+    relay(stream, text) {
+      return new Promise((resolve) => {
+        if (stream === 'stdout') {
+          streams.out.write(text, (e) => {
+            failed(e);
+            resolve();
+          });
+        }
+        else streams.err.write(text, () => resolve());
+      });
     },
     note(message) {
       if (!json) stderr(message);
