@@ -104,7 +104,7 @@ function runChild(ctx: CommandContext, command: string, args: readonly string[],
       void Promise.all(relays).then(outcome);
     };
     child.on('error', (e) => finish(() => fail(startError(command, e))));
-    child.on('close', (code, signal) => finish(() => done(signal ? 128 + (constants.signals[signal] ?? 0) : code ?? 1)));
+    child.on('close', (code, signal) => finish(() => done(signal ? 128 + constants.signals[signal] : code ?? 1)));
   });
 }
 
