@@ -5,7 +5,6 @@
  * output or a file. keystack passes on the child's exit status (128+N for death by signal N).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { resolve } from 'node:path';
 import { KeystackError, UsageError } from '../../secrets/errors.js';
@@ -91,9 +90,10 @@ function runChild(ctx: CommandContext, command: string, args: readonly string[],
       fail(startError(command, e));
       return;
     }
-    const forward = (signal: NodeJS.Signals) => {
-      if (!deliveredByTerminal(signal)) child.kill(signal);
-    };
+    // At a terminal, Ctrl-C also reaches the child straight from the terminal (it shares
+    // keystack's process group); the kernel merges a second SIGINT that comes while the first is
+    // still pending, which is the usual case.
+    const forward = (signal: NodeJS.Signals) => child.kill(signal);
     for (const s of FORWARDED_SIGNALS) process.on(s, forward);
     const relays = mask ? [relay(ctx, child.stdout, 'stdout'), relay(ctx, child.stderr, 'stderr')] : [];
     let finished = false;
@@ -106,24 +106,6 @@ function runChild(ctx: CommandContext, command: string, args: readonly string[],
     child.on('error', (e) => finish(() => fail(startError(command, e))));
     child.on('close', (code, signal) => finish(() => done(signal ? 128 + constants.signals[signal] : code ?? 1)));
   });
-}
-
-/**
- * A keyboard signal (Ctrl-C, Ctrl-\) goes to the terminal's whole foreground process group,
- * the child included: keystack passing it on too would make it arrive twice (a second SIGINT
- * interrupts a Python program's KeyboardInterrupt handler). True when keystack is in that group.
- */
-function deliveredByTerminal(signal: NodeJS.Signals): boolean {
-  if (signal !== 'SIGINT' && signal !== 'SIGQUIT') return false;
-  try {
-    const stat = readFileSync('/proc/self/stat', 'utf8');
-    // Fields after "(comm)": state ppid pgrp session tty_nr tpgid.
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const [pgrp, ttyNr, tpgid] = [Number(f[2]), Number(f[4]), Number(f[5])];
-    return ttyNr !== 0 && tpgid === pgrp;
-  } catch {
-    return false; // no /proc: pass it on (a duplicate is better than a lost signal)
-  }
 }
 
 /** Passes a child stream on through the masker; resolves when it ended and all was written. */
