@@ -25,9 +25,10 @@ export interface Output {
   raw(value: string): void;
   /**
    * Passes on what a child process wrote (`keystack run --mask`), already masked by the caller.
-   * Resolves once the stream has taken it, so that a slow reader slows the child down.
+   * Resolves once the stream has taken it, so that a slow reader slows the child down; false
+   * when the stream failed (the reader went away), so that the child can be told in turn.
    */
-  relay(stream: 'stdout' | 'stderr', text: string): Promise<void>;
+  relay(stream: 'stdout' | 'stderr', text: string): Promise<boolean>;
   /** Progress and confirmations for humans; silent in --json mode. */
   note(message: string): void;
   warn(message: string): void;
@@ -95,10 +96,9 @@ export function createOutput(json: boolean, streams: OutputStreams = { out: proc
         if (stream === 'stdout') {
           streams.out.write(text, (e) => {
             failed(e);
-            resolve();
+            resolve(!e);
           });
-        }
-        else streams.err.write(text, () => resolve());
+        } else streams.err.write(text, (e) => resolve(!e));
       });
     },
     note(message) {

@@ -243,6 +243,12 @@ describe('keystack run: masking', () => {
     expect(r.stdout).toBe(`${'a'.repeat(70000)}*** end\n`);
   });
 
+  it('a reader that goes away stops the child too (`keystack run -- yes | head -1` ends), and the exit is not 0', () => {
+    const r = spawnSync('bash', ['-c', `"$0" "$1" run -s db -- yes | head -1; echo "status \${PIPESTATUS[0]}"`, process.execPath, BIN], { env: e.env, encoding: 'utf8', timeout: 20_000 });
+    expect(r.error).toBeUndefined(); // no timeout
+    expect(r.stdout).toMatch(/^y\nstatus [1-9]\d*\n$/);
+  });
+
   it('passes on a prompt without a newline while the child waits (masking holds back only briefly)', async () => {
     const k = start(['run', '-s', 'db', ...node('process.stdout.write("Continue? "); setTimeout(() => process.exit(0), 1500)')]);
     await k.waitFor('Continue? ');

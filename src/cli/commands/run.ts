@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
+import type { Readable } from 'node:stream';
 import { resolve } from 'node:path';
 import { KeystackError, UsageError } from '../../secrets/errors.js';
 import { resolveEnv, type SecretRequest } from '../../stack/env.js';
@@ -109,7 +110,7 @@ function runChild(ctx: CommandContext, command: string, args: readonly string[],
 }
 
 /** Passes a child stream on through the masker; resolves when it ended and all was written. */
-function relay(ctx: CommandContext, from: NodeJS.ReadableStream | null, to: 'stdout' | 'stderr'): Promise<void> {
+function relay(ctx: CommandContext, from: Readable | null, to: 'stdout' | 'stderr'): Promise<void> {
   if (!from) return Promise.resolve();
   const stream = new MaskingStream(processMasker);
   let inFlight = 0;
@@ -118,7 +119,10 @@ function relay(ctx: CommandContext, from: NodeJS.ReadableStream | null, to: 'std
     if (text === '') return;
     inFlight++;
     from.pause();
-    void ctx.out.relay(to, text).then(() => {
+    void ctx.out.relay(to, text).then((ok) => {
+      // The reader went away (`keystack run -- yes | head -1`): close the child's pipe too, so
+      // that it gets EPIPE or SIGPIPE as it would without keystack in between.
+      if (!ok) from.destroy();
       if (--inFlight === 0) from.resume();
     });
   };
@@ -131,6 +135,10 @@ function relay(ctx: CommandContext, from: NodeJS.ReadableStream | null, to: 'std
     from.on('end', () => {
       clearTimeout(idle);
       send(stream.flush());
+    });
+    // After 'end', or after the pipe was destroyed (which gives no 'end').
+    from.on('close', () => {
+      clearTimeout(idle);
       const wait = () => (inFlight === 0 ? ended() : setImmediate(wait));
       wait();
     });
