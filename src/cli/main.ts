@@ -14,8 +14,7 @@ import * as secret from './commands/secret.js';
 import * as sm from './commands/secrets-manager.js';
 import * as schema from './commands/schema.js';
 import * as stack from './commands/stack.js';
-import { ChildStartError } from './commands/run.js';
-import { addProcessCommands } from './program-process.js';
+import { ChildStartError } from './child-error.js';
 
 declare const __KEYSTACK_VERSION__: string | undefined;
 const VERSION = typeof __KEYSTACK_VERSION__ === 'string' ? __KEYSTACK_VERSION__ : 'dev';
@@ -238,7 +237,10 @@ async function buildProgram(ctx: CommandContext, run: Runner, args: readonly str
     addComponentCommands(program, st, ctx, run);
 
   }
-  if (want('run') || want('inject')) addProcessCommands(program, ctx, run);
+  if (want('run') || want('inject')) {
+    const { addProcessCommands } = await import('./program-process.js');
+    addProcessCommands(program, ctx, run);
+  }
   return program;
 }
 

@@ -8,7 +8,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
 import type { Readable } from 'node:stream';
 import { resolve } from 'node:path';
-import { KeystackError, UsageError } from '../../secrets/errors.js';
+import { UsageError, type KeystackError } from '../../secrets/errors.js';
+import { ChildStartError } from '../child-error.js';
 import { resolveEnv, type SecretRequest } from '../../stack/env.js';
 import { MaskingStream } from '../../support/mask-stream.js';
 import { processMasker } from '../../support/masking.js';
@@ -58,15 +59,6 @@ export async function runCommand(ctx: CommandContext, o: RunOptions): Promise<Co
   }
   const code = await runChild(ctx, o.command, o.args, { ...base, ...resolved.env }, o.mask ?? true);
   return { data: { exitCode: code }, exitCode: code };
-}
-
-/** The child could not be started; `reason` decides the exit code (127 and 126, as shells use). */
-export class ChildStartError extends KeystackError {
-  readonly reason: 'not_found' | 'not_executable' | 'other';
-  constructor(reason: ChildStartError['reason'], message: string, hint: string) {
-    super(reason === 'not_found' ? 'not_found' : 'input', message, { hint });
-    this.reason = reason;
-  }
 }
 
 function startError(command: string, e: unknown): KeystackError {
