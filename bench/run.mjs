@@ -38,6 +38,8 @@ if (only('cli')) {
     ['keystack --help', [bin, '--help']],
     ['keystack run -s db -- node -e 0', [bin, 'run', '-s', 'db', '--', process.execPath, '-e', '0']],
     ['keystack run --no-mask -s db -- node -e 0', [bin, 'run', '--no-mask', '-s', 'db', '--', process.execPath, '-e', '0']],
+    // keystack's own part of `run`: a child that costs next to nothing.
+    ['keystack run -s db -- true', [bin, 'run', '-s', 'db', '--', 'true']],
   ];
   // Interleave the cases so that machine noise hits all of them alike.
   const samples = cases.map(() => []);
@@ -51,7 +53,8 @@ if (only('cli')) {
   const at = (label) => median(samples[cases.findIndex(([l]) => l === label)]);
   const budget = at('keystack secret get db') + base;
   console.log(`\n\`keystack run -s db -- node -e 0\` against \`secret get db\` + \`node -e 0\` (${budget.toFixed(1)} ms): ` +
-    `${(at('keystack run -s db -- node -e 0') / budget).toFixed(2)}× masked, ${(at('keystack run --no-mask -s db -- node -e 0') / budget).toFixed(2)}× with --no-mask`);
+    `${(at('keystack run -s db -- node -e 0') / budget).toFixed(2)}× masked, ${(at('keystack run --no-mask -s db -- node -e 0') / budget).toFixed(2)}× with --no-mask; ` +
+    `\`keystack run -s db -- true\` is ${(at('keystack run -s db -- true') / at('keystack secret get db')).toFixed(2)}× \`secret get db\``);
 }
 
 if (only('store')) {
