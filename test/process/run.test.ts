@@ -113,6 +113,13 @@ describe('keystack run: the environment', () => {
     expectCleanError(r, 1, { message: /too large for the operating system \(E2BIG\)/ });
   });
 
+  it('a --manager or --stack that does not exist is an error even when nothing refers to a secret', () => {
+    const marker = join(e.configDir, 'ran-with-bad-manager');
+    expectCleanError(cli(e, ['run', '-m', 'nosuch', '--', 'touch', marker]), 1, { message: /nosuch/ });
+    expectCleanError(cli(e, ['run', '--stack', 'nosuch', '--', 'touch', marker]), 1, { message: /nosuch/ });
+    expect(existsSync(marker)).toBe(false);
+  });
+
   it('a command that is not found exits 127, one that cannot be executed 126, with one clear line', () => {
     const nf = cli(e, ['run', '--', 'keystack-no-such-command-xyz']);
     expect(nf.status).toBe(127);

@@ -47,7 +47,10 @@ const IDLE_FLUSH_MS = 100;
 export async function runCommand(ctx: CommandContext, o: RunOptions): Promise<CommandResult> {
   const secrets = (o.secrets ?? []).map(secretOption);
   const vars = envOptions(o.env ?? []);
-  const resolved = await resolveEnv(() => selectManager(ctx, { manager: o.manager, stack: o.stack }), {
+  const pick = () => selectManager(ctx, { manager: o.manager, stack: o.stack });
+  // A manager named on the command line must exist, even when nothing refers to a secret.
+  if (o.manager !== undefined || o.stack !== undefined) await pick();
+  const resolved = await resolveEnv(pick, {
     envFiles: (o.envFiles ?? []).map((f) => resolve(ctx.cwd, f)),
     vars,
     secrets,
