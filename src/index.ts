@@ -21,3 +21,4 @@ export { ReferenceResolver, SecretReferenceError, type ReferenceSite, type Refer
 export { StackRuntime, ResolvedComponent, type RegistryCredentials, type StackRuntimeOptions } from './stack/runtime.js';
 export { validateStack, validateRuntime, validatePipeline, assertValid, assertStackValid, validationLevelFrom, VALIDATION_LEVELS, VALIDATION_LEVEL_ENV, type ValidationLevel, type ValidationReport, type MissingReference, type PipelineSteps } from './stack/validation.js';
 export * from './pipeline/index.js';
+export { resolveReferences, assertResolved, MissingSecretsError, envName, resolveEnv, readEnvFile, inject, templateReferences, type SecretRequest, type MissingSecret, type ResolvedReferences, type EnvSpec, type ResolvedEnv, type Injected } from './stack/env.js';

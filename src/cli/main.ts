@@ -19,6 +19,7 @@ import * as secret from './commands/secret.js';
 import * as sm from './commands/secrets-manager.js';
 import * as schema from './commands/schema.js';
 import * as stack from './commands/stack.js';
+import { ChildStartError } from './child-error.js';
 
 declare const __KEYSTACK_VERSION__: string | undefined;
 const VERSION = typeof __KEYSTACK_VERSION__ === 'string' ? __KEYSTACK_VERSION__ : 'dev';
@@ -42,22 +43,25 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
     prompt: terminalPrompter(),
     readStdin,
     cwd: options.cwd ?? process.cwd(),
+    env,
     // isatty, not process.stdin.isTTY: creating the stdin stream loads fs streams and readline.
     interactive: isatty(0),
   };
+  let childCode: number | undefined;
   const run = (fn: () => Promise<CommandResult>) => async () => {
     const r = await fn();
     // What the work itself wrote (a step's console.log) is flushed first, so that a reader that
     // went away during the work is told apart from one that left once the result came.
     await out.settle();
-    if (r.raw !== undefined && !out.json) out.raw(r.raw);
+    if (r.exitCode !== undefined) childCode = r.exitCode;
+    else if (r.raw !== undefined && !out.json) out.raw(r.raw);
     else out.result(r.data, r.text, { reveals: r.reveals });
   };
   const program = await buildProgram(ctx, run, args);
   let code: number;
   try {
     await program.parseAsync([...args], { from: 'user' });
-    code = 0;
+    code = childCode ?? 0;
   } catch (e) {
     code = failureCode(e, out, debug);
   } finally {
@@ -80,6 +84,8 @@ function failureCode(e: unknown, out: Output, debug: boolean): number {
     return 130;
   }
   out.error(e, debug);
+  // As shells report a command that could not be run.
+  if (e instanceof ChildStartError && e.reason !== 'other') return e.reason === 'not_found' ? 127 : 126;
   return describeError(e).code === 'usage' ? 2 : 1;
 }
 
@@ -134,13 +140,14 @@ export async function commandTree(): Promise<Command> {
     prompt: terminalPrompter(),
     readStdin: () => Buffer.alloc(0),
     cwd: process.cwd(),
+    env: {},
     interactive: false,
   };
   return buildProgram(ctx, () => async () => undefined, []);
 }
 
 /** Top-level groups defined here; building only the invoked one keeps start-up short. */
-const OWN_GROUPS = new Set(['secrets-manager', 'secret', 'schema', 'stack', 'status', 'completion']);
+const OWN_GROUPS = new Set(['secrets-manager', 'secret', 'schema', 'stack', 'status', 'completion', 'run', 'inject']);
 
 async function buildProgram(ctx: CommandContext, run: Runner, args: readonly string[]): Promise<Command> {
   const first = args.find((a) => !a.startsWith('-'));
@@ -309,6 +316,10 @@ async function buildProgram(ctx: CommandContext, run: Runner, args: readonly str
     const { addComponentCommands } = await import('./program-components.js');
     addComponentCommands(program, st, ctx, run);
 
+  }
+  if (want('run') || want('inject')) {
+    const { addProcessCommands } = await import('./program-process.js');
+    addProcessCommands(program, ctx, run);
   }
   decorateHelp(program);
   return program;

@@ -24,6 +24,12 @@ export interface Output {
   result(data: unknown, text?: string, options?: { reveals?: boolean | undefined }): void;
   /** Raw bytes for scripts (`secret get --key`), unmasked by design. */
   raw(value: string): void;
+  /**
+   * Passes on what a child process wrote (`keystack run --mask`), already masked by the caller.
+   * Resolves once the stream has taken it, so that a slow reader slows the child down; false
+   * when the stream failed (the reader went away), so that the child can be told in turn.
+   */
+  relay(stream: 'stdout' | 'stderr', text: string): Promise<boolean>;
   /** Progress and confirmations for humans; silent in --json mode. */
   note(message: string): void;
   warn(message: string): void;
@@ -52,7 +58,7 @@ export interface OutputStreams {
     readonly isTTY?: boolean | undefined;
     readonly destroyed?: boolean | undefined;
   };
-  err: { write(s: string): unknown };
+  err: { write(s: string, done?: (e?: Error | null) => void): unknown };
 }
 
 export function createOutput(json: boolean, streams: OutputStreams = { out: process.stdout, err: process.stderr }, masker: Masker = processMasker): Output {
@@ -85,6 +91,16 @@ export function createOutput(json: boolean, streams: OutputStreams = { out: proc
     },
     raw(value) {
       stdout(value);
+    },
+    relay(stream, text) {
+      return new Promise((resolve) => {
+        if (stream === 'stdout') {
+          streams.out.write(text, (e) => {
+            failed(e);
+            resolve(!e);
+          });
+        } else streams.err.write(text, (e) => resolve(!e));
+      });
     },
     note(message) {
       if (!json) stderr(message);
