@@ -14,6 +14,7 @@ import * as secret from './commands/secret.js';
 import * as sm from './commands/secrets-manager.js';
 import * as schema from './commands/schema.js';
 import * as stack from './commands/stack.js';
+import { addCopyCommand, addTransferCommands } from './program-transfer.js';
 
 declare const __KEYSTACK_VERSION__: string | undefined;
 const VERSION = typeof __KEYSTACK_VERSION__ === 'string' ? __KEYSTACK_VERSION__ : 'dev';
@@ -110,7 +111,7 @@ function extractJsonFlag(argv: readonly string[]): { json: boolean; args: string
 type Runner = (fn: () => Promise<CommandResult>) => () => Promise<void>;
 
 /** Top-level groups defined here; building only the invoked one keeps start-up short. */
-const OWN_GROUPS = new Set(['secrets-manager', 'secret', 'schema', 'stack']);
+const OWN_GROUPS = new Set(['secrets-manager', 'secret', 'schema', 'stack', 'export', 'import']);
 
 async function buildProgram(ctx: CommandContext, run: Runner, args: readonly string[]): Promise<Command> {
   const first = args.find((a) => !a.startsWith('-'));
@@ -187,6 +188,7 @@ async function buildProgram(ctx: CommandContext, run: Runner, args: readonly str
     addSecretCommands(program.command('secret').description('manage secrets (short for `secrets-manager secret`)'), ctx, run);
 
   }
+  if (want('export') || want('import')) addTransferCommands(program, ctx, run);
   if (want('schema')) {
     const sc = program.command('schema').description('secret schemas');
     sc.command('list').description('list schemas').action(() => run(() => schema.schemaList(ctx))());
@@ -275,6 +277,7 @@ function addSecretCommands(group: Command, ctx: CommandContext, run: Runner): vo
     .description("delete every secret in the manager's scope (other scopes are untouched)")
     .option('-y, --yes', 'do not ask for confirmation')
     .action((o: { yes?: boolean }) => run(() => secret.secretDeleteAll(ctx, { yes: o.yes }))());
+  addCopyCommand(group, ctx, run);
 }
 
 interface ComponentOpts {
