@@ -1,6 +1,6 @@
 /** keystack's library API. */
 export { Keystack, type KeystackOptions, type RegisterManagerInput } from './stack/client.js';
-export { SecretsManager, type Secret, type TypedSecret, type ManagerRecord } from './flavors/manager.js';
+export { SecretsManager, type Secret, type TypedSecret, type ManagerRecord, type WriteOptions } from './flavors/manager.js';
 export { defineFlavor, type FlavorDefinition, type FlavorContext, type SecretsBackend, type ConfigField, type ConfigFields, type FlavorCapabilities } from './flavors/types.js';
 export { importLib, backendFailure, createCaller, callLimits, retryAfterMs, scrubError, type Caller, type CallLimits, type FailureClassifier } from './flavors/support.js';
 export { defineSchema, arbitrarySchema, schemaFields, coerceValues, type SecretSchema, type SchemaOutput, type FieldInfo } from './secrets/schema.js';
@@ -18,3 +18,6 @@ export { ReferenceResolver, SecretReferenceError, type ReferenceSite, type Refer
 export { StackRuntime, ResolvedComponent, type RegistryCredentials, type StackRuntimeOptions } from './stack/runtime.js';
 export { validateStack, validateRuntime, assertValid, assertStackValid, validationLevelFrom, VALIDATION_LEVELS, VALIDATION_LEVEL_ENV, type ValidationLevel, type ValidationReport, type MissingReference } from './stack/validation.js';
 export * from './pipeline/index.js';
+export { exportSecrets, importSecrets, copySecrets, CONFLICT_POLICIES, InvalidInputError, ConflictingSecretsError, TransferError, type ConflictPolicy, type PlanAction, type PlanEntry, type KeyDiff, type ExportOptions, type ExportResult, type ImportOptions, type CopyOptions, type TransferReport, type CopyReport } from './stack/transfer.js';
+export { encodeSecrets, decodeSecrets, EXPORT_FORMATS, IMPORT_FORMATS, SCHEMA_FIELD, type ExportFormat, type ImportFormat, type PortableSecret, type EncodeOptions, type DecodeOptions } from './stack/formats.js';
+export { envVarName, envVarNames, type EnvVarSource } from './secrets/env-names.js';

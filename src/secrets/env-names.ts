@@ -7,7 +7,7 @@
  */
 import { InputError } from './errors.js';
 
-/** `db` + `password` → `DB_PASSWORD`; `prefix` (`--no-prefix` passes null) replaces the secret name. */
+/** `db` + `password` → `DB_PASSWORD`; with `secret` null (`export --no-prefix`) the key alone: `PASSWORD`. */
 export function envVarName(secret: string | null, key: string): string {
   const joined = secret === null || secret === '' ? key : `${secret}_${key}`;
   const name = joined.toUpperCase().replace(/[^A-Z0-9_]/g, '_');
