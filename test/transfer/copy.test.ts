@@ -5,13 +5,15 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CreateSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { v1 } from '@google-cloud/secret-manager';
 import * as grpc from '@grpc/grpc-js';
+import { SecretClient } from '@azure/keyvault-secrets';
 import aws from '../../src/flavors/aws.js';
+import azure from '../../src/flavors/azure.js';
 import gcp from '../../src/flavors/gcp.js';
 import local from '../../src/flavors/local.js';
 import { SecretsManager } from '../../src/flavors/manager.js';
@@ -212,6 +214,33 @@ describe('secret copy from ZenML layouts', () => {
       expect((await copySecrets(none, mine, { all: true })).plan.map((p) => p.action)).toEqual(['unchanged']);
     } finally {
       await client.close();
+    }
+  });
+
+  it("from ZenML's per-key none-scope groups on azure: a group copies as one secret; the read-only source is kept", async (t) => {
+    const url = process.env['AKV_URL'];
+    const ca = process.env['NODE_EXTRA_CA_CERTS'];
+    if (!url || !ca) return t.skip('AKV_URL / NODE_EXTRA_CA_CERTS are not set (no Key Vault emulator or double is running)');
+    const client = new SecretClient(url, { getToken: async () => ({ token: 'emulator', expiresOnTimestamp: Date.now() + 3.6e6 }) },
+      { serviceVersion: '2025-07-01', disableChallengeResourceVerification: true, tlsOptions: { ca: readFileSync(ca) } });
+    const group = `grp-${randomBytes(3).toString('hex')}`;
+    const members: string[] = [];
+    try {
+      // ZenML 0.30's none scope: one vault secret per key, named from hex(base64(group-key)), tagged with the group.
+      for (const [key, value] of Object.entries({ username: 'admin', password: 'pw with spaces' })) {
+        const vaultName = `zenml-${Buffer.from(Buffer.from(`${group}-${key}`).toString('base64')).toString('hex')}`;
+        members.push(vaultName);
+        await client.setSecret(vaultName, value, { tags: { 'zenml-group-key': group, 'zenml-key-name': key, 'zenml-schema-name': 'basic_auth' } });
+      }
+      const none = manager(azure, 'zenml_none_az', { vault_url: url, access_token: 'emulator', scope: 'none', scope_prefix: 'zenml' }, { NODE_EXTRA_CA_CERTS: ca });
+      const mine = manager(local, 'mine3', { path: join(configDir, 'store3.db') });
+      const err = await copySecrets(none, mine, { names: [group], deleteSource: true }).then(() => null, (e: unknown) => e);
+      expect(err).toBeInstanceOf(TransferError);
+      expect((err as Error).message).toMatch(/deleting the sources stopped \(the copies were all written\): 0 sources deleted/);
+      expect(await mine.get(group)).toEqual({ name: group, schema: 'basic_auth', values: { username: 'admin', password: 'pw with spaces' } });
+      expect(await none.get(group)).toEqual({ name: group, schema: 'basic_auth', values: { username: 'admin', password: 'pw with spaces' } });
+    } finally {
+      for (const m of members) await client.beginDeleteSecret(m).then((p) => p.pollUntilDone()).catch(() => undefined);
     }
   });
 });
