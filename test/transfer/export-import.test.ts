@@ -235,6 +235,25 @@ describe('keystack import', () => {
     expect(ok(e, ['secret', 'get', 'prod', '--key', 'K'])).toBe('3');
   });
 
+  it('--as makes a flat JSON map one secret, -s gives the schema, --split is the map-of-maps default', () => {
+    const e = tempEnv();
+    const flat = join(e.configDir, 'flat.json');
+    writeFileSync(flat, JSON.stringify({ user: 'root', password: 'pw', ssl_verify_server_cert: 'false' }));
+    ok(e, ['import', flat, '--as', 'mydb', '-s', 'mysql']);
+    const got = JSON.parse(ok(e, ['--json', 'secret', 'get', 'mydb'])) as Got;
+    expect(got.schema).toBe('mysql');
+    expect(got.data).toEqual({ user: 'root', password: 'pw', ssl_verify_server_cert: false });
+    const many = join(e.configDir, 'many.yaml');
+    writeFileSync(many, 'a: {k: "1"}\nb: {$schema: basic_auth, username: u, password: p}\n');
+    ok(e, ['import', many, '--split']);
+    expect(JSON.parse(ok(e, ['export', 'a', 'b', '--format', 'json', '--with-schema']))).toEqual({
+      a: { $schema: 'arbitrary', k: '1' },
+      b: { $schema: 'basic_auth', username: 'u', password: 'p' },
+    });
+    // A schema in the file that -s contradicts is a usage mistake, before anything is written.
+    expectCleanError(cli(e, ['import', many, '-s', 'mysql', '--on-conflict', 'update']), 2, { message: /secret 'b' says schema 'basic_auth' in the file, not 'mysql'/ });
+  });
+
   it('usage mistakes exit 2 with a hint', () => {
     const e = tempEnv();
     const file = join(e.configDir, 'x.env');
