@@ -6,7 +6,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { isatty } from 'node:tty';
 import { ConfigError, UsageError } from '../secrets/errors.js';
 import { Keystack } from '../stack/client.js';
-import type { ComponentType } from '../stack/config-store.js';
+import type { SingleComponentType } from '../stack/config-store.js';
 import type { CommandContext, CommandResult } from './context.js';
 import { readStdin, terminalPrompter } from './input.js';
 import { createOutput, describeError, OutputError, type Output } from './output.js';
@@ -206,23 +206,26 @@ async function buildProgram(ctx: CommandContext, run: Runner, args: readonly str
         .option('-x, --secrets-manager <name>', 'secrets manager')
         .option('-o, --orchestrator <name>', 'orchestrator')
         .option('-a, --artifact-store <name>', 'artifact store')
-        .option('-c, --container-registry <name>', 'container registry');
+        .option('-c, --container-registry <name>', 'container registry')
+        .option('--step-operator <name>', 'step operator (repeatable: a stack may have several)', collect, []);
     componentOptions(st.command('register').description('register a stack').argument('<name>'))
       .option('--set', 'make it the active stack')
-      .action((name: string, o: ComponentOpts & { set?: boolean }) => run(() => stack.stackRegister(ctx, { name, components: componentFlags(o), set: o.set }))());
+      .action((name: string, o: ComponentOpts & { set?: boolean }) => run(() => stack.stackRegister(ctx, { name, components: componentFlags(o), stepOperators: o.stepOperator, set: o.set }))());
     st.command('set').description('activate a stack').argument('<name>').action((name: string) => run(() => stack.stackSet(ctx, { name }))());
     st.command('list').description('list stacks (* = active)').action(() => run(() => stack.stackList(ctx))());
     st.command('describe').description('show a stack (default: the active one)').argument('[name]').action((name?: string) => run(() => stack.stackDescribe(ctx, { name }))());
-    componentOptions(st.command('update').description("change a stack's components (default: the active stack)").argument('[name]')).action(
-      (name: string | undefined, o: ComponentOpts) => run(() => stack.stackUpdate(ctx, { name, components: componentFlags(o) }))(),
-    );
+    componentOptions(st.command('update').description("change a stack's components (default: the active stack); --step-operator adds one").argument('[name]'))
+      .option('--remove-step-operator <name>', 'remove a step operator from the stack (repeatable)', collect, [])
+      .action((name: string | undefined, o: ComponentOpts & { removeStepOperator: string[] }) =>
+        run(() => stack.stackUpdate(ctx, { name, components: componentFlags(o), stepOperators: o.stepOperator, removeStepOperators: o.removeStepOperator }))(),
+      );
     st.command('remove-component')
       .description('remove optional components from a stack (default: the active stack)')
       .argument('[name]')
       .option('-x, --secrets-manager', 'remove the secrets manager')
       .option('-c, --container-registry', 'remove the container registry')
       .action((name: string | undefined, o: { secretsManager?: boolean; containerRegistry?: boolean }) => {
-        const types: ComponentType[] = [];
+        const types: SingleComponentType[] = [];
         if (o.secretsManager) types.push('secrets_manager');
         if (o.containerRegistry) types.push('container_registry');
         return run(() => stack.stackRemoveComponent(ctx, { name, types }))();
@@ -285,10 +288,16 @@ interface ComponentOpts {
   orchestrator?: string;
   artifactStore?: string;
   containerRegistry?: string;
+  stepOperator: string[];
 }
 
-function componentFlags(o: ComponentOpts): Partial<Record<ComponentType, string>> {
-  const f: Partial<Record<ComponentType, string>> = {};
+/** A repeatable option's values, in order. */
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function componentFlags(o: ComponentOpts): Partial<Record<SingleComponentType, string>> {
+  const f: Partial<Record<SingleComponentType, string>> = {};
   if (o.secretsManager) f.secrets_manager = o.secretsManager;
   if (o.orchestrator) f.orchestrator = o.orchestrator;
   if (o.artifactStore) f.artifact_store = o.artifactStore;

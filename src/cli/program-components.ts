@@ -15,6 +15,7 @@ const GROUPS: [StackComponentType, string, string][] = [
   ['orchestrator', 'orchestrator', 'orchestrators: where pipeline steps run'],
   ['artifact_store', 'artifact-store', 'artifact stores: where step outputs are kept'],
   ['container_registry', 'container-registry', 'container registries and their credentials'],
+  ['step_operator', 'step-operator', 'step operators: where the steps that name one run (a stack may have several)'],
 ];
 
 export function addComponentCommands(program: Command, stack: Command, ctx: CommandContext, run: Runner): void {
@@ -42,7 +43,9 @@ export function addComponentCommands(program: Command, stack: Command, ctx: Comm
       .description(`delete a ${label} (refused while a stack uses it)`)
       .argument('<name>')
       .action((name: string) => run(() => component.componentDelete(ctx, type, { name }))());
-    g.command('flavor').description(`${label} flavors`).command('list').description('list flavors and their config fields').action(() => run(() => component.componentFlavorList(ctx, type))());
+    const fl = g.command('flavor').description(`${label} flavors`);
+    fl.command('list').description('list flavors and their config fields').action(() => run(() => component.componentFlavorList(ctx, type))());
+    fl.command('describe').description("show a flavor's config fields").argument('<flavor>').action((flavor: string) => run(() => component.componentFlavorDescribe(ctx, type, { flavor }))());
   }
 
   stack

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { encodeContent, type StoredSecret } from '../secrets/content.js';
 import { BackendError, ConfigError } from '../secrets/errors.js';
 import { scopeMetadata, secretMetadata } from '../secrets/scope.js';
-import { createCaller, decodeOrFail, httpStatus, importLib, type CallLimits, type FailureClassifier } from './support.js';
+import { allPages, createCaller, decodeOrFail, httpStatus, importLib, type CallLimits, type FailureClassifier } from './support.js';
 import { defineFlavor, type FlavorContext, type SecretsBackend } from './types.js';
 
 export const FLAVOR_NAME = 'aws';
@@ -105,18 +105,13 @@ function createAwsBackend(ctx: FlavorContext<AwsFlavorOptions>): SecretsBackend 
   const scopeTag = `${scope.prefix}_scope`;
   const filters = listFilters(ctx);
   const list = async (): Promise<string[]> => {
-    const found: string[] = [];
-    let token: string | undefined;
-    do {
+    const entries = await allPages(async (token) => {
       const page = await caller.run('list', undefined, send((s, c) => c.send(new s.ListSecretsCommand({ ...(filters.length ? { Filters: filters } : {}), MaxResults: 100, ...(token ? { NextToken: token } : {}) }))));
       if (!Array.isArray(page.SecretList)) throw unconfirmed('list', undefined, 'ListSecrets', 'SecretList');
-      for (const entry of page.SecretList) {
-        const name = entry.Name === undefined ? null : names.parse(entry.Name);
-        if (name !== null && !entry.DeletedDate && !(scope.scope === 'none' && entry.Tags?.some((t) => t.Key === scopeTag))) found.push(name);
-      }
-      token = page.NextToken;
-    } while (token);
-    return found;
+      return { items: page.SecretList, next: page.NextToken };
+    });
+    return entries.filter((e) => !e.DeletedDate && !(scope.scope === 'none' && e.Tags?.some((t) => t.Key === scopeTag)))
+      .map((e) => (e.Name === undefined ? null : names.parse(e.Name))).filter((n) => n !== null);
   };
 
   return {

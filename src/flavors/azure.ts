@@ -24,9 +24,12 @@ import type { TokenCredential } from '@azure/core-auth';
 import { decodeContent, encodeContent, type StoredSecret } from '../secrets/content.js';
 import { ConfigError, InvalidNameError, UnsupportedOperationError } from '../secrets/errors.js';
 import { fullMatch, type NameRule } from '../secrets/names.js';
-import { looksScoped, scopeMetadata, secretMetadata, type BackendNames, type ScopeContext } from '../secrets/scope.js';
-import { backendFailure, createCaller, decodeOrFail, httpStatus as _status, importLib, retryAfterMs, type FailureClassifier } from './support.js';
+import { secretMetadata, type ScopeContext } from '../secrets/scope.js';
+import { heldLease, readPastLeases, stamp } from './cas.js';
+import { backendFailure, createCaller, decodeOrFail, deleteEach, errorHeader, httpStatus as _status, importLib, retryAfterMs, type FailureClassifier } from './support.js';
+import { reservedInNone, taggedName, tagsInScope } from './tags.js';
 import { defineFlavor, type FlavorContext, type ReplaceOutcome, type SecretsBackend, type VersionedSecret } from './types.js';
+import { assembleGroup, decodeOwn, GROUP_KEY, GROUP_MEMBER_KEY, GROUP_SCHEMA, groupIsReadOnly, withPayloads, type GroupWording } from './zenml-groups.js';
 
 export const FLAVOR_NAME = 'azure';
 
@@ -51,10 +54,7 @@ const PAGE_SIZE = 25; // Key Vault's largest maxresults
 const DELETE_CONCURRENCY = 4;
 const SERVICE_VERSION = '2025-07-01'; // pinned: Lowkey and older vaults reject newer SDK defaults
 const AZURE_HOST = /\.(vault\.azure\.net|vault\.azure\.cn|vault\.usgovcloudapi\.net|managedhsm\.azure\.net)$/i;
-/** ZenML 0.30's per-key (`none` scope) tags: literal, whatever the scope prefix. */
-const GROUP_TAG = 'zenml-group-key';
-const GROUP_KEY_TAG = 'zenml-key-name';
-const GROUP_SCHEMA_TAG = 'zenml-schema-name';
+const GROUPS: GroupWording = { flavor: FLAVOR_NAME, object: 'vault secret', cleanup: 'delete its per-key secrets with az keyvault' };
 /** How long a merge waits after taking its lease before it checks that the lease is still its own. */
 const LOCK_SETTLE_MS = 300;
 /** A lease older than this is abandoned (its writer crashed). */
@@ -102,7 +102,7 @@ function createAzureBackend(ctx: FlavorContext<AzureFlavorOptions>): SecretsBack
   };
   /** The vault name, or null when no secret of this scope can have that name. */
   const vaultName = (name: string): string | null => {
-    if (none && looksScoped(P, name, '-')) return null;
+    if (reservedInNone(scope, name, '-')) return null;
     const full = ctx.names.full(name);
     return full.length <= MAX_VAULT_NAME ? full : null;
   };
@@ -137,9 +137,6 @@ function createAzureBackend(ctx: FlavorContext<AzureFlavorOptions>): SecretsBack
     if (full === null) throw new Error(`azure ${op}: '${name}' has no vault name in this scope`);
     return call(op, name, (c) => c.setSecret(full, encodeContent(secret, P), { tags: tagsFor(tagName, secret.schema, extra) }));
   };
-  const unsupported = (op: string, name: string) => new UnsupportedOperationError(FLAVOR_NAME, `${op} '${name}'`,
-    "it is a group in ZenML's per-key layout (one vault secret per key), which is read-only in keystack",
-    `Copy it to a keystack secret: \`keystack secret copy ${name} --to …\` (or register a new secret with its values), then delete its per-key secrets with az keyvault.`);
 
   const listAll = async () => {
     // Key Vault has no server-side tag filter: every secret of the vault is read and filtered here.
@@ -159,14 +156,14 @@ function createAzureBackend(ctx: FlavorContext<AzureFlavorOptions>): SecretsBack
     const groups = new Map<string, { vaultName: string; key: string; schema: string }[]>();
     const unmarked: string[] = [];
     for (const p of await listAll()) {
-      if (none && p.tags[GROUP_TAG] !== undefined && !p.managed) {
-        const g = p.tags[GROUP_TAG];
+      const g = none && !p.managed ? p.tags[GROUP_KEY] : undefined;
+      if (g !== undefined) {
         const members = groups.get(g) ?? [];
-        members.push({ vaultName: p.name, key: p.tags[GROUP_KEY_TAG] ?? '', schema: p.tags[GROUP_SCHEMA_TAG] ?? 'arbitrary' });
+        members.push({ vaultName: p.name, key: p.tags[GROUP_MEMBER_KEY] ?? '', schema: p.tags[GROUP_SCHEMA] ?? 'arbitrary' });
         groups.set(g, members);
         continue;
       }
-      const name = _nameInScope(scope, ctx.names, p.name, p.tags, p.managed);
+      const name = p.managed ? null : taggedName(scope, ctx.names, p.name, p.tags, '-', _validName, (x) => x.toLowerCase());
       if (name === null) continue;
       if (none && !(schemaTag in p.tags) && !('zenml_scope' in p.tags)) {
         if (p.enabled) unmarked.push(name);
@@ -174,19 +171,15 @@ function createAzureBackend(ctx: FlavorContext<AzureFlavorOptions>): SecretsBack
         own.push(name);
       }
     }
-    // Unmarked objects (another tool's, or keystack's from before the schema tag marked its own)
-    // count only if they hold a keystack payload: delete-all must never remove what get cannot read.
-    for (let i = 0; verifyUnmarked && i < unmarked.length; i += DELETE_CONCURRENCY) {
-      const batch = unmarked.slice(i, i + DELETE_CONCURRENCY);
-      const ok = await Promise.all(batch.map(async (n) => {
+    if (verifyUnmarked) {
+      own.push(...(await withPayloads(unmarked, DELETE_CONCURRENCY, async (n) => {
         const s = await fetch('list', n);
         try {
           return s !== null && (decodeContent(s.value ?? '', P), true);
         } catch {
           return false;
         }
-      }));
-      batch.forEach((n, j) => ok[j] && own.push(n));
+      })));
     }
     return { own, groups };
   };
@@ -197,20 +190,13 @@ function createAzureBackend(ctx: FlavorContext<AzureFlavorOptions>): SecretsBack
   };
 
   const read = async (name: string): Promise<VersionedSecret | null> => {
-    const deadline = Date.now() + LOCK_LEASE_MS;
-    for (;;) {
-      const s = await fetch('update', name);
-      if (!s) {
-        if (await groupOf(name)) throw unsupported('update', name);
-        return null;
-      }
-      // Another merge holds a lease on this version and has not written yet: wait for its version.
-      if (_leaseHeld(s.properties.tags?.[lockTag]) && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 100 + Math.random() * 150));
-        continue;
-      }
-      return { secret: decodeOrFail(FLAVOR_NAME, name, s.value ?? '', P, 'the vault secret'), version: s.properties.version ?? '' };
-    }
+    // Another merge holds a lease on this version and has not written yet: wait for its version.
+    const s = await readPastLeases(LOCK_LEASE_MS, [100, 150], async () => {
+      const value = await fetch('update', name);
+      if (!value && (await groupOf(name))) throw groupIsReadOnly(GROUPS, 'update', name);
+      return { value, held: value !== null && _leaseHeld(value.properties.tags?.[lockTag]) };
+    });
+    return s && { secret: decodeOrFail(FLAVOR_NAME, name, s.value ?? '', P, 'the vault secret'), version: s.properties.version ?? '' };
   };
 
   const replaceIf = async (name: string, secret: StoredSecret, version: string): Promise<ReplaceOutcome> => {
@@ -222,7 +208,7 @@ function createAzureBackend(ctx: FlavorContext<AzureFlavorOptions>): SecretsBack
     if (before.properties.version !== version || _leaseHeld(before.properties.tags?.[lockTag])) return 'conflict';
     const nonce = randomBytes(8).toString('hex');
     try {
-      await call('update', name, (c) => c.updateSecretProperties(full, version, { tags: { ...before.properties.tags, [lockTag]: `${nonce}@${Date.now()}` } }));
+      await call('update', name, (c) => c.updateSecretProperties(full, version, { tags: { ...before.properties.tags, [lockTag]: stamp(nonce) } }));
     } catch (e) {
       if (_status(e) === 404) return 'absent';
       throw e;
@@ -237,7 +223,7 @@ function createAzureBackend(ctx: FlavorContext<AzureFlavorOptions>): SecretsBack
 
   return {
     async create(name, secret) {
-      if (none && looksScoped(P, name, '-')) {
+      if (reservedInNone(scope, name, '-')) {
         throw new InvalidNameError('secret name', name, `names starting with '${P}-global-', '-component-' or '-namespace-' are reserved for scoped secrets`);
       }
       const full = ctx.names.full(name);
@@ -256,27 +242,12 @@ function createAzureBackend(ctx: FlavorContext<AzureFlavorOptions>): SecretsBack
     },
     async get(name) {
       const s = await fetch('get', name);
-      if (s) {
-        try {
-          return decodeContent(s.value ?? '', P);
-        } catch {
-          const group = none ? s.properties.tags?.[GROUP_TAG] : undefined;
-          if (group !== undefined) {
-            throw new UnsupportedOperationError(FLAVOR_NAME, `get '${name}'`, `it is one key of ZenML's per-key secret '${group}'`, `Run \`keystack secret get ${group}\`.`);
-          }
-          return decodeOrFail(FLAVOR_NAME, name, s.value ?? '', P, 'the vault secret');
-        }
-      }
+      if (s) return decodeOwn(FLAVOR_NAME, name, s.value ?? '', P, 'the vault secret', () => (none ? s.properties.tags?.[GROUP_KEY] : undefined));
       const members = await groupOf(name);
       if (!members) return null;
-      const values: Record<string, string> = {};
-      for (const m of members) {
-        if (m.key === '' || m.key === 'name') {
-          throw backendFailure({ flavor: FLAVOR_NAME, operation: 'get', secretName: name }, new Error('bad member'), `per-key secret '${m.vaultName}' of ZenML group '${name}' has no usable ${GROUP_KEY_TAG} tag`);
-        }
-        values[m.key] = (await call('get', name, (c) => c.getSecret(m.vaultName))).value ?? '';
-      }
-      return { schema: members[0]?.schema ?? 'arbitrary', values };
+      const bad = members.find((m) => m.key === '' || m.key === 'name');
+      if (bad) throw backendFailure({ flavor: FLAVOR_NAME, operation: 'get', secretName: name }, new Error('bad member'), `per-key secret '${bad.vaultName}' of ZenML group '${name}' has no usable ${GROUP_MEMBER_KEY} tag`);
+      return assembleGroup(members.map((m) => ({ id: m.vaultName, key: m.key })), members[0]?.schema, 1, async (id) => (await call('get', name, (c) => c.getSecret(id))).value ?? '');
     },
     async list() {
       const { own, groups } = await scan();
@@ -285,7 +256,7 @@ function createAzureBackend(ctx: FlavorContext<AzureFlavorOptions>): SecretsBack
     async update(name, secret) {
       const current = await fetch('update', name);
       if (!current) {
-        if (await groupOf(name)) throw unsupported('update', name);
+        if (await groupOf(name)) throw groupIsReadOnly(GROUPS, 'update', name);
         return false;
       }
       // Tags live on each version, so every write carries them (and a changed schema tag).
@@ -299,11 +270,11 @@ function createAzureBackend(ctx: FlavorContext<AzureFlavorOptions>): SecretsBack
       if (full === null) return false;
       // In `none` scope a name may be one key of ZenML's per-key layout, which keystack never deletes.
       const found = none ? await probe('delete', name, full) : 'unknown';
-      if (found !== 'absent' && found !== 'unknown' && found !== 'disabled' && found.properties.tags?.[GROUP_TAG] !== undefined) {
-        throw new UnsupportedOperationError(FLAVOR_NAME, `delete '${name}'`, `it is one key of ZenML's per-key secret '${found.properties.tags[GROUP_TAG] ?? ''}'`);
+      if (found !== 'absent' && found !== 'unknown' && found !== 'disabled' && found.properties.tags?.[GROUP_KEY] !== undefined) {
+        throw new UnsupportedOperationError(FLAVOR_NAME, `delete '${name}'`, `it is one key of ZenML's per-key secret '${found.properties.tags[GROUP_KEY] ?? ''}'`);
       }
       if (found === 'absent') {
-        if (await groupOf(name)) throw unsupported('delete', name);
+        if (await groupOf(name)) throw groupIsReadOnly(GROUPS, 'delete', name);
         return false;
       }
       let deleted;
@@ -312,7 +283,7 @@ function createAzureBackend(ctx: FlavorContext<AzureFlavorOptions>): SecretsBack
         deleted = await call('delete', name, () => poller.pollUntilDone());
       } catch (e) {
         if (_status(e) !== 404) throw e;
-        if (await groupOf(name)) throw unsupported('delete', name);
+        if (await groupOf(name)) throw groupIsReadOnly(GROUPS, 'delete', name);
         return false;
       }
       const level = deleted.properties.recoveryLevel ?? '';
@@ -324,12 +295,7 @@ function createAzureBackend(ctx: FlavorContext<AzureFlavorOptions>): SecretsBack
     },
     async deleteAll() {
       // Only secrets keystack can read as its own; never a member of ZenML's per-key groups.
-      const { own } = await scan();
-      let n = 0;
-      for (let i = 0; i < own.length; i += DELETE_CONCURRENCY) {
-        n += (await Promise.all(own.slice(i, i + DELETE_CONCURRENCY).map((x) => this.delete(x)))).filter(Boolean).length;
-      }
-      return n;
+      return deleteEach((await scan()).own, DELETE_CONCURRENCY, (x) => this.delete(x));
     },
     close() {
       client = undefined;
@@ -338,8 +304,7 @@ function createAzureBackend(ctx: FlavorContext<AzureFlavorOptions>): SecretsBack
 }
 
 function _leaseHeld(tag: string | undefined): boolean {
-  const at = Number(/@(\d+)$/.exec(tag ?? '')?.[1] ?? NaN);
-  return Number.isFinite(at) && Date.now() - at < LOCK_LEASE_MS;
+  return heldLease(tag, LOCK_LEASE_MS) !== null;
 }
 
 /** The inner error code of a Key Vault error body (`error.innererror.code`), e.g. ObjectIsBeingDeleted. */
@@ -387,29 +352,14 @@ async function _connect(url: string, o: AzureFlavorOptions, timeoutMs: number): 
 }
 
 /** Whether a secret's tags put it in this scope (and, given a name, make it that secret). */
-function _inScope(scope: ScopeContext, tags: Record<string, string>, name?: string): boolean {
-  if (scope.scope === 'none') return !(`${scope.prefix}_scope` in tags);
-  const { [`${scope.prefix}_secret_name`]: wantName, ...want } = scopeMetadata(scope, name);
-  if (!Object.entries(want).every(([k, v]) => tags[k] === v)) return false;
-  const tagged = tags[`${scope.prefix}_secret_name`];
-  return tagged !== undefined && (wantName === undefined || tagged.toLowerCase() === wantName.toLowerCase());
+function _inScope(scope: ScopeContext, tags: Record<string, string>, name: string): boolean {
+  return tagsInScope(scope, tags) && (scope.scope === 'none' || tags[`${scope.prefix}_secret_name`]?.toLowerCase() === name.toLowerCase());
 }
 
-function _nameInScope(scope: ScopeContext, names: BackendNames, vaultName: string, tags: Record<string, string>, managed: boolean): string | null {
-  if (managed || !_inScope(scope, tags)) return null;
-  if (scope.scope === 'none') {
-    return !looksScoped(scope.prefix, vaultName, '-') && vaultName.length <= NAME_RULE.maxLength && fullMatch(NAME_RULE.pattern, vaultName) ? vaultName : null;
-  }
-  const name = tags[`${scope.prefix}_secret_name`];
-  // _inScope already required the tag; a secret without it is not one of ours.
-  if (name === undefined) return null;
-  return names.full(name).toLowerCase() === vaultName.toLowerCase() ? name : null;
+function _validName(n: string): boolean {
+  return n.length <= NAME_RULE.maxLength && fullMatch(NAME_RULE.pattern, n);
 }
 
-
-function _retryAfter(e: unknown): number | undefined {
-  return retryAfterMs((e as { response?: { headers?: { get(n: string): string | undefined } } }).response?.headers?.get('retry-after'));
-}
 
 /** A 409 on register, explained by its inner error code. */
 function _conflictOnRegister(name: string, full: string, e: unknown): unknown {
@@ -431,7 +381,7 @@ const UNREACHABLE = 'Check key_vault_name / vault_url and the network; for an em
 
 /** Throttling is retried; auth, throttling and connectivity failures get a next step. */
 const CLASSIFY: FailureClassifier = {
-  throttled: (e) => (_status(e) === 429 ? (_retryAfter(e) ?? true) : false),
+  throttled: (e) => (_status(e) === 429 ? (retryAfterMs(errorHeader(e, 'retry-after')) ?? true) : false),
   // keystack aborts nothing else, so an abort is the per-request timeout set in _connect.
   timedOut: (e) => (e as { name?: unknown } | null)?.name === 'AbortError',
   explain(e) {

@@ -17,11 +17,15 @@
  */
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { decodeContent, encodeContent, type StoredSecret } from '../secrets/content.js';
-import { ConfigError, InvalidNameError, UnsupportedOperationError } from '../secrets/errors.js';
+import { InvalidNameError } from '../secrets/errors.js';
 import { fullMatch, type NameRule } from '../secrets/names.js';
-import { looksScoped, scopeMetadata, secretMetadata, type BackendNames, type ScopeContext } from '../secrets/scope.js';
-import { backendFailure, createCaller, decodeOrFail, importLib, type FailureClassifier } from './support.js';
+import { scopeMetadata, secretMetadata } from '../secrets/scope.js';
+import { heldLease, readPastLeases, stamp, updateByRounds } from './cas.js';
+import { GrpcCode as G, grpcClassifier, grpcCode as _code, parseEndpoint } from './grpc.js';
+import { allPages, backendFailure, createCaller, decodeOrFail, deleteEach, importLib } from './support.js';
+import { reservedInNone, taggedName } from './tags.js';
 import { defineFlavor, type FlavorContext, type ReplaceOutcome, type SecretsBackend, type VersionedSecret } from './types.js';
+import { assembleGroup, decodeOwn, GROUP_KEY, GROUP_SCHEMA, groupIsReadOnly, withPayloads, type GroupWording } from './zenml-groups.js';
 
 export const FLAVOR_NAME = 'gcp';
 
@@ -44,24 +48,12 @@ const NAME_RULE: NameRule = {
 };
 const PAGE_SIZE = 100;
 const DELETE_CONCURRENCY = 8;
-/** ZenML 0.30's per-key (`none` scope) labels: literal, whatever the scope prefix. */
-const GROUP_LABEL = 'zenml-group-key';
-const GROUP_SCHEMA_LABEL = 'zenml-schema-name';
+const GROUPS: GroupWording = { flavor: FLAVOR_NAME, object: 'GCP secret', cleanup: 'delete the per-key secrets with gcloud' };
 /** A claim older than this is abandoned (its writer crashed) and may be taken over. */
 const CLAIM_LEASE_MS = 10_000;
 /** A secret without a version younger than this may still be mid-register by another process. */
 export const REPAIR_AFTER_MS = 10_000;
 const MAX_CAS_ROUNDS = 20;
-// gRPC status codes (google.rpc.Code).
-const DEADLINE_EXCEEDED = 4;
-const NOT_FOUND = 5;
-const ALREADY_EXISTS = 6;
-const PERMISSION_DENIED = 7;
-const RESOURCE_EXHAUSTED = 8;
-const FAILED_PRECONDITION = 9;
-const ABORTED = 10;
-const UNAVAILABLE = 14;
-const UNAUTHENTICATED = 16;
 
 export default defineFlavor<GcpFlavorOptions>({
   name: FLAVOR_NAME,
@@ -103,29 +95,19 @@ function createGcpBackend(ctx: FlavorContext<GcpFlavorOptions>): SecretsBackend 
     return caller.run(op, name, () => fn(c));
   };
   const none = scope.scope === 'none';
-  /** In `none` scope, names that look like a scoped id belong to no unscoped secret. */
-  const reserved = (name: string) => none && looksScoped(P, name, '-');
+  const reserved = (name: string) => reservedInNone(scope, name, '-');
+  const nameOf = (id: string, labels: Record<string, string>) => taggedName(scope, ctx.names, id, labels, '-', _validName);
   const OPTS = { retry: null, timeout: caller.limits.requestTimeoutMs } as const;
   /** Labels a keystack write sets: the scope's, plus the schema (also in `none` scope, where it marks keystack's own). */
   const labelsFor = (name: string, schema: string, current: Record<string, string> = {}) =>
     ({ ...current, ..._labels(secretMetadata(scope, name, schema)), [schemaLabel]: _labelValue(schema) });
-  const unsupported = (op: string, name: string) => new UnsupportedOperationError(FLAVOR_NAME, `${op} '${name}'`,
-    "it is a group in ZenML's per-key layout (one GCP secret per key), which is read-only in keystack",
-    `Copy it to a keystack secret: \`keystack secret copy ${name} --to …\` (or register a new secret with its values), then delete the per-key secrets with gcloud.`);
 
-  const listRaw = async (filter: string) => {
-    const out: { id: string; labels: Record<string, string> }[] = [];
-    let pageToken = '';
-    do {
-      const [secrets, , res] = await call('list', undefined, (c) =>
-        c.listSecrets({ parent, filter, pageSize: PAGE_SIZE, pageToken }, { ...OPTS, autoPaginate: false }),
-      );
-      for (const s of secrets) out.push({ id: s.name?.slice(s.name.lastIndexOf('/') + 1) ?? '', labels: (s.labels ?? {}) });
-      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- the raw page response is typed as always there; if a backend leaves it out the listing ends instead of throwing
-      pageToken = res?.nextPageToken ?? '';
-    } while (pageToken);
-    return out;
-  };
+  const listRaw = (filter: string) => allPages(async (pageToken = '') => {
+    const [secrets, , res] = await call('list', undefined, (c) => c.listSecrets({ parent, filter, pageSize: PAGE_SIZE, pageToken }, { ...OPTS, autoPaginate: false }));
+    const items = secrets.map((s) => ({ id: s.name?.slice(s.name.lastIndexOf('/') + 1) ?? '', labels: s.labels ?? {} }));
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- the raw page response is typed as always there; if a backend leaves it out the listing ends instead of throwing
+    return { items, next: res?.nextPageToken };
+  });
 
   /** This scope's own secrets, and (in `none` scope) ZenML's per-key groups. */
   const scan = async (): Promise<{ own: string[]; groups: Set<string> }> => {
@@ -134,25 +116,15 @@ function createGcpBackend(ctx: FlavorContext<GcpFlavorOptions>): SecretsBackend 
     const groups = new Set<string>();
     const unmarked: string[] = [];
     for (const { id, labels } of await listRaw(filter)) {
-      if (!none) {
-        const name = _nameInScope(scope, ctx.names, id, labels);
-        if (name !== null) own.push(name);
-        continue;
-      }
-      const group = labels[GROUP_LABEL];
+      const group = none ? labels[GROUP_KEY] : undefined;
       if (group !== undefined) {
         if (_validName(group)) groups.add(group);
-      } else if (!('zenml_scope' in labels) && _validName(id) && !looksScoped(P, id, '-')) {
-        (schemaLabel in labels ? own : unmarked).push(id);
+        continue;
       }
+      const name = nameOf(id, labels);
+      if (name !== null && !(none && 'zenml_scope' in labels)) (!none || schemaLabel in labels ? own : unmarked).push(name);
     }
-    // Unmarked objects (written by another tool, or by keystack before the schema label marked its
-    // own) count only if they hold a keystack payload: delete-all must never remove what get cannot read.
-    for (let i = 0; i < unmarked.length; i += DELETE_CONCURRENCY) {
-      const batch = unmarked.slice(i, i + DELETE_CONCURRENCY);
-      const ok = await Promise.all(batch.map((id) => readable(id)));
-      batch.forEach((id, j) => ok[j] && own.push(id));
-    }
+    own.push(...(await withPayloads(unmarked, DELETE_CONCURRENCY, readable)));
     return { own, groups };
   };
   const readable = async (id: string): Promise<boolean> => {
@@ -161,26 +133,25 @@ function createGcpBackend(ctx: FlavorContext<GcpFlavorOptions>): SecretsBackend 
       decodeContent(_text(v.payload?.data), P);
       return true;
     } catch (e) {
-      if (_code(e) === NOT_FOUND || _code(e) === FAILED_PRECONDITION || e instanceof SyntaxError || e instanceof TypeError) return false;
+      if (_code(e) === G.NOT_FOUND || _code(e) === G.FAILED_PRECONDITION || e instanceof SyntaxError || e instanceof TypeError) return false;
       throw e;
     }
   };
 
   /** ZenML's per-key group `name`, assembled, or null when there is none. */
+  const membersOf = async (name: string) => (none ? (await listRaw(`labels.${GROUP_KEY}=${name}`)).filter((m) => m.labels[GROUP_KEY] === name) : []);
   const readGroup = async (name: string): Promise<StoredSecret | null> => {
-    if (!none) return null;
-    const members = (await listRaw(`labels.${GROUP_LABEL}=${name}`)).filter((m) => m.labels[GROUP_LABEL] === name);
+    const members = await membersOf(name);
     if (members.length === 0) return null;
-    const values: Record<string, string> = {};
-    await Promise.all(members.map(async (m) => {
+    const keyed = members.map((m) => {
       const key = m.id.startsWith(`${name}_`) ? m.id.slice(name.length + 1) : '';
       if (key === '') throw backendFailure({ flavor: FLAVOR_NAME, operation: 'get', secretName: name }, new Error(`per-key secret '${m.id}' is not named '${name}_<key>'`));
-      const [v] = await call('get', name, (c) => c.accessSecretVersion({ name: `${parent}/secrets/${m.id}/versions/latest` }, OPTS));
-      values[key] = _text(v.payload?.data);
-    }));
-    return { schema: members[0]?.labels[GROUP_SCHEMA_LABEL] || 'arbitrary', values };
+      return { id: m.id, key };
+    });
+    return assembleGroup(keyed, members[0]?.labels[GROUP_SCHEMA], keyed.length, async (id) =>
+      _text((await call('get', name, (c) => c.accessSecretVersion({ name: `${parent}/secrets/${id}/versions/latest` }, OPTS)))[0].payload?.data));
   };
-  const isGroup = async (name: string) => none && (await listRaw(`labels.${GROUP_LABEL}=${name}`)).some((m) => m.labels[GROUP_LABEL] === name);
+  const isGroup = async (name: string) => (await membersOf(name)).length > 0;
 
   const getMeta = async (op: string, name: string): Promise<SecretMeta | null> => {
     try {
@@ -192,7 +163,7 @@ function createGcpBackend(ctx: FlavorContext<GcpFlavorOptions>): SecretsBackend 
         createMs: Number(s.createTime?.seconds ?? 0) * 1000 + Math.floor((s.createTime?.nanos ?? 0) / 1e6),
       };
     } catch (e) {
-      if (_code(e) === NOT_FOUND) return null;
+      if (_code(e) === G.NOT_FOUND) return null;
       throw e;
     }
   };
@@ -202,8 +173,8 @@ function createGcpBackend(ctx: FlavorContext<GcpFlavorOptions>): SecretsBackend 
       const [v] = await call(op, name, (c) => c.accessSecretVersion({ name: `${secretPath(name)}/versions/latest` }, OPTS));
       return { n: _versionNumber(v.name), text: _text(v.payload?.data) };
     } catch (e) {
-      if (_code(e) === NOT_FOUND) return null;
-      if (_code(e) === FAILED_PRECONDITION) throw _noEnabledVersion(op, name, e);
+      if (_code(e) === G.NOT_FOUND) return null;
+      if (_code(e) === G.FAILED_PRECONDITION) throw _noEnabledVersion(op, name, e);
       throw e;
     }
   };
@@ -215,25 +186,21 @@ function createGcpBackend(ctx: FlavorContext<GcpFlavorOptions>): SecretsBackend 
 
   const read = async (name: string, op = 'update'): Promise<VersionedSecret | null> => {
     if (reserved(name)) return null;
-    const deadline = Date.now() + CLAIM_LEASE_MS;
-    for (;;) {
+    const seen = await readPastLeases(CLAIM_LEASE_MS, [50, 100], async () => {
       const meta = await getMeta(op, name);
       if (!meta) {
-        if (await isGroup(name)) throw unsupported(op, name);
-        return null;
+        if (await isGroup(name)) throw groupIsReadOnly(GROUPS, op, name);
+        return { value: null, held: false };
       }
       const v = await latest(op, name);
       if (!v) throw _incomplete(op, name);
       // A claim on the version we see, not yet followed by its new version: that writer is mid-write.
-      const claim = /^(\d+)@(\d+)$/.exec(meta.annotations[casKey] ?? '');
-      if (claim && Number(claim[1]) === v.n && Date.now() - Number(claim[2]) < CLAIM_LEASE_MS && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 50 + Math.random() * 100));
-        continue;
-      }
-      const version = `${meta.etag} ${v.n}`;
-      claims.set(version, meta);
-      return { secret: decodeOrFail(FLAVOR_NAME, name, v.text, P, 'the latest version'), version };
-    }
+      return { value: { meta, v }, held: heldLease(meta.annotations[casKey], CLAIM_LEASE_MS) === String(v.n) };
+    });
+    if (!seen) return null;
+    const version = `${seen.meta.etag} ${seen.v.n}`;
+    claims.set(version, seen.meta);
+    return { secret: decodeOrFail(FLAVOR_NAME, name, seen.v.text, P, 'the latest version'), version };
   };
   /** What `read` saw, per version token, so `replaceIf` keeps the other labels and annotations. */
   const claims = new Map<string, SecretMeta>();
@@ -250,19 +217,19 @@ function createGcpBackend(ctx: FlavorContext<GcpFlavorOptions>): SecretsBackend 
           name: secretPath(name),
           etag,
           labels: labelsFor(name, secret.schema, meta.labels),
-          annotations: { ...meta.annotations, [casKey]: `${n}@${Date.now()}` },
+          annotations: { ...meta.annotations, [casKey]: stamp(n) },
         },
         updateMask: { paths: ['labels', 'annotations'] },
       }, OPTS));
     } catch (e) {
-      if (_code(e) === ABORTED) return 'conflict';
-      if (_code(e) === NOT_FOUND) return 'absent';
+      if (_code(e) === G.ABORTED) return 'conflict';
+      if (_code(e) === G.NOT_FOUND) return 'absent';
       throw e;
     }
     try {
       await addVersion(op, name, secret);
     } catch (e) {
-      if (_code(e) === NOT_FOUND) return 'absent';
+      if (_code(e) === G.NOT_FOUND) return 'absent';
       throw e;
     }
     return 'updated';
@@ -270,15 +237,13 @@ function createGcpBackend(ctx: FlavorContext<GcpFlavorOptions>): SecretsBackend 
 
   return {
     async create(name, secret) {
-      if (reserved(name)) {
-        throw new InvalidNameError('secret name', name, `names starting with '${P}-global-', '-component-' or '-namespace-' are reserved for scoped secrets`);
-      }
+      if (reserved(name)) throw _reservedName(P, name);
       if (await isGroup(name)) return false;
       const labels = labelsFor(name, secret.schema);
       try {
         await call('register', name, (c) => c.createSecret({ parent, secretId: ctx.names.full(name), secret: { labels, replication: { automatic: {} } } }, OPTS));
       } catch (e) {
-        if (_code(e) === ALREADY_EXISTS) return repair(name, secret);
+        if (_code(e) === G.ALREADY_EXISTS) return repair(name, secret);
         throw e;
       }
       try {
@@ -293,17 +258,7 @@ function createGcpBackend(ctx: FlavorContext<GcpFlavorOptions>): SecretsBackend 
     async get(name) {
       if (reserved(name)) return null;
       const v = await latest('get', name);
-      if (v) {
-        try {
-          return decodeContent(v.text, P);
-        } catch {
-          const group = none ? (await getMeta('get', name))?.labels[GROUP_LABEL] : undefined;
-          if (group !== undefined) {
-            throw new UnsupportedOperationError(FLAVOR_NAME, `get '${name}'`, `it is one key of ZenML's per-key secret '${group}'`, `Run \`keystack secret get ${group}\`.`);
-          }
-          return decodeOrFail(FLAVOR_NAME, name, v.text, P, 'the latest version');
-        }
-      }
+      if (v) return decodeOwn(FLAVOR_NAME, name, v.text, P, 'the latest version', async () => (none ? (await getMeta('get', name))?.labels[GROUP_KEY] : undefined));
       // Absent, ZenML's per-key group, or a secret whose register was interrupted (list shows it).
       const group = await readGroup(name);
       if (group) return group;
@@ -314,16 +269,7 @@ function createGcpBackend(ctx: FlavorContext<GcpFlavorOptions>): SecretsBackend 
       const { own, groups } = await scan();
       return [...own, ...groups];
     },
-    async update(name, secret) {
-      for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
-        const current = await read(name);
-        if (!current) return false;
-        const outcome = await replaceIf(name, secret, current.version);
-        if (outcome !== 'conflict') return outcome === 'updated';
-      }
-      throw backendFailure({ flavor: FLAVOR_NAME, operation: 'update', secretName: name }, new Error('concurrent writers kept changing the secret'),
-        'concurrent writers kept changing the secret; the update was not applied', 'Run the command again.');
-    },
+    update: (name, secret) => updateByRounds(FLAVOR_NAME, name, MAX_CAS_ROUNDS, () => read(name), (version) => replaceIf(name, secret, version)),
     read: (name) => read(name),
     replaceIf: (name, secret, version) => replaceIf(name, secret, version),
     async delete(name) {
@@ -332,20 +278,14 @@ function createGcpBackend(ctx: FlavorContext<GcpFlavorOptions>): SecretsBackend 
         await call('delete', name, (c) => c.deleteSecret({ name: secretPath(name) }, OPTS));
         return true;
       } catch (e) {
-        if (_code(e) !== NOT_FOUND) throw e;
+        if (_code(e) !== G.NOT_FOUND) throw e;
       }
-      if (await isGroup(name)) throw unsupported('delete', name);
+      if (await isGroup(name)) throw groupIsReadOnly(GROUPS, 'delete', name);
       return false;
     },
     async deleteAll() {
       // Only secrets keystack can read as its own; never a member of ZenML's per-key groups.
-      const { own } = await scan();
-      let deleted = 0;
-      for (let i = 0; i < own.length; i += DELETE_CONCURRENCY) {
-        const batch = await Promise.all(own.slice(i, i + DELETE_CONCURRENCY).map((n) => this.delete(n)));
-        deleted += batch.filter(Boolean).length;
-      }
-      return deleted;
+      return deleteEach((await scan()).own, DELETE_CONCURRENCY, (n) => this.delete(n));
     },
     async close() {
       const c = client;
@@ -364,7 +304,7 @@ function createGcpBackend(ctx: FlavorContext<GcpFlavorOptions>): SecretsBackend 
       if (await latest('register', name)) return false;
       const meta = await getMeta('register', name);
       if (!meta) return false;
-      if (!none && _nameInScope(scope, ctx.names, ctx.names.full(name), meta.labels) !== name) return false;
+      if (!none && nameOf(ctx.names.full(name), meta.labels) !== name) return false;
       const age = Date.now() - meta.createMs;
       if (age < REPAIR_AFTER_MS) {
         await new Promise((r) => setTimeout(r, Math.min(500, REPAIR_AFTER_MS - age)));
@@ -376,7 +316,7 @@ function createGcpBackend(ctx: FlavorContext<GcpFlavorOptions>): SecretsBackend 
           updateMask: { paths: ['labels'] },
         }, OPTS));
       } catch (e) {
-        if (_code(e) === ABORTED || _code(e) === NOT_FOUND) return false;
+        if (_code(e) === G.ABORTED || _code(e) === G.NOT_FOUND) return false;
         throw e;
       }
       await addVersion('register', name, secret);
@@ -403,13 +343,15 @@ function _incomplete(operation: string, name: string): Error {
     `Run \`keystack secret register ${name} …\` again to complete it, or \`keystack secret delete ${name}\`.`);
 }
 
+function _reservedName(prefix: string, name: string): Error {
+  return new InvalidNameError('secret name', name, `names starting with '${prefix}-global-', '-component-' or '-namespace-' are reserved for scoped secrets`);
+}
+
 function _noEnabledVersion(operation: string, name: string, e: unknown): Error {
   return backendFailure({ flavor: FLAVOR_NAME, operation, secretName: name }, e,
     'the latest version of the GCP secret is disabled or destroyed (FAILED_PRECONDITION)',
     'Enable it (gcloud secrets versions enable), or write a new value with `keystack secret update`.');
 }
-
-const LOOPBACK = new Set(['127.0.0.1', '::1', '[::1]', 'localhost']);
 
 async function _connect(o: GcpFlavorOptions): Promise<SecretManagerServiceClient> {
   const { v1 } = await importLib(FLAVOR_NAME, '@google-cloud/secret-manager', () => import('@google-cloud/secret-manager'));
@@ -417,11 +359,8 @@ async function _connect(o: GcpFlavorOptions): Promise<SecretManagerServiceClient
   const base = { projectId: o.project_id, universeDomain: 'googleapis.com' };
   // eslint-disable-next-line @typescript-eslint/no-deprecated -- credentials_file is the user's own service-account key file (ZenML's option); the deprecation is about key files from untrusted sources
   if (!o.api_endpoint) return new v1.SecretManagerServiceClient({ ...base, ...(o.credentials_file ? { keyFilename: o.credentials_file } : {}) });
-  const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(o.api_endpoint);
-  const host = m?.[1];
-  if (!m || host === undefined) throw new ConfigError(`api_endpoint '${o.api_endpoint}' of the gcp flavor is not host:port`);
-  const port = m[2] ? Number(m[2]) : 443;
-  if (!LOOPBACK.has(host)) {
+  const { host, port, loopback } = parseEndpoint(FLAVOR_NAME, o.api_endpoint);
+  if (!loopback) {
     // eslint-disable-next-line @typescript-eslint/no-deprecated -- credentials_file is the user's own service-account key file (ZenML's option); the deprecation is about key files from untrusted sources
     return new v1.SecretManagerServiceClient({ ...base, apiEndpoint: host, port, ...(o.credentials_file ? { keyFilename: o.credentials_file } : {}) });
   }
@@ -439,35 +378,10 @@ function _labels(m: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(m).map(([k, v]) => [k, _labelValue(v)]));
 }
 
-/** The keystack name of a listed secret in this scope, or null. Labels decide, then the id must agree. */
-function _nameInScope(scope: ScopeContext, names: BackendNames, id: string, labels: Record<string, string>): string | null {
-  if (scope.scope === 'none') {
-    if (`${scope.prefix}_scope` in labels || looksScoped(scope.prefix, id, '-')) return null;
-    return fullMatch(NAME_RULE.pattern, id) && id.length <= NAME_RULE.maxLength ? id : null;
-  }
-  for (const [k, v] of Object.entries(scopeMetadata(scope))) if (labels[k] !== v) return null;
-  const name = labels[`${scope.prefix}_secret_name`];
-  return name && names.full(name) === id ? name : null;
-}
-
-function _code(e: unknown): number | undefined {
-  const c = (e as { code?: unknown }).code;
-  return typeof c === 'number' ? c : undefined;
-}
-
 /** Throttling is retried; auth, quota and connectivity failures get a next step. */
-const CLASSIFY: FailureClassifier = {
-  throttled: (e) => _code(e) === RESOURCE_EXHAUSTED,
-  timedOut: (e) => _code(e) === DEADLINE_EXCEEDED,
-  explain(e) {
-    const code = _code(e);
-    if (code === PERMISSION_DENIED || code === UNAUTHENTICATED) {
-      return { reason: code === UNAUTHENTICATED ? 'not authenticated (UNAUTHENTICATED)' : 'permission denied (PERMISSION_DENIED)',
-        hint: 'Check GOOGLE_APPLICATION_CREDENTIALS / credentials_file, and that the account has roles/secretmanager.admin (or secretAccessor + secretVersionAdder for read/write) on the project.' };
-    }
-    if (code === RESOURCE_EXHAUSTED) return { reason: 'quota exceeded (RESOURCE_EXHAUSTED)', hint: 'Wait and retry, or raise the Secret Manager quota of the project.' };
-    if (code === UNAVAILABLE) return { reason: 'cannot reach the Secret Manager API (UNAVAILABLE)', hint: 'Check api_endpoint and the network; for an emulator, check that it is running.' };
-    return undefined;
-  },
+const CLASSIFY = grpcClassifier({
+  service: 'the Secret Manager API',
+  accessHint: 'Check GOOGLE_APPLICATION_CREDENTIALS / credentials_file, and that the account has roles/secretmanager.admin (or secretAccessor + secretVersionAdder for read/write) on the project.',
+  quotaHint: 'Wait and retry, or raise the Secret Manager quota of the project.',
   unreachableHint: 'Check api_endpoint and the network; for an emulator, check that it is running.',
-};
+});

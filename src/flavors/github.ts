@@ -1,5 +1,6 @@
 /**
- * `github`: GitHub Actions repository secrets through the REST API (@octokit/rest). Values are
+ * `github`: GitHub Actions repository secrets through the REST API (@octokit/core with the
+ * paginate plugin: five endpoints need no generated method table). Values are
  * sealed with the repository's public key (libsodium `crypto_box_seal`), so GitHub's API can write
  * them but never read them back: values reach only workflows running in GitHub Actions, as
  * environment variables. Outside Actions, `get` is an UnsupportedOperationError.
@@ -12,7 +13,7 @@
 import { decodeContent, encodeContent, type StoredSecret } from '../secrets/content.js';
 import { BackendError, ConfigError, InvalidNameError, UnsupportedOperationError } from '../secrets/errors.js';
 import { scopePath, type BackendNames, type ScopeContext } from '../secrets/scope.js';
-import { createCaller, fetchWithTimeout, httpStatus as status, importLib, retryAfterMs, type FailureClassifier } from './support.js';
+import { createCaller, errorHeader as header, fetchWithTimeout, httpStatus as status, importLib, retryAfterMs, type FailureClassifier } from './support.js';
 import { defineFlavor, type FlavorContext, type SecretsBackend } from './types.js';
 
 export const FLAVOR_NAME = 'github';
@@ -53,11 +54,11 @@ export default defineFlavor<GitHubFlavorOptions>({
     api_url: { type: 'string', description: 'REST API root (default https://api.github.com)', env: 'GITHUB_API_URL' },
     token_env: { type: 'string', description: 'environment variable holding the token', default: 'GITHUB_TOKEN' },
   },
-  dependencies: { '@octokit/rest': '~22.0.1', 'libsodium-wrappers': '~0.8.4' },
+  dependencies: { '@octokit/core': '~7.0.8', '@octokit/plugin-paginate-rest': '~16.0.0', 'libsodium-wrappers': '~0.8.4' },
   create: (ctx) => createGitHubBackend(ctx),
 });
 
-type Octokit = import('@octokit/rest').Octokit;
+type Octokit = Awaited<ReturnType<typeof connect>>;
 type Sodium = (typeof import('libsodium-wrappers'))['default'];
 
 function createGitHubBackend(ctx: FlavorContext<GitHubFlavorOptions>): SecretsBackend {
@@ -76,15 +77,12 @@ function createGitHubBackend(ctx: FlavorContext<GitHubFlavorOptions>): SecretsBa
           hint: `Set ${tokenEnv} to a token that may administer the secrets of ${owner}/${repo} (fine-grained: "Secrets" read and write).`,
         });
       }
-      const { Octokit } = await importLib(FLAVOR_NAME, '@octokit/rest', () => import('@octokit/rest'));
-      const quiet = () => undefined;
-      const baseUrl = ctx.config.api_url?.replace(/\/+$/, '');
-      return new Octokit({ auth: token, userAgent: 'keystack', ...(baseUrl ? { baseUrl } : {}), request: { fetch: fetchWithTimeout(caller.limits.requestTimeoutMs) }, log: { debug: quiet, info: quiet, warn: quiet, error: quiet } });
+      return connect(token, ctx.config.api_url?.replace(/\/+$/, ''), caller.limits.requestTimeoutMs);
     })());
   const run = <T>(op: string, name: string | undefined, fn: (o: Octokit) => Promise<T>) => caller.run(op, name, async () => fn(await octokit()));
   /** The repository key, fetched once per backend: every write needs it, and it proves the repository is visible. */
   const repoKey = (op: string, name: string | undefined) =>
-    (publicKey ??= caller.orNull(op, name, async () => (await octokit()).rest.actions.getRepoPublicKey(repoArgs)).then((r) => {
+    (publicKey ??= caller.orNull(op, name, async () => (await octokit()).request('GET /repos/{owner}/{repo}/actions/secrets/public-key', repoArgs)).then((r) => {
       if (!r) throw notFoundRepo(owner, repo);
       if (typeof r.data.key_id !== 'string' || typeof r.data.key !== 'string') throw unlikeGitHub(op, name, 'the public key has no key_id and key');
       return r.data;
@@ -102,7 +100,7 @@ function createGitHubBackend(ctx: FlavorContext<GitHubFlavorOptions>): SecretsBa
     return r;
   };
   const exists = async (op: string, name: string) => {
-    const r = await orAbsent(op, name, (o) => o.rest.actions.getRepoSecret({ ...repoArgs, secret_name: names.full(name) }));
+    const r = await orAbsent(op, name, (o) => o.request('GET /repos/{owner}/{repo}/actions/secrets/{secret_name}', { ...repoArgs, secret_name: names.full(name) }));
     if (r && typeof (r.data as { name?: unknown }).name !== 'string') throw unlikeGitHub(op, name, 'the secret metadata has no name');
     return r !== null;
   };
@@ -110,7 +108,7 @@ function createGitHubBackend(ctx: FlavorContext<GitHubFlavorOptions>): SecretsBa
     const { key_id, key } = await repoKey(op, name);
     const encrypted_value = await seal(key, encodeContent(secret, ctx.scope.prefix));
     try {
-      const r = await run(op, name, (o) => o.rest.actions.createOrUpdateRepoSecret({ ...repoArgs, secret_name: names.full(name), encrypted_value, key_id }));
+      const r = await run(op, name, (o) => o.request('PUT /repos/{owner}/{repo}/actions/secrets/{secret_name}', { ...repoArgs, secret_name: names.full(name), encrypted_value, key_id }));
       if (![201, 204].includes(r.status)) throw unlikeGitHub(op, name, `HTTP ${r.status} to the write, not 201 or 204`);
     } catch (e) {
       if (status(e) === 404) throw notFoundRepo(owner, repo);
@@ -146,7 +144,7 @@ function createGitHubBackend(ctx: FlavorContext<GitHubFlavorOptions>): SecretsBa
     /** Every page (100 names each): ZenML read only the first. */
     async list() {
       try {
-        const all: unknown = await run('list', undefined, (o) => o.paginate(o.rest.actions.listRepoSecrets, { ...repoArgs, per_page: 100 }));
+        const all: unknown = await run('list', undefined, (o) => o.paginate('GET /repos/{owner}/{repo}/actions/secrets', { ...repoArgs, per_page: 100 }));
         if (!Array.isArray(all) || !all.every((s) => typeof (s as { name?: unknown } | null)?.name === 'string')) throw unlikeGitHub('list', undefined, 'the listing is not a list of secrets');
         return (all as { name: string }[]).map((s) => names.parse(s.name)).filter((n): n is string => n !== null);
       } catch (e) {
@@ -161,7 +159,7 @@ function createGitHubBackend(ctx: FlavorContext<GitHubFlavorOptions>): SecretsBa
       return true;
     },
     async delete(name) {
-      const r = await orAbsent('delete', name, (o) => o.rest.actions.deleteRepoSecret({ ...repoArgs, secret_name: names.full(name) }));
+      const r = await orAbsent('delete', name, (o) => o.request('DELETE /repos/{owner}/{repo}/actions/secrets/{secret_name}', { ...repoArgs, secret_name: names.full(name) }));
       if (r && (r.status as number) !== 204) throw unlikeGitHub('delete', name, `HTTP ${r.status} to the delete, not 204`);
       return r !== null;
     },
@@ -195,6 +193,16 @@ export function githubNaming(scope: ScopeContext): BackendNames {
   };
 }
 
+async function connect(token: string, baseUrl: string | undefined, timeoutMs: number) {
+  const [{ Octokit }, { paginateRest }] = await Promise.all([
+    importLib(FLAVOR_NAME, '@octokit/core', () => import('@octokit/core')),
+    importLib(FLAVOR_NAME, '@octokit/plugin-paginate-rest', () => import('@octokit/plugin-paginate-rest')),
+  ]);
+  const quiet = () => undefined;
+  const WithPaging = Octokit.plugin(paginateRest);
+  return new WithPaging({ auth: token, userAgent: 'keystack', ...(baseUrl ? { baseUrl } : {}), request: { fetch: fetchWithTimeout(timeoutMs) }, log: { debug: quiet, info: quiet, warn: quiet, error: quiet } });
+}
+
 let sodiumReady: Promise<Sodium> | undefined;
 
 async function seal(publicKeyB64: string, plaintext: string): Promise<string> {
@@ -216,12 +224,6 @@ function injectedSecrets(env: FlavorContext<unknown>['env']): Record<string, str
   } catch {
     throw new ConfigError(`${SECRETS_JSON_ENV} is not JSON`, { hint: `Set it with \`${SECRETS_JSON_ENV}: \${{ toJSON(secrets) }}\` in the workflow.` });
   }
-}
-
-function header(e: unknown, name: string): string | undefined {
-  const h = (e as { response?: { headers?: Record<string, unknown> } }).response?.headers?.[name];
-  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a header the client did not give as a string is a number (or a list, which joins with commas as HTTP does)
-  return typeof h === 'string' ? h : h === undefined ? undefined : String(h);
 }
 
 /**

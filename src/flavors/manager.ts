@@ -17,7 +17,7 @@ import { coerceValues, type SchemaRegistry, type SecretSchema } from '../secrets
 import { backendNames, describeScope, scopedPrefix, type ScopeContext } from '../secrets/scope.js';
 import { resolveFlavorFields, validateScopeSettings } from './config.js';
 import { processMasker } from '../support/masking.js';
-import { backendFailure, mapLimit } from './support.js';
+import { backendFailure, deleteEach } from './support.js';
 import type { FlavorDefinition, SecretsBackend } from './types.js';
 
 /** What the config store keeps about a secrets manager. */
@@ -238,8 +238,7 @@ export class SecretsManager {
     return this.#call('delete-all', undefined, async () => {
       const be = this.#be();
       if (be.deleteAll) return be.deleteAll();
-      const deleted = await mapLimit(await be.list(), DELETE_CONCURRENCY, (name) => be.delete(name));
-      return deleted.filter(Boolean).length;
+      return deleteEach(await be.list(), DELETE_CONCURRENCY, (name) => be.delete(name));
     }, undefined, isCount);
   }
 

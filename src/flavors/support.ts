@@ -8,6 +8,7 @@ import type * as Https from 'node:https';
 import { decodeContent, type StoredSecret } from '../secrets/content.js';
 import { BackendError, ConfigError, isKeystackError, type KeystackError } from '../secrets/errors.js';
 import { processMasker, type Masker } from '../support/masking.js';
+import type { SecretsBackend } from './types.js';
 
 /**
  * Loads an optional SDK on first use. A missing package becomes a ConfigError that says which
@@ -162,6 +163,51 @@ export function retryAfterMs(value: unknown, now: number = Date.now()): number |
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
+/**
+ * A response header of an SDK error (`e.response.headers`, a Headers-like object with `get` as in
+ * the Azure SDK, or a plain record as in Octokit); a number as text, a list joined as HTTP does.
+ */
+export function errorHeader(e: unknown, name: string): string | undefined {
+  const headers = (e as { response?: { headers?: unknown } } | null)?.response?.headers;
+  if (!headers || typeof headers !== 'object') return undefined;
+  const h: unknown = typeof (headers as { get?: unknown }).get === 'function' ? (headers as { get(n: string): unknown }).get(name) : (headers as Record<string, unknown>)[name];
+  if (typeof h === 'string') return h;
+  if (typeof h === 'number') return String(h);
+  return Array.isArray(h) ? h.filter((x) => typeof x === 'string').join(', ') : undefined;
+}
+
+/** Every item of a paged listing: `page(token)` gives one page and the next token (empty or absent at the end). */
+export async function allPages<T>(page: (token: string | undefined) => Promise<{ items: Iterable<T>; next: string | null | undefined }>): Promise<T[]> {
+  const out: T[] = [];
+  let token: string | undefined;
+  do {
+    const p = await page(token);
+    out.push(...p.items);
+    token = p.next ?? undefined;
+  } while (token);
+  return out;
+}
+
+/**
+ * The backend with each operation retried as a whole when throttled, for backends (Vault) that
+ * reject a throttled request before doing anything, so that running the operation again from its
+ * first request is safe.
+ */
+export function retryingOperations(caller: Caller, backend: SecretsBackend): SecretsBackend {
+  const guard = <A extends [string?, ...unknown[]], R>(op: string, fn: (...a: A) => Promise<R>) =>
+    (...a: A): Promise<R> => caller.run(op, a[0], () => fn(...a));
+  const b = backend;
+  return {
+    create: guard('register', (n: string, s: StoredSecret) => b.create(n, s)),
+    get: guard('get', (n: string) => b.get(n)),
+    list: guard('list', () => b.list()),
+    update: guard('update', (n: string, s: StoredSecret) => b.update(n, s)),
+    ...(b.read && b.replaceIf ? { read: guard('get', b.read.bind(b)), replaceIf: guard('update', b.replaceIf.bind(b)) } : {}),
+    delete: guard('delete', (n: string) => b.delete(n)),
+    close: () => b.close?.(),
+  };
+}
+
 /** What a flavor says about its SDK's errors; everything else is shared. */
 export interface FailureClassifier {
   /** Throttled, so worth retrying: true, or the wait in ms the server asked for (Retry-After). */
@@ -276,6 +322,11 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
   const first = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (first) throw first.reason;
   return out;
+}
+
+/** Deletes each name, `concurrency` at a time; how many deletes found their secret. */
+export async function deleteEach(names: readonly string[], concurrency: number, del: (name: string) => Promise<boolean>): Promise<number> {
+  return (await mapLimit(names, concurrency, del)).filter(Boolean).length;
 }
 
 /** The HTTP status of an SDK error (`status`, `statusCode` or the AWS SDK's `$metadata`). */

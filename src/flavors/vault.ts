@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { Agent } from 'node:https';
 import { fromPayload, toPayload, type StoredSecret } from '../secrets/content.js';
 import { BackendError, ConfigError } from '../secrets/errors.js';
-import { createCaller, mapLimit, requestJson, retryAfterMs, type FailureClassifier, type JsonReply } from './support.js';
+import { createCaller, mapLimit, requestJson, retryAfterMs, retryingOperations, type FailureClassifier, type JsonReply } from './support.js';
 import { defineFlavor, type FlavorContext, type SecretsBackend } from './types.js';
 
 export const FLAVOR_NAME = 'vault';
@@ -258,21 +258,8 @@ function createVaultBackend(ctx: FlavorContext<VaultFlavorOptions>): SecretsBack
       agent = undefined;
     },
   };
-  // Operation-level retry: Vault rejects a throttled request before doing anything, so re-running
-  // the operation from its first request is safe.
-  const guard = <A extends unknown[], R>(op: string, fn: (...a: A) => Promise<R>) =>
-    (...a: A): Promise<R> => caller.run(op, typeof a[0] === 'string' ? a[0] : undefined, () => fn(...a));
-  /* eslint-disable @typescript-eslint/unbound-method -- backend is the object literal above, whose methods never use `this` */
-  return {
-    create: guard('register', backend.create),
-    get: guard('get', backend.get),
-    list: guard('list', backend.list),
-    update: guard('update', backend.update),
-    ...(backend.read && backend.replaceIf ? { read: guard('get', backend.read), replaceIf: guard('update', backend.replaceIf) } : {}),
-    delete: guard('delete', backend.delete),
-    close: () => backend.close?.(),
-  };
-  /* eslint-enable @typescript-eslint/unbound-method */
+  // Vault rejects a throttled request before doing anything: whole operations are retried.
+  return retryingOperations(caller, backend);
 }
 
 /** A path's current version and whether it is readable, from its metadata; null if it has no such shape. */

@@ -1,32 +1,87 @@
 /**
- * The `local` artifact store at run time: step outputs as JSON files in a directory, encrypted
- * with AES-256-GCM when the store has an `encryption_key` (typically a secret reference, resolved
- * on first use during the run).
+ * Artifact stores at run time. `ArtifactStore` is what the runner (and a remote worker) needs: step
+ * outputs written and read by URI, and the cache index, kept in the store itself so that a second
+ * machine sharing the store finds the same cache hits. `openArtifactStore` picks the
+ * implementation by flavor.
+ *
+ * The `local` store keeps outputs as JSON files in a directory, encrypted with AES-256-GCM when the
+ * store has an `encryption_key` (typically a secret reference, resolved on first use during a run).
  */
-import { createCipheriv, createDecipheriv, createHash, randomBytes, scrypt } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createHash, randomUUID } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ConfigError } from '../secrets/errors.js';
 import { ensurePrivateDir } from '../support/private-files.js';
 import type { ResolvedComponent } from '../stack/runtime.js';
+import { cacheEntryName, isSealed, openArtifact, parseCacheEntry, sealArtifact, sealingKey, UnreadableArtifactError } from './sealing.js';
 
-const MAGIC = Buffer.from('KSA1');
+export { UnreadableArtifactError } from './sealing.js';
 
 export interface StoredArtifact {
-  /** Path relative to the store's directory. */
+  /** Path relative to the store's root (directory or s3 prefix). */
   uri: string;
   /** SHA-256 of the JSON content (before encryption): what downstream cache keys use. */
   hash: string;
 }
 
-export class LocalArtifactStore {
+/** A cached output: the artifact and the run that produced it. */
+export interface CacheEntry extends StoredArtifact {
+  runId: string;
+}
+
+export interface ArtifactStore {
+  readonly component: ResolvedComponent;
+  /** Writes one output completely or throws; a reader never sees half of it. */
+  write(uri: string, value: unknown): Promise<StoredArtifact>;
+  /** The value; throws when it is missing or cannot be decrypted. */
+  read(uri: string): Promise<unknown>;
+  /**
+   * Whether an artifact can be read back with this store's current settings: a cached output
+   * encrypted under an encryption_key that has since been rotated is not a usable cache hit.
+   * Failing to reach the store or to get the key itself is an error, not a "no".
+   */
+  readable(uri: string): Promise<boolean>;
+  /** Records that `entry` is a finished output for `cacheKey`. */
+  putCacheEntry(cacheKey: string, entry: CacheEntry): Promise<void>;
+  /** The outputs recorded for `cacheKey`, newest first (at most a few); [] when none. */
+  findCacheEntries(cacheKey: string): Promise<CacheEntry[]>;
+}
+
+export interface ArtifactStoreContext {
+  /** The config directory: the local store's default root. */
+  configDir: string;
+  /** The environment (for the SDK of a remote store). */
+  env?: Readonly<Record<string, string | undefined>> | undefined;
+}
+
+/** How many cache entries a lookup considers: older ones are only history. */
+export const CACHE_LOOKUP_LIMIT = 5;
+
+/** The artifact store for a component, by flavor. No I/O: clients are made on first use. */
+export async function openArtifactStore(component: ResolvedComponent, ctx: ArtifactStoreContext): Promise<ArtifactStore> {
+  switch (component.flavor.name) {
+    case 'local':
+      return new LocalArtifactStore(component, ctx.configDir);
+    case 's3': {
+      // Loaded only for s3 stacks; the SDK itself loads on first use.
+      const { S3ArtifactStore } = await import('./s3-artifacts.js');
+      return new S3ArtifactStore(component, ctx.env ?? process.env);
+    }
+    default:
+      throw new ConfigError(`artifact-store flavor '${component.flavor.name}' cannot be used by this version of keystack`, {
+        hint: 'Use an artifact store of flavor local or s3.',
+      });
+  }
+}
+
+export class LocalArtifactStore implements ArtifactStore {
   readonly component: ResolvedComponent;
   readonly root: string;
   #key: Promise<Buffer | undefined> | undefined;
 
   constructor(component: ResolvedComponent, configDir: string) {
     if (component.flavor.name !== 'local') {
-      throw new ConfigError(`artifact-store flavor '${component.flavor.name}' cannot be used by this version of keystack`);
+      throw new ConfigError(`artifact-store flavor '${component.flavor.name}' is not a local store`, { hint: 'Open it with openArtifactStore.' });
     }
     this.component = component;
     const path = component.config['path'];
@@ -36,12 +91,7 @@ export class LocalArtifactStore {
   async write(uri: string, value: unknown): Promise<StoredArtifact> {
     const json = Buffer.from(JSON.stringify({ value }), 'utf8');
     const key = await this.#encryptionKey();
-    const body = key ? seal(key, json, uri) : json;
-    const file = join(this.root, uri);
-    ensurePrivateDir(dirname(file));
-    const tmp = `${file}.${process.pid}.tmp`;
-    writeFileSync(tmp, body, { mode: 0o600 });
-    renameSync(tmp, file);
+    this.#writeFile(uri, key ? sealArtifact(key, json, uri) : json);
     return { uri, hash: createHash('sha256').update(json).digest('hex') };
   }
 
@@ -56,14 +106,14 @@ export class LocalArtifactStore {
       });
     }
     let json = body;
-    if (body.subarray(0, MAGIC.length).equals(MAGIC)) {
+    if (isSealed(body)) {
       const key = await this.#encryptionKey();
       if (!key) {
         throw new UnreadableArtifactError(`artifact ${uri} is encrypted, but artifact-store '${this.component.name}' has no encryption_key`, {
           hint: 'Set the encryption_key it was written with, or run the pipeline again without cache: keystack pipeline run FILE --no-cache.',
         });
       }
-      json = open(key, body, uri, this.component.name);
+      json = openArtifact(key, body, uri, this.component.name);
     }
     return (JSON.parse(json.toString('utf8')) as { value: unknown }).value;
   }
@@ -72,11 +122,6 @@ export class LocalArtifactStore {
     return existsSync(join(this.root, uri));
   }
 
-  /**
-   * Whether an artifact can be read back with this store's current settings: a cached output
-   * encrypted under an encryption_key that has since been rotated is not a usable cache hit.
-   * Failing to get the key itself (an unresolvable reference) is an error, not a "no".
-   */
   async readable(uri: string): Promise<boolean> {
     if (!this.exists(uri)) return false;
     await this.#encryptionKey();
@@ -88,39 +133,42 @@ export class LocalArtifactStore {
     }
   }
 
+  putCacheEntry(cacheKey: string, entry: CacheEntry): Promise<void> {
+    this.#writeFile(join(CACHE_DIR, cacheKey, cacheEntryName(entry.runId)), Buffer.from(JSON.stringify(entry), 'utf8'));
+    return Promise.resolve();
+  }
+
+  findCacheEntries(cacheKey: string): Promise<CacheEntry[]> {
+    const dir = join(this.root, CACHE_DIR, cacheKey);
+    let names: string[];
+    try {
+      names = readdirSync(dir).filter((n) => n.endsWith('.json'));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return Promise.resolve([]);
+      throw e;
+    }
+    const entries: CacheEntry[] = [];
+    for (const n of names.sort().reverse().slice(0, CACHE_LOOKUP_LIMIT)) {
+      const entry = parseCacheEntry(readFileSync(join(dir, n), 'utf8'));
+      if (entry) entries.push(entry);
+    }
+    return Promise.resolve(entries);
+  }
+
+  /** Atomic: a temp file renamed over the target, so a crash leaves the old file or the new one. */
+  #writeFile(relative: string, body: Buffer): void {
+    const file = join(this.root, relative);
+    ensurePrivateDir(dirname(file));
+    const tmp = `${file}.${process.pid}.${randomUUID().slice(0, 8)}.tmp`;
+    writeFileSync(tmp, body, { mode: 0o600 });
+    renameSync(tmp, file);
+  }
+
   #encryptionKey(): Promise<Buffer | undefined> {
-    return (this.#key ??= this.component.getString('encryption_key').then((passphrase) =>
-      passphrase === undefined
-        ? undefined
-        : new Promise<Buffer>((resolve, reject) =>
-            scrypt(passphrase, `keystack-artifacts:${this.component.record.uuid}`, 32, (e, k) => (e ? reject(e) : resolve(k))),
-          ),
-    ));
+    // The salt is the component's uuid, as artifacts written before the store interface had it.
+    return (this.#key ??= sealingKey(this.component, `keystack-artifacts:${this.component.record.uuid}`));
   }
 }
 
-/** An artifact that exists but cannot be read with the store's current key. */
-export class UnreadableArtifactError extends ConfigError {}
-
-function seal(key: Buffer, plain: Buffer, aad: string): Buffer {
-  const nonce = randomBytes(12);
-  const c = createCipheriv('aes-256-gcm', key, nonce);
-  c.setAAD(Buffer.from(aad));
-  const body = Buffer.concat([c.update(plain), c.final()]);
-  return Buffer.concat([MAGIC, nonce, c.getAuthTag(), body]);
-}
-
-function open(key: Buffer, sealed: Buffer, aad: string, store: string): Buffer {
-  const nonce = sealed.subarray(4, 16);
-  const tag = sealed.subarray(16, 32);
-  try {
-    const d = createDecipheriv('aes-256-gcm', key, nonce);
-    d.setAAD(Buffer.from(aad));
-    d.setAuthTag(tag);
-    return Buffer.concat([d.update(sealed.subarray(32)), d.final()]);
-  } catch {
-    throw new UnreadableArtifactError(`cannot decrypt artifact ${aad} of artifact-store '${store}': wrong encryption_key, or the file was altered`, {
-      hint: `If the encryption_key was rotated, older outputs cannot be read with the new one: run the pipeline again (cached steps whose outputs cannot be read run again), or restore the old key to read them.`,
-    });
-  }
-}
+/** Where a store keeps its cache index, beside the runs' directories (run ids are uuids). */
+export const CACHE_DIR = '.cache';

@@ -13,8 +13,8 @@ import { processMasker } from '../support/masking.js';
 import type { Keystack } from '../stack/client.js';
 import { StackRuntime } from '../stack/runtime.js';
 import type { ComponentFlavor } from '../stack/components.js';
-import { assertValid, validateRuntime, validationLevelFrom, type ValidationLevel } from '../stack/validation.js';
-import { LocalArtifactStore, type StoredArtifact } from './artifacts.js';
+import { assertValid, validatePipeline, validateRuntime, validationLevelFrom, type ValidationLevel } from '../stack/validation.js';
+import { openArtifactStore, type ArtifactStore, type CacheEntry, type StoredArtifact } from './artifacts.js';
 import { loadPipelineModule } from './module.js';
 import { RunStore, type RunRecord, type StepRecord, type StepStatus } from './run-store.js';
 import { cacheEnabled, checkJson, type Pipeline, type StepContext, type StepNode } from './step.js';
@@ -69,7 +69,10 @@ const RUNNERS = new Set(['local', 'local_process']);
 
 export async function runPipeline(ks: Keystack, p: Pipeline, options: RunOptions = {}): Promise<RunSummary> {
   const stack = await StackRuntime.load(ks, { stack: options.stack, componentFlavors: options.componentFlavors });
-  assertValid(await validateRuntime(stack, options.level ?? validationLevelFrom(ks.env)));
+  const report = await validateRuntime(stack, options.level ?? validationLevelFrom(ks.env));
+  // Before anything runs or is recorded: the pipeline's step operators are checked with the stack.
+  report.problems.push(...validatePipeline(p, stack));
+  assertValid(report);
   const orch = stack.orchestrator;
   if (!RUNNERS.has(orch.flavor.name)) {
     throw new ConfigError(`this version of keystack cannot run pipelines on orchestrator flavor '${orch.flavor.name}'`, { hint: 'Use a stack with a local or local_process orchestrator.' });
@@ -81,7 +84,7 @@ export async function runPipeline(ks: Keystack, p: Pipeline, options: RunOptions
   }
   const nodes = p.graph();
   const runs = new RunStore(ks.store);
-  const artifacts = new LocalArtifactStore(stack.artifactStore, ks.configDir);
+  const artifacts = await openArtifactStore(stack.artifactStore, { configDir: ks.configDir, env: ks.env });
   const run: RunRecord = {
     id: randomUUID(), pipeline: p.name, stack: stack.name, orchestrator: orch.name, module: options.module?.path ?? null,
     exportName: options.module?.exportName ?? null, status: 'running', startedAt: new Date().toISOString(), endedAt: null, error: null,
@@ -97,11 +100,13 @@ export async function runPipeline(ks: Keystack, p: Pipeline, options: RunOptions
     runs.startStep(run.id, node.id, { inputs, cacheKey, artifactStore: stack.artifactStore.record.uuid });
     const started = performance.now();
     if (cacheEnabled(node.step, p) && !options.noCache) {
-      const hit = await firstReadable(artifacts, runs.findCached(cacheKey, stack.artifactStore.record.uuid).filter((c) => c.runId !== run.id));
+      // The cache index lives in the artifact store, so that any machine sharing it finds the hit.
+      const hit = await firstReadable(artifacts, (await artifacts.findCacheEntries(cacheKey)).filter((c) => c.runId !== run.id));
       if (hit) {
         const durationMs = performance.now() - started;
-        runs.finishStep(run.id, node.id, { status: 'cached', output: hit.output, durationMs, cachedFrom: hit.runId });
-        outputs.set(node.id, hit.output);
+        const output: StoredArtifact = { uri: hit.uri, hash: hit.hash };
+        runs.finishStep(run.id, node.id, { status: 'cached', output, durationMs, cachedFrom: hit.runId });
+        outputs.set(node.id, output);
         options.onStep?.({ runId: run.id, stepId: node.id, status: 'cached', durationMs });
         continue;
       }
@@ -147,8 +152,8 @@ export async function runPipeline(ks: Keystack, p: Pipeline, options: RunOptions
 }
 
 /** The newest cached output that can still be read (its key may have been rotated since). */
-async function firstReadable<T extends { output: StoredArtifact }>(artifacts: LocalArtifactStore, candidates: readonly T[]): Promise<T | undefined> {
-  for (const c of candidates) if (await artifacts.readable(c.output.uri)) return c;
+async function firstReadable(artifacts: ArtifactStore, candidates: readonly CacheEntry[]): Promise<CacheEntry | undefined> {
+  for (const c of candidates) if (await artifacts.readable(c.uri)) return c;
   return undefined;
 }
 
@@ -184,7 +189,7 @@ export function computeCacheKey(node: StepNode, inputs: Record<string, StoredArt
 
 interface ExecuteArgs {
   stack: StackRuntime;
-  artifacts: LocalArtifactStore;
+  artifacts: ArtifactStore;
   runs: RunStore;
   run: RunRecord;
   node: StepNode;
@@ -201,6 +206,8 @@ async function executeStep({ stack, artifacts, runs, run, node }: ExecuteArgs): 
     const value = await (node.step.run as (i: unknown, c: StepContext) => unknown)(inputs, context);
     checkJson(value, `the output of step '${node.id}'`);
     const output = await artifacts.write(`${run.id}/${node.id}.json`, value);
+    // Written by whoever ran the step, once its output is complete: a hit is always readable.
+    if (rec.cacheKey !== null) await artifacts.putCacheEntry(rec.cacheKey, { ...output, runId: run.id });
     runs.finishStep(run.id, node.id, { status: 'completed', output, durationMs: performance.now() - started });
   } catch (e) {
     const message = e instanceof Error ? `${e instanceof KeystackError ? '' : `${e.name}: `}${e.message}` : String(e);
@@ -274,7 +281,7 @@ async function runStep(ks: Keystack, runs: RunStore, run: RunRecord, stepId: str
   const node = pipeline.graph().find((n) => n.id === stepId);
   if (!node) throw new ConfigError(`pipeline '${pipeline.name}' in ${run.module} has no step '${stepId}' any more`);
   const stack = await StackRuntime.load(ks, { stack: run.stack, componentFlavors });
-  const artifacts = new LocalArtifactStore(stack.artifactStore, ks.configDir);
+  const artifacts = await openArtifactStore(stack.artifactStore, { configDir: ks.configDir, env: ks.env });
   await executeStep({ stack, artifacts, runs, run, node });
   return runs.step(run.id, stepId).status;
 }

@@ -38,6 +38,11 @@ export interface StepOptions<I, O> {
    * Default: on, except for steps that take the context (they may read secrets).
    */
   enableCache?: boolean;
+  /**
+   * The name of a step operator of the stack that runs this step (e.g. GPU workers), instead of
+   * the orchestrator's own workers. Needs a remote orchestrator (bullmq). @default none
+   */
+  stepOperator?: string;
   run: (inputs: I, context: StepContext) => Promise<O> | O;
 }
 
@@ -47,6 +52,8 @@ export interface StepDefinition<I = Record<string, unknown>, O = unknown> {
   readonly enableCache: boolean | undefined;
   /** Whether `run` declares the context parameter (this turns caching off by default). */
   readonly usesContext: boolean;
+  /** The step operator that runs it; undefined: the orchestrator does. */
+  readonly stepOperator: string | undefined;
   readonly run: (inputs: I, context: StepContext) => Promise<O> | O;
 }
 
@@ -61,6 +68,8 @@ export interface StepNode {
   upstream: Record<string, string>;
   /** Input name → a plain value. */
   params: Record<string, unknown>;
+  /** The step operator that runs this node (its step's); undefined: the orchestrator does. */
+  stepOperator: string | undefined;
 }
 
 export interface PipelineOptions {
@@ -84,11 +93,15 @@ export function step<I = Record<string, never>, O = unknown>(options: StepOption
   if (!STEP_NAME.test(options.name)) {
     throw new ConfigError(`invalid step name ${JSON.stringify(options.name)}`, { hint: 'Use letters, digits, _ and -, starting with a letter or _.' });
   }
+  if (options.stepOperator !== undefined && (typeof options.stepOperator !== 'string' || options.stepOperator === '')) {
+    throw new ConfigError(`the stepOperator of step '${options.name}' must be the name of a step operator`, { hint: 'See them with `keystack step-operator list`.' });
+  }
   const definition: StepDefinition<I, O> = {
     kind: 'keystack.step',
     name: options.name,
     enableCache: options.enableCache,
     usesContext: options.run.length >= 2,
+    stepOperator: options.stepOperator,
     run: options.run,
   };
   const call = (inputs: Record<string, unknown> = {}): StepOutput<O> => {
@@ -112,7 +125,7 @@ export function step<I = Record<string, never>, O = unknown>(options: StepOption
         params[k] = v;
       }
     }
-    nodes.push({ id, step: definition, upstream, params });
+    nodes.push({ id, step: definition, upstream, params, stepOperator: definition.stepOperator });
     return { kind: 'keystack.output', stepId: id };
   };
   // `name` is a read-only property of functions, so Object.assign would throw.

@@ -18,6 +18,7 @@ import {
   ConfigStore,
   type ComponentRecord,
   type ComponentType,
+  type SingleComponentType,
   type StackRecord,
 } from './config-store.js';
 import { configDirFrom } from './paths.js';
@@ -88,9 +89,14 @@ export class Keystack {
   }
 
   /** A stack's component of one type, or undefined when the stack has none. */
-  stackComponent(stack: StackRecord, type: ComponentType): ComponentRecord | undefined {
+  stackComponent(stack: StackRecord, type: SingleComponentType): ComponentRecord | undefined {
     const uuid = stack.components[type];
     return uuid === undefined ? undefined : this.store.componentById(uuid);
+  }
+
+  /** A stack's step operators, in the order they were added. */
+  stackStepOperators(stack: StackRecord): ComponentRecord[] {
+    return stack.stepOperators.map((u) => this.store.componentById(u)).filter((c): c is ComponentRecord => c !== undefined);
   }
 
   // --- secrets managers ---
@@ -333,18 +339,34 @@ export class Keystack {
     return this.store.getComponent(type, name);
   }
 
-  registerStack(name: string, components: Partial<Record<ComponentType, string>>): StackRecord {
+  /** Registers a stack of components (by name or UUID), with any number of step operators. */
+  registerStack(name: string, components: Partial<Record<SingleComponentType, string>>, stepOperators: readonly string[] = []): StackRecord {
     validateComponentName(name, 'stack name');
     // One transaction: a component deleted meanwhile must not leave the stack pointing at nothing.
-    return this.store.tx(() => this.store.addStack(name, this.#resolveComponents(components)));
+    return this.store.tx(() => this.store.addStack(name, this.#resolveComponents(components), stepOperators.map((n) => this.store.getComponent('step_operator', n).uuid)));
   }
 
-  /** Sets (a name) or removes (null) components of a stack. */
-  updateStack(name: string, changes: Partial<Record<ComponentType, string | null>>): StackRecord {
+  /**
+   * Sets (a name) or removes (null) components of a stack; adds and removes step operators (by
+   * name or UUID). Removing a step operator the stack does not have is an error, not a no-op.
+   */
+  updateStack(name: string, changes: Partial<Record<SingleComponentType, string | null>>, stepOperators: { add?: readonly string[] | undefined; remove?: readonly string[] | undefined } = {}): StackRecord {
     return this.store.tx(() => {
       const stack = this.store.getStack(name);
       const components = { ...stack.components };
-      for (const [type, value] of Object.entries(changes) as [ComponentType, string | null][]) {
+      let ops = [...stack.stepOperators];
+      for (const n of stepOperators.remove ?? []) {
+        const rec = this.store.getComponent('step_operator', n);
+        if (!ops.includes(rec.uuid)) {
+          throw new NotFoundError(`stack '${stack.name}' has no step-operator '${rec.name}'`, `Run \`keystack stack describe ${stack.name}\` to see its step operators.`);
+        }
+        ops = ops.filter((u) => u !== rec.uuid);
+      }
+      for (const n of stepOperators.add ?? []) {
+        const uuid = this.store.getComponent('step_operator', n).uuid;
+        if (!ops.includes(uuid)) ops.push(uuid);
+      }
+      for (const [type, value] of Object.entries(changes) as [SingleComponentType, string | null][]) {
         if (value === null) delete components[type];
         else components[type] = this.store.getComponent(type, value).uuid;
       }
@@ -354,13 +376,14 @@ export class Keystack {
         }
       }
       this.store.setStackComponents(stack.name, components);
-      return { ...stack, components };
+      this.store.setStackStepOperators(stack.uuid, ops);
+      return { ...stack, components, stepOperators: ops };
     });
   }
 
-  #resolveComponents(names: Partial<Record<ComponentType, string>>): Partial<Record<ComponentType, string>> {
-    const out: Partial<Record<ComponentType, string>> = {};
-    for (const [type, name] of Object.entries(names) as [ComponentType, string][]) {
+  #resolveComponents(names: Partial<Record<SingleComponentType, string>>): Partial<Record<SingleComponentType, string>> {
+    const out: Partial<Record<SingleComponentType, string>> = {};
+    for (const [type, name] of Object.entries(names) as [SingleComponentType, string][]) {
       out[type] = this.store.getComponent(type, name).uuid;
     }
     return out;

@@ -1,6 +1,6 @@
 /**
- * Flavors of the stack components other than secrets managers: orchestrators, artifact stores and
- * container registries. A flavor here is only a declaration (config fields, locality); what a
+ * Flavors of the stack components other than secrets managers: orchestrators, artifact stores,
+ * container registries and step operators. A flavor here is only a declaration (config fields, locality); what a
  * component does at run time lives in the pipeline layer.
  *
  * Any string field may hold a secret reference `{{name.key}}` unless it says otherwise; the text
@@ -24,7 +24,10 @@ export interface ComponentFlavor {
   readonly name: string;
   readonly description: string;
   readonly config: Readonly<Record<string, ComponentField>>;
-  /** Orchestrators: steps run somewhere else than this machine. */
+  /**
+   * Orchestrators and step operators: steps run somewhere else than this machine, so the stack
+   * may not use a component that exists only here.
+   */
   readonly remote?: boolean;
   /** The component exists only on this machine (a remote orchestrator cannot use it). */
   readonly isLocal?: boolean;
@@ -51,6 +54,41 @@ export const COMPONENT_FLAVORS: readonly ComponentFlavor[] = [
     isLocal: true,
   },
   {
+    type: 'orchestrator',
+    name: 'bullmq',
+    description: 'Runs every step as a BullMQ job on Redis, taken by `keystack worker` processes on other machines.',
+    config: {
+      redis_url: {
+        type: 'string',
+        description: 'Redis URL, e.g. redis://:PASSWORD@host:6379/0; it may carry a password, so give it as a reference, e.g. {{redis.url}}.',
+        sensitive: true,
+        required: true,
+      },
+      queue: { type: 'string', description: 'The queue of the steps that name no step operator.', default: 'keystack', allowReference: false },
+      attempts: { type: 'integer', description: 'How many times a step is tried before the run fails.', default: 3 },
+      backoff_ms: { type: 'integer', description: 'Wait before a failed step is tried again (doubled each attempt).', default: 1000 },
+      step_timeout_seconds: { type: 'integer', description: 'Fail a step that runs longer than this (0 = no limit).', default: 0 },
+    },
+    remote: true,
+    isLocal: false,
+  },
+  {
+    type: 'step_operator',
+    name: 'bullmq',
+    description: 'Runs the steps that name it on the workers of its own BullMQ queue (e.g. GPU machines with their own credentials).',
+    config: {
+      redis_url: {
+        type: 'string',
+        description: 'Redis URL, e.g. redis://:PASSWORD@host:6379/0; give it as a reference, e.g. {{redis.url}}.',
+        sensitive: true,
+        required: true,
+      },
+      queue: { type: 'string', description: 'The queue its workers serve, e.g. gpu.', required: true, allowReference: false },
+    },
+    remote: true,
+    isLocal: false,
+  },
+  {
     type: 'artifact_store',
     name: 'local',
     description: 'Keeps step outputs in a directory on this machine, optionally encrypted.',
@@ -63,6 +101,27 @@ export const COMPONENT_FLAVORS: readonly ComponentFlavor[] = [
       },
     },
     isLocal: true,
+  },
+  {
+    type: 'artifact_store',
+    name: 's3',
+    description: 'Keeps step outputs (and the step cache) in an S3 bucket, optionally encrypted; needs @aws-sdk/client-s3.',
+    config: {
+      path: { type: 'string', description: 'Where artifacts live: s3://BUCKET/PREFIX.', required: true, allowReference: false },
+      region: { type: 'string', description: 'AWS region of the bucket (default: AWS_REGION, else us-east-1).' },
+      endpoint_url: { type: 'string', description: 'Another S3 endpoint (emulators, S3-compatible servers); uses path-style addressing.', allowReference: false },
+      authentication_secret: {
+        type: 'string',
+        description: 'Name of an aws secret (aws_access_key_id, aws_secret_access_key, aws_session_token) in the stack’s secrets manager; default: the AWS credentials of the machine the step runs on.',
+        allowReference: false,
+      },
+      encryption_key: {
+        type: 'string',
+        description: 'Passphrase that encrypts every artifact before it is uploaded (AES-256-GCM). Give it as a reference, e.g. {{artifacts.key}}.',
+        sensitive: true,
+      },
+    },
+    isLocal: false,
   },
   {
     type: 'container_registry',

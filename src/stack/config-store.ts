@@ -10,7 +10,7 @@ import { ConfigError, ExistsError, InUseError, NotFoundError } from '../secrets/
 import { openShared, retryBusy } from '../support/sqlite.js';
 import { defaultTrustWarn, type TrustWarn } from '../support/trust.js';
 
-export const COMPONENT_TYPES = ['orchestrator', 'artifact_store', 'secrets_manager', 'container_registry'] as const;
+export const COMPONENT_TYPES = ['orchestrator', 'artifact_store', 'secrets_manager', 'container_registry', 'step_operator'] as const;
 export type ComponentType = (typeof COMPONENT_TYPES)[number];
 
 /** CLI spelling of each component type. */
@@ -19,7 +19,15 @@ export const COMPONENT_LABEL: Record<ComponentType, string> = {
   artifact_store: 'artifact-store',
   secrets_manager: 'secrets-manager',
   container_registry: 'container-registry',
+  step_operator: 'step-operator',
 };
+
+/**
+ * A stack holds any number of step operators (at most one of each name, as names are unique per
+ * type) and at most one component of every other type.
+ */
+export type SingleComponentType = Exclude<ComponentType, 'step_operator'>;
+export const SINGLE_COMPONENT_TYPES: readonly SingleComponentType[] = COMPONENT_TYPES.filter((t): t is SingleComponentType => t !== 'step_operator');
 
 export interface ComponentRecord {
   uuid: string;
@@ -33,7 +41,9 @@ export interface ComponentRecord {
 export interface StackRecord {
   uuid: string;
   name: string;
-  components: Partial<Record<ComponentType, string>>;
+  components: Partial<Record<SingleComponentType, string>>;
+  /** UUIDs of the stack's step operators, in the order they were added. */
+  stepOperators: string[];
   createdAt: string;
 }
 
@@ -79,6 +89,12 @@ const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
       ALTER TABLE pipeline_runs ADD COLUMN runner_pid INTEGER;
       ALTER TABLE pipeline_runs ADD COLUMN runner_start TEXT;`);
   },
+  // 3: step operators, any number per stack (the stacks' JSON holds one component per type).
+  (db) =>
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS stack_step_operators (
+        stack TEXT NOT NULL, component_uuid TEXT NOT NULL, position INTEGER NOT NULL, PRIMARY KEY (stack, component_uuid));
+      CREATE INDEX IF NOT EXISTS stack_step_operators_component ON stack_step_operators (component_uuid);`),
 ];
 
 /** The schema version this code writes; stores at an older version are migrated on open. */
@@ -160,7 +176,7 @@ export class ConfigStore {
 
   /** The `default` stack: local orchestrator, artifact store and secrets manager. */
   #createDefaults(): void {
-    const components: Partial<Record<ComponentType, string>> = {};
+    const components: Partial<Record<SingleComponentType, string>> = {};
     for (const type of ['orchestrator', 'artifact_store', 'secrets_manager'] as const) {
       const existing = this.findComponent(type, DEFAULT_STACK);
       components[type] = existing?.uuid ?? this.addComponent({ type, flavor: 'local', name: DEFAULT_STACK, config: type === 'secrets_manager' ? { scope: 'component', scope_prefix: 'keystack' } : {} }).uuid;
@@ -245,7 +261,7 @@ export class ConfigStore {
 
   /** Stacks that use a component. */
   stacksUsing(uuid: string): string[] {
-    return this.listStacks().filter((s) => Object.values(s.components).includes(uuid)).map((s) => s.name);
+    return this.listStacks().filter((s) => Object.values(s.components).includes(uuid) || s.stepOperators.includes(uuid)).map((s) => s.name);
   }
 
   deleteComponent(type: ComponentType, nameOrId: string): ComponentRecord {
@@ -265,20 +281,35 @@ export class ConfigStore {
 
   // --- stacks ---
 
-  addStack(name: string, components: Partial<Record<ComponentType, string>>): StackRecord {
+  addStack(name: string, components: Partial<Record<SingleComponentType, string>>, stepOperators: readonly string[] = []): StackRecord {
     return this.tx(() => {
       if (this.findStack(name)) throw new ExistsError(`a stack named '${name}' already exists`, `Change it with \`keystack stack update ${name}\`.`);
-      const rec: StackRecord = { uuid: randomUUID(), name, components, createdAt: new Date().toISOString() };
+      const rec: StackRecord = { uuid: randomUUID(), name, components, stepOperators: [...new Set(stepOperators)], createdAt: new Date().toISOString() };
       this.db
         .prepare('INSERT INTO stacks (uuid, name, components, created_at) VALUES (?, ?, ?, ?)')
         .run(rec.uuid, rec.name, JSON.stringify(components), rec.createdAt);
+      this.setStackStepOperators(rec.uuid, rec.stepOperators);
       return rec;
     });
   }
 
   findStack(name: string): StackRecord | undefined {
     const row = this.db.prepare('SELECT * FROM stacks WHERE name = ? OR uuid = ?').get(name, name) as StackRow | undefined;
-    return row && toStack(row);
+    return row && this.#toStack(row);
+  }
+
+  /** A bare write: call it inside `tx`. Replaces the stack's step operators (UUIDs, in order). */
+  setStackStepOperators(stackUuid: string, uuids: readonly string[]): void {
+    this.#writing(() => {
+      this.db.prepare('DELETE FROM stack_step_operators WHERE stack = ?').run(stackUuid);
+      const ins = this.db.prepare('INSERT INTO stack_step_operators (stack, component_uuid, position) VALUES (?, ?, ?)');
+      [...new Set(uuids)].forEach((u, i) => ins.run(stackUuid, u, i));
+    });
+  }
+
+  #toStack(r: StackRow): StackRecord {
+    const ops = this.db.prepare('SELECT component_uuid FROM stack_step_operators WHERE stack = ? ORDER BY position').all(r.uuid) as { component_uuid: string }[];
+    return { ...toStack(r), stepOperators: ops.map((o) => o.component_uuid) };
   }
 
   getStack(name: string): StackRecord {
@@ -288,11 +319,11 @@ export class ConfigStore {
   }
 
   listStacks(): StackRecord[] {
-    return (this.db.prepare('SELECT * FROM stacks ORDER BY name').all() as StackRow[]).map(toStack);
+    return (this.db.prepare('SELECT * FROM stacks ORDER BY name').all() as StackRow[]).map((r) => this.#toStack(r));
   }
 
   /** A bare write: call it inside `tx`, together with the read it is based on. */
-  setStackComponents(name: string, components: Partial<Record<ComponentType, string>>): void {
+  setStackComponents(name: string, components: Partial<Record<SingleComponentType, string>>): void {
     this.#writing(() => this.db.prepare('UPDATE stacks SET components = ? WHERE name = ?').run(JSON.stringify(components), name));
   }
 
@@ -302,6 +333,7 @@ export class ConfigStore {
       if (this.activeStackName() === s.name) {
         throw new InUseError(`stack '${s.name}' is the active stack`, 'Activate another one first with `keystack stack set NAME`.');
       }
+      this.db.prepare('DELETE FROM stack_step_operators WHERE stack = ?').run(s.uuid);
       this.db.prepare('DELETE FROM stacks WHERE uuid = ?').run(s.uuid);
     });
   }
@@ -386,7 +418,7 @@ function toComponent(r: ComponentRow): ComponentRecord {
   return { uuid: r.uuid, type: r.type, flavor: r.flavor, name: r.name, config: JSON.parse(r.config) as Record<string, unknown>, createdAt: r.created_at };
 }
 
-function toStack(r: StackRow): StackRecord {
+function toStack(r: StackRow): Omit<StackRecord, 'stepOperators'> {
   return { uuid: r.uuid, name: r.name, components: JSON.parse(r.components) as StackRecord['components'], createdAt: r.created_at };
 }
 

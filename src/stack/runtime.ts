@@ -4,7 +4,7 @@
  */
 import { ConfigError, NotFoundError, SchemaValidationError } from '../secrets/errors.js';
 import { collectReferences, type SecretReference } from '../secrets/reference.js';
-import type { SecretsManager } from '../flavors/manager.js';
+import type { Secret, SecretsManager } from '../flavors/manager.js';
 import type { Keystack } from './client.js';
 import { COMPONENT_LABEL, type ComponentRecord, type StackRecord } from './config-store.js';
 import { componentFlavor, REGISTRY_AUTH_SCHEMA, type ComponentFlavor, type StackComponentType } from './components.js';
@@ -45,6 +45,18 @@ export class ResolvedComponent {
     return v === undefined || v === null || v === '' ? undefined : String(v);
   }
 
+  /**
+   * A secret of the stack's secrets manager by name (an `authentication_secret`), read once per
+   * run like references; null when it does not exist or the stack has no secrets manager.
+   */
+  secret(name: string): Promise<Secret | null> {
+    return this.#resolver.secret(name);
+  }
+
+  get hasSecretsManager(): boolean {
+    return this.#resolver.manager !== undefined;
+  }
+
   /** The stored config: references stay as text. */
   get config(): Readonly<Record<string, unknown>> {
     return this.record.config;
@@ -79,6 +91,7 @@ export class StackRuntime {
   readonly containerRegistry: ResolvedComponent | undefined;
   readonly resolver: ReferenceResolver;
   readonly #manager: SecretsManager | undefined;
+  readonly #stepOperators: readonly ResolvedComponent[];
   #runManager: SecretsManager | undefined;
 
   private constructor(o: {
@@ -86,9 +99,11 @@ export class StackRuntime {
     orchestrator: ResolvedComponent;
     artifactStore: ResolvedComponent;
     containerRegistry: ResolvedComponent | undefined;
+    stepOperators: readonly ResolvedComponent[];
     resolver: ReferenceResolver;
     manager: SecretsManager | undefined;
   }) {
+    this.#stepOperators = o.stepOperators;
     this.record = o.record;
     this.orchestrator = o.orchestrator;
     this.artifactStore = o.artifactStore;
@@ -102,10 +117,12 @@ export class StackRuntime {
     const smRecord = ks.stackComponent(record, 'secrets_manager');
     const manager = smRecord ? await ks.managerFor(smRecord) : undefined;
     const resolver = new ReferenceResolver({ manager, stackName: record.name });
-    const component = (type: StackComponentType): ResolvedComponent | undefined => {
+    const resolved = (type: StackComponentType, rec: ComponentRecord) => new ResolvedComponent(rec, componentFlavor(type, rec.flavor, options.componentFlavors), resolver);
+    const component = (type: Exclude<StackComponentType, 'step_operator'>): ResolvedComponent | undefined => {
       const rec = ks.stackComponent(record, type);
-      return rec && new ResolvedComponent(rec, componentFlavor(type, rec.flavor, options.componentFlavors), resolver);
+      return rec && resolved(type, rec);
     };
+    const stepOperators = ks.stackStepOperators(record).map((rec) => resolved('step_operator', rec));
     const orchestrator = component('orchestrator');
     const artifactStore = component('artifact_store');
     if (!orchestrator || !artifactStore) {
@@ -113,7 +130,7 @@ export class StackRuntime {
         hint: `Add them with \`keystack stack update ${record.name} -o NAME -a NAME\`.`,
       });
     }
-    return new StackRuntime({ record, orchestrator, artifactStore, containerRegistry: component('container_registry'), resolver, manager });
+    return new StackRuntime({ record, orchestrator, artifactStore, containerRegistry: component('container_registry'), stepOperators, resolver, manager });
   }
 
   get name(): string {
@@ -137,8 +154,19 @@ export class StackRuntime {
     return this.#manager;
   }
 
+  /** The stack's step operators, in the order they were added. */
+  stepOperators(): ResolvedComponent[] {
+    return [...this.#stepOperators];
+  }
+
+  /** The step operator with this name; undefined when the stack has none of that name. */
+  stepOperator(name: string): ResolvedComponent | undefined {
+    return this.#stepOperators.find((c) => c.name === name);
+  }
+
+  /** Every component of the stack except its secrets manager, step operators included. */
   components(): ResolvedComponent[] {
-    return [this.orchestrator, this.artifactStore, ...(this.containerRegistry ? [this.containerRegistry] : [])];
+    return [this.orchestrator, this.artifactStore, ...(this.containerRegistry ? [this.containerRegistry] : []), ...this.#stepOperators];
   }
 
   /** Every reference in the stack's component configs, de-duplicated. */

@@ -56,13 +56,17 @@ export async function validateRuntime(stack: StackRuntime, level: ValidationLeve
   const report: ValidationReport = { stack: stack.name, level, references: stack.requiredSecrets(), missing: [], problems, backendCalls: 0 };
   const manager = stack.rawSecretsManager;
 
-  if (stack.orchestrator.flavor.remote) {
+  // Whatever runs steps elsewhere (any flavor with remote: true) cannot use what exists only here.
+  for (const runner of [stack.orchestrator, ...stack.stepOperators()].filter((c) => c.flavor.remote)) {
+    // A step operator runs steps with the stack's store and secrets, not with its orchestrator;
+    // a local orchestrator together with step operators is refused per pipeline (validatePipeline).
+    const used = stack.components().filter((c) => c !== runner && (runner.type === 'orchestrator' || (c.type !== 'orchestrator' && c.type !== 'step_operator')));
     const local = [
-      ...stack.components().filter((c) => c !== stack.orchestrator && c.flavor.isLocal).map((c) => `${COMPONENT_LABEL[c.type]} '${c.name}' (flavor ${c.flavor.name})`),
+      ...used.filter((c) => c.flavor.isLocal).map((c) => `${COMPONENT_LABEL[c.type]} '${c.name}' (flavor ${c.flavor.name})`),
       ...(manager?.flavor.isLocal ? [`secrets-manager '${manager.name}' (flavor ${manager.flavor.name})`] : []),
     ];
     for (const l of local) {
-      problems.push(`the remote orchestrator '${stack.orchestrator.name}' (flavor ${stack.orchestrator.flavor.name}) cannot use ${l}, which exists only on this machine`);
+      problems.push(`the remote ${COMPONENT_LABEL[runner.type]} '${runner.name}' (flavor ${runner.flavor.name}) cannot use ${l}, which exists only on this machine`);
     }
   }
 
@@ -125,10 +129,43 @@ export function assertValid(report: ValidationReport): void {
   if (auth) {
     hints.push(`Register the registry's credentials with \`keystack secret register ${auth} --schema=${REGISTRY_AUTH_SCHEMA} --username=USER --password=@FILE\` (delete a wrongly typed one first with \`keystack secret delete ${auth} -y\`).`);
   }
-  if (report.problems.some((p) => p.includes('remote orchestrator'))) {
-    hints.push('Use components that the remote orchestrator can reach, e.g. a secrets manager of a flavor other than local.');
+  if (report.problems.some((p) => /^the remote (orchestrator|step-operator) /.test(p))) {
+    hints.push('Use components that the remote orchestrator and step operators can reach from other machines, e.g. a secrets manager of a flavor other than local (vault, aws, gcp, azure) and an s3 artifact store.');
+  }
+  const missingOps = [...new Set(report.problems.flatMap((p) => /^pipeline '[^']*' names step-operator '([^']+)'/.exec(p)?.[1] ?? []))];
+  for (const op of missingOps) hints.push(`Add it with \`keystack stack update ${report.stack} --step-operator ${op}\` (register it first with \`keystack step-operator register ${op} --flavor=bullmq ...\`).`);
+  if (report.problems.some((p) => p.startsWith('step operators need the bullmq orchestrator'))) {
+    hints.push(`Run the pipeline on a stack with a bullmq orchestrator (\`keystack stack update ${report.stack} -o NAME\`), or remove stepOperator from those steps.`);
   }
   throw new StackValidationError(report.stack, report.problems, hints.join(' ') || undefined);
+}
+
+/** The part of a pipeline that validation reads: which steps name which step operator. */
+export interface PipelineSteps {
+  readonly name: string;
+  graph(): readonly { readonly id: string; readonly stepOperator?: string | undefined }[];
+}
+
+/**
+ * What a pipeline needs of a stack beyond the stack's own validity: every step operator it names
+ * is in the stack, and step operators are used only with a remote orchestrator (steps of the
+ * `local` and `local_process` orchestrators run here, so a step operator would be ignored).
+ * Returns the problems, one line each; `runPipeline` adds them to the stack's report.
+ */
+export function validatePipeline(pipeline: PipelineSteps, stack: StackRuntime): string[] {
+  const problems: string[] = [];
+  const named = pipeline.graph().filter((n): n is { id: string; stepOperator: string } => n.stepOperator !== undefined);
+  const byOperator = new Map<string, string[]>();
+  for (const n of named) byOperator.set(n.stepOperator, [...(byOperator.get(n.stepOperator) ?? []), n.id]);
+  for (const [op, steps] of byOperator) {
+    if (!stack.stepOperator(op)) {
+      problems.push(`pipeline '${pipeline.name}' names step-operator '${op}' (step${steps.length > 1 ? 's' : ''} ${steps.map((s) => `'${s}'`).join(', ')}), which stack '${stack.name}' does not have`);
+    }
+  }
+  if (named.length > 0 && !stack.orchestrator.flavor.remote) {
+    problems.push(`step operators need the bullmq orchestrator: step${named.length > 1 ? 's' : ''} ${named.map((n) => `'${n.id}'`).join(', ')} of pipeline '${pipeline.name}' name${named.length > 1 ? '' : 's'} a step operator, but stack '${stack.name}' runs on orchestrator '${stack.orchestrator.name}' (flavor ${stack.orchestrator.flavor.name}), which runs every step on this machine`);
+  }
+  return problems;
 }
 
 export async function assertStackValid(ks: Keystack, options: ValidateOptions = {}): Promise<ValidationReport> {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { SecretsManager } from '../../src/flavors/manager.js';
-import { callLimits, createCaller, networkCode, retryAfterMs } from '../../src/flavors/support.js';
+import { heldLease, stamp } from '../../src/flavors/cas.js';
+import { allPages, callLimits, createCaller, errorHeader, networkCode, retryAfterMs } from '../../src/flavors/support.js';
 import { defineFlavor, type FlavorContext, type SecretsBackend } from '../../src/flavors/types.js';
 import type { StoredSecret } from '../../src/secrets/content.js';
 import { backendNames, looksScoped, type ScopeContext } from '../../src/secrets/scope.js';
@@ -173,3 +174,30 @@ function memoryFlavor(store: Map<string, StoredSecret>, over: Partial<SecretsBac
     create: () => memoryBackend(store, over),
   });
 }
+
+describe('protocol helpers shared by the flavors', () => {
+  it('errorHeader reads Headers-like (Azure SDK) and plain-record (Octokit) error headers alike', () => {
+    const azure = { response: { headers: { get: (n: string) => (n === 'retry-after' ? '3' : undefined) } } };
+    const octokit = { response: { headers: { 'retry-after': 7, 'x-list': ['a', 'b'] } } };
+    expect(errorHeader(azure, 'retry-after')).toBe('3');
+    expect(errorHeader(octokit, 'retry-after')).toBe('7');
+    expect(errorHeader(octokit, 'x-list')).toBe('a, b');
+    expect(errorHeader(octokit, 'missing')).toBeUndefined();
+    expect(errorHeader(new Error('no response'), 'retry-after')).toBeUndefined();
+  });
+
+  it('allPages follows next tokens until one is empty or absent', async () => {
+    const pages: Record<string, { items: number[]; next: string | undefined }> = { start: { items: [1, 2], next: 'b' }, b: { items: [3], next: '' } };
+    const seen: (string | undefined)[] = [];
+    const all = await allPages(async (token) => (seen.push(token), pages[token ?? 'start'] ?? { items: [], next: undefined }));
+    expect(all).toEqual([1, 2, 3]);
+    expect(seen).toEqual([undefined, 'b']);
+  });
+
+  it('a lease is held by its id until it is leaseMs old', () => {
+    expect(heldLease(stamp('7'), 10_000)).toBe('7');
+    expect(heldLease(`7@${Date.now() - 20_000}`, 10_000)).toBeNull();
+    expect(heldLease(undefined, 10_000)).toBeNull();
+    expect(heldLease('no-stamp', 10_000)).toBeNull();
+  });
+});

@@ -71,6 +71,29 @@ describe('pipelines on the local orchestrator', () => {
     expect(statuses(await runPipeline(ks, off))).toEqual({ plain: 'completed' });
   });
 
+  it('keeps the cache index in the artifact store: another config store sharing the store directory gets the hits', async () => {
+    const shared = mkdtempSync(join(tmpdir(), 'keystack-shared-artifacts-'));
+    let calls = 0;
+    const p = pipeline('shared', () => step({ name: 'calc', run: async () => (calls++, 7) })());
+    const machine = () => {
+      const k = new Keystack({ configDir: mkdtempSync(join(tmpdir(), 'keystack-pipe-')), env: {} });
+      updateComponent(k, 'artifact_store', 'default', { path: shared });
+      return k;
+    };
+    const a = machine();
+    const b = machine();
+    try {
+      const first = await runPipeline(a, p);
+      const second = await runPipeline(b, p);
+      expect(second.steps.map((s) => [s.status, s.cachedFrom])).toEqual([['cached', first.run.id]]);
+      expect(second.outputs).toEqual({ calc: 7 });
+      expect(calls).toBe(1);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   it('changes the cache key with the step code and the parameters', async () => {
     fresh();
     const a = step({ name: 's', run: async ({ n }: { n: number }) => n });

@@ -73,6 +73,12 @@ describe('config store migrations', () => {
       expect(store.listComponents('secrets_manager').map((c) => [c.name, c.config['scope']])).toEqual([['default', 'component'], ['team', 'namespace']]);
       expect(store.activeStackName()).toBe('default');
       expect(store.getStack('default').components.secrets_manager).toBe('u-sm');
+      // Version 3: step operators, any number per stack.
+      expect(store.getStack('default').stepOperators).toEqual([]);
+      const op = store.addComponent({ type: 'step_operator', flavor: 'bullmq', name: 'gpu', config: { redis_url: '{{redis.url}}', queue: 'gpu' } });
+      store.addStack('remote', { orchestrator: 'u-orch', artifact_store: 'u-art' }, [op.uuid]);
+      expect(store.getStack('remote').stepOperators).toEqual([op.uuid]);
+      expect(store.stacksUsing(op.uuid)).toEqual(['remote']);
       const cols = (store.db.prepare('PRAGMA table_info(pipeline_runs)').all() as { name: string }[]).map((c) => c.name);
       expect(cols).toEqual(expect.arrayContaining(['runner_host', 'runner_pid', 'runner_start']));
 
@@ -103,7 +109,26 @@ describe('config store migrations', () => {
     const store = ConfigStore.open(mkdtempSync(join(tmpdir(), 'keystack-mig-')));
     try {
       const tables = (store.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((t) => t.name);
-      expect(tables).toEqual(['components', 'pipeline_runs', 'pipeline_steps', 'plugins', 'settings', 'stacks']);
+      expect(tables).toEqual(['components', 'pipeline_runs', 'pipeline_steps', 'plugins', 'settings', 'stack_step_operators', 'stacks']);
+    } finally {
+      store.close();
+    }
+  });
+
+  it('migrates a version-2 config.db (before step operators): its stacks get none, and can take some', () => {
+    const dir = v1Store(true);
+    const v2 = ConfigStore.open(dir);
+    // Back to what keystack wrote at version 2: no step-operator table.
+    v2.db.exec('DROP TABLE stack_step_operators');
+    v2.db.pragma('user_version = 2');
+    v2.close();
+    const store = ConfigStore.open(dir);
+    try {
+      expect(store.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+      expect(store.listStacks().map((s) => [s.name, s.stepOperators])).toEqual([['default', []]]);
+      const op = store.addComponent({ type: 'step_operator', flavor: 'bullmq', name: 'gpu', config: {} });
+      store.tx(() => store.setStackStepOperators(store.getStack('default').uuid, [op.uuid]));
+      expect(store.getStack('default').stepOperators).toEqual([op.uuid]);
     } finally {
       store.close();
     }

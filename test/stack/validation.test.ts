@@ -85,10 +85,37 @@ describe('stack validation levels', () => {
 });
 
 describe('remote orchestrators', () => {
-  const remote: ComponentFlavor = { type: 'orchestrator', name: 'k8s', description: 'remote test orchestrator', config: {}, remote: true };
-
-  it('refuse components that exist only on this machine, naming both', async () => {
+  it('refuse components that exist only on this machine, naming each; an s3 store and a remote secrets manager pass', async () => {
     fresh();
+    registerComponent(ks, { type: 'orchestrator', name: 'cluster', flavor: 'bullmq', config: { redis_url: '{{redis.url}}' } });
+    registerComponent(ks, { type: 'artifact_store', name: 'bucket', flavor: 's3', config: { path: 's3://keystack-artifacts/runs' } });
+    await (await ks.secretsManager()).register('redis', { url: 'redis://:pw@127.0.0.1:6379' });
+    ks.registerStack('remote', { orchestrator: 'cluster', artifact_store: 'default', secrets_manager: 'default' });
+    const r = await validateStack(ks, { stack: 'remote' });
+    expect(r.problems).toEqual([
+      "the remote orchestrator 'cluster' (flavor bullmq) cannot use artifact-store 'default' (flavor local), which exists only on this machine",
+      "the remote orchestrator 'cluster' (flavor bullmq) cannot use secrets-manager 'default' (flavor local), which exists only on this machine",
+    ]);
+    const err = await assertStackValid(ks, { stack: 'remote' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StackValidationError);
+    expect((err as StackValidationError).hint).toContain('other than local');
+
+    // The s3 store is accepted: only the local secrets manager is left.
+    ks.updateStack('remote', { artifact_store: 'bucket' });
+    expect((await validateStack(ks, { stack: 'remote' })).problems).toEqual([
+      "the remote orchestrator 'cluster' (flavor bullmq) cannot use secrets-manager 'default' (flavor local), which exists only on this machine",
+    ]);
+    // With a manager that other machines reach too, the stack is valid (NONE: no server to ask here).
+    await ks.registerSecretsManager({ name: 'vault', flavor: 'vault', config: { url: 'http://127.0.0.1:1' } });
+    ks.updateStack('remote', { secrets_manager: 'vault' });
+    expect((await validateStack(ks, { stack: 'remote', level: 'NONE' })).problems).toEqual([]);
+    // The local orchestrators accept local components.
+    expect((await validateStack(ks)).problems).toEqual([]);
+  });
+
+  it('a custom flavor with remote: true is treated the same', async () => {
+    fresh();
+    const remote: ComponentFlavor = { type: 'orchestrator', name: 'k8s', description: 'remote test orchestrator', config: {}, remote: true };
     registerComponent(ks, { type: 'orchestrator', name: 'cluster', flavor: 'k8s' }, [remote]);
     ks.registerStack('remote', { orchestrator: 'cluster', artifact_store: 'default', secrets_manager: 'default' });
     const r = await validateStack(ks, { stack: 'remote', componentFlavors: [remote] });
@@ -96,10 +123,6 @@ describe('remote orchestrators', () => {
       "the remote orchestrator 'cluster' (flavor k8s) cannot use artifact-store 'default' (flavor local), which exists only on this machine",
       "the remote orchestrator 'cluster' (flavor k8s) cannot use secrets-manager 'default' (flavor local), which exists only on this machine",
     ]);
-    const err = await assertStackValid(ks, { stack: 'remote', componentFlavors: [remote] }).catch((e: unknown) => e);
-    expect((err as StackValidationError).hint).toContain('other than local');
-    // The local orchestrators accept them.
-    expect((await validateStack(ks)).problems).toEqual([]);
   });
 });
 

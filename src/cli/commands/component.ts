@@ -23,11 +23,12 @@ export async function componentRegister(ctx: CommandContext, type: StackComponen
 
 export async function componentList(ctx: CommandContext, type: StackComponentType): Promise<CommandResult> {
   const ks = ctx.keystack();
-  const active = ks.stackComponent(ks.activeStack(), type)?.uuid;
+  const stack = ks.activeStack();
+  const active = new Set(type === 'step_operator' ? stack.stepOperators : [ks.stackComponent(stack, type)?.uuid]);
   const recs = ks.store.listComponents(type);
-  const rows = recs.map((r) => [r.uuid === active ? '*' : '', r.name, r.flavor, ks.store.stacksUsing(r.uuid).join(', '), r.uuid]);
+  const rows = recs.map((r) => [active.has(r.uuid) ? '*' : '', r.name, r.flavor, ks.store.stacksUsing(r.uuid).join(', '), r.uuid]);
   return {
-    data: recs.map((r) => ({ ...view(r), active: r.uuid === active })),
+    data: recs.map((r) => ({ ...view(r), active: active.has(r.uuid) })),
     text: recs.length ? table(['ACTIVE', 'NAME', 'FLAVOR', 'STACKS', 'ID'], rows) : `No ${COMPONENT_LABEL[type]} registered.`,
   };
 }
@@ -38,8 +39,12 @@ export async function componentDescribe(ctx: CommandContext, type: StackComponen
   let rec: ComponentRecord | undefined;
   if (o.name === undefined) {
     const stack = ks.activeStack();
-    rec = ks.stackComponent(stack, type);
-    if (!rec) throw new UsageError(`the active stack '${stack.name}' has no ${label}`, `Name one: keystack ${label} describe NAME.`);
+    // A stack may hold several step operators: only a single one is "the stack's".
+    const ops = type === 'step_operator' ? ks.stackStepOperators(stack) : [];
+    rec = type === 'step_operator' ? (ops.length === 1 ? ops[0] : undefined) : ks.stackComponent(stack, type);
+    if (!rec) {
+      throw new UsageError(ops.length > 1 ? `the active stack '${stack.name}' has ${ops.length} step-operators` : `the active stack '${stack.name}' has no ${label}`, `Name one: keystack ${label} describe NAME.`);
+    }
   } else rec = ks.store.getComponent(type, o.name);
   const flavor = componentFlavor(type, rec.flavor);
   const stacks = ks.store.stacksUsing(rec.uuid);
@@ -85,10 +90,27 @@ export async function componentFlavorList(_ctx: CommandContext, type: StackCompo
   };
 }
 
+export async function componentFlavorDescribe(_ctx: CommandContext, type: StackComponentType, o: { flavor: string }): Promise<CommandResult> {
+  const f = componentFlavor(type, o.flavor);
+  const rows = Object.entries(f.config).map(([k, c]) => [
+    k,
+    c.type,
+    c.required ? 'yes' : 'no',
+    c.default === undefined ? '' : String(c.default),
+    [c.sensitive ? 'sensitive' : '', c.allowReference === false ? 'no references' : ''].filter(Boolean).join(', '),
+    c.description,
+  ]);
+  const where = f.remote ? 'remote: steps run on other machines' : f.isLocal ? 'exists only on this machine' : 'reachable from other machines';
+  return {
+    data: { name: f.name, type, description: f.description, remote: f.remote ?? false, local: f.isLocal ?? false, config: f.config },
+    text: `${COMPONENT_LABEL[type]} flavor '${f.name}': ${f.description} (${where})\n${rows.length ? table(['FIELD', 'TYPE', 'REQUIRED', 'DEFAULT', 'NOTES', 'DESCRIPTION'], rows) : 'No config fields.'}`,
+  };
+}
+
 // --- Internal helpers ---
 
 function stackFlag(type: StackComponentType): string {
-  return { orchestrator: '-o', artifact_store: '-a', container_registry: '-c' }[type];
+  return { orchestrator: '-o', artifact_store: '-a', container_registry: '-c', step_operator: '--step-operator' }[type];
 }
 
 /** `NAME --KEY=VALUE …`; with `emptyRemoves`, `--KEY=` removes the field. */

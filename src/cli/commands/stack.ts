@@ -1,15 +1,15 @@
 /** `keystack stack …`: stacks group components; one stack is active. */
 import { ConfigError, UsageError } from '../../secrets/errors.js';
-import { COMPONENT_LABEL, COMPONENT_TYPES, DEFAULT_STACK, type ComponentType, type StackRecord } from '../../stack/config-store.js';
+import { COMPONENT_LABEL, DEFAULT_STACK, SINGLE_COMPONENT_TYPES, type SingleComponentType, type StackRecord } from '../../stack/config-store.js';
 import { table } from '../output.js';
 import type { CommandContext, CommandResult } from '../context.js';
 
-export type ComponentFlags = Partial<Record<ComponentType, string>>;
+export type ComponentFlags = Partial<Record<SingleComponentType, string>>;
 
-export async function stackRegister(ctx: CommandContext, o: { name: string; components: ComponentFlags; set?: boolean | undefined }): Promise<CommandResult> {
+export async function stackRegister(ctx: CommandContext, o: { name: string; components: ComponentFlags; stepOperators?: readonly string[] | undefined; set?: boolean | undefined }): Promise<CommandResult> {
   const ks = ctx.keystack();
   const components: ComponentFlags = { orchestrator: 'default', artifact_store: 'default', ...o.components };
-  const stack = ks.registerStack(o.name, components);
+  const stack = ks.registerStack(o.name, components, o.stepOperators ?? []);
   if (o.set) ks.store.setActiveStack(stack.name);
   return { data: view(ctx, stack), text: `Registered stack '${o.name}'${o.set ? ' and made it active' : ''}.${o.set ? '' : ` Activate it with: keystack stack set ${o.name}`}` };
 }
@@ -23,10 +23,10 @@ export async function stackList(ctx: CommandContext): Promise<CommandResult> {
   const ks = ctx.keystack();
   const active = ks.store.activeStackName();
   const stacks = ks.store.listStacks().map((s) => view(ctx, s));
-  const rows = stacks.map((s) => [s.name === active ? '*' : '', s.name, ...COMPONENT_TYPES.map((t) => s.components[t] ?? '')]);
+  const rows = stacks.map((s) => [s.name === active ? '*' : '', s.name, ...SINGLE_COMPONENT_TYPES.map((t) => s.components[t] ?? ''), s.stepOperators.join(', ')]);
   return {
     data: stacks.map((s) => ({ ...s, active: s.name === active })),
-    text: table(['ACTIVE', 'STACK', ...COMPONENT_TYPES.map((t) => COMPONENT_LABEL[t].toUpperCase())], rows),
+    text: table(['ACTIVE', 'STACK', ...SINGLE_COMPONENT_TYPES.map((t) => COMPONENT_LABEL[t].toUpperCase()), 'STEP-OPERATORS'], rows),
   };
 }
 
@@ -35,26 +35,31 @@ export async function stackDescribe(ctx: CommandContext, o: { name?: string | un
   const stack = o.name === undefined ? ks.activeStack() : ks.store.getStack(o.name);
   const v = view(ctx, stack);
   const active = ks.store.activeStackName() === stack.name;
-  const rows = COMPONENT_TYPES.filter((t) => v.components[t]).map((t) => {
+  const rows = SINGLE_COMPONENT_TYPES.filter((t) => v.components[t]).map((t) => {
     const c = ks.stackComponent(stack, t);
     return [COMPONENT_LABEL[t], c?.name ?? '?', c?.flavor ?? '?'];
   });
+  for (const c of ks.stackStepOperators(stack)) rows.push([COMPONENT_LABEL.step_operator, c.name, c.flavor]);
   return {
     data: { ...v, active },
     text: `Stack '${stack.name}'${active ? ' (active)' : ''}:\n${table(['COMPONENT', 'NAME', 'FLAVOR'], rows)}`,
   };
 }
 
-export async function stackUpdate(ctx: CommandContext, o: { name?: string | undefined; components: ComponentFlags }): Promise<CommandResult> {
-  if (Object.keys(o.components).length === 0) throw new UsageError('nothing to change', 'Pass -x SECRETS_MANAGER, -o ORCHESTRATOR or -a ARTIFACT_STORE.');
+export async function stackUpdate(ctx: CommandContext, o: { name?: string | undefined; components: ComponentFlags; stepOperators?: readonly string[] | undefined; removeStepOperators?: readonly string[] | undefined }): Promise<CommandResult> {
+  const add = o.stepOperators ?? [];
+  const remove = o.removeStepOperators ?? [];
+  if (Object.keys(o.components).length === 0 && add.length === 0 && remove.length === 0) {
+    throw new UsageError('nothing to change', 'Pass -x SECRETS_MANAGER, -o ORCHESTRATOR, -a ARTIFACT_STORE, --step-operator NAME or --remove-step-operator NAME.');
+  }
   const ks = ctx.keystack();
   const name = o.name ?? ks.store.activeStackName();
   refuseDefault(name);
-  const stack = ks.updateStack(name, o.components);
+  const stack = ks.updateStack(name, o.components, { add, remove });
   return { data: view(ctx, stack), text: `Updated stack '${stack.name}'.` };
 }
 
-export async function stackRemoveComponent(ctx: CommandContext, o: { name?: string | undefined; types: ComponentType[] }): Promise<CommandResult> {
+export async function stackRemoveComponent(ctx: CommandContext, o: { name?: string | undefined; types: SingleComponentType[] }): Promise<CommandResult> {
   if (o.types.length === 0) throw new UsageError('no component type given', 'Pass -x to remove the secrets manager (or -c for the container registry).');
   const ks = ctx.keystack();
   const name = o.name ?? ks.store.activeStackName();
@@ -79,10 +84,10 @@ function refuseDefault(name: string): void {
 
 function view(ctx: CommandContext, s: StackRecord) {
   const ks = ctx.keystack();
-  const components: Partial<Record<ComponentType, string>> = {};
-  for (const t of COMPONENT_TYPES) {
+  const components: Partial<Record<SingleComponentType, string>> = {};
+  for (const t of SINGLE_COMPONENT_TYPES) {
     const c = ks.stackComponent(s, t);
     if (c) components[t] = c.name;
   }
-  return { name: s.name, id: s.uuid, components };
+  return { name: s.name, id: s.uuid, components, stepOperators: ks.stackStepOperators(s).map((c) => c.name) };
 }

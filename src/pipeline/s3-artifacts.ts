@@ -1,0 +1,252 @@
+/**
+ * The `s3` artifact store: step outputs as objects under `s3://bucket/prefix`, through
+ * `@aws-sdk/client-s3` (optional, loaded on first use). Every output is one PutObject, which S3
+ * makes visible whole or not at all. Credentials come from the store's `authentication_secret`
+ * (an `aws`-schema secret in the stack's secrets manager), else from the SDK's default chain
+ * (environment, profile, instance role) of the machine the step runs on.
+ */
+import type * as Sdk from '@aws-sdk/client-s3';
+import { createHash } from 'node:crypto';
+import { callLimits, importLib, networkCode, scrubError } from '../flavors/support.js';
+import { BackendError, ConfigError, KeystackError, NotFoundError, SchemaValidationError } from '../secrets/errors.js';
+import type { ResolvedComponent } from '../stack/runtime.js';
+import { CACHE_DIR, CACHE_LOOKUP_LIMIT, type ArtifactStore, type CacheEntry, type StoredArtifact } from './artifacts.js';
+import { cacheEntryName, isSealed, openArtifact, parseCacheEntry, sealArtifact, sealingKey, UnreadableArtifactError } from './sealing.js';
+
+export const FLAVOR_NAME = 's3';
+const SDK = '@aws-sdk/client-s3';
+/** The optional package this store needs, with the range package.json installs (a test checks it). */
+export const FLAVOR_DEPENDENCIES: Readonly<Record<string, string>> = { [SDK]: '~3.1164.0' };
+/** The schema an s3 store's authentication_secret must have (ZenML's S3 store uses the same). */
+export const S3_AUTH_SCHEMA = 'aws';
+
+export interface S3Location {
+  bucket: string;
+  /** '' or ending in '/'. */
+  prefix: string;
+}
+
+/** `s3://bucket/some/prefix` → bucket and `some/prefix/`; a ConfigError for anything else. */
+export function parseS3Path(path: unknown, store: string): S3Location {
+  const m = typeof path === 'string' ? /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(path) : null;
+  if (!m?.[1]) {
+    throw new ConfigError(`the path of artifact-store '${store}' must be s3://BUCKET[/PREFIX] with a valid bucket name`, {
+      hint: `Fix it with \`keystack artifact-store update ${store} --path=s3://BUCKET/PREFIX\`.`,
+    });
+  }
+  const prefix = (m[2] ?? '').replace(/^\/+|\/+$/g, '');
+  return { bucket: m[1], prefix: prefix === '' ? '' : `${prefix}/` };
+}
+
+interface Loaded {
+  sdk: typeof Sdk;
+  client: Sdk.S3Client;
+  /** The credential values, masked out of every error. */
+  values: string[];
+}
+
+export class S3ArtifactStore implements ArtifactStore {
+  readonly component: ResolvedComponent;
+  readonly location: S3Location;
+  readonly #env: Readonly<Record<string, string | undefined>>;
+  #loaded: Promise<Loaded> | undefined;
+  #key: Promise<Buffer | undefined> | undefined;
+
+  constructor(component: ResolvedComponent, env: Readonly<Record<string, string | undefined>>) {
+    this.component = component;
+    this.location = parseS3Path(component.config['path'], component.name);
+    this.#env = env;
+  }
+
+  get #where(): string {
+    return `s3://${this.location.bucket}/${this.location.prefix}`;
+  }
+
+  async write(uri: string, value: unknown): Promise<StoredArtifact> {
+    const json = Buffer.from(JSON.stringify({ value }), 'utf8');
+    const key = await this.#encryptionKey();
+    await this.#put(uri, key ? sealArtifact(key, json, uri) : json, 'write');
+    return { uri, hash: createHash('sha256').update(json).digest('hex') };
+  }
+
+  async read(uri: string): Promise<unknown> {
+    const body = await this.#get(uri, 'read');
+    if (body === null) {
+      throw new ConfigError(`artifact ${uri} is missing from artifact-store '${this.component.name}' (${this.#where})`, {
+        hint: 'Run the pipeline again without cache: keystack pipeline run FILE --no-cache.',
+      });
+    }
+    return this.#decode(uri, body);
+  }
+
+  async readable(uri: string): Promise<boolean> {
+    await this.#encryptionKey();
+    const body = await this.#get(uri, 'read');
+    if (body === null) return false;
+    try {
+      this.#decode(uri, body);
+      return true;
+    } catch (e) {
+      if (e instanceof UnreadableArtifactError || e instanceof SyntaxError) return false; // rotated key or altered object
+      throw e;
+    }
+  }
+
+  async putCacheEntry(cacheKey: string, entry: CacheEntry): Promise<void> {
+    const e: CacheEntry = { uri: entry.uri, hash: entry.hash, runId: entry.runId };
+    await this.#put(`${CACHE_DIR}/${cacheKey}/${cacheEntryName(entry.runId)}`, Buffer.from(JSON.stringify(e), 'utf8'), 'write cache entry');
+  }
+
+  async findCacheEntries(cacheKey: string): Promise<CacheEntry[]> {
+    const dir = `${this.location.prefix}${CACHE_DIR}/${cacheKey}/`;
+    const keys: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.#send('find cache entries', `${CACHE_DIR}/${cacheKey}/`, (s, c) =>
+        c.send(new s.ListObjectsV2Command({ Bucket: this.location.bucket, Prefix: dir, ...(token ? { ContinuationToken: token } : {}) })));
+      for (const o of page.Contents ?? []) if (o.Key?.endsWith('.json')) keys.push(o.Key);
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    const entries: CacheEntry[] = [];
+    for (const k of keys.sort().reverse().slice(0, CACHE_LOOKUP_LIMIT)) {
+      const body = await this.#get(k.slice(this.location.prefix.length), 'read cache entry');
+      const entry = body && parseCacheEntry(body.toString('utf8'));
+      if (entry) entries.push(entry);
+    }
+    return entries;
+  }
+
+  #decode(uri: string, body: Buffer): unknown {
+    let json = body;
+    if (isSealed(body)) {
+      const key = this.#keyNow;
+      if (!key) {
+        throw new UnreadableArtifactError(`artifact ${uri} is encrypted, but artifact-store '${this.component.name}' has no encryption_key`, {
+          hint: 'Set the encryption_key it was written with, or run the pipeline again without cache: keystack pipeline run FILE --no-cache.',
+        });
+      }
+      json = openArtifact(key, body, uri, this.component.name);
+    }
+    return (JSON.parse(json.toString('utf8')) as { value: unknown }).value;
+  }
+
+  #keyNow: Buffer | undefined;
+
+  async #encryptionKey(): Promise<Buffer | undefined> {
+    // Salted with the location, not the component's uuid: every machine and every registration
+    // of the same bucket and prefix with the same passphrase reads the others' artifacts.
+    this.#keyNow = await (this.#key ??= sealingKey(this.component, `keystack-artifacts:${this.#where}`));
+    return this.#keyNow;
+  }
+
+  async #put(uri: string, body: Buffer, op: string): Promise<void> {
+    await this.#send(op, uri, (s, c) => c.send(new s.PutObjectCommand({ Bucket: this.location.bucket, Key: `${this.location.prefix}${uri}`, Body: body })));
+  }
+
+  /** The object's bytes; null when it does not exist. */
+  async #get(uri: string, op: string): Promise<Buffer | null> {
+    await this.#encryptionKey();
+    try {
+      const out = await this.#send(op, uri, (s, c) => c.send(new s.GetObjectCommand({ Bucket: this.location.bucket, Key: `${this.location.prefix}${uri}` })), true);
+      if (!out.Body) return Buffer.alloc(0);
+      return Buffer.from(await out.Body.transformToByteArray());
+    } catch (e) {
+      if (e instanceof AbsentObject) return null;
+      throw e;
+    }
+  }
+
+  async #send<O>(op: string, uri: string, call: (sdk: typeof Sdk, client: Sdk.S3Client) => Promise<O>, absentOk = false): Promise<O> {
+    const { sdk, client, values } = await (this.#loaded ??= this.#load().catch((e: unknown) => {
+      this.#loaded = undefined; // a missing secret may be registered before the next try
+      throw e;
+    }));
+    try {
+      return await call(sdk, client);
+    } catch (e) {
+      const name = (e as { name?: unknown }).name;
+      if (absentOk && (name === 'NoSuchKey' || name === 'NotFound')) throw new AbsentObject();
+      throw this.#failure(op, uri, e, values);
+    }
+  }
+
+  async #load(): Promise<Loaded> {
+    const sdk = await importLib(FLAVOR_NAME, SDK, () => import('@aws-sdk/client-s3'));
+    const limits = callLimits(this.#env);
+    const endpoint = await this.component.getString('endpoint_url');
+    const region = (await this.component.getString('region')) ?? this.#env['AWS_REGION'] ?? this.#env['AWS_DEFAULT_REGION'] ?? 'us-east-1';
+    const options: Sdk.S3ClientConfig = {
+      region,
+      maxAttempts: 2,
+      // Without throwOnRequestTimeout the SDK only warns when requestTimeout passes and keeps waiting.
+      requestHandler: { connectionTimeout: Math.min(10_000, limits.requestTimeoutMs), requestTimeout: limits.requestTimeoutMs, throwOnRequestTimeout: true },
+    };
+    // Emulators and most S3-compatible servers have no virtual-host buckets.
+    if (endpoint) Object.assign(options, { endpoint, forcePathStyle: true });
+    const values: string[] = [];
+    const credentials = await this.#credentials();
+    if (credentials) {
+      options.credentials = credentials;
+      values.push(credentials.accessKeyId, credentials.secretAccessKey, ...(credentials.sessionToken ? [credentials.sessionToken] : []));
+    }
+    return { sdk, client: new sdk.S3Client(options), values };
+  }
+
+  /** From authentication_secret; undefined without one (the SDK's default chain then applies). */
+  async #credentials(): Promise<{ accessKeyId: string; secretAccessKey: string; sessionToken?: string } | undefined> {
+    const name = await this.component.getString('authentication_secret');
+    if (name === undefined) return undefined;
+    const store = this.component.name;
+    const register = `keystack secret register ${name} --schema=${S3_AUTH_SCHEMA} --aws_access_key_id=ID --aws_secret_access_key=@FILE`;
+    const secret = await this.component.secret(name);
+    if (!secret) {
+      throw new NotFoundError(
+        `the authentication secret '${name}' of artifact-store '${store}' does not exist${this.component.hasSecretsManager ? '' : " (the stack has no secrets manager)"}`,
+        `Register it with \`${register}\`.`,
+      );
+    }
+    if (secret.schema !== S3_AUTH_SCHEMA) {
+      throw new SchemaValidationError(S3_AUTH_SCHEMA, [{ key: '', message: `the authentication secret '${name}' of artifact-store '${store}' has schema '${secret.schema}', but it must be registered with schema '${S3_AUTH_SCHEMA}'` }],
+        `Register it again: \`keystack secret delete ${name} -y && ${register}\`.`);
+    }
+    const id = secret.values['aws_access_key_id'];
+    const key = secret.values['aws_secret_access_key'];
+    if (!id || !key) {
+      throw new SchemaValidationError(S3_AUTH_SCHEMA, [{ key: id ? 'aws_secret_access_key' : 'aws_access_key_id', message: `missing in the authentication secret '${name}' of artifact-store '${store}'` }],
+        `Add it with \`keystack secret update ${name} --aws_access_key_id=ID --aws_secret_access_key=@FILE\`.`);
+    }
+    const token = secret.values['aws_session_token'];
+    return { accessKeyId: id, secretAccessKey: key, ...(token ? { sessionToken: token } : {}) };
+  }
+
+  /** One clear error per kind of failure; the cause is scrubbed of the credentials. */
+  #failure(op: string, uri: string, e: unknown, values: readonly string[]): Error {
+    if (e instanceof KeystackError) return e;
+    const cause = scrubError(e, values);
+    const name = cause.name;
+    const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    const store = this.component.name;
+    const base = { flavor: `artifact-store ${FLAVOR_NAME}`, operation: `${op} ${uri}`, secretName: undefined, cause };
+    const net = networkCode(e);
+    if (name === 'CredentialsProviderError') {
+      return new BackendError({ ...base, reason: `no AWS credentials for artifact-store '${store}' on this machine`,
+        hint: `Set its authentication_secret to an aws secret (\`keystack artifact-store update ${store} --authentication_secret=NAME\`), or give this machine AWS credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or an instance role).` });
+    }
+    if (name === 'NoSuchBucket') {
+      return new BackendError({ ...base, reason: `the bucket '${this.location.bucket}' of artifact-store '${store}' does not exist`,
+        hint: `Create it (e.g. \`aws s3 mb s3://${this.location.bucket}\`), or point the store at another: \`keystack artifact-store update ${store} --path=s3://BUCKET/PREFIX\`.` });
+    }
+    if (name === 'AccessDenied' || name === 'InvalidAccessKeyId' || name === 'SignatureDoesNotMatch' || name === 'ExpiredToken' || status === 403) {
+      return new BackendError({ ...base, reason: `access to ${this.#where}${uri} was denied (${name})`,
+        hint: `Check the credentials of artifact-store '${store}' (its authentication_secret, or the AWS credentials of this machine) and that they may read and write the bucket.` });
+    }
+    if (net) {
+      return new BackendError({ ...base, reason: `cannot reach the S3 endpoint of artifact-store '${store}' (${net})`,
+        hint: `Check its endpoint_url and region, and the network: \`keystack artifact-store describe ${store}\`.` });
+    }
+    return new BackendError({ ...base, reason: `${name}${status ? ` (HTTP ${status})` : ''} for ${this.#where}${uri}` });
+  }
+}
+
+/** A GetObject of a key that does not exist: absence, kept apart from failures. */
+class AbsentObject extends Error {}
