@@ -77,6 +77,13 @@ describe('export encoders', () => {
     await expect(decodeSecrets('a:\n  k: v\n  k: w\n', 'yaml')).rejects.toThrow(/not valid YAML \(DUPLICATE_KEY/);
   });
 
+  it('env import: a line dotenv would silently skip is refused by number, a multi-line value with = is not', async () => {
+    await expect(decodeSecrets('A=1\nMY VAR=secret-value\nB=2\n', 'env', { as: 's' })).rejects.toThrow(/^line 2 of the env file is not an assignment dotenv can read/);
+    await expect(decodeSecrets('A=1\nMY VAR=secret-value\n', 'env', { as: 's' })).rejects.not.toThrow(/secret-value/);
+    const pem = "KEY='-----BEGIN-----\na=b\nc==\n-----END-----'\nexport B = 2 # note\n# C=3\n";
+    expect(await decodeSecrets(pem, 'env', { as: 's' })).toEqual([{ name: 's', values: { KEY: '-----BEGIN-----\na=b\nc==\n-----END-----', B: '2' } }]);
+  });
+
   it('maps names to variables the documented way', () => {
     expect(envVarName('db', 'password')).toBe('DB_PASSWORD');
     expect(envVarName('my-app.v1', 'api key')).toBe('MY_APP_V1_API_KEY');
