@@ -147,3 +147,10 @@ if (only('remote')) {
     if (r.status !== 0) console.log(`\n(remote stacks could not run: ${(r.stderr || '').trim().split('\n').filter((l) => /Error|error:/.test(l)).slice(0, 3).join(' | ') || `exit ${r.status}`})`);
   }
 }
+
+if (only('transfer')) {
+  // `secret copy` against the shell loop it replaces, with requests counted at both servers.
+  const r = spawnSync(process.execPath, ['node_modules/tsx/dist/cli.mjs', 'bench/transfer.ts'], { encoding: 'utf8', env: process.env, timeout: 900_000 });
+  if (r.status === 0) process.stdout.write(r.stdout);
+  else console.log(`\n(bench/transfer.ts could not run: ${(r.stderr || '').trim().split('\n').filter((l) => /Error|error:/.test(l)).slice(0, 3).join(' | ') || `exit ${r.status}`})`);
+}

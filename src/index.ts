@@ -3,7 +3,7 @@
 // and no second copy whose schemas keystack would not recognise.
 export { z } from 'zod';
 export { Keystack, type KeystackOptions, type RegisterManagerInput } from './stack/client.js';
-export { SecretsManager, type Secret, type TypedSecret, type ManagerRecord } from './flavors/manager.js';
+export { SecretsManager, type Secret, type TypedSecret, type ManagerRecord, type WriteOptions } from './flavors/manager.js';
 export { defineFlavor, type FlavorDefinition, type FlavorContext, type SecretsBackend, type ConfigField, type ConfigFields, type FlavorCapabilities } from './flavors/types.js';
 export { importLib, backendFailure, createCaller, callLimits, retryAfterMs, scrubError, type Caller, type CallLimits, type FailureClassifier } from './flavors/support.js';
 export { defineSchema, arbitrarySchema, schemaFields, coerceValues, type SecretSchema, type SchemaOutput, type FieldInfo } from './secrets/schema.js';
@@ -22,3 +22,6 @@ export { StackRuntime, ResolvedComponent, type RegistryCredentials, type StackRu
 export { validateStack, validateRuntime, validatePipeline, assertValid, assertStackValid, validationLevelFrom, VALIDATION_LEVELS, VALIDATION_LEVEL_ENV, type ValidationLevel, type ValidationReport, type MissingReference, type PipelineSteps } from './stack/validation.js';
 export * from './pipeline/index.js';
 export { resolveReferences, assertResolved, MissingSecretsError, envName, resolveEnv, readEnvFile, inject, templateReferences, type SecretRequest, type MissingSecret, type ResolvedReferences, type EnvSpec, type ResolvedEnv, type Injected } from './stack/env.js';
+export { exportSecrets, importSecrets, copySecrets, CONFLICT_POLICIES, InvalidInputError, ConflictingSecretsError, TransferError, type ConflictPolicy, type PlanAction, type PlanEntry, type KeyDiff, type ExportOptions, type ExportResult, type ImportOptions, type CopyOptions, type TransferReport, type CopyReport } from './stack/transfer.js';
+export { encodeSecrets, decodeSecrets, EXPORT_FORMATS, IMPORT_FORMATS, SCHEMA_FIELD, type ExportFormat, type ImportFormat, type PortableSecret, type EncodeOptions, type DecodeOptions } from './stack/formats.js';
+export { envVarName, envVarNames, type EnvVarSource } from './secrets/env-names.js';

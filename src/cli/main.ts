@@ -20,6 +20,7 @@ import * as sm from './commands/secrets-manager.js';
 import * as schema from './commands/schema.js';
 import * as stack from './commands/stack.js';
 import { ChildStartError } from './child-error.js';
+import { addCopyCommand, addTransferCommands } from './program-transfer.js';
 
 declare const __KEYSTACK_VERSION__: string | undefined;
 const VERSION = typeof __KEYSTACK_VERSION__ === 'string' ? __KEYSTACK_VERSION__ : 'dev';
@@ -151,7 +152,7 @@ export async function commandTree(): Promise<Command> {
 }
 
 /** Top-level groups defined here; building only the invoked one keeps start-up short. */
-const OWN_GROUPS = new Set(['secrets-manager', 'secret', 'schema', 'stack', 'status', 'completion', 'run', 'inject']);
+const OWN_GROUPS = new Set(['secrets-manager', 'secret', 'schema', 'stack', 'status', 'completion', 'run', 'inject', 'export', 'import']);
 
 async function buildProgram(ctx: CommandContext, run: Runner, args: readonly string[]): Promise<Command> {
   const first = args.find((a) => !a.startsWith('-'));
@@ -270,6 +271,7 @@ async function buildProgram(ctx: CommandContext, run: Runner, args: readonly str
     addSecretCommands(program.command('secret').description('manage secrets (short for `secrets-manager secret`)'), ctx, run);
 
   }
+  if (want('export') || want('import')) addTransferCommands(program, ctx, run);
   if (want('schema')) {
     const sc = program.command('schema').description('secret schemas');
     sc.command('list').description('list schemas').action(() => run(() => schema.schemaList(ctx))());
@@ -382,6 +384,7 @@ function addSecretCommands(group: Command, ctx: CommandContext, run: Runner): vo
     .description("delete every secret in the manager's scope (other scopes are untouched)")
     .option('-y, --yes', 'do not ask for confirmation'))
     .action((o: { yes?: boolean } & ManagerChoice) => run(() => secret.secretDeleteAll(ctx, { yes: o.yes, ...choice(o) }))());
+  addCopyCommand(group, ctx, run);
 }
 
 interface ComponentOpts {

@@ -72,6 +72,15 @@ export interface SecretsManagerOptions {
 
 export type SchemaArg = string | SecretSchema<unknown>;
 
+export interface WriteOptions {
+  schema?: SchemaArg;
+  /**
+   * JSON types to keep for an arbitrary secret's values (a copied ZenML boolean stays a boolean
+   * while its value still is one); a typed schema decides its own types and ignores these.
+   */
+  types?: Readonly<Record<string, ValueType>> | undefined;
+}
+
 /** Undefined when a backend's result is what the contract says; else what it was instead. */
 type ResultCheck = (v: unknown) => string | undefined;
 
@@ -142,9 +151,9 @@ export class SecretsManager {
   }
 
   /** Creates a secret. Throws SecretExistsError if the name is taken in this scope. */
-  async register(name: string, values: Readonly<Record<string, string>>, options: { schema?: SchemaArg } = {}): Promise<Secret> {
+  async register(name: string, values: Readonly<Record<string, string>>, options: WriteOptions = {}): Promise<Secret> {
     this.#checkName(name);
-    const stored = await this.#prepare(name, values, options.schema ?? ARBITRARY);
+    const stored = await this.#prepare(name, values, options.schema ?? ARBITRARY, options.types);
     const created = await this.#call('register', name, () => this.#be().create(name, stored), stored, isBoolean);
     if (!created) throw new SecretExistsError(name, this.where);
     return { name, ...stored };
@@ -210,9 +219,9 @@ export class SecretsManager {
    * Replaces a secret's content. Without `schema`, the secret keeps the schema it has, which
    * costs one extra read.
    */
-  async update(name: string, values: Readonly<Record<string, string>>, options: { schema?: SchemaArg } = {}): Promise<Secret> {
+  async update(name: string, values: Readonly<Record<string, string>>, options: WriteOptions = {}): Promise<Secret> {
     this.#checkName(name);
-    if (options.schema !== undefined) return this.#replace(name, await this.#prepare(name, values, options.schema));
+    if (options.schema !== undefined) return this.#replace(name, await this.#prepare(name, values, options.schema, options.types));
     const current = await this.get(name);
     return this.#replace(name, await this.#prepare(name, values, current.schema, current.types));
   }
@@ -265,6 +274,15 @@ export class SecretsManager {
       if (be.deleteAll) return be.deleteAll();
       return deleteEach(await be.list(), DELETE_CONCURRENCY, (name) => be.delete(name));
     }, undefined, isCount);
+  }
+
+  /**
+   * What `register` would store, checked the same way (name, keys, schema, size) without any
+   * backend call: bulk writers (import, copy) check every secret before they write the first.
+   */
+  async validate(name: string, values: Readonly<Record<string, string>>, options: WriteOptions = {}): Promise<Secret> {
+    this.#checkName(name);
+    return { name, ...(await this.#prepare(name, values, options.schema ?? ARBITRARY, options.types)) };
   }
 
   /** Resolves a schema name through the registry. */
