@@ -185,6 +185,10 @@ export const JSON_SHAPES: Readonly<Record<string, z.ZodType>> = {
   'pipeline run': runWithSteps,
   'pipeline runs list': z.strictObject({ runs: z.array(run) }),
   'pipeline runs describe': runWithSteps,
+  /** Printed after the command's own output, which passes through untouched. */
+  run: z.strictObject({ exitCode: z.number().int() }),
+  /** Without -o the rendered text (values included, by design); with -o the file written. */
+  inject: z.union([z.strictObject({ text: z.string(), references: names }), z.strictObject({ output: z.string(), references: names })]),
 };
 
 /** What every command prints on stdout with `--json` when it fails (exit 1 or 2). */

@@ -54,7 +54,11 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
     // What the work itself wrote (a step's console.log) is flushed first, so that a reader that
     // went away during the work is told apart from one that left once the result came.
     await out.settle();
-    if (r.exitCode !== undefined) childCode = r.exitCode;
+    if (r.exitCode !== undefined) {
+      childCode = r.exitCode;
+      // The child owned the output; --json adds one document after it, for scripts.
+      if (out.json) out.result(r.data);
+    }
     else if (r.raw !== undefined && !out.json) out.raw(r.raw);
     else out.result(r.data, r.text, { reveals: r.reveals });
   };

@@ -100,6 +100,8 @@ const SCENARIOS: Scenario[] = [
   { path: 'artifact-store delete', args: ['art'] },
   { path: 'orchestrator delete', args: ['proc'] },
   { path: 'secrets-manager delete', args: ['team'] },
+  { path: 'run', args: ['--', 'true'] },
+  { path: 'inject', args: ['-i', '-'], input: 'plain text' },
 ];
 
 /** Object keys a shape defines (not the keys of records: those are data). */

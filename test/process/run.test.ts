@@ -140,7 +140,7 @@ describe('keystack run: exit codes and signals', () => {
       expect(r.stdout + r.stderr).toBe('');
     }
     const json = cli(e, ['--json', 'run', '--', 'sh', '-c', 'echo child-output; exit 5']);
-    expect([json.status, json.stdout]).toEqual([5, 'child-output\n']);
+    expect([json.status, json.stdout]).toEqual([5, 'child-output\n{\n  "exitCode": 5\n}\n']);
   });
 
   it('exits 128+N when the child dies of signal N', () => {
