@@ -95,6 +95,25 @@ describe('detached runs', () => {
   }, 60_000);
 });
 
+describe('from the library', () => {
+  it('startWorker and runPipeline run a remote pipeline in one process', async () => {
+    const f = await fixture();
+    const root = codeRoot({ 'two.mjs': TWO });
+    const { startWorker, loadPipelineModule, runPipeline } = await import('../../src/index.js');
+    const lines: string[] = [];
+    const w = await startWorker({ redisUrl: REDIS_URL(), queues: [queues(f).main], codeRoot: root, name: 'lib', env: { VAULT_TOKEN: f.tokens.cpu }, onLog: (l) => lines.push(l) });
+    try {
+      const loaded = await loadPipelineModule('two.mjs', undefined, root);
+      const r = await runPipeline(f.ks, loaded.pipeline, { module: { path: loaded.module, exportName: loaded.exportName }, codeRoot: root });
+      expect(r.outputs).toEqual({ a: 5, b: 50 });
+      expect(r.steps.map((s) => s.worker)).toEqual(['lib', 'lib']);
+      expect(lines.some((l) => l.includes('b: completed'))).toBe(true);
+    } finally {
+      await w.close();
+    }
+  }, 60_000);
+});
+
 describe('workers', () => {
   it('SIGTERM: the worker finishes the step it is running, then exits 0; the run goes on elsewhere', async () => {
     const f = await fixture();
