@@ -36,6 +36,10 @@ if (only('cli')) {
     ['keystack secret get db --key password', [bin, 'secret', 'get', 'db', '--key', 'password']],
     ['keystack secret list', [bin, 'secret', 'list']],
     ['keystack --help', [bin, '--help']],
+    ['keystack run -s db -- node -e 0', [bin, 'run', '-s', 'db', '--', process.execPath, '-e', '0']],
+    ['keystack run --no-mask -s db -- node -e 0', [bin, 'run', '--no-mask', '-s', 'db', '--', process.execPath, '-e', '0']],
+    // keystack's own part of `run`: a child that costs next to nothing.
+    ['keystack run -s db -- true', [bin, 'run', '-s', 'db', '--', 'true']],
   ];
   // Interleave the cases so that machine noise hits all of them alike.
   const samples = cases.map(() => []);
@@ -45,6 +49,12 @@ if (only('cli')) {
   console.log(`\n## CLI latency (median of ${RUNS} runs, Node ${process.version})\n`);
   console.log('| command | median ms | × node -e 0 |\n|---|---:|---:|');
   cases.forEach(([label], j) => console.log(`| ${label} | ${median(samples[j]).toFixed(1)} | ${(median(samples[j]) / base).toFixed(2)} |`));
+  // The goal for `run`: no more than one `secret get` plus the child's own start.
+  const at = (label) => median(samples[cases.findIndex(([l]) => l === label)]);
+  const budget = at('keystack secret get db') + base;
+  console.log(`\n\`keystack run -s db -- node -e 0\` against \`secret get db\` + \`node -e 0\` (${budget.toFixed(1)} ms): ` +
+    `${(at('keystack run -s db -- node -e 0') / budget).toFixed(2)}× masked, ${(at('keystack run --no-mask -s db -- node -e 0') / budget).toFixed(2)}× with --no-mask; ` +
+    `\`keystack run -s db -- true\` is ${(at('keystack run -s db -- true') / at('keystack secret get db')).toFixed(2)}× \`secret get db\``);
 }
 
 if (only('store')) {
@@ -77,6 +87,19 @@ if (only('store')) {
   console.log('| secrets | register ms | get ms | get × at 100 | list ms (all names) |\n|---:|---:|---:|---:|---:|');
   for (const r of rows) {
     console.log(`| ${r.size.toLocaleString('en')} | ${r.register.toFixed(3)} | ${r.get.toFixed(3)} | ${(r.get / b.get).toFixed(2)} | ${r.list.toFixed(1)} |`);
+  }
+}
+
+if (only('run-calls')) {
+  // `keystack run` with k secrets against OpenBao, requests counted by a proxy in front of it.
+  const r = spawnSync(process.execPath, ['node_modules/tsx/dist/cli.mjs', 'bench/calls-run.ts'], { encoding: 'utf8', env: process.env, timeout: 300_000 });
+  const line = (r.stdout ?? '').trim().split('\n').filter((l) => l.startsWith('{')).pop();
+  if (r.status !== 0 || !line) console.log(`\n(calls-run.ts could not run: ${(r.stderr || r.stdout || '').trim().split('\n').slice(-3).join(' | ')})`);
+  else {
+    const { rows } = JSON.parse(line);
+    console.log('\n## Backend calls for `keystack run` with k secrets (vault flavor, requests counted at a proxy in front of OpenBao)\n');
+    console.log('| k secrets | requests | per secret |\n|---:|---:|---:|');
+    for (const x of rows) console.log(`| ${x.k} | ${x.requests} | ${(x.requests / x.k).toFixed(2)} |`);
   }
 }
 

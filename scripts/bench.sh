@@ -9,5 +9,5 @@ node bench/run.mjs cli store
 bash scripts/emulators/install.sh >/dev/null
 export KEYSTACK_EMULATOR_STATE_DIR="$(mktemp -d /tmp/keystack-bench.XXXXXX)"
 run_calls='trap "bash scripts/emulators/stop.sh >/dev/null 2>&1 || true" EXIT
-  bash scripts/emulators/start.sh >/dev/null && . "$KEYSTACK_EMULATOR_STATE_DIR/env.sh" && node bench/run.mjs calls remote'
+  bash scripts/emulators/start.sh >/dev/null && . "$KEYSTACK_EMULATOR_STATE_DIR/env.sh" && node bench/run.mjs calls remote run-calls'
 if [ "${KEYSTACK_NO_NETNS:-}" = 1 ]; then bash -c "$run_calls"; else unshare -n bash -c "ip link set lo up && $run_calls"; fi

@@ -42,7 +42,8 @@ export function addComponentCommands(program: Command, stack: Command, ctx: Comm
     g.command('delete')
       .description(`delete a ${label} (refused while a stack uses it)`)
       .argument('<name>')
-      .action((name: string) => run(() => component.componentDelete(ctx, type, { name }))());
+      .option('-y, --yes', 'do not ask for confirmation')
+      .action((name: string, o: { yes?: boolean }) => run(() => component.componentDelete(ctx, type, { name, yes: o.yes }))());
     const fl = g.command('flavor').description(`${label} flavors`);
     fl.command('list').description('list flavors and their config fields').action(() => run(() => component.componentFlavorList(ctx, type))());
     fl.command('describe').description("show a flavor's config fields").argument('<flavor>').action((flavor: string) => run(() => component.componentFlavorDescribe(ctx, type, { flavor }))());

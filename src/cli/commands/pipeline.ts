@@ -52,12 +52,12 @@ async function run(ctx: CommandContext, o: RunCommandOptions): Promise<CommandRe
 
 export async function runsList(ctx: CommandContext, o: { limit: string }): Promise<CommandResult> {
   const limit = Number(o.limit);
-  if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit must be a positive integer');
+  if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit must be a positive integer, not '${o.limit}'`, 'Pass how many runs to list, e.g. `keystack pipeline runs list -n 20`.');
   const store = new RunStore(ctx.keystack().store);
   for (const r of store.listRuns(limit)) await refresh(ctx, r.id);
   const runs = store.listRuns(limit);
   const rows = runs.map((r) => [r.id, r.pipeline, r.status, r.stack, r.orchestrator, r.startedAt, duration(r)]);
-  return { data: runs, text: runs.length ? table(['RUN', 'PIPELINE', 'STATUS', 'STACK', 'ORCHESTRATOR', 'STARTED', 'DURATION'], rows) : 'No pipeline runs yet.' };
+  return { data: { runs }, text: runs.length ? table(['RUN', 'PIPELINE', 'STATUS', 'STACK', 'ORCHESTRATOR', 'STARTED', 'DURATION'], rows) : 'No pipeline runs yet.' };
 }
 
 export async function runsDescribe(ctx: CommandContext, o: { id: string }): Promise<CommandResult> {
