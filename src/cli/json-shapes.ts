@@ -74,6 +74,9 @@ const step = z.strictObject({
   cachedFrom: z.string().nullable(),
   output: z.string().nullable(),
   error: z.string().nullable(),
+  /** bullmq runs: the worker that ran the step and its attempts; null otherwise. */
+  worker: z.string().nullable(),
+  attempts: z.number().nullable(),
 });
 const runWithSteps = z.strictObject({ run, steps: z.array(step) });
 const plugin = z.strictObject({ module: z.string(), flavors: names, schemas: names });
@@ -185,6 +188,8 @@ export const JSON_SHAPES: Readonly<Record<string, z.ZodType>> = {
   'pipeline run': runWithSteps,
   'pipeline runs list': z.strictObject({ runs: z.array(run) }),
   'pipeline runs describe': runWithSteps,
+  // Prints its result when it stops (SIGTERM, SIGINT).
+  worker: z.strictObject({ worker: z.string(), steps: z.number(), stoppedBy: z.string() }),
 };
 
 /** What every command prints on stdout with `--json` when it fails (exit 1 or 2). */

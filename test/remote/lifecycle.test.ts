@@ -75,7 +75,7 @@ describe('detached runs', () => {
     expect(Object.keys(byType).sort()).toEqual(['artifact_store', 'orchestrator', 'secrets_manager', 'step_operator']);
 
     const list = await runCli(['--json', 'pipeline', 'runs', 'list'], env, root);
-    expect((JSON.parse(list.stdout) as { id: string; status: string }[]).find((x) => x.id === runId)?.status).toBe('running');
+    expect((JSON.parse(list.stdout) as { runs: { id: string; status: string }[] }).runs.find((x) => x.id === runId)?.status).toBe('running');
     // The client that started it has exited; the run is not taken for interrupted.
     const before = await runCli(['--json', 'pipeline', 'runs', 'describe', runId], env, root);
     const b = JSON.parse(before.stdout) as { run: { status: string }; steps: { step: string; status: string }[] };
