@@ -74,6 +74,9 @@ const step = z.strictObject({
   cachedFrom: z.string().nullable(),
   output: z.string().nullable(),
   error: z.string().nullable(),
+  /** bullmq runs: the worker that ran the step and its attempts; null otherwise. */
+  worker: z.string().nullable(),
+  attempts: z.number().nullable(),
 });
 const runWithSteps = z.strictObject({ run, steps: z.array(step) });
 const plugin = z.strictObject({ module: z.string(), flavors: names, schemas: names });
@@ -189,6 +192,8 @@ export const JSON_SHAPES: Readonly<Record<string, z.ZodType>> = {
   run: z.strictObject({ exitCode: z.number().int() }),
   /** Without -o the rendered text (values included, by design); with -o the file written. */
   inject: z.union([z.strictObject({ text: z.string(), references: names }), z.strictObject({ output: z.string(), references: names })]),
+  // Prints its result when it stops (SIGTERM, SIGINT).
+  worker: z.strictObject({ worker: z.string(), steps: z.number(), stoppedBy: z.string() }),
 };
 
 /** What every command prints on stdout with `--json` when it fails (exit 1 or 2). */

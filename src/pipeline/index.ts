@@ -3,4 +3,5 @@ export { step, pipeline, isPipeline, cacheEnabled, type Step, type StepContext, 
 export { runPipeline, runStepWorker, computeCacheKey, defaultWorker, StepFailedError, type RunOptions, type RunSummary, type StepEvent, type WorkerLauncher } from './runner.js';
 export { loadPipelineModule, type LoadedPipeline } from './module.js';
 export { RunStore, type RunRecord, type StepRecord, type RunStatus, type StepStatus } from './run-store.js';
+export { startWorker, CodeMismatchError, type WorkerOptions, type RemoteWorker } from './remote/worker.js';
 export { LocalArtifactStore, openArtifactStore, UnreadableArtifactError, CACHE_LOOKUP_LIMIT, type ArtifactStore, type ArtifactStoreContext, type CacheEntry, type StoredArtifact } from './artifacts.js';

@@ -155,7 +155,9 @@ describe('--json shapes (src/cli/json-shapes.ts)', () => {
       if (!sc.path.endsWith('secret get')) expect(r.stdout + r.stderr).not.toContain('pw-value-1234');
       covered.add(sc.path);
     }
-    expect(paths.filter((p) => !covered.has(p)), 'commands this test does not run: add a scenario').toEqual([]);
+    // `worker` runs until SIGTERM against a Redis: test/remote/ runs it (its --json shape is not run here).
+    const longRunning = new Set(['worker']);
+    expect(paths.filter((p) => !covered.has(p) && !longRunning.has(p)), 'commands this test does not run: add a scenario').toEqual([]);
   });
 
   it('a failing command prints the error shape, for a usage error (2) and a failure (1)', () => {

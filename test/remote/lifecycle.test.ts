@@ -75,7 +75,7 @@ describe('detached runs', () => {
     expect(Object.keys(byType).sort()).toEqual(['artifact_store', 'orchestrator', 'secrets_manager', 'step_operator']);
 
     const list = await runCli(['--json', 'pipeline', 'runs', 'list'], env, root);
-    expect((JSON.parse(list.stdout) as { id: string; status: string }[]).find((x) => x.id === runId)?.status).toBe('running');
+    expect((JSON.parse(list.stdout) as { runs: { id: string; status: string }[] }).runs.find((x) => x.id === runId)?.status).toBe('running');
     // The client that started it has exited; the run is not taken for interrupted.
     const before = await runCli(['--json', 'pipeline', 'runs', 'describe', runId], env, root);
     const b = JSON.parse(before.stdout) as { run: { status: string }; steps: { step: string; status: string }[] };
@@ -92,6 +92,25 @@ describe('detached runs', () => {
     expect(last?.steps.map((s) => [s.step, s.status, s.worker])).toEqual([['a', 'completed', 'late'], ['b', 'completed', 'late']]);
     const text = await runCli(['pipeline', 'runs', 'describe', runId], env, root);
     expect(text.stdout).toMatch(/STEP\s+STATUS\s+DURATION\s+CACHE\s+WORKER/);
+  }, 60_000);
+});
+
+describe('from the library', () => {
+  it('startWorker and runPipeline run a remote pipeline in one process', async () => {
+    const f = await fixture();
+    const root = codeRoot({ 'two.mjs': TWO });
+    const { startWorker, loadPipelineModule, runPipeline } = await import('../../src/index.js');
+    const lines: string[] = [];
+    const w = await startWorker({ redisUrl: REDIS_URL(), queues: [queues(f).main], codeRoot: root, name: 'lib', env: { VAULT_TOKEN: f.tokens.cpu }, onLog: (l) => lines.push(l) });
+    try {
+      const loaded = await loadPipelineModule('two.mjs', undefined, root);
+      const r = await runPipeline(f.ks, loaded.pipeline, { module: { path: loaded.module, exportName: loaded.exportName }, codeRoot: root });
+      expect(r.outputs).toEqual({ a: 5, b: 50 });
+      expect(r.steps.map((s) => s.worker)).toEqual(['lib', 'lib']);
+      expect(lines.some((l) => l.includes('b: completed'))).toBe(true);
+    } finally {
+      await w.close();
+    }
   }, 60_000);
 });
 
