@@ -114,3 +114,13 @@ if (only('calls')) {
     }
   }
 }
+
+if (only('remote')) {
+  // Needs Redis, OpenBao and moto (started by scripts/bench.sh inside the namespace).
+  if (!process.env.KEYSTACK_TEST_REDIS_URL) console.log('\n(remote stacks: no Redis (KEYSTACK_TEST_REDIS_URL); not measured)');
+  else {
+    const r = spawnSync(process.execPath, ['node_modules/tsx/dist/cli.mjs', join('bench', 'remote.ts')], { encoding: 'utf8', env: process.env, timeout: 600_000 });
+    process.stdout.write(r.stdout ?? '');
+    if (r.status !== 0) console.log(`\n(remote stacks could not run: ${(r.stderr || '').trim().split('\n').filter((l) => /Error|error:/.test(l)).slice(0, 3).join(' | ') || `exit ${r.status}`})`);
+  }
+}

@@ -1,4 +1,7 @@
 /** keystack's library API. */
+// The zod keystack's schemas are made with: apps that define typed schemas need no zod of their own,
+// and no second copy whose schemas keystack would not recognise.
+export { z } from 'zod';
 export { Keystack, type KeystackOptions, type RegisterManagerInput } from './stack/client.js';
 export { SecretsManager, type Secret, type TypedSecret, type ManagerRecord } from './flavors/manager.js';
 export { defineFlavor, type FlavorDefinition, type FlavorContext, type SecretsBackend, type ConfigField, type ConfigFields, type FlavorCapabilities } from './flavors/types.js';

@@ -101,6 +101,7 @@ export const ENVIRONMENT: readonly (readonly [string, string])[] = [
   ['XDG_CONFIG_HOME', 'base of the default config directory'],
   ['KEYSTACK_LOCAL_KEY', 'key of local stores: 32 random bytes, base64'],
   ['KEYSTACK_PASSPHRASE', 'passphrase the local store key is derived from (when KEYSTACK_LOCAL_KEY is unset)'],
+  ['KEYSTACK_BACKUP_PASSPHRASE', 'passphrase of `secrets-manager backup` and `restore` files (else asked with hidden input)'],
   ['KEYSTACK_SECRET_VALIDATION_LEVEL', 'NONE | SECRET_EXISTS | SECRET_AND_KEY_EXISTS (default), checked before pipeline runs'],
   ['KEYSTACK_REQUEST_TIMEOUT_MS', 'limit per backend request (default 30000)'],
   ['KEYSTACK_RETRY_BUDGET_MS', 'total time for retries of a throttled or failed backend call (default 60000)'],

@@ -122,6 +122,24 @@ function helpCommand(p: { json: boolean; args: string[] }): { json: boolean; arg
 
 type Runner = (fn: () => Promise<CommandResult>) => () => Promise<void>;
 
+/**
+ * The whole command tree, for generated docs (scripts/gen-cli-docs.mjs) and the tests that walk
+ * it. Its actions must not be run: the context they would get does nothing.
+ */
+export async function commandTree(): Promise<Command> {
+  const ctx: CommandContext = {
+    keystack: () => {
+      throw new Error('commandTree() is for reading the tree, not for running commands');
+    },
+    out: createOutput(false),
+    prompt: terminalPrompter(),
+    readStdin: () => Buffer.alloc(0),
+    cwd: process.cwd(),
+    interactive: false,
+  };
+  return buildProgram(ctx, () => async () => undefined, []);
+}
+
 /** Top-level groups defined here; building only the invoked one keeps start-up short. */
 const OWN_GROUPS = new Set(['secrets-manager', 'secret', 'schema', 'stack', 'status', 'completion']);
 
@@ -200,6 +218,26 @@ async function buildProgram(ctx: CommandContext, run: Runner, args: readonly str
       .argument('<name>')
       .option('-y, --yes', 'do not ask for confirmation')
       .action((name: string, o: { yes?: boolean }) => run(() => sm.managerDelete(ctx, { name, yes: o.yes }))());
+    sm_
+      .command('backup')
+      .description("back up a local manager's store file (every scope in it) together with its key, sealed with a passphrase ($KEYSTACK_BACKUP_PASSPHRASE, else asked)")
+      .argument('[name]', "a local secrets manager (default: the active stack's)")
+      .requiredOption('-o, --out <file>', 'the backup file to write (mode 0600)')
+      .option('-f, --force', 'replace the file if it exists')
+      .action(async (name: string | undefined, o: { out: string; force?: boolean }) => {
+        const { managerBackup } = await import('./commands/backup.js');
+        return run(() => managerBackup(ctx, { name, out: o.out, force: o.force }))();
+      });
+    sm_
+      .command('restore')
+      .description("restore a local manager's store and key from a backup; checks every secret decrypts before anything is replaced")
+      .argument('[name]', "a local secrets manager (default: the active stack's)")
+      .requiredOption('--from <file>', 'a file written by `secrets-manager backup`')
+      .option('-f, --force', 'replace an existing store (it is moved aside, not deleted)')
+      .action(async (name: string | undefined, o: { from: string; force?: boolean }) => {
+        const { managerRestore } = await import('./commands/backup.js');
+        return run(() => managerRestore(ctx, { name, from: o.from, force: o.force }))();
+      });
     const flavor = sm_.command('flavor').description('secrets-manager flavors');
     flavor.command('list').description('list flavors, built-in and custom').action(() => run(() => sm.flavorList(ctx))());
     flavor

@@ -37,7 +37,7 @@ describe('sensitive config in every view', () => {
     expect(configOf(regJson)).toMatchObject({ aws_secret_access_key: '***', aws_access_key_id: 'AKIAVIEWTEST', region_name: 'us-east-1' });
 
     const list = both(e, ['secrets-manager', 'list'], secrets);
-    const listed = JSON.parse(list.json.stdout) as { name: string; config: Record<string, unknown> }[];
+    const listed = (JSON.parse(list.json.stdout) as { managers: { name: string; config: Record<string, unknown> }[] }).managers;
     expect(listed.find((m) => m.name === 'awsm')?.config['aws_secret_access_key']).toBe('***');
     const desc = both(e, ['secrets-manager', 'describe', 'awsm'], secrets);
     expect(desc.text.stdout).toMatch(/aws_secret_access_key\s+\*\*\*/);
@@ -94,7 +94,7 @@ describe('sensitive config in every view', () => {
     const regJson = cli(e, ['--json', 'artifact-store', 'register', 'enc2', '-f', 'local', `--encryption_key=${key}`]);
     expect(configOf(regJson)['encryption_key']).toBe('***');
     const list = both(e, ['artifact-store', 'list'], secrets);
-    const listed = JSON.parse(list.json.stdout) as { name: string; config: Record<string, unknown> }[];
+    const listed = (JSON.parse(list.json.stdout) as { components: { name: string; config: Record<string, unknown> }[] }).components;
     expect(listed.find((a) => a.name === 'enc')?.config['encryption_key']).toBe('***');
     const desc = both(e, ['artifact-store', 'describe', 'enc'], secrets);
     expect(configOf(desc.json)['encryption_key']).toBe('***');

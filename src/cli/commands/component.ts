@@ -29,7 +29,7 @@ export async function componentList(ctx: CommandContext, type: StackComponentTyp
   const recs = ks.store.listComponents(type);
   const rows = recs.map((r) => [active.has(r.uuid) ? '*' : '', r.name, r.flavor, ks.store.stacksUsing(r.uuid).join(', '), r.uuid]);
   return {
-    data: recs.map((r) => ({ ...view(r), active: active.has(r.uuid) })),
+    data: { components: recs.map((r) => ({ ...view(r), active: active.has(r.uuid) })) },
     text: recs.length ? table(['ACTIVE', 'NAME', 'FLAVOR', 'STACKS', 'ID'], rows) : `No ${COMPONENT_LABEL[type]} registered.`,
   };
 }
@@ -90,7 +90,7 @@ export async function componentFlavorList(_ctx: CommandContext, type: StackCompo
     Object.entries(f.config).map(([k, c]) => `${k}${c.required ? '' : '?'}${c.sensitive ? ' (sensitive)' : ''}`).join(', ') || '-',
   ]);
   return {
-    data: flavors.map((f) => ({ name: f.name, description: f.description, remote: f.remote ?? false, local: f.isLocal ?? false, config: f.config })),
+    data: { flavors: flavors.map((f) => ({ name: f.name, description: f.description, remote: f.remote ?? false, local: f.isLocal ?? false, config: f.config })) },
     text: table(['FLAVOR', 'DESCRIPTION', 'FIELDS'], rows),
   };
 }

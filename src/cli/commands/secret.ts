@@ -112,7 +112,7 @@ export async function secretUpdate(ctx: CommandContext, o: SecretUpdateOptions):
   if (Object.keys(set).length) parts.push(`set ${listText(Object.keys(set))}`);
   if (remove.length) parts.push(`removed ${listText(remove)}`);
   return {
-    data: { name, schema: updated.schema, keys: Object.keys(updated.values), set: Object.keys(set), removed: remove },
+    data: { name, schema: updated.schema, keys: Object.keys(updated.values), set: Object.keys(set), removed: remove, manager: manager.name, scope: manager.scope.scope },
     text: `Updated secret '${name}' in ${manager.where}: ${parts.join('; ') || 'no changes'}.`,
   };
 }
@@ -135,7 +135,7 @@ export async function secretDeleteAll(ctx: CommandContext, o: { yes?: boolean | 
     await confirmOrAbort(ctx, `Delete all ${count} secret${count === 1 ? '' : 's'} of ${manager.where}? Secrets of other scopes are not touched.`, o.yes);
   }
   const deleted = await manager.deleteAll();
-  return { data: { manager: manager.name, deleted }, text: `Deleted ${deleted} secret${deleted === 1 ? '' : 's'} from ${manager.where}.` };
+  return { data: { manager: manager.name, scope: manager.scope.scope, deleted }, text: `Deleted ${deleted} secret${deleted === 1 ? '' : 's'} from ${manager.where}.` };
 }
 
 // --- Internal helpers ---

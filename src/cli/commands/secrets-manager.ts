@@ -37,7 +37,7 @@ export async function managerList(ctx: CommandContext): Promise<CommandResult> {
   // eslint-disable-next-line @typescript-eslint/no-base-to-string -- config values are JSON scalars (the flavor's schema checked them); String() is their display
   const rows = recs.map((r) => [r.uuid === active ? '*' : '', r.name, r.flavor, String(r.config['scope']), String(r.config['namespace'] ?? ''), r.uuid]);
   return {
-    data: await Promise.all(recs.map(async (r) => ({ ...(await view(ctx, r)), active: r.uuid === active }))),
+    data: { managers: await Promise.all(recs.map(async (r) => ({ ...(await view(ctx, r)), active: r.uuid === active }))) },
     text: table(['ACTIVE', 'NAME', 'FLAVOR', 'SCOPE', 'NAMESPACE', 'ID'], rows),
   };
 }
@@ -104,7 +104,7 @@ export async function flavorList(ctx: CommandContext): Promise<CommandResult> {
     const reason = (b.error instanceof Error ? b.error.message : String(b.error)).split('\n', 1)[0] ?? '';
     ctx.out.warn(`registered module ${b.module} failed to load: ${reason}. Fix it, or remove it with \`keystack secrets-manager flavor unregister ${b.module}\`.`);
   }
-  return { data: items, text: table(['FLAVOR', 'SCOPING', 'SOURCE', 'DESCRIPTION'], rows) };
+  return { data: { flavors: items }, text: table(['FLAVOR', 'SCOPING', 'SOURCE', 'DESCRIPTION'], rows) };
 }
 
 export async function flavorRegister(ctx: CommandContext, o: { module: string }): Promise<CommandResult> {
