@@ -30,7 +30,10 @@ const BACKUP_PASS = { KEYSTACK_BACKUP_PASSPHRASE: 'json shapes passphrase' };
 
 /** One run per command at least, in an order where each finds what it needs. */
 const SCENARIOS: Scenario[] = [
+  { path: 'status', args: [] },
+  { path: 'completion', args: ['bash'] },
   { path: 'secrets-manager flavor list', args: [] },
+  { path: 'secrets-manager flavor describe', args: ['aws'] },
   { path: 'secrets-manager register', args: ['team', '-f', 'local', '--scope=namespace', '--namespace=ml'] },
   { path: 'secrets-manager list', args: [] },
   { path: 'secrets-manager describe', args: ['team'] },
@@ -45,6 +48,7 @@ const SCENARIOS: Scenario[] = [
   { path: 'secret get', args: ['db'] },
   { path: 'secret get', args: ['db', '--key', 'username'] },
   { path: 'secret list', args: [] },
+  { path: 'secret describe', args: ['db'] },
   { path: 'secret update', args: ['db', '--host=db.internal', '--remove-key', 'username'] },
   { path: 'secrets-manager backup', args: ['-o', 'BACKUP_FILE'], env: BACKUP_PASS },
   { path: 'secrets-manager restore', args: ['--from', 'BACKUP_FILE', '-f'], env: BACKUP_PASS },
@@ -53,6 +57,7 @@ const SCENARIOS: Scenario[] = [
   { path: 'secrets-manager secret register', args: ['db2', '--a=1'] },
   { path: 'secrets-manager secret get', args: ['db2'] },
   { path: 'secrets-manager secret list', args: [] },
+  { path: 'secrets-manager secret describe', args: ['db2'] },
   { path: 'secrets-manager secret update', args: ['db2', '--b=2'] },
   { path: 'secrets-manager secret delete', args: ['db2', '-y'] },
   { path: 'secrets-manager secret delete-all', args: ['-y'] },
@@ -80,7 +85,7 @@ const SCENARIOS: Scenario[] = [
   { path: 'step-operator update', args: ['gpu', '--queue=gpu2'] },
   { path: 'step-operator flavor list', args: [] },
   { path: 'step-operator flavor describe', args: ['bullmq'] },
-  { path: 'step-operator delete', args: ['gpu'] },
+  { path: 'step-operator delete', args: ['gpu', '-y'] },
   { path: 'stack register', args: ['s', '-x', 'team', '-o', 'proc', '-a', 'art', '-c', 'reg', '--set'] },
   { path: 'stack list', args: [] },
   { path: 'stack describe', args: [] },
@@ -95,11 +100,11 @@ const SCENARIOS: Scenario[] = [
   { path: 'pipeline run', args: ['examples/pipeline/pipeline.ts'] },
   { path: 'pipeline runs list', args: [] },
   { path: 'pipeline runs describe', args: ['RUN_ID'] },
-  { path: 'stack delete', args: ['s'] },
-  { path: 'container-registry delete', args: ['reg'] },
-  { path: 'artifact-store delete', args: ['art'] },
-  { path: 'orchestrator delete', args: ['proc'] },
-  { path: 'secrets-manager delete', args: ['team'] },
+  { path: 'stack delete', args: ['s', '-y'] },
+  { path: 'container-registry delete', args: ['reg', '-y'] },
+  { path: 'artifact-store delete', args: ['art', '-y'] },
+  { path: 'orchestrator delete', args: ['proc', '-y'] },
+  { path: 'secrets-manager delete', args: ['team', '-y'] },
 ];
 
 /** Object keys a shape defines (not the keys of records: those are data). */
