@@ -93,7 +93,15 @@ const secretShapes = {
   update: z.strictObject({ name, schema: z.string(), keys: names, set: names, removed: names, manager: z.string(), scope }),
   delete: z.strictObject({ name, deleted: z.literal(true), manager: z.string(), scope }),
   'delete-all': z.strictObject({ manager: z.string(), scope, deleted: z.number().int() }),
+  /** Times are null where the flavor does not keep them (only local does today). */
+  describe: z.strictObject({ name, manager: z.string(), scope, schema: z.string(), keys: names, bytes: z.number().int(), createdAt: z.string().nullable(), updatedAt: z.string().nullable() }),
 };
+
+const credentialSource = z.union([
+  z.strictObject({ from: z.literal('config') }),
+  z.strictObject({ from: z.literal('env'), variable: z.string() }),
+  z.strictObject({ from: z.literal('unset'), variable: z.string().optional() }),
+]);
 
 const componentShapes = {
   register: componentView,
@@ -145,10 +153,60 @@ export const JSON_SHAPES: Readonly<Record<string, z.ZodType>> = {
   'secrets-manager flavor list': z.strictObject({
     flavors: z.array(z.strictObject({ name, scoping: z.boolean(), source: z.string(), description: z.string() })),
   }),
+  'secrets-manager flavor describe': z.strictObject({
+    name,
+    description: z.string(),
+    supportsScoping: z.boolean(),
+    local: z.boolean(),
+    nameRule: z.strictObject({ pattern: z.string(), maxLength: z.number().int(), description: z.string() }),
+    maxContentBytes: z.number().int(),
+    maxSecrets: z.number().int().nullable(),
+    readsValues: z.boolean(),
+    note: z.string().nullable(),
+    /** Optional npm packages the flavor loads, with the tested version range. */
+    packages: z.array(z.strictObject({ name, range: z.string() })),
+    fields: z.array(z.strictObject({
+      name,
+      type: z.string(),
+      required: z.boolean(),
+      default: z.union([z.string(), z.boolean(), z.number()]).nullable(),
+      choices: names.nullable(),
+      env: z.string().nullable(),
+      sensitive: z.boolean(),
+      /** Decides where secrets live (changing it needs --force while the manager holds secrets). */
+      location: z.boolean(),
+      description: z.string(),
+    })),
+  }),
   'secrets-manager flavor register': plugin,
   'secrets-manager flavor unregister': z.strictObject({ module: z.string(), flavors: names, unregistered: z.literal(true) }),
   ...group('secrets-manager secret', secretShapes),
   ...group('secret', secretShapes),
+  status: z.strictObject({
+    configDir: z.string(),
+    configDirFrom: z.enum(['KEYSTACK_CONFIG_DIR', 'XDG_CONFIG_HOME', 'default']),
+    stack: z.strictObject({ name, id: z.string() }),
+    components: z.array(z.strictObject({ type: z.string(), name, flavor: z.string(), id: z.string() })),
+    secretsManager: z.strictObject({
+      name,
+      id: z.string(),
+      flavor: z.string(),
+      scope: z.unknown(),
+      namespace: z.unknown(),
+      scopePrefix: z.unknown(),
+      where: z.string(),
+      /** The location fields' values (config, their variable, or default); sensitive ones `***`. */
+      location: config,
+      /** Where each credential field's value comes from; never the value. */
+      credentials: z.record(z.string(), credentialSource),
+      /** Local flavor: where the store key comes from. */
+      key: z.union([
+        z.strictObject({ source: z.enum(['env-key', 'passphrase']), variable: z.enum(['KEYSTACK_LOCAL_KEY', 'KEYSTACK_PASSPHRASE']) }),
+        z.strictObject({ source: z.literal('key-file'), file: z.string() }),
+      ]).nullable(),
+    }).nullable(),
+  }),
+  completion: z.strictObject({ shell: z.enum(['bash', 'zsh', 'fish']), script: z.string() }),
   'schema list': z.strictObject({ schemas: z.array(z.strictObject({ name, description: z.string(), keys: names })) }),
   'schema describe': z.strictObject({
     name,

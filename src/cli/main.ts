@@ -127,7 +127,8 @@ function extractJsonFlag(argv: readonly string[]): { json: boolean; args: string
 /** `keystack help secret get` is `keystack secret get --help` (commander's own help command takes one name). */
 function helpCommand(p: { json: boolean; args: string[] }): { json: boolean; args: string[] } {
   const [first, ...rest] = p.args;
-  return first === 'help' && rest.length > 0 && !rest.includes('--') ? { json: p.json, args: [...rest, '--help'] } : p;
+  // `keystack help` alone is the root help, exit 0 (commander's help command exits as on a usage error).
+  return first === 'help' && !rest.includes('--') ? { json: p.json, args: [...rest, '--help'] } : p;
 }
 
 type Runner = (fn: () => Promise<CommandResult>) => () => Promise<void>;
@@ -167,7 +168,8 @@ async function buildProgram(ctx: CommandContext, run: Runner, args: readonly str
     .showSuggestionAfterError()
     .configureHelp({ showGlobalOptions: true })
     .configureOutput({
-      writeOut: (s) => process.stdout.write(s),
+      // Help is the command's result: a reader that stops early (`| head`) is not an error.
+      writeOut: (s) => ctx.out.raw(s),
       // Usage errors are printed by main() through the output module (JSON-aware).
       writeErr: (s) => (s.startsWith('error:') ? undefined : process.stderr.write(s)),
       outputError: () => undefined,

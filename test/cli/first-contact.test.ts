@@ -33,12 +33,12 @@ describe('keystack status', () => {
 
     const data = json(cli(e, ['--json', 'status']));
     expect(data).toMatchObject({
-      config_dir: e.env['KEYSTACK_CONFIG_DIR'],
+      configDir: e.env['KEYSTACK_CONFIG_DIR'],
       stack: { name: 'default' },
-      secrets_manager: { name: 'default', flavor: 'local', scope: 'component', key: { source: 'key-file' } },
+      secretsManager: { name: 'default', flavor: 'local', scope: 'component', key: { source: 'key-file' } },
     });
     expect((data['components'] as { type: string }[]).map((c) => c.type)).toEqual(['orchestrator', 'artifact_store', 'secrets_manager']);
-    expect((data['secrets_manager'] as { location: { path: string } }).location.path).toBe(`${e.env['KEYSTACK_CONFIG_DIR']}/local_stores/secrets.db`);
+    expect((data['secretsManager'] as { location: { path: string } }).location.path).toBe(`${e.env['KEYSTACK_CONFIG_DIR']}/local_stores/secrets.db`);
   });
 
   it('names an environment key or passphrase by its variable, never its value', () => {
@@ -48,7 +48,7 @@ describe('keystack status', () => {
     expect(ok(withPass).stdout).toContain('derived from KEYSTACK_PASSPHRASE');
     expect(withPass.stdout + withPass.stderr).not.toContain(pass);
     const withKey = cli(e, ['--json', 'status'], { env: { KEYSTACK_LOCAL_KEY: KEY } });
-    expect(json(withKey)['secrets_manager']).toMatchObject({ key: { source: 'env-key', variable: 'KEYSTACK_LOCAL_KEY' } });
+    expect(json(withKey)['secretsManager']).toMatchObject({ key: { source: 'env-key', variable: 'KEYSTACK_LOCAL_KEY' } });
     expect(withKey.stdout).not.toContain(KEY);
   });
 
@@ -73,12 +73,12 @@ describe('keystack secret describe', () => {
     const before = json(cli(e, ['--json', 'secret', 'describe', 'db']));
     expect(before).toMatchObject({ name: 'db', manager: 'default', scope: 'component', schema: 'arbitrary', keys: ['user', 'password'] });
     expect(before['bytes']).toBeGreaterThan('describe-pw'.length);
-    expect(before['created_at']).toMatch(/^\d{4}-\d\d-\d\dT/);
-    expect(before['updated_at']).toBe(before['created_at']);
+    expect(before['createdAt']).toMatch(/^\d{4}-\d\d-\d\dT/);
+    expect(before['updatedAt']).toBe(before['createdAt']);
     ok(cli(e, ['secret', 'update', 'db', '--password=a-much-longer-describe-pw']));
     const after = json(cli(e, ['--json', 'secret', 'describe', 'db']));
-    expect(after['created_at']).toBe(before['created_at']);
-    expect(Date.parse(after['updated_at'] as string)).toBeGreaterThanOrEqual(Date.parse(before['updated_at'] as string));
+    expect(after['createdAt']).toBe(before['createdAt']);
+    expect(Date.parse(after['updatedAt'] as string)).toBeGreaterThanOrEqual(Date.parse(before['updatedAt'] as string));
     expect(after['bytes']).toBe((before['bytes'] as number) + 'a-much-longer-'.length);
 
     const text = ok(cli(e, ['secret', 'describe', 'db']));
@@ -151,8 +151,8 @@ describe('flavor describe', () => {
     expect(field('scope')).toMatchObject({ default: 'component', location: true });
     expect(field('region_name')).toMatchObject({ type: 'string', location: true, sensitive: false });
     expect(field('aws_secret_access_key')).toMatchObject({ sensitive: true, env: 'AWS_SECRET_ACCESS_KEY', location: false });
-    expect(aws['max_content_bytes']).toBe(65536);
-    expect(aws['name_rule']).toMatchObject({ max_length: expect.any(Number) });
+    expect(aws['maxContentBytes']).toBe(65536);
+    expect(aws['nameRule']).toMatchObject({ maxLength: expect.any(Number) });
     expect((aws['packages'] as { name: string }[]).map((p) => p.name)).toContain('@aws-sdk/client-secrets-manager');
 
     const text = ok(cli(e, ['secrets-manager', 'flavor', 'describe', 'local'])).stdout;
@@ -276,13 +276,13 @@ describe('hints', () => {
     expect(suggested, reg.stdout).toBeDefined();
     expect(reg.stdout).not.toContain('stack update -x');
     ok(cli(e, (suggested ?? '').replace('STACK', 'mine').split(' ')));
-    expect(json(cli(e, ['--json', 'status']))).toMatchObject({ stack: { name: 'mine' }, secrets_manager: { name: 'team' } });
+    expect(json(cli(e, ['--json', 'status']))).toMatchObject({ stack: { name: 'mine' }, secretsManager: { name: 'team' } });
     // With a stack of the user's own active, updating it works too.
     const again = ok(cli(e, ['secrets-manager', 'register', 'other', '--flavor=local']));
     const update = /Use it with: keystack (stack update mine -x other)/.exec(again.stdout)?.[1];
     expect(update, again.stdout).toBeDefined();
     ok(cli(e, (update ?? '').split(' ')));
-    expect(json(cli(e, ['--json', 'status']))).toMatchObject({ secrets_manager: { name: 'other' } });
+    expect(json(cli(e, ['--json', 'status']))).toMatchObject({ secretsManager: { name: 'other' } });
   });
 
   it('the hint after registering another component suggests a command that works', () => {
@@ -291,7 +291,7 @@ describe('hints', () => {
     const suggested = /Use it with: keystack (stack register STACK -o proc -x default --set)/.exec(reg.stdout)?.[1];
     expect(suggested, reg.stdout).toBeDefined();
     ok(cli(e, (suggested ?? '').replace('STACK', 'procstack').split(' ')));
-    expect(json(cli(e, ['--json', 'status']))).toMatchObject({ stack: { name: 'procstack' }, secrets_manager: { name: 'default' } });
+    expect(json(cli(e, ['--json', 'status']))).toMatchObject({ stack: { name: 'procstack' }, secretsManager: { name: 'default' } });
     const store = ok(cli(e, ['artifact-store', 'register', 'art2', '--flavor=local']));
     const update = /Use it with: keystack (stack update procstack -a art2)$/m.exec(store.stdout)?.[1];
     expect(update, store.stdout).toBeDefined();

@@ -3,6 +3,7 @@
  * commands added later are covered), the environment variables, one apostrophe style, tables
  * that fit the terminal, and a Hint on every error.
  */
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import stringWidth from 'string-width';
@@ -10,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { describeError, setTableWidth, table } from '../../src/cli/output.js';
 import { ERROR_CODES, KEY_VALUE_COMMANDS } from '../../src/cli/help.js';
 import { KeystackError, type ErrorCode } from '../../src/secrets/errors.js';
-import { cli, tempEnv, type CliEnv } from '../support/cli.js';
+import { BIN, cli, tempEnv, type CliEnv } from '../support/cli.js';
 
 /** The subcommand names listed under "Commands:" of a help text. */
 function subcommands(help: string): string[] {
@@ -61,6 +62,15 @@ describe('help', () => {
     expect(cli(e, ['help', 'secret', 'get']).stdout).toBe(helps.get('secret get'));
     expect(cli(e, ['help', 'secrets-manager', 'flavor', 'describe']).stdout).toBe(helps.get('secrets-manager flavor describe'));
     expect(cli(e, ['help', 'stack']).stdout).toBe(helps.get('stack'));
+    const root = cli(e, ['help']);
+    expect(root.status).toBe(0);
+    expect(root.stdout).toBe(helps.get(''));
+  });
+
+  it('a reader that takes only the start of a help text (`| head -1`) is not an error', () => {
+    const r = spawnSync('sh', ['-c', `"${process.execPath}" "${BIN}" --help | head -1`], { env: e.env, encoding: 'utf8' });
+    expect(r.stdout).toBe('Usage: keystack [options] [command]\n');
+    expect(r.stderr).toBe('');
   });
 
   it('uses one apostrophe style (ASCII) everywhere', () => {

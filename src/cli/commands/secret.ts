@@ -68,8 +68,8 @@ export async function secretDescribe(ctx: CommandContext, o: { name: string } & 
     schema: d.schema,
     keys: d.keys,
     bytes: d.bytes,
-    created_at: time(d.createdAt),
-    updated_at: time(d.updatedAt),
+    createdAt: time(d.createdAt),
+    updatedAt: time(d.updatedAt),
   };
   const rows = [
     ['name', d.name],
@@ -77,8 +77,8 @@ export async function secretDescribe(ctx: CommandContext, o: { name: string } & 
     ['schema', d.schema],
     ['keys', listText(d.keys) || '(none)'],
     ['size', `${d.bytes.toLocaleString('en-US')} bytes (limit ${manager.flavor.maxContentBytes.toLocaleString('en-US')})`],
-    ['created', data.created_at ?? `unknown (the ${manager.flavor.name} flavor does not say)`],
-    ['updated', data.updated_at ?? `unknown (the ${manager.flavor.name} flavor does not say)`],
+    ['created', data.createdAt ?? `unknown (the ${manager.flavor.name} flavor does not say)`],
+    ['updated', data.updatedAt ?? `unknown (the ${manager.flavor.name} flavor does not say)`],
   ];
   return { data, text: table(['PROPERTY', 'VALUE'], rows) };
 }

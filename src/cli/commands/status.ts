@@ -27,11 +27,11 @@ export async function status(ctx: CommandContext): Promise<CommandResult> {
   const rec = ks.stackComponent(stack, 'secrets_manager');
   const manager = rec ? await managerStatus(ctx, rec) : null;
   const data: StatusData = {
-    config_dir: ks.configDir,
-    config_dir_from: configDirSource(ks.env),
+    configDir: ks.configDir,
+    configDirFrom: configDirSource(ks.env),
     stack: { name: stack.name, id: stack.uuid },
     components,
-    secrets_manager: manager,
+    secretsManager: manager,
   };
   return { data, text: statusText(data) };
 }
@@ -56,7 +56,7 @@ async function managerStatus(ctx: CommandContext, rec: ComponentRecord) {
     flavor: rec.flavor,
     scope: config['scope'] ?? null,
     namespace: config['namespace'] ?? null,
-    scope_prefix: config['scope_prefix'] ?? null,
+    scopePrefix: config['scope_prefix'] ?? null,
     where: manager?.where ?? `secrets manager '${rec.name}' (flavor ${rec.flavor} does not load)`,
   };
   if (!flavor) return { ...base, location: {}, credentials: {}, key: null };
@@ -116,24 +116,24 @@ function credentialText(c: CredentialSource): string {
 }
 
 interface StatusData {
-  config_dir: string;
-  config_dir_from: string;
+  configDir: string;
+  configDirFrom: string;
   stack: { name: string; id: string };
   components: { type: keyof typeof COMPONENT_LABEL; name: string; flavor: string; id: string }[];
-  secrets_manager: Awaited<ReturnType<typeof managerStatus>> | null;
+  secretsManager: Awaited<ReturnType<typeof managerStatus>> | null;
 }
 
 function statusText(d: StatusData): string {
   const rows: string[][] = [
-    ['config directory', `${d.config_dir}${d.config_dir_from === 'default' ? '' : ` (from ${d.config_dir_from})`}`],
+    ['config directory', `${d.configDir}${d.configDirFrom === 'default' ? '' : ` (from ${d.configDirFrom})`}`],
     ['active stack', d.stack.name],
     ...d.components.map((c) => [COMPONENT_LABEL[c.type], `${c.name} (flavor ${c.flavor})`]),
   ];
-  const m = d.secrets_manager;
+  const m = d.secretsManager;
   if (!m) rows.push(['secrets', `the stack has no secrets manager; add one with \`keystack stack update ${d.stack.name} -x NAME\``]);
   else {
     // eslint-disable-next-line @typescript-eslint/no-base-to-string -- config values are JSON scalars
-    rows.push(['scope', `${String(m.scope)}${m.namespace ? ` '${String(m.namespace)}'` : ''} (prefix ${String(m.scope_prefix)})`], ['secrets in', m.where]);
+    rows.push(['scope', `${String(m.scope)}${m.namespace ? ` '${String(m.namespace)}'` : ''} (prefix ${String(m.scopePrefix)})`], ['secrets in', m.where]);
     // eslint-disable-next-line @typescript-eslint/no-base-to-string -- config values are JSON scalars
     for (const [k, v] of Object.entries(m.location)) rows.push([`  ${k}`, v === null ? '(not set)' : String(v)]);
     for (const [k, c] of Object.entries(m.credentials)) rows.push([`  ${k}`, credentialText(c)]);
