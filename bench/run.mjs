@@ -36,6 +36,10 @@ if (only('cli')) {
     ['keystack secret get db --key password', [bin, 'secret', 'get', 'db', '--key', 'password']],
     ['keystack secret list', [bin, 'secret', 'list']],
     ['keystack --help', [bin, '--help']],
+    ['keystack run -s db -- node -e 0', [bin, 'run', '-s', 'db', '--', process.execPath, '-e', '0']],
+    ['keystack run --no-mask -s db -- node -e 0', [bin, 'run', '--no-mask', '-s', 'db', '--', process.execPath, '-e', '0']],
+    // keystack's own part of `run`: a child that costs next to nothing.
+    ['keystack run -s db -- true', [bin, 'run', '-s', 'db', '--', 'true']],
   ];
   // Interleave the cases so that machine noise hits all of them alike.
   const samples = cases.map(() => []);
@@ -45,6 +49,12 @@ if (only('cli')) {
   console.log(`\n## CLI latency (median of ${RUNS} runs, Node ${process.version})\n`);
   console.log('| command | median ms | × node -e 0 |\n|---|---:|---:|');
   cases.forEach(([label], j) => console.log(`| ${label} | ${median(samples[j]).toFixed(1)} | ${(median(samples[j]) / base).toFixed(2)} |`));
+  // The goal for `run`: no more than one `secret get` plus the child's own start.
+  const at = (label) => median(samples[cases.findIndex(([l]) => l === label)]);
+  const budget = at('keystack secret get db') + base;
+  console.log(`\n\`keystack run -s db -- node -e 0\` against \`secret get db\` + \`node -e 0\` (${budget.toFixed(1)} ms): ` +
+    `${(at('keystack run -s db -- node -e 0') / budget).toFixed(2)}× masked, ${(at('keystack run --no-mask -s db -- node -e 0') / budget).toFixed(2)}× with --no-mask; ` +
+    `\`keystack run -s db -- true\` is ${(at('keystack run -s db -- true') / at('keystack secret get db')).toFixed(2)}× \`secret get db\``);
 }
 
 if (only('store')) {
@@ -80,6 +90,19 @@ if (only('store')) {
   }
 }
 
+if (only('run-calls')) {
+  // `keystack run` with k secrets against OpenBao, requests counted by a proxy in front of it.
+  const r = spawnSync(process.execPath, ['node_modules/tsx/dist/cli.mjs', 'bench/calls-run.ts'], { encoding: 'utf8', env: process.env, timeout: 300_000 });
+  const line = (r.stdout ?? '').trim().split('\n').filter((l) => l.startsWith('{')).pop();
+  if (r.status !== 0 || !line) console.log(`\n(calls-run.ts could not run: ${(r.stderr || r.stdout || '').trim().split('\n').slice(-3).join(' | ')})`);
+  else {
+    const { rows } = JSON.parse(line);
+    console.log('\n## Backend calls for `keystack run` with k secrets (vault flavor, requests counted at a proxy in front of OpenBao)\n');
+    console.log('| k secrets | requests | per secret |\n|---:|---:|---:|');
+    for (const x of rows) console.log(`| ${x.k} | ${x.requests} | ${(x.requests / x.k).toFixed(2)} |`);
+  }
+}
+
 if (only('calls')) {
   // One script per remote flavor counts real requests against its emulator or double.
   const scripts = readdirSync('bench').filter((f) => /^calls-.*\.ts$/.test(f)).sort();
@@ -112,6 +135,16 @@ if (only('calls')) {
       const z = zenml[r.flavor] ?? {};
       console.log(`| ${r.flavor} | ${ops.map((o) => (r[o] === undefined ? '–' : `${r[o]}${z[o] !== undefined ? ` (ZenML ${z[o]})` : ''}`)).join(' | ')} |`);
     }
+  }
+}
+
+if (only('remote')) {
+  // Needs Redis, OpenBao and moto (started by scripts/bench.sh inside the namespace).
+  if (!process.env.KEYSTACK_TEST_REDIS_URL) console.log('\n(remote stacks: no Redis (KEYSTACK_TEST_REDIS_URL); not measured)');
+  else {
+    const r = spawnSync(process.execPath, ['node_modules/tsx/dist/cli.mjs', join('bench', 'remote.ts')], { encoding: 'utf8', env: process.env, timeout: 600_000 });
+    process.stdout.write(r.stdout ?? '');
+    if (r.status !== 0) console.log(`\n(remote stacks could not run: ${(r.stderr || '').trim().split('\n').filter((l) => /Error|error:/.test(l)).slice(0, 3).join(' | ') || `exit ${r.status}`})`);
   }
 }
 

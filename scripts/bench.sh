@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `npm run bench`: build, then CLI latency and local-store scale, then backend calls per operation
-# counted against the emulators (or announced doubles), inside a loopback-only namespace.
+# counted against the emulators (or announced doubles), and the remote-stack figures (Redis, OpenBao,
+# moto), inside a loopback-only namespace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 npm run build >/dev/null
@@ -8,5 +9,5 @@ node bench/run.mjs cli store
 bash scripts/emulators/install.sh >/dev/null
 export KEYSTACK_EMULATOR_STATE_DIR="$(mktemp -d /tmp/keystack-bench.XXXXXX)"
 run_calls='trap "bash scripts/emulators/stop.sh >/dev/null 2>&1 || true" EXIT
-  bash scripts/emulators/start.sh >/dev/null && . "$KEYSTACK_EMULATOR_STATE_DIR/env.sh" && node bench/run.mjs calls transfer'
+  bash scripts/emulators/start.sh >/dev/null && . "$KEYSTACK_EMULATOR_STATE_DIR/env.sh" && node bench/run.mjs calls remote run-calls transfer'
 if [ "${KEYSTACK_NO_NETNS:-}" = 1 ]; then bash -c "$run_calls"; else unshare -n bash -c "ip link set lo up && $run_calls"; fi

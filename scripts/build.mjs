@@ -46,7 +46,7 @@ await build({
   // addons and heavy packages that only some paths need stay external and load on first use.
   external: [
     'better-sqlite3', 'zod', 'yaml', 'dotenv', 'tsx', 'tsx/*', '@inquirer/*', 'libsodium-wrappers',
-    '@aws-sdk/*', '@smithy/*', '@google-cloud/*', '@grpc/*', 'google-gax', '@azure/*', '@octokit/*',
+    '@aws-sdk/*', '@smithy/*', '@google-cloud/*', '@grpc/*', 'google-gax', '@azure/*', '@octokit/*', 'bullmq', 'ioredis',
   ],
   define: { __KEYSTACK_VERSION__: JSON.stringify(JSON.parse(readFileSync("package.json", "utf8")).version) },
   logLevel: 'warning',

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# The README's first command: install, build, then the main job on the embedded default store:
-# register a secret on the default stack's local secrets manager and read it back.
+# The README's first command: set up (install, build, put `keystack` on the PATH: scripts/setup.sh),
+# then the main job on the embedded default store: register a secret on the default stack's local
+# secrets manager and read it back. Safe to run again, also on a kept KEYSTACK_CONFIG_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -d node_modules ] || npm ci --no-audit --no-fund
-npm run build
+bash scripts/setup.sh
 export KEYSTACK_CONFIG_DIR="${KEYSTACK_CONFIG_DIR:-$(mktemp -d)/keystack}"
 k() { node bin/keystack.cjs "$@"; }
 echo "config dir: $KEYSTACK_CONFIG_DIR"
-printf 'quickstart-password' | k secret register quickstart_db --username=admin --password=@-
+# A second run finds the secret from the first: it sets the same values again instead of failing.
+if k --json secret list | grep -q '"quickstart_db"'; then verb=update; else verb=register; fi
+printf 'Kx9-demo-pw-7781' | k secret "$verb" quickstart_db --username=admin --password=@-
 k secret get quickstart_db
 k secret list
 test "$(k secret get quickstart_db --key username)" = admin

@@ -1,4 +1,7 @@
 /** keystack's library API. */
+// The zod keystack's schemas are made with: apps that define typed schemas need no zod of their own,
+// and no second copy whose schemas keystack would not recognise.
+export { z } from 'zod';
 export { Keystack, type KeystackOptions, type RegisterManagerInput } from './stack/client.js';
 export { SecretsManager, type Secret, type TypedSecret, type ManagerRecord, type WriteOptions } from './flavors/manager.js';
 export { defineFlavor, type FlavorDefinition, type FlavorContext, type SecretsBackend, type ConfigField, type ConfigFields, type FlavorCapabilities } from './flavors/types.js';
@@ -18,6 +21,6 @@ export { ReferenceResolver, SecretReferenceError, type ReferenceSite, type Refer
 export { StackRuntime, ResolvedComponent, type RegistryCredentials, type StackRuntimeOptions } from './stack/runtime.js';
 export { validateStack, validateRuntime, validatePipeline, assertValid, assertStackValid, validationLevelFrom, VALIDATION_LEVELS, VALIDATION_LEVEL_ENV, type ValidationLevel, type ValidationReport, type MissingReference, type PipelineSteps } from './stack/validation.js';
 export * from './pipeline/index.js';
+export { resolveReferences, assertResolved, MissingSecretsError, envName, resolveEnv, readEnvFile, inject, templateReferences, type SecretRequest, type MissingSecret, type ResolvedReferences, type EnvSpec, type ResolvedEnv, type Injected } from './stack/env.js';
 export { exportSecrets, importSecrets, copySecrets, CONFLICT_POLICIES, InvalidInputError, ConflictingSecretsError, TransferError, type ConflictPolicy, type PlanAction, type PlanEntry, type KeyDiff, type ExportOptions, type ExportResult, type ImportOptions, type CopyOptions, type TransferReport, type CopyReport } from './stack/transfer.js';
 export { encodeSecrets, decodeSecrets, EXPORT_FORMATS, IMPORT_FORMATS, SCHEMA_FIELD, type ExportFormat, type ImportFormat, type PortableSecret, type EncodeOptions, type DecodeOptions } from './stack/formats.js';
-export { envVarName, envVarNames, type EnvVarSource } from './secrets/env-names.js';

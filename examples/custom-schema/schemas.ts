@@ -1,7 +1,6 @@
 // A user-defined schema, made available to the CLI with:
 //   keystack schema register examples/custom-schema/schemas.ts
-import { z } from 'zod';
-import { defineSchema } from 'keystack';
+import { defineSchema, z } from 'keystack';
 
 export const wandb = defineSchema(
   'wandb',

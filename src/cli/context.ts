@@ -10,6 +10,8 @@ export interface CommandContext {
   /** Standard input as bytes (bounded; see input.ts). */
   readStdin: () => Buffer;
   cwd: string;
+  /** The environment keystack was started with (what `keystack run` passes on to its child). */
+  env: Readonly<Record<string, string | undefined>>;
   /** Whether standard input is a terminal (for confirmations). */
   interactive: boolean;
 }
@@ -22,4 +24,9 @@ export interface CommandResult {
   raw?: string;
   /** The result shows secret values by design (`secret get`), so it is not masked. */
   reveals?: boolean;
+  /**
+   * The exit status of a child process the command ran in the foreground (`keystack run`):
+   * keystack exits with it and prints no result, since the child owned the output.
+   */
+  exitCode?: number;
 }

@@ -64,7 +64,8 @@ export function expandValues(pairs: ReadonlyMap<string, string>, sources: ValueS
   return out;
 }
 
-function isStdinValue(value: string): boolean {
+/** Whether an argument value reads standard input (`@-`, `@/dev/stdin`, …). */
+export function isStdinValue(value: string): boolean {
   return value.startsWith('@') && !value.startsWith('@@') && STDIN_PATHS.has(value.slice(1));
 }
 

@@ -9,12 +9,18 @@ import { Keystack } from '../stack/client.js';
 import type { SingleComponentType } from '../stack/config-store.js';
 import type { CommandContext, CommandResult } from './context.js';
 import { readStdin, terminalPrompter } from './input.js';
-import { createOutput, describeError, OutputError, type Output } from './output.js';
+import { createOutput, describeError, OutputError, setTableWidth, type Output } from './output.js';
+import { decorateHelp } from './help.js';
+import { MANAGER_OPTION, STACK_OPTION, type ManagerChoice } from './select.js';
+import * as completion from './commands/completion.js';
+import * as flavorDescribe from './commands/flavor-describe.js';
+import { status } from './commands/status.js';
 import * as secret from './commands/secret.js';
 import * as sm from './commands/secrets-manager.js';
 import * as schema from './commands/schema.js';
 import * as stack from './commands/stack.js';
 import { addCopyCommand, addTransferCommands } from './program-transfer.js';
+import { ChildStartError } from './child-error.js';
 
 declare const __KEYSTACK_VERSION__: string | undefined;
 const VERSION = typeof __KEYSTACK_VERSION__ === 'string' ? __KEYSTACK_VERSION__ : 'dev';
@@ -27,8 +33,9 @@ export interface MainOptions {
 
 export async function main(argv: readonly string[], options: MainOptions = {}): Promise<number> {
   const env = options.env ?? process.env;
-  const { json, args } = extractJsonFlag(argv);
+  const { json, args } = helpCommand(extractJsonFlag(argv));
   const out = options.output ?? createOutput(json);
+  setTableWidth(Number(env['COLUMNS']) || (process.stdout.isTTY ? process.stdout.columns : undefined));
   const debug = env['KEYSTACK_DEBUG'] === '1';
   let keystack: Keystack | undefined;
   const ctx: CommandContext = {
@@ -37,22 +44,25 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
     prompt: terminalPrompter(),
     readStdin,
     cwd: options.cwd ?? process.cwd(),
+    env,
     // isatty, not process.stdin.isTTY: creating the stdin stream loads fs streams and readline.
     interactive: isatty(0),
   };
+  let childCode: number | undefined;
   const run = (fn: () => Promise<CommandResult>) => async () => {
     const r = await fn();
     // What the work itself wrote (a step's console.log) is flushed first, so that a reader that
     // went away during the work is told apart from one that left once the result came.
     await out.settle();
-    if (r.raw !== undefined && !out.json) out.raw(r.raw);
+    if (r.exitCode !== undefined) childCode = r.exitCode;
+    else if (r.raw !== undefined && !out.json) out.raw(r.raw);
     else out.result(r.data, r.text, { reveals: r.reveals });
   };
   const program = await buildProgram(ctx, run, args);
   let code: number;
   try {
     await program.parseAsync([...args], { from: 'user' });
-    code = 0;
+    code = childCode ?? 0;
   } catch (e) {
     code = failureCode(e, out, debug);
   } finally {
@@ -75,6 +85,8 @@ function failureCode(e: unknown, out: Output, debug: boolean): number {
     return 130;
   }
   out.error(e, debug);
+  // As shells report a command that could not be run.
+  if (e instanceof ChildStartError && e.reason !== 'other') return e.reason === 'not_found' ? 127 : 126;
   return describeError(e).code === 'usage' ? 2 : 1;
 }
 
@@ -108,10 +120,35 @@ function extractJsonFlag(argv: readonly string[]): { json: boolean; args: string
   return { json, args: [...head.filter((a) => a !== '--json'), ...(end === -1 ? [] : argv.slice(end))] };
 }
 
+/** `keystack help secret get` is `keystack secret get --help` (commander's own help command takes one name). */
+function helpCommand(p: { json: boolean; args: string[] }): { json: boolean; args: string[] } {
+  const [first, ...rest] = p.args;
+  return first === 'help' && rest.length > 0 && !rest.includes('--') ? { json: p.json, args: [...rest, '--help'] } : p;
+}
+
 type Runner = (fn: () => Promise<CommandResult>) => () => Promise<void>;
 
+/**
+ * The whole command tree, for generated docs (scripts/gen-cli-docs.mjs) and the tests that walk
+ * it. Its actions must not be run: the context they would get does nothing.
+ */
+export async function commandTree(): Promise<Command> {
+  const ctx: CommandContext = {
+    keystack: () => {
+      throw new Error('commandTree() is for reading the tree, not for running commands');
+    },
+    out: createOutput(false),
+    prompt: terminalPrompter(),
+    readStdin: () => Buffer.alloc(0),
+    cwd: process.cwd(),
+    env: {},
+    interactive: false,
+  };
+  return buildProgram(ctx, () => async () => undefined, []);
+}
+
 /** Top-level groups defined here; building only the invoked one keeps start-up short. */
-const OWN_GROUPS = new Set(['secrets-manager', 'secret', 'schema', 'stack', 'export', 'import']);
+const OWN_GROUPS = new Set(['secrets-manager', 'secret', 'schema', 'stack', 'status', 'completion', 'run', 'inject', 'export', 'import']);
 
 async function buildProgram(ctx: CommandContext, run: Runner, args: readonly string[]): Promise<Command> {
   const first = args.find((a) => !a.startsWith('-'));
@@ -124,13 +161,29 @@ async function buildProgram(ctx: CommandContext, run: Runner, args: readonly str
     .addOption(new Option('--json', 'machine-readable output (JSON on stdout, errors included)'))
     .exitOverride()
     .showSuggestionAfterError()
+    .configureHelp({ showGlobalOptions: true })
     .configureOutput({
       writeOut: (s) => process.stdout.write(s),
       // Usage errors are printed by main() through the output module (JSON-aware).
       writeErr: (s) => (s.startsWith('error:') ? undefined : process.stderr.write(s)),
       outputError: () => undefined,
     })
-    .addHelpText('after', '\nEnvironment: KEYSTACK_CONFIG_DIR, KEYSTACK_LOCAL_KEY, KEYSTACK_PASSPHRASE, KEYSTACK_DEBUG=1.');
+
+  program
+    .command('status')
+    .description('show the active stack, its secrets manager and where its secrets and key are (no values)')
+    .action(() => run(() => status(ctx))());
+  program
+    .command('completion')
+    .description('print a shell completion script (bash, zsh or fish)')
+    .argument('<shell>', 'bash | zsh | fish')
+    .action((shell: string) => run(() => completion.completionScript(ctx, { shell }))());
+  // Called by the completion scripts: the candidates for the last word.
+  program
+    .command('__complete', { hidden: true })
+    .argument('[words...]')
+    .allowUnknownOption()
+    .action((words: string[] | undefined) => run(() => completion.complete(ctx, program, words ?? []))());
 
   if (want('secrets-manager')) {
     const sm_ = program.command('secrets-manager').description('register and inspect secrets managers, and manage their secrets');
@@ -169,9 +222,35 @@ async function buildProgram(ctx: CommandContext, run: Runner, args: readonly str
       .command('delete')
       .description('remove a secrets manager registration (its secrets stay in the backend)')
       .argument('<name>')
-      .action((name: string) => run(() => sm.managerDelete(ctx, { name }))());
+      .option('-y, --yes', 'do not ask for confirmation')
+      .action((name: string, o: { yes?: boolean }) => run(() => sm.managerDelete(ctx, { name, yes: o.yes }))());
+    sm_
+      .command('backup')
+      .description("back up a local manager's store file (every scope in it) together with its key, sealed with a passphrase ($KEYSTACK_BACKUP_PASSPHRASE, else asked)")
+      .argument('[name]', "a local secrets manager (default: the active stack's)")
+      .requiredOption('-o, --out <file>', 'the backup file to write (mode 0600)')
+      .option('-f, --force', 'replace the file if it exists')
+      .action(async (name: string | undefined, o: { out: string; force?: boolean }) => {
+        const { managerBackup } = await import('./commands/backup.js');
+        return run(() => managerBackup(ctx, { name, out: o.out, force: o.force }))();
+      });
+    sm_
+      .command('restore')
+      .description("restore a local manager's store and key from a backup; checks every secret decrypts before anything is replaced")
+      .argument('[name]', "a local secrets manager (default: the active stack's)")
+      .requiredOption('--from <file>', 'a file written by `secrets-manager backup`')
+      .option('-f, --force', 'replace an existing store (it is moved aside, not deleted)')
+      .action(async (name: string | undefined, o: { from: string; force?: boolean }) => {
+        const { managerRestore } = await import('./commands/backup.js');
+        return run(() => managerRestore(ctx, { name, from: o.from, force: o.force }))();
+      });
     const flavor = sm_.command('flavor').description('secrets-manager flavors');
     flavor.command('list').description('list flavors, built-in and custom').action(() => run(() => sm.flavorList(ctx))());
+    flavor
+      .command('describe')
+      .description("show a flavor's config fields (type, default, env var, sensitive, location), name rules and size limit")
+      .argument('<flavor>')
+      .action((name: string) => run(() => flavorDescribe.managerFlavorDescribe(ctx, { flavor: name }))());
     flavor
       .command('register')
       .description('register a module (.js/.mjs/.ts) that exports a custom flavor and, optionally, schemas')
@@ -182,7 +261,7 @@ async function buildProgram(ctx: CommandContext, run: Runner, args: readonly str
       .description('remove a registered module (refused while a secrets manager uses its flavor)')
       .argument('<module>')
       .action((module: string) => run(() => sm.flavorUnregister(ctx, { module }))());
-    addSecretCommands(sm_.command('secret').description("manage secrets on the active stack's secrets manager"), ctx, run);
+    addSecretCommands(sm_.command('secret').description("manage secrets on the active stack's secrets manager (or --manager/--stack)"), ctx, run);
   }
   if (want('secret')) {
     addSecretCommands(program.command('secret').description('manage secrets (short for `secrets-manager secret`)'), ctx, run);
@@ -230,56 +309,77 @@ async function buildProgram(ctx: CommandContext, run: Runner, args: readonly str
         if (o.containerRegistry) types.push('container_registry');
         return run(() => stack.stackRemoveComponent(ctx, { name, types }))();
       });
-    st.command('delete').description('delete a stack (not its components)').argument('<name>').action((name: string) => run(() => stack.stackDelete(ctx, { name }))());
+    st.command('delete')
+      .description('delete a stack (not its components)')
+      .argument('<name>')
+      .option('-y, --yes', 'do not ask for confirmation')
+      .action((name: string, o: { yes?: boolean }) => run(() => stack.stackDelete(ctx, { name, yes: o.yes }))());
     // Components and pipelines load only when their commands can run: they are off the hot path.
     const { addComponentCommands } = await import('./program-components.js');
     addComponentCommands(program, st, ctx, run);
 
   }
+  if (want('run') || want('inject')) {
+    const { addProcessCommands } = await import('./program-process.js');
+    addProcessCommands(program, ctx, run);
+  }
+  decorateHelp(program);
   return program;
 }
 
+/** `-m/--manager` and `--stack` on every secret command (select.ts says what they mean). */
+function chooser(c: Command): Command {
+  return c.option(...MANAGER_OPTION).option(...STACK_OPTION);
+}
+
+const choice = (o: ManagerChoice): ManagerChoice => ({ manager: o.manager, stack: o.stack });
+
 function addSecretCommands(group: Command, ctx: CommandContext, run: Runner): void {
-  group
-    .command('register')
+  chooser(group
+    .command('register'))
     .description('register a secret: --KEY=VALUE, --KEY=@FILE, --KEY=@- (stdin), or -i for hidden prompts; @@ escapes a leading @')
     .argument('<name>')
     .option('-s, --schema <schema>', 'schema (default: arbitrary; see `keystack schema list`)')
     .option('-i, --interactive', 'prompt for values with hidden input')
     .allowUnknownOption()
     .allowExcessArguments()
-    .action((_n, o: { schema?: string; interactive?: boolean }, cmd: Command) =>
-      run(() => secret.secretRegister(ctx, { args: cmd.args, schema: o.schema, interactive: o.interactive }))(),
+    .action((_n, o: { schema?: string; interactive?: boolean } & ManagerChoice, cmd: Command) =>
+      run(() => secret.secretRegister(ctx, { args: cmd.args, schema: o.schema, interactive: o.interactive, ...choice(o) }))(),
     );
-  group
+  chooser(group
     .command('get')
     .description('print a secret as a table of keys and values, or one raw value with --key')
     .argument('<name>')
-    .option('-k, --key <key>', 'print only this raw value (for scripts)')
-    .action((name: string, o: { key?: string }) => run(() => secret.secretGet(ctx, { name, key: o.key }))());
-  group.command('list').description('list the secrets of the manager’s scope').action(() => run(() => secret.secretList(ctx))());
-  group
-    .command('update')
+    .option('-k, --key <key>', 'print only this raw value (for scripts)'))
+    .action((name: string, o: { key?: string } & ManagerChoice) => run(() => secret.secretGet(ctx, { name, key: o.key, ...choice(o) }))());
+  chooser(group
+    .command('describe')
+    .description('show a secret\'s schema, key names, size and times, without its values')
+    .argument('<name>'))
+    .action((name: string, o: ManagerChoice) => run(() => secret.secretDescribe(ctx, { name, ...choice(o) }))());
+  chooser(group.command('list').description("list the secrets of the manager's scope")).action((o: ManagerChoice) => run(() => secret.secretList(ctx, choice(o)))());
+  chooser(group
+    .command('update'))
     .description('merge --KEY=VALUE into a secret, remove keys with --remove-key, or -i to edit with prompts')
     .argument('<name>')
     .option('-i, --interactive', 'prompt for new values with hidden input')
     .option('--remove-key <key>', 'remove a key (repeatable)', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
     .allowUnknownOption()
     .allowExcessArguments()
-    .action((_n, o: { interactive?: boolean; removeKey?: string[] }, cmd: Command) =>
-      run(() => secret.secretUpdate(ctx, { args: cmd.args, interactive: o.interactive, removeKeys: o.removeKey }))(),
+    .action((_n, o: { interactive?: boolean; removeKey?: string[] } & ManagerChoice, cmd: Command) =>
+      run(() => secret.secretUpdate(ctx, { args: cmd.args, interactive: o.interactive, removeKeys: o.removeKey, ...choice(o) }))(),
     );
-  group
+  chooser(group
     .command('delete')
     .description('delete a secret')
     .argument('<name>')
-    .option('-y, --yes', 'do not ask for confirmation')
-    .action((name: string, o: { yes?: boolean }) => run(() => secret.secretDelete(ctx, { name, yes: o.yes }))());
-  group
+    .option('-y, --yes', 'do not ask for confirmation'))
+    .action((name: string, o: { yes?: boolean } & ManagerChoice) => run(() => secret.secretDelete(ctx, { name, yes: o.yes, ...choice(o) }))());
+  chooser(group
     .command('delete-all')
     .description("delete every secret in the manager's scope (other scopes are untouched)")
-    .option('-y, --yes', 'do not ask for confirmation')
-    .action((o: { yes?: boolean }) => run(() => secret.secretDeleteAll(ctx, { yes: o.yes }))());
+    .option('-y, --yes', 'do not ask for confirmation'))
+    .action((o: { yes?: boolean } & ManagerChoice) => run(() => secret.secretDeleteAll(ctx, { yes: o.yes, ...choice(o) }))());
   addCopyCommand(group, ctx, run);
 }
 

@@ -7,8 +7,9 @@
  * (`secret get`) are printed as they are. Masking runs on the text as produced, before lines are
  * joined or JSON is escaped.
  */
-import { isKeystackError, KeystackError } from '../secrets/errors.js';
+import { isKeystackError, KeystackError, type ErrorCode } from '../secrets/errors.js';
 import { isReference } from '../secrets/reference.js';
+import type StringWidth from 'string-width';
 import { MASK, processMasker, type Masker } from '../support/masking.js';
 
 export interface Output {
@@ -23,6 +24,12 @@ export interface Output {
   result(data: unknown, text?: string, options?: { reveals?: boolean | undefined }): void;
   /** Raw bytes for scripts (`secret get --key`), unmasked by design. */
   raw(value: string): void;
+  /**
+   * Passes on what a child process wrote (`keystack run --mask`), already masked by the caller.
+   * Resolves once the stream has taken it, so that a slow reader slows the child down; false
+   * when the stream failed (the reader went away), so that the child can be told in turn.
+   */
+  relay(stream: 'stdout' | 'stderr', text: string): Promise<boolean>;
   /** Progress and confirmations for humans; silent in --json mode. */
   note(message: string): void;
   warn(message: string): void;
@@ -51,7 +58,7 @@ export interface OutputStreams {
     readonly isTTY?: boolean | undefined;
     readonly destroyed?: boolean | undefined;
   };
-  err: { write(s: string): unknown };
+  err: { write(s: string, done?: (e?: Error | null) => void): unknown };
 }
 
 export function createOutput(json: boolean, streams: OutputStreams = { out: process.stdout, err: process.stderr }, masker: Masker = processMasker): Output {
@@ -84,6 +91,16 @@ export function createOutput(json: boolean, streams: OutputStreams = { out: proc
     },
     raw(value) {
       stdout(value);
+    },
+    relay(stream, text) {
+      return new Promise((resolve) => {
+        if (stream === 'stdout') {
+          streams.out.write(text, (e) => {
+            failed(e);
+            resolve(!e);
+          });
+        } else streams.err.write(text, (e) => resolve(!e));
+      });
     },
     note(message) {
       if (!json) stderr(message);
@@ -144,7 +161,8 @@ export function describeError(err: unknown, masker: Masker = processMasker): Err
   const line = (s: string) => oneLine(masker.mask(s));
   if (isKeystackError(err)) {
     const info: ErrorInfo = { code: err.code, message: line(err.message) };
-    if (err.hint) info.hint = line(err.hint);
+    const hint = err.hint ?? FALLBACK_HINTS[err.code];
+    if (hint) info.hint = line(hint);
     const issues = (err as { issues?: unknown }).issues;
     if (Array.isArray(issues)) info['issues'] = masker.maskData(issues);
     return info;
@@ -158,6 +176,30 @@ export function describeError(err: unknown, masker: Masker = processMasker): Err
     hint: 'This is a bug in keystack. Run again with KEYSTACK_DEBUG=1 for the stack trace and report it.',
   };
 }
+
+/**
+ * Every error prints a `Hint:` line. Most errors say best what to do next themselves; these are
+ * for the ones that do not (a custom flavor's, a plain message from the core).
+ */
+const FALLBACK_HINTS: Readonly<Record<ErrorCode, string>> = {
+  usage: 'Run the command with --help to see its usage and examples.',
+  config: 'Check the component with `keystack status` or `keystack secrets-manager describe`, and fix it with the matching `update` command.',
+  not_found: 'Run the matching `list` command (e.g. `keystack stack list`) to see what exists.',
+  secret_not_found: 'Run `keystack secret list` to see the secrets of this manager.',
+  exists: 'Pick another name, or delete the existing one first.',
+  in_use: 'Remove it from the stacks that use it first (`keystack stack list`).',
+  invalid_name: 'Pick another name; `keystack secrets-manager flavor describe FLAVOR` shows the name rules.',
+  schema_validation: 'Run `keystack schema describe SCHEMA` to see the keys it takes.',
+  too_large: 'Store large data elsewhere (an artifact store) and keep only a reference or credential here.',
+  input: 'Check the value given with @FILE or @-.',
+  backend: 'Check the backend is reachable and the credentials are valid, then try again.',
+  unsupported: 'Run `keystack secrets-manager flavor describe FLAVOR` to see what the flavor can do.',
+  stack_validation: 'Run `keystack stack validate` for the details.',
+  step_failed: 'Run `keystack pipeline runs list` and describe the run for the details.',
+  conflict: 'Run the command again.',
+  io: 'Send the output somewhere it can be written.',
+  secret_exists: 'Change it with `keystack secret update NAME --KEY=VALUE`, or delete it first.',
+};
 
 function oneLine(s: string): string {
   return s.replace(/\s*\n\s*/g, ' ').trim();
@@ -195,15 +237,138 @@ export function listText(items: readonly string[], max = 20): string {
   return `${items.slice(0, max).join(', ')} and ${(items.length - max).toLocaleString('en-US')} more`;
 }
 
-/** A plain left-aligned table; cells never wrap, so values stay copyable. */
-export function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => displayWidth(r[i] ?? ''))));
-  const line = (cells: readonly string[]) =>
-    cells.map((c, i) => (i === cells.length - 1 ? c : c + ' '.repeat((widths[i] ?? 0) - displayWidth(c)))).join('  ').trimEnd();
-  return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+/**
+ * The width tables are fitted to: `COLUMNS`, else the terminal's width, else none (a pipe or a
+ * file gets whole lines). Set once by main(); tables are rendered by commands, far from the streams.
+ */
+let tableWidth: number | undefined;
+
+export function setTableWidth(width: number | undefined): void {
+  tableWidth = width !== undefined && Number.isInteger(width) && width > 0 ? width : undefined;
 }
 
+const GAP = 2;
+/** A column is never narrowed below this, so that a narrow terminal still reads. */
+const MIN_COLUMN = 6;
+/** A word longer than this (an id, a path) may be broken before other columns are narrowed further. */
+const WORD_COLUMN = 16;
+
+/**
+ * A left-aligned table that fits the terminal: when it is too wide, the widest columns are
+ * narrowed and their cells wrap (at spaces where possible), so nothing is cut off. `fit: false`
+ * keeps every cell on one line, for values that must stay copyable (`secret get`).
+ */
+export function table(headers: readonly string[], rows: readonly (readonly string[])[], options: { fit?: boolean } = {}): string {
+  const cells = rows.map((r) => headers.map((_, i) => r[i] ?? ''));
+  const widths = headers.map((h, i) => Math.max(displayWidth(h), ...cells.map((r) => displayWidth(r[i] ?? ''))));
+  if (options.fit !== false && tableWidth !== undefined) {
+    // First narrow columns only as far as their longest word (clean breaks), then, if the table
+    // still does not fit, down to a few columns with words broken.
+    const words = headers.map((h, i) => Math.max(longestWord(h), ...cells.map((r) => longestWord(r[i] ?? ''))));
+    narrow(widths, tableWidth, (i) => Math.max(MIN_COLUMN, Math.min(words[i] ?? 0, WORD_COLUMN)));
+    narrow(widths, tableWidth, () => MIN_COLUMN);
+  }
+  const line = (parts: readonly string[]) =>
+    parts.map((c, i) => (i === parts.length - 1 ? c : c + ' '.repeat(Math.max(0, (widths[i] ?? 0) - displayWidth(c))))).join(' '.repeat(GAP)).trimEnd();
+  const render = (row: readonly string[]) => {
+    const wrapped = row.map((c, i) => (options.fit === false ? [firstLine(c)] : wrap(c, widths[i] ?? 0)));
+    const height = Math.max(1, ...wrapped.map((w) => w.length));
+    return Array.from({ length: height }, (_, k) => line(wrapped.map((w) => w[k] ?? ''))).join('\n');
+  };
+  return [render(headers), line(widths.map((w) => '-'.repeat(w))), ...cells.map(render)].join('\n');
+}
+
+/** Prose that fits the terminal: each line wrapped at spaces to the table width (if any). */
+export function paragraph(text: string): string {
+  if (tableWidth === undefined) return text;
+  const width = tableWidth;
+  return text.split('\n').map((l) => wrap(l, width).join('\n')).join('\n');
+}
+
+/** Narrows the widest columns, one column at a time, until the table fits `max` or every column is at its floor. */
+function narrow(widths: number[], max: number, floor: (i: number) => number): void {
+  let over = widths.reduce((a, b) => a + b, 0) + GAP * (widths.length - 1) - max;
+  while (over > 0) {
+    let widest = -1;
+    for (let i = 0; i < widths.length; i++) {
+      if ((widths[i] ?? 0) > floor(i) && (widest === -1 || (widths[i] ?? 0) > (widths[widest] ?? 0))) widest = i;
+    }
+    if (widest === -1) return;
+    const second = Math.max(floor(widest), ...widths.filter((_, i) => i !== widest));
+    const cut = Math.min(over, Math.max(1, (widths[widest] ?? 0) - second));
+    widths[widest] = (widths[widest] ?? 0) - cut;
+    over -= cut;
+  }
+}
+
+/** The widest piece of a cell that `wrap` cannot break cleanly. */
+function longestWord(cell: string): number {
+  return Math.max(0, ...cell.split(/\s+|(?<=[A-Za-z][-/|_])/).map((w) => stringWidth(w)));
+}
+
+/**
+ * string-width creates an ICU segmenter when it loads, which costs ~40 ms: more than the rest
+ * of `secret get`. Printable ASCII is measured by its length, and string-width (and the
+ * segmenter for wrapping) are loaded only for the first cell that is not plain ASCII. The CLI
+ * bundle is CommonJS, where this require is bundled and runs lazily.
+ */
+const PLAIN = /^[\x20-\x7e]*$/;
+let measure: typeof StringWidth | undefined;
+let segmenter: Intl.Segmenter | undefined;
+
+function stringWidth(s: string): number {
+  if (PLAIN.test(s)) return s.length;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a lazy, synchronous load (see above); import() would make every table async
+  measure ??= (require('string-width') as { default: typeof StringWidth }).default;
+  return measure(s);
+}
+
+function segments(s: string): Iterable<{ segment: string }> {
+  if (PLAIN.test(s)) return Array.from(s, (segment) => ({ segment }));
+  return (segmenter ??= new Intl.Segmenter()).segment(s);
+}
+
+/**
+ * Where a cell may wrap: after a space (dropped at the break), or after one of `-/|_` that follows
+ * a letter (`CONTAINER-REGISTRY`, `AWS_SECRET_ACCESS_KEY`, `none|global`; not inside a date).
+ */
+const breaksAfter = (segment: string, before: string) => segment === ' ' || ('-/|_'.includes(segment) && /[A-Za-z]$/.test(before));
+
+/** A cell as lines of at most `width` columns: breaks after spaces or dashes where it can, else anywhere. */
+function wrap(cell: string, width: number): string[] {
+  const out: string[] = [];
+  for (const para of cell.split('\n')) {
+    let lineText = '';
+    let lineWidth = 0;
+    let lastBreak = -1; // index in lineText just after the last space
+    for (const { segment } of segments(para)) {
+      const w = stringWidth(segment);
+      if (lineWidth + w > width && lineText !== '') {
+        if (lastBreak > 0 && segment !== ' ') {
+          out.push(lineText.slice(0, lastBreak).trimEnd());
+          lineText = lineText.slice(lastBreak);
+        } else {
+          out.push(lineText.trimEnd());
+          lineText = '';
+        }
+        lineWidth = stringWidth(lineText);
+        lastBreak = -1;
+        if (segment === ' ') continue;
+      }
+      lineText += segment;
+      lineWidth += w;
+      if (breaksAfter(segment, lineText.slice(0, -segment.length))) lastBreak = lineText.length;
+    }
+    out.push(lineText);
+  }
+  return out;
+}
+
+function firstLine(s: string): string {
+  return s.split('\n', 1)[0] ?? '';
+}
+
+/** Terminal columns of the widest line: wide (CJK) characters count two, combining marks none. */
 function displayWidth(s: string): number {
-  const first = s.split('\n', 1)[0] ?? '';
-  return Array.from(first).length; // code points, not UTF-16 units
+  return Math.max(0, ...s.split('\n').map((l) => stringWidth(l)));
 }

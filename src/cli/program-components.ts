@@ -42,7 +42,8 @@ export function addComponentCommands(program: Command, stack: Command, ctx: Comm
     g.command('delete')
       .description(`delete a ${label} (refused while a stack uses it)`)
       .argument('<name>')
-      .action((name: string) => run(() => component.componentDelete(ctx, type, { name }))());
+      .option('-y, --yes', 'do not ask for confirmation')
+      .action((name: string, o: { yes?: boolean }) => run(() => component.componentDelete(ctx, type, { name, yes: o.yes }))());
     const fl = g.command('flavor').description(`${label} flavors`);
     fl.command('list').description('list flavors and their config fields').action(() => run(() => component.componentFlavorList(ctx, type))());
     fl.command('describe').description("show a flavor's config fields").argument('<flavor>').action((flavor: string) => run(() => component.componentFlavorDescribe(ctx, type, { flavor }))());
@@ -71,10 +72,23 @@ export function addComponentCommands(program: Command, stack: Command, ctx: Comm
     .argument('<file>')
     .option('-p, --pipeline <export>', 'which exported pipeline to run (default: the only one, or the default export)')
     .option('--no-cache', 'run every step, ignoring cached results')
-    .action((file: string, o: { pipeline?: string; cache: boolean }) => run(() => pipeline.pipelineRun(ctx, { file, exportName: o.pipeline, noCache: !o.cache }))());
+    .option('--detach', 'remote (bullmq) stacks: return once the run is enqueued; follow it with `pipeline runs describe RUN`')
+    .option('--code-root <dir>', 'remote (bullmq) stacks: the directory workers load the module from, relative to theirs (default: $KEYSTACK_CODE_ROOT, else the current directory)')
+    .action((file: string, o: { pipeline?: string; cache: boolean; detach?: boolean; codeRoot?: string }) =>
+      run(() => pipeline.pipelineRun(ctx, { file, exportName: o.pipeline, noCache: !o.cache, detach: o.detach, codeRoot: o.codeRoot }))());
   const runs = p.command('runs').description('past pipeline runs');
   runs.command('list').description('list runs, newest first').option('-n, --limit <n>', 'how many', '20').action((o: { limit: string }) => run(() => pipeline.runsList(ctx, { limit: o.limit }))());
   runs.command('describe').description("show a run's steps (an id or a unique prefix of one)").argument('<run>').action((id: string) => run(() => pipeline.runsDescribe(ctx, { id }))());
+  program
+    .command('worker')
+    .description('run the steps of remote (bullmq) stacks: take step jobs from Redis until SIGTERM')
+    .option('--redis-url <url>', 'the orchestrator\'s Redis (default: $KEYSTACK_REDIS_URL, which keeps the password out of the process list)')
+    .option('-q, --queue <name>', 'a queue to serve, repeatable (default: keystack)', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
+    .option('--concurrency <n>', 'steps run at once', '1')
+    .option('--code-root <dir>', 'where pipeline modules are loaded from (default: the current directory)')
+    .option('--name <name>', 'the worker id recorded for its steps (default: HOST:PID)')
+    .action((o: { redisUrl?: string; queue?: string[]; concurrency: string; codeRoot?: string; name?: string }) =>
+      run(async () => (await import('./commands/worker.js')).worker(ctx, o))());
   // The step process of the local_process orchestrator: not for people.
   p.command('__step', { hidden: true })
     .argument('<run>')

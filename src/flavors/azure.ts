@@ -27,7 +27,7 @@ import { fullMatch, type NameRule } from '../secrets/names.js';
 import { secretMetadata, type ScopeContext } from '../secrets/scope.js';
 import { heldLease, readPastLeases, stamp } from './cas.js';
 import { backendFailure, createCaller, decodeOrFail, deleteEach, errorHeader, httpStatus as _status, importLib, retryAfterMs, type FailureClassifier } from './support.js';
-import { reservedInNone, taggedName, tagsInScope } from './tags.js';
+import { reservedInNone, reservedNameError, taggedName, tagsInScope } from './tags.js';
 import { defineFlavor, type FlavorContext, type ReplaceOutcome, type SecretsBackend, type VersionedSecret } from './types.js';
 import { assembleGroup, decodeOwn, GROUP_KEY, GROUP_MEMBER_KEY, GROUP_SCHEMA, groupIsReadOnly, withPayloads, type GroupWording } from './zenml-groups.js';
 
@@ -223,9 +223,7 @@ function createAzureBackend(ctx: FlavorContext<AzureFlavorOptions>): SecretsBack
 
   return {
     async create(name, secret) {
-      if (reservedInNone(scope, name, '-')) {
-        throw new InvalidNameError('secret name', name, `names starting with '${P}-global-', '-component-' or '-namespace-' are reserved for scoped secrets`);
-      }
+      if (reservedInNone(scope, name, '-')) throw reservedNameError(scope, name);
       const full = ctx.names.full(name);
       if (full.length > MAX_VAULT_NAME) {
         throw new InvalidNameError('secret name', name, `is too long here: the vault name '${full.slice(0, 40)}…' would exceed ${MAX_VAULT_NAME} characters`);

@@ -17,13 +17,12 @@
  */
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { decodeContent, encodeContent, type StoredSecret } from '../secrets/content.js';
-import { InvalidNameError } from '../secrets/errors.js';
 import { fullMatch, type NameRule } from '../secrets/names.js';
 import { scopeMetadata, secretMetadata } from '../secrets/scope.js';
 import { heldLease, readPastLeases, stamp, updateByRounds } from './cas.js';
 import { GrpcCode as G, grpcClassifier, grpcCode as _code, parseEndpoint } from './grpc.js';
 import { allPages, backendFailure, createCaller, decodeOrFail, deleteEach, importLib } from './support.js';
-import { reservedInNone, taggedName } from './tags.js';
+import { reservedInNone, reservedNameError, taggedName } from './tags.js';
 import { defineFlavor, type FlavorContext, type ReplaceOutcome, type SecretsBackend, type VersionedSecret } from './types.js';
 import { assembleGroup, decodeOwn, GROUP_KEY, GROUP_SCHEMA, groupIsReadOnly, withPayloads, type GroupWording } from './zenml-groups.js';
 
@@ -237,7 +236,7 @@ function createGcpBackend(ctx: FlavorContext<GcpFlavorOptions>): SecretsBackend 
 
   return {
     async create(name, secret) {
-      if (reserved(name)) throw _reservedName(P, name);
+      if (reserved(name)) throw reservedNameError(scope, name);
       if (await isGroup(name)) return false;
       const labels = labelsFor(name, secret.schema);
       try {
@@ -341,10 +340,6 @@ function _incomplete(operation: string, name: string): Error {
   return backendFailure({ flavor: FLAVOR_NAME, operation, secretName: name }, new Error('secret has no version'),
     'the GCP secret exists but has no version (a register that was interrupted)',
     `Run \`keystack secret register ${name} …\` again to complete it, or \`keystack secret delete ${name}\`.`);
-}
-
-function _reservedName(prefix: string, name: string): Error {
-  return new InvalidNameError('secret name', name, `names starting with '${prefix}-global-', '-component-' or '-namespace-' are reserved for scoped secrets`);
 }
 
 function _noEnabledVersion(operation: string, name: string, e: unknown): Error {

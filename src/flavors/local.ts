@@ -40,8 +40,25 @@ export function defaultStorePath(configDir: string): string {
   return join(configDir, 'local_stores', 'secrets.db');
 }
 
+/** The store file of a local manager with this config. */
+export function localStorePath(configDir: string, config: LocalFlavorOptions): string {
+  return resolve(config.path ?? defaultStorePath(configDir));
+}
+
+/** Where a local store's key comes from, for `keystack status`; never the key itself. */
+export type LocalKeySource =
+  | { source: 'env-key' | 'passphrase'; variable: 'KEYSTACK_LOCAL_KEY' | 'KEYSTACK_PASSPHRASE' }
+  | { source: 'key-file'; file: string };
+
+/** The same order as loadKey: KEYSTACK_LOCAL_KEY, else KEYSTACK_PASSPHRASE, else the key file. */
+export function localKeySource(storeFile: string, env: Readonly<Record<string, string | undefined>>): LocalKeySource {
+  if (env['KEYSTACK_LOCAL_KEY']) return { source: 'env-key', variable: 'KEYSTACK_LOCAL_KEY' };
+  if (env['KEYSTACK_PASSPHRASE']) return { source: 'passphrase', variable: 'KEYSTACK_PASSPHRASE' };
+  return { source: 'key-file', file: `${storeFile}.key` };
+}
+
 function createLocalBackend(ctx: FlavorContext<LocalFlavorOptions>): SecretsBackend {
-  const file = resolve(ctx.config.path ?? defaultStorePath(ctx.configDir));
+  const file = localStorePath(ctx.configDir, ctx.config);
   const scope = scopePath(ctx.scope).join('/');
   let store: Store | undefined;
   // The default store directory holds only keystack's files, so it may be tightened; a
@@ -93,6 +110,12 @@ function createLocalBackend(ctx: FlavorContext<LocalFlavorOptions>): SecretsBack
     },
     async read(name) {
       return readRow(name);
+    },
+    async describe(name) {
+      const { db } = open();
+      const row = retry(() => db.prepare('SELECT data, created_at, updated_at FROM secrets WHERE scope = ? AND name = ?').get(scope, name)) as
+        { data: Buffer; created_at: number; updated_at: number } | undefined;
+      return row ? { secret: unseal(name, row.data), createdAt: new Date(row.created_at), updatedAt: new Date(row.updated_at) } : null;
     },
     async replaceIf(name, secret, version) {
       const { db } = open();
@@ -330,4 +353,41 @@ function storeError(file: string, e: unknown): unknown {
     return new ConfigError(`cannot read or write the local store ${file} (${code})`, { hint: 'Check the disk and the file system it is on, then run the command again.' });
   }
   return e;
+}
+
+// --- Backups (src/flavors/local-backup.ts) ---
+
+/**
+ * An existing store opened with the key it needs under `env` (the key check passed), and where
+ * that key came from: what a backup must carry.
+ */
+export function openLocalStoreForBackup(file: string, env: FlavorContext<unknown>['env'], warn: TrustWarn = defaultTrustWarn): { db: Database.Database; key: Buffer; keySource: KeySource } {
+  const store = openStore(resolve(file), env, { tighten: undefined, warn });
+  const source = (store.db.prepare("SELECT v FROM meta WHERE k = 'key_source'").get() as { v: Buffer } | undefined)?.v.toString();
+  return { ...store, keySource: source === 'env-key' || source === 'passphrase' ? source : 'key-file' };
+}
+
+/**
+ * Whether `key` opens the store in `db` (its key check) and every secret in it decrypts under its
+ * own scoped name; a restore checks this before it replaces anything.
+ */
+export function verifyLocalStore(db: Database.Database, key: Buffer): { keyMatches: boolean; secrets: number; damaged: number } {
+  const check = (db.prepare("SELECT v FROM meta WHERE k = 'key_check'").get() as { v: Buffer } | undefined)?.v;
+  const plain = check ? decrypt(key, KEY_CHECK_AAD, check) : null;
+  if (!plain || !timingSafeEqual(plain, KEY_CHECK_PLAIN)) return { keyMatches: false, secrets: 0, damaged: 0 };
+  const rows = db.prepare('SELECT scope, name, data FROM secrets').all() as { scope: string; name: string; data: Buffer }[];
+  const damaged = rows.filter((r) => !decrypt(key, Buffer.from(`keystack/local/v1:${r.scope ? `${r.scope}/` : ''}${r.name}`, 'utf8'), r.data)).length;
+  return { keyMatches: true, secrets: rows.length, damaged };
+}
+
+export type { KeySource };
+
+/** The key that `env` supplies for the store in `db` (KEYSTACK_LOCAL_KEY or KEYSTACK_PASSPHRASE), or null when it supplies none. */
+export function localKeyFromEnv(db: Database.Database, env: FlavorContext<unknown>['env']): Buffer | null {
+  if (env['KEYSTACK_LOCAL_KEY']) return decodeLocalKey(env['KEYSTACK_LOCAL_KEY']);
+  const passphrase = env['KEYSTACK_PASSPHRASE'];
+  if (!passphrase) return null;
+  const salt = (db.prepare("SELECT v FROM meta WHERE k = 'kdf_salt'").get() as { v: Buffer } | undefined)?.v;
+  // A store whose key never came from a passphrase has no salt: no passphrase can open it.
+  return salt ? derive(passphrase, salt) : Buffer.alloc(32);
 }

@@ -18,7 +18,7 @@ import { backendNames, describeScope, scopedPrefix, type ScopeContext } from '..
 import { resolveFlavorFields, validateScopeSettings } from './config.js';
 import { processMasker } from '../support/masking.js';
 import { backendFailure, deleteEach } from './support.js';
-import type { FlavorDefinition, SecretsBackend } from './types.js';
+import type { DescribedSecret, FlavorDefinition, SecretsBackend } from './types.js';
 
 /** What the config store keeps about a secrets manager. */
 export interface ManagerRecord {
@@ -39,6 +39,18 @@ export interface Secret {
    * keep them.
    */
   types?: Record<string, ValueType>;
+}
+
+/** What `describe` tells about a secret: never its values. */
+export interface SecretDescription {
+  name: string;
+  schema: string;
+  keys: string[];
+  /** Bytes of the stored content (the JSON of values and schema the backend holds). */
+  bytes: number;
+  /** Null where the backend (or flavor) does not say. */
+  createdAt: Date | null;
+  updatedAt: Date | null;
 }
 
 export interface TypedSecret<T> extends Secret {
@@ -165,6 +177,28 @@ export class SecretsManager {
       );
     }
     return { ...secret, data: coerceValues(schema, stored.values).data };
+  }
+
+  /** A secret's schema, key names, stored size and times, where the backend keeps them. */
+  async describe(name: string): Promise<SecretDescription> {
+    this.#checkName(name);
+    const be = this.#be();
+    const describe = be.describe?.bind(be);
+    const found: DescribedSecret | null = describe
+      ? await this.#call('describe', name, () => describe(name), undefined, (v) => (v === null ? undefined : isStoredOrNull((v as { secret?: unknown }).secret)))
+      : await this.#call('get', name, () => be.get(name), undefined, isStoredOrNull).then((secret) => (secret ? { secret } : null));
+    if (!found) throw new SecretNotFoundError(name, this.where);
+    // Not shown, but known: a message quoting one is masked.
+    processMasker.add(Object.values(found.secret.values));
+    const time = (d: unknown) => (d instanceof Date && !Number.isNaN(d.getTime()) ? d : null);
+    return {
+      name,
+      schema: found.secret.schema,
+      keys: Object.keys(found.secret.values),
+      bytes: payloadBytes(found.secret, this.scope.prefix),
+      createdAt: time(found.createdAt),
+      updatedAt: time(found.updatedAt),
+    };
   }
 
   /** Whether a secret exists, without failing when it does not. */

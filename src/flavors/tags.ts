@@ -2,6 +2,7 @@
  * ZenML 0.30's scoped layout on backends that tag objects (gcp labels, azure tags): whether an
  * object belongs to a scope, and under which keystack name. aws filters on the server instead.
  */
+import { InvalidNameError } from '../secrets/errors.js';
 import { looksScoped, scopeMetadata, type BackendNames, type ScopeContext } from '../secrets/scope.js';
 
 /**
@@ -10,6 +11,11 @@ import { looksScoped, scopeMetadata, type BackendNames, type ScopeContext } from
  */
 export function reservedInNone(scope: ScopeContext, name: string, sep: string): boolean {
   return scope.scope === 'none' && looksScoped(scope.prefix, name, sep);
+}
+
+/** What a register of such a name in scope `none` fails with. */
+export function reservedNameError(scope: ScopeContext, name: string): InvalidNameError {
+  return new InvalidNameError('secret name', name, `names starting with '${scope.prefix}-global-', '-component-' or '-namespace-' are reserved for scoped secrets`);
 }
 
 /** Whether every scope tag of `scope` is on the object (scoped), or it has no scope tag (`none`). */

@@ -37,8 +37,20 @@ export interface SecretsBackend {
    */
   read?(name: string): Promise<VersionedSecret | null>;
   replaceIf?(name: string, secret: StoredSecret, version: string): Promise<ReplaceOutcome>;
+  /**
+   * Optional: the secret together with the times the backend keeps for it (`secret describe`).
+   * One backend call, like `get`. Without it the core uses `get` and the times are unknown.
+   */
+  describe?(name: string): Promise<DescribedSecret | null>;
   /** Releases clients and handles. */
   close?(): Promise<void> | void;
+}
+
+/** A secret with its backend metadata; a time the backend does not keep is left out. */
+export interface DescribedSecret {
+  secret: StoredSecret;
+  createdAt?: Date | undefined;
+  updatedAt?: Date | undefined;
 }
 
 /** A secret as read for a compare-and-set; `version` is opaque to the core and never printed. */

@@ -45,6 +45,10 @@ export interface StepRecord {
   startedAt: string | null;
   durationMs: number | null;
   error: string | null;
+  /** Remote steps: the worker that ran it (`host:pid` or its --name); null for local runs. */
+  worker: string | null;
+  /** Remote steps: how many attempts it took; null for local runs. */
+  attempts: number | null;
 }
 
 interface RunRow {
@@ -56,7 +60,14 @@ interface StepRow {
   run_id: string; step_id: string; name: string; position: number; status: StepStatus; cache_key: string | null;
   cache_enabled: number; inputs: string; params: string; artifact_store: string | null; output_uri: string | null;
   output_hash: string | null; cached_from: string | null; started_at: string | null; duration_ms: number | null; error: string | null;
+  worker: string | null; attempts: number | null;
 }
+
+/**
+ * Recorded as the runner host of a run that workers run (bullmq): no process on this machine
+ * owns it, so it is never taken for interrupted when the client that started it exits.
+ */
+export const REMOTE_RUNNER = 'remote:';
 
 export class RunStore {
   readonly #store: ConfigStore;
@@ -69,11 +80,16 @@ export class RunStore {
     return this.#store.db;
   }
 
-  createRun(run: Omit<RunRecord, 'endedAt' | 'error' | 'status'>, steps: Omit<StepRecord, 'runId' | 'status' | 'output' | 'cachedFrom' | 'startedAt' | 'durationMs' | 'error' | 'inputs' | 'cacheKey' | 'artifactStore'>[]): void {
+  createRun(
+    run: Omit<RunRecord, 'endedAt' | 'error' | 'status'>,
+    steps: Omit<StepRecord, 'runId' | 'status' | 'output' | 'cachedFrom' | 'startedAt' | 'durationMs' | 'error' | 'inputs' | 'cacheKey' | 'artifactStore' | 'worker' | 'attempts'>[],
+    options: { remote?: string | undefined } = {},
+  ): void {
     this.#store.tx(() => {
       this.#db
         .prepare('INSERT INTO pipeline_runs (id, pipeline, stack, orchestrator, module, export_name, status, started_at, runner_host, runner_pid, runner_start) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
-        .run(run.id, run.pipeline, run.stack, run.orchestrator, run.module, run.exportName, 'running', run.startedAt, hostname(), process.pid, processStart(process.pid));
+        .run(run.id, run.pipeline, run.stack, run.orchestrator, run.module, run.exportName, 'running', run.startedAt,
+          options.remote === undefined ? hostname() : `${REMOTE_RUNNER}${options.remote}`, process.pid, processStart(process.pid));
       const ins = this.#db.prepare(
         "INSERT INTO pipeline_steps (run_id, step_id, name, position, status, cache_enabled, inputs, params) VALUES (?, ?, ?, ?, 'pending', ?, '{}', ?)",
       );
@@ -102,6 +118,20 @@ export class RunStore {
       this.#db
         .prepare('UPDATE pipeline_steps SET status = ?, output_uri = ?, output_hash = ?, duration_ms = ?, error = ?, cached_from = ? WHERE run_id = ? AND step_id = ?')
         .run(r.status, r.output?.uri ?? null, r.output?.hash ?? null, Math.round(r.durationMs), r.error ?? null, r.cachedFrom ?? null, runId, stepId),
+    );
+  }
+
+  /** What a remote worker reported for a step (the state kept in Redis), copied into the history. */
+  recordRemoteStep(runId: string, stepId: string, r: {
+    status: StepStatus; worker: string | null; attempts: number | null; durationMs: number | null; error: string | null;
+    output: StoredArtifact | null; cachedFrom: string | null; cacheKey: string | null; inputs: Record<string, StoredArtifact>; startedAt: string | null;
+  }): void {
+    this.#store.tx(() =>
+      this.#db
+        .prepare(`UPDATE pipeline_steps SET status = ?, worker = ?, attempts = ?, duration_ms = ?, error = ?, output_uri = ?, output_hash = ?,
+          cached_from = ?, cache_key = COALESCE(?, cache_key), inputs = ?, started_at = COALESCE(?, started_at) WHERE run_id = ? AND step_id = ?`)
+        .run(r.status, r.worker, r.attempts, r.durationMs === null ? null : Math.round(r.durationMs), r.error, r.output?.uri ?? null, r.output?.hash ?? null,
+          r.cachedFrom, r.cacheKey, JSON.stringify(r.inputs), r.startedAt, runId, stepId),
     );
   }
 
@@ -158,6 +188,12 @@ export class RunStore {
     return { ...toRun(row), status: 'interrupted', endedAt, error };
   }
 
+  /** For a run that workers run: what it was started with (`createRun`'s `remote`); else null. */
+  remoteOf(runId: string): string | null {
+    const row = this.#db.prepare('SELECT runner_host FROM pipeline_runs WHERE id = ?').get(runId) as { runner_host: string | null } | undefined;
+    return row?.runner_host?.startsWith(REMOTE_RUNNER) ? row.runner_host.slice(REMOTE_RUNNER.length) : null;
+  }
+
   steps(runId: string): StepRecord[] {
     const steps = (this.#db.prepare('SELECT * FROM pipeline_steps WHERE run_id = ? ORDER BY position').all(runId) as StepRow[]).map(toStep);
     // Consistent with #live when the store could not record it.
@@ -191,6 +227,8 @@ function processStart(pid: number): string | null {
 
 /** Whether the process recorded as running this run is certainly gone. */
 function runnerGone(r: RunRow): boolean {
+  // Workers run it; its live state is in Redis (see pipeline/remote), not in a process here.
+  if (r.runner_host?.startsWith(REMOTE_RUNNER)) return false;
   // Recorded by keystack 0.1, which did not keep the pid: that process is an older keystack's,
   // from before this store was migrated, and a run it left `running` is not going any more.
   if (r.runner_pid === null) return true;
@@ -224,6 +262,6 @@ function toStep(r: StepRow): StepRecord {
     cacheEnabled: r.cache_enabled === 1, inputs: JSON.parse(r.inputs) as Record<string, StoredArtifact>,
     params: JSON.parse(r.params) as Record<string, unknown>, artifactStore: r.artifact_store,
     output: r.output_uri && r.output_hash ? { uri: r.output_uri, hash: r.output_hash } : null, cachedFrom: r.cached_from,
-    startedAt: r.started_at, durationMs: r.duration_ms, error: r.error,
+    startedAt: r.started_at, durationMs: r.duration_ms, error: r.error, worker: r.worker, attempts: r.attempts,
   };
 }

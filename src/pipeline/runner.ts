@@ -36,6 +36,8 @@ export interface StepEvent {
   status: StepStatus;
   durationMs?: number | undefined;
   error?: string | undefined;
+  /** Remote steps: the worker that ran it. */
+  worker?: string | undefined;
 }
 
 /** How to start a step process: `command args… RUN_ID STEP_ID`. */
@@ -56,6 +58,10 @@ export interface RunOptions {
   onStep?: ((e: StepEvent) => void) | undefined;
   worker?: WorkerLauncher | undefined;
   componentFlavors?: readonly ComponentFlavor[] | undefined;
+  /** bullmq: return once the run is enqueued; `pipeline runs describe` follows it. */
+  detach?: boolean | undefined;
+  /** bullmq: the directory module paths are relative to on the workers. @default KEYSTACK_CODE_ROOT, else the current directory */
+  codeRoot?: string | undefined;
 }
 
 export interface RunSummary {
@@ -74,6 +80,11 @@ export async function runPipeline(ks: Keystack, p: Pipeline, options: RunOptions
   report.problems.push(...validatePipeline(p, stack));
   assertValid(report);
   const orch = stack.orchestrator;
+  if (orch.flavor.name === 'bullmq') {
+    // Loaded here: BullMQ and the remote code cost nothing to runs on local orchestrators.
+    const { runOnWorkers } = await import('./remote/orchestrator.js');
+    return runOnWorkers(ks, stack, p, options);
+  }
   if (!RUNNERS.has(orch.flavor.name)) {
     throw new ConfigError(`this version of keystack cannot run pipelines on orchestrator flavor '${orch.flavor.name}'`, { hint: 'Use a stack with a local or local_process orchestrator.' });
   }

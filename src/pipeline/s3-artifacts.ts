@@ -9,6 +9,7 @@ import type * as Sdk from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import { callLimits, importLib, networkCode, scrubError } from '../flavors/support.js';
 import { BackendError, ConfigError, KeystackError, NotFoundError, SchemaValidationError } from '../secrets/errors.js';
+import { parseS3Path, type S3Location } from '../stack/components.js';
 import type { ResolvedComponent } from '../stack/runtime.js';
 import { CACHE_DIR, CACHE_LOOKUP_LIMIT, type ArtifactStore, type CacheEntry, type StoredArtifact } from './artifacts.js';
 import { cacheEntryName, isSealed, openArtifact, parseCacheEntry, sealArtifact, sealingKey, UnreadableArtifactError } from './sealing.js';
@@ -19,24 +20,6 @@ const SDK = '@aws-sdk/client-s3';
 export const FLAVOR_DEPENDENCIES: Readonly<Record<string, string>> = { [SDK]: '~3.1164.0' };
 /** The schema an s3 store's authentication_secret must have (ZenML's S3 store uses the same). */
 export const S3_AUTH_SCHEMA = 'aws';
-
-export interface S3Location {
-  bucket: string;
-  /** '' or ending in '/'. */
-  prefix: string;
-}
-
-/** `s3://bucket/some/prefix` → bucket and `some/prefix/`; a ConfigError for anything else. */
-export function parseS3Path(path: unknown, store: string): S3Location {
-  const m = typeof path === 'string' ? /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(path) : null;
-  if (!m?.[1]) {
-    throw new ConfigError(`the path of artifact-store '${store}' must be s3://BUCKET[/PREFIX] with a valid bucket name`, {
-      hint: `Fix it with \`keystack artifact-store update ${store} --path=s3://BUCKET/PREFIX\`.`,
-    });
-  }
-  const prefix = (m[2] ?? '').replace(/^\/+|\/+$/g, '');
-  return { bucket: m[1], prefix: prefix === '' ? '' : `${prefix}/` };
-}
 
 interface Loaded {
   sdk: typeof Sdk;
@@ -54,7 +37,7 @@ export class S3ArtifactStore implements ArtifactStore {
 
   constructor(component: ResolvedComponent, env: Readonly<Record<string, string | undefined>>) {
     this.component = component;
-    this.location = parseS3Path(component.config['path'], component.name);
+    this.location = parseS3Path(component.config['path'], `artifact-store '${component.name}'`);
     this.#env = env;
   }
 

@@ -54,8 +54,10 @@ export interface FieldInfo {
   key: string;
   type: FieldType;
   required: boolean;
-  /** The default as stored (a string), when the field has one. */
+  /** The default as text (for prompts and tables), when the field has one. */
   default?: string;
+  /** The same default with its JSON type (`false`, `3600`), as it is stored. */
+  defaultValue?: unknown;
   /** For literal and enum fields. */
   choices?: string[];
   description?: string;
@@ -104,7 +106,10 @@ function describeField(key: string, field: ZodLike): FieldInfo {
   }
   const d = node._zod.def;
   const info: FieldInfo = { key, type: fieldType(d.type), required };
-  if (def !== undefined) info.default = stringify(def);
+  if (def !== undefined) {
+    info.default = stringify(def);
+    info.defaultValue = def;
+  }
   if (d.type === 'literal' && d.values) info.choices = d.values.map(String);
   if (d.type === 'enum' && d.entries) info.choices = Object.values(d.entries).map(String);
   if (description) info.description = description;

@@ -31,6 +31,8 @@ export interface ComponentFlavor {
   readonly remote?: boolean;
   /** The component exists only on this machine (a remote orchestrator cannot use it). */
   readonly isLocal?: boolean;
+  /** Checks of the converted config beyond its fields' types, at register and update; throws a ConfigError. */
+  readonly check?: (config: Readonly<Record<string, unknown>>, label: string) => void;
 }
 
 export const COMPONENT_FLAVORS: readonly ComponentFlavor[] = [
@@ -122,6 +124,7 @@ export const COMPONENT_FLAVORS: readonly ComponentFlavor[] = [
       },
     },
     isLocal: false,
+    check: (config, label) => void parseS3Path(config['path'], label),
   },
   {
     type: 'container_registry',
@@ -131,12 +134,30 @@ export const COMPONENT_FLAVORS: readonly ComponentFlavor[] = [
       uri: { type: 'string', description: 'Registry URI, e.g. registry.example.com/team.', required: true, allowReference: false },
       authentication_secret: {
         type: 'string',
-        description: 'Name of a basic_auth secret (username, password) in the stack’s secrets manager.',
+        description: 'Name of a basic_auth secret (username, password) in the stack\'s secrets manager.',
         allowReference: false,
       },
     },
   },
 ];
+
+export interface S3Location {
+  bucket: string;
+  /** '' or ending in '/'. */
+  prefix: string;
+}
+
+/** `s3://bucket/some/prefix` → bucket and `some/prefix/`; a ConfigError for anything else. */
+export function parseS3Path(path: unknown, what: string): S3Location {
+  const m = typeof path === 'string' ? /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(path) : null;
+  if (!m?.[1]) {
+    throw new ConfigError(`the path of the ${what} must be s3://BUCKET[/PREFIX] with a valid bucket name (3-63 lowercase letters, digits, '.' and '-')`, {
+      hint: 'Pass --path=s3://BUCKET/PREFIX.',
+    });
+  }
+  const prefix = (m[2] ?? '').replace(/^\/+|\/+$/g, '');
+  return { bucket: m[1], prefix: prefix === '' ? '' : `${prefix}/` };
+}
 
 /** The schema a container registry's authentication secret must have. */
 export const REGISTRY_AUTH_SCHEMA = 'basic_auth';
@@ -198,5 +219,6 @@ export function validateComponentConfig(flavor: ComponentFlavor, raw: Record<str
       throw new ConfigError(`the ${label} needs the config field '${key}'`, { hint: `Pass --${key}=VALUE.` });
     }
   }
+  flavor.check?.(config, label);
   return { config, warnings };
 }

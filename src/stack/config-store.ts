@@ -95,6 +95,13 @@ const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
       CREATE TABLE IF NOT EXISTS stack_step_operators (
         stack TEXT NOT NULL, component_uuid TEXT NOT NULL, position INTEGER NOT NULL, PRIMARY KEY (stack, component_uuid));
       CREATE INDEX IF NOT EXISTS stack_step_operators_component ON stack_step_operators (component_uuid);`),
+  // 4: remote steps: which worker ran a step and how many attempts it took. Columns already there
+  // are kept, as CREATE TABLE IF NOT EXISTS keeps tables.
+  (db) => {
+    const have = new Set((db.pragma('table_info(pipeline_steps)') as { name: string }[]).map((c) => c.name));
+    if (!have.has('worker')) db.exec('ALTER TABLE pipeline_steps ADD COLUMN worker TEXT');
+    if (!have.has('attempts')) db.exec('ALTER TABLE pipeline_steps ADD COLUMN attempts INTEGER');
+  },
 ];
 
 /** The schema version this code writes; stores at an older version are migrated on open. */

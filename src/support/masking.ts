@@ -85,6 +85,42 @@ export class Masker {
     return out;
   }
 
+  /**
+   * The length of the longest form this masker replaces (0 when it knows no value): a stream
+   * that keeps this many characters minus one back can never emit half of a form.
+   */
+  longestForm(): number {
+    if (this.#values.size === 0) return 0;
+    this.#build();
+    return Math.max(this.#forms[0]?.length ?? 0, this.#fragments.size > 0 ? FRAGMENT_LENGTH : 0);
+  }
+
+  /**
+   * Where a stream may be cut at or after `cut` so that no form occurrence in `text` spans the
+   * cut: `cut` itself, or the end of the occurrences that cross it. Masking the two sides apart
+   * then gives what masking the whole would.
+   */
+  safeCut(text: string, cut: number): number {
+    this.#build();
+    for (let moved = true; moved && cut < text.length; ) {
+      moved = false;
+      for (const form of this.#forms) {
+        const at = text.indexOf(form, Math.max(0, cut - form.length + 1));
+        if (at !== -1 && at < cut && at + form.length > cut) {
+          cut = at + form.length;
+          moved = true;
+        }
+      }
+      for (let i = Math.max(0, cut - FRAGMENT_LENGTH + 1); i < cut && i + FRAGMENT_LENGTH <= text.length; i++) {
+        if (this.#fragments.has(text.slice(i, i + FRAGMENT_LENGTH))) {
+          cut = i + FRAGMENT_LENGTH;
+          moved = true;
+        }
+      }
+    }
+    return Math.min(cut, text.length);
+  }
+
   #build(): void {
     if (this.#added.length === 0) return;
     for (const value of this.#added) {

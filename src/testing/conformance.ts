@@ -276,12 +276,36 @@ export function testFlavor(o: ConformanceOptions): void {
         if (got) assert.deepEqual(got, first);
       });
 
+      itReads('describe of a missing secret is SecretNotFoundError', async () => {
+        await expectCode(h.manager().describe(h.name()), 'secret_not_found');
+      });
+
       t.it('update of a missing secret is SecretNotFoundError', async () => {
         await expectCode(h.manager().update(h.name(), { a: 'b' }, { schema: 'arbitrary' }), 'secret_not_found');
       });
 
       t.it('delete of a missing secret is SecretNotFoundError', async () => {
         await expectCode(h.manager().delete(h.name()), 'secret_not_found');
+      });
+    });
+
+    t.describe('describe', () => {
+      itReads('gives the schema, the key names and the stored size, and no values; times, where the flavor has them, are ordered', async () => {
+        const m = h.manager();
+        const name = h.name();
+        const password = secretValue();
+        await put(m, name, { username: 'u', password }, 'basic_auth');
+        const d = await m.describe(name);
+        assert.equal(d.schema, 'basic_auth');
+        assert.deepEqual([...d.keys].sort(), ['password', 'username']);
+        assert.ok(d.bytes > password.length && d.bytes <= flavor.maxContentBytes, `size ${d.bytes}`);
+        assert.ok(!JSON.stringify(d).includes(password), 'describe must not carry values');
+        for (const time of [d.createdAt, d.updatedAt]) assert.ok(time === null || (time instanceof Date && !Number.isNaN(time.getTime())));
+        if (d.createdAt && d.updatedAt) assert.ok(d.createdAt <= d.updatedAt, 'created after updated');
+        await m.patch(name, { set: { username: 'a-longer-user' } });
+        const after = await m.describe(name);
+        assert.equal(after.bytes, d.bytes + 'a-longer-user'.length - 1);
+        if (d.updatedAt && after.updatedAt) assert.ok(after.updatedAt >= d.updatedAt, 'update moved the time back');
       });
     });
 

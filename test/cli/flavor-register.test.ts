@@ -26,7 +26,7 @@ describe('keystack secrets-manager flavor register', () => {
     expect(ok(e, ['secrets-manager', 'flavor', 'register', 'examples/custom-flavor/directory-flavor.ts'])).toContain('flavors directory; schemas api_token');
 
     // From another working directory, `flavor list` still finds it and shows where it comes from.
-    const listed = JSON.parse(ok(e, ['--json', 'secrets-manager', 'flavor', 'list'], tmpdir())) as { name: string; source: string; scoping: boolean }[];
+    const listed = (JSON.parse(ok(e, ['--json', 'secrets-manager', 'flavor', 'list'], tmpdir())) as { flavors: { name: string; source: string; scoping: boolean }[] }).flavors;
     expect(listed.find((f) => f.name === 'directory')).toMatchObject({ source: MODULE, scoping: true });
     expect(ok(e, ['secrets-manager', 'flavor', 'list'])).toMatch(/directory\s+yes\s+\S*examples\/custom-flavor\/directory-flavor\.ts/);
     expect(ok(e, ['schema', 'list'])).toMatch(/api_token\s+token, endpoint, expires_days/);

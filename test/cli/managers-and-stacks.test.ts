@@ -12,7 +12,7 @@ describe('keystack secrets-manager', () => {
     const rec = json(r) as { id: string; config: Record<string, unknown> };
     expect(rec.id).toMatch(/^[0-9a-f-]{36}$/);
     expect(rec.config).toEqual({ scope: 'namespace', namespace: 'ml', scope_prefix: 'keystack' });
-    const list = json(cli(e, ['--json', 'secrets-manager', 'list'])) as { name: string; active: boolean }[];
+    const list = (json(cli(e, ['--json', 'secrets-manager', 'list'])) as { managers: { name: string; active: boolean }[] }).managers;
     expect(list.map((m) => [m.name, m.active])).toEqual([['default', true], ['team', false]]);
     const desc = cli(e, ['secrets-manager', 'describe', 'team']);
     expect(desc.stdout).toMatch(/namespace\s+ml/);
@@ -36,7 +36,7 @@ describe('keystack secrets-manager', () => {
     expect(bad.stderr).toContain('invalid UUID "not-a-uuid"');
     expect(bad.stderr).toContain('Hint: Give the component id as 32 hex digits');
     expect(bad.stderr).not.toContain('    at ');
-    expect((json(cli(e, ['--json', 'secrets-manager', 'list'])) as { name: string }[]).map((m) => m.name)).toEqual(['adopted', 'default']);
+    expect((json(cli(e, ['--json', 'secrets-manager', 'list'])) as { managers: { name: string }[] }).managers.map((m) => m.name)).toEqual(['adopted', 'default']);
   });
 
   it('validates scope settings', () => {
@@ -82,12 +82,12 @@ describe('keystack secrets-manager', () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toContain("used by stack 'default'");
     cli(e, ['secrets-manager', 'register', 'spare', '-f', 'local']);
-    expect(cli(e, ['secrets-manager', 'delete', 'spare']).stdout).toContain('stay in the backend');
+    expect(cli(e, ['secrets-manager', 'delete', 'spare', '-y']).stdout).toContain('stay in the backend');
   });
 
   it('lists flavors with scoping support and descriptions', () => {
     const e = tempEnv();
-    const flavors = json(cli(e, ['--json', 'secrets-manager', 'flavor', 'list'])) as { name: string; scoping: boolean; source: string }[];
+    const flavors = (json(cli(e, ['--json', 'secrets-manager', 'flavor', 'list'])) as { flavors: { name: string; scoping: boolean; source: string }[] }).flavors;
     expect(flavors.find((f) => f.name === 'local')).toMatchObject({ scoping: true, source: 'built-in' });
     expect(flavors.map((f) => f.name)).toEqual(expect.arrayContaining(['local', 'aws', 'gcp', 'azure', 'vault', 'github']));
     expect(cli(e, ['secrets-manager', 'flavor', 'list']).stdout).toMatch(/FLAVOR\s+SCOPING\s+SOURCE\s+DESCRIPTION/);
@@ -104,8 +104,8 @@ describe('keystack stack', () => {
     expect(cli(e, ['secret', 'list']).stdout).toBe('');
     cli(e, ['secret', 'register', 'on-prod', '--k=v']);
     expect(cli(e, ['secret', 'list']).stdout).toBe('on-prod\n');
-    const stacks = json(cli(e, ['--json', 'stack', 'list'])) as { name: string; active: boolean; components: Record<string, string> }[];
-    expect(stacks.find((s) => s.name === 'p')).toMatchObject({ active: true, components: { secrets_manager: 'prod', orchestrator: 'default', artifact_store: 'default' } });
+    const stacks = (json(cli(e, ['--json', 'stack', 'list'])) as { stacks: { name: string; active: boolean; components: Record<string, string> }[] }).stacks;
+    expect(stacks.find((s) => s.name === 'p')).toMatchObject({ active: true, components: { secretsManager: 'prod', orchestrator: 'default', artifactStore: 'default' } });
     expect(cli(e, ['stack', 'describe']).stdout).toMatch(/secrets-manager\s+prod\s+local/);
   });
 
@@ -125,7 +125,7 @@ describe('keystack stack', () => {
     cli(e, ['secrets-manager', 'register', 'sm2', '-f', 'local']);
     cli(e, ['stack', 'register', 's', '-x', 'sm2']);
     expect(cli(e, ['stack', 'remove-component', 's', '-x']).status).toBe(0);
-    expect((json(cli(e, ['--json', 'stack', 'describe', 's'])) as { components: object }).components).not.toHaveProperty('secrets_manager');
+    expect((json(cli(e, ['--json', 'stack', 'describe', 's'])) as { components: object }).components).not.toHaveProperty('secretsManager');
     expect(cli(e, ['stack', 'update', 's', '-x', 'sm2']).status).toBe(0);
     expect(cli(e, ['stack', 'update', 'nostack', '-x', 'sm2']).status).toBe(1);
     cli(e, ['stack', 'set', 's']);

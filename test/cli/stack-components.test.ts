@@ -35,7 +35,7 @@ describe('keystack orchestrator | artifact-store | container-registry', () => {
     const inUse = cli(e, ['orchestrator', 'delete', 'default']);
     expect(inUse.status).toBe(1);
     expect(inUse.stderr).toContain("orchestrator 'default' is used by stack 'default'");
-    expect(cli(e, ['orchestrator', 'delete', 'proc']).status).toBe(0);
+    expect(cli(e, ['orchestrator', 'delete', 'proc', '-y']).status).toBe(0);
     expect(cli(e, ['orchestrator', 'describe', 'proc']).status).toBe(1);
   });
 
@@ -62,16 +62,16 @@ describe('keystack stack (ZenML test_stack.py and validation)', () => {
     const e = tempEnv();
     cli(e, ['secrets-manager', 'register', 'sm2', '-f', 'local']);
     expect(cli(e, ['stack', 'register', 's']).status).toBe(0);
-    expect((json(cli(e, ['--json', 'stack', 'describe', 's'])).components as object)).not.toHaveProperty('secrets_manager');
+    expect((json(cli(e, ['--json', 'stack', 'describe', 's'])).components as object)).not.toHaveProperty('secretsManager');
     expect(cli(e, ['stack', 'update', 's', '-x', 'sm2']).status).toBe(0);
-    expect((json(cli(e, ['--json', 'stack', 'describe', 's'])).components as Record<string, string>)['secrets_manager']).toBe('sm2');
+    expect((json(cli(e, ['--json', 'stack', 'describe', 's'])).components as Record<string, string>)['secretsManager']).toBe('sm2');
     const missing = cli(e, ['stack', 'update', 'nostack', '-x', 'sm2']);
     expect(missing.status).toBe(1);
     expect(missing.stderr).toContain("no stack named 'nostack'");
     expect(cli(e, ['stack', 'update', 's', '-x', 'nosuch']).status).toBe(1);
-    expect((json(cli(e, ['--json', 'stack', 'describe', 's'])).components as Record<string, string>)['secrets_manager']).toBe('sm2');
+    expect((json(cli(e, ['--json', 'stack', 'describe', 's'])).components as Record<string, string>)['secretsManager']).toBe('sm2');
     expect(cli(e, ['stack', 'remove-component', 's', '-x']).status).toBe(0);
-    expect((json(cli(e, ['--json', 'stack', 'describe', 's'])).components as object)).not.toHaveProperty('secrets_manager');
+    expect((json(cli(e, ['--json', 'stack', 'describe', 's'])).components as object)).not.toHaveProperty('secretsManager');
   });
 
   it('validate reports every missing reference with the command that fixes it, at the configured level', () => {
@@ -184,7 +184,7 @@ describe('keystack pipeline', () => {
 
     const list = cli(e, ['pipeline', 'runs', 'list']);
     expect(list.stdout.match(/training\s+completed\s+default/g)).toHaveLength(2);
-    const id = (JSON.parse(cli(e, ['--json', 'pipeline', 'runs', 'list']).stdout) as { id: string }[])[0]!.id;
+    const id = (JSON.parse(cli(e, ['--json', 'pipeline', 'runs', 'list']).stdout) as { runs: { id: string }[] }).runs[0]!.id;
     const d = cli(e, ['pipeline', 'runs', 'describe', id.slice(0, 8)]);
     expect(d.stdout).toMatch(/fetch_data\s+completed\s+\d+ ms\s+cache off/);
     expect(d.stdout).toMatch(/train\s+cached/);

@@ -23,7 +23,7 @@ interface StepView { step: string; status: string }
 function runs(e: CliEnv): RunView[] {
   const r = cli(e, ['--json', 'pipeline', 'runs', 'list']);
   expect(r.status, r.stderr).toBe(0);
-  return JSON.parse(r.stdout) as RunView[];
+  return (JSON.parse(r.stdout) as { runs: RunView[] }).runs;
 }
 
 function describeRun(e: CliEnv, id: string): { run: RunView; steps: StepView[] } {

@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { BackendError, NotFoundError, SchemaValidationError } from '../../src/secrets/errors.js';
 import { Keystack } from '../../src/stack/client.js';
-import { registerComponent } from '../../src/stack/component-ops.js';
+import { registerComponent, updateComponent } from '../../src/stack/component-ops.js';
 import { StackRuntime } from '../../src/stack/runtime.js';
 import { openArtifactStore, pipeline, RunStore, runPipeline, step, type ArtifactStore } from '../../src/pipeline/index.js';
 import { FLAVOR_DEPENDENCIES, S3ArtifactStore } from '../../src/pipeline/s3-artifacts.js';
@@ -157,8 +157,10 @@ describe('the s3 artifact store', () => {
   });
 
   it('refuses a path that is not s3://BUCKET[/PREFIX]', async () => {
-    const ks = await s3Stack({ config: { path: 'https://example.com/x' } });
-    await expect(store(ks)).rejects.toThrow(/must be s3:\/\/BUCKET\[\/PREFIX\]/);
+    const ks = await s3Stack();
+    expect(() => registerComponent(ks, { type: 'artifact_store', name: 'web', flavor: 's3', config: { path: 'https://example.com/x' } }))
+      .toThrow("the path of the artifact-store flavor s3 must be s3://BUCKET[/PREFIX] with a valid bucket name (3-63 lowercase letters, digits, '.' and '-')");
+    expect(() => updateComponent(ks, 'artifact_store', 'bucket', { path: 's3://UPPER/x' })).toThrow(/must be s3:\/\/BUCKET/);
     expect(() => registerComponent(ks, { type: 'artifact_store', name: 'nopath', flavor: 's3', config: {} })).toThrow(/needs the config field 'path'/);
     expect(() => registerComponent(ks, { type: 'artifact_store', name: 'ref', flavor: 's3', config: { path: '{{a.b}}' } })).toThrow(/cannot be a secret reference/);
   });

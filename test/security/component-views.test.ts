@@ -37,7 +37,7 @@ describe('sensitive config in every view', () => {
     expect(configOf(regJson)).toMatchObject({ aws_secret_access_key: '***', aws_access_key_id: 'AKIAVIEWTEST', region_name: 'us-east-1' });
 
     const list = both(e, ['secrets-manager', 'list'], secrets);
-    const listed = JSON.parse(list.json.stdout) as { name: string; config: Record<string, unknown> }[];
+    const listed = (JSON.parse(list.json.stdout) as { managers: { name: string; config: Record<string, unknown> }[] }).managers;
     expect(listed.find((m) => m.name === 'awsm')?.config['aws_secret_access_key']).toBe('***');
     const desc = both(e, ['secrets-manager', 'describe', 'awsm'], secrets);
     expect(desc.text.stdout).toMatch(/aws_secret_access_key\s+\*\*\*/);
@@ -54,10 +54,10 @@ describe('sensitive config in every view', () => {
     cli(e, ['stack', 'set', 'aws_stack']);
     expect(both(e, ['secret', 'list'], secrets).json.status).toBe(0);
     both(e, ['stack', 'set', 'default'], secrets);
-    both(e, ['stack', 'delete', 'aws_stack'], secrets);
-    const del = both(e, ['secrets-manager', 'delete', 'awsj'], secrets);
+    both(e, ['stack', 'delete', 'aws_stack', '-y'], secrets);
+    const del = both(e, ['secrets-manager', 'delete', 'awsj', '-y'], secrets);
     expect(del.text.status, del.text.stderr).toBe(0);
-    const delJson = cli(e, ['--json', 'secrets-manager', 'delete', 'awsk']);
+    const delJson = cli(e, ['--json', 'secrets-manager', 'delete', 'awsk', '-y']);
     expect(configOf(delJson)['aws_secret_access_key']).toBe('***');
   });
 
@@ -81,7 +81,7 @@ describe('sensitive config in every view', () => {
     const denied = both(e, ['secret', 'list'], secrets);
     expect(denied.text.status).toBe(1);
     expect(denied.text.stderr).toContain('[vault]');
-    both(e, ['secrets-manager', 'delete', 'v2'], secrets);
+    both(e, ['secrets-manager', 'delete', 'v2', '-y'], secrets);
   });
 
   it('artifact store: encryption_key (a plain value is ***, a reference is shown as text)', () => {
@@ -94,7 +94,7 @@ describe('sensitive config in every view', () => {
     const regJson = cli(e, ['--json', 'artifact-store', 'register', 'enc2', '-f', 'local', `--encryption_key=${key}`]);
     expect(configOf(regJson)['encryption_key']).toBe('***');
     const list = both(e, ['artifact-store', 'list'], secrets);
-    const listed = JSON.parse(list.json.stdout) as { name: string; config: Record<string, unknown> }[];
+    const listed = (JSON.parse(list.json.stdout) as { components: { name: string; config: Record<string, unknown> }[] }).components;
     expect(listed.find((a) => a.name === 'enc')?.config['encryption_key']).toBe('***');
     const desc = both(e, ['artifact-store', 'describe', 'enc'], secrets);
     expect(configOf(desc.json)['encryption_key']).toBe('***');
@@ -105,12 +105,12 @@ describe('sensitive config in every view', () => {
     expect(configOf(ref)['encryption_key']).toBe('{{art.key}}');
     both(e, ['stack', 'register', 'st', '-a', 'enc2'], secrets);
     both(e, ['stack', 'describe', 'st'], secrets);
-    both(e, ['stack', 'delete', 'st'], secrets);
-    const del = cli(e, ['--json', 'artifact-store', 'delete', 'enc2']);
+    both(e, ['stack', 'delete', 'st', '-y'], secrets);
+    const del = cli(e, ['--json', 'artifact-store', 'delete', 'enc2', '-y']);
     expect(del.status, del.stderr).toBe(0);
     expect(configOf(del)['encryption_key']).toBe('***');
     expect(del.stdout).not.toContain(key);
-    both(e, ['artifact-store', 'delete', 'enc'], secrets);
+    both(e, ['artifact-store', 'delete', 'enc', '-y'], secrets);
     both(e, ['orchestrator', 'list'], secrets);
     both(e, ['container-registry', 'list'], secrets);
   });

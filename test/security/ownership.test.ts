@@ -244,7 +244,7 @@ describe.skipIf(!isRoot || !hasSetpriv)('trust: files and modules someone else c
       chmodSync(inOpen, 0o644);
       expectRefused(ks(v, ['schema', 'register', inOpen]), open, /writable by group and others/);
       expect(existsSync(marker)).toBe(false);
-      const listed = JSON.parse(ok(v, ['--json', 'secrets-manager', 'flavor', 'list'])) as { name: string }[];
+      const listed = (JSON.parse(ok(v, ['--json', 'secrets-manager', 'flavor', 'list'])) as { flavors: { name: string }[] }).flavors;
       expect(listed.map((f) => f.name)).not.toContain('mine');
     });
 
@@ -285,7 +285,7 @@ describe.skipIf(!isRoot || !hasSetpriv)('trust: files and modules someone else c
       symlinkSync(real, link);
       for (const f of [real, other]) chownSync(f, v.uid, v.uid);
       ok(v, ['secrets-manager', 'flavor', 'register', link]);
-      const listed = JSON.parse(ok(v, ['--json', 'secrets-manager', 'flavor', 'list'])) as { name: string; source: string }[];
+      const listed = (JSON.parse(ok(v, ['--json', 'secrets-manager', 'flavor', 'list'])) as { flavors: { name: string; source: string }[] }).flavors;
       expect(listed.find((f) => f.name === 'mine')?.source).toBe(real);
       // Unregistering by a link's path still finds the module it points to.
       symlinkSync(real, `${link}.2`);

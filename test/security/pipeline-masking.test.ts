@@ -54,7 +54,7 @@ describe.each(['local', 'local_process'] as const)('a step error on the %s orche
     expectMasked('pipeline run --json', json.stdout + json.stderr);
     expectMasked('pipeline run --json (decoded)', err.error.message);
 
-    const id = (JSON.parse(cli(e, ['--json', 'pipeline', 'runs', 'list']).stdout) as { id: string }[])[0]?.id ?? '';
+    const id = (JSON.parse(cli(e, ['--json', 'pipeline', 'runs', 'list']).stdout) as { runs: { id: string }[] }).runs[0]?.id ?? '';
     const described = cli(e, ['--json', 'pipeline', 'runs', 'describe', id]);
     expect(described.status, described.stderr).toBe(0);
     const run = JSON.parse(described.stdout) as { run: { status: string; error: string }; steps: { step: string; status: string; error: string | null }[] };

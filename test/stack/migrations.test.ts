@@ -134,6 +134,23 @@ describe('config store migrations', () => {
     }
   });
 
+  it('migrates a version-3 config.db (before remote steps): its step history gains worker and attempts', () => {
+    const dir = v1Store(true);
+    const v3 = ConfigStore.open(dir);
+    // Back to what keystack wrote at version 3: pipeline_steps without the two columns.
+    v3.db.exec('ALTER TABLE pipeline_steps DROP COLUMN worker; ALTER TABLE pipeline_steps DROP COLUMN attempts');
+    v3.db.pragma('user_version = 3');
+    v3.close();
+    const store = ConfigStore.open(dir);
+    try {
+      expect(store.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+      const cols = (store.db.pragma('table_info(pipeline_steps)') as { name: string }[]).map((c) => c.name);
+      expect(cols).toEqual(expect.arrayContaining(['worker', 'attempts']));
+    } finally {
+      store.close();
+    }
+  });
+
   it('refuses a config.db from a newer keystack instead of downgrading it', () => {
     const dir = v1Store(false);
     const db = new Database(join(dir, 'config.db'));

@@ -152,7 +152,7 @@ describe('keystack step-operator and stack --step-operator', () => {
       return r;
     };
     const reg = ok(['step-operator', 'register', 'gpu', '--flavor=bullmq', '--redis_url={{redis.url}}', '--queue=gpu']);
-    expect(reg.stdout).toContain('keystack stack update STACK --step-operator gpu');
+    expect(reg.stdout).toContain('keystack stack register STACK --step-operator gpu -x default --set');
     ok(['step-operator', 'register', 'cpu', '-f', 'bullmq', '--redis_url={{redis.url}}', '--queue=cpu']);
     expect(ok(['step-operator', 'list']).stdout).toMatch(/cpu\s+bullmq[\s\S]*gpu\s+bullmq/);
     expect(ok(['step-operator', 'describe', 'gpu']).stdout).toMatch(/redis_url\s+\{\{redis\.url\}\}[\s\S]*queue\s+gpu/);
@@ -181,7 +181,7 @@ describe('keystack step-operator and stack --step-operator', () => {
     expectCleanError(cli(e, ['stack', 'update', 'two']), 2, { message: /nothing to change/ });
     expectCleanError(cli(e, ['step-operator', 'register', 'x', '-f', 'bullmq', '--queue=q']), 1, { message: /needs the config field 'redis_url'/ });
     ok(['stack', 'update', 'two', '--remove-step-operator', 'gpu', '--remove-step-operator', 'cpu']);
-    ok(['step-operator', 'delete', 'gpu']);
+    ok(['step-operator', 'delete', 'gpu', '-y']);
     expectCleanError(cli(e, ['step-operator', 'describe', 'gpu']), 1);
   });
 });

@@ -1,10 +1,11 @@
 /** `keystack orchestrator|artifact-store|container-registry …`: the non-secrets stack components. */
 import { UsageError } from '../../secrets/errors.js';
 import { isReference } from '../../secrets/reference.js';
-import { COMPONENT_LABEL, type ComponentRecord, type ComponentType } from '../../stack/config-store.js';
+import { COMPONENT_LABEL, DEFAULT_STACK, type ComponentRecord, type ComponentType } from '../../stack/config-store.js';
 import { componentFlavor, componentFlavors, type ComponentFlavor, type StackComponentType } from '../../stack/components.js';
 import { deleteComponent, registerComponent, updateComponent } from '../../stack/component-ops.js';
 import { requiresAuthentication } from '../../stack/runtime.js';
+import { confirmOrAbort } from '../confirm.js';
 import { parseExtraArgs } from '../input.js';
 import { redactConfig, table } from '../output.js';
 import type { CommandContext, CommandResult } from '../context.js';
@@ -17,7 +18,7 @@ export async function componentRegister(ctx: CommandContext, type: StackComponen
   const label = COMPONENT_LABEL[type];
   return {
     data: view(record),
-    text: `Registered ${label} '${name}' (flavor ${record.flavor}, id ${record.uuid}).\nUse it with: keystack stack update STACK ${stackFlag(type)} ${name}`,
+    text: `Registered ${label} '${name}' (flavor ${record.flavor}, id ${record.uuid}).\n${useHint(ctx, type, name)}`,
   };
 }
 
@@ -28,7 +29,7 @@ export async function componentList(ctx: CommandContext, type: StackComponentTyp
   const recs = ks.store.listComponents(type);
   const rows = recs.map((r) => [active.has(r.uuid) ? '*' : '', r.name, r.flavor, ks.store.stacksUsing(r.uuid).join(', '), r.uuid]);
   return {
-    data: recs.map((r) => ({ ...view(r), active: active.has(r.uuid) })),
+    data: { components: recs.map((r) => ({ ...view(r), active: active.has(r.uuid) })) },
     text: recs.length ? table(['ACTIVE', 'NAME', 'FLAVOR', 'STACKS', 'ID'], rows) : `No ${COMPONENT_LABEL[type]} registered.`,
   };
 }
@@ -72,8 +73,12 @@ export async function componentUpdate(ctx: CommandContext, type: StackComponentT
   return { data: view(record), text: `Updated ${COMPONENT_LABEL[type]} '${record.name}'.` };
 }
 
-export async function componentDelete(ctx: CommandContext, type: StackComponentType, o: { name: string }): Promise<CommandResult> {
-  const rec = deleteComponent(ctx.keystack(), type, o.name);
+export async function componentDelete(ctx: CommandContext, type: StackComponentType, o: { name: string; yes?: boolean | undefined }): Promise<CommandResult> {
+  const ks = ctx.keystack();
+  const found = ks.store.getComponent(type, o.name);
+  // A component in use is refused (by the store) before anyone is asked.
+  if (ks.store.stacksUsing(found.uuid).length === 0) await confirmOrAbort(ctx, `Delete ${COMPONENT_LABEL[type]} '${found.name}'?`, o.yes);
+  const rec = deleteComponent(ks, type, o.name);
   return { data: { ...view(rec), deleted: true }, text: `Deleted ${COMPONENT_LABEL[type]} '${rec.name}'.` };
 }
 
@@ -85,7 +90,7 @@ export async function componentFlavorList(_ctx: CommandContext, type: StackCompo
     Object.entries(f.config).map(([k, c]) => `${k}${c.required ? '' : '?'}${c.sensitive ? ' (sensitive)' : ''}`).join(', ') || '-',
   ]);
   return {
-    data: flavors.map((f) => ({ name: f.name, description: f.description, remote: f.remote ?? false, local: f.isLocal ?? false, config: f.config })),
+    data: { flavors: flavors.map((f) => ({ name: f.name, description: f.description, remote: f.remote ?? false, local: f.isLocal ?? false, config: f.config })) },
     text: table(['FLAVOR', 'DESCRIPTION', 'FIELDS'], rows),
   };
 }
@@ -108,6 +113,18 @@ export async function componentFlavorDescribe(_ctx: CommandContext, type: StackC
 }
 
 // --- Internal helpers ---
+
+/**
+ * A command that works: `stack update` on the active stack, unless that is the default stack
+ * (which cannot be changed); then a new stack that keeps the active stack's secrets manager.
+ */
+function useHint(ctx: CommandContext, type: StackComponentType, name: string): string {
+  const ks = ctx.keystack();
+  const active = ks.activeStack();
+  if (active.name !== DEFAULT_STACK) return `Use it with: keystack stack update ${active.name} ${stackFlag(type)} ${name}`;
+  const sm = ks.stackComponent(active, 'secrets_manager');
+  return `Use it with: keystack stack register STACK ${stackFlag(type)} ${name}${sm ? ` -x ${sm.name}` : ''} --set   (a new stack; the default stack cannot be changed)`;
+}
 
 function stackFlag(type: StackComponentType): string {
   return { orchestrator: '-o', artifact_store: '-a', container_registry: '-c', step_operator: '--step-operator' }[type];

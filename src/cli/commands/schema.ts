@@ -12,7 +12,7 @@ export async function schemaList(ctx: CommandContext): Promise<CommandResult> {
   }
   const items = schemas.map((s) => ({ name: s.name, description: s.description, keys: schemaFields(s).map((f) => f.key) }));
   return {
-    data: items,
+    data: { schemas: items },
     text: table(['SCHEMA', 'KEYS', 'DESCRIPTION'], items.map((i) => [i.name, i.keys.join(', ') || '(any)', i.description])),
   };
 }
@@ -23,7 +23,9 @@ export async function schemaDescribe(ctx: CommandContext, o: { name: string }): 
   const text = fields.length
     ? table(['KEY', 'TYPE', 'REQUIRED', 'DEFAULT', 'DESCRIPTION'], fields.map((f) => [f.key, f.choices ? `${f.type} (${f.choices.join('|')})` : f.type, f.required ? 'yes' : 'no', f.default ?? '', f.description ?? '']))
     : `Schema '${schema.name}' takes any keys; every value is a string.`;
-  return { data: { name: schema.name, description: schema.description, fields }, text };
+  // `default` keeps its JSON type in --json (`false`, not `"false"`); the table shows the text.
+  const typed = fields.map(({ defaultValue, ...f }) => (defaultValue === undefined ? f : { ...f, default: defaultValue }));
+  return { data: { name: schema.name, description: schema.description, fields: typed }, text };
 }
 
 export async function schemaRegister(ctx: CommandContext, o: { module: string }): Promise<CommandResult> {

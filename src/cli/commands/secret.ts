@@ -1,14 +1,19 @@
-/** `keystack secret …` (also `keystack secrets-manager secret …`): secrets on the active manager. */
-import { NotFoundError, UsageError } from '../../secrets/errors.js';
+/**
+ * `keystack secret …` (also `keystack secrets-manager secret …`): secrets on the active stack's
+ * manager, or the one `--manager` / `--stack` picks (select.ts).
+ */
+import { NotFoundError, SecretNotFoundError, UsageError } from '../../secrets/errors.js';
 import { typedValues } from '../../secrets/content.js';
 import { validateSecretKey } from '../../secrets/names.js';
 import { schemaFields, type SecretSchema } from '../../secrets/schema.js';
 import type { SecretsManager } from '../../flavors/manager.js';
-import { expandValue, expandValues, parseExtraArgs } from '../input.js';
+import { confirmOrAbort } from '../confirm.js';
+import { expandValue, expandValues, isStdinValue, parseExtraArgs } from '../input.js';
 import { listText, table } from '../output.js';
+import { selectManager, type ManagerChoice } from '../select.js';
 import type { CommandContext, CommandResult } from '../context.js';
 
-export interface SecretRegisterOptions {
+export interface SecretRegisterOptions extends ManagerChoice {
   args: readonly string[];
   schema?: string | undefined;
   interactive?: boolean | undefined;
@@ -18,10 +23,10 @@ export async function secretRegister(ctx: CommandContext, o: SecretRegisterOptio
   const { name, pairs } = nameAndPairs(o.args);
   if (o.interactive && pairs.size > 0) throw new UsageError('values cannot be passed as arguments together with -i', 'Use either -i or --KEY=VALUE arguments.');
   if (!o.interactive && pairs.size === 0) throw new UsageError(`no values given for secret '${name}'`, 'Pass --KEY=VALUE, --KEY=@FILE or --KEY=@- arguments, or -i to be prompted.');
-  const manager = await ctx.keystack().secretsManager();
+  const manager = await selectManager(ctx, o);
   const schema = await manager.schema(o.schema ?? 'arbitrary');
   for (const key of pairs.keys()) validateSecretKey(key, manager.scope.prefix);
-  const values = o.interactive ? await promptNewValues(ctx, schema, manager) : expandValues(pairs, { readStdin: ctx.readStdin });
+  const values = o.interactive ? await promptNewValues(ctx, schema, manager) : expandValues(pairs, { readStdin: await stdinReader(ctx, pairs) });
   ctx.out.sensitive(Object.values(values));
   const secret = await manager.register(name, values, { schema });
   if (name.includes('.')) {
@@ -34,8 +39,8 @@ export async function secretRegister(ctx: CommandContext, o: SecretRegisterOptio
   };
 }
 
-export async function secretGet(ctx: CommandContext, o: { name: string; key?: string | undefined }): Promise<CommandResult> {
-  const manager = await ctx.keystack().secretsManager();
+export async function secretGet(ctx: CommandContext, o: { name: string; key?: string | undefined } & ManagerChoice): Promise<CommandResult> {
+  const manager = await selectManager(ctx, o);
   const secret = await manager.get(o.name);
   if (o.key !== undefined) {
     const value = Object.hasOwn(secret.values, o.key) ? secret.values[o.key] : undefined;
@@ -51,14 +56,41 @@ export async function secretGet(ctx: CommandContext, o: { name: string; key?: st
   return { data, text: `Secret '${o.name}' (schema ${secret.schema}):\n${table(['KEY', 'VALUE'], rows)}`, reveals: true };
 }
 
-export async function secretList(ctx: CommandContext): Promise<CommandResult> {
-  const manager = await ctx.keystack().secretsManager();
+/** `secret describe NAME`: what a secret is, without its values. */
+export async function secretDescribe(ctx: CommandContext, o: { name: string } & ManagerChoice): Promise<CommandResult> {
+  const manager = await selectManager(ctx, o);
+  const d = await manager.describe(o.name);
+  const time = (t: Date | null) => (t ? t.toISOString() : null);
+  const data = {
+    name: d.name,
+    manager: manager.name,
+    scope: manager.scope.scope,
+    schema: d.schema,
+    keys: d.keys,
+    bytes: d.bytes,
+    created_at: time(d.createdAt),
+    updated_at: time(d.updatedAt),
+  };
+  const rows = [
+    ['name', d.name],
+    ['manager', manager.where],
+    ['schema', d.schema],
+    ['keys', listText(d.keys) || '(none)'],
+    ['size', `${d.bytes.toLocaleString('en-US')} bytes (limit ${manager.flavor.maxContentBytes.toLocaleString('en-US')})`],
+    ['created', data.created_at ?? `unknown (the ${manager.flavor.name} flavor does not say)`],
+    ['updated', data.updated_at ?? `unknown (the ${manager.flavor.name} flavor does not say)`],
+  ];
+  return { data, text: table(['PROPERTY', 'VALUE'], rows) };
+}
+
+export async function secretList(ctx: CommandContext, o: ManagerChoice = {}): Promise<CommandResult> {
+  const manager = await selectManager(ctx, o);
   const names = await manager.list();
   if (names.length === 0) ctx.out.note(`No secrets in ${manager.where}.`);
   return { data: { manager: manager.name, scope: manager.scope.scope, secrets: names }, text: names.join('\n') };
 }
 
-export interface SecretUpdateOptions {
+export interface SecretUpdateOptions extends ManagerChoice {
   args: readonly string[];
   interactive?: boolean | undefined;
   removeKeys?: readonly string[] | undefined;
@@ -70,9 +102,9 @@ export async function secretUpdate(ctx: CommandContext, o: SecretUpdateOptions):
   if (!o.interactive && pairs.size === 0 && remove.length === 0) {
     throw new UsageError(`nothing to change in secret '${name}'`, 'Pass --KEY=VALUE to add or change keys, --remove-key KEY to remove one, or -i.');
   }
-  const manager = await ctx.keystack().secretsManager();
+  const manager = await selectManager(ctx, o);
   for (const key of pairs.keys()) validateSecretKey(key, manager.scope.prefix);
-  let set = expandValues(pairs, { readStdin: ctx.readStdin });
+  let set = expandValues(pairs, { readStdin: await stdinReader(ctx, pairs) });
   if (o.interactive) set = { ...set, ...(await promptChanges(ctx, manager, name)) };
   ctx.out.sensitive(Object.values(set));
   const updated = await manager.patch(name, { set, remove });
@@ -80,26 +112,30 @@ export async function secretUpdate(ctx: CommandContext, o: SecretUpdateOptions):
   if (Object.keys(set).length) parts.push(`set ${listText(Object.keys(set))}`);
   if (remove.length) parts.push(`removed ${listText(remove)}`);
   return {
-    data: { name, schema: updated.schema, keys: Object.keys(updated.values), set: Object.keys(set), removed: remove },
+    data: { name, schema: updated.schema, keys: Object.keys(updated.values), set: Object.keys(set), removed: remove, manager: manager.name, scope: manager.scope.scope },
     text: `Updated secret '${name}' in ${manager.where}: ${parts.join('; ') || 'no changes'}.`,
   };
 }
 
-export async function secretDelete(ctx: CommandContext, o: { name: string; yes?: boolean | undefined }): Promise<CommandResult> {
-  const manager = await ctx.keystack().secretsManager();
-  if (!o.yes) await confirmOrAbort(ctx, `Delete secret '${o.name}' and all its keys from ${manager.where}?`);
+export async function secretDelete(ctx: CommandContext, o: { name: string; yes?: boolean | undefined } & ManagerChoice): Promise<CommandResult> {
+  const manager = await selectManager(ctx, o);
+  if (!o.yes) {
+    // A name that is not there is reported as such, not asked about.
+    if (!(await manager.has(o.name))) throw new SecretNotFoundError(o.name, manager.where);
+    await confirmOrAbort(ctx, `Delete secret '${o.name}' and all its keys from ${manager.where}?`, o.yes);
+  }
   await manager.delete(o.name);
-  return { data: { name: o.name, deleted: true }, text: `Deleted secret '${o.name}' from ${manager.where}.` };
+  return { data: { name: o.name, deleted: true, manager: manager.name, scope: manager.scope.scope }, text: `Deleted secret '${o.name}' from ${manager.where}.` };
 }
 
-export async function secretDeleteAll(ctx: CommandContext, o: { yes?: boolean | undefined }): Promise<CommandResult> {
-  const manager = await ctx.keystack().secretsManager();
+export async function secretDeleteAll(ctx: CommandContext, o: { yes?: boolean | undefined } & ManagerChoice): Promise<CommandResult> {
+  const manager = await selectManager(ctx, o);
   if (!o.yes) {
     const count = (await manager.list()).length;
-    await confirmOrAbort(ctx, `Delete all ${count} secret${count === 1 ? '' : 's'} of ${manager.where}? Secrets of other scopes are not touched.`);
+    await confirmOrAbort(ctx, `Delete all ${count} secret${count === 1 ? '' : 's'} of ${manager.where}? Secrets of other scopes are not touched.`, o.yes);
   }
   const deleted = await manager.deleteAll();
-  return { data: { manager: manager.name, deleted }, text: `Deleted ${deleted} secret${deleted === 1 ? '' : 's'} from ${manager.where}.` };
+  return { data: { manager: manager.name, scope: manager.scope.scope, deleted }, text: `Deleted ${deleted} secret${deleted === 1 ? '' : 's'} from ${manager.where}.` };
 }
 
 // --- Internal helpers ---
@@ -112,9 +148,16 @@ function nameAndPairs(args: readonly string[]) {
   return { name, pairs };
 }
 
-export async function confirmOrAbort(ctx: CommandContext, question: string): Promise<void> {
-  if (!ctx.interactive) throw new UsageError('refusing to delete without confirmation', 'Pass -y to confirm when not running in a terminal.');
-  if (!(await ctx.prompt.confirm(question))) throw new UsageError('aborted; nothing was deleted');
+/**
+ * `--KEY=@-` from a terminal would read what is typed with the terminal's echo on, and with no
+ * prompt at all: there, ask for the value with hidden input instead, as `-i` does.
+ */
+async function stdinReader(ctx: CommandContext, pairs: ReadonlyMap<string, string>): Promise<() => Buffer> {
+  const key = [...pairs].find(([, v]) => isStdinValue(v))?.[0];
+  if (key === undefined || !ctx.interactive) return ctx.readStdin;
+  const typed = await ctx.prompt.secret(`Value for ${key} (input is hidden):`);
+  const bytes = Buffer.from(typed, 'utf8');
+  return () => bytes;
 }
 
 async function promptNewValues(ctx: CommandContext, schema: SecretSchema<unknown>, manager: SecretsManager): Promise<Record<string, string>> {

@@ -1,6 +1,7 @@
 /** `keystack secrets-manager …`: registering and inspecting secrets managers and flavors. */
 import { UsageError } from '../../secrets/errors.js';
-import type { ComponentRecord } from '../../stack/config-store.js';
+import { DEFAULT_STACK, type ComponentRecord } from '../../stack/config-store.js';
+import { confirmOrAbort } from '../confirm.js';
 import { parseExtraArgs } from '../input.js';
 import { redactConfig, table } from '../output.js';
 import type { CommandContext, CommandResult } from '../context.js';
@@ -19,11 +20,13 @@ export async function managerRegister(ctx: CommandContext, o: ManagerRegisterOpt
   if (o.scope !== undefined) config['scope'] = o.scope;
   if (o.namespace !== undefined) config['namespace'] = o.namespace;
   const ks = ctx.keystack();
-  await warnSensitive(ctx, o.flavor, config);
+  const warnings = await sensitiveWarnings(ctx, o.flavor, config);
   const rec = await ks.registerSecretsManager({ name, flavor: o.flavor, config, uuid: o.uuid });
+  // Warned only once the registration stands: a refused one stored nothing to warn about.
+  for (const w of warnings) ctx.out.warn(w);
   return {
     data: await view(ctx, rec),
-    text: `Registered secrets manager '${name}' (flavor ${rec.flavor}, ${scopeText(rec)}, id ${rec.uuid}).\nUse it with: keystack stack register STACK -x ${name}   or   keystack stack update -x ${name}`,
+    text: `Registered secrets manager '${name}' (flavor ${rec.flavor}, ${scopeText(rec)}, id ${rec.uuid}).\n${useHint(ctx, name)}`,
   };
 }
 
@@ -34,7 +37,7 @@ export async function managerList(ctx: CommandContext): Promise<CommandResult> {
   // eslint-disable-next-line @typescript-eslint/no-base-to-string -- config values are JSON scalars (the flavor's schema checked them); String() is their display
   const rows = recs.map((r) => [r.uuid === active ? '*' : '', r.name, r.flavor, String(r.config['scope']), String(r.config['namespace'] ?? ''), r.uuid]);
   return {
-    data: await Promise.all(recs.map(async (r) => ({ ...(await view(ctx, r)), active: r.uuid === active }))),
+    data: { managers: await Promise.all(recs.map(async (r) => ({ ...(await view(ctx, r)), active: r.uuid === active }))) },
     text: table(['ACTIVE', 'NAME', 'FLAVOR', 'SCOPE', 'NAMESPACE', 'ID'], rows),
   };
 }
@@ -67,13 +70,20 @@ export async function managerUpdate(ctx: CommandContext, o: { args: readonly str
   if (o.scope !== undefined) config['scope'] = o.scope;
   if (o.namespace !== undefined) config['namespace'] = o.namespace;
   if (Object.keys(config).length === 0) throw new UsageError('nothing to change', 'Pass --KEY=VALUE, --scope or --namespace.');
-  await warnSensitive(ctx, ctx.keystack().store.getComponent('secrets_manager', name).flavor, config);
+  const warnings = await sensitiveWarnings(ctx, ctx.keystack().store.getComponent('secrets_manager', name).flavor, config);
   const rec = await ctx.keystack().updateSecretsManager(name, config, { force: o.force ?? false });
+  for (const w of warnings) ctx.out.warn(w);
   return { data: await view(ctx, rec), text: `Updated secrets manager '${name}' (${scopeText(rec)}).` };
 }
 
-export async function managerDelete(ctx: CommandContext, o: { name: string }): Promise<CommandResult> {
-  const rec = await ctx.keystack().deleteSecretsManager(o.name);
+export async function managerDelete(ctx: CommandContext, o: { name: string; yes?: boolean | undefined }): Promise<CommandResult> {
+  const ks = ctx.keystack();
+  const found = ks.store.getComponent('secrets_manager', o.name);
+  // A manager in use is refused (by the store) before anyone is asked.
+  if (ks.store.stacksUsing(found.uuid).length === 0) {
+    await confirmOrAbort(ctx, `Delete the registration of secrets manager '${found.name}'? Its secrets stay in the backend.`, o.yes);
+  }
+  const rec = await ks.deleteSecretsManager(o.name);
   return {
     data: { ...(await view(ctx, rec)), deleted: true },
     text: `Deleted secrets manager '${rec.name}'. Its secrets stay in the backend; a manager registered later with the same flavor and scope settings (and, for component scope, the same id) can see them again.`,
@@ -94,7 +104,7 @@ export async function flavorList(ctx: CommandContext): Promise<CommandResult> {
     const reason = (b.error instanceof Error ? b.error.message : String(b.error)).split('\n', 1)[0] ?? '';
     ctx.out.warn(`registered module ${b.module} failed to load: ${reason}. Fix it, or remove it with \`keystack secrets-manager flavor unregister ${b.module}\`.`);
   }
-  return { data: items, text: table(['FLAVOR', 'SCOPING', 'SOURCE', 'DESCRIPTION'], rows) };
+  return { data: { flavors: items }, text: table(['FLAVOR', 'SCOPING', 'SOURCE', 'DESCRIPTION'], rows) };
 }
 
 export async function flavorRegister(ctx: CommandContext, o: { module: string }): Promise<CommandResult> {
@@ -117,8 +127,22 @@ export async function flavorUnregister(ctx: CommandContext, o: { module: string 
 
 // --- Internal helpers ---
 
-/** A manager's own credentials cannot be references, so a plain value is stored as given: say so. */
-async function warnSensitive(ctx: CommandContext, flavorName: string, config: Record<string, unknown>): Promise<void> {
+/**
+ * A command that works on a new manager: `stack update -x` where the active stack may change,
+ * else a new stack (the default stack cannot be changed).
+ */
+function useHint(ctx: CommandContext, name: string): string {
+  const active = ctx.keystack().store.activeStackName();
+  if (active !== DEFAULT_STACK) return `Use it with: keystack stack update ${active} -x ${name}   (or a new stack: keystack stack register STACK -x ${name} --set)`;
+  return `Use it with: keystack stack register STACK -x ${name} --set   (a new stack with this manager, made active), or pick it per command: keystack secret list -m ${name}`;
+}
+
+/**
+ * A manager's own credentials cannot be references, so a plain value is stored as given: the
+ * warnings that say so, for after the change is made. The values are masked from here on.
+ */
+async function sensitiveWarnings(ctx: CommandContext, flavorName: string, config: Record<string, unknown>): Promise<string[]> {
+  const warnings: string[] = [];
   const flavor = await ctx.keystack().flavors.get(flavorName);
   for (const [key, value] of Object.entries(config)) {
     if (value === null) continue; // a removal stores nothing
@@ -127,8 +151,9 @@ async function warnSensitive(ctx: CommandContext, flavorName: string, config: Re
     // Whatever this command prints from here on (an error quoting the config, say) masks it.
     ctx.out.sensitive([String(config[key])]);
     const instead = field.env ? ` Leave it out and set ${field.env} in the environment instead.` : '';
-    ctx.out.warn(`'${key}' is a credential; it will be stored in plain text in the config store.${instead}`);
+    warnings.push(`'${key}' is a credential; it is stored in plain text in the config store.${instead}`);
   }
+  return warnings;
 }
 
 /** `NAME --KEY=VALUE …`; with `emptyRemoves`, `--KEY=` becomes null (remove the field). */

@@ -40,7 +40,10 @@ export async function stackRegisterSecrets(ctx: CommandContext, o: RegisterSecre
   const ks = ctx.keystack();
   const stack = await StackRuntime.load(ks, { stack: o.name });
   const refs = stack.requiredSecrets();
-  if (refs.length === 0) return { data: { stack: stack.name, registered: [], updated: [] }, text: 'No secrets required for this stack.' };
+  if (refs.length === 0) {
+    const sm = stack.rawSecretsManager;
+    return { data: { stack: stack.name, manager: sm?.name ?? null, scope: sm?.scope.scope ?? null, registered: [], updated: [], unchanged: [] }, text: 'No secrets required for this stack.' };
+  }
   const manager = stack.rawSecretsManager;
   if (!manager) {
     const names = [...new Set(refs.map((r) => r.name))];
@@ -101,7 +104,7 @@ export async function stackRegisterSecrets(ctx: CommandContext, o: RegisterSecre
   }
   const rows = plans.map((p) => [p.name, registered.includes(p.name) ? 'registered' : updated.includes(p.name) ? 'updated' : 'unchanged', listText(byName.get(p.name) ?? [])]);
   return {
-    data: { stack: stack.name, manager: manager.name, registered, updated, unchanged },
+    data: { stack: stack.name, manager: manager.name, scope: manager.scope.scope, registered, updated, unchanged },
     text: `${table(['SECRET', 'STATUS', 'KEYS'], rows)}\nStack '${stack.name}' has every secret it references in ${manager.where}.`,
   };
 }

@@ -1,6 +1,7 @@
 /** `keystack stack …`: stacks group components; one stack is active. */
 import { ConfigError, UsageError } from '../../secrets/errors.js';
 import { COMPONENT_LABEL, DEFAULT_STACK, SINGLE_COMPONENT_TYPES, type SingleComponentType, type StackRecord } from '../../stack/config-store.js';
+import { confirmOrAbort } from '../confirm.js';
 import { table } from '../output.js';
 import type { CommandContext, CommandResult } from '../context.js';
 
@@ -23,9 +24,9 @@ export async function stackList(ctx: CommandContext): Promise<CommandResult> {
   const ks = ctx.keystack();
   const active = ks.store.activeStackName();
   const stacks = ks.store.listStacks().map((s) => view(ctx, s));
-  const rows = stacks.map((s) => [s.name === active ? '*' : '', s.name, ...SINGLE_COMPONENT_TYPES.map((t) => s.components[t] ?? ''), s.stepOperators.join(', ')]);
+  const rows = stacks.map((s) => [s.name === active ? '*' : '', s.name, ...SINGLE_COMPONENT_TYPES.map((t) => s.components[COMPONENT_KEY[t]] ?? ''), s.stepOperators.join(', ')]);
   return {
-    data: stacks.map((s) => ({ ...s, active: s.name === active })),
+    data: { stacks: stacks.map((s) => ({ ...s, active: s.name === active })) },
     text: table(['ACTIVE', 'STACK', ...SINGLE_COMPONENT_TYPES.map((t) => COMPONENT_LABEL[t].toUpperCase()), 'STEP-OPERATORS'], rows),
   };
 }
@@ -35,7 +36,7 @@ export async function stackDescribe(ctx: CommandContext, o: { name?: string | un
   const stack = o.name === undefined ? ks.activeStack() : ks.store.getStack(o.name);
   const v = view(ctx, stack);
   const active = ks.store.activeStackName() === stack.name;
-  const rows = SINGLE_COMPONENT_TYPES.filter((t) => v.components[t]).map((t) => {
+  const rows = SINGLE_COMPONENT_TYPES.filter((t) => v.components[COMPONENT_KEY[t]]).map((t) => {
     const c = ks.stackComponent(stack, t);
     return [COMPONENT_LABEL[t], c?.name ?? '?', c?.flavor ?? '?'];
   });
@@ -68,8 +69,12 @@ export async function stackRemoveComponent(ctx: CommandContext, o: { name?: stri
   return { data: view(ctx, stack), text: `Removed ${o.types.map((t) => COMPONENT_LABEL[t]).join(', ')} from stack '${stack.name}'.` };
 }
 
-export async function stackDelete(ctx: CommandContext, o: { name: string }): Promise<CommandResult> {
-  ctx.keystack().store.deleteStack(o.name);
+export async function stackDelete(ctx: CommandContext, o: { name: string; yes?: boolean | undefined }): Promise<CommandResult> {
+  const store = ctx.keystack().store;
+  const stack = store.getStack(o.name);
+  // What would refuse the deletion is said before the question (the store checks it again).
+  if (store.activeStackName() !== stack.name) await confirmOrAbort(ctx, `Delete stack '${stack.name}'? Its components stay registered.`, o.yes);
+  store.deleteStack(o.name);
   return { data: { name: o.name, deleted: true }, text: `Deleted stack '${o.name}'. Its components are still registered.` };
 }
 
@@ -82,12 +87,20 @@ function refuseDefault(name: string): void {
   }
 }
 
+/** `--json` keys are camelCase (docs/cli.md), so the component types are spelled that way here. */
+const COMPONENT_KEY = {
+  orchestrator: 'orchestrator',
+  artifact_store: 'artifactStore',
+  secrets_manager: 'secretsManager',
+  container_registry: 'containerRegistry',
+} as const satisfies Record<SingleComponentType, string>;
+
 function view(ctx: CommandContext, s: StackRecord) {
   const ks = ctx.keystack();
-  const components: Partial<Record<SingleComponentType, string>> = {};
+  const components: Partial<Record<(typeof COMPONENT_KEY)[SingleComponentType], string>> = {};
   for (const t of SINGLE_COMPONENT_TYPES) {
     const c = ks.stackComponent(s, t);
-    if (c) components[t] = c.name;
+    if (c) components[COMPONENT_KEY[t]] = c.name;
   }
   return { name: s.name, id: s.uuid, components, stepOperators: ks.stackStepOperators(s).map((c) => c.name) };
 }

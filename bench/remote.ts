@@ -1,0 +1,124 @@
+/**
+ * Remote-stack figures (run by `npm run bench` inside the loopback-only namespace, against the
+ * test Redis, OpenBao and moto): scheduling overhead per step on warm bullmq workers against
+ * local_process's in the same run, throughput with 1, 2 and 4 workers, and secret reads counted
+ * in OpenBao's audit log for a three-worker run. Prints markdown.
+ */
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Keystack } from '../src/stack/client.js';
+import { registerComponent } from '../src/stack/component-ops.js';
+import { loadPipelineModule, runPipeline } from '../src/pipeline/index.js';
+import { codeRoot, startWorkerProcess, readOnlyToken, type WorkerProcess } from '../test/remote/harness.js';
+import { DEMO_PIPELINE, queues, remoteFixture } from '../test/remote/fixture.js';
+
+const CHAIN = 20;
+const WIDE = 50;
+const chainModule = `
+import { pipeline, step } from '{{LIB}}';
+const inc = step({ name: 'inc', enableCache: false, run: async ({ x }) => x + 1 });
+export default pipeline('chain', () => { let v = inc({ x: 0 }); for (let i = 1; i < ${CHAIN}; i++) v = inc({ x: v }); });
+`;
+const wideModule = `
+import { pipeline, step } from '{{LIB}}';
+const one = step({ name: 'one', enableCache: false, run: async ({ i }) => i * 2 });
+export default pipeline('wide', () => { for (let i = 0; i < ${WIDE}; i++) one({ i }); });
+`;
+
+const root = codeRoot({ 'chain.mjs': chainModule, 'wide.mjs': wideModule, 'demo.mjs': DEMO_PIPELINE });
+const cli = resolve('dist/cli.cjs');
+
+async function timedRun(ks: Keystack, file: string, stack: string): Promise<{ wall: number; workerMs: number }> {
+  const loaded = await loadPipelineModule(join(root, file));
+  const t = performance.now();
+  const r = await runPipeline(ks, loaded.pipeline, {
+    stack, module: { path: loaded.module, exportName: loaded.exportName }, codeRoot: root,
+    worker: { command: process.execPath, args: [cli, 'pipeline', '__step'] },
+  });
+  const wall = performance.now() - t;
+  if (r.run.status !== 'completed') throw new Error(`run ${r.run.id} ${r.run.status}`);
+  return { wall, workerMs: r.steps.reduce((s, x) => s + (x.durationMs ?? 0), 0) };
+}
+
+// --- local_process baseline
+const localKs = new Keystack({ configDir: mkdtempSync(join(tmpdir(), 'ks-bench-lp-')), env: { KEYSTACK_LOCAL_KEY: Buffer.alloc(32, 7).toString('base64') } });
+const lp = registerComponent(localKs, { type: 'orchestrator', name: 'lp', flavor: 'local_process', config: {} }).record;
+const st = localKs.store.getStack('default');
+localKs.store.addStack('lp', { ...st.components, orchestrator: lp.uuid });
+const local = await timedRun(localKs, 'chain.mjs', 'lp');
+await localKs.close();
+
+// --- bullmq on warm workers
+const f = await remoteFixture({ attempts: 1 });
+const q = queues(f);
+const workers: WorkerProcess[] = [];
+const start = async (n: number) => {
+  while (workers.length < n) workers.push(await startWorkerProcess({ name: `bw${workers.length + 1}`, queues: [q.main, q.gpu], codeRoot: root, env: { VAULT_TOKEN: f.tokens.cpu } }));
+};
+await start(1);
+await timedRun(f.ks, 'chain.mjs', 'remote'); // warm: module loaded, connections open
+const remote = await timedRun(f.ks, 'chain.mjs', 'remote');
+const perLocal = local.wall / CHAIN;
+const perRemote = remote.wall / CHAIN;
+
+console.log(`\n## Remote stacks: scheduling overhead (chain of ${CHAIN} trivial steps; step bodies are x + 1)\n`);
+console.log('| orchestrator | run wall ms | per step ms | × local_process |\n|---|---:|---:|---:|');
+console.log(`| local_process (a process per step) | ${local.wall.toFixed(0)} | ${perLocal.toFixed(1)} | 1.00 |`);
+console.log(`| bullmq, 1 warm worker (s3 on moto, vault on OpenBao) | ${remote.wall.toFixed(0)} | ${perRemote.toFixed(1)} | ${(perRemote / perLocal).toFixed(3)} |`);
+console.log(`\nOf the bullmq per-step time, ${(remote.workerMs / CHAIN).toFixed(1)} ms is inside the worker (state, artifact read and write on S3); ` +
+  `${((remote.wall - remote.workerMs) / CHAIN).toFixed(1)} ms is queueing and scheduling ((wall − Σ worker step durations) / steps).`);
+
+// --- throughput
+console.log(`\n## Remote stacks: throughput (${WIDE} independent trivial steps)\n`);
+console.log('| workers | run wall ms | steps/s |\n|---:|---:|---:|');
+for (const n of [1, 2, 4]) {
+  await start(n);
+  const r = await timedRun(f.ks, 'wide.mjs', 'remote');
+  console.log(`| ${n} | ${r.wall.toFixed(0)} | ${(WIDE / (r.wall / 1000)).toFixed(1)} |`);
+}
+await Promise.all(workers.splice(0).map((w) => w.stop()));
+
+// --- secret reads per worker per run, from OpenBao's audit log
+const audit = process.env['KEYSTACK_BAO_AUDIT_LOG'];
+if (!audit || !existsSync(audit)) {
+  console.log('\n(secret reads: no OpenBao audit log (KEYSTACK_BAO_AUDIT_LOG); not measured)');
+} else {
+  const path = (n: string) => `${f.prefix}/global/${n}`;
+  const tokens = {
+    cpu1: await readOnlyToken(`${f.prefix}-b1`, [path('store'), path('s3creds'), path('cpu_creds')]),
+    cpu2: await readOnlyToken(`${f.prefix}-b2`, [path('store'), path('s3creds'), path('cpu_creds')]),
+    gpu1: await readOnlyToken(`${f.prefix}-b3`, [path('store'), path('s3creds'), path('gpu_creds')]),
+  };
+  for (const [name, token] of Object.entries(tokens)) {
+    workers.push(await startWorkerProcess({ name, queues: [name.startsWith('gpu') ? q.gpu : q.main], codeRoot: root, env: { VAULT_TOKEN: token } }));
+  }
+  const before = readFileSync(audit, 'utf8').length;
+  await timedRun(f.ks, 'demo.mjs', 'remote');
+  await Promise.all(workers.splice(0).map((w) => w.stop()));
+  const lines = readFileSync(audit, 'utf8').slice(before).split('\n').filter(Boolean);
+  const byAccessor = new Map<string, string>();
+  const counts = new Map<string, Map<string, number>>();
+  for (const l of lines) {
+    const e = JSON.parse(l) as { type: string; auth?: { accessor?: string; policies?: string[] }; request?: { operation?: string; path?: string } };
+    if (e.type !== 'request' || e.request?.operation !== 'read' || !e.request.path?.startsWith(`secret/data/${f.prefix}/global/`)) continue;
+    const who = (e.auth?.policies ?? []).find((p) => p.startsWith(`${f.prefix}-b`)) ?? 'client (root token)';
+    byAccessor.set(e.auth?.accessor ?? '?', who);
+    const secret = e.request.path.slice(`secret/data/${f.prefix}/global/`.length);
+    const m = counts.get(who) ?? new Map<string, number>();
+    m.set(secret, (m.get(secret) ?? 0) + 1);
+    counts.set(who, m);
+  }
+  const label: Record<string, string> = { [`${f.prefix}-b1`]: 'cpu1', [`${f.prefix}-b2`]: 'cpu2', [`${f.prefix}-b3`]: 'gpu1' };
+  console.log('\n## Remote stacks: secret reads counted in OpenBao\'s audit log (one 7-step run on 3 workers)\n');
+  console.log('| reader | reads per secret | max per secret |\n|---|---|---:|');
+  let worst = 0;
+  for (const [who, m] of [...counts.entries()].sort()) {
+    const max = Math.max(...m.values());
+    if (who in label) worst = Math.max(worst, max);
+    console.log(`| ${label[who] ?? who} | ${[...m.entries()].sort().map(([k, v]) => `${k}: ${v}`).join(', ')} | ${max} |`);
+  }
+  console.log(`\nMost reads of one secret by one worker in the run: ${worst} (target ≤ 1).`);
+}
+await f.ks.close();
+process.exit(0);

@@ -1,0 +1,208 @@
+/**
+ * Shell completion: `keystack completion bash|zsh|fish` prints a script that calls the hidden
+ * `keystack __complete -- WORD…` on each Tab. Candidates come from the commander tree itself
+ * (commands and options, whoever added them) and from the config store (stacks, managers,
+ * components, flavors, schemas); secret names are listed from the backend only when the word
+ * being completed is a secret name. No library: none that is kept up fits commander 14's tree,
+ * and the scripts are a few lines each.
+ */
+import type { Command, Option } from 'commander';
+import { UsageError } from '../../secrets/errors.js';
+import { componentFlavors, type StackComponentType } from '../../stack/components.js';
+import { COMPONENT_LABEL, type ComponentType } from '../../stack/config-store.js';
+import { VALIDATION_LEVELS } from '../../stack/validation.js';
+import { commandPath } from '../help.js';
+import { selectManager } from '../select.js';
+import type { CommandContext, CommandResult } from '../context.js';
+
+export const SHELLS = ['bash', 'zsh', 'fish'] as const;
+type Shell = (typeof SHELLS)[number];
+
+export async function completionScript(_ctx: CommandContext, o: { shell: string }): Promise<CommandResult> {
+  if (!(SHELLS as readonly string[]).includes(o.shell)) {
+    throw new UsageError(`no completion for shell '${o.shell}'`, `Pick one of: ${SHELLS.join(', ')}, e.g. \`source <(keystack completion bash)\`.`);
+  }
+  const script = SCRIPTS[o.shell as Shell];
+  return { data: { shell: o.shell, script }, raw: script };
+}
+
+/** What the shell offers for the last word of `words` (the one being typed, maybe ''). */
+export async function complete(ctx: CommandContext, program: Command, words: readonly string[]): Promise<CommandResult> {
+  const candidates = await candidatesFor(ctx, program, words);
+  return { data: { candidates }, raw: candidates.length ? `${candidates.join('\n')}\n` : '' };
+}
+
+// --- Internal helpers ---
+
+type Kind = 'secret' | 'manager' | 'stack' | 'schema' | 'manager-flavor' | 'shell' | 'level' | `component:${StackComponentType}` | `flavor:${StackComponentType}`;
+
+const LABEL_TYPE = new Map(Object.entries(COMPONENT_LABEL).map(([t, l]) => [l, t as ComponentType]));
+
+/** The kind of name an option's value is, by its long flag. */
+function optionKind(cmd: Command, long: string): Kind | undefined {
+  switch (long) {
+    case '--manager':
+    case '--secrets-manager':
+      return 'manager';
+    case '--stack':
+      return 'stack';
+    case '--schema':
+      return 'schema';
+    case '--level':
+      return 'level';
+    case '--orchestrator':
+      return 'component:orchestrator';
+    case '--artifact-store':
+      return 'component:artifact_store';
+    case '--container-registry':
+      return 'component:container_registry';
+    case '--step-operator':
+      return 'component:step_operator';
+    case '--flavor': {
+      const type = LABEL_TYPE.get(commandPath(cmd).split(' ')[0] ?? '');
+      return type === 'secrets_manager' ? 'manager-flavor' : type ? `flavor:${type}` : undefined;
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** The kind of name a command's first argument is, by the command's path. */
+function argumentKind(path: string): Kind | undefined {
+  const [group, leaf, third] = path.split(' ');
+  if (group === 'completion') return 'shell';
+  if (group === 'secret' && leaf !== 'register' && leaf !== 'list' && leaf !== 'delete-all') return 'secret';
+  if (group === 'secrets-manager') return leaf === 'flavor' ? (third === 'describe' ? 'manager-flavor' : undefined) : leaf === 'register' || leaf === 'list' ? undefined : 'manager';
+  if (group === 'stack') return leaf === 'register' || leaf === 'list' ? undefined : 'stack';
+  if (group === 'schema') return leaf === 'describe' ? 'schema' : undefined;
+  const type = LABEL_TYPE.get(group ?? '');
+  if (type && type !== 'secrets_manager') {
+    if (leaf === 'flavor') return third === 'describe' ? `flavor:${type}` : undefined;
+    return leaf === 'register' || leaf === 'list' ? undefined : `component:${type}`;
+  }
+  return undefined;
+}
+
+function findOption(cmd: Command, flag: string): Option | undefined {
+  for (let c: Command | null = cmd; c; c = c.parent) {
+    const found = c.options.find((o) => o.long === flag || o.short === flag);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+async function candidatesFor(ctx: CommandContext, program: Command, typed: readonly string[]): Promise<string[]> {
+  const words = joinEquals(typed);
+  const current = words.at(-1) ?? '';
+  let cmd = program;
+  let positionals = 0;
+  let pending: Option | undefined;
+  const chosen: { manager?: string; stack?: string } = {};
+  for (const w of words.slice(0, -1)) {
+    if (pending) {
+      if (pending.long === '--manager') chosen.manager = w;
+      if (pending.long === '--stack') chosen.stack = w;
+      pending = undefined;
+      continue;
+    }
+    if (w.startsWith('-')) {
+      const [flag, value] = w.split(/=(.*)/s);
+      const opt = findOption(cmd, flag ?? w);
+      if (opt && value !== undefined && opt.long === '--manager') chosen.manager = value;
+      else if (opt && value !== undefined && opt.long === '--stack') chosen.stack = value;
+      else if (opt && (opt.required || opt.optional) && value === undefined) pending = opt;
+      continue;
+    }
+    // `keystack help secret get` completes like `keystack secret get`.
+    if (cmd === program && w === 'help' && positionals === 0) continue;
+    const sub = positionals === 0 ? visible(cmd).find((c) => c.name() === w || c.aliases().includes(w)) : undefined;
+    if (sub) cmd = sub;
+    else positionals++;
+  }
+  const starts = (xs: readonly string[]) => [...new Set(xs)].filter((x) => x.startsWith(current)).sort();
+  if (pending) {
+    const kind = pending.long ? optionKind(cmd, pending.long) : undefined;
+    return starts(kind ? await names(ctx, kind, chosen) : pending.argChoices ?? []);
+  }
+  if (current.startsWith('-')) {
+    const opts = [...cmd.options, ...(cmd === program ? [] : program.options)].filter((o) => !o.hidden);
+    return starts([...opts.flatMap((o) => [o.long, o.short].filter((f): f is string => f !== undefined)), '--help', '--json']);
+  }
+  const subs = visible(cmd);
+  if (subs.length > 0 && positionals === 0) return starts(subs.map((c) => c.name()));
+  const kind = positionals === 0 ? argumentKind(commandPath(cmd)) : undefined;
+  return kind ? starts(await names(ctx, kind, chosen)) : [];
+}
+
+/**
+ * bash splits `--manager=team` at `=` (it is in COMP_WORDBREAKS) into `--manager`, `=`, `team`,
+ * and completes `team` alone: read that as `--manager team`.
+ */
+function joinEquals(words: readonly string[]): string[] {
+  const out: string[] = [];
+  words.forEach((w, i) => {
+    const afterOption = out.at(-1)?.startsWith('--') === true;
+    if (w === '=' && afterOption) {
+      if (i === words.length - 1) out.push('');
+    } else out.push(w);
+  });
+  return out;
+}
+
+function visible(cmd: Command): Command[] {
+  // Hidden commands (`__complete`, a step worker) are not offered; `_hidden` has no public getter.
+  return cmd.commands.filter((c) => !(c as unknown as { _hidden?: boolean })._hidden && !c.name().startsWith('__'));
+}
+
+async function names(ctx: CommandContext, kind: Kind, chosen: { manager?: string; stack?: string }): Promise<string[]> {
+  const ks = ctx.keystack();
+  switch (kind) {
+    case 'secret':
+      // The only candidates that cost a backend call: asked for only at a secret-name position.
+      return (await selectManager(ctx, chosen)).list();
+    case 'manager':
+      return ks.store.listComponents('secrets_manager').map((c) => c.name);
+    case 'stack':
+      return ks.store.listStacks().map((s) => s.name);
+    case 'schema':
+      return (await ks.schemas.list()).map((s) => s.name);
+    case 'manager-flavor':
+      return (await ks.flavors.list()).map((f) => f.flavor.name);
+    case 'shell':
+      return [...SHELLS];
+    case 'level':
+      return [...VALIDATION_LEVELS];
+    default: {
+      const [what, type] = kind.split(':') as ['component' | 'flavor', StackComponentType];
+      return what === 'component' ? ks.store.listComponents(type).map((c) => c.name) : componentFlavors(type).map((f) => f.name);
+    }
+  }
+}
+
+const SCRIPTS: Record<Shell, string> = {
+  bash: `# keystack completion for bash. Load it with: source <(keystack completion bash)
+_keystack_complete() {
+  local IFS=$'\\n'
+  COMPREPLY=($(keystack __complete -- "\${COMP_WORDS[@]:1:COMP_CWORD}" 2>/dev/null))
+}
+complete -o default -F _keystack_complete keystack
+`,
+  zsh: `#compdef keystack
+# keystack completion for zsh. Load it with: source <(keystack completion zsh)  (after compinit)
+_keystack() {
+  local -a candidates
+  candidates=("\${(@f)$(keystack __complete -- "\${(@)words[2,CURRENT]}" 2>/dev/null)}")
+  candidates=(\${candidates:#})
+  (( \${#candidates} )) && compadd -- "\${candidates[@]}" || _files
+}
+compdef _keystack keystack
+`,
+  fish: `# keystack completion for fish. Install it with: keystack completion fish > ~/.config/fish/completions/keystack.fish
+function __keystack_complete
+    set -l words (commandline -opc)
+    set -l current (commandline -ct)
+    keystack __complete -- $words[2..-1] "$current" 2>/dev/null
+end
+complete -c keystack -f -a '(__keystack_complete)'
+`,
+};

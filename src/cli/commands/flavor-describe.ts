@@ -1,0 +1,87 @@
+/**
+ * `keystack secrets-manager flavor describe FLAVOR`: every config field a flavor takes (type,
+ * default, environment variable, whether it is sensitive or decides where secrets live), its name
+ * rules, size limit and the optional SDK packages it loads. (The other component types have
+ * theirs in component.ts.)
+ */
+import type { ConfigField, FlavorDefinition } from '../../flavors/types.js';
+import { DEFAULT_SCOPE_PREFIX, SCOPES } from '../../secrets/scope.js';
+import { paragraph, table } from '../output.js';
+import type { CommandContext, CommandResult } from '../context.js';
+
+interface FieldView {
+  name: string;
+  type: string;
+  required: boolean;
+  default: string | number | boolean | null;
+  choices: string[] | null;
+  env: string | null;
+  sensitive: boolean;
+  location: boolean;
+  description: string;
+}
+
+export async function managerFlavorDescribe(ctx: CommandContext, o: { flavor: string }): Promise<CommandResult> {
+  const flavor = await ctx.keystack().flavors.get(o.flavor);
+  const location = new Set(flavor.locationFields ?? Object.keys(flavor.config));
+  const own = Object.entries(flavor.config).map(([name, f]) => fieldView(name, f, location.has(name)));
+  const fields = [...coreFields(flavor), ...own];
+  const rule = flavor.nameRule;
+  const data = {
+    name: flavor.name,
+    type: 'secrets_manager',
+    description: flavor.description,
+    supports_scoping: flavor.supportsScoping,
+    local: flavor.isLocal,
+    name_rule: { pattern: rule.pattern.source, max_length: rule.maxLength, description: rule.description },
+    max_content_bytes: flavor.maxContentBytes,
+    max_secrets: flavor.capabilities.maxSecrets ?? null,
+    reads_values: flavor.capabilities.readValues,
+    note: flavor.capabilities.note ?? null,
+    packages: Object.entries(flavor.dependencies).map(([name, range]) => ({ name, range })),
+    fields,
+  };
+  const head = [
+    `Flavor '${flavor.name}' (secrets manager): ${flavor.description}`,
+    `Scoping: ${flavor.supportsScoping ? `yes (scopes ${SCOPES.join(', ')}; default component)` : 'no (scope none only)'}. ${flavor.isLocal ? 'Only on this machine (remote orchestrators refuse it).' : 'Reachable from other machines.'}`,
+    `Secret names: ${rule.description}, at most ${rule.maxLength} characters. Largest secret: ${flavor.maxContentBytes.toLocaleString('en-US')} bytes of stored JSON.${flavor.capabilities.maxSecrets ? ` At most ${flavor.capabilities.maxSecrets} secrets per backend domain.` : ''}`,
+    ...(flavor.capabilities.note ? [`Note: ${flavor.capabilities.note}.`] : []),
+    `Packages: ${data.packages.map((p) => `${p.name}@${p.range}`).join(', ') || 'none (built in)'}${data.packages.length ? ' (optional; install them to use this flavor)' : ''}.`,
+  ];
+  return { data, text: `${paragraph(head.join('\n'))}\n\n${fieldsTable(fields)}\n\n${paragraph(`Set fields with: keystack secrets-manager register NAME --flavor=${flavor.name} --FIELD=VALUE ...`)}` };
+}
+
+// --- Internal helpers ---
+
+/** The fields the core adds to every secrets manager. */
+function coreFields(flavor: FlavorDefinition<unknown>): FieldView[] {
+  const common = { required: false, env: null, sensitive: false, location: true };
+  return [
+    { ...common, name: 'scope', type: 'string', default: flavor.supportsScoping ? 'component' : 'none', choices: flavor.supportsScoping ? [...SCOPES] : ['none'], description: 'how names map into the backend (set with --scope)' },
+    { ...common, name: 'namespace', type: 'string', default: null, choices: null, description: 'shared namespace, for scope namespace (set with --namespace)' },
+    { ...common, name: 'scope_prefix', type: 'string', default: DEFAULT_SCOPE_PREFIX, choices: null, description: 'first part of scoped backend names (zenml reads ZenML 0.30 secrets)' },
+  ];
+}
+
+function fieldView(name: string, f: ConfigField, location: boolean): FieldView {
+  return {
+    name,
+    type: f.type,
+    required: f.required ?? false,
+    default: f.default ?? null,
+    choices: f.choices ? [...f.choices] : null,
+    env: f.env ?? null,
+    sensitive: f.sensitive ?? false,
+    location,
+    description: f.description,
+  };
+}
+
+/** Like the other component types' `flavor describe`, with ENV, and REQUIRED folded into NOTES to fit a terminal. */
+function fieldsTable(fields: readonly FieldView[]): string {
+  const notes = (f: FieldView) => [f.required ? 'required' : '', f.sensitive ? 'sensitive' : '', f.location ? 'location' : ''].filter(Boolean).join(', ');
+  return table(
+    ['FIELD', 'TYPE', 'DEFAULT', 'ENV', 'NOTES', 'DESCRIPTION'],
+    fields.map((f) => [f.name, f.choices ? `${f.type} (${f.choices.join('|')})` : f.type, f.default === null ? '' : String(f.default), f.env ?? '', notes(f), f.description]),
+  );
+}

@@ -1,0 +1,248 @@
+/**
+ * The `--json` output of every command, in one place: one zod schema per command path (`secret
+ * register`, `stack list`, …). test/cli/json-shapes.test.ts runs every command of the tree with
+ * `--json` and checks its output against the shape here, and fails for a command that has none;
+ * docs/cli.md is generated from these shapes (`npm run docs:cli`).
+ *
+ * The rules every shape follows (the test checks the first three):
+ * - the output is an object; a list is an object with a named array (`{ "stacks": [...] }`);
+ * - keys keystack defines are camelCase; keys that are names from data keep their own spelling
+ *   (config field names such as `scope_prefix`, secret keys, schema keys);
+ * - a command that changes secrets reports the `manager` and `scope` it changed;
+ * - values keep their JSON types (a boolean default is `false`, not `"false"`).
+ *
+ * The CLI never imports this module (zod is kept off its start-up path); only tests and the docs
+ * generator do.
+ */
+import { z } from 'zod';
+
+const name = z.string();
+const names = z.array(z.string());
+/** Config as every view shows it: field name → value, sensitive values as `***`. */
+const config = z.record(z.string(), z.unknown());
+const scope = z.enum(['none', 'global', 'component', 'namespace']);
+
+const managerView = z.strictObject({ name, id: z.string(), flavor: z.string(), config, createdAt: z.string() });
+const stackView = z.strictObject({
+  name,
+  id: z.string(),
+  components: z.strictObject({
+    orchestrator: z.string().optional(),
+    artifactStore: z.string().optional(),
+    secretsManager: z.string().optional(),
+    containerRegistry: z.string().optional(),
+  }),
+  /** A stack may have several step operators. */
+  stepOperators: names,
+});
+const componentView = z.strictObject({
+  name,
+  id: z.string(),
+  type: z.enum(['orchestrator', 'artifact_store', 'container_registry', 'step_operator']),
+  flavor: z.string(),
+  config,
+  createdAt: z.string(),
+});
+const configField = z.strictObject({
+  type: z.string(),
+  description: z.string(),
+  required: z.boolean().optional(),
+  default: z.union([z.string(), z.boolean(), z.number()]).optional(),
+  choices: names.optional(),
+  sensitive: z.boolean().optional(),
+  env: z.string().optional(),
+  allowReference: z.boolean().optional(),
+});
+const run = z.strictObject({
+  id: z.string(),
+  pipeline: z.string(),
+  stack: z.string(),
+  orchestrator: z.string(),
+  module: z.string().nullable(),
+  exportName: z.string().nullable(),
+  status: z.enum(['running', 'completed', 'failed', 'interrupted']),
+  startedAt: z.string(),
+  endedAt: z.string().nullable(),
+  error: z.string().nullable(),
+});
+const step = z.strictObject({
+  step: z.string(),
+  name: z.string(),
+  status: z.enum(['pending', 'running', 'completed', 'cached', 'failed', 'skipped', 'interrupted']),
+  durationMs: z.number().nullable(),
+  cacheEnabled: z.boolean(),
+  cachedFrom: z.string().nullable(),
+  output: z.string().nullable(),
+  error: z.string().nullable(),
+});
+const runWithSteps = z.strictObject({ run, steps: z.array(step) });
+const plugin = z.strictObject({ module: z.string(), flavors: names, schemas: names });
+
+const secretShapes = {
+  register: z.strictObject({ name, schema: z.string(), keys: names, manager: z.string(), scope }),
+  get: z.union([
+    // `values` are all strings (the contract scripts rely on); `data` has each value's JSON type.
+    z.strictObject({ name, schema: z.string(), values: z.record(z.string(), z.string()), data: z.record(z.string(), z.unknown()) }),
+    // With `--key KEY`.
+    z.strictObject({ name, key: z.string(), value: z.string() }),
+  ]),
+  list: z.strictObject({ manager: z.string(), scope, secrets: names }),
+  update: z.strictObject({ name, schema: z.string(), keys: names, set: names, removed: names, manager: z.string(), scope }),
+  delete: z.strictObject({ name, deleted: z.literal(true), manager: z.string(), scope }),
+  'delete-all': z.strictObject({ manager: z.string(), scope, deleted: z.number().int() }),
+};
+
+const componentShapes = {
+  register: componentView,
+  list: z.strictObject({ components: z.array(componentView.extend({ active: z.boolean() })) }),
+  describe: componentView.extend({ stacks: names, requiresAuthentication: z.boolean().optional() }),
+  update: componentView,
+  delete: componentView.extend({ deleted: z.literal(true) }),
+  'flavor list': z.strictObject({
+    flavors: z.array(z.strictObject({ name, description: z.string(), remote: z.boolean(), local: z.boolean(), config: z.record(z.string(), configField) })),
+  }),
+  'flavor describe': z.strictObject({
+    name,
+    type: componentView.shape.type,
+    description: z.string(),
+    remote: z.boolean(),
+    local: z.boolean(),
+    config: z.record(z.string(), configField),
+  }),
+};
+
+function group(prefix: string, shapes: Record<string, z.ZodType>): Record<string, z.ZodType> {
+  return Object.fromEntries(Object.entries(shapes).map(([k, v]) => [`${prefix} ${k}`, v]));
+}
+
+/** Every command's `--json` result, keyed by its command path (without `keystack`). */
+export const JSON_SHAPES: Readonly<Record<string, z.ZodType>> = {
+  'secrets-manager register': managerView,
+  'secrets-manager list': z.strictObject({ managers: z.array(managerView.extend({ active: z.boolean() })) }),
+  'secrets-manager describe': managerView.extend({ stacks: names }),
+  'secrets-manager update': managerView,
+  'secrets-manager delete': managerView.extend({ deleted: z.literal(true) }),
+  'secrets-manager backup': z.strictObject({
+    manager: z.string(),
+    store: z.string(),
+    out: z.string(),
+    secrets: z.number().int(),
+    keySource: z.enum(['key-file', 'env-key', 'passphrase']),
+    createdAt: z.string(),
+  }),
+  'secrets-manager restore': z.strictObject({
+    manager: z.string(),
+    store: z.string(),
+    from: z.string(),
+    secrets: z.number().int(),
+    keyFile: z.string().nullable(),
+    movedAside: names,
+    createdAt: z.string(),
+  }),
+  'secrets-manager flavor list': z.strictObject({
+    flavors: z.array(z.strictObject({ name, scoping: z.boolean(), source: z.string(), description: z.string() })),
+  }),
+  'secrets-manager flavor register': plugin,
+  'secrets-manager flavor unregister': z.strictObject({ module: z.string(), flavors: names, unregistered: z.literal(true) }),
+  ...group('secrets-manager secret', secretShapes),
+  ...group('secret', secretShapes),
+  'schema list': z.strictObject({ schemas: z.array(z.strictObject({ name, description: z.string(), keys: names })) }),
+  'schema describe': z.strictObject({
+    name,
+    description: z.string(),
+    fields: z.array(
+      z.strictObject({
+        key: z.string(),
+        type: z.enum(['string', 'boolean', 'number', 'literal', 'enum', 'other']),
+        required: z.boolean(),
+        default: z.unknown().optional(),
+        choices: names.optional(),
+        description: z.string().optional(),
+      }),
+    ),
+  }),
+  'schema register': plugin,
+  'stack register': stackView,
+  'stack set': stackView,
+  'stack list': z.strictObject({ stacks: z.array(stackView.extend({ active: z.boolean() })) }),
+  'stack describe': stackView.extend({ active: z.boolean() }),
+  'stack update': stackView,
+  'stack remove-component': stackView,
+  'stack delete': z.strictObject({ name, deleted: z.literal(true) }),
+  'stack validate': z.strictObject({ stack: z.string(), valid: z.literal(true), level: z.enum(['NONE', 'SECRET_EXISTS', 'SECRET_AND_KEY_EXISTS']), references: names }),
+  'stack register-secrets': z.strictObject({
+    stack: z.string(),
+    manager: z.string().nullable(),
+    scope: scope.nullable(),
+    registered: names,
+    updated: names,
+    unchanged: names,
+  }),
+  ...group('orchestrator', componentShapes),
+  ...group('artifact-store', componentShapes),
+  ...group('container-registry', componentShapes),
+  ...group('step-operator', componentShapes),
+  'pipeline run': runWithSteps,
+  'pipeline runs list': z.strictObject({ runs: z.array(run) }),
+  'pipeline runs describe': runWithSteps,
+};
+
+/** What every command prints on stdout with `--json` when it fails (exit 1 or 2). */
+export const JSON_ERROR_SHAPE = z.strictObject({
+  error: z.looseObject({
+    code: z.string(),
+    message: z.string(),
+    hint: z.string().optional(),
+    /** For schema validation errors: which keys were wrong (never their values). */
+    issues: z.array(z.unknown()).optional(),
+  }),
+});
+
+/** A shape as compact TypeScript-like text, for docs/cli.md. */
+export function shapeText(shape: z.ZodType): string {
+  return render(z.toJSONSchema(shape, { unrepresentable: 'any' }) as JsonSchema, 0);
+}
+
+interface JsonSchema {
+  type?: string | string[];
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  additionalProperties?: JsonSchema | boolean;
+  items?: JsonSchema;
+  anyOf?: JsonSchema[];
+  oneOf?: JsonSchema[];
+  enum?: unknown[];
+  const?: unknown;
+}
+
+function render(s: JsonSchema, depth: number): string {
+  const pad = '  '.repeat(depth + 1);
+  const alternatives = s.anyOf ?? s.oneOf;
+  if (alternatives) return alternatives.map((a) => render(a, depth)).join(' | ');
+  if (s.const !== undefined) return JSON.stringify(s.const);
+  if (s.enum) return s.enum.map((v) => JSON.stringify(v)).join(' | ');
+  const types = s.type === undefined ? [] : Array.isArray(s.type) ? s.type : [s.type];
+  if (types.length > 1) return types.map((t) => render({ ...s, type: t }, depth)).join(' | ');
+  switch (types[0]) {
+    case 'object': {
+      const props = Object.entries(s.properties ?? {});
+      if (props.length === 0) {
+        const values = typeof s.additionalProperties === 'object' ? render(s.additionalProperties, depth) : 'unknown';
+        return `{ [key: string]: ${values} }`;
+      }
+      const required = new Set(s.required ?? []);
+      const lines = props.map(([k, v]) => `${pad}${k}${required.has(k) ? '' : '?'}: ${render(v, depth + 1)};`);
+      return `{\n${lines.join('\n')}\n${'  '.repeat(depth)}}`;
+    }
+    case 'array': {
+      const item = s.items ? render(s.items, depth) : 'unknown';
+      return item.includes(' | ') ? `(${item})[]` : `${item}[]`;
+    }
+    case 'integer':
+      return 'number';
+    case undefined:
+      return 'unknown';
+    default:
+      return types[0];
+  }
+}

@@ -1,0 +1,170 @@
+/**
+ * The client side of the bullmq orchestrator: snapshot the stack, resolve the orchestrator's own
+ * redis_url through this machine's secrets manager, add the steps that have no inputs, then (unless
+ * detached) follow the run's state in Redis, recording each step in the run history as it finishes.
+ * Workers schedule the rest (see protocol.ts), so a detached run goes on without this process.
+ */
+import { randomUUID } from 'node:crypto';
+import { resolve } from 'node:path';
+import { ConfigError } from '../../secrets/errors.js';
+import type { Keystack } from '../../stack/client.js';
+import { COMPONENT_LABEL } from '../../stack/config-store.js';
+import type { StackRuntime } from '../../stack/runtime.js';
+import { RunStore, type RunRecord, type StepStatus } from '../run-store.js';
+import { StepFailedError, type RunOptions, type RunSummary } from '../runner.js';
+import { cacheEnabled, type Pipeline, type StepNode } from '../step.js';
+import { addStepJob, queueFor, queueSource, readRunState, writeMeta, type RemoteRunState, type RemoteStepState } from './protocol.js';
+import { loadBullmq, openRedis, type RedisClient } from './redis.js';
+import { componentFields, managerFields, moduleHash, modulePathIn, PAYLOAD_VERSION, snapshotComponent, type StackSnapshot, type StepJobData } from './snapshot.js';
+import { openRunArtifactStore } from './store.js';
+
+/** How often the client reads the run's state while it follows a run. */
+const POLL_MS = 25;
+
+export function isRemoteOrchestrator(stack: StackRuntime): boolean {
+  return stack.orchestrator.flavor.name === 'bullmq';
+}
+
+/** The stack as a job carries it: configs as stored, references as text. */
+export function stackSnapshot(ks: Keystack, stack: StackRuntime): StackSnapshot {
+  // components() includes the step operators.
+  const components = stack.components().map((c) => snapshotComponent(c.record, componentFields(c.flavor), COMPONENT_LABEL[c.type]));
+  const sm = ks.stackComponent(stack.record, 'secrets_manager');
+  const manager = stack.rawSecretsManager;
+  if (sm && manager) components.push(snapshotComponent(sm, managerFields(manager.flavor), 'secrets-manager'));
+  return { name: stack.name, components };
+}
+
+/** Connects to the orchestrator's Redis with the redis_url resolved through this machine's secrets manager. */
+export async function connectOrchestrator(stack: StackRuntime): Promise<{ redis: RedisClient; url: string }> {
+  const orch = stack.orchestrator;
+  const source = `the redis_url of orchestrator '${orch.name}'`;
+  const url = await orch.getString('redis_url');
+  if (url === undefined) throw new ConfigError(`orchestrator '${orch.name}' has no redis_url`, { hint: `Set it: \`keystack orchestrator update ${orch.name} --redis_url={{redis.url}}\`.` });
+  return { redis: await openRedis(url, { who: 'the client', source, blocking: false }), url };
+}
+
+export async function runOnWorkers(ks: Keystack, stack: StackRuntime, p: Pipeline, options: RunOptions): Promise<RunSummary> {
+  if (!options.module) {
+    throw new ConfigError('the bullmq orchestrator needs the module that defines the pipeline', {
+      hint: 'Run it with `keystack pipeline run FILE`, or pass `module: { path, exportName }`: workers load the same module from their code root.',
+    });
+  }
+  const nodes = p.graph();
+  const codeRoot = resolve(options.codeRoot ?? ks.env['KEYSTACK_CODE_ROOT'] ?? process.cwd());
+  const snapshot = stackSnapshot(ks, stack);
+  const module = { path: modulePathIn(codeRoot, options.module.path), exportName: options.module.exportName, sha256: moduleHash(options.module.path) };
+  const { redis, url } = await connectOrchestrator(stack);
+  await checkStepOperatorRedis(stack, nodes, url);
+  const bullmq = await loadBullmq();
+  const queues = queueSource(bullmq, redis);
+  const runs = new RunStore(ks.store);
+  const run: RunRecord = {
+    id: randomUUID(), pipeline: p.name, stack: stack.name, orchestrator: stack.orchestrator.name, module: options.module.path,
+    exportName: options.module.exportName, status: 'running', startedAt: new Date().toISOString(), endedAt: null, error: null,
+  };
+  try {
+    runs.createRun(run, nodes.map((n, position) => ({ stepId: n.id, name: n.step.name, position, params: n.params, cacheEnabled: cacheEnabled(n.step, p) })), { remote: 'bullmq' });
+    await writeMeta(redis, run.id, { pipeline: p.name, steps: nodes.map((n) => n.id), startedAt: run.startedAt });
+    for (const node of nodes.filter((n) => Object.keys(n.upstream).length === 0)) {
+      const data: StepJobData = {
+        v: PAYLOAD_VERSION, runId: run.id, pipeline: p.name, stack: snapshot, module,
+        step: { id: node.id, name: node.step.name, params: node.params }, inputs: {}, noCache: options.noCache === true,
+      };
+      await addStepJob(queues, queueFor(snapshot, node.stepOperator), data);
+    }
+    options.onRunStart?.(runs.getRun(run.id), stack);
+    if (options.detach) return { run: runs.getRun(run.id), steps: runs.steps(run.id), outputs: {} };
+    return await follow(ks, stack, runs, run.id, redis, options);
+  } finally {
+    await queues.close().catch(() => undefined);
+    redis.disconnect();
+  }
+}
+
+/** All queues of a run are on the orchestrator's Redis: workers record state and add jobs there. */
+async function checkStepOperatorRedis(stack: StackRuntime, nodes: readonly StepNode[], url: string): Promise<void> {
+  const used = new Set(nodes.map((n) => n.stepOperator).filter((x): x is string => x !== undefined));
+  for (const op of stack.stepOperators()) {
+    if (!used.has(op.name)) continue;
+    const opUrl = await op.getString('redis_url');
+    if (opUrl !== undefined && opUrl !== url) {
+      throw new ConfigError(`step operator '${op.name}' uses another Redis than orchestrator '${stack.orchestrator.name}'`, {
+        hint: 'Give the step operator the same redis_url as the orchestrator (e.g. the same reference); its own queue keeps its steps apart.',
+      });
+    }
+  }
+}
+
+async function follow(ks: Keystack, stack: StackRuntime, runs: RunStore, runId: string, redis: RedisClient, options: RunOptions): Promise<RunSummary> {
+  const seen = new Map<string, string>();
+  for (;;) {
+    const state = await readRunState(redis, runId);
+    const outcome = syncRemoteRun(runs, runId, state, (stepId, s) => {
+      const key = `${s.status}:${s.attempts ?? 0}`;
+      if (seen.get(stepId) === key) return;
+      seen.set(stepId, key);
+      options.onStep?.({ runId, stepId, status: toStepStatus(s.status), durationMs: s.durationMs, error: s.error, worker: s.worker });
+    });
+    if (outcome === 'failed') {
+      const failed = runs.steps(runId).find((s) => s.status === 'failed');
+      throw new StepFailedError(runId, failed?.stepId ?? '?', failed?.error ?? 'the step failed on a worker');
+    }
+    if (outcome === 'completed') break;
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+  const artifacts = await openRunArtifactStore(stack.artifactStore, ks.configDir, ks.env);
+  const values: Record<string, unknown> = {};
+  for (const s of runs.steps(runId)) if (s.output) values[s.stepId] = await artifacts.read(s.output.uri);
+  return { run: runs.getRun(runId), steps: runs.steps(runId), outputs: values };
+}
+
+function toStepStatus(s: RemoteStepState['status']): StepStatus {
+  return s === 'queued' ? 'pending' : s;
+}
+
+/**
+ * Copies the state workers keep in Redis into the run history; finishes the run when every step
+ * is done or one failed for good. Returns the run's state.
+ */
+export function syncRemoteRun(runs: RunStore, runId: string, state: RemoteRunState, onChange?: (stepId: string, s: RemoteStepState) => void): 'running' | 'completed' | 'failed' {
+  const steps = runs.steps(runId);
+  let failed: { stepId: string; error: string } | undefined;
+  let done = 0;
+  for (const rec of steps) {
+    const s = state.steps.get(rec.stepId);
+    if (!s) continue;
+    const status = toStepStatus(s.status);
+    runs.recordRemoteStep(runId, rec.stepId, {
+      status, worker: s.worker ?? null, attempts: s.attempts ?? null, durationMs: s.durationMs ?? null, error: s.error ?? null,
+      output: s.output ?? null, cachedFrom: s.cachedFrom ?? null, cacheKey: s.cacheKey ?? null, inputs: s.inputs ?? {}, startedAt: s.startedAt ?? null,
+    });
+    onChange?.(rec.stepId, s);
+    if (s.status === 'completed' || s.status === 'cached') done++;
+    if (s.status === 'failed' && !failed) failed = { stepId: rec.stepId, error: s.error ?? 'failed' };
+  }
+  const run = runs.getRun(runId);
+  if (failed) {
+    if (run.status === 'running') runs.finishRun(runId, 'failed', `step '${failed.stepId}' failed: ${failed.error}`);
+    return 'failed';
+  }
+  if (done === steps.length) {
+    if (run.status === 'running') runs.finishRun(runId, 'completed', null);
+    return 'completed';
+  }
+  return 'running';
+}
+
+/** For `runs describe` / `runs list`: brings a remote run that is still going up to date from Redis. */
+export async function refreshRemoteRun(ks: Keystack, runId: string, load: (stack: string) => Promise<StackRuntime>): Promise<void> {
+  const runs = new RunStore(ks.store);
+  const run = runs.getRun(runId);
+  if (run.status !== 'running' || runs.remoteOf(run.id) === null) return;
+  const stack = await load(run.stack);
+  const { redis } = await connectOrchestrator(stack);
+  try {
+    syncRemoteRun(runs, run.id, await readRunState(redis, run.id));
+  } finally {
+    redis.disconnect();
+  }
+}

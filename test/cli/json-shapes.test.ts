@@ -1,0 +1,167 @@
+/**
+ * Every command of the tree, run with --json on a local store, prints what src/cli/json-shapes.ts
+ * says it prints. A command without a shape, or without a run here, fails this test: add both
+ * when you add a command.
+ */
+import type { Command } from 'commander';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { commandTree } from '../../src/cli/main.js';
+import { JSON_ERROR_SHAPE, JSON_SHAPES } from '../../src/cli/json-shapes.js';
+import { cli, tempEnv } from '../support/cli.js';
+
+/** Runnable (visible, leaf) command paths of the tree, e.g. `secret register`. */
+function leafPaths(cmd: Command, prefix: string[] = []): string[] {
+  const subs = cmd.createHelp().visibleCommands(cmd).filter((c) => c.name() !== 'help');
+  if (subs.length === 0) return prefix.length ? [prefix.join(' ')] : [];
+  return subs.flatMap((c) => leafPaths(c, [...prefix, c.name()]));
+}
+
+interface Scenario {
+  path: string;
+  args: string[];
+  input?: string;
+  env?: Record<string, string>;
+}
+
+const BACKUP_PASS = { KEYSTACK_BACKUP_PASSPHRASE: 'json shapes passphrase' };
+
+/** One run per command at least, in an order where each finds what it needs. */
+const SCENARIOS: Scenario[] = [
+  { path: 'secrets-manager flavor list', args: [] },
+  { path: 'secrets-manager register', args: ['team', '-f', 'local', '--scope=namespace', '--namespace=ml'] },
+  { path: 'secrets-manager list', args: [] },
+  { path: 'secrets-manager describe', args: ['team'] },
+  { path: 'secrets-manager update', args: ['team', '--namespace=ml2'] },
+  { path: 'secrets-manager flavor register', args: ['examples/custom-flavor/directory-flavor.ts'] },
+  { path: 'secrets-manager flavor unregister', args: ['examples/custom-flavor/directory-flavor.ts'] },
+  { path: 'schema register', args: ['examples/custom-schema/schemas.ts'] },
+  { path: 'schema list', args: [] },
+  // wandb's `offline` defaults to false: the JSON default must be the boolean.
+  { path: 'schema describe', args: ['wandb'] },
+  { path: 'secret register', args: ['db', '--username=admin', '--password=@-'], input: 'pw-value-1234' },
+  { path: 'secret get', args: ['db'] },
+  { path: 'secret get', args: ['db', '--key', 'username'] },
+  { path: 'secret list', args: [] },
+  { path: 'secret update', args: ['db', '--host=db.internal', '--remove-key', 'username'] },
+  { path: 'secrets-manager backup', args: ['-o', 'BACKUP_FILE'], env: BACKUP_PASS },
+  { path: 'secrets-manager restore', args: ['--from', 'BACKUP_FILE', '-f'], env: BACKUP_PASS },
+  { path: 'secret delete', args: ['db', '-y'] },
+  { path: 'secret delete-all', args: ['-y'] },
+  { path: 'secrets-manager secret register', args: ['db2', '--a=1'] },
+  { path: 'secrets-manager secret get', args: ['db2'] },
+  { path: 'secrets-manager secret list', args: [] },
+  { path: 'secrets-manager secret update', args: ['db2', '--b=2'] },
+  { path: 'secrets-manager secret delete', args: ['db2', '-y'] },
+  { path: 'secrets-manager secret delete-all', args: ['-y'] },
+  { path: 'orchestrator register', args: ['proc', '-f', 'local_process'] },
+  { path: 'orchestrator list', args: [] },
+  { path: 'orchestrator describe', args: ['proc'] },
+  { path: 'orchestrator update', args: ['proc', '--x='] },
+  { path: 'orchestrator flavor list', args: [] },
+  { path: 'artifact-store register', args: ['art', '-f', 'local', '--encryption_key={{artifacts.key}}'] },
+  { path: 'artifact-store list', args: [] },
+  { path: 'artifact-store describe', args: ['art'] },
+  { path: 'artifact-store update', args: ['art', '--encryption_key={{artifacts.key}}'] },
+  { path: 'artifact-store flavor list', args: [] },
+  { path: 'container-registry register', args: ['reg', '-f', 'default', '--uri=registry.example.com'] },
+  { path: 'container-registry list', args: [] },
+  { path: 'container-registry describe', args: ['reg'] },
+  { path: 'container-registry update', args: ['reg', '--uri=registry2.example.com'] },
+  { path: 'container-registry flavor list', args: [] },
+  { path: 'orchestrator flavor describe', args: ['local_process'] },
+  { path: 'artifact-store flavor describe', args: ['local'] },
+  { path: 'container-registry flavor describe', args: ['default'] },
+  { path: 'step-operator register', args: ['gpu', '-f', 'bullmq', '--redis_url={{redis.url}}', '--queue=gpu'] },
+  { path: 'step-operator list', args: [] },
+  { path: 'step-operator describe', args: ['gpu'] },
+  { path: 'step-operator update', args: ['gpu', '--queue=gpu2'] },
+  { path: 'step-operator flavor list', args: [] },
+  { path: 'step-operator flavor describe', args: ['bullmq'] },
+  { path: 'step-operator delete', args: ['gpu'] },
+  { path: 'stack register', args: ['s', '-x', 'team', '-o', 'proc', '-a', 'art', '-c', 'reg', '--set'] },
+  { path: 'stack list', args: [] },
+  { path: 'stack describe', args: [] },
+  { path: 'stack register-secrets', args: ['--values', 'VALUES_FILE'] },
+  { path: 'stack validate', args: [] },
+  { path: 'stack update', args: ['s', '-a', 'default'] },
+  { path: 'stack remove-component', args: ['s', '-c'] },
+  { path: 'stack register-secrets', args: [] },
+  { path: 'stack set', args: ['default'] },
+  // The example pipeline reads data_api.token.
+  { path: 'secret register', args: ['data_api', '--token=@-'], input: 'token-value-5678' },
+  { path: 'pipeline run', args: ['examples/pipeline/pipeline.ts'] },
+  { path: 'pipeline runs list', args: [] },
+  { path: 'pipeline runs describe', args: ['RUN_ID'] },
+  { path: 'stack delete', args: ['s'] },
+  { path: 'container-registry delete', args: ['reg'] },
+  { path: 'artifact-store delete', args: ['art'] },
+  { path: 'orchestrator delete', args: ['proc'] },
+  { path: 'secrets-manager delete', args: ['team'] },
+];
+
+/** Object keys a shape defines (not the keys of records: those are data). */
+function definedKeys(schema: unknown, out: string[] = []): string[] {
+  if (schema === null || typeof schema !== 'object') return out;
+  const s = schema as { properties?: Record<string, unknown> };
+  if (s.properties) out.push(...Object.keys(s.properties));
+  for (const v of Object.values(schema)) definedKeys(v, out);
+  return out;
+}
+
+describe('--json shapes (src/cli/json-shapes.ts)', () => {
+  it('every command of the tree has a shape, and every shape a command', async () => {
+    const paths = leafPaths(await commandTree());
+    expect(paths.length).toBeGreaterThan(40);
+    expect(paths.filter((p) => !(p in JSON_SHAPES)), 'commands without a --json shape in src/cli/json-shapes.ts').toEqual([]);
+    expect(Object.keys(JSON_SHAPES).filter((p) => !paths.includes(p)), 'shapes of commands that do not exist').toEqual([]);
+  });
+
+  it('every shape is an object (lists are named arrays) with camelCase keys', () => {
+    for (const [path, shape] of Object.entries(JSON_SHAPES)) {
+      const json = z.toJSONSchema(shape, { unrepresentable: 'any' }) as { type?: string; anyOf?: { type?: string }[] };
+      const tops = json.anyOf ? json.anyOf.map((a) => a.type) : [json.type];
+      expect(tops, path).toEqual(tops.map(() => 'object'));
+      const bad = definedKeys(json).filter((k) => !/^[a-z][a-zA-Z0-9]*$/.test(k));
+      expect(bad, `${path}: keys must be camelCase`).toEqual([]);
+    }
+  });
+
+  it('every command prints its shape with --json', async () => {
+    const paths = leafPaths(await commandTree());
+    const e = tempEnv();
+    const valuesFile = join(e.configDir, 'values.json');
+    writeFileSync(valuesFile, JSON.stringify({ artifacts: { key: 'artifact-passphrase-0123' } }), { mode: 0o600 });
+    let runId = '';
+    const covered = new Set<string>();
+    for (const sc of SCENARIOS) {
+      expect(sc.args.length === 0 || !sc.path.endsWith(sc.args[0] ?? '')).toBe(true);
+      const args = sc.args.map((a) => (a === 'VALUES_FILE' ? valuesFile : a === 'RUN_ID' ? runId : a === 'BACKUP_FILE' ? join(e.configDir, 'backup.json') : a));
+      const r = cli(e, ['--json', ...sc.path.split(' '), ...args], { ...(sc.input === undefined ? {} : { input: sc.input }), ...(sc.env ? { env: sc.env } : {}) });
+      expect(r.status, `keystack ${sc.path} ${args.join(' ')}: ${r.stderr}${r.stdout}`).toBe(0);
+      const shape = JSON_SHAPES[sc.path];
+      expect(shape, sc.path).toBeDefined();
+      const parsed = shape?.safeParse(JSON.parse(r.stdout));
+      expect(parsed?.error?.issues ?? [], `keystack --json ${sc.path}: ${r.stdout}`).toEqual([]);
+      if (sc.path === 'pipeline run') runId = (JSON.parse(r.stdout) as { run: { id: string } }).run.id;
+      if (sc.path === 'schema describe') {
+        const fields = (JSON.parse(r.stdout) as { fields: { key: string; default?: unknown }[] }).fields;
+        expect(fields.find((f) => f.key === 'offline')?.default).toBe(false);
+      }
+      if (!sc.path.endsWith('secret get')) expect(r.stdout + r.stderr).not.toContain('pw-value-1234');
+      covered.add(sc.path);
+    }
+    expect(paths.filter((p) => !covered.has(p)), 'commands this test does not run: add a scenario').toEqual([]);
+  });
+
+  it('a failing command prints the error shape, for a usage error (2) and a failure (1)', () => {
+    const e = tempEnv();
+    for (const [args, status] of [[['secret', 'get', 'nope'], 1], [['secret', 'get'], 2], [['stack', 'set', 'nope'], 1]] as const) {
+      const r = cli(e, ['--json', ...args]);
+      expect(r.status).toBe(status);
+      expect(JSON_ERROR_SHAPE.safeParse(JSON.parse(r.stdout)).error?.issues ?? []).toEqual([]);
+    }
+  });
+});

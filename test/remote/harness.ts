@@ -1,0 +1,173 @@
+/**
+ * Shared setup for the remote-stack tests: real Redis (KEYSTACK_TEST_REDIS_URL), OpenBao and
+ * moto's S3, all started by the test script on loopback. Workers are `keystack worker`
+ * processes, each with its own config directory and environment.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { BIN } from '../support/cli.js';
+import { requireEnv } from '../support/fake-http.js';
+
+export const REDIS_URL = (): string => requireEnv('KEYSTACK_TEST_REDIS_URL', 'the Redis server');
+export const BAO_ADDR = (): string => requireEnv('BAO_ADDR', 'the OpenBao dev server');
+export const BAO_ROOT = (): string => requireEnv('BAO_TOKEN', 'the OpenBao dev server root token');
+export const S3_ENDPOINT = (): string => requireEnv('AWS_SM_ENDPOINT', 'moto (its S3 API)');
+
+/** What the keystack library is, for pipeline modules written outside the repository. */
+export const LIB = resolve('dist/lib/index.js');
+
+export const fresh = (p = 'ks'): string => `${p}${randomBytes(5).toString('hex')}`;
+
+/** A code root holding `files` (path → content); `{{LIB}}` in a content is the library's path. */
+export function codeRoot(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'keystack-code-'));
+  for (const [p, content] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, p)), { recursive: true });
+    writeFileSync(join(dir, p), content.replaceAll('{{LIB}}', LIB));
+  }
+  return dir;
+}
+
+/** OpenBao's HTTP API with the root token (or another). */
+export async function bao(method: string, path: string, body?: unknown, token = BAO_ROOT()): Promise<{ status: number; body: Record<string, unknown> | null }> {
+  const r = await fetch(`${BAO_ADDR()}/v1/${path}`, {
+    method, headers: { 'x-vault-token': token, 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await r.text();
+  return { status: r.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : null };
+}
+
+/** A token that may read exactly these KV v2 secrets (paths under secret/data/). */
+export async function readOnlyToken(name: string, paths: readonly string[]): Promise<string> {
+  const policy = paths.map((p) => `path "secret/data/${p}" { capabilities = ["read"] }`).join('\n');
+  const put = await bao('PUT', `sys/policies/acl/${name}`, { policy });
+  if (put.status >= 300) throw new Error(`policy ${name}: HTTP ${put.status}`);
+  const t = await bao('POST', 'auth/token/create', { policies: [name], ttl: '1h' });
+  const token = (t.body?.['auth'] as { client_token?: string } | undefined)?.client_token;
+  if (!token) throw new Error(`token for ${name}: HTTP ${t.status}`);
+  return token;
+}
+
+export async function createBucket(bucket: string): Promise<void> {
+  const { S3Client, CreateBucketCommand } = await import('@aws-sdk/client-s3');
+  const s3 = new S3Client({ endpoint: S3_ENDPOINT(), region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  s3.destroy();
+}
+
+export async function listObjects(bucket: string, prefix: string): Promise<string[]> {
+  const { S3Client, ListObjectsV2Command } = await import('@aws-sdk/client-s3');
+  const s3 = new S3Client({ endpoint: S3_ENDPOINT(), region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const r = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    for (const o of r.Contents ?? []) if (o.Key) keys.push(o.Key);
+    token = r.NextContinuationToken;
+  } while (token);
+  s3.destroy();
+  return keys.sort();
+}
+
+export interface WorkerProcess {
+  proc: ChildProcess;
+  name: string;
+  log(): string;
+  /** Resolves with the exit code (or signal name). */
+  exited: Promise<number | string>;
+  /** SIGTERM and wait. */
+  stop(): Promise<number | string>;
+}
+
+const BASE_ENV = (): Record<string, string> => ({
+  PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+  AWS_EC2_METADATA_DISABLED: 'true',
+  METADATA_SERVER_DETECTION: 'none',
+});
+
+/** Starts `keystack worker` and waits until it serves its queues (or exits). */
+export async function startWorkerProcess(o: { name: string; queues?: string[]; codeRoot: string; env?: Record<string, string>; args?: string[]; redisUrl?: string | null }): Promise<WorkerProcess> {
+  const home = mkdtempSync(join(tmpdir(), `keystack-${o.name}-`));
+  const env: Record<string, string> = { ...BASE_ENV(), HOME: home, KEYSTACK_CONFIG_DIR: join(home, 'config'), ...(o.redisUrl === null ? {} : { KEYSTACK_REDIS_URL: o.redisUrl ?? REDIS_URL() }), ...o.env };
+  const args = [BIN, 'worker', '--name', o.name, '--code-root', o.codeRoot, ...(o.queues ?? ['keystack']).flatMap((q) => ['--queue', q]), ...(o.args ?? [])];
+  const proc = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | string>((res) => proc.on('exit', (code, signal) => res(code ?? signal ?? -1)));
+  await new Promise<void>((res, rej) => {
+    const timer = setInterval(() => {
+      if (out.includes(' serving ')) {
+        clearInterval(timer);
+        res();
+      }
+    }, 20);
+    void exited.then(() => {
+      clearInterval(timer);
+      // A worker that could not start is a result too (the Redis-down tests look at it).
+      res();
+    });
+    setTimeout(() => {
+      clearInterval(timer);
+      rej(new Error(`worker ${o.name} did not start:\n${out}`));
+    }, 20_000);
+  });
+  return {
+    proc, name: o.name, log: () => out, exited,
+    stop: async () => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+export function cliEnv(configDir: string, extra: Record<string, string> = {}): Record<string, string> {
+  return { ...BASE_ENV(), HOME: configDir, KEYSTACK_CONFIG_DIR: configDir, ...extra };
+}
+
+/** Runs the CLI to completion. */
+export function runCli(args: readonly string[], env: Record<string, string>, cwd?: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((res) => {
+    const p = spawn(process.execPath, [BIN, ...args], { env, cwd: cwd ?? process.cwd(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.on('close', (status) => res({ status, stdout, stderr }));
+  });
+}
+
+/** Every key in Redis with its value, by type: what a reader of Redis can see. */
+export async function dumpRedis(url: string): Promise<string> {
+  const { Redis } = await import('ioredis');
+  const r = new Redis(url, { lazyConnect: true });
+  await r.connect();
+  const parts: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await r.scan(cursor, 'COUNT', 500);
+    cursor = next;
+    for (const k of keys) {
+      const type = await r.type(k);
+      let v: unknown;
+      if (type === 'string') v = await r.getBuffer(k).then((b) => b?.toString('latin1'));
+      else if (type === 'hash') v = await r.hgetallBuffer(k).then((h) => Object.fromEntries(Object.entries(h).map(([f, b]) => [f, b.toString('latin1')])));
+      else if (type === 'list') v = (await r.lrangeBuffer(k, 0, -1)).map((b) => b.toString('latin1'));
+      else if (type === 'set') v = (await r.smembersBuffer(k)).map((b) => b.toString('latin1'));
+      else if (type === 'zset') v = await r.zrange(k, '0', '-1', 'WITHSCORES');
+      else if (type === 'stream') v = await r.xrange(k, '-', '+');
+      parts.push(`${k} ${type} ${JSON.stringify(v)}`);
+    }
+  } while (cursor !== '0');
+  r.disconnect();
+  return parts.join('\n');
+}
+
+/** The forms of a value that must not appear anywhere. */
+export function forms(value: string): string[] {
+  const b = Buffer.from(value, 'utf8');
+  return [value, b.toString('base64'), b.toString('base64url'), b.toString('hex'), b.toString('hex').toUpperCase(), encodeURIComponent(value)];
+}
