@@ -24,4 +24,3 @@ export * from './pipeline/index.js';
 export { resolveReferences, assertResolved, MissingSecretsError, envName, resolveEnv, readEnvFile, inject, templateReferences, type SecretRequest, type MissingSecret, type ResolvedReferences, type EnvSpec, type ResolvedEnv, type Injected } from './stack/env.js';
 export { exportSecrets, importSecrets, copySecrets, CONFLICT_POLICIES, InvalidInputError, ConflictingSecretsError, TransferError, type ConflictPolicy, type PlanAction, type PlanEntry, type KeyDiff, type ExportOptions, type ExportResult, type ImportOptions, type CopyOptions, type TransferReport, type CopyReport } from './stack/transfer.js';
 export { encodeSecrets, decodeSecrets, EXPORT_FORMATS, IMPORT_FORMATS, SCHEMA_FIELD, type ExportFormat, type ImportFormat, type PortableSecret, type EncodeOptions, type DecodeOptions } from './stack/formats.js';
-export { envVarName, envVarNames, type EnvVarSource } from './secrets/env-names.js';

@@ -19,8 +19,8 @@ import * as secret from './commands/secret.js';
 import * as sm from './commands/secrets-manager.js';
 import * as schema from './commands/schema.js';
 import * as stack from './commands/stack.js';
-import { ChildStartError } from './child-error.js';
 import { addCopyCommand, addTransferCommands } from './program-transfer.js';
+import { ChildStartError } from './child-error.js';
 
 declare const __KEYSTACK_VERSION__: string | undefined;
 const VERSION = typeof __KEYSTACK_VERSION__ === 'string' ? __KEYSTACK_VERSION__ : 'dev';

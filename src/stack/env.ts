@@ -4,7 +4,6 @@
  * missing secret or key is reported together, before anything runs or is written (as `stack
  * validate` reports them). Failure to reach the backend throws; absence is collected.
  */
-import { envVarName } from '../secrets/env-names.js';
 import { readFileSync } from 'node:fs';
 import { InputError, KeystackError, UsageError } from '../secrets/errors.js';
 import { DOTTED_NAME_HINT, dottedNameNote, formatReference, parseReference, referenceLookalike, REFERENCE_SYNTAX, type SecretReference } from '../secrets/reference.js';
@@ -112,12 +111,18 @@ export function assertResolved(resolved: ResolvedReferences, manager: SecretsMan
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/u;
 
 /**
- * The variable name for key `key` of secret `secret` (`-s NAME` / `-s NAME.KEY`): the one mapping
- * `export --format env|shell` also uses (src/secrets/env-names.ts). `db` + `password` gives
- * `DB_PASSWORD`, `my-api` + `token.v2` gives `MY_API_TOKEN_V2`.
+ * The variable name for key `key` of secret `secret` (`-s NAME` / `-s NAME.KEY`, and
+ * `export --format env|shell`): the prefix, then `NAME_KEY` upper-cased, every character outside
+ * `[A-Z0-9_]` replaced by `_`, and a leading `_` when the result would start with a digit.
+ * `db` + `password` gives `DB_PASSWORD`, `my-api` + `token.v2` gives `MY_API_TOKEN_V2`.
  */
 export function envName(secret: string, key: string, prefix = ''): string {
-  return envVarName(secret, key, prefix);
+  const name = `${prefix}${upper(secret)}_${upper(key)}`;
+  return /^[0-9]/u.test(name) ? `_${name}` : name;
+}
+
+function upper(s: string): string {
+  return s.toUpperCase().replace(/[^A-Z0-9_]/gu, '_');
 }
 
 /** Checks a variable name given on the command line or in an env file. */

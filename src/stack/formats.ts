@@ -10,7 +10,7 @@
  */
 import { InputError } from '../secrets/errors.js';
 import { typedValues, type ValueType } from '../secrets/content.js';
-import { envVarNames, type EnvVarSource } from '../secrets/env-names.js';
+import { envName } from './env.js';
 
 export const EXPORT_FORMATS = ['env', 'json', 'yaml', 'shell'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
@@ -184,9 +184,34 @@ function position(e: unknown): string {
 
 // --- env and shell ---
 
+/** Where a variable came from, for messages. */
+interface EnvVarSource {
+  secret: string;
+  key: string;
+}
+
+/**
+ * The variable of each key, by `envName` (the mapping `keystack run -s` documents), or with
+ * `--no-prefix` the key alone by the same rule: `envName`'s `_KEY` without the joining `_`, kept
+ * when the key starts with a digit. Two keys that map to one variable are an error naming both.
+ */
+function envVarNames(sources: readonly EnvVarSource[], withSecretName: boolean): Map<string, EnvVarSource> {
+  const out = new Map<string, EnvVarSource>();
+  for (const s of sources) {
+    const joined = envName(withSecretName ? s.secret : '', s.key);
+    const name = withSecretName || /^_[0-9]/.test(joined) ? joined : joined.slice(1);
+    const taken = out.get(name);
+    if (taken) {
+      throw new InputError(`keys '${taken.secret}.${taken.key}' and '${s.secret}.${s.key}' both become the variable ${name}`, 'Rename one of the keys, or export the secrets separately.');
+    }
+    out.set(name, s);
+  }
+  return out;
+}
+
 function variables(secrets: readonly PortableSecret[], secretPrefix: boolean): [string, EnvVarSource, string][] {
   const sources = secrets.flatMap((s) => Object.keys(s.values).map((key) => ({ secret: s.name, key })));
-  const names = envVarNames(sources, { withSecretName: secretPrefix });
+  const names = envVarNames(sources, secretPrefix);
   const bySecret = new Map(secrets.map((s) => [s.name, s]));
   return [...names].map(([name, src]) => {
     const value = bySecret.get(src.secret)?.values[src.key] ?? '';

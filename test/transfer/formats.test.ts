@@ -7,7 +7,6 @@ import fc from 'fast-check';
 import { parse as parseDotenv } from 'dotenv';
 import YAML from 'yaml';
 import { InputError } from '../../src/secrets/errors.js';
-import { envVarName } from '../../src/secrets/env-names.js';
 import { decodeSecrets, encodeSecrets } from '../../src/stack/formats.js';
 
 // Mostly the characters that matter to quoting, plus anything else.
@@ -84,10 +83,9 @@ describe('export encoders', () => {
     expect(await decodeSecrets(pem, 'env', { as: 's' })).toEqual([{ name: 's', values: { KEY: '-----BEGIN-----\na=b\nc==\n-----END-----', B: '2' } }]);
   });
 
-  it('maps names to variables the documented way', () => {
-    expect(envVarName('db', 'password')).toBe('DB_PASSWORD');
-    expect(envVarName('my-app.v1', 'api key')).toBe('MY_APP_V1_API_KEY');
-    expect(envVarName('1st', 'x')).toBe('_1ST_X');
-    expect(envVarName(null, 'token')).toBe('TOKEN');
+  it('names variables as `run -s` does (envName), or by the key alone with --no-prefix', async () => {
+    const vars = async (secretPrefix: boolean) => Object.keys(parseDotenv(await encodeSecrets([{ name: 'my-app.v1', values: { 'api.key': 'a', '1st': 'b' } }], 'env', { secretPrefix })));
+    expect(await vars(true)).toEqual(['MY_APP_V1_API_KEY', 'MY_APP_V1_1ST']);
+    expect(await vars(false)).toEqual(['API_KEY', '_1ST']);
   });
 });
