@@ -74,6 +74,9 @@ const step = z.strictObject({
   cachedFrom: z.string().nullable(),
   output: z.string().nullable(),
   error: z.string().nullable(),
+  /** Remote steps: the worker that ran it, and how many attempts it took; null for local runs. */
+  worker: z.string().nullable(),
+  attempts: z.number().int().nullable(),
 });
 const runWithSteps = z.strictObject({ run, steps: z.array(step) });
 const plugin = z.strictObject({ module: z.string(), flavors: names, schemas: names });
@@ -186,6 +189,18 @@ export const JSON_SHAPES: Readonly<Record<string, z.ZodType>> = {
   'pipeline runs list': z.strictObject({ runs: z.array(run) }),
   'pipeline runs describe': runWithSteps,
 };
+
+/**
+ * Commands merged into main on 2026-12-01 before they had a shape here. Each is reported as
+ * skipped by test/cli/json-shapes.test.ts and marked in docs/cli.md until it gets a shape (and a
+ * run in that test) and leaves this list. Some need their keys converted to camelCase first
+ * (`status`: config_dir, secrets_manager; `secret describe`: created_at, updated_at).
+ */
+export const JSON_SHAPES_PENDING: Readonly<Record<string, string>> = Object.fromEntries(
+  ['status', 'completion', 'secrets-manager flavor describe', 'secrets-manager secret describe', 'secrets-manager secret copy', 'secret describe', 'secret copy', 'export', 'import', 'worker', 'run', 'inject'].map(
+    (p) => [p, 'merged from main without a --json shape; shape, camelCase keys and a test run still to do'],
+  ),
+);
 
 /** What every command prints on stdout with `--json` when it fails (exit 1 or 2). */
 export const JSON_ERROR_SHAPE = z.strictObject({

