@@ -60,6 +60,8 @@ const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   'secrets-manager describe': ['keystack secrets-manager describe', 'keystack secrets-manager describe team'],
   'secrets-manager update': ['keystack secrets-manager update aws_sm --region_name=us-east-1 --force'],
   'secrets-manager delete': ['keystack secrets-manager delete team', 'keystack secrets-manager delete team -y'],
+  'secrets-manager backup': ['KEYSTACK_BACKUP_PASSPHRASE=… keystack secrets-manager backup -o ~/keystack.backup', 'keystack secrets-manager backup default -o backup.json -f'],
+  'secrets-manager restore': ['keystack secrets-manager restore --from ~/keystack.backup', 'keystack secrets-manager restore default --from backup.json -f'],
   'secrets-manager flavor': ['keystack secrets-manager flavor list'],
   'secrets-manager flavor list': ['keystack secrets-manager flavor list'],
   'secrets-manager flavor describe': ['keystack secrets-manager flavor describe vault', 'keystack secrets-manager flavor describe aws --json'],
