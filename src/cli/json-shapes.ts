@@ -53,6 +53,15 @@ const configField = z.strictObject({
   env: z.string().optional(),
   allowReference: z.boolean().optional(),
 });
+const keyDiff = z.strictObject({ added: names, removed: names, changed: names, schemaFrom: z.string().optional() });
+const planEntry = z.strictObject({
+  name,
+  action: z.enum(['create', 'update', 'unchanged', 'skip', 'conflict']),
+  schema: z.string(),
+  keys: names,
+  differs: keyDiff.optional(),
+});
+
 const run = z.strictObject({
   id: z.string(),
   pipeline: z.string(),
@@ -74,9 +83,9 @@ const step = z.strictObject({
   cachedFrom: z.string().nullable(),
   output: z.string().nullable(),
   error: z.string().nullable(),
-  /** bullmq runs: the worker that ran the step and its attempts; null otherwise. */
+  /** Remote steps: the worker that ran it, and how many attempts it took; null for local runs. */
   worker: z.string().nullable(),
-  attempts: z.number().nullable(),
+  attempts: z.number().int().nullable(),
 });
 const runWithSteps = z.strictObject({ run, steps: z.array(step) });
 const plugin = z.strictObject({ module: z.string(), flavors: names, schemas: names });
@@ -95,6 +104,7 @@ const secretShapes = {
   'delete-all': z.strictObject({ manager: z.string(), scope, deleted: z.number().int() }),
   /** Times are null where the flavor does not keep them (only local does today). */
   describe: z.strictObject({ name, manager: z.string(), scope, schema: z.string(), keys: names, bytes: z.number().int(), createdAt: z.string().nullable(), updatedAt: z.string().nullable() }),
+  copy: z.strictObject({ from: z.string(), fromScope: scope, to: z.string(), toScope: scope, dryRun: z.boolean(), plan: z.array(planEntry), written: names, deleted: names }),
 };
 
 const credentialSource = z.union([
@@ -252,7 +262,21 @@ export const JSON_SHAPES: Readonly<Record<string, z.ZodType>> = {
   inject: z.union([z.strictObject({ text: z.string(), references: names }), z.strictObject({ output: z.string(), references: names })]),
   // Prints its result when it stops (SIGTERM, SIGINT).
   worker: z.strictObject({ worker: z.string(), steps: z.number(), stoppedBy: z.string() }),
+  /** With -o the file written; without, the exported text itself (values, by design). */
+  export: z.union([
+    z.strictObject({ format: z.enum(['env', 'json', 'yaml', 'shell']), file: z.string(), secrets: names }),
+    z.strictObject({ format: z.enum(['env', 'json', 'yaml', 'shell']), secrets: names, content: z.string() }),
+  ]),
+  import: z.strictObject({ manager: z.string(), scope, dryRun: z.boolean(), plan: z.array(planEntry), written: names }),
 };
+
+/**
+ * Commands merged into main on 2026-12-01 before they had a shape here. Each is reported as
+ * skipped by test/cli/json-shapes.test.ts and marked in docs/cli.md until it gets a shape (and a
+ * run in that test) and leaves this list. Some need their keys converted to camelCase first
+ * (`status`: config_dir, secrets_manager; `secret describe`: created_at, updated_at).
+ */
+export const JSON_SHAPES_PENDING: Readonly<Record<string, string>> = {};
 
 /** What every command prints on stdout with `--json` when it fails (exit 1 or 2). */
 export const JSON_ERROR_SHAPE = z.strictObject({

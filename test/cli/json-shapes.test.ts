@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { commandTree } from '../../src/cli/main.js';
-import { JSON_ERROR_SHAPE, JSON_SHAPES } from '../../src/cli/json-shapes.js';
+import { JSON_ERROR_SHAPE, JSON_SHAPES, JSON_SHAPES_PENDING } from '../../src/cli/json-shapes.js';
 import { cli, tempEnv } from '../support/cli.js';
 
 /** Runnable (visible, leaf) command paths of the tree, e.g. `secret register`. */
@@ -59,6 +59,10 @@ const SCENARIOS: Scenario[] = [
   { path: 'secrets-manager secret list', args: [] },
   { path: 'secrets-manager secret describe', args: ['db2'] },
   { path: 'secrets-manager secret update', args: ['db2', '--b=2'] },
+  { path: 'export', args: ['db2', '--format', 'json'] },
+  { path: 'import', args: ['-', '--format', 'json', '--on-conflict', 'update'], input: '{"imp": {"k": "imported-1234"}}' },
+  { path: 'secret copy', args: ['--from', 'default', '--to', 'team', 'db2', '--on-conflict', 'update'] },
+  { path: 'secrets-manager secret copy', args: ['--from', 'default', '--to', 'team', 'imp', '--dry-run'] },
   { path: 'secrets-manager secret delete', args: ['db2', '-y'] },
   { path: 'secrets-manager secret delete-all', args: ['-y'] },
   { path: 'orchestrator register', args: ['proc', '-f', 'local_process'] },
@@ -122,7 +126,8 @@ describe('--json shapes (src/cli/json-shapes.ts)', () => {
   it('every command of the tree has a shape, and every shape a command', async () => {
     const paths = leafPaths(await commandTree());
     expect(paths.length).toBeGreaterThan(40);
-    expect(paths.filter((p) => !(p in JSON_SHAPES)), 'commands without a --json shape in src/cli/json-shapes.ts').toEqual([]);
+    expect(paths.filter((p) => !(p in JSON_SHAPES) && !(p in JSON_SHAPES_PENDING)), 'commands without a --json shape in src/cli/json-shapes.ts').toEqual([]);
+    expect(Object.keys(JSON_SHAPES_PENDING).filter((p) => !paths.includes(p) || p in JSON_SHAPES), 'stale entries in JSON_SHAPES_PENDING').toEqual([]);
     expect(Object.keys(JSON_SHAPES).filter((p) => !paths.includes(p)), 'shapes of commands that do not exist').toEqual([]);
   });
 
@@ -162,8 +167,12 @@ describe('--json shapes (src/cli/json-shapes.ts)', () => {
     }
     // `worker` runs until SIGTERM against a Redis: test/remote/ runs it (its --json shape is not run here).
     const longRunning = new Set(['worker']);
-    expect(paths.filter((p) => !covered.has(p) && !longRunning.has(p)), 'commands this test does not run: add a scenario').toEqual([]);
+    expect(paths.filter((p) => !covered.has(p) && !longRunning.has(p) && !(p in JSON_SHAPES_PENDING)), 'commands this test does not run: add a scenario').toEqual([]);
   });
+
+  for (const [path, reason] of Object.entries(JSON_SHAPES_PENDING)) {
+    it(`pending: keystack ${path}`, (ctx) => ctx.skip(reason));
+  }
 
   it('a failing command prints the error shape, for a usage error (2) and a failure (1)', () => {
     const e = tempEnv();

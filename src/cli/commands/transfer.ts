@@ -63,7 +63,7 @@ export async function importCommand(ctx: CommandContext, o: ImportCommandOptions
     text, format, as, schema: o.schema, onConflict, dryRun: o.dryRun,
     onPlan: (plan) => ctx.out.note(planText(plan, `Import into ${manager.where}`)),
   });
-  const data = { manager: manager.name, dryRun: report.dryRun, plan: report.plan, written: report.written };
+  const data = { manager: manager.name, scope: manager.scope.scope, dryRun: report.dryRun, plan: report.plan, written: report.written };
   if (report.dryRun) return { data, text: `${planText(report.plan, `Import into ${manager.where}`)}\nDry run: nothing was written.` };
   return { data, text: `Imported ${report.written.length} secret${report.written.length === 1 ? '' : 's'} into ${manager.where}${report.written.length ? `: ${listText(report.written)}` : ''}${tail(report.plan)}.` };
 }
@@ -87,7 +87,7 @@ export async function copyCommand(ctx: CommandContext, o: CopyCommandOptions): P
     names: o.names, all: o.all, onConflict, deleteSource: o.deleteSource, dryRun: o.dryRun,
     onPlan: (plan) => ctx.out.note(planText(plan, title)),
   });
-  const data = { from: from.name, to: to.name, dryRun: report.dryRun, plan: report.plan, written: report.written, deleted: report.deleted };
+  const data = { from: from.name, fromScope: from.scope.scope, to: to.name, toScope: to.scope.scope, dryRun: report.dryRun, plan: report.plan, written: report.written, deleted: report.deleted };
   if (report.dryRun) return { data, text: `${planText(report.plan, title)}\nDry run: nothing was written${o.deleteSource ? ' or deleted' : ''}.` };
   const deleted = o.deleteSource ? ` Deleted ${report.deleted.length} source secret${report.deleted.length === 1 ? '' : 's'} after verifying ${report.deleted.length === 1 ? 'its copy' : 'their copies'}.` : '';
   return {
