@@ -4,12 +4,13 @@
  * artifact store on moto whose credentials come from an aws secret, and tokens that let each kind
  * of worker read only what its steps need.
  */
+import { afterAll, afterEach } from 'vitest';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Keystack } from '../../src/stack/client.js';
 import { registerComponent } from '../../src/stack/component-ops.js';
-import { BAO_ADDR, BAO_ROOT, createBucket, fresh, readOnlyToken, REDIS_URL, S3_ENDPOINT } from './harness.js';
+import { BAO_ADDR, BAO_ROOT, createBucket, fresh, readOnlyToken, REDIS_URL, S3_ENDPOINT, type WorkerProcess } from './harness.js';
 
 export interface RemoteFixture {
   ks: Keystack;
@@ -96,3 +97,26 @@ export default pipeline('remote_demo', () => {
   report({ m });
 });
 `;
+
+/**
+ * A test file's bookkeeping: the workers a test starts are stopped after it, and the fixtures
+ * are closed after the file.
+ */
+export function remoteTestScope(): { workers: WorkerProcess[]; fixture: (o?: Parameters<typeof remoteFixture>[0]) => Promise<RemoteFixture> } {
+  const workers: WorkerProcess[] = [];
+  const fixtures: RemoteFixture[] = [];
+  afterEach(async () => {
+    await Promise.all(workers.splice(0).map((w) => w.stop()));
+  });
+  afterAll(async () => {
+    await Promise.all(fixtures.map((f) => f.ks.close()));
+  });
+  return {
+    workers,
+    fixture: async (o = {}) => {
+      const f = await remoteFixture(o);
+      fixtures.push(f);
+      return f;
+    },
+  };
+}

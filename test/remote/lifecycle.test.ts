@@ -1,27 +1,14 @@
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RunStore } from '../../src/pipeline/run-store.js';
 import { updateComponent } from '../../src/stack/component-ops.js';
-import { cliEnv, codeRoot, REDIS_URL, runCli, startWorkerProcess, type WorkerProcess } from './harness.js';
-import { queues, remoteFixture, type RemoteFixture } from './fixture.js';
+import { cliEnv, codeRoot, REDIS_URL, runCli, startWorkerProcess } from './harness.js';
+import { queues, remoteTestScope } from './fixture.js';
 
-const workers: WorkerProcess[] = [];
-const fixtures: RemoteFixture[] = [];
-afterEach(async () => {
-  await Promise.all(workers.splice(0).map((w) => w.stop()));
-});
-afterAll(async () => {
-  await Promise.all(fixtures.map((f) => f.ks.close()));
-});
-async function fixture(o: Parameters<typeof remoteFixture>[0] = {}): Promise<RemoteFixture> {
-  const f = await remoteFixture(o);
-  fixtures.push(f);
-  return f;
-}
-
+const { workers, fixture } = remoteTestScope();
 const TWO = `
 import { pipeline, step } from '{{LIB}}';
 const a = step({ name: 'a', run: async ({ n }) => n + 1 });
