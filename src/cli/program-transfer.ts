@@ -1,10 +1,13 @@
 /** Command-line wiring for `export`, `import` and `secret copy` (kept out of main.ts's table). */
 import type { Command } from 'commander';
 import type { CommandContext, CommandResult } from './context.js';
-import * as transfer from './commands/transfer.js';
 import { MANAGER_OPTION, STACK_OPTION } from './select.js';
 
 type Runner = (fn: () => Promise<CommandResult>) => () => Promise<void>;
+
+// The wiring is built for every `secret` command (copy lives there); the commands' code loads
+// only when one of them runs, so `secret get` does not evaluate the transfer and format modules.
+const transfer = () => import('./commands/transfer.js');
 
 const CONFLICT = ['--on-conflict <policy>', 'when a secret exists with other content: fail (write nothing) | skip | update', 'fail'] as const;
 
@@ -21,7 +24,7 @@ export function addTransferCommands(program: Command, ctx: CommandContext, run: 
     .option(...MANAGER_OPTION)
     .option(...STACK_OPTION)
     .action((names: string[], o: { format?: string; output?: string; force?: boolean; withSchema?: boolean; prefix?: boolean; manager?: string; stack?: string }) =>
-      run(() => transfer.exportCommand(ctx, { names, ...o }))(),
+      run(async () => (await transfer()).exportCommand(ctx, { names, ...o }))(),
     );
   program
     .command('import')
@@ -36,7 +39,7 @@ export function addTransferCommands(program: Command, ctx: CommandContext, run: 
     .option(...MANAGER_OPTION)
     .option(...STACK_OPTION)
     .action((file: string, o: { format?: string; as?: string; split?: boolean; schema?: string; onConflict?: string; dryRun?: boolean; manager?: string; stack?: string }) =>
-      run(() => transfer.importCommand(ctx, { file, ...o }))(),
+      run(async () => (await transfer()).importCommand(ctx, { file, ...o }))(),
     );
 }
 
@@ -52,6 +55,6 @@ export function addCopyCommand(group: Command, ctx: CommandContext, run: Runner)
     .option('--delete-source', 'delete each source secret once its copy was read back and verified')
     .option('--dry-run', 'print the plan (names and keys only) and write nothing')
     .action((names: string[], o: { from: string; to: string; all?: boolean; onConflict?: string; deleteSource?: boolean; dryRun?: boolean }) =>
-      run(() => transfer.copyCommand(ctx, { names, ...o }))(),
+      run(async () => (await transfer()).copyCommand(ctx, { names, ...o }))(),
     );
 }

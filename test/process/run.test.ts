@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Keystack } from '../../src/stack/client.js';
-import { BIN, cli, expectCleanError, tempEnv, type CliEnv } from '../support/cli.js';
+import { BIN, cli, expectCleanError, inPty, tempEnv, type CliEnv } from '../support/cli.js';
 import { requireEnv } from '../support/fake-http.js';
 
 const PASSWORD = `pw-${randomBytes(8).toString('hex')}`;
@@ -172,27 +172,8 @@ describe('keystack run: exit codes and signals', () => {
 
   it('Ctrl-C at a terminal reaches the child, and keystack passes on how it exited', () => {
     const child = 'let n = 0; process.on("SIGINT", () => { n++; setTimeout(() => { console.log("sigints=" + n); process.exit(0); }, 300); }); console.log("ready"); setInterval(() => {}, 1000);';
-    const script = `
-import os, pty, sys, time, select
-pid, fd = pty.fork()
-if pid == 0:
-    os.execvpe(sys.argv[1], sys.argv[1:], os.environ)
-out = b''; sent = False; deadline = time.time() + 30
-while time.time() < deadline:
-    r, _, _ = select.select([fd], [], [], 0.1)
-    if fd in r:
-        try: chunk = os.read(fd, 4096)
-        except OSError: break
-        if not chunk: break
-        out += chunk
-    if not sent and b'ready' in out:
-        time.sleep(0.1); os.write(fd, b'\\x03'); sent = True
-_, status = os.waitpid(pid, 0)
-sys.stdout.write(out.decode('utf8', 'replace'))
-sys.exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 99)
-`;
     for (const mask of ['--mask', '--no-mask']) {
-      const r = spawnSync('python3', ['-c', script, process.execPath, BIN, 'run', mask, ...node(child)], { env: { ...e.env, TERM: 'xterm' }, encoding: 'utf8', timeout: 60_000 });
+      const r = inPty(e, ['run', mask, ...node(child)], [{ expect: 'ready', send: '\x03' }]);
       expect(r.stdout, mask).toMatch(/sigints=[12]\b/);
       expect(r.status).toBe(0);
     }
