@@ -12,9 +12,10 @@
  */
 import Database from 'better-sqlite3';
 import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, linkSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { basename, dirname } from 'node:path';
+import { existsSync, renameSync, unlinkSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { ConfigError, ExistsError, InputError } from '../secrets/errors.js';
+import { writePrivateFileAtomic } from '../support/atomic-file.js';
 import { ensurePrivateDir } from '../support/private-files.js';
 import type { TrustWarn } from '../support/trust.js';
 import { localKeyFromEnv, openLocalStoreForBackup, verifyLocalStore, type KeySource } from './local.js';
@@ -188,31 +189,10 @@ export function installLocalBackup(o: { file: string; key: Buffer; image: Buffer
   return { secrets: verified.secrets, movedAside: aside.map(([, to]) => to), keyFile };
 }
 
-/**
- * Writes a 0600 file atomically (a temp file in the same directory, then a link or rename), so
- * nobody ever sees it half-written. Without `replace`, an existing file is an error.
- */
+/** A 0600 file written atomically (support/atomic-file.ts); without `replace`, an existing file is an error. */
 export function writePrivateFile(path: string, data: Buffer | string, options: { replace?: boolean } = {}): void {
-  const tmp = `${dirname(path)}/.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  const fd = openSync(tmp, 'wx', 0o600);
-  try {
-    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  try {
-    if (options.replace) renameSync(tmp, path);
-    else linkSync(tmp, path); // EEXIST if the file appeared meanwhile
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new ExistsError(`${path} already exists`, 'Pass -f to replace it, or give another file.');
-    throw e;
-  } finally {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // renamed away
-    }
+  if (!writePrivateFileAtomic(path, data, { overwrite: options.replace === true })) {
+    throw new ExistsError(`${path} already exists`, 'Pass -f to replace it, or give another file.');
   }
 }
 

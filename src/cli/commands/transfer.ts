@@ -1,10 +1,10 @@
 /** `keystack export`, `keystack import` and `keystack secret copy`: whole secrets in and out. */
-import { randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, fsyncSync, linkSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import { ExistsError, InputError, UsageError } from '../../secrets/errors.js';
 import { EXPORT_FORMATS, IMPORT_FORMATS, formatOfPath, type ExportFormat, type ImportFormat } from '../../stack/formats.js';
 import { CONFLICT_POLICIES, copySecrets, exportSecrets, importSecrets, type ConflictPolicy, type PlanEntry } from '../../stack/transfer.js';
+import { writePrivateFileAtomic } from '../../support/atomic-file.js';
 import { listText, table } from '../output.js';
 import { selectManager, type ManagerChoice } from '../select.js';
 import type { CommandContext, CommandResult } from '../context.js';
@@ -194,39 +194,16 @@ function utf8(bytes: Buffer, what: string): string {
   }
 }
 
-/**
- * Writes the whole file aside (0600 from its creation) and moves it into place, so that nobody
- * ever sees a half-written export; without `force`, link() refuses atomically if the file exists.
- */
+/** The export file, through the one atomic 0600 writer; its errors in this command's words. */
 function writePrivateFile(file: string, text: string, force: boolean): void {
-  const tmp = join(dirname(file), `.${basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
-  let fd: number;
+  let written: boolean;
   try {
-    fd = openSync(tmp, 'wx', 0o600);
+    written = writePrivateFileAtomic(file, text, { overwrite: force });
   } catch (e) {
-    throw new InputError(`cannot write to ${dirname(file)} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, 'Check that the directory exists and is writable.');
+    const err = e as NodeJS.ErrnoException;
+    // Creating the temporary file beside the target is the first thing that touches the directory.
+    if (err.syscall === 'open') throw new InputError(`cannot write to ${dirname(file)} (${err.code ?? 'error'})`, 'Check that the directory exists and is writable.');
+    throw e;
   }
-  try {
-    try {
-      writeSync(fd, text);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    if (force) renameSync(tmp, file);
-    else {
-      try {
-        linkSync(tmp, file);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new ExistsError(`'${file}' already exists`, 'Pass -f to overwrite it, or choose another file.');
-        throw e;
-      }
-    }
-  } finally {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // renamed into place
-    }
-  }
+  if (!written) throw new ExistsError(`'${file}' already exists`, 'Pass -f to overwrite it, or choose another file.');
 }
