@@ -54,7 +54,7 @@ const f = await remoteFixture({ attempts: 1 });
 const q = queues(f);
 const workers: WorkerProcess[] = [];
 const start = async (n: number) => {
-  while (workers.length < n) workers.push(await startWorkerProcess({ name: `bw${workers.length + 1}`, queues: [q.main, q.gpu], codeRoot: root, env: { VAULT_TOKEN: f.tokens.cpu } }));
+  while (workers.length < n) workers.push(await startWorkerProcess({ name: `bw${workers.length + 1}`, client: f.configDir, queues: [q.main, q.gpu], codeRoot: root, env: { VAULT_TOKEN: f.tokens.cpu } }));
 };
 await start(1);
 await timedRun(f.ks, 'chain.mjs', 'remote'); // warm: module loaded, connections open
@@ -91,7 +91,7 @@ if (!audit || !existsSync(audit)) {
     gpu1: await readOnlyToken(`${f.prefix}-b3`, [path('store'), path('s3creds'), path('gpu_creds')]),
   };
   for (const [name, token] of Object.entries(tokens)) {
-    workers.push(await startWorkerProcess({ name, queues: [name.startsWith('gpu') ? q.gpu : q.main], codeRoot: root, env: { VAULT_TOKEN: token } }));
+    workers.push(await startWorkerProcess({ name, client: f.configDir, queues: [name.startsWith('gpu') ? q.gpu : q.main], codeRoot: root, env: { VAULT_TOKEN: token } }));
   }
   const before = readFileSync(audit, 'utf8').length;
   await timedRun(f.ks, 'demo.mjs', 'remote');

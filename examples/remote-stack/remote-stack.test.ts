@@ -27,8 +27,8 @@ describe('examples/remote-stack', () => {
     const cpuToken = await readOnlyToken(`${fx.prefix}-ex-cpu`, [path('store'), path('s3creds'), path('data_api')]);
     const gpuToken = await readOnlyToken(`${fx.prefix}-ex-gpu`, [path('store'), path('s3creds'), path('gpu_license')]);
     const repo = resolve('.');
-    workers.push(await startWorkerProcess({ name: 'cpu-box', queues: [queues(fx).main], codeRoot: repo, env: { VAULT_TOKEN: cpuToken } }));
-    workers.push(await startWorkerProcess({ name: 'gpu-box', queues: ['gpu'], codeRoot: repo, env: { VAULT_TOKEN: gpuToken } }));
+    workers.push(await startWorkerProcess({ name: 'cpu-box', client: fx.configDir, queues: [queues(fx).main], codeRoot: repo, env: { VAULT_TOKEN: cpuToken } }));
+    workers.push(await startWorkerProcess({ name: 'gpu-box', client: fx.configDir, queues: ['gpu'], codeRoot: repo, env: { VAULT_TOKEN: gpuToken } }));
     const r = await runCli(['pipeline', 'run', 'examples/remote-stack/pipeline.ts'], cliEnv(fx.configDir, fx.clientEnv), repo);
     expect(r.stderr).toContain('✓ evaluate: completed');
     expect(r.status).toBe(0);

@@ -11,6 +11,9 @@ import * as stackSecrets from './commands/stack-secrets.js';
 
 type Runner = (fn: () => Promise<CommandResult>) => () => Promise<void>;
 
+/** A repeatable option's values, in order. */
+const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
+
 const GROUPS: [StackComponentType, string, string][] = [
   ['orchestrator', 'orchestrator', 'orchestrators: where pipeline steps run'],
   ['artifact_store', 'artifact-store', 'artifact stores: where step outputs are kept'],
@@ -74,8 +77,9 @@ export function addComponentCommands(program: Command, stack: Command, ctx: Comm
     .option('--no-cache', 'run every step, ignoring cached results')
     .option('--detach', 'remote (bullmq) stacks: return once the run is enqueued; follow it with `pipeline runs describe RUN`')
     .option('--code-root <dir>', 'remote (bullmq) stacks: the directory workers load the module from, relative to theirs (default: $KEYSTACK_CODE_ROOT, else the current directory)')
-    .action((file: string, o: { pipeline?: string; cache: boolean; detach?: boolean; codeRoot?: string }) =>
-      run(() => pipeline.pipelineRun(ctx, { file, exportName: o.pipeline, noCache: !o.cache, detach: o.detach, codeRoot: o.codeRoot }))());
+    .option('--trust-worker-key <file>', 'remote (bullmq) stacks: a file with a worker public key whose step results this run accepts; repeatable (also: `keystack keys trust`, $KEYSTACK_TRUSTED_WORKER_KEYS)', collect)
+    .action((file: string, o: { pipeline?: string; cache: boolean; detach?: boolean; codeRoot?: string; trustWorkerKey?: string[] }) =>
+      run(() => pipeline.pipelineRun(ctx, { file, exportName: o.pipeline, noCache: !o.cache, detach: o.detach, codeRoot: o.codeRoot, trustWorkerKeys: o.trustWorkerKey }))());
   const runs = p.command('runs').description('past pipeline runs');
   runs.command('list').description('list runs, newest first').option('-n, --limit <n>', 'how many', '20').action((o: { limit: string }) => run(() => pipeline.runsList(ctx, { limit: o.limit }))());
   runs.command('describe').description("show a run's steps (an id or a unique prefix of one)").argument('<run>').action((id: string) => run(() => pipeline.runsDescribe(ctx, { id }))());
@@ -83,12 +87,34 @@ export function addComponentCommands(program: Command, stack: Command, ctx: Comm
     .command('worker')
     .description('run the steps of remote (bullmq) stacks: take step jobs from Redis until SIGTERM')
     .option('--redis-url <url>', 'the orchestrator\'s Redis (default: $KEYSTACK_REDIS_URL, which keeps the password out of the process list)')
-    .option('-q, --queue <name>', 'a queue to serve, repeatable (default: keystack)', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
+    .option('-q, --queue <name>', 'a queue to serve, repeatable (default: keystack)', collect)
     .option('--concurrency <n>', 'steps run at once', '1')
     .option('--code-root <dir>', 'where pipeline modules are loaded from (default: the current directory)')
     .option('--name <name>', 'the worker id recorded for its steps (default: HOST:PID)')
-    .action((o: { redisUrl?: string; queue?: string[]; concurrency: string; codeRoot?: string; name?: string }) =>
+    .option('--trust-key <file>', 'a file with a client public key (`keystack keys show-public` on the client) whose jobs this worker runs; repeatable (also: $KEYSTACK_WORKER_TRUSTED_KEYS, `keystack keys trust --role client`)', collect)
+    .option('--allow-manager <spec>', 'FLAVOR:FIELD=VALUE,... a secrets-manager location this worker\'s credentials may go to, e.g. vault:url=https://vault:8200; repeatable (default: only managers registered on this worker, matched by UUID)', collect)
+    .option('--allow-artifact-store <spec>', 'FLAVOR:FIELD=VALUE,... an artifact-store location, e.g. s3:path=s3://bucket/runs,region=eu-west-1; repeatable (default: only stores registered on this worker)', collect)
+    .action((o: { redisUrl?: string; queue?: string[]; concurrency: string; codeRoot?: string; name?: string; trustKey?: string[]; allowManager?: string[]; allowArtifactStore?: string[] }) =>
       run(async () => (await import('./commands/worker.js')).worker(ctx, o))());
+  const keys = program.command('keys').description('signing keys of remote runs: what a worker trusts to run, and what a client trusts to record');
+  keys.command('show-public').description('print this machine\'s public key (created on first use), to give to workers or clients')
+    .option('--role <role>', 'client (signs runs; the default) or worker (signs step results)')
+    .action((o: { role?: string }) => run(async () => (await import('./commands/keys.js')).keysShowPublic(ctx, o))());
+  keys.command('trust').description('trust a public key: a worker key on a client (the default), or a client key on a worker (--role client)')
+    .argument('<key>', 'the key line printed by `keys show-public`, or a file holding it')
+    .option('--role <role>', 'worker (the default) or client')
+    .option('--name <name>', 'a note kept beside the key, e.g. the host')
+    .action((key: string, o: { role?: string; name?: string }) => run(async () => (await import('./commands/keys.js')).keysTrust(ctx, { key, ...o }))());
+  keys.command('untrust').description('stop trusting a key (by id, name or key line)')
+    .argument('<key>')
+    .option('--role <role>', 'worker (the default) or client')
+    .action((key: string, o: { role?: string }) => run(async () => (await import('./commands/keys.js')).keysUntrust(ctx, { key, ...o }))());
+  keys.command('list').description('this machine\'s keys and the keys it trusts')
+    .action(() => run(async () => (await import('./commands/keys.js')).keysList(ctx))());
+  keys.command('rotate').description('roll a key over: first prepare the next key and trust it everywhere, then --activate it')
+    .option('--role <role>', 'client (the default) or worker')
+    .option('--activate', 'make the prepared key the one in use (the old one is kept, retired)')
+    .action((o: { role?: string; activate?: boolean }) => run(async () => (await import('./commands/keys.js')).keysRotate(ctx, o))());
   // The step process of the local_process orchestrator: not for people.
   p.command('__step', { hidden: true })
     .argument('<run>')

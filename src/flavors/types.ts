@@ -143,6 +143,11 @@ export interface FlavorDefinition<C = Record<string, unknown>> {
    * @default every config field (a flavor that does not say is treated as all location)
    */
   readonly locationFields?: readonly string[];
+  /**
+   * Fields besides the location that decide whether a connection can be trusted (TLS
+   * verification, the CA file). A remote worker pins them together with the location.
+   */
+  readonly trustFields?: readonly string[];
   /** Flavor-specific config fields (scope, namespace and scope_prefix are the core's). */
   readonly config: ConfigFields;
   /** npm packages this flavor imports lazily, with the version range it was tested with. */

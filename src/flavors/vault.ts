@@ -37,6 +37,7 @@ export default defineFlavor<VaultFlavorOptions>({
   description: 'HashiCorp Vault / OpenBao (KV v2)',
   supportsScoping: true,
   locationFields: ['url', 'mount_point', 'vault_namespace'],
+  trustFields: ['ca_cert', 'tls_skip_verify'],
   // ZenML's vault flavor applies the AWS character rule ('.' included) and no length limit. Vault
   // and OpenBao set none on KV paths either, but OpenBao 2.7.2's time per request grows
   // quadratically with the path (write+list+read+delete: 0.09 s at 1,024 characters, 0.33 s at

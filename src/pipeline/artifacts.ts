@@ -89,6 +89,7 @@ export class LocalArtifactStore implements ArtifactStore {
   }
 
   async write(uri: string, value: unknown): Promise<StoredArtifact> {
+    checkArtifactUri(uri);
     const json = Buffer.from(JSON.stringify({ value }), 'utf8');
     const key = await this.#encryptionKey();
     this.#writeFile(uri, key ? sealArtifact(key, json, uri) : json);
@@ -96,6 +97,7 @@ export class LocalArtifactStore implements ArtifactStore {
   }
 
   async read(uri: string): Promise<unknown> {
+    checkArtifactUri(uri);
     const file = join(this.root, uri);
     let body: Buffer;
     try {
@@ -115,10 +117,11 @@ export class LocalArtifactStore implements ArtifactStore {
       }
       json = openArtifact(key, body, uri, this.component.name);
     }
-    return (JSON.parse(json.toString('utf8')) as { value: unknown }).value;
+    return decodeArtifact(json, uri, this.component.name);
   }
 
   exists(uri: string): boolean {
+    checkArtifactUri(uri);
     return existsSync(join(this.root, uri));
   }
 
@@ -172,3 +175,34 @@ export class LocalArtifactStore implements ArtifactStore {
 
 /** Where a store keeps its cache index, beside the runs' directories (run ids are uuids). */
 export const CACHE_DIR = '.cache';
+
+/**
+ * Refuses a URI that could leave the store: absolute, with `..`, `.`, empty segments,
+ * backslashes or NUL. The URI is not quoted: it may come from a message anyone could write.
+ */
+export function checkArtifactUri(uri: string): void {
+  if (typeof uri !== 'string' || uri === '' || uri.startsWith('/') || /[\\\0]/.test(uri) || uri.split('/').some((s) => s === '' || s === '.' || s === '..')) {
+    throw new ConfigError('refused an artifact URI that is not a relative path inside the artifact store (absolute, or with . or .. segments)', {
+      hint: 'Artifact URIs are RUN/STEP.json paths; something handed this process another one.',
+    });
+  }
+}
+
+/**
+ * The value of a stored output. What the store holds is not quoted in the error: the parser's
+ * message would carry its first bytes, which may be anything (another file, a secret).
+ */
+export function decodeArtifact(json: Buffer, uri: string, store: string): unknown {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(json.toString('utf8'));
+  } catch {
+    parsed = undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null || !Object.hasOwn(parsed, 'value')) {
+    throw new UnreadableArtifactError(`artifact ${uri} in artifact-store '${store}' is not an output keystack wrote (${json.length} bytes that are not its JSON)`, {
+      hint: 'It was altered or replaced; run the pipeline again without cache: keystack pipeline run FILE --no-cache.',
+    });
+  }
+  return (parsed as { value: unknown }).value;
+}

@@ -62,6 +62,8 @@ export interface RunOptions {
   detach?: boolean | undefined;
   /** bullmq: the directory module paths are relative to on the workers. @default KEYSTACK_CODE_ROOT, else the current directory */
   codeRoot?: string | undefined;
+  /** bullmq: files of worker public keys whose step results this run accepts, besides the trust list and KEYSTACK_TRUSTED_WORKER_KEYS. */
+  trustWorkerKeys?: readonly string[] | undefined;
 }
 
 export interface RunSummary {

@@ -11,7 +11,7 @@ import { callLimits, importLib, networkCode, scrubError } from '../flavors/suppo
 import { BackendError, ConfigError, KeystackError, NotFoundError, SchemaValidationError } from '../secrets/errors.js';
 import { parseS3Path, type S3Location } from '../stack/components.js';
 import type { ResolvedComponent } from '../stack/runtime.js';
-import { CACHE_DIR, CACHE_LOOKUP_LIMIT, type ArtifactStore, type CacheEntry, type StoredArtifact } from './artifacts.js';
+import { CACHE_DIR, CACHE_LOOKUP_LIMIT, checkArtifactUri, decodeArtifact, type ArtifactStore, type CacheEntry, type StoredArtifact } from './artifacts.js';
 import { cacheEntryName, isSealed, openArtifact, parseCacheEntry, sealArtifact, sealingKey, UnreadableArtifactError } from './sealing.js';
 
 export const FLAVOR_NAME = 's3';
@@ -70,7 +70,7 @@ export class S3ArtifactStore implements ArtifactStore {
       this.#decode(uri, body);
       return true;
     } catch (e) {
-      if (e instanceof UnreadableArtifactError || e instanceof SyntaxError) return false; // rotated key or altered object
+      if (e instanceof UnreadableArtifactError) return false; // rotated key or altered object
       throw e;
     }
   }
@@ -110,7 +110,7 @@ export class S3ArtifactStore implements ArtifactStore {
       }
       json = openArtifact(key, body, uri, this.component.name);
     }
-    return (JSON.parse(json.toString('utf8')) as { value: unknown }).value;
+    return decodeArtifact(json, uri, this.component.name);
   }
 
   #keyNow: Buffer | undefined;
@@ -123,11 +123,13 @@ export class S3ArtifactStore implements ArtifactStore {
   }
 
   async #put(uri: string, body: Buffer, op: string): Promise<void> {
+    checkArtifactUri(uri);
     await this.#send(op, uri, (s, c) => c.send(new s.PutObjectCommand({ Bucket: this.location.bucket, Key: `${this.location.prefix}${uri}`, Body: body })));
   }
 
   /** The object's bytes; null when it does not exist. */
   async #get(uri: string, op: string): Promise<Buffer | null> {
+    checkArtifactUri(uri);
     await this.#encryptionKey();
     try {
       const out = await this.#send(op, uri, (s, c) => c.send(new s.GetObjectCommand({ Bucket: this.location.bucket, Key: `${this.location.prefix}${uri}` })), true);

@@ -31,6 +31,8 @@ export interface ComponentFlavor {
   readonly remote?: boolean;
   /** The component exists only on this machine (a remote orchestrator cannot use it). */
   readonly isLocal?: boolean;
+  /** Artifact stores: the fields that decide where outputs go (a worker pins them). @default every field */
+  readonly locationFields?: readonly string[];
   /** Checks of the converted config beyond its fields' types, at register and update; throws a ConfigError. */
   readonly check?: (config: Readonly<Record<string, unknown>>, label: string) => void;
 }
@@ -70,6 +72,11 @@ export const COMPONENT_FLAVORS: readonly ComponentFlavor[] = [
       attempts: { type: 'integer', description: 'How many times a step is tried before the run fails.', default: 3 },
       backoff_ms: { type: 'integer', description: 'Wait before a failed step is tried again (doubled each attempt).', default: 1000 },
       step_timeout_seconds: { type: 'integer', description: 'Fail a step that runs longer than this (0 = no limit).', default: 0 },
+      run_deadline_seconds: {
+        type: 'integer',
+        description: 'How long after submission the steps of a run may start; part of what the client signs, so a job replayed later is refused.',
+        default: 86400,
+      },
     },
     remote: true,
     isLocal: false,
@@ -124,6 +131,7 @@ export const COMPONENT_FLAVORS: readonly ComponentFlavor[] = [
       },
     },
     isLocal: false,
+    locationFields: ['path', 'endpoint_url', 'region'],
     check: (config, label) => void parseS3Path(config['path'], label),
   },
   {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createServer } from 'node:net';
 import { RunStore } from '../../src/pipeline/run-store.js';
 import { registerComponent } from '../../src/stack/component-ops.js';
-import { cliEnv, codeRoot, dumpRedis, forms, REDIS_URL, runCli, startWorkerProcess } from './harness.js';
+import { cliEnv, codeRoot, dumpRedis, forms, REDIS_URL, runCli, startWorkerProcess, trustSomeWorker } from './harness.js';
 import { queues, remoteTestScope } from './fixture.js';
 
 const { workers, fixture } = remoteTestScope();
@@ -34,7 +34,7 @@ describe('remote runs that fail', () => {
   it('retries a failing step `attempts` times, then fails the run with the masked error; later steps never run', async () => {
     const f = await fixture({ attempts: 3, backoffMs: 50 });
     const root = codeRoot({ 'flaky.mjs': FLAKY });
-    workers.push(await startWorkerProcess({ name: 'w1', queues: [queues(f).main], codeRoot: root, env: { VAULT_TOKEN: f.tokens.cpu } }));
+    workers.push(await startWorkerProcess({ name: 'w1', client: f.configDir, queues: [queues(f).main], codeRoot: root, env: { VAULT_TOKEN: f.tokens.cpu } }));
     const r = await runCli(['pipeline', 'run', 'flaky.mjs'], cliEnv(f.configDir, f.clientEnv), root);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain("step 'flaky' failed: Error: the service refused token *** for input 1");
@@ -78,7 +78,7 @@ describe('remote runs that fail', () => {
   it('a worker without credentials for the secrets manager fails the step naming what is missing, not "not found"', async () => {
     const f = await fixture({ attempts: 3 });
     const root = codeRoot({ 'one.mjs': ONE_STEP });
-    workers.push(await startWorkerProcess({ name: 'nocreds', queues: [queues(f).main], codeRoot: root, env: {} }));
+    workers.push(await startWorkerProcess({ name: 'nocreds', client: f.configDir, queues: [queues(f).main], codeRoot: root, env: {} }));
     const r = await runCli(['pipeline', 'run', 'one.mjs'], cliEnv(f.configDir, f.clientEnv), root);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('the vault flavor has no credentials');
@@ -87,7 +87,7 @@ describe('remote runs that fail', () => {
     expect(workers[0]?.log().match(/only: attempt \d failed/g)).toHaveLength(1);
 
     // A token whose policy does not cover the secret: denied, still not "not found".
-    workers.push(await startWorkerProcess({ name: 'denied', queues: [queues(f).main], codeRoot: root, env: { VAULT_TOKEN: f.tokens.none } }));
+    workers.push(await startWorkerProcess({ name: 'denied', client: f.configDir, queues: [queues(f).main], codeRoot: root, env: { VAULT_TOKEN: f.tokens.none } }));
     await workers[0]?.stop();
     const d = await runCli(['pipeline', 'run', 'one.mjs'], cliEnv(f.configDir, f.clientEnv), root);
     expect(d.status).toBe(1);
@@ -99,7 +99,7 @@ describe('remote runs that fail', () => {
     const f = await fixture({ attempts: 3 });
     const root = codeRoot({ 'one.mjs': ONE_STEP });
     const other = codeRoot({ 'one.mjs': `${ONE_STEP}\n// changed on the worker\n` });
-    workers.push(await startWorkerProcess({ name: 'stale', queues: [queues(f).main], codeRoot: other, env: { VAULT_TOKEN: f.tokens.cpu } }));
+    workers.push(await startWorkerProcess({ name: 'stale', client: f.configDir, queues: [queues(f).main], codeRoot: other, env: { VAULT_TOKEN: f.tokens.cpu } }));
     const r = await runCli(['pipeline', 'run', 'one.mjs'], cliEnv(f.configDir, f.clientEnv), root);
     expect(r.status).toBe(1);
     // ("code root" may read "code ***" here: the client masks OpenBao's dev token, which is "root".)
@@ -119,6 +119,7 @@ describe('Redis down or refusing', () => {
 
   it('the client: unreachable and wrong password are clear errors, at once', async () => {
     const f = await fixture();
+    trustSomeWorker(f.configDir);
     const sm = await f.ks.secretsManager('vault');
     const root = codeRoot({ 'one.mjs': ONE_STEP });
     const port = await closedPort();
@@ -142,19 +143,20 @@ describe('Redis down or refusing', () => {
   }, 60_000);
 
   it('the worker: unreachable and wrong password are clear errors and exit 1, no hang', async () => {
+    const f = await fixture();
     const root = codeRoot({ 'one.mjs': ONE_STEP });
     const port = await closedPort();
-    const down = await startWorkerProcess({ name: 'down', codeRoot: root, redisUrl: `redis://127.0.0.1:${port}` });
+    const down = await startWorkerProcess({ name: 'down', client: f.configDir, codeRoot: root, redisUrl: `redis://127.0.0.1:${port}` });
     expect(await down.exited).toBe(1);
     expect(down.log()).toContain(`cannot reach Redis at redis://127.0.0.1:${port} from worker down`);
     expect(down.log()).toContain('Hint: Start Redis, or check the host and port in KEYSTACK_REDIS_URL.');
     const u = new URL(REDIS_URL());
     u.password = 'wrong-password-here';
-    const wrong = await startWorkerProcess({ name: 'wrong', codeRoot: root, redisUrl: u.toString() });
+    const wrong = await startWorkerProcess({ name: 'wrong', client: f.configDir, codeRoot: root, redisUrl: u.toString() });
     expect(await wrong.exited).toBe(1);
     expect(wrong.log()).toContain('refused the credentials of worker wrong');
     expect(wrong.log()).not.toContain('wrong-password-here');
-    const none = await startWorkerProcess({ name: 'none', codeRoot: root, redisUrl: null });
+    const none = await startWorkerProcess({ name: 'none', client: f.configDir, codeRoot: root, redisUrl: null });
     expect(await none.exited).toBe(2);
     expect(none.log()).toContain('KEYSTACK_REDIS_URL');
   }, 60_000);

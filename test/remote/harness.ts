@@ -8,6 +8,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { BUILTIN_FLAVOR_LOADERS } from '../../src/flavors/registry.js';
+import { addTrusted, ownKey } from '../../src/pipeline/remote/keys.js';
+import { Keystack } from '../../src/stack/client.js';
+import { componentFlavor } from '../../src/stack/components.js';
 import { BIN } from '../support/cli.js';
 import { requireEnv } from '../support/fake-http.js';
 
@@ -88,11 +92,59 @@ const BASE_ENV = (): Record<string, string> => ({
   METADATA_SERVER_DETECTION: 'none',
 });
 
-/** Starts `keystack worker` and waits until it serves its queues (or exits). */
-export async function startWorkerProcess(o: { name: string; queues?: string[]; codeRoot: string; env?: Record<string, string>; args?: string[]; redisUrl?: string | null }): Promise<WorkerProcess> {
+/**
+ * A worker's config directory paired with a client's, as an operator would: the client trusts the
+ * worker's key (its trust list), and the worker gets the client's public key in a file for
+ * --trust-key. Returns the worker's flags.
+ */
+export function pairWithClient(clientConfigDir: string, workerConfigDir: string, name: string): string[] {
+  const worker = ownKey(workerConfigDir, 'worker');
+  addTrusted(clientConfigDir, 'worker', worker, name);
+  const file = join(dirname(workerConfigDir), `client-${randomBytes(3).toString('hex')}.pub`);
+  writeFileSync(file, `${ownKey(clientConfigDir, 'client').text}\n`, { mode: 0o600 });
+  return ['--trust-key', file];
+}
+
+/** Trusts a worker key of a worker that is not started (yet): a client refuses to run with none. */
+export function trustSomeWorker(clientConfigDir: string): void {
+  pairWithClient(clientConfigDir, join(mkdtempSync(join(tmpdir(), 'keystack-spare-worker-')), 'config'), 'spare');
+}
+
+/**
+ * The allow-list flags that let a worker send its credentials to the active stack's secrets
+ * manager and artifact store of a client: their location and trust fields, as the operator
+ * would write them.
+ */
+export async function allowFlagsFor(clientConfigDir: string): Promise<string[]> {
+  const ks = new Keystack({ configDir: clientConfigDir, env: {}, onWarning: () => undefined });
+  try {
+    const stack = ks.activeStack();
+    const flags: string[] = [];
+    const spec = (flavor: string, fields: readonly string[], config: Record<string, unknown>) =>
+      `${flavor}:${fields.filter((f) => config[f] !== undefined && config[f] !== '').map((f) => `${f}=${String(config[f])}`).join(',')}`;
+    const sm = ks.stackComponent(stack, 'secrets_manager');
+    if (sm) {
+      const f = await (BUILTIN_FLAVOR_LOADERS[sm.flavor] as () => Promise<{ locationFields?: readonly string[]; trustFields?: readonly string[] }>)();
+      flags.push('--allow-manager', spec(sm.flavor, [...(f.locationFields ?? []), ...(f.trustFields ?? [])], sm.config));
+    }
+    const store = ks.stackComponent(stack, 'artifact_store');
+    if (store) flags.push('--allow-artifact-store', spec(store.flavor, componentFlavor('artifact_store', store.flavor).locationFields ?? [], store.config));
+    return flags;
+  } finally {
+    await ks.close();
+  }
+}
+
+/**
+ * Starts `keystack worker` and waits until it serves its queues (or exits). With `client` (a
+ * client's config dir), the worker is paired with it and allowed its stack's locations first.
+ */
+export async function startWorkerProcess(o: { name: string; queues?: string[]; codeRoot: string; env?: Record<string, string>; args?: string[]; redisUrl?: string | null; client?: string; allow?: boolean }): Promise<WorkerProcess> {
   const home = mkdtempSync(join(tmpdir(), `keystack-${o.name}-`));
-  const env: Record<string, string> = { ...BASE_ENV(), HOME: home, KEYSTACK_CONFIG_DIR: join(home, 'config'), ...(o.redisUrl === null ? {} : { KEYSTACK_REDIS_URL: o.redisUrl ?? REDIS_URL() }), ...o.env };
-  const args = [BIN, 'worker', '--name', o.name, '--code-root', o.codeRoot, ...(o.queues ?? ['keystack']).flatMap((q) => ['--queue', q]), ...(o.args ?? [])];
+  const configDir = join(home, 'config');
+  const env: Record<string, string> = { ...BASE_ENV(), HOME: home, KEYSTACK_CONFIG_DIR: configDir, ...(o.redisUrl === null ? {} : { KEYSTACK_REDIS_URL: o.redisUrl ?? REDIS_URL() }), ...o.env };
+  const paired = o.client === undefined ? [] : [...pairWithClient(o.client, configDir, o.name), ...(o.allow === false ? [] : await allowFlagsFor(o.client))];
+  const args = [BIN, 'worker', '--name', o.name, '--code-root', o.codeRoot, ...(o.queues ?? ['keystack']).flatMap((q) => ['--queue', q]), ...paired, ...(o.args ?? [])];
   const proc = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout.on('data', (d: Buffer) => (out += d.toString()));

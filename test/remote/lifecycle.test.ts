@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RunStore } from '../../src/pipeline/run-store.js';
 import { updateComponent } from '../../src/stack/component-ops.js';
-import { cliEnv, codeRoot, REDIS_URL, runCli, startWorkerProcess } from './harness.js';
+import { allowFlagsFor, cliEnv, codeRoot, pairWithClient, REDIS_URL, runCli, startWorkerProcess, trustSomeWorker } from './harness.js';
 import { queues, remoteTestScope } from './fixture.js';
 
 const { workers, fixture } = remoteTestScope();
@@ -41,6 +41,7 @@ describe('detached runs', () => {
     const f = await fixture();
     const root = codeRoot({ 'two.mjs': TWO });
     const env = cliEnv(f.configDir, f.clientEnv);
+    trustSomeWorker(f.configDir); // the worker that runs it is trusted later, while the run waits
     const r = await runCli(['pipeline', 'run', 'two.mjs', '--detach'], env, root);
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/Pipeline 'two' enqueued \(run [0-9a-f-]{36}\); follow it with `keystack pipeline runs describe [0-9a-f]{8}`/);
@@ -51,10 +52,14 @@ describe('detached runs', () => {
     const redis = new Redis(REDIS_URL());
     const raw = await redis.hget(`keystack:${queues(f).main}:${runId}__a`, 'data');
     redis.disconnect();
-    const job = JSON.parse(raw ?? '{}') as Record<string, unknown> & { stack: { components: { type: string; config: Record<string, unknown> }[] }; module: Record<string, unknown> };
-    expect(Object.keys(job).sort()).toEqual(['inputs', 'module', 'noCache', 'pipeline', 'runId', 'stack', 'step', 'v']);
-    expect(job.module).toEqual({ path: 'two.mjs', exportName: 'default', sha256: createHash('sha256').update(readFileSync(join(root, 'two.mjs'))).digest('hex') });
-    expect(job['step']).toEqual({ id: 'a', name: 'a', params: { n: 4 } });
+    const job = JSON.parse(raw ?? '{}') as Record<string, unknown> & { stack: { components: { type: string; config: Record<string, unknown> }[] }; job: { p: string; k: string; s: string } };
+    expect(Object.keys(job).sort()).toEqual(['job', 'runId', 'stack', 'stepId', 'v']);
+    // The signed envelope: what the worker acts on.
+    expect(Object.keys(job.job).sort()).toEqual(['k', 'p', 's']);
+    const envelope = JSON.parse(job.job.p) as Record<string, unknown>;
+    expect(envelope['module']).toEqual({ path: 'two.mjs', exportName: 'default', sha256: createHash('sha256').update(readFileSync(join(root, 'two.mjs'))).digest('hex') });
+    expect(envelope['step']).toEqual({ id: 'a', name: 'a', params: { n: 4 } });
+    expect(envelope['runId']).toBe(runId);
     const byType = Object.fromEntries(job.stack.components.map((c) => [c.type, c.config]));
     expect(byType['orchestrator']?.['redis_url']).toBe('{{redis.url}}');
     expect(byType['artifact_store']?.['encryption_key']).toBe('{{store.key}}');
@@ -69,7 +74,7 @@ describe('detached runs', () => {
     expect(b.run.status).toBe('running');
     expect(b.steps.map((s) => s.status)).toEqual(['pending', 'pending']);
 
-    workers.push(await startWorkerProcess({ name: 'late', queues: [queues(f).main], codeRoot: codeRoot({ 'two.mjs': TWO }), env: { VAULT_TOKEN: f.tokens.cpu } }));
+    workers.push(await startWorkerProcess({ name: 'late', client: f.configDir, queues: [queues(f).main], codeRoot: codeRoot({ 'two.mjs': TWO }), env: { VAULT_TOKEN: f.tokens.cpu } }));
     let last: { run: { status: string }; steps: { step: string; status: string; worker: string | null }[] } | undefined;
     await until('the detached run to complete', async () => {
       const d = await runCli(['--json', 'pipeline', 'runs', 'describe', runId.slice(0, 8)], env, root);
@@ -88,7 +93,13 @@ describe('from the library', () => {
     const root = codeRoot({ 'two.mjs': TWO });
     const { startWorker, loadPipelineModule, runPipeline } = await import('../../src/index.js');
     const lines: string[] = [];
-    const w = await startWorker({ redisUrl: REDIS_URL(), queues: [queues(f).main], codeRoot: root, name: 'lib', env: { VAULT_TOKEN: f.tokens.cpu }, onLog: (l) => lines.push(l) });
+    const configDir = join(mkdtempSync(join(tmpdir(), 'keystack-lib-worker-')), 'config');
+    const [, trustFile = ''] = pairWithClient(f.configDir, configDir, 'lib');
+    const [, manager = '', , store = ''] = await allowFlagsFor(f.configDir);
+    const w = await startWorker({
+      redisUrl: REDIS_URL(), queues: [queues(f).main], codeRoot: root, name: 'lib', env: { VAULT_TOKEN: f.tokens.cpu }, onLog: (l) => lines.push(l),
+      configDir, trustKeys: [trustFile], allowManagers: [manager], allowArtifactStores: [store],
+    });
     try {
       const loaded = await loadPipelineModule('two.mjs', undefined, root);
       const r = await runPipeline(f.ks, loaded.pipeline, { module: { path: loaded.module, exportName: loaded.exportName }, codeRoot: root });
@@ -107,7 +118,7 @@ describe('workers', () => {
     const marks = join(mkdtempSync(join(tmpdir(), 'keystack-marks-')), 'marks');
     const src = SLOW(marks, 1500);
     const root = codeRoot({ 'slow.mjs': src });
-    const a = await startWorkerProcess({ name: 'leaving', queues: [queues(f).main], codeRoot: root, env: { VAULT_TOKEN: f.tokens.cpu } });
+    const a = await startWorkerProcess({ name: 'leaving', client: f.configDir, queues: [queues(f).main], codeRoot: root, env: { VAULT_TOKEN: f.tokens.cpu } });
     workers.push(a);
     const run = runCli(['pipeline', 'run', 'slow.mjs'], cliEnv(f.configDir, f.clientEnv), root);
     await until('the step to start', () => existsSync(marks));
@@ -115,7 +126,7 @@ describe('workers', () => {
     expect(await a.exited).toBe(0);
     expect(a.log()).toContain('slow: completed');
     expect(a.log()).toContain('Worker leaving stopped (SIGTERM) after 1 step.');
-    workers.push(await startWorkerProcess({ name: 'next', queues: [queues(f).main], codeRoot: root, env: { VAULT_TOKEN: f.tokens.cpu } }));
+    workers.push(await startWorkerProcess({ name: 'next', client: f.configDir, queues: [queues(f).main], codeRoot: root, env: { VAULT_TOKEN: f.tokens.cpu } }));
     const r = await run;
     expect(r.status).toBe(0);
     expect(readFileSync(marks, 'utf8')).toBe('start\n'); // run once: finished, not handed back
@@ -127,7 +138,7 @@ describe('workers', () => {
     const f = await fixture({ attempts: 1, timeoutSeconds: 1 });
     const marks = join(mkdtempSync(join(tmpdir(), 'keystack-marks-')), 'marks');
     const root = codeRoot({ 'slow.mjs': SLOW(marks, 4000) });
-    workers.push(await startWorkerProcess({ name: 'w', queues: [queues(f).main], codeRoot: root, env: { VAULT_TOKEN: f.tokens.cpu } }));
+    workers.push(await startWorkerProcess({ name: 'w', client: f.configDir, queues: [queues(f).main], codeRoot: root, env: { VAULT_TOKEN: f.tokens.cpu } }));
     const r = await runCli(['pipeline', 'run', 'slow.mjs'], cliEnv(f.configDir, f.clientEnv), root);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain("step 'slow' failed: Error: timed out after 1 s (step_timeout_seconds)");

@@ -22,13 +22,13 @@ describe('a remote run on three workers', () => {
     // Each worker has its own config dir, code root (same content) and credentials.
     const rootB = codeRoot({ 'pipelines/demo.mjs': DEMO_PIPELINE });
     const rootGpu = codeRoot({ 'pipelines/demo.mjs': DEMO_PIPELINE });
-    workers.push(await startWorkerProcess({ name: 'cpu1', queues: [q.main], codeRoot: root, env: { VAULT_TOKEN: fx.tokens.cpu } }));
+    workers.push(await startWorkerProcess({ name: 'cpu1', client: fx.configDir, queues: [q.main], codeRoot: root, env: { VAULT_TOKEN: fx.tokens.cpu } }));
     // cpu2 has a token of its own (same policy), so that OpenBao's audit log tells the workers apart.
     const path = (n: string) => `${fx.prefix}/global/${n}`;
     const cpu2Token = await readOnlyToken(`${fx.prefix}-cpu2`, [path('store'), path('s3creds'), path('cpu_creds')]);
-    workers.push(await startWorkerProcess({ name: 'cpu2', queues: [q.main], codeRoot: rootB, env: { VAULT_TOKEN: cpu2Token } }));
+    workers.push(await startWorkerProcess({ name: 'cpu2', client: fx.configDir, queues: [q.main], codeRoot: rootB, env: { VAULT_TOKEN: cpu2Token } }));
     const auditStart = existsSync(AUDIT) ? readFileSync(AUDIT, 'utf8').length : 0;
-    workers.push(await startWorkerProcess({ name: 'gpu1', queues: [q.gpu], codeRoot: rootGpu, env: { VAULT_TOKEN: fx.tokens.gpu } }));
+    workers.push(await startWorkerProcess({ name: 'gpu1', client: fx.configDir, queues: [q.gpu], codeRoot: rootGpu, env: { VAULT_TOKEN: fx.tokens.gpu } }));
 
     const r = await runCli(['pipeline', 'run', 'pipelines/demo.mjs'], cliEnv(fx.configDir, fx.clientEnv), root);
     expect(r.stderr).toContain('✓ report: completed');
@@ -98,8 +98,8 @@ describe('a remote run on three workers', () => {
     // A cached re-run on other workers: the steps without context come from the cache kept in
     // the artifact store; the steps that read secrets run again.
     await Promise.all(workers.splice(0).map((w) => w.stop()));
-    workers.push(await startWorkerProcess({ name: 'cpu3', queues: [q.main], codeRoot: codeRoot({ 'pipelines/demo.mjs': DEMO_PIPELINE }), env: { VAULT_TOKEN: fx.tokens.cpu } }));
-    workers.push(await startWorkerProcess({ name: 'gpu2', queues: [q.gpu], codeRoot: codeRoot({ 'pipelines/demo.mjs': DEMO_PIPELINE }), env: { VAULT_TOKEN: fx.tokens.gpu } }));
+    workers.push(await startWorkerProcess({ name: 'cpu3', client: fx.configDir, queues: [q.main], codeRoot: codeRoot({ 'pipelines/demo.mjs': DEMO_PIPELINE }), env: { VAULT_TOKEN: fx.tokens.cpu } }));
+    workers.push(await startWorkerProcess({ name: 'gpu2', client: fx.configDir, queues: [q.gpu], codeRoot: codeRoot({ 'pipelines/demo.mjs': DEMO_PIPELINE }), env: { VAULT_TOKEN: fx.tokens.gpu } }));
     const again = await runCli(['pipeline', 'run', 'pipelines/demo.mjs'], cliEnv(fx.configDir, fx.clientEnv), root);
     expect(again.status).toBe(0);
     const [second] = runs.listRuns(1);

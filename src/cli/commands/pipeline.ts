@@ -13,6 +13,7 @@ interface RunCommandOptions {
   noCache?: boolean | undefined;
   detach?: boolean | undefined;
   codeRoot?: string | undefined;
+  trustWorkerKeys?: string[] | undefined;
 }
 
 export async function pipelineRun(ctx: CommandContext, o: RunCommandOptions): Promise<CommandResult> {
@@ -29,6 +30,7 @@ async function run(ctx: CommandContext, o: RunCommandOptions): Promise<CommandRe
     noCache: o.noCache,
     detach: o.detach,
     codeRoot: o.codeRoot === undefined ? undefined : resolve(ctx.cwd, o.codeRoot),
+    trustWorkerKeys: o.trustWorkerKeys?.map((f) => resolve(ctx.cwd, f)),
     worker: selfWorker(),
     onRunStart: (run, stack) =>
       ctx.out.note(`Running pipeline '${run.pipeline}' on stack '${stack.name}' (orchestrator '${stack.orchestrator.name}', flavor ${stack.orchestrator.flavor.name}); run ${run.id}`),

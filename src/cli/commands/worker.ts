@@ -1,4 +1,5 @@
 /** `keystack worker`: a long-running process that runs the steps of remote (bullmq) stacks. */
+import { resolve } from 'node:path';
 import { UsageError } from '../../secrets/errors.js';
 import { redisCredentials } from '../../pipeline/remote/redis.js';
 import type { CommandContext, CommandResult } from '../context.js';
@@ -9,6 +10,11 @@ export interface WorkerCommandOptions {
   concurrency?: string | undefined;
   codeRoot?: string | undefined;
   name?: string | undefined;
+  /** Files of client public keys whose jobs this worker runs (besides its trust list and the variable). */
+  trustKey?: string[] | undefined;
+  /** FLAVOR:FIELD=VALUE,... specs: where the worker's credentials may go. */
+  allowManager?: string[] | undefined;
+  allowArtifactStore?: string[] | undefined;
   /** Resolves when the worker should stop (SIGTERM, SIGINT); default: those signals. */
   stop?: Promise<string> | undefined;
 }
@@ -37,6 +43,10 @@ export async function worker(ctx: CommandContext, o: WorkerCommandOptions): Prom
   const { startWorker } = await import('../../pipeline/remote/worker.js');
   let steps = 0;
   const w = await startWorker({
+    configDir: ctx.keystack().configDir,
+    trustKeys: o.trustKey?.map((f) => resolve(ctx.cwd, f)),
+    allowManagers: o.allowManager,
+    allowArtifactStores: o.allowArtifactStore,
     redisUrl: url,
     redisSource: fromArgv ? '--redis-url' : REDIS_URL_ENV,
     queues: o.queue && o.queue.length > 0 ? o.queue : ['keystack'],

@@ -1,8 +1,10 @@
 /**
  * The client side of the bullmq orchestrator: snapshot the stack, resolve the orchestrator's own
- * redis_url through this machine's secrets manager, add the steps that have no inputs, then (unless
- * detached) follow the run's state in Redis, recording each step in the run history as it finishes.
- * Workers schedule the rest (see protocol.ts), so a detached run goes on without this process.
+ * redis_url through this machine's secrets manager, sign an envelope for every step of the run
+ * with the client key, add the steps that have no inputs, then (unless detached) follow the run's
+ * state in Redis, recording each step in the run history as it finishes, from results signed by a
+ * worker key this client trusts and from nothing else. Workers schedule the rest (see
+ * protocol.ts), so a detached run goes on without this process.
  */
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
@@ -13,9 +15,12 @@ import type { StackRuntime } from '../../stack/runtime.js';
 import { RunStore, type RunRecord, type StepStatus } from '../run-store.js';
 import { StepFailedError, type RunOptions, type RunSummary } from '../runner.js';
 import { cacheEnabled, type Pipeline, type StepNode } from '../step.js';
-import { addStepJob, queueFor, queueSource, readRunState, writeMeta, type RemoteRunState, type RemoteStepState } from './protocol.js';
+import type { SignedMessage } from '../../support/signing.js';
+import { openResult, signJob, snapshotHash, stepOutputUri, type JobEnvelope } from './envelope.js';
+import { ownKey, trustListFile, TrustedKeys, CLIENT_TRUSTED_WORKER_KEYS_ENV } from './keys.js';
+import { addStepJob, queueFor, queueSource, readRunState, retryPolicy, writeRun, type RemoteRunState, type RemoteStepState } from './protocol.js';
 import { loadBullmq, openRedis, type RedisClient } from './redis.js';
-import { componentFields, managerFields, moduleHash, modulePathIn, PAYLOAD_VERSION, snapshotComponent, type StackSnapshot, type StepJobData } from './snapshot.js';
+import { componentFields, managerFields, moduleHash, modulePathIn, PAYLOAD_VERSION, snapshotComponent, type StackSnapshot } from './snapshot.js';
 import { openRunArtifactStore } from './store.js';
 
 /** How often the client reads the run's state while it follows a run. */
@@ -44,6 +49,17 @@ export async function connectOrchestrator(stack: StackRuntime): Promise<{ redis:
   return { redis: await openRedis(url, { who: 'the client', source, blocking: false }), url };
 }
 
+/** The worker keys whose results this client records; refuses to go on without any. */
+export function clientTrustedWorkers(ks: Keystack, files: readonly string[] | undefined): TrustedKeys {
+  const trusted = new TrustedKeys('worker', { configDir: ks.configDir, files, env: ks.env });
+  if (trusted.keys.size === 0) {
+    throw new ConfigError('this client trusts no worker key, so it would refuse every step result of a remote run', {
+      hint: `On each worker machine run \`keystack keys show-public --role worker\` and trust the key here with \`keystack keys trust --role worker KEY\` (kept in ${trustListFile(ks.configDir, 'worker')}), or pass --trust-worker-key FILE or set ${CLIENT_TRUSTED_WORKER_KEYS_ENV}.`,
+    });
+  }
+  return trusted;
+}
+
 export async function runOnWorkers(ks: Keystack, stack: StackRuntime, p: Pipeline, options: RunOptions): Promise<RunSummary> {
   if (!options.module) {
     throw new ConfigError('the bullmq orchestrator needs the module that defines the pipeline', {
@@ -54,6 +70,8 @@ export async function runOnWorkers(ks: Keystack, stack: StackRuntime, p: Pipelin
   const codeRoot = resolve(options.codeRoot ?? ks.env['KEYSTACK_CODE_ROOT'] ?? process.cwd());
   const snapshot = stackSnapshot(ks, stack);
   const module = { path: modulePathIn(codeRoot, options.module.path), exportName: options.module.exportName, sha256: moduleHash(options.module.path) };
+  const trusted = clientTrustedWorkers(ks, options.trustWorkerKeys);
+  const key = ownKey(ks.configDir, 'client');
   const { redis, url } = await connectOrchestrator(stack);
   await checkStepOperatorRedis(stack, nodes, url);
   const bullmq = await loadBullmq();
@@ -65,17 +83,27 @@ export async function runOnWorkers(ks: Keystack, stack: StackRuntime, p: Pipelin
   };
   try {
     runs.createRun(run, nodes.map((n, position) => ({ stepId: n.id, name: n.step.name, position, params: n.params, cacheEnabled: cacheEnabled(n.step, p) })), { remote: 'bullmq' });
-    await writeMeta(redis, run.id, { pipeline: p.name, steps: nodes.map((n) => n.id), startedAt: run.startedAt });
-    for (const node of nodes.filter((n) => Object.keys(n.upstream).length === 0)) {
-      const data: StepJobData = {
-        v: PAYLOAD_VERSION, runId: run.id, pipeline: p.name, stack: snapshot, module,
-        step: { id: node.id, name: node.step.name, params: node.params }, inputs: {}, noCache: options.noCache === true,
+    const policy = retryPolicy(snapshot);
+    const deadline = Date.parse(run.startedAt) + policy.deadlineSeconds * 1000;
+    const hash = snapshotHash(snapshot);
+    // Every step is signed now: the workers that schedule later steps forward these unchanged.
+    const jobs = new Map<string, SignedMessage>();
+    for (const node of nodes) {
+      const envelope: JobEnvelope = {
+        runId: run.id, pipeline: p.name, snapshotHash: hash, module, step: { id: node.id, name: node.step.name, params: node.params },
+        inputs: Object.fromEntries(Object.entries(node.upstream).map(([k, from]) => [k, stepOutputUri(run.id, from)])),
+        queue: queueFor(snapshot, node.stepOperator), attempts: policy.attempts, deadline, noCache: options.noCache === true,
       };
-      await addStepJob(queues, queueFor(snapshot, node.stepOperator), data);
+      jobs.set(node.id, signJob(key, envelope));
+    }
+    await writeRun(redis, run.id, { pipeline: p.name, steps: nodes.map((n) => n.id), startedAt: run.startedAt }, jobs);
+    for (const node of nodes.filter((n) => Object.keys(n.upstream).length === 0)) {
+      const job = jobs.get(node.id) as SignedMessage;
+      await addStepJob(queues, queueFor(snapshot, node.stepOperator), { v: PAYLOAD_VERSION, runId: run.id, stepId: node.id, job, stack: snapshot });
     }
     options.onRunStart?.(runs.getRun(run.id), stack);
     if (options.detach) return { run: runs.getRun(run.id), steps: runs.steps(run.id), outputs: {} };
-    return await follow(ks, stack, runs, run.id, redis, options);
+    return await follow(ks, stack, runs, run.id, redis, trusted, deadline, options);
   } finally {
     await queues.close().catch(() => undefined);
     redis.disconnect();
@@ -96,11 +124,11 @@ async function checkStepOperatorRedis(stack: StackRuntime, nodes: readonly StepN
   }
 }
 
-async function follow(ks: Keystack, stack: StackRuntime, runs: RunStore, runId: string, redis: RedisClient, options: RunOptions): Promise<RunSummary> {
+async function follow(ks: Keystack, stack: StackRuntime, runs: RunStore, runId: string, redis: RedisClient, trusted: TrustedKeys, deadline: number, options: RunOptions): Promise<RunSummary> {
   const seen = new Map<string, string>();
   for (;;) {
     const state = await readRunState(redis, runId);
-    const outcome = syncRemoteRun(runs, runId, state, (stepId, s) => {
+    const outcome = syncRemoteRun(runs, runId, state, trusted, (stepId, s) => {
       const key = `${s.status}:${s.attempts ?? 0}`;
       if (seen.get(stepId) === key) return;
       seen.set(stepId, key);
@@ -111,6 +139,10 @@ async function follow(ks: Keystack, stack: StackRuntime, runs: RunStore, runId: 
       throw new StepFailedError(runId, failed?.stepId ?? '?', failed?.error ?? 'the step failed on a worker');
     }
     if (outcome === 'completed') break;
+    if (Date.now() > deadline) {
+      runs.finishRun(runId, 'failed', 'the run did not finish before its deadline (run_deadline_seconds of the orchestrator)');
+      throw new ConfigError(`run ${runId} did not finish before its deadline`, { hint: 'Check that workers serve its queues; give runs more time with `keystack orchestrator update NAME --run_deadline_seconds=N`.' });
+    }
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
   const artifacts = await openRunArtifactStore(stack.artifactStore, ks.configDir, ks.env);
@@ -124,16 +156,20 @@ function toStepStatus(s: RemoteStepState['status']): StepStatus {
 }
 
 /**
- * Copies the state workers keep in Redis into the run history; finishes the run when every step
- * is done or one failed for good. Returns the run's state.
+ * Copies the state workers keep in Redis into the run history, taking only states signed by a
+ * worker key this client trusts for this run and step: anything else fails the step with the
+ * reason. Finishes the run when every step is done or one failed for good. Returns the run's state.
  */
-export function syncRemoteRun(runs: RunStore, runId: string, state: RemoteRunState, onChange?: (stepId: string, s: RemoteStepState) => void): 'running' | 'completed' | 'failed' {
+export function syncRemoteRun(runs: RunStore, runId: string, state: RemoteRunState, trusted: TrustedKeys, onChange?: (stepId: string, s: RemoteStepState) => void): 'running' | 'completed' | 'failed' {
   const steps = runs.steps(runId);
   let failed: { stepId: string; error: string } | undefined;
   let done = 0;
   for (const rec of steps) {
-    const s = state.steps.get(rec.stepId);
-    if (!s) continue;
+    const raw = state.steps.get(rec.stepId);
+    if (raw === undefined) continue;
+    trusted.refreshFor(typeof raw === 'object' && raw !== null ? (raw as { k?: unknown }).k : undefined);
+    const opened = openResult(raw, runId, rec.stepId, trusted.keys);
+    const s: RemoteStepState = opened.ok ? opened.result : { status: 'failed', error: opened.reason };
     const status = toStepStatus(s.status);
     runs.recordRemoteStep(runId, rec.stepId, {
       status, worker: s.worker ?? null, attempts: s.attempts ?? null, durationMs: s.durationMs ?? null, error: s.error ?? null,
@@ -160,10 +196,11 @@ export async function refreshRemoteRun(ks: Keystack, runId: string, load: (stack
   const runs = new RunStore(ks.store);
   const run = runs.getRun(runId);
   if (run.status !== 'running' || runs.remoteOf(run.id) === null) return;
+  const trusted = clientTrustedWorkers(ks, undefined);
   const stack = await load(run.stack);
   const { redis } = await connectOrchestrator(stack);
   try {
-    syncRemoteRun(runs, run.id, await readRunState(redis, run.id));
+    syncRemoteRun(runs, run.id, await readRunState(redis, run.id), trusted);
   } finally {
     redis.disconnect();
   }

@@ -5,32 +5,28 @@
  * and the worker that completes a step adds each dependent whose inputs are then all complete,
  * so a run goes on while the client is detached. Job ids are `RUN__STEP`, so a step added twice
  * (two inputs completing at once) is one job.
+ *
+ * The run hash holds `meta`, `job:STEP` (the client's signed envelope of each step, which
+ * workers forward as they schedule) and `step:STEP` (the latest signed state a worker wrote).
+ * Whoever can write to Redis can write there too: workers act only on envelopes whose signature
+ * they check, and the client records only states whose signature it checks. Statuses read
+ * without a check only decide *when* a worker looks at a step, never what it does.
  */
 import type { Queue } from 'bullmq';
-import type { StoredArtifact } from '../artifacts.js';
+import type { SignedMessage } from '../../support/signing.js';
+import type { RemoteStepStatus, StepResult } from './envelope.js';
 import type { RedisClient } from './redis.js';
 import type { SnapshotComponent, StackSnapshot, StepJobData } from './snapshot.js';
+
+export type { RemoteStepStatus } from './envelope.js';
 
 /** BullMQ's key prefix for keystack queues; run state lives beside it. */
 export const QUEUE_PREFIX = 'keystack';
 /** Run state is kept this long after the last change. */
 const STATE_TTL_SECONDS = 7 * 24 * 3600;
 
-export type RemoteStepStatus = 'queued' | 'running' | 'completed' | 'cached' | 'failed' | 'skipped';
-
-export interface RemoteStepState {
-  status: RemoteStepStatus;
-  worker?: string | undefined;
-  attempts?: number | undefined;
-  durationMs?: number | undefined;
-  output?: StoredArtifact | undefined;
-  cachedFrom?: string | undefined;
-  cacheKey?: string | undefined;
-  inputs?: Record<string, StoredArtifact> | undefined;
-  startedAt?: string | undefined;
-  /** Masked on the worker before it was written. */
-  error?: string | undefined;
-}
+/** A step's state as the client records it, once its signature is checked. */
+export type RemoteStepState = Omit<StepResult, 'runId' | 'stepId' | 'worker'> & { worker?: string | undefined };
 
 export interface RemoteRunMeta {
   pipeline: string;
@@ -38,9 +34,13 @@ export interface RemoteRunMeta {
   startedAt: string;
 }
 
+/** The run hash as read: nothing in it checked yet. */
 export interface RemoteRunState {
   meta: RemoteRunMeta | null;
-  steps: Map<string, RemoteStepState>;
+  /** Step id → the signed state, as found (maybe not signed at all). */
+  steps: Map<string, unknown>;
+  /** Step id → the signed envelope the client left for it. */
+  jobs: Map<string, unknown>;
 }
 
 export function runKey(runId: string): string {
@@ -51,11 +51,14 @@ export function jobId(runId: string, stepId: string): string {
   return `${runId}__${stepId}`;
 }
 
-export async function writeMeta(redis: RedisClient, runId: string, meta: RemoteRunMeta): Promise<void> {
-  await redis.multi().hset(runKey(runId), 'meta', JSON.stringify(meta)).expire(runKey(runId), STATE_TTL_SECONDS).exec();
+/** Writes the run's meta and every step's signed envelope, in one transaction. */
+export async function writeRun(redis: RedisClient, runId: string, meta: RemoteRunMeta, jobs: ReadonlyMap<string, SignedMessage>): Promise<void> {
+  const fields: string[] = ['meta', JSON.stringify(meta)];
+  for (const [stepId, job] of jobs) fields.push(`job:${stepId}`, JSON.stringify(job));
+  await redis.multi().hset(runKey(runId), ...fields).expire(runKey(runId), STATE_TTL_SECONDS).exec();
 }
 
-export async function setStepState(redis: RedisClient, runId: string, stepId: string, state: RemoteStepState): Promise<void> {
+export async function setStepState(redis: RedisClient, runId: string, stepId: string, state: SignedMessage): Promise<void> {
   await redis.multi().hset(runKey(runId), `step:${stepId}`, JSON.stringify(state)).expire(runKey(runId), STATE_TTL_SECONDS).exec();
 }
 
@@ -63,7 +66,7 @@ export async function setStepState(redis: RedisClient, runId: string, stepId: st
  * Records a step's final state and reads the whole run in one transaction: of two inputs of a
  * step completing at once, the second to commit sees both, so one of them schedules the step.
  */
-export async function finishStepState(redis: RedisClient, runId: string, stepId: string, state: RemoteStepState): Promise<RemoteRunState> {
+export async function finishStepState(redis: RedisClient, runId: string, stepId: string, state: SignedMessage): Promise<RemoteRunState> {
   const r = await redis.multi().hset(runKey(runId), `step:${stepId}`, JSON.stringify(state)).expire(runKey(runId), STATE_TTL_SECONDS).hgetall(runKey(runId)).exec();
   const all = r?.[2]?.[1] as Record<string, string> | undefined;
   return parseState(all ?? {});
@@ -73,18 +76,39 @@ export async function readRunState(redis: RedisClient, runId: string): Promise<R
   return parseState(await redis.hgetall(runKey(runId)));
 }
 
+function parseJson(v: string): unknown {
+  try {
+    return JSON.parse(v) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
 function parseState(h: Record<string, string>): RemoteRunState {
-  const steps = new Map<string, RemoteStepState>();
+  const steps = new Map<string, unknown>();
+  const jobs = new Map<string, unknown>();
   let meta: RemoteRunMeta | null = null;
   for (const [k, v] of Object.entries(h)) {
-    if (k === 'meta') meta = JSON.parse(v) as RemoteRunMeta;
-    else if (k.startsWith('step:')) steps.set(k.slice(5), JSON.parse(v) as RemoteStepState);
+    if (k === 'meta') meta = parseJson(v) as RemoteRunMeta | null;
+    else if (k.startsWith('step:')) steps.set(k.slice(5), parseJson(v));
+    else if (k.startsWith('job:')) jobs.set(k.slice(4), parseJson(v));
   }
-  return { meta, steps };
+  return { meta, steps, jobs };
+}
+
+/**
+ * The status a state claims, read without checking its signature: only for deciding when to look
+ * at a step (whether its dependents may be ready, whether the run already failed).
+ */
+export function claimedStatus(raw: unknown): RemoteStepStatus | undefined {
+  const p = (raw as { p?: unknown } | null)?.p;
+  if (typeof p !== 'string') return undefined;
+  const status = (parseJson(p) as { status?: unknown } | null)?.status;
+  return typeof status === 'string' ? (status as RemoteStepStatus) : undefined;
 }
 
 export function runFailed(state: RemoteRunState): boolean {
-  for (const s of state.steps.values()) if (s.status === 'failed') return true;
+  for (const s of state.steps.values()) if (claimedStatus(s) === 'failed') return true;
   return false;
 }
 
@@ -101,11 +125,16 @@ export interface RetryPolicy {
   attempts: number;
   backoffMs: number;
   timeoutSeconds: number;
+  /** How long after submission the run's steps may start. */
+  deadlineSeconds: number;
 }
 
 export function retryPolicy(stack: StackSnapshot): RetryPolicy {
   const o = orchestratorOf(stack);
-  return { attempts: Math.max(1, intConfig(o, 'attempts', 3)), backoffMs: intConfig(o, 'backoff_ms', 1000), timeoutSeconds: intConfig(o, 'step_timeout_seconds', 0) };
+  return {
+    attempts: Math.max(1, intConfig(o, 'attempts', 3)), backoffMs: intConfig(o, 'backoff_ms', 1000), timeoutSeconds: intConfig(o, 'step_timeout_seconds', 0),
+    deadlineSeconds: Math.max(1, intConfig(o, 'run_deadline_seconds', 86400)),
+  };
 }
 
 /** The queue a step runs on: its step operator's, else the orchestrator's. */
@@ -126,8 +155,8 @@ export interface QueueSource {
 export async function addStepJob(queues: QueueSource, queueName: string, data: StepJobData): Promise<void> {
   const policy = retryPolicy(data.stack);
   const q = await queues.queue(queueName);
-  await q.add(data.step.id, data, {
-    jobId: jobId(data.runId, data.step.id),
+  await q.add(data.stepId, data, {
+    jobId: jobId(data.runId, data.stepId),
     attempts: policy.attempts,
     backoff: { type: 'exponential', delay: policy.backoffMs },
     removeOnComplete: { age: STATE_TTL_SECONDS },

@@ -11,10 +11,10 @@ import { isReference } from '../../secrets/reference.js';
 import type { FlavorDefinition } from '../../flavors/types.js';
 import type { ComponentRecord, ComponentType } from '../../stack/config-store.js';
 import type { ComponentFlavor } from '../../stack/components.js';
-import type { StoredArtifact } from '../artifacts.js';
+import type { SignedMessage } from '../../support/signing.js';
 
 /** Bumped when the payload changes shape; a worker refuses a version it does not know. */
-export const PAYLOAD_VERSION = 1;
+export const PAYLOAD_VERSION = 2;
 
 export interface SnapshotComponent {
   uuid: string;
@@ -38,16 +38,16 @@ export interface ModuleRef {
   sha256: string;
 }
 
+/**
+ * A BullMQ step job. Only `job`, the client's signed envelope, is acted on; `stack` must hash to
+ * what the envelope names, and `runId`/`stepId` only route (they must agree with the envelope).
+ */
 export interface StepJobData {
   v: typeof PAYLOAD_VERSION;
   runId: string;
-  pipeline: string;
+  stepId: string;
+  job: SignedMessage;
   stack: StackSnapshot;
-  module: ModuleRef;
-  step: { id: string; name: string; params: Record<string, unknown> };
-  /** Input name → the artifact the producing step wrote. */
-  inputs: Record<string, StoredArtifact>;
-  noCache: boolean;
 }
 
 /**
@@ -91,20 +91,4 @@ export function modulePathIn(codeRoot: string, path: string): string {
     });
   }
   return rel.split(sep).join('/');
-}
-
-/** Checks a payload taken from Redis before anything uses it. */
-export function parseStepJob(data: unknown): StepJobData {
-  // Taken apart field by field: a job from another version may lack any of them.
-  const d = data as { [K in keyof StepJobData]?: unknown } & { module?: Partial<ModuleRef>; step?: Partial<StepJobData['step']>; stack?: Partial<StackSnapshot> } | null;
-  const ok = typeof d === 'object' && d !== null && d.v === PAYLOAD_VERSION && typeof d.runId === 'string' && typeof d.pipeline === 'string'
-    && typeof d.module?.path === 'string' && typeof d.module.sha256 === 'string' && typeof d.module.exportName === 'string'
-    && typeof d.step?.id === 'string' && typeof d.step.name === 'string' && typeof d.step.params === 'object'
-    && Array.isArray(d.stack?.components) && typeof d.inputs === 'object' && d.inputs !== null;
-  if (!ok) {
-    throw new ConfigError(`the job is not a keystack step job of payload version ${PAYLOAD_VERSION}`, {
-      hint: 'Run the same keystack version on the client and the workers.',
-    });
-  }
-  return data as StepJobData;
 }

@@ -1,17 +1,24 @@
 /**
- * `keystack worker`: takes step jobs from BullMQ queues and runs them. For each run it builds the
- * stack from the job's snapshot in a private temporary config store (never the client's), reads
- * secrets through the snapshot's secrets manager with this process's own credentials (each secret
- * once per run), loads the pipeline module from its own code root (refusing other content than
- * the client ran), runs the step, writes the output to the artifact store, and records the result
- * in Redis, masked, before BullMQ sees anything.
+ * `keystack worker`: takes step jobs from BullMQ queues and runs them. Redis is a queue, not an
+ * authority: a job runs only if its envelope carries the signature of a client key this worker
+ * trusts, within the run's deadline, and only once per attempt on this worker (its own nonce
+ * record). Before it builds anything from the job's stack, the worker refuses local-only
+ * components and any secrets manager or artifact store whose location its own configuration does
+ * not allow (pinning.ts), so its credentials never go where a job says. Then, for each run, it
+ * builds the stack in a private temporary config store (never the client's), reads secrets with
+ * its own credentials (each secret once per run), loads the pipeline module from its own code
+ * root (refusing other content than the client ran), runs the step, writes the output under the
+ * run's prefix in the artifact store, and records the result in Redis, masked and signed with its
+ * own key, before BullMQ sees anything.
  */
 import type { Job, Worker } from 'bullmq';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join, relative, resolve, isAbsolute } from 'node:path';
 import { ConfigError, KeystackError } from '../../secrets/errors.js';
 import { processMasker } from '../../support/masking.js';
+import type { SigningKey } from '../../support/signing.js';
 import { Keystack } from '../../stack/client.js';
 import type { SingleComponentType } from '../../stack/config-store.js';
 import type { ComponentFlavor } from '../../stack/components.js';
@@ -20,9 +27,13 @@ import { loadPipelineModule } from '../module.js';
 import { computeCacheKey } from '../runner.js';
 import { cacheEnabled, checkJson, type Pipeline, type StepContext, type StepNode } from '../step.js';
 import type { StoredArtifact } from '../artifacts.js';
-import { addStepJob, finishStepState, QUEUE_PREFIX, queueFor, queueSource, readRunState, retryPolicy, runFailed, setStepState, type RemoteStepState } from './protocol.js';
+import { JobRefusedError, openJob, parseStepJob, signResult, stepOutputUri, type JobEnvelope, type StepResult } from './envelope.js';
+import { ownKey, trustedKeys } from './keys.js';
+import { nonceFile, openNonceRecord, type NonceRecord } from './nonces.js';
+import { checkJobStack, parseAllowSpec } from './pinning.js';
+import { addStepJob, claimedStatus, finishStepState, QUEUE_PREFIX, queueSource, readRunState, retryPolicy, runFailed, setStepState } from './protocol.js';
 import { loadBullmq, openRedis, redisError } from './redis.js';
-import { moduleHash, parseStepJob, type StackSnapshot, type StepJobData } from './snapshot.js';
+import { moduleHash, PAYLOAD_VERSION, type StackSnapshot, type StepJobData } from './snapshot.js';
 import { openRunArtifactStore, type RunArtifactStore } from './store.js';
 
 export interface WorkerOptions {
@@ -47,6 +58,21 @@ export interface WorkerOptions {
   lockDurationMs?: number | undefined;
   stalledIntervalMs?: number | undefined;
   maxStalledCount?: number | undefined;
+  /**
+   * The worker's own config directory: its signing key, its record of the step attempts it ran,
+   * its trust list of client keys and its registered components live there.
+   * @default KEYSTACK_CONFIG_DIR, else $XDG_CONFIG_HOME/keystack, else ~/.config/keystack
+   */
+  configDir?: string | undefined;
+  /** Files of client public keys whose jobs this worker runs, besides its trust list and KEYSTACK_WORKER_TRUSTED_KEYS. */
+  trustKeys?: readonly string[] | undefined;
+  /**
+   * Where the worker's credentials may go, as `FLAVOR:FIELD=VALUE,...`. With none of a kind, a job's
+   * secrets manager (artifact store) must be one registered in the worker's config directory,
+   * with the same UUID and location.
+   */
+  allowManagers?: readonly string[] | undefined;
+  allowArtifactStores?: readonly string[] | undefined;
 }
 
 export interface RemoteWorker {
@@ -75,19 +101,33 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
   const source = o.redisSource ?? '--redis-url';
   const who = `worker ${id}`;
   if (o.queues.length === 0) throw new ConfigError('a worker needs at least one queue', { hint: 'Pass --queue NAME (the orchestrator\'s queue is `keystack` unless configured).' });
+  const own = new Keystack({ ...(o.configDir === undefined ? {} : { configDir: o.configDir }), env, onWarning: () => undefined });
+  const trustedClients = trustedKeys('client', { configDir: own.configDir, files: o.trustKeys, env });
+  const allowed = [...(o.allowManagers ?? []).map((s) => parseAllowSpec('secrets_manager', s)), ...(o.allowArtifactStores ?? []).map((s) => parseAllowSpec('artifact_store', s))];
+  if (trustedClients.size === 0) {
+    await own.close();
+    throw new ConfigError('this worker trusts no client key, so it would refuse every job', {
+      hint: 'On the client run `keystack keys show-public > client.pub`, copy the file here, and start the worker with --trust-key client.pub (or set KEYSTACK_WORKER_TRUSTED_KEYS).',
+    });
+  }
+  const key: SigningKey = ownKey(own.configDir, 'worker');
+  const pins = { allowed, registered: (uuid: string) => own.store.componentById(uuid), env };
+  const nonces: NonceRecord = openNonceRecord(nonceFile(own.configDir));
   const bullmq = await loadBullmq();
   // One connection for state and adding jobs (fails fast), one per BullMQ worker (blocking).
   const redis = await openRedis(o.redisUrl, { who, source, blocking: false });
   const queues = queueSource(bullmq, redis);
+  // Keyed by run and snapshot: a run's stack is built once, from the snapshot its client signed.
   const runs = new Map<string, Promise<RunContext>>();
 
-  const runContext = (data: StepJobData): Promise<RunContext> => {
-    let ctx = runs.get(data.runId);
+  const runContext = (envelope: JobEnvelope, snapshot: StackSnapshot): Promise<RunContext> => {
+    const k = `${envelope.runId}:${envelope.snapshotHash}`;
+    let ctx = runs.get(k);
     if (!ctx) {
-      ctx = buildRunContext(data, { env, codeRoot, componentFlavors: o.componentFlavors });
+      ctx = buildRunContext(envelope, snapshot, { env, codeRoot, componentFlavors: o.componentFlavors });
       // A failed build is not kept: the next attempt tries again (credentials may have been fixed).
-      ctx.catch(() => runs.delete(data.runId));
-      runs.set(data.runId, ctx);
+      ctx.catch(() => runs.delete(k));
+      runs.set(k, ctx);
       while (runs.size > RUNS_KEPT) {
         const [oldest, old] = runs.entries().next().value as [string, Promise<RunContext>];
         runs.delete(oldest);
@@ -97,37 +137,64 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
     return ctx;
   };
 
-  const processor = async (job: Job): Promise<unknown> => {
+  const sign = (envelope: JobEnvelope, r: Omit<StepResult, 'runId' | 'stepId' | 'worker'>) => signResult(key, { runId: envelope.runId, stepId: envelope.step.id, worker: id, ...r });
+
+  /** Checks everything that decides whether the job may run here; throws JobRefusedError. */
+  const admit = async (job: Job): Promise<{ data: StepJobData; envelope: JobEnvelope; attempt: number }> => {
     const data = parseStepJob(job.data);
+    const { envelope } = openJob(data.job, data.stack, trustedClients);
+    if (envelope.runId !== data.runId || envelope.step.id !== data.stepId) {
+      throw new JobRefusedError('refused a step job: its routing fields do not match its signed envelope', { hint: 'Something rewrote the job in Redis; check who can write to it.' });
+    }
     const attempt = job.attemptsMade + 1;
+    if (attempt > envelope.attempts) throw new JobRefusedError('refused a step job: it claims more attempts than the client allowed', { hint: 'Something rewrote the job in Redis; check who can write to it.' });
+    if (!nonces.claim(envelope.runId, envelope.step.id, attempt, envelope.deadline)) throw new ReplayedJobError();
+    return { data, envelope, attempt };
+  };
+
+  const processor = async (job: Job): Promise<unknown> => {
+    let admitted: Awaited<ReturnType<typeof admit>>;
+    try {
+      admitted = await admit(job);
+    } catch (e) {
+      // Nothing of the job is trusted: no state is written, and the reason quotes none of it.
+      const message = e instanceof KeystackError ? e.message : 'refused a step job: it could not be read';
+      log(`queue '${job.queueName}': ${message}`);
+      const err = e instanceof ReplayedJobError ? new Error(message) : new bullmq.UnrecoverableError(message);
+      err.stack = `${err.name}: ${message}`;
+      throw err;
+    }
+    const { data, envelope, attempt } = admitted;
+    const runId = envelope.runId;
+    const stepId = envelope.step.id;
     const policy = retryPolicy(data.stack);
     const started = performance.now();
     const startedAt = new Date().toISOString();
-    const state = await readRunState(redis, data.runId);
+    const state = await readRunState(redis, runId);
     if (runFailed(state)) {
       // Another step of the run failed for good: this one is not run.
-      await setStepState(redis, data.runId, data.step.id, { status: 'skipped', worker: id });
-      log(`${data.runId.slice(0, 8)} ${data.step.id}: skipped (the run failed)`);
+      await setStepState(redis, runId, stepId, sign(envelope, { status: 'skipped', attempts: attempt }));
+      log(`${runId.slice(0, 8)} ${stepId}: skipped (the run failed)`);
       return { status: 'skipped' };
     }
-    await setStepState(redis, data.runId, data.step.id, { status: 'running', worker: id, attempts: attempt, startedAt, inputs: data.inputs });
-    log(`${data.runId.slice(0, 8)} ${data.step.id}: running (attempt ${attempt} of ${policy.attempts})`);
+    await setStepState(redis, runId, stepId, sign(envelope, { status: 'running', attempts: attempt, startedAt }));
+    log(`${runId.slice(0, 8)} ${stepId}: running (attempt ${attempt} of ${envelope.attempts})`);
     let ctx: RunContext | undefined;
     try {
-      ctx = await runContext(data);
-      const result = await runOne(ctx, data, policy.timeoutSeconds);
-      const final: RemoteStepState = { ...result, worker: id, attempts: attempt, startedAt, inputs: data.inputs, durationMs: performance.now() - started };
-      const after = await finishStepState(redis, data.runId, data.step.id, final);
-      log(`${data.runId.slice(0, 8)} ${data.step.id}: ${final.status} in ${Math.round(final.durationMs ?? 0)} ms`);
-      await scheduleDependents(ctx, data, after.steps, queues);
+      // Before anything is built from the stack, and so before any request goes anywhere.
+      await checkJobStack(data.stack, pins, o.componentFlavors);
+      ctx = await runContext(envelope, data.stack);
+      const result = await runOne(ctx, envelope, policy.timeoutSeconds);
+      const final = { ...result, attempts: attempt, startedAt, durationMs: performance.now() - started };
+      const after = await finishStepState(redis, runId, stepId, sign(envelope, final));
+      log(`${runId.slice(0, 8)} ${stepId}: ${final.status} in ${Math.round(final.durationMs)} ms`);
+      await scheduleDependents(ctx, data, stepId, after, queues);
       return { status: final.status, worker: id, durationMs: final.durationMs };
     } catch (e) {
       const message = maskedMessage(e, ctx);
       const last = attempt >= policy.attempts || isUnrecoverable(e);
-      await setStepState(redis, data.runId, data.step.id, {
-        status: last ? 'failed' : 'running', worker: id, attempts: attempt, startedAt, inputs: data.inputs, durationMs: performance.now() - started, error: message,
-      });
-      log(`${data.runId.slice(0, 8)} ${data.step.id}: attempt ${attempt} failed: ${message}`);
+      await setStepState(redis, runId, stepId, sign(envelope, { status: last ? 'failed' : 'running', attempts: attempt, startedAt, durationMs: performance.now() - started, error: message }));
+      log(`${runId.slice(0, 8)} ${stepId}: attempt ${attempt} failed: ${message}`);
       // BullMQ keeps the message and the stack in Redis: both are the masked message only.
       const err = last && isUnrecoverable(e) ? new bullmq.UnrecoverableError(message) : new Error(message);
       err.stack = `${err.name}: ${message}`;
@@ -156,9 +223,12 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
     await Promise.all(workers.map((w) => w.close(true).catch(() => undefined)));
     await queues.close().catch(() => undefined);
     redis.disconnect();
+    nonces.close();
+    await own.close();
     throw e instanceof KeystackError ? e : redisError(e, o.redisUrl, { who, source });
   }
-  log(`worker ${id} serving ${o.queues.map((q) => `'${q}'`).join(', ')} (code root ${codeRoot})`);
+  const pinning = pins.allowed.length > 0 ? `${pins.allowed.length} allowed location${pins.allowed.length === 1 ? '' : 's'}` : 'its own registered components only';
+  log(`worker ${id} serving ${o.queues.map((q) => `'${q}'`).join(', ')} (code root ${codeRoot}; key ${key.id}; trusts ${trustedClients.size} client key${trustedClients.size === 1 ? '' : 's'}; credentials go to ${pinning})`);
   return {
     id,
     async close() {
@@ -167,8 +237,20 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
       for (const ctx of runs.values()) await ctx.then(closeRunContext, () => undefined);
       runs.clear();
       redis.disconnect();
+      nonces.close();
+      await own.close();
     },
   };
+}
+
+/**
+ * A signed job this worker has already run this attempt of. Not final: BullMQ may try the next
+ * attempt, which is a new nonce, within the number of attempts the client signed.
+ */
+class ReplayedJobError extends JobRefusedError {
+  constructor() {
+    super('refused a step job: this worker has already run this attempt of the step (a replay)', { hint: 'Each attempt of a signed step runs at most once per worker.' });
+  }
 }
 
 /** Either way, the message is masked against every value this process has read. */
@@ -186,26 +268,27 @@ export class CodeMismatchError extends ConfigError {}
 
 const PLACEHOLDER = '__keystack_worker';
 
-async function buildRunContext(data: StepJobData, o: { env: Readonly<Record<string, string | undefined>>; codeRoot: string; componentFlavors: readonly ComponentFlavor[] | undefined }): Promise<RunContext> {
-  const file = resolve(o.codeRoot, data.module.path);
+async function buildRunContext(envelope: JobEnvelope, snapshot: StackSnapshot, o: { env: Readonly<Record<string, string | undefined>>; codeRoot: string; componentFlavors: readonly ComponentFlavor[] | undefined }): Promise<RunContext> {
+  const mod = envelope.module;
+  const file = resolve(o.codeRoot, mod.path);
   const rel = relative(o.codeRoot, file);
-  if (rel.startsWith('..') || isAbsolute(rel)) throw new ConfigError(`the job names module ${data.module.path}, outside this worker's code root`);
+  if (rel.startsWith('..') || isAbsolute(rel)) throw new ConfigError(`the job names module ${mod.path}, outside this worker's code root`);
   if (!existsSync(file)) {
-    throw new CodeMismatchError(`pipeline module ${data.module.path} is not in this worker's code root ${o.codeRoot}`, {
+    throw new CodeMismatchError(`pipeline module ${mod.path} is not in this worker's code root ${o.codeRoot}`, {
       hint: 'Deploy the same code on the worker (same path relative to --code-root) as the client ran.',
     });
   }
   const hash = moduleHash(file);
-  if (hash !== data.module.sha256) {
-    throw new CodeMismatchError(`pipeline module ${data.module.path} in this worker's code root differs from the one the client ran (sha256 ${hash.slice(0, 12)}, expected ${data.module.sha256.slice(0, 12)})`, {
+  if (hash !== mod.sha256) {
+    throw new CodeMismatchError(`pipeline module ${mod.path} in this worker's code root differs from the one the client ran (sha256 ${hash.slice(0, 12)}, expected ${mod.sha256.slice(0, 12)})`, {
       hint: 'Deploy the same commit on the worker and the client; code is not sent through Redis.',
     });
   }
-  const { pipeline } = await loadPipelineModule(file, data.module.exportName);
+  const { pipeline } = await loadPipelineModule(file, mod.exportName);
   const dir = mkdtempSync(join(tmpdir(), 'keystack-worker-'));
   const ks = new Keystack({ configDir: dir, env: o.env, onWarning: () => undefined });
   try {
-    const stackName = installSnapshot(ks, data.stack);
+    const stackName = installSnapshot(ks, snapshot);
     const stack = await StackRuntime.load(ks, { stack: stackName, componentFlavors: o.componentFlavors });
     const artifacts = await openRunArtifactStore(stack.artifactStore, dir, o.env);
     return { ks, dir, stack, artifacts, pipeline, nodes: pipeline.graph() };
@@ -250,27 +333,43 @@ function installSnapshot(ks: Keystack, snap: StackSnapshot): string {
   });
 }
 
-async function runOne(ctx: RunContext, data: StepJobData, timeoutSeconds: number): Promise<RemoteStepState> {
-  const node = ctx.nodes.find((n) => n.id === data.step.id);
-  if (!node) throw new CodeMismatchError(`pipeline '${ctx.pipeline.name}' in ${data.module.path} has no step '${data.step.id}'`);
-  const cacheKey = computeCacheKey(node, data.inputs);
-  if (cacheEnabled(node.step, ctx.pipeline) && !data.noCache) {
+/** The hash a stored output gets (see ArtifactStore.write), computed from what was read. */
+function contentHash(value: unknown): string {
+  return createHash('sha256').update(JSON.stringify({ value })).digest('hex');
+}
+
+async function runOne(ctx: RunContext, envelope: JobEnvelope, timeoutSeconds: number): Promise<Omit<StepResult, 'runId' | 'stepId' | 'worker'>> {
+  const stepId = envelope.step.id;
+  const node = ctx.nodes.find((n) => n.id === stepId);
+  if (!node) throw new CodeMismatchError(`pipeline '${ctx.pipeline.name}' in ${envelope.module.path} has no step '${stepId}'`);
+  // The inputs come from the URIs the client signed, and their hashes from what is read, never
+  // from Redis: a forged hash could otherwise pick another run's cached output.
+  const inputs: Record<string, unknown> = { ...node.params };
+  const stored: Record<string, StoredArtifact> = {};
+  for (const [k, uri] of Object.entries(envelope.inputs)) {
+    const value = await ctx.artifacts.read(uri);
+    inputs[k] = value;
+    stored[k] = { uri, hash: contentHash(value) };
+  }
+  const cacheKey = computeCacheKey(node, stored);
+  const outputUri = stepOutputUri(envelope.runId, stepId);
+  if (cacheEnabled(node.step, ctx.pipeline) && !envelope.noCache) {
     for (const entry of await ctx.artifacts.findCacheEntries(cacheKey)) {
-      if (entry.runId !== data.runId && (await ctx.artifacts.readable(entry.uri))) {
-        return { status: 'cached', output: { uri: entry.uri, hash: entry.hash }, cachedFrom: entry.runId, cacheKey };
+      if (entry.runId !== envelope.runId && (await ctx.artifacts.readable(entry.uri))) {
+        // Copied under this run's prefix: later steps read only outputs of their own run.
+        const output = await ctx.artifacts.write(outputUri, await ctx.artifacts.read(entry.uri));
+        return { status: 'cached', output, cachedFrom: entry.runId, cacheKey, inputs: stored };
       }
     }
   }
-  const inputs: Record<string, unknown> = { ...node.params };
-  for (const [k, a] of Object.entries(data.inputs)) inputs[k] = await ctx.artifacts.read(a.uri);
-  const context: StepContext = { stack: ctx.stack, stepName: node.step.name, stepId: node.id, runId: data.runId, pipelineName: data.pipeline };
+  const context: StepContext = { stack: ctx.stack, stepName: node.step.name, stepId: node.id, runId: envelope.runId, pipelineName: envelope.pipeline };
   const running = Promise.resolve((node.step.run as (i: unknown, c: StepContext) => unknown)(inputs, context));
   const value = timeoutSeconds > 0 ? await withTimeout(running, timeoutSeconds) : await running;
   checkJson(value, `the output of step '${node.id}'`);
   // One name per step and run: a step run again after its worker died overwrites, never adds.
-  const output: StoredArtifact = await ctx.artifacts.write(`${data.runId}/${node.id}.json`, value);
-  if (cacheEnabled(node.step, ctx.pipeline)) await ctx.artifacts.putCacheEntry(cacheKey, { ...output, runId: data.runId });
-  return { status: 'completed', output, cacheKey };
+  const output: StoredArtifact = await ctx.artifacts.write(outputUri, value);
+  if (cacheEnabled(node.step, ctx.pipeline)) await ctx.artifacts.putCacheEntry(cacheKey, { ...output, runId: envelope.runId });
+  return { status: 'completed', output, cacheKey, inputs: stored };
 }
 
 async function withTimeout<T>(p: Promise<T>, seconds: number): Promise<T> {
@@ -285,23 +384,28 @@ async function withTimeout<T>(p: Promise<T>, seconds: number): Promise<T> {
   }
 }
 
-/** Adds each step that reads this one's output and whose inputs are now all complete. */
-async function scheduleDependents(ctx: RunContext, data: StepJobData, steps: Map<string, RemoteStepState>, queues: Parameters<typeof addStepJob>[0]): Promise<void> {
+/**
+ * Adds each step that reads this one's output and whose inputs are now all complete, with the
+ * envelope the client signed for it (forwarded unchanged; the worker that takes it checks it).
+ */
+async function scheduleDependents(ctx: RunContext, data: StepJobData, stepId: string, state: Awaited<ReturnType<typeof readRunState>>, queues: Parameters<typeof addStepJob>[0]): Promise<void> {
   const done = (id: string) => {
-    const s = steps.get(id);
-    return (s?.status === 'completed' || s?.status === 'cached') && s.output ? s.output : undefined;
+    const s = claimedStatus(state.steps.get(id));
+    return s === 'completed' || s === 'cached';
   };
   for (const node of ctx.nodes) {
-    const ups = Object.entries(node.upstream);
-    if (!ups.some(([, from]) => from === data.step.id)) continue;
-    const inputs: Record<string, StoredArtifact> = {};
-    let ready = true;
-    for (const [k, from] of ups) {
-      const out = done(from);
-      if (!out) ready = false;
-      else inputs[k] = out;
+    const ups = Object.values(node.upstream);
+    if (!ups.includes(stepId) || !ups.every(done)) continue;
+    const job = state.jobs.get(node.id);
+    const queue = (job as { p?: unknown } | undefined)?.p;
+    if (job === undefined || typeof queue !== 'string') continue; // no envelope: nothing a worker could run
+    // The queue is read from the envelope only to route it; the worker that takes the job checks it whole.
+    let q: string;
+    try {
+      q = String((JSON.parse(queue) as { queue?: unknown }).queue);
+    } catch {
+      continue;
     }
-    if (!ready) continue;
-    await addStepJob(queues, queueFor(data.stack, node.stepOperator), { ...data, step: { id: node.id, name: node.step.name, params: node.params }, inputs });
+    await addStepJob(queues, q, { v: PAYLOAD_VERSION, runId: data.runId, stepId: node.id, job: job as StepJobData['job'], stack: data.stack });
   }
 }
