@@ -88,10 +88,11 @@ const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object
 const isStr = (x: unknown): x is string => typeof x === 'string';
 
 /**
- * Checks a job's signed envelope against the client keys this worker trusts, then its shape, its
- * deadline and its snapshot. Throws JobRefusedError; returns the envelope and the signer.
+ * Checks a job's signed envelope against the client keys this worker trusts, then its shape and
+ * its deadline. Throws JobRefusedError; returns the envelope and the signer. The snapshot that
+ * travels beside it is checked separately (`checkSnapshot`), once per snapshot a worker sees.
  */
-export function openJob(signed: unknown, snapshot: unknown, trusted: ReadonlyMap<string, TrustedKey>, now = Date.now()): { envelope: JobEnvelope; signer: TrustedKey } {
+export function openJob(signed: unknown, trusted: ReadonlyMap<string, TrustedKey>, now = Date.now()): { envelope: JobEnvelope; signer: TrustedKey } {
   const v = verifyMessage(signed, JOB_DOMAIN, trusted);
   if (!v.ok) throw new JobRefusedError(`refused a step job: ${v.reason}`, { hint: 'Only jobs signed by a client key this worker trusts run (keystack worker --trust-key FILE).' });
   const e = v.payload as Partial<Record<keyof JobEnvelope, unknown>>;
@@ -106,10 +107,15 @@ export function openJob(signed: unknown, snapshot: unknown, trusted: ReadonlyMap
     if (!isRunUri(envelope.runId, uri)) throw new JobRefusedError('refused a step job: an input URI lies outside the run', { hint: 'Inputs must be outputs of the same run.' });
   }
   if (now > envelope.deadline) throw new JobRefusedError('refused a step job: its run deadline has passed', { hint: 'Run the pipeline again; a run may be given more time with the orchestrator\'s run_deadline_seconds.' });
+  return { envelope, signer: v.key };
+}
+
+/** Throws JobRefusedError unless `snapshot` is the one the envelope was signed with. */
+export function checkSnapshot(envelope: JobEnvelope, snapshot: unknown): StackSnapshot {
   if (snapshotHash(snapshot as StackSnapshot) !== envelope.snapshotHash) {
     throw new JobRefusedError('refused a step job: its stack snapshot is not the one the client signed', { hint: 'Something rewrote the job in Redis; check who can write to it.' });
   }
-  return { envelope, signer: v.key };
+  return snapshot as StackSnapshot;
 }
 
 /**

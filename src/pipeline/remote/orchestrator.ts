@@ -18,7 +18,7 @@ import { cacheEnabled, type Pipeline, type StepNode } from '../step.js';
 import type { SignedMessage } from '../../support/signing.js';
 import { openResult, signJob, snapshotHash, stepOutputUri, type JobEnvelope } from './envelope.js';
 import { ownKey, trustListFile, TrustedKeys, CLIENT_TRUSTED_WORKER_KEYS_ENV } from './keys.js';
-import { addStepJob, queueFor, queueSource, readRunState, retryPolicy, writeRun, type RemoteRunState, type RemoteStepState } from './protocol.js';
+import { addStepJob, claimedStatus, queueFor, queueSource, readRunState, retryPolicy, writeRun, type RemoteRunState, type RemoteStepState } from './protocol.js';
 import { loadBullmq, openRedis, type RedisClient } from './redis.js';
 import { componentFields, managerFields, moduleHash, modulePathIn, PAYLOAD_VERSION, snapshotComponent, type StackSnapshot } from './snapshot.js';
 import { openRunArtifactStore } from './store.js';
@@ -126,9 +126,10 @@ async function checkStepOperatorRedis(stack: StackRuntime, nodes: readonly StepN
 
 async function follow(ks: Keystack, stack: StackRuntime, runs: RunStore, runId: string, redis: RedisClient, trusted: TrustedKeys, deadline: number, options: RunOptions): Promise<RunSummary> {
   const seen = new Map<string, string>();
+  const synced: SyncCache = new Map();
   for (;;) {
     const state = await readRunState(redis, runId);
-    const outcome = syncRemoteRun(runs, runId, state, trusted, (stepId, s) => {
+    const outcome = syncRemoteRun(runs, runId, state, trusted, synced, { skipRunning: true }, (stepId, s) => {
       const key = `${s.status}:${s.attempts ?? 0}`;
       if (seen.get(stepId) === key) return;
       seen.set(stepId, key);
@@ -160,21 +161,38 @@ function toStepStatus(s: RemoteStepState['status']): StepStatus {
  * worker key this client trusts for this run and step: anything else fails the step with the
  * reason. Finishes the run when every step is done or one failed for good. Returns the run's state.
  */
-export function syncRemoteRun(runs: RunStore, runId: string, state: RemoteRunState, trusted: TrustedKeys, onChange?: (stepId: string, s: RemoteStepState) => void): 'running' | 'completed' | 'failed' {
+/**
+ * Step id → the signature of the state last recorded and what it said: a state seen before is
+ * neither verified nor written again, so a poll costs nothing for steps that did not change.
+ */
+export type SyncCache = Map<string, { sig: unknown; state: RemoteStepState }>;
+
+export function syncRemoteRun(
+  runs: RunStore, runId: string, state: RemoteRunState, trusted: TrustedKeys, cache: SyncCache = new Map(),
+  o: { skipRunning?: boolean } = {}, onChange?: (stepId: string, s: RemoteStepState) => void,
+): 'running' | 'completed' | 'failed' {
   const steps = runs.steps(runId);
   let failed: { stepId: string; error: string } | undefined;
   let done = 0;
   for (const rec of steps) {
     const raw = state.steps.get(rec.stepId);
     if (raw === undefined) continue;
-    trusted.refreshFor(typeof raw === 'object' && raw !== null ? (raw as { k?: unknown }).k : undefined);
-    const opened = openResult(raw, runId, rec.stepId, trusted.keys);
-    const s: RemoteStepState = opened.ok ? opened.result : { status: 'failed', error: opened.reason };
-    const status = toStepStatus(s.status);
-    runs.recordRemoteStep(runId, rec.stepId, {
-      status, worker: s.worker ?? null, attempts: s.attempts ?? null, durationMs: s.durationMs ?? null, error: s.error ?? null,
-      output: s.output ?? null, cachedFrom: s.cachedFrom ?? null, cacheKey: s.cacheKey ?? null, inputs: s.inputs ?? {}, startedAt: s.startedAt ?? null,
-    });
+    // A client following its run only reports finished steps: a state that claims to be running
+    // is left for `runs describe`, which saves checking a signature per step on the way.
+    if (o.skipRunning && claimedStatus(raw) === 'running') continue;
+    const sig = typeof raw === 'object' && raw !== null ? (raw as { s?: unknown }).s : raw;
+    let s = cache.get(rec.stepId)?.sig === sig ? cache.get(rec.stepId)?.state : undefined;
+    if (s === undefined) {
+      trusted.refreshFor(typeof raw === 'object' && raw !== null ? (raw as { k?: unknown }).k : undefined);
+      const opened = openResult(raw, runId, rec.stepId, trusted.keys);
+      s = opened.ok ? opened.result : { status: 'failed', error: opened.reason };
+      // Unsigned or unknown states are not cached: a refusal stays a refusal only while it is the state in Redis.
+      if (typeof sig === 'string') cache.set(rec.stepId, { sig, state: s });
+      runs.recordRemoteStep(runId, rec.stepId, {
+        status: toStepStatus(s.status), worker: s.worker ?? null, attempts: s.attempts ?? null, durationMs: s.durationMs ?? null, error: s.error ?? null,
+        output: s.output ?? null, cachedFrom: s.cachedFrom ?? null, cacheKey: s.cacheKey ?? null, inputs: s.inputs ?? {}, startedAt: s.startedAt ?? null,
+      });
+    }
     onChange?.(rec.stepId, s);
     if (s.status === 'completed' || s.status === 'cached') done++;
     if (s.status === 'failed' && !failed) failed = { stepId: rec.stepId, error: s.error ?? 'failed' };

@@ -27,7 +27,7 @@ import { loadPipelineModule } from '../module.js';
 import { computeCacheKey } from '../runner.js';
 import { cacheEnabled, checkJson, type Pipeline, type StepContext, type StepNode } from '../step.js';
 import type { StoredArtifact } from '../artifacts.js';
-import { JobRefusedError, openJob, parseStepJob, signResult, stepOutputUri, type JobEnvelope, type StepResult } from './envelope.js';
+import { checkSnapshot, JobRefusedError, openJob, parseStepJob, signResult, stepOutputUri, type JobEnvelope, type StepResult } from './envelope.js';
 import { ownKey, trustedKeys } from './keys.js';
 import { nonceFile, openNonceRecord, type NonceRecord } from './nonces.js';
 import { checkJobStack, parseAllowSpec } from './pinning.js';
@@ -139,10 +139,24 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
 
   const sign = (envelope: JobEnvelope, r: Omit<StepResult, 'runId' | 'stepId' | 'worker'>) => signResult(key, { runId: envelope.runId, stepId: envelope.step.id, worker: id, ...r });
 
+  // Snapshots already checked against a signed hash: a later step of the run is not hashed again,
+  // and its job's own copy of the snapshot is not even read.
+  const snapshots = new Map<string, StackSnapshot>();
+  const snapshotOf = (envelope: JobEnvelope, carried: unknown): StackSnapshot => {
+    let snap = snapshots.get(envelope.snapshotHash);
+    if (!snap) {
+      snap = checkSnapshot(envelope, carried);
+      snapshots.set(envelope.snapshotHash, snap);
+      if (snapshots.size > RUNS_KEPT) snapshots.delete(snapshots.keys().next().value as string);
+    }
+    return snap;
+  };
+
   /** Checks everything that decides whether the job may run here; throws JobRefusedError. */
   const admit = async (job: Job): Promise<{ data: StepJobData; envelope: JobEnvelope; attempt: number }> => {
-    const data = parseStepJob(job.data);
-    const { envelope } = openJob(data.job, data.stack, trustedClients);
+    const carried = parseStepJob(job.data);
+    const { envelope } = openJob(carried.job, trustedClients);
+    const data: StepJobData = { ...carried, stack: snapshotOf(envelope, carried.stack) };
     if (envelope.runId !== data.runId || envelope.step.id !== data.stepId) {
       throw new JobRefusedError('refused a step job: its routing fields do not match its signed envelope', { hint: 'Something rewrote the job in Redis; check who can write to it.' });
     }
