@@ -3,6 +3,7 @@ import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError, isKeystackError } from '../secrets/errors.js';
 import { importUserModule } from '../support/modules.js';
+import { checkTrustedChain } from '../support/trust.js';
 import { isPipeline, type Pipeline } from './step.js';
 
 export interface LoadedPipeline {
@@ -12,14 +13,21 @@ export interface LoadedPipeline {
   exportName: string;
 }
 
+/**
+ * Imports a pipeline module and picks its pipeline. The module and every directory above it pass
+ * the plugin modules' trust checks first, at each load: the client's `pipeline run`, a
+ * `local_process` step process and a remote worker all load through here, and each runs the code.
+ */
 export async function loadPipelineModule(file: string, exportName?: string, cwd = process.cwd()): Promise<LoadedPipeline> {
   const path = resolve(cwd, file);
   if (!existsSync(path) || !statSync(path).isFile()) {
     throw new ConfigError(`pipeline module ${file} does not exist or is not a file`, { hint: 'Give the path of a .ts, .js or .mjs file that exports a pipeline.' });
   }
+  // The file checked is the file imported: a symlink re-targeted after the check changes nothing.
+  const real = checkTrustedChain(path);
   let mod: Record<string, unknown>;
   try {
-    mod = await importUserModule(path, cwd);
+    mod = await importUserModule(real, cwd);
   } catch (e) {
     if (isKeystackError(e)) throw e; // already says what to do (a missing tsx)
     throw new ConfigError(`cannot load pipeline module ${path}: ${(e as Partial<Error>).message?.split('\n')[0] ?? String(e)}`, {

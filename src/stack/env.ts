@@ -141,14 +141,40 @@ export async function readEnvFile(file: string): Promise<Record<string, string>>
     const code = (e as NodeJS.ErrnoException).code ?? 'error';
     throw new InputError(`cannot read the env file ${file} (${code})`, 'Check the path given to --env-file.');
   }
-  return await parseEnvText(text);
+  return await parseEnvText(text, `the env file ${file}`);
 }
 
-/** `.env` text parsed by dotenv (a parser shared with the ecosystem, not one written here). */
-export async function parseEnvText(text: string): Promise<Record<string, string>> {
+/**
+ * `.env` text parsed by dotenv (a parser shared with the ecosystem, not one written here): the one
+ * parser of `run --env-file` and `import`. `where` names the text in errors.
+ */
+export async function parseEnvText(text: string, where = 'the env file'): Promise<Record<string, string>> {
   // Loaded on first use: only the commands that read env files pay for it.
   const dotenv = await import('dotenv');
-  return dotenv.parse(text);
+  const values = dotenv.parse(text);
+  checkNothingSkipped(text, values, where);
+  return values;
+}
+
+/**
+ * dotenv skips a line it cannot read without a word: a value pasted without `NAME=`, `MY VAR=1`.
+ * A command would then get a variable fewer than the file seems to give. A line that is not blank,
+ * a comment, an assignment of a variable dotenv read, or part of a multi-line value is refused, by
+ * its number only: its text may be a secret.
+ */
+function checkNothingSkipped(text: string, values: Readonly<Record<string, string>>, where: string): void {
+  const multiLine = Object.values(values).filter((v) => v.includes('\n'));
+  const lines = text.replace(/\r\n?/g, '\n').split('\n');
+  for (const [i, raw] of lines.entries()) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    // dotenv's own forms: `NAME=value`, `export NAME=value` and `NAME: value`.
+    const name = /^(?:export\s+)?([\w.-]+)(?:\s*=|:\s)/.exec(line)?.[1];
+    if (name !== undefined && Object.hasOwn(values, name)) continue;
+    const body = line.replace(/['"`]\s*(#.*)?$/, '');
+    if (multiLine.some((v) => v.includes(body))) continue;
+    throw new InputError(`line ${i + 1} of ${where} is not an assignment dotenv can read, so it would be left out`, 'Fix or remove the line: NAME=value, where NAME is letters, digits, _, . or -; quote values with spaces or #.');
+  }
 }
 
 export interface EnvSpec {

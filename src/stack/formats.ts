@@ -10,7 +10,7 @@
  */
 import { InputError } from '../secrets/errors.js';
 import { typedValues, type ValueType } from '../secrets/content.js';
-import { envName } from './env.js';
+import { envName, parseEnvText } from './env.js';
 
 export const EXPORT_FORMATS = ['env', 'json', 'yaml', 'shell'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
@@ -65,15 +65,15 @@ export async function encodeSecrets(secrets: readonly PortableSecret[], format: 
 export interface DecodeOptions {
   /** The whole file is this one secret (env files always are; JSON/YAML then is a flat map). */
   as?: string | undefined;
+  /** What the text is, in errors: `'app.env'`, `standard input`. @default 'the env file' */
+  source?: string | undefined;
 }
 
 export async function decodeSecrets(text: string, format: ImportFormat, o: DecodeOptions = {}): Promise<PortableSecret[]> {
   switch (format) {
     case 'env': {
       if (o.as === undefined) throw new InputError('an env file holds one secret, and no name was given for it', 'Pass --as NAME.');
-      const { parse } = await import('dotenv');
-      const values = Object.fromEntries(Object.entries(parse(text)));
-      checkNothingDropped(text, values);
+      const values = Object.fromEntries(Object.entries(await parseEnvText(text, o.source)));
       return [{ name: o.as, values }];
     }
     case 'json': {
@@ -267,26 +267,6 @@ function dotenvLine(name: string, value: string, parse: DotenvParse): string | n
     if (Object.keys(back).length === 1 && back[name] === value) return line;
   }
   return null;
-}
-
-/**
- * dotenv skips a line it cannot read (`MY VAR=1`, `1X=2` pass as nothing), which would import a
- * file short of a variable without a word. A line with `=` that gave no variable and is not part
- * of a multi-line value is refused, by line number (its text may hold a value).
- */
-function checkNothingDropped(text: string, values: Readonly<Record<string, string>>): void {
-  const multiLine = Object.values(values).filter((v) => v.includes('\n'));
-  const lines = text.replace(/\r\n?/g, '\n').split('\n');
-  for (const [i, raw] of lines.entries()) {
-    const line = raw.trim();
-    const eq = line.indexOf('=');
-    if (line === '' || line.startsWith('#') || eq === -1) continue;
-    const name = line.slice(0, eq).replace(/^export\s+/, '').trim();
-    if (Object.hasOwn(values, name)) continue;
-    const body = line.replace(/['"`]\s*(#.*)?$/, '');
-    if (multiLine.some((v) => v.includes(body))) continue;
-    throw new InputError(`line ${i + 1} of the env file is not an assignment dotenv can read, so it would be left out`, 'Fix or remove the line: NAME=value, where NAME is letters, digits, _, . or -; quote values with spaces or #.');
-  }
 }
 
 function unrepresentable(src: EnvVarSource): InputError {

@@ -84,6 +84,8 @@ export interface ImportOptions {
   format: ImportFormat;
   /** The whole file is this one secret (required for env files). */
   as?: string | undefined;
+  /** What the text is, in errors: `'app.env'`, `standard input`. @default 'the env file' */
+  source?: string | undefined;
   /** Schema for secrets the file does not give one (`$schema`). @default arbitrary */
   schema?: string | undefined;
   /** @default 'fail' */
@@ -103,7 +105,7 @@ export interface TransferReport {
 
 /** Writes the secrets of a file into a manager: all checked first, then each written whole. */
 export async function importSecrets(manager: SecretsManager, o: ImportOptions): Promise<TransferReport> {
-  const incoming = await decodeSecrets(o.text, o.format, { as: o.as });
+  const incoming = await decodeSecrets(o.text, o.format, { as: o.as, source: o.source });
   // From here on no message may show them, whatever fails.
   for (const s of incoming) processMasker.add(Object.values(s.values));
   for (const s of incoming) {

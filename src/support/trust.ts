@@ -5,10 +5,15 @@
  * also be regular files that nobody else can read. Everything else is refused before it is read
  * or written, with the path and the command that fixes it.
  *
+ * Group-writable is "nobody else" when the group is the user's private group (see
+ * `privateGroupGid`): with Debian's umask 002 every file and directory a user makes is
+ * group-writable, and refusing those would refuse the user's own files. Key files stay strict:
+ * never group-readable, whatever the group.
+ *
  * Absence is not failure: a check on a path that does not exist returns false, so that the caller
  * can create it.
  */
-import { chmodSync, closeSync, constants, fstatSync, lstatSync, openSync, readSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { chmodSync, closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, readSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
 import { ConfigError } from '../secrets/errors.js';
 
@@ -131,9 +136,58 @@ function checkOwnerAndWriters(path: string, st: Stats, kind: 'file' | 'dir'): vo
         : `Someone else may have planted it: check it, then remove it or take it over (chown $(id -un) ${q(path)}).`);
   }
   const sticky = kind === 'dir' && (st.mode & 0o1000) !== 0;
-  if ((st.mode & 0o022) !== 0 && !sticky) {
-    throw refuse(path, `it is writable by ${who(st.mode, 0o022)}`,
-      kind === 'dir' ? `Run \`chmod 700 ${q(path)}\` (or chmod go-w), then check what it contains.` : `Run \`chmod 600 ${q(path)}\` (or chmod go-w), then check its content.`);
+  if ((st.mode & 0o022) === 0 || sticky) return;
+  // Only a path writable by its group alone makes /etc be read: most checks never get here.
+  const groupOnly = (st.mode & 0o022) === 0o020;
+  if (groupOnly && st.gid === privateGroupGid(uid)) return;
+  throw refuse(path, `it is writable by ${who(st.mode, 0o022)}${groupOnly ? ` (gid ${st.gid}, which is not your private group)` : ''}`,
+    kind === 'dir' ? `Run \`chmod 700 ${q(path)}\` (or chmod go-w), then check what it contains.` : `Run \`chmod 600 ${q(path)}\` (or chmod go-w), then check its content.`);
+}
+
+/**
+ * The gid of the private group of the user `uid`, or null when they have none. A group is that
+ * user's private group when all of these hold, as /etc/passwd and /etc/group list them:
+ * - its gid is the user's primary gid (the fourth field of their /etc/passwd line),
+ * - its name is the user's name,
+ * - nobody else is in it: no /etc/passwd line of another uid has it as primary group, and its
+ *   member list in /etc/group is empty or names only the user.
+ * That is what Debian's adduser makes, and the rule Debian's OpenSSH applies under StrictModes.
+ * Users and groups that only a directory service (LDAP, NIS `+` lines) knows cannot be proved to
+ * have no other members, so they have no private group here. Not cached: a long-running worker
+ * must see a member added to the group since it started.
+ */
+function privateGroupGid(uid: number): number | null {
+  return findPrivateGroup(uid, readEtc('/etc/passwd'), readEtc('/etc/group'));
+}
+
+/** `privateGroupGid` on given /etc/passwd and /etc/group texts. */
+export function findPrivateGroup(uid: number, passwd: string, group: string): number | null {
+  const users = rows(passwd);
+  if (users.some(isNisLine) || rows(group).some(isNisLine)) return null;
+  const me = users.find((u) => u[2] === String(uid));
+  const [name, , , gid] = me ?? [];
+  if (name === undefined || gid === undefined) return null;
+  const grp = rows(group).find((g) => g[2] === gid);
+  if (grp?.[0] !== name) return null;
+  const members = (grp[3] ?? '').split(',').filter((m) => m !== '');
+  if (members.some((m) => m !== name)) return null;
+  if (users.some((u) => u[3] === gid && u[2] !== String(uid))) return null;
+  return Number(gid);
+}
+
+function rows(text: string): string[][] {
+  return text.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#')).map((l) => l.split(':'));
+}
+
+function isNisLine(row: string[]): boolean {
+  return /^[+-]/.test(row[0] ?? '');
+}
+
+function readEtc(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return ''; // no such file: no private group, so group-writable stays refused
   }
 }
 

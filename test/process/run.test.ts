@@ -65,6 +65,16 @@ describe('keystack run: the environment', () => {
     expect(JSON.parse(r.stdout)).toEqual([h(PASSWORD), 'hello world', 'b', '$NOT_EXPANDED', h(TOKEN), 'x']);
   });
 
+  it('refuses an env file line without `=` by file and line number, never echoing it, and never starts the child', () => {
+    const envFile = join(e.configDir, 'pasted.env');
+    writeFileSync(envFile, 'A={{db.password}}\n# the token:\nghp_pastedAloneToken0123456789\n');
+    const marker = join(e.configDir, 'pasted-ran');
+    const r = cli(e, ['run', '--env-file', envFile, '--', 'touch', marker]);
+    expectCleanError(r, 1, { message: new RegExp(`^Error: line 3 of the env file ${envFile} is not an assignment dotenv can read`) });
+    expect(r.stderr).not.toContain('pastedAlone');
+    expect(existsSync(marker)).toBe(false);
+  });
+
   it('reports every missing secret and key together, exits 1, and never starts the child', () => {
     const envFile = join(e.configDir, 'missing.env');
     writeFileSync(envFile, 'A={{nosuch.key}}\nB={{db.nokey}}\nC={{db.password}}\n');

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { chmodSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { RunStore } from '../../src/pipeline/run-store.js';
 import { registerComponent } from '../../src/stack/component-ops.js';
@@ -104,6 +105,19 @@ describe('remote runs that fail', () => {
     expect(r.status).toBe(1);
     // ("code root" may read "code ***" here: the client masks OpenBao's dev token, which is "root".)
     expect(r.stderr).toMatch(/pipeline module one\.mjs in this worker's code (root|\*\*\*) differs from the one the client ran/);
+    expect(workers[0]?.log().match(/only: attempt \d failed/g)).toHaveLength(1);
+  }, 60_000);
+
+  it('a worker whose code root others can write refuses the module, as the client would, without running it', async () => {
+    const f = await fixture({ attempts: 3 });
+    const root = codeRoot({ 'one.mjs': ONE_STEP });
+    // The same bytes on the worker (so the hash check passes), in a directory anyone can change.
+    const open = codeRoot({ 'one.mjs': ONE_STEP });
+    chmodSync(open, 0o777);
+    workers.push(await startWorkerProcess({ name: 'open', queues: [queues(f).main], codeRoot: open, env: { VAULT_TOKEN: f.tokens.cpu } }));
+    const r = await runCli(['pipeline', 'run', 'one.mjs'], cliEnv(f.configDir, f.clientEnv), root);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`refusing to use ${open}: it is writable by group and others`);
     expect(workers[0]?.log().match(/only: attempt \d failed/g)).toHaveLength(1);
   }, 60_000);
 });

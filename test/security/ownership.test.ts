@@ -1,13 +1,13 @@
-// Files and modules that someone else owns or can write (issue 8 §3). Every attack runs as a second
-// uid against a non-root victim: as root, every file would be the victim's own. Each test checks
-// that the victim is refused with a one-line error naming the path, and that nothing was written,
-// decrypted or run.
-import { describe, expect, it } from 'vitest';
+// Files and modules that someone else owns or can write (issue 8 §3, issue 18). Every attack runs
+// as a second uid against a non-root victim: as root, every file would be the victim's own. Each
+// test checks that the victim is refused with a one-line error naming the path, and that nothing
+// was written, decrypted or run.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { BIN, type CliResult } from '../support/cli.js';
 
 const VICTIM = 1001;
@@ -19,10 +19,12 @@ interface User {
   uid: number;
   home: string;
   env: Record<string, string>;
+  /** Supplementary groups; none when absent. */
+  groups?: number[];
 }
 
 /** A directory tree the two users can reach, and a private home for each. */
-function world() {
+function world(victimUid = VICTIM, attackerUid = ATTACKER) {
   const base = mkdtempSync(join(tmpdir(), 'ks-trust-'));
   chmodSync(base, 0o755);
   const user = (uid: number, name: string): User => {
@@ -38,11 +40,11 @@ function world() {
     chmodSync(dir, mode);
     return dir;
   };
-  return { base, victim: user(VICTIM, 'victim'), attacker: user(ATTACKER, 'attacker'), shared };
+  return { base, victim: user(victimUid, 'victim'), attacker: user(attackerUid, 'attacker'), shared };
 }
 
 function as(u: User, argv: string[], env: Record<string, string> = {}): CliResult {
-  const r = spawnSync('setpriv', [`--reuid=${u.uid}`, `--regid=${u.uid}`, '--clear-groups', ...argv], {
+  const r = spawnSync('setpriv', [`--reuid=${u.uid}`, `--regid=${u.uid}`, u.groups ? `--groups=${u.groups.join(',')}` : '--clear-groups', ...argv], {
     env: { ...u.env, ...env },
     cwd: u.home,
     encoding: 'utf8',
@@ -298,6 +300,108 @@ describe.skipIf(!isRoot || !hasSetpriv)('trust: files and modules someone else c
       ok(v, ['secret', 'list']);
       expect(readFileSync(marker, 'utf8')).toContain('good');
       expect(readFileSync(marker, 'utf8')).not.toContain('other');
+    });
+  });
+
+  describe('pipeline modules, and the private-group rule', () => {
+    // Real accounts, since the private-group rule reads /etc/passwd and /etc/group. Each has a
+    // private group of its own name and id (Debian's adduser default); the team group has both.
+    const PV = { name: 'ks-pgvictim', id: 1101 };
+    const PA = { name: 'ks-pgattacker', id: 1102 };
+    const TEAM = { name: 'ks-pgteam', id: 1103 };
+    const LIB = resolve('dist/lib/index.js');
+
+    const run = (cmd: string, args: string[]) => spawnSync(cmd, args, { encoding: 'utf8' });
+    const removeAccounts = () => {
+      for (const u of [PV, PA]) run('userdel', [u.name]);
+      for (const g of [TEAM, PA, PV]) run('groupdel', [g.name]);
+    };
+    beforeAll(() => {
+      removeAccounts(); // left over from an interrupted run
+      for (const u of [PV, PA]) {
+        for (const [cmd, args] of [['groupadd', ['-g', String(u.id), u.name]], ['useradd', ['-M', '-N', '-u', String(u.id), '-g', String(u.id), '-d', '/nonexistent', '-s', '/usr/sbin/nologin', u.name]]] as const) {
+          const r = run(cmd, [...args]);
+          expect(r.status, r.stderr).toBe(0);
+        }
+      }
+      const r = run('groupadd', ['-g', String(TEAM.id), '-U', `${PV.name},${PA.name}`, TEAM.name]);
+      expect(r.status, r.stderr).toBe(0);
+    });
+    afterAll(removeAccounts);
+
+    /** A pipeline that leaves `tag` in `marker` when its module is imported. */
+    const pipelineModule = (marker: string, tag: string) =>
+      `import { appendFileSync } from 'node:fs';\nimport { pipeline, step } from ${JSON.stringify(LIB)};\n` +
+      `appendFileSync(${JSON.stringify(marker)}, ${JSON.stringify(tag + '\n')});\n` +
+      `const hello = step({ name: 'hello', run: async () => 1 });\nexport default pipeline('p', () => { hello(); });\n`;
+
+    /** A project directory outside the victim's home, and a pipeline module in it. */
+    function project(w: ReturnType<typeof world>, o: { gid: number; dirMode: number; modMode?: number; modOwner?: number }) {
+      const dir = join(w.base, 'project');
+      mkdirSync(dir);
+      chownSync(dir, PV.id, o.gid);
+      chmodSync(dir, o.dirMode);
+      const marker = join(w.victim.home, 'ran'); // where the victim can write
+      const mod = join(dir, 'p.mjs');
+      writeFileSync(mod, pipelineModule(marker, 'ran'));
+      chownSync(mod, o.modOwner ?? PV.id, o.modOwner ?? PV.id);
+      chmodSync(mod, o.modMode ?? 0o644);
+      return { dir, mod, marker };
+    }
+
+    it('accepts what is writable by your own private group (umask 002): pipeline and plugin modules, the config directory; never a group-readable key', () => {
+      const w = world(PV.id, PA.id);
+      const v = w.victim;
+      const p = project(w, { gid: PV.id, dirMode: 0o775, modMode: 0o664 });
+      expect(ok(v, ['pipeline', 'run', p.mod])).toMatch(/Pipeline 'p' completed/);
+      expect(readFileSync(p.marker, 'utf8')).toBe('ran\n');
+
+      const plugin = join(p.dir, 'mine.mjs');
+      writeFileSync(plugin, `import { defineSchema, z } from ${JSON.stringify(LIB)};\nexport const s = defineSchema('mine', z.object({ k: z.string() }));\n`);
+      chownSync(plugin, PV.id, PV.id);
+      chmodSync(plugin, 0o664);
+      ok(v, ['schema', 'register', plugin]);
+      expect(ok(v, ['schema', 'list'])).toContain('mine');
+
+      const cfg = join(v.home, 'cfg');
+      chmodSync(cfg, 0o770);
+      ok(v, ['secret', 'register', 'db', '--password=victim-password-1']);
+      const key = join(cfg, 'local_stores', 'secrets.db.key');
+      chmodSync(key, 0o660);
+      expectRefused(ks(v, ['secret', 'get', 'db', '--key', 'password']), key, /readable by group, and it is a key/);
+    });
+
+    it('refuses a pipeline module in a directory writable by a group that others are in, and a plugin module there, without running either', () => {
+      const w = world(PV.id, PA.id);
+      const v = w.victim;
+      const p = project(w, { gid: TEAM.id, dirMode: 0o775 });
+      const r = ks(v, ['pipeline', 'run', p.mod]);
+      expectRefused(r, p.dir, new RegExp(`writable by group \\(gid ${TEAM.id}, which is not your private group\\)`));
+      expect(r.stderr).toContain(`chmod 700 ${p.dir}`);
+      expectRefused(ks(v, ['schema', 'register', p.mod]), p.dir, new RegExp(`writable by group \\(gid ${TEAM.id}`));
+      // What the check stops: any member of the group can put other code in the module's place.
+      sh({ ...w.attacker, groups: [TEAM.id] }, `cp ${p.mod} ${p.dir}/x && echo 'appendFileSync(${JSON.stringify(p.marker)}, "evil");' >> ${p.dir}/x && mv -f ${p.dir}/x ${p.mod}`);
+      expect(readFileSync(p.mod, 'utf8')).toContain('evil');
+      expectRefused(ks(v, ['pipeline', 'run', p.mod]), p.mod, new RegExp(`owned by uid ${PA.id}`));
+      expect(existsSync(p.marker)).toBe(false);
+    });
+
+    it('refuses a pipeline module that others can write', () => {
+      const w = world(PV.id, PA.id);
+      const p = project(w, { gid: PV.id, dirMode: 0o755, modMode: 0o646 });
+      const r = ks(w.victim, ['pipeline', 'run', p.mod]);
+      expectRefused(r, p.mod, /it is writable by others$/m);
+      expect(r.stderr).toContain(`chmod 600 ${p.mod}`);
+      expect(existsSync(p.marker)).toBe(false);
+    });
+
+    it('refuses a pipeline module that another user owns', () => {
+      const w = world(PV.id, PA.id);
+      const p = project(w, { gid: PV.id, dirMode: 0o755, modOwner: PA.id });
+      const r = ks(w.victim, ['pipeline', 'run', p.mod]);
+      expectRefused(r, p.mod, new RegExp(`owned by uid ${PA.id}, not by you \\(uid ${PV.id}\\)`));
+      expect(r.stderr).toContain(`chown $(id -un) ${p.mod}`);
+      expect(existsSync(p.marker)).toBe(false);
     });
   });
 });

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkTrustedChain, checkTrustedDir, checkTrustedFile, readTrustedSecretFile } from '../../src/support/trust.js';
+import { checkTrustedChain, checkTrustedDir, checkTrustedFile, findPrivateGroup, readTrustedSecretFile } from '../../src/support/trust.js';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -34,13 +34,11 @@ describe('trust checks', () => {
     expect(readTrustedSecretFile(join(t.base, 'none'))).toBeNull();
   });
 
-  it('accepts a private directory and a sticky world-writable one; refuses a group- or world-writable one', () => {
+  it('accepts a private directory and a sticky world-writable one; refuses a world-writable one', () => {
     const t = tree();
     expect(checkTrustedDir(t.dir('private', 0o700))).toBe(true);
     expect(checkTrustedDir(t.dir('readable', 0o755))).toBe(true);
     expect(checkTrustedDir(t.dir('sticky', 0o1777))).toBe(true);
-    const g = t.dir('group', 0o770);
-    expect(() => checkTrustedDir(g)).toThrow(`refusing to use ${g}: it is writable by group`);
     const o = t.dir('open', 0o777);
     expect(() => checkTrustedDir(o)).toThrow(expect.objectContaining({ code: 'config', message: `refusing to use ${o}: it is writable by group and others`, hint: expect.stringContaining(`chmod 700 ${o}`) }));
     expect(() => checkTrustedDir(t.file('f', 0o600))).toThrow(expect.objectContaining({ code: 'ENOTDIR' }));
@@ -97,6 +95,20 @@ describe('trust checks', () => {
     expect(() => checkTrustedChain(join(t.base, 'none.mjs'))).toThrow('cannot be resolved (ENOENT)');
   });
 
+  it.skipIf(!isRoot)('refuses a path writable by a group that is not your private group (needs root to chgrp)', () => {
+    const t = tree();
+    // A gid no /etc/group lists: nobody's private group, whoever runs the test.
+    const g = t.dir('group', 0o770);
+    chownSync(g, 0, 54321);
+    expect(() => checkTrustedDir(g)).toThrow(expect.objectContaining({ message: `refusing to use ${g}: it is writable by group (gid 54321, which is not your private group)`, hint: expect.stringContaining(`chmod 700 ${g}`) }));
+    const f = t.file('m.mjs', 0o664);
+    chownSync(f, 0, 54321);
+    expect(() => checkTrustedChain(f)).toThrow(`refusing to use ${f}: it is writable by group (gid 54321`);
+    // With others too, the group is not the point.
+    chmodSync(g, 0o777);
+    expect(() => checkTrustedDir(g)).toThrow(new RegExp(`^refusing to use ${g}: it is writable by group and others$`));
+  });
+
   it.skipIf(!isRoot)('refuses what another user owns, and accepts what root owns (needs root to chown)', () => {
     const t = tree();
     const theirs = t.dir('theirs', 0o700);
@@ -108,5 +120,49 @@ describe('trust checks', () => {
     const mod = t.file('m.mjs', 0o644);
     chownSync(mod, 1002, 1002);
     expect(() => checkTrustedChain(mod)).toThrow('owned by uid 1002');
+  });
+
+  describe('private groups (the one relaxation: group-writable is accepted when the group is yours alone)', () => {
+    const passwd = [
+      'root:x:0:0:root:/root:/bin/bash',
+      'alice:x:1000:1000::/home/alice:/bin/bash',
+      'bob:x:1001:1001::/home/bob:/bin/bash',
+      'carol:x:1002:100::/home/carol:/bin/bash',
+      'dave:x:1003:1003::/home/dave:/bin/bash',
+      'erin:x:1004:1003::/home/erin:/bin/bash',
+      'frank:x:1005:1005::/home/frank:/bin/bash',
+      'grace:x:1006:1006::/home/grace:/bin/bash',
+    ].join('\n');
+    const group = [
+      'root:x:0:',
+      'users:x:100:carol',
+      'alice:x:1000:',
+      'bob:x:1001:bob',
+      'dave:x:1003:',
+      'grace:x:1006:grace,mallory',
+      'team:x:1010:alice,bob',
+      '',
+    ].join('\n');
+
+    it('is the group whose gid is your primary gid, whose name is yours, and that nobody else is in', () => {
+      expect(findPrivateGroup(1000, passwd, group)).toBe(1000);
+      expect(findPrivateGroup(1001, passwd, group)).toBe(1001); // listing yourself as a member is fine
+      expect(findPrivateGroup(0, passwd, group)).toBe(0);
+    });
+
+    it('is not a shared primary group, a group of another name, one with other members, or one /etc/group does not list', () => {
+      expect(findPrivateGroup(1002, passwd, group)).toBeNull(); // primary group `users`
+      expect(findPrivateGroup(1003, passwd, group)).toBeNull(); // erin's primary group too
+      expect(findPrivateGroup(1004, passwd, group)).toBeNull(); // named dave
+      expect(findPrivateGroup(1006, passwd, group)).toBeNull(); // mallory is a member
+      expect(findPrivateGroup(1005, passwd, group)).toBeNull(); // not in /etc/group
+      expect(findPrivateGroup(4242, passwd, group)).toBeNull(); // not in /etc/passwd
+      expect(findPrivateGroup(1000, '', '')).toBeNull();
+    });
+
+    it('is nobody\'s when NIS `+` lines can add users or members that the files do not show', () => {
+      expect(findPrivateGroup(1000, `${passwd}\n+::::::`, group)).toBeNull();
+      expect(findPrivateGroup(1000, passwd, `${group}+:::\n`)).toBeNull();
+    });
   });
 });

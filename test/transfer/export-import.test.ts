@@ -254,6 +254,18 @@ describe('keystack import', () => {
     expectCleanError(cli(e, ['import', many, '-s', 'mysql', '--on-conflict', 'update']), 2, { message: /secret 'b' says schema 'basic_auth' in the file, not 'mysql'/ });
   });
 
+  it('refuses a .env line without `=` by file and line number, never echoing it, and imports nothing', () => {
+    const e = tempEnv();
+    const file = join(e.configDir, 'app.env');
+    writeFileSync(file, 'USER=admin\nghp_pastedAloneToken0123456789\nPASSWORD=other-secret-value\n');
+    for (const [args, input] of [[[file]], [['-', '--format', 'env', '--as', 'app'], readFileSync(file, 'utf8')]] as const) {
+      const r = cli(e, ['import', ...args], input === undefined ? {} : { input });
+      expectCleanError(r, 1, { message: new RegExp(`^Error: line 2 of ${input === undefined ? `'${file}'` : 'standard input'} is not an assignment dotenv can read`) });
+      expect(r.stderr).not.toMatch(/pastedAlone|other-secret-value|admin/);
+    }
+    expect(ok(e, ['secret', 'list'])).toBe('');
+  });
+
   it('usage mistakes exit 2 with a hint', () => {
     const e = tempEnv();
     const file = join(e.configDir, 'x.env');

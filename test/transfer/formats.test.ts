@@ -91,6 +91,16 @@ describe('export encoders', () => {
     expect(await decodeSecrets(pem, 'env', { as: 's' })).toEqual([{ name: 's', values: { KEY: '-----BEGIN-----\na=b\nc==\n-----END-----', B: '2' } }]);
   });
 
+  it('env import: a line without `=` (a value pasted alone) is refused by number, never quoted; `NAME: value` is dotenv\'s and is read', async () => {
+    const refusal = async (text: string) => (await decodeSecrets(text, 'env', { as: 's', source: "'app.env'" }).then(() => null, (e: unknown) => e)) as InputError | null;
+    const pasted = await refusal('A=1\n# the token:\nsk-pasted-alone-0123\nB=2\n');
+    expect(pasted).toMatchObject({ code: 'input', message: "line 3 of 'app.env' is not an assignment dotenv can read, so it would be left out" });
+    expect(JSON.stringify(pasted)).not.toContain('sk-pasted');
+    expect(await refusal('A=1\r\nexport TOKEN\r\n')).toMatchObject({ message: expect.stringMatching(/^line 2 of 'app\.env'/) });
+    expect(await refusal("K='one\ntwo'\nthree\n")).toMatchObject({ message: expect.stringMatching(/^line 3 /) });
+    expect(await decodeSecrets('A: 1\nB: x=y\nexport C: c\n', 'env', { as: 's' })).toEqual([{ name: 's', values: { A: '1', B: 'x=y', C: 'c' } }]);
+  });
+
   it('names variables as `run -s` does (envName), or by the key alone with --no-prefix', async () => {
     const vars = async (secretPrefix: boolean) => Object.keys(parseDotenv(await encodeSecrets([{ name: 'my-app.v1', values: { 'api.key': 'a', '1st': 'b' } }], 'env', { secretPrefix })));
     expect(await vars(true)).toEqual(['MY_APP_V1_API_KEY', 'MY_APP_V1_1ST']);

@@ -58,9 +58,10 @@ export async function importCommand(ctx: CommandContext, o: ImportCommandOptions
   }
   const onConflict = policy(o.onConflict);
   const text = utf8(stdin ? ctx.readStdin() : readInput(resolve(ctx.cwd, o.file)), stdin ? 'standard input' : o.file);
+  const source = stdin ? 'standard input' : `'${o.file}'`;
   const manager = await selectManager(ctx, o);
   const report = await importSecrets(manager, {
-    text, format, as, schema: o.schema, onConflict, dryRun: o.dryRun,
+    text, format, as, source, schema: o.schema, onConflict, dryRun: o.dryRun,
     onPlan: (plan) => ctx.out.note(planText(plan, `Import into ${manager.where}`)),
   });
   const data = { manager: manager.name, scope: manager.scope.scope, dryRun: report.dryRun, plan: report.plan, written: report.written };
