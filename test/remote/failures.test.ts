@@ -114,7 +114,7 @@ describe('remote runs that fail', () => {
     // The same bytes on the worker (so the hash check passes), in a directory anyone can change.
     const open = codeRoot({ 'one.mjs': ONE_STEP });
     chmodSync(open, 0o777);
-    workers.push(await startWorkerProcess({ name: 'open', queues: [queues(f).main], codeRoot: open, env: { VAULT_TOKEN: f.tokens.cpu } }));
+    workers.push(await startWorkerProcess({ name: 'open', client: f.configDir, queues: [queues(f).main], codeRoot: open, env: { VAULT_TOKEN: f.tokens.cpu } }));
     const r = await runCli(['pipeline', 'run', 'one.mjs'], cliEnv(f.configDir, f.clientEnv), root);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain(`refusing to use ${open}: it is writable by group and others`);
