@@ -75,7 +75,8 @@ function walkTree(cmd, path, depth) {
   for (const c of visible(cmd)) {
     const p = [...path, c.name()];
     const subs = visible(c);
-    lines.push(`${'  '.repeat(depth)}- ${subs.length ? `\`${p.join(' ')}\`` : `[\`${p.join(' ')}\`](#${anchor(p)})`}: ${c.description()}`);
+    // The tree shows a command's summary (its one line in `--help` lists) when it has a longer description.
+    lines.push(`${'  '.repeat(depth)}- ${subs.length ? `\`${p.join(' ')}\`` : `[\`${p.join(' ')}\`](#${anchor(p)})`}: ${c.summary() || c.description()}`);
     if (subs.length) walkTree(c, p, depth + 1);
     else leaves.push([p, c]);
   }

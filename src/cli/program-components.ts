@@ -85,7 +85,18 @@ export function addComponentCommands(program: Command, stack: Command, ctx: Comm
   runs.command('describe').description("show a run's steps (an id or a unique prefix of one)").argument('<run>').action((id: string) => run(() => pipeline.runsDescribe(ctx, { id }))());
   program
     .command('worker')
-    .description('run the steps of remote (bullmq) stacks: take step jobs from Redis until SIGTERM')
+    .summary('run the steps of remote (bullmq) stacks: take step jobs from Redis until SIGTERM')
+    .description([
+      'Run the steps of remote (bullmq) stacks: take step jobs from Redis until SIGTERM or SIGINT, then finish the current steps and exit 0.',
+      '',
+      'A job runs only if it is signed by a client key this worker trusts (--trust-key, $KEYSTACK_WORKER_TRUSTED_KEYS, `keystack keys trust --role client`), its run deadline has not passed, and this worker has not run that attempt of the step before. Anything else is refused before the job\'s stack is built. With no trusted client key the worker does not start.',
+      '',
+      'The worker\'s credentials go only to a secrets manager or artifact store whose location --allow-manager / --allow-artifact-store allow; for a kind with no such flag, only to a component registered in this worker\'s config store with the same UUID and location. Local-only components are refused.',
+      '',
+      'Each step result is signed with this worker\'s key (`keystack keys show-public --role worker`); the client records only results signed by a worker key it trusts.',
+      '',
+      'Not prevented: whoever can write to Redis can still delete, delay or reorder jobs, and replay a signed step to another worker (of any queue) before the run\'s deadline; whoever can read it sees the stack configs (references as text), step parameters and output URIs, never a value read from a secrets manager. See docs/remote-stacks.md.',
+    ].join('\n'))
     .option('--redis-url <url>', 'the orchestrator\'s Redis (default: $KEYSTACK_REDIS_URL, which keeps the password out of the process list)')
     .option('-q, --queue <name>', 'a queue to serve, repeatable (default: keystack)', collect)
     .option('--concurrency <n>', 'steps run at once', '1')

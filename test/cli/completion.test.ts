@@ -39,6 +39,8 @@ describe('keystack completion', () => {
   expect(cli(e, ['secrets-manager', 'register', 'team', '--flavor=local']).status).toBe(0);
   expect(cli(e, ['secret', 'register', 'team_only', '-m', 'team', '--k=v']).status).toBe(0);
   expect(cli(e, ['stack', 'register', 'teamstack', '-x', 'team']).status).toBe(0);
+  const workerKey = cli(e, ['keys', 'show-public', '--role', 'worker']).stdout.trim();
+  expect(cli(e, ['keys', 'trust', workerKey, '--name', 'gpu-box']).status).toBe(0);
 
   it('the bash script is valid bash (bash -n) and completes through the real function', () => {
     const bash = script(e, 'bash');
@@ -113,6 +115,11 @@ describe('keystack completion', () => {
     expect(complete(e, ['schema', 'describe', 'my'])).toEqual(['mysql']);
     expect(complete(e, ['completion', ''])).toEqual(['bash', 'fish', 'zsh']);
     expect(complete(e, ['stack', 'validate', '--level', ''])).toEqual(['NONE', 'SECRET_AND_KEY_EXISTS', 'SECRET_EXISTS']);
+    expect(complete(e, ['keys', 'rotate', '--role', ''])).toEqual(['client', 'worker']);
+    const workerId = cli(e, ['--json', 'keys', 'list']).stdout.match(/"id": "([0-9a-f]{16})",\s*"name": "gpu-box"/)?.[1];
+    expect(workerId).toMatch(/^[0-9a-f]{16}$/);
+    expect(complete(e, ['keys', 'untrust', ''])).toEqual([workerId, 'gpu-box'].sort());
+    expect(complete(e, ['keys', 'untrust', '--role', 'client', ''])).toEqual([]);
   });
 
   it('asks the backend only at a secret-name position', () => {

@@ -34,7 +34,14 @@ export async function complete(ctx: CommandContext, program: Command, words: rea
 
 // --- Internal helpers ---
 
-type Kind = 'secret' | 'manager' | 'stack' | 'schema' | 'manager-flavor' | 'shell' | 'level' | `component:${StackComponentType}` | `flavor:${StackComponentType}`;
+type Kind = 'secret' | 'manager' | 'stack' | 'schema' | 'manager-flavor' | 'shell' | 'level' | 'key-role' | 'trusted-key' | `component:${StackComponentType}` | `flavor:${StackComponentType}`;
+
+/** What the options of a command line chose so far, for names that depend on them. */
+interface Chosen {
+  manager?: string;
+  stack?: string;
+  role?: string;
+}
 
 const LABEL_TYPE = new Map(Object.entries(COMPONENT_LABEL).map(([t, l]) => [l, t as ComponentType]));
 
@@ -50,6 +57,8 @@ function optionKind(cmd: Command, long: string): Kind | undefined {
       return 'schema';
     case '--level':
       return 'level';
+    case '--role':
+      return 'key-role';
     case '--orchestrator':
       return 'component:orchestrator';
     case '--artifact-store':
@@ -75,6 +84,7 @@ function argumentKind(path: string): Kind | undefined {
   if (group === 'secrets-manager') return leaf === 'flavor' ? (third === 'describe' ? 'manager-flavor' : undefined) : leaf === 'register' || leaf === 'list' ? undefined : 'manager';
   if (group === 'stack') return leaf === 'register' || leaf === 'list' ? undefined : 'stack';
   if (group === 'schema') return leaf === 'describe' ? 'schema' : undefined;
+  if (group === 'keys') return leaf === 'untrust' ? 'trusted-key' : undefined;
   const type = LABEL_TYPE.get(group ?? '');
   if (type && type !== 'secrets_manager') {
     if (leaf === 'flavor') return third === 'describe' ? `flavor:${type}` : undefined;
@@ -97,11 +107,12 @@ async function candidatesFor(ctx: CommandContext, program: Command, typed: reado
   let cmd = program;
   let positionals = 0;
   let pending: Option | undefined;
-  const chosen: { manager?: string; stack?: string } = {};
+  const chosen: Chosen = {};
   for (const w of words.slice(0, -1)) {
     if (pending) {
       if (pending.long === '--manager') chosen.manager = w;
       if (pending.long === '--stack') chosen.stack = w;
+      if (pending.long === '--role') chosen.role = w;
       pending = undefined;
       continue;
     }
@@ -110,6 +121,7 @@ async function candidatesFor(ctx: CommandContext, program: Command, typed: reado
       const opt = findOption(cmd, flag ?? w);
       if (opt && value !== undefined && opt.long === '--manager') chosen.manager = value;
       else if (opt && value !== undefined && opt.long === '--stack') chosen.stack = value;
+      else if (opt && value !== undefined && opt.long === '--role') chosen.role = value;
       else if (opt && (opt.required || opt.optional) && value === undefined) pending = opt;
       continue;
     }
@@ -154,7 +166,7 @@ function visible(cmd: Command): Command[] {
   return cmd.commands.filter((c) => !(c as unknown as { _hidden?: boolean })._hidden && !c.name().startsWith('__'));
 }
 
-async function names(ctx: CommandContext, kind: Kind, chosen: { manager?: string; stack?: string }): Promise<string[]> {
+async function names(ctx: CommandContext, kind: Kind, chosen: Chosen): Promise<string[]> {
   const ks = ctx.keystack();
   switch (kind) {
     case 'secret':
@@ -172,6 +184,14 @@ async function names(ctx: CommandContext, kind: Kind, chosen: { manager?: string
       return [...SHELLS];
     case 'level':
       return [...VALIDATION_LEVELS];
+    case 'key-role':
+      return ['client', 'worker'];
+    case 'trusted-key': {
+      // `keys untrust` takes an id or a name of the trust list of --role (default worker).
+      const { listTrusted } = await import('../../pipeline/remote/keys.js');
+      const role = chosen.role === 'client' ? 'client' : 'worker';
+      return listTrusted(ks.configDir, role).flatMap((k) => [k.id, ...(k.name === null ? [] : [k.name])]);
+    }
     default: {
       const [what, type] = kind.split(':') as ['component' | 'flavor', StackComponentType];
       return what === 'component' ? ks.store.listComponents(type).map((c) => c.name) : componentFlavors(type).map((f) => f.name);
