@@ -6,7 +6,7 @@
  */
 import { UsageError } from '../../secrets/errors.js';
 import {
-  activateNextKey, addTrusted, listTrusted, nextKey, ownKey, publicKeyArgument, removeTrusted, trustListFile, type KeyRole,
+  activateNextKey, addTrusted, existingKey, listTrusted, nextKey, ownKey, publicKeyArgument, removeTrusted, trustListFile, type KeyRole,
 } from '../../pipeline/remote/keys.js';
 import { table } from '../output.js';
 import type { CommandContext, CommandResult } from '../context.js';
@@ -45,9 +45,10 @@ export async function keysUntrust(ctx: CommandContext, o: { key: string; role?: 
 
 export async function keysList(ctx: CommandContext): Promise<CommandResult> {
   const configDir = ctx.keystack().configDir;
-  const own = (['client', 'worker'] as const).map((r) => {
-    const next = nextKey(configDir, r, false);
-    return { role: r, id: ownKey(configDir, r).id, next: next?.id ?? null };
+  // Listing creates nothing: a worker machine has no client key until it signs a run.
+  const own = (['client', 'worker'] as const).flatMap((r) => {
+    const key = existingKey(configDir, r);
+    return key ? [{ role: r, id: key.id, next: nextKey(configDir, r, false)?.id ?? null }] : [];
   });
   const trusted = (['client', 'worker'] as const).flatMap((r) => listTrusted(configDir, r).map((k) => ({ role: r, id: k.id, name: k.name })));
   const rows = [

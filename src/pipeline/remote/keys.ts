@@ -35,6 +35,11 @@ export function ownKey(configDir: string, role: KeyRole): SigningKey {
   return loadOrCreateSigningKey(signingKeyFile(keysDir(configDir), role));
 }
 
+/** This machine's key for `role` if it has one; nothing is created. */
+export function existingKey(configDir: string, role: KeyRole): SigningKey | null {
+  return loadSigningKey(signingKeyFile(keysDir(configDir), role));
+}
+
 /** The key being rolled out for `role`, if a rotation was started. */
 export function nextKey(configDir: string, role: KeyRole, create: boolean): SigningKey | null {
   const file = signingKeyFile(keysDir(configDir), `${role}.next`);
