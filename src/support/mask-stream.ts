@@ -8,9 +8,10 @@
  * masked, at once. A run already that long is held while it can go on (`mask` replaces the whole
  * run as one). The tail is released on the first character that rules it out, so there is no
  * timer: a prompt or a `\r` progress bar that cannot begin a value is written as it comes. The
- * tail is at most the longest pattern's length; a run that chains past that (only text that
- * repeats a value back to back can) is cut there, outside any pattern, and each side is masked
- * on its own. The text is decoded as UTF-8 (a character split across chunks is kept whole).
+ * tail is at most the longest pattern's length: a chain of overlapping matches longer than that
+ * (a run of a value that a form of it continues, or a value repeated back to back) is cut there,
+ * or after the matches that cross that point, and each side is masked on its own. The text is
+ * decoded as UTF-8 (a character split across chunks is kept whole).
  *
  * How: the masker's patterns, sorted, are a trie without the nodes (the patterns that begin with
  * a string are a range of the array). Each suffix of the pending text that is a proper prefix of
@@ -179,9 +180,8 @@ export class MaskingStream {
   /**
    * Where the text may be cut: before the earliest live candidate and every match it overlaps
    * (the run `mask` replaces as one may go on into the candidate: windows of a value overlap),
-   * and not between the halves of a surrogate pair. Held text longer than the longest pattern
-   * (only a value repeated back to back can chain that far) is cut at that length instead, but
-   * never inside a match.
+   * and not between the halves of a surrogate pair. A chain longer than the longest pattern (a
+   * run of one value that an encoded form or the value itself continues) is cut at that length.
    */
   #cut(): number {
     const text = this.#pending;
@@ -199,6 +199,8 @@ export class MaskingStream {
       cut--;
     }
     if (text.length - cut <= this.#longest) return cut;
+    // Past the cap: cut at it, or after the matches that cross it. A match split in two could
+    // show; a candidate that started inside a match and is given up only might become one.
     cut = text.length - this.#longest;
     for (;;) {
       let moved = cut;
