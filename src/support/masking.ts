@@ -58,7 +58,12 @@ export class Masker {
     if (this.#values.size === 0 || text === '') return text;
     this.#build();
     let out = text;
-    for (const form of this.#forms) if (out.includes(form)) out = out.split(form).join(MASK);
+    // Longest first; a form longer than the text cannot be in it (the stream masks a few
+    // characters at a time when output comes slowly, and there are thousands of forms).
+    for (let i = this.#firstFormWithin(text.length); i < this.#forms.length; i++) {
+      const form = this.#forms[i] ?? '';
+      if (out.includes(form)) out = out.split(form).join(MASK);
+    }
     return this.#maskFragments(out);
   }
 
@@ -94,6 +99,18 @@ export class Masker {
   patterns(): readonly string[] {
     this.#build();
     return (this.#patterns ??= [...new Set([...this.#forms, ...this.#fragments])].sort());
+  }
+
+  /** The index of the first form no longer than `length` (forms are sorted longest first). */
+  #firstFormWithin(length: number): number {
+    let lo = 0;
+    let hi = this.#forms.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((this.#forms[mid] ?? '').length > length) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 
   #build(): void {
