@@ -213,6 +213,10 @@ export class MaskingStream {
 
   #take(n: number): string {
     const text = this.#pending.slice(0, n);
+    // The scan sees every occurrence of every pattern, and `mask` changes nothing in text without
+    // one: most output is passed on without a call (matches are ordered by end).
+    const first = this.#matches[0];
+    const masked = first !== undefined && first.end <= n ? this.#masker.mask(text) : text;
     this.#pending = this.#pending.slice(n);
     const candidates = this.#candidates;
     let kept = 0;
@@ -229,7 +233,7 @@ export class MaskingStream {
       m.start -= n;
       m.end -= n;
     }
-    return this.#masker.mask(text);
+    return masked;
   }
 }
 
