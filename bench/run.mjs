@@ -154,3 +154,85 @@ if (only('transfer')) {
   if (r.status === 0) process.stdout.write(r.stdout);
   else console.log(`\n(bench/transfer.ts could not run: ${(r.stderr || '').trim().split('\n').filter((l) => /Error|error:/.test(l)).slice(0, 3).join(' | ') || `exit ${r.status}`})`);
 }
+
+if (only('mask-stream')) {
+  // `run --mask`'s stream (dist/lib/support/mask-stream.js) against a passthrough that only decodes
+  // UTF-8, over 1 MB of log lines with N known values (one line in 500 prints one; and the same
+  // lines without them), fed in pipe-sized chunks, one line per write, and one byte per write
+  // (paced output; measured on 64 KiB, scaled). Held back: characters fed and not yet given back,
+  // averaged over the writes, on the lines without values.
+  const { MaskingStream } = await import('../dist/lib/support/mask-stream.js');
+  const { Masker } = await import('../dist/lib/support/masking.js');
+  const { StringDecoder } = await import('node:string_decoder');
+  const { randomBytes } = await import('node:crypto');
+  const MB = 1 << 20;
+  const REPEAT = Number(process.env.BENCH_RUNS ?? 5);
+  const log = (values, size) => {
+    let s = '';
+    for (let i = 0; s.length < size; i++) {
+      const secret = values.length && i % 500 === 499 ? ` token=${values[Math.floor(i / 500) % values.length]}` : '';
+      s += `2026-12-01T10:${String(i % 60).padStart(2, '0')}:07.${i % 1000}Z INFO step=${i} loss=${(1 / (i + 1)).toFixed(6)} shard=/data/part-${i % 97}.parquet${secret}\n`;
+    }
+    return Buffer.from(s.slice(0, size));
+  };
+  const chunks = (buf, size) => {
+    if (size === 'line') return buf.toString().split(/(?<=\n)/).map((l) => Buffer.from(l));
+    const out = [];
+    for (let i = 0; i < buf.length; i += size) out.push(buf.subarray(i, i + size));
+    return out;
+  };
+  const passthrough = (parts) => {
+    const d = new StringDecoder('utf8');
+    let out = '';
+    for (const c of parts) out += d.write(c);
+    return out + d.end();
+  };
+  const masked = (m, parts) => {
+    const s = new MaskingStream(m);
+    let out = '';
+    let held = 0;
+    let fed = 0;
+    for (const c of parts) {
+      out += s.push(c);
+      fed += c.length;
+      held += fed - out.length; // exact on text without values (what was fed and not yet given back)
+    }
+    return { out: out + s.flush(), heldPerPush: held / parts.length };
+  };
+  /** Median CPU and wall ms of `fn` over REPEAT runs, after one warm-up. */
+  const cost = (fn) => {
+    fn();
+    const cpu = [];
+    const wall = [];
+    for (let i = 0; i < REPEAT; i++) {
+      const c = process.cpuUsage();
+      const t = performance.now();
+      fn();
+      wall.push(performance.now() - t);
+      const d = process.cpuUsage(c);
+      cpu.push((d.user + d.system) / 1000);
+    }
+    return { cpu: median(cpu), wall: median(wall) };
+  };
+  console.log(`\n## Masking stream (\`run --mask\`), ms per MB of output (median of ${REPEAT}, Node ${process.version})\n`);
+  console.log('| values | writes | passthrough CPU ms | masked CPU ms | × passthrough | masked wall ms | masked CPU ms, no value in the text | × passthrough | held back after a write (chars) |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|');
+  for (const n of [10, 200]) {
+    const values = Array.from({ length: n }, () => randomBytes(24).toString('base64'));
+    const m = new Masker();
+    m.add(values);
+    m.mask('warm-up'); // builds the forms once, as the first masked output of a run does
+    for (const [label, size, bytes] of [['64 KiB chunks', 65536, MB], ['one line each', 'line', MB], ['one byte each', 1, 64 * 1024]]) {
+      const text = chunks(log(values, bytes), size);
+      const plain = chunks(log([], bytes), size);
+      const got = masked(m, text).out;
+      if (values.some((v) => got.includes(v)) || !got.includes('***')) throw new Error('mask-stream bench: the stream did not mask');
+      const scale = MB / bytes;
+      const base = cost(() => passthrough(text));
+      const mask = cost(() => masked(m, text));
+      const clean = cost(() => masked(m, plain));
+      const held = masked(m, plain).heldPerPush;
+      const ms = (x) => (x * scale).toFixed(1);
+      console.log(`| ${n} | ${label}${scale > 1 ? ` (${bytes / 1024} KiB, ×${scale})` : ''} | ${ms(base.cpu)} | ${ms(mask.cpu)} | ${(mask.cpu / base.cpu).toFixed(1)} | ${ms(mask.wall)} | ${ms(clean.cpu)} | ${(clean.cpu / base.cpu).toFixed(1)} | ${held.toFixed(2)} |`);
+    }
+  }
+}

@@ -37,6 +37,7 @@ export class Masker {
   #forms: string[] = [];
   readonly #formSet = new Set<string>();
   readonly #fragments = new Set<string>();
+  #patterns: string[] | undefined;
 
   /** Remembers values to mask. Empty strings and non-strings are ignored. */
   add(values: Iterable<unknown>): void {
@@ -57,7 +58,12 @@ export class Masker {
     if (this.#values.size === 0 || text === '') return text;
     this.#build();
     let out = text;
-    for (const form of this.#forms) if (out.includes(form)) out = out.split(form).join(MASK);
+    // Longest first; a form longer than the text cannot be in it (the stream masks a few
+    // characters at a time when output comes slowly, and there are thousands of forms).
+    for (let i = this.#firstFormWithin(text.length); i < this.#forms.length; i++) {
+      const form = this.#forms[i] ?? '';
+      if (out.includes(form)) out = out.split(form).join(MASK);
+    }
     return this.#maskFragments(out);
   }
 
@@ -86,39 +92,25 @@ export class Masker {
   }
 
   /**
-   * The length of the longest form this masker replaces (0 when it knows no value): a stream
-   * that keeps this many characters minus one back can never emit half of a form.
+   * Every string `mask` replaces (each form, and each FRAGMENT_LENGTH run of a value or line), once
+   * each and sorted by UTF-16 code unit: what a stream must recognise the start of. The same array
+   * until values are added.
    */
-  longestForm(): number {
-    if (this.#values.size === 0) return 0;
+  patterns(): readonly string[] {
     this.#build();
-    return Math.max(this.#forms[0]?.length ?? 0, this.#fragments.size > 0 ? FRAGMENT_LENGTH : 0);
+    return (this.#patterns ??= [...new Set([...this.#forms, ...this.#fragments])].sort());
   }
 
-  /**
-   * Where a stream may be cut at or after `cut` so that no form occurrence in `text` spans the
-   * cut: `cut` itself, or the end of the occurrences that cross it. Masking the two sides apart
-   * then gives what masking the whole would.
-   */
-  safeCut(text: string, cut: number): number {
-    this.#build();
-    for (let moved = true; moved && cut < text.length; ) {
-      moved = false;
-      for (const form of this.#forms) {
-        const at = text.indexOf(form, Math.max(0, cut - form.length + 1));
-        if (at !== -1 && at < cut && at + form.length > cut) {
-          cut = at + form.length;
-          moved = true;
-        }
-      }
-      for (let i = Math.max(0, cut - FRAGMENT_LENGTH + 1); i < cut && i + FRAGMENT_LENGTH <= text.length; i++) {
-        if (this.#fragments.has(text.slice(i, i + FRAGMENT_LENGTH))) {
-          cut = i + FRAGMENT_LENGTH;
-          moved = true;
-        }
-      }
+  /** The index of the first form no longer than `length` (forms are sorted longest first). */
+  #firstFormWithin(length: number): number {
+    let lo = 0;
+    let hi = this.#forms.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((this.#forms[mid] ?? '').length > length) lo = mid + 1;
+      else hi = mid;
     }
-    return Math.min(cut, text.length);
+    return lo;
   }
 
   #build(): void {
@@ -132,6 +124,7 @@ export class Masker {
     }
     this.#added = [];
     this.#forms = [...this.#formSet].sort((a, b) => b.length - a.length);
+    this.#patterns = undefined;
   }
 
   #maskFragments(text: string): string {

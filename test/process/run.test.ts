@@ -247,10 +247,47 @@ describe('keystack run: masking', () => {
     expect(r.stdout).toMatch(/^y\nstatus (?!124\n)[1-9]\d*\n$/);
   });
 
-  it('passes on a prompt without a newline while the child waits (masking holds back only briefly)', async () => {
-    const k = start(['run', '-s', 'db', ...node('process.stdout.write("Continue? "); setTimeout(() => process.exit(0), 1500)')]);
-    await k.waitFor('Continue? ');
+  /** How many 10-character runs of `value` `out` contains (the value itself contains them all). */
+  const runsOf = (out: string, value: string) => {
+    let n = 0;
+    for (let i = 0; i + 10 <= value.length; i++) if (out.includes(value.slice(i, i + 10))) n++;
+    return n;
+  };
+
+  it('masks a value written one character every 120 ms, or in three parts 300 ms apart: no pause releases part of it', async () => {
+    const perChar = 'const v = process.env.DB_PASSWORD; let i = 0; process.stdout.write("password: "); const t = setInterval(() => { if (i < v.length) process.stdout.write(v[i++]); else { clearInterval(t); process.stdout.write(" done\\n"); } }, 120);';
+    const inParts = 'const v = process.env.DB_PASSWORD; process.stdout.write("password: "); [v.slice(0, 6), v.slice(6, 12), v.slice(12) + " done\\n"].forEach((p, i) => setTimeout(() => process.stdout.write(p), 300 * i));';
+    const runs = [perChar, inParts].map((script) => start(['run', '-s', 'db', ...node(script)]));
+    for (const k of runs) {
+      const code = await k.exited;
+      expect(runsOf(k.out() + k.err(), PASSWORD), 'runs of the value in the output').toBe(0);
+      expect(code, k.err()).toBe(0);
+      expect(k.out()).toBe(`password: *** done\n`);
+    }
+  });
+
+  it('passes on a prompt without a newline at once, while the child waits', async () => {
+    const k = start(['run', '-s', 'db', ...node('process.stdout.write("Password: "); setTimeout(() => console.log("\\nbye"), 1000)')]);
+    await k.waitFor('Password: ');
+    // Seen a second before the child writes again, not held until then (or until it exits).
+    expect(k.out()).toBe('Password: ');
     expect(await k.exited).toBe(0);
+    expect(k.out()).toBe('Password: \nbye\n');
+  });
+
+  it('passes on a `\\r` progress bar as it is written, though the child never pauses', async () => {
+    // A step every 50 ms (no quiet moment); told which step the reader has seen, the child says how far it had got.
+    const child = 'let n = 0; const t = setInterval(() => { process.stdout.write("\\r" + String(++n).padStart(3) + "%"); if (n === 100) process.exit(3); }, 50); process.stdin.once("data", (d) => { clearInterval(t); process.stdout.write("\\nahead " + (n - Number(d)) + "\\n"); process.exit(0); });';
+    const p = spawn(process.execPath, [BIN, 'run', '--env', 'T={{api.token}}', ...node(child)], { env: e.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('\r  5%') && p.stdin.writable) p.stdin.end('5\n');
+    });
+    const code = await new Promise<number | null>((res) => p.on('close', res));
+    expect(code, out).toBe(0);
+    // Before, masking held back the longest form's length (17 steps here) until output paused.
+    expect(Number(/ahead (\d+)/.exec(out)?.[1])).toBeLessThan(10);
   });
 });
 

@@ -41,9 +41,6 @@ export const ISOLATED_ENV = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG',
 /** The signals passed on to the child. */
 export const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const;
 
-/** Held-back output is passed on after this long without more (a prompt without a newline). */
-const IDLE_FLUSH_MS = 100;
-
 export async function runCommand(ctx: CommandContext, o: RunOptions): Promise<CommandResult> {
   const secrets = (o.secrets ?? []).map(secretOption);
   const vars = envOptions(o.env ?? []);
@@ -109,7 +106,6 @@ function relay(ctx: CommandContext, from: Readable | null, to: 'stdout' | 'stder
   if (!from) return Promise.resolve();
   const stream = new MaskingStream(processMasker);
   let inFlight = 0;
-  let idle: NodeJS.Timeout | undefined;
   const send = (text: string) => {
     if (text === '') return;
     inFlight++;
@@ -122,18 +118,12 @@ function relay(ctx: CommandContext, from: Readable | null, to: 'stdout' | 'stder
     });
   };
   return new Promise((ended) => {
-    from.on('data', (chunk: Buffer) => {
-      clearTimeout(idle);
-      send(stream.push(chunk));
-      if (stream.holding) idle = setTimeout(() => send(stream.flush()), IDLE_FLUSH_MS);
-    });
-    from.on('end', () => {
-      clearTimeout(idle);
-      send(stream.flush());
-    });
+    // No timer: the stream holds back only what could still begin a value, and lets it go on the
+    // character that rules that out, so a pause in the output never releases half of a value.
+    from.on('data', (chunk: Buffer) => send(stream.push(chunk)));
+    from.on('end', () => send(stream.flush()));
     // After 'end', or after the pipe was destroyed (which gives no 'end').
     from.on('close', () => {
-      clearTimeout(idle);
       const wait = () => (inFlight === 0 ? ended() : setImmediate(wait));
       wait();
     });
