@@ -178,6 +178,7 @@ const REFUSED = {
   uri: 'refused a step job: an input URI lies outside the run',
   replay: 'refused a step job: this worker has already run this attempt of the step (a replay)',
   attempts: 'refused a step job: it claims more attempts than the client allowed',
+  queue: 'refused a step job: it was taken from another queue than the one the client signed it for',
 };
 
 describe('forged step jobs are refused before anything runs; the worker stays up', () => {
@@ -273,6 +274,17 @@ describe('forged step jobs are refused before anything runs; the worker stays up
     expect(replays).toEqual([undefined, undefined, REFUSED.attempts]);
     expect(marked(s).filter((m) => m === runId)).toHaveLength(3);
     expect(s.w.log()).toContain(REFUSED.replay);
+  }, 60_000);
+
+  it('moved: a signed job put on another queue than the one the client signed it for', async () => {
+    const s = await scene({ start: false });
+    const w = await startWorker(s, { queues: [s.q.main, s.q.gpu] });
+    const t = { ...s, w };
+    const moved = forge(t);
+    const ids = [await add(t, moved.data, t.q.gpu), await rawAdd(t, forge(t).data, t.q.gpu)];
+    const real = realRun(t);
+    expect(await reasons(t, ids, t.q.gpu)).toEqual([REFUSED.queue, REFUSED.queue]);
+    await realRunCompleted(t, real, [moved.envelope.runId]);
   }, 60_000);
 
   it('input URIs outside the run (../private.json, /etc/passwd, another run\'s output): refused; their bytes never reach Redis or the log', async () => {
