@@ -132,23 +132,30 @@ async function rawAdd(_s: Scene, data: unknown, queue = _s.q.main): Promise<stri
   return id;
 }
 
-/** Waits until each job is finished; returns why each failed (undefined for one that completed). */
-async function reasons(s: Scene, ids: readonly string[], queue = s.q.main): Promise<(string | undefined)[]> {
+const marked = (s: Scene): string[] => (existsSync(s.marks) ? readFileSync(s.marks, 'utf8').trim().split('\n') : []);
+
+/**
+ * Waits until each job is finished, the worker still up; then nothing reached the catcher and no
+ * run of `forgedRuns` left a mark. Returns why each job failed (undefined for one that completed).
+ */
+async function settled(s: Scene, ids: readonly string[], forgedRuns: readonly string[], queue = s.q.main): Promise<(string | undefined)[]> {
   const jobs: Job[] = [];
   for (const id of ids) {
     await until(`job ${id} to finish`, async () => {
+      if (s.w.proc.exitCode !== null) throw new Error(`worker ${s.w.name} exited (${s.w.proc.exitCode}): ${s.w.log().slice(-300)}`);
       const job = await s.queue(queue).getJob(id);
       if (job?.finishedOn === undefined) return false;
       jobs.push(job);
       return true;
     });
   }
+  expect(s.catcher.seen()).toEqual([]);
+  for (const run of forgedRuns) expect(marked(s)).not.toContain(run);
   return jobs.map((j) => (j.returnvalue === null || j.returnvalue === undefined ? j.failedReason : undefined));
 }
 
 const realRun = (s: Scene) => runCli(['pipeline', 'run', 'marks.mjs'], cliEnv(s.f.configDir, s.f.clientEnv), s.root);
 const runIdIn = (text: string): string => /run ([0-9a-f-]{36})/.exec(text)?.[1] ?? 'no run id';
-const marked = (s: Scene): string[] => (existsSync(s.marks) ? readFileSync(s.marks, 'utf8').trim().split('\n') : []);
 
 /** The real run started beside the forged jobs completed on the same worker, still up; no forged run left a mark, nothing reached the catcher. */
 async function realRunCompleted(s: Scene, real: ReturnType<typeof realRun>, forgedRuns: readonly string[]): Promise<void> {
@@ -190,7 +197,7 @@ describe('forged step jobs are refused before anything runs; the worker stays up
     const v2 = { v: 2, runId: envelope.runId, stepId: 'mark', stack: evil };
     const ids = [await add(s, v1), await add(s, { ...v2, job: envelope }), await rawAdd(s, { ...v2, job: { p: canonicalJson(envelope) } })];
     const real = realRun(s);
-    expect(await reasons(s, ids)).toEqual([REFUSED.v1, REFUSED.unsigned, REFUSED.unsigned]);
+    expect(await settled(s, ids, [envelope.runId])).toEqual([REFUSED.v1, REFUSED.unsigned, REFUSED.unsigned]);
     await realRunCompleted(s, real, [envelope.runId]);
     // Nothing of a refused job is written to run state.
     expect(await redis.exists(runKey(envelope.runId))).toBe(0);
@@ -205,9 +212,10 @@ describe('forged step jobs are refused before anything runs; the worker stays up
     const asResult = forge(s);
     asResult.data.job = signMessage(ownKey(s.f.configDir, 'client'), RESULT_DOMAIN, asResult.envelope);
     const ids = [await add(s, theirs.data), await rawAdd(s, workers.data), await add(s, asResult.data)];
+    const forgedRuns = [theirs, workers, asResult].map((x) => x.envelope.runId);
     const real = realRun(s);
-    expect(await reasons(s, ids)).toEqual([REFUSED.untrusted, REFUSED.untrusted, REFUSED.altered]);
-    await realRunCompleted(s, real, [theirs, workers, asResult].map((x) => x.envelope.runId));
+    expect(await settled(s, ids, forgedRuns)).toEqual([REFUSED.untrusted, REFUSED.untrusted, REFUSED.altered]);
+    await realRunCompleted(s, real, forgedRuns);
   }, 60_000);
 
   it("altered after signing: a queued real job's snapshot rewritten in Redis (vault url → catcher), and an envelope's deadline stretched", async () => {
@@ -220,14 +228,14 @@ describe('forged step jobs are refused before anything runs; the worker stays up
     const jobKey = `keystack:${s.q.main}:${runId}__mark`;
     const data = JSON.parse((await redis.hget(jobKey, 'data')) ?? '{}') as StepJobData;
     await redis.hset(jobKey, 'data', JSON.stringify({ ...data, stack: managerAt(data.stack, s.catcher.url) }));
+    const t = { ...s, w: await startWorker(s) };
+    expect(await settled(t, [`${runId}__mark`], [runId])).toEqual([REFUSED.snapshot]);
     // BullMQ: the client's signed envelope from the run hash, a year more to live, signature kept.
     const signed = JSON.parse((await redis.hget(runKey(runId), 'job:mark')) ?? '{}') as SignedMessage;
     const stretched = { ...signed, p: canonicalJson({ ...(JSON.parse(signed.p) as JobEnvelope), deadline: Date.now() + 365 * 86_400_000 }) };
-    const again = await add(s, { ...data, job: stretched });
-    const w = await startWorker(s);
-    const t = { ...s, w };
+    const again = await add(t, { ...data, job: stretched });
     const real = realRun(t);
-    expect(await reasons(t, [`${runId}__mark`, again])).toEqual([REFUSED.snapshot, REFUSED.altered]);
+    expect(await settled(t, [again], [runId])).toEqual([REFUSED.altered]);
     await realRunCompleted(t, real, [runId]);
   }, 60_000);
 
@@ -237,7 +245,7 @@ describe('forged step jobs are refused before anything runs; the worker stays up
     const later = forge(s, { deadline: Date.now() - 1 });
     const ids = [await add(s, late.data), await rawAdd(s, later.data)];
     const real = realRun(s);
-    expect(await reasons(s, ids)).toEqual([REFUSED.expired, REFUSED.expired]);
+    expect(await settled(s, ids, [late.envelope.runId, later.envelope.runId])).toEqual([REFUSED.expired, REFUSED.expired]);
     await realRunCompleted(s, real, [late.envelope.runId, later.envelope.runId]);
   }, 60_000);
 
@@ -255,10 +263,11 @@ describe('forged step jobs are refused before anything runs; the worker stays up
     await redis.lpush(`keystack:${s.q.main}:wait`, `${runId}__mark`);
     await redis.zadd(`keystack:${s.q.main}:marker`, 0, '0');
     const real = realRun(s);
-    expect(await reasons(s, [again, `${runId}__mark`])).toEqual([REFUSED.replay, REFUSED.replay]);
+    const why = await settled(s, [again, `${runId}__mark`], []);
+    expect(marked(s).filter((m) => m === runId)).toHaveLength(1);
+    expect(why).toEqual([REFUSED.replay, REFUSED.replay]);
     expect(s.w.log().match(/\(a replay\)/g)).toHaveLength(2);
     await realRunCompleted(s, real, []);
-    expect(marked(s).filter((m) => m === runId)).toHaveLength(1);
   }, 60_000);
 
   it('a replay runs a step at most `attempts` times on one worker in all, however Redis counts attempts (the documented bound)', async () => {
@@ -270,9 +279,9 @@ describe('forged step jobs are refused before anything runs; the worker stays up
     // Each replay is retried by BullMQ past the attempts this worker already ran: attempts 2 and 3
     // are new to it and run; after that, any attempt is more than the client signed.
     const replays: (string | undefined)[] = [];
-    for (let i = 0; i < 3; i++) replays.push(...(await reasons(s, [await add(s, data, s.q.main, 10)])));
-    expect(replays).toEqual([undefined, undefined, REFUSED.attempts]);
+    for (let i = 0; i < 3; i++) replays.push(...(await settled(s, [await add(s, data, s.q.main, 10)], [])));
     expect(marked(s).filter((m) => m === runId)).toHaveLength(3);
+    expect(replays).toEqual([undefined, undefined, REFUSED.attempts]);
     expect(s.w.log()).toContain(REFUSED.replay);
   }, 60_000);
 
@@ -283,7 +292,7 @@ describe('forged step jobs are refused before anything runs; the worker stays up
     const moved = forge(t);
     const ids = [await add(t, moved.data, t.q.gpu), await rawAdd(t, forge(t).data, t.q.gpu)];
     const real = realRun(t);
-    expect(await reasons(t, ids, t.q.gpu)).toEqual([REFUSED.queue, REFUSED.queue]);
+    expect(await settled(t, ids, [moved.envelope.runId], t.q.gpu)).toEqual([REFUSED.queue, REFUSED.queue]);
     await realRunCompleted(t, real, [moved.envelope.runId]);
   }, 60_000);
 
@@ -298,7 +307,7 @@ describe('forged step jobs are refused before anything runs; the worker stays up
     const forged = uris.map((uri) => forge(s, { inputs: { x: uri } }));
     const ids = [await add(s, forged[0]?.data), await rawAdd(s, forged[1]?.data), await add(s, forged[2]?.data), await add(s, forged[3]?.data)];
     const real = realRun(s);
-    expect(await reasons(s, ids)).toEqual(uris.map(() => REFUSED.uri));
+    expect(await settled(s, ids, forged.map((x) => x.envelope.runId))).toEqual(uris.map(() => REFUSED.uri));
     await realRunCompleted(s, real, forged.map((x) => x.envelope.runId));
     const dump = await dumpRedis(REDIS_URL());
     for (const bytes of [secret, passwd, s.out, 'PRIVATE KEY']) {
@@ -344,12 +353,12 @@ describe('forged step results: the client records only a state a trusted worker 
     });
     await redis.hset(runKey(runId), 'step:mark', JSON.stringify(state(runId)));
     const r = await client;
-    expect(r.status).toBe(1);
-    expect(r.stderr).toContain(`its result in Redis was refused: ${reason}`);
     const step = runs.steps(runId)[0];
     expect(step).toMatchObject({ status: 'failed', output: null, worker: null, cachedFrom: null });
     expect(step?.error).toContain('its result in Redis was refused');
     expect(runs.getRun(runId).status).toBe('failed');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`its result in Redis was refused: ${reason}`);
   }, 60_000);
 });
 
@@ -379,15 +388,18 @@ describe("a worker's credentials go only where its own configuration says, even 
     { what: 's3 endpoint_url → catcher', field: 'endpoint_url', label: "artifact-store 's3' (flavor s3)", raw: true, stack: store((c) => ({ endpoint_url: c.url })) },
     { what: 's3 path → another bucket', field: 'path', label: "artifact-store 's3' (flavor s3)", raw: true, stack: store(() => ({ path: 's3://another-bucket/runs' })) },
   ])('$what: refused before any request; the signed state names the field', async ({ field, label, raw, stack }) => {
-    const { envelope, data } = forge(s, { stack: stack(s.snapshot, s.catcher) });
-    const id = raw === true ? await rawAdd(s, data) : await add(s, data);
-    const real = realRun(s);
-    const [reason] = await reasons(s, [id]);
-    const state = await workerState(s, envelope.runId);
+    // A catcher of its own: each case is judged on what reached it alone.
+    const t = { ...s, catcher: await requestCatcher() };
+    cleanup.push(() => t.catcher.close());
+    const { envelope, data } = forge(t, { stack: stack(t.snapshot, t.catcher) });
+    const id = raw === true ? await rawAdd(t, data) : await add(t, data);
+    const real = realRun(t);
+    const [reason] = await settled(t, [id], [envelope.runId]);
+    const state = await workerState(t, envelope.runId);
     expect(state.status).toBe('failed');
     expect(state.error).toContain(`refused: the field '${field}' of the job's ${label} is not one this worker's --allow-`);
     expect(reason).toBe(state.error);
-    await realRunCompleted(s, real, [envelope.runId]);
+    await realRunCompleted(t, real, [envelope.runId]);
   }, 60_000);
 
   it('without --allow-* flags: an unregistered component is refused; registered with the same uuid and location it runs; the same uuid elsewhere is refused', async () => {
@@ -400,7 +412,7 @@ describe("a worker's credentials go only where its own configuration says, even 
     const elsewhere = forge(t, { stack: managerAt(t.snapshot, t.catcher.url) });
     const id = await rawAdd(t, elsewhere.data);
     const real = realRun(t);
-    await reasons(t, [id]);
+    await settled(t, [id], [elsewhere.envelope.runId]);
     expect((await workerState(t, elsewhere.envelope.runId)).error).toBe("refused: the field 'url' of the job's secrets-manager 'vault' differs from the worker's own registration of it");
     await realRunCompleted(t, real, [elsewhere.envelope.runId]);
   }, 60_000);
@@ -416,7 +428,7 @@ describe("a worker's credentials go only where its own configuration says, even 
     const forged = cases.map(({ change: [type, to] }) => forge(t, { stack: changed(t.snapshot, type, (c) => ({ ...c, ...to })) }));
     const ids = [await add(t, forged[0]?.data), await rawAdd(t, forged[1]?.data), await add(t, forged[2]?.data)];
     const real = realRun(t);
-    await reasons(t, ids);
+    await settled(t, ids, forged.map((x) => x.envelope.runId));
     for (const [i, c] of cases.entries()) expect((await workerState(t, forged[i]?.envelope.runId ?? '')).error).toContain(`refused: ${c.label}`);
     await realRunCompleted(t, real, forged.map((x) => x.envelope.runId));
     expect(existsSync(join(t.w.configDir, 'local_stores'))).toBe(false);
