@@ -384,6 +384,7 @@ describe("a worker's credentials go only where its own configuration says, even 
     { what: 'aws endpoint_url → catcher', field: 'endpoint_url', label: "secrets-manager 'vault' (flavor aws)", stack: manager('aws', (c) => ({ region_name: 'us-east-1', endpoint_url: c.url })) },
     { what: 'gcp api_endpoint → catcher', field: 'api_endpoint', label: "secrets-manager 'vault' (flavor gcp)", stack: manager('gcp', (c) => ({ project_id: 'p1', api_endpoint: c.hostPort })) },
     { what: 'azure vault_url → catcher', field: 'vault_url', label: "secrets-manager 'vault' (flavor azure)", stack: manager('azure', (c) => ({ vault_url: c.url })) },
+    { what: 'azure ca_file → a CA the job chose', field: 'ca_file', label: "secrets-manager 'vault' (flavor azure)", stack: manager('azure', () => ({ vault_url: 'http://127.0.0.1:1', ca_file: '/tmp/attacker-ca.pem' })) },
     { what: 'github api_url → catcher', field: 'api_url', label: "secrets-manager 'vault' (flavor github)", stack: manager('github', (c) => ({ owner: 'o', repository: 'r', api_url: c.url })) },
     { what: 's3 endpoint_url → catcher', field: 'endpoint_url', label: "artifact-store 's3' (flavor s3)", raw: true, stack: store((c) => ({ endpoint_url: c.url })) },
     { what: 's3 path → another bucket', field: 'path', label: "artifact-store 's3' (flavor s3)", raw: true, stack: store(() => ({ path: 's3://another-bucket/runs' })) },
