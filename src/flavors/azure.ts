@@ -68,6 +68,8 @@ export default defineFlavor<AzureFlavorOptions>({
   supportsScoping: true,
   separator: '-',
   locationFields: ['key_vault_name', 'vault_url'],
+  // The CAs the client trusts decide whether the vault it reaches is the real one.
+  trustFields: ['ca_file'],
   nameRule: NAME_RULE,
   maxContentBytes: 25 * 1024,
   // Key Vault has no create-only write: register reads first, then sets (see create).

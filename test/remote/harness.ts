@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer, type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { BUILTIN_FLAVOR_LOADERS } from '../../src/flavors/registry.js';
@@ -62,6 +63,14 @@ export async function createBucket(bucket: string): Promise<void> {
   s3.destroy();
 }
 
+/** Puts raw bytes at `key` in `bucket` (moto), outside anything keystack wrote. */
+export async function putObject(bucket: string, key: string, body: string): Promise<void> {
+  const { S3Client, PutObjectCommand } = await import('@aws-sdk/client-s3');
+  const s3 = new S3Client({ endpoint: S3_ENDPOINT(), region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+  s3.destroy();
+}
+
 export async function listObjects(bucket: string, prefix: string): Promise<string[]> {
   const { S3Client, ListObjectsV2Command } = await import('@aws-sdk/client-s3');
   const s3 = new S3Client({ endpoint: S3_ENDPOINT(), region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
@@ -79,6 +88,8 @@ export async function listObjects(bucket: string, prefix: string): Promise<strin
 export interface WorkerProcess {
   proc: ChildProcess;
   name: string;
+  /** Its own config directory (its keys, nonce record and registered components). */
+  configDir: string;
   log(): string;
   /** Resolves with the exit code (or signal name). */
   exited: Promise<number | string>;
@@ -136,14 +147,44 @@ export async function allowFlagsFor(clientConfigDir: string): Promise<string[]> 
 }
 
 /**
- * Starts `keystack worker` and waits until it serves its queues (or exits). With `client` (a
- * client's config dir), the worker is paired with it and allowed its stack's locations first.
+ * Registers the secrets manager and the artifact store of a client's active stack in a worker's
+ * own config store, under the same UUIDs and with the same config: how an operator pins a worker
+ * to them without --allow-* flags.
  */
-export async function startWorkerProcess(o: { name: string; queues?: string[]; codeRoot: string; env?: Record<string, string>; args?: string[]; redisUrl?: string | null; client?: string; allow?: boolean }): Promise<WorkerProcess> {
+export async function registerLikeClient(clientConfigDir: string, workerConfigDir: string): Promise<void> {
+  const client = new Keystack({ configDir: clientConfigDir, env: {}, onWarning: () => undefined });
+  const worker = new Keystack({ configDir: workerConfigDir, env: {}, onWarning: () => undefined });
+  try {
+    const stack = client.activeStack();
+    for (const type of ['secrets_manager', 'artifact_store'] as const) {
+      const c = client.stackComponent(stack, type);
+      if (c) worker.store.addComponent({ type, flavor: c.flavor, name: c.name, config: c.config, uuid: c.uuid });
+    }
+  } finally {
+    await client.close();
+    await worker.close();
+  }
+}
+
+/**
+ * Starts `keystack worker` and waits until it serves its queues (or exits). With `client` (a
+ * client's config dir), the worker is paired with it and allowed its stack's locations first:
+ * with --allow-* flags (`allow`, the default), or by registering them on the worker (`register`).
+ * `trustVia: 'env'` gives it the client's key in KEYSTACK_WORKER_TRUSTED_KEYS instead of --trust-key.
+ */
+export async function startWorkerProcess(o: {
+  name: string; queues?: string[]; codeRoot: string; env?: Record<string, string>; args?: string[]; redisUrl?: string | null; client?: string; allow?: boolean; register?: boolean; trustVia?: 'flag' | 'env';
+}): Promise<WorkerProcess> {
   const home = mkdtempSync(join(tmpdir(), `keystack-${o.name}-`));
   const configDir = join(home, 'config');
   const env: Record<string, string> = { ...BASE_ENV(), HOME: home, KEYSTACK_CONFIG_DIR: configDir, ...(o.redisUrl === null ? {} : { KEYSTACK_REDIS_URL: o.redisUrl ?? REDIS_URL() }), ...o.env };
-  const paired = o.client === undefined ? [] : [...pairWithClient(o.client, configDir, o.name), ...(o.allow === false ? [] : await allowFlagsFor(o.client))];
+  let paired: string[] = [];
+  if (o.client !== undefined) {
+    const trustFlags = pairWithClient(o.client, configDir, o.name);
+    if (o.trustVia === 'env') env['KEYSTACK_WORKER_TRUSTED_KEYS'] = ownKey(o.client, 'client').text;
+    if (o.register === true) await registerLikeClient(o.client, configDir);
+    paired = [...(o.trustVia === 'env' ? [] : trustFlags), ...(o.allow === false ? [] : await allowFlagsFor(o.client))];
+  }
   const args = [BIN, 'worker', '--name', o.name, '--code-root', o.codeRoot, ...(o.queues ?? ['keystack']).flatMap((q) => ['--queue', q]), ...paired, ...(o.args ?? [])];
   const proc = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -168,7 +209,7 @@ export async function startWorkerProcess(o: { name: string; queues?: string[]; c
     }, 20_000);
   });
   return {
-    proc, name: o.name, log: () => out, exited,
+    proc, name: o.name, configDir, log: () => out, exited,
     stop: async () => {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
       return exited;
@@ -190,6 +231,66 @@ export function runCli(args: readonly string[], env: Record<string, string>, cwd
     p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     p.on('close', (status) => res({ status, stdout, stderr }));
   });
+}
+
+/** Polls `ok` every 50 ms until it holds; throws after `ms`. */
+export async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await ok())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export interface CaughtRequest {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+}
+
+/** A host on loopback standing in for an attacker's: it records whatever reaches it. */
+export interface Catcher {
+  /** http://127.0.0.1:PORT */
+  url: string;
+  /** 127.0.0.1:PORT (for fields that take host:port) */
+  hostPort: string;
+  /** Every HTTP request, headers included (credential values too: never print these). */
+  requests: CaughtRequest[];
+  /** Every TCP connection, HTTP or not (TLS, gRPC). */
+  connections: number;
+  /** What reached it, printable: connections, methods, paths and header names, no header values. */
+  seen(): string[];
+  close(): Promise<void>;
+}
+
+/** A request catcher on 127.0.0.1: an HTTP server that answers 403 and records every connection and request. */
+export async function requestCatcher(): Promise<Catcher> {
+  const requests: CaughtRequest[] = [];
+  let connections = 0;
+  const server = createHttpServer((req, res) => {
+    requests.push({ method: req.method ?? '?', url: req.url ?? '?', headers: req.headers });
+    req.resume();
+    res.writeHead(403, { 'content-type': 'application/json' }).end('{"errors":["caught"]}');
+  });
+  server.on('connection', () => {
+    connections++;
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`, hostPort: `127.0.0.1:${port}`, requests,
+    get connections() {
+      return connections;
+    },
+    seen: () => [
+      ...(connections > 0 ? [`${connections} connection(s)`] : []),
+      ...requests.map((r) => `${r.method} ${r.url} [${Object.keys(r.headers).sort().join(' ')}]`),
+    ],
+    close: () => new Promise<void>((r) => {
+      server.closeAllConnections();
+      server.close(() => r());
+    }),
+  };
 }
 
 /** Every key in Redis with its value, by type: what a reader of Redis can see. */

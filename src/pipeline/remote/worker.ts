@@ -160,6 +160,11 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
     if (envelope.runId !== data.runId || envelope.step.id !== data.stepId) {
       throw new JobRefusedError('refused a step job: its routing fields do not match its signed envelope', { hint: 'Something rewrote the job in Redis; check who can write to it.' });
     }
+    // The queue decides which workers (with which credentials) run a step: a job moved to another
+    // queue would run with credentials the client never meant it to.
+    if (envelope.queue !== job.queueName) {
+      throw new JobRefusedError('refused a step job: it was taken from another queue than the one the client signed it for', { hint: 'Something moved the job in Redis; check who can write to it.' });
+    }
     const attempt = job.attemptsMade + 1;
     if (attempt > envelope.attempts) throw new JobRefusedError('refused a step job: it claims more attempts than the client allowed', { hint: 'Something rewrote the job in Redis; check who can write to it.' });
     if (!nonces.claim(envelope.runId, envelope.step.id, attempt, envelope.deadline)) throw new ReplayedJobError();
