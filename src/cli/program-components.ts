@@ -95,7 +95,7 @@ export function addComponentCommands(program: Command, stack: Command, ctx: Comm
       '',
       'Each step result is signed with this worker\'s key (`keystack keys show-public --role worker`); the client records only results signed by a worker key it trusts.',
       '',
-      'Not prevented: whoever can write to Redis can still delete, delay or reorder jobs, and replay a signed step to another worker (of any queue) before the run\'s deadline; whoever can read it sees the stack configs (references as text), step parameters and output URIs, never a value read from a secrets manager. See docs/remote-stacks.md.',
+      'Not prevented: whoever can write to Redis can still delete, delay or reorder jobs, and replay a signed step to another worker of its queue before the run\'s deadline; whoever can read it sees the stack configs (references as text), step parameters and output URIs, never a value read from a secrets manager. See docs/remote-stacks.md.',
     ].join('\n'))
     .option('--redis-url <url>', 'the orchestrator\'s Redis (default: $KEYSTACK_REDIS_URL, which keeps the password out of the process list)')
     .option('-q, --queue <name>', 'a queue to serve, repeatable (default: keystack)', collect)
