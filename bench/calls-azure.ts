@@ -13,7 +13,7 @@ import { syncBuiltinESMExports } from 'node:module';
 import { randomUUID } from 'node:crypto';
 import { SecretClient } from '@azure/keyvault-secrets';
 import azure from '../src/flavors/azure.js';
-import { SecretsManager } from '../src/flavors/manager.js';
+import { SecretsManager } from '../src/core/manager.js';
 import { createSchemaRegistry } from '../src/secrets/schema.js';
 import { measureCalls, tally } from './measure-calls.js';
 

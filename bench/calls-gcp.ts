@@ -7,7 +7,7 @@
 import { v1 } from '@google-cloud/secret-manager';
 import { randomBytes, randomUUID } from 'node:crypto';
 import gcp from '../src/flavors/gcp.js';
-import { SecretsManager } from '../src/flavors/manager.js';
+import { SecretsManager } from '../src/core/manager.js';
 import { createSchemaRegistry } from '../src/secrets/schema.js';
 import { measureCalls, tally } from './measure-calls.js';
 

@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import github, { githubNaming } from '../src/flavors/github.js';
-import { SecretsManager } from '../src/flavors/manager.js';
+import { SecretsManager } from '../src/core/manager.js';
 import { createSchemaRegistry } from '../src/secrets/schema.js';
 import { startGitHubDouble } from '../test/support/github-double.js';
 import { measureCalls } from './measure-calls.js';

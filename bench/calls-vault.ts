@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import vault from '../src/flavors/vault.js';
-import { SecretsManager } from '../src/flavors/manager.js';
+import { SecretsManager } from '../src/core/manager.js';
 import { createSchemaRegistry } from '../src/secrets/schema.js';
 import { measureCalls } from './measure-calls.js';
 import { counted, countingProxy } from './count-proxy.js';

@@ -4,7 +4,7 @@
  * counts requests (a proxy, wrapped SDK methods, a double's request log).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { SecretsManager } from '../src/flavors/manager.js';
+import type { SecretsManager } from '../src/core/manager.js';
 
 export interface CallsHarness {
   flavor: string;

@@ -1,5 +1,5 @@
 /** Why `keystack run` could not start its command (a module of its own: main.ts maps it to an exit code). */
-import { KeystackError } from '../secrets/errors.js';
+import { KeystackError } from '../errors.js';
 
 /** The child could not be started; `reason` decides the exit code (127 and 126, as shells use). */
 export class ChildStartError extends KeystackError {

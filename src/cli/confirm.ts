@@ -4,7 +4,7 @@
  * anywhere else the command refuses (exit 2), since nobody could have answered. Commands check
  * what would refuse the deletion anyway (in use, not found) before they ask.
  */
-import { UsageError } from '../secrets/errors.js';
+import { UsageError } from '../errors.js';
 import type { CommandContext } from './context.js';
 
 export async function confirmOrAbort(ctx: CommandContext, question: string, yes: boolean | undefined): Promise<void> {

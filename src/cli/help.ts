@@ -5,7 +5,7 @@
  * table of commands and every command (also ones added later) is covered the same way.
  */
 import type { Command } from 'commander';
-import type { ErrorCode } from '../secrets/errors.js';
+import type { ErrorCode } from '../errors.js';
 
 /** A command's path without `keystack`, e.g. `secret get`; `secrets-manager secret …` is `secret …`. */
 export function commandPath(cmd: Command): string {

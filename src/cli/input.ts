@@ -5,7 +5,7 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
-import { InputError, UsageError } from '../secrets/errors.js';
+import { InputError, UsageError } from '../errors.js';
 
 /** Reading more than this from a file or stdin is refused before any backend limit applies. */
 export const MAX_INPUT_BYTES = 1024 * 1024;

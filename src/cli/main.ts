@@ -4,7 +4,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { isatty } from 'node:tty';
-import { ConfigError, UsageError } from '../secrets/errors.js';
+import { ConfigError, UsageError } from '../errors.js';
 import { Keystack } from '../stack/client.js';
 import type { SingleComponentType } from '../stack/config-store.js';
 import type { CommandContext, CommandResult } from './context.js';

@@ -7,7 +7,7 @@
  * (`secret get`) are printed as they are. Masking runs on the text as produced, before lines are
  * joined or JSON is escaped.
  */
-import { isKeystackError, KeystackError, type ErrorCode } from '../secrets/errors.js';
+import { isKeystackError, KeystackError, type ErrorCode } from '../errors.js';
 import { isReference } from '../secrets/reference.js';
 import type StringWidth from 'string-width';
 import { MASK, processMasker, type Masker } from '../support/masking.js';

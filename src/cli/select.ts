@@ -3,8 +3,8 @@
  * manager), or by default the active stack's. Every command that reads or writes secrets goes
  * through here, so the options mean the same thing everywhere.
  */
-import { UsageError } from '../secrets/errors.js';
-import type { SecretsManager } from '../flavors/manager.js';
+import { UsageError } from '../errors.js';
+import type { SecretsManager } from '../core/manager.js';
 import type { CommandContext } from './context.js';
 
 export interface ManagerChoice {

@@ -6,10 +6,13 @@
 import type * as Sdk from '@aws-sdk/client-secrets-manager';
 import { createHash } from 'node:crypto';
 import { encodeContent, type StoredSecret } from '../secrets/content.js';
-import { BackendError, ConfigError } from '../secrets/errors.js';
+import { BackendError, ConfigError } from '../errors.js';
 import { scopeMetadata, secretMetadata } from '../secrets/scope.js';
-import { allPages, createCaller, decodeOrFail, httpStatus, importLib, type CallLimits, type FailureClassifier } from './support.js';
-import { defineFlavor, type FlavorContext, type SecretsBackend } from './types.js';
+import { allPages, decodeOrFail } from '../core/kit.js';
+import { createCaller, type CallLimits, type FailureClassifier } from '../support/caller.js';
+import { httpStatus } from '../support/http.js';
+import { importLib } from '../support/optional-import.js';
+import { defineFlavor, type FlavorContext, type SecretsBackend } from '../core/types.js';
 
 export const FLAVOR_NAME = 'aws';
 const SDK = '@aws-sdk/client-secrets-manager';

@@ -22,14 +22,18 @@ import { randomBytes } from 'node:crypto';
 import type { KeyVaultSecret, SecretClient } from '@azure/keyvault-secrets';
 import type { TokenCredential } from '@azure/core-auth';
 import { decodeContent, encodeContent, type StoredSecret } from '../secrets/content.js';
-import { ConfigError, InvalidNameError, UnsupportedOperationError } from '../secrets/errors.js';
+import { ConfigError, InvalidNameError, UnsupportedOperationError } from '../errors.js';
 import { fullMatch, type NameRule } from '../secrets/names.js';
 import { secretMetadata, type ScopeContext } from '../secrets/scope.js';
-import { heldLease, readPastLeases, stamp } from './cas.js';
-import { backendFailure, createCaller, decodeOrFail, deleteEach, errorHeader, httpStatus as _status, importLib, retryAfterMs, type FailureClassifier } from './support.js';
-import { reservedInNone, reservedNameError, taggedName, tagsInScope } from './tags.js';
-import { defineFlavor, type FlavorContext, type ReplaceOutcome, type SecretsBackend, type VersionedSecret } from './types.js';
-import { assembleGroup, decodeOwn, GROUP_KEY, GROUP_MEMBER_KEY, GROUP_SCHEMA, groupIsReadOnly, withPayloads, type GroupWording } from './zenml-groups.js';
+import { heldLease, readPastLeases, stamp } from './shared/cas.js';
+import { backendFailure } from '../support/scrub.js';
+import { createCaller, errorHeader, retryAfterMs, type FailureClassifier } from '../support/caller.js';
+import { decodeOrFail, deleteEach } from '../core/kit.js';
+import { httpStatus as _status } from '../support/http.js';
+import { importLib } from '../support/optional-import.js';
+import { reservedInNone, reservedNameError, taggedName, tagsInScope } from './shared/tags.js';
+import { defineFlavor, type FlavorContext, type ReplaceOutcome, type SecretsBackend, type VersionedSecret } from '../core/types.js';
+import { assembleGroup, decodeOwn, GROUP_KEY, GROUP_MEMBER_KEY, GROUP_SCHEMA, groupIsReadOnly, withPayloads, type GroupWording } from './shared/zenml-groups.js';
 
 export const FLAVOR_NAME = 'azure';
 

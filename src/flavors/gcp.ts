@@ -19,12 +19,15 @@ import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { decodeContent, encodeContent, type StoredSecret } from '../secrets/content.js';
 import { fullMatch, type NameRule } from '../secrets/names.js';
 import { scopeMetadata, secretMetadata } from '../secrets/scope.js';
-import { heldLease, readPastLeases, stamp, updateByRounds } from './cas.js';
-import { GrpcCode as G, grpcClassifier, grpcCode as _code, parseEndpoint } from './grpc.js';
-import { allPages, backendFailure, createCaller, decodeOrFail, deleteEach, importLib } from './support.js';
-import { reservedInNone, reservedNameError, taggedName } from './tags.js';
-import { defineFlavor, type FlavorContext, type ReplaceOutcome, type SecretsBackend, type VersionedSecret } from './types.js';
-import { assembleGroup, decodeOwn, GROUP_KEY, GROUP_SCHEMA, groupIsReadOnly, withPayloads, type GroupWording } from './zenml-groups.js';
+import { heldLease, readPastLeases, stamp, updateByRounds } from './shared/cas.js';
+import { GrpcCode as G, grpcClassifier, grpcCode as _code, parseEndpoint } from './shared/grpc.js';
+import { allPages, decodeOrFail, deleteEach } from '../core/kit.js';
+import { backendFailure } from '../support/scrub.js';
+import { createCaller } from '../support/caller.js';
+import { importLib } from '../support/optional-import.js';
+import { reservedInNone, reservedNameError, taggedName } from './shared/tags.js';
+import { defineFlavor, type FlavorContext, type ReplaceOutcome, type SecretsBackend, type VersionedSecret } from '../core/types.js';
+import { assembleGroup, decodeOwn, GROUP_KEY, GROUP_SCHEMA, groupIsReadOnly, withPayloads, type GroupWording } from './shared/zenml-groups.js';
 
 export const FLAVOR_NAME = 'gcp';
 

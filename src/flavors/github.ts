@@ -11,10 +11,12 @@
  * `__`, the mapping is injective and every scope is supported.
  */
 import { decodeContent, encodeContent, type StoredSecret } from '../secrets/content.js';
-import { BackendError, ConfigError, InvalidNameError, UnsupportedOperationError } from '../secrets/errors.js';
+import { BackendError, ConfigError, InvalidNameError, UnsupportedOperationError } from '../errors.js';
 import { scopePath, type BackendNames, type ScopeContext } from '../secrets/scope.js';
-import { createCaller, errorHeader as header, fetchWithTimeout, httpStatus as status, importLib, retryAfterMs, type FailureClassifier } from './support.js';
-import { defineFlavor, type FlavorContext, type SecretsBackend } from './types.js';
+import { createCaller, errorHeader as header, retryAfterMs, type FailureClassifier } from '../support/caller.js';
+import { fetchWithTimeout, httpStatus as status } from '../support/http.js';
+import { importLib } from '../support/optional-import.js';
+import { defineFlavor, type FlavorContext, type SecretsBackend } from '../core/types.js';
 
 export const FLAVOR_NAME = 'github';
 

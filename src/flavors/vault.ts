@@ -7,9 +7,12 @@
 import { readFileSync } from 'node:fs';
 import type { Agent } from 'node:https';
 import { fromPayload, toPayload, type StoredSecret } from '../secrets/content.js';
-import { BackendError, ConfigError } from '../secrets/errors.js';
-import { createCaller, mapLimit, requestJson, retryAfterMs, retryingOperations, type FailureClassifier, type JsonReply } from './support.js';
-import { defineFlavor, type FlavorContext, type SecretsBackend } from './types.js';
+import { BackendError, ConfigError } from '../errors.js';
+import { createCaller, retryAfterMs, type FailureClassifier } from '../support/caller.js';
+import { mapLimit } from '../support/concurrency.js';
+import { requestJson, type JsonReply } from '../support/http.js';
+import { retryingOperations } from '../core/kit.js';
+import { defineFlavor, type FlavorContext, type SecretsBackend } from '../core/types.js';
 
 export const FLAVOR_NAME = 'vault';
 

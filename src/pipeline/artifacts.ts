@@ -10,7 +10,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { ConfigError } from '../secrets/errors.js';
+import { ConfigError } from '../errors.js';
 import { ensurePrivateDir } from '../support/private-files.js';
 import type { ResolvedComponent } from '../stack/runtime.js';
 import { cacheEntryName, isSealed, openArtifact, parseCacheEntry, sealArtifact, sealingKey, UnreadableArtifactError } from './sealing.js';

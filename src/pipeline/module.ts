@@ -1,7 +1,7 @@
 /** Loading a pipeline from a module file (.ts through tsx, or .js/.mjs). */
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ConfigError, isKeystackError } from '../secrets/errors.js';
+import { ConfigError, isKeystackError } from '../errors.js';
 import { importUserModule } from '../support/modules.js';
 import { checkTrustedChain } from '../support/trust.js';
 import { isPipeline, type Pipeline } from './step.js';

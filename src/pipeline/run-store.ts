@@ -5,7 +5,7 @@
 import type Database from 'better-sqlite3';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { NotFoundError, UsageError } from '../secrets/errors.js';
+import { NotFoundError, UsageError } from '../errors.js';
 import type { ConfigStore } from '../stack/config-store.js';
 import type { StoredArtifact } from './artifacts.js';
 

@@ -8,7 +8,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { ConfigError, KeystackError } from '../secrets/errors.js';
+import { ConfigError, KeystackError } from '../errors.js';
 import { processMasker } from '../support/masking.js';
 import type { Keystack } from '../stack/client.js';
 import { StackRuntime } from '../stack/runtime.js';

@@ -7,8 +7,10 @@
  */
 import type * as Sdk from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
-import { callLimits, importLib, networkCode, scrubError } from '../flavors/support.js';
-import { BackendError, ConfigError, KeystackError, NotFoundError, SchemaValidationError } from '../secrets/errors.js';
+import { callLimits } from '../support/caller.js';
+import { importLib } from '../support/optional-import.js';
+import { networkCode, scrubError } from '../support/scrub.js';
+import { BackendError, ConfigError, KeystackError, NotFoundError, SchemaValidationError } from '../errors.js';
 import { parseS3Path, type S3Location } from '../stack/components.js';
 import type { ResolvedComponent } from '../stack/runtime.js';
 import { CACHE_DIR, CACHE_LOOKUP_LIMIT, checkArtifactUri, decodeArtifact, type ArtifactStore, type CacheEntry, type StoredArtifact } from './artifacts.js';

@@ -4,7 +4,7 @@
  * another URI fails to decrypt), and the cache index's entry format.
  */
 import { createCipheriv, createDecipheriv, randomBytes, scrypt } from 'node:crypto';
-import { ConfigError } from '../secrets/errors.js';
+import { ConfigError } from '../errors.js';
 import type { ResolvedComponent } from '../stack/runtime.js';
 import type { CacheEntry } from './artifacts.js';
 

@@ -6,7 +6,7 @@
  * Steps, pipelines and handles are plain objects tagged with `kind`, so that a pipeline module
  * that imports keystack from one copy of the package can be run by another (the CLI bundle).
  */
-import { ConfigError } from '../secrets/errors.js';
+import { ConfigError } from '../errors.js';
 import type { StackRuntime } from '../stack/runtime.js';
 
 /** What a step gets as its second argument. */

@@ -1,4 +1,4 @@
-import { InvalidNameError } from './errors.js';
+import { InvalidNameError } from '../errors.js';
 
 /** A flavor's naming rule for secret names and namespaces, on top of the core rule. */
 export interface NameRule {

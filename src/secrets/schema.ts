@@ -6,7 +6,7 @@
  * for loading it.
  */
 import type * as z from 'zod';
-import { SchemaValidationError, type ValidationIssue } from './errors.js';
+import { SchemaValidationError, type ValidationIssue } from '../errors.js';
 import { ARBITRARY, valueType, type ValueType } from './content.js';
 
 export interface SecretSchema<T = Record<string, string>> {

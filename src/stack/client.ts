@@ -2,17 +2,17 @@
  * `Keystack`: the library's entry point. It opens the config store of one config directory and
  * hands out secrets managers, stacks and components. The CLI is a thin layer over this class.
  */
-import { ConfigError, InUseError, NotFoundError, UsageError } from '../secrets/errors.js';
+import { ConfigError, InUseError, NotFoundError, UsageError } from '../errors.js';
 import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { validateSecretName } from '../secrets/names.js';
 import { isReference } from '../secrets/reference.js';
 import { createSchemaRegistry, type SchemaRegistry, type SecretSchema } from '../secrets/schema.js';
-import { validateFlavorFields, validateScopeSettings } from '../flavors/config.js';
-import { SecretsManager } from '../flavors/manager.js';
-import { loadPlugin, resolveModulePath, type PluginExports } from '../flavors/plugins.js';
-import { BUILTIN_FLAVOR_LOADERS, createFlavorRegistry, type FlavorRegistry } from '../flavors/registry.js';
-import type { FlavorDefinition } from '../flavors/types.js';
+import { validateFlavorFields, validateScopeSettings } from '../core/config.js';
+import { SecretsManager } from '../core/manager.js';
+import { loadPlugin, resolveModulePath, type PluginExports } from '../core/plugins.js';
+import { BUILTIN_FLAVOR_LOADERS, createFlavorRegistry, type FlavorRegistry } from '../core/registry.js';
+import type { FlavorDefinition } from '../core/types.js';
 import {
   COMPONENT_LABEL,
   ConfigStore,

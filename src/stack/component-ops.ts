@@ -3,7 +3,7 @@
  * (Secrets managers have their own path in client.ts: their configs forbid references and their
  * scope settings need extra care.)
  */
-import { UsageError } from '../secrets/errors.js';
+import { UsageError } from '../errors.js';
 import type { Keystack } from './client.js';
 import { validateComponentName } from './client.js';
 import type { ComponentRecord } from './config-store.js';

@@ -6,10 +6,10 @@
  * Any string field may hold a secret reference `{{name.key}}` unless it says otherwise; the text
  * is stored as is and resolved during a run (see references.ts).
  */
-import { ConfigError, NotFoundError } from '../secrets/errors.js';
+import { ConfigError, NotFoundError } from '../errors.js';
 import { isReference, REFERENCE_SYNTAX, referenceLookalike } from '../secrets/reference.js';
-import { validateFlavorFields } from '../flavors/config.js';
-import type { ConfigField } from '../flavors/types.js';
+import { validateFlavorFields } from '../core/config.js';
+import type { ConfigField } from '../core/types.js';
 import { COMPONENT_LABEL, type ComponentType } from './config-store.js';
 
 export interface ComponentField extends ConfigField {

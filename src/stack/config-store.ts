@@ -6,7 +6,7 @@
 import type Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import { dirname, join } from 'node:path';
-import { ConfigError, ExistsError, InUseError, NotFoundError } from '../secrets/errors.js';
+import { ConfigError, ExistsError, InUseError, NotFoundError } from '../errors.js';
 import { openShared, retryBusy } from '../support/sqlite.js';
 import { defaultTrustWarn, type TrustWarn } from '../support/trust.js';
 

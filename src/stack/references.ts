@@ -3,9 +3,9 @@
  * is fetched at most once, through the stack's secrets manager, and every value it hands out is
  * remembered so that messages of the run can be masked.
  */
-import { KeystackError, SecretNotFoundError, type ErrorCode } from '../secrets/errors.js';
+import { KeystackError, SecretNotFoundError, type ErrorCode } from '../errors.js';
 import { DOTTED_NAME_HINT, dottedNameNote, formatReference, parseReference, type SecretReference } from '../secrets/reference.js';
-import type { Secret, SecretsManager } from '../flavors/manager.js';
+import type { Secret, SecretsManager } from '../core/manager.js';
 import { processMasker, type Masker } from '../support/masking.js';
 
 /** Where a reference was found, for messages. */

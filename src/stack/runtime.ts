@@ -2,9 +2,9 @@
  * A stack as a run sees it: its components with their configs resolved lazily, and its secrets
  * manager. Built from the config store alone, so a step process can rebuild it on its own.
  */
-import { ConfigError, NotFoundError, SchemaValidationError } from '../secrets/errors.js';
+import { ConfigError, NotFoundError, SchemaValidationError } from '../errors.js';
 import { collectReferences, type SecretReference } from '../secrets/reference.js';
-import type { Secret, SecretsManager } from '../flavors/manager.js';
+import type { Secret, SecretsManager } from '../core/manager.js';
 import type { Keystack } from './client.js';
 import { COMPONENT_LABEL, type ComponentRecord, type StackRecord } from './config-store.js';
 import { componentFlavor, REGISTRY_AUTH_SCHEMA, type ComponentFlavor, type StackComponentType } from './components.js';

@@ -4,9 +4,9 @@
  * references of every component, at the level set by KEYSTACK_SECRET_VALIDATION_LEVEL.
  * Every problem is collected first and reported at once.
  */
-import { ConfigError, SecretNotFoundError, StackValidationError } from '../secrets/errors.js';
+import { ConfigError, SecretNotFoundError, StackValidationError } from '../errors.js';
 import { DOTTED_NAME_HINT, dottedNameNote, formatReference, type SecretReference } from '../secrets/reference.js';
-import type { Secret } from '../flavors/manager.js';
+import type { Secret } from '../core/manager.js';
 import type { Keystack } from './client.js';
 import { COMPONENT_LABEL } from './config-store.js';
 import { REGISTRY_AUTH_SCHEMA } from './components.js';

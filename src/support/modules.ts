@@ -6,7 +6,7 @@
 import { extname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type * as TsxApiModule from 'tsx/esm/api';
-import { ConfigError } from '../secrets/errors.js';
+import { ConfigError } from '../errors.js';
 
 const TS = new Set(['.ts', '.mts', '.cts', '.tsx']);
 

@@ -11,7 +11,7 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign as edSign, verify as edVerify, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError } from '../secrets/errors.js';
+import { ConfigError } from '../errors.js';
 import { checkTrustedFile, readTrustedSecretFile } from './trust.js';
 import { writeOnce } from './private-files.js';
 

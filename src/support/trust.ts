@@ -15,7 +15,7 @@
  */
 import { chmodSync, closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, readSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
-import { ConfigError } from '../secrets/errors.js';
+import { ConfigError } from '../errors.js';
 
 /** Where the user hears about a directory that was tightened (the CLI's warnings, by default Node's). */
 export type TrustWarn = (message: string) => void;

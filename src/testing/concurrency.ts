@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { isKeystackError } from '../secrets/errors.js';
-import type { SecretsManager } from '../flavors/manager.js';
+import { isKeystackError } from '../errors.js';
+import type { SecretsManager } from '../core/manager.js';
 import type { ConformanceHelpers, TestRunner } from './conformance.js';
 
 /** Concurrent writers per test: enough to collide every round, few enough for rate-limited servers. */

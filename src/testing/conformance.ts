@@ -15,13 +15,13 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isKeystackError } from '../secrets/errors.js';
+import { isKeystackError } from '../errors.js';
 import { createSchemaRegistry } from '../secrets/schema.js';
 import { encodeContent } from '../secrets/content.js';
 import { fullMatch } from '../secrets/names.js';
 import type { Scope } from '../secrets/scope.js';
-import { SecretsManager } from '../flavors/manager.js';
-import type { FlavorDefinition, SecretsBackend } from '../flavors/types.js';
+import { SecretsManager } from '../core/manager.js';
+import type { FlavorDefinition, SecretsBackend } from '../core/types.js';
 import { testConcurrency } from './concurrency.js';
 import { assertNoLeak, faultTests, randomSecretValue, type FaultInjection } from './faults.js';
 

@@ -11,8 +11,8 @@ import { createServer as createHttpServer, request as httpRequest, type Incoming
 import { createServer as createHttpsServer, request as httpsRequest } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { inspect } from 'node:util';
-import { isKeystackError } from '../secrets/errors.js';
-import type { SecretsManager } from '../flavors/manager.js';
+import { isKeystackError } from '../errors.js';
+import type { SecretsManager } from '../core/manager.js';
 import type { SuiteContext } from './conformance.js';
 
 /**

@@ -10,7 +10,7 @@ import stringWidth from 'string-width';
 import { afterEach, describe, expect, it } from 'vitest';
 import { describeError, setTableWidth, table } from '../../src/cli/output.js';
 import { ERROR_CODES, KEY_VALUE_COMMANDS } from '../../src/cli/help.js';
-import { KeystackError, type ErrorCode } from '../../src/secrets/errors.js';
+import { KeystackError, type ErrorCode } from '../../src/errors.js';
 import { BIN, cli, tempEnv, type CliEnv } from '../support/cli.js';
 
 /** The subcommand names listed under "Commands:" of a help text. */

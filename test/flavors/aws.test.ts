@@ -11,8 +11,8 @@ import {
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import aws from '../../src/flavors/aws.js';
-import { SecretsManager } from '../../src/flavors/manager.js';
-import { KeystackError } from '../../src/secrets/errors.js';
+import { SecretsManager } from '../../src/core/manager.js';
+import { KeystackError } from '../../src/errors.js';
 import { createSchemaRegistry } from '../../src/secrets/schema.js';
 import { assertNoLeak, proxyFaults, testFlavor } from '../../src/testing/index.js';
 import { vitestRunner } from '../support/runner.js';

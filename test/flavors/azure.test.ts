@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { SecretClient } from '@azure/keyvault-secrets';
 import azure from '../../src/flavors/azure.js';
-import { SecretsManager } from '../../src/flavors/manager.js';
+import { SecretsManager } from '../../src/core/manager.js';
 import { createSchemaRegistry } from '../../src/secrets/schema.js';
 import { backendNames } from '../../src/secrets/scope.js';
 import { proxyFaults, testFlavor } from '../../src/testing/index.js';

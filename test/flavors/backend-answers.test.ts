@@ -10,9 +10,9 @@ import azure from '../../src/flavors/azure.js';
 import gcp from '../../src/flavors/gcp.js';
 import github from '../../src/flavors/github.js';
 import vault from '../../src/flavors/vault.js';
-import { SecretsManager } from '../../src/flavors/manager.js';
-import type { FlavorDefinition } from '../../src/flavors/types.js';
-import { KeystackError } from '../../src/secrets/errors.js';
+import { SecretsManager } from '../../src/core/manager.js';
+import type { FlavorDefinition } from '../../src/core/types.js';
+import { KeystackError } from '../../src/errors.js';
 import { createSchemaRegistry } from '../../src/secrets/schema.js';
 import { fakeServer, requireEnv, silentServer } from '../support/fake-http.js';
 

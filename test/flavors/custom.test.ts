@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadPlugin, resolveModulePath } from '../../src/flavors/plugins.js';
+import { loadPlugin, resolveModulePath } from '../../src/core/plugins.js';
 import { testFlavor } from '../../src/testing/index.js';
 import { vitestRunner } from '../support/runner.js';
 

@@ -5,7 +5,7 @@ import { status } from '@grpc/grpc-js';
 import { v1 } from '@google-cloud/secret-manager';
 import * as grpc from '@grpc/grpc-js';
 import gcp, { _labelValue } from '../../src/flavors/gcp.js';
-import { SecretsManager } from '../../src/flavors/manager.js';
+import { SecretsManager } from '../../src/core/manager.js';
 import { createSchemaRegistry } from '../../src/secrets/schema.js';
 import { backendNames } from '../../src/secrets/scope.js';
 import { createServer, type Server, type Socket } from 'node:net';

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import github, { githubNaming, SECRETS_JSON_ENV } from '../../src/flavors/github.js';
-import { SecretsManager } from '../../src/flavors/manager.js';
+import { SecretsManager } from '../../src/core/manager.js';
 import { encodeContent } from '../../src/secrets/content.js';
 import { createSchemaRegistry } from '../../src/secrets/schema.js';
 import { proxyFaults, testFlavor } from '../../src/testing/index.js';

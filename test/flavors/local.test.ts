@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import local from '../../src/flavors/local.js';
+import local from '../../src/flavors/local/index.js';
 import { testFlavor } from '../../src/testing/index.js';
 import { vitestRunner } from '../support/runner.js';
 

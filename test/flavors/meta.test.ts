@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { loadBuiltinFlavors } from '../../src/flavors/registry.js';
+import { loadBuiltinFlavors } from '../../src/core/registry.js';
 
 const BUILTIN_FLAVORS = await loadBuiltinFlavors();
 

@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import { SecretsManager } from '../../src/flavors/manager.js';
-import { heldLease, stamp } from '../../src/flavors/cas.js';
-import { allPages, callLimits, createCaller, errorHeader, networkCode, retryAfterMs } from '../../src/flavors/support.js';
-import { defineFlavor, type FlavorContext, type SecretsBackend } from '../../src/flavors/types.js';
+import { SecretsManager } from '../../src/core/manager.js';
+import { heldLease, stamp } from '../../src/flavors/shared/cas.js';
+import { allPages } from '../../src/core/kit.js';
+import { callLimits, createCaller, errorHeader, retryAfterMs } from '../../src/support/caller.js';
+import { networkCode } from '../../src/support/scrub.js';
+import { defineFlavor, type FlavorContext, type SecretsBackend } from '../../src/core/types.js';
 import type { StoredSecret } from '../../src/secrets/content.js';
 import { backendNames, looksScoped, type ScopeContext } from '../../src/secrets/scope.js';
 import { createSchemaRegistry } from '../../src/secrets/schema.js';

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { FlavorDefinition } from '../../src/flavors/types.js';
+import type { FlavorDefinition } from '../../src/core/types.js';
 import type { Scope, ScopeContext } from '../../src/secrets/scope.js';
 
 const DRIVER = resolve('test/interop/zenml_driver.py');

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { StackValidationError } from '../../src/secrets/errors.js';
+import { StackValidationError } from '../../src/errors.js';
 import { Keystack } from '../../src/stack/client.js';
 import { registerComponent, updateComponent } from '../../src/stack/component-ops.js';
 import { loadPipelineModule, pipeline, RunStore, runPipeline, step, StepFailedError, type StepContext, type WorkerLauncher } from '../../src/pipeline/index.js';

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { BackendError, NotFoundError, SchemaValidationError } from '../../src/secrets/errors.js';
+import { BackendError, NotFoundError, SchemaValidationError } from '../../src/errors.js';
 import { Keystack } from '../../src/stack/client.js';
 import { registerComponent, updateComponent } from '../../src/stack/component-ops.js';
 import { StackRuntime } from '../../src/stack/runtime.js';

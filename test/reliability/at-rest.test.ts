@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Keystack } from '../../src/stack/client.js';
-import { KeystackError } from '../../src/secrets/errors.js';
+import { KeystackError } from '../../src/errors.js';
 
 const opened: Keystack[] = [];
 afterEach(async () => {

@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { BUILTIN_FLAVOR_LOADERS } from '../../src/flavors/registry.js';
+import { BUILTIN_FLAVOR_LOADERS } from '../../src/core/registry.js';
 import { addTrusted, ownKey } from '../../src/pipeline/remote/keys.js';
 import { Keystack } from '../../src/stack/client.js';
 import { componentFlavor } from '../../src/stack/components.js';

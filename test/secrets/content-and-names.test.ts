@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeContent, encodeContent, fromPayload } from '../../src/secrets/content.js';
 import { validateSecretKey, validateSecretName } from '../../src/secrets/names.js';
-import { InvalidNameError } from '../../src/secrets/errors.js';
+import { InvalidNameError } from '../../src/errors.js';
 
 describe('secret content', () => {
   it('stores the schema under the reserved key next to the values', () => {

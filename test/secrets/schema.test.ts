@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { arbitrarySchema, builtinSchemas, coerceValues, defineSchema, schemaFields } from '../../src/secrets/schema.js';
-import { SchemaValidationError } from '../../src/secrets/errors.js';
+import { SchemaValidationError } from '../../src/errors.js';
 
 const get = async (name: string) => (await builtinSchemas()).find((s) => s.name === name)!;
 

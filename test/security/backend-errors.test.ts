@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import aws from '../../src/flavors/aws.js';
 import vault from '../../src/flavors/vault.js';
-import { SecretsManager } from '../../src/flavors/manager.js';
-import { defineFlavor, type FlavorDefinition, type SecretsBackend } from '../../src/flavors/types.js';
-import { BackendError, ConfigError, isKeystackError, type KeystackError } from '../../src/secrets/errors.js';
+import { SecretsManager } from '../../src/core/manager.js';
+import { defineFlavor, type FlavorDefinition, type SecretsBackend } from '../../src/core/types.js';
+import { BackendError, ConfigError, isKeystackError, type KeystackError } from '../../src/errors.js';
 import { createSchemaRegistry } from '../../src/secrets/schema.js';
 import { fakeServer, type FakeServer } from '../support/fake-http.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createOutput } from '../../src/cli/output.js';
-import { ConfigError } from '../../src/secrets/errors.js';
+import { ConfigError } from '../../src/errors.js';
 import { FRAGMENT_LENGTH, MASK, Masker, MIN_MASK_LENGTH } from '../../src/support/masking.js';
 
 const masker = (...values: string[]) => {

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError } from '../../src/secrets/errors.js';
+import { ConfigError } from '../../src/errors.js';
 import { ConfigStore, environmentError } from '../../src/stack/config-store.js';
 import { RunStore } from '../../src/pipeline/run-store.js';
 

@@ -9,7 +9,7 @@ import { registerComponent, updateComponent } from '../../src/stack/component-op
 import { SecretReferenceError } from '../../src/stack/references.js';
 import { StackRuntime } from '../../src/stack/runtime.js';
 import { assertStackValid } from '../../src/stack/validation.js';
-import type { KeystackError } from '../../src/secrets/errors.js';
+import type { KeystackError } from '../../src/errors.js';
 
 const nameArb = fc.stringMatching(/^[^.\s]{1,40}$/u);
 const keyArb = fc.stringMatching(/^\S{1,40}$/u);

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ExistsError, InUseError, NotFoundError, StackValidationError } from '../../src/secrets/errors.js';
+import { ExistsError, InUseError, NotFoundError, StackValidationError } from '../../src/errors.js';
 import { Keystack } from '../../src/stack/client.js';
 import { registerComponent, deleteComponent } from '../../src/stack/component-ops.js';
 import { StackRuntime } from '../../src/stack/runtime.js';

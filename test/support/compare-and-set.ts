@@ -1,6 +1,6 @@
 /** The compare-and-set contract on one backend: a write based on a stale read is a conflict. */
 import assert from 'node:assert/strict';
-import type { SecretsBackend } from '../../src/flavors/types.js';
+import type { SecretsBackend } from '../../src/core/types.js';
 
 export async function assertStaleWriteConflicts(be: SecretsBackend): Promise<void> {
   assert.ok(typeof be.read === 'function' && typeof be.replaceIf === 'function', 'the backend has no compare-and-set');

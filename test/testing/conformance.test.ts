@@ -2,9 +2,9 @@
 // registers, against small in-memory flavors that are broken on purpose, and check that the
 // tests meant to catch each defect fail, and that what a flavor cannot do is reported as skipped.
 import { describe, expect, it } from 'vitest';
-import { defineFlavor, type FlavorDefinition, type SecretsBackend } from '../../src/flavors/types.js';
+import { defineFlavor, type FlavorDefinition, type SecretsBackend } from '../../src/core/types.js';
 import type { StoredSecret } from '../../src/secrets/content.js';
-import { BackendError } from '../../src/secrets/errors.js';
+import { BackendError } from '../../src/errors.js';
 import { testFlavor, type FaultInjection, type TestRunner } from '../../src/testing/index.js';
 
 type Fn = () => Promise<void> | void;

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { testFlavor } from 'keystack/testing';
-import { loadPlugin } from '../../src/flavors/plugins.js';
+import { loadPlugin } from '../../src/core/plugins.js';
 import { vitestRunner } from '../support/runner.js';
 
 const DOC = resolve('docs/custom-flavors.md');

@@ -15,12 +15,12 @@ import { SecretClient } from '@azure/keyvault-secrets';
 import aws from '../../src/flavors/aws.js';
 import azure from '../../src/flavors/azure.js';
 import gcp from '../../src/flavors/gcp.js';
-import local from '../../src/flavors/local.js';
-import { SecretsManager } from '../../src/flavors/manager.js';
-import type { FlavorDefinition } from '../../src/flavors/types.js';
+import local from '../../src/flavors/local/index.js';
+import { SecretsManager } from '../../src/core/manager.js';
+import type { FlavorDefinition } from '../../src/core/types.js';
 import { createSchemaRegistry } from '../../src/secrets/schema.js';
 import { typedValues } from '../../src/secrets/content.js';
-import { copySecrets, TransferError } from '../../src/stack/transfer.js';
+import { copySecrets, TransferError } from '../../src/transfer/transfer.js';
 import { BIN, cli, tempEnv, type CliEnv } from '../support/cli.js';
 import { requireEnv } from '../support/fake-http.js';
 

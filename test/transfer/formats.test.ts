@@ -6,8 +6,8 @@ import { spawnSync } from 'node:child_process';
 import fc from 'fast-check';
 import { parse as parseDotenv } from 'dotenv';
 import YAML from 'yaml';
-import { InputError } from '../../src/secrets/errors.js';
-import { decodeSecrets, encodeSecrets } from '../../src/stack/formats.js';
+import { InputError } from '../../src/errors.js';
+import { decodeSecrets, encodeSecrets } from '../../src/transfer/formats.js';
 
 // Mostly the characters that matter to quoting, plus anything else.
 const tricky = fc.oneof(

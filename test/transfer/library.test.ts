@@ -6,12 +6,12 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import local from '../../src/flavors/local.js';
-import { SecretsManager } from '../../src/flavors/manager.js';
-import type { FlavorDefinition, SecretsBackend } from '../../src/flavors/types.js';
-import type { KeystackError } from '../../src/secrets/errors.js';
+import local from '../../src/flavors/local/index.js';
+import { SecretsManager } from '../../src/core/manager.js';
+import type { FlavorDefinition, SecretsBackend } from '../../src/core/types.js';
+import type { KeystackError } from '../../src/errors.js';
 import { createSchemaRegistry } from '../../src/secrets/schema.js';
-import { copySecrets, exportSecrets, importSecrets, TransferError } from '../../src/stack/transfer.js';
+import { copySecrets, exportSecrets, importSecrets, TransferError } from '../../src/transfer/transfer.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keystack-transfer-lib-'));
 const schemas = createSchemaRegistry();

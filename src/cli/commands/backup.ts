@@ -4,9 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { defaultStorePath } from '../../flavors/local.js';
-import { installLocalBackup, openLocalBackup, sealLocalBackup, writePrivateFile } from '../../flavors/local-backup.js';
-import { ConfigError, InputError, UsageError } from '../../secrets/errors.js';
+import { defaultStorePath } from '../../flavors/local/index.js';
+import { installLocalBackup, openLocalBackup, sealLocalBackup, writePrivateFile } from '../../flavors/local/backup.js';
+import { ConfigError, InputError, UsageError } from '../../errors.js';
 import type { CommandContext, CommandResult } from '../context.js';
 
 export const BACKUP_PASSPHRASE_ENV = 'KEYSTACK_BACKUP_PASSPHRASE';

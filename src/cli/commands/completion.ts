@@ -7,7 +7,7 @@
  * and the scripts are a few lines each.
  */
 import type { Command, Option } from 'commander';
-import { UsageError } from '../../secrets/errors.js';
+import { UsageError } from '../../errors.js';
 import { componentFlavors, type StackComponentType } from '../../stack/components.js';
 import { COMPONENT_LABEL, type ComponentType } from '../../stack/config-store.js';
 import { VALIDATION_LEVELS } from '../../stack/validation.js';

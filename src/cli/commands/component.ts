@@ -1,5 +1,5 @@
 /** `keystack orchestrator|artifact-store|container-registry …`: the non-secrets stack components. */
-import { UsageError } from '../../secrets/errors.js';
+import { UsageError } from '../../errors.js';
 import { isReference } from '../../secrets/reference.js';
 import { COMPONENT_LABEL, DEFAULT_STACK, type ComponentRecord, type ComponentType } from '../../stack/config-store.js';
 import { componentFlavor, componentFlavors, type ComponentFlavor, type StackComponentType } from '../../stack/components.js';

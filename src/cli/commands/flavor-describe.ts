@@ -4,7 +4,7 @@
  * rules, size limit and the optional SDK packages it loads. (The other component types have
  * theirs in component.ts.)
  */
-import type { ConfigField, FlavorDefinition } from '../../flavors/types.js';
+import type { ConfigField, FlavorDefinition } from '../../core/types.js';
 import { DEFAULT_SCOPE_PREFIX, SCOPES } from '../../secrets/scope.js';
 import { paragraph, table } from '../output.js';
 import type { CommandContext, CommandResult } from '../context.js';

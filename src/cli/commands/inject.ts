@@ -5,9 +5,9 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ExistsError, InputError } from '../../secrets/errors.js';
+import { ExistsError, InputError } from '../../errors.js';
 import { formatReference } from '../../secrets/reference.js';
-import { inject } from '../../stack/env.js';
+import { inject } from '../../process/env.js';
 import { writePrivateFileAtomic } from '../../support/atomic-file.js';
 import type { CommandContext, CommandResult } from '../context.js';
 import { selectManager } from '../select.js';

@@ -4,7 +4,7 @@
  * signed. These commands print this machine's public keys, keep its trust lists, and roll a key
  * over without a moment where the other side refuses it.
  */
-import { UsageError } from '../../secrets/errors.js';
+import { UsageError } from '../../errors.js';
 import {
   activateNextKey, addTrusted, existingKey, listTrusted, nextKey, ownKey, publicKeyArgument, removeTrusted, trustListFile, type KeyRole,
 } from '../../pipeline/remote/keys.js';

@@ -1,6 +1,6 @@
 /** `keystack pipeline …`: run a pipeline module, and inspect past runs. */
 import { resolve } from 'node:path';
-import { UsageError } from '../../secrets/errors.js';
+import { UsageError } from '../../errors.js';
 import { loadPipelineModule } from '../../pipeline/module.js';
 import { RunStore, type RunRecord, type StepRecord } from '../../pipeline/run-store.js';
 import { runPipeline, runStepWorker, withStdoutTo, type WorkerLauncher } from '../../pipeline/runner.js';

@@ -2,11 +2,11 @@
  * `keystack secret …` (also `keystack secrets-manager secret …`): secrets on the active stack's
  * manager, or the one `--manager` / `--stack` picks (select.ts).
  */
-import { NotFoundError, SecretNotFoundError, UsageError } from '../../secrets/errors.js';
+import { NotFoundError, SecretNotFoundError, UsageError } from '../../errors.js';
 import { typedValues } from '../../secrets/content.js';
 import { validateSecretKey } from '../../secrets/names.js';
 import { schemaFields, type SecretSchema } from '../../secrets/schema.js';
-import type { SecretsManager } from '../../flavors/manager.js';
+import type { SecretsManager } from '../../core/manager.js';
 import { confirmOrAbort } from '../confirm.js';
 import { expandValue, expandValues, isStdinValue, parseExtraArgs } from '../input.js';
 import { listText, table } from '../output.js';

@@ -1,5 +1,5 @@
 /** `keystack secrets-manager …`: registering and inspecting secrets managers and flavors. */
-import { UsageError } from '../../secrets/errors.js';
+import { UsageError } from '../../errors.js';
 import { DEFAULT_STACK, type ComponentRecord } from '../../stack/config-store.js';
 import { confirmOrAbort } from '../confirm.js';
 import { parseExtraArgs } from '../input.js';

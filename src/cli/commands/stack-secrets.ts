@@ -1,9 +1,9 @@
 /** `keystack stack validate` and `keystack stack register-secrets`: the secrets a stack needs. */
 import { resolve } from 'node:path';
 import { parseEnv } from 'node:util';
-import { ConfigError, InputError, SecretNotFoundError, UsageError } from '../../secrets/errors.js';
+import { ConfigError, InputError, SecretNotFoundError, UsageError } from '../../errors.js';
 import { formatReference } from '../../secrets/reference.js';
-import type { Secret } from '../../flavors/manager.js';
+import type { Secret } from '../../core/manager.js';
 import { StackRuntime } from '../../stack/runtime.js';
 import { assertValid, validateRuntime, validationLevelFrom, VALIDATION_LEVELS, type ValidationLevel } from '../../stack/validation.js';
 import { expandValue, readBoundedFile } from '../input.js';

@@ -1,5 +1,5 @@
 /** `keystack stack …`: stacks group components; one stack is active. */
-import { ConfigError, UsageError } from '../../secrets/errors.js';
+import { ConfigError, UsageError } from '../../errors.js';
 import { COMPONENT_LABEL, DEFAULT_STACK, SINGLE_COMPONENT_TYPES, type SingleComponentType, type StackRecord } from '../../stack/config-store.js';
 import { confirmOrAbort } from '../confirm.js';
 import { table } from '../output.js';

@@ -1,9 +1,9 @@
 /** `keystack export`, `keystack import` and `keystack secret copy`: whole secrets in and out. */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { ExistsError, InputError, UsageError } from '../../secrets/errors.js';
-import { EXPORT_FORMATS, IMPORT_FORMATS, formatOfPath, type ExportFormat, type ImportFormat } from '../../stack/formats.js';
-import { CONFLICT_POLICIES, copySecrets, exportSecrets, importSecrets, type ConflictPolicy, type PlanEntry } from '../../stack/transfer.js';
+import { ExistsError, InputError, UsageError } from '../../errors.js';
+import { EXPORT_FORMATS, IMPORT_FORMATS, formatOfPath, type ExportFormat, type ImportFormat } from '../../transfer/formats.js';
+import { CONFLICT_POLICIES, copySecrets, exportSecrets, importSecrets, type ConflictPolicy, type PlanEntry } from '../../transfer/transfer.js';
 import { writePrivateFileAtomic } from '../../support/atomic-file.js';
 import { listText, table } from '../output.js';
 import { selectManager, type ManagerChoice } from '../select.js';

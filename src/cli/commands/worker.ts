@@ -1,6 +1,6 @@
 /** `keystack worker`: a long-running process that runs the steps of remote (bullmq) stacks. */
 import { resolve } from 'node:path';
-import { UsageError } from '../../secrets/errors.js';
+import { UsageError } from '../../errors.js';
 import { redisCredentials } from '../../pipeline/remote/redis.js';
 import type { CommandContext, CommandResult } from '../context.js';
 

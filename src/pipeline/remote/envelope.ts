@@ -7,7 +7,7 @@
  * an envelope fixes everything a worker acts on (the stack snapshot by hash, the step, its
  * input URIs, the module, the run and its deadline), and workers forward it unchanged.
  */
-import { ConfigError } from '../../secrets/errors.js';
+import { ConfigError } from '../../errors.js';
 import { canonicalHash, signMessage, verifyMessage, type SignedMessage, type SigningKey, type TrustedKey } from '../../support/signing.js';
 import type { StoredArtifact } from '../artifacts.js';
 import { PAYLOAD_VERSION, type ModuleRef, type StackSnapshot, type StepJobData } from './snapshot.js';

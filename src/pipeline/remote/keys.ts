@@ -9,7 +9,7 @@
  */
 import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError } from '../../secrets/errors.js';
+import { ConfigError } from '../../errors.js';
 import { writePrivateFileAtomic } from '../../support/atomic-file.js';
 import { ensurePrivateDir } from '../../support/private-files.js';
 import { checkTrustedFile } from '../../support/trust.js';

@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
-import { ConfigError } from '../../secrets/errors.js';
+import { ConfigError } from '../../errors.js';
 import type { Keystack } from '../../stack/client.js';
 import { COMPONENT_LABEL } from '../../stack/config-store.js';
 import type { StackRuntime } from '../../stack/runtime.js';

@@ -8,10 +8,10 @@
  * signed, but the worker's credentials are the worker's: only the worker's configuration decides
  * where they may be sent. The same check refuses local-only components, whatever the job says.
  */
-import { ConfigError, UsageError } from '../../secrets/errors.js';
+import { ConfigError, UsageError } from '../../errors.js';
 import { isReference } from '../../secrets/reference.js';
-import { BUILTIN_FLAVOR_LOADERS } from '../../flavors/registry.js';
-import type { ConfigField, FlavorDefinition } from '../../flavors/types.js';
+import { BUILTIN_FLAVOR_LOADERS } from '../../core/registry.js';
+import type { ConfigField, FlavorDefinition } from '../../core/types.js';
 import { COMPONENT_LABEL, type ComponentRecord } from '../../stack/config-store.js';
 import { componentFlavor, parseS3Path, type ComponentFlavor, type StackComponentType } from '../../stack/components.js';
 import type { SnapshotComponent, StackSnapshot } from './snapshot.js';

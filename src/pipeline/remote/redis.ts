@@ -4,8 +4,8 @@
  * unreachable or refused the credentials, never with the password in them.
  */
 import type { Redis as RedisClient } from 'ioredis';
-import { ConfigError } from '../../secrets/errors.js';
-import { importLib } from '../../flavors/support.js';
+import { ConfigError } from '../../errors.js';
+import { importLib } from '../../support/optional-import.js';
 import { processMasker } from '../../support/masking.js';
 
 export type Bullmq = typeof import('bullmq');

@@ -6,9 +6,9 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isAbsolute, relative, sep } from 'node:path';
-import { ConfigError } from '../../secrets/errors.js';
+import { ConfigError } from '../../errors.js';
 import { isReference } from '../../secrets/reference.js';
-import type { FlavorDefinition } from '../../flavors/types.js';
+import type { FlavorDefinition } from '../../core/types.js';
 import type { ComponentRecord, ComponentType } from '../../stack/config-store.js';
 import type { ComponentFlavor } from '../../stack/components.js';
 import type { SignedMessage } from '../../support/signing.js';

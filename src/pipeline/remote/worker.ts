@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join, relative, resolve, isAbsolute } from 'node:path';
-import { ConfigError, KeystackError } from '../../secrets/errors.js';
+import { ConfigError, KeystackError } from '../../errors.js';
 import { processMasker } from '../../support/masking.js';
 import type { SigningKey } from '../../support/signing.js';
 import { Keystack } from '../../stack/client.js';

@@ -6,13 +6,13 @@
 import type Database from 'better-sqlite3';
 import { createCipheriv, createDecipheriv, createHash, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
-import { decodeContent, encodeContent } from '../secrets/content.js';
-import { BackendError, ConfigError } from '../secrets/errors.js';
-import { scopePath } from '../secrets/scope.js';
-import { ensurePrivateDir, writeOnce } from '../support/private-files.js';
-import { isBusy, openShared, retryBusy } from '../support/sqlite.js';
-import { checkTrustedFile, defaultTrustWarn, readTrustedSecretFile, type TrustWarn } from '../support/trust.js';
-import { defineFlavor, type FlavorContext, type ReplaceOutcome, type SecretsBackend, type VersionedSecret } from './types.js';
+import { decodeContent, encodeContent } from '../../secrets/content.js';
+import { BackendError, ConfigError } from '../../errors.js';
+import { scopePath } from '../../secrets/scope.js';
+import { ensurePrivateDir, writeOnce } from '../../support/private-files.js';
+import { isBusy, openShared, retryBusy } from '../../support/sqlite.js';
+import { checkTrustedFile, defaultTrustWarn, readTrustedSecretFile, type TrustWarn } from '../../support/trust.js';
+import { defineFlavor, type FlavorContext, type ReplaceOutcome, type SecretsBackend, type VersionedSecret } from '../../core/types.js';
 
 export const FLAVOR_NAME = 'local';
 

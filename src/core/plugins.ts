@@ -5,7 +5,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ConfigError, isKeystackError } from '../secrets/errors.js';
+import { ConfigError, isKeystackError } from '../errors.js';
 import { isSecretSchema, type SecretSchema } from '../secrets/schema.js';
 import { importUserModule } from '../support/modules.js';
 import { checkTrustedChain } from '../support/trust.js';

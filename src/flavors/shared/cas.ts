@@ -4,8 +4,8 @@
  * writer is then taken to have crashed). gcp claims the version it supersedes on the secret's etag;
  * azure, with no conditional write at all, leases the version with a tag (see those files).
  */
-import { backendFailure } from './support.js';
-import type { ReplaceOutcome, VersionedSecret } from './types.js';
+import { backendFailure } from '../../support/scrub.js';
+import type { ReplaceOutcome, VersionedSecret } from '../../core/types.js';
 
 /** A lease marker for `id`, taken now. */
 export function stamp(id: string): string {

@@ -5,10 +5,10 @@
  * before the first write, then write each secret as one backend object, so that an interrupted
  * run leaves each secret either complete or absent and a re-run finishes the job.
  */
-import { KeystackError, SecretNotFoundError, UsageError, isKeystackError, type ErrorCode } from '../secrets/errors.js';
+import { KeystackError, SecretNotFoundError, UsageError, isKeystackError, type ErrorCode } from '../errors.js';
 import type { ValueType } from '../secrets/content.js';
-import type { Secret, SecretsManager } from '../flavors/manager.js';
-import { mapLimit } from '../flavors/support.js';
+import type { Secret, SecretsManager } from '../core/manager.js';
+import { mapLimit } from '../support/concurrency.js';
 import { processMasker } from '../support/masking.js';
 import { decodeSecrets, encodeSecrets, type ExportFormat, type ImportFormat, type PortableSecret } from './formats.js';
 

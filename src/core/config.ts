@@ -3,7 +3,7 @@
  * fields. CLI values arrive as strings; they are converted here, once, at registration, and the
  * validated config (defaults included) is what gets stored (ZenML re-derived it on every load).
  */
-import { ConfigError } from '../secrets/errors.js';
+import { ConfigError } from '../errors.js';
 import { validateSecretName } from '../secrets/names.js';
 import { DEFAULT_SCOPE_PREFIX, isScope, SCOPES, type Scope } from '../secrets/scope.js';
 import { isReference, referenceLookalike } from '../secrets/reference.js';

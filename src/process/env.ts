@@ -5,10 +5,10 @@
  * validate` reports them). Failure to reach the backend throws; absence is collected.
  */
 import { readFileSync } from 'node:fs';
-import { InputError, KeystackError, UsageError } from '../secrets/errors.js';
+import { InputError, KeystackError, UsageError } from '../errors.js';
 import { DOTTED_NAME_HINT, dottedNameNote, formatReference, parseReference, referenceLookalike, REFERENCE_SYNTAX, type SecretReference } from '../secrets/reference.js';
-import type { Secret, SecretsManager } from '../flavors/manager.js';
-import { ReferenceResolver } from './references.js';
+import type { Secret, SecretsManager } from '../core/manager.js';
+import { ReferenceResolver } from '../stack/references.js';
 
 /** What to read: one key of a secret (`{name, key}`), or every key of it (`{name}`). */
 export interface SecretRequest {

@@ -8,9 +8,9 @@
  * - json, yaml: a map of maps `{secret: {key: value}}`; with schemas, each secret also carries
  *   `$schema` and its values keep their JSON types (a port stays a number)
  */
-import { InputError } from '../secrets/errors.js';
+import { InputError } from '../errors.js';
 import { typedValues, type ValueType } from '../secrets/content.js';
-import { envName, parseEnvText } from './env.js';
+import { envName, parseEnvText } from '../process/env.js';
 
 export const EXPORT_FORMATS = ['env', 'json', 'yaml', 'shell'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];

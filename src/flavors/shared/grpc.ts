@@ -1,6 +1,6 @@
 /** What gRPC flavors share: status codes, endpoints, and the failures a user can act on. */
-import { ConfigError } from '../secrets/errors.js';
-import type { FailureClassifier } from './support.js';
+import { ConfigError } from '../../errors.js';
+import type { FailureClassifier } from '../../support/caller.js';
 
 /** gRPC status codes (google.rpc.Code) keystack tells apart. */
 export const GrpcCode = {

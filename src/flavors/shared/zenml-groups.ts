@@ -5,9 +5,10 @@
  * secret of its own, and never writes or deletes one. What the two backends share is here; how a
  * backend finds a group's members is its own.
  */
-import { decodeContent, type StoredSecret } from '../secrets/content.js';
-import { UnsupportedOperationError } from '../secrets/errors.js';
-import { decodeOrFail, mapLimit } from './support.js';
+import { decodeContent, type StoredSecret } from '../../secrets/content.js';
+import { UnsupportedOperationError } from '../../errors.js';
+import { decodeOrFail } from '../../core/kit.js';
+import { mapLimit } from '../../support/concurrency.js';
 
 /** ZenML's label / tag names: literal, whatever the scope prefix. */
 export const GROUP_KEY = 'zenml-group-key';

@@ -3,8 +3,8 @@
  * statically; the others load on first use, which keeps their module code (not only their SDKs)
  * off the start-up path.
  */
-import { ConfigError, NotFoundError } from '../secrets/errors.js';
-import local from './local.js';
+import { ConfigError, NotFoundError } from '../errors.js';
+import local from '../flavors/local/index.js';
 import type { FlavorDefinition } from './types.js';
 
 type Loaded = FlavorDefinition<unknown>;
@@ -13,11 +13,11 @@ const load = (m: Promise<{ default: unknown }>) => m.then((x) => x.default as Lo
 /** Every built-in flavor by name, in the order `flavor list` shows them. */
 export const BUILTIN_FLAVOR_LOADERS: Readonly<Record<string, () => Promise<Loaded>>> = {
   local: async () => local,
-  aws: () => load(import('./aws.js')),
-  vault: () => load(import('./vault.js')),
-  gcp: () => load(import('./gcp.js')),
-  azure: () => load(import('./azure.js')),
-  github: () => load(import('./github.js')),
+  aws: () => load(import('../flavors/aws.js')),
+  vault: () => load(import('../flavors/vault.js')),
+  gcp: () => load(import('../flavors/gcp.js')),
+  azure: () => load(import('../flavors/azure.js')),
+  github: () => load(import('../flavors/github.js')),
 };
 
 export async function loadBuiltinFlavors(): Promise<Loaded[]> {

@@ -14,11 +14,11 @@ import Database from 'better-sqlite3';
 import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from 'node:crypto';
 import { existsSync, renameSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { ConfigError, ExistsError, InputError } from '../secrets/errors.js';
-import { writePrivateFileAtomic } from '../support/atomic-file.js';
-import { ensurePrivateDir } from '../support/private-files.js';
-import type { TrustWarn } from '../support/trust.js';
-import { localKeyFromEnv, openLocalStoreForBackup, verifyLocalStore, type KeySource } from './local.js';
+import { ConfigError, ExistsError, InputError } from '../../errors.js';
+import { writePrivateFileAtomic } from '../../support/atomic-file.js';
+import { ensurePrivateDir } from '../../support/private-files.js';
+import type { TrustWarn } from '../../support/trust.js';
+import { localKeyFromEnv, openLocalStoreForBackup, verifyLocalStore, type KeySource } from './index.js';
 
 export const BACKUP_FORMAT = 'keystack-local-backup';
 /** Same rule as KEYSTACK_PASSPHRASE: the file may travel, so guessing must be slow and hard. */

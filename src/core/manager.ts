@@ -11,13 +11,14 @@ import {
   SecretExistsError,
   SecretNotFoundError,
   SecretTooLargeError,
-} from '../secrets/errors.js';
+} from '../errors.js';
 import { validateSecretKey, validateSecretName, type NameRule } from '../secrets/names.js';
 import { coerceValues, type SchemaRegistry, type SecretSchema } from '../secrets/schema.js';
 import { backendNames, describeScope, scopedPrefix, type ScopeContext } from '../secrets/scope.js';
 import { resolveFlavorFields, validateScopeSettings } from './config.js';
 import { processMasker } from '../support/masking.js';
-import { backendFailure, deleteEach } from './support.js';
+import { backendFailure } from '../support/scrub.js';
+import { deleteEach } from './kit.js';
 import type { DescribedSecret, FlavorDefinition, SecretsBackend } from './types.js';
 
 /** What the config store keeps about a secrets manager. */

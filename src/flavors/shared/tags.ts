@@ -2,8 +2,8 @@
  * ZenML 0.30's scoped layout on backends that tag objects (gcp labels, azure tags): whether an
  * object belongs to a scope, and under which keystack name. aws filters on the server instead.
  */
-import { InvalidNameError } from '../secrets/errors.js';
-import { looksScoped, scopeMetadata, type BackendNames, type ScopeContext } from '../secrets/scope.js';
+import { InvalidNameError } from '../../errors.js';
+import { looksScoped, scopeMetadata, type BackendNames, type ScopeContext } from '../../secrets/scope.js';
 
 /**
  * In scope `none`, a name that looks like a scoped id (`<prefix>-global-…`) belongs to no unscoped

@@ -1,0 +1,66 @@
+/**
+ * The flavor kit: what the core gives every flavor besides the contract (types.ts) and the
+ * support helpers: paging, retrying operations through a caller, bounded deletes, and decoding
+ * stored content with an error that names the backend.
+ */
+import { decodeContent, type StoredSecret } from '../secrets/content.js';
+import { BackendError } from '../errors.js';
+import { mapLimit } from '../support/concurrency.js';
+import type { Caller } from '../support/caller.js';
+import type { SecretsBackend } from './types.js';
+
+/** Every item of a paged listing: `page(token)` gives one page and the next token (empty or absent at the end). */
+export async function allPages<T>(page: (token: string | undefined) => Promise<{ items: Iterable<T>; next: string | null | undefined }>): Promise<T[]> {
+  const out: T[] = [];
+  let token: string | undefined;
+  do {
+    const p = await page(token);
+    out.push(...p.items);
+    token = p.next ?? undefined;
+  } while (token);
+  return out;
+}
+
+/**
+ * The backend with each operation retried as a whole when throttled, for backends (Vault) that
+ * reject a throttled request before doing anything, so that running the operation again from its
+ * first request is safe.
+ */
+export function retryingOperations(caller: Caller, backend: SecretsBackend): SecretsBackend {
+  const guard = <A extends [string?, ...unknown[]], R>(op: string, fn: (...a: A) => Promise<R>) =>
+    (...a: A): Promise<R> => caller.run(op, a[0], () => fn(...a));
+  const b = backend;
+  return {
+    create: guard('register', (n: string, s: StoredSecret) => b.create(n, s)),
+    get: guard('get', (n: string) => b.get(n)),
+    list: guard('list', () => b.list()),
+    update: guard('update', (n: string, s: StoredSecret) => b.update(n, s)),
+    ...(b.read && b.replaceIf ? { read: guard('get', b.read.bind(b)), replaceIf: guard('update', b.replaceIf.bind(b)) } : {}),
+    delete: guard('delete', (n: string) => b.delete(n)),
+    close: () => b.close?.(),
+  };
+}
+
+/** Deletes each name, `concurrency` at a time; how many deletes found their secret. */
+export async function deleteEach(names: readonly string[], concurrency: number, del: (name: string) => Promise<boolean>): Promise<number> {
+  return (await mapLimit(names, concurrency, del)).filter(Boolean).length;
+}
+
+/**
+ * Reads a stored payload, or fails with a BackendError that says what the object holds instead.
+ * JSON.parse errors quote the text they failed on, which here is a secret value, so the cause is
+ * dropped rather than scrubbed.
+ */
+export function decodeOrFail(flavor: string, secretName: string, json: string, prefix: string, what: string): StoredSecret {
+  try {
+    return decodeContent(json, prefix);
+  } catch {
+    throw new BackendError({
+      flavor,
+      operation: 'get',
+      secretName,
+      reason: `${what} does not hold a keystack JSON payload`,
+      hint: "It was written by another tool (or in ZenML's unscoped per-key layout, which keystack does not read); manage it with the backend's own tools, or delete it and register it again with keystack.",
+    });
+  }
+}
