@@ -75,6 +75,7 @@ async function startWorker(s: Omit<Scene, 'w'>, o: WorkerOptions = {}, list: Wor
     name: fresh('w'), client: s.f.configDir, queues: [s.q.main], codeRoot: s.root, env: { VAULT_TOKEN: s.f.tokens.cpu }, allow: false, register: true, trustVia: 'env', ...o,
   });
   list?.push(w);
+  if (w.proc.exitCode !== null) throw new Error(`worker ${w.name} did not start (exit ${w.proc.exitCode}): ${w.log().slice(-300)}`);
   return w;
 }
 
@@ -363,45 +364,47 @@ describe('forged step results: the client records only a state a trusted worker 
 });
 
 describe("a worker's credentials go only where its own configuration says, even for jobs the client signed", () => {
-  let s: Scene;
-  const shared: Cleanup = [];
-  beforeAll(async () => {
-    // Allowed: the client's vault and S3 store (allowFlagsFor), and one location of each other flavor.
-    const also = [
-      `aws:region_name=us-east-1,endpoint_url=${S3_ENDPOINT()}`, 'gcp:project_id=p1,api_endpoint=127.0.0.1:1',
-      'azure:vault_url=http://127.0.0.1:1', 'github:owner=o,repository=r,api_url=http://127.0.0.1:1',
-    ];
-    s = await scene({ shared, worker: { allow: true, register: false, trustVia: 'flag', args: also.flatMap((a) => ['--allow-manager', a]) } });
-  }, 60_000);
-  afterAll(async () => {
-    await Promise.all(shared.map((c) => c()));
-  });
+  describe('every location field of every flavor and of the s3 store, against an --allow-* list', () => {
+    let s: Scene;
+    const shared: Cleanup = [];
+    beforeAll(async () => {
+      // Allowed: the client's vault and S3 store (allowFlagsFor), and one location of each other flavor.
+      const also = [
+        `aws:region_name=us-east-1,endpoint_url=${S3_ENDPOINT()}`, 'gcp:project_id=p1,api_endpoint=127.0.0.1:1',
+        'azure:vault_url=http://127.0.0.1:1', 'github:owner=o,repository=r,api_url=http://127.0.0.1:1',
+      ];
+      s = await scene({ shared, worker: { allow: true, register: false, trustVia: 'flag', args: also.flatMap((a) => ['--allow-manager', a]) } });
+    }, 60_000);
+    afterAll(async () => {
+      await Promise.all(shared.map((c) => c()));
+    });
 
-  const manager = (flavor: string, config: (c: Catcher) => Record<string, unknown>) => (st: StackSnapshot, c: Catcher) => changed(st, 'secrets_manager', (m) => ({ ...m, flavor, config: config(c) }));
-  const store = (config: (c: Catcher) => Record<string, unknown>) => (st: StackSnapshot, c: Catcher) => changed(st, 'artifact_store', (a) => ({ ...a, config: { ...a.config, ...config(c) } }));
-  it.each([
-    { what: 'vault url → catcher', field: 'url', label: "secrets-manager 'vault' (flavor vault)", stack: (st: StackSnapshot, c: Catcher) => managerAt(st, c.url) },
-    { what: 'aws endpoint_url → catcher', field: 'endpoint_url', label: "secrets-manager 'vault' (flavor aws)", stack: manager('aws', (c) => ({ region_name: 'us-east-1', endpoint_url: c.url })) },
-    { what: 'gcp api_endpoint → catcher', field: 'api_endpoint', label: "secrets-manager 'vault' (flavor gcp)", stack: manager('gcp', (c) => ({ project_id: 'p1', api_endpoint: c.hostPort })) },
-    { what: 'azure vault_url → catcher', field: 'vault_url', label: "secrets-manager 'vault' (flavor azure)", stack: manager('azure', (c) => ({ vault_url: c.url })) },
-    { what: 'azure ca_file → a CA the job chose', field: 'ca_file', label: "secrets-manager 'vault' (flavor azure)", stack: manager('azure', () => ({ vault_url: 'http://127.0.0.1:1', ca_file: '/tmp/attacker-ca.pem' })) },
-    { what: 'github api_url → catcher', field: 'api_url', label: "secrets-manager 'vault' (flavor github)", stack: manager('github', (c) => ({ owner: 'o', repository: 'r', api_url: c.url })) },
-    { what: 's3 endpoint_url → catcher', field: 'endpoint_url', label: "artifact-store 's3' (flavor s3)", raw: true, stack: store((c) => ({ endpoint_url: c.url })) },
-    { what: 's3 path → another bucket', field: 'path', label: "artifact-store 's3' (flavor s3)", raw: true, stack: store(() => ({ path: 's3://another-bucket/runs' })) },
-  ])('$what: refused before any request; the signed state names the field', async ({ field, label, raw, stack }) => {
-    // A catcher of its own: each case is judged on what reached it alone.
-    const t = { ...s, catcher: await requestCatcher() };
-    cleanup.push(() => t.catcher.close());
-    const { envelope, data } = forge(t, { stack: stack(t.snapshot, t.catcher) });
-    const id = raw === true ? await rawAdd(t, data) : await add(t, data);
-    const real = realRun(t);
-    const [reason] = await settled(t, [id], [envelope.runId]);
-    const state = await workerState(t, envelope.runId);
-    expect(state.status).toBe('failed');
-    expect(state.error).toContain(`refused: the field '${field}' of the job's ${label} is not one this worker's --allow-`);
-    expect(reason).toBe(state.error);
-    await realRunCompleted(t, real, [envelope.runId]);
-  }, 60_000);
+    const manager = (flavor: string, config: (c: Catcher) => Record<string, unknown>) => (st: StackSnapshot, c: Catcher) => changed(st, 'secrets_manager', (m) => ({ ...m, flavor, config: config(c) }));
+    const store = (config: (c: Catcher) => Record<string, unknown>) => (st: StackSnapshot, c: Catcher) => changed(st, 'artifact_store', (a) => ({ ...a, config: { ...a.config, ...config(c) } }));
+    it.each([
+      { what: 'vault url → catcher', field: 'url', label: "secrets-manager 'vault' (flavor vault)", stack: (st: StackSnapshot, c: Catcher) => managerAt(st, c.url) },
+      { what: 'aws endpoint_url → catcher', field: 'endpoint_url', label: "secrets-manager 'vault' (flavor aws)", stack: manager('aws', (c) => ({ region_name: 'us-east-1', endpoint_url: c.url })) },
+      { what: 'gcp api_endpoint → catcher', field: 'api_endpoint', label: "secrets-manager 'vault' (flavor gcp)", stack: manager('gcp', (c) => ({ project_id: 'p1', api_endpoint: c.hostPort })) },
+      { what: 'azure vault_url → catcher', field: 'vault_url', label: "secrets-manager 'vault' (flavor azure)", stack: manager('azure', (c) => ({ vault_url: c.url })) },
+      { what: 'azure ca_file → a CA the job chose', field: 'ca_file', label: "secrets-manager 'vault' (flavor azure)", stack: manager('azure', () => ({ vault_url: 'http://127.0.0.1:1', ca_file: '/tmp/attacker-ca.pem' })) },
+      { what: 'github api_url → catcher', field: 'api_url', label: "secrets-manager 'vault' (flavor github)", stack: manager('github', (c) => ({ owner: 'o', repository: 'r', api_url: c.url })) },
+      { what: 's3 endpoint_url → catcher', field: 'endpoint_url', label: "artifact-store 's3' (flavor s3)", raw: true, stack: store((c) => ({ endpoint_url: c.url })) },
+      { what: 's3 path → another bucket', field: 'path', label: "artifact-store 's3' (flavor s3)", raw: true, stack: store(() => ({ path: 's3://another-bucket/runs' })) },
+    ])('$what: refused before any request; the signed state names the field', async ({ field, label, raw, stack }) => {
+      // A catcher of its own: each case is judged on what reached it alone.
+      const t = { ...s, catcher: await requestCatcher() };
+      cleanup.push(() => t.catcher.close());
+      const { envelope, data } = forge(t, { stack: stack(t.snapshot, t.catcher) });
+      const id = raw === true ? await rawAdd(t, data) : await add(t, data);
+      const real = realRun(t);
+      const [reason] = await settled(t, [id], [envelope.runId]);
+      const state = await workerState(t, envelope.runId);
+      expect(state.status).toBe('failed');
+      expect(state.error).toContain(`refused: the field '${field}' of the job's ${label} is not one this worker's --allow-`);
+      expect(reason).toBe(state.error);
+      await realRunCompleted(t, real, [envelope.runId]);
+    }, 60_000);
+  });
 
   it('without --allow-* flags: an unregistered component is refused; registered with the same uuid and location it runs; the same uuid elsewhere is refused', async () => {
     const t = await scene({ worker: { allow: false, register: false, trustVia: 'flag' } });
