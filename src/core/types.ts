@@ -145,7 +145,8 @@ export interface FlavorDefinition<C = Record<string, unknown>> {
   readonly locationFields?: readonly string[];
   /**
    * Fields besides the location that decide whether a connection can be trusted (TLS
-   * verification, the CA file). A remote worker pins them together with the location.
+   * verification, the CA file) or which of the machine's credentials is used (a profile, a key
+   * file, the variable holding a token). A remote worker pins them together with the location.
    */
   readonly trustFields?: readonly string[];
   /** Flavor-specific config fields (scope, namespace and scope_prefix are the core's). */

@@ -41,6 +41,8 @@ export default defineFlavor<AwsFlavorOptions>({
   maxContentBytes: 65536,
   dependencies: { [SDK]: '~3.1164.0' },
   locationFields: ['region_name', 'endpoint_url'],
+  // Which of a worker's own credentials is used: a job may not pick another.
+  trustFields: ['profile'],
   config: {
     region_name: { type: 'string', description: 'AWS region, e.g. eu-west-2', required: true },
     endpoint_url: { type: 'string', description: 'endpoint override (emulators, VPC endpoints)' },

@@ -63,6 +63,8 @@ export default defineFlavor<GcpFlavorOptions>({
   supportsScoping: true,
   separator: '-',
   locationFields: ['project_id', 'api_endpoint'],
+  // Which of a worker's own credentials is used: a job may not pick another.
+  trustFields: ['credentials_file'],
   nameRule: NAME_RULE,
   maxContentBytes: 64 * 1024,
   config: {

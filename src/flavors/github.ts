@@ -43,6 +43,8 @@ export default defineFlavor<GitHubFlavorOptions>({
   supportsScoping: true,
   naming: githubNaming,
   locationFields: ['owner', 'repository', 'api_url'],
+  // Which of a worker's own credentials is used: a job may not pick another.
+  trustFields: ['token_env'],
   nameRule: {
     pattern: /[a-z0-9]+(?:_[a-z0-9]+)*/,
     maxLength: 64,
