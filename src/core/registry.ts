@@ -1,10 +1,9 @@
 /**
- * The built-in flavors. `local` is the default and on every CLI call's path, so it is imported
- * statically; the others load on first use, which keeps their module code (not only their SDKs)
- * off the start-up path.
+ * The built-in flavors, each loaded on first use, which keeps their module code (not only their
+ * SDKs) off the start-up path; `local`, the default, too, so that the core imports no flavor
+ * statically (the CLI bundle holds it, so its first load costs no file read).
  */
 import { ConfigError, NotFoundError } from '../errors.js';
-import local from '../flavors/local/index.js';
 import type { FlavorDefinition } from './types.js';
 
 type Loaded = FlavorDefinition<unknown>;
@@ -12,7 +11,7 @@ const load = (m: Promise<{ default: unknown }>) => m.then((x) => x.default as Lo
 
 /** Every built-in flavor by name, in the order `flavor list` shows them. */
 export const BUILTIN_FLAVOR_LOADERS: Readonly<Record<string, () => Promise<Loaded>>> = {
-  local: async () => local,
+  local: () => load(import('../flavors/local/index.js')),
   aws: () => load(import('../flavors/aws.js')),
   vault: () => load(import('../flavors/vault.js')),
   gcp: () => load(import('../flavors/gcp.js')),

@@ -4,7 +4,7 @@
  * history. `local` runs steps in this process; `local_process` starts one Node process per step,
  * which rebuilds the stack from the config store on its own (runStepWorker).
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -13,65 +13,14 @@ import { processMasker } from '../support/masking.js';
 import type { Keystack } from '../stack/client.js';
 import { StackRuntime } from '../stack/runtime.js';
 import type { ComponentFlavor } from '../stack/components.js';
-import { assertValid, validatePipeline, validateRuntime, validationLevelFrom, type ValidationLevel } from '../stack/validation.js';
+import { assertValid, validatePipeline, validateRuntime, validationLevelFrom } from '../stack/validation.js';
 import { openArtifactStore, type ArtifactStore, type CacheEntry, type StoredArtifact } from './artifacts.js';
 import { loadPipelineModule } from './module.js';
-import { RunStore, type RunRecord, type StepRecord, type StepStatus } from './run-store.js';
+import { computeCacheKey, StepFailedError, type RunOptions, type RunSummary, type WorkerLauncher } from './run-common.js';
+import { RunStore, type RunRecord, type StepStatus } from './run-store.js';
 import { cacheEnabled, checkJson, type Pipeline, type StepContext, type StepNode } from './step.js';
 
-/** A step failed; the message is masked against every secret value the run has read. */
-export class StepFailedError extends KeystackError {
-  readonly runId: string;
-  readonly stepId: string;
-  constructor(runId: string, stepId: string, message: string) {
-    super('step_failed', `step '${stepId}' failed: ${message}`, { hint: `See the run with \`keystack pipeline runs describe ${runId.slice(0, 8)}\`.` });
-    this.runId = runId;
-    this.stepId = stepId;
-  }
-}
-
-export interface StepEvent {
-  runId: string;
-  stepId: string;
-  status: StepStatus;
-  durationMs?: number | undefined;
-  error?: string | undefined;
-  /** Remote steps: the worker that ran it. */
-  worker?: string | undefined;
-}
-
-/** How to start a step process: `command args… RUN_ID STEP_ID`. */
-export interface WorkerLauncher {
-  command: string;
-  args: string[];
-}
-
-export interface RunOptions {
-  /** Stack name; default: the active stack. */
-  stack?: string | undefined;
-  /** The module the pipeline came from (needed by `local_process`). */
-  module?: { path: string; exportName: string } | undefined;
-  /** Ignore cached outputs. */
-  noCache?: boolean | undefined;
-  level?: ValidationLevel | undefined;
-  onRunStart?: ((run: RunRecord, stack: StackRuntime) => void) | undefined;
-  onStep?: ((e: StepEvent) => void) | undefined;
-  worker?: WorkerLauncher | undefined;
-  componentFlavors?: readonly ComponentFlavor[] | undefined;
-  /** bullmq: return once the run is enqueued; `pipeline runs describe` follows it. */
-  detach?: boolean | undefined;
-  /** bullmq: the directory module paths are relative to on the workers. @default KEYSTACK_CODE_ROOT, else the current directory */
-  codeRoot?: string | undefined;
-  /** bullmq: files of worker public keys whose step results this run accepts, besides the trust list and KEYSTACK_TRUSTED_WORKER_KEYS. */
-  trustWorkerKeys?: readonly string[] | undefined;
-}
-
-export interface RunSummary {
-  run: RunRecord;
-  steps: StepRecord[];
-  /** Each step's output, by step id (read back from the artifact store). */
-  outputs: Record<string, unknown>;
-}
+export { computeCacheKey, StepFailedError, type RunOptions, type RunSummary, type StepEvent, type WorkerLauncher } from './run-common.js';
 
 const RUNNERS = new Set(['local', 'local_process']);
 
@@ -186,18 +135,6 @@ export async function withStdoutTo<T>(to: NodeJS.WritableStream, fn: () => Promi
     if (own) Object.defineProperty(stdout, 'write', own);
     else delete (stdout as { write?: unknown }).write;
   }
-}
-
-/** The cache key: the step's code and name, its parameters, and the contents of its inputs. */
-export function computeCacheKey(node: StepNode, inputs: Record<string, StoredArtifact>): string {
-  const h = createHash('sha256');
-  h.update(JSON.stringify({
-    step: node.step.name,
-    code: node.step.run.toString(),
-    params: sortKeys(node.params),
-    inputs: Object.fromEntries(Object.entries(inputs).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => [k, v.hash])),
-  }));
-  return h.digest('hex');
 }
 
 interface ExecuteArgs {
@@ -391,8 +328,3 @@ export function defaultWorker(modulePath: string | undefined): WorkerLauncher {
   return { command: process.execPath, args: [found, 'pipeline', '__step'] };
 }
 
-function sortKeys(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(sortKeys);
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, x]) => [k, sortKeys(x)]));
-  return v;
-}

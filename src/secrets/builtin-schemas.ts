@@ -1,6 +1,6 @@
 // Loaded lazily (see builtinSchemas in schema.ts): importing zod costs ~55 ms.
 import { z } from 'zod';
-import { defineSchema } from './schema.js';
+import { defineSchema } from './define-schema.js';
 
 const s = () => z.string();
 

@@ -27,8 +27,10 @@ describe('flavor meta-checks', () => {
   }
 
   it('every flavor file is registered', () => {
-    const files = readdirSync('src/flavors').filter((f) => /^[a-z]+\.ts$/.test(f) && !['types.ts', 'registry.ts', 'manager.ts', 'config.ts', 'support.ts', 'plugins.ts'].includes(f));
-    const flavorFiles = files.filter((f) => readFileSync(`src/flavors/${f}`, 'utf8').includes('export default defineFlavor'));
-    expect(flavorFiles.map((f) => f.replace('.ts', '')).sort()).toEqual(BUILTIN_FLAVORS.map((f) => f.name).sort());
+    // A flavor is src/flavors/NAME.ts or src/flavors/NAME/index.ts (shared/ holds helpers, no flavor).
+    const entries = readdirSync('src/flavors', { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? (existsSync(`src/flavors/${e.name}/index.ts`) ? [[e.name, `src/flavors/${e.name}/index.ts`]] : []) : /^[a-z]+\.ts$/.test(e.name) ? [[e.name.replace('.ts', ''), `src/flavors/${e.name}`]] : []);
+    const flavorNames = entries.filter(([, file]) => readFileSync(file as string, 'utf8').includes('export default defineFlavor')).map(([name]) => name);
+    expect(flavorNames.sort()).toEqual(BUILTIN_FLAVORS.map((f) => f.name).sort());
   });
 });

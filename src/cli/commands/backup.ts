@@ -4,8 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { defaultStorePath } from '../../flavors/local/index.js';
-import { installLocalBackup, openLocalBackup, sealLocalBackup, writePrivateFile } from '../../flavors/local/backup.js';
+import { defaultStorePath } from '../../stack/local-store.js';
+import { installLocalBackup, openLocalBackup, sealLocalBackup, writePrivateFile } from '../../stack/local-store.js';
 import { ConfigError, InputError, UsageError } from '../../errors.js';
 import type { CommandContext, CommandResult } from '../context.js';
 

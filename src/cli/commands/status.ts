@@ -4,7 +4,7 @@
  * where that manager's credentials or key come from. Never a value: sensitive config is `***`
  * and credentials are named by where they come from.
  */
-import { localKeySource, localStorePath, type LocalKeySource } from '../../flavors/local/index.js';
+import { localKeySource, localStorePath, type LocalKeySource } from '../../stack/local-store.js';
 import type { FlavorDefinition } from '../../core/types.js';
 import { COMPONENT_LABEL, SINGLE_COMPONENT_TYPES, type ComponentRecord } from '../../stack/config-store.js';
 import { MASK } from '../../support/masking.js';

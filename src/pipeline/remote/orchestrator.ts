@@ -13,7 +13,7 @@ import type { Keystack } from '../../stack/client.js';
 import { COMPONENT_LABEL } from '../../stack/config-store.js';
 import type { StackRuntime } from '../../stack/runtime.js';
 import { RunStore, type RunRecord, type StepStatus } from '../run-store.js';
-import { StepFailedError, type RunOptions, type RunSummary } from '../runner.js';
+import { StepFailedError, type RunOptions, type RunSummary } from '../run-common.js';
 import { cacheEnabled, type Pipeline, type StepNode } from '../step.js';
 import type { SignedMessage } from '../../support/signing.js';
 import { openResult, signJob, snapshotHash, stepOutputUri, type JobEnvelope } from './envelope.js';

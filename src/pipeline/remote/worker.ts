@@ -24,7 +24,7 @@ import type { SingleComponentType } from '../../stack/config-store.js';
 import type { ComponentFlavor } from '../../stack/components.js';
 import { StackRuntime } from '../../stack/runtime.js';
 import { loadPipelineModule } from '../module.js';
-import { computeCacheKey } from '../runner.js';
+import { computeCacheKey } from '../run-common.js';
 import { cacheEnabled, checkJson, type Pipeline, type StepContext, type StepNode } from '../step.js';
 import type { StoredArtifact } from '../artifacts.js';
 import { checkSnapshot, JobRefusedError, openJob, parseStepJob, signResult, stepOutputUri, type JobEnvelope, type StepResult } from './envelope.js';
