@@ -125,12 +125,13 @@ describe('bad input: one-line errors, exit codes, no data lost', () => {
 
   it('names the missing thing for not-found cases, exit 1', () => {
     const e = withExisting();
-    expectCleanError(cli(e, ['secret', 'get', 'missing']), 1);
-    expectCleanError(cli(e, ['secret', 'get', 'keep', '--key', 'nokey']), 1);
-    expectCleanError(cli(e, ['secret', 'update', 'missing', '--a=b']), 1);
-    expectCleanError(cli(e, ['secret', 'delete', 'missing', '-y']), 1);
-    expectCleanError(cli(e, ['stack', 'set', 'nostack']), 1);
-    expectCleanError(cli(e, ['secrets-manager', 'describe', 'nosm']), 1);
+    const absent = /^Error: secret 'missing' does not exist in secrets manager 'default'/;
+    expectCleanError(cli(e, ['secret', 'get', 'missing']), 1, { message: absent });
+    expectCleanError(cli(e, ['secret', 'get', 'keep', '--key', 'nokey']), 1, { message: /^Error: secret 'keep' has no key 'nokey'\nHint: Its keys are: a\./ });
+    expectCleanError(cli(e, ['secret', 'update', 'missing', '--a=b']), 1, { message: absent });
+    expectCleanError(cli(e, ['secret', 'delete', 'missing', '-y']), 1, { message: absent });
+    expectCleanError(cli(e, ['stack', 'set', 'nostack']), 1, { message: /^Error: no stack named 'nostack'/ });
+    expectCleanError(cli(e, ['secrets-manager', 'describe', 'nosm']), 1, { message: /^Error: no secrets-manager named 'nosm'/ });
     expectIntact(e);
   });
 

@@ -175,8 +175,15 @@ describe('azure specifics', () => {
 
     it('retries 429 honouring Retry-After, then succeeds', async () => {
       const m = local();
+      const before = d.calls.length;
       d.failNext(429, 2, /^GET \/secrets$/, 1);
+      const started = Date.now();
       assert.deepEqual(await m.list(), []);
+      // Two answers of "Retry-After: 1": at least 2 s of waiting. The caller's own backoff, which
+      // would be used if the header were ignored, starts at a few hundred ms.
+      const waited = Date.now() - started;
+      assert.ok(waited >= 1900, `retried after ${waited} ms in all; the server asked for 2 × 1 s`);
+      assert.deepEqual(d.calls.slice(before).filter((c) => c === 'GET /secrets'), ['GET /secrets', 'GET /secrets', 'GET /secrets']);
       await m.close();
     });
 
@@ -211,7 +218,10 @@ describe('azure specifics', () => {
     const values = (await m.get(name)).values;
     runs.forEach((r, i) => {
       if (values[`p${i}`] !== `v${i}`) assert.notEqual(r.status, 0, `process ${i} exited 0 but its key is missing`);
+      // A process may lose the race, and must say so; it may not fail for any other reason.
+      if (r.status !== 0) assert.match(r.stderr, /was changed by another writer while this change was applied; it was not applied/, `process ${i}`);
     });
+    assert.ok(runs.some((r) => r.status === 0), `no update succeeded:\n${runs.map((r) => r.stderr).join('')}`);
     assert.equal(values['k0'], 'v');
     await m.delete(name);
     await m.close();

@@ -123,5 +123,8 @@ describe('strings that look like references but are not', () => {
     const e = tempEnv();
     ok(e, ['artifact-store', 'register', 'a', '--flavor=local', '--encryption_key={{s.k}}']);
     ok(e, ['orchestrator', 'register', 'o', '--flavor=local_process', '--node_options=--title={x}}']);
+    // Stored exactly as given: not rewritten, and not dropped on the way in.
+    expect(JSON.parse(ok(e, ['artifact-store', 'describe', 'a', '--json'])).config).toEqual({ encryption_key: '{{s.k}}' });
+    expect(JSON.parse(ok(e, ['orchestrator', 'describe', 'o', '--json'])).config).toMatchObject({ node_options: '--title={x}}' });
   });
 });
