@@ -23,12 +23,15 @@ export const KEY_BYTES = 32;
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 
+/** scrypt's memory is 128·N·r bytes: the policy's is 32 MiB, and a file may ask for up to 8 times that. */
+const MAX_KDF_MEMORY = 256 * 1024 * 1024;
+
 /**
- * Parameters read from a file are attacker-controlled: these bounds keep a forged header from
- * making keystack spend gigabytes or minutes on one derivation, while leaving room above the policy.
+ * Parameters read from a file are whatever its writer chose: these bounds keep a forged header
+ * from making keystack spend gigabytes or minutes on one derivation, while leaving room above the policy.
  */
 export function kdfParamsAcceptable({ N, r, p }: KdfParams): boolean {
-  return [N, r, p].every((n) => Number.isInteger(n) && n >= 1) && N >= 2 && (N & (N - 1)) === 0 && N <= 2 ** 20 && r <= 16 && p <= 4;
+  return [N, r, p].every((n) => Number.isInteger(n) && n >= 1) && N >= 2 && (N & (N - 1)) === 0 && N <= 2 ** 20 && r <= 16 && p <= 4 && 128 * N * r <= MAX_KDF_MEMORY;
 }
 
 const KDF_SCRYPT = 1;
@@ -60,7 +63,7 @@ function memoId(passphrase: string, salt: Buffer | string, { N, r, p }: KdfParam
 }
 
 function scryptOptions({ N, r, p }: KdfParams) {
-  // scrypt needs 128·N·r bytes; Node's default ceiling (32 MiB) is below the policy's 32 MiB plus overhead.
+  // Node's default ceiling (32 MiB) is just below what the policy needs.
   return { N, r, p, maxmem: 256 * N * r + 1024 * 1024 };
 }
 
