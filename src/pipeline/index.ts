@@ -4,4 +4,6 @@ export { runPipeline, runStepWorker, computeCacheKey, defaultWorker, StepFailedE
 export { loadPipelineModule, type LoadedPipeline } from './module.js';
 export { RunStore, type RunRecord, type StepRecord, type RunStatus, type StepStatus } from './run-store.js';
 export { startWorker, CodeMismatchError, type WorkerOptions, type RemoteWorker } from './remote/worker.js';
-export { LocalArtifactStore, openArtifactStore, UnreadableArtifactError, CACHE_LOOKUP_LIMIT, type ArtifactStore, type ArtifactStoreContext, type CacheEntry, type StoredArtifact } from './artifacts.js';
+export { openArtifactStore, type ArtifactStoreContext } from './artifacts.js';
+export { UnreadableArtifactError, CACHE_LOOKUP_LIMIT, type ArtifactStore, type CacheEntry, type StoredArtifact } from './artifact-store.js';
+export { LocalArtifactStore } from './local-artifacts.js';

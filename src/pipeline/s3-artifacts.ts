@@ -6,15 +6,16 @@
  * (environment, profile, instance role) of the machine the step runs on.
  */
 import type * as Sdk from '@aws-sdk/client-s3';
-import { createHash } from 'node:crypto';
 import { callLimits } from '../support/caller.js';
 import { importLib } from '../support/optional-import.js';
 import { networkCode, scrubError } from '../support/scrub.js';
 import { BackendError, ConfigError, KeystackError, NotFoundError, SchemaValidationError } from '../errors.js';
 import { parseS3Path, type S3Location } from '../stack/components.js';
 import type { ResolvedComponent } from '../stack/runtime.js';
-import { CACHE_DIR, CACHE_LOOKUP_LIMIT, checkArtifactUri, decodeArtifact, type ArtifactStore, type CacheEntry, type StoredArtifact } from './artifacts.js';
-import { cacheEntryName, isSealed, openArtifact, parseCacheEntry, sealArtifact, sealingKey, UnreadableArtifactError } from './sealing.js';
+import {
+  CACHE_DIR, CACHE_LOOKUP_LIMIT, cacheEntryName, checkArtifactUri, decodeArtifact, encodeArtifact, parseCacheEntry, UnreadableArtifactError, type ArtifactStore, type CacheEntry, type StoredArtifact,
+} from './artifact-store.js';
+import { ArtifactSealer } from './sealing.js';
 
 export const FLAVOR_NAME = 's3';
 const SDK = '@aws-sdk/client-s3';
@@ -34,13 +35,16 @@ export class S3ArtifactStore implements ArtifactStore {
   readonly component: ResolvedComponent;
   readonly location: S3Location;
   readonly #env: Readonly<Record<string, string | undefined>>;
+  readonly #sealer: ArtifactSealer;
   #loaded: Promise<Loaded> | undefined;
-  #key: Promise<Buffer | undefined> | undefined;
 
   constructor(component: ResolvedComponent, env: Readonly<Record<string, string | undefined>>) {
     this.component = component;
     this.location = parseS3Path(component.config['path'], `artifact-store '${component.name}'`);
     this.#env = env;
+    // Salted with the location, not the component's uuid: every machine and every registration
+    // of the same bucket and prefix with the same passphrase reads the others' artifacts.
+    this.#sealer = new ArtifactSealer(component, `keystack-artifacts:${this.#where}`);
   }
 
   get #where(): string {
@@ -48,10 +52,9 @@ export class S3ArtifactStore implements ArtifactStore {
   }
 
   async write(uri: string, value: unknown): Promise<StoredArtifact> {
-    const json = Buffer.from(JSON.stringify({ value }), 'utf8');
-    const key = await this.#encryptionKey();
-    await this.#put(uri, key ? sealArtifact(key, json, uri) : json, 'write');
-    return { uri, hash: createHash('sha256').update(json).digest('hex') };
+    const { json, hash } = encodeArtifact(value);
+    await this.#put(uri, await this.#sealer.seal(json, uri), 'write');
+    return { uri, hash };
   }
 
   async read(uri: string): Promise<unknown> {
@@ -61,15 +64,15 @@ export class S3ArtifactStore implements ArtifactStore {
         hint: 'Run the pipeline again without cache: keystack pipeline run FILE --no-cache.',
       });
     }
-    return this.#decode(uri, body);
+    return decodeArtifact(await this.#sealer.open(body, uri), uri, this.component.name);
   }
 
   async readable(uri: string): Promise<boolean> {
-    await this.#encryptionKey();
+    await this.#sealer.key();
     const body = await this.#get(uri, 'read');
     if (body === null) return false;
     try {
-      this.#decode(uri, body);
+      decodeArtifact(await this.#sealer.open(body, uri), uri, this.component.name);
       return true;
     } catch (e) {
       if (e instanceof UnreadableArtifactError) return false; // rotated key or altered object
@@ -101,29 +104,6 @@ export class S3ArtifactStore implements ArtifactStore {
     return entries;
   }
 
-  #decode(uri: string, body: Buffer): unknown {
-    let json = body;
-    if (isSealed(body)) {
-      const key = this.#keyNow;
-      if (!key) {
-        throw new UnreadableArtifactError(`artifact ${uri} is encrypted, but artifact-store '${this.component.name}' has no encryption_key`, {
-          hint: 'Set the encryption_key it was written with, or run the pipeline again without cache: keystack pipeline run FILE --no-cache.',
-        });
-      }
-      json = openArtifact(key, body, uri, this.component.name);
-    }
-    return decodeArtifact(json, uri, this.component.name);
-  }
-
-  #keyNow: Buffer | undefined;
-
-  async #encryptionKey(): Promise<Buffer | undefined> {
-    // Salted with the location, not the component's uuid: every machine and every registration
-    // of the same bucket and prefix with the same passphrase reads the others' artifacts.
-    this.#keyNow = await (this.#key ??= sealingKey(this.component, `keystack-artifacts:${this.#where}`));
-    return this.#keyNow;
-  }
-
   async #put(uri: string, body: Buffer, op: string): Promise<void> {
     checkArtifactUri(uri);
     await this.#send(op, uri, (s, c) => c.send(new s.PutObjectCommand({ Bucket: this.location.bucket, Key: `${this.location.prefix}${uri}`, Body: body })));
@@ -132,7 +112,8 @@ export class S3ArtifactStore implements ArtifactStore {
   /** The object's bytes; null when it does not exist. */
   async #get(uri: string, op: string): Promise<Buffer | null> {
     checkArtifactUri(uri);
-    await this.#encryptionKey();
+    // The key before the first request, as the store has always done: a key that cannot be had fails a read at once.
+    await this.#sealer.key();
     try {
       const out = await this.#send(op, uri, (s, c) => c.send(new s.GetObjectCommand({ Bucket: this.location.bucket, Key: `${this.location.prefix}${uri}` })), true);
       if (!out.Body) return Buffer.alloc(0);

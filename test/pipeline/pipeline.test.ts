@@ -141,7 +141,7 @@ describe('pipelines on the local orchestrator', () => {
     const r = await runPipeline(ks, p);
     expect(r.outputs['one']).toEqual({ secret: 'plain-output' });
     const raw = readFileSync(join(ks.configDir, 'artifacts', r.run.id, 'one.json'));
-    expect(raw.subarray(0, 4).toString()).toBe('KSA1');
+    expect(raw.subarray(0, 4).toString()).toBe('KSA2');
     expect(raw.toString('latin1')).not.toContain('plain-output');
   });
 

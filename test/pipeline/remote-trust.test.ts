@@ -13,7 +13,7 @@ import { addTrusted, ownKey, removeTrusted, trustedKeys, TrustedKeys, trustListF
 import { openNonceRecord } from '../../src/pipeline/remote/nonces.js';
 import { checkJobStack, parseAllowSpec, type PinningPolicy } from '../../src/pipeline/remote/pinning.js';
 import type { StackSnapshot } from '../../src/pipeline/remote/snapshot.js';
-import { checkArtifactUri, decodeArtifact } from '../../src/pipeline/artifacts.js';
+import { checkArtifactUri, decodeArtifact } from '../../src/pipeline/artifact-store.js';
 import type { ComponentRecord } from '../../src/stack/config-store.js';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'ks-trust-'));

@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { Keystack } from '../../src/stack/client.js';
 import { updateComponent } from '../../src/stack/component-ops.js';
 import { StackRuntime } from '../../src/stack/runtime.js';
-import { LocalArtifactStore } from '../../src/pipeline/artifacts.js';
+import { LocalArtifactStore } from '../../src/pipeline/local-artifacts.js';
 import { pipeline, runPipeline, step } from '../../src/pipeline/index.js';
 import { BIN, cli, tempEnv, type CliEnv } from '../support/cli.js';
 

@@ -95,7 +95,7 @@ describe('the s3 artifact store', () => {
     const s = await store(ks);
     await s.write('r/x.json', { secret: 'plain-output-7731' });
     const [body] = await objectBytes(`${prefix}/r/`);
-    expect(body?.subarray(0, 4).toString()).toBe('KSA1');
+    expect(body?.subarray(0, 4).toString()).toBe('KSA2');
     expect(body?.toString('latin1')).not.toContain('plain-output-7731');
     expect(await s.read('r/x.json')).toEqual({ secret: 'plain-output-7731' });
     // A store on the same path without the key cannot read it, and says why.

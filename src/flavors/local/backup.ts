@@ -11,10 +11,11 @@
  * additional authenticated data, so no field of it can be changed unnoticed.
  */
 import Database from 'better-sqlite3';
-import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, renameSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ConfigError, ExistsError, InputError } from '../../errors.js';
+import { decrypt, deriveKeySync, encrypt, KDF_POLICY, kdfParamsAcceptable, SALT_BYTES } from '../../support/aead.js';
 import { writePrivateFileAtomic } from '../../support/atomic-file.js';
 import { ensurePrivateDir } from '../../support/private-files.js';
 import type { TrustWarn } from '../../support/trust.js';
@@ -23,7 +24,6 @@ import { localKeyFromEnv, openLocalStoreForBackup, verifyLocalStore, type KeySou
 export const BACKUP_FORMAT = 'keystack-local-backup';
 /** Same rule as KEYSTACK_PASSPHRASE: the file may travel, so guessing must be slow and hard. */
 export const MIN_BACKUP_PASSPHRASE_LENGTH = 12;
-const KDF = { N: 2 ** 15, r: 8, p: 1 } as const;
 
 export interface BackupHeader {
   format: typeof BACKUP_FORMAT;
@@ -64,7 +64,7 @@ export function sealLocalBackup(o: { file: string; env: Readonly<Record<string, 
   }
   // An image in memory can only be a rollback-journal database; restore makes it WAL again.
   if (image.length >= 20) image.fill(1, 18, 20);
-  const salt = randomBytes(16);
+  const salt = randomBytes(SALT_BYTES);
   const header: BackupHeader = {
     format: BACKUP_FORMAT,
     version: 1,
@@ -74,13 +74,12 @@ export function sealLocalBackup(o: { file: string; env: Readonly<Record<string, 
     store: o.file,
     keySource,
     secrets,
-    kdf: { name: 'scrypt', ...KDF, salt: salt.toString('base64') },
+    kdf: { name: 'scrypt', ...KDF_POLICY, salt: salt.toString('base64') },
     cipher: 'aes-256-gcm',
     nonce: randomBytes(12).toString('base64'),
   };
-  const c = createCipheriv('aes-256-gcm', derive(o.passphrase, header), Buffer.from(header.nonce, 'base64'));
-  c.setAAD(Buffer.from(JSON.stringify(header)));
-  const sealed = Buffer.concat([c.update(key), c.update(image), c.final(), c.getAuthTag()]);
+  const { body, tag } = encrypt(derive(o.passphrase, header), Buffer.from(header.nonce, 'base64'), Buffer.from(JSON.stringify(header)), key, image);
+  const sealed = Buffer.concat([body, tag]);
   const file: BackupFile = { ...header, data: sealed.toString('base64') };
   return { text: JSON.stringify(file, null, 1) + '\n', header };
 }
@@ -99,13 +98,8 @@ export function openLocalBackup(text: string, passphrase: string, source: string
   const file = parsed;
   const { data, ...header } = file;
   const sealed = Buffer.from(data, 'base64');
-  let plain: Buffer;
-  try {
-    const d = createDecipheriv('aes-256-gcm', derive(passphrase, header), Buffer.from(header.nonce, 'base64'));
-    d.setAAD(Buffer.from(JSON.stringify(header)));
-    d.setAuthTag(sealed.subarray(sealed.length - 16));
-    plain = Buffer.concat([d.update(sealed.subarray(0, sealed.length - 16)), d.final()]);
-  } catch {
+  const plain = decrypt(derive(passphrase, header), Buffer.from(header.nonce, 'base64'), Buffer.from(JSON.stringify(header)), sealed.subarray(0, -16), sealed.subarray(-16));
+  if (!plain) {
     throw new InputError(`cannot decrypt ${source}: wrong passphrase, or the file was altered; nothing was changed`, 'Give the passphrase the backup was made with (KEYSTACK_BACKUP_PASSPHRASE, or at the prompt).');
   }
   return { header, key: plain.subarray(0, 32), image: plain.subarray(32) };
@@ -213,6 +207,6 @@ function checkPassphrase(p: string): void {
 
 function derive(passphrase: string, header: BackupHeader): Buffer {
   const { N, r, p, salt } = header.kdf;
-  if (N > 2 ** 20 || r > 16 || p > 4) throw new InputError('the backup asks for scrypt parameters beyond what keystack writes', 'Give a file written by `keystack secrets-manager backup`.');
-  return scryptSync(passphrase, Buffer.from(salt, 'base64'), 32, { N, r, p, maxmem: 256 * N * r + 1024 * 1024 });
+  if (!kdfParamsAcceptable({ N, r, p })) throw new InputError('the backup asks for scrypt parameters beyond what keystack writes', 'Give a file written by `keystack secrets-manager backup`.');
+  return deriveKeySync(passphrase, Buffer.from(salt, 'base64'), { N, r, p });
 }

@@ -4,11 +4,12 @@
  * additional authenticated data (DESIGN §5).
  */
 import type Database from 'better-sqlite3';
-import { createCipheriv, createDecipheriv, createHash, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { decodeContent, encodeContent } from '../../secrets/content.js';
 import { BackendError, ConfigError } from '../../errors.js';
 import { scopePath } from '../../secrets/scope.js';
+import { deriveKeySync, KEY_BYTES, open as openSealed, SALT_BYTES, seal as sealWith } from '../../support/aead.js';
 import { ensurePrivateDir, writeOnce } from '../../support/private-files.js';
 import { isBusy, openShared, retryBusy } from '../../support/sqlite.js';
 import { checkTrustedFile, defaultTrustWarn, readTrustedSecretFile, type TrustWarn } from '../../support/trust.js';
@@ -237,8 +238,8 @@ function loadKey(db: Database.Database, file: string, env: FlavorContext<unknown
       warn(`KEYSTACK_PASSPHRASE for ${file} is shorter than ${MIN_PASSPHRASE_LENGTH} characters; new stores refuse it. Move its secrets to a store with a stronger key.`);
     }
     let salt = meta('kdf_salt');
-    if (!salt) setMeta('kdf_salt', (salt = randomBytes(16)));
-    key = derive(env['KEYSTACK_PASSPHRASE'], salt);
+    if (!salt) setMeta('kdf_salt', (salt = randomBytes(SALT_BYTES)));
+    key = deriveKeySync(env['KEYSTACK_PASSPHRASE'], salt);
   } else {
     source = 'key-file';
     const existing = readTrustedSecretFile(keyFile);
@@ -249,8 +250,8 @@ function loadKey(db: Database.Database, file: string, env: FlavorContext<unknown
           : `Restore the key file ${keyFile} from a backup; without it the secrets cannot be decrypted.`,
       });
     }
-    key = existing ?? writeOnce(keyFile, randomBytes(32));
-    if (key.length !== 32) throw new ConfigError(`the key file ${keyFile} is damaged (expected 32 bytes)`);
+    key = existing ?? writeOnce(keyFile, randomBytes(KEY_BYTES));
+    if (key.length !== KEY_BYTES) throw new ConfigError(`the key file ${keyFile} is damaged (expected 32 bytes)`);
   }
   if (!check) {
     setMeta('key_check', encrypt(key, KEY_CHECK_AAD, KEY_CHECK_PLAIN));
@@ -284,19 +285,6 @@ export function decodeLocalKey(text: string): Buffer {
   return key;
 }
 
-const derived = new Map<string, Buffer>();
-
-/**
- * scrypt costs ~100 ms by design; memoise it per process. The cache is keyed by a hash, so the
- * passphrase itself is not kept alive in memory for the life of the process.
- */
-function derive(passphrase: string, salt: Buffer): Buffer {
-  const id = createHash('sha256').update(salt).update('\0').update(passphrase, 'utf8').digest('hex');
-  let key = derived.get(id);
-  if (!key) derived.set(id, (key = scryptSync(passphrase, salt, 32, { N: 2 ** 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 })));
-  return key;
-}
-
 const VERSION = 1;
 
 /**
@@ -308,25 +296,14 @@ function blobVersion(blob: Buffer): string {
   return createHash('sha256').update(blob).digest('base64url');
 }
 
+/** `VERSION ‖ nonce ‖ tag ‖ ciphertext`. */
 function encrypt(key: Buffer, aad: Buffer, plain: Buffer): Buffer {
-  const nonce = randomBytes(12);
-  const c = createCipheriv('aes-256-gcm', key, nonce);
-  c.setAAD(aad);
-  const body = Buffer.concat([c.update(plain), c.final()]);
-  return Buffer.concat([Buffer.from([VERSION]), nonce, c.getAuthTag(), body]);
+  return sealWith(key, aad, plain, Buffer.from([VERSION]));
 }
 
 /** The plaintext, or null when the key, the name or the data does not match. */
 function decrypt(key: Buffer, aad: Buffer, blob: Buffer): Buffer | null {
-  if (blob.length < 29 || blob[0] !== VERSION) return null;
-  try {
-    const d = createDecipheriv('aes-256-gcm', key, blob.subarray(1, 13));
-    d.setAAD(aad);
-    d.setAuthTag(blob.subarray(13, 29));
-    return Buffer.concat([d.update(blob.subarray(29)), d.final()]);
-  } catch {
-    return null;
-  }
+  return blob[0] === VERSION ? openSealed(key, aad, blob, 1) : null;
 }
 
 function storeError(file: string, e: unknown): unknown {
@@ -389,5 +366,5 @@ export function localKeyFromEnv(db: Database.Database, env: FlavorContext<unknow
   if (!passphrase) return null;
   const salt = (db.prepare("SELECT v FROM meta WHERE k = 'kdf_salt'").get() as { v: Buffer } | undefined)?.v;
   // A store whose key never came from a passphrase has no salt: no passphrase can open it.
-  return salt ? derive(passphrase, salt) : Buffer.alloc(32);
+  return salt ? deriveKeySync(passphrase, salt) : Buffer.alloc(KEY_BYTES);
 }
