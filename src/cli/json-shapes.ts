@@ -15,6 +15,7 @@
  * generator do.
  */
 import { z } from 'zod';
+import { pluginShape } from './commands/schema/register.js';
 import { tableCommands } from './table.js';
 
 const name = z.string();
@@ -89,7 +90,6 @@ const step = z.strictObject({
   attempts: z.number().int().nullable(),
 });
 const runWithSteps = z.strictObject({ run, steps: z.array(step) });
-const plugin = z.strictObject({ module: z.string(), flavors: names, schemas: names });
 
 const secretShapes = {
   register: z.strictObject({ name, schema: z.string(), keys: names, manager: z.string(), scope }),
@@ -192,7 +192,7 @@ export const JSON_SHAPES: Readonly<Record<string, z.ZodType>> = {
       description: z.string(),
     })),
   }),
-  'secrets-manager flavor register': plugin,
+  'secrets-manager flavor register': pluginShape(z),
   'secrets-manager flavor unregister': z.strictObject({ module: z.string(), flavors: names, unregistered: z.literal(true) }),
   ...group('secrets-manager secret', secretShapes),
   ...group('secret', secretShapes),
@@ -221,22 +221,6 @@ export const JSON_SHAPES: Readonly<Record<string, z.ZodType>> = {
     }).nullable(),
   }),
   completion: z.strictObject({ shell: z.enum(['bash', 'zsh', 'fish']), script: z.string() }),
-  'schema list': z.strictObject({ schemas: z.array(z.strictObject({ name, description: z.string(), keys: names })) }),
-  'schema describe': z.strictObject({
-    name,
-    description: z.string(),
-    fields: z.array(
-      z.strictObject({
-        key: z.string(),
-        type: z.enum(['string', 'boolean', 'number', 'literal', 'enum', 'other']),
-        required: z.boolean(),
-        default: z.unknown().optional(),
-        choices: names.optional(),
-        description: z.string().optional(),
-      }),
-    ),
-  }),
-  'schema register': plugin,
   'stack register': stackView,
   'stack set': stackView,
   'stack list': z.strictObject({ stacks: z.array(stackView.extend({ active: z.boolean() })) }),

@@ -17,7 +17,6 @@ import * as flavorDescribe from './commands/flavor-describe.js';
 import { status } from './commands/status.js';
 import * as secret from './commands/secret.js';
 import * as sm from './commands/secrets-manager.js';
-import * as schema from './commands/schema.js';
 import * as stack from './commands/stack.js';
 import { addCopyCommand, addTransferCommands } from './program-transfer.js';
 import { ChildStartError } from './child-error.js';
@@ -31,7 +30,7 @@ const VERSION = typeof __KEYSTACK_VERSION__ === 'string' ? __KEYSTACK_VERSION__ 
  * what the command reads as standard input, and the command is never interactive.
  */
 export interface MainIo extends OutputStreams {
-  stdin?: string | Buffer;
+  stdin?: string | Buffer | undefined;
 }
 
 export interface MainOptions {
@@ -166,13 +165,18 @@ export async function commandTree(): Promise<Command> {
 }
 
 /** Top-level groups defined here; building only the invoked one keeps start-up short. */
-const OWN_GROUPS = new Set(['secrets-manager', 'secret', 'schema', 'stack', 'status', 'completion', 'run', 'inject', 'export', 'import']);
+const OWN_GROUPS = new Set(['secrets-manager', 'secret', 'stack', 'status', 'completion', 'run', 'inject', 'export', 'import']);
 
 async function buildProgram(ctx: CommandContext, run: Runner, args: readonly string[], stderr: OutputStreams['err']): Promise<Command> {
   const first = args.find((a) => !a.startsWith('-'));
   // Root help, unknown commands and other groups see the whole tree (help and suggestions need it).
   const all = first === undefined || !(OWN_GROUPS.has(first) || Object.hasOwn(TABLE, first));
   const want = (group: string) => all || first === group;
+  // MIGRATION: each table group is mounted where its legacy wiring stood, so that `--help` keeps
+  // its order; once every group is in the table, this is one loop over TABLE.
+  const table = async (group: keyof typeof TABLE) => {
+    if (want(group)) mountGroup(program, await TABLE[group](), ctx, run);
+  };
   const program = new Command('keystack')
     .description('Secrets for ML pipelines: typed secrets in scoped secrets managers on local or cloud backends.')
     .version(VERSION, '-V, --version')
@@ -287,16 +291,7 @@ async function buildProgram(ctx: CommandContext, run: Runner, args: readonly str
 
   }
   if (want('export') || want('import')) addTransferCommands(program, ctx, run);
-  if (want('schema')) {
-    const sc = program.command('schema').description('secret schemas');
-    sc.command('list').description('list schemas').action(() => run(() => schema.schemaList(ctx))());
-    sc.command('describe').description("show a schema's keys and types").argument('<name>').action((name: string) => run(() => schema.schemaDescribe(ctx, { name }))());
-    sc.command('register')
-      .description('register a module (.js/.mjs/.ts) that exports schemas made with defineSchema')
-      .argument('<module>')
-      .action((module: string) => run(() => schema.schemaRegister(ctx, { module }))());
-
-  }
+  await table('schema');
   if (want('stack')) {
     const st = program.command('stack').description('stacks of components; one is active');
     const componentOptions = (c: Command) =>
@@ -338,8 +333,7 @@ async function buildProgram(ctx: CommandContext, run: Runner, args: readonly str
     addComponentCommands(program, st, ctx, run);
 
   }
-  // The table's groups, where `keys` stood in the legacy wiring: `--help` lists them in this order.
-  for (const [group, load] of Object.entries(TABLE)) if (want(group)) mountGroup(program, await load(), ctx, run);
+  await table('keys');
   if (want('run') || want('inject')) {
     const { addProcessCommands } = await import('./program-process.js');
     addProcessCommands(program, ctx, run);

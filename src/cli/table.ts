@@ -13,9 +13,10 @@ import type { CommandContext, CommandResult } from './context.js';
 import type { CommandDefinition, GroupDefinition } from './define.js';
 import { addExamples } from './help.js';
 
-export const TABLE: Readonly<Record<string, () => Promise<GroupDefinition>>> = {
+export const TABLE = {
+  schema: async () => (await import('./commands/schema/index.js')).default,
   keys: async () => (await import('./commands/keys/index.js')).default,
-};
+} as const satisfies Readonly<Record<string, () => Promise<GroupDefinition>>>;
 
 type Runner = (fn: () => Promise<CommandResult>) => () => Promise<void>;
 

@@ -85,7 +85,6 @@ function argumentKind(path: string): Kind | undefined {
   if (group === 'secret' && leaf !== 'register' && leaf !== 'list' && leaf !== 'delete-all') return 'secret';
   if (group === 'secrets-manager') return leaf === 'flavor' ? (third === 'describe' ? 'manager-flavor' : undefined) : leaf === 'register' || leaf === 'list' ? undefined : 'manager';
   if (group === 'stack') return leaf === 'register' || leaf === 'list' ? undefined : 'stack';
-  if (group === 'schema') return leaf === 'describe' ? 'schema' : undefined;
   const type = LABEL_TYPE.get(group ?? '');
   if (type && type !== 'secrets_manager') {
     if (leaf === 'flavor') return third === 'describe' ? `flavor:${type}` : undefined;
