@@ -1,5 +1,6 @@
-// Generates docs/cli.md from the built command tree (dist/lib/cli/main.js) and the --json shape
-// registry (dist/lib/cli/json-shapes.js), so the reference cannot drift from `--help`.
+// Generates docs/cli.md from the built command tree (dist/lib/cli/main.js) and the --json shapes
+// (dist/lib/cli/json-shapes.js: the command definitions' and the legacy table's), so the reference
+// cannot drift from `--help`.
 //   npm run docs:cli                        build first (npm run build), then write docs/cli.md
 //   node scripts/gen-cli-docs.mjs --check   exit 1 if docs/cli.md is not what it would generate
 //   --out FILE                              another file (tests)
@@ -19,9 +20,11 @@ if (!out) {
 
 let tree;
 let shapes;
+let shapeOf;
 try {
   tree = await (await import(join(root, 'dist/lib/cli/main.js'))).commandTree();
   shapes = await import(join(root, 'dist/lib/cli/json-shapes.js'));
+  shapeOf = await shapes.jsonShapes();
 } catch (e) {
   console.error(`error: cannot load the built CLI from dist/lib (${e instanceof Error ? e.message : String(e)})`);
   console.error('hint: run `npm run build` first.');
@@ -102,7 +105,7 @@ for (const [path, cmd] of leaves) {
     }
     lines.push('');
   }
-  const shape = shapes.JSON_SHAPES[key];
+  const shape = shapeOf[key];
   const pending = shapes.JSON_SHAPES_PENDING?.[key];
   if (!shape && pending) lines.push(`\`--json\`: not documented yet (${pending}).`, '');
   else if (!shape) missing.push(key);
@@ -110,7 +113,7 @@ for (const [path, cmd] of leaves) {
 }
 if (missing.length) {
   console.error(`error: no --json shape for: ${missing.join(', ')}`);
-  console.error('hint: add one to src/cli/json-shapes.ts (and a run of the command to test/cli/json-shapes.test.ts).');
+  console.error('hint: give its definition a shape (src/cli/commands/<group>/<command>.ts; a legacy command: src/cli/json-shapes.ts), and add a run of it to test/cli/json-shapes.test.ts.');
   process.exit(1);
 }
 

@@ -16,9 +16,9 @@ export interface CommandContext {
   interactive: boolean;
 }
 
-/** What a command returns: data for --json, and the human rendering of it. */
-export interface CommandResult {
-  data: unknown;
+/** What a command returns: data for --json (typed by the command's declared shape), and the human rendering of it. */
+export interface CommandResult<T = unknown> {
+  data: T;
   text?: string;
   /** Printed as-is instead of `text` (values for scripts). */
   raw?: string;

@@ -71,21 +71,11 @@ const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     'KEYSTACK_REDIS_URL=redis://127.0.0.1:6379 keystack worker --trust-key client.pub \\\n      --allow-manager vault:url=https://vault.internal:8200 --allow-artifact-store s3:path=s3://my-bucket/keystack,region=eu-west-1',
     'keystack worker -q gpu --concurrency 2 --code-root /srv/pipelines --trust-key client.pub   # credentials: registered components only',
   ],
-  keys: ['keystack keys show-public > client.pub', 'keystack keys list'],
-  'keys show-public': ['keystack keys show-public > client.pub            # on the client: give it to each worker', 'keystack keys show-public --role worker > worker.pub   # on a worker: give it to the client'],
-  'keys trust': ['keystack keys trust worker.pub --name gpu-box-1      # on the client: record this worker\'s results', 'keystack keys trust --role client client.pub        # on a worker: run this client\'s jobs'],
-  'keys untrust': ['keystack keys untrust gpu-box-1', 'keystack keys untrust --role client 3f2a9c0d1e2b4a5f'],
-  'keys list': ['keystack keys list', 'keystack keys list --json'],
-  'keys rotate': ['keystack keys rotate                # prints the next key: trust it on every worker', 'keystack keys rotate --activate     # then sign with it; untrust the old id on the workers'],
   'secrets-manager flavor': ['keystack secrets-manager flavor list'],
   'secrets-manager flavor list': ['keystack secrets-manager flavor list'],
   'secrets-manager flavor describe': ['keystack secrets-manager flavor describe vault', 'keystack secrets-manager flavor describe aws --json'],
   'secrets-manager flavor register': ['keystack secrets-manager flavor register ./my-flavor.ts'],
   'secrets-manager flavor unregister': ['keystack secrets-manager flavor unregister ./my-flavor.ts'],
-  schema: ['keystack schema list'],
-  'schema list': ['keystack schema list'],
-  'schema describe': ['keystack schema describe aws'],
-  'schema register': ['keystack schema register ./schemas.ts'],
   stack: ['keystack stack list', 'keystack stack describe'],
   'stack register': ['keystack stack register prod -x aws_sm --set', 'keystack stack register dev -x team -o proc -a default'],
   'stack set': ['keystack stack set prod'],
@@ -159,6 +149,11 @@ export const ERROR_CODES: Readonly<Record<ErrorCode, string>> = {
   usage: 'bad command line, or a refused confirmation (2)',
 };
 
+/** The `Examples:` section of a command's help (the table's definitions bring their own). */
+export function addExamples(cmd: Command, examples: readonly string[] | undefined): void {
+  if (examples?.length) cmd.addHelpText('after', `\nExamples:\n${examples.map((e) => `  $ ${e}`).join('\n')}`);
+}
+
 function pad(rows: readonly (readonly [string, string])[]): string {
   const w = Math.min(40, Math.max(...rows.map(([k]) => k.length)));
   return rows.map(([k, v]) => (k.length > w ? `  ${k}\n  ${' '.repeat(w)}  ${v}` : `  ${k.padEnd(w)}  ${v}`)).join('\n');
@@ -170,8 +165,7 @@ export function decorateHelp(program: Command): void {
     const path = commandPath(cmd);
     const usage = USAGE[path];
     if (usage !== undefined) cmd.usage(usage);
-    const examples = EXAMPLES[path];
-    if (examples?.length) cmd.addHelpText('after', `\nExamples:\n${examples.map((e) => `  $ ${e}`).join('\n')}`);
+    addExamples(cmd, EXAMPLES[path]);
     for (const sub of cmd.commands) walk(sub);
   };
   walk(program);

@@ -15,6 +15,8 @@
  * generator do.
  */
 import { z } from 'zod';
+import { pluginShape } from './commands/schema/register.js';
+import { tableCommands } from './table.js';
 
 const name = z.string();
 const names = z.array(z.string());
@@ -87,15 +89,7 @@ const step = z.strictObject({
   worker: z.string().nullable(),
   attempts: z.number().int().nullable(),
 });
-/** Remote-run signing keys (`keystack keys …`). */
-const keyRole = z.enum(['client', 'worker']);
-/** The first 16 hex digits of SHA-256 of the raw public key. */
-const keyId = z.string().regex(/^[0-9a-f]{16}$/);
-/** One line: `keystack-ed25519:` and the 32 raw bytes in base64url. */
-const publicKey = z.string().regex(/^keystack-ed25519:[A-Za-z0-9_-]{43}$/);
-
 const runWithSteps = z.strictObject({ run, steps: z.array(step) });
-const plugin = z.strictObject({ module: z.string(), flavors: names, schemas: names });
 
 const secretShapes = {
   register: z.strictObject({ name, schema: z.string(), keys: names, manager: z.string(), scope }),
@@ -143,7 +137,10 @@ function group(prefix: string, shapes: Record<string, z.ZodType>): Record<string
   return Object.fromEntries(Object.entries(shapes).map(([k, v]) => [`${prefix} ${k}`, v]));
 }
 
-/** Every command's `--json` result, keyed by its command path (without `keystack`). */
+/**
+ * The shapes of the commands still wired by hand (see table.ts): the table's commands declare
+ * their own, and `jsonShapes()` gives both.
+ */
 export const JSON_SHAPES: Readonly<Record<string, z.ZodType>> = {
   'secrets-manager register': managerView,
   'secrets-manager list': z.strictObject({ managers: z.array(managerView.extend({ active: z.boolean() })) }),
@@ -195,7 +192,7 @@ export const JSON_SHAPES: Readonly<Record<string, z.ZodType>> = {
       description: z.string(),
     })),
   }),
-  'secrets-manager flavor register': plugin,
+  'secrets-manager flavor register': pluginShape(z),
   'secrets-manager flavor unregister': z.strictObject({ module: z.string(), flavors: names, unregistered: z.literal(true) }),
   ...group('secrets-manager secret', secretShapes),
   ...group('secret', secretShapes),
@@ -224,22 +221,6 @@ export const JSON_SHAPES: Readonly<Record<string, z.ZodType>> = {
     }).nullable(),
   }),
   completion: z.strictObject({ shell: z.enum(['bash', 'zsh', 'fish']), script: z.string() }),
-  'schema list': z.strictObject({ schemas: z.array(z.strictObject({ name, description: z.string(), keys: names })) }),
-  'schema describe': z.strictObject({
-    name,
-    description: z.string(),
-    fields: z.array(
-      z.strictObject({
-        key: z.string(),
-        type: z.enum(['string', 'boolean', 'number', 'literal', 'enum', 'other']),
-        required: z.boolean(),
-        default: z.unknown().optional(),
-        choices: names.optional(),
-        description: z.string().optional(),
-      }),
-    ),
-  }),
-  'schema register': plugin,
   'stack register': stackView,
   'stack set': stackView,
   'stack list': z.strictObject({ stacks: z.array(stackView.extend({ active: z.boolean() })) }),
@@ -275,22 +256,13 @@ export const JSON_SHAPES: Readonly<Record<string, z.ZodType>> = {
     z.strictObject({ format: z.enum(['env', 'json', 'yaml', 'shell']), secrets: names, content: z.string() }),
   ]),
   import: z.strictObject({ manager: z.string(), scope, dryRun: z.boolean(), plan: z.array(planEntry), written: names }),
-  /** `file` is the private key file (never its content); `publicKey` is the line to give to the other side. */
-  'keys show-public': z.strictObject({ role: keyRole, id: keyId, publicKey, file: z.string() }),
-  /** `added` is false when the key was trusted already; `file` is the trust list. */
-  'keys trust': z.strictObject({ role: keyRole, id: keyId, added: z.boolean(), file: z.string() }),
-  'keys untrust': z.strictObject({ role: keyRole, removed: z.literal(true) }),
-  /** `next` is the id of a key prepared by `keys rotate`, not yet activated. */
-  'keys list': z.strictObject({
-    own: z.array(z.strictObject({ role: keyRole, id: keyId, next: keyId.nullable() })),
-    trusted: z.array(z.strictObject({ role: keyRole, id: keyId, name: z.string().nullable() })),
-  }),
-  'keys rotate': z.union([
-    z.strictObject({ role: keyRole, phase: z.literal('prepared'), id: keyId, publicKey }),
-    /** `retired` is the id of the key this one replaced: untrust it on the other side once nothing signed with it is in flight. */
-    z.strictObject({ role: keyRole, phase: z.literal('activated'), id: keyId, publicKey, retired: keyId }),
-  ]),
 };
+
+/** Every command's `--json` result, keyed by its command path (without `keystack`). */
+export async function jsonShapes(): Promise<Readonly<Record<string, z.ZodType>>> {
+  const defined = await tableCommands();
+  return { ...JSON_SHAPES, ...Object.fromEntries(defined.map((d) => [d.path, d.shape(z)])) };
+}
 
 /**
  * Commands merged into main on 2026-12-01 before they had a shape here. Each is reported as

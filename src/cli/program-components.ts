@@ -107,25 +107,6 @@ export function addComponentCommands(program: Command, stack: Command, ctx: Comm
     .option('--allow-artifact-store <spec>', 'FLAVOR:FIELD=VALUE,... an artifact-store location, e.g. s3:path=s3://bucket/runs,region=eu-west-1; repeatable (default: only stores registered on this worker)', collect)
     .action((o: { redisUrl?: string; queue?: string[]; concurrency: string; codeRoot?: string; name?: string; trustKey?: string[]; allowManager?: string[]; allowArtifactStore?: string[] }) =>
       run(async () => (await import('./commands/worker.js')).worker(ctx, o))());
-  const keys = program.command('keys').description('signing keys of remote runs: what a worker trusts to run, and what a client trusts to record');
-  keys.command('show-public').description('print this machine\'s public key (created on first use), to give to workers or clients')
-    .option('--role <role>', 'client (signs runs; the default) or worker (signs step results)')
-    .action((o: { role?: string }) => run(async () => (await import('./commands/keys.js')).keysShowPublic(ctx, o))());
-  keys.command('trust').description('trust a public key: a worker key on a client (the default), or a client key on a worker (--role client)')
-    .argument('<key>', 'the key line printed by `keys show-public`, or a file holding it')
-    .option('--role <role>', 'worker (the default) or client')
-    .option('--name <name>', 'a note kept beside the key, e.g. the host')
-    .action((key: string, o: { role?: string; name?: string }) => run(async () => (await import('./commands/keys.js')).keysTrust(ctx, { key, ...o }))());
-  keys.command('untrust').description('stop trusting a key (by id, name or key line)')
-    .argument('<key>')
-    .option('--role <role>', 'worker (the default) or client')
-    .action((key: string, o: { role?: string }) => run(async () => (await import('./commands/keys.js')).keysUntrust(ctx, { key, ...o }))());
-  keys.command('list').description('this machine\'s keys and the keys it trusts')
-    .action(() => run(async () => (await import('./commands/keys.js')).keysList(ctx))());
-  keys.command('rotate').description('roll a key over: first prepare the next key and trust it everywhere, then --activate it')
-    .option('--role <role>', 'client (the default) or worker')
-    .option('--activate', 'make the prepared key the one in use (the old one is kept, retired)')
-    .action((o: { role?: string; activate?: boolean }) => run(async () => (await import('./commands/keys.js')).keysRotate(ctx, o))());
   // The step process of the local_process orchestrator: not for people.
   p.command('__step', { hidden: true })
     .argument('<run>')

@@ -13,6 +13,8 @@ import { COMPONENT_LABEL, type ComponentType } from '../../stack/config-store.js
 import { VALIDATION_LEVELS } from '../../stack/validation.js';
 import { commandPath } from '../help.js';
 import { selectManager } from '../select.js';
+import { definitionOf } from '../table.js';
+import type { CompletionKind as Kind } from '../define.js';
 import type { CommandContext, CommandResult } from '../context.js';
 
 export const SHELLS = ['bash', 'zsh', 'fish'] as const;
@@ -34,8 +36,6 @@ export async function complete(ctx: CommandContext, program: Command, words: rea
 
 // --- Internal helpers ---
 
-type Kind = 'secret' | 'manager' | 'stack' | 'schema' | 'manager-flavor' | 'shell' | 'level' | 'key-role' | 'trusted-key' | `component:${StackComponentType}` | `flavor:${StackComponentType}`;
-
 /** What the options of a command line chose so far, for names that depend on them. */
 interface Chosen {
   manager?: string;
@@ -45,8 +45,10 @@ interface Chosen {
 
 const LABEL_TYPE = new Map(Object.entries(COMPONENT_LABEL).map(([t, l]) => [l, t as ComponentType]));
 
-/** The kind of name an option's value is, by its long flag. */
+/** The kind of name an option's value is: as its definition says, else by its long flag. */
 function optionKind(cmd: Command, long: string): Kind | undefined {
+  const def = definitionOf(cmd);
+  if (def) return def.options?.find((o) => o.flags.split(/[ ,]+/).includes(long))?.complete;
   switch (long) {
     case '--manager':
     case '--secrets-manager':
@@ -83,8 +85,6 @@ function argumentKind(path: string): Kind | undefined {
   if (group === 'secret' && leaf !== 'register' && leaf !== 'list' && leaf !== 'delete-all') return 'secret';
   if (group === 'secrets-manager') return leaf === 'flavor' ? (third === 'describe' ? 'manager-flavor' : undefined) : leaf === 'register' || leaf === 'list' ? undefined : 'manager';
   if (group === 'stack') return leaf === 'register' || leaf === 'list' ? undefined : 'stack';
-  if (group === 'schema') return leaf === 'describe' ? 'schema' : undefined;
-  if (group === 'keys') return leaf === 'untrust' ? 'trusted-key' : undefined;
   const type = LABEL_TYPE.get(group ?? '');
   if (type && type !== 'secrets_manager') {
     if (leaf === 'flavor') return third === 'describe' ? `flavor:${type}` : undefined;
@@ -142,7 +142,8 @@ async function candidatesFor(ctx: CommandContext, program: Command, typed: reado
   }
   const subs = visible(cmd);
   if (subs.length > 0 && positionals === 0) return starts(subs.map((c) => c.name()));
-  const kind = positionals === 0 ? argumentKind(commandPath(cmd)) : undefined;
+  const def = definitionOf(cmd);
+  const kind = def ? def.arguments?.[positionals]?.complete : positionals === 0 ? argumentKind(commandPath(cmd)) : undefined;
   return kind ? starts(await names(ctx, kind, chosen)) : [];
 }
 
