@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { encodeContent, type StoredSecret } from '../secrets/content.js';
 import { BackendError, ConfigError } from '../errors.js';
 import { scopeMetadata, secretMetadata } from '../secrets/scope.js';
-import { allPages, decodeOrFail } from '../core/kit.js';
+import { allPages, decodeOrFail, unlikeBackend } from '../core/kit.js';
 import { createCaller, type CallLimits, type FailureClassifier } from '../support/caller.js';
 import { httpStatus } from '../support/http.js';
 import { importLib } from '../support/optional-import.js';
@@ -52,6 +52,14 @@ export default defineFlavor<AwsFlavorOptions>({
     aws_session_token: { type: 'string', description: 'session token for temporary keys', sensitive: true, env: 'AWS_SESSION_TOKEN' },
     recovery_window_days: { type: 'integer', description: 'keep deleted secrets restorable for 7-30 days (default: delete at once)' },
   },
+  check(config) {
+    const window = config.recovery_window_days;
+    if (window !== undefined && (window < 7 || window > 30)) {
+      throw new ConfigError('recovery_window_days of the aws flavor must be between 7 and 30', {
+        hint: 'Leave it out to delete secrets at once, without a recovery window.',
+      });
+    }
+  },
   create: (ctx) => createAwsBackend(ctx),
 });
 
@@ -60,11 +68,6 @@ type Client = Sdk.SecretsManagerClient;
 function createAwsBackend(ctx: FlavorContext<AwsFlavorOptions>): SecretsBackend {
   const { config, scope, names } = ctx;
   const window = config.recovery_window_days;
-  if (window !== undefined && (window < 7 || window > 30)) {
-    throw new ConfigError('recovery_window_days of the aws flavor must be between 7 and 30', {
-      hint: 'Leave it out to delete secrets at once, without a recovery window.',
-    });
-  }
   const caller = createCaller({ flavor: FLAVOR_NAME, env: ctx.env, classify: CLASSIFY });
   let loading: Promise<{ sdk: typeof Sdk; client: Client }> | undefined;
   const lib = () => (loading ??= loadClient(config, caller.limits));
@@ -287,14 +290,8 @@ function decode(name: string, id: string, out: Sdk.GetSecretValueCommandOutput, 
 
 /** A 2xx answer without the fields AWS always returns: something else answered (a proxy, a stub). */
 function unconfirmed(operation: string, secretName: string | undefined, action: string, fields: string): BackendError {
-  const write = operation !== 'get' && operation !== 'list';
-  return new BackendError({
-    flavor: FLAVOR_NAME,
-    operation,
-    secretName,
-    reason: `the server did not ${write ? 'confirm the write' : 'answer like AWS Secrets Manager'}: its answer to ${action} has no ${fields}`,
-    hint: `Check endpoint_url: it must reach AWS Secrets Manager itself, not a proxy or another service.${write ? ' The change may or may not have been made; check with `keystack secret list`.' : ''}`,
-  });
+  return unlikeBackend(FLAVOR_NAME, operation, secretName, { service: 'AWS Secrets Manager', detail: `its answer to ${action} has no ${fields}`,
+    check: 'Check endpoint_url: it must reach AWS Secrets Manager itself, not a proxy or another service.', write: operation !== 'get' && operation !== 'list' });
 }
 
 function pendingDeletion(name: string, id: string): BackendError {

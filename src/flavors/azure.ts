@@ -85,6 +85,7 @@ export default defineFlavor<AzureFlavorOptions>({
     ca_file: { type: 'string', description: 'PEM of CAs to trust instead of the system ones (emulators)' },
   },
   dependencies: { '@azure/keyvault-secrets': '~4.11.2', '@azure/identity': '~4.13.0' },
+  check: _checkVault,
   create: (ctx) => createAzureBackend(ctx),
 });
 
@@ -317,16 +318,19 @@ function _inner(e: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-function _vaultUrl(o: AzureFlavorOptions): string {
-  if (o.vault_url) {
-    if (!/^https:\/\//i.test(o.vault_url)) throw new ConfigError(`vault_url must be an https:// URL (Key Vault refuses bearer tokens over http)`);
-    return o.vault_url.replace(/\/+$/, '');
+/** Key Vault's rules for a vault name and URL, so that a bad one fails at register, not at first use. */
+function _checkVault(o: Partial<AzureFlavorOptions>): void {
+  if (o.vault_url !== undefined && !/^https:\/\//i.test(o.vault_url)) throw new ConfigError(`vault_url must be an https:// URL (Key Vault refuses bearer tokens over http)`);
+  const name = o.key_vault_name;
+  if (name !== undefined && (!/^[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]$/.test(name) || name.includes('--'))) {
+    throw new ConfigError(`invalid key_vault_name '${name}': 3-24 letters, digits and -, starting with a letter, ending with a letter or digit, no consecutive -`);
   }
+}
+
+function _vaultUrl(o: AzureFlavorOptions): string {
+  if (o.vault_url) return o.vault_url.replace(/\/+$/, '');
   if (!o.key_vault_name) {
     throw new ConfigError('the azure flavor needs key_vault_name or vault_url', { hint: 'Pass --key_vault_name=NAME (or --vault_url=https://…) when registering the manager.' });
-  }
-  if (!/^[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]$/.test(o.key_vault_name)) {
-    throw new ConfigError(`invalid key_vault_name '${o.key_vault_name}': 3-24 letters, digits and -, starting with a letter`);
   }
   return `https://${o.key_vault_name}.vault.azure.net`;
 }

@@ -11,11 +11,12 @@
  * `__`, the mapping is injective and every scope is supported.
  */
 import { decodeContent, encodeContent, type StoredSecret } from '../secrets/content.js';
-import { BackendError, ConfigError, InvalidNameError, UnsupportedOperationError } from '../errors.js';
+import { ConfigError, InvalidNameError, UnsupportedOperationError } from '../errors.js';
 import { scopePath, type BackendNames, type ScopeContext } from '../secrets/scope.js';
 import { createCaller, errorHeader as header, retryAfterMs, type FailureClassifier } from '../support/caller.js';
 import { fetchWithTimeout, httpStatus as status } from '../support/http.js';
 import { importLib } from '../support/optional-import.js';
+import { unlikeBackend } from '../core/kit.js';
 import { defineFlavor, type FlavorContext, type SecretsBackend } from '../core/types.js';
 
 export const FLAVOR_NAME = 'github';
@@ -260,9 +261,9 @@ function classifier(tokenEnv: string, repo: string): FailureClassifier {
 }
 
 /** A success GitHub would not send (a proxy's page, truncated JSON): a failure, never a result. */
-function unlikeGitHub(operation: string, secretName: string | undefined, what: string): Error {
-  return new BackendError({ flavor: FLAVOR_NAME, operation, secretName, reason: `the server did not answer like GitHub (${what})`,
-    hint: 'Check api_url (GITHUB_API_URL): it must be the REST API root, e.g. https://api.github.com or https://HOST/api/v3.' });
+function unlikeGitHub(operation: string, secretName: string | undefined, detail: string): Error {
+  return unlikeBackend(FLAVOR_NAME, operation, secretName, { service: 'GitHub', detail,
+    check: 'Check api_url (GITHUB_API_URL): it must be the REST API root, e.g. https://api.github.com or https://HOST/api/v3.' });
 }
 
 function notFoundRepo(owner: string, repo: string): Error {

@@ -11,7 +11,7 @@ import { BackendError, ConfigError } from '../errors.js';
 import { createCaller, retryAfterMs, type FailureClassifier } from '../support/caller.js';
 import { mapLimit } from '../support/concurrency.js';
 import { requestJson, type JsonReply } from '../support/http.js';
-import { retryingOperations } from '../core/kit.js';
+import { retryingOperations, unlikeAnswer } from '../core/kit.js';
 import { defineFlavor, type FlavorContext, type SecretsBackend } from '../core/types.js';
 
 export const FLAVOR_NAME = 'vault';
@@ -291,10 +291,9 @@ function notKv2(mount: string): Error {
 
 /** A proxy's page, an empty 404, a JSON object of another shape: never read as absence. */
 function notVault(r: Reply, what: string): Error {
-  return new VaultHttpError(r.status, undefined, {
-    what: `the server did not answer like Vault (${what} answered HTTP ${r.status} with ${r.odd ?? 'JSON of another shape'})`,
-    hint: 'Check the url (or VAULT_ADDR): it must be the Vault/OpenBao server address itself, e.g. https://HOST:8200, without a path unless a proxy serves Vault under that path.',
-  });
+  const { reason, hint } = unlikeAnswer({ service: 'Vault', detail: `${what} answered HTTP ${r.status} with ${r.odd ?? 'JSON of another shape'}`,
+    check: 'Check the url (or VAULT_ADDR): it must be the Vault/OpenBao server address itself, e.g. https://HOST:8200, without a path unless a proxy serves Vault under that path.' });
+  return new VaultHttpError(r.status, undefined, { what: reason, hint });
 }
 
 function readCa(file: string): Buffer {

@@ -27,8 +27,14 @@ describe('flavor meta-checks', () => {
   }
 
   it('every flavor file is registered', () => {
-    const files = readdirSync('src/flavors').filter((f) => /^[a-z]+\.ts$/.test(f) && !['types.ts', 'registry.ts', 'manager.ts', 'config.ts', 'support.ts', 'plugins.ts'].includes(f));
-    const flavorFiles = files.filter((f) => readFileSync(`src/flavors/${f}`, 'utf8').includes('export default defineFlavor'));
-    expect(flavorFiles.map((f) => f.replace('.ts', '')).sort()).toEqual(BUILTIN_FLAVORS.map((f) => f.name).sort());
+    // A flavor's main file is src/flavors/<name>.ts, or src/flavors/<name>/index.ts for one kept in
+    // a folder; companions (src/flavors/<name>/*.ts) and shared helpers declare no flavor.
+    const entries = readdirSync('src/flavors', { withFileTypes: true });
+    const files = [
+      ...entries.filter((d) => d.isFile() && /^[a-z]+\.ts$/.test(d.name)).map((d) => [d.name.replace('.ts', ''), `src/flavors/${d.name}`]),
+      ...entries.filter((d) => d.isDirectory() && existsSync(`src/flavors/${d.name}/index.ts`)).map((d) => [d.name, `src/flavors/${d.name}/index.ts`]),
+    ];
+    const flavorFiles = files.filter(([, f]) => readFileSync(f ?? '', 'utf8').includes('export default defineFlavor')).map(([n]) => n);
+    expect(flavorFiles.sort()).toEqual(BUILTIN_FLAVORS.map((f) => f.name).sort());
   });
 });
