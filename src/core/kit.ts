@@ -1,7 +1,8 @@
 /**
  * The flavor kit: what the core gives every flavor besides the contract (types.ts) and the
- * support helpers: paging, retrying operations through a caller, bounded deletes, and decoding
- * stored content with an error that names the backend.
+ * support helpers: paging, retrying operations through a caller, bounded deletes, decoding stored
+ * content with an error that names the backend, and the error for an answer the backend would
+ * never give.
  */
 import { decodeContent, type StoredSecret } from '../secrets/content.js';
 import { BackendError } from '../errors.js';
@@ -63,4 +64,32 @@ export function decodeOrFail(flavor: string, secretName: string, json: string, p
       hint: "It was written by another tool (or in ZenML's unscoped per-key layout, which keystack does not read); manage it with the backend's own tools, or delete it and register it again with keystack.",
     });
   }
+}
+
+/** An answer the real service would never give, for a flavor's own error type. */
+export interface UnlikeAnswer {
+  /** The service as users know it: "AWS Secrets Manager", "GitHub", "Vault". */
+  service: string;
+  /** What was wrong with the answer. */
+  detail: string;
+  /** The config field to check, as the first sentence of the hint. */
+  check: string;
+  /** A write whose answer was wrong: it may or may not have been made. */
+  write?: boolean;
+}
+
+/**
+ * A success (or a failure) the service would not send: a proxy's page, a stub, another service
+ * on that address. It is a failure, never a result, and never read as absence.
+ */
+export function unlikeAnswer(a: UnlikeAnswer): { reason: string; hint: string } {
+  return {
+    reason: `the server did not ${a.write ? 'confirm the write' : `answer like ${a.service}`} (${a.detail})`,
+    hint: `${a.check}${a.write ? ' The change may or may not have been made; check with `keystack secret list`.' : ''}`,
+  };
+}
+
+/** unlikeAnswer as the BackendError of one operation. */
+export function unlikeBackend(flavor: string, operation: string, secretName: string | undefined, a: UnlikeAnswer): BackendError {
+  return new BackendError({ flavor, operation, secretName, ...unlikeAnswer(a) });
 }

@@ -151,6 +151,13 @@ export interface FlavorDefinition<C = Record<string, unknown>> {
   readonly trustFields?: readonly string[];
   /** Flavor-specific config fields (scope, namespace and scope_prefix are the core's). */
   readonly config: ConfigFields;
+  /**
+   * Checks the flavor's own fields beyond their types (a range, a format), so that a bad value
+   * fails at `secrets-manager register` and `update` rather than at first use; throws a ConfigError
+   * naming the field. The core runs it again on the config a backend is created with, where fields
+   * from the environment are filled in: a field may be absent here.
+   */
+  check?(config: Partial<C>): void;
   /** npm packages this flavor imports lazily, with the version range it was tested with. */
   readonly dependencies: Readonly<Record<string, string>>;
   /** Secret schemas that ship with the flavor (custom flavors may add their own). */

@@ -8,26 +8,21 @@
  * be copied into a keystack secret; keystack never lists a group member as a secret of its own and
  * never deletes one.
  *
- * Merges (`read` / `replaceIf`) are a compare-and-set on the Secret's etag: a writer first claims
- * the version it supersedes with UpdateSecret(etag) on the annotation `<prefix>_cas`, then adds its
- * version. A stale etag is ABORTED, so of two writers that read the same state one gets 'conflict';
- * readers wait while a claim is in flight (its version not yet added). Not covered: writers that
- * skip the claim (ZenML, older keystack) are last-writer-wins against a merge, and a claim whose
- * writer stalls for longer than CLAIM_LEASE_MS is taken over (its late version would then win).
+ * Versions, repair of an interrupted register and compare-and-set are in gcp-cas.ts.
  */
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
-import { decodeContent, encodeContent, type StoredSecret } from '../secrets/content.js';
-import { fullMatch, type NameRule } from '../secrets/names.js';
+import { decodeContent, type StoredSecret } from '../secrets/content.js';
+import type { NameRule } from '../secrets/names.js';
 import { scopeMetadata, secretMetadata } from '../secrets/scope.js';
-import { heldLease, readPastLeases, stamp, updateByRounds } from './shared/cas.js';
+import { gcpVersions, incomplete, payloadText } from './gcp-cas.js';
 import { GrpcCode as G, grpcClassifier, grpcCode as _code, parseEndpoint } from './shared/grpc.js';
-import { allPages, decodeOrFail, deleteEach } from '../core/kit.js';
+import { allPages, deleteEach } from '../core/kit.js';
 import { backendFailure } from '../support/scrub.js';
 import { createCaller } from '../support/caller.js';
 import { importLib } from '../support/optional-import.js';
-import { reservedInNone, reservedNameError, taggedName } from './shared/tags.js';
-import { defineFlavor, type FlavorContext, type ReplaceOutcome, type SecretsBackend, type VersionedSecret } from '../core/types.js';
-import { assembleGroup, decodeOwn, GROUP_KEY, GROUP_SCHEMA, groupIsReadOnly, withPayloads, type GroupWording } from './shared/zenml-groups.js';
+import { reservedInNone, reservedNameError, taggedName, validUnder } from './shared/tags.js';
+import { defineFlavor, type FlavorContext, type SecretsBackend } from '../core/types.js';
+import { assembleGroup, decodeOwn, GROUP_KEY, GROUP_SCHEMA, withPayloads, withZenmlGroups, type GroupWording } from './shared/zenml-groups.js';
 
 export const FLAVOR_NAME = 'gcp';
 
@@ -48,14 +43,10 @@ const NAME_RULE: NameRule = {
   maxLength: 63,
   description: 'must contain only lowercase letters, digits, - and _ (it is also a GCP label value)',
 };
+const validName = validUnder(NAME_RULE);
 const PAGE_SIZE = 100;
 const DELETE_CONCURRENCY = 8;
 const GROUPS: GroupWording = { flavor: FLAVOR_NAME, object: 'GCP secret', cleanup: 'delete the per-key secrets with gcloud' };
-/** A claim older than this is abandoned (its writer crashed) and may be taken over. */
-const CLAIM_LEASE_MS = 10_000;
-/** A secret without a version younger than this may still be mid-register by another process. */
-export const REPAIR_AFTER_MS = 10_000;
-const MAX_CAS_ROUNDS = 20;
 
 export default defineFlavor<GcpFlavorOptions>({
   name: FLAVOR_NAME,
@@ -76,19 +67,11 @@ export default defineFlavor<GcpFlavorOptions>({
   create: (ctx) => createGcpBackend(ctx),
 });
 
-interface SecretMeta {
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
-  etag: string;
-  createMs: number;
-}
-
 function createGcpBackend(ctx: FlavorContext<GcpFlavorOptions>): SecretsBackend {
   const { scope } = ctx;
   const P = scope.prefix;
   const parent = `projects/${ctx.config.project_id}`;
   const secretPath = (name: string) => `${parent}/secrets/${ctx.names.full(name)}`;
-  const casKey = `${P}_cas`;
   const schemaLabel = `${P}_secret_schema`;
   let client: Promise<SecretManagerServiceClient> | undefined;
   const sm = () => (client ??= _connect(ctx.config));
@@ -100,7 +83,7 @@ function createGcpBackend(ctx: FlavorContext<GcpFlavorOptions>): SecretsBackend 
   };
   const none = scope.scope === 'none';
   const reserved = (name: string) => reservedInNone(scope, name, '-');
-  const nameOf = (id: string, labels: Record<string, string>) => taggedName(scope, ctx.names, id, labels, '-', _validName);
+  const nameOf = (id: string, labels: Record<string, string>) => taggedName(scope, ctx.names, id, labels, '-', validName);
   const OPTS = { retry: null, timeout: caller.limits.requestTimeoutMs } as const;
   /** Labels a keystack write sets: the scope's, plus the schema (also in `none` scope, where it marks keystack's own). */
   const labelsFor = (name: string, schema: string, current: Record<string, string> = {}) =>
@@ -122,7 +105,7 @@ function createGcpBackend(ctx: FlavorContext<GcpFlavorOptions>): SecretsBackend 
     for (const { id, labels } of await listRaw(filter)) {
       const group = none ? labels[GROUP_KEY] : undefined;
       if (group !== undefined) {
-        if (_validName(group)) groups.add(group);
+        if (validName(group)) groups.add(group);
         continue;
       }
       const name = nameOf(id, labels);
@@ -134,7 +117,7 @@ function createGcpBackend(ctx: FlavorContext<GcpFlavorOptions>): SecretsBackend 
   const readable = async (id: string): Promise<boolean> => {
     try {
       const [v] = await call('list', id, (c) => c.accessSecretVersion({ name: `${parent}/secrets/${id}/versions/latest` }, OPTS));
-      decodeContent(_text(v.payload?.data), P);
+      decodeContent(payloadText(v.payload?.data), P);
       return true;
     } catch (e) {
       if (_code(e) === G.NOT_FOUND || _code(e) === G.FAILED_PRECONDITION || e instanceof SyntaxError || e instanceof TypeError) return false;
@@ -143,7 +126,7 @@ function createGcpBackend(ctx: FlavorContext<GcpFlavorOptions>): SecretsBackend 
   };
 
   /** ZenML's per-key group `name`, assembled, or null when there is none. */
-  const membersOf = async (name: string) => (none ? (await listRaw(`labels.${GROUP_KEY}=${name}`)).filter((m) => m.labels[GROUP_KEY] === name) : []);
+  const membersOf = async (name: string) => (await listRaw(`labels.${GROUP_KEY}=${name}`)).filter((m) => m.labels[GROUP_KEY] === name);
   const readGroup = async (name: string): Promise<StoredSecret | null> => {
     const members = await membersOf(name);
     if (members.length === 0) return null;
@@ -153,105 +136,23 @@ function createGcpBackend(ctx: FlavorContext<GcpFlavorOptions>): SecretsBackend 
       return { id: m.id, key };
     });
     return assembleGroup(keyed, members[0]?.labels[GROUP_SCHEMA], keyed.length, async (id) =>
-      _text((await call('get', name, (c) => c.accessSecretVersion({ name: `${parent}/secrets/${id}/versions/latest` }, OPTS)))[0].payload?.data));
-  };
-  const isGroup = async (name: string) => (await membersOf(name)).length > 0;
-
-  const getMeta = async (op: string, name: string): Promise<SecretMeta | null> => {
-    try {
-      const [s] = await call(op, name, (c) => c.getSecret({ name: secretPath(name) }, OPTS));
-      return {
-        labels: { ...(s.labels ?? {}) },
-        annotations: { ...(s.annotations ?? {}) },
-        etag: s.etag ?? '',
-        createMs: Number(s.createTime?.seconds ?? 0) * 1000 + Math.floor((s.createTime?.nanos ?? 0) / 1e6),
-      };
-    } catch (e) {
-      if (_code(e) === G.NOT_FOUND) return null;
-      throw e;
-    }
-  };
-  /** The latest version's number and payload; null when the secret has no version at all. */
-  const latest = async (op: string, name: string): Promise<{ n: number; text: string } | null> => {
-    try {
-      const [v] = await call(op, name, (c) => c.accessSecretVersion({ name: `${secretPath(name)}/versions/latest` }, OPTS));
-      return { n: _versionNumber(v.name), text: _text(v.payload?.data) };
-    } catch (e) {
-      if (_code(e) === G.NOT_FOUND) return null;
-      if (_code(e) === G.FAILED_PRECONDITION) throw _noEnabledVersion(op, name, e);
-      throw e;
-    }
-  };
-  const addVersion = async (op: string, name: string, secret: StoredSecret): Promise<number> => {
-    const data = Buffer.from(encodeContent(secret, P), 'utf8');
-    const [v] = await call(op, name, (c) => c.addSecretVersion({ parent: secretPath(name), payload: { data } }, OPTS));
-    return _versionNumber(v.name);
+      payloadText((await call('get', name, (c) => c.accessSecretVersion({ name: `${parent}/secrets/${id}/versions/latest` }, OPTS)))[0].payload?.data));
   };
 
-  const read = async (name: string, op = 'update'): Promise<VersionedSecret | null> => {
-    if (reserved(name)) return null;
-    const seen = await readPastLeases(CLAIM_LEASE_MS, [50, 100], async () => {
-      const meta = await getMeta(op, name);
-      if (!meta) {
-        if (await isGroup(name)) throw groupIsReadOnly(GROUPS, op, name);
-        return { value: null, held: false };
-      }
-      const v = await latest(op, name);
-      if (!v) throw _incomplete(op, name);
-      // A claim on the version we see, not yet followed by its new version: that writer is mid-write.
-      return { value: { meta, v }, held: heldLease(meta.annotations[casKey], CLAIM_LEASE_MS) === String(v.n) };
-    });
-    if (!seen) return null;
-    const version = `${seen.meta.etag} ${seen.v.n}`;
-    claims.set(version, seen.meta);
-    return { secret: decodeOrFail(FLAVOR_NAME, name, seen.v.text, P, 'the latest version'), version };
-  };
-  /** What `read` saw, per version token, so `replaceIf` keeps the other labels and annotations. */
-  const claims = new Map<string, SecretMeta>();
+  const v = gcpVersions({ call, path: secretPath, labelsFor, owns: (name, labels) => none || nameOf(ctx.names.full(name), labels) === name, prefix: P, opts: OPTS });
 
-  const replaceIf = async (name: string, secret: StoredSecret, version: string, op = 'update'): Promise<ReplaceOutcome> => {
-    const [etag = '', n = '0'] = version.split(' ');
-    const meta = claims.get(version) ?? (await getMeta(op, name));
-    claims.delete(version);
-    if (!meta) return 'absent';
-    if (meta.etag !== etag) return 'conflict';
-    try {
-      await call(op, name, (c) => c.updateSecret({
-        secret: {
-          name: secretPath(name),
-          etag,
-          labels: labelsFor(name, secret.schema, meta.labels),
-          annotations: { ...meta.annotations, [casKey]: stamp(n) },
-        },
-        updateMask: { paths: ['labels', 'annotations'] },
-      }, OPTS));
-    } catch (e) {
-      if (_code(e) === G.ABORTED) return 'conflict';
-      if (_code(e) === G.NOT_FOUND) return 'absent';
-      throw e;
-    }
-    try {
-      await addVersion(op, name, secret);
-    } catch (e) {
-      if (_code(e) === G.NOT_FOUND) return 'absent';
-      throw e;
-    }
-    return 'updated';
-  };
-
-  return {
+  const backend: SecretsBackend = {
     async create(name, secret) {
       if (reserved(name)) throw reservedNameError(scope, name);
-      if (await isGroup(name)) return false;
       const labels = labelsFor(name, secret.schema);
       try {
         await call('register', name, (c) => c.createSecret({ parent, secretId: ctx.names.full(name), secret: { labels, replication: { automatic: {} } } }, OPTS));
       } catch (e) {
-        if (_code(e) === G.ALREADY_EXISTS) return repair(name, secret);
+        if (_code(e) === G.ALREADY_EXISTS) return v.repair(name, secret);
         throw e;
       }
       try {
-        await addVersion('register', name, secret);
+        await v.addVersion('register', name, secret);
       } catch (e) {
         // A secret without a version blocks the name: remove it (a crash here is repaired by the next register).
         await call('register', name, (c) => c.deleteSecret({ name: secretPath(name) }, OPTS)).catch(() => undefined);
@@ -261,21 +162,19 @@ function createGcpBackend(ctx: FlavorContext<GcpFlavorOptions>): SecretsBackend 
     },
     async get(name) {
       if (reserved(name)) return null;
-      const v = await latest('get', name);
-      if (v) return decodeOwn(FLAVOR_NAME, name, v.text, P, 'the latest version', async () => (none ? (await getMeta('get', name))?.labels[GROUP_KEY] : undefined));
-      // Absent, ZenML's per-key group, or a secret whose register was interrupted (list shows it).
-      const group = await readGroup(name);
-      if (group) return group;
-      if (await getMeta('get', name)) throw _incomplete('get', name);
+      const latest = await v.latest('get', name);
+      if (latest) return decodeOwn(FLAVOR_NAME, name, latest.text, P, 'the latest version', async () => (none ? (await v.getMeta('get', name))?.labels[GROUP_KEY] : undefined));
+      // Absent (or ZenML's per-key group), or a secret whose register was interrupted (list shows it).
+      if (await v.getMeta('get', name)) throw incomplete('get', name);
       return null;
     },
     async list() {
       const { own, groups } = await scan();
       return [...own, ...groups];
     },
-    update: (name, secret) => updateByRounds(FLAVOR_NAME, name, MAX_CAS_ROUNDS, () => read(name), (version) => replaceIf(name, secret, version)),
-    read: (name) => read(name),
-    replaceIf: (name, secret, version) => replaceIf(name, secret, version),
+    update: async (name, secret) => !reserved(name) && v.update(name, secret),
+    read: (name) => (reserved(name) ? Promise.resolve(null) : v.read(name)),
+    replaceIf: (name, secret, version) => v.replaceIf(name, secret, version),
     async delete(name) {
       if (reserved(name)) return false;
       try {
@@ -284,7 +183,6 @@ function createGcpBackend(ctx: FlavorContext<GcpFlavorOptions>): SecretsBackend 
       } catch (e) {
         if (_code(e) !== G.NOT_FOUND) throw e;
       }
-      if (await isGroup(name)) throw groupIsReadOnly(GROUPS, 'delete', name);
       return false;
     },
     async deleteAll() {
@@ -297,60 +195,7 @@ function createGcpBackend(ctx: FlavorContext<GcpFlavorOptions>): SecretsBackend 
       await (await c?.catch(() => undefined))?.close();
     },
   };
-
-  /**
-   * register met ALREADY_EXISTS. A secret with a version is a real "exists". One without any
-   * version is a register that crashed between its two calls: once it is older than any register
-   * still in flight, take it over (UpdateSecret on its etag, so one repairer wins) and add the version.
-   */
-  async function repair(name: string, secret: StoredSecret): Promise<boolean> {
-    for (;;) {
-      if (await latest('register', name)) return false;
-      const meta = await getMeta('register', name);
-      if (!meta) return false;
-      if (!none && nameOf(ctx.names.full(name), meta.labels) !== name) return false;
-      const age = Date.now() - meta.createMs;
-      if (age < REPAIR_AFTER_MS) {
-        await new Promise((r) => setTimeout(r, Math.min(500, REPAIR_AFTER_MS - age)));
-        continue;
-      }
-      try {
-        await call('register', name, (c) => c.updateSecret({
-          secret: { name: secretPath(name), etag: meta.etag, labels: labelsFor(name, secret.schema), annotations: meta.annotations },
-          updateMask: { paths: ['labels'] },
-        }, OPTS));
-      } catch (e) {
-        if (_code(e) === G.ABORTED || _code(e) === G.NOT_FOUND) return false;
-        throw e;
-      }
-      await addVersion('register', name, secret);
-      return true;
-    }
-  }
-}
-
-function _validName(n: string): boolean {
-  return n.length <= NAME_RULE.maxLength && fullMatch(NAME_RULE.pattern, n);
-}
-
-function _text(payload: Uint8Array | string | null | undefined): string {
-  return typeof payload === 'string' ? payload : Buffer.from(payload ?? []).toString('utf8');
-}
-
-function _versionNumber(resource: string | null | undefined): number {
-  return Number(/\/versions\/(\d+)$/.exec(resource ?? '')?.[1] ?? NaN);
-}
-
-function _incomplete(operation: string, name: string): Error {
-  return backendFailure({ flavor: FLAVOR_NAME, operation, secretName: name }, new Error('secret has no version'),
-    'the GCP secret exists but has no version (a register that was interrupted)',
-    `Run \`keystack secret register ${name} …\` again to complete it, or \`keystack secret delete ${name}\`.`);
-}
-
-function _noEnabledVersion(operation: string, name: string, e: unknown): Error {
-  return backendFailure({ flavor: FLAVOR_NAME, operation, secretName: name }, e,
-    'the latest version of the GCP secret is disabled or destroyed (FAILED_PRECONDITION)',
-    'Enable it (gcloud secrets versions enable), or write a new value with `keystack secret update`.');
+  return none ? withZenmlGroups(backend, { wording: GROUPS, exists: async (n) => (await membersOf(n)).length > 0, read: readGroup }) : backend;
 }
 
 async function _connect(o: GcpFlavorOptions): Promise<SecretManagerServiceClient> {

@@ -217,6 +217,7 @@ export class Keystack {
   #validateManagerConfig(flavor: FlavorDefinition<unknown>, raw: Record<string, unknown>): Record<string, unknown> {
     const scope = validateScopeSettings(flavor, raw);
     const own = validateFlavorFields(flavor.name, flavor.config, raw, { forbidReferences: true });
+    flavor.check?.(own);
     for (const k of SCOPE_FIELDS) {
       if (typeof raw[k] === 'string' && isReference(raw[k])) {
         throw new ConfigError(`a secrets manager's config cannot use a secret reference (field '${k}')`);

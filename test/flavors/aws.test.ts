@@ -18,6 +18,7 @@ import { assertNoLeak, proxyFaults, testFlavor } from '../../src/testing/index.j
 import { vitestRunner } from '../support/runner.js';
 import { closedPortUrl, fakeServer } from '../support/fake-http.js';
 import { requireEnv } from '../support/fake-http.js';
+import { cli, expectCleanError, tempEnv } from '../support/cli.js';
 
 const endpoint = requireEnv('AWS_SM_ENDPOINT', 'the moto server (AWS Secrets Manager emulator)');
 const env = { AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' };
@@ -139,6 +140,17 @@ describe('aws: recovery window', () => {
 
   it('refuses a recovery window outside 7-30 days', async () => {
     await expect(manager({ recovery_window_days: 3 }).list()).rejects.toMatchObject({ code: 'config' });
+  });
+
+  it('refuses a recovery window outside 7-30 days at register and update, before any use', () => {
+    const e = tempEnv();
+    const flags = ['--flavor=aws', '--region_name=us-east-1', `--endpoint_url=${endpoint}`];
+    for (const days of ['3', '31']) {
+      expectCleanError(cli(e, ['secrets-manager', 'register', 'bad', ...flags, `--recovery_window_days=${days}`]), 1, { message: /recovery_window_days/ });
+    }
+    expect(cli(e, ['secrets-manager', 'register', 'ok', ...flags, '--recovery_window_days=7']).status).toBe(0);
+    expectCleanError(cli(e, ['secrets-manager', 'update', 'ok', '--recovery_window_days=3']), 1, { message: /recovery_window_days/ });
+    expect(cli(e, ['secrets-manager', 'update', 'ok', '--recovery_window_days=30']).status).toBe(0);
   });
 });
 

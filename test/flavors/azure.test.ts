@@ -13,7 +13,7 @@ import { backendNames } from '../../src/secrets/scope.js';
 import { proxyFaults, testFlavor } from '../../src/testing/index.js';
 import { vitestRunner } from '../support/runner.js';
 import { startAkvDouble, type AkvDouble } from '../doubles/azure-key-vault.js';
-import { cliAsync, tempEnv } from '../support/cli.js';
+import { cli, cliAsync, expectCleanError, tempEnv } from '../support/cli.js';
 import { assertStaleWriteConflicts } from '../support/compare-and-set.js';
 
 const url = process.env['AKV_URL'];
@@ -231,5 +231,16 @@ describe('azure specifics', () => {
     const m = manager({ vault_url: 'https://127.0.0.1:1', access_token: 't' });
     await assert.rejects(m.get('x'), (e: { code?: string; message?: string }) => e.code === 'backend' && /cannot reach/.test(e.message ?? ''));
     await m.close();
+  });
+
+  it('refuses a malformed key_vault_name or an http vault_url at register and update, before any use', () => {
+    const e = tempEnv();
+    const register = (name: string, flag: string) => cli(e, ['secrets-manager', 'register', name, '--flavor=azure', flag]);
+    for (const bad of ['kv', 'a'.repeat(25), '1vault', 'my--vault', 'vault-', 'my_vault']) {
+      expectCleanError(register('bad', `--key_vault_name=${bad}`), 1, { message: /key_vault_name/ });
+    }
+    expectCleanError(register('bad', '--vault_url=http://localhost:8443'), 1, { message: /vault_url/ });
+    assert.equal(register('ok', '--key_vault_name=my-vault-01').status, 0);
+    expectCleanError(cli(e, ['secrets-manager', 'update', 'ok', '--key_vault_name=my--vault']), 1, { message: /key_vault_name/ });
   });
 });

@@ -27,10 +27,14 @@ describe('flavor meta-checks', () => {
   }
 
   it('every flavor file is registered', () => {
-    // A flavor is src/flavors/NAME.ts or src/flavors/NAME/index.ts (shared/ holds helpers, no flavor).
-    const entries = readdirSync('src/flavors', { withFileTypes: true }).flatMap((e) =>
-      e.isDirectory() ? (existsSync(`src/flavors/${e.name}/index.ts`) ? [[e.name, `src/flavors/${e.name}/index.ts`]] : []) : /^[a-z]+\.ts$/.test(e.name) ? [[e.name.replace('.ts', ''), `src/flavors/${e.name}`]] : []);
-    const flavorNames = entries.filter(([, file]) => readFileSync(file as string, 'utf8').includes('export default defineFlavor')).map(([name]) => name);
-    expect(flavorNames.sort()).toEqual(BUILTIN_FLAVORS.map((f) => f.name).sort());
+    // A flavor's main file is src/flavors/<name>.ts, or src/flavors/<name>/index.ts for one kept in
+    // a folder; companions (src/flavors/<name>/*.ts) and shared helpers declare no flavor.
+    const entries = readdirSync('src/flavors', { withFileTypes: true });
+    const files = [
+      ...entries.filter((d) => d.isFile() && /^[a-z]+\.ts$/.test(d.name)).map((d) => [d.name.replace('.ts', ''), `src/flavors/${d.name}`]),
+      ...entries.filter((d) => d.isDirectory() && existsSync(`src/flavors/${d.name}/index.ts`)).map((d) => [d.name, `src/flavors/${d.name}/index.ts`]),
+    ];
+    const flavorFiles = files.filter(([, f]) => readFileSync(f ?? '', 'utf8').includes('export default defineFlavor')).map(([n]) => n);
+    expect(flavorFiles.sort()).toEqual(BUILTIN_FLAVORS.map((f) => f.name).sort());
   });
 });

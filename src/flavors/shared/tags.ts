@@ -3,6 +3,7 @@
  * object belongs to a scope, and under which keystack name. aws filters on the server instead.
  */
 import { InvalidNameError } from '../../errors.js';
+import { fullMatch, type NameRule } from '../../secrets/names.js';
 import { looksScoped, scopeMetadata, type BackendNames, type ScopeContext } from '../../secrets/scope.js';
 
 /**
@@ -34,4 +35,9 @@ export function taggedName(scope: ScopeContext, names: BackendNames, id: string,
   if (scope.scope === 'none') return !looksScoped(scope.prefix, id, sep) && valid(id) ? id : null;
   const name = tags[`${scope.prefix}_secret_name`];
   return name && fold(names.full(name)) === fold(id) ? name : null;
+}
+
+/** Whether a listed object's own name is a valid secret name under `rule` (for taggedName's `valid`). */
+export function validUnder(rule: NameRule): (name: string) => boolean {
+  return (n) => n.length <= rule.maxLength && fullMatch(rule.pattern, n);
 }

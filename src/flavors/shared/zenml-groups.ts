@@ -2,13 +2,15 @@
  * ZenML 0.30's legacy per-key layout of scope `none`: one backend object per key, grouped by the
  * label or tag `zenml-group-key`. The gcp and azure flavors read such a group as one secret,
  * read-only, so that it can be copied into a keystack secret; keystack never lists a member as a
- * secret of its own, and never writes or deletes one. What the two backends share is here; how a
- * backend finds a group's members is its own.
+ * secret of its own, and never writes or deletes one. What the two backends share is here, with
+ * the wrapper (withZenmlGroups) they apply in scope `none`; how a backend finds a group's members
+ * is its own.
  */
 import { decodeContent, type StoredSecret } from '../../secrets/content.js';
 import { UnsupportedOperationError } from '../../errors.js';
 import { decodeOrFail } from '../../core/kit.js';
 import { mapLimit } from '../../support/concurrency.js';
+import type { SecretsBackend } from '../../core/types.js';
 
 /** ZenML's label / tag names: literal, whatever the scope prefix. */
 export const GROUP_KEY = 'zenml-group-key';
@@ -66,4 +68,44 @@ export async function assembleGroup(members: readonly { id: string; key: string 
 export async function withPayloads(candidates: readonly string[], concurrency: number, holdsPayload: (c: string) => Promise<boolean>): Promise<string[]> {
   const ok = await mapLimit(candidates, concurrency, holdsPayload);
   return candidates.filter((_, i) => ok[i]);
+}
+
+/** How a flavor finds ZenML's per-key groups: whether `name` is one, and its values. */
+export interface GroupSource {
+  wording: GroupWording;
+  exists(name: string): Promise<boolean>;
+  read(name: string): Promise<StoredSecret | null>;
+}
+
+/**
+ * The backend of scope `none` with ZenML's groups beside its own secrets: a group reads as one
+ * secret, its name is taken for a register, and a write or delete of it is refused instead of
+ * reading as absent. Listing stays the flavor's own, which finds groups in the same scan.
+ */
+export function withZenmlGroups(backend: SecretsBackend, groups: GroupSource): SecretsBackend {
+  const refuseGroup = async (operation: string, name: string) => {
+    if (await groups.exists(name)) throw groupIsReadOnly(groups.wording, operation, name);
+  };
+  return {
+    ...backend,
+    create: async (name, secret) => !(await groups.exists(name)) && backend.create(name, secret),
+    get: async (name) => (await backend.get(name)) ?? groups.read(name),
+    async update(name, secret) {
+      if (await backend.update(name, secret)) return true;
+      await refuseGroup('update', name);
+      return false;
+    },
+    ...(backend.read ? {
+      async read(name: string) {
+        const r = await backend.read?.(name);
+        if (!r) await refuseGroup('update', name);
+        return r ?? null;
+      },
+    } : {}),
+    async delete(name) {
+      if (await backend.delete(name)) return true;
+      await refuseGroup('delete', name);
+      return false;
+    },
+  };
 }
