@@ -34,7 +34,8 @@ module.exports = {
     },
     {
       name: 'flavors-use-contract-and-kit',
-      comment: "a flavor uses only the core's contract (core/types.ts) and kit (core/kit.ts), never the manager or the registry",
+      comment:
+        "a flavor uses only the core's contract (core/types.ts) and kit (core/kit.ts), never the manager or the registry",
       severity: 'error',
       from: { path: '^src/flavors/' },
       to: { path: '^src/core/', pathNot: '^src/core/(types|kit)\\.ts$' },

@@ -15,7 +15,16 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': ['error', { disallowTypeAnnotations: false }],
       // A leading underscore marks a binding that is unused on purpose: a loop that only counts, or a
       // rest destructuring that drops keys (`{ secret: _s, ...rest }`).
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_', ignoreRestSiblings: true }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        {
+          argsIgnorePattern: '^_',
+          varsIgnorePattern: '^_',
+          caughtErrorsIgnorePattern: '^_',
+          destructuredArrayIgnorePattern: '^_',
+          ignoreRestSiblings: true,
+        },
+      ],
       // A catch handler that passes on what it does not handle (`.catch((e) => ... : Promise.reject(e))`)
       // rethrows the caught `unknown` unchanged; wrapping it would change the error callers see.
       '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingUnknown: true }],
@@ -28,7 +37,10 @@ export default tseslint.config(
       // synchronous (SQLite), and staying `async` keeps a throw a rejection, as callers expect.
       '@typescript-eslint/require-await': 'off',
       // `() => void fn()` callbacks and `return send(...)` early exits from void functions read clearly.
-      '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreArrowShorthand: true, ignoreVoidOperator: true, ignoreVoidReturningFunctions: true }],
+      '@typescript-eslint/no-confusing-void-expression': [
+        'error',
+        { ignoreArrowShorthand: true, ignoreVoidOperator: true, ignoreVoidReturningFunctions: true },
+      ],
     },
   },
   {

@@ -18,7 +18,12 @@ const out = await measureCalls({
   flavor: 'aws',
   manager: (uuid = randomUUID()) =>
     new SecretsManager({
-      record: { uuid, name: 'bench', flavor: 'aws', config: { region_name: 'us-east-1', endpoint_url: proxy.url, scope: 'component' } },
+      record: {
+        uuid,
+        name: 'bench',
+        flavor: 'aws',
+        config: { region_name: 'us-east-1', endpoint_url: proxy.url, scope: 'component' },
+      },
       flavor: aws,
       configDir: '/nonexistent',
       env: { AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' },

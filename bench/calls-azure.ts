@@ -37,7 +37,11 @@ const manager = (uuid: string = randomUUID()) =>
     schemas: createSchemaRegistry(),
   });
 
-const raw = new SecretClient(url, { getToken: async () => ({ token: 'emulator', expiresOnTimestamp: Date.now() + 3.6e6 }) }, { serviceVersion: '2025-07-01', disableChallengeResourceVerification: true });
+const raw = new SecretClient(
+  url,
+  { getToken: async () => ({ token: 'emulator', expiresOnTimestamp: Date.now() + 3.6e6 }) },
+  { serviceVersion: '2025-07-01', disableChallengeResourceVerification: true },
+);
 let extra = 0;
 for await (const _ of raw.listPropertiesOfSecrets()) extra++;
 

@@ -18,7 +18,15 @@ if (!endpoint) throw new Error('GSM_GRPC is not set (see scripts/emulators/start
 // RPC methods instead; the flavor turns the SDK's own retries off, so one call is one request.
 const requests = tally();
 const proto = v1.SecretManagerServiceClient.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
-for (const rpc of ['createSecret', 'addSecretVersion', 'accessSecretVersion', 'getSecret', 'listSecrets', 'deleteSecret', 'updateSecret']) {
+for (const rpc of [
+  'createSecret',
+  'addSecretVersion',
+  'accessSecretVersion',
+  'getSecret',
+  'listSecrets',
+  'deleteSecret',
+  'updateSecret',
+]) {
   const original = proto[rpc]!;
   proto[rpc] = function (this: unknown, ...a: unknown[]) {
     requests.hit();
@@ -29,7 +37,8 @@ for (const rpc of ['createSecret', 'addSecretVersion', 'accessSecretVersion', 'g
 // A project per manager UUID, because the emulator ignores list filters: a list then sees only
 // what the measurement itself created, as GCP's server-side filter would.
 const projects = new Map<string, string>();
-const project = (uuid: string) => projects.get(uuid) ?? (projects.set(uuid, `bench-${randomBytes(4).toString('hex')}`), projects.get(uuid)!);
+const project = (uuid: string) =>
+  projects.get(uuid) ?? (projects.set(uuid, `bench-${randomBytes(4).toString('hex')}`), projects.get(uuid)!);
 const manager = (uuid: string = randomUUID()) =>
   new SecretsManager({
     record: { uuid, name: 'bench', flavor: 'gcp', config: { project_id: project(uuid), api_endpoint: endpoint } },

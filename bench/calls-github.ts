@@ -16,7 +16,12 @@ const gh = await startGitHubDouble({ maxSecrets: 1000, repos: ['octo/bench'] });
 const schemas = createSchemaRegistry();
 const manager = (uuid: string = randomUUID(), env: Record<string, string> = {}) =>
   new SecretsManager({
-    record: { uuid, name: 'bench', flavor: 'github', config: { owner: 'octo', repository: 'bench', api_url: gh.url, scope: 'component' } },
+    record: {
+      uuid,
+      name: 'bench',
+      flavor: 'github',
+      config: { owner: 'octo', repository: 'bench', api_url: gh.url, scope: 'component' },
+    },
     flavor: github,
     configDir: '/nonexistent',
     env: { GITHUB_TOKEN: gh.token, ...env },

@@ -12,7 +12,8 @@ import { counted, countingProxy } from './count-proxy.js';
 
 const addr = process.env['BAO_ADDR'];
 const token = process.env['BAO_TOKEN'] ?? process.env['VAULT_TOKEN'];
-if (!addr || !token) throw new Error('set BAO_ADDR and BAO_TOKEN to an OpenBao dev server (scripts/emulators/start.sh writes them)');
+if (!addr || !token)
+  throw new Error('set BAO_ADDR and BAO_TOKEN to an OpenBao dev server (scripts/emulators/start.sh writes them)');
 const proxy = await countingProxy(addr);
 const schemas = createSchemaRegistry();
 const out = await measureCalls({

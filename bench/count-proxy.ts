@@ -36,7 +36,11 @@ export async function countingProxy(target: string): Promise<CountingProxy> {
       return count;
     },
     reset: () => void (count = 0),
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 

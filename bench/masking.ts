@@ -13,5 +13,7 @@ for (const n of [10, 100, 1000]) {
   const runs = 200;
   const t1 = performance.now();
   for (let i = 0; i < runs; i++) m.mask(text);
-  console.log(`${n} values of 32 chars: first mask (builds the forms) ${build.toFixed(1)} ms; then ${((performance.now() - t1) / runs).toFixed(3)} ms per ${text.length}-char message`);
+  console.log(
+    `${n} values of 32 chars: first mask (builds the forms) ${build.toFixed(1)} ms; then ${((performance.now() - t1) / runs).toFixed(3)} ms per ${text.length}-char message`,
+  );
 }

@@ -37,7 +37,10 @@ if (only('cli')) {
     ['keystack secret list', [bin, 'secret', 'list']],
     ['keystack --help', [bin, '--help']],
     ['keystack run -s db -- node -e 0', [bin, 'run', '-s', 'db', '--', process.execPath, '-e', '0']],
-    ['keystack run --no-mask -s db -- node -e 0', [bin, 'run', '--no-mask', '-s', 'db', '--', process.execPath, '-e', '0']],
+    [
+      'keystack run --no-mask -s db -- node -e 0',
+      [bin, 'run', '--no-mask', '-s', 'db', '--', process.execPath, '-e', '0'],
+    ],
     // keystack's own part of `run`: a child that costs next to nothing.
     ['keystack run -s db -- true', [bin, 'run', '-s', 'db', '--', 'true']],
   ];
@@ -48,13 +51,17 @@ if (only('cli')) {
   const base = median(samples[0]);
   console.log(`\n## CLI latency (median of ${RUNS} runs, Node ${process.version})\n`);
   console.log('| command | median ms | × node -e 0 |\n|---|---:|---:|');
-  cases.forEach(([label], j) => console.log(`| ${label} | ${median(samples[j]).toFixed(1)} | ${(median(samples[j]) / base).toFixed(2)} |`));
+  cases.forEach(([label], j) =>
+    console.log(`| ${label} | ${median(samples[j]).toFixed(1)} | ${(median(samples[j]) / base).toFixed(2)} |`),
+  );
   // The goal for `run`: no more than one `secret get` plus the child's own start.
   const at = (label) => median(samples[cases.findIndex(([l]) => l === label)]);
   const budget = at('keystack secret get db') + base;
-  console.log(`\n\`keystack run -s db -- node -e 0\` against \`secret get db\` + \`node -e 0\` (${budget.toFixed(1)} ms): ` +
-    `${(at('keystack run -s db -- node -e 0') / budget).toFixed(2)}× masked, ${(at('keystack run --no-mask -s db -- node -e 0') / budget).toFixed(2)}× with --no-mask; ` +
-    `\`keystack run -s db -- true\` is ${(at('keystack run -s db -- true') / at('keystack secret get db')).toFixed(2)}× \`secret get db\``);
+  console.log(
+    `\n\`keystack run -s db -- node -e 0\` against \`secret get db\` + \`node -e 0\` (${budget.toFixed(1)} ms): ` +
+      `${(at('keystack run -s db -- node -e 0') / budget).toFixed(2)}× masked, ${(at('keystack run --no-mask -s db -- node -e 0') / budget).toFixed(2)}× with --no-mask; ` +
+      `\`keystack run -s db -- true\` is ${(at('keystack run -s db -- true') / at('keystack secret get db')).toFixed(2)}× \`secret get db\``,
+  );
 }
 
 if (only('store')) {
@@ -86,18 +93,33 @@ if (only('store')) {
   console.log('\n## Local store scale (one process, in-library; ms per operation)\n');
   console.log('| secrets | register ms | get ms | get × at 100 | list ms (all names) |\n|---:|---:|---:|---:|---:|');
   for (const r of rows) {
-    console.log(`| ${r.size.toLocaleString('en')} | ${r.register.toFixed(3)} | ${r.get.toFixed(3)} | ${(r.get / b.get).toFixed(2)} | ${r.list.toFixed(1)} |`);
+    console.log(
+      `| ${r.size.toLocaleString('en')} | ${r.register.toFixed(3)} | ${r.get.toFixed(3)} | ${(r.get / b.get).toFixed(2)} | ${r.list.toFixed(1)} |`,
+    );
   }
 }
 
 if (only('run-calls')) {
   // `keystack run` with k secrets against OpenBao, requests counted by a proxy in front of it.
-  const r = spawnSync(process.execPath, ['node_modules/tsx/dist/cli.mjs', 'bench/calls-run.ts'], { encoding: 'utf8', env: process.env, timeout: 300_000 });
-  const line = (r.stdout ?? '').trim().split('\n').filter((l) => l.startsWith('{')).pop();
-  if (r.status !== 0 || !line) console.log(`\n(calls-run.ts could not run: ${(r.stderr || r.stdout || '').trim().split('\n').slice(-3).join(' | ')})`);
+  const r = spawnSync(process.execPath, ['node_modules/tsx/dist/cli.mjs', 'bench/calls-run.ts'], {
+    encoding: 'utf8',
+    env: process.env,
+    timeout: 300_000,
+  });
+  const line = (r.stdout ?? '')
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .pop();
+  if (r.status !== 0 || !line)
+    console.log(
+      `\n(calls-run.ts could not run: ${(r.stderr || r.stdout || '').trim().split('\n').slice(-3).join(' | ')})`,
+    );
   else {
     const { rows } = JSON.parse(line);
-    console.log('\n## Backend calls for `keystack run` with k secrets (vault flavor, requests counted at a proxy in front of OpenBao)\n');
+    console.log(
+      '\n## Backend calls for `keystack run` with k secrets (vault flavor, requests counted at a proxy in front of OpenBao)\n',
+    );
     console.log('| k secrets | requests | per secret |\n|---:|---:|---:|');
     for (const x of rows) console.log(`| ${x.k} | ${x.requests} | ${(x.requests / x.k).toFixed(2)} |`);
   }
@@ -105,23 +127,52 @@ if (only('run-calls')) {
 
 if (only('calls')) {
   // One script per remote flavor counts real requests against its emulator or double.
-  const scripts = readdirSync('bench').filter((f) => /^calls-.*\.ts$/.test(f)).sort();
+  const scripts = readdirSync('bench')
+    .filter((f) => /^calls-.*\.ts$/.test(f))
+    .sort();
   // ZenML 0.30's requests for the same operations, read off its code paths (reference §3):
   // pre-checks by listing, client-side scans, and first-page-only lists.
   const zenml = {
     aws: { register: 2, get: 2, update: 2, list_100: 1, list_250: 3, delete: 2 },
     vault: { register: 2, get: 1, update: 2, list_100: 1, list_250: 1, delete: '1 (never reports absence)' },
     gcp: { register: 3, get: 2, update: 2, list_100: 1, list_250: 3, delete: 2 },
-    azure: { register: '2 + full vault scan', get: 1, update: '2 + full vault scan', list_100: 'full vault scan', list_250: 'full vault scan', delete: '1 + polling, no purge' },
-    github: { register: 3, get: '0 (in Actions)', update: 'unsupported', list_100: 1, list_250: '1 (first 100 only)', delete: 1 },
+    azure: {
+      register: '2 + full vault scan',
+      get: 1,
+      update: '2 + full vault scan',
+      list_100: 'full vault scan',
+      list_250: 'full vault scan',
+      delete: '1 + polling, no purge',
+    },
+    github: {
+      register: 3,
+      get: '0 (in Actions)',
+      update: 'unsupported',
+      list_100: 1,
+      list_250: '1 (first 100 only)',
+      delete: 1,
+    },
   };
 
   const results = [];
   for (const s of scripts) {
-    const r = spawnSync(process.execPath, ['node_modules/tsx/dist/cli.mjs', join('bench', s)], { encoding: 'utf8', env: process.env, timeout: 300_000 });
-    const line = (r.stdout ?? '').trim().split('\n').filter((l) => l.startsWith('{')).pop();
+    const r = spawnSync(process.execPath, ['node_modules/tsx/dist/cli.mjs', join('bench', s)], {
+      encoding: 'utf8',
+      env: process.env,
+      timeout: 300_000,
+    });
+    const line = (r.stdout ?? '')
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .pop();
     if (r.status !== 0 || !line) {
-      const why = (r.stderr || r.stdout || '').trim().split('\n').filter((l) => /Error|error:/.test(l)).slice(0, 3).join(' | ');
+      const why = (r.stderr || r.stdout || '')
+        .trim()
+        .split('\n')
+        .filter((l) => /Error|error:/.test(l))
+        .slice(0, 3)
+        .join(' | ');
       console.log(`\n(${s} could not run: ${why || `exit ${r.status}`})`);
       continue;
     }
@@ -133,26 +184,57 @@ if (only('calls')) {
     console.log(`| flavor | ${ops.join(' | ')} |\n|---|${ops.map(() => '---:').join('|')}|`);
     for (const r of results) {
       const z = zenml[r.flavor] ?? {};
-      console.log(`| ${r.flavor} | ${ops.map((o) => (r[o] === undefined ? '–' : `${r[o]}${z[o] !== undefined ? ` (ZenML ${z[o]})` : ''}`)).join(' | ')} |`);
+      console.log(
+        `| ${r.flavor} | ${ops.map((o) => (r[o] === undefined ? '–' : `${r[o]}${z[o] !== undefined ? ` (ZenML ${z[o]})` : ''}`)).join(' | ')} |`,
+      );
     }
   }
 }
 
 if (only('remote')) {
   // Needs Redis, OpenBao and moto (started by scripts/bench.sh inside the namespace).
-  if (!process.env.KEYSTACK_TEST_REDIS_URL) console.log('\n(remote stacks: no Redis (KEYSTACK_TEST_REDIS_URL); not measured)');
+  if (!process.env.KEYSTACK_TEST_REDIS_URL)
+    console.log('\n(remote stacks: no Redis (KEYSTACK_TEST_REDIS_URL); not measured)');
   else {
-    const r = spawnSync(process.execPath, ['node_modules/tsx/dist/cli.mjs', join('bench', 'remote.ts')], { encoding: 'utf8', env: process.env, timeout: 600_000 });
+    const r = spawnSync(process.execPath, ['node_modules/tsx/dist/cli.mjs', join('bench', 'remote.ts')], {
+      encoding: 'utf8',
+      env: process.env,
+      timeout: 600_000,
+    });
     process.stdout.write(r.stdout ?? '');
-    if (r.status !== 0) console.log(`\n(remote stacks could not run: ${(r.stderr || '').trim().split('\n').filter((l) => /Error|error:/.test(l)).slice(0, 3).join(' | ') || `exit ${r.status}`})`);
+    if (r.status !== 0)
+      console.log(
+        `\n(remote stacks could not run: ${
+          (r.stderr || '')
+            .trim()
+            .split('\n')
+            .filter((l) => /Error|error:/.test(l))
+            .slice(0, 3)
+            .join(' | ') || `exit ${r.status}`
+        })`,
+      );
   }
 }
 
 if (only('transfer')) {
   // `secret copy` against the shell loop it replaces, with requests counted at both servers.
-  const r = spawnSync(process.execPath, ['node_modules/tsx/dist/cli.mjs', 'bench/transfer.ts'], { encoding: 'utf8', env: process.env, timeout: 900_000 });
+  const r = spawnSync(process.execPath, ['node_modules/tsx/dist/cli.mjs', 'bench/transfer.ts'], {
+    encoding: 'utf8',
+    env: process.env,
+    timeout: 900_000,
+  });
   if (r.status === 0) process.stdout.write(r.stdout);
-  else console.log(`\n(bench/transfer.ts could not run: ${(r.stderr || '').trim().split('\n').filter((l) => /Error|error:/.test(l)).slice(0, 3).join(' | ') || `exit ${r.status}`})`);
+  else
+    console.log(
+      `\n(bench/transfer.ts could not run: ${
+        (r.stderr || '')
+          .trim()
+          .split('\n')
+          .filter((l) => /Error|error:/.test(l))
+          .slice(0, 3)
+          .join(' | ') || `exit ${r.status}`
+      })`,
+    );
 }
 
 if (only('mask-stream')) {
@@ -176,7 +258,11 @@ if (only('mask-stream')) {
     return Buffer.from(s.slice(0, size));
   };
   const chunks = (buf, size) => {
-    if (size === 'line') return buf.toString().split(/(?<=\n)/).map((l) => Buffer.from(l));
+    if (size === 'line')
+      return buf
+        .toString()
+        .split(/(?<=\n)/)
+        .map((l) => Buffer.from(l));
     const out = [];
     for (let i = 0; i < buf.length; i += size) out.push(buf.subarray(i, i + size));
     return out;
@@ -214,25 +300,36 @@ if (only('mask-stream')) {
     }
     return { cpu: median(cpu), wall: median(wall) };
   };
-  console.log(`\n## Masking stream (\`run --mask\`), ms per MB of output (median of ${REPEAT}, Node ${process.version})\n`);
-  console.log('| values | writes | passthrough CPU ms | masked CPU ms | × passthrough | masked wall ms | masked CPU ms, no value in the text | × passthrough | held back after a write (chars) |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|');
+  console.log(
+    `\n## Masking stream (\`run --mask\`), ms per MB of output (median of ${REPEAT}, Node ${process.version})\n`,
+  );
+  console.log(
+    '| values | writes | passthrough CPU ms | masked CPU ms | × passthrough | masked wall ms | masked CPU ms, no value in the text | × passthrough | held back after a write (chars) |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|',
+  );
   for (const n of [10, 200]) {
     const values = Array.from({ length: n }, () => randomBytes(24).toString('base64'));
     const m = new Masker();
     m.add(values);
     m.mask('warm-up'); // builds the forms once, as the first masked output of a run does
-    for (const [label, size, bytes] of [['64 KiB chunks', 65536, MB], ['one line each', 'line', MB], ['one byte each', 1, 64 * 1024]]) {
+    for (const [label, size, bytes] of [
+      ['64 KiB chunks', 65536, MB],
+      ['one line each', 'line', MB],
+      ['one byte each', 1, 64 * 1024],
+    ]) {
       const text = chunks(log(values, bytes), size);
       const plain = chunks(log([], bytes), size);
       const got = masked(m, text).out;
-      if (values.some((v) => got.includes(v)) || !got.includes('***')) throw new Error('mask-stream bench: the stream did not mask');
+      if (values.some((v) => got.includes(v)) || !got.includes('***'))
+        throw new Error('mask-stream bench: the stream did not mask');
       const scale = MB / bytes;
       const base = cost(() => passthrough(text));
       const mask = cost(() => masked(m, text));
       const clean = cost(() => masked(m, plain));
       const held = masked(m, plain).heldPerPush;
       const ms = (x) => (x * scale).toFixed(1);
-      console.log(`| ${n} | ${label}${scale > 1 ? ` (${bytes / 1024} KiB, ×${scale})` : ''} | ${ms(base.cpu)} | ${ms(mask.cpu)} | ${(mask.cpu / base.cpu).toFixed(1)} | ${ms(mask.wall)} | ${ms(clean.cpu)} | ${(clean.cpu / base.cpu).toFixed(1)} | ${held.toFixed(2)} |`);
+      console.log(
+        `| ${n} | ${label}${scale > 1 ? ` (${bytes / 1024} KiB, ×${scale})` : ''} | ${ms(base.cpu)} | ${ms(mask.cpu)} | ${(mask.cpu / base.cpu).toFixed(1)} | ${ms(mask.wall)} | ${ms(clean.cpu)} | ${(clean.cpu / base.cpu).toFixed(1)} | ${held.toFixed(2)} |`,
+      );
     }
   }
 }

@@ -14,7 +14,12 @@ writeFileSync(join(cfg, 'config.db'), 'x', { mode: 0o600 });
 writeFileSync(join(stores, 'secrets.db'), 'x', { mode: 0o600 });
 writeFileSync(join(stores, 'secrets.db.key'), 'k'.repeat(32), { mode: 0o600 });
 const companions = (f: string) => ['-wal', '-shm', '-journal'].map((s) => f + s);
-const files = [join(cfg, 'config.db'), ...companions(join(cfg, 'config.db')), join(stores, 'secrets.db'), ...companions(join(stores, 'secrets.db'))];
+const files = [
+  join(cfg, 'config.db'),
+  ...companions(join(cfg, 'config.db')),
+  join(stores, 'secrets.db'),
+  ...companions(join(stores, 'secrets.db')),
+];
 
 const checks = () => {
   checkTrustedDir(cfg);
@@ -24,7 +29,8 @@ const checks = () => {
   readTrustedSecretFile(join(stores, 'secrets.db.key'));
 };
 const bare = () => {
-  for (const p of [cfg, stores, ...files, join(stores, 'secrets.db.key'), join(stores, 'secrets.db.key')]) statSync(p, { throwIfNoEntry: false });
+  for (const p of [cfg, stores, ...files, join(stores, 'secrets.db.key'), join(stores, 'secrets.db.key')])
+    statSync(p, { throwIfNoEntry: false });
 };
 
 const perCall = (fn: () => void, n = 5000) => {
@@ -35,4 +41,6 @@ const perCall = (fn: () => void, n = 5000) => {
 };
 const b = perCall(bare);
 const c = perCall(checks);
-console.log(`trust checks of one secret get: ${c.toFixed(1)} µs; the same ${files.length + 4} bare stat calls: ${b.toFixed(1)} µs (${(c / b).toFixed(2)}×)`);
+console.log(
+  `trust checks of one secret get: ${c.toFixed(1)} µs; the same ${files.length + 4} bare stat calls: ${b.toFixed(1)} µs (${(c / b).toFixed(2)}×)`,
+);

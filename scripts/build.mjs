@@ -23,7 +23,9 @@ function lazyBuiltins(names) {
       b.onResolve({ filter }, (args) => {
         const name = args.path.replace(/^node:/, '');
         // The proxy's own require is the real module.
-        return args.namespace === 'lazy-builtin' ? { path: `node:${name}`, external: true } : { path: name, namespace: 'lazy-builtin' };
+        return args.namespace === 'lazy-builtin'
+          ? { path: `node:${name}`, external: true }
+          : { path: name, namespace: 'lazy-builtin' };
       });
       b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => ({
         contents: `let m; const load = () => (m ??= require('node:${args.path}'));
@@ -35,7 +37,7 @@ module.exports = new Proxy({}, { get: (_, k) => load()[k], has: (_, k) => k in l
 }
 
 await build({
-  entryPoints: ["src/cli/bin.ts"],
+  entryPoints: ['src/cli/bin.ts'],
   outfile: 'dist/cli.cjs',
   bundle: true,
   platform: 'node',
@@ -45,12 +47,26 @@ await build({
   // commander is bundled: resolving its files at start-up costs more than parsing it. Native
   // addons and heavy packages that only some paths need stay external and load on first use.
   external: [
-    'better-sqlite3', 'zod', 'yaml', 'dotenv', 'tsx', 'tsx/*', '@inquirer/*', 'libsodium-wrappers',
-    '@aws-sdk/*', '@smithy/*', '@google-cloud/*', '@grpc/*', 'google-gax', '@azure/*', '@octokit/*', 'bullmq', 'ioredis',
+    'better-sqlite3',
+    'zod',
+    'yaml',
+    'dotenv',
+    'tsx',
+    'tsx/*',
+    '@inquirer/*',
+    'libsodium-wrappers',
+    '@aws-sdk/*',
+    '@smithy/*',
+    '@google-cloud/*',
+    '@grpc/*',
+    'google-gax',
+    '@azure/*',
+    '@octokit/*',
+    'bullmq',
+    'ioredis',
   ],
-  define: { __KEYSTACK_VERSION__: JSON.stringify(JSON.parse(readFileSync("package.json", "utf8")).version) },
+  define: { __KEYSTACK_VERSION__: JSON.stringify(JSON.parse(readFileSync('package.json', 'utf8')).version) },
   logLevel: 'warning',
   plugins: [lazyBuiltins(['child_process'])],
 });
 chmodSync('dist/cli.cjs', 0o755);
-

@@ -31,7 +31,11 @@ try {
   process.exit(1);
 }
 
-const visible = (cmd) => cmd.createHelp().visibleCommands(cmd).filter((c) => c.name() !== 'help');
+const visible = (cmd) =>
+  cmd
+    .createHelp()
+    .visibleCommands(cmd)
+    .filter((c) => c.name() !== 'help');
 const cell = (s) => String(s).replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
 const lines = [];
@@ -60,7 +64,7 @@ lines.push(
   '  schema keys.',
   '- A command that changes secrets reports the `manager` and `scope` it changed.',
   '- Values keep their JSON types: a boolean is `true`/`false`, a number is a number. The one',
-  '  exception is `secret get`\'s `values`, all strings by contract; its `data` has the JSON types.',
+  "  exception is `secret get`'s `values`, all strings by contract; its `data` has the JSON types.",
   '- Sensitive config values are `"***"`; a reference `{{name.key}}` is shown as text.',
   '',
   'On failure (exit 1, or 2 for a usage error):',
@@ -79,7 +83,9 @@ function walkTree(cmd, path, depth) {
     const p = [...path, c.name()];
     const subs = visible(c);
     // The tree shows a command's summary (its one line in `--help` lists) when it has a longer description.
-    lines.push(`${'  '.repeat(depth)}- ${subs.length ? `\`${p.join(' ')}\`` : `[\`${p.join(' ')}\`](#${anchor(p)})`}: ${c.summary() || c.description()}`);
+    lines.push(
+      `${'  '.repeat(depth)}- ${subs.length ? `\`${p.join(' ')}\`` : `[\`${p.join(' ')}\`](#${anchor(p)})`}: ${c.summary() || c.description()}`,
+    );
     if (subs.length) walkTree(c, p, depth + 1);
     else leaves.push([p, c]);
   }
@@ -98,9 +104,15 @@ for (const [path, cmd] of leaves) {
   const opts = cmd.options.filter((o) => !o.hidden);
   if (argsList.length || opts.length) {
     lines.push('| argument or option | meaning |', '|---|---|');
-    for (const a of argsList) lines.push(`| \`${a.required ? `<${a.name()}>` : `[${a.name()}]`}\` | ${cell(a.description || (a.required ? 'required' : 'optional'))} |`);
+    for (const a of argsList)
+      lines.push(
+        `| \`${a.required ? `<${a.name()}>` : `[${a.name()}]`}\` | ${cell(a.description || (a.required ? 'required' : 'optional'))} |`,
+      );
     for (const o of opts) {
-      const def = o.defaultValue === undefined || typeof o.defaultValue === 'boolean' ? '' : ` (default: \`${cell(o.defaultValue)}\`)`;
+      const def =
+        o.defaultValue === undefined || typeof o.defaultValue === 'boolean'
+          ? ''
+          : ` (default: \`${cell(o.defaultValue)}\`)`;
       lines.push(`| \`${cell(o.flags)}\` | ${cell(o.description)}${def} |`);
     }
     lines.push('');
@@ -113,7 +125,9 @@ for (const [path, cmd] of leaves) {
 }
 if (missing.length) {
   console.error(`error: no --json shape for: ${missing.join(', ')}`);
-  console.error('hint: give its definition a shape (src/cli/commands/<group>/<command>.ts; a legacy command: src/cli/json-shapes.ts), and add a run of it to test/cli/json-shapes.test.ts.');
+  console.error(
+    'hint: give its definition a shape (src/cli/commands/<group>/<command>.ts; a legacy command: src/cli/json-shapes.ts), and add a run of it to test/cli/json-shapes.test.ts.',
+  );
   process.exit(1);
 }
 

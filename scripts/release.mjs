@@ -44,7 +44,10 @@ let updated = `${changelog.slice(0, bodyStart)}\n## [${version}] - ${date}\n\n${
 const link = /^\[Unreleased\]:\s*(\S+)\/compare\/(\S+)\.\.\.HEAD\s*$/m.exec(updated);
 if (link) {
   const [line, base, from] = link;
-  updated = updated.replace(line, `[Unreleased]: ${base}/compare/v${version}...HEAD\n[${version}]: ${base}/compare/${from}...v${version}`);
+  updated = updated.replace(
+    line,
+    `[Unreleased]: ${base}/compare/v${version}...HEAD\n[${version}]: ${base}/compare/${from}...v${version}`,
+  );
 }
 writeFileSync('CHANGELOG.md', updated);
 

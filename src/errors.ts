@@ -92,9 +92,13 @@ export class SchemaValidationError extends KeystackError {
 
 export class SecretTooLargeError extends KeystackError {
   constructor(secretName: string, bytes: number, limit: number, flavor: string) {
-    super('too_large', `secret '${secretName}' is ${bytes} bytes once stored; the ${flavor} flavor allows at most ${limit}`, {
-      hint: 'Store large files elsewhere (an artifact store) and keep only a reference or credential here.',
-    });
+    super(
+      'too_large',
+      `secret '${secretName}' is ${bytes} bytes once stored; the ${flavor} flavor allows at most ${limit}`,
+      {
+        hint: 'Store large files elsewhere (an artifact store) and keep only a reference or credential here.',
+      },
+    );
   }
 }
 
@@ -172,9 +176,14 @@ export class StackValidationError extends KeystackError {
 export class ConflictError extends KeystackError {
   readonly secretName: string;
   constructor(secretName: string, where: string, hint?: string) {
-    super('conflict', `secret '${secretName}' in ${where} was changed by another writer while this change was applied; it was not applied`, {
-      hint: hint ?? 'Run the command again; it re-reads the secret and applies the change on top of the other writer\'s.',
-    });
+    super(
+      'conflict',
+      `secret '${secretName}' in ${where} was changed by another writer while this change was applied; it was not applied`,
+      {
+        hint:
+          hint ?? "Run the command again; it re-reads the secret and applies the change on top of the other writer's.",
+      },
+    );
     this.secretName = secretName;
   }
 }
@@ -194,5 +203,7 @@ export class UsageError extends KeystackError {
 }
 
 export function isKeystackError(e: unknown): e is KeystackError {
-  return e instanceof KeystackError || (e instanceof Error && (e as unknown as Record<symbol, unknown>)[BRAND] === true);
+  return (
+    e instanceof KeystackError || (e instanceof Error && (e as unknown as Record<symbol, unknown>)[BRAND] === true)
+  );
 }

@@ -41,6 +41,9 @@ describe('library API', () => {
     const got = await team.get('t', token);
     expectTypeOf(got.data).toEqualTypeOf<{ token: string; ttl: number }>();
     expect(got.data).toEqual({ token: 'abc', ttl: 3600 });
-    await expect(team.get('t', basicAuthSchema)).rejects.toMatchObject({ code: 'schema_validation', hint: expect.stringContaining('--schema=basic_auth') });
+    await expect(team.get('t', basicAuthSchema)).rejects.toMatchObject({
+      code: 'schema_validation',
+      hint: expect.stringContaining('--schema=basic_auth'),
+    });
   });
 });

@@ -42,6 +42,14 @@ export const UNIT_TESTS: readonly string[] = [
 
 /** What scripts/emulators/start.sh exports for the tests: reading one means needing an emulator. */
 export const EMULATOR_VARIABLES: readonly string[] = [
-  'AWS_SM_ENDPOINT', 'BAO_ADDR', 'BAO_TOKEN', 'GSM_GRPC', 'GSM_HTTP', 'AKV_URL', 'KEYSTACK_TEST_REDIS_URL',
-  'KEYSTACK_GCP_SERVER', 'KEYSTACK_AZURE_SERVER', 'KEYSTACK_EMULATORS',
+  'AWS_SM_ENDPOINT',
+  'BAO_ADDR',
+  'BAO_TOKEN',
+  'GSM_GRPC',
+  'GSM_HTTP',
+  'AKV_URL',
+  'KEYSTACK_TEST_REDIS_URL',
+  'KEYSTACK_GCP_SERVER',
+  'KEYSTACK_AZURE_SERVER',
+  'KEYSTACK_EMULATORS',
 ];

@@ -9,7 +9,16 @@ import { randomBytes } from 'node:crypto';
 import { link, mkdir, open, readdir, readFile, rename, rm, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { decodeContent, defineFlavor, defineSchema, encodeContent, scopePath, type FlavorContext, type SecretsBackend, type StoredSecret } from 'keystack';
+import {
+  decodeContent,
+  defineFlavor,
+  defineSchema,
+  encodeContent,
+  scopePath,
+  type FlavorContext,
+  type SecretsBackend,
+  type StoredSecret,
+} from 'keystack';
 
 export interface DirectoryFlavorOptions {
   /** The store directory. @default `<config dir>/directory_stores/default` */
@@ -77,7 +86,9 @@ function createDirectoryBackend(ctx: FlavorContext<DirectoryFlavorOptions>): Sec
     async list() {
       try {
         const entries = await readdir(dir, { withFileTypes: true });
-        return entries.filter((e) => e.isFile() && e.name.endsWith('.json')).map((e) => e.name.slice(0, -'.json'.length));
+        return entries
+          .filter((e) => e.isFile() && e.name.endsWith('.json'))
+          .map((e) => e.name.slice(0, -'.json'.length));
       } catch (e) {
         if (code(e) === 'ENOENT') return [];
         throw e;

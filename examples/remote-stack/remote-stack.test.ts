@@ -27,22 +27,52 @@ describe('examples/remote-stack', () => {
     const cpuToken = await readOnlyToken(`${fx.prefix}-ex-cpu`, [path('store'), path('s3creds'), path('data_api')]);
     const gpuToken = await readOnlyToken(`${fx.prefix}-ex-gpu`, [path('store'), path('s3creds'), path('gpu_license')]);
     const repo = resolve('.');
-    workers.push(await startWorkerProcess({ name: 'cpu-box', client: fx.configDir, queues: [queues(fx).main], codeRoot: repo, env: { VAULT_TOKEN: cpuToken } }));
-    workers.push(await startWorkerProcess({ name: 'gpu-box', client: fx.configDir, queues: ['gpu'], codeRoot: repo, env: { VAULT_TOKEN: gpuToken } }));
-    const r = await runCli(['pipeline', 'run', 'examples/remote-stack/pipeline.ts'], cliEnv(fx.configDir, fx.clientEnv), repo);
+    workers.push(
+      await startWorkerProcess({
+        name: 'cpu-box',
+        client: fx.configDir,
+        queues: [queues(fx).main],
+        codeRoot: repo,
+        env: { VAULT_TOKEN: cpuToken },
+      }),
+    );
+    workers.push(
+      await startWorkerProcess({
+        name: 'gpu-box',
+        client: fx.configDir,
+        queues: ['gpu'],
+        codeRoot: repo,
+        env: { VAULT_TOKEN: gpuToken },
+      }),
+    );
+    const r = await runCli(
+      ['pipeline', 'run', 'examples/remote-stack/pipeline.ts'],
+      cliEnv(fx.configDir, fx.clientEnv),
+      repo,
+    );
     expect(r.stderr).toContain('✓ evaluate: completed');
     expect(r.status).toBe(0);
     const runs = new RunStore(fx.ks.store);
     const run = runs.listRuns(1)[0];
     const steps = runs.steps(run?.id ?? '');
     expect(steps.map((s) => [s.stepId, s.worker])).toEqual([
-      ['fetch_data', 'cpu-box'], ['features', 'cpu-box'], ['embed', 'gpu-box'], ['train', 'cpu-box'], ['evaluate', 'cpu-box'],
+      ['fetch_data', 'cpu-box'],
+      ['features', 'cpu-box'],
+      ['embed', 'gpu-box'],
+      ['train', 'cpu-box'],
+      ['evaluate', 'cpu-box'],
     ]);
     const { openArtifactStore } = await import('../../src/pipeline/artifacts.js');
     const { StackRuntime } = await import('../../src/stack/runtime.js');
     const stack = await StackRuntime.load(fx.ks, { stack: 'remote' });
     const store = await openArtifactStore(stack.artifactStore, { configDir: fx.configDir, env: fx.clientEnv });
-    expect(await store.read(steps.find((s) => s.stepId === 'train')?.output?.uri ?? '')).toEqual({ a: 3, b: 1, embeddingDims: 20 });
-    expect(await store.read(steps.find((s) => s.stepId === 'evaluate')?.output?.uri ?? '')).toEqual({ meanAbsError: 0 });
+    expect(await store.read(steps.find((s) => s.stepId === 'train')?.output?.uri ?? '')).toEqual({
+      a: 3,
+      b: 1,
+      embeddingDims: 20,
+    });
+    expect(await store.read(steps.find((s) => s.stepId === 'evaluate')?.output?.uri ?? '')).toEqual({
+      meanAbsError: 0,
+    });
   }, 120_000);
 });

@@ -12,8 +12,17 @@ import type { CommandContext, CommandResult } from './context.js';
 
 /** Kinds of names the shell completion can offer (commands/completion.ts lists each). */
 export type CompletionKind =
-  | 'secret' | 'manager' | 'stack' | 'schema' | 'manager-flavor' | 'shell' | 'level' | 'key-role' | 'trusted-key'
-  | `component:${StackComponentType}` | `flavor:${StackComponentType}`;
+  | 'secret'
+  | 'manager'
+  | 'stack'
+  | 'schema'
+  | 'manager-flavor'
+  | 'shell'
+  | 'level'
+  | 'key-role'
+  | 'trusted-key'
+  | `component:${StackComponentType}`
+  | `flavor:${StackComponentType}`;
 
 export interface ArgumentSpec {
   /** As in usage: `<key>` is required, `[name]` optional, `[words...]` variadic. */
@@ -73,7 +82,9 @@ export interface GroupDefinition extends Described {
  * Types a command: the handler's result is checked against the shape's type, and its options
  * against the `CommandInput<…>` its parameter is annotated with.
  */
-export function defineCommand<S extends z.ZodType, O = Readonly<Record<string, unknown>>>(def: CommandDefinition<S, O>): CommandDefinition<S, O> {
+export function defineCommand<S extends z.ZodType, O = Readonly<Record<string, unknown>>>(
+  def: CommandDefinition<S, O>,
+): CommandDefinition<S, O> {
   return def;
 }
 

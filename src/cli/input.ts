@@ -31,7 +31,10 @@ export function parseExtraArgs(args: readonly string[]): ParsedArgs {
       if (m[1] === '__proto__') throw new UsageError("'--__proto__' cannot be used as a key", 'Pick another key name.');
       pairs.set(m[1], m[2]);
     } else if (a.startsWith('-') && a.length > 1) {
-      throw new UsageError(`unexpected option '${a.split('=')[0]}'`, 'Secret values are given as --KEY=VALUE (with the equals sign), --KEY=@FILE or --KEY=@-.');
+      throw new UsageError(
+        `unexpected option '${a.split('=')[0]}'`,
+        'Secret values are given as --KEY=VALUE (with the equals sign), --KEY=@FILE or --KEY=@-.',
+      );
     } else {
       positionals.push(a);
     }
@@ -55,12 +58,20 @@ const STDIN_PATHS = new Set(['-', '/dev/stdin', '/proc/self/fd/0', '/dev/fd/0'])
  * `@FILE` keeps the file's bytes exactly; `@-` strips exactly one trailing line ending (as
  * `docker login --password-stdin` does) and refuses empty input. Values must be UTF-8 text.
  */
-export function expandValues(pairs: ReadonlyMap<string, string>, sources: ValueSources = { readStdin }): Record<string, string> {
+export function expandValues(
+  pairs: ReadonlyMap<string, string>,
+  sources: ValueSources = { readStdin },
+): Record<string, string> {
   // A usage mistake is reported before anything is read.
   const fromStdin = [...pairs].filter(([, v]) => isStdinValue(v)).map(([k]) => k);
-  if (fromStdin.length > 1) throw new UsageError(`both --${fromStdin[0]} and --${fromStdin[1]} read standard input`, 'Only one key can use @- (or @/dev/stdin); read the others from files.');
+  if (fromStdin.length > 1)
+    throw new UsageError(
+      `both --${fromStdin[0]} and --${fromStdin[1]} read standard input`,
+      'Only one key can use @- (or @/dev/stdin); read the others from files.',
+    );
   const out: Record<string, string> = {};
-  for (const [key, value] of pairs) out[key] = isStdinValue(value) ? stdinValue(key, sources.readStdin()) : expandValue(key, value);
+  for (const [key, value] of pairs)
+    out[key] = isStdinValue(value) ? stdinValue(key, sources.readStdin()) : expandValue(key, value);
   return out;
 }
 
@@ -74,7 +85,10 @@ export function stdinValue(key: string, bytes: Buffer): string {
   const text = decodeUtf8(key, bytes, 'standard input');
   const value = text.endsWith('\r\n') ? text.slice(0, -2) : text.endsWith('\n') ? text.slice(0, -1) : text;
   if (value === '') {
-    throw new InputError(`standard input for '${key}' is empty`, `Pipe the value in, e.g. \`printf %s "$VALUE" | keystack secret register NAME --${key}=@-\`; for an empty value pass --${key}= instead.`);
+    throw new InputError(
+      `standard input for '${key}' is empty`,
+      `Pipe the value in, e.g. \`printf %s "$VALUE" | keystack secret register NAME --${key}=@-\`; for an empty value pass --${key}= instead.`,
+    );
   }
   return value;
 }
@@ -84,10 +98,21 @@ export function expandValue(key: string, value: string): string {
   if (value.startsWith('@@')) return value.slice(1);
   if (!value.startsWith('@') || value === '@') return value;
   if (isStdinValue(value)) {
-    throw new InputError(`the value of '${key}' cannot be read from standard input here`, 'Type the value, or give @FILE; @- works only in --KEY=@- arguments.');
+    throw new InputError(
+      `the value of '${key}' cannot be read from standard input here`,
+      'Type the value, or give @FILE; @- works only in --KEY=@- arguments.',
+    );
   }
   const file = resolve(expandHome(value.slice(1)));
-  return decodeUtf8(key, readBoundedFile(file, `the value of '${key}'`, 'Check the path after @, or write @@ for a value that starts with a literal @.'), file);
+  return decodeUtf8(
+    key,
+    readBoundedFile(
+      file,
+      `the value of '${key}'`,
+      'Check the path after @, or write @@ for a value that starts with a literal @.',
+    ),
+    file,
+  );
 }
 
 function expandHome(path: string): string {
@@ -122,8 +147,20 @@ export function readBoundedFile(file: string, what: string, hint: string, limit 
     throw new InputError(`cannot read ${what} from ${file} (${errCode(e)})`, hint);
   }
   try {
-    if (fstatSync(fd).isDirectory()) throw new InputError(`${what} names ${file}, which is a directory`, 'Give the path of a file, or write @@ for a value that starts with a literal @.');
-    return readBounded(fd, limit, () => new InputError(`${what} from ${file} is over ${limit} bytes, the most keystack reads`, 'Store large files elsewhere (an artifact store) and keep only a reference or credential here.'));
+    if (fstatSync(fd).isDirectory())
+      throw new InputError(
+        `${what} names ${file}, which is a directory`,
+        'Give the path of a file, or write @@ for a value that starts with a literal @.',
+      );
+    return readBounded(
+      fd,
+      limit,
+      () =>
+        new InputError(
+          `${what} from ${file} is over ${limit} bytes, the most keystack reads`,
+          'Store large files elsewhere (an artifact store) and keep only a reference or credential here.',
+        ),
+    );
   } catch (e) {
     if (e instanceof InputError) throw e;
     throw new InputError(`cannot read ${what} from ${file} (${errCode(e)})`, 'Check that the file is readable.');
@@ -135,10 +172,21 @@ export function readBoundedFile(file: string, what: string, hint: string, limit 
 /** Standard input as bytes, at most MAX_INPUT_BYTES. */
 export function readStdin(): Buffer {
   try {
-    return readBounded(0, MAX_INPUT_BYTES, () => new InputError(`standard input is over ${MAX_INPUT_BYTES} bytes, the most keystack reads`, 'Store large files elsewhere and keep only a reference or credential here.'));
+    return readBounded(
+      0,
+      MAX_INPUT_BYTES,
+      () =>
+        new InputError(
+          `standard input is over ${MAX_INPUT_BYTES} bytes, the most keystack reads`,
+          'Store large files elsewhere and keep only a reference or credential here.',
+        ),
+    );
   } catch (e) {
     if (e instanceof InputError) throw e;
-    throw new InputError(`cannot read standard input (${errCode(e)})`, 'Pipe the value in, e.g. `printf %s "$VALUE" | keystack ...`.');
+    throw new InputError(
+      `cannot read standard input (${errCode(e)})`,
+      'Pipe the value in, e.g. `printf %s "$VALUE" | keystack ...`.',
+    );
   }
 }
 
@@ -182,7 +230,10 @@ export interface Prompter {
 /** Input ended at a prompt (Ctrl-D, or the terminal went away) before it was answered. */
 export class PromptClosedError extends InputError {
   constructor() {
-    super('input ended at a prompt (Ctrl-D): aborted; nothing was changed or deleted', 'Answer the prompt, or pass the values as arguments (and -y to skip confirmations).');
+    super(
+      'input ended at a prompt (Ctrl-D): aborted; nothing was changed or deleted',
+      'Answer the prompt, or pass the values as arguments (and -y to skip confirmations).',
+    );
   }
 }
 
@@ -217,7 +268,10 @@ export function terminalPrompter(): Prompter {
   const lib = () => import('@inquirer/prompts');
   const guard = () => {
     if (!process.stdin.isTTY) {
-      throw new UsageError('this needs an interactive terminal', 'Pass values as --KEY=VALUE, --KEY=@FILE or --KEY=@- instead of -i, or -y to skip confirmations.');
+      throw new UsageError(
+        'this needs an interactive terminal',
+        'Pass values as --KEY=VALUE, --KEY=@FILE or --KEY=@- instead of -i, or -y to skip confirmations.',
+      );
     }
   };
   return {

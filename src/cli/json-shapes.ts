@@ -95,17 +95,48 @@ const secretShapes = {
   register: z.strictObject({ name, schema: z.string(), keys: names, manager: z.string(), scope }),
   get: z.union([
     // `values` are all strings (the contract scripts rely on); `data` has each value's JSON type.
-    z.strictObject({ name, schema: z.string(), values: z.record(z.string(), z.string()), data: z.record(z.string(), z.unknown()) }),
+    z.strictObject({
+      name,
+      schema: z.string(),
+      values: z.record(z.string(), z.string()),
+      data: z.record(z.string(), z.unknown()),
+    }),
     // With `--key KEY`.
     z.strictObject({ name, key: z.string(), value: z.string() }),
   ]),
   list: z.strictObject({ manager: z.string(), scope, secrets: names }),
-  update: z.strictObject({ name, schema: z.string(), keys: names, set: names, removed: names, manager: z.string(), scope }),
+  update: z.strictObject({
+    name,
+    schema: z.string(),
+    keys: names,
+    set: names,
+    removed: names,
+    manager: z.string(),
+    scope,
+  }),
   delete: z.strictObject({ name, deleted: z.literal(true), manager: z.string(), scope }),
   'delete-all': z.strictObject({ manager: z.string(), scope, deleted: z.number().int() }),
   /** Times are null where the flavor does not keep them (only local does today). */
-  describe: z.strictObject({ name, manager: z.string(), scope, schema: z.string(), keys: names, bytes: z.number().int(), createdAt: z.string().nullable(), updatedAt: z.string().nullable() }),
-  copy: z.strictObject({ from: z.string(), fromScope: scope, to: z.string(), toScope: scope, dryRun: z.boolean(), plan: z.array(planEntry), written: names, deleted: names }),
+  describe: z.strictObject({
+    name,
+    manager: z.string(),
+    scope,
+    schema: z.string(),
+    keys: names,
+    bytes: z.number().int(),
+    createdAt: z.string().nullable(),
+    updatedAt: z.string().nullable(),
+  }),
+  copy: z.strictObject({
+    from: z.string(),
+    fromScope: scope,
+    to: z.string(),
+    toScope: scope,
+    dryRun: z.boolean(),
+    plan: z.array(planEntry),
+    written: names,
+    deleted: names,
+  }),
 };
 
 const credentialSource = z.union([
@@ -121,7 +152,15 @@ const componentShapes = {
   update: componentView,
   delete: componentView.extend({ deleted: z.literal(true) }),
   'flavor list': z.strictObject({
-    flavors: z.array(z.strictObject({ name, description: z.string(), remote: z.boolean(), local: z.boolean(), config: z.record(z.string(), configField) })),
+    flavors: z.array(
+      z.strictObject({
+        name,
+        description: z.string(),
+        remote: z.boolean(),
+        local: z.boolean(),
+        config: z.record(z.string(), configField),
+      }),
+    ),
   }),
   'flavor describe': z.strictObject({
     name,
@@ -179,21 +218,27 @@ export const JSON_SHAPES: Readonly<Record<string, z.ZodType>> = {
     note: z.string().nullable(),
     /** Optional npm packages the flavor loads, with the tested version range. */
     packages: z.array(z.strictObject({ name, range: z.string() })),
-    fields: z.array(z.strictObject({
-      name,
-      type: z.string(),
-      required: z.boolean(),
-      default: z.union([z.string(), z.boolean(), z.number()]).nullable(),
-      choices: names.nullable(),
-      env: z.string().nullable(),
-      sensitive: z.boolean(),
-      /** Decides where secrets live (changing it needs --force while the manager holds secrets). */
-      location: z.boolean(),
-      description: z.string(),
-    })),
+    fields: z.array(
+      z.strictObject({
+        name,
+        type: z.string(),
+        required: z.boolean(),
+        default: z.union([z.string(), z.boolean(), z.number()]).nullable(),
+        choices: names.nullable(),
+        env: z.string().nullable(),
+        sensitive: z.boolean(),
+        /** Decides where secrets live (changing it needs --force while the manager holds secrets). */
+        location: z.boolean(),
+        description: z.string(),
+      }),
+    ),
   }),
   'secrets-manager flavor register': pluginShape(z),
-  'secrets-manager flavor unregister': z.strictObject({ module: z.string(), flavors: names, unregistered: z.literal(true) }),
+  'secrets-manager flavor unregister': z.strictObject({
+    module: z.string(),
+    flavors: names,
+    unregistered: z.literal(true),
+  }),
   ...group('secrets-manager secret', secretShapes),
   ...group('secret', secretShapes),
   status: z.strictObject({
@@ -201,24 +246,31 @@ export const JSON_SHAPES: Readonly<Record<string, z.ZodType>> = {
     configDirFrom: z.enum(['KEYSTACK_CONFIG_DIR', 'XDG_CONFIG_HOME', 'default']),
     stack: z.strictObject({ name, id: z.string() }),
     components: z.array(z.strictObject({ type: z.string(), name, flavor: z.string(), id: z.string() })),
-    secretsManager: z.strictObject({
-      name,
-      id: z.string(),
-      flavor: z.string(),
-      scope: z.unknown(),
-      namespace: z.unknown(),
-      scopePrefix: z.unknown(),
-      where: z.string(),
-      /** The location fields' values (config, their variable, or default); sensitive ones `***`. */
-      location: config,
-      /** Where each credential field's value comes from; never the value. */
-      credentials: z.record(z.string(), credentialSource),
-      /** Local flavor: where the store key comes from. */
-      key: z.union([
-        z.strictObject({ source: z.enum(['env-key', 'passphrase']), variable: z.enum(['KEYSTACK_LOCAL_KEY', 'KEYSTACK_PASSPHRASE']) }),
-        z.strictObject({ source: z.literal('key-file'), file: z.string() }),
-      ]).nullable(),
-    }).nullable(),
+    secretsManager: z
+      .strictObject({
+        name,
+        id: z.string(),
+        flavor: z.string(),
+        scope: z.unknown(),
+        namespace: z.unknown(),
+        scopePrefix: z.unknown(),
+        where: z.string(),
+        /** The location fields' values (config, their variable, or default); sensitive ones `***`. */
+        location: config,
+        /** Where each credential field's value comes from; never the value. */
+        credentials: z.record(z.string(), credentialSource),
+        /** Local flavor: where the store key comes from. */
+        key: z
+          .union([
+            z.strictObject({
+              source: z.enum(['env-key', 'passphrase']),
+              variable: z.enum(['KEYSTACK_LOCAL_KEY', 'KEYSTACK_PASSPHRASE']),
+            }),
+            z.strictObject({ source: z.literal('key-file'), file: z.string() }),
+          ])
+          .nullable(),
+      })
+      .nullable(),
   }),
   completion: z.strictObject({ shell: z.enum(['bash', 'zsh', 'fish']), script: z.string() }),
   'stack register': stackView,
@@ -228,7 +280,12 @@ export const JSON_SHAPES: Readonly<Record<string, z.ZodType>> = {
   'stack update': stackView,
   'stack remove-component': stackView,
   'stack delete': z.strictObject({ name, deleted: z.literal(true) }),
-  'stack validate': z.strictObject({ stack: z.string(), valid: z.literal(true), level: z.enum(['NONE', 'SECRET_EXISTS', 'SECRET_AND_KEY_EXISTS']), references: names }),
+  'stack validate': z.strictObject({
+    stack: z.string(),
+    valid: z.literal(true),
+    level: z.enum(['NONE', 'SECRET_EXISTS', 'SECRET_AND_KEY_EXISTS']),
+    references: names,
+  }),
   'stack register-secrets': z.strictObject({
     stack: z.string(),
     manager: z.string().nullable(),
@@ -247,7 +304,10 @@ export const JSON_SHAPES: Readonly<Record<string, z.ZodType>> = {
   /** Printed after the command's own output, which passes through untouched. */
   run: z.strictObject({ exitCode: z.number().int() }),
   /** Without -o the rendered text (values included, by design); with -o the file written. */
-  inject: z.union([z.strictObject({ text: z.string(), references: names }), z.strictObject({ output: z.string(), references: names })]),
+  inject: z.union([
+    z.strictObject({ text: z.string(), references: names }),
+    z.strictObject({ output: z.string(), references: names }),
+  ]),
   // Prints its result when it stops (SIGTERM, SIGINT).
   worker: z.strictObject({ worker: z.string(), steps: z.number(), stoppedBy: z.string() }),
   /** With -o the file written; without, the exported text itself (values, by design). */

@@ -70,8 +70,7 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
       childCode = r.exitCode;
       // The child owned the output; --json adds one document after it, for scripts.
       if (out.json) out.result(r.data);
-    }
-    else if (r.raw !== undefined && !out.json) out.raw(r.raw);
+    } else if (r.raw !== undefined && !out.json) out.raw(r.raw);
     else out.result(r.data, r.text, { reveals: r.reveals });
   };
   const program = await buildProgram(ctx, run, args, io?.err ?? process.stderr);
@@ -92,7 +91,10 @@ function failureCode(e: unknown, out: Output, debug: boolean): number {
   if (e instanceof CommanderError) {
     if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return 0;
     if (e.code === 'commander.help') return 2;
-    out.error(new UsageError(e.message.replace(/^error: /, ''), 'Run the command with --help to see its usage.'), debug);
+    out.error(
+      new UsageError(e.message.replace(/^error: /, ''), 'Run the command with --help to see its usage.'),
+      debug,
+    );
     return 2;
   }
   // Ctrl-C at a prompt: the shell convention for SIGINT.
@@ -122,7 +124,7 @@ async function delivered(out: Output, code: number, debug: boolean): Promise<num
 export function unsettled(argv: readonly string[]): void {
   createOutput(extractJsonFlag(argv).json).error(
     new ConfigError('keystack stopped before the command finished: a step, flavor or plugin promise never settled', {
-      hint: 'Look for a promise that never resolves or rejects (a pipeline step, a custom flavor method, a plugin module\'s top-level await).',
+      hint: "Look for a promise that never resolves or rejects (a pipeline step, a custom flavor method, a plugin module's top-level await).",
     }),
     false,
   );
@@ -165,9 +167,24 @@ export async function commandTree(): Promise<Command> {
 }
 
 /** Top-level groups defined here; building only the invoked one keeps start-up short. */
-const OWN_GROUPS = new Set(['secrets-manager', 'secret', 'stack', 'status', 'completion', 'run', 'inject', 'export', 'import']);
+const OWN_GROUPS = new Set([
+  'secrets-manager',
+  'secret',
+  'stack',
+  'status',
+  'completion',
+  'run',
+  'inject',
+  'export',
+  'import',
+]);
 
-async function buildProgram(ctx: CommandContext, run: Runner, args: readonly string[], stderr: OutputStreams['err']): Promise<Command> {
+async function buildProgram(
+  ctx: CommandContext,
+  run: Runner,
+  args: readonly string[],
+  stderr: OutputStreams['err'],
+): Promise<Command> {
   const first = args.find((a) => !a.startsWith('-'));
   // Root help, unknown commands and other groups see the whole tree (help and suggestions need it).
   const all = first === undefined || !(OWN_GROUPS.has(first) || Object.hasOwn(TABLE, first));
@@ -190,7 +207,7 @@ async function buildProgram(ctx: CommandContext, run: Runner, args: readonly str
       // Usage errors are printed by main() through the output module (JSON-aware).
       writeErr: (s) => (s.startsWith('error:') ? undefined : stderr.write(s)),
       outputError: () => undefined,
-    })
+    });
 
   program
     .command('status')
@@ -209,7 +226,9 @@ async function buildProgram(ctx: CommandContext, run: Runner, args: readonly str
     .action((words: string[] | undefined) => run(() => completion.complete(ctx, program, words ?? []))());
 
   if (want('secrets-manager')) {
-    const sm_ = program.command('secrets-manager').description('register and inspect secrets managers, and manage their secrets');
+    const sm_ = program
+      .command('secrets-manager')
+      .description('register and inspect secrets managers, and manage their secrets');
     sm_
       .command('register')
       .description('register a secrets manager (extra flavor config as --KEY=VALUE, e.g. --path=FILE for local)')
@@ -217,13 +236,27 @@ async function buildProgram(ctx: CommandContext, run: Runner, args: readonly str
       .requiredOption('-f, --flavor <flavor>', 'flavor (see `secrets-manager flavor list`)')
       .option('--scope <scope>', 'none | global | component | namespace (default: component where supported)')
       .option('--namespace <namespace>', 'namespace, for --scope=namespace')
-      .option('--uuid <uuid>', "register under this id, e.g. an existing ZenML manager's, to share its component-scoped secrets")
+      .option(
+        '--uuid <uuid>',
+        "register under this id, e.g. an existing ZenML manager's, to share its component-scoped secrets",
+      )
       .allowUnknownOption()
       .allowExcessArguments()
       .action((_n, o: { flavor: string; scope?: string; namespace?: string; uuid?: string }, cmd: Command) =>
-        run(() => sm.managerRegister(ctx, { args: cmd.args, flavor: o.flavor, scope: o.scope, namespace: o.namespace, uuid: o.uuid }))(),
+        run(() =>
+          sm.managerRegister(ctx, {
+            args: cmd.args,
+            flavor: o.flavor,
+            scope: o.scope,
+            namespace: o.namespace,
+            uuid: o.uuid,
+          }),
+        )(),
       );
-    sm_.command('list').description('list secrets managers (* = in the active stack)').action(() => run(() => sm.managerList(ctx))());
+    sm_
+      .command('list')
+      .description('list secrets managers (* = in the active stack)')
+      .action(() => run(() => sm.managerList(ctx))());
     sm_
       .command('describe')
       .description("show a secrets manager's settings (default: the active stack's)")
@@ -249,7 +282,9 @@ async function buildProgram(ctx: CommandContext, run: Runner, args: readonly str
       .action((name: string, o: { yes?: boolean }) => run(() => sm.managerDelete(ctx, { name, yes: o.yes }))());
     sm_
       .command('backup')
-      .description("back up a local manager's store file (every scope in it) together with its key, sealed with a passphrase ($KEYSTACK_BACKUP_PASSPHRASE, else asked)")
+      .description(
+        "back up a local manager's store file (every scope in it) together with its key, sealed with a passphrase ($KEYSTACK_BACKUP_PASSPHRASE, else asked)",
+      )
       .argument('[name]', "a local secrets manager (default: the active stack's)")
       .requiredOption('-o, --out <file>', 'the backup file to write (mode 0600)')
       .option('-f, --force', 'replace the file if it exists')
@@ -259,7 +294,9 @@ async function buildProgram(ctx: CommandContext, run: Runner, args: readonly str
       });
     sm_
       .command('restore')
-      .description("restore a local manager's store and key from a backup; checks every secret decrypts before anything is replaced")
+      .description(
+        "restore a local manager's store and key from a backup; checks every secret decrypts before anything is replaced",
+      )
       .argument('[name]', "a local secrets manager (default: the active stack's)")
       .requiredOption('--from <file>', 'a file written by `secrets-manager backup`')
       .option('-f, --force', 'replace an existing store (it is moved aside, not deleted)')
@@ -268,10 +305,15 @@ async function buildProgram(ctx: CommandContext, run: Runner, args: readonly str
         return run(() => managerRestore(ctx, { name, from: o.from, force: o.force }))();
       });
     const flavor = sm_.command('flavor').description('secrets-manager flavors');
-    flavor.command('list').description('list flavors, built-in and custom').action(() => run(() => sm.flavorList(ctx))());
+    flavor
+      .command('list')
+      .description('list flavors, built-in and custom')
+      .action(() => run(() => sm.flavorList(ctx))());
     flavor
       .command('describe')
-      .description("show a flavor's config fields (type, default, env var, sensitive, location), name rules and size limit")
+      .description(
+        "show a flavor's config fields (type, default, env var, sensitive, location), name rules and size limit",
+      )
       .argument('<flavor>')
       .action((name: string) => run(() => flavorDescribe.managerFlavorDescribe(ctx, { flavor: name }))());
     flavor
@@ -284,11 +326,18 @@ async function buildProgram(ctx: CommandContext, run: Runner, args: readonly str
       .description('remove a registered module (refused while a secrets manager uses its flavor)')
       .argument('<module>')
       .action((module: string) => run(() => sm.flavorUnregister(ctx, { module }))());
-    addSecretCommands(sm_.command('secret').description("manage secrets on the active stack's secrets manager (or --manager/--stack)"), ctx, run);
+    addSecretCommands(
+      sm_.command('secret').description("manage secrets on the active stack's secrets manager (or --manager/--stack)"),
+      ctx,
+      run,
+    );
   }
   if (want('secret')) {
-    addSecretCommands(program.command('secret').description('manage secrets (short for `secrets-manager secret`)'), ctx, run);
-
+    addSecretCommands(
+      program.command('secret').description('manage secrets (short for `secrets-manager secret`)'),
+      ctx,
+      run,
+    );
   }
   if (want('export') || want('import')) addTransferCommands(program, ctx, run);
   await table('schema');
@@ -303,14 +352,38 @@ async function buildProgram(ctx: CommandContext, run: Runner, args: readonly str
         .option('--step-operator <name>', 'step operator (repeatable: a stack may have several)', collect, []);
     componentOptions(st.command('register').description('register a stack').argument('<name>'))
       .option('--set', 'make it the active stack')
-      .action((name: string, o: ComponentOpts & { set?: boolean }) => run(() => stack.stackRegister(ctx, { name, components: componentFlags(o), stepOperators: o.stepOperator, set: o.set }))());
-    st.command('set').description('activate a stack').argument('<name>').action((name: string) => run(() => stack.stackSet(ctx, { name }))());
-    st.command('list').description('list stacks (* = active)').action(() => run(() => stack.stackList(ctx))());
-    st.command('describe').description('show a stack (default: the active one)').argument('[name]').action((name?: string) => run(() => stack.stackDescribe(ctx, { name }))());
-    componentOptions(st.command('update').description("change a stack's components (default: the active stack); --step-operator adds one").argument('[name]'))
+      .action((name: string, o: ComponentOpts & { set?: boolean }) =>
+        run(() =>
+          stack.stackRegister(ctx, { name, components: componentFlags(o), stepOperators: o.stepOperator, set: o.set }),
+        )(),
+      );
+    st.command('set')
+      .description('activate a stack')
+      .argument('<name>')
+      .action((name: string) => run(() => stack.stackSet(ctx, { name }))());
+    st.command('list')
+      .description('list stacks (* = active)')
+      .action(() => run(() => stack.stackList(ctx))());
+    st.command('describe')
+      .description('show a stack (default: the active one)')
+      .argument('[name]')
+      .action((name?: string) => run(() => stack.stackDescribe(ctx, { name }))());
+    componentOptions(
+      st
+        .command('update')
+        .description("change a stack's components (default: the active stack); --step-operator adds one")
+        .argument('[name]'),
+    )
       .option('--remove-step-operator <name>', 'remove a step operator from the stack (repeatable)', collect, [])
       .action((name: string | undefined, o: ComponentOpts & { removeStepOperator: string[] }) =>
-        run(() => stack.stackUpdate(ctx, { name, components: componentFlags(o), stepOperators: o.stepOperator, removeStepOperators: o.removeStepOperator }))(),
+        run(() =>
+          stack.stackUpdate(ctx, {
+            name,
+            components: componentFlags(o),
+            stepOperators: o.stepOperator,
+            removeStepOperators: o.removeStepOperator,
+          }),
+        )(),
       );
     st.command('remove-component')
       .description('remove optional components from a stack (default: the active stack)')
@@ -331,7 +404,6 @@ async function buildProgram(ctx: CommandContext, run: Runner, args: readonly str
     // Components and pipelines load only when their commands can run: they are off the hot path.
     const { addComponentCommands } = await import('./program-components.js');
     addComponentCommands(program, st, ctx, run);
-
   }
   await table('keys');
   if (want('run') || want('inject')) {
@@ -350,51 +422,70 @@ function chooser(c: Command): Command {
 const choice = (o: ManagerChoice): ManagerChoice => ({ manager: o.manager, stack: o.stack });
 
 function addSecretCommands(group: Command, ctx: CommandContext, run: Runner): void {
-  chooser(group
-    .command('register'))
-    .description('register a secret: --KEY=VALUE, --KEY=@FILE, --KEY=@- (stdin), or -i for hidden prompts; @@ escapes a leading @')
+  chooser(group.command('register'))
+    .description(
+      'register a secret: --KEY=VALUE, --KEY=@FILE, --KEY=@- (stdin), or -i for hidden prompts; @@ escapes a leading @',
+    )
     .argument('<name>')
     .option('-s, --schema <schema>', 'schema (default: arbitrary; see `keystack schema list`)')
     .option('-i, --interactive', 'prompt for values with hidden input')
     .allowUnknownOption()
     .allowExcessArguments()
     .action((_n, o: { schema?: string; interactive?: boolean } & ManagerChoice, cmd: Command) =>
-      run(() => secret.secretRegister(ctx, { args: cmd.args, schema: o.schema, interactive: o.interactive, ...choice(o) }))(),
+      run(() =>
+        secret.secretRegister(ctx, { args: cmd.args, schema: o.schema, interactive: o.interactive, ...choice(o) }),
+      )(),
     );
-  chooser(group
-    .command('get')
-    .description('print a secret as a table of keys and values, or one raw value with --key')
-    .argument('<name>')
-    .option('-k, --key <key>', 'print only this raw value (for scripts)'))
-    .action((name: string, o: { key?: string } & ManagerChoice) => run(() => secret.secretGet(ctx, { name, key: o.key, ...choice(o) }))());
-  chooser(group
-    .command('describe')
-    .description('show a secret\'s schema, key names, size and times, without its values')
-    .argument('<name>'))
-    .action((name: string, o: ManagerChoice) => run(() => secret.secretDescribe(ctx, { name, ...choice(o) }))());
-  chooser(group.command('list').description("list the secrets of the manager's scope")).action((o: ManagerChoice) => run(() => secret.secretList(ctx, choice(o)))());
-  chooser(group
-    .command('update'))
+  chooser(
+    group
+      .command('get')
+      .description('print a secret as a table of keys and values, or one raw value with --key')
+      .argument('<name>')
+      .option('-k, --key <key>', 'print only this raw value (for scripts)'),
+  ).action((name: string, o: { key?: string } & ManagerChoice) =>
+    run(() => secret.secretGet(ctx, { name, key: o.key, ...choice(o) }))(),
+  );
+  chooser(
+    group
+      .command('describe')
+      .description("show a secret's schema, key names, size and times, without its values")
+      .argument('<name>'),
+  ).action((name: string, o: ManagerChoice) => run(() => secret.secretDescribe(ctx, { name, ...choice(o) }))());
+  chooser(group.command('list').description("list the secrets of the manager's scope")).action((o: ManagerChoice) =>
+    run(() => secret.secretList(ctx, choice(o)))(),
+  );
+  chooser(group.command('update'))
     .description('merge --KEY=VALUE into a secret, remove keys with --remove-key, or -i to edit with prompts')
     .argument('<name>')
     .option('-i, --interactive', 'prompt for new values with hidden input')
-    .option('--remove-key <key>', 'remove a key (repeatable)', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
+    .option('--remove-key <key>', 'remove a key (repeatable)', (v: string, prev: string[] | undefined) => [
+      ...(prev ?? []),
+      v,
+    ])
     .allowUnknownOption()
     .allowExcessArguments()
     .action((_n, o: { interactive?: boolean; removeKey?: string[] } & ManagerChoice, cmd: Command) =>
-      run(() => secret.secretUpdate(ctx, { args: cmd.args, interactive: o.interactive, removeKeys: o.removeKey, ...choice(o) }))(),
+      run(() =>
+        secret.secretUpdate(ctx, { args: cmd.args, interactive: o.interactive, removeKeys: o.removeKey, ...choice(o) }),
+      )(),
     );
-  chooser(group
-    .command('delete')
-    .description('delete a secret')
-    .argument('<name>')
-    .option('-y, --yes', 'do not ask for confirmation'))
-    .action((name: string, o: { yes?: boolean } & ManagerChoice) => run(() => secret.secretDelete(ctx, { name, yes: o.yes, ...choice(o) }))());
-  chooser(group
-    .command('delete-all')
-    .description("delete every secret in the manager's scope (other scopes are untouched)")
-    .option('-y, --yes', 'do not ask for confirmation'))
-    .action((o: { yes?: boolean } & ManagerChoice) => run(() => secret.secretDeleteAll(ctx, { yes: o.yes, ...choice(o) }))());
+  chooser(
+    group
+      .command('delete')
+      .description('delete a secret')
+      .argument('<name>')
+      .option('-y, --yes', 'do not ask for confirmation'),
+  ).action((name: string, o: { yes?: boolean } & ManagerChoice) =>
+    run(() => secret.secretDelete(ctx, { name, yes: o.yes, ...choice(o) }))(),
+  );
+  chooser(
+    group
+      .command('delete-all')
+      .description("delete every secret in the manager's scope (other scopes are untouched)")
+      .option('-y, --yes', 'do not ask for confirmation'),
+  ).action((o: { yes?: boolean } & ManagerChoice) =>
+    run(() => secret.secretDeleteAll(ctx, { yes: o.yes, ...choice(o) }))(),
+  );
   addCopyCommand(group, ctx, run);
 }
 

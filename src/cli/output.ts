@@ -61,7 +61,11 @@ export interface OutputStreams {
   err: { write(s: string, done?: (e?: Error | null) => void): unknown };
 }
 
-export function createOutput(json: boolean, streams: OutputStreams = { out: process.stdout, err: process.stderr }, masker: Masker = processMasker): Output {
+export function createOutput(
+  json: boolean,
+  streams: OutputStreams = { out: process.stdout, err: process.stderr },
+  masker: Masker = processMasker,
+): Output {
   const stderr = (s: string) => streams.err.write(masker.mask(s) + '\n');
   let failure: WriteFailure | undefined;
   let writingResult = false;
@@ -121,7 +125,8 @@ export function createOutput(json: boolean, streams: OutputStreams = { out: proc
       if (debug && err instanceof Error && err.stack) stderr(err.stack);
     },
     settle() {
-      if (failure || streams.out.destroyed) return Promise.resolve(failure ?? { code: 'EPIPE', duringResult: writingResult });
+      if (failure || streams.out.destroyed)
+        return Promise.resolve(failure ?? { code: 'EPIPE', duringResult: writingResult });
       return new Promise((resolve) =>
         streams.out.write('', (e) => {
           failed(e);
@@ -141,9 +146,10 @@ export class OutputError extends KeystackError {
         ? 'standard output was closed while the command was still running (EPIPE); it finished its work, but its output was lost'
         : `cannot write the output to standard output (${f.code})`,
       {
-        hint: f.code === 'EPIPE'
-          ? 'Let the reader take all of the output (`| head` closes it early), or send the output to a file.'
-          : 'Free some space, or send the output elsewhere, then run the command again to see its output.',
+        hint:
+          f.code === 'EPIPE'
+            ? 'Let the reader take all of the output (`| head` closes it early), or send the output to a file.'
+            : 'Free some space, or send the output elsewhere, then run the command again to see its output.',
       },
     );
   }
@@ -183,7 +189,8 @@ export function describeError(err: unknown, masker: Masker = processMasker): Err
  */
 const FALLBACK_HINTS: Readonly<Record<ErrorCode, string>> = {
   usage: 'Run the command with --help to see its usage and examples.',
-  config: 'Check the component with `keystack status` or `keystack secrets-manager describe`, and fix it with the matching `update` command.',
+  config:
+    'Check the component with `keystack status` or `keystack secrets-manager describe`, and fix it with the matching `update` command.',
   not_found: 'Run the matching `list` command (e.g. `keystack stack list`) to see what exists.',
   secret_not_found: 'Run `keystack secret list` to see the secrets of this manager.',
   exists: 'Pick another name, or delete the existing one first.',
@@ -221,12 +228,17 @@ export function redactConfig(
   return Object.fromEntries(
     Object.entries(config).map(([k, v]) => {
       const field = fields?.[k];
-      const safe = CORE_FIELDS.has(k) || (field !== undefined && !field.sensitive) || v === null || v === undefined || v === '' || isReference(v);
+      const safe =
+        CORE_FIELDS.has(k) ||
+        (field !== undefined && !field.sensitive) ||
+        v === null ||
+        v === undefined ||
+        v === '' ||
+        isReference(v);
       return [k, safe ? v : MASK];
     }),
   );
 }
-
 
 /**
  * A list for a message: all of it when short, else the first `max` items and a count of the rest,
@@ -258,7 +270,11 @@ const WORD_COLUMN = 16;
  * narrowed and their cells wrap (at spaces where possible), so nothing is cut off. `fit: false`
  * keeps every cell on one line, for values that must stay copyable (`secret get`).
  */
-export function table(headers: readonly string[], rows: readonly (readonly string[])[], options: { fit?: boolean } = {}): string {
+export function table(
+  headers: readonly string[],
+  rows: readonly (readonly string[])[],
+  options: { fit?: boolean } = {},
+): string {
   const cells = rows.map((r) => headers.map((_, i) => r[i] ?? ''));
   const widths = headers.map((h, i) => Math.max(displayWidth(h), ...cells.map((r) => displayWidth(r[i] ?? ''))));
   if (options.fit !== false && tableWidth !== undefined) {
@@ -269,7 +285,10 @@ export function table(headers: readonly string[], rows: readonly (readonly strin
     narrow(widths, tableWidth, () => MIN_COLUMN);
   }
   const line = (parts: readonly string[]) =>
-    parts.map((c, i) => (i === parts.length - 1 ? c : c + ' '.repeat(Math.max(0, (widths[i] ?? 0) - displayWidth(c))))).join(' '.repeat(GAP)).trimEnd();
+    parts
+      .map((c, i) => (i === parts.length - 1 ? c : c + ' '.repeat(Math.max(0, (widths[i] ?? 0) - displayWidth(c)))))
+      .join(' '.repeat(GAP))
+      .trimEnd();
   const render = (row: readonly string[]) => {
     const wrapped = row.map((c, i) => (options.fit === false ? [firstLine(c)] : wrap(c, widths[i] ?? 0)));
     const height = Math.max(1, ...wrapped.map((w) => w.length));
@@ -282,7 +301,10 @@ export function table(headers: readonly string[], rows: readonly (readonly strin
 export function paragraph(text: string): string {
   if (tableWidth === undefined) return text;
   const width = tableWidth;
-  return text.split('\n').map((l) => wrap(l, width).join('\n')).join('\n');
+  return text
+    .split('\n')
+    .map((l) => wrap(l, width).join('\n'))
+    .join('\n');
 }
 
 /** Narrows the widest columns, one column at a time, until the table fits `max` or every column is at its floor. */
@@ -332,7 +354,8 @@ function segments(s: string): Iterable<{ segment: string }> {
  * Where a cell may wrap: after a space (dropped at the break), or after one of `-/|_` that follows
  * a letter (`CONTAINER-REGISTRY`, `AWS_SECRET_ACCESS_KEY`, `none|global`; not inside a date).
  */
-const breaksAfter = (segment: string, before: string) => segment === ' ' || ('-/|_'.includes(segment) && /[A-Za-z]$/.test(before));
+const breaksAfter = (segment: string, before: string) =>
+  segment === ' ' || ('-/|_'.includes(segment) && /[A-Za-z]$/.test(before));
 
 /** A cell as lines of at most `width` columns: breaks after spaces or dashes where it can, else anywhere. */
 function wrap(cell: string, width: number): string[] {

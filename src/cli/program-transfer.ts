@@ -9,7 +9,11 @@ type Runner = (fn: () => Promise<CommandResult>) => () => Promise<void>;
 // only when one of them runs, so `secret get` does not evaluate the transfer and format modules.
 const transfer = () => import('./commands/transfer.js');
 
-const CONFLICT = ['--on-conflict <policy>', 'when a secret exists with other content: fail (write nothing) | skip | update', 'fail'] as const;
+const CONFLICT = [
+  '--on-conflict <policy>',
+  'when a secret exists with other content: fail (write nothing) | skip | update',
+  'fail',
+] as const;
 
 export function addTransferCommands(program: Command, ctx: CommandContext, run: Runner): void {
   program
@@ -19,27 +23,55 @@ export function addTransferCommands(program: Command, ctx: CommandContext, run: 
     .option('--format <format>', 'env | json | yaml | shell (default: from the -o file name, else env)')
     .option('-o, --output <file>', 'write to this file (mode 0600, atomically) instead of stdout')
     .option('-f, --force', 'overwrite the -o file if it exists')
-    .option('--with-schema', 'json/yaml: keep each secret\'s schema ($schema) and typed values, for import elsewhere')
+    .option('--with-schema', "json/yaml: keep each secret's schema ($schema) and typed values, for import elsewhere")
     .option('--no-prefix', 'env/shell: variable names from the keys alone (KEY, not SECRET_KEY)')
     .option(...MANAGER_OPTION)
     .option(...STACK_OPTION)
-    .action((names: string[], o: { format?: string; output?: string; force?: boolean; withSchema?: boolean; prefix?: boolean; manager?: string; stack?: string }) =>
-      run(async () => (await transfer()).exportCommand(ctx, { names, ...o }))(),
+    .action(
+      (
+        names: string[],
+        o: {
+          format?: string;
+          output?: string;
+          force?: boolean;
+          withSchema?: boolean;
+          prefix?: boolean;
+          manager?: string;
+          stack?: string;
+        },
+      ) => run(async () => (await transfer()).exportCommand(ctx, { names, ...o }))(),
     );
   program
     .command('import')
-    .description('write the secrets of an env, json or yaml file (- for stdin) into a secrets manager; all are checked before the first write')
+    .description(
+      'write the secrets of an env, json or yaml file (- for stdin) into a secrets manager; all are checked before the first write',
+    )
     .argument('<file>')
     .option('--format <format>', 'env | json | yaml (default: from the file name)')
-    .option('--as <name>', 'the whole file is this one secret (env files: default from the file name, prod.env -> prod)')
+    .option(
+      '--as <name>',
+      'the whole file is this one secret (env files: default from the file name, prod.env -> prod)',
+    )
     .option('--split', 'json/yaml: each top-level entry is a secret (the default for json and yaml)')
     .option('-s, --schema <schema>', 'schema for secrets the file gives none ($schema)')
     .option(...CONFLICT)
     .option('--dry-run', 'print the plan (names and keys only) and write nothing')
     .option(...MANAGER_OPTION)
     .option(...STACK_OPTION)
-    .action((file: string, o: { format?: string; as?: string; split?: boolean; schema?: string; onConflict?: string; dryRun?: boolean; manager?: string; stack?: string }) =>
-      run(async () => (await transfer()).importCommand(ctx, { file, ...o }))(),
+    .action(
+      (
+        file: string,
+        o: {
+          format?: string;
+          as?: string;
+          split?: boolean;
+          schema?: string;
+          onConflict?: string;
+          dryRun?: boolean;
+          manager?: string;
+          stack?: string;
+        },
+      ) => run(async () => (await transfer()).importCommand(ctx, { file, ...o }))(),
     );
 }
 
@@ -50,11 +82,14 @@ export function addCopyCommand(group: Command, ctx: CommandContext, run: Runner)
     .argument('[names...]')
     .requiredOption('--from <manager>', 'source secrets manager (name or UUID)')
     .requiredOption('--to <manager>', 'target secrets manager (name or UUID)')
-    .option('--all', 'every secret of the source manager\'s scope')
+    .option('--all', "every secret of the source manager's scope")
     .option(...CONFLICT)
     .option('--delete-source', 'delete each source secret once its copy was read back and verified')
     .option('--dry-run', 'print the plan (names and keys only) and write nothing')
-    .action((names: string[], o: { from: string; to: string; all?: boolean; onConflict?: string; deleteSource?: boolean; dryRun?: boolean }) =>
-      run(async () => (await transfer()).copyCommand(ctx, { names, ...o }))(),
+    .action(
+      (
+        names: string[],
+        o: { from: string; to: string; all?: boolean; onConflict?: string; deleteSource?: boolean; dryRun?: boolean },
+      ) => run(async () => (await transfer()).copyCommand(ctx, { names, ...o }))(),
     );
 }

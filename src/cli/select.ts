@@ -14,7 +14,10 @@ export interface ManagerChoice {
 
 export async function selectManager(ctx: CommandContext, choice: ManagerChoice = {}): Promise<SecretsManager> {
   if (choice.manager !== undefined && choice.stack !== undefined) {
-    throw new UsageError('--manager and --stack cannot be used together', 'Give one: --manager NAME picks a secrets manager, --stack NAME picks the manager of that stack.');
+    throw new UsageError(
+      '--manager and --stack cannot be used together',
+      'Give one: --manager NAME picks a secrets manager, --stack NAME picks the manager of that stack.',
+    );
   }
   const ks = ctx.keystack();
   if (choice.manager !== undefined) return ks.secretsManager(choice.manager);
@@ -23,5 +26,11 @@ export async function selectManager(ctx: CommandContext, choice: ManagerChoice =
 }
 
 /** The commander flags for `selectManager`, so that every command spells them the same way. */
-export const MANAGER_OPTION = ['-m, --manager <name>', "secrets manager to use, by name or UUID (default: the active stack's)"] as const;
-export const STACK_OPTION = ['--stack <name>', 'use the secrets manager of this stack instead of the active one'] as const;
+export const MANAGER_OPTION = [
+  '-m, --manager <name>',
+  "secrets manager to use, by name or UUID (default: the active stack's)",
+] as const;
+export const STACK_OPTION = [
+  '--stack <name>',
+  'use the secrets manager of this stack instead of the active one',
+] as const;

@@ -40,9 +40,17 @@ export function mountGroup(program: Command, group: GroupDefinition, ctx: Comman
   for (const def of group.commands) mountCommand(parent, group.path, def, ctx, run);
 }
 
-function mountCommand(parent: Command, groupPath: string, def: CommandDefinition, ctx: CommandContext, run: Runner): void {
+function mountCommand(
+  parent: Command,
+  groupPath: string,
+  def: CommandDefinition,
+  ctx: CommandContext,
+  run: Runner,
+): void {
   if (!def.path.startsWith(`${groupPath} `)) throw new Error(`command '${def.path}' is not in group '${groupPath}'`);
-  const cmd = parent.command(def.path.slice(groupPath.length + 1), { hidden: def.hidden === true }).description(def.description);
+  const cmd = parent
+    .command(def.path.slice(groupPath.length + 1), { hidden: def.hidden === true })
+    .description(def.description);
   for (const a of def.arguments ?? []) cmd.argument(a.spec, a.description);
   for (const o of def.options ?? []) {
     const option = new Option(o.flags, o.description);

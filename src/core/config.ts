@@ -18,7 +18,10 @@ export interface ManagerSettings {
 const PREFIX_RULE = /^[a-z][a-z0-9_]{0,30}$/;
 
 /** Validates the scope fields for a flavor. Returns them normalised. */
-export function validateScopeSettings(flavor: FlavorDefinition<unknown>, raw: Record<string, unknown>): ManagerSettings {
+export function validateScopeSettings(
+  flavor: FlavorDefinition<unknown>,
+  raw: Record<string, unknown>,
+): ManagerSettings {
   const scopeRaw = raw['scope'] ?? (flavor.supportsScoping ? 'component' : 'none');
   if (typeof scopeRaw !== 'string' || !isScope(scopeRaw)) {
     throw new ConfigError(`invalid scope ${JSON.stringify(scopeRaw)}`, { hint: `Use one of: ${SCOPES.join(', ')}.` });
@@ -71,9 +74,12 @@ export function validateFlavorFields(
     }
     const lookalike = options.forbidReferences ? referenceLookalike(value) : null;
     if (lookalike) {
-      throw new ConfigError(`config field '${key}' of the ${flavorName} flavor looks like a secret reference but is not one: ${lookalike}`, {
-        hint: "A secrets manager's config cannot use references anyway; give the real value.",
-      });
+      throw new ConfigError(
+        `config field '${key}' of the ${flavorName} flavor looks like a secret reference but is not one: ${lookalike}`,
+        {
+          hint: "A secrets manager's config cannot use references anyway; give the real value.",
+        },
+      );
     }
     if (options.forbidReferences && typeof value === 'string' && isReference(value)) {
       throw new ConfigError(`a secrets manager's config cannot use a secret reference (field '${key}')`, {
@@ -133,7 +139,8 @@ function convert(flavorName: string, key: string, field: ConfigField, value: unk
       throw bad('true or false');
     }
     case 'integer': {
-      const n = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : NaN;
+      const n =
+        typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : NaN;
       if (!Number.isInteger(n)) throw bad('an integer');
       return n;
     }

@@ -11,7 +11,9 @@ import type { Caller } from '../support/caller.js';
 import type { SecretsBackend } from './types.js';
 
 /** Every item of a paged listing: `page(token)` gives one page and the next token (empty or absent at the end). */
-export async function allPages<T>(page: (token: string | undefined) => Promise<{ items: Iterable<T>; next: string | null | undefined }>): Promise<T[]> {
+export async function allPages<T>(
+  page: (token: string | undefined) => Promise<{ items: Iterable<T>; next: string | null | undefined }>,
+): Promise<T[]> {
   const out: T[] = [];
   let token: string | undefined;
   do {
@@ -28,22 +30,30 @@ export async function allPages<T>(page: (token: string | undefined) => Promise<{
  * first request is safe.
  */
 export function retryingOperations(caller: Caller, backend: SecretsBackend): SecretsBackend {
-  const guard = <A extends [string?, ...unknown[]], R>(op: string, fn: (...a: A) => Promise<R>) =>
-    (...a: A): Promise<R> => caller.run(op, a[0], () => fn(...a));
+  const guard =
+    <A extends [string?, ...unknown[]], R>(op: string, fn: (...a: A) => Promise<R>) =>
+    (...a: A): Promise<R> =>
+      caller.run(op, a[0], () => fn(...a));
   const b = backend;
   return {
     create: guard('register', (n: string, s: StoredSecret) => b.create(n, s)),
     get: guard('get', (n: string) => b.get(n)),
     list: guard('list', () => b.list()),
     update: guard('update', (n: string, s: StoredSecret) => b.update(n, s)),
-    ...(b.read && b.replaceIf ? { read: guard('get', b.read.bind(b)), replaceIf: guard('update', b.replaceIf.bind(b)) } : {}),
+    ...(b.read && b.replaceIf
+      ? { read: guard('get', b.read.bind(b)), replaceIf: guard('update', b.replaceIf.bind(b)) }
+      : {}),
     delete: guard('delete', (n: string) => b.delete(n)),
     close: () => b.close?.(),
   };
 }
 
 /** Deletes each name, `concurrency` at a time; how many deletes found their secret. */
-export async function deleteEach(names: readonly string[], concurrency: number, del: (name: string) => Promise<boolean>): Promise<number> {
+export async function deleteEach(
+  names: readonly string[],
+  concurrency: number,
+  del: (name: string) => Promise<boolean>,
+): Promise<number> {
   return (await mapLimit(names, concurrency, del)).filter(Boolean).length;
 }
 
@@ -52,7 +62,13 @@ export async function deleteEach(names: readonly string[], concurrency: number, 
  * JSON.parse errors quote the text they failed on, which here is a secret value, so the cause is
  * dropped rather than scrubbed.
  */
-export function decodeOrFail(flavor: string, secretName: string, json: string, prefix: string, what: string): StoredSecret {
+export function decodeOrFail(
+  flavor: string,
+  secretName: string,
+  json: string,
+  prefix: string,
+  what: string,
+): StoredSecret {
   try {
     return decodeContent(json, prefix);
   } catch {
@@ -90,6 +106,11 @@ export function unlikeAnswer(a: UnlikeAnswer): { reason: string; hint: string } 
 }
 
 /** unlikeAnswer as the BackendError of one operation. */
-export function unlikeBackend(flavor: string, operation: string, secretName: string | undefined, a: UnlikeAnswer): BackendError {
+export function unlikeBackend(
+  flavor: string,
+  operation: string,
+  secretName: string | undefined,
+  a: UnlikeAnswer,
+): BackendError {
   return new BackendError({ flavor, operation, secretName, ...unlikeAnswer(a) });
 }

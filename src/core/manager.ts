@@ -86,14 +86,24 @@ export interface WriteOptions {
 type ResultCheck = (v: unknown) => string | undefined;
 
 const isBoolean: ResultCheck = (v) => (typeof v === 'boolean' ? undefined : `${describeValue(v)}, not true or false`);
-const isCount: ResultCheck = (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? undefined : `${describeValue(v)}, not a count of deleted secrets`);
+const isCount: ResultCheck = (v) =>
+  typeof v === 'number' && Number.isInteger(v) && v >= 0
+    ? undefined
+    : `${describeValue(v)}, not a count of deleted secrets`;
 const isNames: ResultCheck = (v) =>
-  Array.isArray(v) && v.every((n) => typeof n === 'string') ? undefined : `${describeValue(v)}, not an array of secret names`;
+  Array.isArray(v) && v.every((n) => typeof n === 'string')
+    ? undefined
+    : `${describeValue(v)}, not an array of secret names`;
 const isStoredOrNull: ResultCheck = (v) => {
   if (v === null) return undefined;
   const s = v as { schema?: unknown; values?: unknown } | undefined;
   const values = s?.values;
-  const ok = typeof s === 'object' && typeof s.schema === 'string' && typeof values === 'object' && values !== null && !Array.isArray(values) &&
+  const ok =
+    typeof s === 'object' &&
+    typeof s.schema === 'string' &&
+    typeof values === 'object' &&
+    values !== null &&
+    !Array.isArray(values) &&
     Object.values(values).every((x) => typeof x === 'string');
   return ok ? undefined : `${describeValue(v)}, not null or { schema, values } with string values`;
 };
@@ -101,7 +111,8 @@ const isStoredOrNull: ResultCheck = (v) => {
 /** The type of a value, never the value itself (it may be a secret). */
 function describeValue(v: unknown): string {
   if (v === null || v === undefined) return String(v);
-  if (Array.isArray(v)) return v.every((n) => typeof n === 'string') ? 'an array of strings' : 'an array with non-strings';
+  if (Array.isArray(v))
+    return v.every((n) => typeof n === 'string') ? 'an array of strings' : 'an array with non-strings';
   if (typeof v === 'number') return Number.isInteger(v) ? 'an integer' : 'a number';
   return typeof v === 'object' ? 'an object' : `${/^[aeiou]/.test(typeof v) ? 'an' : 'a'} ${typeof v}`;
 }
@@ -186,8 +197,16 @@ export class SecretsManager {
     const be = this.#be();
     const describe = be.describe?.bind(be);
     const found: DescribedSecret | null = describe
-      ? await this.#call('describe', name, () => describe(name), undefined, (v) => (v === null ? undefined : isStoredOrNull((v as { secret?: unknown }).secret)))
-      : await this.#call('get', name, () => be.get(name), undefined, isStoredOrNull).then((secret) => (secret ? { secret } : null));
+      ? await this.#call(
+          'describe',
+          name,
+          () => describe(name),
+          undefined,
+          (v) => (v === null ? undefined : isStoredOrNull((v as { secret?: unknown }).secret)),
+        )
+      : await this.#call('get', name, () => be.get(name), undefined, isStoredOrNull).then((secret) =>
+          secret ? { secret } : null,
+        );
     if (!found) throw new SecretNotFoundError(name, this.where);
     // Not shown, but known: a message quoting one is masked.
     processMasker.add(Object.values(found.secret.values));
@@ -222,7 +241,8 @@ export class SecretsManager {
    */
   async update(name: string, values: Readonly<Record<string, string>>, options: WriteOptions = {}): Promise<Secret> {
     this.#checkName(name);
-    if (options.schema !== undefined) return this.#replace(name, await this.#prepare(name, values, options.schema, options.types));
+    if (options.schema !== undefined)
+      return this.#replace(name, await this.#prepare(name, values, options.schema, options.types));
     const current = await this.get(name);
     return this.#replace(name, await this.#prepare(name, values, current.schema, current.types));
   }
@@ -235,12 +255,18 @@ export class SecretsManager {
    * Without compare-and-set (github, custom flavors that lack it) this is a get + update, so of
    * two concurrent merges the last writer wins.
    */
-  async patch(name: string, change: { set?: Readonly<Record<string, string>>; remove?: readonly string[] }): Promise<Secret> {
+  async patch(
+    name: string,
+    change: { set?: Readonly<Record<string, string>>; remove?: readonly string[] },
+  ): Promise<Secret> {
     this.#checkName(name);
     const be = await this.#call('update', name, async () => this.#be());
     if (!be.read || !be.replaceIf) {
       const current = await this.get(name);
-      return this.#replace(name, await this.#prepare(name, this.#merge(name, current, change), current.schema, current.types));
+      return this.#replace(
+        name,
+        await this.#prepare(name, this.#merge(name, current, change), current.schema, current.types),
+      );
     }
     const read = be.read.bind(be);
     const replaceIf = be.replaceIf.bind(be);
@@ -248,7 +274,12 @@ export class SecretsManager {
       const current = await this.#call('get', name, () => read(name));
       if (!current) throw new SecretNotFoundError(name, this.where);
       processMasker.add(Object.values(current.secret.values));
-      const stored = await this.#prepare(name, this.#merge(name, current.secret, change), current.secret.schema, current.secret.types);
+      const stored = await this.#prepare(
+        name,
+        this.#merge(name, current.secret, change),
+        current.secret.schema,
+        current.secret.types,
+      );
       const outcome = await this.#call('update', name, () => replaceIf(name, stored, current.version), stored);
       if (outcome === 'updated') return { name, ...stored };
       if (outcome === 'absent') throw new SecretNotFoundError(name, this.where);
@@ -270,11 +301,17 @@ export class SecretsManager {
    * call get list + delete, eight at a time; a secret that vanished meanwhile is not counted.
    */
   async deleteAll(): Promise<number> {
-    return this.#call('delete-all', undefined, async () => {
-      const be = this.#be();
-      if (be.deleteAll) return be.deleteAll();
-      return deleteEach(await be.list(), DELETE_CONCURRENCY, (name) => be.delete(name));
-    }, undefined, isCount);
+    return this.#call(
+      'delete-all',
+      undefined,
+      async () => {
+        const be = this.#be();
+        if (be.deleteAll) return be.deleteAll();
+        return deleteEach(await be.list(), DELETE_CONCURRENCY, (name) => be.delete(name));
+      },
+      undefined,
+      isCount,
+    );
   }
 
   /**
@@ -291,8 +328,11 @@ export class SecretsManager {
     const schema = await this.#opts.schemas.get(name);
     if (!schema) {
       const known = (await this.#opts.schemas.list()).map((s) => s.name);
-      throw new SchemaValidationError(name, [{ key: '', message: `unknown schema '${name}'` }],
-        `Known schemas: ${known.join(', ')}. Add your own with \`keystack schema register MODULE\`.`);
+      throw new SchemaValidationError(
+        name,
+        [{ key: '', message: `unknown schema '${name}'` }],
+        `Known schemas: ${known.join(', ')}. Add your own with \`keystack schema register MODULE\`.`,
+      );
     }
     return schema;
   }
@@ -303,11 +343,19 @@ export class SecretsManager {
     await be?.close?.();
   }
 
-  #merge(name: string, current: StoredSecret, change: { set?: Readonly<Record<string, string>>; remove?: readonly string[] }): Record<string, string> {
+  #merge(
+    name: string,
+    current: StoredSecret,
+    change: { set?: Readonly<Record<string, string>>; remove?: readonly string[] },
+  ): Record<string, string> {
     const values = { ...current.values, ...change.set };
     for (const key of change.remove ?? []) {
       if (!Object.hasOwn(values, key)) {
-        throw new SchemaValidationError(current.schema, [{ key, message: `secret '${name}' has no such key` }], 'Run `keystack secret get NAME` to see its keys.');
+        throw new SchemaValidationError(
+          current.schema,
+          [{ key, message: `secret '${name}' has no such key` }],
+          'Run `keystack secret get NAME` to see its keys.',
+        );
       }
       delete values[key];
     }
@@ -325,11 +373,18 @@ export class SecretsManager {
    * arbitrary secret keeps the types it had (`previous`, from the read before an update) for the
    * values that still fit them.
    */
-  async #prepare(name: string, values: Readonly<Record<string, string>>, schemaArg: SchemaArg, previous?: Readonly<Record<string, ValueType>>): Promise<StoredSecret> {
+  async #prepare(
+    name: string,
+    values: Readonly<Record<string, string>>,
+    schemaArg: SchemaArg,
+    previous?: Readonly<Record<string, ValueType>>,
+  ): Promise<StoredSecret> {
     for (const [key, value] of Object.entries(values)) {
       validateSecretKey(key, this.scope.prefix);
       if (typeof value !== 'string') {
-        throw new SchemaValidationError(typeof schemaArg === 'string' ? schemaArg : schemaArg.name, [{ key, message: 'value must be a string' }]);
+        throw new SchemaValidationError(typeof schemaArg === 'string' ? schemaArg : schemaArg.name, [
+          { key, message: 'value must be a string' },
+        ]);
       }
     }
     const schema = typeof schemaArg === 'string' ? await this.schema(schemaArg) : schemaArg;
@@ -337,13 +392,19 @@ export class SecretsManager {
     const types = schema.object ? coerced.types : keptTypes(previous, coerced.values);
     const stored: StoredSecret = { schema: schema.name, values: coerced.values, ...(types ? { types } : {}) };
     const bytes = payloadBytes(stored, this.scope.prefix);
-    if (bytes > this.flavor.maxContentBytes) throw new SecretTooLargeError(name, bytes, this.flavor.maxContentBytes, this.flavor.name);
+    if (bytes > this.flavor.maxContentBytes)
+      throw new SecretTooLargeError(name, bytes, this.flavor.maxContentBytes, this.flavor.name);
     return stored;
   }
 
   #checkName(name: string): void {
     if (typeof name !== 'string') throw new ConfigError('a secret name must be a string');
-    validateSecretName(name, this.flavor.nameRule, 'secret name', scopedPrefix(this.scope, this.flavor.separator).length);
+    validateSecretName(
+      name,
+      this.flavor.nameRule,
+      'secret name',
+      scopedPrefix(this.scope, this.flavor.separator).length,
+    );
   }
 
   #be(): SecretsBackend {
@@ -354,13 +415,21 @@ export class SecretsManager {
       flavor.check?.(config);
       // Credentials (stored or from the environment) must not show up in any message either.
       for (const [k, field] of Object.entries(flavor.config)) if (field.sensitive) processMasker.add([config[k]]);
-      const names = flavor.naming ? flavor.naming(this.scope) : backendNames(this.scope, flavor.separator ?? '/', (n) => isValidName(n, flavor.nameRule));
+      const names = flavor.naming
+        ? flavor.naming(this.scope)
+        : backendNames(this.scope, flavor.separator ?? '/', (n) => isValidName(n, flavor.nameRule));
       this.#backend = flavor.create({ config, scope: this.scope, names, configDir, env, ...(warn ? { warn } : {}) });
     }
     return this.#backend;
   }
 
-  async #call<T>(operation: string, secretName: string | undefined, fn: () => Promise<T>, stored?: StoredSecret, check?: ResultCheck): Promise<T> {
+  async #call<T>(
+    operation: string,
+    secretName: string | undefined,
+    fn: () => Promise<T>,
+    stored?: StoredSecret,
+    check?: ResultCheck,
+  ): Promise<T> {
     // Values being written are known from here on: a backend (or custom flavor) error that
     // echoes the request is masked, whether it arrives as an SDK error or a keystack error.
     if (stored) processMasker.add(Object.values(stored.values));
@@ -368,16 +437,22 @@ export class SecretsManager {
     try {
       result = await fn();
     } catch (e) {
-      throw backendFailure({ flavor: this.flavor.name, operation, secretName, values: stored ? Object.values(stored.values) : [] }, e);
+      throw backendFailure(
+        { flavor: this.flavor.name, operation, secretName, values: stored ? Object.values(stored.values) : [] },
+        e,
+      );
     }
     // A custom flavor is code keystack did not write: what it returns is checked, so that a
     // broken one is named instead of printing one character per line or "undefined secrets".
     const wrong = check?.(result);
     if (wrong !== undefined) {
       const from = this.#opts.source ? ` (module ${this.#opts.source})` : '';
-      throw new ConfigError(`the ${this.flavor.name} flavor${from} broke the backend contract: ${operation} returned ${wrong}`, {
-        hint: 'Fix the flavor so that each method returns what SecretsBackend declares (see docs/custom-flavors.md).',
-      });
+      throw new ConfigError(
+        `the ${this.flavor.name} flavor${from} broke the backend contract: ${operation} returned ${wrong}`,
+        {
+          hint: 'Fix the flavor so that each method returns what SecretsBackend declares (see docs/custom-flavors.md).',
+        },
+      );
     }
     return result;
   }

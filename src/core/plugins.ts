@@ -87,11 +87,16 @@ const FLAVOR_NAME = /^[a-z0-9][a-z0-9_-]{0,39}$/;
 
 /** Catches a hand-made or mistyped flavor object at registration instead of at first use. */
 function checkFlavor(f: FlavorDefinition<unknown>, path: string): void {
-  const bad = (what: string) => new ConfigError(`module ${path} exports a flavor with ${what}`, { hint: 'Build it with defineFlavor({...}); see docs/custom-flavors.md.' });
-  if (typeof f.name !== 'string' || !FLAVOR_NAME.test(f.name)) throw bad(`an invalid name ${JSON.stringify(f.name)} (use lowercase letters, digits, - and _)`);
+  const bad = (what: string) =>
+    new ConfigError(`module ${path} exports a flavor with ${what}`, {
+      hint: 'Build it with defineFlavor({...}); see docs/custom-flavors.md.',
+    });
+  if (typeof f.name !== 'string' || !FLAVOR_NAME.test(f.name))
+    throw bad(`an invalid name ${JSON.stringify(f.name)} (use lowercase letters, digits, - and _)`);
   if (typeof f.create !== 'function') throw bad(`no create(ctx) function ('${f.name}')`);
   // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- a hand-made flavor object may lack nameRule, whatever its type claims
-  if (!(f.nameRule?.pattern instanceof RegExp) || !(f.nameRule.maxLength > 0)) throw bad(`no valid nameRule ('${f.name}')`);
+  if (!(f.nameRule?.pattern instanceof RegExp) || !(f.nameRule.maxLength > 0))
+    throw bad(`no valid nameRule ('${f.name}')`);
   if (!(f.maxContentBytes > 0)) throw bad(`no valid maxContentBytes ('${f.name}')`);
 }
 

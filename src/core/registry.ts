@@ -33,7 +33,10 @@ export function createFlavorRegistry(
   custom: () => Promise<{ flavor: FlavorDefinition<unknown>; source: string }[]> = async () => [],
   failures: () => Promise<{ module: string; error: unknown }[]> = async () => [],
 ): FlavorRegistry {
-  const list = async () => [...(await loadBuiltinFlavors()).map((flavor) => ({ flavor, source: 'built-in' })), ...(await custom())];
+  const list = async () => [
+    ...(await loadBuiltinFlavors()).map((flavor) => ({ flavor, source: 'built-in' })),
+    ...(await custom()),
+  ];
   return {
     list,
     async get(name) {
@@ -44,11 +47,17 @@ export function createFlavorRegistry(
       const broken = await failures();
       if (broken.length > 0) {
         const why = broken.map((b) => `${b.module} (${firstLine(b.error)})`).join('; ');
-        throw new ConfigError(`unknown secrets-manager flavor '${name}'; registered modules that failed to load: ${why}`, {
-          hint: 'Restore or fix the module, or remove it with `keystack secrets-manager flavor unregister MODULE`.',
-        });
+        throw new ConfigError(
+          `unknown secrets-manager flavor '${name}'; registered modules that failed to load: ${why}`,
+          {
+            hint: 'Restore or fix the module, or remove it with `keystack secrets-manager flavor unregister MODULE`.',
+          },
+        );
       }
-      throw new NotFoundError(`unknown secrets-manager flavor '${name}'`, 'Run `keystack secrets-manager flavor list`, or add one with `keystack secrets-manager flavor register MODULE`.');
+      throw new NotFoundError(
+        `unknown secrets-manager flavor '${name}'`,
+        'Run `keystack secrets-manager flavor list`, or add one with `keystack secrets-manager flavor register MODULE`.',
+      );
     },
   };
 }

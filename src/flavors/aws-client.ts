@@ -24,7 +24,10 @@ export interface AwsFlavorOptions {
   recovery_window_days?: number;
 }
 
-export async function loadClient(config: AwsFlavorOptions, limits: CallLimits): Promise<{ sdk: typeof Sdk; client: Client }> {
+export async function loadClient(
+  config: AwsFlavorOptions,
+  limits: CallLimits,
+): Promise<{ sdk: typeof Sdk; client: Client }> {
   const sdk = await importLib(FLAVOR_NAME, SDK, () => import('@aws-sdk/client-secrets-manager'));
   const options: Sdk.SecretsManagerClientConfig = {
     region: config.region_name,
@@ -32,7 +35,11 @@ export async function loadClient(config: AwsFlavorOptions, limits: CallLimits): 
     maxAttempts: 1,
     // Without throwOnRequestTimeout the SDK only logs a warning when requestTimeout passes and
     // keeps waiting: an endpoint that accepts connections but never answers hung for minutes.
-    requestHandler: { connectionTimeout: Math.min(10_000, limits.requestTimeoutMs), requestTimeout: limits.requestTimeoutMs, throwOnRequestTimeout: true },
+    requestHandler: {
+      connectionTimeout: Math.min(10_000, limits.requestTimeoutMs),
+      requestTimeout: limits.requestTimeoutMs,
+      throwOnRequestTimeout: true,
+    },
   };
   if (config.endpoint_url) options.endpoint = config.endpoint_url;
   if (config.profile) {
@@ -76,24 +83,48 @@ export function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-const THROTTLING = new Set(['ThrottlingException', 'TooManyRequestsException', 'Throttling', 'RequestLimitExceeded', 'SlowDown']);
-const AUTH = new Set(['UnrecognizedClientException', 'InvalidSignatureException', 'SignatureDoesNotMatch', 'InvalidClientTokenId', 'ExpiredTokenException', 'IncompleteSignature']);
+const THROTTLING = new Set([
+  'ThrottlingException',
+  'TooManyRequestsException',
+  'Throttling',
+  'RequestLimitExceeded',
+  'SlowDown',
+]);
+const AUTH = new Set([
+  'UnrecognizedClientException',
+  'InvalidSignatureException',
+  'SignatureDoesNotMatch',
+  'InvalidClientTokenId',
+  'ExpiredTokenException',
+  'IncompleteSignature',
+]);
 
 export const CLASSIFY: FailureClassifier = {
   throttled: (e) => THROTTLING.has(errorName(e)) || httpStatus(e) === 429,
-  absent: (e) => errorName(e) === 'ResourceNotFoundException' || (errorName(e) === 'InvalidRequestException' && /marked (for )?delet|scheduled for deletion/i.test(errorMessage(e))),
+  absent: (e) =>
+    errorName(e) === 'ResourceNotFoundException' ||
+    (errorName(e) === 'InvalidRequestException' && /marked (for )?delet|scheduled for deletion/i.test(errorMessage(e))),
   exists: (e) => errorName(e) === 'ResourceExistsException',
   explain(e) {
     const n = errorName(e);
     if (CLASSIFY.throttled(e)) {
-      return { reason: `AWS Secrets Manager kept throttling the request (${n || 'HTTP 429'})`, hint: 'Try again later, spread the calls out, or ask AWS for a higher request quota.' };
+      return {
+        reason: `AWS Secrets Manager kept throttling the request (${n || 'HTTP 429'})`,
+        hint: 'Try again later, spread the calls out, or ask AWS for a higher request quota.',
+      };
     }
     if (AUTH.has(n) || n === 'CredentialsProviderError') {
-      return { reason: n === 'CredentialsProviderError' ? 'no AWS credentials were found' : `AWS rejected the credentials (${n})`,
-        hint: 'Give credentials through the standard AWS chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, SSO, an instance role) or --profile, and check they are current.' };
+      return {
+        reason:
+          n === 'CredentialsProviderError' ? 'no AWS credentials were found' : `AWS rejected the credentials (${n})`,
+        hint: 'Give credentials through the standard AWS chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, SSO, an instance role) or --profile, and check they are current.',
+      };
     }
     if (n === 'AccessDeniedException' || n === 'AccessDenied') {
-      return { reason: `access denied by AWS (${n})`, hint: "Grant the identity secretsmanager:* on the secrets under this manager's name prefix (see docs/flavors/aws.md)." };
+      return {
+        reason: `access denied by AWS (${n})`,
+        hint: "Grant the identity secretsmanager:* on the secrets under this manager's name prefix (see docs/flavors/aws.md).",
+      };
     }
     return undefined;
   },

@@ -25,7 +25,13 @@ export default defineFlavor<AwsFlavorOptions>({
   supportsScoping: true,
   // AWS's own rule, which ZenML's aws flavor also applies ('.' included); AWS counts its
   // 512-character limit on the whole name, scope path included.
-  nameRule: { pattern: /[A-Za-z0-9_+=.@-]+/, maxLength: 512, maxScopedLength: 512, dots: true, description: 'must contain only letters, digits and the characters _+=.@-' },
+  nameRule: {
+    pattern: /[A-Za-z0-9_+=.@-]+/,
+    maxLength: 512,
+    maxScopedLength: 512,
+    dots: true,
+    description: 'must contain only letters, digits and the characters _+=.@-',
+  },
   // AWS's SecretString limit; moto does not enforce it, so the core checks it.
   maxContentBytes: 65536,
   dependencies: { [SDK]: '~3.1164.0' },
@@ -35,11 +41,27 @@ export default defineFlavor<AwsFlavorOptions>({
   config: {
     region_name: { type: 'string', description: 'AWS region, e.g. eu-west-2', required: true },
     endpoint_url: { type: 'string', description: 'endpoint override (emulators, VPC endpoints)' },
-    profile: { type: 'string', description: 'named profile from ~/.aws/config (otherwise the default credential chain)' },
+    profile: {
+      type: 'string',
+      description: 'named profile from ~/.aws/config (otherwise the default credential chain)',
+    },
     aws_access_key_id: { type: 'string', description: 'static access key id', env: 'AWS_ACCESS_KEY_ID' },
-    aws_secret_access_key: { type: 'string', description: 'static secret access key', sensitive: true, env: 'AWS_SECRET_ACCESS_KEY' },
-    aws_session_token: { type: 'string', description: 'session token for temporary keys', sensitive: true, env: 'AWS_SESSION_TOKEN' },
-    recovery_window_days: { type: 'integer', description: 'keep deleted secrets restorable for 7-30 days (default: delete at once)' },
+    aws_secret_access_key: {
+      type: 'string',
+      description: 'static secret access key',
+      sensitive: true,
+      env: 'AWS_SECRET_ACCESS_KEY',
+    },
+    aws_session_token: {
+      type: 'string',
+      description: 'session token for temporary keys',
+      sensitive: true,
+      env: 'AWS_SESSION_TOKEN',
+    },
+    recovery_window_days: {
+      type: 'integer',
+      description: 'keep deleted secrets restorable for 7-30 days (default: delete at once)',
+    },
   },
   check(config) {
     const window = config.recovery_window_days;
@@ -60,10 +82,12 @@ function createAwsBackend(ctx: FlavorContext<AwsFlavorOptions>): SecretsBackend 
   const caller = createCaller({ flavor: FLAVOR_NAME, env: ctx.env, classify: CLASSIFY });
   let loading: Promise<{ sdk: typeof Sdk; client: Client }> | undefined;
   const lib = () => (loading ??= loadClient(config, caller.limits));
-  const send = <T>(call: (sdk: typeof Sdk, client: Client) => Promise<T>) => async (): Promise<T> => {
-    const { sdk, client } = await lib();
-    return call(sdk, client);
-  };
+  const send =
+    <T>(call: (sdk: typeof Sdk, client: Client) => Promise<T>) =>
+    async (): Promise<T> => {
+      const { sdk, client } = await lib();
+      return call(sdk, client);
+    };
   // The schema each secret was last seen with, so that an update re-tags only when it changes.
   const schemas = new Map<string, string>();
   const seen = (name: string, schema: string) => {
@@ -74,9 +98,14 @@ function createAwsBackend(ctx: FlavorContext<AwsFlavorOptions>): SecretsBackend 
   /** The secret and its version id (AWSCURRENT); null when absent or pending deletion. */
   const readVersioned = async (name: string): Promise<{ secret: StoredSecret; version: string | undefined } | null> => {
     // A secret inside its recovery window answers InvalidRequestException: it reads as absent.
-    const out = await caller.orNull('get', name, send((s, c) => c.send(new s.GetSecretValueCommand({ SecretId: names.full(name) }))));
+    const out = await caller.orNull(
+      'get',
+      name,
+      send((s, c) => c.send(new s.GetSecretValueCommand({ SecretId: names.full(name) }))),
+    );
     if (!out) return null;
-    if (out.ARN === undefined && out.Name === undefined) throw unconfirmed('get', name, 'GetSecretValue', 'ARN and Name');
+    if (out.ARN === undefined && out.Name === undefined)
+      throw unconfirmed('get', name, 'GetSecretValue', 'ARN and Name');
     const stored = decode(name, names.full(name), out, scope.prefix);
     seen(name, stored.schema);
     return { secret: stored, version: out.VersionId };
@@ -84,7 +113,11 @@ function createAwsBackend(ctx: FlavorContext<AwsFlavorOptions>): SecretsBackend 
 
   /** The version id labelled AWSCURRENT, without reading the value; null when absent. */
   const currentVersion = async (name: string): Promise<string | null> => {
-    const d = await caller.orNull('update', name, send((s, c) => c.send(new s.DescribeSecretCommand({ SecretId: names.full(name) }))));
+    const d = await caller.orNull(
+      'update',
+      name,
+      send((s, c) => c.send(new s.DescribeSecretCommand({ SecretId: names.full(name) }))),
+    );
     if (!d || d.DeletedDate) return null;
     const current = Object.entries(d.VersionIdsToStages ?? {}).find(([, stages]) => stages.includes('AWSCURRENT'));
     return current?.[0] ?? null;
@@ -94,7 +127,11 @@ function createAwsBackend(ctx: FlavorContext<AwsFlavorOptions>): SecretsBackend 
   const retag = async (name: string, schema: string) => {
     if (scope.scope !== 'none' && schemas.get(name) !== schema) {
       const Tags = [{ Key: `${scope.prefix}_secret_schema`, Value: schema }];
-      await caller.run('update', name, send((s, c) => c.send(new s.TagResourceCommand({ SecretId: names.full(name), Tags }))));
+      await caller.run(
+        'update',
+        name,
+        send((s, c) => c.send(new s.TagResourceCommand({ SecretId: names.full(name), Tags }))),
+      );
     }
     seen(name, schema);
   };
@@ -108,12 +145,26 @@ function createAwsBackend(ctx: FlavorContext<AwsFlavorOptions>): SecretsBackend 
   const filters = listFilters(ctx);
   const list = async (): Promise<string[]> => {
     const entries = await allPages(async (token) => {
-      const page = await caller.run('list', undefined, send((s, c) => c.send(new s.ListSecretsCommand({ ...(filters.length ? { Filters: filters } : {}), MaxResults: 100, ...(token ? { NextToken: token } : {}) }))));
+      const page = await caller.run(
+        'list',
+        undefined,
+        send((s, c) =>
+          c.send(
+            new s.ListSecretsCommand({
+              ...(filters.length ? { Filters: filters } : {}),
+              MaxResults: 100,
+              ...(token ? { NextToken: token } : {}),
+            }),
+          ),
+        ),
+      );
       if (!Array.isArray(page.SecretList)) throw unconfirmed('list', undefined, 'ListSecrets', 'SecretList');
       return { items: page.SecretList, next: page.NextToken };
     });
-    return entries.filter((e) => !e.DeletedDate && !(scope.scope === 'none' && e.Tags?.some((t) => t.Key === scopeTag)))
-      .map((e) => (e.Name === undefined ? null : names.parse(e.Name))).filter((n) => n !== null);
+    return entries
+      .filter((e) => !e.DeletedDate && !(scope.scope === 'none' && e.Tags?.some((t) => t.Key === scopeTag)))
+      .map((e) => (e.Name === undefined ? null : names.parse(e.Name)))
+      .filter((n) => n !== null);
   };
 
   return {
@@ -121,13 +172,27 @@ function createAwsBackend(ctx: FlavorContext<AwsFlavorOptions>): SecretsBackend 
       const tags = Object.entries(secretMetadata(scope, name, secret.schema)).map(([Key, Value]) => ({ Key, Value }));
       let out: Sdk.CreateSecretCommandOutput | null;
       try {
-        out = await caller.run('register', name, send((s, c) => c.send(new s.CreateSecretCommand({ Name: names.full(name), SecretString: encodeContent(secret, scope.prefix), ...(tags.length ? { Tags: tags } : {}) }))));
+        out = await caller.run(
+          'register',
+          name,
+          send((s, c) =>
+            c.send(
+              new s.CreateSecretCommand({
+                Name: names.full(name),
+                SecretString: encodeContent(secret, scope.prefix),
+                ...(tags.length ? { Tags: tags } : {}),
+              }),
+            ),
+          ),
+        );
       } catch (e) {
         if (CLASSIFY.exists?.(e)) return false;
-        if (errorName(e) === 'InvalidRequestException' && /deletion|deleted/i.test(errorMessage(e))) throw pendingDeletion(name, names.full(name));
+        if (errorName(e) === 'InvalidRequestException' && /deletion|deleted/i.test(errorMessage(e)))
+          throw pendingDeletion(name, names.full(name));
         throw e;
       }
-      if ((out.ARN === undefined && out.Name === undefined) || out.VersionId === undefined) throw unconfirmed('register', name, 'CreateSecret', 'ARN, Name and VersionId');
+      if ((out.ARN === undefined && out.Name === undefined) || out.VersionId === undefined)
+        throw unconfirmed('register', name, 'CreateSecret', 'ARN, Name and VersionId');
       seen(name, secret.schema);
       return true;
     },
@@ -143,24 +208,60 @@ function createAwsBackend(ctx: FlavorContext<AwsFlavorOptions>): SecretsBackend 
     list,
     async update(name, secret) {
       const id = names.full(name);
-      const out = await caller.orNull('update', name, send((s, c) => c.send(new s.PutSecretValueCommand({ SecretId: id, SecretString: encodeContent(secret, scope.prefix) }))));
+      const out = await caller.orNull(
+        'update',
+        name,
+        send((s, c) =>
+          c.send(new s.PutSecretValueCommand({ SecretId: id, SecretString: encodeContent(secret, scope.prefix) })),
+        ),
+      );
       if (!out) return false;
       await written(name, secret.schema, out);
       return true;
     },
-    replaceIf: (name, secret, version) => replaceIf({ ...cas, written: (n, out) => written(n, secret.schema, out), put: (n, token) =>
-      caller.orNull('update', n, send((s, c) => c.send(new s.PutSecretValueCommand({ SecretId: names.full(n), SecretString: encodeContent(secret, scope.prefix), ClientRequestToken: token })))) }, name, version),
+    replaceIf: (name, secret, version) =>
+      replaceIf(
+        {
+          ...cas,
+          written: (n, out) => written(n, secret.schema, out),
+          put: (n, token) =>
+            caller.orNull(
+              'update',
+              n,
+              send((s, c) =>
+                c.send(
+                  new s.PutSecretValueCommand({
+                    SecretId: names.full(n),
+                    SecretString: encodeContent(secret, scope.prefix),
+                    ClientRequestToken: token,
+                  }),
+                ),
+              ),
+            ),
+        },
+        name,
+        version,
+      ),
     async delete(name) {
       const id = names.full(name);
       // Force-delete succeeds for a missing secret (as on AWS), so absence needs a look first.
       if (window === undefined) {
-        const d = await caller.orNull('delete', name, send((s, c) => c.send(new s.DescribeSecretCommand({ SecretId: id }))));
+        const d = await caller.orNull(
+          'delete',
+          name,
+          send((s, c) => c.send(new s.DescribeSecretCommand({ SecretId: id }))),
+        );
         if (!d || d.DeletedDate) return false;
       }
       const how = window === undefined ? { ForceDeleteWithoutRecovery: true } : { RecoveryWindowInDays: window };
-      const out = await caller.orNull('delete', name, send((s, c) => c.send(new s.DeleteSecretCommand({ SecretId: id, ...how }))));
+      const out = await caller.orNull(
+        'delete',
+        name,
+        send((s, c) => c.send(new s.DeleteSecretCommand({ SecretId: id, ...how }))),
+      );
       if (!out) return false;
-      if (out.ARN === undefined && out.Name === undefined) throw unconfirmed('delete', name, 'DeleteSecret', 'ARN and Name');
+      if (out.ARN === undefined && out.Name === undefined)
+        throw unconfirmed('delete', name, 'DeleteSecret', 'ARN and Name');
       schemas.delete(name);
       return true;
     },
@@ -192,17 +293,25 @@ export function listFilters(ctx: FlavorContext<unknown>): Sdk.Filter[] {
 
 function decode(name: string, id: string, out: Sdk.GetSecretValueCommandOutput, prefix: string): StoredSecret {
   if (out.SecretString === undefined) {
-    throw new BackendError({ flavor: FLAVOR_NAME, operation: 'get', secretName: name,
+    throw new BackendError({
+      flavor: FLAVOR_NAME,
+      operation: 'get',
+      secretName: name,
       reason: `AWS secret '${id}' holds binary data (SecretBinary), not a keystack JSON secret`,
-      hint: 'keystack reads only SecretString values holding a JSON object; manage this secret with the AWS console or CLI.' });
+      hint: 'keystack reads only SecretString values holding a JSON object; manage this secret with the AWS console or CLI.',
+    });
   }
   return decodeOrFail(FLAVOR_NAME, name, out.SecretString, prefix, `AWS secret '${id}'`);
 }
 
 /** A 2xx answer without the fields AWS always returns: something else answered (a proxy, a stub). */
 function unconfirmed(operation: string, secretName: string | undefined, action: string, fields: string): BackendError {
-  return unlikeBackend(FLAVOR_NAME, operation, secretName, { service: 'AWS Secrets Manager', detail: `its answer to ${action} has no ${fields}`,
-    check: 'Check endpoint_url: it must reach AWS Secrets Manager itself, not a proxy or another service.', write: operation !== 'get' && operation !== 'list' });
+  return unlikeBackend(FLAVOR_NAME, operation, secretName, {
+    service: 'AWS Secrets Manager',
+    detail: `its answer to ${action} has no ${fields}`,
+    check: 'Check endpoint_url: it must reach AWS Secrets Manager itself, not a proxy or another service.',
+    write: operation !== 'get' && operation !== 'list',
+  });
 }
 
 function pendingDeletion(name: string, id: string): BackendError {

@@ -29,7 +29,13 @@ export interface AzureStore {
   vaultName(name: string): string | null;
   /** Replaces the tags of one version (PATCH). */
   tag(name: string, full: string, version: string, tags: Record<string, string>): Promise<unknown>;
-  write(op: string, name: string, secret: StoredSecret, tagName: string, extra: Record<string, string>): Promise<unknown>;
+  write(
+    op: string,
+    name: string,
+    secret: StoredSecret,
+    tagName: string,
+    extra: Record<string, string>,
+  ): Promise<unknown>;
 }
 
 export function azureCas(s: AzureStore) {
@@ -42,7 +48,12 @@ export function azureCas(s: AzureStore) {
       const value = await s.fetch('update', name);
       return { value, held: value !== null && leaseHeld(value.properties.tags?.[lockTag]) };
     });
-    return found && { secret: decodeOrFail('azure', name, found.value ?? '', s.prefix, 'the vault secret'), version: found.properties.version ?? '' };
+    return (
+      found && {
+        secret: decodeOrFail('azure', name, found.value ?? '', s.prefix, 'the vault secret'),
+        version: found.properties.version ?? '',
+      }
+    );
   };
 
   const replaceIf = async (name: string, secret: StoredSecret, version: string): Promise<ReplaceOutcome> => {
@@ -62,8 +73,11 @@ export function azureCas(s: AzureStore) {
     await new Promise((r) => setTimeout(r, LOCK_SETTLE_MS));
     const after = await s.fetch('update', name);
     if (!after) return 'absent';
-    if (after.properties.version !== version || !after.properties.tags?.[lockTag]?.startsWith(`${nonce}@`)) return 'conflict';
-    await s.write('update', name, secret, after.properties.tags[`${s.prefix}_secret_name`] ?? name, { [`${s.prefix}_base`]: version });
+    if (after.properties.version !== version || !after.properties.tags?.[lockTag]?.startsWith(`${nonce}@`))
+      return 'conflict';
+    await s.write('update', name, secret, after.properties.tags[`${s.prefix}_secret_name`] ?? name, {
+      [`${s.prefix}_base`]: version,
+    });
     return 'updated';
   };
 

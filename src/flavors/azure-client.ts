@@ -31,29 +31,39 @@ export interface AzureFlavorOptions {
 
 /** The inner error code of a Key Vault error body (`error.innererror.code`), e.g. ObjectIsBeingDeleted. */
 export function _inner(e: unknown): string | undefined {
-  const code = (e as { details?: { error?: { innerError?: { code?: unknown } } } } | undefined)?.details?.error?.innerError?.code;
+  const code = (e as { details?: { error?: { innerError?: { code?: unknown } } } } | undefined)?.details?.error
+    ?.innerError?.code;
   return typeof code === 'string' ? code : undefined;
 }
 
 /** Key Vault's rules for a vault name and URL, so that a bad one fails at register, not at first use. */
 export function _checkVault(o: Partial<AzureFlavorOptions>): void {
-  if (o.vault_url !== undefined && !/^https:\/\//i.test(o.vault_url)) throw new ConfigError(`vault_url must be an https:// URL (Key Vault refuses bearer tokens over http)`);
+  if (o.vault_url !== undefined && !/^https:\/\//i.test(o.vault_url))
+    throw new ConfigError(`vault_url must be an https:// URL (Key Vault refuses bearer tokens over http)`);
   const name = o.key_vault_name;
   if (name !== undefined && (!/^[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]$/.test(name) || name.includes('--'))) {
-    throw new ConfigError(`invalid key_vault_name '${name}': 3-24 letters, digits and -, starting with a letter, ending with a letter or digit, no consecutive -`);
+    throw new ConfigError(
+      `invalid key_vault_name '${name}': 3-24 letters, digits and -, starting with a letter, ending with a letter or digit, no consecutive -`,
+    );
   }
 }
 
 export function _vaultUrl(o: AzureFlavorOptions): string {
   if (o.vault_url) return o.vault_url.replace(/\/+$/, '');
   if (!o.key_vault_name) {
-    throw new ConfigError('the azure flavor needs key_vault_name or vault_url', { hint: 'Pass --key_vault_name=NAME (or --vault_url=https://…) when registering the manager.' });
+    throw new ConfigError('the azure flavor needs key_vault_name or vault_url', {
+      hint: 'Pass --key_vault_name=NAME (or --vault_url=https://…) when registering the manager.',
+    });
   }
   return `https://${o.key_vault_name}.vault.azure.net`;
 }
 
 export async function _connect(url: string, o: AzureFlavorOptions, timeoutMs: number): Promise<SecretClient> {
-  const { SecretClient } = await importLib(FLAVOR_NAME, '@azure/keyvault-secrets', () => import('@azure/keyvault-secrets'));
+  const { SecretClient } = await importLib(
+    FLAVOR_NAME,
+    '@azure/keyvault-secrets',
+    () => import('@azure/keyvault-secrets'),
+  );
   let credential: TokenCredential;
   if (o.access_token) {
     const token = o.access_token;
@@ -68,10 +78,18 @@ export async function _connect(url: string, o: AzureFlavorOptions, timeoutMs: nu
     disableChallengeResourceVerification: !AZURE_HOST.test(new URL(url).hostname),
     // keystack retries throttling itself (below), so every request is counted and bounded.
     retryOptions: { maxRetries: 0 },
-    additionalPolicies: [{ position: 'perCall', policy: { name: 'keystackTimeout', sendRequest: (req, next) => {
-      req.timeout = timeoutMs;
-      return next(req);
-    } } }],
+    additionalPolicies: [
+      {
+        position: 'perCall',
+        policy: {
+          name: 'keystackTimeout',
+          sendRequest: (req, next) => {
+            req.timeout = timeoutMs;
+            return next(req);
+          },
+        },
+      },
+    ],
     ...(o.ca_file ? { tlsOptions: { ca: readFileSync(o.ca_file) } } : {}),
   });
 }
@@ -82,17 +100,31 @@ export function _conflictOnRegister(name: string, full: string, e: unknown): unk
   const ctx = { flavor: FLAVOR_NAME, operation: 'register', secretName: name };
   switch (_inner(e)) {
     case 'ObjectIsDeletedButRecoverable':
-      return backendFailure(ctx, e, `the vault still holds a deleted (not purged) secret named '${full}'`,
-        `Recover it (az keyvault secret recover --name ${full}) or purge it (az keyvault secret purge --name ${full}), then register again. keystack purges on delete when the vault allows it.`);
+      return backendFailure(
+        ctx,
+        e,
+        `the vault still holds a deleted (not purged) secret named '${full}'`,
+        `Recover it (az keyvault secret recover --name ${full}) or purge it (az keyvault secret purge --name ${full}), then register again. keystack purges on delete when the vault allows it.`,
+      );
     case 'ObjectIsBeingDeleted':
-      return backendFailure(ctx, e, `a secret named '${full}' is still being deleted or purged`, 'Wait a minute and register again.');
+      return backendFailure(
+        ctx,
+        e,
+        `a secret named '${full}' is still being deleted or purged`,
+        'Wait a minute and register again.',
+      );
     default:
-      return backendFailure(ctx, e, `the vault refused the write with a conflict (${_inner(e) ?? 'no inner error code'})`,
-        'Another operation on this name may be in progress; retry, and check the vault\'s activity log if it persists.');
+      return backendFailure(
+        ctx,
+        e,
+        `the vault refused the write with a conflict (${_inner(e) ?? 'no inner error code'})`,
+        "Another operation on this name may be in progress; retry, and check the vault's activity log if it persists.",
+      );
   }
 }
 
-const UNREACHABLE = 'Check key_vault_name / vault_url and the network; for an emulator, check that it is running and its certificate is trusted.';
+const UNREACHABLE =
+  'Check key_vault_name / vault_url and the network; for an emulator, check that it is running and its certificate is trusted.';
 
 /** Throttling is retried; auth, throttling and connectivity failures get a next step. */
 export const CLASSIFY: FailureClassifier = {
@@ -102,15 +134,24 @@ export const CLASSIFY: FailureClassifier = {
   explain(e) {
     const status = _status(e);
     if (status === 403 && _inner(e) === 'SecretDisabled') {
-      return { reason: 'the secret is disabled in the vault (HTTP 403 SecretDisabled)', hint: 'Enable it: az keyvault secret set-attributes --vault-name VAULT --name NAME --enabled true.' };
+      return {
+        reason: 'the secret is disabled in the vault (HTTP 403 SecretDisabled)',
+        hint: 'Enable it: az keyvault secret set-attributes --vault-name VAULT --name NAME --enabled true.',
+      };
     }
     if (status === 401 || status === 403) {
-      return { reason: `access denied (HTTP ${status})`,
-        hint: 'Check the credential (az login, AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, a managed identity, or access_token) and that it may get, list, set, delete and purge secrets (RBAC role "Key Vault Secrets Officer" or an access policy).' };
+      return {
+        reason: `access denied (HTTP ${status})`,
+        hint: 'Check the credential (az login, AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, a managed identity, or access_token) and that it may get, list, set, delete and purge secrets (RBAC role "Key Vault Secrets Officer" or an access policy).',
+      };
     }
-    if (status === 429) return { reason: 'throttled (HTTP 429)', hint: 'Key Vault limits requests per vault; wait and retry.' };
+    if (status === 429)
+      return { reason: 'throttled (HTTP 429)', hint: 'Key Vault limits requests per vault; wait and retry.' };
     const code = (e as { code?: unknown }).code;
-    if (status === undefined && (code === 'REQUEST_SEND_ERROR' || (typeof code === 'string' && /^E[A-Z]+$/.test(code)))) {
+    if (
+      status === undefined &&
+      (code === 'REQUEST_SEND_ERROR' || (typeof code === 'string' && /^E[A-Z]+$/.test(code)))
+    ) {
       return { reason: `cannot reach the vault (${code})`, hint: UNREACHABLE };
     }
     return undefined;
@@ -126,4 +167,7 @@ const BEING_DELETED_WAIT_MS = 1000;
  * up within seconds, so a register after keystack's own purge, and the purge right after a
  * delete, wait for it.
  */
-export const PATIENT: FailureClassifier = { ...CLASSIFY, throttled: (e) => (_inner(e) === 'ObjectIsBeingDeleted' ? BEING_DELETED_WAIT_MS : CLASSIFY.throttled(e)) };
+export const PATIENT: FailureClassifier = {
+  ...CLASSIFY,
+  throttled: (e) => (_inner(e) === 'ObjectIsBeingDeleted' ? BEING_DELETED_WAIT_MS : CLASSIFY.throttled(e)),
+};

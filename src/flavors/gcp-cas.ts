@@ -64,7 +64,9 @@ export function gcpVersions(s: GcpStore) {
   /** The latest version's number and payload; null when the secret has no version at all. */
   const latest = async (op: string, name: string): Promise<{ n: number; text: string } | null> => {
     try {
-      const [v] = await s.call(op, name, (c) => c.accessSecretVersion({ name: `${s.path(name)}/versions/latest` }, s.opts));
+      const [v] = await s.call(op, name, (c) =>
+        c.accessSecretVersion({ name: `${s.path(name)}/versions/latest` }, s.opts),
+      );
       return { n: versionNumber(v.name), text: payloadText(v.payload?.data) };
     } catch (e) {
       if (_code(e) === G.NOT_FOUND) return null;
@@ -78,8 +80,17 @@ export function gcpVersions(s: GcpStore) {
     return versionNumber(v.name);
   };
   /** UpdateSecret on `etag`: fails ABORTED when another writer changed the secret since. */
-  const updateOn = (op: string, name: string, etag: string, labels: Record<string, string>, annotations: Record<string, string>, paths: string[]) =>
-    s.call(op, name, (c) => c.updateSecret({ secret: { name: s.path(name), etag, labels, annotations }, updateMask: { paths } }, s.opts));
+  const updateOn = (
+    op: string,
+    name: string,
+    etag: string,
+    labels: Record<string, string>,
+    annotations: Record<string, string>,
+    paths: string[],
+  ) =>
+    s.call(op, name, (c) =>
+      c.updateSecret({ secret: { name: s.path(name), etag, labels, annotations }, updateMask: { paths } }, s.opts),
+    );
 
   const read = async (name: string, op = 'update'): Promise<VersionedSecret | null> => {
     const seen = await readPastLeases(CLAIM_LEASE_MS, [50, 100], async () => {
@@ -98,14 +109,26 @@ export function gcpVersions(s: GcpStore) {
   /** What `read` saw, per version token, so `replaceIf` keeps the other labels and annotations. */
   const claims = new Map<string, SecretMeta>();
 
-  const replaceIf = async (name: string, secret: StoredSecret, version: string, op = 'update'): Promise<ReplaceOutcome> => {
+  const replaceIf = async (
+    name: string,
+    secret: StoredSecret,
+    version: string,
+    op = 'update',
+  ): Promise<ReplaceOutcome> => {
     const [etag = '', n = '0'] = version.split(' ');
     const meta = claims.get(version) ?? (await getMeta(op, name));
     claims.delete(version);
     if (!meta) return 'absent';
     if (meta.etag !== etag) return 'conflict';
     try {
-      await updateOn(op, name, etag, s.labelsFor(name, secret.schema, meta.labels), { ...meta.annotations, [casKey]: stamp(n) }, ['labels', 'annotations']);
+      await updateOn(
+        op,
+        name,
+        etag,
+        s.labelsFor(name, secret.schema, meta.labels),
+        { ...meta.annotations, [casKey]: stamp(n) },
+        ['labels', 'annotations'],
+      );
       await addVersion(op, name, secret);
     } catch (e) {
       if (_code(e) === G.ABORTED) return 'conflict';
@@ -148,7 +171,14 @@ export function gcpVersions(s: GcpStore) {
     repair,
     read: (name: string) => read(name),
     replaceIf: (name: string, secret: StoredSecret, version: string) => replaceIf(name, secret, version),
-    update: (name: string, secret: StoredSecret) => updateByRounds(FLAVOR_NAME, name, MAX_CAS_ROUNDS, () => read(name), (version) => replaceIf(name, secret, version)),
+    update: (name: string, secret: StoredSecret) =>
+      updateByRounds(
+        FLAVOR_NAME,
+        name,
+        MAX_CAS_ROUNDS,
+        () => read(name),
+        (version) => replaceIf(name, secret, version),
+      ),
   };
 }
 
@@ -161,13 +191,19 @@ function versionNumber(resource: string | null | undefined): number {
 }
 
 export function incomplete(operation: string, name: string): Error {
-  return backendFailure({ flavor: FLAVOR_NAME, operation, secretName: name }, new Error('secret has no version'),
+  return backendFailure(
+    { flavor: FLAVOR_NAME, operation, secretName: name },
+    new Error('secret has no version'),
     'the GCP secret exists but has no version (a register that was interrupted)',
-    `Run \`keystack secret register ${name} …\` again to complete it, or \`keystack secret delete ${name}\`.`);
+    `Run \`keystack secret register ${name} …\` again to complete it, or \`keystack secret delete ${name}\`.`,
+  );
 }
 
 function noEnabledVersion(operation: string, name: string, e: unknown): Error {
-  return backendFailure({ flavor: FLAVOR_NAME, operation, secretName: name }, e,
+  return backendFailure(
+    { flavor: FLAVOR_NAME, operation, secretName: name },
+    e,
     'the latest version of the GCP secret is disabled or destroyed (FAILED_PRECONDITION)',
-    'Enable it (gcloud secrets versions enable), or write a new value with `keystack secret update`.');
+    'Enable it (gcloud secrets versions enable), or write a new value with `keystack secret update`.',
+  );
 }

@@ -9,7 +9,7 @@ import { importLib } from '../support/optional-import.js';
 
 const FLAVOR_NAME = 'github';
 export type Octokit = Awaited<ReturnType<typeof connect>>;
-type Sodium = (typeof import('libsodium-wrappers'))['default'];
+type Sodium = typeof import('libsodium-wrappers')['default'];
 
 export async function connect(token: string, baseUrl: string | undefined, timeoutMs: number) {
   const [{ Octokit }, { paginateRest }] = await Promise.all([
@@ -18,7 +18,13 @@ export async function connect(token: string, baseUrl: string | undefined, timeou
   ]);
   const quiet = () => undefined;
   const WithPaging = Octokit.plugin(paginateRest);
-  return new WithPaging({ auth: token, userAgent: 'keystack', ...(baseUrl ? { baseUrl } : {}), request: { fetch: fetchWithTimeout(timeoutMs) }, log: { debug: quiet, info: quiet, warn: quiet, error: quiet } });
+  return new WithPaging({
+    auth: token,
+    userAgent: 'keystack',
+    ...(baseUrl ? { baseUrl } : {}),
+    request: { fetch: fetchWithTimeout(timeoutMs) },
+    log: { debug: quiet, info: quiet, warn: quiet, error: quiet },
+  });
 }
 
 let sodiumReady: Promise<Sodium> | undefined;
@@ -53,9 +59,21 @@ export function classifier(tokenEnv: string, repo: string): FailureClassifier {
     absent: (e) => status(e) === 404,
     explain(e) {
       const s = status(e);
-      if (throttled(e) !== false) return { reason: `GitHub kept rate-limiting the request (HTTP ${s ?? '?'})`, hint: 'Wait and try again, or spread the calls out (GitHub limits requests per token).' };
-      if (s === 401) return { reason: 'GitHub rejected the token (HTTP 401)', hint: `Check that ${tokenEnv} holds a valid, unexpired token.` };
-      if (s === 403) return { reason: 'GitHub refused the request (HTTP 403)', hint: `Give the token in ${tokenEnv} access to the secrets of ${repo} (fine-grained: "Secrets" read and write; classic: repo scope).` };
+      if (throttled(e) !== false)
+        return {
+          reason: `GitHub kept rate-limiting the request (HTTP ${s ?? '?'})`,
+          hint: 'Wait and try again, or spread the calls out (GitHub limits requests per token).',
+        };
+      if (s === 401)
+        return {
+          reason: 'GitHub rejected the token (HTTP 401)',
+          hint: `Check that ${tokenEnv} holds a valid, unexpired token.`,
+        };
+      if (s === 403)
+        return {
+          reason: 'GitHub refused the request (HTTP 403)',
+          hint: `Give the token in ${tokenEnv} access to the secrets of ${repo} (fine-grained: "Secrets" read and write; classic: repo scope).`,
+        };
       return undefined;
     },
     unreachableHint: 'Check api_url (GITHUB_API_URL) and that this machine can reach it.',

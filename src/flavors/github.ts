@@ -49,26 +49,39 @@ export default defineFlavor<GitHubFlavorOptions>({
   nameRule: {
     pattern: /[a-z0-9]+(?:_[a-z0-9]+)*/,
     maxLength: 64,
-    description: 'must be lowercase letters and digits, in words joined by single underscores (GitHub stores names upper-case)',
+    description:
+      'must be lowercase letters and digits, in words joined by single underscores (GitHub stores names upper-case)',
   },
   maxContentBytes: (MAX_SEALED_BASE64 / 4) * 3 - SEAL_BYTES,
-  capabilities: { readValues: false, maxSecrets: 100, note: 'values readable only inside GitHub Actions', atomicCreate: false },
+  capabilities: {
+    readValues: false,
+    maxSecrets: 100,
+    note: 'values readable only inside GitHub Actions',
+    atomicCreate: false,
+  },
   config: {
     owner: { type: 'string', description: 'repository owner (user or organization)', required: true },
     repository: { type: 'string', description: 'repository name', required: true },
     api_url: { type: 'string', description: 'REST API root (default https://api.github.com)', env: 'GITHUB_API_URL' },
     token_env: { type: 'string', description: 'environment variable holding the token', default: 'GITHUB_TOKEN' },
   },
-  dependencies: { '@octokit/core': '~7.0.8', '@octokit/plugin-paginate-rest': '~16.0.0', 'libsodium-wrappers': '~0.8.4' },
+  dependencies: {
+    '@octokit/core': '~7.0.8',
+    '@octokit/plugin-paginate-rest': '~16.0.0',
+    'libsodium-wrappers': '~0.8.4',
+  },
   create: (ctx) => createGitHubBackend(ctx),
 });
-
 
 function createGitHubBackend(ctx: FlavorContext<GitHubFlavorOptions>): SecretsBackend {
   const { owner, repository: repo, token_env: tokenEnv = 'GITHUB_TOKEN' } = ctx.config;
   const { names } = ctx;
   const repoArgs = { owner, repo };
-  const caller = createCaller({ flavor: FLAVOR_NAME, env: ctx.env, classify: classifier(tokenEnv, `${owner}/${repo}`) });
+  const caller = createCaller({
+    flavor: FLAVOR_NAME,
+    env: ctx.env,
+    classify: classifier(tokenEnv, `${owner}/${repo}`),
+  });
   let client: Promise<Octokit> | undefined;
   let publicKey: Promise<{ key_id: string; key: string }> | undefined;
 
@@ -82,14 +95,20 @@ function createGitHubBackend(ctx: FlavorContext<GitHubFlavorOptions>): SecretsBa
       }
       return connect(token, ctx.config.api_url?.replace(/\/+$/, ''), caller.limits.requestTimeoutMs);
     })());
-  const run = <T>(op: string, name: string | undefined, fn: (o: Octokit) => Promise<T>) => caller.run(op, name, async () => fn(await octokit()));
+  const run = <T>(op: string, name: string | undefined, fn: (o: Octokit) => Promise<T>) =>
+    caller.run(op, name, async () => fn(await octokit()));
   /** The repository key, fetched once per backend: every write needs it, and it proves the repository is visible. */
   const repoKey = (op: string, name: string | undefined) =>
-    (publicKey ??= caller.orNull(op, name, async () => (await octokit()).request('GET /repos/{owner}/{repo}/actions/secrets/public-key', repoArgs)).then((r) => {
-      if (!r) throw notFoundRepo(owner, repo);
-      if (typeof r.data.key_id !== 'string' || typeof r.data.key !== 'string') throw unlikeGitHub(op, name, 'the public key has no key_id and key');
-      return r.data;
-    })).catch((e: unknown) => {
+    (publicKey ??= caller
+      .orNull(op, name, async () =>
+        (await octokit()).request('GET /repos/{owner}/{repo}/actions/secrets/public-key', repoArgs),
+      )
+      .then((r) => {
+        if (!r) throw notFoundRepo(owner, repo);
+        if (typeof r.data.key_id !== 'string' || typeof r.data.key !== 'string')
+          throw unlikeGitHub(op, name, 'the public key has no key_id and key');
+        return r.data;
+      })).catch((e: unknown) => {
       publicKey = undefined;
       throw e;
     });
@@ -103,15 +122,28 @@ function createGitHubBackend(ctx: FlavorContext<GitHubFlavorOptions>): SecretsBa
     return r;
   };
   const exists = async (op: string, name: string) => {
-    const r = await orAbsent(op, name, (o) => o.request('GET /repos/{owner}/{repo}/actions/secrets/{secret_name}', { ...repoArgs, secret_name: names.full(name) }));
-    if (r && typeof (r.data as { name?: unknown }).name !== 'string') throw unlikeGitHub(op, name, 'the secret metadata has no name');
+    const r = await orAbsent(op, name, (o) =>
+      o.request('GET /repos/{owner}/{repo}/actions/secrets/{secret_name}', {
+        ...repoArgs,
+        secret_name: names.full(name),
+      }),
+    );
+    if (r && typeof (r.data as { name?: unknown }).name !== 'string')
+      throw unlikeGitHub(op, name, 'the secret metadata has no name');
     return r !== null;
   };
   const put = async (op: string, name: string, secret: StoredSecret, retried = false): Promise<void> => {
     const { key_id, key } = await repoKey(op, name);
     const encrypted_value = await seal(key, encodeContent(secret, ctx.scope.prefix));
     try {
-      const r = await run(op, name, (o) => o.request('PUT /repos/{owner}/{repo}/actions/secrets/{secret_name}', { ...repoArgs, secret_name: names.full(name), encrypted_value, key_id }));
+      const r = await run(op, name, (o) =>
+        o.request('PUT /repos/{owner}/{repo}/actions/secrets/{secret_name}', {
+          ...repoArgs,
+          secret_name: names.full(name),
+          encrypted_value,
+          key_id,
+        }),
+      );
       if (![201, 204].includes(r.status)) throw unlikeGitHub(op, name, `HTTP ${r.status} to the write, not 201 or 204`);
     } catch (e) {
       if (status(e) === 404) throw notFoundRepo(owner, repo);
@@ -147,8 +179,11 @@ function createGitHubBackend(ctx: FlavorContext<GitHubFlavorOptions>): SecretsBa
     /** Every page (100 names each): ZenML read only the first. */
     async list() {
       try {
-        const all: unknown = await run('list', undefined, (o) => o.paginate('GET /repos/{owner}/{repo}/actions/secrets', { ...repoArgs, per_page: 100 }));
-        if (!Array.isArray(all) || !all.every((s) => typeof (s as { name?: unknown } | null)?.name === 'string')) throw unlikeGitHub('list', undefined, 'the listing is not a list of secrets');
+        const all: unknown = await run('list', undefined, (o) =>
+          o.paginate('GET /repos/{owner}/{repo}/actions/secrets', { ...repoArgs, per_page: 100 }),
+        );
+        if (!Array.isArray(all) || !all.every((s) => typeof (s as { name?: unknown } | null)?.name === 'string'))
+          throw unlikeGitHub('list', undefined, 'the listing is not a list of secrets');
         return (all as { name: string }[]).map((s) => names.parse(s.name)).filter((n): n is string => n !== null);
       } catch (e) {
         throw status(e) === 404 ? notFoundRepo(owner, repo) : e;
@@ -162,8 +197,14 @@ function createGitHubBackend(ctx: FlavorContext<GitHubFlavorOptions>): SecretsBa
       return true;
     },
     async delete(name) {
-      const r = await orAbsent('delete', name, (o) => o.request('DELETE /repos/{owner}/{repo}/actions/secrets/{secret_name}', { ...repoArgs, secret_name: names.full(name) }));
-      if (r && (r.status as number) !== 204) throw unlikeGitHub('delete', name, `HTTP ${r.status} to the delete, not 204`);
+      const r = await orAbsent('delete', name, (o) =>
+        o.request('DELETE /repos/{owner}/{repo}/actions/secrets/{secret_name}', {
+          ...repoArgs,
+          secret_name: names.full(name),
+        }),
+      );
+      if (r && (r.status as number) !== 204)
+        throw unlikeGitHub('delete', name, `HTTP ${r.status} to the delete, not 204`);
       return r !== null;
     },
   };
@@ -183,7 +224,11 @@ export function githubNaming(scope: ScopeContext): BackendNames {
     prefix: head,
     full(name) {
       if (scope.scope === 'none' && (/^[0-9]/.test(name) || name.startsWith('github_'))) {
-        throw new InvalidNameError('secret name', name, "an unscoped GitHub secret name must not start with a digit or 'github_'");
+        throw new InvalidNameError(
+          'secret name',
+          name,
+          "an unscoped GitHub secret name must not start with a digit or 'github_'",
+        );
       }
       return head + name.toUpperCase();
     },
@@ -203,14 +248,20 @@ function injectedSecrets(env: FlavorContext<unknown>['env']): Record<string, str
     const parsed: unknown = JSON.parse(raw);
     return parsed && typeof parsed === 'object' ? (parsed as Record<string, string>) : {};
   } catch {
-    throw new ConfigError(`${SECRETS_JSON_ENV} is not JSON`, { hint: `Set it with \`${SECRETS_JSON_ENV}: \${{ toJSON(secrets) }}\` in the workflow.` });
+    throw new ConfigError(`${SECRETS_JSON_ENV} is not JSON`, {
+      hint: `Set it with \`${SECRETS_JSON_ENV}: \${{ toJSON(secrets) }}\` in the workflow.`,
+    });
   }
 }
 
 /** A success GitHub would not send (a proxy's page, truncated JSON): a failure, never a result. */
 function unlikeGitHub(operation: string, secretName: string | undefined, detail: string): Error {
-  return unlikeBackend(FLAVOR_NAME, operation, secretName, { service: 'GitHub', detail,
-    check: 'Check api_url (GITHUB_API_URL): it must be the REST API root, e.g. https://api.github.com or https://HOST/api/v3.' });
+  return unlikeBackend(FLAVOR_NAME, operation, secretName, {
+    service: 'GitHub',
+    detail,
+    check:
+      'Check api_url (GITHUB_API_URL): it must be the REST API root, e.g. https://api.github.com or https://HOST/api/v3.',
+  });
 }
 
 function notFoundRepo(owner: string, repo: string): Error {

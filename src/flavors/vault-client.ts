@@ -28,11 +28,16 @@ export interface VaultFlavorOptions {
   vault_namespace?: string;
 }
 
-export type Reply = JsonReply & { body: { data?: Record<string, unknown> | null; errors?: unknown; auth?: { client_token?: string } } | null };
+export type Reply = JsonReply & {
+  body: { data?: Record<string, unknown> | null; errors?: unknown; auth?: { client_token?: string } } | null;
+};
 
 /** A path's current version and whether it is readable, from its metadata; null if it has no such shape. */
 export function versionState(meta: unknown): { version: number; live: boolean } | null {
-  const m = meta as { current_version?: unknown; versions?: Record<string, { deletion_time?: string; destroyed?: boolean }> } | null | undefined;
+  const m = meta as
+    | { current_version?: unknown; versions?: Record<string, { deletion_time?: string; destroyed?: boolean }> }
+    | null
+    | undefined;
   if (typeof m?.current_version !== 'number' || !m.versions || typeof m.versions !== 'object') return null;
   const v = m.versions[String(m.current_version)];
   return { version: m.current_version, live: m.current_version > 0 && !!v && !v.deletion_time && !v.destroyed };
@@ -40,11 +45,17 @@ export function versionState(meta: unknown): { version: number; live: boolean } 
 
 /** Vault's answer for a route the KV engine does not have (detailed-metadata on HashiCorp Vault). */
 export function isUnsupported(r: Reply): boolean {
-  return Array.isArray(r.body?.errors) && (r.body.errors as unknown[]).some((e) => typeof e === 'string' && /unsupported (path|operation)/i.test(e));
+  return (
+    Array.isArray(r.body?.errors) &&
+    (r.body.errors as unknown[]).some((e) => typeof e === 'string' && /unsupported (path|operation)/i.test(e))
+  );
 }
 
 export function isCasError(r: Reply): boolean {
-  return Array.isArray(r.body?.errors) && (r.body.errors as unknown[]).some((e) => typeof e === 'string' && /check-and-set/i.test(e));
+  return (
+    Array.isArray(r.body?.errors) &&
+    (r.body.errors as unknown[]).some((e) => typeof e === 'string' && /check-and-set/i.test(e))
+  );
 }
 
 export function notKv2(mount: string): Error {
@@ -55,8 +66,12 @@ export function notKv2(mount: string): Error {
 
 /** A proxy's page, an empty 404, a JSON object of another shape: never read as absence. */
 export function notVault(r: Reply, what: string): Error {
-  const { reason, hint } = unlikeAnswer({ service: 'Vault', detail: `${what} answered HTTP ${r.status} with ${r.odd ?? 'JSON of another shape'}`,
-    check: 'Check the url (or VAULT_ADDR): it must be the Vault/OpenBao server address itself, e.g. https://HOST:8200, without a path unless a proxy serves Vault under that path.' });
+  const { reason, hint } = unlikeAnswer({
+    service: 'Vault',
+    detail: `${what} answered HTTP ${r.status} with ${r.odd ?? 'JSON of another shape'}`,
+    check:
+      'Check the url (or VAULT_ADDR): it must be the Vault/OpenBao server address itself, e.g. https://HOST:8200, without a path unless a proxy serves Vault under that path.',
+  });
   return new VaultHttpError(r.status, undefined, { what: reason, hint });
 }
 
@@ -64,7 +79,9 @@ export function readCa(file: string): Buffer {
   try {
     return readFileSync(file);
   } catch (e) {
-    throw new ConfigError(`cannot read the ca_cert file ${file} (${(e as { code?: string }).code ?? 'error'})`, { hint: 'Pass --ca_cert=PATH of a readable PEM file.' });
+    throw new ConfigError(`cannot read the ca_cert file ${file} (${(e as { code?: string }).code ?? 'error'})`, {
+      hint: 'Pass --ca_cert=PATH of a readable PEM file.',
+    });
   }
 }
 
@@ -77,7 +94,11 @@ export class VaultHttpError extends Error {
   readonly status: number;
   readonly retryAfterMs: number | undefined;
   readonly hint: string | undefined;
-  constructor(status: number, errors: unknown, o: { retryAfterMs?: number | undefined; what?: string; hint?: string } = {}) {
+  constructor(
+    status: number,
+    errors: unknown,
+    o: { retryAfterMs?: number | undefined; what?: string; hint?: string } = {},
+  ) {
     const detail = (Array.isArray(errors) ? errors.filter((e) => typeof e === 'string') : []).join('; ');
     super(o.what && !detail ? o.what : `${o.what ?? `Vault answered HTTP ${status}`}: ${detail || 'no detail'}`);
     this.name = 'VaultError';
@@ -92,11 +113,22 @@ export const CLASSIFY: FailureClassifier = {
   explain(e) {
     const code = (e as { code?: unknown } | null)?.code;
     if (typeof code === 'string' && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)) {
-      return { reason: `the server's TLS certificate was not trusted (${code})`, hint: 'Pass --ca_cert=PATH (or set VAULT_CACERT) with the CA that signed it.' };
+      return {
+        reason: `the server's TLS certificate was not trusted (${code})`,
+        hint: 'Pass --ca_cert=PATH (or set VAULT_CACERT) with the CA that signed it.',
+      };
     }
     if (!(e instanceof VaultHttpError)) return undefined;
-    if (e.status === 429) return { reason: 'Vault kept rate-limiting the request (HTTP 429)', hint: 'Try again later, or raise the rate-limit quota.' };
-    if (e.status === 403) return { reason: `Vault denied the request (HTTP 403): ${e.message.replace(/^[^:]*: /, '')}`, hint: "Check the token (VAULT_TOKEN) or AppRole ids, and that its policy allows this operation on the mount's data/ and metadata/ paths under the scope prefix." };
+    if (e.status === 429)
+      return {
+        reason: 'Vault kept rate-limiting the request (HTTP 429)',
+        hint: 'Try again later, or raise the rate-limit quota.',
+      };
+    if (e.status === 403)
+      return {
+        reason: `Vault denied the request (HTTP 403): ${e.message.replace(/^[^:]*: /, '')}`,
+        hint: "Check the token (VAULT_TOKEN) or AppRole ids, and that its policy allows this operation on the mount's data/ and metadata/ paths under the scope prefix.",
+      };
     return { reason: e.message, hint: e.hint };
   },
   unreachableHint: 'Check the url (or VAULT_ADDR) and that the server is running and reachable from here.',

@@ -52,10 +52,19 @@ export const CACHE_DIR = '.cache';
  * backslashes or NUL. The URI is not quoted: it may come from a message anyone could write.
  */
 export function checkArtifactUri(uri: string): void {
-  if (typeof uri !== 'string' || uri === '' || uri.startsWith('/') || /[\\\0]/.test(uri) || uri.split('/').some((s) => s === '' || s === '.' || s === '..')) {
-    throw new ConfigError('refused an artifact URI that is not a relative path inside the artifact store (absolute, or with . or .. segments)', {
-      hint: 'Artifact URIs are RUN/STEP.json paths; something handed this process another one.',
-    });
+  if (
+    typeof uri !== 'string' ||
+    uri === '' ||
+    uri.startsWith('/') ||
+    /[\\\0]/.test(uri) ||
+    uri.split('/').some((s) => s === '' || s === '.' || s === '..')
+  ) {
+    throw new ConfigError(
+      'refused an artifact URI that is not a relative path inside the artifact store (absolute, or with . or .. segments)',
+      {
+        hint: 'Artifact URIs are RUN/STEP.json paths; something handed this process another one.',
+      },
+    );
   }
 }
 
@@ -77,9 +86,12 @@ export function decodeArtifact(json: Buffer, uri: string, store: string): unknow
     parsed = undefined;
   }
   if (typeof parsed !== 'object' || parsed === null || !Object.hasOwn(parsed, 'value')) {
-    throw new UnreadableArtifactError(`artifact ${uri} in artifact-store '${store}' is not an output keystack wrote (${json.length} bytes that are not its JSON)`, {
-      hint: 'It was altered or replaced; run the pipeline again without cache: keystack pipeline run FILE --no-cache.',
-    });
+    throw new UnreadableArtifactError(
+      `artifact ${uri} in artifact-store '${store}' is not an output keystack wrote (${json.length} bytes that are not its JSON)`,
+      {
+        hint: 'It was altered or replaced; run the pipeline again without cache: keystack pipeline run FILE --no-cache.',
+      },
+    );
   }
   return (parsed as { value: unknown }).value;
 }
@@ -96,7 +108,8 @@ export function cacheEntryName(runId: string, now: number = Date.now()): string 
 export function parseCacheEntry(text: string): CacheEntry | null {
   try {
     const e = JSON.parse(text) as Partial<CacheEntry> | null;
-    if (e && typeof e.uri === 'string' && typeof e.hash === 'string' && typeof e.runId === 'string') return { uri: e.uri, hash: e.hash, runId: e.runId };
+    if (e && typeof e.uri === 'string' && typeof e.hash === 'string' && typeof e.runId === 'string')
+      return { uri: e.uri, hash: e.hash, runId: e.runId };
   } catch {
     // fall through
   }

@@ -17,7 +17,10 @@ export interface ArtifactStoreContext {
 }
 
 /** The artifact store for a component, by flavor. No I/O: clients are made on first use. */
-export async function openArtifactStore(component: ResolvedComponent, ctx: ArtifactStoreContext): Promise<ArtifactStore> {
+export async function openArtifactStore(
+  component: ResolvedComponent,
+  ctx: ArtifactStoreContext,
+): Promise<ArtifactStore> {
   switch (component.flavor.name) {
     case 'local':
       return new LocalArtifactStore(component, ctx.configDir);
@@ -27,8 +30,11 @@ export async function openArtifactStore(component: ResolvedComponent, ctx: Artif
       return new S3ArtifactStore(component, ctx.env ?? process.env);
     }
     default:
-      throw new ConfigError(`artifact-store flavor '${component.flavor.name}' cannot be used by this version of keystack`, {
-        hint: 'Use an artifact store of flavor local or s3.',
-      });
+      throw new ConfigError(
+        `artifact-store flavor '${component.flavor.name}' cannot be used by this version of keystack`,
+        {
+          hint: 'Use an artifact store of flavor local or s3.',
+        },
+      );
   }
 }

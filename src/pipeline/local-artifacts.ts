@@ -9,7 +9,16 @@ import { ConfigError } from '../errors.js';
 import { ensurePrivateDir } from '../support/private-files.js';
 import type { ResolvedComponent } from '../stack/runtime.js';
 import {
-  CACHE_DIR, CACHE_LOOKUP_LIMIT, cacheEntryName, checkArtifactUri, decodeArtifact, encodeArtifact, parseCacheEntry, type ArtifactStore, type CacheEntry, type StoredArtifact,
+  CACHE_DIR,
+  CACHE_LOOKUP_LIMIT,
+  cacheEntryName,
+  checkArtifactUri,
+  decodeArtifact,
+  encodeArtifact,
+  parseCacheEntry,
+  type ArtifactStore,
+  type CacheEntry,
+  type StoredArtifact,
 } from './artifact-store.js';
 import { ArtifactSealer } from './sealing.js';
 
@@ -20,7 +29,9 @@ export class LocalArtifactStore implements ArtifactStore {
 
   constructor(component: ResolvedComponent, configDir: string) {
     if (component.flavor.name !== 'local') {
-      throw new ConfigError(`artifact-store flavor '${component.flavor.name}' is not a local store`, { hint: 'Open it with openArtifactStore.' });
+      throw new ConfigError(`artifact-store flavor '${component.flavor.name}' is not a local store`, {
+        hint: 'Open it with openArtifactStore.',
+      });
     }
     this.component = component;
     const path = component.config['path'];

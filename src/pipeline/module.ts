@@ -18,10 +18,16 @@ export interface LoadedPipeline {
  * the plugin modules' trust checks first, at each load: the client's `pipeline run`, a
  * `local_process` step process and a remote worker all load through here, and each runs the code.
  */
-export async function loadPipelineModule(file: string, exportName?: string, cwd = process.cwd()): Promise<LoadedPipeline> {
+export async function loadPipelineModule(
+  file: string,
+  exportName?: string,
+  cwd = process.cwd(),
+): Promise<LoadedPipeline> {
   const path = resolve(cwd, file);
   if (!existsSync(path) || !statSync(path).isFile()) {
-    throw new ConfigError(`pipeline module ${file} does not exist or is not a file`, { hint: 'Give the path of a .ts, .js or .mjs file that exports a pipeline.' });
+    throw new ConfigError(`pipeline module ${file} does not exist or is not a file`, {
+      hint: 'Give the path of a .ts, .js or .mjs file that exports a pipeline.',
+    });
   }
   // The file checked is the file imported: a symlink re-targeted after the check changes nothing.
   const real = checkTrustedChain(path);
@@ -30,22 +36,34 @@ export async function loadPipelineModule(file: string, exportName?: string, cwd 
     mod = await importUserModule(real, cwd);
   } catch (e) {
     if (isKeystackError(e)) throw e; // already says what to do (a missing tsx)
-    throw new ConfigError(`cannot load pipeline module ${path}: ${(e as Partial<Error>).message?.split('\n')[0] ?? String(e)}`, {
-      hint: 'Fix the module so that it loads with `npx tsx FILE`, then try again.',
-      cause: e,
-    });
+    throw new ConfigError(
+      `cannot load pipeline module ${path}: ${(e as Partial<Error>).message?.split('\n')[0] ?? String(e)}`,
+      {
+        hint: 'Fix the module so that it loads with `npx tsx FILE`, then try again.',
+        cause: e,
+      },
+    );
   }
   const found = Object.entries(mod).filter(([, v]) => isPipeline(v)) as [string, Pipeline][];
   let pick: [string, Pipeline] | undefined;
   if (exportName !== undefined) {
     pick = found.find(([k]) => k === exportName);
-    if (!pick) throw new ConfigError(`module ${path} exports no pipeline named '${exportName}'`, { hint: `Its pipelines: ${found.map(([k]) => k).join(', ') || 'none'}.` });
+    if (!pick)
+      throw new ConfigError(`module ${path} exports no pipeline named '${exportName}'`, {
+        hint: `Its pipelines: ${found.map(([k]) => k).join(', ') || 'none'}.`,
+      });
   } else {
     pick = found.find(([k]) => k === 'default') ?? (found.length === 1 ? found[0] : undefined);
     if (!pick) {
-      throw new ConfigError(found.length === 0 ? `module ${path} exports no pipeline` : `module ${path} exports several pipelines`, {
-        hint: found.length === 0 ? 'Export the result of pipeline(...), e.g. `export default pipeline(...)`.' : `Pick one with --pipeline: ${found.map(([k]) => k).join(', ')}.`,
-      });
+      throw new ConfigError(
+        found.length === 0 ? `module ${path} exports no pipeline` : `module ${path} exports several pipelines`,
+        {
+          hint:
+            found.length === 0
+              ? 'Export the result of pipeline(...), e.g. `export default pipeline(...)`.'
+              : `Pick one with --pipeline: ${found.map(([k]) => k).join(', ')}.`,
+        },
+      );
     }
   }
   return { pipeline: pick[1], module: path, exportName: pick[0] };

@@ -17,7 +17,9 @@ export class StepFailedError extends KeystackError {
   readonly runId: string;
   readonly stepId: string;
   constructor(runId: string, stepId: string, message: string) {
-    super('step_failed', `step '${stepId}' failed: ${message}`, { hint: `See the run with \`keystack pipeline runs describe ${runId.slice(0, 8)}\`.` });
+    super('step_failed', `step '${stepId}' failed: ${message}`, {
+      hint: `See the run with \`keystack pipeline runs describe ${runId.slice(0, 8)}\`.`,
+    });
     this.runId = runId;
     this.stepId = stepId;
   }
@@ -69,17 +71,28 @@ export interface RunSummary {
 /** The cache key: the step's code and name, its parameters, and the contents of its inputs. */
 export function computeCacheKey(node: StepNode, inputs: Record<string, StoredArtifact>): string {
   const h = createHash('sha256');
-  h.update(JSON.stringify({
-    step: node.step.name,
-    code: node.step.run.toString(),
-    params: sortKeys(node.params),
-    inputs: Object.fromEntries(Object.entries(inputs).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => [k, v.hash])),
-  }));
+  h.update(
+    JSON.stringify({
+      step: node.step.name,
+      code: node.step.run.toString(),
+      params: sortKeys(node.params),
+      inputs: Object.fromEntries(
+        Object.entries(inputs)
+          .sort(([a], [b]) => (a < b ? -1 : 1))
+          .map(([k, v]) => [k, v.hash]),
+      ),
+    }),
+  );
   return h.digest('hex');
 }
 
 function sortKeys(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(sortKeys);
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, x]) => [k, sortKeys(x)]));
+  if (v && typeof v === 'object')
+    return Object.fromEntries(
+      Object.entries(v)
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([k, x]) => [k, sortKeys(x)]),
+    );
   return v;
 }

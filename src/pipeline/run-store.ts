@@ -52,15 +52,39 @@ export interface StepRecord {
 }
 
 interface RunRow {
-  id: string; pipeline: string; stack: string; orchestrator: string; module: string | null; export_name: string | null;
-  status: RunStatus; started_at: string; ended_at: string | null; error: string | null;
-  runner_host: string | null; runner_pid: number | null; runner_start: string | null;
+  id: string;
+  pipeline: string;
+  stack: string;
+  orchestrator: string;
+  module: string | null;
+  export_name: string | null;
+  status: RunStatus;
+  started_at: string;
+  ended_at: string | null;
+  error: string | null;
+  runner_host: string | null;
+  runner_pid: number | null;
+  runner_start: string | null;
 }
 interface StepRow {
-  run_id: string; step_id: string; name: string; position: number; status: StepStatus; cache_key: string | null;
-  cache_enabled: number; inputs: string; params: string; artifact_store: string | null; output_uri: string | null;
-  output_hash: string | null; cached_from: string | null; started_at: string | null; duration_ms: number | null; error: string | null;
-  worker: string | null; attempts: number | null;
+  run_id: string;
+  step_id: string;
+  name: string;
+  position: number;
+  status: StepStatus;
+  cache_key: string | null;
+  cache_enabled: number;
+  inputs: string;
+  params: string;
+  artifact_store: string | null;
+  output_uri: string | null;
+  output_hash: string | null;
+  cached_from: string | null;
+  started_at: string | null;
+  duration_ms: number | null;
+  error: string | null;
+  worker: string | null;
+  attempts: number | null;
 }
 
 /**
@@ -82,82 +106,179 @@ export class RunStore {
 
   createRun(
     run: Omit<RunRecord, 'endedAt' | 'error' | 'status'>,
-    steps: Omit<StepRecord, 'runId' | 'status' | 'output' | 'cachedFrom' | 'startedAt' | 'durationMs' | 'error' | 'inputs' | 'cacheKey' | 'artifactStore' | 'worker' | 'attempts'>[],
+    steps: Omit<
+      StepRecord,
+      | 'runId'
+      | 'status'
+      | 'output'
+      | 'cachedFrom'
+      | 'startedAt'
+      | 'durationMs'
+      | 'error'
+      | 'inputs'
+      | 'cacheKey'
+      | 'artifactStore'
+      | 'worker'
+      | 'attempts'
+    >[],
     options: { remote?: string | undefined } = {},
   ): void {
     this.#store.tx(() => {
       this.#db
-        .prepare('INSERT INTO pipeline_runs (id, pipeline, stack, orchestrator, module, export_name, status, started_at, runner_host, runner_pid, runner_start) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
-        .run(run.id, run.pipeline, run.stack, run.orchestrator, run.module, run.exportName, 'running', run.startedAt,
-          options.remote === undefined ? hostname() : `${REMOTE_RUNNER}${options.remote}`, process.pid, processStart(process.pid));
+        .prepare(
+          'INSERT INTO pipeline_runs (id, pipeline, stack, orchestrator, module, export_name, status, started_at, runner_host, runner_pid, runner_start) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        )
+        .run(
+          run.id,
+          run.pipeline,
+          run.stack,
+          run.orchestrator,
+          run.module,
+          run.exportName,
+          'running',
+          run.startedAt,
+          options.remote === undefined ? hostname() : `${REMOTE_RUNNER}${options.remote}`,
+          process.pid,
+          processStart(process.pid),
+        );
       const ins = this.#db.prepare(
         "INSERT INTO pipeline_steps (run_id, step_id, name, position, status, cache_enabled, inputs, params) VALUES (?, ?, ?, ?, 'pending', ?, '{}', ?)",
       );
-      for (const s of steps) ins.run(run.id, s.stepId, s.name, s.position, s.cacheEnabled ? 1 : 0, JSON.stringify(s.params));
+      for (const s of steps)
+        ins.run(run.id, s.stepId, s.name, s.position, s.cacheEnabled ? 1 : 0, JSON.stringify(s.params));
     });
   }
 
   finishRun(id: string, status: RunStatus, error: string | null): void {
     this.#store.tx(() => {
-      this.#db.prepare('UPDATE pipeline_runs SET status = ?, ended_at = ?, error = ? WHERE id = ?').run(status, new Date().toISOString(), error, id);
-      if (status === 'failed') this.#db.prepare("UPDATE pipeline_steps SET status = 'skipped' WHERE run_id = ? AND status = 'pending'").run(id);
+      this.#db
+        .prepare('UPDATE pipeline_runs SET status = ?, ended_at = ?, error = ? WHERE id = ?')
+        .run(status, new Date().toISOString(), error, id);
+      if (status === 'failed')
+        this.#db
+          .prepare("UPDATE pipeline_steps SET status = 'skipped' WHERE run_id = ? AND status = 'pending'")
+          .run(id);
     });
   }
 
   /** Marks a step as about to run, with its inputs and cache key. */
-  startStep(runId: string, stepId: string, s: { inputs: Record<string, StoredArtifact>; cacheKey: string; artifactStore: string }): void {
+  startStep(
+    runId: string,
+    stepId: string,
+    s: { inputs: Record<string, StoredArtifact>; cacheKey: string; artifactStore: string },
+  ): void {
     this.#store.tx(() =>
       this.#db
-        .prepare("UPDATE pipeline_steps SET status = 'running', inputs = ?, cache_key = ?, artifact_store = ?, started_at = ? WHERE run_id = ? AND step_id = ?")
+        .prepare(
+          "UPDATE pipeline_steps SET status = 'running', inputs = ?, cache_key = ?, artifact_store = ?, started_at = ? WHERE run_id = ? AND step_id = ?",
+        )
         .run(JSON.stringify(s.inputs), s.cacheKey, s.artifactStore, new Date().toISOString(), runId, stepId),
     );
   }
 
-  finishStep(runId: string, stepId: string, r: { status: 'completed' | 'cached' | 'failed'; output?: StoredArtifact | undefined; durationMs: number; error?: string | undefined; cachedFrom?: string | undefined }): void {
+  finishStep(
+    runId: string,
+    stepId: string,
+    r: {
+      status: 'completed' | 'cached' | 'failed';
+      output?: StoredArtifact | undefined;
+      durationMs: number;
+      error?: string | undefined;
+      cachedFrom?: string | undefined;
+    },
+  ): void {
     this.#store.tx(() =>
       this.#db
-        .prepare('UPDATE pipeline_steps SET status = ?, output_uri = ?, output_hash = ?, duration_ms = ?, error = ?, cached_from = ? WHERE run_id = ? AND step_id = ?')
-        .run(r.status, r.output?.uri ?? null, r.output?.hash ?? null, Math.round(r.durationMs), r.error ?? null, r.cachedFrom ?? null, runId, stepId),
+        .prepare(
+          'UPDATE pipeline_steps SET status = ?, output_uri = ?, output_hash = ?, duration_ms = ?, error = ?, cached_from = ? WHERE run_id = ? AND step_id = ?',
+        )
+        .run(
+          r.status,
+          r.output?.uri ?? null,
+          r.output?.hash ?? null,
+          Math.round(r.durationMs),
+          r.error ?? null,
+          r.cachedFrom ?? null,
+          runId,
+          stepId,
+        ),
     );
   }
 
   /** What a remote worker reported for a step (the state kept in Redis), copied into the history. */
-  recordRemoteStep(runId: string, stepId: string, r: {
-    status: StepStatus; worker: string | null; attempts: number | null; durationMs: number | null; error: string | null;
-    output: StoredArtifact | null; cachedFrom: string | null; cacheKey: string | null; inputs: Record<string, StoredArtifact>; startedAt: string | null;
-  }): void {
+  recordRemoteStep(
+    runId: string,
+    stepId: string,
+    r: {
+      status: StepStatus;
+      worker: string | null;
+      attempts: number | null;
+      durationMs: number | null;
+      error: string | null;
+      output: StoredArtifact | null;
+      cachedFrom: string | null;
+      cacheKey: string | null;
+      inputs: Record<string, StoredArtifact>;
+      startedAt: string | null;
+    },
+  ): void {
     this.#store.tx(() =>
       this.#db
         .prepare(`UPDATE pipeline_steps SET status = ?, worker = ?, attempts = ?, duration_ms = ?, error = ?, output_uri = ?, output_hash = ?,
           cached_from = ?, cache_key = COALESCE(?, cache_key), inputs = ?, started_at = COALESCE(?, started_at) WHERE run_id = ? AND step_id = ?`)
-        .run(r.status, r.worker, r.attempts, r.durationMs === null ? null : Math.round(r.durationMs), r.error, r.output?.uri ?? null, r.output?.hash ?? null,
-          r.cachedFrom, r.cacheKey, JSON.stringify(r.inputs), r.startedAt, runId, stepId),
+        .run(
+          r.status,
+          r.worker,
+          r.attempts,
+          r.durationMs === null ? null : Math.round(r.durationMs),
+          r.error,
+          r.output?.uri ?? null,
+          r.output?.hash ?? null,
+          r.cachedFrom,
+          r.cacheKey,
+          JSON.stringify(r.inputs),
+          r.startedAt,
+          runId,
+          stepId,
+        ),
     );
   }
 
   setDuration(runId: string, stepId: string, durationMs: number): void {
-    this.#store.tx(() => this.#db.prepare('UPDATE pipeline_steps SET duration_ms = ? WHERE run_id = ? AND step_id = ?').run(Math.round(durationMs), runId, stepId));
+    this.#store.tx(() =>
+      this.#db
+        .prepare('UPDATE pipeline_steps SET duration_ms = ? WHERE run_id = ? AND step_id = ?')
+        .run(Math.round(durationMs), runId, stepId),
+    );
   }
 
   /** The newest completed output with this cache key in this artifact store. */
   findCached(cacheKey: string, artifactStore: string): { runId: string; output: StoredArtifact }[] {
     const rows = this.#db
-      .prepare("SELECT run_id, output_uri, output_hash FROM pipeline_steps WHERE cache_key = ? AND artifact_store = ? AND status IN ('completed', 'cached') AND output_uri IS NOT NULL ORDER BY started_at DESC LIMIT 5")
+      .prepare(
+        "SELECT run_id, output_uri, output_hash FROM pipeline_steps WHERE cache_key = ? AND artifact_store = ? AND status IN ('completed', 'cached') AND output_uri IS NOT NULL ORDER BY started_at DESC LIMIT 5",
+      )
       .all(cacheKey, artifactStore) as { run_id: string; output_uri: string; output_hash: string }[];
     return rows.map((r) => ({ runId: r.run_id, output: { uri: r.output_uri, hash: r.output_hash } }));
   }
 
   getRun(idOrPrefix: string): RunRecord {
-    const rows = this.#db.prepare('SELECT * FROM pipeline_runs WHERE id = ? OR id LIKE ? LIMIT 2').all(idOrPrefix, `${idOrPrefix.replace(/[%_]/g, '')}%`) as RunRow[];
+    const rows = this.#db
+      .prepare('SELECT * FROM pipeline_runs WHERE id = ? OR id LIKE ? LIMIT 2')
+      .all(idOrPrefix, `${idOrPrefix.replace(/[%_]/g, '')}%`) as RunRow[];
     const exact = rows.find((r) => r.id === idOrPrefix);
     if (exact) return this.#live(exact);
-    if (rows.length === 0) throw new NotFoundError(`no pipeline run '${idOrPrefix}'`, 'Run `keystack pipeline runs list` to see the runs.');
-    if (rows.length > 1) throw new UsageError(`'${idOrPrefix}' matches more than one run`, 'Give more characters of the run id.');
+    if (rows.length === 0)
+      throw new NotFoundError(`no pipeline run '${idOrPrefix}'`, 'Run `keystack pipeline runs list` to see the runs.');
+    if (rows.length > 1)
+      throw new UsageError(`'${idOrPrefix}' matches more than one run`, 'Give more characters of the run id.');
     return this.#live(rows[0] as RunRow);
   }
 
   listRuns(limit = 20): RunRecord[] {
-    return (this.#db.prepare('SELECT * FROM pipeline_runs ORDER BY started_at DESC LIMIT ?').all(limit) as RunRow[]).map((r) => this.#live(r));
+    return (
+      this.#db.prepare('SELECT * FROM pipeline_runs ORDER BY started_at DESC LIMIT ?').all(limit) as RunRow[]
+    ).map((r) => this.#live(r));
   }
 
   /**
@@ -168,17 +289,24 @@ export class RunStore {
   #live(row: RunRow): RunRecord {
     if (row.status !== 'running' || !runnerGone(row)) return toRun(row);
     const endedAt = new Date().toISOString();
-    const error = row.runner_pid === null
-      ? 'it was left running by an older keystack, which did not record its process'
-      : `the process that ran it (pid ${row.runner_pid}) ended before the run finished`;
+    const error =
+      row.runner_pid === null
+        ? 'it was left running by an older keystack, which did not record its process'
+        : `the process that ran it (pid ${row.runner_pid}) ended before the run finished`;
     try {
       this.#store.tx(() => {
         const changed = this.#db
-          .prepare("UPDATE pipeline_runs SET status = 'interrupted', ended_at = ?, error = ? WHERE id = ? AND status = 'running'")
+          .prepare(
+            "UPDATE pipeline_runs SET status = 'interrupted', ended_at = ?, error = ? WHERE id = ? AND status = 'running'",
+          )
           .run(endedAt, error, row.id).changes;
         if (changed === 1) {
-          this.#db.prepare("UPDATE pipeline_steps SET status = 'interrupted' WHERE run_id = ? AND status = 'running'").run(row.id);
-          this.#db.prepare("UPDATE pipeline_steps SET status = 'skipped' WHERE run_id = ? AND status = 'pending'").run(row.id);
+          this.#db
+            .prepare("UPDATE pipeline_steps SET status = 'interrupted' WHERE run_id = ? AND status = 'running'")
+            .run(row.id);
+          this.#db
+            .prepare("UPDATE pipeline_steps SET status = 'skipped' WHERE run_id = ? AND status = 'pending'")
+            .run(row.id);
         }
       });
     } catch (e) {
@@ -190,20 +318,32 @@ export class RunStore {
 
   /** For a run that workers run: what it was started with (`createRun`'s `remote`); else null. */
   remoteOf(runId: string): string | null {
-    const row = this.#db.prepare('SELECT runner_host FROM pipeline_runs WHERE id = ?').get(runId) as { runner_host: string | null } | undefined;
+    const row = this.#db.prepare('SELECT runner_host FROM pipeline_runs WHERE id = ?').get(runId) as
+      | { runner_host: string | null }
+      | undefined;
     return row?.runner_host?.startsWith(REMOTE_RUNNER) ? row.runner_host.slice(REMOTE_RUNNER.length) : null;
   }
 
   steps(runId: string): StepRecord[] {
-    const steps = (this.#db.prepare('SELECT * FROM pipeline_steps WHERE run_id = ? ORDER BY position').all(runId) as StepRow[]).map(toStep);
+    const steps = (
+      this.#db.prepare('SELECT * FROM pipeline_steps WHERE run_id = ? ORDER BY position').all(runId) as StepRow[]
+    ).map(toStep);
     // Consistent with #live when the store could not record it.
     const run = this.#db.prepare('SELECT * FROM pipeline_runs WHERE id = ?').get(runId) as RunRow | undefined;
     if (run?.status !== 'running' || !runnerGone(run)) return steps;
-    return steps.map((st) => (st.status === 'running' ? { ...st, status: 'interrupted' } : st.status === 'pending' ? { ...st, status: 'skipped' } : st));
+    return steps.map((st) =>
+      st.status === 'running'
+        ? { ...st, status: 'interrupted' }
+        : st.status === 'pending'
+          ? { ...st, status: 'skipped' }
+          : st,
+    );
   }
 
   step(runId: string, stepId: string): StepRecord {
-    const row = this.#db.prepare('SELECT * FROM pipeline_steps WHERE run_id = ? AND step_id = ?').get(runId, stepId) as StepRow | undefined;
+    const row = this.#db.prepare('SELECT * FROM pipeline_steps WHERE run_id = ? AND step_id = ?').get(runId, stepId) as
+      | StepRow
+      | undefined;
     if (!row) throw new NotFoundError(`run ${runId} has no step '${stepId}'`);
     return toStep(row);
   }
@@ -251,17 +391,37 @@ function isReadOnly(e: unknown): boolean {
 
 function toRun(r: RunRow): RunRecord {
   return {
-    id: r.id, pipeline: r.pipeline, stack: r.stack, orchestrator: r.orchestrator, module: r.module, exportName: r.export_name,
-    status: r.status, startedAt: r.started_at, endedAt: r.ended_at, error: r.error,
+    id: r.id,
+    pipeline: r.pipeline,
+    stack: r.stack,
+    orchestrator: r.orchestrator,
+    module: r.module,
+    exportName: r.export_name,
+    status: r.status,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+    error: r.error,
   };
 }
 
 function toStep(r: StepRow): StepRecord {
   return {
-    runId: r.run_id, stepId: r.step_id, name: r.name, position: r.position, status: r.status, cacheKey: r.cache_key,
-    cacheEnabled: r.cache_enabled === 1, inputs: JSON.parse(r.inputs) as Record<string, StoredArtifact>,
-    params: JSON.parse(r.params) as Record<string, unknown>, artifactStore: r.artifact_store,
-    output: r.output_uri && r.output_hash ? { uri: r.output_uri, hash: r.output_hash } : null, cachedFrom: r.cached_from,
-    startedAt: r.started_at, durationMs: r.duration_ms, error: r.error, worker: r.worker, attempts: r.attempts,
+    runId: r.run_id,
+    stepId: r.step_id,
+    name: r.name,
+    position: r.position,
+    status: r.status,
+    cacheKey: r.cache_key,
+    cacheEnabled: r.cache_enabled === 1,
+    inputs: JSON.parse(r.inputs) as Record<string, StoredArtifact>,
+    params: JSON.parse(r.params) as Record<string, unknown>,
+    artifactStore: r.artifact_store,
+    output: r.output_uri && r.output_hash ? { uri: r.output_uri, hash: r.output_hash } : null,
+    cachedFrom: r.cached_from,
+    startedAt: r.started_at,
+    durationMs: r.duration_ms,
+    error: r.error,
+    worker: r.worker,
+    attempts: r.attempts,
   };
 }

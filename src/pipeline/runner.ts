@@ -16,11 +16,24 @@ import type { ComponentFlavor } from '../stack/components.js';
 import { assertValid, validatePipeline, validateRuntime, validationLevelFrom } from '../stack/validation.js';
 import { openArtifactStore, type ArtifactStore, type CacheEntry, type StoredArtifact } from './artifacts.js';
 import { loadPipelineModule } from './module.js';
-import { computeCacheKey, StepFailedError, type RunOptions, type RunSummary, type WorkerLauncher } from './run-common.js';
+import {
+  computeCacheKey,
+  StepFailedError,
+  type RunOptions,
+  type RunSummary,
+  type WorkerLauncher,
+} from './run-common.js';
 import { RunStore, type RunRecord, type StepStatus } from './run-store.js';
 import { cacheEnabled, checkJson, type Pipeline, type StepContext, type StepNode } from './step.js';
 
-export { computeCacheKey, StepFailedError, type RunOptions, type RunSummary, type StepEvent, type WorkerLauncher } from './run-common.js';
+export {
+  computeCacheKey,
+  StepFailedError,
+  type RunOptions,
+  type RunSummary,
+  type StepEvent,
+  type WorkerLauncher,
+} from './run-common.js';
 
 const RUNNERS = new Set(['local', 'local_process']);
 
@@ -37,7 +50,10 @@ export async function runPipeline(ks: Keystack, p: Pipeline, options: RunOptions
     return runOnWorkers(ks, stack, p, options);
   }
   if (!RUNNERS.has(orch.flavor.name)) {
-    throw new ConfigError(`this version of keystack cannot run pipelines on orchestrator flavor '${orch.flavor.name}'`, { hint: 'Use a stack with a local or local_process orchestrator.' });
+    throw new ConfigError(
+      `this version of keystack cannot run pipelines on orchestrator flavor '${orch.flavor.name}'`,
+      { hint: 'Use a stack with a local or local_process orchestrator.' },
+    );
   }
   if (orch.flavor.name === 'local_process' && !options.module) {
     throw new ConfigError('the local_process orchestrator needs the module that defines the pipeline', {
@@ -48,10 +64,27 @@ export async function runPipeline(ks: Keystack, p: Pipeline, options: RunOptions
   const runs = new RunStore(ks.store);
   const artifacts = await openArtifactStore(stack.artifactStore, { configDir: ks.configDir, env: ks.env });
   const run: RunRecord = {
-    id: randomUUID(), pipeline: p.name, stack: stack.name, orchestrator: orch.name, module: options.module?.path ?? null,
-    exportName: options.module?.exportName ?? null, status: 'running', startedAt: new Date().toISOString(), endedAt: null, error: null,
+    id: randomUUID(),
+    pipeline: p.name,
+    stack: stack.name,
+    orchestrator: orch.name,
+    module: options.module?.path ?? null,
+    exportName: options.module?.exportName ?? null,
+    status: 'running',
+    startedAt: new Date().toISOString(),
+    endedAt: null,
+    error: null,
   };
-  runs.createRun(run, nodes.map((n, position) => ({ stepId: n.id, name: n.step.name, position, params: n.params, cacheEnabled: cacheEnabled(n.step, p) })));
+  runs.createRun(
+    run,
+    nodes.map((n, position) => ({
+      stepId: n.id,
+      name: n.step.name,
+      position,
+      params: n.params,
+      cacheEnabled: cacheEnabled(n.step, p),
+    })),
+  );
   options.onRunStart?.(run, stack);
 
   const outputs = new Map<string, StoredArtifact>();
@@ -63,7 +96,10 @@ export async function runPipeline(ks: Keystack, p: Pipeline, options: RunOptions
     const started = performance.now();
     if (cacheEnabled(node.step, p) && !options.noCache) {
       // The cache index lives in the artifact store, so that any machine sharing it finds the hit.
-      const hit = await firstReadable(artifacts, (await artifacts.findCacheEntries(cacheKey)).filter((c) => c.runId !== run.id));
+      const hit = await firstReadable(
+        artifacts,
+        (await artifacts.findCacheEntries(cacheKey)).filter((c) => c.runId !== run.id),
+      );
       if (hit) {
         const durationMs = performance.now() - started;
         const output: StoredArtifact = { uri: hit.uri, hash: hit.hash };
@@ -114,7 +150,10 @@ export async function runPipeline(ks: Keystack, p: Pipeline, options: RunOptions
 }
 
 /** The newest cached output that can still be read (its key may have been rotated since). */
-async function firstReadable(artifacts: ArtifactStore, candidates: readonly CacheEntry[]): Promise<CacheEntry | undefined> {
+async function firstReadable(
+  artifacts: ArtifactStore,
+  candidates: readonly CacheEntry[],
+): Promise<CacheEntry | undefined> {
   for (const c of candidates) if (await artifacts.readable(c.uri)) return c;
   return undefined;
 }
@@ -127,7 +166,8 @@ async function firstReadable(artifacts: ArtifactStore, candidates: readonly Cach
 export async function withStdoutTo<T>(to: NodeJS.WritableStream, fn: () => Promise<T>): Promise<T> {
   const stdout = process.stdout;
   const own = Object.getOwnPropertyDescriptor(stdout, 'write');
-  const redirected = ((chunk: unknown, ...rest: unknown[]) => (to.write as (...a: unknown[]) => boolean)(chunk, ...rest)) as typeof stdout.write;
+  const redirected = ((chunk: unknown, ...rest: unknown[]) =>
+    (to.write as (...a: unknown[]) => boolean)(chunk, ...rest)) as typeof stdout.write;
   stdout.write = redirected;
   try {
     return await fn();
@@ -152,7 +192,13 @@ async function executeStep({ stack, artifacts, runs, run, node }: ExecuteArgs): 
   try {
     const inputs: Record<string, unknown> = { ...node.params };
     for (const [k, a] of Object.entries(rec.inputs)) inputs[k] = await artifacts.read(a.uri);
-    const context: StepContext = { stack, stepName: node.step.name, stepId: node.id, runId: run.id, pipelineName: run.pipeline };
+    const context: StepContext = {
+      stack,
+      stepName: node.step.name,
+      stepId: node.id,
+      runId: run.id,
+      pipelineName: run.pipeline,
+    };
     const value = await (node.step.run as (i: unknown, c: StepContext) => unknown)(inputs, context);
     checkJson(value, `the output of step '${node.id}'`);
     const output = await artifacts.write(`${run.id}/${node.id}.json`, value);
@@ -161,7 +207,11 @@ async function executeStep({ stack, artifacts, runs, run, node }: ExecuteArgs): 
     runs.finishStep(run.id, node.id, { status: 'completed', output, durationMs: performance.now() - started });
   } catch (e) {
     const message = e instanceof Error ? `${e instanceof KeystackError ? '' : `${e.name}: `}${e.message}` : String(e);
-    runs.finishStep(run.id, node.id, { status: 'failed', durationMs: performance.now() - started, error: stack.resolver.mask(message) });
+    runs.finishStep(run.id, node.id, {
+      status: 'failed',
+      durationMs: performance.now() - started,
+      error: stack.resolver.mask(message),
+    });
   }
 }
 
@@ -171,13 +221,22 @@ async function executeStep({ stack, artifacts, runs, run, node }: ExecuteArgs): 
  * run knows, so that the step's error is masked before it is stored, and the child answers with
  * the values it read, so that later steps and this process mask those too.
  */
-async function runInProcess(ks: Keystack, stack: StackRuntime, run: RunRecord, node: StepNode, worker: WorkerLauncher): Promise<void> {
+async function runInProcess(
+  ks: Keystack,
+  stack: StackRuntime,
+  run: RunRecord,
+  node: StepNode,
+  worker: WorkerLauncher,
+): Promise<void> {
   const timeout = Number(stack.orchestrator.config['timeout_seconds'] ?? 0);
   const nodeOptions = stack.orchestrator.config['node_options'];
   const flags = typeof nodeOptions === 'string' && nodeOptions.trim() ? nodeOptions.trim().split(/\s+/) : [];
   // The flag (not a value) tells the step process that fd 3 is our masking channel.
   const env = { ...process.env, ...ks.env, KEYSTACK_CONFIG_DIR: ks.configDir, [CHANNEL_FLAG]: 'ipc' };
-  const args = worker.command === process.execPath ? [...flags, ...worker.args, run.id, node.id] : [...worker.args, run.id, node.id];
+  const args =
+    worker.command === process.execPath
+      ? [...flags, ...worker.args, run.id, node.id]
+      : [...worker.args, run.id, node.id];
   // Loaded here, not at start-up: child_process costs every other CLI call a few ms.
   const { spawn } = await import('node:child_process');
   await new Promise<void>((resolve) => {
@@ -191,7 +250,11 @@ async function runInProcess(ks: Keystack, stack: StackRuntime, run: RunRecord, n
     const timer = timeout > 0 ? setTimeout(() => child.kill('SIGKILL'), timeout * 1000) : undefined;
     child.on('error', (e) => {
       clearTimeout(timer);
-      new RunStore(ks.store).finishStep(run.id, node.id, { status: 'failed', durationMs: 0, error: `cannot start the step process: ${e.message}` });
+      new RunStore(ks.store).finishStep(run.id, node.id, {
+        status: 'failed',
+        durationMs: 0,
+        error: `cannot start the step process: ${e.message}`,
+      });
       resolve();
     });
     // 'close', not 'exit': it comes after the IPC channel closed, so every message has arrived.
@@ -199,7 +262,10 @@ async function runInProcess(ks: Keystack, stack: StackRuntime, run: RunRecord, n
       clearTimeout(timer);
       const rec = new RunStore(ks.store).step(run.id, node.id);
       if (rec.status === 'running') {
-        const why = signal === 'SIGKILL' && timeout > 0 ? `timed out after ${timeout} s` : `the step process exited with ${signal ?? `code ${code}`}`;
+        const why =
+          signal === 'SIGKILL' && timeout > 0
+            ? `timed out after ${timeout} s`
+            : `the step process exited with ${signal ?? `code ${code}`}`;
         new RunStore(ks.store).finishStep(run.id, node.id, { status: 'failed', durationMs: 0, error: why });
       }
       resolve();
@@ -211,7 +277,12 @@ async function runInProcess(ks: Keystack, stack: StackRuntime, run: RunRecord, n
  * Inside a step process: rebuild the stack from the config store, load the pipeline module,
  * run the one step and record the result. Returns the step's final status.
  */
-export async function runStepWorker(ks: Keystack, runId: string, stepId: string, componentFlavors?: readonly ComponentFlavor[]): Promise<StepStatus> {
+export async function runStepWorker(
+  ks: Keystack,
+  runId: string,
+  stepId: string,
+  componentFlavors?: readonly ComponentFlavor[],
+): Promise<StepStatus> {
   const runs = new RunStore(ks.store);
   const channel = process.env[CHANNEL_FLAG] === 'ipc' && process.send !== undefined;
   if (channel) await receiveMaskValues();
@@ -225,7 +296,13 @@ export async function runStepWorker(ks: Keystack, runId: string, stepId: string,
   }
 }
 
-async function runStep(ks: Keystack, runs: RunStore, run: RunRecord, stepId: string, componentFlavors: readonly ComponentFlavor[] | undefined): Promise<StepStatus> {
+async function runStep(
+  ks: Keystack,
+  runs: RunStore,
+  run: RunRecord,
+  stepId: string,
+  componentFlavors: readonly ComponentFlavor[] | undefined,
+): Promise<StepStatus> {
   if (!run.module) throw new ConfigError(`run ${run.id} has no pipeline module recorded`);
   const { pipeline } = await loadPipelineModule(run.module, run.exportName ?? undefined);
   const node = pipeline.graph().find((n) => n.id === stepId);
@@ -254,7 +331,13 @@ function maskMessage(): MaskMessage {
 
 function isMaskMessage(m: unknown): m is MaskMessage {
   const x = m as Partial<MaskMessage> | null;
-  return typeof x === 'object' && x !== null && x.kind === MASK_MESSAGE && Array.isArray(x.values) && x.values.every((v) => typeof v === 'string');
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    x.kind === MASK_MESSAGE &&
+    Array.isArray(x.values) &&
+    x.values.every((v) => typeof v === 'string')
+  );
 }
 
 /** In a step process: waits for the run's values to mask, before the step can read or throw anything. */
@@ -268,7 +351,11 @@ async function receiveMaskValues(): Promise<void> {
     };
     const timer = setTimeout(() => {
       done();
-      reject(new ConfigError('the step process got no values to mask from the process that started it', { hint: 'Start step processes through runPipeline, which sends them.' }));
+      reject(
+        new ConfigError('the step process got no values to mask from the process that started it', {
+          hint: 'Start step processes through runPipeline, which sends them.',
+        }),
+      );
     }, 30_000);
     const done = () => {
       clearTimeout(timer);
@@ -286,7 +373,8 @@ function maskWrites(streams: NodeJS.WriteStream[]): () => void {
   const restore = streams.map((stream) => {
     const own = Object.getOwnPropertyDescriptor(stream, 'write');
     const original = stream.write.bind(stream) as (...args: unknown[]) => boolean;
-    const write = (chunk: unknown, ...rest: unknown[]): boolean => original(typeof chunk === 'string' ? processMasker.mask(chunk) : chunk, ...rest);
+    const write = (chunk: unknown, ...rest: unknown[]): boolean =>
+      original(typeof chunk === 'string' ? processMasker.mask(chunk) : chunk, ...rest);
     Object.defineProperty(stream, 'write', { value: write, writable: true, configurable: true });
     return () => {
       if (own) Object.defineProperty(stream, 'write', own);
@@ -327,4 +415,3 @@ export function defaultWorker(modulePath: string | undefined): WorkerLauncher {
   }
   return { command: process.execPath, args: [found, 'pipeline', '__step'] };
 }
-

@@ -13,7 +13,17 @@ import { BackendError, ConfigError, KeystackError, NotFoundError, SchemaValidati
 import { parseS3Path, type S3Location } from '../stack/components.js';
 import type { ResolvedComponent } from '../stack/runtime.js';
 import {
-  CACHE_DIR, CACHE_LOOKUP_LIMIT, cacheEntryName, checkArtifactUri, decodeArtifact, encodeArtifact, parseCacheEntry, UnreadableArtifactError, type ArtifactStore, type CacheEntry, type StoredArtifact,
+  CACHE_DIR,
+  CACHE_LOOKUP_LIMIT,
+  cacheEntryName,
+  checkArtifactUri,
+  decodeArtifact,
+  encodeArtifact,
+  parseCacheEntry,
+  UnreadableArtifactError,
+  type ArtifactStore,
+  type CacheEntry,
+  type StoredArtifact,
 } from './artifact-store.js';
 import { ArtifactSealer } from './sealing.js';
 
@@ -60,9 +70,12 @@ export class S3ArtifactStore implements ArtifactStore {
   async read(uri: string): Promise<unknown> {
     const body = await this.#get(uri, 'read');
     if (body === null) {
-      throw new ConfigError(`artifact ${uri} is missing from artifact-store '${this.component.name}' (${this.#where})`, {
-        hint: 'Run the pipeline again without cache: keystack pipeline run FILE --no-cache.',
-      });
+      throw new ConfigError(
+        `artifact ${uri} is missing from artifact-store '${this.component.name}' (${this.#where})`,
+        {
+          hint: 'Run the pipeline again without cache: keystack pipeline run FILE --no-cache.',
+        },
+      );
     }
     return decodeArtifact(await this.#sealer.open(body, uri), uri, this.component.name);
   }
@@ -82,7 +95,11 @@ export class S3ArtifactStore implements ArtifactStore {
 
   async putCacheEntry(cacheKey: string, entry: CacheEntry): Promise<void> {
     const e: CacheEntry = { uri: entry.uri, hash: entry.hash, runId: entry.runId };
-    await this.#put(`${CACHE_DIR}/${cacheKey}/${cacheEntryName(entry.runId)}`, Buffer.from(JSON.stringify(e), 'utf8'), 'write cache entry');
+    await this.#put(
+      `${CACHE_DIR}/${cacheKey}/${cacheEntryName(entry.runId)}`,
+      Buffer.from(JSON.stringify(e), 'utf8'),
+      'write cache entry',
+    );
   }
 
   async findCacheEntries(cacheKey: string): Promise<CacheEntry[]> {
@@ -91,7 +108,14 @@ export class S3ArtifactStore implements ArtifactStore {
     let token: string | undefined;
     do {
       const page = await this.#send('find cache entries', `${CACHE_DIR}/${cacheKey}/`, (s, c) =>
-        c.send(new s.ListObjectsV2Command({ Bucket: this.location.bucket, Prefix: dir, ...(token ? { ContinuationToken: token } : {}) })));
+        c.send(
+          new s.ListObjectsV2Command({
+            Bucket: this.location.bucket,
+            Prefix: dir,
+            ...(token ? { ContinuationToken: token } : {}),
+          }),
+        ),
+      );
       for (const o of page.Contents ?? []) if (o.Key?.endsWith('.json')) keys.push(o.Key);
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
@@ -106,7 +130,11 @@ export class S3ArtifactStore implements ArtifactStore {
 
   async #put(uri: string, body: Buffer, op: string): Promise<void> {
     checkArtifactUri(uri);
-    await this.#send(op, uri, (s, c) => c.send(new s.PutObjectCommand({ Bucket: this.location.bucket, Key: `${this.location.prefix}${uri}`, Body: body })));
+    await this.#send(op, uri, (s, c) =>
+      c.send(
+        new s.PutObjectCommand({ Bucket: this.location.bucket, Key: `${this.location.prefix}${uri}`, Body: body }),
+      ),
+    );
   }
 
   /** The object's bytes; null when it does not exist. */
@@ -115,7 +143,13 @@ export class S3ArtifactStore implements ArtifactStore {
     // The key before the first request, as the store has always done: a key that cannot be had fails a read at once.
     await this.#sealer.key();
     try {
-      const out = await this.#send(op, uri, (s, c) => c.send(new s.GetObjectCommand({ Bucket: this.location.bucket, Key: `${this.location.prefix}${uri}` })), true);
+      const out = await this.#send(
+        op,
+        uri,
+        (s, c) =>
+          c.send(new s.GetObjectCommand({ Bucket: this.location.bucket, Key: `${this.location.prefix}${uri}` })),
+        true,
+      );
       if (!out.Body) return Buffer.alloc(0);
       return Buffer.from(await out.Body.transformToByteArray());
     } catch (e) {
@@ -124,7 +158,12 @@ export class S3ArtifactStore implements ArtifactStore {
     }
   }
 
-  async #send<O>(op: string, uri: string, call: (sdk: typeof Sdk, client: Sdk.S3Client) => Promise<O>, absentOk = false): Promise<O> {
+  async #send<O>(
+    op: string,
+    uri: string,
+    call: (sdk: typeof Sdk, client: Sdk.S3Client) => Promise<O>,
+    absentOk = false,
+  ): Promise<O> {
     const { sdk, client, values } = await (this.#loaded ??= this.#load().catch((e: unknown) => {
       this.#loaded = undefined; // a missing secret may be registered before the next try
       throw e;
@@ -142,12 +181,20 @@ export class S3ArtifactStore implements ArtifactStore {
     const sdk = await importLib(FLAVOR_NAME, SDK, () => import('@aws-sdk/client-s3'));
     const limits = callLimits(this.#env);
     const endpoint = await this.component.getString('endpoint_url');
-    const region = (await this.component.getString('region')) ?? this.#env['AWS_REGION'] ?? this.#env['AWS_DEFAULT_REGION'] ?? 'us-east-1';
+    const region =
+      (await this.component.getString('region')) ??
+      this.#env['AWS_REGION'] ??
+      this.#env['AWS_DEFAULT_REGION'] ??
+      'us-east-1';
     const options: Sdk.S3ClientConfig = {
       region,
       maxAttempts: 2,
       // Without throwOnRequestTimeout the SDK only warns when requestTimeout passes and keeps waiting.
-      requestHandler: { connectionTimeout: Math.min(10_000, limits.requestTimeoutMs), requestTimeout: limits.requestTimeoutMs, throwOnRequestTimeout: true },
+      requestHandler: {
+        connectionTimeout: Math.min(10_000, limits.requestTimeoutMs),
+        requestTimeout: limits.requestTimeoutMs,
+        throwOnRequestTimeout: true,
+      },
     };
     // Emulators and most S3-compatible servers have no virtual-host buckets.
     if (endpoint) Object.assign(options, { endpoint, forcePathStyle: true });
@@ -155,7 +202,11 @@ export class S3ArtifactStore implements ArtifactStore {
     const credentials = await this.#credentials();
     if (credentials) {
       options.credentials = credentials;
-      values.push(credentials.accessKeyId, credentials.secretAccessKey, ...(credentials.sessionToken ? [credentials.sessionToken] : []));
+      values.push(
+        credentials.accessKeyId,
+        credentials.secretAccessKey,
+        ...(credentials.sessionToken ? [credentials.sessionToken] : []),
+      );
     }
     return { sdk, client: new sdk.S3Client(options), values };
   }
@@ -169,19 +220,35 @@ export class S3ArtifactStore implements ArtifactStore {
     const secret = await this.component.secret(name);
     if (!secret) {
       throw new NotFoundError(
-        `the authentication secret '${name}' of artifact-store '${store}' does not exist${this.component.hasSecretsManager ? '' : " (the stack has no secrets manager)"}`,
+        `the authentication secret '${name}' of artifact-store '${store}' does not exist${this.component.hasSecretsManager ? '' : ' (the stack has no secrets manager)'}`,
         `Register it with \`${register}\`.`,
       );
     }
     if (secret.schema !== S3_AUTH_SCHEMA) {
-      throw new SchemaValidationError(S3_AUTH_SCHEMA, [{ key: '', message: `the authentication secret '${name}' of artifact-store '${store}' has schema '${secret.schema}', but it must be registered with schema '${S3_AUTH_SCHEMA}'` }],
-        `Register it again: \`keystack secret delete ${name} -y && ${register}\`.`);
+      throw new SchemaValidationError(
+        S3_AUTH_SCHEMA,
+        [
+          {
+            key: '',
+            message: `the authentication secret '${name}' of artifact-store '${store}' has schema '${secret.schema}', but it must be registered with schema '${S3_AUTH_SCHEMA}'`,
+          },
+        ],
+        `Register it again: \`keystack secret delete ${name} -y && ${register}\`.`,
+      );
     }
     const id = secret.values['aws_access_key_id'];
     const key = secret.values['aws_secret_access_key'];
     if (!id || !key) {
-      throw new SchemaValidationError(S3_AUTH_SCHEMA, [{ key: id ? 'aws_secret_access_key' : 'aws_access_key_id', message: `missing in the authentication secret '${name}' of artifact-store '${store}'` }],
-        `Add it with \`keystack secret update ${name} --aws_access_key_id=ID --aws_secret_access_key=@FILE\`.`);
+      throw new SchemaValidationError(
+        S3_AUTH_SCHEMA,
+        [
+          {
+            key: id ? 'aws_secret_access_key' : 'aws_access_key_id',
+            message: `missing in the authentication secret '${name}' of artifact-store '${store}'`,
+          },
+        ],
+        `Add it with \`keystack secret update ${name} --aws_access_key_id=ID --aws_secret_access_key=@FILE\`.`,
+      );
     }
     const token = secret.values['aws_session_token'];
     return { accessKeyId: id, secretAccessKey: key, ...(token ? { sessionToken: token } : {}) };
@@ -197,22 +264,43 @@ export class S3ArtifactStore implements ArtifactStore {
     const base = { flavor: `artifact-store ${FLAVOR_NAME}`, operation: `${op} ${uri}`, secretName: undefined, cause };
     const net = networkCode(e);
     if (name === 'CredentialsProviderError') {
-      return new BackendError({ ...base, reason: `no AWS credentials for artifact-store '${store}' on this machine`,
-        hint: `Set its authentication_secret to an aws secret (\`keystack artifact-store update ${store} --authentication_secret=NAME\`), or give this machine AWS credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or an instance role).` });
+      return new BackendError({
+        ...base,
+        reason: `no AWS credentials for artifact-store '${store}' on this machine`,
+        hint: `Set its authentication_secret to an aws secret (\`keystack artifact-store update ${store} --authentication_secret=NAME\`), or give this machine AWS credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or an instance role).`,
+      });
     }
     if (name === 'NoSuchBucket') {
-      return new BackendError({ ...base, reason: `the bucket '${this.location.bucket}' of artifact-store '${store}' does not exist`,
-        hint: `Create it (e.g. \`aws s3 mb s3://${this.location.bucket}\`), or point the store at another: \`keystack artifact-store update ${store} --path=s3://BUCKET/PREFIX\`.` });
+      return new BackendError({
+        ...base,
+        reason: `the bucket '${this.location.bucket}' of artifact-store '${store}' does not exist`,
+        hint: `Create it (e.g. \`aws s3 mb s3://${this.location.bucket}\`), or point the store at another: \`keystack artifact-store update ${store} --path=s3://BUCKET/PREFIX\`.`,
+      });
     }
-    if (name === 'AccessDenied' || name === 'InvalidAccessKeyId' || name === 'SignatureDoesNotMatch' || name === 'ExpiredToken' || status === 403) {
-      return new BackendError({ ...base, reason: `access to ${this.#where}${uri} was denied (${name})`,
-        hint: `Check the credentials of artifact-store '${store}' (its authentication_secret, or the AWS credentials of this machine) and that they may read and write the bucket.` });
+    if (
+      name === 'AccessDenied' ||
+      name === 'InvalidAccessKeyId' ||
+      name === 'SignatureDoesNotMatch' ||
+      name === 'ExpiredToken' ||
+      status === 403
+    ) {
+      return new BackendError({
+        ...base,
+        reason: `access to ${this.#where}${uri} was denied (${name})`,
+        hint: `Check the credentials of artifact-store '${store}' (its authentication_secret, or the AWS credentials of this machine) and that they may read and write the bucket.`,
+      });
     }
     if (net) {
-      return new BackendError({ ...base, reason: `cannot reach the S3 endpoint of artifact-store '${store}' (${net})`,
-        hint: `Check its endpoint_url and region, and the network: \`keystack artifact-store describe ${store}\`.` });
+      return new BackendError({
+        ...base,
+        reason: `cannot reach the S3 endpoint of artifact-store '${store}' (${net})`,
+        hint: `Check its endpoint_url and region, and the network: \`keystack artifact-store describe ${store}\`.`,
+      });
     }
-    return new BackendError({ ...base, reason: `${name}${status ? ` (HTTP ${status})` : ''} for ${this.#where}${uri}` });
+    return new BackendError({
+      ...base,
+      reason: `${name}${status ? ` (HTTP ${status})` : ''} for ${this.#where}${uri}`,
+    });
   }
 }
 

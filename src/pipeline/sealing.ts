@@ -12,7 +12,16 @@
  * The salt is the store's, not the artifact's (the caller picks it: see each store), so it is not
  * in the header: an artifact never tells a reader which salt to use.
  */
-import { decodeKdfParams, deriveKey, encodeKdfParams, KDF_HEADER_BYTES, KDF_POLICY, open, seal, type KdfParams } from '../support/aead.js';
+import {
+  decodeKdfParams,
+  deriveKey,
+  encodeKdfParams,
+  KDF_HEADER_BYTES,
+  KDF_POLICY,
+  open,
+  seal,
+  type KdfParams,
+} from '../support/aead.js';
 import type { ResolvedComponent } from '../stack/runtime.js';
 import { UnreadableArtifactError } from './artifact-store.js';
 
@@ -46,7 +55,9 @@ export class ArtifactSealer {
     const id = `${params.N}:${params.r}:${params.p}`;
     let key = this.#keys.get(id);
     if (!key) {
-      key = this.#component.getString('encryption_key').then((passphrase) => (passphrase === undefined ? undefined : deriveKey(passphrase, this.#salt, params)));
+      key = this.#component
+        .getString('encryption_key')
+        .then((passphrase) => (passphrase === undefined ? undefined : deriveKey(passphrase, this.#salt, params)));
       this.#keys.set(id, key);
     }
     return key;
@@ -67,22 +78,31 @@ export class ArtifactSealer {
     const v2 = body.subarray(0, 4).equals(KSA2);
     const params = v2 ? decodeKdfParams(body.subarray(4, KSA2_HEAD_BYTES)) : KSA1_KDF;
     if (!params) {
-      throw new UnreadableArtifactError(`artifact ${uri} of artifact-store '${store}' has a damaged header (its key-derivation parameters are unknown or beyond what keystack accepts)`, {
-        hint: 'It was altered or written by something else; run the pipeline again without cache: keystack pipeline run FILE --no-cache.',
-      });
+      throw new UnreadableArtifactError(
+        `artifact ${uri} of artifact-store '${store}' has a damaged header (its key-derivation parameters are unknown or beyond what keystack accepts)`,
+        {
+          hint: 'It was altered or written by something else; run the pipeline again without cache: keystack pipeline run FILE --no-cache.',
+        },
+      );
     }
     const key = await this.key(params);
     if (!key) {
-      throw new UnreadableArtifactError(`artifact ${uri} is encrypted, but artifact-store '${store}' has no encryption_key`, {
-        hint: 'Set the encryption_key it was written with, or run the pipeline again without cache: keystack pipeline run FILE --no-cache.',
-      });
+      throw new UnreadableArtifactError(
+        `artifact ${uri} is encrypted, but artifact-store '${store}' has no encryption_key`,
+        {
+          hint: 'Set the encryption_key it was written with, or run the pipeline again without cache: keystack pipeline run FILE --no-cache.',
+        },
+      );
     }
     const head = body.subarray(0, v2 ? KSA2_HEAD_BYTES : KSA1.length);
     const plain = open(key, v2 ? Buffer.concat([head, Buffer.from(uri)]) : Buffer.from(uri), body, head.length);
     if (!plain) {
-      throw new UnreadableArtifactError(`cannot decrypt artifact ${uri} of artifact-store '${store}': wrong encryption_key, or the file was altered`, {
-        hint: `If the encryption_key was rotated, older outputs cannot be read with the new one: run the pipeline again (cached steps whose outputs cannot be read run again), or restore the old key to read them.`,
-      });
+      throw new UnreadableArtifactError(
+        `cannot decrypt artifact ${uri} of artifact-store '${store}': wrong encryption_key, or the file was altered`,
+        {
+          hint: `If the encryption_key was rotated, older outputs cannot be read with the new one: run the pipeline again (cached steps whose outputs cannot be read run again), or restore the old key to read them.`,
+        },
+      );
     }
     return plain;
   }

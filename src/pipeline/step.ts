@@ -91,10 +91,14 @@ let building: StepNode[] | undefined;
 
 export function step<I = Record<string, never>, O = unknown>(options: StepOptions<I, O>): Step<I, O> {
   if (!STEP_NAME.test(options.name)) {
-    throw new ConfigError(`invalid step name ${JSON.stringify(options.name)}`, { hint: 'Use letters, digits, _ and -, starting with a letter or _.' });
+    throw new ConfigError(`invalid step name ${JSON.stringify(options.name)}`, {
+      hint: 'Use letters, digits, _ and -, starting with a letter or _.',
+    });
   }
   if (options.stepOperator !== undefined && (typeof options.stepOperator !== 'string' || options.stepOperator === '')) {
-    throw new ConfigError(`the stepOperator of step '${options.name}' must be the name of a step operator`, { hint: 'See them with `keystack step-operator list`.' });
+    throw new ConfigError(`the stepOperator of step '${options.name}' must be the name of a step operator`, {
+      hint: 'See them with `keystack step-operator list`.',
+    });
   }
   const definition: StepDefinition<I, O> = {
     kind: 'keystack.step',
@@ -118,7 +122,8 @@ export function step<I = Record<string, never>, O = unknown>(options: StepOption
     const params: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(inputs)) {
       if (isStepOutput(v)) {
-        if (!known.has(v.stepId)) throw new ConfigError(`input '${k}' of step '${id}' comes from step '${v.stepId}' of another pipeline`);
+        if (!known.has(v.stepId))
+          throw new ConfigError(`input '${k}' of step '${id}' comes from step '${v.stepId}' of another pipeline`);
         upstream[k] = v.stepId;
       } else {
         checkJson(v, `parameter '${k}' of step '${id}'`);
@@ -134,7 +139,8 @@ export function step<I = Record<string, never>, O = unknown>(options: StepOption
 }
 
 export function pipeline(name: string, definition: () => unknown, options: PipelineOptions = {}): Pipeline {
-  if (!STEP_NAME.test(name)) throw new ConfigError(`invalid pipeline name ${JSON.stringify(name)}`, { hint: 'Use letters, digits, _ and -.' });
+  if (!STEP_NAME.test(name))
+    throw new ConfigError(`invalid pipeline name ${JSON.stringify(name)}`, { hint: 'Use letters, digits, _ and -.' });
   return {
     kind: 'keystack.pipeline',
     name,
@@ -148,7 +154,8 @@ export function pipeline(name: string, definition: () => unknown, options: Pipel
       } finally {
         building = undefined;
       }
-      if (nodes.length === 0) throw new ConfigError(`pipeline '${name}' has no steps`, { hint: 'Call at least one step in its definition.' });
+      if (nodes.length === 0)
+        throw new ConfigError(`pipeline '${name}' has no steps`, { hint: 'Call at least one step in its definition.' });
       return nodes;
     },
   };
@@ -173,7 +180,9 @@ export function cacheEnabled(s: StepDefinition<never>, p: Pipeline): boolean {
 export function checkJson(value: unknown, what: string): void {
   const bad = findNonJson(value, new Set());
   if (bad !== undefined) {
-    throw new ConfigError(`${what} is not JSON data (${bad})`, { hint: 'Steps exchange JSON values: objects, arrays, strings, numbers, booleans and null.' });
+    throw new ConfigError(`${what} is not JSON data (${bad})`, {
+      hint: 'Steps exchange JSON values: objects, arrays, strings, numbers, booleans and null.',
+    });
   }
 }
 
@@ -185,8 +194,9 @@ function findNonJson(v: unknown, seen: Set<object>): string | undefined {
   if (seen.has(v)) return 'a circular structure';
   seen.add(v);
   const proto = Object.getPrototypeOf(v) as unknown;
-  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- an object whose prototype chain has no constructor (Object.create(Object.create(null))) has none
-  if (!Array.isArray(v) && proto !== Object.prototype && proto !== null) return `a ${(v).constructor?.name ?? 'class instance'}`;
+  if (!Array.isArray(v) && proto !== Object.prototype && proto !== null)
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- an object whose prototype chain has no constructor (Object.create(Object.create(null))) has none
+    return `a ${v.constructor?.name ?? 'class instance'}`;
   for (const x of Object.values(v)) {
     const bad = findNonJson(x, seen);
     if (bad !== undefined) return bad;

@@ -6,7 +6,15 @@
  */
 import { readFileSync } from 'node:fs';
 import { InputError, KeystackError, UsageError } from '../errors.js';
-import { DOTTED_NAME_HINT, dottedNameNote, formatReference, parseReference, referenceLookalike, REFERENCE_SYNTAX, type SecretReference } from '../secrets/reference.js';
+import {
+  DOTTED_NAME_HINT,
+  dottedNameNote,
+  formatReference,
+  parseReference,
+  referenceLookalike,
+  REFERENCE_SYNTAX,
+  type SecretReference,
+} from '../secrets/reference.js';
 import type { Secret, SecretsManager } from '../core/manager.js';
 import { ReferenceResolver } from '../stack/references.js';
 
@@ -43,7 +51,10 @@ const FETCH_CONCURRENCY = 16;
  * once); a backend failure (auth, network, throttling) rejects. Every value read is remembered by
  * the process's masker, so no later message can print it.
  */
-export async function resolveReferences(manager: SecretsManager, requests: readonly SecretRequest[]): Promise<ResolvedReferences> {
+export async function resolveReferences(
+  manager: SecretsManager,
+  requests: readonly SecretRequest[],
+): Promise<ResolvedReferences> {
   const resolver = new ReferenceResolver({ manager, stackName: manager.name });
   const names = [...new Set(requests.map((r) => r.name))];
   const found = new Map<string, Secret>();
@@ -85,10 +96,20 @@ export class MissingSecretsError extends KeystackError {
   /** One entry per missing secret or key, for `--json`. */
   readonly issues: readonly { key: string; message: string }[];
   constructor(missing: readonly MissingSecret[], manager: SecretsManager, what = 'nothing was run or written') {
-    const issues = missing.map((m) => ({ key: m.key === undefined ? m.name : formatReference({ name: m.name, key: m.key }), message: missingText(m) }));
+    const issues = missing.map((m) => ({
+      key: m.key === undefined ? m.name : formatReference({ name: m.name, key: m.key }),
+      message: missingText(m),
+    }));
     const detail = issues.map((i) => `${i.key} (${i.message})`).join(', ');
-    const hints = ['Register them with `keystack secret register NAME --KEY=VALUE` (or add keys with `keystack secret update NAME --KEY=VALUE`), or check the names with `keystack secret list`.'];
-    if (missing.some((m) => m.reason === 'missing_secret' && m.key !== undefined && dottedNameNote({ name: m.name, key: m.key }))) hints.push(DOTTED_NAME_HINT);
+    const hints = [
+      'Register them with `keystack secret register NAME --KEY=VALUE` (or add keys with `keystack secret update NAME --KEY=VALUE`), or check the names with `keystack secret list`.',
+    ];
+    if (
+      missing.some(
+        (m) => m.reason === 'missing_secret' && m.key !== undefined && dottedNameNote({ name: m.name, key: m.key }),
+      )
+    )
+      hints.push(DOTTED_NAME_HINT);
     super('not_found', `missing secrets in ${manager.where}: ${detail}; ${what}`, { hint: hints.join(' ') });
     this.missing = missing;
     this.issues = issues;
@@ -128,7 +149,10 @@ function upper(s: string): string {
 /** Checks a variable name given on the command line or in an env file. */
 export function validateEnvName(name: string, where: string): void {
   if (!ENV_NAME.test(name)) {
-    throw new UsageError(`invalid environment variable name ${JSON.stringify(name)} ${where}`, 'A variable name is letters, digits and _, and does not start with a digit.');
+    throw new UsageError(
+      `invalid environment variable name ${JSON.stringify(name)} ${where}`,
+      'A variable name is letters, digits and _, and does not start with a digit.',
+    );
   }
 }
 
@@ -173,7 +197,10 @@ function checkNothingSkipped(text: string, values: Readonly<Record<string, strin
     if (name !== undefined && Object.hasOwn(values, name)) continue;
     const body = line.replace(/['"`]\s*(#.*)?$/, '');
     if (multiLine.some((v) => v.includes(body))) continue;
-    throw new InputError(`line ${i + 1} of ${where} is not an assignment dotenv can read, so it would be left out`, 'Fix or remove the line: NAME=value, where NAME is letters, digits, _, . or -; quote values with spaces or #.');
+    throw new InputError(
+      `line ${i + 1} of ${where} is not an assignment dotenv can read, so it would be left out`,
+      'Fix or remove the line: NAME=value, where NAME is letters, digits, _, . or -; quote values with spaces or #.',
+    );
   }
 }
 
@@ -202,10 +229,16 @@ export interface ResolvedEnv {
  * resolved through `manager` (only touched when something references a secret). Every missing
  * secret or key throws one MissingSecretsError; two variables that map to the same name throw.
  */
-export async function resolveEnv(manager: SecretsManager | (() => Promise<SecretsManager>), spec: EnvSpec): Promise<ResolvedEnv> {
+export async function resolveEnv(
+  manager: SecretsManager | (() => Promise<SecretsManager>),
+  spec: EnvSpec,
+): Promise<ResolvedEnv> {
   const prefix = spec.prefix ?? '';
   if (prefix !== '' && !/^[A-Za-z_][A-Za-z0-9_]*$/u.test(prefix)) {
-    throw new UsageError(`invalid variable prefix ${JSON.stringify(prefix)}`, 'A prefix is letters, digits and _, and does not start with a digit, e.g. --prefix APP_.');
+    throw new UsageError(
+      `invalid variable prefix ${JSON.stringify(prefix)}`,
+      'A prefix is letters, digits and _, and does not start with a digit, e.g. --prefix APP_.',
+    );
   }
   // Where each explicit variable came from, for messages.
   const given = new Map<string, { value: string; source: string }>();
@@ -231,7 +264,10 @@ export async function resolveEnv(manager: SecretsManager | (() => Promise<Secret
     }
   }
   if (lookalikes.length > 0) {
-    throw new UsageError(`values that look like secret references but are not: ${lookalikes.join('; ')}`, `${REFERENCE_SYNTAX} To render references inside longer text, use \`keystack inject\`.`);
+    throw new UsageError(
+      `values that look like secret references but are not: ${lookalikes.join('; ')}`,
+      `${REFERENCE_SYNTAX} To render references inside longer text, use \`keystack inject\`.`,
+    );
   }
   requests.push(...(spec.secrets ?? []));
 
@@ -265,8 +301,10 @@ export async function resolveEnv(manager: SecretsManager | (() => Promise<Secret
       if (other === ref) continue; // `-s db -s db.password` asks for the same value twice
       if (other !== undefined || given.has(name)) {
         const first = other ?? `the variable ${name} from ${given.get(name)?.source ?? ''}`;
-        throw new UsageError(`two values map to the environment variable ${name}: ${first} and ${ref}`,
-          'Inject one of them with an explicit name instead (--env NAME={{secret.key}}), or use --prefix to tell whole secrets apart.');
+        throw new UsageError(
+          `two values map to the environment variable ${name}: ${first} and ${ref}`,
+          'Inject one of them with an explicit name instead (--env NAME={{secret.key}}), or use --prefix to tell whole secrets apart.',
+        );
       }
       mapped.set(name, ref);
       env[name] = s.values[key] as string;
@@ -275,7 +313,11 @@ export async function resolveEnv(manager: SecretsManager | (() => Promise<Secret
   }
   for (const [name, value] of Object.entries(env)) {
     // The kernel cuts a variable at its first NUL: the child would get a different value.
-    if (value.includes('\0')) throw new InputError(`the value for ${name} contains a NUL character, which an environment variable cannot hold`, 'Write the value to a file with `keystack inject` instead.');
+    if (value.includes('\0'))
+      throw new InputError(
+        `the value for ${name} contains a NUL character, which an environment variable cannot hold`,
+        'Write the value to a file with `keystack inject` instead.',
+      );
   }
   return { env, secretVars, fetches };
 }
@@ -309,7 +351,10 @@ export interface Injected {
  * with spaces or without a dot, are left alone) is replaced by the value, read through `manager`.
  * Every missing secret or key throws one MissingSecretsError, before anything is rendered.
  */
-export async function inject(manager: SecretsManager | (() => Promise<SecretsManager>), template: string): Promise<Injected> {
+export async function inject(
+  manager: SecretsManager | (() => Promise<SecretsManager>),
+  template: string,
+): Promise<Injected> {
   const references = templateReferences(template);
   if (references.length === 0) return { text: template, references, fetches: 0 };
   const m = typeof manager === 'function' ? await manager() : manager;

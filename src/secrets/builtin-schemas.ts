@@ -14,11 +14,9 @@ export const awsSchema = defineSchema(
   { description: 'AWS credentials.' },
 );
 
-export const gcpSchema = defineSchema(
-  'gcp',
-  z.object({ token: s().describe('service-account key, as JSON text') }),
-  { description: 'A GCP service-account key.' },
-);
+export const gcpSchema = defineSchema('gcp', z.object({ token: s().describe('service-account key, as JSON text') }), {
+  description: 'A GCP service-account key.',
+});
 
 export const azureSchema = defineSchema(
   'azure',
@@ -34,11 +32,9 @@ export const azureSchema = defineSchema(
   { description: 'Azure storage or service-principal credentials (all optional).' },
 );
 
-export const basicAuthSchema = defineSchema(
-  'basic_auth',
-  z.object({ username: s(), password: s() }),
-  { description: 'A username and password.' },
-);
+export const basicAuthSchema = defineSchema('basic_auth', z.object({ username: s(), password: s() }), {
+  description: 'A username and password.',
+});
 
 export const mysqlSchema = defineSchema(
   'mysql',

@@ -62,7 +62,10 @@ export function typedValues(secret: Pick<StoredSecret, 'values' | 'types'>): Rec
  * The types of `previous` that still fit the new values: an update of an arbitrary secret keeps
  * a ZenML-written boolean a boolean while its new value is still "true" or "false".
  */
-export function keptTypes(previous: Readonly<Record<string, ValueType>> | undefined, values: Readonly<Record<string, string>>): Record<string, ValueType> | undefined {
+export function keptTypes(
+  previous: Readonly<Record<string, ValueType>> | undefined,
+  values: Readonly<Record<string, string>>,
+): Record<string, ValueType> | undefined {
   if (!previous) return undefined;
   const out: Record<string, ValueType> = {};
   for (const [k, type] of Object.entries(previous)) {

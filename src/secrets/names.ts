@@ -29,7 +29,8 @@ export const MAX_KEY_LENGTH = 256;
 // such names; whitespace and control characters are never intended and break shells and tables.
 // Control and invisible format characters, spelled out: a \p{Cc}/\p{Cf} regex costs several ms to
 // compile, which every CLI call would pay.
-const INVISIBLE = '\\u0000-\\u001f\\u007f-\\u009f\\u00ad\\u0600-\\u0605\\u061c\\u06dd\\u070f\\u180e\\u200b-\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u206f\\ufeff\\ufff9-\\ufffb';
+const INVISIBLE =
+  '\\u0000-\\u001f\\u007f-\\u009f\\u00ad\\u0600-\\u0605\\u061c\\u06dd\\u070f\\u180e\\u200b-\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u206f\\ufeff\\ufff9-\\ufffb';
 const FORBIDDEN_IN_NAME = new RegExp(`[./\\s${INVISIBLE}]`);
 const FORBIDDEN_IN_DOTTED_NAME = new RegExp(`[/\\s${INVISIBLE}]`);
 const FORBIDDEN_IN_KEY = new RegExp(`[\\s${INVISIBLE}]`);
@@ -44,11 +45,20 @@ export function validateSecretName(name: string, rule?: NameRule, what = 'secret
   let max = rule?.maxLength ?? MAX_NAME_LENGTH;
   if (rule?.maxScopedLength !== undefined) max = Math.min(max, rule.maxScopedLength - scopePathLength);
   if (name.length > max) {
-    const scoped = rule?.maxScopedLength !== undefined && scopePathLength > 0 ? ` here (the backend allows ${rule.maxScopedLength} with the ${scopePathLength}-character scope path)` : '';
+    const scoped =
+      rule?.maxScopedLength !== undefined && scopePathLength > 0
+        ? ` here (the backend allows ${rule.maxScopedLength} with the ${scopePathLength}-character scope path)`
+        : '';
     throw new InvalidNameError(what, name, `must be at most ${Math.max(max, 0)} characters long${scoped}`);
   }
   if ((rule?.dots ? FORBIDDEN_IN_DOTTED_NAME : FORBIDDEN_IN_NAME).test(name)) {
-    throw new InvalidNameError(what, name, rule?.dots ? "must not contain '/', whitespace or control characters" : "must not contain '.', '/', whitespace or control characters");
+    throw new InvalidNameError(
+      what,
+      name,
+      rule?.dots
+        ? "must not contain '/', whitespace or control characters"
+        : "must not contain '.', '/', whitespace or control characters",
+    );
   }
   if (rule && !fullMatch(rule.pattern, name)) throw new InvalidNameError(what, name, rule.description);
 }
@@ -69,7 +79,11 @@ export function validateSecretKey(key: string, scopePrefix = 'keystack'): void {
   // Assigning it to a plain object sets the object's prototype instead of storing a key.
   if (key === '__proto__') throw new InvalidNameError('secret key', key, "must not be '__proto__'");
   if (reservedKeys(scopePrefix).has(key)) {
-    throw new InvalidNameError('secret key', key, `must not be a reserved key (${[...reservedKeys(scopePrefix)].join(', ')})`);
+    throw new InvalidNameError(
+      'secret key',
+      key,
+      `must not be a reserved key (${[...reservedKeys(scopePrefix)].join(', ')})`,
+    );
   }
 }
 

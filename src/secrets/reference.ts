@@ -33,7 +33,9 @@ export function referenceLookalike(value: unknown): string | null {
   if (open === -1) return null; // a lone '}}' is common in JSON text
   if (close < open) return "its braces do not pair up as '{{' … '}}'";
   if (open > 0 || close + 2 < value.length) {
-    return /^\s*\{\{[^]*\}\}\s*$/u.test(value) ? 'it has whitespace or a newline around the braces' : 'it has text outside the braces';
+    return /^\s*\{\{[^]*\}\}\s*$/u.test(value)
+      ? 'it has whitespace or a newline around the braces'
+      : 'it has text outside the braces';
   }
   const inner = value.slice(2, -2);
   if (/\s/u.test(inner)) return 'it has whitespace inside the braces';
@@ -71,4 +73,5 @@ export function dottedNameNote(ref: SecretReference): string | null {
 }
 
 /** The next step for a reference that cannot name its secret because of a '.'. */
-export const DOTTED_NAME_HINT = 'Register the secret again under a name without \'.\' (`keystack secret register NEWNAME --KEY=...`) and reference it as {{NEWNAME.KEY}}.';
+export const DOTTED_NAME_HINT =
+  "Register the secret again under a name without '.' (`keystack secret register NEWNAME --KEY=...`) and reference it as {{NEWNAME.KEY}}.";

@@ -96,7 +96,9 @@ export class Keystack {
 
   /** A stack's step operators, in the order they were added. */
   stackStepOperators(stack: StackRecord): ComponentRecord[] {
-    return stack.stepOperators.map((u) => this.store.componentById(u)).filter((c): c is ComponentRecord => c !== undefined);
+    return stack.stepOperators
+      .map((u) => this.store.componentById(u))
+      .filter((c): c is ComponentRecord => c !== undefined);
   }
 
   // --- secrets managers ---
@@ -133,7 +135,9 @@ export class Keystack {
   async #newManager(record: ComponentRecord): Promise<SecretsManager> {
     const flavor = await this.flavors.get(record.flavor);
     // Only a custom flavor came from a module (and loading plugins is not free).
-    const source = Object.hasOwn(BUILTIN_FLAVOR_LOADERS, flavor.name) ? undefined : (await this.plugins()).find((p) => p.flavors.includes(flavor))?.module;
+    const source = Object.hasOwn(BUILTIN_FLAVOR_LOADERS, flavor.name)
+      ? undefined
+      : (await this.plugins()).find((p) => p.flavors.includes(flavor))?.module;
     return new SecretsManager({
       record: { uuid: record.uuid, name: record.name, flavor: record.flavor, config: record.config },
       flavor,
@@ -149,14 +153,24 @@ export class Keystack {
     validateComponentName(input.name);
     const flavor = await this.flavors.get(input.flavor);
     const config = this.#validateManagerConfig(flavor, input.config ?? {});
-    return this.store.addComponent({ type: 'secrets_manager', flavor: flavor.name, name: input.name, config, uuid: input.uuid });
+    return this.store.addComponent({
+      type: 'secrets_manager',
+      flavor: flavor.name,
+      name: input.name,
+      config,
+      uuid: input.uuid,
+    });
   }
 
   /**
    * Merges `changes` into a manager's config. Changing where its secrets live (scope, namespace,
    * prefix, store path, …) while it still holds secrets would hide them, so that needs `force`.
    */
-  async updateSecretsManager(name: string, changes: Record<string, unknown>, options: { force?: boolean } = {}): Promise<ComponentRecord> {
+  async updateSecretsManager(
+    name: string,
+    changes: Record<string, unknown>,
+    options: { force?: boolean } = {},
+  ): Promise<ComponentRecord> {
     const first = this.store.getComponent('secrets_manager', name);
     const flavor = await this.flavors.get(first.flavor);
     const plan = (record: ComponentRecord) => {
@@ -173,7 +187,8 @@ export class Keystack {
       const result = this.store.tx(() => {
         const record = this.store.getComponent('secrets_manager', first.uuid);
         const { config, moved } = plan(record);
-        if (moved.length > 0 && !options.force && checked !== JSON.stringify(record.config)) return { record, moved, check: true } as const;
+        if (moved.length > 0 && !options.force && checked !== JSON.stringify(record.config))
+          return { record, moved, check: true } as const;
         this.store.updateComponentConfig(record.uuid, config);
         return { record: { ...record, config }, moved, check: false } as const;
       });
@@ -190,10 +205,13 @@ export class Keystack {
       } catch (e) {
         // Without the count there is no way to know the change is safe; say how to go ahead.
         const reason = e instanceof Error ? e.message : String(e);
-        throw new ConfigError(`cannot check whether secrets manager '${result.record.name}' holds secrets, so ${what} was not changed: ${reason}`, {
-          hint: 'Make its backend reachable and try again, or pass --force to change it anyway (any secrets it holds stay where they are).',
-          cause: e,
-        });
+        throw new ConfigError(
+          `cannot check whether secrets manager '${result.record.name}' holds secrets, so ${what} was not changed: ${reason}`,
+          {
+            hint: 'Make its backend reachable and try again, or pass --force to change it anyway (any secrets it holds stay where they are).',
+            cause: e,
+          },
+        );
       } finally {
         await probe.close();
       }
@@ -282,7 +300,10 @@ export class Keystack {
       new NotFoundError(`module ${path} is not registered`, `Registered modules: ${modules.join(', ') || '(none)'}.`);
     if (!registered.includes(path)) throw notRegistered(registered);
     // A module that no longer loads cannot be asked for its flavors; removing it is the way out.
-    const flavors = await loadPlugin(path).then((p) => p.flavors.map((f) => f.name), () => [] as string[]);
+    const flavors = await loadPlugin(path).then(
+      (p) => p.flavors.map((f) => f.name),
+      () => [] as string[],
+    );
     // The users check and the removal in one transaction: no manager of these flavors slips in between.
     this.store.tx(() => {
       const now = this.store.listPlugins().map((p) => p.module);
@@ -302,14 +323,24 @@ export class Keystack {
 
   /** The registered modules, as one comparable string. */
   #pluginModules(): string {
-    return JSON.stringify(this.store.listPlugins().map((p) => p.module).sort());
+    return JSON.stringify(
+      this.store
+        .listPlugins()
+        .map((p) => p.module)
+        .sort(),
+    );
   }
 
   #plugins: Promise<({ module: string; exports: PluginExports } | { module: string; error: unknown })[]> | undefined;
 
   #loadPlugins() {
     return (this.#plugins ??= Promise.all(
-      this.store.listPlugins().map((p) => loadPlugin(p.module).then((exports) => ({ module: p.module, exports }), (error: unknown) => ({ module: p.module, error }))),
+      this.store.listPlugins().map((p) =>
+        loadPlugin(p.module).then(
+          (exports) => ({ module: p.module, exports }),
+          (error: unknown) => ({ module: p.module, error }),
+        ),
+      ),
     ));
   }
 
@@ -329,7 +360,10 @@ export class Keystack {
   async schema(name: string): Promise<SecretSchema<unknown>> {
     const s = await this.schemas.get(name);
     if (!s) {
-      throw new NotFoundError(`unknown schema '${name}'`, `Run \`keystack schema list\`; add your own with \`keystack schema register MODULE\`.`);
+      throw new NotFoundError(
+        `unknown schema '${name}'`,
+        `Run \`keystack schema list\`; add your own with \`keystack schema register MODULE\`.`,
+      );
     }
     return s;
   }
@@ -341,17 +375,31 @@ export class Keystack {
   }
 
   /** Registers a stack of components (by name or UUID), with any number of step operators. */
-  registerStack(name: string, components: Partial<Record<SingleComponentType, string>>, stepOperators: readonly string[] = []): StackRecord {
+  registerStack(
+    name: string,
+    components: Partial<Record<SingleComponentType, string>>,
+    stepOperators: readonly string[] = [],
+  ): StackRecord {
     validateComponentName(name, 'stack name');
     // One transaction: a component deleted meanwhile must not leave the stack pointing at nothing.
-    return this.store.tx(() => this.store.addStack(name, this.#resolveComponents(components), stepOperators.map((n) => this.store.getComponent('step_operator', n).uuid)));
+    return this.store.tx(() =>
+      this.store.addStack(
+        name,
+        this.#resolveComponents(components),
+        stepOperators.map((n) => this.store.getComponent('step_operator', n).uuid),
+      ),
+    );
   }
 
   /**
    * Sets (a name) or removes (null) components of a stack; adds and removes step operators (by
    * name or UUID). Removing a step operator the stack does not have is an error, not a no-op.
    */
-  updateStack(name: string, changes: Partial<Record<SingleComponentType, string | null>>, stepOperators: { add?: readonly string[] | undefined; remove?: readonly string[] | undefined } = {}): StackRecord {
+  updateStack(
+    name: string,
+    changes: Partial<Record<SingleComponentType, string | null>>,
+    stepOperators: { add?: readonly string[] | undefined; remove?: readonly string[] | undefined } = {},
+  ): StackRecord {
     return this.store.tx(() => {
       const stack = this.store.getStack(name);
       const components = { ...stack.components };
@@ -359,7 +407,10 @@ export class Keystack {
       for (const n of stepOperators.remove ?? []) {
         const rec = this.store.getComponent('step_operator', n);
         if (!ops.includes(rec.uuid)) {
-          throw new NotFoundError(`stack '${stack.name}' has no step-operator '${rec.name}'`, `Run \`keystack stack describe ${stack.name}\` to see its step operators.`);
+          throw new NotFoundError(
+            `stack '${stack.name}' has no step-operator '${rec.name}'`,
+            `Run \`keystack stack describe ${stack.name}\` to see its step operators.`,
+          );
         }
         ops = ops.filter((u) => u !== rec.uuid);
       }
@@ -382,7 +433,9 @@ export class Keystack {
     });
   }
 
-  #resolveComponents(names: Partial<Record<SingleComponentType, string>>): Partial<Record<SingleComponentType, string>> {
+  #resolveComponents(
+    names: Partial<Record<SingleComponentType, string>>,
+  ): Partial<Record<SingleComponentType, string>> {
     const out: Partial<Record<SingleComponentType, string>> = {};
     for (const [type, name] of Object.entries(names) as [SingleComponentType, string][]) {
       out[type] = this.store.getComponent(type, name).uuid;
@@ -395,13 +448,18 @@ export class Keystack {
  * The scope fields and the flavor's location fields whose value differs: the changes that move
  * where the manager's secrets live. Credentials and other settings do not move anything.
  */
-function locationChanges(flavor: FlavorDefinition<unknown>, before: Record<string, unknown>, after: Record<string, unknown>): string[] {
+function locationChanges(
+  flavor: FlavorDefinition<unknown>,
+  before: Record<string, unknown>,
+  after: Record<string, unknown>,
+): string[] {
   const guarded = [...SCOPE_FIELDS, ...(flavor.locationFields ?? Object.keys(flavor.config))];
   return guarded.filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
 }
 
 export function validateComponentName(name: string, what = 'component name'): void {
-  if (isReference(name)) throw new ConfigError(`a ${what} cannot be a secret reference`, { hint: 'Give a plain name.' });
+  if (isReference(name))
+    throw new ConfigError(`a ${what} cannot be a secret reference`, { hint: 'Give a plain name.' });
   validateSecretName(name, undefined, what);
 }
 

@@ -7,7 +7,12 @@ import { UsageError } from '../errors.js';
 import type { Keystack } from './client.js';
 import { validateComponentName } from './client.js';
 import type { ComponentRecord } from './config-store.js';
-import { componentFlavor, validateComponentConfig, type ComponentFlavor, type StackComponentType } from './components.js';
+import {
+  componentFlavor,
+  validateComponentConfig,
+  type ComponentFlavor,
+  type StackComponentType,
+} from './components.js';
 
 export interface ComponentChange {
   record: ComponentRecord;
@@ -35,7 +40,8 @@ export function updateComponent(
   changes: Record<string, unknown>,
   extraFlavors: readonly ComponentFlavor[] = [],
 ): ComponentChange {
-  if (Object.keys(changes).length === 0) throw new UsageError('nothing to change', 'Pass --KEY=VALUE (or --KEY= to remove a field).');
+  if (Object.keys(changes).length === 0)
+    throw new UsageError('nothing to change', 'Pass --KEY=VALUE (or --KEY= to remove a field).');
   return ks.store.tx(() => {
     const record = ks.store.getComponent(type, name);
     const flavor = componentFlavor(type, record.flavor, extraFlavors);

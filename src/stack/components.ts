@@ -49,10 +49,19 @@ export const COMPONENT_FLAVORS: readonly ComponentFlavor[] = [
   {
     type: 'orchestrator',
     name: 'local_process',
-    description: 'Runs every step in a fresh Node process that rebuilds the stack from the config store, as a remote worker would.',
+    description:
+      'Runs every step in a fresh Node process that rebuilds the stack from the config store, as a remote worker would.',
     config: {
-      timeout_seconds: { type: 'integer', description: 'Kill a step process that runs longer than this (0 = no limit).', default: 0 },
-      node_options: { type: 'string', description: 'Extra flags for the step processes, e.g. --max-old-space-size=4096.', allowReference: false },
+      timeout_seconds: {
+        type: 'integer',
+        description: 'Kill a step process that runs longer than this (0 = no limit).',
+        default: 0,
+      },
+      node_options: {
+        type: 'string',
+        description: 'Extra flags for the step processes, e.g. --max-old-space-size=4096.',
+        allowReference: false,
+      },
     },
     remote: false,
     isLocal: true,
@@ -64,17 +73,32 @@ export const COMPONENT_FLAVORS: readonly ComponentFlavor[] = [
     config: {
       redis_url: {
         type: 'string',
-        description: 'Redis URL, e.g. redis://:PASSWORD@host:6379/0; it may carry a password, so give it as a reference, e.g. {{redis.url}}.',
+        description:
+          'Redis URL, e.g. redis://:PASSWORD@host:6379/0; it may carry a password, so give it as a reference, e.g. {{redis.url}}.',
         sensitive: true,
         required: true,
       },
-      queue: { type: 'string', description: 'The queue of the steps that name no step operator.', default: 'keystack', allowReference: false },
+      queue: {
+        type: 'string',
+        description: 'The queue of the steps that name no step operator.',
+        default: 'keystack',
+        allowReference: false,
+      },
       attempts: { type: 'integer', description: 'How many times a step is tried before the run fails.', default: 3 },
-      backoff_ms: { type: 'integer', description: 'Wait before a failed step is tried again (doubled each attempt).', default: 1000 },
-      step_timeout_seconds: { type: 'integer', description: 'Fail a step that runs longer than this (0 = no limit).', default: 0 },
+      backoff_ms: {
+        type: 'integer',
+        description: 'Wait before a failed step is tried again (doubled each attempt).',
+        default: 1000,
+      },
+      step_timeout_seconds: {
+        type: 'integer',
+        description: 'Fail a step that runs longer than this (0 = no limit).',
+        default: 0,
+      },
       run_deadline_seconds: {
         type: 'integer',
-        description: 'How long after submission the steps of a run may start; part of what the client signs, so a job replayed later is refused.',
+        description:
+          'How long after submission the steps of a run may start; part of what the client signs, so a job replayed later is refused.',
         default: 86400,
       },
     },
@@ -84,7 +108,8 @@ export const COMPONENT_FLAVORS: readonly ComponentFlavor[] = [
   {
     type: 'step_operator',
     name: 'bullmq',
-    description: 'Runs the steps that name it on the workers of its own BullMQ queue (e.g. GPU machines with their own credentials).',
+    description:
+      'Runs the steps that name it on the workers of its own BullMQ queue (e.g. GPU machines with their own credentials).',
     config: {
       redis_url: {
         type: 'string',
@@ -92,7 +117,12 @@ export const COMPONENT_FLAVORS: readonly ComponentFlavor[] = [
         sensitive: true,
         required: true,
       },
-      queue: { type: 'string', description: 'The queue its workers serve, e.g. gpu.', required: true, allowReference: false },
+      queue: {
+        type: 'string',
+        description: 'The queue its workers serve, e.g. gpu.',
+        required: true,
+        allowReference: false,
+      },
     },
     remote: true,
     isLocal: false,
@@ -102,10 +132,15 @@ export const COMPONENT_FLAVORS: readonly ComponentFlavor[] = [
     name: 'local',
     description: 'Keeps step outputs in a directory on this machine, optionally encrypted.',
     config: {
-      path: { type: 'string', description: 'Directory for artifacts (default: <config dir>/artifacts).', allowReference: false },
+      path: {
+        type: 'string',
+        description: 'Directory for artifacts (default: <config dir>/artifacts).',
+        allowReference: false,
+      },
       encryption_key: {
         type: 'string',
-        description: 'Passphrase that encrypts every artifact at rest (AES-256-GCM). Give it as a reference, e.g. {{artifacts.key}}.',
+        description:
+          'Passphrase that encrypts every artifact at rest (AES-256-GCM). Give it as a reference, e.g. {{artifacts.key}}.',
         sensitive: true,
       },
     },
@@ -114,19 +149,31 @@ export const COMPONENT_FLAVORS: readonly ComponentFlavor[] = [
   {
     type: 'artifact_store',
     name: 's3',
-    description: 'Keeps step outputs (and the step cache) in an S3 bucket, optionally encrypted; needs @aws-sdk/client-s3.',
+    description:
+      'Keeps step outputs (and the step cache) in an S3 bucket, optionally encrypted; needs @aws-sdk/client-s3.',
     config: {
-      path: { type: 'string', description: 'Where artifacts live: s3://BUCKET/PREFIX.', required: true, allowReference: false },
+      path: {
+        type: 'string',
+        description: 'Where artifacts live: s3://BUCKET/PREFIX.',
+        required: true,
+        allowReference: false,
+      },
       region: { type: 'string', description: 'AWS region of the bucket (default: AWS_REGION, else us-east-1).' },
-      endpoint_url: { type: 'string', description: 'Another S3 endpoint (emulators, S3-compatible servers); uses path-style addressing.', allowReference: false },
+      endpoint_url: {
+        type: 'string',
+        description: 'Another S3 endpoint (emulators, S3-compatible servers); uses path-style addressing.',
+        allowReference: false,
+      },
       authentication_secret: {
         type: 'string',
-        description: 'Name of an aws secret (aws_access_key_id, aws_secret_access_key, aws_session_token) in the stack’s secrets manager; default: the AWS credentials of the machine the step runs on.',
+        description:
+          'Name of an aws secret (aws_access_key_id, aws_secret_access_key, aws_session_token) in the stack’s secrets manager; default: the AWS credentials of the machine the step runs on.',
         allowReference: false,
       },
       encryption_key: {
         type: 'string',
-        description: 'Passphrase that encrypts every artifact before it is uploaded (AES-256-GCM). Give it as a reference, e.g. {{artifacts.key}}.',
+        description:
+          'Passphrase that encrypts every artifact before it is uploaded (AES-256-GCM). Give it as a reference, e.g. {{artifacts.key}}.',
         sensitive: true,
       },
     },
@@ -139,10 +186,15 @@ export const COMPONENT_FLAVORS: readonly ComponentFlavor[] = [
     name: 'default',
     description: 'A container registry; its credentials come from a basic_auth secret.',
     config: {
-      uri: { type: 'string', description: 'Registry URI, e.g. registry.example.com/team.', required: true, allowReference: false },
+      uri: {
+        type: 'string',
+        description: 'Registry URI, e.g. registry.example.com/team.',
+        required: true,
+        allowReference: false,
+      },
       authentication_secret: {
         type: 'string',
-        description: 'Name of a basic_auth secret (username, password) in the stack\'s secrets manager.',
+        description: "Name of a basic_auth secret (username, password) in the stack's secrets manager.",
         allowReference: false,
       },
     },
@@ -159,9 +211,12 @@ export interface S3Location {
 export function parseS3Path(path: unknown, what: string): S3Location {
   const m = typeof path === 'string' ? /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(path) : null;
   if (!m?.[1]) {
-    throw new ConfigError(`the path of the ${what} must be s3://BUCKET[/PREFIX] with a valid bucket name (3-63 lowercase letters, digits, '.' and '-')`, {
-      hint: 'Pass --path=s3://BUCKET/PREFIX.',
-    });
+    throw new ConfigError(
+      `the path of the ${what} must be s3://BUCKET[/PREFIX] with a valid bucket name (3-63 lowercase letters, digits, '.' and '-')`,
+      {
+        hint: 'Pass --path=s3://BUCKET/PREFIX.',
+      },
+    );
   }
   const prefix = (m[2] ?? '').replace(/^\/+|\/+$/g, '');
   return { bucket: m[1], prefix: prefix === '' ? '' : `${prefix}/` };
@@ -174,11 +229,18 @@ export function componentFlavors(type: StackComponentType, extra: readonly Compo
   return [...COMPONENT_FLAVORS, ...extra].filter((f) => f.type === type);
 }
 
-export function componentFlavor(type: StackComponentType, name: string, extra: readonly ComponentFlavor[] = []): ComponentFlavor {
+export function componentFlavor(
+  type: StackComponentType,
+  name: string,
+  extra: readonly ComponentFlavor[] = [],
+): ComponentFlavor {
   const found = componentFlavors(type, extra).find((f) => f.name === name);
   if (!found) {
     const known = componentFlavors(type, extra).map((f) => f.name);
-    throw new NotFoundError(`unknown ${COMPONENT_LABEL[type]} flavor '${name}'`, `Available flavors: ${known.join(', ')}.`);
+    throw new NotFoundError(
+      `unknown ${COMPONENT_LABEL[type]} flavor '${name}'`,
+      `Available flavors: ${known.join(', ')}.`,
+    );
   }
   return found;
 }
@@ -193,7 +255,10 @@ export interface ValidatedComponentConfig {
  * Checks and converts a component's config. References are kept as text; they are allowed only in
  * string fields that do not forbid them.
  */
-export function validateComponentConfig(flavor: ComponentFlavor, raw: Record<string, unknown>): ValidatedComponentConfig {
+export function validateComponentConfig(
+  flavor: ComponentFlavor,
+  raw: Record<string, unknown>,
+): ValidatedComponentConfig {
   const label = `${COMPONENT_LABEL[flavor.type]} flavor ${flavor.name}`;
   const warnings: string[] = [];
   for (const [key, value] of Object.entries(raw)) {
@@ -202,12 +267,18 @@ export function validateComponentConfig(flavor: ComponentFlavor, raw: Record<str
     const lookalike = referenceLookalike(value);
     if (lookalike) {
       // The value is not quoted: in a sensitive field a near-miss may still be the secret itself.
-      throw new ConfigError(`field '${key}' of the ${label} looks like a secret reference but is not one: ${lookalike}`, { hint: REFERENCE_SYNTAX });
+      throw new ConfigError(
+        `field '${key}' of the ${label} looks like a secret reference but is not one: ${lookalike}`,
+        { hint: REFERENCE_SYNTAX },
+      );
     }
     if (isReference(value)) {
       if (field.type !== 'string' || field.allowReference === false) {
         throw new ConfigError(`field '${key}' of the ${label} cannot be a secret reference`, {
-          hint: field.type !== 'string' ? `It is a${field.type === 'integer' ? 'n' : ''} ${field.type}; give the value itself.` : 'It is used before secrets can be read; give the value itself.',
+          hint:
+            field.type !== 'string'
+              ? `It is a${field.type === 'integer' ? 'n' : ''} ${field.type}; give the value itself.`
+              : 'It is used before secrets can be read; give the value itself.',
         });
       }
     } else if (field.sensitive && typeof value === 'string' && value !== '') {

@@ -10,7 +10,13 @@ import { ConfigError, ExistsError, InUseError, NotFoundError } from '../errors.j
 import { openShared, retryBusy } from '../support/sqlite.js';
 import { defaultTrustWarn, type TrustWarn } from '../support/trust.js';
 
-export const COMPONENT_TYPES = ['orchestrator', 'artifact_store', 'secrets_manager', 'container_registry', 'step_operator'] as const;
+export const COMPONENT_TYPES = [
+  'orchestrator',
+  'artifact_store',
+  'secrets_manager',
+  'container_registry',
+  'step_operator',
+] as const;
 export type ComponentType = (typeof COMPONENT_TYPES)[number];
 
 /** CLI spelling of each component type. */
@@ -27,7 +33,9 @@ export const COMPONENT_LABEL: Record<ComponentType, string> = {
  * type) and at most one component of every other type.
  */
 export type SingleComponentType = Exclude<ComponentType, 'step_operator'>;
-export const SINGLE_COMPONENT_TYPES: readonly SingleComponentType[] = COMPONENT_TYPES.filter((t): t is SingleComponentType => t !== 'step_operator');
+export const SINGLE_COMPONENT_TYPES: readonly SingleComponentType[] = COMPONENT_TYPES.filter(
+  (t): t is SingleComponentType => t !== 'step_operator',
+);
 
 export interface ComponentRecord {
   uuid: string;
@@ -148,9 +156,12 @@ export class ConfigStore {
         const version = db.pragma('user_version', { simple: true }) as number;
         if (version > SCHEMA_VERSION) throw newerStore(file, version);
         if (version < SCHEMA_VERSION && db.readonly) {
-          throw new ConfigError(`the config store ${file} is read-only, and this keystack must upgrade it (schema version ${version} to ${SCHEMA_VERSION}) before it can use it`, {
-            hint: 'Run keystack once with write access to it and its directory, or set KEYSTACK_CONFIG_DIR to a writable directory.',
-          });
+          throw new ConfigError(
+            `the config store ${file} is read-only, and this keystack must upgrade it (schema version ${version} to ${SCHEMA_VERSION}) before it can use it`,
+            {
+              hint: 'Run keystack once with write access to it and its directory, or set KEYSTACK_CONFIG_DIR to a writable directory.',
+            },
+          );
         }
         if (version < SCHEMA_VERSION) {
           db.pragma('journal_mode = WAL');
@@ -186,7 +197,14 @@ export class ConfigStore {
     const components: Partial<Record<SingleComponentType, string>> = {};
     for (const type of ['orchestrator', 'artifact_store', 'secrets_manager'] as const) {
       const existing = this.findComponent(type, DEFAULT_STACK);
-      components[type] = existing?.uuid ?? this.addComponent({ type, flavor: 'local', name: DEFAULT_STACK, config: type === 'secrets_manager' ? { scope: 'component', scope_prefix: 'keystack' } : {} }).uuid;
+      components[type] =
+        existing?.uuid ??
+        this.addComponent({
+          type,
+          flavor: 'local',
+          name: DEFAULT_STACK,
+          config: type === 'secrets_manager' ? { scope: 'component', scope_prefix: 'keystack' } : {},
+        }).uuid;
     }
     if (!this.findStack(DEFAULT_STACK)) this.addStack(DEFAULT_STACK, components);
     this.#setSetting('active_stack', DEFAULT_STACK);
@@ -217,17 +235,28 @@ export class ConfigStore {
    * Registers a component under a new UUID, or under `uuid` when given: adopting a component that
    * already exists elsewhere (a ZenML component-scoped secrets manager keys its secrets on its UUID).
    */
-  addComponent(c: { type: ComponentType; flavor: string; name: string; config: Record<string, unknown>; uuid?: string | undefined }): ComponentRecord {
+  addComponent(c: {
+    type: ComponentType;
+    flavor: string;
+    name: string;
+    config: Record<string, unknown>;
+    uuid?: string | undefined;
+  }): ComponentRecord {
     const { uuid: given, ...fields } = c;
     const uuid = given === undefined ? randomUUID() : normaliseUuid(given);
     return this.tx(() => {
       if (this.findComponent(c.type, c.name)) {
-        throw new ExistsError(`a ${COMPONENT_LABEL[c.type]} named '${c.name}' already exists`, `Pick another name, or change it with \`keystack ${COMPONENT_LABEL[c.type]} update ${c.name}\`.`);
+        throw new ExistsError(
+          `a ${COMPONENT_LABEL[c.type]} named '${c.name}' already exists`,
+          `Pick another name, or change it with \`keystack ${COMPONENT_LABEL[c.type]} update ${c.name}\`.`,
+        );
       }
       const taken = given === undefined ? undefined : this.componentById(uuid);
       if (taken) {
-        throw new ExistsError(`the id ${uuid} is already registered, to ${COMPONENT_LABEL[taken.type]} '${taken.name}'`,
-          `Two registrations with one id would share its component-scoped secrets; use '${taken.name}' (e.g. \`keystack stack update -x ${taken.name}\`), or delete it first.`);
+        throw new ExistsError(
+          `the id ${uuid} is already registered, to ${COMPONENT_LABEL[taken.type]} '${taken.name}'`,
+          `Two registrations with one id would share its component-scoped secrets; use '${taken.name}' (e.g. \`keystack stack update -x ${taken.name}\`), or delete it first.`,
+        );
       }
       const rec: ComponentRecord = { uuid, ...fields, createdAt: new Date().toISOString() };
       this.db
@@ -252,23 +281,32 @@ export class ConfigStore {
   getComponent(type: ComponentType, nameOrId: string): ComponentRecord {
     const c = this.findComponent(type, nameOrId);
     if (!c) {
-      throw new NotFoundError(`no ${COMPONENT_LABEL[type]} named '${nameOrId}'`, `Run \`keystack ${COMPONENT_LABEL[type]} list\` to see the registered ones.`);
+      throw new NotFoundError(
+        `no ${COMPONENT_LABEL[type]} named '${nameOrId}'`,
+        `Run \`keystack ${COMPONENT_LABEL[type]} list\` to see the registered ones.`,
+      );
     }
     return c;
   }
 
   listComponents(type: ComponentType): ComponentRecord[] {
-    return (this.db.prepare('SELECT * FROM components WHERE type = ? ORDER BY name').all(type) as ComponentRow[]).map(toComponent);
+    return (this.db.prepare('SELECT * FROM components WHERE type = ? ORDER BY name').all(type) as ComponentRow[]).map(
+      toComponent,
+    );
   }
 
   /** A bare write: call it inside `tx`, together with the read it is based on. */
   updateComponentConfig(uuid: string, config: Record<string, unknown>): void {
-    this.#writing(() => this.db.prepare('UPDATE components SET config = ? WHERE uuid = ?').run(JSON.stringify(config), uuid));
+    this.#writing(() =>
+      this.db.prepare('UPDATE components SET config = ? WHERE uuid = ?').run(JSON.stringify(config), uuid),
+    );
   }
 
   /** Stacks that use a component. */
   stacksUsing(uuid: string): string[] {
-    return this.listStacks().filter((s) => Object.values(s.components).includes(uuid) || s.stepOperators.includes(uuid)).map((s) => s.name);
+    return this.listStacks()
+      .filter((s) => Object.values(s.components).includes(uuid) || s.stepOperators.includes(uuid))
+      .map((s) => s.name);
   }
 
   deleteComponent(type: ComponentType, nameOrId: string): ComponentRecord {
@@ -288,10 +326,24 @@ export class ConfigStore {
 
   // --- stacks ---
 
-  addStack(name: string, components: Partial<Record<SingleComponentType, string>>, stepOperators: readonly string[] = []): StackRecord {
+  addStack(
+    name: string,
+    components: Partial<Record<SingleComponentType, string>>,
+    stepOperators: readonly string[] = [],
+  ): StackRecord {
     return this.tx(() => {
-      if (this.findStack(name)) throw new ExistsError(`a stack named '${name}' already exists`, `Change it with \`keystack stack update ${name}\`.`);
-      const rec: StackRecord = { uuid: randomUUID(), name, components, stepOperators: [...new Set(stepOperators)], createdAt: new Date().toISOString() };
+      if (this.findStack(name))
+        throw new ExistsError(
+          `a stack named '${name}' already exists`,
+          `Change it with \`keystack stack update ${name}\`.`,
+        );
+      const rec: StackRecord = {
+        uuid: randomUUID(),
+        name,
+        components,
+        stepOperators: [...new Set(stepOperators)],
+        createdAt: new Date().toISOString(),
+      };
       this.db
         .prepare('INSERT INTO stacks (uuid, name, components, created_at) VALUES (?, ?, ?, ?)')
         .run(rec.uuid, rec.name, JSON.stringify(components), rec.createdAt);
@@ -301,7 +353,9 @@ export class ConfigStore {
   }
 
   findStack(name: string): StackRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM stacks WHERE name = ? OR uuid = ?').get(name, name) as StackRow | undefined;
+    const row = this.db.prepare('SELECT * FROM stacks WHERE name = ? OR uuid = ?').get(name, name) as
+      | StackRow
+      | undefined;
     return row && this.#toStack(row);
   }
 
@@ -309,19 +363,24 @@ export class ConfigStore {
   setStackStepOperators(stackUuid: string, uuids: readonly string[]): void {
     this.#writing(() => {
       this.db.prepare('DELETE FROM stack_step_operators WHERE stack = ?').run(stackUuid);
-      const ins = this.db.prepare('INSERT INTO stack_step_operators (stack, component_uuid, position) VALUES (?, ?, ?)');
+      const ins = this.db.prepare(
+        'INSERT INTO stack_step_operators (stack, component_uuid, position) VALUES (?, ?, ?)',
+      );
       [...new Set(uuids)].forEach((u, i) => ins.run(stackUuid, u, i));
     });
   }
 
   #toStack(r: StackRow): StackRecord {
-    const ops = this.db.prepare('SELECT component_uuid FROM stack_step_operators WHERE stack = ? ORDER BY position').all(r.uuid) as { component_uuid: string }[];
+    const ops = this.db
+      .prepare('SELECT component_uuid FROM stack_step_operators WHERE stack = ? ORDER BY position')
+      .all(r.uuid) as { component_uuid: string }[];
     return { ...toStack(r), stepOperators: ops.map((o) => o.component_uuid) };
   }
 
   getStack(name: string): StackRecord {
     const s = this.findStack(name);
-    if (!s) throw new NotFoundError(`no stack named '${name}'`, 'Run `keystack stack list` to see the registered stacks.');
+    if (!s)
+      throw new NotFoundError(`no stack named '${name}'`, 'Run `keystack stack list` to see the registered stacks.');
     return s;
   }
 
@@ -331,14 +390,19 @@ export class ConfigStore {
 
   /** A bare write: call it inside `tx`, together with the read it is based on. */
   setStackComponents(name: string, components: Partial<Record<SingleComponentType, string>>): void {
-    this.#writing(() => this.db.prepare('UPDATE stacks SET components = ? WHERE name = ?').run(JSON.stringify(components), name));
+    this.#writing(() =>
+      this.db.prepare('UPDATE stacks SET components = ? WHERE name = ?').run(JSON.stringify(components), name),
+    );
   }
 
   deleteStack(name: string): void {
     this.tx(() => {
       const s = this.getStack(name);
       if (this.activeStackName() === s.name) {
-        throw new InUseError(`stack '${s.name}' is the active stack`, 'Activate another one first with `keystack stack set NAME`.');
+        throw new InUseError(
+          `stack '${s.name}' is the active stack`,
+          'Activate another one first with `keystack stack set NAME`.',
+        );
       }
       this.db.prepare('DELETE FROM stack_step_operators WHERE stack = ?').run(s.uuid);
       this.db.prepare('DELETE FROM stacks WHERE uuid = ?').run(s.uuid);
@@ -361,7 +425,13 @@ export class ConfigStore {
 
   addPlugin(module: string): PluginRecord {
     const rec = { module, registeredAt: new Date().toISOString() };
-    this.#writing(() => this.db.prepare('INSERT INTO plugins (module, registered_at) VALUES (?, ?) ON CONFLICT (module) DO UPDATE SET registered_at = excluded.registered_at').run(rec.module, rec.registeredAt));
+    this.#writing(() =>
+      this.db
+        .prepare(
+          'INSERT INTO plugins (module, registered_at) VALUES (?, ?) ON CONFLICT (module) DO UPDATE SET registered_at = excluded.registered_at',
+        )
+        .run(rec.module, rec.registeredAt),
+    );
     return rec;
   }
 
@@ -370,7 +440,12 @@ export class ConfigStore {
   }
 
   listPlugins(): PluginRecord[] {
-    return (this.db.prepare('SELECT module, registered_at FROM plugins ORDER BY registered_at').all() as { module: string; registered_at: string }[]).map((r) => ({ module: r.module, registeredAt: r.registered_at }));
+    return (
+      this.db.prepare('SELECT module, registered_at FROM plugins ORDER BY registered_at').all() as {
+        module: string;
+        registered_at: string;
+      }[]
+    ).map((r) => ({ module: r.module, registeredAt: r.registered_at }));
   }
 
   #setting(k: string): string | undefined {
@@ -395,38 +470,71 @@ export function environmentError(file: string, e: unknown): ConfigError | undefi
   const say = (message: string, hint: string) => new ConfigError(message, { hint, cause: e });
   const elsewhere = 'or set KEYSTACK_CONFIG_DIR to a directory of your own';
   if (code === 'ENOTDIR' || code === 'EEXIST') {
-    return say(`the config directory ${dir} is not a directory (${code})`, `Move the file at that path away, ${elsewhere}.`);
+    return say(
+      `the config directory ${dir} is not a directory (${code})`,
+      `Move the file at that path away, ${elsewhere}.`,
+    );
   }
   if (code === 'EACCES' || code === 'EPERM' || code === 'SQLITE_PERM') {
-    return say(`permission denied on the config store ${file} (${code})`, `Check that this user can read and write it and its directory (\`ls -ld ${dir} ${file}\`), ${elsewhere}.`);
+    return say(
+      `permission denied on the config store ${file} (${code})`,
+      `Check that this user can read and write it and its directory (\`ls -ld ${dir} ${file}\`), ${elsewhere}.`,
+    );
   }
   if (code === 'EROFS' || code.startsWith('SQLITE_READONLY')) {
-    return say(`the config store ${file} is read-only (${code}), and this command changes it`, `Make it and its directory writable, ${elsewhere}. Commands that only read work as they are.`);
+    return say(
+      `the config store ${file} is read-only (${code}), and this command changes it`,
+      `Make it and its directory writable, ${elsewhere}. Commands that only read work as they are.`,
+    );
   }
   if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'SQLITE_FULL') {
-    return say(`the disk holding the config store ${file} is full (${code}); nothing was changed`, 'Free some space, then run the command again.');
+    return say(
+      `the disk holding the config store ${file} is full (${code}); nothing was changed`,
+      'Free some space, then run the command again.',
+    );
   }
   if (code === 'EIO' || code.startsWith('SQLITE_IOERR')) {
-    return say(`cannot read or write the config store ${file} (${code})`, 'Check the disk and the file system it is on, then run the command again.');
+    return say(
+      `cannot read or write the config store ${file} (${code})`,
+      'Check the disk and the file system it is on, then run the command again.',
+    );
   }
   if (code === 'SQLITE_CANTOPEN' || code === 'EISDIR' || code === 'ENOENT') {
-    return say(`cannot open the config store ${file} (${code})`, `Check that its directory exists and this user can read and write both, ${elsewhere}.`);
+    return say(
+      `cannot open the config store ${file} (${code})`,
+      `Check that its directory exists and this user can read and write both, ${elsewhere}.`,
+    );
   }
   return undefined;
 }
 
 function newerStore(file: string, version: number): ConfigError {
-  return new ConfigError(`the config store ${file} has schema version ${version}, newer than this keystack understands (${SCHEMA_VERSION})`, {
-    hint: 'Upgrade keystack, or point KEYSTACK_CONFIG_DIR at another directory.',
-  });
+  return new ConfigError(
+    `the config store ${file} has schema version ${version}, newer than this keystack understands (${SCHEMA_VERSION})`,
+    {
+      hint: 'Upgrade keystack, or point KEYSTACK_CONFIG_DIR at another directory.',
+    },
+  );
 }
 
 function toComponent(r: ComponentRow): ComponentRecord {
-  return { uuid: r.uuid, type: r.type, flavor: r.flavor, name: r.name, config: JSON.parse(r.config) as Record<string, unknown>, createdAt: r.created_at };
+  return {
+    uuid: r.uuid,
+    type: r.type,
+    flavor: r.flavor,
+    name: r.name,
+    config: JSON.parse(r.config) as Record<string, unknown>,
+    createdAt: r.created_at,
+  };
 }
 
 function toStack(r: StackRow): Omit<StackRecord, 'stepOperators'> {
-  return { uuid: r.uuid, name: r.name, components: JSON.parse(r.components) as StackRecord['components'], createdAt: r.created_at };
+  return {
+    uuid: r.uuid,
+    name: r.name,
+    components: JSON.parse(r.components) as StackRecord['components'],
+    createdAt: r.created_at,
+  };
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

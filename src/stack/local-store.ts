@@ -5,4 +5,10 @@
  * the stack layer imports a flavor.
  */
 export { defaultStorePath, localKeySource, localStorePath, type LocalKeySource } from '../flavors/local/index.js';
-export { installLocalBackup, openLocalBackup, sealLocalBackup, writePrivateFile, type BackupHeader } from '../flavors/local/backup.js';
+export {
+  installLocalBackup,
+  openLocalBackup,
+  sealLocalBackup,
+  writePrivateFile,
+  type BackupHeader,
+} from '../flavors/local/backup.js';

@@ -4,7 +4,13 @@
  * remembered so that messages of the run can be masked.
  */
 import { KeystackError, SecretNotFoundError, type ErrorCode } from '../errors.js';
-import { DOTTED_NAME_HINT, dottedNameNote, formatReference, parseReference, type SecretReference } from '../secrets/reference.js';
+import {
+  DOTTED_NAME_HINT,
+  dottedNameNote,
+  formatReference,
+  parseReference,
+  type SecretReference,
+} from '../secrets/reference.js';
 import type { Secret, SecretsManager } from '../core/manager.js';
 import { processMasker, type Masker } from '../support/masking.js';
 
@@ -22,7 +28,13 @@ export type ReferenceProblem = 'no_manager' | 'missing_secret' | 'missing_key';
 export class SecretReferenceError extends KeystackError {
   readonly reference: SecretReference;
   readonly problem: ReferenceProblem;
-  constructor(ref: SecretReference, site: ReferenceSite | undefined, problem: ReferenceProblem, detail: string, hint: string) {
+  constructor(
+    ref: SecretReference,
+    site: ReferenceSite | undefined,
+    problem: ReferenceProblem,
+    detail: string,
+    hint: string,
+  ) {
     const code: ErrorCode = problem === 'no_manager' ? 'config' : 'not_found';
     const where = site ? ` for field '${site.field}' of ${site.type} '${site.component}'` : '';
     super(code, `cannot resolve the secret reference ${formatReference(ref)}${where}: ${detail}`, { hint });
@@ -59,21 +71,36 @@ export class ReferenceResolver {
 
   async resolveReference(ref: SecretReference, site?: ReferenceSite): Promise<string> {
     if (!this.manager) {
-      throw new SecretReferenceError(ref, site, 'no_manager', `stack '${this.stackName}' has no secrets manager`,
-        `Add one with \`keystack stack update ${this.stackName} -x NAME\`.`);
+      throw new SecretReferenceError(
+        ref,
+        site,
+        'no_manager',
+        `stack '${this.stackName}' has no secrets manager`,
+        `Add one with \`keystack stack update ${this.stackName} -x NAME\`.`,
+      );
     }
     const secret = await this.secret(ref.name);
     if (!secret) {
       const dotted = dottedNameNote(ref);
-      throw new SecretReferenceError(ref, site, 'missing_secret', `secret '${ref.name}' does not exist in ${this.manager.where}${dotted ? `; ${dotted}` : ''}`,
-        dotted ? DOTTED_NAME_HINT : `Register it with \`keystack stack register-secrets ${this.stackName}\`.`);
+      throw new SecretReferenceError(
+        ref,
+        site,
+        'missing_secret',
+        `secret '${ref.name}' does not exist in ${this.manager.where}${dotted ? `; ${dotted}` : ''}`,
+        dotted ? DOTTED_NAME_HINT : `Register it with \`keystack stack register-secrets ${this.stackName}\`.`,
+      );
     }
     // Own keys only: `{{db.constructor}}` must not resolve to Object's constructor.
     const v = Object.hasOwn(secret.values, ref.key) ? secret.values[ref.key] : undefined;
     if (v === undefined) {
       const keys = Object.keys(secret.values);
-      throw new SecretReferenceError(ref, site, 'missing_key', `secret '${ref.name}' has no key '${ref.key}' (its keys: ${keys.join(', ') || 'none'})`,
-        `Add it with \`keystack stack register-secrets ${this.stackName}\` or \`keystack secret update ${ref.name} --${ref.key}=...\`.`);
+      throw new SecretReferenceError(
+        ref,
+        site,
+        'missing_key',
+        `secret '${ref.name}' has no key '${ref.key}' (its keys: ${keys.join(', ') || 'none'})`,
+        `Add it with \`keystack stack register-secrets ${this.stackName}\` or \`keystack secret update ${ref.name} --${ref.key}=...\`.`,
+      );
     }
     return v;
   }
@@ -149,7 +176,10 @@ export function runManager(manager: SecretsManager, resolver: ReferenceResolver)
         return async (...args: unknown[]) => {
           const name = typeof args[0] === 'string' ? args[0] : undefined;
           if (prop !== 'delete' && prop !== 'deleteAll' && args[1] && typeof args[1] === 'object') {
-            const values = prop === 'patch' ? (args[1] as { set?: Record<string, string> }).set ?? {} : (args[1] as Record<string, string>);
+            const values =
+              prop === 'patch'
+                ? ((args[1] as { set?: Record<string, string> }).set ?? {})
+                : (args[1] as Record<string, string>);
             resolver.remember(Object.values(values));
           }
           try {

@@ -68,7 +68,13 @@ export class ResolvedComponent {
 
   /** Serialization never resolves a reference. */
   toJSON(): Record<string, unknown> {
-    return { id: this.record.uuid, type: this.type, flavor: this.flavor.name, name: this.name, config: this.record.config };
+    return {
+      id: this.record.uuid,
+      type: this.type,
+      flavor: this.flavor.name,
+      name: this.name,
+      config: this.record.config,
+    };
   }
 }
 
@@ -117,7 +123,8 @@ export class StackRuntime {
     const smRecord = ks.stackComponent(record, 'secrets_manager');
     const manager = smRecord ? await ks.managerFor(smRecord) : undefined;
     const resolver = new ReferenceResolver({ manager, stackName: record.name });
-    const resolved = (type: StackComponentType, rec: ComponentRecord) => new ResolvedComponent(rec, componentFlavor(type, rec.flavor, options.componentFlavors), resolver);
+    const resolved = (type: StackComponentType, rec: ComponentRecord) =>
+      new ResolvedComponent(rec, componentFlavor(type, rec.flavor, options.componentFlavors), resolver);
     const component = (type: Exclude<StackComponentType, 'step_operator'>): ResolvedComponent | undefined => {
       const rec = ks.stackComponent(record, type);
       return rec && resolved(type, rec);
@@ -130,7 +137,15 @@ export class StackRuntime {
         hint: `Add them with \`keystack stack update ${record.name} -o NAME -a NAME\`.`,
       });
     }
-    return new StackRuntime({ record, orchestrator, artifactStore, containerRegistry: component('container_registry'), stepOperators, resolver, manager });
+    return new StackRuntime({
+      record,
+      orchestrator,
+      artifactStore,
+      containerRegistry: component('container_registry'),
+      stepOperators,
+      resolver,
+      manager,
+    });
   }
 
   get name(): string {
@@ -144,7 +159,10 @@ export class StackRuntime {
   /** The stack's secrets manager; reads go through this run's cache. */
   get secretsManager(): SecretsManager {
     if (!this.#manager) {
-      throw new NotFoundError(`stack '${this.name}' has no secrets manager`, `Add one with \`keystack stack update ${this.name} -x NAME\`.`);
+      throw new NotFoundError(
+        `stack '${this.name}' has no secrets manager`,
+        `Add one with \`keystack stack update ${this.name} -x NAME\`.`,
+      );
     }
     return (this.#runManager ??= runManager(this.#manager, this.resolver));
   }
@@ -166,7 +184,12 @@ export class StackRuntime {
 
   /** Every component of the stack except its secrets manager, step operators included. */
   components(): ResolvedComponent[] {
-    return [this.orchestrator, this.artifactStore, ...(this.containerRegistry ? [this.containerRegistry] : []), ...this.#stepOperators];
+    return [
+      this.orchestrator,
+      this.artifactStore,
+      ...(this.containerRegistry ? [this.containerRegistry] : []),
+      ...this.#stepOperators,
+    ];
   }
 
   /** Every reference in the stack's component configs, de-duplicated. */
@@ -183,8 +206,10 @@ export class StackRuntime {
     if (!reg || secretName === undefined) return undefined;
     const secret = this.hasSecretsManager ? await this.resolver.secret(secretName) : null;
     if (!secret) {
-      throw new NotFoundError(`the authentication secret '${secretName}' of container-registry '${reg.name}' does not exist${this.hasSecretsManager ? '' : ` (stack '${this.name}' has no secrets manager)`}`,
-        `Register it with \`keystack secret register ${secretName} --schema=${REGISTRY_AUTH_SCHEMA} --username=USER --password=@FILE\`.`);
+      throw new NotFoundError(
+        `the authentication secret '${secretName}' of container-registry '${reg.name}' does not exist${this.hasSecretsManager ? '' : ` (stack '${this.name}' has no secrets manager)`}`,
+        `Register it with \`keystack secret register ${secretName} --schema=${REGISTRY_AUTH_SCHEMA} --username=USER --password=@FILE\`.`,
+      );
     }
     checkRegistrySecretSchema(reg.name, secretName, secret.schema);
     return { username: secret.values['username'] ?? '', password: secret.values['password'] ?? '' };
@@ -200,7 +225,12 @@ export function checkRegistrySecretSchema(registry: string, secretName: string, 
   if (schema === REGISTRY_AUTH_SCHEMA) return;
   throw new SchemaValidationError(
     REGISTRY_AUTH_SCHEMA,
-    [{ key: '', message: `the authentication secret '${secretName}' of container-registry '${registry}' has schema '${schema}', but it must be registered with schema '${REGISTRY_AUTH_SCHEMA}'` }],
+    [
+      {
+        key: '',
+        message: `the authentication secret '${secretName}' of container-registry '${registry}' has schema '${schema}', but it must be registered with schema '${REGISTRY_AUTH_SCHEMA}'`,
+      },
+    ],
     `Register it again: \`keystack secret delete ${secretName} -y && keystack secret register ${secretName} --schema=${REGISTRY_AUTH_SCHEMA} --username=USER --password=@FILE\`.`,
   );
 }

@@ -21,7 +21,9 @@ export function validationLevelFrom(env: Readonly<Record<string, string | undefi
   if (raw === undefined || raw === '') return 'SECRET_AND_KEY_EXISTS';
   const level = VALIDATION_LEVELS.find((l) => l === raw.trim().toUpperCase());
   if (!level) {
-    throw new ConfigError(`${VALIDATION_LEVEL_ENV} must be one of ${VALIDATION_LEVELS.join(', ')}, not '${raw}'`, { hint: 'Unset it to use SECRET_AND_KEY_EXISTS.' });
+    throw new ConfigError(`${VALIDATION_LEVEL_ENV} must be one of ${VALIDATION_LEVELS.join(', ')}, not '${raw}'`, {
+      hint: 'Unset it to use SECRET_AND_KEY_EXISTS.',
+    });
   }
   return level;
 }
@@ -53,27 +55,45 @@ export async function validateStack(ks: Keystack, options: ValidateOptions = {})
 
 export async function validateRuntime(stack: StackRuntime, level: ValidationLevel): Promise<ValidationReport> {
   const problems: string[] = [];
-  const report: ValidationReport = { stack: stack.name, level, references: stack.requiredSecrets(), missing: [], problems, backendCalls: 0 };
+  const report: ValidationReport = {
+    stack: stack.name,
+    level,
+    references: stack.requiredSecrets(),
+    missing: [],
+    problems,
+    backendCalls: 0,
+  };
   const manager = stack.rawSecretsManager;
 
   // Whatever runs steps elsewhere (any flavor with remote: true) cannot use what exists only here.
   for (const runner of [stack.orchestrator, ...stack.stepOperators()].filter((c) => c.flavor.remote)) {
     // A step operator runs steps with the stack's store and secrets, not with its orchestrator;
     // a local orchestrator together with step operators is refused per pipeline (validatePipeline).
-    const used = stack.components().filter((c) => c !== runner && (runner.type === 'orchestrator' || (c.type !== 'orchestrator' && c.type !== 'step_operator')));
+    const used = stack
+      .components()
+      .filter(
+        (c) =>
+          c !== runner && (runner.type === 'orchestrator' || (c.type !== 'orchestrator' && c.type !== 'step_operator')),
+      );
     const local = [
-      ...used.filter((c) => c.flavor.isLocal).map((c) => `${COMPONENT_LABEL[c.type]} '${c.name}' (flavor ${c.flavor.name})`),
+      ...used
+        .filter((c) => c.flavor.isLocal)
+        .map((c) => `${COMPONENT_LABEL[c.type]} '${c.name}' (flavor ${c.flavor.name})`),
       ...(manager?.flavor.isLocal ? [`secrets-manager '${manager.name}' (flavor ${manager.flavor.name})`] : []),
     ];
     for (const l of local) {
-      problems.push(`the remote ${COMPONENT_LABEL[runner.type]} '${runner.name}' (flavor ${runner.flavor.name}) cannot use ${l}, which exists only on this machine`);
+      problems.push(
+        `the remote ${COMPONENT_LABEL[runner.type]} '${runner.name}' (flavor ${runner.flavor.name}) cannot use ${l}, which exists only on this machine`,
+      );
     }
   }
 
   const authSecret = await stack.containerRegistry?.getString('authentication_secret');
   if (level === 'NONE' || (report.references.length === 0 && authSecret === undefined)) return report;
   if (!manager) {
-    problems.push(`components of stack '${stack.name}' reference secrets (${report.references.map(formatReference).join(', ') || authSecret}), but the stack has no secrets manager`);
+    problems.push(
+      `components of stack '${stack.name}' reference secrets (${report.references.map(formatReference).join(', ') || authSecret}), but the stack has no secrets manager`,
+    );
     return report;
   }
 
@@ -89,7 +109,10 @@ export async function validateRuntime(stack: StackRuntime, level: ValidationLeve
     await Promise.all(
       names.map(async (n) => {
         report.backendCalls++;
-        secrets.set(n, await manager.get(n).catch((e: unknown) => (e instanceof SecretNotFoundError ? null : Promise.reject(e))));
+        secrets.set(
+          n,
+          await manager.get(n).catch((e: unknown) => (e instanceof SecretNotFoundError ? null : Promise.reject(e))),
+        );
       }),
     );
   }
@@ -108,9 +131,14 @@ export async function validateRuntime(stack: StackRuntime, level: ValidationLeve
   if (authSecret && stack.containerRegistry) {
     const s = secrets.get(authSecret);
     const reg = stack.containerRegistry.name;
-    if (s === null) problems.push(`the authentication secret '${authSecret}' of container-registry '${reg}' does not exist (register it with schema ${REGISTRY_AUTH_SCHEMA})`);
+    if (s === null)
+      problems.push(
+        `the authentication secret '${authSecret}' of container-registry '${reg}' does not exist (register it with schema ${REGISTRY_AUTH_SCHEMA})`,
+      );
     else if (s && s.schema !== REGISTRY_AUTH_SCHEMA) {
-      problems.push(`the authentication secret '${authSecret}' of container-registry '${reg}' has schema '${s.schema}'; register it with schema '${REGISTRY_AUTH_SCHEMA}'`);
+      problems.push(
+        `the authentication secret '${authSecret}' of container-registry '${reg}' has schema '${s.schema}'; register it with schema '${REGISTRY_AUTH_SCHEMA}'`,
+      );
     }
   }
   return report;
@@ -120,22 +148,36 @@ export async function validateRuntime(stack: StackRuntime, level: ValidationLeve
 export function assertValid(report: ValidationReport): void {
   if (report.problems.length === 0) return;
   const hints: string[] = [];
-  if (report.missing.length > 0) hints.push(`To register the missing secrets, run \`keystack stack register-secrets ${report.stack}\`.`);
+  if (report.missing.length > 0)
+    hints.push(`To register the missing secrets, run \`keystack stack register-secrets ${report.stack}\`.`);
   if (report.missing.some((m) => m.reason === 'missing_secret' && dottedNameNote(m))) hints.push(DOTTED_NAME_HINT);
   if (report.missing.length > 0 || report.problems.some((p) => p.includes('authentication secret'))) {
-    hints.push(`To check secrets less strictly, set ${VALIDATION_LEVEL_ENV} to one of ${VALIDATION_LEVELS.join(', ')} (now ${report.level}).`);
+    hints.push(
+      `To check secrets less strictly, set ${VALIDATION_LEVEL_ENV} to one of ${VALIDATION_LEVELS.join(', ')} (now ${report.level}).`,
+    );
   }
   const auth = /authentication secret '([^']+)'/.exec(report.problems.join('\n'))?.[1];
   if (auth) {
-    hints.push(`Register the registry's credentials with \`keystack secret register ${auth} --schema=${REGISTRY_AUTH_SCHEMA} --username=USER --password=@FILE\` (delete a wrongly typed one first with \`keystack secret delete ${auth} -y\`).`);
+    hints.push(
+      `Register the registry's credentials with \`keystack secret register ${auth} --schema=${REGISTRY_AUTH_SCHEMA} --username=USER --password=@FILE\` (delete a wrongly typed one first with \`keystack secret delete ${auth} -y\`).`,
+    );
   }
   if (report.problems.some((p) => /^the remote (orchestrator|step-operator) /.test(p))) {
-    hints.push('Use components that the remote orchestrator and step operators can reach from other machines, e.g. a secrets manager of a flavor other than local (vault, aws, gcp, azure) and an s3 artifact store.');
+    hints.push(
+      'Use components that the remote orchestrator and step operators can reach from other machines, e.g. a secrets manager of a flavor other than local (vault, aws, gcp, azure) and an s3 artifact store.',
+    );
   }
-  const missingOps = [...new Set(report.problems.flatMap((p) => /^pipeline '[^']*' names step-operator '([^']+)'/.exec(p)?.[1] ?? []))];
-  for (const op of missingOps) hints.push(`Add it with \`keystack stack update ${report.stack} --step-operator ${op}\` (register it first with \`keystack step-operator register ${op} --flavor=bullmq ...\`).`);
+  const missingOps = [
+    ...new Set(report.problems.flatMap((p) => /^pipeline '[^']*' names step-operator '([^']+)'/.exec(p)?.[1] ?? [])),
+  ];
+  for (const op of missingOps)
+    hints.push(
+      `Add it with \`keystack stack update ${report.stack} --step-operator ${op}\` (register it first with \`keystack step-operator register ${op} --flavor=bullmq ...\`).`,
+    );
   if (report.problems.some((p) => p.startsWith('step operators need the bullmq orchestrator'))) {
-    hints.push(`Run the pipeline on a stack with a bullmq orchestrator (\`keystack stack update ${report.stack} -o NAME\`), or remove stepOperator from those steps.`);
+    hints.push(
+      `Run the pipeline on a stack with a bullmq orchestrator (\`keystack stack update ${report.stack} -o NAME\`), or remove stepOperator from those steps.`,
+    );
   }
   throw new StackValidationError(report.stack, report.problems, hints.join(' ') || undefined);
 }
@@ -159,11 +201,15 @@ export function validatePipeline(pipeline: PipelineSteps, stack: StackRuntime): 
   for (const n of named) byOperator.set(n.stepOperator, [...(byOperator.get(n.stepOperator) ?? []), n.id]);
   for (const [op, steps] of byOperator) {
     if (!stack.stepOperator(op)) {
-      problems.push(`pipeline '${pipeline.name}' names step-operator '${op}' (step${steps.length > 1 ? 's' : ''} ${steps.map((s) => `'${s}'`).join(', ')}), which stack '${stack.name}' does not have`);
+      problems.push(
+        `pipeline '${pipeline.name}' names step-operator '${op}' (step${steps.length > 1 ? 's' : ''} ${steps.map((s) => `'${s}'`).join(', ')}), which stack '${stack.name}' does not have`,
+      );
     }
   }
   if (named.length > 0 && !stack.orchestrator.flavor.remote) {
-    problems.push(`step operators need the bullmq orchestrator: step${named.length > 1 ? 's' : ''} ${named.map((n) => `'${n.id}'`).join(', ')} of pipeline '${pipeline.name}' name${named.length > 1 ? '' : 's'} a step operator, but stack '${stack.name}' runs on orchestrator '${stack.orchestrator.name}' (flavor ${stack.orchestrator.flavor.name}), which runs every step on this machine`);
+    problems.push(
+      `step operators need the bullmq orchestrator: step${named.length > 1 ? 's' : ''} ${named.map((n) => `'${n.id}'`).join(', ')} of pipeline '${pipeline.name}' name${named.length > 1 ? '' : 's'} a step operator, but stack '${stack.name}' runs on orchestrator '${stack.orchestrator.name}' (flavor ${stack.orchestrator.flavor.name}), which runs every step on this machine`,
+    );
   }
   return problems;
 }

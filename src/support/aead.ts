@@ -31,7 +31,15 @@ const MAX_KDF_MEMORY = 256 * 1024 * 1024;
  * from making keystack spend gigabytes or minutes on one derivation, while leaving room above the policy.
  */
 export function kdfParamsAcceptable({ N, r, p }: KdfParams): boolean {
-  return [N, r, p].every((n) => Number.isInteger(n) && n >= 1) && N >= 2 && (N & (N - 1)) === 0 && N <= 2 ** 20 && r <= 16 && p <= 4 && 128 * N * r <= MAX_KDF_MEMORY;
+  return (
+    [N, r, p].every((n) => Number.isInteger(n) && n >= 1) &&
+    N >= 2 &&
+    (N & (N - 1)) === 0 &&
+    N <= 2 ** 20 &&
+    r <= 16 &&
+    p <= 4 &&
+    128 * N * r <= MAX_KDF_MEMORY
+  );
 }
 
 const KDF_SCRYPT = 1;
@@ -59,7 +67,12 @@ const derived = new Map<string, Buffer>();
  * the passphrase itself is not kept alive in memory for the life of the process.
  */
 function memoId(passphrase: string, salt: Buffer | string, { N, r, p }: KdfParams): string {
-  return createHash('sha256').update(`${N}:${r}:${p}\0`).update(salt).update('\0').update(passphrase, 'utf8').digest('hex');
+  return createHash('sha256')
+    .update(`${N}:${r}:${p}\0`)
+    .update(salt)
+    .update('\0')
+    .update(passphrase, 'utf8')
+    .digest('hex');
 }
 
 function scryptOptions({ N, r, p }: KdfParams) {
@@ -76,11 +89,17 @@ export function deriveKeySync(passphrase: string, salt: Buffer | string, params:
 }
 
 /** The key for `passphrase`, off the event loop's thread. */
-export async function deriveKey(passphrase: string, salt: Buffer | string, params: KdfParams = KDF_POLICY): Promise<Buffer> {
+export async function deriveKey(
+  passphrase: string,
+  salt: Buffer | string,
+  params: KdfParams = KDF_POLICY,
+): Promise<Buffer> {
   const id = memoId(passphrase, salt, params);
   const known = derived.get(id);
   if (known) return known;
-  const key = await new Promise<Buffer>((resolve, reject) => scrypt(passphrase, salt, KEY_BYTES, scryptOptions(params), (e, k) => (e ? reject(e) : resolve(k))));
+  const key = await new Promise<Buffer>((resolve, reject) =>
+    scrypt(passphrase, salt, KEY_BYTES, scryptOptions(params), (e, k) => (e ? reject(e) : resolve(k))),
+  );
   derived.set(id, key);
   return key;
 }
@@ -116,5 +135,11 @@ export function seal(key: Buffer, aad: Buffer, plain: Buffer, head: Buffer = Buf
 export function open(key: Buffer, aad: Buffer, sealed: Buffer, headBytes = 0): Buffer | null {
   const at = headBytes + NONCE_BYTES;
   if (sealed.length < at + TAG_BYTES) return null;
-  return decrypt(key, sealed.subarray(headBytes, at), aad, sealed.subarray(at + TAG_BYTES), sealed.subarray(at, at + TAG_BYTES));
+  return decrypt(
+    key,
+    sealed.subarray(headBytes, at),
+    aad,
+    sealed.subarray(at + TAG_BYTES),
+    sealed.subarray(at, at + TAG_BYTES),
+  );
 }

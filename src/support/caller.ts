@@ -24,10 +24,16 @@ export function callLimits(env: Readonly<Record<string, string | undefined>>): C
     const raw = env[key];
     if (raw === undefined || raw === '') return fallback;
     const n = Number(raw);
-    if (!Number.isInteger(n) || n <= 0) throw new ConfigError(`${key} must be a positive whole number of milliseconds, not '${raw}'`, { hint: `Unset it for the default (${fallback}).` });
+    if (!Number.isInteger(n) || n <= 0)
+      throw new ConfigError(`${key} must be a positive whole number of milliseconds, not '${raw}'`, {
+        hint: `Unset it for the default (${fallback}).`,
+      });
     return n;
   };
-  return { requestTimeoutMs: read('KEYSTACK_REQUEST_TIMEOUT_MS', 30_000), retryBudgetMs: read('KEYSTACK_RETRY_BUDGET_MS', 60_000) };
+  return {
+    requestTimeoutMs: read('KEYSTACK_REQUEST_TIMEOUT_MS', 30_000),
+    retryBudgetMs: read('KEYSTACK_RETRY_BUDGET_MS', 60_000),
+  };
 }
 
 /** A Retry-After header (delta-seconds or an HTTP date) in ms; undefined when absent or unreadable. */
@@ -46,7 +52,10 @@ export function retryAfterMs(value: unknown, now: number = Date.now()): number |
 export function errorHeader(e: unknown, name: string): string | undefined {
   const headers = (e as { response?: { headers?: unknown } } | null)?.response?.headers;
   if (!headers || typeof headers !== 'object') return undefined;
-  const h: unknown = typeof (headers as { get?: unknown }).get === 'function' ? (headers as { get(n: string): unknown }).get(name) : (headers as Record<string, unknown>)[name];
+  const h: unknown =
+    typeof (headers as { get?: unknown }).get === 'function'
+      ? (headers as { get(n: string): unknown }).get(name)
+      : (headers as Record<string, unknown>)[name];
   if (typeof h === 'string') return h;
   if (typeof h === 'number') return String(h);
   return Array.isArray(h) ? h.filter((x) => typeof x === 'string').join(', ') : undefined;
@@ -82,16 +91,29 @@ export interface Caller {
   created(operation: string, secretName: string | undefined, fn: () => Promise<unknown>): Promise<boolean>;
 }
 
-export function createCaller(o: { flavor: string; env: Readonly<Record<string, string | undefined>>; classify: FailureClassifier }): Caller {
+export function createCaller(o: {
+  flavor: string;
+  env: Readonly<Record<string, string | undefined>>;
+  classify: FailureClassifier;
+}): Caller {
   const limits = callLimits(o.env);
   const c = o.classify;
-  const fail = (operation: string, secretName: string | undefined, e: unknown, extra?: { reason: string; hint: string }): unknown => {
+  const fail = (
+    operation: string,
+    secretName: string | undefined,
+    e: unknown,
+    extra?: { reason: string; hint: string },
+  ): unknown => {
     const at = { flavor: o.flavor, operation, secretName };
     if (extra) return backendFailure(at, e, extra.reason, extra.hint);
     const code = networkCode(e);
     if (code === 'ETIMEDOUT' || c.timedOut?.(e)) {
-      return backendFailure(at, e, `the server did not answer within ${seconds(limits.requestTimeoutMs)} (${code ?? 'timeout'})`,
-        `${c.unreachableHint} The limit per request is KEYSTACK_REQUEST_TIMEOUT_MS (default 30000).`);
+      return backendFailure(
+        at,
+        e,
+        `the server did not answer within ${seconds(limits.requestTimeoutMs)} (${code ?? 'timeout'})`,
+        `${c.unreachableHint} The limit per request is KEYSTACK_REQUEST_TIMEOUT_MS (default 30000).`,
+      );
     }
     if (code) return backendFailure(at, e, `cannot reach the server (${code})`, c.unreachableHint);
     const x = c.explain?.(e);
@@ -110,9 +132,16 @@ export function createCaller(o: { flavor: string; env: Readonly<Record<string, s
         const delay = asked ?? Math.min(left, Math.random() * Math.min(5000, 200 * 2 ** attempt));
         if (attempt >= 4 || delay > left) {
           const x = c.explain?.(e) ?? { reason: 'the backend kept throttling the request', hint: 'Try again later.' };
-          const over = asked !== undefined && asked > left
-            ? { reason: `${x.reason}; it asked to wait ${seconds(asked)}, beyond what is left of the retry budget of ${seconds(limits.retryBudgetMs)}`, hint: `${x.hint ?? ''} To wait longer, raise KEYSTACK_RETRY_BUDGET_MS (milliseconds).`.trim() }
-            : { reason: `${x.reason}, after ${attempt + 1} attempts with backoff`, hint: x.hint ?? 'Try again later.' };
+          const over =
+            asked !== undefined && asked > left
+              ? {
+                  reason: `${x.reason}; it asked to wait ${seconds(asked)}, beyond what is left of the retry budget of ${seconds(limits.retryBudgetMs)}`,
+                  hint: `${x.hint ?? ''} To wait longer, raise KEYSTACK_RETRY_BUDGET_MS (milliseconds).`.trim(),
+                }
+              : {
+                  reason: `${x.reason}, after ${attempt + 1} attempts with backoff`,
+                  hint: x.hint ?? 'Try again later.',
+                };
           throw fail(operation, secretName, e, over);
         }
         waited += delay;

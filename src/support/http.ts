@@ -17,7 +17,10 @@ export function fetchWithTimeout(ms: number): typeof fetch {
   return async (input, init) => {
     const deadline = AbortSignal.timeout(ms);
     try {
-      return await fetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, deadline]) : deadline });
+      return await fetch(input, {
+        ...init,
+        signal: init?.signal ? AbortSignal.any([init.signal, deadline]) : deadline,
+      });
     } catch (e) {
       throw deadline.aborted ? Object.assign(new Error(`no answer within ${ms} ms`), { code: 'ETIMEDOUT' }) : e;
     }
@@ -40,10 +43,22 @@ let httpLibs: Promise<[typeof Http, typeof Https]> | undefined;
  * skip-verify), with a deadline for the whole exchange: a socket timeout alone lets a server
  * that trickles bytes hang the call.
  */
-export async function requestJson(url: URL, o: { method: string; headers: Record<string, string>; body?: unknown; agent?: Http.Agent | undefined; timeoutMs: number }): Promise<JsonReply> {
+export async function requestJson(
+  url: URL,
+  o: {
+    method: string;
+    headers: Record<string, string>;
+    body?: unknown;
+    agent?: Http.Agent | undefined;
+    timeoutMs: number;
+  },
+): Promise<JsonReply> {
   const [http, https] = await (httpLibs ??= Promise.all([import('node:http'), import('node:https')]));
   const payload = o.body === undefined ? undefined : JSON.stringify(o.body);
-  const headers = payload === undefined ? o.headers : { ...o.headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) };
+  const headers =
+    payload === undefined
+      ? o.headers
+      : { ...o.headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) };
   const request = url.protocol === 'https:' ? https.request : http.request;
   return new Promise<JsonReply>((resolve, reject) => {
     const req = request(url, { method: o.method, headers, ...(o.agent ? { agent: o.agent } : {}) }, (res) => {
@@ -56,10 +71,20 @@ export async function requestJson(url: URL, o: { method: string; headers: Record
         const text = Buffer.concat(chunks).toString('utf8');
         const body = parseObject(text);
         if (body) resolve({ ...reply, body });
-        else resolve({ ...reply, body: null, odd: text ? `a body that is not a JSON object (${res.headers['content-type']?.split(';')[0] ?? 'no content type'}, ${text.length} bytes)` : 'an empty body' });
+        else
+          resolve({
+            ...reply,
+            body: null,
+            odd: text
+              ? `a body that is not a JSON object (${res.headers['content-type']?.split(';')[0] ?? 'no content type'}, ${text.length} bytes)`
+              : 'an empty body',
+          });
       });
     });
-    const timer = setTimeout(() => req.destroy(Object.assign(new Error(`no answer within ${o.timeoutMs} ms`), { code: 'ETIMEDOUT' })), o.timeoutMs);
+    const timer = setTimeout(
+      () => req.destroy(Object.assign(new Error(`no answer within ${o.timeoutMs} ms`), { code: 'ETIMEDOUT' })),
+      o.timeoutMs,
+    );
     req.on('error', (e) => {
       clearTimeout(timer);
       reject(e);

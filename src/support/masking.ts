@@ -81,7 +81,8 @@ export class Masker {
     if (typeof data === 'string') return this.mask(data);
     if (data === null || typeof data !== 'object') return data;
     const withJson = data as { toJSON?: unknown };
-    if (typeof withJson.toJSON === 'function') return this.#maskData((withJson.toJSON as () => unknown).call(data), seen);
+    if (typeof withJson.toJSON === 'function')
+      return this.#maskData((withJson.toJSON as () => unknown).call(data), seen);
     if (seen.has(data)) return data; // JSON.stringify reports the cycle
     seen.add(data);
     const out = Array.isArray(data)
@@ -119,7 +120,8 @@ export class Masker {
       for (const base of basesOf(value)) {
         for (const form of encodingsOf(base)) if (form.length >= MIN_MASK_LENGTH) this.#formSet.add(form);
         const scan = base.slice(0, FRAGMENT_SCAN);
-        for (let i = 0; i + FRAGMENT_LENGTH <= scan.length; i++) this.#fragments.add(scan.slice(i, i + FRAGMENT_LENGTH));
+        for (let i = 0; i + FRAGMENT_LENGTH <= scan.length; i++)
+          this.#fragments.add(scan.slice(i, i + FRAGMENT_LENGTH));
       }
     }
     this.#added = [];
@@ -134,7 +136,8 @@ export class Masker {
     let coveredTo = 0;
     let runStart = -1;
     for (let i = 0; i < text.length; i++) {
-      if (i + FRAGMENT_LENGTH <= text.length && this.#fragments.has(text.slice(i, i + FRAGMENT_LENGTH))) coveredTo = i + FRAGMENT_LENGTH;
+      if (i + FRAGMENT_LENGTH <= text.length && this.#fragments.has(text.slice(i, i + FRAGMENT_LENGTH)))
+        coveredTo = i + FRAGMENT_LENGTH;
       if (i < coveredTo) {
         if (runStart === -1) {
           runStart = i;

@@ -16,7 +16,11 @@ type TsxApi = Pick<typeof TsxApiModule, 'tsImport'>;
  * Imports the module at the absolute `path`; relative imports inside it resolve from `cwd`.
  * `loadTsx` is how tsx is loaded (replaceable so tests can have it missing).
  */
-export async function importUserModule(path: string, cwd: string = process.cwd(), loadTsx: () => Promise<TsxApi> = () => import('tsx/esm/api')): Promise<Record<string, unknown>> {
+export async function importUserModule(
+  path: string,
+  cwd: string = process.cwd(),
+  loadTsx: () => Promise<TsxApi> = () => import('tsx/esm/api'),
+): Promise<Record<string, unknown>> {
   if (TS.has(extname(path))) {
     let tsx: TsxApi;
     try {
@@ -24,9 +28,12 @@ export async function importUserModule(path: string, cwd: string = process.cwd()
     } catch (e) {
       const code = (e as { code?: unknown } | null)?.code;
       if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') throw e;
-      throw new ConfigError(`${path} is TypeScript, and importing it needs the npm package 'tsx', which is not installed`, {
-        hint: 'Install it next to keystack (npm install tsx), or compile the module to .js or .mjs.',
-      });
+      throw new ConfigError(
+        `${path} is TypeScript, and importing it needs the npm package 'tsx', which is not installed`,
+        {
+          hint: 'Install it next to keystack (npm install tsx), or compile the module to .js or .mjs.',
+        },
+      );
     }
     return (await tsx.tsImport(pathToFileURL(path).href, pathToFileURL(`${cwd}/`).href)) as Record<string, unknown>;
   }

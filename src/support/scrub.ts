@@ -15,7 +15,12 @@ import { processMasker, type Masker } from './masking.js';
 export function scrubError(err: unknown, values: Iterable<string> = []): Error {
   const masker = maskerWith(values);
   if (!(err instanceof Error)) return new Error(masker.mask(String(err)));
-  const e = err as Error & { code?: unknown; status?: unknown; statusCode?: unknown; $metadata?: { httpStatusCode?: number } };
+  const e = err as Error & {
+    code?: unknown;
+    status?: unknown;
+    statusCode?: unknown;
+    $metadata?: { httpStatusCode?: number };
+  };
   const copy = new Error(masker.mask(e.message)) as Error & { code?: unknown; status?: unknown };
   copy.name = e.name;
   if (e.code !== undefined) copy.code = e.code;
@@ -68,7 +73,8 @@ function maskKeystackError(err: KeystackError, masker: Masker): KeystackError {
   }
   if (typeof e.hint === 'string') {
     const hint = masker.mask(e.hint);
-    if (hint !== e.hint) Object.defineProperty(e, 'hint', { value: hint, enumerable: true, configurable: true, writable: true });
+    if (hint !== e.hint)
+      Object.defineProperty(e, 'hint', { value: hint, enumerable: true, configurable: true, writable: true });
   }
   if (e.cause !== undefined) {
     const cause = isKeystackError(e.cause) ? maskKeystackError(e.cause, masker) : scrubError(e.cause);
@@ -94,8 +100,19 @@ function firstLine(s: string): string {
  * node:net/http, undici (fetch) and the AWS SDK. One list for every flavor.
  */
 export const NETWORK_CODES: ReadonlySet<string> = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ENOTFOUND', 'ETIMEDOUT', 'ENETUNREACH', 'EHOSTUNREACH', 'EAI_AGAIN', 'EPIPE',
-  'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_SOCKET',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ENOTFOUND',
+  'ETIMEDOUT',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+  'EAI_AGAIN',
+  'EPIPE',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_SOCKET',
 ]);
 
 /** The network code of an error or of one of its causes (fetch wraps them twice). */

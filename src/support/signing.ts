@@ -8,7 +8,15 @@
  * `keystack-ed25519:<base64url of the 32 raw bytes>`, so it fits an environment variable, a
  * file of its own or a list file with one key per line.
  */
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign as edSign, verify as edVerify, type KeyObject } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  sign as edSign,
+  verify as edVerify,
+  type KeyObject,
+} from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../errors.js';
@@ -134,7 +142,9 @@ export interface SignedMessage {
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) =>
     v !== null && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        )
       : v,
   );
 }
@@ -163,9 +173,19 @@ export type VerifyResult = { ok: true; payload: unknown; key: TrustedKey } | { o
  * Checks a message taken from an untrusted channel. The reasons are fixed texts: they quote
  * nothing of the message, which an attacker wrote.
  */
-export function verifyMessage(message: unknown, domain: string, trusted: ReadonlyMap<string, TrustedKey>): VerifyResult {
+export function verifyMessage(
+  message: unknown,
+  domain: string,
+  trusted: ReadonlyMap<string, TrustedKey>,
+): VerifyResult {
   const m = message as Partial<Record<keyof SignedMessage, unknown>> | null;
-  if (typeof m !== 'object' || m === null || typeof m.p !== 'string' || typeof m.k !== 'string' || typeof m.s !== 'string') {
+  if (
+    typeof m !== 'object' ||
+    m === null ||
+    typeof m.p !== 'string' ||
+    typeof m.k !== 'string' ||
+    typeof m.s !== 'string'
+  ) {
     return { ok: false, reason: 'it is not signed' };
   }
   const key = trusted.get(m.k);
@@ -176,7 +196,11 @@ export function verifyMessage(message: unknown, domain: string, trusted: Readonl
   } catch {
     good = false;
   }
-  if (!good) return { ok: false, reason: 'its signature does not match its content (altered after signing, or signed for another purpose)' };
+  if (!good)
+    return {
+      ok: false,
+      reason: 'its signature does not match its content (altered after signing, or signed for another purpose)',
+    };
   try {
     return { ok: true, payload: JSON.parse(m.p) as unknown, key };
   } catch {

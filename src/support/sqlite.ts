@@ -14,7 +14,9 @@ const BUSY_WAIT_MS = 30_000;
 
 export function isBusy(e: unknown): boolean {
   const code = (e as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && (code === 'SQLITE_BUSY' || code.startsWith('SQLITE_BUSY_') || code === 'SQLITE_LOCKED');
+  return (
+    typeof code === 'string' && (code === 'SQLITE_BUSY' || code.startsWith('SQLITE_BUSY_') || code === 'SQLITE_LOCKED')
+  );
 }
 
 const pause = new Int32Array(new SharedArrayBuffer(4));
@@ -43,7 +45,11 @@ const COMPANIONS = ['-wal', '-shm', '-journal'];
  * opened read-only instead, so that it can still be read; writes then fail with
  * SQLITE_READONLY, which callers report. `db.readonly` tells which it is.
  */
-export function openShared(file: string, pragmas: readonly string[] = [], options: PrivateDirOptions = {}): Database.Database {
+export function openShared(
+  file: string,
+  pragmas: readonly string[] = [],
+  options: PrivateDirOptions = {},
+): Database.Database {
   ensurePrivateDir(dirname(file), options);
   for (const suffix of COMPANIONS) checkTrustedFile(file + suffix);
   try {
@@ -95,5 +101,9 @@ function openReadOnly(file: string, writeError: unknown): Database.Database {
 /** The file or its directory cannot be written by this process. */
 export function cannotWrite(e: unknown): boolean {
   const code = (e as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && (['EACCES', 'EPERM', 'EROFS', 'SQLITE_CANTOPEN', 'SQLITE_PERM'].includes(code) || code.startsWith('SQLITE_READONLY'));
+  return (
+    typeof code === 'string' &&
+    (['EACCES', 'EPERM', 'EROFS', 'SQLITE_CANTOPEN', 'SQLITE_PERM'].includes(code) ||
+      code.startsWith('SQLITE_READONLY'))
+  );
 }

@@ -13,7 +13,19 @@
  * Absence is not failure: a check on a path that does not exist returns false, so that the caller
  * can create it.
  */
-import { chmodSync, closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, readSync, realpathSync, statSync, type Stats } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readFileSync,
+  readSync,
+  realpathSync,
+  statSync,
+  type Stats,
+} from 'node:fs';
 import { dirname } from 'node:path';
 import { ConfigError } from '../errors.js';
 
@@ -49,7 +61,9 @@ export function checkTrustedDir(dir: string, options: TrustedDirOptions = {}): b
   const uid = currentUid();
   if (options.tighten && (st.mode & 0o077) !== 0 && uid !== null && st.uid === uid) {
     chmodSync(dir, 0o700);
-    options.tighten(`${dir} was readable by ${who(st.mode, 0o044)}; keystack changed it to 0700 because it holds secrets and keys.`);
+    options.tighten(
+      `${dir} was readable by ${who(st.mode, 0o044)}; keystack changed it to 0700 because it holds secrets and keys.`,
+    );
   }
   return true;
 }
@@ -77,7 +91,12 @@ export function readTrustedSecretFile(file: string, maxBytes = 4096): Buffer | n
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return null;
-    if (code === 'ELOOP') throw refuse(file, 'it is a symlink, and a key file must be a regular file', `Replace the link with the file itself: cp --remove-destination "$(readlink -f ${q(file)})" ${q(file)}`);
+    if (code === 'ELOOP')
+      throw refuse(
+        file,
+        'it is a symlink, and a key file must be a regular file',
+        `Replace the link with the file itself: cp --remove-destination "$(readlink -f ${q(file)})" ${q(file)}`,
+      );
     throw e;
   }
   try {
@@ -117,12 +136,20 @@ export function checkTrustedChain(path: string): string {
 
 function checkFileStats(file: string, st: Stats, secret: boolean): void {
   if (secret && st.isSymbolicLink()) {
-    throw refuse(file, 'it is a symlink, and a key file must be a regular file', `Replace the link with the file itself: cp --remove-destination "$(readlink -f ${q(file)})" ${q(file)}`);
+    throw refuse(
+      file,
+      'it is a symlink, and a key file must be a regular file',
+      `Replace the link with the file itself: cp --remove-destination "$(readlink -f ${q(file)})" ${q(file)}`,
+    );
   }
   if (!st.isFile()) throw refuse(file, 'it is not a regular file', 'Move it away, or use another path.');
   checkOwnerAndWriters(file, st, 'file');
   if (secret && (st.mode & 0o077) !== 0) {
-    throw refuse(file, `it is readable by ${who(st.mode, 0o077)}, and it is a key`, `Run \`chmod 600 ${q(file)}\`, and treat the key as exposed.`);
+    throw refuse(
+      file,
+      `it is readable by ${who(st.mode, 0o077)}, and it is a key`,
+      `Run \`chmod 600 ${q(file)}\`, and treat the key as exposed.`,
+    );
   }
 }
 
@@ -130,18 +157,26 @@ function checkOwnerAndWriters(path: string, st: Stats, kind: 'file' | 'dir'): vo
   const uid = currentUid();
   if (uid === null) return;
   if (st.uid !== uid && st.uid !== 0) {
-    throw refuse(path, `it is owned by uid ${st.uid}, not by you (uid ${uid})`,
+    throw refuse(
+      path,
+      `it is owned by uid ${st.uid}, not by you (uid ${uid})`,
       kind === 'dir'
         ? `Use a directory you own, or have it handed to you: chown $(id -un) ${q(path)}`
-        : `Someone else may have planted it: check it, then remove it or take it over (chown $(id -un) ${q(path)}).`);
+        : `Someone else may have planted it: check it, then remove it or take it over (chown $(id -un) ${q(path)}).`,
+    );
   }
   const sticky = kind === 'dir' && (st.mode & 0o1000) !== 0;
   if ((st.mode & 0o022) === 0 || sticky) return;
   // Only a path writable by its group alone makes /etc be read: most checks never get here.
   const groupOnly = (st.mode & 0o022) === 0o020;
   if (groupOnly && st.gid === privateGroupGid(uid)) return;
-  throw refuse(path, `it is writable by ${who(st.mode, 0o022)}${groupOnly ? ` (gid ${st.gid}, which is not your private group)` : ''}`,
-    kind === 'dir' ? `Run \`chmod 700 ${q(path)}\` (or chmod go-w), then check what it contains.` : `Run \`chmod 600 ${q(path)}\` (or chmod go-w), then check its content.`);
+  throw refuse(
+    path,
+    `it is writable by ${who(st.mode, 0o022)}${groupOnly ? ` (gid ${st.gid}, which is not your private group)` : ''}`,
+    kind === 'dir'
+      ? `Run \`chmod 700 ${q(path)}\` (or chmod go-w), then check what it contains.`
+      : `Run \`chmod 600 ${q(path)}\` (or chmod go-w), then check its content.`,
+  );
 }
 
 /**
@@ -176,7 +211,10 @@ export function findPrivateGroup(uid: number, passwd: string, group: string): nu
 }
 
 function rows(text: string): string[][] {
-  return text.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#')).map((l) => l.split(':'));
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '' && !l.startsWith('#'))
+    .map((l) => l.split(':'));
 }
 
 function isNisLine(row: string[]): boolean {
@@ -202,7 +240,7 @@ function who(mode: number, mask: number): string {
   return g && o ? 'group and others' : g ? 'group' : 'others';
 }
 
-function statOrNull(path: string, stat: typeof statSync  ): Stats | null {
+function statOrNull(path: string, stat: typeof statSync): Stats | null {
   try {
     // Not throwing for a missing path keeps the usual case (no WAL file yet) cheap.
     return stat(path, { throwIfNoEntry: false }) ?? null;

@@ -97,7 +97,11 @@ export interface SuiteContext {
   expectCode: (p: Promise<unknown>, code: string, secrets?: string[]) => Promise<void>;
   secretValue: () => string;
   /** A manager like `h.manager`, but with other flavor config fields (and env) than the suite's. */
-  makeManager: (s: ManagerSettings, config: Record<string, unknown>, env?: Readonly<Record<string, string | undefined>>) => SecretsManager;
+  makeManager: (
+    s: ManagerSettings,
+    config: Record<string, unknown>,
+    env?: Readonly<Record<string, string | undefined>>,
+  ) => SecretsManager;
   /** A default-scope manager whose backend counts the calls it receives. */
   countingManager: () => { m: SecretsManager; calls: () => number };
 }
@@ -145,7 +149,10 @@ export function testFlavor(o: ConformanceOptions): void {
   const skip = (name: string, reason: string) => {
     if (t.skip) t.skip(name, reason);
     else if (t.it.skip) t.it.skip(`${name} (skipped: ${reason})`, () => undefined);
-    else throw new Error(`testFlavor: the runner has no way to skip "${name}" (${reason}); pass runner.skip(name, reason)`);
+    else
+      throw new Error(
+        `testFlavor: the runner has no way to skip "${name}" (${reason}); pass runner.skip(name, reason)`,
+      );
   };
   const unreadable = 'the flavor cannot read values back here (capabilities.readValues is false)';
   /** A test that needs to read values: skipped, with the reason, on write-only flavors. */
@@ -182,7 +189,15 @@ export function testFlavor(o: ConformanceOptions): void {
   };
 
   const ctx: SuiteContext = {
-    t, h, flavor, readable, skip, put, read, expectCode, secretValue,
+    t,
+    h,
+    flavor,
+    readable,
+    skip,
+    put,
+    read,
+    expectCode,
+    secretValue,
     makeManager: (s, config, managerEnv) => makeManager(s, config, managerEnv),
     countingManager: () => countingManager(),
   };
@@ -252,8 +267,11 @@ export function testFlavor(o: ConformanceOptions): void {
         // A backend that holds fewer secrets (GitHub: 100 per repository) gets half its limit,
         // leaving room for the other tests' secrets, which are deleted only after the suite.
         const cap = flavor.capabilities.maxSecrets;
-        const names = Array.from({ length: cap === undefined ? 105 : Math.min(105, Math.floor(cap / 2)) }, () => h.name());
-        for (let i = 0; i < names.length; i += 15) await Promise.all(names.slice(i, i + 15).map((n) => put(m, n, { k: 'v' })));
+        const names = Array.from({ length: cap === undefined ? 105 : Math.min(105, Math.floor(cap / 2)) }, () =>
+          h.name(),
+        );
+        for (let i = 0; i < names.length; i += 15)
+          await Promise.all(names.slice(i, i + 15).map((n) => put(m, n, { k: 'v' })));
         const listed = new Set(await m.list());
         assert.equal(names.filter((n) => !listed.has(n)).length, 0);
       });
@@ -289,23 +307,27 @@ export function testFlavor(o: ConformanceOptions): void {
     });
 
     t.describe('describe', () => {
-      itReads('gives the schema, the key names and the stored size, and no values; times, where the flavor has them, are ordered', async () => {
-        const m = h.manager();
-        const name = h.name();
-        const password = secretValue();
-        await put(m, name, { username: 'u', password }, 'basic_auth');
-        const d = await m.describe(name);
-        assert.equal(d.schema, 'basic_auth');
-        assert.deepEqual([...d.keys].sort(), ['password', 'username']);
-        assert.ok(d.bytes > password.length && d.bytes <= flavor.maxContentBytes, `size ${d.bytes}`);
-        assert.ok(!JSON.stringify(d).includes(password), 'describe must not carry values');
-        for (const time of [d.createdAt, d.updatedAt]) assert.ok(time === null || (time instanceof Date && !Number.isNaN(time.getTime())));
-        if (d.createdAt && d.updatedAt) assert.ok(d.createdAt <= d.updatedAt, 'created after updated');
-        await m.patch(name, { set: { username: 'a-longer-user' } });
-        const after = await m.describe(name);
-        assert.equal(after.bytes, d.bytes + 'a-longer-user'.length - 1);
-        if (d.updatedAt && after.updatedAt) assert.ok(after.updatedAt >= d.updatedAt, 'update moved the time back');
-      });
+      itReads(
+        'gives the schema, the key names and the stored size, and no values; times, where the flavor has them, are ordered',
+        async () => {
+          const m = h.manager();
+          const name = h.name();
+          const password = secretValue();
+          await put(m, name, { username: 'u', password }, 'basic_auth');
+          const d = await m.describe(name);
+          assert.equal(d.schema, 'basic_auth');
+          assert.deepEqual([...d.keys].sort(), ['password', 'username']);
+          assert.ok(d.bytes > password.length && d.bytes <= flavor.maxContentBytes, `size ${d.bytes}`);
+          assert.ok(!JSON.stringify(d).includes(password), 'describe must not carry values');
+          for (const time of [d.createdAt, d.updatedAt])
+            assert.ok(time === null || (time instanceof Date && !Number.isNaN(time.getTime())));
+          if (d.createdAt && d.updatedAt) assert.ok(d.createdAt <= d.updatedAt, 'created after updated');
+          await m.patch(name, { set: { username: 'a-longer-user' } });
+          const after = await m.describe(name);
+          assert.equal(after.bytes, d.bytes + 'a-longer-user'.length - 1);
+          if (d.updatedAt && after.updatedAt) assert.ok(after.updatedAt >= d.updatedAt, 'update moved the time back');
+        },
+      );
     });
 
     t.describe('update and delete', () => {
@@ -340,7 +362,10 @@ export function testFlavor(o: ConformanceOptions): void {
 
       const deleteAllTitle = 'deleteAll empties its own scope and reports how many it deleted';
       if (!flavor.supportsScoping) {
-        skip(deleteAllTitle, 'without scoping, deleteAll would delete every secret of the backend domain, not only the suite\'s');
+        skip(
+          deleteAllTitle,
+          "without scoping, deleteAll would delete every secret of the backend domain, not only the suite's",
+        );
       } else {
         t.it(deleteAllTitle, async () => {
           const m = h.manager();
@@ -359,7 +384,12 @@ export function testFlavor(o: ConformanceOptions): void {
       const cases: [string, string][] = [
         ['an empty string', ''],
         ['unicode', 'päss wörd ✓ 鍵 🔑'],
-        ['a multi-line PEM with a trailing newline', `-----BEGIN PRIVATE KEY-----\n${randomBytes(300).toString('base64').replace(/(.{64})/g, '$1\n')}\n-----END PRIVATE KEY-----\n`],
+        [
+          'a multi-line PEM with a trailing newline',
+          `-----BEGIN PRIVATE KEY-----\n${randomBytes(300)
+            .toString('base64')
+            .replace(/(.{64})/g, '$1\n')}\n-----END PRIVATE KEY-----\n`,
+        ],
         ['JSON text', JSON.stringify({ type: 'service_account', private_key: 'x\ny', n: 1 })],
         ['quotes and backslashes', `a"b'c\\d\`e$f`],
       ];
@@ -389,14 +419,25 @@ export function testFlavor(o: ConformanceOptions): void {
 
     t.describe('names and keys', () => {
       const { nameRule } = flavor;
-      const bad = ['', 'has space', ...(nameRule.dots ? [] : ['has.dot']), 'has/slash', 'tab\tname', 'nl\nname', 'x'.repeat(nameRule.maxLength + 1)];
+      const bad = [
+        '',
+        'has space',
+        ...(nameRule.dots ? [] : ['has.dot']),
+        'has/slash',
+        'tab\tname',
+        'nl\nname',
+        'x'.repeat(nameRule.maxLength + 1),
+      ];
       for (const name of bad) {
-        t.it(`rejects the secret name ${JSON.stringify(name.length > 20 ? `${name.slice(0, 8)}…(${name.length})` : name)}`, async () => {
-          const m = h.manager();
-          await expectCode(m.register(name, { a: 'b' }), 'invalid_name');
-          if (readable) await expectCode(m.get(name), 'invalid_name');
-          await expectCode(m.delete(name), 'invalid_name');
-        });
+        t.it(
+          `rejects the secret name ${JSON.stringify(name.length > 20 ? `${name.slice(0, 8)}…(${name.length})` : name)}`,
+          async () => {
+            const m = h.manager();
+            await expectCode(m.register(name, { a: 'b' }), 'invalid_name');
+            if (readable) await expectCode(m.get(name), 'invalid_name');
+            await expectCode(m.delete(name), 'invalid_name');
+          },
+        );
       }
 
       if (nameRule.dots) {
@@ -417,13 +458,18 @@ export function testFlavor(o: ConformanceOptions): void {
 
       t.it('rejects reserved keys', async () => {
         const m = h.manager();
-        for (const key of ['name', `${prefix}_schema_name`]) await expectCode(m.register(h.name(), { [key]: 'x' }), 'invalid_name');
+        for (const key of ['name', `${prefix}_schema_name`])
+          await expectCode(m.register(h.name(), { [key]: 'x' }), 'invalid_name');
       });
 
       t.it('rejects keys a typed schema does not declare, naming the key but not the value', async () => {
         const m = h.manager();
         const value = secretValue();
-        await expectCode(m.register(h.name(), { username: 'u', password: 'p', extra: value }, { schema: 'basic_auth' }), 'schema_validation', [value]);
+        await expectCode(
+          m.register(h.name(), { username: 'u', password: 'p', extra: value }, { schema: 'basic_auth' }),
+          'schema_validation',
+          [value],
+        );
       });
     });
 
@@ -437,7 +483,9 @@ export function testFlavor(o: ConformanceOptions): void {
         const value = secretValue();
         await put(m, name, { a: value });
         await expectCode(m.register(name, { a: value }), 'secret_exists', [value]);
-        await expectCode(m.register(h.name(), { username: value }, { schema: 'basic_auth' }), 'schema_validation', [value]);
+        await expectCode(m.register(h.name(), { username: value }, { schema: 'basic_auth' }), 'schema_validation', [
+          value,
+        ]);
       });
     });
 
@@ -463,7 +511,11 @@ function scopeMatrix(ctx: SuiteContext): void {
       });
       t.it('refuses a scoped config, naming the problem', () => {
         for (const scope of ['global', 'component', 'namespace'] as const) {
-          assert.throws(() => h.manager({ scope, ...(scope === 'namespace' ? { namespace: ns() } : {}) }), isConfigError, `scope ${scope} was accepted`);
+          assert.throws(
+            () => h.manager({ scope, ...(scope === 'namespace' ? { namespace: ns() } : {}) }),
+            isConfigError,
+            `scope ${scope} was accepted`,
+          );
         }
       });
       t.it('takes an explicit none scope', async () => {
@@ -483,12 +535,20 @@ function scopeMatrix(ctx: SuiteContext): void {
       assert.equal(m.scope.scope, 'component');
       const name = h.name();
       await put(m, name, { k: 'v' });
-      assert.ok((await h.manager({ scope: 'component', uuid: m.uuid }).list()).includes(name), 'a manager without a scope does not share the component scope of its UUID');
+      assert.ok(
+        (await h.manager({ scope: 'component', uuid: m.uuid }).list()).includes(name),
+        'a manager without a scope does not share the component scope of its UUID',
+      );
     });
 
     t.it('one name registered in all four scopes without conflict, each reading its own values', async () => {
       const name = h.name();
-      const [none, global, component, namespace] = [h.manager({ scope: 'none' }), h.manager({ scope: 'global' }), h.manager({ scope: 'component' }), h.manager({ scope: 'namespace', namespace: ns() })];
+      const [none, global, component, namespace] = [
+        h.manager({ scope: 'none' }),
+        h.manager({ scope: 'global' }),
+        h.manager({ scope: 'component' }),
+        h.manager({ scope: 'namespace', namespace: ns() }),
+      ];
       const managers = [none, global, component, namespace];
       const values = managers.map((_, i) => ({ key: `value-${i}-${randomBytes(8).toString('hex')}` }));
       for (const [i, m] of managers.entries()) await put(m, name, values[i] ?? {});
@@ -503,7 +563,12 @@ function scopeMatrix(ctx: SuiteContext): void {
     });
 
     t.it('a secret of one scope is invisible in every other scope', async () => {
-      const managers = [h.manager({ scope: 'none' }), h.manager({ scope: 'global' }), h.manager({ scope: 'component' }), h.manager({ scope: 'namespace', namespace: ns() })];
+      const managers = [
+        h.manager({ scope: 'none' }),
+        h.manager({ scope: 'global' }),
+        h.manager({ scope: 'component' }),
+        h.manager({ scope: 'namespace', namespace: ns() }),
+      ];
       const names = managers.map(() => h.name());
       for (const [i, m] of managers.entries()) await put(m, names[i] ?? h.name(), { k: 'v' });
       for (const [i, m] of managers.entries()) {
@@ -548,7 +613,11 @@ function scopeMatrix(ctx: SuiteContext): void {
 
     t.it('none sees only raw names, never scoped ones', async () => {
       const none = h.manager({ scope: 'none' });
-      const scoped = [h.manager({ scope: 'global' }), h.manager({ scope: 'component' }), h.manager({ scope: 'namespace', namespace: ns() })];
+      const scoped = [
+        h.manager({ scope: 'global' }),
+        h.manager({ scope: 'component' }),
+        h.manager({ scope: 'namespace', namespace: ns() }),
+      ];
       const name = h.name();
       for (const m of scoped) await put(m, name, { k: 'v' });
       await absent(none, name);
@@ -586,18 +655,38 @@ function nameRuleTests(ctx: SuiteContext): void {
   // Built at registration, from a fixed stem, so that test names are stable between runs.
   const stem = 'ksrule';
   const candidates = [
-    `${stem}MixedCase`, stem.toUpperCase(), `${stem}-dash`, `${stem}_under`, `${stem}@at`, `${stem}+plus`, `${stem}=eq`,
-    `${stem}__double`, `${stem}_`, `0${stem}`, `${stem}!bang`, `${stem};semi`, `${stem}\u00fcmlaut`, `${stem}%2e`, `${stem}*star`,
-    `${stem}:colon`, `${stem}#hash`, `${stem}?q`, `${stem}~tilde`, `${stem}'quote`, `${stem}.dot`,
+    `${stem}MixedCase`,
+    stem.toUpperCase(),
+    `${stem}-dash`,
+    `${stem}_under`,
+    `${stem}@at`,
+    `${stem}+plus`,
+    `${stem}=eq`,
+    `${stem}__double`,
+    `${stem}_`,
+    `0${stem}`,
+    `${stem}!bang`,
+    `${stem};semi`,
+    `${stem}\u00fcmlaut`,
+    `${stem}%2e`,
+    `${stem}*star`,
+    `${stem}:colon`,
+    `${stem}#hash`,
+    `${stem}?q`,
+    `${stem}~tilde`,
+    `${stem}'quote`,
+    `${stem}.dot`,
   ];
   // The core refuses '.' unless the rule allows dots (it ends the name in `{{name.key}}`).
-  const accepted = (n: string) => n.length <= max && (rule.dots === true || !n.includes('.')) && fullMatch(rule.pattern, n);
+  const accepted = (n: string) =>
+    n.length <= max && (rule.dots === true || !n.includes('.')) && fullMatch(rule.pattern, n);
   /** Names in messages: the longest ones are thousands of characters. */
   const show = (n: string) => (n.length > 60 ? `${n.slice(0, 40)}…(${n.length} characters)` : n);
   const good = candidates.filter(accepted);
   const bad = candidates.filter((n) => !accepted(n));
   /** A unique name with the candidate's shape: the run's random part goes after the stem. */
-  const unique = (candidate: string, id: string) => candidate.replace(stem, `${stem}${id}`).replace(stem.toUpperCase(), `${stem}${id}`.toUpperCase());
+  const unique = (candidate: string, id: string) =>
+    candidate.replace(stem, `${stem}${id}`).replace(stem.toUpperCase(), `${stem}${id}`.toUpperCase());
   const uniqueId = () => h.name().slice(2);
 
   t.it(`refuses names outside its rule (${rule.description}) before any backend call`, async () => {
@@ -620,13 +709,18 @@ function nameRuleTests(ctx: SuiteContext): void {
     await put(m, name, values);
     const got = await read(m, name);
     if (got) assert.deepEqual(got, values, `values of ${show(name)}`);
-    assert.ok((await m.list()).includes(name), `${show(name)} is not listed as registered (encoding does not round-trip)`);
+    assert.ok(
+      (await m.list()).includes(name),
+      `${show(name)} is not listed as registered (encoding does not round-trip)`,
+    );
     await m.delete(name);
     assert.ok(!(await m.list()).includes(name), `${show(name)} is still listed after delete`);
     if (readable) await expectCode(m.get(name), 'secret_not_found');
   };
   for (const candidate of good) {
-    t.it(`round-trips a name its rule accepts: ${JSON.stringify(candidate)}`, async () => roundTrip(unique(candidate, uniqueId())));
+    t.it(`round-trips a name its rule accepts: ${JSON.stringify(candidate)}`, async () =>
+      roundTrip(unique(candidate, uniqueId())),
+    );
   }
   const longest = () => {
     const base = `${stem}${uniqueId()}`;
@@ -635,7 +729,9 @@ function nameRuleTests(ctx: SuiteContext): void {
     return name;
   };
   // Unscoped, the backend name is the name itself, so the whole declared length must fit.
-  t.it(`round-trips an unscoped name of the maximum length (${max})`, async () => roundTrip(longest(), h.manager({ scope: 'none' })));
+  t.it(`round-trips an unscoped name of the maximum length (${max})`, async () =>
+    roundTrip(longest(), h.manager({ scope: 'none' })),
+  );
   if (flavor.supportsScoping) {
     // A backend whose limit covers the scope path too may refuse it here, but only as a name error.
     t.it(`a scoped name of the maximum length round-trips, or is refused as too long for the scope`, async () => {
@@ -652,4 +748,3 @@ function nameRuleTests(ctx: SuiteContext): void {
     });
   }
 }
-

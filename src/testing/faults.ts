@@ -7,7 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { createServer as createHttpServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer as createHttpServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { createServer as createHttpsServer, request as httpsRequest } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { inspect } from 'node:util';
@@ -24,9 +30,26 @@ import type { SuiteContext } from './conformance.js';
  * - `throttled`: HTTP 429 with `Retry-After: 1` on every request, so retries run out
  * - `malformed`: HTTP 200 with a body that is not valid JSON
  */
-export type FaultMode = 'unauthorized' | 'forbidden' | 'refused' | 'reset' | 'server_error' | 'unavailable' | 'throttled' | 'malformed';
+export type FaultMode =
+  | 'unauthorized'
+  | 'forbidden'
+  | 'refused'
+  | 'reset'
+  | 'server_error'
+  | 'unavailable'
+  | 'throttled'
+  | 'malformed';
 
-export const FAULT_MODES: readonly FaultMode[] = ['unauthorized', 'forbidden', 'refused', 'reset', 'server_error', 'unavailable', 'throttled', 'malformed'];
+export const FAULT_MODES: readonly FaultMode[] = [
+  'unauthorized',
+  'forbidden',
+  'refused',
+  'reset',
+  'server_error',
+  'unavailable',
+  'throttled',
+  'malformed',
+];
 
 export interface FaultProxyOptions {
   /** The real server, e.g. `http://127.0.0.1:5000` or `https://localhost:8443`. */
@@ -71,7 +94,9 @@ export async function startFaultProxy(o: FaultProxyOptions): Promise<FaultProxy>
       answerWithFault(mode, req, res);
     });
   };
-  const server: Server = o.tls ? createHttpsServer({ key: o.tls.key, cert: o.tls.cert }, handler) : createHttpServer(handler);
+  const server: Server = o.tls
+    ? createHttpsServer({ key: o.tls.key, cert: o.tls.cert }, handler)
+    : createHttpServer(handler);
   server.on(o.tls ? 'secureConnection' : 'connection', (s: Socket) => {
     sockets.add(s);
     s.on('close', () => {
@@ -104,7 +129,16 @@ export async function startFaultProxy(o: FaultProxyOptions): Promise<FaultProxy>
 }
 
 function answerWithFault(mode: FaultMode, req: IncomingMessage, res: ServerResponse): void {
-  const status: Record<FaultMode, number> = { unauthorized: 401, forbidden: 403, refused: 0, reset: 0, server_error: 500, unavailable: 503, throttled: 429, malformed: 200 };
+  const status: Record<FaultMode, number> = {
+    unauthorized: 401,
+    forbidden: 403,
+    refused: 0,
+    reset: 0,
+    server_error: 500,
+    unavailable: 503,
+    throttled: 429,
+    malformed: 200,
+  };
   if (mode === 'reset' || mode === 'refused') {
     req.socket.destroy();
     return;
@@ -122,7 +156,14 @@ function answerWithFault(mode: FaultMode, req: IncomingMessage, res: ServerRespo
     'x-amzn-errortype': 'InjectedFault',
     ...(mode === 'throttled' ? { 'retry-after': '1' } : {}),
   });
-  res.end(JSON.stringify({ __type: 'InjectedFault', message: text, errors: [text], error: { code: 'InjectedFault', message: text } }));
+  res.end(
+    JSON.stringify({
+      __type: 'InjectedFault',
+      message: text,
+      errors: [text],
+      error: { code: 'InjectedFault', message: text },
+    }),
+  );
 }
 
 function forward(req: IncomingMessage, res: ServerResponse, target: URL, ca: string | Buffer | undefined): void {
@@ -186,7 +227,13 @@ export interface ProxyFaultsOptions {
 export function proxyFaults(o: ProxyFaultsOptions): FaultInjection {
   return {
     async setup(mode, { passFirst }) {
-      const proxy = await startFaultProxy({ target: o.target, mode, passFirst, ...(o.tls ? { tls: o.tls } : {}), ...(o.targetCa ? { targetCa: o.targetCa } : {}) });
+      const proxy = await startFaultProxy({
+        target: o.target,
+        mode,
+        passFirst,
+        ...(o.tls ? { tls: o.tls } : {}),
+        ...(o.targetCa ? { targetCa: o.targetCa } : {}),
+      });
       return { config: o.config(proxy.url), close: () => proxy.close() };
     },
     ...(o.authCode ? { authCode: o.authCode } : {}),
@@ -205,13 +252,17 @@ export function faultTests(s: SuiteContext, option: FaultInjection | { skip: str
   t.describe('failures are never absence', () => {
     if (!option || 'skip' in option) {
       const reason = option?.skip ?? 'no `faults` option was given to testFlavor';
-      for (const mode of modes) s.skip(`every operation fails with a BackendError when the server answers ${mode}`, reason);
+      for (const mode of modes)
+        s.skip(`every operation fails with a BackendError when the server answers ${mode}`, reason);
       s.skip('a server that fails after the first request never makes an existing secret read as absent', reason);
       return;
     }
     const faults = option;
-    const ops: Op[] = s.readable ? ['get', 'list', 'register', 'update', 'delete'] : ['list', 'register', 'update', 'delete'];
-    const expected = (mode: FaultMode) => (mode === 'unauthorized' || mode === 'forbidden' ? (faults.authCode ?? 'backend') : 'backend');
+    const ops: Op[] = s.readable
+      ? ['get', 'list', 'register', 'update', 'delete']
+      : ['list', 'register', 'update', 'delete'];
+    const expected = (mode: FaultMode) =>
+      mode === 'unauthorized' || mode === 'forbidden' ? (faults.authCode ?? 'backend') : 'backend';
 
     /** A healthy manager and a faulty one that share one scope, and an existing secret in it. */
     const pair = async (mode: FaultMode, passFirst: number) => {
@@ -257,19 +308,25 @@ export function faultTests(s: SuiteContext, option: FaultInjection | { skip: str
         const registered: string[] = [];
         try {
           // In parallel: the throttled mode waits out every retry of every operation.
-          const outcomes = await Promise.all(ops.map(async (op) => {
-            const value = s.secretValue();
-            // register a new name; the others act on a secret that exists on the real server.
-            const name = op === 'register' ? h.name() : existing;
-            if (op === 'register') registered.push(name);
-            try {
-              const result = await run(faulty, op, name, value);
-              return `${op} resolved (${describeResult(result)}) instead of failing`;
-            } catch (e) {
-              return checkFailure(e, op, expected(mode), [value, ...Object.values(stored)]);
-            }
-          }));
-          assert.deepEqual(outcomes.filter((x) => x !== null), [], `with the server answering ${mode}`);
+          const outcomes = await Promise.all(
+            ops.map(async (op) => {
+              const value = s.secretValue();
+              // register a new name; the others act on a secret that exists on the real server.
+              const name = op === 'register' ? h.name() : existing;
+              if (op === 'register') registered.push(name);
+              try {
+                const result = await run(faulty, op, name, value);
+                return `${op} resolved (${describeResult(result)}) instead of failing`;
+              } catch (e) {
+                return checkFailure(e, op, expected(mode), [value, ...Object.values(stored)]);
+              }
+            }),
+          );
+          assert.deepEqual(
+            outcomes.filter((x) => x !== null),
+            [],
+            `with the server answering ${mode}`,
+          );
         } finally {
           await done([existing, ...registered]);
         }
@@ -278,7 +335,7 @@ export function faultTests(s: SuiteContext, option: FaultInjection | { skip: str
 
     const stagedTitle = 'a server that fails after the first request never makes an existing secret read as absent';
     if (faults.staged === false) {
-      s.skip(stagedTitle, 'the flavor\'s fault injection fails from the first request only (staged: false)');
+      s.skip(stagedTitle, "the flavor's fault injection fails from the first request only (staged: false)");
       return;
     }
     t.it(stagedTitle, async () => {
@@ -291,7 +348,12 @@ export function faultTests(s: SuiteContext, option: FaultInjection | { skip: str
           try {
             await run(faulty, op, existing, value);
             // The operation finished before the fault: then it must have done its work.
-            if (op === 'delete') problems.push(...(await healthy.list()).includes(existing) ? [`${mode}: delete resolved but the secret is still there`] : []);
+            if (op === 'delete')
+              problems.push(
+                ...((await healthy.list()).includes(existing)
+                  ? [`${mode}: delete resolved but the secret is still there`]
+                  : []),
+              );
             if (op === 'update' && s.readable) {
               const v = (await healthy.get(existing)).values['k'];
               if (v !== value) problems.push(`${mode}: update resolved but the new value was not stored`);

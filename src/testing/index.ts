@@ -1,4 +1,10 @@
-export { testFlavor, type ConformanceOptions, type ConformanceHelpers, type TestRunner, type ManagerSettings } from './conformance.js';
+export {
+  testFlavor,
+  type ConformanceOptions,
+  type ConformanceHelpers,
+  type TestRunner,
+  type ManagerSettings,
+} from './conformance.js';
 export {
   assertNoLeak,
   startFaultProxy,

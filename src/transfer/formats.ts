@@ -36,7 +36,11 @@ export interface EncodeOptions {
   secretPrefix?: boolean | undefined;
 }
 
-export async function encodeSecrets(secrets: readonly PortableSecret[], format: ExportFormat, o: EncodeOptions = {}): Promise<string> {
+export async function encodeSecrets(
+  secrets: readonly PortableSecret[],
+  format: ExportFormat,
+  o: EncodeOptions = {},
+): Promise<string> {
   switch (format) {
     case 'json':
     case 'yaml': {
@@ -44,7 +48,8 @@ export async function encodeSecrets(secrets: readonly PortableSecret[], format: 
       if (format === 'json') return JSON.stringify(doc, null, 2) + '\n';
       const YAML = await import('yaml');
       // No line folding: a long token stays one line, as a reader expects to copy it.
-      const readBack = (text: string) => fromDocument(YAML.parse(text, { uniqueKeys: true }) as unknown, { schemas: o.withSchema === true });
+      const readBack = (text: string) =>
+        fromDocument(YAML.parse(text, { uniqueKeys: true }) as unknown, { schemas: o.withSchema === true });
       const text = YAML.stringify(doc, { lineWidth: 0, minContentWidth: 0 });
       // The library's output is checked rather than trusted. Its block scalars lose a line that
       // holds only spaces (" \n" reads back as "\n"), so such a document is written again with
@@ -69,10 +74,15 @@ export interface DecodeOptions {
   source?: string | undefined;
 }
 
-export async function decodeSecrets(text: string, format: ImportFormat, o: DecodeOptions = {}): Promise<PortableSecret[]> {
+export async function decodeSecrets(
+  text: string,
+  format: ImportFormat,
+  o: DecodeOptions = {},
+): Promise<PortableSecret[]> {
   switch (format) {
     case 'env': {
-      if (o.as === undefined) throw new InputError('an env file holds one secret, and no name was given for it', 'Pass --as NAME.');
+      if (o.as === undefined)
+        throw new InputError('an env file holds one secret, and no name was given for it', 'Pass --as NAME.');
       const values = Object.fromEntries(Object.entries(await parseEnvText(text, o.source)));
       return [{ name: o.as, values }];
     }
@@ -82,7 +92,10 @@ export async function decodeSecrets(text: string, format: ImportFormat, o: Decod
         doc = JSON.parse(text);
       } catch (e) {
         // SyntaxError messages quote the text around the mistake, which may be a value.
-        throw new InputError(`the input is not valid JSON${position(e)}`, 'Check the file, or pass --format if it is not JSON.');
+        throw new InputError(
+          `the input is not valid JSON${position(e)}`,
+          'Check the file, or pass --format if it is not JSON.',
+        );
       }
       return fromInput(doc, o.as);
     }
@@ -92,7 +105,10 @@ export async function decodeSecrets(text: string, format: ImportFormat, o: Decod
       const err = parsed.errors[0];
       if (err) {
         const line = err.linePos?.[0]?.line;
-        throw new InputError(`the input is not valid YAML (${err.code}${line === undefined ? '' : ` at line ${line}`})`, 'Check the file, or pass --format if it is not YAML.');
+        throw new InputError(
+          `the input is not valid YAML (${err.code}${line === undefined ? '' : ` at line ${line}`})`,
+          'Check the file, or pass --format if it is not YAML.',
+        );
       }
       return fromInput(parsed.toJS({ maxAliasCount: 100 }) as unknown, o.as);
     }
@@ -115,9 +131,14 @@ function toDocument(secrets: readonly PortableSecret[], withSchema: boolean): Re
     secrets.map((s) => {
       // An import reads `$schema` as the schema name, so such a key would not come back as a key.
       if (Object.hasOwn(s.values, SCHEMA_FIELD)) {
-        throw new InputError(`secret '${s.name}' has a key named '${SCHEMA_FIELD}', which JSON and YAML files use for the schema name`, 'Export it with --format env or shell, or rename the key.');
+        throw new InputError(
+          `secret '${s.name}' has a key named '${SCHEMA_FIELD}', which JSON and YAML files use for the schema name`,
+          'Export it with --format env or shell, or rename the key.',
+        );
       }
-      const values: Record<string, unknown> = withSchema ? typedValues(s.types ? { values: s.values, types: s.types } : { values: s.values }) : s.values;
+      const values: Record<string, unknown> = withSchema
+        ? typedValues(s.types ? { values: s.values, types: s.types } : { values: s.values })
+        : s.values;
       return [s.name, withSchema ? { [SCHEMA_FIELD]: s.schema, ...values } : { ...values }];
     }),
   );
@@ -130,23 +151,36 @@ function fromInput(doc: unknown, as: string | undefined): PortableSecret[] {
 
 /** A map of maps; `$schema` read only when `schemas`. */
 function fromDocument(doc: unknown, o: { schemas: boolean }): PortableSecret[] {
-  if (!isMap(doc)) throw new InputError(`the input is ${kind(doc)}, not a map of secret names to maps of keys and values`, 'Use the layout `keystack export --format json` writes, or pass --as NAME for one flat map.');
+  if (!isMap(doc))
+    throw new InputError(
+      `the input is ${kind(doc)}, not a map of secret names to maps of keys and values`,
+      'Use the layout `keystack export --format json` writes, or pass --as NAME for one flat map.',
+    );
   return Object.entries(doc).map(([name, content]) => toSecret(name, content, o.schemas));
 }
 
 function toSecret(name: string, content: unknown, schemas: boolean): PortableSecret {
-  if (!isMap(content)) throw new InputError(`secret '${name}' is ${kind(content)}, not a map of keys to values`, 'Give each secret as a map, e.g. {"db": {"password": "..."}}.');
+  if (!isMap(content))
+    throw new InputError(
+      `secret '${name}' is ${kind(content)}, not a map of keys to values`,
+      'Give each secret as a map, e.g. {"db": {"password": "..."}}.',
+    );
   const values: Record<string, string> = {};
   const types: Record<string, ValueType> = {};
   let schema: string | undefined;
   for (const [key, v] of Object.entries(content)) {
     if (schemas && key === SCHEMA_FIELD) {
-      if (typeof v !== 'string' || v === '') throw new InputError(`secret '${name}': ${SCHEMA_FIELD} must be a schema name`, 'Give it as a string, e.g. "$schema": "mysql".');
+      if (typeof v !== 'string' || v === '')
+        throw new InputError(
+          `secret '${name}': ${SCHEMA_FIELD} must be a schema name`,
+          'Give it as a string, e.g. "$schema": "mysql".',
+        );
       schema = v;
     } else if (typeof v === 'string') {
       values[key] = v;
     } else if (typeof v === 'boolean' || typeof v === 'number') {
-      if (typeof v === 'number' && !Number.isFinite(v)) throw new InputError(`secret '${name}' key '${key}' is not a finite number`, 'Quote it to import it as text.');
+      if (typeof v === 'number' && !Number.isFinite(v))
+        throw new InputError(`secret '${name}' key '${key}' is not a finite number`, 'Quote it to import it as text.');
       values[key] = String(v);
       types[key] = typeof v === 'boolean' ? 'boolean' : 'number';
     } else if (v !== null && typeof v === 'object') {
@@ -154,14 +188,25 @@ function toSecret(name: string, content: unknown, schemas: boolean): PortableSec
       types[key] = 'json';
     } else {
       // ZenML drops None values; an importer that did so would lose a key the user wrote.
-      throw new InputError(`secret '${name}' key '${key}' has no value (${kind(v)})`, 'Give it a value (an empty string is one), or remove the key.');
+      throw new InputError(
+        `secret '${name}' key '${key}' has no value (${kind(v)})`,
+        'Give it a value (an empty string is one), or remove the key.',
+      );
     }
   }
-  return { name, ...(schema === undefined ? {} : { schema }), values, ...(Object.keys(types).length > 0 ? { types } : {}) };
+  return {
+    name,
+    ...(schema === undefined ? {} : { schema }),
+    values,
+    ...(Object.keys(types).length > 0 ? { types } : {}),
+  };
 }
 
 function sameValues(wanted: readonly PortableSecret[], got: readonly PortableSecret[]): boolean {
-  return wanted.every((w, i) => got[i]?.name === w.name && Object.entries(w.values).every(([key, value]) => got[i]?.values[key] === value));
+  return wanted.every(
+    (w, i) =>
+      got[i]?.name === w.name && Object.entries(w.values).every(([key, value]) => got[i]?.values[key] === value),
+  );
 }
 
 function checkSame(wanted: readonly PortableSecret[], got: readonly PortableSecret[]): void {
@@ -169,7 +214,10 @@ function checkSame(wanted: readonly PortableSecret[], got: readonly PortableSecr
     const g = got[i];
     for (const [key, value] of Object.entries(w.values)) {
       if (g?.name !== w.name || g.values[key] !== value) {
-        throw new InputError(`secret '${w.name}' key '${key}' cannot be written so that it reads back unchanged in this format`, 'Export it as JSON instead.');
+        throw new InputError(
+          `secret '${w.name}' key '${key}' cannot be written so that it reads back unchanged in this format`,
+          'Export it as JSON instead.',
+        );
       }
     }
   }
@@ -210,7 +258,10 @@ function envVarNames(sources: readonly EnvVarSource[], withSecretName: boolean):
     const name = withSecretName || /^_[0-9]/.test(joined) ? joined : joined.slice(1);
     const taken = out.get(name);
     if (taken) {
-      throw new InputError(`keys '${taken.secret}.${taken.key}' and '${s.secret}.${s.key}' both become the variable ${name}`, 'Rename one of the keys, or export the secrets separately.');
+      throw new InputError(
+        `keys '${taken.secret}.${taken.key}' and '${s.secret}.${s.key}' both become the variable ${name}`,
+        'Rename one of the keys, or export the secrets separately.',
+      );
     }
     out.set(name, s);
   }
@@ -224,7 +275,11 @@ function variables(secrets: readonly PortableSecret[], secretPrefix: boolean): [
   return [...names].map(([name, src]) => {
     const value = bySecret.get(src.secret)?.values[src.key] ?? '';
     // Neither environment variables nor shell strings can hold a NUL byte.
-    if (value.includes('\0')) throw new InputError(`secret '${src.secret}' key '${src.key}' contains a NUL character, which no environment variable can hold`, 'Export it as JSON instead.');
+    if (value.includes('\0'))
+      throw new InputError(
+        `secret '${src.secret}' key '${src.key}' contains a NUL character, which no environment variable can hold`,
+        'Export it as JSON instead.',
+      );
     return [name, src, value];
   });
 }
@@ -241,7 +296,8 @@ async function encodeEnv(secrets: readonly PortableSecret[], secretPrefix: boole
   // Lines that each parse right could still run into each other; the whole file is checked too.
   const back = parse(text);
   for (const [name, src, value] of vars) if (back[name] !== value) throw unrepresentable(src);
-  if (Object.keys(back).length !== vars.length) throw new InputError('the env file would not read back with the same variables', 'Export it as JSON instead.');
+  if (Object.keys(back).length !== vars.length)
+    throw new InputError('the env file would not read back with the same variables', 'Export it as JSON instead.');
   return text;
 }
 
@@ -258,7 +314,8 @@ function dotenvLine(name: string, value: string, parse: DotenvParse): string | n
   // A backslash right before the closing quote would read as an escaped quote.
   const endsInBackslash = value.endsWith('\\');
   if (!/['\r]/.test(value) && !endsInBackslash) candidates.push(`'${value}'`);
-  if (!value.includes('"') && !endsInBackslash) candidates.push(`"${value.replace(/\n/g, '\\n').replace(/\r/g, '\\r')}"`);
+  if (!value.includes('"') && !endsInBackslash)
+    candidates.push(`"${value.replace(/\n/g, '\\n').replace(/\r/g, '\\r')}"`);
   if (!/[`\r]/.test(value) && !endsInBackslash) candidates.push(`\`${value}\``);
   if (/^[^\s'"`#][^#\r\n]*$/.test(value) && !/\s$/.test(value)) candidates.push(value);
   for (const c of candidates) {

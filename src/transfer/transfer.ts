@@ -68,7 +68,10 @@ export interface ExportResult {
 /** Renders secrets in a file format; every value reads back unchanged or this throws naming its key. */
 export async function exportSecrets(manager: SecretsManager, o: ExportOptions): Promise<ExportResult> {
   if (o.withSchema && (o.format === 'env' || o.format === 'shell')) {
-    throw new UsageError(`--with-schema needs --format json or yaml; ${o.format} files hold only variables`, 'Use --format json or --format yaml to keep schemas.');
+    throw new UsageError(
+      `--with-schema needs --format json or yaml; ${o.format} files hold only variables`,
+      'Use --format json or --format yaml to keep schemas.',
+    );
   }
   const names = o.names && o.names.length > 0 ? unique(o.names) : await manager.list();
   const secrets = await mapLimit(names, CONCURRENCY, (name) => manager.get(name));
@@ -110,7 +113,10 @@ export async function importSecrets(manager: SecretsManager, o: ImportOptions): 
   for (const s of incoming) processMasker.add(Object.values(s.values));
   for (const s of incoming) {
     if (o.schema !== undefined && s.schema !== undefined && s.schema !== o.schema) {
-      throw new UsageError(`secret '${s.name}' says schema '${s.schema}' in the file, not '${o.schema}' as -s asks`, 'Drop -s to keep the schemas the file gives, or edit the file.');
+      throw new UsageError(
+        `secret '${s.name}' says schema '${s.schema}' in the file, not '${o.schema}' as -s asks`,
+        'Drop -s to keep the schemas the file gives, or edit the file.',
+      );
     }
   }
   const withSchema = incoming.map((s) => ({ ...s, schema: s.schema ?? o.schema }));
@@ -143,10 +149,19 @@ export interface CopyReport extends TransferReport {
  * `unchanged`, so any conflict policy may be used again.
  */
 export async function copySecrets(from: SecretsManager, to: SecretsManager, o: CopyOptions): Promise<CopyReport> {
-  if (from.uuid === to.uuid) throw new UsageError(`--from and --to are the same secrets manager ('${from.name}')`, 'Copy between two different managers.');
+  if (from.uuid === to.uuid)
+    throw new UsageError(
+      `--from and --to are the same secrets manager ('${from.name}')`,
+      'Copy between two different managers.',
+    );
   const given = o.names ?? [];
-  if (o.all && given.length > 0) throw new UsageError('give secret names or --all, not both', 'Drop the names to copy every secret, or drop --all.');
-  if (!o.all && given.length === 0) throw new UsageError('no secrets to copy', 'Name the secrets to copy, or pass --all for every secret of the source.');
+  if (o.all && given.length > 0)
+    throw new UsageError('give secret names or --all, not both', 'Drop the names to copy every secret, or drop --all.');
+  if (!o.all && given.length === 0)
+    throw new UsageError(
+      'no secrets to copy',
+      'Name the secrets to copy, or pass --all for every secret of the source.',
+    );
   const names = o.all ? await from.list() : unique(given);
   const sources = await mapLimit(names, CONCURRENCY, (name) => from.get(name));
   const planned = await planWrites(to, sources, o.onConflict ?? 'fail');
@@ -154,7 +169,9 @@ export async function copySecrets(from: SecretsManager, to: SecretsManager, o: C
   if (!o.deleteSource || report.dryRun) return { ...report, deleted: [] };
 
   // Only secrets whose target now holds exactly what the source has may lose their source.
-  const settled = planned.filter((p) => p.entry.action === 'create' || p.entry.action === 'update' || p.entry.action === 'unchanged');
+  const settled = planned.filter(
+    (p) => p.entry.action === 'create' || p.entry.action === 'update' || p.entry.action === 'unchanged',
+  );
   const deleted: string[] = [];
   try {
     await mapLimit(settled, CONCURRENCY, async (p) => {
@@ -183,7 +200,11 @@ interface Planned {
   stored: Secret;
 }
 
-async function planWrites(target: SecretsManager, incoming: readonly PortableSecret[], policy: ConflictPolicy): Promise<Planned[]> {
+async function planWrites(
+  target: SecretsManager,
+  incoming: readonly PortableSecret[],
+  policy: ConflictPolicy,
+): Promise<Planned[]> {
   const seen = new Set<string>();
   for (const s of incoming) {
     if (seen.has(s.name)) throw new UsageError(`secret '${s.name}' is given twice`, 'Give each secret once.');
@@ -194,10 +215,12 @@ async function planWrites(target: SecretsManager, incoming: readonly PortableSec
   // (undefined only where a problem was recorded, and then this returns before using it)
   const checked: (Secret | undefined)[] = await Promise.all(
     incoming.map((s) =>
-      target.validate(s.name, s.values, { ...(s.schema === undefined ? {} : { schema: s.schema }), types: s.types }).catch((e: unknown) => {
-        problems.push(isKeystackError(e) ? e.message : `secret '${s.name}': ${String(e)}`);
-        return undefined;
-      }),
+      target
+        .validate(s.name, s.values, { ...(s.schema === undefined ? {} : { schema: s.schema }), types: s.types })
+        .catch((e: unknown) => {
+          problems.push(isKeystackError(e) ? e.message : `secret '${s.name}': ${String(e)}`);
+          return undefined;
+        }),
     ),
   );
   if (problems.length > 0) {
@@ -207,7 +230,8 @@ async function planWrites(target: SecretsManager, incoming: readonly PortableSec
   const pairs = incoming.map((s, i) => ({ s, stored: checked[i] as Secret }));
   return mapLimit(pairs, CONCURRENCY, async ({ s, stored }) => {
     const keys = Object.keys(stored.values);
-    if (!existing.has(s.name)) return { entry: { name: s.name, action: 'create', schema: stored.schema, keys }, stored };
+    if (!existing.has(s.name))
+      return { entry: { name: s.name, action: 'create', schema: stored.schema, keys }, stored };
     const current = await target.get(s.name).catch((e: unknown) => {
       // Listed a moment ago and gone now: it is simply absent.
       if (e instanceof SecretNotFoundError) return null;
@@ -215,12 +239,18 @@ async function planWrites(target: SecretsManager, incoming: readonly PortableSec
     });
     if (current === null) return { entry: { name: s.name, action: 'create', schema: stored.schema, keys }, stored };
     const differs = diff(current, stored);
-    const action: PlanAction = differs === undefined ? 'unchanged' : policy === 'update' ? 'update' : policy === 'skip' ? 'skip' : 'conflict';
+    const action: PlanAction =
+      differs === undefined ? 'unchanged' : policy === 'update' ? 'update' : policy === 'skip' ? 'skip' : 'conflict';
     return { entry: { name: s.name, action, schema: stored.schema, keys, ...(differs ? { differs } : {}) }, stored };
   });
 }
 
-async function carryOut(op: 'import' | 'copy', target: SecretsManager, planned: readonly Planned[], o: { dryRun?: boolean | undefined; onPlan?: ((plan: readonly PlanEntry[]) => void) | undefined }): Promise<TransferReport> {
+async function carryOut(
+  op: 'import' | 'copy',
+  target: SecretsManager,
+  planned: readonly Planned[],
+  o: { dryRun?: boolean | undefined; onPlan?: ((plan: readonly PlanEntry[]) => void) | undefined },
+): Promise<TransferReport> {
   const plan = planned.map((p) => p.entry);
   if (o.dryRun) return { plan, written: [], dryRun: true };
   o.onPlan?.(plan);
@@ -250,7 +280,9 @@ function diff(current: Secret, wanted: Secret): KeyDiff | undefined {
   const added = Object.keys(wanted.values).filter((k) => !Object.hasOwn(current.values, k));
   const removed = Object.keys(current.values).filter((k) => !Object.hasOwn(wanted.values, k));
   const changed = Object.keys(wanted.values).filter(
-    (k) => Object.hasOwn(current.values, k) && (current.values[k] !== wanted.values[k] || typeOf(current, k) !== typeOf(wanted, k)),
+    (k) =>
+      Object.hasOwn(current.values, k) &&
+      (current.values[k] !== wanted.values[k] || typeOf(current, k) !== typeOf(wanted, k)),
   );
   const schemaFrom = current.schema !== wanted.schema ? current.schema : undefined;
   if (added.length + removed.length + changed.length === 0 && schemaFrom === undefined) return undefined;
@@ -284,9 +316,13 @@ function list(names: readonly string[], max = 20): string {
 export class InvalidInputError extends KeystackError {
   readonly problems: readonly string[];
   constructor(problems: readonly string[]) {
-    super('schema_validation', `nothing was written: ${problems.length} secret${problems.length === 1 ? '' : 's'} would not be accepted: ${problems.join('; ')}`, {
-      hint: 'Fix these secrets (or leave them out), then run the command again.',
-    });
+    super(
+      'schema_validation',
+      `nothing was written: ${problems.length} secret${problems.length === 1 ? '' : 's'} would not be accepted: ${problems.join('; ')}`,
+      {
+        hint: 'Fix these secrets (or leave them out), then run the command again.',
+      },
+    );
     this.problems = problems;
   }
 }
@@ -295,9 +331,13 @@ export class InvalidInputError extends KeystackError {
 export class ConflictingSecretsError extends KeystackError {
   readonly names: readonly string[];
   constructor(names: readonly string[], where: string) {
-    super('secret_exists', `nothing was written: ${names.length} secret${names.length === 1 ? '' : 's'} already exist${names.length === 1 ? 's' : ''} in ${where} with other content: ${list(names)}`, {
-      hint: 'Pass --on-conflict update to replace them or --on-conflict skip to leave them; --dry-run shows which keys differ.',
-    });
+    super(
+      'secret_exists',
+      `nothing was written: ${names.length} secret${names.length === 1 ? '' : 's'} already exist${names.length === 1 ? 's' : ''} in ${where} with other content: ${list(names)}`,
+      {
+        hint: 'Pass --on-conflict update to replace them or --on-conflict skip to leave them; --dry-run shows which keys differ.',
+      },
+    );
     this.names = names;
   }
 }
@@ -305,9 +345,13 @@ export class ConflictingSecretsError extends KeystackError {
 /** A copy read back from the target was not what was written. */
 class VerifyError extends KeystackError {
   constructor(name: string, where: string) {
-    super('conflict', `the copy of secret '${name}' read back from ${where} differs from the source, so the source was kept`, {
-      hint: 'Another writer may have changed it; compare the two, then run the copy again.',
-    });
+    super(
+      'conflict',
+      `the copy of secret '${name}' read back from ${where} differs from the source, so the source was kept`,
+      {
+        hint: 'Another writer may have changed it; compare the two, then run the copy again.',
+      },
+    );
   }
 }
 

@@ -21,7 +21,8 @@ function expectNoValues(...outputs: (CliResult | string)[]): void {
   for (const o of outputs) {
     const text = typeof o === 'string' ? o : o.stdout + o.stderr;
     for (const v of [VALUE, TYPED, PASS.KEYSTACK_BACKUP_PASSPHRASE]) {
-      for (const form of [v, Buffer.from(v).toString('base64'), Buffer.from(v).toString('hex'), encodeURIComponent(v)]) expect(text).not.toContain(form);
+      for (const form of [v, Buffer.from(v).toString('base64'), Buffer.from(v).toString('hex'), encodeURIComponent(v)])
+        expect(text).not.toContain(form);
     }
   }
 }
@@ -41,7 +42,12 @@ describe('secrets-manager backup and restore', () => {
     expect(b.stdout).toContain('Backed up 2 secrets');
     expect(mode(out)).toBe(0o600);
     const file = readFileSync(out, 'utf8');
-    expect(JSON.parse(file)).toMatchObject({ format: 'keystack-local-backup', manager: 'default', secrets: 2, keySource: 'key-file' });
+    expect(JSON.parse(file)).toMatchObject({
+      format: 'keystack-local-backup',
+      manager: 'default',
+      secrets: 2,
+      keySource: 'key-file',
+    });
     expectNoValues(b, file);
     // The key file's bytes are not in the backup in any plain form either.
     const key = readFileSync(join(storeDir(e), 'secrets.db.key'));
@@ -57,7 +63,10 @@ describe('secrets-manager backup and restore', () => {
     for (const f of ['secrets.db', 'secrets.db.key']) expect(mode(join(storeDir(fresh), f))).toBe(0o600);
     ok(fresh, ['secrets-manager', 'register', 'default_restored', '-f', 'local', `--uuid=${id}`], {});
     ok(fresh, ['stack', 'register', 'restored', '-x', 'default_restored', '--set'], {});
-    expect(JSON.parse(ok(fresh, ['--json', 'secret', 'get', 'my'], {}).stdout)).toMatchObject({ schema: 'mysql', data: { password: TYPED, ssl_verify_server_cert: true } });
+    expect(JSON.parse(ok(fresh, ['--json', 'secret', 'get', 'my'], {}).stdout)).toMatchObject({
+      schema: 'mysql',
+      data: { password: TYPED, ssl_verify_server_cert: true },
+    });
   });
 
   it('restores over the same store with -f, moving the current files aside', () => {
@@ -68,7 +77,9 @@ describe('secrets-manager backup and restore', () => {
     const r = ok(e, ['--json', 'secrets-manager', 'restore', 'default', '--from', out, '-f']);
     const data = JSON.parse(r.stdout) as { secrets: number; movedAside: string[] };
     expect(data.secrets).toBe(2);
-    expect(data.movedAside.map((p) => p.replace(/.*\//, '').replace(/replaced-.*/, 'replaced'))).toEqual(expect.arrayContaining(['secrets.db.replaced', 'secrets.db.key.replaced']));
+    expect(data.movedAside.map((p) => p.replace(/.*\//, '').replace(/replaced-.*/, 'replaced'))).toEqual(
+      expect.arrayContaining(['secrets.db.replaced', 'secrets.db.key.replaced']),
+    );
     for (const p of data.movedAside) expect(mode(p)).toBe(0o600);
     expect(ok(e, ['secret', 'get', 'db', '--key', 'password'], {}).stdout).toBe(VALUE);
     expect(r.stderr).toBe('');
@@ -79,13 +90,19 @@ describe('secrets-manager backup and restore', () => {
     const out = join(e.configDir, 'b.json');
     ok(e, ['secrets-manager', 'backup', '-o', out]);
     const fresh = tempEnv();
-    const wrong = cli(fresh, ['secrets-manager', 'restore', '--from', out], { env: { KEYSTACK_BACKUP_PASSPHRASE: 'wrong horse battery staple' } });
+    const wrong = cli(fresh, ['secrets-manager', 'restore', '--from', out], {
+      env: { KEYSTACK_BACKUP_PASSPHRASE: 'wrong horse battery staple' },
+    });
     expect(wrong.status).toBe(1);
-    expect(wrong.stderr).toMatch(/^Error: cannot decrypt .*: wrong passphrase, or the file was altered; nothing was changed\nHint: /);
+    expect(wrong.stderr).toMatch(
+      /^Error: cannot decrypt .*: wrong passphrase, or the file was altered; nothing was changed\nHint: /,
+    );
     expect(existsSync(join(storeDir(fresh), 'secrets.db'))).toBe(false);
     const doc = JSON.parse(readFileSync(out, 'utf8')) as { data: string; secrets: number };
     writeFileSync(out, JSON.stringify({ ...doc, secrets: 3 }));
-    expect(cli(fresh, ['secrets-manager', 'restore', '--from', out], { env: PASS }).stderr).toContain('wrong passphrase, or the file was altered');
+    expect(cli(fresh, ['secrets-manager', 'restore', '--from', out], { env: PASS }).stderr).toContain(
+      'wrong passphrase, or the file was altered',
+    );
     expect(existsSync(join(storeDir(fresh), 'secrets.db'))).toBe(false);
     expectNoValues(wrong);
   });
@@ -118,13 +135,19 @@ describe('secrets-manager backup and restore', () => {
     expect(short.stderr).toContain('at least 12 characters');
     expect(existsSync(out)).toBe(false);
     const typed = 'typed passphrase words';
-    const pty = inPty(e, ['secrets-manager', 'backup', '-o', out], [
-      { expect: 'Backup passphrase', send: `${typed}\r` },
-      { expect: 'same passphrase again', send: `${typed}\r` },
-    ]);
+    const pty = inPty(
+      e,
+      ['secrets-manager', 'backup', '-o', out],
+      [
+        { expect: 'Backup passphrase', send: `${typed}\r` },
+        { expect: 'same passphrase again', send: `${typed}\r` },
+      ],
+    );
     expect(pty.status, pty.stdout).toBe(0);
     expect(pty.stdout).not.toContain(typed);
-    expect(ok(tempEnv(), ['secrets-manager', 'restore', '--from', out], { KEYSTACK_BACKUP_PASSPHRASE: typed }).stdout).toContain('Restored 2 secrets');
+    expect(
+      ok(tempEnv(), ['secrets-manager', 'restore', '--from', out], { KEYSTACK_BACKUP_PASSPHRASE: typed }).stdout,
+    ).toContain('Restored 2 secrets');
   });
 
   it('refuses a manager that is not local', () => {

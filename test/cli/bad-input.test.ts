@@ -96,7 +96,10 @@ describe('bad input: one-line errors, exit codes, no data lost', () => {
 
   it('rejects a key that a typed schema does not declare, and a missing required one', () => {
     const e = withExisting();
-    expectCleanError(cli(e, ['secret', 'register', 'x', '-s', 'basic_auth', '--username=u', '--password=p', '--port=1']), 1);
+    expectCleanError(
+      cli(e, ['secret', 'register', 'x', '-s', 'basic_auth', '--username=u', '--password=p', '--port=1']),
+      1,
+    );
     const r = cli(e, ['secret', 'register', 'x', '-s', 'basic_auth', '--username=u']);
     expectCleanError(r, 1);
     expect(r.stderr).toContain('password: required field is missing');
@@ -127,11 +130,15 @@ describe('bad input: one-line errors, exit codes, no data lost', () => {
     const e = withExisting();
     const absent = /^Error: secret 'missing' does not exist in secrets manager 'default'/;
     expectCleanError(cli(e, ['secret', 'get', 'missing']), 1, { message: absent });
-    expectCleanError(cli(e, ['secret', 'get', 'keep', '--key', 'nokey']), 1, { message: /^Error: secret 'keep' has no key 'nokey'\nHint: Its keys are: a\./ });
+    expectCleanError(cli(e, ['secret', 'get', 'keep', '--key', 'nokey']), 1, {
+      message: /^Error: secret 'keep' has no key 'nokey'\nHint: Its keys are: a\./,
+    });
     expectCleanError(cli(e, ['secret', 'update', 'missing', '--a=b']), 1, { message: absent });
     expectCleanError(cli(e, ['secret', 'delete', 'missing', '-y']), 1, { message: absent });
     expectCleanError(cli(e, ['stack', 'set', 'nostack']), 1, { message: /^Error: no stack named 'nostack'/ });
-    expectCleanError(cli(e, ['secrets-manager', 'describe', 'nosm']), 1, { message: /^Error: no secrets-manager named 'nosm'/ });
+    expectCleanError(cli(e, ['secrets-manager', 'describe', 'nosm']), 1, {
+      message: /^Error: no secrets-manager named 'nosm'/,
+    });
     expectIntact(e);
   });
 

@@ -49,7 +49,14 @@ describe('keystack completion', () => {
     expect(spawnSync('bash', ['-n', file], { encoding: 'utf8' }).status).toBe(0);
     const run = (line: string) => {
       const words = line.split(' ');
-      const r = spawnSync('bash', ['-c', `source ${file}; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _keystack_complete; printf '%s\\n' "\${COMPREPLY[@]}"`], { env: onPath(e), encoding: 'utf8' });
+      const r = spawnSync(
+        'bash',
+        [
+          '-c',
+          `source ${file}; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _keystack_complete; printf '%s\\n' "\${COMPREPLY[@]}"`,
+        ],
+        { env: onPath(e), encoding: 'utf8' },
+      );
       expect(r.status, r.stderr).toBe(0);
       return r.stdout.split('\n').filter(Boolean);
     };
@@ -82,11 +89,16 @@ describe('keystack completion', () => {
 
   it('offers commands from the command tree, hiding internal ones', () => {
     const top = complete(e, ['']);
-    for (const c of ['status', 'secret', 'secrets-manager', 'stack', 'completion', 'pipeline', 'orchestrator']) expect(top).toContain(c);
+    for (const c of ['status', 'secret', 'secrets-manager', 'stack', 'completion', 'pipeline', 'orchestrator'])
+      expect(top).toContain(c);
     expect(top.some((c) => c.startsWith('__'))).toBe(false);
-    expect(complete(e, ['secret', ''])).toEqual(expect.arrayContaining(['describe', 'get', 'list', 'register', 'update', 'delete', 'delete-all']));
+    expect(complete(e, ['secret', ''])).toEqual(
+      expect.arrayContaining(['describe', 'get', 'list', 'register', 'update', 'delete', 'delete-all']),
+    );
     expect(complete(e, ['secrets-manager', 'fl'])).toEqual(['flavor']);
-    expect(complete(e, ['secrets-manager', 'flavor', ''])).toEqual(expect.arrayContaining(['describe', 'list', 'register']));
+    expect(complete(e, ['secrets-manager', 'flavor', ''])).toEqual(
+      expect.arrayContaining(['describe', 'list', 'register']),
+    );
     expect(complete(e, ['pipeline', ''])).not.toContain('__step');
     expect(complete(e, ['help', 'secret', 'g'])).toEqual(['get']);
   });
@@ -107,16 +119,31 @@ describe('keystack completion', () => {
     expect(complete(e, ['secret', 'list', '--stack', 't'])).toEqual(['teamstack']);
     expect(complete(e, ['stack', 'register', 's', '-x', ''])).toEqual(['default', 'team']);
     expect(complete(e, ['secrets-manager', 'describe', ''])).toEqual(['default', 'team']);
-    expect(complete(e, ['secrets-manager', 'flavor', 'describe', ''])).toEqual(['aws', 'azure', 'gcp', 'github', 'local', 'vault']);
+    expect(complete(e, ['secrets-manager', 'flavor', 'describe', ''])).toEqual([
+      'aws',
+      'azure',
+      'gcp',
+      'github',
+      'local',
+      'vault',
+    ]);
     expect(complete(e, ['secrets-manager', 'register', 'x', '--flavor', 'a'])).toEqual(['aws', 'azure']);
     expect(complete(e, ['orchestrator', 'flavor', 'describe', 'loc'])).toEqual(['local', 'local_process']);
     expect(complete(e, ['orchestrator', 'describe', ''])).toEqual(['default']);
-    expect(complete(e, ['secret', 'register', 'x', '-s', 'a'])).toEqual(expect.arrayContaining(['arbitrary', 'aws', 'azure']));
+    expect(complete(e, ['secret', 'register', 'x', '-s', 'a'])).toEqual(
+      expect.arrayContaining(['arbitrary', 'aws', 'azure']),
+    );
     expect(complete(e, ['schema', 'describe', 'my'])).toEqual(['mysql']);
     expect(complete(e, ['completion', ''])).toEqual(['bash', 'fish', 'zsh']);
-    expect(complete(e, ['stack', 'validate', '--level', ''])).toEqual(['NONE', 'SECRET_AND_KEY_EXISTS', 'SECRET_EXISTS']);
+    expect(complete(e, ['stack', 'validate', '--level', ''])).toEqual([
+      'NONE',
+      'SECRET_AND_KEY_EXISTS',
+      'SECRET_EXISTS',
+    ]);
     expect(complete(e, ['keys', 'rotate', '--role', ''])).toEqual(['client', 'worker']);
-    const workerId = cli(e, ['--json', 'keys', 'list']).stdout.match(/"id": "([0-9a-f]{16})",\s*"name": "gpu-box"/)?.[1];
+    const workerId = cli(e, ['--json', 'keys', 'list']).stdout.match(
+      /"id": "([0-9a-f]{16})",\s*"name": "gpu-box"/,
+    )?.[1];
     expect(workerId).toMatch(/^[0-9a-f]{16}$/);
     expect(complete(e, ['keys', 'untrust', ''])).toEqual([workerId, 'gpu-box'].sort());
     expect(complete(e, ['keys', 'untrust', '--role', 'client', ''])).toEqual([]);

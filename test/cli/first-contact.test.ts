@@ -37,8 +37,14 @@ describe('keystack status', () => {
       stack: { name: 'default' },
       secretsManager: { name: 'default', flavor: 'local', scope: 'component', key: { source: 'key-file' } },
     });
-    expect((data['components'] as { type: string }[]).map((c) => c.type)).toEqual(['orchestrator', 'artifact_store', 'secrets_manager']);
-    expect((data['secretsManager'] as { location: { path: string } }).location.path).toBe(`${e.env['KEYSTACK_CONFIG_DIR']}/local_stores/secrets.db`);
+    expect((data['components'] as { type: string }[]).map((c) => c.type)).toEqual([
+      'orchestrator',
+      'artifact_store',
+      'secrets_manager',
+    ]);
+    expect((data['secretsManager'] as { location: { path: string } }).location.path).toBe(
+      `${e.env['KEYSTACK_CONFIG_DIR']}/local_stores/secrets.db`,
+    );
   });
 
   it('names an environment key or passphrase by its variable, never its value', () => {
@@ -48,13 +54,24 @@ describe('keystack status', () => {
     expect(ok(withPass).stdout).toContain('derived from KEYSTACK_PASSPHRASE');
     expect(withPass.stdout + withPass.stderr).not.toContain(pass);
     const withKey = cli(e, ['--json', 'status'], { env: { KEYSTACK_LOCAL_KEY: KEY } });
-    expect(json(withKey)['secretsManager']).toMatchObject({ key: { source: 'env-key', variable: 'KEYSTACK_LOCAL_KEY' } });
+    expect(json(withKey)['secretsManager']).toMatchObject({
+      key: { source: 'env-key', variable: 'KEYSTACK_LOCAL_KEY' },
+    });
     expect(withKey.stdout).not.toContain(KEY);
   });
 
-  it('shows a cloud manager\'s location and where its credentials come from, masking a stored one', () => {
+  it("shows a cloud manager's location and where its credentials come from, masking a stored one", () => {
     const e = tempEnv();
-    ok(cli(e, ['secrets-manager', 'register', 'aws_sm', '--flavor=aws', '--region_name=eu-west-1', '--aws_secret_access_key=STATUSsecretKEY123']));
+    ok(
+      cli(e, [
+        'secrets-manager',
+        'register',
+        'aws_sm',
+        '--flavor=aws',
+        '--region_name=eu-west-1',
+        '--aws_secret_access_key=STATUSsecretKEY123',
+      ]),
+    );
     ok(cli(e, ['stack', 'register', 'cloud', '-x', 'aws_sm', '--set']));
     const r = ok(cli(e, ['status'], { env: { AWS_ACCESS_KEY_ID: 'AKIASTATUSID' } }));
     expect(r.stdout).toMatch(/region_name\s+eu-west-1/);
@@ -67,11 +84,17 @@ describe('keystack status', () => {
 });
 
 describe('keystack secret describe', () => {
-  it('shows schema, key names, stored size and the local store\'s times, without values', () => {
+  it("shows schema, key names, stored size and the local store's times, without values", () => {
     const e = tempEnv();
     ok(cli(e, ['secret', 'register', 'db', '--user=admin', '--password=describe-pw']));
     const before = json(cli(e, ['--json', 'secret', 'describe', 'db']));
-    expect(before).toMatchObject({ name: 'db', manager: 'default', scope: 'component', schema: 'arbitrary', keys: ['user', 'password'] });
+    expect(before).toMatchObject({
+      name: 'db',
+      manager: 'default',
+      scope: 'component',
+      schema: 'arbitrary',
+      keys: ['user', 'password'],
+    });
     expect(before['bytes']).toBeGreaterThan('describe-pw'.length);
     expect(before['createdAt']).toMatch(/^\d{4}-\d\d-\d\dT/);
     expect(before['updatedAt']).toBe(before['createdAt']);
@@ -91,7 +114,9 @@ describe('keystack secret describe', () => {
 
   it('reports a secret that is not there as not found', () => {
     const e = tempEnv();
-    expectCleanError(cli(e, ['secret', 'describe', 'nope']), 1, { message: /secret 'nope' does not exist in secrets manager 'default'/ });
+    expectCleanError(cli(e, ['secret', 'describe', 'nope']), 1, {
+      message: /secret 'nope' does not exist in secrets manager 'default'/,
+    });
   });
 });
 
@@ -111,24 +136,47 @@ describe('--manager / --stack on every secret command', () => {
     expect(ok(cli(e, ['secret', 'get', 'shared', '--manager', 'team', '--key', 'k'])).stdout).toBe('in-team');
     expect(ok(cli(e, ['secret', 'get', 'shared', '--manager', uuid, '--key', 'k'])).stdout).toBe('in-team');
     expect(ok(cli(e, ['secret', 'get', 'shared', '--stack', 'teamstack', '--key', 'k'])).stdout).toBe('in-team');
-    expect(json(cli(e, ['--json', 'secret', 'describe', 'shared', '-m', uuid]))).toMatchObject({ manager: 'team', keys: ['k'] });
-    expect(json(cli(e, ['--json', 'secret', 'list', '--stack', 'teamstack']))).toMatchObject({ manager: 'team', secrets: ['shared'] });
-    expect(json(cli(e, ['--json', 'secrets-manager', 'secret', 'list', '-m', 'team']))).toMatchObject({ secrets: ['shared'] });
+    expect(json(cli(e, ['--json', 'secret', 'describe', 'shared', '-m', uuid]))).toMatchObject({
+      manager: 'team',
+      keys: ['k'],
+    });
+    expect(json(cli(e, ['--json', 'secret', 'list', '--stack', 'teamstack']))).toMatchObject({
+      manager: 'team',
+      secrets: ['shared'],
+    });
+    expect(json(cli(e, ['--json', 'secrets-manager', 'secret', 'list', '-m', 'team']))).toMatchObject({
+      secrets: ['shared'],
+    });
     ok(cli(e, ['secret', 'update', 'shared', '-m', 'team', '--k=changed']));
-    expect(ok(cli(e, ['secrets-manager', 'secret', 'get', 'shared', '-m', 'team', '--key', 'k'])).stdout).toBe('changed');
+    expect(ok(cli(e, ['secrets-manager', 'secret', 'get', 'shared', '-m', 'team', '--key', 'k'])).stdout).toBe(
+      'changed',
+    );
     ok(cli(e, ['secret', 'delete', 'shared', '--stack', 'teamstack', '-y']));
     expect(json(cli(e, ['--json', 'secret', 'list', '-m', 'team']))).toMatchObject({ secrets: [] });
     ok(cli(e, ['secret', 'register', 'a', '-m', 'team', '--k=1']));
     ok(cli(e, ['secret', 'register', 'keep', '--k=1']));
-    expect(json(cli(e, ['--json', 'secret', 'delete-all', '-y', '-m', 'team']))).toMatchObject({ manager: 'team', deleted: 1 });
+    expect(json(cli(e, ['--json', 'secret', 'delete-all', '-y', '-m', 'team']))).toMatchObject({
+      manager: 'team',
+      deleted: 1,
+    });
     expect(json(cli(e, ['--json', 'secret', 'list']))).toMatchObject({ secrets: ['keep'] });
   });
 
   it('refuses --manager and --stack together as a usage error (exit 2), on every secret command', () => {
     const { e } = setup();
-    for (const args of [['get', 'x'], ['list'], ['describe', 'x'], ['register', 'x', '--k=v'], ['update', 'x', '--k=v'], ['delete', 'x', '-y'], ['delete-all', '-y']]) {
+    for (const args of [
+      ['get', 'x'],
+      ['list'],
+      ['describe', 'x'],
+      ['register', 'x', '--k=v'],
+      ['update', 'x', '--k=v'],
+      ['delete', 'x', '-y'],
+      ['delete-all', '-y'],
+    ]) {
       for (const group of [['secret'], ['secrets-manager', 'secret']]) {
-        expectCleanError(cli(e, [...group, ...args, '-m', 'team', '--stack', 'teamstack']), 2, { message: /--manager and --stack cannot be used together/ });
+        expectCleanError(cli(e, [...group, ...args, '-m', 'team', '--stack', 'teamstack']), 2, {
+          message: /--manager and --stack cannot be used together/,
+        });
       }
     }
   });
@@ -146,11 +194,22 @@ describe('flavor describe', () => {
   it('lists every config field of a secrets-manager flavor with type, default, env var, sensitive and location, plus name rules, size limit and packages', () => {
     const e = tempEnv();
     const aws = json(cli(e, ['--json', 'secrets-manager', 'flavor', 'describe', 'aws']));
-    const fields = aws['fields'] as { name: string; type: string; env: string | null; sensitive: boolean; location: boolean; default: unknown }[];
+    const fields = aws['fields'] as {
+      name: string;
+      type: string;
+      env: string | null;
+      sensitive: boolean;
+      location: boolean;
+      default: unknown;
+    }[];
     const field = (n: string) => fields.find((f) => f.name === n);
     expect(field('scope')).toMatchObject({ default: 'component', location: true });
     expect(field('region_name')).toMatchObject({ type: 'string', location: true, sensitive: false });
-    expect(field('aws_secret_access_key')).toMatchObject({ sensitive: true, env: 'AWS_SECRET_ACCESS_KEY', location: false });
+    expect(field('aws_secret_access_key')).toMatchObject({
+      sensitive: true,
+      env: 'AWS_SECRET_ACCESS_KEY',
+      location: false,
+    });
     expect(aws['maxContentBytes']).toBe(65536);
     expect(aws['nameRule']).toMatchObject({ maxLength: expect.any(Number) });
     expect((aws['packages'] as { name: string }[]).map((p) => p.name)).toContain('@aws-sdk/client-secrets-manager');
@@ -167,9 +226,15 @@ describe('flavor describe', () => {
     const e = tempEnv();
     const store = json(cli(e, ['--json', 'artifact-store', 'flavor', 'describe', 'local']));
     expect(store['config']).toMatchObject({ encryption_key: { sensitive: true } });
-    expect(ok(cli(e, ['orchestrator', 'flavor', 'describe', 'local_process'])).stdout).toMatch(/timeout_seconds\s+integer\s+no\s+0/);
-    expect(ok(cli(e, ['container-registry', 'flavor', 'describe', 'default'])).stdout).toMatch(/uri\s+string\s+yes[\s\S]*no references/);
-    expectCleanError(cli(e, ['secrets-manager', 'flavor', 'describe', 'nope']), 1, { message: /unknown secrets-manager flavor 'nope'/ });
+    expect(ok(cli(e, ['orchestrator', 'flavor', 'describe', 'local_process'])).stdout).toMatch(
+      /timeout_seconds\s+integer\s+no\s+0/,
+    );
+    expect(ok(cli(e, ['container-registry', 'flavor', 'describe', 'default'])).stdout).toMatch(
+      /uri\s+string\s+yes[\s\S]*no references/,
+    );
+    expectCleanError(cli(e, ['secrets-manager', 'flavor', 'describe', 'nope']), 1, {
+      message: /unknown secrets-manager flavor 'nope'/,
+    });
     expectCleanError(cli(e, ['orchestrator', 'flavor', 'describe', 'nope']), 1);
   });
 });
@@ -234,7 +299,11 @@ describe('confirmation on every destructive command', () => {
     const yes = inPty(e, ['stack', 'delete', 'extra'], [{ expect: "Delete stack 'extra'?", send: 'y\r' }]);
     expect(yes.status, yes.stdout).toBe(0);
     expect(cli(e, ['stack', 'describe', 'extra']).status).toBe(1);
-    const comp = inPty(e, ['secrets-manager', 'delete', 'spare'], [{ expect: "Delete the registration of secrets manager 'spare'?", send: 'y\r' }]);
+    const comp = inPty(
+      e,
+      ['secrets-manager', 'delete', 'spare'],
+      [{ expect: "Delete the registration of secrets manager 'spare'?", send: 'y\r' }],
+    );
     expect(comp.status, comp.stdout).toBe(0);
   });
 });
@@ -242,12 +311,20 @@ describe('confirmation on every destructive command', () => {
 describe('--KEY=@- on a terminal', () => {
   it('prompts with hidden input instead of reading the echoing terminal', () => {
     const e = tempEnv();
-    const r = inPty(e, ['secret', 'register', 'tty', '--user=u', '--pw=@-'], [{ expect: 'Value for pw', send: 'typed-hidden-pw\r' }]);
+    const r = inPty(
+      e,
+      ['secret', 'register', 'tty', '--user=u', '--pw=@-'],
+      [{ expect: 'Value for pw', send: 'typed-hidden-pw\r' }],
+    );
     expect(r.status, r.stdout).toBe(0);
     expect(r.stdout).toContain("Registered secret 'tty'");
     expect(r.stdout).not.toContain('typed-hidden-pw');
     expect(ok(cli(e, ['secret', 'get', 'tty', '--key', 'pw'])).stdout).toBe('typed-hidden-pw');
-    const u = inPty(e, ['secret', 'update', 'tty', '--pw=@-'], [{ expect: 'Value for pw', send: 'second-hidden-pw\r' }]);
+    const u = inPty(
+      e,
+      ['secret', 'update', 'tty', '--pw=@-'],
+      [{ expect: 'Value for pw', send: 'second-hidden-pw\r' }],
+    );
     expect(u.status, u.stdout).toBe(0);
     expect(u.stdout).not.toContain('second-hidden-pw');
     expect(ok(cli(e, ['secret', 'get', 'tty', '--key', 'pw'])).stdout).toBe('second-hidden-pw');
@@ -263,8 +340,14 @@ describe('--KEY=@- on a terminal', () => {
 describe('hints', () => {
   it('every named error of the issue has a Hint line', () => {
     const e = tempEnv();
-    expectCleanError(cli(e, ['pipeline', 'runs', 'list', '-n', '0']), 2, { message: /--limit must be a positive integer[\s\S]*\nHint: \S/ });
-    expectCleanError(cli(e, ['secret', 'register', 'big', '--k=@-'], { input: Buffer.alloc(1024 * 1024 + 10, 97) }), 1, { message: /standard input is over[\s\S]*\nHint: \S/ });
+    expectCleanError(cli(e, ['pipeline', 'runs', 'list', '-n', '0']), 2, {
+      message: /--limit must be a positive integer[\s\S]*\nHint: \S/,
+    });
+    expectCleanError(
+      cli(e, ['secret', 'register', 'big', '--k=@-'], { input: Buffer.alloc(1024 * 1024 + 10, 97) }),
+      1,
+      { message: /standard input is over[\s\S]*\nHint: \S/ },
+    );
     // `aborted; nothing was deleted` is checked in a terminal above; the artifact decrypt error's
     // hint is checked in test/pipeline/runs.test.ts.
   });
@@ -276,7 +359,10 @@ describe('hints', () => {
     expect(suggested, reg.stdout).toBeDefined();
     expect(reg.stdout).not.toContain('stack update -x');
     ok(cli(e, (suggested ?? '').replace('STACK', 'mine').split(' ')));
-    expect(json(cli(e, ['--json', 'status']))).toMatchObject({ stack: { name: 'mine' }, secretsManager: { name: 'team' } });
+    expect(json(cli(e, ['--json', 'status']))).toMatchObject({
+      stack: { name: 'mine' },
+      secretsManager: { name: 'team' },
+    });
     // With a stack of the user's own active, updating it works too.
     const again = ok(cli(e, ['secrets-manager', 'register', 'other', '--flavor=local']));
     const update = /Use it with: keystack (stack update mine -x other)/.exec(again.stdout)?.[1];
@@ -291,7 +377,10 @@ describe('hints', () => {
     const suggested = /Use it with: keystack (stack register STACK -o proc -x default --set)/.exec(reg.stdout)?.[1];
     expect(suggested, reg.stdout).toBeDefined();
     ok(cli(e, (suggested ?? '').replace('STACK', 'procstack').split(' ')));
-    expect(json(cli(e, ['--json', 'status']))).toMatchObject({ stack: { name: 'procstack' }, secretsManager: { name: 'default' } });
+    expect(json(cli(e, ['--json', 'status']))).toMatchObject({
+      stack: { name: 'procstack' },
+      secretsManager: { name: 'default' },
+    });
     const store = ok(cli(e, ['artifact-store', 'register', 'art2', '--flavor=local']));
     const update = /Use it with: keystack (stack update procstack -a art2)$/m.exec(store.stdout)?.[1];
     expect(update, store.stdout).toBeDefined();
@@ -300,10 +389,23 @@ describe('hints', () => {
 
   it('warns about a plain-text credential only when the registration is stored', () => {
     const e = tempEnv();
-    const refused = cli(e, ['secrets-manager', 'register', 'bad', '--flavor=aws', '--aws_secret_access_key=PLAINsecret987', '--no_such_field=1']);
+    const refused = cli(e, [
+      'secrets-manager',
+      'register',
+      'bad',
+      '--flavor=aws',
+      '--aws_secret_access_key=PLAINsecret987',
+      '--no_such_field=1',
+    ]);
     expectCleanError(refused, 1, { message: /no config field 'no_such_field'/ });
     expect(refused.stderr).not.toContain('plain text');
-    const stored = cli(e, ['secrets-manager', 'register', 'good', '--flavor=aws', '--aws_secret_access_key=PLAINsecret987']);
+    const stored = cli(e, [
+      'secrets-manager',
+      'register',
+      'good',
+      '--flavor=aws',
+      '--aws_secret_access_key=PLAINsecret987',
+    ]);
     expect(stored.status, stored.stderr).toBe(0);
     expect(stored.stderr).toMatch(/Warning: 'aws_secret_access_key' is a credential; it is stored in plain text/);
     expect(stored.stdout + stored.stderr).not.toContain('PLAINsecret987');

@@ -23,17 +23,33 @@ describe('keystack secrets-manager flavor register', () => {
     const e = tempEnv();
     const store = join(e.configDir, 'dir-store');
     // A relative path, from the repository root: stored as an absolute path.
-    expect(ok(e, ['secrets-manager', 'flavor', 'register', 'examples/custom-flavor/directory-flavor.ts'])).toContain('flavors directory; schemas api_token');
+    expect(ok(e, ['secrets-manager', 'flavor', 'register', 'examples/custom-flavor/directory-flavor.ts'])).toContain(
+      'flavors directory; schemas api_token',
+    );
 
     // From another working directory, `flavor list` still finds it and shows where it comes from.
-    const listed = (JSON.parse(ok(e, ['--json', 'secrets-manager', 'flavor', 'list'], tmpdir())) as { flavors: { name: string; source: string; scoping: boolean }[] }).flavors;
+    const listed = (
+      JSON.parse(ok(e, ['--json', 'secrets-manager', 'flavor', 'list'], tmpdir())) as {
+        flavors: { name: string; source: string; scoping: boolean }[];
+      }
+    ).flavors;
     expect(listed.find((f) => f.name === 'directory')).toMatchObject({ source: MODULE, scoping: true });
-    expect(ok(e, ['secrets-manager', 'flavor', 'list'])).toMatch(/directory\s+yes\s+\S*examples\/custom-flavor\/directory-flavor\.ts/);
+    expect(ok(e, ['secrets-manager', 'flavor', 'list'])).toMatch(
+      /directory\s+yes\s+\S*examples\/custom-flavor\/directory-flavor\.ts/,
+    );
     expect(ok(e, ['schema', 'list'])).toMatch(/api_token\s+token, endpoint, expires_days/);
 
     ok(e, ['secrets-manager', 'register', 'files', '--flavor=directory', `--path=${store}`]);
     ok(e, ['stack', 'register', 'dirs', '-x', 'files', '--set']);
-    ok(e, ['secret', 'register', 'tok', '-s', 'api_token', '--token=abcdefgh123', '--endpoint=https://api.example.com']);
+    ok(e, [
+      'secret',
+      'register',
+      'tok',
+      '-s',
+      'api_token',
+      '--token=abcdefgh123',
+      '--endpoint=https://api.example.com',
+    ]);
     expect(ok(e, ['secret', 'get', 'tok', '--key', 'token'])).toBe('abcdefgh123');
     expect(JSON.parse(ok(e, ['--json', 'secret', 'get', 'tok']))).toEqual({
       name: 'tok',
@@ -43,7 +59,10 @@ describe('keystack secrets-manager flavor register', () => {
     });
     const uuid = (JSON.parse(ok(e, ['--json', 'secrets-manager', 'describe', 'files'])) as { id: string }).id;
     const file = join(store, 'keystack', 'component', uuid, 'tok.json');
-    expect(JSON.parse(readFileSync(file, 'utf8'))).toMatchObject({ token: 'abcdefgh123', keystack_schema_name: 'api_token' });
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toMatchObject({
+      token: 'abcdefgh123',
+      keystack_schema_name: 'api_token',
+    });
 
     const bad = cli(e, ['secret', 'register', 'bad', '-s', 'api_token', '--token=short']);
     expect(bad.status).toBe(1);
@@ -64,7 +83,10 @@ describe('keystack secrets-manager flavor register', () => {
     const clash = cli(e, ['secrets-manager', 'flavor', 'register', join(dir, 'local.mjs')]);
     expect(clash.status).toBe(1);
     expect(clash.stderr).toContain("flavor 'local' is already provided by built-in");
-    writeFileSync(join(dir, 'mysql.mjs'), `export const s = { kind: 'keystack.schema', name: 'mysql', description: '', object: null };`);
+    writeFileSync(
+      join(dir, 'mysql.mjs'),
+      `export const s = { kind: 'keystack.schema', name: 'mysql', description: '', object: null };`,
+    );
     const schema = cli(e, ['schema', 'register', join(dir, 'mysql.mjs')]);
     expect(schema.status).toBe(1);
     expect(schema.stderr).toContain("schema 'mysql' already exists");
@@ -94,13 +116,22 @@ describe('keystack secrets-manager flavor register', () => {
     const dir = mkdtempSync(join(tmpdir(), 'keystack-plugins-'));
     const module = join(dir, 'unsupported.mjs');
     // The module's copy of keystack (the library build) is not the CLI bundle's.
-    writeFileSync(module, `import { UnsupportedOperationError } from ${JSON.stringify(pathToFileURL(resolve('dist/lib/index.js')).href)};
-${flavorModule('nope').replace('create: () => ({})', "create: () => ({ get: async () => { throw new UnsupportedOperationError('nope', 'read values', 'it is write-only', 'Read them elsewhere.'); } })")}`);
+    writeFileSync(
+      module,
+      `import { UnsupportedOperationError } from ${JSON.stringify(pathToFileURL(resolve('dist/lib/index.js')).href)};
+${flavorModule('nope').replace('create: () => ({})', "create: () => ({ get: async () => { throw new UnsupportedOperationError('nope', 'read values', 'it is write-only', 'Read them elsewhere.'); } })")}`,
+    );
     ok(e, ['secrets-manager', 'flavor', 'register', module]);
     ok(e, ['secrets-manager', 'register', 'w', '--flavor=nope']);
     ok(e, ['stack', 'register', 'ws', '-x', 'w', '--set']);
     const r = cli(e, ['--json', 'secret', 'get', 'abc']);
     expect(r.status).toBe(1);
-    expect(JSON.parse(r.stdout)).toEqual({ error: { code: 'unsupported', message: 'the nope flavor cannot read values: it is write-only', hint: 'Read them elsewhere.' } });
+    expect(JSON.parse(r.stdout)).toEqual({
+      error: {
+        code: 'unsupported',
+        message: 'the nope flavor cannot read values: it is write-only',
+        hint: 'Read them elsewhere.',
+      },
+    });
   });
 });

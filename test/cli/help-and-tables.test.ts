@@ -16,7 +16,10 @@ import { BIN, cli, tempEnv, type CliEnv } from '../support/cli.js';
 /** The subcommand names listed under "Commands:" of a help text. */
 function subcommands(help: string): string[] {
   const block = /\nCommands:\n([\s\S]*?)(?:\n\n|$)/.exec(help)?.[1] ?? '';
-  return block.split('\n').map((l) => /^ {2}(\S+)/.exec(l)?.[1]).filter((n): n is string => n !== undefined && n !== 'help');
+  return block
+    .split('\n')
+    .map((l) => /^ {2}(\S+)/.exec(l)?.[1])
+    .filter((n): n is string => n !== undefined && n !== 'help');
 }
 
 function walk(e: CliEnv): Map<string, string> {
@@ -37,7 +40,15 @@ describe('help', () => {
 
   it('finds the whole command tree', () => {
     expect(helps.size).toBeGreaterThan(50);
-    for (const p of ['status', 'completion', 'secret describe', 'secrets-manager secret describe', 'secrets-manager flavor describe', 'orchestrator flavor describe']) expect([...helps.keys()]).toContain(p);
+    for (const p of [
+      'status',
+      'completion',
+      'secret describe',
+      'secrets-manager secret describe',
+      'secrets-manager flavor describe',
+      'orchestrator flavor describe',
+    ])
+      expect([...helps.keys()]).toContain(p);
     expect([...helps.keys()].some((p) => p.includes('__'))).toBe(false);
   });
 
@@ -51,16 +62,20 @@ describe('help', () => {
   });
 
   it('every command that takes --KEY=VALUE shows it in its usage line', () => {
-    const leaves = [...helps.keys()].filter((p) => KEY_VALUE_COMMANDS.includes(p.replace(/^secrets-manager secret /, 'secret ')));
+    const leaves = [...helps.keys()].filter((p) =>
+      KEY_VALUE_COMMANDS.includes(p.replace(/^secrets-manager secret /, 'secret ')),
+    );
     expect(leaves.length).toBe(KEY_VALUE_COMMANDS.length + 2); // secret register/update also under secrets-manager secret
     for (const p of leaves) expect(helps.get(p)?.split('\n', 1)[0], p).toMatch(/--KEY=/);
     // And no other command's usage pretends to take them.
     for (const [p, help] of helps) if (!leaves.includes(p)) expect(help.split('\n', 1)[0], p).not.toMatch(/--KEY=/);
   });
 
-  it('`keystack help secret get` shows that one command\'s help', () => {
+  it("`keystack help secret get` shows that one command's help", () => {
     expect(cli(e, ['help', 'secret', 'get']).stdout).toBe(helps.get('secret get'));
-    expect(cli(e, ['help', 'secrets-manager', 'flavor', 'describe']).stdout).toBe(helps.get('secrets-manager flavor describe'));
+    expect(cli(e, ['help', 'secrets-manager', 'flavor', 'describe']).stdout).toBe(
+      helps.get('secrets-manager flavor describe'),
+    );
     expect(cli(e, ['help', 'stack']).stdout).toBe(helps.get('stack'));
     const root = cli(e, ['help']);
     expect(root.status).toBe(0);
@@ -68,7 +83,10 @@ describe('help', () => {
   });
 
   it('a reader that takes only the start of a help text (`| head -1`) is not an error', () => {
-    const r = spawnSync('sh', ['-c', `"${process.execPath}" "${BIN}" --help | head -1`], { env: e.env, encoding: 'utf8' });
+    const r = spawnSync('sh', ['-c', `"${process.execPath}" "${BIN}" --help | head -1`], {
+      env: e.env,
+      encoding: 'utf8',
+    });
     expect(r.stdout).toBe('Usage: keystack [options] [command]\n');
     expect(r.stderr).toBe('');
   });
@@ -97,7 +115,8 @@ describe('help', () => {
     for (const internal of ['KEYSTACK_STEP_CHANNEL', 'KEYSTACK__COMPONENT__']) read.delete(internal);
     expect(read.size).toBeGreaterThan(15);
     const env = /\nEnvironment:\n([\s\S]*?)\n\n/.exec(helps.get('') ?? '')?.[1] ?? '';
-    for (const v of read) expect(env, `${v} is read but not in the Environment section`).toMatch(new RegExp(`\\b${v}\\b`));
+    for (const v of read)
+      expect(env, `${v} is read but not in the Environment section`).toMatch(new RegExp(`\\b${v}\\b`));
   });
 });
 
@@ -105,13 +124,22 @@ describe('tables', () => {
   afterEach(() => setTableWidth(undefined));
 
   it('fit COLUMNS, wrapping the widest column, and count wide characters as two columns', () => {
-    const rows = [['db', '数据库密码 and a long description that goes on and on past the edge of the terminal'], ['x', 'short']];
+    const rows = [
+      ['db', '数据库密码 and a long description that goes on and on past the edge of the terminal'],
+      ['x', 'short'],
+    ];
     setTableWidth(40);
     const t = table(['NAME', 'DESCRIPTION'], rows);
     for (const line of t.split('\n')) expect(stringWidth(line), line).toBeLessThanOrEqual(40);
     // Nothing is cut off: the wrapped pieces hold every word.
-    const text = t.split('\n').slice(2).map((l) => l.slice(6).trim()).join(' ');
-    expect(text.replace(/\s+/g, ' ')).toContain('数据库密码 and a long description that goes on and on past the edge of the terminal');
+    const text = t
+      .split('\n')
+      .slice(2)
+      .map((l) => l.slice(6).trim())
+      .join(' ');
+    expect(text.replace(/\s+/g, ' ')).toContain(
+      '数据库密码 and a long description that goes on and on past the edge of the terminal',
+    );
     setTableWidth(undefined);
     expect(table(['NAME', 'DESCRIPTION'], rows).split('\n')).toHaveLength(4);
   });
@@ -124,10 +152,18 @@ describe('tables', () => {
 
   it('`schema list` and other tables fit an 80-column terminal', () => {
     const e = tempEnv();
-    for (const args of [['schema', 'list'], ['secrets-manager', 'flavor', 'list'], ['secrets-manager', 'flavor', 'describe', 'aws'], ['orchestrator', 'flavor', 'list'], ['stack', 'list'], ['status']]) {
+    for (const args of [
+      ['schema', 'list'],
+      ['secrets-manager', 'flavor', 'list'],
+      ['secrets-manager', 'flavor', 'describe', 'aws'],
+      ['orchestrator', 'flavor', 'list'],
+      ['stack', 'list'],
+      ['status'],
+    ]) {
       const r = cli(e, args, { env: { COLUMNS: '80' } });
       expect(r.status, r.stderr).toBe(0);
-      for (const line of r.stdout.split('\n')) expect(stringWidth(line), `${args.join(' ')}: ${line}`).toBeLessThanOrEqual(80);
+      for (const line of r.stdout.split('\n'))
+        expect(stringWidth(line), `${args.join(' ')}: ${line}`).toBeLessThanOrEqual(80);
     }
     // Wide characters are measured as two columns in the built CLI too (string-width loads lazily there).
     expect(cli(e, ['secret', 'register', 'wide', '--密码=値', '--ab=x']).status).toBe(0);
@@ -135,7 +171,13 @@ describe('tables', () => {
     const valueColumn = (l: string) => stringWidth(l.slice(0, l.search(/\S+$/)));
     expect(new Set(rows.map(valueColumn)).size, rows.join('\n')).toBe(1);
     // Piped without COLUMNS, lines stay whole for scripts.
-    expect(Math.max(...cli(e, ['schema', 'list']).stdout.split('\n').map((l) => stringWidth(l)))).toBeGreaterThan(80);
+    expect(
+      Math.max(
+        ...cli(e, ['schema', 'list'])
+          .stdout.split('\n')
+          .map((l) => stringWidth(l)),
+      ),
+    ).toBeGreaterThan(80);
   });
 });
 

@@ -29,7 +29,11 @@ function sink(): { write(s: string, done?: (e?: Error | null) => void): boolean;
 /** A fresh config dir per test; nothing from the developer's environment is seen. */
 function keystack(): (argv: string[], stdin?: string) => Promise<Ran> {
   const dir = mkdtempSync(join(tmpdir(), 'keystack-inproc-'));
-  const env = { HOME: dir, KEYSTACK_CONFIG_DIR: join(dir, 'config'), KEYSTACK_PASSPHRASE: 'in-process test passphrase' };
+  const env = {
+    HOME: dir,
+    KEYSTACK_CONFIG_DIR: join(dir, 'config'),
+    KEYSTACK_PASSPHRASE: 'in-process test passphrase',
+  };
   return async (argv, stdin) => {
     const out = sink();
     const err = sink();
@@ -52,7 +56,10 @@ describe('main() in-process', () => {
     expect(trusted.stdout).toContain(`Trusted client key ${key.id} (self)`);
 
     const listed = await run(['keys', 'list', '--json']);
-    expect(JSON.parse(listed.stdout)).toEqual({ own: [{ role: 'client', id: key.id, next: null }], trusted: [{ role: 'client', id: key.id, name: 'self' }] });
+    expect(JSON.parse(listed.stdout)).toEqual({
+      own: [{ role: 'client', id: key.id, next: null }],
+      trusted: [{ role: 'client', id: key.id, name: 'self' }],
+    });
   });
 
   it('reads standard input from io.stdin and keeps values out of stderr (legacy wiring too)', async () => {
@@ -67,7 +74,9 @@ describe('main() in-process', () => {
     const run = keystack();
     const bad = await run(['keys', 'untrust', '--json']);
     expect(bad.code).toBe(2);
-    expect(JSON.parse(bad.stdout)).toMatchObject({ error: { code: 'usage', message: expect.stringContaining("missing required argument 'key'") } });
+    expect(JSON.parse(bad.stdout)).toMatchObject({
+      error: { code: 'usage', message: expect.stringContaining("missing required argument 'key'") },
+    });
     const unknown = await run(['keys', 'untrust', 'nobody']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain("no trusted worker key matches 'nobody'");

@@ -7,7 +7,15 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, closeSync, openSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, cli, expectCleanError as expectClean, inPty, tempEnv, type CliEnv, type CliResult } from '../support/cli.js';
+import {
+  BIN,
+  cli,
+  expectCleanError as expectClean,
+  inPty,
+  tempEnv,
+  type CliEnv,
+  type CliResult,
+} from '../support/cli.js';
 
 const MAX = 1024 * 1024;
 
@@ -111,7 +119,11 @@ describe('values are not altered on the way in', () => {
 
   it('@- refuses empty input', () => {
     const e = tempEnv();
-    expectCleanError(cli(e, ['secret', 'register', 'a', '--v=@-'], { input: '' }), 1, /standard input for 'v' is empty/);
+    expectCleanError(
+      cli(e, ['secret', 'register', 'a', '--v=@-'], { input: '' }),
+      1,
+      /standard input for 'v' is empty/,
+    );
     expectCleanError(cli(e, ['secret', 'register', 'a', '--v=@-'], { input: '\n' }), 1, /is empty/);
     expect(names(e)).toEqual([]);
   });
@@ -120,8 +132,16 @@ describe('values are not altered on the way in', () => {
     const e = tempEnv();
     expect(cli(e, ['secret', 'register', 'a', '--v=@/dev/stdin'], { input: 'tok\n' }).status).toBe(0);
     expect(value(e, 'a', 'v').toString()).toBe('tok');
-    expectCleanError(cli(e, ['secret', 'register', 'b', '--x=@-', '--y=@/dev/stdin'], { input: 'tok\n' }), 2, /read standard input/);
-    expectCleanError(cli(e, ['secret', 'register', 'b', '--x=@/proc/self/fd/0', '--y=@/dev/fd/0'], { input: 'tok\n' }), 2, /read standard input/);
+    expectCleanError(
+      cli(e, ['secret', 'register', 'b', '--x=@-', '--y=@/dev/stdin'], { input: 'tok\n' }),
+      2,
+      /read standard input/,
+    );
+    expectCleanError(
+      cli(e, ['secret', 'register', 'b', '--x=@/proc/self/fd/0', '--y=@/dev/fd/0'], { input: 'tok\n' }),
+      2,
+      /read standard input/,
+    );
   });
 
   it('counts bytes actually read: /dev/zero, a pipe on /dev/stdin and a FIFO are cut off at 1 MiB', () => {
@@ -133,7 +153,18 @@ describe('values are not altered on the way in', () => {
     expectCleanError(cli(e, ['secret', 'register', 'z', '--v=@-'], { input: big }), 1, /over 1048576 bytes/);
     const fifo = join(e.configDir, 'fifo');
     expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
-    const r = spawnSync('sh', ['-c', `head -c 3000000 /dev/zero | tr '\\0' q > "$1" & exec "$2" "$3" secret register z "--v=@$1"`, 'sh', fifo, process.execPath, BIN], { env: e.env, encoding: 'utf8' });
+    const r = spawnSync(
+      'sh',
+      [
+        '-c',
+        `head -c 3000000 /dev/zero | tr '\\0' q > "$1" & exec "$2" "$3" secret register z "--v=@$1"`,
+        'sh',
+        fifo,
+        process.execPath,
+        BIN,
+      ],
+      { env: e.env, encoding: 'utf8' },
+    );
     expectCleanError({ status: r.status, stdout: r.stdout, stderr: r.stderr }, 1, /over 1048576 bytes/);
     expect(names(e)).toEqual([]);
   });
@@ -142,7 +173,11 @@ describe('values are not altered on the way in', () => {
 describe('failures never exit 0', () => {
   it('a custom flavor whose promise never settles exits 1 with a clear error, --json included', () => {
     const e = withFlavor('hang');
-    expectCleanError(cli(e, ['secret', 'list']), 1, /stopped before the command finished: a step, flavor or plugin promise never settled/);
+    expectCleanError(
+      cli(e, ['secret', 'list']),
+      1,
+      /stopped before the command finished: a step, flavor or plugin promise never settled/,
+    );
     const j = cli(e, ['--json', 'secret', 'list']);
     expect(j.status).toBe(1);
     expect(JSON.parse(j.stdout).error.message).toContain('never settled');
@@ -158,10 +193,18 @@ describe('failures never exit 0', () => {
   it('a failed stdout write (/dev/full) exits 1 and says so on stderr', () => {
     const e = tempEnv();
     ok(e, ['secret', 'register', 'a', '--v=1']);
-    for (const args of [['secret', 'list'], ['--json', 'secret', 'list'], ['secret', 'get', 'a', '--key', 'v']]) {
+    for (const args of [
+      ['secret', 'list'],
+      ['--json', 'secret', 'list'],
+      ['secret', 'get', 'a', '--key', 'v'],
+    ]) {
       const full = openSync('/dev/full', 'w');
       try {
-        const r = spawnSync(process.execPath, [BIN, ...args], { env: e.env, stdio: ['ignore', full, 'pipe'], encoding: 'utf8' });
+        const r = spawnSync(process.execPath, [BIN, ...args], {
+          env: e.env,
+          stdio: ['ignore', full, 'pipe'],
+          encoding: 'utf8',
+        });
         expect(r.status, args.join(' ')).toBe(1);
         expect(r.stderr).toMatch(/^Error: cannot write the output to standard output \(ENOSPC\)\nHint: /);
       } finally {
@@ -173,7 +216,11 @@ describe('failures never exit 0', () => {
   it('EPIPE after the output is complete stays silent', () => {
     const e = tempEnv();
     for (let i = 0; i < 3; i++) ok(e, ['secret', 'register', `s${i}`, '--v=1']);
-    const r = spawnSync('sh', ['-c', '"$0" "$1" secret list | head -c 0; exit "${PIPESTATUS:-0}"', process.execPath, BIN], { env: e.env, encoding: 'utf8' });
+    const r = spawnSync(
+      'sh',
+      ['-c', '"$0" "$1" secret list | head -c 0; exit "${PIPESTATUS:-0}"', process.execPath, BIN],
+      { env: e.env, encoding: 'utf8' },
+    );
     expect(r.stderr).toBe('');
   });
 
@@ -182,7 +229,9 @@ describe('failures never exit 0', () => {
     ok(e, ['secret', 'register', 'a', '--v=1']);
     const eof = inPty(e, ['secret', 'delete', 'a'], [{ expect: 'Delete secret', send: '\x04' }]);
     expect(eof.status, eof.stdout).toBe(1);
-    expect(eof.stdout).toMatch(/Error: input ended at a prompt \(Ctrl-D\): aborted; nothing was changed or deleted\r?\nHint: /);
+    expect(eof.stdout).toMatch(
+      /Error: input ended at a prompt \(Ctrl-D\): aborted; nothing was changed or deleted\r?\nHint: /,
+    );
     const intr = inPty(e, ['secret', 'delete-all'], [{ expect: 'Delete all', send: '\x03' }]);
     expect(intr.status, intr.stdout).toBe(130);
     expect(intr.stdout).toContain('cancelled (Ctrl-C)');
@@ -227,7 +276,13 @@ describe('errors caused by the environment are not blamed on keystack', () => {
     const r = cli(e, ['secret', 'list'], { env: { KEYSTACK_CONFIG_DIR: file } });
     // The trust checks (DESIGN §12) look at the path first; a path that is not a directory is not a
     // trust matter, so they leave it to the config store's explanation of the environment error.
-    expectCleanError(r, 1, new RegExp(`the config directory ${file} is not a directory \\(ENOTDIR\\)[\\s\\S]*Hint: Move the file at that path away`));
+    expectCleanError(
+      r,
+      1,
+      new RegExp(
+        `the config directory ${file} is not a directory \\(ENOTDIR\\)[\\s\\S]*Hint: Move the file at that path away`,
+      ),
+    );
   });
 
   // Permissions do not apply to root, so these run keystack as the unprivileged user 65534.
@@ -246,44 +301,72 @@ describe('errors caused by the environment are not blamed on keystack', () => {
     return { ...e, dir: e.env['KEYSTACK_CONFIG_DIR'] as string };
   };
 
-  it.skipIf(!asRoot)('an unreadable config directory is a ConfigError naming the path (runs as uid 65534, so needs root)', () => {
-    const e = nobodyEnv();
-    chmodSync(e.dir, 0o000);
-    try {
-      expectCleanError(asNobody(e, ['secret', 'list']), 1, new RegExp(`permission denied on the config store ${e.dir}/config.db \\(EACCES\\)[\\s\\S]*Hint: `));
-    } finally {
-      chmodSync(e.dir, 0o700);
-    }
-  });
+  it.skipIf(!asRoot)(
+    'an unreadable config directory is a ConfigError naming the path (runs as uid 65534, so needs root)',
+    () => {
+      const e = nobodyEnv();
+      chmodSync(e.dir, 0o000);
+      try {
+        expectCleanError(
+          asNobody(e, ['secret', 'list']),
+          1,
+          new RegExp(`permission denied on the config store ${e.dir}/config.db \\(EACCES\\)[\\s\\S]*Hint: `),
+        );
+      } finally {
+        chmodSync(e.dir, 0o700);
+      }
+    },
+  );
 
-  it.skipIf(!asRoot)('a read-only config directory and store can be read; a write says it is read-only (runs as uid 65534, so needs root)', () => {
-    const e = nobodyEnv();
-    const stores = join(e.dir, 'local_stores');
-    const files = [join(e.dir, 'config.db'), ...readdirSync(stores).map((f) => join(stores, f))];
-    for (const f of files) chmodSync(f, 0o400);
-    for (const d of [stores, e.dir]) chmodSync(d, 0o500);
-    try {
-      const got = asNobody(e, ['secret', 'get', 'a', '--key', 'v']);
-      expect(got.status, got.stderr).toBe(0);
-      expect(got.stdout).toBe('readable-value');
-      expect(asNobody(e, ['secret', 'list']).stdout).toBe('a\n');
-      expect(asNobody(e, ['pipeline', 'runs', 'list']).status).toBe(0);
-      const reg = asNobody(e, ['secret', 'register', 'b', '--v=1']);
-      expectCleanError(reg, 1, new RegExp(`the local store ${stores}/secrets.db is read-only \\(SQLITE_READONLY\\)[\\s\\S]*Hint: `));
-      const w = asNobody(e, ['stack', 'register', 'x', '-o', 'default', '-a', 'default']);
-      expectCleanError(w, 1, new RegExp(`the config store ${e.dir}/config.db is read-only \\(SQLITE_READONLY\\)[\\s\\S]*Hint: `));
-    } finally {
-      for (const d of [e.dir, stores]) chmodSync(d, 0o700);
-    }
-  });
+  it.skipIf(!asRoot)(
+    'a read-only config directory and store can be read; a write says it is read-only (runs as uid 65534, so needs root)',
+    () => {
+      const e = nobodyEnv();
+      const stores = join(e.dir, 'local_stores');
+      const files = [join(e.dir, 'config.db'), ...readdirSync(stores).map((f) => join(stores, f))];
+      for (const f of files) chmodSync(f, 0o400);
+      for (const d of [stores, e.dir]) chmodSync(d, 0o500);
+      try {
+        const got = asNobody(e, ['secret', 'get', 'a', '--key', 'v']);
+        expect(got.status, got.stderr).toBe(0);
+        expect(got.stdout).toBe('readable-value');
+        expect(asNobody(e, ['secret', 'list']).stdout).toBe('a\n');
+        expect(asNobody(e, ['pipeline', 'runs', 'list']).status).toBe(0);
+        const reg = asNobody(e, ['secret', 'register', 'b', '--v=1']);
+        expectCleanError(
+          reg,
+          1,
+          new RegExp(`the local store ${stores}/secrets.db is read-only \\(SQLITE_READONLY\\)[\\s\\S]*Hint: `),
+        );
+        const w = asNobody(e, ['stack', 'register', 'x', '-o', 'default', '-a', 'default']);
+        expectCleanError(
+          w,
+          1,
+          new RegExp(`the config store ${e.dir}/config.db is read-only \\(SQLITE_READONLY\\)[\\s\\S]*Hint: `),
+        );
+      } finally {
+        for (const d of [e.dir, stores]) chmodSync(d, 0o700);
+      }
+    },
+  );
 
   it('a custom flavor that breaks the contract gets a ConfigError naming the module', () => {
     const e = withFlavor('liar');
     const module = join(e.configDir, 'flavors.mjs');
     const list = cli(e, ['secret', 'list']);
-    expectCleanError(list, 1, new RegExp(`the liar flavor \\(module ${module}\\) broke the backend contract: list returned a string, not an array of secret names`));
+    expectCleanError(
+      list,
+      1,
+      new RegExp(
+        `the liar flavor \\(module ${module}\\) broke the backend contract: list returned a string, not an array of secret names`,
+      ),
+    );
     const all = cli(e, ['secret', 'delete-all', '-y']);
-    expectCleanError(all, 1, /broke the backend contract: delete-all returned undefined, not a count of deleted secrets/);
+    expectCleanError(
+      all,
+      1,
+      /broke the backend contract: delete-all returned undefined, not a count of deleted secrets/,
+    );
     expect(all.stderr).not.toContain('Deleted undefined');
     expectCleanError(cli(e, ['secret', 'get', 'x']), 1, /broke the backend contract: get returned a string/);
   });
@@ -301,7 +384,11 @@ describe('errors caused by the environment are not blamed on keystack', () => {
 
   it('stack validate --level BOGUS is a usage error, exit 2', () => {
     const e = tempEnv();
-    expectCleanError(cli(e, ['stack', 'validate', '--level', 'BOGUS']), 2, /--level must be one of NONE, SECRET_EXISTS, SECRET_AND_KEY_EXISTS/);
+    expectCleanError(
+      cli(e, ['stack', 'validate', '--level', 'BOGUS']),
+      2,
+      /--level must be one of NONE, SECRET_EXISTS, SECRET_AND_KEY_EXISTS/,
+    );
     expect(cli(e, ['stack', 'validate', '--level', 'none']).status).toBe(0);
   });
 });

@@ -16,7 +16,10 @@ const JSON_SHAPES = await jsonShapes();
 
 /** Runnable (visible, leaf) command paths of the tree, e.g. `secret register`. */
 function leafPaths(cmd: Command, prefix: string[] = []): string[] {
-  const subs = cmd.createHelp().visibleCommands(cmd).filter((c) => c.name() !== 'help');
+  const subs = cmd
+    .createHelp()
+    .visibleCommands(cmd)
+    .filter((c) => c.name() !== 'help');
   if (subs.length === 0) return prefix.length ? [prefix.join(' ')] : [];
   return subs.flatMap((c) => leafPaths(c, [...prefix, c.name()]));
 }
@@ -62,7 +65,11 @@ const SCENARIOS: Scenario[] = [
   { path: 'secrets-manager secret describe', args: ['db2'] },
   { path: 'secrets-manager secret update', args: ['db2', '--b=2'] },
   { path: 'export', args: ['db2', '--format', 'json'] },
-  { path: 'import', args: ['-', '--format', 'json', '--on-conflict', 'update'], input: '{"imp": {"k": "imported-1234"}}' },
+  {
+    path: 'import',
+    args: ['-', '--format', 'json', '--on-conflict', 'update'],
+    input: '{"imp": {"k": "imported-1234"}}',
+  },
   { path: 'secret copy', args: ['--from', 'default', '--to', 'team', 'db2', '--on-conflict', 'update'] },
   { path: 'secrets-manager secret copy', args: ['--from', 'default', '--to', 'team', 'imp', '--dry-run'] },
   { path: 'secrets-manager secret delete', args: ['db2', '-y'] },
@@ -138,9 +145,18 @@ describe('--json shapes (src/cli/json-shapes.ts)', () => {
   it('every command of the tree has a shape, and every shape a command', async () => {
     const paths = leafPaths(await commandTree());
     expect(paths.length).toBeGreaterThan(40);
-    expect(paths.filter((p) => !(p in JSON_SHAPES) && !(p in JSON_SHAPES_PENDING)), 'commands without a --json shape').toEqual([]);
-    expect(Object.keys(JSON_SHAPES_PENDING).filter((p) => !paths.includes(p) || p in JSON_SHAPES), 'stale entries in JSON_SHAPES_PENDING').toEqual([]);
-    expect(Object.keys(JSON_SHAPES).filter((p) => !paths.includes(p)), 'shapes of commands that do not exist').toEqual([]);
+    expect(
+      paths.filter((p) => !(p in JSON_SHAPES) && !(p in JSON_SHAPES_PENDING)),
+      'commands without a --json shape',
+    ).toEqual([]);
+    expect(
+      Object.keys(JSON_SHAPES_PENDING).filter((p) => !paths.includes(p) || p in JSON_SHAPES),
+      'stale entries in JSON_SHAPES_PENDING',
+    ).toEqual([]);
+    expect(
+      Object.keys(JSON_SHAPES).filter((p) => !paths.includes(p)),
+      'shapes of commands that do not exist',
+    ).toEqual([]);
   });
 
   it('every shape is an object (lists are named arrays) with camelCase keys', () => {
@@ -165,9 +181,18 @@ describe('--json shapes (src/cli/json-shapes.ts)', () => {
     const covered = new Set<string>();
     for (const sc of SCENARIOS) {
       expect(sc.args.length === 0 || !sc.path.endsWith(sc.args[0] ?? '')).toBe(true);
-      const placeholders: Record<string, string> = { VALUES_FILE: valuesFile, RUN_ID: runId, BACKUP_FILE: join(e.configDir, 'backup.json'), WORKER_PUBLIC_KEY: workerKey, CLIENT_KEY_FILE: clientKeyFile };
+      const placeholders: Record<string, string> = {
+        VALUES_FILE: valuesFile,
+        RUN_ID: runId,
+        BACKUP_FILE: join(e.configDir, 'backup.json'),
+        WORKER_PUBLIC_KEY: workerKey,
+        CLIENT_KEY_FILE: clientKeyFile,
+      };
       const args = sc.args.map((a) => placeholders[a] ?? a);
-      const r = cli(e, ['--json', ...sc.path.split(' '), ...args], { ...(sc.input === undefined ? {} : { input: sc.input }), ...(sc.env ? { env: sc.env } : {}) });
+      const r = cli(e, ['--json', ...sc.path.split(' '), ...args], {
+        ...(sc.input === undefined ? {} : { input: sc.input }),
+        ...(sc.env ? { env: sc.env } : {}),
+      });
       expect(r.status, `keystack ${sc.path} ${args.join(' ')}: ${r.stderr}${r.stdout}`).toBe(0);
       const shape = JSON_SHAPES[sc.path];
       expect(shape, sc.path).toBeDefined();
@@ -192,13 +217,19 @@ describe('--json shapes (src/cli/json-shapes.ts)', () => {
     const keyFiles = readdirSync(keysDir).filter((f) => f.endsWith('.ed25519'));
     expect(keyFiles.length).toBeGreaterThanOrEqual(3);
     for (const f of keyFiles) {
-      const body = readFileSync(join(keysDir, f), 'utf8').split('\n').filter((l) => l !== '' && !l.startsWith('-----')).join('');
+      const body = readFileSync(join(keysDir, f), 'utf8')
+        .split('\n')
+        .filter((l) => l !== '' && !l.startsWith('-----'))
+        .join('');
       expect(body.length).toBeGreaterThan(40);
       expect(keysOutput).not.toContain(body);
     }
     // `worker` runs until SIGTERM against a Redis: test/remote/ runs it (its --json shape is not run here).
     const longRunning = new Set(['worker']);
-    expect(paths.filter((p) => !covered.has(p) && !longRunning.has(p) && !(p in JSON_SHAPES_PENDING)), 'commands this test does not run: add a scenario').toEqual([]);
+    expect(
+      paths.filter((p) => !covered.has(p) && !longRunning.has(p) && !(p in JSON_SHAPES_PENDING)),
+      'commands this test does not run: add a scenario',
+    ).toEqual([]);
     // Some 90 CLI runs one after another: over the default 60 s on a loaded two-core machine.
   }, 240_000);
 
@@ -208,7 +239,11 @@ describe('--json shapes (src/cli/json-shapes.ts)', () => {
 
   it('a failing command prints the error shape, for a usage error (2) and a failure (1)', () => {
     const e = tempEnv();
-    for (const [args, status] of [[['secret', 'get', 'nope'], 1], [['secret', 'get'], 2], [['stack', 'set', 'nope'], 1]] as const) {
+    for (const [args, status] of [
+      [['secret', 'get', 'nope'], 1],
+      [['secret', 'get'], 2],
+      [['stack', 'set', 'nope'], 1],
+    ] as const) {
       const r = cli(e, ['--json', ...args]);
       expect(r.status).toBe(status);
       expect(JSON_ERROR_SHAPE.safeParse(JSON.parse(r.stdout)).error?.issues ?? []).toEqual([]);

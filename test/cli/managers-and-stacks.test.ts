@@ -7,13 +7,26 @@ const json = (r: { stdout: string }) => JSON.parse(r.stdout) as unknown;
 describe('keystack secrets-manager', () => {
   it('registers managers with a UUID, scope and namespace stored with them', () => {
     const e = tempEnv();
-    const r = cli(e, ['--json', 'secrets-manager', 'register', 'team', '--flavor=local', '--scope=namespace', '--namespace=ml']);
+    const r = cli(e, [
+      '--json',
+      'secrets-manager',
+      'register',
+      'team',
+      '--flavor=local',
+      '--scope=namespace',
+      '--namespace=ml',
+    ]);
     expect(r.status, r.stderr).toBe(0);
     const rec = json(r) as { id: string; config: Record<string, unknown> };
     expect(rec.id).toMatch(/^[0-9a-f-]{36}$/);
     expect(rec.config).toEqual({ scope: 'namespace', namespace: 'ml', scope_prefix: 'keystack' });
-    const list = (json(cli(e, ['--json', 'secrets-manager', 'list'])) as { managers: { name: string; active: boolean }[] }).managers;
-    expect(list.map((m) => [m.name, m.active])).toEqual([['default', true], ['team', false]]);
+    const list = (
+      json(cli(e, ['--json', 'secrets-manager', 'list'])) as { managers: { name: string; active: boolean }[] }
+    ).managers;
+    expect(list.map((m) => [m.name, m.active])).toEqual([
+      ['default', true],
+      ['team', false],
+    ]);
     const desc = cli(e, ['secrets-manager', 'describe', 'team']);
     expect(desc.stdout).toMatch(/namespace\s+ml/);
     expect(cli(e, ['secrets-manager', 'describe']).stdout).toMatch(/name\s+default/);
@@ -25,7 +38,9 @@ describe('keystack secrets-manager', () => {
     const r = cli(e, ['--json', 'secrets-manager', 'register', 'adopted', '--flavor=local', `--uuid=${uuid}`]);
     expect(r.status, r.stderr).toBe(0);
     expect((json(r) as { id: string }).id).toBe(uuid.toLowerCase());
-    expect(cli(e, ['secrets-manager', 'describe', 'adopted']).stdout).toMatch(new RegExp(`id\\s+${uuid.toLowerCase()}`));
+    expect(cli(e, ['secrets-manager', 'describe', 'adopted']).stdout).toMatch(
+      new RegExp(`id\\s+${uuid.toLowerCase()}`),
+    );
 
     const again = cli(e, ['secrets-manager', 'register', 'twin', '--flavor=local', `--uuid=${uuid.toLowerCase()}`]);
     expect(again.status).toBe(1);
@@ -36,7 +51,11 @@ describe('keystack secrets-manager', () => {
     expect(bad.stderr).toContain('invalid UUID "not-a-uuid"');
     expect(bad.stderr).toContain('Hint: Give the component id as 32 hex digits');
     expect(bad.stderr).not.toContain('    at ');
-    expect((json(cli(e, ['--json', 'secrets-manager', 'list'])) as { managers: { name: string }[] }).managers.map((m) => m.name)).toEqual(['adopted', 'default']);
+    expect(
+      (json(cli(e, ['--json', 'secrets-manager', 'list'])) as { managers: { name: string }[] }).managers.map(
+        (m) => m.name,
+      ),
+    ).toEqual(['adopted', 'default']);
   });
 
   it('validates scope settings', () => {
@@ -45,9 +64,15 @@ describe('keystack secrets-manager', () => {
     expect(noNs.status).toBe(1);
     expect(noNs.stderr).toContain('needs a namespace');
     expect(cli(e, ['secrets-manager', 'register', 'x', '-f', 'local', '--scope=planet']).status).toBe(1);
-    expect(cli(e, ['secrets-manager', 'register', 'x', '-f', 'local', '--scope=namespace', '--namespace=a.b']).status).toBe(1);
-    expect(cli(e, ['secrets-manager', 'register', 'x', '-f', 'local', '--colour=blue']).stderr).toContain("no config field 'colour'");
-    expect(cli(e, ['secrets-manager', 'register', 'x', '-f', 'nope']).stderr).toContain("unknown secrets-manager flavor 'nope'");
+    expect(
+      cli(e, ['secrets-manager', 'register', 'x', '-f', 'local', '--scope=namespace', '--namespace=a.b']).status,
+    ).toBe(1);
+    expect(cli(e, ['secrets-manager', 'register', 'x', '-f', 'local', '--colour=blue']).stderr).toContain(
+      "no config field 'colour'",
+    );
+    expect(cli(e, ['secrets-manager', 'register', 'x', '-f', 'nope']).stderr).toContain(
+      "unknown secrets-manager flavor 'nope'",
+    );
     const ref = cli(e, ['secrets-manager', 'register', 'x', '-f', 'local', '--path={{a.b}}']);
     expect(ref.status).toBe(1);
     expect(ref.stderr).toContain('cannot use a secret reference');
@@ -70,7 +95,9 @@ describe('keystack secrets-manager', () => {
   it('keeps a manager on its own store file with --path', () => {
     const e = tempEnv();
     const path = join(e.configDir, 'elsewhere', 'team.db');
-    expect(cli(e, ['secrets-manager', 'register', 'own', '-f', 'local', `--path=${path}`, '--scope=global']).status).toBe(0);
+    expect(
+      cli(e, ['secrets-manager', 'register', 'own', '-f', 'local', `--path=${path}`, '--scope=global']).status,
+    ).toBe(0);
     cli(e, ['stack', 'register', 's', '-x', 'own', '--set']);
     expect(cli(e, ['secret', 'register', 'a', '--k=v']).status).toBe(0);
     expect(cli(e, ['secret', 'get', 'a', '--key', 'k']).stdout).toBe('v');
@@ -87,9 +114,15 @@ describe('keystack secrets-manager', () => {
 
   it('lists flavors with scoping support and descriptions', () => {
     const e = tempEnv();
-    const flavors = (json(cli(e, ['--json', 'secrets-manager', 'flavor', 'list'])) as { flavors: { name: string; scoping: boolean; source: string }[] }).flavors;
+    const flavors = (
+      json(cli(e, ['--json', 'secrets-manager', 'flavor', 'list'])) as {
+        flavors: { name: string; scoping: boolean; source: string }[];
+      }
+    ).flavors;
     expect(flavors.find((f) => f.name === 'local')).toMatchObject({ scoping: true, source: 'built-in' });
-    expect(flavors.map((f) => f.name)).toEqual(expect.arrayContaining(['local', 'aws', 'gcp', 'azure', 'vault', 'github']));
+    expect(flavors.map((f) => f.name)).toEqual(
+      expect.arrayContaining(['local', 'aws', 'gcp', 'azure', 'vault', 'github']),
+    );
     expect(cli(e, ['secrets-manager', 'flavor', 'list']).stdout).toMatch(/FLAVOR\s+SCOPING\s+SOURCE\s+DESCRIPTION/);
   });
 });
@@ -104,8 +137,15 @@ describe('keystack stack', () => {
     expect(cli(e, ['secret', 'list']).stdout).toBe('');
     cli(e, ['secret', 'register', 'on-prod', '--k=v']);
     expect(cli(e, ['secret', 'list']).stdout).toBe('on-prod\n');
-    const stacks = (json(cli(e, ['--json', 'stack', 'list'])) as { stacks: { name: string; active: boolean; components: Record<string, string> }[] }).stacks;
-    expect(stacks.find((s) => s.name === 'p')).toMatchObject({ active: true, components: { secretsManager: 'prod', orchestrator: 'default', artifactStore: 'default' } });
+    const stacks = (
+      json(cli(e, ['--json', 'stack', 'list'])) as {
+        stacks: { name: string; active: boolean; components: Record<string, string> }[];
+      }
+    ).stacks;
+    expect(stacks.find((s) => s.name === 'p')).toMatchObject({
+      active: true,
+      components: { secretsManager: 'prod', orchestrator: 'default', artifactStore: 'default' },
+    });
     expect(cli(e, ['stack', 'describe']).stdout).toMatch(/secrets-manager\s+prod\s+local/);
   });
 
@@ -125,7 +165,9 @@ describe('keystack stack', () => {
     cli(e, ['secrets-manager', 'register', 'sm2', '-f', 'local']);
     cli(e, ['stack', 'register', 's', '-x', 'sm2']);
     expect(cli(e, ['stack', 'remove-component', 's', '-x']).status).toBe(0);
-    expect((json(cli(e, ['--json', 'stack', 'describe', 's'])) as { components: object }).components).not.toHaveProperty('secretsManager');
+    expect(
+      (json(cli(e, ['--json', 'stack', 'describe', 's'])) as { components: object }).components,
+    ).not.toHaveProperty('secretsManager');
     expect(cli(e, ['stack', 'update', 's', '-x', 'sm2']).status).toBe(0);
     expect(cli(e, ['stack', 'update', 'nostack', '-x', 'sm2']).status).toBe(1);
     cli(e, ['stack', 'set', 's']);
@@ -150,8 +192,16 @@ describe('keystack schema', () => {
     expect(r.stdout).toContain('schemas wandb');
     expect(cli(e, ['schema', 'describe', 'wandb']).stdout).toMatch(/offline\s+boolean\s+no\s+false/);
     expect(cli(e, ['secret', 'register', 'w', '-s', 'wandb', '--api_key=0123456789abc', '--port=8080']).status).toBe(0);
-    expect(JSON.parse(cli(e, ['--json', 'secret', 'get', 'w']).stdout).values).toEqual({ api_key: '0123456789abc', port: '8080', offline: 'false' });
-    expect(JSON.parse(cli(e, ['--json', 'secret', 'get', 'w']).stdout).data).toEqual({ api_key: '0123456789abc', port: 8080, offline: false });
+    expect(JSON.parse(cli(e, ['--json', 'secret', 'get', 'w']).stdout).values).toEqual({
+      api_key: '0123456789abc',
+      port: '8080',
+      offline: 'false',
+    });
+    expect(JSON.parse(cli(e, ['--json', 'secret', 'get', 'w']).stdout).data).toEqual({
+      api_key: '0123456789abc',
+      port: 8080,
+      offline: false,
+    });
     const bad = cli(e, ['secret', 'register', 'w2', '-s', 'wandb', '--api_key=short', '--port=eighty']);
     expect(bad.status).toBe(1);
     expect(bad.stderr).toContain('port: expected a number');

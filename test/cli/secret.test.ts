@@ -19,7 +19,12 @@ describe('keystack secret (end to end, built binary)', () => {
     expect(cli(e, ['secret', 'list']).stdout).toBe('db\n');
 
     expect(cli(e, ['secret', 'update', 'db', '--password=n3wpass', '--host=h', '--remove-key', 'user']).status).toBe(0);
-    expect(JSON.parse(cli(e, ['--json', 'secret', 'get', 'db']).stdout)).toEqual({ name: 'db', schema: 'arbitrary', values: { password: 'n3wpass', host: 'h' }, data: { password: 'n3wpass', host: 'h' } });
+    expect(JSON.parse(cli(e, ['--json', 'secret', 'get', 'db']).stdout)).toEqual({
+      name: 'db',
+      schema: 'arbitrary',
+      values: { password: 'n3wpass', host: 'h' },
+      data: { password: 'n3wpass', host: 'h' },
+    });
 
     const del = cli(e, ['secret', 'delete', 'db', '-y']);
     expect(del.status).toBe(0);
@@ -38,7 +43,10 @@ describe('keystack secret (end to end, built binary)', () => {
     const pem = '-----BEGIN KEY-----\nabc\n-----END KEY-----\n';
     const file = join(e.configDir, 'key.pem');
     writeFileSync(file, pem);
-    expect(cli(e, ['secret', 'register', 'tls', `--key=@${file}`, '--token=@-', '--handle=@@me'], { input: 'from-stdin\n' }).status).toBe(0);
+    expect(
+      cli(e, ['secret', 'register', 'tls', `--key=@${file}`, '--token=@-', '--handle=@@me'], { input: 'from-stdin\n' })
+        .status,
+    ).toBe(0);
     const got = JSON.parse(cli(e, ['--json', 'secret', 'get', 'tls']).stdout);
     expect(got.values).toEqual({ key: pem, token: 'from-stdin', handle: '@me' });
   });
@@ -59,16 +67,21 @@ describe('keystack secret (end to end, built binary)', () => {
 
   it('registers typed secrets and converts values by the schema', () => {
     const e = tempEnv();
-    expect(cli(e, ['secret', 'register', 'm', '-s', 'mysql', '--user=u', '--ssl_verify_server_cert=true']).status).toBe(0);
+    expect(cli(e, ['secret', 'register', 'm', '-s', 'mysql', '--user=u', '--ssl_verify_server_cert=true']).status).toBe(
+      0,
+    );
     // `values` are strings; `data` shows each value with the JSON type it is stored with.
     expect(JSON.parse(cli(e, ['--json', 'secret', 'get', 'm']).stdout)).toEqual({
-      name: 'm', schema: 'mysql', values: { user: 'u', ssl_verify_server_cert: 'true' }, data: { user: 'u', ssl_verify_server_cert: true },
+      name: 'm',
+      schema: 'mysql',
+      values: { user: 'u', ssl_verify_server_cert: 'true' },
+      data: { user: 'u', ssl_verify_server_cert: true },
     });
     expect(cli(e, ['secret', 'register', 'n', '-s', 'mysql', '--user=u']).status).toBe(0);
     expect(cli(e, ['secret', 'get', 'n', '--key', 'ssl_verify_server_cert']).stdout).toBe('false');
   });
 
-  it('delete-all deletes only the active manager\'s scope', () => {
+  it("delete-all deletes only the active manager's scope", () => {
     const e = tempEnv();
     cli(e, ['secret', 'register', 'a', '--k=v']);
     expect(cli(e, ['secrets-manager', 'register', 'shared', '-f', 'local', '--scope=global']).status).toBe(0);
@@ -93,36 +106,55 @@ describe('keystack secret (end to end, built binary)', () => {
 
   it('prompts with hidden input for -i (schema keys in order) in a terminal', () => {
     const e = tempEnv();
-    const r = inPty(e, ['secret', 'register', 'creds', '-s', 'basic_auth', '-i'], [
-      { expect: 'Value for username', send: 'alice\r' },
-      { expect: 'Value for password', send: 'pty-s3cret\r' },
-    ]);
+    const r = inPty(
+      e,
+      ['secret', 'register', 'creds', '-s', 'basic_auth', '-i'],
+      [
+        { expect: 'Value for username', send: 'alice\r' },
+        { expect: 'Value for password', send: 'pty-s3cret\r' },
+      ],
+    );
     expect(r.status, r.stdout).toBe(0);
     expect(r.stdout).not.toContain('pty-s3cret');
-    expect(JSON.parse(cli(e, ['--json', 'secret', 'get', 'creds']).stdout).values).toEqual({ username: 'alice', password: 'pty-s3cret' });
+    expect(JSON.parse(cli(e, ['--json', 'secret', 'get', 'creds']).stdout).values).toEqual({
+      username: 'alice',
+      password: 'pty-s3cret',
+    });
   });
 
   it('runs an arbitrary key/value loop for -i and can add keys in update -i', () => {
     const e = tempEnv();
-    const r = inPty(e, ['secret', 'register', 'api', '-i'], [
-      { expect: 'Secret key', send: 'token\r' },
-      { expect: 'Value for token', send: 'tok-1\r' },
-      { expect: 'Add another key', send: 'y\r' },
-      { expect: 'Secret key', send: 'url\r' },
-      { expect: 'Value for url', send: 'https://x\r' },
-      { expect: 'Add another key', send: 'n\r' },
-    ]);
+    const r = inPty(
+      e,
+      ['secret', 'register', 'api', '-i'],
+      [
+        { expect: 'Secret key', send: 'token\r' },
+        { expect: 'Value for token', send: 'tok-1\r' },
+        { expect: 'Add another key', send: 'y\r' },
+        { expect: 'Secret key', send: 'url\r' },
+        { expect: 'Value for url', send: 'https://x\r' },
+        { expect: 'Add another key', send: 'n\r' },
+      ],
+    );
     expect(r.status, r.stdout).toBe(0);
-    const u = inPty(e, ['secret', 'update', 'api', '-i'], [
-      { expect: 'New value for token', send: 'tok-2\r' },
-      { expect: 'New value for url', send: '\r' },
-      { expect: 'Add a new key', send: 'y\r' },
-      { expect: 'Secret key', send: 'region\r' },
-      { expect: 'Value for region', send: 'eu\r' },
-      { expect: 'Add a new key', send: 'n\r' },
-    ]);
+    const u = inPty(
+      e,
+      ['secret', 'update', 'api', '-i'],
+      [
+        { expect: 'New value for token', send: 'tok-2\r' },
+        { expect: 'New value for url', send: '\r' },
+        { expect: 'Add a new key', send: 'y\r' },
+        { expect: 'Secret key', send: 'region\r' },
+        { expect: 'Value for region', send: 'eu\r' },
+        { expect: 'Add a new key', send: 'n\r' },
+      ],
+    );
     expect(u.status, u.stdout).toBe(0);
-    expect(JSON.parse(cli(e, ['--json', 'secret', 'get', 'api']).stdout).values).toEqual({ token: 'tok-2', url: 'https://x', region: 'eu' });
+    expect(JSON.parse(cli(e, ['--json', 'secret', 'get', 'api']).stdout).values).toEqual({
+      token: 'tok-2',
+      url: 'https://x',
+      region: 'eu',
+    });
   });
 
   it('confirms deletion in a terminal', () => {

@@ -10,12 +10,18 @@ describe('keystack orchestrator | artifact-store | container-registry', () => {
   it('registers, lists, describes (references as text), updates and deletes components', () => {
     const e = tempEnv();
     expect(cli(e, ['orchestrator', 'register', 'proc', '-f', 'local_process', '--timeout_seconds=30']).status).toBe(0);
-    expect(cli(e, ['orchestrator', 'list']).stdout).toMatch(/\*\s+default\s+local\s+default[\s\S]*proc\s+local_process/);
+    expect(cli(e, ['orchestrator', 'list']).stdout).toMatch(
+      /\*\s+default\s+local\s+default[\s\S]*proc\s+local_process/,
+    );
     const reg = cli(e, ['artifact-store', 'register', 'enc', '-f', 'local', '--encryption_key={{art.key}}']);
     expect(reg.status, reg.stderr).toBe(0);
     expect(reg.stderr).toBe('');
     expect(cli(e, ['artifact-store', 'describe', 'enc']).stdout).toMatch(/encryption_key\s+\{\{art\.key\}\}/);
-    expect((json(cli(e, ['--json', 'artifact-store', 'describe', 'enc'])).config as Record<string, unknown>)['encryption_key']).toBe('{{art.key}}');
+    expect(
+      (json(cli(e, ['--json', 'artifact-store', 'describe', 'enc'])).config as Record<string, unknown>)[
+        'encryption_key'
+      ],
+    ).toBe('{{art.key}}');
 
     const plain = cli(e, ['artifact-store', 'update', 'enc', '--encryption_key=hunter2-plain']);
     expect(plain.status).toBe(0);
@@ -25,12 +31,22 @@ describe('keystack orchestrator | artifact-store | container-registry', () => {
     expect(desc.stdout).toMatch(/encryption_key\s+\*\*\*/);
     expect(desc.stdout + plain.stderr + plain.stdout).not.toContain('hunter2-plain');
     expect(cli(e, ['artifact-store', 'update', 'enc', '--encryption_key=']).status).toBe(0);
-    expect((json(cli(e, ['--json', 'artifact-store', 'describe', 'enc'])).config as object)).not.toHaveProperty('encryption_key');
+    expect(json(cli(e, ['--json', 'artifact-store', 'describe', 'enc'])).config as object).not.toHaveProperty(
+      'encryption_key',
+    );
 
-    expect(cli(e, ['orchestrator', 'register', '{{a.b}}', '-f', 'local']).stderr).toContain('cannot be a secret reference');
-    expect(cli(e, ['artifact-store', 'register', 'p', '-f', 'local', '--path={{a.b}}']).stderr).toContain("'path' of the artifact-store flavor local cannot be a secret reference");
-    expect(cli(e, ['orchestrator', 'register', 'x', '-f', 'kubeflow']).stderr).toContain("unknown orchestrator flavor 'kubeflow'");
-    expect(cli(e, ['orchestrator', 'register', 'x', '-f', 'local', '--colour=red']).stderr).toContain("no config field 'colour'");
+    expect(cli(e, ['orchestrator', 'register', '{{a.b}}', '-f', 'local']).stderr).toContain(
+      'cannot be a secret reference',
+    );
+    expect(cli(e, ['artifact-store', 'register', 'p', '-f', 'local', '--path={{a.b}}']).stderr).toContain(
+      "'path' of the artifact-store flavor local cannot be a secret reference",
+    );
+    expect(cli(e, ['orchestrator', 'register', 'x', '-f', 'kubeflow']).stderr).toContain(
+      "unknown orchestrator flavor 'kubeflow'",
+    );
+    expect(cli(e, ['orchestrator', 'register', 'x', '-f', 'local', '--colour=red']).stderr).toContain(
+      "no config field 'colour'",
+    );
 
     const inUse = cli(e, ['orchestrator', 'delete', 'default']);
     expect(inUse.status).toBe(1);
@@ -42,7 +58,15 @@ describe('keystack orchestrator | artifact-store | container-registry', () => {
   it('container registries require authentication exactly when they name a secret', () => {
     const e = tempEnv();
     cli(e, ['container-registry', 'register', 'open', '-f', 'default', '--uri=registry.example/team']);
-    cli(e, ['container-registry', 'register', 'private', '-f', 'default', '--uri=registry.example/team', '--authentication_secret=regcreds']);
+    cli(e, [
+      'container-registry',
+      'register',
+      'private',
+      '-f',
+      'default',
+      '--uri=registry.example/team',
+      '--authentication_secret=regcreds',
+    ]);
     expect(cli(e, ['container-registry', 'describe', 'open']).stdout).toMatch(/requires_authentication\s+false/);
     expect(cli(e, ['container-registry', 'describe', 'private']).stdout).toMatch(/requires_authentication\s+true/);
     expect(cli(e, ['stack', 'register', 'reg-stack', '-x', 'default', '-c', 'private', '--set']).status).toBe(0);
@@ -62,16 +86,24 @@ describe('keystack stack (ZenML test_stack.py and validation)', () => {
     const e = tempEnv();
     cli(e, ['secrets-manager', 'register', 'sm2', '-f', 'local']);
     expect(cli(e, ['stack', 'register', 's']).status).toBe(0);
-    expect((json(cli(e, ['--json', 'stack', 'describe', 's'])).components as object)).not.toHaveProperty('secretsManager');
+    expect(json(cli(e, ['--json', 'stack', 'describe', 's'])).components as object).not.toHaveProperty(
+      'secretsManager',
+    );
     expect(cli(e, ['stack', 'update', 's', '-x', 'sm2']).status).toBe(0);
-    expect((json(cli(e, ['--json', 'stack', 'describe', 's'])).components as Record<string, string>)['secretsManager']).toBe('sm2');
+    expect(
+      (json(cli(e, ['--json', 'stack', 'describe', 's'])).components as Record<string, string>)['secretsManager'],
+    ).toBe('sm2');
     const missing = cli(e, ['stack', 'update', 'nostack', '-x', 'sm2']);
     expect(missing.status).toBe(1);
     expect(missing.stderr).toContain("no stack named 'nostack'");
     expect(cli(e, ['stack', 'update', 's', '-x', 'nosuch']).status).toBe(1);
-    expect((json(cli(e, ['--json', 'stack', 'describe', 's'])).components as Record<string, string>)['secretsManager']).toBe('sm2');
+    expect(
+      (json(cli(e, ['--json', 'stack', 'describe', 's'])).components as Record<string, string>)['secretsManager'],
+    ).toBe('sm2');
     expect(cli(e, ['stack', 'remove-component', 's', '-x']).status).toBe(0);
-    expect((json(cli(e, ['--json', 'stack', 'describe', 's'])).components as object)).not.toHaveProperty('secretsManager');
+    expect(json(cli(e, ['--json', 'stack', 'describe', 's'])).components as object).not.toHaveProperty(
+      'secretsManager',
+    );
   });
 
   it('validate reports every missing reference with the command that fixes it, at the configured level', () => {
@@ -83,8 +115,12 @@ describe('keystack stack (ZenML test_stack.py and validation)', () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toContain("missing secrets for stack 'default': {{art.key}} (secret 'art' has no key 'key')");
     expect(r.stderr).toContain('keystack stack register-secrets default');
-    expect(cli(e, ['stack', 'validate'], { env: { KEYSTACK_SECRET_VALIDATION_LEVEL: 'SECRET_EXISTS' } }).status).toBe(0);
-    expect(cli(e, ['stack', 'validate', '--level', 'NONE']).stdout).toContain('valid (secret validation level NONE; 1 secret reference: {{art.key}})');
+    expect(cli(e, ['stack', 'validate'], { env: { KEYSTACK_SECRET_VALIDATION_LEVEL: 'SECRET_EXISTS' } }).status).toBe(
+      0,
+    );
+    expect(cli(e, ['stack', 'validate', '--level', 'NONE']).stdout).toContain(
+      'valid (secret validation level NONE; 1 secret reference: {{art.key}})',
+    );
     expect(cli(e, ['stack', 'validate'], { env: { KEYSTACK_SECRET_VALIDATION_LEVEL: 'bogus' } }).status).toBe(1);
   });
 });
@@ -115,7 +151,10 @@ describe('keystack stack register-secrets', () => {
     const u = cli(e, ['stack', 'register-secrets', 'two', '--env-file', envFile]);
     expect(u.status, u.stderr).toBe(0);
     expect(u.stderr).toContain("Updating secret 'db' (keys: password)");
-    expect(JSON.parse(cli(e, ['--json', 'secret', 'get', 'db']).stdout).values).toEqual({ user: 'admin', password: 'env-db-pass' });
+    expect(JSON.parse(cli(e, ['--json', 'secret', 'get', 'db']).stdout).values).toEqual({
+      user: 'admin',
+      password: 'env-db-pass',
+    });
     expect(cli(e, ['stack', 'validate', 'two']).status).toBe(0);
     expect(cli(e, ['stack', 'validate']).status).toBe(0);
   });
@@ -127,7 +166,9 @@ describe('keystack stack register-secrets', () => {
     cli(e, ['stack', 'register', 'nosm', '-a', 'x']);
     const r = cli(e, ['stack', 'register-secrets', 'nosm']);
     expect(r.status).toBe(1);
-    expect(r.stderr).toContain("unable to register the required secrets (art) because stack 'nosm' has no secrets manager");
+    expect(r.stderr).toContain(
+      "unable to register the required secrets (art) because stack 'nosm' has no secrets manager",
+    );
   });
 
   it('prompts with hidden input in a terminal, and keeps existing values with --skip-existing', () => {
@@ -143,10 +184,20 @@ describe('keystack stack register-secrets', () => {
     expect(cli(e, ['secret', 'get', 'art', '--key', 'key']).stdout).toBe('pty-value-1');
 
     // Stack s references art.backup: prompted; art.key is not referenced there.
-    const s = inPty(e, ['stack', 'register-secrets', 's'], [{ expect: 'art.backup', send: '\r' }, { expect: 'required', send: 'pty-value-2\r' }]);
+    const s = inPty(
+      e,
+      ['stack', 'register-secrets', 's'],
+      [
+        { expect: 'art.backup', send: '\r' },
+        { expect: 'required', send: 'pty-value-2\r' },
+      ],
+    );
     expect(s.status, s.stdout).toBe(0);
     expect(s.stdout).toContain("Updating secret 'art' (keys: backup)");
-    expect(JSON.parse(cli(e, ['--json', 'secret', 'get', 'art']).stdout).values).toEqual({ key: 'pty-value-1', backup: 'pty-value-2' });
+    expect(JSON.parse(cli(e, ['--json', 'secret', 'get', 'art']).stdout).values).toEqual({
+      key: 'pty-value-1',
+      backup: 'pty-value-2',
+    });
 
     // An existing value: empty input keeps it; --skip-existing does not even ask.
     const keep = inPty(e, ['stack', 'register-secrets'], [{ expect: 'Leave empty to use existing value', send: '\r' }]);
@@ -180,11 +231,16 @@ describe('keystack pipeline', () => {
 
     const again = cli(e, ['--json', 'pipeline', 'run', EXAMPLE]);
     const steps = (JSON.parse(again.stdout) as { steps: { step: string; status: string }[] }).steps;
-    expect(steps.map((s) => [s.step, s.status])).toEqual([['fetch_data', 'completed'], ['train', 'cached'], ['evaluate', 'cached']]);
+    expect(steps.map((s) => [s.step, s.status])).toEqual([
+      ['fetch_data', 'completed'],
+      ['train', 'cached'],
+      ['evaluate', 'cached'],
+    ]);
 
     const list = cli(e, ['pipeline', 'runs', 'list']);
     expect(list.stdout.match(/training\s+completed\s+default/g)).toHaveLength(2);
-    const id = (JSON.parse(cli(e, ['--json', 'pipeline', 'runs', 'list']).stdout) as { runs: { id: string }[] }).runs[0]!.id;
+    const id = (JSON.parse(cli(e, ['--json', 'pipeline', 'runs', 'list']).stdout) as { runs: { id: string }[] })
+      .runs[0]!.id;
     const d = cli(e, ['pipeline', 'runs', 'describe', id.slice(0, 8)]);
     expect(d.stdout).toMatch(/fetch_data\s+completed\s+\d+ ms\s+cache off/);
     expect(d.stdout).toMatch(/train\s+cached/);
@@ -198,7 +254,10 @@ describe('keystack pipeline', () => {
     const fixture = resolve('test/pipeline/fixtures/secret-pipeline.ts');
     const ok = cli(e, ['--json', 'pipeline', 'run', fixture]);
     expect(ok.status, ok.stderr).toBe(0);
-    expect((JSON.parse(ok.stdout) as { steps: { status: string }[] }).steps.map((s) => s.status)).toEqual(['completed', 'completed']);
+    expect((JSON.parse(ok.stdout) as { steps: { status: string }[] }).steps.map((s) => s.status)).toEqual([
+      'completed',
+      'completed',
+    ]);
     const bad = cli(e, ['pipeline', 'run', fixture], { env: { FAIL_WITH_SECRET: '1' } });
     expect(bad.status).toBe(1);
     expect(bad.stderr).toContain("step 'read_token' failed: Error: the API refused token ***");

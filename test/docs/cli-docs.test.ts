@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-const gen = (...args: string[]) => spawnSync(process.execPath, ['scripts/gen-cli-docs.mjs', ...args], { encoding: 'utf8', timeout: 60_000 });
+const gen = (...args: string[]) =>
+  spawnSync(process.execPath, ['scripts/gen-cli-docs.mjs', ...args], { encoding: 'utf8', timeout: 60_000 });
 
 describe('docs/cli.md', () => {
   it('is what `npm run docs:cli` generates from the built command tree', () => {

@@ -12,7 +12,12 @@ function app(files: Record<string, string>): string {
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
   return dir;
 }
-const node = (dir: string, file: string) => spawnSync(process.execPath, [file], { cwd: dir, encoding: 'utf8', env: { PATH: process.env['PATH'] ?? '', HOME: dir, KEYSTACK_CONFIG_DIR: join(dir, 'cfg') } });
+const node = (dir: string, file: string) =>
+  spawnSync(process.execPath, [file], {
+    cwd: dir,
+    encoding: 'utf8',
+    env: { PATH: process.env['PATH'] ?? '', HOME: dir, KEYSTACK_CONFIG_DIR: join(dir, 'cfg') },
+  });
 
 describe('keystack as a dependency', () => {
   it('exports z, so a typed schema needs no zod install of its own, and keystack accepts it', () => {
@@ -37,6 +42,8 @@ await ks.close();
     const r = node(dir, 'app.cjs');
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain('Error [ERR_PACKAGE_PATH_NOT_EXPORTED]: No "exports" main defined in');
-    expect(readFileSync('README.md', 'utf8')).toContain('Error [ERR_PACKAGE_PATH_NOT_EXPORTED]: No "exports" main defined in …/node_modules/keystack/package.json');
+    expect(readFileSync('README.md', 'utf8')).toContain(
+      'Error [ERR_PACKAGE_PATH_NOT_EXPORTED]: No "exports" main defined in …/node_modules/keystack/package.json',
+    );
   });
 });

@@ -56,7 +56,9 @@ export function shellScript(code: string): string {
   for (const line of code.split('\n')) {
     const m = /^(.*?)\s+#\s*fails\b.*$/.exec(line);
     if (m?.[1] && !line.trimStart().startsWith('#')) {
-      out.push(`if ${m[1]} </dev/null; then echo "README: expected this to fail: ${m[1].replace(/["$`\\]/g, '\\$&')}" >&2; exit 1; fi`);
+      out.push(
+        `if ${m[1]} </dev/null; then echo "README: expected this to fail: ${m[1].replace(/["$`\\]/g, '\\$&')}" >&2; exit 1; fi`,
+      );
     } else out.push(line);
   }
   return out.join('\n') + '\n';
@@ -68,7 +70,11 @@ const BASE_PATH = process.env['PATH'] ?? '/usr/bin:/bin';
 /** `npm run setup` in a fresh HOME: the PATH a new user then has. */
 function setUp(): { home: string; path: string } {
   const home = mkdtempSync(join(tmpdir(), 'keystack-readme-home-'));
-  const r = spawnSync('bash', ['scripts/setup.sh'], { env: { PATH: BASE_PATH, HOME: home, KEYSTACK_SKIP_BUILD: '1' }, encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync('bash', ['scripts/setup.sh'], {
+    env: { PATH: BASE_PATH, HOME: home, KEYSTACK_SKIP_BUILD: '1' },
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   if (r.status !== 0) throw new Error(`npm run setup failed: ${r.stdout}${r.stderr}`);
   return { home, path: `${home}/.local/bin:${BASE_PATH}` };
 }
@@ -76,7 +82,13 @@ function setUp(): { home: string; path: string } {
 function runShell(code: string) {
   const { home, path } = setUp();
   const env = { PATH: path, HOME: home, KEYSTACK_CONFIG_DIR: join(home, '.config/keystack') };
-  return spawnSync('bash', ['-c', shellScript(code)], { cwd: REPO, env, input: 'readme-test-value-0123', encoding: 'utf8', timeout: 240_000 });
+  return spawnSync('bash', ['-c', shellScript(code)], {
+    cwd: REPO,
+    env,
+    input: 'readme-test-value-0123',
+    encoding: 'utf8',
+    timeout: 240_000,
+  });
 }
 
 /** A ts/js block as a module of a new app that installed keystack: run twice, same config dir. */
@@ -97,8 +109,13 @@ const blocks = readmeBlocks(readFileSync('README.md', 'utf8'));
 describe('README.md code blocks', () => {
   it('has blocks, and every block is runnable or explicitly marked', () => {
     expect(blocks.length).toBeGreaterThan(5);
-    const unknown = blocks.filter((b) => !b.skip && !SHELL.has(b.lang) && !MODULE.has(b.lang) && !NEVER_RUN.has(b.lang));
-    expect(unknown.map((b) => `line ${b.line}: \`\`\`${b.lang}`), 'blocks in a language this test cannot run: mark them').toEqual([]);
+    const unknown = blocks.filter(
+      (b) => !b.skip && !SHELL.has(b.lang) && !MODULE.has(b.lang) && !NEVER_RUN.has(b.lang),
+    );
+    expect(
+      unknown.map((b) => `line ${b.line}: \`\`\`${b.lang}`),
+      'blocks in a language this test cannot run: mark them',
+    ).toEqual([]);
   });
 
   for (const b of blocks) {
@@ -124,8 +141,20 @@ describe('README.md code blocks', () => {
 
 describe('the README test itself', () => {
   it('finds skip markers, and turns `# fails` lines into checks that they fail', () => {
-    const md = ['<!-- readme-test: skip (needs AWS) -->', '```bash', 'keystack x', '```', '', '```console', '$ y', '```'].join('\n');
-    expect(readmeBlocks(md)).toEqual([{ line: 2, lang: 'bash', code: 'keystack x', skip: 'needs AWS' }, { line: 6, lang: 'console', code: '$ y' }]);
+    const md = [
+      '<!-- readme-test: skip (needs AWS) -->',
+      '```bash',
+      'keystack x',
+      '```',
+      '',
+      '```console',
+      '$ y',
+      '```',
+    ].join('\n');
+    expect(readmeBlocks(md)).toEqual([
+      { line: 2, lang: 'bash', code: 'keystack x', skip: 'needs AWS' },
+      { line: 6, lang: 'console', code: '$ y' },
+    ]);
     const script = shellScript('false   # fails: it does');
     expect(spawnSync('bash', ['-c', script]).status).toBe(0);
     expect(spawnSync('bash', ['-c', shellScript('true   # fails: it does not')]).status).toBe(1);

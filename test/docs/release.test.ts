@@ -13,7 +13,10 @@ import { describe, expect, it } from 'vitest';
 const SCRIPT = resolve('scripts/release.mjs');
 
 function git(dir: string, ...args: string[]): void {
-  const r = spawnSync('git', ['-c', 'user.name=test', '-c', 'user.email=test@example.invalid', ...args], { cwd: dir, encoding: 'utf8' });
+  const r = spawnSync('git', ['-c', 'user.name=test', '-c', 'user.email=test@example.invalid', ...args], {
+    cwd: dir,
+    encoding: 'utf8',
+  });
   if (r.status !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr}`);
 }
 

@@ -12,7 +12,11 @@ const BASE_PATH = process.env['PATH'] ?? '/usr/bin:/bin';
 
 function script(name: string, env: Record<string, string>) {
   // The test run has built dist/ already: the scripts skip the build, as they do under npm test.
-  const r = spawnSync('bash', [`scripts/${name}`], { env: { PATH: BASE_PATH, KEYSTACK_SKIP_BUILD: '1', ...env }, encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync('bash', [`scripts/${name}`], {
+    env: { PATH: BASE_PATH, KEYSTACK_SKIP_BUILD: '1', ...env },
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   return { status: r.status, out: r.stdout + r.stderr };
 }
 
@@ -51,7 +55,10 @@ describe('the other documented ways to run it', () => {
     const home = mkdtempSync(join(tmpdir(), 'keystack-home-'));
     const env = { PATH: BASE_PATH, HOME: home, KEYSTACK_CONFIG_DIR: join(home, 'cfg') };
     // --no-install: the checkout's own bin, never a download.
-    for (const argv of [['npx', '--no-install', 'keystack', '--version'], [process.execPath, 'bin/keystack.cjs', '--version']]) {
+    for (const argv of [
+      ['npx', '--no-install', 'keystack', '--version'],
+      [process.execPath, 'bin/keystack.cjs', '--version'],
+    ]) {
       const r = spawnSync(argv[0] ?? '', argv.slice(1), { env, encoding: 'utf8', timeout: 60_000 });
       expect(r.status, `${argv.join(' ')}: ${r.stderr}`).toBe(0);
       expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);

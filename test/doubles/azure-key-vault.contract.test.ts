@@ -14,16 +14,41 @@ afterAll(async () => d.close());
 interface Reply {
   status: number;
   headers: Record<string, string | string[] | undefined>;
-  body: { error?: { code?: string; innererror?: { code?: string } }; value?: unknown; nextLink?: string | null; attributes?: { enabled?: boolean }; tags?: Record<string, string> } & Record<string, unknown>;
+  body: {
+    error?: { code?: string; innererror?: { code?: string } };
+    value?: unknown;
+    nextLink?: string | null;
+    attributes?: { enabled?: boolean };
+    tags?: Record<string, string>;
+  } & Record<string, unknown>;
 }
 const api = (method: string, path: string, body?: unknown, token: string | null = d.token): Promise<Reply> =>
   new Promise((resolve, reject) => {
-    const u = new URL(path.startsWith('https:') ? path : `${d.url}${path}${path.includes('?') ? '&' : '?'}api-version=7.4`);
-    const r = request(u, { method, ca: d.ca, headers: { 'content-type': 'application/json', ...(token === null ? {} : { authorization: `Bearer ${token}` }) } }, (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => (text += c.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text ? (JSON.parse(text) as Reply['body']) : {} }));
-    });
+    const u = new URL(
+      path.startsWith('https:') ? path : `${d.url}${path}${path.includes('?') ? '&' : '?'}api-version=7.4`,
+    );
+    const r = request(
+      u,
+      {
+        method,
+        ca: d.ca,
+        headers: {
+          'content-type': 'application/json',
+          ...(token === null ? {} : { authorization: `Bearer ${token}` }),
+        },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: text ? (JSON.parse(text) as Reply['body']) : {},
+          }),
+        );
+      },
+    );
     r.on('error', reject);
     r.end(body === undefined ? undefined : JSON.stringify(body));
   });
@@ -34,7 +59,10 @@ describe('Azure Key Vault double: contract', () => {
   it('accepts only its bearer token, with the challenge the SDK expects', async () => {
     const missing = await api('GET', '/secrets', undefined, null);
     assert.equal(missing.status, 401);
-    assert.match(String(missing.headers['www-authenticate']), /^Bearer authorization="[^"]+", resource="https:\/\/vault\.azure\.net"$/);
+    assert.match(
+      String(missing.headers['www-authenticate']),
+      /^Bearer authorization="[^"]+", resource="https:\/\/vault\.azure\.net"$/,
+    );
     assert.equal((await api('GET', '/secrets', undefined, 'not-the-token')).status, 401);
     assert.equal((await api('GET', '/secrets')).status, 200);
   });
@@ -103,7 +131,10 @@ describe('Azure Key Vault double: contract', () => {
     await sleep(450);
     // Deleted, recoverable, not purged.
     assert.equal((await api('GET', '/deletedsecrets/gone')).status, 200);
-    assert.equal(inner(await api('PUT', '/secrets/gone', { value: 'v2' })), '409 Conflict/ObjectIsDeletedButRecoverable');
+    assert.equal(
+      inner(await api('PUT', '/secrets/gone', { value: 'v2' })),
+      '409 Conflict/ObjectIsDeletedButRecoverable',
+    );
     assert.equal((await api('DELETE', '/deletedsecrets/gone')).status, 204);
     // Purge in progress.
     assert.equal(inner(await api('PUT', '/secrets/gone', { value: 'v2' })), '409 Conflict/ObjectIsBeingDeleted');

@@ -93,8 +93,27 @@ const MAX_CONTENT_TYPE = 255;
 
 export async function startAkvDouble(o: AkvDoubleOptions = {}): Promise<AkvDouble> {
   const dir = mkdtempSync(join(tmpdir(), 'akv-double-'));
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
-    '-days', '7', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+      '-days',
+      '7',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    ],
+    { stdio: 'ignore' },
+  );
   const key = readFileSync(join(dir, 'key.pem'));
   const ca = readFileSync(join(dir, 'cert.pem'), 'utf8');
   rmSync(dir, { recursive: true, force: true });
@@ -106,9 +125,16 @@ export async function startAkvDouble(o: AkvDoubleOptions = {}): Promise<AkvDoubl
   const gone = new Map<string, Gone>();
   const skipTokens = new Map<string, number>();
   const calls: string[] = [];
-  const faults: { status: number; times: number; match: RegExp; retryAfter: number | undefined; inner: string | undefined }[] = [];
+  const faults: {
+    status: number;
+    times: number;
+    match: RegExp;
+    retryAfter: number | undefined;
+    inner: string | undefined;
+  }[] = [];
   const deletion = o.deletion ?? 'soft';
-  const recoveryLevel = deletion === 'soft' ? 'Recoverable+Purgeable' : deletion === 'protected' ? 'Recoverable' : 'Purgeable';
+  const recoveryLevel =
+    deletion === 'soft' ? 'Recoverable+Purgeable' : deletion === 'protected' ? 'Recoverable' : 'Purgeable';
   /** The state of a name that is not live, after letting time pass. */
   const goneState = (k: string): Gone | undefined => {
     const g = gone.get(k);
@@ -128,16 +154,33 @@ export async function startAkvDouble(o: AkvDoubleOptions = {}): Promise<AkvDoubl
       res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
       res.end(body === undefined ? undefined : JSON.stringify(body));
     };
-    const error = (status: number, code: string, message: string, inner?: string, headers: Record<string, string> = {}) =>
-      send(status, { error: { code, message, ...(inner ? { innererror: { code: inner } } : {}) } }, headers);
+    const error = (
+      status: number,
+      code: string,
+      message: string,
+      inner?: string,
+      headers: Record<string, string> = {},
+    ) => send(status, { error: { code, message, ...(inner ? { innererror: { code: inner } } : {}) } }, headers);
     const auth = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
     if (!auth || auth[1] !== token) {
-      return send(401, { error: { code: 'Unauthorized', message: auth ? 'AKV10032: Invalid issuer. The token was not issued for this vault.' : 'AKV10000: Request is missing a Bearer or PoP token.' } }, {
-        'www-authenticate': `Bearer authorization="${base}/tenant", resource="https://vault.azure.net"`,
-      });
+      return send(
+        401,
+        {
+          error: {
+            code: 'Unauthorized',
+            message: auth
+              ? 'AKV10032: Invalid issuer. The token was not issued for this vault.'
+              : 'AKV10000: Request is missing a Bearer or PoP token.',
+          },
+        },
+        {
+          'www-authenticate': `Bearer authorization="${base}/tenant", resource="https://vault.azure.net"`,
+        },
+      );
     }
     const apiVersion = url.searchParams.get('api-version') ?? '';
-    if (!VERSIONS.includes(apiVersion)) return error(400, 'BadParameter', `The specified version (${apiVersion}) is not recognized.`);
+    if (!VERSIONS.includes(apiVersion))
+      return error(400, 'BadParameter', `The specified version (${apiVersion}) is not recognized.`);
     const rawPath = url.pathname;
     const path = rawPath.replace(/\/+$/, '');
     calls.push(`${req.method} ${path}`);
@@ -145,8 +188,21 @@ export async function startAkvDouble(o: AkvDoubleOptions = {}): Promise<AkvDoubl
     if (fault) {
       fault.times--;
       const retryAfter = fault.retryAfter ?? (fault.status === 429 ? 1 : undefined);
-      const code = fault.status === 429 ? 'Throttled' : fault.status === 409 ? 'Conflict' : fault.status === 403 ? 'Forbidden' : 'Injected';
-      return error(fault.status, code, `injected ${fault.status}`, fault.inner, retryAfter === undefined ? {} : { 'retry-after': String(retryAfter) });
+      const code =
+        fault.status === 429
+          ? 'Throttled'
+          : fault.status === 409
+            ? 'Conflict'
+            : fault.status === 403
+              ? 'Forbidden'
+              : 'Injected';
+      return error(
+        fault.status,
+        code,
+        `injected ${fault.status}`,
+        fault.inner,
+        retryAfter === undefined ? {} : { 'retry-after': String(retryAfter) },
+      );
     }
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
@@ -171,7 +227,13 @@ export async function startAkvDouble(o: AkvDoubleOptions = {}): Promise<AkvDoubl
       return null;
     };
 
-    const attrs = (v: Version) => ({ enabled: v.enabled, created: v.created, updated: v.updated, recoveryLevel, recoverableDays: deletion === 'none' ? 0 : 90 });
+    const attrs = (v: Version) => ({
+      enabled: v.enabled,
+      created: v.created,
+      updated: v.updated,
+      recoveryLevel,
+      recoverableDays: deletion === 'none' ? 0 : 90,
+    });
     const bundle = (e: Entry, v: Version, withValue = true) => ({
       ...(withValue ? { value: v.value } : {}),
       id: `${base}/secrets/${e.name}/${v.id}`,
@@ -185,8 +247,14 @@ export async function startAkvDouble(o: AkvDoubleOptions = {}): Promise<AkvDoubl
       deletedDate: e.deletedAt,
       scheduledPurgeDate: (e.deletedAt ?? 0) + 90 * 86400,
     });
-    const beingDeleted = (name: string) => error(409, 'Conflict', `Secret ${name} is currently being deleted.`, 'ObjectIsBeingDeleted');
-    const notFound = (name: string) => error(404, 'SecretNotFound', `A secret with (name/id) ${name} was not found in this key vault. If you recently deleted this secret you may be able to recover it using the correct recovery command.`);
+    const beingDeleted = (name: string) =>
+      error(409, 'Conflict', `Secret ${name} is currently being deleted.`, 'ObjectIsBeingDeleted');
+    const notFound = (name: string) =>
+      error(
+        404,
+        'SecretNotFound',
+        `A secret with (name/id) ${name} was not found in this key vault. If you recently deleted this secret you may be able to recover it using the correct recovery command.`,
+      );
     let m: RegExpExecArray | null;
     if ((m = /^\/secrets\/([^/]+)(?:\/([^/]*))?$/.exec(path))) {
       const name = decodeURIComponent(m[1]!);
@@ -197,17 +265,33 @@ export async function startAkvDouble(o: AkvDoubleOptions = {}): Promise<AkvDoubl
       if (req.method === 'PUT' && version === undefined) {
         const g = goneState(k);
         if (g?.state === 'deleting' || g?.state === 'purging') return beingDeleted(name);
-        if (g) return error(409, 'Conflict', `Secret ${name} is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the secret can only be recovered or purged.`, 'ObjectIsDeletedButRecoverable');
+        if (g)
+          return error(
+            409,
+            'Conflict',
+            `Secret ${name} is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the secret can only be recovered or purged.`,
+            'ObjectIsDeletedButRecoverable',
+          );
         const value = body['value'];
         if (typeof value !== 'string') return error(400, 'BadParameter', 'value is required');
-        if (Buffer.byteLength(value, 'utf8') > MAX_VALUE) return error(400, 'BadParameter', 'Secret value is too large');
+        if (Buffer.byteLength(value, 'utf8') > MAX_VALUE)
+          return error(400, 'BadParameter', 'Secret value is too large');
         const bad = badTags(body['tags']);
         if (bad) return error(400, 'BadParameter', bad);
-        if (typeof body['contentType'] === 'string' && body['contentType'].length > MAX_CONTENT_TYPE) return error(400, 'BadParameter', `contentType is longer than ${MAX_CONTENT_TYPE} characters`);
+        if (typeof body['contentType'] === 'string' && body['contentType'].length > MAX_CONTENT_TYPE)
+          return error(400, 'BadParameter', `contentType is longer than ${MAX_CONTENT_TYPE} characters`);
         const e = live.get(k) ?? { name, versions: [] };
         const now = Math.floor(Date.now() / 1000);
         const enabled = (body['attributes'] as { enabled?: unknown } | undefined)?.enabled !== false;
-        const v: Version = { id: randomBytes(16).toString('hex'), value, tags: { ...((body['tags'] ?? {}) as Record<string, string>) }, enabled, created: now, updated: now, ...(typeof body['contentType'] === 'string' ? { contentType: body['contentType'] } : {}) };
+        const v: Version = {
+          id: randomBytes(16).toString('hex'),
+          value,
+          tags: { ...((body['tags'] ?? {}) as Record<string, string>) },
+          enabled,
+          created: now,
+          updated: now,
+          ...(typeof body['contentType'] === 'string' ? { contentType: body['contentType'] } : {}),
+        };
         e.versions.push(v);
         live.set(k, e);
         return send(200, bundle(e, v));
@@ -216,11 +300,18 @@ export async function startAkvDouble(o: AkvDoubleOptions = {}): Promise<AkvDoubl
       if (req.method === 'GET' && version !== '') {
         if (version === 'versions') {
           if (!e) return notFound(name);
-          return send(200, { value: [...e.versions].reverse().map((v) => { const { value: _v, ...rest } = bundle(e, v); return rest; }), nextLink: null });
+          return send(200, {
+            value: [...e.versions].reverse().map((v) => {
+              const { value: _v, ...rest } = bundle(e, v);
+              return rest;
+            }),
+            nextLink: null,
+          });
         }
         const v = version ? e?.versions.find((x) => x.id === version) : e?.versions.at(-1);
         if (!e || !v) return notFound(name);
-        if (!v.enabled) return error(403, 'Forbidden', 'Operation get is not allowed on a disabled secret.', 'SecretDisabled');
+        if (!v.enabled)
+          return error(403, 'Forbidden', 'Operation get is not allowed on a disabled secret.', 'SecretDisabled');
         return send(200, bundle(e, v));
       }
       if (req.method === 'PATCH' && version !== undefined) {
@@ -228,7 +319,8 @@ export async function startAkvDouble(o: AkvDoubleOptions = {}): Promise<AkvDoubl
         if (!e || !v) return notFound(name);
         const bad = badTags(body['tags']);
         if (bad) return error(400, 'BadParameter', bad);
-        if (body['tags'] !== undefined && body['tags'] !== null) v.tags = { ...(body['tags'] as Record<string, string>) };
+        if (body['tags'] !== undefined && body['tags'] !== null)
+          v.tags = { ...(body['tags'] as Record<string, string>) };
         if (typeof body['contentType'] === 'string') v.contentType = body['contentType'];
         const enabled = (body['attributes'] as { enabled?: unknown } | undefined)?.enabled;
         if (typeof enabled === 'boolean') v.enabled = enabled;
@@ -257,7 +349,13 @@ export async function startAkvDouble(o: AkvDoubleOptions = {}): Promise<AkvDoubl
       if (req.method === 'DELETE') {
         if (!g || g.state === 'purging') return error(404, 'SecretNotFound', `Deleted Secret not found: ${name}`);
         if (g.state === 'deleting') return beingDeleted(name);
-        if (deletion === 'protected') return error(403, 'Forbidden', 'Operation "purge" is not allowed because purge protection is enabled for this vault.', 'ForbiddenByPolicy');
+        if (deletion === 'protected')
+          return error(
+            403,
+            'Forbidden',
+            'Operation "purge" is not allowed because purge protection is enabled for this vault.',
+            'ForbiddenByPolicy',
+          );
         Object.assign(g, { state: 'purging', until: Date.now() + purgeMs });
         res.writeHead(204);
         return res.end();
@@ -265,7 +363,8 @@ export async function startAkvDouble(o: AkvDoubleOptions = {}): Promise<AkvDoubl
     }
     if (path === '/secrets' && req.method === 'GET') {
       const max = Number(url.searchParams.get('maxresults') ?? PAGE_MAX);
-      if (!(Number.isInteger(max) && max >= 1 && max <= PAGE_MAX)) return error(400, 'BadParameter', `maxresults must be between 1 and ${PAGE_MAX}`);
+      if (!(Number.isInteger(max) && max >= 1 && max <= PAGE_MAX))
+        return error(400, 'BadParameter', `maxresults must be between 1 and ${PAGE_MAX}`);
       const tok = url.searchParams.get('$skiptoken');
       let skip = 0;
       if (tok !== null) {
@@ -276,7 +375,12 @@ export async function startAkvDouble(o: AkvDoubleOptions = {}): Promise<AkvDoubl
       const all = [...live.values()].sort((a, b) => a.name.toLowerCase().localeCompare(b.name.toLowerCase()));
       const page = all.slice(skip, skip + max).map((e) => {
         const v = e.versions.at(-1)!;
-        return { id: `${base}/secrets/${e.name}`, attributes: attrs(v), tags: v.tags, ...(v.contentType ? { contentType: v.contentType } : {}) };
+        return {
+          id: `${base}/secrets/${e.name}`,
+          attributes: attrs(v),
+          tags: v.tags,
+          ...(v.contentType ? { contentType: v.contentType } : {}),
+        };
       });
       let next: string | null = null;
       if (skip + max < all.length) {
@@ -307,10 +411,11 @@ export async function startAkvDouble(o: AkvDoubleOptions = {}): Promise<AkvDoubl
     failNext(status, times = 1, match = /.*/, retryAfterSeconds, innerCode) {
       faults.push({ status, times, match, retryAfter: retryAfterSeconds, inner: innerCode });
     },
-    close: () => new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -320,8 +425,14 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     return i > 0 ? process.argv[i + 1] : undefined;
   };
   const tok = arg('--token');
-  const ms = (flag: string) => (arg(flag) === undefined ? {} : { [flag === '--delete-ms' ? 'deleteMs' : 'purgeMs']: Number(arg(flag)) });
-  const d = await startAkvDouble({ port: Number(arg('--port') ?? 8443), ...(tok ? { token: tok } : {}), ...ms('--delete-ms'), ...ms('--purge-ms') });
+  const ms = (flag: string) =>
+    arg(flag) === undefined ? {} : { [flag === '--delete-ms' ? 'deleteMs' : 'purgeMs']: Number(arg(flag)) };
+  const d = await startAkvDouble({
+    port: Number(arg('--port') ?? 8443),
+    ...(tok ? { token: tok } : {}),
+    ...ms('--delete-ms'),
+    ...ms('--purge-ms'),
+  });
   const caOut = arg('--ca-out');
   if (caOut) writeFileSync(caOut, d.ca);
   console.log(`ready ${d.url}`);

@@ -112,15 +112,25 @@ export async function startGsmDouble(o: GsmDoubleOptions = {}): Promise<GsmDoubl
   const find = (name: string) => {
     const r = parse(name);
     const s = project(r.project).get(r.id);
-    if (!s) throw fail(grpc.status.NOT_FOUND, `Secret [projects/${r.project}/secrets/${r.id}] not found or has no versions.`);
+    if (!s)
+      throw fail(grpc.status.NOT_FOUND, `Secret [projects/${r.project}/secrets/${r.id}] not found or has no versions.`);
     return { ...r, secret: s };
   };
   const findVersion = (name: string) => {
     const f = find(name);
-    const n = f.version === 'latest' ? f.secret.versions.length : /^[1-9][0-9]*$/.test(f.version ?? '') ? Number(f.version) : NaN;
+    const n =
+      f.version === 'latest'
+        ? f.secret.versions.length
+        : /^[1-9][0-9]*$/.test(f.version ?? '')
+          ? Number(f.version)
+          : NaN;
     if (Number.isNaN(n)) throw fail(grpc.status.INVALID_ARGUMENT, `malformed version ${f.version ?? ''}`);
     const v = f.secret.versions[n - 1];
-    if (!v) throw fail(grpc.status.NOT_FOUND, `Secret Version [projects/${f.project}/secrets/${f.id}/versions/${f.version ?? ''}] not found.`);
+    if (!v)
+      throw fail(
+        grpc.status.NOT_FOUND,
+        `Secret Version [projects/${f.project}/secrets/${f.id}/versions/${f.version ?? ''}] not found.`,
+      );
     return { ...f, n, v };
   };
   const newEtag = () => `"${randomBytes(9).toString('base64url')}"`;
@@ -141,7 +151,8 @@ export async function startGsmDouble(o: GsmDoubleOptions = {}): Promise<GsmDoubl
   });
   const checkLabels = (labels: Record<string, string>) => {
     const entries = Object.entries(labels);
-    if (entries.length > MAX_LABELS) throw fail(grpc.status.INVALID_ARGUMENT, `a secret can have at most ${MAX_LABELS} labels`);
+    if (entries.length > MAX_LABELS)
+      throw fail(grpc.status.INVALID_ARGUMENT, `a secret can have at most ${MAX_LABELS} labels`);
     for (const [k, v] of entries) {
       if (!LABEL_KEY_RE.test(k)) throw fail(grpc.status.INVALID_ARGUMENT, `invalid label key ${k}`);
       if (!LABEL_VALUE_RE.test(v)) throw fail(grpc.status.INVALID_ARGUMENT, `invalid value for label ${k}`);
@@ -156,13 +167,18 @@ export async function startGsmDouble(o: GsmDoubleOptions = {}): Promise<GsmDoubl
     if (bytes > MAX_ANNOTATION_BYTES) throw fail(grpc.status.INVALID_ARGUMENT, 'annotations exceed 16 KiB');
   };
   const checkEtag = (s: StoredSecret, etag: string | undefined) => {
-    if (etag && etag !== s.etag) throw fail(grpc.status.ABORTED, 'The etag provided in the request does not match the etag of the current resource.');
+    if (etag && etag !== s.etag)
+      throw fail(
+        grpc.status.ABORTED,
+        'The etag provided in the request does not match the etag of the current resource.',
+      );
   };
   const setState = (name: string, etag: string | undefined, state: VersionState) => {
     const f = findVersion(name);
     if (f.version === 'latest') throw fail(grpc.status.INVALID_ARGUMENT, 'a version alias cannot be used here');
     if (etag && etag !== versionMsg(f.project, f.id, f.n, f.v).etag) throw fail(grpc.status.ABORTED, 'etag mismatch');
-    if (f.v.state === 'DESTROYED') throw fail(grpc.status.FAILED_PRECONDITION, `Secret Version [${name}] is in DESTROYED state.`);
+    if (f.v.state === 'DESTROYED')
+      throw fail(grpc.status.FAILED_PRECONDITION, `Secret Version [${name}] is in DESTROYED state.`);
     f.v.state = state;
     if (state === 'DESTROYED') f.v.data = null;
     return versionMsg(f.project, f.id, f.n, f.v);
@@ -170,17 +186,27 @@ export async function startGsmDouble(o: GsmDoubleOptions = {}): Promise<GsmDoubl
 
   /* eslint-disable @typescript-eslint/no-explicit-any -- protoLoader gives untyped request objects */
   const handlers: Record<string, (req: any) => unknown> = {
-    CreateSecret(req: { parent: string; secretId: string; secret: { labels?: Record<string, string>; annotations?: Record<string, string>; replication?: { automatic?: unknown; userManaged?: unknown } | null } | null }) {
+    CreateSecret(req: {
+      parent: string;
+      secretId: string;
+      secret: {
+        labels?: Record<string, string>;
+        annotations?: Record<string, string>;
+        replication?: { automatic?: unknown; userManaged?: unknown } | null;
+      } | null;
+    }) {
       const p = parent(req.parent);
       if (!ID_RE.test(req.secretId)) throw fail(grpc.status.INVALID_ARGUMENT, 'invalid secret id');
       const r = req.secret?.replication;
-      if (!r || (!r.automatic && !r.userManaged)) throw fail(grpc.status.INVALID_ARGUMENT, 'Secret.replication is required');
+      if (!r || (!r.automatic && !r.userManaged))
+        throw fail(grpc.status.INVALID_ARGUMENT, 'Secret.replication is required');
       const labels = { ...(req.secret?.labels ?? {}) };
       const annotations = { ...(req.secret?.annotations ?? {}) };
       checkLabels(labels);
       checkAnnotations(annotations);
       const m = project(p);
-      if (m.has(req.secretId)) throw fail(grpc.status.ALREADY_EXISTS, `Secret [projects/${p}/secrets/${req.secretId}] already exists.`);
+      if (m.has(req.secretId))
+        throw fail(grpc.status.ALREADY_EXISTS, `Secret [projects/${p}/secrets/${req.secretId}] already exists.`);
       const s: StoredSecret = { labels, annotations, createTime: Date.now(), etag: newEtag(), versions: [] };
       m.set(req.secretId, s);
       return secretMsg(p, req.secretId, s);
@@ -189,11 +215,20 @@ export async function startGsmDouble(o: GsmDoubleOptions = {}): Promise<GsmDoubl
       const f = find(req.name);
       return secretMsg(f.project, f.id, f.secret);
     },
-    UpdateSecret(req: { secret: { name: string; etag: string; labels: Record<string, string>; annotations: Record<string, string> } | null; updateMask: { paths: string[] } | null }) {
+    UpdateSecret(req: {
+      secret: {
+        name: string;
+        etag: string;
+        labels: Record<string, string>;
+        annotations: Record<string, string>;
+      } | null;
+      updateMask: { paths: string[] } | null;
+    }) {
       if (!req.secret) throw fail(grpc.status.INVALID_ARGUMENT, 'secret is required');
       const paths = req.updateMask?.paths ?? [];
       if (paths.length === 0) throw fail(grpc.status.INVALID_ARGUMENT, 'update_mask is required');
-      for (const p of paths) if (!UPDATABLE.has(p)) throw fail(grpc.status.INVALID_ARGUMENT, `update_mask path ${p} is not supported`);
+      for (const p of paths)
+        if (!UPDATABLE.has(p)) throw fail(grpc.status.INVALID_ARGUMENT, `update_mask path ${p} is not supported`);
       const f = find(req.secret.name);
       checkEtag(f.secret, req.secret.etag);
       const labels = paths.includes('labels') ? { ...req.secret.labels } : f.secret.labels;
@@ -224,9 +259,15 @@ export async function startGsmDouble(o: GsmDoubleOptions = {}): Promise<GsmDoubl
     AccessSecretVersion(req: { name: string }) {
       const f = findVersion(req.name);
       if (f.v.state !== 'ENABLED' || !f.v.data) {
-        throw fail(grpc.status.FAILED_PRECONDITION, `Secret Version [projects/${f.project}/secrets/${f.id}/versions/${f.n}] is in ${f.v.state} state.`);
+        throw fail(
+          grpc.status.FAILED_PRECONDITION,
+          `Secret Version [projects/${f.project}/secrets/${f.id}/versions/${f.n}] is in ${f.v.state} state.`,
+        );
       }
-      return { name: `projects/${f.project}/secrets/${f.id}/versions/${f.n}`, payload: { data: f.v.data, dataCrc32c: null } };
+      return {
+        name: `projects/${f.project}/secrets/${f.id}/versions/${f.n}`,
+        payload: { data: f.v.data, dataCrc32c: null },
+      };
     },
     DisableSecretVersion: (req: { name: string; etag: string }) => setState(req.name, req.etag, 'DISABLED'),
     EnableSecretVersion: (req: { name: string; etag: string }) => setState(req.name, req.etag, 'ENABLED'),
@@ -256,12 +297,15 @@ export async function startGsmDouble(o: GsmDoubleOptions = {}): Promise<GsmDoubl
     let start = 0;
     if (pageToken) {
       const t = tokens.get(pageToken);
-      if (!t || t.query !== query) throw fail(grpc.status.INVALID_ARGUMENT, 'Invalid page token: it does not belong to this request.');
+      if (!t || t.query !== query)
+        throw fail(grpc.status.INVALID_ARGUMENT, 'Invalid page token: it does not belong to this request.');
       start = t.offset;
     }
     let next = '';
     if (start + size < all.length) {
-      next = createHash('sha256').update(`${query}|${start + size}|${randomBytes(8).toString('hex')}`).digest('base64url');
+      next = createHash('sha256')
+        .update(`${query}|${start + size}|${randomBytes(8).toString('hex')}`)
+        .digest('base64url');
       tokens.set(next, { query, offset: start + size });
     }
     return { [field]: all.slice(start, start + size), nextPageToken: next, totalSize: all.length };
@@ -275,7 +319,10 @@ export async function startGsmDouble(o: GsmDoubleOptions = {}): Promise<GsmDoubl
       const fault = faults.find((f) => f.times > 0 && (f.method === '*' || f.method === method));
       if (fault) {
         fault.times--;
-        const what = fault.code === grpc.status.RESOURCE_EXHAUSTED ? 'Quota exceeded for quota metric \'Access requests\' (injected)' : `injected ${grpc.status[fault.code]}`;
+        const what =
+          fault.code === grpc.status.RESOURCE_EXHAUSTED
+            ? "Quota exceeded for quota metric 'Access requests' (injected)"
+            : `injected ${grpc.status[fault.code]}`;
         return cb(fail(fault.code, what));
       }
       const h = handlers[method];
@@ -290,7 +337,9 @@ export async function startGsmDouble(o: GsmDoubleOptions = {}): Promise<GsmDoubl
   const server = new grpc.Server();
   server.addService(service, impl);
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`127.0.0.1:${o.port ?? 0}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(`127.0.0.1:${o.port ?? 0}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
   );
   return {
     endpoint: `127.0.0.1:${port}`,

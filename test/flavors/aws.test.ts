@@ -32,12 +32,22 @@ testFlavor({
   faults: proxyFaults({ target: endpoint, config: (url) => ({ ...config, endpoint_url: url }) }),
 });
 
-const raw = new SecretsManagerClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+const raw = new SecretsManagerClient({
+  endpoint,
+  region: 'us-east-1',
+  credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+});
 const configDir = mkdtempSync(join(tmpdir(), 'keystack-aws-'));
 const schemas = createSchemaRegistry();
 const managers: SecretsManager[] = [];
 const manager = (cfg: Record<string, unknown>, uuid = randomUUID(), name = 'aws_test') => {
-  const m = new SecretsManager({ record: { uuid, name, flavor: 'aws', config: { ...config, ...cfg } }, flavor: aws, configDir, env, schemas });
+  const m = new SecretsManager({
+    record: { uuid, name, flavor: 'aws', config: { ...config, ...cfg } },
+    flavor: aws,
+    configDir,
+    env,
+    schemas,
+  });
   managers.push(m);
   return m;
 };
@@ -52,17 +62,19 @@ describe('aws: ZenML 0.30 layout with scope_prefix=zenml', () => {
   it('reads a secret written through the raw API in ZenML layout', async () => {
     const name = fresh();
     const uuid = randomUUID();
-    await raw.send(new CreateSecretCommand({
-      Name: `zenml/component/${uuid}/${name}`,
-      SecretString: JSON.stringify({ username: 'admin', password: 'pw', zenml_schema_name: 'basic_auth' }),
-      Tags: [
-        { Key: 'zenml_scope', Value: 'component' },
-        { Key: 'zenml_secret_name', Value: name },
-        { Key: 'zenml_component_uuid', Value: uuid },
-        { Key: 'zenml_component_name', Value: 'zenml_sm' },
-        { Key: 'zenml_secret_schema', Value: 'basic_auth' },
-      ],
-    }));
+    await raw.send(
+      new CreateSecretCommand({
+        Name: `zenml/component/${uuid}/${name}`,
+        SecretString: JSON.stringify({ username: 'admin', password: 'pw', zenml_schema_name: 'basic_auth' }),
+        Tags: [
+          { Key: 'zenml_scope', Value: 'component' },
+          { Key: 'zenml_secret_name', Value: name },
+          { Key: 'zenml_component_uuid', Value: uuid },
+          { Key: 'zenml_component_name', Value: 'zenml_sm' },
+          { Key: 'zenml_secret_schema', Value: 'basic_auth' },
+        ],
+      }),
+    );
     const m = manager({ scope: 'component', scope_prefix: 'zenml' }, uuid, 'zenml_sm');
     expect(await m.get(name)).toEqual({ name, schema: 'basic_auth', values: { username: 'admin', password: 'pw' } });
     expect(await m.list()).toEqual([name]);
@@ -86,7 +98,11 @@ describe('aws: ZenML 0.30 layout with scope_prefix=zenml', () => {
       zenml_secret_schema: 'mysql',
     });
     const v = await raw.send(new GetSecretValueCommand({ SecretId: id }));
-    expect(JSON.parse(v.SecretString ?? '')).toEqual({ user: 'u', ssl_verify_server_cert: true, zenml_schema_name: 'mysql' });
+    expect(JSON.parse(v.SecretString ?? '')).toEqual({
+      user: 'u',
+      ssl_verify_server_cert: true,
+      zenml_schema_name: 'mysql',
+    });
     await m.delete(name);
   });
 
@@ -104,7 +120,9 @@ describe('aws: foreign secrets', () => {
   it('a binary secret is a clear BackendError, not a crash', async () => {
     const name = fresh();
     await raw.send(new CreateSecretCommand({ Name: name, SecretBinary: randomBytes(16) }));
-    const err = await manager({ scope: 'none' }).get(name).catch((e: unknown) => e);
+    const err = await manager({ scope: 'none' })
+      .get(name)
+      .catch((e: unknown) => e);
     expect(code(err)).toBe('backend');
     expect((err as Error).message).toMatch(/binary/);
     await raw.send(new DeleteSecretCommand({ SecretId: name, ForceDeleteWithoutRecovery: true }));
@@ -114,7 +132,9 @@ describe('aws: foreign secrets', () => {
     const name = fresh();
     const value = `plain-${randomBytes(8).toString('hex')}`;
     await raw.send(new CreateSecretCommand({ Name: name, SecretString: value }));
-    const err = await manager({ scope: 'none' }).get(name).catch((e: unknown) => e);
+    const err = await manager({ scope: 'none' })
+      .get(name)
+      .catch((e: unknown) => e);
     expect(code(err)).toBe('backend');
     assertNoLeak(err, [value]);
     await raw.send(new DeleteSecretCommand({ SecretId: name, ForceDeleteWithoutRecovery: true }));
@@ -146,10 +166,14 @@ describe('aws: recovery window', () => {
     const e = tempEnv();
     const flags = ['--flavor=aws', '--region_name=us-east-1', `--endpoint_url=${endpoint}`];
     for (const days of ['3', '31']) {
-      expectCleanError(cli(e, ['secrets-manager', 'register', 'bad', ...flags, `--recovery_window_days=${days}`]), 1, { message: /recovery_window_days/ });
+      expectCleanError(cli(e, ['secrets-manager', 'register', 'bad', ...flags, `--recovery_window_days=${days}`]), 1, {
+        message: /recovery_window_days/,
+      });
     }
     expect(cli(e, ['secrets-manager', 'register', 'ok', ...flags, '--recovery_window_days=7']).status).toBe(0);
-    expectCleanError(cli(e, ['secrets-manager', 'update', 'ok', '--recovery_window_days=3']), 1, { message: /recovery_window_days/ });
+    expectCleanError(cli(e, ['secrets-manager', 'update', 'ok', '--recovery_window_days=3']), 1, {
+      message: /recovery_window_days/,
+    });
     expect(cli(e, ['secrets-manager', 'update', 'ok', '--recovery_window_days=30']).status).toBe(0);
   });
 });
@@ -157,7 +181,12 @@ describe('aws: recovery window', () => {
 describe('aws: failures are BackendErrors, never "not found"', () => {
   it('an unreachable endpoint', async () => {
     const m = manager({ endpoint_url: await closedPortUrl() });
-    for (const op of [() => m.get('x'), () => m.delete('x'), () => m.list(), () => m.register('x', { a: 'secretvalue' })]) {
+    for (const op of [
+      () => m.get('x'),
+      () => m.delete('x'),
+      () => m.list(),
+      () => m.register('x', { a: 'secretvalue' }),
+    ]) {
       const err = await op().catch((e: unknown) => e);
       expect(code(err)).toBe('backend');
       expect((err as Error).message).toMatch(/cannot reach/);
@@ -171,11 +200,16 @@ describe('aws: failures are BackendErrors, never "not found"', () => {
       res.end(JSON.stringify({ __type: type, message: `${type} from the fake server` }));
     });
 
-  for (const [status, type] of [[400, 'ThrottlingException'], [429, 'TooManyRequestsException']] as const) {
+  for (const [status, type] of [
+    [400, 'ThrottlingException'],
+    [429, 'TooManyRequestsException'],
+  ] as const) {
     it(`throttling (${status} ${type}) is retried with backoff, then reported`, async () => {
       const server = await awsError(status, type);
       try {
-        const err = await manager({ endpoint_url: server.url }).get('x').catch((e: unknown) => e);
+        const err = await manager({ endpoint_url: server.url })
+          .get('x')
+          .catch((e: unknown) => e);
         expect(code(err)).toBe('backend');
         expect((err as Error).message).toMatch(/throttl/i);
         expect(server.requests).toBe(5);
@@ -185,12 +219,19 @@ describe('aws: failures are BackendErrors, never "not found"', () => {
     }, 20_000);
   }
 
-  for (const [status, type, text] of [[400, 'UnrecognizedClientException', /credentials/], [400, 'AccessDeniedException', /access denied/]] as const) {
+  for (const [status, type, text] of [
+    [400, 'UnrecognizedClientException', /credentials/],
+    [400, 'AccessDeniedException', /access denied/],
+  ] as const) {
     it(`${type} (moto accepts any credentials, so a fake server answers)`, async () => {
       const server = await awsError(status, type);
       try {
         const m = manager({ endpoint_url: server.url });
-        for (const op of [() => m.get('x'), () => m.delete('x'), () => m.update('x', { a: 'b' }, { schema: 'arbitrary' })]) {
+        for (const op of [
+          () => m.get('x'),
+          () => m.delete('x'),
+          () => m.update('x', { a: 'b' }, { schema: 'arbitrary' }),
+        ]) {
           const err = await op().catch((e: unknown) => e);
           expect(code(err)).toBe('backend');
           expect((err as Error).message).toMatch(text);
@@ -205,7 +246,8 @@ describe('aws: failures are BackendErrors, never "not found"', () => {
 
   it('names outside [A-Za-z0-9_+=.@-] are InvalidNameError', async () => {
     const m = manager({});
-    for (const n of ['bad!name', 'semi;colon', 'ümlaut']) await expect(m.register(n, { a: 'b' })).rejects.toMatchObject({ code: 'invalid_name' });
+    for (const n of ['bad!name', 'semi;colon', 'ümlaut'])
+      await expect(m.register(n, { a: 'b' })).rejects.toMatchObject({ code: 'invalid_name' });
     expect(() => manager({ scope: 'namespace', namespace: 'bad#ns' })).toThrow(/namespace/);
   });
 });

@@ -18,7 +18,9 @@ import { assertStaleWriteConflicts } from '../support/compare-and-set.js';
 
 const url = process.env['AKV_URL'];
 if (!url) {
-  throw new Error('AKV_URL is not set: start the emulators (scripts/emulators/start.sh, then source its env.sh), or the in-repo double: npx tsx test/doubles/azure-key-vault.ts --port 8443 --ca-out /tmp/akv-ca.pem, with AKV_URL=https://localhost:8443 NODE_EXTRA_CA_CERTS=/tmp/akv-ca.pem');
+  throw new Error(
+    'AKV_URL is not set: start the emulators (scripts/emulators/start.sh, then source its env.sh), or the in-repo double: npx tsx test/doubles/azure-key-vault.ts --port 8443 --ca-out /tmp/akv-ca.pem, with AKV_URL=https://localhost:8443 NODE_EXTRA_CA_CERTS=/tmp/akv-ca.pem',
+  );
 }
 // A static token: tests never reach DefaultAzureCredential (and so never a metadata endpoint).
 const config = { vault_url: url, access_token: 'emulator' };
@@ -27,12 +29,37 @@ const env: Record<string, string | undefined> = {};
 const stub = { getToken: async () => ({ token: 'emulator', expiresOnTimestamp: Date.now() + 3.6e6 }) };
 
 const manager = (cfg: Record<string, unknown>, uuid = randomUUID(), name = 'akv-test') =>
-  new SecretsManager({ record: { uuid, name, flavor: 'azure', config: cfg }, flavor: azure, configDir: '/nonexistent', env, schemas: createSchemaRegistry() });
+  new SecretsManager({
+    record: { uuid, name, flavor: 'azure', config: cfg },
+    flavor: azure,
+    configDir: '/nonexistent',
+    env,
+    schemas: createSchemaRegistry(),
+  });
 
 // The fault proxy speaks HTTPS to the SDK (Key Vault clients refuse http) with a certificate of its own.
 const proxyDir = mkdtempSync(join(tmpdir(), 'akv-proxy-'));
-execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost',
-  '-keyout', join(proxyDir, 'key.pem'), '-out', join(proxyDir, 'cert.pem')], { stdio: 'ignore' });
+execFileSync(
+  'openssl',
+  [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=localhost',
+    '-addext',
+    'subjectAltName=DNS:localhost',
+    '-keyout',
+    join(proxyDir, 'key.pem'),
+    '-out',
+    join(proxyDir, 'cert.pem'),
+  ],
+  { stdio: 'ignore' },
+);
 
 testFlavor({
   flavor: azure,
@@ -51,7 +78,13 @@ describe('azure specifics', () => {
 
   it('reads and writes ZenML 0.30 scoped secrets with scope_prefix=zenml', async () => {
     const uuid = randomUUID();
-    const tags = { zenml_scope: 'component', zenml_secret_name: 'dbcreds', zenml_component_uuid: uuid, zenml_component_name: 'akv', zenml_secret_schema: 'arbitrary' };
+    const tags = {
+      zenml_scope: 'component',
+      zenml_secret_name: 'dbcreds',
+      zenml_component_uuid: uuid,
+      zenml_component_name: 'akv',
+      zenml_secret_schema: 'arbitrary',
+    };
     await raw.setSecret(`zenml-component-${uuid}-dbcreds`, '{"user":"u","zenml_schema_name":"arbitrary"}', { tags });
     const m = manager({ ...config, scope: 'component', scope_prefix: 'zenml' }, uuid, 'akv');
     assert.deepEqual((await m.get('dbcreds')).values, { user: 'u' });
@@ -69,7 +102,10 @@ describe('azure specifics', () => {
     const name = `p${randomBytes(4).toString('hex')}`;
     await m.register(name, { a: '1' });
     await m.delete(name);
-    await assert.rejects(raw.getDeletedSecret(`keystack-global-${name}`), (e: { statusCode?: number }) => e.statusCode === 404);
+    await assert.rejects(
+      raw.getDeletedSecret(`keystack-global-${name}`),
+      (e: { statusCode?: number }) => e.statusCode === 404,
+    );
     await m.register(name, { a: '2' });
     assert.deepEqual((await m.get(name)).values, { a: '2' });
     await m.delete(name);
@@ -95,16 +131,25 @@ describe('azure specifics', () => {
       writeFileSync(caFile, d.ca);
     });
     afterAll(async () => d.close());
-    const local = (extra: Record<string, unknown> = {}) => manager({ vault_url: d.url, access_token: d.token, ca_file: caFile, ...extra });
+    const local = (extra: Record<string, unknown> = {}) =>
+      manager({ vault_url: d.url, access_token: d.token, ca_file: caFile, ...extra });
 
     it('explains a 409 on register by its inner error code, and retries ObjectIsBeingDeleted', async () => {
       const m = local({ scope: 'global' });
       d.failNext(409, 1, /^PUT /, undefined, 'ObjectIsDeletedButRecoverable');
-      await assert.rejects(m.register('held', { a: '1' }), (e: { code?: string; message?: string; hint?: string }) =>
-        e.code === 'backend' && /deleted \(not purged\)/.test(e.message ?? '') && /purge/.test(e.hint ?? ''));
+      await assert.rejects(
+        m.register('held', { a: '1' }),
+        (e: { code?: string; message?: string; hint?: string }) =>
+          e.code === 'backend' && /deleted \(not purged\)/.test(e.message ?? '') && /purge/.test(e.hint ?? ''),
+      );
       d.failNext(409, 1, /^PUT /);
-      await assert.rejects(m.register('held', { a: '1' }), (e: { code?: string; message?: string }) =>
-        e.code === 'backend' && /conflict \(no inner error code\)/.test(e.message ?? '') && !/not purged/.test(e.message ?? ''));
+      await assert.rejects(
+        m.register('held', { a: '1' }),
+        (e: { code?: string; message?: string }) =>
+          e.code === 'backend' &&
+          /conflict \(no inner error code\)/.test(e.message ?? '') &&
+          !/not purged/.test(e.message ?? ''),
+      );
       d.failNext(409, 2, /^PUT /, undefined, 'ObjectIsBeingDeleted');
       await m.register('held', { a: '1' });
       assert.deepEqual((await m.get('held')).values, { a: '1' });
@@ -119,18 +164,28 @@ describe('azure specifics', () => {
     it('a disabled secret is an error that says so, and a bad token is refused', async () => {
       const m = local({ scope: 'global' });
       await m.register('off', { a: '1' });
-      const raw = new SecretClient(d.url, { getToken: async () => ({ token: d.token, expiresOnTimestamp: Date.now() + 3.6e6 }) },
-        { serviceVersion: '2025-07-01', disableChallengeResourceVerification: true, tlsOptions: { ca: d.ca } });
+      const raw = new SecretClient(
+        d.url,
+        { getToken: async () => ({ token: d.token, expiresOnTimestamp: Date.now() + 3.6e6 }) },
+        { serviceVersion: '2025-07-01', disableChallengeResourceVerification: true, tlsOptions: { ca: d.ca } },
+      );
       const s = await raw.getSecret('keystack-global-off');
       await raw.updateSecretProperties('keystack-global-off', s.properties.version ?? '', { enabled: false });
-      await assert.rejects(m.get('off'), (e: { code?: string; message?: string; hint?: string }) => e.code === 'backend' && /disabled/.test(e.message ?? '') && /set-attributes/.test(e.hint ?? ''));
+      await assert.rejects(
+        m.get('off'),
+        (e: { code?: string; message?: string; hint?: string }) =>
+          e.code === 'backend' && /disabled/.test(e.message ?? '') && /set-attributes/.test(e.hint ?? ''),
+      );
       await assert.rejects(m.register('off', { a: '2' }), (e: { code?: string }) => e.code === 'secret_exists');
       await m.delete('off');
-      await assert.rejects(local({ access_token: 'wrong' }).list(), (e: { code?: string; message?: string }) => e.code === 'backend' && /401/.test(e.message ?? ''));
+      await assert.rejects(
+        local({ access_token: 'wrong' }).list(),
+        (e: { code?: string; message?: string }) => e.code === 'backend' && /401/.test(e.message ?? ''),
+      );
       await m.close();
     });
 
-    it('accepts names up to Key Vault\'s 127 characters (the full scoped name)', async () => {
+    it("accepts names up to Key Vault's 127 characters (the full scoped name)", async () => {
       const m = local({ scope: 'global' });
       const name = 'n'.repeat(127 - 'keystack-global-'.length);
       await m.register(name, { a: '1' });
@@ -141,12 +196,21 @@ describe('azure specifics', () => {
     });
 
     it("reads ZenML's none-scope per-key groups as one read-only secret, and never lists or deletes their members", async () => {
-      const raw = new SecretClient(d.url, { getToken: async () => ({ token: d.token, expiresOnTimestamp: Date.now() + 3.6e6 }) },
-        { serviceVersion: '2025-07-01', disableChallengeResourceVerification: true, tlsOptions: { ca: d.ca } });
+      const raw = new SecretClient(
+        d.url,
+        { getToken: async () => ({ token: d.token, expiresOnTimestamp: Date.now() + 3.6e6 }) },
+        { serviceVersion: '2025-07-01', disableChallengeResourceVerification: true, tlsOptions: { ca: d.ca } },
+      );
       // ZenML 0.30's layout for `zenml secrets-manager secret register zgrp --user=u --password=p` in `none` scope.
-      const zenmlName = (secret: string, key: string) => `zenml-${Buffer.from(Buffer.from(`${secret}-${key}`).toString('base64')).toString('hex')}`;
-      for (const [k, v] of [['user', 'u'], ['password', 'p w']] as const) {
-        await raw.setSecret(zenmlName('zgrp', k), v, { tags: { 'zenml-group-key': 'zgrp', 'zenml-key-name': k, 'zenml-schema-name': 'arbitrary' } });
+      const zenmlName = (secret: string, key: string) =>
+        `zenml-${Buffer.from(Buffer.from(`${secret}-${key}`).toString('base64')).toString('hex')}`;
+      for (const [k, v] of [
+        ['user', 'u'],
+        ['password', 'p w'],
+      ] as const) {
+        await raw.setSecret(zenmlName('zgrp', k), v, {
+          tags: { 'zenml-group-key': 'zgrp', 'zenml-key-name': k, 'zenml-schema-name': 'arbitrary' },
+        });
       }
       await raw.setSecret('foreign', 'not json');
       const m = local({ scope: 'none' });
@@ -154,8 +218,15 @@ describe('azure specifics', () => {
       const listed = await m.list();
       assert.ok(listed.includes('mine') && listed.includes('zgrp'), listed.join(','));
       assert.ok(!listed.includes('foreign') && !listed.some((n) => n.startsWith('zenml-')), listed.join(','));
-      assert.deepEqual(await m.get('zgrp'), { name: 'zgrp', schema: 'arbitrary', values: { user: 'u', password: 'p w' } });
-      await assert.rejects(m.update('zgrp', { user: 'x' }, { schema: 'arbitrary' }), (e: { code?: string }) => e.code === 'unsupported');
+      assert.deepEqual(await m.get('zgrp'), {
+        name: 'zgrp',
+        schema: 'arbitrary',
+        values: { user: 'u', password: 'p w' },
+      });
+      await assert.rejects(
+        m.update('zgrp', { user: 'x' }, { schema: 'arbitrary' }),
+        (e: { code?: string }) => e.code === 'unsupported',
+      );
       await assert.rejects(m.delete('zgrp'), (e: { code?: string }) => e.code === 'unsupported');
       await assert.rejects(m.delete(zenmlName('zgrp', 'user')), (e: { code?: string }) => e.code === 'unsupported');
       await assert.rejects(m.register('zgrp', { k: 'v' }), (e: { code?: string }) => e.code === 'secret_exists');
@@ -169,7 +240,13 @@ describe('azure specifics', () => {
 
     it('a stale compare-and-set is a conflict', async () => {
       const scope = { scope: 'global', componentUuid: randomUUID(), componentName: 'x', prefix: 'keystack' } as const;
-      const be = azure.create({ config: { vault_url: d.url, access_token: d.token, ca_file: caFile }, scope, names: backendNames(scope, '-', () => true), configDir: '/nonexistent', env });
+      const be = azure.create({
+        config: { vault_url: d.url, access_token: d.token, ca_file: caFile },
+        scope,
+        names: backendNames(scope, '-', () => true),
+        configDir: '/nonexistent',
+        env,
+      });
       await assertStaleWriteConflicts(be);
     });
 
@@ -183,14 +260,20 @@ describe('azure specifics', () => {
       // would be used if the header were ignored, starts at a few hundred ms.
       const waited = Date.now() - started;
       assert.ok(waited >= 1900, `retried after ${waited} ms in all; the server asked for 2 × 1 s`);
-      assert.deepEqual(d.calls.slice(before).filter((c) => c === 'GET /secrets'), ['GET /secrets', 'GET /secrets', 'GET /secrets']);
+      assert.deepEqual(
+        d.calls.slice(before).filter((c) => c === 'GET /secrets'),
+        ['GET /secrets', 'GET /secrets', 'GET /secrets'],
+      );
       await m.close();
     });
 
     it('403 is a BackendError with a hint, never "not found"', async () => {
       const m = local();
       d.failNext(403, 1, /^GET \/secrets\//);
-      await assert.rejects(m.get('x'), (e: { code?: string; hint?: string }) => e.code === 'backend' && /Key Vault Secrets Officer/.test(e.hint ?? ''));
+      await assert.rejects(
+        m.get('x'),
+        (e: { code?: string; hint?: string }) => e.code === 'backend' && /Key Vault Secrets Officer/.test(e.hint ?? ''),
+      );
       await m.close();
     });
 
@@ -198,7 +281,10 @@ describe('azure specifics', () => {
       const m = local({ scope: 'global' });
       const before = d.calls.length;
       await m.register('onewrite', { a: '1' });
-      assert.deepEqual(d.calls.slice(before).filter((c) => !c.startsWith('GET')), ['PUT /secrets/keystack-global-onewrite']);
+      assert.deepEqual(
+        d.calls.slice(before).filter((c) => !c.startsWith('GET')),
+        ['PUT /secrets/keystack-global-onewrite'],
+      );
       await m.close();
     });
   });
@@ -209,19 +295,37 @@ describe('azure specifics', () => {
       const r = await cliAsync(e, args);
       assert.equal(r.status, 0, r.stderr);
     };
-    await ok(['secrets-manager', 'register', 'akv', '--flavor=azure', '--scope=global', `--vault_url=${url}`, '--access_token=emulator']);
+    await ok([
+      'secrets-manager',
+      'register',
+      'akv',
+      '--flavor=azure',
+      '--scope=global',
+      `--vault_url=${url}`,
+      '--access_token=emulator',
+    ]);
     await ok(['stack', 'register', 'akv-stack', '-x', 'akv', '--set']);
     const name = `merged${randomBytes(3).toString('hex')}`;
     await ok(['secret', 'register', name, '--k0=v']);
-    const runs = await Promise.all(Array.from({ length: 8 }, (_, i) => cliAsync(e, ['secret', 'update', name, `--p${i}=v${i}`])));
+    const runs = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => cliAsync(e, ['secret', 'update', name, `--p${i}=v${i}`])),
+    );
     const m = manager({ ...config, scope: 'global' });
     const values = (await m.get(name)).values;
     runs.forEach((r, i) => {
       if (values[`p${i}`] !== `v${i}`) assert.notEqual(r.status, 0, `process ${i} exited 0 but its key is missing`);
       // A process may lose the race, and must say so; it may not fail for any other reason.
-      if (r.status !== 0) assert.match(r.stderr, /was changed by another writer while this change was applied; it was not applied/, `process ${i}`);
+      if (r.status !== 0)
+        assert.match(
+          r.stderr,
+          /was changed by another writer while this change was applied; it was not applied/,
+          `process ${i}`,
+        );
     });
-    assert.ok(runs.some((r) => r.status === 0), `no update succeeded:\n${runs.map((r) => r.stderr).join('')}`);
+    assert.ok(
+      runs.some((r) => r.status === 0),
+      `no update succeeded:\n${runs.map((r) => r.stderr).join('')}`,
+    );
     assert.equal(values['k0'], 'v');
     await m.delete(name);
     await m.close();
@@ -229,18 +333,24 @@ describe('azure specifics', () => {
 
   it('an unreachable vault is a BackendError', async () => {
     const m = manager({ vault_url: 'https://127.0.0.1:1', access_token: 't' });
-    await assert.rejects(m.get('x'), (e: { code?: string; message?: string }) => e.code === 'backend' && /cannot reach/.test(e.message ?? ''));
+    await assert.rejects(
+      m.get('x'),
+      (e: { code?: string; message?: string }) => e.code === 'backend' && /cannot reach/.test(e.message ?? ''),
+    );
     await m.close();
   });
 
   it('refuses a malformed key_vault_name or an http vault_url at register and update, before any use', () => {
     const e = tempEnv();
-    const register = (name: string, flag: string) => cli(e, ['secrets-manager', 'register', name, '--flavor=azure', flag]);
+    const register = (name: string, flag: string) =>
+      cli(e, ['secrets-manager', 'register', name, '--flavor=azure', flag]);
     for (const bad of ['kv', 'a'.repeat(25), '1vault', 'my--vault', 'vault-', 'my_vault']) {
       expectCleanError(register('bad', `--key_vault_name=${bad}`), 1, { message: /key_vault_name/ });
     }
     expectCleanError(register('bad', '--vault_url=http://localhost:8443'), 1, { message: /vault_url/ });
     assert.equal(register('ok', '--key_vault_name=my-vault-01').status, 0);
-    expectCleanError(cli(e, ['secrets-manager', 'update', 'ok', '--key_vault_name=my--vault']), 1, { message: /key_vault_name/ });
+    expectCleanError(cli(e, ['secrets-manager', 'update', 'ok', '--key_vault_name=my--vault']), 1, {
+      message: /key_vault_name/,
+    });
   });
 });

@@ -22,16 +22,35 @@ const baoToken = requireEnv('BAO_TOKEN', 'the OpenBao dev server root token');
 
 const managers: SecretsManager[] = [];
 const make = (flavor: FlavorDefinition<unknown>, config: Record<string, unknown>, env: Record<string, string>) => {
-  const m = new SecretsManager({ record: { uuid: randomUUID(), name: 't', flavor: flavor.name, config }, flavor, configDir: '/nonexistent', env, schemas: createSchemaRegistry() });
+  const m = new SecretsManager({
+    record: { uuid: randomUUID(), name: 't', flavor: flavor.name, config },
+    flavor,
+    configDir: '/nonexistent',
+    env,
+    schemas: createSchemaRegistry(),
+  });
   managers.push(m);
   return m;
 };
 const awsManager = (cfg: Record<string, unknown>, env: Record<string, string> = {}) =>
-  make(aws, { region_name: 'us-east-1', endpoint_url: awsEndpoint, ...cfg }, { AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', ...env });
-const vaultManager = (cfg: Record<string, unknown>, env: Record<string, string> = {}) => make(vault, { url: baoAddr, ...cfg }, { VAULT_TOKEN: baoToken, ...env });
+  make(
+    aws,
+    { region_name: 'us-east-1', endpoint_url: awsEndpoint, ...cfg },
+    { AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', ...env },
+  );
+const vaultManager = (cfg: Record<string, unknown>, env: Record<string, string> = {}) =>
+  make(vault, { url: baoAddr, ...cfg }, { VAULT_TOKEN: baoToken, ...env });
 const githubManager = (url: string, env: Record<string, string> = {}) =>
-  make(github, { owner: 'octo', repository: 'nope', api_url: url, scope: 'none' }, { GITHUB_TOKEN: 'ghp_test', ...env });
-const failure = (p: Promise<unknown>) => p.then(() => new Error('no failure'), (e: unknown) => e);
+  make(
+    github,
+    { owner: 'octo', repository: 'nope', api_url: url, scope: 'none' },
+    { GITHUB_TOKEN: 'ghp_test', ...env },
+  );
+const failure = (p: Promise<unknown>) =>
+  p.then(
+    () => new Error('no failure'),
+    (e: unknown) => e,
+  );
 const code = (e: unknown) => (e instanceof KeystackError ? e.code : String(e));
 const fresh = () => `ks${randomBytes(5).toString('hex')}`;
 afterAll(() => Promise.all(managers.map((m) => m.close())));
@@ -83,7 +102,10 @@ describe('vault: list, get and deleteAll agree on soft-deleted secrets', () => {
     await m.register(live, { k: 'v' });
     await m.register(soft, { k: 'v' });
     const ns = m.scope.namespace ?? '';
-    const r = await fetch(`${baoAddr}/v1/secret/data/keystack/namespace/${ns}/${soft}`, { method: 'DELETE', headers: { 'x-vault-token': baoToken } });
+    const r = await fetch(`${baoAddr}/v1/secret/data/keystack/namespace/${ns}/${soft}`, {
+      method: 'DELETE',
+      headers: { 'x-vault-token': baoToken },
+    });
     expect(r.status).toBe(204);
     await expect(m.get(soft)).rejects.toMatchObject({ code: 'secret_not_found' });
     expect(await m.list()).toEqual([live]);
@@ -100,7 +122,10 @@ describe('aws: writes the server did not confirm', () => {
     });
     try {
       const m = awsManager({ endpoint_url: server.url, scope: 'global' });
-      for (const op of [() => m.register('x', { k: 'secretvalue' }), () => m.update('x', { k: 'secretvalue' }, { schema: 'arbitrary' })]) {
+      for (const op of [
+        () => m.register('x', { k: 'secretvalue' }),
+        () => m.update('x', { k: 'secretvalue' }, { schema: 'arbitrary' }),
+      ]) {
         const err = await failure(op());
         expect(code(err), String(err)).toBe('backend');
         expect((err as Error).message).toMatch(/did not confirm the write/);
@@ -120,8 +145,15 @@ describe('aws: writes the server did not confirm', () => {
 
 describe('aws: the schema tag follows the content on update', () => {
   it('an update with another schema re-tags the secret, from a manager that has not read it too', async () => {
-    const raw = new SecretsManagerClient({ endpoint: awsEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
-    const tag = async (id: string) => Object.fromEntries(((await raw.send(new DescribeSecretCommand({ SecretId: id }))).Tags ?? []).map((t) => [t.Key, t.Value]))['keystack_secret_schema'] as string | undefined;
+    const raw = new SecretsManagerClient({
+      endpoint: awsEndpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+    });
+    const tag = async (id: string) =>
+      Object.fromEntries(
+        ((await raw.send(new DescribeSecretCommand({ SecretId: id }))).Tags ?? []).map((t) => [t.Key, t.Value]),
+      )['keystack_secret_schema'] as string | undefined;
     try {
       const a = awsManager({ scope: 'global' });
       const name = fresh();
@@ -170,11 +202,17 @@ describe('github: a 404 is absence only in a repository the token can see', () =
   it('delete, update and register in a wrong repository are a ConfigError, not "does not exist"', async () => {
     const server = await fakeServer((_req, res) => {
       res.writeHead(404, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ message: 'Not Found', documentation_url: 'https://docs.github.com/rest', status: '404' }));
+      res.end(
+        JSON.stringify({ message: 'Not Found', documentation_url: 'https://docs.github.com/rest', status: '404' }),
+      );
     });
     try {
       const m = githubManager(server.url);
-      for (const op of [() => m.delete('x'), () => m.update('x', { k: 'v' }, { schema: 'arbitrary' }), () => m.register('x', { k: 'v' })]) {
+      for (const op of [
+        () => m.delete('x'),
+        () => m.update('x', { k: 'v' }, { schema: 'arbitrary' }),
+        () => m.register('x', { k: 'v' }),
+      ]) {
         const err = await failure(op());
         expect(code(err), String(err)).toBe('config');
         expect((err as Error).message).toMatch(/octo\/nope was not found, or the token may not see it/);
@@ -218,7 +256,9 @@ describe('github: Retry-After is honoured within the retry budget', () => {
       const start = Date.now();
       const err = await failure(githubManager(server.url, { KEYSTACK_RETRY_BUDGET_MS: '5000' }).delete('x'));
       expect(code(err), String(err)).toBe('backend');
-      expect((err as Error).message).toMatch(/GitHub kept rate-limiting the request \(HTTP 403\); it asked to wait 60 s, beyond what is left of the retry budget of 5 s/);
+      expect((err as Error).message).toMatch(
+        /GitHub kept rate-limiting the request \(HTTP 403\); it asked to wait 60 s, beyond what is left of the retry budget of 5 s/,
+      );
       expect((err as KeystackError).hint).toMatch(/KEYSTACK_RETRY_BUDGET_MS/);
       expect(server.requests).toBe(1);
       expect(Date.now() - start).toBeLessThan(2000);
@@ -228,10 +268,15 @@ describe('github: Retry-After is honoured within the retry budget', () => {
   });
 });
 
-describe('vault: without detailed-metadata (HashiCorp Vault), list reads each path\'s metadata', () => {
+describe("vault: without detailed-metadata (HashiCorp Vault), list reads each path's metadata", () => {
   it('falls back once, and still leaves out soft-deleted paths', async () => {
     const seen: string[] = [];
-    const meta = (deleted: boolean) => ({ data: { current_version: 1, versions: { '1': { deletion_time: deleted ? '2026-12-01T00:00:00Z' : '', destroyed: false } } } });
+    const meta = (deleted: boolean) => ({
+      data: {
+        current_version: 1,
+        versions: { '1': { deletion_time: deleted ? '2026-12-01T00:00:00Z' : '', destroyed: false } },
+      },
+    });
     const server = await fakeServer((req, res) => {
       const path = (req.url ?? '').split('?')[0] ?? '';
       seen.push(path);
@@ -239,8 +284,10 @@ describe('vault: without detailed-metadata (HashiCorp Vault), list reads each pa
         res.writeHead(status, { 'content-type': 'application/json' });
         res.end(JSON.stringify(body));
       };
-      if (path.includes('/detailed-metadata/')) return answer(404, { errors: ['1 error occurred:\n\t* unsupported path\n\n'] });
-      if (path.endsWith('/metadata/keystack/global/')) return answer(200, { data: { keys: ['live', 'soft', 'folder/'] } });
+      if (path.includes('/detailed-metadata/'))
+        return answer(404, { errors: ['1 error occurred:\n\t* unsupported path\n\n'] });
+      if (path.endsWith('/metadata/keystack/global/'))
+        return answer(200, { data: { keys: ['live', 'soft', 'folder/'] } });
       if (path.endsWith('/metadata/keystack/global/live')) return answer(200, meta(false));
       if (path.endsWith('/metadata/keystack/global/soft')) return answer(200, meta(true));
       return answer(404, { errors: [] });
@@ -259,7 +306,11 @@ describe('vault: without detailed-metadata (HashiCorp Vault), list reads each pa
 describe('github: an exhausted quota waits for x-ratelimit-reset', () => {
   it('a reset beyond the budget fails at once, saying how long', async () => {
     const server = await fakeServer((_req, res) => {
-      res.writeHead(403, { 'content-type': 'application/json', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(Math.ceil(Date.now() / 1000) + 120) });
+      res.writeHead(403, {
+        'content-type': 'application/json',
+        'x-ratelimit-remaining': '0',
+        'x-ratelimit-reset': String(Math.ceil(Date.now() / 1000) + 120),
+      });
       res.end(JSON.stringify({ message: 'API rate limit exceeded' }));
     });
     try {
@@ -282,7 +333,9 @@ describe('through the built CLI', () => {
     });
     try {
       const e = tempEnv({ VAULT_TOKEN: 'root' });
-      expect((await cliAsync(e, ['secrets-manager', 'register', 'v', '--flavor=vault', `--url=${server.url}`])).status).toBe(0);
+      expect(
+        (await cliAsync(e, ['secrets-manager', 'register', 'v', '--flavor=vault', `--url=${server.url}`])).status,
+      ).toBe(0);
       expect((await cliAsync(e, ['stack', 'register', 'vs', '-x', 'v', '--set'])).status).toBe(0);
       const r = await cliAsync(e, ['secret', 'list']);
       expect(r.status).toBe(1);

@@ -57,11 +57,22 @@ describe('loading custom flavor modules', () => {
 
   it.each([
     ['a missing file', () => 'does/not/exist.ts', /does not exist/],
-    ['a module that exports nothing of keystack', () => write('empty.mjs', 'export const x = 1;'), /exports no keystack flavor or schema/],
-    ['a module that throws on import', () => write('throws.mjs', "throw new Error('boom');"), /cannot load module .*: boom/],
+    [
+      'a module that exports nothing of keystack',
+      () => write('empty.mjs', 'export const x = 1;'),
+      /exports no keystack flavor or schema/,
+    ],
+    [
+      'a module that throws on import',
+      () => write('throws.mjs', "throw new Error('boom');"),
+      /cannot load module .*: boom/,
+    ],
     ['a flavor with an invalid name', () => write('badname.mjs', flavorSource('Bad Name')), /invalid name "Bad Name"/],
   ])('refuses %s with a ConfigError', async (_label, file, message) => {
-    await expect((async () => loadPlugin(resolveModulePath(file())))()).rejects.toMatchObject({ code: 'config', message: expect.stringMatching(message) });
+    await expect((async () => loadPlugin(resolveModulePath(file())))()).rejects.toMatchObject({
+      code: 'config',
+      message: expect.stringMatching(message),
+    });
   });
 
   it('accepts a plain .mjs module with a hand-written flavor object', async () => {

@@ -12,5 +12,7 @@ testFlavor({
   configDir: dir,
   env: {},
   runner: vitestRunner,
-  faults: { skip: 'the local flavor is an SQLite file: there is no server to fail (its failures are tested in test/reliability)' },
+  faults: {
+    skip: 'the local flavor is an SQLite file: there is no server to fail (its failures are tested in test/reliability)',
+  },
 });

@@ -20,7 +20,9 @@ describe('flavor meta-checks', () => {
       it(`${flavor.name}: its dependency ${dep} is declared with the same range, and installed`, async () => {
         expect(pkg.optionalDependencies[dep], `${dep} missing from optionalDependencies`).toBeDefined();
         // One source of truth: the flavor's declared range is the one package.json installs.
-        expect(flavor.dependencies[dep], `${dep}: the flavor's range differs from package.json's`).toBe(pkg.optionalDependencies[dep]);
+        expect(flavor.dependencies[dep], `${dep}: the flavor's range differs from package.json's`).toBe(
+          pkg.optionalDependencies[dep],
+        );
         await expect(import(dep)).resolves.toBeDefined();
       });
     }
@@ -31,10 +33,16 @@ describe('flavor meta-checks', () => {
     // a folder; companions (src/flavors/<name>/*.ts) and shared helpers declare no flavor.
     const entries = readdirSync('src/flavors', { withFileTypes: true });
     const files = [
-      ...entries.filter((d) => d.isFile() && /^[a-z]+\.ts$/.test(d.name)).map((d) => [d.name.replace('.ts', ''), `src/flavors/${d.name}`]),
-      ...entries.filter((d) => d.isDirectory() && existsSync(`src/flavors/${d.name}/index.ts`)).map((d) => [d.name, `src/flavors/${d.name}/index.ts`]),
+      ...entries
+        .filter((d) => d.isFile() && /^[a-z]+\.ts$/.test(d.name))
+        .map((d) => [d.name.replace('.ts', ''), `src/flavors/${d.name}`]),
+      ...entries
+        .filter((d) => d.isDirectory() && existsSync(`src/flavors/${d.name}/index.ts`))
+        .map((d) => [d.name, `src/flavors/${d.name}/index.ts`]),
     ];
-    const flavorFiles = files.filter(([, f]) => readFileSync(f ?? '', 'utf8').includes('export default defineFlavor')).map(([n]) => n);
+    const flavorFiles = files
+      .filter(([, f]) => readFileSync(f ?? '', 'utf8').includes('export default defineFlavor'))
+      .map(([n]) => n);
     expect(flavorFiles.sort()).toEqual(BUILTIN_FLAVORS.map((f) => f.name).sort());
   });
 });

@@ -11,7 +11,13 @@ import { backendNames, looksScoped, type ScopeContext } from '../../src/secrets/
 import { createSchemaRegistry } from '../../src/secrets/schema.js';
 import { importUserModule } from '../../src/support/modules.js';
 
-const scope = (s: Partial<ScopeContext> = {}): ScopeContext => ({ scope: 'global', componentUuid: 'u-1', componentName: 'm', prefix: 'keystack', ...s });
+const scope = (s: Partial<ScopeContext> = {}): ScopeContext => ({
+  scope: 'global',
+  componentUuid: 'u-1',
+  componentName: 'm',
+  prefix: 'keystack',
+  ...s,
+});
 const any = () => true;
 
 describe('backend names computed by the core', () => {
@@ -37,7 +43,11 @@ describe('backend names computed by the core', () => {
 
   it('a flavor declares only a separator, and its backend gets names built from it', async () => {
     let seen: FlavorContext<unknown>['names'] | undefined;
-    const flavor = defineFlavor({ ...memoryFlavor(new Map()), separator: '-', create: (ctx) => ((seen = ctx.names), memoryBackend(new Map())) });
+    const flavor = defineFlavor({
+      ...memoryFlavor(new Map()),
+      separator: '-',
+      create: (ctx) => ((seen = ctx.names), memoryBackend(new Map())),
+    });
     const m = manager(flavor, { scope: 'namespace', namespace: 'team' });
     await m.list();
     expect(seen?.full('db')).toBe('keystack-namespace-team-db');
@@ -76,7 +86,10 @@ describe('deleteAll by default: list + delete', () => {
     });
     const m = manager(failing);
     for (let i = 0; i < 20; i++) await m.register(`s${i}`, { k: 'v' });
-    await expect(m.deleteAll()).rejects.toMatchObject({ code: 'backend', message: expect.stringContaining('backend down') });
+    await expect(m.deleteAll()).rejects.toMatchObject({
+      code: 'backend',
+      message: expect.stringContaining('backend down'),
+    });
     expect(calls).toBe(8);
     const bulk = manager(memoryFlavor(new Map(), { deleteAll: async () => 42 }));
     expect(await bulk.deleteAll()).toBe(42);
@@ -94,20 +107,31 @@ describe('the shared caller', () => {
 
   it('documents its limits and refuses nonsense', () => {
     expect(callLimits({})).toEqual({ requestTimeoutMs: 30_000, retryBudgetMs: 60_000 });
-    expect(callLimits({ KEYSTACK_REQUEST_TIMEOUT_MS: '500', KEYSTACK_RETRY_BUDGET_MS: '2000' })).toEqual({ requestTimeoutMs: 500, retryBudgetMs: 2000 });
+    expect(callLimits({ KEYSTACK_REQUEST_TIMEOUT_MS: '500', KEYSTACK_RETRY_BUDGET_MS: '2000' })).toEqual({
+      requestTimeoutMs: 500,
+      retryBudgetMs: 2000,
+    });
     expect(() => callLimits({ KEYSTACK_REQUEST_TIMEOUT_MS: '-1' })).toThrow(/KEYSTACK_REQUEST_TIMEOUT_MS/);
   });
 
   it('finds network codes through fetch-style causes', () => {
-    const fetchFailed = Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error('connect'), { code: 'ECONNREFUSED' }) });
-    expect(networkCode(Object.assign(new Error('HttpError'), { status: 500, cause: fetchFailed }))).toBe('ECONNREFUSED');
+    const fetchFailed = Object.assign(new TypeError('fetch failed'), {
+      cause: Object.assign(new Error('connect'), { code: 'ECONNREFUSED' }),
+    });
+    expect(networkCode(Object.assign(new Error('HttpError'), { status: 500, cause: fetchFailed }))).toBe(
+      'ECONNREFUSED',
+    );
     expect(networkCode(new DOMException('aborted', 'TimeoutError'))).toBe('ETIMEDOUT');
     expect(networkCode(new Error('plain'))).toBeUndefined();
   });
 
   it('honours a Retry-After longer than the old 5 s cap when the budget allows it', async () => {
     let attempts = 0;
-    const caller = createCaller({ flavor: 'x', env: { KEYSTACK_RETRY_BUDGET_MS: '10000' }, classify: { throttled: () => 1200, unreachableHint: '' } });
+    const caller = createCaller({
+      flavor: 'x',
+      env: { KEYSTACK_RETRY_BUDGET_MS: '10000' },
+      classify: { throttled: () => 1200, unreachableHint: '' },
+    });
     const start = Date.now();
     const out = await caller.run('get', 'n', async () => {
       if (attempts++ === 0) throw new Error('throttled');
@@ -119,21 +143,36 @@ describe('the shared caller', () => {
 
   it('a wait beyond the budget fails at once and says how long the server asked for', async () => {
     let attempts = 0;
-    const caller = createCaller({ flavor: 'x', env: { KEYSTACK_RETRY_BUDGET_MS: '1000' }, classify: { throttled: () => 60_000, explain: () => ({ reason: 'X kept throttling', hint: 'Wait.' }), unreachableHint: '' } });
+    const caller = createCaller({
+      flavor: 'x',
+      env: { KEYSTACK_RETRY_BUDGET_MS: '1000' },
+      classify: {
+        throttled: () => 60_000,
+        explain: () => ({ reason: 'X kept throttling', hint: 'Wait.' }),
+        unreachableHint: '',
+      },
+    });
     const start = Date.now();
-    const err = await caller.run('get', 'n', async () => {
-      attempts++;
-      throw new Error('throttled');
-    }).catch((e: unknown) => e);
+    const err = await caller
+      .run('get', 'n', async () => {
+        attempts++;
+        throw new Error('throttled');
+      })
+      .catch((e: unknown) => e);
     expect(Date.now() - start).toBeLessThan(500);
     expect(attempts).toBe(1);
-    expect(err).toMatchObject({ code: 'backend', message: expect.stringMatching(/asked to wait 60 s.*retry budget of 1 s/), hint: expect.stringContaining('KEYSTACK_RETRY_BUDGET_MS') });
+    expect(err).toMatchObject({
+      code: 'backend',
+      message: expect.stringMatching(/asked to wait 60 s.*retry budget of 1 s/),
+      hint: expect.stringContaining('KEYSTACK_RETRY_BUDGET_MS'),
+    });
   });
 });
 
 describe('tsx is optional', () => {
   it('a .ts module without tsx installed is a ConfigError naming the package', async () => {
-    const missing = () => Promise.reject(Object.assign(new Error("Cannot find package 'tsx'"), { code: 'ERR_MODULE_NOT_FOUND' }));
+    const missing = () =>
+      Promise.reject(Object.assign(new Error("Cannot find package 'tsx'"), { code: 'ERR_MODULE_NOT_FOUND' }));
     await expect(importUserModule('/nowhere/flavor.ts', '/nowhere', missing)).rejects.toMatchObject({
       code: 'config',
       message: expect.stringContaining("needs the npm package 'tsx'"),
@@ -143,7 +182,13 @@ describe('tsx is optional', () => {
 });
 
 function manager(flavor: ReturnType<typeof memoryFlavor>, cfg: Record<string, unknown> = {}): SecretsManager {
-  return new SecretsManager({ record: { uuid: randomUUID(), name: 'mem', flavor: flavor.name, config: { scope: 'global', ...cfg } }, flavor, configDir: '/nonexistent', env: {}, schemas: createSchemaRegistry() });
+  return new SecretsManager({
+    record: { uuid: randomUUID(), name: 'mem', flavor: flavor.name, config: { scope: 'global', ...cfg } },
+    flavor,
+    configDir: '/nonexistent',
+    env: {},
+    schemas: createSchemaRegistry(),
+  });
 }
 
 function memoryBackend(store: Map<string, StoredSecret>, over: Partial<SecretsBackend> = {}): SecretsBackend {
@@ -189,9 +234,14 @@ describe('protocol helpers shared by the flavors', () => {
   });
 
   it('allPages follows next tokens until one is empty or absent', async () => {
-    const pages: Record<string, { items: number[]; next: string | undefined }> = { start: { items: [1, 2], next: 'b' }, b: { items: [3], next: '' } };
+    const pages: Record<string, { items: number[]; next: string | undefined }> = {
+      start: { items: [1, 2], next: 'b' },
+      b: { items: [3], next: '' },
+    };
     const seen: (string | undefined)[] = [];
-    const all = await allPages(async (token) => (seen.push(token), pages[token ?? 'start'] ?? { items: [], next: undefined }));
+    const all = await allPages(
+      async (token) => (seen.push(token), pages[token ?? 'start'] ?? { items: [], next: undefined }),
+    );
     expect(all).toEqual([1, 2, 3]);
     expect(seen).toEqual([undefined, 'b']);
   });

@@ -26,16 +26,34 @@ testFlavor({
 
 /** The KV v2 HTTP API, as ZenML's hvac used it. */
 const api = async (method: string, path: string, body?: unknown, token = rootToken) => {
-  const r = await fetch(`${addr}/v1/${path}`, { method, headers: { 'x-vault-token': token, 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+  const r = await fetch(`${addr}/v1/${path}`, {
+    method,
+    headers: { 'x-vault-token': token, 'content-type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
   const text = await r.text();
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each test reads the part of Vault's JSON answer it checks
-  return { status: r.status, body: (text ? JSON.parse(text) : null) as { data?: Record<string, any>; auth?: Record<string, any> } | null };
+  return {
+    status: r.status,
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each test reads the part of Vault's JSON answer it checks
+    body: (text ? JSON.parse(text) : null) as { data?: Record<string, any>; auth?: Record<string, any> } | null,
+  };
 };
 const configDir = mkdtempSync(join(tmpdir(), 'keystack-vault-'));
 const schemas = createSchemaRegistry();
 const managers: SecretsManager[] = [];
-const manager = (cfg: Record<string, unknown>, e: Record<string, string> = env, uuid = randomUUID(), name = 'vault_test') => {
-  const m = new SecretsManager({ record: { uuid, name, flavor: 'vault', config: { ...config, ...cfg } }, flavor: vault, configDir, env: e, schemas });
+const manager = (
+  cfg: Record<string, unknown>,
+  e: Record<string, string> = env,
+  uuid = randomUUID(),
+  name = 'vault_test',
+) => {
+  const m = new SecretsManager({
+    record: { uuid, name, flavor: 'vault', config: { ...config, ...cfg } },
+    flavor: vault,
+    configDir,
+    env: e,
+    schemas,
+  });
   managers.push(m);
   return m;
 };
@@ -46,7 +64,13 @@ afterAll(() => Promise.all(managers.map((m) => m.close())));
 describe('vault: ZenML 0.30 layout with scope_prefix=zenml', () => {
   it('reads a secret written through the raw API in ZenML layout', async () => {
     const name = fresh();
-    expect((await api('POST', `secret/data/zenml/global/${name}`, { data: { username: 'admin', password: 'pw', zenml_schema_name: 'basic_auth' } })).status).toBe(200);
+    expect(
+      (
+        await api('POST', `secret/data/zenml/global/${name}`, {
+          data: { username: 'admin', password: 'pw', zenml_schema_name: 'basic_auth' },
+        })
+      ).status,
+    ).toBe(200);
     const m = manager({ scope: 'global', scope_prefix: 'zenml' });
     expect(await m.get(name)).toEqual({ name, schema: 'basic_auth', values: { username: 'admin', password: 'pw' } });
     expect(await m.list()).toContain(name);
@@ -63,7 +87,10 @@ describe('vault: ZenML 0.30 layout with scope_prefix=zenml', () => {
     expect(r.body?.data?.['data']).toEqual({ user: 'u', ssl_verify_server_cert: true, zenml_schema_name: 'mysql' });
     const none = manager({ scope: 'none', scope_prefix: 'zenml' });
     await none.register(name, { k: 'v' });
-    expect((await api('GET', `secret/data/${name}`)).body?.data?.['data']).toEqual({ k: 'v', zenml_schema_name: 'arbitrary' });
+    expect((await api('GET', `secret/data/${name}`)).body?.data?.['data']).toEqual({
+      k: 'v',
+      zenml_schema_name: 'arbitrary',
+    });
     await m.delete(name);
     await none.delete(name);
   });
@@ -76,7 +103,9 @@ describe('vault: versions', () => {
     await m.register(name, { k: 'v1' });
     expect((await api('DELETE', `secret/data/keystack/global/${name}`)).status).toBe(204);
     await expect(m.get(name)).rejects.toMatchObject({ code: 'secret_not_found' });
-    await expect(m.update(name, { k: 'x' }, { schema: 'arbitrary' })).rejects.toMatchObject({ code: 'secret_not_found' });
+    await expect(m.update(name, { k: 'x' }, { schema: 'arbitrary' })).rejects.toMatchObject({
+      code: 'secret_not_found',
+    });
     await expect(m.delete(name)).rejects.toMatchObject({ code: 'secret_not_found' });
     await m.register(name, { k: 'v2' });
     expect((await m.get(name)).values).toEqual({ k: 'v2' });
@@ -96,7 +125,9 @@ describe('vault: versions', () => {
   });
 
   it('a mount that does not exist is a BackendError, not "not found"', async () => {
-    const err = await manager({ mount_point: 'no_such_mount' }).get('x').catch((e: unknown) => e);
+    const err = await manager({ mount_point: 'no_such_mount' })
+      .get('x')
+      .catch((e: unknown) => e);
     expect(code(err)).toBe('backend');
     expect((err as Error).message).toMatch(/KV version 2/);
   });
@@ -107,7 +138,11 @@ describe('vault: AppRole', () => {
     const mount = `approle${randomBytes(3).toString('hex')}`;
     expect((await api('POST', `sys/auth/${mount}`, { type: 'approle' })).status).toBe(204);
     const policy = `keystack${randomBytes(3).toString('hex')}`;
-    const rules = ['data', 'metadata'].map((k) => `path "secret/${k}/keystack/global/*" { capabilities = ["create", "read", "update", "delete", "list"] }`).join('\n');
+    const rules = ['data', 'metadata']
+      .map(
+        (k) => `path "secret/${k}/keystack/global/*" { capabilities = ["create", "read", "update", "delete", "list"] }`,
+      )
+      .join('\n');
     expect((await api('PUT', `sys/policies/acl/${policy}`, { policy: rules })).status).toBe(204);
     expect((await api('POST', `auth/${mount}/role/ci`, { token_policies: [policy] })).status).toBe(204);
     const roleId = (await api('GET', `auth/${mount}/role/ci/role-id`)).body?.data?.['role_id'] as string;
@@ -121,7 +156,10 @@ describe('vault: AppRole', () => {
     await m.delete(name);
 
     // Outside the policy: denied, never "not found".
-    const other = manager({ scope: 'component', approle_mount: mount }, { VAULT_ROLE_ID: roleId, VAULT_SECRET_ID: secretId });
+    const other = manager(
+      { scope: 'component', approle_mount: mount },
+      { VAULT_ROLE_ID: roleId, VAULT_SECRET_ID: secretId },
+    );
     const denied = await other.get(name).catch((e: unknown) => e);
     expect(code(denied)).toBe('backend');
     expect((denied as Error).message).toMatch(/denied/);
@@ -136,7 +174,12 @@ describe('vault: AppRole', () => {
 describe('vault: failures are BackendErrors, never "not found"', () => {
   it('a wrong token', async () => {
     const m = manager({}, { VAULT_TOKEN: 'not-a-token' });
-    for (const op of [() => m.get('x'), () => m.list(), () => m.delete('x'), () => m.register('x', { a: 'secretvalue' })]) {
+    for (const op of [
+      () => m.get('x'),
+      () => m.list(),
+      () => m.delete('x'),
+      () => m.register('x', { a: 'secretvalue' }),
+    ]) {
       const err = await op().catch((e: unknown) => e);
       expect(code(err)).toBe('backend');
       expect((err as Error).message).toMatch(/denied/);
@@ -164,7 +207,9 @@ describe('vault: failures are BackendErrors, never "not found"', () => {
       res.end(JSON.stringify({ errors: ['request path "secret/data/x": rate limit quota exceeded'] }));
     });
     try {
-      const err = await manager({ url: server.url }).get('x').catch((e: unknown) => e);
+      const err = await manager({ url: server.url })
+        .get('x')
+        .catch((e: unknown) => e);
       expect(code(err)).toBe('backend');
       expect((err as Error).message).toMatch(/rate-limit/);
       expect(server.requests).toBe(5);
@@ -175,7 +220,8 @@ describe('vault: failures are BackendErrors, never "not found"', () => {
 
   it('names outside [A-Za-z0-9_+=.@-] are InvalidNameError', async () => {
     const m = manager({});
-    for (const n of ['bad!name', 'q?x', 'ümlaut', '%2e%2e']) await expect(m.register(n, { a: 'b' })).rejects.toMatchObject({ code: 'invalid_name' });
+    for (const n of ['bad!name', 'q?x', 'ümlaut', '%2e%2e'])
+      await expect(m.register(n, { a: 'b' })).rejects.toMatchObject({ code: 'invalid_name' });
   });
 });
 
@@ -188,27 +234,53 @@ describe('vault: TLS', () => {
     const { readFileSync } = await import('node:fs');
     const https = await import('node:https');
     dir = mkdtempSync(join(tmpdir(), 'keystack-vault-tls-'));
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
-      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
     // A fake Vault: healthy, and without any secret.
-    server = https.createServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (req, res) => {
-      const health = req.url?.startsWith('/v1/sys/health');
-      res.writeHead(health ? 200 : 404, { 'content-type': 'application/json' });
-      res.end(health ? '{"initialized":true,"sealed":false,"standby":false}' : '{"errors":[]}');
-    });
+    server = https.createServer(
+      { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) },
+      (req, res) => {
+        const health = req.url?.startsWith('/v1/sys/health');
+        res.writeHead(health ? 200 : 404, { 'content-type': 'application/json' });
+        res.end(health ? '{"initialized":true,"sealed":false,"standby":false}' : '{"errors":[]}');
+      },
+    );
     await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
     url = `https://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`;
   });
   afterAll(() => new Promise<void>((r) => (server ? server.close(() => r()) : r())));
 
   it('an untrusted certificate is a BackendError with a hint', async () => {
-    const err = await manager({ url }).get('x').catch((e: unknown) => e);
+    const err = await manager({ url })
+      .get('x')
+      .catch((e: unknown) => e);
     expect(code(err)).toBe('backend');
     expect((err as KeystackError).hint).toMatch(/ca_cert/);
   });
 
   it('ca_cert trusts the server', async () => {
-    await expect(manager({ url, ca_cert: join(dir, 'cert.pem') }).get('x')).rejects.toMatchObject({ code: 'secret_not_found' });
+    await expect(manager({ url, ca_cert: join(dir, 'cert.pem') }).get('x')).rejects.toMatchObject({
+      code: 'secret_not_found',
+    });
   });
 
   it('tls_skip_verify skips the check', async () => {
@@ -216,6 +288,8 @@ describe('vault: TLS', () => {
   });
 
   it('an unreadable ca_cert is a config error', async () => {
-    await expect(manager({ url, ca_cert: join(dir, 'missing.pem') }).get('x')).rejects.toMatchObject({ code: 'config' });
+    await expect(manager({ url, ca_cert: join(dir, 'missing.pem') }).get('x')).rejects.toMatchObject({
+      code: 'config',
+    });
   });
 });

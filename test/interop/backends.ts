@@ -22,7 +22,12 @@ const REGION = 'us-east-1';
 export function awsBackend(): InteropBackend {
   const endpoint = process.env['AWS_SM_ENDPOINT'];
   let client: SecretsManagerClient | undefined;
-  const raw = () => (client ??= new SecretsManagerClient({ endpoint: endpoint ?? '', region: REGION, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } }));
+  const raw = () =>
+    (client ??= new SecretsManagerClient({
+      endpoint: endpoint ?? '',
+      region: REGION,
+      credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+    }));
   return {
     id: 'aws',
     flavor: aws,
@@ -35,7 +40,11 @@ export function awsBackend(): InteropBackend {
       try {
         const v = await raw().send(new GetSecretValueCommand({ SecretId: id }));
         const d = await raw().send(new DescribeSecretCommand({ SecretId: id }));
-        return { id, payload: JSON.parse(v.SecretString ?? 'null') as Record<string, unknown>, labels: Object.fromEntries((d.Tags ?? []).map((t) => [t.Key ?? '', t.Value ?? ''])) };
+        return {
+          id,
+          payload: JSON.parse(v.SecretString ?? 'null') as Record<string, unknown>,
+          labels: Object.fromEntries((d.Tags ?? []).map((t) => [t.Key ?? '', t.Value ?? ''])),
+        };
       } catch (e) {
         if ((e as { name?: string }).name === 'ResourceNotFoundException') return null;
         throw e;
@@ -68,7 +77,9 @@ export function vaultBackend(): InteropBackend {
     keystackEnv: () => ({ VAULT_TOKEN: token }),
     async raw(scope, name) {
       const id = scopedName(scope, name, '/');
-      const r = await fetch(`${url ?? ''}/v1/secret/data/${id.split('/').map(encodeURIComponent).join('/')}`, { headers: { 'x-vault-token': token } });
+      const r = await fetch(`${url ?? ''}/v1/secret/data/${id.split('/').map(encodeURIComponent).join('/')}`, {
+        headers: { 'x-vault-token': token },
+      });
       if (r.status === 404) return null;
       if (!r.ok) throw new Error(`vault GET ${id}: HTTP ${r.status}`);
       const body = (await r.json()) as { data?: { data?: Record<string, unknown> } };
@@ -86,7 +97,8 @@ export function vaultBackend(): InteropBackend {
  * which keystack reads as one read-only secret per group and does not write: that direction is
  * covered by zenml-none-scope.test.ts instead of the matrix.
  */
-const PER_KEY_NONE = "ZenML's none scope stores one backend object per key; keystack reads such groups read-only and writes its own none-scope secrets as one object (see zenml-none-scope.test.ts)";
+const PER_KEY_NONE =
+  "ZenML's none scope stores one backend object per key; keystack reads such groups read-only and writes its own none-scope secrets as one object (see zenml-none-scope.test.ts)";
 
 export function gcpBackend(): InteropBackend {
   const endpoint = process.env['GSM_GRPC'];
@@ -95,7 +107,13 @@ export function gcpBackend(): InteropBackend {
   let client: InstanceType<typeof v1.SecretManagerServiceClient> | undefined;
   const raw = () => {
     const [host = '', port = ''] = (endpoint ?? '').split(':');
-    return (client ??= new v1.SecretManagerServiceClient({ apiEndpoint: host, port: Number(port), sslCreds: grpc.credentials.createInsecure(), universeDomain: 'googleapis.com', projectId: project }));
+    return (client ??= new v1.SecretManagerServiceClient({
+      apiEndpoint: host,
+      port: Number(port),
+      sslCreds: grpc.credentials.createInsecure(),
+      universeDomain: 'googleapis.com',
+      projectId: project,
+    }));
   };
   return {
     id: 'gcp',
@@ -131,12 +149,20 @@ export function azureBackend(): InteropBackend {
   const token = 'emulator';
   let client: SecretClient | undefined;
   const raw = () =>
-    (client ??= new SecretClient(url ?? '', { getToken: async () => ({ token, expiresOnTimestamp: Date.now() + 3.6e6 }) },
-      { serviceVersion: '2025-07-01', disableChallengeResourceVerification: true, ...(caFile ? { tlsOptions: { ca: readFileSync(caFile) } } : {}) }));
+    (client ??= new SecretClient(
+      url ?? '',
+      { getToken: async () => ({ token, expiresOnTimestamp: Date.now() + 3.6e6 }) },
+      {
+        serviceVersion: '2025-07-01',
+        disableChallengeResourceVerification: true,
+        ...(caFile ? { tlsOptions: { ca: readFileSync(caFile) } } : {}),
+      },
+    ));
   return {
     id: 'azure',
     flavor: azure,
-    unavailable: () => (url && caFile ? null : 'AKV_URL / NODE_EXTRA_CA_CERTS are not set (no Key Vault emulator or double is running)'),
+    unavailable: () =>
+      url && caFile ? null : 'AKV_URL / NODE_EXTRA_CA_CERTS are not set (no Key Vault emulator or double is running)',
     connection: () => ({ vault_url: url, token, ca_file: caFile }),
     keystackConfig: () => ({ vault_url: url, access_token: token }),
     keystackEnv: () => ({ NODE_EXTRA_CA_CERTS: caFile ?? '' }),
@@ -144,7 +170,11 @@ export function azureBackend(): InteropBackend {
       const id = scopedName(scope, name, '-');
       try {
         const s = await raw().getSecret(id);
-        return { id, payload: JSON.parse(s.value ?? 'null') as Record<string, unknown>, labels: { ...(s.properties.tags ?? {}) } };
+        return {
+          id,
+          payload: JSON.parse(s.value ?? 'null') as Record<string, unknown>,
+          labels: { ...(s.properties.tags ?? {}) },
+        };
       } catch (e) {
         if ((e as { statusCode?: number }).statusCode === 404) return null;
         throw e;
@@ -159,4 +189,3 @@ export function azureBackend(): InteropBackend {
     longName: (scope) => Math.min(100, 127 - scopedName(scope, '', '-').length),
   };
 }
-

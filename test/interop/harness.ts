@@ -18,13 +18,19 @@ const DRIVER = resolve('test/interop/zenml_driver.py');
 export function zenmlPython(): { python: string } | { unavailable: string } {
   const fromEnv = process.env['KEYSTACK_ZENML_PYTHON'];
   if (fromEnv) return { python: fromEnv };
-  const emu = process.env['KEYSTACK_EMULATOR_DIR'] ?? join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'keystack-emulators');
+  const emu =
+    process.env['KEYSTACK_EMULATOR_DIR'] ??
+    join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'keystack-emulators');
   const stamp = join(emu, '.stamps', 'zenml.result');
-  if (!existsSync(stamp)) return { unavailable: `ZenML 0.30.0 is not installed (no ${stamp}); run scripts/emulators/install.sh` };
+  if (!existsSync(stamp))
+    return { unavailable: `ZenML 0.30.0 is not installed (no ${stamp}); run scripts/emulators/install.sh` };
   const [version, ...rest] = readFileSync(stamp, 'utf8').trim().split(' ');
   const detail = rest.join(' ');
   if (version === 'none') return { unavailable: `ZenML 0.30.0 could not be installed: ${detail}` };
-  if (!existsSync(detail)) return { unavailable: `the ZenML venv python ${detail} is missing; run scripts/emulators/install.sh with KEYSTACK_EMULATOR_FORCE=1` };
+  if (!existsSync(detail))
+    return {
+      unavailable: `the ZenML venv python ${detail} is missing; run scripts/emulators/install.sh with KEYSTACK_EMULATOR_FORCE=1`,
+    };
   return { python: detail };
 }
 
@@ -50,18 +56,34 @@ export interface ZenmlSecret {
 }
 
 /** Runs a batch in one driver process (importing zenml takes seconds); one result per op. */
-export function runZenml(python: string, backend: string, connection: Record<string, unknown>, ops: ZenmlOp[], extraEnv: Record<string, string> = {}): ZenmlResult[] {
+export function runZenml(
+  python: string,
+  backend: string,
+  connection: Record<string, unknown>,
+  ops: ZenmlOp[],
+  extraEnv: Record<string, string> = {},
+): ZenmlResult[] {
   const r = spawnSync(python, [DRIVER], {
     input: JSON.stringify({ backend, connection, ops }),
     encoding: 'utf8',
     timeout: 300_000,
     maxBuffer: 64 * 1024 * 1024,
     // A minimal environment: nothing of the developer's cloud setup reaches ZenML's SDK clients.
-    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/tmp', AWS_EC2_METADATA_DISABLED: 'true', METADATA_SERVER_DETECTION: 'none', NO_PROXY: '*', no_proxy: '*', ...extraEnv },
+    env: {
+      PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+      HOME: process.env['HOME'] ?? '/tmp',
+      AWS_EC2_METADATA_DISABLED: 'true',
+      METADATA_SERVER_DETECTION: 'none',
+      NO_PROXY: '*',
+      no_proxy: '*',
+      ...extraEnv,
+    },
   });
-  if (r.status !== 0) throw new Error(`zenml_driver.py exited ${String(r.status ?? r.signal)}: ${r.stderr.slice(-2000)}`);
+  if (r.status !== 0)
+    throw new Error(`zenml_driver.py exited ${String(r.status ?? r.signal)}: ${r.stderr.slice(-2000)}`);
   const results = JSON.parse(r.stdout) as ZenmlResult[];
-  if (results.length !== ops.length) throw new Error(`zenml_driver.py answered ${results.length} results for ${ops.length} ops`);
+  if (results.length !== ops.length)
+    throw new Error(`zenml_driver.py answered ${results.length} results for ${ops.length} ops`);
   return results;
 }
 

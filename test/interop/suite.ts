@@ -21,7 +21,16 @@ import { KeystackError } from '../../src/errors.js';
 import { createSchemaRegistry } from '../../src/secrets/schema.js';
 import { SCOPES, type Scope, type ScopeContext } from '../../src/secrets/scope.js';
 import { cli, tempEnv } from '../support/cli.js';
-import { runZenml, zenmlPython, type InteropBackend, type RawObject, type ZenmlManager, type ZenmlOp, type ZenmlResult, type ZenmlSecret } from './harness.js';
+import {
+  runZenml,
+  zenmlPython,
+  type InteropBackend,
+  type RawObject,
+  type ZenmlManager,
+  type ZenmlOp,
+  type ZenmlResult,
+  type ZenmlSecret,
+} from './harness.js';
 
 const configDir = mkdtempSync(join(tmpdir(), 'keystack-interop-'));
 const schemas = createSchemaRegistry();
@@ -47,28 +56,34 @@ const asStrings = (v: Record<string, unknown>): Record<string, string> =>
 
 const CASES: CaseData[] = [
   {
-    id: 'arbitrary', schema: 'arbitrary',
+    id: 'arbitrary',
+    schema: 'arbitrary',
     v1: { api_key: 'ak-1', note: 'line one\nline two', empty: '' },
-    v2: { api_key: 'ak-2', added: 'yes' }, v2Typed: { api_key: 'ak-2', added: 'yes' },
+    v2: { api_key: 'ak-2', added: 'yes' },
+    v2Typed: { api_key: 'ak-2', added: 'yes' },
     v3: { api_key: 'ak-3' },
   },
   {
-    id: 'aws', schema: 'aws',
+    id: 'aws',
+    schema: 'aws',
     v1: { aws_access_key_id: 'AKIAINTEROP1', aws_secret_access_key: 'sk/1+x' },
     v2: { aws_access_key_id: 'AKIAINTEROP2', aws_secret_access_key: 'sk2', aws_session_token: 'tok2' },
     v2Typed: { aws_access_key_id: 'AKIAINTEROP2', aws_secret_access_key: 'sk2', aws_session_token: 'tok2' },
     v3: { aws_access_key_id: 'AKIAINTEROP3', aws_secret_access_key: 'sk3' },
   },
   {
-    id: 'basic_auth', schema: 'basic_auth',
+    id: 'basic_auth',
+    schema: 'basic_auth',
     v1: { username: 'admin', password: 'pw-1 with spaces' },
-    v2: { username: 'admin', password: 'pw-2' }, v2Typed: { username: 'admin', password: 'pw-2' },
+    v2: { username: 'admin', password: 'pw-2' },
+    v2Typed: { username: 'admin', password: 'pw-2' },
     v3: { username: 'root', password: 'pw-3' },
   },
   {
     // ZenML's Python API stores an arbitrary secret's values with their JSON types; keystack must
     // read them, and keep them when it updates the secret.
-    id: 'typed', schema: 'arbitrary',
+    id: 'typed',
+    schema: 'arbitrary',
     v1: { host: 'db.local', ssl_verify_server_cert: true, port: 3306, options: { pool: 2 } },
     v2: { host: 'db2.local', ssl_verify_server_cert: 'false', port: '3307', options: '{"pool":3}' },
     v2Typed: { host: 'db2.local', ssl_verify_server_cert: false, port: 3307, options: { pool: 3 } },
@@ -76,11 +91,21 @@ const CASES: CaseData[] = [
   },
 ];
 /** keystack's mysql secret, and the ZenML arbitrary secret with the same typed content it is compared to. */
-const MYSQL = { values: { user: 'u', password: 'p', ssl_verify_server_cert: 'true' }, typed: { user: 'u', password: 'p', ssl_verify_server_cert: true } };
+const MYSQL = {
+  values: { user: 'u', password: 'p', ssl_verify_server_cert: 'true' },
+  typed: { user: 'u', password: 'p', ssl_verify_server_cert: true },
+};
 
 const code = (e: unknown) => (e instanceof KeystackError ? e.code : String(e));
 const notFound = async (p: Promise<unknown>) => {
-  expect(code(await p.then(() => 'resolved', (e: unknown) => e))).toBe('secret_not_found');
+  expect(
+    code(
+      await p.then(
+        () => 'resolved',
+        (e: unknown) => e,
+      ),
+    ),
+  ).toBe('secret_not_found');
 };
 
 /**
@@ -90,7 +115,14 @@ const notFound = async (p: Promise<unknown>) => {
  */
 function normalise(raw: RawObject | null, name: string, schema?: string): unknown {
   if (!raw) return null;
-  const labels = raw.labels && Object.fromEntries(Object.entries(raw.labels).map(([k, v]) => [k, k === 'zenml_secret_name' && v === name ? '<name>' : schema && k === 'zenml_secret_schema' ? '<schema>' : v]));
+  const labels =
+    raw.labels &&
+    Object.fromEntries(
+      Object.entries(raw.labels).map(([k, v]) => [
+        k,
+        k === 'zenml_secret_name' && v === name ? '<name>' : schema && k === 'zenml_secret_schema' ? '<schema>' : v,
+      ]),
+    );
   const payload = { ...raw.payload };
   if (schema) payload['zenml_schema_name'] = '<schema>';
   // The scope path is joined with `/` (aws, vault) or `-` (gcp, azure).
@@ -113,13 +145,35 @@ export function describeZenmlInterop(backend: InteropBackend): void {
     const managerName = `interop_${rand()}`;
     const ns = backend.namespace(rand());
     const managers = new Map<Scope, SecretsManager>();
-    const identity = (scope: Scope): ZenmlManager => ({ scope, namespace: scope === 'namespace' ? ns : undefined, uuid, name: managerName });
-    const ctx = (scope: Scope): ScopeContext => ({ scope, namespace: scope === 'namespace' ? ns : undefined, componentUuid: uuid, componentName: managerName, prefix: 'zenml' });
+    const identity = (scope: Scope): ZenmlManager => ({
+      scope,
+      namespace: scope === 'namespace' ? ns : undefined,
+      uuid,
+      name: managerName,
+    });
+    const ctx = (scope: Scope): ScopeContext => ({
+      scope,
+      namespace: scope === 'namespace' ? ns : undefined,
+      componentUuid: uuid,
+      componentName: managerName,
+      prefix: 'zenml',
+    });
     const keystack = (scope: Scope): SecretsManager => {
       let m = managers.get(scope);
       if (!m) {
-        const config = { ...backend.keystackConfig(), scope, scope_prefix: 'zenml', ...(scope === 'namespace' ? { namespace: ns } : {}) };
-        m = new SecretsManager({ record: { uuid, name: managerName, flavor: backend.id, config }, flavor: backend.flavor, configDir, env: backend.keystackEnv(), schemas });
+        const config = {
+          ...backend.keystackConfig(),
+          scope,
+          scope_prefix: 'zenml',
+          ...(scope === 'namespace' ? { namespace: ns } : {}),
+        };
+        m = new SecretsManager({
+          record: { uuid, name: managerName, flavor: backend.id, config },
+          flavor: backend.flavor,
+          configDir,
+          env: backend.keystackEnv(),
+          schemas,
+        });
         managers.set(scope, m);
       }
       return m;
@@ -146,22 +200,55 @@ export function describeZenmlInterop(backend: InteropBackend): void {
       return r.result;
     };
 
-    interface Planned { scope: Scope; c: CaseData; a: string; cName: string; b: string; e: string; rawK?: RawObject | null }
+    interface Planned {
+      scope: Scope;
+      c: CaseData;
+      a: string;
+      cName: string;
+      b: string;
+      e: string;
+      rawK?: RawObject | null;
+    }
     const plans: Planned[] = [];
     const activeScopes = SCOPES.filter((s) => !backend.skipScopes?.[s]);
     for (const scope of activeScopes) {
       for (const c of CASES) {
         if (c.scopes && !c.scopes.includes(scope)) continue;
-        const p: Planned = { scope, c, a: name(scope, `${c.id}_a`), cName: name(scope, `${c.id}_c`), b: name(scope, `${c.id}_b`), e: name(scope, `${c.id}_e`) };
+        const p: Planned = {
+          scope,
+          c,
+          a: name(scope, `${c.id}_a`),
+          cName: name(scope, `${c.id}_c`),
+          b: name(scope, `${c.id}_b`),
+          e: name(scope, `${c.id}_e`),
+        };
         plans.push(p);
-        phase1.push({ label: `${scope}/${c.id}/register-a`, op: { manager: identity(scope), op: 'register', schema: c.schema, name: p.a, values: c.v1 } });
-        phase1.push({ label: `${scope}/${c.id}/register-c`, op: { manager: identity(scope), op: 'register', schema: c.schema, name: p.cName, values: c.v1 } });
+        phase1.push({
+          label: `${scope}/${c.id}/register-a`,
+          op: { manager: identity(scope), op: 'register', schema: c.schema, name: p.a, values: c.v1 },
+        });
+        phase1.push({
+          label: `${scope}/${c.id}/register-c`,
+          op: { manager: identity(scope), op: 'register', schema: c.schema, name: p.cName, values: c.v1 },
+        });
       }
     }
-    const mysql = activeScopes.map((scope) => ({ scope, refused: name(scope, 'mysql_z'), typed: name(scope, 'mysql_t'), b: name(scope, 'mysql_b'), e: name(scope, 'mysql_e') }));
+    const mysql = activeScopes.map((scope) => ({
+      scope,
+      refused: name(scope, 'mysql_z'),
+      typed: name(scope, 'mysql_t'),
+      b: name(scope, 'mysql_b'),
+      e: name(scope, 'mysql_e'),
+    }));
     for (const m of mysql) {
-      phase1.push({ label: `${m.scope}/mysql/register-refused`, op: { manager: identity(m.scope), op: 'register', schema: 'mysql', name: m.refused, values: MYSQL.typed } });
-      phase1.push({ label: `${m.scope}/mysql/register-typed`, op: { manager: identity(m.scope), op: 'register', schema: 'arbitrary', name: m.typed, values: MYSQL.typed } });
+      phase1.push({
+        label: `${m.scope}/mysql/register-refused`,
+        op: { manager: identity(m.scope), op: 'register', schema: 'mysql', name: m.refused, values: MYSQL.typed },
+      });
+      phase1.push({
+        label: `${m.scope}/mysql/register-typed`,
+        op: { manager: identity(m.scope), op: 'register', schema: 'arbitrary', name: m.typed, values: MYSQL.typed },
+      });
     }
     // A name as long as the backend takes: keystack must list, read, update and delete it.
     const longScope: Scope = 'global';
@@ -169,15 +256,33 @@ export function describeZenmlInterop(backend: InteropBackend): void {
     const long = longLength === null ? null : `l${rand()}`.padEnd(longLength, 'x');
     if (long) {
       written.push({ scope: longScope, name: long });
-      phase1.push({ label: 'long/register', op: { manager: identity(longScope), op: 'register', schema: 'arbitrary', name: long, values: { k: 'v' } } });
+      phase1.push({
+        label: 'long/register',
+        op: { manager: identity(longScope), op: 'register', schema: 'arbitrary', name: long, values: { k: 'v' } },
+      });
     }
 
     // A ZenML component-scoped manager adopted by the keystack CLI through --uuid.
     const adopt = name('component', 'adopt');
-    phase1.push({ label: 'adopt/register', op: { manager: identity('component'), op: 'register', schema: 'arbitrary', name: adopt, values: { token: 't-1', verify: true } } });
+    phase1.push({
+      label: 'adopt/register',
+      op: {
+        manager: identity('component'),
+        op: 'register',
+        schema: 'arbitrary',
+        name: adopt,
+        values: { token: 't-1', verify: true },
+      },
+    });
 
     const run = (ops: { label: string; op: ZenmlOp }[]) => {
-      const out = runZenml(python, backend.id, backend.connection(), ops.map((o) => o.op), backend.driverEnv?.());
+      const out = runZenml(
+        python,
+        backend.id,
+        backend.connection(),
+        ops.map((o) => o.op),
+        backend.driverEnv?.(),
+      );
       ops.forEach((o, i) => results.set(o.label, out[i] as ZenmlResult));
     };
 
@@ -186,7 +291,10 @@ export function describeZenmlInterop(backend: InteropBackend): void {
     }, 300_000);
     afterAll(async () => {
       // Only what this file wrote: other files share the servers (and Vault's mount root).
-      for (const { scope, name: n } of written) await keystack(scope).delete(n).catch(() => undefined);
+      for (const { scope, name: n } of written)
+        await keystack(scope)
+          .delete(n)
+          .catch(() => undefined);
       await Promise.all([...managers.values()].map((m) => m.close()));
       await backend.close?.();
     });
@@ -235,7 +343,10 @@ export function describeZenmlInterop(backend: InteropBackend): void {
           { label: `${scope}/${c.id}/get-c`, op: { manager: m, op: 'get', name: p.cName } },
           { label: `${scope}/${c.id}/get-b`, op: { manager: m, op: 'get', name: p.b } },
           { label: `${scope}/${c.id}/list`, op: { manager: m, op: 'list' } },
-          { label: `${scope}/${c.id}/update-b`, op: { manager: m, op: 'update', schema: c.schema, name: p.b, values: c.v3 } },
+          {
+            label: `${scope}/${c.id}/update-b`,
+            op: { manager: m, op: 'update', schema: c.schema, name: p.b, values: c.v3 },
+          },
           { label: `${scope}/${c.id}/delete-e`, op: { manager: m, op: 'delete', name: p.e } },
           { label: `${scope}/${c.id}/list-after`, op: { manager: m, op: 'list' } },
         );
@@ -253,7 +364,9 @@ export function describeZenmlInterop(backend: InteropBackend): void {
         await ks.register(m.e, MYSQL.values, { schema: 'mysql' });
         const rawK = await backend.raw(ctx(m.scope), m.b);
         expect(rawK?.payload['ssl_verify_server_cert']).toBe(true);
-        expect(normalise(rawK, m.b, 'mysql')).toEqual(normalise(await backend.raw(ctx(m.scope), m.typed), m.typed, 'arbitrary'));
+        expect(normalise(rawK, m.b, 'mysql')).toEqual(
+          normalise(await backend.raw(ctx(m.scope), m.typed), m.typed, 'arbitrary'),
+        );
         const typed = await ks.get(m.typed);
         expect(typed.values).toEqual(MYSQL.values);
         const id = identity(m.scope);
@@ -282,20 +395,40 @@ export function describeZenmlInterop(backend: InteropBackend): void {
       ok('adopt/register');
       const e = tempEnv(backend.keystackEnv());
       const flags = Object.entries(backend.keystackConfig()).map(([k, v]) => `--${k}=${String(v)}`);
-      const reg = cli(e, ['secrets-manager', 'register', 'zsm', `--flavor=${backend.id}`, '--scope=component', `--uuid=${uuid}`, '--scope_prefix=zenml', ...flags]);
+      const reg = cli(e, [
+        'secrets-manager',
+        'register',
+        'zsm',
+        `--flavor=${backend.id}`,
+        '--scope=component',
+        `--uuid=${uuid}`,
+        '--scope_prefix=zenml',
+        ...flags,
+      ]);
       expect(reg.status, reg.stderr).toBe(0);
       expect(cli(e, ['stack', 'register', 'zs', '-x', 'zsm', '--set']).status).toBe(0);
       const listed = cli(e, ['secret', 'list']);
       expect(listed.stdout.split('\n'), listed.stderr).toContain(adopt);
       const got = cli(e, ['--json', 'secret', 'get', adopt]);
       expect(got.status, got.stderr).toBe(0);
-      expect(JSON.parse(got.stdout)).toMatchObject({ values: { token: 't-1', verify: 'true' }, data: { token: 't-1', verify: true } });
+      expect(JSON.parse(got.stdout)).toMatchObject({
+        values: { token: 't-1', verify: 'true' },
+        data: { token: 't-1', verify: true },
+      });
       expect(cli(e, ['secret', 'update', adopt, '--token=t-2']).status).toBe(0);
       const dotted = name('component', 'cli');
       const reg2 = cli(e, ['secret', 'register', dotted, '--k=v']);
       expect(reg2.status, reg2.stderr).toBe(0);
-      if (dotted.includes('.')) expect(reg2.stderr).toContain(`secret '${dotted}' cannot be used in {{name.key}} references`);
-      const twin = cli(e, ['secrets-manager', 'register', 'zsm2', `--flavor=${backend.id}`, `--uuid=${uuid}`, ...flags]);
+      if (dotted.includes('.'))
+        expect(reg2.stderr).toContain(`secret '${dotted}' cannot be used in {{name.key}} references`);
+      const twin = cli(e, [
+        'secrets-manager',
+        'register',
+        'zsm2',
+        `--flavor=${backend.id}`,
+        `--uuid=${uuid}`,
+        ...flags,
+      ]);
       expect(twin.status).toBe(1);
       expect(twin.stderr).toContain(`the id ${uuid} is already registered`);
       phase3.push({ label: 'adopt/get', op: { manager: identity('component'), op: 'get', name: adopt } });

@@ -21,7 +21,13 @@ import { runZenml, zenmlPython, type ZenmlManager, type ZenmlOp } from './harnes
 const zenml = zenmlPython();
 const configDir = mkdtempSync(join(tmpdir(), 'keystack-interop-none-'));
 const code = (e: unknown) => (e instanceof KeystackError ? e.code : String(e));
-const failure = async (p: Promise<unknown>) => code(await p.then(() => 'resolved', (e: unknown) => e));
+const failure = async (p: Promise<unknown>) =>
+  code(
+    await p.then(
+      () => 'resolved',
+      (e: unknown) => e,
+    ),
+  );
 
 for (const backend of [gcpBackend(), azureBackend()]) {
   describe(`ZenML 0.30.0 none scope (per-key layout): ${backend.id}`, () => {
@@ -35,24 +41,43 @@ for (const backend of [gcpBackend(), azureBackend()]) {
     const mine = `nks${r}`;
     const zm: ZenmlManager = { scope: 'none', uuid, name: `interop_none_${r}` };
     const ks = new SecretsManager({
-      record: { uuid, name: zm.name, flavor: backend.id, config: { ...backend.keystackConfig(), scope: 'none', scope_prefix: 'zenml' } },
-      flavor: backend.flavor, configDir, env: backend.keystackEnv(), schemas: createSchemaRegistry(),
+      record: {
+        uuid,
+        name: zm.name,
+        flavor: backend.id,
+        config: { ...backend.keystackConfig(), scope: 'none', scope_prefix: 'zenml' },
+      },
+      flavor: backend.flavor,
+      configDir,
+      env: backend.keystackEnv(),
+      schemas: createSchemaRegistry(),
     });
     const ctx: ScopeContext = { scope: 'none', componentUuid: uuid, componentName: zm.name, prefix: 'zenml' };
     afterAll(async () => {
       await ks.delete(mine).catch(() => undefined);
-      if (!skip) runZenml(python, backend.id, backend.connection(), [{ manager: zm, op: 'delete', name: a }, { manager: zm, op: 'delete', name: b }]);
+      if (!skip)
+        runZenml(python, backend.id, backend.connection(), [
+          { manager: zm, op: 'delete', name: a },
+          { manager: zm, op: 'delete', name: b },
+        ]);
       await ks.close();
       await backend.close?.();
     });
 
-    it('keystack reads ZenML\'s per-key groups as one secret each, read-only, and never touches their members; ZenML reads them afterwards', async (t) => {
+    it("keystack reads ZenML's per-key groups as one secret each, read-only, and never touches their members; ZenML reads them afterwards", async (t) => {
       if (skip) return t.skip(skip);
       const phase1: ZenmlOp[] = [
-        { manager: zm, op: 'register', schema: 'arbitrary', name: a, values: { user: 'u', password: 'p w', port: 5432 } },
+        {
+          manager: zm,
+          op: 'register',
+          schema: 'arbitrary',
+          name: a,
+          values: { user: 'u', password: 'p w', port: 5432 },
+        },
         { manager: zm, op: 'register', schema: 'basic_auth', name: b, values: { username: 'admin', password: 'pw' } },
       ];
-      for (const res of runZenml(python, backend.id, backend.connection(), phase1)) expect(res).toMatchObject({ ok: true });
+      for (const res of runZenml(python, backend.id, backend.connection(), phase1))
+        expect(res).toMatchObject({ ok: true });
 
       // The raw layout ZenML wrote: one object per key, none of them a keystack secret.
       expect(await backend.raw(ctx, a)).toBeNull();
@@ -60,14 +85,21 @@ for (const backend of [gcpBackend(), azureBackend()]) {
       expect(listed).toEqual(expect.arrayContaining([a, b]));
       expect(listed.filter((n) => n.startsWith(`${a}_`) || n.startsWith('zenml-'))).toEqual([]);
 
-      expect(await ks.get(a)).toEqual({ name: a, schema: 'arbitrary', values: { user: 'u', password: 'p w', port: '5432' } });
+      expect(await ks.get(a)).toEqual({
+        name: a,
+        schema: 'arbitrary',
+        values: { user: 'u', password: 'p w', port: '5432' },
+      });
       expect(await ks.get(b)).toEqual({ name: b, schema: 'basic_auth', values: { username: 'admin', password: 'pw' } });
       expect(await failure(ks.update(a, { user: 'x' }, { schema: 'arbitrary' }))).toBe('unsupported');
       expect(await failure(ks.patch(a, { set: { user: 'x' } }))).toBe('unsupported');
       expect(await failure(ks.delete(a))).toBe('unsupported');
       expect(await failure(ks.register(a, { k: 'v' }))).toBe('secret_exists');
       await ks.register(mine, { k: 'v' });
-      expect(await backend.raw(ctx, mine)).toMatchObject({ id: mine, payload: { k: 'v', zenml_schema_name: 'arbitrary' } });
+      expect(await backend.raw(ctx, mine)).toMatchObject({
+        id: mine,
+        payload: { k: 'v', zenml_schema_name: 'arbitrary' },
+      });
 
       const phase2: ZenmlOp[] = [
         { manager: zm, op: 'get', name: a },
@@ -76,7 +108,10 @@ for (const backend of [gcpBackend(), azureBackend()]) {
       ];
       const [getA, list, delB] = runZenml(python, backend.id, backend.connection(), phase2);
       // ZenML's per-key layout stringifies values.
-      expect(getA).toEqual({ ok: true, result: { schema: 'arbitrary', content: { user: 'u', password: 'p w', port: '5432' } } });
+      expect(getA).toEqual({
+        ok: true,
+        result: { schema: 'arbitrary', content: { user: 'u', password: 'p w', port: '5432' } },
+      });
       expect(list).toMatchObject({ ok: true });
       const zenmlListed = list?.ok ? (list.result as string[]) : [];
       expect(zenmlListed).toEqual(expect.arrayContaining([a, b]));

@@ -5,7 +5,16 @@ import { join, resolve } from 'node:path';
 import { StackValidationError } from '../../src/errors.js';
 import { Keystack } from '../../src/stack/client.js';
 import { registerComponent, updateComponent } from '../../src/stack/component-ops.js';
-import { loadPipelineModule, pipeline, RunStore, runPipeline, step, StepFailedError, type StepContext, type WorkerLauncher } from '../../src/pipeline/index.js';
+import {
+  loadPipelineModule,
+  pipeline,
+  RunStore,
+  runPipeline,
+  step,
+  StepFailedError,
+  type StepContext,
+  type WorkerLauncher,
+} from '../../src/pipeline/index.js';
 
 let ks: Keystack;
 // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- ks is unset when beforeEach failed
@@ -16,14 +25,21 @@ function fresh(): Keystack {
   return ks;
 }
 
-const statuses = (r: { steps: { stepId: string; status: string }[] }) => Object.fromEntries(r.steps.map((s) => [s.stepId, s.status]));
+const statuses = (r: { steps: { stepId: string; status: string }[] }) =>
+  Object.fromEntries(r.steps.map((s) => [s.stepId, s.status]));
 
 describe('pipelines on the local orchestrator', () => {
   it('wires outputs to inputs, stores outputs in the artifact store, and records the run', async () => {
     fresh();
     const load = step({ name: 'load', run: async () => [1, 2, 3] });
-    const scale = step({ name: 'scale', run: async ({ xs, by }: { xs: number[]; by: number }) => xs.map((x) => x * by) });
-    const total = step({ name: 'total', run: async ({ a, b }: { a: number[]; b: number[] }) => [...a, ...b].reduce((s, x) => s + x, 0) });
+    const scale = step({
+      name: 'scale',
+      run: async ({ xs, by }: { xs: number[]; by: number }) => xs.map((x) => x * by),
+    });
+    const total = step({
+      name: 'total',
+      run: async ({ a, b }: { a: number[]; b: number[] }) => [...a, ...b].reduce((s, x) => s + x, 0),
+    });
     const p = pipeline('math', () => {
       const xs = load();
       const twice = scale({ xs, by: 2 });
@@ -45,8 +61,15 @@ describe('pipelines on the local orchestrator', () => {
     let source = 1;
     const produce = step({ name: 'produce', enableCache: false, run: async () => (count('produce'), source) });
     const plain = step({ name: 'plain', run: async ({ x }: { x: number }) => (count('plain'), x + 1) });
-    const withContext = step({ name: 'with_context', run: async ({ x }: { x: number }, ctx: StepContext) => (count('with_context'), `${ctx.stepName}:${x}`) });
-    const explicit = step({ name: 'explicit', enableCache: true, run: async ({ x }: { x: number }, ctx: StepContext) => (count('explicit'), `${ctx.stepId}:${x}`) });
+    const withContext = step({
+      name: 'with_context',
+      run: async ({ x }: { x: number }, ctx: StepContext) => (count('with_context'), `${ctx.stepName}:${x}`),
+    });
+    const explicit = step({
+      name: 'explicit',
+      enableCache: true,
+      run: async ({ x }: { x: number }, ctx: StepContext) => (count('explicit'), `${ctx.stepId}:${x}`),
+    });
     const p = pipeline('caching', () => {
       const x = produce();
       plain({ x });
@@ -54,14 +77,29 @@ describe('pipelines on the local orchestrator', () => {
       explicit({ x });
     });
     const first = await runPipeline(ks, p);
-    expect(statuses(first)).toEqual({ produce: 'completed', plain: 'completed', with_context: 'completed', explicit: 'completed' });
+    expect(statuses(first)).toEqual({
+      produce: 'completed',
+      plain: 'completed',
+      with_context: 'completed',
+      explicit: 'completed',
+    });
     expect(first.steps.map((s) => s.cacheEnabled)).toEqual([false, true, false, true]);
     const second = await runPipeline(ks, p);
-    expect(statuses(second)).toEqual({ produce: 'completed', plain: 'cached', with_context: 'completed', explicit: 'cached' });
+    expect(statuses(second)).toEqual({
+      produce: 'completed',
+      plain: 'cached',
+      with_context: 'completed',
+      explicit: 'cached',
+    });
     expect(second.outputs).toEqual(first.outputs);
     source = 2;
     const third = await runPipeline(ks, p);
-    expect(statuses(third)).toEqual({ produce: 'completed', plain: 'completed', with_context: 'completed', explicit: 'completed' });
+    expect(statuses(third)).toEqual({
+      produce: 'completed',
+      plain: 'completed',
+      with_context: 'completed',
+      explicit: 'completed',
+    });
     expect(third.outputs['plain']).toBe(3);
     expect(calls).toEqual({ produce: 3, plain: 2, with_context: 3, explicit: 2 });
     const noCache = await runPipeline(ks, p, { noCache: true });
@@ -98,10 +136,34 @@ describe('pipelines on the local orchestrator', () => {
     fresh();
     const a = step({ name: 's', run: async ({ n }: { n: number }) => n });
     const b = step({ name: 's', run: async ({ n }: { n: number }) => n * 1 });
-    await runPipeline(ks, pipeline('k', () => a({ n: 1 })));
-    expect(statuses(await runPipeline(ks, pipeline('k', () => a({ n: 1 }))))).toEqual({ s: 'cached' });
-    expect(statuses(await runPipeline(ks, pipeline('k', () => a({ n: 2 }))))).toEqual({ s: 'completed' });
-    expect(statuses(await runPipeline(ks, pipeline('k', () => b({ n: 1 }))))).toEqual({ s: 'completed' });
+    await runPipeline(
+      ks,
+      pipeline('k', () => a({ n: 1 })),
+    );
+    expect(
+      statuses(
+        await runPipeline(
+          ks,
+          pipeline('k', () => a({ n: 1 })),
+        ),
+      ),
+    ).toEqual({ s: 'cached' });
+    expect(
+      statuses(
+        await runPipeline(
+          ks,
+          pipeline('k', () => a({ n: 2 })),
+        ),
+      ),
+    ).toEqual({ s: 'completed' });
+    expect(
+      statuses(
+        await runPipeline(
+          ks,
+          pipeline('k', () => b({ n: 1 })),
+        ),
+      ),
+    ).toEqual({ s: 'completed' });
   });
 
   it('stops at a failed step with an error that contains no secret value', async () => {
@@ -115,7 +177,10 @@ describe('pipelines on the local orchestrator', () => {
       },
     });
     const after = step({ name: 'after', run: async ({ x }: { x: unknown }) => x });
-    const err = await runPipeline(ks, pipeline('failing', () => after({ x: leak() }))).catch((e: unknown) => e);
+    const err = await runPipeline(
+      ks,
+      pipeline('failing', () => after({ x: leak() })),
+    ).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StepFailedError);
     expect((err as Error).message).toBe("step 'leak' failed: Error: login failed for token ***");
     const runs = new RunStore(ks.store);
@@ -132,7 +197,9 @@ describe('pipelines on the local orchestrator', () => {
     fresh();
     updateComponent(ks, 'artifact_store', 'default', { encryption_key: '{{art.key}}' });
     const ran: string[] = [];
-    const p = pipeline('enc', () => step({ name: 'one', run: async () => (ran.push('one'), { secret: 'plain-output' }) })());
+    const p = pipeline('enc', () =>
+      step({ name: 'one', run: async () => (ran.push('one'), { secret: 'plain-output' }) })(),
+    );
     const err = await runPipeline(ks, p).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StackValidationError);
     expect((err as Error).message).toContain('{{art.key}}');
@@ -148,24 +215,40 @@ describe('pipelines on the local orchestrator', () => {
   it('rejects non-JSON outputs and steps called outside a pipeline', async () => {
     fresh();
     const bad = step({ name: 'bad', run: async () => new Map() });
-    await expect(runPipeline(ks, pipeline('p', () => bad()))).rejects.toThrow(/not JSON data \(a Map\)/);
+    await expect(
+      runPipeline(
+        ks,
+        pipeline('p', () => bad()),
+      ),
+    ).rejects.toThrow(/not JSON data \(a Map\)/);
     expect(() => bad()).toThrow(/outside a pipeline definition/);
   });
 });
 
 describe('pipelines on the local_process orchestrator', () => {
   // Step processes run the CLI from source through tsx, so this test does not need a build.
-  const worker: WorkerLauncher = { command: process.execPath, args: ['--import', 'tsx', resolve('src/cli/bin.ts'), 'pipeline', '__step'] };
+  const worker: WorkerLauncher = {
+    command: process.execPath,
+    args: ['--import', 'tsx', resolve('src/cli/bin.ts'), 'pipeline', '__step'],
+  };
   const fixture = resolve('test/pipeline/fixtures/secret-pipeline.ts');
 
   it('reads a secret inside a child process that rebuilds the stack from the config store', async () => {
     fresh();
-    registerComponent(ks, { type: 'orchestrator', name: 'proc', flavor: 'local_process', config: { timeout_seconds: '60' } });
+    registerComponent(ks, {
+      type: 'orchestrator',
+      name: 'proc',
+      flavor: 'local_process',
+      config: { timeout_seconds: '60' },
+    });
     ks.registerStack('proc', { orchestrator: 'proc', artifact_store: 'default', secrets_manager: 'default' });
     ks.store.setActiveStack('proc');
     await (await ks.secretsManager()).register('api', { token: 'child-token-42' });
     const loaded = await loadPipelineModule(fixture);
-    const r = await runPipeline(ks, loaded.pipeline, { module: { path: loaded.module, exportName: loaded.exportName }, worker });
+    const r = await runPipeline(ks, loaded.pipeline, {
+      module: { path: loaded.module, exportName: loaded.exportName },
+      worker,
+    });
     const info = r.outputs['read_token'] as { pid: number; length: number; stepName: string; runId: string };
     const summary = r.outputs['summarize'] as { pid: number; readerPid: number; tokenLength: number };
     expect(info).toMatchObject({ length: 'child-token-42'.length, stepName: 'read_token', runId: r.run.id });
@@ -182,7 +265,10 @@ describe('pipelines on the local_process orchestrator', () => {
     const loaded = await loadPipelineModule(fixture);
     const child = new Keystack({ configDir: ks.configDir, env: { ...process.env, FAIL_WITH_SECRET: '1' } });
     try {
-      const err = await runPipeline(child, loaded.pipeline, { module: { path: loaded.module, exportName: loaded.exportName }, worker }).catch((e: unknown) => e);
+      const err = await runPipeline(child, loaded.pipeline, {
+        module: { path: loaded.module, exportName: loaded.exportName },
+        worker,
+      }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(StepFailedError);
       expect((err as Error).message).toBe("step 'read_token' failed: Error: the API refused token ***");
     } finally {

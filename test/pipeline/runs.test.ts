@@ -17,8 +17,15 @@ import { BIN, cli, tempEnv, type CliEnv } from '../support/cli.js';
 
 const FIXTURE = resolve('test/pipeline/fixtures/integrity-pipeline.ts');
 
-interface RunView { id: string; status: string; error: string | null }
-interface StepView { step: string; status: string }
+interface RunView {
+  id: string;
+  status: string;
+  error: string | null;
+}
+interface StepView {
+  step: string;
+  status: string;
+}
 
 function runs(e: CliEnv): RunView[] {
   const r = cli(e, ['--json', 'pipeline', 'runs', 'list']);
@@ -46,13 +53,19 @@ describe('pipeline runs from the CLI', () => {
   it('a run whose process died is shown as interrupted, not running; a live one stays running', async () => {
     const e = tempEnv();
     const marker = join(e.configDir, 'marker');
-    const child = spawn(process.execPath, [BIN, 'pipeline', 'run', FIXTURE], { env: { ...e.env, INTEGRITY_MODE: 'wait', INTEGRITY_MARKER: marker }, stdio: 'ignore' });
+    const child = spawn(process.execPath, [BIN, 'pipeline', 'run', FIXTURE], {
+      env: { ...e.env, INTEGRITY_MODE: 'wait', INTEGRITY_MARKER: marker },
+      stdio: 'ignore',
+    });
     const exited = new Promise((r) => child.on('exit', r));
     try {
       await until(() => existsSync(marker));
       const [live] = runs(e);
       expect(live?.status).toBe('running');
-      expect(steps(describeRun(e, live!.id))).toEqual([['first', 'running'], ['after', 'pending']]);
+      expect(steps(describeRun(e, live!.id))).toEqual([
+        ['first', 'running'],
+        ['after', 'pending'],
+      ]);
     } finally {
       child.kill('SIGKILL');
     }
@@ -60,7 +73,10 @@ describe('pipeline runs from the CLI', () => {
     const [dead] = runs(e);
     expect(dead).toMatchObject({ status: 'interrupted' });
     expect(dead!.error).toMatch(/ended before the run finished/);
-    expect(steps(describeRun(e, dead!.id))).toEqual([['first', 'interrupted'], ['after', 'skipped']]);
+    expect(steps(describeRun(e, dead!.id))).toEqual([
+      ['first', 'interrupted'],
+      ['after', 'skipped'],
+    ]);
     const text = cli(e, ['pipeline', 'runs', 'list']);
     expect(text.stdout).toContain('interrupted');
     expect(text.stdout).not.toContain('running');
@@ -70,7 +86,9 @@ describe('pipeline runs from the CLI', () => {
     const e = tempEnv();
     const r = cli(e, ['pipeline', 'run', FIXTURE], { env: { INTEGRITY_MODE: 'never' } });
     expect(r.status, r.stderr).toBe(1);
-    expect(r.stderr).toContain('keystack stopped before the command finished: a step, flavor or plugin promise never settled');
+    expect(r.stderr).toContain(
+      'keystack stopped before the command finished: a step, flavor or plugin promise never settled',
+    );
     expect(runs(e).map((x) => x.status)).toEqual(['interrupted']);
   });
 
@@ -86,15 +104,28 @@ describe('pipeline runs from the CLI', () => {
 
   it('EPIPE in the middle of a run does not cut it short: every step runs, the run is recorded, and the exit is not 0', () => {
     const e = tempEnv();
-    const r = spawnSync('bash', ['-c', '"$0" "$1" pipeline run "$2" | head -1 >/dev/null; exit "${PIPESTATUS[0]}"', process.execPath, BIN, FIXTURE], {
-      env: { ...e.env, INTEGRITY_MODE: 'chatty' },
-      encoding: 'utf8',
-    });
+    const r = spawnSync(
+      'bash',
+      [
+        '-c',
+        '"$0" "$1" pipeline run "$2" | head -1 >/dev/null; exit "${PIPESTATUS[0]}"',
+        process.execPath,
+        BIN,
+        FIXTURE,
+      ],
+      {
+        env: { ...e.env, INTEGRITY_MODE: 'chatty' },
+        encoding: 'utf8',
+      },
+    );
     expect(r.status, r.stderr).toBe(1);
     expect(r.stderr).toMatch(/Error: standard output was closed while the command was still running \(EPIPE\)/);
     const [run] = runs(e);
     expect(run?.status).toBe('completed');
-    expect(steps(describeRun(e, run!.id))).toEqual([['first', 'completed'], ['after', 'completed']]);
+    expect(steps(describeRun(e, run!.id))).toEqual([
+      ['first', 'completed'],
+      ['after', 'completed'],
+    ]);
   });
 });
 
@@ -123,7 +154,10 @@ describe('cached outputs after an encryption key rotation', () => {
       expect(calls).toBe(2);
       // Reading the old output with the new key names the cause and says what to do.
       const store = new LocalArtifactStore((await StackRuntime.load(rotated)).artifactStore, rotated.configDir);
-      const err = (await store.read(`${first.run.id}/calc.json`).catch((x: unknown) => x)) as { message: string; hint?: string };
+      const err = (await store.read(`${first.run.id}/calc.json`).catch((x: unknown) => x)) as {
+        message: string;
+        hint?: string;
+      };
       expect(err.message).toMatch(/cannot decrypt artifact/);
       expect(err.hint).toMatch(/rotated/);
     } finally {

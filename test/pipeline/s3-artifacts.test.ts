@@ -13,7 +13,14 @@ import { BackendError, NotFoundError, SchemaValidationError } from '../../src/er
 import { Keystack } from '../../src/stack/client.js';
 import { registerComponent, updateComponent } from '../../src/stack/component-ops.js';
 import { StackRuntime } from '../../src/stack/runtime.js';
-import { openArtifactStore, pipeline, RunStore, runPipeline, step, type ArtifactStore } from '../../src/pipeline/index.js';
+import {
+  openArtifactStore,
+  pipeline,
+  RunStore,
+  runPipeline,
+  step,
+  type ArtifactStore,
+} from '../../src/pipeline/index.js';
 import { FLAVOR_DEPENDENCIES, S3ArtifactStore } from '../../src/pipeline/s3-artifacts.js';
 import { closedPortUrl, requireEnv } from '../support/fake-http.js';
 import { cli, tempEnv } from '../support/cli.js';
@@ -22,7 +29,12 @@ const endpoint = requireEnv('AWS_SM_ENDPOINT', 'the moto server (its S3 API)');
 // moto accepts any credentials: distinctive ones show whether they leak anywhere.
 const ACCESS_KEY = `AKIA${randomBytes(8).toString('hex').toUpperCase()}`;
 const SECRET_KEY = `moto-secret-${randomBytes(12).toString('hex')}`;
-const raw = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+const raw = new S3Client({
+  endpoint,
+  region: 'us-east-1',
+  forcePathStyle: true,
+  credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+});
 const bucket = `keystack-${randomUUID().slice(0, 8)}`;
 
 // The SDK's default chain must not find credentials of this process: only the secret gives them.
@@ -45,18 +57,36 @@ afterEach(async () => {
 });
 
 /** A config dir whose active stack keeps artifacts in the bucket, credentials from the `moto` secret. */
-async function s3Stack(o: { prefix?: string; config?: Record<string, unknown>; secret?: Record<string, string> | null; schema?: string; auth?: boolean } = {}): Promise<Keystack> {
+async function s3Stack(
+  o: {
+    prefix?: string;
+    config?: Record<string, unknown>;
+    secret?: Record<string, string> | null;
+    schema?: string;
+    auth?: boolean;
+  } = {},
+): Promise<Keystack> {
   const ks = new Keystack({ configDir: mkdtempSync(join(tmpdir(), 'keystack-s3-')), env: {} });
   clients.push(ks);
   registerComponent(ks, {
-    type: 'artifact_store', name: 'bucket', flavor: 's3',
-    config: { path: `s3://${bucket}/${o.prefix ?? randomUUID().slice(0, 8)}`, endpoint_url: endpoint, region: 'us-east-1', ...(o.auth === false ? {} : { authentication_secret: 'moto' }), ...o.config },
+    type: 'artifact_store',
+    name: 'bucket',
+    flavor: 's3',
+    config: {
+      path: `s3://${bucket}/${o.prefix ?? randomUUID().slice(0, 8)}`,
+      endpoint_url: endpoint,
+      region: 'us-east-1',
+      ...(o.auth === false ? {} : { authentication_secret: 'moto' }),
+      ...o.config,
+    },
   });
   ks.registerStack('s3', { orchestrator: 'default', artifact_store: 'bucket', secrets_manager: 'default' });
   ks.store.setActiveStack('s3');
   if (o.secret !== null) {
     const sm = await ks.secretsManager();
-    await sm.register('moto', o.secret ?? { aws_access_key_id: ACCESS_KEY, aws_secret_access_key: SECRET_KEY }, { schema: o.schema ?? 'aws' });
+    await sm.register('moto', o.secret ?? { aws_access_key_id: ACCESS_KEY, aws_secret_access_key: SECRET_KEY }, {
+      schema: o.schema ?? 'aws',
+    });
   }
   return ks;
 }
@@ -68,7 +98,13 @@ async function store(ks: Keystack): Promise<ArtifactStore> {
 
 async function objectBytes(prefix: string): Promise<Buffer[]> {
   const listed = await raw.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
-  return Promise.all((listed.Contents ?? []).map(async (o) => Buffer.from(await (await raw.send(new GetObjectCommand({ Bucket: bucket, Key: o.Key }))).Body!.transformToByteArray())));
+  return Promise.all(
+    (listed.Contents ?? []).map(async (o) =>
+      Buffer.from(
+        await (await raw.send(new GetObjectCommand({ Bucket: bucket, Key: o.Key }))).Body!.transformToByteArray(),
+      ),
+    ),
+  );
 }
 
 describe('the s3 artifact store', () => {
@@ -76,15 +112,24 @@ describe('the s3 artifact store', () => {
     const prefix = `rt-${randomUUID().slice(0, 8)}`;
     const s = await store(await s3Stack({ prefix }));
     expect(s).toBeInstanceOf(S3ArtifactStore);
-    const value = { text: 'héllo', n: 42, list: [1, null, true], nested: { pem: '-----BEGIN-----\nabc\n-----END-----' } };
+    const value = {
+      text: 'héllo',
+      n: 42,
+      list: [1, null, true],
+      nested: { pem: '-----BEGIN-----\nabc\n-----END-----' },
+    };
     const a = await s.write('run-1/step.json', value);
     expect(a.uri).toBe('run-1/step.json');
     expect(a.hash).toMatch(/^[0-9a-f]{64}$/);
     expect(await s.read('run-1/step.json')).toEqual(value);
     expect(await s.readable('run-1/step.json')).toBe(true);
     expect(await s.readable('run-1/absent.json')).toBe(false);
-    await expect(s.read('run-1/absent.json')).rejects.toThrow(/artifact run-1\/absent.json is missing from artifact-store 'bucket'/);
-    const keys = (await raw.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${prefix}/` }))).Contents?.map((o) => o.Key);
+    await expect(s.read('run-1/absent.json')).rejects.toThrow(
+      /artifact run-1\/absent.json is missing from artifact-store 'bucket'/,
+    );
+    const keys = (await raw.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${prefix}/` }))).Contents?.map(
+      (o) => o.Key,
+    );
     expect(keys).toEqual([`${prefix}/run-1/step.json`]);
   });
 
@@ -100,11 +145,13 @@ describe('the s3 artifact store', () => {
     expect(await s.read('r/x.json')).toEqual({ secret: 'plain-output-7731' });
     // A store on the same path without the key cannot read it, and says why.
     const other = await store(await s3Stack({ prefix }));
-    await expect(other.read('r/x.json')).rejects.toThrow(/is encrypted, but artifact-store 'bucket' has no encryption_key/);
+    await expect(other.read('r/x.json')).rejects.toThrow(
+      /is encrypted, but artifact-store 'bucket' has no encryption_key/,
+    );
     expect(await other.readable('r/x.json')).toBe(false);
   });
 
-  it('takes its credentials from the aws-schema authentication_secret of the stack\'s secrets manager', async () => {
+  it("takes its credentials from the aws-schema authentication_secret of the stack's secrets manager", async () => {
     const ks = await s3Stack();
     const stack = await StackRuntime.load(ks);
     const s = await openArtifactStore(stack.artifactStore, { configDir: ks.configDir });
@@ -114,31 +161,58 @@ describe('the s3 artifact store', () => {
     const none = await s3Stack({ auth: false, secret: null });
     const err = await (await store(none)).write('a/b.json', 1).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BackendError);
-    expect((err as Error).message).toMatch(/^\[artifact-store s3\] write a\/b.json failed: no AWS credentials for artifact-store 'bucket' on this machine$/);
+    expect((err as Error).message).toMatch(
+      /^\[artifact-store s3\] write a\/b.json failed: no AWS credentials for artifact-store 'bucket' on this machine$/,
+    );
     expect((err as BackendError).hint).toContain('authentication_secret');
   });
 
   it('a missing secret, or one of another schema, is a clear error with the command that fixes it', async () => {
     const missing = await (await store(await s3Stack({ secret: null }))).write('x.json', 1).catch((e: unknown) => e);
     expect(missing).toBeInstanceOf(NotFoundError);
-    expect((missing as Error).message).toBe("the authentication secret 'moto' of artifact-store 'bucket' does not exist");
+    expect((missing as Error).message).toBe(
+      "the authentication secret 'moto' of artifact-store 'bucket' does not exist",
+    );
     expect((missing as NotFoundError).hint).toContain('keystack secret register moto --schema=aws');
 
-    const wrong = await (await store(await s3Stack({ schema: 'arbitrary', secret: { aws_access_key_id: ACCESS_KEY, aws_secret_access_key: SECRET_KEY } }))).write('x.json', 1).catch((e: unknown) => e);
+    const wrong = await (
+      await store(
+        await s3Stack({
+          schema: 'arbitrary',
+          secret: { aws_access_key_id: ACCESS_KEY, aws_secret_access_key: SECRET_KEY },
+        }),
+      )
+    )
+      .write('x.json', 1)
+      .catch((e: unknown) => e);
     expect(wrong).toBeInstanceOf(SchemaValidationError);
     expect((wrong as Error).message).toContain("has schema 'arbitrary', but it must be registered with schema 'aws'");
-    expect(JSON.stringify({ m: (wrong as Error).message, h: (wrong as SchemaValidationError).hint })).not.toContain(SECRET_KEY);
+    expect(JSON.stringify({ m: (wrong as Error).message, h: (wrong as SchemaValidationError).hint })).not.toContain(
+      SECRET_KEY,
+    );
   });
 
   it('a bucket that does not exist: a BackendError that says to create it, without any credential', async () => {
     const ks = await s3Stack();
-    registerComponent(ks, { type: 'artifact_store', name: 'nobucket', flavor: 's3', config: { path: 's3://keystack-no-such-bucket/p', endpoint_url: endpoint, authentication_secret: 'moto' } });
+    registerComponent(ks, {
+      type: 'artifact_store',
+      name: 'nobucket',
+      flavor: 's3',
+      config: { path: 's3://keystack-no-such-bucket/p', endpoint_url: endpoint, authentication_secret: 'moto' },
+    });
     ks.updateStack('s3', { artifact_store: 'nobucket' });
     const err = await (await store(ks)).write('x.json', 1).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BackendError);
-    expect((err as Error).message).toContain("the bucket 'keystack-no-such-bucket' of artifact-store 'nobucket' does not exist");
+    expect((err as Error).message).toContain(
+      "the bucket 'keystack-no-such-bucket' of artifact-store 'nobucket' does not exist",
+    );
     expect((err as BackendError).hint).toContain('aws s3 mb s3://keystack-no-such-bucket');
-    const everything = JSON.stringify({ m: (err as Error).message, h: (err as BackendError).hint, c: String((err as Error).cause), s: (err as Error).stack });
+    const everything = JSON.stringify({
+      m: (err as Error).message,
+      h: (err as BackendError).hint,
+      c: String((err as Error).cause),
+      s: (err as Error).stack,
+    });
     expect(everything).not.toContain(SECRET_KEY);
     expect(everything).not.toContain(ACCESS_KEY);
   });
@@ -153,16 +227,31 @@ describe('the s3 artifact store', () => {
 
   it('declares its optional SDK with the range package.json installs', () => {
     const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { optionalDependencies: Record<string, string> };
-    for (const [dep, range] of Object.entries(FLAVOR_DEPENDENCIES)) expect(pkg.optionalDependencies[dep], dep).toBe(range);
+    for (const [dep, range] of Object.entries(FLAVOR_DEPENDENCIES))
+      expect(pkg.optionalDependencies[dep], dep).toBe(range);
   });
 
   it('refuses a path that is not s3://BUCKET[/PREFIX]', async () => {
     const ks = await s3Stack();
-    expect(() => registerComponent(ks, { type: 'artifact_store', name: 'web', flavor: 's3', config: { path: 'https://example.com/x' } }))
-      .toThrow("the path of the artifact-store flavor s3 must be s3://BUCKET[/PREFIX] with a valid bucket name (3-63 lowercase letters, digits, '.' and '-')");
-    expect(() => updateComponent(ks, 'artifact_store', 'bucket', { path: 's3://UPPER/x' })).toThrow(/must be s3:\/\/BUCKET/);
-    expect(() => registerComponent(ks, { type: 'artifact_store', name: 'nopath', flavor: 's3', config: {} })).toThrow(/needs the config field 'path'/);
-    expect(() => registerComponent(ks, { type: 'artifact_store', name: 'ref', flavor: 's3', config: { path: '{{a.b}}' } })).toThrow(/cannot be a secret reference/);
+    expect(() =>
+      registerComponent(ks, {
+        type: 'artifact_store',
+        name: 'web',
+        flavor: 's3',
+        config: { path: 'https://example.com/x' },
+      }),
+    ).toThrow(
+      "the path of the artifact-store flavor s3 must be s3://BUCKET[/PREFIX] with a valid bucket name (3-63 lowercase letters, digits, '.' and '-')",
+    );
+    expect(() => updateComponent(ks, 'artifact_store', 'bucket', { path: 's3://UPPER/x' })).toThrow(
+      /must be s3:\/\/BUCKET/,
+    );
+    expect(() => registerComponent(ks, { type: 'artifact_store', name: 'nopath', flavor: 's3', config: {} })).toThrow(
+      /needs the config field 'path'/,
+    );
+    expect(() =>
+      registerComponent(ks, { type: 'artifact_store', name: 'ref', flavor: 's3', config: { path: '{{a.b}}' } }),
+    ).toThrow(/cannot be a secret reference/);
   });
 });
 
@@ -170,7 +259,9 @@ describe('pipelines on a stack with the s3 store', () => {
   it('caches across machines: a second runner with its own config store finds the cache entries in the bucket', async () => {
     const prefix = `cache-${randomUUID().slice(0, 8)}`;
     let calls = 0;
-    const p = pipeline('shared', () => step({ name: 'calc', run: async ({ n }: { n: number }) => (calls++, { n: n * 2 }) })({ n: 21 }));
+    const p = pipeline('shared', () =>
+      step({ name: 'calc', run: async ({ n }: { n: number }) => (calls++, { n: n * 2 }) })({ n: 21 }),
+    );
     const first = await runPipeline(await s3Stack({ prefix }), p);
     expect(first.steps.map((s) => s.status)).toEqual(['completed']);
     // Another machine: nothing shared but the bucket.
@@ -193,12 +284,31 @@ describe('pipelines on a stack with the s3 store', () => {
       expect(r.status, r.stderr).toBe(0);
       return r.stdout;
     };
-    ok(['secret', 'register', 'moto', '--schema=aws', `--aws_access_key_id=${ACCESS_KEY}`, `--aws_secret_access_key=${SECRET_KEY}`]);
-    ok(['artifact-store', 'register', 'bucket', '--flavor=s3', `--path=s3://${bucket}/${prefix}`, `--endpoint_url=${endpoint}`, '--authentication_secret=moto']);
+    ok([
+      'secret',
+      'register',
+      'moto',
+      '--schema=aws',
+      `--aws_access_key_id=${ACCESS_KEY}`,
+      `--aws_secret_access_key=${SECRET_KEY}`,
+    ]);
+    ok([
+      'artifact-store',
+      'register',
+      'bucket',
+      '--flavor=s3',
+      `--path=s3://${bucket}/${prefix}`,
+      `--endpoint_url=${endpoint}`,
+      '--authentication_secret=moto',
+    ]);
     ok(['stack', 'register', 's3', '-a', 'bucket', '-x', 'default', '--set']);
-    const run = JSON.parse(ok(['--json', 'pipeline', 'run', resolve('test/pipeline/fixtures/s3-pipeline.ts')])) as { run: { id: string; status: string } };
+    const run = JSON.parse(ok(['--json', 'pipeline', 'run', resolve('test/pipeline/fixtures/s3-pipeline.ts')])) as {
+      run: { id: string; status: string };
+    };
     expect(run.run.status).toBe('completed');
-    const again = JSON.parse(ok(['--json', 'pipeline', 'run', resolve('test/pipeline/fixtures/s3-pipeline.ts')])) as { steps: { status: string }[] };
+    const again = JSON.parse(ok(['--json', 'pipeline', 'run', resolve('test/pipeline/fixtures/s3-pipeline.ts')])) as {
+      steps: { status: string }[];
+    };
     expect(again.steps.map((s) => s.status)).toEqual(['cached', 'cached', 'cached']);
     ok(['pipeline', 'runs', 'describe', run.run.id]);
     ok(['--json', 'pipeline', 'runs', 'list']);

@@ -23,7 +23,10 @@ const JSON_BODY = Buffer.from(JSON.stringify({ value: { n: 42 } }));
 
 /** The one thing the sealer asks of a component: its encryption_key. */
 function component(passphrase: string | undefined): ResolvedComponent {
-  return { name: 'art', getString: (f: string) => Promise.resolve(f === 'encryption_key' ? passphrase : undefined) } as unknown as ResolvedComponent;
+  return {
+    name: 'art',
+    getString: (f: string) => Promise.resolve(f === 'encryption_key' ? passphrase : undefined),
+  } as unknown as ResolvedComponent;
 }
 
 describe('KSA2', () => {
@@ -47,8 +50,10 @@ describe('KSA2', () => {
   it('a tampered header, body or URI fails to open with a clear error', async () => {
     const sealer = new ArtifactSealer(component(PASS), SALT);
     const sealed = await sealer.seal(JSON_BODY, URI);
-    const altered = (at: number, byte: number) => Buffer.concat([sealed.subarray(0, at), Buffer.from([byte]), sealed.subarray(at + 1)]);
-    const cannotDecrypt = /^cannot decrypt artifact run-1\/step.json of artifact-store 'art': wrong encryption_key, or the file was altered$/;
+    const altered = (at: number, byte: number) =>
+      Buffer.concat([sealed.subarray(0, at), Buffer.from([byte]), sealed.subarray(at + 1)]);
+    const cannotDecrypt =
+      /^cannot decrypt artifact run-1\/step.json of artifact-store 'art': wrong encryption_key, or the file was altered$/;
     const damaged = /^artifact run-1\/step.json of artifact-store 'art' has a damaged header/;
     // Other (acceptable) parameters: another key, and the header is authenticated anyway.
     await expect(sealer.open(altered(5, 14), URI)).rejects.toThrow(cannotDecrypt);
@@ -61,14 +66,18 @@ describe('KSA2', () => {
     await expect(sealer.open(altered(3, '1'.charCodeAt(0)), URI)).rejects.toThrow(cannotDecrypt);
     await expect(sealer.open(altered(sealed.length - 1, sealed.at(-1)! ^ 1), URI)).rejects.toThrow(cannotDecrypt);
     await expect(sealer.open(sealed.subarray(0, 20), URI)).rejects.toThrow(cannotDecrypt);
-    await expect(sealer.open(sealed, 'run-1/other.json')).rejects.toThrow(/^cannot decrypt artifact run-1\/other.json of/);
+    await expect(sealer.open(sealed, 'run-1/other.json')).rejects.toThrow(
+      /^cannot decrypt artifact run-1\/other.json of/,
+    );
     await expect(sealer.open(altered(5, 40), URI)).rejects.toBeInstanceOf(UnreadableArtifactError);
   });
 
   it('says so when the store has no encryption_key, and leaves plain JSON as it is', async () => {
     const sealed = await new ArtifactSealer(component(PASS), SALT).seal(JSON_BODY, URI);
     const keyless = new ArtifactSealer(component(undefined), SALT);
-    await expect(keyless.open(sealed, URI)).rejects.toThrow(/^artifact run-1\/step.json is encrypted, but artifact-store 'art' has no encryption_key$/);
+    await expect(keyless.open(sealed, URI)).rejects.toThrow(
+      /^artifact run-1\/step.json is encrypted, but artifact-store 'art' has no encryption_key$/,
+    );
     expect(await keyless.seal(JSON_BODY, URI)).toBe(JSON_BODY);
     expect(await keyless.open(JSON_BODY, URI)).toBe(JSON_BODY);
   });
@@ -79,7 +88,9 @@ describe('KSA1, as older versions wrote it', () => {
     const sealed = sealArtifact(await sealingKey(PASS, SALT), JSON_BODY, URI);
     expect(sealed.subarray(0, 4).toString()).toBe('KSA1');
     expect(await new ArtifactSealer(component(PASS), SALT).open(sealed, URI)).toEqual(JSON_BODY);
-    await expect(new ArtifactSealer(component('another-passphrase'), SALT).open(sealed, URI)).rejects.toThrow(/wrong encryption_key/);
+    await expect(new ArtifactSealer(component('another-passphrase'), SALT).open(sealed, URI)).rejects.toThrow(
+      /wrong encryption_key/,
+    );
   });
 
   describe('in a local store', () => {
@@ -97,8 +108,13 @@ describe('KSA1, as older versions wrote it', () => {
       const component = (await StackRuntime.load(ks)).artifactStore;
       const file = join(ks.configDir, 'artifacts', first.run.id, 'calc.json');
       const uri = `${first.run.id}/calc.json`;
-      const json = await new LocalArtifactStore(component, ks.configDir).read(uri).then((value) => Buffer.from(JSON.stringify({ value })));
-      writeFileSync(file, sealArtifact(await sealingKey(PASS, `keystack-artifacts:${component.record.uuid}`), json, uri));
+      const json = await new LocalArtifactStore(component, ks.configDir)
+        .read(uri)
+        .then((value) => Buffer.from(JSON.stringify({ value })));
+      writeFileSync(
+        file,
+        sealArtifact(await sealingKey(PASS, `keystack-artifacts:${component.record.uuid}`), json, uri),
+      );
       expect(readFileSync(file).subarray(0, 4).toString()).toBe('KSA1');
 
       const again = await runPipeline(ks, p);

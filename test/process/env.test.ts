@@ -2,7 +2,15 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { envName, inject, Keystack, MissingSecretsError, resolveEnv, resolveReferences, type SecretsManager } from '../../src/index.js';
+import {
+  envName,
+  inject,
+  Keystack,
+  MissingSecretsError,
+  resolveEnv,
+  resolveReferences,
+  type SecretsManager,
+} from '../../src/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keystack-env-'));
 const ks = new Keystack({ configDir: join(dir, 'config'), env: {} });
@@ -27,12 +35,22 @@ describe('envName', () => {
 describe('resolveReferences', () => {
   it('reads each secret once however often it is referenced, and reports every problem', async () => {
     const get = vi.spyOn(sm, 'get');
-    const r = await resolveReferences(sm, [{ name: 'db', key: 'user' }, { name: 'db', key: 'password' }, { name: 'db' }, { name: 'api', key: 'nope' }, { name: 'ghost', key: 'a' }, { name: 'ghost', key: 'a' }]);
+    const r = await resolveReferences(sm, [
+      { name: 'db', key: 'user' },
+      { name: 'db', key: 'password' },
+      { name: 'db' },
+      { name: 'api', key: 'nope' },
+      { name: 'ghost', key: 'a' },
+      { name: 'ghost', key: 'a' },
+    ]);
     expect(get).toHaveBeenCalledTimes(3);
     get.mockRestore();
     expect(r.fetches).toBe(3);
     expect(Object.fromEntries(r.values)).toEqual({ '{{db.user}}': 'admin', '{{db.password}}': 'pw-1234' });
-    expect(r.problems).toEqual([{ name: 'api', key: 'nope', reason: 'missing_key' }, { name: 'ghost', key: 'a', reason: 'missing_secret' }]);
+    expect(r.problems).toEqual([
+      { name: 'api', key: 'nope', reason: 'missing_key' },
+      { name: 'ghost', key: 'a', reason: 'missing_secret' },
+    ]);
   });
 
   it('a backend failure is thrown, not reported as missing', async () => {
@@ -46,7 +64,12 @@ describe('resolveEnv', () => {
   it('combines env files, vars and whole secrets; touches the manager only when something refers to it', async () => {
     const file = join(dir, '.env');
     writeFileSync(file, 'A={{db.password}}\nB=plain\n');
-    const r = await resolveEnv(sm, { envFiles: [file], vars: { C: '{{api.token}}' }, secrets: [{ name: 'db' }], prefix: 'X_' });
+    const r = await resolveEnv(sm, {
+      envFiles: [file],
+      vars: { C: '{{api.token}}' },
+      secrets: [{ name: 'db' }],
+      prefix: 'X_',
+    });
     expect(r.env).toEqual({ A: 'pw-1234', B: 'plain', C: 'tok-5678', X_DB_USER: 'admin', X_DB_PASSWORD: 'pw-1234' });
     expect(r.secretVars.sort()).toEqual(['A', 'C', 'X_DB_PASSWORD', 'X_DB_USER']);
     expect(r.fetches).toBe(2);
@@ -56,7 +79,10 @@ describe('resolveEnv', () => {
   });
 
   it('throws one MissingSecretsError that lists all missing references, and no value', async () => {
-    const err = await resolveEnv(sm, { vars: { A: '{{db.nokey}}', B: '{{ghost.k}}' }, secrets: [{ name: 'gone' }] }).catch((e: unknown) => e);
+    const err = await resolveEnv(sm, {
+      vars: { A: '{{db.nokey}}', B: '{{ghost.k}}' },
+      secrets: [{ name: 'gone' }],
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(MissingSecretsError);
     expect((err as MissingSecretsError).missing).toHaveLength(3);
     expect((err as Error).message).not.toMatch(/pw-1234|admin/);

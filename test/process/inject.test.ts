@@ -17,7 +17,10 @@ beforeAll(async () => {
   await sm.register('tls', { key: PEM });
   await ks.close();
   template = join(e.configDir, 'app.tmpl');
-  writeFileSync(template, 'url: postgres://{{db.user}}:{{db.password}}@host/db\nkey: |\n{{tls.key}}\nhelm: {{ .Values.x }} {{notaref}}\nagain: {{db.user}}\n');
+  writeFileSync(
+    template,
+    'url: postgres://{{db.user}}:{{db.password}}@host/db\nkey: |\n{{tls.key}}\nhelm: {{ .Values.x }} {{notaref}}\nagain: {{db.user}}\n',
+  );
 });
 const rendered = `url: postgres://admin:p$&w$1rd@host/db\nkey: |\n${PEM}\nhelm: {{ .Values.x }} {{notaref}}\nagain: admin\n`;
 
@@ -31,7 +34,21 @@ describe('keystack inject', () => {
 
   it('writes -o as a 0600 file, whatever the umask, and never overwrites one without -f', () => {
     const out = join(e.configDir, 'out.yaml');
-    const r = spawnSync('sh', ['-c', `umask 000; exec "$0" "$@"`, process.execPath, resolve('bin/keystack.cjs'), 'inject', '-i', template, '-o', out], { env: e.env, encoding: 'utf8' });
+    const r = spawnSync(
+      'sh',
+      [
+        '-c',
+        `umask 000; exec "$0" "$@"`,
+        process.execPath,
+        resolve('bin/keystack.cjs'),
+        'inject',
+        '-i',
+        template,
+        '-o',
+        out,
+      ],
+      { env: e.env, encoding: 'utf8' },
+    );
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^Wrote .*out\.yaml \(mode 0600\): 3 references from 2 secrets\.\n$/);
     expect(r.stdout).not.toContain('p$&w');
@@ -39,7 +56,9 @@ describe('keystack inject', () => {
     expect(readFileSync(out, 'utf8')).toBe(rendered);
 
     writeFileSync(out, 'keep me', { mode: 0o644 });
-    expectCleanError(cli(e, ['inject', '-i', template, '-o', out]), 1, { message: /out\.yaml already exists; it was not changed/ });
+    expectCleanError(cli(e, ['inject', '-i', template, '-o', out]), 1, {
+      message: /out\.yaml already exists; it was not changed/,
+    });
     expect(readFileSync(out, 'utf8')).toBe('keep me');
     expect(cli(e, ['inject', '-i', template, '-o', out, '-f']).status).toBe(0);
     expect(readFileSync(out, 'utf8')).toBe(rendered);
@@ -52,12 +71,17 @@ describe('keystack inject', () => {
     writeFileSync(t, '{{db.user}} {{nope.a}} {{db.nokey}} {{nope.b}}');
     const out = join(e.configDir, 'missing.out');
     const r = cli(e, ['inject', '-i', t, '-o', out]);
-    expectCleanError(r, 1, { message: /\{\{nope\.a\}\} \(no secret 'nope'\), \{\{db\.nokey\}\} \(secret 'db' has no key 'nokey'\), \{\{nope\.b\}\} \(no secret 'nope'\); nothing was written/ });
+    expectCleanError(r, 1, {
+      message:
+        /\{\{nope\.a\}\} \(no secret 'nope'\), \{\{db\.nokey\}\} \(secret 'db' has no key 'nokey'\), \{\{nope\.b\}\} \(no secret 'nope'\); nothing was written/,
+    });
     expect(existsSync(out)).toBe(false);
   });
 
   it('a template that cannot be read is a one-line error', () => {
-    expectCleanError(cli(e, ['inject', '-i', join(e.configDir, 'nosuch')]), 1, { message: /cannot read the template .*nosuch \(ENOENT\)/ });
+    expectCleanError(cli(e, ['inject', '-i', join(e.configDir, 'nosuch')]), 1, {
+      message: /cannot read the template .*nosuch \(ENOENT\)/,
+    });
     expectCleanError(cli(e, ['inject']), 2);
   });
 });
@@ -66,7 +90,14 @@ describe('writePrivateFileAtomic', () => {
   it('a failure between write and rename leaves the old file and no temp file', () => {
     const f = join(e.configDir, 'atomic-a');
     writeFileSync(f, 'old');
-    expect(() => writePrivateFileAtomic(f, 'new content', { overwrite: true, beforeCommit: () => { throw new Error('injected fault'); } })).toThrow('injected fault');
+    expect(() =>
+      writePrivateFileAtomic(f, 'new content', {
+        overwrite: true,
+        beforeCommit: () => {
+          throw new Error('injected fault');
+        },
+      }),
+    ).toThrow('injected fault');
     expect(readFileSync(f, 'utf8')).toBe('old');
     expect(readdirSync(e.configDir).filter((x) => x.startsWith('.atomic-a'))).toEqual([]);
   });

@@ -86,9 +86,12 @@ const paced = (m: Masker, text: string) => {
 };
 
 describe('MaskingStream: output at any pace', () => {
-  it.each(FORMS)('masks %s written one byte at a time, and passes on what follows without waiting for flush', (_label, form) => {
-    expect(paced(masker(), `before ${form} after\n`)).toEqual({ pushed: `before ${MASK} after\n`, flushed: '' });
-  });
+  it.each(FORMS)(
+    'masks %s written one byte at a time, and passes on what follows without waiting for flush',
+    (_label, form) => {
+      expect(paced(masker(), `before ${form} after\n`)).toEqual({ pushed: `before ${MASK} after\n`, flushed: '' });
+    },
+  );
 
   it('masks a 10-character run of a value, and a value with a character outside the BMP, written one byte at a time', () => {
     expect(paced(masker(), `x ${VALUE.slice(5, 17)} y\n`)).toEqual({ pushed: `x ${MASK} y\n`, flushed: '' });
@@ -154,7 +157,15 @@ describe('MaskingStream (property-based)', () => {
     const b = Buffer.from(v);
     const cps = Array.from(v);
     const mid = cps.length >> 1;
-    return [v, JSON.stringify(v).slice(1, -1), b.toString('base64'), b.toString('hex'), encodeURIComponent(v), cps.slice(mid).join(''), cps.slice(0, mid).join('')];
+    return [
+      v,
+      JSON.stringify(v).slice(1, -1),
+      b.toString('base64'),
+      b.toString('hex'),
+      encodeURIComponent(v),
+      cps.slice(mid).join(''),
+      cps.slice(0, mid).join(''),
+    ];
   };
   const merged = (s: string) => s.replace(/(\*\*\*)+/g, MASK);
 
@@ -167,14 +178,17 @@ describe('MaskingStream (property-based)', () => {
         (values, parts, sizes) => {
           const m = new Masker();
           m.add(values);
-          const text = parts.map(([noise, v, f]) => {
-            const all = forms(values[v % values.length]!);
-            return `${noise}.${all[f % all.length]!}.`;
-          }).join('');
+          const text = parts
+            .map(([noise, v, f]) => {
+              const all = forms(values[v % values.length]!);
+              return `${noise}.${all[f % all.length]!}.`;
+            })
+            .join('');
           const bytes = Buffer.from(text);
           const s = new MaskingStream(m);
           let out = '';
-          for (let at = 0, i = 0; at < bytes.length; at += sizes[i++ % sizes.length]!) out += s.push(bytes.subarray(at, at + sizes[i % sizes.length]!));
+          for (let at = 0, i = 0; at < bytes.length; at += sizes[i++ % sizes.length]!)
+            out += s.push(bytes.subarray(at, at + sizes[i % sizes.length]!));
           expect(s.flush()).toBe('');
           expect(merged(out)).toBe(merged(m.mask(text)));
         },

@@ -29,7 +29,11 @@ const node = (script: string) => ['--', process.execPath, '-e', script];
 
 /** Starts keystack in its own session (no controlling terminal), so signals reach only it. */
 function start(args: readonly string[], env: Record<string, string> = {}) {
-  const p = spawn(process.execPath, [BIN, ...args], { env: { ...e.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const p = spawn(process.execPath, [BIN, ...args], {
+    env: { ...e.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
   let stdout = '';
   let stderr = '';
   p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -44,8 +48,18 @@ function start(args: readonly string[], env: Record<string, string> = {}) {
 
 describe('keystack run: the environment', () => {
   it('injects -s NAME as NAME_KEY, -s NAME.KEY, and --env references; the child sees the values, the output is masked', () => {
-    const r = cli(e, ['run', '-s', 'db', '--env', 'T={{api.token}}', '-s', 'my-svc.key.v2',
-      ...node('const c = require("node:crypto"); const h = (s) => c.createHash("sha256").update(s ?? "").digest("hex"); console.log(JSON.stringify({ u: h(process.env.DB_USER), p: h(process.env.DB_PASSWORD), t: h(process.env.T), s: h(process.env.MY_SVC_KEY_V2), raw: process.env.DB_PASSWORD }))')]);
+    const r = cli(e, [
+      'run',
+      '-s',
+      'db',
+      '--env',
+      'T={{api.token}}',
+      '-s',
+      'my-svc.key.v2',
+      ...node(
+        'const c = require("node:crypto"); const h = (s) => c.createHash("sha256").update(s ?? "").digest("hex"); console.log(JSON.stringify({ u: h(process.env.DB_USER), p: h(process.env.DB_PASSWORD), t: h(process.env.T), s: h(process.env.MY_SVC_KEY_V2), raw: process.env.DB_PASSWORD }))',
+      ),
+    ]);
     expect(r.status, r.stderr).toBe(0);
     const got = JSON.parse(r.stdout) as Record<string, string>;
     const h = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -56,10 +70,24 @@ describe('keystack run: the environment', () => {
   it('reads env files with dotenv: references resolve, plain values pass unchanged, later files and --env win', () => {
     const a = join(e.configDir, 'a.env');
     const b = join(e.configDir, 'b.env');
-    writeFileSync(a, 'DB_PASSWORD={{db.password}}\nPLAIN="hello world"\n# comment\nexport OVER=a\nQUOTED=\'$NOT_EXPANDED\'\n');
+    writeFileSync(
+      a,
+      'DB_PASSWORD={{db.password}}\nPLAIN="hello world"\n# comment\nexport OVER=a\nQUOTED=\'$NOT_EXPANDED\'\n',
+    );
     writeFileSync(b, 'OVER=b\nTOKEN={{api.token}}\n');
-    const r = cli(e, ['run', '--no-mask', '--env-file', a, '--env-file', b, '--env', 'LAST=x',
-      ...node('const v = process.env; const h = (s) => require("node:crypto").createHash("sha256").update(s).digest("hex"); console.log(JSON.stringify([h(v.DB_PASSWORD), v.PLAIN, v.OVER, v.QUOTED, h(v.TOKEN), v.LAST]))')]);
+    const r = cli(e, [
+      'run',
+      '--no-mask',
+      '--env-file',
+      a,
+      '--env-file',
+      b,
+      '--env',
+      'LAST=x',
+      ...node(
+        'const v = process.env; const h = (s) => require("node:crypto").createHash("sha256").update(s).digest("hex"); console.log(JSON.stringify([h(v.DB_PASSWORD), v.PLAIN, v.OVER, v.QUOTED, h(v.TOKEN), v.LAST]))',
+      ),
+    ]);
     expect(r.status, r.stderr).toBe(0);
     const h = (s: string) => createHash('sha256').update(s).digest('hex');
     expect(JSON.parse(r.stdout)).toEqual([h(PASSWORD), 'hello world', 'b', '$NOT_EXPANDED', h(TOKEN), 'x']);
@@ -70,7 +98,9 @@ describe('keystack run: the environment', () => {
     writeFileSync(envFile, 'A={{db.password}}\n# the token:\nghp_pastedAloneToken0123456789\n');
     const marker = join(e.configDir, 'pasted-ran');
     const r = cli(e, ['run', '--env-file', envFile, '--', 'touch', marker]);
-    expectCleanError(r, 1, { message: new RegExp(`^Error: line 3 of the env file ${envFile} is not an assignment dotenv can read`) });
+    expectCleanError(r, 1, {
+      message: new RegExp(`^Error: line 3 of the env file ${envFile} is not an assignment dotenv can read`),
+    });
     expect(r.stderr).not.toContain('pastedAlone');
     expect(existsSync(marker)).toBe(false);
   });
@@ -79,8 +109,22 @@ describe('keystack run: the environment', () => {
     const envFile = join(e.configDir, 'missing.env');
     writeFileSync(envFile, 'A={{nosuch.key}}\nB={{db.nokey}}\nC={{db.password}}\n');
     const marker = join(e.configDir, 'child-ran');
-    const r = cli(e, ['run', '--env-file', envFile, '-s', 'ghost', '--env', 'D={{api.missing}}', '--', 'touch', marker]);
-    expectCleanError(r, 1, { message: /\{\{nosuch\.key\}\} \(no secret 'nosuch'\).*\{\{db\.nokey\}\} \(secret 'db' has no key 'nokey'\).*\{\{api\.missing\}\}.*ghost \(no secret 'ghost'\)/ });
+    const r = cli(e, [
+      'run',
+      '--env-file',
+      envFile,
+      '-s',
+      'ghost',
+      '--env',
+      'D={{api.missing}}',
+      '--',
+      'touch',
+      marker,
+    ]);
+    expectCleanError(r, 1, {
+      message:
+        /\{\{nosuch\.key\}\} \(no secret 'nosuch'\).*\{\{db\.nokey\}\} \(secret 'db' has no key 'nokey'\).*\{\{api\.missing\}\}.*ghost \(no secret 'ghost'\)/,
+    });
     expect(existsSync(marker)).toBe(false);
     expect(r.stderr).not.toContain(PASSWORD);
   });
@@ -88,18 +132,42 @@ describe('keystack run: the environment', () => {
   it('refuses a value that looks like a reference but is not one, and two keys that map to one name', () => {
     const envFile = join(e.configDir, 'near.env');
     writeFileSync(envFile, 'A=prefix-{{db.password}}\n');
-    expectCleanError(cli(e, ['run', '--env-file', envFile, '--', 'true']), 2, { message: /A \(.*near\.env\): it has text outside the braces/ });
-    expectCleanError(cli(e, ['run', '-s', 'my-svc', '--', 'true']), 2, { message: /MY_SVC_KEY_V2: \{\{my-svc\.key\.v2\}\} and \{\{my-svc\.key-v2\}\}/ });
+    expectCleanError(cli(e, ['run', '--env-file', envFile, '--', 'true']), 2, {
+      message: /A \(.*near\.env\): it has text outside the braces/,
+    });
+    expectCleanError(cli(e, ['run', '-s', 'my-svc', '--', 'true']), 2, {
+      message: /MY_SVC_KEY_V2: \{\{my-svc\.key\.v2\}\} and \{\{my-svc\.key-v2\}\}/,
+    });
     expectCleanError(cli(e, ['run', '-s', 'db', '--env', 'DB_USER=x', '--', 'true']), 2, { message: /DB_USER/ });
     // --prefix does not resolve a collision inside one secret, but does separate from explicit names.
-    const r = cli(e, ['run', '--no-mask', '-s', 'db', '--prefix', 'APP_', '--env', 'DB_USER=x', ...node('console.log(process.env.APP_DB_USER, process.env.DB_USER)')]);
+    const r = cli(e, [
+      'run',
+      '--no-mask',
+      '-s',
+      'db',
+      '--prefix',
+      'APP_',
+      '--env',
+      'DB_USER=x',
+      ...node('console.log(process.env.APP_DB_USER, process.env.DB_USER)'),
+    ]);
     expect(r.stdout.trim()).toBe('admin-user x');
   });
 
   it('--isolated gives the child only the injected variables and the documented minimal set', () => {
-    const r = cli(e, ['run', '--isolated', '-s', 'db', ...node('console.log(Object.keys(process.env).sort().join(","))')], {
-      env: { HOME: '/home/x', LANG: 'C.UTF-8', TERM: 'dumb', EXTRA_PARENT_VAR: 'leak', AWS_SECRET_ACCESS_KEY: 'not-for-children' },
-    });
+    const r = cli(
+      e,
+      ['run', '--isolated', '-s', 'db', ...node('console.log(Object.keys(process.env).sort().join(","))')],
+      {
+        env: {
+          HOME: '/home/x',
+          LANG: 'C.UTF-8',
+          TERM: 'dumb',
+          EXTRA_PARENT_VAR: 'leak',
+          AWS_SECRET_ACCESS_KEY: 'not-for-children',
+        },
+      },
+    );
     expect(r.status, r.stderr).toBe(0);
     const keys = r.stdout.trim().split(',');
     expect(keys).toEqual(expect.arrayContaining(['DB_PASSWORD', 'DB_USER', 'HOME', 'LANG', 'PATH', 'TERM']));
@@ -107,14 +175,27 @@ describe('keystack run: the environment', () => {
     expect(keys).not.toContain('AWS_SECRET_ACCESS_KEY');
     expect(keys).not.toContain('KEYSTACK_CONFIG_DIR');
     // Without --isolated the child inherits keystack's environment.
-    const inherit = cli(e, ['run', ...node('console.log(process.env.EXTRA_PARENT_VAR)')], { env: { EXTRA_PARENT_VAR: 'kept' } });
+    const inherit = cli(e, ['run', ...node('console.log(process.env.EXTRA_PARENT_VAR)')], {
+      env: { EXTRA_PARENT_VAR: 'kept' },
+    });
     expect(inherit.stdout.trim()).toBe('kept');
   });
 
   it('passes a large environment (2,000 variables from one secret) whole, with one read', () => {
-    const r = cli(e, ['run', '--no-mask', '-s', 'big', ...node('const ks = Object.keys(process.env).filter((k) => k.startsWith("BIG_K")).sort(); console.log(ks.length, require("node:crypto").createHash("sha256").update(ks.map((k) => k + "=" + process.env[k]).join("\\n")).digest("hex"))')]);
+    const r = cli(e, [
+      'run',
+      '--no-mask',
+      '-s',
+      'big',
+      ...node(
+        'const ks = Object.keys(process.env).filter((k) => k.startsWith("BIG_K")).sort(); console.log(ks.length, require("node:crypto").createHash("sha256").update(ks.map((k) => k + "=" + process.env[k]).join("\\n")).digest("hex"))',
+      ),
+    ]);
     expect(r.status, r.stderr).toBe(0);
-    const want = Array.from({ length: 2000 }, (_, i) => `BIG_K${i}`).sort().map((k) => `${k}=v${k.slice(5)}-${'x'.repeat(40)}`).join('\n');
+    const want = Array.from({ length: 2000 }, (_, i) => `BIG_K${i}`)
+      .sort()
+      .map((k) => `${k}=v${k.slice(5)}-${'x'.repeat(40)}`)
+      .join('\n');
     expect(r.stdout.trim()).toBe(`2000 ${createHash('sha256').update(want).digest('hex')}`);
   });
 
@@ -154,14 +235,23 @@ describe('keystack run: exit codes and signals', () => {
   });
 
   it('exits 128+N when the child dies of signal N', () => {
-    for (const [sig, n] of [['TERM', 15], ['KILL', 9], ['SEGV', 11]] as const) {
+    for (const [sig, n] of [
+      ['TERM', 15],
+      ['KILL', 9],
+      ['SEGV', 11],
+    ] as const) {
       const r = cli(e, ['run', '--', 'sh', '-c', `kill -${sig} $$`]);
       expect(r.status, sig).toBe(128 + n);
       expect(r.stderr).toBe('');
     }
   });
 
-  it.each([['SIGINT', 2], ['SIGTERM', 15], ['SIGHUP', 1], ['SIGQUIT', 3]] as const)('forwards %s to the child exactly once, and passes on its exit', async (signal, n) => {
+  it.each([
+    ['SIGINT', 2],
+    ['SIGTERM', 15],
+    ['SIGHUP', 1],
+    ['SIGQUIT', 3],
+  ] as const)('forwards %s to the child exactly once, and passes on its exit', async (signal, n) => {
     for (const mask of ['--mask', '--no-mask']) {
       const child = `let n = 0; process.on(${JSON.stringify(signal)}, () => { n++; setTimeout(() => { console.log("got " + n); process.exit(${n + 40}); }, 200); }); console.log("ready"); setInterval(() => {}, 1000);`;
       const k = start(['run', mask, '-s', 'db', ...node(child)]);
@@ -173,7 +263,11 @@ describe('keystack run: exit codes and signals', () => {
     }
   });
 
-  it.each([['SIGINT', 2], ['SIGTERM', 15], ['SIGHUP', 1]] as const)('a child killed by a forwarded %s makes keystack exit 128+N', async (signal, n) => {
+  it.each([
+    ['SIGINT', 2],
+    ['SIGTERM', 15],
+    ['SIGHUP', 1],
+  ] as const)('a child killed by a forwarded %s makes keystack exit 128+N', async (signal, n) => {
     const k = start(['run', ...node('console.log("ready"); setInterval(() => {}, 1000);')]);
     await k.waitFor('ready');
     process.kill(k.p.pid as number, signal);
@@ -181,7 +275,8 @@ describe('keystack run: exit codes and signals', () => {
   });
 
   it('Ctrl-C at a terminal reaches the child, and keystack passes on how it exited', () => {
-    const child = 'let n = 0; process.on("SIGINT", () => { n++; setTimeout(() => { console.log("sigints=" + n); process.exit(0); }, 300); }); console.log("ready"); setInterval(() => {}, 1000);';
+    const child =
+      'let n = 0; process.on("SIGINT", () => { n++; setTimeout(() => { console.log("sigints=" + n); process.exit(0); }, 300); }); console.log("ready"); setInterval(() => {}, 1000);';
     for (const mask of ['--mask', '--no-mask']) {
       const r = inPty(e, ['run', mask, ...node(child)], [{ expect: 'ready', send: '\x03' }]);
       expect(r.stdout, mask).toMatch(/sigints=[12]\b/);
@@ -192,7 +287,14 @@ describe('keystack run: exit codes and signals', () => {
 
 describe('keystack run: values stay out of argv, keystack’s own environment and output', () => {
   it('neither keystack’s /proc/<pid>/environ and cmdline nor the child’s argv hold a value', async () => {
-    const k = start(['run', '-s', 'db', '--env', 'T={{api.token}}', ...node('console.log("child " + process.pid); setTimeout(() => {}, 3000)')]);
+    const k = start([
+      'run',
+      '-s',
+      'db',
+      '--env',
+      'T={{api.token}}',
+      ...node('console.log("child " + process.pid); setTimeout(() => {}, 3000)'),
+    ]);
     await k.waitFor('child ');
     const childPid = Number(/child (\d+)/.exec(k.out())?.[1]);
     const ksPid = k.p.pid as number;
@@ -227,15 +329,18 @@ describe('keystack run: masking', () => {
     const masked = cli(e, ['run', '--env', 'T={{api.token}}', ...node(forms)]);
     expect(masked.status, masked.stderr).toBe(0);
     const all = masked.stdout + masked.stderr;
-    for (const k of ['raw', 'json', 'json2', 'base64', 'base64nopad', 'base64url', 'url', 'form', 'hex', 'HEX']) expect(all).toMatch(new RegExp(`^${k}: \\*\\*\\*$`, 'm'));
+    for (const k of ['raw', 'json', 'json2', 'base64', 'base64nopad', 'base64url', 'url', 'form', 'hex', 'HEX'])
+      expect(all).toMatch(new RegExp(`^${k}: \\*\\*\\*$`, 'm'));
     const b = Buffer.from(TOKEN);
-    for (const f of [TOKEN, b.toString('base64'), b.toString('hex'), encodeURIComponent(TOKEN)]) expect(all).not.toContain(f);
+    for (const f of [TOKEN, b.toString('base64'), b.toString('hex'), encodeURIComponent(TOKEN)])
+      expect(all).not.toContain(f);
     const plain = cli(e, ['run', '--no-mask', '--env', 'T={{api.token}}', ...node(forms)]);
     expect(plain.stdout + plain.stderr).toContain(b.toString('hex'));
   });
 
   it('masks a value the child writes in pieces across pipe chunks, and keeps other output intact', () => {
-    const script = 'const v = process.env.DB_PASSWORD; const fs = require("node:fs"); fs.writeSync(1, "a".repeat(70000) + v.slice(0, 5)); setTimeout(() => { fs.writeSync(1, v.slice(5) + " end\\n"); }, 30);';
+    const script =
+      'const v = process.env.DB_PASSWORD; const fs = require("node:fs"); fs.writeSync(1, "a".repeat(70000) + v.slice(0, 5)); setTimeout(() => { fs.writeSync(1, v.slice(5) + " end\\n"); }, 30);';
     const r = cli(e, ['run', '-s', 'db', ...node(script)]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toBe(`${'a'.repeat(70000)}*** end\n`);
@@ -243,7 +348,11 @@ describe('keystack run: masking', () => {
 
   it('a reader that goes away stops the child too (`keystack run -- yes | head -1` ends), and the exit is not 0', () => {
     // `timeout` (exit 124) stops a keystack that would otherwise run forever, and its child with it.
-    const r = spawnSync('bash', ['-c', `timeout 15 "$0" "$1" run -s db -- yes | head -1; echo "status \${PIPESTATUS[0]}"`, process.execPath, BIN], { env: e.env, encoding: 'utf8', timeout: 30_000 });
+    const r = spawnSync(
+      'bash',
+      ['-c', `timeout 15 "$0" "$1" run -s db -- yes | head -1; echo "status \${PIPESTATUS[0]}"`, process.execPath, BIN],
+      { env: e.env, encoding: 'utf8', timeout: 30_000 },
+    );
     expect(r.stdout).toMatch(/^y\nstatus (?!124\n)[1-9]\d*\n$/);
   });
 
@@ -255,8 +364,10 @@ describe('keystack run: masking', () => {
   };
 
   it('masks a value written one character every 120 ms, or in three parts 300 ms apart: no pause releases part of it', async () => {
-    const perChar = 'const v = process.env.DB_PASSWORD; let i = 0; process.stdout.write("password: "); const t = setInterval(() => { if (i < v.length) process.stdout.write(v[i++]); else { clearInterval(t); process.stdout.write(" done\\n"); } }, 120);';
-    const inParts = 'const v = process.env.DB_PASSWORD; process.stdout.write("password: "); [v.slice(0, 6), v.slice(6, 12), v.slice(12) + " done\\n"].forEach((p, i) => setTimeout(() => process.stdout.write(p), 300 * i));';
+    const perChar =
+      'const v = process.env.DB_PASSWORD; let i = 0; process.stdout.write("password: "); const t = setInterval(() => { if (i < v.length) process.stdout.write(v[i++]); else { clearInterval(t); process.stdout.write(" done\\n"); } }, 120);';
+    const inParts =
+      'const v = process.env.DB_PASSWORD; process.stdout.write("password: "); [v.slice(0, 6), v.slice(6, 12), v.slice(12) + " done\\n"].forEach((p, i) => setTimeout(() => process.stdout.write(p), 300 * i));';
     const runs = [perChar, inParts].map((script) => start(['run', '-s', 'db', ...node(script)]));
     for (const k of runs) {
       const code = await k.exited;
@@ -267,7 +378,12 @@ describe('keystack run: masking', () => {
   });
 
   it('passes on a prompt without a newline at once, while the child waits', async () => {
-    const k = start(['run', '-s', 'db', ...node('process.stdout.write("Password: "); setTimeout(() => console.log("\\nbye"), 1000)')]);
+    const k = start([
+      'run',
+      '-s',
+      'db',
+      ...node('process.stdout.write("Password: "); setTimeout(() => console.log("\\nbye"), 1000)'),
+    ]);
     await k.waitFor('Password: ');
     // Seen a second before the child writes again, not held until then (or until it exits).
     expect(k.out()).toBe('Password: ');
@@ -277,8 +393,12 @@ describe('keystack run: masking', () => {
 
   it('passes on a `\\r` progress bar as it is written, though the child never pauses', async () => {
     // A step every 50 ms (no quiet moment); told which step the reader has seen, the child says how far it had got.
-    const child = 'let n = 0; const t = setInterval(() => { process.stdout.write("\\r" + String(++n).padStart(3) + "%"); if (n === 100) process.exit(3); }, 50); process.stdin.once("data", (d) => { clearInterval(t); process.stdout.write("\\nahead " + (n - Number(d)) + "\\n"); process.exit(0); });';
-    const p = spawn(process.execPath, [BIN, 'run', '--env', 'T={{api.token}}', ...node(child)], { env: e.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child =
+      'let n = 0; const t = setInterval(() => { process.stdout.write("\\r" + String(++n).padStart(3) + "%"); if (n === 100) process.exit(3); }, 50); process.stdin.once("data", (d) => { clearInterval(t); process.stdout.write("\\nahead " + (n - Number(d)) + "\\n"); process.exit(0); });';
+    const p = spawn(process.execPath, [BIN, 'run', '--env', 'T={{api.token}}', ...node(child)], {
+      env: e.env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let out = '';
     p.stdout.on('data', (d: Buffer) => {
       out += d.toString();
@@ -309,12 +429,24 @@ describe('keystack run: a vault-backed manager', () => {
   });
 
   it('resolves through --manager and --stack, and reports what the vault lacks', () => {
-    for (const pick of [['-m', 'vlt'], ['--stack', 'vs']]) {
-      const r = cli(v, ['run', ...pick, '--no-mask', '-s', 'db', ...node('console.log(process.env.DB_USER, process.env.DB_PASSWORD === "vault-pw-0123")')]);
+    for (const pick of [
+      ['-m', 'vlt'],
+      ['--stack', 'vs'],
+    ]) {
+      const r = cli(v, [
+        'run',
+        ...pick,
+        '--no-mask',
+        '-s',
+        'db',
+        ...node('console.log(process.env.DB_USER, process.env.DB_PASSWORD === "vault-pw-0123")'),
+      ]);
       expect(r.stdout.trim(), r.stderr).toBe('vuser true');
     }
     // The default stack's local manager has no 'db'.
     expectCleanError(cli(v, ['run', '-s', 'db', '--', 'true']), 1, { message: /no secret 'db'/ });
-    expectCleanError(cli(v, ['run', '-m', 'vlt', '-s', 'db.nokey', '--env', 'X={{gone.k}}', '--', 'true']), 1, { message: /\{\{gone\.k\}\} \(no secret 'gone'\), \{\{db\.nokey\}\} \(secret 'db' has no key 'nokey'\)/ });
+    expectCleanError(cli(v, ['run', '-m', 'vlt', '-s', 'db.nokey', '--env', 'X={{gone.k}}', '--', 'true']), 1, {
+      message: /\{\{gone\.k\}\} \(no secret 'gone'\), \{\{db\.nokey\}\} \(secret 'db' has no key 'nokey'\)/,
+    });
   });
 });

@@ -43,7 +43,8 @@ describe('the local store at rest', () => {
       expect(files.some((f) => f.endsWith('-wal')) || files.length > 0).toBe(true);
       for (const f of files) {
         const bytes = readFileSync(f);
-        for (const v of values) for (const enc of encodings(v)) expect(bytes.includes(enc), `${enc} found in ${f}`).toBe(false);
+        for (const v of values)
+          for (const enc of encodings(v)) expect(bytes.includes(enc), `${enc} found in ${f}`).toBe(false);
       }
     };
     check(); // with the WAL still open
@@ -61,7 +62,9 @@ describe('the local store at rest', () => {
     expect(mode(cfg)).toBe(0o700);
     expect(mode(join(cfg, 'local_stores'))).toBe(0o700);
     const files = filesUnder(cfg);
-    expect(files.map((f) => f.slice(cfg.length))).toEqual(expect.arrayContaining(['/config.db', '/local_stores/secrets.db', '/local_stores/secrets.db.key']));
+    expect(files.map((f) => f.slice(cfg.length))).toEqual(
+      expect.arrayContaining(['/config.db', '/local_stores/secrets.db', '/local_stores/secrets.db.key']),
+    );
     for (const f of files) expect(mode(f), f).toBe(0o600);
   });
 
@@ -74,11 +77,16 @@ describe('the local store at rest', () => {
     await ks.close();
     const db = new Database(join(dir, 'cfg', 'local_stores', 'secrets.db'));
     db.prepare("UPDATE secrets SET data = (SELECT data FROM secrets WHERE name = 'alice') WHERE name = 'bob'").run();
-    db.prepare("INSERT INTO secrets SELECT 'keystack/global', name, data, created_at, updated_at FROM secrets WHERE name = 'alice'").run();
+    db.prepare(
+      "INSERT INTO secrets SELECT 'keystack/global', name, data, created_at, updated_at FROM secrets WHERE name = 'alice'",
+    ).run();
     db.close();
     const ks2 = open(join(dir, 'cfg'));
     const sm2 = await ks2.secretsManager();
-    await expect(sm2.get('bob')).rejects.toMatchObject({ code: 'backend', message: expect.stringContaining('integrity check') });
+    await expect(sm2.get('bob')).rejects.toMatchObject({
+      code: 'backend',
+      message: expect.stringContaining('integrity check'),
+    });
     expect((await sm2.get('alice')).values).toEqual({ password: 'alice-pw-1234' });
     await ks2.registerSecretsManager({ name: 'g', flavor: 'local', config: { scope: 'global' } });
     await expect((await ks2.secretsManager('g')).get('alice')).rejects.toMatchObject({ code: 'backend' });
@@ -87,7 +95,10 @@ describe('the local store at rest', () => {
   it('gives a clear error for a wrong key, a wrong passphrase, a lost key file and a malformed key', async () => {
     const key = (b: number) => Buffer.alloc(32, b).toString('base64');
     const expectConfig = async (k: Keystack, pattern: RegExp) => {
-      const err = await (await k.secretsManager()).list().then(() => null, (e: unknown) => e);
+      const err = await (await k.secretsManager()).list().then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(KeystackError);
       expect((err as KeystackError).code).toBe('config');
       expect(`${(err as KeystackError).message} ${(err as KeystackError).hint}`).toMatch(pattern);
@@ -98,12 +109,16 @@ describe('the local store at rest', () => {
     await expectConfig(open(d1, { KEYSTACK_LOCAL_KEY: key(2) }), /wrong key.*KEYSTACK_LOCAL_KEY/s);
     await expectConfig(open(d1), /KEYSTACK_LOCAL_KEY/);
     await expectConfig(open(d1, { KEYSTACK_LOCAL_KEY: 'c2hvcnQ=' }), /32 bytes/);
-    expect((await (await open(d1, { KEYSTACK_LOCAL_KEY: key(1) }).secretsManager()).get('a')).values).toEqual({ k: 'v' });
+    expect((await (await open(d1, { KEYSTACK_LOCAL_KEY: key(1) }).secretsManager()).get('a')).values).toEqual({
+      k: 'v',
+    });
 
     const d2 = join(mkdtempSync(join(tmpdir(), 'ks-pass-')), 'cfg');
     await (await open(d2, { KEYSTACK_PASSPHRASE: 'correct horse' }).secretsManager()).register('a', { k: 'v' });
     await expectConfig(open(d2, { KEYSTACK_PASSPHRASE: 'battery staple' }), /wrong key.*KEYSTACK_PASSPHRASE/s);
-    expect((await (await open(d2, { KEYSTACK_PASSPHRASE: 'correct horse' }).secretsManager()).get('a')).values).toEqual({ k: 'v' });
+    expect((await (await open(d2, { KEYSTACK_PASSPHRASE: 'correct horse' }).secretsManager()).get('a')).values).toEqual(
+      { k: 'v' },
+    );
 
     const d3 = join(mkdtempSync(join(tmpdir(), 'ks-file-')), 'cfg');
     const k3 = open(d3);

@@ -24,7 +24,9 @@ function child(configDir: string, args: string[]) {
 describe('many processes, one store', () => {
   it('eight processes registering at once lose nothing and never report "database is locked"', async () => {
     const dir = join(mkdtempSync(join(tmpdir(), 'ks-conc-')), 'cfg');
-    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => child(dir, ['register', String(i), '40']).done));
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => child(dir, ['register', String(i), '40']).done),
+    );
     for (const r of results) {
       expect(r.err).not.toMatch(/locked|busy/i);
       expect(r.code, r.err).toBe(0);
@@ -39,7 +41,9 @@ describe('many processes, one store', () => {
 
   it('eight CLI invocations at once on a fresh config dir all succeed', async () => {
     const e = tempEnv();
-    const rs = await Promise.all(Array.from({ length: 8 }, (_, i) => cliAsync(e, ['secret', 'register', `c${i}`, `--k=v${i}`])));
+    const rs = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => cliAsync(e, ['secret', 'register', `c${i}`, `--k=v${i}`])),
+    );
     for (const r of rs) expect(r.status, r.stderr).toBe(0);
     const list = await cliAsync(e, ['secret', 'list']);
     expect(list.stdout.trim().split('\n')).toHaveLength(8);
@@ -54,10 +58,13 @@ describe('many processes, one store', () => {
           if (c.output().includes('ready')) {
             clearInterval(t);
             // Kill at a slightly different point each round.
-            setTimeout(() => {
-              c.p.kill('SIGKILL');
-              res();
-            }, 20 + round * 37);
+            setTimeout(
+              () => {
+                c.p.kill('SIGKILL');
+                res();
+              },
+              20 + round * 37,
+            );
           }
         }, 5);
         void c.done.then((r) => {

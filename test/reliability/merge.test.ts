@@ -29,17 +29,30 @@ interface Target {
 }
 
 const vaultEnv = () => ({ VAULT_TOKEN: requireEnv('BAO_TOKEN', 'the OpenBao dev server root token') });
-const awsEnv = () => ({ AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_EC2_METADATA_DISABLED: 'true' });
+const awsEnv = () => ({
+  AWS_ACCESS_KEY_ID: 'testing',
+  AWS_SECRET_ACCESS_KEY: 'testing',
+  AWS_EC2_METADATA_DISABLED: 'true',
+});
 
 const TARGETS: Target[] = [
   { flavor: 'local', allLand: true },
-  { flavor: 'vault', allLand: true, register: () => ['--flavor=vault', `--url=${requireEnv('BAO_ADDR', 'the OpenBao dev server')}`], env: vaultEnv },
+  {
+    flavor: 'vault',
+    allLand: true,
+    register: () => ['--flavor=vault', `--url=${requireEnv('BAO_ADDR', 'the OpenBao dev server')}`],
+    env: vaultEnv,
+  },
   {
     flavor: 'aws',
     // Secrets Manager has no conditional write; keystack makes one from ClientRequestToken, but
     // the contract only promises that a lost change is never reported as a success.
     allLand: false,
-    register: () => ['--flavor=aws', '--region_name=us-east-1', `--endpoint_url=${requireEnv('AWS_SM_ENDPOINT', 'the moto server')}`],
+    register: () => [
+      '--flavor=aws',
+      '--region_name=us-east-1',
+      `--endpoint_url=${requireEnv('AWS_SM_ENDPOINT', 'the moto server')}`,
+    ],
     env: awsEnv,
   },
 ];
@@ -67,11 +80,17 @@ function keysOf(e: CliEnv, name: string): string[] {
 function expectNoSilentLoss(t: Target, results: CliResult[], changed: (i: number) => boolean): void {
   const landed = results.filter((_, i) => changed(i)).length;
   const silent = results.flatMap((r, i) => (r.status === 0 && !changed(i) ? [i] : []));
-  const detail = `${landed} of ${results.length} changes survived; writers that exited 0 but lost their change: [${silent.join(', ')}]; stderr: ${results.map((r) => r.stderr.trim()).filter(Boolean).join(' | ')}`;
+  const detail = `${landed} of ${results.length} changes survived; writers that exited 0 but lost their change: [${silent.join(', ')}]; stderr: ${results
+    .map((r) => r.stderr.trim())
+    .filter(Boolean)
+    .join(' | ')}`;
   expect(silent, detail).toEqual([]);
   if (t.allLand) {
     expect(landed, detail).toBe(results.length);
-    expect(results.map((r) => r.status), detail).toEqual(results.map(() => 0));
+    expect(
+      results.map((r) => r.status),
+      detail,
+    ).toEqual(results.map(() => 0));
   }
   // A writer that failed says why in a clean error (a conflict, or a backend failure such as an
   // overloaded emulator's HTTP 500), never a crash.
@@ -88,7 +107,9 @@ describe.each(TARGETS)('concurrent merges of one secret: $flavor', (t) => {
     const e = setUp(t);
     const name = `shared${randomBytes(3).toString('hex')}`;
     expect(cli(e, ['secret', 'register', name, '--base=0']).status).toBe(0);
-    const results = await Promise.all(Array.from({ length: WRITERS }, (_, i) => cliAsync(e, ['secret', 'update', name, `--key${i}=val${i}`])));
+    const results = await Promise.all(
+      Array.from({ length: WRITERS }, (_, i) => cliAsync(e, ['secret', 'update', name, `--key${i}=val${i}`])),
+    );
     const keys = keysOf(e, name);
     expect(keys).toContain('base');
     expectNoSilentLoss(t, results, (i) => keys.includes(`key${i}`));
@@ -103,7 +124,12 @@ describe.each(TARGETS)('concurrent merges of one secret: $flavor', (t) => {
     expect(cli(e, ['secret', 'register', name, '--base=0', ...initial]).status).toBe(0);
     const results = await Promise.all(
       Array.from({ length: WRITERS }, (_, i) =>
-        cliAsync(e, i < half ? ['secret', 'update', name, `--new${i}=v`] : ['secret', 'update', name, '--remove-key', `old${i - half}`]),
+        cliAsync(
+          e,
+          i < half
+            ? ['secret', 'update', name, `--new${i}=v`]
+            : ['secret', 'update', name, '--remove-key', `old${i - half}`],
+        ),
       ),
     );
     const keys = keysOf(e, name);
@@ -120,12 +146,20 @@ describe.each(TARGETS)('concurrent patch from one process (library): $flavor', (
       const sm = await ks.secretsManager();
       const name = `lib${randomBytes(3).toString('hex')}`;
       await sm.register(name, { base: '0' });
-      const outcomes = await Promise.allSettled(Array.from({ length: WRITERS }, (_, i) => sm.patch(name, { set: { [`key${i}`]: `val${i}` } })));
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: WRITERS }, (_, i) => sm.patch(name, { set: { [`key${i}`]: `val${i}` } })),
+      );
       const values = (await sm.get(name)).values;
       const landed = Object.keys(values).filter((k) => k.startsWith('key')).length;
       // One manager, one process: even aws has no other writer to lose against, so all land.
-      expect(outcomes.map((o) => o.status), `${landed} of ${WRITERS} survived`).toEqual(outcomes.map(() => 'fulfilled'));
-      expect(values).toEqual({ base: '0', ...Object.fromEntries(Array.from({ length: WRITERS }, (_, i) => [`key${i}`, `val${i}`])) });
+      expect(
+        outcomes.map((o) => o.status),
+        `${landed} of ${WRITERS} survived`,
+      ).toEqual(outcomes.map(() => 'fulfilled'));
+      expect(values).toEqual({
+        base: '0',
+        ...Object.fromEntries(Array.from({ length: WRITERS }, (_, i) => [`key${i}`, `val${i}`])),
+      });
       await sm.delete(name);
     } finally {
       await ks.close();
@@ -138,14 +172,21 @@ describe('concurrent config-store updates', () => {
     const e = tempEnv(awsEnv());
     expect(cli(e, ['secrets-manager', 'register', 'cfg', '--flavor=aws', '--region_name=r0']).status).toBe(0);
     const fields = ['region_name', 'endpoint_url', 'profile'];
-    const value = (field: string, round: number) => (field === 'endpoint_url' ? `http://127.0.0.1:${9000 + round}` : `${field}${round}`);
+    const value = (field: string, round: number) =>
+      field === 'endpoint_url' ? `http://127.0.0.1:${9000 + round}` : `${field}${round}`;
     const lost: string[] = [];
     const rounds = 6;
     for (let round = 1; round <= rounds; round++) {
       // --force: the point is the config store, not the "holds secrets" check (which needs the backend).
-      const rs = await Promise.all(fields.map((f) => cliAsync(e, ['secrets-manager', 'update', 'cfg', `--${f}=${value(f, round)}`, '--force'])));
+      const rs = await Promise.all(
+        fields.map((f) => cliAsync(e, ['secrets-manager', 'update', 'cfg', `--${f}=${value(f, round)}`, '--force'])),
+      );
       for (const r of rs) expect(r.status, r.stderr).toBe(0);
-      const config = (JSON.parse(cli(e, ['--json', 'secrets-manager', 'describe', 'cfg']).stdout) as { config: Record<string, unknown> }).config;
+      const config = (
+        JSON.parse(cli(e, ['--json', 'secrets-manager', 'describe', 'cfg']).stdout) as {
+          config: Record<string, unknown>;
+        }
+      ).config;
       for (const f of fields) if (config[f] !== value(f, round)) lost.push(`round ${round}: ${f}`);
     }
     expect(lost, `${lost.length} of ${rounds * fields.length} changes lost`).toEqual([]);
@@ -201,25 +242,39 @@ function scripted(answer: (attempt: number) => 'updated' | 'conflict' | 'absent'
         const row = rows.get(name);
         if (a === 'race' && row) {
           // Another writer lands a change just before this write: the version moves on.
-          rows.set(name, { secret: { ...row.secret, values: { ...row.secret.values, [`other${calls.replaceIf}`]: 'x' } }, version: row.version + 1 });
+          rows.set(name, {
+            secret: { ...row.secret, values: { ...row.secret.values, [`other${calls.replaceIf}`]: 'x' } },
+            version: row.version + 1,
+          });
           return 'conflict';
         }
-        if (a === 'updated' && row && String(row.version) === version) rows.set(name, { secret, version: row.version + 1 });
+        if (a === 'updated' && row && String(row.version) === version)
+          rows.set(name, { secret, version: row.version + 1 });
         return a === 'race' ? 'conflict' : a;
       },
     }),
   });
-  const manager = new SecretsManager({ record: { uuid: randomUUID(), name: 'scripted', flavor: 'scripted', config: { scope: 'none' } }, flavor: flavor, configDir: '/nonexistent', env: {}, schemas: createSchemaRegistry() });
+  const manager = new SecretsManager({
+    record: { uuid: randomUUID(), name: 'scripted', flavor: 'scripted', config: { scope: 'none' } },
+    flavor: flavor,
+    configDir: '/nonexistent',
+    env: {},
+    schemas: createSchemaRegistry(),
+  });
   return { manager, calls, rows };
 }
 
 describe("patch's compare-and-set loop", () => {
-  it('on a conflict it re-reads and applies the change on top of the other writer\'s, never writing the stale result again', async () => {
+  it("on a conflict it re-reads and applies the change on top of the other writer's, never writing the stale result again", async () => {
     const { manager, calls, rows } = scripted((n) => (n <= 2 ? 'race' : 'updated'));
     await manager.register('s', { a: '1' });
     await manager.patch('s', { set: { mine: 'y' } });
     expect(calls.read).toBe(3);
-    expect(calls.written.map((w) => Object.keys(w.values).sort())).toEqual([['a', 'mine'], ['a', 'mine', 'other1'], ['a', 'mine', 'other1', 'other2']]);
+    expect(calls.written.map((w) => Object.keys(w.values).sort())).toEqual([
+      ['a', 'mine'],
+      ['a', 'mine', 'other1'],
+      ['a', 'mine', 'other1', 'other2'],
+    ]);
     expect(rows.get('s')?.secret.values).toEqual({ a: '1', other1: 'x', other2: 'x', mine: 'y' });
   });
 
@@ -239,7 +294,9 @@ describe("patch's compare-and-set loop", () => {
     await gone.manager.register('s', { a: '1' });
     await expect(gone.manager.patch('s', { set: { b: '2' } })).rejects.toMatchObject({ code: 'secret_not_found' });
     const missing = scripted(() => 'updated');
-    await expect(missing.manager.patch('nothere', { set: { b: '2' } })).rejects.toMatchObject({ code: 'secret_not_found' });
+    await expect(missing.manager.patch('nothere', { set: { b: '2' } })).rejects.toMatchObject({
+      code: 'secret_not_found',
+    });
     expect(missing.calls.replaceIf).toBe(0);
   });
 
@@ -258,15 +315,39 @@ describe('aws: compare-and-set through ClientRequestToken', () => {
   // stages a version under the successor's id by hand instead.
   it('when the successor id of the current version is taken but that version is still current, the next id is used', async () => {
     const endpoint = requireEnv('AWS_SM_ENDPOINT', 'the moto server');
-    const { SecretsManagerClient, GetSecretValueCommand, PutSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
-    const raw = new SecretsManagerClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+    const { SecretsManagerClient, GetSecretValueCommand, PutSecretValueCommand } = await import(
+      '@aws-sdk/client-secrets-manager'
+    );
+    const raw = new SecretsManagerClient({
+      endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+    });
     const { default: aws, successorToken } = await import('../../src/flavors/aws.js');
-    const sm = new SecretsManager({ record: { uuid: randomUUID(), name: 'aws_cas', flavor: 'aws', config: { region_name: 'us-east-1', endpoint_url: endpoint, scope: 'none' } }, flavor: aws, configDir: '/nonexistent', env: awsEnv(), schemas: createSchemaRegistry() });
+    const sm = new SecretsManager({
+      record: {
+        uuid: randomUUID(),
+        name: 'aws_cas',
+        flavor: 'aws',
+        config: { region_name: 'us-east-1', endpoint_url: endpoint, scope: 'none' },
+      },
+      flavor: aws,
+      configDir: '/nonexistent',
+      env: awsEnv(),
+      schemas: createSchemaRegistry(),
+    });
     const name = `rb${randomBytes(4).toString('hex')}`;
     try {
       await sm.register(name, { a: '1' });
       const first = (await raw.send(new GetSecretValueCommand({ SecretId: name }))).VersionId ?? '';
-      await raw.send(new PutSecretValueCommand({ SecretId: name, SecretString: '{"old":"successor"}', ClientRequestToken: successorToken(first), VersionStages: ['STAGED'] }));
+      await raw.send(
+        new PutSecretValueCommand({
+          SecretId: name,
+          SecretString: '{"old":"successor"}',
+          ClientRequestToken: successorToken(first),
+          VersionStages: ['STAGED'],
+        }),
+      );
       await sm.patch(name, { set: { b: '2' } });
       const after = await raw.send(new GetSecretValueCommand({ SecretId: name }));
       expect(after.VersionId).toBe(successorToken(first, 1));
@@ -299,7 +380,10 @@ describe('secrets-manager update: the holds-secrets check and the write', () => 
     try {
       const rec = await ks.updateSecretsManager('m', { scope: 'global' });
       expect(rec.config).toMatchObject({ scope: 'global', scope_prefix: 'other' });
-      expect(ks.store.getComponent('secrets_manager', 'm').config).toMatchObject({ scope: 'global', scope_prefix: 'other' });
+      expect(ks.store.getComponent('secrets_manager', 'm').config).toMatchObject({
+        scope: 'global',
+        scope_prefix: 'other',
+      });
       // Once for the record first read, once more for the record the other writer left.
       expect(list).toHaveBeenCalledTimes(2);
     } finally {
@@ -316,14 +400,17 @@ describe('keystack secret update when other writers keep winning', () => {
     const dir = mkdtempSync(join(tmpdir(), 'keystack-busy-flavor-'));
     const module = join(dir, 'busy.mjs');
     // A backend on which every compare-and-set loses, as if another writer always got there first.
-    writeFileSync(module, `export default { kind: 'keystack.flavor', name: 'busy', description: 'always conflicts', supportsScoping: false, separator: '/',
+    writeFileSync(
+      module,
+      `export default { kind: 'keystack.flavor', name: 'busy', description: 'always conflicts', supportsScoping: false, separator: '/',
       nameRule: { pattern: /[a-z]+/, maxLength: 20, description: 'lowercase' }, maxContentBytes: 4096, capabilities: { readValues: true }, dependencies: {}, isLocal: true, config: {},
       create: () => ({
         async create() { return true; }, async get() { return { schema: 'arbitrary', values: { a: '1' } }; }, async list() { return ['s']; },
         async update() { return true; }, async delete() { return true; }, async deleteAll() { return 0; },
         async read() { return { secret: { schema: 'arbitrary', values: { a: '1' } }, version: '1' }; },
         async replaceIf() { return 'conflict'; },
-      }) };\n`);
+      }) };\n`,
+    );
     expect(cli(e, ['secrets-manager', 'flavor', 'register', module]).status).toBe(0);
     expect(cli(e, ['secrets-manager', 'register', 'b', '--flavor=busy', '--scope=none']).status).toBe(0);
     expect(cli(e, ['stack', 'register', 'st', '-x', 'b', '--set']).status).toBe(0);

@@ -3,7 +3,16 @@ import { chmodSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { RunStore } from '../../src/pipeline/run-store.js';
 import { registerComponent } from '../../src/stack/component-ops.js';
-import { cliEnv, codeRoot, dumpRedis, forms, REDIS_URL, runCli, startWorkerProcess, trustSomeWorker } from './harness.js';
+import {
+  cliEnv,
+  codeRoot,
+  dumpRedis,
+  forms,
+  REDIS_URL,
+  runCli,
+  startWorkerProcess,
+  trustSomeWorker,
+} from './harness.js';
 import { queues, remoteTestScope } from './fixture.js';
 
 const { workers, fixture } = remoteTestScope();
@@ -28,14 +37,25 @@ export default pipeline('one_step', () => only());
 /** Keys of one queue: present once anything was added to it. */
 async function queueKeys(queue: string): Promise<string[]> {
   const dump = await dumpRedis(REDIS_URL());
-  return dump.split('\n').map((l) => l.split(' ')[0] ?? '').filter((k) => k.startsWith(`keystack:${queue}:`));
+  return dump
+    .split('\n')
+    .map((l) => l.split(' ')[0] ?? '')
+    .filter((k) => k.startsWith(`keystack:${queue}:`));
 }
 
 describe('remote runs that fail', () => {
   it('retries a failing step `attempts` times, then fails the run with the masked error; later steps never run', async () => {
     const f = await fixture({ attempts: 3, backoffMs: 50 });
     const root = codeRoot({ 'flaky.mjs': FLAKY });
-    workers.push(await startWorkerProcess({ name: 'w1', client: f.configDir, queues: [queues(f).main], codeRoot: root, env: { VAULT_TOKEN: f.tokens.cpu } }));
+    workers.push(
+      await startWorkerProcess({
+        name: 'w1',
+        client: f.configDir,
+        queues: [queues(f).main],
+        codeRoot: root,
+        env: { VAULT_TOKEN: f.tokens.cpu },
+      }),
+    );
     const r = await runCli(['pipeline', 'run', 'flaky.mjs'], cliEnv(f.configDir, f.clientEnv), root);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain("step 'flaky' failed: Error: the service refused token *** for input 1");
@@ -64,7 +84,11 @@ describe('remote runs that fail', () => {
     const local = registerComponent(ks, { type: 'artifact_store', name: 'here', flavor: 'local', config: {} }).record;
     const localSm = ks.store.getComponent('secrets_manager', 'default');
     const stack = ks.store.getStack('remote');
-    ks.store.addStack('bad', { orchestrator: stack.components.orchestrator ?? '', artifact_store: local.uuid, secrets_manager: localSm.uuid });
+    ks.store.addStack('bad', {
+      orchestrator: stack.components.orchestrator ?? '',
+      artifact_store: local.uuid,
+      secrets_manager: localSm.uuid,
+    });
     ks.store.setActiveStack('bad');
     const root = codeRoot({ 'one.mjs': ONE_STEP });
     const r = await runCli(['pipeline', 'run', 'one.mjs'], cliEnv(f.configDir, f.clientEnv), root);
@@ -79,7 +103,15 @@ describe('remote runs that fail', () => {
   it('a worker without credentials for the secrets manager fails the step naming what is missing, not "not found"', async () => {
     const f = await fixture({ attempts: 3 });
     const root = codeRoot({ 'one.mjs': ONE_STEP });
-    workers.push(await startWorkerProcess({ name: 'nocreds', client: f.configDir, queues: [queues(f).main], codeRoot: root, env: {} }));
+    workers.push(
+      await startWorkerProcess({
+        name: 'nocreds',
+        client: f.configDir,
+        queues: [queues(f).main],
+        codeRoot: root,
+        env: {},
+      }),
+    );
     const r = await runCli(['pipeline', 'run', 'one.mjs'], cliEnv(f.configDir, f.clientEnv), root);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('the vault flavor has no credentials');
@@ -88,7 +120,15 @@ describe('remote runs that fail', () => {
     expect(workers[0]?.log().match(/only: attempt \d failed/g)).toHaveLength(1);
 
     // A token whose policy does not cover the secret: denied, still not "not found".
-    workers.push(await startWorkerProcess({ name: 'denied', client: f.configDir, queues: [queues(f).main], codeRoot: root, env: { VAULT_TOKEN: f.tokens.none } }));
+    workers.push(
+      await startWorkerProcess({
+        name: 'denied',
+        client: f.configDir,
+        queues: [queues(f).main],
+        codeRoot: root,
+        env: { VAULT_TOKEN: f.tokens.none },
+      }),
+    );
     await workers[0]?.stop();
     const d = await runCli(['pipeline', 'run', 'one.mjs'], cliEnv(f.configDir, f.clientEnv), root);
     expect(d.status).toBe(1);
@@ -100,11 +140,21 @@ describe('remote runs that fail', () => {
     const f = await fixture({ attempts: 3 });
     const root = codeRoot({ 'one.mjs': ONE_STEP });
     const other = codeRoot({ 'one.mjs': `${ONE_STEP}\n// changed on the worker\n` });
-    workers.push(await startWorkerProcess({ name: 'stale', client: f.configDir, queues: [queues(f).main], codeRoot: other, env: { VAULT_TOKEN: f.tokens.cpu } }));
+    workers.push(
+      await startWorkerProcess({
+        name: 'stale',
+        client: f.configDir,
+        queues: [queues(f).main],
+        codeRoot: other,
+        env: { VAULT_TOKEN: f.tokens.cpu },
+      }),
+    );
     const r = await runCli(['pipeline', 'run', 'one.mjs'], cliEnv(f.configDir, f.clientEnv), root);
     expect(r.status).toBe(1);
     // ("code root" may read "code ***" here: the client masks OpenBao's dev token, which is "root".)
-    expect(r.stderr).toMatch(/pipeline module one\.mjs in this worker's code (root|\*\*\*) differs from the one the client ran/);
+    expect(r.stderr).toMatch(
+      /pipeline module one\.mjs in this worker's code (root|\*\*\*) differs from the one the client ran/,
+    );
     expect(workers[0]?.log().match(/only: attempt \d failed/g)).toHaveLength(1);
   }, 60_000);
 
@@ -114,7 +164,15 @@ describe('remote runs that fail', () => {
     // The same bytes on the worker (so the hash check passes), in a directory anyone can change.
     const open = codeRoot({ 'one.mjs': ONE_STEP });
     chmodSync(open, 0o777);
-    workers.push(await startWorkerProcess({ name: 'open', client: f.configDir, queues: [queues(f).main], codeRoot: open, env: { VAULT_TOKEN: f.tokens.cpu } }));
+    workers.push(
+      await startWorkerProcess({
+        name: 'open',
+        client: f.configDir,
+        queues: [queues(f).main],
+        codeRoot: open,
+        env: { VAULT_TOKEN: f.tokens.cpu },
+      }),
+    );
     const r = await runCli(['pipeline', 'run', 'one.mjs'], cliEnv(f.configDir, f.clientEnv), root);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain(`refusing to use ${open}: it is writable by group and others`);
@@ -143,7 +201,9 @@ describe('Redis down or refusing', () => {
     expect(down.status).toBe(1);
     // The address is part of the secret redis_url, so the client masks it.
     expect(down.stderr).toMatch(/cannot reach Redis at redis:\/\/\S+ from the client \(ECONNREFUSED\)/);
-    expect(down.stderr).toContain("Hint: Start Redis, or check the host and port in the redis_url of orchestrator 'bq'.");
+    expect(down.stderr).toContain(
+      "Hint: Start Redis, or check the host and port in the redis_url of orchestrator 'bq'.",
+    );
     expect(Date.now() - t0).toBeLessThan(15_000);
     const u = new URL(REDIS_URL());
     u.password = 'wrong-password-here';
@@ -160,13 +220,23 @@ describe('Redis down or refusing', () => {
     const f = await fixture();
     const root = codeRoot({ 'one.mjs': ONE_STEP });
     const port = await closedPort();
-    const down = await startWorkerProcess({ name: 'down', client: f.configDir, codeRoot: root, redisUrl: `redis://127.0.0.1:${port}` });
+    const down = await startWorkerProcess({
+      name: 'down',
+      client: f.configDir,
+      codeRoot: root,
+      redisUrl: `redis://127.0.0.1:${port}`,
+    });
     expect(await down.exited).toBe(1);
     expect(down.log()).toContain(`cannot reach Redis at redis://127.0.0.1:${port} from worker down`);
     expect(down.log()).toContain('Hint: Start Redis, or check the host and port in KEYSTACK_REDIS_URL.');
     const u = new URL(REDIS_URL());
     u.password = 'wrong-password-here';
-    const wrong = await startWorkerProcess({ name: 'wrong', client: f.configDir, codeRoot: root, redisUrl: u.toString() });
+    const wrong = await startWorkerProcess({
+      name: 'wrong',
+      client: f.configDir,
+      codeRoot: root,
+      redisUrl: u.toString(),
+    });
     expect(await wrong.exited).toBe(1);
     expect(wrong.log()).toContain('refused the credentials of worker wrong');
     expect(wrong.log()).not.toContain('wrong-password-here');

@@ -10,7 +10,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Keystack } from '../../src/stack/client.js';
 import { registerComponent } from '../../src/stack/component-ops.js';
-import { BAO_ADDR, BAO_ROOT, createBucket, fresh, readOnlyToken, REDIS_URL, S3_ENDPOINT, type WorkerProcess } from './harness.js';
+import {
+  BAO_ADDR,
+  BAO_ROOT,
+  createBucket,
+  fresh,
+  readOnlyToken,
+  REDIS_URL,
+  S3_ENDPOINT,
+  type WorkerProcess,
+} from './harness.js';
 
 export interface RemoteFixture {
   ks: Keystack;
@@ -24,14 +33,20 @@ export interface RemoteFixture {
   clientEnv: Record<string, string>;
 }
 
-export async function remoteFixture(o: { attempts?: number; backoffMs?: number; timeoutSeconds?: number; queue?: string; gpuQueue?: string } = {}): Promise<RemoteFixture> {
+export async function remoteFixture(
+  o: { attempts?: number; backoffMs?: number; timeoutSeconds?: number; queue?: string; gpuQueue?: string } = {},
+): Promise<RemoteFixture> {
   const configDir = mkdtempSync(join(tmpdir(), 'keystack-remote-client-'));
   const prefix = fresh('rs');
   const bucket = fresh('bkt');
   await createBucket(bucket);
   const clientEnv = { VAULT_TOKEN: BAO_ROOT(), AWS_EC2_METADATA_DISABLED: 'true' };
   const ks = new Keystack({ configDir, env: clientEnv, onWarning: () => undefined });
-  await ks.registerSecretsManager({ name: 'vault', flavor: 'vault', config: { url: BAO_ADDR(), scope: 'global', scope_prefix: prefix } });
+  await ks.registerSecretsManager({
+    name: 'vault',
+    flavor: 'vault',
+    config: { url: BAO_ADDR(), scope: 'global', scope_prefix: prefix },
+  });
   const sm = await ks.secretsManager('vault');
   const secrets = {
     cpu: `cpu-${fresh('tok')}-value`,
@@ -45,16 +60,39 @@ export async function remoteFixture(o: { attempts?: number; backoffMs?: number; 
   await sm.register('cpu_creds', { token: secrets.cpu });
   await sm.register('gpu_creds', { token: secrets.gpu });
   const orch = registerComponent(ks, {
-    type: 'orchestrator', name: 'bq', flavor: 'bullmq',
-    config: { redis_url: '{{redis.url}}', queue: o.queue ?? fresh('q'), attempts: o.attempts ?? 2, backoff_ms: o.backoffMs ?? 100, step_timeout_seconds: o.timeoutSeconds ?? 0 },
+    type: 'orchestrator',
+    name: 'bq',
+    flavor: 'bullmq',
+    config: {
+      redis_url: '{{redis.url}}',
+      queue: o.queue ?? fresh('q'),
+      attempts: o.attempts ?? 2,
+      backoff_ms: o.backoffMs ?? 100,
+      step_timeout_seconds: o.timeoutSeconds ?? 0,
+    },
   }).record;
-  const gpu = registerComponent(ks, { type: 'step_operator', name: 'gpu', flavor: 'bullmq', config: { redis_url: '{{redis.url}}', queue: o.gpuQueue ?? fresh('gpu') } }).record;
+  const gpu = registerComponent(ks, {
+    type: 'step_operator',
+    name: 'gpu',
+    flavor: 'bullmq',
+    config: { redis_url: '{{redis.url}}', queue: o.gpuQueue ?? fresh('gpu') },
+  }).record;
   const store = registerComponent(ks, {
-    type: 'artifact_store', name: 's3', flavor: 's3',
-    config: { path: `s3://${bucket}/runs`, endpoint_url: S3_ENDPOINT(), region: 'us-east-1', authentication_secret: 's3creds', encryption_key: '{{store.key}}' },
+    type: 'artifact_store',
+    name: 's3',
+    flavor: 's3',
+    config: {
+      path: `s3://${bucket}/runs`,
+      endpoint_url: S3_ENDPOINT(),
+      region: 'us-east-1',
+      authentication_secret: 's3creds',
+      encryption_key: '{{store.key}}',
+    },
   }).record;
   const managerId = ks.store.getComponent('secrets_manager', 'vault').uuid;
-  ks.store.addStack('remote', { orchestrator: orch.uuid, artifact_store: store.uuid, secrets_manager: managerId }, [gpu.uuid]);
+  ks.store.addStack('remote', { orchestrator: orch.uuid, artifact_store: store.uuid, secrets_manager: managerId }, [
+    gpu.uuid,
+  ]);
   ks.store.setActiveStack('remote');
   const path = (name: string) => `${prefix}/global/${name}`;
   const tokens = {
@@ -102,7 +140,10 @@ export default pipeline('remote_demo', () => {
  * A test file's bookkeeping: the workers a test starts are stopped after it, and the fixtures
  * are closed after the file.
  */
-export function remoteTestScope(): { workers: WorkerProcess[]; fixture: (o?: Parameters<typeof remoteFixture>[0]) => Promise<RemoteFixture> } {
+export function remoteTestScope(): {
+  workers: WorkerProcess[];
+  fixture: (o?: Parameters<typeof remoteFixture>[0]) => Promise<RemoteFixture>;
+} {
   const workers: WorkerProcess[] = [];
   const fixtures: RemoteFixture[] = [];
   afterEach(async () => {

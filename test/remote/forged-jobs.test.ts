@@ -15,17 +15,51 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openResult, RESULT_DOMAIN, signJob, signResult, snapshotHash, type JobEnvelope, type StepResult } from '../../src/pipeline/remote/envelope.js';
+import {
+  openResult,
+  RESULT_DOMAIN,
+  signJob,
+  signResult,
+  snapshotHash,
+  type JobEnvelope,
+  type StepResult,
+} from '../../src/pipeline/remote/envelope.js';
 import { ownKey } from '../../src/pipeline/remote/keys.js';
 import { stackSnapshot } from '../../src/pipeline/remote/orchestrator.js';
 import { runKey } from '../../src/pipeline/remote/protocol.js';
-import { moduleHash, type SnapshotComponent, type StackSnapshot, type StepJobData } from '../../src/pipeline/remote/snapshot.js';
+import {
+  moduleHash,
+  type SnapshotComponent,
+  type StackSnapshot,
+  type StepJobData,
+} from '../../src/pipeline/remote/snapshot.js';
 import { RunStore } from '../../src/pipeline/run-store.js';
 import { StackRuntime } from '../../src/stack/runtime.js';
-import { canonicalJson, keyring, loadOrCreateSigningKey, parsePublicKey, signMessage, type SignedMessage, type SigningKey } from '../../src/support/signing.js';
 import {
-  cliEnv, codeRoot, dumpRedis, fresh, putObject, REDIS_URL, registerLikeClient, requestCatcher, runCli, S3_ENDPOINT, startWorkerProcess, trustSomeWorker, until,
-  type Catcher, type WorkerProcess,
+  canonicalJson,
+  keyring,
+  loadOrCreateSigningKey,
+  parsePublicKey,
+  signMessage,
+  type SignedMessage,
+  type SigningKey,
+} from '../../src/support/signing.js';
+import {
+  cliEnv,
+  codeRoot,
+  dumpRedis,
+  fresh,
+  putObject,
+  REDIS_URL,
+  registerLikeClient,
+  requestCatcher,
+  runCli,
+  S3_ENDPOINT,
+  startWorkerProcess,
+  trustSomeWorker,
+  until,
+  type Catcher,
+  type WorkerProcess,
 } from './harness.js';
 import { queues, remoteTestScope, type RemoteFixture } from './fixture.js';
 
@@ -70,31 +104,61 @@ type WorkerOptions = Partial<Parameters<typeof startWorkerProcess>[0]>;
  * By default the worker is pinned the operator's other way: the client's components registered on
  * it (no --allow-* flags) and the client key in KEYSTACK_WORKER_TRUSTED_KEYS.
  */
-async function startWorker(s: Omit<Scene, 'w'>, o: WorkerOptions = {}, list: WorkerProcess[] | null = workers): Promise<WorkerProcess> {
+async function startWorker(
+  s: Omit<Scene, 'w'>,
+  o: WorkerOptions = {},
+  list: WorkerProcess[] | null = workers,
+): Promise<WorkerProcess> {
   const w = await startWorkerProcess({
-    name: fresh('w'), client: s.f.configDir, queues: [s.q.main], codeRoot: s.root, env: { VAULT_TOKEN: s.f.tokens.cpu }, allow: false, register: true, trustVia: 'env', ...o,
+    name: fresh('w'),
+    client: s.f.configDir,
+    queues: [s.q.main],
+    codeRoot: s.root,
+    env: { VAULT_TOKEN: s.f.tokens.cpu },
+    allow: false,
+    register: true,
+    trustVia: 'env',
+    ...o,
   });
   list?.push(w);
-  if (w.proc.exitCode !== null) throw new Error(`worker ${w.name} did not start (exit ${w.proc.exitCode}): ${w.log().slice(-300)}`);
+  if (w.proc.exitCode !== null)
+    throw new Error(`worker ${w.name} did not start (exit ${w.proc.exitCode}): ${w.log().slice(-300)}`);
   return w;
 }
 
-async function scene(o: { fixture?: Parameters<typeof fixture>[0]; worker?: WorkerOptions; start?: boolean; shared?: Cleanup } = {}): Promise<Scene> {
+async function scene(
+  o: { fixture?: Parameters<typeof fixture>[0]; worker?: WorkerOptions; start?: boolean; shared?: Cleanup } = {},
+): Promise<Scene> {
   const f = await fixture(o.fixture);
   const marks = join(mkdtempSync(join(tmpdir(), 'keystack-marks-')), 'marks');
   const out = fresh('output-');
   const catcher = await requestCatcher();
   const opened = new Map<string, Queue>();
   const list = o.shared ?? cleanup;
-  list.push(() => catcher.close(), () => Promise.all([...opened.values()].map((q) => q.close())));
+  list.push(
+    () => catcher.close(),
+    () => Promise.all([...opened.values()].map((q) => q.close())),
+  );
   const q = queues(f);
   const queue = (name = q.main): Queue => {
     const found = opened.get(name) ?? new Queue(name, { connection: redis, prefix: 'keystack' });
     opened.set(name, found);
     return found;
   };
-  const s = { f, q, root: codeRoot({ 'marks.mjs': MARKS(marks, out) }), marks, out, catcher, queue, snapshot: stackSnapshot(f.ks, await StackRuntime.load(f.ks, { stack: 'remote' })) };
-  const w = o.start === false ? (undefined as unknown as WorkerProcess) : await startWorker(s, o.worker, o.shared ? null : workers);
+  const s = {
+    f,
+    q,
+    root: codeRoot({ 'marks.mjs': MARKS(marks, out) }),
+    marks,
+    out,
+    catcher,
+    queue,
+    snapshot: stackSnapshot(f.ks, await StackRuntime.load(f.ks, { stack: 'remote' })),
+  };
+  const w =
+    o.start === false
+      ? (undefined as unknown as WorkerProcess)
+      : await startWorker(s, o.worker, o.shared ? null : workers);
   if (o.shared && o.start !== false) o.shared.push(() => w.stop());
   return { ...s, w };
 }
@@ -102,20 +166,37 @@ async function scene(o: { fixture?: Parameters<typeof fixture>[0]; worker?: Work
 type Forge = Partial<JobEnvelope> & { stack?: StackSnapshot; key?: SigningKey };
 
 /** A job of the `mark` step as the client builds one (its key, its stack), with `o` changed. */
-function forge(s: Pick<Scene, 'f' | 'q' | 'root' | 'snapshot'>, o: Forge = {}): { envelope: JobEnvelope; data: StepJobData } {
+function forge(
+  s: Pick<Scene, 'f' | 'q' | 'root' | 'snapshot'>,
+  o: Forge = {},
+): { envelope: JobEnvelope; data: StepJobData } {
   const { stack = s.snapshot, key = ownKey(s.f.configDir, 'client'), ...over } = o;
   const envelope: JobEnvelope = {
-    runId: randomUUID(), pipeline: 'marks', snapshotHash: snapshotHash(stack), module: { path: 'marks.mjs', exportName: 'default', sha256: moduleHash(join(s.root, 'marks.mjs')) },
-    step: { id: 'mark', name: 'mark', params: {} }, inputs: {}, queue: s.q.main, attempts: 1, deadline: Date.now() + 600_000, noCache: true, ...over,
+    runId: randomUUID(),
+    pipeline: 'marks',
+    snapshotHash: snapshotHash(stack),
+    module: { path: 'marks.mjs', exportName: 'default', sha256: moduleHash(join(s.root, 'marks.mjs')) },
+    step: { id: 'mark', name: 'mark', params: {} },
+    inputs: {},
+    queue: s.q.main,
+    attempts: 1,
+    deadline: Date.now() + 600_000,
+    noCache: true,
+    ...over,
   };
   return { envelope, data: { v: 2, runId: envelope.runId, stepId: 'mark', job: signJob(key, envelope), stack } };
 }
 
 /** The stack with its component of `type` changed. */
-function changed(stack: StackSnapshot, type: SnapshotComponent['type'], change: (c: SnapshotComponent) => SnapshotComponent): StackSnapshot {
+function changed(
+  stack: StackSnapshot,
+  type: SnapshotComponent['type'],
+  change: (c: SnapshotComponent) => SnapshotComponent,
+): StackSnapshot {
   return { ...stack, components: stack.components.map((c) => (c.type === type ? change(c) : c)) };
 }
-const managerAt = (stack: StackSnapshot, url: string) => changed(stack, 'secrets_manager', (c) => ({ ...c, config: { ...c.config, url } }));
+const managerAt = (stack: StackSnapshot, url: string) =>
+  changed(stack, 'secrets_manager', (c) => ({ ...c, config: { ...c.config, url } }));
 
 /** Adds a job with BullMQ's own API, as anyone who can write to Redis can. */
 async function add(s: Scene, data: unknown, queue = s.q.main, attempts = 1): Promise<string> {
@@ -127,7 +208,14 @@ async function add(s: Scene, data: unknown, queue = s.q.main, attempts = 1): Pro
 /** The same with raw commands, laid out as BullMQ 6 does: the job hash, the wait list, and the marker that wakes workers. */
 async function rawAdd(_s: Scene, data: unknown, queue = _s.q.main): Promise<string> {
   const id = fresh('raw');
-  await redis.hset(`keystack:${queue}:${id}`, { name: 'mark', data: JSON.stringify(data), opts: '{"attempts":1}', timestamp: Date.now(), delay: 0, priority: 0 });
+  await redis.hset(`keystack:${queue}:${id}`, {
+    name: 'mark',
+    data: JSON.stringify(data),
+    opts: '{"attempts":1}',
+    timestamp: Date.now(),
+    delay: 0,
+    priority: 0,
+  });
   await redis.lpush(`keystack:${queue}:wait`, id);
   await redis.zadd(`keystack:${queue}:marker`, 0, '0');
   return id;
@@ -139,11 +227,17 @@ const marked = (s: Scene): string[] => (existsSync(s.marks) ? readFileSync(s.mar
  * Waits until each job is finished, the worker still up; then nothing reached the catcher and no
  * run of `forgedRuns` left a mark. Returns why each job failed (undefined for one that completed).
  */
-async function settled(s: Scene, ids: readonly string[], forgedRuns: readonly string[], queue = s.q.main): Promise<(string | undefined)[]> {
+async function settled(
+  s: Scene,
+  ids: readonly string[],
+  forgedRuns: readonly string[],
+  queue = s.q.main,
+): Promise<(string | undefined)[]> {
   const jobs: Job[] = [];
   for (const id of ids) {
     await until(`job ${id} to finish`, async () => {
-      if (s.w.proc.exitCode !== null) throw new Error(`worker ${s.w.name} exited (${s.w.proc.exitCode}): ${s.w.log().slice(-300)}`);
+      if (s.w.proc.exitCode !== null)
+        throw new Error(`worker ${s.w.name} exited (${s.w.proc.exitCode}): ${s.w.log().slice(-300)}`);
       const job = await s.queue(queue).getJob(id);
       if (job?.finishedOn === undefined) return false;
       jobs.push(job);
@@ -159,7 +253,11 @@ const realRun = (s: Scene) => runCli(['pipeline', 'run', 'marks.mjs'], cliEnv(s.
 const runIdIn = (text: string): string => /run ([0-9a-f-]{36})/.exec(text)?.[1] ?? 'no run id';
 
 /** The real run started beside the forged jobs completed on the same worker, still up; no forged run left a mark, nothing reached the catcher. */
-async function realRunCompleted(s: Scene, real: ReturnType<typeof realRun>, forgedRuns: readonly string[]): Promise<void> {
+async function realRunCompleted(
+  s: Scene,
+  real: ReturnType<typeof realRun>,
+  forgedRuns: readonly string[],
+): Promise<void> {
   const r = await real;
   expect(r.status, r.stderr).toBe(0);
   expect(s.w.proc.exitCode).toBeNull();
@@ -171,7 +269,12 @@ async function realRunCompleted(s: Scene, real: ReturnType<typeof realRun>, forg
 /** The state the worker wrote for a run's step, checked against the worker's public key as the client checks it. */
 async function workerState(s: Scene, runId: string): Promise<StepResult> {
   const raw = await redis.hget(runKey(runId), 'step:mark');
-  const opened = openResult(JSON.parse(raw ?? 'null'), runId, 'mark', keyring([parsePublicKey(ownKey(s.w.configDir, 'worker').text, 'the worker')]));
+  const opened = openResult(
+    JSON.parse(raw ?? 'null'),
+    runId,
+    'mark',
+    keyring([parsePublicKey(ownKey(s.w.configDir, 'worker').text, 'the worker')]),
+  );
   if (!opened.ok) throw new Error(opened.reason);
   return opened.result;
 }
@@ -180,7 +283,8 @@ const REFUSED = {
   v1: 'refused a step job: it is not a keystack step job of payload version 2',
   unsigned: 'refused a step job: it is not signed',
   untrusted: 'refused a step job: it is signed by a key that is not trusted here',
-  altered: 'refused a step job: its signature does not match its content (altered after signing, or signed for another purpose)',
+  altered:
+    'refused a step job: its signature does not match its content (altered after signing, or signed for another purpose)',
   snapshot: 'refused a step job: its stack snapshot is not the one the client signed',
   expired: 'refused a step job: its run deadline has passed',
   uri: 'refused a step job: an input URI lies outside the run',
@@ -194,9 +298,22 @@ describe('forged step jobs are refused before anything runs; the worker stays up
     const s = await scene();
     const evil = managerAt(s.snapshot, s.catcher.url);
     const { envelope } = forge(s, { stack: evil });
-    const v1 = { v: 1, runId: envelope.runId, pipeline: 'marks', stack: evil, module: envelope.module, step: envelope.step, inputs: {}, noCache: true };
+    const v1 = {
+      v: 1,
+      runId: envelope.runId,
+      pipeline: 'marks',
+      stack: evil,
+      module: envelope.module,
+      step: envelope.step,
+      inputs: {},
+      noCache: true,
+    };
     const v2 = { v: 2, runId: envelope.runId, stepId: 'mark', stack: evil };
-    const ids = [await add(s, v1), await add(s, { ...v2, job: envelope }), await rawAdd(s, { ...v2, job: { p: canonicalJson(envelope) } })];
+    const ids = [
+      await add(s, v1),
+      await add(s, { ...v2, job: envelope }),
+      await rawAdd(s, { ...v2, job: { p: canonicalJson(envelope) } }),
+    ];
     const real = realRun(s);
     expect(await settled(s, ids, [envelope.runId])).toEqual([REFUSED.v1, REFUSED.unsigned, REFUSED.unsigned]);
     await realRunCompleted(s, real, [envelope.runId]);
@@ -207,7 +324,9 @@ describe('forged step jobs are refused before anything runs; the worker stays up
 
   it("re-signed: by an attacker's own key, by the worker's key, and by the client's key as a step result", async () => {
     const s = await scene();
-    const attacker = loadOrCreateSigningKey(join(mkdtempSync(join(tmpdir(), 'keystack-attacker-')), 'attacker.ed25519'));
+    const attacker = loadOrCreateSigningKey(
+      join(mkdtempSync(join(tmpdir(), 'keystack-attacker-')), 'attacker.ed25519'),
+    );
     const theirs = forge(s, { key: attacker });
     const workers = forge(s, { key: ownKey(s.w.configDir, 'worker') });
     const asResult = forge(s);
@@ -222,7 +341,11 @@ describe('forged step jobs are refused before anything runs; the worker stays up
   it("altered after signing: a queued real job's snapshot rewritten in Redis (vault url → catcher), and an envelope's deadline stretched", async () => {
     const s = await scene({ start: false });
     trustSomeWorker(s.f.configDir);
-    const detached = await runCli(['pipeline', 'run', 'marks.mjs', '--detach'], cliEnv(s.f.configDir, s.f.clientEnv), s.root);
+    const detached = await runCli(
+      ['pipeline', 'run', 'marks.mjs', '--detach'],
+      cliEnv(s.f.configDir, s.f.clientEnv),
+      s.root,
+    );
     expect(detached.status, detached.stderr).toBe(0);
     const runId = runIdIn(detached.stdout);
     // Raw: the data of the job the client queued, rewritten before any worker takes it.
@@ -233,7 +356,10 @@ describe('forged step jobs are refused before anything runs; the worker stays up
     expect(await settled(t, [`${runId}__mark`], [runId])).toEqual([REFUSED.snapshot]);
     // BullMQ: the client's signed envelope from the run hash, a year more to live, signature kept.
     const signed = JSON.parse((await redis.hget(runKey(runId), 'job:mark')) ?? '{}') as SignedMessage;
-    const stretched = { ...signed, p: canonicalJson({ ...(JSON.parse(signed.p) as JobEnvelope), deadline: Date.now() + 365 * 86_400_000 }) };
+    const stretched = {
+      ...signed,
+      p: canonicalJson({ ...(JSON.parse(signed.p) as JobEnvelope), deadline: Date.now() + 365 * 86_400_000 }),
+    };
     const again = await add(t, { ...data, job: stretched });
     const real = realRun(t);
     expect(await settled(t, [again], [runId])).toEqual([REFUSED.altered]);
@@ -246,7 +372,10 @@ describe('forged step jobs are refused before anything runs; the worker stays up
     const later = forge(s, { deadline: Date.now() - 1 });
     const ids = [await add(s, late.data), await rawAdd(s, later.data)];
     const real = realRun(s);
-    expect(await settled(s, ids, [late.envelope.runId, later.envelope.runId])).toEqual([REFUSED.expired, REFUSED.expired]);
+    expect(await settled(s, ids, [late.envelope.runId, later.envelope.runId])).toEqual([
+      REFUSED.expired,
+      REFUSED.expired,
+    ]);
     await realRunCompleted(s, real, [late.envelope.runId, later.envelope.runId]);
   }, 60_000);
 
@@ -297,7 +426,7 @@ describe('forged step jobs are refused before anything runs; the worker stays up
     await realRunCompleted(t, real, [moved.envelope.runId]);
   }, 60_000);
 
-  it('input URIs outside the run (../private.json, /etc/passwd, another run\'s output): refused; their bytes never reach Redis or the log', async () => {
+  it("input URIs outside the run (../private.json, /etc/passwd, another run's output): refused; their bytes never reach Redis or the log", async () => {
     const s = await scene();
     const other = await realRun(s);
     expect(other.status, other.stderr).toBe(0);
@@ -306,10 +435,25 @@ describe('forged step jobs are refused before anything runs; the worker stays up
     const passwd = (readFileSync('/etc/passwd', 'utf8').split('\n')[0] ?? '').slice(0, 16);
     const uris = ['../private.json', '/etc/passwd', `${runIdIn(other.stdout)}/mark.json`, '../../keys/worker.ed25519'];
     const forged = uris.map((uri) => forge(s, { inputs: { x: uri } }));
-    const ids = [await add(s, forged[0]?.data), await rawAdd(s, forged[1]?.data), await add(s, forged[2]?.data), await add(s, forged[3]?.data)];
+    const ids = [
+      await add(s, forged[0]?.data),
+      await rawAdd(s, forged[1]?.data),
+      await add(s, forged[2]?.data),
+      await add(s, forged[3]?.data),
+    ];
     const real = realRun(s);
-    expect(await settled(s, ids, forged.map((x) => x.envelope.runId))).toEqual(uris.map(() => REFUSED.uri));
-    await realRunCompleted(s, real, forged.map((x) => x.envelope.runId));
+    expect(
+      await settled(
+        s,
+        ids,
+        forged.map((x) => x.envelope.runId),
+      ),
+    ).toEqual(uris.map(() => REFUSED.uri));
+    await realRunCompleted(
+      s,
+      real,
+      forged.map((x) => x.envelope.runId),
+    );
     const dump = await dumpRedis(REDIS_URL());
     for (const bytes of [secret, passwd, s.out, 'PRIVATE KEY']) {
       expect(dump.includes(bytes), 'private bytes in Redis').toBe(false);
@@ -328,7 +472,11 @@ describe('forged step results: the client records only a state a trusted worker 
     const r = await realRun(s);
     expect(r.status, r.stderr).toBe(0);
     const runId = runIdIn(r.stdout);
-    genuine = { runId, state: JSON.parse((await redis.hget(runKey(runId), 'step:mark')) ?? 'null'), key: ownKey(s.w.configDir, 'worker') };
+    genuine = {
+      runId,
+      state: JSON.parse((await redis.hget(runKey(runId), 'step:mark')) ?? 'null'),
+      key: ownKey(s.w.configDir, 'worker'),
+    };
     // From now on no worker serves the queue: whatever state the client sees, Redis gave it.
     await s.w.stop();
   }, 60_000);
@@ -337,30 +485,54 @@ describe('forged step results: the client records only a state a trusted worker 
   });
 
   it.each([
-    { what: 'an unsigned state claiming completed, with an output', reason: 'it is not signed', state: (runId: string): unknown => ({ status: 'completed', worker: 'evil', output: { uri: `${runId}/mark.json`, hash: 'f'.repeat(64) } }) },
-    { what: 'the genuine signed state of another run', reason: 'it was signed for another run or step', state: (_runId: string): unknown => genuine.state },
     {
-      what: 'a state signed by a trusted worker key, its output in another run', reason: 'its output URI lies outside the run',
-      state: (runId: string): unknown => signResult(genuine.key, { runId, stepId: 'mark', status: 'completed', worker: 'evil', output: { uri: `${genuine.runId}/mark.json`, hash: 'f'.repeat(64) } }),
+      what: 'an unsigned state claiming completed, with an output',
+      reason: 'it is not signed',
+      state: (runId: string): unknown => ({
+        status: 'completed',
+        worker: 'evil',
+        output: { uri: `${runId}/mark.json`, hash: 'f'.repeat(64) },
+      }),
     },
-  ])('$what: refused, the step fails, nothing of it recorded, exit 1', async ({ reason, state }) => {
-    const runs = new RunStore(s.f.ks.store);
-    const known = new Set(runs.listRuns(100).map((r) => r.id));
-    const client = realRun(s);
-    let runId = '';
-    await until('the client to start its run', async () => {
-      runId = runs.listRuns(1).find((r) => !known.has(r.id))?.id ?? '';
-      return runId !== '' && (await redis.hexists(runKey(runId), 'meta')) === 1;
-    });
-    await redis.hset(runKey(runId), 'step:mark', JSON.stringify(state(runId)));
-    const r = await client;
-    const step = runs.steps(runId)[0];
-    expect(step).toMatchObject({ status: 'failed', output: null, worker: null, cachedFrom: null });
-    expect(step?.error).toContain('its result in Redis was refused');
-    expect(runs.getRun(runId).status).toBe('failed');
-    expect(r.status).toBe(1);
-    expect(r.stderr).toContain(`its result in Redis was refused: ${reason}`);
-  }, 60_000);
+    {
+      what: 'the genuine signed state of another run',
+      reason: 'it was signed for another run or step',
+      state: (_runId: string): unknown => genuine.state,
+    },
+    {
+      what: 'a state signed by a trusted worker key, its output in another run',
+      reason: 'its output URI lies outside the run',
+      state: (runId: string): unknown =>
+        signResult(genuine.key, {
+          runId,
+          stepId: 'mark',
+          status: 'completed',
+          worker: 'evil',
+          output: { uri: `${genuine.runId}/mark.json`, hash: 'f'.repeat(64) },
+        }),
+    },
+  ])(
+    '$what: refused, the step fails, nothing of it recorded, exit 1',
+    async ({ reason, state }) => {
+      const runs = new RunStore(s.f.ks.store);
+      const known = new Set(runs.listRuns(100).map((r) => r.id));
+      const client = realRun(s);
+      let runId = '';
+      await until('the client to start its run', async () => {
+        runId = runs.listRuns(1).find((r) => !known.has(r.id))?.id ?? '';
+        return runId !== '' && (await redis.hexists(runKey(runId), 'meta')) === 1;
+      });
+      await redis.hset(runKey(runId), 'step:mark', JSON.stringify(state(runId)));
+      const r = await client;
+      const step = runs.steps(runId)[0];
+      expect(step).toMatchObject({ status: 'failed', output: null, worker: null, cachedFrom: null });
+      expect(step?.error).toContain('its result in Redis was refused');
+      expect(runs.getRun(runId).status).toBe('failed');
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain(`its result in Redis was refused: ${reason}`);
+    },
+    60_000,
+  );
 });
 
 describe("a worker's credentials go only where its own configuration says, even for jobs the client signed", () => {
@@ -370,54 +542,114 @@ describe("a worker's credentials go only where its own configuration says, even 
     beforeAll(async () => {
       // Allowed: the client's vault and S3 store (allowFlagsFor), and one location of each other flavor.
       const also = [
-        `aws:region_name=us-east-1,endpoint_url=${S3_ENDPOINT()}`, 'gcp:project_id=p1,api_endpoint=127.0.0.1:1',
-        'azure:vault_url=http://127.0.0.1:1', 'github:owner=o,repository=r,api_url=http://127.0.0.1:1',
+        `aws:region_name=us-east-1,endpoint_url=${S3_ENDPOINT()}`,
+        'gcp:project_id=p1,api_endpoint=127.0.0.1:1',
+        'azure:vault_url=http://127.0.0.1:1',
+        'github:owner=o,repository=r,api_url=http://127.0.0.1:1',
       ];
-      s = await scene({ shared, worker: { allow: true, register: false, trustVia: 'flag', args: also.flatMap((a) => ['--allow-manager', a]) } });
+      s = await scene({
+        shared,
+        worker: { allow: true, register: false, trustVia: 'flag', args: also.flatMap((a) => ['--allow-manager', a]) },
+      });
     }, 60_000);
     afterAll(async () => {
       await Promise.all(shared.map((c) => c()));
     });
 
-    const manager = (flavor: string, config: (c: Catcher) => Record<string, unknown>) => (st: StackSnapshot, c: Catcher) => changed(st, 'secrets_manager', (m) => ({ ...m, flavor, config: config(c) }));
-    const store = (config: (c: Catcher) => Record<string, unknown>) => (st: StackSnapshot, c: Catcher) => changed(st, 'artifact_store', (a) => ({ ...a, config: { ...a.config, ...config(c) } }));
+    const manager =
+      (flavor: string, config: (c: Catcher) => Record<string, unknown>) => (st: StackSnapshot, c: Catcher) =>
+        changed(st, 'secrets_manager', (m) => ({ ...m, flavor, config: config(c) }));
+    const store = (config: (c: Catcher) => Record<string, unknown>) => (st: StackSnapshot, c: Catcher) =>
+      changed(st, 'artifact_store', (a) => ({ ...a, config: { ...a.config, ...config(c) } }));
     it.each([
-      { what: 'vault url → catcher', field: 'url', label: "secrets-manager 'vault' (flavor vault)", stack: (st: StackSnapshot, c: Catcher) => managerAt(st, c.url) },
-      { what: 'aws endpoint_url → catcher', field: 'endpoint_url', label: "secrets-manager 'vault' (flavor aws)", stack: manager('aws', (c) => ({ region_name: 'us-east-1', endpoint_url: c.url })) },
-      { what: 'gcp api_endpoint → catcher', field: 'api_endpoint', label: "secrets-manager 'vault' (flavor gcp)", stack: manager('gcp', (c) => ({ project_id: 'p1', api_endpoint: c.hostPort })) },
-      { what: 'azure vault_url → catcher', field: 'vault_url', label: "secrets-manager 'vault' (flavor azure)", stack: manager('azure', (c) => ({ vault_url: c.url })) },
-      { what: 'azure ca_file → a CA the job chose', field: 'ca_file', label: "secrets-manager 'vault' (flavor azure)", stack: manager('azure', () => ({ vault_url: 'http://127.0.0.1:1', ca_file: '/tmp/attacker-ca.pem' })) },
-      { what: 'github api_url → catcher', field: 'api_url', label: "secrets-manager 'vault' (flavor github)", stack: manager('github', (c) => ({ owner: 'o', repository: 'r', api_url: c.url })) },
-      { what: 's3 endpoint_url → catcher', field: 'endpoint_url', label: "artifact-store 's3' (flavor s3)", raw: true, stack: store((c) => ({ endpoint_url: c.url })) },
-      { what: 's3 path → another bucket', field: 'path', label: "artifact-store 's3' (flavor s3)", raw: true, stack: store(() => ({ path: 's3://another-bucket/runs' })) },
-    ])('$what: refused before any request; the signed state names the field', async ({ field, label, raw, stack }) => {
-      // A catcher of its own: each case is judged on what reached it alone.
-      const t = { ...s, catcher: await requestCatcher() };
-      cleanup.push(() => t.catcher.close());
-      const { envelope, data } = forge(t, { stack: stack(t.snapshot, t.catcher) });
-      const id = raw === true ? await rawAdd(t, data) : await add(t, data);
-      const real = realRun(t);
-      const [reason] = await settled(t, [id], [envelope.runId]);
-      const state = await workerState(t, envelope.runId);
-      expect(state.status).toBe('failed');
-      expect(state.error).toContain(`refused: the field '${field}' of the job's ${label} is not one this worker's --allow-`);
-      expect(reason).toBe(state.error);
-      await realRunCompleted(t, real, [envelope.runId]);
-    }, 60_000);
+      {
+        what: 'vault url → catcher',
+        field: 'url',
+        label: "secrets-manager 'vault' (flavor vault)",
+        stack: (st: StackSnapshot, c: Catcher) => managerAt(st, c.url),
+      },
+      {
+        what: 'aws endpoint_url → catcher',
+        field: 'endpoint_url',
+        label: "secrets-manager 'vault' (flavor aws)",
+        stack: manager('aws', (c) => ({ region_name: 'us-east-1', endpoint_url: c.url })),
+      },
+      {
+        what: 'gcp api_endpoint → catcher',
+        field: 'api_endpoint',
+        label: "secrets-manager 'vault' (flavor gcp)",
+        stack: manager('gcp', (c) => ({ project_id: 'p1', api_endpoint: c.hostPort })),
+      },
+      {
+        what: 'azure vault_url → catcher',
+        field: 'vault_url',
+        label: "secrets-manager 'vault' (flavor azure)",
+        stack: manager('azure', (c) => ({ vault_url: c.url })),
+      },
+      {
+        what: 'azure ca_file → a CA the job chose',
+        field: 'ca_file',
+        label: "secrets-manager 'vault' (flavor azure)",
+        stack: manager('azure', () => ({ vault_url: 'http://127.0.0.1:1', ca_file: '/tmp/attacker-ca.pem' })),
+      },
+      {
+        what: 'github api_url → catcher',
+        field: 'api_url',
+        label: "secrets-manager 'vault' (flavor github)",
+        stack: manager('github', (c) => ({ owner: 'o', repository: 'r', api_url: c.url })),
+      },
+      {
+        what: 's3 endpoint_url → catcher',
+        field: 'endpoint_url',
+        label: "artifact-store 's3' (flavor s3)",
+        raw: true,
+        stack: store((c) => ({ endpoint_url: c.url })),
+      },
+      {
+        what: 's3 path → another bucket',
+        field: 'path',
+        label: "artifact-store 's3' (flavor s3)",
+        raw: true,
+        stack: store(() => ({ path: 's3://another-bucket/runs' })),
+      },
+    ])(
+      '$what: refused before any request; the signed state names the field',
+      async ({ field, label, raw, stack }) => {
+        // A catcher of its own: each case is judged on what reached it alone.
+        const t = { ...s, catcher: await requestCatcher() };
+        cleanup.push(() => t.catcher.close());
+        const { envelope, data } = forge(t, { stack: stack(t.snapshot, t.catcher) });
+        const id = raw === true ? await rawAdd(t, data) : await add(t, data);
+        const real = realRun(t);
+        const [reason] = await settled(t, [id], [envelope.runId]);
+        const state = await workerState(t, envelope.runId);
+        expect(state.status).toBe('failed');
+        expect(state.error).toContain(
+          `refused: the field '${field}' of the job's ${label} is not one this worker's --allow-`,
+        );
+        expect(reason).toBe(state.error);
+        await realRunCompleted(t, real, [envelope.runId]);
+      },
+      60_000,
+    );
   });
 
   it('without --allow-* flags: an unregistered component is refused; registered with the same uuid and location it runs; the same uuid elsewhere is refused', async () => {
     const t = await scene({ worker: { allow: false, register: false, trustVia: 'flag' } });
     const unregistered = await realRun(t);
     expect(unregistered.status).toBe(1);
-    expect(unregistered.stderr).toContain("is not registered in this worker's config store, and the worker has no --allow-");
+    expect(unregistered.stderr).toContain(
+      "is not registered in this worker's config store, and the worker has no --allow-",
+    );
     expect(marked(t)).toEqual([]);
     await registerLikeClient(t.f.configDir, t.w.configDir);
     const elsewhere = forge(t, { stack: managerAt(t.snapshot, t.catcher.url) });
     const id = await rawAdd(t, elsewhere.data);
     const real = realRun(t);
     await settled(t, [id], [elsewhere.envelope.runId]);
-    expect((await workerState(t, elsewhere.envelope.runId)).error).toBe("refused: the field 'url' of the job's secrets-manager 'vault' differs from the worker's own registration of it");
+    expect((await workerState(t, elsewhere.envelope.runId)).error).toBe(
+      "refused: the field 'url' of the job's secrets-manager 'vault' differs from the worker's own registration of it",
+    );
     await realRunCompleted(t, real, [elsewhere.envelope.runId]);
   }, 60_000);
 
@@ -425,16 +657,39 @@ describe("a worker's credentials go only where its own configuration says, even 
     const t = await scene();
     const stolen = join(mkdtempSync(join(tmpdir(), 'keystack-stolen-')), 'artifacts');
     const cases = [
-      { label: "the job's secrets-manager 'mine' (flavor local) exists only on the client's machine", change: ['secrets_manager', { flavor: 'local', name: 'mine', config: { path: join(t.w.configDir, 'local_stores', 'secrets.db') } }] },
-      { label: "the job's artifact-store 'here' (flavor local) exists only on the client's machine", change: ['artifact_store', { flavor: 'local', name: 'here', config: { path: stolen } }] },
-      { label: "the job's orchestrator 'bq' (flavor local) does not run steps on workers", change: ['orchestrator', { flavor: 'local', config: {} }] },
+      {
+        label: "the job's secrets-manager 'mine' (flavor local) exists only on the client's machine",
+        change: [
+          'secrets_manager',
+          { flavor: 'local', name: 'mine', config: { path: join(t.w.configDir, 'local_stores', 'secrets.db') } },
+        ],
+      },
+      {
+        label: "the job's artifact-store 'here' (flavor local) exists only on the client's machine",
+        change: ['artifact_store', { flavor: 'local', name: 'here', config: { path: stolen } }],
+      },
+      {
+        label: "the job's orchestrator 'bq' (flavor local) does not run steps on workers",
+        change: ['orchestrator', { flavor: 'local', config: {} }],
+      },
     ] as const;
-    const forged = cases.map(({ change: [type, to] }) => forge(t, { stack: changed(t.snapshot, type, (c) => ({ ...c, ...to })) }));
+    const forged = cases.map(({ change: [type, to] }) =>
+      forge(t, { stack: changed(t.snapshot, type, (c) => ({ ...c, ...to })) }),
+    );
     const ids = [await add(t, forged[0]?.data), await rawAdd(t, forged[1]?.data), await add(t, forged[2]?.data)];
     const real = realRun(t);
-    await settled(t, ids, forged.map((x) => x.envelope.runId));
-    for (const [i, c] of cases.entries()) expect((await workerState(t, forged[i]?.envelope.runId ?? '')).error).toContain(`refused: ${c.label}`);
-    await realRunCompleted(t, real, forged.map((x) => x.envelope.runId));
+    await settled(
+      t,
+      ids,
+      forged.map((x) => x.envelope.runId),
+    );
+    for (const [i, c] of cases.entries())
+      expect((await workerState(t, forged[i]?.envelope.runId ?? '')).error).toContain(`refused: ${c.label}`);
+    await realRunCompleted(
+      t,
+      real,
+      forged.map((x) => x.envelope.runId),
+    );
     expect(existsSync(join(t.w.configDir, 'local_stores'))).toBe(false);
     expect(existsSync(stolen)).toBe(false);
   }, 60_000);

@@ -37,9 +37,16 @@ export function codeRoot(files: Record<string, string>): string {
 }
 
 /** OpenBao's HTTP API with the root token (or another). */
-export async function bao(method: string, path: string, body?: unknown, token = BAO_ROOT()): Promise<{ status: number; body: Record<string, unknown> | null }> {
+export async function bao(
+  method: string,
+  path: string,
+  body?: unknown,
+  token = BAO_ROOT(),
+): Promise<{ status: number; body: Record<string, unknown> | null }> {
   const r = await fetch(`${BAO_ADDR()}/v1/${path}`, {
-    method, headers: { 'x-vault-token': token, 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    method,
+    headers: { 'x-vault-token': token, 'content-type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const text = await r.text();
   return { status: r.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : null };
@@ -58,7 +65,12 @@ export async function readOnlyToken(name: string, paths: readonly string[]): Pro
 
 export async function createBucket(bucket: string): Promise<void> {
   const { S3Client, CreateBucketCommand } = await import('@aws-sdk/client-s3');
-  const s3 = new S3Client({ endpoint: S3_ENDPOINT(), region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+  const s3 = new S3Client({
+    endpoint: S3_ENDPOINT(),
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+  });
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   s3.destroy();
 }
@@ -66,14 +78,24 @@ export async function createBucket(bucket: string): Promise<void> {
 /** Puts raw bytes at `key` in `bucket` (moto), outside anything keystack wrote. */
 export async function putObject(bucket: string, key: string, body: string): Promise<void> {
   const { S3Client, PutObjectCommand } = await import('@aws-sdk/client-s3');
-  const s3 = new S3Client({ endpoint: S3_ENDPOINT(), region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+  const s3 = new S3Client({
+    endpoint: S3_ENDPOINT(),
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+  });
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
   s3.destroy();
 }
 
 export async function listObjects(bucket: string, prefix: string): Promise<string[]> {
   const { S3Client, ListObjectsV2Command } = await import('@aws-sdk/client-s3');
-  const s3 = new S3Client({ endpoint: S3_ENDPOINT(), region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+  const s3 = new S3Client({
+    endpoint: S3_ENDPOINT(),
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+  });
   const keys: string[] = [];
   let token: string | undefined;
   do {
@@ -132,14 +154,29 @@ export async function allowFlagsFor(clientConfigDir: string): Promise<string[]> 
     const stack = ks.activeStack();
     const flags: string[] = [];
     const spec = (flavor: string, fields: readonly string[], config: Record<string, unknown>) =>
-      `${flavor}:${fields.filter((f) => config[f] !== undefined && config[f] !== '').map((f) => `${f}=${String(config[f])}`).join(',')}`;
+      `${flavor}:${fields
+        .filter((f) => config[f] !== undefined && config[f] !== '')
+        .map((f) => `${f}=${String(config[f])}`)
+        .join(',')}`;
     const sm = ks.stackComponent(stack, 'secrets_manager');
     if (sm) {
-      const f = await (BUILTIN_FLAVOR_LOADERS[sm.flavor] as () => Promise<{ locationFields?: readonly string[]; trustFields?: readonly string[] }>)();
-      flags.push('--allow-manager', spec(sm.flavor, [...(f.locationFields ?? []), ...(f.trustFields ?? [])], sm.config));
+      const f = await (
+        BUILTIN_FLAVOR_LOADERS[sm.flavor] as () => Promise<{
+          locationFields?: readonly string[];
+          trustFields?: readonly string[];
+        }>
+      )();
+      flags.push(
+        '--allow-manager',
+        spec(sm.flavor, [...(f.locationFields ?? []), ...(f.trustFields ?? [])], sm.config),
+      );
     }
     const store = ks.stackComponent(stack, 'artifact_store');
-    if (store) flags.push('--allow-artifact-store', spec(store.flavor, componentFlavor('artifact_store', store.flavor).locationFields ?? [], store.config));
+    if (store)
+      flags.push(
+        '--allow-artifact-store',
+        spec(store.flavor, componentFlavor('artifact_store', store.flavor).locationFields ?? [], store.config),
+      );
     return flags;
   } finally {
     await ks.close();
@@ -173,11 +210,26 @@ export async function registerLikeClient(clientConfigDir: string, workerConfigDi
  * `trustVia: 'env'` gives it the client's key in KEYSTACK_WORKER_TRUSTED_KEYS instead of --trust-key.
  */
 export async function startWorkerProcess(o: {
-  name: string; queues?: string[]; codeRoot: string; env?: Record<string, string>; args?: string[]; redisUrl?: string | null; client?: string; allow?: boolean; register?: boolean; trustVia?: 'flag' | 'env';
+  name: string;
+  queues?: string[];
+  codeRoot: string;
+  env?: Record<string, string>;
+  args?: string[];
+  redisUrl?: string | null;
+  client?: string;
+  allow?: boolean;
+  register?: boolean;
+  trustVia?: 'flag' | 'env';
 }): Promise<WorkerProcess> {
   const home = mkdtempSync(join(tmpdir(), `keystack-${o.name}-`));
   const configDir = join(home, 'config');
-  const env: Record<string, string> = { ...BASE_ENV(), HOME: home, KEYSTACK_CONFIG_DIR: configDir, ...(o.redisUrl === null ? {} : { KEYSTACK_REDIS_URL: o.redisUrl ?? REDIS_URL() }), ...o.env };
+  const env: Record<string, string> = {
+    ...BASE_ENV(),
+    HOME: home,
+    KEYSTACK_CONFIG_DIR: configDir,
+    ...(o.redisUrl === null ? {} : { KEYSTACK_REDIS_URL: o.redisUrl ?? REDIS_URL() }),
+    ...o.env,
+  };
   let paired: string[] = [];
   if (o.client !== undefined) {
     const trustFlags = pairWithClient(o.client, configDir, o.name);
@@ -185,7 +237,17 @@ export async function startWorkerProcess(o: {
     if (o.register === true) await registerLikeClient(o.client, configDir);
     paired = [...(o.trustVia === 'env' ? [] : trustFlags), ...(o.allow === false ? [] : await allowFlagsFor(o.client))];
   }
-  const args = [BIN, 'worker', '--name', o.name, '--code-root', o.codeRoot, ...(o.queues ?? ['keystack']).flatMap((q) => ['--queue', q]), ...paired, ...(o.args ?? [])];
+  const args = [
+    BIN,
+    'worker',
+    '--name',
+    o.name,
+    '--code-root',
+    o.codeRoot,
+    ...(o.queues ?? ['keystack']).flatMap((q) => ['--queue', q]),
+    ...paired,
+    ...(o.args ?? []),
+  ];
   const proc = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -209,7 +271,11 @@ export async function startWorkerProcess(o: {
     }, 20_000);
   });
   return {
-    proc, name: o.name, configDir, log: () => out, exited,
+    proc,
+    name: o.name,
+    configDir,
+    log: () => out,
+    exited,
     stop: async () => {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
       return exited;
@@ -222,9 +288,17 @@ export function cliEnv(configDir: string, extra: Record<string, string> = {}): R
 }
 
 /** Runs the CLI to completion. */
-export function runCli(args: readonly string[], env: Record<string, string>, cwd?: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
+export function runCli(
+  args: readonly string[],
+  env: Record<string, string>,
+  cwd?: string,
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((res) => {
-    const p = spawn(process.execPath, [BIN, ...args], { env, cwd: cwd ?? process.cwd(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [BIN, ...args], {
+      env,
+      cwd: cwd ?? process.cwd(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -278,7 +352,9 @@ export async function requestCatcher(): Promise<Catcher> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as { port: number };
   return {
-    url: `http://127.0.0.1:${port}`, hostPort: `127.0.0.1:${port}`, requests,
+    url: `http://127.0.0.1:${port}`,
+    hostPort: `127.0.0.1:${port}`,
+    requests,
     get connections() {
       return connections;
     },
@@ -286,10 +362,11 @@ export async function requestCatcher(): Promise<Catcher> {
       ...(connections > 0 ? [`${connections} connection(s)`] : []),
       ...requests.map((r) => `${r.method} ${r.url} [${Object.keys(r.headers).sort().join(' ')}]`),
     ],
-    close: () => new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -307,7 +384,10 @@ export async function dumpRedis(url: string): Promise<string> {
       const type = await r.type(k);
       let v: unknown;
       if (type === 'string') v = await r.getBuffer(k).then((b) => b?.toString('latin1'));
-      else if (type === 'hash') v = await r.hgetallBuffer(k).then((h) => Object.fromEntries(Object.entries(h).map(([f, b]) => [f, b.toString('latin1')])));
+      else if (type === 'hash')
+        v = await r
+          .hgetallBuffer(k)
+          .then((h) => Object.fromEntries(Object.entries(h).map(([f, b]) => [f, b.toString('latin1')])));
       else if (type === 'list') v = (await r.lrangeBuffer(k, 0, -1)).map((b) => b.toString('latin1'));
       else if (type === 'set') v = (await r.smembersBuffer(k)).map((b) => b.toString('latin1'));
       else if (type === 'zset') v = await r.zrange(k, '0', '-1', 'WITHSCORES');
@@ -322,5 +402,12 @@ export async function dumpRedis(url: string): Promise<string> {
 /** The forms of a value that must not appear anywhere. */
 export function forms(value: string): string[] {
   const b = Buffer.from(value, 'utf8');
-  return [value, b.toString('base64'), b.toString('base64url'), b.toString('hex'), b.toString('hex').toUpperCase(), encodeURIComponent(value)];
+  return [
+    value,
+    b.toString('base64'),
+    b.toString('base64url'),
+    b.toString('hex'),
+    b.toString('hex').toUpperCase(),
+    encodeURIComponent(value),
+  ];
 }

@@ -36,14 +36,28 @@ describe('a worker killed in the middle of a step', () => {
     const q = queues(f);
     const marks = join(mkdtempSync(join(tmpdir(), 'keystack-marks-')), 'marks');
     const root = codeRoot({ 'slow.mjs': SLOW(marks) });
-    const doomed = await startWorkerProcess({ name: 'doomed', client: f.configDir, queues: [q.main], codeRoot: root, env: { VAULT_TOKEN: f.tokens.cpu, ...LOCKS } });
+    const doomed = await startWorkerProcess({
+      name: 'doomed',
+      client: f.configDir,
+      queues: [q.main],
+      codeRoot: root,
+      env: { VAULT_TOKEN: f.tokens.cpu, ...LOCKS },
+    });
     workers.push(doomed);
     const run = runCli(['pipeline', 'run', 'slow.mjs'], cliEnv(f.configDir, f.clientEnv), root);
     for (let i = 0; i < 200 && !existsSync(marks); i++) await new Promise((r) => setTimeout(r, 50));
     expect(existsSync(marks)).toBe(true);
     doomed.proc.kill('SIGKILL');
     expect(await doomed.exited).toBe('SIGKILL');
-    workers.push(await startWorkerProcess({ name: 'rescuer', client: f.configDir, queues: [q.main], codeRoot: codeRoot({ 'slow.mjs': SLOW(marks) }), env: { VAULT_TOKEN: f.tokens.cpu, ...LOCKS } }));
+    workers.push(
+      await startWorkerProcess({
+        name: 'rescuer',
+        client: f.configDir,
+        queues: [q.main],
+        codeRoot: codeRoot({ 'slow.mjs': SLOW(marks) }),
+        env: { VAULT_TOKEN: f.tokens.cpu, ...LOCKS },
+      }),
+    );
     const r = await run;
     expect(r.stderr).toContain('✓ finish: completed');
     expect(r.status).toBe(0);
@@ -54,8 +68,12 @@ describe('a worker killed in the middle of a step', () => {
     const steps = Object.fromEntries(runs.steps(rec?.id ?? '').map((s) => [s.stepId, s]));
     expect(steps['slow']?.worker).toBe('rescuer');
     expect(steps['prepare']?.worker).toBe('doomed');
-    const objects = (await listObjects(f.bucket, `runs/${rec?.id ?? ''}/`));
-    expect(objects).toEqual([`runs/${rec?.id ?? ''}/finish.json`, `runs/${rec?.id ?? ''}/prepare.json`, `runs/${rec?.id ?? ''}/slow.json`]);
+    const objects = await listObjects(f.bucket, `runs/${rec?.id ?? ''}/`);
+    expect(objects).toEqual([
+      `runs/${rec?.id ?? ''}/finish.json`,
+      `runs/${rec?.id ?? ''}/prepare.json`,
+      `runs/${rec?.id ?? ''}/slow.json`,
+    ]);
     const { openArtifactStore } = await import('../../src/pipeline/artifacts.js');
     const { StackRuntime } = await import('../../src/stack/runtime.js');
     const stack = await StackRuntime.load(f.ks, { stack: 'remote' });

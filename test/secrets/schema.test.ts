@@ -11,19 +11,40 @@ describe('built-in schemas', () => {
     expect(await keys('aws')).toEqual(['aws_access_key_id', 'aws_secret_access_key', 'aws_session_token?']);
     expect(await keys('gcp')).toEqual(['token']);
     expect(await keys('basic_auth')).toEqual(['username', 'password']);
-    expect(await keys('azure')).toEqual(['account_name?', 'account_key?', 'sas_token?', 'connection_string?', 'client_id?', 'client_secret?', 'tenant_id?']);
-    expect(await keys('mysql')).toEqual(['user?', 'password?', 'ssl_ca?', 'ssl_cert?', 'ssl_key?', 'ssl_verify_server_cert?']);
+    expect(await keys('azure')).toEqual([
+      'account_name?',
+      'account_key?',
+      'sas_token?',
+      'connection_string?',
+      'client_id?',
+      'client_secret?',
+      'tenant_id?',
+    ]);
+    expect(await keys('mysql')).toEqual([
+      'user?',
+      'password?',
+      'ssl_ca?',
+      'ssl_cert?',
+      'ssl_key?',
+      'ssl_verify_server_cert?',
+    ]);
     expect(schemaFields(await get('mysql')).at(-1)).toMatchObject({ type: 'boolean', default: 'false' });
   });
 });
 
 describe('coercion of CLI strings', () => {
   it('fills defaults for optional fields that are left out', async () => {
-    expect(coerceValues(await get('mysql'), { user: 'u' })).toEqual({ data: { user: 'u', ssl_verify_server_cert: false }, values: { user: 'u', ssl_verify_server_cert: 'false' }, types: { ssl_verify_server_cert: 'boolean' } });
+    expect(coerceValues(await get('mysql'), { user: 'u' })).toEqual({
+      data: { user: 'u', ssl_verify_server_cert: false },
+      values: { user: 'u', ssl_verify_server_cert: 'false' },
+      types: { ssl_verify_server_cert: 'boolean' },
+    });
   });
 
   it('converts "true"/"false" (any case, as ZenML stored them) to booleans', async () => {
-    expect(coerceValues(await get('mysql'), { ssl_verify_server_cert: 'True' }).data).toMatchObject({ ssl_verify_server_cert: true });
+    expect(coerceValues(await get('mysql'), { ssl_verify_server_cert: 'True' }).data).toMatchObject({
+      ssl_verify_server_cert: true,
+    });
   });
 
   const issues = (fn: () => unknown) => {
@@ -38,7 +59,9 @@ describe('coercion of CLI strings', () => {
 
   it('names a missing required field', async () => {
     const aws = await get('aws');
-    expect(issues(() => coerceValues(aws, { aws_access_key_id: 'x' }))).toEqual([{ key: 'aws_secret_access_key', message: 'required field is missing' }]);
+    expect(issues(() => coerceValues(aws, { aws_access_key_id: 'x' }))).toEqual([
+      { key: 'aws_secret_access_key', message: 'required field is missing' },
+    ]);
   });
 
   it('names the field and the expected type, never the value', async () => {
@@ -50,13 +73,17 @@ describe('coercion of CLI strings', () => {
 
   it('rejects keys a typed schema does not declare', async () => {
     const basic = await get('basic_auth');
-    expect(issues(() => coerceValues(basic, { username: 'u', password: 'p', port: '1' }))[0]).toMatchObject({ key: 'port' });
+    expect(issues(() => coerceValues(basic, { username: 'u', password: 'p', port: '1' }))[0]).toMatchObject({
+      key: 'port',
+    });
   });
 
   it('converts numbers and keeps zod checks, without echoing input', () => {
     const s = defineSchema('svc', z.object({ port: z.number().int().min(1), token: z.string().startsWith('sk-') }));
     expect(coerceValues(s, { port: '443', token: 'sk-abc' }).data).toEqual({ port: 443, token: 'sk-abc' });
-    expect(issues(() => coerceValues(s, { port: 'eighty', token: 'sk-abc' }))).toEqual([{ key: 'port', message: 'expected a number' }]);
+    expect(issues(() => coerceValues(s, { port: 'eighty', token: 'sk-abc' }))).toEqual([
+      { key: 'port', message: 'expected a number' },
+    ]);
     const bad = issues(() => coerceValues(s, { port: '0', token: 'pk-secretvalue' }));
     expect(bad.map((i) => i.key)).toEqual(['port', 'token']);
     expect(JSON.stringify(bad)).not.toContain('pk-secretvalue');

@@ -1,9 +1,21 @@
 import { describe, expect, it } from 'vitest';
-import { scopeMetadata, scopePath, scopedName, scopedPrefix, secretMetadata, unscopedName, type ScopeContext } from '../../src/secrets/scope.js';
+import {
+  scopeMetadata,
+  scopePath,
+  scopedName,
+  scopedPrefix,
+  secretMetadata,
+  unscopedName,
+  type ScopeContext,
+} from '../../src/secrets/scope.js';
 
 const uuid = '5f0c3b5e-8c55-4b8e-9d59-0d3d1f2d9c11';
 const ctx = (scope: ScopeContext['scope'], extra: Partial<ScopeContext> = {}): ScopeContext => ({
-  scope, componentUuid: uuid, componentName: 'sm', prefix: 'zenml', ...extra,
+  scope,
+  componentUuid: uuid,
+  componentName: 'sm',
+  prefix: 'zenml',
+  ...extra,
 });
 
 // The expected values reproduce ZenML 0.30's BaseSecretsManager helpers (reference §2.2).
@@ -35,10 +47,18 @@ describe('scope paths and names (ZenML-compatible with prefix zenml)', () => {
 
   it('builds the scope and full metadata tags', () => {
     expect(scopeMetadata(ctx('none'), 'a')).toEqual({});
-    expect(scopeMetadata(ctx('namespace', { namespace: 'n' }), 'a')).toEqual({ zenml_scope: 'namespace', zenml_secret_name: 'a', zenml_namespace: 'n' });
+    expect(scopeMetadata(ctx('namespace', { namespace: 'n' }), 'a')).toEqual({
+      zenml_scope: 'namespace',
+      zenml_secret_name: 'a',
+      zenml_namespace: 'n',
+    });
     expect(scopeMetadata(ctx('component'))).toEqual({ zenml_scope: 'component', zenml_component_uuid: uuid });
     expect(secretMetadata(ctx('global'), 'a', 'aws')).toEqual({
-      zenml_scope: 'global', zenml_secret_name: 'a', zenml_component_name: 'sm', zenml_component_uuid: uuid, zenml_secret_schema: 'aws',
+      zenml_scope: 'global',
+      zenml_secret_name: 'a',
+      zenml_component_name: 'sm',
+      zenml_component_uuid: uuid,
+      zenml_secret_schema: 'aws',
     });
     expect(secretMetadata(ctx('none'), 'a', 'aws')).toEqual({});
   });

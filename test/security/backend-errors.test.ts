@@ -23,8 +23,18 @@ afterAll(async () => {
   await Promise.all(servers.map((s) => s.close()));
 });
 
-function manager(flavor: FlavorDefinition<unknown>, config: Record<string, unknown>, env: Record<string, string> = {}): SecretsManager {
-  const m = new SecretsManager({ record: { uuid: randomUUID(), name: 'echo', flavor: flavor.name, config: { scope: 'none', ...config } }, flavor, configDir, env, schemas });
+function manager(
+  flavor: FlavorDefinition<unknown>,
+  config: Record<string, unknown>,
+  env: Record<string, string> = {},
+): SecretsManager {
+  const m = new SecretsManager({
+    record: { uuid: randomUUID(), name: 'echo', flavor: flavor.name, config: { scope: 'none', ...config } },
+    flavor,
+    configDir,
+    env,
+    schemas,
+  });
   managers.push(m);
   return m;
 }
@@ -33,7 +43,13 @@ function manager(flavor: FlavorDefinition<unknown>, config: Record<string, unkno
 function exposed(err: unknown, depth = 0): string {
   if (!(err instanceof Error) || depth > 5) return String(err);
   const e = err as Error & { hint?: unknown; cause?: unknown };
-  return [e.message, typeof e.hint === 'string' ? e.hint : '', e.stack ?? '', JSON.stringify(e), e.cause === undefined ? '' : exposed(e.cause, depth + 1)].join('\n');
+  return [
+    e.message,
+    typeof e.hint === 'string' ? e.hint : '',
+    e.stack ?? '',
+    JSON.stringify(e),
+    e.cause === undefined ? '' : exposed(e.cause, depth + 1),
+  ].join('\n');
 }
 
 let counter = 0;
@@ -44,10 +60,13 @@ function expectNoValue(err: unknown, value: string): void {
   expect(isKeystackError(err), String(err)).toBe(true);
   const text = exposed(err);
   const escaped = JSON.stringify(value).slice(1, -1);
-  for (const form of [value, escaped, JSON.stringify(escaped).slice(1, -1), ...value.split('\n')]) expect(text).not.toContain(form);
+  for (const form of [value, escaped, JSON.stringify(escaped).slice(1, -1), ...value.split('\n')])
+    expect(text).not.toContain(form);
 }
 
-async function echoServer(answer: (body: string) => { status: number; headers?: Record<string, string>; body: unknown }): Promise<string> {
+async function echoServer(
+  answer: (body: string) => { status: number; headers?: Record<string, string>; body: unknown },
+): Promise<string> {
   const server = await fakeServer((_req, res, body) => {
     const a = answer(body);
     res.writeHead(a.status, { 'content-type': 'application/json', ...a.headers });
@@ -61,7 +80,9 @@ describe('vault: an error body that echoes the request', () => {
   it.each([400, 403, 500])('HTTP %i on a write', async (status) => {
     const url = await echoServer((body) => ({ status, body: { errors: [`cannot accept request body ${body}`] } }));
     const value = freshValue();
-    const err = await manager(vault as FlavorDefinition<unknown>, { url }, { VAULT_TOKEN: 'echo-test-token' }).register('db', { password: value }).catch((e: unknown) => e);
+    const err = await manager(vault as FlavorDefinition<unknown>, { url }, { VAULT_TOKEN: 'echo-test-token' })
+      .register('db', { password: value })
+      .catch((e: unknown) => e);
     expect((err as KeystackError).code).toBe('backend');
     expect((err as Error).message).toContain('***');
     expectNoValue(err, value);
@@ -69,14 +90,28 @@ describe('vault: an error body that echoes the request', () => {
 });
 
 describe('aws: an SDK error whose message quotes the SecretString', () => {
-  const credentials = { region_name: 'us-east-1', aws_access_key_id: 'AKIAECHOTEST', aws_secret_access_key: 'echo-test-secret-key' };
-  it.each(['AccessDeniedException', 'ThrottlingException', 'InvalidParameterException'])('%s', async (type) => {
-    const url = await echoServer((body) => ({ status: 400, headers: { 'x-amzn-errortype': type }, body: { __type: type, message: `request was ${body}` } }));
-    const value = freshValue();
-    const err = await manager(aws as FlavorDefinition<unknown>, { ...credentials, endpoint_url: url }).register('db', { password: value }).catch((e: unknown) => e);
-    expect((err as KeystackError).code).toBe('backend');
-    expectNoValue(err, value);
-  }, 30_000);
+  const credentials = {
+    region_name: 'us-east-1',
+    aws_access_key_id: 'AKIAECHOTEST',
+    aws_secret_access_key: 'echo-test-secret-key',
+  };
+  it.each(['AccessDeniedException', 'ThrottlingException', 'InvalidParameterException'])(
+    '%s',
+    async (type) => {
+      const url = await echoServer((body) => ({
+        status: 400,
+        headers: { 'x-amzn-errortype': type },
+        body: { __type: type, message: `request was ${body}` },
+      }));
+      const value = freshValue();
+      const err = await manager(aws as FlavorDefinition<unknown>, { ...credentials, endpoint_url: url })
+        .register('db', { password: value })
+        .catch((e: unknown) => e);
+      expect((err as KeystackError).code).toBe('backend');
+      expectNoValue(err, value);
+    },
+    30_000,
+  );
 });
 
 describe('custom flavors: errors that carry the value', () => {
@@ -111,10 +146,33 @@ describe('custom flavors: errors that carry the value', () => {
 
   it.each<[string, Thrower]>([
     ['a plain Error', (v) => new Error(`could not store ${JSON.stringify(v)}`)],
-    ['a keystack BackendError (as a plugin importing keystack throws it)', (v) =>
-      new BackendError({ flavor: 'echoing', operation: 'update', reason: `refused ${v['password']}`, hint: `value was ${JSON.stringify(v['password'])}`, cause: new Error(`raw ${v['password']}`) })],
-    ['a keystack ConfigError with a nested cause', (v) => new ConfigError('bad value', { cause: new Error('wrapped', { cause: new Error(`deep ${JSON.stringify(v)}`) }) })],
-    ['a branded error from another copy of keystack', (v) => Object.defineProperty(Object.assign(new Error(`copy ${v['password']}`), { code: 'backend', hint: 'h' }), Symbol.for('keystack.error'), { value: true })],
+    [
+      'a keystack BackendError (as a plugin importing keystack throws it)',
+      (v) =>
+        new BackendError({
+          flavor: 'echoing',
+          operation: 'update',
+          reason: `refused ${v['password']}`,
+          hint: `value was ${JSON.stringify(v['password'])}`,
+          cause: new Error(`raw ${v['password']}`),
+        }),
+    ],
+    [
+      'a keystack ConfigError with a nested cause',
+      (v) =>
+        new ConfigError('bad value', {
+          cause: new Error('wrapped', { cause: new Error(`deep ${JSON.stringify(v)}`) }),
+        }),
+    ],
+    [
+      'a branded error from another copy of keystack',
+      (v) =>
+        Object.defineProperty(
+          Object.assign(new Error(`copy ${v['password']}`), { code: 'backend', hint: 'h' }),
+          Symbol.for('keystack.error'),
+          { value: true },
+        ),
+    ],
     ['a string', (v) => `thrown string ${v['password']}`],
   ])('%s, on update and on register of an existing name', async (_label, thrower) => {
     const m = manager(flavorThrowing(thrower), {});
@@ -150,7 +208,9 @@ describe("a flavor's sensitive config in its errors", () => {
     ['from the environment', {}, { KEYED_API_KEY: 'env-api-key-2718281' }],
   ])('%s', async (_label, config: Record<string, string>, env: Record<string, string>) => {
     const key = config['api_key'] ?? env['KEYED_API_KEY'] ?? '';
-    const err = await manager(flavor, config, env).list().catch((e: unknown) => e);
+    const err = await manager(flavor, config, env)
+      .list()
+      .catch((e: unknown) => e);
     expect((err as KeystackError).code).toBe('backend');
     expect(exposed(err)).not.toContain(key);
   });

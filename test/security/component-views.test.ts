@@ -11,8 +11,12 @@ const baoAddr = requireEnv('BAO_ADDR', 'the OpenBao dev server');
 function both(e: CliEnv, args: string[], secrets: string[], env: Record<string, string> = {}) {
   const text = cli(e, args, { env });
   const json = cli(e, ['--json', ...args], { env });
-  for (const [mode, r] of [['text', text], ['json', json]] as const) {
-    for (const s of secrets) expect(r.stdout + r.stderr, `\`${mode}: keystack ${args.join(' ')}\` shows a sensitive value`).not.toContain(s);
+  for (const [mode, r] of [
+    ['text', text],
+    ['json', json],
+  ] as const) {
+    for (const s of secrets)
+      expect(r.stdout + r.stderr, `\`${mode}: keystack ${args.join(' ')}\` shows a sensitive value`).not.toContain(s);
   }
   return { text, json };
 }
@@ -27,17 +31,41 @@ describe('sensitive config in every view', () => {
     const session = 'AWS-SESSION-TOKEN-never-shown-91c2';
     const secrets = [key, session];
     const common = ['--region_name=us-east-1', `--endpoint_url=${awsEndpoint}`, '--aws_access_key_id=AKIAVIEWTEST'];
-    const reg = both(e, ['secrets-manager', 'register', 'awsm', '-f', 'aws', ...common, `--aws_secret_access_key=${key}`], secrets);
+    const reg = both(
+      e,
+      ['secrets-manager', 'register', 'awsm', '-f', 'aws', ...common, `--aws_secret_access_key=${key}`],
+      secrets,
+    );
     expect(reg.text.status, reg.text.stderr).toBe(0);
     // The second (--json) registration of the same name fails: its error must not show it either.
     expect(reg.json.status).toBe(1);
-    expect(both(e, ['secrets-manager', 'register', 'awsj', '-f', 'aws', ...common, `--aws_secret_access_key=${key}`], secrets).text.status).toBe(0);
-    const regJson = cli(e, ['--json', 'secrets-manager', 'register', 'awsk', '-f', 'aws', ...common, `--aws_secret_access_key=${key}`]);
+    expect(
+      both(
+        e,
+        ['secrets-manager', 'register', 'awsj', '-f', 'aws', ...common, `--aws_secret_access_key=${key}`],
+        secrets,
+      ).text.status,
+    ).toBe(0);
+    const regJson = cli(e, [
+      '--json',
+      'secrets-manager',
+      'register',
+      'awsk',
+      '-f',
+      'aws',
+      ...common,
+      `--aws_secret_access_key=${key}`,
+    ]);
     expect(regJson.status, regJson.stderr).toBe(0);
-    expect(configOf(regJson)).toMatchObject({ aws_secret_access_key: '***', aws_access_key_id: 'AKIAVIEWTEST', region_name: 'us-east-1' });
+    expect(configOf(regJson)).toMatchObject({
+      aws_secret_access_key: '***',
+      aws_access_key_id: 'AKIAVIEWTEST',
+      region_name: 'us-east-1',
+    });
 
     const list = both(e, ['secrets-manager', 'list'], secrets);
-    const listed = (JSON.parse(list.json.stdout) as { managers: { name: string; config: Record<string, unknown> }[] }).managers;
+    const listed = (JSON.parse(list.json.stdout) as { managers: { name: string; config: Record<string, unknown> }[] })
+      .managers;
     expect(listed.find((m) => m.name === 'awsm')?.config['aws_secret_access_key']).toBe('***');
     const desc = both(e, ['secrets-manager', 'describe', 'awsm'], secrets);
     expect(desc.text.stdout).toMatch(/aws_secret_access_key\s+\*\*\*/);
@@ -46,7 +74,10 @@ describe('sensitive config in every view', () => {
     expect(upd.text.status, upd.text.stderr).toBe(0);
     expect(configOf(upd.json)).toMatchObject({ aws_secret_access_key: '***', aws_session_token: '***' });
     // An update that fails (unknown field) after naming a credential.
-    expect(both(e, ['secrets-manager', 'update', 'awsm', `--aws_secret_access_key=${key}`, '--colour=blue'], secrets).text.status).toBe(1);
+    expect(
+      both(e, ['secrets-manager', 'update', 'awsm', `--aws_secret_access_key=${key}`, '--colour=blue'], secrets).text
+        .status,
+    ).toBe(1);
 
     both(e, ['stack', 'register', 'aws_stack', '-x', 'awsm'], secrets);
     both(e, ['stack', 'describe', 'aws_stack'], secrets);
@@ -66,7 +97,16 @@ describe('sensitive config in every view', () => {
     // Not the server's token: the commands that reach the server must fail without quoting it.
     const token = 'VAULT-TOKEN-never-shown-44d1';
     const secrets = [token];
-    const reg = cli(e, ['--json', 'secrets-manager', 'register', 'v', '-f', 'vault', `--url=${baoAddr}`, `--token=${token}`]);
+    const reg = cli(e, [
+      '--json',
+      'secrets-manager',
+      'register',
+      'v',
+      '-f',
+      'vault',
+      `--url=${baoAddr}`,
+      `--token=${token}`,
+    ]);
     expect(reg.status, reg.stderr).toBe(0);
     expect(reg.stdout + reg.stderr).not.toContain(token);
     expect(configOf(reg)['token']).toBe('***');
@@ -94,7 +134,8 @@ describe('sensitive config in every view', () => {
     const regJson = cli(e, ['--json', 'artifact-store', 'register', 'enc2', '-f', 'local', `--encryption_key=${key}`]);
     expect(configOf(regJson)['encryption_key']).toBe('***');
     const list = both(e, ['artifact-store', 'list'], secrets);
-    const listed = (JSON.parse(list.json.stdout) as { components: { name: string; config: Record<string, unknown> }[] }).components;
+    const listed = (JSON.parse(list.json.stdout) as { components: { name: string; config: Record<string, unknown> }[] })
+      .components;
     expect(listed.find((a) => a.name === 'enc')?.config['encryption_key']).toBe('***');
     const desc = both(e, ['artifact-store', 'describe', 'enc'], secrets);
     expect(configOf(desc.json)['encryption_key']).toBe('***');

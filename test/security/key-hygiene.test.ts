@@ -21,14 +21,21 @@ afterEach(async () => {
   await Promise.all(opened.splice(0).map((k) => k.close()));
 });
 
-function open(env: Record<string, string>, configDir = join(mkdtempSync(join(tmpdir(), 'ks-hyg-')), 'cfg'), warnings: string[] = []): Keystack {
+function open(
+  env: Record<string, string>,
+  configDir = join(mkdtempSync(join(tmpdir(), 'ks-hyg-')), 'cfg'),
+  warnings: string[] = [],
+): Keystack {
   const k = new Keystack({ configDir, env, onWarning: (m) => warnings.push(m) });
   opened.push(k);
   return k;
 }
 
 async function configError(k: Keystack): Promise<KeystackError> {
-  const err = await (await k.secretsManager()).register('a', { k: 'value-1' }).then(() => null, (e: unknown) => e);
+  const err = await (await k.secretsManager()).register('a', { k: 'value-1' }).then(
+    () => null,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(KeystackError);
   expect((err as KeystackError).code).toBe('config');
   return err as KeystackError;
@@ -83,7 +90,9 @@ describe('KEYSTACK_PASSPHRASE', () => {
     const salt = randomBytes(16);
     const key = scryptSync('short', salt, 32, { N: 2 ** 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 });
     const dir = join(mkdtempSync(join(tmpdir(), 'ks-hyg-')), 'cfg');
-    await (await open({ KEYSTACK_LOCAL_KEY: key.toString('base64') }, dir).secretsManager()).register('a', { k: 'value-1' });
+    await (await open({ KEYSTACK_LOCAL_KEY: key.toString('base64') }, dir).secretsManager()).register('a', {
+      k: 'value-1',
+    });
     await Promise.all(opened.splice(0).map((k) => k.close()));
     const db = new Database(join(dir, 'local_stores', 'secrets.db'));
     db.prepare("INSERT INTO meta (k, v) VALUES ('kdf_salt', ?)").run(salt);
@@ -101,7 +110,10 @@ describe('KEYSTACK_PASSPHRASE', () => {
 describe('the scrypt cache', () => {
   it('does not keep the passphrase alive once the client that used it is closed', () => {
     // In a fresh process, so that nothing else in it has seen the passphrase.
-    const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', 'test/security/fixtures/heap-probe.mts'], { encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', 'test/security/fixtures/heap-probe.mts'], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toBe('ABSENT');
   });
@@ -117,7 +129,12 @@ describe('the aws flavor and process.env', () => {
     const listener = (w: Error) => notices.push(w.message);
     process.on('warning', listener);
     const m = new SecretsManager({
-      record: { uuid: randomUUID(), name: 'aws_env', flavor: 'aws', config: { region_name: 'us-east-1', endpoint_url: endpoint, scope: 'none', scope_prefix: 'keystack' } },
+      record: {
+        uuid: randomUUID(),
+        name: 'aws_env',
+        flavor: 'aws',
+        config: { region_name: 'us-east-1', endpoint_url: endpoint, scope: 'none', scope_prefix: 'keystack' },
+      },
       flavor: aws,
       configDir: mkdtempSync(join(tmpdir(), 'ks-aws-env-')),
       env: { AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' },
@@ -136,7 +153,17 @@ describe('the aws flavor and process.env', () => {
 
   it('through the CLI, prints no SDK notice', () => {
     const e = tempEnv({ AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' });
-    expect(cli(e, ['secrets-manager', 'register', 'a', '--flavor=aws', '--region_name=us-east-1', `--endpoint_url=${endpoint}`, '--scope=none']).status).toBe(0);
+    expect(
+      cli(e, [
+        'secrets-manager',
+        'register',
+        'a',
+        '--flavor=aws',
+        '--region_name=us-east-1',
+        `--endpoint_url=${endpoint}`,
+        '--scope=none',
+      ]).status,
+    ).toBe(0);
     expect(cli(e, ['stack', 'register', 's', '-x', 'a', '--set']).status).toBe(0);
     const r = cli(e, ['secret', 'list']);
     expect(r.status, r.stderr).toBe(0);

@@ -49,7 +49,8 @@ describe('Masker', () => {
   });
 
   it('masks each line of a multi-line value, and the value once its lines were joined', () => {
-    const pem = '-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjAgEAAoIBAQC7\n-----END PRIVATE KEY-----\n';
+    const pem =
+      '-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjAgEAAoIBAQC7\n-----END PRIVATE KEY-----\n';
     const m = masker(pem);
     const lines = pem.split('\n').filter((l) => l.length >= MIN_MASK_LENGTH);
     expect(m.mask(pem)).toBe(MASK);
@@ -78,7 +79,9 @@ describe('Masker', () => {
     const m = masker(value);
     expect(m.mask(`start ${value.slice(5, 5 + FRAGMENT_LENGTH)} end`)).toBe(`start ${MASK} end`);
     expect(m.mask(`start ${value.slice(3, 20)} end`)).toBe(`start ${MASK} end`);
-    expect(m.mask(`start ${value.slice(5, 5 + FRAGMENT_LENGTH - 1)} end`)).toBe(`start ${value.slice(5, 5 + FRAGMENT_LENGTH - 1)} end`);
+    expect(m.mask(`start ${value.slice(5, 5 + FRAGMENT_LENGTH - 1)} end`)).toBe(
+      `start ${value.slice(5, 5 + FRAGMENT_LENGTH - 1)} end`,
+    );
   });
 
   it(`does not mask values (or lines) shorter than ${MIN_MASK_LENGTH} characters`, () => {
@@ -119,7 +122,9 @@ describe('the output module masks before it reformats', () => {
     const { out, written } = capture(true, [value]);
     out.error(new ConfigError(`server said ${value}`, { hint: `retry without ${value}` }), false);
     expect(written.out).not.toContain('quote');
-    expect(JSON.parse(written.out)).toEqual({ error: { code: 'config', message: `server said ${MASK}`, hint: `retry without ${MASK}` } });
+    expect(JSON.parse(written.out)).toEqual({
+      error: { code: 'config', message: `server said ${MASK}`, hint: `retry without ${MASK}` },
+    });
   });
 
   it('a multi-line value in a text error, whose lines the output joins', () => {

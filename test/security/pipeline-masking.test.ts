@@ -12,8 +12,17 @@ const VALUE = 'tok"en\\with/slash+plus?&= ü-0123456789~~>?\nsecond-line-of-the-
 
 /** Every form of the value that must not appear in output. */
 function forbidden(): string[] {
-  const lines = VALUE.split('\n').flatMap((l) => [l, l.trim()]).filter((l) => l.length >= MIN_MASK_LENGTH);
-  return [...new Set([VALUE, ...lines, VALUE.slice(0, FRAGMENT_LENGTH), ...LEAK_FORMS.filter((f) => f !== 'json_parse').map((f) => leakedForm(f, VALUE))])];
+  const lines = VALUE.split('\n')
+    .flatMap((l) => [l, l.trim()])
+    .filter((l) => l.length >= MIN_MASK_LENGTH);
+  return [
+    ...new Set([
+      VALUE,
+      ...lines,
+      VALUE.slice(0, FRAGMENT_LENGTH),
+      ...LEAK_FORMS.filter((f) => f !== 'json_parse').map((f) => leakedForm(f, VALUE)),
+    ]),
+  ];
 }
 
 function expectMasked(what: string, text: string): void {
@@ -44,7 +53,9 @@ describe.each(['local', 'local_process'] as const)('a step error on the %s orche
     const env = { LEAK_FORM: form };
     const text = cli(e, ['pipeline', 'run', FIXTURE], { env });
     expect(text.status, text.stderr).toBe(1);
-    expect(text.stderr).toContain(form === 'json_parse' ? "step 'leak' failed: SyntaxError: " : "step 'leak' failed: Error: the service answered: ");
+    expect(text.stderr).toContain(
+      form === 'json_parse' ? "step 'leak' failed: SyntaxError: " : "step 'leak' failed: Error: the service answered: ",
+    );
     expectMasked('pipeline run', text.stdout + text.stderr);
 
     const json = cli(e, ['--json', 'pipeline', 'run', FIXTURE], { env });
@@ -54,12 +65,20 @@ describe.each(['local', 'local_process'] as const)('a step error on the %s orche
     expectMasked('pipeline run --json', json.stdout + json.stderr);
     expectMasked('pipeline run --json (decoded)', err.error.message);
 
-    const id = (JSON.parse(cli(e, ['--json', 'pipeline', 'runs', 'list']).stdout) as { runs: { id: string }[] }).runs[0]?.id ?? '';
+    const id =
+      (JSON.parse(cli(e, ['--json', 'pipeline', 'runs', 'list']).stdout) as { runs: { id: string }[] }).runs[0]?.id ??
+      '';
     const described = cli(e, ['--json', 'pipeline', 'runs', 'describe', id]);
     expect(described.status, described.stderr).toBe(0);
-    const run = JSON.parse(described.stdout) as { run: { status: string; error: string }; steps: { step: string; status: string; error: string | null }[] };
+    const run = JSON.parse(described.stdout) as {
+      run: { status: string; error: string };
+      steps: { step: string; status: string; error: string | null }[];
+    };
     expect(run.run.status).toBe('failed');
-    expect(run.steps.map((s) => [s.step, s.status])).toEqual([['read_secret', 'completed'], ['leak', 'failed']]);
+    expect(run.steps.map((s) => [s.step, s.status])).toEqual([
+      ['read_secret', 'completed'],
+      ['leak', 'failed'],
+    ]);
     expectMasked('runs describe --json', described.stdout);
     expectMasked('stored step error', run.steps[1]?.error ?? '');
     expectMasked('stored run error', run.run.error);

@@ -66,7 +66,9 @@ describe('key lookups are own-property only', () => {
     const e = tempEnv();
     ok(e, ['secret', 'register', 'odd', '--constructor=c-value', '--toString=t-value']);
     expect(ok(e, ['secret', 'get', 'odd', '--key', 'constructor'])).toBe('c-value');
-    expect(JSON.parse(ok(e, ['--json', 'secret', 'get', 'odd']))).toMatchObject({ values: { constructor: 'c-value', toString: 't-value' } });
+    expect(JSON.parse(ok(e, ['--json', 'secret', 'get', 'odd']))).toMatchObject({
+      values: { constructor: 'c-value', toString: 't-value' },
+    });
     ok(e, ['secret', 'update', 'odd', '--remove-key', 'constructor']);
     expect(JSON.parse(ok(e, ['--json', 'secret', 'get', 'odd']))).toMatchObject({ values: { toString: 't-value' } });
   });
@@ -86,9 +88,13 @@ describe('key lookups are own-property only', () => {
     fails(e, ['secret', 'list'], 0, 'No secrets');
     ok(e, ['secret', 'register', 'p', '--a=b']);
     fails(e, ['secret', 'update', 'p', '--__proto__=x'], 2, "'--__proto__' cannot be used as a key");
-    fails(e, ['artifact-store', 'register', 'x', '--flavor=local', '--__proto__=x'], 2, "'--__proto__' cannot be used as a key");
+    fails(
+      e,
+      ['artifact-store', 'register', 'x', '--flavor=local', '--__proto__=x'],
+      2,
+      "'--__proto__' cannot be used as a key",
+    );
   });
-
 });
 
 describe('strings that look like references but are not', () => {
@@ -105,18 +111,33 @@ describe('strings that look like references but are not', () => {
 
   it.each(LOOKALIKES)('refuses %j at component register and update: %s', (value, why) => {
     const e = tempEnv();
-    const err = fails(e, ['artifact-store', 'register', 'a', '--flavor=local', `--encryption_key=${value}`], 1, `looks like a secret reference but is not one: ${why}`);
+    const err = fails(
+      e,
+      ['artifact-store', 'register', 'a', '--flavor=local', `--encryption_key=${value}`],
+      1,
+      `looks like a secret reference but is not one: ${why}`,
+    );
     expect(err).toContain('Hint: A reference is the whole value, {{NAME.KEY}}');
     expect(err).not.toContain('plain-text value');
     expect(ok(e, ['artifact-store', 'list'])).not.toMatch(/\ba\b/);
     ok(e, ['artifact-store', 'register', 'b', '--flavor=local', '--encryption_key={{s.k}}']);
-    fails(e, ['artifact-store', 'update', 'b', `--encryption_key=${value}`], 1, 'looks like a secret reference but is not one');
+    fails(
+      e,
+      ['artifact-store', 'update', 'b', `--encryption_key=${value}`],
+      1,
+      'looks like a secret reference but is not one',
+    );
     expect(ok(e, ['artifact-store', 'describe', 'b'])).toContain('{{s.k}}');
   });
 
   it('refuses a lookalike in a secrets manager’s config too', () => {
     const e = tempEnv();
-    fails(e, ['secrets-manager', 'register', 'x', '--flavor=local', '--path={{ s.k }}'], 1, "config field 'path' of the local flavor looks like a secret reference but is not one");
+    fails(
+      e,
+      ['secrets-manager', 'register', 'x', '--flavor=local', '--path={{ s.k }}'],
+      1,
+      "config field 'path' of the local flavor looks like a secret reference but is not one",
+    );
   });
 
   it('still accepts a valid reference and plain text with braces that are not a reference', () => {
@@ -124,7 +145,11 @@ describe('strings that look like references but are not', () => {
     ok(e, ['artifact-store', 'register', 'a', '--flavor=local', '--encryption_key={{s.k}}']);
     ok(e, ['orchestrator', 'register', 'o', '--flavor=local_process', '--node_options=--title={x}}']);
     // Stored exactly as given: not rewritten, and not dropped on the way in.
-    expect(JSON.parse(ok(e, ['artifact-store', 'describe', 'a', '--json'])).config).toEqual({ encryption_key: '{{s.k}}' });
-    expect(JSON.parse(ok(e, ['orchestrator', 'describe', 'o', '--json'])).config).toMatchObject({ node_options: '--title={x}}' });
+    expect(JSON.parse(ok(e, ['artifact-store', 'describe', 'a', '--json'])).config).toEqual({
+      encryption_key: '{{s.k}}',
+    });
+    expect(JSON.parse(ok(e, ['orchestrator', 'describe', 'o', '--json'])).config).toMatchObject({
+      node_options: '--title={x}}',
+    });
   });
 });

@@ -22,13 +22,34 @@ describe('config store on a full disk', () => {
         err = e;
       }
       expect(err).toBeInstanceOf(ConfigError);
-      expect((err as ConfigError).message).toBe(`the disk holding the config store ${store.file} is full (SQLITE_FULL); nothing was changed`);
+      expect((err as ConfigError).message).toBe(
+        `the disk holding the config store ${store.file} is full (SQLITE_FULL); nothing was changed`,
+      );
       expect((err as ConfigError).hint).toMatch(/Free some space/);
       expect(store.findComponent('orchestrator', 'huge')).toBeUndefined();
       // Run history writes go through the same mapping.
       const runs = new RunStore(store);
-      const steps = Array.from({ length: 2000 }, (_, i) => ({ stepId: `s${i}`, name: 's', position: i, params: big, cacheEnabled: true }));
-      expect(() => runs.createRun({ id: 'r', pipeline: 'p', stack: 'default', orchestrator: 'default', module: null, exportName: null, startedAt: new Date().toISOString() }, steps)).toThrow(/is full \(SQLITE_FULL\)/);
+      const steps = Array.from({ length: 2000 }, (_, i) => ({
+        stepId: `s${i}`,
+        name: 's',
+        position: i,
+        params: big,
+        cacheEnabled: true,
+      }));
+      expect(() =>
+        runs.createRun(
+          {
+            id: 'r',
+            pipeline: 'p',
+            stack: 'default',
+            orchestrator: 'default',
+            module: null,
+            exportName: null,
+            startedAt: new Date().toISOString(),
+          },
+          steps,
+        ),
+      ).toThrow(/is full \(SQLITE_FULL\)/);
     } finally {
       store.close();
     }

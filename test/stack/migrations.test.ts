@@ -40,21 +40,41 @@ function v1Store(withRuns: boolean): string {
   db.pragma('journal_mode = WAL');
   db.exec(V1_CONFIG);
   const now = '2026-11-30T10:00:00.000Z';
-  const add = db.prepare('INSERT INTO components (uuid, type, flavor, name, config, created_at) VALUES (?, ?, ?, ?, ?, ?)');
+  const add = db.prepare(
+    'INSERT INTO components (uuid, type, flavor, name, config, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+  );
   add.run('u-orch', 'orchestrator', 'local', 'default', '{}', now);
   add.run('u-art', 'artifact_store', 'local', 'default', '{}', now);
   add.run('u-sm', 'secrets_manager', 'local', 'default', '{"scope":"component","scope_prefix":"keystack"}', now);
-  add.run('u-sm2', 'secrets_manager', 'local', 'team', '{"scope":"namespace","namespace":"ml","scope_prefix":"keystack"}', now);
-  db.prepare('INSERT INTO stacks (uuid, name, components, created_at) VALUES (?, ?, ?, ?)').run('u-stack', 'default', JSON.stringify({ orchestrator: 'u-orch', artifact_store: 'u-art', secrets_manager: 'u-sm' }), now);
+  add.run(
+    'u-sm2',
+    'secrets_manager',
+    'local',
+    'team',
+    '{"scope":"namespace","namespace":"ml","scope_prefix":"keystack"}',
+    now,
+  );
+  db.prepare('INSERT INTO stacks (uuid, name, components, created_at) VALUES (?, ?, ?, ?)').run(
+    'u-stack',
+    'default',
+    JSON.stringify({ orchestrator: 'u-orch', artifact_store: 'u-art', secrets_manager: 'u-sm' }),
+    now,
+  );
   const set = db.prepare('INSERT INTO settings (k, v) VALUES (?, ?)');
   set.run('active_stack', 'default');
   set.run('initialized', now);
   db.pragma('user_version = 1');
   if (withRuns) {
     db.exec(V1_RUNS);
-    db.prepare("INSERT INTO pipeline_runs (id, pipeline, stack, orchestrator, module, export_name, status, started_at, ended_at, error) VALUES ('run-old', 'training', 'default', 'default', '/p.ts', 'default', 'completed', ?, ?, NULL)").run(now, now);
-    db.prepare("INSERT INTO pipeline_runs (id, pipeline, stack, orchestrator, module, export_name, status, started_at) VALUES ('run-stale', 'training', 'default', 'default', '/p.ts', 'default', 'running', ?)").run(now);
-    db.prepare("INSERT INTO pipeline_steps (run_id, step_id, name, position, status, cache_key, cache_enabled, inputs, params, artifact_store, output_uri, output_hash) VALUES ('run-old', 'load', 'load', 0, 'completed', 'k1', 1, '{}', '{}', 'u-art', 'run-old/load.json', 'h1')").run();
+    db.prepare(
+      "INSERT INTO pipeline_runs (id, pipeline, stack, orchestrator, module, export_name, status, started_at, ended_at, error) VALUES ('run-old', 'training', 'default', 'default', '/p.ts', 'default', 'completed', ?, ?, NULL)",
+    ).run(now, now);
+    db.prepare(
+      "INSERT INTO pipeline_runs (id, pipeline, stack, orchestrator, module, export_name, status, started_at) VALUES ('run-stale', 'training', 'default', 'default', '/p.ts', 'default', 'running', ?)",
+    ).run(now);
+    db.prepare(
+      "INSERT INTO pipeline_steps (run_id, step_id, name, position, status, cache_key, cache_enabled, inputs, params, artifact_store, output_uri, output_hash) VALUES ('run-old', 'load', 'load', 0, 'completed', 'k1', 1, '{}', '{}', 'u-art', 'run-old/load.json', 'h1')",
+    ).run();
   }
   db.close();
   return dir;
@@ -70,30 +90,56 @@ describe('config store migrations', () => {
     try {
       expect(SCHEMA_VERSION).toBeGreaterThan(1);
       expect(store.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
-      expect(store.listComponents('secrets_manager').map((c) => [c.name, c.config['scope']])).toEqual([['default', 'component'], ['team', 'namespace']]);
+      expect(store.listComponents('secrets_manager').map((c) => [c.name, c.config['scope']])).toEqual([
+        ['default', 'component'],
+        ['team', 'namespace'],
+      ]);
       expect(store.activeStackName()).toBe('default');
       expect(store.getStack('default').components.secrets_manager).toBe('u-sm');
       // Version 3: step operators, any number per stack.
       expect(store.getStack('default').stepOperators).toEqual([]);
-      const op = store.addComponent({ type: 'step_operator', flavor: 'bullmq', name: 'gpu', config: { redis_url: '{{redis.url}}', queue: 'gpu' } });
+      const op = store.addComponent({
+        type: 'step_operator',
+        flavor: 'bullmq',
+        name: 'gpu',
+        config: { redis_url: '{{redis.url}}', queue: 'gpu' },
+      });
       store.addStack('remote', { orchestrator: 'u-orch', artifact_store: 'u-art' }, [op.uuid]);
       expect(store.getStack('remote').stepOperators).toEqual([op.uuid]);
       expect(store.stacksUsing(op.uuid)).toEqual(['remote']);
-      const cols = (store.db.prepare('PRAGMA table_info(pipeline_runs)').all() as { name: string }[]).map((c) => c.name);
+      const cols = (store.db.prepare('PRAGMA table_info(pipeline_runs)').all() as { name: string }[]).map(
+        (c) => c.name,
+      );
       expect(cols).toEqual(expect.arrayContaining(['runner_host', 'runner_pid', 'runner_start']));
 
       const runs = new RunStore(store);
       if (withRuns) {
         expect(runs.getRun('run-old')).toMatchObject({ status: 'completed', pipeline: 'training' });
-        expect(runs.findCached('k1', 'u-art')).toEqual([{ runId: 'run-old', output: { uri: 'run-old/load.json', hash: 'h1' } }]);
+        expect(runs.findCached('k1', 'u-art')).toEqual([
+          { runId: 'run-old', output: { uri: 'run-old/load.json', hash: 'h1' } },
+        ]);
         // Left `running` by keystack 0.1, which kept no pid: never shown as still going.
-        expect(runs.getRun('run-stale')).toMatchObject({ status: 'interrupted', error: expect.stringContaining('older keystack') });
+        expect(runs.getRun('run-stale')).toMatchObject({
+          status: 'interrupted',
+          error: expect.stringContaining('older keystack'),
+        });
       }
       // New runs are recorded with their runner.
-      runs.createRun({ id: 'run-new', pipeline: 'p', stack: 'default', orchestrator: 'default', module: null, exportName: null, startedAt: new Date().toISOString() }, [
-        { stepId: 's', name: 's', position: 0, params: {}, cacheEnabled: true },
-      ]);
-      const row = store.db.prepare('SELECT runner_pid FROM pipeline_runs WHERE id = ?').get('run-new') as { runner_pid: number };
+      runs.createRun(
+        {
+          id: 'run-new',
+          pipeline: 'p',
+          stack: 'default',
+          orchestrator: 'default',
+          module: null,
+          exportName: null,
+          startedAt: new Date().toISOString(),
+        },
+        [{ stepId: 's', name: 's', position: 0, params: {}, cacheEnabled: true }],
+      );
+      const row = store.db.prepare('SELECT runner_pid FROM pipeline_runs WHERE id = ?').get('run-new') as {
+        runner_pid: number;
+      };
       expect(row.runner_pid).toBe(process.pid);
       expect(runs.getRun('run-new').status).toBe('running');
     } finally {
@@ -108,8 +154,20 @@ describe('config store migrations', () => {
   it('a fresh config.db gets every table, run tables included, from the store itself', () => {
     const store = ConfigStore.open(mkdtempSync(join(tmpdir(), 'keystack-mig-')));
     try {
-      const tables = (store.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((t) => t.name);
-      expect(tables).toEqual(['components', 'pipeline_runs', 'pipeline_steps', 'plugins', 'settings', 'stack_step_operators', 'stacks']);
+      const tables = (
+        store.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as {
+          name: string;
+        }[]
+      ).map((t) => t.name);
+      expect(tables).toEqual([
+        'components',
+        'pipeline_runs',
+        'pipeline_steps',
+        'plugins',
+        'settings',
+        'stack_step_operators',
+        'stacks',
+      ]);
     } finally {
       store.close();
     }

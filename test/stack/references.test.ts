@@ -30,9 +30,13 @@ describe('reference parsing (property-based)', () => {
 
   it('splits at the first dot: dots belong to the key', () => {
     fc.assert(
-      fc.property(nameArb, fc.array(fc.stringMatching(/^[^.\s]{1,8}$/u), { minLength: 2, maxLength: 5 }), (name, parts) => {
-        expect(parseReference(`{{${name}.${parts.join('.')}}}`)).toEqual({ name, key: parts.join('.') });
-      }),
+      fc.property(
+        nameArb,
+        fc.array(fc.stringMatching(/^[^.\s]{1,8}$/u), { minLength: 2, maxLength: 5 }),
+        (name, parts) => {
+          expect(parseReference(`{{${name}.${parts.join('.')}}}`)).toEqual({ name, key: parts.join('.') });
+        },
+      ),
     );
   });
 
@@ -49,9 +53,11 @@ describe('reference parsing (property-based)', () => {
         expect(isReference(`{{${body}}}x`)).toBe(false);
       }),
     );
-    fc.assert(fc.property(nameArb, (name) => {
-      expect(isReference(`{{${name}}}`)).toBe(false);
-    }));
+    fc.assert(
+      fc.property(nameArb, (name) => {
+        expect(isReference(`{{${name}}}`)).toBe(false);
+      }),
+    );
   });
 
   it('handles unicode names and keys, and braces inside them', () => {
@@ -66,7 +72,13 @@ describe('reference parsing (property-based)', () => {
   it('collects every reference of a config once', () => {
     fc.assert(
       fc.property(fc.array(fc.tuple(nameArb, keyArb), { maxLength: 6 }), (pairs) => {
-        const config = Object.fromEntries(pairs.flatMap(([n, k], i) => [[`a${i}`, `{{${n}.${k}}}`], [`b${i}`, `{{${n}.${k}}}`], [`c${i}`, `${n}.${k}`]]));
+        const config = Object.fromEntries(
+          pairs.flatMap(([n, k], i) => [
+            [`a${i}`, `{{${n}.${k}}}`],
+            [`b${i}`, `{{${n}.${k}}}`],
+            [`c${i}`, `${n}.${k}`],
+          ]),
+        );
         const want = new Set(pairs.map(([n, k]) => `{{${n}.${k}}}`));
         expect(new Set(collectReferences(config).map(formatReference))).toEqual(want);
         expect(collectReferences(config)).toHaveLength(want.size);
@@ -108,7 +120,7 @@ describe('reference resolution', () => {
     await sm.register('art', { other: 'x' });
     const noKey = await (await StackRuntime.load(ks)).artifactStore.get('encryption_key').catch((e: unknown) => e);
     expect((noKey as SecretReferenceError).problem).toBe('missing_key');
-    expect((noKey as Error).message).toContain("{{art.key}}");
+    expect((noKey as Error).message).toContain('{{art.key}}');
     expect((noKey as Error).message).toContain("secret 'art' has no key 'key' (its keys: other)");
 
     await sm.update('art', { other: 'x', key: 'k3y-value' });
@@ -121,10 +133,14 @@ describe('reference resolution', () => {
     const err = await (await StackRuntime.load(ks)).artifactStore.get('encryption_key').catch((e: unknown) => e);
     expect((err as SecretReferenceError).problem).toBe('missing_secret');
     expect((err as Error).message).toContain("secret 'db' does not exist");
-    expect((err as Error).message).toContain("so a secret whose name contains '.' (such as 'db.v1') cannot be used in {{name.key}} references");
+    expect((err as Error).message).toContain(
+      "so a secret whose name contains '.' (such as 'db.v1') cannot be used in {{name.key}} references",
+    );
     expect((err as SecretReferenceError).hint).toContain("Register the secret again under a name without '.'");
     const invalid = await assertStackValid(ks).catch((e: unknown) => e);
-    expect((invalid as Error).message).toContain("{{db.v1.key}} (no secret 'db'; the secret name of a reference ends at its first '.'");
+    expect((invalid as Error).message).toContain(
+      "{{db.v1.key}} (no secret 'db'; the secret name of a reference ends at its first '.'",
+    );
     expect((invalid as KeystackError).hint).toContain("under a name without '.'");
   });
 
@@ -158,12 +174,37 @@ describe('reference resolution', () => {
 
   it('rejects references in names, in non-string fields and in fields that forbid them, and warns on plain sensitive values', () => {
     ks = new Keystack({ configDir: mkdtempSync(join(tmpdir(), 'keystack-ref-')), env: {} });
-    expect(() => registerComponent(ks, { type: 'orchestrator', name: '{{a.b}}', flavor: 'local' })).toThrow(/cannot be a secret reference/);
-    expect(() => registerComponent(ks, { type: 'orchestrator', name: 'p', flavor: 'local_process', config: { timeout_seconds: '{{a.b}}' } })).toThrow(/cannot be a secret reference/);
-    expect(() => registerComponent(ks, { type: 'artifact_store', name: 's', flavor: 'local', config: { path: '{{a.b}}' } })).toThrow(/'path'.*cannot be a secret reference/);
-    const plain = registerComponent(ks, { type: 'artifact_store', name: 's', flavor: 'local', config: { encryption_key: 'hunter2' } });
-    expect(plain.warnings.join()).toMatch(/plain-text value for the sensitive field 'encryption_key'.*\{\{NAME\.encryption_key\}\}/);
+    expect(() => registerComponent(ks, { type: 'orchestrator', name: '{{a.b}}', flavor: 'local' })).toThrow(
+      /cannot be a secret reference/,
+    );
+    expect(() =>
+      registerComponent(ks, {
+        type: 'orchestrator',
+        name: 'p',
+        flavor: 'local_process',
+        config: { timeout_seconds: '{{a.b}}' },
+      }),
+    ).toThrow(/cannot be a secret reference/);
+    expect(() =>
+      registerComponent(ks, { type: 'artifact_store', name: 's', flavor: 'local', config: { path: '{{a.b}}' } }),
+    ).toThrow(/'path'.*cannot be a secret reference/);
+    const plain = registerComponent(ks, {
+      type: 'artifact_store',
+      name: 's',
+      flavor: 'local',
+      config: { encryption_key: 'hunter2' },
+    });
+    expect(plain.warnings.join()).toMatch(
+      /plain-text value for the sensitive field 'encryption_key'.*\{\{NAME\.encryption_key\}\}/,
+    );
     expect(plain.warnings.join()).not.toContain('hunter2');
-    expect(registerComponent(ks, { type: 'artifact_store', name: 't', flavor: 'local', config: { encryption_key: '{{s.k}}' } }).warnings).toEqual([]);
+    expect(
+      registerComponent(ks, {
+        type: 'artifact_store',
+        name: 't',
+        flavor: 'local',
+        config: { encryption_key: '{{s.k}}' },
+      }).warnings,
+    ).toEqual([]);
   });
 });

@@ -25,12 +25,36 @@ function fresh(): Keystack {
 
 /** Two bullmq step operators and a stack `remote` with a bullmq orchestrator, an s3 store and a vault manager. */
 async function remoteStack(k: Keystack, stepOperators: string[] = ['gpu', 'cpu']): Promise<void> {
-  registerComponent(k, { type: 'step_operator', name: 'gpu', flavor: 'bullmq', config: { redis_url: '{{redis.url}}', queue: 'gpu' } });
-  registerComponent(k, { type: 'step_operator', name: 'cpu', flavor: 'bullmq', config: { redis_url: '{{redis.url}}', queue: 'cpu' } });
-  registerComponent(k, { type: 'orchestrator', name: 'queue', flavor: 'bullmq', config: { redis_url: '{{redis.url}}' } });
-  registerComponent(k, { type: 'artifact_store', name: 'bucket', flavor: 's3', config: { path: 's3://keystack-artifacts/runs' } });
+  registerComponent(k, {
+    type: 'step_operator',
+    name: 'gpu',
+    flavor: 'bullmq',
+    config: { redis_url: '{{redis.url}}', queue: 'gpu' },
+  });
+  registerComponent(k, {
+    type: 'step_operator',
+    name: 'cpu',
+    flavor: 'bullmq',
+    config: { redis_url: '{{redis.url}}', queue: 'cpu' },
+  });
+  registerComponent(k, {
+    type: 'orchestrator',
+    name: 'queue',
+    flavor: 'bullmq',
+    config: { redis_url: '{{redis.url}}' },
+  });
+  registerComponent(k, {
+    type: 'artifact_store',
+    name: 'bucket',
+    flavor: 's3',
+    config: { path: 's3://keystack-artifacts/runs' },
+  });
   await k.registerSecretsManager({ name: 'vault', flavor: 'vault', config: { url: 'http://127.0.0.1:1' } });
-  k.registerStack('remote', { orchestrator: 'queue', artifact_store: 'bucket', secrets_manager: 'vault' }, stepOperators);
+  k.registerStack(
+    'remote',
+    { orchestrator: 'queue', artifact_store: 'bucket', secrets_manager: 'vault' },
+    stepOperators,
+  );
 }
 
 const train = step({ name: 'train', stepOperator: 'gpu', run: async () => 1 });
@@ -41,9 +65,14 @@ describe('step operators in the library', () => {
   it('a stack holds any number of them, one of each name; the runtime lists them and finds one by name', async () => {
     const k = fresh();
     await remoteStack(k);
-    expect(k.store.getStack('remote').stepOperators).toEqual(['gpu', 'cpu'].map((n) => k.store.getComponent('step_operator', n).uuid));
+    expect(k.store.getStack('remote').stepOperators).toEqual(
+      ['gpu', 'cpu'].map((n) => k.store.getComponent('step_operator', n).uuid),
+    );
     const rt = await StackRuntime.load(k, { stack: 'remote' });
-    expect(rt.stepOperators().map((c) => [c.name, c.type, c.flavor.name, c.config['queue']])).toEqual([['gpu', 'step_operator', 'bullmq', 'gpu'], ['cpu', 'step_operator', 'bullmq', 'cpu']]);
+    expect(rt.stepOperators().map((c) => [c.name, c.type, c.flavor.name, c.config['queue']])).toEqual([
+      ['gpu', 'step_operator', 'bullmq', 'gpu'],
+      ['cpu', 'step_operator', 'bullmq', 'cpu'],
+    ]);
     expect(rt.stepOperator('gpu')?.name).toBe('gpu');
     expect(rt.stepOperator('tpu')).toBeUndefined();
     // Their references are the stack's too.
@@ -51,8 +80,17 @@ describe('step operators in the library', () => {
 
     // Adding one twice keeps one; a second component of the same name cannot exist.
     expect(k.updateStack('remote', {}, { add: ['gpu'] }).stepOperators).toHaveLength(2);
-    expect(() => registerComponent(k, { type: 'step_operator', name: 'gpu', flavor: 'bullmq', config: { redis_url: '{{r.u}}', queue: 'q' } })).toThrow(ExistsError);
-    expect(k.updateStack('remote', {}, { remove: ['cpu'] }).stepOperators).toEqual([k.store.getComponent('step_operator', 'gpu').uuid]);
+    expect(() =>
+      registerComponent(k, {
+        type: 'step_operator',
+        name: 'gpu',
+        flavor: 'bullmq',
+        config: { redis_url: '{{r.u}}', queue: 'q' },
+      }),
+    ).toThrow(ExistsError);
+    expect(k.updateStack('remote', {}, { remove: ['cpu'] }).stepOperators).toEqual([
+      k.store.getComponent('step_operator', 'gpu').uuid,
+    ]);
     expect(() => k.updateStack('remote', {}, { remove: ['cpu'] })).toThrow(NotFoundError);
     expect(() => k.updateStack('remote', {}, { add: ['nope'] })).toThrow(/no step-operator named 'nope'/);
   });
@@ -68,20 +106,46 @@ describe('step operators in the library', () => {
 
   it('the flavors: bullmq step operators need redis_url and queue; the bullmq orchestrator has defaults', () => {
     const k = fresh();
-    expect(() => registerComponent(k, { type: 'step_operator', name: 'a', flavor: 'bullmq', config: { queue: 'q' } })).toThrow(/needs the config field 'redis_url'/);
-    expect(() => registerComponent(k, { type: 'step_operator', name: 'a', flavor: 'bullmq', config: { redis_url: '{{r.u}}' } })).toThrow(/needs the config field 'queue'/);
-    expect(() => registerComponent(k, { type: 'step_operator', name: 'a', flavor: 'bullmq', config: { redis_url: '{{r.u}}', queue: '{{q.q}}' } })).toThrow(/cannot be a secret reference/);
-    const plain = registerComponent(k, { type: 'step_operator', name: 'a', flavor: 'bullmq', config: { redis_url: 'redis://:pw@127.0.0.1:6379', queue: 'q' } });
+    expect(() =>
+      registerComponent(k, { type: 'step_operator', name: 'a', flavor: 'bullmq', config: { queue: 'q' } }),
+    ).toThrow(/needs the config field 'redis_url'/);
+    expect(() =>
+      registerComponent(k, { type: 'step_operator', name: 'a', flavor: 'bullmq', config: { redis_url: '{{r.u}}' } }),
+    ).toThrow(/needs the config field 'queue'/);
+    expect(() =>
+      registerComponent(k, {
+        type: 'step_operator',
+        name: 'a',
+        flavor: 'bullmq',
+        config: { redis_url: '{{r.u}}', queue: '{{q.q}}' },
+      }),
+    ).toThrow(/cannot be a secret reference/);
+    const plain = registerComponent(k, {
+      type: 'step_operator',
+      name: 'a',
+      flavor: 'bullmq',
+      config: { redis_url: 'redis://:pw@127.0.0.1:6379', queue: 'q' },
+    });
     expect(plain.warnings.join()).toContain("plain-text value for the sensitive field 'redis_url'");
-    const orch = registerComponent(k, { type: 'orchestrator', name: 'o', flavor: 'bullmq', config: { redis_url: '{{r.u}}', attempts: '5' } }).record;
+    const orch = registerComponent(k, {
+      type: 'orchestrator',
+      name: 'o',
+      flavor: 'bullmq',
+      config: { redis_url: '{{r.u}}', attempts: '5' },
+    }).record;
     expect(orch.config).toMatchObject({ attempts: 5 });
   });
 
   it('step({ stepOperator }) is kept on the step and on its nodes', () => {
     const p = pipeline('p', () => report({ m: train() }));
     expect(train.stepOperator).toBe('gpu');
-    expect(p.graph().map((n) => [n.id, n.stepOperator])).toEqual([['train', 'gpu'], ['report', undefined]]);
-    expect(() => step({ name: 'x', stepOperator: '', run: async () => 1 })).toThrow(/must be the name of a step operator/);
+    expect(p.graph().map((n) => [n.id, n.stepOperator])).toEqual([
+      ['train', 'gpu'],
+      ['report', undefined],
+    ]);
+    expect(() => step({ name: 'x', stepOperator: '', run: async () => 1 })).toThrow(
+      /must be the name of a step operator/,
+    );
   });
 
   it('validatePipeline: every step operator a pipeline names must be in the stack, each missing one named', async () => {
@@ -98,7 +162,12 @@ describe('step operators in the library', () => {
       "pipeline 'training' names step-operator 'tpu' (steps 'evaluate', 'eval2'), which stack 'remote' does not have",
       "pipeline 'training' names step-operator 'fpga' (step 'other'), which stack 'remote' does not have",
     ]);
-    expect(validatePipeline(pipeline('ok', () => report({ m: train() })), rt)).toEqual([]);
+    expect(
+      validatePipeline(
+        pipeline('ok', () => report({ m: train() })),
+        rt,
+      ),
+    ).toEqual([]);
   });
 
   it('runPipeline refuses before anything runs: a missing step operator (with the command that adds it), or a local orchestrator', async () => {
@@ -109,15 +178,26 @@ describe('step operators in the library', () => {
     // The default stack: local orchestrator, no step operators.
     const err = (await runPipeline(k, p).catch((e: unknown) => e)) as StackValidationError;
     expect(err).toBeInstanceOf(StackValidationError);
-    expect(err.message).toContain("pipeline 'training' names step-operator 'gpu' (step 'train'), which stack 'default' does not have");
-    expect(err.message).toContain("step operators need the bullmq orchestrator: step 'train' of pipeline 'training' names a step operator, but stack 'default' runs on orchestrator 'default' (flavor local)");
+    expect(err.message).toContain(
+      "pipeline 'training' names step-operator 'gpu' (step 'train'), which stack 'default' does not have",
+    );
+    expect(err.message).toContain(
+      "step operators need the bullmq orchestrator: step 'train' of pipeline 'training' names a step operator, but stack 'default' runs on orchestrator 'default' (flavor local)",
+    );
     expect(err.hint).toContain('keystack stack update default --step-operator gpu');
     expect(ran).toBe(0);
     expect(new RunStore(k.store).listRuns()).toEqual([]);
 
     // With the step operator in a stack whose orchestrator is local: still refused, as a limitation.
-    registerComponent(k, { type: 'step_operator', name: 'gpu', flavor: 'bullmq', config: { redis_url: '{{redis.url}}', queue: 'gpu' } });
-    k.registerStack('local-gpu', { orchestrator: 'default', artifact_store: 'default', secrets_manager: 'default' }, ['gpu']);
+    registerComponent(k, {
+      type: 'step_operator',
+      name: 'gpu',
+      flavor: 'bullmq',
+      config: { redis_url: '{{redis.url}}', queue: 'gpu' },
+    });
+    k.registerStack('local-gpu', { orchestrator: 'default', artifact_store: 'default', secrets_manager: 'default' }, [
+      'gpu',
+    ]);
     await (await k.secretsManager()).register('redis', { url: 'redis://:pw@127.0.0.1:6379' });
     const local = (await runPipeline(k, p, { stack: 'local-gpu' }).catch((e: unknown) => e)) as StackValidationError;
     expect(local.message).toMatch(/step operators need the bullmq orchestrator/);
@@ -127,8 +207,15 @@ describe('step operators in the library', () => {
 
   it('a remote step operator refuses local-only components like a remote orchestrator, each named', async () => {
     const k = fresh();
-    registerComponent(k, { type: 'step_operator', name: 'gpu', flavor: 'bullmq', config: { redis_url: '{{redis.url}}', queue: 'gpu' } });
-    k.registerStack('mixed', { orchestrator: 'default', artifact_store: 'default', secrets_manager: 'default' }, ['gpu']);
+    registerComponent(k, {
+      type: 'step_operator',
+      name: 'gpu',
+      flavor: 'bullmq',
+      config: { redis_url: '{{redis.url}}', queue: 'gpu' },
+    });
+    k.registerStack('mixed', { orchestrator: 'default', artifact_store: 'default', secrets_manager: 'default' }, [
+      'gpu',
+    ]);
     const r = await validateStack(k, { stack: 'mixed', level: 'NONE' });
     // The orchestrator is not the step operator's to use; the store and the manager are.
     expect(r.problems).toEqual([
@@ -162,24 +249,42 @@ describe('keystack step-operator and stack --step-operator', () => {
     expect((JSON.parse(desc.stdout) as { config: Record<string, unknown> }).config['redis_url']).toBe('***');
     expect(desc.stdout + plain.stdout + plain.stderr).not.toContain('hunter2-redis');
     expect(ok(['step-operator', 'flavor', 'list']).stdout).toMatch(/bullmq[\s\S]*redis_url \(sensitive\), queue/);
-    expect(ok(['step-operator', 'flavor', 'describe', 'bullmq']).stdout).toMatch(/remote[\s\S]*redis_url\s+string\s+yes/);
-    expect(ok(['orchestrator', 'flavor', 'describe', 'bullmq']).stdout).toMatch(/queue\s+string\s+no\s+keystack[\s\S]*attempts\s+integer\s+no\s+3[\s\S]*backoff_ms\s+integer\s+no\s+1000[\s\S]*step_timeout_seconds\s+integer\s+no\s+0/);
+    expect(ok(['step-operator', 'flavor', 'describe', 'bullmq']).stdout).toMatch(
+      /remote[\s\S]*redis_url\s+string\s+yes/,
+    );
+    expect(ok(['orchestrator', 'flavor', 'describe', 'bullmq']).stdout).toMatch(
+      /queue\s+string\s+no\s+keystack[\s\S]*attempts\s+integer\s+no\s+3[\s\S]*backoff_ms\s+integer\s+no\s+1000[\s\S]*step_timeout_seconds\s+integer\s+no\s+0/,
+    );
 
     ok(['stack', 'register', 'two', '-x', 'default', '--step-operator', 'gpu', '--step-operator', 'cpu']);
     const d = JSON.parse(ok(['--json', 'stack', 'describe', 'two']).stdout) as { stepOperators: string[] };
     expect(d.stepOperators).toEqual(['gpu', 'cpu']);
-    expect(ok(['stack', 'describe', 'two']).stdout).toMatch(/step-operator\s+gpu\s+bullmq[\s\S]*step-operator\s+cpu\s+bullmq/);
+    expect(ok(['stack', 'describe', 'two']).stdout).toMatch(
+      /step-operator\s+gpu\s+bullmq[\s\S]*step-operator\s+cpu\s+bullmq/,
+    );
     expect(ok(['stack', 'list']).stdout).toMatch(/STEP-OPERATORS[\s\S]*two.*gpu, cpu/);
     ok(['stack', 'update', 'two', '--remove-step-operator', 'cpu']);
-    expect((JSON.parse(ok(['--json', 'stack', 'describe', 'two']).stdout) as { stepOperators: string[] }).stepOperators).toEqual(['gpu']);
+    expect(
+      (JSON.parse(ok(['--json', 'stack', 'describe', 'two']).stdout) as { stepOperators: string[] }).stepOperators,
+    ).toEqual(['gpu']);
     ok(['stack', 'update', 'two', '--step-operator', 'cpu']);
-    expect((JSON.parse(ok(['--json', 'stack', 'describe', 'two']).stdout) as { stepOperators: string[] }).stepOperators).toEqual(['gpu', 'cpu']);
+    expect(
+      (JSON.parse(ok(['--json', 'stack', 'describe', 'two']).stdout) as { stepOperators: string[] }).stepOperators,
+    ).toEqual(['gpu', 'cpu']);
 
-    expectCleanError(cli(e, ['step-operator', 'delete', 'gpu']), 1, { message: /step-operator 'gpu' is used by stack 'two'/ });
-    expectCleanError(cli(e, ['stack', 'update', 'two', '--remove-step-operator', 'tpu']), 1, { message: /no step-operator named 'tpu'/ });
-    expectCleanError(cli(e, ['stack', 'register', 'bad', '--step-operator', 'tpu']), 1, { message: /no step-operator named 'tpu'/ });
+    expectCleanError(cli(e, ['step-operator', 'delete', 'gpu']), 1, {
+      message: /step-operator 'gpu' is used by stack 'two'/,
+    });
+    expectCleanError(cli(e, ['stack', 'update', 'two', '--remove-step-operator', 'tpu']), 1, {
+      message: /no step-operator named 'tpu'/,
+    });
+    expectCleanError(cli(e, ['stack', 'register', 'bad', '--step-operator', 'tpu']), 1, {
+      message: /no step-operator named 'tpu'/,
+    });
     expectCleanError(cli(e, ['stack', 'update', 'two']), 2, { message: /nothing to change/ });
-    expectCleanError(cli(e, ['step-operator', 'register', 'x', '-f', 'bullmq', '--queue=q']), 1, { message: /needs the config field 'redis_url'/ });
+    expectCleanError(cli(e, ['step-operator', 'register', 'x', '-f', 'bullmq', '--queue=q']), 1, {
+      message: /needs the config field 'redis_url'/,
+    });
     ok(['stack', 'update', 'two', '--remove-step-operator', 'gpu', '--remove-step-operator', 'cpu']);
     ok(['step-operator', 'delete', 'gpu', '-y']);
     expectCleanError(cli(e, ['step-operator', 'describe', 'gpu']), 1);

@@ -32,14 +32,26 @@ const tokenFlavor: ComponentFlavor = {
   type: 'container_registry',
   name: 'token_registry',
   description: 'test registry with a token',
-  config: { uri: { type: 'string', description: 'uri', required: true, allowReference: false }, token: { type: 'string', description: 'token', sensitive: true } },
+  config: {
+    uri: { type: 'string', description: 'uri', required: true, allowReference: false },
+    token: { type: 'string', description: 'token', sensitive: true },
+  },
 };
 
 describe('stack validation levels', () => {
   it('SECRET_AND_KEY_EXISTS (default) reports every missing secret and key at once, with the fixing command', async () => {
     fresh();
     await withReferences();
-    registerComponent(ks, { type: 'container_registry', name: 'reg', flavor: 'token_registry', config: { uri: 'r', token: '{{db.password}}' } }, [tokenFlavor]);
+    registerComponent(
+      ks,
+      {
+        type: 'container_registry',
+        name: 'reg',
+        flavor: 'token_registry',
+        config: { uri: 'r', token: '{{db.password}}' },
+      },
+      [tokenFlavor],
+    );
     ks.updateStack('default', { container_registry: 'reg' });
     const report = await validateStack(ks, { componentFlavors: [tokenFlavor] });
     expect(report.level).toBe('SECRET_AND_KEY_EXISTS');
@@ -75,7 +87,9 @@ describe('stack validation levels', () => {
   });
 
   it('refuses an unknown level, and references without a secrets manager', async () => {
-    expect(() => validationLevelFrom({ KEYSTACK_SECRET_VALIDATION_LEVEL: 'SOME' })).toThrow(/NONE, SECRET_EXISTS, SECRET_AND_KEY_EXISTS/);
+    expect(() => validationLevelFrom({ KEYSTACK_SECRET_VALIDATION_LEVEL: 'SOME' })).toThrow(
+      /NONE, SECRET_EXISTS, SECRET_AND_KEY_EXISTS/,
+    );
     fresh();
     await withReferences();
     ks.updateStack('default', { secrets_manager: null });
@@ -87,8 +101,18 @@ describe('stack validation levels', () => {
 describe('remote orchestrators', () => {
   it('refuse components that exist only on this machine, naming each; an s3 store and a remote secrets manager pass', async () => {
     fresh();
-    registerComponent(ks, { type: 'orchestrator', name: 'cluster', flavor: 'bullmq', config: { redis_url: '{{redis.url}}' } });
-    registerComponent(ks, { type: 'artifact_store', name: 'bucket', flavor: 's3', config: { path: 's3://keystack-artifacts/runs' } });
+    registerComponent(ks, {
+      type: 'orchestrator',
+      name: 'cluster',
+      flavor: 'bullmq',
+      config: { redis_url: '{{redis.url}}' },
+    });
+    registerComponent(ks, {
+      type: 'artifact_store',
+      name: 'bucket',
+      flavor: 's3',
+      config: { path: 's3://keystack-artifacts/runs' },
+    });
     await (await ks.secretsManager()).register('redis', { url: 'redis://:pw@127.0.0.1:6379' });
     ks.registerStack('remote', { orchestrator: 'cluster', artifact_store: 'default', secrets_manager: 'default' });
     const r = await validateStack(ks, { stack: 'remote' });
@@ -115,7 +139,13 @@ describe('remote orchestrators', () => {
 
   it('a custom flavor with remote: true is treated the same', async () => {
     fresh();
-    const remote: ComponentFlavor = { type: 'orchestrator', name: 'k8s', description: 'remote test orchestrator', config: {}, remote: true };
+    const remote: ComponentFlavor = {
+      type: 'orchestrator',
+      name: 'k8s',
+      description: 'remote test orchestrator',
+      config: {},
+      remote: true,
+    };
     registerComponent(ks, { type: 'orchestrator', name: 'cluster', flavor: 'k8s' }, [remote]);
     ks.registerStack('remote', { orchestrator: 'cluster', artifact_store: 'default', secrets_manager: 'default' });
     const r = await validateStack(ks, { stack: 'remote', componentFlavors: [remote] });
@@ -129,21 +159,42 @@ describe('remote orchestrators', () => {
 describe('container registry', () => {
   it('requires authentication exactly when authentication_secret is set', () => {
     fresh();
-    const a = registerComponent(ks, { type: 'container_registry', name: 'a', flavor: 'default', config: { uri: 'r.example' } }).record;
-    const b = registerComponent(ks, { type: 'container_registry', name: 'b', flavor: 'default', config: { uri: 'r.example', authentication_secret: 'creds' } }).record;
+    const a = registerComponent(ks, {
+      type: 'container_registry',
+      name: 'a',
+      flavor: 'default',
+      config: { uri: 'r.example' },
+    }).record;
+    const b = registerComponent(ks, {
+      type: 'container_registry',
+      name: 'b',
+      flavor: 'default',
+      config: { uri: 'r.example', authentication_secret: 'creds' },
+    }).record;
     expect([requiresAuthentication(a), requiresAuthentication(b)]).toEqual([false, true]);
-    expect(() => registerComponent(ks, { type: 'container_registry', name: 'c', flavor: 'default', config: {} })).toThrow(/needs the config field 'uri'/);
+    expect(() =>
+      registerComponent(ks, { type: 'container_registry', name: 'c', flavor: 'default', config: {} }),
+    ).toThrow(/needs the config field 'uri'/);
   });
 
   it('needs a basic_auth secret, and says which schema to register it with', async () => {
     fresh();
-    registerComponent(ks, { type: 'container_registry', name: 'reg', flavor: 'default', config: { uri: 'r.example', authentication_secret: 'creds' } });
+    registerComponent(ks, {
+      type: 'container_registry',
+      name: 'reg',
+      flavor: 'default',
+      config: { uri: 'r.example', authentication_secret: 'creds' },
+    });
     ks.updateStack('default', { container_registry: 'reg' });
-    expect((await validateStack(ks)).problems.join()).toContain("the authentication secret 'creds' of container-registry 'reg' does not exist");
+    expect((await validateStack(ks)).problems.join()).toContain(
+      "the authentication secret 'creds' of container-registry 'reg' does not exist",
+    );
     const sm = await ks.secretsManager();
     await sm.register('creds', { username: 'u', password: 'p4ssword' });
     const r = await validateStack(ks);
-    expect(r.problems).toEqual(["the authentication secret 'creds' of container-registry 'reg' has schema 'arbitrary'; register it with schema 'basic_auth'"]);
+    expect(r.problems).toEqual([
+      "the authentication secret 'creds' of container-registry 'reg' has schema 'arbitrary'; register it with schema 'basic_auth'",
+    ]);
     const err = await (await StackRuntime.load(ks)).registryCredentials().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SchemaValidationError);
     expect((err as Error).message).toContain("must be registered with schema 'basic_auth'");
@@ -160,20 +211,40 @@ describe('write-only secrets managers', () => {
   it('are validated by secret names when their values cannot be read here', async () => {
     const names = new Set(['present']);
     const writeOnly = defineFlavor({
-      name: 'writeonly', description: 'test', supportsScoping: false, separator: '/', maxContentBytes: 1000,
-      nameRule: { pattern: /[a-z]+/, maxLength: 20, description: 'lowercase' }, config: {},
+      name: 'writeonly',
+      description: 'test',
+      supportsScoping: false,
+      separator: '/',
+      maxContentBytes: 1000,
+      nameRule: { pattern: /[a-z]+/, maxLength: 20, description: 'lowercase' },
+      config: {},
       capabilities: { readValues: false },
       create: () => ({
-        create: async () => true, update: async () => true, delete: async () => true, deleteAll: async () => 0,
+        create: async () => true,
+        update: async () => true,
+        delete: async () => true,
+        deleteAll: async () => 0,
         list: async () => [...names],
-        get: async () => { throw new Error('get must not be called for a write-only flavor'); },
+        get: async () => {
+          throw new Error('get must not be called for a write-only flavor');
+        },
       }),
     });
     const ks = new Keystack({ configDir: join(mkdtempSync(join(tmpdir(), 'ks-wo-')), 'cfg'), env: {} });
     const builtin = ks.flavors.get.bind(ks.flavors);
     ks.flavors.get = async (n) => (n === 'writeonly' ? writeOnly : builtin(n));
-    ks.store.addComponent({ type: 'secrets_manager', flavor: 'writeonly', name: 'wo', config: { scope: 'none', scope_prefix: 'keystack' } });
-    ks.store.addComponent({ type: 'artifact_store', flavor: 'local', name: 'refs', config: { encryption_key: '{{present.key}}' } });
+    ks.store.addComponent({
+      type: 'secrets_manager',
+      flavor: 'writeonly',
+      name: 'wo',
+      config: { scope: 'none', scope_prefix: 'keystack' },
+    });
+    ks.store.addComponent({
+      type: 'artifact_store',
+      flavor: 'local',
+      name: 'refs',
+      config: { encryption_key: '{{present.key}}' },
+    });
     ks.registerStack('s', { secrets_manager: 'wo', artifact_store: 'refs', orchestrator: 'default' });
     const ok = await validateStack(ks, { stack: 's', level: 'SECRET_AND_KEY_EXISTS' });
     expect(ok.level).toBe('SECRET_EXISTS');

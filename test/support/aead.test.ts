@@ -1,7 +1,14 @@
 /** support/aead.ts: the layout seal writes, and the bounds on parameters read from files. */
 import { describe, expect, it } from 'vitest';
 import { createDecipheriv, randomBytes } from 'node:crypto';
-import { decodeKdfParams, encodeKdfParams, KDF_POLICY, kdfParamsAcceptable, open, seal } from '../../src/support/aead.js';
+import {
+  decodeKdfParams,
+  encodeKdfParams,
+  KDF_POLICY,
+  kdfParamsAcceptable,
+  open,
+  seal,
+} from '../../src/support/aead.js';
 
 describe('seal and open', () => {
   it('write head ‖ nonce ‖ tag ‖ ciphertext, as the local store has always laid out its rows', () => {

@@ -20,10 +20,22 @@ export interface CliEnv {
 /** A fresh config dir and a minimal environment: nothing from the developer's own setup leaks in. */
 export function tempEnv(extra: Record<string, string> = {}): CliEnv {
   const configDir = mkdtempSync(join(tmpdir(), 'keystack-cli-'));
-  return { configDir, env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: configDir, KEYSTACK_CONFIG_DIR: join(configDir, 'config'), ...extra } };
+  return {
+    configDir,
+    env: {
+      PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+      HOME: configDir,
+      KEYSTACK_CONFIG_DIR: join(configDir, 'config'),
+      ...extra,
+    },
+  };
 }
 
-export function cli(e: CliEnv, args: readonly string[], opts: { input?: string | Buffer; env?: Record<string, string>; cwd?: string } = {}): CliResult {
+export function cli(
+  e: CliEnv,
+  args: readonly string[],
+  opts: { input?: string | Buffer; env?: Record<string, string>; cwd?: string } = {},
+): CliResult {
   const r = spawnSync(process.execPath, [BIN, ...args], {
     env: { ...e.env, ...opts.env },
     input: opts.input ?? '',
@@ -46,7 +58,12 @@ export function cliAsync(e: CliEnv, args: readonly string[], env: Record<string,
 }
 
 /** Runs a command in a pseudo-terminal, answering prompts: each step waits for `expect`, then types `send`. */
-export function inPty(e: CliEnv, args: readonly string[], steps: { expect: string; send: string }[], env: Record<string, string> = {}): CliResult {
+export function inPty(
+  e: CliEnv,
+  args: readonly string[],
+  steps: { expect: string; send: string }[],
+  env: Record<string, string> = {},
+): CliResult {
   const script = `
 import os, pty, sys, json, time, select
 steps = json.loads(sys.argv[1]); argv = json.loads(sys.argv[2])
@@ -71,11 +88,15 @@ _, status = os.waitpid(pid, 0)
 sys.stdout.write(out.decode('utf8', 'replace'))
 sys.exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 99)
 `;
-  const r = spawnSync('python3', ['-c', script, JSON.stringify(steps), JSON.stringify([process.execPath, BIN, ...args])], {
-    env: { ...e.env, ...env, TERM: 'xterm' },
-    encoding: 'utf8',
-    timeout: 90_000,
-  });
+  const r = spawnSync(
+    'python3',
+    ['-c', script, JSON.stringify(steps), JSON.stringify([process.execPath, BIN, ...args])],
+    {
+      env: { ...e.env, ...env, TERM: 'xterm' },
+      encoding: 'utf8',
+      timeout: 90_000,
+    },
+  );
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -83,7 +104,11 @@ sys.exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 99)
  * One error line plus at most one hint line, nothing on stdout, no stack trace; `forbid` replaces the
  * stack-trace pattern stderr must not match (e.g. to also forbid the "This is a bug" hint) and `message` one it must.
  */
-export function expectCleanError(r: CliResult, code: 1 | 2, o: { message?: RegExp | undefined; forbid?: RegExp } = {}): void {
+export function expectCleanError(
+  r: CliResult,
+  code: 1 | 2,
+  o: { message?: RegExp | undefined; forbid?: RegExp } = {},
+): void {
   expect(r.status, r.stderr).toBe(code);
   expect(r.stdout).toBe('');
   const lines = r.stderr.trimEnd().split('\n');

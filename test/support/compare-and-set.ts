@@ -8,12 +8,21 @@ export async function assertStaleWriteConflicts(be: SecretsBackend): Promise<voi
   const first = await be.read('cas');
   const second = await be.read('cas');
   assert.ok(first && second);
-  assert.equal(await be.replaceIf('cas', { schema: 'arbitrary', values: { a: '1', b: '2' } }, first.version), 'updated');
-  assert.equal(await be.replaceIf('cas', { schema: 'arbitrary', values: { a: '1', c: '3' } }, second.version), 'conflict');
+  assert.equal(
+    await be.replaceIf('cas', { schema: 'arbitrary', values: { a: '1', b: '2' } }, first.version),
+    'updated',
+  );
+  assert.equal(
+    await be.replaceIf('cas', { schema: 'arbitrary', values: { a: '1', c: '3' } }, second.version),
+    'conflict',
+  );
   const again = await be.read('cas');
   assert.ok(again);
   assert.deepEqual(again.secret.values, { a: '1', b: '2' });
-  assert.equal(await be.replaceIf('cas', { schema: 'arbitrary', values: { a: '1', b: '2', c: '3' } }, again.version), 'updated');
+  assert.equal(
+    await be.replaceIf('cas', { schema: 'arbitrary', values: { a: '1', b: '2', c: '3' } }, again.version),
+    'updated',
+  );
   assert.deepEqual((await be.get('cas'))?.values, { a: '1', b: '2', c: '3' });
   assert.equal(await be.delete('cas'), true);
   assert.equal(await be.replaceIf('cas', { schema: 'arbitrary', values: {} }, again.version), 'absent');

@@ -10,7 +10,9 @@ export interface FakeServer {
 }
 
 /** Serves every request with `handle` on 127.0.0.1 and an ephemeral port. */
-export async function fakeServer(handle: (req: IncomingMessage, res: ServerResponse, body: string) => void): Promise<FakeServer> {
+export async function fakeServer(
+  handle: (req: IncomingMessage, res: ServerResponse, body: string) => void,
+): Promise<FakeServer> {
   let requests = 0;
   const server = createServer((req, res) => {
     requests++;
@@ -40,7 +42,9 @@ export async function closedPortUrl(): Promise<string> {
 export function requireEnv(name: string, what: string): string {
   const v = process.env[name];
   if (!v) {
-    throw new Error(`${name} is not set: ${what} is needed for this test. Run \`npm test\` (it starts the emulators), or start them with scripts/emulators/start.sh and source its env.sh.`);
+    throw new Error(
+      `${name} is not set: ${what} is needed for this test. Run \`npm test\` (it starts the emulators), or start them with scripts/emulators/start.sh and source its env.sh.`,
+    );
   }
   return v;
 }

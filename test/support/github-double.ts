@@ -104,7 +104,12 @@ export async function startGitHubDouble(options: GitHubDoubleOptions = {}): Prom
     const auth = req.headers.authorization ?? '';
     const m = /^(?:bearer|token)\s+(.+)$/i.exec(auth);
     const permission = m ? tokens.get(m[1] ?? '') : undefined;
-    if (!m || permission === undefined) return send(res, 401, { message: 'Bad credentials', documentation_url: 'https://docs.github.com/rest', status: '401' });
+    if (!m || permission === undefined)
+      return send(res, 401, {
+        message: 'Bad credentials',
+        documentation_url: 'https://docs.github.com/rest',
+        status: '401',
+      });
     const now = Math.floor(Date.now() / 1000);
     let u = usage.get(m[1] ?? '');
     if (!u || u.reset <= now) usage.set(m[1] ?? '', (u = { used: 0, reset: now + 3600 }));
@@ -115,17 +120,36 @@ export async function startGitHubDouble(options: GitHubDoubleOptions = {}): Prom
     res.setHeader('x-ratelimit-used', String(u.used));
     res.setHeader('x-ratelimit-reset', String(u.reset));
     res.setHeader('x-ratelimit-resource', 'core');
-    if (limited) return send(res, 403, { message: 'API rate limit exceeded for user ID 1.', documentation_url: 'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api', status: '403' });
+    if (limited)
+      return send(res, 403, {
+        message: 'API rate limit exceeded for user ID 1.',
+        documentation_url: 'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api',
+        status: '403',
+      });
     if (secondary.times > 0) {
       secondary.times--;
-      return send(res, 403, { message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.', documentation_url: 'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits', status: '403' }, { 'retry-after': String(secondary.retryAfter) });
+      return send(
+        res,
+        403,
+        {
+          message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.',
+          documentation_url:
+            'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits',
+          status: '403',
+        },
+        { 'retry-after': String(secondary.retryAfter) },
+      );
     }
     const route = API.exec(url.pathname);
     if (!route) return notFound(res);
     const [, owner = '', repo = '', rawName] = route;
     if (!known.has(`${decodeURIComponent(owner)}/${decodeURIComponent(repo)}`.toLowerCase())) return notFound(res);
     if (permission === 'none' || (permission === 'read' && req.method !== 'GET')) {
-      return send(res, 403, { message: 'Resource not accessible by personal access token', documentation_url: 'https://docs.github.com/rest/actions/secrets', status: '403' });
+      return send(res, 403, {
+        message: 'Resource not accessible by personal access token',
+        documentation_url: 'https://docs.github.com/rest/actions/secrets',
+        status: '403',
+      });
     }
     const secrets = repoSecrets(decodeURIComponent(owner), decodeURIComponent(repo));
     const name = rawName === undefined ? undefined : decodeURIComponent(rawName);
@@ -135,7 +159,9 @@ export async function startGitHubDouble(options: GitHubDoubleOptions = {}): Prom
       const perPage = Math.min(100, Math.max(1, Number(url.searchParams.get('per_page') ?? 30) || 30));
       const page = Math.max(1, Number(url.searchParams.get('page') ?? 1) || 1);
       const all = [...secrets.values()].sort((a, b) => a.name.localeCompare(b.name));
-      const slice = all.slice((page - 1) * perPage, page * perPage).map(({ name: n, created_at, updated_at }) => ({ name: n, created_at, updated_at }));
+      const slice = all
+        .slice((page - 1) * perPage, page * perPage)
+        .map(({ name: n, created_at, updated_at }) => ({ name: n, created_at, updated_at }));
       const last = Math.max(1, Math.ceil(all.length / perPage));
       const link = (p: number, rel: string) => {
         const u = new URL(url.href);
@@ -146,11 +172,19 @@ export async function startGitHubDouble(options: GitHubDoubleOptions = {}): Prom
       const links = [];
       if (page > 1) links.push(link(page - 1, 'prev'), link(1, 'first'));
       if (page < last) links.push(link(page + 1, 'next'), link(last, 'last'));
-      return send(res, 200, { total_count: all.length, secrets: slice }, links.length ? { link: links.join(', ') } : {});
+      return send(
+        res,
+        200,
+        { total_count: all.length, secrets: slice },
+        links.length ? { link: links.join(', ') } : {},
+      );
     }
 
     if (name === 'public-key' && req.method === 'GET') {
-      return send(res, 200, { key_id: pair.keyId, key: sodium.to_base64(pair.publicKey, sodium.base64_variants.ORIGINAL) });
+      return send(res, 200, {
+        key_id: pair.keyId,
+        key: sodium.to_base64(pair.publicKey, sodium.base64_variants.ORIGINAL),
+      });
     }
     const key = name.toUpperCase();
     switch (req.method) {
@@ -161,20 +195,28 @@ export async function startGitHubDouble(options: GitHubDoubleOptions = {}): Prom
       case 'DELETE':
         return secrets.delete(key) ? send(res, 204) : notFound(res);
       case 'PUT': {
-        if (!NAME.test(name) || key.startsWith('GITHUB_')) return unprocessable(res, 'Secret names can only contain alphanumeric characters or underscores, must not start with a number or GITHUB_');
+        if (!NAME.test(name) || key.startsWith('GITHUB_'))
+          return unprocessable(
+            res,
+            'Secret names can only contain alphanumeric characters or underscores, must not start with a number or GITHUB_',
+          );
         let body: { encrypted_value?: unknown; key_id?: unknown };
         try {
           body = JSON.parse(await readBody(req)) as typeof body;
         } catch {
           return send(res, 400, { message: 'Problems parsing JSON' });
         }
-        if (typeof body.encrypted_value !== 'string' || typeof body.key_id !== 'string') return unprocessable(res, 'encrypted_value and key_id are required');
+        if (typeof body.encrypted_value !== 'string' || typeof body.key_id !== 'string')
+          return unprocessable(res, 'encrypted_value and key_id are required');
         if (body.key_id !== pair.keyId) return unprocessable(res, 'Bad key_id');
-        if (body.encrypted_value.length > MAX_SEALED_CHARS) return unprocessable(res, 'Secret value is too large (48 KB max)');
+        if (body.encrypted_value.length > MAX_SEALED_CHARS)
+          return unprocessable(res, 'Secret value is too large (48 KB max)');
         let plaintext: string;
         try {
           const box = sodium.from_base64(body.encrypted_value, sodium.base64_variants.ORIGINAL);
-          plaintext = new TextDecoder('utf-8', { fatal: true }).decode(sodium.crypto_box_seal_open(box, pair.publicKey, pair.privateKey));
+          plaintext = new TextDecoder('utf-8', { fatal: true }).decode(
+            sodium.crypto_box_seal_open(box, pair.publicKey, pair.privateKey),
+          );
         } catch {
           return unprocessable(res, 'Unable to decrypt the secret value');
         }
@@ -195,7 +237,8 @@ export async function startGitHubDouble(options: GitHubDoubleOptions = {}): Prom
 
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', `http://${req.headers.host ?? '127.0.0.1'}`);
-    const done = () => requests.push({ method: req.method ?? '', path: url.pathname + url.search, status: res.statusCode });
+    const done = () =>
+      requests.push({ method: req.method ?? '', path: url.pathname + url.search, status: res.statusCode });
     res.on('finish', done);
     handle(req, res, url).catch((e: unknown) => send(res, 500, { message: String(e) }));
   });
@@ -215,7 +258,8 @@ export async function startGitHubDouble(options: GitHubDoubleOptions = {}): Prom
     setMaxSecrets: (n) => void (maxSecrets = n),
     addRepo: (owner, repo) => void known.add(`${owner}/${repo}`.toLowerCase()),
     addToken: (t, p) => void tokens.set(t, p),
-    exhaustRateLimit: (t, resetIn) => void usage.set(t, { used: rateLimit, reset: Math.floor(Date.now() / 1000) + resetIn }),
+    exhaustRateLimit: (t, resetIn) =>
+      void usage.set(t, { used: rateLimit, reset: Math.floor(Date.now() / 1000) + resetIn }),
     secondaryLimitNext: (times, retryAfter) => void (secondary = { times, retryAfter }),
     close: () =>
       new Promise<void>((resolve, reject) => {
@@ -231,7 +275,10 @@ function newKeyPair() {
 }
 
 function send(res: ServerResponse, status: number, body?: unknown, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { ...(body === undefined ? {} : { 'content-type': 'application/json; charset=utf-8' }), ...headers });
+  res.writeHead(status, {
+    ...(body === undefined ? {} : { 'content-type': 'application/json; charset=utf-8' }),
+    ...headers,
+  });
   res.end(body === undefined ? undefined : JSON.stringify(body));
 }
 

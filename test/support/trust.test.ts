@@ -4,7 +4,13 @@ import { describe, expect, it } from 'vitest';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkTrustedChain, checkTrustedDir, checkTrustedFile, findPrivateGroup, readTrustedSecretFile } from '../../src/support/trust.js';
+import {
+  checkTrustedChain,
+  checkTrustedDir,
+  checkTrustedFile,
+  findPrivateGroup,
+  readTrustedSecretFile,
+} from '../../src/support/trust.js';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -40,7 +46,13 @@ describe('trust checks', () => {
     expect(checkTrustedDir(t.dir('readable', 0o755))).toBe(true);
     expect(checkTrustedDir(t.dir('sticky', 0o1777))).toBe(true);
     const o = t.dir('open', 0o777);
-    expect(() => checkTrustedDir(o)).toThrow(expect.objectContaining({ code: 'config', message: `refusing to use ${o}: it is writable by group and others`, hint: expect.stringContaining(`chmod 700 ${o}`) }));
+    expect(() => checkTrustedDir(o)).toThrow(
+      expect.objectContaining({
+        code: 'config',
+        message: `refusing to use ${o}: it is writable by group and others`,
+        hint: expect.stringContaining(`chmod 700 ${o}`),
+      }),
+    );
     expect(() => checkTrustedDir(t.file('f', 0o600))).toThrow(expect.objectContaining({ code: 'ENOTDIR' }));
   });
 
@@ -52,7 +64,9 @@ describe('trust checks', () => {
     const said: string[] = [];
     checkTrustedDir(d, { tighten: (m) => said.push(m) });
     expect(statSync(d).mode & 0o777).toBe(0o700);
-    expect(said).toEqual([`${d} was readable by group and others; keystack changed it to 0700 because it holds secrets and keys.`]);
+    expect(said).toEqual([
+      `${d} was readable by group and others; keystack changed it to 0700 because it holds secrets and keys.`,
+    ]);
     checkTrustedDir(d, { tighten: (m) => said.push(m) });
     expect(said).toHaveLength(1);
   });
@@ -64,7 +78,9 @@ describe('trust checks', () => {
     expect(readTrustedSecretFile(good)?.toString()).toBe('k'.repeat(32));
     expect(checkTrustedFile(t.file('ro.key', 0o400), { secret: true })).toBe(true);
     const g = t.file('g.key', 0o640);
-    expect(() => checkTrustedFile(g, { secret: true })).toThrow(`refusing to use ${g}: it is readable by group, and it is a key`);
+    expect(() => checkTrustedFile(g, { secret: true })).toThrow(
+      `refusing to use ${g}: it is readable by group, and it is a key`,
+    );
     expect(() => readTrustedSecretFile(g)).toThrow('readable by group');
     // The same mode is fine for a file that holds no key (a store holds only ciphertext).
     expect(checkTrustedFile(g)).toBe(true);
@@ -100,7 +116,12 @@ describe('trust checks', () => {
     // A gid no /etc/group lists: nobody's private group, whoever runs the test.
     const g = t.dir('group', 0o770);
     chownSync(g, 0, 54321);
-    expect(() => checkTrustedDir(g)).toThrow(expect.objectContaining({ message: `refusing to use ${g}: it is writable by group (gid 54321, which is not your private group)`, hint: expect.stringContaining(`chmod 700 ${g}`) }));
+    expect(() => checkTrustedDir(g)).toThrow(
+      expect.objectContaining({
+        message: `refusing to use ${g}: it is writable by group (gid 54321, which is not your private group)`,
+        hint: expect.stringContaining(`chmod 700 ${g}`),
+      }),
+    );
     const f = t.file('m.mjs', 0o664);
     chownSync(f, 0, 54321);
     expect(() => checkTrustedChain(f)).toThrow(`refusing to use ${f}: it is writable by group (gid 54321`);
@@ -113,10 +134,14 @@ describe('trust checks', () => {
     const t = tree();
     const theirs = t.dir('theirs', 0o700);
     chownSync(theirs, 1002, 1002);
-    expect(() => checkTrustedDir(theirs)).toThrow(`refusing to use ${theirs}: it is owned by uid 1002, not by you (uid 0)`);
+    expect(() => checkTrustedDir(theirs)).toThrow(
+      `refusing to use ${theirs}: it is owned by uid 1002, not by you (uid 0)`,
+    );
     const f = t.file('their.key', 0o600);
     chownSync(f, 1002, 1002);
-    expect(() => checkTrustedFile(f, { secret: true })).toThrow(expect.objectContaining({ hint: expect.stringContaining('planted') }));
+    expect(() => checkTrustedFile(f, { secret: true })).toThrow(
+      expect.objectContaining({ hint: expect.stringContaining('planted') }),
+    );
     const mod = t.file('m.mjs', 0o644);
     chownSync(mod, 1002, 1002);
     expect(() => checkTrustedChain(mod)).toThrow('owned by uid 1002');
@@ -160,7 +185,7 @@ describe('trust checks', () => {
       expect(findPrivateGroup(1000, '', '')).toBeNull();
     });
 
-    it('is nobody\'s when NIS `+` lines can add users or members that the files do not show', () => {
+    it("is nobody's when NIS `+` lines can add users or members that the files do not show", () => {
       expect(findPrivateGroup(1000, `${passwd}\n+::::::`, group)).toBeNull();
       expect(findPrivateGroup(1000, passwd, `${group}+:::\n`)).toBeNull();
     });

@@ -16,7 +16,10 @@ function recorder(o: { withSkip?: boolean; withItSkip?: boolean } = {}) {
   const after: Fn[] = [];
   const path: string[] = [];
   const full = (name: string) => [...path, name].join(' > ');
-  const it = Object.assign((name: string, fn: Fn) => void tests.set(full(name), fn), o.withItSkip ? { skip: (name: string) => void skipped.set(full(name), '') } : {});
+  const it = Object.assign(
+    (name: string, fn: Fn) => void tests.set(full(name), fn),
+    o.withItSkip ? { skip: (name: string) => void skipped.set(full(name), '') } : {},
+  );
   const runner: TestRunner = {
     describe(name, fn) {
       path.push(name);
@@ -78,11 +81,17 @@ function memoryFlavor(v: Variant = {}): FlavorDefinition<unknown> {
     nameRule: { pattern: /[A-Za-z0-9_-]+/, maxLength: 100, description: 'letters, digits, - and _' },
     maxContentBytes: 64 * 1024,
     capabilities: { readValues: v.readValues ?? true },
-    config: { bucket: { type: 'string', description: 'bucket', required: true }, fault: { type: 'string', description: 'fault to inject' } },
+    config: {
+      bucket: { type: 'string', description: 'bucket', required: true },
+      fault: { type: 'string', description: 'fault to inject' },
+    },
     create(ctx): SecretsBackend {
       const store = buckets.get(ctx.config.bucket) ?? new Map<string, StoredSecret>();
       buckets.set(ctx.config.bucket, store);
-      const path = ctx.scope.scope === 'none' ? '' : `${ctx.scope.prefix}/${ctx.scope.scope}/${ctx.scope.scope === 'component' ? ctx.scope.componentUuid : ctx.scope.namespace ?? ''}/`;
+      const path =
+        ctx.scope.scope === 'none'
+          ? ''
+          : `${ctx.scope.prefix}/${ctx.scope.scope}/${ctx.scope.scope === 'component' ? ctx.scope.componentUuid : (ctx.scope.namespace ?? '')}/`;
       const key = (name: string) => path + (v.lossyNames ? name.toLowerCase() : name);
       const failing = () => {
         if (ctx.config.fault === undefined) return;
@@ -90,15 +99,17 @@ function memoryFlavor(v: Variant = {}): FlavorDefinition<unknown> {
         throw Object.assign(new Error(`HTTP 503 (${ctx.config.fault})`), { status: 503 });
       };
       /** The operation, or (swallow) its failure read as absence. */
-      const guard = <T>(absent: T, fn: () => T | Promise<T>) => async (): Promise<T> => {
-        try {
-          failing();
-          return await fn();
-        } catch (e) {
-          if (v.swallow) return absent;
-          throw e;
-        }
-      };
+      const guard =
+        <T>(absent: T, fn: () => T | Promise<T>) =>
+        async (): Promise<T> => {
+          try {
+            failing();
+            return await fn();
+          } catch (e) {
+            if (v.swallow) return absent;
+            throw e;
+          }
+        };
       return {
         create: (name, secret) =>
           guard(false, async () => {
@@ -110,7 +121,9 @@ function memoryFlavor(v: Variant = {}): FlavorDefinition<unknown> {
         get: (name) => guard(null, () => store.get(key(name)) ?? null)(),
         list: () =>
           guard<string[]>([], () =>
-            [...store.keys()].filter((k) => k.startsWith(path) && !k.slice(path.length).includes('/')).map((k) => k.slice(path.length)),
+            [...store.keys()]
+              .filter((k) => k.startsWith(path) && !k.slice(path.length).includes('/'))
+              .map((k) => k.slice(path.length)),
           )(),
         update: (name, secret) => guard(false, () => store.has(key(name)) && !!store.set(key(name), secret))(),
         delete: (name) => guard(false, () => store.delete(key(name)))(),
@@ -143,7 +156,13 @@ const memoryFaults: FaultInjection = {
 
 const suite = (v: Variant, o: { faults?: FaultInjection; withSkip?: boolean; withItSkip?: boolean } = {}) => {
   const r = recorder(o);
-  testFlavor({ flavor: memoryFlavor(v), config: { bucket: 'shared' }, env: {}, runner: r.runner, faults: o.faults ?? memoryFaults });
+  testFlavor({
+    flavor: memoryFlavor(v),
+    config: { bucket: 'shared' },
+    env: {},
+    runner: r.runner,
+    faults: o.faults ?? memoryFaults,
+  });
   return r;
 };
 
@@ -191,10 +210,15 @@ describe('the conformance suite fails broken flavors', () => {
 describe('what a flavor cannot do is reported as skipped, with the reason', () => {
   it('a write-only flavor: the tests that read values are skipped, not passed', () => {
     const r = suite({ readValues: false });
-    expect(r.skipped.get('conformance: memory > absence and conflicts > get of a missing secret is SecretNotFoundError')).toMatch(/cannot read values/);
-    expect(r.skipped.get('conformance: memory > update and delete > patch merges and removes keys')).toMatch(/readValues is false/);
+    expect(
+      r.skipped.get('conformance: memory > absence and conflicts > get of a missing secret is SecretNotFoundError'),
+    ).toMatch(/cannot read values/);
+    expect(r.skipped.get('conformance: memory > update and delete > patch merges and removes keys')).toMatch(
+      /readValues is false/,
+    );
     expect([...r.tests.keys()].some((n) => n.includes('patch merges'))).toBe(false);
-    const typed = 'conformance: memory > round trips > stores typed values with their JSON types and keeps them on update';
+    const typed =
+      'conformance: memory > round trips > stores typed values with their JSON types and keeps them on update';
     expect(r.skipped.get(typed)).toMatch(/readValues is false/);
     expect(r.tests.has(typed)).toBe(false);
   });
@@ -209,7 +233,9 @@ describe('what a flavor cannot do is reported as skipped, with the reason', () =
 
   it('a runner without skip(): the suite falls back to it.skip, with the reason in the name', () => {
     const r = suite({ readValues: false }, { withSkip: false, withItSkip: true });
-    expect([...r.skipped.keys()].some((n) => /patch merges and removes keys \(skipped: .*readValues is false\)/.test(n))).toBe(true);
+    expect(
+      [...r.skipped.keys()].some((n) => /patch merges and removes keys \(skipped: .*readValues is false\)/.test(n)),
+    ).toBe(true);
   });
 
   it('a runner with no way to skip is refused, instead of reporting the test as passed', () => {
@@ -222,8 +248,16 @@ describe('scopes', () => {
     const r = suite({ supportsScoping: false });
     const { names, failed } = await r.run('> scopes >');
     await r.cleanup();
-    expect(names.map((n) => n.split(' > ').pop())).toEqual(['defaults to no scope', 'refuses a scoped config, naming the problem', 'takes an explicit none scope']);
+    expect(names.map((n) => n.split(' > ').pop())).toEqual([
+      'defaults to no scope',
+      'refuses a scoped config, naming the problem',
+      'takes an explicit none scope',
+    ]);
     expect(failed).toEqual([]);
-    expect(r.skipped.get('conformance: memory > update and delete > deleteAll empties its own scope and reports how many it deleted')).toMatch(/every secret of the backend domain/);
+    expect(
+      r.skipped.get(
+        'conformance: memory > update and delete > deleteAll empties its own scope and reports how many it deleted',
+      ),
+    ).toMatch(/every secret of the backend domain/);
   });
 });

@@ -24,7 +24,11 @@ const source = testedBlock(readFileSync(DOC, 'utf8'));
 // nowhere, so the copy imports the built package entry instead (what `npm install keystack` gives).
 const dir = mkdtempSync(join(tmpdir(), 'keystack-doc-flavor-'));
 const file = join(dir, 'flat-files.ts');
-writeFileSync(file, source.replace(/from 'keystack'/g, `from ${JSON.stringify(pathToFileURL(resolve('dist/lib/index.js')).href)}`), { mode: 0o600 });
+writeFileSync(
+  file,
+  source.replace(/from 'keystack'/g, `from ${JSON.stringify(pathToFileURL(resolve('dist/lib/index.js')).href)}`),
+  { mode: 0o600 },
+);
 const plugin = await loadPlugin(file);
 const flavor = plugin.flavors[0];
 if (!flavor) throw new Error('the example of docs/custom-flavors.md exports no flavor');
@@ -37,7 +41,13 @@ describe('the minimal flavor of docs/custom-flavors.md', () => {
   });
 
   it('relies on the core for deleteAll and has no compare-and-set, as the page says', () => {
-    const backend = flavor.create({ config: { path: join(dir, 'probe') }, scope: { scope: 'none', componentUuid: 'u', componentName: 'm', prefix: 'keystack' }, names: { prefix: '', full: (n) => n, parse: (n) => n }, configDir: dir, env: {} });
+    const backend = flavor.create({
+      config: { path: join(dir, 'probe') },
+      scope: { scope: 'none', componentUuid: 'u', componentName: 'm', prefix: 'keystack' },
+      names: { prefix: '', full: (n) => n, parse: (n) => n },
+      configDir: dir,
+      env: {},
+    });
     expect(Object.keys(backend).sort()).toEqual(['create', 'delete', 'get', 'list', 'update']);
   });
 });

@@ -37,17 +37,44 @@ function ok(e: CliEnv, args: string[], input?: string): string {
 
 /** `export --format json --with-schema`: every secret with its schema and typed values. */
 function snapshot(e: CliEnv, manager: string): Record<string, Record<string, unknown>> {
-  return JSON.parse(ok(e, ['export', '--format', 'json', '--with-schema', '-m', manager])) as Record<string, Record<string, unknown>>;
+  return JSON.parse(ok(e, ['export', '--format', 'json', '--with-schema', '-m', manager])) as Record<
+    string,
+    Record<string, unknown>
+  >;
 }
 
 const PEM = '-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n';
 
 describe('keystack secret copy across aws, vault and local', () => {
   const e = tempEnv(CLOUD_ENV);
-  ok(e, ['secrets-manager', 'register', 'aws_sm', '--flavor=aws', '--region_name=us-east-1', `--endpoint_url=${AWS_ENDPOINT}`]);
-  ok(e, ['secrets-manager', 'register', 'aws_back', '--flavor=aws', '--region_name=us-east-1', `--endpoint_url=${AWS_ENDPOINT}`, '--scope=namespace', `--namespace=ns${randomBytes(3).toString('hex')}`]);
+  ok(e, [
+    'secrets-manager',
+    'register',
+    'aws_sm',
+    '--flavor=aws',
+    '--region_name=us-east-1',
+    `--endpoint_url=${AWS_ENDPOINT}`,
+  ]);
+  ok(e, [
+    'secrets-manager',
+    'register',
+    'aws_back',
+    '--flavor=aws',
+    '--region_name=us-east-1',
+    `--endpoint_url=${AWS_ENDPOINT}`,
+    '--scope=namespace',
+    `--namespace=ns${randomBytes(3).toString('hex')}`,
+  ]);
   ok(e, ['secrets-manager', 'register', 'vault_sm', '--flavor=vault', `--url=${BAO_ADDR}`]);
-  ok(e, ['secrets-manager', 'register', 'vault_global', '--flavor=vault', `--url=${BAO_ADDR}`, '--scope=global', `--scope_prefix=ks${randomBytes(3).toString('hex')}`]);
+  ok(e, [
+    'secrets-manager',
+    'register',
+    'vault_global',
+    '--flavor=vault',
+    `--url=${BAO_ADDR}`,
+    '--scope=global',
+    `--scope_prefix=ks${randomBytes(3).toString('hex')}`,
+  ]);
   ok(e, ['stack', 'register', 'aws_stack', '-x', 'aws_sm']);
   ok(e, ['stack', 'register', 'vault_stack', '-x', 'vault_sm']);
 
@@ -61,9 +88,26 @@ describe('keystack secret copy across aws, vault and local', () => {
   };
 
   it('aws -> vault -> local -> aws (another scope) keeps every schema, value and JSON type', () => {
-    onStack('aws_stack', ['secret', 'register', 'mydb', '-s', 'mysql', '--user=root', '--password=p@ss"w\'rd', '--ssl_verify_server_cert=true']);
+    onStack('aws_stack', [
+      'secret',
+      'register',
+      'mydb',
+      '-s',
+      'mysql',
+      '--user=root',
+      '--password=p@ss"w\'rd',
+      '--ssl_verify_server_cert=true',
+    ]);
     onStack('aws_stack', ['secret', 'register', 'login', '-s', 'basic_auth', '--username=admin', '--password=hunter2']);
-    onStack('aws_stack', ['secret', 'register', 'tls', `--key=${PEM}`, '--empty=', '--unicode=héllo 🙂', '--dollar=$HOME=$(id)']);
+    onStack('aws_stack', [
+      'secret',
+      'register',
+      'tls',
+      `--key=${PEM}`,
+      '--empty=',
+      '--unicode=héllo 🙂',
+      '--dollar=$HOME=$(id)',
+    ]);
     const original = snapshot(e, 'aws_sm');
     expect(original['mydb']).toMatchObject({ $schema: 'mysql', ssl_verify_server_cert: true });
 
@@ -79,7 +123,10 @@ describe('keystack secret copy across aws, vault and local', () => {
     ok(e, ['secret', 'copy', '--from', 'default', '--to', 'aws_back', '--all']);
     ok(e, ['secret', 'copy', '--from', 'aws_back', '--to', 'vault_global', '--all']);
     for (const m of ['vault_sm', 'default', 'aws_back', 'vault_global']) expect(snapshot(e, m), m).toEqual(original);
-    const back = JSON.parse(onStack('vault_stack', ['--json', 'secret', 'get', 'mydb'])) as { schema: string; data: Record<string, unknown> };
+    const back = JSON.parse(onStack('vault_stack', ['--json', 'secret', 'get', 'mydb'])) as {
+      schema: string;
+      data: Record<string, unknown>;
+    };
     expect(back).toMatchObject({ schema: 'mysql', data: { ssl_verify_server_cert: true } });
 
     // Re-running changes nothing, whatever the conflict policy.
@@ -96,16 +143,31 @@ describe('keystack secret copy across aws, vault and local', () => {
     const conflict = cli(e, ['secret', 'copy', '--from', 'aws_sm', '--to', 'vault_sm', 'cfg']);
     expect(conflict.status).toBe(1);
     expect(conflict.stderr).toMatch(/conflict\s+cfg\s+differ: a; only in target: c/);
-    expect(conflict.stderr).toMatch(/Error: nothing was written: 1 secret already exists in .* with other content: cfg/);
+    expect(conflict.stderr).toMatch(
+      /Error: nothing was written: 1 secret already exists in .* with other content: cfg/,
+    );
     expect(conflict.stderr).toMatch(/Hint: Pass --on-conflict update/);
     expect(conflict.stdout).toBe('');
 
-    const dry = ok(e, ['secret', 'copy', '--from', 'aws_sm', '--to', 'vault_sm', 'cfg', '--on-conflict', 'update', '--dry-run']);
+    const dry = ok(e, [
+      'secret',
+      'copy',
+      '--from',
+      'aws_sm',
+      '--to',
+      'vault_sm',
+      'cfg',
+      '--on-conflict',
+      'update',
+      '--dry-run',
+    ]);
     expect(dry).toMatch(/update\s+cfg\s+differ: a; removed: c/);
     expect(dry).toContain('Dry run: nothing was written.');
     expect(onStack('vault_stack', ['secret', 'get', 'cfg', '--key', 'a'])).toBe('changed');
 
-    expect(ok(e, ['secret', 'copy', '--from', 'aws_sm', '--to', 'vault_sm', 'cfg', '--on-conflict', 'skip'])).toContain('skipped (exist with other content): cfg');
+    expect(ok(e, ['secret', 'copy', '--from', 'aws_sm', '--to', 'vault_sm', 'cfg', '--on-conflict', 'skip'])).toContain(
+      'skipped (exist with other content): cfg',
+    );
     expect(onStack('vault_stack', ['secret', 'get', 'cfg', '--key', 'a'])).toBe('changed');
     ok(e, ['secret', 'copy', '--from', 'aws_sm', '--to', 'vault_sm', 'cfg', '--on-conflict', 'update']);
     expect(snapshot(e, 'vault_sm')['cfg']).toEqual({ $schema: 'arbitrary', a: '1', b: '2' });
@@ -139,12 +201,27 @@ describe('secret copy from ZenML layouts', () => {
   const configDir = mkdtempSync(join(tmpdir(), 'keystack-copy-zenml-'));
   const schemas = createSchemaRegistry();
   const managers: SecretsManager[] = [];
-  const manager = (flavor: FlavorDefinition<unknown>, name: string, config: Record<string, unknown>, env: Record<string, string> = {}) => {
-    const m = new SecretsManager({ record: { uuid: randomUUID(), name, flavor: flavor.name, config }, flavor, configDir, env, schemas });
+  const manager = (
+    flavor: FlavorDefinition<unknown>,
+    name: string,
+    config: Record<string, unknown>,
+    env: Record<string, string> = {},
+  ) => {
+    const m = new SecretsManager({
+      record: { uuid: randomUUID(), name, flavor: flavor.name, config },
+      flavor,
+      configDir,
+      env,
+      schemas,
+    });
     managers.push(m);
     return m;
   };
-  const raw = new SecretsManagerClient({ endpoint: AWS_ENDPOINT, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+  const raw = new SecretsManagerClient({
+    endpoint: AWS_ENDPOINT,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+  });
   afterAll(async () => {
     await Promise.all(managers.map((m) => m.close()));
     raw.destroy();
@@ -156,18 +233,31 @@ describe('secret copy from ZenML layouts', () => {
     const awsEnv = { AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' };
     const name = `zn${randomBytes(4).toString('hex')}`;
     // What ZenML 0.30 writes: pydantic's JSON types, the schema in the payload and in the tags.
-    await raw.send(new CreateSecretCommand({
-      Name: `zenml/component/${uuid}/${name}`,
-      SecretString: JSON.stringify({ host: 'db.internal', port: 5432, debug: true, zenml_schema_name: 'arbitrary' }),
-      Tags: [
-        { Key: 'zenml_scope', Value: 'component' },
-        { Key: 'zenml_secret_name', Value: name },
-        { Key: 'zenml_component_uuid', Value: uuid },
-        { Key: 'zenml_component_name', Value: 'zenml_sm' },
-        { Key: 'zenml_secret_schema', Value: 'arbitrary' },
-      ],
-    }));
-    const zenml = new SecretsManager({ record: { uuid, name: 'zenml_sm', flavor: 'aws', config: { ...awsConfig, scope: 'component', scope_prefix: 'zenml' } }, flavor: aws, configDir, env: awsEnv, schemas });
+    await raw.send(
+      new CreateSecretCommand({
+        Name: `zenml/component/${uuid}/${name}`,
+        SecretString: JSON.stringify({ host: 'db.internal', port: 5432, debug: true, zenml_schema_name: 'arbitrary' }),
+        Tags: [
+          { Key: 'zenml_scope', Value: 'component' },
+          { Key: 'zenml_secret_name', Value: name },
+          { Key: 'zenml_component_uuid', Value: uuid },
+          { Key: 'zenml_component_name', Value: 'zenml_sm' },
+          { Key: 'zenml_secret_schema', Value: 'arbitrary' },
+        ],
+      }),
+    );
+    const zenml = new SecretsManager({
+      record: {
+        uuid,
+        name: 'zenml_sm',
+        flavor: 'aws',
+        config: { ...awsConfig, scope: 'component', scope_prefix: 'zenml' },
+      },
+      flavor: aws,
+      configDir,
+      env: awsEnv,
+      schemas,
+    });
     managers.push(zenml);
     const mine = manager(local, 'mine', { path: join(configDir, 'store.db') });
     const report = await copySecrets(zenml, mine, { names: [name] });
@@ -176,10 +266,20 @@ describe('secret copy from ZenML layouts', () => {
     expect(typedValues(copied)).toEqual({ host: 'db.internal', port: 5432, debug: true });
 
     const ns = `team${randomBytes(3).toString('hex')}`;
-    const zenmlAgain = manager(aws, 'zenml_ns', { ...awsConfig, scope: 'namespace', namespace: ns, scope_prefix: 'zenml' }, awsEnv);
+    const zenmlAgain = manager(
+      aws,
+      'zenml_ns',
+      { ...awsConfig, scope: 'namespace', namespace: ns, scope_prefix: 'zenml' },
+      awsEnv,
+    );
     await copySecrets(mine, zenmlAgain, { names: [name], deleteSource: true });
     const v = await raw.send(new GetSecretValueCommand({ SecretId: `zenml/namespace/${ns}/${name}` }));
-    expect(JSON.parse(v.SecretString ?? '{}')).toEqual({ host: 'db.internal', port: 5432, debug: true, zenml_schema_name: 'arbitrary' });
+    expect(JSON.parse(v.SecretString ?? '{}')).toEqual({
+      host: 'db.internal',
+      port: 5432,
+      debug: true,
+      zenml_schema_name: 'arbitrary',
+    });
     expect(await mine.list()).toEqual([]);
     await zenmlAgain.delete(name);
     await zenml.delete(name);
@@ -190,25 +290,57 @@ describe('secret copy from ZenML layouts', () => {
     if (!endpoint) return t.skip('GSM_GRPC is not set (no GCP Secret Manager emulator or double is running)');
     const project = `copy-none-${randomBytes(3).toString('hex')}`;
     const [host = '', port = ''] = endpoint.split(':');
-    const client = new v1.SecretManagerServiceClient({ apiEndpoint: host, port: Number(port), sslCreds: grpc.credentials.createInsecure(), universeDomain: 'googleapis.com', projectId: project });
+    const client = new v1.SecretManagerServiceClient({
+      apiEndpoint: host,
+      port: Number(port),
+      sslCreds: grpc.credentials.createInsecure(),
+      universeDomain: 'googleapis.com',
+      projectId: project,
+    });
     try {
       const group = `grp_${randomBytes(3).toString('hex')}`;
       // ZenML 0.30's none scope: one Google secret per key, `<group>_<key>`, labelled with the group.
       for (const [key, value] of Object.entries({ username: 'admin', password: 'pw with spaces' })) {
         const id = `${group}_${key}`;
-        await client.createSecret({ parent: `projects/${project}`, secretId: id, secret: { replication: { automatic: {} }, labels: { 'zenml-group-key': group, 'zenml-schema-name': 'basic_auth' } } });
-        await client.addSecretVersion({ parent: `projects/${project}/secrets/${id}`, payload: { data: Buffer.from(value, 'utf8') } });
+        await client.createSecret({
+          parent: `projects/${project}`,
+          secretId: id,
+          secret: {
+            replication: { automatic: {} },
+            labels: { 'zenml-group-key': group, 'zenml-schema-name': 'basic_auth' },
+          },
+        });
+        await client.addSecretVersion({
+          parent: `projects/${project}/secrets/${id}`,
+          payload: { data: Buffer.from(value, 'utf8') },
+        });
       }
-      const none = manager(gcp, 'zenml_none', { project_id: project, api_endpoint: endpoint, scope: 'none', scope_prefix: 'zenml' }, { METADATA_SERVER_DETECTION: 'none' });
+      const none = manager(
+        gcp,
+        'zenml_none',
+        { project_id: project, api_endpoint: endpoint, scope: 'none', scope_prefix: 'zenml' },
+        { METADATA_SERVER_DETECTION: 'none' },
+      );
       const mine = manager(local, 'mine2', { path: join(configDir, 'store2.db') });
       expect(await none.list()).toEqual([group]);
 
-      const err = await copySecrets(none, mine, { all: true, deleteSource: true }).then(() => null, (e: unknown) => e);
+      const err = await copySecrets(none, mine, { all: true, deleteSource: true }).then(
+        () => null,
+        (e: unknown) => e,
+      );
       // The copy is written and verified; deleting a per-key group is refused, and the error says what happened.
       expect(err).toBeInstanceOf(TransferError);
-      expect((err as Error).message).toMatch(new RegExp(`deleting the sources stopped \\(the copies were all written\\): 0 sources deleted, not deleted: ${group}`));
+      expect((err as Error).message).toMatch(
+        new RegExp(
+          `deleting the sources stopped \\(the copies were all written\\): 0 sources deleted, not deleted: ${group}`,
+        ),
+      );
       expect((err as Error).message).not.toContain('pw with spaces');
-      expect(await mine.get(group)).toEqual({ name: group, schema: 'basic_auth', values: { username: 'admin', password: 'pw with spaces' } });
+      expect(await mine.get(group)).toEqual({
+        name: group,
+        schema: 'basic_auth',
+        values: { username: 'admin', password: 'pw with spaces' },
+      });
       expect(await none.list()).toEqual([group]);
       // And without --delete-source a re-run is a no-op.
       expect((await copySecrets(none, mine, { all: true })).plan.map((p) => p.action)).toEqual(['unchanged']);
@@ -220,9 +352,17 @@ describe('secret copy from ZenML layouts', () => {
   it("from ZenML's per-key none-scope groups on azure: a group copies as one secret; the read-only source is kept", async (t) => {
     const url = process.env['AKV_URL'];
     const ca = process.env['NODE_EXTRA_CA_CERTS'];
-    if (!url || !ca) return t.skip('AKV_URL / NODE_EXTRA_CA_CERTS are not set (no Key Vault emulator or double is running)');
-    const client = new SecretClient(url, { getToken: async () => ({ token: 'emulator', expiresOnTimestamp: Date.now() + 3.6e6 }) },
-      { serviceVersion: '2025-07-01', disableChallengeResourceVerification: true, tlsOptions: { ca: readFileSync(ca) } });
+    if (!url || !ca)
+      return t.skip('AKV_URL / NODE_EXTRA_CA_CERTS are not set (no Key Vault emulator or double is running)');
+    const client = new SecretClient(
+      url,
+      { getToken: async () => ({ token: 'emulator', expiresOnTimestamp: Date.now() + 3.6e6 }) },
+      {
+        serviceVersion: '2025-07-01',
+        disableChallengeResourceVerification: true,
+        tlsOptions: { ca: readFileSync(ca) },
+      },
+    );
     const group = `grp-${randomBytes(3).toString('hex')}`;
     const members: string[] = [];
     try {
@@ -230,17 +370,41 @@ describe('secret copy from ZenML layouts', () => {
       for (const [key, value] of Object.entries({ username: 'admin', password: 'pw with spaces' })) {
         const vaultName = `zenml-${Buffer.from(Buffer.from(`${group}-${key}`).toString('base64')).toString('hex')}`;
         members.push(vaultName);
-        await client.setSecret(vaultName, value, { tags: { 'zenml-group-key': group, 'zenml-key-name': key, 'zenml-schema-name': 'basic_auth' } });
+        await client.setSecret(vaultName, value, {
+          tags: { 'zenml-group-key': group, 'zenml-key-name': key, 'zenml-schema-name': 'basic_auth' },
+        });
       }
-      const none = manager(azure, 'zenml_none_az', { vault_url: url, access_token: 'emulator', scope: 'none', scope_prefix: 'zenml' }, { NODE_EXTRA_CA_CERTS: ca });
+      const none = manager(
+        azure,
+        'zenml_none_az',
+        { vault_url: url, access_token: 'emulator', scope: 'none', scope_prefix: 'zenml' },
+        { NODE_EXTRA_CA_CERTS: ca },
+      );
       const mine = manager(local, 'mine3', { path: join(configDir, 'store3.db') });
-      const err = await copySecrets(none, mine, { names: [group], deleteSource: true }).then(() => null, (e: unknown) => e);
+      const err = await copySecrets(none, mine, { names: [group], deleteSource: true }).then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(TransferError);
-      expect((err as Error).message).toMatch(/deleting the sources stopped \(the copies were all written\): 0 sources deleted/);
-      expect(await mine.get(group)).toEqual({ name: group, schema: 'basic_auth', values: { username: 'admin', password: 'pw with spaces' } });
-      expect(await none.get(group)).toEqual({ name: group, schema: 'basic_auth', values: { username: 'admin', password: 'pw with spaces' } });
+      expect((err as Error).message).toMatch(
+        /deleting the sources stopped \(the copies were all written\): 0 sources deleted/,
+      );
+      expect(await mine.get(group)).toEqual({
+        name: group,
+        schema: 'basic_auth',
+        values: { username: 'admin', password: 'pw with spaces' },
+      });
+      expect(await none.get(group)).toEqual({
+        name: group,
+        schema: 'basic_auth',
+        values: { username: 'admin', password: 'pw with spaces' },
+      });
     } finally {
-      for (const m of members) await client.beginDeleteSecret(m).then((p) => p.pollUntilDone()).catch(() => undefined);
+      for (const m of members)
+        await client
+          .beginDeleteSecret(m)
+          .then((p) => p.pollUntilDone())
+          .catch(() => undefined);
     }
   });
 });
@@ -250,12 +414,21 @@ describe('an interrupted secret copy', () => {
     const e = tempEnv();
     ok(e, ['secrets-manager', 'flavor', 'register', resolve('test/transfer/fixtures/faulty-flavor.ts')]);
     ok(e, ['secrets-manager', 'register', 'dest', '--flavor=faulty', `--path=${join(e.configDir, 'dest-store')}`]);
-    const doc = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`s${String(i).padStart(2, '0')}`, { user: `u${i}`, password: `pw-${i}-${'x'.repeat(i * 50)}`, pem: PEM }]));
+    const doc = Object.fromEntries(
+      Array.from({ length: 40 }, (_, i) => [
+        `s${String(i).padStart(2, '0')}`,
+        { user: `u${i}`, password: `pw-${i}-${'x'.repeat(i * 50)}`, pem: PEM },
+      ]),
+    );
     const file = join(e.configDir, 'in.json');
     writeFileSync(file, JSON.stringify(doc));
     ok(e, ['import', file]);
 
-    const killed = spawnSync(process.execPath, [BIN, 'secret', 'copy', '--from', 'default', '--to', 'dest', '--all'], { env: { ...e.env, KEYSTACK_TEST_KILL_AT: '15' }, encoding: 'utf8', timeout: 60_000 });
+    const killed = spawnSync(process.execPath, [BIN, 'secret', 'copy', '--from', 'default', '--to', 'dest', '--all'], {
+      env: { ...e.env, KEYSTACK_TEST_KILL_AT: '15' },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     expect(killed.signal).toBe('SIGKILL');
     const partial = JSON.parse(ok(e, ['export', '--format', 'json', '-m', 'dest'])) as Record<string, unknown>;
     const names = Object.keys(partial);

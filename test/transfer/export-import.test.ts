@@ -80,7 +80,9 @@ describe('keystack export | import round trips', () => {
       const b = `b_${format}`;
       target(e, b);
       const first = ok(e, ['export', '--format', format]);
-      expect(ok(e, ['import', '-', '--format', format, '-m', b], first)).toContain(`Imported 1 secret into secrets manager '${b}'`);
+      expect(ok(e, ['import', '-', '--format', format, '-m', b], first)).toContain(
+        `Imported 1 secret into secrets manager '${b}'`,
+      );
       const second = ok(e, ['export', '--format', format, '-m', b]);
       expect(second).toBe(first);
       expect(getIn(e, `${b}_stack`, 'db').values).toEqual(ODD);
@@ -110,7 +112,10 @@ describe('keystack export | import round trips', () => {
     const file = join(e.configDir, 'vars.sh');
     writeFileSync(file, text);
     for (const [key, value] of Object.entries(ODD)) {
-      const r = spawnSync('bash', ['-c', `set -eu; . "$1"; printf %s "$DB_${key.toUpperCase()}"`, 'x', file], { encoding: 'utf8', env: { PATH: process.env['PATH'] ?? '' } });
+      const r = spawnSync('bash', ['-c', `set -eu; . "$1"; printf %s "$DB_${key.toUpperCase()}"`, 'x', file], {
+        encoding: 'utf8',
+        env: { PATH: process.env['PATH'] ?? '' },
+      });
       expect(r.status, r.stderr).toBe(0);
       expect(r.stdout, key).toBe(value);
     }
@@ -121,7 +126,11 @@ describe('keystack export | import round trips', () => {
     target(e, 'b');
     for (const format of ['json', 'yaml']) {
       const first = ok(e, ['export', 'mydb', '--format', format, '--with-schema']);
-      expect(first).toMatch(format === 'json' ? /"\$schema": "mysql"[\s\S]*"ssl_verify_server_cert": true/ : /\$schema: mysql[\s\S]*ssl_verify_server_cert: true/);
+      expect(first).toMatch(
+        format === 'json'
+          ? /"\$schema": "mysql"[\s\S]*"ssl_verify_server_cert": true/
+          : /\$schema: mysql[\s\S]*ssl_verify_server_cert: true/,
+      );
       ok(e, ['import', '-', '--format', format, '-m', 'b', '--on-conflict', 'update'], first);
       expect(ok(e, ['export', 'mydb', '--format', format, '--with-schema', '-m', 'b'])).toBe(first);
       const got = getIn(e, 'b_stack', 'mydb');
@@ -144,7 +153,9 @@ describe('keystack export | import round trips', () => {
   it('reports two keys that map to one variable name as an error', () => {
     const f = tempEnv();
     ok(f, ['secret', 'register', 'x', '--a-b=1', '--a_b=2']);
-    expectCleanError(cli(f, ['export', '--format', 'env']), 1, { message: /keys 'x\.a-b' and 'x\.a_b' both become the variable X_A_B/ });
+    expectCleanError(cli(f, ['export', '--format', 'env']), 1, {
+      message: /keys 'x\.a-b' and 'x\.a_b' both become the variable X_A_B/,
+    });
   });
 });
 
@@ -183,7 +194,10 @@ describe('keystack import', () => {
     const e = tempEnv();
     ok(e, ['secret', 'register', 'api', '--token=old-token-value']);
     const file = join(e.configDir, 'in.json');
-    writeFileSync(file, JSON.stringify({ api: { token: 'new-token-value', url: 'https://x' }, db: { password: 'db-password-value' } }));
+    writeFileSync(
+      file,
+      JSON.stringify({ api: { token: 'new-token-value', url: 'https://x' }, db: { password: 'db-password-value' } }),
+    );
     const r = cli(e, ['import', file, '--dry-run', '--on-conflict', 'update']);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/1 to create, 1 to update/);
@@ -198,14 +212,17 @@ describe('keystack import', () => {
   it('checks every secret before the first write: a bad one means nothing is written', () => {
     const e = tempEnv();
     const file = join(e.configDir, 'in.yaml');
-    writeFileSync(file, [
-      'good1: {k: v1-secret-value}',
-      'good2: {k: v2-secret-value}',
-      "'bad key': {k: v3-secret-value}",
-      'typed: {$schema: mysql, user: u, password: p4-secret-value, ssl_verify_server_cert: maybe}',
-      'nokey: {"with space": v5-secret-value}',
-      '',
-    ].join('\n'));
+    writeFileSync(
+      file,
+      [
+        'good1: {k: v1-secret-value}',
+        'good2: {k: v2-secret-value}',
+        "'bad key': {k: v3-secret-value}",
+        'typed: {$schema: mysql, user: u, password: p4-secret-value, ssl_verify_server_cert: maybe}',
+        'nokey: {"with space": v5-secret-value}',
+        '',
+      ].join('\n'),
+    );
     const r = cli(e, ['import', file]);
     expectCleanError(r, 1, { message: /nothing was written: 3 secrets would not be accepted/ });
     expect(r.stderr).toContain('invalid secret name "bad key"');
@@ -251,16 +268,25 @@ describe('keystack import', () => {
       b: { $schema: 'basic_auth', username: 'u', password: 'p' },
     });
     // A schema in the file that -s contradicts is a usage mistake, before anything is written.
-    expectCleanError(cli(e, ['import', many, '-s', 'mysql', '--on-conflict', 'update']), 2, { message: /secret 'b' says schema 'basic_auth' in the file, not 'mysql'/ });
+    expectCleanError(cli(e, ['import', many, '-s', 'mysql', '--on-conflict', 'update']), 2, {
+      message: /secret 'b' says schema 'basic_auth' in the file, not 'mysql'/,
+    });
   });
 
   it('refuses a .env line without `=` by file and line number, never echoing it, and imports nothing', () => {
     const e = tempEnv();
     const file = join(e.configDir, 'app.env');
     writeFileSync(file, 'USER=admin\nghp_pastedAloneToken0123456789\nPASSWORD=other-secret-value\n');
-    for (const [args, input] of [[[file]], [['-', '--format', 'env', '--as', 'app'], readFileSync(file, 'utf8')]] as const) {
+    for (const [args, input] of [
+      [[file]],
+      [['-', '--format', 'env', '--as', 'app'], readFileSync(file, 'utf8')],
+    ] as const) {
       const r = cli(e, ['import', ...args], input === undefined ? {} : { input });
-      expectCleanError(r, 1, { message: new RegExp(`^Error: line 2 of ${input === undefined ? `'${file}'` : 'standard input'} is not an assignment dotenv can read`) });
+      expectCleanError(r, 1, {
+        message: new RegExp(
+          `^Error: line 2 of ${input === undefined ? `'${file}'` : 'standard input'} is not an assignment dotenv can read`,
+        ),
+      });
       expect(r.stderr).not.toMatch(/pastedAlone|other-secret-value|admin/);
     }
     expect(ok(e, ['secret', 'list'])).toBe('');
@@ -274,7 +300,9 @@ describe('keystack import', () => {
     expectCleanError(cli(e, ['import', '-', '--format', 'env']), 2, { message: /Pass --as NAME/ });
     expectCleanError(cli(e, ['import', '-']), 2, { message: /cannot tell the format of standard input/ });
     expectCleanError(cli(e, ['import', file, '--on-conflict', 'maybe']), 2, { message: /unknown --on-conflict/ });
-    expectCleanError(cli(e, ['export', '--format', 'env', '--with-schema']), 2, { message: /--with-schema needs --format json or yaml/ });
+    expectCleanError(cli(e, ['export', '--format', 'env', '--with-schema']), 2, {
+      message: /--with-schema needs --format json or yaml/,
+    });
     expectCleanError(cli(e, ['import', join(e.configDir, 'missing.json')]), 1, { message: /cannot read/ });
   });
 
@@ -282,11 +310,17 @@ describe('keystack import', () => {
     const e = tempEnv();
     ok(e, ['secrets-manager', 'flavor', 'register', resolve('test/transfer/fixtures/faulty-flavor.ts')]);
     ok(e, ['secrets-manager', 'register', 'f', '--flavor=faulty', `--path=${join(e.configDir, 'store')}`]);
-    const doc = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`s${String(i).padStart(2, '0')}`, { k: `value-${i}-secret` }]));
+    const doc = Object.fromEntries(
+      Array.from({ length: 12 }, (_, i) => [`s${String(i).padStart(2, '0')}`, { k: `value-${i}-secret` }]),
+    );
     const file = join(e.configDir, 'in.json');
     writeFileSync(file, JSON.stringify(doc));
     const r = cli(e, ['import', file, '-m', 'f'], { env: { KEYSTACK_TEST_FAIL_AT: '3' } });
-    expectFailure(r, 1, /import stopped after writing \d+ of 12 secrets; written \(complete\): .*; not written: .*injected failure/);
+    expectFailure(
+      r,
+      1,
+      /import stopped after writing \d+ of 12 secrets; written \(complete\): .*; not written: .*injected failure/,
+    );
     expect(r.stderr).not.toContain('-secret');
     const m = /written \(complete\): ([^;]*); not written: ([^.]*)\./.exec(r.stderr);
     const written = (m?.[1] ?? '').split(', ').filter(Boolean).sort();
@@ -295,11 +329,20 @@ describe('keystack import', () => {
     expect(notWritten.length).toBeGreaterThan(0);
     expect([...written, ...notWritten].sort()).toEqual(Object.keys(doc));
     // What the message says was written is exactly what the target holds, each secret complete.
-    const after = JSON.parse(ok(e, ['--json', 'export', '-m', 'f', '--format', 'json'])) as { content: string; secrets: string[] };
+    const after = JSON.parse(ok(e, ['--json', 'export', '-m', 'f', '--format', 'json'])) as {
+      content: string;
+      secrets: string[];
+    };
     expect(after.secrets).toEqual(written);
     expect(JSON.parse(after.content)).toEqual(Object.fromEntries(written.map((n) => [n, doc[n]])));
 
-    expect(ok(e, ['import', file, '-m', 'f', '--on-conflict', 'skip'])).toContain(`Imported ${notWritten.length} secret`);
-    expect(JSON.parse((JSON.parse(ok(e, ['--json', 'export', '-m', 'f', '--format', 'json'])) as { content: string }).content)).toEqual(doc);
+    expect(ok(e, ['import', file, '-m', 'f', '--on-conflict', 'skip'])).toContain(
+      `Imported ${notWritten.length} secret`,
+    );
+    expect(
+      JSON.parse(
+        (JSON.parse(ok(e, ['--json', 'export', '-m', 'f', '--format', 'json'])) as { content: string }).content,
+      ),
+    ).toEqual(doc);
   });
 });

@@ -20,11 +20,24 @@ const env = { KEYSTACK_LOCAL_KEY: Buffer.alloc(32, 7).toString('base64') };
 /** The local flavor with one backend method replaced. */
 function wrapped(name: string, change: (be: SecretsBackend) => Partial<SecretsBackend>): FlavorDefinition<unknown> {
   const base = local as FlavorDefinition<unknown>;
-  return { ...base, name, create: (ctx) => { const be = base.create(ctx); return { ...be, ...change(be) }; } };
+  return {
+    ...base,
+    name,
+    create: (ctx) => {
+      const be = base.create(ctx);
+      return { ...be, ...change(be) };
+    },
+  };
 }
 
 function manager(name: string, flavor: FlavorDefinition<unknown> = local): SecretsManager {
-  return new SecretsManager({ record: { uuid: randomUUID(), name, flavor: flavor.name, config: { path: join(dir, 'store.db') } }, flavor, configDir: dir, env, schemas });
+  return new SecretsManager({
+    record: { uuid: randomUUID(), name, flavor: flavor.name, config: { path: join(dir, 'store.db') } },
+    flavor,
+    configDir: dir,
+    env,
+    schemas,
+  });
 }
 
 describe('copySecrets', () => {
@@ -33,10 +46,18 @@ describe('copySecrets', () => {
     await from.register('a', { k: 'v' });
     await from.register('b', { k: 'w' });
     // A backend that drops a key on the way in: the read-back differs from what was written.
-    const lossy = manager('lossy', wrapped('lossy', (be) => ({ create: (n, s) => be.create(n, n === 'b' ? { ...s, values: {} } : s) })));
-    const err = await copySecrets(from, lossy, { all: true, deleteSource: true }).then(() => null, (e: unknown) => e);
+    const lossy = manager(
+      'lossy',
+      wrapped('lossy', (be) => ({ create: (n, s) => be.create(n, n === 'b' ? { ...s, values: {} } : s) })),
+    );
+    const err = await copySecrets(from, lossy, { all: true, deleteSource: true }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(TransferError);
-    expect((err as Error).message).toMatch(/the copy of secret 'b' read back from .* differs from the source, so the source was kept/);
+    expect((err as Error).message).toMatch(
+      /the copy of secret 'b' read back from .* differs from the source, so the source was kept/,
+    );
     expect((err as Error).message).not.toMatch(/\bw\b/);
     expect(await from.list()).toContain('b');
   });
@@ -45,15 +66,33 @@ describe('copySecrets', () => {
     const from = manager('from2');
     for (const n of ['a', 'b', 'c', 'd']) await from.register(n, { k: `value-of-${n}` });
     let fail = true;
-    const flaky = manager('flaky', wrapped('flaky', (be) => ({ create: async (n, s) => { if (fail && n === 'c') throw new Error('boom'); return be.create(n, s); } })));
-    const err = await copySecrets(from, flaky, { all: true }).then(() => null, (e: unknown) => e);
+    const flaky = manager(
+      'flaky',
+      wrapped('flaky', (be) => ({
+        create: async (n, s) => {
+          if (fail && n === 'c') throw new Error('boom');
+          return be.create(n, s);
+        },
+      })),
+    );
+    const err = await copySecrets(from, flaky, { all: true }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(TransferError);
     expect((err as KeystackError).code).toBe('backend');
-    expect((err as Error).message).toMatch(/copy stopped after writing 3 of 4 secrets; written \(complete\): a, b, d; not written: c/);
+    expect((err as Error).message).toMatch(
+      /copy stopped after writing 3 of 4 secrets; written \(complete\): a, b, d; not written: c/,
+    );
     expect(await flaky.list()).toEqual(['a', 'b', 'd']);
     fail = false;
     const again = await copySecrets(from, flaky, { all: true });
-    expect(again.plan.map((p) => `${p.name}:${p.action}`)).toEqual(['a:unchanged', 'b:unchanged', 'c:create', 'd:unchanged']);
+    expect(again.plan.map((p) => `${p.name}:${p.action}`)).toEqual([
+      'a:unchanged',
+      'b:unchanged',
+      'c:create',
+      'd:unchanged',
+    ]);
     expect(again.written).toEqual(['c']);
   });
 
@@ -62,7 +101,12 @@ describe('copySecrets', () => {
     await from.register('x', { k: 'v' });
     const to = manager('to3');
     const report = await copySecrets(from, to, { names: ['x'], dryRun: true, deleteSource: true });
-    expect(report).toEqual({ plan: [{ name: 'x', action: 'create', schema: 'arbitrary', keys: ['k'] }], written: [], deleted: [], dryRun: true });
+    expect(report).toEqual({
+      plan: [{ name: 'x', action: 'create', schema: 'arbitrary', keys: ['k'] }],
+      written: [],
+      deleted: [],
+      dryRun: true,
+    });
     expect(await to.list()).toEqual([]);
     expect(await from.list()).toEqual(['x']);
   });

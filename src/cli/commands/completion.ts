@@ -22,14 +22,21 @@ type Shell = (typeof SHELLS)[number];
 
 export async function completionScript(_ctx: CommandContext, o: { shell: string }): Promise<CommandResult> {
   if (!(SHELLS as readonly string[]).includes(o.shell)) {
-    throw new UsageError(`no completion for shell '${o.shell}'`, `Pick one of: ${SHELLS.join(', ')}, e.g. \`source <(keystack completion bash)\`.`);
+    throw new UsageError(
+      `no completion for shell '${o.shell}'`,
+      `Pick one of: ${SHELLS.join(', ')}, e.g. \`source <(keystack completion bash)\`.`,
+    );
   }
   const script = SCRIPTS[o.shell as Shell];
   return { data: { shell: o.shell, script }, raw: script };
 }
 
 /** What the shell offers for the last word of `words` (the one being typed, maybe ''). */
-export async function complete(ctx: CommandContext, program: Command, words: readonly string[]): Promise<CommandResult> {
+export async function complete(
+  ctx: CommandContext,
+  program: Command,
+  words: readonly string[],
+): Promise<CommandResult> {
   const candidates = await candidatesFor(ctx, program, words);
   return { data: { candidates }, raw: candidates.length ? `${candidates.join('\n')}\n` : '' };
 }
@@ -83,7 +90,14 @@ function argumentKind(path: string): Kind | undefined {
   const [group, leaf, third] = path.split(' ');
   if (group === 'completion') return 'shell';
   if (group === 'secret' && leaf !== 'register' && leaf !== 'list' && leaf !== 'delete-all') return 'secret';
-  if (group === 'secrets-manager') return leaf === 'flavor' ? (third === 'describe' ? 'manager-flavor' : undefined) : leaf === 'register' || leaf === 'list' ? undefined : 'manager';
+  if (group === 'secrets-manager')
+    return leaf === 'flavor'
+      ? third === 'describe'
+        ? 'manager-flavor'
+        : undefined
+      : leaf === 'register' || leaf === 'list'
+        ? undefined
+        : 'manager';
   if (group === 'stack') return leaf === 'register' || leaf === 'list' ? undefined : 'stack';
   const type = LABEL_TYPE.get(group ?? '');
   if (type && type !== 'secrets_manager') {
@@ -134,16 +148,24 @@ async function candidatesFor(ctx: CommandContext, program: Command, typed: reado
   const starts = (xs: readonly string[]) => [...new Set(xs)].filter((x) => x.startsWith(current)).sort();
   if (pending) {
     const kind = pending.long ? optionKind(cmd, pending.long) : undefined;
-    return starts(kind ? await names(ctx, kind, chosen) : pending.argChoices ?? []);
+    return starts(kind ? await names(ctx, kind, chosen) : (pending.argChoices ?? []));
   }
   if (current.startsWith('-')) {
     const opts = [...cmd.options, ...(cmd === program ? [] : program.options)].filter((o) => !o.hidden);
-    return starts([...opts.flatMap((o) => [o.long, o.short].filter((f): f is string => f !== undefined)), '--help', '--json']);
+    return starts([
+      ...opts.flatMap((o) => [o.long, o.short].filter((f): f is string => f !== undefined)),
+      '--help',
+      '--json',
+    ]);
   }
   const subs = visible(cmd);
   if (subs.length > 0 && positionals === 0) return starts(subs.map((c) => c.name()));
   const def = definitionOf(cmd);
-  const kind = def ? def.arguments?.[positionals]?.complete : positionals === 0 ? argumentKind(commandPath(cmd)) : undefined;
+  const kind = def
+    ? def.arguments?.[positionals]?.complete
+    : positionals === 0
+      ? argumentKind(commandPath(cmd))
+      : undefined;
   return kind ? starts(await names(ctx, kind, chosen)) : [];
 }
 
@@ -195,7 +217,9 @@ async function names(ctx: CommandContext, kind: Kind, chosen: Chosen): Promise<s
     }
     default: {
       const [what, type] = kind.split(':') as ['component' | 'flavor', StackComponentType];
-      return what === 'component' ? ks.store.listComponents(type).map((c) => c.name) : componentFlavors(type).map((f) => f.name);
+      return what === 'component'
+        ? ks.store.listComponents(type).map((c) => c.name)
+        : componentFlavors(type).map((f) => f.name);
     }
   }
 }

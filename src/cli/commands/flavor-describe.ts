@@ -47,7 +47,10 @@ export async function managerFlavorDescribe(ctx: CommandContext, o: { flavor: st
     ...(flavor.capabilities.note ? [`Note: ${flavor.capabilities.note}.`] : []),
     `Packages: ${data.packages.map((p) => `${p.name}@${p.range}`).join(', ') || 'none (built in)'}${data.packages.length ? ' (optional; install them to use this flavor)' : ''}.`,
   ];
-  return { data, text: `${paragraph(head.join('\n'))}\n\n${fieldsTable(fields)}\n\n${paragraph(`Set fields with: keystack secrets-manager register NAME --flavor=${flavor.name} --FIELD=VALUE ...`)}` };
+  return {
+    data,
+    text: `${paragraph(head.join('\n'))}\n\n${fieldsTable(fields)}\n\n${paragraph(`Set fields with: keystack secrets-manager register NAME --flavor=${flavor.name} --FIELD=VALUE ...`)}`,
+  };
 }
 
 // --- Internal helpers ---
@@ -56,9 +59,30 @@ export async function managerFlavorDescribe(ctx: CommandContext, o: { flavor: st
 function coreFields(flavor: FlavorDefinition<unknown>): FieldView[] {
   const common = { required: false, env: null, sensitive: false, location: true };
   return [
-    { ...common, name: 'scope', type: 'string', default: flavor.supportsScoping ? 'component' : 'none', choices: flavor.supportsScoping ? [...SCOPES] : ['none'], description: 'how names map into the backend (set with --scope)' },
-    { ...common, name: 'namespace', type: 'string', default: null, choices: null, description: 'shared namespace, for scope namespace (set with --namespace)' },
-    { ...common, name: 'scope_prefix', type: 'string', default: DEFAULT_SCOPE_PREFIX, choices: null, description: 'first part of scoped backend names (zenml reads ZenML 0.30 secrets)' },
+    {
+      ...common,
+      name: 'scope',
+      type: 'string',
+      default: flavor.supportsScoping ? 'component' : 'none',
+      choices: flavor.supportsScoping ? [...SCOPES] : ['none'],
+      description: 'how names map into the backend (set with --scope)',
+    },
+    {
+      ...common,
+      name: 'namespace',
+      type: 'string',
+      default: null,
+      choices: null,
+      description: 'shared namespace, for scope namespace (set with --namespace)',
+    },
+    {
+      ...common,
+      name: 'scope_prefix',
+      type: 'string',
+      default: DEFAULT_SCOPE_PREFIX,
+      choices: null,
+      description: 'first part of scoped backend names (zenml reads ZenML 0.30 secrets)',
+    },
   ];
 }
 
@@ -78,9 +102,19 @@ function fieldView(name: string, f: ConfigField, location: boolean): FieldView {
 
 /** Like the other component types' `flavor describe`, with ENV, and REQUIRED folded into NOTES to fit a terminal. */
 function fieldsTable(fields: readonly FieldView[]): string {
-  const notes = (f: FieldView) => [f.required ? 'required' : '', f.sensitive ? 'sensitive' : '', f.location ? 'location' : ''].filter(Boolean).join(', ');
+  const notes = (f: FieldView) =>
+    [f.required ? 'required' : '', f.sensitive ? 'sensitive' : '', f.location ? 'location' : '']
+      .filter(Boolean)
+      .join(', ');
   return table(
     ['FIELD', 'TYPE', 'DEFAULT', 'ENV', 'NOTES', 'DESCRIPTION'],
-    fields.map((f) => [f.name, f.choices ? `${f.type} (${f.choices.join('|')})` : f.type, f.default === null ? '' : String(f.default), f.env ?? '', notes(f), f.description]),
+    fields.map((f) => [
+      f.name,
+      f.choices ? `${f.type} (${f.choices.join('|')})` : f.type,
+      f.default === null ? '' : String(f.default),
+      f.env ?? '',
+      notes(f),
+      f.description,
+    ]),
   );
 }

@@ -29,7 +29,8 @@ export async function injectCommand(ctx: CommandContext, o: InjectOptions): Prom
   // Checked before anything is read from the backend; the write itself refuses a file that
   // appears meanwhile.
   if (out !== undefined && !o.force && existsSync(out)) throw exists(o.output ?? out);
-  const template = o.input === '-' ? ctx.readStdin().toString('utf8') : readTemplate(resolve(ctx.cwd, o.input), o.input);
+  const template =
+    o.input === '-' ? ctx.readStdin().toString('utf8') : readTemplate(resolve(ctx.cwd, o.input), o.input);
   const r = await inject(() => selectManager(ctx, { manager: o.manager, stack: o.stack }), template);
   const references = r.references.map(formatReference);
   if (out === undefined) return { data: { text: r.text, references }, raw: r.text, reveals: true };
@@ -38,7 +39,10 @@ export async function injectCommand(ctx: CommandContext, o: InjectOptions): Prom
     written = writePrivateFileAtomic(out, r.text, { overwrite: o.force === true });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? 'error';
-    throw new InputError(`cannot write ${o.output ?? out} (${code}); nothing was written`, 'Check that its directory exists and that you may write to it.');
+    throw new InputError(
+      `cannot write ${o.output ?? out} (${code}); nothing was written`,
+      'Check that its directory exists and that you may write to it.',
+    );
   }
   if (!written) throw exists(o.output ?? out);
   const secrets = new Set(r.references.map((x) => x.name)).size;
@@ -49,7 +53,10 @@ export async function injectCommand(ctx: CommandContext, o: InjectOptions): Prom
 }
 
 function exists(path: string): ExistsError {
-  return new ExistsError(`${path} already exists; it was not changed`, 'Pass -f to overwrite it, or choose another -o path.');
+  return new ExistsError(
+    `${path} already exists; it was not changed`,
+    'Pass -f to overwrite it, or choose another -o path.',
+  );
 }
 
 function readTemplate(path: string, shown: string): string {
@@ -60,8 +67,13 @@ function readTemplate(path: string, shown: string): string {
     const code = (e as NodeJS.ErrnoException).code ?? 'error';
     throw new InputError(`cannot read the template ${shown} (${code})`, 'Check the path given to -i.');
   }
-  if (data.length > MAX_TEMPLATE_BYTES) throw new InputError(`the template ${shown} is ${data.length} bytes; at most ${MAX_TEMPLATE_BYTES} are read`, 'Split it into smaller templates.');
+  if (data.length > MAX_TEMPLATE_BYTES)
+    throw new InputError(
+      `the template ${shown} is ${data.length} bytes; at most ${MAX_TEMPLATE_BYTES} are read`,
+      'Split it into smaller templates.',
+    );
   const text = data.toString('utf8');
-  if (!Buffer.from(text, 'utf8').equals(data)) throw new InputError(`the template ${shown} is not UTF-8 text`, 'Convert it to UTF-8 (e.g. with iconv).');
+  if (!Buffer.from(text, 'utf8').equals(data))
+    throw new InputError(`the template ${shown} is not UTF-8 text`, 'Convert it to UTF-8 (e.g. with iconv).');
   return text;
 }

@@ -33,11 +33,15 @@ async function run(ctx: CommandContext, o: RunCommandOptions): Promise<CommandRe
     trustWorkerKeys: o.trustWorkerKeys?.map((f) => resolve(ctx.cwd, f)),
     worker: selfWorker(),
     onRunStart: (run, stack) =>
-      ctx.out.note(`Running pipeline '${run.pipeline}' on stack '${stack.name}' (orchestrator '${stack.orchestrator.name}', flavor ${stack.orchestrator.flavor.name}); run ${run.id}`),
+      ctx.out.note(
+        `Running pipeline '${run.pipeline}' on stack '${stack.name}' (orchestrator '${stack.orchestrator.name}', flavor ${stack.orchestrator.flavor.name}); run ${run.id}`,
+      ),
     onStep: (e) => {
       if (e.status === 'running') return;
       if (e.status === 'pending') return;
-      ctx.out.note(`  ${e.status === 'failed' ? '✗' : '✓'} ${e.stepId}: ${e.status}${e.durationMs === undefined ? '' : ` in ${formatDuration(e.durationMs)}`}${e.worker === undefined ? '' : ` on ${e.worker}`}${e.error === undefined || e.status !== 'failed' ? '' : `: ${e.error}`}`);
+      ctx.out.note(
+        `  ${e.status === 'failed' ? '✗' : '✓'} ${e.stepId}: ${e.status}${e.durationMs === undefined ? '' : ` in ${formatDuration(e.durationMs)}`}${e.worker === undefined ? '' : ` on ${e.worker}`}${e.error === undefined || e.status !== 'failed' ? '' : `: ${e.error}`}`,
+      );
     },
   });
   if (o.detach && summary.run.status === 'running') {
@@ -54,12 +58,21 @@ async function run(ctx: CommandContext, o: RunCommandOptions): Promise<CommandRe
 
 export async function runsList(ctx: CommandContext, o: { limit: string }): Promise<CommandResult> {
   const limit = Number(o.limit);
-  if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit must be a positive integer, not '${o.limit}'`, 'Pass how many runs to list, e.g. `keystack pipeline runs list -n 20`.');
+  if (!Number.isInteger(limit) || limit < 1)
+    throw new UsageError(
+      `--limit must be a positive integer, not '${o.limit}'`,
+      'Pass how many runs to list, e.g. `keystack pipeline runs list -n 20`.',
+    );
   const store = new RunStore(ctx.keystack().store);
   for (const r of store.listRuns(limit)) await refresh(ctx, r.id);
   const runs = store.listRuns(limit);
   const rows = runs.map((r) => [r.id, r.pipeline, r.status, r.stack, r.orchestrator, r.startedAt, duration(r)]);
-  return { data: { runs }, text: runs.length ? table(['RUN', 'PIPELINE', 'STATUS', 'STACK', 'ORCHESTRATOR', 'STARTED', 'DURATION'], rows) : 'No pipeline runs yet.' };
+  return {
+    data: { runs },
+    text: runs.length
+      ? table(['RUN', 'PIPELINE', 'STATUS', 'STACK', 'ORCHESTRATOR', 'STARTED', 'DURATION'], rows)
+      : 'No pipeline runs yet.',
+  };
 }
 
 export async function runsDescribe(ctx: CommandContext, o: { id: string }): Promise<CommandResult> {
@@ -68,13 +81,26 @@ export async function runsDescribe(ctx: CommandContext, o: { id: string }): Prom
   const run = store.getRun(o.id);
   const steps = store.steps(run.id);
   const remote = steps.some((s) => s.worker !== null);
-  const rows = steps.map((s) => [s.stepId, s.status, s.durationMs === null ? '' : formatDuration(s.durationMs), s.cachedFrom ? `cached from ${s.cachedFrom.slice(0, 8)}` : s.cacheEnabled ? 'cache on' : 'cache off', ...(remote ? [s.worker ?? ''] : []), s.error ?? '']);
+  const rows = steps.map((s) => [
+    s.stepId,
+    s.status,
+    s.durationMs === null ? '' : formatDuration(s.durationMs),
+    s.cachedFrom ? `cached from ${s.cachedFrom.slice(0, 8)}` : s.cacheEnabled ? 'cache on' : 'cache off',
+    ...(remote ? [s.worker ?? ''] : []),
+    s.error ?? '',
+  ]);
   const head = `Run ${run.id}: pipeline '${run.pipeline}', ${run.status}, stack '${run.stack}', orchestrator '${run.orchestrator}', started ${run.startedAt}${run.endedAt ? `, took ${duration(run)}` : ''}${run.module ? `\nModule: ${run.module}` : ''}`;
-  return { data: { run, steps: steps.map(stepView) }, text: `${head}\n${table(['STEP', 'STATUS', 'DURATION', 'CACHE', ...(remote ? ['WORKER'] : []), 'ERROR'], rows)}` };
+  return {
+    data: { run, steps: steps.map(stepView) },
+    text: `${head}\n${table(['STEP', 'STATUS', 'DURATION', 'CACHE', ...(remote ? ['WORKER'] : []), 'ERROR'], rows)}`,
+  };
 }
 
 /** The body of a `local_process` step process. */
-export async function pipelineStepWorker(ctx: CommandContext, o: { runId: string; stepId: string }): Promise<CommandResult> {
+export async function pipelineStepWorker(
+  ctx: CommandContext,
+  o: { runId: string; stepId: string },
+): Promise<CommandResult> {
   const status = await runStepWorker(ctx.keystack(), o.runId, o.stepId);
   return { data: { runId: o.runId, stepId: o.stepId, status }, text: '' };
 }
@@ -91,7 +117,9 @@ async function refresh(ctx: CommandContext, runId: string): Promise<void> {
   try {
     await refreshRemoteRun(ks, runId, (stack) => StackRuntime.load(ks, { stack }));
   } catch (e) {
-    ctx.out.warn(`cannot read the live state of run ${runId.slice(0, 8)}: ${e instanceof Error ? e.message : String(e)}`);
+    ctx.out.warn(
+      `cannot read the live state of run ${runId.slice(0, 8)}: ${e instanceof Error ? e.message : String(e)}`,
+    );
   }
 }
 
@@ -104,7 +132,18 @@ function selfWorker(): WorkerLauncher | undefined {
 }
 
 function stepView(s: StepRecord) {
-  return { step: s.stepId, name: s.name, status: s.status, durationMs: s.durationMs, cacheEnabled: s.cacheEnabled, cachedFrom: s.cachedFrom, output: s.output?.uri ?? null, error: s.error, worker: s.worker, attempts: s.attempts };
+  return {
+    step: s.stepId,
+    name: s.name,
+    status: s.status,
+    durationMs: s.durationMs,
+    cacheEnabled: s.cacheEnabled,
+    cachedFrom: s.cachedFrom,
+    output: s.output?.uri ?? null,
+    error: s.error,
+    worker: s.worker,
+    attempts: s.attempts,
+  };
 }
 
 function duration(r: RunRecord): string {

@@ -36,7 +36,19 @@ export interface RunOptions {
  * What an `--isolated` child keeps from keystack's environment (when set): what programs need
  * to find binaries, files, the user, the locale and the terminal.
  */
-export const ISOLATED_ENV = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TERM', 'TZ', 'TMPDIR'] as const;
+export const ISOLATED_ENV = [
+  'PATH',
+  'HOME',
+  'USER',
+  'LOGNAME',
+  'SHELL',
+  'LANG',
+  'LC_ALL',
+  'LC_CTYPE',
+  'TERM',
+  'TZ',
+  'TMPDIR',
+] as const;
 
 /** The signals passed on to the child. */
 export const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const;
@@ -63,18 +75,40 @@ export async function runCommand(ctx: CommandContext, o: RunOptions): Promise<Co
 
 function startError(command: string, e: unknown): KeystackError {
   const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return new ChildStartError('not_found', `command not found: ${command}`, command.includes('/') ? 'Check the path.' : 'Check the name, or give its path; it is looked up in PATH.');
+  if (code === 'ENOENT')
+    return new ChildStartError(
+      'not_found',
+      `command not found: ${command}`,
+      command.includes('/') ? 'Check the path.' : 'Check the name, or give its path; it is looked up in PATH.',
+    );
   if (code === 'EACCES' || code === 'EISDIR' || code === 'ENOEXEC') {
-    return new ChildStartError('not_executable', `cannot execute ${command} (${code})`, `Check that it is an executable file (\`chmod +x ${command}\`).`);
+    return new ChildStartError(
+      'not_executable',
+      `cannot execute ${command} (${code})`,
+      `Check that it is an executable file (\`chmod +x ${command}\`).`,
+    );
   }
   if (code === 'E2BIG') {
-    return new ChildStartError('other', `cannot start ${command}: its environment and arguments are too large for the operating system (E2BIG)`,
-      'Inject fewer or smaller values (one variable may hold at most 128 KiB on Linux), or write large values to a file with `keystack inject`.');
+    return new ChildStartError(
+      'other',
+      `cannot start ${command}: its environment and arguments are too large for the operating system (E2BIG)`,
+      'Inject fewer or smaller values (one variable may hold at most 128 KiB on Linux), or write large values to a file with `keystack inject`.',
+    );
   }
-  return new ChildStartError('other', `cannot start ${command}: ${(e as Error).message}`, 'Check the command and its arguments.');
+  return new ChildStartError(
+    'other',
+    `cannot start ${command}: ${(e as Error).message}`,
+    'Check the command and its arguments.',
+  );
 }
 
-function runChild(ctx: CommandContext, command: string, args: readonly string[], env: Record<string, string>, mask: boolean): Promise<number> {
+function runChild(
+  ctx: CommandContext,
+  command: string,
+  args: readonly string[],
+  env: Record<string, string>,
+  mask: boolean,
+): Promise<number> {
   return new Promise((done, fail) => {
     let child: ChildProcess;
     try {
@@ -97,7 +131,7 @@ function runChild(ctx: CommandContext, command: string, args: readonly string[],
       void Promise.all(relays).then(outcome);
     };
     child.on('error', (e) => finish(() => fail(startError(command, e))));
-    child.on('close', (code, signal) => finish(() => done(signal ? 128 + constants.signals[signal] : code ?? 1)));
+    child.on('close', (code, signal) => finish(() => done(signal ? 128 + constants.signals[signal] : (code ?? 1))));
   });
 }
 
@@ -133,7 +167,10 @@ function relay(ctx: CommandContext, from: Readable | null, to: 'stdout' | 'stder
 function secretOption(s: string): SecretRequest {
   const dot = s.indexOf('.');
   if (s === '' || dot === 0 || dot === s.length - 1) {
-    throw new UsageError(`invalid -s ${JSON.stringify(s)}`, 'Give a secret name (every key of it) or NAME.KEY (one key), e.g. -s db or -s db.password.');
+    throw new UsageError(
+      `invalid -s ${JSON.stringify(s)}`,
+      'Give a secret name (every key of it) or NAME.KEY (one key), e.g. -s db or -s db.password.',
+    );
   }
   return dot === -1 ? { name: s } : { name: s.slice(0, dot), key: s.slice(dot + 1) };
 }
@@ -142,7 +179,11 @@ function envOptions(pairs: readonly string[]): Record<string, string> {
   const vars: Record<string, string> = {};
   for (const p of pairs) {
     const eq = p.indexOf('=');
-    if (eq <= 0) throw new UsageError(`invalid --env ${JSON.stringify(p.split('=')[0])}`, 'Give --env VAR={{name.key}} (or VAR=plain text).');
+    if (eq <= 0)
+      throw new UsageError(
+        `invalid --env ${JSON.stringify(p.split('=')[0])}`,
+        'Give --env VAR={{name.key}} (or VAR=plain text).',
+      );
     vars[p.slice(0, eq)] = p.slice(eq + 1);
   }
   return vars;

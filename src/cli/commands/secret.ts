@@ -21,16 +21,28 @@ export interface SecretRegisterOptions extends ManagerChoice {
 
 export async function secretRegister(ctx: CommandContext, o: SecretRegisterOptions): Promise<CommandResult> {
   const { name, pairs } = nameAndPairs(o.args);
-  if (o.interactive && pairs.size > 0) throw new UsageError('values cannot be passed as arguments together with -i', 'Use either -i or --KEY=VALUE arguments.');
-  if (!o.interactive && pairs.size === 0) throw new UsageError(`no values given for secret '${name}'`, 'Pass --KEY=VALUE, --KEY=@FILE or --KEY=@- arguments, or -i to be prompted.');
+  if (o.interactive && pairs.size > 0)
+    throw new UsageError(
+      'values cannot be passed as arguments together with -i',
+      'Use either -i or --KEY=VALUE arguments.',
+    );
+  if (!o.interactive && pairs.size === 0)
+    throw new UsageError(
+      `no values given for secret '${name}'`,
+      'Pass --KEY=VALUE, --KEY=@FILE or --KEY=@- arguments, or -i to be prompted.',
+    );
   const manager = await selectManager(ctx, o);
   const schema = await manager.schema(o.schema ?? 'arbitrary');
   for (const key of pairs.keys()) validateSecretKey(key, manager.scope.prefix);
-  const values = o.interactive ? await promptNewValues(ctx, schema, manager) : expandValues(pairs, { readStdin: await stdinReader(ctx, pairs) });
+  const values = o.interactive
+    ? await promptNewValues(ctx, schema, manager)
+    : expandValues(pairs, { readStdin: await stdinReader(ctx, pairs) });
   ctx.out.sensitive(Object.values(values));
   const secret = await manager.register(name, values, { schema });
   if (name.includes('.')) {
-    ctx.out.warn(`secret '${name}' cannot be used in {{name.key}} references, whose secret name ends at the first '.'; register it under a name without '.' if a stack config should reference it`);
+    ctx.out.warn(
+      `secret '${name}' cannot be used in {{name.key}} references, whose secret name ends at the first '.'; register it under a name without '.' if a stack config should reference it`,
+    );
   }
   const keys = Object.keys(secret.values);
   return {
@@ -39,21 +51,35 @@ export async function secretRegister(ctx: CommandContext, o: SecretRegisterOptio
   };
 }
 
-export async function secretGet(ctx: CommandContext, o: { name: string; key?: string | undefined } & ManagerChoice): Promise<CommandResult> {
+export async function secretGet(
+  ctx: CommandContext,
+  o: { name: string; key?: string | undefined } & ManagerChoice,
+): Promise<CommandResult> {
   const manager = await selectManager(ctx, o);
   const secret = await manager.get(o.name);
   if (o.key !== undefined) {
     const value = Object.hasOwn(secret.values, o.key) ? secret.values[o.key] : undefined;
     if (value === undefined) {
-      throw new NotFoundError(`secret '${o.name}' has no key '${o.key}'`, `Its keys are: ${listText(Object.keys(secret.values)) || 'none'}.`);
+      throw new NotFoundError(
+        `secret '${o.name}' has no key '${o.key}'`,
+        `Its keys are: ${listText(Object.keys(secret.values)) || 'none'}.`,
+      );
     }
-    return { data: { name: o.name, key: o.key, value }, raw: ctx.out.stdoutIsTTY ? `${value}\n` : value, reveals: true };
+    return {
+      data: { name: o.name, key: o.key, value },
+      raw: ctx.out.stdoutIsTTY ? `${value}\n` : value,
+      reveals: true,
+    };
   }
   const rows = Object.entries(secret.values).map(([k, v]) => [k, printable(v)]);
   // `values` stays all strings (the contract scripts rely on); `data` has each value with the JSON
   // type it is stored with (a typed schema's booleans and numbers, or what ZenML wrote).
   const data = { name: secret.name, schema: secret.schema, values: secret.values, data: typedValues(secret) };
-  return { data, text: `Secret '${o.name}' (schema ${secret.schema}):\n${table(['KEY', 'VALUE'], rows)}`, reveals: true };
+  return {
+    data,
+    text: `Secret '${o.name}' (schema ${secret.schema}):\n${table(['KEY', 'VALUE'], rows)}`,
+    reveals: true,
+  };
 }
 
 /** `secret describe NAME`: what a secret is, without its values. */
@@ -76,7 +102,10 @@ export async function secretDescribe(ctx: CommandContext, o: { name: string } & 
     ['manager', manager.where],
     ['schema', d.schema],
     ['keys', listText(d.keys) || '(none)'],
-    ['size', `${d.bytes.toLocaleString('en-US')} bytes (limit ${manager.flavor.maxContentBytes.toLocaleString('en-US')})`],
+    [
+      'size',
+      `${d.bytes.toLocaleString('en-US')} bytes (limit ${manager.flavor.maxContentBytes.toLocaleString('en-US')})`,
+    ],
     ['created', data.createdAt ?? `unknown (the ${manager.flavor.name} flavor does not say)`],
     ['updated', data.updatedAt ?? `unknown (the ${manager.flavor.name} flavor does not say)`],
   ];
@@ -100,7 +129,10 @@ export async function secretUpdate(ctx: CommandContext, o: SecretUpdateOptions):
   const { name, pairs } = nameAndPairs(o.args);
   const remove = [...(o.removeKeys ?? [])];
   if (!o.interactive && pairs.size === 0 && remove.length === 0) {
-    throw new UsageError(`nothing to change in secret '${name}'`, 'Pass --KEY=VALUE to add or change keys, --remove-key KEY to remove one, or -i.');
+    throw new UsageError(
+      `nothing to change in secret '${name}'`,
+      'Pass --KEY=VALUE to add or change keys, --remove-key KEY to remove one, or -i.',
+    );
   }
   const manager = await selectManager(ctx, o);
   for (const key of pairs.keys()) validateSecretKey(key, manager.scope.prefix);
@@ -112,12 +144,23 @@ export async function secretUpdate(ctx: CommandContext, o: SecretUpdateOptions):
   if (Object.keys(set).length) parts.push(`set ${listText(Object.keys(set))}`);
   if (remove.length) parts.push(`removed ${listText(remove)}`);
   return {
-    data: { name, schema: updated.schema, keys: Object.keys(updated.values), set: Object.keys(set), removed: remove, manager: manager.name, scope: manager.scope.scope },
+    data: {
+      name,
+      schema: updated.schema,
+      keys: Object.keys(updated.values),
+      set: Object.keys(set),
+      removed: remove,
+      manager: manager.name,
+      scope: manager.scope.scope,
+    },
     text: `Updated secret '${name}' in ${manager.where}: ${parts.join('; ') || 'no changes'}.`,
   };
 }
 
-export async function secretDelete(ctx: CommandContext, o: { name: string; yes?: boolean | undefined } & ManagerChoice): Promise<CommandResult> {
+export async function secretDelete(
+  ctx: CommandContext,
+  o: { name: string; yes?: boolean | undefined } & ManagerChoice,
+): Promise<CommandResult> {
   const manager = await selectManager(ctx, o);
   if (!o.yes) {
     // A name that is not there is reported as such, not asked about.
@@ -125,17 +168,30 @@ export async function secretDelete(ctx: CommandContext, o: { name: string; yes?:
     await confirmOrAbort(ctx, `Delete secret '${o.name}' and all its keys from ${manager.where}?`, o.yes);
   }
   await manager.delete(o.name);
-  return { data: { name: o.name, deleted: true, manager: manager.name, scope: manager.scope.scope }, text: `Deleted secret '${o.name}' from ${manager.where}.` };
+  return {
+    data: { name: o.name, deleted: true, manager: manager.name, scope: manager.scope.scope },
+    text: `Deleted secret '${o.name}' from ${manager.where}.`,
+  };
 }
 
-export async function secretDeleteAll(ctx: CommandContext, o: { yes?: boolean | undefined } & ManagerChoice): Promise<CommandResult> {
+export async function secretDeleteAll(
+  ctx: CommandContext,
+  o: { yes?: boolean | undefined } & ManagerChoice,
+): Promise<CommandResult> {
   const manager = await selectManager(ctx, o);
   if (!o.yes) {
     const count = (await manager.list()).length;
-    await confirmOrAbort(ctx, `Delete all ${count} secret${count === 1 ? '' : 's'} of ${manager.where}? Secrets of other scopes are not touched.`, o.yes);
+    await confirmOrAbort(
+      ctx,
+      `Delete all ${count} secret${count === 1 ? '' : 's'} of ${manager.where}? Secrets of other scopes are not touched.`,
+      o.yes,
+    );
   }
   const deleted = await manager.deleteAll();
-  return { data: { manager: manager.name, scope: manager.scope.scope, deleted }, text: `Deleted ${deleted} secret${deleted === 1 ? '' : 's'} from ${manager.where}.` };
+  return {
+    data: { manager: manager.name, scope: manager.scope.scope, deleted },
+    text: `Deleted ${deleted} secret${deleted === 1 ? '' : 's'} from ${manager.where}.`,
+  };
 }
 
 // --- Internal helpers ---
@@ -143,7 +199,11 @@ export async function secretDeleteAll(ctx: CommandContext, o: { yes?: boolean | 
 function nameAndPairs(args: readonly string[]) {
   const { positionals, pairs } = parseExtraArgs(args);
   const [name, ...rest] = positionals;
-  if (name === undefined) throw new UsageError('a secret name is required', 'Give the name first, e.g. `keystack secret register db --password=@-`.');
+  if (name === undefined)
+    throw new UsageError(
+      'a secret name is required',
+      'Give the name first, e.g. `keystack secret register db --password=@-`.',
+    );
   if (rest.length > 0) throw new UsageError(`unexpected argument '${rest[0]}'`, 'Values are given as --KEY=VALUE.');
   return { name, pairs };
 }
@@ -160,11 +220,17 @@ async function stdinReader(ctx: CommandContext, pairs: ReadonlyMap<string, strin
   return () => bytes;
 }
 
-async function promptNewValues(ctx: CommandContext, schema: SecretSchema<unknown>, manager: SecretsManager): Promise<Record<string, string>> {
+async function promptNewValues(
+  ctx: CommandContext,
+  schema: SecretSchema<unknown>,
+  manager: SecretsManager,
+): Promise<Record<string, string>> {
   const values: Record<string, string> = {};
   const fields = schemaFields(schema);
   if (fields.length > 0) {
-    ctx.out.note(`Schema '${schema.name}' has ${fields.length} keys. Input is hidden; press Enter to skip an optional key. @FILE reads a file.`);
+    ctx.out.note(
+      `Schema '${schema.name}' has ${fields.length} keys. Input is hidden; press Enter to skip an optional key. @FILE reads a file.`,
+    );
     for (const f of fields) {
       const label = `Value for ${f.key}${f.required ? '' : ' (optional)'}${f.default !== undefined ? ` [default ${f.default}]` : ''}:`;
       for (;;) {
@@ -186,7 +252,11 @@ async function promptNewValues(ctx: CommandContext, schema: SecretSchema<unknown
   return values;
 }
 
-async function promptChanges(ctx: CommandContext, manager: SecretsManager, name: string): Promise<Record<string, string>> {
+async function promptChanges(
+  ctx: CommandContext,
+  manager: SecretsManager,
+  name: string,
+): Promise<Record<string, string>> {
   const current = await manager.get(name);
   const set: Record<string, string> = {};
   ctx.out.note('Input is hidden. Press Enter to keep a value; @FILE reads a file.');
@@ -215,5 +285,7 @@ async function promptKeyValue(ctx: CommandContext, manager: SecretsManager): Pro
 
 /** Control characters would garble the table; show them escaped (`--key` prints raw bytes). */
 function printable(v: string): string {
-  return v.replace(/[\u0000-\u001f\u007f]/g, (c) => (c === '\n' ? '\\n' : c === '\t' ? '\\t' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+  return v.replace(/[\u0000-\u001f\u007f]/g, (c) =>
+    c === '\n' ? '\\n' : c === '\t' ? '\\t' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
 }

@@ -34,10 +34,19 @@ export async function managerList(ctx: CommandContext): Promise<CommandResult> {
   const ks = ctx.keystack();
   const active = ks.stackComponent(ks.activeStack(), 'secrets_manager')?.uuid;
   const recs = ks.store.listComponents('secrets_manager');
-  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- config values are JSON scalars (the flavor's schema checked them); String() is their display
-  const rows = recs.map((r) => [r.uuid === active ? '*' : '', r.name, r.flavor, String(r.config['scope']), String(r.config['namespace'] ?? ''), r.uuid]);
+  const rows = recs.map((r) => [
+    r.uuid === active ? '*' : '',
+    r.name,
+    r.flavor,
+    String(r.config['scope']),
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- config values are JSON scalars (the flavor's schema checked them); String() is their display
+    String(r.config['namespace'] ?? ''),
+    r.uuid,
+  ]);
   return {
-    data: { managers: await Promise.all(recs.map(async (r) => ({ ...(await view(ctx, r)), active: r.uuid === active }))) },
+    data: {
+      managers: await Promise.all(recs.map(async (r) => ({ ...(await view(ctx, r)), active: r.uuid === active }))),
+    },
     text: table(['ACTIVE', 'NAME', 'FLAVOR', 'SCOPE', 'NAMESPACE', 'ID'], rows),
   };
 }
@@ -64,24 +73,44 @@ export async function managerDescribe(ctx: CommandContext, o: { name?: string | 
   return { data: { ...(await view(ctx, rec)), stacks }, text: table(['PROPERTY', 'VALUE'], rows) };
 }
 
-export async function managerUpdate(ctx: CommandContext, o: { args: readonly string[]; scope?: string | undefined; namespace?: string | undefined; force?: boolean | undefined }): Promise<CommandResult> {
+export async function managerUpdate(
+  ctx: CommandContext,
+  o: {
+    args: readonly string[];
+    scope?: string | undefined;
+    namespace?: string | undefined;
+    force?: boolean | undefined;
+  },
+): Promise<CommandResult> {
   // `--KEY=` removes the field, as for other components: storing "" would hide its env variable.
   const { name, config } = nameAndConfig(o.args, { emptyRemoves: true });
   if (o.scope !== undefined) config['scope'] = o.scope;
   if (o.namespace !== undefined) config['namespace'] = o.namespace;
-  if (Object.keys(config).length === 0) throw new UsageError('nothing to change', 'Pass --KEY=VALUE, --scope or --namespace.');
-  const warnings = await sensitiveWarnings(ctx, ctx.keystack().store.getComponent('secrets_manager', name).flavor, config);
+  if (Object.keys(config).length === 0)
+    throw new UsageError('nothing to change', 'Pass --KEY=VALUE, --scope or --namespace.');
+  const warnings = await sensitiveWarnings(
+    ctx,
+    ctx.keystack().store.getComponent('secrets_manager', name).flavor,
+    config,
+  );
   const rec = await ctx.keystack().updateSecretsManager(name, config, { force: o.force ?? false });
   for (const w of warnings) ctx.out.warn(w);
   return { data: await view(ctx, rec), text: `Updated secrets manager '${name}' (${scopeText(rec)}).` };
 }
 
-export async function managerDelete(ctx: CommandContext, o: { name: string; yes?: boolean | undefined }): Promise<CommandResult> {
+export async function managerDelete(
+  ctx: CommandContext,
+  o: { name: string; yes?: boolean | undefined },
+): Promise<CommandResult> {
   const ks = ctx.keystack();
   const found = ks.store.getComponent('secrets_manager', o.name);
   // A manager in use is refused (by the store) before anyone is asked.
   if (ks.store.stacksUsing(found.uuid).length === 0) {
-    await confirmOrAbort(ctx, `Delete the registration of secrets manager '${found.name}'? Its secrets stay in the backend.`, o.yes);
+    await confirmOrAbort(
+      ctx,
+      `Delete the registration of secrets manager '${found.name}'? Its secrets stay in the backend.`,
+      o.yes,
+    );
   }
   const rec = await ks.deleteSecretsManager(o.name);
   return {
@@ -102,7 +131,9 @@ export async function flavorList(ctx: CommandContext): Promise<CommandResult> {
   // A registered module that no longer loads is shown, not fatal: this is where users look for it.
   for (const b of await ctx.keystack().pluginFailures()) {
     const reason = (b.error instanceof Error ? b.error.message : String(b.error)).split('\n', 1)[0] ?? '';
-    ctx.out.warn(`registered module ${b.module} failed to load: ${reason}. Fix it, or remove it with \`keystack secrets-manager flavor unregister ${b.module}\`.`);
+    ctx.out.warn(
+      `registered module ${b.module} failed to load: ${reason}. Fix it, or remove it with \`keystack secrets-manager flavor unregister ${b.module}\`.`,
+    );
   }
   return { data: { flavors: items }, text: table(['FLAVOR', 'SCOPING', 'SOURCE', 'DESCRIPTION'], rows) };
 }
@@ -122,7 +153,10 @@ export async function flavorRegister(ctx: CommandContext, o: { module: string })
 
 export async function flavorUnregister(ctx: CommandContext, o: { module: string }): Promise<CommandResult> {
   const r = await ctx.keystack().unregisterPlugin(o.module, ctx.cwd);
-  return { data: { ...r, unregistered: true }, text: `Unregistered ${r.module}${r.flavors.length ? ` (flavors ${r.flavors.join(', ')})` : ''}.` };
+  return {
+    data: { ...r, unregistered: true },
+    text: `Unregistered ${r.module}${r.flavors.length ? ` (flavors ${r.flavors.join(', ')})` : ''}.`,
+  };
 }
 
 // --- Internal helpers ---
@@ -133,7 +167,8 @@ export async function flavorUnregister(ctx: CommandContext, o: { module: string 
  */
 function useHint(ctx: CommandContext, name: string): string {
   const active = ctx.keystack().store.activeStackName();
-  if (active !== DEFAULT_STACK) return `Use it with: keystack stack update ${active} -x ${name}   (or a new stack: keystack stack register STACK -x ${name} --set)`;
+  if (active !== DEFAULT_STACK)
+    return `Use it with: keystack stack update ${active} -x ${name}   (or a new stack: keystack stack register STACK -x ${name} --set)`;
   return `Use it with: keystack stack register STACK -x ${name} --set   (a new stack with this manager, made active), or pick it per command: keystack secret list -m ${name}`;
 }
 
@@ -141,7 +176,11 @@ function useHint(ctx: CommandContext, name: string): string {
  * A manager's own credentials cannot be references, so a plain value is stored as given: the
  * warnings that say so, for after the change is made. The values are masked from here on.
  */
-async function sensitiveWarnings(ctx: CommandContext, flavorName: string, config: Record<string, unknown>): Promise<string[]> {
+async function sensitiveWarnings(
+  ctx: CommandContext,
+  flavorName: string,
+  config: Record<string, unknown>,
+): Promise<string[]> {
   const warnings: string[] = [];
   const flavor = await ctx.keystack().flavors.get(flavorName);
   for (const [key, value] of Object.entries(config)) {
@@ -157,11 +196,15 @@ async function sensitiveWarnings(ctx: CommandContext, flavorName: string, config
 }
 
 /** `NAME --KEY=VALUE …`; with `emptyRemoves`, `--KEY=` becomes null (remove the field). */
-function nameAndConfig(args: readonly string[], { emptyRemoves = false } = {}): { name: string; config: Record<string, unknown> } {
+function nameAndConfig(
+  args: readonly string[],
+  { emptyRemoves = false } = {},
+): { name: string; config: Record<string, unknown> } {
   const { positionals, pairs } = parseExtraArgs(args);
   const [name, ...rest] = positionals;
   if (name === undefined) throw new UsageError('a secrets manager name is required');
-  if (rest.length > 0) throw new UsageError(`unexpected argument '${rest[0]}'`, 'Config values are given as --KEY=VALUE.');
+  if (rest.length > 0)
+    throw new UsageError(`unexpected argument '${rest[0]}'`, 'Config values are given as --KEY=VALUE.');
   const config: Record<string, unknown> = {};
   for (const [k, v] of pairs) config[k] = emptyRemoves && v === '' ? null : v;
   return { name, config };
@@ -175,6 +218,12 @@ function scopeText(r: ComponentRecord): string {
 /** The one view of a manager that every command prints: sensitive config is `***`. */
 async function view(ctx: CommandContext, r: ComponentRecord) {
   // A flavor whose module no longer loads: nothing says which fields are safe, so all are hidden.
-  const fields = await ctx.keystack().flavors.get(r.flavor).then((f) => f.config, () => undefined);
+  const fields = await ctx
+    .keystack()
+    .flavors.get(r.flavor)
+    .then(
+      (f) => f.config,
+      () => undefined,
+    );
   return { name: r.name, id: r.uuid, flavor: r.flavor, config: redactConfig(fields, r.config), createdAt: r.createdAt };
 }

@@ -5,12 +5,21 @@ import { ConfigError, InputError, SecretNotFoundError, UsageError } from '../../
 import { formatReference } from '../../secrets/reference.js';
 import type { Secret } from '../../core/manager.js';
 import { StackRuntime } from '../../stack/runtime.js';
-import { assertValid, validateRuntime, validationLevelFrom, VALIDATION_LEVELS, type ValidationLevel } from '../../stack/validation.js';
+import {
+  assertValid,
+  validateRuntime,
+  validationLevelFrom,
+  VALIDATION_LEVELS,
+  type ValidationLevel,
+} from '../../stack/validation.js';
 import { expandValue, readBoundedFile } from '../input.js';
 import { listText, table } from '../output.js';
 import type { CommandContext, CommandResult } from '../context.js';
 
-export async function stackValidate(ctx: CommandContext, o: { name?: string | undefined; level?: string | undefined }): Promise<CommandResult> {
+export async function stackValidate(
+  ctx: CommandContext,
+  o: { name?: string | undefined; level?: string | undefined },
+): Promise<CommandResult> {
   const ks = ctx.keystack();
   const level: ValidationLevel = o.level === undefined ? validationLevelFrom(ks.env) : levelOption(o.level);
   const stack = await StackRuntime.load(ks, { stack: o.name });
@@ -42,16 +51,32 @@ export async function stackRegisterSecrets(ctx: CommandContext, o: RegisterSecre
   const refs = stack.requiredSecrets();
   if (refs.length === 0) {
     const sm = stack.rawSecretsManager;
-    return { data: { stack: stack.name, manager: sm?.name ?? null, scope: sm?.scope.scope ?? null, registered: [], updated: [], unchanged: [] }, text: 'No secrets required for this stack.' };
+    return {
+      data: {
+        stack: stack.name,
+        manager: sm?.name ?? null,
+        scope: sm?.scope.scope ?? null,
+        registered: [],
+        updated: [],
+        unchanged: [],
+      },
+      text: 'No secrets required for this stack.',
+    };
   }
   const manager = stack.rawSecretsManager;
   if (!manager) {
     const names = [...new Set(refs.map((r) => r.name))];
-    throw new ConfigError(`unable to register the required secrets (${names.join(', ')}) because stack '${stack.name}' has no secrets manager`, {
-      hint: `Add one with \`keystack stack update ${stack.name} -x NAME\`, then run this again.`,
-    });
+    throw new ConfigError(
+      `unable to register the required secrets (${names.join(', ')}) because stack '${stack.name}' has no secrets manager`,
+      {
+        hint: `Add one with \`keystack stack update ${stack.name} -x NAME\`, then run this again.`,
+      },
+    );
   }
-  const given = { ...(o.values ? readJsonValues(resolve(ctx.cwd, o.values)) : {}), ...(o.envFile ? readEnvValues(resolve(ctx.cwd, o.envFile)) : {}) };
+  const given = {
+    ...(o.values ? readJsonValues(resolve(ctx.cwd, o.values)) : {}),
+    ...(o.envFile ? readEnvValues(resolve(ctx.cwd, o.envFile)) : {}),
+  };
   ctx.out.sensitive(Object.values(given));
 
   const byName = new Map<string, string[]>();
@@ -63,7 +88,9 @@ export async function stackRegisterSecrets(ctx: CommandContext, o: RegisterSecre
   const plans: { name: string; existing: Secret | null; changes: Record<string, string> }[] = [];
 
   for (const [name, keys] of byName) {
-    const existing = await manager.get(name).catch((e: unknown) => (e instanceof SecretNotFoundError ? null : Promise.reject(e)));
+    const existing = await manager
+      .get(name)
+      .catch((e: unknown) => (e instanceof SecretNotFoundError ? null : Promise.reject(e)));
     if (existing) ctx.out.sensitive(Object.values(existing.values));
     const changes: Record<string, string> = {};
     for (const key of keys) {
@@ -86,7 +113,10 @@ export async function stackRegisterSecrets(ctx: CommandContext, o: RegisterSecre
     plans.push({ name, existing, changes });
   }
   if (missingInput.length > 0) {
-    throw new UsageError(`no value for ${missingInput.join(', ')}`, 'Run this in a terminal to be prompted, or pass --values FILE.json ({"secret": {"key": "value"}}) or --env-file FILE.env (secret.key=value lines).');
+    throw new UsageError(
+      `no value for ${missingInput.join(', ')}`,
+      'Run this in a terminal to be prompted, or pass --values FILE.json ({"secret": {"key": "value"}}) or --env-file FILE.env (secret.key=value lines).',
+    );
   }
 
   for (const p of plans) {
@@ -102,7 +132,11 @@ export async function stackRegisterSecrets(ctx: CommandContext, o: RegisterSecre
       updated.push(p.name);
     }
   }
-  const rows = plans.map((p) => [p.name, registered.includes(p.name) ? 'registered' : updated.includes(p.name) ? 'updated' : 'unchanged', listText(byName.get(p.name) ?? [])]);
+  const rows = plans.map((p) => [
+    p.name,
+    registered.includes(p.name) ? 'registered' : updated.includes(p.name) ? 'updated' : 'unchanged',
+    listText(byName.get(p.name) ?? []),
+  ]);
   return {
     data: { stack: stack.name, manager: manager.name, scope: manager.scope.scope, registered, updated, unchanged },
     text: `${table(['SECRET', 'STATUS', 'KEYS'], rows)}\nStack '${stack.name}' has every secret it references in ${manager.where}.`,
@@ -114,7 +148,11 @@ export async function stackRegisterSecrets(ctx: CommandContext, o: RegisterSecre
 /** `--level` is a command-line option: a bad one is a usage error (exit 2), not a config error. */
 function levelOption(raw: string): ValidationLevel {
   const level = VALIDATION_LEVELS.find((l) => l === raw.trim().toUpperCase());
-  if (!level) throw new UsageError(`--level must be one of ${VALIDATION_LEVELS.join(', ')}, not '${raw}'`, 'Run `keystack stack validate --help` to see the levels.');
+  if (!level)
+    throw new UsageError(
+      `--level must be one of ${VALIDATION_LEVELS.join(', ')}, not '${raw}'`,
+      'Run `keystack stack validate --help` to see the levels.',
+    );
   return level;
 }
 

@@ -1,18 +1,35 @@
 /** `keystack stack …`: stacks group components; one stack is active. */
 import { ConfigError, UsageError } from '../../errors.js';
-import { COMPONENT_LABEL, DEFAULT_STACK, SINGLE_COMPONENT_TYPES, type SingleComponentType, type StackRecord } from '../../stack/config-store.js';
+import {
+  COMPONENT_LABEL,
+  DEFAULT_STACK,
+  SINGLE_COMPONENT_TYPES,
+  type SingleComponentType,
+  type StackRecord,
+} from '../../stack/config-store.js';
 import { confirmOrAbort } from '../confirm.js';
 import { table } from '../output.js';
 import type { CommandContext, CommandResult } from '../context.js';
 
 export type ComponentFlags = Partial<Record<SingleComponentType, string>>;
 
-export async function stackRegister(ctx: CommandContext, o: { name: string; components: ComponentFlags; stepOperators?: readonly string[] | undefined; set?: boolean | undefined }): Promise<CommandResult> {
+export async function stackRegister(
+  ctx: CommandContext,
+  o: {
+    name: string;
+    components: ComponentFlags;
+    stepOperators?: readonly string[] | undefined;
+    set?: boolean | undefined;
+  },
+): Promise<CommandResult> {
   const ks = ctx.keystack();
   const components: ComponentFlags = { orchestrator: 'default', artifact_store: 'default', ...o.components };
   const stack = ks.registerStack(o.name, components, o.stepOperators ?? []);
   if (o.set) ks.store.setActiveStack(stack.name);
-  return { data: view(ctx, stack), text: `Registered stack '${o.name}'${o.set ? ' and made it active' : ''}.${o.set ? '' : ` Activate it with: keystack stack set ${o.name}`}` };
+  return {
+    data: view(ctx, stack),
+    text: `Registered stack '${o.name}'${o.set ? ' and made it active' : ''}.${o.set ? '' : ` Activate it with: keystack stack set ${o.name}`}`,
+  };
 }
 
 export async function stackSet(ctx: CommandContext, o: { name: string }): Promise<CommandResult> {
@@ -24,10 +41,18 @@ export async function stackList(ctx: CommandContext): Promise<CommandResult> {
   const ks = ctx.keystack();
   const active = ks.store.activeStackName();
   const stacks = ks.store.listStacks().map((s) => view(ctx, s));
-  const rows = stacks.map((s) => [s.name === active ? '*' : '', s.name, ...SINGLE_COMPONENT_TYPES.map((t) => s.components[COMPONENT_KEY[t]] ?? ''), s.stepOperators.join(', ')]);
+  const rows = stacks.map((s) => [
+    s.name === active ? '*' : '',
+    s.name,
+    ...SINGLE_COMPONENT_TYPES.map((t) => s.components[COMPONENT_KEY[t]] ?? ''),
+    s.stepOperators.join(', '),
+  ]);
   return {
     data: { stacks: stacks.map((s) => ({ ...s, active: s.name === active })) },
-    text: table(['ACTIVE', 'STACK', ...SINGLE_COMPONENT_TYPES.map((t) => COMPONENT_LABEL[t].toUpperCase()), 'STEP-OPERATORS'], rows),
+    text: table(
+      ['ACTIVE', 'STACK', ...SINGLE_COMPONENT_TYPES.map((t) => COMPONENT_LABEL[t].toUpperCase()), 'STEP-OPERATORS'],
+      rows,
+    ),
   };
 }
 
@@ -47,11 +72,22 @@ export async function stackDescribe(ctx: CommandContext, o: { name?: string | un
   };
 }
 
-export async function stackUpdate(ctx: CommandContext, o: { name?: string | undefined; components: ComponentFlags; stepOperators?: readonly string[] | undefined; removeStepOperators?: readonly string[] | undefined }): Promise<CommandResult> {
+export async function stackUpdate(
+  ctx: CommandContext,
+  o: {
+    name?: string | undefined;
+    components: ComponentFlags;
+    stepOperators?: readonly string[] | undefined;
+    removeStepOperators?: readonly string[] | undefined;
+  },
+): Promise<CommandResult> {
   const add = o.stepOperators ?? [];
   const remove = o.removeStepOperators ?? [];
   if (Object.keys(o.components).length === 0 && add.length === 0 && remove.length === 0) {
-    throw new UsageError('nothing to change', 'Pass -x SECRETS_MANAGER, -o ORCHESTRATOR, -a ARTIFACT_STORE, --step-operator NAME or --remove-step-operator NAME.');
+    throw new UsageError(
+      'nothing to change',
+      'Pass -x SECRETS_MANAGER, -o ORCHESTRATOR, -a ARTIFACT_STORE, --step-operator NAME or --remove-step-operator NAME.',
+    );
   }
   const ks = ctx.keystack();
   const name = o.name ?? ks.store.activeStackName();
@@ -60,22 +96,39 @@ export async function stackUpdate(ctx: CommandContext, o: { name?: string | unde
   return { data: view(ctx, stack), text: `Updated stack '${stack.name}'.` };
 }
 
-export async function stackRemoveComponent(ctx: CommandContext, o: { name?: string | undefined; types: SingleComponentType[] }): Promise<CommandResult> {
-  if (o.types.length === 0) throw new UsageError('no component type given', 'Pass -x to remove the secrets manager (or -c for the container registry).');
+export async function stackRemoveComponent(
+  ctx: CommandContext,
+  o: { name?: string | undefined; types: SingleComponentType[] },
+): Promise<CommandResult> {
+  if (o.types.length === 0)
+    throw new UsageError(
+      'no component type given',
+      'Pass -x to remove the secrets manager (or -c for the container registry).',
+    );
   const ks = ctx.keystack();
   const name = o.name ?? ks.store.activeStackName();
   refuseDefault(name);
   const stack = ks.updateStack(name, Object.fromEntries(o.types.map((t) => [t, null])));
-  return { data: view(ctx, stack), text: `Removed ${o.types.map((t) => COMPONENT_LABEL[t]).join(', ')} from stack '${stack.name}'.` };
+  return {
+    data: view(ctx, stack),
+    text: `Removed ${o.types.map((t) => COMPONENT_LABEL[t]).join(', ')} from stack '${stack.name}'.`,
+  };
 }
 
-export async function stackDelete(ctx: CommandContext, o: { name: string; yes?: boolean | undefined }): Promise<CommandResult> {
+export async function stackDelete(
+  ctx: CommandContext,
+  o: { name: string; yes?: boolean | undefined },
+): Promise<CommandResult> {
   const store = ctx.keystack().store;
   const stack = store.getStack(o.name);
   // What would refuse the deletion is said before the question (the store checks it again).
-  if (store.activeStackName() !== stack.name) await confirmOrAbort(ctx, `Delete stack '${stack.name}'? Its components stay registered.`, o.yes);
+  if (store.activeStackName() !== stack.name)
+    await confirmOrAbort(ctx, `Delete stack '${stack.name}'? Its components stay registered.`, o.yes);
   store.deleteStack(o.name);
-  return { data: { name: o.name, deleted: true }, text: `Deleted stack '${o.name}'. Its components are still registered.` };
+  return {
+    data: { name: o.name, deleted: true },
+    text: `Deleted stack '${o.name}'. Its components are still registered.`,
+  };
 }
 
 /** As in ZenML, the default stack stays as created, so there is always one known-good stack. */

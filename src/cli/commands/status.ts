@@ -23,7 +23,8 @@ export async function status(ctx: CommandContext): Promise<CommandResult> {
     const c = ks.stackComponent(stack, type);
     return c ? [{ type, name: c.name, flavor: c.flavor, id: c.uuid }] : [];
   });
-  for (const c of ks.stackStepOperators(stack)) components.push({ type: 'step_operator', name: c.name, flavor: c.flavor, id: c.uuid });
+  for (const c of ks.stackStepOperators(stack))
+    components.push({ type: 'step_operator', name: c.name, flavor: c.flavor, id: c.uuid });
   const rec = ks.stackComponent(stack, 'secrets_manager');
   const manager = rec ? await managerStatus(ctx, rec) : null;
   const data: StatusData = {
@@ -69,7 +70,12 @@ async function managerStatus(ctx: CommandContext, rec: ComponentRecord) {
 }
 
 /** The backend domain: each location field's value, from the config, its variable, or its default. */
-function location(flavor: FlavorDefinition<unknown>, config: Record<string, unknown>, configDir: string, env: Env): Record<string, unknown> {
+function location(
+  flavor: FlavorDefinition<unknown>,
+  config: Record<string, unknown>,
+  configDir: string,
+  env: Env,
+): Record<string, unknown> {
   const fields = flavor.locationFields ?? Object.keys(flavor.config);
   const out: Record<string, unknown> = {};
   for (const k of fields) {
@@ -85,7 +91,11 @@ function location(flavor: FlavorDefinition<unknown>, config: Record<string, unkn
   return out;
 }
 
-function credentials(flavor: FlavorDefinition<unknown>, config: Record<string, unknown>, env: Env): Record<string, CredentialSource> {
+function credentials(
+  flavor: FlavorDefinition<unknown>,
+  config: Record<string, unknown>,
+  env: Env,
+): Record<string, CredentialSource> {
   const out: Record<string, CredentialSource> = {};
   const where = new Set(flavor.locationFields ?? Object.keys(flavor.config));
   for (const [k, field] of Object.entries(flavor.config)) {
@@ -130,10 +140,20 @@ function statusText(d: StatusData): string {
     ...d.components.map((c) => [COMPONENT_LABEL[c.type], `${c.name} (flavor ${c.flavor})`]),
   ];
   const m = d.secretsManager;
-  if (!m) rows.push(['secrets', `the stack has no secrets manager; add one with \`keystack stack update ${d.stack.name} -x NAME\``]);
+  if (!m)
+    rows.push([
+      'secrets',
+      `the stack has no secrets manager; add one with \`keystack stack update ${d.stack.name} -x NAME\``,
+    ]);
   else {
-    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- config values are JSON scalars
-    rows.push(['scope', `${String(m.scope)}${m.namespace ? ` '${String(m.namespace)}'` : ''} (prefix ${String(m.scopePrefix)})`], ['secrets in', m.where]);
+    rows.push(
+      [
+        'scope',
+        // eslint-disable-next-line @typescript-eslint/no-base-to-string -- config values are JSON scalars
+        `${String(m.scope)}${m.namespace ? ` '${String(m.namespace)}'` : ''} (prefix ${String(m.scopePrefix)})`,
+      ],
+      ['secrets in', m.where],
+    );
     // eslint-disable-next-line @typescript-eslint/no-base-to-string -- config values are JSON scalars
     for (const [k, v] of Object.entries(m.location)) rows.push([`  ${k}`, v === null ? '(not set)' : String(v)]);
     for (const [k, c] of Object.entries(m.credentials)) rows.push([`  ${k}`, credentialText(c)]);

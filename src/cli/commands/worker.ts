@@ -26,18 +26,25 @@ export async function worker(ctx: CommandContext, o: WorkerCommandOptions): Prom
   const fromArgv = o.redisUrl !== undefined;
   const url = o.redisUrl ?? env[REDIS_URL_ENV];
   if (url === undefined || url === '') {
-    throw new UsageError('keystack worker needs the Redis URL of the orchestrator', `Set ${REDIS_URL_ENV}=redis://:PASSWORD@HOST:PORT (it keeps the password out of the process list), or pass --redis-url.`);
+    throw new UsageError(
+      'keystack worker needs the Redis URL of the orchestrator',
+      `Set ${REDIS_URL_ENV}=redis://:PASSWORD@HOST:PORT (it keeps the password out of the process list), or pass --redis-url.`,
+    );
   }
   if (fromArgv && redisCredentials(url).length > 0) {
-    ctx.out.warn(`the password in --redis-url is visible to every user of this machine in the process list; set ${REDIS_URL_ENV} instead`);
+    ctx.out.warn(
+      `the password in --redis-url is visible to every user of this machine in the process list; set ${REDIS_URL_ENV} instead`,
+    );
   }
   const concurrency = o.concurrency === undefined ? 1 : Number(o.concurrency);
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError('--concurrency must be a positive integer');
+  if (!Number.isInteger(concurrency) || concurrency < 1)
+    throw new UsageError('--concurrency must be a positive integer');
   const ms = (name: string): number | undefined => {
     const v = env[name];
     if (v === undefined || v === '') return undefined;
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new UsageError(`${name} must be a positive integer (milliseconds), not '${v}'`);
+    if (!Number.isInteger(n) || n < 1)
+      throw new UsageError(`${name} must be a positive integer (milliseconds), not '${v}'`);
     return n;
   };
   const { startWorker } = await import('../../pipeline/remote/worker.js');
@@ -64,7 +71,10 @@ export async function worker(ctx: CommandContext, o: WorkerCommandOptions): Prom
   const signal = await (o.stop ?? stopSignal());
   ctx.out.note(`worker ${w.id}: ${signal}, finishing the current steps`);
   await w.close();
-  return { data: { worker: w.id, steps, stoppedBy: signal }, text: `Worker ${w.id} stopped (${signal}) after ${steps} step${steps === 1 ? '' : 's'}.` };
+  return {
+    data: { worker: w.id, steps, stoppedBy: signal },
+    text: `Worker ${w.id} stopped (${signal}) after ${steps} step${steps === 1 ? '' : 's'}.`,
+  };
 }
 
 function stopSignal(): Promise<string> {

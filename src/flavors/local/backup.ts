@@ -48,17 +48,29 @@ interface BackupFile extends BackupHeader {
 }
 
 /** The sealed backup of store `file`, opened with the key it uses under `env`. */
-export function sealLocalBackup(o: { file: string; env: Readonly<Record<string, string | undefined>>; manager: string; managerId: string; passphrase: string; warn?: TrustWarn }): { text: string; header: BackupHeader } {
+export function sealLocalBackup(o: {
+  file: string;
+  env: Readonly<Record<string, string | undefined>>;
+  manager: string;
+  managerId: string;
+  passphrase: string;
+  warn?: TrustWarn;
+}): { text: string; header: BackupHeader } {
   checkPassphrase(o.passphrase);
   if (!existsSync(o.file)) {
-    throw new ConfigError(`the local store ${o.file} does not exist yet, so there is nothing to back up`, { hint: 'Register a secret first, or check the manager name.' });
+    throw new ConfigError(`the local store ${o.file} does not exist yet, so there is nothing to back up`, {
+      hint: 'Register a secret first, or check the manager name.',
+    });
   }
   const { db, key, keySource } = openLocalStoreForBackup(o.file, o.env, o.warn);
   let image: Buffer;
   let secrets: number;
   try {
     // One read transaction: the image and the count are of the same moment, WAL included.
-    ({ image, secrets } = db.transaction(() => ({ image: db.serialize(), secrets: (db.prepare('SELECT count(*) AS n FROM secrets').get() as { n: number }).n }))());
+    ({ image, secrets } = db.transaction(() => ({
+      image: db.serialize(),
+      secrets: (db.prepare('SELECT count(*) AS n FROM secrets').get() as { n: number }).n,
+    }))());
   } finally {
     db.close();
   }
@@ -78,14 +90,24 @@ export function sealLocalBackup(o: { file: string; env: Readonly<Record<string, 
     cipher: 'aes-256-gcm',
     nonce: randomBytes(12).toString('base64'),
   };
-  const { body, tag } = encrypt(derive(o.passphrase, header), Buffer.from(header.nonce, 'base64'), Buffer.from(JSON.stringify(header)), key, image);
+  const { body, tag } = encrypt(
+    derive(o.passphrase, header),
+    Buffer.from(header.nonce, 'base64'),
+    Buffer.from(JSON.stringify(header)),
+    key,
+    image,
+  );
   const sealed = Buffer.concat([body, tag]);
   const file: BackupFile = { ...header, data: sealed.toString('base64') };
   return { text: JSON.stringify(file, null, 1) + '\n', header };
 }
 
 /** The key and store image of a backup; throws without a word about the content when it does not open. */
-export function openLocalBackup(text: string, passphrase: string, source: string): { header: BackupHeader; key: Buffer; image: Buffer } {
+export function openLocalBackup(
+  text: string,
+  passphrase: string,
+  source: string,
+): { header: BackupHeader; key: Buffer; image: Buffer } {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -93,14 +115,26 @@ export function openLocalBackup(text: string, passphrase: string, source: string
     parsed = null;
   }
   if (!isBackupFile(parsed)) {
-    throw new InputError(`${source} is not a keystack local backup`, 'Give a file written by `keystack secrets-manager backup`.');
+    throw new InputError(
+      `${source} is not a keystack local backup`,
+      'Give a file written by `keystack secrets-manager backup`.',
+    );
   }
   const file = parsed;
   const { data, ...header } = file;
   const sealed = Buffer.from(data, 'base64');
-  const plain = decrypt(derive(passphrase, header), Buffer.from(header.nonce, 'base64'), Buffer.from(JSON.stringify(header)), sealed.subarray(0, -16), sealed.subarray(-16));
+  const plain = decrypt(
+    derive(passphrase, header),
+    Buffer.from(header.nonce, 'base64'),
+    Buffer.from(JSON.stringify(header)),
+    sealed.subarray(0, -16),
+    sealed.subarray(-16),
+  );
   if (!plain) {
-    throw new InputError(`cannot decrypt ${source}: wrong passphrase, or the file was altered; nothing was changed`, 'Give the passphrase the backup was made with (KEYSTACK_BACKUP_PASSPHRASE, or at the prompt).');
+    throw new InputError(
+      `cannot decrypt ${source}: wrong passphrase, or the file was altered; nothing was changed`,
+      'Give the passphrase the backup was made with (KEYSTACK_BACKUP_PASSPHRASE, or at the prompt).',
+    );
   }
   return { header, key: plain.subarray(0, 32), image: plain.subarray(32) };
 }
@@ -111,7 +145,13 @@ export function openLocalBackup(text: string, passphrase: string, source: string
  * The key goes into the store's key file, unless `env` supplies the key (KEYSTACK_LOCAL_KEY or
  * KEYSTACK_PASSPHRASE): then that key must open the backup, and no key file is written.
  */
-export function installLocalBackup(o: { file: string; key: Buffer; image: Buffer; env: Readonly<Record<string, string | undefined>>; force: boolean }): { secrets: number; movedAside: string[]; keyFile: string | null } {
+export function installLocalBackup(o: {
+  file: string;
+  key: Buffer;
+  image: Buffer;
+  env: Readonly<Record<string, string | undefined>>;
+  force: boolean;
+}): { secrets: number; movedAside: string[]; keyFile: string | null } {
   const check = new Database(o.image, { readonly: true });
   let verified: ReturnType<typeof verifyLocalStore>;
   let envKey: Buffer | null = null;
@@ -119,9 +159,12 @@ export function installLocalBackup(o: { file: string; key: Buffer; image: Buffer
     envKey = localKeyFromEnv(check, o.env);
     verified = verifyLocalStore(check, o.key);
     if (verified.keyMatches && envKey && !verifyLocalStore(check, envKey).keyMatches) {
-      throw new ConfigError('the key in KEYSTACK_LOCAL_KEY or KEYSTACK_PASSPHRASE does not open this backup; nothing was changed', {
-        hint: 'Unset them to restore the key from the backup into the key file, or set the ones the store was made with.',
-      });
+      throw new ConfigError(
+        'the key in KEYSTACK_LOCAL_KEY or KEYSTACK_PASSPHRASE does not open this backup; nothing was changed',
+        {
+          hint: 'Unset them to restore the key from the backup into the key file, or set the ones the store was made with.',
+        },
+      );
     }
   } catch (e) {
     if (e instanceof ConfigError) throw e;
@@ -130,15 +173,21 @@ export function installLocalBackup(o: { file: string; key: Buffer; image: Buffer
     check.close();
   }
   if (!verified.keyMatches || verified.damaged > 0) {
-    throw new ConfigError(`the backup does not open: ${verified.keyMatches ? `${verified.damaged} of ${verified.secrets} secrets fail their integrity check` : 'its key does not match its store'}; nothing was changed`, {
-      hint: 'Use another backup; this one is damaged.',
-    });
+    throw new ConfigError(
+      `the backup does not open: ${verified.keyMatches ? `${verified.damaged} of ${verified.secrets} secrets fail their integrity check` : 'its key does not match its store'}; nothing was changed`,
+      {
+        hint: 'Use another backup; this one is damaged.',
+      },
+    );
   }
   const keyFile = envKey ? null : `${o.file}.key`;
   const targets = [o.file, `${o.file}-wal`, `${o.file}-shm`, ...(keyFile ? [keyFile] : [])];
   const present = targets.filter((t) => existsSync(t));
   if (present.length > 0 && !o.force) {
-    throw new ExistsError(`a local store is already at ${o.file}; nothing was changed`, 'Pass -f to replace it: the current store and key are moved aside (renamed), not deleted.');
+    throw new ExistsError(
+      `a local store is already at ${o.file}; nothing was changed`,
+      'Pass -f to replace it: the current store and key are moved aside (renamed), not deleted.',
+    );
   }
   ensurePrivateDir(dirname(o.file));
   const tag = `${process.pid}.${randomBytes(4).toString('hex')}`;
@@ -176,9 +225,12 @@ export function installLocalBackup(o: { file: string; key: Buffer; image: Buffer
         // already gone
       }
     }
-    throw new ConfigError(`the restore failed (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); the previous store was left in place`, {
-      hint: `Check that ${dirname(o.file)} is writable and not full, then run the restore again.`,
-    });
+    throw new ConfigError(
+      `the restore failed (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); the previous store was left in place`,
+      {
+        hint: `Check that ${dirname(o.file)} is writable and not full, then run the restore again.`,
+      },
+    );
   }
   return { secrets: verified.secrets, movedAside: aside.map(([, to]) => to), keyFile };
 }
@@ -194,19 +246,34 @@ function isBackupFile(v: unknown): v is BackupFile {
   if (typeof v !== 'object' || v === null) return false;
   const f = v as Record<string, unknown>;
   const kdf = f['kdf'] as Record<string, unknown> | null | undefined;
-  return f['format'] === BACKUP_FORMAT && f['version'] === 1 && typeof f['data'] === 'string' && typeof f['nonce'] === 'string'
-    && typeof kdf === 'object' && kdf !== null && kdf['name'] === 'scrypt' && typeof kdf['salt'] === 'string'
-    && [kdf['N'], kdf['r'], kdf['p']].every((n) => Number.isInteger(n));
+  return (
+    f['format'] === BACKUP_FORMAT &&
+    f['version'] === 1 &&
+    typeof f['data'] === 'string' &&
+    typeof f['nonce'] === 'string' &&
+    typeof kdf === 'object' &&
+    kdf !== null &&
+    kdf['name'] === 'scrypt' &&
+    typeof kdf['salt'] === 'string' &&
+    [kdf['N'], kdf['r'], kdf['p']].every((n) => Number.isInteger(n))
+  );
 }
 
 function checkPassphrase(p: string): void {
   if (Array.from(p).length < MIN_BACKUP_PASSPHRASE_LENGTH) {
-    throw new InputError(`the backup passphrase must be at least ${MIN_BACKUP_PASSPHRASE_LENGTH} characters long`, 'Use several random words; keep the passphrase apart from the backup.');
+    throw new InputError(
+      `the backup passphrase must be at least ${MIN_BACKUP_PASSPHRASE_LENGTH} characters long`,
+      'Use several random words; keep the passphrase apart from the backup.',
+    );
   }
 }
 
 function derive(passphrase: string, header: BackupHeader): Buffer {
   const { N, r, p, salt } = header.kdf;
-  if (!kdfParamsAcceptable({ N, r, p })) throw new InputError('the backup asks for scrypt parameters beyond what keystack writes', 'Give a file written by `keystack secrets-manager backup`.');
+  if (!kdfParamsAcceptable({ N, r, p }))
+    throw new InputError(
+      'the backup asks for scrypt parameters beyond what keystack writes',
+      'Give a file written by `keystack secrets-manager backup`.',
+    );
   return deriveKeySync(passphrase, Buffer.from(salt, 'base64'), { N, r, p });
 }

@@ -13,7 +13,13 @@ import { deriveKeySync, KEY_BYTES, open as openSealed, SALT_BYTES, seal as sealW
 import { ensurePrivateDir, writeOnce } from '../../support/private-files.js';
 import { isBusy, openShared, retryBusy } from '../../support/sqlite.js';
 import { checkTrustedFile, defaultTrustWarn, readTrustedSecretFile, type TrustWarn } from '../../support/trust.js';
-import { defineFlavor, type FlavorContext, type ReplaceOutcome, type SecretsBackend, type VersionedSecret } from '../../core/types.js';
+import {
+  defineFlavor,
+  type FlavorContext,
+  type ReplaceOutcome,
+  type SecretsBackend,
+  type VersionedSecret,
+} from '../../core/types.js';
 
 export const FLAVOR_NAME = 'local';
 
@@ -64,7 +70,8 @@ function createLocalBackend(ctx: FlavorContext<LocalFlavorOptions>): SecretsBack
   let store: Store | undefined;
   // The default store directory holds only keystack's files, so it may be tightened; a
   // directory the user named is checked but left as it is.
-  const tighten = dirname(file) === dirname(resolve(defaultStorePath(ctx.configDir))) ? (ctx.warn ?? defaultTrustWarn) : undefined;
+  const tighten =
+    dirname(file) === dirname(resolve(defaultStorePath(ctx.configDir))) ? (ctx.warn ?? defaultTrustWarn) : undefined;
   const open = () => (store ??= openStore(file, ctx.env, { tighten, warn: ctx.warn ?? defaultTrustWarn }));
   // A read-only or full store file is the machine's state, not a backend failure: say which file.
   const retry = <T>(fn: () => T): T => {
@@ -92,7 +99,9 @@ function createLocalBackend(ctx: FlavorContext<LocalFlavorOptions>): SecretsBack
   };
   const readRow = (name: string): VersionedSecret | null => {
     const { db } = open();
-    const row = retry(() => db.prepare('SELECT data FROM secrets WHERE scope = ? AND name = ?').get(scope, name)) as { data: Buffer } | undefined;
+    const row = retry(() => db.prepare('SELECT data FROM secrets WHERE scope = ? AND name = ?').get(scope, name)) as
+      | { data: Buffer }
+      | undefined;
     return row ? { secret: unseal(name, row.data), version: blobVersion(row.data) } : null;
   };
 
@@ -102,7 +111,11 @@ function createLocalBackend(ctx: FlavorContext<LocalFlavorOptions>): SecretsBack
       const now = Date.now();
       const data = seal(name, secret);
       const r = retry(() =>
-        db.prepare('INSERT INTO secrets (scope, name, data, created_at, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING').run(scope, name, data, now, now),
+        db
+          .prepare(
+            'INSERT INTO secrets (scope, name, data, created_at, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+          )
+          .run(scope, name, data, now, now),
       );
       return r.changes === 1;
     },
@@ -114,32 +127,48 @@ function createLocalBackend(ctx: FlavorContext<LocalFlavorOptions>): SecretsBack
     },
     async describe(name) {
       const { db } = open();
-      const row = retry(() => db.prepare('SELECT data, created_at, updated_at FROM secrets WHERE scope = ? AND name = ?').get(scope, name)) as
-        { data: Buffer; created_at: number; updated_at: number } | undefined;
-      return row ? { secret: unseal(name, row.data), createdAt: new Date(row.created_at), updatedAt: new Date(row.updated_at) } : null;
+      const row = retry(() =>
+        db.prepare('SELECT data, created_at, updated_at FROM secrets WHERE scope = ? AND name = ?').get(scope, name),
+      ) as { data: Buffer; created_at: number; updated_at: number } | undefined;
+      return row
+        ? { secret: unseal(name, row.data), createdAt: new Date(row.created_at), updatedAt: new Date(row.updated_at) }
+        : null;
     },
     async replaceIf(name, secret, version) {
       const { db } = open();
       const data = seal(name, secret);
       // Compare and write in one immediate transaction: no other process can write in between.
       const swap = db.transaction((): ReplaceOutcome => {
-        const row = db.prepare('SELECT data FROM secrets WHERE scope = ? AND name = ?').get(scope, name) as { data: Buffer } | undefined;
+        const row = db.prepare('SELECT data FROM secrets WHERE scope = ? AND name = ?').get(scope, name) as
+          | { data: Buffer }
+          | undefined;
         if (!row) return 'absent';
         if (blobVersion(row.data) !== version) return 'conflict';
-        db.prepare('UPDATE secrets SET data = ?, updated_at = ? WHERE scope = ? AND name = ?').run(data, Date.now(), scope, name);
+        db.prepare('UPDATE secrets SET data = ?, updated_at = ? WHERE scope = ? AND name = ?').run(
+          data,
+          Date.now(),
+          scope,
+          name,
+        );
         return 'updated';
       });
       return retry(() => swap.immediate());
     },
     async list() {
       const { db } = open();
-      const rows = retry(() => db.prepare('SELECT name FROM secrets WHERE scope = ? ORDER BY name').all(scope)) as { name: string }[];
+      const rows = retry(() => db.prepare('SELECT name FROM secrets WHERE scope = ? ORDER BY name').all(scope)) as {
+        name: string;
+      }[];
       return rows.map((r) => r.name);
     },
     async update(name, secret) {
       const { db } = open();
       const data = seal(name, secret);
-      const r = retry(() => db.prepare('UPDATE secrets SET data = ?, updated_at = ? WHERE scope = ? AND name = ?').run(data, Date.now(), scope, name));
+      const r = retry(() =>
+        db
+          .prepare('UPDATE secrets SET data = ?, updated_at = ? WHERE scope = ? AND name = ?')
+          .run(data, Date.now(), scope, name),
+      );
       return r.changes === 1;
     },
     async delete(name) {
@@ -234,8 +263,13 @@ function loadKey(db: Database.Database, file: string, env: FlavorContext<unknown
     if (Array.from(env['KEYSTACK_PASSPHRASE']).length < MIN_PASSPHRASE_LENGTH) {
       const hint = `Use a passphrase of at least ${MIN_PASSPHRASE_LENGTH} characters (several random words), or set KEYSTACK_LOCAL_KEY to a random 32-byte key.`;
       // A store already sealed with a short one stays readable, so that nobody is locked out.
-      if (!check) throw new ConfigError(`KEYSTACK_PASSPHRASE must be at least ${MIN_PASSPHRASE_LENGTH} characters long`, { hint });
-      warn(`KEYSTACK_PASSPHRASE for ${file} is shorter than ${MIN_PASSPHRASE_LENGTH} characters; new stores refuse it. Move its secrets to a store with a stronger key.`);
+      if (!check)
+        throw new ConfigError(`KEYSTACK_PASSPHRASE must be at least ${MIN_PASSPHRASE_LENGTH} characters long`, {
+          hint,
+        });
+      warn(
+        `KEYSTACK_PASSPHRASE for ${file} is shorter than ${MIN_PASSPHRASE_LENGTH} characters; new stores refuse it. Move its secrets to a store with a stronger key.`,
+      );
     }
     let salt = meta('kdf_salt');
     if (!salt) setMeta('kdf_salt', (salt = randomBytes(SALT_BYTES)));
@@ -245,9 +279,10 @@ function loadKey(db: Database.Database, file: string, env: FlavorContext<unknown
     const existing = readTrustedSecretFile(keyFile);
     if (check && !existing) {
       throw new ConfigError(`the key for local store ${file} is missing`, {
-        hint: recorded && recorded !== 'key-file'
-          ? `This store was created with ${recorded === 'env-key' ? 'KEYSTACK_LOCAL_KEY' : 'KEYSTACK_PASSPHRASE'}; set it again.`
-          : `Restore the key file ${keyFile} from a backup; without it the secrets cannot be decrypted.`,
+        hint:
+          recorded && recorded !== 'key-file'
+            ? `This store was created with ${recorded === 'env-key' ? 'KEYSTACK_LOCAL_KEY' : 'KEYSTACK_PASSPHRASE'}; set it again.`
+            : `Restore the key file ${keyFile} from a backup; without it the secrets cannot be decrypted.`,
       });
     }
     key = existing ?? writeOnce(keyFile, randomBytes(KEY_BYTES));
@@ -260,7 +295,12 @@ function loadKey(db: Database.Database, file: string, env: FlavorContext<unknown
   }
   const plain = decrypt(key, KEY_CHECK_AAD, check);
   if (!plain || !timingSafeEqual(plain, KEY_CHECK_PLAIN)) {
-    const was = recorded === 'env-key' ? 'KEYSTACK_LOCAL_KEY' : recorded === 'passphrase' ? 'KEYSTACK_PASSPHRASE' : `the key file ${keyFile}`;
+    const was =
+      recorded === 'env-key'
+        ? 'KEYSTACK_LOCAL_KEY'
+        : recorded === 'passphrase'
+          ? 'KEYSTACK_PASSPHRASE'
+          : `the key file ${keyFile}`;
     throw new ConfigError(`wrong key for local store ${file}`, {
       hint: `The store was created with ${was}; provide that key (KEYSTACK_LOCAL_KEY or KEYSTACK_PASSPHRASE override the key file).`,
     });
@@ -268,7 +308,8 @@ function loadKey(db: Database.Database, file: string, env: FlavorContext<unknown
   return key;
 }
 
-const LOCAL_KEY_HINT = 'Generate one with: node -e "console.log(require(\'crypto\').randomBytes(32).toString(\'base64\'))"';
+const LOCAL_KEY_HINT =
+  "Generate one with: node -e \"console.log(require('crypto').randomBytes(32).toString('base64'))\"";
 
 /**
  * KEYSTACK_LOCAL_KEY, strictly: Buffer.from(x, 'base64') skips characters that are not base64
@@ -277,10 +318,14 @@ const LOCAL_KEY_HINT = 'Generate one with: node -e "console.log(require(\'crypto
 export function decodeLocalKey(text: string): Buffer {
   const key = /^[A-Za-z0-9+/]*={0,2}$/.test(text) && text.length % 4 === 0 ? Buffer.from(text, 'base64') : null;
   if (!key || key.toString('base64') !== text) {
-    throw new ConfigError('KEYSTACK_LOCAL_KEY is not valid base64', { hint: `It must be exactly 32 bytes in standard base64 (44 characters, no spaces). ${LOCAL_KEY_HINT}` });
+    throw new ConfigError('KEYSTACK_LOCAL_KEY is not valid base64', {
+      hint: `It must be exactly 32 bytes in standard base64 (44 characters, no spaces). ${LOCAL_KEY_HINT}`,
+    });
   }
   if (key.length !== 32) {
-    throw new ConfigError(`KEYSTACK_LOCAL_KEY must be 32 bytes encoded as base64, not ${key.length}`, { hint: LOCAL_KEY_HINT });
+    throw new ConfigError(`KEYSTACK_LOCAL_KEY must be 32 bytes encoded as base64, not ${key.length}`, {
+      hint: LOCAL_KEY_HINT,
+    });
   }
   return key;
 }
@@ -324,10 +369,14 @@ function storeError(file: string, e: unknown): unknown {
     });
   }
   if (code === 'ENOSPC' || code === 'SQLITE_FULL') {
-    return new ConfigError(`the disk holding the local store ${file} is full (${code}); nothing was changed`, { hint: 'Free some space, then run the command again.' });
+    return new ConfigError(`the disk holding the local store ${file} is full (${code}); nothing was changed`, {
+      hint: 'Free some space, then run the command again.',
+    });
   }
   if (code === 'EIO' || code?.startsWith('SQLITE_IOERR')) {
-    return new ConfigError(`cannot read or write the local store ${file} (${code})`, { hint: 'Check the disk and the file system it is on, then run the command again.' });
+    return new ConfigError(`cannot read or write the local store ${file} (${code})`, {
+      hint: 'Check the disk and the file system it is on, then run the command again.',
+    });
   }
   return e;
 }
@@ -338,9 +387,15 @@ function storeError(file: string, e: unknown): unknown {
  * An existing store opened with the key it needs under `env` (the key check passed), and where
  * that key came from: what a backup must carry.
  */
-export function openLocalStoreForBackup(file: string, env: FlavorContext<unknown>['env'], warn: TrustWarn = defaultTrustWarn): { db: Database.Database; key: Buffer; keySource: KeySource } {
+export function openLocalStoreForBackup(
+  file: string,
+  env: FlavorContext<unknown>['env'],
+  warn: TrustWarn = defaultTrustWarn,
+): { db: Database.Database; key: Buffer; keySource: KeySource } {
   const store = openStore(resolve(file), env, { tighten: undefined, warn });
-  const source = (store.db.prepare("SELECT v FROM meta WHERE k = 'key_source'").get() as { v: Buffer } | undefined)?.v.toString();
+  const source = (
+    store.db.prepare("SELECT v FROM meta WHERE k = 'key_source'").get() as { v: Buffer } | undefined
+  )?.v.toString();
   return { ...store, keySource: source === 'env-key' || source === 'passphrase' ? source : 'key-file' };
 }
 
@@ -348,12 +403,21 @@ export function openLocalStoreForBackup(file: string, env: FlavorContext<unknown
  * Whether `key` opens the store in `db` (its key check) and every secret in it decrypts under its
  * own scoped name; a restore checks this before it replaces anything.
  */
-export function verifyLocalStore(db: Database.Database, key: Buffer): { keyMatches: boolean; secrets: number; damaged: number } {
+export function verifyLocalStore(
+  db: Database.Database,
+  key: Buffer,
+): { keyMatches: boolean; secrets: number; damaged: number } {
   const check = (db.prepare("SELECT v FROM meta WHERE k = 'key_check'").get() as { v: Buffer } | undefined)?.v;
   const plain = check ? decrypt(key, KEY_CHECK_AAD, check) : null;
   if (!plain || !timingSafeEqual(plain, KEY_CHECK_PLAIN)) return { keyMatches: false, secrets: 0, damaged: 0 };
-  const rows = db.prepare('SELECT scope, name, data FROM secrets').all() as { scope: string; name: string; data: Buffer }[];
-  const damaged = rows.filter((r) => !decrypt(key, Buffer.from(`keystack/local/v1:${r.scope ? `${r.scope}/` : ''}${r.name}`, 'utf8'), r.data)).length;
+  const rows = db.prepare('SELECT scope, name, data FROM secrets').all() as {
+    scope: string;
+    name: string;
+    data: Buffer;
+  }[];
+  const damaged = rows.filter(
+    (r) => !decrypt(key, Buffer.from(`keystack/local/v1:${r.scope ? `${r.scope}/` : ''}${r.name}`, 'utf8'), r.data),
+  ).length;
   return { keyMatches: true, secrets: rows.length, damaged };
 }
 

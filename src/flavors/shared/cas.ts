@@ -23,7 +23,11 @@ export function heldLease(marker: string | undefined, leaseMs: number): string |
  * and is repeated after a pause of `pause[0] + random * pause[1]` ms. After `leaseMs` the lease is
  * ignored, so that a stalled writer delays readers, but never blocks them.
  */
-export async function readPastLeases<T>(leaseMs: number, pause: readonly [number, number], attempt: () => Promise<{ value: T; held: boolean }>): Promise<T> {
+export async function readPastLeases<T>(
+  leaseMs: number,
+  pause: readonly [number, number],
+  attempt: () => Promise<{ value: T; held: boolean }>,
+): Promise<T> {
   const deadline = Date.now() + leaseMs;
   for (;;) {
     const { value, held } = await attempt();
@@ -36,13 +40,23 @@ export async function readPastLeases<T>(leaseMs: number, pause: readonly [number
  * A plain update made of compare-and-set rounds, for backends whose only safe write is the
  * conditional one: false when the secret is absent, and a failure after `rounds` conflicts.
  */
-export async function updateByRounds(flavor: string, name: string, rounds: number, read: () => Promise<VersionedSecret | null>, replaceIf: (version: string) => Promise<ReplaceOutcome>): Promise<boolean> {
+export async function updateByRounds(
+  flavor: string,
+  name: string,
+  rounds: number,
+  read: () => Promise<VersionedSecret | null>,
+  replaceIf: (version: string) => Promise<ReplaceOutcome>,
+): Promise<boolean> {
   for (let round = 0; round < rounds; round++) {
     const current = await read();
     if (!current) return false;
     const outcome = await replaceIf(current.version);
     if (outcome !== 'conflict') return outcome === 'updated';
   }
-  throw backendFailure({ flavor, operation: 'update', secretName: name }, new Error('concurrent writers kept changing the secret'),
-    'concurrent writers kept changing the secret; the update was not applied', 'Run the command again.');
+  throw backendFailure(
+    { flavor, operation: 'update', secretName: name },
+    new Error('concurrent writers kept changing the secret'),
+    'concurrent writers kept changing the secret; the update was not applied',
+    'Run the command again.',
+  );
 }

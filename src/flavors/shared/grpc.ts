@@ -26,22 +26,36 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', '[::1]', 'localhost']);
 export function parseEndpoint(flavor: string, endpoint: string): { host: string; port: number; loopback: boolean } {
   const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(endpoint);
   const host = m?.[1];
-  if (!m || host === undefined) throw new ConfigError(`api_endpoint '${endpoint}' of the ${flavor} flavor is not host:port`);
+  if (!m || host === undefined)
+    throw new ConfigError(`api_endpoint '${endpoint}' of the ${flavor} flavor is not host:port`);
   return { host, port: m[2] ? Number(m[2]) : 443, loopback: LOOPBACK.has(host) };
 }
 
 /** Throttling (RESOURCE_EXHAUSTED) is retried; auth, quota and connectivity failures get the flavor's next step. */
-export function grpcClassifier(o: { service: string; accessHint: string; quotaHint: string; unreachableHint: string }): FailureClassifier {
+export function grpcClassifier(o: {
+  service: string;
+  accessHint: string;
+  quotaHint: string;
+  unreachableHint: string;
+}): FailureClassifier {
   return {
     throttled: (e) => grpcCode(e) === GrpcCode.RESOURCE_EXHAUSTED,
     timedOut: (e) => grpcCode(e) === GrpcCode.DEADLINE_EXCEEDED,
     explain(e) {
       const code = grpcCode(e);
       if (code === GrpcCode.PERMISSION_DENIED || code === GrpcCode.UNAUTHENTICATED) {
-        return { reason: code === GrpcCode.UNAUTHENTICATED ? 'not authenticated (UNAUTHENTICATED)' : 'permission denied (PERMISSION_DENIED)', hint: o.accessHint };
+        return {
+          reason:
+            code === GrpcCode.UNAUTHENTICATED
+              ? 'not authenticated (UNAUTHENTICATED)'
+              : 'permission denied (PERMISSION_DENIED)',
+          hint: o.accessHint,
+        };
       }
-      if (code === GrpcCode.RESOURCE_EXHAUSTED) return { reason: 'quota exceeded (RESOURCE_EXHAUSTED)', hint: o.quotaHint };
-      if (code === GrpcCode.UNAVAILABLE) return { reason: `cannot reach ${o.service} (UNAVAILABLE)`, hint: o.unreachableHint };
+      if (code === GrpcCode.RESOURCE_EXHAUSTED)
+        return { reason: 'quota exceeded (RESOURCE_EXHAUSTED)', hint: o.quotaHint };
+      if (code === GrpcCode.UNAVAILABLE)
+        return { reason: `cannot reach ${o.service} (UNAVAILABLE)`, hint: o.unreachableHint };
       return undefined;
     },
     unreachableHint: o.unreachableHint,

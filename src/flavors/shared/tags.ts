@@ -16,7 +16,11 @@ export function reservedInNone(scope: ScopeContext, name: string, sep: string): 
 
 /** What a register of such a name in scope `none` fails with. */
 export function reservedNameError(scope: ScopeContext, name: string): InvalidNameError {
-  return new InvalidNameError('secret name', name, `names starting with '${scope.prefix}-global-', '-component-' or '-namespace-' are reserved for scoped secrets`);
+  return new InvalidNameError(
+    'secret name',
+    name,
+    `names starting with '${scope.prefix}-global-', '-component-' or '-namespace-' are reserved for scoped secrets`,
+  );
 }
 
 /** Whether every scope tag of `scope` is on the object (scoped), or it has no scope tag (`none`). */
@@ -30,7 +34,15 @@ export function tagsInScope(scope: ScopeContext, tags: Readonly<Record<string, s
  * must agree with the name they give (`fold` for backends that match names case-insensitively).
  * In `none`, the object's own name, if it is a valid name that does not look scoped.
  */
-export function taggedName(scope: ScopeContext, names: BackendNames, id: string, tags: Readonly<Record<string, string>>, sep: string, valid: (name: string) => boolean, fold: (s: string) => string = (s) => s): string | null {
+export function taggedName(
+  scope: ScopeContext,
+  names: BackendNames,
+  id: string,
+  tags: Readonly<Record<string, string>>,
+  sep: string,
+  valid: (name: string) => boolean,
+  fold: (s: string) => string = (s) => s,
+): string | null {
   if (!tagsInScope(scope, tags)) return null;
   if (scope.scope === 'none') return !looksScoped(scope.prefix, id, sep) && valid(id) ? id : null;
   const name = tags[`${scope.prefix}_secret_name`];

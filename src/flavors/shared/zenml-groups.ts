@@ -28,21 +28,36 @@ export interface GroupWording {
 
 /** A write or delete of a group: refused, with how to copy it into a keystack secret. */
 export function groupIsReadOnly(w: GroupWording, operation: string, name: string): UnsupportedOperationError {
-  return new UnsupportedOperationError(w.flavor, `${operation} '${name}'`,
+  return new UnsupportedOperationError(
+    w.flavor,
+    `${operation} '${name}'`,
     `it is a group in ZenML's per-key layout (one ${w.object} per key), which is read-only in keystack`,
-    `Copy it to a keystack secret: \`keystack secret copy ${name} --to …\` (or register a new secret with its values), then ${w.cleanup}.`);
+    `Copy it to a keystack secret: \`keystack secret copy ${name} --to …\` (or register a new secret with its values), then ${w.cleanup}.`,
+  );
 }
 
 /** A get of one member of a group, which is not a secret of its own. */
 export function memberOfGroup(flavor: string, name: string, group: string): UnsupportedOperationError {
-  return new UnsupportedOperationError(flavor, `get '${name}'`, `it is one key of ZenML's per-key secret '${group}'`, `Run \`keystack secret get ${group}\`.`);
+  return new UnsupportedOperationError(
+    flavor,
+    `get '${name}'`,
+    `it is one key of ZenML's per-key secret '${group}'`,
+    `Run \`keystack secret get ${group}\`.`,
+  );
 }
 
 /**
  * The keystack payload in `text`. When it holds none, the error says why: the object is a member
  * of the group `groupOf` names (asked only then), or it holds something else.
  */
-export async function decodeOwn(flavor: string, name: string, text: string, prefix: string, what: string, groupOf: () => Promise<string | undefined> | string | undefined): Promise<StoredSecret> {
+export async function decodeOwn(
+  flavor: string,
+  name: string,
+  text: string,
+  prefix: string,
+  what: string,
+  groupOf: () => Promise<string | undefined> | string | undefined,
+): Promise<StoredSecret> {
   try {
     return decodeContent(text, prefix);
   } catch {
@@ -53,7 +68,12 @@ export async function decodeOwn(flavor: string, name: string, text: string, pref
 }
 
 /** A group's values, one member (`id` holding the value of `key`) read per request, `concurrency` at a time. */
-export async function assembleGroup(members: readonly { id: string; key: string }[], schema: string | undefined, concurrency: number, value: (id: string) => Promise<string>): Promise<StoredSecret> {
+export async function assembleGroup(
+  members: readonly { id: string; key: string }[],
+  schema: string | undefined,
+  concurrency: number,
+  value: (id: string) => Promise<string>,
+): Promise<StoredSecret> {
   const read = await mapLimit(members, concurrency, (m) => value(m.id));
   const values: Record<string, string> = {};
   members.forEach((m, i) => (values[m.key] = read[i] ?? ''));
@@ -65,7 +85,11 @@ export async function assembleGroup(members: readonly { id: string; key: string 
  * marked its own) whose object holds a keystack payload, in order. Only those count as secrets:
  * delete-all must never remove what get cannot read.
  */
-export async function withPayloads(candidates: readonly string[], concurrency: number, holdsPayload: (c: string) => Promise<boolean>): Promise<string[]> {
+export async function withPayloads(
+  candidates: readonly string[],
+  concurrency: number,
+  holdsPayload: (c: string) => Promise<boolean>,
+): Promise<string[]> {
   const ok = await mapLimit(candidates, concurrency, holdsPayload);
   return candidates.filter((_, i) => ok[i]);
 }
@@ -95,13 +119,15 @@ export function withZenmlGroups(backend: SecretsBackend, groups: GroupSource): S
       await refuseGroup('update', name);
       return false;
     },
-    ...(backend.read ? {
-      async read(name: string) {
-        const r = await backend.read?.(name);
-        if (!r) await refuseGroup('update', name);
-        return r ?? null;
-      },
-    } : {}),
+    ...(backend.read
+      ? {
+          async read(name: string) {
+            const r = await backend.read?.(name);
+            if (!r) await refuseGroup('update', name);
+            return r ?? null;
+          },
+        }
+      : {}),
     async delete(name) {
       if (await backend.delete(name)) return true;
       await refuseGroup('delete', name);

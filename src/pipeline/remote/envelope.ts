@@ -8,7 +8,14 @@
  * input URIs, the module, the run and its deadline), and workers forward it unchanged.
  */
 import { ConfigError } from '../../errors.js';
-import { canonicalHash, signMessage, verifyMessage, type SignedMessage, type SigningKey, type TrustedKey } from '../../support/signing.js';
+import {
+  canonicalHash,
+  signMessage,
+  verifyMessage,
+  type SignedMessage,
+  type SigningKey,
+  type TrustedKey,
+} from '../../support/signing.js';
 import type { StoredArtifact } from '../artifacts.js';
 import { PAYLOAD_VERSION, type ModuleRef, type StackSnapshot, type StepJobData } from './snapshot.js';
 
@@ -92,28 +99,65 @@ const isStr = (x: unknown): x is string => typeof x === 'string';
  * its deadline. Throws JobRefusedError; returns the envelope and the signer. The snapshot that
  * travels beside it is checked separately (`checkSnapshot`), once per snapshot a worker sees.
  */
-export function openJob(signed: unknown, trusted: ReadonlyMap<string, TrustedKey>, now = Date.now()): { envelope: JobEnvelope; signer: TrustedKey } {
+export function openJob(
+  signed: unknown,
+  trusted: ReadonlyMap<string, TrustedKey>,
+  now = Date.now(),
+): { envelope: JobEnvelope; signer: TrustedKey } {
   const v = verifyMessage(signed, JOB_DOMAIN, trusted);
-  if (!v.ok) throw new JobRefusedError(`refused a step job: ${v.reason}`, { hint: 'Only jobs signed by a client key this worker trusts run (keystack worker --trust-key FILE).' });
+  if (!v.ok)
+    throw new JobRefusedError(`refused a step job: ${v.reason}`, {
+      hint: 'Only jobs signed by a client key this worker trusts run (keystack worker --trust-key FILE).',
+    });
   const e = v.payload as Partial<Record<keyof JobEnvelope, unknown>>;
   const m = e.module as Partial<Record<keyof ModuleRef, unknown>> | undefined;
   const s = e.step as Partial<Record<'id' | 'name' | 'params', unknown>> | undefined;
-  const ok = isObj(e) && isStr(e.runId) && RUN_ID.test(e.runId) && isStr(e.pipeline) && isStr(e.snapshotHash) && isObj(m) && isStr(m.path) && isStr(m.exportName) && isStr(m.sha256)
-    && isObj(s) && isStr(s.id) && STEP_ID.test(s.id) && isStr(s.name) && isObj(s.params) && isObj(e.inputs) && isStr(e.queue)
-    && typeof e.attempts === 'number' && Number.isInteger(e.attempts) && e.attempts >= 1 && typeof e.deadline === 'number' && typeof e.noCache === 'boolean';
-  if (!ok) throw new JobRefusedError('refused a step job: its signed envelope is not one this keystack version understands', { hint: 'Run the same keystack version on the client and the workers.' });
+  const ok =
+    isObj(e) &&
+    isStr(e.runId) &&
+    RUN_ID.test(e.runId) &&
+    isStr(e.pipeline) &&
+    isStr(e.snapshotHash) &&
+    isObj(m) &&
+    isStr(m.path) &&
+    isStr(m.exportName) &&
+    isStr(m.sha256) &&
+    isObj(s) &&
+    isStr(s.id) &&
+    STEP_ID.test(s.id) &&
+    isStr(s.name) &&
+    isObj(s.params) &&
+    isObj(e.inputs) &&
+    isStr(e.queue) &&
+    typeof e.attempts === 'number' &&
+    Number.isInteger(e.attempts) &&
+    e.attempts >= 1 &&
+    typeof e.deadline === 'number' &&
+    typeof e.noCache === 'boolean';
+  if (!ok)
+    throw new JobRefusedError('refused a step job: its signed envelope is not one this keystack version understands', {
+      hint: 'Run the same keystack version on the client and the workers.',
+    });
   const envelope = e as JobEnvelope;
   for (const uri of Object.values(envelope.inputs)) {
-    if (!isRunUri(envelope.runId, uri)) throw new JobRefusedError('refused a step job: an input URI lies outside the run', { hint: 'Inputs must be outputs of the same run.' });
+    if (!isRunUri(envelope.runId, uri))
+      throw new JobRefusedError('refused a step job: an input URI lies outside the run', {
+        hint: 'Inputs must be outputs of the same run.',
+      });
   }
-  if (now > envelope.deadline) throw new JobRefusedError('refused a step job: its run deadline has passed', { hint: 'Run the pipeline again; a run may be given more time with the orchestrator\'s run_deadline_seconds.' });
+  if (now > envelope.deadline)
+    throw new JobRefusedError('refused a step job: its run deadline has passed', {
+      hint: "Run the pipeline again; a run may be given more time with the orchestrator's run_deadline_seconds.",
+    });
   return { envelope, signer: v.key };
 }
 
 /** Throws JobRefusedError unless `snapshot` is the one the envelope was signed with. */
 export function checkSnapshot(envelope: JobEnvelope, snapshot: unknown): StackSnapshot {
   if (snapshotHash(snapshot as StackSnapshot) !== envelope.snapshotHash) {
-    throw new JobRefusedError('refused a step job: its stack snapshot is not the one the client signed', { hint: 'Something rewrote the job in Redis; check who can write to it.' });
+    throw new JobRefusedError('refused a step job: its stack snapshot is not the one the client signed', {
+      hint: 'Something rewrote the job in Redis; check who can write to it.',
+    });
   }
   return snapshot as StackSnapshot;
 }
@@ -122,7 +166,12 @@ export function checkSnapshot(envelope: JobEnvelope, snapshot: unknown): StackSn
  * Checks a step state taken from Redis against the worker keys this client trusts and against
  * the run and step it is filed under. A refusal gives the reason for the step's failure.
  */
-export function openResult(signed: unknown, runId: string, stepId: string, trusted: ReadonlyMap<string, TrustedKey>): { ok: true; result: StepResult; signer: TrustedKey } | { ok: false; reason: string } {
+export function openResult(
+  signed: unknown,
+  runId: string,
+  stepId: string,
+  trusted: ReadonlyMap<string, TrustedKey>,
+): { ok: true; result: StepResult; signer: TrustedKey } | { ok: false; reason: string } {
   const v = verifyMessage(signed, RESULT_DOMAIN, trusted);
   if (!v.ok) return { ok: false, reason: `its result in Redis was refused: ${v.reason}` };
   const r = v.payload as Partial<Record<keyof StepResult, unknown>>;
@@ -143,12 +192,24 @@ export function openResult(signed: unknown, runId: string, stepId: string, trust
 export function parseStepJob(data: unknown): StepJobData {
   const d = (typeof data === 'object' ? data : null) as Partial<Record<keyof StepJobData, unknown>> | null;
   const stack = d?.stack as Partial<StackSnapshot> | null | undefined;
-  const ok = d !== null && d.v === PAYLOAD_VERSION && typeof d.runId === 'string' && typeof d.stepId === 'string'
-    && typeof d.job === 'object' && d.job !== null && typeof stack === 'object' && stack !== null && typeof stack.name === 'string' && Array.isArray(stack.components);
+  const ok =
+    d !== null &&
+    d.v === PAYLOAD_VERSION &&
+    typeof d.runId === 'string' &&
+    typeof d.stepId === 'string' &&
+    typeof d.job === 'object' &&
+    d.job !== null &&
+    typeof stack === 'object' &&
+    stack !== null &&
+    typeof stack.name === 'string' &&
+    Array.isArray(stack.components);
   if (!ok) {
-    throw new JobRefusedError(`refused a step job: it is not a keystack step job of payload version ${PAYLOAD_VERSION}`, {
-      hint: 'Run the same keystack version on the client and the workers; jobs from older versions are not signed and are refused.',
-    });
+    throw new JobRefusedError(
+      `refused a step job: it is not a keystack step job of payload version ${PAYLOAD_VERSION}`,
+      {
+        hint: 'Run the same keystack version on the client and the workers; jobs from older versions are not signed and are refused.',
+      },
+    );
   }
   return data as StepJobData;
 }

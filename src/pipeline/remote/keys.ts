@@ -14,8 +14,16 @@ import { writePrivateFileAtomic } from '../../support/atomic-file.js';
 import { ensurePrivateDir } from '../../support/private-files.js';
 import { checkTrustedFile } from '../../support/trust.js';
 import {
-  keyring, loadOrCreateSigningKey, loadSigningKey, parsePublicKey, parsePublicKeys, readPublicKeysFile, signingKeyFile,
-  type PublicKeyInfo, type SigningKey, type TrustedKey,
+  keyring,
+  loadOrCreateSigningKey,
+  loadSigningKey,
+  parsePublicKey,
+  parsePublicKeys,
+  readPublicKeysFile,
+  signingKeyFile,
+  type PublicKeyInfo,
+  type SigningKey,
+  type TrustedKey,
 } from '../../support/signing.js';
 
 export type KeyRole = 'client' | 'worker';
@@ -56,7 +64,9 @@ export function activateNextKey(configDir: string, role: KeyRole): { retired: Si
   const dir = keysDir(configDir);
   const next = nextKey(configDir, role, false);
   if (!next) {
-    throw new ConfigError(`there is no ${role} key being rolled out`, { hint: `Start with \`keystack keys rotate --role ${role}\`, trust the printed key everywhere, then run it again with --activate.` });
+    throw new ConfigError(`there is no ${role} key being rolled out`, {
+      hint: `Start with \`keystack keys rotate --role ${role}\`, trust the printed key everywhere, then run it again with --activate.`,
+    });
   }
   const retired = ownKey(configDir, role);
   const retiredFile = signingKeyFile(dir, `${role}.retired-${new Date().toISOString().replace(/[:.]/g, '-')}`);
@@ -82,9 +92,15 @@ export function trustedKeys(role: KeyRole, o: TrustSources): Map<string, Trusted
   const envName = role === 'client' ? WORKER_TRUSTED_KEYS_ENV : CLIENT_TRUSTED_WORKER_KEYS_ENV;
   const keys = [...readPublicKeysFile(trustListFile(o.configDir, role))];
   for (const f of o.files ?? []) {
-    if (!existsSync(f)) throw new ConfigError(`the key file ${f} does not exist`, { hint: 'Give a file holding a public key printed by `keystack keys show-public`.' });
+    if (!existsSync(f))
+      throw new ConfigError(`the key file ${f} does not exist`, {
+        hint: 'Give a file holding a public key printed by `keystack keys show-public`.',
+      });
     const found = readPublicKeysFile(f);
-    if (found.length === 0) throw new ConfigError(`${f} holds no public key`, { hint: 'Give a file holding a public key printed by `keystack keys show-public`.' });
+    if (found.length === 0)
+      throw new ConfigError(`${f} holds no public key`, {
+        hint: 'Give a file holding a public key printed by `keystack keys show-public`.',
+      });
     keys.push(...found);
   }
   const fromEnv = o.env[envName];
@@ -122,10 +138,14 @@ export class TrustedKeys {
 /** Reads a public key given as the key text itself or as a file holding it. */
 export function publicKeyArgument(arg: string): TrustedKey {
   if (arg.trim().startsWith('keystack-ed25519:')) return parsePublicKey(arg, 'the key given');
-  if (!existsSync(arg)) throw new ConfigError(`'${arg}' is neither a public key nor a file`, { hint: 'Give the line printed by `keystack keys show-public`, or a file holding it.' });
+  if (!existsSync(arg))
+    throw new ConfigError(`'${arg}' is neither a public key nor a file`, {
+      hint: 'Give the line printed by `keystack keys show-public`, or a file holding it.',
+    });
   checkTrustedFile(arg);
   const keys = parsePublicKeys(readFileSync(arg, 'utf8'), arg);
-  if (keys.length !== 1) throw new ConfigError(`${arg} holds ${keys.length} public keys, not one`, { hint: 'Trust one key per call.' });
+  if (keys.length !== 1)
+    throw new ConfigError(`${arg} holds ${keys.length} public keys, not one`, { hint: 'Trust one key per call.' });
   return keys[0] as TrustedKey;
 }
 
@@ -152,7 +172,11 @@ function readTrustList(configDir: string, role: KeyRole): ListedKey[] {
 function writeTrustList(configDir: string, role: KeyRole, keys: readonly ListedKey[]): void {
   ensurePrivateDir(keysDir(configDir));
   const header = `# ${role} keys this machine trusts, one per line; written by \`keystack keys trust\`\n`;
-  writePrivateFileAtomic(trustListFile(configDir, role), header + keys.map((k) => `${k.text}${k.name ? ` # ${k.name}` : ''}\n`).join(''), { overwrite: true });
+  writePrivateFileAtomic(
+    trustListFile(configDir, role),
+    header + keys.map((k) => `${k.text}${k.name ? ` # ${k.name}` : ''}\n`).join(''),
+    { overwrite: true },
+  );
 }
 
 export function listTrusted(configDir: string, role: KeyRole): ListedKey[] {

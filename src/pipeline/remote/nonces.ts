@@ -20,11 +20,18 @@ export function nonceFile(configDir: string): string {
 
 export function openNonceRecord(file: string, now: () => number = Date.now): NonceRecord {
   const db: Database.Database = openShared(file, ['journal_mode = WAL']);
-  retryBusy(() => db.exec('CREATE TABLE IF NOT EXISTS seen (run_id TEXT NOT NULL, step_id TEXT NOT NULL, attempt INTEGER NOT NULL, deadline INTEGER NOT NULL, seen_at INTEGER NOT NULL, PRIMARY KEY (run_id, step_id, attempt)) WITHOUT ROWID'));
+  retryBusy(() =>
+    db.exec(
+      'CREATE TABLE IF NOT EXISTS seen (run_id TEXT NOT NULL, step_id TEXT NOT NULL, attempt INTEGER NOT NULL, deadline INTEGER NOT NULL, seen_at INTEGER NOT NULL, PRIMARY KEY (run_id, step_id, attempt)) WITHOUT ROWID',
+    ),
+  );
   retryBusy(() => db.prepare('DELETE FROM seen WHERE deadline < ?').run(now()));
-  const insert = db.prepare('INSERT OR IGNORE INTO seen (run_id, step_id, attempt, deadline, seen_at) VALUES (?, ?, ?, ?, ?)');
+  const insert = db.prepare(
+    'INSERT OR IGNORE INTO seen (run_id, step_id, attempt, deadline, seen_at) VALUES (?, ?, ?, ?, ?)',
+  );
   return {
-    claim: (runId, stepId, attempt, deadline) => retryBusy(() => insert.run(runId, stepId, attempt, deadline, now()).changes === 1),
+    claim: (runId, stepId, attempt, deadline) =>
+      retryBusy(() => insert.run(runId, stepId, attempt, deadline, now()).changes === 1),
     close: () => db.close(),
   };
 }

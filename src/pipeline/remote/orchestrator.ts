@@ -18,9 +18,27 @@ import { cacheEnabled, type Pipeline, type StepNode } from '../step.js';
 import type { SignedMessage } from '../../support/signing.js';
 import { openResult, signJob, snapshotHash, stepOutputUri, type JobEnvelope } from './envelope.js';
 import { ownKey, trustListFile, TrustedKeys, CLIENT_TRUSTED_WORKER_KEYS_ENV } from './keys.js';
-import { addStepJob, claimedStatus, queueFor, queueSource, readRunState, retryPolicy, writeRun, type RemoteRunState, type RemoteStepState } from './protocol.js';
+import {
+  addStepJob,
+  claimedStatus,
+  queueFor,
+  queueSource,
+  readRunState,
+  retryPolicy,
+  writeRun,
+  type RemoteRunState,
+  type RemoteStepState,
+} from './protocol.js';
 import { loadBullmq, openRedis, type RedisClient } from './redis.js';
-import { componentFields, managerFields, moduleHash, modulePathIn, PAYLOAD_VERSION, snapshotComponent, type StackSnapshot } from './snapshot.js';
+import {
+  componentFields,
+  managerFields,
+  moduleHash,
+  modulePathIn,
+  PAYLOAD_VERSION,
+  snapshotComponent,
+  type StackSnapshot,
+} from './snapshot.js';
 import { openRunArtifactStore } from './store.js';
 
 /** How often the client reads the run's state while it follows a run. */
@@ -33,7 +51,9 @@ export function isRemoteOrchestrator(stack: StackRuntime): boolean {
 /** The stack as a job carries it: configs as stored, references as text. */
 export function stackSnapshot(ks: Keystack, stack: StackRuntime): StackSnapshot {
   // components() includes the step operators.
-  const components = stack.components().map((c) => snapshotComponent(c.record, componentFields(c.flavor), COMPONENT_LABEL[c.type]));
+  const components = stack
+    .components()
+    .map((c) => snapshotComponent(c.record, componentFields(c.flavor), COMPONENT_LABEL[c.type]));
   const sm = ks.stackComponent(stack.record, 'secrets_manager');
   const manager = stack.rawSecretsManager;
   if (sm && manager) components.push(snapshotComponent(sm, managerFields(manager.flavor), 'secrets-manager'));
@@ -45,7 +65,10 @@ export async function connectOrchestrator(stack: StackRuntime): Promise<{ redis:
   const orch = stack.orchestrator;
   const source = `the redis_url of orchestrator '${orch.name}'`;
   const url = await orch.getString('redis_url');
-  if (url === undefined) throw new ConfigError(`orchestrator '${orch.name}' has no redis_url`, { hint: `Set it: \`keystack orchestrator update ${orch.name} --redis_url={{redis.url}}\`.` });
+  if (url === undefined)
+    throw new ConfigError(`orchestrator '${orch.name}' has no redis_url`, {
+      hint: `Set it: \`keystack orchestrator update ${orch.name} --redis_url={{redis.url}}\`.`,
+    });
   return { redis: await openRedis(url, { who: 'the client', source, blocking: false }), url };
 }
 
@@ -60,7 +83,12 @@ export function clientTrustedWorkers(ks: Keystack, files: readonly string[] | un
   return trusted;
 }
 
-export async function runOnWorkers(ks: Keystack, stack: StackRuntime, p: Pipeline, options: RunOptions): Promise<RunSummary> {
+export async function runOnWorkers(
+  ks: Keystack,
+  stack: StackRuntime,
+  p: Pipeline,
+  options: RunOptions,
+): Promise<RunSummary> {
   if (!options.module) {
     throw new ConfigError('the bullmq orchestrator needs the module that defines the pipeline', {
       hint: 'Run it with `keystack pipeline run FILE`, or pass `module: { path, exportName }`: workers load the same module from their code root.',
@@ -69,7 +97,11 @@ export async function runOnWorkers(ks: Keystack, stack: StackRuntime, p: Pipelin
   const nodes = p.graph();
   const codeRoot = resolve(options.codeRoot ?? ks.env['KEYSTACK_CODE_ROOT'] ?? process.cwd());
   const snapshot = stackSnapshot(ks, stack);
-  const module = { path: modulePathIn(codeRoot, options.module.path), exportName: options.module.exportName, sha256: moduleHash(options.module.path) };
+  const module = {
+    path: modulePathIn(codeRoot, options.module.path),
+    exportName: options.module.exportName,
+    sha256: moduleHash(options.module.path),
+  };
   const trusted = clientTrustedWorkers(ks, options.trustWorkerKeys);
   const key = ownKey(ks.configDir, 'client');
   const { redis, url } = await connectOrchestrator(stack);
@@ -78,11 +110,29 @@ export async function runOnWorkers(ks: Keystack, stack: StackRuntime, p: Pipelin
   const queues = queueSource(bullmq, redis);
   const runs = new RunStore(ks.store);
   const run: RunRecord = {
-    id: randomUUID(), pipeline: p.name, stack: stack.name, orchestrator: stack.orchestrator.name, module: options.module.path,
-    exportName: options.module.exportName, status: 'running', startedAt: new Date().toISOString(), endedAt: null, error: null,
+    id: randomUUID(),
+    pipeline: p.name,
+    stack: stack.name,
+    orchestrator: stack.orchestrator.name,
+    module: options.module.path,
+    exportName: options.module.exportName,
+    status: 'running',
+    startedAt: new Date().toISOString(),
+    endedAt: null,
+    error: null,
   };
   try {
-    runs.createRun(run, nodes.map((n, position) => ({ stepId: n.id, name: n.step.name, position, params: n.params, cacheEnabled: cacheEnabled(n.step, p) })), { remote: 'bullmq' });
+    runs.createRun(
+      run,
+      nodes.map((n, position) => ({
+        stepId: n.id,
+        name: n.step.name,
+        position,
+        params: n.params,
+        cacheEnabled: cacheEnabled(n.step, p),
+      })),
+      { remote: 'bullmq' },
+    );
     const policy = retryPolicy(snapshot);
     const deadline = Date.parse(run.startedAt) + policy.deadlineSeconds * 1000;
     const hash = snapshotHash(snapshot);
@@ -90,16 +140,29 @@ export async function runOnWorkers(ks: Keystack, stack: StackRuntime, p: Pipelin
     const jobs = new Map<string, SignedMessage>();
     for (const node of nodes) {
       const envelope: JobEnvelope = {
-        runId: run.id, pipeline: p.name, snapshotHash: hash, module, step: { id: node.id, name: node.step.name, params: node.params },
+        runId: run.id,
+        pipeline: p.name,
+        snapshotHash: hash,
+        module,
+        step: { id: node.id, name: node.step.name, params: node.params },
         inputs: Object.fromEntries(Object.entries(node.upstream).map(([k, from]) => [k, stepOutputUri(run.id, from)])),
-        queue: queueFor(snapshot, node.stepOperator), attempts: policy.attempts, deadline, noCache: options.noCache === true,
+        queue: queueFor(snapshot, node.stepOperator),
+        attempts: policy.attempts,
+        deadline,
+        noCache: options.noCache === true,
       };
       jobs.set(node.id, signJob(key, envelope));
     }
     await writeRun(redis, run.id, { pipeline: p.name, steps: nodes.map((n) => n.id), startedAt: run.startedAt }, jobs);
     for (const node of nodes.filter((n) => Object.keys(n.upstream).length === 0)) {
       const job = jobs.get(node.id) as SignedMessage;
-      await addStepJob(queues, queueFor(snapshot, node.stepOperator), { v: PAYLOAD_VERSION, runId: run.id, stepId: node.id, job, stack: snapshot });
+      await addStepJob(queues, queueFor(snapshot, node.stepOperator), {
+        v: PAYLOAD_VERSION,
+        runId: run.id,
+        stepId: node.id,
+        job,
+        stack: snapshot,
+      });
     }
     options.onRunStart?.(runs.getRun(run.id), stack);
     if (options.detach) return { run: runs.getRun(run.id), steps: runs.steps(run.id), outputs: {} };
@@ -117,14 +180,26 @@ async function checkStepOperatorRedis(stack: StackRuntime, nodes: readonly StepN
     if (!used.has(op.name)) continue;
     const opUrl = await op.getString('redis_url');
     if (opUrl !== undefined && opUrl !== url) {
-      throw new ConfigError(`step operator '${op.name}' uses another Redis than orchestrator '${stack.orchestrator.name}'`, {
-        hint: 'Give the step operator the same redis_url as the orchestrator (e.g. the same reference); its own queue keeps its steps apart.',
-      });
+      throw new ConfigError(
+        `step operator '${op.name}' uses another Redis than orchestrator '${stack.orchestrator.name}'`,
+        {
+          hint: 'Give the step operator the same redis_url as the orchestrator (e.g. the same reference); its own queue keeps its steps apart.',
+        },
+      );
     }
   }
 }
 
-async function follow(ks: Keystack, stack: StackRuntime, runs: RunStore, runId: string, redis: RedisClient, trusted: TrustedKeys, deadline: number, options: RunOptions): Promise<RunSummary> {
+async function follow(
+  ks: Keystack,
+  stack: StackRuntime,
+  runs: RunStore,
+  runId: string,
+  redis: RedisClient,
+  trusted: TrustedKeys,
+  deadline: number,
+  options: RunOptions,
+): Promise<RunSummary> {
   const seen = new Map<string, string>();
   const synced: SyncCache = new Map();
   for (;;) {
@@ -133,7 +208,14 @@ async function follow(ks: Keystack, stack: StackRuntime, runs: RunStore, runId: 
       const key = `${s.status}:${s.attempts ?? 0}`;
       if (seen.get(stepId) === key) return;
       seen.set(stepId, key);
-      options.onStep?.({ runId, stepId, status: toStepStatus(s.status), durationMs: s.durationMs, error: s.error, worker: s.worker });
+      options.onStep?.({
+        runId,
+        stepId,
+        status: toStepStatus(s.status),
+        durationMs: s.durationMs,
+        error: s.error,
+        worker: s.worker,
+      });
     });
     if (outcome === 'failed') {
       const failed = runs.steps(runId).find((s) => s.status === 'failed');
@@ -141,8 +223,14 @@ async function follow(ks: Keystack, stack: StackRuntime, runs: RunStore, runId: 
     }
     if (outcome === 'completed') break;
     if (Date.now() > deadline) {
-      runs.finishRun(runId, 'failed', 'the run did not finish before its deadline (run_deadline_seconds of the orchestrator)');
-      throw new ConfigError(`run ${runId} did not finish before its deadline`, { hint: 'Check that workers serve its queues; give runs more time with `keystack orchestrator update NAME --run_deadline_seconds=N`.' });
+      runs.finishRun(
+        runId,
+        'failed',
+        'the run did not finish before its deadline (run_deadline_seconds of the orchestrator)',
+      );
+      throw new ConfigError(`run ${runId} did not finish before its deadline`, {
+        hint: 'Check that workers serve its queues; give runs more time with `keystack orchestrator update NAME --run_deadline_seconds=N`.',
+      });
     }
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
@@ -168,8 +256,13 @@ function toStepStatus(s: RemoteStepState['status']): StepStatus {
 export type SyncCache = Map<string, { sig: unknown; state: RemoteStepState }>;
 
 export function syncRemoteRun(
-  runs: RunStore, runId: string, state: RemoteRunState, trusted: TrustedKeys, cache: SyncCache = new Map(),
-  o: { skipRunning?: boolean } = {}, onChange?: (stepId: string, s: RemoteStepState) => void,
+  runs: RunStore,
+  runId: string,
+  state: RemoteRunState,
+  trusted: TrustedKeys,
+  cache: SyncCache = new Map(),
+  o: { skipRunning?: boolean } = {},
+  onChange?: (stepId: string, s: RemoteStepState) => void,
 ): 'running' | 'completed' | 'failed' {
   const steps = runs.steps(runId);
   let failed: { stepId: string; error: string } | undefined;
@@ -189,8 +282,16 @@ export function syncRemoteRun(
       // Unsigned or unknown states are not cached: a refusal stays a refusal only while it is the state in Redis.
       if (typeof sig === 'string') cache.set(rec.stepId, { sig, state: s });
       runs.recordRemoteStep(runId, rec.stepId, {
-        status: toStepStatus(s.status), worker: s.worker ?? null, attempts: s.attempts ?? null, durationMs: s.durationMs ?? null, error: s.error ?? null,
-        output: s.output ?? null, cachedFrom: s.cachedFrom ?? null, cacheKey: s.cacheKey ?? null, inputs: s.inputs ?? {}, startedAt: s.startedAt ?? null,
+        status: toStepStatus(s.status),
+        worker: s.worker ?? null,
+        attempts: s.attempts ?? null,
+        durationMs: s.durationMs ?? null,
+        error: s.error ?? null,
+        output: s.output ?? null,
+        cachedFrom: s.cachedFrom ?? null,
+        cacheKey: s.cacheKey ?? null,
+        inputs: s.inputs ?? {},
+        startedAt: s.startedAt ?? null,
       });
     }
     onChange?.(rec.stepId, s);
@@ -210,7 +311,11 @@ export function syncRemoteRun(
 }
 
 /** For `runs describe` / `runs list`: brings a remote run that is still going up to date from Redis. */
-export async function refreshRemoteRun(ks: Keystack, runId: string, load: (stack: string) => Promise<StackRuntime>): Promise<void> {
+export async function refreshRemoteRun(
+  ks: Keystack,
+  runId: string,
+  load: (stack: string) => Promise<StackRuntime>,
+): Promise<void> {
   const runs = new RunStore(ks.store);
   const run = runs.getRun(runId);
   if (run.status !== 'running' || runs.remoteOf(run.id) === null) return;

@@ -52,22 +52,50 @@ export function jobId(runId: string, stepId: string): string {
 }
 
 /** Writes the run's meta and every step's signed envelope, in one transaction. */
-export async function writeRun(redis: RedisClient, runId: string, meta: RemoteRunMeta, jobs: ReadonlyMap<string, SignedMessage>): Promise<void> {
+export async function writeRun(
+  redis: RedisClient,
+  runId: string,
+  meta: RemoteRunMeta,
+  jobs: ReadonlyMap<string, SignedMessage>,
+): Promise<void> {
   const fields: string[] = ['meta', JSON.stringify(meta)];
   for (const [stepId, job] of jobs) fields.push(`job:${stepId}`, JSON.stringify(job));
-  await redis.multi().hset(runKey(runId), ...fields).expire(runKey(runId), STATE_TTL_SECONDS).exec();
+  await redis
+    .multi()
+    .hset(runKey(runId), ...fields)
+    .expire(runKey(runId), STATE_TTL_SECONDS)
+    .exec();
 }
 
-export async function setStepState(redis: RedisClient, runId: string, stepId: string, state: SignedMessage): Promise<void> {
-  await redis.multi().hset(runKey(runId), `step:${stepId}`, JSON.stringify(state)).expire(runKey(runId), STATE_TTL_SECONDS).exec();
+export async function setStepState(
+  redis: RedisClient,
+  runId: string,
+  stepId: string,
+  state: SignedMessage,
+): Promise<void> {
+  await redis
+    .multi()
+    .hset(runKey(runId), `step:${stepId}`, JSON.stringify(state))
+    .expire(runKey(runId), STATE_TTL_SECONDS)
+    .exec();
 }
 
 /**
  * Records a step's final state and reads the whole run in one transaction: of two inputs of a
  * step completing at once, the second to commit sees both, so one of them schedules the step.
  */
-export async function finishStepState(redis: RedisClient, runId: string, stepId: string, state: SignedMessage): Promise<RemoteRunState> {
-  const r = await redis.multi().hset(runKey(runId), `step:${stepId}`, JSON.stringify(state)).expire(runKey(runId), STATE_TTL_SECONDS).hgetall(runKey(runId)).exec();
+export async function finishStepState(
+  redis: RedisClient,
+  runId: string,
+  stepId: string,
+  state: SignedMessage,
+): Promise<RemoteRunState> {
+  const r = await redis
+    .multi()
+    .hset(runKey(runId), `step:${stepId}`, JSON.stringify(state))
+    .expire(runKey(runId), STATE_TTL_SECONDS)
+    .hgetall(runKey(runId))
+    .exec();
   const all = r?.[2]?.[1] as Record<string, string> | undefined;
   return parseState(all ?? {});
 }
@@ -132,7 +160,9 @@ export interface RetryPolicy {
 export function retryPolicy(stack: StackSnapshot): RetryPolicy {
   const o = orchestratorOf(stack);
   return {
-    attempts: Math.max(1, intConfig(o, 'attempts', 3)), backoffMs: intConfig(o, 'backoff_ms', 1000), timeoutSeconds: intConfig(o, 'step_timeout_seconds', 0),
+    attempts: Math.max(1, intConfig(o, 'attempts', 3)),
+    backoffMs: intConfig(o, 'backoff_ms', 1000),
+    timeoutSeconds: intConfig(o, 'step_timeout_seconds', 0),
     deadlineSeconds: Math.max(1, intConfig(o, 'run_deadline_seconds', 86400)),
   };
 }
@@ -165,7 +195,10 @@ export async function addStepJob(queues: QueueSource, queueName: string, data: S
 }
 
 /** Queues opened on one connection, by name. */
-export function queueSource(bullmq: typeof import('bullmq'), redis: RedisClient): QueueSource & { close(): Promise<void> } {
+export function queueSource(
+  bullmq: typeof import('bullmq'),
+  redis: RedisClient,
+): QueueSource & { close(): Promise<void> } {
   const open = new Map<string, Queue>();
   return {
     async queue(name) {

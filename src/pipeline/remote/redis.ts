@@ -43,10 +43,14 @@ export function checkRedisUrl(url: string, what: string): void {
   try {
     u = new URL(url);
   } catch {
-    throw new ConfigError(`${what} is not a URL`, { hint: 'Give it as redis://[:PASSWORD@]HOST:PORT[/DB] (or rediss:// for TLS).' });
+    throw new ConfigError(`${what} is not a URL`, {
+      hint: 'Give it as redis://[:PASSWORD@]HOST:PORT[/DB] (or rediss:// for TLS).',
+    });
   }
   if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') {
-    throw new ConfigError(`${what} must start with redis:// or rediss://, not ${u.protocol}//`, { hint: 'Give it as redis://[:PASSWORD@]HOST:PORT[/DB].' });
+    throw new ConfigError(`${what} must start with redis:// or rediss://, not ${u.protocol}//`, {
+      hint: 'Give it as redis://[:PASSWORD@]HOST:PORT[/DB].',
+    });
   }
 }
 
@@ -106,11 +110,16 @@ export function redisError(e: unknown, url: string, o: Pick<OpenRedisOptions, 'w
       hint: `Check the password in ${o.source}: redis://:PASSWORD@HOST:PORT.`,
     });
   }
-  const net = typeof code === 'string' ? code : /ETIMEDOUT|ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|ECONNRESET/.exec(raw)?.[0];
+  const net =
+    typeof code === 'string'
+      ? code
+      : /ETIMEDOUT|ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|ECONNRESET/.exec(raw)?.[0];
   if (net || /Connection is closed|connect/i.test(raw)) {
     return new ConfigError(`cannot reach Redis at ${where} from ${o.who} (${net ?? raw})`, {
       hint: `Start Redis, or check the host and port in ${o.source}.`,
     });
   }
-  return new ConfigError(`Redis at ${where} failed for ${o.who}: ${raw}`, { hint: `Check ${o.source} and the Redis server's log.` });
+  return new ConfigError(`Redis at ${where} failed for ${o.who}: ${raw}`, {
+    hint: `Check ${o.source} and the Redis server's log.`,
+  });
 }

@@ -55,26 +55,37 @@ export interface StepJobData {
  * refused rather than sent, except `redis_url`, which workers never read from the snapshot (they
  * have their own --redis-url), so it is left out.
  */
-export function snapshotComponent(record: ComponentRecord, fields: Readonly<Record<string, { sensitive?: boolean | undefined }>>, label: string): SnapshotComponent {
+export function snapshotComponent(
+  record: ComponentRecord,
+  fields: Readonly<Record<string, { sensitive?: boolean | undefined }>>,
+  label: string,
+): SnapshotComponent {
   const config: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(record.config)) {
     const sensitive = Object.hasOwn(fields, k) && fields[k]?.sensitive === true;
     if (sensitive && typeof v === 'string' && v !== '' && !isReference(v)) {
       if (k === 'redis_url') continue;
-      throw new ConfigError(`field '${k}' of ${label} '${record.name}' holds a plain credential, which a remote run would send through Redis`, {
-        hint: `Store it as a secret and reference it: \`keystack secret register NAME --${k}=...\`, then set --${k}={{NAME.${k}}}.`,
-      });
+      throw new ConfigError(
+        `field '${k}' of ${label} '${record.name}' holds a plain credential, which a remote run would send through Redis`,
+        {
+          hint: `Store it as a secret and reference it: \`keystack secret register NAME --${k}=...\`, then set --${k}={{NAME.${k}}}.`,
+        },
+      );
     }
     config[k] = v;
   }
   return { uuid: record.uuid, type: record.type, flavor: record.flavor, name: record.name, config };
 }
 
-export function managerFields(flavor: FlavorDefinition<unknown>): Readonly<Record<string, { sensitive?: boolean | undefined }>> {
+export function managerFields(
+  flavor: FlavorDefinition<unknown>,
+): Readonly<Record<string, { sensitive?: boolean | undefined }>> {
   return flavor.config;
 }
 
-export function componentFields(flavor: ComponentFlavor): Readonly<Record<string, { sensitive?: boolean | undefined }>> {
+export function componentFields(
+  flavor: ComponentFlavor,
+): Readonly<Record<string, { sensitive?: boolean | undefined }>> {
   return flavor.config;
 }
 

@@ -4,6 +4,10 @@ import { openArtifactStore, type ArtifactStore } from '../artifacts.js';
 
 export type RunArtifactStore = ArtifactStore;
 
-export async function openRunArtifactStore(component: ResolvedComponent, configDir: string, env: Readonly<Record<string, string | undefined>>): Promise<RunArtifactStore> {
+export async function openRunArtifactStore(
+  component: ResolvedComponent,
+  configDir: string,
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<RunArtifactStore> {
   return openArtifactStore(component, { configDir, env });
 }

@@ -27,11 +27,30 @@ import { loadPipelineModule } from '../module.js';
 import { computeCacheKey } from '../run-common.js';
 import { cacheEnabled, checkJson, type Pipeline, type StepContext, type StepNode } from '../step.js';
 import type { StoredArtifact } from '../artifacts.js';
-import { checkSnapshot, JobRefusedError, openJob, parseStepJob, signResult, stepOutputUri, type JobEnvelope, type StepResult } from './envelope.js';
+import {
+  checkSnapshot,
+  JobRefusedError,
+  openJob,
+  parseStepJob,
+  signResult,
+  stepOutputUri,
+  type JobEnvelope,
+  type StepResult,
+} from './envelope.js';
 import { ownKey, trustedKeys } from './keys.js';
 import { nonceFile, openNonceRecord, type NonceRecord } from './nonces.js';
 import { checkJobStack, parseAllowSpec } from './pinning.js';
-import { addStepJob, claimedStatus, finishStepState, QUEUE_PREFIX, queueSource, readRunState, retryPolicy, runFailed, setStepState } from './protocol.js';
+import {
+  addStepJob,
+  claimedStatus,
+  finishStepState,
+  QUEUE_PREFIX,
+  queueSource,
+  readRunState,
+  retryPolicy,
+  runFailed,
+  setStepState,
+} from './protocol.js';
 import { loadBullmq, openRedis, redisError } from './redis.js';
 import { moduleHash, PAYLOAD_VERSION, type StackSnapshot, type StepJobData } from './snapshot.js';
 import { openRunArtifactStore, type RunArtifactStore } from './store.js';
@@ -100,10 +119,20 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
   const log = o.onLog ?? (() => undefined);
   const source = o.redisSource ?? '--redis-url';
   const who = `worker ${id}`;
-  if (o.queues.length === 0) throw new ConfigError('a worker needs at least one queue', { hint: 'Pass --queue NAME (the orchestrator\'s queue is `keystack` unless configured).' });
-  const own = new Keystack({ ...(o.configDir === undefined ? {} : { configDir: o.configDir }), env, onWarning: () => undefined });
+  if (o.queues.length === 0)
+    throw new ConfigError('a worker needs at least one queue', {
+      hint: "Pass --queue NAME (the orchestrator's queue is `keystack` unless configured).",
+    });
+  const own = new Keystack({
+    ...(o.configDir === undefined ? {} : { configDir: o.configDir }),
+    env,
+    onWarning: () => undefined,
+  });
   const trustedClients = trustedKeys('client', { configDir: own.configDir, files: o.trustKeys, env });
-  const allowed = [...(o.allowManagers ?? []).map((s) => parseAllowSpec('secrets_manager', s)), ...(o.allowArtifactStores ?? []).map((s) => parseAllowSpec('artifact_store', s))];
+  const allowed = [
+    ...(o.allowManagers ?? []).map((s) => parseAllowSpec('secrets_manager', s)),
+    ...(o.allowArtifactStores ?? []).map((s) => parseAllowSpec('artifact_store', s)),
+  ];
   if (trustedClients.size === 0) {
     await own.close();
     throw new ConfigError('this worker trusts no client key, so it would refuse every job', {
@@ -137,7 +166,8 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
     return ctx;
   };
 
-  const sign = (envelope: JobEnvelope, r: Omit<StepResult, 'runId' | 'stepId' | 'worker'>) => signResult(key, { runId: envelope.runId, stepId: envelope.step.id, worker: id, ...r });
+  const sign = (envelope: JobEnvelope, r: Omit<StepResult, 'runId' | 'stepId' | 'worker'>) =>
+    signResult(key, { runId: envelope.runId, stepId: envelope.step.id, worker: id, ...r });
 
   // Snapshots already checked against a signed hash: a later step of the run is not hashed again,
   // and its job's own copy of the snapshot is not even read.
@@ -158,15 +188,23 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
     const { envelope } = openJob(carried.job, trustedClients);
     const data: StepJobData = { ...carried, stack: snapshotOf(envelope, carried.stack) };
     if (envelope.runId !== data.runId || envelope.step.id !== data.stepId) {
-      throw new JobRefusedError('refused a step job: its routing fields do not match its signed envelope', { hint: 'Something rewrote the job in Redis; check who can write to it.' });
+      throw new JobRefusedError('refused a step job: its routing fields do not match its signed envelope', {
+        hint: 'Something rewrote the job in Redis; check who can write to it.',
+      });
     }
     // The queue decides which workers (with which credentials) run a step: a job moved to another
     // queue would run with credentials the client never meant it to.
     if (envelope.queue !== job.queueName) {
-      throw new JobRefusedError('refused a step job: it was taken from another queue than the one the client signed it for', { hint: 'Something moved the job in Redis; check who can write to it.' });
+      throw new JobRefusedError(
+        'refused a step job: it was taken from another queue than the one the client signed it for',
+        { hint: 'Something moved the job in Redis; check who can write to it.' },
+      );
     }
     const attempt = job.attemptsMade + 1;
-    if (attempt > envelope.attempts) throw new JobRefusedError('refused a step job: it claims more attempts than the client allowed', { hint: 'Something rewrote the job in Redis; check who can write to it.' });
+    if (attempt > envelope.attempts)
+      throw new JobRefusedError('refused a step job: it claims more attempts than the client allowed', {
+        hint: 'Something rewrote the job in Redis; check who can write to it.',
+      });
     if (!nonces.claim(envelope.runId, envelope.step.id, attempt, envelope.deadline)) throw new ReplayedJobError();
     return { data, envelope, attempt };
   };
@@ -212,7 +250,18 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
     } catch (e) {
       const message = maskedMessage(e, ctx);
       const last = attempt >= policy.attempts || isUnrecoverable(e);
-      await setStepState(redis, runId, stepId, sign(envelope, { status: last ? 'failed' : 'running', attempts: attempt, startedAt, durationMs: performance.now() - started, error: message }));
+      await setStepState(
+        redis,
+        runId,
+        stepId,
+        sign(envelope, {
+          status: last ? 'failed' : 'running',
+          attempts: attempt,
+          startedAt,
+          durationMs: performance.now() - started,
+          error: message,
+        }),
+      );
       log(`${runId.slice(0, 8)} ${stepId}: attempt ${attempt} failed: ${message}`);
       // BullMQ keeps the message and the stack in Redis: both are the masked message only.
       const err = last && isUnrecoverable(e) ? new bullmq.UnrecoverableError(message) : new Error(message);
@@ -246,8 +295,13 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
     await own.close();
     throw e instanceof KeystackError ? e : redisError(e, o.redisUrl, { who, source });
   }
-  const pinning = pins.allowed.length > 0 ? `${pins.allowed.length} allowed location${pins.allowed.length === 1 ? '' : 's'}` : 'its own registered components only';
-  log(`worker ${id} serving ${o.queues.map((q) => `'${q}'`).join(', ')} (code root ${codeRoot}; key ${key.id}; trusts ${trustedClients.size} client key${trustedClients.size === 1 ? '' : 's'}; credentials go to ${pinning})`);
+  const pinning =
+    pins.allowed.length > 0
+      ? `${pins.allowed.length} allowed location${pins.allowed.length === 1 ? '' : 's'}`
+      : 'its own registered components only';
+  log(
+    `worker ${id} serving ${o.queues.map((q) => `'${q}'`).join(', ')} (code root ${codeRoot}; key ${key.id}; trusts ${trustedClients.size} client key${trustedClients.size === 1 ? '' : 's'}; credentials go to ${pinning})`,
+  );
   return {
     id,
     async close() {
@@ -268,7 +322,9 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
  */
 class ReplayedJobError extends JobRefusedError {
   constructor() {
-    super('refused a step job: this worker has already run this attempt of the step (a replay)', { hint: 'Each attempt of a signed step runs at most once per worker.' });
+    super('refused a step job: this worker has already run this attempt of the step (a replay)', {
+      hint: 'Each attempt of a signed step runs at most once per worker.',
+    });
   }
 }
 
@@ -287,11 +343,20 @@ export class CodeMismatchError extends ConfigError {}
 
 const PLACEHOLDER = '__keystack_worker';
 
-async function buildRunContext(envelope: JobEnvelope, snapshot: StackSnapshot, o: { env: Readonly<Record<string, string | undefined>>; codeRoot: string; componentFlavors: readonly ComponentFlavor[] | undefined }): Promise<RunContext> {
+async function buildRunContext(
+  envelope: JobEnvelope,
+  snapshot: StackSnapshot,
+  o: {
+    env: Readonly<Record<string, string | undefined>>;
+    codeRoot: string;
+    componentFlavors: readonly ComponentFlavor[] | undefined;
+  },
+): Promise<RunContext> {
   const mod = envelope.module;
   const file = resolve(o.codeRoot, mod.path);
   const rel = relative(o.codeRoot, file);
-  if (rel.startsWith('..') || isAbsolute(rel)) throw new ConfigError(`the job names module ${mod.path}, outside this worker's code root`);
+  if (rel.startsWith('..') || isAbsolute(rel))
+    throw new ConfigError(`the job names module ${mod.path}, outside this worker's code root`);
   if (!existsSync(file)) {
     throw new CodeMismatchError(`pipeline module ${mod.path} is not in this worker's code root ${o.codeRoot}`, {
       hint: 'Deploy the same code on the worker (same path relative to --code-root) as the client ran.',
@@ -299,9 +364,12 @@ async function buildRunContext(envelope: JobEnvelope, snapshot: StackSnapshot, o
   }
   const hash = moduleHash(file);
   if (hash !== mod.sha256) {
-    throw new CodeMismatchError(`pipeline module ${mod.path} in this worker's code root differs from the one the client ran (sha256 ${hash.slice(0, 12)}, expected ${mod.sha256.slice(0, 12)})`, {
-      hint: 'Deploy the same commit on the worker and the client; code is not sent through Redis.',
-    });
+    throw new CodeMismatchError(
+      `pipeline module ${mod.path} in this worker's code root differs from the one the client ran (sha256 ${hash.slice(0, 12)}, expected ${mod.sha256.slice(0, 12)})`,
+      {
+        hint: 'Deploy the same commit on the worker and the client; code is not sent through Redis.',
+      },
+    );
   }
   const { pipeline } = await loadPipelineModule(file, mod.exportName);
   const dir = mkdtempSync(join(tmpdir(), 'keystack-worker-'));
@@ -357,10 +425,15 @@ function contentHash(value: unknown): string {
   return createHash('sha256').update(JSON.stringify({ value })).digest('hex');
 }
 
-async function runOne(ctx: RunContext, envelope: JobEnvelope, timeoutSeconds: number): Promise<Omit<StepResult, 'runId' | 'stepId' | 'worker'>> {
+async function runOne(
+  ctx: RunContext,
+  envelope: JobEnvelope,
+  timeoutSeconds: number,
+): Promise<Omit<StepResult, 'runId' | 'stepId' | 'worker'>> {
   const stepId = envelope.step.id;
   const node = ctx.nodes.find((n) => n.id === stepId);
-  if (!node) throw new CodeMismatchError(`pipeline '${ctx.pipeline.name}' in ${envelope.module.path} has no step '${stepId}'`);
+  if (!node)
+    throw new CodeMismatchError(`pipeline '${ctx.pipeline.name}' in ${envelope.module.path} has no step '${stepId}'`);
   // The inputs come from the URIs the client signed, and their hashes from what is read, never
   // from Redis: a forged hash could otherwise pick another run's cached output.
   const inputs: Record<string, unknown> = { ...node.params };
@@ -381,13 +454,20 @@ async function runOne(ctx: RunContext, envelope: JobEnvelope, timeoutSeconds: nu
       }
     }
   }
-  const context: StepContext = { stack: ctx.stack, stepName: node.step.name, stepId: node.id, runId: envelope.runId, pipelineName: envelope.pipeline };
+  const context: StepContext = {
+    stack: ctx.stack,
+    stepName: node.step.name,
+    stepId: node.id,
+    runId: envelope.runId,
+    pipelineName: envelope.pipeline,
+  };
   const running = Promise.resolve((node.step.run as (i: unknown, c: StepContext) => unknown)(inputs, context));
   const value = timeoutSeconds > 0 ? await withTimeout(running, timeoutSeconds) : await running;
   checkJson(value, `the output of step '${node.id}'`);
   // One name per step and run: a step run again after its worker died overwrites, never adds.
   const output: StoredArtifact = await ctx.artifacts.write(outputUri, value);
-  if (cacheEnabled(node.step, ctx.pipeline)) await ctx.artifacts.putCacheEntry(cacheKey, { ...output, runId: envelope.runId });
+  if (cacheEnabled(node.step, ctx.pipeline))
+    await ctx.artifacts.putCacheEntry(cacheKey, { ...output, runId: envelope.runId });
   return { status: 'completed', output, cacheKey, inputs: stored };
 }
 
@@ -407,7 +487,13 @@ async function withTimeout<T>(p: Promise<T>, seconds: number): Promise<T> {
  * Adds each step that reads this one's output and whose inputs are now all complete, with the
  * envelope the client signed for it (forwarded unchanged; the worker that takes it checks it).
  */
-async function scheduleDependents(ctx: RunContext, data: StepJobData, stepId: string, state: Awaited<ReturnType<typeof readRunState>>, queues: Parameters<typeof addStepJob>[0]): Promise<void> {
+async function scheduleDependents(
+  ctx: RunContext,
+  data: StepJobData,
+  stepId: string,
+  state: Awaited<ReturnType<typeof readRunState>>,
+  queues: Parameters<typeof addStepJob>[0],
+): Promise<void> {
   const done = (id: string) => {
     const s = claimedStatus(state.steps.get(id));
     return s === 'completed' || s === 'cached';
@@ -425,6 +511,12 @@ async function scheduleDependents(ctx: RunContext, data: StepJobData, stepId: st
     } catch {
       continue;
     }
-    await addStepJob(queues, q, { v: PAYLOAD_VERSION, runId: data.runId, stepId: node.id, job: job as StepJobData['job'], stack: data.stack });
+    await addStepJob(queues, q, {
+      v: PAYLOAD_VERSION,
+      runId: data.runId,
+      stepId: node.id,
+      job: job as StepJobData['job'],
+      stack: data.stack,
+    });
   }
 }

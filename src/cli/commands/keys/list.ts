@@ -4,7 +4,7 @@ import { keyShapes } from './role.js';
 
 export default defineCommand({
   path: 'keys list',
-  description: 'this machine\'s keys and the keys it trusts',
+  description: "this machine's keys and the keys it trusts",
   examples: ['keystack keys list', 'keystack keys list --json'],
   /** `next` is the id of a key prepared by `keys rotate`, not yet activated. */
   shape: (z) => {
@@ -22,7 +22,9 @@ export default defineCommand({
       const key = existingKey(configDir, r);
       return key ? [{ role: r, id: key.id, next: nextKey(configDir, r, false)?.id ?? null }] : [];
     });
-    const trusted = (['client', 'worker'] as const).flatMap((r) => listTrusted(configDir, r).map((k) => ({ role: r, id: k.id, name: k.name })));
+    const trusted = (['client', 'worker'] as const).flatMap((r) =>
+      listTrusted(configDir, r).map((k) => ({ role: r, id: k.id, name: k.name })),
+    );
     const rows = [
       ...own.map((k) => ['own', k.role, k.id + (k.next ? ` (next: ${k.next})` : ''), '']),
       ...trusted.map((k) => ['trusted', k.role, k.id, k.name ?? '']),

@@ -6,10 +6,17 @@ import type { OptionSpec, Zod } from '../../define.js';
 export function role(r: string | undefined): KeyRole {
   if (r === undefined || r === 'client') return 'client';
   if (r === 'worker') return 'worker';
-  throw new UsageError(`--role must be client or worker, not '${r}'`, 'client: the key that signs runs; worker: the key a worker signs step results with.');
+  throw new UsageError(
+    `--role must be client or worker, not '${r}'`,
+    'client: the key that signs runs; worker: the key a worker signs step results with.',
+  );
 }
 
-export const roleOption = (description: string): OptionSpec => ({ flags: '--role <role>', description, complete: 'key-role' });
+export const roleOption = (description: string): OptionSpec => ({
+  flags: '--role <role>',
+  description,
+  complete: 'key-role',
+});
 
 /** The JSON of keys and roles, built from the zod the shape function is given. */
 export function keyShapes(z: Zod) {

@@ -4,14 +4,26 @@ import { keyShapes, role, roleOption } from './role.js';
 export default defineCommand({
   path: 'keys rotate',
   description: 'roll a key over: first prepare the next key and trust it everywhere, then --activate it',
-  options: [roleOption('client (the default) or worker'), { flags: '--activate', description: 'make the prepared key the one in use (the old one is kept, retired)' }],
-  examples: ['keystack keys rotate                # prints the next key: trust it on every worker', 'keystack keys rotate --activate     # then sign with it; untrust the old id on the workers'],
+  options: [
+    roleOption('client (the default) or worker'),
+    { flags: '--activate', description: 'make the prepared key the one in use (the old one is kept, retired)' },
+  ],
+  examples: [
+    'keystack keys rotate                # prints the next key: trust it on every worker',
+    'keystack keys rotate --activate     # then sign with it; untrust the old id on the workers',
+  ],
   shape: (z) => {
     const k = keyShapes(z);
     return z.union([
       z.strictObject({ role: k.keyRole, phase: z.literal('prepared'), id: k.keyId, publicKey: k.publicKey }),
       /** `retired` is the id of the key this one replaced: untrust it on the other side once nothing signed with it is in flight. */
-      z.strictObject({ role: k.keyRole, phase: z.literal('activated'), id: k.keyId, publicKey: k.publicKey, retired: k.keyId }),
+      z.strictObject({
+        role: k.keyRole,
+        phase: z.literal('activated'),
+        id: k.keyId,
+        publicKey: k.publicKey,
+        retired: k.keyId,
+      }),
     ]);
   },
   run: async (ctx, { opts }: CommandInput<{ role?: string; activate?: boolean }>) => {

@@ -26,10 +26,21 @@ export default defineCommand({
     const schema = await ctx.keystack().schema(args['name'] ?? '');
     const fields = schemaFields(schema);
     const text = fields.length
-      ? table(['KEY', 'TYPE', 'REQUIRED', 'DEFAULT', 'DESCRIPTION'], fields.map((f) => [f.key, f.choices ? `${f.type} (${f.choices.join('|')})` : f.type, f.required ? 'yes' : 'no', f.default ?? '', f.description ?? '']))
+      ? table(
+          ['KEY', 'TYPE', 'REQUIRED', 'DEFAULT', 'DESCRIPTION'],
+          fields.map((f) => [
+            f.key,
+            f.choices ? `${f.type} (${f.choices.join('|')})` : f.type,
+            f.required ? 'yes' : 'no',
+            f.default ?? '',
+            f.description ?? '',
+          ]),
+        )
       : `Schema '${schema.name}' takes any keys; every value is a string.`;
     // `default` keeps its JSON type in --json (`false`, not `"false"`); the table shows the text.
-    const typed = fields.map(({ defaultValue, ...f }) => (defaultValue === undefined ? f : { ...f, default: defaultValue }));
+    const typed = fields.map(({ defaultValue, ...f }) =>
+      defaultValue === undefined ? f : { ...f, default: defaultValue },
+    );
     return { data: { name: schema.name, description: schema.description, fields: typed }, text };
   },
 });

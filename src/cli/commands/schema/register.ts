@@ -1,7 +1,8 @@
 import { defineCommand, type CommandInput, type Zod } from '../../define.js';
 
 /** What registering a module reports (`secrets-manager flavor register` reports the same). */
-export const pluginShape = (z: Zod) => z.strictObject({ module: z.string(), flavors: z.array(z.string()), schemas: z.array(z.string()) });
+export const pluginShape = (z: Zod) =>
+  z.strictObject({ module: z.string(), flavors: z.array(z.string()), schemas: z.array(z.string()) });
 
 export default defineCommand({
   path: 'schema register',
