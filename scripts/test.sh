@@ -10,6 +10,8 @@ npm run build
 node node_modules/typescript/bin/tsc -p tsconfig.test.json
 bash scripts/package-check.sh
 node node_modules/eslint/bin/eslint.js .
+npm run -s deps
+npm run -s format:check
 bash scripts/emulators/install.sh
 
 if [ "${KEYSTACK_NO_NETNS:-}" = 1 ]; then
