@@ -28,3 +28,27 @@ export async function assertStaleWriteConflicts(be: SecretsBackend): Promise<voi
   assert.equal(await be.replaceIf('cas', { schema: 'arbitrary', values: {} }, again.version), 'absent');
   await be.close?.();
 }
+
+/**
+ * The outcome of concurrent `secret update` processes on one secret: every process that exited 0
+ * has its key in the result, a process may fail only by losing the race (the conflict error),
+ * and at least one succeeds.
+ */
+export function assertConcurrentUpdates(
+  runs: readonly { status: number | null; stderr: string }[],
+  values: Readonly<Record<string, unknown>>,
+): void {
+  runs.forEach((r, i) => {
+    if (values[`p${i}`] !== `v${i}`) assert.notEqual(r.status, 0, `process ${i} exited 0 but its key is missing`);
+    if (r.status !== 0)
+      assert.match(
+        r.stderr,
+        /was changed by another writer while this change was applied; it was not applied/,
+        `process ${i}`,
+      );
+  });
+  assert.ok(
+    runs.some((r) => r.status === 0),
+    `no update succeeded:\n${runs.map((r) => r.stderr).join('')}`,
+  );
+}
