@@ -10,7 +10,7 @@ import type { ComponentFlavor } from '../stack/components.js';
 import type { ValidationLevel } from '../stack/validation.js';
 import type { StoredArtifact } from './artifacts.js';
 import type { RunRecord, StepRecord, StepStatus } from './run-store.js';
-import type { StepNode } from './step.js';
+import { cacheEnabled, type Pipeline, type StepNode } from './step.js';
 
 /** A step failed; the message is masked against every secret value the run has read. */
 export class StepFailedError extends KeystackError {
@@ -95,4 +95,18 @@ function sortKeys(v: unknown): unknown {
         .map(([k, x]) => [k, sortKeys(x)]),
     );
   return v;
+}
+
+/** The steps of a new run as the run history records them, in execution order. */
+export function plannedSteps(
+  p: Pipeline,
+  nodes: readonly StepNode[],
+): { stepId: string; name: string; position: number; params: Record<string, unknown>; cacheEnabled: boolean }[] {
+  return nodes.map((n, position) => ({
+    stepId: n.id,
+    name: n.step.name,
+    position,
+    params: n.params,
+    cacheEnabled: cacheEnabled(n.step, p),
+  }));
 }

@@ -18,6 +18,7 @@ import { openArtifactStore, type ArtifactStore, type CacheEntry, type StoredArti
 import { loadPipelineModule } from './module.js';
 import {
   computeCacheKey,
+  plannedSteps,
   StepFailedError,
   type RunOptions,
   type RunSummary,
@@ -75,16 +76,7 @@ export async function runPipeline(ks: Keystack, p: Pipeline, options: RunOptions
     endedAt: null,
     error: null,
   };
-  runs.createRun(
-    run,
-    nodes.map((n, position) => ({
-      stepId: n.id,
-      name: n.step.name,
-      position,
-      params: n.params,
-      cacheEnabled: cacheEnabled(n.step, p),
-    })),
-  );
+  runs.createRun(run, plannedSteps(p, nodes));
   options.onRunStart?.(run, stack);
 
   const outputs = new Map<string, StoredArtifact>();

@@ -13,8 +13,8 @@ import type { Keystack } from '../../stack/client.js';
 import { COMPONENT_LABEL } from '../../stack/config-store.js';
 import type { StackRuntime } from '../../stack/runtime.js';
 import { RunStore, type RunRecord, type StepStatus } from '../run-store.js';
-import { StepFailedError, type RunOptions, type RunSummary } from '../run-common.js';
-import { cacheEnabled, type Pipeline, type StepNode } from '../step.js';
+import { plannedSteps, StepFailedError, type RunOptions, type RunSummary } from '../run-common.js';
+import type { Pipeline, StepNode } from '../step.js';
 import type { SignedMessage } from '../../support/signing.js';
 import { openResult, signJob, snapshotHash, stepOutputUri, type JobEnvelope } from './envelope.js';
 import { ownKey, trustListFile, TrustedKeys, CLIENT_TRUSTED_WORKER_KEYS_ENV } from './keys.js';
@@ -122,17 +122,7 @@ export async function runOnWorkers(
     error: null,
   };
   try {
-    runs.createRun(
-      run,
-      nodes.map((n, position) => ({
-        stepId: n.id,
-        name: n.step.name,
-        position,
-        params: n.params,
-        cacheEnabled: cacheEnabled(n.step, p),
-      })),
-      { remote: 'bullmq' },
-    );
+    runs.createRun(run, plannedSteps(p, nodes), { remote: 'bullmq' });
     const policy = retryPolicy(snapshot);
     const deadline = Date.parse(run.startedAt) + policy.deadlineSeconds * 1000;
     const hash = snapshotHash(snapshot);
