@@ -6,6 +6,7 @@
  * as a type only and start-up never loads it), and `run` is the handler, which loads what it
  * needs with `await import` when the command runs.
  */
+import type { Command } from 'commander';
 import type { z } from 'zod';
 import type { StackComponentType } from '../stack/components.js';
 import type { CommandContext, CommandResult } from './context.js';
@@ -47,6 +48,8 @@ export interface CommandInput<O = Readonly<Record<string, unknown>>> {
   readonly args: Readonly<Record<string, string | undefined>>;
   readonly opts: O;
   readonly words: readonly string[];
+  /** The whole command tree (for `__complete`, which offers its names). */
+  readonly root: Command;
 }
 
 /** The zod namespace a shape is built from (passed in: definitions never load zod themselves). */
@@ -72,10 +75,23 @@ export interface CommandDefinition<S extends z.ZodType = z.ZodType, O = never> e
   readonly run: (ctx: CommandContext, input: CommandInput<O>) => Promise<CommandResult<z.infer<S>>>;
 }
 
-/** A command group (`keys`): its own help line and examples, and the commands in it. */
+/**
+ * A command group (`keys`, `secrets-manager flavor`): its own help line and examples, and the
+ * commands and groups in it, whose paths start with the group's.
+ */
 export interface GroupDefinition extends Described {
   // `never` in the input position: each command declares the options type its handler reads.
-  readonly commands: readonly CommandDefinition[];
+  readonly commands: readonly (CommandDefinition | GroupDefinition)[];
+  /**
+   * Set on a group mounted a second time under another name (`secrets-manager secret` is
+   * `secret`): its commands keep the paths of the group it repeats, so they have one help text,
+   * one shape and one docs entry.
+   */
+  readonly repeats?: string;
+}
+
+export function isGroup(def: CommandDefinition | GroupDefinition): def is GroupDefinition {
+  return 'commands' in def;
 }
 
 /**
@@ -90,4 +106,9 @@ export function defineCommand<S extends z.ZodType, O = Readonly<Record<string, u
 
 export function defineGroup(def: GroupDefinition): GroupDefinition {
   return def;
+}
+
+/** `group` mounted again at `path` (one word below an existing group), e.g. `secrets-manager secret`. */
+export function repeatGroup(group: GroupDefinition, path: string, description: string): GroupDefinition {
+  return { ...group, path, description, repeats: group.path };
 }

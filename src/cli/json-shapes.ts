@@ -16,161 +16,23 @@
  */
 import { z } from 'zod';
 import { pluginShape } from './commands/schema/register.js';
+import { views } from './shapes.js';
 import { tableCommands } from './table.js';
 
-const name = z.string();
-const names = z.array(z.string());
-/** Config as every view shows it: field name → value, sensitive values as `***`. */
-const config = z.record(z.string(), z.unknown());
-const scope = z.enum(['none', 'global', 'component', 'namespace']);
-
-const managerView = z.strictObject({ name, id: z.string(), flavor: z.string(), config, createdAt: z.string() });
-const stackView = z.strictObject({
+const {
   name,
-  id: z.string(),
-  components: z.strictObject({
-    orchestrator: z.string().optional(),
-    artifactStore: z.string().optional(),
-    secretsManager: z.string().optional(),
-    containerRegistry: z.string().optional(),
-  }),
-  /** A stack may have several step operators. */
-  stepOperators: names,
-});
-const componentView = z.strictObject({
-  name,
-  id: z.string(),
-  type: z.enum(['orchestrator', 'artifact_store', 'container_registry', 'step_operator']),
-  flavor: z.string(),
+  names,
   config,
-  createdAt: z.string(),
-});
-const configField = z.strictObject({
-  type: z.string(),
-  description: z.string(),
-  required: z.boolean().optional(),
-  default: z.union([z.string(), z.boolean(), z.number()]).optional(),
-  choices: names.optional(),
-  sensitive: z.boolean().optional(),
-  env: z.string().optional(),
-  allowReference: z.boolean().optional(),
-});
-const keyDiff = z.strictObject({ added: names, removed: names, changed: names, schemaFrom: z.string().optional() });
-const planEntry = z.strictObject({
-  name,
-  action: z.enum(['create', 'update', 'unchanged', 'skip', 'conflict']),
-  schema: z.string(),
-  keys: names,
-  differs: keyDiff.optional(),
-});
-
-const run = z.strictObject({
-  id: z.string(),
-  pipeline: z.string(),
-  stack: z.string(),
-  orchestrator: z.string(),
-  module: z.string().nullable(),
-  exportName: z.string().nullable(),
-  status: z.enum(['running', 'completed', 'failed', 'interrupted']),
-  startedAt: z.string(),
-  endedAt: z.string().nullable(),
-  error: z.string().nullable(),
-});
-const step = z.strictObject({
-  step: z.string(),
-  name: z.string(),
-  status: z.enum(['pending', 'running', 'completed', 'cached', 'failed', 'skipped', 'interrupted']),
-  durationMs: z.number().nullable(),
-  cacheEnabled: z.boolean(),
-  cachedFrom: z.string().nullable(),
-  output: z.string().nullable(),
-  error: z.string().nullable(),
-  /** Remote steps: the worker that ran it, and how many attempts it took; null for local runs. */
-  worker: z.string().nullable(),
-  attempts: z.number().int().nullable(),
-});
-const runWithSteps = z.strictObject({ run, steps: z.array(step) });
-
-const secretShapes = {
-  register: z.strictObject({ name, schema: z.string(), keys: names, manager: z.string(), scope }),
-  get: z.union([
-    // `values` are all strings (the contract scripts rely on); `data` has each value's JSON type.
-    z.strictObject({
-      name,
-      schema: z.string(),
-      values: z.record(z.string(), z.string()),
-      data: z.record(z.string(), z.unknown()),
-    }),
-    // With `--key KEY`.
-    z.strictObject({ name, key: z.string(), value: z.string() }),
-  ]),
-  list: z.strictObject({ manager: z.string(), scope, secrets: names }),
-  update: z.strictObject({
-    name,
-    schema: z.string(),
-    keys: names,
-    set: names,
-    removed: names,
-    manager: z.string(),
-    scope,
-  }),
-  delete: z.strictObject({ name, deleted: z.literal(true), manager: z.string(), scope }),
-  'delete-all': z.strictObject({ manager: z.string(), scope, deleted: z.number().int() }),
-  /** Times are null where the flavor does not keep them (only local does today). */
-  describe: z.strictObject({
-    name,
-    manager: z.string(),
-    scope,
-    schema: z.string(),
-    keys: names,
-    bytes: z.number().int(),
-    createdAt: z.string().nullable(),
-    updatedAt: z.string().nullable(),
-  }),
-  copy: z.strictObject({
-    from: z.string(),
-    fromScope: scope,
-    to: z.string(),
-    toScope: scope,
-    dryRun: z.boolean(),
-    plan: z.array(planEntry),
-    written: names,
-    deleted: names,
-  }),
-};
-
-const credentialSource = z.union([
-  z.strictObject({ from: z.literal('config') }),
-  z.strictObject({ from: z.literal('env'), variable: z.string() }),
-  z.strictObject({ from: z.literal('unset'), variable: z.string().optional() }),
-]);
-
-const componentShapes = {
-  register: componentView,
-  list: z.strictObject({ components: z.array(componentView.extend({ active: z.boolean() })) }),
-  describe: componentView.extend({ stacks: names, requiresAuthentication: z.boolean().optional() }),
-  update: componentView,
-  delete: componentView.extend({ deleted: z.literal(true) }),
-  'flavor list': z.strictObject({
-    flavors: z.array(
-      z.strictObject({
-        name,
-        description: z.string(),
-        remote: z.boolean(),
-        local: z.boolean(),
-        config: z.record(z.string(), configField),
-      }),
-    ),
-  }),
-  'flavor describe': z.strictObject({
-    name,
-    type: componentView.shape.type,
-    description: z.string(),
-    remote: z.boolean(),
-    local: z.boolean(),
-    config: z.record(z.string(), configField),
-  }),
-};
+  scope,
+  managerView,
+  stackView,
+  planEntry,
+  run,
+  runWithSteps,
+  secretShapes,
+  credentialSource,
+  componentShapes,
+} = views(z);
 
 function group(prefix: string, shapes: Record<string, z.ZodType>): Record<string, z.ZodType> {
   return Object.fromEntries(Object.entries(shapes).map(([k, v]) => [`${prefix} ${k}`, v]));

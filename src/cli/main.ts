@@ -20,7 +20,7 @@ import * as sm from './commands/secrets-manager.js';
 import * as stack from './commands/stack.js';
 import { addCopyCommand, addTransferCommands } from './program-transfer.js';
 import { ChildStartError } from './child-error.js';
-import { mountGroup, TABLE } from './table.js';
+import { mount, TABLE } from './table.js';
 
 declare const __KEYSTACK_VERSION__: string | undefined;
 const VERSION = typeof __KEYSTACK_VERSION__ === 'string' ? __KEYSTACK_VERSION__ : 'dev';
@@ -192,7 +192,7 @@ async function buildProgram(
   // MIGRATION: each table group is mounted where its legacy wiring stood, so that `--help` keeps
   // its order; once every group is in the table, this is one loop over TABLE.
   const table = async (group: keyof typeof TABLE) => {
-    if (want(group)) mountGroup(program, await TABLE[group](), ctx, run);
+    if (want(group)) mount(program, await TABLE[group](), ctx, run);
   };
   const program = new Command('keystack')
     .description('Secrets for ML pipelines: typed secrets in scoped secrets managers on local or cloud backends.')
@@ -209,6 +209,24 @@ async function buildProgram(
       outputError: () => undefined,
     });
 
+  // MIGRATION: one line per top-level group, in `--help` order; a legacy line becomes
+  // `await table('<group>')` when the group moves into the table.
+  legacyStatus(program, ctx, run);
+  if (want('secrets-manager')) legacySecretsManager(program, ctx, run);
+  if (want('secret')) legacySecret(program, ctx, run);
+  if (want('export') || want('import')) addTransferCommands(program, ctx, run);
+  await table('schema');
+  if (want('stack')) await legacyStack(program, ctx, run);
+  await table('keys');
+  if (want('run') || want('inject')) await legacyProcess(program, ctx, run);
+  decorateHelp(program);
+  return program;
+}
+
+// MIGRATION: the groups below are still wired by hand; each function goes when its group moves
+// into the command table (table.ts).
+
+function legacyStatus(program: Command, ctx: CommandContext, run: Runner): void {
   program
     .command('status')
     .description('show the active stack, its secrets manager and where its secrets and key are (no values)')
@@ -224,194 +242,192 @@ async function buildProgram(
     .argument('[words...]')
     .allowUnknownOption()
     .action((words: string[] | undefined) => run(() => completion.complete(ctx, program, words ?? []))());
+}
 
-  if (want('secrets-manager')) {
-    const sm_ = program
-      .command('secrets-manager')
-      .description('register and inspect secrets managers, and manage their secrets');
-    sm_
-      .command('register')
-      .description('register a secrets manager (extra flavor config as --KEY=VALUE, e.g. --path=FILE for local)')
-      .argument('<name>')
-      .requiredOption('-f, --flavor <flavor>', 'flavor (see `secrets-manager flavor list`)')
-      .option('--scope <scope>', 'none | global | component | namespace (default: component where supported)')
-      .option('--namespace <namespace>', 'namespace, for --scope=namespace')
-      .option(
-        '--uuid <uuid>',
-        "register under this id, e.g. an existing ZenML manager's, to share its component-scoped secrets",
-      )
-      .allowUnknownOption()
-      .allowExcessArguments()
-      .action((_n, o: { flavor: string; scope?: string; namespace?: string; uuid?: string }, cmd: Command) =>
-        run(() =>
-          sm.managerRegister(ctx, {
-            args: cmd.args,
-            flavor: o.flavor,
-            scope: o.scope,
-            namespace: o.namespace,
-            uuid: o.uuid,
-          }),
-        )(),
-      );
-    sm_
-      .command('list')
-      .description('list secrets managers (* = in the active stack)')
-      .action(() => run(() => sm.managerList(ctx))());
-    sm_
-      .command('describe')
-      .description("show a secrets manager's settings (default: the active stack's)")
-      .argument('[name]')
-      .action((name?: string) => run(() => sm.managerDescribe(ctx, { name }))());
-    sm_
-      .command('update')
-      .description("change a secrets manager's config (--KEY=VALUE)")
-      .argument('<name>')
-      .option('--scope <scope>', 'new scope')
-      .option('--namespace <namespace>', 'new namespace')
-      .option('--force', 'change scope or location even though existing secrets become invisible')
-      .allowUnknownOption()
-      .allowExcessArguments()
-      .action((_n, o: { scope?: string; namespace?: string; force?: boolean }, cmd: Command) =>
-        run(() => sm.managerUpdate(ctx, { args: cmd.args, scope: o.scope, namespace: o.namespace, force: o.force }))(),
-      );
-    sm_
-      .command('delete')
-      .description('remove a secrets manager registration (its secrets stay in the backend)')
-      .argument('<name>')
-      .option('-y, --yes', 'do not ask for confirmation')
-      .action((name: string, o: { yes?: boolean }) => run(() => sm.managerDelete(ctx, { name, yes: o.yes }))());
-    sm_
-      .command('backup')
-      .description(
-        "back up a local manager's store file (every scope in it) together with its key, sealed with a passphrase ($KEYSTACK_BACKUP_PASSPHRASE, else asked)",
-      )
-      .argument('[name]', "a local secrets manager (default: the active stack's)")
-      .requiredOption('-o, --out <file>', 'the backup file to write (mode 0600)')
-      .option('-f, --force', 'replace the file if it exists')
-      .action(async (name: string | undefined, o: { out: string; force?: boolean }) => {
-        const { managerBackup } = await import('./commands/backup.js');
-        return run(() => managerBackup(ctx, { name, out: o.out, force: o.force }))();
-      });
-    sm_
-      .command('restore')
-      .description(
-        "restore a local manager's store and key from a backup; checks every secret decrypts before anything is replaced",
-      )
-      .argument('[name]', "a local secrets manager (default: the active stack's)")
-      .requiredOption('--from <file>', 'a file written by `secrets-manager backup`')
-      .option('-f, --force', 'replace an existing store (it is moved aside, not deleted)')
-      .action(async (name: string | undefined, o: { from: string; force?: boolean }) => {
-        const { managerRestore } = await import('./commands/backup.js');
-        return run(() => managerRestore(ctx, { name, from: o.from, force: o.force }))();
-      });
-    const flavor = sm_.command('flavor').description('secrets-manager flavors');
-    flavor
-      .command('list')
-      .description('list flavors, built-in and custom')
-      .action(() => run(() => sm.flavorList(ctx))());
-    flavor
-      .command('describe')
-      .description(
-        "show a flavor's config fields (type, default, env var, sensitive, location), name rules and size limit",
-      )
-      .argument('<flavor>')
-      .action((name: string) => run(() => flavorDescribe.managerFlavorDescribe(ctx, { flavor: name }))());
-    flavor
-      .command('register')
-      .description('register a module (.js/.mjs/.ts) that exports a custom flavor and, optionally, schemas')
-      .argument('<module>')
-      .action((module: string) => run(() => sm.flavorRegister(ctx, { module }))());
-    flavor
-      .command('unregister')
-      .description('remove a registered module (refused while a secrets manager uses its flavor)')
-      .argument('<module>')
-      .action((module: string) => run(() => sm.flavorUnregister(ctx, { module }))());
-    addSecretCommands(
-      sm_.command('secret').description("manage secrets on the active stack's secrets manager (or --manager/--stack)"),
-      ctx,
-      run,
-    );
-  }
-  if (want('secret')) {
-    addSecretCommands(
-      program.command('secret').description('manage secrets (short for `secrets-manager secret`)'),
-      ctx,
-      run,
-    );
-  }
-  if (want('export') || want('import')) addTransferCommands(program, ctx, run);
-  await table('schema');
-  if (want('stack')) {
-    const st = program.command('stack').description('stacks of components; one is active');
-    const componentOptions = (c: Command) =>
-      c
-        .option('-x, --secrets-manager <name>', 'secrets manager')
-        .option('-o, --orchestrator <name>', 'orchestrator')
-        .option('-a, --artifact-store <name>', 'artifact store')
-        .option('-c, --container-registry <name>', 'container registry')
-        .option('--step-operator <name>', 'step operator (repeatable: a stack may have several)', collect, []);
-    componentOptions(st.command('register').description('register a stack').argument('<name>'))
-      .option('--set', 'make it the active stack')
-      .action((name: string, o: ComponentOpts & { set?: boolean }) =>
-        run(() =>
-          stack.stackRegister(ctx, { name, components: componentFlags(o), stepOperators: o.stepOperator, set: o.set }),
-        )(),
-      );
-    st.command('set')
-      .description('activate a stack')
-      .argument('<name>')
-      .action((name: string) => run(() => stack.stackSet(ctx, { name }))());
-    st.command('list')
-      .description('list stacks (* = active)')
-      .action(() => run(() => stack.stackList(ctx))());
-    st.command('describe')
-      .description('show a stack (default: the active one)')
-      .argument('[name]')
-      .action((name?: string) => run(() => stack.stackDescribe(ctx, { name }))());
-    componentOptions(
-      st
-        .command('update')
-        .description("change a stack's components (default: the active stack); --step-operator adds one")
-        .argument('[name]'),
+function legacySecretsManager(program: Command, ctx: CommandContext, run: Runner): void {
+  const sm_ = program
+    .command('secrets-manager')
+    .description('register and inspect secrets managers, and manage their secrets');
+  sm_
+    .command('register')
+    .description('register a secrets manager (extra flavor config as --KEY=VALUE, e.g. --path=FILE for local)')
+    .argument('<name>')
+    .requiredOption('-f, --flavor <flavor>', 'flavor (see `secrets-manager flavor list`)')
+    .option('--scope <scope>', 'none | global | component | namespace (default: component where supported)')
+    .option('--namespace <namespace>', 'namespace, for --scope=namespace')
+    .option(
+      '--uuid <uuid>',
+      "register under this id, e.g. an existing ZenML manager's, to share its component-scoped secrets",
     )
-      .option('--remove-step-operator <name>', 'remove a step operator from the stack (repeatable)', collect, [])
-      .action((name: string | undefined, o: ComponentOpts & { removeStepOperator: string[] }) =>
-        run(() =>
-          stack.stackUpdate(ctx, {
-            name,
-            components: componentFlags(o),
-            stepOperators: o.stepOperator,
-            removeStepOperators: o.removeStepOperator,
-          }),
-        )(),
-      );
-    st.command('remove-component')
-      .description('remove optional components from a stack (default: the active stack)')
-      .argument('[name]')
-      .option('-x, --secrets-manager', 'remove the secrets manager')
-      .option('-c, --container-registry', 'remove the container registry')
-      .action((name: string | undefined, o: { secretsManager?: boolean; containerRegistry?: boolean }) => {
-        const types: SingleComponentType[] = [];
-        if (o.secretsManager) types.push('secrets_manager');
-        if (o.containerRegistry) types.push('container_registry');
-        return run(() => stack.stackRemoveComponent(ctx, { name, types }))();
-      });
-    st.command('delete')
-      .description('delete a stack (not its components)')
-      .argument('<name>')
-      .option('-y, --yes', 'do not ask for confirmation')
-      .action((name: string, o: { yes?: boolean }) => run(() => stack.stackDelete(ctx, { name, yes: o.yes }))());
-    // Components and pipelines load only when their commands can run: they are off the hot path.
-    const { addComponentCommands } = await import('./program-components.js');
-    addComponentCommands(program, st, ctx, run);
-  }
-  await table('keys');
-  if (want('run') || want('inject')) {
-    const { addProcessCommands } = await import('./program-process.js');
-    addProcessCommands(program, ctx, run);
-  }
-  decorateHelp(program);
-  return program;
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action((_n, o: { flavor: string; scope?: string; namespace?: string; uuid?: string }, cmd: Command) =>
+      run(() =>
+        sm.managerRegister(ctx, {
+          args: cmd.args,
+          flavor: o.flavor,
+          scope: o.scope,
+          namespace: o.namespace,
+          uuid: o.uuid,
+        }),
+      )(),
+    );
+  sm_
+    .command('list')
+    .description('list secrets managers (* = in the active stack)')
+    .action(() => run(() => sm.managerList(ctx))());
+  sm_
+    .command('describe')
+    .description("show a secrets manager's settings (default: the active stack's)")
+    .argument('[name]')
+    .action((name?: string) => run(() => sm.managerDescribe(ctx, { name }))());
+  sm_
+    .command('update')
+    .description("change a secrets manager's config (--KEY=VALUE)")
+    .argument('<name>')
+    .option('--scope <scope>', 'new scope')
+    .option('--namespace <namespace>', 'new namespace')
+    .option('--force', 'change scope or location even though existing secrets become invisible')
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action((_n, o: { scope?: string; namespace?: string; force?: boolean }, cmd: Command) =>
+      run(() => sm.managerUpdate(ctx, { args: cmd.args, scope: o.scope, namespace: o.namespace, force: o.force }))(),
+    );
+  sm_
+    .command('delete')
+    .description('remove a secrets manager registration (its secrets stay in the backend)')
+    .argument('<name>')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action((name: string, o: { yes?: boolean }) => run(() => sm.managerDelete(ctx, { name, yes: o.yes }))());
+  sm_
+    .command('backup')
+    .description(
+      "back up a local manager's store file (every scope in it) together with its key, sealed with a passphrase ($KEYSTACK_BACKUP_PASSPHRASE, else asked)",
+    )
+    .argument('[name]', "a local secrets manager (default: the active stack's)")
+    .requiredOption('-o, --out <file>', 'the backup file to write (mode 0600)')
+    .option('-f, --force', 'replace the file if it exists')
+    .action(async (name: string | undefined, o: { out: string; force?: boolean }) => {
+      const { managerBackup } = await import('./commands/backup.js');
+      return run(() => managerBackup(ctx, { name, out: o.out, force: o.force }))();
+    });
+  sm_
+    .command('restore')
+    .description(
+      "restore a local manager's store and key from a backup; checks every secret decrypts before anything is replaced",
+    )
+    .argument('[name]', "a local secrets manager (default: the active stack's)")
+    .requiredOption('--from <file>', 'a file written by `secrets-manager backup`')
+    .option('-f, --force', 'replace an existing store (it is moved aside, not deleted)')
+    .action(async (name: string | undefined, o: { from: string; force?: boolean }) => {
+      const { managerRestore } = await import('./commands/backup.js');
+      return run(() => managerRestore(ctx, { name, from: o.from, force: o.force }))();
+    });
+  const flavor = sm_.command('flavor').description('secrets-manager flavors');
+  flavor
+    .command('list')
+    .description('list flavors, built-in and custom')
+    .action(() => run(() => sm.flavorList(ctx))());
+  flavor
+    .command('describe')
+    .description(
+      "show a flavor's config fields (type, default, env var, sensitive, location), name rules and size limit",
+    )
+    .argument('<flavor>')
+    .action((name: string) => run(() => flavorDescribe.managerFlavorDescribe(ctx, { flavor: name }))());
+  flavor
+    .command('register')
+    .description('register a module (.js/.mjs/.ts) that exports a custom flavor and, optionally, schemas')
+    .argument('<module>')
+    .action((module: string) => run(() => sm.flavorRegister(ctx, { module }))());
+  flavor
+    .command('unregister')
+    .description('remove a registered module (refused while a secrets manager uses its flavor)')
+    .argument('<module>')
+    .action((module: string) => run(() => sm.flavorUnregister(ctx, { module }))());
+  addSecretCommands(
+    sm_.command('secret').description("manage secrets on the active stack's secrets manager (or --manager/--stack)"),
+    ctx,
+    run,
+  );
+}
+
+function legacySecret(program: Command, ctx: CommandContext, run: Runner): void {
+  addSecretCommands(
+    program.command('secret').description('manage secrets (short for `secrets-manager secret`)'),
+    ctx,
+    run,
+  );
+}
+
+async function legacyStack(program: Command, ctx: CommandContext, run: Runner): Promise<void> {
+  const st = program.command('stack').description('stacks of components; one is active');
+  const componentOptions = (c: Command) =>
+    c
+      .option('-x, --secrets-manager <name>', 'secrets manager')
+      .option('-o, --orchestrator <name>', 'orchestrator')
+      .option('-a, --artifact-store <name>', 'artifact store')
+      .option('-c, --container-registry <name>', 'container registry')
+      .option('--step-operator <name>', 'step operator (repeatable: a stack may have several)', collect, []);
+  componentOptions(st.command('register').description('register a stack').argument('<name>'))
+    .option('--set', 'make it the active stack')
+    .action((name: string, o: ComponentOpts & { set?: boolean }) =>
+      run(() =>
+        stack.stackRegister(ctx, { name, components: componentFlags(o), stepOperators: o.stepOperator, set: o.set }),
+      )(),
+    );
+  st.command('set')
+    .description('activate a stack')
+    .argument('<name>')
+    .action((name: string) => run(() => stack.stackSet(ctx, { name }))());
+  st.command('list')
+    .description('list stacks (* = active)')
+    .action(() => run(() => stack.stackList(ctx))());
+  st.command('describe')
+    .description('show a stack (default: the active one)')
+    .argument('[name]')
+    .action((name?: string) => run(() => stack.stackDescribe(ctx, { name }))());
+  componentOptions(
+    st
+      .command('update')
+      .description("change a stack's components (default: the active stack); --step-operator adds one")
+      .argument('[name]'),
+  )
+    .option('--remove-step-operator <name>', 'remove a step operator from the stack (repeatable)', collect, [])
+    .action((name: string | undefined, o: ComponentOpts & { removeStepOperator: string[] }) =>
+      run(() =>
+        stack.stackUpdate(ctx, {
+          name,
+          components: componentFlags(o),
+          stepOperators: o.stepOperator,
+          removeStepOperators: o.removeStepOperator,
+        }),
+      )(),
+    );
+  st.command('remove-component')
+    .description('remove optional components from a stack (default: the active stack)')
+    .argument('[name]')
+    .option('-x, --secrets-manager', 'remove the secrets manager')
+    .option('-c, --container-registry', 'remove the container registry')
+    .action((name: string | undefined, o: { secretsManager?: boolean; containerRegistry?: boolean }) => {
+      const types: SingleComponentType[] = [];
+      if (o.secretsManager) types.push('secrets_manager');
+      if (o.containerRegistry) types.push('container_registry');
+      return run(() => stack.stackRemoveComponent(ctx, { name, types }))();
+    });
+  st.command('delete')
+    .description('delete a stack (not its components)')
+    .argument('<name>')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action((name: string, o: { yes?: boolean }) => run(() => stack.stackDelete(ctx, { name, yes: o.yes }))());
+  // Components and pipelines load only when their commands can run: they are off the hot path.
+  const { addComponentCommands } = await import('./program-components.js');
+  addComponentCommands(program, st, ctx, run);
+}
+
+async function legacyProcess(program: Command, ctx: CommandContext, run: Runner): Promise<void> {
+  const { addProcessCommands } = await import('./program-process.js');
+  addProcessCommands(program, ctx, run);
 }
 
 /** `-m/--manager` and `--stack` on every secret command (select.ts says what they mean). */

@@ -10,13 +10,17 @@
  */
 import { Option, type Command } from 'commander';
 import type { CommandContext, CommandResult } from './context.js';
-import type { CommandDefinition, GroupDefinition } from './define.js';
+import { isGroup, type CommandDefinition, type GroupDefinition } from './define.js';
 import { addExamples } from './help.js';
 
+/**
+ * Every top-level command and group, in the order `--help` lists them. A group's definitions load
+ * only when its first word is the one invoked (or for root help and the docs).
+ */
 export const TABLE = {
   schema: async () => (await import('./commands/schema/index.js')).default,
   keys: async () => (await import('./commands/keys/index.js')).default,
-} as const satisfies Readonly<Record<string, () => Promise<GroupDefinition>>>;
+} as const satisfies Readonly<Record<string, () => Promise<GroupDefinition | CommandDefinition>>>;
 
 type Runner = (fn: () => Promise<CommandResult>) => () => Promise<void>;
 
@@ -27,30 +31,39 @@ export function definitionOf(cmd: Command): CommandDefinition | undefined {
   return DEFINITION.get(cmd);
 }
 
-/** Every command of the table, with its group's path (for the json-shapes test and the docs). */
+/** Every command of the table once (repeated groups aside), for the json-shapes test and the docs. */
 export async function tableCommands(): Promise<CommandDefinition[]> {
-  const groups = await Promise.all(Object.values(TABLE).map((load) => load()));
-  return groups.flatMap((g) => g.commands);
+  const entries = await Promise.all(Object.values(TABLE).map((load) => load()));
+  const flat = (d: GroupDefinition | CommandDefinition): CommandDefinition[] =>
+    isGroup(d) ? (d.repeats ? [] : d.commands.flatMap(flat)) : [d];
+  return entries.flatMap(flat);
 }
 
-/** Adds a group and its commands to the tree; a handler runs only if its command is the one invoked. */
-export function mountGroup(program: Command, group: GroupDefinition, ctx: CommandContext, run: Runner): void {
-  const parent = program.command(group.path).description(group.description);
-  addExamples(parent, group.examples);
-  for (const def of group.commands) mountCommand(parent, group.path, def, ctx, run);
-}
-
-function mountCommand(
+/** Adds a table entry (a group and what is in it, or one command) under `parent`. */
+export function mount(
   parent: Command,
-  groupPath: string,
-  def: CommandDefinition,
+  entry: GroupDefinition | CommandDefinition,
   ctx: CommandContext,
   run: Runner,
+  within = '',
 ): void {
-  if (!def.path.startsWith(`${groupPath} `)) throw new Error(`command '${def.path}' is not in group '${groupPath}'`);
-  const cmd = parent
-    .command(def.path.slice(groupPath.length + 1), { hidden: def.hidden === true })
-    .description(def.description);
+  const name = lastWord(entry.path, within);
+  if (!isGroup(entry)) return mountCommand(parent, name, entry, ctx, run);
+  const group = parent.command(name).description(entry.description);
+  addExamples(group, entry.examples);
+  // A repeated group's commands keep the paths of the group they repeat.
+  for (const d of entry.commands) mount(group, d, ctx, run, entry.repeats ?? entry.path);
+}
+
+/** The one word a path adds below `within` (a definition placed in the wrong group fails here, in every test). */
+function lastWord(path: string, within: string): string {
+  const rest = within === '' ? path : path.startsWith(`${within} `) ? path.slice(within.length + 1) : '';
+  if (rest === '' || rest.includes(' ')) throw new Error(`command '${path}' is not directly in '${within}'`);
+  return rest;
+}
+
+function mountCommand(parent: Command, name: string, def: CommandDefinition, ctx: CommandContext, run: Runner): void {
+  const cmd = parent.command(name, { hidden: def.hidden === true }).description(def.description);
   for (const a of def.arguments ?? []) cmd.argument(a.spec, a.description);
   for (const o of def.options ?? []) {
     const option = new Option(o.flags, o.description);
@@ -67,6 +80,8 @@ function mountCommand(
     const c = xs.at(-1) as Command;
     const names = c.registeredArguments.map((a) => a.name());
     const args = Object.fromEntries(names.map((n, i) => [n, c.processedArgs[i] as string | undefined]));
-    return run(() => def.run(ctx, { args, opts: c.opts<never>(), words: c.args }))();
+    let root = c;
+    while (root.parent) root = root.parent;
+    return run(() => def.run(ctx, { args, opts: c.opts<never>(), words: c.args, root }))();
   });
 }
