@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Start the integration-test emulators installed by install.sh, on loopback, in the background.
 #
-#   moto_server            http://127.0.0.1:$KEYSTACK_MOTO_PORT       (4566)
+#   moto (moto-serial.py)  http://127.0.0.1:$KEYSTACK_MOTO_PORT       (4566, one request at a time)
 #   bao server -dev        http://127.0.0.1:$KEYSTACK_BAO_PORT        (8200, root token "root")
 #   blackwell server-dual  127.0.0.1:$KEYSTACK_GSM_GRPC_PORT gRPC     (9090) + HTTP $KEYSTACK_GSM_HTTP_PORT (9091)
 #   Lowkey Vault           https://localhost:$KEYSTACK_AKV_PORT       (8443) + token port $KEYSTACK_AKV_TOKEN_PORT (8081)
@@ -142,7 +142,8 @@ launch() { # launch NAME CMD... ; stdout+stderr to $LOG_DIR/NAME.log
 for n in "${NAMES[@]}"; do
   case $n in
     moto)
-      launch moto "$EMU/venv/bin/moto_server" -H "$HOST" -p "$MOTO_PORT" ;;
+      # One request at a time: moto's threaded server breaks AWS's one-writer-per-version rule (see the file).
+      launch moto "$EMU/venv/bin/python" "$HERE/moto-serial.py" "$HOST" "$MOTO_PORT" ;;
     bao)
       # A file audit device, declared in config (OpenBao refuses to enable one through the API):
       # the benchmarks count secret reads per token in it. Values in it are HMACs, not plaintext.
