@@ -8,12 +8,13 @@
 import type Database from 'better-sqlite3';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { ConfigError } from '../../errors.js';
+import type { FlavorContext } from '../../core/types.js';
 import { deriveKeySync, KEY_BYTES, SALT_BYTES } from '../../support/aead.js';
 import { writeOnce } from '../../support/private-files.js';
 import { readTrustedSecretFile, type TrustWarn } from '../../support/trust.js';
 import { openBlob, sealBlob } from './rows.js';
 
-type Env = Readonly<Record<string, string | undefined>>;
+type Env = FlavorContext<unknown>['env'];
 
 export type KeySource = 'env-key' | 'passphrase' | 'key-file';
 

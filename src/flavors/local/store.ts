@@ -7,13 +7,14 @@
 import type Database from 'better-sqlite3';
 import { dirname, resolve } from 'node:path';
 import { ConfigError } from '../../errors.js';
+import type { FlavorContext } from '../../core/types.js';
 import { ensurePrivateDir } from '../../support/private-files.js';
 import { isBusy, openShared, retryBusy } from '../../support/sqlite.js';
 import { checkTrustedFile, defaultTrustWarn, type TrustWarn } from '../../support/trust.js';
 import { keyFilePath, keyInput, keyOpensStore, loadKey, recordedKeySource, type KeySource } from './key.js';
 import { openBlob, rowAad } from './rows.js';
 
-type Env = Readonly<Record<string, string | undefined>>;
+type Env = FlavorContext<unknown>['env'];
 
 export interface Store {
   db: Database.Database;
