@@ -4,7 +4,8 @@
  * flavor implements them; this is the one door to them above the flavors, so that nothing above
  * the stack layer imports a flavor.
  */
-export { defaultStorePath, localKeySource, localStorePath, type LocalKeySource } from '../flavors/local/index.js';
+export { defaultStorePath, localStorePath } from '../flavors/local/index.js';
+export { localKeySource, type LocalKeySource } from '../flavors/local/key.js';
 export {
   installLocalBackup,
   openLocalBackup,

@@ -9,7 +9,7 @@ import { randomBytes, randomUUID, scryptSync } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { Keystack } from '../../src/stack/client.js';
 import { KeystackError } from '../../src/errors.js';
-import { MIN_PASSPHRASE_LENGTH } from '../../src/flavors/local/index.js';
+import { MIN_PASSPHRASE_LENGTH } from '../../src/flavors/local/key.js';
 import aws from '../../src/flavors/aws.js';
 import { SecretsManager } from '../../src/core/manager.js';
 import { createSchemaRegistry } from '../../src/secrets/schema.js';

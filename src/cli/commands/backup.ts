@@ -1,6 +1,6 @@
 /**
  * `keystack secrets-manager backup|restore`: a local store and its key, in one file sealed with a
- * passphrase (the format and why: src/flavors/local-backup.ts).
+ * passphrase (the format and why: src/flavors/local/backup.ts).
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';

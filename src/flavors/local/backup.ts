@@ -15,15 +15,24 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, renameSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ConfigError, ExistsError, InputError } from '../../errors.js';
-import { decrypt, deriveKeySync, encrypt, KDF_POLICY, kdfParamsAcceptable, SALT_BYTES } from '../../support/aead.js';
+import {
+  decrypt,
+  deriveKeySync,
+  encrypt,
+  KDF_POLICY,
+  KEY_BYTES,
+  kdfParamsAcceptable,
+  SALT_BYTES,
+} from '../../support/aead.js';
 import { writePrivateFileAtomic } from '../../support/atomic-file.js';
 import { ensurePrivateDir } from '../../support/private-files.js';
 import type { TrustWarn } from '../../support/trust.js';
-import { localKeyFromEnv, openLocalStoreForBackup, verifyLocalStore, type KeySource } from './index.js';
+import { keyFilePath, localKeyFromEnv, MIN_PASSPHRASE_LENGTH, type KeySource } from './key.js';
+import { openLocalStoreForBackup, verifyLocalStore } from './store.js';
 
 export const BACKUP_FORMAT = 'keystack-local-backup';
 /** Same rule as KEYSTACK_PASSPHRASE: the file may travel, so guessing must be slow and hard. */
-export const MIN_BACKUP_PASSPHRASE_LENGTH = 12;
+export const MIN_BACKUP_PASSPHRASE_LENGTH = MIN_PASSPHRASE_LENGTH;
 
 export interface BackupHeader {
   format: typeof BACKUP_FORMAT;
@@ -136,7 +145,7 @@ export function openLocalBackup(
       'Give the passphrase the backup was made with (KEYSTACK_BACKUP_PASSPHRASE, or at the prompt).',
     );
   }
-  return { header, key: plain.subarray(0, 32), image: plain.subarray(32) };
+  return { header, key: plain.subarray(0, KEY_BYTES), image: plain.subarray(KEY_BYTES) };
 }
 
 /**
@@ -180,7 +189,7 @@ export function installLocalBackup(o: {
       },
     );
   }
-  const keyFile = envKey ? null : `${o.file}.key`;
+  const keyFile = envKey ? null : keyFilePath(o.file);
   const targets = [o.file, `${o.file}-wal`, `${o.file}-shm`, ...(keyFile ? [keyFile] : [])];
   const present = targets.filter((t) => existsSync(t));
   if (present.length > 0 && !o.force) {
