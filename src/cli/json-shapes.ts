@@ -17,6 +17,12 @@
 import { z } from 'zod';
 import { pluginShape } from './commands/schema/register.js';
 import { tableCommands } from './table.js';
+import {
+  COMPONENT_KEY,
+  COMPONENT_LABEL,
+  SINGLE_COMPONENT_TYPES,
+  STACK_COMPONENT_TYPES,
+} from '../stack/config-store.js';
 
 const name = z.string();
 const names = z.array(z.string());
@@ -28,19 +34,16 @@ const managerView = z.strictObject({ name, id: z.string(), flavor: z.string(), c
 const stackView = z.strictObject({
   name,
   id: z.string(),
-  components: z.strictObject({
-    orchestrator: z.string().optional(),
-    artifactStore: z.string().optional(),
-    secretsManager: z.string().optional(),
-    containerRegistry: z.string().optional(),
-  }),
+  components: z.strictObject(
+    Object.fromEntries(SINGLE_COMPONENT_TYPES.map((t) => [COMPONENT_KEY[t], z.string().optional()])),
+  ),
   /** A stack may have several step operators. */
   stepOperators: names,
 });
 const componentView = z.strictObject({
   name,
   id: z.string(),
-  type: z.enum(['orchestrator', 'artifact_store', 'container_registry', 'step_operator']),
+  type: z.enum(STACK_COMPONENT_TYPES),
   flavor: z.string(),
   config,
   createdAt: z.string(),
@@ -294,10 +297,9 @@ export const JSON_SHAPES: Readonly<Record<string, z.ZodType>> = {
     updated: names,
     unchanged: names,
   }),
-  ...group('orchestrator', componentShapes),
-  ...group('artifact-store', componentShapes),
-  ...group('container-registry', componentShapes),
-  ...group('step-operator', componentShapes),
+  ...Object.fromEntries(
+    STACK_COMPONENT_TYPES.flatMap((t) => Object.entries(group(COMPONENT_LABEL[t], componentShapes))),
+  ),
   'pipeline run': runWithSteps,
   'pipeline runs list': z.strictObject({ runs: z.array(run) }),
   'pipeline runs describe': runWithSteps,
