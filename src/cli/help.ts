@@ -6,6 +6,7 @@
  */
 import type { Command } from 'commander';
 import type { ErrorCode } from '../errors.js';
+import { COMPONENT_LABEL, STACK_COMPONENT_TYPES } from '../stack/config-store.js';
 
 /** A command's path without `keystack`, e.g. `secret get`; `secrets-manager secret …` is `secret …`. */
 export function commandPath(cmd: Command): string {
@@ -15,7 +16,7 @@ export function commandPath(cmd: Command): string {
   return names.join(' ');
 }
 
-const COMPONENTS = ['orchestrator', 'artifact-store', 'container-registry', 'step-operator'] as const;
+const COMPONENTS = STACK_COMPONENT_TYPES.map((t) => COMPONENT_LABEL[t]);
 
 /** Usage lines for the commands that take `--KEY=VALUE` arguments (commander cannot know them). */
 const USAGE: Readonly<Record<string, string>> = {

@@ -4,6 +4,7 @@
  * type only and start-up never loads it. `views(z)` is cached per zod namespace: the docs
  * generator and the json-shapes test ask for it once per command.
  */
+import { COMPONENT_KEY, SINGLE_COMPONENT_TYPES, STACK_COMPONENT_TYPES } from '../stack/config-store.js';
 import type { Zod } from './define.js';
 
 const CACHE = new WeakMap<object, ReturnType<typeof build>>();
@@ -26,19 +27,16 @@ function build(z: Zod) {
   const stackView = z.strictObject({
     name,
     id: z.string(),
-    components: z.strictObject({
-      orchestrator: z.string().optional(),
-      artifactStore: z.string().optional(),
-      secretsManager: z.string().optional(),
-      containerRegistry: z.string().optional(),
-    }),
+    components: z.strictObject(
+      Object.fromEntries(SINGLE_COMPONENT_TYPES.map((t) => [COMPONENT_KEY[t], z.string().optional()])),
+    ),
     /** A stack may have several step operators. */
     stepOperators: names,
   });
   const componentView = z.strictObject({
     name,
     id: z.string(),
-    type: z.enum(['orchestrator', 'artifact_store', 'container_registry', 'step_operator']),
+    type: z.enum(STACK_COMPONENT_TYPES),
     flavor: z.string(),
     config,
     createdAt: z.string(),

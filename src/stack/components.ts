@@ -37,18 +37,27 @@ export interface ComponentFlavor {
   readonly check?: (config: Readonly<Record<string, unknown>>, label: string) => void;
 }
 
-export const COMPONENT_FLAVORS: readonly ComponentFlavor[] = [
-  {
-    type: 'orchestrator',
-    name: 'local',
+/**
+ * One type's flavors, keyed by name: the key is the flavor's name, so a table of what each flavor
+ * does at run time (keyed by the same names) is checked against this one by the compiler.
+ */
+function declareFlavors<N extends string>(
+  type: StackComponentType,
+  flavors: Record<N, Omit<ComponentFlavor, 'type' | 'name'>>,
+): Readonly<Record<N, ComponentFlavor>> {
+  const entries = Object.entries<Omit<ComponentFlavor, 'type' | 'name'>>(flavors);
+  return Object.fromEntries(entries.map(([name, f]) => [name, { type, name, ...f }])) as Record<N, ComponentFlavor>;
+}
+
+/** The built-in orchestrators by name; what each one does at run time is in pipeline/orchestrators.ts, keyed the same. */
+export const ORCHESTRATOR_FLAVORS = declareFlavors('orchestrator', {
+  local: {
     description: 'Runs every step in the current process, one after the other.',
     config: {},
     remote: false,
     isLocal: true,
   },
-  {
-    type: 'orchestrator',
-    name: 'local_process',
+  local_process: {
     description:
       'Runs every step in a fresh Node process that rebuilds the stack from the config store, as a remote worker would.',
     config: {
@@ -66,9 +75,7 @@ export const COMPONENT_FLAVORS: readonly ComponentFlavor[] = [
     remote: false,
     isLocal: true,
   },
-  {
-    type: 'orchestrator',
-    name: 'bullmq',
+  bullmq: {
     description: 'Runs every step as a BullMQ job on Redis, taken by `keystack worker` processes on other machines.',
     config: {
       redis_url: {
@@ -105,9 +112,11 @@ export const COMPONENT_FLAVORS: readonly ComponentFlavor[] = [
     remote: true,
     isLocal: false,
   },
-  {
-    type: 'step_operator',
-    name: 'bullmq',
+});
+
+/** The built-in step operators by name; the bullmq workers run their steps (pipeline/remote/). */
+export const STEP_OPERATOR_FLAVORS = declareFlavors('step_operator', {
+  bullmq: {
     description:
       'Runs the steps that name it on the workers of its own BullMQ queue (e.g. GPU machines with their own credentials).',
     config: {
@@ -127,9 +136,11 @@ export const COMPONENT_FLAVORS: readonly ComponentFlavor[] = [
     remote: true,
     isLocal: false,
   },
-  {
-    type: 'artifact_store',
-    name: 'local',
+});
+
+/** The built-in artifact stores by name; how each one opens is in pipeline/artifacts.ts, keyed the same. */
+export const ARTIFACT_STORE_FLAVORS = declareFlavors('artifact_store', {
+  local: {
     description: 'Keeps step outputs in a directory on this machine, optionally encrypted.',
     config: {
       path: {
@@ -146,9 +157,7 @@ export const COMPONENT_FLAVORS: readonly ComponentFlavor[] = [
     },
     isLocal: true,
   },
-  {
-    type: 'artifact_store',
-    name: 's3',
+  s3: {
     description:
       'Keeps step outputs (and the step cache) in an S3 bucket, optionally encrypted; needs @aws-sdk/client-s3.',
     config: {
@@ -181,9 +190,11 @@ export const COMPONENT_FLAVORS: readonly ComponentFlavor[] = [
     locationFields: ['path', 'endpoint_url', 'region'],
     check: (config, label) => void parseS3Path(config['path'], label),
   },
-  {
-    type: 'container_registry',
-    name: 'default',
+});
+
+/** The built-in container registries by name. */
+export const CONTAINER_REGISTRY_FLAVORS = declareFlavors('container_registry', {
+  default: {
     description: 'A container registry; its credentials come from a basic_auth secret.',
     config: {
       uri: {
@@ -199,6 +210,16 @@ export const COMPONENT_FLAVORS: readonly ComponentFlavor[] = [
       },
     },
   },
+});
+
+export type OrchestratorFlavorName = keyof typeof ORCHESTRATOR_FLAVORS;
+export type ArtifactStoreFlavorName = keyof typeof ARTIFACT_STORE_FLAVORS;
+
+export const COMPONENT_FLAVORS: readonly ComponentFlavor[] = [
+  ...Object.values(ORCHESTRATOR_FLAVORS),
+  ...Object.values(STEP_OPERATOR_FLAVORS),
+  ...Object.values(ARTIFACT_STORE_FLAVORS),
+  ...Object.values(CONTAINER_REGISTRY_FLAVORS),
 ];
 
 export interface S3Location {

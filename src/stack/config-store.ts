@@ -28,6 +28,19 @@ export const COMPONENT_LABEL: Record<ComponentType, string> = {
   step_operator: 'step-operator',
 };
 
+/** `--json` keys are camelCase (docs/cli.md), so a stack's components are keyed this way there. */
+export const COMPONENT_KEY = {
+  orchestrator: 'orchestrator',
+  artifact_store: 'artifactStore',
+  secrets_manager: 'secretsManager',
+  container_registry: 'containerRegistry',
+} as const satisfies Record<SingleComponentType, string>;
+
+/** The types with a command group of their own (`keystack orchestrator …`); secrets managers have theirs. */
+export const STACK_COMPONENT_TYPES = COMPONENT_TYPES.filter(
+  (t): t is Exclude<ComponentType, 'secrets_manager'> => t !== 'secrets_manager',
+);
+
 /**
  * A stack holds any number of step operators (at most one of each name, as names are unique per
  * type) and at most one component of every other type.

@@ -2,9 +2,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { StackValidationError } from '../../src/errors.js';
+import { ConfigError, StackValidationError } from '../../src/errors.js';
 import { Keystack } from '../../src/stack/client.js';
 import { registerComponent, updateComponent } from '../../src/stack/component-ops.js';
+import type { ComponentFlavor } from '../../src/stack/components.js';
 import {
   loadPipelineModule,
   pipeline,
@@ -274,5 +275,34 @@ describe('pipelines on the local_process orchestrator', () => {
     } finally {
       await child.close();
     }
+  });
+});
+
+describe('component flavors declared without a run-time half', () => {
+  const k8s: ComponentFlavor = { type: 'orchestrator', name: 'k8s', description: 'test orchestrator', config: {} };
+  const gcs: ComponentFlavor = { type: 'artifact_store', name: 'gcs', description: 'test store', config: {} };
+  const p = pipeline('one', () => step({ name: 'one', run: async () => 1 })());
+
+  it('an orchestrator of such a flavor refuses to run, naming the ones that run here, and records no run', async () => {
+    fresh();
+    registerComponent(ks, { type: 'orchestrator', name: 'cluster', flavor: 'k8s' }, [k8s]);
+    ks.updateStack('default', { orchestrator: 'cluster' });
+    const err = await runPipeline(ks, p, { componentFlavors: [k8s] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).message).toBe(
+      "this version of keystack cannot run pipelines on orchestrator flavor 'k8s'",
+    );
+    expect((err as ConfigError).hint).toBe('Use a stack with a local or local_process orchestrator.');
+    expect(new RunStore(ks.store).listRuns()).toEqual([]);
+  });
+
+  it('an artifact store of such a flavor cannot be opened', async () => {
+    fresh();
+    registerComponent(ks, { type: 'artifact_store', name: 'bucket', flavor: 'gcs' }, [gcs]);
+    ks.updateStack('default', { artifact_store: 'bucket' });
+    const err = await runPipeline(ks, p, { componentFlavors: [gcs] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).message).toBe("artifact-store flavor 'gcs' cannot be used by this version of keystack");
+    expect((err as ConfigError).hint).toBe('Use an artifact store of flavor local or s3.');
   });
 });

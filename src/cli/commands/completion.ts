@@ -9,7 +9,7 @@
 import type { Command, Option } from 'commander';
 import { UsageError } from '../../errors.js';
 import { componentFlavors, type StackComponentType } from '../../stack/components.js';
-import { COMPONENT_LABEL, type ComponentType } from '../../stack/config-store.js';
+import { COMPONENT_LABEL, STACK_COMPONENT_TYPES, type ComponentType } from '../../stack/config-store.js';
 import { VALIDATION_LEVELS } from '../../stack/validation.js';
 import { commandPath } from '../help.js';
 import { selectManager } from '../select.js';
@@ -68,20 +68,15 @@ function optionKind(cmd: Command, long: string): Kind | undefined {
       return 'level';
     case '--role':
       return 'key-role';
-    case '--orchestrator':
-      return 'component:orchestrator';
-    case '--artifact-store':
-      return 'component:artifact_store';
-    case '--container-registry':
-      return 'component:container_registry';
-    case '--step-operator':
-      return 'component:step_operator';
     case '--flavor': {
       const type = LABEL_TYPE.get(commandPath(cmd).split(' ')[0] ?? '');
       return type === 'secrets_manager' ? 'manager-flavor' : type ? `flavor:${type}` : undefined;
     }
-    default:
-      return undefined;
+    default: {
+      // --orchestrator, --artifact-store, …: a component of the type that the flag spells.
+      const type = STACK_COMPONENT_TYPES.find((t) => long === `--${COMPONENT_LABEL[t]}`);
+      return type ? `component:${type}` : undefined;
+    }
   }
 }
 

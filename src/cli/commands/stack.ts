@@ -1,6 +1,7 @@
 /** `keystack stack …`: stacks group components; one stack is active. */
 import { ConfigError, UsageError } from '../../errors.js';
 import {
+  COMPONENT_KEY,
   COMPONENT_LABEL,
   DEFAULT_STACK,
   SINGLE_COMPONENT_TYPES,
@@ -139,14 +140,6 @@ function refuseDefault(name: string): void {
     });
   }
 }
-
-/** `--json` keys are camelCase (docs/cli.md), so the component types are spelled that way here. */
-const COMPONENT_KEY = {
-  orchestrator: 'orchestrator',
-  artifact_store: 'artifactStore',
-  secrets_manager: 'secretsManager',
-  container_registry: 'containerRegistry',
-} as const satisfies Record<SingleComponentType, string>;
 
 function view(ctx: CommandContext, s: StackRecord) {
   const ks = ctx.keystack();

@@ -44,10 +44,6 @@ import { openRunArtifactStore } from './store.js';
 /** How often the client reads the run's state while it follows a run. */
 const POLL_MS = 25;
 
-export function isRemoteOrchestrator(stack: StackRuntime): boolean {
-  return stack.orchestrator.flavor.name === 'bullmq';
-}
-
 /** The stack as a job carries it: configs as stored, references as text. */
 export function stackSnapshot(ks: Keystack, stack: StackRuntime): StackSnapshot {
   // components() includes the step operators.
