@@ -19,17 +19,7 @@ import { pluginShape } from './commands/schema/register.js';
 import { views } from './shapes.js';
 import { tableCommands } from './table.js';
 
-const {
-  name,
-  names,
-  scope,
-  managerView,
-  stackView,
-  run,
-  runWithSteps,
-  secretShapes,
-  componentShapes,
-} = views(z);
+const { name, names, scope, managerView, stackView, run, runWithSteps, secretShapes, componentShapes } = views(z);
 
 function group(prefix: string, shapes: Record<string, z.ZodType>): Record<string, z.ZodType> {
   return Object.fromEntries(Object.entries(shapes).map(([k, v]) => [`${prefix} ${k}`, v]));

@@ -174,10 +174,9 @@ async function buildProgram(
   stderr: OutputStreams['err'],
 ): Promise<Command> {
   const first = args.find((a) => !a.startsWith('-'));
-  // Root help, unknown commands and other groups see the whole tree (help and suggestions need it).
-  // `__complete` offers names from the whole tree.
-  const all =
-    first === undefined || first === '__complete' || !(OWN_GROUPS.has(first) || Object.hasOwn(TABLE, first));
+  // Root help, unknown commands and other groups see the whole tree (help and suggestions need it),
+  // and so does `__complete`, which offers names from all of it.
+  const all = first === undefined || first === '__complete' || !(OWN_GROUPS.has(first) || Object.hasOwn(TABLE, first));
   const want = (group: string) => all || first === group;
   // MIGRATION: each table group is mounted where its legacy wiring stood, so that `--help` keeps
   // its order; once every group is in the table, this is one loop over TABLE.

@@ -35,7 +35,11 @@ export default defineCommand({
       description: 'the whole file is this one secret (env files: default from the file name, prod.env -> prod)',
     },
     { flags: '--split', description: 'json/yaml: each top-level entry is a secret (the default for json and yaml)' },
-    { flags: '-s, --schema <schema>', description: 'schema for secrets the file gives none ($schema)', complete: 'schema' },
+    {
+      flags: '-s, --schema <schema>',
+      description: 'schema for secrets the file gives none ($schema)',
+      complete: 'schema',
+    },
     {
       flags: '--on-conflict <policy>',
       description: 'when a secret exists with other content: fail (write nothing) | skip | update',
@@ -47,7 +51,13 @@ export default defineCommand({
   examples: ['keystack import prod.env --as prod --dry-run', 'keystack import team.yaml -m staging --on-conflict skip'],
   shape: (z) => {
     const { names, scope, planEntry } = views(z);
-    return z.strictObject({ manager: z.string(), scope, dryRun: z.boolean(), plan: z.array(planEntry), written: names });
+    return z.strictObject({
+      manager: z.string(),
+      scope,
+      dryRun: z.boolean(),
+      plan: z.array(planEntry),
+      written: names,
+    });
   },
   run: async (ctx, { args, opts: o }: CommandInput<ImportFlags>) => {
     const [formats, { importSecrets }, { planText, policy, tail }] = await Promise.all([
@@ -72,7 +82,10 @@ export default defineCommand({
     if (format === 'env' && as === undefined) {
       as = stdin ? undefined : envSecretName(file);
       if (as === undefined)
-        throw new UsageError(`cannot name the secret from ${stdin ? 'standard input' : `'${file}'`}`, 'Pass --as NAME.');
+        throw new UsageError(
+          `cannot name the secret from ${stdin ? 'standard input' : `'${file}'`}`,
+          'Pass --as NAME.',
+        );
     }
     const onConflict = policy(o.onConflict);
     const text = utf8(stdin ? ctx.readStdin() : readInput(resolve(ctx.cwd, file)), stdin ? 'standard input' : file);
@@ -104,7 +117,11 @@ export default defineCommand({
   },
 });
 
-function importFormat(formats: typeof Formats, given: string | undefined, path: string | undefined): Formats.ImportFormat {
+function importFormat(
+  formats: typeof Formats,
+  given: string | undefined,
+  path: string | undefined,
+): Formats.ImportFormat {
   const { IMPORT_FORMATS, formatOfPath } = formats;
   if (given !== undefined) {
     if (given === 'shell')

@@ -29,7 +29,10 @@ export default defineCommand({
     { flags: '-f, --force', description: 'overwrite an existing output file' },
     ...CHOOSER_OPTIONS,
   ],
-  examples: ['keystack inject -i config.tmpl -o config.yaml', 'keystack inject -i config.tmpl -o config.yaml -f -m team'],
+  examples: [
+    'keystack inject -i config.tmpl -o config.yaml',
+    'keystack inject -i config.tmpl -o config.yaml -f -m team',
+  ],
   /** Without -o the rendered text (values included, by design); with -o the file written. */
   shape: (z) => {
     const { names } = views(z);
