@@ -11,7 +11,7 @@ import type { z } from 'zod';
 import type { StackComponentType } from '../stack/components.js';
 import type { CommandContext, CommandResult } from './context.js';
 
-/** Kinds of names the shell completion can offer (commands/completion.ts lists each). */
+/** Kinds of names the shell completion can offer (commands/completion/candidates.ts lists each). */
 export type CompletionKind =
   | 'secret'
   | 'manager'
@@ -39,6 +39,8 @@ export interface OptionSpec {
   readonly required?: boolean;
   /** Each use adds a value (the option's value is a string array, empty when absent). */
   readonly repeatable?: boolean;
+  /** With `repeatable`: absent is undefined, not `[]`, and help shows no `(default: [])`. */
+  readonly withoutDefault?: boolean;
   readonly default?: string;
   readonly complete?: CompletionKind;
 }
@@ -67,6 +69,8 @@ export interface CommandDefinition<S extends z.ZodType = z.ZodType, O = never> e
   readonly options?: readonly OptionSpec[];
   /** A usage line for what commander cannot know (`--KEY=VALUE` words). */
   readonly usage?: string;
+  /** More help, printed after the options (before the examples). */
+  readonly help?: string;
   /** Takes `--KEY=VALUE` words it parses itself (they arrive in `input.words`). */
   readonly keyValues?: boolean;
   readonly hidden?: boolean;
@@ -88,6 +92,19 @@ export interface GroupDefinition extends Described {
    * one shape and one docs entry.
    */
   readonly repeats?: string;
+}
+
+// Here rather than in table.ts: completion reads it, and table.ts loads completion's definitions.
+const DEFINITION = new WeakMap<Command, CommandDefinition>();
+
+/** The definition a commander command was built from (undefined for legacy wiring). */
+export function definitionOf(cmd: Command): CommandDefinition | undefined {
+  return DEFINITION.get(cmd);
+}
+
+/** Records the definition `cmd` was built from (table.ts, when it mounts one). */
+export function builtFrom(cmd: Command, def: CommandDefinition): void {
+  DEFINITION.set(cmd, def);
 }
 
 export function isGroup(def: CommandDefinition | GroupDefinition): def is GroupDefinition {

@@ -47,11 +47,6 @@ const componentExamples = (c: string, flavor: string, field: string): Record<str
 
 const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   '': ['keystack status', 'keystack secret register db --user=admin --password=@-', 'keystack help secret get'],
-  status: ['keystack status', 'keystack status --json'],
-  completion: [
-    'source <(keystack completion bash)      # in ~/.bashrc',
-    'keystack completion fish > ~/.config/fish/completions/keystack.fish',
-  ],
   secret: ['keystack secret list', 'keystack secret get db -m team'],
   'secret register': [
     'printf %s "$PW" | keystack secret register db --user=admin --password=@-',
@@ -66,16 +61,6 @@ const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     'keystack secret copy --from aws_prod --to vault_prod --all --dry-run',
     'keystack secret copy --from default --to team db api --on-conflict update --delete-source',
   ],
-  run: [
-    'keystack run --env-file .env -s db -- python train.py',
-    'keystack run --isolated --env TOKEN={{api.token}} -- ./deploy.sh',
-  ],
-  inject: ['keystack inject -i config.tmpl -o config.yaml', 'keystack inject -i config.tmpl -o config.yaml -f -m team'],
-  export: [
-    'keystack export db --format env -o db.env',
-    'keystack export --format yaml --with-schema -m team > team.yaml',
-  ],
-  import: ['keystack import prod.env --as prod --dry-run', 'keystack import team.yaml -m staging --on-conflict skip'],
   'secret delete-all': ['keystack secret delete-all', 'keystack secret delete-all -y --stack scratch'],
   'secrets-manager': ['keystack secrets-manager list', 'keystack secrets-manager flavor describe aws'],
   'secrets-manager register': [

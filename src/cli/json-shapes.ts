@@ -19,20 +19,7 @@ import { pluginShape } from './commands/schema/register.js';
 import { views } from './shapes.js';
 import { tableCommands } from './table.js';
 
-const {
-  name,
-  names,
-  config,
-  scope,
-  managerView,
-  stackView,
-  planEntry,
-  run,
-  runWithSteps,
-  secretShapes,
-  credentialSource,
-  componentShapes,
-} = views(z);
+const { name, names, scope, managerView, stackView, run, runWithSteps, secretShapes, componentShapes } = views(z);
 
 function group(prefix: string, shapes: Record<string, z.ZodType>): Record<string, z.ZodType> {
   return Object.fromEntries(Object.entries(shapes).map(([k, v]) => [`${prefix} ${k}`, v]));
@@ -103,38 +90,6 @@ export const JSON_SHAPES: Readonly<Record<string, z.ZodType>> = {
   }),
   ...group('secrets-manager secret', secretShapes),
   ...group('secret', secretShapes),
-  status: z.strictObject({
-    configDir: z.string(),
-    configDirFrom: z.enum(['KEYSTACK_CONFIG_DIR', 'XDG_CONFIG_HOME', 'default']),
-    stack: z.strictObject({ name, id: z.string() }),
-    components: z.array(z.strictObject({ type: z.string(), name, flavor: z.string(), id: z.string() })),
-    secretsManager: z
-      .strictObject({
-        name,
-        id: z.string(),
-        flavor: z.string(),
-        scope: z.unknown(),
-        namespace: z.unknown(),
-        scopePrefix: z.unknown(),
-        where: z.string(),
-        /** The location fields' values (config, their variable, or default); sensitive ones `***`. */
-        location: config,
-        /** Where each credential field's value comes from; never the value. */
-        credentials: z.record(z.string(), credentialSource),
-        /** Local flavor: where the store key comes from. */
-        key: z
-          .union([
-            z.strictObject({
-              source: z.enum(['env-key', 'passphrase']),
-              variable: z.enum(['KEYSTACK_LOCAL_KEY', 'KEYSTACK_PASSPHRASE']),
-            }),
-            z.strictObject({ source: z.literal('key-file'), file: z.string() }),
-          ])
-          .nullable(),
-      })
-      .nullable(),
-  }),
-  completion: z.strictObject({ shell: z.enum(['bash', 'zsh', 'fish']), script: z.string() }),
   'stack register': stackView,
   'stack set': stackView,
   'stack list': z.strictObject({ stacks: z.array(stackView.extend({ active: z.boolean() })) }),
@@ -163,21 +118,8 @@ export const JSON_SHAPES: Readonly<Record<string, z.ZodType>> = {
   'pipeline run': runWithSteps,
   'pipeline runs list': z.strictObject({ runs: z.array(run) }),
   'pipeline runs describe': runWithSteps,
-  /** Printed after the command's own output, which passes through untouched. */
-  run: z.strictObject({ exitCode: z.number().int() }),
-  /** Without -o the rendered text (values included, by design); with -o the file written. */
-  inject: z.union([
-    z.strictObject({ text: z.string(), references: names }),
-    z.strictObject({ output: z.string(), references: names }),
-  ]),
   // Prints its result when it stops (SIGTERM, SIGINT).
   worker: z.strictObject({ worker: z.string(), steps: z.number(), stoppedBy: z.string() }),
-  /** With -o the file written; without, the exported text itself (values, by design). */
-  export: z.union([
-    z.strictObject({ format: z.enum(['env', 'json', 'yaml', 'shell']), file: z.string(), secrets: names }),
-    z.strictObject({ format: z.enum(['env', 'json', 'yaml', 'shell']), secrets: names, content: z.string() }),
-  ]),
-  import: z.strictObject({ manager: z.string(), scope, dryRun: z.boolean(), plan: z.array(planEntry), written: names }),
 };
 
 /** Every command's `--json` result, keyed by its command path (without `keystack`). */

@@ -12,13 +12,11 @@ import { readStdin, terminalPrompter } from './input.js';
 import { createOutput, describeError, OutputError, setTableWidth, type Output, type OutputStreams } from './output.js';
 import { decorateHelp } from './help.js';
 import { MANAGER_OPTION, STACK_OPTION, type ManagerChoice } from './select.js';
-import * as completion from './commands/completion.js';
 import * as flavorDescribe from './commands/flavor-describe.js';
-import { status } from './commands/status.js';
 import * as secret from './commands/secret.js';
 import * as sm from './commands/secrets-manager.js';
 import * as stack from './commands/stack.js';
-import { addCopyCommand, addTransferCommands } from './program-transfer.js';
+import { addCopyCommand } from './program-transfer.js';
 import { ChildStartError } from './child-error.js';
 import { mount, TABLE } from './table.js';
 
@@ -167,17 +165,7 @@ export async function commandTree(): Promise<Command> {
 }
 
 /** Top-level groups defined here; building only the invoked one keeps start-up short. */
-const OWN_GROUPS = new Set([
-  'secrets-manager',
-  'secret',
-  'stack',
-  'status',
-  'completion',
-  'run',
-  'inject',
-  'export',
-  'import',
-]);
+const OWN_GROUPS = new Set(['secrets-manager', 'secret', 'stack']);
 
 async function buildProgram(
   ctx: CommandContext,
@@ -186,8 +174,9 @@ async function buildProgram(
   stderr: OutputStreams['err'],
 ): Promise<Command> {
   const first = args.find((a) => !a.startsWith('-'));
-  // Root help, unknown commands and other groups see the whole tree (help and suggestions need it).
-  const all = first === undefined || !(OWN_GROUPS.has(first) || Object.hasOwn(TABLE, first));
+  // Root help, unknown commands and other groups see the whole tree (help and suggestions need it),
+  // and so does `__complete`, which offers names from all of it.
+  const all = first === undefined || first === '__complete' || !(OWN_GROUPS.has(first) || Object.hasOwn(TABLE, first));
   const want = (group: string) => all || first === group;
   // MIGRATION: each table group is mounted where its legacy wiring stood, so that `--help` keeps
   // its order; once every group is in the table, this is one loop over TABLE.
@@ -211,38 +200,24 @@ async function buildProgram(
 
   // MIGRATION: one line per top-level group, in `--help` order; a legacy line becomes
   // `await table('<group>')` when the group moves into the table.
-  legacyStatus(program, ctx, run);
+  await table('status');
+  await table('completion');
+  await table('__complete');
   if (want('secrets-manager')) legacySecretsManager(program, ctx, run);
   if (want('secret')) legacySecret(program, ctx, run);
-  if (want('export') || want('import')) addTransferCommands(program, ctx, run);
+  await table('export');
+  await table('import');
   await table('schema');
   if (want('stack')) await legacyStack(program, ctx, run);
   await table('keys');
-  if (want('run') || want('inject')) await legacyProcess(program, ctx, run);
+  await table('run');
+  await table('inject');
   decorateHelp(program);
   return program;
 }
 
 // MIGRATION: the groups below are still wired by hand; each function goes when its group moves
 // into the command table (table.ts).
-
-function legacyStatus(program: Command, ctx: CommandContext, run: Runner): void {
-  program
-    .command('status')
-    .description('show the active stack, its secrets manager and where its secrets and key are (no values)')
-    .action(() => run(() => status(ctx))());
-  program
-    .command('completion')
-    .description('print a shell completion script (bash, zsh or fish)')
-    .argument('<shell>', 'bash | zsh | fish')
-    .action((shell: string) => run(() => completion.completionScript(ctx, { shell }))());
-  // Called by the completion scripts: the candidates for the last word.
-  program
-    .command('__complete', { hidden: true })
-    .argument('[words...]')
-    .allowUnknownOption()
-    .action((words: string[] | undefined) => run(() => completion.complete(ctx, program, words ?? []))());
-}
 
 function legacySecretsManager(program: Command, ctx: CommandContext, run: Runner): void {
   const sm_ = program
@@ -423,11 +398,6 @@ async function legacyStack(program: Command, ctx: CommandContext, run: Runner): 
   // Components and pipelines load only when their commands can run: they are off the hot path.
   const { addComponentCommands } = await import('./program-components.js');
   addComponentCommands(program, st, ctx, run);
-}
-
-async function legacyProcess(program: Command, ctx: CommandContext, run: Runner): Promise<void> {
-  const { addProcessCommands } = await import('./program-process.js');
-  addProcessCommands(program, ctx, run);
 }
 
 /** `-m/--manager` and `--stack` on every secret command (select.ts says what they mean). */

@@ -6,6 +6,7 @@
 import { UsageError } from '../errors.js';
 import type { SecretsManager } from '../core/manager.js';
 import type { CommandContext } from './context.js';
+import type { OptionSpec } from './define.js';
 
 export interface ManagerChoice {
   manager?: string | undefined;
@@ -34,3 +35,9 @@ export const STACK_OPTION = [
   '--stack <name>',
   'use the secrets manager of this stack instead of the active one',
 ] as const;
+
+/** `MANAGER_OPTION` and `STACK_OPTION` as command-table options, with the names they complete. */
+export const CHOOSER_OPTIONS: readonly OptionSpec[] = [
+  { flags: MANAGER_OPTION[0], description: MANAGER_OPTION[1], complete: 'manager' },
+  { flags: STACK_OPTION[0], description: STACK_OPTION[1], complete: 'stack' },
+];

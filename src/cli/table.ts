@@ -10,7 +10,7 @@
  */
 import { Option, type Command } from 'commander';
 import type { CommandContext, CommandResult } from './context.js';
-import { isGroup, type CommandDefinition, type GroupDefinition } from './define.js';
+import { builtFrom, isGroup, type CommandDefinition, type GroupDefinition } from './define.js';
 import { addExamples } from './help.js';
 
 /**
@@ -18,24 +18,27 @@ import { addExamples } from './help.js';
  * only when its first word is the one invoked (or for root help and the docs).
  */
 export const TABLE = {
+  status: async () => (await import('./commands/status/index.js')).default,
+  completion: async () => (await import('./commands/completion/index.js')).default,
+  __complete: async () => (await import('./commands/completion/complete.js')).default,
+  export: async () => (await import('./commands/export/index.js')).default,
+  import: async () => (await import('./commands/import/index.js')).default,
   schema: async () => (await import('./commands/schema/index.js')).default,
   keys: async () => (await import('./commands/keys/index.js')).default,
+  run: async () => (await import('./commands/run/index.js')).default,
+  inject: async () => (await import('./commands/inject/index.js')).default,
 } as const satisfies Readonly<Record<string, () => Promise<GroupDefinition | CommandDefinition>>>;
 
 type Runner = (fn: () => Promise<CommandResult>) => () => Promise<void>;
 
-const DEFINITION = new WeakMap<Command, CommandDefinition>();
-
-/** The definition a commander command was built from (undefined for legacy wiring). */
-export function definitionOf(cmd: Command): CommandDefinition | undefined {
-  return DEFINITION.get(cmd);
-}
-
-/** Every command of the table once (repeated groups aside), for the json-shapes test and the docs. */
+/**
+ * Every command of the table once, for the json-shapes test and the docs; repeated groups and
+ * hidden commands (`__complete`) are left out, as the tree those two walk leaves them out.
+ */
 export async function tableCommands(): Promise<CommandDefinition[]> {
   const entries = await Promise.all(Object.values(TABLE).map((load) => load()));
   const flat = (d: GroupDefinition | CommandDefinition): CommandDefinition[] =>
-    isGroup(d) ? (d.repeats ? [] : d.commands.flatMap(flat)) : [d];
+    isGroup(d) ? (d.repeats ? [] : d.commands.flatMap(flat)) : d.hidden ? [] : [d];
   return entries.flatMap(flat);
 }
 
@@ -68,14 +71,17 @@ function mountCommand(parent: Command, name: string, def: CommandDefinition, ctx
   for (const o of def.options ?? []) {
     const option = new Option(o.flags, o.description);
     if (o.required) option.makeOptionMandatory();
-    if (o.repeatable) option.argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]).default([]);
-    else if (o.default !== undefined) option.default(o.default);
+    if (o.repeatable) {
+      option.argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]);
+      if (!o.withoutDefault) option.default([]);
+    } else if (o.default !== undefined) option.default(o.default);
     cmd.addOption(option);
   }
   if (def.keyValues) cmd.allowUnknownOption().allowExcessArguments();
   if (def.usage) cmd.usage(def.usage);
+  if (def.help) cmd.addHelpText('after', def.help);
   addExamples(cmd, def.examples);
-  DEFINITION.set(cmd, def);
+  builtFrom(cmd, def);
   cmd.action((...xs: unknown[]) => {
     const c = xs.at(-1) as Command;
     const names = c.registeredArguments.map((a) => a.name());

@@ -1,20 +1,21 @@
 /**
- * `keystack run [options] -- CMD [ARGS...]`: runs a command with secrets in its environment.
- * Everything is resolved before the child starts (all missing secrets reported at once); values
- * go only into the child's environment, never into its argv, keystack's own environment, its
- * output or a file. keystack passes on the child's exit status (128+N for death by signal N).
+ * What `keystack run` does once its options are read: everything is resolved before the child
+ * starts (all missing secrets reported at once); values go only into the child's environment,
+ * never into its argv, keystack's own environment, its output or a file. keystack passes on the
+ * child's exit status (128+N for death by signal N).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
 import type { Readable } from 'node:stream';
 import { resolve } from 'node:path';
-import { UsageError, type KeystackError } from '../../errors.js';
-import { ChildStartError } from '../child-error.js';
-import { resolveEnv, type SecretRequest } from '../../process/env.js';
-import { MaskingStream } from '../../support/mask-stream.js';
-import { processMasker } from '../../support/masking.js';
-import type { CommandContext, CommandResult } from '../context.js';
-import { selectManager } from '../select.js';
+import { UsageError, type KeystackError } from '../../../errors.js';
+import { ChildStartError } from '../../child-error.js';
+import { resolveEnv, type SecretRequest } from '../../../process/env.js';
+import { MaskingStream } from '../../../support/mask-stream.js';
+import { processMasker } from '../../../support/masking.js';
+import type { CommandContext, CommandResult } from '../../context.js';
+import { selectManager } from '../../select.js';
+import { FORWARDED_SIGNALS, ISOLATED_ENV } from './passed-on.js';
 
 export interface RunOptions {
   command: string;
@@ -32,28 +33,7 @@ export interface RunOptions {
   stack?: string | undefined;
 }
 
-/**
- * What an `--isolated` child keeps from keystack's environment (when set): what programs need
- * to find binaries, files, the user, the locale and the terminal.
- */
-export const ISOLATED_ENV = [
-  'PATH',
-  'HOME',
-  'USER',
-  'LOGNAME',
-  'SHELL',
-  'LANG',
-  'LC_ALL',
-  'LC_CTYPE',
-  'TERM',
-  'TZ',
-  'TMPDIR',
-] as const;
-
-/** The signals passed on to the child. */
-export const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const;
-
-export async function runCommand(ctx: CommandContext, o: RunOptions): Promise<CommandResult> {
+export async function runCommand(ctx: CommandContext, o: RunOptions): Promise<CommandResult<{ exitCode: number }>> {
   const secrets = (o.secrets ?? []).map(secretOption);
   const vars = envOptions(o.env ?? []);
   const pick = () => selectManager(ctx, { manager: o.manager, stack: o.stack });

@@ -1,22 +1,22 @@
 /**
- * `keystack status`: where keystack stands, without touching any backend: the config directory,
- * the active stack and its components, its secrets manager (flavor, scope, backend domain) and
- * where that manager's credentials or key come from. Never a value: sensitive config is `***`
- * and credentials are named by where they come from.
+ * What `keystack status` reports: the config directory, the active stack and its components, its
+ * secrets manager (flavor, scope, backend domain) and where that manager's credentials or key
+ * come from, without touching any backend. Never a value: sensitive config is `***` and
+ * credentials are named by where they come from.
  */
-import { localKeySource, localStorePath, type LocalKeySource } from '../../stack/local-store.js';
-import type { FlavorDefinition } from '../../core/types.js';
-import { COMPONENT_LABEL, SINGLE_COMPONENT_TYPES, type ComponentRecord } from '../../stack/config-store.js';
-import { MASK } from '../../support/masking.js';
-import { redactConfig, table } from '../output.js';
-import type { CommandContext, CommandResult } from '../context.js';
+import { localKeySource, localStorePath, type LocalKeySource } from '../../../stack/local-store.js';
+import type { FlavorDefinition } from '../../../core/types.js';
+import { COMPONENT_LABEL, SINGLE_COMPONENT_TYPES, type ComponentRecord } from '../../../stack/config-store.js';
+import { MASK } from '../../../support/masking.js';
+import { redactConfig, table } from '../../output.js';
+import type { CommandContext, CommandResult } from '../../context.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
 /** Where a credential field's value comes from: the stored config, a variable, or nowhere yet. */
 type CredentialSource = { from: 'config' } | { from: 'env'; variable: string } | { from: 'unset'; variable?: string };
 
-export async function status(ctx: CommandContext): Promise<CommandResult> {
+export async function status(ctx: CommandContext): Promise<CommandResult<StatusData>> {
   const ks = ctx.keystack();
   const stack = ks.activeStack();
   const components: StatusData['components'] = SINGLE_COMPONENT_TYPES.flatMap((type) => {
@@ -39,7 +39,7 @@ export async function status(ctx: CommandContext): Promise<CommandResult> {
 
 // --- Internal helpers ---
 
-function configDirSource(env: Env): string {
+function configDirSource(env: Env): StatusData['configDirFrom'] {
   if (env['KEYSTACK_CONFIG_DIR']) return 'KEYSTACK_CONFIG_DIR';
   if (env['XDG_CONFIG_HOME']) return 'XDG_CONFIG_HOME';
   return 'default';
@@ -125,9 +125,9 @@ function credentialText(c: CredentialSource): string {
   return c.variable ? `not set (${c.variable} is empty)` : 'not set';
 }
 
-interface StatusData {
+export interface StatusData {
   configDir: string;
-  configDirFrom: string;
+  configDirFrom: 'KEYSTACK_CONFIG_DIR' | 'XDG_CONFIG_HOME' | 'default';
   stack: { name: string; id: string };
   components: { type: keyof typeof COMPONENT_LABEL; name: string; flavor: string; id: string }[];
   secretsManager: Awaited<ReturnType<typeof managerStatus>> | null;

@@ -1,42 +1,26 @@
 /**
- * Shell completion: `keystack completion bash|zsh|fish` prints a script that calls the hidden
- * `keystack __complete -- WORD…` on each Tab. Candidates come from the commander tree itself
- * (commands and options, whoever added them) and from the config store (stacks, managers,
- * components, flavors, schemas); secret names are listed from the backend only when the word
- * being completed is a secret name. No library: none that is kept up fits commander 14's tree,
- * and the scripts are a few lines each.
+ * The candidates of `keystack __complete -- WORD…`, which the scripts of `keystack completion`
+ * call on each Tab. They come from the commander tree itself (commands and options, whoever added
+ * them) and from the config store (stacks, managers, components, flavors, schemas); secret names
+ * are listed from the backend only when the word being completed is a secret name. No library:
+ * none that is kept up fits commander 14's tree, and the scripts are a few lines each.
  */
 import type { Command, Option } from 'commander';
-import { UsageError } from '../../errors.js';
-import { componentFlavors, type StackComponentType } from '../../stack/components.js';
-import { COMPONENT_LABEL, STACK_COMPONENT_TYPES, type ComponentType } from '../../stack/config-store.js';
-import { VALIDATION_LEVELS } from '../../stack/validation.js';
-import { commandPath } from '../help.js';
-import { selectManager } from '../select.js';
-import { definitionOf } from '../table.js';
-import type { CompletionKind as Kind } from '../define.js';
-import type { CommandContext, CommandResult } from '../context.js';
-
-export const SHELLS = ['bash', 'zsh', 'fish'] as const;
-type Shell = (typeof SHELLS)[number];
-
-export async function completionScript(_ctx: CommandContext, o: { shell: string }): Promise<CommandResult> {
-  if (!(SHELLS as readonly string[]).includes(o.shell)) {
-    throw new UsageError(
-      `no completion for shell '${o.shell}'`,
-      `Pick one of: ${SHELLS.join(', ')}, e.g. \`source <(keystack completion bash)\`.`,
-    );
-  }
-  const script = SCRIPTS[o.shell as Shell];
-  return { data: { shell: o.shell, script }, raw: script };
-}
+import { componentFlavors, type StackComponentType } from '../../../stack/components.js';
+import { COMPONENT_LABEL, type ComponentType } from '../../../stack/config-store.js';
+import { VALIDATION_LEVELS } from '../../../stack/validation.js';
+import { commandPath } from '../../help.js';
+import { selectManager } from '../../select.js';
+import { definitionOf, type CompletionKind as Kind } from '../../define.js';
+import type { CommandContext, CommandResult } from '../../context.js';
+import { SHELLS } from './scripts.js';
 
 /** What the shell offers for the last word of `words` (the one being typed, maybe ''). */
 export async function complete(
   ctx: CommandContext,
   program: Command,
   words: readonly string[],
-): Promise<CommandResult> {
+): Promise<CommandResult<{ candidates: string[] }>> {
   const candidates = await candidatesFor(ctx, program, words);
   return { data: { candidates }, raw: candidates.length ? `${candidates.join('\n')}\n` : '' };
 }
@@ -52,7 +36,10 @@ interface Chosen {
 
 const LABEL_TYPE = new Map(Object.entries(COMPONENT_LABEL).map(([t, l]) => [l, t as ComponentType]));
 
-/** The kind of name an option's value is: as its definition says, else by its long flag. */
+/**
+ * The kind of name an option's value is: as its definition says, else by its long flag.
+ * MIGRATION: the switch is for the commands still wired by hand (table.ts); it goes with them.
+ */
 function optionKind(cmd: Command, long: string): Kind | undefined {
   const def = definitionOf(cmd);
   if (def) return def.options?.find((o) => o.flags.split(/[ ,]+/).includes(long))?.complete;
@@ -68,22 +55,26 @@ function optionKind(cmd: Command, long: string): Kind | undefined {
       return 'level';
     case '--role':
       return 'key-role';
+    case '--orchestrator':
+      return 'component:orchestrator';
+    case '--artifact-store':
+      return 'component:artifact_store';
+    case '--container-registry':
+      return 'component:container_registry';
+    case '--step-operator':
+      return 'component:step_operator';
     case '--flavor': {
       const type = LABEL_TYPE.get(commandPath(cmd).split(' ')[0] ?? '');
       return type === 'secrets_manager' ? 'manager-flavor' : type ? `flavor:${type}` : undefined;
     }
-    default: {
-      // --orchestrator, --artifact-store, …: a component of the type that the flag spells.
-      const type = STACK_COMPONENT_TYPES.find((t) => long === `--${COMPONENT_LABEL[t]}`);
-      return type ? `component:${type}` : undefined;
-    }
+    default:
+      return undefined;
   }
 }
 
-/** The kind of name a command's first argument is, by the command's path. */
+/** The kind of name a legacy command's first argument is, by the command's path. */
 function argumentKind(path: string): Kind | undefined {
   const [group, leaf, third] = path.split(' ');
-  if (group === 'completion') return 'shell';
   if (group === 'secret' && leaf !== 'register' && leaf !== 'list' && leaf !== 'delete-all') return 'secret';
   if (group === 'secrets-manager')
     return leaf === 'flavor'
@@ -206,7 +197,7 @@ async function names(ctx: CommandContext, kind: Kind, chosen: Chosen): Promise<s
       return ['client', 'worker'];
     case 'trusted-key': {
       // `keys untrust` takes an id or a name of the trust list of --role (default worker).
-      const { listTrusted } = await import('../../pipeline/remote/keys.js');
+      const { listTrusted } = await import('../../../pipeline/remote/keys.js');
       const role = chosen.role === 'client' ? 'client' : 'worker';
       return listTrusted(ks.configDir, role).flatMap((k) => [k.id, ...(k.name === null ? [] : [k.name])]);
     }
@@ -218,31 +209,3 @@ async function names(ctx: CommandContext, kind: Kind, chosen: Chosen): Promise<s
     }
   }
 }
-
-const SCRIPTS: Record<Shell, string> = {
-  bash: `# keystack completion for bash. Load it with: source <(keystack completion bash)
-_keystack_complete() {
-  local IFS=$'\\n'
-  COMPREPLY=($(keystack __complete -- "\${COMP_WORDS[@]:1:COMP_CWORD}" 2>/dev/null))
-}
-complete -o default -F _keystack_complete keystack
-`,
-  zsh: `#compdef keystack
-# keystack completion for zsh. Load it with: source <(keystack completion zsh)  (after compinit)
-_keystack() {
-  local -a candidates
-  candidates=("\${(@f)$(keystack __complete -- "\${(@)words[2,CURRENT]}" 2>/dev/null)}")
-  candidates=(\${candidates:#})
-  (( \${#candidates} )) && compadd -- "\${candidates[@]}" || _files
-}
-compdef _keystack keystack
-`,
-  fish: `# keystack completion for fish. Install it with: keystack completion fish > ~/.config/fish/completions/keystack.fish
-function __keystack_complete
-    set -l words (commandline -opc)
-    set -l current (commandline -ct)
-    keystack __complete -- $words[2..-1] "$current" 2>/dev/null
-end
-complete -c keystack -f -a '(__keystack_complete)'
-`,
-};

@@ -1,0 +1,88 @@
+/**
+ * `keystack run [options] -- CMD [ARGS...]`: runs a command with secrets in its environment
+ * (child.ts starts it once the options are read).
+ */
+import { defineCommand, type CommandInput } from '../../define.js';
+import { CHOOSER_OPTIONS, type ManagerChoice } from '../../select.js';
+import { FORWARDED_SIGNALS, ISOLATED_ENV } from './passed-on.js';
+
+export interface RunFlags extends ManagerChoice {
+  envFile?: string[];
+  secret?: string[];
+  env?: string[];
+  prefix?: string;
+  isolated?: boolean;
+  mask?: boolean;
+}
+
+export default defineCommand({
+  path: 'run',
+  description: 'run a command with secrets in its environment: keystack run [options] -- CMD [ARGS...]',
+  arguments: [
+    { spec: '<command>', description: 'the command (put `--` before it)' },
+    { spec: '[args...]', description: 'its arguments' },
+  ],
+  options: [
+    {
+      flags: '--env-file <file>',
+      description: '.env file whose values may be {{name.key}} references (repeatable; later files win)',
+      repeatable: true,
+      withoutDefault: true,
+    },
+    {
+      flags: '-s, --secret <name[.key]>',
+      description: 'inject every key of a secret as NAME_KEY, or one key (repeatable)',
+      repeatable: true,
+      withoutDefault: true,
+    },
+    {
+      flags: '--env <var=value>',
+      description: 'set VAR to a {{name.key}} reference or plain text (repeatable; wins over env files)',
+      repeatable: true,
+      withoutDefault: true,
+    },
+    { flags: '--prefix <prefix>', description: 'prefix for the variable names of -s, e.g. APP_' },
+    {
+      flags: '--isolated',
+      description: `start the command with only the injected variables and ${ISOLATED_ENV.join(', ')}`,
+    },
+    {
+      flags: '--mask',
+      description:
+        "mask secret values in the command's stdout and stderr (the default; the command then writes to pipes, not the terminal)",
+    },
+    {
+      flags: '--no-mask',
+      description:
+        'pass stdout and stderr on untouched, terminal included (colours, progress bars, full-screen programs)',
+    },
+    ...CHOOSER_OPTIONS,
+  ],
+  help: `
+Variable names for -s: NAME_KEY upper-cased, characters other than A-Z, 0-9 and _ replaced by _.
+${FORWARDED_SIGNALS.join(', ')} are passed on to the command; keystack exits with its exit code, or 128+N if it died of signal N.
+Example: keystack run --env-file .env -s db -- python train.py`,
+  examples: [
+    'keystack run --env-file .env -s db -- python train.py',
+    'keystack run --isolated --env TOKEN={{api.token}} -- ./deploy.sh',
+  ],
+  /** Printed after the command's own output, which passes through untouched. */
+  shape: (z) => z.strictObject({ exitCode: z.number().int() }),
+  run: async (ctx, { words, opts }: CommandInput<RunFlags>) => {
+    const { runCommand } = await import('./child.js');
+    // `<command> [args...]`: the words after the options (`args` types each argument as one string).
+    const [command = '', ...args] = words;
+    return runCommand(ctx, {
+      command,
+      args,
+      envFiles: opts.envFile,
+      secrets: opts.secret,
+      env: opts.env,
+      prefix: opts.prefix,
+      isolated: opts.isolated,
+      mask: opts.mask,
+      manager: opts.manager,
+      stack: opts.stack,
+    });
+  },
+});
