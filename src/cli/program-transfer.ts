@@ -1,12 +1,12 @@
-/** Command-line wiring for `export`, `import` and `secret copy` (kept out of main.ts's table). */
+/** Command-line wiring for `export` and `import` (kept out of main.ts's table). */
 import type { Command } from 'commander';
 import type { CommandContext, CommandResult } from './context.js';
 import { MANAGER_OPTION, STACK_OPTION } from './select.js';
 
 type Runner = (fn: () => Promise<CommandResult>) => () => Promise<void>;
 
-// The wiring is built for every `secret` command (copy lives there); the commands' code loads
-// only when one of them runs, so `secret get` does not evaluate the transfer and format modules.
+// The wiring is built with the whole tree (root help, unknown commands); the commands' code loads
+// only when one of them runs, so other commands do not evaluate the transfer and format modules.
 const transfer = () => import('./commands/transfer.js');
 
 const CONFLICT = [
@@ -72,24 +72,5 @@ export function addTransferCommands(program: Command, ctx: CommandContext, run: 
           stack?: string;
         },
       ) => run(async () => (await transfer()).importCommand(ctx, { file, ...o }))(),
-    );
-}
-
-export function addCopyCommand(group: Command, ctx: CommandContext, run: Runner): void {
-  group
-    .command('copy')
-    .description('copy secrets with their schemas from one secrets manager to another; the plan prints first')
-    .argument('[names...]')
-    .requiredOption('--from <manager>', 'source secrets manager (name or UUID)')
-    .requiredOption('--to <manager>', 'target secrets manager (name or UUID)')
-    .option('--all', "every secret of the source manager's scope")
-    .option(...CONFLICT)
-    .option('--delete-source', 'delete each source secret once its copy was read back and verified')
-    .option('--dry-run', 'print the plan (names and keys only) and write nothing')
-    .action(
-      (
-        names: string[],
-        o: { from: string; to: string; all?: boolean; onConflict?: string; deleteSource?: boolean; dryRun?: boolean },
-      ) => run(async () => (await transfer()).copyCommand(ctx, { names, ...o }))(),
     );
 }

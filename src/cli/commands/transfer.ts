@@ -1,4 +1,7 @@
-/** `keystack export`, `keystack import` and `keystack secret copy`: whole secrets in and out. */
+/**
+ * `keystack export` and `keystack import`: whole secrets in and out. The plan rendering and the
+ * --on-conflict policy serve `secret copy` too (commands/secret/copy.ts).
+ */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { ExistsError, InputError, UsageError } from '../../errors.js';
@@ -11,7 +14,6 @@ import {
 } from '../../transfer/formats.js';
 import {
   CONFLICT_POLICIES,
-  copySecrets,
   exportSecrets,
   importSecrets,
   type ConflictPolicy,
@@ -118,53 +120,6 @@ export async function importCommand(ctx: CommandContext, o: ImportCommandOptions
   };
 }
 
-export interface CopyCommandOptions {
-  names: readonly string[];
-  from: string;
-  to: string;
-  all?: boolean | undefined;
-  onConflict?: string | undefined;
-  deleteSource?: boolean | undefined;
-  dryRun?: boolean | undefined;
-}
-
-export async function copyCommand(ctx: CommandContext, o: CopyCommandOptions): Promise<CommandResult> {
-  const onConflict = policy(o.onConflict);
-  const from = await selectManager(ctx, { manager: o.from });
-  const to = await selectManager(ctx, { manager: o.to });
-  const title = `Copy from ${from.where} to ${to.where}`;
-  const report = await copySecrets(from, to, {
-    names: o.names,
-    all: o.all,
-    onConflict,
-    deleteSource: o.deleteSource,
-    dryRun: o.dryRun,
-    onPlan: (plan) => ctx.out.note(planText(plan, title)),
-  });
-  const data = {
-    from: from.name,
-    fromScope: from.scope.scope,
-    to: to.name,
-    toScope: to.scope.scope,
-    dryRun: report.dryRun,
-    plan: report.plan,
-    written: report.written,
-    deleted: report.deleted,
-  };
-  if (report.dryRun)
-    return {
-      data,
-      text: `${planText(report.plan, title)}\nDry run: nothing was written${o.deleteSource ? ' or deleted' : ''}.`,
-    };
-  const deleted = o.deleteSource
-    ? ` Deleted ${report.deleted.length} source secret${report.deleted.length === 1 ? '' : 's'} after verifying ${report.deleted.length === 1 ? 'its copy' : 'their copies'}.`
-    : '';
-  return {
-    data,
-    text: `Copied ${report.written.length} secret${report.written.length === 1 ? '' : 's'} to ${to.where}${report.written.length ? `: ${listText(report.written)}` : ''}${tail(report.plan)}.${deleted}`,
-  };
-}
-
 // --- plan rendering ---
 
 /** The plan as a table of names, actions and key names; never values. */
@@ -188,7 +143,7 @@ function detail(e: PlanEntry): string {
   return parts.join('; ');
 }
 
-function tail(plan: readonly PlanEntry[]): string {
+export function tail(plan: readonly PlanEntry[]): string {
   const names = (a: PlanEntry['action']) => plan.filter((e) => e.action === a).map((e) => e.name);
   const parts = [];
   if (names('unchanged').length) parts.push(`unchanged: ${listText(names('unchanged'))}`);
@@ -228,7 +183,7 @@ function importFormat(given: string | undefined, path: string | undefined): Impo
   return fromPath;
 }
 
-function policy(given: string | undefined): ConflictPolicy {
+export function policy(given: string | undefined): ConflictPolicy {
   if (given === undefined) return 'fail';
   if (!(CONFLICT_POLICIES as readonly string[]).includes(given))
     throw new UsageError(`unknown --on-conflict '${given}'`, `Use one of: ${CONFLICT_POLICIES.join(', ')}.`);
