@@ -15,11 +15,18 @@
  * generator do.
  */
 import { z } from 'zod';
-import { pluginShape } from './commands/schema/register.js';
 import { views } from './shapes.js';
-import { tableCommands } from './table.js';
+import { repeatedPaths, tableCommands } from './table.js';
 
-const { name, names, scope, managerView, stackView, run, runWithSteps, secretShapes, componentShapes } = views(z);
+const {
+  name,
+  names,
+  scope,
+  stackView,
+  run,
+  runWithSteps,
+  componentShapes,
+} = views(z);
 
 function group(prefix: string, shapes: Record<string, z.ZodType>): Record<string, z.ZodType> {
   return Object.fromEntries(Object.entries(shapes).map(([k, v]) => [`${prefix} ${k}`, v]));
@@ -30,66 +37,6 @@ function group(prefix: string, shapes: Record<string, z.ZodType>): Record<string
  * their own, and `jsonShapes()` gives both.
  */
 export const JSON_SHAPES: Readonly<Record<string, z.ZodType>> = {
-  'secrets-manager register': managerView,
-  'secrets-manager list': z.strictObject({ managers: z.array(managerView.extend({ active: z.boolean() })) }),
-  'secrets-manager describe': managerView.extend({ stacks: names }),
-  'secrets-manager update': managerView,
-  'secrets-manager delete': managerView.extend({ deleted: z.literal(true) }),
-  'secrets-manager backup': z.strictObject({
-    manager: z.string(),
-    store: z.string(),
-    out: z.string(),
-    secrets: z.number().int(),
-    keySource: z.enum(['key-file', 'env-key', 'passphrase']),
-    createdAt: z.string(),
-  }),
-  'secrets-manager restore': z.strictObject({
-    manager: z.string(),
-    store: z.string(),
-    from: z.string(),
-    secrets: z.number().int(),
-    keyFile: z.string().nullable(),
-    movedAside: names,
-    createdAt: z.string(),
-  }),
-  'secrets-manager flavor list': z.strictObject({
-    flavors: z.array(z.strictObject({ name, scoping: z.boolean(), source: z.string(), description: z.string() })),
-  }),
-  'secrets-manager flavor describe': z.strictObject({
-    name,
-    description: z.string(),
-    supportsScoping: z.boolean(),
-    local: z.boolean(),
-    nameRule: z.strictObject({ pattern: z.string(), maxLength: z.number().int(), description: z.string() }),
-    maxContentBytes: z.number().int(),
-    maxSecrets: z.number().int().nullable(),
-    readsValues: z.boolean(),
-    note: z.string().nullable(),
-    /** Optional npm packages the flavor loads, with the tested version range. */
-    packages: z.array(z.strictObject({ name, range: z.string() })),
-    fields: z.array(
-      z.strictObject({
-        name,
-        type: z.string(),
-        required: z.boolean(),
-        default: z.union([z.string(), z.boolean(), z.number()]).nullable(),
-        choices: names.nullable(),
-        env: z.string().nullable(),
-        sensitive: z.boolean(),
-        /** Decides where secrets live (changing it needs --force while the manager holds secrets). */
-        location: z.boolean(),
-        description: z.string(),
-      }),
-    ),
-  }),
-  'secrets-manager flavor register': pluginShape(z),
-  'secrets-manager flavor unregister': z.strictObject({
-    module: z.string(),
-    flavors: names,
-    unregistered: z.literal(true),
-  }),
-  ...group('secrets-manager secret', secretShapes),
-  ...group('secret', secretShapes),
   'stack register': stackView,
   'stack set': stackView,
   'stack list': z.strictObject({ stacks: z.array(stackView.extend({ active: z.boolean() })) }),
@@ -125,7 +72,9 @@ export const JSON_SHAPES: Readonly<Record<string, z.ZodType>> = {
 /** Every command's `--json` result, keyed by its command path (without `keystack`). */
 export async function jsonShapes(): Promise<Readonly<Record<string, z.ZodType>>> {
   const defined = await tableCommands();
-  return { ...JSON_SHAPES, ...Object.fromEntries(defined.map((d) => [d.path, d.shape(z)])) };
+  const shapes = { ...JSON_SHAPES, ...Object.fromEntries(defined.map((d) => [d.path, d.shape(z)])) };
+  for (const [alias, path] of await repeatedPaths()) if (shapes[path]) shapes[alias] = shapes[path];
+  return shapes;
 }
 
 /**

@@ -11,12 +11,7 @@ import type { CommandContext, CommandResult } from './context.js';
 import { readStdin, terminalPrompter } from './input.js';
 import { createOutput, describeError, OutputError, setTableWidth, type Output, type OutputStreams } from './output.js';
 import { decorateHelp } from './help.js';
-import { MANAGER_OPTION, STACK_OPTION, type ManagerChoice } from './select.js';
-import * as flavorDescribe from './commands/flavor-describe.js';
-import * as secret from './commands/secret.js';
-import * as sm from './commands/secrets-manager.js';
 import * as stack from './commands/stack.js';
-import { addCopyCommand } from './program-transfer.js';
 import { ChildStartError } from './child-error.js';
 import { mount, TABLE } from './table.js';
 
@@ -165,7 +160,7 @@ export async function commandTree(): Promise<Command> {
 }
 
 /** Top-level groups defined here; building only the invoked one keeps start-up short. */
-const OWN_GROUPS = new Set(['secrets-manager', 'secret', 'stack']);
+const OWN_GROUPS = new Set(['stack']);
 
 async function buildProgram(
   ctx: CommandContext,
@@ -203,8 +198,8 @@ async function buildProgram(
   await table('status');
   await table('completion');
   await table('__complete');
-  if (want('secrets-manager')) legacySecretsManager(program, ctx, run);
-  if (want('secret')) legacySecret(program, ctx, run);
+  await table('secrets-manager');
+  await table('secret');
   await table('export');
   await table('import');
   await table('schema');
@@ -218,122 +213,6 @@ async function buildProgram(
 
 // MIGRATION: the groups below are still wired by hand; each function goes when its group moves
 // into the command table (table.ts).
-
-function legacySecretsManager(program: Command, ctx: CommandContext, run: Runner): void {
-  const sm_ = program
-    .command('secrets-manager')
-    .description('register and inspect secrets managers, and manage their secrets');
-  sm_
-    .command('register')
-    .description('register a secrets manager (extra flavor config as --KEY=VALUE, e.g. --path=FILE for local)')
-    .argument('<name>')
-    .requiredOption('-f, --flavor <flavor>', 'flavor (see `secrets-manager flavor list`)')
-    .option('--scope <scope>', 'none | global | component | namespace (default: component where supported)')
-    .option('--namespace <namespace>', 'namespace, for --scope=namespace')
-    .option(
-      '--uuid <uuid>',
-      "register under this id, e.g. an existing ZenML manager's, to share its component-scoped secrets",
-    )
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .action((_n, o: { flavor: string; scope?: string; namespace?: string; uuid?: string }, cmd: Command) =>
-      run(() =>
-        sm.managerRegister(ctx, {
-          args: cmd.args,
-          flavor: o.flavor,
-          scope: o.scope,
-          namespace: o.namespace,
-          uuid: o.uuid,
-        }),
-      )(),
-    );
-  sm_
-    .command('list')
-    .description('list secrets managers (* = in the active stack)')
-    .action(() => run(() => sm.managerList(ctx))());
-  sm_
-    .command('describe')
-    .description("show a secrets manager's settings (default: the active stack's)")
-    .argument('[name]')
-    .action((name?: string) => run(() => sm.managerDescribe(ctx, { name }))());
-  sm_
-    .command('update')
-    .description("change a secrets manager's config (--KEY=VALUE)")
-    .argument('<name>')
-    .option('--scope <scope>', 'new scope')
-    .option('--namespace <namespace>', 'new namespace')
-    .option('--force', 'change scope or location even though existing secrets become invisible')
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .action((_n, o: { scope?: string; namespace?: string; force?: boolean }, cmd: Command) =>
-      run(() => sm.managerUpdate(ctx, { args: cmd.args, scope: o.scope, namespace: o.namespace, force: o.force }))(),
-    );
-  sm_
-    .command('delete')
-    .description('remove a secrets manager registration (its secrets stay in the backend)')
-    .argument('<name>')
-    .option('-y, --yes', 'do not ask for confirmation')
-    .action((name: string, o: { yes?: boolean }) => run(() => sm.managerDelete(ctx, { name, yes: o.yes }))());
-  sm_
-    .command('backup')
-    .description(
-      "back up a local manager's store file (every scope in it) together with its key, sealed with a passphrase ($KEYSTACK_BACKUP_PASSPHRASE, else asked)",
-    )
-    .argument('[name]', "a local secrets manager (default: the active stack's)")
-    .requiredOption('-o, --out <file>', 'the backup file to write (mode 0600)')
-    .option('-f, --force', 'replace the file if it exists')
-    .action(async (name: string | undefined, o: { out: string; force?: boolean }) => {
-      const { managerBackup } = await import('./commands/backup.js');
-      return run(() => managerBackup(ctx, { name, out: o.out, force: o.force }))();
-    });
-  sm_
-    .command('restore')
-    .description(
-      "restore a local manager's store and key from a backup; checks every secret decrypts before anything is replaced",
-    )
-    .argument('[name]', "a local secrets manager (default: the active stack's)")
-    .requiredOption('--from <file>', 'a file written by `secrets-manager backup`')
-    .option('-f, --force', 'replace an existing store (it is moved aside, not deleted)')
-    .action(async (name: string | undefined, o: { from: string; force?: boolean }) => {
-      const { managerRestore } = await import('./commands/backup.js');
-      return run(() => managerRestore(ctx, { name, from: o.from, force: o.force }))();
-    });
-  const flavor = sm_.command('flavor').description('secrets-manager flavors');
-  flavor
-    .command('list')
-    .description('list flavors, built-in and custom')
-    .action(() => run(() => sm.flavorList(ctx))());
-  flavor
-    .command('describe')
-    .description(
-      "show a flavor's config fields (type, default, env var, sensitive, location), name rules and size limit",
-    )
-    .argument('<flavor>')
-    .action((name: string) => run(() => flavorDescribe.managerFlavorDescribe(ctx, { flavor: name }))());
-  flavor
-    .command('register')
-    .description('register a module (.js/.mjs/.ts) that exports a custom flavor and, optionally, schemas')
-    .argument('<module>')
-    .action((module: string) => run(() => sm.flavorRegister(ctx, { module }))());
-  flavor
-    .command('unregister')
-    .description('remove a registered module (refused while a secrets manager uses its flavor)')
-    .argument('<module>')
-    .action((module: string) => run(() => sm.flavorUnregister(ctx, { module }))());
-  addSecretCommands(
-    sm_.command('secret').description("manage secrets on the active stack's secrets manager (or --manager/--stack)"),
-    ctx,
-    run,
-  );
-}
-
-function legacySecret(program: Command, ctx: CommandContext, run: Runner): void {
-  addSecretCommands(
-    program.command('secret').description('manage secrets (short for `secrets-manager secret`)'),
-    ctx,
-    run,
-  );
-}
 
 async function legacyStack(program: Command, ctx: CommandContext, run: Runner): Promise<void> {
   const st = program.command('stack').description('stacks of components; one is active');
@@ -398,81 +277,6 @@ async function legacyStack(program: Command, ctx: CommandContext, run: Runner): 
   // Components and pipelines load only when their commands can run: they are off the hot path.
   const { addComponentCommands } = await import('./program-components.js');
   addComponentCommands(program, st, ctx, run);
-}
-
-/** `-m/--manager` and `--stack` on every secret command (select.ts says what they mean). */
-function chooser(c: Command): Command {
-  return c.option(...MANAGER_OPTION).option(...STACK_OPTION);
-}
-
-const choice = (o: ManagerChoice): ManagerChoice => ({ manager: o.manager, stack: o.stack });
-
-function addSecretCommands(group: Command, ctx: CommandContext, run: Runner): void {
-  chooser(group.command('register'))
-    .description(
-      'register a secret: --KEY=VALUE, --KEY=@FILE, --KEY=@- (stdin), or -i for hidden prompts; @@ escapes a leading @',
-    )
-    .argument('<name>')
-    .option('-s, --schema <schema>', 'schema (default: arbitrary; see `keystack schema list`)')
-    .option('-i, --interactive', 'prompt for values with hidden input')
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .action((_n, o: { schema?: string; interactive?: boolean } & ManagerChoice, cmd: Command) =>
-      run(() =>
-        secret.secretRegister(ctx, { args: cmd.args, schema: o.schema, interactive: o.interactive, ...choice(o) }),
-      )(),
-    );
-  chooser(
-    group
-      .command('get')
-      .description('print a secret as a table of keys and values, or one raw value with --key')
-      .argument('<name>')
-      .option('-k, --key <key>', 'print only this raw value (for scripts)'),
-  ).action((name: string, o: { key?: string } & ManagerChoice) =>
-    run(() => secret.secretGet(ctx, { name, key: o.key, ...choice(o) }))(),
-  );
-  chooser(
-    group
-      .command('describe')
-      .description("show a secret's schema, key names, size and times, without its values")
-      .argument('<name>'),
-  ).action((name: string, o: ManagerChoice) => run(() => secret.secretDescribe(ctx, { name, ...choice(o) }))());
-  chooser(group.command('list').description("list the secrets of the manager's scope")).action((o: ManagerChoice) =>
-    run(() => secret.secretList(ctx, choice(o)))(),
-  );
-  chooser(group.command('update'))
-    .description('merge --KEY=VALUE into a secret, remove keys with --remove-key, or -i to edit with prompts')
-    .argument('<name>')
-    .option('-i, --interactive', 'prompt for new values with hidden input')
-    .option('--remove-key <key>', 'remove a key (repeatable)', (v: string, prev: string[] | undefined) => [
-      ...(prev ?? []),
-      v,
-    ])
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .action((_n, o: { interactive?: boolean; removeKey?: string[] } & ManagerChoice, cmd: Command) =>
-      run(() =>
-        secret.secretUpdate(ctx, { args: cmd.args, interactive: o.interactive, removeKeys: o.removeKey, ...choice(o) }),
-      )(),
-    );
-  chooser(
-    group
-      .command('delete')
-      .description('delete a secret')
-      .argument('<name>')
-      .option('-y, --yes', 'do not ask for confirmation'),
-  ).action((name: string, o: { yes?: boolean } & ManagerChoice) =>
-    run(() => secret.secretDelete(ctx, { name, yes: o.yes, ...choice(o) }))(),
-  );
-  chooser(
-    group
-      .command('delete-all')
-      .description("delete every secret in the manager's scope (other scopes are untouched)")
-      .option('-y, --yes', 'do not ask for confirmation'),
-  ).action((o: { yes?: boolean } & ManagerChoice) =>
-    run(() => secret.secretDeleteAll(ctx, { yes: o.yes, ...choice(o) }))(),
-  );
-  addCopyCommand(group, ctx, run);
 }
 
 interface ComponentOpts {

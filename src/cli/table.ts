@@ -21,6 +21,8 @@ export const TABLE = {
   status: async () => (await import('./commands/status/index.js')).default,
   completion: async () => (await import('./commands/completion/index.js')).default,
   __complete: async () => (await import('./commands/completion/complete.js')).default,
+  'secrets-manager': async () => (await import('./commands/secrets-manager/index.js')).default,
+  secret: async () => (await import('./commands/secret/index.js')).default,
   export: async () => (await import('./commands/export/index.js')).default,
   import: async () => (await import('./commands/import/index.js')).default,
   schema: async () => (await import('./commands/schema/index.js')).default,
@@ -40,6 +42,22 @@ export async function tableCommands(): Promise<CommandDefinition[]> {
   const flat = (d: GroupDefinition | CommandDefinition): CommandDefinition[] =>
     isGroup(d) ? (d.repeats ? [] : d.commands.flatMap(flat)) : d.hidden ? [] : [d];
   return entries.flatMap(flat);
+}
+
+/**
+ * The paths a repeated group's commands also answer to, each with the path of its definition
+ * (`secrets-manager secret get` → `secret get`), for the json-shapes test and the docs, which key
+ * by the path in the tree.
+ */
+export async function repeatedPaths(): Promise<[alias: string, path: string][]> {
+  const entries = await Promise.all(Object.values(TABLE).map((load) => load()));
+  const walk = (d: GroupDefinition | CommandDefinition, rename?: (p: string) => string): [string, string][] => {
+    if (!isGroup(d)) return rename ? [[rename(d.path), d.path]] : [];
+    const { path, repeats } = d;
+    const inner = repeats === undefined ? rename : (p: string) => path + p.slice(repeats.length);
+    return d.commands.flatMap((c) => walk(c, inner));
+  };
+  return entries.flatMap((e) => walk(e));
 }
 
 /** Adds a table entry (a group and what is in it, or one command) under `parent`. */

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import stringWidth from 'string-width';
 import { afterEach, describe, expect, it } from 'vitest';
 import { describeError, setTableWidth, table } from '../../src/cli/output.js';
-import { ERROR_CODES, KEY_VALUE_COMMANDS } from '../../src/cli/help.js';
+import { ERROR_CODES, KEY_VALUE_COMMANDS as LEGACY_KEY_VALUE_COMMANDS } from '../../src/cli/help.js';
+import { tableCommands } from '../../src/cli/table.js';
 import { KeystackError, type ErrorCode } from '../../src/errors.js';
 import { BIN, cli, tempEnv, type CliEnv } from '../support/cli.js';
 
@@ -21,6 +22,12 @@ function subcommands(help: string): string[] {
     .map((l) => /^ {2}(\S+)/.exec(l)?.[1])
     .filter((n): n is string => n !== undefined && n !== 'help');
 }
+
+/** The paths whose usage shows `--KEY=VALUE`: the table's `keyValues` commands and the legacy ones. */
+const KEY_VALUE_COMMANDS = [
+  ...LEGACY_KEY_VALUE_COMMANDS,
+  ...(await tableCommands()).filter((d) => d.keyValues).map((d) => d.path),
+];
 
 function walk(e: CliEnv): Map<string, string> {
   const helps = new Map<string, string>();

@@ -1,59 +1,10 @@
 /**
- * `keystack secret copy`, and the plan rendering and `--on-conflict` reading it shares with
- * `keystack import` (commands/import/).
+ * What `keystack secret copy` (commands/secret/copy.ts) and `keystack import` (commands/import/)
+ * share: the plan as text and the `--on-conflict` policy.
  */
 import { UsageError } from '../../errors.js';
-import { CONFLICT_POLICIES, copySecrets, type ConflictPolicy, type PlanEntry } from '../../transfer/transfer.js';
+import { CONFLICT_POLICIES, type ConflictPolicy, type PlanEntry } from '../../transfer/transfer.js';
 import { listText, table } from '../output.js';
-import { selectManager } from '../select.js';
-import type { CommandContext, CommandResult } from '../context.js';
-
-export interface CopyCommandOptions {
-  names: readonly string[];
-  from: string;
-  to: string;
-  all?: boolean | undefined;
-  onConflict?: string | undefined;
-  deleteSource?: boolean | undefined;
-  dryRun?: boolean | undefined;
-}
-
-export async function copyCommand(ctx: CommandContext, o: CopyCommandOptions): Promise<CommandResult> {
-  const onConflict = policy(o.onConflict);
-  const from = await selectManager(ctx, { manager: o.from });
-  const to = await selectManager(ctx, { manager: o.to });
-  const title = `Copy from ${from.where} to ${to.where}`;
-  const report = await copySecrets(from, to, {
-    names: o.names,
-    all: o.all,
-    onConflict,
-    deleteSource: o.deleteSource,
-    dryRun: o.dryRun,
-    onPlan: (plan) => ctx.out.note(planText(plan, title)),
-  });
-  const data = {
-    from: from.name,
-    fromScope: from.scope.scope,
-    to: to.name,
-    toScope: to.scope.scope,
-    dryRun: report.dryRun,
-    plan: report.plan,
-    written: report.written,
-    deleted: report.deleted,
-  };
-  if (report.dryRun)
-    return {
-      data,
-      text: `${planText(report.plan, title)}\nDry run: nothing was written${o.deleteSource ? ' or deleted' : ''}.`,
-    };
-  const deleted = o.deleteSource
-    ? ` Deleted ${report.deleted.length} source secret${report.deleted.length === 1 ? '' : 's'} after verifying ${report.deleted.length === 1 ? 'its copy' : 'their copies'}.`
-    : '';
-  return {
-    data,
-    text: `Copied ${report.written.length} secret${report.written.length === 1 ? '' : 's'} to ${to.where}${report.written.length ? `: ${listText(report.written)}` : ''}${tail(report.plan)}.${deleted}`,
-  };
-}
 
 // --- plan rendering ---
 

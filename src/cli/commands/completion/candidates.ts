@@ -65,7 +65,7 @@ function optionKind(cmd: Command, long: string): Kind | undefined {
       return 'component:step_operator';
     case '--flavor': {
       const type = LABEL_TYPE.get(commandPath(cmd).split(' ')[0] ?? '');
-      return type === 'secrets_manager' ? 'manager-flavor' : type ? `flavor:${type}` : undefined;
+      return type && type !== 'secrets_manager' ? `flavor:${type}` : undefined;
     }
     default:
       return undefined;
@@ -75,15 +75,6 @@ function optionKind(cmd: Command, long: string): Kind | undefined {
 /** The kind of name a legacy command's first argument is, by the command's path. */
 function argumentKind(path: string): Kind | undefined {
   const [group, leaf, third] = path.split(' ');
-  if (group === 'secret' && leaf !== 'register' && leaf !== 'list' && leaf !== 'delete-all') return 'secret';
-  if (group === 'secrets-manager')
-    return leaf === 'flavor'
-      ? third === 'describe'
-        ? 'manager-flavor'
-        : undefined
-      : leaf === 'register' || leaf === 'list'
-        ? undefined
-        : 'manager';
   if (group === 'stack') return leaf === 'register' || leaf === 'list' ? undefined : 'stack';
   const type = LABEL_TYPE.get(group ?? '');
   if (type && type !== 'secrets_manager') {

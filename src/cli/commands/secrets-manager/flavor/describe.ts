@@ -1,13 +1,51 @@
 /**
- * `keystack secrets-manager flavor describe FLAVOR`: every config field a flavor takes (type,
- * default, environment variable, whether it is sensitive or decides where secrets live), its name
- * rules, size limit and the optional SDK packages it loads. (The other component types have
- * theirs in component.ts.)
+ * Every config field a secrets-manager flavor takes (type, default, environment variable, whether
+ * it is sensitive or decides where secrets live), its name rules, size limit and the optional SDK
+ * packages it loads. (The other component types have theirs in component.ts.)
  */
-import type { ConfigField, FlavorDefinition } from '../../core/types.js';
-import { DEFAULT_SCOPE_PREFIX, SCOPES } from '../../secrets/scope.js';
-import { paragraph, table } from '../output.js';
-import type { CommandContext, CommandResult } from '../context.js';
+import type { ConfigField, FlavorDefinition } from '../../../../core/types.js';
+import { DEFAULT_SCOPE_PREFIX, SCOPES } from '../../../../secrets/scope.js';
+import type { CommandContext } from '../../../context.js';
+import { defineCommand, type CommandInput } from '../../../define.js';
+import { paragraph, table } from '../../../output.js';
+
+export default defineCommand({
+  path: 'secrets-manager flavor describe',
+  description: "show a flavor's config fields (type, default, env var, sensitive, location), name rules and size limit",
+  arguments: [{ spec: '<flavor>', complete: 'manager-flavor' }],
+  examples: ['keystack secrets-manager flavor describe vault', 'keystack secrets-manager flavor describe aws --json'],
+  shape: (z) => {
+    const names = z.array(z.string());
+    return z.strictObject({
+      name: z.string(),
+      description: z.string(),
+      supportsScoping: z.boolean(),
+      local: z.boolean(),
+      nameRule: z.strictObject({ pattern: z.string(), maxLength: z.number().int(), description: z.string() }),
+      maxContentBytes: z.number().int(),
+      maxSecrets: z.number().int().nullable(),
+      readsValues: z.boolean(),
+      note: z.string().nullable(),
+      /** Optional npm packages the flavor loads, with the tested version range. */
+      packages: z.array(z.strictObject({ name: z.string(), range: z.string() })),
+      fields: z.array(
+        z.strictObject({
+          name: z.string(),
+          type: z.string(),
+          required: z.boolean(),
+          default: z.union([z.string(), z.boolean(), z.number()]).nullable(),
+          choices: names.nullable(),
+          env: z.string().nullable(),
+          sensitive: z.boolean(),
+          /** Decides where secrets live (changing it needs --force while the manager holds secrets). */
+          location: z.boolean(),
+          description: z.string(),
+        }),
+      ),
+    });
+  },
+  run: async (ctx, { args }: CommandInput) => describeFlavor(ctx, args['flavor'] ?? ''),
+});
 
 interface FieldView {
   name: string;
@@ -21,8 +59,8 @@ interface FieldView {
   description: string;
 }
 
-export async function managerFlavorDescribe(ctx: CommandContext, o: { flavor: string }): Promise<CommandResult> {
-  const flavor = await ctx.keystack().flavors.get(o.flavor);
+async function describeFlavor(ctx: CommandContext, name: string) {
+  const flavor = await ctx.keystack().flavors.get(name);
   const location = new Set(flavor.locationFields ?? Object.keys(flavor.config));
   const own = Object.entries(flavor.config).map(([name, f]) => fieldView(name, f, location.has(name)));
   const fields = [...coreFields(flavor), ...own];

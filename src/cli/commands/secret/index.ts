@@ -1,0 +1,20 @@
+/**
+ * `keystack secret …` (also `keystack secrets-manager secret …`): secrets on the active stack's
+ * manager, or the one `--manager` / `--stack` picks (select.ts).
+ */
+import { defineGroup } from '../../define.js';
+import copy from './copy.js';
+import deleteAll from './delete-all.js';
+import del from './delete.js';
+import describe from './describe.js';
+import get from './get.js';
+import list from './list.js';
+import register from './register.js';
+import update from './update.js';
+
+export default defineGroup({
+  path: 'secret',
+  description: 'manage secrets (short for `secrets-manager secret`)',
+  examples: ['keystack secret list', 'keystack secret get db -m team'],
+  commands: [register, get, describe, list, update, del, deleteAll, copy],
+});

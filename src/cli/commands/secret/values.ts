@@ -1,0 +1,42 @@
+/** What `secret register` and `secret update` share: reading a name and values from the command line, stdin or prompts. */
+import { UsageError } from '../../../errors.js';
+import { validateSecretKey } from '../../../secrets/names.js';
+import type { SecretsManager } from '../../../core/manager.js';
+import { expandValue, isStdinValue, parseExtraArgs } from '../../input.js';
+import type { CommandContext } from '../../context.js';
+
+export function nameAndPairs(args: readonly string[]) {
+  const { positionals, pairs } = parseExtraArgs(args);
+  const [name, ...rest] = positionals;
+  if (name === undefined)
+    throw new UsageError(
+      'a secret name is required',
+      'Give the name first, e.g. `keystack secret register db --password=@-`.',
+    );
+  if (rest.length > 0) throw new UsageError(`unexpected argument '${rest[0]}'`, 'Values are given as --KEY=VALUE.');
+  return { name, pairs };
+}
+
+/**
+ * `--KEY=@-` from a terminal would read what is typed with the terminal's echo on, and with no
+ * prompt at all: there, ask for the value with hidden input instead, as `-i` does.
+ */
+export async function stdinReader(ctx: CommandContext, pairs: ReadonlyMap<string, string>): Promise<() => Buffer> {
+  const key = [...pairs].find(([, v]) => isStdinValue(v))?.[0];
+  if (key === undefined || !ctx.interactive) return ctx.readStdin;
+  const typed = await ctx.prompt.secret(`Value for ${key} (input is hidden):`);
+  const bytes = Buffer.from(typed, 'utf8');
+  return () => bytes;
+}
+
+/** Asks for a key (visible) and its value (hidden); null when the key is not valid. */
+export async function promptKeyValue(ctx: CommandContext, manager: SecretsManager): Promise<[string, string] | null> {
+  const key = (await ctx.prompt.text('Secret key:')).trim();
+  try {
+    validateSecretKey(key, manager.scope.prefix);
+  } catch (e) {
+    ctx.out.warn((e as Error).message);
+    return null;
+  }
+  return [key, expandValue(key, await ctx.prompt.secret(`Value for ${key}:`))];
+}
