@@ -37,8 +37,11 @@ export interface OptionSpec {
   readonly flags: string;
   readonly description: string;
   readonly required?: boolean;
-  /** Each use adds a value (the option's value is a string array, empty when absent). */
-  readonly repeatable?: boolean;
+  /**
+   * Each use adds a value (the option's value is a string array, empty when absent). `'optional'`:
+   * absent leaves it undefined, so help shows no `(default: [])`.
+   */
+  readonly repeatable?: boolean | 'optional';
   readonly default?: string;
   readonly complete?: CompletionKind;
 }
@@ -70,6 +73,8 @@ export interface CommandDefinition<S extends z.ZodType = z.ZodType, O = never> e
   /** Takes `--KEY=VALUE` words it parses itself (they arrive in `input.words`). */
   readonly keyValues?: boolean;
   readonly hidden?: boolean;
+  /** The command's line in its parent's help, when `description` is longer than one line. */
+  readonly summary?: string;
   /** The `--json` result. test/cli/json-shapes.test.ts checks every run against it; docs/cli.md prints it. */
   readonly shape: (zod: Zod) => S;
   readonly run: (ctx: CommandContext, input: CommandInput<O>) => Promise<CommandResult<z.infer<S>>>;

@@ -31,11 +31,14 @@ export function definitionOf(cmd: Command): CommandDefinition | undefined {
   return DEFINITION.get(cmd);
 }
 
-/** Every command of the table once (repeated groups aside), for the json-shapes test and the docs. */
+/**
+ * Every command of the table once (repeated groups and hidden commands aside), for the json-shapes
+ * test and the docs, which see only what users can call.
+ */
 export async function tableCommands(): Promise<CommandDefinition[]> {
   const entries = await Promise.all(Object.values(TABLE).map((load) => load()));
   const flat = (d: GroupDefinition | CommandDefinition): CommandDefinition[] =>
-    isGroup(d) ? (d.repeats ? [] : d.commands.flatMap(flat)) : [d];
+    isGroup(d) ? (d.repeats ? [] : d.commands.flatMap(flat)) : d.hidden ? [] : [d];
   return entries.flatMap(flat);
 }
 
@@ -64,12 +67,15 @@ function lastWord(path: string, within: string): string {
 
 function mountCommand(parent: Command, name: string, def: CommandDefinition, ctx: CommandContext, run: Runner): void {
   const cmd = parent.command(name, { hidden: def.hidden === true }).description(def.description);
+  if (def.summary) cmd.summary(def.summary);
   for (const a of def.arguments ?? []) cmd.argument(a.spec, a.description);
   for (const o of def.options ?? []) {
     const option = new Option(o.flags, o.description);
     if (o.required) option.makeOptionMandatory();
-    if (o.repeatable) option.argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]).default([]);
-    else if (o.default !== undefined) option.default(o.default);
+    if (o.repeatable) {
+      option.argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]);
+      if (o.repeatable === true) option.default([]);
+    } else if (o.default !== undefined) option.default(o.default);
     cmd.addOption(option);
   }
   if (def.keyValues) cmd.allowUnknownOption().allowExcessArguments();
