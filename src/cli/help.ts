@@ -15,34 +15,16 @@ export function commandPath(cmd: Command): string {
   return names.join(' ');
 }
 
-const COMPONENTS = ['orchestrator', 'artifact-store', 'container-registry', 'step-operator'] as const;
-
 /** Usage lines for the commands that take `--KEY=VALUE` arguments (commander cannot know them). */
 const USAGE: Readonly<Record<string, string>> = {
   'secret register': '[options] <name> --KEY=VALUE|--KEY=@FILE|--KEY=@- ...',
   'secret update': '[options] <name> [--KEY=VALUE ...] [--remove-key KEY ...]',
   'secrets-manager register': '[options] <name> --flavor=FLAVOR [--KEY=VALUE ...]',
   'secrets-manager update': '[options] <name> [--KEY=VALUE ...]',
-  ...Object.fromEntries(
-    COMPONENTS.flatMap((c) => [
-      [`${c} register`, '[options] <name> --flavor=FLAVOR [--KEY=VALUE ...]'],
-      [`${c} update`, '[options] <name> --KEY=VALUE|--KEY= ...'],
-    ]),
-  ),
 };
 
 /** The paths whose usage shows `--KEY=VALUE`: tests check that each of them does. */
 export const KEY_VALUE_COMMANDS: readonly string[] = Object.keys(USAGE);
-
-const componentExamples = (c: string, flavor: string, field: string): Record<string, string[]> => ({
-  [`${c} register`]: [`keystack ${c} register my_${c.replace('-', '_')} --flavor=${flavor} ${field}`],
-  [`${c} list`]: [`keystack ${c} list`],
-  [`${c} describe`]: [`keystack ${c} describe`, `keystack ${c} describe my_${c.replace('-', '_')}`],
-  [`${c} update`]: [`keystack ${c} update my_${c.replace('-', '_')} ${field}`],
-  [`${c} delete`]: [`keystack ${c} delete my_${c.replace('-', '_')} -y`],
-  [`${c} flavor list`]: [`keystack ${c} flavor list`],
-  [`${c} flavor describe`]: [`keystack ${c} flavor describe ${flavor}`],
-});
 
 const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   '': ['keystack status', 'keystack secret register db --user=admin --password=@-', 'keystack help secret get'],
@@ -93,10 +75,6 @@ const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     'keystack secrets-manager restore --from secrets.backup',
     'keystack secrets-manager restore team --from team.backup -f',
   ],
-  worker: [
-    'KEYSTACK_REDIS_URL=redis://127.0.0.1:6379 keystack worker --trust-key client.pub \\\n      --allow-manager vault:url=https://vault.internal:8200 --allow-artifact-store s3:path=s3://my-bucket/keystack,region=eu-west-1',
-    'keystack worker -q gpu --concurrency 2 --code-root /srv/pipelines --trust-key client.pub   # credentials: registered components only',
-  ],
   'secrets-manager flavor': ['keystack secrets-manager flavor list'],
   'secrets-manager flavor list': ['keystack secrets-manager flavor list'],
   'secrets-manager flavor describe': [
@@ -105,42 +83,6 @@ const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   ],
   'secrets-manager flavor register': ['keystack secrets-manager flavor register ./my-flavor.ts'],
   'secrets-manager flavor unregister': ['keystack secrets-manager flavor unregister ./my-flavor.ts'],
-  stack: ['keystack stack list', 'keystack stack describe'],
-  'stack register': [
-    'keystack stack register prod -x aws_sm --set',
-    'keystack stack register dev -x team -o proc -a default',
-  ],
-  'stack set': ['keystack stack set prod'],
-  'stack list': ['keystack stack list'],
-  'stack describe': ['keystack stack describe', 'keystack stack describe prod'],
-  'stack update': ['keystack stack update prod -x aws_sm'],
-  'stack remove-component': ['keystack stack remove-component prod -x'],
-  'stack delete': ['keystack stack delete dev', 'keystack stack delete dev -y'],
-  'stack validate': ['keystack stack validate', 'keystack stack validate prod --level SECRET_EXISTS'],
-  'stack register-secrets': [
-    'keystack stack register-secrets',
-    'keystack stack register-secrets prod --values secrets.json',
-  ],
-  pipeline: ['keystack pipeline run examples/pipeline.ts'],
-  'pipeline run': [
-    'keystack pipeline run pipeline.ts',
-    'keystack pipeline run pipeline.ts -p training --no-cache',
-    'keystack pipeline run pipeline.ts --detach',
-    'keystack pipeline run pipeline.ts --trust-worker-key gpu-box-1.pub   # remote: also record results this worker key signed',
-  ],
-  'pipeline runs': ['keystack pipeline runs list'],
-  'pipeline runs list': ['keystack pipeline runs list -n 5'],
-  'pipeline runs describe': ['keystack pipeline runs describe 3f2a'],
-  ...Object.fromEntries(COMPONENTS.map((c) => [c, [`keystack ${c} list`]])),
-  ...Object.fromEntries(COMPONENTS.map((c) => [`${c} flavor`, [`keystack ${c} flavor list`]])),
-  ...componentExamples('orchestrator', 'local_process', '--timeout_seconds=600'),
-  ...componentExamples('artifact-store', 'local', '--encryption_key={{art.key}}'),
-  ...componentExamples(
-    'container-registry',
-    'default',
-    '--uri=registry.example.com --authentication_secret=registry_creds',
-  ),
-  ...componentExamples('step-operator', 'bullmq', "--redis_url='{{redis.url}}' --queue=gpu"),
 };
 
 /**

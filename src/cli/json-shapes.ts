@@ -19,20 +19,7 @@ import { pluginShape } from './commands/schema/register.js';
 import { views } from './shapes.js';
 import { tableCommands } from './table.js';
 
-const {
-  name,
-  names,
-  config,
-  scope,
-  managerView,
-  stackView,
-  planEntry,
-  run,
-  runWithSteps,
-  secretShapes,
-  credentialSource,
-  componentShapes,
-} = views(z);
+const { name, names, config, scope, managerView, planEntry, secretShapes, credentialSource } = views(z);
 
 function group(prefix: string, shapes: Record<string, z.ZodType>): Record<string, z.ZodType> {
   return Object.fromEntries(Object.entries(shapes).map(([k, v]) => [`${prefix} ${k}`, v]));
@@ -135,34 +122,6 @@ export const JSON_SHAPES: Readonly<Record<string, z.ZodType>> = {
       .nullable(),
   }),
   completion: z.strictObject({ shell: z.enum(['bash', 'zsh', 'fish']), script: z.string() }),
-  'stack register': stackView,
-  'stack set': stackView,
-  'stack list': z.strictObject({ stacks: z.array(stackView.extend({ active: z.boolean() })) }),
-  'stack describe': stackView.extend({ active: z.boolean() }),
-  'stack update': stackView,
-  'stack remove-component': stackView,
-  'stack delete': z.strictObject({ name, deleted: z.literal(true) }),
-  'stack validate': z.strictObject({
-    stack: z.string(),
-    valid: z.literal(true),
-    level: z.enum(['NONE', 'SECRET_EXISTS', 'SECRET_AND_KEY_EXISTS']),
-    references: names,
-  }),
-  'stack register-secrets': z.strictObject({
-    stack: z.string(),
-    manager: z.string().nullable(),
-    scope: scope.nullable(),
-    registered: names,
-    updated: names,
-    unchanged: names,
-  }),
-  ...group('orchestrator', componentShapes),
-  ...group('artifact-store', componentShapes),
-  ...group('container-registry', componentShapes),
-  ...group('step-operator', componentShapes),
-  'pipeline run': runWithSteps,
-  'pipeline runs list': z.strictObject({ runs: z.array(run) }),
-  'pipeline runs describe': runWithSteps,
   /** Printed after the command's own output, which passes through untouched. */
   run: z.strictObject({ exitCode: z.number().int() }),
   /** Without -o the rendered text (values included, by design); with -o the file written. */
@@ -170,8 +129,6 @@ export const JSON_SHAPES: Readonly<Record<string, z.ZodType>> = {
     z.strictObject({ text: z.string(), references: names }),
     z.strictObject({ output: z.string(), references: names }),
   ]),
-  // Prints its result when it stops (SIGTERM, SIGINT).
-  worker: z.strictObject({ worker: z.string(), steps: z.number(), stoppedBy: z.string() }),
   /** With -o the file written; without, the exported text itself (values, by design). */
   export: z.union([
     z.strictObject({ format: z.enum(['env', 'json', 'yaml', 'shell']), file: z.string(), secrets: names }),

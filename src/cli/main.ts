@@ -6,7 +6,6 @@ import { Command, CommanderError, Option } from 'commander';
 import { isatty } from 'node:tty';
 import { ConfigError, UsageError } from '../errors.js';
 import { Keystack } from '../stack/client.js';
-import type { SingleComponentType } from '../stack/config-store.js';
 import type { CommandContext, CommandResult } from './context.js';
 import { readStdin, terminalPrompter } from './input.js';
 import { createOutput, describeError, OutputError, setTableWidth, type Output, type OutputStreams } from './output.js';
@@ -17,7 +16,6 @@ import * as flavorDescribe from './commands/flavor-describe.js';
 import { status } from './commands/status.js';
 import * as secret from './commands/secret.js';
 import * as sm from './commands/secrets-manager.js';
-import * as stack from './commands/stack.js';
 import { addCopyCommand, addTransferCommands } from './program-transfer.js';
 import { ChildStartError } from './child-error.js';
 import { mount, TABLE } from './table.js';
@@ -167,17 +165,7 @@ export async function commandTree(): Promise<Command> {
 }
 
 /** Top-level groups defined here; building only the invoked one keeps start-up short. */
-const OWN_GROUPS = new Set([
-  'secrets-manager',
-  'secret',
-  'stack',
-  'status',
-  'completion',
-  'run',
-  'inject',
-  'export',
-  'import',
-]);
+const OWN_GROUPS = new Set(['secrets-manager', 'secret', 'status', 'completion', 'run', 'inject', 'export', 'import']);
 
 async function buildProgram(
   ctx: CommandContext,
@@ -216,7 +204,13 @@ async function buildProgram(
   if (want('secret')) legacySecret(program, ctx, run);
   if (want('export') || want('import')) addTransferCommands(program, ctx, run);
   await table('schema');
-  if (want('stack')) await legacyStack(program, ctx, run);
+  await table('stack');
+  await table('orchestrator');
+  await table('artifact-store');
+  await table('container-registry');
+  await table('step-operator');
+  await table('pipeline');
+  await table('worker');
   await table('keys');
   if (want('run') || want('inject')) await legacyProcess(program, ctx, run);
   decorateHelp(program);
@@ -360,71 +354,6 @@ function legacySecret(program: Command, ctx: CommandContext, run: Runner): void 
   );
 }
 
-async function legacyStack(program: Command, ctx: CommandContext, run: Runner): Promise<void> {
-  const st = program.command('stack').description('stacks of components; one is active');
-  const componentOptions = (c: Command) =>
-    c
-      .option('-x, --secrets-manager <name>', 'secrets manager')
-      .option('-o, --orchestrator <name>', 'orchestrator')
-      .option('-a, --artifact-store <name>', 'artifact store')
-      .option('-c, --container-registry <name>', 'container registry')
-      .option('--step-operator <name>', 'step operator (repeatable: a stack may have several)', collect, []);
-  componentOptions(st.command('register').description('register a stack').argument('<name>'))
-    .option('--set', 'make it the active stack')
-    .action((name: string, o: ComponentOpts & { set?: boolean }) =>
-      run(() =>
-        stack.stackRegister(ctx, { name, components: componentFlags(o), stepOperators: o.stepOperator, set: o.set }),
-      )(),
-    );
-  st.command('set')
-    .description('activate a stack')
-    .argument('<name>')
-    .action((name: string) => run(() => stack.stackSet(ctx, { name }))());
-  st.command('list')
-    .description('list stacks (* = active)')
-    .action(() => run(() => stack.stackList(ctx))());
-  st.command('describe')
-    .description('show a stack (default: the active one)')
-    .argument('[name]')
-    .action((name?: string) => run(() => stack.stackDescribe(ctx, { name }))());
-  componentOptions(
-    st
-      .command('update')
-      .description("change a stack's components (default: the active stack); --step-operator adds one")
-      .argument('[name]'),
-  )
-    .option('--remove-step-operator <name>', 'remove a step operator from the stack (repeatable)', collect, [])
-    .action((name: string | undefined, o: ComponentOpts & { removeStepOperator: string[] }) =>
-      run(() =>
-        stack.stackUpdate(ctx, {
-          name,
-          components: componentFlags(o),
-          stepOperators: o.stepOperator,
-          removeStepOperators: o.removeStepOperator,
-        }),
-      )(),
-    );
-  st.command('remove-component')
-    .description('remove optional components from a stack (default: the active stack)')
-    .argument('[name]')
-    .option('-x, --secrets-manager', 'remove the secrets manager')
-    .option('-c, --container-registry', 'remove the container registry')
-    .action((name: string | undefined, o: { secretsManager?: boolean; containerRegistry?: boolean }) => {
-      const types: SingleComponentType[] = [];
-      if (o.secretsManager) types.push('secrets_manager');
-      if (o.containerRegistry) types.push('container_registry');
-      return run(() => stack.stackRemoveComponent(ctx, { name, types }))();
-    });
-  st.command('delete')
-    .description('delete a stack (not its components)')
-    .argument('<name>')
-    .option('-y, --yes', 'do not ask for confirmation')
-    .action((name: string, o: { yes?: boolean }) => run(() => stack.stackDelete(ctx, { name, yes: o.yes }))());
-  // Components and pipelines load only when their commands can run: they are off the hot path.
-  const { addComponentCommands } = await import('./program-components.js');
-  addComponentCommands(program, st, ctx, run);
-}
-
 async function legacyProcess(program: Command, ctx: CommandContext, run: Runner): Promise<void> {
   const { addProcessCommands } = await import('./program-process.js');
   addProcessCommands(program, ctx, run);
@@ -503,26 +432,4 @@ function addSecretCommands(group: Command, ctx: CommandContext, run: Runner): vo
     run(() => secret.secretDeleteAll(ctx, { yes: o.yes, ...choice(o) }))(),
   );
   addCopyCommand(group, ctx, run);
-}
-
-interface ComponentOpts {
-  secretsManager?: string;
-  orchestrator?: string;
-  artifactStore?: string;
-  containerRegistry?: string;
-  stepOperator: string[];
-}
-
-/** A repeatable option's values, in order. */
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
-
-function componentFlags(o: ComponentOpts): Partial<Record<SingleComponentType, string>> {
-  const f: Partial<Record<SingleComponentType, string>> = {};
-  if (o.secretsManager) f.secrets_manager = o.secretsManager;
-  if (o.orchestrator) f.orchestrator = o.orchestrator;
-  if (o.artifactStore) f.artifact_store = o.artifactStore;
-  if (o.containerRegistry) f.container_registry = o.containerRegistry;
-  return f;
 }

@@ -19,6 +19,14 @@ import { addExamples } from './help.js';
  */
 export const TABLE = {
   schema: async () => (await import('./commands/schema/index.js')).default,
+  stack: async () => (await import('./commands/stack/index.js')).default,
+  orchestrator: async () => (await import('./commands/component/index.js')).componentGroup('orchestrator'),
+  'artifact-store': async () => (await import('./commands/component/index.js')).componentGroup('artifact_store'),
+  'container-registry': async () =>
+    (await import('./commands/component/index.js')).componentGroup('container_registry'),
+  'step-operator': async () => (await import('./commands/component/index.js')).componentGroup('step_operator'),
+  pipeline: async () => (await import('./commands/pipeline/index.js')).default,
+  worker: async () => (await import('./commands/worker.js')).default,
   keys: async () => (await import('./commands/keys/index.js')).default,
 } as const satisfies Readonly<Record<string, () => Promise<GroupDefinition | CommandDefinition>>>;
 

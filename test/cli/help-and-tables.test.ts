@@ -10,6 +10,7 @@ import stringWidth from 'string-width';
 import { afterEach, describe, expect, it } from 'vitest';
 import { describeError, setTableWidth, table } from '../../src/cli/output.js';
 import { ERROR_CODES, KEY_VALUE_COMMANDS } from '../../src/cli/help.js';
+import { tableCommands } from '../../src/cli/table.js';
 import { KeystackError, type ErrorCode } from '../../src/errors.js';
 import { BIN, cli, tempEnv, type CliEnv } from '../support/cli.js';
 
@@ -61,11 +62,11 @@ describe('help', () => {
     }
   });
 
-  it('every command that takes --KEY=VALUE shows it in its usage line', () => {
-    const leaves = [...helps.keys()].filter((p) =>
-      KEY_VALUE_COMMANDS.includes(p.replace(/^secrets-manager secret /, 'secret ')),
-    );
-    expect(leaves.length).toBe(KEY_VALUE_COMMANDS.length + 2); // secret register/update also under secrets-manager secret
+  it('every command that takes --KEY=VALUE shows it in its usage line', async () => {
+    // The legacy commands' list and the table's definitions that take `--KEY=VALUE` words.
+    const keyValue = [...KEY_VALUE_COMMANDS, ...(await tableCommands()).filter((d) => d.keyValues).map((d) => d.path)];
+    const leaves = [...helps.keys()].filter((p) => keyValue.includes(p.replace(/^secrets-manager secret /, 'secret ')));
+    expect(leaves.length).toBe(keyValue.length + 2); // secret register/update also under secrets-manager secret
     for (const p of leaves) expect(helps.get(p)?.split('\n', 1)[0], p).toMatch(/--KEY=/);
     // And no other command's usage pretends to take them.
     for (const [p, help] of helps) if (!leaves.includes(p)) expect(help.split('\n', 1)[0], p).not.toMatch(/--KEY=/);

@@ -9,7 +9,6 @@
 import type { Command, Option } from 'commander';
 import { UsageError } from '../../errors.js';
 import { componentFlavors, type StackComponentType } from '../../stack/components.js';
-import { COMPONENT_LABEL, type ComponentType } from '../../stack/config-store.js';
 import { VALIDATION_LEVELS } from '../../stack/validation.js';
 import { commandPath } from '../help.js';
 import { selectManager } from '../select.js';
@@ -50,36 +49,21 @@ interface Chosen {
   role?: string;
 }
 
-const LABEL_TYPE = new Map(Object.entries(COMPONENT_LABEL).map(([t, l]) => [l, t as ComponentType]));
-
 /** The kind of name an option's value is: as its definition says, else by its long flag. */
 function optionKind(cmd: Command, long: string): Kind | undefined {
   const def = definitionOf(cmd);
   if (def) return def.options?.find((o) => o.flags.split(/[ ,]+/).includes(long))?.complete;
   switch (long) {
     case '--manager':
-    case '--secrets-manager':
       return 'manager';
     case '--stack':
       return 'stack';
     case '--schema':
       return 'schema';
-    case '--level':
-      return 'level';
     case '--role':
       return 'key-role';
-    case '--orchestrator':
-      return 'component:orchestrator';
-    case '--artifact-store':
-      return 'component:artifact_store';
-    case '--container-registry':
-      return 'component:container_registry';
-    case '--step-operator':
-      return 'component:step_operator';
-    case '--flavor': {
-      const type = LABEL_TYPE.get(commandPath(cmd).split(' ')[0] ?? '');
-      return type === 'secrets_manager' ? 'manager-flavor' : type ? `flavor:${type}` : undefined;
-    }
+    case '--flavor':
+      return commandPath(cmd).split(' ')[0] === 'secrets-manager' ? 'manager-flavor' : undefined;
     default:
       return undefined;
   }
@@ -98,12 +82,6 @@ function argumentKind(path: string): Kind | undefined {
       : leaf === 'register' || leaf === 'list'
         ? undefined
         : 'manager';
-  if (group === 'stack') return leaf === 'register' || leaf === 'list' ? undefined : 'stack';
-  const type = LABEL_TYPE.get(group ?? '');
-  if (type && type !== 'secrets_manager') {
-    if (leaf === 'flavor') return third === 'describe' ? `flavor:${type}` : undefined;
-    return leaf === 'register' || leaf === 'list' ? undefined : `component:${type}`;
-  }
   return undefined;
 }
 

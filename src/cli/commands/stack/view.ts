@@ -1,0 +1,21 @@
+/** The one view of a stack that every `stack` command prints. */
+import { SINGLE_COMPONENT_TYPES, type SingleComponentType, type StackRecord } from '../../../stack/config-store.js';
+import type { CommandContext } from '../../context.js';
+
+/** `--json` keys are camelCase (docs/cli.md), so the component types are spelled that way here. */
+export const COMPONENT_KEY = {
+  orchestrator: 'orchestrator',
+  artifact_store: 'artifactStore',
+  secrets_manager: 'secretsManager',
+  container_registry: 'containerRegistry',
+} as const satisfies Record<SingleComponentType, string>;
+
+export function view(ctx: CommandContext, s: StackRecord) {
+  const ks = ctx.keystack();
+  const components: Partial<Record<(typeof COMPONENT_KEY)[SingleComponentType], string>> = {};
+  for (const t of SINGLE_COMPONENT_TYPES) {
+    const c = ks.stackComponent(s, t);
+    if (c) components[COMPONENT_KEY[t]] = c.name;
+  }
+  return { name: s.name, id: s.uuid, components, stepOperators: ks.stackStepOperators(s).map((c) => c.name) };
+}
