@@ -37,10 +37,11 @@ export interface OptionSpec {
   readonly flags: string;
   readonly description: string;
   readonly required?: boolean;
-  /** Each use adds a value (the option's value is a string array, empty when absent). */
-  readonly repeatable?: boolean;
-  /** With `repeatable`: absent is undefined, not `[]`, and help shows no `(default: [])`. */
-  readonly withoutDefault?: boolean;
+  /**
+   * Each use adds a value (the option's value is a string array, empty when absent). `'optional'`:
+   * absent leaves it undefined, so help shows no `(default: [])`.
+   */
+  readonly repeatable?: boolean | 'optional';
   readonly default?: string;
   readonly complete?: CompletionKind;
 }
@@ -74,6 +75,8 @@ export interface CommandDefinition<S extends z.ZodType = z.ZodType, O = never> e
   /** Takes `--KEY=VALUE` words it parses itself (they arrive in `input.words`). */
   readonly keyValues?: boolean;
   readonly hidden?: boolean;
+  /** The command's line in its parent's help, when `description` is longer than one line. */
+  readonly summary?: string;
   /** The `--json` result. test/cli/json-shapes.test.ts checks every run against it; docs/cli.md prints it. */
   readonly shape: (zod: Zod) => S;
   readonly run: (ctx: CommandContext, input: CommandInput<O>) => Promise<CommandResult<z.infer<S>>>;
@@ -97,7 +100,7 @@ export interface GroupDefinition extends Described {
 // Here rather than in table.ts: completion reads it, and table.ts loads completion's definitions.
 const DEFINITION = new WeakMap<Command, CommandDefinition>();
 
-/** The definition a commander command was built from (undefined for legacy wiring). */
+/** The definition a commander command was built from (undefined for the root and for groups). */
 export function definitionOf(cmd: Command): CommandDefinition | undefined {
   return DEFINITION.get(cmd);
 }

@@ -1,12 +1,10 @@
 /**
- * What `--help` says beyond commander's defaults: usage lines that show `--KEY=VALUE`, examples
- * for every command, the environment variables keystack reads and the error codes of `--json`.
- * Kept here as data, applied to the built command tree in one walk, so that main.ts stays a
- * table of commands and every command (also ones added later) is covered the same way.
+ * What `--help` says beyond commander's defaults and the command definitions (whose usage lines
+ * and examples table.ts applies): the root help's examples, the environment variables keystack
+ * reads and the error codes of `--json`, and the one way to name a command by its path.
  */
 import type { Command } from 'commander';
 import type { ErrorCode } from '../errors.js';
-import { COMPONENT_LABEL, STACK_COMPONENT_TYPES } from '../stack/config-store.js';
 
 /** A command's path without `keystack`, e.g. `secret get`; `secrets-manager secret …` is `secret …`. */
 export function commandPath(cmd: Command): string {
@@ -16,77 +14,12 @@ export function commandPath(cmd: Command): string {
   return names.join(' ');
 }
 
-const COMPONENTS = STACK_COMPONENT_TYPES.map((t) => COMPONENT_LABEL[t]);
-
-/** Usage lines for the commands that take `--KEY=VALUE` arguments (commander cannot know them). */
-const USAGE: Readonly<Record<string, string>> = {
-  ...Object.fromEntries(
-    COMPONENTS.flatMap((c) => [
-      [`${c} register`, '[options] <name> --flavor=FLAVOR [--KEY=VALUE ...]'],
-      [`${c} update`, '[options] <name> --KEY=VALUE|--KEY= ...'],
-    ]),
-  ),
-};
-
-/**
- * The paths wired by hand whose usage shows `--KEY=VALUE` (a table command says `keyValues`): tests
- * check that each of them does.
- */
-export const KEY_VALUE_COMMANDS: readonly string[] = Object.keys(USAGE);
-
-const componentExamples = (c: string, flavor: string, field: string): Record<string, string[]> => ({
-  [`${c} register`]: [`keystack ${c} register my_${c.replace('-', '_')} --flavor=${flavor} ${field}`],
-  [`${c} list`]: [`keystack ${c} list`],
-  [`${c} describe`]: [`keystack ${c} describe`, `keystack ${c} describe my_${c.replace('-', '_')}`],
-  [`${c} update`]: [`keystack ${c} update my_${c.replace('-', '_')} ${field}`],
-  [`${c} delete`]: [`keystack ${c} delete my_${c.replace('-', '_')} -y`],
-  [`${c} flavor list`]: [`keystack ${c} flavor list`],
-  [`${c} flavor describe`]: [`keystack ${c} flavor describe ${flavor}`],
-});
-
-const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
-  '': ['keystack status', 'keystack secret register db --user=admin --password=@-', 'keystack help secret get'],
-  worker: [
-    'KEYSTACK_REDIS_URL=redis://127.0.0.1:6379 keystack worker --trust-key client.pub \\\n      --allow-manager vault:url=https://vault.internal:8200 --allow-artifact-store s3:path=s3://my-bucket/keystack,region=eu-west-1',
-    'keystack worker -q gpu --concurrency 2 --code-root /srv/pipelines --trust-key client.pub   # credentials: registered components only',
-  ],
-  stack: ['keystack stack list', 'keystack stack describe'],
-  'stack register': [
-    'keystack stack register prod -x aws_sm --set',
-    'keystack stack register dev -x team -o proc -a default',
-  ],
-  'stack set': ['keystack stack set prod'],
-  'stack list': ['keystack stack list'],
-  'stack describe': ['keystack stack describe', 'keystack stack describe prod'],
-  'stack update': ['keystack stack update prod -x aws_sm'],
-  'stack remove-component': ['keystack stack remove-component prod -x'],
-  'stack delete': ['keystack stack delete dev', 'keystack stack delete dev -y'],
-  'stack validate': ['keystack stack validate', 'keystack stack validate prod --level SECRET_EXISTS'],
-  'stack register-secrets': [
-    'keystack stack register-secrets',
-    'keystack stack register-secrets prod --values secrets.json',
-  ],
-  pipeline: ['keystack pipeline run examples/pipeline.ts'],
-  'pipeline run': [
-    'keystack pipeline run pipeline.ts',
-    'keystack pipeline run pipeline.ts -p training --no-cache',
-    'keystack pipeline run pipeline.ts --detach',
-    'keystack pipeline run pipeline.ts --trust-worker-key gpu-box-1.pub   # remote: also record results this worker key signed',
-  ],
-  'pipeline runs': ['keystack pipeline runs list'],
-  'pipeline runs list': ['keystack pipeline runs list -n 5'],
-  'pipeline runs describe': ['keystack pipeline runs describe 3f2a'],
-  ...Object.fromEntries(COMPONENTS.map((c) => [c, [`keystack ${c} list`]])),
-  ...Object.fromEntries(COMPONENTS.map((c) => [`${c} flavor`, [`keystack ${c} flavor list`]])),
-  ...componentExamples('orchestrator', 'local_process', '--timeout_seconds=600'),
-  ...componentExamples('artifact-store', 'local', '--encryption_key={{art.key}}'),
-  ...componentExamples(
-    'container-registry',
-    'default',
-    '--uri=registry.example.com --authentication_secret=registry_creds',
-  ),
-  ...componentExamples('step-operator', 'bullmq', "--redis_url='{{redis.url}}' --queue=gpu"),
-};
+/** The root help's examples (each command's own are in its definition). */
+const ROOT_EXAMPLES = [
+  'keystack status',
+  'keystack secret register db --user=admin --password=@-',
+  'keystack help secret get',
+];
 
 /**
  * Every variable keystack itself reads. Flavor fields read more (their `env`), which `keystack
@@ -165,16 +98,9 @@ function pad(rows: readonly (readonly [string, string])[]): string {
     .join('\n');
 }
 
-/** Adds usage lines, examples, and at the root the environment and error codes, to every command. */
+/** Adds the root help's examples, environment and error codes. */
 export function decorateHelp(program: Command): void {
-  const walk = (cmd: Command) => {
-    const path = commandPath(cmd);
-    const usage = USAGE[path];
-    if (usage !== undefined) cmd.usage(usage);
-    addExamples(cmd, EXAMPLES[path]);
-    for (const sub of cmd.commands) walk(sub);
-  };
-  walk(program);
+  addExamples(program, ROOT_EXAMPLES);
   program.addHelpText(
     'after',
     `\nEnvironment:\n${pad(ENVIRONMENT)}\n\nExit codes: 0 success, 1 failure, 2 usage error, 130 Ctrl-C at a prompt.\nError codes (--json: {"error": {"code", "message", "hint"}}):\n${pad(Object.entries(ERROR_CODES))}\n\nRun \`keystack help COMMAND [SUBCOMMAND]\` for one command's help.`,

@@ -1,8 +1,8 @@
 /**
- * The `--json` output of every command, in one place: one zod schema per command path (`secret
- * register`, `stack list`, …). test/cli/json-shapes.test.ts runs every command of the tree with
- * `--json` and checks its output against the shape here, and fails for a command that has none;
- * docs/cli.md is generated from these shapes (`npm run docs:cli`).
+ * The `--json` output of every command: one zod schema per command path (`secret register`,
+ * `stack list`, …), built from each definition's `shape`. test/cli/json-shapes.test.ts runs every
+ * command of the tree with `--json` and checks its output against its shape, and fails for a
+ * command that has none; docs/cli.md is generated from these shapes (`npm run docs:cli`).
  *
  * The rules every shape follows (the test checks the first three):
  * - the output is an object; a list is an object with a named array (`{ "stacks": [...] }`);
@@ -15,64 +15,12 @@
  * generator do.
  */
 import { z } from 'zod';
-import { views } from './shapes.js';
 import { repeatedPaths, tableCommands } from './table.js';
-
-const {
-  name,
-  names,
-  scope,
-  stackView,
-  run,
-  runWithSteps,
-  componentShapes,
-} = views(z);
-
-function group(prefix: string, shapes: Record<string, z.ZodType>): Record<string, z.ZodType> {
-  return Object.fromEntries(Object.entries(shapes).map(([k, v]) => [`${prefix} ${k}`, v]));
-}
-
-/**
- * The shapes of the commands still wired by hand (see table.ts): the table's commands declare
- * their own, and `jsonShapes()` gives both.
- */
-export const JSON_SHAPES: Readonly<Record<string, z.ZodType>> = {
-  'stack register': stackView,
-  'stack set': stackView,
-  'stack list': z.strictObject({ stacks: z.array(stackView.extend({ active: z.boolean() })) }),
-  'stack describe': stackView.extend({ active: z.boolean() }),
-  'stack update': stackView,
-  'stack remove-component': stackView,
-  'stack delete': z.strictObject({ name, deleted: z.literal(true) }),
-  'stack validate': z.strictObject({
-    stack: z.string(),
-    valid: z.literal(true),
-    level: z.enum(['NONE', 'SECRET_EXISTS', 'SECRET_AND_KEY_EXISTS']),
-    references: names,
-  }),
-  'stack register-secrets': z.strictObject({
-    stack: z.string(),
-    manager: z.string().nullable(),
-    scope: scope.nullable(),
-    registered: names,
-    updated: names,
-    unchanged: names,
-  }),
-  ...group('orchestrator', componentShapes),
-  ...group('artifact-store', componentShapes),
-  ...group('container-registry', componentShapes),
-  ...group('step-operator', componentShapes),
-  'pipeline run': runWithSteps,
-  'pipeline runs list': z.strictObject({ runs: z.array(run) }),
-  'pipeline runs describe': runWithSteps,
-  // Prints its result when it stops (SIGTERM, SIGINT).
-  worker: z.strictObject({ worker: z.string(), steps: z.number(), stoppedBy: z.string() }),
-};
 
 /** Every command's `--json` result, keyed by its command path (without `keystack`). */
 export async function jsonShapes(): Promise<Readonly<Record<string, z.ZodType>>> {
   const defined = await tableCommands();
-  const shapes = { ...JSON_SHAPES, ...Object.fromEntries(defined.map((d) => [d.path, d.shape(z)])) };
+  const shapes: Record<string, z.ZodType> = Object.fromEntries(defined.map((d) => [d.path, d.shape(z)]));
   for (const [alias, path] of await repeatedPaths()) if (shapes[path]) shapes[alias] = shapes[path];
   return shapes;
 }

@@ -6,12 +6,10 @@ import { Command, CommanderError, Option } from 'commander';
 import { isatty } from 'node:tty';
 import { ConfigError, UsageError } from '../errors.js';
 import { Keystack } from '../stack/client.js';
-import type { SingleComponentType } from '../stack/config-store.js';
 import type { CommandContext, CommandResult } from './context.js';
 import { readStdin, terminalPrompter } from './input.js';
 import { createOutput, describeError, OutputError, setTableWidth, type Output, type OutputStreams } from './output.js';
 import { decorateHelp } from './help.js';
-import * as stack from './commands/stack.js';
 import { ChildStartError } from './child-error.js';
 import { mount, TABLE } from './table.js';
 
@@ -159,9 +157,6 @@ export async function commandTree(): Promise<Command> {
   return buildProgram(ctx, () => async () => undefined, [], process.stderr);
 }
 
-/** Top-level groups defined here; building only the invoked one keeps start-up short. */
-const OWN_GROUPS = new Set(['stack']);
-
 async function buildProgram(
   ctx: CommandContext,
   run: Runner,
@@ -169,15 +164,10 @@ async function buildProgram(
   stderr: OutputStreams['err'],
 ): Promise<Command> {
   const first = args.find((a) => !a.startsWith('-'));
-  // Root help, unknown commands and other groups see the whole tree (help and suggestions need it),
-  // and so does `__complete`, which offers names from all of it.
-  const all = first === undefined || first === '__complete' || !(OWN_GROUPS.has(first) || Object.hasOwn(TABLE, first));
-  const want = (group: string) => all || first === group;
-  // MIGRATION: each table group is mounted where its legacy wiring stood, so that `--help` keeps
-  // its order; once every group is in the table, this is one loop over TABLE.
-  const table = async (group: keyof typeof TABLE) => {
-    if (want(group)) mount(program, await TABLE[group](), ctx, run);
-  };
+  // Only the invoked group is loaded, which keeps start-up short. Root help and unknown commands
+  // see the whole tree (help and suggestions need it), and so does `__complete`, which offers
+  // names from all of it.
+  const all = first === undefined || first === '__complete' || !Object.hasOwn(TABLE, first);
   const program = new Command('keystack')
     .description('Secrets for ML pipelines: typed secrets in scoped secrets managers on local or cloud backends.')
     .version(VERSION, '-V, --version')
@@ -193,110 +183,8 @@ async function buildProgram(
       outputError: () => undefined,
     });
 
-  // MIGRATION: one line per top-level group, in `--help` order; a legacy line becomes
-  // `await table('<group>')` when the group moves into the table.
-  await table('status');
-  await table('completion');
-  await table('__complete');
-  await table('secrets-manager');
-  await table('secret');
-  await table('export');
-  await table('import');
-  await table('schema');
-  if (want('stack')) await legacyStack(program, ctx, run);
-  await table('keys');
-  await table('run');
-  await table('inject');
+  // In TABLE's order, which is the order `--help` lists them.
+  for (const [name, load] of Object.entries(TABLE)) if (all || name === first) mount(program, await load(), ctx, run);
   decorateHelp(program);
   return program;
-}
-
-// MIGRATION: the groups below are still wired by hand; each function goes when its group moves
-// into the command table (table.ts).
-
-async function legacyStack(program: Command, ctx: CommandContext, run: Runner): Promise<void> {
-  const st = program.command('stack').description('stacks of components; one is active');
-  const componentOptions = (c: Command) =>
-    c
-      .option('-x, --secrets-manager <name>', 'secrets manager')
-      .option('-o, --orchestrator <name>', 'orchestrator')
-      .option('-a, --artifact-store <name>', 'artifact store')
-      .option('-c, --container-registry <name>', 'container registry')
-      .option('--step-operator <name>', 'step operator (repeatable: a stack may have several)', collect, []);
-  componentOptions(st.command('register').description('register a stack').argument('<name>'))
-    .option('--set', 'make it the active stack')
-    .action((name: string, o: ComponentOpts & { set?: boolean }) =>
-      run(() =>
-        stack.stackRegister(ctx, { name, components: componentFlags(o), stepOperators: o.stepOperator, set: o.set }),
-      )(),
-    );
-  st.command('set')
-    .description('activate a stack')
-    .argument('<name>')
-    .action((name: string) => run(() => stack.stackSet(ctx, { name }))());
-  st.command('list')
-    .description('list stacks (* = active)')
-    .action(() => run(() => stack.stackList(ctx))());
-  st.command('describe')
-    .description('show a stack (default: the active one)')
-    .argument('[name]')
-    .action((name?: string) => run(() => stack.stackDescribe(ctx, { name }))());
-  componentOptions(
-    st
-      .command('update')
-      .description("change a stack's components (default: the active stack); --step-operator adds one")
-      .argument('[name]'),
-  )
-    .option('--remove-step-operator <name>', 'remove a step operator from the stack (repeatable)', collect, [])
-    .action((name: string | undefined, o: ComponentOpts & { removeStepOperator: string[] }) =>
-      run(() =>
-        stack.stackUpdate(ctx, {
-          name,
-          components: componentFlags(o),
-          stepOperators: o.stepOperator,
-          removeStepOperators: o.removeStepOperator,
-        }),
-      )(),
-    );
-  st.command('remove-component')
-    .description('remove optional components from a stack (default: the active stack)')
-    .argument('[name]')
-    .option('-x, --secrets-manager', 'remove the secrets manager')
-    .option('-c, --container-registry', 'remove the container registry')
-    .action((name: string | undefined, o: { secretsManager?: boolean; containerRegistry?: boolean }) => {
-      const types: SingleComponentType[] = [];
-      if (o.secretsManager) types.push('secrets_manager');
-      if (o.containerRegistry) types.push('container_registry');
-      return run(() => stack.stackRemoveComponent(ctx, { name, types }))();
-    });
-  st.command('delete')
-    .description('delete a stack (not its components)')
-    .argument('<name>')
-    .option('-y, --yes', 'do not ask for confirmation')
-    .action((name: string, o: { yes?: boolean }) => run(() => stack.stackDelete(ctx, { name, yes: o.yes }))());
-  // Components and pipelines load only when their commands can run: they are off the hot path.
-  const { addComponentCommands } = await import('./program-components.js');
-  addComponentCommands(program, st, ctx, run);
-}
-
-interface ComponentOpts {
-  secretsManager?: string;
-  orchestrator?: string;
-  artifactStore?: string;
-  containerRegistry?: string;
-  stepOperator: string[];
-}
-
-/** A repeatable option's values, in order. */
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
-
-function componentFlags(o: ComponentOpts): Partial<Record<SingleComponentType, string>> {
-  const f: Partial<Record<SingleComponentType, string>> = {};
-  if (o.secretsManager) f.secrets_manager = o.secretsManager;
-  if (o.orchestrator) f.orchestrator = o.orchestrator;
-  if (o.artifactStore) f.artifact_store = o.artifactStore;
-  if (o.containerRegistry) f.container_registry = o.containerRegistry;
-  return f;
 }

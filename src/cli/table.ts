@@ -1,12 +1,8 @@
 /**
- * The command table: the groups whose commands are definitions (src/cli/commands/<group>/), and
- * the one place that turns a definition into a commander command. Loading a group's definitions
- * loads metadata only: handlers import their work when they run, and `--json` shapes are built
- * only by the json-shapes test and the docs generator, so zod stays off the start-up path.
- *
- * MIGRATION: groups not listed here are still wired by hand in main.ts and program-*.ts, with
- * their examples in help.ts and their shapes in json-shapes.ts. Move a group by giving each of
- * its commands a definition file, listing the group here, and deleting its old wiring.
+ * The command table: every command is a definition (src/cli/commands/), and this is the one place
+ * that turns a definition into a commander command. Loading a group's definitions loads metadata
+ * only: handlers import their work when they run, and `--json` shapes are built only by the
+ * json-shapes test and the docs generator, so zod stays off the start-up path.
  */
 import { Option, type Command } from 'commander';
 import type { CommandContext, CommandResult } from './context.js';
@@ -26,6 +22,14 @@ export const TABLE = {
   export: async () => (await import('./commands/export/index.js')).default,
   import: async () => (await import('./commands/import/index.js')).default,
   schema: async () => (await import('./commands/schema/index.js')).default,
+  stack: async () => (await import('./commands/stack/index.js')).default,
+  orchestrator: async () => (await import('./commands/component/index.js')).componentGroup('orchestrator'),
+  'artifact-store': async () => (await import('./commands/component/index.js')).componentGroup('artifact_store'),
+  'container-registry': async () =>
+    (await import('./commands/component/index.js')).componentGroup('container_registry'),
+  'step-operator': async () => (await import('./commands/component/index.js')).componentGroup('step_operator'),
+  pipeline: async () => (await import('./commands/pipeline/index.js')).default,
+  worker: async () => (await import('./commands/worker.js')).default,
   keys: async () => (await import('./commands/keys/index.js')).default,
   run: async () => (await import('./commands/run/index.js')).default,
   inject: async () => (await import('./commands/inject/index.js')).default,
@@ -85,13 +89,14 @@ function lastWord(path: string, within: string): string {
 
 function mountCommand(parent: Command, name: string, def: CommandDefinition, ctx: CommandContext, run: Runner): void {
   const cmd = parent.command(name, { hidden: def.hidden === true }).description(def.description);
+  if (def.summary) cmd.summary(def.summary);
   for (const a of def.arguments ?? []) cmd.argument(a.spec, a.description);
   for (const o of def.options ?? []) {
     const option = new Option(o.flags, o.description);
     if (o.required) option.makeOptionMandatory();
     if (o.repeatable) {
       option.argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]);
-      if (!o.withoutDefault) option.default([]);
+      if (o.repeatable === true) option.default([]);
     } else if (o.default !== undefined) option.default(o.default);
     cmd.addOption(option);
   }

@@ -1,81 +1,136 @@
 /** `keystack worker`: a long-running process that runs the steps of remote (bullmq) stacks. */
 import { resolve } from 'node:path';
 import { UsageError } from '../../errors.js';
-import { redisCredentials } from '../../pipeline/remote/redis.js';
-import type { CommandContext, CommandResult } from '../context.js';
+import { defineCommand, type CommandInput } from '../define.js';
 
-export interface WorkerCommandOptions {
-  redisUrl?: string | undefined;
-  queue?: string[] | undefined;
-  concurrency?: string | undefined;
-  codeRoot?: string | undefined;
-  name?: string | undefined;
+export interface WorkerOptions {
+  redisUrl?: string;
+  queue?: string[];
+  concurrency: string;
+  codeRoot?: string;
+  name?: string;
   /** Files of client public keys whose jobs this worker runs (besides its trust list and the variable). */
-  trustKey?: string[] | undefined;
+  trustKey?: string[];
   /** FLAVOR:FIELD=VALUE,... specs: where the worker's credentials may go. */
-  allowManager?: string[] | undefined;
-  allowArtifactStore?: string[] | undefined;
-  /** Resolves when the worker should stop (SIGTERM, SIGINT); default: those signals. */
-  stop?: Promise<string> | undefined;
+  allowManager?: string[];
+  allowArtifactStore?: string[];
 }
 
-export const REDIS_URL_ENV = 'KEYSTACK_REDIS_URL';
+const REDIS_URL_ENV = 'KEYSTACK_REDIS_URL';
 
-export async function worker(ctx: CommandContext, o: WorkerCommandOptions): Promise<CommandResult> {
-  const env = ctx.keystack().env;
-  const fromArgv = o.redisUrl !== undefined;
-  const url = o.redisUrl ?? env[REDIS_URL_ENV];
-  if (url === undefined || url === '') {
-    throw new UsageError(
-      'keystack worker needs the Redis URL of the orchestrator',
-      `Set ${REDIS_URL_ENV}=redis://:PASSWORD@HOST:PORT (it keeps the password out of the process list), or pass --redis-url.`,
-    );
-  }
-  if (fromArgv && redisCredentials(url).length > 0) {
-    ctx.out.warn(
-      `the password in --redis-url is visible to every user of this machine in the process list; set ${REDIS_URL_ENV} instead`,
-    );
-  }
-  const concurrency = o.concurrency === undefined ? 1 : Number(o.concurrency);
-  if (!Number.isInteger(concurrency) || concurrency < 1)
-    throw new UsageError('--concurrency must be a positive integer');
-  const ms = (name: string): number | undefined => {
-    const v = env[name];
-    if (v === undefined || v === '') return undefined;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1)
-      throw new UsageError(`${name} must be a positive integer (milliseconds), not '${v}'`);
-    return n;
-  };
-  const { startWorker } = await import('../../pipeline/remote/worker.js');
-  let steps = 0;
-  const w = await startWorker({
-    configDir: ctx.keystack().configDir,
-    trustKeys: o.trustKey?.map((f) => resolve(ctx.cwd, f)),
-    allowManagers: o.allowManager,
-    allowArtifactStores: o.allowArtifactStore,
-    redisUrl: url,
-    redisSource: fromArgv ? '--redis-url' : REDIS_URL_ENV,
-    queues: o.queue && o.queue.length > 0 ? o.queue : ['keystack'],
-    concurrency,
-    codeRoot: o.codeRoot === undefined ? ctx.cwd : o.codeRoot,
-    name: o.name,
-    env,
-    lockDurationMs: ms('KEYSTACK_WORKER_LOCK_MS'),
-    stalledIntervalMs: ms('KEYSTACK_WORKER_STALLED_INTERVAL_MS'),
-    onLog: (line) => {
-      if (/: (completed|cached|attempt \d+ failed)/.test(line)) steps++;
-      ctx.out.note(line);
+export default defineCommand({
+  path: 'worker',
+  summary: 'run the steps of remote (bullmq) stacks: take step jobs from Redis until SIGTERM',
+  description: [
+    'Run the steps of remote (bullmq) stacks: take step jobs from Redis until SIGTERM or SIGINT, then finish the current steps and exit 0.',
+    '',
+    "A job runs only if it is signed by a client key this worker trusts (--trust-key, $KEYSTACK_WORKER_TRUSTED_KEYS, `keystack keys trust --role client`), its run deadline has not passed, and this worker has not run that attempt of the step before. Anything else is refused before the job's stack is built. With no trusted client key the worker does not start.",
+    '',
+    "The worker's credentials go only to a secrets manager or artifact store whose location --allow-manager / --allow-artifact-store allow; for a kind with no such flag, only to a component registered in this worker's config store with the same UUID and location. Local-only components are refused.",
+    '',
+    "Each step result is signed with this worker's key (`keystack keys show-public --role worker`); the client records only results signed by a worker key it trusts.",
+    '',
+    "Not prevented: whoever can write to Redis can still delete, delay or reorder jobs, and replay a signed step to another worker of its queue before the run's deadline; whoever can read it sees the stack configs (references as text), step parameters and output URIs, never a value read from a secrets manager. See docs/remote-stacks.md.",
+  ].join('\n'),
+  options: [
+    {
+      flags: '--redis-url <url>',
+      description:
+        "the orchestrator's Redis (default: $KEYSTACK_REDIS_URL, which keeps the password out of the process list)",
     },
-  });
-  const signal = await (o.stop ?? stopSignal());
-  ctx.out.note(`worker ${w.id}: ${signal}, finishing the current steps`);
-  await w.close();
-  return {
-    data: { worker: w.id, steps, stoppedBy: signal },
-    text: `Worker ${w.id} stopped (${signal}) after ${steps} step${steps === 1 ? '' : 's'}.`,
-  };
-}
+    {
+      flags: '-q, --queue <name>',
+      description: 'a queue to serve, repeatable (default: keystack)',
+      repeatable: 'optional',
+    },
+    { flags: '--concurrency <n>', description: 'steps run at once', default: '1' },
+    {
+      flags: '--code-root <dir>',
+      description: 'where pipeline modules are loaded from (default: the current directory)',
+    },
+    { flags: '--name <name>', description: 'the worker id recorded for its steps (default: HOST:PID)' },
+    {
+      flags: '--trust-key <file>',
+      description:
+        'a file with a client public key (`keystack keys show-public` on the client) whose jobs this worker runs; repeatable (also: $KEYSTACK_WORKER_TRUSTED_KEYS, `keystack keys trust --role client`)',
+      repeatable: 'optional',
+    },
+    {
+      flags: '--allow-manager <spec>',
+      description:
+        "FLAVOR:FIELD=VALUE,... a secrets-manager location this worker's credentials may go to, e.g. vault:url=https://vault:8200; repeatable (default: only managers registered on this worker, matched by UUID)",
+      repeatable: 'optional',
+    },
+    {
+      flags: '--allow-artifact-store <spec>',
+      description:
+        'FLAVOR:FIELD=VALUE,... an artifact-store location, e.g. s3:path=s3://bucket/runs,region=eu-west-1; repeatable (default: only stores registered on this worker)',
+      repeatable: 'optional',
+    },
+  ],
+  examples: [
+    'KEYSTACK_REDIS_URL=redis://127.0.0.1:6379 keystack worker --trust-key client.pub \\\n      --allow-manager vault:url=https://vault.internal:8200 --allow-artifact-store s3:path=s3://my-bucket/keystack,region=eu-west-1',
+    'keystack worker -q gpu --concurrency 2 --code-root /srv/pipelines --trust-key client.pub   # credentials: registered components only',
+  ],
+  // Prints its result when it stops (SIGTERM, SIGINT).
+  shape: (z) => z.strictObject({ worker: z.string(), steps: z.number(), stoppedBy: z.string() }),
+  run: async (ctx, { opts: o }: CommandInput<WorkerOptions>) => {
+    const env = ctx.keystack().env;
+    const fromArgv = o.redisUrl !== undefined;
+    const url = o.redisUrl ?? env[REDIS_URL_ENV];
+    if (url === undefined || url === '') {
+      throw new UsageError(
+        'keystack worker needs the Redis URL of the orchestrator',
+        `Set ${REDIS_URL_ENV}=redis://:PASSWORD@HOST:PORT (it keeps the password out of the process list), or pass --redis-url.`,
+      );
+    }
+    const { redisCredentials } = await import('../../pipeline/remote/redis.js');
+    if (fromArgv && redisCredentials(url).length > 0) {
+      ctx.out.warn(
+        `the password in --redis-url is visible to every user of this machine in the process list; set ${REDIS_URL_ENV} instead`,
+      );
+    }
+    const concurrency = Number(o.concurrency);
+    if (!Number.isInteger(concurrency) || concurrency < 1)
+      throw new UsageError('--concurrency must be a positive integer');
+    const ms = (name: string): number | undefined => {
+      const v = env[name];
+      if (v === undefined || v === '') return undefined;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1)
+        throw new UsageError(`${name} must be a positive integer (milliseconds), not '${v}'`);
+      return n;
+    };
+    const { startWorker } = await import('../../pipeline/remote/worker.js');
+    let steps = 0;
+    const w = await startWorker({
+      configDir: ctx.keystack().configDir,
+      trustKeys: o.trustKey?.map((f) => resolve(ctx.cwd, f)),
+      allowManagers: o.allowManager,
+      allowArtifactStores: o.allowArtifactStore,
+      redisUrl: url,
+      redisSource: fromArgv ? '--redis-url' : REDIS_URL_ENV,
+      queues: o.queue && o.queue.length > 0 ? o.queue : ['keystack'],
+      concurrency,
+      codeRoot: o.codeRoot === undefined ? ctx.cwd : o.codeRoot,
+      name: o.name,
+      env,
+      lockDurationMs: ms('KEYSTACK_WORKER_LOCK_MS'),
+      stalledIntervalMs: ms('KEYSTACK_WORKER_STALLED_INTERVAL_MS'),
+      onLog: (line) => {
+        if (/: (completed|cached|attempt \d+ failed)/.test(line)) steps++;
+        ctx.out.note(line);
+      },
+    });
+    const signal = await stopSignal();
+    ctx.out.note(`worker ${w.id}: ${signal}, finishing the current steps`);
+    await w.close();
+    return {
+      data: { worker: w.id, steps, stoppedBy: signal },
+      text: `Worker ${w.id} stopped (${signal}) after ${steps} step${steps === 1 ? '' : 's'}.`,
+    };
+  },
+});
 
 function stopSignal(): Promise<string> {
   return new Promise((resolve) => {

@@ -7,9 +7,7 @@
  */
 import type { Command, Option } from 'commander';
 import { componentFlavors, type StackComponentType } from '../../../stack/components.js';
-import { COMPONENT_LABEL, type ComponentType } from '../../../stack/config-store.js';
 import { VALIDATION_LEVELS } from '../../../stack/validation.js';
-import { commandPath } from '../../help.js';
 import { selectManager } from '../../select.js';
 import { definitionOf, type CompletionKind as Kind } from '../../define.js';
 import type { CommandContext, CommandResult } from '../../context.js';
@@ -34,54 +32,9 @@ interface Chosen {
   role?: string;
 }
 
-const LABEL_TYPE = new Map(Object.entries(COMPONENT_LABEL).map(([t, l]) => [l, t as ComponentType]));
-
-/**
- * The kind of name an option's value is: as its definition says, else by its long flag.
- * MIGRATION: the switch is for the commands still wired by hand (table.ts); it goes with them.
- */
+/** The kind of name an option's value is, as its definition says. */
 function optionKind(cmd: Command, long: string): Kind | undefined {
-  const def = definitionOf(cmd);
-  if (def) return def.options?.find((o) => o.flags.split(/[ ,]+/).includes(long))?.complete;
-  switch (long) {
-    case '--manager':
-    case '--secrets-manager':
-      return 'manager';
-    case '--stack':
-      return 'stack';
-    case '--schema':
-      return 'schema';
-    case '--level':
-      return 'level';
-    case '--role':
-      return 'key-role';
-    case '--orchestrator':
-      return 'component:orchestrator';
-    case '--artifact-store':
-      return 'component:artifact_store';
-    case '--container-registry':
-      return 'component:container_registry';
-    case '--step-operator':
-      return 'component:step_operator';
-    case '--flavor': {
-      const type = LABEL_TYPE.get(commandPath(cmd).split(' ')[0] ?? '');
-      return type && type !== 'secrets_manager' ? `flavor:${type}` : undefined;
-    }
-    default:
-      return undefined;
-  }
-}
-
-/** The kind of name a legacy command's first argument is, by the command's path. */
-function argumentKind(path: string): Kind | undefined {
-  const [group, leaf, third] = path.split(' ');
-  if (group === 'stack') return leaf === 'register' || leaf === 'list' ? undefined : 'stack';
-  const type = LABEL_TYPE.get(group ?? '');
-  if (type && type !== 'secrets_manager') {
-    if (leaf === 'flavor') return third === 'describe' ? `flavor:${type}` : undefined;
-    return leaf === 'register' || leaf === 'list' ? undefined : `component:${type}`;
-  }
-  return undefined;
+  return definitionOf(cmd)?.options?.find((o) => o.flags.split(/[ ,]+/).includes(long))?.complete;
 }
 
 function findOption(cmd: Command, flag: string): Option | undefined {
@@ -137,12 +90,7 @@ async function candidatesFor(ctx: CommandContext, program: Command, typed: reado
   }
   const subs = visible(cmd);
   if (subs.length > 0 && positionals === 0) return starts(subs.map((c) => c.name()));
-  const def = definitionOf(cmd);
-  const kind = def
-    ? def.arguments?.[positionals]?.complete
-    : positionals === 0
-      ? argumentKind(commandPath(cmd))
-      : undefined;
+  const kind = definitionOf(cmd)?.arguments?.[positionals]?.complete;
   return kind ? starts(await names(ctx, kind, chosen)) : [];
 }
 

@@ -26,20 +26,17 @@ export default defineCommand({
     {
       flags: '--env-file <file>',
       description: '.env file whose values may be {{name.key}} references (repeatable; later files win)',
-      repeatable: true,
-      withoutDefault: true,
+      repeatable: 'optional',
     },
     {
       flags: '-s, --secret <name[.key]>',
       description: 'inject every key of a secret as NAME_KEY, or one key (repeatable)',
-      repeatable: true,
-      withoutDefault: true,
+      repeatable: 'optional',
     },
     {
       flags: '--env <var=value>',
       description: 'set VAR to a {{name.key}} reference or plain text (repeatable; wins over env files)',
-      repeatable: true,
-      withoutDefault: true,
+      repeatable: 'optional',
     },
     { flags: '--prefix <prefix>', description: 'prefix for the variable names of -s, e.g. APP_' },
     {

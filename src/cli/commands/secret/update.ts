@@ -15,7 +15,7 @@ export default defineCommand({
   options: [
     ...managerOptions,
     { flags: '-i, --interactive', description: 'prompt for new values with hidden input' },
-    { flags: '--remove-key <key>', description: 'remove a key (repeatable)', repeatable: true },
+    { flags: '--remove-key <key>', description: 'remove a key (repeatable)', repeatable: 'optional' },
   ],
   usage: '[options] <name> [--KEY=VALUE ...] [--remove-key KEY ...]',
   keyValues: true,
@@ -23,12 +23,12 @@ export default defineCommand({
   shape: (z) => views(z).secretShapes.update,
   run: async (
     ctx,
-    { opts, words }: CommandInput<{ interactive?: boolean; removeKey: string[]; manager?: string; stack?: string }>,
+    { opts, words }: CommandInput<{ interactive?: boolean; removeKey?: string[]; manager?: string; stack?: string }>,
   ) => {
     const { validateSecretKey } = await import('../../../secrets/names.js');
     const { nameAndPairs, stdinReader } = await import('./values.js');
     const { name, pairs } = nameAndPairs(words);
-    const remove = [...opts.removeKey];
+    const remove = [...(opts.removeKey ?? [])];
     if (!opts.interactive && pairs.size === 0 && remove.length === 0) {
       throw new UsageError(
         `nothing to change in secret '${name}'`,
