@@ -67,7 +67,11 @@ describe('a worker killed in the middle of a step', () => {
     const [rec] = runs.listRuns(1);
     const steps = Object.fromEntries(runs.steps(rec?.id ?? '').map((s) => [s.stepId, s]));
     expect(steps['slow']?.worker).toBe('rescuer');
-    expect(steps['prepare']?.worker).toBe('doomed');
+    // prepare ran before the kill, normally on doomed. On a starved machine doomed can miss its
+    // 1.5 s lock renewal, BullMQ takes the finished job back, and rescuer runs it again: both are
+    // at-least-once delivery, and what matters here is that it completed once in the record.
+    expect(steps['prepare']?.status).toBe('completed');
+    expect(['doomed', 'rescuer']).toContain(steps['prepare']?.worker);
     const objects = await listObjects(f.bucket, `runs/${rec?.id ?? ''}/`);
     expect(objects).toEqual([
       `runs/${rec?.id ?? ''}/finish.json`,
