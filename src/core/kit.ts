@@ -103,6 +103,22 @@ export function retryingOperations(caller: Caller, backend: SecretsBackend): Sec
   };
 }
 
+/**
+ * What a backend last saw of each secret (a schema, a version), to save a request next time. It
+ * is only a hint, so beyond `max` names it is dropped whole rather than grow without bound.
+ */
+export class LastSeen<V> extends Map<string, V> {
+  readonly #max: number;
+  constructor(max = 1000) {
+    super();
+    this.#max = max;
+  }
+  remember(name: string, value: V): void {
+    if (this.size > this.#max) this.clear();
+    this.set(name, value);
+  }
+}
+
 /** Deletes each name, `concurrency` at a time; how many deletes found their secret. */
 export async function deleteEach(
   names: readonly string[],

@@ -6,7 +6,7 @@
 import type * as Sdk from '@aws-sdk/client-secrets-manager';
 import { encodeContent, type StoredSecret } from '../secrets/content.js';
 import { secretMetadata } from '../secrets/scope.js';
-import { allPages } from '../core/kit.js';
+import { allPages, LastSeen } from '../core/kit.js';
 import { replaceIf } from './aws-cas.js';
 import { CLASSIFY, checkConfig, loadClient, type AwsClient, type AwsFlavorOptions } from './aws-client.js';
 import { decode, listFilters, ownNames, registerFailure, unconfirmed } from './aws-answers.js';
@@ -14,7 +14,6 @@ import { defineFlavor, type Connection, type FlavorContext, type SecretsBackend 
 
 export { successorToken } from './aws-cas.js';
 export { listFilters } from './aws-answers.js';
-
 export type { AwsFlavorOptions } from './aws-client.js';
 export const FLAVOR_NAME = 'aws';
 
@@ -73,11 +72,7 @@ function awsOperations(conn: Connection<AwsClient>, ctx: FlavorContext<AwsFlavor
   const { config, scope, names } = ctx;
   const window = config.recovery_window_days;
   // The schema each secret was last seen with, so that an update re-tags only when it changes.
-  const schemas = new Map<string, string>();
-  const seen = (name: string, schema: string) => {
-    if (schemas.size > 1000) schemas.clear();
-    schemas.set(name, schema);
-  };
+  const schemas = new LastSeen<string>();
 
   /** The secret and its version id (AWSCURRENT); null when absent or pending deletion. */
   const readVersioned = async (name: string): Promise<{ secret: StoredSecret; version: string | undefined } | null> => {
@@ -89,7 +84,7 @@ function awsOperations(conn: Connection<AwsClient>, ctx: FlavorContext<AwsFlavor
     if (out.ARN === undefined && out.Name === undefined)
       throw unconfirmed('get', name, 'GetSecretValue', 'ARN and Name');
     const stored = decode(name, names.full(name), out, scope.prefix);
-    seen(name, stored.schema);
+    schemas.remember(name, stored.schema);
     return { secret: stored, version: out.VersionId };
   };
   /** DescribeSecret; null when absent or pending deletion. */
@@ -108,7 +103,7 @@ function awsOperations(conn: Connection<AwsClient>, ctx: FlavorContext<AwsFlavor
         client.send(new sdk.TagResourceCommand({ SecretId: names.full(name), Tags })),
       );
     }
-    seen(name, schema);
+    schemas.remember(name, schema);
   };
   const put = (name: string, secret: StoredSecret, token?: string) =>
     conn.orNull('update', name, ({ sdk, client }) =>
@@ -159,7 +154,7 @@ function awsOperations(conn: Connection<AwsClient>, ctx: FlavorContext<AwsFlavor
       }
       if ((out.ARN === undefined && out.Name === undefined) || out.VersionId === undefined)
         throw unconfirmed('register', name, 'CreateSecret', 'ARN, Name and VersionId');
-      seen(name, secret.schema);
+      schemas.remember(name, secret.schema);
       return true;
     },
     async get(name) {

@@ -17,6 +17,7 @@ import {
   type Reply,
   type VaultFlavorOptions,
 } from './vault-client.js';
+import { LastSeen } from '../core/kit.js';
 import { defineFlavor, type Connection, type FlavorContext, type SecretsBackend } from '../core/types.js';
 import { openSession, vaultSettings, type VaultSession } from './vault-session.js';
 import { vaultListing } from './vault-listing.js';
@@ -89,7 +90,7 @@ function vaultOperations(conn: Connection<VaultSession>, ctx: FlavorContext<Vaul
   const absent = async (r: Reply) => (await conn.client()).absent(r);
   // Versions this manager last read (get then update is how the CLI patches): an update of such a
   // secret is one write, with check-and-set on that version, instead of a metadata read first.
-  const versions = new Map<string, number>();
+  const versions = new LastSeen<number>();
 
   const kv = (kind: 'data' | 'metadata' | 'detailed-metadata', name?: string) =>
     [...mount, kind, ...segments(name === undefined ? names.prefix : names.full(name))]
@@ -115,10 +116,6 @@ function vaultOperations(conn: Connection<VaultSession>, ctx: FlavorContext<Vaul
     if (versions.has(name)) versions.set(name, version);
     return 'ok';
   };
-  const remember = (name: string, version: number) => {
-    if (versions.size > 1000) versions.clear();
-    versions.set(name, version);
-  };
   /** The current version and whether it is readable; null when the path does not exist. */
   const state = async (name: string): Promise<{ version: number; live: boolean } | null> => {
     const r = await call('GET', kv('metadata', name), undefined, [200, 404]);
@@ -138,7 +135,7 @@ function vaultOperations(conn: Connection<VaultSession>, ctx: FlavorContext<Vaul
     if (!payload || typeof payload !== 'object' || !metadata || typeof metadata !== 'object')
       throw notVault(r, `GET ${kv('data', name)}`);
     const version = (metadata as { version?: unknown }).version;
-    if (typeof version === 'number') remember(name, version);
+    if (typeof version === 'number') versions.remember(name, version);
     return {
       secret: fromPayload(payload as Record<string, unknown>, scope.prefix),
       version: typeof version === 'number' ? version : undefined,
