@@ -1,8 +1,8 @@
 /**
  * The flavor kit: what the core gives every flavor besides the contract (types.ts) and the
- * support helpers: the backend of a flavor that declares connect/classify/operations, paging, retrying operations through a caller, bounded deletes, decoding stored
- * content with an error that names the backend, and the error for an answer the backend would
- * never give.
+ * support helpers: the backend of a flavor that declares connect/classify/operations, paging,
+ * retrying operations through a caller, a bounded memo, bounded deletes, decoding stored content
+ * with an error that names the backend, and the error for an answer the backend would never give.
  */
 import { decodeContent, type StoredSecret } from '../secrets/content.js';
 import { BackendError } from '../errors.js';
