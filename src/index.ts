@@ -18,6 +18,8 @@ export {
   type ConfigField,
   type ConfigFields,
   type FlavorCapabilities,
+  type ConnectedFlavor,
+  type Connection,
 } from './core/types.js';
 export { importLib } from './support/optional-import.js';
 export { backendFailure, scrubError } from './support/scrub.js';

@@ -1,14 +1,69 @@
 /**
  * The flavor kit: what the core gives every flavor besides the contract (types.ts) and the
- * support helpers: paging, retrying operations through a caller, bounded deletes, decoding stored
- * content with an error that names the backend, and the error for an answer the backend would
- * never give.
+ * support helpers: the backend of a flavor that declares connect/classify/operations, paging,
+ * retrying operations through a caller, a bounded memo, bounded deletes, decoding stored content
+ * with an error that names the backend, and the error for an answer the backend would never give.
  */
 import { decodeContent, type StoredSecret } from '../secrets/content.js';
 import { BackendError } from '../errors.js';
 import { mapLimit } from '../support/concurrency.js';
-import type { Caller } from '../support/caller.js';
-import type { SecretsBackend } from './types.js';
+import { createCaller, type Caller, type FailureClassifier } from '../support/caller.js';
+import type { ConnectedFlavor, Connection, FlavorContext, SecretsBackend } from './types.js';
+
+/**
+ * The backend of a ConnectedFlavor: one client, made lazily and shared, one retrying caller, and a
+ * close that releases the client if it was made (the next operation connects again).
+ */
+export function connectedBackend<C, Client>(
+  flavor: string,
+  shape: ConnectedFlavor<C, Client>,
+  ctx: FlavorContext<C>,
+): SecretsBackend {
+  const caller = (classify: FailureClassifier) => ({ classify, via: createCaller({ flavor, env: ctx.env, classify }) });
+  const main = caller(typeof shape.classify === 'function' ? shape.classify(ctx) : shape.classify);
+  let connecting: Promise<Client> | undefined;
+  const client = (): Promise<Client> => {
+    const c = (connecting ??= shape.connect(ctx, main.via.limits));
+    // A failed connect (a missing SDK, a credential file not there yet) is not kept.
+    c.catch(() => {
+      if (connecting === c) connecting = undefined;
+    });
+    return c;
+  };
+  const wholeOperations = shape.retry === 'operation';
+  // Under whole-operation retries a single request is not retried on its own.
+  const connection = ({ classify, via }: ReturnType<typeof caller>): Connection<Client> => ({
+    client,
+    caller: via,
+    call: async (op, name, fn) => {
+      const c = await client();
+      return wholeOperations ? fn(c) : via.run(op, name, () => fn(c));
+    },
+    orNull: async (op, name, fn) => {
+      const c = await client();
+      if (!wholeOperations) return via.orNull(op, name, () => fn(c));
+      try {
+        return await fn(c);
+      } catch (e) {
+        if (classify.absent?.(e)) return null;
+        throw e;
+      }
+    },
+    classifiedBy: (classify) => connection(caller(classify)),
+  });
+  const ops = shape.operations(connection(main), ctx);
+  const backend = wholeOperations ? retryingOperations(main.via, ops) : ops;
+  return {
+    ...backend,
+    async close() {
+      await ops.close?.();
+      const c = connecting;
+      connecting = undefined;
+      const made = await c?.catch(() => undefined);
+      if (made !== undefined) await shape.disconnect?.(made);
+    },
+  };
+}
 
 /** Every item of a paged listing: `page(token)` gives one page and the next token (empty or absent at the end). */
 export async function allPages<T>(
@@ -46,6 +101,22 @@ export function retryingOperations(caller: Caller, backend: SecretsBackend): Sec
     delete: guard('delete', (n: string) => b.delete(n)),
     close: () => b.close?.(),
   };
+}
+
+/**
+ * What a backend last saw of each secret (a schema, a version), to save a request next time. It
+ * is only a hint, so beyond `max` names it is dropped whole rather than grow without bound.
+ */
+export class LastSeen<V> extends Map<string, V> {
+  readonly #max: number;
+  constructor(max = 1000) {
+    super();
+    this.#max = max;
+  }
+  remember(name: string, value: V): void {
+    if (this.size > this.#max) this.clear();
+    this.set(name, value);
+  }
 }
 
 /** Deletes each name, `concurrency` at a time; how many deletes found their secret. */

@@ -10,6 +10,8 @@ import type { StoredSecret } from '../secrets/content.js';
 import type { NameRule } from '../secrets/names.js';
 import type { BackendNames, ScopeContext } from '../secrets/scope.js';
 import type { SecretSchema } from '../secrets/schema.js';
+import type { Caller, CallLimits, FailureClassifier } from '../support/caller.js';
+import { connectedBackend } from './kit.js';
 
 export interface SecretsBackend {
   /** Creates the secret; false if the name already exists in this scope. One backend call. */
@@ -165,18 +167,72 @@ export interface FlavorDefinition<C = Record<string, unknown>> {
   create(ctx: FlavorContext<C>): SecretsBackend;
 }
 
-export type FlavorInput<C> = Omit<FlavorDefinition<C>, 'kind' | 'capabilities' | 'dependencies' | 'isLocal'> &
+/**
+ * What a flavor that talks to its service through one client declares instead of `create`: the
+ * core then owns the lazy client, the retrying caller and closing, and the flavor only writes the
+ * operations.
+ */
+export interface ConnectedFlavor<C, Client> {
+  /**
+   * Makes the client (imports the SDK, reads credentials). Called on the first operation, once:
+   * concurrent operations share its promise, and one that failed is tried again by the next.
+   */
+  connect(ctx: FlavorContext<C>, limits: CallLimits): Promise<Client>;
+  /** How the SDK's errors read (throttled, absent, exists, auth); builds the retrying caller. */
+  classify: FailureClassifier | ((ctx: FlavorContext<C>) => FailureClassifier);
+  /** Releases a client that was made. */
+  disconnect?(client: Client): Promise<void> | void;
+  /**
+   * `operation` for a backend that rejects a throttled request before doing anything (Vault): each
+   * operation is retried as a whole, and `conn.call` does not retry. @default 'request'
+   */
+  retry?: 'request' | 'operation';
+  /**
+   * The backend's operations, made when the backend is created (no I/O: the client comes from
+   * `conn` on first use). A `close` here runs before the client is released.
+   */
+  operations(conn: Connection<Client>, ctx: FlavorContext<C>): SecretsBackend;
+}
+
+/** The client and the retrying caller, as a ConnectedFlavor's operations use them (functions that may be passed on). */
+export interface Connection<Client> {
+  /** The client, connecting on first use. */
+  client: () => Promise<Client>;
+  /** The caller built from the flavor's classify. */
+  readonly caller: Caller;
+  /** One request with the client, through the caller. */
+  call: <T>(operation: string, secretName: string | undefined, fn: (client: Client) => Promise<T>) => Promise<T>;
+  /** As `call`, but the backend's "absent" answer is null. */
+  orNull: <T>(
+    operation: string,
+    secretName: string | undefined,
+    fn: (client: Client) => Promise<T>,
+  ) => Promise<T | null>;
+  /** The same client through a caller with another classifier (one that waits out a passing state). */
+  classifiedBy: (classify: FailureClassifier) => Connection<Client>;
+}
+
+type FlavorBase<C> = Omit<FlavorDefinition<C>, 'kind' | 'capabilities' | 'dependencies' | 'isLocal' | 'create'> &
   Partial<Pick<FlavorDefinition<C>, 'capabilities' | 'dependencies' | 'isLocal'>>;
 
-/** Declares a flavor. Used by the built-in flavors and by custom flavor modules alike. */
-export function defineFlavor<C = Record<string, unknown>>(input: FlavorInput<C>): FlavorDefinition<C> {
-  return {
+export type FlavorInput<C, Client = never> = FlavorBase<C> &
+  (Pick<FlavorDefinition<C>, 'create'> | ConnectedFlavor<C, Client>);
+
+/**
+ * Declares a flavor. Used by the built-in flavors and by custom flavor modules alike: with
+ * `create`, or with `connect`, `classify` and `operations` (ConnectedFlavor).
+ */
+export function defineFlavor<C = Record<string, unknown>, Client = never>(
+  input: FlavorInput<C, Client>,
+): FlavorDefinition<C> {
+  const defaults = {
     kind: 'keystack.flavor',
     capabilities: { readValues: true },
     dependencies: {},
     isLocal: false,
-    ...input,
-  };
+  } as const;
+  if ('create' in input) return { ...defaults, ...input };
+  return { ...defaults, ...input, create: (ctx) => connectedBackend(input.name, input, ctx) };
 }
 
 export function isFlavorDefinition(x: unknown): x is FlavorDefinition<unknown> {

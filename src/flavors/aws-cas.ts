@@ -7,6 +7,7 @@
 import type * as Sdk from '@aws-sdk/client-secrets-manager';
 import { createHash } from 'node:crypto';
 import type { ReplaceOutcome } from '../core/types.js';
+import { errorName } from './aws-client.js';
 
 /** How many rollbacks of one version replaceIf steps over before it reports a conflict. */
 const SUCCESSOR_GENERATIONS = 8;
@@ -15,12 +16,10 @@ const SUCCESSOR_GENERATIONS = 8;
 export interface AwsStore {
   /** PutSecretValue with this version id; null when the secret is absent. */
   put(name: string, token: string): Promise<Sdk.PutSecretValueCommandOutput | null>;
-  /** The version id labelled AWSCURRENT; null when absent. */
-  currentVersion(name: string): Promise<string | null>;
+  /** DescribeSecret; null when absent or pending deletion. */
+  describe(name: string): Promise<Sdk.DescribeSecretCommandOutput | null>;
   /** After a write: the checks and tag updates a plain update makes too. */
   written(name: string, out: Sdk.PutSecretValueCommandOutput): Promise<void>;
-  /** Whether the error is ResourceExistsException. */
-  exists(e: unknown): boolean;
 }
 
 export async function replaceIf(s: AwsStore, name: string, version: string): Promise<ReplaceOutcome> {
@@ -29,8 +28,8 @@ export async function replaceIf(s: AwsStore, name: string, version: string): Pro
     try {
       out = await s.put(name, successorToken(version, generation));
     } catch (e) {
-      if (!s.exists(e)) throw e;
-      const current = await s.currentVersion(name);
+      if (errorName(e) !== 'ResourceExistsException') throw e;
+      const current = currentVersion(await s.describe(name));
       if (current === null) return 'absent';
       if (current !== version) return 'conflict';
       // `version` is current although its successor exists: its AWSCURRENT label was moved back
@@ -43,6 +42,12 @@ export async function replaceIf(s: AwsStore, name: string, version: string): Pro
     return 'updated';
   }
   return 'conflict';
+}
+
+/** The version id labelled AWSCURRENT, read without the value; null when absent. */
+function currentVersion(d: Sdk.DescribeSecretCommandOutput | null): string | null {
+  const current = Object.entries(d?.VersionIdsToStages ?? {}).find(([, stages]) => stages.includes('AWSCURRENT'));
+  return current?.[0] ?? null;
 }
 
 /**

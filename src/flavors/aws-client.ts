@@ -1,15 +1,21 @@
 /**
- * aws's client side: the lazily imported SDK client (with the SDK's own retries off, so that the
- * core's caller retries) and how its errors read (absent, exists, throttled, auth).
+ * aws's client side: its config and the check of it, the lazily imported SDK client (with the
+ * SDK's own retries off, so that the core's caller retries) and how its errors read (absent,
+ * exists, throttled, auth).
  */
 import type * as Sdk from '@aws-sdk/client-secrets-manager';
+import { ConfigError } from '../errors.js';
 import type { CallLimits, FailureClassifier } from '../support/caller.js';
 import { httpStatus } from '../support/http.js';
 import { importLib } from '../support/optional-import.js';
 
 const FLAVOR_NAME = 'aws';
 const SDK = '@aws-sdk/client-secrets-manager';
-type Client = Sdk.SecretsManagerClient;
+/** The SDK module with its client: commands are classes of the module. */
+export interface AwsClient {
+  sdk: typeof Sdk;
+  client: Sdk.SecretsManagerClient;
+}
 
 export interface AwsFlavorOptions {
   region_name: string;
@@ -24,10 +30,17 @@ export interface AwsFlavorOptions {
   recovery_window_days?: number;
 }
 
-export async function loadClient(
-  config: AwsFlavorOptions,
-  limits: CallLimits,
-): Promise<{ sdk: typeof Sdk; client: Client }> {
+/** recovery_window_days is AWS's own range. */
+export function checkConfig(config: Partial<AwsFlavorOptions>): void {
+  const window = config.recovery_window_days;
+  if (window !== undefined && (window < 7 || window > 30)) {
+    throw new ConfigError('recovery_window_days of the aws flavor must be between 7 and 30', {
+      hint: 'Leave it out to delete secrets at once, without a recovery window.',
+    });
+  }
+}
+
+export async function loadClient(config: AwsFlavorOptions, limits: CallLimits): Promise<AwsClient> {
   const sdk = await importLib(FLAVOR_NAME, SDK, () => import('@aws-sdk/client-secrets-manager'));
   const options: Sdk.SecretsManagerClientConfig = {
     region: config.region_name,

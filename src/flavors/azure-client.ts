@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { SecretClient } from '@azure/keyvault-secrets';
 import type { TokenCredential } from '@azure/core-auth';
-import { ConfigError } from '../errors.js';
+import { ConfigError, InvalidNameError } from '../errors.js';
 import { backendFailure } from '../support/scrub.js';
 import { errorHeader, retryAfterMs, type FailureClassifier } from '../support/caller.js';
 import { httpStatus as _status } from '../support/http.js';
@@ -46,6 +46,15 @@ export function _checkVault(o: Partial<AzureFlavorOptions>): void {
       `invalid key_vault_name '${name}': 3-24 letters, digits and -, starting with a letter, ending with a letter or digit, no consecutive -`,
     );
   }
+}
+
+/** A name whose vault name (scope path included) is beyond Key Vault's limit. */
+export function _tooLong(name: string, full: string, max: number): InvalidNameError {
+  return new InvalidNameError(
+    'secret name',
+    name,
+    `is too long here: the vault name '${full.slice(0, 40)}…' would exceed ${max} characters`,
+  );
 }
 
 export function _vaultUrl(o: AzureFlavorOptions): string {

@@ -3,13 +3,40 @@
  * repository's public key (libsodium, also imported on first use), and how GitHub's errors read
  * (absent, throttled, auth).
  */
-import { errorHeader as header, retryAfterMs, type FailureClassifier } from '../support/caller.js';
+import { ConfigError } from '../errors.js';
+import { unlikeBackend } from '../core/kit.js';
+import type { FlavorContext } from '../core/types.js';
+import { errorHeader as header, retryAfterMs, type CallLimits, type FailureClassifier } from '../support/caller.js';
 import { fetchWithTimeout, httpStatus as status } from '../support/http.js';
 import { importLib } from '../support/optional-import.js';
 
 const FLAVOR_NAME = 'github';
+
+export interface GitHubFlavorOptions {
+  owner: string;
+  repository: string;
+  /** REST API root, e.g. for GitHub Enterprise Server. @default `https://api.github.com` */
+  api_url?: string;
+  /** Environment variable that holds the token (never stored in the config). @default `GITHUB_TOKEN` */
+  token_env?: string;
+}
+
 export type Octokit = Awaited<ReturnType<typeof connect>>;
 type Sodium = typeof import('libsodium-wrappers')['default'];
+
+/** The client for the token in the variable named by token_env; a ConfigError when it is not set. */
+export function connectWithToken(ctx: FlavorContext<GitHubFlavorOptions>, limits: CallLimits): Promise<Octokit> {
+  const { owner, repository, token_env: tokenEnv = 'GITHUB_TOKEN' } = ctx.config;
+  const token = ctx.env[tokenEnv];
+  if (!token) {
+    return Promise.reject(
+      new ConfigError(`the github flavor needs a token in the environment variable ${tokenEnv}`, {
+        hint: `Set ${tokenEnv} to a token that may administer the secrets of ${owner}/${repository} (fine-grained: "Secrets" read and write).`,
+      }),
+    );
+  }
+  return connect(token, ctx.config.api_url?.replace(/\/+$/, ''), limits.requestTimeoutMs);
+}
 
 export async function connect(token: string, baseUrl: string | undefined, timeoutMs: number) {
   const [{ Octokit }, { paginateRest }] = await Promise.all([
@@ -78,4 +105,20 @@ export function classifier(tokenEnv: string, repo: string): FailureClassifier {
     },
     unreachableHint: 'Check api_url (GITHUB_API_URL) and that this machine can reach it.',
   };
+}
+
+/** A success GitHub would not send (a proxy's page, truncated JSON): a failure, never a result. */
+export function unlikeGitHub(operation: string, secretName: string | undefined, detail: string): Error {
+  return unlikeBackend(FLAVOR_NAME, operation, secretName, {
+    service: 'GitHub',
+    detail,
+    check:
+      'Check api_url (GITHUB_API_URL): it must be the REST API root, e.g. https://api.github.com or https://HOST/api/v3.',
+  });
+}
+
+export function notFoundRepo(owner: string, repo: string): Error {
+  return new ConfigError(`GitHub repository ${owner}/${repo} was not found, or the token may not see it`, {
+    hint: 'Check owner and repository (`keystack secrets-manager describe`) and that the token has access to the repository.',
+  });
 }

@@ -11,24 +11,17 @@
  * `__`, the mapping is injective and every scope is supported.
  */
 import { decodeContent, encodeContent, type StoredSecret } from '../secrets/content.js';
-import { ConfigError, InvalidNameError, UnsupportedOperationError } from '../errors.js';
-import { scopePath, type BackendNames, type ScopeContext } from '../secrets/scope.js';
-import { createCaller } from '../support/caller.js';
+import { ConfigError, UnsupportedOperationError } from '../errors.js';
 import { httpStatus as status } from '../support/http.js';
-import { unlikeBackend } from '../core/kit.js';
-import { classifier, connect, seal, type Octokit } from './github-client.js';
-import { defineFlavor, type FlavorContext, type SecretsBackend } from '../core/types.js';
+import { classifier, connectWithToken, notFoundRepo, seal, unlikeGitHub } from './github-client.js';
+import type { GitHubFlavorOptions, Octokit } from './github-client.js';
+import { githubNaming } from './github-naming.js';
+import { defineFlavor, type Connection, type FlavorContext, type SecretsBackend } from '../core/types.js';
 
 export const FLAVOR_NAME = 'github';
+export { githubNaming } from './github-naming.js';
 
-export interface GitHubFlavorOptions {
-  owner: string;
-  repository: string;
-  /** REST API root, e.g. for GitHub Enterprise Server. @default `https://api.github.com` */
-  api_url?: string;
-  /** Environment variable that holds the token (never stored in the config). @default `GITHUB_TOKEN` */
-  token_env?: string;
-}
+export type { GitHubFlavorOptions } from './github-client.js';
 
 /** Where a workflow may pass every secret at once: `KEYSTACK_GITHUB_SECRETS: ${{ toJSON(secrets) }}`. */
 export const SECRETS_JSON_ENV = 'KEYSTACK_GITHUB_SECRETS';
@@ -38,7 +31,7 @@ export const SECRETS_JSON_ENV = 'KEYSTACK_GITHUB_SECRETS';
 const SEAL_BYTES = 48;
 const MAX_SEALED_BASE64 = 48_000;
 
-export default defineFlavor<GitHubFlavorOptions>({
+export default defineFlavor<GitHubFlavorOptions, Octokit>({
   name: FLAVOR_NAME,
   description: 'GitHub Actions repository secrets',
   supportsScoping: true,
@@ -70,39 +63,22 @@ export default defineFlavor<GitHubFlavorOptions>({
     '@octokit/plugin-paginate-rest': '~16.0.0',
     'libsodium-wrappers': '~0.8.4',
   },
-  create: (ctx) => createGitHubBackend(ctx),
+  connect: connectWithToken,
+  classify: (ctx) => classifier(ctx.config.token_env ?? 'GITHUB_TOKEN', `${ctx.config.owner}/${ctx.config.repository}`),
+  operations: githubOperations,
 });
 
-function createGitHubBackend(ctx: FlavorContext<GitHubFlavorOptions>): SecretsBackend {
-  const { owner, repository: repo, token_env: tokenEnv = 'GITHUB_TOKEN' } = ctx.config;
+function githubOperations(conn: Connection<Octokit>, ctx: FlavorContext<GitHubFlavorOptions>): SecretsBackend {
+  const { owner, repository: repo } = ctx.config;
   const { names } = ctx;
   const repoArgs = { owner, repo };
-  const caller = createCaller({
-    flavor: FLAVOR_NAME,
-    env: ctx.env,
-    classify: classifier(tokenEnv, `${owner}/${repo}`),
-  });
-  let client: Promise<Octokit> | undefined;
   let publicKey: Promise<{ key_id: string; key: string }> | undefined;
+  const run = conn.call;
 
-  const octokit = () =>
-    (client ??= (async () => {
-      const token = ctx.env[tokenEnv];
-      if (!token) {
-        throw new ConfigError(`the github flavor needs a token in the environment variable ${tokenEnv}`, {
-          hint: `Set ${tokenEnv} to a token that may administer the secrets of ${owner}/${repo} (fine-grained: "Secrets" read and write).`,
-        });
-      }
-      return connect(token, ctx.config.api_url?.replace(/\/+$/, ''), caller.limits.requestTimeoutMs);
-    })());
-  const run = <T>(op: string, name: string | undefined, fn: (o: Octokit) => Promise<T>) =>
-    caller.run(op, name, async () => fn(await octokit()));
   /** The repository key, fetched once per backend: every write needs it, and it proves the repository is visible. */
   const repoKey = (op: string, name: string | undefined) =>
-    (publicKey ??= caller
-      .orNull(op, name, async () =>
-        (await octokit()).request('GET /repos/{owner}/{repo}/actions/secrets/public-key', repoArgs),
-      )
+    (publicKey ??= conn
+      .orNull(op, name, (o) => o.request('GET /repos/{owner}/{repo}/actions/secrets/public-key', repoArgs))
       .then((r) => {
         if (!r) throw notFoundRepo(owner, repo);
         if (typeof r.data.key_id !== 'string' || typeof r.data.key !== 'string')
@@ -117,7 +93,7 @@ function createGitHubBackend(ctx: FlavorContext<GitHubFlavorOptions>): SecretsBa
    * be there: a wrong repository or a token that cannot see it also answers 404.
    */
   const orAbsent = async <T>(op: string, name: string, fn: (o: Octokit) => Promise<T>): Promise<T | null> => {
-    const r = await caller.orNull(op, name, async () => fn(await octokit()));
+    const r = await conn.orNull(op, name, fn);
     if (r === null) await repoKey(op, name);
     return r;
   };
@@ -210,37 +186,6 @@ function createGitHubBackend(ctx: FlavorContext<GitHubFlavorOptions>): SecretsBa
   };
 }
 
-/** Keystack name ⇄ GitHub secret name for one scope. */
-export function githubNaming(scope: ScopeContext): BackendNames {
-  const prefix = scope.prefix;
-  if (scope.scope !== 'none' && (/__|_$/.test(prefix) || /^github/.test(prefix))) {
-    throw new ConfigError(`the github flavor cannot use the scope_prefix '${prefix}'`, {
-      hint: "GitHub names join the scope path with '__' and refuse a GITHUB_ prefix: use a prefix without '__', a trailing '_' or a leading 'github'.",
-    });
-  }
-  const path = scopePath(scope).map((p) => p.replace(/-/g, '_').toUpperCase());
-  const head = path.length ? `${path.join('__')}__` : '';
-  return {
-    prefix: head,
-    full(name) {
-      if (scope.scope === 'none' && (/^[0-9]/.test(name) || name.startsWith('github_'))) {
-        throw new InvalidNameError(
-          'secret name',
-          name,
-          "an unscoped GitHub secret name must not start with a digit or 'github_'",
-        );
-      }
-      return head + name.toUpperCase();
-    },
-    parse(full) {
-      const upper = full.toUpperCase();
-      if (!upper.startsWith(head)) return null;
-      const rest = upper.slice(head.length);
-      return /^[A-Z0-9]+(?:_[A-Z0-9]+)*$/.test(rest) ? rest.toLowerCase() : null;
-    },
-  };
-}
-
 function injectedSecrets(env: FlavorContext<unknown>['env']): Record<string, string | undefined> {
   const raw = env[SECRETS_JSON_ENV];
   if (!raw) return {};
@@ -252,20 +197,4 @@ function injectedSecrets(env: FlavorContext<unknown>['env']): Record<string, str
       hint: `Set it with \`${SECRETS_JSON_ENV}: \${{ toJSON(secrets) }}\` in the workflow.`,
     });
   }
-}
-
-/** A success GitHub would not send (a proxy's page, truncated JSON): a failure, never a result. */
-function unlikeGitHub(operation: string, secretName: string | undefined, detail: string): Error {
-  return unlikeBackend(FLAVOR_NAME, operation, secretName, {
-    service: 'GitHub',
-    detail,
-    check:
-      'Check api_url (GITHUB_API_URL): it must be the REST API root, e.g. https://api.github.com or https://HOST/api/v3.',
-  });
-}
-
-function notFoundRepo(owner: string, repo: string): Error {
-  return new ConfigError(`GitHub repository ${owner}/${repo} was not found, or the token may not see it`, {
-    hint: 'Check owner and repository (`keystack secrets-manager describe`) and that the token has access to the repository.',
-  });
 }

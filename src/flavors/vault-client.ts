@@ -4,7 +4,7 @@
  * auth, TLS).
  */
 import { readFileSync } from 'node:fs';
-import { ConfigError } from '../errors.js';
+import { BackendError, ConfigError } from '../errors.js';
 import type { FailureClassifier } from '../support/caller.js';
 import type { JsonReply } from '../support/http.js';
 import { unlikeAnswer } from '../core/kit.js';
@@ -56,6 +56,17 @@ export function isCasError(r: Reply): boolean {
     Array.isArray(r.body?.errors) &&
     (r.body.errors as unknown[]).some((e) => typeof e === 'string' && /check-and-set/i.test(e))
   );
+}
+
+/** An update that met a newer version on every try. */
+export function keptChanging(name: string): BackendError {
+  return new BackendError({
+    flavor: 'vault',
+    operation: 'update',
+    secretName: name,
+    reason: 'the secret kept changing while it was being updated (check-and-set conflicts)',
+    hint: 'Another writer is updating it at the same time; try again.',
+  });
 }
 
 export function notKv2(mount: string): Error {

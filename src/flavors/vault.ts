@@ -4,32 +4,28 @@
  * layout). Plain HTTP(S) through node:http(s): there is no official Node SDK, and TLS options
  * (a CA file, skip-verify) need an https agent, which fetch does not take.
  */
-import type { Agent } from 'node:https';
 import { fromPayload, toPayload, type StoredSecret } from '../secrets/content.js';
-import { BackendError, ConfigError } from '../errors.js';
-import { createCaller, retryAfterMs } from '../support/caller.js';
-import { mapLimit } from '../support/concurrency.js';
-import { requestJson } from '../support/http.js';
-import { retryingOperations } from '../core/kit.js';
 import {
   CLASSIFY,
   isCasError,
-  isUnsupported,
+  keptChanging,
   notKv2,
   notVault,
-  readCa,
   segments,
   versionState,
   VaultHttpError,
   type Reply,
   type VaultFlavorOptions,
 } from './vault-client.js';
-import { defineFlavor, type FlavorContext, type SecretsBackend } from '../core/types.js';
+import { LastSeen } from '../core/kit.js';
+import { defineFlavor, type Connection, type FlavorContext, type SecretsBackend } from '../core/types.js';
+import { openSession, vaultSettings, type VaultSession } from './vault-session.js';
+import { vaultListing } from './vault-listing.js';
 
 export type { VaultFlavorOptions } from './vault-client.js';
 export const FLAVOR_NAME = 'vault';
 
-export default defineFlavor<VaultFlavorOptions>({
+export default defineFlavor<VaultFlavorOptions, VaultSession>({
   name: FLAVOR_NAME,
   description: 'HashiCorp Vault / OpenBao (KV v2)',
   supportsScoping: true,
@@ -76,119 +72,26 @@ export default defineFlavor<VaultFlavorOptions>({
     },
     vault_namespace: { type: 'string', description: 'Vault/OpenBao namespace', env: 'VAULT_NAMESPACE' },
   },
-  create: (ctx) => createVaultBackend(ctx),
+  connect: openSession,
+  classify: CLASSIFY,
+  disconnect: (session) => session.close(),
+  // Vault rejects a throttled request before doing anything: whole operations are retried.
+  retry: 'operation',
+  operations: vaultOperations,
 });
 
-function createVaultBackend(ctx: FlavorContext<VaultFlavorOptions>): SecretsBackend {
-  const { config, scope, env, names } = ctx;
-  const url = config.url ?? env['BAO_ADDR'];
-  if (!url)
-    throw new ConfigError('the vault flavor needs a server address', {
-      hint: 'Pass --url=https://HOST:8200 when registering, or set VAULT_ADDR (or BAO_ADDR).',
-    });
-  const base = new URL(url);
-  // Defaults are applied at registration; configs built in code may leave them out.
-  const mountPoint = config.mount_point ?? 'secret';
+function vaultOperations(conn: Connection<VaultSession>, ctx: FlavorContext<VaultFlavorOptions>): SecretsBackend {
+  const { scope, names } = ctx;
+  // A missing address or credentials is a ConfigError when the backend is created, before any use.
+  const mountPoint = vaultSettings(ctx).mountPoint;
   const mount = segments(mountPoint);
-  const approle = config.role_id
-    ? { role_id: config.role_id, ...(config.secret_id ? { secret_id: config.secret_id } : {}) }
-    : undefined;
-  const fixed = config.token ?? env['BAO_TOKEN'];
-  if (!approle && !fixed) {
-    throw new ConfigError('the vault flavor has no credentials', {
-      hint: 'Set VAULT_TOKEN (or BAO_TOKEN), or VAULT_ROLE_ID and VAULT_SECRET_ID for AppRole; do not store them in the config.',
-    });
-  }
-  const caller = createCaller({ flavor: FLAVOR_NAME, env, classify: CLASSIFY });
-  let agent: Agent | undefined;
-  let token: Promise<string> | undefined = approle ? undefined : Promise.resolve(fixed ?? '');
-  let vaultConfirmed: Promise<void> | undefined;
+  const call = async (method: string, path: string, body?: unknown, ok?: number[]) =>
+    (await conn.client()).call(method, path, body, ok);
+  const absent = async (r: Reply) => (await conn.client()).absent(r);
   // Versions this manager last read (get then update is how the CLI patches): an update of such a
   // secret is one write, with check-and-set on that version, instead of a metadata read first.
-  const versions = new Map<string, number>();
+  const versions = new LastSeen<number>();
 
-  const send = async (
-    method: string,
-    path: string,
-    tok: string | undefined,
-    body?: unknown,
-    namespaced = true,
-  ): Promise<Reply> => {
-    if (base.protocol === 'https:')
-      agent ??= new (await import('node:https')).Agent({
-        keepAlive: true,
-        rejectUnauthorized: config.tls_skip_verify !== true,
-        ...(config.ca_cert ? { ca: readCa(config.ca_cert) } : {}),
-      });
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (tok) headers['x-vault-token'] = tok;
-    if (config.vault_namespace && namespaced) headers['x-vault-namespace'] = config.vault_namespace;
-    const url = new URL(`${base.pathname.replace(/\/$/, '')}/v1/${path}`, base);
-    return requestJson(url, { method, headers, body, agent, timeoutMs: caller.limits.requestTimeoutMs });
-  };
-  const login = async (): Promise<string> => {
-    const r = await send(
-      'POST',
-      `auth/${segments(config.approle_mount ?? 'approle').join('/')}/login`,
-      undefined,
-      approle,
-    );
-    const t = r.body?.auth?.client_token;
-    if (r.odd !== undefined) throw notVault(r, 'the AppRole login');
-    if (r.status !== 200 || !t) {
-      throw new VaultHttpError(r.status, r.body?.errors, {
-        what: 'AppRole login failed',
-        hint: 'Check role_id and secret_id (VAULT_ROLE_ID, VAULT_SECRET_ID) and approle_mount.',
-      });
-    }
-    return t;
-  };
-  /** One authenticated request; with AppRole, an expired token is renewed by one new login. */
-  const call = async (method: string, path: string, body?: unknown, ok: number[] = [200, 204]): Promise<Reply> => {
-    for (let attempt = 0; ; attempt++) {
-      const current = (token ??= login());
-      current.catch(() => (token = undefined));
-      const r = await send(method, path, await current, body);
-      if (r.status === 429)
-        throw new VaultHttpError(429, r.body?.errors, {
-          what: 'rate limited',
-          retryAfterMs: retryAfterMs(r.headers['retry-after']),
-        });
-      if (r.status === 403 && approle && attempt === 0) {
-        token = undefined;
-        continue;
-      }
-      // Vault answers every request but a 204 with a JSON object, and every failure with `errors`.
-      if (
-        r.status !== 204 &&
-        (r.odd !== undefined ||
-          (r.status >= 400 && !Array.isArray(r.body?.errors) && !(r.status === 404 && r.body?.data)))
-      )
-        throw notVault(r, `${method} ${path.split('?')[0]}`);
-      if (ok.includes(r.status)) return r;
-      throw new VaultHttpError(r.status, r.body?.errors);
-    }
-  };
-  /**
-   * A 404 that means "no such secret". A missing mount is a failure; and since Vault answers
-   * `{"errors":[]}` to any unknown path outside /v1 too (a url with a wrong path prefix), the first
-   * such answer is checked once against the server's unauthenticated health endpoint.
-   */
-  const absent = async (r: Reply): Promise<null> => {
-    const errors = Array.isArray(r.body?.errors) ? (r.body.errors as unknown[]) : [];
-    if (errors.some((e) => typeof e === 'string' && /no handler for route/i.test(e))) throw notKv2(mountPoint);
-    if (r.body?.data) return null; // soft-deleted: Vault sent the version's metadata
-    await (vaultConfirmed ??= confirmVault().catch((e: unknown) => {
-      vaultConfirmed = undefined;
-      throw e;
-    }));
-    return null;
-  };
-  const confirmVault = async () => {
-    const r = await send('GET', 'sys/health?standbyok=true&perfstandbyok=true', undefined, undefined, false);
-    if (typeof (r.body as { initialized?: unknown } | null)?.initialized !== 'boolean')
-      throw notVault(r, 'GET sys/health');
-  };
   const kv = (kind: 'data' | 'metadata' | 'detailed-metadata', name?: string) =>
     [...mount, kind, ...segments(name === undefined ? names.prefix : names.full(name))]
       .map(encodeURIComponent)
@@ -213,10 +116,6 @@ function createVaultBackend(ctx: FlavorContext<VaultFlavorOptions>): SecretsBack
     if (versions.has(name)) versions.set(name, version);
     return 'ok';
   };
-  const remember = (name: string, version: number) => {
-    if (versions.size > 1000) versions.clear();
-    versions.set(name, version);
-  };
   /** The current version and whether it is readable; null when the path does not exist. */
   const state = async (name: string): Promise<{ version: number; live: boolean } | null> => {
     const r = await call('GET', kv('metadata', name), undefined, [200, 404]);
@@ -236,48 +135,15 @@ function createVaultBackend(ctx: FlavorContext<VaultFlavorOptions>): SecretsBack
     if (!payload || typeof payload !== 'object' || !metadata || typeof metadata !== 'object')
       throw notVault(r, `GET ${kv('data', name)}`);
     const version = (metadata as { version?: unknown }).version;
-    if (typeof version === 'number') remember(name, version);
+    if (typeof version === 'number') versions.remember(name, version);
     return {
       secret: fromPayload(payload as Record<string, unknown>, scope.prefix),
       version: typeof version === 'number' ? version : undefined,
     };
   };
-  const parse = (keys: unknown[]) =>
-    keys
-      .map((k) => (typeof k === 'string' ? names.parse(names.prefix + k) : null))
-      .filter((n): n is string => n !== null);
-  // LIST also returns paths whose latest version is soft-deleted (`vault kv delete`), which get
-  // reads as absent. OpenBao's detailed-metadata LIST brings every path's versions in one call;
-  // where it is missing (HashiCorp Vault) or a policy does not grant it, each path's metadata is
-  // read (1 + N requests, 8 at a time), and the manager remembers to go that way.
-  let detailed = true;
-  const list = async (): Promise<string[]> => {
-    if (detailed) {
-      const r = await call('GET', `${kv('detailed-metadata')}/?list=true`, undefined, [200, 404, 405]).catch(
-        (e: unknown) => {
-          if (e instanceof VaultHttpError && e.status === 403) return null;
-          throw e;
-        },
-      );
-      const info = r?.body?.data?.['key_info'];
-      if (r?.status === 200 && info && typeof info === 'object') {
-        const all = info as Record<string, unknown>;
-        return parse(Object.keys(all)).filter((n) => versionState(all[n])?.live);
-      }
-      if (r?.status === 200) throw notVault(r, `LIST ${kv('detailed-metadata')}`);
-      if (r?.status === 404 && !isUnsupported(r)) return absent(r).then(() => []);
-      detailed = false;
-    }
-    const r = await call('GET', `${kv('metadata')}/?list=true`, undefined, [200, 404]);
-    if (r.status === 404) return absent(r).then(() => []);
-    const keys = r.body?.data?.['keys'];
-    if (!Array.isArray(keys)) throw notVault(r, `LIST ${kv('metadata')}`);
-    const candidates = parse(keys);
-    const states = await mapLimit(candidates, 8, state);
-    return candidates.filter((_, i) => states[i]?.live);
-  };
+  const list = vaultListing({ call, absent, state, kv, names });
 
-  const backend: SecretsBackend = {
+  return {
     async create(name, secret) {
       if ((await write(name, secret, 0)) === 'ok') return true;
       // CAS 0 also fails when only deleted versions remain; such a secret reads as absent, so
@@ -308,13 +174,7 @@ function createVaultBackend(ctx: FlavorContext<VaultFlavorOptions>): SecretsBack
         if (!s?.live) return false;
         if ((await write(name, secret, s.version)) === 'ok') return true;
       }
-      throw new BackendError({
-        flavor: FLAVOR_NAME,
-        operation: 'update',
-        secretName: name,
-        reason: 'the secret kept changing while it was being updated (check-and-set conflicts)',
-        hint: 'Another writer is updating it at the same time; try again.',
-      });
+      throw keptChanging(name);
     },
     async replaceIf(name, secret, version) {
       const cas = Number(version);
@@ -331,11 +191,5 @@ function createVaultBackend(ctx: FlavorContext<VaultFlavorOptions>): SecretsBack
       versions.delete(name);
       return true;
     },
-    close() {
-      agent?.destroy();
-      agent = undefined;
-    },
   };
-  // Vault rejects a throttled request before doing anything: whole operations are retried.
-  return retryingOperations(caller, backend);
 }
