@@ -1,7 +1,8 @@
 /**
  * Turning command-line input into secret values: `--KEY=VALUE` arguments, `@FILE`, `@-` (stdin),
- * `@@` (a literal `@`), and hidden interactive prompts.
+ * `@generate:N` (a random value), `@@` (a literal `@`), and hidden interactive prompts.
  */
+import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
@@ -93,10 +94,14 @@ export function stdinValue(key: string, bytes: Buffer): string {
   return value;
 }
 
-/** `@@x` → `@x`; `@path` → the file's contents, byte for byte; anything else unchanged. */
+/**
+ * `@@x` → `@x`; `@generate[:N[:ALPHABET]]` → a random value; `@path` → the file's contents, byte
+ * for byte; anything else unchanged.
+ */
 export function expandValue(key: string, value: string): string {
   if (value.startsWith('@@')) return value.slice(1);
   if (!value.startsWith('@') || value === '@') return value;
+  if (GENERATE.test(value)) return generateValue(key, value);
   if (isStdinValue(value)) {
     throw new InputError(
       `the value of '${key}' cannot be read from standard input here`,
@@ -113,6 +118,58 @@ export function expandValue(key: string, value: string): string {
     ),
     file,
   );
+}
+
+/** The alphabets of `@generate:N:ALPHABET`; the first is the default. */
+export const GENERATE_ALPHABETS = {
+  alnum: 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789',
+  hex: '0123456789abcdef',
+  base64url: 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_',
+  // Printable ASCII without the space: '!' (0x21) to '~' (0x7e).
+  ascii: Array.from({ length: 94 }, (_, i) => String.fromCharCode(0x21 + i)).join(''),
+} as const;
+
+export type GenerateAlphabet = keyof typeof GENERATE_ALPHABETS;
+
+export const GENERATE_DEFAULT_LENGTH = 32;
+export const GENERATE_MAX_LENGTH = 4096;
+
+/** `@generate`, `@generate:N`, `@generate:N:ALPHABET` (and malformed tails, which are reported). */
+const GENERATE = /^@generate(?::|$)/u;
+
+/**
+ * `@generate[:N[:ALPHABET]]`: N characters (default 32) drawn from `crypto.randomBytes`. A byte
+ * is used only when it is below the largest multiple of the alphabet's size that fits in a byte,
+ * so every character is equally likely (no modulo bias). Errors name the spec, never a value.
+ */
+export function generateValue(key: string, spec: string): string {
+  const [, lengthText = String(GENERATE_DEFAULT_LENGTH), alphabetName = 'alnum', ...extra] = spec.split(':');
+  const usage = `Write @generate:N or @generate:N:ALPHABET, e.g. --${key}=@generate:32:hex (N from 1 to ${GENERATE_MAX_LENGTH}; ALPHABET one of ${Object.keys(GENERATE_ALPHABETS).join(', ')}; default 32 alnum). For a file named like this, write @./${spec.slice(1)}.`;
+  if (extra.length > 0) throw new UsageError(`'${spec}' for '${key}' has too many parts`, usage);
+  const length = /^[0-9]+$/u.test(lengthText) ? Number(lengthText) : Number.NaN;
+  if (!(length >= 1 && length <= GENERATE_MAX_LENGTH))
+    throw new UsageError(
+      `the length in '${spec}' for '${key}' must be a whole number from 1 to ${GENERATE_MAX_LENGTH}`,
+      usage,
+    );
+  if (!Object.hasOwn(GENERATE_ALPHABETS, alphabetName))
+    throw new UsageError(`unknown alphabet '${alphabetName}' in '${spec}' for '${key}'`, usage);
+  return randomString(length, GENERATE_ALPHABETS[alphabetName as GenerateAlphabet]);
+}
+
+/** `length` characters of `alphabet` (at most 256 characters), each equally likely. */
+export function randomString(length: number, alphabet: string, bytes: (n: number) => Buffer = randomBytes): string {
+  const size = alphabet.length;
+  const limit = 256 - (256 % size);
+  let out = '';
+  while (out.length < length) {
+    for (const b of bytes(Math.max(16, (length - out.length) * 2))) {
+      if (b >= limit) continue;
+      out += alphabet.charAt(b % size);
+      if (out.length === length) break;
+    }
+  }
+  return out;
 }
 
 function expandHome(path: string): string {

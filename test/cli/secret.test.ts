@@ -51,6 +51,42 @@ describe('keystack secret (end to end, built binary)', () => {
     expect(got.values).toEqual({ key: pem, token: 'from-stdin', handle: '@me' });
   });
 
+  it('@generate stores a random value of the length and alphabet asked, and prints it nowhere', () => {
+    const e = tempEnv();
+    const reg = cli(e, ['secret', 'register', 'gen', '--a=@generate:40:hex', '--b=@generate', '--lit=@@generate:3']);
+    expect(reg.status).toBe(0);
+    const regJson = cli(e, ['--json', 'secret', 'register', 'gen2', '--a=@generate:24:base64url']);
+    expect(regJson.status).toBe(0);
+    const a = cli(e, ['secret', 'get', 'gen', '--key', 'a']).stdout;
+    const b = cli(e, ['secret', 'get', 'gen', '--key', 'b']).stdout;
+    const a2 = cli(e, ['secret', 'get', 'gen2', '--key', 'a']).stdout;
+    expect(a).toMatch(/^[0-9a-f]{40}$/);
+    expect(b).toMatch(/^[A-Za-z0-9]{32}$/);
+    expect(a2).toMatch(/^[A-Za-z0-9_-]{24}$/);
+    expect(cli(e, ['secret', 'get', 'gen', '--key', 'lit']).stdout).toBe('@generate:3');
+    for (const [value, out] of [
+      [a, reg],
+      [b, reg],
+      [a2, regJson],
+    ] as const) {
+      expect(out.stdout + out.stderr).not.toContain(value);
+    }
+    expect(JSON.parse(regJson.stdout)).toMatchObject({ name: 'gen2', keys: ['a'] });
+
+    // update generates too, and a new run gives a new value
+    const upd = cli(e, ['--json', 'secret', 'update', 'gen', '--a=@generate:40:hex']);
+    expect(upd.status).toBe(0);
+    const a3 = cli(e, ['secret', 'get', 'gen', '--key', 'a']).stdout;
+    expect(a3).toMatch(/^[0-9a-f]{40}$/);
+    expect(a3).not.toBe(a);
+    expect(upd.stdout + upd.stderr).not.toContain(a3);
+
+    const bad = cli(e, ['secret', 'register', 'bad', '--a=@generate:5000']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain("the length in '@generate:5000' for 'a' must be a whole number from 1 to 4096");
+    expect(cli(e, ['secret', 'get', 'bad']).status).toBe(1);
+  });
+
   it('--json gives machine output for results and errors', () => {
     const e = tempEnv();
     const reg = JSON.parse(cli(e, ['secret', 'register', 'x', '--a=1', '--json']).stdout);

@@ -7,12 +7,12 @@ import { expandValue, expandValues } from '../../input.js';
 import { listText } from '../../output.js';
 import { selectManager } from '../../select.js';
 import { views } from '../../shapes.js';
-import { choice, managerOptions } from './manager-options.js';
+import { choice, GENERATE_HELP, managerOptions } from './manager-options.js';
 
 export default defineCommand({
   path: 'secret register',
   description:
-    'register a secret: --KEY=VALUE, --KEY=@FILE, --KEY=@- (stdin), or -i for hidden prompts; @@ escapes a leading @',
+    'register a secret: --KEY=VALUE, --KEY=@FILE, --KEY=@- (stdin), --KEY=@generate:N (random), or -i for hidden prompts; @@ escapes a leading @',
   arguments: [{ spec: '<name>' }],
   options: [
     ...managerOptions,
@@ -23,10 +23,12 @@ export default defineCommand({
     },
     { flags: '-i, --interactive', description: 'prompt for values with hidden input' },
   ],
-  usage: '[options] <name> --KEY=VALUE|--KEY=@FILE|--KEY=@- ...',
+  usage: '[options] <name> --KEY=VALUE|--KEY=@FILE|--KEY=@-|--KEY=@generate:N ...',
   keyValues: true,
+  help: GENERATE_HELP,
   examples: [
     'printf %s "$PW" | keystack secret register db --user=admin --password=@-',
+    'keystack secret register api --token=@generate:40:base64url',
     'keystack secret register aws_creds -s aws -i',
   ],
   shape: (z) => views(z).secretShapes.register,

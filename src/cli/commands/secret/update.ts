@@ -6,7 +6,7 @@ import { expandValue, expandValues } from '../../input.js';
 import { listText } from '../../output.js';
 import { selectManager } from '../../select.js';
 import { views } from '../../shapes.js';
-import { choice, managerOptions } from './manager-options.js';
+import { choice, GENERATE_HELP, managerOptions } from './manager-options.js';
 
 export default defineCommand({
   path: 'secret update',
@@ -19,7 +19,12 @@ export default defineCommand({
   ],
   usage: '[options] <name> [--KEY=VALUE ...] [--remove-key KEY ...]',
   keyValues: true,
-  examples: ['keystack secret update db --password=@- --remove-key old_key', 'keystack secret update db -i'],
+  help: GENERATE_HELP,
+  examples: [
+    'keystack secret update db --password=@- --remove-key old_key',
+    'keystack secret update db --password=@generate:32',
+    'keystack secret update db -i',
+  ],
   shape: (z) => views(z).secretShapes.update,
   run: async (
     ctx,
