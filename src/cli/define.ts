@@ -74,6 +74,11 @@ export interface CommandDefinition<S extends z.ZodType = z.ZodType, O = never> e
   readonly help?: string;
   /** Takes `--KEY=VALUE` words it parses itself (they arrive in `input.words`). */
   readonly keyValues?: boolean;
+  /**
+   * Options after the first argument belong to it (`keystack run python -c CODE`): they arrive
+   * in `input.words` instead of being read as this command's options.
+   */
+  readonly passThrough?: boolean;
   readonly hidden?: boolean;
   /** The command's line in its parent's help, when `description` is longer than one line. */
   readonly summary?: string;

@@ -173,6 +173,8 @@ async function buildProgram(
     .version(VERSION, '-V, --version')
     .addOption(new Option('--json', 'machine-readable output (JSON on stdout, errors included)'))
     .exitOverride()
+    // Needed for `run`'s pass-through options; keystack's own options (--json aside) come after the command name anyway.
+    .enablePositionalOptions()
     .showSuggestionAfterError()
     .configureHelp({ showGlobalOptions: true })
     .configureOutput({

@@ -101,6 +101,7 @@ function mountCommand(parent: Command, name: string, def: CommandDefinition, ctx
     cmd.addOption(option);
   }
   if (def.keyValues) cmd.allowUnknownOption().allowExcessArguments();
+  if (def.passThrough) cmd.passThroughOptions();
   if (def.usage) cmd.usage(def.usage);
   if (def.help) cmd.addHelpText('after', def.help);
   addExamples(cmd, def.examples);

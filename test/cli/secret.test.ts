@@ -87,6 +87,26 @@ describe('keystack secret (end to end, built binary)', () => {
     expect(cli(e, ['secret', 'get', 'bad']).status).toBe(1);
   });
 
+  it('--values=@FILE (a ZenML habit) warns on stderr that it made a key named values, and says how to import', () => {
+    const e = tempEnv();
+    const file = join(e.configDir, 'creds.json');
+    writeFileSync(file, '{"user":"u","password":"zenmlpw123"}');
+    const reg = cli(e, ['--json', 'secret', 'register', 'z', `--values=@${file}`]);
+    expect(reg.status).toBe(0);
+    expect(JSON.parse(reg.stdout)).toMatchObject({ name: 'z', keys: ['values'] });
+    expect(reg.stderr).toContain('Warning: --values=@');
+    expect(reg.stderr).toContain("made a key named 'values' in secret 'z'");
+    expect(reg.stderr).toContain(`keystack import ${file} --as z`);
+    expect(reg.stdout + reg.stderr).not.toContain('zenmlpw123');
+    const upd = cli(e, ['secret', 'update', 'z', `--values=@${file}`]);
+    expect(upd.status).toBe(0);
+    expect(upd.stderr).toContain(`keystack import ${file} --as z --on-conflict update`);
+    // Other keys, and a literal or generated `values`, warn about nothing.
+    const plain = cli(e, ['secret', 'register', 'y', '--values=a,b', '--k=@@x', `--f=@${file}`]);
+    expect(plain.status).toBe(0);
+    expect(plain.stderr).toBe('');
+  });
+
   it('--json gives machine output for results and errors', () => {
     const e = tempEnv();
     const reg = JSON.parse(cli(e, ['secret', 'register', 'x', '--a=1', '--json']).stdout);

@@ -223,6 +223,32 @@ describe('keystack run: the environment', () => {
   });
 });
 
+describe('keystack run without `--`', () => {
+  // A script file: node reads the options after it as the script's own.
+  const argvScript = () => {
+    const file = join(e.configDir, 'argv.js');
+    writeFileSync(
+      file,
+      'console.log(JSON.stringify({ argv: process.argv.slice(2), has: typeof process.env.DB_PASSWORD === "string" }))',
+    );
+    return file;
+  };
+
+  it('runs the command, and its own options (even ones keystack also has) go to it, not to keystack', () => {
+    const r = cli(e, ['run', '-s', 'db', process.execPath, argvScript(), '-s', 'x', '--env', 'A=b', '--help']);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ argv: ['-s', 'x', '--env', 'A=b', '--help'], has: true });
+  });
+
+  it('keeps `run -- cmd` as it was', () => {
+    const r = cli(e, ['run', '-s', 'db', '--', process.execPath, argvScript(), '-s', '--', 'y']);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ argv: ['-s', '--', 'y'], has: true });
+  });
+});
+
 describe('keystack run: exit codes and signals', () => {
   it('exits with the child’s exit code and prints nothing of its own', () => {
     for (const code of [0, 1, 3, 42, 255]) {

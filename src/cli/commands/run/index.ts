@@ -1,6 +1,7 @@
 /**
- * `keystack run [options] -- CMD [ARGS...]`: runs a command with secrets in its environment
- * (child.ts starts it once the options are read).
+ * `keystack run [options] [--] CMD [ARGS...]`: runs a command with secrets in its environment
+ * (child.ts starts it once the options are read). Everything from CMD on is the command's,
+ * its options included, with or without `--`.
  */
 import { defineCommand, type CommandInput } from '../../define.js';
 import { CHOOSER_OPTIONS, type ManagerChoice } from '../../select.js';
@@ -17,9 +18,9 @@ export interface RunFlags extends ManagerChoice {
 
 export default defineCommand({
   path: 'run',
-  description: 'run a command with secrets in its environment: keystack run [options] -- CMD [ARGS...]',
+  description: 'run a command with secrets in its environment: keystack run [options] [--] CMD [ARGS...]',
   arguments: [
-    { spec: '<command>', description: 'the command (put `--` before it)' },
+    { spec: '<command>', description: 'the command (`--` before it is optional; everything from here on is its own)' },
     { spec: '[args...]', description: 'its arguments' },
   ],
   options: [
@@ -55,7 +56,11 @@ export default defineCommand({
     },
     ...CHOOSER_OPTIONS,
   ],
+  passThrough: true,
   help: `
+Everything from the command on is passed to it, options included: \`keystack run python -u x.py -s 1\` gives -s to python.
+keystack's own options go before the command; \`--\` before it is optional (it is needed for a command whose name starts with -).
+--json is the exception: it is keystack's anywhere before \`--\`, so write \`--\` before a command that takes --json itself.
 Variable names for -s: NAME_KEY upper-cased, characters other than A-Z, 0-9 and _ replaced by _.
 ${FORWARDED_SIGNALS.join(', ')} are passed on to the command; keystack exits with its exit code, or 128+N if it died of signal N.
 Example: keystack run --env-file .env -s db -- python train.py`,

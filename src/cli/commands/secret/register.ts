@@ -37,7 +37,7 @@ export default defineCommand({
     { opts, words }: CommandInput<{ schema?: string; interactive?: boolean; manager?: string; stack?: string }>,
   ) => {
     const { validateSecretKey } = await import('../../../secrets/names.js');
-    const { nameAndPairs, stdinReader } = await import('./values.js');
+    const { nameAndPairs, stdinReader, warnValuesKey } = await import('./values.js');
     const { name, pairs } = nameAndPairs(words);
     if (opts.interactive && pairs.size > 0)
       throw new UsageError(
@@ -57,6 +57,7 @@ export default defineCommand({
       : expandValues(pairs, { readStdin: await stdinReader(ctx, pairs) });
     ctx.out.sensitive(Object.values(values));
     const secret = await manager.register(name, values, { schema });
+    warnValuesKey(ctx, name, pairs);
     if (name.includes('.')) {
       ctx.out.warn(
         `secret '${name}' cannot be used in {{name.key}} references, whose secret name ends at the first '.'; register it under a name without '.' if a stack config should reference it`,

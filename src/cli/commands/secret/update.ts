@@ -31,7 +31,7 @@ export default defineCommand({
     { opts, words }: CommandInput<{ interactive?: boolean; removeKey?: string[]; manager?: string; stack?: string }>,
   ) => {
     const { validateSecretKey } = await import('../../../secrets/names.js');
-    const { nameAndPairs, stdinReader } = await import('./values.js');
+    const { nameAndPairs, stdinReader, warnValuesKey } = await import('./values.js');
     const { name, pairs } = nameAndPairs(words);
     const remove = [...(opts.removeKey ?? [])];
     if (!opts.interactive && pairs.size === 0 && remove.length === 0) {
@@ -46,6 +46,7 @@ export default defineCommand({
     if (opts.interactive) set = { ...set, ...(await promptChanges(ctx, manager, name)) };
     ctx.out.sensitive(Object.values(set));
     const updated = await manager.patch(name, { set, remove });
+    warnValuesKey(ctx, name, pairs, true);
     const parts = [];
     if (Object.keys(set).length) parts.push(`set ${listText(Object.keys(set))}`);
     if (remove.length) parts.push(`removed ${listText(remove)}`);

@@ -18,6 +18,25 @@ export function nameAndPairs(args: readonly string[]) {
 }
 
 /**
+ * `--values=@FILE` is how ZenML imports a file of keys and values; here it stores the whole file
+ * under one key named `values`. That is legal, so it is done, with a warning on stderr.
+ */
+export function warnValuesKey(
+  ctx: CommandContext,
+  name: string,
+  pairs: ReadonlyMap<string, string>,
+  existing = false,
+): void {
+  const value = pairs.get('values');
+  if (value === undefined || !value.startsWith('@') || value.startsWith('@@') || value === '@') return;
+  if (value.startsWith('@generate')) return;
+  const stdin = isStdinValue(value);
+  ctx.out.warn(
+    `--values=${value} made a key named 'values' in secret '${name}' holding the whole ${stdin ? 'input' : 'file'}, not one key per entry; to store a file's keys and values as a secret, run \`keystack import ${stdin ? '-' : value.slice(1)} --as ${name}${existing ? ' --on-conflict update' : ''}\` instead.`,
+  );
+}
+
+/**
  * `--KEY=@-` from a terminal would read what is typed with the terminal's echo on, and with no
  * prompt at all: there, ask for the value with hidden input instead, as `-i` does.
  */
