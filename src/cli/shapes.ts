@@ -133,6 +133,16 @@ function build(z: Zod) {
       written: names,
       deleted: names,
     }),
+    /** `plan` holds the one write (NEW created); `renamed` is false on a dry run. */
+    rename: z.strictObject({
+      from: name,
+      to: name,
+      manager: z.string(),
+      scope,
+      dryRun: z.boolean(),
+      plan: z.array(planEntry),
+      renamed: z.boolean(),
+    }),
   };
 
   const credentialSource = z.union([

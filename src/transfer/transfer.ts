@@ -192,6 +192,86 @@ export async function copySecrets(from: SecretsManager, to: SecretsManager, o: C
   return { ...report, deleted: sorted(deleted) };
 }
 
+// --- rename ---
+
+export interface RenameOptions {
+  /** Plan only: nothing is written or deleted. */
+  dryRun?: boolean | undefined;
+  /**
+   * Called with the plan once every check has passed, before the first write (not on a dry run).
+   * May ask for confirmation and throw to stop: nothing has been written then.
+   */
+  beforeWrite?: ((plan: readonly PlanEntry[]) => Promise<void> | void) | undefined;
+}
+
+export interface RenameReport {
+  /** The one write: `to` created with the schema, keys and typed values of `from`. */
+  plan: PlanEntry[];
+  dryRun: boolean;
+}
+
+/**
+ * Renames a secret within one manager: writes `to` with the schema and typed values of `from`,
+ * reads it back and compares, and only then deletes `from`. Every failure says which of the two
+ * exist; none leaves the secret only half there.
+ */
+export async function renameSecret(
+  manager: SecretsManager,
+  from: string,
+  to: string,
+  o: RenameOptions = {},
+): Promise<RenameReport> {
+  if (from === to)
+    throw new UsageError(`'${from}' is already the secret's name`, 'Give the new name as the second argument.');
+  const source = await manager.get(from);
+  if (await manager.has(to))
+    throw new KeystackError('secret_exists', `secret '${to}' already exists in ${manager.where}; nothing was renamed`, {
+      hint: `Pick another new name, or delete '${to}' first (keystack secret delete ${to} -m ${manager.name}).`,
+    });
+  const planned = await planWrites(
+    manager,
+    [{ name: to, schema: source.schema, values: source.values, types: source.types }],
+    'fail',
+  );
+  const plan = planned.map((p) => p.entry);
+  const [target] = planned;
+  if (o.dryRun || target === undefined) return { plan, dryRun: true };
+  await o.beforeWrite?.(plan);
+  const { stored } = target;
+  try {
+    await manager.register(to, stored.values, { schema: stored.schema, types: stored.types });
+  } catch (e) {
+    throw new TransferError(e, {
+      what: `rename stopped: writing '${to}' failed, so '${from}' was kept as it is`,
+      hint: `Fix the cause and run the rename again; if '${to}' shows up in \`keystack secret list\`, delete it first.`,
+    });
+  }
+  let copy: Secret;
+  try {
+    copy = await manager.get(to);
+  } catch (e) {
+    throw new TransferError(e, {
+      what: `rename stopped: '${to}' was written but could not be read back to verify it, so '${from}' was kept; both exist in ${manager.where}`,
+      hint: `Compare the two once the cause is fixed, then delete '${from}' (keystack secret delete ${from} -m ${manager.name}).`,
+    });
+  }
+  if (!sameContent(copy, stored))
+    throw new KeystackError(
+      'conflict',
+      `rename stopped: '${to}' read back from ${manager.where} differs from '${from}', so '${from}' was kept; both exist`,
+      { hint: `Another writer may have changed '${to}'; compare the two, delete '${to}', and run the rename again.` },
+    );
+  try {
+    await manager.delete(from);
+  } catch (e) {
+    throw new TransferError(e, {
+      what: `'${to}' was written and verified, but deleting '${from}' failed: both '${from}' and '${to}' now exist in ${manager.where}, with the same content`,
+      hint: `Once the cause is fixed, delete the old name: keystack secret delete ${from} -m ${manager.name}.`,
+    });
+  }
+  return { plan, dryRun: false };
+}
+
 // --- the shared plan ---
 
 interface Planned {

@@ -11,7 +11,7 @@ import { SecretsManager } from '../../src/core/manager.js';
 import type { FlavorDefinition, SecretsBackend } from '../../src/core/types.js';
 import type { KeystackError } from '../../src/errors.js';
 import { createSchemaRegistry } from '../../src/secrets/schema.js';
-import { copySecrets, exportSecrets, importSecrets, TransferError } from '../../src/transfer/transfer.js';
+import { copySecrets, exportSecrets, importSecrets, renameSecret, TransferError } from '../../src/transfer/transfer.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keystack-transfer-lib-'));
 const schemas = createSchemaRegistry();
@@ -123,5 +123,66 @@ describe('exportSecrets and importSecrets', () => {
     expect(await b.list()).toEqual([]);
     expect((await importSecrets(b, { text, format: 'yaml' })).written).toEqual(['db']);
     expect((await exportSecrets(b, { format: 'yaml', withSchema: true })).text).toBe(text);
+  });
+});
+
+describe('renameSecret', () => {
+  const failure = (p: Promise<unknown>) =>
+    p.then(
+      () => null,
+      (e: unknown) => e as KeystackError,
+    );
+
+  it('keeps the schema and typed values, and deletes the old name only after the copy reads back', async () => {
+    const m = manager('rn');
+    await m.register('old', { user: 'u', ssl_verify_server_cert: 'true' }, { schema: 'mysql' });
+    const report = await renameSecret(m, 'old', 'new');
+    expect(report.plan).toEqual([
+      { name: 'new', action: 'create', schema: 'mysql', keys: ['user', 'ssl_verify_server_cert'] },
+    ]);
+    expect(await m.list()).toEqual(['new']);
+    const got = await m.get('new');
+    expect(got.schema).toBe('mysql');
+    expect(got.types).toMatchObject({ ssl_verify_server_cert: 'boolean' });
+  });
+
+  it('says that both exist when deleting the old name fails after the copy', async () => {
+    const m = manager(
+      'rn-nodelete',
+      wrapped('nodelete', () => ({ delete: () => Promise.reject(new Error('backend said no')) })),
+    );
+    await m.register('old', { k: 'v' });
+    const err = await failure(renameSecret(m, 'old', 'new'));
+    expect(err).toBeInstanceOf(TransferError);
+    expect(err?.message).toContain(
+      "'new' was written and verified, but deleting 'old' failed: both 'old' and 'new' now exist",
+    );
+    expect(err?.message).toContain('backend said no');
+    expect(err?.hint).toContain('keystack secret delete old -m rn-nodelete');
+    expect((await m.list()).sort()).toEqual(['new', 'old']);
+  });
+
+  it('keeps the old name when the copy does not read back equal', async () => {
+    const m = manager(
+      'rn-lossy',
+      wrapped('lossy2', (be) => ({ create: (n, s) => be.create(n, n === 'new' ? { ...s, values: {} } : s) })),
+    );
+    await m.register('old', { k: 'v' });
+    const err = await failure(renameSecret(m, 'old', 'new'));
+    expect(err?.code).toBe('conflict');
+    expect(err?.message).toContain("so 'old' was kept; both exist");
+    expect((await m.list()).sort()).toEqual(['new', 'old']);
+  });
+
+  it('refuses an existing new name and a dry run writes nothing', async () => {
+    const m = manager('rn-exists');
+    await m.register('old', { k: 'v' });
+    await m.register('taken', { k: 'w' });
+    const err = await failure(renameSecret(m, 'old', 'taken'));
+    expect(err?.code).toBe('secret_exists');
+    expect(err?.hint).toContain('keystack secret delete taken');
+    expect((await renameSecret(m, 'old', 'fresh', { dryRun: true })).dryRun).toBe(true);
+    expect((await m.list()).sort()).toEqual(['old', 'taken']);
+    expect((await failure(renameSecret(m, 'old', 'old')))?.code).toBe('usage');
   });
 });
