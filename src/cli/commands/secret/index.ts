@@ -10,11 +10,12 @@ import describe from './describe.js';
 import get from './get.js';
 import list from './list.js';
 import register from './register.js';
+import set from './set.js';
 import update from './update.js';
 
 export default defineGroup({
   path: 'secret',
   description: 'manage secrets (short for `secrets-manager secret`)',
-  examples: ['keystack secret list', 'keystack secret get db -m team'],
-  commands: [register, get, describe, list, update, del, deleteAll, copy],
+  examples: ['keystack secret list', 'keystack secret set db --password=@-', 'keystack secret get db -m team'],
+  commands: [register, set, get, describe, list, update, del, deleteAll, copy],
 });
