@@ -52,6 +52,10 @@ const SCENARIOS: Scenario[] = [
   { path: 'secret register', args: ['db', '--username=admin', '--password=@-'], input: 'pw-value-1234' },
   { path: 'secret get', args: ['db'] },
   { path: 'secret get', args: ['db', '--key', 'username'] },
+  { path: 'secret get', args: ['db.username'] },
+  { path: 'read', args: ['db.username'] },
+  { path: 'secret set', args: ['db', '--port=5432'] },
+  { path: 'secret set', args: ['db_new', '--a=1'] },
   { path: 'secret list', args: [] },
   { path: 'secret describe', args: ['db'] },
   { path: 'secret update', args: ['db', '--host=db.internal', '--remove-key', 'username'] },
@@ -64,6 +68,7 @@ const SCENARIOS: Scenario[] = [
   { path: 'secrets-manager secret list', args: [] },
   { path: 'secrets-manager secret describe', args: ['db2'] },
   { path: 'secrets-manager secret update', args: ['db2', '--b=2'] },
+  { path: 'secrets-manager secret set', args: ['db2', '--c=3'] },
   { path: 'export', args: ['db2', '--format', 'json'] },
   {
     path: 'import',
