@@ -8,9 +8,8 @@ bash scripts/setup.sh
 export KEYSTACK_CONFIG_DIR="${KEYSTACK_CONFIG_DIR:-$(mktemp -d)/keystack}"
 k() { node bin/keystack.cjs "$@"; }
 echo "config dir: $KEYSTACK_CONFIG_DIR"
-# A second run finds the secret from the first: it sets the same values again instead of failing.
-if k --json secret list | grep -q '"quickstart_db"'; then verb=update; else verb=register; fi
-printf 'Kx9-demo-pw-7781' | k secret "$verb" quickstart_db --username=admin --password=@-
+# `secret set` creates the secret, or on a second run sets the same values again instead of failing.
+printf 'Kx9-demo-pw-7781' | k secret set quickstart_db --username=admin --password=@-
 k secret get quickstart_db
 k secret list
 test "$(k secret get quickstart_db --key username)" = admin

@@ -25,6 +25,7 @@ export const UNIT_TESTS: readonly string[] = [
   'test/process/env.test.ts',
   'test/process/mask-stream.test.ts',
   'test/reliability/at-rest.test.ts',
+  'test/reliability/upsert.test.ts',
   'test/secrets/content-and-names.test.ts',
   'test/secrets/schema.test.ts',
   'test/secrets/scope.test.ts',

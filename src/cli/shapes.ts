@@ -100,10 +100,23 @@ function build(z: Zod) {
       // With `--key KEY`.
       z.strictObject({ name, key: z.string(), value: z.string() }),
     ]),
+    /** `keystack read NAME.KEY`: as `secret get --key`. */
+    read: z.strictObject({ name, key: z.string(), value: z.string() }),
     list: z.strictObject({ manager: z.string(), scope, secrets: names }),
     update: z.strictObject({
       name,
       schema: z.string(),
+      keys: names,
+      set: names,
+      removed: names,
+      manager: z.string(),
+      scope,
+    }),
+    /** `created`: false when it merged into an existing secret (`removed` is then what it removed). */
+    set: z.strictObject({
+      name,
+      schema: z.string(),
+      created: z.boolean(),
       keys: names,
       set: names,
       removed: names,

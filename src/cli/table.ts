@@ -19,6 +19,7 @@ export const TABLE = {
   __complete: async () => (await import('./commands/completion/complete.js')).default,
   'secrets-manager': async () => (await import('./commands/secrets-manager/index.js')).default,
   secret: async () => (await import('./commands/secret/index.js')).default,
+  read: async () => (await import('./commands/read/index.js')).default,
   export: async () => (await import('./commands/export/index.js')).default,
   import: async () => (await import('./commands/import/index.js')).default,
   schema: async () => (await import('./commands/schema/index.js')).default,

@@ -7,6 +7,8 @@ import { ARBITRARY, keptTypes, payloadBytes, type StoredSecret, type ValueType }
 import {
   ConfigError,
   ConflictError,
+  InputError,
+  isKeystackError,
   SchemaValidationError,
   SecretExistsError,
   SecretNotFoundError,
@@ -124,6 +126,12 @@ function describeValue(v: unknown): string {
 const PATCH_ATTEMPTS = 20;
 
 const DELETE_CONCURRENCY = 8;
+
+/**
+ * Look-then-create rounds of one upsert: each extra round means another writer created or deleted
+ * the secret between this one's look and its write.
+ */
+const UPSERT_ATTEMPTS = 5;
 
 export class SecretsManager {
   readonly name: string;
@@ -257,7 +265,7 @@ export class SecretsManager {
    */
   async patch(
     name: string,
-    change: { set?: Readonly<Record<string, string>>; remove?: readonly string[] },
+    change: { set?: Readonly<Record<string, string>>; remove?: readonly string[]; schema?: string },
   ): Promise<Secret> {
     this.#checkName(name);
     const be = await this.#call('update', name, async () => this.#be());
@@ -286,6 +294,36 @@ export class SecretsManager {
       if (attempt >= PATCH_ATTEMPTS) throw new ConflictError(name, this.where);
       // Writers that collided once would collide again in lock step without a random pause.
       await new Promise((r) => setTimeout(r, Math.random() * Math.min(100, 5 * 2 ** attempt)));
+    }
+  }
+
+  /**
+   * Creates the secret with `set` (and `options.schema`), or, when it exists, merges `set` into it
+   * and removes `remove` as `patch` does. A writer that creates the secret between the look and
+   * the create makes the create fail with exists: then the change is merged into that writer's
+   * secret. `options.schema` given for an existing secret of another schema is refused before
+   * anything is written.
+   */
+  async upsert(
+    name: string,
+    change: { set: Readonly<Record<string, string>>; remove?: readonly string[] },
+    options: WriteOptions = {},
+  ): Promise<{ secret: Secret; created: boolean }> {
+    const schema = typeof options.schema === 'string' ? options.schema : options.schema?.name;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return {
+          secret: await this.patch(name, schema === undefined ? change : { ...change, schema }),
+          created: false,
+        };
+      } catch (e) {
+        if (!(isKeystackError(e) && e.code === 'secret_not_found') || attempt >= UPSERT_ATTEMPTS) throw e;
+      }
+      try {
+        return { secret: await this.register(name, change.set, options), created: true };
+      } catch (e) {
+        if (!(isKeystackError(e) && e.code === 'secret_exists') || attempt >= UPSERT_ATTEMPTS) throw e;
+      }
     }
   }
 
@@ -346,8 +384,14 @@ export class SecretsManager {
   #merge(
     name: string,
     current: StoredSecret,
-    change: { set?: Readonly<Record<string, string>>; remove?: readonly string[] },
+    change: { set?: Readonly<Record<string, string>>; remove?: readonly string[]; schema?: string },
   ): Record<string, string> {
+    if (change.schema !== undefined && change.schema !== current.schema) {
+      throw new InputError(
+        `secret '${name}' exists with schema '${current.schema}', not '${change.schema}'`,
+        `Leave out --schema to merge into it, or delete it first to register it with schema '${change.schema}'.`,
+      );
+    }
     const values = { ...current.values, ...change.set };
     for (const key of change.remove ?? []) {
       if (!Object.hasOwn(values, key)) {

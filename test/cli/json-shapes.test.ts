@@ -52,6 +52,10 @@ const SCENARIOS: Scenario[] = [
   { path: 'secret register', args: ['db', '--username=admin', '--password=@-'], input: 'pw-value-1234' },
   { path: 'secret get', args: ['db'] },
   { path: 'secret get', args: ['db', '--key', 'username'] },
+  { path: 'secret get', args: ['db.username'] },
+  { path: 'read', args: ['db.username'] },
+  { path: 'secret set', args: ['db', '--port=5432'] },
+  { path: 'secret set', args: ['db_new', '--a=1'] },
   { path: 'secret list', args: [] },
   { path: 'secret list', args: ['d*', '--prefix', 'd', '--format', 'json'] },
   { path: 'secret describe', args: ['db'] },
@@ -68,6 +72,7 @@ const SCENARIOS: Scenario[] = [
   { path: 'secrets-manager secret list', args: [] },
   { path: 'secrets-manager secret describe', args: ['db2'] },
   { path: 'secrets-manager secret update', args: ['db2', '--b=2'] },
+  { path: 'secrets-manager secret set', args: ['db2', '--c=3'] },
   { path: 'secrets-manager secret rename', args: ['db2', 'db2r', '--dry-run'] },
   { path: 'export', args: ['db2', '--format', 'json'] },
   {

@@ -72,7 +72,7 @@ describe('npm run quickstart', () => {
     const env = { HOME: home, KEYSTACK_CONFIG_DIR: join(home, 'cfg') };
     const first = script('quickstart.sh', env);
     expect(first.status, first.out).toBe(0);
-    expect(first.out).toContain("Registered secret 'quickstart_db'");
+    expect(first.out).toContain("Created secret 'quickstart_db'");
     const second = script('quickstart.sh', env);
     expect(second.status, second.out).toBe(0);
     expect(second.out).toContain("Updated secret 'quickstart_db'");

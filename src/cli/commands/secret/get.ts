@@ -1,4 +1,5 @@
-import { NotFoundError } from '../../../errors.js';
+import { isKeystackError, NotFoundError } from '../../../errors.js';
+import type { Secret, SecretsManager } from '../../../core/manager.js';
 import { defineCommand, type CommandInput } from '../../define.js';
 import { listText, table } from '../../output.js';
 import { selectManager } from '../../select.js';
@@ -10,27 +11,27 @@ export default defineCommand({
   description: 'print a secret as a table of keys and values, or one raw value with --key',
   arguments: [{ spec: '<name>', complete: 'secret' }],
   options: [{ flags: '-k, --key <key>', description: 'print only this raw value (for scripts)' }, ...managerOptions],
-  examples: ['keystack secret get db', 'keystack secret get db --key password   # the raw value, for scripts'],
+  help: "\nNAME.KEY (`keystack secret get db.password`) is short for `NAME --key KEY`. A secret whose own name is NAME.KEY (flavors whose names may contain '.', such as aws and vault) is read first; only when there is none is the name split at its first '.'.\n",
+  examples: [
+    'keystack secret get db',
+    'keystack secret get db --key password   # the raw value, for scripts',
+    'keystack secret get db.password         # the same',
+  ],
   shape: (z) => views(z).secretShapes.get,
   run: async (ctx, { args, opts }: CommandInput<{ key?: string; manager?: string; stack?: string }>) => {
     const { typedValues } = await import('../../../secrets/content.js');
-    const name = args['name'] ?? '';
+    const { keyValue } = await import('./one-value.js');
     const manager = await selectManager(ctx, choice(opts));
-    const secret = await manager.get(name);
-    if (opts.key !== undefined) {
-      const value = Object.hasOwn(secret.values, opts.key) ? secret.values[opts.key] : undefined;
-      if (value === undefined) {
-        throw new NotFoundError(
-          `secret '${name}' has no key '${opts.key}'`,
-          `Its keys are: ${listText(Object.keys(secret.values)) || 'none'}.`,
-        );
-      }
+    const { secret, key } = await readNamed(manager, args['name'] ?? '', opts.key);
+    if (key !== undefined) {
+      const value = keyValue(secret, key);
       return {
-        data: { name, key: opts.key, value },
+        data: { name: secret.name, key, value },
         raw: ctx.out.stdoutIsTTY ? `${value}\n` : value,
         reveals: true,
       };
     }
+    const name = secret.name;
     const rows = Object.entries(secret.values).map(([k, v]) => [k, printable(v)]);
     // `values` stays all strings (the contract scripts rely on); `data` has each value with the JSON
     // type it is stored with (a typed schema's booleans and numbers, or what ZenML wrote).
@@ -48,4 +49,39 @@ function printable(v: string): string {
   return v.replace(/[\u0000-\u001f\u007f]/g, (c) =>
     c === '\n' ? '\\n' : c === '\t' ? '\\t' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
   );
+}
+
+/**
+ * The secret `name` names, and the key to print. Without --key, a name with a '.' is first the
+ * name of a secret (where the flavor allows '.' in names), then NAME.KEY split at the first '.'.
+ */
+async function readNamed(
+  manager: SecretsManager,
+  name: string,
+  key: string | undefined,
+): Promise<{ secret: Secret; key: string | undefined }> {
+  const { splitNameKey } = await import('./one-value.js');
+  const split = key === undefined ? splitNameKey(name) : null;
+  if (!split) return { secret: await manager.get(name), key };
+  if (manager.flavor.nameRule.dots) {
+    try {
+      return { secret: await manager.get(name), key };
+    } catch (e) {
+      if (!(isKeystackError(e) && e.code === 'secret_not_found')) throw e;
+    }
+  }
+  const secret = await manager.get(split.name).catch((e: unknown) => {
+    if (!(isKeystackError(e) && e.code === 'secret_not_found')) throw e;
+    throw new NotFoundError(
+      `neither secret '${name}' nor secret '${split.name}' (to read key '${split.key}' of) exists in ${manager.where}`,
+      `Read one key with \`keystack secret get NAME --key KEY\` or \`keystack read NAME.KEY\`; \`keystack secret list\` lists the secrets.`,
+    );
+  });
+  if (!Object.hasOwn(secret.values, split.key)) {
+    throw new NotFoundError(
+      `secret '${split.name}' has no key '${split.key}'${manager.flavor.nameRule.dots ? ` (and there is no secret '${name}')` : ''}`,
+      `Its keys are: ${listText(Object.keys(secret.values)) || 'none'}. Read one with \`keystack secret get ${split.name} --key KEY\` or \`keystack read ${split.name}.KEY\`.`,
+    );
+  }
+  return { secret, key: split.key };
 }

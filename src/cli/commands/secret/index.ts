@@ -11,11 +11,17 @@ import get from './get.js';
 import list from './list.js';
 import register from './register.js';
 import rename from './rename.js';
+import set from './set.js';
 import update from './update.js';
 
 export default defineGroup({
   path: 'secret',
   description: 'manage secrets (short for `secrets-manager secret`)',
-  examples: ['keystack secret list', 'keystack secret get db -m team', 'keystack secret rename db db_main'],
-  commands: [register, get, describe, list, update, del, deleteAll, copy, rename],
+  examples: [
+    'keystack secret list',
+    'keystack secret set db --password=@-',
+    'keystack secret get db -m team',
+    'keystack secret rename db db_main',
+  ],
+  commands: [register, set, get, describe, list, update, del, deleteAll, copy, rename],
 });

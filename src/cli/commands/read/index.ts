@@ -1,0 +1,54 @@
+/** `keystack read NAME.KEY`: one secret value, raw, for scripts (as `op read` does). */
+import { isKeystackError, NotFoundError, UsageError } from '../../../errors.js';
+import { defineCommand, type CommandInput } from '../../define.js';
+import { selectManager } from '../../select.js';
+import { views } from '../../shapes.js';
+import { choice, managerOptions } from '../secret/manager-options.js';
+
+const FORM =
+  "A reference is NAME.KEY or {{NAME.KEY}}, e.g. `keystack read db.password`; the name ends at the first '.'.";
+
+export default defineCommand({
+  path: 'read',
+  description: 'print one secret value, raw, from a reference NAME.KEY or {{NAME.KEY}} (for scripts)',
+  arguments: [{ spec: '<reference>', description: 'NAME.KEY or {{NAME.KEY}}' }],
+  options: managerOptions,
+  help: [
+    '',
+    "The secret name ends at the first '.', as in a {{NAME.KEY}} reference in a stack config, so the key may contain '.'. A secret whose name contains '.' (aws, vault) is read with `keystack secret get NAME --key KEY`.",
+    'Versions: not yet (NAME@VERSION.KEY is not a version pin; the current value is read).',
+    'A newline is added only when stdout is a terminal; --json prints { name, key, value }.',
+    '',
+  ].join('\n'),
+  examples: [
+    'keystack read db.password',
+    "keystack read '{{db.password}}' --stack prod",
+    'PGPASSWORD="$(keystack read db.password)" psql -h db.internal',
+  ],
+  shape: (z) => views(z).secretShapes.read,
+  run: async (ctx, { args, opts }: CommandInput<{ manager?: string; stack?: string }>) => {
+    const { keyValue, splitNameKey } = await import('../secret/one-value.js');
+    const written = args['reference'] ?? '';
+    const braced = /^\{\{(.*)\}\}$/su.exec(written);
+    const inner = braced ? (braced[1] ?? '') : written;
+    const ref = /[\s{}]/u.test(inner) ? null : splitNameKey(inner);
+    if (!ref) throw new UsageError(`invalid reference '${written}': expected NAME.KEY`, FORM);
+    const manager = await selectManager(ctx, choice(opts));
+    const secret = await manager.get(ref.name).catch((e: unknown) => {
+      // Not a version pin (none yet): say so where `db@3.password` finds no secret 'db@3'.
+      if (isKeystackError(e) && e.code === 'secret_not_found' && /@[^@]+$/u.test(ref.name)) {
+        throw new NotFoundError(
+          e.message,
+          `Versions are not supported yet: \`keystack read ${ref.name.slice(0, ref.name.lastIndexOf('@'))}.${ref.key}\` reads the current value.`,
+        );
+      }
+      throw e;
+    });
+    const value = keyValue(secret, ref.key);
+    return {
+      data: { name: ref.name, key: ref.key, value },
+      raw: ctx.out.stdoutIsTTY ? `${value}\n` : value,
+      reveals: true,
+    };
+  },
+});
