@@ -36,6 +36,7 @@ export const ENVIRONMENT: readonly (readonly [string, string])[] = [
     'KEYSTACK_MANAGER',
     "secrets manager secret commands use instead of KEYSTACK_STACK's, keystack.toml or the active stack's; -m wins",
   ],
+  ['HOME', 'the search for keystack.toml stops here (HOME is searched, the directories above it are not)'],
   ['KEYSTACK_LOCAL_KEY', 'key of local stores: 32 random bytes, base64'],
   ['KEYSTACK_PASSPHRASE', 'passphrase the local store key is derived from (when KEYSTACK_LOCAL_KEY is unset)'],
   [
