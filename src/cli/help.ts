@@ -28,6 +28,15 @@ const ROOT_EXAMPLES = [
 export const ENVIRONMENT: readonly (readonly [string, string])[] = [
   ['KEYSTACK_CONFIG_DIR', 'config directory (default: $XDG_CONFIG_HOME/keystack, else ~/.config/keystack)'],
   ['XDG_CONFIG_HOME', 'base of the default config directory'],
+  [
+    'KEYSTACK_STACK',
+    'stack commands use (pipeline run, status, stack describe, secrets) instead of keystack.toml or the active one; --stack wins',
+  ],
+  [
+    'KEYSTACK_MANAGER',
+    "secrets manager secret commands use instead of KEYSTACK_STACK's, keystack.toml or the active stack's; -m wins",
+  ],
+  ['HOME', 'the search for keystack.toml stops here (HOME is searched, the directories above it are not)'],
   ['KEYSTACK_LOCAL_KEY', 'key of local stores: 32 random bytes, base64'],
   ['KEYSTACK_PASSPHRASE', 'passphrase the local store key is derived from (when KEYSTACK_LOCAL_KEY is unset)'],
   [

@@ -15,6 +15,7 @@ import { addExamples } from './help.js';
  */
 export const TABLE = {
   status: async () => (await import('./commands/status/index.js')).default,
+  init: async () => (await import('./commands/init/index.js')).default,
   completion: async () => (await import('./commands/completion/index.js')).default,
   __complete: async () => (await import('./commands/completion/complete.js')).default,
   'secrets-manager': async () => (await import('./commands/secrets-manager/index.js')).default,

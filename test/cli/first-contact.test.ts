@@ -21,7 +21,7 @@ describe('keystack status', () => {
     const e = tempEnv();
     ok(cli(e, ['secret', 'register', 'db', '--password=status-pw-value']));
     const text = ok(cli(e, ['status'])).stdout;
-    expect(text).toMatch(/active stack\s+default/);
+    expect(text).toMatch(/stack\s+default \(the active stack\)/);
     expect(text).toMatch(/secrets-manager\s+default \(flavor local\)/);
     expect(text).toMatch(/orchestrator\s+default \(flavor local\)/);
     expect(text).toMatch(/artifact-store\s+default \(flavor local\)/);

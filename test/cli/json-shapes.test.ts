@@ -29,6 +29,8 @@ interface Scenario {
   args: string[];
   input?: string;
   env?: Record<string, string>;
+  /** `CONFIG_DIR`: run in the temporary config dir (commands that write in the working directory). */
+  cwd?: 'CONFIG_DIR';
 }
 
 const BACKUP_PASS = { KEYSTACK_BACKUP_PASSPHRASE: 'json shapes passphrase' };
@@ -36,6 +38,7 @@ const BACKUP_PASS = { KEYSTACK_BACKUP_PASSPHRASE: 'json shapes passphrase' };
 /** One run per command at least, in an order where each finds what it needs. */
 const SCENARIOS: Scenario[] = [
   { path: 'status', args: [] },
+  { path: 'init', args: ['--stack', 'default'], cwd: 'CONFIG_DIR' },
   { path: 'completion', args: ['bash'] },
   { path: 'secrets-manager flavor list', args: [] },
   { path: 'secrets-manager flavor describe', args: ['aws'] },
@@ -202,6 +205,7 @@ describe('--json shapes (src/cli/json-shapes.ts)', () => {
       const r = cli(e, ['--json', ...sc.path.split(' '), ...args], {
         ...(sc.input === undefined ? {} : { input: sc.input }),
         ...(sc.env ? { env: sc.env } : {}),
+        ...(sc.cwd ? { cwd: e.configDir } : {}),
       });
       expect(r.status, `keystack ${sc.path} ${args.join(' ')}: ${r.stderr}${r.stdout}`).toBe(0);
       const shape = JSON_SHAPES[sc.path];

@@ -15,7 +15,8 @@ interface RunOptions {
 
 export default defineCommand({
   path: 'pipeline run',
-  description: 'run a pipeline module (.ts/.js) on the active stack',
+  description:
+    'run a pipeline module (.ts/.js) on the current stack ($KEYSTACK_STACK, keystack.toml, else the active one)',
   arguments: [{ spec: '<file>' }],
   options: [
     {
@@ -59,9 +60,13 @@ export default defineCommand({
 async function run(ctx: CommandContext, file: string, o: RunOptions) {
   const { loadPipelineModule } = await import('../../../pipeline/module.js');
   const { runPipeline } = await import('../../../pipeline/runner.js');
+  const { contextStack, stackContext } = await import('../../select.js');
   const ks = ctx.keystack();
+  const pick = await stackContext(ctx);
+  const stack = pick.kind === 'active' ? undefined : (await contextStack(ctx, pick)).name;
   const loaded = await loadPipelineModule(file, o.pipeline, ctx.cwd);
   const summary = await runPipeline(ks, loaded.pipeline, {
+    stack,
     module: { path: loaded.module, exportName: loaded.exportName },
     noCache: !o.cache,
     detach: o.detach,

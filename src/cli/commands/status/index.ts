@@ -1,19 +1,46 @@
 /**
  * `keystack status`: where keystack stands, without touching any backend (report.ts gathers it).
  */
-import { defineCommand } from '../../define.js';
+import { defineCommand, type CommandInput } from '../../define.js';
+import { CHOOSER_OPTIONS, type ManagerChoice } from '../../select.js';
 import { views } from '../../shapes.js';
+
+const CONTEXT_HELP = `Which stack and secrets manager commands use, first match wins:
+  1. the flags -m/--manager NAME and --stack NAME
+  2. the variables KEYSTACK_MANAGER and KEYSTACK_STACK
+  3. keystack.toml (stack = "NAME", manager = "NAME"), the nearest at or above the working
+     directory, up to $HOME (\`keystack init\` writes one)
+  4. the active stack (\`keystack stack set NAME\`)
+Within a level a manager beats a stack for secret commands; pipelines run on the stack.
+status shows which one applied.`;
 
 export default defineCommand({
   path: 'status',
-  description: 'show the active stack, its secrets manager and where its secrets and key are (no values)',
-  examples: ['keystack status', 'keystack status --json'],
+  description:
+    'show the current stack, its secrets manager, where each came from, and where its secrets and key are (no values)',
+  options: [...CHOOSER_OPTIONS],
+  examples: [
+    'keystack status',
+    'keystack status --json',
+    'KEYSTACK_STACK=prod keystack status',
+    'keystack status -m team',
+  ],
+  help: CONTEXT_HELP,
   shape: (z) => {
     const { name, config, credentialSource } = views(z);
+    const contextSource = z.strictObject({
+      from: z.enum(['flag', 'KEYSTACK_MANAGER', 'KEYSTACK_STACK', 'keystack.toml', 'active-stack']),
+      /** The project file, when `from` is keystack.toml. */
+      file: z.string().nullable(),
+      /** How the source reads: `--stack`, `KEYSTACK_STACK`, the file's path, `the active stack`. */
+      text: z.string(),
+    });
     return z.strictObject({
       configDir: z.string(),
       configDirFrom: z.enum(['KEYSTACK_CONFIG_DIR', 'XDG_CONFIG_HOME', 'default']),
       stack: z.strictObject({ name, id: z.string() }),
+      /** Where the stack and the secrets manager came from (flag, variable, keystack.toml, active stack). */
+      context: z.strictObject({ stack: contextSource, secretsManager: contextSource }),
       components: z.array(z.strictObject({ type: z.string(), name, flavor: z.string(), id: z.string() })),
       secretsManager: z
         .strictObject({
@@ -42,5 +69,5 @@ export default defineCommand({
         .nullable(),
     });
   },
-  run: async (ctx) => (await import('./report.js')).status(ctx),
+  run: async (ctx, { opts }: CommandInput<ManagerChoice>) => (await import('./report.js')).status(ctx, opts),
 });

@@ -10,27 +10,39 @@ import { COMPONENT_LABEL, SINGLE_COMPONENT_TYPES, type ComponentRecord } from '.
 import { MASK } from '../../../support/masking.js';
 import { redactConfig, table } from '../../output.js';
 import type { CommandContext, CommandResult } from '../../context.js';
+import {
+  contextFromText,
+  contextStack,
+  managerContext,
+  named,
+  stackContext,
+  type ContextPick,
+  type ManagerChoice,
+} from '../../select.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
 /** Where a credential field's value comes from: the stored config, a variable, or nowhere yet. */
 type CredentialSource = { from: 'config' } | { from: 'env'; variable: string } | { from: 'unset'; variable?: string };
 
-export async function status(ctx: CommandContext): Promise<CommandResult<StatusData>> {
+export async function status(ctx: CommandContext, choice: ManagerChoice = {}): Promise<CommandResult<StatusData>> {
   const ks = ctx.keystack();
-  const stack = ks.activeStack();
+  const stackPick = await stackContext(ctx, choice.stack);
+  const managerPick = await managerContext(ctx, choice);
+  const stack = await contextStack(ctx, stackPick);
   const components: StatusData['components'] = SINGLE_COMPONENT_TYPES.flatMap((type) => {
     const c = ks.stackComponent(stack, type);
     return c ? [{ type, name: c.name, flavor: c.flavor, id: c.uuid }] : [];
   });
   for (const c of ks.stackStepOperators(stack))
     components.push({ type: 'step_operator', name: c.name, flavor: c.flavor, id: c.uuid });
-  const rec = ks.stackComponent(stack, 'secrets_manager');
+  const rec = await named(managerPick, () => Promise.resolve(managerRecord(ctx, managerPick)));
   const manager = rec ? await managerStatus(ctx, rec) : null;
   const data: StatusData = {
     configDir: ks.configDir,
     configDirFrom: configDirSource(ks.env),
     stack: { name: stack.name, id: stack.uuid },
+    context: { stack: source(stackPick), secretsManager: source(managerPick) },
     components,
     secretsManager: manager,
   };
@@ -38,6 +50,20 @@ export async function status(ctx: CommandContext): Promise<CommandResult<StatusD
 }
 
 // --- Internal helpers ---
+
+/** The record of the manager secret commands would use; undefined when that stack has none. */
+function managerRecord(ctx: CommandContext, pick: ContextPick): ComponentRecord | undefined {
+  const ks = ctx.keystack();
+  if (pick.kind === 'manager') return ks.store.getComponent('secrets_manager', pick.name ?? '');
+  const stack = pick.name === undefined ? ks.activeStack() : ks.store.getStack(pick.name);
+  return ks.stackComponent(stack, 'secrets_manager');
+}
+
+type ContextSource = StatusData['context']['stack'];
+
+function source(pick: ContextPick): ContextSource {
+  return { from: pick.from, file: pick.file ?? null, text: contextFromText(pick) };
+}
 
 function configDirSource(env: Env): StatusData['configDirFrom'] {
   if (env['KEYSTACK_CONFIG_DIR']) return 'KEYSTACK_CONFIG_DIR';
@@ -129,16 +155,26 @@ export interface StatusData {
   configDir: string;
   configDirFrom: 'KEYSTACK_CONFIG_DIR' | 'XDG_CONFIG_HOME' | 'default';
   stack: { name: string; id: string };
+  /** Where the stack and the secrets manager came from: a flag, a variable, keystack.toml, or the active stack. */
+  context: {
+    stack: { from: ContextPick['from']; file: string | null; text: string };
+    secretsManager: { from: ContextPick['from']; file: string | null; text: string };
+  };
   components: { type: keyof typeof COMPONENT_LABEL; name: string; flavor: string; id: string }[];
   secretsManager: Awaited<ReturnType<typeof managerStatus>> | null;
+}
+
+function from(c: ContextSource): string {
+  return c.from === 'active-stack' ? 'the active stack' : `from ${c.text}`;
 }
 
 function statusText(d: StatusData): string {
   const rows: string[][] = [
     ['config directory', `${d.configDir}${d.configDirFrom === 'default' ? '' : ` (from ${d.configDirFrom})`}`],
-    ['active stack', d.stack.name],
+    ['stack', `${d.stack.name} (${from(d.context.stack)})`],
     ...d.components.map((c) => [COMPONENT_LABEL[c.type], `${c.name} (flavor ${c.flavor})`]),
   ];
+  if (d.secretsManager) rows.push(['secrets from', `${d.secretsManager.name} (${from(d.context.secretsManager)})`]);
   const m = d.secretsManager;
   if (!m)
     rows.push([
