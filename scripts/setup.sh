@@ -7,6 +7,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$(pwd -P)"
 [ -d node_modules ] || npm ci --no-audit --no-fund
+# A checkout installed under another Node (an nvm switch, a copied checkout) has a better-sqlite3
+# addon built for that Node's ABI, which this node refuses to load: rebuild it for this one.
+addon_loads() { node -e 'new (require("better-sqlite3"))(":memory:").close()' >/dev/null 2>&1; }
+if ! addon_loads; then
+  echo "setup: better-sqlite3's native addon does not load under node $(node --version); running npm rebuild better-sqlite3"
+  npm rebuild better-sqlite3
+  if ! addon_loads; then
+    echo "error: better-sqlite3 still does not load under node $(node --version) after npm rebuild better-sqlite3" >&2
+    echo "hint: run node -e 'require(\"better-sqlite3\")(\":memory:\")' here to see why (a missing compiler for a source build?)" >&2
+    exit 1
+  fi
+fi
 # Test runs build once up front and set KEYSTACK_SKIP_BUILD=1.
 if [ "${KEYSTACK_SKIP_BUILD:-}" != 1 ] || [ ! -f dist/cli.cjs ]; then npm run build; fi
 

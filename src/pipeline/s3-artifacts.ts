@@ -6,6 +6,7 @@
  * (environment, profile, instance role) of the machine the step runs on.
  */
 import type * as Sdk from '@aws-sdk/client-s3';
+import { withoutNodeVersionNotice } from '../support/aws-sdk.js';
 import { callLimits } from '../support/caller.js';
 import { importLib } from '../support/optional-import.js';
 import { networkCode, scrubError } from '../support/scrub.js';
@@ -208,7 +209,7 @@ export class S3ArtifactStore implements ArtifactStore {
         ...(credentials.sessionToken ? [credentials.sessionToken] : []),
       );
     }
-    return { sdk, client: new sdk.S3Client(options), values };
+    return { sdk, client: withoutNodeVersionNotice(() => new sdk.S3Client(options)), values };
   }
 
   /** From authentication_secret; undefined without one (the SDK's default chain then applies). */

@@ -7,10 +7,43 @@
 import Database from 'better-sqlite3';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { ConfigError } from '../errors.js';
 import { ensurePrivateDir, ensurePrivateFile, type PrivateDirOptions } from './private-files.js';
 import { checkTrustedFile } from './trust.js';
 
 const BUSY_WAIT_MS = 30_000;
+
+/**
+ * `new Database(...)`, except that a native addon built for another Node.js version (better-sqlite3
+ * loads it on the first connection) is a one-line ConfigError that says how to rebuild it.
+ */
+export function openDatabase(filename: string | Buffer, options?: Database.Options): Database.Database {
+  try {
+    return new Database(filename, options);
+  } catch (e) {
+    const versions = addonBuiltForOtherNode(e);
+    if (!versions) throw e;
+    const built = versions.built ? ` (NODE_MODULE_VERSION ${versions.built}` : ' (';
+    const needs = `${versions.built ? '; ' : ''}node ${process.version} needs ${versions.needs ?? process.versions.modules})`;
+    throw new ConfigError(`better-sqlite3's native addon was built for another Node.js version${built}${needs}`, {
+      hint: 'Rebuild it for this node: `npm rebuild better-sqlite3` (or `npm run setup`) in the keystack checkout.',
+      cause: e,
+    });
+  }
+}
+
+/**
+ * Whether `e` is Node refusing a native addon compiled for another ABI ("was compiled against a
+ * different Node.js version using NODE_MODULE_VERSION 115. This version of Node.js requires
+ * NODE_MODULE_VERSION 127."); then the two ABI versions, as far as the message names them.
+ */
+export function addonBuiltForOtherNode(e: unknown): { built?: string; needs?: string } | null {
+  const message = e instanceof Error ? e.message : typeof e === 'string' ? e : '';
+  if (!/compiled against a different Node\.js version|NODE_MODULE_VERSION \d+/.test(message)) return null;
+  const built = /using\s+NODE_MODULE_VERSION (\d+)/.exec(message)?.[1];
+  const needs = /requires\s+NODE_MODULE_VERSION (\d+)/.exec(message)?.[1];
+  return { ...(built ? { built } : {}), ...(needs ? { needs } : {}) };
+}
 
 export function isBusy(e: unknown): boolean {
   const code = (e as { code?: unknown } | null)?.code;
@@ -62,7 +95,7 @@ export function openShared(
 
 function openWritable(file: string, pragmas: readonly string[]): Database.Database {
   ensurePrivateFile(file);
-  const db = new Database(file);
+  const db = openDatabase(file);
   try {
     db.pragma(`busy_timeout = ${BUSY_WAIT_MS}`);
     db.pragma('synchronous = NORMAL');
@@ -79,7 +112,7 @@ function openWritable(file: string, pragmas: readonly string[]): Database.Databa
 function openReadOnly(file: string, writeError: unknown): Database.Database {
   let db: Database.Database | undefined;
   try {
-    db = new Database(file, { readonly: true, fileMustExist: true });
+    db = openDatabase(file, { readonly: true, fileMustExist: true });
     db.pragma(`busy_timeout = ${BUSY_WAIT_MS}`);
     db.pragma('user_version', { simple: true });
     return db;
@@ -95,7 +128,7 @@ function openReadOnly(file: string, writeError: unknown): Database.Database {
   if (existsSync(wal) && statSync(wal).size > 0) throw writeError;
   const image = readFileSync(file);
   if (image.length >= 20 && image[18] === 2 && image[19] === 2) image.fill(1, 18, 20);
-  return new Database(image, { readonly: true });
+  return openDatabase(image, { readonly: true });
 }
 
 /** The file or its directory cannot be written by this process. */

@@ -91,17 +91,28 @@ function runShell(code: string) {
   });
 }
 
-/** A ts/js block as a module of a new app that installed keystack: run twice, same config dir. */
-function runModule(block: ReadmeBlock) {
+/** A new app that installed keystack, with its own HOME and config dir. */
+function newApp() {
   const app = mkdtempSync(join(tmpdir(), 'keystack-readme-app-'));
   mkdirSync(join(app, 'node_modules'));
   symlinkSync(REPO, join(app, 'node_modules/keystack'));
+  return app;
+}
+
+/** A ts/js block as a module of `app`. */
+function runIn(app: string, block: ReadmeBlock) {
   const ts = block.lang === 'ts' || block.lang === 'typescript';
   const file = join(app, ts ? 'snippet.mts' : 'snippet.mjs');
   writeFileSync(file, block.code + '\n');
   const env = { PATH: BASE_PATH, HOME: app, KEYSTACK_CONFIG_DIR: join(app, 'config') };
   const argv = ts ? [join(REPO, 'node_modules/tsx/dist/cli.mjs'), file] : [file];
-  return [1, 2].map(() => spawnSync(process.execPath, argv, { cwd: app, env, encoding: 'utf8', timeout: 120_000 }));
+  return spawnSync(process.execPath, argv, { cwd: app, env, encoding: 'utf8', timeout: 120_000 });
+}
+
+/** A ts/js block as a module of a new app that installed keystack: run twice, same config dir. */
+function runModule(block: ReadmeBlock) {
+  const app = newApp();
+  return [1, 2].map(() => runIn(app, block));
 }
 
 const blocks = readmeBlocks(readFileSync('README.md', 'utf8'));
@@ -137,6 +148,22 @@ describe('README.md code blocks', () => {
       }, 300_000);
     }
   }
+});
+
+describe('README.md library snippets together', () => {
+  it('run one after another in one config dir, and then each again', () => {
+    // A reader pastes them in order into one app, and later runs an earlier one again: each works
+    // on managers and secrets of its own, so none trips over what another left behind.
+    const modules = blocks.filter((b) => MODULE.has(b.lang) && b.skip === undefined);
+    expect(modules.length).toBeGreaterThan(2);
+    const app = newApp();
+    for (const round of [1, 2]) {
+      for (const b of modules) {
+        const r = runIn(app, b);
+        expect(r.status, `README.md:${b.line}, round ${round}, failed:\n${r.stdout}\n${r.stderr}`).toBe(0);
+      }
+    }
+  }, 600_000);
 });
 
 describe('the README test itself', () => {

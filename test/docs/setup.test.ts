@@ -3,7 +3,7 @@
  * the PATH through a link in ~/.local/bin, and both are safe to run again.
  */
 import { spawnSync } from 'node:child_process';
-import { lstatSync, mkdirSync, mkdtempSync, readlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -37,6 +37,44 @@ describe('npm run setup', () => {
     const r = spawnSync('bash', ['-c', 'keystack secret list'], { env, encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toContain('No secrets in');
+  });
+
+  it('rebuilds a better-sqlite3 addon that this node cannot load, and then goes on', () => {
+    const home = mkdtempSync(join(tmpdir(), 'keystack-home-'));
+    const fake = join(home, 'fakebin');
+    mkdirSync(fake);
+    const rebuilt = join(home, 'rebuilt');
+    // A node that refuses the addon, with Node's own message, until `npm rebuild better-sqlite3` ran.
+    writeFileSync(
+      join(fake, 'node'),
+      `#!/bin/bash
+if [[ $1 == -e && $2 == *better-sqlite3* && ! -e '${rebuilt}' ]]; then
+  echo "Error: The module 'better_sqlite3.node' was compiled against a different Node.js version using NODE_MODULE_VERSION 127. This version of Node.js requires NODE_MODULE_VERSION 115." >&2
+  exit 1
+fi
+exec '${process.execPath}' "$@"
+`,
+      { mode: 0o755 },
+    );
+    writeFileSync(
+      join(fake, 'npm'),
+      `#!/bin/bash
+echo "npm $*" >> '${home}/npm.log'
+[[ "$*" == "rebuild better-sqlite3" ]] && touch '${rebuilt}'
+exit 0
+`,
+      { mode: 0o755 },
+    );
+    const r = script('setup.sh', { HOME: home, PATH: `${fake}:${BASE_PATH}` });
+    expect(r.status, r.out).toBe(0);
+    expect(r.out).toContain("better-sqlite3's native addon does not load under node");
+    expect(readFileSync(join(home, 'npm.log'), 'utf8')).toBe('npm rebuild better-sqlite3\n');
+    expect(readlinkSync(join(home, '.local/bin/keystack'))).toBe(resolve('bin/keystack.cjs'));
+    // Loading fine, nothing is rebuilt.
+    const again = script('setup.sh', { HOME: home, PATH: `${fake}:${BASE_PATH}` });
+    expect(again.status, again.out).toBe(0);
+    expect(again.out).not.toContain('does not load');
+    expect(readFileSync(join(home, 'npm.log'), 'utf8')).toBe('npm rebuild better-sqlite3\n');
   });
 
   it('never replaces a keystack that is not its own link', () => {

@@ -10,7 +10,6 @@
  * AES-256-GCM ciphertext of `key (32 bytes) ‖ SQLite image of the store`. The header is the
  * additional authenticated data, so no field of it can be changed unnoticed.
  */
-import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { existsSync, renameSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -26,6 +25,7 @@ import {
 } from '../../support/aead.js';
 import { writePrivateFileAtomic } from '../../support/atomic-file.js';
 import { ensurePrivateDir } from '../../support/private-files.js';
+import { openDatabase } from '../../support/sqlite.js';
 import type { TrustWarn } from '../../support/trust.js';
 import { keyFilePath, localKeyFromEnv, MIN_PASSPHRASE_LENGTH, type KeySource } from './key.js';
 import { openLocalStoreForBackup, verifyLocalStore } from './store.js';
@@ -161,7 +161,7 @@ export function installLocalBackup(o: {
   env: Readonly<Record<string, string | undefined>>;
   force: boolean;
 }): { secrets: number; movedAside: string[]; keyFile: string | null } {
-  const check = new Database(o.image, { readonly: true });
+  const check = openDatabase(o.image, { readonly: true });
   let verified: ReturnType<typeof verifyLocalStore>;
   let envKey: Buffer | null = null;
   try {
@@ -206,7 +206,7 @@ export function installLocalBackup(o: {
   try {
     writePrivateFile(newStore, o.image);
     // Back to WAL, as every store is (the image had to be a rollback-journal file).
-    const db = new Database(newStore);
+    const db = openDatabase(newStore);
     db.pragma('journal_mode = WAL');
     db.close();
     if (newKey) writePrivateFile(newKey, o.key);
