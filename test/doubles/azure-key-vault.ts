@@ -23,7 +23,6 @@
  *   # prints "ready https://localhost:8443"
  *   then NODE_EXTRA_CA_CERTS=/tmp/akv-ca.pem AKV_URL=https://localhost:8443 (token default: emulator)
  */
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -32,6 +31,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { selfSignedCert } from '../support/tls.js';
 
 export interface AkvDoubleOptions {
   port?: number;
@@ -93,27 +93,7 @@ const MAX_CONTENT_TYPE = 255;
 
 export async function startAkvDouble(o: AkvDoubleOptions = {}): Promise<AkvDouble> {
   const dir = mkdtempSync(join(tmpdir(), 'akv-double-'));
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-      '-days',
-      '7',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=DNS:localhost,IP:127.0.0.1',
-    ],
-    { stdio: 'ignore' },
-  );
+  selfSignedCert(dir, { cn: 'localhost', san: 'DNS:localhost,IP:127.0.0.1', days: 7 });
   const key = readFileSync(join(dir, 'key.pem'));
   const ca = readFileSync(join(dir, 'cert.pem'), 'utf8');
   rmSync(dir, { recursive: true, force: true });

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +11,7 @@ import { createSchemaRegistry } from '../../src/secrets/schema.js';
 import { backendNames } from '../../src/secrets/scope.js';
 import { proxyFaults, testFlavor } from '../../src/testing/index.js';
 import { vitestRunner } from '../support/runner.js';
+import { selfSignedCert } from '../support/tls.js';
 import { startAkvDouble, type AkvDouble } from '../doubles/azure-key-vault.js';
 import { cli, cliAsync, expectCleanError, tempEnv } from '../support/cli.js';
 import { assertStaleWriteConflicts, assertConcurrentUpdates } from '../support/compare-and-set.js';
@@ -39,27 +39,7 @@ const manager = (cfg: Record<string, unknown>, uuid = randomUUID(), name = 'akv-
 
 // The fault proxy speaks HTTPS to the SDK (Key Vault clients refuse http) with a certificate of its own.
 const proxyDir = mkdtempSync(join(tmpdir(), 'akv-proxy-'));
-execFileSync(
-  'openssl',
-  [
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-days',
-    '1',
-    '-subj',
-    '/CN=localhost',
-    '-addext',
-    'subjectAltName=DNS:localhost',
-    '-keyout',
-    join(proxyDir, 'key.pem'),
-    '-out',
-    join(proxyDir, 'cert.pem'),
-  ],
-  { stdio: 'ignore' },
-);
+selfSignedCert(proxyDir, { cn: 'localhost', san: 'DNS:localhost' });
 
 testFlavor({
   flavor: azure,

@@ -9,6 +9,7 @@ import { KeystackError } from '../../src/errors.js';
 import { createSchemaRegistry } from '../../src/secrets/schema.js';
 import { proxyFaults, testFlavor } from '../../src/testing/index.js';
 import { vitestRunner } from '../support/runner.js';
+import { selfSignedCert } from '../support/tls.js';
 import { closedPortUrl, fakeServer, requireEnv } from '../support/fake-http.js';
 
 const addr = requireEnv('BAO_ADDR', 'the OpenBao dev server');
@@ -230,31 +231,10 @@ describe('vault: TLS', () => {
   let server: import('node:https').Server | undefined;
   let url = '';
   beforeAll(async () => {
-    const { execFileSync } = await import('node:child_process');
     const { readFileSync } = await import('node:fs');
     const https = await import('node:https');
     dir = mkdtempSync(join(tmpdir(), 'keystack-vault-tls-'));
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-      ],
-      { stdio: 'ignore' },
-    );
+    selfSignedCert(dir, { cn: '127.0.0.1', san: 'IP:127.0.0.1' });
     // A fake Vault: healthy, and without any secret.
     server = https.createServer(
       { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) },

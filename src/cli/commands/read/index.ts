@@ -27,11 +27,12 @@ export default defineCommand({
   ],
   shape: (z) => views(z).secretShapes.read,
   run: async (ctx, { args, opts }: CommandInput<{ manager?: string; stack?: string }>) => {
-    const { keyValue, splitNameKey } = await import('../secret/one-value.js');
+    const { keyValue } = await import('../secret/one-value.js');
+    const { parseReference } = await import('../../../secrets/reference.js');
     const written = args['reference'] ?? '';
-    const braced = /^\{\{(.*)\}\}$/su.exec(written);
-    const inner = braced ? (braced[1] ?? '') : written;
-    const ref = /[\s{}]/u.test(inner) ? null : splitNameKey(inner);
+    // The grammar of `{{NAME.KEY}}` in configs, with the braces optional here.
+    const inner = /^\{\{(.*)\}\}$/su.exec(written)?.[1] ?? written;
+    const ref = /[{}]/u.test(inner) ? null : parseReference(`{{${inner}}}`);
     if (!ref) throw new UsageError(`invalid reference '${written}': expected NAME.KEY`, FORM);
     const manager = await selectManager(ctx, choice(opts));
     const secret = await manager.get(ref.name).catch((e: unknown) => {
