@@ -57,26 +57,25 @@ export async function managerContext(ctx: CommandContext, choice: ManagerChoice 
       'Give one: --manager NAME picks a secrets manager, --stack NAME picks the manager of that stack.',
     );
   }
-  if (choice.manager !== undefined) return { kind: 'manager', name: choice.manager, from: 'flag' };
+  return contextChain(ctx, choice, true);
+}
+
+/** The stack `pipeline run`, `stack describe` and `status` use: `--stack`, KEYSTACK_STACK, keystack.toml, or the active one. */
+export function stackContext(ctx: CommandContext, flag?: string): Promise<ContextPick> {
+  return contextChain(ctx, { stack: flag }, false);
+}
+
+/** The precedence, once: flags, then the variables, then the project file, then the active stack. */
+async function contextChain(ctx: CommandContext, choice: ManagerChoice, managers: boolean): Promise<ContextPick> {
+  if (managers && choice.manager !== undefined) return { kind: 'manager', name: choice.manager, from: 'flag' };
   if (choice.stack !== undefined) return { kind: 'stack', name: choice.stack, from: 'flag' };
-  const manager = variable(ctx, 'KEYSTACK_MANAGER');
+  const manager = managers ? variable(ctx, 'KEYSTACK_MANAGER') : undefined;
   if (manager !== undefined) return { kind: 'manager', name: manager, from: 'KEYSTACK_MANAGER' };
   const stack = variable(ctx, 'KEYSTACK_STACK');
   if (stack !== undefined) return { kind: 'stack', name: stack, from: 'KEYSTACK_STACK' };
   const project = await projectFile(ctx);
-  if (project?.manager !== undefined)
+  if (managers && project?.manager !== undefined)
     return { kind: 'manager', name: project.manager, from: 'keystack.toml', file: project.file };
-  if (project?.stack !== undefined)
-    return { kind: 'stack', name: project.stack, from: 'keystack.toml', file: project.file };
-  return { kind: 'active', from: 'active-stack' };
-}
-
-/** The stack `pipeline run`, `stack describe` and `status` use: `--stack`, KEYSTACK_STACK, keystack.toml, or the active one. */
-export async function stackContext(ctx: CommandContext, flag?: string): Promise<ContextPick> {
-  if (flag !== undefined) return { kind: 'stack', name: flag, from: 'flag' };
-  const stack = variable(ctx, 'KEYSTACK_STACK');
-  if (stack !== undefined) return { kind: 'stack', name: stack, from: 'KEYSTACK_STACK' };
-  const project = await projectFile(ctx);
   if (project?.stack !== undefined)
     return { kind: 'stack', name: project.stack, from: 'keystack.toml', file: project.file };
   return { kind: 'active', from: 'active-stack' };
@@ -119,8 +118,13 @@ function variable(ctx: CommandContext, name: 'KEYSTACK_MANAGER' | 'KEYSTACK_STAC
   return v === undefined || v === '' ? undefined : v;
 }
 
+// Read once per command: `status` asks for both the stack and the manager context.
+const PROJECT_FILES = new WeakMap<CommandContext, Promise<ProjectFile | undefined>>();
+
 function projectFile(ctx: CommandContext): Promise<ProjectFile | undefined> {
-  return readProjectFile(ctx.cwd, ctx.env['HOME']);
+  let p = PROJECT_FILES.get(ctx);
+  if (!p) PROJECT_FILES.set(ctx, (p = readProjectFile(ctx.cwd, ctx.env['HOME'])));
+  return p;
 }
 
 /** Runs `open`; a name that is not registered says which variable or file gave it, so that the user can fix that. */
