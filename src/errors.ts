@@ -20,7 +20,8 @@ export type ErrorCode =
   | 'input'
   | 'usage'
   | 'io'
-  | 'conflict';
+  | 'conflict'
+  | 'denied';
 
 export interface ErrorOptions {
   hint?: string | undefined;
@@ -68,6 +69,22 @@ export class SecretNotFoundError extends KeystackError {
       hint: 'Run `keystack secret list` to see the secrets this manager can see.',
     });
     this.secretName = secretName;
+  }
+}
+
+/**
+ * A step read a secret (or a key of one) that it did not declare in `step({ secrets })`. The
+ * denial is on record in the run's provenance; the message names what was asked, never a value.
+ */
+export class SecretAccessDeniedError extends KeystackError {
+  readonly secretName: string;
+  readonly stepName: string;
+  constructor(stepName: string, what: string, secretName: string) {
+    super('denied', `step '${stepName}' did not declare ${what}, so it may not read it`, {
+      hint: `Declare it in the step: step({ name: '${stepName}', secrets: ['${secretName}'], run }).`,
+    });
+    this.secretName = secretName;
+    this.stepName = stepName;
   }
 }
 

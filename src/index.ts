@@ -20,7 +20,10 @@ export {
   type FlavorCapabilities,
   type ConnectedFlavor,
   type Connection,
+  type BackendVersion,
+  type StoredVersion,
 } from './core/types.js';
+export type { AccessRecord, AccessOutcome } from './core/provenance.js';
 export { importLib } from './support/optional-import.js';
 export { backendFailure, scrubError } from './support/scrub.js';
 export {

@@ -204,6 +204,7 @@ const FALLBACK_HINTS: Readonly<Record<ErrorCode, string>> = {
   stack_validation: 'Run `keystack stack validate` for the details.',
   step_failed: 'Run `keystack pipeline runs list` and describe the run for the details.',
   conflict: 'Run the command again.',
+  denied: "Declare the secret in the step's `secrets:` option.",
   io: 'Send the output somewhere it can be written.',
   secret_exists: 'Change it with `keystack secret update NAME --KEY=VALUE`, or delete it first.',
 };

@@ -44,6 +44,17 @@ export interface SecretsBackend {
    * One backend call, like `get`. Without it the core uses `get` and the times are unknown.
    */
   describe?(name: string): Promise<DescribedSecret | null>;
+  /**
+   * Optional versions (DESIGN §16), for backends that keep them. `versions` lists them newest
+   * first, without values; null when the secret does not exist. `getVersion` reads one; null when
+   * that version (or the secret) does not exist. `retireVersion` makes one unreadable (vault
+   * destroys, gcp and azure disable, aws drops its AWSPREVIOUS stage, local deletes); false when
+   * absent. Where `read` also exists, its version token is the same id `versions` lists, so that
+   * provenance records and `secret history` name versions alike. All three or none.
+   */
+  versions?(name: string): Promise<BackendVersion[] | null>;
+  getVersion?(name: string, version: string): Promise<StoredVersion | null>;
+  retireVersion?(name: string, version: string): Promise<boolean>;
   /** Releases clients and handles. */
   close?(): Promise<void> | void;
 }
@@ -59,6 +70,22 @@ export interface DescribedSecret {
 export interface VersionedSecret {
   secret: StoredSecret;
   version: string;
+}
+
+/** One version of a secret as a backend keeps it; never its values. */
+export interface BackendVersion {
+  /** The backend's own id: aws VersionId, gcp and vault and local numbers, azure version. */
+  id: string;
+  createdAt: Date | null;
+  /** `current`, `previous`, and any backend stage (aws AWSCURRENT, …) as the backend names it. */
+  labels: string[];
+  /** False for a version the backend keeps but will not return (destroyed, disabled). */
+  readable: boolean;
+}
+
+/** One version's content with its metadata. */
+export interface StoredVersion extends BackendVersion {
+  secret: StoredSecret;
 }
 
 export type ReplaceOutcome = 'updated' | 'conflict' | 'absent';

@@ -25,6 +25,13 @@ export {
   type StepEvent,
   type WorkerLauncher,
 } from './runner.js';
+export {
+  parseDeclaration,
+  SecretGuard,
+  type SecretDeclaration,
+  type SecretsOption,
+  type StepSecrets,
+} from './access.js';
 export { loadPipelineModule, type LoadedPipeline } from './module.js';
 export { RunStore, type RunRecord, type StepRecord, type RunStatus, type StepStatus } from './run-store.js';
 export { startWorker, CodeMismatchError, type WorkerOptions, type RemoteWorker } from './remote/worker.js';

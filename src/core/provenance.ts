@@ -1,0 +1,61 @@
+/**
+ * Provenance: one record per secret access made on behalf of a run. A record names who read
+ * (run, step or component, attempt, worker), what (manager, secret, keys, the backend's version
+ * id) and the outcome, with a keyed fingerprint per value read so that a leaked value can be
+ * traced without keeping it. Never a value, a prefix of one, or an unkeyed hash.
+ */
+import { createHmac } from 'node:crypto';
+
+export type AccessOutcome = 'read' | 'denied' | 'not_found' | 'error';
+
+export interface AccessRecord {
+  runId: string;
+  pipeline: string;
+  /** The step id that read, or undefined for a component reference or the orchestrator. */
+  step: string | undefined;
+  /** `orchestrator`, `artifact-store`, … with the component name, for reads made by components. */
+  component: string | undefined;
+  attempt: number;
+  /** The worker's name (remote), or undefined for a local run. */
+  worker: string | undefined;
+  host: string;
+  /** ISO 8601. */
+  at: string;
+  manager: { uuid: string; name: string; flavor: string };
+  secret: string;
+  /** The keys read (for `denied`, the keys asked for; empty means the whole secret). */
+  keys: string[];
+  /** The backend's version id where it has one (aws VersionId, gcp/vault/local number, azure id). */
+  version: string | null;
+  /** The pin the reader asked for (`name@V`), if any. */
+  pinned: string | null;
+  /** Key → HMAC-SHA256 (hex) of the value under the provenance key; only for `read`. */
+  fingerprints: Record<string, string>;
+  outcome: AccessOutcome;
+  /** For `error`: the error code (never its message, which could quote a backend's answer). */
+  errorCode: string | null;
+}
+
+/** Where the guard puts records; the runner stores them with the step's status. */
+export interface AccessSink {
+  record(r: AccessRecord): void;
+}
+
+/** Keeps records in memory until the step's status is written with them. */
+export class CollectingSink implements AccessSink {
+  #records: AccessRecord[] = [];
+  record(r: AccessRecord): void {
+    this.#records.push(r);
+  }
+  /** The records so far, and forgets them. */
+  drain(): AccessRecord[] {
+    const out = this.#records;
+    this.#records = [];
+    return out;
+  }
+}
+
+/** HMAC-SHA256 of one value under the deployment's provenance key, hex. */
+export function fingerprint(key: Buffer, value: string): string {
+  return createHmac('sha256', key).update(value, 'utf8').digest('hex');
+}

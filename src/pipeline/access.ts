@@ -1,0 +1,170 @@
+/**
+ * Least privilege for steps: what a step declares in `step({ secrets })`, and the guard every
+ * read of a step goes through, wherever the step runs. The guard decides and records; how the
+ * secret is read (the manager in this process, or a parent over IPC) is the caller's.
+ */
+import type { AccessRecord, AccessSink } from '../core/provenance.js';
+import type { Secret } from '../core/manager.js';
+import { ConfigError, KeystackError, SecretAccessDeniedError, SecretNotFoundError } from '../errors.js';
+import { splitPin } from '../secrets/pins.js';
+
+/** One entry of a step's `secrets:` list. */
+export interface DeclaredSecret {
+  name: string;
+  /** One key; undefined: every key of the secret. */
+  key: string | undefined;
+  /** A pinned version; undefined: the current one. */
+  version: string | undefined;
+}
+
+/** `'*'` (every secret, warned on every run) or the list; an empty list reads nothing. */
+export type SecretDeclaration = { all: true } | { all: false; entries: readonly DeclaredSecret[] };
+
+/** What a step may declare: `'*'`, or names, `name.key` and `name@V` / `name@V.key`. */
+export type SecretsOption = '*' | readonly string[];
+
+/** Parses a step's `secrets` option; a step without one may read nothing. */
+export function parseDeclaration(stepName: string, option: unknown): SecretDeclaration {
+  if (option === undefined) return { all: false, entries: [] };
+  if (option === '*') return { all: true };
+  if (!Array.isArray(option) || !option.every((e) => typeof e === 'string' && e.length > 0)) {
+    throw new ConfigError(`step '${stepName}': \`secrets\` must be '*' or a list of secret names`, {
+      hint: "Write secrets: ['db', 'api.token'] (a name is the whole secret, name.key one key).",
+    });
+  }
+  return { all: false, entries: (option as string[]).map(parseEntry) };
+}
+
+/** `name`, `name.key`, `name@V`, `name@V.key`: split at the first dot, like references. */
+function parseEntry(text: string): DeclaredSecret {
+  const dot = text.indexOf('.');
+  const head = dot === -1 ? text : text.slice(0, dot);
+  const key = dot === -1 ? undefined : text.slice(dot + 1);
+  const { name, version } = splitPin(head);
+  return { name, key: key === '' ? undefined : key, version };
+}
+
+/** The keys of `name` the declaration allows: 'all', a list, or null when it allows none. */
+export function allowedKeys(decl: SecretDeclaration, name: string): 'all' | string[] | null {
+  if (decl.all) return 'all';
+  const mine = decl.entries.filter((e) => e.name === name);
+  if (mine.length === 0) return null;
+  if (mine.some((e) => e.key === undefined)) return 'all';
+  return mine.map((e) => e.key as string);
+}
+
+/** Who is reading, for the records. */
+export interface Reader {
+  runId: string;
+  pipeline: string;
+  step: string | undefined;
+  component: string | undefined;
+  attempt: number;
+  worker: string | undefined;
+  host: string;
+}
+
+export interface GuardOptions {
+  reader: Reader;
+  declaration: SecretDeclaration;
+  manager: AccessRecord['manager'];
+  /** Reads with the caller's credentials; null when the secret does not exist. */
+  read: (name: string, options: { fresh: boolean; version: string | undefined }) => Promise<VersionedSecret | null>;
+  /** HMAC of one value under the provenance key. */
+  fingerprint: (value: string) => string;
+  sink: AccessSink;
+  /** Where the secret was looked for, for SecretNotFoundError. */
+  where: string;
+}
+
+export interface VersionedSecret {
+  secret: Secret;
+  /** The backend's version id, or null where it has none. */
+  version: string | null;
+}
+
+export interface GetOptions {
+  /** Skip the run's cache and read the current version again (a new record). */
+  fresh?: boolean;
+}
+
+/** The step's view of its secrets: `context.secrets`. */
+export interface StepSecrets {
+  get(name: string, options?: GetOptions): Promise<Secret>;
+}
+
+/** Decides, reads, restricts to the declared keys and records, in that order. */
+export class SecretGuard implements StepSecrets {
+  readonly #o: GuardOptions;
+  constructor(options: GuardOptions) {
+    this.#o = options;
+  }
+
+  async get(request: string, options: GetOptions = {}): Promise<Secret> {
+    const o = this.#o;
+    const { name, version: askedPin } = splitPin(request);
+    const allowed = allowedKeys(o.declaration, name);
+    const stepName = o.reader.step ?? o.reader.component ?? 'unknown';
+    if (allowed === null) {
+      this.#record(name, [], null, askedPin, {}, 'denied', null);
+      throw new SecretAccessDeniedError(stepName, `the secret '${name}'`, name);
+    }
+    // A declared pin is what the step reads unless it asks for another pin explicitly.
+    const declaredPin = o.declaration.all ? undefined : o.declaration.entries.find((e) => e.name === name)?.version;
+    const version = askedPin ?? declaredPin;
+    let got: VersionedSecret | null;
+    try {
+      got = await o.read(name, { fresh: options.fresh === true, version });
+    } catch (e) {
+      this.#record(name, [], null, version, {}, 'error', e instanceof KeystackError ? e.code : 'error');
+      throw e;
+    }
+    if (!got) {
+      this.#record(name, [], null, version, {}, 'not_found', null);
+      throw new SecretNotFoundError(name, o.where);
+    }
+    const keys = Object.keys(got.secret.values).filter((k) => allowed === 'all' || allowed.includes(k));
+    const values: Record<string, string> = {};
+    const fingerprints: Record<string, string> = {};
+    for (const k of keys) {
+      const v = got.secret.values[k] as string;
+      values[k] = v;
+      fingerprints[k] = o.fingerprint(v);
+    }
+    this.#record(name, keys, got.version, version, fingerprints, 'read', null);
+    const types = got.secret.types
+      ? Object.fromEntries(Object.entries(got.secret.types).filter(([k]) => keys.includes(k)))
+      : undefined;
+    return { name: got.secret.name, schema: got.secret.schema, values, ...(types ? { types } : {}) };
+  }
+
+  #record(
+    secret: string,
+    keys: string[],
+    version: string | null,
+    pinned: string | undefined,
+    fingerprints: Record<string, string>,
+    outcome: AccessRecord['outcome'],
+    errorCode: string | null,
+  ): void {
+    const r = this.#o.reader;
+    this.#o.sink.record({
+      runId: r.runId,
+      pipeline: r.pipeline,
+      step: r.step,
+      component: r.component,
+      attempt: r.attempt,
+      worker: r.worker,
+      host: r.host,
+      at: new Date().toISOString(),
+      manager: this.#o.manager,
+      secret,
+      keys,
+      version,
+      pinned: pinned ?? null,
+      fingerprints,
+      outcome,
+      errorCode,
+    });
+  }
+}
