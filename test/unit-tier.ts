@@ -19,6 +19,7 @@ export const UNIT_TESTS: readonly string[] = [
   'test/flavors/local.test.ts',
   'test/flavors/meta.test.ts',
   'test/flavors/shared-plumbing.test.ts',
+  'test/pipeline/access.test.ts',
   'test/pipeline/pipeline.test.ts',
   'test/pipeline/remote-trust.test.ts',
   'test/pipeline/sealing.test.ts',
