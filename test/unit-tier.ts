@@ -25,6 +25,8 @@ export const UNIT_TESTS: readonly string[] = [
   'test/pipeline/sealing.test.ts',
   'test/process/env.test.ts',
   'test/process/mask-stream.test.ts',
+  'test/process/mount.test.ts',
+  'test/docs/node-versions.test.ts',
   'test/reliability/at-rest.test.ts',
   'test/reliability/upsert.test.ts',
   'test/secrets/content-and-names.test.ts',

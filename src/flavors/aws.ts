@@ -32,7 +32,7 @@ export default defineFlavor<AwsFlavorOptions, AwsClient>({
   },
   // AWS's SecretString limit; moto does not enforce it, so the core checks it.
   maxContentBytes: 65536,
-  dependencies: { '@aws-sdk/client-secrets-manager': '~3.1164.0' },
+  dependencies: { '@aws-sdk/client-secrets-manager': '3.1164.0' },
   locationFields: ['region_name', 'endpoint_url'],
   // Which of a worker's own credentials is used: a job may not pick another.
   trustFields: ['profile'],

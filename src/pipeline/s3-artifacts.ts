@@ -31,7 +31,7 @@ import { ArtifactSealer } from './sealing.js';
 export const FLAVOR_NAME = 's3';
 const SDK = '@aws-sdk/client-s3';
 /** The optional package this store needs, with the range package.json installs (a test checks it). */
-export const FLAVOR_DEPENDENCIES: Readonly<Record<string, string>> = { [SDK]: '~3.1164.0' };
+export const FLAVOR_DEPENDENCIES: Readonly<Record<string, string>> = { [SDK]: '3.1164.0' };
 /** The schema an s3 store's authentication_secret must have (ZenML's S3 store uses the same). */
 export const S3_AUTH_SCHEMA = 'aws';
 

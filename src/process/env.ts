@@ -213,6 +213,11 @@ export interface EnvSpec {
   secrets?: readonly SecretRequest[] | undefined;
   /** Prefix for the names of `secrets` (not for `vars` or env files, whose names are given). */
   prefix?: string | undefined;
+  /**
+   * Template texts to render with the same reads (`run --mount`), by a name of the caller's; their
+   * missing references are reported together with the variables'.
+   */
+  templates?: Readonly<Record<string, string>> | undefined;
 }
 
 export interface ResolvedEnv {
@@ -222,6 +227,8 @@ export interface ResolvedEnv {
   secretVars: string[];
   /** Backend reads made (one per secret). */
   fetches: number;
+  /** Each of `spec.templates`, rendered, by the same name. */
+  rendered: Record<string, string>;
 }
 
 /**
@@ -270,6 +277,8 @@ export async function resolveEnv(
     );
   }
   requests.push(...(spec.secrets ?? []));
+  const templates = Object.entries(spec.templates ?? {});
+  for (const [, text] of templates) requests.push(...templateReferences(text));
 
   const env: Record<string, string> = {};
   const secretVars: string[] = [];
@@ -319,7 +328,9 @@ export async function resolveEnv(
         'Write the value to a file with `keystack inject` instead.',
       );
   }
-  return { env, secretVars, fetches };
+  const rendered: Record<string, string> = {};
+  for (const [name, text] of templates) rendered[name] = render(text, resolved?.values ?? new Map());
+  return { env, secretVars, fetches, rendered };
 }
 
 // --- Templates ---
@@ -360,7 +371,36 @@ export async function inject(
   const m = typeof manager === 'function' ? await manager() : manager;
   const resolved = await resolveReferences(m, references);
   assertResolved(resolved, m, 'nothing was written');
+  return { text: render(template, resolved.values), references, fetches: resolved.fetches };
+}
+
+function render(template: string, values: ReadonlyMap<string, string>): string {
   // A replacer function: `$&` or `$1` in a value must stay literal.
-  const text = template.replace(TEMPLATE_REFERENCE, (whole) => resolved.values.get(whole) ?? whole);
-  return { text, references, fetches: resolved.fetches };
+  return template.replace(TEMPLATE_REFERENCE, (whole) => values.get(whole) ?? whole);
+}
+
+/** Templates larger than this are refused (a template is a config file, not a data set). */
+const MAX_TEMPLATE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * A template file as UTF-8 text (`inject -i`, `run --mount`): unreadable, oversized or non-UTF-8
+ * files are one-line errors naming `shown` and the option that gave it.
+ */
+export function readTemplate(path: string, shown: string, option: string): string {
+  let data: Buffer;
+  try {
+    data = readFileSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'error';
+    throw new InputError(`cannot read the template ${shown} (${code})`, `Check the path given to ${option}.`);
+  }
+  if (data.length > MAX_TEMPLATE_BYTES)
+    throw new InputError(
+      `the template ${shown} is ${data.length} bytes; at most ${MAX_TEMPLATE_BYTES} are read`,
+      'Split it into smaller templates.',
+    );
+  const text = data.toString('utf8');
+  if (!Buffer.from(text, 'utf8').equals(data))
+    throw new InputError(`the template ${shown} is not UTF-8 text`, 'Convert it to UTF-8 (e.g. with iconv).');
+  return text;
 }

@@ -77,6 +77,47 @@ exit 0
     expect(readFileSync(join(home, 'npm.log'), 'utf8')).toBe('npm rebuild better-sqlite3\n');
   });
 
+  it.each([
+    ['this node’s version', process.versions.node, true],
+    ['another version', '1.2.3', false],
+  ] as const)(
+    'rebuilds against the headers beside node when they are %s, else lets node-gyp fetch them',
+    (_, version, used) => {
+      const home = mkdtempSync(join(tmpdir(), 'keystack-home-'));
+      const fake = join(home, 'bin');
+      mkdirSync(fake);
+      mkdirSync(join(home, 'include/node'), { recursive: true });
+      const [major, minor, patch] = version.split('.');
+      writeFileSync(
+        join(home, 'include/node/node_version.h'),
+        `#define NODE_MAJOR_VERSION ${major}\n#define NODE_MINOR_VERSION ${minor}\n#define NODE_PATCH_VERSION ${patch}\n`,
+      );
+      const rebuilt = join(home, 'rebuilt');
+      // <home>/bin/node: its headers are <home>/include/node, as in an official build's layout.
+      writeFileSync(
+        join(fake, 'node'),
+        `#!/bin/bash
+if [[ $1 == -e && $2 == *better-sqlite3* && ! -e '${rebuilt}' ]]; then exit 1; fi
+exec '${process.execPath}' "$@"
+`,
+        { mode: 0o755 },
+      );
+      writeFileSync(
+        join(fake, 'npm'),
+        `#!/bin/bash
+echo "npm $* nodedir=\${npm_config_nodedir:-}" >> '${home}/npm.log'
+touch '${rebuilt}'
+`,
+        { mode: 0o755 },
+      );
+      const r = script('setup.sh', { HOME: home, KEYSTACK_BIN_DIR: join(home, 'links'), PATH: `${fake}:${BASE_PATH}` });
+      expect(r.status, r.out).toBe(0);
+      expect(readFileSync(join(home, 'npm.log'), 'utf8')).toBe(
+        `npm rebuild better-sqlite3 nodedir=${used ? home : ''}\n`,
+      );
+    },
+  );
+
   it('never replaces a keystack that is not its own link', () => {
     const home = mkdtempSync(join(tmpdir(), 'keystack-home-'));
     mkdirSync(join(home, 'bin'));

@@ -3,7 +3,7 @@
  * file. Output goes to stdout, or to OUT written 0600 and atomically; an existing OUT is kept
  * unless -f. Every missing reference is reported at once, before anything is written.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ExistsError, InputError } from '../../../errors.js';
 import { defineCommand, type CommandInput } from '../../define.js';
@@ -16,9 +16,6 @@ export interface InjectFlags extends ManagerChoice {
   out?: string;
   force?: boolean;
 }
-
-/** Templates larger than this are refused (a template is a config file, not a data set). */
-const MAX_TEMPLATE_BYTES = 16 * 1024 * 1024;
 
 export default defineCommand({
   path: 'inject',
@@ -42,7 +39,7 @@ export default defineCommand({
     ]);
   },
   run: async (ctx, { opts: o }: CommandInput<InjectFlags>) => {
-    const [{ inject }, { formatReference }, { writePrivateFileAtomic }] = await Promise.all([
+    const [{ inject, readTemplate }, { formatReference }, { writePrivateFileAtomic }] = await Promise.all([
       import('../../../process/env.js'),
       import('../../../secrets/reference.js'),
       import('../../../support/atomic-file.js'),
@@ -51,7 +48,7 @@ export default defineCommand({
     // Checked before anything is read from the backend; the write itself refuses a file that
     // appears meanwhile.
     if (out !== undefined && !o.force && existsSync(out)) throw exists(o.out ?? out);
-    const template = o.in === '-' ? ctx.readStdin().toString('utf8') : readTemplate(resolve(ctx.cwd, o.in), o.in);
+    const template = o.in === '-' ? ctx.readStdin().toString('utf8') : readTemplate(resolve(ctx.cwd, o.in), o.in, '-i');
     const r = await inject(() => selectManager(ctx, { manager: o.manager, stack: o.stack }), template);
     const references = r.references.map(formatReference);
     if (out === undefined) return { data: { text: r.text, references }, raw: r.text, reveals: true };
@@ -79,23 +76,4 @@ function exists(path: string): ExistsError {
     `${path} already exists; it was not changed`,
     'Pass -f to overwrite it, or choose another -o path.',
   );
-}
-
-function readTemplate(path: string, shown: string): string {
-  let data: Buffer;
-  try {
-    data = readFileSync(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? 'error';
-    throw new InputError(`cannot read the template ${shown} (${code})`, 'Check the path given to -i.');
-  }
-  if (data.length > MAX_TEMPLATE_BYTES)
-    throw new InputError(
-      `the template ${shown} is ${data.length} bytes; at most ${MAX_TEMPLATE_BYTES} are read`,
-      'Split it into smaller templates.',
-    );
-  const text = data.toString('utf8');
-  if (!Buffer.from(text, 'utf8').equals(data))
-    throw new InputError(`the template ${shown} is not UTF-8 text`, 'Convert it to UTF-8 (e.g. with iconv).');
-  return text;
 }

@@ -10,7 +10,8 @@ import type { Readable } from 'node:stream';
 import { resolve } from 'node:path';
 import { UsageError, type KeystackError } from '../../../errors.js';
 import { ChildStartError } from '../../child-error.js';
-import { resolveEnv, type SecretRequest } from '../../../process/env.js';
+import { readTemplate, resolveEnv, validateEnvName, type SecretRequest } from '../../../process/env.js';
+import { writeMounts } from '../../../process/mount.js';
 import { MaskingStream } from '../../../support/mask-stream.js';
 import { processMasker } from '../../../support/masking.js';
 import type { CommandContext, CommandResult } from '../../context.js';
@@ -25,6 +26,8 @@ export interface RunOptions {
   secrets?: readonly string[] | undefined;
   /** `VAR=VALUE`, the value plain text or a whole `{{name.key}}` reference. */
   env?: readonly string[] | undefined;
+  /** `VAR=TEMPLATE`: VAR names a 0600 file holding the rendered template while the child runs. */
+  mounts?: readonly string[] | undefined;
   prefix?: string | undefined;
   isolated?: boolean | undefined;
   /** Default: on (as `op run` does). */
@@ -36,6 +39,10 @@ export interface RunOptions {
 export async function runCommand(ctx: CommandContext, o: RunOptions): Promise<CommandResult<{ exitCode: number }>> {
   const secrets = (o.secrets ?? []).map(secretOption);
   const vars = envOptions(o.env ?? []);
+  const mounts = mountOptions(o.mounts ?? [], vars);
+  const templates: Record<string, string> = {};
+  for (const [name, m] of Object.entries(mounts))
+    templates[name] = readTemplate(resolve(ctx.cwd, m.template), m.template, '--mount');
   const pick = () => selectManager(ctx, { manager: o.manager, stack: o.stack });
   // A manager named on the command line must exist, even when nothing refers to a secret.
   if (o.manager !== undefined || o.stack !== undefined) await pick();
@@ -44,12 +51,30 @@ export async function runCommand(ctx: CommandContext, o: RunOptions): Promise<Co
     vars,
     secrets,
     prefix: o.prefix,
+    templates,
   });
+  for (const name of Object.keys(mounts)) {
+    if (Object.hasOwn(resolved.env, name))
+      throw new UsageError(
+        `two values map to the environment variable ${name}: --mount ${name}=… and an env file or -s`,
+        'Give the --mount another variable name.',
+      );
+  }
   const base: Record<string, string> = {};
   for (const [k, v] of Object.entries(ctx.env)) {
     if (v !== undefined && (!o.isolated || (ISOLATED_ENV as readonly string[]).includes(k))) base[k] = v;
   }
-  const code = await runChild(ctx, o.command, o.args, { ...base, ...resolved.env }, o.mask ?? true);
+  const rendered: Record<string, { template: string; text: string }> = {};
+  for (const [name, m] of Object.entries(mounts))
+    rendered[name] = { template: m.template, text: resolved.rendered[name] ?? '' };
+  // Written only now, once every reference resolved; removed whichever way the child ends.
+  const files = Object.keys(rendered).length > 0 ? writeMounts(rendered) : undefined;
+  let code: number;
+  try {
+    code = await runChild(ctx, o.command, o.args, { ...base, ...resolved.env, ...files?.paths }, o.mask ?? true);
+  } finally {
+    files?.remove();
+  }
   return { data: { exitCode: code }, exitCode: code };
 }
 
@@ -167,4 +192,28 @@ function envOptions(pairs: readonly string[]): Record<string, string> {
     vars[p.slice(0, eq)] = p.slice(eq + 1);
   }
   return vars;
+}
+
+function mountOptions(
+  specs: readonly string[],
+  vars: Readonly<Record<string, string>>,
+): Record<string, { template: string }> {
+  const mounts: Record<string, { template: string }> = {};
+  for (const spec of specs) {
+    const eq = spec.indexOf('=');
+    if (eq <= 0 || eq === spec.length - 1)
+      throw new UsageError(
+        `invalid --mount ${JSON.stringify(spec)}`,
+        'Give --mount VAR=TEMPLATE: the variable that gets the file path, then the template file, e.g. --mount KUBECONFIG=kubeconfig.tmpl.',
+      );
+    const name = spec.slice(0, eq);
+    validateEnvName(name, 'in --mount');
+    if (Object.hasOwn(mounts, name) || Object.hasOwn(vars, name))
+      throw new UsageError(
+        `the variable ${name} is given twice (--mount${Object.hasOwn(vars, name) ? ' and --env' : ''})`,
+        'Give each --mount its own variable name.',
+      );
+    mounts[name] = { template: spec.slice(eq + 1) };
+  }
+  return mounts;
 }

@@ -11,6 +11,7 @@ export interface RunFlags extends ManagerChoice {
   envFile?: string[];
   secret?: string[];
   env?: string[];
+  mount?: string[];
   prefix?: string;
   isolated?: boolean;
   mask?: boolean;
@@ -39,6 +40,12 @@ export default defineCommand({
       description: 'set VAR to a {{name.key}} reference or plain text (repeatable; wins over env files)',
       repeatable: 'optional',
     },
+    {
+      flags: '--mount <var=template>',
+      description:
+        'render a {{name.key}} template file to a 0600 file that exists only while the command runs, and set VAR to its path (repeatable)',
+      repeatable: 'optional',
+    },
     { flags: '--prefix <prefix>', description: 'prefix for the variable names of -s, e.g. APP_' },
     {
       flags: '--isolated',
@@ -62,11 +69,13 @@ Everything from the command on is passed to it, options included: \`keystack run
 keystack's own options go before the command; \`--\` before it is optional (it is needed for a command whose name starts with -).
 --json is the exception: it is keystack's anywhere before \`--\`, so write \`--\` before a command that takes --json itself.
 Variable names for -s: NAME_KEY upper-cased, characters other than A-Z, 0-9 and _ replaced by _.
+--mount VAR=TEMPLATE is for tools that read a file, not a variable: the rendered file is mode 0600, in a 0700 directory under TMPDIR, and is removed when the command exits (or fails to start).
 ${FORWARDED_SIGNALS.join(', ')} are passed on to the command; keystack exits with its exit code, or 128+N if it died of signal N.
 Example: keystack run --env-file .env -s db -- python train.py`,
   examples: [
     'keystack run --env-file .env -s db -- python train.py',
     'keystack run --isolated --env TOKEN={{api.token}} -- ./deploy.sh',
+    'keystack run --mount KUBECONFIG=kubeconfig.tmpl -- kubectl get pods',
   ],
   /** Printed after the command's own output, which passes through untouched. */
   shape: (z) => z.strictObject({ exitCode: z.number().int() }),
@@ -80,6 +89,7 @@ Example: keystack run --env-file .env -s db -- python train.py`,
       envFiles: opts.envFile,
       secrets: opts.secret,
       env: opts.env,
+      mounts: opts.mount,
       prefix: opts.prefix,
       isolated: opts.isolated,
       mask: opts.mask,
