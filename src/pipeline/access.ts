@@ -85,11 +85,11 @@ export interface VersionedSecret {
 
 export interface GetOptions {
   /** Skip the run's cache and read the current version again (a new record). */
-  fresh?: boolean;
+  fresh?: boolean | undefined;
   /** Only these keys are wanted (a `{{name.key}}` reference): each must be declared, and only they are returned. */
   keys?: readonly string[];
   /** What is being read, for the denial's message (e.g. a reference and the field that holds it). */
-  what?: string;
+  what?: string | undefined;
 }
 
 /** The step's view of its secrets: `context.secrets`. */

@@ -7,7 +7,7 @@
  */
 import { hostname } from 'node:os';
 import { NotFoundError, SecretNotFoundError, SchemaValidationError, UnsupportedOperationError } from '../errors.js';
-import { formatReference, type SecretReference } from '../secrets/reference.js';
+import type { SecretReference } from '../secrets/reference.js';
 import { coerceValues, type SecretSchema } from '../secrets/schema.js';
 import type { Secret, SecretsManager } from '../core/manager.js';
 import { fingerprint, type AccessRecord, type AccessSink } from '../core/provenance.js';
@@ -191,7 +191,8 @@ class StepResolver extends ReferenceResolver {
 
   override async resolveReference(ref: SecretReference, site?: ReferenceSite): Promise<string> {
     const manager = this.requireManager(ref, site);
-    const what = `the reference ${formatReference(ref)}${site ? ` in field '${site.field}' of ${site.type} '${site.component}'` : ''}`;
+    // The reference's text is not quoted: a sensitive field's stored text is masked like a value.
+    const what = site ? `a reference in field '${site.field}' of ${site.type} '${site.component}'` : undefined;
     let s: Secret | null;
     try {
       s = await this.#guard.get(ref.name, { keys: [ref.key], what });
