@@ -1,6 +1,6 @@
 /**
  * A small training pipeline that needs a secret twice:
- * - the `fetch_data` step reads an API token through `context.stack.secretsManager`;
+ * - the `fetch_data` step declares `secrets: ['data_api']` and reads its API token through `context.secrets`;
  * - the artifact store encrypts every step output with `encryption_key={{artifacts.key}}`, a
  *   reference resolved from the same secrets manager when the run first writes an artifact.
  *
@@ -16,9 +16,11 @@ interface Dataset {
 /** Pretends to call a data API; the token never leaves the step. */
 const fetchData = step({
   name: 'fetch_data',
+  // The only secret it may read: any other read fails with code `denied` and is on record.
+  secrets: ['data_api'],
   // Takes the context, so caching is off by default; the data API is cheap to call again.
   run: async ({ rows }: { rows: number }, context): Promise<Dataset> => {
-    const api = await context.stack.secretsManager.get('data_api');
+    const api = await context.secrets.get('data_api');
     const token = api.values['token'];
     if (!token) throw new Error('secret data_api has no token');
     const seed = Array.from(token).reduce((a, c) => (a * 31 + c.charCodeAt(0)) % 9973, 7);

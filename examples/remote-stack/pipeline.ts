@@ -19,8 +19,9 @@ interface Dataset {
 /** Pretends to call a data API; the token never leaves the step. */
 const fetchData = step({
   name: 'fetch_data',
+  secrets: ['data_api'],
   run: async ({ rows }: { rows: number }, context): Promise<Dataset> => {
-    const api = await context.stack.secretsManager.get('data_api');
+    const api = await context.secrets.get('data_api');
     if (!api.values['token']) throw new Error('secret data_api has no token');
     const xs = Array.from({ length: rows }, (_, i) => i / 2);
     return { xs, ys: xs.map((x) => 3 * x + 1) };
@@ -37,8 +38,9 @@ const features = step({
 const embed = step({
   name: 'embed',
   stepOperator: 'gpu',
+  secrets: ['gpu_license'],
   run: async ({ data }: { data: Dataset }, context) => {
-    const licence = await context.stack.secretsManager.get('gpu_license');
+    const licence = await context.secrets.get('gpu_license');
     if (!licence.values['key']) throw new Error('secret gpu_license has no key');
     return data.xs.map((x) => Math.round(Math.sin(x) * 1000) / 1000);
   },

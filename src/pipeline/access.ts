@@ -85,7 +85,11 @@ export interface VersionedSecret {
 
 export interface GetOptions {
   /** Skip the run's cache and read the current version again (a new record). */
-  fresh?: boolean;
+  fresh?: boolean | undefined;
+  /** Only these keys are wanted (a `{{name.key}}` reference): each must be declared, and only they are returned. */
+  keys?: readonly string[];
+  /** What is being read, for the denial's message (e.g. a reference and the field that holds it). */
+  what?: string | undefined;
 }
 
 /** The step's view of its secrets: `context.secrets`. */
@@ -100,15 +104,43 @@ export class SecretGuard implements StepSecrets {
     this.#o = options;
   }
 
+  /**
+   * The keys of `name` the declaration allows (restricted to `keys` when given); a denial is
+   * recorded and thrown. Also for what reads no value (describe, has) and for writes.
+   */
+  authorize(name: string, keys?: readonly string[], what?: string, pinned?: string): 'all' | string[] {
+    const allowed = allowedKeys(this.#o.declaration, name);
+    const stepName = this.#o.reader.step ?? this.#o.reader.component ?? 'unknown';
+    const refused =
+      keys === undefined || allowed === null || allowed === 'all' ? [] : keys.filter((k) => !allowed.includes(k));
+    if (allowed === null || refused.length > 0) {
+      this.#record(name, [...(keys ?? [])], null, pinned, {}, 'denied', null);
+      const asked =
+        allowed === null
+          ? `the secret '${name}'`
+          : `the key${refused.length > 1 ? 's' : ''} ${refused.map((k) => `'${k}'`).join(', ')} of the secret '${name}'`;
+      const declare = allowed === null && keys?.length !== 1 ? name : `${name}.${refused[0] ?? keys?.[0] ?? ''}`;
+      throw new SecretAccessDeniedError(stepName, what === undefined ? asked : `${asked} (${what})`, declare);
+    }
+    return keys === undefined ? allowed : [...keys];
+  }
+
+  /** A write (register, update, patch, delete…) is allowed only with `secrets: '*'`; a refusal is recorded. */
+  authorizeWrite(name: string | undefined, operation: string): void {
+    if (this.#o.declaration.all) return;
+    const stepName = this.#o.reader.step ?? this.#o.reader.component ?? 'unknown';
+    this.#record(name ?? '*', [], null, undefined, {}, 'denied', null);
+    throw new SecretAccessDeniedError(
+      stepName,
+      `secrets: '*', which a step needs to ${operation} ${name === undefined ? 'secrets' : `the secret '${name}'`}`,
+      '*',
+    );
+  }
+
   async get(request: string, options: GetOptions = {}): Promise<Secret> {
     const o = this.#o;
     const { name, version: askedPin } = splitPin(request);
-    const allowed = allowedKeys(o.declaration, name);
-    const stepName = o.reader.step ?? o.reader.component ?? 'unknown';
-    if (allowed === null) {
-      this.#record(name, [], null, askedPin, {}, 'denied', null);
-      throw new SecretAccessDeniedError(stepName, `the secret '${name}'`, name);
-    }
+    const allowed = this.authorize(name, options.keys, options.what, askedPin);
     // A declared pin is what the step reads unless it asks for another pin explicitly.
     const declaredPin = o.declaration.all ? undefined : o.declaration.entries.find((e) => e.name === name)?.version;
     const version = askedPin ?? declaredPin;

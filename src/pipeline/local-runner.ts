@@ -8,23 +8,28 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { ConfigError, KeystackError } from '../errors.js';
+import { ConfigError } from '../errors.js';
+import { CollectingSink } from '../core/provenance.js';
 import { processMasker } from '../support/masking.js';
 import type { Keystack } from '../stack/client.js';
 import { StackRuntime } from '../stack/runtime.js';
 import type { ComponentFlavor } from '../stack/components.js';
+import { loadProvenanceKey } from '../stack/provenance-key.js';
 import { openArtifactStore, type ArtifactStore, type CacheEntry, type StoredArtifact } from './artifacts.js';
 import { loadPipelineModule } from './module.js';
 import {
   computeCacheKey,
   plannedSteps,
   StepFailedError,
+  stepErrorText,
+  warnOpenDeclarations,
   type RunOptions,
   type RunSummary,
   type WorkerLauncher,
 } from './run-common.js';
 import { RunStore, type RunRecord, type StepStatus } from './run-store.js';
 import { cacheEnabled, checkJson, type Pipeline, type StepContext, type StepNode } from './step.js';
+import { componentRecorder, createStepContext } from './step-context.js';
 
 /**
  * Runs one step on this machine and records its result; `started` is when the runner took the
@@ -58,12 +63,49 @@ export async function runOnThisMachine(
   options: RunOptions,
   launch: StepLauncher,
 ): Promise<RunSummary> {
-  const orch = stack.orchestrator;
   const nodes = p.graph();
   const runs = new RunStore(ks.store);
+  const runId = randomUUID();
+  const provenanceKey = () => loadProvenanceKey(ks.configDir, ks.env);
+  // What the orchestrator and the artifact store read for the run is on record too, as theirs.
+  const componentReads = new CollectingSink();
+  stack.resolver.onRead(
+    componentRecorder({
+      runId,
+      pipeline: p.name,
+      attempt: 1,
+      manager: stack.rawSecretsManager,
+      sink: componentReads,
+      provenanceKey,
+    }),
+  );
+  try {
+    return await runSteps(ks, stack, p, nodes, runs, { runId, componentReads, provenanceKey }, options, launch);
+  } finally {
+    stack.resolver.onRead(undefined);
+    const left = componentReads.drain();
+    if (left.length > 0) runs.recordAccess(runId, left);
+  }
+}
+
+async function runSteps(
+  ks: Keystack,
+  stack: StackRuntime,
+  p: Pipeline,
+  nodes: StepNode[],
+  runs: RunStore,
+  {
+    runId,
+    componentReads,
+    provenanceKey,
+  }: { runId: string; componentReads: CollectingSink; provenanceKey: () => Buffer },
+  options: RunOptions,
+  launch: StepLauncher,
+): Promise<RunSummary> {
+  const orch = stack.orchestrator;
   const artifacts = await openArtifactStore(stack.artifactStore, { configDir: ks.configDir, env: ks.env });
   const run: RunRecord = {
-    id: randomUUID(),
+    id: runId,
     pipeline: p.name,
     stack: stack.name,
     orchestrator: orch.name,
@@ -75,7 +117,9 @@ export async function runOnThisMachine(
     error: null,
   };
   runs.createRun(run, plannedSteps(p, nodes));
+  runs.recordAccess(run.id, componentReads.drain());
   options.onRunStart?.(run, stack);
+  warnOpenDeclarations(nodes, options);
 
   const outputs = new Map<string, StoredArtifact>();
   for (const node of nodes) {
@@ -100,7 +144,8 @@ export async function runOnThisMachine(
       }
     }
     options.onStep?.({ runId: run.id, stepId: node.id, status: 'running' });
-    await launch(ks, { stack, artifacts, runs, run, node }, options, started);
+    await launch(ks, { stack, artifacts, runs, run, node, provenanceKey }, options, started);
+    runs.recordAccess(run.id, componentReads.drain());
     const rec = runs.step(run.id, node.id);
     const durationMs = rec.durationMs ?? performance.now() - started;
     if (rec.status !== 'completed' || !rec.output) {
@@ -158,34 +203,46 @@ interface ExecuteArgs {
   runs: RunStore;
   run: RunRecord;
   node: StepNode;
+  provenanceKey: () => Buffer;
 }
 
-/** Runs one step here and records its result; never throws for a failure of the step itself. */
-async function executeStep({ stack, artifacts, runs, run, node }: ExecuteArgs): Promise<void> {
+/**
+ * Runs one step here and records its result, with the step's access records in the same write;
+ * never throws for a failure of the step itself.
+ */
+async function executeStep({ stack, artifacts, runs, run, node, provenanceKey }: ExecuteArgs): Promise<void> {
   const started = performance.now();
   const rec = runs.step(run.id, node.id);
+  const sink = new CollectingSink();
   try {
     const inputs: Record<string, unknown> = { ...node.params };
     for (const [k, a] of Object.entries(rec.inputs)) inputs[k] = await artifacts.read(a.uri);
-    const context: StepContext = {
+    const context = createStepContext({
       stack,
-      stepName: node.step.name,
-      stepId: node.id,
       runId: run.id,
-      pipelineName: run.pipeline,
-    };
+      pipeline: run.pipeline,
+      node,
+      attempt: 1,
+      sink,
+      provenanceKey,
+    });
     const value = await (node.step.run as (i: unknown, c: StepContext) => unknown)(inputs, context);
     checkJson(value, `the output of step '${node.id}'`);
     const output = await artifacts.write(`${run.id}/${node.id}.json`, value);
     // Written by whoever ran the step, once its output is complete: a hit is always readable.
     if (rec.cacheKey !== null) await artifacts.putCacheEntry(rec.cacheKey, { ...output, runId: run.id });
-    runs.finishStep(run.id, node.id, { status: 'completed', output, durationMs: performance.now() - started });
+    runs.finishStep(run.id, node.id, {
+      status: 'completed',
+      output,
+      durationMs: performance.now() - started,
+      records: sink.drain(),
+    });
   } catch (e) {
-    const message = e instanceof Error ? `${e instanceof KeystackError ? '' : `${e.name}: `}${e.message}` : String(e);
     runs.finishStep(run.id, node.id, {
       status: 'failed',
       durationMs: performance.now() - started,
-      error: stack.resolver.mask(message),
+      error: stack.resolver.mask(stepErrorText(e)),
+      records: sink.drain(),
     });
   }
 }
@@ -283,8 +340,25 @@ async function runStep(
   const node = pipeline.graph().find((n) => n.id === stepId);
   if (!node) throw new ConfigError(`pipeline '${pipeline.name}' in ${run.module} has no step '${stepId}' any more`);
   const stack = await StackRuntime.load(ks, { stack: run.stack, componentFlavors });
-  const artifacts = await openArtifactStore(stack.artifactStore, { configDir: ks.configDir, env: ks.env });
-  await executeStep({ stack, artifacts, runs, run, node });
+  const provenanceKey = () => loadProvenanceKey(ks.configDir, ks.env);
+  const componentReads = new CollectingSink();
+  stack.resolver.onRead(
+    componentRecorder({
+      runId: run.id,
+      pipeline: run.pipeline,
+      attempt: 1,
+      manager: stack.rawSecretsManager,
+      sink: componentReads,
+      provenanceKey,
+    }),
+  );
+  try {
+    const artifacts = await openArtifactStore(stack.artifactStore, { configDir: ks.configDir, env: ks.env });
+    await executeStep({ stack, artifacts, runs, run, node, provenanceKey });
+  } finally {
+    const reads = componentReads.drain();
+    if (reads.length > 0) runs.recordAccess(run.id, reads);
+  }
   return runs.step(run.id, stepId).status;
 }
 

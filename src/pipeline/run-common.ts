@@ -4,7 +4,7 @@
  * runner.ts, which loads the remote orchestrator lazily, so that neither imports the other.
  */
 import { createHash } from 'node:crypto';
-import { KeystackError } from '../errors.js';
+import { KeystackError, type ErrorCode } from '../errors.js';
 import type { StackRuntime } from '../stack/runtime.js';
 import type { ComponentFlavor } from '../stack/components.js';
 import type { ValidationLevel } from '../stack/validation.js';
@@ -12,17 +12,38 @@ import type { StoredArtifact } from './artifacts.js';
 import type { RunRecord, StepRecord, StepStatus } from './run-store.js';
 import { cacheEnabled, type Pipeline, type StepNode } from './step.js';
 
-/** A step failed; the message is masked against every secret value the run has read. */
+/**
+ * A step failed; the message is masked against every secret value the run has read. Its code is
+ * `denied` when the step read a secret it did not declare (the stored error starts with `denied: `),
+ * else `step_failed`.
+ */
 export class StepFailedError extends KeystackError {
   readonly runId: string;
   readonly stepId: string;
   constructor(runId: string, stepId: string, message: string) {
-    super('step_failed', `step '${stepId}' failed: ${message}`, {
-      hint: `See the run with \`keystack pipeline runs describe ${runId.slice(0, 8)}\`.`,
+    const denied = message.startsWith(DENIED_PREFIX);
+    const code: ErrorCode = denied ? 'denied' : 'step_failed';
+    super(code, `step '${stepId}' failed: ${message}`, {
+      hint: denied
+        ? `Declare the secret in the step's \`secrets:\` option (step({ name, secrets: ['NAME'], run })); the denial is on record in run ${runId.slice(0, 8)}.`
+        : `See the run with \`keystack pipeline runs describe ${runId.slice(0, 8)}\`.`,
     });
     this.runId = runId;
     this.stepId = stepId;
   }
+}
+
+const DENIED_PREFIX = 'denied: ';
+
+/**
+ * A step's error as the run history stores it (unmasked; the caller masks). A denial keeps its
+ * code in front, so that the step's record and every orchestrator's client show `denied`, even
+ * when the step ran in another process or on a worker.
+ */
+export function stepErrorText(e: unknown): string {
+  if (!(e instanceof Error)) return String(e);
+  if (!(e instanceof KeystackError)) return `${e.name}: ${e.message}`;
+  return e.code === 'denied' ? `${DENIED_PREFIX}${e.message}` : e.message;
 }
 
 export interface StepEvent {
@@ -59,6 +80,11 @@ export interface RunOptions {
   codeRoot?: string | undefined;
   /** bullmq: files of worker public keys whose step results this run accepts, besides the trust list and KEYSTACK_TRUSTED_WORKER_KEYS. */
   trustWorkerKeys?: readonly string[] | undefined;
+  /**
+   * Warnings of the run, one line each (a step with `secrets: '*'`, once per step and run).
+   * @default written to stderr
+   */
+  onWarning?: ((message: string) => void) | undefined;
 }
 
 export interface RunSummary {
@@ -66,6 +92,17 @@ export interface RunSummary {
   steps: StepRecord[];
   /** Each step's output, by step id (read back from the artifact store). */
   outputs: Record<string, unknown>;
+}
+
+/** Warns, once per step of the run, about each step that opted out of least privilege with `secrets: '*'`. */
+export function warnOpenDeclarations(nodes: readonly StepNode[], options: Pick<RunOptions, 'onWarning'>): void {
+  const warn = options.onWarning ?? ((m: string) => process.stderr.write(`warning: ${m}\n`));
+  for (const n of nodes) {
+    if (n.step.declaration.all)
+      warn(
+        `step '${n.id}' declares secrets: '*', so it may read and change every secret of the stack; declare the secrets it reads instead`,
+      );
+  }
 }
 
 /** The cache key: the step's code and name, its parameters, and the contents of its inputs. */

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { NotFoundError, UsageError } from '../errors.js';
 import type { ConfigStore } from '../stack/config-store.js';
+import type { AccessRecord } from '../core/provenance.js';
 import type { StoredArtifact } from './artifacts.js';
 
 /** `interrupted`: the process running it ended (killed, crashed) before the run finished. */
@@ -185,6 +186,8 @@ export class RunStore {
       durationMs: number;
       error?: string | undefined;
       cachedFrom?: string | undefined;
+      /** The step attempt's secret accesses, stored in the same transaction as its status. */
+      records?: readonly AccessRecord[] | undefined;
     },
   ): void {
     this.#store.tx(() =>
@@ -203,6 +206,18 @@ export class RunStore {
           stepId,
         ),
     );
+  }
+
+  /**
+   * Secret accesses made for a run outside any step (the orchestrator, the artifact store's own
+   * reads of its `{{references}}`). Validates its arguments; storing them is the provenance
+   * store's (not yet on this branch).
+   */
+  recordAccess(runId: string, records: readonly AccessRecord[]): void {
+    if (typeof runId !== 'string' || runId === '') throw new UsageError('recordAccess needs a run id');
+    for (const r of records) {
+      if (r.runId !== runId) throw new UsageError(`an access record of run ${r.runId} was given for run ${runId}`);
+    }
   }
 
   /** What a remote worker reported for a step (the state kept in Redis), copied into the history. */

@@ -6,6 +6,7 @@
 import type { Keystack } from '../stack/client.js';
 import { StackRuntime } from '../stack/runtime.js';
 import { assertValid, validatePipeline, validateRuntime, validationLevelFrom } from '../stack/validation.js';
+import { checkDeclarations } from './declarations.js';
 import { orchestratorFor } from './orchestrators.js';
 import type { RunOptions, RunSummary } from './run-common.js';
 import type { Pipeline } from './step.js';
@@ -22,9 +23,12 @@ export { defaultWorker, runStepWorker, withStdoutTo } from './local-runner.js';
 
 export async function runPipeline(ks: Keystack, p: Pipeline, options: RunOptions = {}): Promise<RunSummary> {
   const stack = await StackRuntime.load(ks, { stack: options.stack, componentFlavors: options.componentFlavors });
-  const report = await validateRuntime(stack, options.level ?? validationLevelFrom(ks.env));
-  // Before anything runs or is recorded: the pipeline's step operators are checked with the stack.
+  const level = options.level ?? validationLevelFrom(ks.env);
+  const report = await validateRuntime(stack, level);
+  // Before anything runs or is recorded: the pipeline's step operators and the secrets its steps
+  // declare are checked with the stack.
   report.problems.push(...validatePipeline(p, stack));
+  report.problems.push(...(await checkDeclarations(p, stack, level)).problems);
   assertValid(report);
   return orchestratorFor(stack.orchestrator).run(ks, stack, p, options);
 }

@@ -8,11 +8,18 @@
  */
 import { ConfigError } from '../errors.js';
 import type { StackRuntime } from '../stack/runtime.js';
+import { parseDeclaration, type SecretDeclaration, type SecretsOption, type StepSecrets } from './access.js';
 
 /** What a step gets as its second argument. */
 export interface StepContext {
-  /** The stack the run uses; `stack.secretsManager` reads secrets (each fetched once per run). */
+  /**
+   * The stack the run uses, seen through the step's declaration: `stack.secretsManager` is the
+   * same guarded view as `secrets`, and a component field that is a `{{reference}}` resolves only
+   * if the step declared that secret (or key).
+   */
   readonly stack: StackRuntime;
+  /** The secrets the step declared in `step({ secrets })`, each read once per run unless `{ fresh: true }`. */
+  readonly secrets: StepSecrets;
   readonly stepName: string;
   /** Unique within the run: the step name, or `name_2`, … when a step is called again. */
   readonly stepId: string;
@@ -43,6 +50,12 @@ export interface StepOptions<I, O> {
    * the orchestrator's own workers. Needs a remote orchestrator (bullmq). @default none
    */
   stepOperator?: string;
+  /**
+   * The secrets the step reads: a name is the whole secret, `name.key` one key, `name@V` a pinned
+   * version. A read of anything else fails with SecretAccessDeniedError (code `denied`). `'*'`
+   * allows every secret and writes, and is warned about on every run. @default none: the step reads no secret
+   */
+  secrets?: SecretsOption;
   run: (inputs: I, context: StepContext) => Promise<O> | O;
 }
 
@@ -54,6 +67,10 @@ export interface StepDefinition<I = Record<string, unknown>, O = unknown> {
   readonly usesContext: boolean;
   /** The step operator that runs it; undefined: the orchestrator does. */
   readonly stepOperator: string | undefined;
+  /** The `secrets` option as written. */
+  readonly secrets: SecretsOption | undefined;
+  /** What the step may read, parsed from `secrets`. */
+  readonly declaration: SecretDeclaration;
   readonly run: (inputs: I, context: StepContext) => Promise<O> | O;
 }
 
@@ -100,12 +117,15 @@ export function step<I = Record<string, never>, O = unknown>(options: StepOption
       hint: 'See them with `keystack step-operator list`.',
     });
   }
+  const declaration = parseDeclaration(options.name, options.secrets);
   const definition: StepDefinition<I, O> = {
     kind: 'keystack.step',
     name: options.name,
     enableCache: options.enableCache,
     usesContext: options.run.length >= 2,
     stepOperator: options.stepOperator,
+    secrets: options.secrets,
+    declaration,
     run: options.run,
   };
   const call = (inputs: Record<string, unknown> = {}): StepOutput<O> => {

@@ -43,6 +43,21 @@ export class SecretReferenceError extends KeystackError {
   }
 }
 
+/**
+ * A secret read by a component's own code (the orchestrator, the artifact store writing outputs),
+ * for the run's provenance. `values` holds what was read, only so that the run can fingerprint
+ * it; it is never kept.
+ */
+export interface ComponentRead {
+  /** `artifact-store:NAME`, `container-registry:NAME`, … */
+  component: string;
+  secret: string;
+  keys: string[];
+  values: Readonly<Record<string, string>>;
+  outcome: 'read' | 'not_found' | 'error';
+  errorCode: string | null;
+}
+
 export interface ResolverOptions {
   /** The stack's secrets manager, or undefined when the stack has none. */
   manager: SecretsManager | undefined;
@@ -56,6 +71,7 @@ export class ReferenceResolver {
   readonly #masker: Masker = processMasker;
   /** Backend reads made through this resolver (one per secret name at most, unless forgotten). */
   fetches = 0;
+  #onRead: ((r: ComponentRead) => void) | undefined;
 
   constructor(options: ResolverOptions) {
     this.manager = options.manager;
@@ -70,23 +86,51 @@ export class ReferenceResolver {
   }
 
   async resolveReference(ref: SecretReference, site?: ReferenceSite): Promise<string> {
-    if (!this.manager) {
-      throw new SecretReferenceError(
-        ref,
-        site,
-        'no_manager',
-        `stack '${this.stackName}' has no secrets manager`,
-        `Add one with \`keystack stack update ${this.stackName} -x NAME\`.`,
-      );
+    const manager = this.requireManager(ref, site);
+    const who = site && `${site.type}:${site.component}`;
+    let secret: Secret | null;
+    try {
+      secret = await this.secret(ref.name);
+    } catch (e) {
+      this.reportRead(who, ref.name, [ref.key], {}, 'error', e);
+      throw e;
     }
-    const secret = await this.secret(ref.name);
+    try {
+      const v = this.valueOf(ref, site, secret, manager);
+      this.reportRead(who, ref.name, [ref.key], { [ref.key]: v }, 'read');
+      return v;
+    } catch (e) {
+      this.reportRead(who, ref.name, [ref.key], {}, 'not_found');
+      throw e;
+    }
+  }
+
+  /** The manager, or the error of a reference on a stack without one. */
+  protected requireManager(ref: SecretReference, site: ReferenceSite | undefined): SecretsManager {
+    if (this.manager) return this.manager;
+    throw new SecretReferenceError(
+      ref,
+      site,
+      'no_manager',
+      `stack '${this.stackName}' has no secrets manager`,
+      `Add one with \`keystack stack update ${this.stackName} -x NAME\`.`,
+    );
+  }
+
+  /** The referenced value of `secret` (null: it does not exist), or the error that names what is missing. */
+  protected valueOf(
+    ref: SecretReference,
+    site: ReferenceSite | undefined,
+    secret: Secret | null,
+    manager: SecretsManager,
+  ): string {
     if (!secret) {
       const dotted = dottedNameNote(ref);
       throw new SecretReferenceError(
         ref,
         site,
         'missing_secret',
-        `secret '${ref.name}' does not exist in ${this.manager.where}${dotted ? `; ${dotted}` : ''}`,
+        `secret '${ref.name}' does not exist in ${manager.where}${dotted ? `; ${dotted}` : ''}`,
         dotted ? DOTTED_NAME_HINT : `Register it with \`keystack stack register-secrets ${this.stackName}\`.`,
       );
     }
@@ -103,6 +147,40 @@ export class ReferenceResolver {
       );
     }
     return v;
+  }
+
+  /**
+   * Where reads made by components' own code are reported, for the run's provenance (undefined:
+   * nowhere). Steps' reads are not: the step's guard records those.
+   */
+  onRead(hook: ((r: ComponentRead) => void) | undefined): void {
+    this.#onRead = hook;
+  }
+
+  /** A secret read for a component (`who`: `artifact-store:NAME`), reported to the onRead hook. */
+  async secretFor(who: string, name: string): Promise<Secret | null> {
+    try {
+      const s = await this.secret(name);
+      if (s) this.reportRead(who, name, Object.keys(s.values), s.values, 'read');
+      else this.reportRead(who, name, [], {}, 'not_found');
+      return s;
+    } catch (e) {
+      this.reportRead(who, name, [], {}, 'error', e);
+      throw e;
+    }
+  }
+
+  protected reportRead(
+    who: string | undefined,
+    secret: string,
+    keys: string[],
+    values: Readonly<Record<string, string>>,
+    outcome: ComponentRead['outcome'],
+    error?: unknown,
+  ): void {
+    if (!this.#onRead || who === undefined) return;
+    const errorCode = outcome === 'error' ? (error instanceof KeystackError ? error.code : 'error') : null;
+    this.#onRead({ component: who, secret, keys, values, outcome, errorCode });
   }
 
   /** A secret by name, read once per run; null when it does not exist. */

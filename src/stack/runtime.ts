@@ -50,7 +50,12 @@ export class ResolvedComponent {
    * run like references; null when it does not exist or the stack has no secrets manager.
    */
   secret(name: string): Promise<Secret | null> {
-    return this.#resolver.secret(name);
+    return this.#resolver.secretFor(`${COMPONENT_LABEL[this.type]}:${this.name}`, name);
+  }
+
+  /** The same component with its references resolved through `resolver` (a step's guarded view). */
+  through(resolver: ReferenceResolver): ResolvedComponent {
+    return new ResolvedComponent(this.record, this.flavor, resolver);
   }
 
   get hasSecretsManager(): boolean {
@@ -99,6 +104,8 @@ export class StackRuntime {
   readonly #manager: SecretsManager | undefined;
   readonly #stepOperators: readonly ResolvedComponent[];
   #runManager: SecretsManager | undefined;
+  /** Set on a step's view: `secretsManager` and `rawSecretsManager` are both this guarded manager. */
+  readonly #viewManager: SecretsManager | undefined;
 
   private constructor(o: {
     record: StackRecord;
@@ -108,7 +115,9 @@ export class StackRuntime {
     stepOperators: readonly ResolvedComponent[];
     resolver: ReferenceResolver;
     manager: SecretsManager | undefined;
+    viewManager?: SecretsManager | undefined;
   }) {
+    this.#viewManager = o.viewManager;
     this.#stepOperators = o.stepOperators;
     this.record = o.record;
     this.orchestrator = o.orchestrator;
@@ -148,6 +157,23 @@ export class StackRuntime {
     });
   }
 
+  /**
+   * The stack as a step sees it: every component resolves its references through `resolver` (the
+   * step's guarded resolver), and the secrets manager is `manager` (the step's guarded view).
+   */
+  view(resolver: ReferenceResolver, manager: SecretsManager | undefined): StackRuntime {
+    return new StackRuntime({
+      record: this.record,
+      orchestrator: this.orchestrator.through(resolver),
+      artifactStore: this.artifactStore.through(resolver),
+      containerRegistry: this.containerRegistry?.through(resolver),
+      stepOperators: this.#stepOperators.map((c) => c.through(resolver)),
+      resolver,
+      manager: this.#manager && manager,
+      viewManager: this.#manager && manager,
+    });
+  }
+
   get name(): string {
     return this.record.name;
   }
@@ -164,7 +190,7 @@ export class StackRuntime {
         `Add one with \`keystack stack update ${this.name} -x NAME\`.`,
       );
     }
-    return (this.#runManager ??= runManager(this.#manager, this.resolver));
+    return (this.#runManager ??= this.#viewManager ?? runManager(this.#manager, this.resolver));
   }
 
   /** The underlying manager record, for validation (no run cache). */
@@ -204,7 +230,9 @@ export class StackRuntime {
     const reg = this.containerRegistry;
     const secretName = await reg?.getString('authentication_secret');
     if (!reg || secretName === undefined) return undefined;
-    const secret = this.hasSecretsManager ? await this.resolver.secret(secretName) : null;
+    const secret = this.hasSecretsManager
+      ? await this.resolver.secretFor(`container-registry:${reg.name}`, secretName)
+      : null;
     if (!secret) {
       throw new NotFoundError(
         `the authentication secret '${secretName}' of container-registry '${reg.name}' does not exist${this.hasSecretsManager ? '' : ` (stack '${this.name}' has no secrets manager)`}`,

@@ -174,6 +174,15 @@ export function assertValid(report: ValidationReport): void {
     hints.push(
       `Add it with \`keystack stack update ${report.stack} --step-operator ${op}\` (register it first with \`keystack step-operator register ${op} --flavor=bullmq ...\`).`,
     );
+  const declared = [
+    ...new Set(
+      report.problems.flatMap((p) => /^step '[^']*' declares (?:key '[^']*' of )?secret '([^']+)'/.exec(p)?.[1] ?? []),
+    ),
+  ];
+  if (declared.length > 0)
+    hints.push(
+      `Register ${declared.length > 1 ? 'them' : 'it'} (\`keystack secret register ${declared[0] ?? ''} --KEY=VALUE\`), or take ${declared.length > 1 ? 'them' : 'it'} out of the step's \`secrets:\` option; see \`keystack pipeline validate FILE\`.`,
+    );
   if (report.problems.some((p) => p.startsWith('step operators need the bullmq orchestrator'))) {
     hints.push(
       `Run the pipeline on a stack with a bullmq orchestrator (\`keystack stack update ${report.stack} -o NAME\`), or remove stepOperator from those steps.`,

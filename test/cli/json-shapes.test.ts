@@ -123,6 +123,7 @@ const SCENARIOS: Scenario[] = [
   { path: 'stack set', args: ['default'] },
   // The example pipeline reads data_api.token.
   { path: 'secret register', args: ['data_api', '--token=@-'], input: 'token-value-5678' },
+  { path: 'pipeline validate', args: ['examples/pipeline/pipeline.ts'] },
   { path: 'pipeline run', args: ['examples/pipeline/pipeline.ts'] },
   { path: 'pipeline runs list', args: [] },
   { path: 'pipeline runs describe', args: ['RUN_ID'] },

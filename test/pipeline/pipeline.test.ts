@@ -172,6 +172,7 @@ describe('pipelines on the local orchestrator', () => {
     await (await ks.secretsManager()).register('api', { token: 'tok-SECRET-123' });
     const leak = step({
       name: 'leak',
+      secrets: ['api'],
       run: async (_i: Record<string, never>, ctx: StepContext) => {
         const t = (await ctx.stack.secretsManager.get('api')).values['token'];
         throw new Error(`login failed for token ${t}`);

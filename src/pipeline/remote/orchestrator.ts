@@ -13,7 +13,16 @@ import type { Keystack } from '../../stack/client.js';
 import { COMPONENT_LABEL } from '../../stack/config-store.js';
 import type { StackRuntime } from '../../stack/runtime.js';
 import { RunStore, type RunRecord, type StepStatus } from '../run-store.js';
-import { plannedSteps, StepFailedError, type RunOptions, type RunSummary } from '../run-common.js';
+import {
+  plannedSteps,
+  StepFailedError,
+  warnOpenDeclarations,
+  type RunOptions,
+  type RunSummary,
+} from '../run-common.js';
+import { componentRecorder } from '../step-context.js';
+import { CollectingSink } from '../../core/provenance.js';
+import { loadProvenanceKey } from '../../stack/provenance-key.js';
 import type { Pipeline, StepNode } from '../step.js';
 import type { SignedMessage } from '../../support/signing.js';
 import { openResult, signJob, snapshotHash, stepOutputUri, type JobEnvelope } from './envelope.js';
@@ -100,13 +109,32 @@ export async function runOnWorkers(
   };
   const trusted = clientTrustedWorkers(ks, options.trustWorkerKeys);
   const key = ownKey(ks.configDir, 'client');
-  const { redis, url } = await connectOrchestrator(stack);
+  const runId = randomUUID();
+  // The orchestrator's own reads (its Redis URL) are on record as its, not a step's.
+  const componentReads = new CollectingSink();
+  stack.resolver.onRead(
+    componentRecorder({
+      runId,
+      pipeline: p.name,
+      attempt: 1,
+      manager: stack.rawSecretsManager,
+      sink: componentReads,
+      provenanceKey: () => loadProvenanceKey(ks.configDir, ks.env),
+    }),
+  );
+  let connected: Awaited<ReturnType<typeof connectOrchestrator>>;
+  try {
+    connected = await connectOrchestrator(stack);
+  } finally {
+    stack.resolver.onRead(undefined);
+  }
+  const { redis, url } = connected;
   await checkStepOperatorRedis(stack, nodes, url);
   const bullmq = await loadBullmq();
   const queues = queueSource(bullmq, redis);
   const runs = new RunStore(ks.store);
   const run: RunRecord = {
-    id: randomUUID(),
+    id: runId,
     pipeline: p.name,
     stack: stack.name,
     orchestrator: stack.orchestrator.name,
@@ -119,6 +147,8 @@ export async function runOnWorkers(
   };
   try {
     runs.createRun(run, plannedSteps(p, nodes), { remote: 'bullmq' });
+    runs.recordAccess(run.id, componentReads.drain());
+    warnOpenDeclarations(nodes, options);
     const policy = retryPolicy(snapshot);
     const deadline = Date.parse(run.startedAt) + policy.deadlineSeconds * 1000;
     const hash = snapshotHash(snapshot);

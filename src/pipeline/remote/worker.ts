@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join, relative, resolve, isAbsolute } from 'node:path';
-import { ConfigError, KeystackError } from '../../errors.js';
+import { ConfigError, KeystackError, SecretAccessDeniedError } from '../../errors.js';
 import { processMasker } from '../../support/masking.js';
 import type { SigningKey } from '../../support/signing.js';
 import { Keystack } from '../../stack/client.js';
@@ -24,8 +24,11 @@ import type { SingleComponentType } from '../../stack/config-store.js';
 import type { ComponentFlavor } from '../../stack/components.js';
 import { StackRuntime } from '../../stack/runtime.js';
 import { loadPipelineModule } from '../module.js';
-import { computeCacheKey } from '../run-common.js';
+import { computeCacheKey, stepErrorText } from '../run-common.js';
 import { cacheEnabled, checkJson, type Pipeline, type StepContext, type StepNode } from '../step.js';
+import { createStepContext } from '../step-context.js';
+import { CollectingSink, type AccessSink } from '../../core/provenance.js';
+import { loadProvenanceKey } from '../../stack/provenance-key.js';
 import type { StoredArtifact } from '../artifacts.js';
 import {
   checkSnapshot,
@@ -146,6 +149,8 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
   // One connection for state and adding jobs (fails fast), one per BullMQ worker (blocking).
   const redis = await openRedis(o.redisUrl, { who, source, blocking: false });
   const queues = queueSource(bullmq, redis);
+  // Read from the worker's own config dir (or its environment), never from a job.
+  let provenanceKey: Buffer | undefined;
   // Keyed by run and snapshot: a run's stack is built once, from the snapshot its client signed.
   const runs = new Map<string, Promise<RunContext>>();
 
@@ -237,11 +242,18 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
     await setStepState(redis, runId, stepId, sign(envelope, { status: 'running', attempts: attempt, startedAt }));
     log(`${runId.slice(0, 8)} ${stepId}: running (attempt ${attempt} of ${envelope.attempts})`);
     let ctx: RunContext | undefined;
+    // This attempt's secret accesses; carrying them back in the signed result is still to come.
+    const sink = new CollectingSink();
     try {
       // Before anything is built from the stack, and so before any request goes anywhere.
       await checkJobStack(data.stack, pins, o.componentFlavors);
       ctx = await runContext(envelope, data.stack);
-      const result = await runOne(ctx, envelope, policy.timeoutSeconds);
+      const result = await runOne(ctx, envelope, policy.timeoutSeconds, {
+        attempt,
+        worker: id,
+        sink,
+        provenanceKey: () => (provenanceKey ??= loadProvenanceKey(own.configDir, env)),
+      });
       const final = { ...result, attempts: attempt, startedAt, durationMs: performance.now() - started };
       const after = await finishStepState(redis, runId, stepId, sign(envelope, final));
       log(`${runId.slice(0, 8)} ${stepId}: ${final.status} in ${Math.round(final.durationMs)} ms`);
@@ -330,13 +342,13 @@ class ReplayedJobError extends JobRefusedError {
 
 /** Either way, the message is masked against every value this process has read. */
 function maskedMessage(e: unknown, ctx: RunContext | undefined): string {
-  const raw = e instanceof Error ? `${e instanceof KeystackError ? '' : `${e.name}: `}${e.message}` : String(e);
+  const raw = stepErrorText(e);
   return ctx ? ctx.stack.resolver.mask(raw) : processMasker.mask(raw);
 }
 
-/** Retrying cannot help: the worker's code or setup is wrong, not the step's luck. */
+/** Retrying cannot help: the worker's code or setup is wrong, or the step reads what it did not declare. */
 function isUnrecoverable(e: unknown): boolean {
-  return e instanceof CodeMismatchError || e instanceof ConfigError;
+  return e instanceof CodeMismatchError || e instanceof ConfigError || e instanceof SecretAccessDeniedError;
 }
 
 export class CodeMismatchError extends ConfigError {}
@@ -429,6 +441,7 @@ async function runOne(
   ctx: RunContext,
   envelope: JobEnvelope,
   timeoutSeconds: number,
+  attempt: { attempt: number; worker: string; sink: AccessSink; provenanceKey: () => Buffer },
 ): Promise<Omit<StepResult, 'runId' | 'stepId' | 'worker'>> {
   const stepId = envelope.step.id;
   const node = ctx.nodes.find((n) => n.id === stepId);
@@ -454,13 +467,13 @@ async function runOne(
       }
     }
   }
-  const context: StepContext = {
+  const context = createStepContext({
     stack: ctx.stack,
-    stepName: node.step.name,
-    stepId: node.id,
     runId: envelope.runId,
-    pipelineName: envelope.pipeline,
-  };
+    pipeline: envelope.pipeline,
+    node,
+    ...attempt,
+  });
   const running = Promise.resolve((node.step.run as (i: unknown, c: StepContext) => unknown)(inputs, context));
   const value = timeoutSeconds > 0 ? await withTimeout(running, timeoutSeconds) : await running;
   checkJson(value, `the output of step '${node.id}'`);

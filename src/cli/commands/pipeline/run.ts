@@ -4,6 +4,7 @@ import type { CommandContext } from '../../context.js';
 import { defineCommand, type CommandInput } from '../../define.js';
 import { views } from '../../shapes.js';
 import { formatDuration, stepView } from './format.js';
+import { declarationText } from './validate.js';
 
 interface RunOptions {
   pipeline?: string;
@@ -65,6 +66,10 @@ async function run(ctx: CommandContext, file: string, o: RunOptions) {
   const pick = await stackContext(ctx);
   const stack = pick.kind === 'active' ? undefined : (await contextStack(ctx, pick)).name;
   const loaded = await loadPipelineModule(file, o.pipeline, ctx.cwd);
+  // What each step may read, before anything runs (names only, never a value).
+  const { declaredSecrets } = await import('../../../pipeline/declarations.js');
+  for (const n of loaded.pipeline.graph())
+    ctx.out.note(`  ${n.id} reads: ${declarationText(declaredSecrets(n.step.declaration))}`);
   const summary = await runPipeline(ks, loaded.pipeline, {
     stack,
     module: { path: loaded.module, exportName: loaded.exportName },
@@ -73,6 +78,7 @@ async function run(ctx: CommandContext, file: string, o: RunOptions) {
     codeRoot: o.codeRoot === undefined ? undefined : resolve(ctx.cwd, o.codeRoot),
     trustWorkerKeys: o.trustWorkerKey?.map((f) => resolve(ctx.cwd, f)),
     worker: selfWorker(),
+    onWarning: (m) => ctx.out.warn(m),
     onRunStart: (run, stack) =>
       ctx.out.note(
         `Running pipeline '${run.pipeline}' on stack '${stack.name}' (orchestrator '${stack.orchestrator.name}', flavor ${stack.orchestrator.flavor.name}); run ${run.id}`,

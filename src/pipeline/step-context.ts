@@ -1,0 +1,253 @@
+/**
+ * The one place a step's context is built, wherever the step runs (`local`, the `local_process`
+ * step process, a bullmq worker): `context.secrets` and `context.stack` both read through the
+ * step's SecretGuard, so a step reads only what it declared, and every read is recorded in the
+ * sink the caller gives. How a secret is read is injectable (`read`), so that a step child can
+ * read over a channel to its parent instead of holding credentials itself.
+ */
+import { hostname } from 'node:os';
+import { NotFoundError, SecretNotFoundError, SchemaValidationError, UnsupportedOperationError } from '../errors.js';
+import type { SecretReference } from '../secrets/reference.js';
+import { coerceValues, type SecretSchema } from '../secrets/schema.js';
+import type { Secret, SecretsManager } from '../core/manager.js';
+import { fingerprint, type AccessRecord, type AccessSink } from '../core/provenance.js';
+import { ReferenceResolver, type ComponentRead, type ReferenceSite } from '../stack/references.js';
+import type { StackRuntime } from '../stack/runtime.js';
+import { allowedKeys, SecretGuard, type GuardOptions, type SecretDeclaration } from './access.js';
+import type { StepContext, StepNode } from './step.js';
+
+export interface StepContextOptions {
+  /** The run's own (unguarded) stack: what the orchestrator and the artifact store use. */
+  stack: StackRuntime;
+  runId: string;
+  pipeline: string;
+  node: StepNode;
+  attempt: number;
+  /** The worker's name on a remote run; undefined on this machine. */
+  worker?: string | undefined;
+  /** @default os.hostname() */
+  host?: string | undefined;
+  /** Where the step's access records go; the runner stores them with the step's status. */
+  sink: AccessSink;
+  /** The provenance key, asked for on the first value read (the file is created on first use). */
+  provenanceKey: () => Buffer;
+  /**
+   * How a declared secret is read. @default through the run's cache of `stack` (one backend read
+   * per secret and run; `fresh` reads again)
+   */
+  read?: GuardOptions['read'] | undefined;
+}
+
+/** The operations of a manager that change secrets: a step needs `secrets: '*'` for them. */
+const WRITES = new Set(['register', 'update', 'patch', 'upsert', 'delete', 'deleteAll', 'validate']);
+
+export function createStepContext(o: StepContextOptions): StepContext {
+  const { stack, node } = o;
+  const raw = stack.rawSecretsManager;
+  let key: Buffer | undefined;
+  const guard = new SecretGuard({
+    reader: {
+      runId: o.runId,
+      pipeline: o.pipeline,
+      step: node.id,
+      component: undefined,
+      attempt: o.attempt,
+      worker: o.worker,
+      host: o.host ?? hostname(),
+    },
+    declaration: node.step.declaration,
+    manager: managerOf(raw),
+    read: o.read ?? cachedRead(stack),
+    fingerprint: (v) => fingerprint((key ??= o.provenanceKey()), v),
+    sink: o.sink,
+    where: raw?.where ?? `stack '${stack.name}' (it has no secrets manager)`,
+  });
+  const manager = stack.hasSecretsManager
+    ? guardedManager(stack.secretsManager, guard, node.step.declaration)
+    : undefined;
+  const resolver = new StepResolver(stack.resolver, guard, manager);
+  return {
+    stack: stack.view(resolver, manager),
+    secrets: guard,
+    stepName: node.step.name,
+    stepId: node.id,
+    runId: o.runId,
+    pipelineName: o.pipeline,
+  };
+}
+
+/** The manager fields of a record; empty on a stack without a secrets manager. */
+function managerOf(m: SecretsManager | undefined): AccessRecord['manager'] {
+  return m ? { uuid: m.uuid, name: m.name, flavor: m.flavor.name } : { uuid: '', name: '', flavor: '' };
+}
+
+/** Reads through the run's cache, so that a step and the components see one value per run. */
+function cachedRead(stack: StackRuntime): GuardOptions['read'] {
+  return async (name, { fresh, version }) => {
+    if (!stack.hasSecretsManager) {
+      throw new NotFoundError(
+        `stack '${stack.name}' has no secrets manager`,
+        `Add one with \`keystack stack update ${stack.name} -x NAME\`.`,
+      );
+    }
+    if (version !== undefined) {
+      const flavor = stack.rawSecretsManager?.flavor.name ?? 'secrets manager';
+      throw new UnsupportedOperationError(
+        flavor,
+        `read version ${version} of secret '${name}'`,
+        'a step cannot read a pinned version yet',
+        `Declare '${name}' without @${version} to read its current version.`,
+      );
+    }
+    if (fresh) stack.resolver.forget(name);
+    const s = await stack.resolver.secret(name);
+    return s && { secret: { ...s, values: { ...s.values } }, version: null };
+  };
+}
+
+/**
+ * `context.stack.secretsManager`: reads go through the guard (list shows only declared names);
+ * writes need `secrets: '*'`. Everything else (where, name, schema) is the run's manager's.
+ */
+function guardedManager(inner: SecretsManager, guard: SecretGuard, declaration: SecretDeclaration): SecretsManager {
+  return new Proxy(inner, {
+    get(target, prop) {
+      if (prop === 'get') {
+        return async (name: string, schema?: SecretSchema<unknown>) => {
+          const s = await guard.get(name);
+          return schema ? typed(s, schema) : s;
+        };
+      }
+      if (prop === 'describe') {
+        return async (name: string) => {
+          const allowed = guard.authorize(name);
+          const d = await target.describe(name);
+          return allowed === 'all' ? d : { ...d, keys: d.keys.filter((k) => allowed.includes(k)) };
+        };
+      }
+      if (prop === 'has') {
+        return async (name: string) => {
+          guard.authorize(name);
+          return target.has(name);
+        };
+      }
+      if (prop === 'list') {
+        return async () => {
+          const names = await target.list();
+          return declaration.all ? names : names.filter((n) => allowedKeys(declaration, n) !== null);
+        };
+      }
+      const value: unknown = Reflect.get(target, prop);
+      if (typeof prop === 'string' && WRITES.has(prop) && typeof value === 'function') {
+        const fn = value as (...args: unknown[]) => unknown;
+        return async (...args: unknown[]) => {
+          guard.authorizeWrite(typeof args[0] === 'string' ? args[0] : undefined, prop);
+          return fn(...args);
+        };
+      }
+      return value;
+    },
+  });
+}
+
+function typed(s: Secret, schema: SecretSchema<unknown>): Secret & { data: unknown } {
+  if (s.schema !== schema.name) {
+    throw new SchemaValidationError(
+      schema.name,
+      [{ key: '', message: `secret '${s.name}' was registered with schema '${s.schema}'` }],
+      `Register it again with \`keystack secret register ${s.name} --schema=${schema.name} ...\`.`,
+    );
+  }
+  return { ...s, data: coerceValues(schema, s.values).data };
+}
+
+/**
+ * The resolver of a step's view of the stack: a component field that is a reference resolves
+ * only when the step declared that secret or key, and the read is the step's (recorded by its guard).
+ */
+class StepResolver extends ReferenceResolver {
+  readonly #guard: SecretGuard;
+  readonly #base: ReferenceResolver;
+
+  constructor(base: ReferenceResolver, guard: SecretGuard, manager: SecretsManager | undefined) {
+    super({ manager, stackName: base.stackName });
+    this.#base = base;
+    this.#guard = guard;
+  }
+
+  override async secret(name: string): Promise<Secret | null> {
+    try {
+      return await this.#guard.get(name);
+    } catch (e) {
+      if (e instanceof SecretNotFoundError) return null;
+      throw e;
+    }
+  }
+
+  /** A component's `secret(name)` called from step code is the step's read. */
+  override secretFor(_who: string, name: string): Promise<Secret | null> {
+    return this.secret(name);
+  }
+
+  override async resolveReference(ref: SecretReference, site?: ReferenceSite): Promise<string> {
+    const manager = this.requireManager(ref, site);
+    // The reference's text is not quoted: a sensitive field's stored text is masked like a value.
+    const what = site ? `a reference in field '${site.field}' of ${site.type} '${site.component}'` : undefined;
+    let s: Secret | null;
+    try {
+      s = await this.#guard.get(ref.name, { keys: [ref.key], what });
+    } catch (e) {
+      if (!(e instanceof SecretNotFoundError)) throw e;
+      s = null;
+    }
+    return this.valueOf(ref, site, s, manager);
+  }
+
+  override forget(name?: string): void {
+    this.#base.forget(name);
+  }
+
+  override onRead(): void {
+    // A step's reads are its guard's records, never a component's.
+  }
+}
+
+/**
+ * Turns reads made by components' own code (the orchestrator, the artifact store writing
+ * outputs) into access records of the run, with `component` set and no step.
+ */
+export function componentRecorder(o: {
+  runId: string;
+  pipeline: string;
+  attempt: number;
+  worker?: string | undefined;
+  host?: string | undefined;
+  manager: SecretsManager | undefined;
+  sink: AccessSink;
+  provenanceKey: () => Buffer;
+}): (r: ComponentRead) => void {
+  let key: Buffer | undefined;
+  const host = o.host ?? hostname();
+  return (r) => {
+    const fingerprints: Record<string, string> = {};
+    for (const [k, v] of Object.entries(r.values)) fingerprints[k] = fingerprint((key ??= o.provenanceKey()), v);
+    o.sink.record({
+      runId: o.runId,
+      pipeline: o.pipeline,
+      step: undefined,
+      component: r.component,
+      attempt: o.attempt,
+      worker: o.worker,
+      host,
+      at: new Date().toISOString(),
+      manager: managerOf(o.manager),
+      secret: r.secret,
+      keys: r.keys,
+      version: null,
+      pinned: null,
+      fingerprints,
+      outcome: r.outcome,
+      errorCode: r.errorCode,
+    });
+  };
+}
