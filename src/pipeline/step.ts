@@ -8,6 +8,7 @@
  */
 import { ConfigError } from '../errors.js';
 import type { StackRuntime } from '../stack/runtime.js';
+import type { SecretsOption } from './access.js';
 
 /** What a step gets as its second argument. */
 export interface StepContext {
@@ -43,6 +44,11 @@ export interface StepOptions<I, O> {
    * the orchestrator's own workers. Needs a remote orchestrator (bullmq). @default none
    */
   stepOperator?: string;
+  /**
+   * The secrets the step reads: names (the whole secret), `name.key` (one key), or `'*'` (any,
+   * warned on every run). Without it the step reads nothing.
+   */
+  secrets?: SecretsOption;
   run: (inputs: I, context: StepContext) => Promise<O> | O;
 }
 
@@ -54,6 +60,8 @@ export interface StepDefinition<I = Record<string, unknown>, O = unknown> {
   readonly usesContext: boolean;
   /** The step operator that runs it; undefined: the orchestrator does. */
   readonly stepOperator: string | undefined;
+  /** What the step declares it reads (`secrets:`); undefined: nothing. */
+  readonly secrets: SecretsOption | undefined;
   readonly run: (inputs: I, context: StepContext) => Promise<O> | O;
 }
 
@@ -106,6 +114,7 @@ export function step<I = Record<string, never>, O = unknown>(options: StepOption
     enableCache: options.enableCache,
     usesContext: options.run.length >= 2,
     stepOperator: options.stepOperator,
+    secrets: options.secrets,
     run: options.run,
   };
   const call = (inputs: Record<string, unknown> = {}): StepOutput<O> => {
