@@ -126,6 +126,11 @@ const SCENARIOS: Scenario[] = [
   { path: 'pipeline run', args: ['examples/pipeline/pipeline.ts'] },
   { path: 'pipeline runs list', args: [] },
   { path: 'pipeline runs describe', args: ['RUN_ID'] },
+  { path: 'secret used-by', args: ['data_api', '--since', '7d'] },
+  { path: 'secret used-by', args: ['--value', '@-'], input: 'token-value-5678' },
+  { path: 'audit', args: ['--denied'] },
+  { path: 'pipeline runs prune', args: ['--dry-run'] },
+  { path: 'pipeline runs prune', args: ['--older-than', '30d', '-y'] },
   { path: 'stack delete', args: ['s', '-y'] },
   { path: 'container-registry delete', args: ['reg', '-y'] },
   { path: 'artifact-store delete', args: ['art', '-y'] },
@@ -224,6 +229,7 @@ describe('--json shapes (src/cli/json-shapes.ts)', () => {
         expect(fields.find((f) => f.key === 'offline')?.default).toBe(false);
       }
       if (!sc.path.endsWith('secret get')) expect(r.stdout + r.stderr).not.toContain('pw-value-1234');
+      if (sc.path === 'secret used-by') expect(r.stdout + r.stderr).not.toContain('token-value-5678');
       covered.add(sc.path);
     }
     // The key files hold private keys: no `keys` command prints one (current, next or retired).
