@@ -124,8 +124,10 @@ const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
     if (!have.has('attempts')) db.exec('ALTER TABLE pipeline_steps ADD COLUMN attempts INTEGER');
   },
   // 5: provenance, one row per secret access made for a run, and each step's `secrets:`
-  // declaration. Fingerprints are also kept one per row of their own table, so that the leaked-value
-  // question is an index lookup, not a scan of JSON.
+  // declaration. Fingerprints are also kept one per row of their own table, keyed by the
+  // fingerprint, so that the leaked-value question is one index lookup, not a scan of JSON. Every
+  // index costs each read of every run a write, so there are only those the queries need: by
+  // secret, by run, and the (rare) accesses that were not reads, for audit.
   (db) => {
     db.exec(`
       CREATE TABLE IF NOT EXISTS provenance (
@@ -136,11 +138,10 @@ const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
         outcome TEXT NOT NULL CHECK (outcome IN ('read', 'denied', 'not_found', 'error')), error_code TEXT);
       CREATE INDEX IF NOT EXISTS provenance_secret ON provenance (secret, at);
       CREATE INDEX IF NOT EXISTS provenance_run ON provenance (run_id);
-      CREATE INDEX IF NOT EXISTS provenance_at ON provenance (at);
-      CREATE INDEX IF NOT EXISTS provenance_outcome ON provenance (outcome, at);
+      CREATE INDEX IF NOT EXISTS provenance_unread ON provenance (at) WHERE outcome <> 'read';
       CREATE TABLE IF NOT EXISTS provenance_fingerprints (
-        record INTEGER NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL, PRIMARY KEY (record, key));
-      CREATE INDEX IF NOT EXISTS provenance_fingerprints_value ON provenance_fingerprints (fingerprint);`);
+        fingerprint TEXT NOT NULL, record INTEGER NOT NULL, key TEXT NOT NULL,
+        PRIMARY KEY (fingerprint, record, key)) WITHOUT ROWID;`);
     const have = new Set((db.pragma('table_info(pipeline_steps)') as { name: string }[]).map((c) => c.name));
     if (!have.has('secrets')) db.exec('ALTER TABLE pipeline_steps ADD COLUMN secrets TEXT');
   },

@@ -89,10 +89,7 @@ interface ProvenanceRow {
  */
 export function insertAccessRecords(db: Database.Database, records: readonly AccessRecord[]): void {
   if (records.length === 0) return;
-  const ins = db.prepare(`INSERT INTO provenance (run_id, pipeline, step, component, attempt, worker, host, at,
-    manager_uuid, manager_name, manager_flavor, secret, keys, version, pinned, fingerprints, outcome, error_code)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
-  const fp = db.prepare('INSERT INTO provenance_fingerprints (record, key, fingerprint) VALUES (?, ?, ?)');
+  const { ins, fp } = statements(db);
   for (const r of records) {
     const id = ins.run(
       r.runId,
@@ -114,19 +111,40 @@ export function insertAccessRecords(db: Database.Database, records: readonly Acc
       r.outcome,
       r.errorCode,
     ).lastInsertRowid;
-    for (const [key, f] of Object.entries(r.fingerprints)) fp.run(id, key, f);
+    for (const [key, f] of Object.entries(r.fingerprints)) fp.run(f, id, key);
   }
 }
 
-/** Deletes the records of runs that are being deleted; a bare write, inside their transaction. */
+/** Prepared once per connection: preparing costs more than the insert of a record. */
+const STATEMENTS = new WeakMap<Database.Database, { ins: Database.Statement; fp: Database.Statement }>();
+
+function statements(db: Database.Database): { ins: Database.Statement; fp: Database.Statement } {
+  let s = STATEMENTS.get(db);
+  if (!s) {
+    s = {
+      ins: db.prepare(`INSERT INTO provenance (run_id, pipeline, step, component, attempt, worker, host, at,
+        manager_uuid, manager_name, manager_flavor, secret, keys, version, pinned, fingerprints, outcome, error_code)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      fp: db.prepare('INSERT INTO provenance_fingerprints (fingerprint, record, key) VALUES (?, ?, ?)'),
+    };
+    STATEMENTS.set(db, s);
+  }
+  return s;
+}
+
+/**
+ * Deletes the records of runs that are being deleted; a bare write, inside their transaction.
+ * A record's fingerprint rows are found from its own JSON copy of them (their table is keyed by
+ * fingerprint, for the value question), so this stays index lookups.
+ */
 export function deleteAccessRecords(db: Database.Database, runIds: readonly string[]): void {
-  const fps = db.prepare(
-    'DELETE FROM provenance_fingerprints WHERE record IN (SELECT id FROM provenance WHERE run_id = ?)',
-  );
-  const recs = db.prepare('DELETE FROM provenance WHERE run_id = ?');
-  for (const id of runIds) {
-    fps.run(id);
-    recs.run(id);
+  const recs = db.prepare('SELECT id, fingerprints FROM provenance WHERE run_id = ?');
+  const fp = db.prepare('DELETE FROM provenance_fingerprints WHERE fingerprint = ? AND record = ? AND key = ?');
+  const del = db.prepare('DELETE FROM provenance WHERE run_id = ?');
+  for (const runId of runIds) {
+    for (const r of recs.all(runId) as { id: number; fingerprints: string }[])
+      for (const [key, f] of Object.entries(JSON.parse(r.fingerprints) as Record<string, string>)) fp.run(f, r.id, key);
+    del.run(runId);
   }
 }
 

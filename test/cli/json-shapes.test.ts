@@ -85,6 +85,7 @@ const SCENARIOS: Scenario[] = [
   },
   { path: 'secret copy', args: ['--from', 'default', '--to', 'team', 'db2', '--on-conflict', 'update'] },
   { path: 'secrets-manager secret copy', args: ['--from', 'default', '--to', 'team', 'imp', '--dry-run'] },
+  { path: 'secrets-manager secret used-by', args: ['db2', '--key', 'a'] },
   { path: 'secrets-manager secret delete', args: ['db2', '-y'] },
   { path: 'secrets-manager secret delete-all', args: ['-y'] },
   { path: 'orchestrator register', args: ['proc', '-f', 'local_process'] },
