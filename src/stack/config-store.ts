@@ -131,7 +131,7 @@ const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
   (db) => {
     db.exec(`
       CREATE TABLE IF NOT EXISTS provenance (
-        id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, pipeline TEXT NOT NULL, step TEXT, component TEXT,
+        id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, pipeline TEXT NOT NULL, step TEXT, component TEXT,
         attempt INTEGER NOT NULL, worker TEXT, host TEXT NOT NULL, at TEXT NOT NULL,
         manager_uuid TEXT NOT NULL, manager_name TEXT NOT NULL, manager_flavor TEXT NOT NULL,
         secret TEXT NOT NULL, keys TEXT NOT NULL, version TEXT, pinned TEXT, fingerprints TEXT NOT NULL,

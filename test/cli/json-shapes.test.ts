@@ -251,8 +251,8 @@ describe('--json shapes (src/cli/json-shapes.ts)', () => {
       paths.filter((p) => !covered.has(p) && !longRunning.has(p) && !(p in JSON_SHAPES_PENDING)),
       'commands this test does not run: add a scenario',
     ).toEqual([]);
-    // Some 90 CLI runs one after another: over the default 60 s on a loaded two-core machine.
-  }, 240_000);
+    // Some 100 CLI runs one after another: over the default 60 s on a loaded two-core machine.
+  }, 360_000);
 
   for (const [path, reason] of Object.entries(JSON_SHAPES_PENDING)) {
     it(`pending: keystack ${path}`, (ctx) => ctx.skip(reason));
