@@ -211,21 +211,9 @@ describe('config store migrations', () => {
     }
   });
 
-  it('migrates a version-4 config.db (before provenance): access records can be written, old steps declared nothing', () => {
+  it('migrates a version-4 config.db (before provenance): its steps declared nothing, and records can be written', () => {
     const dir = v1Store(true);
     const v4 = ConfigStore.open(dir);
-    new RunStore(v4).createRun(
-      {
-        id: 'run-old',
-        pipeline: 'p',
-        stack: 'default',
-        orchestrator: 'default',
-        module: null,
-        exportName: null,
-        startedAt: new Date().toISOString(),
-      },
-      [{ stepId: 's', name: 's', position: 0, params: {}, cacheEnabled: true }],
-    );
     // Back to what keystack wrote at version 4: no provenance tables, no declarations.
     v4.db.exec(
       'DROP TABLE provenance; DROP TABLE provenance_fingerprints; ALTER TABLE pipeline_steps DROP COLUMN secrets',
