@@ -237,6 +237,17 @@ if (only('transfer')) {
     );
 }
 
+if (only('provenance')) {
+  // The cost of a provenance record per secret read, against the read itself (local store, CPU time).
+  const r = spawnSync(process.execPath, ['node_modules/tsx/dist/cli.mjs', 'bench/provenance.ts'], {
+    encoding: 'utf8',
+    env: process.env,
+    timeout: 900_000,
+  });
+  if (r.status === 0) process.stdout.write(r.stdout);
+  else console.log(`\n(bench/provenance.ts could not run: exit ${r.status}: ${(r.stderr || '').trim().split('\n')[0]})`);
+}
+
 if (only('mask-stream')) {
   // `run --mask`'s stream (dist/lib/support/mask-stream.js) against a passthrough that only decodes
   // UTF-8, over 1 MB of log lines with N known values (one line in 500 prints one; and the same

@@ -24,6 +24,13 @@ export {
   type StoredVersion,
 } from './core/types.js';
 export type { AccessRecord, AccessOutcome } from './core/provenance.js';
+export type {
+  Provenance,
+  AccessEntry,
+  UsedByQuery,
+  AuditQuery,
+  ValueMatches,
+} from './stack/provenance-store.js';
 export { importLib } from './support/optional-import.js';
 export { backendFailure, scrubError } from './support/scrub.js';
 export {

@@ -37,6 +37,7 @@ export const UNIT_TESTS: readonly string[] = [
   'test/security/sensitive-plain.test.ts',
   'test/stack/config-store-errors.test.ts',
   'test/stack/migrations.test.ts',
+  'test/stack/provenance.test.ts',
   'test/stack/references.test.ts',
   'test/stack/validation.test.ts',
   'test/support/aead.test.ts',

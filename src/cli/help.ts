@@ -40,6 +40,10 @@ export const ENVIRONMENT: readonly (readonly [string, string])[] = [
   ['KEYSTACK_LOCAL_KEY', 'key of local stores: 32 random bytes, base64'],
   ['KEYSTACK_PASSPHRASE', 'passphrase the local store key is derived from (when KEYSTACK_LOCAL_KEY is unset)'],
   [
+    'KEYSTACK_PROVENANCE_KEY',
+    'provenance key (base64 of 32 bytes) that value fingerprints are made with; default: provenance.key in the config dir',
+  ],
+  [
     'KEYSTACK_SECRET_VALIDATION_LEVEL',
     'NONE | SECRET_EXISTS | SECRET_AND_KEY_EXISTS (default), checked before pipeline runs',
   ],

@@ -84,8 +84,34 @@ function build(z: Zod) {
     /** Remote steps: the worker that ran it, and how many attempts it took; null for local runs. */
     worker: z.string().nullable(),
     attempts: z.number().int().nullable(),
+    /** What the step declared it reads (`secrets:`): '*', the list, or null (nothing). */
+    declared: z.union([z.literal('*'), names]).nullable(),
   });
   const runWithSteps = z.strictObject({ run, steps: z.array(step) });
+  /** One secret access made for a run: who, what, which version, and the outcome; never a value. */
+  const access = z.strictObject({
+    runId: z.string(),
+    pipeline: z.string(),
+    step: z.string().nullable(),
+    component: z.string().nullable(),
+    attempt: z.number().int(),
+    worker: z.string().nullable(),
+    host: z.string(),
+    at: z.string(),
+    manager: z.strictObject({ uuid: z.string(), name: z.string(), flavor: z.string() }),
+    secret: z.string(),
+    keys: names,
+    version: z.string().nullable(),
+    pinned: z.string().nullable(),
+    outcome: z.enum(['read', 'denied', 'not_found', 'error']),
+    errorCode: z.string().nullable(),
+  });
+  /** `pipeline runs describe`: each step with its accesses, and the accesses made outside steps. */
+  const runDescribed = z.strictObject({
+    run,
+    steps: z.array(z.strictObject({ ...step.shape, accesses: z.array(access) })),
+    accesses: z.array(access),
+  });
 
   const secretShapes = {
     register: z.strictObject({ name, schema: z.string(), keys: names, manager: z.string(), scope }),
@@ -205,6 +231,8 @@ function build(z: Zod) {
     run,
     step,
     runWithSteps,
+    access,
+    runDescribed,
     secretShapes,
     credentialSource,
     componentShapes,

@@ -8,6 +8,7 @@ import { KeystackError, type ErrorCode } from '../errors.js';
 import type { StackRuntime } from '../stack/runtime.js';
 import type { ComponentFlavor } from '../stack/components.js';
 import type { ValidationLevel } from '../stack/validation.js';
+import type { SecretsOption } from './access.js';
 import type { StoredArtifact } from './artifacts.js';
 import type { RunRecord, StepRecord, StepStatus } from './run-store.js';
 import { cacheEnabled, type Pipeline, type StepNode } from './step.js';
@@ -138,12 +139,20 @@ function sortKeys(v: unknown): unknown {
 export function plannedSteps(
   p: Pipeline,
   nodes: readonly StepNode[],
-): { stepId: string; name: string; position: number; params: Record<string, unknown>; cacheEnabled: boolean }[] {
+): {
+  stepId: string;
+  name: string;
+  position: number;
+  params: Record<string, unknown>;
+  cacheEnabled: boolean;
+  secrets: SecretsOption | null;
+}[] {
   return nodes.map((n, position) => ({
     stepId: n.id,
     name: n.step.name,
     position,
     params: n.params,
     cacheEnabled: cacheEnabled(n.step, p),
+    secrets: n.step.secrets ?? null,
   }));
 }

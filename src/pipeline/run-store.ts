@@ -5,9 +5,11 @@
 import type Database from 'better-sqlite3';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import type { AccessRecord } from '../core/provenance.js';
 import { NotFoundError, UsageError } from '../errors.js';
 import type { ConfigStore } from '../stack/config-store.js';
-import type { AccessRecord } from '../core/provenance.js';
+import { deleteAccessRecords, insertAccessRecords, parseAge } from '../stack/provenance-store.js';
+import type { SecretsOption } from './access.js';
 import type { StoredArtifact } from './artifacts.js';
 
 /** `interrupted`: the process running it ended (killed, crashed) before the run finished. */
@@ -50,6 +52,8 @@ export interface StepRecord {
   worker: string | null;
   /** Remote steps: how many attempts it took; null for local runs. */
   attempts: number | null;
+  /** What the step declared it reads (`secrets:`); null: nothing (or a run from before keystack recorded it). */
+  secrets: SecretsOption | null;
 }
 
 interface RunRow {
@@ -86,6 +90,7 @@ interface StepRow {
   error: string | null;
   worker: string | null;
   attempts: number | null;
+  secrets: string | null;
 }
 
 /**
@@ -93,6 +98,27 @@ interface StepRow {
  * owns it, so it is never taken for interrupted when the client that started it exits.
  */
 export const REMOTE_RUNNER = 'remote:';
+
+/** How much run history is kept: the newest `keep` runs, none older than `maxAge` (`90d`, `12h`, …). */
+export interface Retention {
+  keep: number;
+  maxAge: string;
+}
+
+/** Kept unless the store says otherwise (`keystack pipeline runs prune --save`). */
+export const DEFAULT_RETENTION: Retention = { keep: 1000, maxAge: '90d' };
+
+/** The config store settings that hold the retention. */
+const RETENTION_SETTINGS = { keep: 'runs.keep', maxAge: 'runs.max_age' } as const;
+
+export interface PruneResult {
+  /** The runs deleted (or, with dryRun, that would be), oldest first. */
+  runs: { id: string; pipeline: string; status: RunStatus; startedAt: string }[];
+  /** Their access records, deleted with them. */
+  records: number;
+  dryRun: boolean;
+  retention: Retention;
+}
 
 export class RunStore {
   readonly #store: ConfigStore;
@@ -107,7 +133,7 @@ export class RunStore {
 
   createRun(
     run: Omit<RunRecord, 'endedAt' | 'error' | 'status'>,
-    steps: Omit<
+    steps: (Omit<
       StepRecord,
       | 'runId'
       | 'status'
@@ -121,8 +147,13 @@ export class RunStore {
       | 'artifactStore'
       | 'worker'
       | 'attempts'
-    >[],
-    options: { remote?: string | undefined } = {},
+      | 'secrets'
+    > & { secrets?: SecretsOption | null | undefined })[],
+    options: {
+      remote?: string | undefined;
+      /** Apply the retention to older runs (cheap: at most one indexed delete). @default true */
+      prune?: boolean | undefined;
+    } = {},
   ): void {
     this.#store.tx(() => {
       this.#db
@@ -143,11 +174,20 @@ export class RunStore {
           processStart(process.pid),
         );
       const ins = this.#db.prepare(
-        "INSERT INTO pipeline_steps (run_id, step_id, name, position, status, cache_enabled, inputs, params) VALUES (?, ?, ?, ?, 'pending', ?, '{}', ?)",
+        "INSERT INTO pipeline_steps (run_id, step_id, name, position, status, cache_enabled, inputs, params, secrets) VALUES (?, ?, ?, ?, 'pending', ?, '{}', ?, ?)",
       );
       for (const s of steps)
-        ins.run(run.id, s.stepId, s.name, s.position, s.cacheEnabled ? 1 : 0, JSON.stringify(s.params));
+        ins.run(
+          run.id,
+          s.stepId,
+          s.name,
+          s.position,
+          s.cacheEnabled ? 1 : 0,
+          JSON.stringify(s.params),
+          s.secrets === undefined || s.secrets === null ? null : JSON.stringify(s.secrets),
+        );
     });
+    if (options.prune !== false) this.#autoPrune();
   }
 
   finishRun(id: string, status: RunStatus, error: string | null): void {
@@ -160,6 +200,87 @@ export class RunStore {
           .prepare("UPDATE pipeline_steps SET status = 'skipped' WHERE run_id = ? AND status = 'pending'")
           .run(id);
     });
+  }
+
+  /** The retention in force: the store's settings, else DEFAULT_RETENTION. */
+  retention(): Retention {
+    const keep = this.#store.setting(RETENTION_SETTINGS.keep);
+    const maxAge = this.#store.setting(RETENTION_SETTINGS.maxAge);
+    return {
+      keep: keep === undefined ? DEFAULT_RETENTION.keep : Number(keep),
+      maxAge: maxAge ?? DEFAULT_RETENTION.maxAge,
+    };
+  }
+
+  /** Keeps `r` as the retention applied at every run start. */
+  setRetention(r: Partial<Retention>): Retention {
+    const next = checkRetention({ ...this.retention(), ...r });
+    this.#store.tx(() => {
+      this.#store.setSetting(RETENTION_SETTINGS.keep, String(next.keep));
+      this.#store.setSetting(RETENTION_SETTINGS.maxAge, next.maxAge);
+    });
+    return next;
+  }
+
+  /**
+   * Deletes the runs beyond the newest `keep` or older than `maxAge` (default: the retention in
+   * force), with their steps and access records. Runs still marked running are left alone: a
+   * remote one may still be going.
+   */
+  prune(options: Partial<Retention> & { dryRun?: boolean; now?: number } = {}): PruneResult {
+    const retention = checkRetention({
+      ...this.retention(),
+      ...(options.keep === undefined ? {} : { keep: options.keep }),
+      ...(options.maxAge === undefined ? {} : { maxAge: options.maxAge }),
+    });
+    const cutoff = new Date((options.now ?? Date.now()) - (parseAge(retention.maxAge) as number)).toISOString();
+    const dryRun = options.dryRun === true;
+    return this.#store.tx(() => {
+      const runs = (
+        this.#db
+          .prepare(
+            `SELECT id, pipeline, status, started_at FROM pipeline_runs WHERE status <> 'running'
+             AND (started_at < ? OR id IN (SELECT id FROM pipeline_runs ORDER BY started_at DESC LIMIT -1 OFFSET ?))
+             ORDER BY started_at`,
+          )
+          .all(cutoff, retention.keep) as { id: string; pipeline: string; status: RunStatus; started_at: string }[]
+      ).map((r) => ({ id: r.id, pipeline: r.pipeline, status: r.status, startedAt: r.started_at }));
+      const count = this.#db.prepare('SELECT COUNT(*) AS n FROM provenance WHERE run_id = ?');
+      let records = 0;
+      for (const r of runs) records += (count.get(r.id) as { n: number }).n;
+      if (!dryRun) {
+        const ids = runs.map((r) => r.id);
+        deleteAccessRecords(this.#db, ids);
+        const steps = this.#db.prepare('DELETE FROM pipeline_steps WHERE run_id = ?');
+        const run = this.#db.prepare('DELETE FROM pipeline_runs WHERE id = ?');
+        for (const id of ids) {
+          steps.run(id);
+          run.run(id);
+        }
+      }
+      return { runs, records, dryRun, retention };
+    });
+  }
+
+  /**
+   * The retention applied at run start. Two index probes decide whether anything is due, so a
+   * history within bounds costs no write; a failure here must not fail the run that is starting
+   * (the next start, or `prune`, does it).
+   */
+  #autoPrune(): void {
+    try {
+      const r = this.retention();
+      const age = parseAge(r.maxAge);
+      if (age === undefined || !Number.isInteger(r.keep) || r.keep < 1) return;
+      const cutoff = new Date(Date.now() - age).toISOString();
+      const old = this.#db.prepare('SELECT 1 FROM pipeline_runs WHERE started_at < ? LIMIT 1').get(cutoff);
+      const many = this.#db
+        .prepare('SELECT 1 FROM pipeline_runs ORDER BY started_at DESC LIMIT 1 OFFSET ?')
+        .get(r.keep);
+      if (old !== undefined || many !== undefined) this.prune();
+    } catch {
+      // Left for the next run start or an explicit prune.
+    }
   }
 
   /** Marks a step as about to run, with its inputs and cache key. */
@@ -190,7 +311,7 @@ export class RunStore {
       records?: readonly AccessRecord[] | undefined;
     },
   ): void {
-    this.#store.tx(() =>
+    this.#store.tx(() => {
       this.#db
         .prepare(
           'UPDATE pipeline_steps SET status = ?, output_uri = ?, output_hash = ?, duration_ms = ?, error = ?, cached_from = ? WHERE run_id = ? AND step_id = ?',
@@ -204,20 +325,17 @@ export class RunStore {
           r.cachedFrom ?? null,
           runId,
           stepId,
-        ),
-    );
+        );
+      insertAccessRecords(this.#db, r.records ?? []);
+    });
   }
 
-  /**
-   * Secret accesses made for a run outside any step (the orchestrator, the artifact store's own
-   * reads of its `{{references}}`). Validates its arguments; storing them is the provenance
-   * store's (not yet on this branch).
-   */
+  /** Accesses made for a run outside a step (component references, the orchestrator). */
   recordAccess(runId: string, records: readonly AccessRecord[]): void {
-    if (typeof runId !== 'string' || runId === '') throw new UsageError('recordAccess needs a run id');
-    for (const r of records) {
-      if (r.runId !== runId) throw new UsageError(`an access record of run ${r.runId} was given for run ${runId}`);
-    }
+    const stray = records.find((r) => r.runId !== runId);
+    if (stray) throw new UsageError(`an access record of run ${stray.runId} was given for run ${runId}`);
+    if (records.length === 0) return;
+    this.#store.tx(() => insertAccessRecords(this.#db, records));
   }
 
   /** What a remote worker reported for a step (the state kept in Redis), copied into the history. */
@@ -398,6 +516,20 @@ function runnerGone(r: RunRow): boolean {
   return r.runner_start !== null && processStart(r.runner_pid) !== r.runner_start;
 }
 
+function checkRetention(r: Retention): Retention {
+  if (!Number.isInteger(r.keep) || r.keep < 0)
+    throw new UsageError(
+      `the number of runs to keep must be a whole number, not '${String(r.keep)}'`,
+      'Give it as e.g. --keep 1000.',
+    );
+  if (parseAge(r.maxAge) === undefined)
+    throw new UsageError(
+      `'${r.maxAge}' is not an age`,
+      'Give it as a number and a unit: 30m, 12h, 90d or 2w (e.g. --older-than 90d).',
+    );
+  return r;
+}
+
 function isReadOnly(e: unknown): boolean {
   const cause = e instanceof Error && e.cause !== undefined ? e.cause : e;
   const code = (cause as { code?: unknown } | null)?.code;
@@ -438,5 +570,6 @@ function toStep(r: StepRow): StepRecord {
     error: r.error,
     worker: r.worker,
     attempts: r.attempts,
+    secrets: r.secrets === null ? null : (JSON.parse(r.secrets) as SecretsOption),
   };
 }

@@ -22,6 +22,8 @@ import {
   type StackRecord,
 } from './config-store.js';
 import { configDirFrom } from './paths.js';
+import { loadProvenanceKey } from './provenance-key.js';
+import { Provenance } from './provenance-store.js';
 import { defaultTrustWarn } from '../support/trust.js';
 
 export interface KeystackOptions {
@@ -72,6 +74,20 @@ export class Keystack {
   /** The config store, opened (and given its default stack) on first use. */
   get store(): ConfigStore {
     return (this.#store ??= ConfigStore.open(this.configDir, { warn: this.#warn }));
+  }
+
+  #provenance: Provenance | undefined;
+
+  /**
+   * Who read which secret, for runs of this config store: `usedBy`, `usedByValue` (the leaked-value
+   * question), `audit` (denials and errors) and `run` (one run's accesses).
+   */
+  get provenance(): Provenance {
+    return (this.#provenance ??= new Provenance({
+      store: () => this.store,
+      key: () => loadProvenanceKey(this.configDir, this.env),
+      manager: (name) => this.secretsManager(name),
+    }));
   }
 
   async close(): Promise<void> {

@@ -123,6 +123,28 @@ const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
     if (!have.has('worker')) db.exec('ALTER TABLE pipeline_steps ADD COLUMN worker TEXT');
     if (!have.has('attempts')) db.exec('ALTER TABLE pipeline_steps ADD COLUMN attempts INTEGER');
   },
+  // 5: provenance, one row per secret access made for a run, and each step's `secrets:`
+  // declaration. Fingerprints are also kept one per row of their own table, keyed by the
+  // fingerprint, so that the leaked-value question is one index lookup, not a scan of JSON. Every
+  // index costs each read of every run a write, so there are only those the queries need: by
+  // secret, by run, and the (rare) accesses that were not reads, for audit.
+  (db) => {
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS provenance (
+        id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, pipeline TEXT NOT NULL, step TEXT, component TEXT,
+        attempt INTEGER NOT NULL, worker TEXT, host TEXT NOT NULL, at TEXT NOT NULL,
+        manager_uuid TEXT NOT NULL, manager_name TEXT NOT NULL, manager_flavor TEXT NOT NULL,
+        secret TEXT NOT NULL, keys TEXT NOT NULL, version TEXT, pinned TEXT, fingerprints TEXT NOT NULL,
+        outcome TEXT NOT NULL CHECK (outcome IN ('read', 'denied', 'not_found', 'error')), error_code TEXT);
+      CREATE INDEX IF NOT EXISTS provenance_secret ON provenance (secret, at);
+      CREATE INDEX IF NOT EXISTS provenance_run ON provenance (run_id);
+      CREATE INDEX IF NOT EXISTS provenance_unread ON provenance (at) WHERE outcome <> 'read';
+      CREATE TABLE IF NOT EXISTS provenance_fingerprints (
+        fingerprint TEXT NOT NULL, record INTEGER NOT NULL, key TEXT NOT NULL,
+        PRIMARY KEY (fingerprint, record, key)) WITHOUT ROWID;`);
+    const have = new Set((db.pragma('table_info(pipeline_steps)') as { name: string }[]).map((c) => c.name));
+    if (!have.has('secrets')) db.exec('ALTER TABLE pipeline_steps ADD COLUMN secrets TEXT');
+  },
 ];
 
 /** The schema version this code writes; stores at an older version are migrated on open. */
@@ -463,6 +485,19 @@ export class ConfigStore {
 
   #setting(k: string): string | undefined {
     return (this.db.prepare('SELECT v FROM settings WHERE k = ?').get(k) as { v: string } | undefined)?.v;
+  }
+
+  /** A setting of this store (such as the run history's retention), or undefined when unset. */
+  setting(k: string): string | undefined {
+    return this.#setting(k);
+  }
+
+  /** Sets (a string) or removes (undefined) a setting. */
+  setSetting(k: string, v: string | undefined): void {
+    this.#writing(() => {
+      if (v === undefined) this.db.prepare('DELETE FROM settings WHERE k = ?').run(k);
+      else this.#setSetting(k, v);
+    });
   }
 
   #setSetting(k: string, v: string): void {

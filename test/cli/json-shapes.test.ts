@@ -85,6 +85,7 @@ const SCENARIOS: Scenario[] = [
   },
   { path: 'secret copy', args: ['--from', 'default', '--to', 'team', 'db2', '--on-conflict', 'update'] },
   { path: 'secrets-manager secret copy', args: ['--from', 'default', '--to', 'team', 'imp', '--dry-run'] },
+  { path: 'secrets-manager secret used-by', args: ['db2', '--key', 'a'] },
   { path: 'secrets-manager secret delete', args: ['db2', '-y'] },
   { path: 'secrets-manager secret delete-all', args: ['-y'] },
   { path: 'orchestrator register', args: ['proc', '-f', 'local_process'] },
@@ -127,6 +128,11 @@ const SCENARIOS: Scenario[] = [
   { path: 'pipeline run', args: ['examples/pipeline/pipeline.ts'] },
   { path: 'pipeline runs list', args: [] },
   { path: 'pipeline runs describe', args: ['RUN_ID'] },
+  { path: 'secret used-by', args: ['data_api', '--since', '7d'] },
+  { path: 'secret used-by', args: ['--value', '@-'], input: 'token-value-5678' },
+  { path: 'audit', args: ['--denied'] },
+  { path: 'pipeline runs prune', args: ['--dry-run'] },
+  { path: 'pipeline runs prune', args: ['--older-than', '30d', '-y'] },
   { path: 'stack delete', args: ['s', '-y'] },
   { path: 'container-registry delete', args: ['reg', '-y'] },
   { path: 'artifact-store delete', args: ['art', '-y'] },
@@ -225,6 +231,7 @@ describe('--json shapes (src/cli/json-shapes.ts)', () => {
         expect(fields.find((f) => f.key === 'offline')?.default).toBe(false);
       }
       if (!sc.path.endsWith('secret get')) expect(r.stdout + r.stderr).not.toContain('pw-value-1234');
+      if (sc.path === 'secret used-by') expect(r.stdout + r.stderr).not.toContain('token-value-5678');
       covered.add(sc.path);
     }
     // The key files hold private keys: no `keys` command prints one (current, next or retired).
@@ -245,8 +252,8 @@ describe('--json shapes (src/cli/json-shapes.ts)', () => {
       paths.filter((p) => !covered.has(p) && !longRunning.has(p) && !(p in JSON_SHAPES_PENDING)),
       'commands this test does not run: add a scenario',
     ).toEqual([]);
-    // Some 90 CLI runs one after another: over the default 60 s on a loaded two-core machine.
-  }, 240_000);
+    // Some 100 CLI runs one after another: over the default 60 s on a loaded two-core machine.
+  }, 360_000);
 
   for (const [path, reason] of Object.entries(JSON_SHAPES_PENDING)) {
     it(`pending: keystack ${path}`, (ctx) => ctx.skip(reason));

@@ -164,6 +164,8 @@ describe('config store migrations', () => {
         'pipeline_runs',
         'pipeline_steps',
         'plugins',
+        'provenance',
+        'provenance_fingerprints',
         'settings',
         'stack_step_operators',
         'stacks',
@@ -204,6 +206,46 @@ describe('config store migrations', () => {
       expect(store.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
       const cols = (store.db.pragma('table_info(pipeline_steps)') as { name: string }[]).map((c) => c.name);
       expect(cols).toEqual(expect.arrayContaining(['worker', 'attempts']));
+    } finally {
+      store.close();
+    }
+  });
+
+  it('migrates a version-4 config.db (before provenance): its steps declared nothing, and records can be written', () => {
+    const dir = v1Store(true);
+    const v4 = ConfigStore.open(dir);
+    // Back to what keystack wrote at version 4: no provenance tables, no declarations.
+    v4.db.exec(
+      'DROP TABLE provenance; DROP TABLE provenance_fingerprints; ALTER TABLE pipeline_steps DROP COLUMN secrets',
+    );
+    v4.db.pragma('user_version = 4');
+    v4.close();
+    const store = ConfigStore.open(dir);
+    try {
+      expect(store.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+      const runs = new RunStore(store);
+      expect(runs.steps('run-old').map((s) => s.secrets)).toEqual([null]);
+      runs.recordAccess('run-old', [
+        {
+          runId: 'run-old',
+          pipeline: 'p',
+          step: 's',
+          component: undefined,
+          attempt: 1,
+          worker: undefined,
+          host: 'h',
+          at: new Date().toISOString(),
+          manager: { uuid: 'u', name: 'default', flavor: 'local' },
+          secret: 'db',
+          keys: ['password'],
+          version: null,
+          pinned: null,
+          fingerprints: { password: 'f'.repeat(64) },
+          outcome: 'read',
+          errorCode: null,
+        },
+      ]);
+      expect(store.db.prepare('SELECT COUNT(*) AS n FROM provenance_fingerprints').get()).toEqual({ n: 1 });
     } finally {
       store.close();
     }

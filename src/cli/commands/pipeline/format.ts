@@ -1,5 +1,6 @@
 /** How the pipeline commands show steps and durations. */
 import type { RunRecord, StepRecord } from '../../../pipeline/run-store.js';
+import type { AccessEntry } from '../../../stack/provenance-store.js';
 
 export function stepView(s: StepRecord) {
   return {
@@ -13,6 +14,7 @@ export function stepView(s: StepRecord) {
     error: s.error,
     worker: s.worker,
     attempts: s.attempts,
+    declared: s.secrets === null ? null : s.secrets === '*' ? ('*' as const) : [...s.secrets],
   };
 }
 
@@ -22,4 +24,17 @@ export function duration(r: RunRecord): string {
 
 export function formatDuration(ms: number): string {
   return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(2)} s`;
+}
+
+/** The columns one access is shown with, after whatever names the reader. */
+export const ACCESS_HEADERS = ['SECRET', 'KEYS', 'VERSION', 'OUTCOME', 'WORKER'];
+
+export function accessRows(accesses: readonly AccessEntry[]): string[][] {
+  return accesses.map((a) => [
+    a.pinned === null ? a.secret : `${a.secret}@${a.pinned}`,
+    a.keys.length === 0 ? (a.outcome === 'read' ? '' : '(all)') : a.keys.join(', '),
+    a.version ?? '-',
+    a.outcome === 'error' && a.errorCode !== null ? `error (${a.errorCode})` : a.outcome,
+    a.worker ?? '',
+  ]);
 }

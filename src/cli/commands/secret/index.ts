@@ -13,6 +13,7 @@ import register from './register.js';
 import rename from './rename.js';
 import set from './set.js';
 import update from './update.js';
+import usedBy from './used-by.js';
 
 export default defineGroup({
   path: 'secret',
@@ -22,6 +23,7 @@ export default defineGroup({
     'keystack secret set db --password=@-',
     'keystack secret get db -m team',
     'keystack secret rename db db_main',
+    'keystack secret used-by db',
   ],
-  commands: [register, set, get, describe, list, update, del, deleteAll, copy, rename],
+  commands: [register, set, get, describe, list, update, del, deleteAll, copy, rename, usedBy],
 });

@@ -1,0 +1,304 @@
+/**
+ * Provenance in the config store: records land with their step's status or not at all, and the
+ * questions asked after a leak (used-by a name, key, version or time; used-by a value; audit)
+ * find the right runs without any value or encoding of one reaching the answer or the store.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CollectingSink, fingerprint, type AccessRecord } from '../../src/core/provenance.js';
+import { parseDeclaration, SecretGuard } from '../../src/pipeline/access.js';
+import { RunStore, type RunRecord } from '../../src/pipeline/run-store.js';
+import { Keystack } from '../../src/stack/client.js';
+import { loadProvenanceKey } from '../../src/stack/provenance-key.js';
+import { sinceTime } from '../../src/stack/provenance-store.js';
+
+const open: Keystack[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((k) => k.close()));
+});
+
+function client(): Keystack {
+  const ks = new Keystack({ configDir: join(mkdtempSync(join(tmpdir(), 'ks-prov-')), 'cfg'), env: {} });
+  open.push(ks);
+  return ks;
+}
+
+function newRun(runs: RunStore, pipeline = 'train', startedAt = new Date().toISOString(), steps = ['load', 'fit']) {
+  const run: RunRecord = {
+    id: randomUUID(),
+    pipeline,
+    stack: 'default',
+    orchestrator: 'default',
+    module: null,
+    exportName: null,
+    status: 'running',
+    startedAt,
+    endedAt: null,
+    error: null,
+  };
+  runs.createRun(
+    run,
+    steps.map((stepId, position) => ({
+      stepId,
+      name: stepId,
+      position,
+      params: {},
+      cacheEnabled: false,
+      secrets: position === 0 ? ['db.password'] : '*',
+    })),
+  );
+  return run;
+}
+
+/** A guard for one step of a run, reading the default manager, collecting its records. */
+async function guard(ks: Keystack, run: RunRecord, step: string, declared: unknown, version = '1') {
+  const m = await ks.secretsManager();
+  const key = loadProvenanceKey(ks.configDir, ks.env);
+  const sink = new CollectingSink();
+  const g = new SecretGuard({
+    reader: {
+      runId: run.id,
+      pipeline: run.pipeline,
+      step,
+      component: undefined,
+      attempt: 1,
+      worker: undefined,
+      host: 'h1',
+    },
+    declaration: parseDeclaration(step, declared),
+    manager: { uuid: m.uuid, name: m.name, flavor: m.flavor.name },
+    read: async (name) => ((await m.has(name)) ? { secret: await m.get(name), version } : null),
+    fingerprint: (v) => fingerprint(key, v),
+    sink,
+    where: m.where,
+  });
+  return { g, sink };
+}
+
+function record(run: RunRecord, over: Partial<AccessRecord> = {}): AccessRecord {
+  return {
+    runId: run.id,
+    pipeline: run.pipeline,
+    step: 'load',
+    component: undefined,
+    attempt: 1,
+    worker: undefined,
+    host: 'h1',
+    at: new Date().toISOString(),
+    manager: { uuid: 'u', name: 'default', flavor: 'local' },
+    secret: 'db',
+    keys: ['password'],
+    version: '1',
+    pinned: null,
+    fingerprints: {},
+    outcome: 'read',
+    errorCode: null,
+    ...over,
+  };
+}
+
+describe('access records in the run history', () => {
+  it('are written in the same transaction as the step status: a bad record rolls the status back', async () => {
+    const ks = client();
+    const runs = new RunStore(ks.store);
+    const run = newRun(runs);
+    runs.startStep(run.id, 'load', { inputs: {}, cacheKey: 'k', artifactStore: 'a' });
+    const bad = { ...record(run), outcome: 'stolen' } as unknown as AccessRecord;
+    expect(() =>
+      runs.finishStep(run.id, 'load', { status: 'completed', durationMs: 1, records: [record(run), bad] }),
+    ).toThrow(/CHECK constraint/);
+    expect(runs.step(run.id, 'load').status).toBe('running');
+    expect(await ks.provenance.run(run.id)).toEqual([]);
+
+    runs.finishStep(run.id, 'load', { status: 'completed', durationMs: 1, records: [record(run)] });
+    expect(runs.step(run.id, 'load').status).toBe('completed');
+    expect((await ks.provenance.run(run.id)).map((a) => [a.step, a.secret, a.keys])).toEqual([
+      ['load', 'db', ['password']],
+    ]);
+  });
+
+  it('keeps each step declaration with the step, and reads outside a step with recordAccess', async () => {
+    const ks = client();
+    const runs = new RunStore(ks.store);
+    const run = newRun(runs);
+    expect(runs.steps(run.id).map((s) => s.secrets)).toEqual([['db.password'], '*']);
+    runs.recordAccess(run.id, [record(run, { step: undefined, component: 'orchestrator:default' })]);
+    expect((await ks.provenance.run(run.id)).map((a) => [a.step, a.component])).toEqual([
+      [null, 'orchestrator:default'],
+    ]);
+    const other = newRun(runs);
+    expect(() => runs.recordAccess(run.id, [record(other)])).toThrow(/run/);
+  });
+});
+
+describe('ks.provenance queries', () => {
+  it('usedBy: by name, key, version, time and manager, newest first, denials included', async () => {
+    const ks = client();
+    const m = await ks.secretsManager();
+    await m.register('db', { user: 'svc', password: 'pw-first-0001' });
+    await m.register('api', { token: 'tok-0002' });
+    const runs = new RunStore(ks.store);
+
+    const r1 = newRun(runs, 'train');
+    const a = await guard(ks, r1, 'load', ['db.password'], '1');
+    expect(Object.keys((await a.g.get('db')).values)).toEqual(['password']);
+    await expect(a.g.get('api')).rejects.toMatchObject({ code: 'denied' });
+    runs.finishStep(r1.id, 'load', { status: 'failed', durationMs: 1, records: a.sink.drain() });
+
+    await new Promise((r) => setTimeout(r, 5));
+    const cut = new Date().toISOString();
+    await new Promise((r) => setTimeout(r, 5));
+    await m.update('db', { user: 'svc', password: 'pw-second-0003' });
+    const r2 = newRun(runs, 'eval');
+    const b = await guard(ks, r2, 'load', ['db'], '2');
+    await b.g.get('db');
+    runs.finishStep(r2.id, 'load', { status: 'completed', durationMs: 1, records: b.sink.drain() });
+
+    const all = await ks.provenance.usedBy({ secret: 'db' });
+    expect(all.map((x) => [x.pipeline, x.version, x.keys, x.outcome])).toEqual([
+      ['eval', '2', ['user', 'password'], 'read'],
+      ['train', '1', ['password'], 'read'],
+    ]);
+    expect((await ks.provenance.usedBy({ secret: 'db', key: 'user' })).map((x) => x.pipeline)).toEqual(['eval']);
+    expect((await ks.provenance.usedBy({ secret: 'db', version: '1' })).map((x) => x.runId)).toEqual([r1.id]);
+    expect((await ks.provenance.usedBy({ secret: 'db', since: cut })).map((x) => x.runId)).toEqual([r2.id]);
+    expect(await ks.provenance.usedBy({ secret: 'db', manager: 'someone-else' })).toEqual([]);
+    expect((await ks.provenance.usedBy({ secret: 'db', manager: m.uuid })).length).toBe(2);
+    const denied = await ks.provenance.usedBy({ secret: 'api' });
+    expect(denied.map((x) => [x.runId, x.step, x.outcome])).toEqual([[r1.id, 'load', 'denied']]);
+    // A denial of the whole secret answers a question about any of its keys.
+    expect((await ks.provenance.usedBy({ secret: 'api', key: 'token' })).length).toBe(1);
+    expect(JSON.stringify(all)).not.toMatch(/pw-first|pw-second|fingerprint/);
+  });
+
+  it('usedByValue: the secrets that hold a leaked value now and every run that read it, and never the value', async () => {
+    const ks = client();
+    const leaked = 'leaked-Value-ZZ-9913';
+    const m = await ks.secretsManager();
+    await m.register('db', { user: 'svc', password: leaked });
+    await m.register('copy', { backup: leaked, other: 'x-0004' });
+    await m.register('unrelated', { token: 'tok-0005' });
+    const runs = new RunStore(ks.store);
+    const r1 = newRun(runs);
+    const a = await guard(ks, r1, 'load', ['db', 'unrelated']);
+    await a.g.get('db');
+    await a.g.get('unrelated');
+    runs.finishStep(r1.id, 'load', { status: 'completed', durationMs: 1, records: a.sink.drain() });
+    // Rotated afterwards: the run still read the leaked value, though db no longer holds it.
+    await m.update('db', { user: 'svc', password: 'rotated-0006' });
+
+    const found = await ks.provenance.usedByValue(leaked);
+    expect(found.current).toEqual([{ secret: 'copy', key: 'backup' }]);
+    expect(found.reads.map((r) => [r.runId, r.step, r.secret, r.key])).toEqual([[r1.id, 'load', 'db', 'password']]);
+    expect(found.manager.name).toBe('default');
+    const none = await ks.provenance.usedByValue('never-stored-0007');
+    expect([none.current, none.reads]).toEqual([[], []]);
+
+    const key = loadProvenanceKey(ks.configDir, ks.env);
+    const encodings = [
+      leaked,
+      Buffer.from(leaked).toString('base64'),
+      Buffer.from(leaked).toString('hex'),
+      Buffer.from(leaked).toString('base64url'),
+    ];
+    const answer = JSON.stringify(found);
+    for (const enc of [...encodings, fingerprint(key, leaked)]) expect(answer).not.toContain(enc);
+    ks.store.db.pragma('wal_checkpoint(TRUNCATE)');
+    const dir = ks.configDir;
+    for (const f of readdirSync(dir).filter((n) => n.startsWith('config.db'))) {
+      const bytes = readFileSync(join(dir, f));
+      for (const enc of encodings) expect(bytes.includes(Buffer.from(enc)), `${enc} in ${f}`).toBe(false);
+    }
+  });
+
+  it('audit: denials, misses and errors across runs, or only denials', async () => {
+    const ks = client();
+    const runs = new RunStore(ks.store);
+    const run = newRun(runs);
+    runs.finishStep(run.id, 'load', {
+      status: 'failed',
+      durationMs: 1,
+      records: [
+        record(run, { outcome: 'read' }),
+        record(run, { secret: 'x', outcome: 'denied', keys: [] }),
+        record(run, { secret: 'y', outcome: 'not_found', keys: [] }),
+        record(run, { secret: 'z', outcome: 'error', errorCode: 'backend', keys: [] }),
+      ],
+    });
+    expect((await ks.provenance.audit()).map((a) => a.secret).sort()).toEqual(['x', 'y', 'z']);
+    expect((await ks.provenance.audit({ denied: true })).map((a) => a.secret)).toEqual(['x']);
+    expect(await ks.provenance.audit({ since: '2999-01-01' })).toEqual([]);
+    expect((await ks.provenance.audit({ limit: 1 })).length).toBe(1);
+  });
+
+  it('since takes an ISO date or an age, and refuses anything else', () => {
+    const now = Date.parse('2026-05-10T00:00:00Z');
+    expect(sinceTime('7d', now)).toBe('2026-05-03T00:00:00.000Z');
+    expect(sinceTime('2026-05-01', now)).toBe('2026-05-01T00:00:00.000Z');
+    expect(() => sinceTime('last week', now)).toThrow(/not a date or an age/);
+  });
+});
+
+describe('run retention', () => {
+  const daysAgo = (d: number) => new Date(Date.now() - d * 86_400_000).toISOString();
+
+  function finished(runs: RunStore, startedAt: string) {
+    const run = newRun(runs, 'p', startedAt, ['load']);
+    runs.finishStep(run.id, 'load', { status: 'completed', durationMs: 1, records: [record(run, { at: startedAt })] });
+    runs.finishRun(run.id, 'completed', null);
+    return run;
+  }
+
+  it('prune deletes runs by count and by age, with their steps and records; dry run deletes nothing', async () => {
+    const ks = client();
+    const runs = new RunStore(ks.store);
+    expect(runs.retention()).toEqual({ keep: 1000, maxAge: '90d' });
+    const old = finished(runs, daysAgo(40));
+    const mid = finished(runs, daysAgo(20));
+    const recent = [finished(runs, daysAgo(3)), finished(runs, daysAgo(2)), finished(runs, daysAgo(1))];
+    const live = newRun(runs, 'p', daysAgo(50), ['load']);
+
+    const dry = runs.prune({ maxAge: '30d', dryRun: true });
+    expect(dry.runs.map((r) => r.id)).toEqual([old.id]);
+    expect(dry.records).toBe(1);
+    expect(runs.listRuns(100).length).toBe(6);
+
+    const byAge = runs.prune({ maxAge: '30d' });
+    expect(byAge.runs.map((r) => r.id)).toEqual([old.id]);
+    expect(() => runs.getRun(old.id)).toThrow(/no pipeline run/);
+    expect(await ks.provenance.run(old.id)).toEqual([]);
+    expect(ks.store.db.prepare('SELECT COUNT(*) AS n FROM pipeline_steps WHERE run_id = ?').get(old.id)).toEqual({
+      n: 0,
+    });
+
+    const byCount = runs.prune({ keep: 3 });
+    expect(byCount.runs.map((r) => r.id)).toEqual([mid.id]);
+    expect((await ks.provenance.usedBy({ secret: 'db' })).map((a) => a.runId).sort()).toEqual(
+      recent.map((r) => r.id).sort(),
+    );
+    // A run still marked running is kept, whatever its age.
+    expect(runs.getRun(live.id).id).toBe(live.id);
+    expect(() => runs.prune({ maxAge: 'soon' })).toThrow(/not an age/);
+  });
+
+  it('is applied at run start, with the retention saved in the store', async () => {
+    const ks = client();
+    const runs = new RunStore(ks.store);
+    const first = finished(runs, daysAgo(10));
+    finished(runs, daysAgo(9));
+    expect(runs.listRuns(100).length).toBe(2);
+    expect(runs.setRetention({ maxAge: '7d' })).toEqual({ keep: 1000, maxAge: '7d' });
+    // Another client of the same store sees the setting.
+    expect(new RunStore(ks.store).retention().maxAge).toBe('7d');
+    const fresh = finished(runs, new Date().toISOString());
+    expect(runs.listRuns(100).map((r) => r.id)).toEqual([fresh.id]);
+    expect(await ks.provenance.run(first.id)).toEqual([]);
+    runs.setRetention({ keep: 2, maxAge: '90d' });
+    finished(runs, new Date().toISOString());
+    finished(runs, new Date().toISOString());
+    expect(runs.listRuns(100).length).toBe(2);
+  });
+});
