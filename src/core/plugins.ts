@@ -7,7 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError, isKeystackError } from '../errors.js';
 import { isSecretSchema, type SecretSchema } from '../secrets/schema.js';
-import { importUserModule } from '../support/modules.js';
+import { importUserModule, moduleLoadError } from '../support/modules.js';
 import { checkTrustedChain } from '../support/trust.js';
 import { isFlavorDefinition, type FlavorDefinition } from './types.js';
 
@@ -55,10 +55,7 @@ async function importPlugin(path: string): Promise<PluginExports> {
     mod = await importUserModule(path);
   } catch (e) {
     if (isKeystackError(e)) throw e; // already says what to do (a missing tsx)
-    throw new ConfigError(`cannot load module ${path}: ${(e as Partial<Error>).message?.split('\n')[0] ?? String(e)}`, {
-      hint: 'Fix the module so that it loads with `node`, then try again.',
-      cause: e,
-    });
+    throw moduleLoadError(e, path, 'module', 'Fix the module so that it loads with `node`, then try again.');
   }
   const flavors: FlavorDefinition<unknown>[] = [];
   const schemas: SecretSchema<unknown>[] = [];
