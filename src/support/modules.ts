@@ -4,10 +4,11 @@
  * only `.ts` modules need it, so its absence is a ConfigError saying what to install.
  */
 import { existsSync } from 'node:fs';
-import { dirname, extname, join } from 'node:path';
+import { dirname, extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type * as TsxApiModule from 'tsx/esm/api';
 import { ConfigError } from '../errors.js';
+import { importCachedModule, type ModuleCacheOptions } from './module-cache.js';
 
 const TS = new Set(['.ts', '.mts', '.cts', '.tsx']);
 
@@ -15,14 +16,18 @@ type TsxApi = Pick<typeof TsxApiModule, 'tsImport'>;
 
 /**
  * Imports the module at the absolute `path`; relative imports inside it resolve from `cwd`.
- * `loadTsx` is how tsx is loaded (replaceable so tests can have it missing).
+ * `loadTsx` is how tsx is loaded (replaceable so tests can have it missing). With `cache`, a
+ * TypeScript module is compiled once and imported from the compile cache (module-cache.ts).
  */
 export async function importUserModule(
   path: string,
   cwd: string = process.cwd(),
   loadTsx: () => Promise<TsxApi> = () => import('tsx/esm/api'),
+  cache?: ModuleCacheOptions,
 ): Promise<Record<string, unknown>> {
   if (TS.has(extname(path))) {
+    const cached = cache ? await importCachedModule(path, cache) : undefined;
+    if (cached) return cached;
     let tsx: TsxApi;
     try {
       tsx = await loadTsx();
@@ -88,27 +93,30 @@ export function moduleLoadError(e: unknown, path: string, what: string, fallback
     /No "exports" main defined|Cannot use import statement outside a module|require\(\) of ES Module/.test(message)
   ) {
     const pkg = nearestPackageJson(dirname(path));
-    return new ConfigError(
-      `${what} ${path} uses ESM, but Node loads it as CommonJS: ${firstLine(message)}`,
-      {
-        hint: `Rename it to ${/\.[cm]?tsx?$/.test(path) ? '.mts' : '.mjs'}, or set "type": "module" in ${pkg ?? 'its package.json'}.`,
-        cause: e,
-      },
-    );
+    return new ConfigError(`${what} ${path} uses ESM, but Node loads it as CommonJS: ${firstLine(message)}`, {
+      hint: `Rename it to ${/\.[cm]?tsx?$/.test(path) ? '.mts' : '.mjs'}, or set "type": "module" in ${pkg ?? 'its package.json'}.`,
+      cause: e,
+    });
   }
   return new ConfigError(`cannot load ${what} ${path}: ${firstLine(message)}`, { hint: fallbackHint, cause: e });
 }
 
-/** `FILE:LINE:COL: TEXT` of the first error of an esbuild failure, or undefined for another error. */
+/**
+ * `FILE:LINE:COL: TEXT` of the first error of an esbuild failure, or undefined for another error.
+ * esbuild counts columns from 0 and may give the file relative to the working directory; editors
+ * and terminals jump to an absolute path and a column counted from 1.
+ */
 function typeScriptSyntaxError(e: unknown, message: string): string | undefined {
   const first = (
     e as { errors?: { text?: string; location?: { file: string; line: number; column: number } | null }[] }
   ).errors?.[0];
-  if (first?.location)
-    return `${first.location.file}:${first.location.line}:${first.location.column}: ${first.text ?? ''}`;
+  if (first?.location) {
+    const { file, line, column } = first.location;
+    return `${resolve(file)}:${line}:${column + 1}: ${first.text ?? ''}`;
+  }
   if (!message.startsWith('Transform failed with')) return undefined;
-  const at = /^(.+:\d+:\d+): ERROR: (.*)$/m.exec(message);
-  return at ? `${at[1]}: ${at[2]}` : undefined;
+  const at = /^(.+):(\d+):(\d+): ERROR: (.*)$/m.exec(message);
+  return at ? `${resolve(at[1] ?? '')}:${at[2]}:${Number(at[3]) + 1}: ${at[4]}` : undefined;
 }
 
 function firstLine(message: string): string {
