@@ -53,6 +53,8 @@ await build({
     'dotenv',
     'tsx',
     'tsx/*',
+    'esbuild',
+    'esbuild/*',
     '@inquirer/*',
     'libsodium-wrappers',
     '@aws-sdk/*',

@@ -41,6 +41,7 @@ export const UNIT_TESTS: readonly string[] = [
   'test/stack/references.test.ts',
   'test/stack/validation.test.ts',
   'test/support/aead.test.ts',
+  'test/support/module-cache.test.ts',
   'test/support/trust.test.ts',
   'test/testing/conformance.test.ts',
   'test/transfer/formats.test.ts',

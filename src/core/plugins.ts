@@ -1,13 +1,15 @@
 /**
  * User modules that extend keystack: a module exports flavors and/or schemas (as named exports,
- * a default export, or arrays of them). TypeScript modules are compiled on the fly with tsx, so
- * users can write `my-flavor.ts` without a build step.
+ * a default export, or arrays of them). TypeScript modules are compiled on the fly (with tsx, or
+ * once into the compile cache when one is given), so users can write `my-flavor.ts` without a
+ * build step.
  */
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError, isKeystackError } from '../errors.js';
 import { isSecretSchema, type SecretSchema } from '../secrets/schema.js';
-import { importUserModule } from '../support/modules.js';
+import type { ModuleCacheOptions } from '../support/module-cache.js';
+import { importUserModule, moduleLoadError } from '../support/modules.js';
 import { checkTrustedChain } from '../support/trust.js';
 import { isFlavorDefinition, type FlavorDefinition } from './types.js';
 
@@ -37,13 +39,13 @@ export function resolveModulePath(module: string, cwd = process.cwd()): string {
  * Imports a plugin module once per process and collects what it exports. The module and every
  * directory above it are trust-checked again first: what was safe at registration may not be now.
  */
-export function loadPlugin(path: string): Promise<PluginExports> {
+export function loadPlugin(path: string, cache?: ModuleCacheOptions): Promise<PluginExports> {
   let p = loaded.get(path);
-  if (!p) loaded.set(path, (p = importPlugin(path)));
+  if (!p) loaded.set(path, (p = importPlugin(path, cache)));
   return p;
 }
 
-async function importPlugin(path: string): Promise<PluginExports> {
+async function importPlugin(path: string, cache: ModuleCacheOptions | undefined): Promise<PluginExports> {
   const real = checkTrustedChain(path);
   if (real !== path) {
     throw new ConfigError(`module ${path} now resolves to ${real} through a symlink`, {
@@ -52,13 +54,10 @@ async function importPlugin(path: string): Promise<PluginExports> {
   }
   let mod: Record<string, unknown>;
   try {
-    mod = await importUserModule(path);
+    mod = await importUserModule(path, process.cwd(), undefined, cache);
   } catch (e) {
     if (isKeystackError(e)) throw e; // already says what to do (a missing tsx)
-    throw new ConfigError(`cannot load module ${path}: ${(e as Partial<Error>).message?.split('\n')[0] ?? String(e)}`, {
-      hint: 'Fix the module so that it loads with `node`, then try again.',
-      cause: e,
-    });
+    throw moduleLoadError(e, path, 'module', 'Fix the module so that it loads with `node`, then try again.');
   }
   const flavors: FlavorDefinition<unknown>[] = [];
   const schemas: SecretSchema<unknown>[] = [];

@@ -2,7 +2,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError, isKeystackError } from '../errors.js';
-import { importUserModule } from '../support/modules.js';
+import { importUserModule, moduleLoadError } from '../support/modules.js';
 import { checkTrustedChain } from '../support/trust.js';
 import { isPipeline, type Pipeline } from './step.js';
 
@@ -36,12 +36,11 @@ export async function loadPipelineModule(
     mod = await importUserModule(real, cwd);
   } catch (e) {
     if (isKeystackError(e)) throw e; // already says what to do (a missing tsx)
-    throw new ConfigError(
-      `cannot load pipeline module ${path}: ${(e as Partial<Error>).message?.split('\n')[0] ?? String(e)}`,
-      {
-        hint: 'Fix the module so that it loads with `npx tsx FILE`, then try again.',
-        cause: e,
-      },
+    throw moduleLoadError(
+      e,
+      path,
+      'pipeline module',
+      'Fix the module so that it loads with `npx tsx FILE`, then try again.',
     );
   }
   const found = Object.entries(mod).filter(([, v]) => isPipeline(v)) as [string, Pipeline][];

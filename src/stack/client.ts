@@ -4,7 +4,7 @@
  */
 import { ConfigError, InUseError, NotFoundError, UsageError } from '../errors.js';
 import { realpathSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { validateSecretName } from '../secrets/names.js';
 import { isReference } from '../secrets/reference.js';
 import { createSchemaRegistry, type SchemaRegistry, type SecretSchema } from '../secrets/schema.js';
@@ -24,6 +24,7 @@ import {
 import { configDirFrom } from './paths.js';
 import { loadProvenanceKey } from './provenance-key.js';
 import { Provenance } from './provenance-store.js';
+import type { ModuleCacheOptions } from '../support/module-cache.js';
 import { defaultTrustWarn } from '../support/trust.js';
 
 export interface KeystackOptions {
@@ -271,7 +272,7 @@ export class Keystack {
   /** Registers a module that exports flavors and/or schemas; it is loaded to check it first. */
   async registerPlugin(module: string, cwd = process.cwd()): Promise<PluginExports> {
     const path = resolveModulePath(module, cwd);
-    const exported = await loadPlugin(path);
+    const exported = await loadPlugin(path, this.#moduleCache());
     // The clash checks below read the registered modules (async: they are imported); the insert
     // re-reads that list in its transaction and redoes the checks if another call changed it.
     for (;;) {
@@ -316,7 +317,7 @@ export class Keystack {
       new NotFoundError(`module ${path} is not registered`, `Registered modules: ${modules.join(', ') || '(none)'}.`);
     if (!registered.includes(path)) throw notRegistered(registered);
     // A module that no longer loads cannot be asked for its flavors; removing it is the way out.
-    const flavors = await loadPlugin(path).then(
+    const flavors = await loadPlugin(path, this.#moduleCache()).then(
       (p) => p.flavors.map((f) => f.name),
       () => [] as string[],
     );
@@ -337,6 +338,20 @@ export class Keystack {
     return { module: path, flavors };
   }
 
+  /** Compiled TypeScript modules are kept in the config dir (support/module-cache.ts). */
+  #moduleCache(): ModuleCacheOptions {
+    const debug = this.env['KEYSTACK_DEBUG'] === '1';
+    return {
+      dir: join(this.configDir, 'cache', 'modules'),
+      onEvent: debug
+        ? (e) => {
+            const what = 'file' in e ? `${e.module} (${e.file})` : e.module;
+            process.stderr.write(`keystack: module cache ${e.kind}: ${what}${'reason' in e ? `: ${e.reason}` : ''}\n`);
+          }
+        : undefined,
+    };
+  }
+
   /** The registered modules, as one comparable string. */
   #pluginModules(): string {
     return JSON.stringify(
@@ -352,7 +367,7 @@ export class Keystack {
   #loadPlugins() {
     return (this.#plugins ??= Promise.all(
       this.store.listPlugins().map((p) =>
-        loadPlugin(p.module).then(
+        loadPlugin(p.module, this.#moduleCache()).then(
           (exports) => ({ module: p.module, exports }),
           (error: unknown) => ({ module: p.module, error }),
         ),

@@ -38,6 +38,8 @@ export interface ValidationReport {
   references: SecretReference[];
   missing: MissingReference[];
   problems: string[];
+  /** The secrets manager that was searched for the references (absent when the stack has none). */
+  manager?: { name: string; flavor: string } | undefined;
   /** Backend calls the validation made. */
   backendCalls: number;
 }
@@ -97,6 +99,7 @@ export async function validateRuntime(stack: StackRuntime, level: ValidationLeve
     return report;
   }
 
+  report.manager = { name: manager.name, flavor: manager.flavor.name };
   const names = [...new Set([...report.references.map((r) => r.name), ...(authSecret ? [authSecret] : [])])];
   const secrets = new Map<string, Secret | null>();
   // A write-only backend (GitHub outside Actions) cannot show keys: check what it can, names.
@@ -148,7 +151,13 @@ export async function validateRuntime(stack: StackRuntime, level: ValidationLeve
 export function assertValid(report: ValidationReport): void {
   if (report.problems.length === 0) return;
   const hints: string[] = [];
-  if (report.missing.length > 0)
+  if (report.missing.length > 0 && report.manager) {
+    // Secrets registered on another manager (the active one, -m, KEYSTACK_MANAGER) are the usual cause.
+    const { name, flavor } = report.manager;
+    hints.push(
+      `They were looked up in secrets manager '${name}' (flavor ${flavor}), the one stack '${report.stack}' uses. To use the manager that has them, run \`keystack stack update ${report.stack} -x MANAGER\`; or register them on '${name}' with \`keystack secret register NAME -m ${name} --KEY=VALUE\`, or all at once with \`keystack stack register-secrets ${report.stack}\`.`,
+    );
+  } else if (report.missing.length > 0)
     hints.push(`To register the missing secrets, run \`keystack stack register-secrets ${report.stack}\`.`);
   if (report.missing.some((m) => m.reason === 'missing_secret' && dottedNameNote(m))) hints.push(DOTTED_NAME_HINT);
   if (report.missing.length > 0 || report.problems.some((p) => p.includes('authentication secret'))) {

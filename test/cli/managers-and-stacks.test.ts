@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { cli, tempEnv } from '../support/cli.js';
 
@@ -207,5 +208,19 @@ describe('keystack schema', () => {
     expect(bad.stderr).toContain('port: expected a number');
     expect(cli(e, ['schema', 'register', resolve('package.json')]).status).toBe(1);
     expect(cli(e, ['schema', 'register', 'nope.ts']).stderr).toContain('does not exist');
+  });
+
+  it('a registered .ts module is compiled once, into the config dir, and later commands load the cached file', () => {
+    const e = tempEnv({ KEYSTACK_DEBUG: '1' });
+    const reg = cli(e, ['schema', 'register', resolve('examples/custom-schema/schemas.ts')]);
+    expect(reg.status, reg.stderr).toBe(0);
+    expect(reg.stderr).toContain('module cache compiled');
+    const cacheDir = join(e.configDir, 'config/cache/modules');
+    const [file] = readdirSync(cacheDir);
+    const mtime = statSync(join(cacheDir, file ?? '')).mtimeMs;
+    const list = cli(e, ['schema', 'list']);
+    expect(list.stdout).toContain('wandb');
+    expect(list.stderr).toContain(`module cache hit: ${resolve('examples/custom-schema/schemas.ts')}`);
+    expect(statSync(join(cacheDir, file ?? '')).mtimeMs).toBe(mtime);
   });
 });

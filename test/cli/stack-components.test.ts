@@ -123,6 +123,22 @@ describe('keystack stack (ZenML test_stack.py and validation)', () => {
     );
     expect(cli(e, ['stack', 'validate'], { env: { KEYSTACK_SECRET_VALIDATION_LEVEL: 'bogus' } }).status).toBe(1);
   });
+
+  it('validate says which manager it searched, and how to pick the one that has the secrets', () => {
+    const e = tempEnv();
+    expect(cli(e, ['secrets-manager', 'register', 'team', '-f', 'local']).status).toBe(0);
+    cli(e, ['stack', 'register', 'remote', '-x', 'team']);
+    cli(e, ['artifact-store', 'update', 'default', '--encryption_key={{art.key}}']);
+    // The walk-through's mistake: the secret goes to the current manager, not the stack's.
+    expect(cli(e, ['secret', 'register', 'art', '--key=k-value-1']).status).toBe(0);
+    const r = cli(e, ['stack', 'validate', 'remote']);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("looked up in secrets manager 'team' (flavor local)");
+    expect(r.stderr).toContain('keystack stack update remote -x MANAGER');
+    expect(r.stderr).toContain('keystack secret register NAME -m team');
+    expect(cli(e, ['secret', 'register', 'art', '-m', 'team', '--key=k-value-2']).status).toBe(0);
+    expect(cli(e, ['stack', 'validate', 'remote']).status).toBe(0);
+  });
 });
 
 describe('keystack stack register-secrets', () => {

@@ -1,4 +1,4 @@
-/** What an app that installed keystack gets: ESM only, and `z` from the package itself. */
+/** What an app that installed keystack gets: ESM (which require() loads too), and `z` from the package itself. */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,13 +37,15 @@ await ks.close();
     expect(JSON.parse(r.stdout)).toEqual({ token: 'tok-value-1', ttl: 3600 });
   });
 
-  it('is ESM only: require() fails with the error the README quotes', () => {
-    const dir = app({ 'app.cjs': "require('keystack');\n" });
+  it('require() loads the ESM entry through the default condition (Node 20.19 and later), as the README says', () => {
+    const dir = app({
+      'app.cjs': "const { Keystack, z } = require('keystack');\nconsole.log(typeof Keystack, typeof z.object);\n",
+    });
     const r = node(dir, 'app.cjs');
-    expect(r.status).not.toBe(0);
-    expect(r.stderr).toContain('Error [ERR_PACKAGE_PATH_NOT_EXPORTED]: No "exports" main defined in');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe('function function');
     expect(readFileSync('README.md', 'utf8')).toContain(
-      'Error [ERR_PACKAGE_PATH_NOT_EXPORTED]: No "exports" main defined in …/node_modules/keystack/package.json',
+      "`require('keystack')`\nworks from CommonJS on Node 20.19 and later",
     );
   });
 });
