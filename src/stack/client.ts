@@ -22,6 +22,7 @@ import {
   type StackRecord,
 } from './config-store.js';
 import { configDirFrom } from './paths.js';
+import { defaultWriter, recordWriter, writersOf } from './writers.js';
 import { defaultTrustWarn } from '../support/trust.js';
 
 export interface KeystackOptions {
@@ -34,6 +35,11 @@ export interface KeystackOptions {
    * read being tightened to 0700. @default process.emitWarning
    */
   onWarning?: (message: string) => void;
+  /**
+   * Who writes through this client, recorded per version a write creates (`secret history`).
+   * @default `user@host` of this process
+   */
+  writer?: string;
 }
 
 export interface RegisterManagerInput {
@@ -53,6 +59,7 @@ export class Keystack {
   readonly flavors: FlavorRegistry;
   readonly schemas: SchemaRegistry;
   readonly #warn: (message: string) => void;
+  #writer: string | undefined;
   #store: ConfigStore | undefined;
   readonly #managers = new Map<string, SecretsManager>();
 
@@ -60,6 +67,7 @@ export class Keystack {
     this.env = options.env ?? process.env;
     this.configDir = options.configDir ?? configDirFrom(this.env);
     this.#warn = options.onWarning ?? defaultTrustWarn;
+    this.#writer = options.writer;
     this.flavors = createFlavorRegistry(
       async () => (await this.plugins()).flatMap((p) => p.flavors.map((flavor) => ({ flavor, source: p.module }))),
       () => this.pluginFailures(),
@@ -146,6 +154,9 @@ export class Keystack {
       env: this.env,
       schemas: this.schemas,
       warn: this.#warn,
+      onWritten: (name, version) =>
+        recordWriter(this.store, record.uuid, name, version, (this.#writer ??= defaultWriter())),
+      writersOf: (name, versions) => writersOf(this.store, record.uuid, name, versions),
     });
   }
 

@@ -123,6 +123,12 @@ const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
     if (!have.has('worker')) db.exec('ALTER TABLE pipeline_steps ADD COLUMN worker TEXT');
     if (!have.has('attempts')) db.exec('ALTER TABLE pipeline_steps ADD COLUMN attempts INTEGER');
   },
+  // 5: who wrote each version of a secret (writers.ts): keystack's own record, never the backend's.
+  (db) =>
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS secret_writers (
+        manager_uuid TEXT NOT NULL, secret TEXT NOT NULL, version TEXT NOT NULL, writer TEXT NOT NULL,
+        written_at TEXT NOT NULL, PRIMARY KEY (manager_uuid, secret, version)) WITHOUT ROWID;`),
 ];
 
 /** The schema version this code writes; stores at an older version are migrated on open. */
