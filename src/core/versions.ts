@@ -133,7 +133,7 @@ export async function history(
       createdAt: v.createdAt,
       labels: v.labels,
       readable: v.readable && mine !== null,
-      keys: mine ? Object.keys(mine) : null,
+      keys: mine ? Object.keys(mine).sort() : null,
       changes: mine && before ? compare(before, mine) : null,
       writer: who[v.id] ?? null,
     };

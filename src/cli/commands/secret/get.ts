@@ -28,7 +28,7 @@ export default defineCommand({
   shape: (z) => {
     const version = z.string();
     return z.union([
-      views(z).secretShapes.get,
+      ...views(z).secretShapes.get.options,
       // With `--version V`: the version read.
       z.strictObject({
         name: z.string(),
