@@ -430,7 +430,8 @@ export class SecretsManager {
   async history(name: string, options: { limit?: number } = {}): Promise<HistoryEntry[]> {
     this.#checkName(name);
     const limit = options.limit ?? 10;
-    if (!Number.isInteger(limit) || limit < 1) throw new InputError(`--limit must be a whole number above 0, not ${limit}`);
+    if (!Number.isInteger(limit) || limit < 1)
+      throw new InputError(`--limit must be a whole number above 0, not ${limit}`);
     const va = this.#versions('list the versions of a secret');
     return history(va, name, limit, (ids) => this.#opts.writersOf?.(name, ids) ?? {});
   }

@@ -61,7 +61,10 @@ export function withLabels(list: readonly BackendVersion[]): BackendVersion[] {
     out[current]?.labels.unshift('current');
   }
   if (current !== -1 && !out.some((v) => v.labels.includes('previous'))) {
-    out.slice(current + 1).find((v) => v.readable)?.labels.push('previous');
+    out
+      .slice(current + 1)
+      .find((v) => v.readable)
+      ?.labels.push('previous');
   }
   return out;
 }

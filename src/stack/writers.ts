@@ -18,7 +18,13 @@ export function defaultWriter(): string {
   return `${user}@${hostname()}`;
 }
 
-export function recordWriter(store: ConfigStore, manager: string, secret: string, version: string, writer: string): void {
+export function recordWriter(
+  store: ConfigStore,
+  manager: string,
+  secret: string,
+  version: string,
+  writer: string,
+): void {
   store.tx(() =>
     store.db
       .prepare(

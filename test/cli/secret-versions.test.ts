@@ -68,8 +68,8 @@ describe('keystack secret versions (built binary, local flavor)', () => {
     }
     expect(outputs[0]?.stdout).toMatch(/3\s+\S+\s+current\s+password, token, user\s+\+token\s+\S+@\S+/);
     expect(outputs[0]?.stdout).toMatch(/2\s+\S+\s+previous\s+password, user\s+~password/);
-    const history = JSON.parse(outputs[1]?.stdout ?? '');
-    expect(history.versions.map((v: { version: string }) => v.version)).toEqual(['3', '2', '1']);
+    const history = JSON.parse(outputs[1]?.stdout ?? '') as { versions: { version: string }[] };
+    expect(history.versions.map((v) => v.version)).toEqual(['3', '2', '1']);
     expect(history.versions[0]).toMatchObject({
       labels: ['current'],
       keys: ['password', 'token', 'user'],
@@ -98,7 +98,13 @@ describe('keystack secret versions (built binary, local flavor)', () => {
 
     const r = cli(e, ['--json', 'secret', 'rollback', 'db', '--to', '1', '-y']);
     expect(r.status, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual({ name: 'db', manager: 'default', restored: '1', replaced: '3', version: '4' });
+    expect(JSON.parse(r.stdout)).toEqual({
+      name: 'db',
+      manager: 'default',
+      restored: '1',
+      replaced: '3',
+      version: '4',
+    });
     expect(r.stdout).not.toContain(V1);
     expect(JSON.parse(cli(e, ['--json', 'secret', 'get', 'db']).stdout).values).toEqual({ password: V1, user: 'u' });
     const again = cli(e, ['secret', 'rollback', 'db', '--to', 'current', '-y']);

@@ -173,7 +173,9 @@ export function verifyLocalStore(
   // A backup of a store from before versions holds rows sealed the old way; opening it migrates them.
   const legacy = (db.pragma('user_version', { simple: true }) as number) < 2;
   type Row = { scope: string; name: string; version?: number; data: Buffer };
-  const rows = db.prepare(legacy ? 'SELECT scope, name, data FROM secrets' : 'SELECT scope, name, version, data FROM secrets').all() as Row[];
+  const rows = db
+    .prepare(legacy ? 'SELECT scope, name, data FROM secrets' : 'SELECT scope, name, version, data FROM secrets')
+    .all() as Row[];
   const older = legacy ? [] : (db.prepare('SELECT scope, name, version, data FROM secret_versions').all() as Row[]);
   const opens = (r: Row) =>
     legacy || r.version === undefined

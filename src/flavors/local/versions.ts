@@ -29,7 +29,8 @@ interface CurrentRow {
 
 /** The row operations of a local backend, versions included. */
 export function localRows(o: LocalRows) {
-  const { scope, retry } = o;
+  const { scope } = o;
+  const retry = <T>(fn: () => T): T => o.retry(fn);
   // The version each write of this backend created, for `writtenVersion` (who wrote it).
   const written = new Map<string, string>();
   const current = (db: Database.Database, name: string) =>
@@ -151,7 +152,9 @@ export function localRows(o: LocalRows) {
           .get(scope, name, n) as { data: Buffer; created_at: number } | undefined;
         if (!old) return null;
         const newer = db
-          .prepare('SELECT count(*) AS c FROM secret_versions WHERE scope = ? AND name = ? AND version > ? AND version < ?')
+          .prepare(
+            'SELECT count(*) AS c FROM secret_versions WHERE scope = ? AND name = ? AND version > ? AND version < ?',
+          )
           .get(scope, name, n, row.version) as { c: number };
         return { data: old.data, at: old.created_at, labels: newer.c === 0 ? ['previous'] : [] };
       });

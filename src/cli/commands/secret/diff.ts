@@ -38,7 +38,15 @@ is printed.
       ...d.changed.map((k) => `  ~ ${k}`),
     ];
     return {
-      data: { name: d.name, manager: manager.name, from: d.from, to: d.to, added: d.added, removed: d.removed, changed: d.changed },
+      data: {
+        name: d.name,
+        manager: manager.name,
+        from: d.from,
+        to: d.to,
+        added: d.added,
+        removed: d.removed,
+        changed: d.changed,
+      },
       text: `Secret '${d.name}', version ${d.from} → ${d.to}:\n${lines.length > 0 ? lines.join('\n') : '  (no key added, removed or changed)'}`,
     };
   },

@@ -7,7 +7,10 @@ export default defineCommand({
   path: 'secret history',
   description: "list a secret's versions, newest first, with the keys each changed and who wrote it (no values)",
   arguments: [{ spec: '<name>', complete: 'secret' }],
-  options: [{ flags: '-n, --limit <n>', description: 'show at most this many versions', default: '10' }, ...managerOptions],
+  options: [
+    { flags: '-n, --limit <n>', description: 'show at most this many versions', default: '10' },
+    ...managerOptions,
+  ],
   help: `
 Each version shows its id, when it was created, its labels (current, previous and the backend's own
 stages), its keys, the keys it added (+), removed (-) and changed (~) from the version before, and

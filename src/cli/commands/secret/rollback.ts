@@ -17,10 +17,7 @@ History is never rewritten: the restored content becomes a new version. The roll
 compare-and-set against the version that was current when it started; if another writer wrote in
 between, it refuses (exit 1) and writes nothing.
 `,
-  examples: [
-    'keystack secret rollback db --to previous',
-    'keystack secret rollback db --to 3 -y --json',
-  ],
+  examples: ['keystack secret rollback db --to previous', 'keystack secret rollback db --to 3 -y --json'],
   shape: (z) =>
     z.strictObject({
       name: z.string(),
