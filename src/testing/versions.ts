@@ -61,7 +61,7 @@ export function testVersions(ctx: SuiteContext): void {
       assert.ok(list[0]?.labels.includes('current'), 'the newest is current');
       assert.ok(list[1]?.labels.includes('previous'), 'the one before is previous');
       assert.deepEqual(list[0]?.keys?.sort(), ['a', 'c']);
-      assert.deepEqual(list[0]?.changes, { added: ['c'], removed: ['b'], changed: ['a'] });
+      assert.deepEqual(list.at(0)?.changes, { added: ['c'], removed: ['b'], changed: ['a'] });
       assert.deepEqual(list[1]?.changes, { added: ['b'], removed: [], changed: [] });
       assert.equal(list[2]?.changes, null, 'the oldest has nothing before it');
       const [t0 = 0, t1 = 0, t2 = 0] = list.map((v) => (v.createdAt ? v.createdAt.getTime() : 0));
