@@ -164,6 +164,7 @@ describe('config store migrations', () => {
         'pipeline_runs',
         'pipeline_steps',
         'plugins',
+        'secret_writers',
         'settings',
         'stack_step_operators',
         'stacks',
