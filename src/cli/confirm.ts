@@ -7,18 +7,23 @@
 import { UsageError } from '../errors.js';
 import type { CommandContext } from './context.js';
 
-export async function confirmOrAbort(ctx: CommandContext, question: string, yes: boolean | undefined): Promise<void> {
+export async function confirmOrAbort(
+  ctx: CommandContext,
+  question: string,
+  yes: boolean | undefined,
+  what: { action: string; nothing: string } = { action: 'delete', nothing: 'nothing was deleted' },
+): Promise<void> {
   if (yes) return;
   if (!ctx.interactive) {
     throw new UsageError(
-      'refusing to delete without confirmation (standard input is not a terminal)',
+      `refusing to ${what.action} without confirmation (standard input is not a terminal)`,
       'Pass -y to confirm when not running in a terminal.',
     );
   }
   if (!(await ctx.prompt.confirm(question))) {
     throw new UsageError(
-      'aborted; nothing was deleted',
-      'Run the command again and answer y to delete, or pass -y to skip the question.',
+      `aborted; ${what.nothing}`,
+      `Run the command again and answer y to ${what.action}, or pass -y to skip the question.`,
     );
   }
 }

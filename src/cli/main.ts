@@ -12,9 +12,8 @@ import { createOutput, describeError, OutputError, setTableWidth, type Output, t
 import { decorateHelp } from './help.js';
 import { ChildStartError } from './child-error.js';
 import { mount, TABLE } from './table.js';
+import { VERSION } from './version.js';
 
-declare const __KEYSTACK_VERSION__: string | undefined;
-const VERSION = typeof __KEYSTACK_VERSION__ === 'string' ? __KEYSTACK_VERSION__ : 'dev';
 
 /**
  * The process's streams, or others for running a command in-process (tests): `stdin` is then

@@ -36,6 +36,7 @@ export const TABLE = {
   keys: async () => (await import('./commands/keys/index.js')).default,
   run: async () => (await import('./commands/run/index.js')).default,
   inject: async () => (await import('./commands/inject/index.js')).default,
+  version: async () => (await import('./commands/version/index.js')).default,
 } as const satisfies Readonly<Record<string, () => Promise<GroupDefinition | CommandDefinition>>>;
 
 type Runner = (fn: () => Promise<CommandResult>) => () => Promise<void>;

@@ -9,10 +9,12 @@ import {
   ConflictError,
   InputError,
   isKeystackError,
+  NotFoundError,
   SchemaValidationError,
   SecretExistsError,
   SecretNotFoundError,
   SecretTooLargeError,
+  UnsupportedOperationError,
 } from '../errors.js';
 import { validateSecretKey, validateSecretName, type NameRule } from '../secrets/names.js';
 import { coerceValues, type SchemaRegistry, type SecretSchema } from '../secrets/schema.js';
@@ -21,7 +23,18 @@ import { resolveFlavorFields, validateScopeSettings } from './config.js';
 import { processMasker } from '../support/masking.js';
 import { backendFailure } from '../support/scrub.js';
 import { deleteEach } from './kit.js';
-import type { DescribedSecret, FlavorDefinition, SecretsBackend } from './types.js';
+import type { DescribedSecret, FlavorDefinition, SecretsBackend, StoredVersion } from './types.js';
+import {
+  diff,
+  history,
+  readVersion,
+  withLabels,
+  type HistoryEntry,
+  type SecretDiff,
+  type VersionAccess,
+} from './versions.js';
+
+export type { HistoryEntry, KeyChanges, SecretDiff } from './versions.js';
 
 /** What the config store keeps about a secrets manager. */
 export interface ManagerRecord {
@@ -71,6 +84,32 @@ export interface SecretsManagerOptions {
   warn?: ((message: string) => void) | undefined;
   /** The module a custom flavor came from, for messages. */
   source?: string | undefined;
+  /**
+   * Called after each write with the version it created (versioned backends only), so that the
+   * layer above can record who wrote it in its own records, never in the backend object. A
+   * failure here is a warning: the write itself happened.
+   */
+  onWritten?: ((name: string, version: string) => void | Promise<void>) | undefined;
+  /** Who wrote these versions of `name`, as `onWritten`'s layer recorded it (`history`). */
+  writersOf?: ((name: string, versions: readonly string[]) => Record<string, string>) | undefined;
+}
+
+/** One version of a secret as `getVersion` returns it. */
+export interface SecretVersion extends Secret {
+  version: string;
+  createdAt: Date | null;
+  labels: string[];
+}
+
+/** What `rollback` did. */
+export interface RollbackResult {
+  name: string;
+  /** The version whose content and schema were written again. */
+  restored: string;
+  /** The version that was current when the rollback started. */
+  replaced: string;
+  /** The new current version, where the backend says. */
+  version: string | null;
 }
 
 export type SchemaArg = string | SecretSchema<unknown>;
@@ -176,6 +215,7 @@ export class SecretsManager {
     const stored = await this.#prepare(name, values, options.schema ?? ARBITRARY, options.types);
     const created = await this.#call('register', name, () => this.#be().create(name, stored), stored, isBoolean);
     if (!created) throw new SecretExistsError(name, this.where);
+    await this.#written(name);
     return { name, ...stored };
   }
 
@@ -289,7 +329,10 @@ export class SecretsManager {
         current.secret.types,
       );
       const outcome = await this.#call('update', name, () => replaceIf(name, stored, current.version), stored);
-      if (outcome === 'updated') return { name, ...stored };
+      if (outcome === 'updated') {
+        await this.#written(name);
+        return { name, ...stored };
+      }
       if (outcome === 'absent') throw new SecretNotFoundError(name, this.where);
       if (attempt >= PATCH_ATTEMPTS) throw new ConflictError(name, this.where);
       // Writers that collided once would collide again in lock step without a random pause.
@@ -375,10 +418,174 @@ export class SecretsManager {
     return schema;
   }
 
+  // --- versions (DESIGN §16; the work is in versions.ts) ---
+
+  /** Whether the backend keeps versions (`history`, `getVersion`, `rollback`). Creates the backend (no I/O). */
+  get keepsVersions(): boolean {
+    const be = this.#be();
+    return be.versions !== undefined && be.getVersion !== undefined;
+  }
+
+  /** The versions of a secret, newest first, with their keys and what each changed; never values. */
+  async history(name: string, options: { limit?: number } = {}): Promise<HistoryEntry[]> {
+    this.#checkName(name);
+    const limit = options.limit ?? 10;
+    if (!Number.isInteger(limit) || limit < 1)
+      throw new InputError(`--limit must be a whole number above 0, not ${limit}`);
+    const va = this.#versions('list the versions of a secret');
+    return history(va, name, limit, (ids) => this.#opts.writersOf?.(name, ids) ?? {});
+  }
+
+  /** Version `version` of a secret: a number or id as `history` lists it, `previous` or `current`. */
+  async getVersion(name: string, version: string): Promise<SecretVersion> {
+    this.#checkName(name);
+    const v = await readVersion(this.#versions('read an older version'), name, version);
+    return versionOf(name, v);
+  }
+
+  /** The keys added, removed and changed from version `a` to `b` (default previous → current). */
+  async diff(name: string, a?: string, b?: string): Promise<SecretDiff> {
+    this.#checkName(name);
+    return diff(this.#versions('compare versions'), name, a, b);
+  }
+
+  /**
+   * Writes version `to`'s content and schema as a new current version; history is never
+   * rewritten. A compare-and-set against the version current when it started: ConflictError if
+   * another writer wrote in between (nothing is written then).
+   */
+  async rollback(name: string, to: string): Promise<RollbackResult> {
+    this.#checkName(name);
+    const va = this.#versions('roll back a secret');
+    const be = this.#be();
+    const read = be.read?.bind(be);
+    const replaceIf = be.replaceIf?.bind(be);
+    const start = read ? await this.#call('get', name, () => read(name)) : null;
+    if (read && !start) throw new SecretNotFoundError(name, this.where);
+    const current = withLabels(await va.list(name)).find((v) => v.labels.includes('current'));
+    if (!current) throw new SecretNotFoundError(name, this.where);
+    const target = await readVersion(va, name, to);
+    if (target.id === current.id) {
+      throw new InputError(
+        `version ${target.id} is already the current version of secret '${name}'; nothing was written`,
+        `Pick an older one from \`keystack secret history ${name}\`.`,
+      );
+    }
+    const stored = target.secret;
+    const conflict = () =>
+      new ConflictError(
+        name,
+        this.where,
+        `Version ${current.id} is no longer current. Run \`keystack secret history ${name}\` to see what was written, then roll back again if you still mean to.`,
+      );
+    if (start && replaceIf) {
+      const outcome = await this.#call('update', name, () => replaceIf(name, stored, start.version), stored);
+      if (outcome === 'absent') throw new SecretNotFoundError(name, this.where);
+      if (outcome === 'conflict') throw conflict();
+    } else {
+      // No compare-and-set: the narrowest check this backend allows, the current version just before the write.
+      const now = withLabels(await va.list(name)).find((v) => v.labels.includes('current'));
+      if (now?.id !== current.id) throw conflict();
+      const updated = await this.#call('update', name, () => be.update(name, stored), stored, isBoolean);
+      if (!updated) throw new SecretNotFoundError(name, this.where);
+    }
+    const version = await this.#written(name);
+    return { name, restored: target.id, replaced: current.id, version };
+  }
+
+  /**
+   * Makes an older version unreadable (vault destroys, gcp and azure disable, aws drops
+   * AWSPREVIOUS, local deletes). The current version cannot be retired.
+   */
+  async retireVersion(name: string, version: string): Promise<void> {
+    this.#checkName(name);
+    const va = this.#versions('retire a version');
+    const be = this.#be();
+    const retire = be.retireVersion?.bind(be);
+    if (!retire) throw this.#unsupported('retire a version');
+    const v = await readVersion(va, name, version);
+    if (v.labels.includes('current')) {
+      throw new InputError(
+        `version ${v.id} is the current version of secret '${name}' and cannot be retired`,
+        'Write a new version first (`keystack secret update`), or delete the secret.',
+      );
+    }
+    if (!(await this.#call('retire-version', name, () => retire(name, v.id), undefined, isBoolean)))
+      throw new NotFoundError(`secret '${name}' in ${this.where} has no version ${v.id}`);
+  }
+
+  /**
+   * The current secret with its version id where the backend has one (the id \`history\` lists),
+   * for records of what was read. One backend call.
+   */
+  async getVersioned(name: string): Promise<Secret & { version: string | null }> {
+    this.#checkName(name);
+    const be = this.#be();
+    const read = be.read?.bind(be);
+    if (!read || !this.keepsVersions) return { ...(await this.get(name)), version: null };
+    const r = await this.#call('get', name, () => read(name));
+    if (!r) throw new SecretNotFoundError(name, this.where);
+    processMasker.add(Object.values(r.secret.values));
+    return { name, ...r.secret, version: r.version };
+  }
+
   async close(): Promise<void> {
     const be = this.#backend;
     this.#backend = undefined;
     await be?.close?.();
+  }
+
+  #unsupported(what: string): UnsupportedOperationError {
+    return new UnsupportedOperationError(
+      this.flavor.name,
+      what,
+      'it keeps no versions of secrets (history, versions and pins need a backend that does)',
+      'Use a secrets manager on local, aws, gcp, azure or vault, or a custom flavor that implements versions, getVersion and retireVersion.',
+    );
+  }
+
+  /** The backend's versioned operations through the manager's checks; UnsupportedOperationError without them. */
+  #versions(what: string): VersionAccess {
+    const be = this.#be();
+    const versions = be.versions?.bind(be);
+    const getVersion = be.getVersion?.bind(be);
+    if (!versions || !getVersion) throw this.#unsupported(what);
+    return {
+      flavor: this.flavor.name,
+      where: this.where,
+      list: async (name) => {
+        const list = await this.#call('versions', name, () => versions(name));
+        if (!list) throw new SecretNotFoundError(name, this.where);
+        return list;
+      },
+      read: async (name, id) => {
+        const v = await this.#call('get-version', name, () => getVersion(name, id));
+        if (v) processMasker.add(Object.values(v.secret.values));
+        return v;
+      },
+    };
+  }
+
+  /** Tells `onWritten` which version a write created; returns it (null when unknown). */
+  async #written(name: string): Promise<string | null> {
+    const be = this.#be();
+    const versions = be.versions?.bind(be);
+    if (!versions) return null;
+    const hook = this.#opts.onWritten;
+    try {
+      let id = be.writtenVersion?.(name);
+      if (id === undefined && hook) {
+        const list = await versions(name);
+        id = list ? withLabels(list).find((v) => v.labels.includes('current'))?.id : undefined;
+      }
+      if (id !== undefined) await hook?.(name, id);
+      return id ?? null;
+    } catch (e) {
+      this.#opts.warn?.(
+        `secret '${name}' was written, but who wrote it could not be recorded: ${e instanceof Error ? e.message : String(e)}`,
+      );
+      return null;
+    }
   }
 
   #merge(
@@ -409,6 +616,7 @@ export class SecretsManager {
   async #replace(name: string, stored: StoredSecret): Promise<Secret> {
     const updated = await this.#call('update', name, () => this.#be().update(name, stored), stored, isBoolean);
     if (!updated) throw new SecretNotFoundError(name, this.where);
+    await this.#written(name);
     return { name, ...stored };
   }
 
@@ -509,4 +717,8 @@ function isValidName(name: string, rule: NameRule): boolean {
   } catch {
     return false;
   }
+}
+
+function versionOf(name: string, v: StoredVersion): SecretVersion {
+  return { name, ...v.secret, version: v.id, createdAt: v.createdAt, labels: v.labels };
 }

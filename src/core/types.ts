@@ -55,6 +55,13 @@ export interface SecretsBackend {
   versions?(name: string): Promise<BackendVersion[] | null>;
   getVersion?(name: string, version: string): Promise<StoredVersion | null>;
   retireVersion?(name: string, version: string): Promise<boolean>;
+  /**
+   * Optional, with the three above: the version id the last write of `name` through this backend
+   * created, when the backend's answer to that write said so (no backend call); undefined when it
+   * does not know. Without it the core lists the versions after a write when it must record who
+   * wrote it (one more call).
+   */
+  writtenVersion?(name: string): string | undefined;
   /** Releases clients and handles. */
   close?(): Promise<void> | void;
 }

@@ -21,6 +21,7 @@ import { LastSeen } from '../core/kit.js';
 import { defineFlavor, type Connection, type FlavorContext, type SecretsBackend } from '../core/types.js';
 import { openSession, vaultSettings, type VaultSession } from './vault-session.js';
 import { vaultListing } from './vault-listing.js';
+import { vaultVersions } from './vault-versions.js';
 
 export type { VaultFlavorOptions } from './vault-client.js';
 export const FLAVOR_NAME = 'vault';
@@ -91,8 +92,9 @@ function vaultOperations(conn: Connection<VaultSession>, ctx: FlavorContext<Vaul
   // Versions this manager last read (get then update is how the CLI patches): an update of such a
   // secret is one write, with check-and-set on that version, instead of a metadata read first.
   const versions = new LastSeen<number>();
+  const lastWritten = new Map<string, number>();
 
-  const kv = (kind: 'data' | 'metadata' | 'detailed-metadata', name?: string) =>
+  const kv = (kind: 'data' | 'metadata' | 'detailed-metadata' | 'destroy', name?: string) =>
     [...mount, kind, ...segments(name === undefined ? names.prefix : names.full(name))]
       .map(encodeURIComponent)
       .join('/');
@@ -114,6 +116,7 @@ function vaultOperations(conn: Connection<VaultSession>, ctx: FlavorContext<Vaul
     const version = r.body?.data?.['version'];
     if (typeof version !== 'number') throw notVault(r, `POST ${kv('data', name)}`);
     if (versions.has(name)) versions.set(name, version);
+    lastWritten.set(name, version);
     return 'ok';
   };
   /** The current version and whether it is readable; null when the path does not exist. */
@@ -144,6 +147,7 @@ function vaultOperations(conn: Connection<VaultSession>, ctx: FlavorContext<Vaul
   const list = vaultListing({ call, absent, state, kv, names });
 
   return {
+    ...vaultVersions({ call, absent, kv, prefix: scope.prefix, written: (name) => lastWritten.get(name) }),
     async create(name, secret) {
       if ((await write(name, secret, 0)) === 'ok') return true;
       // CAS 0 also fails when only deleted versions remain; such a secret reads as absent, so

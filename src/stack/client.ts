@@ -25,6 +25,7 @@ import { configDirFrom } from './paths.js';
 import { loadProvenanceKey } from './provenance-key.js';
 import { Provenance } from './provenance-store.js';
 import type { ModuleCacheOptions } from '../support/module-cache.js';
+import { defaultWriter, recordWriter, writersOf } from './writers.js';
 import { defaultTrustWarn } from '../support/trust.js';
 
 export interface KeystackOptions {
@@ -37,6 +38,11 @@ export interface KeystackOptions {
    * read being tightened to 0700. @default process.emitWarning
    */
   onWarning?: (message: string) => void;
+  /**
+   * Who writes through this client, recorded per version a write creates (`secret history`).
+   * @default `user@host` of this process
+   */
+  writer?: string;
 }
 
 export interface RegisterManagerInput {
@@ -56,6 +62,7 @@ export class Keystack {
   readonly flavors: FlavorRegistry;
   readonly schemas: SchemaRegistry;
   readonly #warn: (message: string) => void;
+  #writer: string | undefined;
   #store: ConfigStore | undefined;
   readonly #managers = new Map<string, SecretsManager>();
 
@@ -63,6 +70,7 @@ export class Keystack {
     this.env = options.env ?? process.env;
     this.configDir = options.configDir ?? configDirFrom(this.env);
     this.#warn = options.onWarning ?? defaultTrustWarn;
+    this.#writer = options.writer;
     this.flavors = createFlavorRegistry(
       async () => (await this.plugins()).flatMap((p) => p.flavors.map((flavor) => ({ flavor, source: p.module }))),
       () => this.pluginFailures(),
@@ -163,6 +171,9 @@ export class Keystack {
       env: this.env,
       schemas: this.schemas,
       warn: this.#warn,
+      onWritten: (name, version) =>
+        recordWriter(this.store, record.uuid, name, version, (this.#writer ??= defaultWriter())),
+      writersOf: (name, versions) => writersOf(this.store, record.uuid, name, versions),
     });
   }
 

@@ -145,6 +145,12 @@ const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
     const have = new Set((db.pragma('table_info(pipeline_steps)') as { name: string }[]).map((c) => c.name));
     if (!have.has('secrets')) db.exec('ALTER TABLE pipeline_steps ADD COLUMN secrets TEXT');
   },
+  // 6: who wrote each version of a secret (writers.ts): keystack's own record, never the backend's.
+  (db) =>
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS secret_writers (
+        manager_uuid TEXT NOT NULL, secret TEXT NOT NULL, version TEXT NOT NULL, writer TEXT NOT NULL,
+        written_at TEXT NOT NULL, PRIMARY KEY (manager_uuid, secret, version)) WITHOUT ROWID;`),
 ];
 
 /** The schema version this code writes; stores at an older version are migrated on open. */

@@ -23,6 +23,7 @@ import type { Scope } from '../secrets/scope.js';
 import { SecretsManager } from '../core/manager.js';
 import type { FlavorDefinition, SecretsBackend } from '../core/types.js';
 import { testConcurrency } from './concurrency.js';
+import { testVersions } from './versions.js';
 import { assertNoLeak, faultTests, randomSecretValue, type FaultInjection } from './faults.js';
 
 export { assertNoLeak };
@@ -104,6 +105,8 @@ export interface SuiteContext {
   ) => SecretsManager;
   /** A default-scope manager whose backend counts the calls it receives. */
   countingManager: () => { m: SecretsManager; calls: () => number };
+  /** A manager (settings `s`) whose backend is the flavor's, as `wrap` changes it. */
+  wrappedManager: (s: ManagerSettings, wrap: (be: SecretsBackend) => SecretsBackend) => SecretsManager;
 }
 
 export interface ManagerSettings {
@@ -200,6 +203,7 @@ export function testFlavor(o: ConformanceOptions): void {
     secretValue,
     makeManager: (s, config, managerEnv) => makeManager(s, config, managerEnv),
     countingManager: () => countingManager(),
+    wrappedManager: (s, wrap) => makeManager(s, o.config, env, { ...flavor, create: (c) => wrap(flavor.create(c)) }),
   };
   t.describe(`conformance: ${flavor.name}`, () => {
     t.afterAll(async () => {
@@ -491,6 +495,7 @@ export function testFlavor(o: ConformanceOptions): void {
 
     o.additionalTests?.(h);
     testConcurrency(t, h, { readable });
+    testVersions(ctx);
   });
 }
 

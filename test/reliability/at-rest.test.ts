@@ -78,7 +78,7 @@ describe('the local store at rest', () => {
     const db = new Database(join(dir, 'cfg', 'local_stores', 'secrets.db'));
     db.prepare("UPDATE secrets SET data = (SELECT data FROM secrets WHERE name = 'alice') WHERE name = 'bob'").run();
     db.prepare(
-      "INSERT INTO secrets SELECT 'keystack/global', name, data, created_at, updated_at FROM secrets WHERE name = 'alice'",
+      "INSERT INTO secrets (scope, name, data, created_at, updated_at) SELECT 'keystack/global', name, data, created_at, updated_at FROM secrets WHERE name = 'alice'",
     ).run();
     db.close();
     const ks2 = open(join(dir, 'cfg'));

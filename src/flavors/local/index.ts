@@ -11,22 +11,22 @@ import { BackendError } from '../../errors.js';
 import { scopePath } from '../../secrets/scope.js';
 import { retryBusy } from '../../support/sqlite.js';
 import { defaultTrustWarn } from '../../support/trust.js';
-import {
-  defineFlavor,
-  type FlavorContext,
-  type ReplaceOutcome,
-  type SecretsBackend,
-  type VersionedSecret,
-} from '../../core/types.js';
-import { blobVersion, openBlob, rowAad, sealBlob } from './rows.js';
+import { ConfigError } from '../../errors.js';
+import { defineFlavor, type FlavorContext, type SecretsBackend } from '../../core/types.js';
+import { openRow, sealRow } from './rows.js';
 import { openStore, storeError, type Store } from './store.js';
+import { localRows } from './versions.js';
 
 export const FLAVOR_NAME = 'local';
 
 export interface LocalFlavorOptions {
   /** The store file. @default `<config dir>/local_stores/secrets.db` */
   path?: string;
+  /** Versions kept per secret, the current one included (older ones are deleted). @default 10 */
+  max_versions?: number;
 }
+
+const DEFAULT_MAX_VERSIONS = 10;
 
 export default defineFlavor<LocalFlavorOptions>({
   name: FLAVOR_NAME,
@@ -39,6 +39,18 @@ export default defineFlavor<LocalFlavorOptions>({
   maxContentBytes: 512 * 1024,
   config: {
     path: { type: 'string', description: 'store file (default: <config dir>/local_stores/secrets.db)' },
+    max_versions: {
+      type: 'integer',
+      description: 'versions kept per secret, the current one included',
+      default: DEFAULT_MAX_VERSIONS,
+    },
+  },
+  check(config) {
+    const n = config.max_versions;
+    if (n !== undefined && (!Number.isInteger(n) || n < 1 || n > 1000))
+      throw new ConfigError(`max_versions must be a whole number from 1 to 1000, not ${n}`, {
+        hint: 'Pass --max_versions=N (1 keeps only the current version).',
+      });
   },
   create: (ctx) => createLocalBackend(ctx),
 });
@@ -61,111 +73,56 @@ function createLocalBackend(ctx: FlavorContext<LocalFlavorOptions>): SecretsBack
   const tighten =
     dirname(file) === dirname(resolve(defaultStorePath(ctx.configDir))) ? (ctx.warn ?? defaultTrustWarn) : undefined;
   const open = () => (store ??= openStore(file, ctx.env, { tighten, warn: ctx.warn ?? defaultTrustWarn }));
-  // A read-only or full store file is the machine's state, not a backend failure: say which file.
-  const retry = <T>(fn: () => T): T => {
-    try {
-      return retryBusy(fn);
-    } catch (e) {
-      throw storeError(file, e);
-    }
-  };
-  const seal = (name: string, secret: Parameters<typeof encodeContent>[0]) =>
-    sealBlob(open().key, rowAad(ctx.names.full(name)), Buffer.from(encodeContent(secret, ctx.scope.prefix), 'utf8'));
-  const unseal = (name: string, data: Buffer) => {
-    const plain = openBlob(open().key, rowAad(ctx.names.full(name)), data);
-    if (!plain) {
-      throw new BackendError({
-        flavor: FLAVOR_NAME,
-        operation: 'get',
-        secretName: name,
-        reason: `the stored data failed its integrity check in ${file}`,
-        hint: 'The row was altered or copied from another name. Restore the store from a backup, or delete and register the secret again.',
-      });
-    }
-    return decodeContent(plain.toString('utf8'), ctx.scope.prefix);
-  };
-  const readRow = (name: string): VersionedSecret | null => {
-    const { db } = open();
-    const row = retry(() => db.prepare('SELECT data FROM secrets WHERE scope = ? AND name = ?').get(scope, name)) as
-      | { data: Buffer }
-      | undefined;
-    return row ? { secret: unseal(name, row.data), version: blobVersion(row.data) } : null;
-  };
+  const rows = localRows({
+    db: () => open().db,
+    scope,
+    keep: ctx.config.max_versions ?? DEFAULT_MAX_VERSIONS,
+    // A read-only or full store file is the machine's state, not a backend failure: say which file.
+    retry: (fn) => {
+      try {
+        return retryBusy(fn);
+      } catch (e) {
+        throw storeError(file, e);
+      }
+    },
+    seal: (name, version, secret) =>
+      sealRow(open().key, ctx.names.full(name), version, Buffer.from(encodeContent(secret, ctx.scope.prefix), 'utf8')),
+    unseal: (name, version, data) => {
+      const plain = openRow(open().key, ctx.names.full(name), version, data);
+      if (!plain) {
+        throw new BackendError({
+          flavor: FLAVOR_NAME,
+          operation: 'get',
+          secretName: name,
+          reason: `the stored data failed its integrity check in ${file}`,
+          hint: 'The row was altered or copied from another name or version. Restore the store from a backup, or delete and register the secret again.',
+        });
+      }
+      return decodeContent(plain.toString('utf8'), ctx.scope.prefix);
+    },
+  });
 
   return {
-    async create(name, secret) {
-      const { db } = open();
-      const now = Date.now();
-      const data = seal(name, secret);
-      const r = retry(() =>
-        db
-          .prepare(
-            'INSERT INTO secrets (scope, name, data, created_at, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
-          )
-          .run(scope, name, data, now, now),
-      );
-      return r.changes === 1;
+    create: async (name, secret) => rows.create(name, secret),
+    get: async (name) => rows.read(name)?.secret ?? null,
+    read: async (name) => {
+      const r = rows.read(name);
+      return r && { secret: r.secret, version: r.version };
     },
-    async get(name) {
-      return readRow(name)?.secret ?? null;
-    },
-    async read(name) {
-      return readRow(name);
-    },
-    async describe(name) {
-      const { db } = open();
-      const row = retry(() =>
-        db.prepare('SELECT data, created_at, updated_at FROM secrets WHERE scope = ? AND name = ?').get(scope, name),
-      ) as { data: Buffer; created_at: number; updated_at: number } | undefined;
-      return row
-        ? { secret: unseal(name, row.data), createdAt: new Date(row.created_at), updatedAt: new Date(row.updated_at) }
-        : null;
-    },
-    async replaceIf(name, secret, version) {
-      const { db } = open();
-      const data = seal(name, secret);
-      // Compare and write in one immediate transaction: no other process can write in between.
-      const swap = db.transaction((): ReplaceOutcome => {
-        const row = db.prepare('SELECT data FROM secrets WHERE scope = ? AND name = ?').get(scope, name) as
-          | { data: Buffer }
-          | undefined;
-        if (!row) return 'absent';
-        if (blobVersion(row.data) !== version) return 'conflict';
-        db.prepare('UPDATE secrets SET data = ?, updated_at = ? WHERE scope = ? AND name = ?').run(
-          data,
-          Date.now(),
-          scope,
-          name,
-        );
-        return 'updated';
-      });
-      return retry(() => swap.immediate());
-    },
+    describe: async (name) => rows.read(name),
+    replaceIf: async (name, secret, version) => rows.replaceIf(name, secret, version),
     async list() {
       const { db } = open();
-      const rows = retry(() => db.prepare('SELECT name FROM secrets WHERE scope = ? ORDER BY name').all(scope)) as {
-        name: string;
-      }[];
-      return rows.map((r) => r.name);
+      const names = rows.retry(() => db.prepare('SELECT name FROM secrets WHERE scope = ? ORDER BY name').all(scope));
+      return (names as { name: string }[]).map((r) => r.name);
     },
-    async update(name, secret) {
-      const { db } = open();
-      const data = seal(name, secret);
-      const r = retry(() =>
-        db
-          .prepare('UPDATE secrets SET data = ?, updated_at = ? WHERE scope = ? AND name = ?')
-          .run(data, Date.now(), scope, name),
-      );
-      return r.changes === 1;
-    },
-    async delete(name) {
-      const { db } = open();
-      return retry(() => db.prepare('DELETE FROM secrets WHERE scope = ? AND name = ?').run(scope, name)).changes === 1;
-    },
-    async deleteAll() {
-      const { db } = open();
-      return retry(() => db.prepare('DELETE FROM secrets WHERE scope = ?').run(scope)).changes;
-    },
+    update: async (name, secret) => rows.update(name, secret),
+    delete: async (name) => rows.delete(name),
+    deleteAll: async () => rows.deleteAll(),
+    versions: async (name) => rows.versions(name),
+    getVersion: async (name, version) => rows.getVersion(name, version),
+    retireVersion: async (name, version) => rows.retireVersion(name, version),
+    writtenVersion: (name) => rows.writtenVersion(name),
     close() {
       store?.db.close();
       store = undefined;

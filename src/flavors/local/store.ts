@@ -12,7 +12,7 @@ import { ensurePrivateDir } from '../../support/private-files.js';
 import { isBusy, openShared, retryBusy } from '../../support/sqlite.js';
 import { checkTrustedFile, defaultTrustWarn, type TrustWarn } from '../../support/trust.js';
 import { keyFilePath, keyInput, keyOpensStore, loadKey, recordedKeySource, type KeySource } from './key.js';
-import { openBlob, rowAad } from './rows.js';
+import { openLegacyRow, openRow, sealRow } from './rows.js';
 
 type Env = FlavorContext<unknown>['env'];
 
@@ -21,7 +21,12 @@ export interface Store {
   key: Buffer;
 }
 
-const STORE_VERSION = 1;
+/**
+ * 1: one sealed row per secret. 2: versions: the current row carries its version number (the one
+ * version column every reader uses: CAS, history, records of reads), older versions are kept in
+ * `secret_versions`, and every row is sealed with its version in the additional data.
+ */
+const STORE_VERSION = 2;
 
 interface OpenOptions {
   tighten: TrustWarn | undefined;
@@ -44,7 +49,9 @@ export function openStore(file: string, env: Env, options: OpenOptions): Store {
     try {
       db = openShared(file, ['secure_delete = ON']);
       const d = db;
-      if (d.pragma('user_version', { simple: true }) === STORE_VERSION) {
+      const found = d.pragma('user_version', { simple: true }) as number;
+      if (found > STORE_VERSION) throw newerStore(file, found);
+      if (found === STORE_VERSION) {
         // An initialised store: reading its key check needs no write lock.
         return { db: d, key: d.transaction(() => loadKey(d, file, env, options.warn)).deferred() };
       }
@@ -57,6 +64,8 @@ export function openStore(file: string, env: Env, options: OpenOptions): Store {
             created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
             PRIMARY KEY (scope, name)) WITHOUT ROWID;`);
         const key = loadKey(d, file, env, options.warn);
+        // Another process may have migrated it while this one waited for the lock.
+        if ((d.pragma('user_version', { simple: true }) as number) < 2) migrateToVersions(d, key);
         d.pragma(`user_version = ${STORE_VERSION}`);
         return key;
       });
@@ -66,6 +75,44 @@ export function openStore(file: string, env: Env, options: OpenOptions): Store {
       throw isBusy(e) ? e : storeError(file, e);
     }
   });
+}
+
+/**
+ * Store version 1 → 2, in place and in the transaction that opens the store: the version column
+ * (every existing secret is its version 1), the table of older versions, and each row sealed
+ * again with its version in the additional data. A row that does not open is left as it was, to
+ * fail its integrity check on read as it did before.
+ */
+function migrateToVersions(db: Database.Database, key: Buffer): void {
+  const columns = new Set((db.pragma('table_info(secrets)') as { name: string }[]).map((c) => c.name));
+  if (!columns.has('version')) db.exec('ALTER TABLE secrets ADD COLUMN version INTEGER NOT NULL DEFAULT 1');
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS secret_versions (
+      scope TEXT NOT NULL, name TEXT NOT NULL, version INTEGER NOT NULL, data BLOB NOT NULL,
+      created_at INTEGER NOT NULL, PRIMARY KEY (scope, name, version)) WITHOUT ROWID;`);
+  const rows = db.prepare('SELECT scope, name, version, data FROM secrets').all() as {
+    scope: string;
+    name: string;
+    version: number;
+    data: Buffer;
+  }[];
+  const put = db.prepare('UPDATE secrets SET data = ? WHERE scope = ? AND name = ?');
+  for (const r of rows) {
+    const full = fullName(r.scope, r.name);
+    const plain = openLegacyRow(key, full, r.data);
+    if (plain) put.run(sealRow(key, full, r.version, plain), r.scope, r.name);
+  }
+}
+
+function fullName(scope: string, name: string): string {
+  return scope ? `${scope}/${name}` : name;
+}
+
+function newerStore(file: string, version: number): ConfigError {
+  return new ConfigError(
+    `the local store ${file} has store version ${version}, newer than this keystack understands (${STORE_VERSION})`,
+    { hint: 'Upgrade keystack to use this store.' },
+  );
 }
 
 /** A failure to reach the store file, in the user's terms and naming the file; anything else as it is. */
@@ -123,11 +170,17 @@ export function verifyLocalStore(
   key: Buffer,
 ): { keyMatches: boolean; secrets: number; damaged: number } {
   if (!keyOpensStore(db, key)) return { keyMatches: false, secrets: 0, damaged: 0 };
-  const rows = db.prepare('SELECT scope, name, data FROM secrets').all() as {
-    scope: string;
-    name: string;
-    data: Buffer;
-  }[];
-  const damaged = rows.filter((r) => !openBlob(key, rowAad(r.scope ? `${r.scope}/${r.name}` : r.name), r.data)).length;
+  // A backup of a store from before versions holds rows sealed the old way; opening it migrates them.
+  const legacy = (db.pragma('user_version', { simple: true }) as number) < 2;
+  type Row = { scope: string; name: string; version?: number; data: Buffer };
+  const rows = db
+    .prepare(legacy ? 'SELECT scope, name, data FROM secrets' : 'SELECT scope, name, version, data FROM secrets')
+    .all() as Row[];
+  const older = legacy ? [] : (db.prepare('SELECT scope, name, version, data FROM secret_versions').all() as Row[]);
+  const opens = (r: Row) =>
+    legacy || r.version === undefined
+      ? openLegacyRow(key, fullName(r.scope, r.name), r.data)
+      : openRow(key, fullName(r.scope, r.name), r.version, r.data);
+  const damaged = [...rows, ...older].filter((r) => !opens(r)).length;
   return { keyMatches: true, secrets: rows.length, damaged };
 }

@@ -34,6 +34,7 @@ export default defineCommand({
     { flags: '--no-prefix', description: 'env/shell: variable names from the keys alone (KEY, not SECRET_KEY)' },
     ...CHOOSER_OPTIONS,
   ],
+  help: '\nOnly the current version of each secret is exported; read an older one with `keystack secret get NAME --version V`.\n',
   examples: [
     'keystack export db --format env -o db.env',
     'keystack export --format yaml --with-schema -m team > team.yaml',

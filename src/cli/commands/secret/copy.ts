@@ -19,6 +19,7 @@ export default defineCommand({
     { flags: '--delete-source', description: 'delete each source secret once its copy was read back and verified' },
     { flags: '--dry-run', description: 'print the plan (names and keys only) and write nothing' },
   ],
+  help: '\nOnly the current version of each secret is copied; its older versions stay in the source manager.\n',
   examples: [
     'keystack secret copy --from aws_prod --to vault_prod --all --dry-run',
     'keystack secret copy --from default --to team db api --on-conflict update --delete-source',

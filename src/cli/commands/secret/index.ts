@@ -7,10 +7,13 @@ import copy from './copy.js';
 import deleteAll from './delete-all.js';
 import del from './delete.js';
 import describe from './describe.js';
+import diff from './diff.js';
 import get from './get.js';
+import history from './history.js';
 import list from './list.js';
 import register from './register.js';
 import rename from './rename.js';
+import rollback from './rollback.js';
 import set from './set.js';
 import update from './update.js';
 import usedBy from './used-by.js';
@@ -24,6 +27,7 @@ export default defineGroup({
     'keystack secret get db -m team',
     'keystack secret rename db db_main',
     'keystack secret used-by db',
+    'keystack secret history db',
   ],
-  commands: [register, set, get, describe, list, update, del, deleteAll, copy, rename, usedBy],
+  commands: [register, set, get, describe, list, update, del, deleteAll, copy, rename, history, diff, rollback, usedBy],
 });

@@ -29,6 +29,8 @@ export default defineCommand({
     'read back and compared, and only then is OLD deleted. The plan prints first. If NEW exists the',
     'command refuses and changes nothing. If deleting OLD fails after the copy, both names exist with',
     'the same content, the error says so, and the exit status is 1.',
+    'Only the current version moves: NEW starts a history of its own, and the versions of OLD are',
+    'deleted with it.',
   ].join('\n'),
   examples: ['keystack secret rename db db_main --dry-run', 'keystack secret rename db db_main -y -m team'],
   shape: (z) => views(z).secretShapes.rename,

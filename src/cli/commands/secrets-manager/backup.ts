@@ -12,6 +12,7 @@ export default defineCommand({
     { flags: '-o, --out <file>', description: 'the backup file to write (mode 0600)', required: true },
     { flags: '-f, --force', description: 'replace the file if it exists' },
   ],
+  help: "\nThe backup is the whole store file, so it holds the older versions the store keeps (max_versions per secret) as well as the current ones. Backups of other flavors' secrets are the backend's own business; `keystack export` and `secret copy` carry only the current version.\n",
   examples: [
     'KEYSTACK_BACKUP_PASSPHRASE=... keystack secrets-manager backup -o secrets.backup',
     'keystack secrets-manager backup team -o team.backup -f',

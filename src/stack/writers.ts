@@ -1,0 +1,50 @@
+/**
+ * Who wrote each version of a secret: `user@host` for CLI and library writes, a run and step for
+ * pipeline writes. keystack keeps this in the config store, keyed by (manager UUID, secret,
+ * version id), and never in the backend object, where ZenML would read it as one more key.
+ * Versions written by other tools have no row, so `history` shows no writer for them.
+ */
+import { hostname, userInfo } from 'node:os';
+import type { ConfigStore } from './config-store.js';
+
+/** `user@host` of this process; `unknown@host` where the user has no name (some containers). */
+export function defaultWriter(): string {
+  let user = 'unknown';
+  try {
+    user = userInfo().username || user;
+  } catch {
+    // No passwd entry for this uid.
+  }
+  return `${user}@${hostname()}`;
+}
+
+export function recordWriter(
+  store: ConfigStore,
+  manager: string,
+  secret: string,
+  version: string,
+  writer: string,
+): void {
+  store.tx(() =>
+    store.db
+      .prepare(
+        'INSERT OR REPLACE INTO secret_writers (manager_uuid, secret, version, writer, written_at) VALUES (?, ?, ?, ?, ?)',
+      )
+      .run(manager, secret, version, writer, new Date().toISOString()),
+  );
+}
+
+export function writersOf(
+  store: ConfigStore,
+  manager: string,
+  secret: string,
+  versions: readonly string[],
+): Record<string, string> {
+  if (versions.length === 0) return {};
+  const rows = store.db
+    .prepare(
+      `SELECT version, writer FROM secret_writers WHERE manager_uuid = ? AND secret = ? AND version IN (${versions.map(() => '?').join(', ')})`,
+    )
+    .all(manager, secret, ...versions) as { version: string; writer: string }[];
+  return Object.fromEntries(rows.map((r) => [r.version, r.writer]));
+}
