@@ -7,13 +7,13 @@ import type * as Sdk from '@aws-sdk/client-secrets-manager';
 import { encodeContent, type StoredSecret } from '../secrets/content.js';
 import { secretMetadata } from '../secrets/scope.js';
 import { allPages, LastSeen } from '../core/kit.js';
-import { replaceIf } from './aws-cas.js';
+import { replaceIf, successorToken } from './aws-cas.js';
+import { awsVersions } from './aws-versions.js';
 import { CLASSIFY, checkConfig, loadClient, type AwsClient, type AwsFlavorOptions } from './aws-client.js';
 import { decode, listFilters, ownNames, registerFailure, unconfirmed } from './aws-answers.js';
 import { defineFlavor, type Connection, type FlavorContext, type SecretsBackend } from '../core/types.js';
 
-export { successorToken } from './aws-cas.js';
-export { listFilters } from './aws-answers.js';
+export { listFilters, successorToken };
 export type { AwsFlavorOptions } from './aws-client.js';
 export const FLAVOR_NAME = 'aws';
 
@@ -157,9 +157,7 @@ function awsOperations(conn: Connection<AwsClient>, ctx: FlavorContext<AwsFlavor
       schemas.remember(name, secret.schema);
       return true;
     },
-    async get(name) {
-      return (await readVersioned(name))?.secret ?? null;
-    },
+    get: async (name) => (await readVersioned(name))?.secret ?? null,
     async read(name) {
       const r = await readVersioned(name);
       if (!r) return null;
@@ -167,6 +165,7 @@ function awsOperations(conn: Connection<AwsClient>, ctx: FlavorContext<AwsFlavor
       return { secret: r.secret, version: r.version };
     },
     list,
+    ...awsVersions(conn, ctx, async (n) => (await described('versions', n)) !== null),
     async update(name, secret) {
       const out = await put(name, secret);
       if (!out) return false;

@@ -19,7 +19,8 @@ import { assembleGroup, GROUP_KEY, GROUP_MEMBER_KEY, GROUP_SCHEMA, withPayloads 
 const FLAVOR_NAME = 'azure';
 /** Key Vault secret names: 1–127 of [0-9a-zA-Z-]; the limit applies to the full scoped name. */
 export const MAX_VAULT_NAME = 127;
-const PAGE_SIZE = 25; // Key Vault's largest maxresults
+/** Key Vault's largest maxresults, for secrets and for versions alike. */
+export const LIST_PAGE_SIZE = 25;
 const READ_CONCURRENCY = 4;
 
 export interface AzureLookupNeeds {
@@ -48,7 +49,7 @@ export function azureLookup({ conn, ctx, validName }: AzureLookupNeeds) {
     if (full === null) return null;
     try {
       const s = await call(op, name, (c) => c.getSecret(full));
-      return _inScope(scope, s.properties.tags ?? {}, name) ? s : null;
+      return inScope(scope, s.properties.tags ?? {}, name) ? s : null;
     } catch (e) {
       if (_status(e) === 404) return null;
       throw e;
@@ -71,7 +72,7 @@ export function azureLookup({ conn, ctx, validName }: AzureLookupNeeds) {
     // instead of calling next() on it again (that would end the list early, as if it were empty).
     return call('list', undefined, async (c) => {
       const out: { name: string; tags: Record<string, string>; managed: boolean; enabled: boolean }[] = [];
-      for await (const page of c.listPropertiesOfSecrets().byPage({ maxPageSize: PAGE_SIZE })) {
+      for await (const page of c.listPropertiesOfSecrets().byPage({ maxPageSize: LIST_PAGE_SIZE })) {
         for (const p of page)
           out.push({ name: p.name, tags: p.tags ?? {}, managed: p.managed === true, enabled: p.enabled !== false });
       }
@@ -162,7 +163,7 @@ export function azureLookup({ conn, ctx, validName }: AzureLookupNeeds) {
 }
 
 /** Whether a secret's tags put it in this scope (and, given a name, make it that secret). */
-function _inScope(scope: ScopeContext, tags: Record<string, string>, name: string): boolean {
+export function inScope(scope: ScopeContext, tags: Record<string, string>, name: string): boolean {
   return (
     tagsInScope(scope, tags) &&
     (scope.scope === 'none' || tags[`${scope.prefix}_secret_name`]?.toLowerCase() === name.toLowerCase())

@@ -9,7 +9,7 @@
  * group, read-only, so that it can be copied; keystack never lists a member as its own secret and
  * never deletes one.
  *
- * Merges (`read` / `replaceIf`) are a timed lease, in azure-cas.ts.
+ * Merges (`read` / `replaceIf`) are a timed lease, in azure-cas.ts; versions are in azure-versions.ts.
  */
 import type { SecretClient } from '@azure/keyvault-secrets';
 import { encodeContent, type StoredSecret } from '../secrets/content.js';
@@ -17,6 +17,7 @@ import type { NameRule } from '../secrets/names.js';
 import { secretMetadata } from '../secrets/scope.js';
 import { azureCas } from './azure-cas.js';
 import { azureLookup, MAX_VAULT_NAME } from './azure-lookup.js';
+import { azureVersionOps } from './azure-versions.js';
 import {
   _checkVault,
   _conflictOnRegister,
@@ -156,12 +157,14 @@ function azureOperations(conn: Connection<SecretClient>, ctx: FlavorContext<Azur
     async update(name, secret) {
       const current = await fetch('update', name);
       if (!current) return false;
-      // Tags live on each version, so every write carries them (and a changed schema tag).
-      await write('update', name, secret, current.properties.tags?.[`${P}_secret_name`] ?? name);
+      // Tags live on each version, so every write carries them (and a changed schema tag), and its base orders versions.
+      const base = current.properties.version ? { [`${P}_base`]: current.properties.version } : {};
+      await write('update', name, secret, current.properties.tags?.[`${P}_secret_name`] ?? name, base);
       return true;
     },
     read: cas.read,
     replaceIf: cas.replaceIf,
+    ...azureVersionOps({ conn, scope, vaultName }),
     async delete(name) {
       const full = vaultName(name);
       if (full === null) return false;

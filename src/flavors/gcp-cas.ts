@@ -9,6 +9,10 @@
  * readers wait while a claim is in flight (its version not yet added). Not covered: writers that
  * skip the claim (ZenML, older keystack) are last-writer-wins against a merge, and a claim whose
  * writer stalls for longer than CLAIM_LEASE_MS is taken over (its late version would then win).
+ *
+ * The token `read` returns is the version number, the id `versions` lists (DESIGN §16), not the
+ * etag: `replaceIf` takes the etag `read` saw from this backend's memory, and otherwise reads the
+ * secret again and goes on only while that number is still the latest and unclaimed.
  */
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { encodeContent, type StoredSecret } from '../secrets/content.js';
@@ -102,7 +106,7 @@ export function gcpVersions(s: GcpStore) {
       return { value: { meta, v }, held: heldLease(meta.annotations[casKey], CLAIM_LEASE_MS) === String(v.n) };
     });
     if (!seen) return null;
-    const version = `${seen.meta.etag} ${seen.v.n}`;
+    const version = String(seen.v.n);
     claims.set(version, seen.meta);
     return { secret: decodeOrFail(FLAVOR_NAME, name, seen.v.text, s.prefix, 'the latest version'), version };
   };
@@ -115,18 +119,24 @@ export function gcpVersions(s: GcpStore) {
     version: string,
     op = 'update',
   ): Promise<ReplaceOutcome> => {
-    const [etag = '', n = '0'] = version.split(' ');
-    const meta = claims.get(version) ?? (await getMeta(op, name));
+    const seen = claims.get(version);
     claims.delete(version);
+    const meta = seen ?? (await getMeta(op, name));
     if (!meta) return 'absent';
-    if (meta.etag !== etag) return 'conflict';
+    if (!seen) {
+      // Another backend read it: from here the etag guards, so `version` must still be the latest, and unclaimed.
+      const now = await latest(op, name);
+      if (!now) return 'absent';
+      if (String(now.n) !== version || heldLease(meta.annotations[casKey], CLAIM_LEASE_MS) === version)
+        return 'conflict';
+    }
     try {
       await updateOn(
         op,
         name,
-        etag,
+        meta.etag,
         s.labelsFor(name, secret.schema, meta.labels),
-        { ...meta.annotations, [casKey]: stamp(n) },
+        { ...meta.annotations, [casKey]: stamp(version) },
         ['labels', 'annotations'],
       );
       await addVersion(op, name, secret);

@@ -8,13 +8,15 @@
  * be copied into a keystack secret; keystack never lists a group member as a secret of its own and
  * never deletes one.
  *
- * Versions, repair of an interrupted register and compare-and-set are in gcp-cas.ts.
+ * Versioned writes, repair of an interrupted register and compare-and-set are in gcp-cas.ts; listing,
+ * reading and retiring versions in gcp-versions.ts.
  */
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import type { NameRule } from '../secrets/names.js';
 import { secretMetadata } from '../secrets/scope.js';
 import { gcpVersions, incomplete } from './gcp-cas.js';
 import { gcpListing } from './gcp-listing.js';
+import { gcpVersionOps } from './gcp-versions.js';
 import { GrpcCode as G, grpcCode as _code } from './shared/grpc.js';
 import { CLASSIFY, connect, type GcpFlavorOptions } from './gcp-client.js';
 import { deleteEach } from '../core/kit.js';
@@ -143,6 +145,7 @@ function gcpOperations(
     update: async (name, secret) => !reserved(name) && v.update(name, secret),
     read: (name) => (reserved(name) ? Promise.resolve(null) : v.read(name)),
     replaceIf: (name, secret, version) => v.replaceIf(name, secret, version),
+    ...gcpVersionOps({ call: conn.call, path: secretPath, reserved, prefix: P, opts: OPTS }),
     async delete(name) {
       if (reserved(name)) return false;
       try {

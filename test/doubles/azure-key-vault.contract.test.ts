@@ -118,6 +118,39 @@ describe('Azure Key Vault double: contract', () => {
     assert.equal((await api('GET', '/secrets?$skiptoken=25')).status, 400);
   });
 
+  it('makes a version of 32 hex digits per set, lists versions without values in pages, and a disabled one is 403', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 27; i++) {
+      const r = await api('PUT', '/secrets/versioned', { value: `value-${i}`, tags: { n: String(i) } });
+      ids.push(String(r.body['id']).split('/').pop() ?? '');
+    }
+    assert.ok(ids.every((id) => /^[0-9a-f]{32}$/.test(id)));
+    assert.equal(new Set(ids).size, 27);
+    assert.equal((await api('GET', '/secrets/versioned/versions?maxresults=26')).status, 400);
+    let next: string | null | undefined = `${d.url}/secrets/versioned/versions?api-version=7.4&maxresults=25`;
+    const listed: { id: string; attributes: { enabled: boolean; created: number }; tags: Record<string, string> }[] =
+      [];
+    let pages = 0;
+    while (next) {
+      const r: Reply = await api('GET', next);
+      assert.equal(r.status, 200);
+      pages++;
+      listed.push(...(r.body.value as typeof listed));
+      next = r.body.nextLink;
+    }
+    assert.equal(pages, 2);
+    assert.deepEqual(listed.map((v) => v.id.split('/').pop()).sort(), [...ids].sort());
+    assert.doesNotMatch(JSON.stringify(listed), /value-/);
+    assert.ok(listed.every((v) => v.attributes.enabled && Number.isInteger(v.attributes.created) && v.tags['n']));
+    const old = ids[3] ?? '';
+    assert.equal((await api('GET', `/secrets/versioned/${old}`)).body['value'], 'value-3');
+    assert.equal((await api('PATCH', `/secrets/versioned/${old}`, { attributes: { enabled: false } })).status, 200);
+    assert.equal(inner(await api('GET', `/secrets/versioned/${old}`)), '403 Forbidden/SecretDisabled');
+    assert.equal((await api('GET', '/secrets/versioned')).body['value'], 'value-26', 'the newest is current');
+    assert.equal(inner(await api('GET', `/secrets/versioned/${'0'.repeat(32)}`)), '404 SecretNotFound/');
+    assert.equal(inner(await api('GET', '/secrets/never-set/versions')), '404 SecretNotFound/');
+  });
+
   it('deletes and purges asynchronously, answering 409 with the documented inner error codes meanwhile', async () => {
     assert.equal((await api('PUT', '/secrets/gone', { value: 'v' })).status, 200);
     const del = await api('DELETE', '/secrets/gone');

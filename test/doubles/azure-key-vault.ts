@@ -10,6 +10,9 @@
  *   secrets by its own docs), 25 KB values, contentType ≤ 255 characters, api-versions up to
  *   2025-07-01 only (as Lowkey);
  * - `maxresults` ≤ 25 with an opaque `nextLink`; a made-up `$skiptoken` is 400;
+ * - each set makes a new version (an id of 32 hex digits); GET /secrets/{name}/versions lists
+ *   them without values, paged like the secrets (Key Vault documents no order: the double lists
+ *   by id, so that nothing may depend on creation order); a version's `created` is in seconds;
  * - PATCH of a version's properties (`update_secret_properties`: enabled, contentType, tags; an
  *   empty version means the current one); a disabled secret answers 403 `Forbidden` /
  *   `SecretDisabled`;
@@ -227,6 +230,26 @@ export async function startAkvDouble(o: AkvDoubleOptions = {}): Promise<AkvDoubl
       deletedDate: e.deletedAt,
       scheduledPurgeDate: (e.deletedAt ?? 0) + 90 * 86400,
     });
+    /** `maxresults` (≤ 25) and `$skiptoken` of a listing at `prefix`; the next page's link, as Key Vault gives it. */
+    const pageOf = (prefix: string, api: string) => {
+      const max = Number(url.searchParams.get('maxresults') ?? PAGE_MAX);
+      if (!(Number.isInteger(max) && max >= 1 && max <= PAGE_MAX))
+        return { error: `maxresults must be between 1 and ${PAGE_MAX}` };
+      const tok = url.searchParams.get('$skiptoken');
+      const skip = tok === null ? 0 : skipTokens.get(tok);
+      if (skip === undefined) return { error: 'Invalid skip token' };
+      return {
+        page<T>(all: T[]) {
+          let nextLink: string | null = null;
+          if (skip + max < all.length) {
+            const t = randomBytes(12).toString('base64url');
+            skipTokens.set(t, skip + max);
+            nextLink = `${base}${prefix}api-version=${api}&$skiptoken=${t}&maxresults=${max}`;
+          }
+          return { items: all.slice(skip, skip + max), nextLink };
+        },
+      };
+    };
     const beingDeleted = (name: string) =>
       error(409, 'Conflict', `Secret ${name} is currently being deleted.`, 'ObjectIsBeingDeleted');
     const notFound = (name: string) =>
@@ -280,13 +303,11 @@ export async function startAkvDouble(o: AkvDoubleOptions = {}): Promise<AkvDoubl
       if (req.method === 'GET' && version !== '') {
         if (version === 'versions') {
           if (!e) return notFound(name);
-          return send(200, {
-            value: [...e.versions].reverse().map((v) => {
-              const { value: _v, ...rest } = bundle(e, v);
-              return rest;
-            }),
-            nextLink: null,
-          });
+          const paged = pageOf(`${path}?`, apiVersion);
+          if ('error' in paged) return error(400, 'BadParameter', paged.error);
+          const all = [...e.versions].sort((a, b) => (a.id < b.id ? -1 : 1));
+          const { items, nextLink } = paged.page(all);
+          return send(200, { value: items.map((v) => bundle(e, v, false)), nextLink });
         }
         const v = version ? e?.versions.find((x) => x.id === version) : e?.versions.at(-1);
         if (!e || !v) return notFound(name);
@@ -342,18 +363,11 @@ export async function startAkvDouble(o: AkvDoubleOptions = {}): Promise<AkvDoubl
       }
     }
     if (path === '/secrets' && req.method === 'GET') {
-      const max = Number(url.searchParams.get('maxresults') ?? PAGE_MAX);
-      if (!(Number.isInteger(max) && max >= 1 && max <= PAGE_MAX))
-        return error(400, 'BadParameter', `maxresults must be between 1 and ${PAGE_MAX}`);
-      const tok = url.searchParams.get('$skiptoken');
-      let skip = 0;
-      if (tok !== null) {
-        const at = skipTokens.get(tok);
-        if (at === undefined) return error(400, 'BadParameter', 'Invalid skip token');
-        skip = at;
-      }
+      const paged = pageOf('/secrets?', apiVersion);
+      if ('error' in paged) return error(400, 'BadParameter', paged.error);
       const all = [...live.values()].sort((a, b) => a.name.toLowerCase().localeCompare(b.name.toLowerCase()));
-      const page = all.slice(skip, skip + max).map((e) => {
+      const { items, nextLink } = paged.page(all);
+      const value = items.map((e) => {
         const v = e.versions.at(-1)!;
         return {
           id: `${base}/secrets/${e.name}`,
@@ -362,13 +376,7 @@ export async function startAkvDouble(o: AkvDoubleOptions = {}): Promise<AkvDoubl
           ...(v.contentType ? { contentType: v.contentType } : {}),
         };
       });
-      let next: string | null = null;
-      if (skip + max < all.length) {
-        const t = randomBytes(12).toString('base64url');
-        skipTokens.set(t, skip + max);
-        next = `${base}/secrets?api-version=${apiVersion}&$skiptoken=${t}&maxresults=${max}`;
-      }
-      return send(200, { value: page, nextLink: next });
+      return send(200, { value, nextLink });
     }
     return error(405, 'MethodNotAllowed', `${req.method} ${path} is not supported by the double`);
   };

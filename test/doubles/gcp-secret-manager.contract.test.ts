@@ -171,6 +171,60 @@ describe('GCP Secret Manager double: contract', () => {
     );
   });
 
+  it('numbers versions 1, 2, 3 …; lists them newest first, paged, with states and no payload', async () => {
+    await create('numbered');
+    const path = `${parent}/secrets/numbered`;
+    const added = [];
+    for (const p of ['a', 'b', 'c', 'd', 'e'])
+      added.push((await c.addSecretVersion({ parent: path, payload: { data: Buffer.from(p) } }, OPTS))[0].name);
+    assert.deepEqual(
+      added,
+      [1, 2, 3, 4, 5].map((n) => `${path}/versions/${n}`),
+    );
+    await c.disableSecretVersion({ name: `${path}/versions/4` }, OPTS);
+    await c.destroySecretVersion({ name: `${path}/versions/2` }, OPTS);
+    const [first, , res] = await c.listSecretVersions({ parent: path, pageSize: 3 }, { ...OPTS, autoPaginate: false });
+    assert.deepEqual(
+      first.map((v) => [v.name?.split('/').pop(), v.state]),
+      [
+        ['5', 'ENABLED'],
+        ['4', 'DISABLED'],
+        ['3', 'ENABLED'],
+      ],
+    );
+    assert.ok(first.every((v) => !('payload' in v) || v.payload === null));
+    assert.ok(res.nextPageToken);
+    const [rest] = await c.listSecretVersions(
+      { parent: path, pageSize: 3, pageToken: res.nextPageToken },
+      { ...OPTS, autoPaginate: false },
+    );
+    assert.deepEqual(
+      rest.map((v) => [v.name?.split('/').pop(), v.state, v.destroyTime ? 'destroyed at' : '']),
+      [
+        ['2', 'DESTROYED', 'destroyed at'],
+        ['1', 'ENABLED', ''],
+      ],
+    );
+    // A new version takes the next number, after disabled and destroyed ones.
+    const [six] = await c.addSecretVersion({ parent: path, payload: { data: Buffer.from('f') } }, OPTS);
+    assert.equal(six.name, `${path}/versions/6`);
+    const [latest] = await c.accessSecretVersion({ name: `${path}/versions/latest` }, OPTS);
+    assert.equal(latest.name, `${path}/versions/6`);
+    await assert.rejects(
+      c.accessSecretVersion({ name: `${path}/versions/4` }, OPTS),
+      (e: { code?: number; details?: string }) =>
+        e.code === grpc.status.FAILED_PRECONDITION && /DISABLED state/.test(e.details ?? ''),
+    );
+    await assert.rejects(
+      c.disableSecretVersion({ name: `${path}/versions/latest` }, OPTS),
+      code(grpc.status.INVALID_ARGUMENT),
+    );
+    await assert.rejects(
+      c.listSecretVersions({ parent: `${parent}/secrets/nothing-here` }, { ...OPTS, autoPaginate: false }),
+      code(grpc.status.NOT_FOUND),
+    );
+  });
+
   it('UpdateSecret and DeleteSecret with a stale etag are ABORTED; UpdateSecret needs a mask', async () => {
     const [s0] = await create('tag', { a: 'b' });
     const s = { name: s0.name ?? '' };

@@ -14,8 +14,11 @@
  *   token or a made-up one is INVALID_ARGUMENT;
  * - `etag` on Secret; UpdateSecret and DeleteSecret with a stale etag are ABORTED; UpdateSecret
  *   needs an update_mask of known fields;
- * - versions ENABLED / DISABLED / DESTROYED; `latest` is the most recently created version
- *   whatever its state; accessing a disabled or destroyed version is FAILED_PRECONDITION;
+ * - versions numbered 1, 2, 3 … per secret by AddSecretVersion, never reused; ENABLED / DISABLED /
+ *   DESTROYED (a destroyed one keeps its number, loses its payload and gets a destroy_time);
+ *   `latest` is the most recently created version whatever its state; accessing a disabled or
+ *   destroyed version is FAILED_PRECONDITION; ListSecretVersions lists newest first, without
+ *   payloads, paged like ListSecrets; a version alias cannot be disabled, enabled or destroyed;
  * - payloads ≤ 64 KiB.
  *
  *   npx tsx test/doubles/gcp-secret-manager.ts --port 9090      # prints "ready 127.0.0.1:9090"
@@ -52,6 +55,7 @@ interface StoredVersion {
   data: Buffer | null;
   state: VersionState;
   createTime: number;
+  destroyTime?: number;
 }
 interface StoredSecret {
   labels: Record<string, string>;
@@ -148,6 +152,7 @@ export async function startGsmDouble(o: GsmDoubleOptions = {}): Promise<GsmDoubl
     createTime: ts(v.createTime),
     state: v.state,
     etag: `"v${n}${v.state}"`,
+    ...(v.destroyTime === undefined ? {} : { destroyTime: ts(v.destroyTime) }),
   });
   const checkLabels = (labels: Record<string, string>) => {
     const entries = Object.entries(labels);
@@ -180,7 +185,7 @@ export async function startGsmDouble(o: GsmDoubleOptions = {}): Promise<GsmDoubl
     if (f.v.state === 'DESTROYED')
       throw fail(grpc.status.FAILED_PRECONDITION, `Secret Version [${name}] is in DESTROYED state.`);
     f.v.state = state;
-    if (state === 'DESTROYED') f.v.data = null;
+    if (state === 'DESTROYED') Object.assign(f.v, { data: null, destroyTime: Date.now() });
     return versionMsg(f.project, f.id, f.n, f.v);
   };
 
