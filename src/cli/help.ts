@@ -47,6 +47,10 @@ export const ENVIRONMENT: readonly (readonly [string, string])[] = [
     'KEYSTACK_SECRET_VALIDATION_LEVEL',
     'NONE | SECRET_EXISTS | SECRET_AND_KEY_EXISTS (default), checked before pipeline runs',
   ],
+  [
+    'KEYSTACK_PROVENANCE_KEY',
+    'key of access-record fingerprints: base64 of 32 bytes (default: provenance.key in the config dir, created once)',
+  ],
   ['KEYSTACK_REQUEST_TIMEOUT_MS', 'limit per backend request (default 30000)'],
   ['KEYSTACK_RETRY_BUDGET_MS', 'total time for retries of a throttled or failed backend call (default 60000)'],
   ['KEYSTACK_GITHUB_SECRETS', 'github flavor in Actions: ${{ toJSON(secrets) }}, to read values'],
