@@ -6,6 +6,7 @@ import type Database from 'better-sqlite3';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { NotFoundError, UsageError } from '../errors.js';
+import type { AccessRecord } from '../core/provenance.js';
 import type { ConfigStore } from '../stack/config-store.js';
 import type { StoredArtifact } from './artifacts.js';
 
@@ -185,6 +186,8 @@ export class RunStore {
       durationMs: number;
       error?: string | undefined;
       cachedFrom?: string | undefined;
+      /** The step's provenance records, stored with its status (the provenance table's branch stores them). */
+      records?: readonly AccessRecord[] | undefined;
     },
   ): void {
     this.#store.tx(() =>

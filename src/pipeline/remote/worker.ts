@@ -16,13 +16,16 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join, relative, resolve, isAbsolute } from 'node:path';
+import { CollectingSink, fingerprint } from '../../core/provenance.js';
 import { ConfigError, KeystackError } from '../../errors.js';
 import { processMasker } from '../../support/masking.js';
 import type { SigningKey } from '../../support/signing.js';
 import { Keystack } from '../../stack/client.js';
 import type { SingleComponentType } from '../../stack/config-store.js';
 import type { ComponentFlavor } from '../../stack/components.js';
+import { loadProvenanceKey, PROVENANCE_KEY_VARIABLE, provenanceKeyFile } from '../../stack/provenance-key.js';
 import { StackRuntime } from '../../stack/runtime.js';
+import { parseDeclaration, SecretGuard, type StepSecrets } from '../access.js';
 import { loadPipelineModule } from '../module.js';
 import { computeCacheKey } from '../run-common.js';
 import { cacheEnabled, checkJson, type Pipeline, type StepContext, type StepNode } from '../step.js';
@@ -37,6 +40,7 @@ import {
   type JobEnvelope,
   type StepResult,
 } from './envelope.js';
+import { announceTtlMs, startAnnouncing, type Announcer } from './announce.js';
 import { ownKey, trustedKeys } from './keys.js';
 import { nonceFile, openNonceRecord, type NonceRecord } from './nonces.js';
 import { checkJobStack, parseAllowSpec } from './pinning.js';
@@ -49,6 +53,7 @@ import {
   readRunState,
   retryPolicy,
   runFailed,
+  runTtlSeconds,
   setStepState,
 } from './protocol.js';
 import { loadBullmq, openRedis, redisError } from './redis.js';
@@ -92,6 +97,8 @@ export interface WorkerOptions {
    */
   allowManagers?: readonly string[] | undefined;
   allowArtifactStores?: readonly string[] | undefined;
+  /** `process`: each step in a child of its own; `none`: in the worker process, for trusted code. @default 'process' */
+  isolation?: 'process' | 'none' | undefined;
 }
 
 export interface RemoteWorker {
@@ -140,6 +147,8 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
     });
   }
   const key: SigningKey = ownKey(own.configDir, 'worker');
+  const provenance = workerProvenanceKey(own.configDir, env, log);
+  const announceTtl = announceTtlMs(env);
   const pins = { allowed, registered: (uuid: string) => own.store.componentById(uuid), env };
   const nonces: NonceRecord = openNonceRecord(nonceFile(own.configDir));
   const bullmq = await loadBullmq();
@@ -225,31 +234,50 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
     const runId = envelope.runId;
     const stepId = envelope.step.id;
     const policy = retryPolicy(data.stack);
+    const ttlSeconds = runTtlSeconds(data.stack);
+    const sink = new CollectingSink();
     const started = performance.now();
     const startedAt = new Date().toISOString();
     const state = await readRunState(redis, runId);
     if (runFailed(state)) {
       // Another step of the run failed for good: this one is not run.
-      await setStepState(redis, runId, stepId, sign(envelope, { status: 'skipped', attempts: attempt }));
+      await setStepState(redis, runId, stepId, sign(envelope, { status: 'skipped', attempts: attempt }), {
+        ttlSeconds,
+      });
       log(`${runId.slice(0, 8)} ${stepId}: skipped (the run failed)`);
       return { status: 'skipped' };
     }
-    await setStepState(redis, runId, stepId, sign(envelope, { status: 'running', attempts: attempt, startedAt }));
+    await setStepState(redis, runId, stepId, sign(envelope, { status: 'running', attempts: attempt, startedAt }), {
+      ttlSeconds,
+    });
     log(`${runId.slice(0, 8)} ${stepId}: running (attempt ${attempt} of ${envelope.attempts})`);
     let ctx: RunContext | undefined;
     try {
       // Before anything is built from the stack, and so before any request goes anywhere.
       await checkJobStack(data.stack, pins, o.componentFlavors);
       ctx = await runContext(envelope, data.stack);
-      const result = await runOne(ctx, envelope, policy.timeoutSeconds);
-      const final = { ...result, attempts: attempt, startedAt, durationMs: performance.now() - started };
-      const after = await finishStepState(redis, runId, stepId, sign(envelope, final));
+      const runCtx = ctx;
+      const secrets = (node: StepNode) =>
+        stepSecrets(runCtx, envelope, node, { attempt, worker: id, key: provenance, sink });
+      const result = await runOne(ctx, envelope, policy.timeoutSeconds, secrets);
+      const records = sink.drain();
+      const final = {
+        ...result,
+        attempts: attempt,
+        startedAt,
+        durationMs: performance.now() - started,
+        records,
+        recordCount: records.length,
+      };
+      const after = await finishStepState(redis, runId, stepId, sign(envelope, final), { attempt, ttlSeconds });
       log(`${runId.slice(0, 8)} ${stepId}: ${final.status} in ${Math.round(final.durationMs)} ms`);
       await scheduleDependents(ctx, data, stepId, after, queues);
       return { status: final.status, worker: id, durationMs: final.durationMs };
     } catch (e) {
       const message = maskedMessage(e, ctx);
       const last = attempt >= policy.attempts || isUnrecoverable(e);
+      // The attempt's reads are on record even when it failed (a denial is one of them).
+      const records = sink.drain();
       await setStepState(
         redis,
         runId,
@@ -260,7 +288,10 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
           startedAt,
           durationMs: performance.now() - started,
           error: message,
+          records,
+          recordCount: records.length,
         }),
+        { attempt, ttlSeconds },
       );
       log(`${runId.slice(0, 8)} ${stepId}: attempt ${attempt} failed: ${message}`);
       // BullMQ keeps the message and the stack in Redis: both are the masked message only.
@@ -295,6 +326,16 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
     await own.close();
     throw e instanceof KeystackError ? e : redisError(e, o.redisUrl, { who, source });
   }
+  const isolation = o.isolation ?? 'process';
+  const announcer: Announcer = startAnnouncing(redis, key, {
+    name: id,
+    host: hostname(),
+    isolation,
+    startedAt: new Date().toISOString(),
+    queues: [...o.queues],
+    ttlMs: announceTtl,
+    onError: (e) => log(`announcing this worker: ${redisError(e, o.redisUrl, { who, source }).message}`),
+  });
   const pinning =
     pins.allowed.length > 0
       ? `${pins.allowed.length} allowed location${pins.allowed.length === 1 ? '' : 's'}`
@@ -305,6 +346,7 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
   return {
     id,
     async close() {
+      await announcer.stop();
       await Promise.all(workers.map((w) => w.close()));
       await queues.close().catch(() => undefined);
       for (const ctx of runs.values()) await ctx.then(closeRunContext, () => undefined);
@@ -429,6 +471,7 @@ async function runOne(
   ctx: RunContext,
   envelope: JobEnvelope,
   timeoutSeconds: number,
+  secrets: (node: StepNode) => StepSecrets,
 ): Promise<Omit<StepResult, 'runId' | 'stepId' | 'worker'>> {
   const stepId = envelope.step.id;
   const node = ctx.nodes.find((n) => n.id === stepId);
@@ -454,12 +497,13 @@ async function runOne(
       }
     }
   }
-  const context: StepContext = {
+  const context: StepContext & { secrets: StepSecrets } = {
     stack: ctx.stack,
     stepName: node.step.name,
     stepId: node.id,
     runId: envelope.runId,
     pipelineName: envelope.pipeline,
+    secrets: secrets(node),
   };
   const running = Promise.resolve((node.step.run as (i: unknown, c: StepContext) => unknown)(inputs, context));
   const value = timeoutSeconds > 0 ? await withTimeout(running, timeoutSeconds) : await running;
@@ -469,6 +513,63 @@ async function runOne(
   if (cacheEnabled(node.step, ctx.pipeline))
     await ctx.artifacts.putCacheEntry(cacheKey, { ...output, runId: envelope.runId });
   return { status: 'completed', output, cacheKey, inputs: stored };
+}
+
+/**
+ * The step's guarded view of its secrets: it reads only what the step declares, with this
+ * worker's credentials, and each read (or denial) becomes a record for the signed result.
+ */
+function stepSecrets(
+  ctx: RunContext,
+  envelope: JobEnvelope,
+  node: StepNode,
+  o: { attempt: number; worker: string; key: Buffer; sink: CollectingSink },
+): SecretGuard {
+  const sm = ctx.ks.stackComponent(ctx.stack.record, 'secrets_manager');
+  return new SecretGuard({
+    reader: {
+      runId: envelope.runId,
+      pipeline: envelope.pipeline,
+      step: node.id,
+      component: undefined,
+      attempt: o.attempt,
+      worker: o.worker,
+      host: hostname(),
+    },
+    declaration: parseDeclaration(node.step.name, (node.step as { secrets?: unknown }).secrets),
+    manager: { uuid: sm?.uuid ?? '', name: sm?.name ?? '', flavor: sm?.flavor ?? '' },
+    read: async (name, { version }) => {
+      if (version !== undefined)
+        throw new ConfigError(
+          `step '${node.id}' asks for version ${version} of '${name}', and workers do not read pinned versions yet`,
+        );
+      const secret = await ctx.stack.resolver.secret(name);
+      return secret ? { secret, version: null } : null;
+    },
+    fingerprint: (value) => fingerprint(o.key, value),
+    sink: o.sink,
+    where: ctx.stack.hasSecretsManager ? ctx.stack.secretsManager.where : `stack '${ctx.stack.name}'`,
+  });
+}
+
+/**
+ * The provenance key comes to a worker out of band (its config dir or the variable), never
+ * through Redis; a worker that makes its own says so, since its fingerprints match no one else's.
+ */
+function workerProvenanceKey(
+  configDir: string,
+  env: Readonly<Record<string, string | undefined>>,
+  log: (line: string) => void,
+): Buffer {
+  const fromEnv = (env[PROVENANCE_KEY_VARIABLE] ?? '') !== '';
+  const file = provenanceKeyFile(configDir);
+  const had = fromEnv || existsSync(file);
+  const key = loadProvenanceKey(configDir, env);
+  if (!had)
+    log(
+      `created a provenance key in ${file}: fingerprints of this worker's reads match the client's only with the same key; copy the client's key here (or set ${PROVENANCE_KEY_VARIABLE}) and restart`,
+    );
+  return key;
 }
 
 async function withTimeout<T>(p: Promise<T>, seconds: number): Promise<T> {
