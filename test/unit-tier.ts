@@ -20,6 +20,7 @@ export const UNIT_TESTS: readonly string[] = [
   'test/flavors/meta.test.ts',
   'test/flavors/shared-plumbing.test.ts',
   'test/pipeline/pipeline.test.ts',
+  'test/pipeline/remote-provenance.test.ts',
   'test/pipeline/remote-trust.test.ts',
   'test/pipeline/sealing.test.ts',
   'test/process/env.test.ts',
