@@ -8,6 +8,7 @@
  */
 import { ConfigError } from '../errors.js';
 import type { StackRuntime } from '../stack/runtime.js';
+import type { SecretsOption } from './access.js';
 
 /** What a step gets as its second argument. */
 export interface StepContext {
@@ -43,6 +44,8 @@ export interface StepOptions<I, O> {
    * the orchestrator's own workers. Needs a remote orchestrator (bullmq). @default none
    */
   stepOperator?: string;
+  /** The secrets the step reads: names, `name.key`, or `'*'` (see pipeline/access.ts). @default none */
+  secrets?: SecretsOption;
   run: (inputs: I, context: StepContext) => Promise<O> | O;
 }
 
@@ -100,12 +103,13 @@ export function step<I = Record<string, never>, O = unknown>(options: StepOption
       hint: 'See them with `keystack step-operator list`.',
     });
   }
-  const definition: StepDefinition<I, O> = {
+  const definition: StepDefinition<I, O> & { secrets?: SecretsOption } = {
     kind: 'keystack.step',
     name: options.name,
     enableCache: options.enableCache,
     usesContext: options.run.length >= 2,
     stepOperator: options.stepOperator,
+    ...(options.secrets === undefined ? {} : { secrets: options.secrets }),
     run: options.run,
   };
   const call = (inputs: Record<string, unknown> = {}): StepOutput<O> => {
