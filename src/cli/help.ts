@@ -62,6 +62,14 @@ export const ENVIRONMENT: readonly (readonly [string, string])[] = [
     'worker: BullMQ job lock and stalled-job check intervals',
   ],
   [
+    'KEYSTACK_PROVENANCE_KEY',
+    'provenance key (base64 of 32 bytes) fingerprints are made under, instead of provenance.key in the config dir; give workers the same key',
+  ],
+  [
+    'KEYSTACK_WORKER_ANNOUNCE_TTL_MS',
+    'worker: how long its signed announcement (listed by `keystack status`) outlives its last heartbeat (default 30000)',
+  ],
+  [
     'KEYSTACK_WORKER_TRUSTED_KEYS',
     'worker: client public keys whose jobs it runs (comma- or newline-separated), besides --trust-key and its trust list',
   ],

@@ -108,6 +108,12 @@ export const ORCHESTRATOR_FLAVORS = declareFlavors('orchestrator', {
           'How long after submission the steps of a run may start; part of what the client signs, so a job replayed later is refused.',
         default: 86400,
       },
+      run_ttl_seconds: {
+        type: 'integer',
+        description:
+          "How long a run's state stays in Redis after its last change (at least 60): step results and the provenance records a detached client has not collected yet (`pipeline runs describe`); after it they are reported as lost.",
+        default: 604800,
+      },
     },
     remote: true,
     isLocal: false,

@@ -241,7 +241,10 @@ describe('step results', () => {
     stepId: 'train',
     status: 'completed' as const,
     worker: 'w1',
+    attempts: 1,
     output: { uri: `${RUN}/train.json`, hash: 'h' },
+    // A result of an attempt that ended counts its provenance records (remote-provenance.test.ts).
+    recordCount: 0,
   };
 
   it('open only for the run and step they were signed for, with outputs inside the run', () => {

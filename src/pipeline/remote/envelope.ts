@@ -7,6 +7,7 @@
  * an envelope fixes everything a worker acts on (the stack snapshot by hash, the step, its
  * input URIs, the module, the run and its deadline), and workers forward it unchanged.
  */
+import type { AccessRecord } from '../../core/provenance.js';
 import { ConfigError } from '../../errors.js';
 import {
   canonicalHash,
@@ -17,6 +18,7 @@ import {
   type TrustedKey,
 } from '../../support/signing.js';
 import type { StoredArtifact } from '../artifacts.js';
+import { checkRecords } from './records.js';
 import { PAYLOAD_VERSION, type ModuleRef, type StackSnapshot, type StepJobData } from './snapshot.js';
 
 export const JOB_DOMAIN = 'step-job/v1';
@@ -57,6 +59,18 @@ export interface StepResult {
   startedAt?: string | undefined;
   /** Masked on the worker before it was signed. */
   error?: string | undefined;
+  /** The provenance records of this attempt (no value in them: fingerprints under the provenance key). */
+  records?: AccessRecord[] | undefined;
+  /**
+   * How many records this attempt made; every result of an attempt that ended carries it, so that
+   * the client can tell a record lost in Redis from one never made.
+   */
+  recordCount?: number | undefined;
+}
+
+/** An attempt that ended (or a step that ended): its result carries its records and their count. */
+export function endsAttempt(r: Pick<StepResult, 'status' | 'recordCount'>): boolean {
+  return r.status === 'completed' || r.status === 'cached' || r.status === 'failed' || r.recordCount !== undefined;
 }
 
 const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -181,6 +195,13 @@ export function openResult(
   const output = r.output as Partial<StoredArtifact> | undefined;
   if (output !== undefined && (!isObj(output) || !isRunUri(runId, output.uri) || !isStr(output.hash))) {
     return { ok: false, reason: 'its result in Redis was refused: its output URI lies outside the run' };
+  }
+  if (endsAttempt(r as StepResult)) {
+    const attempt = r.attempts;
+    if (typeof attempt !== 'number' || !Number.isInteger(attempt) || attempt < 1)
+      return { ok: false, reason: 'its result in Redis was refused as tampered: it names no attempt' };
+    const checked = checkRecords(r.records, r.recordCount, { runId, stepId, attempt, worker: r.worker });
+    if (!checked.ok) return { ok: false, reason: `its result in Redis was refused as tampered: ${checked.reason}` };
   }
   return { ok: true, result: r as StepResult, signer: v.key };
 }

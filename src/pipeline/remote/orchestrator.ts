@@ -7,6 +7,7 @@
  * protocol.ts), so a detached run goes on without this process.
  */
 import { randomUUID } from 'node:crypto';
+import type { AccessRecord } from '../../core/provenance.js';
 import { resolve } from 'node:path';
 import { ConfigError } from '../../errors.js';
 import type { Keystack } from '../../stack/client.js';
@@ -25,6 +26,7 @@ import { CollectingSink } from '../../core/provenance.js';
 import { loadProvenanceKey } from '../../stack/provenance-key.js';
 import type { Pipeline, StepNode } from '../step.js';
 import type { SignedMessage } from '../../support/signing.js';
+import { collectStepRecords, lostRecordsNote } from './collect.js';
 import { openResult, signJob, snapshotHash, stepOutputUri, type JobEnvelope } from './envelope.js';
 import { ownKey, trustListFile, TrustedKeys, CLIENT_TRUSTED_WORKER_KEYS_ENV } from './keys.js';
 import {
@@ -34,6 +36,7 @@ import {
   queueSource,
   readRunState,
   retryPolicy,
+  runTtlSeconds,
   writeRun,
   type RemoteRunState,
   type RemoteStepState,
@@ -169,7 +172,13 @@ export async function runOnWorkers(
       };
       jobs.set(node.id, signJob(key, envelope));
     }
-    await writeRun(redis, run.id, { pipeline: p.name, steps: nodes.map((n) => n.id), startedAt: run.startedAt }, jobs);
+    await writeRun(
+      redis,
+      run.id,
+      { pipeline: p.name, steps: nodes.map((n) => n.id), startedAt: run.startedAt },
+      jobs,
+      runTtlSeconds(snapshot),
+    );
     for (const node of nodes.filter((n) => Object.keys(n.upstream).length === 0)) {
       const job = jobs.get(node.id) as SignedMessage;
       await addStepJob(queues, queueFor(snapshot, node.stepOperator), {
@@ -271,16 +280,33 @@ function toStepStatus(s: RemoteStepState['status']): StepStatus {
  */
 export type SyncCache = Map<string, { sig: unknown; state: RemoteStepState }>;
 
+export interface SyncOptions {
+  skipRunning?: boolean;
+  /** Told when provenance records of a step were lost in Redis (also noted on the step). */
+  onLost?: ((stepId: string, note: string) => void) | undefined;
+}
+
+const FINAL: ReadonlySet<string> = new Set(['completed', 'cached', 'failed']);
+
 export function syncRemoteRun(
   runs: RunStore,
   runId: string,
   state: RemoteRunState,
   trusted: TrustedKeys,
   cache: SyncCache = new Map(),
-  o: { skipRunning?: boolean } = {},
+  o: SyncOptions = {},
   onChange?: (stepId: string, s: RemoteStepState) => void,
 ): 'running' | 'completed' | 'failed' {
   const steps = runs.steps(runId);
+  if (state.meta === null && state.steps.size === 0 && runs.getRun(runId).status === 'running') {
+    // Nothing of the run is left in Redis: what this client had not collected is gone, and says so.
+    runs.finishRun(
+      runId,
+      'failed',
+      'its state in Redis is gone (expired after run_ttl_seconds, or deleted) before this client collected it: the results and provenance records of steps not recorded here are lost',
+    );
+    return 'failed';
+  }
   let failed: { stepId: string; error: string } | undefined;
   let done = 0;
   for (const rec of steps) {
@@ -295,8 +321,33 @@ export function syncRemoteRun(
       trusted.refreshFor(typeof raw === 'object' && raw !== null ? (raw as { k?: unknown }).k : undefined);
       const opened = openResult(raw, runId, rec.stepId, trusted.keys);
       s = opened.ok ? opened.result : { status: 'failed', error: opened.reason };
+      // Records are collected once, when the step first ends here: its status and its records are
+      // stored together, and a step already ended here is not given its records twice.
+      const collect = FINAL.has(s.status) && !FINAL.has(rec.status);
+      let records: AccessRecord[] = [];
+      if (collect && opened.ok) {
+        const got = collectStepRecords(state, runId, rec.stepId, opened.result, trusted);
+        if (got.refused !== null) s = { status: 'failed', error: got.refused, worker: s.worker };
+        else {
+          records = got.records;
+          if (got.lostAttempts.length > 0) {
+            const note = lostRecordsNote(got.lostAttempts);
+            s = { ...s, error: s.error === undefined ? note : `${s.error}; ${note}` };
+            o.onLost?.(rec.stepId, note);
+          }
+        }
+      }
       // Unsigned or unknown states are not cached: a refusal stays a refusal only while it is the state in Redis.
       if (typeof sig === 'string') cache.set(rec.stepId, { sig, state: s });
+      if (collect)
+        runs.finishStep(runId, rec.stepId, {
+          status: s.status as 'completed' | 'cached' | 'failed',
+          output: s.output,
+          durationMs: s.durationMs ?? 0,
+          error: s.error,
+          cachedFrom: s.cachedFrom,
+          records,
+        });
       runs.recordRemoteStep(runId, rec.stepId, {
         status: toStepStatus(s.status),
         worker: s.worker ?? null,
@@ -331,6 +382,7 @@ export async function refreshRemoteRun(
   ks: Keystack,
   runId: string,
   load: (stack: string) => Promise<StackRuntime>,
+  onLost?: SyncOptions['onLost'],
 ): Promise<void> {
   const runs = new RunStore(ks.store);
   const run = runs.getRun(runId);
@@ -339,7 +391,7 @@ export async function refreshRemoteRun(
   const stack = await load(run.stack);
   const { redis } = await connectOrchestrator(stack);
   try {
-    syncRemoteRun(runs, run.id, await readRunState(redis, run.id), trusted);
+    syncRemoteRun(runs, run.id, await readRunState(redis, run.id), trusted, new Map(), { onLost });
   } finally {
     redis.disconnect();
   }

@@ -7,7 +7,9 @@
  * (two inputs completing at once) is one job.
  *
  * The run hash holds `meta`, `job:STEP` (the client's signed envelope of each step, which
- * workers forward as they schedule) and `step:STEP` (the latest signed state a worker wrote).
+ * workers forward as they schedule), `step:STEP` (the latest signed state a worker wrote) and
+ * `attempt:STEP:N` (the signed result of each attempt that ended, with its provenance records,
+ * kept so that a retried step does not overwrite the records of the attempts before it).
  * Whoever can write to Redis can write there too: workers act only on envelopes whose signature
  * they check, and the client records only states whose signature it checks. Statuses read
  * without a check only decide *when* a worker looks at a step, never what it does.
@@ -22,8 +24,11 @@ export type { RemoteStepStatus } from './envelope.js';
 
 /** BullMQ's key prefix for keystack queues; run state lives beside it. */
 export const QUEUE_PREFIX = 'keystack';
-/** Run state is kept this long after the last change. */
-const STATE_TTL_SECONDS = 7 * 24 * 3600;
+/**
+ * Run state (and with it the provenance records not yet collected) is kept this long after the
+ * last change, unless the orchestrator's `run_ttl_seconds` says otherwise.
+ */
+export const DEFAULT_RUN_TTL_SECONDS = 7 * 24 * 3600;
 
 /** A step's state as the client records it, once its signature is checked. */
 export type RemoteStepState = Omit<StepResult, 'runId' | 'stepId' | 'worker'> & { worker?: string | undefined };
@@ -41,10 +46,16 @@ export interface RemoteRunState {
   steps: Map<string, unknown>;
   /** Step id → the signed envelope the client left for it. */
   jobs: Map<string, unknown>;
+  /** `STEP:N` → the signed result of attempt N of the step, as found. */
+  attempts: Map<string, unknown>;
 }
 
 export function runKey(runId: string): string {
   return `${QUEUE_PREFIX}-run:${runId}`;
+}
+
+export function attemptField(stepId: string, attempt: number): string {
+  return `attempt:${stepId}:${attempt}`;
 }
 
 export function jobId(runId: string, stepId: string): string {
@@ -57,14 +68,27 @@ export async function writeRun(
   runId: string,
   meta: RemoteRunMeta,
   jobs: ReadonlyMap<string, SignedMessage>,
+  ttlSeconds = DEFAULT_RUN_TTL_SECONDS,
 ): Promise<void> {
   const fields: string[] = ['meta', JSON.stringify(meta)];
   for (const [stepId, job] of jobs) fields.push(`job:${stepId}`, JSON.stringify(job));
   await redis
     .multi()
     .hset(runKey(runId), ...fields)
-    .expire(runKey(runId), STATE_TTL_SECONDS)
+    .expire(runKey(runId), ttlSeconds)
     .exec();
+}
+
+/** Where a state is written besides `step:STEP`: an attempt that ended keeps its own copy. */
+export interface StateWrite {
+  /** The attempt that ended with this state; undefined for a state in between (running, skipped). */
+  attempt?: number | undefined;
+  ttlSeconds?: number | undefined;
+}
+
+function stateFields(stepId: string, state: SignedMessage, w: StateWrite): string[] {
+  const text = JSON.stringify(state);
+  return [`step:${stepId}`, text, ...(w.attempt === undefined ? [] : [attemptField(stepId, w.attempt), text])];
 }
 
 export async function setStepState(
@@ -72,11 +96,12 @@ export async function setStepState(
   runId: string,
   stepId: string,
   state: SignedMessage,
+  w: StateWrite = {},
 ): Promise<void> {
   await redis
     .multi()
-    .hset(runKey(runId), `step:${stepId}`, JSON.stringify(state))
-    .expire(runKey(runId), STATE_TTL_SECONDS)
+    .hset(runKey(runId), ...stateFields(stepId, state, w))
+    .expire(runKey(runId), w.ttlSeconds ?? DEFAULT_RUN_TTL_SECONDS)
     .exec();
 }
 
@@ -89,11 +114,12 @@ export async function finishStepState(
   runId: string,
   stepId: string,
   state: SignedMessage,
+  w: StateWrite = {},
 ): Promise<RemoteRunState> {
   const r = await redis
     .multi()
-    .hset(runKey(runId), `step:${stepId}`, JSON.stringify(state))
-    .expire(runKey(runId), STATE_TTL_SECONDS)
+    .hset(runKey(runId), ...stateFields(stepId, state, w))
+    .expire(runKey(runId), w.ttlSeconds ?? DEFAULT_RUN_TTL_SECONDS)
     .hgetall(runKey(runId))
     .exec();
   const all = r?.[2]?.[1] as Record<string, string> | undefined;
@@ -115,13 +141,15 @@ function parseJson(v: string): unknown {
 function parseState(h: Record<string, string>): RemoteRunState {
   const steps = new Map<string, unknown>();
   const jobs = new Map<string, unknown>();
+  const attempts = new Map<string, unknown>();
   let meta: RemoteRunMeta | null = null;
   for (const [k, v] of Object.entries(h)) {
     if (k === 'meta') meta = parseJson(v) as RemoteRunMeta | null;
     else if (k.startsWith('step:')) steps.set(k.slice(5), parseJson(v));
     else if (k.startsWith('job:')) jobs.set(k.slice(4), parseJson(v));
+    else if (k.startsWith('attempt:')) attempts.set(k.slice(8), parseJson(v));
   }
-  return { meta, steps, jobs };
+  return { meta, steps, jobs, attempts };
 }
 
 /**
@@ -147,6 +175,11 @@ export function orchestratorOf(stack: StackSnapshot): SnapshotComponent | undefi
 function intConfig(c: SnapshotComponent | undefined, field: string, fallback: number): number {
   const v = c?.config[field];
   return typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : fallback;
+}
+
+/** How long a run's state and its uncollected provenance records stay in Redis. */
+export function runTtlSeconds(stack: StackSnapshot): number {
+  return Math.max(60, intConfig(orchestratorOf(stack), 'run_ttl_seconds', DEFAULT_RUN_TTL_SECONDS));
 }
 
 export interface RetryPolicy {
@@ -184,13 +217,14 @@ export interface QueueSource {
 
 export async function addStepJob(queues: QueueSource, queueName: string, data: StepJobData): Promise<void> {
   const policy = retryPolicy(data.stack);
+  const ttl = runTtlSeconds(data.stack);
   const q = await queues.queue(queueName);
   await q.add(data.stepId, data, {
     jobId: jobId(data.runId, data.stepId),
     attempts: policy.attempts,
     backoff: { type: 'exponential', delay: policy.backoffMs },
-    removeOnComplete: { age: STATE_TTL_SECONDS },
-    removeOnFail: { age: STATE_TTL_SECONDS },
+    removeOnComplete: { age: ttl },
+    removeOnFail: { age: ttl },
   });
 }
 

@@ -22,13 +22,13 @@ import type { SigningKey } from '../../support/signing.js';
 import { Keystack } from '../../stack/client.js';
 import type { SingleComponentType } from '../../stack/config-store.js';
 import type { ComponentFlavor } from '../../stack/components.js';
+import { loadProvenanceKey, PROVENANCE_KEY_VARIABLE, provenanceKeyFile } from '../../stack/provenance-key.js';
 import { StackRuntime } from '../../stack/runtime.js';
 import { loadPipelineModule } from '../module.js';
 import { computeCacheKey, stepErrorText } from '../run-common.js';
 import { cacheEnabled, checkJson, type Pipeline, type StepContext, type StepNode } from '../step.js';
 import { createStepContext } from '../step-context.js';
 import { CollectingSink, type AccessSink } from '../../core/provenance.js';
-import { loadProvenanceKey } from '../../stack/provenance-key.js';
 import type { StoredArtifact } from '../artifacts.js';
 import {
   checkSnapshot,
@@ -40,6 +40,7 @@ import {
   type JobEnvelope,
   type StepResult,
 } from './envelope.js';
+import { announceTtlMs, startAnnouncing, type Announcer } from './announce.js';
 import { ownKey, trustedKeys } from './keys.js';
 import { nonceFile, openNonceRecord, type NonceRecord } from './nonces.js';
 import { checkJobStack, parseAllowSpec } from './pinning.js';
@@ -52,6 +53,7 @@ import {
   readRunState,
   retryPolicy,
   runFailed,
+  runTtlSeconds,
   setStepState,
 } from './protocol.js';
 import { loadBullmq, openRedis, redisError } from './redis.js';
@@ -95,6 +97,8 @@ export interface WorkerOptions {
    */
   allowManagers?: readonly string[] | undefined;
   allowArtifactStores?: readonly string[] | undefined;
+  /** `process`: each step in a child of its own; `none`: in the worker process, for trusted code. @default 'process' */
+  isolation?: 'process' | 'none' | undefined;
 }
 
 export interface RemoteWorker {
@@ -143,14 +147,14 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
     });
   }
   const key: SigningKey = ownKey(own.configDir, 'worker');
+  const provenance = workerProvenanceKey(own.configDir, env, log);
+  const announceTtl = announceTtlMs(env);
   const pins = { allowed, registered: (uuid: string) => own.store.componentById(uuid), env };
   const nonces: NonceRecord = openNonceRecord(nonceFile(own.configDir));
   const bullmq = await loadBullmq();
   // One connection for state and adding jobs (fails fast), one per BullMQ worker (blocking).
   const redis = await openRedis(o.redisUrl, { who, source, blocking: false });
   const queues = queueSource(bullmq, redis);
-  // Read from the worker's own config dir (or its environment), never from a job.
-  let provenanceKey: Buffer | undefined;
   // Keyed by run and snapshot: a run's stack is built once, from the snapshot its client signed.
   const runs = new Map<string, Promise<RunContext>>();
 
@@ -230,20 +234,24 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
     const runId = envelope.runId;
     const stepId = envelope.step.id;
     const policy = retryPolicy(data.stack);
+    const ttlSeconds = runTtlSeconds(data.stack);
+    const sink = new CollectingSink();
     const started = performance.now();
     const startedAt = new Date().toISOString();
     const state = await readRunState(redis, runId);
     if (runFailed(state)) {
       // Another step of the run failed for good: this one is not run.
-      await setStepState(redis, runId, stepId, sign(envelope, { status: 'skipped', attempts: attempt }));
+      await setStepState(redis, runId, stepId, sign(envelope, { status: 'skipped', attempts: attempt }), {
+        ttlSeconds,
+      });
       log(`${runId.slice(0, 8)} ${stepId}: skipped (the run failed)`);
       return { status: 'skipped' };
     }
-    await setStepState(redis, runId, stepId, sign(envelope, { status: 'running', attempts: attempt, startedAt }));
+    await setStepState(redis, runId, stepId, sign(envelope, { status: 'running', attempts: attempt, startedAt }), {
+      ttlSeconds,
+    });
     log(`${runId.slice(0, 8)} ${stepId}: running (attempt ${attempt} of ${envelope.attempts})`);
     let ctx: RunContext | undefined;
-    // This attempt's secret accesses; carrying them back in the signed result is still to come.
-    const sink = new CollectingSink();
     try {
       // Before anything is built from the stack, and so before any request goes anywhere.
       await checkJobStack(data.stack, pins, o.componentFlavors);
@@ -252,16 +260,26 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
         attempt,
         worker: id,
         sink,
-        provenanceKey: () => (provenanceKey ??= loadProvenanceKey(own.configDir, env)),
+        provenanceKey: () => provenance,
       });
-      const final = { ...result, attempts: attempt, startedAt, durationMs: performance.now() - started };
-      const after = await finishStepState(redis, runId, stepId, sign(envelope, final));
+      const records = sink.drain();
+      const final = {
+        ...result,
+        attempts: attempt,
+        startedAt,
+        durationMs: performance.now() - started,
+        records,
+        recordCount: records.length,
+      };
+      const after = await finishStepState(redis, runId, stepId, sign(envelope, final), { attempt, ttlSeconds });
       log(`${runId.slice(0, 8)} ${stepId}: ${final.status} in ${Math.round(final.durationMs)} ms`);
       await scheduleDependents(ctx, data, stepId, after, queues);
       return { status: final.status, worker: id, durationMs: final.durationMs };
     } catch (e) {
       const message = maskedMessage(e, ctx);
       const last = attempt >= policy.attempts || isUnrecoverable(e);
+      // The attempt's reads are on record even when it failed (a denial is one of them).
+      const records = sink.drain();
       await setStepState(
         redis,
         runId,
@@ -272,7 +290,10 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
           startedAt,
           durationMs: performance.now() - started,
           error: message,
+          records,
+          recordCount: records.length,
         }),
+        { attempt, ttlSeconds },
       );
       log(`${runId.slice(0, 8)} ${stepId}: attempt ${attempt} failed: ${message}`);
       // BullMQ keeps the message and the stack in Redis: both are the masked message only.
@@ -307,6 +328,16 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
     await own.close();
     throw e instanceof KeystackError ? e : redisError(e, o.redisUrl, { who, source });
   }
+  const isolation = o.isolation ?? 'process';
+  const announcer: Announcer = startAnnouncing(redis, key, {
+    name: id,
+    host: hostname(),
+    isolation,
+    startedAt: new Date().toISOString(),
+    queues: [...o.queues],
+    ttlMs: announceTtl,
+    onError: (e) => log(`announcing this worker: ${redisError(e, o.redisUrl, { who, source }).message}`),
+  });
   const pinning =
     pins.allowed.length > 0
       ? `${pins.allowed.length} allowed location${pins.allowed.length === 1 ? '' : 's'}`
@@ -317,6 +348,7 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
   return {
     id,
     async close() {
+      await announcer.stop();
       await Promise.all(workers.map((w) => w.close()));
       await queues.close().catch(() => undefined);
       for (const ctx of runs.values()) await ctx.then(closeRunContext, () => undefined);
@@ -482,6 +514,26 @@ async function runOne(
   if (cacheEnabled(node.step, ctx.pipeline))
     await ctx.artifacts.putCacheEntry(cacheKey, { ...output, runId: envelope.runId });
   return { status: 'completed', output, cacheKey, inputs: stored };
+}
+
+/**
+ * The provenance key comes to a worker out of band (its config dir or the variable), never
+ * through Redis; a worker that makes its own says so, since its fingerprints match no one else's.
+ */
+function workerProvenanceKey(
+  configDir: string,
+  env: Readonly<Record<string, string | undefined>>,
+  log: (line: string) => void,
+): Buffer {
+  const fromEnv = (env[PROVENANCE_KEY_VARIABLE] ?? '') !== '';
+  const file = provenanceKeyFile(configDir);
+  const had = fromEnv || existsSync(file);
+  const key = loadProvenanceKey(configDir, env);
+  if (!had)
+    log(
+      `created a provenance key in ${file}: fingerprints of this worker's reads match the client's only with the same key; copy the client's key here (or set ${PROVENANCE_KEY_VARIABLE}) and restart`,
+    );
+  return key;
 }
 
 async function withTimeout<T>(p: Promise<T>, seconds: number): Promise<T> {

@@ -12,12 +12,18 @@ const CONTEXT_HELP = `Which stack and secrets manager commands use, first match 
      directory, up to $HOME (\`keystack init\` writes one)
   4. the active stack (\`keystack stack set NAME\`)
 Within a level a manager beats a stack for secret commands; pipelines run on the stack.
-status shows which one applied.`;
+status shows which one applied.
+
+On a remote (bullmq) stack, status also lists the workers announced in its Redis (name, host,
+isolation, queues, key fingerprint, start time), which means resolving the orchestrator's redis_url
+and connecting to it. An announcement whose signature does not verify against a trusted worker key
+(\`keystack keys trust --role worker\`) is marked NOT VERIFIED; a worker with --isolation none is
+marked, since its steps run inside the worker process.`;
 
 export default defineCommand({
   path: 'status',
   description:
-    'show the current stack, its secrets manager, where each came from, and where its secrets and key are (no values)',
+    'show the current stack, its secrets manager, where each came from, and where its secrets and key are (no values); on a remote stack, its workers',
   options: [...CHOOSER_OPTIONS],
   examples: [
     'keystack status',
@@ -65,6 +71,28 @@ export default defineCommand({
               z.strictObject({ source: z.literal('key-file'), file: z.string() }),
             ])
             .nullable(),
+        })
+        .nullable(),
+      /** A remote (bullmq) stack: the workers announced in its Redis, each checked against the trusted worker keys. */
+      remote: z
+        .strictObject({
+          workers: z.array(
+            z.strictObject({
+              name: z.string(),
+              /** False: its signature does not verify against a trusted worker key, or its heartbeat is stale. */
+              verified: z.boolean(),
+              problem: z.string().nullable(),
+              host: z.string().nullable(),
+              isolation: z.enum(['process', 'none']).nullable(),
+              startedAt: z.string().nullable(),
+              seenAt: z.string().nullable(),
+              queues: z.array(z.string()),
+              /** The fingerprint (id) of the worker key that signed the announcement. */
+              keyId: z.string().nullable(),
+            }),
+          ),
+          /** Why the workers could not be listed (Redis unreachable), or null. */
+          error: z.string().nullable(),
         })
         .nullable(),
     });

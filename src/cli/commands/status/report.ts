@@ -6,6 +6,7 @@
  */
 import { localKeySource, localStorePath, type LocalKeySource } from '../../../stack/local-store.js';
 import type { FlavorDefinition } from '../../../core/types.js';
+import type { RemoteWorkers } from '../../../pipeline/remote/workers-status.js';
 import { COMPONENT_LABEL, SINGLE_COMPONENT_TYPES, type ComponentRecord } from '../../../stack/config-store.js';
 import { MASK } from '../../../support/masking.js';
 import { redactConfig, table } from '../../output.js';
@@ -38,6 +39,11 @@ export async function status(ctx: CommandContext, choice: ManagerChoice = {}): P
     components.push({ type: 'step_operator', name: c.name, flavor: c.flavor, id: c.uuid });
   const rec = await named(managerPick, () => Promise.resolve(managerRecord(ctx, managerPick)));
   const manager = rec ? await managerStatus(ctx, rec) : null;
+  // Only a remote stack has workers; listing them reads its Redis (redis_url through the manager).
+  const remote =
+    ks.stackComponent(stack, 'orchestrator')?.flavor === 'bullmq'
+      ? await (await import('../../../pipeline/remote/workers-status.js')).remoteWorkers(ks, stack.name)
+      : null;
   const data: StatusData = {
     configDir: ks.configDir,
     configDirFrom: configDirSource(ks.env),
@@ -45,6 +51,7 @@ export async function status(ctx: CommandContext, choice: ManagerChoice = {}): P
     context: { stack: source(stackPick), secretsManager: source(managerPick) },
     components,
     secretsManager: manager,
+    remote,
   };
   return { data, text: statusText(data) };
 }
@@ -162,6 +169,8 @@ export interface StatusData {
   };
   components: { type: keyof typeof COMPONENT_LABEL; name: string; flavor: string; id: string }[];
   secretsManager: Awaited<ReturnType<typeof managerStatus>> | null;
+  /** A remote (bullmq) stack: the workers announced in its Redis; null for other stacks. */
+  remote: RemoteWorkers | null;
 }
 
 function from(c: ContextSource): string {
@@ -195,5 +204,17 @@ function statusText(d: StatusData): string {
     for (const [k, c] of Object.entries(m.credentials)) rows.push([`  ${k}`, credentialText(c)]);
     if (m.key) rows.push(['  key', keyText(m.key)]);
   }
+  if (d.remote) rows.push(...workerRows(d.remote));
   return table(['', ''], rows).split('\n').slice(2).join('\n');
+}
+
+function workerRows(r: RemoteWorkers): string[][] {
+  if (r.error !== null) return [['workers', `cannot be listed: ${r.error}`]];
+  if (r.workers.length === 0) return [['workers', 'none announced in Redis (start one with `keystack worker`)']];
+  return r.workers.map((w, i) => [
+    i === 0 ? 'workers' : '',
+    w.problem !== null
+      ? `${w.name}: NOT VERIFIED, ${w.problem}`
+      : `${w.name} on ${w.host ?? '?'}, isolation ${w.isolation === 'none' ? 'NONE (steps run inside the worker: trusted code only)' : (w.isolation ?? '?')}, queues ${w.queues.join(', ')}, key ${w.keyId ?? '?'}, up since ${w.startedAt ?? '?'}`,
+  ]);
 }

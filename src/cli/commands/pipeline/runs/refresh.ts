@@ -10,7 +10,12 @@ export async function refresh(ctx: CommandContext, runId: string): Promise<void>
   const { refreshRemoteRun } = await import('../../../../pipeline/remote/orchestrator.js');
   const { StackRuntime } = await import('../../../../stack/runtime.js');
   try {
-    await refreshRemoteRun(ks, runId, (stack) => StackRuntime.load(ks, { stack }));
+    await refreshRemoteRun(
+      ks,
+      runId,
+      (stack) => StackRuntime.load(ks, { stack }),
+      (stepId, note) => ctx.out.warn(`run ${runId.slice(0, 8)}, step ${stepId}: ${note}`),
+    );
   } catch (e) {
     ctx.out.warn(
       `cannot read the live state of run ${runId.slice(0, 8)}: ${e instanceof Error ? e.message : String(e)}`,
