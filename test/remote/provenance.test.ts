@@ -261,7 +261,7 @@ describe('workers announce themselves', () => {
       const byName = (a: { name: string }, b: { name: string }) => a.name.localeCompare(b.name);
       expect([...listed].sort(byName).map((x) => [x.name, x.verified, x.isolation])).toEqual([
         ['impostor', false, null],
-        ['short-lived', true, 'process'],
+        ['short-lived', true, 'none'],
         ['trusted-none', true, 'none'],
       ]);
       const impostor = listed.find((x) => x.name === 'impostor');

@@ -97,8 +97,12 @@ export interface WorkerOptions {
    */
   allowManagers?: readonly string[] | undefined;
   allowArtifactStores?: readonly string[] | undefined;
-  /** `process`: each step in a child of its own; `none`: in the worker process, for trusted code. @default 'process' */
-  isolation?: 'process' | 'none' | undefined;
+  /**
+   * How steps run. This release runs every step inside the worker process (`none`, trusted code
+   * only), and says so in its announcement; step children without credentials (`process`) are
+   * not in it yet, so asking for them is refused rather than claimed. @default 'none'
+   */
+  isolation?: 'none' | undefined;
 }
 
 export interface RemoteWorker {
@@ -123,6 +127,11 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
   const id = o.name ?? `${hostname()}:${process.pid}`;
   const env = o.env ?? process.env;
   const codeRoot = resolve(o.codeRoot ?? process.cwd());
+  if ((o.isolation as string | undefined) !== undefined && o.isolation !== 'none') {
+    throw new ConfigError(`worker isolation '${String(o.isolation)}' is not available in this release`, {
+      hint: "Workers run steps inside the worker process (isolation 'none'): run only trusted pipeline code on them.",
+    });
+  }
   const log = o.onLog ?? (() => undefined);
   const source = o.redisSource ?? '--redis-url';
   const who = `worker ${id}`;
@@ -328,7 +337,8 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
     await own.close();
     throw e instanceof KeystackError ? e : redisError(e, o.redisUrl, { who, source });
   }
-  const isolation = o.isolation ?? 'process';
+  // Announced as it is: steps run in this process (see WorkerOptions.isolation).
+  const isolation = 'none' as const;
   const announcer: Announcer = startAnnouncing(redis, key, {
     name: id,
     host: hostname(),
