@@ -12,8 +12,8 @@ execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconf
 
 /**
  * commander requires child_process at load time for executable subcommands, which keystack does
- * not use; loading it costs every call several ms. Bundled code gets a proxy that loads the real
- * module on first property access instead.
+ * not use, and tty, os, url and crypto are each needed by some commands only; loading them costs
+ * every call several ms. Bundled code gets a stand-in that loads the real module on first use.
  */
 function lazyBuiltins(names) {
   const filter = new RegExp(`^(node:)?(${names.join('|')})$`);
@@ -27,9 +27,34 @@ function lazyBuiltins(names) {
           ? { path: `node:${name}`, external: true }
           : { path: name, namespace: 'lazy-builtin' };
       });
-      b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => ({
+      // A getter per export, named at build time: ESM code importing it gets a namespace copy
+      // (esbuild's __toESM) whose getters still load the module on first use only.
+      b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, async (args) => ({
         contents: `let m; const load = () => (m ??= require('node:${args.path}'));
-module.exports = new Proxy({}, { get: (_, k) => load()[k], has: (_, k) => k in load(), ownKeys: () => Reflect.ownKeys(load()), getOwnPropertyDescriptor: (_, k) => Object.getOwnPropertyDescriptor(load(), k) });`,
+for (const k of ${JSON.stringify(Object.keys(await import(`node:${args.path}`)).filter((k) => k !== 'default'))})
+  Object.defineProperty(exports, k, { enumerable: true, get: () => load()[k] });`,
+        loader: 'js',
+      }));
+    },
+  };
+}
+
+/**
+ * better-sqlite3 (about 12 ms to load, DESIGN §11) is needed by the commands that open a store,
+ * not by help, usage errors or `version`: the bundle gets a constructor that loads it on the first
+ * `new Database(...)`, the one way keystack uses its value (src/support/sqlite.ts).
+ */
+function lazySqlite() {
+  return {
+    name: 'lazy-better-sqlite3',
+    setup(b) {
+      b.onResolve({ filter: /^better-sqlite3$/ }, (args) =>
+        args.namespace === 'lazy-sqlite'
+          ? { path: 'better-sqlite3', external: true }
+          : { path: 'better-sqlite3', namespace: 'lazy-sqlite' },
+      );
+      b.onLoad({ filter: /.*/, namespace: 'lazy-sqlite' }, () => ({
+        contents: `let m; module.exports = function Database(...args) { return new (m ??= require('better-sqlite3'))(...args); };`,
         loader: 'js',
       }));
     },
@@ -69,6 +94,7 @@ await build({
   ],
   define: { __KEYSTACK_VERSION__: JSON.stringify(JSON.parse(readFileSync('package.json', 'utf8')).version) },
   logLevel: 'warning',
-  plugins: [lazyBuiltins(['child_process'])],
+  // tty, os and url are used by a few paths only; crypto by the ones that read or write a secret.
+  plugins: [lazyBuiltins(['child_process', 'tty', 'os', 'url', 'crypto']), lazySqlite()],
 });
 chmodSync('dist/cli.cjs', 0o755);

@@ -5,7 +5,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { isatty } from 'node:tty';
 import { ConfigError, UsageError } from '../errors.js';
-import { Keystack } from '../stack/client.js';
+import type { Keystack } from '../stack/client.js';
 import type { CommandContext, CommandResult } from './context.js';
 import { readStdin, terminalPrompter } from './input.js';
 import { createOutput, describeError, OutputError, setTableWidth, type Output, type OutputStreams } from './output.js';
@@ -39,18 +39,29 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
   setTableWidth(Number(env['COLUMNS']) || (stdout.isTTY ? (stdout as { columns?: number }).columns : undefined));
   const debug = env['KEYSTACK_DEBUG'] === '1';
   let keystack: Keystack | undefined;
+  // The client (and the stores, SQLite and crypto below it) is loaded once a command runs, so
+  // that help, usage errors and --version never load it.
+  let client: typeof Keystack | undefined;
+  let interactive: boolean | undefined;
   const ctx: CommandContext = {
-    keystack: () => (keystack ??= new Keystack({ env, onWarning: (message) => out.warn(message) })),
+    keystack: () => {
+      if (!client) throw new Error('the stack client is loaded when a command runs');
+      return (keystack ??= new client({ env, onWarning: (message) => out.warn(message) }));
+    },
     out,
     prompt: terminalPrompter(),
     readStdin: io ? () => Buffer.from(io.stdin ?? '') : readStdin,
     cwd: options.cwd ?? process.cwd(),
     env,
     // isatty, not process.stdin.isTTY: creating the stdin stream loads fs streams and readline.
-    interactive: io ? false : isatty(0),
+    // Asked only by commands that confirm, so that the others never load tty.
+    get interactive() {
+      return (interactive ??= io ? false : isatty(0));
+    },
   };
   let childCode: number | undefined;
   const run = (fn: () => Promise<CommandResult>) => async () => {
+    client ??= (await import('../stack/client.js')).Keystack;
     const r = await fn();
     // What the work itself wrote (a step's console.log) is flushed first, so that a reader that
     // went away during the work is told apart from one that left once the result came.
@@ -164,8 +175,12 @@ async function buildProgram(
   const first = args.find((a) => !a.startsWith('-'));
   // Only the invoked group is loaded, which keeps start-up short. Root help and unknown commands
   // see the whole tree (help and suggestions need it), and so does `__complete`, which offers
-  // names from all of it.
-  const all = first === undefined || first === '__complete' || !Object.hasOwn(TABLE, first);
+  // names from all of it. `--version` before any command needs none of it.
+  const version =
+    first === undefined &&
+    args.some((a) => a === '--version' || a === '-V') &&
+    !args.some((a) => a === '--help' || a === '-h');
+  const all = !version && (first === undefined || first === '__complete' || !Object.hasOwn(TABLE, first));
   const program = new Command('keystack')
     .description('Secrets for ML pipelines: typed secrets in scoped secrets managers on local or cloud backends.')
     .version(VERSION, '-V, --version')
@@ -184,7 +199,8 @@ async function buildProgram(
     });
 
   // In TABLE's order, which is the order `--help` lists them.
-  for (const [name, load] of Object.entries(TABLE)) if (all || name === first) mount(program, await load(), ctx, run);
+  if (!version)
+    for (const [name, load] of Object.entries(TABLE)) if (all || name === first) mount(program, await load(), ctx, run);
   decorateHelp(program);
   return program;
 }
