@@ -64,6 +64,13 @@ if (only('cli')) {
   );
 }
 
+// Start-up of `--version` and `secret get` against `node -e 0`, with CPU and module counts
+// (bench/cli-startup.mjs; issue 22, target 7).
+if (only('startup')) {
+  const r = spawnSync(process.execPath, ['bench/cli-startup.mjs', String(RUNS)], { stdio: 'inherit' });
+  if (r.status !== 0) throw new Error('bench/cli-startup.mjs failed');
+}
+
 if (only('store')) {
   const sizes = (process.env.BENCH_SIZES ?? '100,1000,10000,100000').split(',').map(Number);
   const configDir = join(mkdtempSync(join(tmpdir(), 'ks-scale-')), 'cfg');

@@ -29,6 +29,10 @@ export const ENVIRONMENT: readonly (readonly [string, string])[] = [
   ['KEYSTACK_CONFIG_DIR', 'config directory (default: $XDG_CONFIG_HOME/keystack, else ~/.config/keystack)'],
   ['XDG_CONFIG_HOME', 'base of the default config directory'],
   [
+    'XDG_CACHE_HOME',
+    'Node 22+: base of the compile cache, $XDG_CACHE_HOME/keystack/compile-cache (else ~/.cache/…); NODE_DISABLE_COMPILE_CACHE=1 turns it off',
+  ],
+  [
     'KEYSTACK_STACK',
     'stack commands use (pipeline run, status, stack describe, secrets) instead of keystack.toml or the active one; --stack wins',
   ],
@@ -127,8 +131,10 @@ function pad(rows: readonly (readonly [string, string])[]): string {
 /** Adds the root help's examples, environment and error codes. */
 export function decorateHelp(program: Command): void {
   addExamples(program, ROOT_EXAMPLES);
+  // A function: the text is built only when help is shown, not on every call.
   program.addHelpText(
     'after',
-    `\nEnvironment:\n${pad(ENVIRONMENT)}\n\nExit codes: 0 success, 1 failure, 2 usage error, 130 Ctrl-C at a prompt.\nError codes (--json: {"error": {"code", "message", "hint"}}):\n${pad(Object.entries(ERROR_CODES))}\n\nRun \`keystack help COMMAND [SUBCOMMAND]\` for one command's help.`,
+    () =>
+      `\nEnvironment:\n${pad(ENVIRONMENT)}\n\nExit codes: 0 success, 1 failure, 2 usage error, 130 Ctrl-C at a prompt.\nError codes (--json: {"error": {"code", "message", "hint"}}):\n${pad(Object.entries(ERROR_CODES))}\n\nRun \`keystack help COMMAND [SUBCOMMAND]\` for one command's help.`,
   );
 }

@@ -103,9 +103,9 @@ describe.skipIf(!hasCompileCache)('compile cache (Node 22+)', () => {
     chmodSync(pkg, mode);
     return { root, bin: join(pkg, 'bin', 'keystack.cjs') };
   };
-  const help = (bin: string, cache: string) =>
+  const help = (bin: string, cache: string, env: Record<string, string> = {}) =>
     spawnSync(process.execPath, [bin, '--help'], {
-      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: cache, XDG_CACHE_HOME: cache },
+      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: cache, XDG_CACHE_HOME: cache, ...env },
       encoding: 'utf8',
     });
 
@@ -123,6 +123,13 @@ describe.skipIf(!hasCompileCache)('compile cache (Node 22+)', () => {
     const { root, bin } = copy(0o777);
     const cache = join(root, 'cache');
     expect(help(bin, cache).status).toBe(0);
+    expect(existsSync(join(cache, 'keystack'))).toBe(false);
+  });
+
+  it('is off with NODE_DISABLE_COMPILE_CACHE=1, as for node itself', () => {
+    const { root, bin } = copy(0o755);
+    const cache = join(root, 'cache');
+    expect(help(bin, cache, { NODE_DISABLE_COMPILE_CACHE: '1' }).status).toBe(0);
     expect(existsSync(join(cache, 'keystack'))).toBe(false);
   });
 
