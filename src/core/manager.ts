@@ -545,7 +545,9 @@ export class SecretsManager {
     const retire = be.retireVersion?.bind(be);
     if (!retire) throw this.#unsupported('retire a version');
     const v = await readVersion(va, name, version);
-    if (v.labels.includes('current')) {
+    // A version read by its id carries no labels on every backend (vault's need the metadata).
+    const current = withLabels(await va.list(name)).find((x) => x.labels.includes('current'));
+    if (v.labels.includes('current') || v.id === current?.id) {
       throw new InputError(
         `version ${v.id} is the current version of secret '${name}' and cannot be retired`,
         'Write a new version first (`keystack secret update`), or delete the secret.',
