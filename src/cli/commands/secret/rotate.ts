@@ -150,6 +150,7 @@ async function finish(ctx: CommandContext, name: string, since: string, opts: Ro
     const unv = found.unversioned.length > 0 ? ` (${found.unversioned.length} recorded without a version)` : '';
     throw new InUseError(
       `version ${previous} of secret '${name}' was read since ${since}${unv}: ${shown}${more}; retire it anyway with -f, or wait until those consumers have moved`,
+      `See every read with \`keystack secret used-by ${name} --since ${since}\`.`,
     );
   }
   if (all.length > 0)
