@@ -91,7 +91,7 @@ describe('keystack secret rotate (built binary, local flavor)', () => {
 
     const text = cli(e, ['secret', 'rotate', 'db', `--password=${NEWER}`, '--since', '1d']);
     expect(text.status, text.stderr).toBe(0);
-    expect(text.stdout).toContain("version 3 is current; version 2 stays readable as 'db@previous'");
+    expect(text.stdout).toContain("version 3 is current; version 2 stays readable as 'previous'");
     expect(text.stdout).toContain('No recorded run read version 2 since');
     expect(text.stdout).toContain('keystack secret rotate db --finish');
 

@@ -48,12 +48,13 @@ export default defineCommand({
   help: `
 Phase one (with --KEY=VALUE, --KEY=@- or --KEY=@FILE, as \`secret update\` takes them) merges the
 new values into the secret as a new current version: keys not given keep their values. The version
-it replaced stays readable as \`NAME@previous\`, so consumers that pinned it keep working while the
-new credential rolls out. It then lists the runs and steps that read the previous version within
+it replaced stays readable as \`previous\` (\`secret get NAME --version previous\`), so consumers still
+on the old credential keep working while the new one rolls out. It then lists the runs and steps that read the previous version within
 --since, from provenance (\`secret used-by\`). Reads recorded without a version id are listed apart:
 they may have read either version.
 
-Phase two (--finish) retires the previous version: vault destroys it, gcp and azure disable it,
+Phase two (--finish) retires the version labelled previous (the newest readable one before
+current): vault destroys it, gcp and azure disable it,
 local deletes it. aws refuses (unsupported): Secrets Manager cannot make one version unreadable, so
 revoke the old credential where it was issued. --finish refuses (exit 1) while provenance shows a
 read of that version (or a read without a version) within --since, unless -f; it refuses when
@@ -117,7 +118,7 @@ Needs a backend that keeps versions (not github). No value is printed.`,
     const r = await manager.rotate(name, set);
     const found = await readsOf(ctx, manager, name, r.previous, since);
     const lines = [
-      `Rotated secret '${name}' in ${manager.where}: ${r.version === null ? 'a new version is' : `version ${r.version} is`} current; version ${r.previous} stays readable as '${name}@previous'.`,
+      `Rotated secret '${name}' in ${manager.where}: ${r.version === null ? 'a new version is' : `version ${r.version} is`} current; version ${r.previous} stays readable as 'previous'.`,
       ...readsText(name, r.previous, since, found),
       `When nothing reads version ${r.previous} any more: keystack secret rotate ${name} --finish`,
     ];
