@@ -29,6 +29,7 @@ export const UNIT_TESTS: readonly string[] = [
   'test/process/mount.test.ts',
   'test/docs/node-versions.test.ts',
   'test/reliability/at-rest.test.ts',
+  'test/reliability/rotate.test.ts',
   'test/reliability/upsert.test.ts',
   'test/secrets/content-and-names.test.ts',
   'test/secrets/schema.test.ts',

@@ -100,7 +100,7 @@ export const ERROR_CODES: Readonly<Record<ErrorCode, string>> = {
   secret_exists: 'a secret of that name exists (1)',
   not_found: 'no such stack, component, flavor, schema or key (1)',
   exists: 'a stack or component of that name exists (1)',
-  in_use: 'a stack uses the component, or the stack is active (1)',
+  in_use: 'a stack uses the component, the stack is active, or runs still read the version to retire (1)',
   schema_validation: 'values do not fit the schema (1)',
   too_large: "the secret is over the flavor's size limit (1)",
   invalid_name: "a name breaks the flavor's name rules (1)",

@@ -98,6 +98,12 @@ export function retryingOperations(caller: Caller, backend: SecretsBackend): Sec
     ...(b.read && b.replaceIf
       ? { read: guard('get', b.read.bind(b)), replaceIf: guard('update', b.replaceIf.bind(b)) }
       : {}),
+    // Dropping these would make a versioned backend (vault) read as one without versions.
+    ...(b.versions && b.getVersion
+      ? { versions: guard('versions', b.versions.bind(b)), getVersion: guard('get-version', b.getVersion.bind(b)) }
+      : {}),
+    ...(b.retireVersion ? { retireVersion: guard('retire-version', b.retireVersion.bind(b)) } : {}),
+    ...(b.writtenVersion ? { writtenVersion: b.writtenVersion.bind(b) } : {}),
     delete: guard('delete', (n: string) => b.delete(n)),
     close: () => b.close?.(),
   };

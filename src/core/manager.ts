@@ -112,6 +112,15 @@ export interface RollbackResult {
   version: string | null;
 }
 
+/** What `rotate` did. */
+export interface RotateResult {
+  name: string;
+  /** The new current version, where the backend says. */
+  version: string | null;
+  /** The version that was current before: still readable as `previous` until it is retired. */
+  previous: string;
+}
+
 export type SchemaArg = string | SecretSchema<unknown>;
 
 export interface WriteOptions {
@@ -308,13 +317,24 @@ export class SecretsManager {
     change: { set?: Readonly<Record<string, string>>; remove?: readonly string[]; schema?: string },
   ): Promise<Secret> {
     this.#checkName(name);
+    return (await this.#patch(name, change)).secret;
+  }
+
+  /**
+   * The patch, with the version it replaced (the compare-and-set's version; null without one) and
+   * the version it wrote (null where the backend does not say).
+   */
+  async #patch(
+    name: string,
+    change: { set?: Readonly<Record<string, string>>; remove?: readonly string[]; schema?: string },
+  ): Promise<{ secret: Secret; replaced: string | null; version: string | null }> {
     const be = await this.#call('update', name, async () => this.#be());
     if (!be.read || !be.replaceIf) {
       const current = await this.get(name);
-      return this.#replace(
-        name,
-        await this.#prepare(name, this.#merge(name, current, change), current.schema, current.types),
-      );
+      const stored = await this.#prepare(name, this.#merge(name, current, change), current.schema, current.types);
+      const updated = await this.#call('update', name, () => be.update(name, stored), stored, isBoolean);
+      if (!updated) throw new SecretNotFoundError(name, this.where);
+      return { secret: { name, ...stored }, replaced: null, version: await this.#written(name) };
     }
     const read = be.read.bind(be);
     const replaceIf = be.replaceIf.bind(be);
@@ -330,8 +350,7 @@ export class SecretsManager {
       );
       const outcome = await this.#call('update', name, () => replaceIf(name, stored, current.version), stored);
       if (outcome === 'updated') {
-        await this.#written(name);
-        return { name, ...stored };
+        return { secret: { name, ...stored }, replaced: current.version, version: await this.#written(name) };
       }
       if (outcome === 'absent') throw new SecretNotFoundError(name, this.where);
       if (attempt >= PATCH_ATTEMPTS) throw new ConflictError(name, this.where);
@@ -494,8 +513,30 @@ export class SecretsManager {
   }
 
   /**
-   * Makes an older version unreadable (vault destroys, gcp and azure disable, aws drops
-   * AWSPREVIOUS, local deletes). The current version cannot be retired.
+   * The first phase of a two-phase rotation: merges `values` into the secret as a new current
+   * version (keys not given keep their values, as `patch` does), and keeps the version it replaced
+   * readable as `previous`, for consumers that have not moved yet. The second phase is
+   * `retireVersion(name, previous)` once nothing reads it.
+   */
+  async rotate(name: string, values: Readonly<Record<string, string>>): Promise<RotateResult> {
+    this.#checkName(name);
+    if (Object.keys(values).length === 0)
+      throw new InputError(`nothing to rotate in secret '${name}'`, 'Give the new values as --KEY=VALUE.');
+    const va = this.#versions('rotate a secret');
+    // Without a compare-and-set the replaced version is the one current just before the write.
+    const before = this.mergesAtomically
+      ? null
+      : (withLabels(await va.list(name)).find((v) => v.labels.includes('current'))?.id ?? null);
+    const r = await this.#patch(name, { set: values });
+    const previous = r.replaced ?? before;
+    if (previous === null) throw new SecretNotFoundError(name, this.where);
+    return { name, version: r.version, previous };
+  }
+
+  /**
+   * Makes an older version unreadable (vault destroys, gcp and azure disable, local deletes; aws
+   * refuses with UnsupportedOperationError, as it cannot make one version unreadable). The current
+   * version cannot be retired.
    */
   async retireVersion(name: string, version: string): Promise<void> {
     this.#checkName(name);
@@ -504,7 +545,9 @@ export class SecretsManager {
     const retire = be.retireVersion?.bind(be);
     if (!retire) throw this.#unsupported('retire a version');
     const v = await readVersion(va, name, version);
-    if (v.labels.includes('current')) {
+    // A version read by its id carries no labels on every backend (vault's need the metadata).
+    const current = withLabels(await va.list(name)).find((x) => x.labels.includes('current'));
+    if (v.labels.includes('current') || v.id === current?.id) {
       throw new InputError(
         `version ${v.id} is the current version of secret '${name}' and cannot be retired`,
         'Write a new version first (`keystack secret update`), or delete the secret.',

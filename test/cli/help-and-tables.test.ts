@@ -72,6 +72,7 @@ describe('help', () => {
     expect([...keyValue].sort()).toEqual(
       [
         'secret register',
+        'secret rotate',
         'secret set',
         'secret update',
         'secrets-manager register',
@@ -80,7 +81,7 @@ describe('help', () => {
       ].sort(),
     );
     const leaves = [...helps.keys()].filter((p) => keyValue.includes(p.replace(/^secrets-manager secret /, 'secret ')));
-    expect(leaves.length).toBe(keyValue.length + 3); // secret register/set/update also under secrets-manager secret
+    expect(leaves.length).toBe(keyValue.length + 4); // secret register/rotate/set/update also under secrets-manager secret
     for (const p of leaves) expect(helps.get(p)?.split('\n', 1)[0], p).toMatch(/--KEY=/);
     // And no other command's usage pretends to take them.
     for (const [p, help] of helps) if (!leaves.includes(p)) expect(help.split('\n', 1)[0], p).not.toMatch(/--KEY=/);

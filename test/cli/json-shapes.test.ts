@@ -71,6 +71,8 @@ const SCENARIOS: Scenario[] = [
   { path: 'secrets-manager secret history', args: ['db'] },
   { path: 'secrets-manager secret diff', args: ['db', '1', 'current'] },
   { path: 'secrets-manager secret rollback', args: ['db', '--to', 'previous', '-y'] },
+  { path: 'secret rotate', args: ['db', '--password=@-', '--since', '1d'], input: 'pw-rotated-9012' },
+  { path: 'secrets-manager secret rotate', args: ['db', '--finish', '-y'] },
   { path: 'version', args: [] },
   { path: 'secrets-manager backup', args: ['-o', 'BACKUP_FILE'], env: BACKUP_PASS },
   { path: 'secrets-manager restore', args: ['--from', 'BACKUP_FILE', '-f'], env: BACKUP_PASS },
@@ -241,6 +243,7 @@ describe('--json shapes (src/cli/json-shapes.ts)', () => {
       }
       if (!sc.path.endsWith('secret get')) expect(r.stdout + r.stderr).not.toContain('pw-value-1234');
       if (sc.path === 'secret used-by') expect(r.stdout + r.stderr).not.toContain('token-value-5678');
+      if (sc.path.endsWith('secret rotate')) expect(r.stdout + r.stderr).not.toContain('pw-rotated-9012');
       covered.add(sc.path);
     }
     // The key files hold private keys: no `keys` command prints one (current, next or retired).

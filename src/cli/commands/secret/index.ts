@@ -14,6 +14,7 @@ import list from './list.js';
 import register from './register.js';
 import rename from './rename.js';
 import rollback from './rollback.js';
+import rotate from './rotate.js';
 import set from './set.js';
 import update from './update.js';
 import usedBy from './used-by.js';
@@ -28,6 +29,23 @@ export default defineGroup({
     'keystack secret rename db db_main',
     'keystack secret used-by db',
     'keystack secret history db',
+    'keystack secret rotate db --password=@-',
   ],
-  commands: [register, set, get, describe, list, update, del, deleteAll, copy, rename, history, diff, rollback, usedBy],
+  commands: [
+    register,
+    set,
+    get,
+    describe,
+    list,
+    update,
+    del,
+    deleteAll,
+    copy,
+    rename,
+    history,
+    diff,
+    rollback,
+    rotate,
+    usedBy,
+  ],
 });
