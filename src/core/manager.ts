@@ -8,6 +8,7 @@ import {
   ConfigError,
   ConflictError,
   InputError,
+  InvalidNameError,
   isKeystackError,
   NotFoundError,
   SchemaValidationError,
@@ -17,6 +18,7 @@ import {
   UnsupportedOperationError,
 } from '../errors.js';
 import { validateSecretKey, validateSecretName, type NameRule } from '../secrets/names.js';
+import { splitPin } from '../secrets/pins.js';
 import { coerceValues, type SchemaRegistry, type SecretSchema } from '../secrets/schema.js';
 import { backendNames, describeScope, scopedPrefix, type ScopeContext } from '../secrets/scope.js';
 import { resolveFlavorFields, validateScopeSettings } from './config.js';
@@ -211,7 +213,7 @@ export class SecretsManager {
 
   /** Creates a secret. Throws SecretExistsError if the name is taken in this scope. */
   async register(name: string, values: Readonly<Record<string, string>>, options: WriteOptions = {}): Promise<Secret> {
-    this.#checkName(name);
+    this.#checkNewName(name);
     const stored = await this.#prepare(name, values, options.schema ?? ARBITRARY, options.types);
     const created = await this.#call('register', name, () => this.#be().create(name, stored), stored, isBoolean);
     if (!created) throw new SecretExistsError(name, this.where);
@@ -400,7 +402,7 @@ export class SecretsManager {
    * backend call: bulk writers (import, copy) check every secret before they write the first.
    */
   async validate(name: string, values: Readonly<Record<string, string>>, options: WriteOptions = {}): Promise<Secret> {
-    this.#checkName(name);
+    this.#checkNewName(name);
     return { name, ...(await this.#prepare(name, values, options.schema ?? ARBITRARY, options.types)) };
   }
 
@@ -657,6 +659,22 @@ export class SecretsManager {
       'secret name',
       scopedPrefix(this.scope, this.flavor.separator).length,
     );
+  }
+
+  /**
+   * A name a write creates: `db@3` would read as version 3 of `db` in pins (`{{db@3.key}}`, `-s`,
+   * steps), so a new name may not end in '@' and a version token. Existing ones stay readable.
+   */
+  #checkNewName(name: string): void {
+    this.#checkName(name);
+    const pin = splitPin(name);
+    if (pin.version !== undefined) {
+      throw new InvalidNameError(
+        'secret name',
+        name,
+        `must not end in '@' and a version (${pin.version}), because '${name}' reads version ${pin.version} of '${pin.name}' in references, -s and step declarations`,
+      );
+    }
   }
 
   #be(): SecretsBackend {
