@@ -506,7 +506,11 @@ export class SecretsManager {
     const retire = be.retireVersion?.bind(be);
     if (!retire) throw this.#unsupported('retire a version');
     const v = await readVersion(va, name, version);
-    if (v.labels.includes('current')) {
+    // A version read by its id may come without labels (vault): the list says which one is current.
+    const current =
+      v.labels.includes('current') ||
+      withLabels(await va.list(name)).find((x) => x.labels.includes('current'))?.id === v.id;
+    if (current) {
       throw new InputError(
         `version ${v.id} is the current version of secret '${name}' and cannot be retired`,
         'Write a new version first (`keystack secret update`), or delete the secret.',
