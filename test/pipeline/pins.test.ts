@@ -22,8 +22,8 @@ afterEach(async () => {
 });
 
 /** `db` at versions 1, 2 and 3 (current). */
-async function versioned(): Promise<Keystack> {
-  ks = new Keystack({ configDir: mkdtempSync(join(tmpdir(), 'keystack-pins-')), env: {} });
+async function versioned(env: Record<string, string> = {}): Promise<Keystack> {
+  ks = new Keystack({ configDir: mkdtempSync(join(tmpdir(), 'keystack-pins-')), env });
   const sm = await ks.secretsManager();
   await sm.register('db', { password: 'pw-one-1111' });
   await sm.update('db', { password: 'pw-two-2222' });
@@ -84,8 +84,17 @@ describe('pins in steps', () => {
     expect(seen.steps.map((x) => [x.version, x.pinned])).toEqual([['3', null]]);
   });
 
-  it('a missing version fails the step with not_found, recorded as an error with that code', async () => {
+  it('a missing version refuses the run before it starts: not_found, naming the readable versions', async () => {
     await versioned();
+    const seen = spyRecords();
+    const err = await runPipeline(ks, one(reader(['db@9']))).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'not_found', hint: expect.stringContaining('Readable versions: 3, 2, 1') });
+    expect((err as Error).message).toMatch(/^secret 'db' in secrets manager 'default' .*has no version 9$/);
+    expect(seen.steps).toEqual([]);
+  });
+
+  it('unchecked (validation level NONE), a missing version fails the step, recorded as an error with that code', async () => {
+    await versioned({ KEYSTACK_SECRET_VALIDATION_LEVEL: 'NONE' });
     const seen = spyRecords();
     const err = await runPipeline(ks, one(reader(['db@9']))).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StepFailedError);
