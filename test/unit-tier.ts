@@ -21,6 +21,7 @@ export const UNIT_TESTS: readonly string[] = [
   'test/flavors/shared-plumbing.test.ts',
   'test/pipeline/access.test.ts',
   'test/pipeline/pipeline.test.ts',
+  'test/pipeline/pins.test.ts',
   'test/pipeline/remote-provenance.test.ts',
   'test/pipeline/remote-trust.test.ts',
   'test/pipeline/sealing.test.ts',

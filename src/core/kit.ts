@@ -105,6 +105,12 @@ export function retryingOperations(caller: Caller, backend: SecretsBackend): Sec
     ...(b.retireVersion ? { retireVersion: guard('retire-version', b.retireVersion.bind(b)) } : {}),
     ...(b.writtenVersion ? { writtenVersion: b.writtenVersion.bind(b) } : {}),
     delete: guard('delete', (n: string) => b.delete(n)),
+    // Versions (DESIGN §16) are optional: dropping them here made vault look versionless.
+    ...(b.versions && b.getVersion
+      ? { versions: guard('versions', b.versions.bind(b)), getVersion: guard('get-version', b.getVersion.bind(b)) }
+      : {}),
+    ...(b.retireVersion ? { retireVersion: guard('retire-version', b.retireVersion.bind(b)) } : {}),
+    ...(b.writtenVersion ? { writtenVersion: b.writtenVersion.bind(b) } : {}),
     close: () => b.close?.(),
   };
 }

@@ -8,6 +8,7 @@ import {
   ConfigError,
   ConflictError,
   InputError,
+  InvalidNameError,
   isKeystackError,
   NotFoundError,
   SchemaValidationError,
@@ -17,6 +18,7 @@ import {
   UnsupportedOperationError,
 } from '../errors.js';
 import { validateSecretKey, validateSecretName, type NameRule } from '../secrets/names.js';
+import { splitPin } from '../secrets/pins.js';
 import { coerceValues, type SchemaRegistry, type SecretSchema } from '../secrets/schema.js';
 import { backendNames, describeScope, scopedPrefix, type ScopeContext } from '../secrets/scope.js';
 import { resolveFlavorFields, validateScopeSettings } from './config.js';
@@ -220,7 +222,7 @@ export class SecretsManager {
 
   /** Creates a secret. Throws SecretExistsError if the name is taken in this scope. */
   async register(name: string, values: Readonly<Record<string, string>>, options: WriteOptions = {}): Promise<Secret> {
-    this.#checkName(name);
+    this.#checkNewName(name);
     const stored = await this.#prepare(name, values, options.schema ?? ARBITRARY, options.types);
     const created = await this.#call('register', name, () => this.#be().create(name, stored), stored, isBoolean);
     if (!created) throw new SecretExistsError(name, this.where);
@@ -419,7 +421,7 @@ export class SecretsManager {
    * backend call: bulk writers (import, copy) check every secret before they write the first.
    */
   async validate(name: string, values: Readonly<Record<string, string>>, options: WriteOptions = {}): Promise<Secret> {
-    this.#checkName(name);
+    this.#checkNewName(name);
     return { name, ...(await this.#prepare(name, values, options.schema ?? ARBITRARY, options.types)) };
   }
 
@@ -545,9 +547,11 @@ export class SecretsManager {
     const retire = be.retireVersion?.bind(be);
     if (!retire) throw this.#unsupported('retire a version');
     const v = await readVersion(va, name, version);
-    // A version read by its id carries no labels on every backend (vault's need the metadata).
-    const current = withLabels(await va.list(name)).find((x) => x.labels.includes('current'));
-    if (v.labels.includes('current') || v.id === current?.id) {
+    // A version read by its id may come without labels (vault): the list says which one is current.
+    const current =
+      v.labels.includes('current') ||
+      withLabels(await va.list(name)).find((x) => x.labels.includes('current'))?.id === v.id;
+    if (current) {
       throw new InputError(
         `version ${v.id} is the current version of secret '${name}' and cannot be retired`,
         'Write a new version first (`keystack secret update`), or delete the secret.',
@@ -700,6 +704,22 @@ export class SecretsManager {
       'secret name',
       scopedPrefix(this.scope, this.flavor.separator).length,
     );
+  }
+
+  /**
+   * A name a write creates: `db@3` would read as version 3 of `db` in pins (`{{db@3.key}}`, `-s`,
+   * steps), so a new name may not end in '@' and a version token. Existing ones stay readable.
+   */
+  #checkNewName(name: string): void {
+    this.#checkName(name);
+    const pin = splitPin(name);
+    if (pin.version !== undefined) {
+      throw new InvalidNameError(
+        'secret name',
+        name,
+        `must not end in '@' and a version (${pin.version}), because '${name}' reads version ${pin.version} of '${pin.name}' in references, -s and step declarations`,
+      );
+    }
   }
 
   #be(): SecretsBackend {

@@ -32,7 +32,20 @@ export function parseDeclaration(stepName: string, option: unknown): SecretDecla
       hint: "Write secrets: ['db', 'api.token'] (a name is the whole secret, name.key one key).",
     });
   }
-  return { all: false, entries: (option as string[]).map(parseEntry) };
+  const entries = (option as string[]).map(parseEntry);
+  for (const [i, a] of entries.entries()) {
+    const b = entries.slice(i + 1).find((o) => o.name === a.name && o.version !== a.version);
+    if (b) {
+      const shown = (x: DeclaredSecret) => (x.version === undefined ? `'${x.name}'` : `'${x.name}@${x.version}'`);
+      throw new ConfigError(
+        `step '${stepName}' declares the secret '${a.name}' at two versions, ${shown(a)} and ${shown(b)}; a step reads one version of a secret`,
+        {
+          hint: `Keep one of them: '${a.name}@V' pins version V, '${a.name}' alone reads the current version.`,
+        },
+      );
+    }
+  }
+  return { all: false, entries };
 }
 
 /** `name`, `name.key`, `name@V`, `name@V.key`: split at the first dot, like references. */
@@ -138,6 +151,11 @@ export class SecretGuard implements StepSecrets {
   }
 
   async get(request: string, options: GetOptions = {}): Promise<Secret> {
+    return (await this.getVersioned(request, options)).secret;
+  }
+
+  /** `get`, with the backend's version id that was read (null where the backend has none). */
+  async getVersioned(request: string, options: GetOptions = {}): Promise<VersionedSecret> {
     const o = this.#o;
     const { name, version: askedPin } = splitPin(request);
     const allowed = this.authorize(name, options.keys, options.what, askedPin);
@@ -167,7 +185,10 @@ export class SecretGuard implements StepSecrets {
     const types = got.secret.types
       ? Object.fromEntries(Object.entries(got.secret.types).filter(([k]) => keys.includes(k)))
       : undefined;
-    return { name: got.secret.name, schema: got.secret.schema, values, ...(types ? { types } : {}) };
+    return {
+      secret: { name: got.secret.name, schema: got.secret.schema, values, ...(types ? { types } : {}) },
+      version: got.version,
+    };
   }
 
   #record(

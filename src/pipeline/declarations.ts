@@ -50,17 +50,22 @@ export async function checkDeclarations(
     return report;
   }
   if (level === 'SECRET_AND_KEY_EXISTS' && !manager.flavor.capabilities.readValues) report.level = 'SECRET_EXISTS';
-  const names = [...new Set(entries.map((e) => e.name))];
+  // A pinned entry is checked against its version (`db@3`): its keys are that version's.
+  const read = (e: { name: string; version: string | undefined }) =>
+    e.version === undefined ? e.name : `${e.name}@${e.version}`;
+  const names = [...new Map(entries.map((e) => [read(e), e])).values()];
   const found = new Map<string, Secret | true | null>();
   if (report.level === 'SECRET_EXISTS') {
     const listed = new Set(await manager.list());
-    for (const n of names) found.set(n, listed.has(n) ? true : null);
+    for (const e of names) found.set(read(e), listed.has(e.name) ? true : null);
   } else {
     await Promise.all(
-      names.map(async (n) => {
+      names.map(async (e) => {
+        // A missing version is thrown (not_found, naming the readable ones), not listed as a missing secret.
+        const got = e.version === undefined ? manager.get(e.name) : manager.getVersion(e.name, e.version);
         found.set(
-          n,
-          await manager.get(n).catch((e: unknown) => (e instanceof SecretNotFoundError ? null : Promise.reject(e))),
+          read(e),
+          await got.catch((x: unknown) => (x instanceof SecretNotFoundError ? null : Promise.reject(x))),
         );
       }),
     );
@@ -69,7 +74,7 @@ export async function checkDeclarations(
     const d = steps[i] as StepDeclaration;
     if (n.step.declaration.all) return;
     for (const e of n.step.declaration.entries) {
-      const s = found.get(e.name);
+      const s = found.get(read(e));
       if (s === null) d.missing.push({ secret: e.name, key: e.key ?? null, reason: 'missing_secret' });
       else if (e.key !== undefined && s !== true && s !== undefined && !Object.hasOwn(s.values, e.key))
         d.missing.push({ secret: e.name, key: e.key, reason: 'missing_key' });

@@ -6,14 +6,14 @@
  * read over a channel to its parent instead of holding credentials itself.
  */
 import { hostname } from 'node:os';
-import { NotFoundError, SecretNotFoundError, SchemaValidationError, UnsupportedOperationError } from '../errors.js';
+import { NotFoundError, SecretNotFoundError, SchemaValidationError } from '../errors.js';
 import type { SecretReference } from '../secrets/reference.js';
 import { coerceValues, type SecretSchema } from '../secrets/schema.js';
 import type { Secret, SecretsManager } from '../core/manager.js';
 import { fingerprint, type AccessRecord, type AccessSink } from '../core/provenance.js';
 import { ReferenceResolver, type ComponentRead, type ReferenceSite } from '../stack/references.js';
 import type { StackRuntime } from '../stack/runtime.js';
-import { allowedKeys, SecretGuard, type GuardOptions, type SecretDeclaration } from './access.js';
+import { allowedKeys, SecretGuard, type GuardOptions, type SecretDeclaration, type VersionedSecret } from './access.js';
 import type { StepContext, StepNode } from './step.js';
 
 export interface StepContextOptions {
@@ -39,7 +39,17 @@ export interface StepContextOptions {
 }
 
 /** The operations of a manager that change secrets: a step needs `secrets: '*'` for them. */
-const WRITES = new Set(['register', 'update', 'patch', 'upsert', 'delete', 'deleteAll', 'validate']);
+const WRITES = new Set([
+  'register',
+  'update',
+  'patch',
+  'upsert',
+  'delete',
+  'deleteAll',
+  'validate',
+  'rollback',
+  'retireVersion',
+]);
 
 export function createStepContext(o: StepContextOptions): StepContext {
   const { stack, node } = o;
@@ -90,18 +100,11 @@ function cachedRead(stack: StackRuntime): GuardOptions['read'] {
         `Add one with \`keystack stack update ${stack.name} -x NAME\`.`,
       );
     }
-    if (version !== undefined) {
-      const flavor = stack.rawSecretsManager?.flavor.name ?? 'secrets manager';
-      throw new UnsupportedOperationError(
-        flavor,
-        `read version ${version} of secret '${name}'`,
-        'a step cannot read a pinned version yet',
-        `Declare '${name}' without @${version} to read its current version.`,
-      );
-    }
-    if (fresh) stack.resolver.forget(name);
-    const s = await stack.resolver.secret(name);
-    return s && { secret: { ...s, values: { ...s.values } }, version: null };
+    // A pin is read once per run like the current version (cached as `name@V`), and its id recorded.
+    const key = version === undefined ? name : `${name}@${version}`;
+    if (fresh) stack.resolver.forget(key);
+    const got = await stack.resolver.versioned(key);
+    return got && { secret: { ...got.secret, values: { ...got.secret.values } }, version: got.version };
   };
 }
 
@@ -116,6 +119,26 @@ function guardedManager(inner: SecretsManager, guard: SecretGuard, declaration: 
         return async (name: string, schema?: SecretSchema<unknown>) => {
           const s = await guard.get(name);
           return schema ? typed(s, schema) : s;
+        };
+      }
+      // Older versions hold values too: read through the guard (declared, recorded), never around it.
+      if (prop === 'getVersioned') {
+        return async (name: string) => {
+          const got = await guard.getVersioned(name);
+          return { ...got.secret, version: got.version };
+        };
+      }
+      if (prop === 'getVersion') {
+        return async (name: string, version: string) => {
+          const got = await guard.getVersioned(`${name}@${version}`);
+          // A step's view of one version: its values and id; `secret history` tells the rest.
+          return { ...got.secret, version: got.version ?? version, createdAt: null, labels: [] };
+        };
+      }
+      if (prop === 'history' || prop === 'diff') {
+        return async (name: string, ...rest: unknown[]) => {
+          guard.authorize(name);
+          return (Reflect.get(target, prop) as (...a: unknown[]) => unknown).call(target, name, ...rest);
         };
       }
       if (prop === 'describe') {
@@ -176,8 +199,12 @@ class StepResolver extends ReferenceResolver {
   }
 
   override async secret(name: string): Promise<Secret | null> {
+    return (await this.versioned(name))?.secret ?? null;
+  }
+
+  override async versioned(name: string): Promise<VersionedSecret | null> {
     try {
-      return await this.#guard.get(name);
+      return await this.#guard.getVersioned(name);
     } catch (e) {
       if (e instanceof SecretNotFoundError) return null;
       throw e;
@@ -243,8 +270,8 @@ export function componentRecorder(o: {
       manager: managerOf(o.manager),
       secret: r.secret,
       keys: r.keys,
-      version: null,
-      pinned: null,
+      version: r.version ?? null,
+      pinned: r.pinned ?? null,
       fingerprints,
       outcome: r.outcome,
       errorCode: r.errorCode,

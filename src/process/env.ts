@@ -16,6 +16,7 @@ import {
   type SecretReference,
 } from '../secrets/reference.js';
 import type { Secret, SecretsManager } from '../core/manager.js';
+import { splitPin } from '../secrets/pins.js';
 import { ReferenceResolver } from '../stack/references.js';
 
 /** What to read: one key of a secret (`{name, key}`), or every key of it (`{name}`). */
@@ -304,7 +305,8 @@ export async function resolveEnv(
     if (!s) continue;
     const keys = r.key === undefined ? Object.keys(s.values) : [r.key];
     for (const key of keys) {
-      const name = envName(r.name, key, prefix);
+      // `-s db@3` injects DB_PASSWORD, like `-s db`: the pin picks the version, not the name.
+      const name = envName(splitPin(r.name).name, key, prefix);
       const ref = formatReference({ name: r.name, key });
       const other = mapped.get(name);
       if (other === ref) continue; // `-s db -s db.password` asks for the same value twice

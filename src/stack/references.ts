@@ -12,6 +12,7 @@ import {
   type SecretReference,
 } from '../secrets/reference.js';
 import type { Secret, SecretsManager } from '../core/manager.js';
+import { splitPin } from '../secrets/pins.js';
 import { processMasker, type Masker } from '../support/masking.js';
 
 /** Where a reference was found, for messages. */
@@ -56,6 +57,16 @@ export interface ComponentRead {
   values: Readonly<Record<string, string>>;
   outcome: 'read' | 'not_found' | 'error';
   errorCode: string | null;
+  /** The backend's version id read (null where it has none, or nothing was read). */
+  version?: string | null | undefined;
+  /** The pin the reference asked for (`{{name@V.key}}`), if any. */
+  pinned?: string | null | undefined;
+}
+
+/** A secret as the run read it, with the backend's version id (null where the backend has none). */
+export interface VersionedRead {
+  secret: Secret;
+  version: string | null;
 }
 
 export interface ResolverOptions {
@@ -67,7 +78,7 @@ export interface ResolverOptions {
 export class ReferenceResolver {
   readonly stackName: string;
   readonly manager: SecretsManager | undefined;
-  readonly #secrets = new Map<string, Promise<Secret | null>>();
+  readonly #secrets = new Map<string, Promise<VersionedRead | null>>();
   readonly #masker: Masker = processMasker;
   /** Backend reads made through this resolver (one per secret name at most, unless forgotten). */
   fetches = 0;
@@ -88,16 +99,16 @@ export class ReferenceResolver {
   async resolveReference(ref: SecretReference, site?: ReferenceSite): Promise<string> {
     const manager = this.requireManager(ref, site);
     const who = site && `${site.type}:${site.component}`;
-    let secret: Secret | null;
+    let got: VersionedRead | null;
     try {
-      secret = await this.secret(ref.name);
+      got = await this.versioned(ref.name);
     } catch (e) {
       this.reportRead(who, ref.name, [ref.key], {}, 'error', e);
       throw e;
     }
     try {
-      const v = this.valueOf(ref, site, secret, manager);
-      this.reportRead(who, ref.name, [ref.key], { [ref.key]: v }, 'read');
+      const v = this.valueOf(ref, site, got?.secret ?? null, manager);
+      this.reportRead(who, ref.name, [ref.key], { [ref.key]: v }, 'read', undefined, got?.version);
       return v;
     } catch (e) {
       this.reportRead(who, ref.name, [ref.key], {}, 'not_found');
@@ -160,8 +171,9 @@ export class ReferenceResolver {
   /** A secret read for a component (`who`: `artifact-store:NAME`), reported to the onRead hook. */
   async secretFor(who: string, name: string): Promise<Secret | null> {
     try {
-      const s = await this.secret(name);
-      if (s) this.reportRead(who, name, Object.keys(s.values), s.values, 'read');
+      const got = await this.versioned(name);
+      const s = got?.secret ?? null;
+      if (s) this.reportRead(who, name, Object.keys(s.values), s.values, 'read', undefined, got?.version);
       else this.reportRead(who, name, [], {}, 'not_found');
       return s;
     } catch (e) {
@@ -177,23 +189,52 @@ export class ReferenceResolver {
     values: Readonly<Record<string, string>>,
     outcome: ComponentRead['outcome'],
     error?: unknown,
+    version?: string | null,
   ): void {
     if (!this.#onRead || who === undefined) return;
     const errorCode = outcome === 'error' ? (error instanceof KeystackError ? error.code : 'error') : null;
-    this.#onRead({ component: who, secret, keys, values, outcome, errorCode });
+    // Recorded under the secret's own name, with the pin beside it, so `used-by NAME` finds pinned reads too.
+    const pin = splitPin(secret);
+    this.#onRead({
+      component: who,
+      secret: pin.name,
+      keys,
+      values,
+      outcome,
+      errorCode,
+      version: version ?? null,
+      pinned: pin.version ?? null,
+    });
   }
 
-  /** A secret by name, read once per run; null when it does not exist. */
-  secret(name: string): Promise<Secret | null> {
+  /** A secret by name, read once per run; null when it does not exist. `name@V` reads version V (a pin). */
+  async secret(name: string): Promise<Secret | null> {
+    return (await this.versioned(name))?.secret ?? null;
+  }
+
+  /**
+   * A secret with the backend's version id it was read at, read once per run (one backend call);
+   * null when it does not exist. `name@V` (a version token after the last '@') reads version V:
+   * `unsupported` on a flavor without versions, `not_found` naming the readable ones when V is missing.
+   */
+  versioned(name: string): Promise<VersionedRead | null> {
     let p = this.#secrets.get(name);
     if (!p) {
       const manager = this.manager;
       if (!manager) return Promise.resolve(null);
       this.fetches++;
-      p = manager.get(name).then(
-        (s) => {
+      const pin = splitPin(name);
+      const read = pin.version === undefined ? manager.getVersioned(name) : manager.getVersion(pin.name, pin.version);
+      p = read.then(
+        ({ version, ...s }) => {
           this.remember(Object.values(s.values));
-          return s;
+          const secret: Secret = {
+            name: s.name,
+            schema: s.schema,
+            values: s.values,
+            ...(s.types ? { types: s.types } : {}),
+          };
+          return { secret, version };
         },
         (e: unknown) => {
           if (e instanceof SecretNotFoundError) return null;
@@ -206,10 +247,11 @@ export class ReferenceResolver {
     return p;
   }
 
-  /** Drops a cached secret (after the run itself changed it). */
+  /** Drops a cached secret (after the run itself changed it), with its pinned reads (`@current` moved). */
   forget(name?: string): void {
     if (name === undefined) this.#secrets.clear();
-    else this.#secrets.delete(name);
+    else
+      for (const k of [...this.#secrets.keys()]) if (k === name || splitPin(k).name === name) this.#secrets.delete(k);
   }
 
   /** Remembers values that the run's messages must not show (the process's masker keeps them). */

@@ -7,6 +7,7 @@
 import { ConfigError, SecretNotFoundError, StackValidationError } from '../errors.js';
 import { DOTTED_NAME_HINT, dottedNameNote, formatReference, type SecretReference } from '../secrets/reference.js';
 import type { Secret } from '../core/manager.js';
+import { splitPin } from '../secrets/pins.js';
 import type { Keystack } from './client.js';
 import { COMPONENT_LABEL } from './config-store.js';
 import { REGISTRY_AUTH_SCHEMA } from './components.js';
@@ -107,15 +108,15 @@ export async function validateRuntime(stack: StackRuntime, level: ValidationLeve
   if (report.level === 'SECRET_EXISTS') {
     report.backendCalls++;
     const listed = new Set(await manager.list());
-    for (const n of names) if (!listed.has(n)) secrets.set(n, null);
+    for (const n of names) if (!listed.has(splitPin(n).name)) secrets.set(n, null);
   } else {
     await Promise.all(
       names.map(async (n) => {
         report.backendCalls++;
-        secrets.set(
-          n,
-          await manager.get(n).catch((e: unknown) => (e instanceof SecretNotFoundError ? null : Promise.reject(e))),
-        );
+        // A pinned reference ({{db@3.key}}) is checked against that version: a missing one is not_found, naming those there are.
+        const pin = splitPin(n);
+        const read = pin.version === undefined ? manager.get(n) : manager.getVersion(pin.name, pin.version);
+        secrets.set(n, await read.catch((e: unknown) => (e instanceof SecretNotFoundError ? null : Promise.reject(e))));
       }),
     );
   }

@@ -95,7 +95,7 @@ describe('keystack read', () => {
     }
   });
 
-  it('names the missing key or secret without printing a value, and says versions are not supported yet', () => {
+  it('names the missing key, secret or version without printing a value', () => {
     const key = cli(e, ['read', 'db.nope']);
     expect(key.status).toBe(1);
     expect(key.stderr).toContain("secret 'db' has no key 'nope'");
@@ -103,7 +103,9 @@ describe('keystack read', () => {
     expect(key.stderr).not.toContain('read-pw-4410');
     const pinned = cli(e, ['read', 'db@3.password']);
     expect(pinned.status).toBe(1);
-    expect(pinned.stderr).toContain('Versions are not supported yet: `keystack read db.password`');
+    expect(pinned.stderr).toMatch(/secret 'db' .* has no version 3/);
+    expect(pinned.stderr).toContain('Readable versions: ');
+    expect(pinned.stderr).not.toContain('read-pw-4410');
   });
 });
 

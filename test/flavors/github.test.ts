@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import github, { githubNaming, SECRETS_JSON_ENV } from '../../src/flavors/github.js';
 import { SecretsManager } from '../../src/core/manager.js';
+import { inject, resolveEnv, resolveReferences } from '../../src/process/env.js';
 import { encodeContent } from '../../src/secrets/content.js';
 import { createSchemaRegistry } from '../../src/secrets/schema.js';
 import { proxyFaults, testFlavor } from '../../src/testing/index.js';
@@ -123,6 +124,31 @@ describe('github flavor', () => {
     expect((await viaJson.get('api')).values).toEqual({ token: 't0k' });
     await expect(inActions.get('other')).rejects.toMatchObject({ code: 'secret_not_found' });
     await writer.delete('api');
+  });
+
+  it('a version pin ({{name@V.key}}, -s name@V) is unsupported, naming the flavor; the unpinned read works and records no version', async () => {
+    const writer = manager({ scope: 'global' });
+    await writer.register('pinned', { token: 't0k' }, { schema: 'arbitrary' });
+    const full = githubNaming(writer.scope).full('pinned');
+    const m = manager({
+      scope: 'global',
+      env: { GITHUB_ACTIONS: 'true', [full]: gh.plaintext('octo', config.repository, full) ?? '' },
+    });
+    const unsupported = {
+      code: 'unsupported',
+      message: expect.stringMatching(/^the github flavor cannot read an older version: it keeps no versions/),
+    };
+    await expect(resolveReferences(m, [{ name: 'pinned@2', key: 'token' }])).rejects.toMatchObject(unsupported);
+    await expect(inject(m, 'x={{pinned@previous.token}}')).rejects.toMatchObject(unsupported);
+    await expect(resolveEnv(m, { secrets: [{ name: 'pinned@1' }] })).rejects.toMatchObject(unsupported);
+    expect(await m.getVersioned('pinned')).toEqual({
+      name: 'pinned',
+      schema: 'arbitrary',
+      values: { token: 't0k' },
+      version: null,
+    });
+    expect((await inject(m, 'x={{pinned.token}}')).text).toBe('x=t0k');
+    await writer.delete('pinned');
   });
 
   it('refuses names GitHub cannot hold, and names that differ only by case', async () => {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import vault from '../../src/flavors/vault.js';
 import { SecretsManager } from '../../src/core/manager.js';
+import { resolveReferences } from '../../src/process/env.js';
 import { KeystackError } from '../../src/errors.js';
 import { createSchemaRegistry } from '../../src/secrets/schema.js';
 import { proxyFaults, testFlavor } from '../../src/testing/index.js';
@@ -123,6 +124,28 @@ describe('vault: versions', () => {
     await a.update(name, { k: '3' }, { schema: 'arbitrary' });
     expect((await b.get(name)).values).toEqual({ k: '3' });
     await a.delete(name);
+  });
+
+  it('pins ({{name@V.key}}, -s name@V) read that KV v2 version; reads carry the version id, in one call', async () => {
+    const m = manager({ scope: 'global' });
+    const name = fresh();
+    await m.register(name, { k: 'pin-one' });
+    await m.update(name, { k: 'pin-two' }, { schema: 'arbitrary' });
+    const r = await resolveReferences(m, [
+      { name: `${name}@1`, key: 'k' },
+      { name: `${name}@previous`, key: 'k' },
+      { name, key: 'k' },
+    ]);
+    expect(Object.fromEntries(r.values)).toEqual({
+      [`{{${name}@1.k}}`]: 'pin-one',
+      [`{{${name}@previous.k}}`]: 'pin-one',
+      [`{{${name}.k}}`]: 'pin-two',
+    });
+    expect((await m.getVersioned(name)).version).toBe('2');
+    const missing = await resolveReferences(m, [{ name: `${name}@7`, key: 'k' }]).catch((e: unknown) => e);
+    expect(code(missing)).toBe('not_found');
+    expect((missing as KeystackError).hint).toContain('Readable versions: 2, 1');
+    await m.delete(name);
   });
 
   it('a mount that does not exist is a BackendError, not "not found"', async () => {

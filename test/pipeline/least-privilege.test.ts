@@ -62,14 +62,14 @@ const one = (s: (...a: any[]) => unknown) => pipeline('lp', () => s());
 
 describe('declaring secrets', () => {
   it('keeps the option and its parsed declaration on the step; a bad option fails at definition', () => {
-    const s = step({ name: 's', secrets: ['api', 'db.password', 'db@3'], run: async () => 1 });
-    expect(s.secrets).toEqual(['api', 'db.password', 'db@3']);
+    const s = step({ name: 's', secrets: ['api', 'db.password', 'old@3'], run: async () => 1 });
+    expect(s.secrets).toEqual(['api', 'db.password', 'old@3']);
     expect(s.declaration).toEqual({
       all: false,
       entries: [
         { name: 'api', key: undefined, version: undefined },
         { name: 'db', key: 'password', version: undefined },
-        { name: 'db', key: undefined, version: '3' },
+        { name: 'old', key: undefined, version: '3' },
       ],
     });
     expect(step({ name: 'n', run: async () => 1 }).declaration).toEqual({ all: false, entries: [] });

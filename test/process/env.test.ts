@@ -33,8 +33,10 @@ describe('envName', () => {
 });
 
 describe('resolveReferences', () => {
-  it('reads each secret once however often it is referenced, and reports every problem', async () => {
-    const get = vi.spyOn(sm, 'get');
+  it('reads each secret once however often it is referenced, with its version, and reports every problem', async () => {
+    // getVersioned is one backend call that also names the version read: no call more than a plain get.
+    const get = vi.spyOn(sm, 'getVersioned');
+    const plain = vi.spyOn(sm, 'get');
     const r = await resolveReferences(sm, [
       { name: 'db', key: 'user' },
       { name: 'db', key: 'password' },
@@ -44,7 +46,9 @@ describe('resolveReferences', () => {
       { name: 'ghost', key: 'a' },
     ]);
     expect(get).toHaveBeenCalledTimes(3);
+    expect(plain).not.toHaveBeenCalled();
     get.mockRestore();
+    plain.mockRestore();
     expect(r.fetches).toBe(3);
     expect(Object.fromEntries(r.values)).toEqual({ '{{db.user}}': 'admin', '{{db.password}}': 'pw-1234' });
     expect(r.problems).toEqual([
@@ -54,7 +58,7 @@ describe('resolveReferences', () => {
   });
 
   it('a backend failure is thrown, not reported as missing', async () => {
-    const get = vi.spyOn(sm, 'get').mockRejectedValueOnce(new Error('network down'));
+    const get = vi.spyOn(sm, 'getVersioned').mockRejectedValueOnce(new Error('network down'));
     await expect(resolveReferences(sm, [{ name: 'db', key: 'user' }])).rejects.toThrow('network down');
     get.mockRestore();
   });

@@ -26,6 +26,7 @@ export default defineCommand({
     { flags: '-f, --force', description: 'overwrite an existing output file' },
     ...CHOOSER_OPTIONS,
   ],
+  help: 'A reference {{NAME@V.KEY}} reads version V of the secret (a number or id as `keystack secret history` lists it, previous or current).',
   examples: [
     'keystack inject -i config.tmpl -o config.yaml',
     'keystack inject -i config.tmpl -o config.yaml -f -m team',

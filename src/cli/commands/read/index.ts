@@ -1,5 +1,5 @@
 /** `keystack read NAME.KEY`: one secret value, raw, for scripts (as `op read` does). */
-import { isKeystackError, NotFoundError, UsageError } from '../../../errors.js';
+import { UsageError } from '../../../errors.js';
 import { defineCommand, type CommandInput } from '../../define.js';
 import { selectManager } from '../../select.js';
 import { views } from '../../shapes.js';
@@ -16,13 +16,14 @@ export default defineCommand({
   help: [
     '',
     "The secret name ends at the first '.', as in a {{NAME.KEY}} reference in a stack config, so the key may contain '.'. A secret whose name contains '.' (aws, vault) is read with `keystack secret get NAME --key KEY`.",
-    'Versions: not yet (NAME@VERSION.KEY is not a version pin; the current value is read).',
+    'NAME@V.KEY reads version V (a number or id as `keystack secret history NAME` lists it, previous or current); the pin is what follows the last @.',
     'A newline is added only when stdout is a terminal; --json prints { name, key, value }.',
     '',
   ].join('\n'),
   examples: [
     'keystack read db.password',
     "keystack read '{{db.password}}' --stack prod",
+    'keystack read db@previous.password',
     'PGPASSWORD="$(keystack read db.password)" psql -h db.internal',
   ],
   shape: (z) => views(z).secretShapes.read,
@@ -35,16 +36,10 @@ export default defineCommand({
     const ref = /[{}]/u.test(inner) ? null : parseReference(`{{${inner}}}`);
     if (!ref) throw new UsageError(`invalid reference '${written}': expected NAME.KEY`, FORM);
     const manager = await selectManager(ctx, choice(opts));
-    const secret = await manager.get(ref.name).catch((e: unknown) => {
-      // Not a version pin (none yet): say so where `db@3.password` finds no secret 'db@3'.
-      if (isKeystackError(e) && e.code === 'secret_not_found' && /@[^@]+$/u.test(ref.name)) {
-        throw new NotFoundError(
-          e.message,
-          `Versions are not supported yet: \`keystack read ${ref.name.slice(0, ref.name.lastIndexOf('@'))}.${ref.key}\` reads the current value.`,
-        );
-      }
-      throw e;
-    });
+    const { splitPin } = await import('../../../secrets/pins.js');
+    const pin = splitPin(ref.name);
+    const secret =
+      pin.version === undefined ? await manager.get(ref.name) : await manager.getVersion(pin.name, pin.version);
     const value = keyValue(secret, ref.key);
     return {
       data: { name: ref.name, key: ref.key, value },

@@ -31,8 +31,8 @@ export default defineCommand({
       repeatable: 'optional',
     },
     {
-      flags: '-s, --secret <name[.key]>',
-      description: 'inject every key of a secret as NAME_KEY, or one key (repeatable)',
+      flags: '-s, --secret <name[@version][.key]>',
+      description: 'inject every key of a secret as NAME_KEY, or one key; name@V pins version V (repeatable)',
       repeatable: 'optional',
     },
     {
@@ -69,12 +69,14 @@ Everything from the command on is passed to it, options included: \`keystack run
 keystack's own options go before the command; \`--\` before it is optional (it is needed for a command whose name starts with -).
 --json is the exception: it is keystack's anywhere before \`--\`, so write \`--\` before a command that takes --json itself.
 Variable names for -s: NAME_KEY upper-cased, characters other than A-Z, 0-9 and _ replaced by _.
+Pins: -s db@3 (or db@previous) injects version 3 of db under the same names as -s db; {{db@3.password}} works in env files, --env and --mount templates.
 --mount VAR=TEMPLATE is for tools that read a file, not a variable: the rendered file is mode 0600, in a 0700 directory under TMPDIR, and is removed when the command exits (or fails to start).
 ${FORWARDED_SIGNALS.join(', ')} are passed on to the command; keystack exits with its exit code, or 128+N if it died of signal N.
 Example: keystack run --env-file .env -s db -- python train.py`,
   examples: [
     'keystack run --env-file .env -s db -- python train.py',
     'keystack run --isolated --env TOKEN={{api.token}} -- ./deploy.sh',
+    'keystack run -s db@previous -- ./check-old-credential.sh',
     'keystack run --mount KUBECONFIG=kubeconfig.tmpl -- kubectl get pods',
   ],
   /** Printed after the command's own output, which passes through untouched. */
