@@ -112,6 +112,12 @@ describe('a client following its run', () => {
     expect(runs.getRun(RUN).error).toContain("step 'b' failed: boom");
   });
 
+  it('an event naming a job that is no step of the run is ignored', () => {
+    const { runs, trusted } = setup();
+    const o = { tally: new Map(), total: STEPS.length, only: new Set(['not_a_step']) };
+    expect(syncRemoteRun(runs, RUN, partial({ not_a_step: signed('a') }), trusted, new Map(), o)).toBe('running');
+  });
+
   it('a partial read with nothing of the run in it is not taken for a run whose state is gone', () => {
     const { runs, trusted } = setup();
     const o = { tally: new Map(), total: STEPS.length, only: new Set(['a']) };

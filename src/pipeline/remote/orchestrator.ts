@@ -9,11 +9,11 @@
 import { randomUUID } from 'node:crypto';
 import type { AccessRecord } from '../../core/provenance.js';
 import { resolve } from 'node:path';
-import { ConfigError } from '../../errors.js';
+import { ConfigError, NotFoundError } from '../../errors.js';
 import type { Keystack } from '../../stack/client.js';
 import { COMPONENT_LABEL } from '../../stack/config-store.js';
 import type { StackRuntime } from '../../stack/runtime.js';
-import { RunStore, type RunRecord, type StepStatus } from '../run-store.js';
+import { RunStore, type RunRecord, type StepRecord, type StepStatus } from '../run-store.js';
 import {
   plannedSteps,
   StepFailedError,
@@ -348,7 +348,8 @@ export function syncRemoteRun(
   onChange?: (stepId: string, s: RemoteStepState) => void,
 ): 'running' | 'completed' | 'failed' {
   const only = o.only !== undefined && o.tally !== undefined && o.total !== undefined ? o.only : undefined;
-  const steps = only ? [...only].map((id) => runs.step(runId, id)) : runs.steps(runId);
+  // An event may name a job that is not a step of the run (anyone who can write to Redis can add one): ignored.
+  const steps = only ? [...only].flatMap((id) => knownStep(runs, runId, id)) : runs.steps(runId);
   if (!only && state.meta === null && state.steps.size === 0 && runs.getRun(runId).status === 'running') {
     // Nothing of the run is left in Redis: what this client had not collected is gone, and says so.
     runs.finishRun(
@@ -436,6 +437,15 @@ export function syncRemoteRun(
     return 'completed';
   }
   return 'running';
+}
+
+function knownStep(runs: RunStore, runId: string, stepId: string): StepRecord[] {
+  try {
+    return [runs.step(runId, stepId)];
+  } catch (e) {
+    if (e instanceof NotFoundError) return [];
+    throw e;
+  }
 }
 
 /** For `runs describe` / `runs list`: brings a remote run that is still going up to date from Redis. */
