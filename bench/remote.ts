@@ -95,6 +95,8 @@ async function redisCounters(): Promise<{ cpuMs: number; commands: number }> {
 }
 
 const mem = spawn(process.execPath, [resolve('bench/s3-memory.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
+// A bench that throws still stops its S3.
+process.on('exit', () => mem.kill());
 const memUrl = await new Promise<string>((res) => mem.stdout.once('data', (d: Buffer) => res(d.toString().trim())));
 const memCount = async () => Number(await (await fetch(`${memUrl}/__count`)).text());
 
