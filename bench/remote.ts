@@ -1,35 +1,52 @@
 /**
  * Remote-stack figures (run by `npm run bench` inside the loopback-only namespace, against the
- * test Redis, OpenBao and moto): scheduling overhead per step on warm bullmq workers against
- * local_process's in the same run, throughput with 1, 2 and 4 workers, and secret reads counted
- * in OpenBao's audit log for a three-worker run. Prints markdown.
+ * test Redis, OpenBao and moto): orchestration overhead per step on warm bullmq workers against a
+ * bare BullMQ round trip and local_process's in the same run, the client's CPU per step for 20 and
+ * 80 steps, throughput with 1, 2 and 4 warm workers against ideal, CPU per step of every process
+ * involved (so the figures mean something on a shared machine), Redis commands and S3 requests
+ * per step, and secret reads counted in OpenBao's audit log for a three-worker run. Prints markdown.
  */
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Keystack } from '../src/stack/client.js';
 import { registerComponent } from '../src/stack/component-ops.js';
 import { loadPipelineModule, runPipeline } from '../src/pipeline/index.js';
-import { codeRoot, startWorkerProcess, readOnlyToken, type WorkerProcess } from '../test/remote/harness.js';
+import { codeRoot, startWorkerProcess, readOnlyToken, REDIS_URL, type WorkerProcess } from '../test/remote/harness.js';
 import { DEMO_PIPELINE, queues, remoteFixture } from '../test/remote/fixture.js';
 
 const CHAIN = 20;
-const WIDE = 50;
-const chainModule = `
+const CHAIN_LONG = 80;
+const WIDE = 40;
+const SLEEP_MS = 100;
+const chain = (n: number) => `
 import { pipeline, step } from '{{LIB}}';
 const inc = step({ name: 'inc', enableCache: false, run: async ({ x }) => x + 1 });
-export default pipeline('chain', () => { let v = inc({ x: 0 }); for (let i = 1; i < ${CHAIN}; i++) v = inc({ x: v }); });
+export default pipeline('chain', () => { let v = inc({ x: 0 }); for (let i = 1; i < ${n}; i++) v = inc({ x: v }); });
 `;
-const wideModule = `
+const sleepModule = `
 import { pipeline, step } from '{{LIB}}';
-const one = step({ name: 'one', enableCache: false, run: async ({ i }) => i * 2 });
-export default pipeline('wide', () => { for (let i = 0; i < ${WIDE}; i++) one({ i }); });
+const nap = step({ name: 'nap', enableCache: false, run: async ({ i }) => { await new Promise((r) => setTimeout(r, ${SLEEP_MS})); return i; } });
+export default pipeline('wide', () => { for (let i = 0; i < ${WIDE}; i++) nap({ i }); });
 `;
 
-const root = codeRoot({ 'chain.mjs': chainModule, 'wide.mjs': wideModule, 'demo.mjs': DEMO_PIPELINE });
+const root = codeRoot({
+  'chain.mjs': chain(CHAIN),
+  'chain80.mjs': chain(CHAIN_LONG),
+  'sleep.mjs': sleepModule,
+  'demo.mjs': DEMO_PIPELINE,
+});
 const cli = resolve('dist/cli.cjs');
 
-async function timedRun(ks: Keystack, file: string, stack: string): Promise<{ wall: number; workerMs: number }> {
+interface Timed {
+  wall: number;
+  /** Σ of the steps' durations as their workers recorded them. */
+  workerMs: number;
+  steps: number;
+}
+
+async function timedRun(ks: Keystack, file: string, stack: string): Promise<Timed> {
   const loaded = await loadPipelineModule(join(root, file));
   const t = performance.now();
   const r = await runPipeline(ks, loaded.pipeline, {
@@ -40,8 +57,99 @@ async function timedRun(ks: Keystack, file: string, stack: string): Promise<{ wa
   });
   const wall = performance.now() - t;
   if (r.run.status !== 'completed') throw new Error(`run ${r.run.id} ${r.run.status}`);
-  return { wall, workerMs: r.steps.reduce((s, x) => s + (x.durationMs ?? 0), 0) };
+  return { wall, workerMs: r.steps.reduce((s, x) => s + (x.durationMs ?? 0), 0), steps: r.steps.length };
 }
+
+// --- counters: CPU of each process from /proc, Redis's own CPU and commands from INFO, S3 requests
+// at the in-memory S3 (the same requests go to moto).
+const TICK_MS = 10; // USER_HZ is 100 on Linux
+function procCpuMs(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * TICK_MS;
+  } catch {
+    return 0;
+  }
+}
+function emulatorPid(name: string): number | undefined {
+  const dir = process.env['KEYSTACK_EMULATOR_STATE_DIR'];
+  if (!dir || !existsSync(join(dir, 'pids'))) return undefined;
+  const line = readFileSync(join(dir, 'pids'), 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${name} `));
+  return line ? Number(line.split(' ')[1]) : undefined;
+}
+const motoPid = emulatorPid('moto');
+
+const { Redis } = await import('ioredis');
+const probe = new Redis(REDIS_URL(), { maxRetriesPerRequest: null });
+async function redisCounters(): Promise<{ cpuMs: number; commands: number }> {
+  const cpu = await probe.info('cpu');
+  const num = (k: string) => Number(new RegExp(`^${k}:([0-9.]+)`, 'm').exec(cpu)?.[1] ?? 0);
+  const stats = await probe.info('commandstats');
+  let commands = 0;
+  for (const m of stats.matchAll(/^cmdstat_([a-z|_-]+):calls=(\d+)/gm)) if (m[1] !== 'info') commands += Number(m[2]);
+  return { cpuMs: (num('used_cpu_sys') + num('used_cpu_user')) * 1000, commands };
+}
+
+const mem = spawn(process.execPath, [resolve('bench/s3-memory.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
+// A bench that throws still stops its S3.
+process.on('exit', () => mem.kill());
+const memUrl = await new Promise<string>((res) => mem.stdout.once('data', (d: Buffer) => res(d.toString().trim())));
+const memCount = async () => Number(await (await fetch(`${memUrl}/__count`)).text());
+
+interface Costs {
+  /** CPU ms per step. */
+  client: number;
+  workers: number;
+  redis: number;
+  store: number;
+  /** Per step. */
+  commands: number;
+  s3: number;
+}
+
+const workers: WorkerProcess[] = [];
+async function counters(storePid: number | undefined) {
+  const r = await redisCounters();
+  const c = process.cpuUsage();
+  return {
+    client: (c.user + c.system) / 1000,
+    workers: workers.reduce((s, w) => s + procCpuMs(w.proc.pid), 0),
+    redis: r.cpuMs,
+    commands: r.commands,
+    store: procCpuMs(storePid),
+    s3: await memCount(),
+  };
+}
+/** Of `n` measured runs, the one with the median wall time (a shared machine's noise hits some runs). */
+async function median(n: number, fn: () => Promise<[Timed, Costs]>): Promise<[Timed, Costs]> {
+  const all: [Timed, Costs][] = [];
+  for (let i = 0; i < n; i++) all.push(await fn());
+  all.sort((x, y) => x[0].wall - y[0].wall);
+  return all[n >> 1] as [Timed, Costs];
+}
+async function measured<T>(storePid: number | undefined, steps: number, fn: () => Promise<T>): Promise<[T, Costs]> {
+  const a = await counters(storePid);
+  const out = await fn();
+  const b = await counters(storePid);
+  const per = (k: keyof typeof a) => (b[k] - a[k]) / steps;
+  return [
+    out,
+    {
+      client: per('client'),
+      workers: per('workers'),
+      redis: per('redis'),
+      store: per('store'),
+      commands: per('commands'),
+      s3: per('s3'),
+    },
+  ];
+}
+const f1 = (x: number) => x.toFixed(1);
+const f2 = (x: number) => x.toFixed(2);
 
 // --- local_process baseline
 const localKs = new Keystack({
@@ -54,10 +162,47 @@ localKs.store.addStack('lp', { ...st.components, orchestrator: lp.uuid });
 const local = await timedRun(localKs, 'chain.mjs', 'lp');
 await localKs.close();
 
-// --- bullmq on warm workers
+// --- a bare BullMQ round trip on the same Redis: add a no-op job, wait until it completed
+const bare = await (async () => {
+  const bullmq = await import('bullmq');
+  const name = `bare${Date.now()}`;
+  const connection = () => new Redis(REDIS_URL(), { maxRetriesPerRequest: null });
+  const queue = new bullmq.Queue(name, { connection: connection() });
+  const events = new bullmq.QueueEvents(name, { connection: connection() });
+  const worker = new bullmq.Worker(name, async () => 0, { connection: connection() });
+  await Promise.all([queue.waitUntilReady(), events.waitUntilReady(), worker.waitUntilReady()]);
+  const roundTrips = async (n: number) => {
+    for (let i = 0; i < n; i++) await (await queue.add('noop', {})).waitUntilFinished(events);
+  };
+  const N = 200;
+  await roundTrips(50);
+  const t = performance.now();
+  const [, c] = await measured(undefined, N, () => roundTrips(N));
+  const ms = (performance.now() - t) / N;
+  await worker.close();
+  await events.close();
+  await queue.obliterate({ force: true });
+  await queue.close();
+  return { ms, commands: c.commands, cpu: c.client + c.redis };
+})();
+
+// --- bullmq on warm workers: s3 on moto (the fixture's), and s3 on the in-memory S3
 const f = await remoteFixture({ attempts: 1 });
 const q = queues(f);
-const workers: WorkerProcess[] = [];
+const remote = f.ks.store.getStack('remote');
+const memStore = registerComponent(f.ks, {
+  type: 'artifact_store',
+  name: 'mem',
+  flavor: 's3',
+  config: {
+    path: 's3://bench/runs',
+    endpoint_url: memUrl,
+    region: 'us-east-1',
+    authentication_secret: 's3creds',
+    encryption_key: '{{store.key}}',
+  },
+}).record;
+f.ks.store.addStack('remote-mem', { ...remote.components, artifact_store: memStore.uuid }, remote.stepOperators);
 const start = async (n: number) => {
   while (workers.length < n)
     workers.push(
@@ -67,25 +212,66 @@ const start = async (n: number) => {
         queues: [q.main, q.gpu],
         codeRoot: root,
         env: { VAULT_TOKEN: f.tokens.cpu },
+        args: ['--allow-artifact-store', `s3:path=s3://bench/runs,endpoint_url=${memUrl},region=us-east-1`],
       }),
     );
 };
-await start(1);
-await timedRun(f.ks, 'chain.mjs', 'remote'); // warm: module loaded, connections open
-const remote = await timedRun(f.ks, 'chain.mjs', 'remote');
-const perLocal = local.wall / CHAIN;
-const perRemote = remote.wall / CHAIN;
+const stores = [
+  { label: 's3 on an in-memory S3', stack: 'remote-mem', pid: mem.pid },
+  { label: 's3 on moto', stack: 'remote', pid: motoPid },
+] as const;
 
-console.log(`\n## Remote stacks: scheduling overhead (chain of ${CHAIN} trivial steps; step bodies are x + 1)\n`);
-console.log('| orchestrator | run wall ms | per step ms | × local_process |\n|---|---:|---:|---:|');
-console.log(`| local_process (a process per step) | ${local.wall.toFixed(0)} | ${perLocal.toFixed(1)} | 1.00 |`);
+await start(1);
+const chains: { label: string; t: Timed; c: Costs }[] = [];
+for (const s of stores) {
+  await timedRun(f.ks, 'chain.mjs', s.stack); // warm: module loaded, connections open
+  const [t, c] = await median(3, () => measured(s.pid, CHAIN, () => timedRun(f.ks, 'chain.mjs', s.stack)));
+  chains.push({ label: s.label, t, c });
+}
+const remoteRun = chains[1]?.t as Timed;
+const perLocal = local.wall / CHAIN;
+
+console.log(`\n## Remote stacks: orchestration overhead (chain of ${CHAIN} trivial steps on 1 warm worker)\n`);
 console.log(
-  `| bullmq, 1 warm worker (s3 on moto, vault on OpenBao) | ${remote.wall.toFixed(0)} | ${perRemote.toFixed(1)} | ${(perRemote / perLocal).toFixed(3)} |`,
+  `A bare BullMQ round trip on the same Redis (Queue.add of a no-op job, wait until completed, no keystack): ` +
+    `**${f2(bare.ms)} ms** (${f1(bare.commands)} Redis commands per job). \`local_process\`: ${f1(perLocal)} ms per step.\n`,
 );
 console.log(
-  `\nOf the bullmq per-step time, ${(remote.workerMs / CHAIN).toFixed(1)} ms is inside the worker (state, artifact read and write on S3); ` +
-    `${((remote.wall - remote.workerMs) / CHAIN).toFixed(1)} ms is queueing and scheduling ((wall − Σ worker step durations) / steps).`,
+  '| artifact store | run wall ms | overhead per step ms | × BullMQ round trip | × local_process | store CPU ms / step | overhead − store CPU | × BullMQ |\n|---|---:|---:|---:|---:|---:|---:|---:|',
 );
+for (const { label, t, c } of chains) {
+  const over = (t.wall - t.workerMs) / CHAIN;
+  const all = t.wall / CHAIN; // the step bodies (x + 1) cost nothing: everything else is overhead
+  const net = all - c.store;
+  console.log(
+    `| ${label} | ${t.wall.toFixed(0)} | ${f1(all)} (outside the worker's step: ${f1(over)}) | ${f2(all / bare.ms)} | ${(all / perLocal).toFixed(3)} | ${f1(c.store)} | ${f1(net)} | ${f2(net / bare.ms)} |`,
+  );
+}
+console.log(
+  "\nPer step, in the same runs (CPU ms from /proc and Redis INFO; Redis commands from INFO commandstats, the bare round trip's include its QueueEvents reads; S3 requests counted at the in-memory S3, the same on moto):\n",
+);
+console.log(
+  '| artifact store | client CPU | workers CPU | Redis CPU | store CPU | Redis commands | of them beyond BullMQ’s round trip | S3 requests |\n|---|---:|---:|---:|---:|---:|---:|---:|',
+);
+for (const { label, c } of chains)
+  console.log(
+    `| ${label} | ${f2(c.client)} | ${f2(c.workers)} | ${f2(c.redis)} | ${f2(c.store)} | ${f1(c.commands)} | ${f1(c.commands - bare.commands)} | ${f1(chains[0]?.c.s3 ?? 0)} |`,
+  );
+
+// --- the client's CPU per step does not grow with the number of steps
+{
+  const s = stores[0];
+  await timedRun(f.ks, 'chain80.mjs', s.stack);
+  const [t20, c20] = await median(3, () => measured(s.pid, CHAIN, () => timedRun(f.ks, 'chain.mjs', s.stack)));
+  const [t80, c80] = await median(3, () => measured(s.pid, CHAIN_LONG, () => timedRun(f.ks, 'chain80.mjs', s.stack)));
+  console.log(
+    `\n## Remote stacks: the client's CPU per step against the length of the chain (${s.label}, 1 warm worker)\n`,
+  );
+  console.log('| steps | run wall ms | client CPU ms / step | Redis commands / step |\n|---:|---:|---:|---:|');
+  console.log(`| ${CHAIN} | ${t20.wall.toFixed(0)} | ${f2(c20.client)} | ${f1(c20.commands)} |`);
+  console.log(`| ${CHAIN_LONG} | ${t80.wall.toFixed(0)} | ${f2(c80.client)} | ${f1(c80.commands)} |`);
+  console.log(`\nClient CPU per step at ${CHAIN_LONG} steps is ${f2(c80.client / c20.client)}× that at ${CHAIN}.`);
+}
 
 // --- the cost of signing and checking, per step, against the scheduling overhead measured above
 {
@@ -148,7 +334,7 @@ console.log(
   // per run, not per step) and signs two states (running, completed); the client following the
   // run checks the final state (it skips states that claim to be running).
   const perStep = ms.signJob + ms.openJob + ms.checkSnapshot / CHAIN + 2 * ms.signResult + ms.openResult;
-  const overhead = (remote.wall - remote.workerMs) / CHAIN;
+  const overhead = (remoteRun.wall - remoteRun.workerMs) / CHAIN;
   console.log('\n## Remote trust: signing and checking per step (CPU, Ed25519 from node:crypto)\n');
   console.log('| operation | CPU ms each | per step |\n|---|---:|---:|');
   console.log(`| client signs the step's envelope | ${ms.signJob.toFixed(3)} | 1 |`);
@@ -162,13 +348,22 @@ console.log(
   );
 }
 
-// --- throughput
-console.log(`\n## Remote stacks: throughput (${WIDE} independent trivial steps)\n`);
-console.log('| workers | run wall ms | steps/s |\n|---:|---:|---:|');
+// --- throughput: steps that sleep 100 ms, each worker count warmed with one run before it is timed
+console.log(`\n## Remote stacks: throughput (${WIDE} independent steps that sleep ${SLEEP_MS} ms; warm workers)\n`);
+console.log(
+  '| artifact store | workers | run wall ms | steps/s | ideal | × ideal | client CPU / step | workers CPU / step | Redis CPU / step | store CPU / step |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+);
 for (const n of [1, 2, 4]) {
   await start(n);
-  const r = await timedRun(f.ks, 'wide.mjs', 'remote');
-  console.log(`| ${n} | ${r.wall.toFixed(0)} | ${(WIDE / (r.wall / 1000)).toFixed(1)} |`);
+  for (const s of stores) {
+    await timedRun(f.ks, 'sleep.mjs', s.stack);
+    const [r, c] = await measured(s.pid, WIDE, () => timedRun(f.ks, 'sleep.mjs', s.stack));
+    const rate = WIDE / (r.wall / 1000);
+    const ideal = (n * 1000) / SLEEP_MS;
+    console.log(
+      `| ${s.label} | ${n} | ${r.wall.toFixed(0)} | ${f1(rate)} | ${ideal} | ${f2(rate / ideal)} | ${f2(c.client)} | ${f2(c.workers)} | ${f2(c.redis)} | ${f2(c.store)} |`,
+    );
+  }
 }
 await Promise.all(workers.splice(0).map((w) => w.stop()));
 
@@ -240,4 +435,6 @@ if (!audit || !existsSync(audit)) {
   console.log(`\nMost reads of one secret by one worker in the run: ${worst} (target ≤ 1).`);
 }
 await f.ks.close();
+probe.disconnect();
+mem.kill();
 process.exit(0);

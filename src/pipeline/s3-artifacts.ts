@@ -6,6 +6,7 @@
  * (environment, profile, instance role) of the machine the step runs on.
  */
 import type * as Sdk from '@aws-sdk/client-s3';
+import { createHash } from 'node:crypto';
 import { withoutNodeVersionNotice } from '../support/aws-sdk.js';
 import { callLimits } from '../support/caller.js';
 import { importLib } from '../support/optional-import.js';
@@ -34,6 +35,38 @@ const SDK = '@aws-sdk/client-s3';
 export const FLAVOR_DEPENDENCIES: Readonly<Record<string, string>> = { [SDK]: '3.1164.0' };
 /** The schema an s3 store's authentication_secret must have (ZenML's S3 store uses the same). */
 export const S3_AUTH_SCHEMA = 'aws';
+
+/** The SDK, loaded once per process (a worker loads it when it starts: remote/worker-cache.ts). */
+export function loadS3Sdk(): Promise<typeof Sdk> {
+  return importLib(FLAVOR_NAME, SDK, () => import('@aws-sdk/client-s3'));
+}
+
+/** Clients kept per process: a worker opens the same store for every run, with the same options. */
+const CLIENTS_KEPT = 8;
+const clients = new Map<string, Sdk.S3Client>();
+
+/**
+ * The client for `options`, made once per process. Keyed by a hash of the options (credentials
+ * included, so that rotated credentials get a new client), so that no credential is a map key.
+ */
+function keptClient(options: Sdk.S3ClientConfig, make: () => Sdk.S3Client): Sdk.S3Client {
+  const key = createHash('sha256').update(JSON.stringify(options)).digest('hex');
+  let client = clients.get(key);
+  if (!client) {
+    client = make();
+    made++;
+    clients.set(key, client);
+    // An evicted client is not destroyed: a run may still be using it; its sockets close when idle.
+    if (clients.size > CLIENTS_KEPT) clients.delete(clients.keys().next().value as string);
+  }
+  return client;
+}
+
+/** How many S3 clients this process has made: a test checks a worker makes one per store, not per run. */
+export function s3ClientsMade(): number {
+  return made;
+}
+let made = 0;
 
 interface Loaded {
   sdk: typeof Sdk;
@@ -179,7 +212,7 @@ export class S3ArtifactStore implements ArtifactStore {
   }
 
   async #load(): Promise<Loaded> {
-    const sdk = await importLib(FLAVOR_NAME, SDK, () => import('@aws-sdk/client-s3'));
+    const sdk = await loadS3Sdk();
     const limits = callLimits(this.#env);
     const endpoint = await this.component.getString('endpoint_url');
     const region =
@@ -209,7 +242,11 @@ export class S3ArtifactStore implements ArtifactStore {
         ...(credentials.sessionToken ? [credentials.sessionToken] : []),
       );
     }
-    return { sdk, client: withoutNodeVersionNotice(() => new sdk.S3Client(options)), values };
+    return {
+      sdk,
+      client: keptClient(options, () => withoutNodeVersionNotice(() => new sdk.S3Client(options))),
+      values,
+    };
   }
 
   /** From authentication_secret; undefined without one (the SDK's default chain then applies). */

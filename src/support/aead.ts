@@ -61,6 +61,13 @@ export function decodeKdfParams(bytes: Buffer): KdfParams | null {
 }
 
 const derived = new Map<string, Buffer>();
+const deriving = new Map<string, Promise<Buffer>>();
+let derivations = 0;
+
+/** How many scrypt derivations this process ran (memo misses): tests check a worker derives once, not per run. */
+export function keyDerivations(): number {
+  return derivations;
+}
 
 /**
  * scrypt costs ~100 ms by design; keys are memoised per process. The map is keyed by a hash, so
@@ -84,7 +91,10 @@ function scryptOptions({ N, r, p }: KdfParams) {
 export function deriveKeySync(passphrase: string, salt: Buffer | string, params: KdfParams = KDF_POLICY): Buffer {
   const id = memoId(passphrase, salt, params);
   let key = derived.get(id);
-  if (!key) derived.set(id, (key = scryptSync(passphrase, salt, KEY_BYTES, scryptOptions(params))));
+  if (!key) {
+    derivations++;
+    derived.set(id, (key = scryptSync(passphrase, salt, KEY_BYTES, scryptOptions(params))));
+  }
   return key;
 }
 
@@ -97,11 +107,18 @@ export async function deriveKey(
   const id = memoId(passphrase, salt, params);
   const known = derived.get(id);
   if (known) return known;
-  const key = await new Promise<Buffer>((resolve, reject) =>
-    scrypt(passphrase, salt, KEY_BYTES, scryptOptions(params), (e, k) => (e ? reject(e) : resolve(k))),
-  );
-  derived.set(id, key);
-  return key;
+  // Two runs starting at once on a worker wait for one derivation, not two.
+  let key = deriving.get(id);
+  if (!key) {
+    derivations++;
+    key = new Promise<Buffer>((resolve, reject) =>
+      scrypt(passphrase, salt, KEY_BYTES, scryptOptions(params), (e, k) => (e ? reject(e) : resolve(k))),
+    ).finally(() => deriving.delete(id));
+    deriving.set(id, key);
+  }
+  const k = await key;
+  derived.set(id, k);
+  return k;
 }
 
 /** AES-256-GCM of the concatenated `parts` under a nonce the caller chose (and must never reuse). */

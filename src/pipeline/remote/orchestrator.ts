@@ -9,11 +9,11 @@
 import { randomUUID } from 'node:crypto';
 import type { AccessRecord } from '../../core/provenance.js';
 import { resolve } from 'node:path';
-import { ConfigError } from '../../errors.js';
+import { ConfigError, NotFoundError } from '../../errors.js';
 import type { Keystack } from '../../stack/client.js';
 import { COMPONENT_LABEL } from '../../stack/config-store.js';
 import type { StackRuntime } from '../../stack/runtime.js';
-import { RunStore, type RunRecord, type StepStatus } from '../run-store.js';
+import { RunStore, type RunRecord, type StepRecord, type StepStatus } from '../run-store.js';
 import {
   plannedSteps,
   StepFailedError,
@@ -30,11 +30,12 @@ import { collectStepRecords, lostRecordsNote } from './collect.js';
 import { openResult, signJob, snapshotHash, stepOutputUri, type JobEnvelope } from './envelope.js';
 import { ownKey, trustListFile, TrustedKeys, CLIENT_TRUSTED_WORKER_KEYS_ENV } from './keys.js';
 import {
-  addStepJob,
+  addStepJobs,
   claimedStatus,
   queueFor,
   queueSource,
   readRunState,
+  readStepStates,
   retryPolicy,
   runTtlSeconds,
   writeRun,
@@ -50,11 +51,16 @@ import {
   PAYLOAD_VERSION,
   snapshotComponent,
   type StackSnapshot,
+  type StepJobData,
 } from './snapshot.js';
 import { openRunArtifactStore } from './store.js';
+import { runEvents, type RunEvents } from './run-events.js';
 
-/** How often the client reads the run's state while it follows a run. */
-const POLL_MS = 25;
+/**
+ * A client following its run reads the steps its queues' events name (run-events.ts); with no
+ * event for this long it reads the whole run, for an event it missed and for the run's deadline.
+ */
+const FULL_READ_MS = 1000;
 
 /** The stack as a job carries it: configs as stored, references as text. */
 export function stackSnapshot(ks: Keystack, stack: StackRuntime): StackSnapshot {
@@ -69,7 +75,9 @@ export function stackSnapshot(ks: Keystack, stack: StackRuntime): StackSnapshot 
 }
 
 /** Connects to the orchestrator's Redis with the redis_url resolved through this machine's secrets manager. */
-export async function connectOrchestrator(stack: StackRuntime): Promise<{ redis: RedisClient; url: string }> {
+export async function connectOrchestrator(
+  stack: StackRuntime,
+): Promise<{ redis: RedisClient; url: string; source: string }> {
   const orch = stack.orchestrator;
   const source = `the redis_url of orchestrator '${orch.name}'`;
   const url = await orch.getString('redis_url');
@@ -77,7 +85,7 @@ export async function connectOrchestrator(stack: StackRuntime): Promise<{ redis:
     throw new ConfigError(`orchestrator '${orch.name}' has no redis_url`, {
       hint: `Set it: \`keystack orchestrator update ${orch.name} --redis_url={{redis.url}}\`.`,
     });
-  return { redis: await openRedis(url, { who: 'the client', source, blocking: false }), url };
+  return { redis: await openRedis(url, { who: 'the client', source, blocking: false }), url, source };
 }
 
 /** The worker keys whose results this client records; refuses to go on without any. */
@@ -131,7 +139,8 @@ export async function runOnWorkers(
   } finally {
     stack.resolver.onRead(undefined);
   }
-  const { redis, url } = connected;
+  const { redis, url, source } = connected;
+  let events: RunEvents | undefined;
   await checkStepOperatorRedis(stack, nodes, url);
   const bullmq = await loadBullmq();
   const queues = queueSource(bullmq, redis);
@@ -179,20 +188,37 @@ export async function runOnWorkers(
       jobs,
       runTtlSeconds(snapshot),
     );
+    // Listening before the first job is added, so that no step can end unheard.
+    if (!options.detach)
+      events = await runEvents(
+        bullmq,
+        url,
+        source,
+        nodes.map((n) => queueFor(snapshot, n.stepOperator)),
+        run.id,
+      );
+    const first = new Map<string, StepJobData[]>();
     for (const node of nodes.filter((n) => Object.keys(n.upstream).length === 0)) {
-      const job = jobs.get(node.id) as SignedMessage;
-      await addStepJob(queues, queueFor(snapshot, node.stepOperator), {
+      const queue = queueFor(snapshot, node.stepOperator);
+      const data: StepJobData = {
         v: PAYLOAD_VERSION,
         runId: run.id,
         stepId: node.id,
-        job,
+        job: jobs.get(node.id) as SignedMessage,
         stack: snapshot,
-      });
+      };
+      first.set(queue, [...(first.get(queue) ?? []), data]);
     }
+    for (const [queue, data] of first) await addStepJobs(queues, queue, data);
     options.onRunStart?.(runs.getRun(run.id), stack);
-    if (options.detach) return { run: runs.getRun(run.id), steps: runs.steps(run.id), outputs: {} };
-    return await follow(ks, stack, runs, run.id, redis, trusted, deadline, options);
+    if (!events) return { run: runs.getRun(run.id), steps: runs.steps(run.id), outputs: {} };
+    return await follow(ks, stack, runs, run.id, redis, trusted, deadline, options, {
+      events,
+      attempts: policy.attempts,
+      total: nodes.length,
+    });
   } finally {
+    await events?.close();
     await queues.close().catch(() => undefined);
     redis.disconnect();
   }
@@ -224,24 +250,35 @@ async function follow(
   trusted: TrustedKeys,
   deadline: number,
   options: RunOptions,
+  f: { events: RunEvents; attempts: number; total: number },
 ): Promise<RunSummary> {
   const seen = new Map<string, string>();
   const synced: SyncCache = new Map();
+  const tally: StepTally = new Map();
+  // The steps an event named since the last read; null: read the whole run.
+  let changed: Set<string> | null = null;
   for (;;) {
-    const state = await readRunState(redis, runId);
-    const outcome = syncRemoteRun(runs, runId, state, trusted, synced, { skipRunning: true }, (stepId, s) => {
-      const key = `${s.status}:${s.attempts ?? 0}`;
-      if (seen.get(stepId) === key) return;
-      seen.set(stepId, key);
-      options.onStep?.({
-        runId,
-        stepId,
-        status: toStepStatus(s.status),
-        durationMs: s.durationMs,
-        error: s.error,
-        worker: s.worker,
-      });
-    });
+    const state =
+      changed === null
+        ? await readRunState(redis, runId)
+        : await readStepStates(redis, runId, [...changed], f.attempts);
+    const sync = { skipRunning: true, tally, ...(changed === null ? {} : { only: changed, total: f.total }) };
+    // What changed is written in one transaction; a step whose signed state did not change is not written at all.
+    const outcome = ks.store.tx(() =>
+      syncRemoteRun(runs, runId, state, trusted, synced, sync, (stepId, s) => {
+        const key = `${s.status}:${s.attempts ?? 0}`;
+        if (seen.get(stepId) === key) return;
+        seen.set(stepId, key);
+        options.onStep?.({
+          runId,
+          stepId,
+          status: toStepStatus(s.status),
+          durationMs: s.durationMs,
+          error: s.error,
+          worker: s.worker,
+        });
+      }),
+    );
     if (outcome === 'failed') {
       const failed = runs.steps(runId).find((s) => s.status === 'failed');
       throw new StepFailedError(runId, failed?.stepId ?? '?', failed?.error ?? 'the step failed on a worker');
@@ -257,12 +294,15 @@ async function follow(
         hint: 'Check that workers serve its queues; give runs more time with `keystack orchestrator update NAME --run_deadline_seconds=N`.',
       });
     }
-    await new Promise((r) => setTimeout(r, POLL_MS));
+    changed = await f.events.next(Math.max(1, Math.min(FULL_READ_MS, deadline - Date.now() + 1)));
   }
   const artifacts = await openRunArtifactStore(stack.artifactStore, ks.configDir, ks.env);
+  const steps = runs.steps(runId);
   const values: Record<string, unknown> = {};
-  for (const s of runs.steps(runId)) if (s.output) values[s.stepId] = await artifacts.read(s.output.uri);
-  return { run: runs.getRun(runId), steps: runs.steps(runId), outputs: values };
+  const read = steps.flatMap((s) => (s.output ? [{ id: s.stepId, uri: s.output.uri }] : []));
+  const got = await Promise.all(read.map((o) => artifacts.read(o.uri)));
+  read.forEach((o, i) => (values[o.id] = got[i]));
+  return { run: runs.getRun(runId), steps, outputs: values };
 }
 
 function toStepStatus(s: RemoteStepState['status']): StepStatus {
@@ -280,8 +320,18 @@ function toStepStatus(s: RemoteStepState['status']): StepStatus {
  */
 export type SyncCache = Map<string, { sig: unknown; state: RemoteStepState }>;
 
+/** Step id → what its last checked state said: how a partial read knows the rest of the run. */
+export type StepTally = Map<string, { status: RemoteStepState['status']; error?: string | undefined }>;
+
 export interface SyncOptions {
   skipRunning?: boolean;
+  /**
+   * Only these steps were read (readStepStates): the others are as `tally` last saw them, and the
+   * run's outcome is decided from `tally` against `total` steps.
+   */
+  only?: ReadonlySet<string> | undefined;
+  total?: number | undefined;
+  tally?: StepTally | undefined;
   /** Told when provenance records of a step were lost in Redis (also noted on the step). */
   onLost?: ((stepId: string, note: string) => void) | undefined;
 }
@@ -297,8 +347,10 @@ export function syncRemoteRun(
   o: SyncOptions = {},
   onChange?: (stepId: string, s: RemoteStepState) => void,
 ): 'running' | 'completed' | 'failed' {
-  const steps = runs.steps(runId);
-  if (state.meta === null && state.steps.size === 0 && runs.getRun(runId).status === 'running') {
+  const only = o.only !== undefined && o.tally !== undefined && o.total !== undefined ? o.only : undefined;
+  // An event may name a job that is not a step of the run (anyone who can write to Redis can add one): ignored.
+  const steps = only ? [...only].flatMap((id) => knownStep(runs, runId, id)) : runs.steps(runId);
+  if (!only && state.meta === null && state.steps.size === 0 && runs.getRun(runId).status === 'running') {
     // Nothing of the run is left in Redis: what this client had not collected is gone, and says so.
     runs.finishRun(
       runId,
@@ -362,19 +414,38 @@ export function syncRemoteRun(
       });
     }
     onChange?.(rec.stepId, s);
+    o.tally?.set(rec.stepId, { status: s.status, error: s.error });
     if (s.status === 'completed' || s.status === 'cached') done++;
     if (s.status === 'failed' && !failed) failed = { stepId: rec.stepId, error: s.error ?? 'failed' };
+  }
+  let total = steps.length;
+  if (only && o.tally) {
+    done = 0;
+    total = o.total ?? total;
+    for (const [stepId, t] of o.tally) {
+      if (t.status === 'completed' || t.status === 'cached') done++;
+      if (t.status === 'failed' && !failed) failed = { stepId, error: t.error ?? 'failed' };
+    }
   }
   const run = runs.getRun(runId);
   if (failed) {
     if (run.status === 'running') runs.finishRun(runId, 'failed', `step '${failed.stepId}' failed: ${failed.error}`);
     return 'failed';
   }
-  if (done === steps.length) {
+  if (done === total) {
     if (run.status === 'running') runs.finishRun(runId, 'completed', null);
     return 'completed';
   }
   return 'running';
+}
+
+function knownStep(runs: RunStore, runId: string, stepId: string): StepRecord[] {
+  try {
+    return [runs.step(runId, stepId)];
+  } catch (e) {
+    if (e instanceof NotFoundError) return [];
+    throw e;
+  }
 }
 
 /** For `runs describe` / `runs list`: brings a remote run that is still going up to date from Redis. */

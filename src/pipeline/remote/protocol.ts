@@ -130,6 +130,31 @@ export async function readRunState(redis: RedisClient, runId: string): Promise<R
   return parseState(await redis.hgetall(runKey(runId)));
 }
 
+/**
+ * The states of some steps only, with the results of their earlier attempts (up to `attempts`):
+ * what a client following its run reads when it is told those steps ended, so that each read costs
+ * the same however many steps the run has. `meta` and `jobs` are left out.
+ */
+export async function readStepStates(
+  redis: RedisClient,
+  runId: string,
+  stepIds: readonly string[],
+  attempts: number,
+): Promise<RemoteRunState> {
+  const fields: string[] = [];
+  for (const id of stepIds) {
+    fields.push(`step:${id}`);
+    for (let n = 1; n < attempts; n++) fields.push(attemptField(id, n));
+  }
+  const values = fields.length === 0 ? [] : await redis.hmget(runKey(runId), ...fields);
+  const h: Record<string, string> = {};
+  fields.forEach((f, i) => {
+    const v = values[i];
+    if (typeof v === 'string') h[f] = v;
+  });
+  return parseState(h);
+}
+
 function parseJson(v: string): unknown {
   try {
     return JSON.parse(v) as unknown;
@@ -215,17 +240,28 @@ export interface QueueSource {
   queue(name: string): Promise<Queue>;
 }
 
-export async function addStepJob(queues: QueueSource, queueName: string, data: StepJobData): Promise<void> {
+function jobOptions(data: StepJobData) {
   const policy = retryPolicy(data.stack);
   const ttl = runTtlSeconds(data.stack);
-  const q = await queues.queue(queueName);
-  await q.add(data.stepId, data, {
+  return {
     jobId: jobId(data.runId, data.stepId),
     attempts: policy.attempts,
     backoff: { type: 'exponential', delay: policy.backoffMs },
     removeOnComplete: { age: ttl },
     removeOnFail: { age: ttl },
-  });
+  };
+}
+
+export async function addStepJob(queues: QueueSource, queueName: string, data: StepJobData): Promise<void> {
+  const q = await queues.queue(queueName);
+  await q.add(data.stepId, data, jobOptions(data));
+}
+
+/** Adds several step jobs to one queue in one round trip (BullMQ's addBulk). */
+export async function addStepJobs(queues: QueueSource, queueName: string, jobs: readonly StepJobData[]): Promise<void> {
+  if (jobs.length === 0) return;
+  const q = await queues.queue(queueName);
+  await q.addBulk(jobs.map((data) => ({ name: data.stepId, data, opts: jobOptions(data) })));
 }
 
 /** Queues opened on one connection, by name. */

@@ -13,9 +13,9 @@
  */
 import type { Job, Worker } from 'bullmq';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
-import { join, relative, resolve, isAbsolute } from 'node:path';
+import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { relative, resolve, isAbsolute } from 'node:path';
 import { ConfigError, KeystackError, SecretAccessDeniedError } from '../../errors.js';
 import { processMasker } from '../../support/masking.js';
 import type { SigningKey } from '../../support/signing.js';
@@ -59,6 +59,15 @@ import {
 import { loadBullmq, openRedis, redisError } from './redis.js';
 import { moduleHash, PAYLOAD_VERSION, type StackSnapshot, type StepJobData } from './snapshot.js';
 import { openRunArtifactStore, type RunArtifactStore } from './store.js';
+import {
+  buildSnapshotStore,
+  closeSnapshotStore,
+  KeptByKey,
+  moduleKey,
+  preloadArtifactSdks,
+  type LoadedPipeline,
+  type SnapshotStore,
+} from './worker-cache.js';
 
 export interface WorkerOptions {
   redisUrl: string;
@@ -114,9 +123,12 @@ export interface RemoteWorker {
 /** A worker keeps the stacks of this many recent runs (each with its secrets read once). */
 const RUNS_KEPT = 8;
 
+interface RunCaches {
+  stores: KeptByKey<SnapshotStore>;
+  modules: KeptByKey<LoadedPipeline>;
+}
+
 interface RunContext {
-  ks: Keystack;
-  dir: string;
   stack: StackRuntime;
   artifacts: RunArtifactStore;
   pipeline: Pipeline;
@@ -160,6 +172,15 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
   const announceTtl = announceTtlMs(env);
   const pins = { allowed, registered: (uuid: string) => own.store.componentById(uuid), env };
   const nonces: NonceRecord = openNonceRecord(nonceFile(own.configDir));
+  void preloadArtifactSdks([
+    ...allowed.filter((a) => a.type === 'artifact_store').map((a) => a.flavor),
+    ...own.store.listComponents('artifact_store').map((c) => c.flavor),
+  ]);
+  // Set up once per process, not per run (worker-cache.ts): the store a snapshot is installed in, the module.
+  const cache: RunCaches = {
+    stores: new KeptByKey<SnapshotStore>(RUNS_KEPT, closeSnapshotStore),
+    modules: new KeptByKey<LoadedPipeline>(RUNS_KEPT),
+  };
   const bullmq = await loadBullmq();
   // One connection for state and adding jobs (fails fast), one per BullMQ worker (blocking).
   const redis = await openRedis(o.redisUrl, { who, source, blocking: false });
@@ -171,7 +192,7 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
     const k = `${envelope.runId}:${envelope.snapshotHash}`;
     let ctx = runs.get(k);
     if (!ctx) {
-      ctx = buildRunContext(envelope, snapshot, { env, codeRoot, componentFlavors: o.componentFlavors });
+      ctx = buildRunContext(envelope, snapshot, { env, codeRoot, componentFlavors: o.componentFlavors, cache });
       // A failed build is not kept: the next attempt tries again (credentials may have been fixed).
       ctx.catch(() => runs.delete(k));
       runs.set(k, ctx);
@@ -363,6 +384,7 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
       await queues.close().catch(() => undefined);
       for (const ctx of runs.values()) await ctx.then(closeRunContext, () => undefined);
       runs.clear();
+      await cache.stores.clear();
       redis.disconnect();
       nonces.close();
       await own.close();
@@ -404,6 +426,7 @@ async function buildRunContext(
     env: Readonly<Record<string, string | undefined>>;
     codeRoot: string;
     componentFlavors: readonly ComponentFlavor[] | undefined;
+    cache: RunCaches;
   },
 ): Promise<RunContext> {
   const mod = envelope.module;
@@ -425,25 +448,21 @@ async function buildRunContext(
       },
     );
   }
-  const { pipeline } = await loadPipelineModule(file, mod.exportName);
-  const dir = mkdtempSync(join(tmpdir(), 'keystack-worker-'));
-  const ks = new Keystack({ configDir: dir, env: o.env, onWarning: () => undefined });
-  try {
-    const stackName = installSnapshot(ks, snapshot);
-    const stack = await StackRuntime.load(ks, { stack: stackName, componentFlavors: o.componentFlavors });
-    const artifacts = await openRunArtifactStore(stack.artifactStore, dir, o.env);
-    return { ks, dir, stack, artifacts, pipeline, nodes: pipeline.graph() };
-  } catch (e) {
-    await ks.close();
-    rmSync(dir, { recursive: true, force: true });
-    throw e;
-  }
+  const { pipeline, nodes } = await o.cache.modules.get(moduleKey(mod), async () => {
+    const { pipeline } = await loadPipelineModule(file, mod.exportName);
+    return { pipeline, nodes: pipeline.graph() };
+  });
+  const store = await o.cache.stores.get(envelope.snapshotHash, () =>
+    buildSnapshotStore(snapshot, o.env, installSnapshot),
+  );
+  // Per run: the stack's cache of secret values, so each secret is read once per run, not once per process.
+  const stack = await StackRuntime.load(store.ks, { stack: store.stackName, componentFlavors: o.componentFlavors });
+  const artifacts = await openRunArtifactStore(stack.artifactStore, store.dir, o.env);
+  return { stack, artifacts, pipeline, nodes };
 }
 
-async function closeRunContext(ctx: RunContext): Promise<void> {
-  await ctx.ks.close().catch(() => undefined);
-  rmSync(ctx.dir, { recursive: true, force: true });
-}
+/** A run's own context holds nothing to close: its store is the snapshot's, closed with the worker. */
+async function closeRunContext(_ctx: RunContext): Promise<void> {}
 
 /**
  * Puts the snapshot's components (with their ids: component-scoped secrets are keyed on them)
