@@ -2,6 +2,7 @@
  * Past runs and their steps, in two tables of the config store (which owns and migrates them),
  * so that a step process and the CLI see the same history, and cached outputs can be found again.
  */
+import type { AccessRecord } from '../core/provenance.js';
 import type Database from 'better-sqlite3';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -185,6 +186,8 @@ export class RunStore {
       durationMs: number;
       error?: string | undefined;
       cachedFrom?: string | undefined;
+      /** The step's secret accesses, stored with its status (provenance). */
+      records?: readonly AccessRecord[] | undefined;
     },
   ): void {
     this.#store.tx(() =>

@@ -8,6 +8,7 @@
  */
 import { ConfigError } from '../errors.js';
 import type { StackRuntime } from '../stack/runtime.js';
+import type { SecretsOption } from './access.js';
 
 /** What a step gets as its second argument. */
 export interface StepContext {
@@ -43,6 +44,8 @@ export interface StepOptions<I, O> {
    * the orchestrator's own workers. Needs a remote orchestrator (bullmq). @default none
    */
   stepOperator?: string;
+  /** The secrets the step reads: names, `name.key`, or '*' (every secret, warned). @default none */
+  secrets?: SecretsOption;
   run: (inputs: I, context: StepContext) => Promise<O> | O;
 }
 
@@ -54,6 +57,8 @@ export interface StepDefinition<I = Record<string, unknown>, O = unknown> {
   readonly usesContext: boolean;
   /** The step operator that runs it; undefined: the orchestrator does. */
   readonly stepOperator: string | undefined;
+  /** As given; parsed by parseDeclaration where the step runs. */
+  readonly secrets: SecretsOption | undefined;
   readonly run: (inputs: I, context: StepContext) => Promise<O> | O;
 }
 
@@ -106,6 +111,7 @@ export function step<I = Record<string, never>, O = unknown>(options: StepOption
     enableCache: options.enableCache,
     usesContext: options.run.length >= 2,
     stepOperator: options.stepOperator,
+    secrets: options.secrets,
     run: options.run,
   };
   const call = (inputs: Record<string, unknown> = {}): StepOutput<O> => {
