@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { ConfigError, KeystackError } from '../errors.js';
 import type { Keystack } from '../stack/client.js';
-import { StackRuntime } from '../stack/runtime.js';
+import type { StackRuntime } from '../stack/runtime.js';
 import type { AccessRecord } from '../core/provenance.js';
 import { openArtifactStore, type ArtifactStore, type CacheEntry, type StoredArtifact } from './artifacts.js';
 import {
@@ -69,20 +69,43 @@ export const inStepProcesses: StepLauncher = async (ks, step, options, started) 
     });
     const { broker, sink } = hostCapability(
       stack,
-      { runId: run.id, pipeline: run.pipeline, stepId: node.id, attempt: 1, worker: undefined, declaration: declarationOf(node.step) },
+      {
+        runId: run.id,
+        pipeline: run.pipeline,
+        stepId: node.id,
+        attempt: 1,
+        worker: undefined,
+        declaration: declarationOf(node.step),
+      },
       ks,
     );
-    const start = { runId: run.id, pipeline: run.pipeline, stepId: node.id, attempt: 1, module: options.module, inputs, stack: stackView(stack) };
+    const start = {
+      runId: run.id,
+      pipeline: run.pipeline,
+      stepId: node.id,
+      attempt: 1,
+      module: options.module,
+      inputs,
+      stack: stackView(stack),
+    };
     outcome = await runInChild(child, start, broker, timeout);
     records = sink.drain();
     if (outcome.ok) checkJson(outcome.value, `the output of step '${node.id}'`);
   } catch (e) {
-    outcome = { ok: false, error: e instanceof Error ? `${e instanceof KeystackError ? '' : `${e.name}: `}${e.message}` : String(e) };
+    outcome = {
+      ok: false,
+      error: e instanceof Error ? `${e instanceof KeystackError ? '' : `${e.name}: `}${e.message}` : String(e),
+    };
   }
   // What the user waited for includes starting the process.
   const durationMs = performance.now() - started;
   if (!outcome.ok) {
-    runs.finishStep(run.id, node.id, { status: 'failed', durationMs, error: stack.resolver.mask(outcome.error), records });
+    runs.finishStep(run.id, node.id, {
+      status: 'failed',
+      durationMs,
+      error: stack.resolver.mask(outcome.error),
+      records,
+    });
     return;
   }
   try {

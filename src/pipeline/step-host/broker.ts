@@ -32,11 +32,7 @@ export function createBroker(o: BrokerOptions): SecretBroker {
   let ended = false;
   const r = o.reader;
   const valid = (m: SecretRequest): boolean =>
-    !ended &&
-    sameText(m.token, token) &&
-    m.runId === r.runId &&
-    m.stepId === r.step &&
-    m.attempt === r.attempt;
+    !ended && sameText(m.token, token) && m.runId === r.runId && m.stepId === r.step && m.attempt === r.attempt;
   const deny = (m: SecretRequest): SecretReply => {
     o.sink.record({
       runId: r.runId,
@@ -82,7 +78,7 @@ export function createBroker(o: BrokerOptions): SecretBroker {
             name: secret.name,
             schema: secret.schema,
             values: secret.values,
-            ...(secret.types ? { types: secret.types as Record<string, string> } : {}),
+            ...(secret.types ? { types: secret.types } : {}),
           },
         };
       } catch (e) {

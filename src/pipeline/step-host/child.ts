@@ -40,7 +40,7 @@ export async function runStepChild(): Promise<'completed' | 'failed'> {
   const unmask = maskWrites([process.stdout, process.stderr]);
   let done: DoneMessage;
   try {
-    const value = await runStep(start, requester(start, send));
+    const value = await runStep(start, requester(start));
     checkJson(value, `the output of step '${start.stepId}'`);
     const text = JSON.stringify(value ?? null);
     for (let i = 0; i < text.length; i += OUTPUT_CHUNK_CHARS)
@@ -61,13 +61,14 @@ export async function runStepChild(): Promise<'completed' | 'failed'> {
 async function runStep(start: StartMessage, ask: Requester): Promise<unknown> {
   const { pipeline } = await loadPipelineModule(start.module.path, start.module.exportName);
   const node = pipeline.graph().find((n) => n.id === start.stepId);
-  if (!node) throw new Error(`pipeline '${pipeline.name}' in ${start.module.path} has no step '${start.stepId}' any more`);
+  if (!node)
+    throw new Error(`pipeline '${pipeline.name}' in ${start.module.path} has no step '${start.stepId}' any more`);
   const context: StepContext = childContext(start, node.step.name, ask);
   return (node.step.run as (i: unknown, c: StepContext) => unknown)(start.inputs, context);
 }
 
 /** Asks the parent for one secret with this step's capability. */
-function requester(start: StartMessage, send: NonNullable<typeof process.send>): Requester {
+function requester(start: StartMessage): Requester {
   let next = 0;
   const pending = new Map<number, (r: SecretReply) => void>();
   process.on('message', (m: unknown) => {
@@ -89,6 +90,7 @@ function requester(start: StartMessage, send: NonNullable<typeof process.send>):
         name,
         fresh,
       };
-      send(request);
+      // Looked up at each call: the step may wrap it, which gains it nothing (see broker.ts).
+      process.send?.(request);
     });
 }

@@ -48,7 +48,7 @@ function guardedManager(stepName: string, secrets: StepSecrets, name: string): u
     { name, get: (n: string, o?: GetOptions) => secrets.get(n, o) },
     {
       get(target, prop) {
-        if (prop in target) return Reflect.get(target, prop);
+        if (prop in target) return Reflect.get(target, prop) as unknown;
         if (typeof prop === 'symbol' || prop === 'then') return undefined;
         return () => {
           throw new SecretAccessDeniedError(stepName, `the secrets manager's ${prop}()`, '...');
@@ -67,7 +67,10 @@ function stackFor(start: StartMessage, stepName: string, secrets: StepSecrets): 
     hasSecretsManager: view.secretsManager !== undefined,
     get secretsManager(): unknown {
       if (!view.secretsManager)
-        throw new NotFoundError(`stack '${view.name}' has no secrets manager`, `Add one with \`keystack stack update ${view.name} -x NAME\`.`);
+        throw new NotFoundError(
+          `stack '${view.name}' has no secrets manager`,
+          `Add one with \`keystack stack update ${view.name} -x NAME\`.`,
+        );
       return guardedManager(stepName, secrets, view.secretsManager.name);
     },
     orchestrator: one('orchestrator'),
@@ -95,7 +98,9 @@ function componentFor(c: ComponentView, secrets: StepSecrets): ChildComponent {
     if (!ref) return v;
     const s = await secrets.get(ref.name);
     if (!Object.hasOwn(s.values, ref.key))
-      throw new NotFoundError(`the reference in field '${field}' of ${c.name} names key '${ref.key}', which '${ref.name}' does not have (or the step did not declare)`);
+      throw new NotFoundError(
+        `the reference in field '${field}' of ${c.name} names key '${ref.key}', which '${ref.name}' does not have (or the step did not declare)`,
+      );
     return s.values[ref.key];
   };
   return {
@@ -106,7 +111,9 @@ function componentFor(c: ComponentView, secrets: StepSecrets): ChildComponent {
     get,
     async getString(field) {
       const v = await get(field);
-      return v === undefined || v === null || v === '' ? undefined : String(v as string | number | boolean);
+      if (v === undefined || v === null || v === '') return undefined;
+      // eslint-disable-next-line @typescript-eslint/no-base-to-string -- config fields hold scalars
+      return String(v);
     },
   };
 }

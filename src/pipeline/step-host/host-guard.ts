@@ -96,8 +96,7 @@ function componentView(c: ResolvedComponent): ComponentView {
   const fields = c.flavor.config;
   for (const [k, f] of Object.entries(fields)) if (f.default !== undefined) config[k] = f.default;
   for (const [k, v] of Object.entries(c.record.config)) config[k] = v;
-  for (const k of Object.keys(config))
-    if (fields[k]?.sensitive && !isReference(config[k])) delete config[k];
+  for (const k of Object.keys(config)) if (fields[k]?.sensitive && !isReference(config[k])) delete config[k];
   return { type: c.type, name: c.name, flavor: c.flavor.name, config };
 }
 

@@ -33,10 +33,7 @@ export interface StepChild {
   readonly failure: () => string | undefined;
 }
 
-export function spawnStepChild(
-  spawn: typeof import('node:child_process').spawn,
-  o: SpawnOptions,
-): StepChild {
+export function spawnStepChild(spawn: typeof import('node:child_process').spawn, o: SpawnOptions): StepChild {
   const { launcher } = o;
   const args =
     launcher.command === process.execPath
