@@ -57,6 +57,8 @@ export interface StepResult {
   startedAt?: string | undefined;
   /** Masked on the worker before it was signed. */
   error?: string | undefined;
+  /** How the worker ran the step: in a step child (`process`) or in its own process (`none`). */
+  isolation?: 'process' | 'none' | undefined;
 }
 
 const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

@@ -24,7 +24,11 @@ import type { SingleComponentType } from '../../stack/config-store.js';
 import type { ComponentFlavor } from '../../stack/components.js';
 import { StackRuntime } from '../../stack/runtime.js';
 import { loadPipelineModule } from '../module.js';
-import { computeCacheKey } from '../run-common.js';
+import { computeCacheKey, type WorkerLauncher } from '../run-common.js';
+import { defaultWorker } from '../local-runner.js';
+import { scrubbedEnv } from '../step-host/env.js';
+import type { StepUser } from '../step-host/parent.js';
+import { StepChildError, stepHost, workerCredentialVariables, type StepHost } from './step-host.js';
 import { cacheEnabled, checkJson, type Pipeline, type StepContext, type StepNode } from '../step.js';
 import type { StoredArtifact } from '../artifacts.js';
 import {
@@ -92,6 +96,16 @@ export interface WorkerOptions {
    */
   allowManagers?: readonly string[] | undefined;
   allowArtifactStores?: readonly string[] | undefined;
+  /**
+   * `process`: each step runs in a fresh step child without credentials, which reads its declared
+   * secrets through this worker (the next child is started while a step runs). `none`: steps run
+   * in the worker process, for trusted code only. @default 'process'
+   */
+  isolation?: 'process' | 'none' | undefined;
+  /** How to start step children. @default the keystack CLI the pipeline module resolves */
+  stepLauncher?: WorkerLauncher | undefined;
+  /** A worker running as root starts step children as this user (checked by the caller). */
+  stepUser?: StepUser | undefined;
 }
 
 export interface RemoteWorker {
@@ -104,6 +118,10 @@ export interface RemoteWorker {
 const RUNS_KEPT = 8;
 
 interface RunContext {
+  /** The worker's config dir and environment, for the provenance key. */
+  own: { configDir: string; env: Readonly<Record<string, string | undefined>> };
+  /** The module file in the code root, for step children. */
+  module: { path: string; exportName: string };
   ks: Keystack;
   dir: string;
   stack: StackRuntime;
@@ -142,6 +160,15 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
   const key: SigningKey = ownKey(own.configDir, 'worker');
   const pins = { allowed, registered: (uuid: string) => own.store.componentById(uuid), env };
   const nonces: NonceRecord = openNonceRecord(nonceFile(own.configDir));
+  const isolation = o.isolation ?? 'process';
+  const host: StepHost | undefined =
+    isolation === 'process'
+      ? await stepHost({
+          launcher: o.stepLauncher ?? defaultWorker(join(codeRoot, 'noop.js')),
+          env: scrubbedEnv({ ...process.env, ...env }, workerCredentialVariables(own, allowed)),
+          user: o.stepUser,
+        })
+      : undefined;
   const bullmq = await loadBullmq();
   // One connection for state and adding jobs (fails fast), one per BullMQ worker (blocking).
   const redis = await openRedis(o.redisUrl, { who, source, blocking: false });
@@ -153,7 +180,7 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
     const k = `${envelope.runId}:${envelope.snapshotHash}`;
     let ctx = runs.get(k);
     if (!ctx) {
-      ctx = buildRunContext(envelope, snapshot, { env, codeRoot, componentFlavors: o.componentFlavors });
+      ctx = buildRunContext(envelope, snapshot, { env, codeRoot, componentFlavors: o.componentFlavors, own });
       // A failed build is not kept: the next attempt tries again (credentials may have been fixed).
       ctx.catch(() => runs.delete(k));
       runs.set(k, ctx);
@@ -167,7 +194,7 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
   };
 
   const sign = (envelope: JobEnvelope, r: Omit<StepResult, 'runId' | 'stepId' | 'worker'>) =>
-    signResult(key, { runId: envelope.runId, stepId: envelope.step.id, worker: id, ...r });
+    signResult(key, { runId: envelope.runId, stepId: envelope.step.id, worker: id, isolation, ...r });
 
   // Snapshots already checked against a signed hash: a later step of the run is not hashed again,
   // and its job's own copy of the snapshot is not even read.
@@ -241,7 +268,7 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
       // Before anything is built from the stack, and so before any request goes anywhere.
       await checkJobStack(data.stack, pins, o.componentFlavors);
       ctx = await runContext(envelope, data.stack);
-      const result = await runOne(ctx, envelope, policy.timeoutSeconds);
+      const result = await runOne(ctx, envelope, policy.timeoutSeconds, { host, worker: id, attempt });
       const final = { ...result, attempts: attempt, startedAt, durationMs: performance.now() - started };
       const after = await finishStepState(redis, runId, stepId, sign(envelope, final));
       log(`${runId.slice(0, 8)} ${stepId}: ${final.status} in ${Math.round(final.durationMs)} ms`);
@@ -289,6 +316,7 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
     await Promise.all(workers.map((w) => w.waitUntilReady()));
   } catch (e) {
     await Promise.all(workers.map((w) => w.close(true).catch(() => undefined)));
+    host?.close();
     await queues.close().catch(() => undefined);
     redis.disconnect();
     nonces.close();
@@ -300,12 +328,18 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
       ? `${pins.allowed.length} allowed location${pins.allowed.length === 1 ? '' : 's'}`
       : 'its own registered components only';
   log(
+    isolation === 'none'
+      ? `worker ${id}: --isolation none: steps run inside this worker process, with its credentials within reach; for trusted code only`
+      : `worker ${id}: steps run in step children without credentials${o.stepUser ? ` as user ${o.stepUser.name}` : ' as this user (same-user isolation: a step can still read files this user can)'}`,
+  );
+  log(
     `worker ${id} serving ${o.queues.map((q) => `'${q}'`).join(', ')} (code root ${codeRoot}; key ${key.id}; trusts ${trustedClients.size} client key${trustedClients.size === 1 ? '' : 's'}; credentials go to ${pinning})`,
   );
   return {
     id,
     async close() {
       await Promise.all(workers.map((w) => w.close()));
+      host?.close();
       await queues.close().catch(() => undefined);
       for (const ctx of runs.values()) await ctx.then(closeRunContext, () => undefined);
       runs.clear();
@@ -330,7 +364,12 @@ class ReplayedJobError extends JobRefusedError {
 
 /** Either way, the message is masked against every value this process has read. */
 function maskedMessage(e: unknown, ctx: RunContext | undefined): string {
-  const raw = e instanceof Error ? `${e instanceof KeystackError ? '' : `${e.name}: `}${e.message}` : String(e);
+  const raw =
+    e instanceof StepChildError
+      ? e.message
+      : e instanceof Error
+        ? `${e instanceof KeystackError ? '' : `${e.name}: `}${e.message}`
+        : String(e);
   return ctx ? ctx.stack.resolver.mask(raw) : processMasker.mask(raw);
 }
 
@@ -350,6 +389,7 @@ async function buildRunContext(
     env: Readonly<Record<string, string | undefined>>;
     codeRoot: string;
     componentFlavors: readonly ComponentFlavor[] | undefined;
+    own: Keystack;
   },
 ): Promise<RunContext> {
   const mod = envelope.module;
@@ -378,7 +418,17 @@ async function buildRunContext(
     const stackName = installSnapshot(ks, snapshot);
     const stack = await StackRuntime.load(ks, { stack: stackName, componentFlavors: o.componentFlavors });
     const artifacts = await openRunArtifactStore(stack.artifactStore, dir, o.env);
-    return { ks, dir, stack, artifacts, pipeline, nodes: pipeline.graph() };
+    const own = { configDir: o.own.configDir, env: o.env };
+    return {
+      own,
+      module: { path: file, exportName: mod.exportName },
+      ks,
+      dir,
+      stack,
+      artifacts,
+      pipeline,
+      nodes: pipeline.graph(),
+    };
   } catch (e) {
     await ks.close();
     rmSync(dir, { recursive: true, force: true });
@@ -429,6 +479,7 @@ async function runOne(
   ctx: RunContext,
   envelope: JobEnvelope,
   timeoutSeconds: number,
+  how: { host: StepHost | undefined; worker: string; attempt: number },
 ): Promise<Omit<StepResult, 'runId' | 'stepId' | 'worker'>> {
   const stepId = envelope.step.id;
   const node = ctx.nodes.find((n) => n.id === stepId);
@@ -454,15 +505,22 @@ async function runOne(
       }
     }
   }
-  const context: StepContext = {
-    stack: ctx.stack,
-    stepName: node.step.name,
-    stepId: node.id,
-    runId: envelope.runId,
-    pipelineName: envelope.pipeline,
-  };
-  const running = Promise.resolve((node.step.run as (i: unknown, c: StepContext) => unknown)(inputs, context));
-  const value = timeoutSeconds > 0 ? await withTimeout(running, timeoutSeconds) : await running;
+  let value: unknown;
+  if (how.host) {
+    // The records go with the signed result once the result carries them (remote provenance).
+    const { value: v } = await how.host.run(ctx, envelope, node, inputs, timeoutSeconds, how);
+    value = v;
+  } else {
+    const context: StepContext = {
+      stack: ctx.stack,
+      stepName: node.step.name,
+      stepId: node.id,
+      runId: envelope.runId,
+      pipelineName: envelope.pipeline,
+    };
+    const running = Promise.resolve((node.step.run as (i: unknown, c: StepContext) => unknown)(inputs, context));
+    value = timeoutSeconds > 0 ? await withTimeout(running, timeoutSeconds) : await running;
+  }
   checkJson(value, `the output of step '${node.id}'`);
   // One name per step and run: a step run again after its worker died overwrites, never adds.
   const output: StoredArtifact = await ctx.artifacts.write(outputUri, value);

@@ -11,6 +11,7 @@ import { isDone, isOutputChunk, isSecretRequest, type StartMessage } from './pro
 
 /** Who the child runs as (--step-user); undefined: the parent's user. */
 export interface StepUser {
+  name: string;
   uid: number;
   gid: number;
   home: string;
