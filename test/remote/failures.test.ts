@@ -20,7 +20,7 @@ const { workers, fixture } = remoteTestScope();
 const FLAKY = `
 import { pipeline, step } from '{{LIB}}';
 const first = step({ name: 'first', run: async () => 1 });
-const flaky = step({ name: 'flaky', run: async ({ x }, ctx) => {
+const flaky = step({ name: 'flaky', secrets: ['cpu_creds'], run: async ({ x }, ctx) => {
   const s = await ctx.stack.secretsManager.get('cpu_creds');
   throw new Error('the service refused token ' + s.values.token + ' for input ' + x);
 } });
@@ -30,7 +30,7 @@ export default pipeline('flaky', () => after({ y: flaky({ x: first() }) }));
 
 const ONE_STEP = `
 import { pipeline, step } from '{{LIB}}';
-const only = step({ name: 'only', run: async (_i, ctx) => (await ctx.stack.secretsManager.get('cpu_creds')).values.token.length });
+const only = step({ name: 'only', secrets: ['cpu_creds'], run: async (_i, ctx) => (await ctx.stack.secretsManager.get('cpu_creds')).values.token.length });
 export default pipeline('one_step', () => only());
 `;
 

@@ -115,12 +115,12 @@ import { pipeline, step } from '{{LIB}}';
 const load = step({ name: 'load', run: async () => [1, 2, 3, 4] });
 const square = step({ name: 'square', run: async ({ xs }) => xs.map((x) => x * x) });
 const cube = step({ name: 'cube', run: async ({ xs }) => xs.map((x) => x ** 3) });
-const embed = step({ name: 'embed', stepOperator: 'gpu', run: async ({ xs }, ctx) => {
+const embed = step({ name: 'embed', stepOperator: 'gpu', secrets: ['gpu_creds'], run: async ({ xs }, ctx) => {
   const s = await ctx.stack.secretsManager.get('gpu_creds');
   return { dims: xs.length * 2, tokenOk: s.values.token.startsWith('gpu-') };
 } });
 const join = step({ name: 'join', run: async ({ a, b, e }) => ({ sum: [...a, ...b].reduce((s, x) => s + x, 0), dims: e.dims }) });
-const train = step({ name: 'train', run: async ({ j }, ctx) => {
+const train = step({ name: 'train', secrets: ['cpu_creds'], run: async ({ j }, ctx) => {
   const s = await ctx.stack.secretsManager.get('cpu_creds');
   return { model: j.sum * j.dims, tokenOk: s.values.token.startsWith('cpu-') };
 } });

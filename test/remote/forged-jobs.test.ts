@@ -77,7 +77,7 @@ afterAll(() => redis.disconnect());
 const MARKS = (marks: string, out: string) => `
 import { appendFileSync } from 'node:fs';
 import { pipeline, step } from '{{LIB}}';
-const mark = step({ name: 'mark', enableCache: false, run: async (_inputs, ctx) => {
+const mark = step({ name: 'mark', enableCache: false, secrets: ['cpu_creds'], run: async (_inputs, ctx) => {
   await ctx.stack.secretsManager.get('cpu_creds');
   appendFileSync(${JSON.stringify(marks)}, ctx.runId + '\\n');
   return ${JSON.stringify(out)};

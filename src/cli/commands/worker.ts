@@ -32,7 +32,7 @@ export default defineCommand({
     '',
     "Each step result is signed with this worker's key (`keystack keys show-public --role worker`); the client records only results signed by a worker key it trusts.",
     '',
-    'Where steps run (--isolation): `process` (the default) runs each step in a fresh step child, started while the previous step runs. Its environment is scrubbed of backend credentials, and it reads only its declared secrets, through a capability for its run, step and attempt that this worker answers with its own credentials. Through keystack, that capability is the only path; but a step child runs as the same user, so a step that deliberately reads that user\'s files (the local key file, config.db, ~/.aws/credentials, ~/.vault-token) can reach what the user can. Containment of hostile step code needs --step-user: a worker started as root runs step children as that user, who cannot read this worker\'s config dir, keys or credential files. `none` runs steps inside the worker process, with its credentials in reach: for trusted code only; it is printed at start and recorded in each step result.',
+    "Where steps run (--isolation): `process` (the default) runs each step in a fresh step child, started while the previous step runs. Its environment is scrubbed of backend credentials, and it reads only its declared secrets, through a capability for its run, step and attempt that this worker answers with its own credentials. Through keystack, that capability is the only path; but a step child runs as the same user, so a step that deliberately reads that user's files (the local key file, config.db, ~/.aws/credentials, ~/.vault-token) can reach what the user can. Containment of hostile step code needs --step-user: a worker started as root runs step children as that user, who cannot read this worker's config dir, keys or credential files. `none` runs steps inside the worker process, with its credentials in reach: for trusted code only; it is printed at start and recorded in each step result.",
     '',
     "Not prevented: whoever can write to Redis can still delete, delay or reorder jobs, and replay a signed step to another worker of its queue before the run's deadline; whoever can read it sees the stack configs (references as text), step parameters and output URIs, never a value read from a secrets manager. See docs/remote-stacks.md.",
   ].join('\n'),
@@ -80,7 +80,7 @@ export default defineCommand({
     {
       flags: '--step-user <name>',
       description:
-        'run step children as this user (the worker must run as root): contains hostile step code, which then cannot read this worker\'s files',
+        "run step children as this user (the worker must run as root): contains hostile step code, which then cannot read this worker's files",
     },
   ],
   examples: [

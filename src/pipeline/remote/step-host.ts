@@ -67,7 +67,15 @@ export async function stepHost(o: {
       };
       const outcome = await runInChild(child, start, broker, timeoutSeconds);
       const records = sink.drain();
-      if (!outcome.ok) throw new StepChildError(outcome.error);
+      if (!outcome.ok) {
+        // Worded as the in-process timeout is, so that both modes report it alike.
+        throw new StepChildError(
+          outcome.timedOut === true
+            ? `Error: timed out after ${timeoutSeconds} s (step_timeout_seconds)`
+            : outcome.error,
+          outcome.code,
+        );
+      }
       return { value: outcome.value, records };
     },
     close: () => pool.close(),
@@ -76,8 +84,11 @@ export async function stepHost(o: {
 
 /** The step failed in its child; the message is already masked. */
 export class StepChildError extends Error {
-  constructor(message: string) {
+  /** The keystack error code the step failed with, if any. */
+  readonly code: string | undefined;
+  constructor(message: string, code?: string) {
     super(message);
+    this.code = code;
     this.name = 'Error';
     this.stack = `Error: ${message}`;
   }

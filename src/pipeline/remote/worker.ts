@@ -164,7 +164,7 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
   const host: StepHost | undefined =
     isolation === 'process'
       ? await stepHost({
-          launcher: o.stepLauncher ?? defaultWorker(join(codeRoot, 'noop.js')),
+          launcher: o.stepLauncher ?? stepLauncherFor(codeRoot),
           env: scrubbedEnv({ ...process.env, ...env }, workerCredentialVariables(own, allowed)),
           user: o.stepUser,
         })
@@ -350,6 +350,15 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
   };
 }
 
+/** The keystack CLI the code root's modules import, else the one this process runs from. */
+function stepLauncherFor(codeRoot: string): WorkerLauncher {
+  try {
+    return defaultWorker(join(codeRoot, 'noop.js'));
+  } catch {
+    return defaultWorker(undefined);
+  }
+}
+
 /**
  * A signed job this worker has already run this attempt of. Not final: BullMQ may try the next
  * attempt, which is a new nonce, within the number of attempts the client signed.
@@ -375,7 +384,10 @@ function maskedMessage(e: unknown, ctx: RunContext | undefined): string {
 
 /** Retrying cannot help: the worker's code or setup is wrong, not the step's luck. */
 function isUnrecoverable(e: unknown): boolean {
-  return e instanceof CodeMismatchError || e instanceof ConfigError;
+  // In a step child, a ConfigError (missing credentials, say) arrives as its code.
+  return (
+    e instanceof CodeMismatchError || e instanceof ConfigError || (e instanceof StepChildError && e.code === 'config')
+  );
 }
 
 export class CodeMismatchError extends ConfigError {}

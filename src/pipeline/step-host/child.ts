@@ -48,7 +48,12 @@ export async function runStepChild(): Promise<'completed' | 'failed'> {
     done = { kind: 'keystack.step.done', ok: true };
   } catch (e) {
     const message = e instanceof Error ? `${isKeystackError(e) ? '' : `${e.name}: `}${e.message}` : String(e);
-    done = { kind: 'keystack.step.done', ok: false, error: processMasker.mask(message) };
+    done = {
+      kind: 'keystack.step.done',
+      ok: false,
+      error: processMasker.mask(message),
+      ...(isKeystackError(e) ? { code: e.code } : {}),
+    };
   } finally {
     unmask();
   }

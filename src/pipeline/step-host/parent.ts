@@ -57,7 +57,9 @@ export function spawnStepChild(spawn: typeof import('node:child_process').spawn,
   return { process: child, failure: () => failure };
 }
 
-export type StepOutcome = { ok: true; value: unknown } | { ok: false; error: string };
+export type StepOutcome =
+  | { ok: true; value: unknown }
+  | { ok: false; error: string; timedOut?: boolean; code?: string | undefined };
 
 /**
  * Runs one step in `child` and waits for its end. Never throws for a failure of the step or the
@@ -74,7 +76,7 @@ export async function runInChild(
   if (early !== undefined) return { ok: false, error: early };
   return new Promise<StepOutcome>((resolve) => {
     const chunks: string[] = [];
-    let done: { ok: boolean; error?: string | undefined } | undefined;
+    let done: { ok: boolean; error?: string | undefined; code?: string | undefined } | undefined;
     let timedOut = false;
     const timer =
       timeoutSeconds > 0
@@ -89,7 +91,7 @@ export async function runInChild(
           if (proc.connected) proc.send(reply, () => undefined);
         });
       } else if (isOutputChunk(m)) chunks.push(m.text);
-      else if (isDone(m)) done = { ok: m.ok, error: m.error };
+      else if (isDone(m)) done = { ok: m.ok, error: m.error, code: m.code };
     });
     let finished = false;
     const finish = (outcome: StepOutcome) => {
@@ -108,8 +110,9 @@ export async function runInChild(
         } catch {
           finish({ ok: false, error: 'the step process sent an output that is not JSON' });
         }
-      } else if (done) finish({ ok: false, error: processMasker.mask(done.error ?? 'the step failed') });
-      else if (timedOut) finish({ ok: false, error: `timed out after ${timeoutSeconds} s` });
+      } else if (done)
+        finish({ ok: false, error: processMasker.mask(done.error ?? 'the step failed'), code: done.code });
+      else if (timedOut) finish({ ok: false, error: `timed out after ${timeoutSeconds} s`, timedOut: true });
       else finish({ ok: false, error: child.failure() ?? `the step process exited with ${signal ?? `code ${code}`}` });
     });
     const message: StartMessage = {

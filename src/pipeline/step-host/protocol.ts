@@ -68,6 +68,8 @@ export interface DoneMessage {
   ok: boolean;
   /** Masked in the child, and again by the parent. */
   error?: string;
+  /** A keystack error's code (`config` is not retried on workers). */
+  code?: string;
 }
 
 export const OUTPUT_CHUNK_CHARS = 256 * 1024;
@@ -99,7 +101,8 @@ export function isDone(m: unknown): m is DoneMessage {
     isObject(m) &&
     m['kind'] === 'keystack.step.done' &&
     typeof m['ok'] === 'boolean' &&
-    (m['error'] === undefined || typeof m['error'] === 'string')
+    (m['error'] === undefined || typeof m['error'] === 'string') &&
+    (m['code'] === undefined || typeof m['code'] === 'string')
   );
 }
 

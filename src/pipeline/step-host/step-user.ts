@@ -27,9 +27,13 @@ export function resolveStepUser(name: string): StepUser {
   const uid = Number(fields[2]);
   const gid = Number(fields[3]);
   if (fields.length < 4 || !Number.isInteger(uid) || !Number.isInteger(gid)) {
-    throw new UsageError(`--step-user: there is no user '${name}' on this machine`, `Create it first, e.g. \`useradd --system --no-create-home ${name}\`.`);
+    throw new UsageError(
+      `--step-user: there is no user '${name}' on this machine`,
+      `Create it first, e.g. \`useradd --system --no-create-home ${name}\`.`,
+    );
   }
-  if (uid === 0) throw new UsageError(`--step-user ${name} is root, which contains nothing`, 'Name an unprivileged user.');
+  if (uid === 0)
+    throw new UsageError(`--step-user ${name} is root, which contains nothing`, 'Name an unprivileged user.');
   const home = mkdtempSync(join(tmpdir(), `keystack-step-${name}-`));
   chownSync(home, uid, gid);
   return { name, uid, gid, home };
