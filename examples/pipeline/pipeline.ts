@@ -16,6 +16,7 @@ interface Dataset {
 /** Pretends to call a data API; the token never leaves the step. */
 const fetchData = step({
   name: 'fetch_data',
+  secrets: ['data_api'],
   // Takes the context, so caching is off by default; the data API is cheap to call again.
   run: async ({ rows }: { rows: number }, context): Promise<Dataset> => {
     const api = await context.stack.secretsManager.get('data_api');

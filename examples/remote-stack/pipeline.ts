@@ -19,6 +19,7 @@ interface Dataset {
 /** Pretends to call a data API; the token never leaves the step. */
 const fetchData = step({
   name: 'fetch_data',
+  secrets: ['data_api'],
   run: async ({ rows }: { rows: number }, context): Promise<Dataset> => {
     const api = await context.stack.secretsManager.get('data_api');
     if (!api.values['token']) throw new Error('secret data_api has no token');
@@ -37,6 +38,7 @@ const features = step({
 const embed = step({
   name: 'embed',
   stepOperator: 'gpu',
+  secrets: ['gpu_license'],
   run: async ({ data }: { data: Dataset }, context) => {
     const licence = await context.stack.secretsManager.get('gpu_license');
     if (!licence.values['key']) throw new Error('secret gpu_license has no key');
