@@ -245,7 +245,8 @@ if (only('provenance')) {
     timeout: 900_000,
   });
   if (r.status === 0) process.stdout.write(r.stdout);
-  else console.log(`\n(bench/provenance.ts could not run: exit ${r.status}: ${(r.stderr || '').trim().split('\n')[0]})`);
+  else
+    console.log(`\n(bench/provenance.ts could not run: exit ${r.status}: ${(r.stderr || '').trim().split('\n')[0]})`);
 }
 
 if (only('mask-stream')) {

@@ -14,7 +14,6 @@ import { ChildStartError } from './child-error.js';
 import { mount, TABLE } from './table.js';
 import { VERSION } from './version.js';
 
-
 /**
  * The process's streams, or others for running a command in-process (tests): `stdin` is then
  * what the command reads as standard input, and the command is never interactive.
