@@ -147,6 +147,12 @@ export interface FlavorCapabilities {
    * name can both report success (the last one's values stay). @default true
    */
   atomicCreate?: boolean;
+  /**
+   * False where the backend keeps versions but cannot make one of them unreadable (aws: a version
+   * stays readable by its VersionId until AWS deletes it), so `retireVersion` is `unsupported`.
+   * @default true
+   */
+  retireVersions?: boolean;
 }
 
 export interface FlavorDefinition<C = Record<string, unknown>> {

@@ -2,16 +2,15 @@
  * aws's versions (DESIGN §16): Secrets Manager keeps VersionIds, and moves the AWSCURRENT and
  * AWSPREVIOUS stages on each write. keystack lists them with ListSecretVersionIds (one call per
  * 100 versions, deprecated ones included, since they stay readable by id), reads one with
- * GetSecretValue (one call, by VersionId or by stage for `current` / `previous`), and retires one by
- * taking its AWSPREVIOUS stage away (one UpdateSecretVersionStage). AWS then drops the unlabelled
- * version on its own schedule; until it does, it stays readable by its id.
+ * GetSecretValue (one call, by VersionId or by stage for `current` / `previous`). It cannot retire
+ * one: AWS has no way to make a single version unreadable (`capabilities.retireVersions` is false).
  */
 import type * as Sdk from '@aws-sdk/client-secrets-manager';
 import { UnsupportedOperationError } from '../errors.js';
 import { allPages } from '../core/kit.js';
 import type { BackendVersion, Connection, FlavorContext, SecretsBackend, StoredVersion } from '../core/types.js';
 import { decode, unconfirmed } from './aws-answers.js';
-import { errorName, type AwsClient } from './aws-client.js';
+import type { AwsClient } from './aws-client.js';
 
 const CURRENT = 'AWSCURRENT';
 const PREVIOUS = 'AWSPREVIOUS';
@@ -87,33 +86,17 @@ export function awsVersions(
     };
   };
 
-  const retireVersion = async (name: string, version: string): Promise<boolean> => {
-    try {
-      const out = await conn.orNull('retire', name, ({ sdk, client }) =>
-        client.send(
-          new sdk.UpdateSecretVersionStageCommand({
-            SecretId: full(name),
-            VersionStage: PREVIOUS,
-            RemoveFromVersionId: version,
-          }),
-        ),
-      );
-      return out !== null;
-    } catch (e) {
-      // The version does not carry AWSPREVIOUS: it is absent, current, or already unlabelled.
-      if (errorName(e) !== 'InvalidParameterException') throw e;
-    }
-    const found = (await versions(name))?.find((v) => v.id === version);
-    if (!found) return false;
-    if (found.labels.includes(CURRENT))
-      throw new UnsupportedOperationError(
+  // Taking AWSPREVIOUS away would not do it: a version without stages stays readable by its id,
+  // and keystack's `previous` would still name it. Claiming a retire that is not one is worse.
+  const retireVersion = (name: string, version: string): Promise<boolean> =>
+    Promise.reject(
+      new UnsupportedOperationError(
         'aws',
         `retire version ${version} of '${name}'`,
-        'it is the current version (AWSCURRENT)',
-        `Write a new version first (\`keystack secret update ${name} …\`); the old one then becomes AWSPREVIOUS.`,
-      );
-    return true;
-  };
+        'Secrets Manager cannot make one version unreadable (a version stays readable by its VersionId until AWS deletes it)',
+        'To stop an old value working, revoke or rotate it where it was issued; AWS drops versions without staging labels on its own schedule.',
+      ),
+    );
 
   return { versions, getVersion, retireVersion };
 }

@@ -32,6 +32,7 @@ export default defineFlavor<AwsFlavorOptions, AwsClient>({
   },
   // AWS's SecretString limit; moto does not enforce it, so the core checks it.
   maxContentBytes: 65536,
+  capabilities: { readValues: true, retireVersions: false },
   dependencies: { '@aws-sdk/client-secrets-manager': '3.1164.0' },
   locationFields: ['region_name', 'endpoint_url'],
   // Which of a worker's own credentials is used: a job may not pick another.
@@ -77,8 +78,10 @@ function awsOperations(conn: Connection<AwsClient>, ctx: FlavorContext<AwsFlavor
   /** The secret and its version id (AWSCURRENT); null when absent or pending deletion. */
   const readVersioned = async (name: string): Promise<{ secret: StoredSecret; version: string | undefined } | null> => {
     // A secret inside its recovery window answers InvalidRequestException: it reads as absent.
+    // AWSCURRENT is AWS's default; named, because moto otherwise answers with the last version
+    // written, even after its AWSCURRENT stage was moved (aws-cas.ts moves it back on a conflict).
     const out = await conn.orNull('get', name, ({ sdk, client }) =>
-      client.send(new sdk.GetSecretValueCommand({ SecretId: names.full(name) })),
+      client.send(new sdk.GetSecretValueCommand({ SecretId: names.full(name), VersionStage: 'AWSCURRENT' })),
     );
     if (!out) return null;
     if (out.ARN === undefined && out.Name === undefined)
@@ -178,6 +181,18 @@ function awsOperations(conn: Connection<AwsClient>, ctx: FlavorContext<AwsFlavor
           describe: (n) => described('update', n),
           written: (n, out) => written(n, secret.schema, out),
           put: (n, token) => put(n, secret, token),
+          moveStage: async (n, VersionStage, MoveToVersionId, RemoveFromVersionId) => {
+            await conn.call('update', n, ({ sdk, client }) =>
+              client.send(
+                new sdk.UpdateSecretVersionStageCommand({
+                  SecretId: names.full(n),
+                  VersionStage,
+                  MoveToVersionId,
+                  RemoveFromVersionId,
+                }),
+              ),
+            );
+          },
         },
         name,
         version,

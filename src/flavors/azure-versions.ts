@@ -13,7 +13,7 @@
  */
 import type { SecretClient, SecretProperties } from '@azure/keyvault-secrets';
 import { decodeOrFail } from '../core/kit.js';
-import { backendFailure } from '../support/scrub.js';
+import { NotFoundError } from '../errors.js';
 import { httpStatus as _status } from '../support/http.js';
 import type { BackendVersion, Connection, SecretsBackend, StoredVersion } from '../core/types.js';
 import type { ScopeContext } from '../secrets/scope.js';
@@ -80,7 +80,7 @@ export function azureVersionOps({ conn, scope, vaultName }: AzureVersionsNeeds):
         try {
           return await c.getSecret(full, target ? { version: target } : {});
         } catch (e) {
-          if (_status(e) === 403 && _inner(e) === 'SecretDisabled') throw retired(name, full, target || 'current', e);
+          if (_status(e) === 403 && _inner(e) === 'SecretDisabled') throw retired(name, full, target || 'current');
           throw e;
         }
       });
@@ -135,11 +135,10 @@ function ordered(all: SecretProperties[], baseTag: string): SecretProperties[] {
   return [...all].sort((a, b) => time(b) - time(a) || depthOf(b) - depthOf(a));
 }
 
-function retired(name: string, full: string, version: string, e: unknown): Error {
-  return backendFailure(
-    { flavor: FLAVOR_NAME, operation: 'get', secretName: name },
-    e,
-    `version ${version} of the vault secret is disabled (retired): Key Vault answers 403 SecretDisabled`,
+/** Retired is absent to readers (DESIGN §16: `not_found`), with the way back that azure keeps. */
+function retired(name: string, full: string, version: string): Error {
+  return new NotFoundError(
+    `version ${version} of secret '${name}' was retired: the vault secret version is disabled (Key Vault answers 403 SecretDisabled)`,
     `Enable it again with: az keyvault secret set-attributes --vault-name <vault> --name ${full} --version ${version} --enabled true`,
   );
 }

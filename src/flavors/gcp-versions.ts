@@ -8,7 +8,7 @@
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import type { protos } from '@google-cloud/secret-manager';
 import { allPages, decodeOrFail } from '../core/kit.js';
-import { backendFailure } from '../support/scrub.js';
+import { NotFoundError } from '../errors.js';
 import type { BackendVersion, SecretsBackend, StoredVersion } from '../core/types.js';
 import { payloadText } from './gcp-cas.js';
 import { GrpcCode as G, grpcCode as _code } from './shared/grpc.js';
@@ -86,7 +86,7 @@ export function gcpVersionOps(s: GcpVersionsNeeds): VersionOps {
     } catch (e) {
       await listing.catch(() => undefined);
       if (_code(e) === G.NOT_FOUND) return null;
-      if (_code(e) === G.FAILED_PRECONDITION) throw retired(name, target, s.path(name), e);
+      if (_code(e) === G.FAILED_PRECONDITION) throw retired(name, target, s.path(name));
       throw e;
     }
     const meta = (await listing)?.find((v) => v.id === n) ?? { id: n, createdAt: null, labels: [], readable: true };
@@ -119,11 +119,10 @@ function versionNumber(resource: string | null | undefined): number {
   return Number(/\/versions\/(\d+)$/.exec(resource ?? '')?.[1] ?? NaN);
 }
 
-function retired(name: string, version: string, path: string, e: unknown): Error {
-  return backendFailure(
-    { flavor: FLAVOR_NAME, operation: 'get', secretName: name },
-    e,
-    `version ${version} of the GCP secret is disabled (retired) or destroyed (FAILED_PRECONDITION)`,
+/** Retired is absent to readers (DESIGN §16: `not_found`), with the way back that gcp keeps. */
+function retired(name: string, version: string, path: string): Error {
+  return new NotFoundError(
+    `version ${version} of secret '${name}' was retired: the GCP secret version is disabled or destroyed (FAILED_PRECONDITION)`,
     `A disabled version can be enabled again: gcloud secrets versions enable ${version} --secret=${path.slice(path.lastIndexOf('/') + 1)}`,
   );
 }

@@ -53,10 +53,17 @@ export async function importUserModule(
 /**
  * A `.ts` file in a CommonJS package is compiled to CommonJS, and importing it gives
  * `{ default: module.exports }`: its `export default` and named exports are one level down.
+ * Beside it, Node may list the names its lexer found in module.exports, and Node 23+ adds
+ * `module.exports` itself: those are the same exports again.
  */
 function unwrapCommonJs(mod: Record<string, unknown>): Record<string, unknown> {
   const inner = mod['default'];
-  if (Object.keys(mod).length === 1 && typeof inner === 'object' && inner !== null && '__esModule' in inner) {
+  if (
+    typeof inner === 'object' &&
+    inner !== null &&
+    '__esModule' in inner &&
+    Object.keys(mod).every((k) => k === 'default' || k === 'module.exports' || k in inner)
+  ) {
     const { __esModule: _, ...exports } = inner as Record<string, unknown>;
     return exports;
   }

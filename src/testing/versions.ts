@@ -2,7 +2,7 @@
  * The conformance suite's versions group (DESIGN §16). A flavor that declares `versions`,
  * `getVersion` and `retireVersion` must list versions newest first with `current` and `previous`,
  * read each one, roll back by writing a new version under a compare-and-set, and make a retired
- * version unreadable. A flavor without them must say so with an UnsupportedOperationError, never
+ * version unreadable (or, where `capabilities.retireVersions` is false, refuse to retire). A flavor without them must say so with an UnsupportedOperationError, never
  * answer with the current version.
  */
 import assert from 'node:assert/strict';
@@ -146,6 +146,20 @@ export function testVersions(ctx: SuiteContext): void {
       assert.equal((await first.get(name)).values['k'], theirs, "the other writer's version stays current");
       assert.equal((await first.history(name)).length, 3);
     });
+
+    if (flavor.capabilities.retireVersions === false) {
+      it('refuses to retire a version, naming the flavor, and the version stays', async () => {
+        const m = h.manager();
+        const { name, values } = await threeVersions(m);
+        const [, v2 = ''] = await ids(m, name);
+        await expectCode(m.retireVersion(name, v2), 'unsupported');
+        await m.retireVersion(name, v2).catch((e: unknown) => {
+          assert.ok(isKeystackError(e) && e.message.includes(flavor.name), `the error names the flavor: ${String(e)}`);
+        });
+        assert.equal((await m.getVersion(name, v2)).values['b'], values[1]);
+      });
+      return;
+    }
 
     it('retires an older version so that it can no longer be read; never the current one', async () => {
       const m = h.manager();

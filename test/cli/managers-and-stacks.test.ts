@@ -20,7 +20,7 @@ describe('keystack secrets-manager', () => {
     expect(r.status, r.stderr).toBe(0);
     const rec = json(r) as { id: string; config: Record<string, unknown> };
     expect(rec.id).toMatch(/^[0-9a-f-]{36}$/);
-    expect(rec.config).toEqual({ scope: 'namespace', namespace: 'ml', scope_prefix: 'keystack' });
+    expect(rec.config).toEqual({ max_versions: 10, scope: 'namespace', namespace: 'ml', scope_prefix: 'keystack' });
     const list = (
       json(cli(e, ['--json', 'secrets-manager', 'list'])) as { managers: { name: string; active: boolean }[] }
     ).managers;

@@ -46,7 +46,7 @@ const V = (a: string) => ({ schema: 'arbitrary', values: { a } });
 
 describe('azure versions (version ids)', () => {
   it('lists, reads and retires versions; the compare-and-set token is the version id', async () => {
-    await assertBackendVersions(backend(), { name: fresh(), unknownId: '0'.repeat(32), retiredReadable: false });
+    await assertBackendVersions(backend(), { name: fresh(), unknownId: '0'.repeat(32), retires: true });
   });
 
   it('orders versions written within one second by the version each keystack write replaced', async () => {
@@ -65,7 +65,7 @@ describe('azure versions (version ids)', () => {
     );
   });
 
-  it('retiring disables the version: reading it is a clear error naming the way back', async () => {
+  it('retiring disables the version: reading it is not_found, naming the way back', async () => {
     const be = backend();
     const name = fresh();
     await be.create(name, V('1'));
@@ -74,8 +74,11 @@ describe('azure versions (version ids)', () => {
     assert.ok(prev);
     assert.equal(await be.retireVersion?.(name, prev.id), true);
     await assert.rejects(be.getVersion!(name, prev.id), (e: { code?: string; message?: string; hint?: string }) => {
-      assert.equal(e.code, 'backend');
-      assert.match(e.message ?? '', /disabled \(retired\): Key Vault answers 403 SecretDisabled/);
+      assert.equal(e.code, 'not_found');
+      assert.match(
+        e.message ?? '',
+        /retired: the vault secret version is disabled \(Key Vault answers 403 SecretDisabled/,
+      );
       assert.match(e.hint ?? '', new RegExp(`--version ${prev.id} --enabled true`));
       return true;
     });

@@ -41,7 +41,7 @@ const V = (a: string) => ({ schema: 'arbitrary', values: { a } });
 
 describe('gcp versions (numbered versions)', () => {
   it('lists, reads and retires versions; the compare-and-set token is the version number', async () => {
-    await assertBackendVersions(backend(), { name: fresh(), unknownId: '999', retiredReadable: false });
+    await assertBackendVersions(backend(), { name: fresh(), unknownId: '999', retires: true });
   });
 
   it('numbers versions as GCP does, labels the newest current and latest, and retiring disables', async () => {
@@ -61,8 +61,8 @@ describe('gcp versions (numbered versions)', () => {
     assert.equal(await be.retireVersion?.(name, '1'), true);
     assert.equal((await be.versions?.(name))?.[1]?.readable, false);
     await assert.rejects(be.getVersion!(name, '1'), (e: { code?: string; message?: string; hint?: string }) => {
-      assert.equal(e.code, 'backend');
-      assert.match(e.message ?? '', /version 1 of the GCP secret is disabled \(retired\)/);
+      assert.equal(e.code, 'not_found');
+      assert.match(e.message ?? '', /version 1 of secret '.*' was retired: the GCP secret version is disabled/);
       assert.match(e.hint ?? '', /gcloud secrets versions enable 1 --secret=keystack-global-/);
       return true;
     });

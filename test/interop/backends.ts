@@ -180,6 +180,7 @@ export function azureBackend(): InteropBackend {
         throw e;
       }
     },
+    versionLabel: 'zenml_base',
     skipScopes: { none: PER_KEY_NONE },
     // Key Vault names: letters, digits and - only.
     namespace: (r) => `team-${r}`,

@@ -113,6 +113,12 @@ export interface InteropBackend {
   driverEnv?(): Record<string, string>;
   /** The backend object of a secret, or null when it does not exist. */
   raw(scope: ScopeContext, name: string): Promise<RawObject | null>;
+  /**
+   * A label keystack's own updates add, whose value is the version they replaced (azure orders
+   * versions written within one second by it; Key Vault keeps times in whole seconds). ZenML
+   * ignores it; the tests compare it apart from ZenML's labels.
+   */
+  versionLabel?: string;
   /** Scopes whose ZenML side cannot run against this server, with the reason. */
   skipScopes?: Partial<Record<Scope, string>>;
   /** A namespace for the namespace scope; the backend's own rules decide what it may contain. */
