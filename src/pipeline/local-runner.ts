@@ -26,7 +26,7 @@ import {
 } from './run-common.js';
 import { RunStore, type RunRecord } from './run-store.js';
 import { scrubbedEnv } from './step-host/env.js';
-import { declarationOf, hostCapability, stackCredentialVariables, stackView } from './step-host/host-guard.js';
+import { hostCapability, stackCredentialVariables, stackView } from './step-host/host-guard.js';
 import { maskWrites } from './step-host/mask-writes.js';
 import { runInChild, spawnStepChild, type StepOutcome } from './step-host/parent.js';
 import { cacheEnabled, checkJson, type Pipeline, type StepContext, type StepNode } from './step.js';
@@ -76,10 +76,9 @@ export const inStepProcesses: StepLauncher = async (ks, step, options, started) 
       {
         runId: run.id,
         pipeline: run.pipeline,
-        stepId: node.id,
+        node,
         attempt: 1,
         worker: undefined,
-        declaration: declarationOf(node.step),
       },
       ks,
     );

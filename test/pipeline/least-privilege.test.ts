@@ -285,4 +285,35 @@ describe('enforcing on the local_process orchestrator', () => {
     ]);
     expect(JSON.stringify(seen)).not.toMatch(/api-token-value-1|db-password-value/);
   });
+
+  it('gives a step child the same context as an in-process step: same output, denials and records', async () => {
+    await fresh();
+    await (await ks.secretsManager()).register('other', { value: 'other-secret-value' });
+    const loaded = await loadPipelineModule(resolve('test/pipeline/fixtures/same-records-pipeline.ts'));
+    registerComponent(ks, { type: 'orchestrator', name: 'proc', flavor: 'local_process' });
+    const runOn = async (orchestrator: string) => {
+      ks.updateStack('default', { orchestrator });
+      const seen = spyRecords();
+      const r = await runPipeline(ks, loaded.pipeline, {
+        module: { path: loaded.module, exportName: loaded.exportName },
+        worker,
+      });
+      vi.restoreAllMocks();
+      const records = seen.steps.map((x) => ({ ...x, runId: '', at: '' }));
+      return { output: r.outputs['reader'], records };
+    };
+    const local = await runOn('default');
+    const child = await runOn('proc');
+    expect(child.output).toEqual(local.output);
+    expect(child.records).toEqual(local.records);
+    // What the comparison covers: reads, a denied read, a denied describe and a denied write.
+    expect(local.records.map((x) => [x.secret, x.keys, x.outcome])).toEqual([
+      ['api', ['token'], 'read'],
+      ['db', ['password'], 'read'],
+      ['other', [], 'denied'],
+      ['other', [], 'denied'],
+      ['api', [], 'denied'],
+    ]);
+    expect((local.output as { write: { code: string } }).write.code).toBe('denied');
+  });
 });

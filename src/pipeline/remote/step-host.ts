@@ -9,7 +9,7 @@ import type { StackRuntime } from '../../stack/runtime.js';
 import type { StepNode } from '../step.js';
 import type { WorkerLauncher } from '../run-common.js';
 import { declaredCredentialVariables } from '../step-host/env.js';
-import { declarationOf, hostCapability, stackView } from '../step-host/host-guard.js';
+import { hostCapability, stackView } from '../step-host/host-guard.js';
 import { runInChild, spawnStepChild, type StepUser } from '../step-host/parent.js';
 import { createStepChildPool } from '../step-host/pool.js';
 import type { AllowedLocation } from './pinning.js';
@@ -49,10 +49,9 @@ export async function stepHost(o: {
         {
           runId: envelope.runId,
           pipeline: envelope.pipeline,
-          stepId: node.id,
+          node,
           attempt: who.attempt,
           worker: who.worker,
-          declaration: declarationOf(node.step),
         },
         ctx.own,
       );

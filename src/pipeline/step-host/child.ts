@@ -7,6 +7,7 @@
 import { isKeystackError } from '../../errors.js';
 import { processMasker } from '../../support/masking.js';
 import { loadPipelineModule } from '../module.js';
+import { stepErrorText } from '../run-common.js';
 import { checkJson, type StepContext } from '../step.js';
 import { childContext } from './context.js';
 import { maskWrites } from './mask-writes.js';
@@ -14,6 +15,7 @@ import {
   isSecretReply,
   isStart,
   OUTPUT_CHUNK_CHARS,
+  type DeniedNotice,
   type DoneMessage,
   type Requester,
   type SecretReply,
@@ -47,7 +49,8 @@ export async function runStepChild(): Promise<'completed' | 'failed'> {
       await post({ kind: 'keystack.step.output', text: text.slice(i, i + OUTPUT_CHUNK_CHARS) });
     done = { kind: 'keystack.step.done', ok: true };
   } catch (e) {
-    const message = e instanceof Error ? `${isKeystackError(e) ? '' : `${e.name}: `}${e.message}` : String(e);
+    // As the run history stores an in-process step's error (a denial keeps its `denied: ` prefix).
+    const message = stepErrorText(e);
     done = {
       kind: 'keystack.step.done',
       ok: false,
@@ -68,7 +71,17 @@ async function runStep(start: StartMessage, ask: Requester): Promise<unknown> {
   const node = pipeline.graph().find((n) => n.id === start.stepId);
   if (!node)
     throw new Error(`pipeline '${pipeline.name}' in ${start.module.path} has no step '${start.stepId}' any more`);
-  const context: StepContext = childContext(start, node.step.name, ask);
+  const context: StepContext = childContext(start, node, ask, (n) => {
+    const notice: DeniedNotice = {
+      kind: 'keystack.step.denied',
+      token: start.token,
+      runId: start.runId,
+      stepId: start.stepId,
+      attempt: start.attempt,
+      ...n,
+    };
+    process.send?.(notice);
+  });
   return (node.step.run as (i: unknown, c: StepContext) => unknown)(start.inputs, context);
 }
 
@@ -81,7 +94,7 @@ function requester(start: StartMessage): Requester {
     pending.get(m.id)?.(m);
     pending.delete(m.id);
   });
-  return (name, fresh) =>
+  return (asked) =>
     new Promise<SecretReply>((resolve) => {
       const id = next++;
       pending.set(id, resolve);
@@ -92,8 +105,7 @@ function requester(start: StartMessage): Requester {
         runId: start.runId,
         stepId: start.stepId,
         attempt: start.attempt,
-        name,
-        fresh,
+        ...asked,
       };
       // Looked up at each call: the step may wrap it, which gains it nothing (see broker.ts).
       process.send?.(request);

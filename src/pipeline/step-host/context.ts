@@ -1,119 +1,135 @@
 /**
- * The step's context inside a step child: `context.secrets` (and `context.stack.secretsManager`,
- * the same view) asks the parent through the capability; the stack is a description without
- * secrets, whose reference attributes resolve through the same capability, so only if declared.
+ * The step's context inside a step child, built by createStepContext like every other step's: the
+ * same guard decides here, with the same denials and messages, and the same guarded
+ * `context.stack`. Only how things are read differs: every read, and every call the step's
+ * manager view passes on, goes to the parent over the capability, and the parent answers through
+ * its own step context with its credentials. The child holds no credentials and no provenance
+ * key; the parent records what it answers, and the denials this guard makes before asking.
  */
-import type { Secret } from '../../core/manager.js';
-import { KeystackError, NotFoundError, SecretAccessDeniedError, type ErrorCode } from '../../errors.js';
-import { parseReference } from '../../secrets/reference.js';
+import { randomBytes } from 'node:crypto';
+import type { Secret, SecretsManager } from '../../core/manager.js';
+import type { AccessSink } from '../../core/provenance.js';
+import { KeystackError, SecretAccessDeniedError, type ErrorCode } from '../../errors.js';
 import { processMasker } from '../../support/masking.js';
-import type { StackRuntime } from '../../stack/runtime.js';
-import type { GetOptions, StepSecrets } from '../access.js';
-import type { StepContext } from '../step.js';
-import type { ComponentView, Requester, StartMessage } from './protocol.js';
+import type { StackComponentType } from '../../stack/components.js';
+import { StackRuntime } from '../../stack/runtime.js';
+import type { GuardOptions } from '../access.js';
+import { createStepContext } from '../step-context.js';
+import type { StepContext, StepNode } from '../step.js';
+import type { DeniedNotice, ManagerOp, Requester, SecretReply, StackView, StartMessage } from './protocol.js';
 
-export function childContext(start: StartMessage, stepName: string, ask: Requester): StepContext {
-  const secrets: StepSecrets = {
-    async get(name: string, options: GetOptions = {}): Promise<Secret> {
-      const reply = await ask(name, options.fresh === true);
-      if (reply.error) {
-        const { code, message, hint } = reply.error;
-        if (code === 'denied') {
-          // The same class as in-process, with the parent's message (it may be about the capability).
-          const denied = new SecretAccessDeniedError(stepName, `the secret '${name}'`, name);
-          denied.message = message;
-          throw denied;
-        }
-        throw new KeystackError(code as ErrorCode, message, hint === undefined ? {} : { hint });
-      }
-      const s = reply.secret as Secret;
-      processMasker.add(Object.values(s.values));
-      return s;
-    },
-  };
-  const stack = stackFor(start, stepName, secrets);
-  return {
-    stack: stack as unknown as StackRuntime,
-    stepName,
-    stepId: start.stepId,
-    runId: start.runId,
-    pipelineName: start.pipeline,
-    secrets,
-  } as StepContext;
-}
+/** The manager methods that change secrets: passed to the parent, which allows them only with `'*'`. */
+const WRITES = ['register', 'update', 'patch', 'upsert', 'delete', 'deleteAll', 'validate'] as const;
 
-/** Any other manager method is refused: a step reads, and only through its declaration. */
-function guardedManager(stepName: string, secrets: StepSecrets, name: string): unknown {
-  return new Proxy(
-    { name, get: (n: string, o?: GetOptions) => secrets.get(n, o) },
-    {
-      get(target, prop) {
-        if (prop in target) return Reflect.get(target, prop) as unknown;
-        if (typeof prop === 'symbol' || prop === 'then') return undefined;
-        return () => {
-          throw new SecretAccessDeniedError(stepName, `the secrets manager's ${prop}()`, '...');
-        };
-      },
-    },
-  );
-}
-
-function stackFor(start: StartMessage, stepName: string, secrets: StepSecrets): Record<string, unknown> {
+export function childContext(
+  start: StartMessage,
+  node: StepNode,
+  ask: Requester,
+  notify: (n: Pick<DeniedNotice, 'secret' | 'keys' | 'pinned'>) => void,
+): StepContext {
   const view = start.stack;
-  const components = view.components.map((c) => componentFor(c, secrets));
-  const one = (type: string) => components.find((c) => c.type === type);
-  return {
-    name: view.name,
-    hasSecretsManager: view.secretsManager !== undefined,
-    get secretsManager(): unknown {
-      if (!view.secretsManager)
-        throw new NotFoundError(
-          `stack '${view.name}' has no secrets manager`,
-          `Add one with \`keystack stack update ${view.name} -x NAME\`.`,
-        );
-      return guardedManager(stepName, secrets, view.secretsManager.name);
-    },
-    orchestrator: one('orchestrator'),
-    artifactStore: one('artifact_store'),
-    containerRegistry: one('container_registry'),
-    components: () => [...components],
-    stepOperators: () => components.filter((c) => c.type === 'step_operator'),
-    stepOperator: (n: string) => components.find((c) => c.type === 'step_operator' && c.name === n),
-  };
-}
-
-interface ChildComponent {
-  type: string;
-  name: string;
-  flavor: { name: string };
-  config: Readonly<Record<string, unknown>>;
-  get(field: string): Promise<unknown>;
-  getString(field: string): Promise<string | undefined>;
-}
-
-function componentFor(c: ComponentView, secrets: StepSecrets): ChildComponent {
-  const get = async (field: string): Promise<unknown> => {
-    const v = c.config[field];
-    const ref = typeof v === 'string' ? parseReference(v) : null;
-    if (!ref) return v;
-    const s = await secrets.get(ref.name);
-    if (!Object.hasOwn(s.values, ref.key))
-      throw new NotFoundError(
-        `the reference in field '${field}' of ${c.name} names key '${ref.key}', which '${ref.name}' does not have (or the step did not declare)`,
-      );
-    return s.values[ref.key];
-  };
-  return {
-    type: c.type,
-    name: c.name,
-    flavor: { name: c.flavor },
-    config: c.config,
-    get,
-    async getString(field) {
-      const v = await get(field);
-      if (v === undefined || v === null || v === '') return undefined;
-      // eslint-disable-next-line @typescript-eslint/no-base-to-string -- config fields hold scalars
-      return String(v);
+  const manager = view.secretsManager ? standInManager(view.secretsManager, ask) : undefined;
+  const stack = StackRuntime.detached({
+    record: { uuid: '', name: view.name, components: {}, stepOperators: [], createdAt: '' },
+    components: view.components.map((c) => ({
+      record: {
+        uuid: '',
+        type: c.type as StackComponentType,
+        flavor: c.flavor,
+        name: c.name,
+        config: c.config,
+        createdAt: '',
+      },
+      // The parent sent each config with its defaults and without sensitive plain values.
+      flavor: { type: c.type as StackComponentType, name: c.flavor, description: '', config: {} },
+    })),
+    manager,
+  });
+  // Reads are recorded by the parent where it answers them; a denial here never reaches it otherwise.
+  const sink: AccessSink = {
+    record: (r) => {
+      if (r.outcome === 'denied') notify({ secret: r.secret, keys: r.keys, pinned: r.pinned });
     },
   };
+  // The guard fingerprints what it reads; those records stay here and are dropped, so any key will do.
+  const throwaway = randomBytes(32);
+  const read: GuardOptions['read'] = async (name, { fresh, version, keys }) => {
+    const reply = await ask({
+      name: version === undefined ? name : `${name}@${version}`,
+      fresh,
+      op: 'get',
+      ...(keys ? { keys: [...keys] } : {}),
+    });
+    // The parent's guard found no such secret: this guard says so in its own words.
+    if (reply.error?.code === 'not_found' && manager) return null;
+    if (reply.error) throw replyError(node.step.name, name, reply.error);
+    const s = reply.secret as unknown as Secret;
+    processMasker.add(Object.values(s.values));
+    return { secret: s, version: null };
+  };
+  return createStepContext({
+    stack,
+    runId: start.runId,
+    pipeline: start.pipeline,
+    node,
+    attempt: start.attempt,
+    sink,
+    provenanceKey: () => throwaway,
+    read,
+  });
+}
+
+function replyError(stepName: string, name: string, e: NonNullable<SecretReply['error']>): KeystackError {
+  if (e.code === 'denied') {
+    // The same class as in-process, with the parent's message (it may be about the capability).
+    const denied = new SecretAccessDeniedError(stepName, `the secret '${name}'`, name);
+    denied.message = e.message;
+    return denied;
+  }
+  return new KeystackError(e.code as ErrorCode, e.message, e.hint === undefined ? {} : { hint: e.hint });
+}
+
+/**
+ * What the child's step context wraps as the stack's manager: its identity, and methods that ask
+ * the parent (whose own guarded view of the step decides again). `get` never gets here: the
+ * step context reads through its guard.
+ */
+function standInManager(m: NonNullable<StackView['secretsManager']>, ask: Requester): SecretsManager {
+  const call = async (op: ManagerOp, name: string, extra: { method?: string; args?: unknown[] } = {}) => {
+    const reply = await ask({ name, fresh: false, op, ...extra });
+    if (reply.error) {
+      const { code, message, hint } = reply.error;
+      throw new KeystackError(code as ErrorCode, message, hint === undefined ? {} : { hint });
+    }
+    return reply.value;
+  };
+  const target: Record<string, unknown> = {
+    uuid: m.uuid,
+    name: m.name,
+    flavor: { name: m.flavor },
+    where: m.where ?? `secrets manager '${m.name}'`,
+    has: (name: string) => call('has', name),
+    describe: (name: string) => call('describe', name),
+    list: () => call('list', ''),
+  };
+  for (const method of WRITES) {
+    target[method] = (...args: unknown[]) =>
+      call('write', typeof args[0] === 'string' ? args[0] : '', { method, args: args.map(plain) });
+  }
+  return new Proxy(target, {
+    get(t, prop) {
+      if (prop in t) return t[prop as string];
+      if (typeof prop === 'symbol' || prop === 'then') return undefined;
+      return () => {
+        throw new KeystackError('unsupported', `a step child cannot call the secrets manager's ${prop}()`, {
+          hint: 'A step reads through context.secrets; other manager calls run in the parent only.',
+        });
+      };
+    },
+  }) as unknown as SecretsManager;
+}
+
+/** Arguments cross the IPC channel as JSON; a function (a schema's coercion) does not. */
+function plain(a: unknown): unknown {
+  return typeof a === 'function' ? undefined : a;
 }

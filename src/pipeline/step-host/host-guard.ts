@@ -3,30 +3,24 @@
  * reads with the parent's credentials, and the stack as the child may see it (no secret in it).
  */
 import { hostname } from 'node:os';
-import { CollectingSink, fingerprint, type AccessRecord } from '../../core/provenance.js';
+import { CollectingSink, type AccessRecord } from '../../core/provenance.js';
 import { isReference } from '../../secrets/reference.js';
 import { loadProvenanceKey } from '../../stack/provenance-key.js';
 import type { Keystack } from '../../stack/client.js';
 import type { ResolvedComponent, StackRuntime } from '../../stack/runtime.js';
-import { parseDeclaration, SecretGuard, type SecretDeclaration } from '../access.js';
-import type { StepDefinition } from '../step.js';
+import { createStepContext } from '../step-context.js';
+import type { StepNode } from '../step.js';
 import { createBroker, type SecretBroker } from './broker.js';
 import { declaredCredentialVariables } from './env.js';
 import type { ComponentView, StackView } from './protocol.js';
 
-/** The one place the step's `secrets:` option is read. */
-export function declarationOf(step: StepDefinition<never>): SecretDeclaration {
-  return parseDeclaration(step.name, (step as { secrets?: unknown }).secrets);
-}
-
 export interface HostStep {
   runId: string;
   pipeline: string;
-  stepId: string;
+  node: StepNode;
   attempt: number;
   /** The worker's name, or undefined for a local run. */
   worker: string | undefined;
-  declaration: SecretDeclaration;
 }
 
 export interface HostedCapability {
@@ -35,8 +29,9 @@ export interface HostedCapability {
 }
 
 /**
- * A broker for one attempt of one step. The provenance key is read on the first read only, so
- * that a run whose steps read nothing does not need one.
+ * A broker for one attempt of one step, answering through the same step context an in-process
+ * step gets (createStepContext), so that reads, denials and records are alike in every mode. The
+ * provenance key is read on the first read only: a run whose steps read nothing needs none.
  */
 export function hostCapability(
   stack: StackRuntime,
@@ -44,6 +39,16 @@ export function hostCapability(
   keySource: { configDir: string; env: Readonly<Record<string, string | undefined>> },
 ): HostedCapability {
   const sink = new CollectingSink();
+  const context = createStepContext({
+    stack,
+    runId: s.runId,
+    pipeline: s.pipeline,
+    node: s.node,
+    attempt: s.attempt,
+    worker: s.worker,
+    sink,
+    provenanceKey: () => loadProvenanceKey(keySource.configDir, keySource.env),
+  });
   const raw = stack.rawSecretsManager;
   const manager: AccessRecord['manager'] = raw
     ? { uuid: raw.uuid, name: raw.name, flavor: raw.flavor.name }
@@ -51,34 +56,20 @@ export function hostCapability(
   const reader = {
     runId: s.runId,
     pipeline: s.pipeline,
-    step: s.stepId,
+    step: s.node.id,
     component: undefined,
     attempt: s.attempt,
     worker: s.worker,
     host: hostname(),
   };
-  let key: Buffer | undefined;
-  const guard = new SecretGuard({
+  const broker = createBroker({
     reader,
-    declaration: s.declaration,
-    manager,
-    where: raw?.where ?? `stack '${stack.name}'`,
+    guard: context.secrets,
     sink,
-    fingerprint: (v) => fingerprint((key ??= loadProvenanceKey(keySource.configDir, keySource.env)), v),
-    read: async (name, { fresh }) => {
-      // Reads go through the run's cache (each secret once per run) unless the step asks fresh.
-      if (!fresh) {
-        const secret = await stack.resolver.secret(name);
-        return secret ? { secret, version: null } : null;
-      }
-      const m = stack.secretsManager;
-      if (!(await m.has(name))) return null;
-      stack.resolver.forget(name);
-      const secret = await stack.resolver.secret(name);
-      return secret ? { secret, version: null } : null;
-    },
+    manager,
+    stepManager: () => context.stack.secretsManager,
   });
-  return { broker: createBroker({ reader, guard, sink, manager }), sink };
+  return { broker, sink };
 }
 
 /** The stack without its secrets: references stay text, sensitive plain values are left out. */
@@ -86,7 +77,7 @@ export function stackView(stack: StackRuntime): StackView {
   const raw = stack.rawSecretsManager;
   return {
     name: stack.name,
-    secretsManager: raw ? { uuid: raw.uuid, name: raw.name, flavor: raw.flavor.name } : undefined,
+    secretsManager: raw ? { uuid: raw.uuid, name: raw.name, flavor: raw.flavor.name, where: raw.where } : undefined,
     components: stack.components().map(componentView),
   };
 }

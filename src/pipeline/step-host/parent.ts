@@ -7,7 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import { processMasker } from '../../support/masking.js';
 import type { WorkerLauncher } from '../run-common.js';
 import type { SecretBroker } from './broker.js';
-import { isDone, isOutputChunk, isSecretRequest, type StartMessage } from './protocol.js';
+import { isDeniedNotice, isDone, isOutputChunk, isSecretRequest, type StartMessage } from './protocol.js';
 
 /** Who the child runs as (--step-user); undefined: the parent's user. */
 export interface StepUser {
@@ -90,7 +90,8 @@ export async function runInChild(
         void broker.answer(m).then((reply) => {
           if (proc.connected) proc.send(reply, () => undefined);
         });
-      } else if (isOutputChunk(m)) chunks.push(m.text);
+      } else if (isDeniedNotice(m)) broker.noteDenied(m);
+      else if (isOutputChunk(m)) chunks.push(m.text);
       else if (isDone(m)) done = { ok: m.ok, error: m.error, code: m.code };
     });
     let finished = false;

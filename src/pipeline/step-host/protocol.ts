@@ -16,8 +16,8 @@ export interface ComponentView {
 
 export interface StackView {
   name: string;
-  /** Undefined: the stack has no secrets manager. */
-  secretsManager: { uuid: string; name: string; flavor: string } | undefined;
+  /** Undefined: the stack has no secrets manager. `where` is for the child's not-found messages. */
+  secretsManager: { uuid: string; name: string; flavor: string; where?: string } | undefined;
   components: ComponentView[];
 }
 
@@ -45,17 +45,46 @@ export interface SecretRequest {
   attempt: number;
   name: string;
   fresh: boolean;
+  /** @default 'get'; the others are the step's guarded manager's (`context.stack.secretsManager`). */
+  op?: ManagerOp;
+  /** `get`: the keys a reference asks for; `name@V` carries a pin in `name`. */
+  keys?: string[];
+  /** `write`: the manager method and its arguments (a step with `secrets: '*'` only). */
+  method?: string;
+  args?: unknown[];
+}
+
+export type ManagerOp = 'get' | 'has' | 'describe' | 'list' | 'write';
+const OPS: readonly string[] = ['get', 'has', 'describe', 'list', 'write'];
+
+/**
+ * The child's guard denied a read before asking: the parent records the denial itself (the child
+ * can only add denials of its own step; reads are recorded where they are answered).
+ */
+export interface DeniedNotice {
+  kind: 'keystack.step.denied';
+  token: string;
+  runId: string;
+  stepId: string;
+  attempt: number;
+  secret: string;
+  keys: string[];
+  pinned: string | null;
 }
 
 export interface SecretReply {
   kind: 'keystack.step.secret-reply';
   id: number;
   secret?: { name: string; schema: string; values: Record<string, string>; types?: Record<string, string> };
+  /** What a manager op other than `get` returned. */
+  value?: unknown;
   error?: { code: string; message: string; hint: string | undefined };
 }
 
-/** In the child: asks the parent for one secret with the step's capability. */
-export type Requester = (name: string, fresh: boolean) => Promise<SecretReply>;
+/** In the child: asks the parent with the step's capability. */
+export type Requester = (
+  request: Pick<SecretRequest, 'name' | 'fresh' | 'op' | 'keys' | 'method' | 'args'>,
+) => Promise<SecretReply>;
 
 /** A piece of the step's output (JSON text), so that a large output never is one message. */
 export interface OutputChunk {
@@ -88,7 +117,26 @@ export function isSecretRequest(m: unknown): m is SecretRequest {
     typeof m['stepId'] === 'string' &&
     typeof m['attempt'] === 'number' &&
     typeof m['name'] === 'string' &&
-    typeof m['fresh'] === 'boolean'
+    typeof m['fresh'] === 'boolean' &&
+    (m['op'] === undefined || (typeof m['op'] === 'string' && OPS.includes(m['op']))) &&
+    (m['keys'] === undefined || (Array.isArray(m['keys']) && m['keys'].every((k) => typeof k === 'string'))) &&
+    (m['method'] === undefined || typeof m['method'] === 'string') &&
+    (m['args'] === undefined || Array.isArray(m['args']))
+  );
+}
+
+export function isDeniedNotice(m: unknown): m is DeniedNotice {
+  return (
+    isObject(m) &&
+    m['kind'] === 'keystack.step.denied' &&
+    typeof m['token'] === 'string' &&
+    typeof m['runId'] === 'string' &&
+    typeof m['stepId'] === 'string' &&
+    typeof m['attempt'] === 'number' &&
+    typeof m['secret'] === 'string' &&
+    Array.isArray(m['keys']) &&
+    m['keys'].every((k) => typeof k === 'string') &&
+    (m['pinned'] === null || typeof m['pinned'] === 'string')
   );
 }
 
