@@ -117,6 +117,8 @@ describe('a local_process step child', () => {
     expect((records.get('undeclared') ?? []).map((x) => [x.secret, x.outcome])).toEqual([
       ['other', 'denied'],
       ['api', 'read'],
+      // As for an in-process step, the refused write is on record.
+      ['x', 'denied'],
     ]);
   }, 240_000);
 });

@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { CollectingSink } from '../../src/core/provenance.js';
 import { stepHost, type StepHost } from '../../src/pipeline/remote/step-host.js';
 import type { JobEnvelope } from '../../src/pipeline/remote/envelope.js';
 import { loadPipelineModule } from '../../src/pipeline/index.js';
@@ -100,7 +101,7 @@ describe.skipIf(why !== undefined)('--step-user', () => {
       node,
       { files: [keyFile, join(configDir, 'config.db'), bFile], dirs: [configDir] },
       60,
-      { worker: 'w', attempt: 1 },
+      { worker: 'w', attempt: 1, sink: new CollectingSink() },
     );
     expect(r.value).toEqual({ uid: user.uid, files: ['EACCES', 'EACCES', 'EACCES'], dirs: ['EACCES'] });
   });

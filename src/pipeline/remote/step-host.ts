@@ -3,7 +3,7 @@
  * credentials, pre-forked while the previous step runs; its declared secrets are read here, with
  * the worker's credentials, through a capability for (run, step, attempt).
  */
-import type { AccessRecord } from '../../core/provenance.js';
+import type { AccessSink } from '../../core/provenance.js';
 import type { Keystack } from '../../stack/client.js';
 import type { StackRuntime } from '../../stack/runtime.js';
 import type { StepNode } from '../step.js';
@@ -26,8 +26,9 @@ export interface StepHost {
     node: StepNode,
     inputs: Record<string, unknown>,
     timeoutSeconds: number,
-    who: { worker: string; attempt: number },
-  ): Promise<{ value: unknown; records: AccessRecord[] }>;
+    /** `sink` gets the attempt's access records, also when the step fails. */
+    who: { worker: string; attempt: number; sink: AccessSink },
+  ): Promise<{ value: unknown }>;
   close(): void;
 }
 
@@ -65,7 +66,8 @@ export async function stepHost(o: {
         stack: stackView(ctx.stack),
       };
       const outcome = await runInChild(child, start, broker, timeoutSeconds);
-      const records = sink.drain();
+      // Before any failure is thrown: a failed attempt's reads are on record too.
+      for (const r of sink.drain()) who.sink.record(r);
       if (!outcome.ok) {
         // Worded as the in-process timeout is, so that both modes report it alike.
         throw new StepChildError(
@@ -75,7 +77,7 @@ export async function stepHost(o: {
           outcome.code,
         );
       }
-      return { value: outcome.value, records };
+      return { value: outcome.value };
     },
     close: () => pool.close(),
   };

@@ -566,9 +566,7 @@ async function runOne(
   }
   let value: unknown;
   if (how.host) {
-    const { value: v, records } = await how.host.run(ctx, envelope, node, inputs, timeoutSeconds, how);
-    for (const r of records) how.sink.record(r);
-    value = v;
+    value = (await how.host.run(ctx, envelope, node, inputs, timeoutSeconds, how)).value;
   } else {
     const context = createStepContext({
       stack: ctx.stack,
