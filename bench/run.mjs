@@ -244,6 +244,17 @@ if (only('transfer')) {
     );
 }
 
+if (only('isolation')) {
+  // The per-step price of a worker's process isolation: pre-forked step children against in-process.
+  const r = spawnSync(process.execPath, ['node_modules/tsx/dist/cli.mjs', 'bench/isolation.ts'], {
+    stdio: ['ignore', 'inherit', 'pipe'],
+    encoding: 'utf8',
+  });
+  if (r.status !== 0) {
+    console.log(`\n(bench/isolation.ts could not run: exit ${r.status}: ${(r.stderr || '').trim().split('\n')[0]})`);
+  }
+}
+
 if (only('provenance')) {
   // The cost of a provenance record per secret read, against the read itself (local store, CPU time).
   const r = spawnSync(process.execPath, ['node_modules/tsx/dist/cli.mjs', 'bench/provenance.ts'], {

@@ -62,6 +62,14 @@ export const ENVIRONMENT: readonly (readonly [string, string])[] = [
   ['KEYSTACK_REDIS_URL', 'Redis of `keystack worker` (instead of --redis-url, which ps shows)'],
   ['KEYSTACK_CODE_ROOT', 'remote (bullmq) runs: the directory pipeline modules are relative to'],
   [
+    'KEYSTACK_STEP_PROCESS',
+    'set to 1 in step children (local_process, workers): keystack then refuses to open a config store or build a manager',
+  ],
+  [
+    'KEYSTACK_PROVENANCE_KEY',
+    'base64 of the 32-byte provenance key (else provenance.key in the config dir); never given to step children',
+  ],
+  [
     'KEYSTACK_WORKER_LOCK_MS, KEYSTACK_WORKER_STALLED_INTERVAL_MS',
     'worker: BullMQ job lock and stalled-job check intervals',
   ],

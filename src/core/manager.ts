@@ -3,6 +3,7 @@
  * CLI, stacks and pipeline steps use. It owns everything that must behave the same on every
  * backend: name and key rules, schemas, size limits, error types and messages.
  */
+import { refuseInStepProcess } from '../support/step-process.js';
 import { ARBITRARY, keptTypes, payloadBytes, type StoredSecret, type ValueType } from '../secrets/content.js';
 import {
   ConfigError,
@@ -192,6 +193,7 @@ export class SecretsManager {
   #backend: SecretsBackend | undefined;
 
   constructor(opts: SecretsManagerOptions) {
+    refuseInStepProcess('build a secrets manager');
     this.#opts = opts;
     this.name = opts.record.name;
     this.uuid = opts.record.uuid;

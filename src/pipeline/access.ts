@@ -82,7 +82,15 @@ export interface GuardOptions {
   declaration: SecretDeclaration;
   manager: AccessRecord['manager'];
   /** Reads with the caller's credentials; null when the secret does not exist. */
-  read: (name: string, options: { fresh: boolean; version: string | undefined }) => Promise<VersionedSecret | null>;
+  read: (
+    name: string,
+    options: {
+      fresh: boolean;
+      version: string | undefined;
+      /** The keys a reference asks for (already authorized); undefined: every declared key. */
+      keys?: readonly string[] | undefined;
+    },
+  ) => Promise<VersionedSecret | null>;
   /** HMAC of one value under the provenance key. */
   fingerprint: (value: string) => string;
   sink: AccessSink;
@@ -164,7 +172,7 @@ export class SecretGuard implements StepSecrets {
     const version = askedPin ?? declaredPin;
     let got: VersionedSecret | null;
     try {
-      got = await o.read(name, { fresh: options.fresh === true, version });
+      got = await o.read(name, { fresh: options.fresh === true, version, keys: options.keys });
     } catch (e) {
       this.#record(name, [], null, version, {}, 'error', e instanceof KeystackError ? e.code : 'error');
       throw e;

@@ -16,7 +16,7 @@ export {
 } from './step.js';
 export {
   runPipeline,
-  runStepWorker,
+  runStepChild,
   computeCacheKey,
   defaultWorker,
   StepFailedError,

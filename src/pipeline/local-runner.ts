@@ -1,22 +1,19 @@
 /**
  * The orchestrators that run steps on this machine: `local` runs each step in this process,
- * `local_process` starts one Node process per step, which rebuilds the stack from the config store
- * on its own (runStepWorker), as a remote worker would. Both share one loop over the steps; they
- * differ only in how one step is launched.
+ * `local_process` runs each in a step child without credentials (step-host/), which reads its
+ * declared secrets through this process. Both share one loop over the steps; they differ only in
+ * how one step is launched.
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { ConfigError } from '../errors.js';
-import { CollectingSink } from '../core/provenance.js';
-import { processMasker } from '../support/masking.js';
+import { ConfigError, KeystackError } from '../errors.js';
+import { CollectingSink, type AccessRecord } from '../core/provenance.js';
 import type { Keystack } from '../stack/client.js';
-import { StackRuntime } from '../stack/runtime.js';
-import type { ComponentFlavor } from '../stack/components.js';
+import type { StackRuntime } from '../stack/runtime.js';
 import { loadProvenanceKey } from '../stack/provenance-key.js';
 import { openArtifactStore, type ArtifactStore, type CacheEntry, type StoredArtifact } from './artifacts.js';
-import { loadPipelineModule } from './module.js';
 import {
   computeCacheKey,
   plannedSteps,
@@ -27,7 +24,11 @@ import {
   type RunSummary,
   type WorkerLauncher,
 } from './run-common.js';
-import { RunStore, type RunRecord, type StepStatus } from './run-store.js';
+import { RunStore, type RunRecord } from './run-store.js';
+import { scrubbedEnv } from './step-host/env.js';
+import { hostCapability, stackCredentialVariables, stackView } from './step-host/host-guard.js';
+import { maskWrites } from './step-host/mask-writes.js';
+import { runInChild, spawnStepChild, type StepOutcome } from './step-host/parent.js';
 import { cacheEnabled, checkJson, type Pipeline, type StepContext, type StepNode } from './step.js';
 import { componentRecorder, createStepContext } from './step-context.js';
 
@@ -47,12 +48,77 @@ export const inThisProcess: StepLauncher = async (_ks, step) => {
   }
 };
 
-/** `local_process`: the step runs in a process of its own, which records the step itself. */
+/**
+ * `local_process`: the step runs in a child of its own that holds no credentials (step-host/);
+ * this process reads its inputs, answers its declared secret reads, and records its result.
+ */
 export const inStepProcesses: StepLauncher = async (ks, step, options, started) => {
-  const { stack, runs, run, node } = step;
-  await runInProcess(ks, stack, run, node, options.worker ?? defaultWorker(options.module?.path));
+  const { stack, artifacts, runs, run, node } = step;
+  const rec = runs.step(run.id, node.id);
+  const { spawn } = await import('node:child_process');
+  const timeout = Number(stack.orchestrator.config['timeout_seconds'] ?? 0);
+  const nodeOptions = stack.orchestrator.config['node_options'];
+  const flags = typeof nodeOptions === 'string' && nodeOptions.trim() ? nodeOptions.trim().split(/\s+/) : [];
+  let outcome: StepOutcome;
+  let records: AccessRecord[] = [];
+  try {
+    if (!options.module) throw new ConfigError(`run ${run.id} has no pipeline module recorded`);
+    const inputs: Record<string, unknown> = { ...node.params };
+    for (const [k, a] of Object.entries(rec.inputs)) inputs[k] = await artifacts.read(a.uri);
+    const child = spawnStepChild(spawn, {
+      launcher: options.worker ?? defaultWorker(options.module.path),
+      env: scrubbedEnv({ ...process.env, ...ks.env }, stackCredentialVariables(ks, stack)),
+      nodeFlags: flags,
+      args: [run.id, node.id],
+    });
+    const { broker, sink } = hostCapability(
+      stack,
+      {
+        runId: run.id,
+        pipeline: run.pipeline,
+        node,
+        attempt: 1,
+        worker: undefined,
+      },
+      ks,
+    );
+    const start = {
+      runId: run.id,
+      pipeline: run.pipeline,
+      stepId: node.id,
+      attempt: 1,
+      module: options.module,
+      inputs,
+      stack: stackView(stack),
+    };
+    outcome = await runInChild(child, start, broker, timeout);
+    records = sink.drain();
+    if (outcome.ok) checkJson(outcome.value, `the output of step '${node.id}'`);
+  } catch (e) {
+    outcome = {
+      ok: false,
+      error: e instanceof Error ? `${e instanceof KeystackError ? '' : `${e.name}: `}${e.message}` : String(e),
+    };
+  }
   // What the user waited for includes starting the process.
-  runs.setDuration(run.id, node.id, performance.now() - started);
+  const durationMs = performance.now() - started;
+  if (!outcome.ok) {
+    runs.finishStep(run.id, node.id, {
+      status: 'failed',
+      durationMs,
+      error: stack.resolver.mask(outcome.error),
+      records,
+    });
+    return;
+  }
+  try {
+    const output = await artifacts.write(`${run.id}/${node.id}.json`, outcome.value);
+    if (rec.cacheKey !== null) await artifacts.putCacheEntry(rec.cacheKey, { ...output, runId: run.id });
+    runs.finishStep(run.id, node.id, { status: 'completed', output, durationMs, records });
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    runs.finishStep(run.id, node.id, { status: 'failed', durationMs, error: stack.resolver.mask(message), records });
+  }
 };
 
 /** Runs the steps in order on this machine, each through `launch`, on a stack already validated. */
@@ -245,206 +311,6 @@ async function executeStep({ stack, artifacts, runs, run, node, provenanceKey }:
       records: sink.drain(),
     });
   }
-}
-
-/**
- * Starts a step process and waits for it; the process records the step's result itself. Over a
- * private IPC channel (never argv or env) the parent first gives it every value to mask that this
- * run knows, so that the step's error is masked before it is stored, and the child answers with
- * the values it read, so that later steps and this process mask those too.
- */
-async function runInProcess(
-  ks: Keystack,
-  stack: StackRuntime,
-  run: RunRecord,
-  node: StepNode,
-  worker: WorkerLauncher,
-): Promise<void> {
-  const timeout = Number(stack.orchestrator.config['timeout_seconds'] ?? 0);
-  const nodeOptions = stack.orchestrator.config['node_options'];
-  const flags = typeof nodeOptions === 'string' && nodeOptions.trim() ? nodeOptions.trim().split(/\s+/) : [];
-  // The flag (not a value) tells the step process that fd 3 is our masking channel.
-  const env = { ...process.env, ...ks.env, KEYSTACK_CONFIG_DIR: ks.configDir, [CHANNEL_FLAG]: 'ipc' };
-  const args =
-    worker.command === process.execPath
-      ? [...flags, ...worker.args, run.id, node.id]
-      : [...worker.args, run.id, node.id];
-  // Loaded here, not at start-up: child_process costs every other CLI call a few ms.
-  const { spawn } = await import('node:child_process');
-  await new Promise<void>((resolve) => {
-    // The step's own output goes to our stderr, so that stdout stays the command's result.
-    const child = spawn(worker.command, args, { env, stdio: ['ignore', 2, 2, 'ipc'] });
-    child.on('message', (m: unknown) => {
-      if (isMaskMessage(m)) processMasker.add(m.values);
-    });
-    // A failed send means the process is gone; its exit is what gets reported.
-    child.send(maskMessage(), () => undefined);
-    const timer = timeout > 0 ? setTimeout(() => child.kill('SIGKILL'), timeout * 1000) : undefined;
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      new RunStore(ks.store).finishStep(run.id, node.id, {
-        status: 'failed',
-        durationMs: 0,
-        error: `cannot start the step process: ${e.message}`,
-      });
-      resolve();
-    });
-    // 'close', not 'exit': it comes after the IPC channel closed, so every message has arrived.
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      const rec = new RunStore(ks.store).step(run.id, node.id);
-      if (rec.status === 'running') {
-        const why =
-          signal === 'SIGKILL' && timeout > 0
-            ? `timed out after ${timeout} s`
-            : `the step process exited with ${signal ?? `code ${code}`}`;
-        new RunStore(ks.store).finishStep(run.id, node.id, { status: 'failed', durationMs: 0, error: why });
-      }
-      resolve();
-    });
-  });
-}
-
-/**
- * Inside a step process: rebuild the stack from the config store, load the pipeline module,
- * run the one step and record the result. Returns the step's final status.
- */
-export async function runStepWorker(
-  ks: Keystack,
-  runId: string,
-  stepId: string,
-  componentFlavors?: readonly ComponentFlavor[],
-): Promise<StepStatus> {
-  const runs = new RunStore(ks.store);
-  const channel = process.env[CHANNEL_FLAG] === 'ipc' && process.send !== undefined;
-  if (channel) await receiveMaskValues();
-  const run = runs.getRun(runId);
-  const unmask = maskWrites([process.stdout, process.stderr]);
-  try {
-    return await runStep(ks, runs, run, stepId, componentFlavors);
-  } finally {
-    unmask();
-    if (channel) await reportMaskValues();
-  }
-}
-
-async function runStep(
-  ks: Keystack,
-  runs: RunStore,
-  run: RunRecord,
-  stepId: string,
-  componentFlavors: readonly ComponentFlavor[] | undefined,
-): Promise<StepStatus> {
-  if (!run.module) throw new ConfigError(`run ${run.id} has no pipeline module recorded`);
-  const { pipeline } = await loadPipelineModule(run.module, run.exportName ?? undefined);
-  const node = pipeline.graph().find((n) => n.id === stepId);
-  if (!node) throw new ConfigError(`pipeline '${pipeline.name}' in ${run.module} has no step '${stepId}' any more`);
-  const stack = await StackRuntime.load(ks, { stack: run.stack, componentFlavors });
-  const provenanceKey = () => loadProvenanceKey(ks.configDir, ks.env);
-  const componentReads = new CollectingSink();
-  stack.resolver.onRead(
-    componentRecorder({
-      runId: run.id,
-      pipeline: run.pipeline,
-      attempt: 1,
-      manager: stack.rawSecretsManager,
-      sink: componentReads,
-      provenanceKey,
-    }),
-  );
-  try {
-    const artifacts = await openArtifactStore(stack.artifactStore, { configDir: ks.configDir, env: ks.env });
-    await executeStep({ stack, artifacts, runs, run, node, provenanceKey });
-  } finally {
-    const reads = componentReads.drain();
-    if (reads.length > 0) runs.recordAccess(run.id, reads);
-  }
-  return runs.step(run.id, stepId).status;
-}
-
-const MASK_MESSAGE = 'keystack.mask-values';
-/**
- * Set by runInProcess: the IPC channel is ours. Without it (a launcher of one's own, or a process
- * that has an IPC channel for something else) the step process masks only what it reads itself.
- */
-const CHANNEL_FLAG = 'KEYSTACK_STEP_CHANNEL';
-
-interface MaskMessage {
-  kind: typeof MASK_MESSAGE;
-  values: string[];
-}
-
-function maskMessage(): MaskMessage {
-  return { kind: MASK_MESSAGE, values: [...processMasker.values()] };
-}
-
-function isMaskMessage(m: unknown): m is MaskMessage {
-  const x = m as Partial<MaskMessage> | null;
-  return (
-    typeof x === 'object' &&
-    x !== null &&
-    x.kind === MASK_MESSAGE &&
-    Array.isArray(x.values) &&
-    x.values.every((v) => typeof v === 'string')
-  );
-}
-
-/** In a step process: waits for the run's values to mask, before the step can read or throw anything. */
-async function receiveMaskValues(): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const onMessage = (m: unknown) => {
-      if (!isMaskMessage(m)) return;
-      processMasker.add(m.values);
-      done();
-      resolve();
-    };
-    const timer = setTimeout(() => {
-      done();
-      reject(
-        new ConfigError('the step process got no values to mask from the process that started it', {
-          hint: 'Start step processes through runPipeline, which sends them.',
-        }),
-      );
-    }, 30_000);
-    const done = () => {
-      clearTimeout(timer);
-      process.off('message', onMessage);
-    };
-    process.on('message', onMessage);
-  });
-}
-
-/**
- * While a step runs, what it prints (console.log of something derived from a secret) is masked
- * too; the streams are restored afterwards. Text only; binary writes pass as they are.
- */
-function maskWrites(streams: NodeJS.WriteStream[]): () => void {
-  const restore = streams.map((stream) => {
-    const own = Object.getOwnPropertyDescriptor(stream, 'write');
-    const original = stream.write.bind(stream) as (...args: unknown[]) => boolean;
-    const write = (chunk: unknown, ...rest: unknown[]): boolean =>
-      original(typeof chunk === 'string' ? processMasker.mask(chunk) : chunk, ...rest);
-    Object.defineProperty(stream, 'write', { value: write, writable: true, configurable: true });
-    return () => {
-      if (own) Object.defineProperty(stream, 'write', own);
-      else Reflect.deleteProperty(stream, 'write');
-    };
-  });
-  return () => {
-    for (const r of restore) r();
-  };
-}
-
-/** In a step process: tells the parent what it read, then closes the channel so the process can exit. */
-async function reportMaskValues(): Promise<void> {
-  const send = process.send?.bind(process);
-  if (!send) return;
-  await new Promise<void>((resolve) => {
-    send(maskMessage(), undefined, {}, () => {
-      resolve();
-    });
-  });
-  process.disconnect();
 }
 
 /** The CLI bundle of the keystack package that the pipeline module itself uses. */

@@ -2,10 +2,10 @@
  * Past runs and their steps, in two tables of the config store (which owns and migrates them),
  * so that a step process and the CLI see the same history, and cached outputs can be found again.
  */
+import type { AccessRecord } from '../core/provenance.js';
 import type Database from 'better-sqlite3';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import type { AccessRecord } from '../core/provenance.js';
 import { NotFoundError, UsageError } from '../errors.js';
 import type { ConfigStore } from '../stack/config-store.js';
 import { deleteAccessRecords, insertAccessRecords, parseAge } from '../stack/provenance-store.js';

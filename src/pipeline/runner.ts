@@ -19,7 +19,8 @@ export {
   type StepEvent,
   type WorkerLauncher,
 } from './run-common.js';
-export { defaultWorker, runStepWorker, withStdoutTo } from './local-runner.js';
+export { defaultWorker, withStdoutTo } from './local-runner.js';
+export { runStepChild } from './step-host/child.js';
 
 export async function runPipeline(ks: Keystack, p: Pipeline, options: RunOptions = {}): Promise<RunSummary> {
   const stack = await StackRuntime.load(ks, { stack: options.stack, componentFlavors: options.componentFlavors });

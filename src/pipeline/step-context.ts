@@ -92,7 +92,7 @@ function managerOf(m: SecretsManager | undefined): AccessRecord['manager'] {
 }
 
 /** Reads through the run's cache, so that a step and the components see one value per run. */
-function cachedRead(stack: StackRuntime): GuardOptions['read'] {
+export function cachedRead(stack: StackRuntime): GuardOptions['read'] {
   return async (name, { fresh, version }) => {
     if (!stack.hasSecretsManager) {
       throw new NotFoundError(

@@ -59,7 +59,7 @@ export const ORCHESTRATOR_FLAVORS = declareFlavors('orchestrator', {
   },
   local_process: {
     description:
-      'Runs every step in a fresh Node process that rebuilds the stack from the config store, as a remote worker would.',
+      'Runs every step in a fresh Node process without credentials, which reads its declared secrets through this process.',
     config: {
       timeout_seconds: {
         type: 'integer',

@@ -3,6 +3,7 @@
  * SQLite file in the config directory. SQLite gives atomic writes and safe concurrent CLI calls
  * for free; every multi-step change runs in one immediate transaction.
  */
+import { refuseInStepProcess } from '../support/step-process.js';
 import type Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import { dirname, join } from 'node:path';
@@ -186,6 +187,7 @@ export class ConfigStore {
    * through a planted plugin row. `warn` hears about a directory tightened to 0700.
    */
   static open(configDir: string, options: { warn?: TrustWarn } = {}): ConfigStore {
+    refuseInStepProcess('open the config store');
     const file = join(configDir, 'config.db');
     // Idempotent, so a busy moment while another CLI call sets up the same new file is retried.
     return retryBusy(() => {

@@ -158,6 +158,35 @@ export class StackRuntime {
   }
 
   /**
+   * A stack with no config store behind it: a step child's, built from what its parent sent.
+   * `manager` is whatever answers for the secrets manager there (a stand-in that asks the parent);
+   * the child holds no credentials, so nothing here can reach a backend by itself.
+   */
+  static detached(o: {
+    record: StackRecord;
+    components: readonly { record: ComponentRecord; flavor: ComponentFlavor }[];
+    manager: SecretsManager | undefined;
+  }): StackRuntime {
+    const resolver = new ReferenceResolver({ manager: o.manager, stackName: o.record.name });
+    const all = o.components.map((c) => new ResolvedComponent(c.record, c.flavor, resolver));
+    const one = (type: StackComponentType) => all.find((c) => c.type === type);
+    const orchestrator = one('orchestrator');
+    const artifactStore = one('artifact_store');
+    if (!orchestrator || !artifactStore) {
+      throw new ConfigError(`stack '${o.record.name}' needs an orchestrator and an artifact store`);
+    }
+    return new StackRuntime({
+      record: o.record,
+      orchestrator,
+      artifactStore,
+      containerRegistry: one('container_registry'),
+      stepOperators: all.filter((c) => c.type === 'step_operator'),
+      resolver,
+      manager: o.manager,
+    });
+  }
+
+  /**
    * The stack as a step sees it: every component resolves its references through `resolver` (the
    * step's guarded resolver), and the secrets manager is `manager` (the step's guarded view).
    */

@@ -5,7 +5,7 @@
  * handed to the run history with the step's status.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ConfigError, type SecretAccessDeniedError } from '../../src/errors.js';
@@ -258,43 +258,62 @@ describe('enforcing on the local orchestrator', () => {
 });
 
 describe('enforcing on the local_process orchestrator', () => {
-  // The real step process, with finishStep and recordAccess also writing their records to a file.
+  // The real step child; the parent (this process) answers its reads and writes its records.
   const worker: WorkerLauncher = {
     command: process.execPath,
-    args: ['--import', 'tsx', resolve('test/pipeline/fixtures/records-spy-step.ts')],
+    args: ['--import', 'tsx', resolve('src/cli/bin.ts'), 'pipeline', '__step'],
   };
 
-  it('fails a step that reads an undeclared secret with code denied, and the step process records the denial', async () => {
+  it('fails a step that reads an undeclared secret with code denied, and the parent records the denial with the step', async () => {
     await fresh();
     registerComponent(ks, { type: 'orchestrator', name: 'proc', flavor: 'local_process' });
     ks.updateStack('default', { orchestrator: 'proc' });
-    const dir = mkdtempSync(join(tmpdir(), 'keystack-lp-records-'));
-    const recordsFile = join(dir, 'records.jsonl');
-    writeFileSync(recordsFile, '');
-    const child = new Keystack({ configDir: ks.configDir, env: { KEYSTACK_TEST_RECORDS: recordsFile } });
-    try {
-      const loaded = await loadPipelineModule(resolve('test/pipeline/fixtures/undeclared-pipeline.ts'));
-      const err = await runPipeline(child, loaded.pipeline, {
-        module: { path: loaded.module, exportName: loaded.exportName },
-        worker,
-      }).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(StepFailedError);
-      expect((err as StepFailedError).code).toBe('denied');
-      expect((err as Error).message).toBe(
-        "step 'child' failed: denied: step 'child' did not declare the secret 'db', so it may not read it",
-      );
-    } finally {
-      await child.close();
-    }
-    const calls = readFileSync(recordsFile, 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { call: string; records: AccessRecord[] });
-    const finished = calls.filter((c) => c.call === 'finishStep').flatMap((c) => c.records);
-    expect(finished.map((r) => [r.step, r.secret, r.outcome])).toEqual([
+    const seen = spyRecords();
+    const loaded = await loadPipelineModule(resolve('test/pipeline/fixtures/undeclared-pipeline.ts'));
+    const err = await runPipeline(ks, loaded.pipeline, {
+      module: { path: loaded.module, exportName: loaded.exportName },
+      worker,
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StepFailedError);
+    expect((err as StepFailedError).code).toBe('denied');
+    expect((err as Error).message).toBe(
+      "step 'child' failed: denied: step 'child' did not declare the secret 'db', so it may not read it",
+    );
+    expect(seen.steps.map((r) => [r.step, r.secret, r.outcome])).toEqual([
       ['child', 'api', 'read'],
       ['child', 'db', 'denied'],
     ]);
-    expect(JSON.stringify(calls)).not.toMatch(/api-token-value-1|db-password-value/);
+    expect(JSON.stringify(seen)).not.toMatch(/api-token-value-1|db-password-value/);
+  });
+
+  it('gives a step child the same context as an in-process step: same output, denials and records', async () => {
+    await fresh();
+    await (await ks.secretsManager()).register('other', { value: 'other-secret-value' });
+    const loaded = await loadPipelineModule(resolve('test/pipeline/fixtures/same-records-pipeline.ts'));
+    registerComponent(ks, { type: 'orchestrator', name: 'proc', flavor: 'local_process' });
+    const runOn = async (orchestrator: string) => {
+      ks.updateStack('default', { orchestrator });
+      const seen = spyRecords();
+      const r = await runPipeline(ks, loaded.pipeline, {
+        module: { path: loaded.module, exportName: loaded.exportName },
+        worker,
+      });
+      vi.restoreAllMocks();
+      const records = seen.steps.map((x) => ({ ...x, runId: '', at: '' }));
+      return { output: r.outputs['reader'], records };
+    };
+    const local = await runOn('default');
+    const child = await runOn('proc');
+    expect(child.output).toEqual(local.output);
+    expect(child.records).toEqual(local.records);
+    // What the comparison covers: reads, a denied read, a denied describe and a denied write.
+    expect(local.records.map((x) => [x.secret, x.keys, x.outcome])).toEqual([
+      ['api', ['token'], 'read'],
+      ['db', ['password'], 'read'],
+      ['other', [], 'denied'],
+      ['other', [], 'denied'],
+      ['api', [], 'denied'],
+    ]);
+    expect((local.output as { write: { code: string } }).write.code).toBe('denied');
   });
 });

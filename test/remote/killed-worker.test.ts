@@ -45,7 +45,8 @@ describe('a worker killed in the middle of a step', () => {
     });
     workers.push(doomed);
     const run = runCli(['pipeline', 'run', 'slow.mjs'], cliEnv(f.configDir, f.clientEnv), root);
-    for (let i = 0; i < 200 && !existsSync(marks); i++) await new Promise((r) => setTimeout(r, 50));
+    // Generous: the step starts in a step child, which a loaded machine starts slowly.
+    for (let i = 0; i < 1200 && !existsSync(marks); i++) await new Promise((r) => setTimeout(r, 50));
     expect(existsSync(marks)).toBe(true);
     doomed.proc.kill('SIGKILL');
     expect(await doomed.exited).toBe('SIGKILL');

@@ -108,6 +108,60 @@ async function libWorker(f: RemoteFixture, root: string, name: string, extra: Re
   return { w, lines };
 }
 
+const SAME = `
+import { pipeline, step } from '{{LIB}}';
+const outcome = async (f) => { try { return { ok: await f() }; } catch (e) { return { code: e.code, message: e.message }; } };
+const same = step({ name: 'same', secrets: ['cpu_creds'], enableCache: false, run: async (_i, ctx) => {
+  const m = ctx.stack.secretsManager;
+  return {
+    own: await outcome(async () => Object.keys((await ctx.secrets.get('cpu_creds')).values)),
+    again: await outcome(async () => Object.keys((await m.get('cpu_creds')).values)),
+    other: await outcome(() => m.get('gpu_creds')),
+    describe: await outcome(() => m.describe('gpu_creds')),
+    write: await outcome(() => m.update('cpu_creds', { token: 'written-by-step' })),
+  };
+} });
+export default pipeline('same', () => same());
+`;
+
+describe('a worker step child records what an in-process step records', () => {
+  it('the same pipeline on a worker (--isolation process) and on local gives the same output and records', async () => {
+    const f = await fixture({ attempts: 1 });
+    const root = codeRoot({ 'same.mjs': SAME });
+    const { w } = await libWorker(f, root, 'same-w');
+    const spy = vi.spyOn(RunStore.prototype, 'finishStep');
+    try {
+      const { loadPipelineModule, runPipeline } = await import('../../src/index.js');
+      const loaded = await loadPipelineModule('same.mjs', undefined, root);
+      const options = { module: { path: loaded.module, exportName: loaded.exportName }, codeRoot: root };
+      const remote = await runPipeline(f.ks, loaded.pipeline, options);
+      const remoteRecords = recordsByStep(spy)['same'] ?? [];
+      spy.mockClear();
+      // The same manager, on this machine's local orchestrator and artifact store.
+      f.ks.store.addStack('same', {
+        orchestrator: f.ks.store.getComponent('orchestrator', 'default').uuid,
+        artifact_store: f.ks.store.getComponent('artifact_store', 'default').uuid,
+        secrets_manager: f.ks.store.getComponent('secrets_manager', 'vault').uuid,
+      });
+      const local = await runPipeline(f.ks, loaded.pipeline, { ...options, stack: 'same' });
+      const localRecords = recordsByStep(spy)['same'] ?? [];
+      expect(remote.outputs['same']).toEqual(local.outputs['same']);
+      const plain = (rs: AccessRecord[]) => rs.map((x) => ({ ...x, runId: '', at: '', worker: '' }));
+      expect(plain(remoteRecords)).toEqual(plain(localRecords));
+      expect(remoteRecords.every((x) => x.worker === 'same-w')).toBe(true);
+      expect(localRecords.map((x) => [x.secret, x.outcome])).toEqual([
+        ['cpu_creds', 'read'],
+        ['cpu_creds', 'read'],
+        ['gpu_creds', 'denied'],
+        ['gpu_creds', 'denied'],
+        ['cpu_creds', 'denied'],
+      ]);
+    } finally {
+      await w.close();
+    }
+  }, 120_000);
+});
+
 describe('records in signed results', () => {
   it('every attempt’s reads and denials reach the client with the step status; fingerprints match the client’s key; no value in Redis', async () => {
     const f = await fixture({ attempts: 2 });
@@ -261,7 +315,7 @@ describe('workers announce themselves', () => {
       const byName = (a: { name: string }, b: { name: string }) => a.name.localeCompare(b.name);
       expect([...listed].sort(byName).map((x) => [x.name, x.verified, x.isolation])).toEqual([
         ['impostor', false, null],
-        ['short-lived', true, 'none'],
+        ['short-lived', true, 'process'],
         ['trusted-none', true, 'none'],
       ]);
       const impostor = listed.find((x) => x.name === 'impostor');

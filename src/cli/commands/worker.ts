@@ -14,6 +14,8 @@ export interface WorkerOptions {
   /** FLAVOR:FIELD=VALUE,... specs: where the worker's credentials may go. */
   allowManager?: string[];
   allowArtifactStore?: string[];
+  isolation: string;
+  stepUser?: string;
 }
 
 const REDIS_URL_ENV = 'KEYSTACK_REDIS_URL';
@@ -29,6 +31,8 @@ export default defineCommand({
     "The worker's credentials go only to a secrets manager or artifact store whose location --allow-manager / --allow-artifact-store allow; for a kind with no such flag, only to a component registered in this worker's config store with the same UUID and location. Local-only components are refused.",
     '',
     "Each step result is signed with this worker's key (`keystack keys show-public --role worker`); the client records only results signed by a worker key it trusts.",
+    '',
+    "Where steps run (--isolation): `process` (the default) runs each step in a fresh step child, started while the previous step runs. Its environment is scrubbed of backend credentials, and it reads only its declared secrets, through a capability for its run, step and attempt that this worker answers with its own credentials. Through keystack, that capability is the only path; but a step child runs as the same user, so a step that deliberately reads that user's files (the local key file, config.db, ~/.aws/credentials, ~/.vault-token) can reach what the user can. Containment of hostile step code needs --step-user: a worker started as root runs step children as that user, who cannot read this worker's config dir, keys or credential files. `none` runs steps inside the worker process, with its credentials in reach: for trusted code only; it is printed at start and recorded in each step result.",
     '',
     "Not prevented: whoever can write to Redis can still delete, delay or reorder jobs, and replay a signed step to another worker of its queue before the run's deadline; whoever can read it sees the stack configs (references as text), step parameters and output URIs, never a value read from a secrets manager. See docs/remote-stacks.md.",
   ].join('\n'),
@@ -67,10 +71,23 @@ export default defineCommand({
         'FLAVOR:FIELD=VALUE,... an artifact-store location, e.g. s3:path=s3://bucket/runs,region=eu-west-1; repeatable (default: only stores registered on this worker)',
       repeatable: 'optional',
     },
+    {
+      flags: '--isolation <mode>',
+      description:
+        'process: each step in a fresh child without credentials (default); none: steps in this process, for trusted code only',
+      default: 'process',
+    },
+    {
+      flags: '--step-user <name>',
+      description:
+        "run step children as this user (the worker must run as root): contains hostile step code, which then cannot read this worker's files",
+    },
   ],
   examples: [
     'KEYSTACK_REDIS_URL=redis://127.0.0.1:6379 keystack worker --trust-key client.pub \\\n      --allow-manager vault:url=https://vault.internal:8200 --allow-artifact-store s3:path=s3://my-bucket/keystack,region=eu-west-1',
     'keystack worker -q gpu --concurrency 2 --code-root /srv/pipelines --trust-key client.pub   # credentials: registered components only',
+    'sudo keystack worker --step-user ks-steps --trust-key client.pub   # step children run as ks-steps',
+    'keystack worker --isolation none --trust-key client.pub   # trusted code only: steps run in the worker process',
   ],
   // Prints its result when it stops (SIGTERM, SIGINT).
   shape: (z) => z.strictObject({ worker: z.string(), steps: z.number(), stoppedBy: z.string() }),
@@ -101,6 +118,12 @@ export default defineCommand({
         throw new UsageError(`${name} must be a positive integer (milliseconds), not '${v}'`);
       return n;
     };
+    if (o.isolation !== 'process' && o.isolation !== 'none')
+      throw new UsageError(`--isolation must be 'process' or 'none', not '${o.isolation}'`);
+    if (o.stepUser !== undefined && o.isolation === 'none')
+      throw new UsageError('--step-user needs --isolation process: with none, steps run in the worker process');
+    const { resolveStepUser } = await import('../../pipeline/step-host/step-user.js');
+    const stepUser = o.stepUser === undefined ? undefined : resolveStepUser(o.stepUser);
     const { startWorker } = await import('../../pipeline/remote/worker.js');
     let steps = 0;
     const w = await startWorker({
@@ -115,6 +138,9 @@ export default defineCommand({
       codeRoot: o.codeRoot === undefined ? ctx.cwd : o.codeRoot,
       name: o.name,
       env,
+      isolation: o.isolation,
+      stepUser,
+      stepLauncher: selfLauncher(),
       lockDurationMs: ms('KEYSTACK_WORKER_LOCK_MS'),
       stalledIntervalMs: ms('KEYSTACK_WORKER_STALLED_INTERVAL_MS'),
       onLog: (line) => {
@@ -131,6 +157,14 @@ export default defineCommand({
     };
   },
 });
+
+declare const __filename: string | undefined;
+
+/** From the CLI bundle, step children run the same bundle. */
+function selfLauncher(): { command: string; args: string[] } | undefined {
+  const self = typeof __filename === 'string' ? __filename : undefined;
+  return self && self.endsWith('.cjs') ? { command: process.execPath, args: [self, 'pipeline', '__step'] } : undefined;
+}
 
 function stopSignal(): Promise<string> {
   return new Promise((resolve) => {

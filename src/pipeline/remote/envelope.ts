@@ -66,6 +66,8 @@ export interface StepResult {
    * the client can tell a record lost in Redis from one never made.
    */
   recordCount?: number | undefined;
+  /** How the worker ran the step: in a step child (`process`) or in its own process (`none`). */
+  isolation?: 'process' | 'none' | undefined;
 }
 
 /** An attempt that ended (or a step that ended): its result carries its records and their count. */

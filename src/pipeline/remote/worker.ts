@@ -15,7 +15,7 @@ import type { Job, Worker } from 'bullmq';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { relative, resolve, isAbsolute } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { ConfigError, KeystackError, SecretAccessDeniedError } from '../../errors.js';
 import { processMasker } from '../../support/masking.js';
 import type { SigningKey } from '../../support/signing.js';
@@ -26,6 +26,11 @@ import { loadProvenanceKey, PROVENANCE_KEY_VARIABLE, provenanceKeyFile } from '.
 import { StackRuntime } from '../../stack/runtime.js';
 import { loadPipelineModule } from '../module.js';
 import { computeCacheKey, stepErrorText } from '../run-common.js';
+import type { WorkerLauncher } from '../run-common.js';
+import { defaultWorker } from '../local-runner.js';
+import { scrubbedEnv } from '../step-host/env.js';
+import type { StepUser } from '../step-host/parent.js';
+import { StepChildError, stepHost, workerCredentialVariables, type StepHost } from './step-host.js';
 import { cacheEnabled, checkJson, type Pipeline, type StepContext, type StepNode } from '../step.js';
 import { createStepContext } from '../step-context.js';
 import { CollectingSink, type AccessSink } from '../../core/provenance.js';
@@ -107,11 +112,15 @@ export interface WorkerOptions {
   allowManagers?: readonly string[] | undefined;
   allowArtifactStores?: readonly string[] | undefined;
   /**
-   * How steps run. This release runs every step inside the worker process (`none`, trusted code
-   * only), and says so in its announcement; step children without credentials (`process`) are
-   * not in it yet, so asking for them is refused rather than claimed. @default 'none'
+   * `process`: each step runs in a fresh step child without credentials, which reads its declared
+   * secrets through this worker (the next child is started while a step runs). `none`: steps run
+   * in the worker process, for trusted code only. @default 'process'
    */
-  isolation?: 'none' | undefined;
+  isolation?: 'process' | 'none' | undefined;
+  /** How to start step children. @default the keystack CLI the pipeline module resolves */
+  stepLauncher?: WorkerLauncher | undefined;
+  /** A worker running as root starts step children as this user (checked by the caller). */
+  stepUser?: StepUser | undefined;
 }
 
 export interface RemoteWorker {
@@ -129,6 +138,10 @@ interface RunCaches {
 }
 
 interface RunContext {
+  /** The worker's config dir and environment, for the provenance key. */
+  own: { configDir: string; env: Readonly<Record<string, string | undefined>> };
+  /** The module file in the code root, for step children. */
+  module: { path: string; exportName: string };
   stack: StackRuntime;
   artifacts: RunArtifactStore;
   pipeline: Pipeline;
@@ -139,11 +152,6 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
   const id = o.name ?? `${hostname()}:${process.pid}`;
   const env = o.env ?? process.env;
   const codeRoot = resolve(o.codeRoot ?? process.cwd());
-  if ((o.isolation as string | undefined) !== undefined && o.isolation !== 'none') {
-    throw new ConfigError(`worker isolation '${String(o.isolation)}' is not available in this release`, {
-      hint: "Workers run steps inside the worker process (isolation 'none'): run only trusted pipeline code on them.",
-    });
-  }
   const log = o.onLog ?? (() => undefined);
   const source = o.redisSource ?? '--redis-url';
   const who = `worker ${id}`;
@@ -181,6 +189,15 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
     stores: new KeptByKey<SnapshotStore>(RUNS_KEPT, closeSnapshotStore),
     modules: new KeptByKey<LoadedPipeline>(RUNS_KEPT),
   };
+  const isolation = o.isolation ?? 'process';
+  const host: StepHost | undefined =
+    isolation === 'process'
+      ? await stepHost({
+          launcher: o.stepLauncher ?? stepLauncherFor(codeRoot),
+          env: scrubbedEnv({ ...process.env, ...env }, workerCredentialVariables(own, allowed)),
+          user: o.stepUser,
+        })
+      : undefined;
   const bullmq = await loadBullmq();
   // One connection for state and adding jobs (fails fast), one per BullMQ worker (blocking).
   const redis = await openRedis(o.redisUrl, { who, source, blocking: false });
@@ -192,7 +209,7 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
     const k = `${envelope.runId}:${envelope.snapshotHash}`;
     let ctx = runs.get(k);
     if (!ctx) {
-      ctx = buildRunContext(envelope, snapshot, { env, codeRoot, componentFlavors: o.componentFlavors, cache });
+      ctx = buildRunContext(envelope, snapshot, { env, codeRoot, componentFlavors: o.componentFlavors, cache, own });
       // A failed build is not kept: the next attempt tries again (credentials may have been fixed).
       ctx.catch(() => runs.delete(k));
       runs.set(k, ctx);
@@ -206,7 +223,7 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
   };
 
   const sign = (envelope: JobEnvelope, r: Omit<StepResult, 'runId' | 'stepId' | 'worker'>) =>
-    signResult(key, { runId: envelope.runId, stepId: envelope.step.id, worker: id, ...r });
+    signResult(key, { runId: envelope.runId, stepId: envelope.step.id, worker: id, isolation, ...r });
 
   // Snapshots already checked against a signed hash: a later step of the run is not hashed again,
   // and its job's own copy of the snapshot is not even read.
@@ -287,6 +304,7 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
       await checkJobStack(data.stack, pins, o.componentFlavors);
       ctx = await runContext(envelope, data.stack);
       const result = await runOne(ctx, envelope, policy.timeoutSeconds, {
+        host,
         attempt,
         worker: id,
         sink,
@@ -352,14 +370,13 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
     await Promise.all(workers.map((w) => w.waitUntilReady()));
   } catch (e) {
     await Promise.all(workers.map((w) => w.close(true).catch(() => undefined)));
+    host?.close();
     await queues.close().catch(() => undefined);
     redis.disconnect();
     nonces.close();
     await own.close();
     throw e instanceof KeystackError ? e : redisError(e, o.redisUrl, { who, source });
   }
-  // Announced as it is: steps run in this process (see WorkerOptions.isolation).
-  const isolation = 'none' as const;
   const announcer: Announcer = startAnnouncing(redis, key, {
     name: id,
     host: hostname(),
@@ -374,6 +391,11 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
       ? `${pins.allowed.length} allowed location${pins.allowed.length === 1 ? '' : 's'}`
       : 'its own registered components only';
   log(
+    isolation === 'none'
+      ? `worker ${id}: --isolation none: steps run inside this worker process, with its credentials within reach; for trusted code only`
+      : `worker ${id}: steps run in step children without credentials${o.stepUser ? ` as user ${o.stepUser.name}` : ' as this user (same-user isolation: a step can still read files this user can)'}`,
+  );
+  log(
     `worker ${id} serving ${o.queues.map((q) => `'${q}'`).join(', ')} (code root ${codeRoot}; key ${key.id}; trusts ${trustedClients.size} client key${trustedClients.size === 1 ? '' : 's'}; credentials go to ${pinning})`,
   );
   return {
@@ -381,6 +403,7 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
     async close() {
       await announcer.stop();
       await Promise.all(workers.map((w) => w.close()));
+      host?.close();
       await queues.close().catch(() => undefined);
       for (const ctx of runs.values()) await ctx.then(closeRunContext, () => undefined);
       runs.clear();
@@ -390,6 +413,15 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
       await own.close();
     },
   };
+}
+
+/** The keystack CLI the code root's modules import, else the one this process runs from. */
+function stepLauncherFor(codeRoot: string): WorkerLauncher {
+  try {
+    return defaultWorker(join(codeRoot, 'noop.js'));
+  } catch {
+    return defaultWorker(undefined);
+  }
 }
 
 /**
@@ -406,13 +438,19 @@ class ReplayedJobError extends JobRefusedError {
 
 /** Either way, the message is masked against every value this process has read. */
 function maskedMessage(e: unknown, ctx: RunContext | undefined): string {
-  const raw = stepErrorText(e);
+  const raw = e instanceof StepChildError ? e.message : stepErrorText(e);
   return ctx ? ctx.stack.resolver.mask(raw) : processMasker.mask(raw);
 }
 
 /** Retrying cannot help: the worker's code or setup is wrong, or the step reads what it did not declare. */
 function isUnrecoverable(e: unknown): boolean {
-  return e instanceof CodeMismatchError || e instanceof ConfigError || e instanceof SecretAccessDeniedError;
+  // In a step child, a ConfigError (missing credentials, say) or a denial arrives as its code.
+  return (
+    e instanceof CodeMismatchError ||
+    e instanceof ConfigError ||
+    e instanceof SecretAccessDeniedError ||
+    (e instanceof StepChildError && (e.code === 'config' || e.code === 'denied'))
+  );
 }
 
 export class CodeMismatchError extends ConfigError {}
@@ -427,6 +465,7 @@ async function buildRunContext(
     codeRoot: string;
     componentFlavors: readonly ComponentFlavor[] | undefined;
     cache: RunCaches;
+    own: Keystack;
   },
 ): Promise<RunContext> {
   const mod = envelope.module;
@@ -458,7 +497,14 @@ async function buildRunContext(
   // Per run: the stack's cache of secret values, so each secret is read once per run, not once per process.
   const stack = await StackRuntime.load(store.ks, { stack: store.stackName, componentFlavors: o.componentFlavors });
   const artifacts = await openRunArtifactStore(stack.artifactStore, store.dir, o.env);
-  return { stack, artifacts, pipeline, nodes };
+  return {
+    own: { configDir: o.own.configDir, env: o.env },
+    module: { path: file, exportName: mod.exportName },
+    stack,
+    artifacts,
+    pipeline,
+    nodes,
+  };
 }
 
 /** A run's own context holds nothing to close: its store is the snapshot's, closed with the worker. */
@@ -502,7 +548,13 @@ async function runOne(
   ctx: RunContext,
   envelope: JobEnvelope,
   timeoutSeconds: number,
-  attempt: { attempt: number; worker: string; sink: AccessSink; provenanceKey: () => Buffer },
+  how: {
+    host: StepHost | undefined;
+    attempt: number;
+    worker: string;
+    sink: AccessSink;
+    provenanceKey: () => Buffer;
+  },
 ): Promise<Omit<StepResult, 'runId' | 'stepId' | 'worker'>> {
   const stepId = envelope.step.id;
   const node = ctx.nodes.find((n) => n.id === stepId);
@@ -528,15 +580,23 @@ async function runOne(
       }
     }
   }
-  const context = createStepContext({
-    stack: ctx.stack,
-    runId: envelope.runId,
-    pipeline: envelope.pipeline,
-    node,
-    ...attempt,
-  });
-  const running = Promise.resolve((node.step.run as (i: unknown, c: StepContext) => unknown)(inputs, context));
-  const value = timeoutSeconds > 0 ? await withTimeout(running, timeoutSeconds) : await running;
+  let value: unknown;
+  if (how.host) {
+    value = (await how.host.run(ctx, envelope, node, inputs, timeoutSeconds, how)).value;
+  } else {
+    const context = createStepContext({
+      stack: ctx.stack,
+      runId: envelope.runId,
+      pipeline: envelope.pipeline,
+      node,
+      attempt: how.attempt,
+      worker: how.worker,
+      sink: how.sink,
+      provenanceKey: how.provenanceKey,
+    });
+    const running = Promise.resolve((node.step.run as (i: unknown, c: StepContext) => unknown)(inputs, context));
+    value = timeoutSeconds > 0 ? await withTimeout(running, timeoutSeconds) : await running;
+  }
   checkJson(value, `the output of step '${node.id}'`);
   // One name per step and run: a step run again after its worker died overwrites, never adds.
   const output: StoredArtifact = await ctx.artifacts.write(outputUri, value);

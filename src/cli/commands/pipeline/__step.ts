@@ -1,11 +1,14 @@
 import { defineCommand, type CommandInput } from '../../define.js';
 import { views } from '../../shapes.js';
 
-/** The step process of the local_process orchestrator: not for people, so hidden and not in the docs. */
+/**
+ * A step child of local_process and of workers: not for people, so hidden and not in the docs.
+ * It gets its step over IPC; the arguments only name it in `ps`.
+ */
 export default defineCommand({
   path: 'pipeline __step',
   description: '',
-  arguments: [{ spec: '<run>' }, { spec: '<step>' }],
+  arguments: [{ spec: '[run]' }, { spec: '[step]' }],
   hidden: true,
   shape: (z) =>
     z.strictObject({
@@ -13,11 +16,9 @@ export default defineCommand({
       stepId: z.string(),
       status: views(z).step.shape.status,
     }),
-  run: async (ctx, { args }: CommandInput) => {
-    const { runStepWorker } = await import('../../../pipeline/runner.js');
-    const runId = args['run'] ?? '';
-    const stepId = args['step'] ?? '';
-    const status = await runStepWorker(ctx.keystack(), runId, stepId);
-    return { data: { runId, stepId, status }, text: '' };
+  run: async (_ctx, { args }: CommandInput) => {
+    const { runStepChild } = await import('../../../pipeline/runner.js');
+    const status = await runStepChild();
+    return { data: { runId: args['run'] ?? '', stepId: args['step'] ?? '', status }, text: '' };
   },
 });

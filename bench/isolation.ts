@@ -1,0 +1,116 @@
+/**
+ * The per-step price of worker process isolation (`node bench/run.mjs isolation`): one worker's
+ * step host running 100 ms steps one after another, `--isolation process` (a pre-forked step child
+ * per step, its declared secret read over the capability) against `--isolation none` (the same
+ * step context in-process), in the same run. Both do the same secret read. What bullmq and S3 add
+ * per step is the same in both modes and is left out (bench/remote.ts measures it). Prints
+ * markdown: steps/s, and CPU ms per step child (its own CPU plus the host's, against in-process).
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { CollectingSink } from '../src/core/provenance.js';
+import { createStepContext } from '../src/pipeline/step-context.js';
+import { loadPipelineModule, type StepContext, type StepNode } from '../src/pipeline/index.js';
+import type { JobEnvelope } from '../src/pipeline/remote/envelope.js';
+import { stepHost } from '../src/pipeline/remote/step-host.js';
+import { scrubbedEnv } from '../src/pipeline/step-host/env.js';
+import { Keystack } from '../src/stack/client.js';
+import { StackRuntime } from '../src/stack/runtime.js';
+
+const STEPS = Number(process.env['BENCH_ISOLATION_STEPS'] ?? 20);
+const STEP_MS = 100;
+
+/** CPU ms of this process and of its children that have ended (/proc: clock ticks of 10 ms). */
+function cpuMs(): { self: number; children: number } {
+  const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]?.split(' ') ?? [];
+  const tick = 10;
+  // After the `(comm)` field: utime, stime, cutime, cstime are fields 12-15 of what follows.
+  return { self: (Number(f[11]) + Number(f[12])) * tick, children: (Number(f[13]) + Number(f[14])) * tick };
+}
+
+const configDir = mkdtempSync(join(tmpdir(), 'ks-bench-iso-'));
+const ks = new Keystack({ configDir, env: {} });
+await (await ks.secretsManager()).register('api', { token: 'bench-token-value' });
+const stack = await StackRuntime.load(ks);
+const root = mkdtempSync(join(tmpdir(), 'ks-bench-iso-code-'));
+const mod = join(root, 'sleepy.mjs');
+writeFileSync(
+  mod,
+  `import { pipeline, step } from ${JSON.stringify(resolve('dist/lib/index.js'))};\n` +
+    `const sleepy = step({ name: 'sleepy', secrets: ['api'], enableCache: false, run: async (_i, c) => {\n` +
+    `  await c.secrets.get('api'); await new Promise((r) => setTimeout(r, ${STEP_MS})); return 1; } });\n` +
+    `export default pipeline('sleepy', () => sleepy());\n`,
+);
+const loaded = await loadPipelineModule(mod);
+const first = loaded.pipeline.graph()[0];
+if (!first) throw new Error('no step');
+const node: StepNode = first;
+const envelope = { runId: 'bench-run', pipeline: 'sleepy' } as JobEnvelope;
+
+async function inProcess(): Promise<number> {
+  const t = performance.now();
+  for (let i = 0; i < STEPS; i++) {
+    const context: StepContext = createStepContext({
+      stack,
+      runId: envelope.runId,
+      pipeline: envelope.pipeline,
+      node,
+      attempt: i + 1,
+      worker: 'bench',
+      sink: new CollectingSink(),
+      provenanceKey: () => Buffer.alloc(32, 1),
+    });
+    await (node.step.run as (i: unknown, c: StepContext) => Promise<unknown>)({}, context);
+  }
+  return performance.now() - t;
+}
+
+async function inChildren(): Promise<{ wall: number; cpuSelf: number; cpuChildren: number }> {
+  const host = await stepHost({
+    launcher: { command: process.execPath, args: [resolve('dist/cli.cjs'), 'pipeline', '__step'] },
+    env: scrubbedEnv(process.env),
+    user: undefined,
+  });
+  // The first spare is started here, as a worker does at start: let it come up.
+  await new Promise((r) => setTimeout(r, 1500));
+  const before = cpuMs();
+  const t = performance.now();
+  for (let i = 0; i < STEPS; i++) {
+    await host.run(
+      { stack, module: { path: loaded.module, exportName: loaded.exportName }, own: { configDir, env: {} } },
+      envelope,
+      node,
+      {},
+      60,
+      { worker: 'bench', attempt: i + 1, sink: new CollectingSink() },
+    );
+  }
+  const wall = performance.now() - t;
+  const after = cpuMs();
+  host.close();
+  return { wall, cpuSelf: after.self - before.self, cpuChildren: after.children - before.children };
+}
+
+const c0 = cpuMs();
+const none = await inProcess();
+const c1 = cpuMs();
+const proc = await inChildren();
+await ks.close();
+const noneCpuPerStep = (c1.self - c0.self) / STEPS;
+const procCpuPerStep = (proc.cpuSelf + proc.cpuChildren) / STEPS;
+console.log(
+  `\n## Worker step isolation (${STEPS} steps of ${STEP_MS} ms, one after another, Node ${process.version})\n`,
+);
+console.log('| isolation | steps/s | wall ms per step | CPU ms per step |\n|---|---:|---:|---:|');
+console.log(
+  `| none (in the worker process) | ${((STEPS * 1000) / none).toFixed(2)} | ${(none / STEPS).toFixed(1)} | ${noneCpuPerStep.toFixed(1)} |`,
+);
+console.log(
+  `| process (pre-forked step child) | ${((STEPS * 1000) / proc.wall).toFixed(2)} | ${(proc.wall / STEPS).toFixed(1)} | ${procCpuPerStep.toFixed(1)} |`,
+);
+console.log(
+  `\nCPU per spawn: ${(procCpuPerStep - noneCpuPerStep).toFixed(1)} ms more per step than in-process ` +
+    `(step children ${(proc.cpuChildren / STEPS).toFixed(1)} ms each; the host ${(proc.cpuSelf / STEPS).toFixed(1)} ms per step; ` +
+    `counted in 10 ms ticks; a spare still running at the end is not counted).`,
+);

@@ -1,0 +1,128 @@
+/**
+ * Starting a step child and running one step in it. The child is spawned ahead of its step (see
+ * pool.ts); it gets the step over IPC, asks the broker for secrets, and streams its output back.
+ * The parent writes the artifact, the cache entry and the status itself: the child has no store.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { processMasker } from '../../support/masking.js';
+import type { WorkerLauncher } from '../run-common.js';
+import type { SecretBroker } from './broker.js';
+import { isDeniedNotice, isDone, isOutputChunk, isSecretRequest, type StartMessage } from './protocol.js';
+
+/** Who the child runs as (--step-user); undefined: the parent's user. */
+export interface StepUser {
+  name: string;
+  uid: number;
+  gid: number;
+  home: string;
+}
+
+export interface SpawnOptions {
+  launcher: WorkerLauncher;
+  /** Already scrubbed (env.ts). */
+  env: Record<string, string>;
+  /** Node flags for the child (the orchestrator's node_options). */
+  nodeFlags?: readonly string[];
+  /** Extra argv after the launcher's, for `ps` only (never a value). */
+  args?: readonly string[];
+  user?: StepUser | undefined;
+}
+
+export interface StepChild {
+  readonly process: ChildProcess;
+  /** Set when the child could not start or has exited before it got a step. */
+  readonly failure: () => string | undefined;
+}
+
+export function spawnStepChild(spawn: typeof import('node:child_process').spawn, o: SpawnOptions): StepChild {
+  const { launcher } = o;
+  const args =
+    launcher.command === process.execPath
+      ? [...(o.nodeFlags ?? []), ...launcher.args, ...(o.args ?? [])]
+      : [...launcher.args, ...(o.args ?? [])];
+  const env = o.user ? { ...o.env, HOME: o.user.home } : o.env;
+  // The step's own output goes to our stderr, so that stdout stays the command's result.
+  const child = spawn(launcher.command, args, {
+    env,
+    stdio: ['ignore', 2, 2, 'ipc'],
+    ...(o.user ? { uid: o.user.uid, gid: o.user.gid, cwd: o.user.home } : {}),
+  });
+  let failure: string | undefined;
+  child.on('error', (e) => {
+    failure = `cannot start the step process: ${e.message}`;
+  });
+  child.on('exit', (code, signal) => {
+    failure ??= `the step process exited with ${signal ?? `code ${code}`}`;
+  });
+  return { process: child, failure: () => failure };
+}
+
+export type StepOutcome =
+  | { ok: true; value: unknown }
+  | { ok: false; error: string; timedOut?: boolean; code?: string | undefined };
+
+/**
+ * Runs one step in `child` and waits for its end. Never throws for a failure of the step or the
+ * child; the error it returns is masked against every value this process knows.
+ */
+export async function runInChild(
+  child: StepChild,
+  start: Omit<StartMessage, 'kind' | 'token' | 'mask'>,
+  broker: SecretBroker,
+  timeoutSeconds: number,
+): Promise<StepOutcome> {
+  const proc = child.process;
+  const early = child.failure();
+  if (early !== undefined) return { ok: false, error: early };
+  return new Promise<StepOutcome>((resolve) => {
+    const chunks: string[] = [];
+    let done: { ok: boolean; error?: string | undefined; code?: string | undefined } | undefined;
+    let timedOut = false;
+    const timer =
+      timeoutSeconds > 0
+        ? setTimeout(() => {
+            timedOut = true;
+            proc.kill('SIGKILL');
+          }, timeoutSeconds * 1000)
+        : undefined;
+    proc.on('message', (m: unknown) => {
+      if (isSecretRequest(m)) {
+        void broker.answer(m).then((reply) => {
+          if (proc.connected) proc.send(reply, () => undefined);
+        });
+      } else if (isDeniedNotice(m)) broker.noteDenied(m);
+      else if (isOutputChunk(m)) chunks.push(m.text);
+      else if (isDone(m)) done = { ok: m.ok, error: m.error, code: m.code };
+    });
+    let finished = false;
+    const finish = (outcome: StepOutcome) => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      broker.end();
+      resolve(outcome);
+    };
+    proc.on('error', (e) => finish({ ok: false, error: `cannot start the step process: ${e.message}` }));
+    // 'close', not 'exit': it comes after the IPC channel closed, so every message has arrived.
+    proc.on('close', (code, signal) => {
+      if (done?.ok === true) {
+        try {
+          finish({ ok: true, value: JSON.parse(chunks.join('')) as unknown });
+        } catch {
+          finish({ ok: false, error: 'the step process sent an output that is not JSON' });
+        }
+      } else if (done)
+        finish({ ok: false, error: processMasker.mask(done.error ?? 'the step failed'), code: done.code });
+      else if (timedOut) finish({ ok: false, error: `timed out after ${timeoutSeconds} s`, timedOut: true });
+      else finish({ ok: false, error: child.failure() ?? `the step process exited with ${signal ?? `code ${code}`}` });
+    });
+    const message: StartMessage = {
+      kind: 'keystack.step.start',
+      ...start,
+      token: broker.token,
+      mask: [...processMasker.values()],
+    };
+    // A failed send means the process is gone; its exit is what gets reported.
+    proc.send(message, () => undefined);
+  });
+}

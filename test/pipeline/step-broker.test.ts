@@ -1,0 +1,111 @@
+/** The parent's half of a step capability, without a child: what it answers and what it records. */
+import { describe, expect, it } from 'vitest';
+import { CollectingSink } from '../../src/core/provenance.js';
+import { parseDeclaration, SecretGuard } from '../../src/pipeline/access.js';
+import { createBroker } from '../../src/pipeline/step-host/broker.js';
+import { scrubbedEnv, declaredCredentialVariables } from '../../src/pipeline/step-host/env.js';
+import type { SecretRequest } from '../../src/pipeline/step-host/protocol.js';
+
+const reader = { runId: 'run-1', pipeline: 'p', step: 's1', component: undefined, attempt: 2, worker: 'w1', host: 'h' };
+const manager = { uuid: 'u', name: 'm', flavor: 'local' };
+
+function broker() {
+  const sink = new CollectingSink();
+  const guard = new SecretGuard({
+    reader,
+    declaration: parseDeclaration('s1', ['db.password']),
+    manager,
+    where: 'm',
+    sink,
+    fingerprint: (v) => `fp(${v.length})`,
+    read: async (name) =>
+      name === 'db'
+        ? { secret: { name, schema: 'any', values: { password: 'pw-1', user: 'u-1' } }, version: '3' }
+        : null,
+  });
+  return { b: createBroker({ reader, guard, sink, manager }), sink };
+}
+
+const ask = (token: string, over: Partial<SecretRequest> = {}): SecretRequest => ({
+  kind: 'keystack.step.secret',
+  id: 1,
+  token,
+  runId: 'run-1',
+  stepId: 's1',
+  attempt: 2,
+  name: 'db',
+  fresh: false,
+  ...over,
+});
+
+describe('the step broker', () => {
+  it('answers its own capability with the declared keys only', async () => {
+    const { b, sink } = broker();
+    const reply = await b.answer(ask(b.token));
+    expect(reply.secret?.values).toEqual({ password: 'pw-1' });
+    expect(sink.drain().map((r) => [r.outcome, r.keys, r.version, r.worker])).toEqual([
+      ['read', ['password'], '3', 'w1'],
+    ]);
+  });
+
+  it.each([
+    ['another run', { runId: 'run-2' }],
+    ['another step', { stepId: 's2' }],
+    ['another attempt', { attempt: 1 }],
+    ['a guessed token', { token: 'x'.repeat(43) }],
+  ])('denies and records a request for %s', async (_what, over) => {
+    const { b, sink } = broker();
+    const reply = await b.answer(ask(b.token, over));
+    expect(reply.secret).toBeUndefined();
+    expect(reply.error?.code).toBe('denied');
+    expect(sink.drain().map((r) => [r.outcome, r.errorCode, r.step, r.runId])).toEqual([
+      ['denied', 'capability', 's1', 'run-1'],
+    ]);
+  });
+
+  it('denies its own token once the attempt has ended (a replay)', async () => {
+    const { b, sink } = broker();
+    const token = b.token;
+    b.end();
+    expect((await b.answer(ask(token))).error?.code).toBe('denied');
+    expect(sink.drain()[0]?.outcome).toBe('denied');
+  });
+
+  it('gives each attempt its own token', () => {
+    expect(broker().b.token).not.toBe(broker().b.token);
+  });
+});
+
+describe('the step environment', () => {
+  it('drops every credential variable, keeps the rest, and marks the process', () => {
+    const env = scrubbedEnv(
+      {
+        PATH: '/bin',
+        HOME: '/h',
+        VAULT_TOKEN: 'a',
+        BAO_ROLE_ID: 'b',
+        AWS_PROFILE: 'c',
+        AZURE_CLIENT_SECRET: 'd',
+        GOOGLE_APPLICATION_CREDENTIALS: 'e',
+        CLOUDSDK_AUTH_ACCESS_TOKEN: 'f',
+        GITHUB_TOKEN: 'g',
+        KEYSTACK_LOCAL_KEY: 'h',
+        KEYSTACK_PASSPHRASE: 'i',
+        KEYSTACK_REDIS_URL: 'j',
+        KEYSTACK_PROVENANCE_KEY: 'k',
+        MY_GH: 'l',
+      },
+      ['MY_GH'],
+    );
+    expect(env).toEqual({ PATH: '/bin', HOME: '/h', KEYSTACK_STEP_PROCESS: '1' });
+  });
+
+  it('takes the variables that manager configs name (token_env) and their defaults', () => {
+    expect(
+      declaredCredentialVariables(
+        [{ token_env: 'TEAM_GH_TOKEN', owner: 'x' }],
+        [{ token_env: { default: 'GITHUB_TOKEN' } }],
+      ).sort(),
+    ).toEqual(['GITHUB_TOKEN', 'TEAM_GH_TOKEN']);
+  });
+});
