@@ -146,6 +146,7 @@ describe('secret used-by after runs on every orchestrator', () => {
     const runB = await runOnce(f, root, printed); // version 3
     await b.stop();
     expect(new Set([runLocal, runProc, runA, runB]).size).toBe(4);
+    for (const w of [a, b]) expect(w.log()).toContain('steps run in step children without credentials');
 
     const env = cliEnv(f.configDir, f.clientEnv);
     const usedBy = async (...extra: string[]): Promise<Access[]> => {
@@ -206,10 +207,10 @@ describe('secret used-by after runs on every orchestrator', () => {
     // The leak scan, after all runs. Everything any run read, and the secrets components referenced.
     const leaked = [...values, f.secrets.storeKey, ...(f.secrets.redisPassword ? [f.secrets.redisPassword] : [])];
     f.ks.store.db.pragma('wal_checkpoint(TRUNCATE)');
-    const places: { where: string; bytes: Buffer }[] = filesUnder(f.configDir).map((p) => ({
-      where: p,
-      bytes: readFileSync(p),
-    }));
+    // The workers' own config dirs too: their stores and nonce records saw every job.
+    const places: { where: string; bytes: Buffer }[] = [f.configDir, a.configDir, b.configDir]
+      .flatMap(filesUnder)
+      .map((p) => ({ where: p, bytes: readFileSync(p) }));
     expect(places.some((p) => p.where.endsWith('config.db'))).toBe(true);
     places.push({ where: 'redis', bytes: Buffer.from(await dumpRedis(REDIS_URL()), 'latin1') });
     const objects = await bucketBytes(f.bucket);
