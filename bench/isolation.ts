@@ -15,6 +15,8 @@ import { loadPipelineModule, type StepContext, type StepNode } from '../src/pipe
 import type { JobEnvelope } from '../src/pipeline/remote/envelope.js';
 import { stepHost } from '../src/pipeline/remote/step-host.js';
 import { scrubbedEnv } from '../src/pipeline/step-host/env.js';
+import { stepChildLauncher } from '../src/pipeline/step-host/launcher.js';
+import type { WorkerLauncher } from '../src/pipeline/run-common.js';
 import { Keystack } from '../src/stack/client.js';
 import { StackRuntime } from '../src/stack/runtime.js';
 
@@ -66,9 +68,9 @@ async function inProcess(): Promise<number> {
   return performance.now() - t;
 }
 
-async function inChildren(): Promise<{ wall: number; cpuSelf: number; cpuChildren: number }> {
+async function inChildren(launcher: WorkerLauncher): Promise<{ wall: number; cpuSelf: number; cpuChildren: number }> {
   const host = await stepHost({
-    launcher: { command: process.execPath, args: [resolve('dist/cli.cjs'), 'pipeline', '__step'] },
+    launcher,
     env: scrubbedEnv(process.env),
     user: undefined,
   });
@@ -95,10 +97,14 @@ async function inChildren(): Promise<{ wall: number; cpuSelf: number; cpuChildre
 const c0 = cpuMs();
 const none = await inProcess();
 const c1 = cpuMs();
-const proc = await inChildren();
+// The step child's own entry (what launchers use), and the CLI bundle's `pipeline __step` (what
+// they used before it), in the same run.
+const proc = await inChildren(stepChildLauncher(resolve('dist')) ?? { command: 'missing', args: [] });
+const viaCli = await inChildren({ command: process.execPath, args: [resolve('dist/cli.cjs'), 'pipeline', '__step'] });
 await ks.close();
 const noneCpuPerStep = (c1.self - c0.self) / STEPS;
 const procCpuPerStep = (proc.cpuSelf + proc.cpuChildren) / STEPS;
+const cliCpuPerStep = (viaCli.cpuSelf + viaCli.cpuChildren) / STEPS;
 console.log(
   `\n## Worker step isolation (${STEPS} steps of ${STEP_MS} ms, one after another, Node ${process.version})\n`,
 );
@@ -107,10 +113,14 @@ console.log(
   `| none (in the worker process) | ${((STEPS * 1000) / none).toFixed(2)} | ${(none / STEPS).toFixed(1)} | ${noneCpuPerStep.toFixed(1)} |`,
 );
 console.log(
-  `| process (pre-forked step child) | ${((STEPS * 1000) / proc.wall).toFixed(2)} | ${(proc.wall / STEPS).toFixed(1)} | ${procCpuPerStep.toFixed(1)} |`,
+  `| process (pre-forked step child, dist/step-child.cjs) | ${((STEPS * 1000) / proc.wall).toFixed(2)} | ${(proc.wall / STEPS).toFixed(1)} | ${procCpuPerStep.toFixed(1)} |`,
+);
+console.log(
+  `| process (pre-forked step child, \`cli.cjs pipeline __step\`) | ${((STEPS * 1000) / viaCli.wall).toFixed(2)} | ${(viaCli.wall / STEPS).toFixed(1)} | ${cliCpuPerStep.toFixed(1)} |`,
 );
 console.log(
   `\nCPU per spawn: ${(procCpuPerStep - noneCpuPerStep).toFixed(1)} ms more per step than in-process ` +
     `(step children ${(proc.cpuChildren / STEPS).toFixed(1)} ms each; the host ${(proc.cpuSelf / STEPS).toFixed(1)} ms per step; ` +
-    `counted in 10 ms ticks; a spare still running at the end is not counted).`,
+    `counted in 10 ms ticks; a spare still running at the end is not counted); ` +
+    `through the CLI bundle: ${(viaCli.cpuChildren / STEPS).toFixed(1)} ms per step child.`,
 );

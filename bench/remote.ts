@@ -11,6 +11,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Keystack } from '../src/stack/client.js';
+import { stepChildLauncher } from '../src/pipeline/step-host/launcher.js';
 import { registerComponent } from '../src/stack/component-ops.js';
 import { loadPipelineModule, runPipeline } from '../src/pipeline/index.js';
 import { codeRoot, startWorkerProcess, readOnlyToken, REDIS_URL, type WorkerProcess } from '../test/remote/harness.js';
@@ -37,7 +38,8 @@ const root = codeRoot({
   'sleep.mjs': sleepModule,
   'demo.mjs': DEMO_PIPELINE,
 });
-const cli = resolve('dist/cli.cjs');
+// local_process starts its step children as a built keystack does.
+const stepChild = stepChildLauncher(resolve('dist'));
 
 interface Timed {
   wall: number;
@@ -53,7 +55,7 @@ async function timedRun(ks: Keystack, file: string, stack: string): Promise<Time
     stack,
     module: { path: loaded.module, exportName: loaded.exportName },
     codeRoot: root,
-    worker: { command: process.execPath, args: [cli, 'pipeline', '__step'] },
+    ...(stepChild ? { worker: stepChild } : {}),
   });
   const wall = performance.now() - t;
   if (r.run.status !== 'completed') throw new Error(`run ${r.run.id} ${r.run.status}`);

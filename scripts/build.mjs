@@ -61,7 +61,7 @@ function lazySqlite() {
   };
 }
 
-await build({
+const cli = {
   entryPoints: ['src/cli/bin.ts'],
   outfile: 'dist/cli.cjs',
   bundle: true,
@@ -92,9 +92,17 @@ await build({
     'bullmq',
     'ioredis',
   ],
-  define: { __KEYSTACK_VERSION__: JSON.stringify(JSON.parse(readFileSync('package.json', 'utf8')).version) },
+  define: {
+    __KEYSTACK_VERSION__: JSON.stringify(JSON.parse(readFileSync('package.json', 'utf8')).version),
+    // The library's ESM-only branch (src/support/sqlite.ts) that the bundle, having `require`, never takes.
+    'import.meta.url': 'undefined',
+  },
   logLevel: 'warning',
   // tty, os and url are used by a few paths only; crypto by the ones that read or write a secret.
   plugins: [lazyBuiltins(['child_process', 'tty', 'os', 'url', 'crypto']), lazySqlite()],
-});
+};
+await build(cli);
 chmodSync('dist/cli.cjs', 0o755);
+// The step child (local_process, worker --isolation process) is spawned once per step: its own
+// small entry, without commander and the command tree the CLI bundle compiles at every start.
+await build({ ...cli, entryPoints: ['src/pipeline/step-host/entry.ts'], outfile: 'dist/step-child.cjs' });

@@ -5,7 +5,6 @@
  * how one step is launched.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { ConfigError, KeystackError } from '../errors.js';
@@ -28,6 +27,7 @@ import { RunStore, type RunRecord } from './run-store.js';
 import { scrubbedEnv } from './step-host/env.js';
 import { hostCapability, stackCredentialVariables, stackView } from './step-host/host-guard.js';
 import { maskWrites } from './step-host/mask-writes.js';
+import { stepChildLauncher } from './step-host/launcher.js';
 import { runInChild, spawnStepChild, type StepOutcome } from './step-host/parent.js';
 import { cacheEnabled, checkJson, type Pipeline, type StepContext, type StepNode } from './step.js';
 import { componentRecorder, createStepContext } from './step-context.js';
@@ -315,18 +315,17 @@ async function executeStep({ stack, artifacts, runs, run, node, provenanceKey }:
 
 /** The CLI bundle of the keystack package that the pipeline module itself uses. */
 export function defaultWorker(modulePath: string | undefined): WorkerLauncher {
-  const candidates: string[] = [];
+  let found: WorkerLauncher | undefined;
   try {
     const req = createRequire(modulePath ?? join(process.cwd(), 'noop.js'));
-    candidates.push(join(dirname(req.resolve('keystack/package.json')), 'dist', 'cli.cjs'));
+    found = stepChildLauncher(join(dirname(req.resolve('keystack/package.json')), 'dist'));
   } catch {
     // not resolvable from there; fall through to the error
   }
-  const found = candidates.find((c) => existsSync(c));
   if (!found) {
     throw new ConfigError('cannot find the keystack CLI to start step processes with', {
       hint: 'Install keystack where the pipeline module can import it, or pass `worker: { command, args }` to runPipeline.',
     });
   }
-  return { command: process.execPath, args: [found, 'pipeline', '__step'] };
+  return found;
 }

@@ -4,8 +4,9 @@
  * a second process switching a new file to WAL, WAL recovery, a stale WAL snapshot. Those are
  * retried here, for a bounded time, around steps that are safe to repeat.
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { ensurePrivateDir, ensurePrivateFile, type PrivateDirOptions } from './private-files.js';
@@ -13,13 +14,28 @@ import { checkTrustedFile } from './trust.js';
 
 const BUSY_WAIT_MS = 30_000;
 
+let sqlite: typeof Database | undefined;
+
+/**
+ * better-sqlite3, loaded on the first connection rather than with the library: a pipeline module
+ * imports keystack for `step` and `pipeline` in every step child, which is refused a store, and
+ * the addon costs each of them about 20 ms. The CLI bundle is CommonJS (its own `require`, which
+ * the build makes lazy too); the library is ESM and resolves it from here.
+ */
+function sqliteConstructor(): typeof Database {
+  sqlite ??= (typeof require === 'function' ? require : createRequire(import.meta.url))(
+    'better-sqlite3',
+  ) as typeof Database;
+  return sqlite;
+}
+
 /**
  * `new Database(...)`, except that a native addon built for another Node.js version (better-sqlite3
  * loads it on the first connection) is a one-line ConfigError that says how to rebuild it.
  */
 export function openDatabase(filename: string | Buffer, options?: Database.Options): Database.Database {
   try {
-    return new Database(filename, options);
+    return new (sqliteConstructor())(filename, options);
   } catch (e) {
     const versions = addonBuiltForOtherNode(e);
     if (!versions) throw e;

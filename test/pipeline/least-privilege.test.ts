@@ -261,7 +261,8 @@ describe('enforcing on the local_process orchestrator', () => {
   // The real step child; the parent (this process) answers its reads and writes its records.
   const worker: WorkerLauncher = {
     command: process.execPath,
-    args: ['--import', 'tsx', resolve('src/cli/bin.ts'), 'pipeline', '__step'],
+    // The step child's own entry, as a built keystack starts it (dist/step-child.cjs).
+    args: ['--import', 'tsx', resolve('src/pipeline/step-host/entry.ts')],
   };
 
   it('fails a step that reads an undeclared secret with code denied, and the parent records the denial with the step', async () => {

@@ -16,7 +16,8 @@ import { Keystack } from '../../src/stack/client.js';
 
 const worker: WorkerLauncher = {
   command: process.execPath,
-  args: ['--import', 'tsx', resolve('src/cli/bin.ts'), 'pipeline', '__step'],
+  // The step child's own entry, as a built keystack starts it (dist/step-child.cjs).
+  args: ['--import', 'tsx', resolve('src/pipeline/step-host/entry.ts')],
 };
 const fixture = resolve('test/pipeline/fixtures/isolation-pipeline.ts');
 

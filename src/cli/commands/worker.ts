@@ -1,7 +1,8 @@
 /** `keystack worker`: a long-running process that runs the steps of remote (bullmq) stacks. */
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { UsageError } from '../../errors.js';
 import { defineCommand, type CommandInput } from '../define.js';
+import { stepChildLauncher } from '../../pipeline/step-host/launcher.js';
 
 export interface WorkerOptions {
   redisUrl?: string;
@@ -163,7 +164,7 @@ declare const __filename: string | undefined;
 /** From the CLI bundle, step children run the same bundle. */
 function selfLauncher(): { command: string; args: string[] } | undefined {
   const self = typeof __filename === 'string' ? __filename : undefined;
-  return self && self.endsWith('.cjs') ? { command: process.execPath, args: [self, 'pipeline', '__step'] } : undefined;
+  return self && self.endsWith('.cjs') ? stepChildLauncher(dirname(self)) : undefined;
 }
 
 function stopSignal(): Promise<string> {

@@ -1,10 +1,11 @@
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import type { WorkerLauncher } from '../../../pipeline/runner.js';
 import type { CommandContext } from '../../context.js';
 import { defineCommand, type CommandInput } from '../../define.js';
 import { views } from '../../shapes.js';
 import { formatDuration, stepView } from './format.js';
 import { declarationText } from './validate.js';
+import { stepChildLauncher } from '../../../pipeline/step-host/launcher.js';
 
 interface RunOptions {
   pipeline?: string;
@@ -106,5 +107,5 @@ declare const __filename: string | undefined;
 /** When running from the CLI bundle, step processes run the same bundle. */
 function selfWorker(): WorkerLauncher | undefined {
   const self = typeof __filename === 'string' ? __filename : undefined;
-  return self && self.endsWith('.cjs') ? { command: process.execPath, args: [self, 'pipeline', '__step'] } : undefined;
+  return self && self.endsWith('.cjs') ? stepChildLauncher(dirname(self)) : undefined;
 }
