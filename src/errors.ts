@@ -21,7 +21,8 @@ export type ErrorCode =
   | 'usage'
   | 'io'
   | 'conflict'
-  | 'denied';
+  | 'denied'
+  | 'secret_leak';
 
 export interface ErrorOptions {
   hint?: string | undefined;
@@ -85,6 +86,37 @@ export class SecretAccessDeniedError extends KeystackError {
     });
     this.secretName = secretName;
     this.stepName = stepName;
+  }
+}
+
+/**
+ * A step would have stored a value delivered to its run (in an output, a log line, its metadata
+ * or its error) in one of the encodings the leak guard knows. Nothing of the step was written.
+ * The message names the step, where the value was found, the secret, the key and the encoding,
+ * never the value.
+ */
+export class SecretLeakError extends KeystackError {
+  readonly stepName: string;
+  /** Where it was found: `output 'model'`, `output 'cfg' at $.db.url`, `log`, `error`, … */
+  readonly where: string;
+  readonly secretName: string;
+  readonly key: string;
+  /** `raw`, `line`, `json`, `base64`, `base64url`, `url`, `hex`, … */
+  readonly encoding: string;
+  constructor(stepName: string, where: string, secretName: string, key: string, encoding: string) {
+    const form = encoding === 'raw' ? '' : ` (${encoding})`;
+    super(
+      'secret_leak',
+      `step '${stepName}' would store the value of secret '${secretName}' key '${key}'${form} in its ${where}; nothing of the step was written`,
+      {
+        hint: `Remove the value from the step's ${where}. A step whose job is to produce this credential can allow it: step({ name: '${stepName}', allowSecretOutputs: ['${secretName}.${key}'], run }).`,
+      },
+    );
+    this.stepName = stepName;
+    this.where = where;
+    this.secretName = secretName;
+    this.key = key;
+    this.encoding = encoding;
   }
 }
 

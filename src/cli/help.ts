@@ -119,6 +119,7 @@ export const ERROR_CODES: Readonly<Record<ErrorCode, string>> = {
   step_failed: 'a pipeline step failed (1)',
   conflict: 'other writers kept changing the secret; nothing written (1)',
   denied: 'a step read a secret it did not declare in step({ secrets }) (1)',
+  secret_leak: 'a step would have stored a delivered secret value in an output, log or error; nothing written (1)',
   input: 'a value could not be read (@FILE, stdin) (1)',
   io: 'output could not be written (1)',
   usage: 'bad command line, or a refused confirmation (2)',

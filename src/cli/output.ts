@@ -205,6 +205,7 @@ const FALLBACK_HINTS: Readonly<Record<ErrorCode, string>> = {
   step_failed: 'Run `keystack pipeline runs list` and describe the run for the details.',
   conflict: 'Run the command again.',
   denied: "Declare the secret in the step's `secrets:` option.",
+  secret_leak: "Remove the value from the step's outputs, or allow it with step({ allowSecretOutputs: ['NAME.KEY'] }).",
   io: 'Send the output somewhere it can be written.',
   secret_exists: 'Change it with `keystack secret update NAME --KEY=VALUE`, or delete it first.',
 };

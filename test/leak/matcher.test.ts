@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_MIN_LEAK_LENGTH, leakForms, MultiMatcher } from '../../src/support/leak-match.js';
+
+const SECRET = 'pa$$w0rd?>>~~/with+slash&eq=';
+
+function tags(m: MultiMatcher<string>, text: string | Uint8Array): string[] {
+  return [...m.scan(typeof text === 'string' ? Buffer.from(text) : text)].map((x) => x.tag);
+}
+
+describe('MultiMatcher', () => {
+  it('finds every pattern, overlapping ones too, with byte offsets', () => {
+    const m = new MultiMatcher([
+      { text: 'abcdef', tag: 'a' },
+      { text: 'cdefgh', tag: 'c' },
+      { text: 'zzzz', tag: 'z' },
+    ]);
+    const hits = [...m.scan(Buffer.from('xxabcdefghzzzzz'))];
+    expect(hits).toEqual([
+      { start: 2, end: 8, tag: 'a' },
+      { start: 4, end: 10, tag: 'c' },
+      { start: 10, end: 14, tag: 'z' },
+      { start: 11, end: 15, tag: 'z' },
+    ]);
+    expect(m.first(Buffer.from('nothing here'))).toBeUndefined();
+    expect(m.size).toBe(3);
+  });
+
+  it('keeps patterns sharing their first 4 bytes apart, and matches at the very end', () => {
+    const m = new MultiMatcher([
+      { text: 'same-prefix-1', tag: '1' },
+      { text: 'same-prefix-2', tag: '2' },
+    ]);
+    expect(tags(m, 'same-prefix-2')).toEqual(['2']);
+    expect(tags(m, 'same-prefix-')).toEqual([]);
+  });
+
+  it('matches non-ASCII text by its UTF-8 bytes, and inside binary data', () => {
+    const m = new MultiMatcher([{ text: 'clé-secrète', tag: 'k' }]);
+    const bin = Buffer.concat([Buffer.from([0, 255, 7]), Buffer.from('clé-secrète'), Buffer.from([0])]);
+    expect(tags(m, bin)).toEqual(['k']);
+  });
+
+  it('refuses a pattern under 4 bytes', () => {
+    expect(() => new MultiMatcher([{ text: 'abc', tag: 'x' }])).toThrow(RangeError);
+  });
+});
+
+describe('leakForms', () => {
+  it('names each encoding, and each form is found in text that carries it', () => {
+    const forms = leakForms(SECRET);
+    const byEnc = (e: string) => forms.filter((f) => f.encoding === e).map((f) => f.form);
+    expect(byEnc('raw')).toEqual([SECRET]);
+    expect(byEnc('url')).toContain(encodeURIComponent(SECRET));
+    expect(byEnc('hex')).toContain(Buffer.from(SECRET).toString('hex'));
+    expect(byEnc('base64')).toContain(Buffer.from(SECRET).toString('base64'));
+    expect(byEnc('base64url')).toContain(Buffer.from(SECRET).toString('base64url'));
+    const m = new MultiMatcher(forms.map((f) => ({ text: f.form, tag: f.encoding })));
+    expect(tags(m, `x=${Buffer.from(SECRET).toString('base64url')};`)).toContain('base64url');
+    expect(tags(m, JSON.stringify({ p: 'a"b' + SECRET.replace('/', '\\') }))).not.toContain('raw');
+    // Inside a longer base64 text (a base64 config that contains the value), at every alignment.
+    for (const lead of ['', 'a', 'ab', 'abc']) {
+      const b64 = Buffer.from(`${lead}{"password":"${SECRET}"}`).toString('base64');
+      expect(
+        tags(m, b64).some((t) => t === 'base64'),
+        lead,
+      ).toBe(true);
+    }
+  });
+
+  it('has a JSON-escaped form for a value with quotes and a line form for each line', () => {
+    const value = 'line-one-"quoted"\n  second-line-here  ';
+    const forms = leakForms(value);
+    expect(forms).toContainEqual({ form: JSON.stringify(value).slice(1, -1), encoding: 'json' });
+    expect(forms).toContainEqual({ form: 'second-line-here', encoding: 'line' });
+  });
+
+  it('looks for nothing in a value under the minimum, and the minimum is a parameter', () => {
+    expect(DEFAULT_MIN_LEAK_LENGTH).toBe(8);
+    expect(leakForms('admin')).toEqual([]);
+    expect(leakForms('localhost', 10)).toEqual([]);
+    expect(leakForms('admin', 4).map((f) => f.encoding)).toContain('raw');
+  });
+});
