@@ -44,7 +44,17 @@ writeFileSync(
     `  await c.secrets.get('api'); await new Promise((r) => setTimeout(r, ${STEP_MS})); return 1; } });\n` +
     `export default pipeline('sleepy', () => sleepy());\n`,
 );
+// The same pipeline importing only `keystack/pipeline` (the step definitions), not the library.
+const lightMod = join(root, 'sleepy-light.mjs');
+writeFileSync(
+  lightMod,
+  readFileSync(mod, 'utf8').replace(
+    JSON.stringify(resolve('dist/lib/index.js')),
+    JSON.stringify(resolve('dist/lib/pipeline/authoring.js')),
+  ),
+);
 const loaded = await loadPipelineModule(mod);
+const light = await loadPipelineModule(lightMod);
 const first = loaded.pipeline.graph()[0];
 if (!first) throw new Error('no step');
 const node: StepNode = first;
@@ -68,7 +78,10 @@ async function inProcess(): Promise<number> {
   return performance.now() - t;
 }
 
-async function inChildren(launcher: WorkerLauncher): Promise<{ wall: number; cpuSelf: number; cpuChildren: number }> {
+async function inChildren(
+  launcher: WorkerLauncher,
+  m: { module: string; exportName: string } = loaded,
+): Promise<{ wall: number; cpuSelf: number; cpuChildren: number }> {
   const host = await stepHost({
     launcher,
     env: scrubbedEnv(process.env),
@@ -80,7 +93,7 @@ async function inChildren(launcher: WorkerLauncher): Promise<{ wall: number; cpu
   const t = performance.now();
   for (let i = 0; i < STEPS; i++) {
     await host.run(
-      { stack, module: { path: loaded.module, exportName: loaded.exportName }, own: { configDir, env: {} } },
+      { stack, module: { path: m.module, exportName: m.exportName }, own: { configDir, env: {} } },
       envelope,
       node,
       {},
@@ -100,10 +113,12 @@ const c1 = cpuMs();
 // The step child's own entry (what launchers use), and the CLI bundle's `pipeline __step` (what
 // they used before it), in the same run.
 const proc = await inChildren(stepChildLauncher(resolve('dist')) ?? { command: 'missing', args: [] });
+const lightProc = await inChildren(stepChildLauncher(resolve('dist')) ?? { command: 'missing', args: [] }, light);
 const viaCli = await inChildren({ command: process.execPath, args: [resolve('dist/cli.cjs'), 'pipeline', '__step'] });
 await ks.close();
 const noneCpuPerStep = (c1.self - c0.self) / STEPS;
 const procCpuPerStep = (proc.cpuSelf + proc.cpuChildren) / STEPS;
+const lightCpuPerStep = (lightProc.cpuSelf + lightProc.cpuChildren) / STEPS;
 const cliCpuPerStep = (viaCli.cpuSelf + viaCli.cpuChildren) / STEPS;
 console.log(
   `\n## Worker step isolation (${STEPS} steps of ${STEP_MS} ms, one after another, Node ${process.version})\n`,
@@ -114,6 +129,9 @@ console.log(
 );
 console.log(
   `| process (pre-forked step child, dist/step-child.cjs) | ${((STEPS * 1000) / proc.wall).toFixed(2)} | ${(proc.wall / STEPS).toFixed(1)} | ${procCpuPerStep.toFixed(1)} |`,
+);
+console.log(
+  `| process (dist/step-child.cjs, the module imports \`keystack/pipeline\`) | ${((STEPS * 1000) / lightProc.wall).toFixed(2)} | ${(lightProc.wall / STEPS).toFixed(1)} | ${lightCpuPerStep.toFixed(1)} |`,
 );
 console.log(
   `| process (pre-forked step child, \`cli.cjs pipeline __step\`) | ${((STEPS * 1000) / viaCli.wall).toFixed(2)} | ${(viaCli.wall / STEPS).toFixed(1)} | ${cliCpuPerStep.toFixed(1)} |`,

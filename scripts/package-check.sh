@@ -17,5 +17,7 @@ cd "$tmp/app"
 node --input-type=module -e "
 const lib = await import('keystack');
 const testing = await import('keystack/testing');
+const authoring = await import('keystack/pipeline');
 if (typeof lib.Keystack !== 'function' || typeof testing.testFlavor !== 'function') throw new Error('entry points export the wrong things');
-console.log('package-check: keystack and keystack/testing import cleanly');"
+if (authoring.step !== lib.step || authoring.pipeline !== lib.pipeline) throw new Error('keystack/pipeline exports the wrong things');
+console.log('package-check: keystack, keystack/pipeline and keystack/testing import cleanly');"

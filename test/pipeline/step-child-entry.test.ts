@@ -70,4 +70,35 @@ describe('the built step child', () => {
       cli: 0,
     });
   });
+
+  it('runs a pipeline module that imports keystack/pipeline, the step definitions alone', async () => {
+    const lib = await import(resolve('dist/lib/index.js'));
+    const authoring = await import(resolve('dist/lib/pipeline/authoring.js'));
+    // The same functions as the main entry's: a pipeline defined with either runs the same way.
+    expect(authoring.step).toBe(lib.step);
+    expect(authoring.pipeline).toBe(lib.pipeline);
+    const configDir = mkdtempSync(join(tmpdir(), 'keystack-entry-'));
+    const k = new Keystack({ configDir, env: {} });
+    ks = k;
+    registerComponent(k, { type: 'orchestrator', name: 'proc', flavor: 'local_process' });
+    k.updateStack('default', { orchestrator: 'proc' });
+    await (await k.secretsManager()).register('api', { token: 'light-token-52' });
+    const mod = join(mkdtempSync(join(tmpdir(), 'keystack-entry-code-')), 'light.mjs');
+    writeFileSync(
+      mod,
+      `import { pipeline, step } from ${JSON.stringify(resolve('dist/lib/pipeline/authoring.js'))};\n` +
+        `const a = step({ name: 'a', secrets: ['api'], enableCache: false, run: async (_i, c) =>\n` +
+        `  JSON.stringify(await c.secrets.get('api')).includes('light-token-52') });\n` +
+        `const b = step({ name: 'b', enableCache: false, run: async ({ x }) => ({ got: x }) });\n` +
+        `export default pipeline('light', () => b({ x: a() }));\n`,
+    );
+    const loaded = await loadPipelineModule(mod);
+    const r = await runPipeline(k, loaded.pipeline, {
+      module: { path: loaded.module, exportName: loaded.exportName },
+      worker: stepChildLauncher(resolve('dist')),
+    });
+    expect(r.run.status).toBe('completed');
+    expect(r.outputs['a']).toBe(true);
+    expect(r.outputs['b']).toEqual({ got: true });
+  });
 });
