@@ -6,7 +6,7 @@
  *
  * Run it (see README): keystack pipeline run examples/pipeline/pipeline.ts
  */
-import { pipeline, step } from 'keystack';
+import { pipeline, step } from 'keystack/pipeline';
 
 interface Dataset {
   rows: number[][];

@@ -9,7 +9,7 @@
  * Walk-through: examples/remote-stack/README.md. Run from the code root (the repository):
  *   keystack pipeline run examples/remote-stack/pipeline.ts
  */
-import { pipeline, step } from 'keystack';
+import { pipeline, step } from 'keystack/pipeline';
 
 interface Dataset {
   xs: number[];
