@@ -120,6 +120,9 @@ export default pipeline(${JSON.stringify(name)}, () => s());
       ).accesses.map((a) => [a.pipeline, a.version, a.pinned]);
     expect(used('1')).toEqual([['pinned', '1', '1']]);
     expect(used('2')).toEqual([['current', '2', null]]);
+    // A label is resolved to the version id it names now, in the active stack's manager.
+    expect(used('previous')).toEqual(used('1'));
+    expect(used('current')).toEqual(used('2'));
     const text = cli(e, ['secret', 'used-by', 'db']);
     expect(text.stdout).toMatch(/db@1\s+password\s+1\s+read/);
     expect(text.stdout).not.toMatch(/pin-pw-/);

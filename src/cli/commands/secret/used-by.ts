@@ -20,7 +20,10 @@ export default defineCommand({
   arguments: [{ spec: '[name]', description: 'the secret (omit with --value)', complete: 'secret' }],
   options: [
     { flags: '--key <key>', description: 'only accesses of this key' },
-    { flags: '--version <version>', description: 'only reads of this backend version id' },
+    {
+      flags: '--version <version>',
+      description: "only reads of this backend version id, or of the version now labelled 'previous' or 'current'",
+    },
     { flags: '--since <date>', description: 'only accesses since an ISO date or time, or an age (12h, 7d)' },
     {
       flags: '--value <source>',
@@ -31,7 +34,9 @@ export default defineCommand({
   help: [
     'With NAME: every recorded access of that secret by a pipeline run (step, component or',
     'orchestrator), newest first, with the worker, the backend version read and the outcome; denied',
-    'reads are listed as denied. -m/--stack narrow it to one secrets manager.',
+    'reads are listed as denied. -m/--stack narrow it to one secrets manager. --version previous',
+    "(or current) asks the manager (-m, default the active stack's) which version id has that label",
+    'now, and lists the reads of that id in that manager.',
     '',
     'With --value @- (or @FILE): keystack fingerprints the value with the provenance key (HMAC-SHA256)',
     "and lists the secrets and keys of the manager (-m, default the active stack's) whose current",
@@ -43,6 +48,7 @@ export default defineCommand({
     'keystack secret used-by db',
     'keystack secret used-by db --key password --since 7d',
     'keystack secret used-by db --version 3 --json',
+    'keystack secret used-by db --version previous --since 7d',
     'pbpaste | keystack secret used-by --value @-',
     'keystack secret used-by --value @leaked.txt -m prod',
   ],
@@ -109,14 +115,19 @@ export default defineCommand({
         'E.g. `keystack secret used-by db`, or `keystack secret used-by --value @-` with the value on standard input.',
       );
     let manager: string | undefined;
-    if (opts.manager !== undefined || opts.stack !== undefined) {
+    let version = opts.version;
+    const label = version === 'previous' || version === 'current';
+    if (opts.manager !== undefined || opts.stack !== undefined || label) {
       const { selectManager } = await import('../../select.js');
-      manager = (await selectManager(ctx, choice(opts))).uuid;
+      const m = await selectManager(ctx, choice(opts));
+      manager = m.uuid;
+      // Records carry version ids; a label names a different id after every rotation.
+      if (label) version = (await m.getVersion(name, version ?? 'current')).version;
     }
     const accesses = await ctx.keystack().provenance.usedBy({
       secret: name,
       key: opts.key,
-      version: opts.version,
+      version,
       since: opts.since,
       manager,
     });
