@@ -13,6 +13,7 @@ import type { Secret, SecretsManager } from '../core/manager.js';
 import { fingerprint, type AccessRecord, type AccessSink } from '../core/provenance.js';
 import { ReferenceResolver, type ComponentRead, type ReferenceSite } from '../stack/references.js';
 import type { StackRuntime } from '../stack/runtime.js';
+import { stepWriter, writingAs } from '../stack/writers.js';
 import { allowedKeys, SecretGuard, type GuardOptions, type SecretDeclaration, type VersionedSecret } from './access.js';
 import type { StepContext, StepNode } from './step.js';
 
@@ -73,7 +74,7 @@ export function createStepContext(o: StepContextOptions): StepContext {
     where: raw?.where ?? `stack '${stack.name}' (it has no secrets manager)`,
   });
   const manager = stack.hasSecretsManager
-    ? guardedManager(stack.secretsManager, guard, node.step.declaration)
+    ? guardedManager(stack.secretsManager, guard, node.step.declaration, stepWriter(o.runId, node.id))
     : undefined;
   const resolver = new StepResolver(stack.resolver, guard, manager);
   return {
@@ -112,7 +113,12 @@ export function cachedRead(stack: StackRuntime): GuardOptions['read'] {
  * `context.stack.secretsManager`: reads go through the guard (list shows only declared names);
  * writes need `secrets: '*'`. Everything else (where, name, schema) is the run's manager's.
  */
-function guardedManager(inner: SecretsManager, guard: SecretGuard, declaration: SecretDeclaration): SecretsManager {
+function guardedManager(
+  inner: SecretsManager,
+  guard: SecretGuard,
+  declaration: SecretDeclaration,
+  writer: string,
+): SecretsManager {
   return new Proxy(inner, {
     get(target, prop) {
       if (prop === 'get') {
@@ -165,7 +171,8 @@ function guardedManager(inner: SecretsManager, guard: SecretGuard, declaration: 
         const fn = value as (...args: unknown[]) => unknown;
         return async (...args: unknown[]) => {
           guard.authorizeWrite(typeof args[0] === 'string' ? args[0] : undefined, prop);
-          return fn(...args);
+          // `secret history` names the run and step as the writer of the versions this writes.
+          return writingAs(writer, () => fn(...args));
         };
       }
       return value;

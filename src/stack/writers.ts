@@ -4,8 +4,29 @@
  * version id), and never in the backend object, where ZenML would read it as one more key.
  * Versions written by other tools have no row, so `history` shows no writer for them.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { hostname, userInfo } from 'node:os';
 import type { ConfigStore } from './config-store.js';
+
+const writing = new AsyncLocalStorage<string>();
+
+/**
+ * Runs `fn` with `writer` as the writer of every version it writes: a pipeline step's writes go
+ * through the same manager as the user's, so the writer cannot be fixed per Keystack.
+ */
+export function writingAs<T>(writer: string, fn: () => T): T {
+  return writing.run(writer, fn);
+}
+
+/** The writer `writingAs` set for the current call, if any. */
+export function currentWriter(): string | undefined {
+  return writing.getStore();
+}
+
+/** How history names a pipeline step that wrote a version. */
+export function stepWriter(runId: string, stepId: string): string {
+  return `run ${runId.slice(0, 8)} step ${stepId}`;
+}
 
 /** `user@host` of this process; `unknown@host` where the user has no name (some containers). */
 export function defaultWriter(): string {

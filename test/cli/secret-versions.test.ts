@@ -1,6 +1,9 @@
 // Versions through the built binary on the local flavor: `secret get --version` reads a version
 // (it used to print keystack's own version and exit 0), history and diff never print a value in
 // text or --json, rollback asks like other destructive commands, and `keystack version`.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli, tempEnv } from '../support/cli.js';
 
@@ -110,5 +113,40 @@ describe('keystack secret versions (built binary, local flavor)', () => {
     const again = cli(e, ['secret', 'rollback', 'db', '--to', 'current', '-y']);
     expect(again.status).toBe(1);
     expect(again.stderr).toContain('already the current version');
+  });
+});
+
+describe('who wrote a version, for pipeline writes', () => {
+  it('history names the run and step that wrote a version, in a step of the local and the local_process orchestrator', () => {
+    const e = tempEnv();
+    expect(cli(e, ['secret', 'register', 'db', `--password=${V1}`]).status).toBe(0);
+    const f = join(mkdtempSync(join(tmpdir(), 'keystack-writer-')), 'rotating.mjs');
+    writeFileSync(
+      f,
+      `import { pipeline, step } from ${JSON.stringify(resolve('dist/lib/pipeline/authoring.js'))};
+const s = step({ name: 'rotate_db', secrets: '*', enableCache: false,
+  run: async (_i, ctx) => { await ctx.stack.secretsManager.update('db', { password: 'pw-' + process.pid + '-from-a-step' }); return 1; } });
+export default pipeline('rotating', () => s());
+`,
+    );
+    const runId = (): string => {
+      const r = cli(e, ['--json', 'pipeline', 'run', f]);
+      expect(r.status, r.stderr).toBe(0);
+      return (JSON.parse(r.stdout) as { run: { id: string } }).run.id;
+    };
+    const inProcess = runId();
+    expect(cli(e, ['orchestrator', 'register', 'proc', '--flavor=local_process']).status).toBe(0);
+    expect(cli(e, ['stack', 'register', 'procs', '-o', 'proc', '-x', 'default', '--set']).status).toBe(0);
+    const inChild = runId();
+    expect(cli(e, ['secret', 'update', 'db', `--password=${V2}`]).status).toBe(0);
+    const history = JSON.parse(cli(e, ['--json', 'secret', 'history', 'db']).stdout) as {
+      versions: { version: string; writer: string | null }[];
+    };
+    expect(history.versions.map((v) => [v.version, v.writer])).toEqual([
+      ['4', expect.stringMatching(/^[^ ]+@[^ ]+$/)],
+      ['3', `run ${inChild.slice(0, 8)} step rotate_db`],
+      ['2', `run ${inProcess.slice(0, 8)} step rotate_db`],
+      ['1', expect.stringMatching(/^[^ ]+@[^ ]+$/)],
+    ]);
   });
 });
