@@ -1,4 +1,5 @@
-import { describe, expect, it, vi } from 'vitest';
+import Module from 'node:module';
+import { afterAll, describe, expect, it } from 'vitest';
 
 // Node's own text when a native addon was compiled for another ABI (here: Node 22's, loaded by 20).
 const REAL =
@@ -8,15 +9,23 @@ const REAL =
   'NODE_MODULE_VERSION 115. Please try re-compiling or re-installing\n' +
   'the module (for instance, using `npm rebuild` or `npm install`).';
 
-const state = vi.hoisted(() => ({ error: null as Error | null }));
-vi.mock('better-sqlite3', async (importOriginal) => {
-  const real = (await importOriginal<{ default: new (...a: unknown[]) => unknown }>()).default;
-  return {
-    default: function Database(...args: unknown[]) {
-      if (state.error) throw state.error;
-      return new real(...args);
-    },
+const state = { error: null as Error | null };
+// keystack loads better-sqlite3 with `require` on the first connection (not with an import, which
+// vi.mock would intercept), so the stand-in goes in at node's module loader.
+type Load = (request: string, ...rest: unknown[]) => unknown;
+const loader = Module as unknown as { _load: Load };
+const realLoad = loader._load;
+loader._load = function load(this: unknown, request: string, ...rest: unknown[]): unknown {
+  const loaded = realLoad.call(this, request, ...rest);
+  if (request !== 'better-sqlite3') return loaded;
+  const real = loaded as new (...a: unknown[]) => unknown;
+  return function Database(...args: unknown[]) {
+    if (state.error) throw state.error;
+    return new real(...args);
   };
+};
+afterAll(() => {
+  loader._load = realLoad;
 });
 
 const { addonBuiltForOtherNode, openDatabase } = await import('../../src/support/sqlite.js');
