@@ -471,6 +471,20 @@ export function describeZenmlInterop(backend: InteropBackend): void {
         expect({ schema: b.schema, values: b.values }).toEqual({ schema: c.schema, values: asStrings(c.v3) });
         await notFound(ks.get(p.e));
         expect(await ks.list()).not.toContain(p.e);
+
+        // Versions ZenML wrote are in keystack's history like its own (issue 21): b's newest is
+        // ZenML's update, the one before it keystack's register; a's previous is ZenML's register.
+        expect(ks.keepsVersions).toBe(true);
+        const sorted = (v: Record<string, unknown>) => Object.keys(v).sort();
+        const [zenmlUpdate, keystackRegister] = await ks.history(p.b);
+        expect(zenmlUpdate?.labels).toContain('current');
+        expect(zenmlUpdate?.keys?.slice().sort()).toEqual(sorted(c.v3));
+        expect(keystackRegister?.labels).toContain('previous');
+        expect((await ks.getVersion(p.b, keystackRegister?.version ?? '')).values).toEqual(asStrings(c.v1));
+        const [keystackUpdate, zenmlRegister] = await ks.history(p.a);
+        expect(keystackUpdate?.keys?.slice().sort()).toEqual(sorted(c.v2));
+        expect(zenmlRegister?.readable).toBe(true);
+        expect((await ks.getVersion(p.a, zenmlRegister?.version ?? '')).values).toEqual(asStrings(c.v1));
       });
     }
 
