@@ -74,7 +74,8 @@ export function walkSources(paths: readonly string[], opts: SourceOptions): Sour
 /**
  * The files staged in the git repository around `cwd`, read from the index (`git show :PATH`),
  * with the repository's `.keystackignore` and the `--exclude` globs applied; restricted to
- * `paths` when any are given. Staged symlinks are skipped, not read.
+ * `paths` when any are given. Paths are reported as git names them (relative to the repository's
+ * top level), as code-scanning UIs expect. Staged symlinks are skipped, not read.
  */
 export function stagedSources(paths: readonly string[], opts: SourceOptions): SourceList {
   const top = git(opts.cwd, ['rev-parse', '--show-toplevel']).toString('utf8').trim();
@@ -84,7 +85,7 @@ export function stagedSources(paths: readonly string[], opts: SourceOptions): So
   for (const { name, mode } of stagedEntries(top)) {
     if (within.length > 0 && !within.some((w) => w === '' || name === w || name.startsWith(`${w}/`))) continue;
     if (name.split('/').includes('.git') || rules.ignores(name, false)) continue;
-    const shown = display(opts.cwd, join(top, name));
+    const shown = name;
     if (mode === '120000') {
       out.skipped.push({ path: shown, reason: 'symlink' });
       continue;
