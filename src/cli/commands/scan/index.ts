@@ -12,7 +12,7 @@ export interface ScanOptions {
   stack?: string;
   allManagers?: boolean;
   staged?: boolean;
-  exclude: string[];
+  exclude?: string[];
   minLength: string;
   format?: string;
 }
@@ -30,7 +30,7 @@ export default defineCommand({
     {
       flags: '--exclude <glob>',
       description: 'skip paths matching this gitignore-style glob (repeatable)',
-      repeatable: true,
+      repeatable: 'optional',
     },
     {
       flags: '--min-length <n>',
@@ -103,8 +103,8 @@ export default defineCommand({
 
     const scan = await import('../../../process/scan/index.js');
     const listed = opts.staged
-      ? scan.stagedSources(words, { cwd: ctx.cwd, exclude: opts.exclude })
-      : scan.walkSources(words, { cwd: ctx.cwd, exclude: opts.exclude });
+      ? scan.stagedSources(words, { cwd: ctx.cwd, exclude: opts.exclude ?? [] })
+      : scan.walkSources(words, { cwd: ctx.cwd, exclude: opts.exclude ?? [] });
     const ks = ctx.keystack();
     const managers = opts.allManagers
       ? await Promise.all(ks.store.listComponents('secrets_manager').map((r) => ks.managerFor(r)))
