@@ -201,12 +201,12 @@ describe('scan: what it reads', () => {
   });
 
   it('IgnoreRules: anchoring, directories only, character classes, negation order', () => {
-    const r = new IgnoreRules().add('build/\n/dist\nlog[0-9].txt\n*.tmp\n!important.tmp\n\\#hash');
+    const r = new IgnoreRules().add('build/\n/out\nlog[0-9].txt\n*.tmp\n!important.tmp\n\\#hash');
     expect(r.ignores('build', true)).toBe(true);
     expect(r.ignores('build', false)).toBe(false);
     expect(r.ignores('a/build/x.js', false)).toBe(true);
-    expect(r.ignores('dist/x', false)).toBe(true);
-    expect(r.ignores('a/dist/x', false)).toBe(false);
+    expect(r.ignores('out/x', false)).toBe(true);
+    expect(r.ignores('a/out/x', false)).toBe(false);
     expect(r.ignores('log7.txt', false)).toBe(true);
     expect(r.ignores('logx.txt', false)).toBe(false);
     expect(r.ignores('a/b.tmp', false)).toBe(true);
