@@ -255,6 +255,18 @@ if (only('isolation')) {
   }
 }
 
+if (only('scan')) {
+  // keystack scan: 1,000 secrets in every encoding over 64 MB, against grep -F -f in the same run.
+  const r = spawnSync(process.execPath, ['node_modules/tsx/dist/cli.mjs', 'bench/scan.ts'], {
+    stdio: ['ignore', 'inherit', 'pipe'],
+    encoding: 'utf8',
+    timeout: 900_000,
+  });
+  if (r.status !== 0) {
+    console.log(`\n(bench/scan.ts could not run: exit ${r.status}: ${(r.stderr || '').trim().split('\n')[0]})`);
+  }
+}
+
 if (only('provenance')) {
   // The cost of a provenance record per secret read, against the read itself (local store, CPU time).
   const r = spawnSync(process.execPath, ['node_modules/tsx/dist/cli.mjs', 'bench/provenance.ts'], {

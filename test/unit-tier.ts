@@ -13,6 +13,7 @@ export const UNIT_TESTS: readonly string[] = [
   'test/unit-tier.test.ts',
   'test/library.test.ts',
   'test/leak/matcher.test.ts',
+  'test/leak/scan.test.ts',
   'test/cli/command-table.test.ts',
   'test/cli/generate.test.ts',
   'test/doubles/azure-key-vault.contract.test.ts',

@@ -29,4 +29,9 @@ export interface CommandResult<T = unknown> {
    * keystack exits with it and prints no result, since the child owned the output.
    */
   exitCode?: number;
+  /**
+   * The exit status of a result that is also a verdict (`scan`: 1 when it found a secret value);
+   * unlike `exitCode`, the result is printed as usual.
+   */
+  status?: number;
 }

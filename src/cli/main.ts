@@ -72,6 +72,7 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
       if (out.json) out.result(r.data);
     } else if (r.raw !== undefined && !out.json) out.raw(r.raw);
     else out.result(r.data, r.text, { reveals: r.reveals });
+    if (r.status !== undefined) childCode = r.status;
   };
   const program = await buildProgram(ctx, run, args, io?.err ?? process.stderr);
   let code: number;

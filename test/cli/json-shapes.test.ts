@@ -142,6 +142,8 @@ const SCENARIOS: Scenario[] = [
   { path: 'secret used-by', args: ['data_api', '--since', '7d'] },
   { path: 'secret used-by', args: ['--value', '@-'], input: 'token-value-5678' },
   { path: 'audit', args: ['--denied'] },
+  // Clean (exit 0): none of this run's secret values is in these files.
+  { path: 'scan', args: ['examples/custom-schema', '--all-managers'] },
   { path: 'pipeline runs prune', args: ['--dry-run'] },
   { path: 'pipeline runs prune', args: ['--older-than', '30d', '-y'] },
   { path: 'stack delete', args: ['s', '-y'] },
