@@ -272,7 +272,11 @@ describe('pipelines on the local_process orchestrator', () => {
         worker,
       }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(StepFailedError);
-      expect((err as Error).message).toBe("step 'read_token' failed: Error: the API refused token ***");
+      // The value in the error fails the step as a leak (it was masked before the leak guard).
+      expect((err as StepFailedError).code).toBe('secret_leak');
+      expect((err as Error).message).toBe(
+        "step 'read_token' failed: secret_leak: step 'read_token' would store the value of secret 'api' key 'token' in its error; nothing of the step was written",
+      );
     } finally {
       await child.close();
     }
