@@ -184,12 +184,15 @@ describe('pipelines on the local orchestrator', () => {
       pipeline('failing', () => after({ x: leak() })),
     ).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StepFailedError);
-    expect((err as Error).message).toBe("step 'leak' failed: Error: login failed for token ***");
+    // The leak guard fails a step whose error carries a value, rather than store it masked.
+    const stored =
+      "secret_leak: step 'leak' would store the value of secret 'api' key 'token' in its error; nothing of the step was written";
+    expect((err as Error).message).toBe(`step 'leak' failed: ${stored}`);
     const runs = new RunStore(ks.store);
     const run = runs.listRuns()[0]!;
     expect(run.status).toBe('failed');
     expect(runs.steps(run.id).map((s) => [s.stepId, s.status, s.error])).toEqual([
-      ['leak', 'failed', 'Error: login failed for token ***'],
+      ['leak', 'failed', stored],
       ['after', 'skipped', null],
     ]);
     expect(JSON.stringify(runs.steps(run.id))).not.toContain('tok-SECRET-123');

@@ -414,7 +414,10 @@ export function syncRemoteRun(
         inputs: s.inputs ?? {},
         startedAt: s.startedAt ?? null,
         // The worker's leak guard found a value in the step's parameters: the history drops them.
-        dropParams: s.status === 'failed' && s.error?.startsWith(`${SECRET_LEAK_PREFIX}step '${rec.stepId}' would store`) === true && s.error.includes(' in its parameter '),
+        dropParams:
+          s.status === 'failed' &&
+          s.error?.startsWith(`${SECRET_LEAK_PREFIX}step '${rec.stepId}' would store`) === true &&
+          s.error.includes(' in its parameter '),
       });
     }
     onChange?.(rec.stepId, s);
