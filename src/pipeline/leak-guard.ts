@@ -81,19 +81,35 @@ export class LeakGuard {
     const allow = c.allowSecretOutputs ?? [];
     const allowed = (t: LeakTag) => allow.includes(t.secret) || allow.includes(`${t.secret}.${t.key}`);
     const found = (where: string, t: LeakTag) => new SecretLeakError(c.stepName, where, t.secret, t.key, t.encoding);
-    if (c.output !== undefined) {
+    // One pass over everything first; the walk that names the field runs only after a hit.
+    if (c.output !== undefined && this.#anyHit(matcher, c.output, allowed)) {
       const hit = this.#walk(matcher, c.output, '$', allowed, new Set());
       if (hit) return found(hit.path === '$' ? 'output' : `output at ${hit.path}`, hit.tag);
     }
-    for (const [name, v] of Object.entries(c.params ?? {})) {
-      const hit = this.#walk(matcher, v, '$', () => false, new Set());
-      if (hit) return found(hit.path === '$' ? `parameter '${name}'` : `parameter '${name}' at ${hit.path}`, hit.tag);
+    if (c.params && this.#anyHit(matcher, c.params, () => false)) {
+      for (const [name, v] of Object.entries(c.params)) {
+        const hit = this.#walk(matcher, v, '$', () => false, new Set());
+        if (hit) return found(hit.path === '$' ? `parameter '${name}'` : `parameter '${name}' at ${hit.path}`, hit.tag);
+      }
     }
     if (c.error !== undefined) {
       const tag = this.#scan(matcher, Buffer.from(c.error, 'utf8'), () => false);
       if (tag) return found('error', tag);
     }
     return undefined;
+  }
+
+  /**
+   * Whether any text or bytes in `v` hold a form that is not allowed: its strings, numbers and
+   * keys joined by NUL (no form of a value spans two fields then) and scanned once, and each
+   * binary value scanned on its own. Scanning field by field costs a call per field.
+   */
+  #anyHit(matcher: MultiMatcher<LeakTag>, v: unknown, allowed: (t: LeakTag) => boolean): boolean {
+    const texts: string[] = [];
+    const binaries: Uint8Array[] = [];
+    collect(v, texts, binaries, new Set());
+    if (this.#scan(matcher, Buffer.from(texts.join('\0'), 'utf8'), allowed)) return true;
+    return binaries.some((b) => this.#scan(matcher, b, allowed) !== undefined);
   }
 
   #scan(matcher: MultiMatcher<LeakTag>, bytes: Uint8Array, allowed: (t: LeakTag) => boolean): LeakTag | undefined {
@@ -142,6 +158,29 @@ export class LeakGuard {
       seen.delete(v);
     }
   }
+}
+
+/** The texts (strings, numbers, object keys) and binary values in `v`, in walk order. */
+function collect(v: unknown, texts: string[], binaries: Uint8Array[], seen: Set<object>): void {
+  const text = scalarText(v);
+  if (text !== undefined) {
+    texts.push(text);
+    return;
+  }
+  if (typeof v !== 'object' || v === null || seen.has(v)) return;
+  const bytes = binaryBytes(v);
+  if (bytes) {
+    binaries.push(bytes);
+    return;
+  }
+  seen.add(v);
+  if (Array.isArray(v)) for (const x of v) collect(x, texts, binaries, seen);
+  else
+    for (const [k, x] of Object.entries(v)) {
+      texts.push(k);
+      collect(x, texts, binaries, seen);
+    }
+  seen.delete(v);
 }
 
 function scalarText(v: unknown): string | undefined {
