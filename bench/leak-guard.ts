@@ -59,9 +59,7 @@ const plain = await openArtifactStore((await StackRuntime.load(ks)).artifactStor
 updateComponent(ks, 'artifact_store', 'default', { encryption_key: '{{art.key}}' });
 const sealed = await openArtifactStore((await StackRuntime.load(ks)).artifactStore, { configDir, env: {} });
 
-console.log(
-  `\n## Leak guard against writing the output (median of ${RUNS}, Node ${process.version}, one core)\n`,
-);
+console.log(`\n## Leak guard against writing the output (median of ${RUNS}, Node ${process.version}, one core)\n`);
 console.log(
   '| output | delivered values | patterns | MB scanned | guard ms | write ms (unsealed) | write ms (sealed) | guard / sealed write | guard / unsealed write | guard CPU ms per MB | matcher build ms |',
 );
