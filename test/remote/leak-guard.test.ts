@@ -33,7 +33,8 @@ function forbidden(value: string): string[] {
 }
 
 function expectNoValue(f: RemoteFixture, what: string, text: string): void {
-  for (const form of forbidden(f.secrets.cpu)) expect(text, `${what} shows ${JSON.stringify(form)}`).not.toContain(form);
+  for (const form of forbidden(f.secrets.cpu))
+    expect(text, `${what} shows ${JSON.stringify(form)}`).not.toContain(form);
 }
 
 describe.each(['process', 'none'] as const)('the leak guard on a worker with --isolation %s', (isolation) => {

@@ -143,8 +143,7 @@ export async function runInChild(
           rawError: done.rawError,
           rejectedOutput,
         });
-      }
-      else if (timedOut) finish({ ok: false, error: `timed out after ${timeoutSeconds} s`, timedOut: true });
+      } else if (timedOut) finish({ ok: false, error: `timed out after ${timeoutSeconds} s`, timedOut: true });
       else finish({ ok: false, error: child.failure() ?? `the step process exited with ${signal ?? `code ${code}`}` });
     });
     const message: StartMessage = {

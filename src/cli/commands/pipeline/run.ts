@@ -47,7 +47,7 @@ export default defineCommand({
     {
       flags: '--leak-min-length <n>',
       description:
-        'the leak guard skips delivered values shorter than N characters (default 8; remote workers apply the run\'s setting; see docs/leak-guard.md)',
+        "the leak guard skips delivered values shorter than N characters (default 8; remote workers apply the run's setting; see docs/leak-guard.md)",
     },
   ],
   examples: [
