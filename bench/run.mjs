@@ -267,6 +267,17 @@ if (only('scan')) {
   }
 }
 
+if (only('leak-guard')) {
+  // The leak guard's check of a step's output, against writing that output to the artifact store.
+  const r = spawnSync(process.execPath, ['node_modules/tsx/dist/cli.mjs', 'bench/leak-guard.ts'], {
+    stdio: ['ignore', 'inherit', 'pipe'],
+    encoding: 'utf8',
+  });
+  if (r.status !== 0) {
+    console.log(`\n(bench/leak-guard.ts could not run: exit ${r.status}: ${(r.stderr || '').trim().split('\n')[0]})`);
+  }
+}
+
 if (only('provenance')) {
   // The cost of a provenance record per secret read, against the read itself (local store, CPU time).
   const r = spawnSync(process.execPath, ['node_modules/tsx/dist/cli.mjs', 'bench/provenance.ts'], {

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 npm run build >/dev/null
-node bench/run.mjs cli startup store mask-stream provenance isolation scan
+node bench/run.mjs cli startup store mask-stream provenance isolation scan leak-guard
 bash scripts/emulators/install.sh >/dev/null
 export KEYSTACK_EMULATOR_STATE_DIR="$(mktemp -d /tmp/keystack-bench.XXXXXX)"
 run_calls='trap "bash scripts/emulators/stop.sh >/dev/null 2>&1 || true" EXIT

@@ -86,6 +86,8 @@ function build(z: Zod) {
     attempts: z.number().int().nullable(),
     /** What the step declared it reads (`secrets:`): '*', the list, or null (nothing). */
     declared: z.union([z.literal('*'), names]).nullable(),
+    /** What the leak guard lets the step's output contain (`allowSecretOutputs`: `name` or `name.key`); empty: nothing. */
+    allowSecretOutputs: names,
   });
   const runWithSteps = z.strictObject({ run, steps: z.array(step) });
   /** One secret access made for a run: who, what, which version, and the outcome; never a value. */

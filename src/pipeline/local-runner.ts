@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { ConfigError, KeystackError } from '../errors.js';
+import { ConfigError, KeystackError, SecretLeakError } from '../errors.js';
 import { CollectingSink, type AccessRecord } from '../core/provenance.js';
 import type { Keystack } from '../stack/client.js';
 import type { StackRuntime } from '../stack/runtime.js';
@@ -24,6 +24,7 @@ import {
   type WorkerLauncher,
 } from './run-common.js';
 import { RunStore, type RunRecord } from './run-store.js';
+import { checkStep, leakGuardFor, leakInParams } from './leak-guard.js';
 import { scrubbedEnv } from './step-host/env.js';
 import { hostCapability, stackCredentialVariables, stackView } from './step-host/host-guard.js';
 import { maskWrites } from './step-host/mask-writes.js';
@@ -39,10 +40,10 @@ import { componentRecorder, createStepContext } from './step-context.js';
 type StepLauncher = (ks: Keystack, step: ExecuteArgs, options: RunOptions, started: number) => Promise<void>;
 
 /** `local`: the step runs here; what it prints goes through the masker too, as in a step process. */
-export const inThisProcess: StepLauncher = async (_ks, step) => {
+export const inThisProcess: StepLauncher = async (_ks, step, options) => {
   const unmask = maskWrites([process.stdout, process.stderr]);
   try {
-    await executeStep(step);
+    await executeStep(step, options);
   } finally {
     unmask();
   }
@@ -61,6 +62,7 @@ export const inStepProcesses: StepLauncher = async (ks, step, options, started) 
   const flags = typeof nodeOptions === 'string' && nodeOptions.trim() ? nodeOptions.trim().split(/\s+/) : [];
   let outcome: StepOutcome;
   let records: AccessRecord[] = [];
+  let dropParams = false;
   try {
     if (!options.module) throw new ConfigError(`run ${run.id} has no pipeline module recorded`);
     const inputs: Record<string, unknown> = { ...node.params };
@@ -93,6 +95,15 @@ export const inStepProcesses: StepLauncher = async (ks, step, options, started) 
     };
     outcome = await runInChild(child, start, broker, timeout);
     records = sink.drain();
+    // Before anything of the step is stored; what the child sent is checked here, in the parent.
+    const leak = checkStep(leakGuardFor(stack.resolver, options.leakMinLength), node, {
+      output: outcome.ok ? outcome.value : outcome.rejectedOutput,
+      error: outcome.ok ? undefined : (outcome.rawError ?? outcome.error),
+    });
+    if (leak) {
+      dropParams = leakInParams(leak);
+      outcome = { ok: false, error: stepErrorText(leak) };
+    }
     if (outcome.ok) checkJson(outcome.value, `the output of step '${node.id}'`);
   } catch (e) {
     outcome = {
@@ -108,6 +119,7 @@ export const inStepProcesses: StepLauncher = async (ks, step, options, started) 
       durationMs,
       error: stack.resolver.mask(outcome.error),
       records,
+      dropParams,
     });
     return;
   }
@@ -276,8 +288,12 @@ interface ExecuteArgs {
  * Runs one step here and records its result, with the step's access records in the same write;
  * never throws for a failure of the step itself.
  */
-async function executeStep({ stack, artifacts, runs, run, node, provenanceKey }: ExecuteArgs): Promise<void> {
+async function executeStep(
+  { stack, artifacts, runs, run, node, provenanceKey }: ExecuteArgs,
+  options: Pick<RunOptions, 'leakMinLength'>,
+): Promise<void> {
   const started = performance.now();
+  const guard = leakGuardFor(stack.resolver, options.leakMinLength);
   const rec = runs.step(run.id, node.id);
   const sink = new CollectingSink();
   try {
@@ -293,6 +309,9 @@ async function executeStep({ stack, artifacts, runs, run, node, provenanceKey }:
       provenanceKey,
     });
     const value = await (node.step.run as (i: unknown, c: StepContext) => unknown)(inputs, context);
+    // Before the JSON check, so that a value inside a Buffer is reported as the leak it is.
+    const leak = checkStep(guard, node, { output: value });
+    if (leak) throw leak;
     checkJson(value, `the output of step '${node.id}'`);
     const output = await artifacts.write(`${run.id}/${node.id}.json`, value);
     // Written by whoever ran the step, once its output is complete: a hit is always readable.
@@ -304,11 +323,14 @@ async function executeStep({ stack, artifacts, runs, run, node, provenanceKey }:
       records: sink.drain(),
     });
   } catch (e) {
+    // A value in the step's own error fails it as a leak: the masked text would still say which.
+    const leak = e instanceof SecretLeakError ? e : checkStep(guard, node, { error: stepErrorText(e) });
     runs.finishStep(run.id, node.id, {
       status: 'failed',
       durationMs: performance.now() - started,
-      error: stack.resolver.mask(stepErrorText(e)),
+      error: stack.resolver.mask(stepErrorText(leak ?? e)),
       records: sink.drain(),
+      dropParams: leakInParams(leak),
     });
   }
 }

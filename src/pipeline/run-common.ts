@@ -16,18 +16,22 @@ import { cacheEnabled, type Pipeline, type StepNode } from './step.js';
 /**
  * A step failed; the message is masked against every secret value the run has read. Its code is
  * `denied` when the step read a secret it did not declare (the stored error starts with `denied: `),
- * else `step_failed`.
+ * `secret_leak` when the leak guard refused what it would have stored (`secret_leak: `), else
+ * `step_failed`.
  */
 export class StepFailedError extends KeystackError {
   readonly runId: string;
   readonly stepId: string;
   constructor(runId: string, stepId: string, message: string) {
     const denied = message.startsWith(DENIED_PREFIX);
-    const code: ErrorCode = denied ? 'denied' : 'step_failed';
+    const leak = message.startsWith(SECRET_LEAK_PREFIX);
+    const code: ErrorCode = denied ? 'denied' : leak ? 'secret_leak' : 'step_failed';
     super(code, `step '${stepId}' failed: ${message}`, {
       hint: denied
         ? `Declare the secret in the step's \`secrets:\` option (step({ name, secrets: ['NAME'], run })); the denial is on record in run ${runId.slice(0, 8)}.`
-        : `See the run with \`keystack pipeline runs describe ${runId.slice(0, 8)}\`.`,
+        : leak
+          ? `Remove the value from what the step returns, takes or throws; a step whose job is to produce the credential can allow it with step({ name, allowSecretOutputs: ['NAME.KEY'], run }). See docs/leak-guard.md.`
+          : `See the run with \`keystack pipeline runs describe ${runId.slice(0, 8)}\`.`,
     });
     this.runId = runId;
     this.stepId = stepId;
@@ -35,6 +39,8 @@ export class StepFailedError extends KeystackError {
 }
 
 const DENIED_PREFIX = 'denied: ';
+/** The start of a stored step error the leak guard made (the dashboard lists refusals by it). */
+export const SECRET_LEAK_PREFIX = 'secret_leak: ';
 
 /**
  * A step's error as the run history stores it (unmasked; the caller masks). A denial keeps its
@@ -44,7 +50,8 @@ const DENIED_PREFIX = 'denied: ';
 export function stepErrorText(e: unknown): string {
   if (!(e instanceof Error)) return String(e);
   if (!(e instanceof KeystackError)) return `${e.name}: ${e.message}`;
-  return e.code === 'denied' ? `${DENIED_PREFIX}${e.message}` : e.message;
+  if (e.code === 'denied') return `${DENIED_PREFIX}${e.message}`;
+  return e.code === 'secret_leak' ? `${SECRET_LEAK_PREFIX}${e.message}` : e.message;
 }
 
 export interface StepEvent {
@@ -81,6 +88,11 @@ export interface RunOptions {
   codeRoot?: string | undefined;
   /** bullmq: files of worker public keys whose step results this run accepts, besides the trust list and KEYSTACK_TRUSTED_WORKER_KEYS. */
   trustWorkerKeys?: readonly string[] | undefined;
+  /**
+   * Delivered values shorter than this many characters are not looked for by the leak guard
+   * (docs/leak-guard.md); remote workers apply the run's setting. @default 8
+   */
+  leakMinLength?: number | undefined;
   /**
    * Warnings of the run, one line each (a step with `secrets: '*'`, once per step and run).
    * @default written to stderr
@@ -146,6 +158,7 @@ export function plannedSteps(
   params: Record<string, unknown>;
   cacheEnabled: boolean;
   secrets: SecretsOption | null;
+  allowSecretOutputs: readonly string[];
 }[] {
   return nodes.map((n, position) => ({
     stepId: n.id,
@@ -154,5 +167,6 @@ export function plannedSteps(
     params: n.params,
     cacheEnabled: cacheEnabled(n.step, p),
     secrets: n.step.secrets ?? null,
+    allowSecretOutputs: n.step.allowSecretOutputs,
   }));
 }

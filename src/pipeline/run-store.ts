@@ -54,6 +54,8 @@ export interface StepRecord {
   attempts: number | null;
   /** What the step declared it reads (`secrets:`); null: nothing (or a run from before keystack recorded it). */
   secrets: SecretsOption | null;
+  /** What the leak guard lets its output contain (`allowSecretOutputs`); empty: nothing. */
+  allowSecretOutputs: string[];
 }
 
 interface RunRow {
@@ -91,6 +93,7 @@ interface StepRow {
   worker: string | null;
   attempts: number | null;
   secrets: string | null;
+  allow_secret_outputs: string | null;
 }
 
 /**
@@ -148,7 +151,8 @@ export class RunStore {
       | 'worker'
       | 'attempts'
       | 'secrets'
-    > & { secrets?: SecretsOption | null | undefined })[],
+      | 'allowSecretOutputs'
+    > & { secrets?: SecretsOption | null | undefined; allowSecretOutputs?: readonly string[] | undefined })[],
     options: {
       remote?: string | undefined;
       /** Apply the retention to older runs (cheap: at most one indexed delete). @default true */
@@ -174,7 +178,7 @@ export class RunStore {
           processStart(process.pid),
         );
       const ins = this.#db.prepare(
-        "INSERT INTO pipeline_steps (run_id, step_id, name, position, status, cache_enabled, inputs, params, secrets) VALUES (?, ?, ?, ?, 'pending', ?, '{}', ?, ?)",
+        "INSERT INTO pipeline_steps (run_id, step_id, name, position, status, cache_enabled, inputs, params, secrets, allow_secret_outputs) VALUES (?, ?, ?, ?, 'pending', ?, '{}', ?, ?, ?)",
       );
       for (const s of steps)
         ins.run(
@@ -185,6 +189,7 @@ export class RunStore {
           s.cacheEnabled ? 1 : 0,
           JSON.stringify(s.params),
           s.secrets === undefined || s.secrets === null ? null : JSON.stringify(s.secrets),
+          s.allowSecretOutputs && s.allowSecretOutputs.length > 0 ? JSON.stringify(s.allowSecretOutputs) : null,
         );
     });
     if (options.prune !== false) this.#autoPrune();
@@ -309,9 +314,13 @@ export class RunStore {
       cachedFrom?: string | undefined;
       /** The step attempt's secret accesses, stored in the same transaction as its status. */
       records?: readonly AccessRecord[] | undefined;
+      /** The leak guard found a value in the step's parameters: they are dropped from the history. */
+      dropParams?: boolean | undefined;
     },
   ): void {
     this.#store.tx(() => {
+      if (r.dropParams === true)
+        this.#db.prepare("UPDATE pipeline_steps SET params = '{}' WHERE run_id = ? AND step_id = ?").run(runId, stepId);
       this.#db
         .prepare(
           'UPDATE pipeline_steps SET status = ?, output_uri = ?, output_hash = ?, duration_ms = ?, error = ?, cached_from = ? WHERE run_id = ? AND step_id = ?',
@@ -353,9 +362,13 @@ export class RunStore {
       cacheKey: string | null;
       inputs: Record<string, StoredArtifact>;
       startedAt: string | null;
+      /** As in finishStep. */
+      dropParams?: boolean | undefined;
     },
   ): void {
-    this.#store.tx(() =>
+    this.#store.tx(() => {
+      if (r.dropParams === true)
+        this.#db.prepare("UPDATE pipeline_steps SET params = '{}' WHERE run_id = ? AND step_id = ?").run(runId, stepId);
       this.#db
         .prepare(`UPDATE pipeline_steps SET status = ?, worker = ?, attempts = ?, duration_ms = ?, error = ?, output_uri = ?, output_hash = ?,
           cached_from = ?, cache_key = COALESCE(?, cache_key), inputs = ?, started_at = COALESCE(?, started_at) WHERE run_id = ? AND step_id = ?`)
@@ -373,8 +386,8 @@ export class RunStore {
           r.startedAt,
           runId,
           stepId,
-        ),
-    );
+        );
+    });
   }
 
   setDuration(runId: string, stepId: string, durationMs: number): void {
@@ -571,5 +584,6 @@ function toStep(r: StepRow): StepRecord {
     worker: r.worker,
     attempts: r.attempts,
     secrets: r.secrets === null ? null : (JSON.parse(r.secrets) as SecretsOption),
+    allowSecretOutputs: r.allow_secret_outputs === null ? [] : (JSON.parse(r.allow_secret_outputs) as string[]),
   };
 }

@@ -6,7 +6,9 @@
 import type { Keystack } from '../stack/client.js';
 import { StackRuntime } from '../stack/runtime.js';
 import { assertValid, validatePipeline, validateRuntime, validationLevelFrom } from '../stack/validation.js';
+import { ConfigError } from '../errors.js';
 import { checkDeclarations } from './declarations.js';
+import { isLeakMinLength } from './leak-guard.js';
 import { orchestratorFor } from './orchestrators.js';
 import type { RunOptions, RunSummary } from './run-common.js';
 import type { Pipeline } from './step.js';
@@ -23,6 +25,10 @@ export { defaultWorker, withStdoutTo } from './local-runner.js';
 export { runStepChild } from './step-host/child.js';
 
 export async function runPipeline(ks: Keystack, p: Pipeline, options: RunOptions = {}): Promise<RunSummary> {
+  if (options.leakMinLength !== undefined && !isLeakMinLength(options.leakMinLength))
+    throw new ConfigError(`leakMinLength must be a whole number of at least 1, not ${String(options.leakMinLength)}`, {
+      hint: 'The default is 8; see docs/leak-guard.md.',
+    });
   const stack = await StackRuntime.load(ks, { stack: options.stack, componentFlavors: options.componentFlavors });
   const level = options.level ?? validationLevelFrom(ks.env);
   const report = await validateRuntime(stack, level);

@@ -56,6 +56,13 @@ export interface StepOptions<I, O> {
    * allows every secret and writes, and is warned about on every run. @default none: the step reads no secret
    */
   secrets?: SecretsOption;
+  /**
+   * What the leak guard lets this step's output contain: `name.key` allows the value of one key of
+   * a secret, `name` every key of it. For a step whose job is to produce a credential (a token
+   * minter); its output always goes to the artifact store. @default none: an output holding a
+   * value the run was given fails the step with SecretLeakError (code `secret_leak`)
+   */
+  allowSecretOutputs?: readonly string[];
   run: (inputs: I, context: StepContext) => Promise<O> | O;
 }
 
@@ -71,6 +78,8 @@ export interface StepDefinition<I = Record<string, unknown>, O = unknown> {
   readonly secrets: SecretsOption | undefined;
   /** What the step may read, parsed from `secrets`. */
   readonly declaration: SecretDeclaration;
+  /** `allowSecretOutputs` as written (checked); empty: nothing is allowed. */
+  readonly allowSecretOutputs: readonly string[];
   readonly run: (inputs: I, context: StepContext) => Promise<O> | O;
 }
 
@@ -118,6 +127,7 @@ export function step<I = Record<string, never>, O = unknown>(options: StepOption
     });
   }
   const declaration = parseDeclaration(options.name, options.secrets);
+  const allowSecretOutputs = parseAllowSecretOutputs(options.name, options.allowSecretOutputs);
   const definition: StepDefinition<I, O> = {
     kind: 'keystack.step',
     name: options.name,
@@ -126,6 +136,7 @@ export function step<I = Record<string, never>, O = unknown>(options: StepOption
     stepOperator: options.stepOperator,
     secrets: options.secrets,
     declaration,
+    allowSecretOutputs,
     run: options.run,
   };
   const call = (inputs: Record<string, unknown> = {}): StepOutput<O> => {
@@ -223,4 +234,15 @@ function findNonJson(v: unknown, seen: Set<object>): string | undefined {
   }
   seen.delete(v);
   return undefined;
+}
+
+/** `allowSecretOutputs` checked: a list of `name` or `name.key`, each once. */
+function parseAllowSecretOutputs(stepName: string, v: unknown): readonly string[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || x === '' || /\s/.test(x))) {
+    throw new ConfigError(`the allowSecretOutputs of step '${stepName}' must be a list of 'name' or 'name.key'`, {
+      hint: "For example step({ name, allowSecretOutputs: ['db.password'], run }).",
+    });
+  }
+  return Object.freeze([...new Set(v as string[])]);
 }

@@ -152,6 +152,11 @@ const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
       CREATE TABLE IF NOT EXISTS secret_writers (
         manager_uuid TEXT NOT NULL, secret TEXT NOT NULL, version TEXT NOT NULL, writer TEXT NOT NULL,
         written_at TEXT NOT NULL, PRIMARY KEY (manager_uuid, secret, version)) WITHOUT ROWID;`),
+  // 7: each step's `allowSecretOutputs` (the leak guard's opt-out), as a JSON list; null: none.
+  (db) => {
+    const have = new Set((db.pragma('table_info(pipeline_steps)') as { name: string }[]).map((c) => c.name));
+    if (!have.has('allow_secret_outputs')) db.exec('ALTER TABLE pipeline_steps ADD COLUMN allow_secret_outputs TEXT');
+  },
 ];
 
 /** The schema version this code writes; stores at an older version are migrated on open. */

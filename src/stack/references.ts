@@ -63,6 +63,13 @@ export interface ComponentRead {
   pinned?: string | null | undefined;
 }
 
+/** One value a run was given (or wrote), with the secret and key it belongs to. */
+export interface DeliveredValue {
+  secret: string;
+  key: string;
+  value: string;
+}
+
 /** A secret as the run read it, with the backend's version id (null where the backend has none). */
 export interface VersionedRead {
   secret: Secret;
@@ -83,6 +90,8 @@ export class ReferenceResolver {
   /** Backend reads made through this resolver (one per secret name at most, unless forgotten). */
   fetches = 0;
   #onRead: ((r: ComponentRead) => void) | undefined;
+  /** Every (secret, key, value) this resolver handed out, by `secret NUL key NUL value` (the leak guard's patterns). */
+  readonly #delivered = new Map<string, DeliveredValue>();
 
   constructor(options: ResolverOptions) {
     this.manager = options.manager;
@@ -227,7 +236,7 @@ export class ReferenceResolver {
       const read = pin.version === undefined ? manager.getVersioned(name) : manager.getVersion(pin.name, pin.version);
       p = read.then(
         ({ version, ...s }) => {
-          this.remember(Object.values(s.values));
+          this.deliver(pin.name, s.values);
           const secret: Secret = {
             name: s.name,
             schema: s.schema,
@@ -252,6 +261,30 @@ export class ReferenceResolver {
     if (name === undefined) this.#secrets.clear();
     else
       for (const k of [...this.#secrets.keys()]) if (k === name || splitPin(k).name === name) this.#secrets.delete(k);
+  }
+
+  /**
+   * Remembers the values of a secret the run read or wrote, with their secret and key: masked in
+   * the run's messages like `remember`, and looked for by the leak guard in what the run stores.
+   */
+  deliver(secret: string, values: Readonly<Record<string, string>>): void {
+    this.remember(Object.values(values));
+    // An updated key keeps its older value too: the run saw both.
+    for (const [key, value] of Object.entries(values)) {
+      if (typeof value !== 'string' || value === '') continue;
+      const id = `${secret}\0${key}\0${value}`;
+      if (!this.#delivered.has(id)) this.#delivered.set(id, { secret, key, value });
+    }
+  }
+
+  /** Every (secret, key, value) delivered through `deliver`, in the order first delivered. */
+  delivered(): DeliveredValue[] {
+    return [...this.#delivered.values()];
+  }
+
+  /** Grows whenever `delivered()` would return something new, so that a guard knows to rebuild. */
+  get deliveredCount(): number {
+    return this.#delivered.size;
   }
 
   /** Remembers values that the run's messages must not show (the process's masker keeps them). */
@@ -284,7 +317,7 @@ export function runManager(manager: SecretsManager, resolver: ReferenceResolver)
         return async (name: string, schema?: unknown) => {
           if (schema !== undefined) {
             const s = (await fn.call(target, name, schema)) as Secret;
-            resolver.remember(Object.values(s.values));
+            resolver.deliver(splitPin(name).name, s.values);
             return s;
           }
           const s = await resolver.secret(name);
@@ -300,7 +333,8 @@ export function runManager(manager: SecretsManager, resolver: ReferenceResolver)
               prop === 'patch'
                 ? ((args[1] as { set?: Record<string, string> }).set ?? {})
                 : (args[1] as Record<string, string>);
-            resolver.remember(Object.values(values));
+            if (name === undefined) resolver.remember(Object.values(values));
+            else resolver.deliver(name, values);
           }
           try {
             return await fn.apply(target, args);

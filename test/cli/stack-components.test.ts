@@ -277,7 +277,9 @@ describe('keystack pipeline', () => {
     ]);
     const bad = cli(e, ['pipeline', 'run', fixture], { env: { FAIL_WITH_SECRET: '1' } });
     expect(bad.status).toBe(1);
-    expect(bad.stderr).toContain("step 'read_token' failed: Error: the API refused token ***");
+    expect(bad.stderr).toContain(
+      "step 'read_token' failed: secret_leak: step 'read_token' would store the value of secret 'api' key 'token' in its error",
+    );
     expect(bad.stderr).toMatch(/✗ read_token: failed/);
     expect(bad.stdout + bad.stderr).not.toContain('proc-token-value');
     expect(cli(e, ['pipeline', 'run', resolve('examples/pipeline/nope.ts')]).stderr).toContain('does not exist');

@@ -138,6 +138,8 @@ describe('enforcing on the local orchestrator', () => {
     const s = step({
       name: 'lister',
       secrets: ['api'],
+      // The test reads the value back from the output.
+      allowSecretOutputs: ['api.token'],
       run: async (_i: Record<string, never>, ctx: StepContext) => ({
         listed: await ctx.stack.secretsManager.list(),
         token: (await ctx.stack.secretsManager.get('api')).values['token'],
@@ -210,6 +212,7 @@ describe('enforcing on the local orchestrator', () => {
     const s = step({
       name: 'open',
       secrets: '*',
+      allowSecretOutputs: ['db.username'],
       run: async (_i: Record<string, never>, ctx: StepContext) => {
         await ctx.stack.secretsManager.register(`made_${ctx.stepId}`, { v: 'x' });
         return (await ctx.secrets.get('db')).values['username'];
@@ -238,6 +241,7 @@ describe('enforcing on the local orchestrator', () => {
     const s = step({
       name: 'rotating',
       secrets: ['api'],
+      allowSecretOutputs: ['api'],
       run: async (_i: Record<string, never>, ctx: StepContext) => {
         const first = (await ctx.secrets.get('api')).values['token'];
         await (await ks.secretsManager()).update('api', { token: 'api-token-value-2' });

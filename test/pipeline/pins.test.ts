@@ -55,6 +55,8 @@ const reader = (secrets: string[], name = 'reader') =>
   step({
     name,
     secrets,
+    // The test reads back which version's values the step got.
+    allowSecretOutputs: ['db'],
     run: async (_i: Record<string, never>, ctx: StepContext) => (await ctx.secrets.get('db')).values['password'],
   });
 
@@ -126,6 +128,8 @@ describe('pins in steps', () => {
     const s = step({
       name: 'long',
       secrets: ['db'],
+      // The test reads back which version's values the step got.
+      allowSecretOutputs: ['db'],
       run: async (_i: Record<string, never>, ctx: StepContext) => {
         const first = (await ctx.secrets.get('db')).values['password'];
         await (await ks.secretsManager()).update('db', { password: 'pw-four-4444' });
@@ -145,6 +149,8 @@ describe('pins in steps', () => {
     const s = step({
       name: 'versions',
       secrets: ['db.password'],
+      // The test reads back which version's values the step got.
+      allowSecretOutputs: ['db'],
       run: async (_i: Record<string, never>, ctx: StepContext) => {
         const v1 = await ctx.stack.secretsManager.getVersion('db', '1');
         const denied = await ctx.stack.secretsManager.getVersion('other', 'current').catch((e: unknown) => e);
@@ -168,6 +174,8 @@ describe('pins in component configs', () => {
     const s = step({
       name: 'key',
       secrets: ['db'],
+      // The test reads back which version's values the step got.
+      allowSecretOutputs: ['db'],
       run: async (_i: Record<string, never>, ctx: StepContext) => ({
         fromStep: await ctx.stack.artifactStore.getString('encryption_key'),
         current: (await ctx.secrets.get('db')).values['password'],

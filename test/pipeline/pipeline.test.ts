@@ -184,12 +184,15 @@ describe('pipelines on the local orchestrator', () => {
       pipeline('failing', () => after({ x: leak() })),
     ).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StepFailedError);
-    expect((err as Error).message).toBe("step 'leak' failed: Error: login failed for token ***");
+    // The leak guard fails a step whose error carries a value, rather than store it masked.
+    const stored =
+      "secret_leak: step 'leak' would store the value of secret 'api' key 'token' in its error; nothing of the step was written";
+    expect((err as Error).message).toBe(`step 'leak' failed: ${stored}`);
     const runs = new RunStore(ks.store);
     const run = runs.listRuns()[0]!;
     expect(run.status).toBe('failed');
     expect(runs.steps(run.id).map((s) => [s.stepId, s.status, s.error])).toEqual([
-      ['leak', 'failed', 'Error: login failed for token ***'],
+      ['leak', 'failed', stored],
       ['after', 'skipped', null],
     ]);
     expect(JSON.stringify(runs.steps(run.id))).not.toContain('tok-SECRET-123');
@@ -272,7 +275,11 @@ describe('pipelines on the local_process orchestrator', () => {
         worker,
       }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(StepFailedError);
-      expect((err as Error).message).toBe("step 'read_token' failed: Error: the API refused token ***");
+      // The value in the error fails the step as a leak (it was masked before the leak guard).
+      expect((err as StepFailedError).code).toBe('secret_leak');
+      expect((err as Error).message).toBe(
+        "step 'read_token' failed: secret_leak: step 'read_token' would store the value of secret 'api' key 'token' in its error; nothing of the step was written",
+      );
     } finally {
       await child.close();
     }

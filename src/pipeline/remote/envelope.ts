@@ -18,6 +18,7 @@ import {
   type TrustedKey,
 } from '../../support/signing.js';
 import type { StoredArtifact } from '../artifacts.js';
+import { isLeakMinLength } from '../leak-guard.js';
 import { checkRecords } from './records.js';
 import { PAYLOAD_VERSION, type ModuleRef, type StackSnapshot, type StepJobData } from './snapshot.js';
 
@@ -40,6 +41,8 @@ export interface JobEnvelope {
   /** Epoch milliseconds after which no worker runs the step. */
   deadline: number;
   noCache: boolean;
+  /** The run's leak guard minimum (RunOptions.leakMinLength); absent: the default. */
+  leakMinLength?: number | undefined;
 }
 
 export type RemoteStepStatus = 'queued' | 'running' | 'completed' | 'cached' | 'failed' | 'skipped';
@@ -149,7 +152,8 @@ export function openJob(
     Number.isInteger(e.attempts) &&
     e.attempts >= 1 &&
     typeof e.deadline === 'number' &&
-    typeof e.noCache === 'boolean';
+    typeof e.noCache === 'boolean' &&
+    (e.leakMinLength === undefined || isLeakMinLength(e.leakMinLength));
   if (!ok)
     throw new JobRefusedError('refused a step job: its signed envelope is not one this keystack version understands', {
       hint: 'Run the same keystack version on the client and the workers.',

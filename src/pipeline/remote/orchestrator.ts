@@ -16,6 +16,7 @@ import type { StackRuntime } from '../../stack/runtime.js';
 import { RunStore, type RunRecord, type StepRecord, type StepStatus } from '../run-store.js';
 import {
   plannedSteps,
+  SECRET_LEAK_PREFIX,
   StepFailedError,
   warnOpenDeclarations,
   type RunOptions,
@@ -178,6 +179,7 @@ export async function runOnWorkers(
         attempts: policy.attempts,
         deadline,
         noCache: options.noCache === true,
+        ...(options.leakMinLength === undefined ? {} : { leakMinLength: options.leakMinLength }),
       };
       jobs.set(node.id, signJob(key, envelope));
     }
@@ -411,6 +413,11 @@ export function syncRemoteRun(
         cacheKey: s.cacheKey ?? null,
         inputs: s.inputs ?? {},
         startedAt: s.startedAt ?? null,
+        // The worker's leak guard found a value in the step's parameters: the history drops them.
+        dropParams:
+          s.status === 'failed' &&
+          s.error?.startsWith(`${SECRET_LEAK_PREFIX}step '${rec.stepId}' would store`) === true &&
+          s.error.includes(' in its parameter '),
       });
     }
     onChange?.(rec.stepId, s);

@@ -9,6 +9,7 @@ import type { StackRuntime } from '../../stack/runtime.js';
 import type { StepNode } from '../step.js';
 import type { WorkerLauncher } from '../run-common.js';
 import { declaredCredentialVariables } from '../step-host/env.js';
+import { checkStep, leakGuardFor } from '../leak-guard.js';
 import { hostCapability, stackView } from '../step-host/host-guard.js';
 import { runInChild, spawnStepChild, type StepUser } from '../step-host/parent.js';
 import { createStepChildPool } from '../step-host/pool.js';
@@ -68,6 +69,12 @@ export async function stepHost(o: {
       const outcome = await runInChild(child, start, broker, timeoutSeconds);
       // Before any failure is thrown: a failed attempt's reads are on record too.
       for (const r of sink.drain()) who.sink.record(r);
+      // Here, in the worker, before the worker stores anything of the step.
+      const leak = checkStep(leakGuardFor(ctx.stack.resolver, envelope.leakMinLength), node, {
+        output: outcome.ok ? outcome.value : outcome.rejectedOutput,
+        error: outcome.ok ? undefined : (outcome.rawError ?? outcome.error),
+      });
+      if (leak) throw leak;
       if (!outcome.ok) {
         // Worded as the in-process timeout is, so that both modes report it alike.
         throw new StepChildError(

@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
-import { ConfigError, KeystackError, SecretAccessDeniedError } from '../../errors.js';
+import { ConfigError, KeystackError, SecretAccessDeniedError, SecretLeakError } from '../../errors.js';
 import { processMasker } from '../../support/masking.js';
 import type { SigningKey } from '../../support/signing.js';
 import { Keystack } from '../../stack/client.js';
@@ -25,6 +25,7 @@ import type { ComponentFlavor } from '../../stack/components.js';
 import { loadProvenanceKey, PROVENANCE_KEY_VARIABLE, provenanceKeyFile } from '../../stack/provenance-key.js';
 import { StackRuntime } from '../../stack/runtime.js';
 import { loadPipelineModule } from '../module.js';
+import { checkStep, leakGuardFor } from '../leak-guard.js';
 import { computeCacheKey, stepErrorText } from '../run-common.js';
 import type { WorkerLauncher } from '../run-common.js';
 import { defaultWorker } from '../local-runner.js';
@@ -449,6 +450,7 @@ function isUnrecoverable(e: unknown): boolean {
     e instanceof CodeMismatchError ||
     e instanceof ConfigError ||
     e instanceof SecretAccessDeniedError ||
+    e instanceof SecretLeakError ||
     (e instanceof StepChildError && (e.code === 'config' || e.code === 'denied'))
   );
 }
@@ -580,6 +582,7 @@ async function runOne(
       }
     }
   }
+  const guard = leakGuardFor(ctx.stack.resolver, envelope.leakMinLength);
   let value: unknown;
   if (how.host) {
     value = (await how.host.run(ctx, envelope, node, inputs, timeoutSeconds, how)).value;
@@ -595,8 +598,16 @@ async function runOne(
       provenanceKey: how.provenanceKey,
     });
     const running = Promise.resolve((node.step.run as (i: unknown, c: StepContext) => unknown)(inputs, context));
-    value = timeoutSeconds > 0 ? await withTimeout(running, timeoutSeconds) : await running;
+    try {
+      value = timeoutSeconds > 0 ? await withTimeout(running, timeoutSeconds) : await running;
+    } catch (e) {
+      // A value in the step's own error fails it as a leak: the masked text would still say which.
+      throw checkStep(guard, node, { error: stepErrorText(e) }) ?? e;
+    }
   }
+  // Before the JSON check, so that a value inside a Buffer is reported as the leak it is.
+  const leak = checkStep(guard, node, { output: value });
+  if (leak) throw leak;
   checkJson(value, `the output of step '${node.id}'`);
   // One name per step and run: a step run again after its worker died overwrites, never adds.
   const output: StoredArtifact = await ctx.artifacts.write(outputUri, value);

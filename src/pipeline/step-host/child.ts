@@ -41,12 +41,22 @@ export async function runStepChild(): Promise<'completed' | 'failed'> {
   const post = (m: unknown) => new Promise<void>((resolve) => send(m, undefined, {}, () => resolve()));
   const unmask = maskWrites([process.stdout, process.stderr]);
   let done: DoneMessage;
-  try {
-    const value = await runStep(start, requester(start));
-    checkJson(value, `the output of step '${start.stepId}'`);
+  const sendOutput = async (value: unknown) => {
     const text = JSON.stringify(value ?? null);
     for (let i = 0; i < text.length; i += OUTPUT_CHUNK_CHARS)
       await post({ kind: 'keystack.step.output', text: text.slice(i, i + OUTPUT_CHUNK_CHARS) });
+  };
+  try {
+    const value = await runStep(start, requester(start));
+    try {
+      checkJson(value, `the output of step '${start.stepId}'`);
+    } catch (e) {
+      // Sent anyway: the parent's leak guard reads a Buffer's bytes before the step fails.
+      let sent = true;
+      await sendOutput(value).catch(() => (sent = false));
+      throw Object.assign(e as Error, { outputRejected: sent });
+    }
+    await sendOutput(value);
     done = { kind: 'keystack.step.done', ok: true };
   } catch (e) {
     // As the run history stores an in-process step's error (a denial keeps its `denied: ` prefix).
@@ -55,6 +65,8 @@ export async function runStepChild(): Promise<'completed' | 'failed'> {
       kind: 'keystack.step.done',
       ok: false,
       error: processMasker.mask(message),
+      rawError: message,
+      ...((e as { outputRejected?: boolean }).outputRejected === true ? { outputRejected: true } : {}),
       ...(isKeystackError(e) ? { code: e.code } : {}),
     };
   } finally {

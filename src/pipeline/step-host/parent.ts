@@ -59,7 +59,16 @@ export function spawnStepChild(spawn: typeof import('node:child_process').spawn,
 
 export type StepOutcome =
   | { ok: true; value: unknown }
-  | { ok: false; error: string; timedOut?: boolean; code?: string | undefined };
+  | {
+      ok: false;
+      error: string;
+      timedOut?: boolean;
+      code?: string | undefined;
+      /** The step's error unmasked, for the leak guard only: never printed or stored. */
+      rawError?: string | undefined;
+      /** An output the child sent though it failed the JSON check (a Buffer), for the leak guard only. */
+      rejectedOutput?: unknown;
+    };
 
 /**
  * Runs one step in `child` and waits for its end. Never throws for a failure of the step or the
@@ -76,7 +85,15 @@ export async function runInChild(
   if (early !== undefined) return { ok: false, error: early };
   return new Promise<StepOutcome>((resolve) => {
     const chunks: string[] = [];
-    let done: { ok: boolean; error?: string | undefined; code?: string | undefined } | undefined;
+    let done:
+      | {
+          ok: boolean;
+          error?: string | undefined;
+          code?: string | undefined;
+          rawError?: string | undefined;
+          outputRejected?: boolean | undefined;
+        }
+      | undefined;
     let timedOut = false;
     const timer =
       timeoutSeconds > 0
@@ -92,7 +109,8 @@ export async function runInChild(
         });
       } else if (isDeniedNotice(m)) broker.noteDenied(m);
       else if (isOutputChunk(m)) chunks.push(m.text);
-      else if (isDone(m)) done = { ok: m.ok, error: m.error, code: m.code };
+      else if (isDone(m))
+        done = { ok: m.ok, error: m.error, code: m.code, rawError: m.rawError, outputRejected: m.outputRejected };
     });
     let finished = false;
     const finish = (outcome: StepOutcome) => {
@@ -111,9 +129,21 @@ export async function runInChild(
         } catch {
           finish({ ok: false, error: 'the step process sent an output that is not JSON' });
         }
-      } else if (done)
-        finish({ ok: false, error: processMasker.mask(done.error ?? 'the step failed'), code: done.code });
-      else if (timedOut) finish({ ok: false, error: `timed out after ${timeoutSeconds} s`, timedOut: true });
+      } else if (done) {
+        let rejectedOutput: unknown;
+        try {
+          if (done.outputRejected === true) rejectedOutput = JSON.parse(chunks.join('')) as unknown;
+        } catch {
+          // nothing to guard: the step fails with its own error
+        }
+        finish({
+          ok: false,
+          error: processMasker.mask(done.error ?? 'the step failed'),
+          code: done.code,
+          rawError: done.rawError,
+          rejectedOutput,
+        });
+      } else if (timedOut) finish({ ok: false, error: `timed out after ${timeoutSeconds} s`, timedOut: true });
       else finish({ ok: false, error: child.failure() ?? `the step process exited with ${signal ?? `code ${code}`}` });
     });
     const message: StartMessage = {

@@ -97,6 +97,16 @@ export interface DoneMessage {
   ok: boolean;
   /** Masked in the child, and again by the parent. */
   error?: string;
+  /**
+   * The same error unmasked, for the parent's leak guard only (a value in it fails the step as a
+   * leak instead of being stored masked); the parent never prints or stores it.
+   */
+  rawError?: string;
+  /**
+   * The output failed the JSON check but was still sent (as `JSON.stringify` made it), so that
+   * the parent's leak guard sees a value inside a binary output before the step fails.
+   */
+  outputRejected?: boolean;
   /** A keystack error's code (`config` is not retried on workers). */
   code?: string;
 }
@@ -150,6 +160,8 @@ export function isDone(m: unknown): m is DoneMessage {
     m['kind'] === 'keystack.step.done' &&
     typeof m['ok'] === 'boolean' &&
     (m['error'] === undefined || typeof m['error'] === 'string') &&
+    (m['rawError'] === undefined || typeof m['rawError'] === 'string') &&
+    (m['outputRejected'] === undefined || typeof m['outputRejected'] === 'boolean') &&
     (m['code'] === undefined || typeof m['code'] === 'string')
   );
 }

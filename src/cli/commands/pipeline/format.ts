@@ -15,6 +15,7 @@ export function stepView(s: StepRecord) {
     worker: s.worker,
     attempts: s.attempts,
     declared: s.secrets === null ? null : s.secrets === '*' ? ('*' as const) : [...s.secrets],
+    allowSecretOutputs: [...s.allowSecretOutputs],
   };
 }
 

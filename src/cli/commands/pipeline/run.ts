@@ -6,6 +6,7 @@ import { views } from '../../shapes.js';
 import { formatDuration, stepView } from './format.js';
 import { declarationText } from './validate.js';
 import { stepChildLauncher } from '../../../pipeline/step-host/launcher.js';
+import { UsageError } from '../../../errors.js';
 
 interface RunOptions {
   pipeline?: string;
@@ -13,6 +14,7 @@ interface RunOptions {
   detach?: boolean;
   codeRoot?: string;
   trustWorkerKey?: string[];
+  leakMinLength?: string;
 }
 
 export default defineCommand({
@@ -42,12 +44,18 @@ export default defineCommand({
         'remote (bullmq) stacks: a file with a worker public key whose step results this run accepts; repeatable (also: `keystack keys trust`, $KEYSTACK_TRUSTED_WORKER_KEYS)',
       repeatable: 'optional',
     },
+    {
+      flags: '--leak-min-length <n>',
+      description:
+        "the leak guard skips delivered values shorter than N characters (default 8; remote workers apply the run's setting; see docs/leak-guard.md)",
+    },
   ],
   examples: [
     'keystack pipeline run pipeline.ts',
     'keystack pipeline run pipeline.ts -p training --no-cache',
     'keystack pipeline run pipeline.ts --detach',
     'keystack pipeline run pipeline.ts --trust-worker-key gpu-box-1.pub   # remote: also record results this worker key signed',
+    'keystack pipeline run pipeline.ts --leak-min-length 12   # the leak guard skips values under 12 characters',
   ],
   shape: (z) => views(z).runWithSteps,
   run: async (ctx, { args, opts }: CommandInput<RunOptions>) => {
@@ -75,6 +83,7 @@ async function run(ctx: CommandContext, file: string, o: RunOptions) {
     stack,
     module: { path: loaded.module, exportName: loaded.exportName },
     noCache: !o.cache,
+    leakMinLength: o.leakMinLength === undefined ? undefined : leakMinLength(o.leakMinLength),
     detach: o.detach,
     codeRoot: o.codeRoot === undefined ? undefined : resolve(ctx.cwd, o.codeRoot),
     trustWorkerKeys: o.trustWorkerKey?.map((f) => resolve(ctx.cwd, f)),
@@ -100,6 +109,18 @@ async function run(ctx: CommandContext, file: string, o: RunOptions) {
     };
   }
   return { data, text: `Pipeline '${summary.run.pipeline}' completed (run ${summary.run.id}).` };
+}
+
+/** `--leak-min-length`: a whole number of at least 1 (below 4 the matcher still needs 4 bytes). */
+function leakMinLength(text: string): number {
+  const n = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  // The same bounds as leak-guard.ts isLeakMinLength (not imported: it loads the matcher).
+  if (!Number.isInteger(n) || n < 1 || n > 1_000_000)
+    throw new UsageError(
+      `--leak-min-length must be a whole number of at least 1, not ${JSON.stringify(text)}`,
+      'For example --leak-min-length 12; the default is 8.',
+    );
+  return n;
 }
 
 declare const __filename: string | undefined;

@@ -12,7 +12,8 @@ export default defineCommand({
     'Under the steps, each step is listed with its `secrets:` declaration and every access it made:',
     'the secret and keys, the backend version read, and the outcome (read, denied, not_found,',
     'error). Accesses made for the run outside a step (component references, the orchestrator)',
-    'follow. No value, nor any fingerprint of one, is shown.',
+    'follow. A step whose output the leak guard lets hold secret values (`allowSecretOutputs`)',
+    'is listed last, with what it allows. No value, nor any fingerprint of one, is shown.',
   ].join('\n'),
   examples: ['keystack pipeline runs describe 3f2a', 'keystack pipeline runs describe 3f2a --json'],
   shape: (z) => views(z).runDescribed,
@@ -46,13 +47,21 @@ export default defineCommand({
     const outside = accesses.filter((a) => a.step === null);
     const outsideRows = outside.map((a) => [a.component ?? 'run', '', ...(accessRows([a])[0] ?? [])]);
     const secrets = table(['STEP', 'DECLARED', ...ACCESS_HEADERS], [...secretRows, ...outsideRows]);
+    const allowing = steps.filter((s) => s.allowSecretOutputs.length > 0);
+    const allowed =
+      allowing.length === 0
+        ? ''
+        : `\n\nAllowed in outputs (allowSecretOutputs; not checked by the leak guard)\n${table(
+            ['STEP', 'ALLOWED'],
+            allowing.map((s) => [s.stepId, s.allowSecretOutputs.join(', ')]),
+          )}`;
     return {
       data: {
         run,
         steps: steps.map((s) => ({ ...stepView(s), accesses: ofStep(s.stepId) })),
         accesses: outside,
       },
-      text: `${head}\n${table(['STEP', 'STATUS', 'DURATION', 'CACHE', ...(remote ? ['WORKER'] : []), 'ERROR'], rows)}\n\nSecrets\n${secrets}`,
+      text: `${head}\n${table(['STEP', 'STATUS', 'DURATION', 'CACHE', ...(remote ? ['WORKER'] : []), 'ERROR'], rows)}\n\nSecrets\n${secrets}${allowed}`,
     };
   },
 });
