@@ -29,4 +29,9 @@ export interface CommandResult<T = unknown> {
    * keystack exits with it and prints no result, since the child owned the output.
    */
   exitCode?: number;
+  /**
+   * The command printed its result itself, while it ran (`keystack ui` prints its URL once it
+   * listens, then serves until stopped): nothing more is printed when it returns.
+   */
+  printed?: boolean;
 }

@@ -33,6 +33,7 @@ export const TABLE = {
   pipeline: async () => (await import('./commands/pipeline/index.js')).default,
   worker: async () => (await import('./commands/worker.js')).default,
   audit: async () => (await import('./commands/audit/index.js')).default,
+  ui: async () => (await import('./commands/ui/index.js')).default,
   keys: async () => (await import('./commands/keys/index.js')).default,
   run: async () => (await import('./commands/run/index.js')).default,
   inject: async () => (await import('./commands/inject/index.js')).default,
