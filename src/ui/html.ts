@@ -52,12 +52,12 @@ const NAV = [
 ] as const;
 
 /** The page around a view: nav, one h1, the stylesheet and the client script (both same-origin files). */
-export function page(title: string, current: string, body: Html, options: { live?: string } = {}): string {
+export function page(title: string, current: string, body: Html, options: { live?: { url: string; state: string } } = {}): string {
   const nav = NAV.map(
     ([href, label]) =>
       html`<li><a href="${href}"${current === href ? new Html(' aria-current="page"') : ''}>${label}</a></li>`,
   );
-  return `<!doctype html>${html`<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${title} · keystack</title><link rel="stylesheet" href="/assets/ui.css"><script src="/assets/ui.js" defer></script></head><body${options.live ? html` data-live="${options.live}"` : ''}><header><span class="brand">keystack</span><nav aria-label="Main"><ul>${nav}</ul></nav><span class="readonly">read-only</span></header><main><h1>${title}</h1>${body}</main></body></html>`.text}`;
+  return `<!doctype html>${html`<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${title} · keystack</title><link rel="stylesheet" href="/assets/ui.css"><script src="/assets/ui.js" defer></script></head><body${options.live ? html` data-live="${options.live.url}" data-live-state="${options.live.state}"` : ''}><header><span class="brand">keystack</span><nav aria-label="Main"><ul>${nav}</ul></nav><span class="readonly">read-only</span></header><main><h1>${title}</h1>${body}</main></body></html>`.text}`;
 }
 
 export function table(headers: readonly string[], rows: readonly (readonly Part[])[], caption?: string): Html {

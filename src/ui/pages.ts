@@ -156,7 +156,7 @@ export async function runsPage(source: UiSource): Promise<string> {
         runDuration(r),
       ]),
     ),
-    live ? { live: '/api/runs' } : {},
+    live ? { live: { url: '/api/runs', state: runs.map((r) => `${r.id}:${r.status}`).join(',') } } : {},
   );
 }
 
@@ -183,7 +183,15 @@ export async function runPage(source: UiSource, id: string): Promise<string> {
     `Run ${run.id.slice(0, 8)} (${run.pipeline})`,
     '/runs',
     html`${facts}<section aria-labelledby="dag"><h2 id="dag">Steps</h2><div class="dag-wrap">${dagSvg(steps, `The DAG of run ${run.id.slice(0, 8)}: ${steps.map((s) => `${s.step} ${s.status}`).join(', ')}`)}</div><table><thead><tr><th scope="col">Step</th><th scope="col">Status</th><th scope="col">Duration</th><th scope="col">Worker</th><th scope="col">Attempts</th><th scope="col">Declared</th><th scope="col">Read (secret, keys, version, outcome)</th><th scope="col">Error</th></tr></thead><tbody>${rows}</tbody></table></section>${accesses.length > 0 ? html`<section aria-labelledby="outside"><h2 id="outside">Read outside steps</h2>${accessTable(accesses)}</section>` : ''}`,
-    run.status === 'running' ? { live: `/api/runs/${encodeURIComponent(run.id)}` } : {},
+    run.status === 'running'
+      ? {
+          live: {
+            url: `/api/runs/${encodeURIComponent(run.id)}`,
+            // What assets/ui.js compares the polled document with: the statuses only.
+            state: [run.status, ...steps.map((s) => `${s.step}:${s.status}`)].join(','),
+          },
+        }
+      : {},
   );
 }
 
