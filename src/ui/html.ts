@@ -52,7 +52,12 @@ const NAV = [
 ] as const;
 
 /** The page around a view: nav, one h1, the stylesheet and the client script (both same-origin files). */
-export function page(title: string, current: string, body: Html, options: { live?: { url: string; state: string } } = {}): string {
+export function page(
+  title: string,
+  current: string,
+  body: Html,
+  options: { live?: { url: string; state: string } } = {},
+): string {
   const nav = NAV.map(
     ([href, label]) =>
       html`<li><a href="${href}"${current === href ? new Html(' aria-current="page"') : ''}>${label}</a></li>`,

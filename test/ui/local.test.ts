@@ -8,30 +8,25 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { request } from 'node:http';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Browser, BrowserContext } from 'playwright-core';
 import { BIN, cli, tempEnv, type CliEnv } from '../support/cli.js';
-import { expectAccessible, expectNoValue, launch, recordingContext, startUi, type Received, type UiProcess } from './support.js';
+import {
+  DENIAL_PIPELINE,
+  expectAccessible,
+  expectNoValue,
+  launch,
+  recordingContext,
+  startUi,
+  type Received,
+  type UiProcess,
+} from './support.js';
 
 const LIB = resolve('dist/lib/index.js');
 const PW1 = 'pw-first-Zq81kq0c';
 const PW2 = 'pw-rotated-Hx07mm2b';
-
-/** `ok` reads its declared `db`; `sneaky` reads `db` without declaring it and is denied. */
-const DENIAL_PIPELINE = `
-import { pipeline, step } from '${LIB}';
-const ok = step({ name: 'ok', secrets: ['db'], enableCache: false, run: async (_i, ctx) => {
-  const s = await ctx.secrets.get('db');
-  return { n: s.values.password.length };
-} });
-const sneaky = step({ name: 'sneaky', enableCache: false, run: async ({ r }, ctx) => {
-  await ctx.secrets.get('db');
-  return r.n;
-} });
-export default pipeline('denial_demo', () => sneaky({ r: ok() }));
-`;
 
 /** A step that runs until a file appears: a run that is still going while the page is open. */
 const SLOW_PIPELINE = (gate: string) => `
@@ -51,11 +46,14 @@ function raw(
   o: { method?: string; headers?: Record<string, string>; body?: string } = {},
 ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
   return new Promise((res, rej) => {
-    const r = request({ host: '127.0.0.1', port, path, method: o.method ?? 'GET', headers: o.headers ?? {} }, (resp) => {
-      let body = '';
-      resp.on('data', (d: Buffer) => (body += d.toString()));
-      resp.on('end', () => res({ status: resp.statusCode ?? 0, headers: resp.headers, body }));
-    });
+    const r = request(
+      { host: '127.0.0.1', port, path, method: o.method ?? 'GET', headers: o.headers ?? {} },
+      (resp) => {
+        let body = '';
+        resp.on('data', (d: Buffer) => (body += d.toString()));
+        resp.on('end', () => res({ status: resp.statusCode ?? 0, headers: resp.headers, body }));
+      },
+    );
     r.on('error', rej);
     r.end(o.body);
   });
@@ -72,7 +70,7 @@ let received: Received[] = [];
 beforeAll(async () => {
   e = tempEnv();
   const root = mkdtempSync(join(tmpdir(), 'keystack-ui-code-'));
-  writeFileSync(join(root, 'denial.mjs'), DENIAL_PIPELINE);
+  writeFileSync(join(root, 'denial.mjs'), DENIAL_PIPELINE(LIB));
   expect(cli(e, ['secret', 'register', 'db', '--username=admin', '--password=@-'], { input: PW1 }).status).toBe(0);
   const run = cli(e, ['--json', 'pipeline', 'run', join(root, 'denial.mjs')]);
   expect(run.status, run.stderr).toBe(1);
@@ -91,6 +89,25 @@ afterAll(async () => {
   await ui?.stop();
 });
 
+describe('the browser the tests drive', () => {
+  it('is a Chromium whose major version docs/ui.md pairs with the pinned playwright-core', () => {
+    const pinned = (JSON.parse(readFileSync('package.json', 'utf8')) as { devDependencies: Record<string, string> })
+      .devDependencies['playwright-core'];
+    const installed = (
+      JSON.parse(readFileSync('node_modules/playwright-core/package.json', 'utf8')) as { version: string }
+    ).version;
+    // Pinned exactly: a newer protocol may not work with the distribution's Chromium.
+    expect(pinned).toBe(installed);
+    const docs = readFileSync('docs/ui.md', 'utf8');
+    const paired = [...docs.matchAll(/^\| (\d+\.\d+\.\d+) \| (\d+) \|$/gm)]
+      .filter((m) => m[1] === installed)
+      .map((m) => Number(m[2]));
+    expect(paired.length).toBeGreaterThan(0);
+    const major = Number(browser.version().split('.')[0]);
+    expect(paired).toContain(major);
+  });
+});
+
 describe('keystack ui: the session', () => {
   it('prints a loopback URL with a token, and refuses every request without the session (401)', async () => {
     expect(ui.url).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${ui.port}/\\?token=[A-Za-z0-9_-]{40,}$`));
@@ -107,7 +124,12 @@ describe('keystack ui: the session', () => {
 
   it('refuses a Host other than 127.0.0.1:PORT or localhost:PORT (DNS rebinding), even with the token', async () => {
     const token = new URL(ui.url).search;
-    for (const host of [`evil.example:${ui.port}`, '127.0.0.1', `127.0.0.1:${ui.port + 1}`, `localhost.evil:${ui.port}`]) {
+    for (const host of [
+      `evil.example:${ui.port}`,
+      '127.0.0.1',
+      `127.0.0.1:${ui.port + 1}`,
+      `localhost.evil:${ui.port}`,
+    ]) {
       const r = await raw(ui.port, `/${token}`, { headers: { Host: host } });
       expect(r.status, host).toBe(421);
     }
@@ -141,7 +163,10 @@ describe('keystack ui: the session', () => {
     // Read-only: no other method, even with the session.
     const cookie = `${cookies[0]?.name}=${cookies[0]?.value}`;
     for (const method of ['POST', 'PUT', 'DELETE', 'PATCH'])
-      expect((await raw(ui.port, '/runs', { method, headers: { Host: `127.0.0.1:${ui.port}`, Cookie: cookie } })).status, method).toBe(405);
+      expect(
+        (await raw(ui.port, '/runs', { method, headers: { Host: `127.0.0.1:${ui.port}`, Cookie: cookie } })).status,
+        method,
+      ).toBe(405);
     // The leaked-value POST needs this server's Origin besides the session.
     for (const origin of [undefined, 'http://evil.example', `http://127.0.0.1:${ui.port + 1}`]) {
       const r = await raw(ui.port, '/search/value', {
@@ -225,9 +250,12 @@ describe('keystack ui: pages', () => {
 
     // The old value: held by nothing now, read by the run's `ok` step.
     await page.getByLabel('Leaked value', { exact: true }).fill(PW1);
+    const before = page.url();
     await page.locator('form[action="/search/value"] button').click();
+    await page.locator('h1', { hasText: 'Leaked value' }).waitFor();
     await expectAccessible(page);
-    expect(page.url()).toBe(`${ui.origin}/search/value`);
+    // The answer replaced the page: the value went in a POST body only, never into a URL.
+    expect(page.url()).toBe(before);
     const reads = page.locator('table', { has: page.locator('caption', { hasText: 'Runs that read it' }) });
     expect(await reads.locator('tbody tr').count()).toBe(1);
     expect(await reads.locator('tbody tr').textContent()).toContain('ok');
@@ -236,6 +264,7 @@ describe('keystack ui: pages', () => {
     await page.getByLabel('Leaked value', { exact: true }).fill(PW2);
     await page.locator('form[action="/search/value"] button').click();
     const now = page.locator('table', { has: page.locator('caption', { hasText: 'hold this value now' }) });
+    await now.waitFor();
     expect(await now.locator('tbody').textContent()).toMatch(/db\s*password/);
     expect(await page.locator('caption', { hasText: 'Runs that read it' }).count()).toBe(0);
     await page.close();
@@ -245,7 +274,10 @@ describe('keystack ui: pages', () => {
     const root = mkdtempSync(join(tmpdir(), 'keystack-ui-slow-'));
     const gate = join(root, 'go');
     writeFileSync(join(root, 'slow.mjs'), SLOW_PIPELINE(gate));
-    const run = spawn(process.execPath, [BIN, 'pipeline', 'run', join(root, 'slow.mjs')], { env: e.env, stdio: 'ignore' });
+    const run = spawn(process.execPath, [BIN, 'pipeline', 'run', join(root, 'slow.mjs')], {
+      env: e.env,
+      stdio: 'ignore',
+    });
     const done = new Promise<number | null>((res) => run.on('exit', (c) => res(c)));
     try {
       const page = await session.newPage();

@@ -12,6 +12,20 @@ import { BIN } from '../support/cli.js';
 /** Debian's chromium package (scripts/emulators/install.sh installs it); Playwright's download does not work here. */
 export const CHROMIUM = process.env['KEYSTACK_TEST_CHROMIUM'] ?? '/usr/bin/chromium';
 
+/** `ok` reads its declared `db`; `sneaky` reads `db` without declaring it and is denied. */
+export const DENIAL_PIPELINE = (lib: string): string => `
+import { pipeline, step } from '${lib}';
+const ok = step({ name: 'ok', secrets: ['db'], enableCache: false, run: async (_i, ctx) => {
+  const s = await ctx.secrets.get('db');
+  return { n: s.values.password.length };
+} });
+const sneaky = step({ name: 'sneaky', enableCache: false, run: async ({ r }, ctx) => {
+  await ctx.secrets.get('db');
+  return r.n;
+} });
+export default pipeline('denial_demo', () => sneaky({ r: ok() }));
+`;
+
 export interface UiProcess {
   proc: ChildProcess;
   url: string;
@@ -80,7 +94,9 @@ export async function recordingContext(browser: Browser): Promise<{ context: Bro
   context.on('response', (r) => {
     void r
       .body()
-      .then((b) => received.push({ url: r.url(), contentType: r.headers()['content-type'] ?? '', body: b.toString('utf8') }))
+      .then((b) =>
+        received.push({ url: r.url(), contentType: r.headers()['content-type'] ?? '', body: b.toString('utf8') }),
+      )
       // A redirect has no body.
       .catch(() => received.push({ url: r.url(), contentType: '', body: '' }));
   });
