@@ -65,8 +65,13 @@ export function page(
   return `<!doctype html>${html`<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${title} · keystack</title><link rel="stylesheet" href="/assets/ui.css"><script src="/assets/ui.js" defer></script></head><body${options.live ? html` data-live="${options.live.url}" data-live-state="${options.live.state}"` : ''}><header><span class="brand">keystack</span><nav aria-label="Main"><ul>${nav}</ul></nav><span class="readonly">read-only</span></header><main><h1>${title}</h1>${body}</main></body></html>`.text}`;
 }
 
-export function table(headers: readonly string[], rows: readonly (readonly Part[])[], caption?: string): Html {
-  if (rows.length === 0) return html`<p class="empty">None.</p>`;
+export function table(
+  headers: readonly string[],
+  rows: readonly (readonly Part[])[],
+  caption?: string,
+  empty = 'None.',
+): Html {
+  if (rows.length === 0) return html`<p class="empty">${empty}</p>`;
   return html`<table>${caption ? html`<caption>${caption}</caption>` : ''}<thead><tr>${headers.map((h) => html`<th scope="col">${h}</th>`)}</tr></thead><tbody>${rows.map((r) => html`<tr>${r.map((c) => html`<td>${c}</td>`)}</tr>`)}</tbody></table>`;
 }
 

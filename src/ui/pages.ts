@@ -64,6 +64,7 @@ export async function stacksPage(source: UiSource): Promise<string> {
               ['Reference', 'Status'],
               check.references.map((r) => [html`<code>${r.reference}</code>`, badge(r.status)]),
               `References (level ${check.level})`,
+              'No secret references.',
             )}${check.problems.map((p) => html`<p class="problem">${p}</p>`)}`;
     const parts = Object.entries(s.components).filter(([, v]) => v !== undefined);
     return html`<section aria-labelledby="stack-${s.id}"><h2 id="stack-${s.id}">${s.name}${s.active ? html` <span class="badge s-active">active</span>` : ''}</h2>${table(

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { loadProvenanceKey } from '../../src/stack/provenance-key.js';
 import { cliEnv, codeRoot, LIB, runCli, startWorkerProcess, type WorkerProcess } from '../remote/harness.js';
 import { DEMO_PIPELINE, queues, remoteFixture, type RemoteFixture } from '../remote/fixture.js';
 import {
@@ -42,6 +43,8 @@ function runIdOf(stdout: string): string {
 beforeAll(async () => {
   f = await remoteFixture();
   const q = queues(f);
+  // The workers fingerprint what they read with the client's provenance key, as a deployment shares it.
+  const provenance = { KEYSTACK_PROVENANCE_KEY: loadProvenanceKey(f.configDir, {}).toString('base64') };
   const root = codeRoot({ 'pipelines/demo.mjs': DEMO_PIPELINE, 'pipelines/denial.mjs': DENIAL_PIPELINE(LIB) });
   workers.push(
     await startWorkerProcess({
@@ -49,14 +52,14 @@ beforeAll(async () => {
       client: f.configDir,
       queues: [q.main],
       codeRoot: codeRoot({ 'pipelines/demo.mjs': DEMO_PIPELINE }),
-      env: { VAULT_TOKEN: f.tokens.cpu },
+      env: { VAULT_TOKEN: f.tokens.cpu, ...provenance },
     }),
     await startWorkerProcess({
       name: 'gpu1',
       client: f.configDir,
       queues: [q.gpu],
       codeRoot: codeRoot({ 'pipelines/demo.mjs': DEMO_PIPELINE }),
-      env: { VAULT_TOKEN: f.tokens.gpu },
+      env: { VAULT_TOKEN: f.tokens.gpu, ...provenance },
     }),
   );
   const env = cliEnv(f.configDir, f.clientEnv);

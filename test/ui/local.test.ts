@@ -27,6 +27,8 @@ import {
 const LIB = resolve('dist/lib/index.js');
 const PW1 = 'pw-first-Zq81kq0c';
 const PW2 = 'pw-rotated-Hx07mm2b';
+/** A sensitive config field given as a plain value (not a reference): shown as `***` only. */
+const PLAIN = 'plain-artifact-passphrase-Vb61';
 
 /** A step that runs until a file appears: a run that is still going while the page is open. */
 const SLOW_PIPELINE = (gate: string) => `
@@ -77,6 +79,8 @@ beforeAll(async () => {
   const runs = cli(e, ['--json', 'pipeline', 'runs', 'list']);
   deniedRun = (JSON.parse(runs.stdout) as { runs: { id: string }[] }).runs[0]?.id ?? '';
   expect(deniedRun).not.toBe('');
+  const art = cli(e, ['artifact-store', 'register', 'plainart', '-f', 'local', `--encryption_key=${PLAIN}`]);
+  expect(art.status, art.stderr).toBe(0);
   const rotated = cli(e, ['secret', 'rotate', 'db', '--password=@-'], { input: PW2 });
   expect(rotated.status, rotated.stderr).toBe(0);
   ui = await startUi(e.env);
@@ -199,6 +203,9 @@ describe('keystack ui: pages', () => {
     await page.goto(`${ui.origin}/`);
     await expectAccessible(page);
     await expect.poll(() => page.locator('h1').textContent()).toBe('Stacks');
+    // A sensitive field given as a plain value is `***`, as `artifact-store list --json` shows it.
+    const plainart = page.locator('section[aria-labelledby="components"] tr', { hasText: 'plainart' });
+    expect(await plainart.locator('dl.config').textContent()).toBe('encryption_key***');
 
     await page.getByRole('link', { name: 'Runs' }).click();
     await expectAccessible(page);
@@ -319,6 +326,6 @@ describe('keystack ui: no value', () => {
     expect(received.some((r) => r.contentType.startsWith('text/html'))).toBe(true);
     expect(received.some((r) => r.contentType.startsWith('application/json'))).toBe(true);
     expect(received.some((r) => r.contentType.startsWith('text/javascript'))).toBe(true);
-    expectNoValue(received, [PW1, PW2]);
+    expectNoValue(received, [PW1, PW2, PLAIN]);
   });
 });
