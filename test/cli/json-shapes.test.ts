@@ -271,7 +271,10 @@ describe('--json shapes (src/cli/json-shapes.ts)', () => {
 
   it('keystack --json ui prints its shape once listening, and nothing more when stopped', async () => {
     const e = tempEnv();
-    const p = spawn(process.execPath, [BIN, '--json', 'ui', '--no-open'], { env: e.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [BIN, '--json', 'ui', '--no-open'], {
+      env: e.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     const exited = new Promise<number | null>((res) => p.on('exit', (code) => res(code)));

@@ -93,6 +93,8 @@ beforeAll(async () => {
   received = rec.received;
 }, 300_000);
 
+// Each is unset when beforeAll failed part way.
+/* eslint-disable @typescript-eslint/no-unnecessary-condition */
 afterAll(async () => {
   await context?.close();
   await browser?.close();
@@ -100,6 +102,7 @@ afterAll(async () => {
   await Promise.all(workers.map((w) => w.stop()));
   await f?.ks.close();
 });
+/* eslint-enable @typescript-eslint/no-unnecessary-condition */
 
 async function shot(page: Page, name: string): Promise<void> {
   mkdirSync(IMAGES, { recursive: true });

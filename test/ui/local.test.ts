@@ -87,11 +87,14 @@ beforeAll(async () => {
   browser = await launch();
 }, 120_000);
 
+// Each is unset when beforeAll failed part way.
+/* eslint-disable @typescript-eslint/no-unnecessary-condition */
 afterAll(async () => {
   await session?.close();
   await browser?.close();
   await ui?.stop();
 });
+/* eslint-enable @typescript-eslint/no-unnecessary-condition */
 
 describe('the browser the tests drive', () => {
   it('is a Chromium whose major version docs/ui.md pairs with the pinned playwright-core', () => {
