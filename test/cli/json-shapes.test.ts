@@ -276,8 +276,10 @@ describe('--json shapes (src/cli/json-shapes.ts)', () => {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
+    let stderr = '';
     p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    const exited = new Promise<number | null>((res) => p.on('exit', (code) => res(code)));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<string>((res) => p.on('exit', (code, signal) => res(String(code ?? signal))));
     const doc = await new Promise<unknown>((res, rej) => {
       const t = setTimeout(() => rej(new Error(`no document: ${stdout}`)), 30_000);
       p.stdout.on('data', () => {
@@ -291,7 +293,7 @@ describe('--json shapes (src/cli/json-shapes.ts)', () => {
     });
     expect(JSON_SHAPES['ui']?.safeParse(doc).error?.issues ?? []).toEqual([]);
     p.kill('SIGTERM');
-    expect(await exited).toBe(0);
+    expect(await exited, stderr).toBe('0');
     expect(JSON.parse(stdout)).toEqual(doc);
   }, 60_000);
 

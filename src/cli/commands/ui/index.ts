@@ -44,33 +44,36 @@ export default defineCommand({
         );
       throw e;
     });
+    // Listening for the stop signals before the URL is out: a script may stop us as soon as it reads it.
+    const stopped = stopSignal();
     const data = { url: server.url, port: server.port };
     ctx.out.result(
       data,
       `keystack ui is serving on http://127.0.0.1:${server.port}/ (read-only; Ctrl-C stops it).\nOpen this URL; it works once and is a credential until then:\n\n  ${server.url}\n`,
     );
-    if (opts.open && !ctx.out.json) openBrowser(server.url, ctx.env);
-    const signal = await stopSignal();
+    if (opts.open && !ctx.out.json) openBrowser(server.url);
+    const signal = await stopped;
     ctx.out.note(`keystack ui: ${signal}, stopping`);
     await server.close();
     return { data, printed: true };
   },
 });
 
-/** Opens the URL where an opener exists; the dashboard works the same without one, so any failure is ignored. */
-function openBrowser(url: string, env: Readonly<Record<string, string | undefined>>): void {
-  void (async () => {
-    const { existsSync } = await import('node:fs');
-    const path = await import('node:path');
-    const join = (...parts: string[]) => path.join(...parts);
-    const name = process.platform === 'darwin' ? 'open' : 'xdg-open';
-    const dir = (env['PATH'] ?? '').split(path.delimiter).find((d) => d !== '' && existsSync(join(d, name)));
-    if (dir === undefined) return;
-    const { spawn } = await import('node:child_process');
-    const child = spawn(join(dir, name), [url], { stdio: 'ignore', detached: true });
-    child.on('error', () => undefined);
-    child.unref();
-  })().catch(() => undefined);
+/**
+ * Opens the URL with xdg-open (open on macOS) where one is on the PATH; the dashboard works the
+ * same without one, so a missing opener (ENOENT) or any other failure is ignored.
+ */
+function openBrowser(url: string): void {
+  void import('node:child_process')
+    .then(({ spawn }) => {
+      const child = spawn(process.platform === 'darwin' ? 'open' : 'xdg-open', [url], {
+        stdio: 'ignore',
+        detached: true,
+      });
+      child.on('error', () => undefined);
+      child.unref();
+    })
+    .catch(() => undefined);
 }
 
 function stopSignal(): Promise<string> {
