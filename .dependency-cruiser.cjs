@@ -48,6 +48,14 @@ module.exports = {
       to: { path: '^src/cli/' },
     },
     {
+      name: 'ui-reads-what-the-cli-reads',
+      comment:
+        'the dashboard shows what the CLI --json shows: it gets its data through a UiSource (src/ui/source.ts), never from a flavor or a store of its own',
+      severity: 'error',
+      from: { path: '^src/ui/' },
+      to: { path: '^src/(flavors|core)/' },
+    },
+    {
       name: 'flavors-never-import-stack-or-pipeline',
       comment: 'a flavor holds only what its backend needs',
       severity: 'error',

@@ -3,7 +3,7 @@
 // are only required on the code paths that need them.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, readFileSync, rmSync } from 'node:fs';
 
 // Several processes (test runs, developers) may build at once: overwrite in place, never delete
 // dist wholesale, so a concurrent run never sees it missing. `--clean` starts from scratch.
@@ -91,6 +91,11 @@ const cli = {
     '@octokit/*',
     'bullmq',
     'ioredis',
+    // keystack ui only: loaded when the dashboard starts.
+    'hono',
+    'hono/*',
+    '@hono/*',
+    '@dagrejs/*',
   ],
   define: {
     __KEYSTACK_VERSION__: JSON.stringify(JSON.parse(readFileSync('package.json', 'utf8')).version),
@@ -106,3 +111,6 @@ chmodSync('dist/cli.cjs', 0o755);
 // The step child (local_process, worker --isolation process) is spawned once per step: its own
 // small entry, without commander and the command tree the CLI bundle compiles at every start.
 await build({ ...cli, entryPoints: ['src/pipeline/step-host/entry.ts'], outfile: 'dist/step-child.cjs' });
+// keystack ui's stylesheet and client script: files served from the package (no CDN, no inline
+// code), beside the CLI bundle and beside the library's ui/ module.
+for (const to of ['dist/ui/assets', 'dist/lib/ui/assets']) cpSync('src/ui/assets', to, { recursive: true });

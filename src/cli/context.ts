@@ -34,4 +34,9 @@ export interface CommandResult<T = unknown> {
    * unlike `exitCode`, the result is printed as usual.
    */
   status?: number;
+  /**
+   * The command printed its result itself, while it ran (`keystack ui` prints its URL once it
+   * listens, then serves until stopped): nothing more is printed when it returns.
+   */
+  printed?: boolean;
 }

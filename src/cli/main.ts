@@ -70,7 +70,8 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
       childCode = r.exitCode;
       // The child owned the output; --json adds one document after it, for scripts.
       if (out.json) out.result(r.data);
-    } else if (r.raw !== undefined && !out.json) out.raw(r.raw);
+    } else if (r.printed === true) return;
+    else if (r.raw !== undefined && !out.json) out.raw(r.raw);
     else out.result(r.data, r.text, { reveals: r.reveals });
     if (r.status !== undefined) childCode = r.status;
   };

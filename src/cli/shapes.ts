@@ -111,7 +111,8 @@ function build(z: Zod) {
   /** `pipeline runs describe`: each step with its accesses, and the accesses made outside steps. */
   const runDescribed = z.strictObject({
     run,
-    steps: z.array(z.strictObject({ ...step.shape, accesses: z.array(access) })),
+    /** `upstream`: the steps whose outputs it took as inputs (empty until it starts). */
+    steps: z.array(z.strictObject({ ...step.shape, upstream: names, accesses: z.array(access) })),
     accesses: z.array(access),
   });
 

@@ -34,6 +34,7 @@ export const TABLE = {
   worker: async () => (await import('./commands/worker.js')).default,
   audit: async () => (await import('./commands/audit/index.js')).default,
   scan: async () => (await import('./commands/scan/index.js')).default,
+  ui: async () => (await import('./commands/ui/index.js')).default,
   keys: async () => (await import('./commands/keys/index.js')).default,
   run: async () => (await import('./commands/run/index.js')).default,
   inject: async () => (await import('./commands/inject/index.js')).default,

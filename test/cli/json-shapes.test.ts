@@ -10,7 +10,8 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { commandTree } from '../../src/cli/main.js';
 import { JSON_ERROR_SHAPE, JSON_SHAPES_PENDING, jsonShapes } from '../../src/cli/json-shapes.js';
-import { cli, tempEnv } from '../support/cli.js';
+import { spawn } from 'node:child_process';
+import { BIN, cli, tempEnv } from '../support/cli.js';
 
 const JSON_SHAPES = await jsonShapes();
 
@@ -261,13 +262,42 @@ describe('--json shapes (src/cli/json-shapes.ts)', () => {
       expect(keysOutput).not.toContain(body);
     }
     // `worker` runs until SIGTERM against a Redis: test/remote/ runs it (its --json shape is not run here).
-    const longRunning = new Set(['worker']);
+    // `ui` serves until stopped: its own test below reads its one document.
+    const longRunning = new Set(['worker', 'ui']);
     expect(
       paths.filter((p) => !covered.has(p) && !longRunning.has(p) && !(p in JSON_SHAPES_PENDING)),
       'commands this test does not run: add a scenario',
     ).toEqual([]);
     // Some 100 CLI runs one after another: over the default 60 s on a loaded two-core machine.
   }, 360_000);
+
+  it('keystack --json ui prints its shape once listening, and nothing more when stopped', async () => {
+    const e = tempEnv();
+    const p = spawn(process.execPath, [BIN, '--json', 'ui', '--no-open'], {
+      env: e.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<string>((res) => p.on('exit', (code, signal) => res(String(code ?? signal))));
+    const doc = await new Promise<unknown>((res, rej) => {
+      const t = setTimeout(() => rej(new Error(`no document: ${stdout}`)), 30_000);
+      p.stdout.on('data', () => {
+        try {
+          res(JSON.parse(stdout));
+          clearTimeout(t);
+        } catch {
+          // not the whole document yet
+        }
+      });
+    });
+    expect(JSON_SHAPES['ui']?.safeParse(doc).error?.issues ?? []).toEqual([]);
+    p.kill('SIGTERM');
+    expect(await exited, stderr).toBe('0');
+    expect(JSON.parse(stdout)).toEqual(doc);
+  }, 60_000);
 
   for (const [path, reason] of Object.entries(JSON_SHAPES_PENDING)) {
     it(`pending: keystack ${path}`, (ctx) => ctx.skip(reason));

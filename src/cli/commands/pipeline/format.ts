@@ -19,6 +19,12 @@ export function stepView(s: StepRecord) {
   };
 }
 
+/** The steps whose outputs `s` took as inputs (known once it started): the edges of the run's DAG. */
+export function upstream(s: StepRecord, steps: readonly StepRecord[]): string[] {
+  const uris = new Set(Object.values(s.inputs).map((a) => a.uri));
+  return steps.filter((o) => o.output !== null && uris.has(o.output.uri)).map((o) => o.stepId);
+}
+
 export function duration(r: RunRecord): string {
   return r.endedAt ? formatDuration(Date.parse(r.endedAt) - Date.parse(r.startedAt)) : '';
 }

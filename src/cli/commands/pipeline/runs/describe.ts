@@ -1,7 +1,7 @@
 import { table } from '../../../output.js';
 import { defineCommand, type CommandInput } from '../../../define.js';
 import { views } from '../../../shapes.js';
-import { accessRows, ACCESS_HEADERS, duration, formatDuration, stepView } from '../format.js';
+import { accessRows, ACCESS_HEADERS, duration, formatDuration, stepView, upstream } from '../format.js';
 
 export default defineCommand({
   path: 'pipeline runs describe',
@@ -58,7 +58,7 @@ export default defineCommand({
     return {
       data: {
         run,
-        steps: steps.map((s) => ({ ...stepView(s), accesses: ofStep(s.stepId) })),
+        steps: steps.map((s) => ({ ...stepView(s), upstream: upstream(s, steps), accesses: ofStep(s.stepId) })),
         accesses: outside,
       },
       text: `${head}\n${table(['STEP', 'STATUS', 'DURATION', 'CACHE', ...(remote ? ['WORKER'] : []), 'ERROR'], rows)}\n\nSecrets\n${secrets}${allowed}`,
