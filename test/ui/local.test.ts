@@ -27,6 +27,14 @@ import {
 const LIB = resolve('dist/lib/index.js');
 const PW1 = 'pw-first-Zq81kq0c';
 const PW2 = 'pw-rotated-Hx07mm2b';
+/** Returned by a step, so that the leak guard refuses it: the audit lists that step. */
+const TOKEN = 'leaky-api-token-Pq93nd7w';
+const LEAK_PIPELINE = (lib: string): string => `
+import { pipeline, step } from '${lib}';
+const leaker = step({ name: 'leaker', secrets: ['api'], enableCache: false, run: async (_i, ctx) =>
+  ({ config: { token: (await ctx.secrets.get('api')).values.token } }) });
+export default pipeline('leak_demo', () => { leaker(); });
+`;
 /** A sensitive config field given as a plain value (not a reference): shown as `***` only. */
 const PLAIN = 'plain-artifact-passphrase-Vb61';
 
@@ -74,6 +82,12 @@ beforeAll(async () => {
   const root = mkdtempSync(join(tmpdir(), 'keystack-ui-code-'));
   writeFileSync(join(root, 'denial.mjs'), DENIAL_PIPELINE(LIB));
   expect(cli(e, ['secret', 'register', 'db', '--username=admin', '--password=@-'], { input: PW1 }).status).toBe(0);
+  // Before the denial, so that the denied run stays the newest.
+  expect(cli(e, ['secret', 'register', 'api', '--token=@-'], { input: TOKEN }).status).toBe(0);
+  writeFileSync(join(root, 'leak.mjs'), LEAK_PIPELINE(LIB));
+  const leak = cli(e, ['--json', 'pipeline', 'run', join(root, 'leak.mjs')]);
+  expect(leak.status, leak.stderr).toBe(1);
+  expect(leak.stdout).toContain('secret_leak');
   const run = cli(e, ['--json', 'pipeline', 'run', join(root, 'denial.mjs')]);
   expect(run.status, run.stderr).toBe(1);
   const runs = cli(e, ['--json', 'pipeline', 'runs', 'list']);
@@ -236,8 +250,13 @@ describe('keystack ui: pages', () => {
     await page.getByRole('link', { name: 'Audit' }).click();
     await expectAccessible(page);
     const refused = page.locator('section[aria-labelledby="refused"] tbody tr');
-    expect(await refused.count()).toBe(1);
-    expect(await refused.textContent()).toContain('sneaky');
+    expect(await refused.count()).toBe(2);
+    const denial = refused.filter({ hasText: 'sneaky' });
+    expect(await denial.textContent()).toContain('denied');
+    // The leak guard's refusal: the step, what it would have stored, the secret and key; no value.
+    const leakRow = refused.filter({ hasText: 'leaker' });
+    expect(await leakRow.textContent()).toContain('secret_leak');
+    expect(await leakRow.textContent()).toContain("secret 'api' key 'token'");
     expect(await page.locator('section[aria-labelledby="accesses"] tbody').textContent()).toContain('denied');
 
     await page.getByRole('link', { name: 'Secrets' }).click();
@@ -329,6 +348,6 @@ describe('keystack ui: no value', () => {
     expect(received.some((r) => r.contentType.startsWith('text/html'))).toBe(true);
     expect(received.some((r) => r.contentType.startsWith('application/json'))).toBe(true);
     expect(received.some((r) => r.contentType.startsWith('text/javascript'))).toBe(true);
-    expectNoValue(received, [PW1, PW2, PLAIN]);
+    expectNoValue(received, [PW1, PW2, PLAIN, TOKEN]);
   });
 });
