@@ -13,7 +13,7 @@ import type { Secret, SecretsManager } from '../core/manager.js';
 import { fingerprint, type AccessRecord, type AccessSink } from '../core/provenance.js';
 import { ReferenceResolver, type ComponentRead, type ReferenceSite } from '../stack/references.js';
 import type { StackRuntime } from '../stack/runtime.js';
-import { stepWriter, writingAs } from '../stack/writers.js';
+import { stepWriter, writerFor } from '../stack/writers.js';
 import { allowedKeys, SecretGuard, type GuardOptions, type SecretDeclaration, type VersionedSecret } from './access.js';
 import type { StepContext, StepNode } from './step.js';
 
@@ -74,7 +74,7 @@ export function createStepContext(o: StepContextOptions): StepContext {
     where: raw?.where ?? `stack '${stack.name}' (it has no secrets manager)`,
   });
   const manager = stack.hasSecretsManager
-    ? guardedManager(stack.secretsManager, guard, node.step.declaration, stepWriter(o.runId, node.id))
+    ? guardedManager(stack.secretsManager, guard, node.step.declaration, writerFor(stepWriter(o.runId, node.id)))
     : undefined;
   const resolver = new StepResolver(stack.resolver, guard, manager);
   return {
@@ -117,7 +117,7 @@ function guardedManager(
   inner: SecretsManager,
   guard: SecretGuard,
   declaration: SecretDeclaration,
-  writer: string,
+  asWriter: <T>(fn: () => T) => T,
 ): SecretsManager {
   return new Proxy(inner, {
     get(target, prop) {
@@ -172,7 +172,7 @@ function guardedManager(
         return async (...args: unknown[]) => {
           guard.authorizeWrite(typeof args[0] === 'string' ? args[0] : undefined, prop);
           // `secret history` names the run and step as the writer of the versions this writes.
-          return writingAs(writer, () => fn(...args));
+          return asWriter(() => fn(...args));
         };
       }
       return value;

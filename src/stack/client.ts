@@ -25,7 +25,7 @@ import { configDirFrom } from './paths.js';
 import { loadProvenanceKey } from './provenance-key.js';
 import { Provenance } from './provenance-store.js';
 import type { ModuleCacheOptions } from '../support/module-cache.js';
-import { currentWriter, defaultWriter, recordWriter, writersOf } from './writers.js';
+import { currentWriter, defaultWriter, noteWritten, recordWriter, writersOf } from './writers.js';
 import { defaultTrustWarn } from '../support/trust.js';
 
 export interface KeystackOptions {
@@ -171,8 +171,10 @@ export class Keystack {
       env: this.env,
       schemas: this.schemas,
       warn: this.#warn,
-      onWritten: (name, version) =>
-        recordWriter(this.store, record.uuid, name, version, currentWriter() ?? (this.#writer ??= defaultWriter())),
+      onWritten: (name, version) => {
+        noteWritten({ manager: record.uuid, secret: name, version });
+        recordWriter(this.store, record.uuid, name, version, currentWriter() ?? (this.#writer ??= defaultWriter()));
+      },
       writersOf: (name, versions) => writersOf(this.store, record.uuid, name, versions),
     });
   }

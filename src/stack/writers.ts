@@ -8,19 +8,46 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { hostname, userInfo } from 'node:os';
 import type { ConfigStore } from './config-store.js';
 
-const writing = new AsyncLocalStorage<string>();
-
-/**
- * Runs `fn` with `writer` as the writer of every version it writes: a pipeline step's writes go
- * through the same manager as the user's, so the writer cannot be fixed per Keystack.
- */
-export function writingAs<T>(writer: string, fn: () => T): T {
-  return writing.run(writer, fn);
+/** A version a write created, as `history` keys its writer. */
+export interface WrittenVersion {
+  /** The manager's UUID. */
+  manager: string;
+  secret: string;
+  version: string;
 }
 
-/** The writer `writingAs` set for the current call, if any. */
+interface Writing {
+  writer: string | undefined;
+  /** Where the versions written in this scope are listed (a remote worker sends them back). */
+  written: WrittenVersion[] | undefined;
+}
+
+const writing = new AsyncLocalStorage<Writing>();
+
+/**
+ * A function that runs its argument with `writer` as the writer of every version it writes: a
+ * pipeline step's writes go through the same manager as the user's, so the writer cannot be fixed
+ * per Keystack. The list `collectingWrites` set where this is called keeps collecting: a step
+ * child's writes arrive later, through its parent's broker, outside that call.
+ */
+export function writerFor(writer: string): <T>(fn: () => T) => T {
+  const written = writing.getStore()?.written;
+  return (fn) => writing.run({ writer, written }, fn);
+}
+
+/** Runs `fn`, listing in `written` every version written in it (and by writers bound in it). */
+export function collectingWrites<T>(written: WrittenVersion[], fn: () => T): T {
+  return writing.run({ writer: writing.getStore()?.writer, written }, fn);
+}
+
+/** The writer `writerFor` set for the current call, if any. */
 export function currentWriter(): string | undefined {
-  return writing.getStore();
+  return writing.getStore()?.writer;
+}
+
+/** Lists a version just written where `collectingWrites` asked for it. */
+export function noteWritten(v: WrittenVersion): void {
+  writing.getStore()?.written?.push(v);
 }
 
 /** How history names a pipeline step that wrote a version. */

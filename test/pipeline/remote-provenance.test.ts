@@ -65,6 +65,11 @@ describe('records in a signed step result', () => {
   it('are taken when the signed count matches and each record is of this run, step, attempt and worker', () => {
     const opened = openResult(signResult(worker, result()), RUN, 'train', ring);
     expect(opened).toMatchObject({ ok: true, result: { recordCount: 1 } });
+    const written = [{ manager: 'u', secret: 'db', version: '2' }];
+    expect(openResult(signResult(worker, result({ written })), RUN, 'train', ring)).toMatchObject({
+      ok: true,
+      result: { written },
+    });
     const denied = record({ outcome: 'denied', fingerprints: {}, keys: [] });
     expect(openResult(signResult(worker, result({ records: [denied] })), RUN, 'train', ring).ok).toBe(true);
   });
@@ -83,6 +88,13 @@ describe('records in a signed step result', () => {
       ['not of the record shape', result({ records: [record({ outcome: 'stolen' as 'read' })] })],
       ['read nothing carries fingerprints', result({ records: [record({ outcome: 'denied' })] })],
       ['names no attempt', result({ attempts: undefined })],
+      // The versions a step wrote (for `secret history`): three strings each, nothing more.
+      [
+        'written versions is malformed',
+        result({ written: [{ manager: 'u', secret: 'db', version: '2', value: VALUE }] as never }),
+      ],
+      ['written versions is malformed', result({ written: [{ manager: 'u', secret: 'db' }] as never })],
+      ['written versions is malformed', result({ written: 'db' as never })],
     ];
     for (const [reason, r] of cases) {
       const opened = openResult(signResult(worker, r), RUN, 'train', ring);

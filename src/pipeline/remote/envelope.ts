@@ -8,6 +8,7 @@
  * input URIs, the module, the run and its deadline), and workers forward it unchanged.
  */
 import type { AccessRecord } from '../../core/provenance.js';
+import type { WrittenVersion } from '../../stack/writers.js';
 import { ConfigError } from '../../errors.js';
 import {
   canonicalHash,
@@ -69,6 +70,8 @@ export interface StepResult {
    * the client can tell a record lost in Redis from one never made.
    */
   recordCount?: number | undefined;
+  /** The versions this attempt wrote (manager UUID, secret, version id), for `secret history`. */
+  written?: WrittenVersion[] | undefined;
   /** How the worker ran the step: in a step child (`process`) or in its own process (`none`). */
   isolation?: 'process' | 'none' | undefined;
 }
@@ -209,6 +212,11 @@ export function openResult(
     const checked = checkRecords(r.records, r.recordCount, { runId, stepId, attempt, worker: r.worker });
     if (!checked.ok) return { ok: false, reason: `its result in Redis was refused as tampered: ${checked.reason}` };
   }
+  if (r.written !== undefined && !isWrittenList(r.written))
+    return {
+      ok: false,
+      reason: 'its result in Redis was refused as tampered: its list of written versions is malformed',
+    };
   return { ok: true, result: r as StepResult, signer: v.key };
 }
 
@@ -239,4 +247,23 @@ export function parseStepJob(data: unknown): StepJobData {
     );
   }
   return data as StepJobData;
+}
+
+/** At most this many versions per step result: more is not a step's doing. */
+const MAX_WRITTEN = 1000;
+
+/** A list of `{manager, secret, version}` strings and nothing else. */
+function isWrittenList(x: unknown): x is WrittenVersion[] {
+  if (!Array.isArray(x) || x.length > MAX_WRITTEN) return false;
+  return x.every(
+    (w) =>
+      isObj(w) &&
+      Object.keys(w).length === 3 &&
+      isStr(w['manager']) &&
+      isStr(w['secret']) &&
+      isStr(w['version']) &&
+      w['manager'].length <= 64 &&
+      w['secret'].length <= 512 &&
+      w['version'].length <= 256,
+  );
 }

@@ -13,6 +13,7 @@ import { ConfigError, NotFoundError } from '../../errors.js';
 import type { Keystack } from '../../stack/client.js';
 import { COMPONENT_LABEL } from '../../stack/config-store.js';
 import type { StackRuntime } from '../../stack/runtime.js';
+import { recordWriter, stepWriter, type WrittenVersion } from '../../stack/writers.js';
 import { RunStore, type RunRecord, type StepRecord, type StepStatus } from '../run-store.js';
 import {
   plannedSteps,
@@ -264,7 +265,12 @@ async function follow(
       changed === null
         ? await readRunState(redis, runId)
         : await readStepStates(redis, runId, [...changed], f.attempts);
-    const sync = { skipRunning: true, tally, ...(changed === null ? {} : { only: changed, total: f.total }) };
+    const sync: SyncOptions = {
+      skipRunning: true,
+      tally,
+      onWritten: historyWriter(ks, stack, runId),
+      ...(changed === null ? {} : { only: changed, total: f.total }),
+    };
     // What changed is written in one transaction; a step whose signed state did not change is not written at all.
     const outcome = ks.store.tx(() =>
       syncRemoteRun(runs, runId, state, trusted, synced, sync, (stepId, s) => {
@@ -336,6 +342,8 @@ export interface SyncOptions {
   tally?: StepTally | undefined;
   /** Told when provenance records of a step were lost in Redis (also noted on the step). */
   onLost?: ((stepId: string, note: string) => void) | undefined;
+  /** Told, once per step when it ends here, of the versions its last attempt wrote. */
+  onWritten?: ((stepId: string, written: readonly WrittenVersion[]) => void) | undefined;
 }
 
 const FINAL: ReadonlySet<string> = new Set(['completed', 'cached', 'failed']);
@@ -384,6 +392,7 @@ export function syncRemoteRun(
         if (got.refused !== null) s = { status: 'failed', error: got.refused, worker: s.worker };
         else {
           records = got.records;
+          o.onWritten?.(rec.stepId, opened.result.written ?? []);
           if (got.lostAttempts.length > 0) {
             const note = lostRecordsNote(got.lostAttempts);
             s = { ...s, error: s.error === undefined ? note : `${s.error}; ${note}` };
@@ -455,6 +464,19 @@ function knownStep(runs: RunStore, runId: string, stepId: string): StepRecord[] 
   }
 }
 
+/**
+ * Records, in this machine's config store, the run and step as the writer of the versions a
+ * worker says a step wrote: the writer text is made here, and only versions of the run's own
+ * secrets manager are taken (the worker signed the list, but names nothing else it may write).
+ */
+function historyWriter(ks: Keystack, stack: StackRuntime, runId: string): SyncOptions['onWritten'] {
+  const manager = stack.rawSecretsManager?.uuid;
+  return (stepId, written) => {
+    for (const w of written)
+      if (w.manager === manager) recordWriter(ks.store, w.manager, w.secret, w.version, stepWriter(runId, stepId));
+  };
+}
+
 /** For `runs describe` / `runs list`: brings a remote run that is still going up to date from Redis. */
 export async function refreshRemoteRun(
   ks: Keystack,
@@ -469,7 +491,10 @@ export async function refreshRemoteRun(
   const stack = await load(run.stack);
   const { redis } = await connectOrchestrator(stack);
   try {
-    syncRemoteRun(runs, run.id, await readRunState(redis, run.id), trusted, new Map(), { onLost });
+    syncRemoteRun(runs, run.id, await readRunState(redis, run.id), trusted, new Map(), {
+      onLost,
+      onWritten: historyWriter(ks, stack, run.id),
+    });
   } finally {
     redis.disconnect();
   }

@@ -24,6 +24,7 @@ import type { SingleComponentType } from '../../stack/config-store.js';
 import type { ComponentFlavor } from '../../stack/components.js';
 import { loadProvenanceKey, PROVENANCE_KEY_VARIABLE, provenanceKeyFile } from '../../stack/provenance-key.js';
 import { StackRuntime } from '../../stack/runtime.js';
+import { collectingWrites, type WrittenVersion } from '../../stack/writers.js';
 import { loadPipelineModule } from '../module.js';
 import { checkStep, leakGuardFor } from '../leak-guard.js';
 import { computeCacheKey, stepErrorText } from '../run-common.js';
@@ -300,17 +301,22 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
     });
     log(`${runId.slice(0, 8)} ${stepId}: running (attempt ${attempt} of ${envelope.attempts})`);
     let ctx: RunContext | undefined;
+    // The versions the step writes: sent back so that the client's `secret history` names the step.
+    const written: WrittenVersion[] = [];
     try {
       // Before anything is built from the stack, and so before any request goes anywhere.
       await checkJobStack(data.stack, pins, o.componentFlavors);
       ctx = await runContext(envelope, data.stack);
-      const result = await runOne(ctx, envelope, policy.timeoutSeconds, {
-        host,
-        attempt,
-        worker: id,
-        sink,
-        provenanceKey: () => provenance,
-      });
+      const run = ctx;
+      const result = await collectingWrites(written, () =>
+        runOne(run, envelope, policy.timeoutSeconds, {
+          host,
+          attempt,
+          worker: id,
+          sink,
+          provenanceKey: () => provenance,
+        }),
+      );
       const records = sink.drain();
       const final = {
         ...result,
@@ -319,6 +325,7 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
         durationMs: performance.now() - started,
         records,
         recordCount: records.length,
+        ...(written.length > 0 ? { written } : {}),
       };
       const after = await finishStepState(redis, runId, stepId, sign(envelope, final), { attempt, ttlSeconds });
       log(`${runId.slice(0, 8)} ${stepId}: ${final.status} in ${Math.round(final.durationMs)} ms`);
@@ -341,6 +348,7 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
           error: message,
           records,
           recordCount: records.length,
+          ...(written.length > 0 ? { written } : {}),
         }),
         { attempt, ttlSeconds },
       );

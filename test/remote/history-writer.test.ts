@@ -1,0 +1,48 @@
+/**
+ * Who wrote a version, when a pipeline step wrote it on a bullmq worker (real Redis, OpenBao,
+ * moto's S3), with `--isolation process` and `none`: the worker sends the versions back in its
+ * signed result, and `secret history` where the run was started names the run and step.
+ */
+import { describe, expect, it } from 'vitest';
+import { BAO_ROOT, cliEnv, codeRoot, runCli, startWorkerProcess } from './harness.js';
+import { queues, remoteTestScope } from './fixture.js';
+
+const { workers, fixture } = remoteTestScope();
+
+const WRITER = `
+import { pipeline, step } from '{{LIB}}';
+export default pipeline('w_rotate', () => step({ name: 'rotate_scratch', secrets: '*', enableCache: false,
+  run: async (_i, ctx) => { await ctx.stack.secretsManager.update('scratch', { pw: 'rotated-on-a-worker-' + process.pid }); return 1; } })());
+`;
+
+describe.each(['process', 'none'] as const)(
+  'a step that writes a secret on a worker with --isolation %s',
+  (isolation) => {
+    it("is the writer of the version in the client's secret history", async () => {
+      const f = await fixture();
+      await (await f.ks.secretsManager('vault')).register('scratch', { pw: 'first-value-82731' });
+      const root = codeRoot({ 'writer.mjs': WRITER });
+      const w = await startWorkerProcess({
+        name: `writer-${isolation}`,
+        client: f.configDir,
+        queues: [queues(f).main],
+        codeRoot: root,
+        // This step writes: the worker's token may, unlike the read-only ones of the other tests.
+        env: { VAULT_TOKEN: BAO_ROOT() },
+        args: ['--isolation', isolation],
+      });
+      workers.push(w);
+      const env = cliEnv(f.configDir, f.clientEnv);
+      const r = await runCli(['--json', 'pipeline', 'run', 'writer.mjs'], env, root);
+      expect(r.status, r.stderr).toBe(0);
+      const runId = (JSON.parse(r.stdout) as { run: { id: string } }).run.id;
+      const h = await runCli(['--json', 'secret', 'history', 'scratch'], env, root);
+      expect(h.status, h.stderr).toBe(0);
+      const versions = (JSON.parse(h.stdout) as { versions: { version: string; writer: string | null }[] }).versions;
+      expect(versions.map((v) => [v.version, v.writer])).toEqual([
+        ['2', `run ${runId.slice(0, 8)} step rotate_scratch`],
+        ['1', expect.stringMatching(/^[^ ]+@[^ ]+$/)],
+      ]);
+    });
+  },
+);
