@@ -1,4 +1,5 @@
 /** `keystack worker`: a long-running process that runs the steps of remote (bullmq) stacks. */
+import { stopSignal } from '../stop-signal.js';
 import { dirname, resolve } from 'node:path';
 import { UsageError } from '../../errors.js';
 import { defineCommand, type CommandInput } from '../define.js';
@@ -165,16 +166,4 @@ declare const __filename: string | undefined;
 function selfLauncher(): { command: string; args: string[] } | undefined {
   const self = typeof __filename === 'string' ? __filename : undefined;
   return self && self.endsWith('.cjs') ? stepChildLauncher(dirname(self)) : undefined;
-}
-
-function stopSignal(): Promise<string> {
-  return new Promise((resolve) => {
-    const on = (s: NodeJS.Signals) => {
-      process.off('SIGTERM', on);
-      process.off('SIGINT', on);
-      resolve(s);
-    };
-    process.on('SIGTERM', on);
-    process.on('SIGINT', on);
-  });
 }

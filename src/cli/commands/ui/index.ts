@@ -1,4 +1,5 @@
 /** `keystack ui`: the local read-only dashboard, served on 127.0.0.1 until Ctrl-C. */
+import { stopSignal } from '../../stop-signal.js';
 import { UsageError } from '../../../errors.js';
 import { defineCommand, type CommandInput } from '../../define.js';
 
@@ -74,16 +75,4 @@ function openBrowser(url: string): void {
       child.unref();
     })
     .catch(() => undefined);
-}
-
-function stopSignal(): Promise<string> {
-  return new Promise((resolve) => {
-    const on = (s: NodeJS.Signals) => {
-      process.off('SIGTERM', on);
-      process.off('SIGINT', on);
-      resolve(s);
-    };
-    process.on('SIGTERM', on);
-    process.on('SIGINT', on);
-  });
 }
