@@ -321,4 +321,97 @@ describe('enforcing on the local_process orchestrator', () => {
     ]);
     expect((local.output as { write: { code: string } }).write.code).toBe('denied');
   });
+
+  const versionsOf = async (name: 'versions' | 'rollback') => {
+    const loaded = await loadPipelineModule(resolve('test/pipeline/fixtures/versions-pipeline.ts'), name);
+    registerComponent(ks, { type: 'orchestrator', name: 'proc', flavor: 'local_process' });
+    return async (orchestrator: string) => {
+      ks.updateStack('default', { orchestrator });
+      const seen = spyRecords();
+      const r = await runPipeline(ks, loaded.pipeline, {
+        module: { path: loaded.module, exportName: loaded.exportName },
+        worker,
+        onWarning: () => undefined,
+      });
+      vi.restoreAllMocks();
+      return { r, records: seen.steps.map((x) => ({ ...x, runId: '', at: '' })) };
+    };
+  };
+
+  it('answers history and diff in a step child as in-process: keys and changes only, an undeclared secret denied', async () => {
+    await fresh();
+    await (await ks.secretsManager()).update('db', {
+      username: 'db-user-value',
+      password: 'db-password-value-2',
+      port: '5432',
+    });
+    const runOn = await versionsOf('versions');
+    const local = await runOn('default');
+    const child = await runOn('proc');
+    expect(child.r.outputs['historian']).toEqual(local.r.outputs['historian']);
+    expect(child.records).toEqual(local.records);
+    const denied = (what: string) => ({
+      code: 'denied',
+      message: `step 'historian' did not declare ${what}, so it may not read it`,
+    });
+    expect(local.r.outputs['historian']).toEqual({
+      history: [
+        {
+          keys: ['password', 'port', 'username'],
+          changes: { added: ['port'], removed: [], changed: ['password'] },
+          labels: ['current'],
+          readable: true,
+          createdAt: 'Date',
+        },
+        { keys: ['password', 'username'], changes: null, labels: ['previous'], readable: true, createdAt: 'Date' },
+      ],
+      limited: [['current']],
+      badLimit: { code: 'input', message: '--limit must be a whole number above 0, not 0' },
+      diff: { name: 'db', from: '1', to: '2', added: ['port'], removed: [], changed: ['password'] },
+      diffBack: { name: 'db', from: '2', to: '1', added: [], removed: ['port'], changed: ['password'] },
+      undeclaredHistory: denied("the secret 'api'"),
+      undeclaredDiff: denied("the secret 'api'"),
+      rollback: {
+        code: 'denied',
+        message:
+          "step 'historian' did not declare secrets: '*', which a step needs to rollback the secret 'db', so it may not read it",
+      },
+      retire: {
+        code: 'denied',
+        message:
+          "step 'historian' did not declare secrets: '*', which a step needs to retireVersion the secret 'db', so it may not read it",
+      },
+    });
+    // Each refusal is on record, as the guard records it in-process; history and diff read no value.
+    expect(local.records.map((x) => [x.secret, x.outcome, x.step])).toEqual([
+      ['api', 'denied', 'historian'],
+      ['api', 'denied', 'historian'],
+      ['db', 'denied', 'historian'],
+      ['db', 'denied', 'historian'],
+    ]);
+    expect(JSON.stringify([child, local])).not.toMatch(/db-password-value|db-user-value|api-token-value/);
+    // Nothing was written: the refused rollback and retire changed no version.
+    expect((await (await ks.secretsManager()).history('db')).map((e) => e.version)).toEqual(['2', '1']);
+  });
+
+  it("rolls back and retires a version from a step child with secrets: '*'; history names the run and step", async () => {
+    await fresh();
+    const sm = await ks.secretsManager();
+    await sm.update('db', { username: 'db-user-value', password: 'db-password-value-2' });
+    const runOn = await versionsOf('rollback');
+    const { r } = await runOn('proc');
+    const writer = `run ${r.run.id.slice(0, 8)} step roller`;
+    expect(r.outputs['roller']).toEqual({
+      rollback: { name: 'db', restored: '1', replaced: '2', version: '3' },
+      after: [
+        { version: '3', writer, labels: ['current'] },
+        { version: '1', writer: expect.stringMatching(/^[^ ]+@[^ ]+$/) as unknown, labels: ['previous'] },
+      ],
+    });
+    expect((await sm.get('db')).values['password']).toBe('db-password-value');
+    expect((await sm.history('db')).map((e) => [e.version, e.writer])).toEqual([
+      ['3', writer],
+      ['1', expect.stringMatching(/^[^ ]+@[^ ]+$/)],
+    ]);
+  });
 });

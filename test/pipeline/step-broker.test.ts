@@ -4,12 +4,13 @@ import { CollectingSink } from '../../src/core/provenance.js';
 import { parseDeclaration, SecretGuard } from '../../src/pipeline/access.js';
 import { createBroker } from '../../src/pipeline/step-host/broker.js';
 import { scrubbedEnv, declaredCredentialVariables } from '../../src/pipeline/step-host/env.js';
-import type { SecretRequest } from '../../src/pipeline/step-host/protocol.js';
+import type { SecretsManager } from '../../src/core/manager.js';
+import { isSecretRequest, type ManagerOp, type SecretRequest } from '../../src/pipeline/step-host/protocol.js';
 
 const reader = { runId: 'run-1', pipeline: 'p', step: 's1', component: undefined, attempt: 2, worker: 'w1', host: 'h' };
 const manager = { uuid: 'u', name: 'm', flavor: 'local' };
 
-function broker() {
+function broker(stepManager?: () => SecretsManager) {
   const sink = new CollectingSink();
   const guard = new SecretGuard({
     reader,
@@ -23,7 +24,7 @@ function broker() {
         ? { secret: { name, schema: 'any', values: { password: 'pw-1', user: 'u-1' } }, version: '3' }
         : null,
   });
-  return { b: createBroker({ reader, guard, sink, manager }), sink };
+  return { b: createBroker({ reader, guard, sink, manager, stepManager }), sink };
 }
 
 const ask = (token: string, over: Partial<SecretRequest> = {}): SecretRequest => ({
@@ -73,6 +74,59 @@ describe('the step broker', () => {
 
   it('gives each attempt its own token', () => {
     expect(broker().b.token).not.toBe(broker().b.token);
+  });
+
+  it('accepts the manager ops a step child has, and still drops a request for any other', () => {
+    for (const op of ['get', 'has', 'describe', 'list', 'history', 'diff', 'write']) {
+      expect(isSecretRequest(ask('t', { op: op as ManagerOp })), op).toBe(true);
+    }
+    for (const op of ['getVersion', 'rollback', 'rotate', 'History', '', 42]) {
+      expect(isSecretRequest(ask('t', { op: op as ManagerOp })), String(op)).toBe(false);
+    }
+  });
+
+  it("passes history's { limit } and diff's versions to the step's manager, and nothing else", async () => {
+    const calls: unknown[][] = [];
+    const stepManager = {
+      history: async (...a: unknown[]) => {
+        calls.push(['history', ...a]);
+        return [];
+      },
+      diff: async (...a: unknown[]) => {
+        calls.push(['diff', ...a]);
+        return {};
+      },
+    } as unknown as SecretsManager;
+    const { b } = broker(() => stepManager);
+    const answer = async (over: Partial<SecretRequest>) => (await b.answer(ask(b.token, over))).error ?? 'ok';
+    expect(await answer({ op: 'history' })).toBe('ok');
+    expect(await answer({ op: 'history', args: [null] })).toBe('ok');
+    expect(await answer({ op: 'history', args: [{ limit: 2, values: true }] })).toBe('ok');
+    // The manager checks the limit's value itself, after the guard, as for an in-process step.
+    expect(await answer({ op: 'history', args: [{ limit: 'all' }] })).toBe('ok');
+    expect(await answer({ op: 'diff', args: [null, '3'] })).toBe('ok');
+    expect(await answer({ op: 'diff', args: ['1'] })).toBe('ok');
+    expect(calls).toEqual([
+      ['history', 'db', {}],
+      ['history', 'db', {}],
+      ['history', 'db', { limit: 2 }],
+      ['history', 'db', { limit: 'all' }],
+      ['diff', 'db', undefined, '3'],
+      ['diff', 'db', '1', undefined],
+    ]);
+    calls.length = 0;
+    const bad: Partial<SecretRequest>[] = [
+      { op: 'history', args: ['x'] },
+      { op: 'history', args: [[5]] },
+      { op: 'history', args: [{}, {}] },
+      { op: 'diff', args: [1] },
+      { op: 'diff', args: [{ v: '1' }] },
+      { op: 'diff', args: ['1', '2', '3'] },
+    ];
+    for (const request of bad) {
+      expect(await answer(request), JSON.stringify(request)).toMatchObject({ code: 'input' });
+    }
+    expect(calls).toEqual([]);
   });
 });
 

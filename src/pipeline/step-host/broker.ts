@@ -7,13 +7,23 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { SecretsManager } from '../../core/manager.js';
 import type { AccessRecord, AccessSink } from '../../core/provenance.js';
-import { isKeystackError, KeystackError } from '../../errors.js';
+import { InputError, isKeystackError, KeystackError } from '../../errors.js';
 import { processMasker } from '../../support/masking.js';
 import type { Reader, StepSecrets } from '../access.js';
 import type { DeniedNotice, SecretReply, SecretRequest } from './protocol.js';
 
 /** The manager methods a step child may call through its parent (writes need `secrets: '*'`). */
-const WRITES = new Set(['register', 'update', 'patch', 'upsert', 'delete', 'deleteAll', 'validate']);
+const WRITES = new Set([
+  'register',
+  'update',
+  'patch',
+  'upsert',
+  'delete',
+  'deleteAll',
+  'validate',
+  'rollback',
+  'retireVersion',
+]);
 
 export interface BrokerOptions {
   reader: Reader & { step: string };
@@ -116,7 +126,11 @@ export function createBroker(o: BrokerOptions): SecretBroker {
   };
 }
 
-/** has, describe, list and (with `secrets: '*'`) writes, through the step's guarded manager. */
+/**
+ * has, describe, list, history, diff and (with `secrets: '*'`) writes, through the step's guarded
+ * manager: it decides and records as it does for an in-process step. history and diff answer keys
+ * and version ids, never values.
+ */
 async function managerOp(o: BrokerOptions, m: SecretRequest): Promise<unknown> {
   if (!o.stepManager) {
     throw new KeystackError('unsupported', `a step child can only read secrets here, not call ${m.op ?? 'get'}()`);
@@ -125,10 +139,41 @@ async function managerOp(o: BrokerOptions, m: SecretRequest): Promise<unknown> {
   if (m.op === 'has') return manager.has(m.name);
   if (m.op === 'describe') return manager.describe(m.name);
   if (m.op === 'list') return manager.list();
+  if (m.op === 'history') return manager.history(m.name, historyOptions(m.args ?? []));
+  if (m.op === 'diff') {
+    const [a, b] = diffVersions(m.args ?? []);
+    return manager.diff(m.name, a, b);
+  }
   const method = m.method ?? '';
   const fn: unknown = WRITES.has(method) ? Reflect.get(manager, method) : undefined;
   if (typeof fn !== 'function') throw new KeystackError('unsupported', `a step child cannot call ${method}()`);
   return (fn as (...a: unknown[]) => unknown).apply(manager, m.args ?? []);
+}
+
+/**
+ * `history`'s options as the child sent them: nothing, or `{ limit }` and nothing else. The
+ * manager checks the limit itself after the guard has decided, with the words an in-process step gets.
+ */
+function historyOptions(args: unknown[]): { limit?: number } {
+  const [options] = args;
+  if (args.length > 1 || (options !== undefined && options !== null && !isPlainObject(options))) {
+    throw new InputError('history() takes a secret name and an optional { limit }');
+  }
+  const limit: unknown = isPlainObject(options) ? options['limit'] : undefined;
+  return limit === undefined || limit === null ? {} : { limit: limit as number };
+}
+
+/** `diff`'s two version tokens, each optional (JSON turns a missing one into null). */
+function diffVersions(args: unknown[]): [string | undefined, string | undefined] {
+  if (args.length > 2 || !args.every((a) => a === undefined || a === null || typeof a === 'string')) {
+    throw new InputError('diff() takes a secret name and up to two versions, as text');
+  }
+  const [a, b] = args;
+  return [a ?? undefined, b ?? undefined];
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function sameText(a: string, b: string): boolean {

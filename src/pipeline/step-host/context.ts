@@ -7,7 +7,7 @@
  * key; the parent records what it answers, and the denials this guard makes before asking.
  */
 import { randomBytes } from 'node:crypto';
-import type { Secret, SecretsManager } from '../../core/manager.js';
+import type { HistoryEntry, Secret, SecretsManager } from '../../core/manager.js';
 import type { AccessSink } from '../../core/provenance.js';
 import { KeystackError, SecretAccessDeniedError, type ErrorCode } from '../../errors.js';
 import { processMasker } from '../../support/masking.js';
@@ -19,7 +19,17 @@ import type { StepContext, StepNode } from '../step.js';
 import type { DeniedNotice, ManagerOp, Requester, SecretReply, StackView, StartMessage } from './protocol.js';
 
 /** The manager methods that change secrets: passed to the parent, which allows them only with `'*'`. */
-const WRITES = ['register', 'update', 'patch', 'upsert', 'delete', 'deleteAll', 'validate'] as const;
+const WRITES = [
+  'register',
+  'update',
+  'patch',
+  'upsert',
+  'delete',
+  'deleteAll',
+  'validate',
+  'rollback',
+  'retireVersion',
+] as const;
 
 export function childContext(
   start: StartMessage,
@@ -111,6 +121,12 @@ function standInManager(m: NonNullable<StackView['secretsManager']>, ask: Reques
     has: (name: string) => call('has', name),
     describe: (name: string) => call('describe', name),
     list: () => call('list', ''),
+    history: async (name: string, options?: { limit?: number }) => {
+      const entries = (await call('history', name, { args: options === undefined ? [] : [options] })) as HistoryEntry[];
+      // A Date crosses the channel as its ISO text.
+      return entries.map((e) => ({ ...e, createdAt: e.createdAt === null ? null : new Date(e.createdAt) }));
+    },
+    diff: (name: string, a?: string, b?: string) => call('diff', name, { args: [a ?? null, b ?? null] }),
   };
   for (const method of WRITES) {
     target[method] = (...args: unknown[]) =>

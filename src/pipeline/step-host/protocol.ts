@@ -49,13 +49,17 @@ export interface SecretRequest {
   op?: ManagerOp;
   /** `get`: the keys a reference asks for; `name@V` carries a pin in `name`. */
   keys?: string[];
-  /** `write`: the manager method and its arguments (a step with `secrets: '*'` only). */
+  /** `write`: the manager method (a step with `secrets: '*'` only). */
   method?: string;
+  /**
+   * `write`: the method's arguments, `name` first; `history`: `[{ limit? }]`; `diff`: `[a?, b?]`
+   * (JSON, so a missing one may come as null; the parent checks them).
+   */
   args?: unknown[];
 }
 
-export type ManagerOp = 'get' | 'has' | 'describe' | 'list' | 'write';
-const OPS: readonly string[] = ['get', 'has', 'describe', 'list', 'write'];
+export type ManagerOp = 'get' | 'has' | 'describe' | 'list' | 'history' | 'diff' | 'write';
+const OPS: readonly string[] = ['get', 'has', 'describe', 'list', 'history', 'diff', 'write'];
 
 /**
  * The child's guard denied a read before asking: the parent records the denial itself (the child
