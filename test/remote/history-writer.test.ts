@@ -1,7 +1,8 @@
 /**
  * Who wrote a version, when a pipeline step wrote it on a bullmq worker (real Redis, OpenBao,
  * moto's S3), with `--isolation process` and `none`: the worker sends the versions back in its
- * signed result, and `secret history` where the run was started names the run and step.
+ * signed result, and `secret history` where the run was started names the run and step. The step
+ * reads its own history and diff too, answered by the worker in both modes.
  */
 import { describe, expect, it } from 'vitest';
 import { BAO_ROOT, cliEnv, codeRoot, runCli, startWorkerProcess } from './harness.js';
@@ -9,10 +10,21 @@ import { queues, remoteTestScope } from './fixture.js';
 
 const { workers, fixture } = remoteTestScope();
 
+// The step also reads back what it wrote through history and diff, which a step child asks its worker for.
 const WRITER = `
 import { pipeline, step } from '{{LIB}}';
 export default pipeline('w_rotate', () => step({ name: 'rotate_scratch', secrets: '*', enableCache: false,
-  run: async (_i, ctx) => { await ctx.stack.secretsManager.update('scratch', { pw: 'rotated-on-a-worker-' + process.pid }); return 1; } })());
+  run: async (_i, ctx) => {
+    const m = ctx.stack.secretsManager;
+    await m.update('scratch', { pw: 'rotated-on-a-worker-' + process.pid });
+    const h = await m.history('scratch', { limit: 2 });
+    const d = await m.diff('scratch');
+    const seen = JSON.stringify([h.map((e) => [e.keys, e.changes, e.labels, e.createdAt instanceof Date]), d.changed]);
+    const want = JSON.stringify([[[['pw'], { added: [], removed: [], changed: ['pw'] }, ['current'], true],
+      [['pw'], null, ['previous'], true]], ['pw']]);
+    if (seen !== want) throw new Error('history and diff in the step: ' + seen);
+    return 1;
+  } })());
 `;
 
 describe.each(['process', 'none'] as const)(
