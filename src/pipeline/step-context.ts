@@ -49,6 +49,7 @@ const WRITES = new Set([
   'deleteAll',
   'validate',
   'rollback',
+  'rotate',
   'retireVersion',
 ]);
 

@@ -381,6 +381,11 @@ describe('enforcing on the local_process orchestrator', () => {
         message:
           "step 'historian' did not declare secrets: '*', which a step needs to retireVersion the secret 'db', so it may not read it",
       },
+      rotate: {
+        code: 'denied',
+        message:
+          "step 'historian' did not declare secrets: '*', which a step needs to rotate the secret 'db', so it may not read it",
+      },
     });
     // Each refusal is on record, as the guard records it in-process; history and diff read no value.
     expect(local.records.map((x) => [x.secret, x.outcome, x.step])).toEqual([
@@ -388,13 +393,14 @@ describe('enforcing on the local_process orchestrator', () => {
       ['api', 'denied', 'historian'],
       ['db', 'denied', 'historian'],
       ['db', 'denied', 'historian'],
+      ['db', 'denied', 'historian'],
     ]);
     expect(JSON.stringify([child, local])).not.toMatch(/db-password-value|db-user-value|api-token-value/);
-    // Nothing was written: the refused rollback and retire changed no version.
+    // Nothing was written: the refused rollback, retire and rotate changed no version.
     expect((await (await ks.secretsManager()).history('db')).map((e) => e.version)).toEqual(['2', '1']);
   });
 
-  it("rolls back and retires a version from a step child with secrets: '*'; history names the run and step", async () => {
+  it("rolls back, retires and rotates from a step child with secrets: '*'; history names the run and step", async () => {
     await fresh();
     const sm = await ks.secretsManager();
     await sm.update('db', { username: 'db-user-value', password: 'db-password-value-2' });
@@ -403,13 +409,17 @@ describe('enforcing on the local_process orchestrator', () => {
     const writer = `run ${r.run.id.slice(0, 8)} step roller`;
     expect(r.outputs['roller']).toEqual({
       rollback: { name: 'db', restored: '1', replaced: '2', version: '3' },
+      rotate: { name: 'db', version: '4', previous: '3' },
       after: [
-        { version: '3', writer, labels: ['current'] },
-        { version: '1', writer: expect.stringMatching(/^[^ ]+@[^ ]+$/) as unknown, labels: ['previous'] },
+        { version: '4', writer, labels: ['current'] },
+        { version: '3', writer, labels: ['previous'] },
+        { version: '1', writer: expect.stringMatching(/^[^ ]+@[^ ]+$/) as unknown, labels: [] },
       ],
     });
-    expect((await sm.get('db')).values['password']).toBe('db-password-value');
+    expect((await sm.get('db')).values['password']).toBe('db-password-value-3');
+    expect((await sm.getVersion('db', '3')).values['password']).toBe('db-password-value');
     expect((await sm.history('db')).map((e) => [e.version, e.writer])).toEqual([
+      ['4', writer],
       ['3', writer],
       ['1', expect.stringMatching(/^[^ ]+@[^ ]+$/)],
     ]);

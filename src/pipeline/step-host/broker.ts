@@ -22,6 +22,7 @@ const WRITES = new Set([
   'deleteAll',
   'validate',
   'rollback',
+  'rotate',
   'retireVersion',
 ]);
 

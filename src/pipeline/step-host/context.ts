@@ -28,6 +28,7 @@ const WRITES = [
   'deleteAll',
   'validate',
   'rollback',
+  'rotate',
   'retireVersion',
 ] as const;
 
