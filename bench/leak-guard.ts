@@ -5,11 +5,16 @@
  * markdown: per output and number of delivered values, the patterns, bytes scanned, guard ms
  * against write ms (and their ratio), and guard CPU ms per MB. The matcher's build, once per run
  * and whenever new values arrive, is shown apart.
+ *
+ * The runner encodes an output once: the guard scans those bytes and the store writes them. So
+ * the guard here is given the encoding, and the write (which encodes for itself) includes it. The
+ * last column is the guard's fallback for an output JSON cannot hold, which gathers every field.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { encodeArtifact } from '../src/pipeline/artifact-store.js';
 import { openArtifactStore } from '../src/pipeline/artifacts.js';
 import { LeakGuard } from '../src/pipeline/leak-guard.js';
 import { updateComponent } from '../src/stack/component-ops.js';
@@ -61,9 +66,9 @@ const sealed = await openArtifactStore((await StackRuntime.load(ks)).artifactSto
 
 console.log(`\n## Leak guard against writing the output (median of ${RUNS}, Node ${process.version}, one core)\n`);
 console.log(
-  '| output | delivered values | patterns | MB scanned | guard ms | write ms (unsealed) | write ms (sealed) | guard / sealed write | guard / unsealed write | guard CPU ms per MB | matcher build ms |',
+  '| output | delivered values | patterns | MB scanned | guard ms | write ms (unsealed) | write ms (sealed) | guard / sealed write | guard / unsealed write | guard CPU ms per MB | matcher build ms | guard ms, field by field |',
 );
-console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const [label, make] of [
   ['metrics JSON (0.6 MB, 6,000 rows)', jsonOutput],
   ['10 MB model in base64', blobOutput],
@@ -80,18 +85,24 @@ for (const [label, make] of [
     const guardCpu: number[] = [];
     const plainMs: number[] = [];
     const sealedMs: number[] = [];
+    const fieldMs: number[] = [];
     let bytes = 0;
+    const stored = encodeArtifact(output).json;
     // Warm up (JIT, page cache) untimed.
+    guard.check({ stepName: 'bench', output, stored });
     guard.check({ stepName: 'bench', output });
     await sealed.write(`bench/warm-${secrets}.json`, output);
     for (let i = 0; i < RUNS; i++) {
       const before = guard.stats.bytesScanned;
       const c0 = cpu();
       const t0 = performance.now();
-      if (guard.check({ stepName: 'bench', output }) !== undefined) throw new Error('a false positive');
+      if (guard.check({ stepName: 'bench', output, stored }) !== undefined) throw new Error('a false positive');
       guardMs.push(performance.now() - t0);
       guardCpu.push(cpu() - c0);
       bytes = guard.stats.bytesScanned - before;
+      const t3 = performance.now();
+      if (guard.check({ stepName: 'bench', output }) !== undefined) throw new Error('a false positive');
+      fieldMs.push(performance.now() - t3);
       const t1 = performance.now();
       await plain.write(`bench/${secrets}-${i}.json`, output);
       plainMs.push(performance.now() - t1);
@@ -102,7 +113,7 @@ for (const [label, make] of [
     const mb = bytes / 1024 / 1024;
     const g = median(guardMs);
     console.log(
-      `| ${label} | ${values.length} | ${guard.stats.patterns} | ${mb.toFixed(1)} | ${g.toFixed(1)} | ${median(plainMs).toFixed(1)} | ${median(sealedMs).toFixed(1)} | ${(g / median(sealedMs)).toFixed(2)} | ${(g / median(plainMs)).toFixed(2)} | ${(median(guardCpu) / mb).toFixed(1)} | ${buildMs.toFixed(1)} |`,
+      `| ${label} | ${values.length} | ${guard.stats.patterns} | ${mb.toFixed(1)} | ${g.toFixed(1)} | ${median(plainMs).toFixed(1)} | ${median(sealedMs).toFixed(1)} | ${(g / median(sealedMs)).toFixed(2)} | ${(g / median(plainMs)).toFixed(2)} | ${(median(guardCpu) / mb).toFixed(1)} | ${buildMs.toFixed(1)} | ${median(fieldMs).toFixed(1)} |`,
     );
   }
 }

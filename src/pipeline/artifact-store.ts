@@ -22,8 +22,11 @@ export interface CacheEntry extends StoredArtifact {
 
 export interface ArtifactStore {
   readonly component: ResolvedComponent;
-  /** Writes one output completely or throws; a reader never sees half of it. */
-  write(uri: string, value: unknown): Promise<StoredArtifact>;
+  /**
+   * Writes one output completely or throws; a reader never sees half of it. `encoded`, when the
+   * caller has it already (the leak guard scanned it), is `encodeArtifact(value)`, written as is.
+   */
+  write(uri: string, value: unknown, encoded?: EncodedArtifact): Promise<StoredArtifact>;
   /** The value; throws when it is missing or cannot be decrypted. */
   read(uri: string): Promise<unknown>;
   /**
@@ -69,9 +72,26 @@ export function checkArtifactUri(uri: string): void {
 }
 
 /** An output as stored before any sealing, and its hash (StoredArtifact.hash). */
-export function encodeArtifact(value: unknown): { json: Buffer; hash: string } {
+export interface EncodedArtifact {
+  json: Buffer;
+  hash: string;
+}
+
+export function encodeArtifact(value: unknown): EncodedArtifact {
   const json = Buffer.from(JSON.stringify({ value }), 'utf8');
   return { json, hash: createHash('sha256').update(json).digest('hex') };
+}
+
+/**
+ * encodeArtifact, or undefined for a value JSON cannot hold (a cycle, a BigInt): the runner's
+ * JSON check then says what is wrong with it, after the leak guard has looked at it field by field.
+ */
+export function tryEncodeArtifact(value: unknown): EncodedArtifact | undefined {
+  try {
+    return encodeArtifact(value);
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -31,6 +31,12 @@ export interface StepLeakCheck {
   stepName: string;
   /** The step's output (undefined: none to check, e.g. the step failed). */
   output?: unknown;
+  /**
+   * The bytes the artifact store will write for `output` (`encodeArtifact(output).json`). Given,
+   * the guard scans them once instead of gathering every field of the output first, and names
+   * the field only after a hit.
+   */
+  stored?: Uint8Array | undefined;
   /** The step's parameters as the run history keeps them. */
   params?: Readonly<Record<string, unknown>> | undefined;
   /** The step's error text, unmasked. */
@@ -82,9 +88,14 @@ export class LeakGuard {
     const allowed = (t: LeakTag) => allow.includes(t.secret) || allow.includes(`${t.secret}.${t.key}`);
     const found = (where: string, t: LeakTag) => new SecretLeakError(c.stepName, where, t.secret, t.key, t.encoding);
     // One pass over everything first; the walk that names the field runs only after a hit.
-    if (c.output !== undefined && this.#anyHit(matcher, c.output, allowed)) {
-      const hit = this.#walk(matcher, c.output, '$', allowed, new Set());
-      if (hit) return found(hit.path === '$' ? 'output' : `output at ${hit.path}`, hit.tag);
+    if (c.output !== undefined) {
+      const stored = c.stored === undefined ? undefined : this.#storedHit(matcher, c.output, c.stored, allowed);
+      if (stored !== undefined || (c.stored === undefined && this.#anyHit(matcher, c.output, allowed))) {
+        const hit = this.#walk(matcher, c.output, '$', allowed, new Set());
+        if (hit) return found(hit.path === '$' ? 'output' : `output at ${hit.path}`, hit.tag);
+        // What would be stored holds the value where no field does (a toJSON, say): still a leak.
+        if (stored?.tag) return found('output', stored.tag);
+      }
     }
     if (c.params && this.#anyHit(matcher, c.params, () => false)) {
       for (const [name, v] of Object.entries(c.params)) {
@@ -110,6 +121,33 @@ export class LeakGuard {
     collect(v, texts, binaries, new Set());
     if (this.#scan(matcher, Buffer.from(texts.join('\0'), 'utf8'), allowed)) return true;
     return binaries.some((b) => this.#scan(matcher, b, allowed) !== undefined);
+  }
+
+  /**
+   * Whether the stored bytes of the output, or one of its binary values (which JSON stores as
+   * lists of numbers), hold a form that is not allowed; and, for the case where no field holds it
+   * (a toJSON, say), the first such form that means the same in JSON text as in the value. A form
+   * with a quote, a backslash or a control character can line up across JSON's own punctuation
+   * and escapes by chance; its escaped form is a pattern of its own.
+   */
+  #storedHit(
+    matcher: MultiMatcher<LeakTag>,
+    output: unknown,
+    stored: Uint8Array,
+    allowed: (t: LeakTag) => boolean,
+  ): { tag: LeakTag | undefined } | undefined {
+    this.stats.bytesScanned += stored.length;
+    let hit: { tag: LeakTag | undefined } | undefined;
+    for (const m of matcher.scan(stored)) {
+      if (allowed(m.tag)) continue;
+      if (jsonSafe(stored, m.start, m.end)) return { tag: m.tag };
+      hit = { tag: undefined };
+    }
+    if (hit) return hit;
+    const binaries: Uint8Array[] = [];
+    findBinaries(output, binaries, 0);
+    for (const b of binaries) if (this.#scan(matcher, b, allowed)) return { tag: undefined };
+    return undefined;
   }
 
   #scan(matcher: MultiMatcher<LeakTag>, bytes: Uint8Array, allowed: (t: LeakTag) => boolean): LeakTag | undefined {
@@ -158,6 +196,48 @@ export class LeakGuard {
       seen.delete(v);
     }
   }
+}
+
+/** No quote, backslash or control character: bytes JSON text holds only inside a string as they are. */
+function jsonSafe(b: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const c = b[i] ?? 0;
+    if (c === 0x22 || c === 0x5c || c < 0x20) return false;
+  }
+  return true;
+}
+
+/** Beyond this depth the walk stops looking and says there may be binaries (a cycle, say). */
+const MAX_DEPTH = 200;
+
+/**
+ * The binary values in `v` (see binaryBytes), without gathering its texts: the stored JSON has
+ * those. Cheaper than `collect` by far on outputs of many small fields. Too deep a structure
+ * (a cycle) is handed to `collect`, which keeps track of what it has seen.
+ */
+function findBinaries(v: unknown, out: Uint8Array[], depth: number): void {
+  if (typeof v !== 'object' || v === null) return;
+  if (depth > MAX_DEPTH) {
+    collect(v, [], out, new Set());
+    return;
+  }
+  if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer || maybeBinaryJson(v)) {
+    const bytes = binaryBytes(v);
+    if (bytes) {
+      out.push(bytes);
+      return;
+    }
+  }
+  if (Array.isArray(v)) {
+    for (const x of v) findBinaries(x, out, depth + 1);
+    return;
+  }
+  for (const k in v) if (Object.hasOwn(v, k)) findBinaries((v as Record<string, unknown>)[k], out, depth + 1);
+}
+
+/** Quick test before binaryBytes' full one: a Buffer's or typed array's JSON form. */
+function maybeBinaryJson(v: object): boolean {
+  return (v as { type?: unknown }).type === 'Buffer' || (!Array.isArray(v) && Object.hasOwn(v, '0'));
 }
 
 /** The texts (strings, numbers, object keys) and binary values in `v`, in walk order. */
@@ -237,11 +317,12 @@ export function isLeakMinLength(n: unknown): n is number {
 export function checkStep(
   guard: LeakGuard,
   node: StepNode,
-  r: { output?: unknown; error?: string | undefined },
+  r: { output?: unknown; stored?: Uint8Array | undefined; error?: string | undefined },
 ): SecretLeakError | undefined {
   return guard.check({
     stepName: node.id,
     output: r.output,
+    stored: r.stored,
     params: node.params,
     error: r.error,
     allowSecretOutputs: node.step.allowSecretOutputs,

@@ -18,6 +18,7 @@ import {
   parseCacheEntry,
   type ArtifactStore,
   type CacheEntry,
+  type EncodedArtifact,
   type StoredArtifact,
 } from './artifact-store.js';
 import { ArtifactSealer } from './sealing.js';
@@ -40,9 +41,9 @@ export class LocalArtifactStore implements ArtifactStore {
     this.#sealer = new ArtifactSealer(component, `keystack-artifacts:${component.record.uuid}`);
   }
 
-  async write(uri: string, value: unknown): Promise<StoredArtifact> {
+  async write(uri: string, value: unknown, encoded?: EncodedArtifact): Promise<StoredArtifact> {
     checkArtifactUri(uri);
-    const { json, hash } = encodeArtifact(value);
+    const { json, hash } = encoded ?? encodeArtifact(value);
     this.#writeFile(uri, await this.#sealer.seal(json, uri));
     return { uri, hash };
   }

@@ -12,6 +12,7 @@ import { CollectingSink, type AccessRecord } from '../core/provenance.js';
 import type { Keystack } from '../stack/client.js';
 import type { StackRuntime } from '../stack/runtime.js';
 import { loadProvenanceKey } from '../stack/provenance-key.js';
+import { tryEncodeArtifact, type EncodedArtifact } from './artifact-store.js';
 import { openArtifactStore, type ArtifactStore, type CacheEntry, type StoredArtifact } from './artifacts.js';
 import {
   computeCacheKey,
@@ -63,6 +64,7 @@ export const inStepProcesses: StepLauncher = async (ks, step, options, started) 
   let outcome: StepOutcome;
   let records: AccessRecord[] = [];
   let dropParams = false;
+  let encoded: EncodedArtifact | undefined;
   try {
     if (!options.module) throw new ConfigError(`run ${run.id} has no pipeline module recorded`);
     const inputs: Record<string, unknown> = { ...node.params };
@@ -96,8 +98,10 @@ export const inStepProcesses: StepLauncher = async (ks, step, options, started) 
     outcome = await runInChild(child, start, broker, timeout);
     records = sink.drain();
     // Before anything of the step is stored; what the child sent is checked here, in the parent.
+    encoded = outcome.ok ? tryEncodeArtifact(outcome.value) : undefined;
     const leak = checkStep(leakGuardFor(stack.resolver, options.leakMinLength), node, {
       output: outcome.ok ? outcome.value : outcome.rejectedOutput,
+      stored: encoded?.json,
       error: outcome.ok ? undefined : (outcome.rawError ?? outcome.error),
     });
     if (leak) {
@@ -124,7 +128,7 @@ export const inStepProcesses: StepLauncher = async (ks, step, options, started) 
     return;
   }
   try {
-    const output = await artifacts.write(`${run.id}/${node.id}.json`, outcome.value);
+    const output = await artifacts.write(`${run.id}/${node.id}.json`, outcome.value, encoded);
     if (rec.cacheKey !== null) await artifacts.putCacheEntry(rec.cacheKey, { ...output, runId: run.id });
     runs.finishStep(run.id, node.id, { status: 'completed', output, durationMs, records });
   } catch (e) {
@@ -309,11 +313,13 @@ async function executeStep(
       provenanceKey,
     });
     const value = await (node.step.run as (i: unknown, c: StepContext) => unknown)(inputs, context);
-    // Before the JSON check, so that a value inside a Buffer is reported as the leak it is.
-    const leak = checkStep(guard, node, { output: value });
+    // Encoded once: the guard scans the bytes the store then writes. Before the JSON check, so
+    // that a value inside a Buffer is reported as the leak it is.
+    const encoded = tryEncodeArtifact(value);
+    const leak = checkStep(guard, node, { output: value, stored: encoded?.json });
     if (leak) throw leak;
     checkJson(value, `the output of step '${node.id}'`);
-    const output = await artifacts.write(`${run.id}/${node.id}.json`, value);
+    const output = await artifacts.write(`${run.id}/${node.id}.json`, value, encoded);
     // Written by whoever ran the step, once its output is complete: a hit is always readable.
     if (rec.cacheKey !== null) await artifacts.putCacheEntry(rec.cacheKey, { ...output, runId: run.id });
     runs.finishStep(run.id, node.id, {

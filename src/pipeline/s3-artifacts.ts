@@ -25,6 +25,7 @@ import {
   UnreadableArtifactError,
   type ArtifactStore,
   type CacheEntry,
+  type EncodedArtifact,
   type StoredArtifact,
 } from './artifact-store.js';
 import { ArtifactSealer } from './sealing.js';
@@ -95,8 +96,8 @@ export class S3ArtifactStore implements ArtifactStore {
     return `s3://${this.location.bucket}/${this.location.prefix}`;
   }
 
-  async write(uri: string, value: unknown): Promise<StoredArtifact> {
-    const { json, hash } = encodeArtifact(value);
+  async write(uri: string, value: unknown, encoded?: EncodedArtifact): Promise<StoredArtifact> {
+    const { json, hash } = encoded ?? encodeArtifact(value);
     await this.#put(uri, await this.#sealer.seal(json, uri), 'write');
     return { uri, hash };
   }

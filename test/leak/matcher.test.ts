@@ -40,6 +40,32 @@ describe('MultiMatcher', () => {
     expect(tags(m, bin)).toEqual(['k']);
   });
 
+  it('finds exactly what a naive search finds, in order, whatever the shortest pattern (every stride)', () => {
+    // A small alphabet, so that patterns overlap, share 4-byte groups and repeat themselves.
+    let seed = 7;
+    const rand = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    const word = (len: number) => Array.from({ length: len }, () => 'abc'[rand(3)]).join('');
+    for (const shortest of [4, 5, 8, 13]) {
+      const texts = [...new Set(Array.from({ length: 40 }, (_, i) => word(shortest + (i % 7))))];
+      texts.push('a'.repeat(shortest + 2));
+      const m = new MultiMatcher(texts.map((text) => ({ text, tag: text })));
+      const hay = Buffer.from(word(3000) + 'a'.repeat(40));
+      const naive: { start: number; tag: string }[] = [];
+      for (let i = 0; i < hay.length; i++)
+        for (const t of texts) if (hay.subarray(i, i + t.length).toString() === t) naive.push({ start: i, tag: t });
+      const got = [...m.scan(hay)].map(({ start, tag }) => ({ start, tag }));
+      expect(got.length, `shortest ${shortest}`).toBeGreaterThan(10);
+      expect([...got].sort((a, b) => a.start - b.start || a.tag.localeCompare(b.tag))).toEqual(
+        naive.sort((a, b) => a.start - b.start || a.tag.localeCompare(b.tag)),
+      );
+      // By start offset, as the guard's first hit and scan's line order need.
+      expect(got.map((g) => g.start)).toEqual([...got.map((g) => g.start)].sort((a, b) => a - b));
+    }
+  });
+
   it('refuses a pattern under 4 bytes', () => {
     expect(() => new MultiMatcher([{ text: 'abc', tag: 'x' }])).toThrow(RangeError);
   });

@@ -69,13 +69,14 @@ export async function stepHost(o: {
       const outcome = await runInChild(child, start, broker, timeoutSeconds);
       // Before any failure is thrown: a failed attempt's reads are on record too.
       for (const r of sink.drain()) who.sink.record(r);
-      // Here, in the worker, before the worker stores anything of the step.
-      const leak = checkStep(leakGuardFor(ctx.stack.resolver, envelope.leakMinLength), node, {
-        output: outcome.ok ? outcome.value : outcome.rejectedOutput,
-        error: outcome.ok ? undefined : (outcome.rawError ?? outcome.error),
-      });
-      if (leak) throw leak;
       if (!outcome.ok) {
+        // Here, in the worker, before the worker stores anything of the step. A completed
+        // step's output is checked where the worker writes it, as an in-process step's is.
+        const leak = checkStep(leakGuardFor(ctx.stack.resolver, envelope.leakMinLength), node, {
+          output: outcome.rejectedOutput,
+          error: outcome.rawError ?? outcome.error,
+        });
+        if (leak) throw leak;
         // Worded as the in-process timeout is, so that both modes report it alike.
         throw new StepChildError(
           outcome.timedOut === true

@@ -36,6 +36,7 @@ import { StepChildError, stepHost, workerCredentialVariables, type StepHost } fr
 import { cacheEnabled, checkJson, type Pipeline, type StepContext, type StepNode } from '../step.js';
 import { createStepContext } from '../step-context.js';
 import { CollectingSink, type AccessSink } from '../../core/provenance.js';
+import { tryEncodeArtifact } from '../artifact-store.js';
 import type { StoredArtifact } from '../artifacts.js';
 import {
   checkSnapshot,
@@ -613,12 +614,15 @@ async function runOne(
       throw checkStep(guard, node, { error: stepErrorText(e) }) ?? e;
     }
   }
-  // Before the JSON check, so that a value inside a Buffer is reported as the leak it is.
-  const leak = checkStep(guard, node, { output: value });
+  // Encoded once: the guard scans the bytes the store then writes. Before the JSON check, so
+  // that a value inside a Buffer is reported as the leak it is. Here for both isolations: a step
+  // child's output is checked in this process, as it arrived.
+  const encoded = tryEncodeArtifact(value);
+  const leak = checkStep(guard, node, { output: value, stored: encoded?.json });
   if (leak) throw leak;
   checkJson(value, `the output of step '${node.id}'`);
   // One name per step and run: a step run again after its worker died overwrites, never adds.
-  const output: StoredArtifact = await ctx.artifacts.write(outputUri, value);
+  const output: StoredArtifact = await ctx.artifacts.write(outputUri, value, encoded);
   if (cacheEnabled(node.step, ctx.pipeline))
     await ctx.artifacts.putCacheEntry(cacheKey, { ...output, runId: envelope.runId });
   return { status: 'completed', output, cacheKey, inputs: stored };
