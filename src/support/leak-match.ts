@@ -36,10 +36,26 @@ interface Entry<T> {
   tail: number;
 }
 
+/**
+ * A crowded bucket (many patterns share 4 bytes, such as the hex of a common prefix), split by
+ * the 4 bytes next to the indexed ones: those after them (`ahead`) or, near a pattern's end,
+ * before them (`behind`). Either sits at the same place in the text for every entry (i + 4 and
+ * i - 4), so one lookup each replaces a comparison per entry.
+ */
+interface Split<T> {
+  ahead: Map<number, Entry<T>[]>;
+  behind: Map<number, Entry<T>[]>;
+  /** Patterns under 8 bytes, which have no 4 bytes beside the indexed ones. */
+  rest: Entry<T>[];
+}
+
+/** Buckets longer than this are split. */
+const CROWDED = 8;
+
 export class MultiMatcher<T> {
   readonly #filter = new Uint8Array(1 << (FILTER_BITS - 3));
   /** 4 bytes (as read by `quadAt`) → the patterns holding them at one of the first `#stride` offsets. */
-  readonly #byQuad = new Map<number, Entry<T>[]>();
+  readonly #byQuad = new Map<number, Entry<T>[] | Split<T>>();
   readonly #size: number;
   /**
    * Only every `#stride`-th position of the text is looked up. Every pattern is at least
@@ -69,10 +85,13 @@ export class MultiMatcher<T> {
         const h = hash(quad);
         this.#filter[h >>> 3] = (this.#filter[h >>> 3] ?? 0) | (1 << (h & 7));
         const entry = { bytes, tag, offset, tail };
-        const list = this.#byQuad.get(quad);
+        const list = this.#byQuad.get(quad) as Entry<T>[] | undefined;
         if (list) list.push(entry);
         else this.#byQuad.set(quad, [entry]);
       }
+    }
+    for (const [quad, list] of this.#byQuad) {
+      if (Array.isArray(list) && list.length > CROWDED) this.#byQuad.set(quad, split(list));
     }
   }
 
@@ -91,15 +110,17 @@ export class MultiMatcher<T> {
       const quad = quadAt(hay, i);
       const h = hash(quad);
       if (((filter[h >>> 3] ?? 0) & (1 << (h & 7))) === 0) continue;
-      const list = this.#byQuad.get(quad);
-      if (!list) continue;
+      const bucket = this.#byQuad.get(quad);
+      if (!bucket) continue;
       // Occurrences found here start in (i - stride, i], after all those found at earlier positions.
       const found: Match<T>[] = [];
-      for (const { bytes, tag, offset, tail } of list) {
-        const start = i - offset;
-        const end = start + bytes.length;
-        if (start < 0 || end > hay.length || quadAt(hay, end - MIN_NEEDLE_BYTES) !== tail) continue;
-        if (startsAt(hay, start, bytes)) found.push({ start, end, tag });
+      if (Array.isArray(bucket)) verify(hay, i, bucket, found);
+      else {
+        verify(hay, i, bucket.rest, found);
+        const ahead = i + 8 <= hay.length ? bucket.ahead.get(quadAt(hay, i + 4)) : undefined;
+        if (ahead) verify(hay, i, ahead, found);
+        const behind = i >= 4 ? bucket.behind.get(quadAt(hay, i - 4)) : undefined;
+        if (behind) verify(hay, i, behind, found);
       }
       if (found.length > 1) found.sort((a, b) => a.start - b.start);
       yield* found;
@@ -111,6 +132,31 @@ export class MultiMatcher<T> {
     for (const m of this.scan(hay)) return m;
     return undefined;
   }
+}
+
+/** The entries of a bucket that occur with their indexed 4 bytes at `i`, added to `found`. */
+function verify<T>(hay: Uint8Array, i: number, entries: readonly Entry<T>[], found: Match<T>[]): void {
+  for (const { bytes, tag, offset, tail } of entries) {
+    const start = i - offset;
+    const end = start + bytes.length;
+    if (start < 0 || end > hay.length || quadAt(hay, end - MIN_NEEDLE_BYTES) !== tail) continue;
+    if (startsAt(hay, start, bytes)) found.push({ start, end, tag });
+  }
+}
+
+function split<T>(list: readonly Entry<T>[]): Split<T> {
+  const s: Split<T> = { ahead: new Map(), behind: new Map(), rest: [] };
+  const add = (m: Map<number, Entry<T>[]>, key: number, e: Entry<T>) => {
+    const l = m.get(key);
+    if (l) l.push(e);
+    else m.set(key, [e]);
+  };
+  for (const e of list) {
+    if (e.offset + 8 <= e.bytes.length) add(s.ahead, quadAt(e.bytes, e.offset + 4), e);
+    else if (e.offset >= 4) add(s.behind, quadAt(e.bytes, e.offset - 4), e);
+    else s.rest.push(e);
+  }
+  return s;
 }
 
 function quadAt(b: Uint8Array, i: number): number {

@@ -47,12 +47,21 @@ describe('MultiMatcher', () => {
       seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
       return (seed >>> 8) % n;
     };
-    const word = (len: number) => Array.from({ length: len }, () => 'abc'[rand(3)]).join('');
-    for (const shortest of [4, 5, 8, 13]) {
-      const texts = [...new Set(Array.from({ length: 40 }, (_, i) => word(shortest + (i % 7))))];
+    const word = (len: number, letters = 'abc') =>
+      Array.from({ length: len }, () => letters[rand(letters.length)]).join('');
+    // Two letters and hundreds of patterns: most buckets are crowded, and are split.
+    for (const [shortest, count, letters] of [
+      [4, 40, 'abc'],
+      [5, 40, 'abc'],
+      [8, 40, 'abc'],
+      [13, 40, 'abc'],
+      [4, 300, 'ab'],
+      [9, 300, 'ab'],
+    ] as const) {
+      const texts = [...new Set(Array.from({ length: count }, (_, i) => word(shortest + (i % 7), letters)))];
       texts.push('a'.repeat(shortest + 2));
       const m = new MultiMatcher(texts.map((text) => ({ text, tag: text })));
-      const hay = Buffer.from(word(3000) + 'a'.repeat(40));
+      const hay = Buffer.from(word(3000, letters) + 'a'.repeat(40));
       const naive: { start: number; tag: string }[] = [];
       for (let i = 0; i < hay.length; i++)
         for (const t of texts) if (hay.subarray(i, i + t.length).toString() === t) naive.push({ start: i, tag: t });
