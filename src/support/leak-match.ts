@@ -102,18 +102,31 @@ export class MultiMatcher<T> {
 
   /** Every occurrence of every pattern in `hay`, by start offset (overlapping ones included). */
   *scan(hay: Uint8Array): Generator<Match<T>> {
-    if (this.#size === 0) return;
+    const found: Match<T>[] = [];
+    for (let from = 0; from < hay.length; ) {
+      from = this.#collect(hay, from, found);
+      yield* found;
+      found.length = 0;
+    }
+  }
+
+  /**
+   * The occurrences in `hay` found from position `from` on, added to `found`, until some are
+   * found (so that a caller who wants the first stops early); returns where to go on from. A
+   * plain loop: a generator's step per position costs more than the lookups.
+   */
+  #collect(hay: Uint8Array, from: number, found: Match<T>[]): number {
+    if (this.#size === 0) return hay.length;
     const filter = this.#filter;
     const stride = this.#stride;
+    const byQuad = this.#byQuad;
     const last = hay.length - MIN_NEEDLE_BYTES;
-    for (let i = 0; i <= last; i += stride) {
+    for (let i = from; i <= last; i += stride) {
       const quad = quadAt(hay, i);
       const h = hash(quad);
       if (((filter[h >>> 3] ?? 0) & (1 << (h & 7))) === 0) continue;
-      const bucket = this.#byQuad.get(quad);
+      const bucket = byQuad.get(quad);
       if (!bucket) continue;
-      // Occurrences found here start in (i - stride, i], after all those found at earlier positions.
-      const found: Match<T>[] = [];
       if (Array.isArray(bucket)) verify(hay, i, bucket, found);
       else {
         verify(hay, i, bucket.rest, found);
@@ -122,9 +135,13 @@ export class MultiMatcher<T> {
         const behind = i >= 4 ? bucket.behind.get(quadAt(hay, i - 4)) : undefined;
         if (behind) verify(hay, i, behind, found);
       }
-      if (found.length > 1) found.sort((a, b) => a.start - b.start);
-      yield* found;
+      if (found.length > 0) {
+        // Occurrences found here start in (i - stride, i], after all those found at earlier positions.
+        if (found.length > 1) found.sort((a, b) => a.start - b.start);
+        return i + stride;
+      }
     }
+    return hay.length;
   }
 
   /** The first occurrence in `hay`, or undefined when there is none. */
