@@ -232,7 +232,9 @@ function findBinaries(v: unknown, out: Uint8Array[], depth: number): void {
     for (const x of v) findBinaries(x, out, depth + 1);
     return;
   }
-  for (const k in v) if (Object.hasOwn(v, k)) findBinaries((v as Record<string, unknown>)[k], out, depth + 1);
+  // for…in also visits inherited enumerable keys: looking at more costs nothing here, and
+  // checking each key's ownership cost a fifth of the walk.
+  for (const k in v) findBinaries((v as Record<string, unknown>)[k], out, depth + 1);
 }
 
 /** Quick test before binaryBytes' full one: a Buffer's or typed array's JSON form. */
