@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -143,6 +144,18 @@ describe('the step guard', () => {
       ['missing', 'not_found', null],
       ['broken', 'error', 'config'],
     ]);
+  });
+});
+
+describe('fingerprint', () => {
+  it('is HMAC-SHA256 of the UTF-8 value under the key, hex, for each key it is given', () => {
+    const other = Buffer.alloc(32, 9);
+    for (const k of [KEY, other, KEY, other])
+      for (const v of ['hunter2', 'häßlich-ü', ''])
+        expect(fingerprint(k, v)).toBe(
+          createHmac('sha256', Buffer.from(k)).update(Buffer.from(v, 'utf8')).digest('hex'),
+        );
+    expect(fingerprint(KEY, 'x')).not.toBe(fingerprint(other, 'x'));
   });
 });
 
