@@ -71,7 +71,7 @@ const KEY_OBJECTS = new WeakMap<Buffer, KeyObject>();
 /**
  * `fp`, remembering what it gave for each value, for one reader's lifetime (a step attempt, a
  * run's component reads): a step that reads a secret in a loop would otherwise pay an HMAC per
- * key per read (about 3.6 µs each, more than the rest of the guard's work on a read). The map is
+ * key per read (about 3 µs each, more than the rest of the guard's work on a read). The map is
  * keyed by the exact value, so two values never share an answer and a changed value is
  * fingerprinted anew. The values are the ones this process already holds for the reader; the map
  * lives no longer than the reader, and at most `limit` values are kept (then it starts over), so
