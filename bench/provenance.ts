@@ -2,7 +2,11 @@
 // A step of READS reads through the guard (fingerprints, one record each) and its status is
 // written with the records in one transaction; the baseline step reads the same secret straight
 // from the manager and writes its status alone. The two kinds of step alternate, so that machine
-// noise hits both alike; CPU time is measured, not wall time. Run: node --import tsx bench/provenance.ts (or node bench/run.mjs provenance)
+// noise hits both alike; CPU time is measured, not wall time. A guard serves one step attempt and
+// fingerprints each value once, so in a step of READS reads of one secret the first read pays the
+// HMACs and the others do not; a fourth kind of step makes a new guard for every read, so that
+// every read is a first read (cold fingerprints), and is reported on its own line.
+// Run: node --import tsx bench/provenance.ts (or node bench/run.mjs provenance)
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -39,27 +43,29 @@ async function plainStep(stepId: string, run = runId): Promise<number> {
   });
 }
 
-async function recordedStep(stepId: string, write: boolean, run = runId): Promise<number> {
+async function recordedStep(stepId: string, write: boolean, cold = false, run = runId): Promise<number> {
   return cpu(async () => {
     const sink = new CollectingSink();
-    const guard = new SecretGuard({
-      reader: {
-        runId,
-        pipeline: 'bench',
-        step: stepId,
-        component: undefined,
-        attempt: 1,
-        worker: undefined,
-        host: 'h',
-      },
-      declaration: parseDeclaration(stepId, ['db']),
-      manager,
-      read: async (name) => ({ secret: await m.get(name), version: '1' }),
-      fingerprint: (v) => fingerprint(key, v),
-      sink,
-      where: m.where,
-    });
-    for (let i = 0; i < READS; i++) await guard.get('db');
+    const newGuard = () =>
+      new SecretGuard({
+        reader: {
+          runId,
+          pipeline: 'bench',
+          step: stepId,
+          component: undefined,
+          attempt: 1,
+          worker: undefined,
+          host: 'h',
+        },
+        declaration: parseDeclaration(stepId, ['db']),
+        manager,
+        read: async (name) => ({ secret: await m.get(name), version: '1' }),
+        fingerprint: (v) => fingerprint(key, v),
+        sink,
+        where: m.where,
+      });
+    const guard = newGuard();
+    for (let i = 0; i < READS; i++) await (cold ? newGuard() : guard).get('db');
     runs.finishStep(run, stepId, { status: 'completed', durationMs: 1, records: write ? sink.drain() : [] });
   });
 }
@@ -69,10 +75,12 @@ for (let i = 0; i < 20; i++) {
   await m.get('db');
   fingerprint(key, 'warm');
 }
-// Three kinds of step, in rotating order: plain reads; guarded reads whose records are dropped
-// (the guard's own cost: decide, fingerprint, build the record); guarded reads recorded.
-const total = { plain: 0, guarded: 0, recorded: 0 };
-const ids = Array.from({ length: 3 * STEPS }, (_, i) => `t${i}`);
+// Four kinds of step, in rotating order: plain reads; guarded reads whose records are dropped
+// (the guard's own cost: decide, fingerprint, build the record); guarded reads recorded; and the
+// same with a new guard per read (every fingerprint cold).
+const KINDS = ['plain', 'guarded', 'recorded', 'cold'] as const;
+const total = { plain: 0, guarded: 0, recorded: 0, cold: 0 };
+const ids = Array.from({ length: KINDS.length * STEPS }, (_, i) => `t${i}`);
 runs.createRun(
   {
     id: runId,
@@ -86,15 +94,16 @@ runs.createRun(
   ids.map((stepId, position) => ({ stepId, name: stepId, position, params: {}, cacheEnabled: false })),
 );
 for (let i = 0; i < STEPS; i++) {
-  const order = (['plain', 'guarded', 'recorded'] as const).map((_, j, a) => a[(i + j) % 3] as keyof typeof total);
+  const order = KINDS.map((_, j, a) => a[(i + j) % a.length] as keyof typeof total);
   for (const [j, kind] of order.entries()) {
-    const id = ids[3 * i + j] as string;
-    total[kind] += kind === 'plain' ? await plainStep(id) : await recordedStep(id, kind === 'recorded');
+    const id = ids[KINDS.length * i + j] as string;
+    total[kind] += kind === 'plain' ? await plainStep(id) : await recordedStep(id, kind !== 'guarded', kind === 'cold');
   }
 }
 const reads = STEPS * READS;
 const per = (ms: number) => (ms / reads).toFixed(4);
 const extra = (total.recorded - total.plain) / reads;
+const coldExtra = (total.cold - total.plain) / reads;
 const records = (ks.store.db.prepare('SELECT COUNT(*) AS n FROM provenance').get() as { n: number }).n;
 console.log(
   `\n## Provenance per read (local store, ${STEPS} steps of ${READS} reads of each kind, Node ${process.version})\n`,
@@ -103,9 +112,13 @@ console.log('| step reads | CPU ms per read |\n|---|---:|');
 console.log(`| manager.get (the read itself; the step status written alone) | ${per(total.plain)} |`);
 console.log(`| through the guard, records dropped | ${per(total.guarded)} |`);
 console.log(`| through the guard, records written with the status | ${per(total.recorded)} |`);
+console.log(`| the same, every read a first read (a new guard each: cold fingerprints) | ${per(total.cold)} |`);
 console.log(
   `\nProvenance (guard + record write) costs ${((100 * extra) / (total.plain / reads)).toFixed(1)}% of a local-store read (target < 5%): ` +
     `${extra.toFixed(4)} ms per read, of which the write is ${((total.recorded - total.guarded) / reads).toFixed(4)} ms. ` +
-    `${3 * reads} reads, ${records} records written (3 keys, so 3 fingerprints each).`,
+    `${KINDS.length * reads} reads, ${records} records written (3 keys, so 3 fingerprints each).`,
+);
+console.log(
+  `Every read a first read: ${((100 * coldExtra) / (total.plain / reads)).toFixed(1)}% (${coldExtra.toFixed(4)} ms per read).`,
 );
 await ks.close();

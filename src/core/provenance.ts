@@ -4,7 +4,7 @@
  * id) and the outcome, with a keyed fingerprint per value read so that a leaked value can be
  * traced without keeping it. Never a value, a prefix of one, or an unkeyed hash.
  */
-import { createHmac } from 'node:crypto';
+import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 
 export type AccessOutcome = 'read' | 'denied' | 'not_found' | 'error';
 
@@ -57,5 +57,35 @@ export class CollectingSink implements AccessSink {
 
 /** HMAC-SHA256 of one value under the deployment's provenance key, hex. */
 export function fingerprint(key: Buffer, value: string): string {
-  return createHmac('sha256', key).update(value, 'utf8').digest('hex');
+  let k = KEY_OBJECTS.get(key);
+  if (k === undefined) {
+    k = createSecretKey(key);
+    KEY_OBJECTS.set(key, k);
+  }
+  return createHmac('sha256', k).update(value, 'utf8').digest('hex');
+}
+
+/** An HMAC keyed by a KeyObject costs about a quarter less than one keyed by the Buffer itself. */
+const KEY_OBJECTS = new WeakMap<Buffer, KeyObject>();
+
+/**
+ * `fp`, remembering what it gave for each value, for one reader's lifetime (a step attempt, a
+ * run's component reads): a step that reads a secret in a loop would otherwise pay an HMAC per
+ * key per read (about 3 µs each, more than the rest of the guard's work on a read). The map is
+ * keyed by the exact value, so two values never share an answer and a changed value is
+ * fingerprinted anew. The values are the ones this process already holds for the reader; the map
+ * lives no longer than the reader, and at most `limit` values are kept (then it starts over), so
+ * that a step reading many values grows nothing.
+ */
+export function memoFingerprint(fp: (value: string) => string, limit = 1024): (value: string) => string {
+  let memo = new Map<string, string>();
+  return (value) => {
+    let f = memo.get(value);
+    if (f === undefined) {
+      f = fp(value);
+      if (memo.size >= limit) memo = new Map();
+      memo.set(value, f);
+    }
+    return f;
+  };
 }

@@ -3,7 +3,7 @@
  * read of a step goes through, wherever the step runs. The guard decides and records; how the
  * secret is read (the manager in this process, or a parent over IPC) is the caller's.
  */
-import type { AccessRecord, AccessSink } from '../core/provenance.js';
+import { memoFingerprint, type AccessRecord, type AccessSink } from '../core/provenance.js';
 import type { Secret } from '../core/manager.js';
 import { ConfigError, KeystackError, SecretAccessDeniedError, SecretNotFoundError } from '../errors.js';
 import { splitPin } from '../secrets/pins.js';
@@ -118,11 +118,30 @@ export interface StepSecrets {
   get(name: string, options?: GetOptions): Promise<Secret>;
 }
 
+let lastMs = Number.NaN;
+let lastIso = '';
+/**
+ * `new Date().toISOString()`, formatted once per millisecond: formatting a date (about 1 µs) was
+ * half of the guard's own work on a repeated read, and a step reading in a loop makes several
+ * records a millisecond.
+ */
+function isoNow(): string {
+  const ms = Date.now();
+  if (ms !== lastMs) {
+    lastIso = new Date(ms).toISOString();
+    lastMs = ms;
+  }
+  return lastIso;
+}
+
 /** Decides, reads, restricts to the declared keys and records, in that order. */
 export class SecretGuard implements StepSecrets {
   readonly #o: GuardOptions;
+  /** One guard serves one step attempt: a value it reads again is not HMAC'd again. */
+  readonly #fingerprint: (value: string) => string;
   constructor(options: GuardOptions) {
     this.#o = options;
+    this.#fingerprint = memoFingerprint(options.fingerprint);
   }
 
   /**
@@ -187,7 +206,7 @@ export class SecretGuard implements StepSecrets {
     for (const k of keys) {
       const v = got.secret.values[k] as string;
       values[k] = v;
-      fingerprints[k] = o.fingerprint(v);
+      fingerprints[k] = this.#fingerprint(v);
     }
     this.#record(name, keys, got.version, version, fingerprints, 'read', null);
     const types = got.secret.types
@@ -217,7 +236,7 @@ export class SecretGuard implements StepSecrets {
       attempt: r.attempt,
       worker: r.worker,
       host: r.host,
-      at: new Date().toISOString(),
+      at: isoNow(),
       manager: this.#o.manager,
       secret,
       keys,

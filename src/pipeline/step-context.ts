@@ -10,7 +10,7 @@ import { NotFoundError, SecretNotFoundError, SchemaValidationError } from '../er
 import type { SecretReference } from '../secrets/reference.js';
 import { coerceValues, type SecretSchema } from '../secrets/schema.js';
 import type { Secret, SecretsManager } from '../core/manager.js';
-import { fingerprint, type AccessRecord, type AccessSink } from '../core/provenance.js';
+import { fingerprint, memoFingerprint, type AccessRecord, type AccessSink } from '../core/provenance.js';
 import { ReferenceResolver, type ComponentRead, type ReferenceSite } from '../stack/references.js';
 import type { StackRuntime } from '../stack/runtime.js';
 import { stepWriter, writerFor } from '../stack/writers.js';
@@ -262,10 +262,11 @@ export function componentRecorder(o: {
   provenanceKey: () => Buffer;
 }): (r: ComponentRead) => void {
   let key: Buffer | undefined;
+  const fp = memoFingerprint((v) => fingerprint((key ??= o.provenanceKey()), v));
   const host = o.host ?? hostname();
   return (r) => {
     const fingerprints: Record<string, string> = {};
-    for (const [k, v] of Object.entries(r.values)) fingerprints[k] = fingerprint((key ??= o.provenanceKey()), v);
+    for (const [k, v] of Object.entries(r.values)) fingerprints[k] = fp(v);
     o.sink.record({
       runId: o.runId,
       pipeline: o.pipeline,

@@ -157,6 +157,36 @@ const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
     const have = new Set((db.pragma('table_info(pipeline_steps)') as { name: string }[]).map((c) => c.name));
     if (!have.has('allow_secret_outputs')) db.exec('ALTER TABLE pipeline_steps ADD COLUMN allow_secret_outputs TEXT');
   },
+  // 8: provenance fingerprints are stored once per distinct set of values read, not twice per
+  // record (a JSON column and a row per key): a record names its set (`value_set`), and the
+  // fingerprint index points at sets. A step that reads a secret five times, and every run that
+  // reads the same values, adds no fingerprint rows at all: a record is one row and its entries
+  // in three indexes (secret, run, set). Existing records get the set of their JSON copy; the old
+  // per-record fingerprint rows are rebuilt per set.
+  (db) => {
+    db.exec('CREATE TABLE IF NOT EXISTS provenance_values (id INTEGER PRIMARY KEY, fingerprints TEXT NOT NULL UNIQUE)');
+    const columns = (table: string) =>
+      new Set((db.pragma(`table_info(${table})`) as { name: string }[]).map((c) => c.name));
+    const have = columns('provenance');
+    if (have.has('fingerprints')) {
+      if (!have.has('value_set')) db.exec('ALTER TABLE provenance ADD COLUMN value_set INTEGER');
+      if (columns('provenance_fingerprints').has('record')) {
+        db.exec(`DROP TABLE provenance_fingerprints;
+          CREATE TABLE provenance_fingerprints (
+            fingerprint TEXT NOT NULL, value_set INTEGER NOT NULL, key TEXT NOT NULL,
+            PRIMARY KEY (fingerprint, value_set, key)) WITHOUT ROWID;`);
+      }
+      db.exec(`
+        INSERT OR IGNORE INTO provenance_values (fingerprints)
+          SELECT fingerprints FROM provenance WHERE fingerprints <> '{}' ORDER BY id;
+        UPDATE provenance SET value_set = (SELECT v.id FROM provenance_values v WHERE v.fingerprints = provenance.fingerprints)
+          WHERE fingerprints <> '{}';
+        INSERT OR IGNORE INTO provenance_fingerprints (fingerprint, value_set, key)
+          SELECT j.value, v.id, j.key FROM provenance_values v, json_each(v.fingerprints) j;
+        ALTER TABLE provenance DROP COLUMN fingerprints;`);
+    }
+    db.exec('CREATE INDEX IF NOT EXISTS provenance_value ON provenance (value_set) WHERE value_set IS NOT NULL');
+  },
 ];
 
 /** The schema version this code writes; stores at an older version are migrated on open. */

@@ -85,66 +85,130 @@ interface ProvenanceRow {
 
 /**
  * Writes records: a bare write, to be called inside the transaction that writes what they belong
- * to (a step's status), so that a failure of either leaves neither.
+ * to (a step's status), so that a failure of either leaves neither. This runs once per step of
+ * every run, so it is built for it: one multi-row INSERT per step (up to CHUNK records), and the
+ * fingerprints of a read stored once per distinct set of values (`provenance_values`), found by
+ * their JSON text; a set seen before, in this step or any earlier run, costs a lookup, not a write.
  */
 export function insertAccessRecords(db: Database.Database, records: readonly AccessRecord[]): void {
   if (records.length === 0) return;
-  const { ins, fp } = statements(db);
-  for (const r of records) {
-    const id = ins.run(
-      r.runId,
-      r.pipeline,
-      r.step ?? null,
-      r.component ?? null,
-      r.attempt,
-      r.worker ?? null,
-      r.host,
-      r.at,
-      r.manager.uuid,
-      r.manager.name,
-      r.manager.flavor,
-      r.secret,
-      JSON.stringify(r.keys),
-      r.version,
-      r.pinned,
-      JSON.stringify(r.fingerprints),
-      r.outcome,
-      r.errorCode,
-    ).lastInsertRowid;
-    for (const [key, f] of Object.entries(r.fingerprints)) fp.run(f, id, key);
+  const s = statements(db);
+  const sets = new Map<string, number>();
+  for (let from = 0; from < records.length; from += CHUNK) {
+    const chunk = records.slice(from, from + CHUNK);
+    const params: unknown[] = [];
+    for (const r of chunk) {
+      params.push(
+        r.runId,
+        r.pipeline,
+        r.step ?? null,
+        r.component ?? null,
+        r.attempt,
+        r.worker ?? null,
+        r.host,
+        r.at,
+        r.manager.uuid,
+        r.manager.name,
+        r.manager.flavor,
+        r.secret,
+        JSON.stringify(r.keys),
+        r.version,
+        r.pinned,
+        valueSet(s, sets, r.fingerprints),
+        r.outcome,
+        r.errorCode,
+      );
+    }
+    insertStatement(db, s, chunk.length).run(params);
   }
 }
 
-/** Prepared once per connection: preparing costs more than the insert of a record. */
-const STATEMENTS = new WeakMap<Database.Database, { ins: Database.Statement; fp: Database.Statement }>();
+/** Records per INSERT: 18 parameters each, well under SQLite's 32766, and few statements to cache. */
+const CHUNK = 32;
 
-function statements(db: Database.Database): { ins: Database.Statement; fp: Database.Statement } {
+/** The id of the set `fingerprints` (created with its index rows if new), or null for a read of nothing. */
+function valueSet(s: Statements, seen: Map<string, number>, fingerprints: Record<string, string>): number | null {
+  let empty = true;
+  for (const _ in fingerprints) {
+    empty = false;
+    break;
+  }
+  if (empty) return null;
+  const text = JSON.stringify(fingerprints);
+  let id = seen.get(text) ?? (s.findSet.get(text) as number | undefined);
+  if (id === undefined) {
+    id = Number(s.insertSet.run(text).lastInsertRowid);
+    for (const [key, f] of Object.entries(fingerprints)) s.insertFingerprint.run(f, id, key);
+  }
+  seen.set(text, id);
+  return id;
+}
+
+interface Statements {
+  /** INSERT of n records, by n (prepared on first use). */
+  insert: Map<number, Database.Statement>;
+  findSet: Database.Statement;
+  insertSet: Database.Statement;
+  insertFingerprint: Database.Statement;
+}
+
+/** Prepared once per connection: preparing costs more than the insert of a record. */
+const STATEMENTS = new WeakMap<Database.Database, Statements>();
+
+function statements(db: Database.Database): Statements {
   let s = STATEMENTS.get(db);
   if (!s) {
     s = {
-      ins: db.prepare(`INSERT INTO provenance (run_id, pipeline, step, component, attempt, worker, host, at,
-        manager_uuid, manager_name, manager_flavor, secret, keys, version, pinned, fingerprints, outcome, error_code)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-      fp: db.prepare('INSERT INTO provenance_fingerprints (fingerprint, record, key) VALUES (?, ?, ?)'),
+      insert: new Map(),
+      findSet: db.prepare('SELECT id FROM provenance_values WHERE fingerprints = ?').pluck(),
+      insertSet: db.prepare('INSERT INTO provenance_values (fingerprints) VALUES (?)'),
+      insertFingerprint: db.prepare(
+        'INSERT INTO provenance_fingerprints (fingerprint, value_set, key) VALUES (?, ?, ?)',
+      ),
     };
     STATEMENTS.set(db, s);
   }
   return s;
 }
 
+function insertStatement(db: Database.Database, s: Statements, n: number): Database.Statement {
+  let ins = s.insert.get(n);
+  if (!ins) {
+    const row = `(${Array.from({ length: 18 }, () => '?').join(', ')})`;
+    ins = db.prepare(`INSERT INTO provenance (run_id, pipeline, step, component, attempt, worker, host, at,
+      manager_uuid, manager_name, manager_flavor, secret, keys, version, pinned, value_set, outcome, error_code)
+      VALUES ${Array.from({ length: n }, () => row).join(', ')}`);
+    s.insert.set(n, ins);
+  }
+  return ins;
+}
+
 /**
  * Deletes the records of runs that are being deleted; a bare write, inside their transaction.
- * A record's fingerprint rows are found from its own JSON copy of them (their table is keyed by
- * fingerprint, for the value question), so this stays index lookups.
+ * A set of fingerprints goes with the last record that names it, so that pruning runs leaves no
+ * fingerprint of a value that no remaining record read.
  */
 export function deleteAccessRecords(db: Database.Database, runIds: readonly string[]): void {
-  const recs = db.prepare('SELECT id, fingerprints FROM provenance WHERE run_id = ?');
-  const fp = db.prepare('DELETE FROM provenance_fingerprints WHERE fingerprint = ? AND record = ? AND key = ?');
+  const setsOf = db
+    .prepare('SELECT DISTINCT value_set FROM provenance WHERE run_id = ? AND value_set IS NOT NULL')
+    .pluck();
   const del = db.prepare('DELETE FROM provenance WHERE run_id = ?');
+  const candidates = new Set<number>();
   for (const runId of runIds) {
-    for (const r of recs.all(runId) as { id: number; fingerprints: string }[])
-      for (const [key, f] of Object.entries(JSON.parse(r.fingerprints) as Record<string, string>)) fp.run(f, r.id, key);
+    for (const id of setsOf.all(runId) as number[]) candidates.add(id);
     del.run(runId);
+  }
+  if (candidates.size === 0) return;
+  const used = db.prepare('SELECT 1 FROM provenance WHERE value_set = ? LIMIT 1').pluck();
+  const text = db.prepare('SELECT fingerprints FROM provenance_values WHERE id = ?').pluck();
+  const fp = db.prepare('DELETE FROM provenance_fingerprints WHERE fingerprint = ? AND value_set = ? AND key = ?');
+  const set = db.prepare('DELETE FROM provenance_values WHERE id = ?');
+  for (const id of candidates) {
+    if (used.get(id) !== undefined) continue;
+    const json = text.get(id) as string | undefined;
+    if (json !== undefined)
+      for (const [key, f] of Object.entries(JSON.parse(json) as Record<string, string>)) fp.run(f, id, key);
+    set.run(id);
   }
 }
 
@@ -226,7 +290,7 @@ export class Provenance {
     }
     const rows = this.#db
       .prepare(
-        `SELECT ${COLUMNS}, f.key AS matched FROM provenance_fingerprints f JOIN provenance p ON p.id = f.record
+        `SELECT ${COLUMNS}, f.key AS matched FROM provenance_fingerprints f JOIN provenance p ON p.value_set = f.value_set
          WHERE f.fingerprint = ? ORDER BY p.at DESC, p.id DESC`,
       )
       .all(wanted) as (ProvenanceRow & { matched: string })[];

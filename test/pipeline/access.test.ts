@@ -1,8 +1,9 @@
+import { createHmac } from 'node:crypto';
 import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CollectingSink, fingerprint } from '../../src/core/provenance.js';
+import { CollectingSink, fingerprint, memoFingerprint } from '../../src/core/provenance.js';
 import { ConfigError, SecretAccessDeniedError, SecretNotFoundError } from '../../src/errors.js';
 import { allowedKeys, parseDeclaration, SecretGuard, type VersionedSecret } from '../../src/pipeline/access.js';
 import { splitPin } from '../../src/secrets/pins.js';
@@ -14,7 +15,7 @@ const DB: VersionedSecret = {
   version: '4',
 };
 
-function guard(option: unknown, store: Record<string, VersionedSecret> = { db: DB }) {
+function guard(option: unknown, store: Record<string, VersionedSecret> = { db: DB }, hmacs: string[] = []) {
   const sink = new CollectingSink();
   const reads: { name: string; version: string | undefined; fresh: boolean }[] = [];
   const g = new SecretGuard({
@@ -34,7 +35,10 @@ function guard(option: unknown, store: Record<string, VersionedSecret> = { db: D
       if (name === 'broken') throw new ConfigError('boom');
       return store[name] ?? null;
     },
-    fingerprint: (v) => fingerprint(KEY, v),
+    fingerprint: (v) => {
+      hmacs.push(v);
+      return fingerprint(KEY, v);
+    },
     sink,
     where: "manager 'm'",
   });
@@ -109,6 +113,29 @@ describe('the step guard', () => {
     expect(reads).toEqual([{ name: 'db', version: '3', fresh: true }]);
   });
 
+  it('fingerprints a value once per guard; a changed value, or one of another key, gets its own', async () => {
+    const store: Record<string, VersionedSecret> = { db: DB };
+    const hmacs: string[] = [];
+    const { g, sink } = guard('*', store, hmacs);
+    await g.get('db');
+    await g.get('db');
+    expect(hmacs.sort()).toEqual(['admin', 'hunter2-hunter2']);
+    store['db'] = { ...DB, secret: { ...DB.secret, values: { username: 'admin', password: 'rotated-rotated' } } };
+    await g.get('db');
+    const records = sink.drain();
+    expect(records).toHaveLength(3);
+    expect(records.map((r) => r.fingerprints)).toEqual([
+      { username: fingerprint(KEY, 'admin'), password: fingerprint(KEY, 'hunter2-hunter2') },
+      { username: fingerprint(KEY, 'admin'), password: fingerprint(KEY, 'hunter2-hunter2') },
+      { username: fingerprint(KEY, 'admin'), password: fingerprint(KEY, 'rotated-rotated') },
+    ]);
+    expect(hmacs).toHaveLength(3);
+    // Another step attempt's guard starts with nothing remembered.
+    const again: string[] = [];
+    await guard('*', store, again).g.get('db');
+    expect(again.sort()).toEqual(['admin', 'rotated-rotated']);
+  });
+
   it('records not_found and error outcomes', async () => {
     const { g, sink } = guard('*');
     await expect(g.get('missing')).rejects.toBeInstanceOf(SecretNotFoundError);
@@ -117,6 +144,43 @@ describe('the step guard', () => {
       ['missing', 'not_found', null],
       ['broken', 'error', 'config'],
     ]);
+  });
+});
+
+describe('fingerprint', () => {
+  it('is HMAC-SHA256 of the UTF-8 value under the key, hex, for each key it is given', () => {
+    const other = Buffer.alloc(32, 9);
+    for (const k of [KEY, other, KEY, other])
+      for (const v of ['hunter2', 'häßlich-ü', ''])
+        expect(fingerprint(k, v)).toBe(
+          createHmac('sha256', Buffer.from(k)).update(Buffer.from(v, 'utf8')).digest('hex'),
+        );
+    expect(fingerprint(KEY, 'x')).not.toBe(fingerprint(other, 'x'));
+  });
+});
+
+describe('memoFingerprint', () => {
+  it('answers as the function it wraps, calling it once per distinct value', () => {
+    const calls: string[] = [];
+    const fp = memoFingerprint((v) => {
+      calls.push(v);
+      return fingerprint(KEY, v);
+    });
+    const values = ['a', 'b', 'a', 'A', 'a ', 'b', ''];
+    expect(values.map(fp)).toEqual(values.map((v) => fingerprint(KEY, v)));
+    expect(new Set(['a', 'b', 'A', 'a ', ''].map(fp)).size).toBe(5);
+    expect(calls).toEqual(['a', 'b', 'A', 'a ', '']);
+  });
+
+  it('keeps at most limit values, then starts over', () => {
+    const calls: string[] = [];
+    const fp = memoFingerprint((v) => {
+      calls.push(v);
+      return `f(${v})`;
+    }, 2);
+    for (const v of ['x', 'y', 'x', 'z', 'x', 'z']) fp(v);
+    // x and y filled it; z started it over, so x is computed again, then remembered with z.
+    expect(calls).toEqual(['x', 'y', 'z', 'x']);
   });
 });
 

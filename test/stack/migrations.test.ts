@@ -166,6 +166,7 @@ describe('config store migrations', () => {
         'plugins',
         'provenance',
         'provenance_fingerprints',
+        'provenance_values',
         'secret_writers',
         'settings',
         'stack_step_operators',

@@ -14,6 +14,7 @@ import { RunStore, type RunRecord } from '../../src/pipeline/run-store.js';
 import { Keystack } from '../../src/stack/client.js';
 import { loadProvenanceKey } from '../../src/stack/provenance-key.js';
 import { sinceTime } from '../../src/stack/provenance-store.js';
+import { SCHEMA_VERSION } from '../../src/stack/config-store.js';
 
 const open: Keystack[] = [];
 afterEach(async () => {
@@ -300,5 +301,164 @@ describe('run retention', () => {
     finished(runs, new Date().toISOString());
     finished(runs, new Date().toISOString());
     expect(runs.listRuns(100).length).toBe(2);
+  });
+});
+
+describe('fingerprint storage', () => {
+  const daysAgo = (d: number) => new Date(Date.now() - d * 86_400_000).toISOString();
+  const count = (ks: Keystack, table: string) =>
+    (ks.store.db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
+
+  it('keeps one set per distinct values read, however many records and runs read them', async () => {
+    const ks = client();
+    const m = await ks.secretsManager();
+    await m.register('db', { user: 'svc', password: 'pw-0001-aaaa' });
+    const runs = new RunStore(ks.store);
+    const r1 = newRun(runs);
+    const a = await guard(ks, r1, 'load', ['db']);
+    for (let i = 0; i < 5; i++) await a.g.get('db');
+    runs.finishStep(r1.id, 'load', { status: 'completed', durationMs: 1, records: a.sink.drain() });
+    const r2 = newRun(runs);
+    const b = await guard(ks, r2, 'load', ['db']);
+    await b.g.get('db');
+    await b.g.get('nope').catch(() => undefined);
+    runs.finishStep(r2.id, 'load', { status: 'completed', durationMs: 1, records: b.sink.drain() });
+    expect(count(ks, 'provenance')).toBe(7);
+    expect([count(ks, 'provenance_values'), count(ks, 'provenance_fingerprints')]).toEqual([1, 2]);
+    const found = await ks.provenance.usedByValue('pw-0001-aaaa');
+    expect(found.reads.map((r) => [r.runId, r.key])).toEqual([
+      [r2.id, 'password'],
+      ...Array.from({ length: 5 }, () => [r1.id, 'password']),
+    ]);
+
+    // A changed value is a new set; the old one stays for the runs that read it.
+    await m.update('db', { user: 'svc', password: 'pw-0002-bbbb' });
+    const c = await guard(ks, r2, 'fit', ['db']);
+    await c.g.get('db');
+    runs.finishStep(r2.id, 'fit', { status: 'completed', durationMs: 1, records: c.sink.drain() });
+    expect([count(ks, 'provenance_values'), count(ks, 'provenance_fingerprints')]).toEqual([2, 4]);
+    expect((await ks.provenance.usedByValue('pw-0002-bbbb')).reads.map((r) => [r.step, r.key])).toEqual([
+      ['fit', 'password'],
+    ]);
+    expect((await ks.provenance.usedByValue('pw-0001-aaaa')).reads).toHaveLength(6);
+  });
+
+  it('writes a step of many records whole, in order, in chunks', async () => {
+    const ks = client();
+    const runs = new RunStore(ks.store);
+    const run = newRun(runs);
+    const key = loadProvenanceKey(ks.configDir, ks.env);
+    const many = Array.from({ length: 70 }, (_, i) =>
+      record(run, {
+        secret: `s${String(i).padStart(2, '0')}`,
+        fingerprints: { password: fingerprint(key, `v-${i % 3}`) },
+      }),
+    );
+    runs.finishStep(run.id, 'load', { status: 'completed', durationMs: 1, records: many });
+    expect((await ks.provenance.run(run.id)).map((a) => a.secret)).toEqual(many.map((r) => r.secret));
+    expect(count(ks, 'provenance_values')).toBe(3);
+    expect((await ks.provenance.usedByValue('v-1')).reads).toHaveLength(23);
+  });
+
+  it('prune deletes the sets no remaining record read, and keeps the others', async () => {
+    const ks = client();
+    const m = await ks.secretsManager();
+    await m.register('db', { password: 'pw-old-0003' });
+    const runs = new RunStore(ks.store);
+    const step = async (startedAt: string) => {
+      const run = newRun(runs, 'p', startedAt, ['load']);
+      const a = await guard(ks, run, 'load', ['db']);
+      await a.g.get('db');
+      runs.finishStep(run.id, 'load', { status: 'completed', durationMs: 1, records: a.sink.drain() });
+      runs.finishRun(run.id, 'completed', null);
+      return run;
+    };
+    await step(daysAgo(40));
+    await step(daysAgo(35));
+    await m.update('db', { password: 'pw-new-0004' });
+    const recent = await step(daysAgo(1));
+    expect(count(ks, 'provenance_values')).toBe(2);
+    runs.prune({ maxAge: '30d' });
+    expect([count(ks, 'provenance_values'), count(ks, 'provenance_fingerprints')]).toEqual([1, 1]);
+    expect((await ks.provenance.usedByValue('pw-old-0003')).reads).toEqual([]);
+    expect((await ks.provenance.usedByValue('pw-new-0004')).reads.map((r) => r.runId)).toEqual([recent.id]);
+  });
+
+  it('migrates records written with a JSON copy of their fingerprints (schema 7) to sets, losing no read', async () => {
+    const ks = client();
+    const key = loadProvenanceKey(ks.configDir, ks.env);
+    const runs = new RunStore(ks.store);
+    const run = newRun(runs);
+    const db = ks.store.db;
+    // Back to what keystack wrote at schema version 7: fingerprints in a JSON column and one row per key and record.
+    db.exec(`DROP TABLE provenance; DROP TABLE provenance_fingerprints; DROP TABLE provenance_values;
+      CREATE TABLE provenance (
+        id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, pipeline TEXT NOT NULL, step TEXT, component TEXT,
+        attempt INTEGER NOT NULL, worker TEXT, host TEXT NOT NULL, at TEXT NOT NULL,
+        manager_uuid TEXT NOT NULL, manager_name TEXT NOT NULL, manager_flavor TEXT NOT NULL,
+        secret TEXT NOT NULL, keys TEXT NOT NULL, version TEXT, pinned TEXT, fingerprints TEXT NOT NULL,
+        outcome TEXT NOT NULL CHECK (outcome IN ('read', 'denied', 'not_found', 'error')), error_code TEXT);
+      CREATE INDEX provenance_secret ON provenance (secret, at);
+      CREATE INDEX provenance_run ON provenance (run_id);
+      CREATE INDEX provenance_unread ON provenance (at) WHERE outcome <> 'read';
+      CREATE TABLE provenance_fingerprints (
+        fingerprint TEXT NOT NULL, record INTEGER NOT NULL, key TEXT NOT NULL,
+        PRIMARY KEY (fingerprint, record, key)) WITHOUT ROWID;`);
+    const ins =
+      db.prepare(`INSERT INTO provenance (run_id, pipeline, step, attempt, host, at, manager_uuid, manager_name,
+      manager_flavor, secret, keys, version, fingerprints, outcome) VALUES (?, 'train', ?, 1, 'h1', ?, 'u', 'default', 'local', ?, ?, '1', ?, ?)`);
+    const fp = db.prepare('INSERT INTO provenance_fingerprints (fingerprint, record, key) VALUES (?, ?, ?)');
+    const old = (step: string, at: string, secret: string, values: Record<string, string>, outcome = 'read') => {
+      const fps = Object.fromEntries(Object.entries(values).map(([k, v]) => [k, fingerprint(key, v)]));
+      const id = ins.run(
+        run.id,
+        step,
+        at,
+        secret,
+        JSON.stringify(Object.keys(values)),
+        JSON.stringify(fps),
+        outcome,
+      ).lastInsertRowid;
+      for (const [k, f] of Object.entries(fps)) fp.run(f, id, k);
+    };
+    old('load', '2026-11-01T00:00:01.000Z', 'db', { user: 'svc', password: 'pw-mig-0005' });
+    old('load', '2026-11-01T00:00:02.000Z', 'db', { user: 'svc', password: 'pw-mig-0005' });
+    old('fit', '2026-11-01T00:00:03.000Z', 'api', { token: 'pw-mig-0005' });
+    old('fit', '2026-11-01T00:00:04.000Z', 'db', {}, 'denied');
+    db.pragma('user_version = 7');
+    await ks.close();
+    open.splice(open.indexOf(ks), 1);
+
+    const again = new Keystack({ configDir: ks.configDir, env: {} });
+    open.push(again);
+    const store = again.store;
+    expect(store.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    const cols = (store.db.pragma('table_info(provenance)') as { name: string }[]).map((c) => c.name);
+    expect(cols).toContain('value_set');
+    expect(cols).not.toContain('fingerprints');
+    expect([
+      count(again, 'provenance'),
+      count(again, 'provenance_values'),
+      count(again, 'provenance_fingerprints'),
+    ]).toEqual([4, 2, 3]);
+    const found = await again.provenance.usedByValue('pw-mig-0005');
+    expect(found.reads.map((r) => [r.step, r.secret, r.key, r.at])).toEqual([
+      ['fit', 'api', 'token', '2026-11-01T00:00:03.000Z'],
+      ['load', 'db', 'password', '2026-11-01T00:00:02.000Z'],
+      ['load', 'db', 'password', '2026-11-01T00:00:01.000Z'],
+    ]);
+    expect((await again.provenance.usedByValue('svc')).reads.map((r) => r.key)).toEqual(['user', 'user']);
+    expect((await again.provenance.usedBy({ secret: 'db' })).map((a) => a.outcome)).toEqual(['denied', 'read', 'read']);
+    // New records land beside the migrated ones and share their set.
+    const b = await guard(again, run, 'eval', '*');
+    await again.secretsManager().then((m) => m.register('db', { user: 'svc', password: 'pw-mig-0005' }));
+    await b.g.get('db');
+    new RunStore(again.store).finishStep(run.id, 'eval', {
+      status: 'completed',
+      durationMs: 1,
+      records: b.sink.drain(),
+    });
+    expect(count(again, 'provenance_values')).toBe(2);
+    expect((await again.provenance.usedByValue('pw-mig-0005')).reads).toHaveLength(4);
   });
 });
