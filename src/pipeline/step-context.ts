@@ -6,7 +6,7 @@
  * read over a channel to its parent instead of holding credentials itself.
  */
 import { hostname } from 'node:os';
-import { NotFoundError, SecretNotFoundError, SchemaValidationError } from '../errors.js';
+import { KeystackError, NotFoundError, SecretNotFoundError, SchemaValidationError } from '../errors.js';
 import type { SecretReference } from '../secrets/reference.js';
 import { coerceValues, type SecretSchema } from '../secrets/schema.js';
 import type { Secret, SecretsManager } from '../core/manager.js';
@@ -39,19 +39,51 @@ export interface StepContextOptions {
   read?: GuardOptions['read'] | undefined;
 }
 
-/** The operations of a manager that change secrets: a step needs `secrets: '*'` for them. */
-const WRITES = new Set([
-  'register',
-  'update',
-  'patch',
-  'upsert',
-  'delete',
-  'deleteAll',
-  'validate',
-  'rollback',
-  'rotate',
-  'retireVersion',
-]);
+/**
+ * Every member of SecretsManager, and what a step may do with it through its manager view
+ * (`context.stack.secretsManager`), the same in-process and in a step child; docs/least-privilege.md
+ * has this table for users. `identity`: the run's manager's answer; `declared`: only for a secret
+ * (or key) the step declared, a denial recorded; `filtered`: only the declared names; `write`:
+ * only with `secrets: '*'`; `run`: refused, the run owns the manager.
+ */
+export const STEP_MANAGER_MEMBERS = {
+  name: 'identity',
+  uuid: 'identity',
+  flavor: 'identity',
+  scope: 'identity',
+  where: 'identity',
+  keepsVersions: 'identity',
+  mergesAtomically: 'identity',
+  get: 'declared',
+  getVersioned: 'declared',
+  getVersion: 'declared',
+  describe: 'declared',
+  has: 'declared',
+  history: 'declared',
+  diff: 'declared',
+  list: 'filtered',
+  register: 'write',
+  update: 'write',
+  patch: 'write',
+  upsert: 'write',
+  delete: 'write',
+  deleteAll: 'write',
+  validate: 'write',
+  rollback: 'write',
+  rotate: 'write',
+  retireVersion: 'write',
+  schema: 'run',
+  close: 'run',
+} as const satisfies Record<string, 'identity' | 'declared' | 'filtered' | 'write' | 'run'>;
+
+type Member = keyof typeof STEP_MANAGER_MEMBERS;
+
+/** Why a `run` member is refused, and what the step does instead. */
+const REFUSED_HINTS: Partial<Record<string, string>> = {
+  close: 'The run closes its secrets manager when it ends; a step leaves it open.',
+  schema:
+    'Import the schema the step uses and pass it to get(name, schema); `keystack schema describe NAME` shows a registered one.',
+};
 
 export function createStepContext(o: StepContextOptions): StepContext {
   const { stack, node } = o;
@@ -75,7 +107,11 @@ export function createStepContext(o: StepContextOptions): StepContext {
     where: raw?.where ?? `stack '${stack.name}' (it has no secrets manager)`,
   });
   const manager = stack.hasSecretsManager
-    ? guardedManager(stack.secretsManager, guard, node.step.declaration, writerFor(stepWriter(o.runId, node.id)))
+    ? guardedManager(stack.secretsManager, guard, {
+        declaration: node.step.declaration,
+        stepName: node.step.name,
+        asWriter: writerFor(stepWriter(o.runId, node.id)),
+      })
     : undefined;
   const resolver = new StepResolver(stack.resolver, guard, manager);
   return {
@@ -111,74 +147,88 @@ export function cachedRead(stack: StackRuntime): GuardOptions['read'] {
 }
 
 /**
- * `context.stack.secretsManager`: reads go through the guard (list shows only declared names);
- * writes need `secrets: '*'`. Everything else (where, name, schema) is the run's manager's.
+ * `context.stack.secretsManager`: every member as STEP_MANAGER_MEMBERS says. Reads go through the
+ * guard (list shows only declared names); writes need `secrets: '*'`; what would change the run's
+ * manager for the rest of the run (close) or reach past the secrets (schema) is refused.
  */
 function guardedManager(
   inner: SecretsManager,
   guard: SecretGuard,
-  declaration: SecretDeclaration,
-  asWriter: <T>(fn: () => T) => T,
+  o: { declaration: SecretDeclaration; stepName: string; asWriter: <T>(fn: () => T) => T },
 ): SecretsManager {
   return new Proxy(inner, {
     get(target, prop) {
-      if (prop === 'get') {
-        return async (name: string, schema?: SecretSchema<unknown>) => {
-          const s = await guard.get(name);
-          return schema ? typed(s, schema) : s;
-        };
-      }
-      // Older versions hold values too: read through the guard (declared, recorded), never around it.
-      if (prop === 'getVersioned') {
-        return async (name: string) => {
-          const got = await guard.getVersioned(name);
-          return { ...got.secret, version: got.version };
-        };
-      }
-      if (prop === 'getVersion') {
-        return async (name: string, version: string) => {
-          const got = await guard.getVersioned(`${name}@${version}`);
-          // A step's view of one version: its values and id; `secret history` tells the rest.
-          return { ...got.secret, version: got.version ?? version, createdAt: null, labels: [] };
-        };
-      }
-      if (prop === 'history' || prop === 'diff') {
-        return async (name: string, ...rest: unknown[]) => {
-          guard.authorize(name);
-          return (Reflect.get(target, prop) as (...a: unknown[]) => unknown).call(target, name, ...rest);
-        };
-      }
-      if (prop === 'describe') {
-        return async (name: string) => {
-          const allowed = guard.authorize(name);
-          const d = await target.describe(name);
-          return allowed === 'all' ? d : { ...d, keys: d.keys.filter((k) => allowed.includes(k)) };
-        };
-      }
-      if (prop === 'has') {
-        return async (name: string) => {
-          guard.authorize(name);
-          return target.has(name);
-        };
-      }
-      if (prop === 'list') {
-        return async () => {
-          const names = await target.list();
-          return declaration.all ? names : names.filter((n) => allowedKeys(declaration, n) !== null);
-        };
-      }
+      // Symbols and Object's own members (`constructor`, `toString`) are no manager member.
+      if (typeof prop !== 'string' || prop in Object.prototype) return Reflect.get(target, prop) as unknown;
+      const rule = Object.hasOwn(STEP_MANAGER_MEMBERS, prop) ? STEP_MANAGER_MEMBERS[prop as Member] : undefined;
+      if (rule === 'declared' || rule === 'filtered') return reader(target, guard, o.declaration, prop);
       const value: unknown = Reflect.get(target, prop);
-      if (typeof prop === 'string' && WRITES.has(prop) && typeof value === 'function') {
+      if (rule === 'write' && typeof value === 'function') {
         const fn = value as (...args: unknown[]) => unknown;
         return async (...args: unknown[]) => {
           guard.authorizeWrite(typeof args[0] === 'string' ? args[0] : undefined, prop);
           // `secret history` names the run and step as the writer of the versions this writes.
-          return asWriter(() => fn(...args));
+          return o.asWriter(() => fn(...args));
+        };
+      }
+      // A method that is not in the table (one added to SecretsManager later) is refused until it is.
+      if (rule === 'run' || (rule === undefined && typeof value === 'function')) {
+        return async () => {
+          throw new KeystackError(
+            'unsupported',
+            `step '${o.stepName}' may not call the secrets manager's ${prop}(): the run owns its secrets manager`,
+            { hint: REFUSED_HINTS[prop] ?? 'docs/least-privilege.md lists what a step may call.' },
+          );
         };
       }
       return value;
     },
   });
+}
+
+/** The reads of a step's manager view: through the guard, never around it. */
+function reader(target: SecretsManager, guard: SecretGuard, declaration: SecretDeclaration, prop: string): unknown {
+  switch (prop) {
+    case 'get':
+      return async (name: string, schema?: SecretSchema<unknown>) => {
+        const s = await guard.get(name);
+        return schema ? typed(s, schema) : s;
+      };
+    // Older versions hold values too: read through the guard (declared, recorded), never around it.
+    case 'getVersioned':
+      return async (name: string) => {
+        const got = await guard.getVersioned(name);
+        return { ...got.secret, version: got.version };
+      };
+    case 'getVersion':
+      return async (name: string, version: string) => {
+        const got = await guard.getVersioned(`${name}@${version}`);
+        // A step's view of one version: its values and id; `secret history` tells the rest.
+        return { ...got.secret, version: got.version ?? version, createdAt: null, labels: [] };
+      };
+    case 'describe':
+      return async (name: string) => {
+        const allowed = guard.authorize(name);
+        const d = await target.describe(name);
+        return allowed === 'all' ? d : { ...d, keys: d.keys.filter((k) => allowed.includes(k)) };
+      };
+    case 'has':
+      return async (name: string) => {
+        guard.authorize(name);
+        return target.has(name);
+      };
+    case 'list':
+      return async () => {
+        const names = await target.list();
+        return declaration.all ? names : names.filter((n) => allowedKeys(declaration, n) !== null);
+      };
+    default:
+      // history, diff: keys and version ids of a declared secret, never values.
+      return async (name: string, ...rest: unknown[]) => {
+        guard.authorize(name);
+        return (Reflect.get(target, prop) as (...a: unknown[]) => unknown).call(target, name, ...rest);
+      };
+  }
 }
 
 function typed(s: Secret, schema: SecretSchema<unknown>): Secret & { data: unknown } {

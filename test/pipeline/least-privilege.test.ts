@@ -9,7 +9,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ConfigError, type SecretAccessDeniedError } from '../../src/errors.js';
+import { SecretsManager } from '../../src/core/manager.js';
 import { fingerprint, type AccessRecord } from '../../src/core/provenance.js';
+import { STEP_MANAGER_MEMBERS } from '../../src/pipeline/step-context.js';
 import { Keystack } from '../../src/stack/client.js';
 import { registerComponent, updateComponent } from '../../src/stack/component-ops.js';
 import { loadProvenanceKey } from '../../src/stack/provenance-key.js';
@@ -261,6 +263,19 @@ describe('enforcing on the local orchestrator', () => {
   });
 });
 
+describe("a step's manager view", () => {
+  it('has a rule for every member of SecretsManager, so that a new one is decided before a step can call it', async () => {
+    await fresh();
+    const sm = await ks.secretsManager();
+    const members = [
+      ...Object.keys(sm),
+      ...Object.getOwnPropertyNames(SecretsManager.prototype).filter((n) => n !== 'constructor'),
+    ];
+    expect(members.filter((n) => !Object.hasOwn(STEP_MANAGER_MEMBERS, n))).toEqual([]);
+    expect(Object.keys(STEP_MANAGER_MEMBERS).filter((n) => !members.includes(n))).toEqual([]);
+  });
+});
+
 describe('enforcing on the local_process orchestrator', () => {
   // The real step child; the parent (this process) answers its reads and writes its records.
   const worker: WorkerLauncher = {
@@ -398,6 +413,56 @@ describe('enforcing on the local_process orchestrator', () => {
     expect(JSON.stringify([child, local])).not.toMatch(/db-password-value|db-user-value|api-token-value/);
     // Nothing was written: the refused rollback, retire and rotate changed no version.
     expect((await (await ks.secretsManager()).history('db')).map((e) => e.version)).toEqual(['2', '1']);
+  });
+
+  it('answers the getters, refuses schema() and close() and denies an undeclared secret alike in a step child and in-process', async () => {
+    await fresh();
+    const loaded = await loadPipelineModule(resolve('test/pipeline/fixtures/manager-members-pipeline.ts'));
+    registerComponent(ks, { type: 'orchestrator', name: 'proc', flavor: 'local_process' });
+    const runOn = async (orchestrator: string) => {
+      ks.updateStack('default', { orchestrator });
+      const seen = spyRecords();
+      const r = await runPipeline(ks, loaded.pipeline, {
+        module: { path: loaded.module, exportName: loaded.exportName },
+        worker,
+      });
+      vi.restoreAllMocks();
+      return { outputs: r.outputs, records: seen.steps.map((x) => ({ ...x, runId: '', at: '' })) };
+    };
+    const local = await runOn('default');
+    const child = await runOn('proc');
+    expect(child.outputs).toEqual(local.outputs);
+    expect(child.records).toEqual(local.records);
+    const sm = await ks.secretsManager();
+    const denied = { code: 'denied', message: "step 'member' did not declare the secret 'api', so it may not read it" };
+    const refused = (method: string) => ({
+      code: 'unsupported',
+      message: `step 'member' may not call the secrets manager's ${method}(): the run owns its secrets manager`,
+    });
+    expect(local.outputs['member']).toMatchObject({
+      // A boolean, as the run's manager answers it: not a function (the step child's old stand-in).
+      keepsVersions: sm.keepsVersions,
+      mergesAtomically: sm.mergesAtomically,
+      identity: { name: sm.name, where: sm.where, flavor: 'local', scope: sm.scope.scope },
+      schemaOf: { ok: 'arbitrary' },
+      undeclaredSchemaOf: denied,
+      undeclaredHas: denied,
+      undeclaredVersion: denied,
+      schema: { ...refused('schema'), hint: expect.stringContaining('get(name, schema)') as unknown },
+      close: { ...refused('close'), hint: 'The run closes its secrets manager when it ends; a step leaves it open.' },
+      afterClose: { ok: ['username', 'password'] },
+    });
+    expect(typeof (child.outputs['member'] as { keepsVersions: unknown }).keepsVersions).toBe('boolean');
+    // The run went on after the refused close: the next step read through the run's manager.
+    expect(local.outputs['later']).toEqual({ sawBefore: true, keys: ['username', 'password'] });
+    expect(local.records.map((x) => [x.step, x.secret, x.outcome])).toEqual([
+      ['member', 'api', 'denied'],
+      ['member', 'api', 'denied'],
+      ['member', 'api', 'denied'],
+      ['member', 'db', 'read'],
+      ['later', 'db', 'read'],
+    ]);
+    expect(JSON.stringify([child, local])).not.toMatch(/db-password-value|db-user-value|api-token-value/);
   });
 
   it("rolls back, retires and rotates from a step child with secrets: '*'; history names the run and step", async () => {

@@ -5,7 +5,7 @@ import { parseDeclaration, SecretGuard } from '../../src/pipeline/access.js';
 import { createBroker } from '../../src/pipeline/step-host/broker.js';
 import { scrubbedEnv, declaredCredentialVariables } from '../../src/pipeline/step-host/env.js';
 import type { SecretsManager } from '../../src/core/manager.js';
-import { isSecretRequest, type ManagerOp, type SecretRequest } from '../../src/pipeline/step-host/protocol.js';
+import { isSecretRequest, isStart, type ManagerOp, type SecretRequest } from '../../src/pipeline/step-host/protocol.js';
 
 const reader = { runId: 'run-1', pipeline: 'p', step: 's1', component: undefined, attempt: 2, worker: 'w1', host: 'h' };
 const manager = { uuid: 'u', name: 'm', flavor: 'local' };
@@ -82,6 +82,31 @@ describe('the step broker', () => {
     }
     for (const op of ['getVersion', 'rollback', 'rotate', 'History', '', 42]) {
       expect(isSecretRequest(ask('t', { op: op as ManagerOp })), String(op)).toBe(false);
+    }
+  });
+
+  it("checks the manager's answers in the start message: a getter's answer is a boolean, the scope its fields", () => {
+    const start = (secretsManager: unknown) => ({
+      kind: 'keystack.step.start',
+      token: 't',
+      mask: [],
+      module: { path: 'p', exportName: 'default' },
+      stack: { name: 's', components: [], ...(secretsManager === undefined ? {} : { secretsManager }) },
+    });
+    const view = { uuid: 'u', name: 'm', flavor: 'local', where: "secrets manager 'm'" };
+    const scope = { scope: 'component', componentUuid: 'u', componentName: 'm', prefix: 'keystack' };
+    expect(isStart(start(undefined))).toBe(true);
+    expect(isStart(start(view))).toBe(true);
+    expect(isStart(start({ ...view, keepsVersions: true, mergesAtomically: false, scope }))).toBe(true);
+    for (const bad of [
+      { ...view, keepsVersions: 'yes' },
+      { ...view, mergesAtomically: 1 },
+      { ...view, scope: { ...scope, prefix: 7 } },
+      { ...view, scope: 'component' },
+      { ...view, uuid: undefined },
+      'm',
+    ]) {
+      expect(isStart(start(bad)), JSON.stringify(bad)).toBe(false);
     }
   });
 

@@ -2,7 +2,8 @@
  * Who wrote a version, when a pipeline step wrote it on a bullmq worker (real Redis, OpenBao,
  * moto's S3), with `--isolation process` and `none`: the worker sends the versions back in its
  * signed result, and `secret history` where the run was started names the run and step. The step
- * reads its own history and diff too, answered by the worker in both modes.
+ * reads its own history and diff too, answered by the worker in both modes, and its manager view
+ * answers keepsVersions and refuses close() in both.
  */
 import { describe, expect, it } from 'vitest';
 import { BAO_ROOT, cliEnv, codeRoot, runCli, startWorkerProcess } from './harness.js';
@@ -16,6 +17,9 @@ import { pipeline, step } from '{{LIB}}';
 export default pipeline('w_rotate', () => step({ name: 'rotate_scratch', secrets: '*', enableCache: false,
   run: async (_i, ctx) => {
     const m = ctx.stack.secretsManager;
+    // The manager view's rules hold on a worker too: a getter answers a boolean, close() is refused.
+    const closed = await m.close().then(() => 'closed', (e) => e.code);
+    if (m.keepsVersions !== true || closed !== 'unsupported') throw new Error('view: ' + typeof m.keepsVersions + ' ' + closed);
     await m.update('scratch', { pw: 'rotated-on-a-worker-' + process.pid });
     const h = await m.history('scratch', { limit: 2 });
     const d = await m.diff('scratch');

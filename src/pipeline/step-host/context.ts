@@ -16,7 +16,7 @@ import { StackRuntime } from '../../stack/runtime.js';
 import type { GuardOptions } from '../access.js';
 import { createStepContext } from '../step-context.js';
 import type { StepContext, StepNode } from '../step.js';
-import type { DeniedNotice, ManagerOp, Requester, SecretReply, StackView, StartMessage } from './protocol.js';
+import type { DeniedNotice, ManagerOp, ManagerView, Requester, SecretReply, StartMessage } from './protocol.js';
 
 /** The manager methods that change secrets: passed to the parent, which allows them only with `'*'`. */
 const WRITES = [
@@ -105,7 +105,7 @@ function replyError(stepName: string, name: string, e: NonNullable<SecretReply['
  * the parent (whose own guarded view of the step decides again). `get` never gets here: the
  * step context reads through its guard.
  */
-function standInManager(m: NonNullable<StackView['secretsManager']>, ask: Requester): SecretsManager {
+function standInManager(m: ManagerView, ask: Requester): SecretsManager {
   const call = async (op: ManagerOp, name: string, extra: { method?: string; args?: unknown[] } = {}) => {
     const reply = await ask({ name, fresh: false, op, ...extra });
     if (reply.error) {
@@ -119,6 +119,10 @@ function standInManager(m: NonNullable<StackView['secretsManager']>, ask: Reques
     name: m.name,
     flavor: { name: m.flavor },
     where: m.where ?? `secrets manager '${m.name}'`,
+    // The parent's answers (a getter cannot wait for it); a backend it could not build keeps nothing.
+    keepsVersions: m.keepsVersions ?? false,
+    mergesAtomically: m.mergesAtomically ?? false,
+    scope: m.scope,
     has: (name: string) => call('has', name),
     describe: (name: string) => call('describe', name),
     list: () => call('list', ''),

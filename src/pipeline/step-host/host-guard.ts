@@ -3,6 +3,7 @@
  * reads with the parent's credentials, and the stack as the child may see it (no secret in it).
  */
 import { hostname } from 'node:os';
+import type { SecretsManager } from '../../core/manager.js';
 import { CollectingSink, type AccessRecord } from '../../core/provenance.js';
 import { isReference } from '../../secrets/reference.js';
 import { loadProvenanceKey } from '../../stack/provenance-key.js';
@@ -12,7 +13,7 @@ import { createStepContext } from '../step-context.js';
 import type { StepNode } from '../step.js';
 import { createBroker, type SecretBroker } from './broker.js';
 import { declaredCredentialVariables } from './env.js';
-import type { ComponentView, StackView } from './protocol.js';
+import type { ComponentView, ManagerView, StackView } from './protocol.js';
 
 export interface HostStep {
   runId: string;
@@ -77,9 +78,31 @@ export function stackView(stack: StackRuntime): StackView {
   const raw = stack.rawSecretsManager;
   return {
     name: stack.name,
-    secretsManager: raw ? { uuid: raw.uuid, name: raw.name, flavor: raw.flavor.name, where: raw.where } : undefined,
+    secretsManager: raw ? managerView(raw) : undefined,
     components: stack.components().map(componentView),
   };
+}
+
+function managerView(m: SecretsManager): ManagerView {
+  const { scope, namespace, componentUuid, componentName, prefix } = m.scope;
+  return {
+    uuid: m.uuid,
+    name: m.name,
+    flavor: m.flavor.name,
+    where: m.where,
+    // Both build the backend (no I/O); one that cannot be built fails the step's first call anyway.
+    keepsVersions: answer(() => m.keepsVersions),
+    mergesAtomically: answer(() => m.mergesAtomically),
+    scope: { scope, ...(namespace === undefined ? {} : { namespace }), componentUuid, componentName, prefix },
+  };
+}
+
+function answer(get: () => boolean): boolean | undefined {
+  try {
+    return get();
+  } catch {
+    return undefined;
+  }
 }
 
 function componentView(c: ResolvedComponent): ComponentView {

@@ -17,8 +17,22 @@ export interface ComponentView {
 export interface StackView {
   name: string;
   /** Undefined: the stack has no secrets manager. `where` is for the child's not-found messages. */
-  secretsManager: { uuid: string; name: string; flavor: string; where?: string } | undefined;
+  secretsManager: ManagerView | undefined;
   components: ComponentView[];
+}
+
+/**
+ * The run's manager as a step child's stand-in shows it: its identity, and the answers of its
+ * getters (a getter cannot ask the parent and wait), so that they are the same as in-process.
+ */
+export interface ManagerView {
+  uuid: string;
+  name: string;
+  flavor: string;
+  where?: string;
+  keepsVersions?: boolean | undefined;
+  mergesAtomically?: boolean | undefined;
+  scope?: { scope: string; namespace?: string; componentUuid: string; componentName: string; prefix: string };
 }
 
 export interface StartMessage {
@@ -177,7 +191,28 @@ export function isStart(m: unknown): m is StartMessage {
     typeof m['token'] === 'string' &&
     Array.isArray(m['mask']) &&
     isObject(m['module']) &&
-    isObject(m['stack'])
+    isObject(m['stack']) &&
+    (m['stack']['secretsManager'] === undefined || isManagerView(m['stack']['secretsManager']))
+  );
+}
+
+export function isManagerView(m: unknown): m is ManagerView {
+  const optional = (v: unknown, type: 'string' | 'boolean') => v === undefined || typeof v === type;
+  return (
+    isObject(m) &&
+    typeof m['uuid'] === 'string' &&
+    typeof m['name'] === 'string' &&
+    typeof m['flavor'] === 'string' &&
+    optional(m['where'], 'string') &&
+    optional(m['keepsVersions'], 'boolean') &&
+    optional(m['mergesAtomically'], 'boolean') &&
+    (m['scope'] === undefined ||
+      (isObject(m['scope']) &&
+        typeof m['scope']['scope'] === 'string' &&
+        optional(m['scope']['namespace'], 'string') &&
+        typeof m['scope']['componentUuid'] === 'string' &&
+        typeof m['scope']['componentName'] === 'string' &&
+        typeof m['scope']['prefix'] === 'string'))
   );
 }
 
