@@ -7,7 +7,14 @@ import type { ChildProcess } from 'node:child_process';
 import { processMasker } from '../../support/masking.js';
 import type { WorkerLauncher } from '../run-common.js';
 import type { SecretBroker } from './broker.js';
-import { isDeniedNotice, isDone, isOutputChunk, isSecretRequest, type StartMessage } from './protocol.js';
+import {
+  isDeniedNotice,
+  isDone,
+  isOutputChunk,
+  isSecretRequest,
+  type PrepareMessage,
+  type StartMessage,
+} from './protocol.js';
 
 /** Who the child runs as (--step-user); undefined: the parent's user. */
 export interface StepUser {
@@ -26,6 +33,8 @@ export interface SpawnOptions {
   /** Extra argv after the launcher's, for `ps` only (never a value). */
   args?: readonly string[];
   user?: StepUser | undefined;
+  /** The module the child imports at once, before it has a step (a pre-forked spare, see pool.ts). */
+  prepare?: PrepareMessage['module'] | undefined;
 }
 
 export interface StepChild {
@@ -54,6 +63,11 @@ export function spawnStepChild(spawn: typeof import('node:child_process').spawn,
   child.on('exit', (code, signal) => {
     failure ??= `the step process exited with ${signal ?? `code ${code}`}`;
   });
+  if (o.prepare) {
+    const prepare: PrepareMessage = { kind: 'keystack.step.prepare', module: o.prepare };
+    // A failed send means the process is gone: its exit is what gets reported.
+    child.send(prepare, () => undefined);
+  }
   return { process: child, failure: () => failure };
 }
 
