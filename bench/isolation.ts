@@ -180,10 +180,6 @@ console.log(row('process (`cli.cjs pipeline __step`, the module imports `keystac
 for (const p of parallelRuns) {
   console.log(row(`process, ${p.hosts} hosts at once (${PARALLEL_STEPS} steps each), \`keystack\``, p.r, p.hosts));
   console.log(
-    row(
-      `process, ${p.hosts} hosts at once (${PARALLEL_STEPS} steps each), \`keystack/pipeline\``,
-      p.light,
-      IDEAL * p.hosts,
-    ),
+    row(`process, ${p.hosts} hosts at once (${PARALLEL_STEPS} steps each), \`keystack/pipeline\``, p.light, p.hosts),
   );
 }
