@@ -3,8 +3,12 @@
  * step host running 100 ms steps one after another, `--isolation process` (a pre-forked step child
  * per step, its declared secret read over the capability) against `--isolation none` (the same
  * step context in-process), in the same run. Both do the same secret read. What bullmq and S3 add
- * per step is the same in both modes and is left out (bench/remote.ts measures it). Prints
- * markdown: steps/s, and CPU ms per step child (its own CPU plus the host's, against in-process).
+ * per step is the same in both modes and is left out (bench/remote.ts measures it). Also: spares
+ * that import the module only at their step (as before spares were prepared), the CLI bundle as
+ * the launcher, and 2 and 4 step hosts at once (as many workers on one machine). Prints markdown:
+ * steps/s, the ratio to ideal (10 steps/s per host), CPU ms per step (the children's plus the
+ * host's) and per spawn (the children's). BENCH_ISOLATION_STEPS, BENCH_ISOLATION_PARALLEL_STEPS
+ * (0: no 2- and 4-host runs) and BENCH_SPARES (children kept ready per host) change the runs.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -91,6 +95,7 @@ async function inChildren(
   m: { module: string; exportName: string } = loaded,
   hosts = 1,
   steps = STEPS,
+  prepareSpares = true,
 ): Promise<{ wall: number; cpuSelf: number; cpuChildren: number; steps: number }> {
   const started = await Promise.all(
     Array.from({ length: hosts }, () =>
@@ -99,6 +104,7 @@ async function inChildren(
         env: scrubbedEnv(process.env),
         user: undefined,
         spares: SPARES,
+        prepareSpares,
       }),
     ),
   );
@@ -139,6 +145,9 @@ const entry = stepChildLauncher(resolve('dist')) ?? { command: 'missing', args: 
 // they used before it), in the same run.
 const proc = await inChildren(entry);
 const lightProc = await inChildren(entry, light);
+// The same, with spares that import the module only when they get their step (before this was done).
+const unprepared = await inChildren(entry, loaded, 1, STEPS, false);
+const lightUnprepared = await inChildren(entry, light, 1, STEPS, false);
 const viaCli = await inChildren({ command: process.execPath, args: [resolve('dist/cli.cjs'), 'pipeline', '__step'] });
 const parallelRuns: {
   hosts: number;
@@ -176,6 +185,8 @@ console.log(
 );
 console.log(row('process (dist/step-child.cjs, the module imports `keystack`)', proc));
 console.log(row('process (dist/step-child.cjs, the module imports `keystack/pipeline`)', lightProc));
+console.log(row('process, spare imports the module at its step (`keystack`)', unprepared));
+console.log(row('process, spare imports the module at its step (`keystack/pipeline`)', lightUnprepared));
 console.log(row('process (`cli.cjs pipeline __step`, the module imports `keystack`)', viaCli));
 for (const p of parallelRuns) {
   console.log(row(`process, ${p.hosts} hosts at once (${PARALLEL_STEPS} steps each), \`keystack\``, p.r, p.hosts));

@@ -39,6 +39,11 @@ export async function stepHost(o: {
   user: StepUser | undefined;
   /** Children kept ready ahead of their steps (pool.ts); default 1. */
   spares?: number;
+  /**
+   * @default true; false: a spare imports its module only when it gets its step, as before spares
+   * were prepared (bench/isolation.ts compares both in one run).
+   */
+  prepareSpares?: boolean;
 }): Promise<StepHost> {
   // Loaded here, not at start-up: child_process costs every other CLI call a few ms.
   const { spawn } = await import('node:child_process');
@@ -49,7 +54,7 @@ export async function stepHost(o: {
         env: o.env,
         user: o.user,
         args: ['(worker step)'],
-        prepare: job?.module,
+        prepare: o.prepareSpares === false ? undefined : job?.module,
       }),
     o.spares,
   );
