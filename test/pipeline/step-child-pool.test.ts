@@ -286,3 +286,46 @@ describe('a worker step host with pre-forked children', () => {
     expect(pids(dir, 'b')).toEqual([]);
   });
 });
+
+describe('runInChild', () => {
+  it('ends the step on its result, and kills a child that does not exit after it', async () => {
+    const { configDir, stack, dir } = await setup();
+    const file = join(dir, 'stays.mjs');
+    writeFileSync(
+      file,
+      `import { pipeline, step } from ${JSON.stringify(resolve('src/pipeline/authoring.ts'))};\n` +
+        `const stays = step({ name: 'stays', enableCache: false, run: async () => {\n` +
+        `  process.exit = () => undefined; setInterval(() => undefined, 1000); return { pid: process.pid }; } });\n` +
+        `export default pipeline('stays', () => stays());\n`,
+    );
+    const node = (await loadPipelineModule(file)).pipeline.graph()[0] as StepNode;
+    const { spawn } = await import('node:child_process');
+    const child = spawnStepChild(spawn, { launcher, env: scrubbedEnv(process.env) });
+    const { broker } = hostCapability(
+      stack,
+      { runId: 'r', pipeline: 'p', node, attempt: 1, worker: 'w' },
+      {
+        configDir,
+        env: {},
+      },
+    );
+    const outcome = await runInChild(
+      child,
+      {
+        runId: 'r',
+        pipeline: 'p',
+        stepId: node.id,
+        attempt: 1,
+        module: { path: file, exportName: 'default' },
+        inputs: {},
+        stack: stackView(stack),
+      },
+      broker,
+      // Far longer than the test may take: the step must end on its result, not on this timeout.
+      600,
+    );
+    expect(outcome).toEqual({ ok: true, value: { pid: child.process.pid } });
+    await until('the child that stayed to be killed', () => (child.failure() === undefined ? undefined : true));
+    expect(child.process.signalCode).toBe('SIGKILL');
+  });
+});
