@@ -3,8 +3,12 @@
  * step host running 100 ms steps one after another, `--isolation process` (a pre-forked step child
  * per step, its declared secret read over the capability) against `--isolation none` (the same
  * step context in-process), in the same run. Both do the same secret read. What bullmq and S3 add
- * per step is the same in both modes and is left out (bench/remote.ts measures it). Prints
- * markdown: steps/s, and CPU ms per step child (its own CPU plus the host's, against in-process).
+ * per step is the same in both modes and is left out (bench/remote.ts measures it). Also: spares
+ * that import the module only at their step (as before spares were prepared), the CLI bundle as
+ * the launcher, and 2 and 4 step hosts at once (as many workers on one machine). Prints markdown:
+ * steps/s, the ratio to ideal (10 steps/s per host), CPU ms per step (the children's plus the
+ * host's) and per spawn (the children's). BENCH_ISOLATION_STEPS, BENCH_ISOLATION_PARALLEL_STEPS
+ * (0: no 2- and 4-host runs) and BENCH_SPARES (children kept ready per host) change the runs.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,6 +26,10 @@ import { StackRuntime } from '../src/stack/runtime.js';
 
 const STEPS = Number(process.env['BENCH_ISOLATION_STEPS'] ?? 20);
 const STEP_MS = 100;
+/** Children each step host keeps ready ahead of their steps (the worker's default is 1). */
+const SPARES = Number(process.env['BENCH_SPARES'] ?? 1);
+/** Steps per host in the 2- and 4-host runs; 0 leaves those runs out. */
+const PARALLEL_STEPS = Number(process.env['BENCH_ISOLATION_PARALLEL_STEPS'] ?? 10);
 
 /** CPU ms of this process and of its children that have ended (/proc: clock ticks of 10 ms). */
 function cpuMs(): { self: number; children: number } {
@@ -78,67 +86,111 @@ async function inProcess(): Promise<number> {
   return performance.now() - t;
 }
 
+/**
+ * `hosts` step hosts (as many workers) each running `steps` steps one after another, at once.
+ * The CPU counted is this process's and that of the children that have ended.
+ */
 async function inChildren(
   launcher: WorkerLauncher,
   m: { module: string; exportName: string } = loaded,
-): Promise<{ wall: number; cpuSelf: number; cpuChildren: number }> {
-  const host = await stepHost({
-    launcher,
-    env: scrubbedEnv(process.env),
-    user: undefined,
-  });
-  // The first spare is started here, as a worker does at start: let it come up.
-  await new Promise((r) => setTimeout(r, 1500));
+  hosts = 1,
+  steps = STEPS,
+  prepareSpares = true,
+): Promise<{ wall: number; cpuSelf: number; cpuChildren: number; steps: number }> {
+  const started = await Promise.all(
+    Array.from({ length: hosts }, () =>
+      stepHost({
+        launcher,
+        env: scrubbedEnv(process.env),
+        user: undefined,
+        spares: SPARES,
+        prepareSpares,
+      }),
+    ),
+  );
+  // The first spares are started here, as a worker does at start: let them come up.
+  await new Promise((r) => setTimeout(r, 1500 * hosts));
   const before = cpuMs();
   const t = performance.now();
-  for (let i = 0; i < STEPS; i++) {
-    await host.run(
-      { stack, module: { path: m.module, exportName: m.exportName }, own: { configDir, env: {} } },
-      envelope,
-      node,
-      {},
-      60,
-      { worker: 'bench', attempt: i + 1, sink: new CollectingSink() },
-    );
-  }
+  await Promise.all(
+    started.map(async (host, h) => {
+      for (let i = 0; i < steps; i++) {
+        await host.run(
+          { stack, module: { path: m.module, exportName: m.exportName }, own: { configDir, env: {} } },
+          { ...envelope, runId: `bench-run-${h}` },
+          node,
+          {},
+          60,
+          { worker: `bench-${h}`, attempt: i + 1, sink: new CollectingSink() },
+        );
+      }
+    }),
+  );
   const wall = performance.now() - t;
   const after = cpuMs();
-  host.close();
-  return { wall, cpuSelf: after.self - before.self, cpuChildren: after.children - before.children };
+  for (const host of started) host.close();
+  return {
+    wall,
+    cpuSelf: after.self - before.self,
+    cpuChildren: after.children - before.children,
+    steps: hosts * steps,
+  };
 }
 
 const c0 = cpuMs();
 const none = await inProcess();
 const c1 = cpuMs();
+const entry = stepChildLauncher(resolve('dist')) ?? { command: 'missing', args: [] };
 // The step child's own entry (what launchers use), and the CLI bundle's `pipeline __step` (what
 // they used before it), in the same run.
-const proc = await inChildren(stepChildLauncher(resolve('dist')) ?? { command: 'missing', args: [] });
-const lightProc = await inChildren(stepChildLauncher(resolve('dist')) ?? { command: 'missing', args: [] }, light);
+const proc = await inChildren(entry);
+const lightProc = await inChildren(entry, light);
+// The same, with spares that import the module only when they get their step (before this was done).
+const unprepared = await inChildren(entry, loaded, 1, STEPS, false);
+const lightUnprepared = await inChildren(entry, light, 1, STEPS, false);
 const viaCli = await inChildren({ command: process.execPath, args: [resolve('dist/cli.cjs'), 'pipeline', '__step'] });
+const parallelRuns: {
+  hosts: number;
+  r: Awaited<ReturnType<typeof inChildren>>;
+  light: Awaited<ReturnType<typeof inChildren>>;
+}[] = [];
+for (const hosts of PARALLEL_STEPS > 0 ? [2, 4] : []) {
+  parallelRuns.push({
+    hosts,
+    r: await inChildren(entry, loaded, hosts, PARALLEL_STEPS),
+    light: await inChildren(entry, light, hosts, PARALLEL_STEPS),
+  });
+}
 await ks.close();
+
+const IDEAL = 1000 / STEP_MS;
 const noneCpuPerStep = (c1.self - c0.self) / STEPS;
-const procCpuPerStep = (proc.cpuSelf + proc.cpuChildren) / STEPS;
-const lightCpuPerStep = (lightProc.cpuSelf + lightProc.cpuChildren) / STEPS;
-const cliCpuPerStep = (viaCli.cpuSelf + viaCli.cpuChildren) / STEPS;
+const perStep = (r: { cpuSelf: number; cpuChildren: number; steps: number }) => (r.cpuSelf + r.cpuChildren) / r.steps;
+const rate = (r: { wall: number; steps: number }) => (r.steps * 1000) / r.wall;
+/** Wall ms per step is per host: `hosts` steps run at once. */
+const row = (label: string, r: { wall: number; steps: number; cpuSelf: number; cpuChildren: number }, hosts = 1) =>
+  `| ${label} | ${rate(r).toFixed(2)} | ${(rate(r) / (IDEAL * hosts)).toFixed(2)} | ${((r.wall * hosts) / r.steps).toFixed(1)} | ${perStep(r).toFixed(1)} | ${(r.cpuChildren / r.steps).toFixed(1)} |`;
 console.log(
-  `\n## Worker step isolation (${STEPS} steps of ${STEP_MS} ms, one after another, Node ${process.version})\n`,
-);
-console.log('| isolation | steps/s | wall ms per step | CPU ms per step |\n|---|---:|---:|---:|');
-console.log(
-  `| none (in the worker process) | ${((STEPS * 1000) / none).toFixed(2)} | ${(none / STEPS).toFixed(1)} | ${noneCpuPerStep.toFixed(1)} |`,
+  `\n## Worker step isolation (${STEPS} steps of ${STEP_MS} ms, one after another, ${SPARES} spare child per host, Node ${process.version})\n`,
 );
 console.log(
-  `| process (pre-forked step child, dist/step-child.cjs) | ${((STEPS * 1000) / proc.wall).toFixed(2)} | ${(proc.wall / STEPS).toFixed(1)} | ${procCpuPerStep.toFixed(1)} |`,
+  `Ideal: ${IDEAL} steps/s per host. CPU ms per step: the host's and the step children's, in 10 ms ticks ` +
+    `(a spare still running at the end is not counted); per spawn: the step children's alone.\n`,
 );
 console.log(
-  `| process (dist/step-child.cjs, the module imports \`keystack/pipeline\`) | ${((STEPS * 1000) / lightProc.wall).toFixed(2)} | ${(lightProc.wall / STEPS).toFixed(1)} | ${lightCpuPerStep.toFixed(1)} |`,
+  '| isolation | steps/s | of ideal | wall ms per step | CPU ms per step | CPU ms per spawn |\n|---|---:|---:|---:|---:|---:|',
 );
 console.log(
-  `| process (pre-forked step child, \`cli.cjs pipeline __step\`) | ${((STEPS * 1000) / viaCli.wall).toFixed(2)} | ${(viaCli.wall / STEPS).toFixed(1)} | ${cliCpuPerStep.toFixed(1)} |`,
+  `| none (in the worker process) | ${((STEPS * 1000) / none).toFixed(2)} | ${((STEPS * 1000) / none / IDEAL).toFixed(2)} | ${(none / STEPS).toFixed(1)} | ${noneCpuPerStep.toFixed(1)} | - |`,
 );
-console.log(
-  `\nCPU per spawn: ${(procCpuPerStep - noneCpuPerStep).toFixed(1)} ms more per step than in-process ` +
-    `(step children ${(proc.cpuChildren / STEPS).toFixed(1)} ms each; the host ${(proc.cpuSelf / STEPS).toFixed(1)} ms per step; ` +
-    `counted in 10 ms ticks; a spare still running at the end is not counted); ` +
-    `through the CLI bundle: ${(viaCli.cpuChildren / STEPS).toFixed(1)} ms per step child.`,
-);
+console.log(row('process (dist/step-child.cjs, the module imports `keystack`)', proc));
+console.log(row('process (dist/step-child.cjs, the module imports `keystack/pipeline`)', lightProc));
+console.log(row('process, spare imports the module at its step (`keystack`)', unprepared));
+console.log(row('process, spare imports the module at its step (`keystack/pipeline`)', lightUnprepared));
+console.log(row('process (`cli.cjs pipeline __step`, the module imports `keystack`)', viaCli));
+for (const p of parallelRuns) {
+  console.log(row(`process, ${p.hosts} hosts at once (${PARALLEL_STEPS} steps each), \`keystack\``, p.r, p.hosts));
+  console.log(
+    row(`process, ${p.hosts} hosts at once (${PARALLEL_STEPS} steps each), \`keystack/pipeline\``, p.light, p.hosts),
+  );
+}

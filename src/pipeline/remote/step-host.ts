@@ -37,15 +37,30 @@ export async function stepHost(o: {
   launcher: WorkerLauncher;
   env: Record<string, string>;
   user: StepUser | undefined;
+  /** Children kept ready ahead of their steps (pool.ts); default 1. */
+  spares?: number;
+  /**
+   * @default true; false: a spare imports its module only when it gets its step, as before spares
+   * were prepared (bench/isolation.ts compares both in one run).
+   */
+  prepareSpares?: boolean;
 }): Promise<StepHost> {
   // Loaded here, not at start-up: child_process costs every other CLI call a few ms.
   const { spawn } = await import('node:child_process');
-  const pool = createStepChildPool(() =>
-    spawnStepChild(spawn, { launcher: o.launcher, env: o.env, user: o.user, args: ['(worker step)'] }),
+  const pool = createStepChildPool(
+    (job) =>
+      spawnStepChild(spawn, {
+        launcher: o.launcher,
+        env: o.env,
+        user: o.user,
+        args: ['(worker step)'],
+        prepare: o.prepareSpares === false ? undefined : job?.module,
+      }),
+    o.spares,
   );
   return {
     async run(ctx, envelope, node, inputs, timeoutSeconds, who) {
-      const child = pool.take();
+      const child = pool.take({ runId: envelope.runId, module: ctx.module });
       const { broker, sink } = hostCapability(
         ctx.stack,
         {

@@ -6,17 +6,19 @@
  */
 import { isKeystackError } from '../../errors.js';
 import { processMasker } from '../../support/masking.js';
-import { loadPipelineModule } from '../module.js';
+import { loadPipelineModule, type LoadedPipeline } from '../module.js';
 import { stepErrorText } from '../run-common.js';
 import { checkJson, type StepContext } from '../step.js';
 import { childContext } from './context.js';
-import { maskWrites } from './mask-writes.js';
+import { holdWrites, maskWrites } from './mask-writes.js';
 import {
+  isPrepare,
   isSecretReply,
   isStart,
   OUTPUT_CHUNK_CHARS,
   type DeniedNotice,
   type DoneMessage,
+  type PrepareMessage,
   type Requester,
   type SecretReply,
   type SecretRequest,
@@ -29,17 +31,22 @@ export async function runStepChild(): Promise<'completed' | 'failed'> {
   if (!send) throw new Error('the step process has no IPC channel: start it through a step host');
   // The parent went away: nothing can take the result.
   process.on('disconnect', () => process.exit(1));
+  let prepared: Prepared | undefined;
   const start = await new Promise<StartMessage>((resolve) => {
     const on = (m: unknown) => {
+      // One prepare at most, and only before the step: a child never switches modules.
+      if (isPrepare(m)) prepared ??= prepare(m.module);
       if (!isStart(m)) return;
       process.off('message', on);
       resolve(m);
     };
     process.on('message', on);
   });
+  const replay = prepared?.release();
   processMasker.add(start.mask);
   const post = (m: unknown) => new Promise<void>((resolve) => send(m, undefined, {}, () => resolve()));
   const unmask = maskWrites([process.stdout, process.stderr]);
+  replay?.();
   let done: DoneMessage;
   const sendOutput = async (value: unknown) => {
     const text = JSON.stringify(value ?? null);
@@ -47,7 +54,7 @@ export async function runStepChild(): Promise<'completed' | 'failed'> {
       await post({ kind: 'keystack.step.output', text: text.slice(i, i + OUTPUT_CHUNK_CHARS) });
   };
   try {
-    const value = await runStep(start, requester(start));
+    const value = await runStep(start, requester(start), moduleFor(start, prepared));
     try {
       checkJson(value, `the output of step '${start.stepId}'`);
     } catch (e) {
@@ -78,8 +85,37 @@ export async function runStepChild(): Promise<'completed' | 'failed'> {
   return done.ok ? 'completed' : 'failed';
 }
 
-async function runStep(start: StartMessage, ask: Requester): Promise<unknown> {
-  const { pipeline } = await loadPipelineModule(start.module.path, start.module.exportName);
+interface Prepared {
+  module: PrepareMessage['module'];
+  loaded: Promise<LoadedPipeline>;
+  /** Restores stdout and stderr; the returned replay writes what the import printed. */
+  release: () => () => void;
+}
+
+/** A spare imports its module now; what the import prints is held until the step's mask is set. */
+function prepare(module: PrepareMessage['module']): Prepared {
+  const release = holdWrites([process.stdout, process.stderr]);
+  const loaded = loadPipelineModule(module.path, module.exportName);
+  // A failed import is the step's failure, reported when the step starts (as without a prepare).
+  loaded.catch(() => undefined);
+  return { module, loaded, release };
+}
+
+function moduleFor(start: StartMessage, prepared: Prepared | undefined): Promise<LoadedPipeline> {
+  if (!prepared) return loadPipelineModule(start.module.path, start.module.exportName);
+  if (prepared.module.path !== start.module.path || prepared.module.exportName !== start.module.exportName) {
+    // The parent kills a spare prepared for another module; a child never runs a module it was not given.
+    return Promise.reject(
+      new Error(
+        `this step process imported ${prepared.module.path} (${prepared.module.exportName}) ahead of its step, not ${start.module.path} (${start.module.exportName}): a step host starts a fresh process for another module`,
+      ),
+    );
+  }
+  return prepared.loaded;
+}
+
+async function runStep(start: StartMessage, ask: Requester, loaded: Promise<LoadedPipeline>): Promise<unknown> {
+  const { pipeline } = await loaded;
   const node = pipeline.graph().find((n) => n.id === start.stepId);
   if (!node)
     throw new Error(`pipeline '${pipeline.name}' in ${start.module.path} has no step '${start.stepId}' any more`);

@@ -7,7 +7,14 @@ import type { ChildProcess } from 'node:child_process';
 import { processMasker } from '../../support/masking.js';
 import type { WorkerLauncher } from '../run-common.js';
 import type { SecretBroker } from './broker.js';
-import { isDeniedNotice, isDone, isOutputChunk, isSecretRequest, type StartMessage } from './protocol.js';
+import {
+  isDeniedNotice,
+  isDone,
+  isOutputChunk,
+  isSecretRequest,
+  type PrepareMessage,
+  type StartMessage,
+} from './protocol.js';
 
 /** Who the child runs as (--step-user); undefined: the parent's user. */
 export interface StepUser {
@@ -26,6 +33,8 @@ export interface SpawnOptions {
   /** Extra argv after the launcher's, for `ps` only (never a value). */
   args?: readonly string[];
   user?: StepUser | undefined;
+  /** The module the child imports at once, before it has a step (a pre-forked spare, see pool.ts). */
+  prepare?: PrepareMessage['module'] | undefined;
 }
 
 export interface StepChild {
@@ -54,8 +63,16 @@ export function spawnStepChild(spawn: typeof import('node:child_process').spawn,
   child.on('exit', (code, signal) => {
     failure ??= `the step process exited with ${signal ?? `code ${code}`}`;
   });
+  if (o.prepare) {
+    const prepare: PrepareMessage = { kind: 'keystack.step.prepare', module: o.prepare };
+    // A failed send means the process is gone: its exit is what gets reported.
+    child.send(prepare, () => undefined);
+  }
   return { process: child, failure: () => failure };
 }
+
+/** How long a child that has sent its result may take to exit before it is killed. */
+const EXIT_GRACE_MS = 5000;
 
 export type StepOutcome =
   | { ok: true; value: unknown }
@@ -109,8 +126,16 @@ export async function runInChild(
         });
       } else if (isDeniedNotice(m)) broker.noteDenied(m);
       else if (isOutputChunk(m)) chunks.push(m.text);
-      else if (isDone(m))
+      else if (isDone(m) && !done) {
         done = { ok: m.ok, error: m.error, code: m.code, rawError: m.rawError, outputRejected: m.outputRejected };
+        // The channel is ordered and the child sends its output before `done`: all of it is here,
+        // so the step ends now, not when the process has exited (some 10-20 ms later). A child
+        // that does not exit on its own after that is killed.
+        finish(fromDone(done));
+        setTimeout(() => {
+          if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+        }, EXIT_GRACE_MS).unref();
+      }
     });
     let finished = false;
     const finish = (outcome: StepOutcome) => {
@@ -121,29 +146,32 @@ export async function runInChild(
       resolve(outcome);
     };
     proc.on('error', (e) => finish({ ok: false, error: `cannot start the step process: ${e.message}` }));
+    const fromDone = (d: NonNullable<typeof done>): StepOutcome => {
+      if (d.ok) {
+        try {
+          return { ok: true, value: JSON.parse(chunks.join('')) as unknown };
+        } catch {
+          return { ok: false, error: 'the step process sent an output that is not JSON' };
+        }
+      }
+      let rejectedOutput: unknown;
+      try {
+        if (d.outputRejected === true) rejectedOutput = JSON.parse(chunks.join('')) as unknown;
+      } catch {
+        // nothing to guard: the step fails with its own error
+      }
+      return {
+        ok: false,
+        error: processMasker.mask(d.error ?? 'the step failed'),
+        code: d.code,
+        rawError: d.rawError,
+        rejectedOutput,
+      };
+    };
     // 'close', not 'exit': it comes after the IPC channel closed, so every message has arrived.
     proc.on('close', (code, signal) => {
-      if (done?.ok === true) {
-        try {
-          finish({ ok: true, value: JSON.parse(chunks.join('')) as unknown });
-        } catch {
-          finish({ ok: false, error: 'the step process sent an output that is not JSON' });
-        }
-      } else if (done) {
-        let rejectedOutput: unknown;
-        try {
-          if (done.outputRejected === true) rejectedOutput = JSON.parse(chunks.join('')) as unknown;
-        } catch {
-          // nothing to guard: the step fails with its own error
-        }
-        finish({
-          ok: false,
-          error: processMasker.mask(done.error ?? 'the step failed'),
-          code: done.code,
-          rawError: done.rawError,
-          rejectedOutput,
-        });
-      } else if (timedOut) finish({ ok: false, error: `timed out after ${timeoutSeconds} s`, timedOut: true });
+      if (done) finish(fromDone(done));
+      else if (timedOut) finish({ ok: false, error: `timed out after ${timeoutSeconds} s`, timedOut: true });
       else finish({ ok: false, error: child.failure() ?? `the step process exited with ${signal ?? `code ${code}`}` });
     });
     const message: StartMessage = {

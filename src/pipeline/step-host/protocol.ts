@@ -50,6 +50,16 @@ export interface StartMessage {
   stack: StackView;
 }
 
+/**
+ * Sent to a pre-forked spare before it has a step: import this module now, so that the step that
+ * comes starts at once. It carries no capability and nothing of a run; the start message that
+ * follows names the same module, or the parent has killed the spare instead.
+ */
+export interface PrepareMessage {
+  kind: 'keystack.step.prepare';
+  module: { path: string; exportName: string };
+}
+
 export interface SecretRequest {
   kind: 'keystack.step.secret';
   id: number;
@@ -213,6 +223,16 @@ export function isManagerView(m: unknown): m is ManagerView {
         typeof m['scope']['componentUuid'] === 'string' &&
         typeof m['scope']['componentName'] === 'string' &&
         typeof m['scope']['prefix'] === 'string'))
+  );
+}
+
+export function isPrepare(m: unknown): m is PrepareMessage {
+  return (
+    isObject(m) &&
+    m['kind'] === 'keystack.step.prepare' &&
+    isObject(m['module']) &&
+    typeof m['module']['path'] === 'string' &&
+    typeof m['module']['exportName'] === 'string'
   );
 }
 
