@@ -78,6 +78,11 @@ export const STEP_MANAGER_MEMBERS = {
 
 type Member = keyof typeof STEP_MANAGER_MEMBERS;
 
+/** The members that change secrets: a step calls them with `secrets: '*'` only; a step child's parent passes them on. */
+export const STEP_MANAGER_WRITES: readonly Member[] = (Object.keys(STEP_MANAGER_MEMBERS) as Member[]).filter(
+  (m) => STEP_MANAGER_MEMBERS[m] === 'write',
+);
+
 /** Why a `run` member is refused, and what the step does instead. */
 const REFUSED_HINTS: Partial<Record<string, string>> = {
   close: 'The run closes its secrets manager when it ends; a step leaves it open.',

@@ -306,39 +306,12 @@ describe('enforcing on the local_process orchestrator', () => {
     expect(JSON.stringify(seen)).not.toMatch(/api-token-value-1|db-password-value/);
   });
 
-  it('gives a step child the same context as an in-process step: same output, denials and records', async () => {
-    await fresh();
-    await (await ks.secretsManager()).register('other', { value: 'other-secret-value' });
-    const loaded = await loadPipelineModule(resolve('test/pipeline/fixtures/same-records-pipeline.ts'));
-    registerComponent(ks, { type: 'orchestrator', name: 'proc', flavor: 'local_process' });
-    const runOn = async (orchestrator: string) => {
-      ks.updateStack('default', { orchestrator });
-      const seen = spyRecords();
-      const r = await runPipeline(ks, loaded.pipeline, {
-        module: { path: loaded.module, exportName: loaded.exportName },
-        worker,
-      });
-      vi.restoreAllMocks();
-      const records = seen.steps.map((x) => ({ ...x, runId: '', at: '' }));
-      return { output: r.outputs['reader'], records };
-    };
-    const local = await runOn('default');
-    const child = await runOn('proc');
-    expect(child.output).toEqual(local.output);
-    expect(child.records).toEqual(local.records);
-    // What the comparison covers: reads, a denied read, a denied describe and a denied write.
-    expect(local.records.map((x) => [x.secret, x.keys, x.outcome])).toEqual([
-      ['api', ['token'], 'read'],
-      ['db', ['password'], 'read'],
-      ['other', [], 'denied'],
-      ['other', [], 'denied'],
-      ['api', [], 'denied'],
-    ]);
-    expect((local.output as { write: { code: string } }).write.code).toBe('denied');
-  });
-
-  const versionsOf = async (name: 'versions' | 'rollback') => {
-    const loaded = await loadPipelineModule(resolve('test/pipeline/fixtures/versions-pipeline.ts'), name);
+  /**
+   * Runs a fixture's pipeline on an orchestrator ('default' in-process, 'proc' in step children)
+   * and returns the run with its access records, their run id and time blanked for comparison.
+   */
+  const runnerOf = async (fixture: string, exportName?: string) => {
+    const loaded = await loadPipelineModule(resolve(`test/pipeline/fixtures/${fixture}`), exportName);
     registerComponent(ks, { type: 'orchestrator', name: 'proc', flavor: 'local_process' });
     return async (orchestrator: string) => {
       ks.updateStack('default', { orchestrator });
@@ -353,6 +326,25 @@ describe('enforcing on the local_process orchestrator', () => {
     };
   };
 
+  it('gives a step child the same context as an in-process step: same output, denials and records', async () => {
+    await fresh();
+    await (await ks.secretsManager()).register('other', { value: 'other-secret-value' });
+    const runOn = await runnerOf('same-records-pipeline.ts');
+    const local = await runOn('default');
+    const child = await runOn('proc');
+    expect(child.r.outputs['reader']).toEqual(local.r.outputs['reader']);
+    expect(child.records).toEqual(local.records);
+    // What the comparison covers: reads, a denied read, a denied describe and a denied write.
+    expect(local.records.map((x) => [x.secret, x.keys, x.outcome])).toEqual([
+      ['api', ['token'], 'read'],
+      ['db', ['password'], 'read'],
+      ['other', [], 'denied'],
+      ['other', [], 'denied'],
+      ['api', [], 'denied'],
+    ]);
+    expect((local.r.outputs['reader'] as { write: { code: string } }).write.code).toBe('denied');
+  });
+
   it('answers history and diff in a step child as in-process: keys and changes only, an undeclared secret denied', async () => {
     await fresh();
     await (await ks.secretsManager()).update('db', {
@@ -360,7 +352,7 @@ describe('enforcing on the local_process orchestrator', () => {
       password: 'db-password-value-2',
       port: '5432',
     });
-    const runOn = await versionsOf('versions');
+    const runOn = await runnerOf('versions-pipeline.ts', 'versions');
     const local = await runOn('default');
     const child = await runOn('proc');
     expect(child.r.outputs['historian']).toEqual(local.r.outputs['historian']);
@@ -417,21 +409,10 @@ describe('enforcing on the local_process orchestrator', () => {
 
   it('answers the getters, refuses schema() and close() and denies an undeclared secret alike in a step child and in-process', async () => {
     await fresh();
-    const loaded = await loadPipelineModule(resolve('test/pipeline/fixtures/manager-members-pipeline.ts'));
-    registerComponent(ks, { type: 'orchestrator', name: 'proc', flavor: 'local_process' });
-    const runOn = async (orchestrator: string) => {
-      ks.updateStack('default', { orchestrator });
-      const seen = spyRecords();
-      const r = await runPipeline(ks, loaded.pipeline, {
-        module: { path: loaded.module, exportName: loaded.exportName },
-        worker,
-      });
-      vi.restoreAllMocks();
-      return { outputs: r.outputs, records: seen.steps.map((x) => ({ ...x, runId: '', at: '' })) };
-    };
+    const runOn = await runnerOf('manager-members-pipeline.ts');
     const local = await runOn('default');
     const child = await runOn('proc');
-    expect(child.outputs).toEqual(local.outputs);
+    expect(child.r.outputs).toEqual(local.r.outputs);
     expect(child.records).toEqual(local.records);
     const sm = await ks.secretsManager();
     const denied = { code: 'denied', message: "step 'member' did not declare the secret 'api', so it may not read it" };
@@ -439,7 +420,7 @@ describe('enforcing on the local_process orchestrator', () => {
       code: 'unsupported',
       message: `step 'member' may not call the secrets manager's ${method}(): the run owns its secrets manager`,
     });
-    expect(local.outputs['member']).toMatchObject({
+    expect(local.r.outputs['member']).toMatchObject({
       // A boolean, as the run's manager answers it: not a function (the step child's old stand-in).
       keepsVersions: sm.keepsVersions,
       mergesAtomically: sm.mergesAtomically,
@@ -452,9 +433,9 @@ describe('enforcing on the local_process orchestrator', () => {
       close: { ...refused('close'), hint: 'The run closes its secrets manager when it ends; a step leaves it open.' },
       afterClose: { ok: ['username', 'password'] },
     });
-    expect(typeof (child.outputs['member'] as { keepsVersions: unknown }).keepsVersions).toBe('boolean');
+    expect(typeof (child.r.outputs['member'] as { keepsVersions: unknown }).keepsVersions).toBe('boolean');
     // The run went on after the refused close: the next step read through the run's manager.
-    expect(local.outputs['later']).toEqual({ sawBefore: true, keys: ['username', 'password'] });
+    expect(local.r.outputs['later']).toEqual({ sawBefore: true, keys: ['username', 'password'] });
     expect(local.records.map((x) => [x.step, x.secret, x.outcome])).toEqual([
       ['member', 'api', 'denied'],
       ['member', 'api', 'denied'],
@@ -469,7 +450,7 @@ describe('enforcing on the local_process orchestrator', () => {
     await fresh();
     const sm = await ks.secretsManager();
     await sm.update('db', { username: 'db-user-value', password: 'db-password-value-2' });
-    const runOn = await versionsOf('rollback');
+    const runOn = await runnerOf('versions-pipeline.ts', 'rollback');
     const { r } = await runOn('proc');
     const writer = `run ${r.run.id.slice(0, 8)} step roller`;
     expect(r.outputs['roller']).toEqual({

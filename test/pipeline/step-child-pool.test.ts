@@ -202,6 +202,31 @@ async function setup() {
   return { configDir, stack, dir };
 }
 
+/** One step of run 'r' in `child`, for the module at `path`, with its capability. */
+async function runStep(
+  { configDir, stack }: { configDir: string; stack: StackRuntime },
+  child: Parameters<typeof runInChild>[0],
+  node: StepNode,
+  path: string,
+  timeoutSeconds: number,
+) {
+  const { broker } = hostCapability(
+    stack,
+    { runId: 'r', pipeline: 'p', node, attempt: 1, worker: 'w' },
+    { configDir, env: {} },
+  );
+  const start = {
+    runId: 'r',
+    pipeline: 'p',
+    stepId: node.id,
+    attempt: 1,
+    module: { path, exportName: 'default' },
+    inputs: {},
+    stack: stackView(stack),
+  };
+  return runInChild(child, start, broker, timeoutSeconds);
+}
+
 describe('a worker step host with pre-forked children', () => {
   it('runs each step in a child that imported the module before its step, and never in one prepared for another module', async () => {
     const { configDir, stack, dir } = await setup();
@@ -259,28 +284,7 @@ describe('a worker step host with pre-forked children', () => {
       env: scrubbedEnv(process.env),
       prepare: { path: a, exportName: 'default' },
     });
-    const { broker } = hostCapability(
-      stack,
-      { runId: 'r', pipeline: 'p', node, attempt: 1, worker: 'w' },
-      {
-        configDir,
-        env: {},
-      },
-    );
-    const outcome = await runInChild(
-      child,
-      {
-        runId: 'r',
-        pipeline: 'p',
-        stepId: node.id,
-        attempt: 1,
-        module: { path: b, exportName: 'default' },
-        inputs: {},
-        stack: stackView(stack),
-      },
-      broker,
-      60,
-    );
+    const outcome = await runStep({ configDir, stack }, child, node, b, 60);
     expect(outcome).toMatchObject({ ok: false });
     expect(outcome.ok ? '' : outcome.error).toContain('ahead of its step, not');
     expect(pids(dir, 'b')).toEqual([]);
@@ -301,29 +305,8 @@ describe('runInChild', () => {
     const node = (await loadPipelineModule(file)).pipeline.graph()[0] as StepNode;
     const { spawn } = await import('node:child_process');
     const child = spawnStepChild(spawn, { launcher, env: scrubbedEnv(process.env) });
-    const { broker } = hostCapability(
-      stack,
-      { runId: 'r', pipeline: 'p', node, attempt: 1, worker: 'w' },
-      {
-        configDir,
-        env: {},
-      },
-    );
-    const outcome = await runInChild(
-      child,
-      {
-        runId: 'r',
-        pipeline: 'p',
-        stepId: node.id,
-        attempt: 1,
-        module: { path: file, exportName: 'default' },
-        inputs: {},
-        stack: stackView(stack),
-      },
-      broker,
-      // Far longer than the test may take: the step must end on its result, not on this timeout.
-      600,
-    );
+    // Far longer than the test may take: the step must end on its result, not on this timeout.
+    const outcome = await runStep({ configDir, stack }, child, node, file, 600);
     expect(outcome).toEqual({ ok: true, value: { pid: child.process.pid } });
     await until('the child that stayed to be killed', () => (child.failure() === undefined ? undefined : true));
     expect(child.process.signalCode).toBe('SIGKILL');

@@ -10,21 +10,11 @@ import type { AccessRecord, AccessSink } from '../../core/provenance.js';
 import { InputError, isKeystackError, KeystackError } from '../../errors.js';
 import { processMasker } from '../../support/masking.js';
 import type { Reader, StepSecrets } from '../access.js';
+import { STEP_MANAGER_WRITES } from '../step-context.js';
 import type { DeniedNotice, SecretReply, SecretRequest } from './protocol.js';
 
-/** The manager methods a step child may call through its parent (writes need `secrets: '*'`). */
-const WRITES = new Set([
-  'register',
-  'update',
-  'patch',
-  'upsert',
-  'delete',
-  'deleteAll',
-  'validate',
-  'rollback',
-  'rotate',
-  'retireVersion',
-]);
+/** The manager methods a step child may call through its parent as writes (they need `secrets: '*'`). */
+const WRITES: ReadonlySet<string> = new Set(STEP_MANAGER_WRITES);
 
 export interface BrokerOptions {
   reader: Reader & { step: string };

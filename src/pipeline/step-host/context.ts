@@ -14,23 +14,9 @@ import { processMasker } from '../../support/masking.js';
 import type { StackComponentType } from '../../stack/components.js';
 import { StackRuntime } from '../../stack/runtime.js';
 import type { GuardOptions } from '../access.js';
-import { createStepContext } from '../step-context.js';
+import { createStepContext, STEP_MANAGER_WRITES } from '../step-context.js';
 import type { StepContext, StepNode } from '../step.js';
 import type { DeniedNotice, ManagerOp, ManagerView, Requester, SecretReply, StartMessage } from './protocol.js';
-
-/** The manager methods that change secrets: passed to the parent, which allows them only with `'*'`. */
-const WRITES = [
-  'register',
-  'update',
-  'patch',
-  'upsert',
-  'delete',
-  'deleteAll',
-  'validate',
-  'rollback',
-  'rotate',
-  'retireVersion',
-] as const;
 
 export function childContext(
   start: StartMessage,
@@ -133,7 +119,8 @@ function standInManager(m: ManagerView, ask: Requester): SecretsManager {
     },
     diff: (name: string, a?: string, b?: string) => call('diff', name, { args: [a ?? null, b ?? null] }),
   };
-  for (const method of WRITES) {
+  // Passed to the parent, which allows them only with `'*'`.
+  for (const method of STEP_MANAGER_WRITES) {
     target[method] = (...args: unknown[]) =>
       call('write', typeof args[0] === 'string' ? args[0] : '', { method, args: args.map(plain) });
   }
