@@ -170,8 +170,9 @@ export async function runInChild(
     };
     // 'close', not 'exit': it comes after the IPC channel closed, so every message has arrived.
     proc.on('close', (code, signal) => {
-      if (done) finish(fromDone(done));
-      else if (timedOut) finish({ ok: false, error: `timed out after ${timeoutSeconds} s`, timedOut: true });
+      // A child that sent `done` ended its step then; its output is not parsed a second time.
+      if (finished) return;
+      if (timedOut) finish({ ok: false, error: `timed out after ${timeoutSeconds} s`, timedOut: true });
       else finish({ ok: false, error: child.failure() ?? `the step process exited with ${signal ?? `code ${code}`}` });
     });
     const message: StartMessage = {
