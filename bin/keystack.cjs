@@ -8,7 +8,11 @@ const { enableCompileCache } = require('node:module');
 // `keystack --version` alone needs nothing of the CLI: printed from here, it starts like node.
 const versionOnly = process.argv.length === 3 && (process.argv[2] === '--version' || process.argv[2] === '-V');
 if (!(versionOnly && printVersion())) {
-  const dir = typeof enableCompileCache === 'function' ? compileCacheDir() : undefined;
+  // The directory's rules are shared with the step children (src/support/compile-cache.ts).
+  const dir =
+    typeof enableCompileCache === 'function'
+      ? require('../dist/compile-cache.cjs').compileCacheDir(require('node:path').join(__dirname, '..', 'dist'))
+      : undefined;
   if (dir) enableCompileCache(dir);
   require('../dist/cli.cjs');
 }
@@ -24,38 +28,5 @@ function printVersion() {
     return true;
   } catch {
     return false;
-  }
-}
-
-/**
- * The cache's directory, or undefined for none: $XDG_CACHE_HOME/keystack/compile-cache (else
- * ~/.cache/…), created private (0700). The cache holds code V8 runs as keystack, so it is used
- * only if it is the user's own and private, and only for a bundle that no other user can replace
- * (DESIGN §12): stat calls only, and any doubt means no cache, never an error.
- */
-function compileCacheDir() {
-  try {
-    if (process.env.NODE_DISABLE_COMPILE_CACHE || typeof process.getuid !== 'function') return undefined;
-    const { lstatSync, mkdirSync, realpathSync } = require('node:fs');
-    const { dirname, join } = require('node:path');
-    const uid = process.getuid();
-    // The real path, as the loader follows links: each directory above the bundle.
-    for (let d = realpathSync(join(__dirname, '..', 'dist')); ; d = dirname(d)) {
-      const s = lstatSync(d);
-      if ((s.uid !== uid && s.uid !== 0) || ((s.mode & 0o022) !== 0 && (s.mode & 0o1000) === 0)) return undefined;
-      if (dirname(d) === d) break;
-    }
-    const home = process.env.HOME;
-    const base = process.env.XDG_CACHE_HOME || (home ? join(home, '.cache') : undefined);
-    if (!base) return undefined;
-    const dir = join(base, 'keystack', 'compile-cache');
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    for (const d of [dir, dirname(dir)]) {
-      const s = lstatSync(d);
-      if (!s.isDirectory() || s.uid !== uid || (s.mode & 0o077) !== 0) return undefined;
-    }
-    return dir;
-  } catch {
-    return undefined;
   }
 }

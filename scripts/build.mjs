@@ -111,6 +111,13 @@ chmodSync('dist/cli.cjs', 0o755);
 // The step child (local_process, worker --isolation process) is spawned once per step: its own
 // small entry, without commander and the command tree the CLI bundle compiles at every start.
 await build({ ...cli, entryPoints: ['src/pipeline/step-host/entry.ts'], outfile: 'dist/step-child.cjs' });
+// The compile cache's directory rules, for bin/keystack.cjs (plain CommonJS) to share with the step host.
+await build({
+  ...cli,
+  entryPoints: ['src/support/compile-cache.ts'],
+  outfile: 'dist/compile-cache.cjs',
+  sourcemap: false,
+});
 // keystack ui's stylesheet and client script: files served from the package (no CDN, no inline
 // code), beside the CLI bundle and beside the library's ui/ module.
 for (const to of ['dist/ui/assets', 'dist/lib/ui/assets']) cpSync('src/ui/assets', to, { recursive: true });

@@ -99,7 +99,8 @@ describe.skipIf(!hasCompileCache)('compile cache (Node 22+)', () => {
     const root = mkdtempSync(join(tmpdir(), 'keystack-cache-'));
     const pkg = join(root, 'pkg');
     mkdirSync(pkg);
-    for (const f of ['bin', 'dist/cli.cjs', 'package.json']) cpSync(resolve(f), join(pkg, f), { recursive: true });
+    for (const f of ['bin', 'dist/cli.cjs', 'dist/compile-cache.cjs', 'package.json'])
+      cpSync(resolve(f), join(pkg, f), { recursive: true });
     chmodSync(pkg, mode);
     return { root, bin: join(pkg, 'bin', 'keystack.cjs') };
   };

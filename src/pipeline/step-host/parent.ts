@@ -4,6 +4,8 @@
  * The parent writes the artifact, the cache entry and the status itself: the child has no store.
  */
 import type { ChildProcess } from 'node:child_process';
+import { dirname, isAbsolute } from 'node:path';
+import { compileCacheDir, hasCompileCache } from '../../support/compile-cache.js';
 import { processMasker } from '../../support/masking.js';
 import type { WorkerLauncher } from '../run-common.js';
 import type { SecretBroker } from './broker.js';
@@ -49,7 +51,7 @@ export function spawnStepChild(spawn: typeof import('node:child_process').spawn,
     launcher.command === process.execPath
       ? [...(o.nodeFlags ?? []), ...launcher.args, ...(o.args ?? [])]
       : [...launcher.args, ...(o.args ?? [])];
-  const env = o.user ? { ...o.env, HOME: o.user.home } : o.env;
+  const env = childEnv(o);
   // The step's own output goes to our stderr, so that stdout stays the command's result.
   const child = spawn(launcher.command, args, {
     env,
@@ -69,6 +71,26 @@ export function spawnStepChild(spawn: typeof import('node:child_process').spawn,
     child.send(prepare, () => undefined);
   }
   return { process: child, failure: () => failure };
+}
+
+/**
+ * The child's environment: `o.env`, plus Node 22+'s compile cache (NODE_COMPILE_CACHE, a directory
+ * name, nothing secret) under the CLI's rules, so that a child started per step does not compile
+ * its entry and its module's `keystack` import afresh each time. A child run as another user
+ * (--step-user) gets no cache: it must not write code the worker's user runs, nor use a directory
+ * that user can write.
+ */
+function childEnv(o: SpawnOptions): Record<string, string> {
+  if (o.user) {
+    const { NODE_COMPILE_CACHE: _, ...rest } = o.env;
+    return { ...rest, HOME: o.user.home, NODE_DISABLE_COMPILE_CACHE: '1' };
+  }
+  // Only a child run by this same Node has the cache this Node has; the entry's directory (the
+  // launcher's first path: its other arguments are flags or words) is what must be trusted.
+  const entry = o.launcher.command === process.execPath ? o.launcher.args.find((a) => isAbsolute(a)) : undefined;
+  if (entry === undefined || !hasCompileCache()) return o.env;
+  const dir = compileCacheDir(dirname(entry), o.env);
+  return dir === undefined ? o.env : { ...o.env, NODE_COMPILE_CACHE: dir };
 }
 
 /** How long a child that has sent its result may take to exit before it is killed. */
