@@ -171,10 +171,15 @@ type LoggedAccess = [
   errorCode: string | null,
   repeats: number[],
 ];
-/** `f`: a set of fingerprints already in `provenance_values` by its id, or a new one in full. */
+/**
+ * `f`: the sets of fingerprints read, by their id in `provenance_values`. A set is written there the
+ * first time any step reads those values (after a rotation, once), so that the fingerprints are
+ * never in a line: 200 bytes a set, which the step would pay on every run. Pruning moves the log
+ * into indexed rows before it deletes sets, so a line never names a set that is gone.
+ */
 interface LogLine {
   w: Who[];
-  f: (number | Record<string, string>)[];
+  f: number[];
   r: LoggedAccess[];
 }
 
@@ -182,7 +187,7 @@ const OUTCOMES: ReadonlySet<string> = new Set<AccessOutcome>(['read', 'denied', 
 
 /**
  * One line of the log, a JSON document kept small because its bytes are what a step pays: what a
- * step's records share is written once, a set of values read before is its id, and a read
+ * step's records share is written once, a set of values read is its id, and a read
  * repeated (a step reading the same secret in a loop) is a time. Records are checked here, where the write can still fail with the status, not when they
  * are moved, where a bad one would stop every later question.
  */
@@ -202,7 +207,7 @@ function encodeAccessLog(s: Statements, runId: string, records: readonly AccessR
       f = sets.findIndex((known) => sameRecord(known, r.fingerprints));
       if (f === -1) {
         f = sets.push(r.fingerprints) - 1;
-        line.f.push((s.findSet.get(JSON.stringify(r.fingerprints)) as number | undefined) ?? r.fingerprints);
+        line.f.push(valueSet(s, new Map(), r.fingerprints) as number);
       }
     }
     if (
@@ -297,7 +302,7 @@ function decodeAccessLog(s: Statements, text: string, runId: string, stepId: str
     return who;
   });
   const sets = f.map((set: unknown) => {
-    const json = typeof set === 'number' ? (s.setText.get(set) as string | undefined) : JSON.stringify(set);
+    const json = typeof set === 'number' ? (s.setText.get(set) as string | undefined) : undefined;
     const parsed = json === undefined ? undefined : (JSON.parse(json) as unknown);
     if (!isStringRecord(parsed)) throw damaged();
     return parsed;
