@@ -8,7 +8,13 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { NotFoundError, UsageError } from '../errors.js';
 import type { ConfigStore } from '../stack/config-store.js';
-import { deleteAccessRecords, insertAccessRecords, parseAge } from '../stack/provenance-store.js';
+import {
+  deleteAccessRecords,
+  indexAccessLog,
+  insertAccessRecords,
+  logAccessRecords,
+  parseAge,
+} from '../stack/provenance-store.js';
 import type { SecretsOption } from './access.js';
 import type { StoredArtifact } from './artifacts.js';
 
@@ -134,6 +140,16 @@ export class RunStore {
     return this.#store.db;
   }
 
+  #finish: Database.Statement | undefined;
+
+  /** Prepared once: every step of every run ends with it, and preparing costs about what it does. */
+  get #finishStatement(): Database.Statement {
+    this.#finish ??= this.#db.prepare(
+      'UPDATE pipeline_steps SET status = ?, output_uri = ?, output_hash = ?, duration_ms = ?, error = ?, cached_from = ? WHERE run_id = ? AND step_id = ?',
+    );
+    return this.#finish;
+  }
+
   createRun(
     run: Omit<RunRecord, 'endedAt' | 'error' | 'status'>,
     steps: (Omit<
@@ -241,6 +257,8 @@ export class RunStore {
     const cutoff = new Date((options.now ?? Date.now()) - (parseAge(retention.maxAge) as number)).toISOString();
     const dryRun = options.dryRun === true;
     return this.#store.tx(() => {
+      // Records still in the access log are counted and deleted like the others.
+      indexAccessLog(this.#db);
       const runs = (
         this.#db
           .prepare(
@@ -321,21 +339,17 @@ export class RunStore {
     this.#store.tx(() => {
       if (r.dropParams === true)
         this.#db.prepare("UPDATE pipeline_steps SET params = '{}' WHERE run_id = ? AND step_id = ?").run(runId, stepId);
-      this.#db
-        .prepare(
-          'UPDATE pipeline_steps SET status = ?, output_uri = ?, output_hash = ?, duration_ms = ?, error = ?, cached_from = ? WHERE run_id = ? AND step_id = ?',
-        )
-        .run(
-          r.status,
-          r.output?.uri ?? null,
-          r.output?.hash ?? null,
-          Math.round(r.durationMs),
-          r.error ?? null,
-          r.cachedFrom ?? null,
-          runId,
-          stepId,
-        );
-      insertAccessRecords(this.#db, r.records ?? []);
+      this.#finishStatement.run(
+        r.status,
+        r.output?.uri ?? null,
+        r.output?.hash ?? null,
+        Math.round(r.durationMs),
+        r.error ?? null,
+        r.cachedFrom ?? null,
+        runId,
+        stepId,
+      );
+      logAccessRecords(this.#db, runId, stepId, r.records ?? []);
     });
   }
 

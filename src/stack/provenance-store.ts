@@ -7,7 +7,7 @@
 import type Database from 'better-sqlite3';
 import type { SecretsManager } from '../core/manager.js';
 import { fingerprint, type AccessOutcome, type AccessRecord } from '../core/provenance.js';
-import { UsageError } from '../errors.js';
+import { ConfigError, UsageError } from '../errors.js';
 import type { ConfigStore } from './config-store.js';
 
 /** One access, as the queries return it: the record without its fingerprints. */
@@ -94,6 +94,8 @@ export function insertAccessRecords(db: Database.Database, records: readonly Acc
   if (records.length === 0) return;
   const s = statements(db);
   const sets = new Map<string, number>();
+  // Records decoded from one log line share their fingerprints object: found by it, not its text.
+  const byObject = new Map<Record<string, string>, number | null>();
   for (let from = 0; from < records.length; from += CHUNK) {
     const chunk = records.slice(from, from + CHUNK);
     const params: unknown[] = [];
@@ -114,7 +116,7 @@ export function insertAccessRecords(db: Database.Database, records: readonly Acc
         JSON.stringify(r.keys),
         r.version,
         r.pinned,
-        valueSet(s, sets, r.fingerprints),
+        byObject.get(r.fingerprints) ?? remember(byObject, r.fingerprints, valueSet(s, sets, r.fingerprints)),
         r.outcome,
         r.errorCode,
       );
@@ -123,10 +125,294 @@ export function insertAccessRecords(db: Database.Database, records: readonly Acc
   }
 }
 
+/**
+ * A step attempt's records, as one line at the end of the access log (`provenance_log`): a bare
+ * write, in the transaction that writes the step's status, so that neither lands without the
+ * other. A line costs a step about one page of WAL, where a row per read with its three index
+ * entries cost several (docs/benchmarks.md); `indexAccessLog` moves the lines into `provenance`
+ * before any question is asked of them.
+ */
+export function logAccessRecords(
+  db: Database.Database,
+  runId: string,
+  stepId: string,
+  records: readonly AccessRecord[],
+): void {
+  if (records.length === 0) return;
+  const s = statements(db);
+  s.appendLog.run(runId, stepId, encodeAccessLog(s, runId, records));
+}
+
+/** Where the fields of records that a step attempt shares are written once (the "who" of a read). */
+type Who = [
+  pipeline: string,
+  step: string | null,
+  component: string | null,
+  attempt: number,
+  worker: string | null,
+  host: string,
+  managerUuid: string,
+  managerName: string,
+  managerFlavor: string,
+];
+/**
+ * One access, or a run of identical ones: the index of its `Who`, what it read, the index of its
+ * fingerprints (-1: none), and the times of the repeats in ms after `at`.
+ */
+type LoggedAccess = [
+  who: number,
+  at: string,
+  secret: string,
+  keys: string[],
+  version: string | null,
+  pinned: string | null,
+  fingerprints: number,
+  outcome: AccessOutcome,
+  errorCode: string | null,
+  repeats: number[],
+];
+/**
+ * `f`: the sets of fingerprints read, by their id in `provenance_values`. A set is written there the
+ * first time any step reads those values (after a rotation, once), so that the fingerprints are
+ * never in a line: 200 bytes a set, which the step would pay on every run. Pruning moves the log
+ * into indexed rows before it deletes sets, so a line never names a set that is gone.
+ */
+interface LogLine {
+  w: Who[];
+  f: number[];
+  r: LoggedAccess[];
+}
+
+const OUTCOMES: ReadonlySet<string> = new Set<AccessOutcome>(['read', 'denied', 'not_found', 'error']);
+
+/**
+ * One line of the log, a JSON document kept small because its bytes are what a step pays: what a
+ * step's records share is written once, a set of values read is its id, and a read
+ * repeated (a step reading the same secret in a loop) is a time. Records are checked here, where the write can still fail with the status, not when they
+ * are moved, where a bad one would stop every later question.
+ */
+function encodeAccessLog(s: Statements, runId: string, records: readonly AccessRecord[]): string {
+  const line: LogLine = { w: [], f: [], r: [] };
+  const sets: Record<string, string>[] = [];
+  let last: LoggedAccess | undefined;
+  let lastAt = 0;
+  for (const r of records) {
+    if (r.runId !== runId) throw new UsageError(`an access record of run ${r.runId} was given for run ${runId}`);
+    if (!OUTCOMES.has(r.outcome)) throw new UsageError(`an access record has the outcome '${r.outcome as string}'`);
+    const at = Date.parse(r.at);
+    if (Number.isNaN(at)) throw new UsageError(`an access record has the time '${r.at}'`);
+    const who = whoIndex(line.w, r);
+    let f = -1;
+    if (!isEmpty(r.fingerprints)) {
+      f = sets.findIndex((known) => sameRecord(known, r.fingerprints));
+      if (f === -1) {
+        f = sets.push(r.fingerprints) - 1;
+        line.f.push(valueSet(s, new Map(), r.fingerprints) as number);
+      }
+    }
+    if (
+      last !== undefined &&
+      last[0] === who &&
+      last[2] === r.secret &&
+      sameList(last[3], r.keys) &&
+      last[4] === r.version &&
+      last[5] === r.pinned &&
+      last[6] === f &&
+      last[7] === r.outcome &&
+      last[8] === r.errorCode &&
+      at >= lastAt
+    ) {
+      last[9].push(at - lastAt);
+      continue;
+    }
+    last = [who, r.at, r.secret, r.keys, r.version, r.pinned, f, r.outcome, r.errorCode, []];
+    lastAt = at;
+    line.r.push(last);
+  }
+  return JSON.stringify(line);
+}
+
+function whoIndex(list: Who[], r: AccessRecord): number {
+  for (let i = list.length - 1; i >= 0; i--) {
+    const w = list[i] as Who;
+    if (
+      w[0] === r.pipeline &&
+      w[1] === (r.step ?? null) &&
+      w[2] === (r.component ?? null) &&
+      w[3] === r.attempt &&
+      w[4] === (r.worker ?? null) &&
+      w[5] === r.host &&
+      w[6] === r.manager.uuid &&
+      w[7] === r.manager.name &&
+      w[8] === r.manager.flavor
+    )
+      return i;
+  }
+  const who: Who = [
+    r.pipeline,
+    r.step ?? null,
+    r.component ?? null,
+    r.attempt,
+    r.worker ?? null,
+    r.host,
+    r.manager.uuid,
+    r.manager.name,
+    r.manager.flavor,
+  ];
+  return list.push(who) - 1;
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function sameRecord(a: Record<string, string>, b: Record<string, string>): boolean {
+  let n = 0;
+  for (const k in a) {
+    if (a[k] !== b[k]) return false;
+    n++;
+  }
+  for (const _ in b) n--;
+  return n === 0;
+}
+
+function isEmpty(o: Record<string, string>): boolean {
+  for (const _ in o) return false;
+  return true;
+}
+
+/** The records of one line of the log, checked: the log is read back from a file, so it is not trusted blindly. */
+function decodeAccessLog(s: Statements, text: string, runId: string, stepId: string): AccessRecord[] {
+  const damaged = () =>
+    new ConfigError(`the access log of step '${stepId}' of run ${runId} in the config store is damaged`, {
+      hint: 'Restore config.db from a backup, or delete the run with `keystack pipeline runs prune`.',
+    });
+  let line: unknown;
+  try {
+    line = JSON.parse(text);
+  } catch {
+    throw damaged();
+  }
+  const { w, f, r } = (typeof line === 'object' && line !== null ? line : {}) as Record<string, unknown>;
+  if (!Array.isArray(w) || !Array.isArray(f) || !Array.isArray(r)) throw damaged();
+  const whos = w.map((who: unknown) => {
+    if (!isWho(who)) throw damaged();
+    return who;
+  });
+  const sets = f.map((set: unknown) => {
+    const json = typeof set === 'number' ? (s.setText.get(set) as string | undefined) : undefined;
+    const parsed = json === undefined ? undefined : (JSON.parse(json) as unknown);
+    if (!isStringRecord(parsed)) throw damaged();
+    return parsed;
+  });
+  const out: AccessRecord[] = [];
+  for (const a of r as unknown[]) {
+    if (!Array.isArray(a) || a.length !== 10) throw damaged();
+    const [w0, at, secret, keys, version, pinned, f0, outcome, errorCode, repeats] = a as unknown[];
+    const who = typeof w0 === 'number' ? whos[w0] : undefined;
+    const fingerprints = f0 === -1 ? {} : typeof f0 === 'number' ? sets[f0] : undefined;
+    const time = typeof at === 'string' ? Date.parse(at) : Number.NaN;
+    if (
+      who === undefined ||
+      fingerprints === undefined ||
+      Number.isNaN(time) ||
+      typeof secret !== 'string' ||
+      !isStringList(keys) ||
+      !isTextOrNull(version) ||
+      !isTextOrNull(pinned) ||
+      typeof outcome !== 'string' ||
+      !OUTCOMES.has(outcome) ||
+      !isTextOrNull(errorCode) ||
+      !Array.isArray(repeats) ||
+      !repeats.every((n) => typeof n === 'number' && Number.isFinite(n))
+    )
+      throw damaged();
+    const record: AccessRecord = {
+      runId,
+      pipeline: who[0],
+      step: who[1] ?? undefined,
+      component: who[2] ?? undefined,
+      attempt: who[3],
+      worker: who[4] ?? undefined,
+      host: who[5],
+      at: at as string,
+      manager: { uuid: who[6], name: who[7], flavor: who[8] },
+      secret,
+      keys,
+      version,
+      pinned,
+      fingerprints,
+      outcome: outcome as AccessOutcome,
+      errorCode,
+    };
+    out.push(record);
+    for (const after of repeats as number[]) out.push({ ...record, at: new Date(time + after).toISOString() });
+  }
+  return out;
+}
+
+function isTextOrNull(x: unknown): x is string | null {
+  return x === null || typeof x === 'string';
+}
+
+function isStringList(x: unknown): x is string[] {
+  return Array.isArray(x) && x.every((k) => typeof k === 'string');
+}
+
+function isStringRecord(x: unknown): x is Record<string, string> {
+  return (
+    typeof x === 'object' && x !== null && !Array.isArray(x) && Object.values(x).every((v) => typeof v === 'string')
+  );
+}
+
+function isWho(x: unknown): x is Who {
+  if (!Array.isArray(x) || x.length !== 9) return false;
+  const [pipeline, step, component, attempt, worker, host, uuid, name, flavor] = x as unknown[];
+  return (
+    typeof pipeline === 'string' &&
+    isTextOrNull(step) &&
+    isTextOrNull(component) &&
+    Number.isInteger(attempt) &&
+    isTextOrNull(worker) &&
+    typeof host === 'string' &&
+    typeof uuid === 'string' &&
+    typeof name === 'string' &&
+    typeof flavor === 'string'
+  );
+}
+
+/**
+ * Moves every line of the access log into indexed `provenance` rows, in the caller's
+ * transaction; returns how many records it moved. Batches cost less than a step at a time: the
+ * index pages the records touch are written once per batch, not once per step.
+ */
+export function indexAccessLog(db: Database.Database): number {
+  const s = statements(db);
+  const lines = s.logLines.all() as { id: number; run_id: string; step_id: string; line: string }[];
+  if (lines.length === 0) return 0;
+  const records: AccessRecord[] = [];
+  for (const l of lines) for (const r of decodeAccessLog(s, l.line, l.run_id, l.step_id)) records.push(r);
+  insertAccessRecords(db, records);
+  s.clearLog.run((lines[lines.length - 1] as { id: number }).id);
+  return records.length;
+}
+
+/** Whether the log holds lines to move (a read, so that a question on an indexed store writes nothing). */
+export function hasAccessLog(db: Database.Database): boolean {
+  return statements(db).anyLogged.get() !== undefined;
+}
+
 /** Records per INSERT: 18 parameters each, well under SQLite's 32766, and few statements to cache. */
 const CHUNK = 32;
 
 /** The id of the set `fingerprints` (created with its index rows if new), or null for a read of nothing. */
+function remember<K, V>(map: Map<K, V>, key: K, value: V): V {
+  map.set(key, value);
+  return value;
+}
+
 function valueSet(s: Statements, seen: Map<string, number>, fingerprints: Record<string, string>): number | null {
   let empty = true;
   for (const _ in fingerprints) {
@@ -148,8 +434,13 @@ interface Statements {
   /** INSERT of n records, by n (prepared on first use). */
   insert: Map<number, Database.Statement>;
   findSet: Database.Statement;
+  setText: Database.Statement;
   insertSet: Database.Statement;
   insertFingerprint: Database.Statement;
+  appendLog: Database.Statement;
+  logLines: Database.Statement;
+  clearLog: Database.Statement;
+  anyLogged: Database.Statement;
 }
 
 /** Prepared once per connection: preparing costs more than the insert of a record. */
@@ -161,10 +452,15 @@ function statements(db: Database.Database): Statements {
     s = {
       insert: new Map(),
       findSet: db.prepare('SELECT id FROM provenance_values WHERE fingerprints = ?').pluck(),
+      setText: db.prepare('SELECT fingerprints FROM provenance_values WHERE id = ?').pluck(),
       insertSet: db.prepare('INSERT INTO provenance_values (fingerprints) VALUES (?)'),
       insertFingerprint: db.prepare(
         'INSERT INTO provenance_fingerprints (fingerprint, value_set, key) VALUES (?, ?, ?)',
       ),
+      appendLog: db.prepare('INSERT INTO provenance_log (run_id, step_id, line) VALUES (?, ?, ?)'),
+      logLines: db.prepare('SELECT id, run_id, step_id, line FROM provenance_log ORDER BY id'),
+      clearLog: db.prepare('DELETE FROM provenance_log WHERE id <= ?'),
+      anyLogged: db.prepare('SELECT 1 FROM provenance_log LIMIT 1'),
     };
     STATEMENTS.set(db, s);
   }
@@ -232,12 +528,25 @@ export class Provenance {
     this.#manager = deps.manager;
   }
 
+  /**
+   * The database, with the access log moved into the indexed rows first, so that no
+   * question misses a read. Moving writes: on a read-only config store with lines still to move,
+   * this fails with the store's path rather than answer from part of the records.
+   */
   get #db(): Database.Database {
+    this.index();
     return this.#store().db;
   }
 
+  /** Moves the access log into the indexed records now; returns how many records it moved. */
+  index(): number {
+    const store = this.#store();
+    if (!hasAccessLog(store.db)) return 0;
+    return store.tx(() => indexAccessLog(store.db));
+  }
+
   /** Who accessed a secret (reads, denials, misses and errors), newest first. */
-  usedBy(q: UsedByQuery): Promise<AccessEntry[]> {
+  async usedBy(q: UsedByQuery): Promise<AccessEntry[]> {
     const where = ['p.secret = ?'];
     const params: unknown[] = [q.secret];
     if (q.key !== undefined) {
@@ -262,7 +571,7 @@ export class Provenance {
     const rows = this.#db
       .prepare(`SELECT ${COLUMNS} FROM provenance p WHERE ${where.join(' AND ')} ORDER BY p.at DESC, p.id DESC LIMIT ?`)
       .all(...params) as ProvenanceRow[];
-    return Promise.resolve(rows.map(toEntry));
+    return rows.map(toEntry);
   }
 
   /**
@@ -303,7 +612,7 @@ export class Provenance {
   }
 
   /** Recent denials (and, unless `denied`, missing secrets and errors) across runs, newest first. */
-  audit(q: AuditQuery = {}): Promise<AccessEntry[]> {
+  async audit(q: AuditQuery = {}): Promise<AccessEntry[]> {
     const outcomes = q.denied ? ['denied'] : ['denied', 'not_found', 'error'];
     const where = [`p.outcome IN (${outcomes.map(() => '?').join(', ')})`];
     const params: unknown[] = [...outcomes];
@@ -315,15 +624,15 @@ export class Provenance {
     const rows = this.#db
       .prepare(`SELECT ${COLUMNS} FROM provenance p WHERE ${where.join(' AND ')} ORDER BY p.at DESC, p.id DESC LIMIT ?`)
       .all(...params) as ProvenanceRow[];
-    return Promise.resolve(rows.map(toEntry));
+    return rows.map(toEntry);
   }
 
   /** Every access of one run, in the order they happened. */
-  run(runId: string): Promise<AccessEntry[]> {
+  async run(runId: string): Promise<AccessEntry[]> {
     const rows = this.#db
       .prepare(`SELECT ${COLUMNS} FROM provenance p WHERE p.run_id = ? ORDER BY p.at, p.id`)
       .all(runId) as ProvenanceRow[];
-    return Promise.resolve(rows.map(toEntry));
+    return rows.map(toEntry);
   }
 }
 

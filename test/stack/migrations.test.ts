@@ -166,6 +166,7 @@ describe('config store migrations', () => {
         'plugins',
         'provenance',
         'provenance_fingerprints',
+        'provenance_log',
         'provenance_values',
         'secret_writers',
         'settings',

@@ -110,7 +110,7 @@ describe('access records in the run history', () => {
     const bad = { ...record(run), outcome: 'stolen' } as unknown as AccessRecord;
     expect(() =>
       runs.finishStep(run.id, 'load', { status: 'completed', durationMs: 1, records: [record(run), bad] }),
-    ).toThrow(/CHECK constraint/);
+    ).toThrow(/outcome 'stolen'/);
     expect(runs.step(run.id, 'load').status).toBe('running');
     expect(await ks.provenance.run(run.id)).toEqual([]);
 
@@ -306,8 +306,11 @@ describe('run retention', () => {
 
 describe('fingerprint storage', () => {
   const daysAgo = (d: number) => new Date(Date.now() - d * 86_400_000).toISOString();
-  const count = (ks: Keystack, table: string) =>
-    (ks.store.db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
+  // What the questions see: the access log is moved into the indexed rows first, as they do.
+  const count = (ks: Keystack, table: string) => {
+    ks.provenance.index();
+    return (ks.store.db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
+  };
 
   it('keeps one set per distinct values read, however many records and runs read them', async () => {
     const ks = client();
@@ -460,5 +463,83 @@ describe('fingerprint storage', () => {
     });
     expect(count(again, 'provenance_values')).toBe(2);
     expect((await again.provenance.usedByValue('pw-mig-0005')).reads).toHaveLength(4);
+  });
+});
+
+describe('the access log (a step pays a line; the first question indexes it)', () => {
+  const rows = (ks: Keystack, table: string) =>
+    (ks.store.db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
+  const lines = (ks: Keystack) =>
+    (ks.store.db.prepare('SELECT line FROM provenance_log ORDER BY id').all() as { line: string }[]).map((l) => l.line);
+
+  it('keeps a step’s records as one line until a question moves them, whole and in order, once', async () => {
+    const ks = client();
+    const m = await ks.secretsManager();
+    await m.register('db', { user: 'svc', password: 'pw-log-0006-zz' });
+    const runs = new RunStore(ks.store);
+    const run = newRun(runs);
+    const a = await guard(ks, run, 'load', ['db']);
+    for (let i = 0; i < 5; i++) await a.g.get('db');
+    await a.g.get('api').catch(() => undefined);
+    const given = a.sink.drain();
+    runs.finishStep(run.id, 'load', { status: 'completed', durationMs: 1, records: given });
+    expect([rows(ks, 'provenance'), rows(ks, 'provenance_log')]).toEqual([0, 1]);
+    // Five identical reads are one entry and four times; the values are in it only as fingerprints.
+    const line = JSON.parse(lines(ks)[0] as string) as { r: unknown[][] };
+    expect(line.r.map((e) => [e[2], (e[9] as number[]).length])).toEqual([
+      ['db', 4],
+      ['api', 0],
+    ]);
+    expect(lines(ks)[0]).not.toContain('pw-log-0006-zz');
+
+    const got = await ks.provenance.run(run.id);
+    expect([rows(ks, 'provenance'), rows(ks, 'provenance_log')]).toEqual([6, 0]);
+    expect(got.map((e) => [e.step, e.secret, e.keys, e.at, e.outcome, e.version, e.host, e.attempt])).toEqual(
+      given.map((r) => [r.step, r.secret, r.keys, r.at, r.outcome, r.version, r.host, r.attempt]),
+    );
+    // Asking again moves nothing and writes nothing.
+    expect(ks.provenance.index()).toBe(0);
+    expect((await ks.provenance.usedByValue('pw-log-0006-zz')).reads).toHaveLength(5);
+  });
+
+  it('names each set of values by its id, writing a new set once, so that no fingerprint is in a line', async () => {
+    const ks = client();
+    const key = loadProvenanceKey(ks.configDir, ks.env);
+    const runs = new RunStore(ks.store);
+    const run = newRun(runs);
+    const seen = { password: fingerprint(key, 'pw-seen-0007') };
+    const fresh = { password: fingerprint(key, 'pw-new-0008') };
+    runs.finishStep(run.id, 'load', {
+      status: 'completed',
+      durationMs: 1,
+      records: [record(run, { fingerprints: seen })],
+    });
+    expect(rows(ks, 'provenance_values')).toBe(1);
+    runs.finishStep(run.id, 'fit', {
+      status: 'completed',
+      durationMs: 1,
+      records: [record(run, { step: 'fit', fingerprints: seen }), record(run, { step: 'fit', fingerprints: fresh })],
+    });
+    expect([rows(ks, 'provenance'), rows(ks, 'provenance_values'), rows(ks, 'provenance_log')]).toEqual([0, 2, 2]);
+    for (const line of lines(ks)) {
+      expect(line).not.toContain(seen.password);
+      expect(line).not.toContain(fresh.password);
+    }
+    expect((await ks.provenance.usedByValue('pw-seen-0007')).reads.map((r) => r.step)).toEqual(['fit', 'load']);
+    expect((await ks.provenance.usedByValue('pw-new-0008')).reads.map((r) => r.step)).toEqual(['fit']);
+  });
+
+  it('refuses a damaged line with a one-line error, and moves nothing', async () => {
+    const ks = client();
+    const runs = new RunStore(ks.store);
+    const run = newRun(runs);
+    runs.finishStep(run.id, 'load', { status: 'completed', durationMs: 1, records: [record(run)] });
+    ks.store.db
+      .prepare('INSERT INTO provenance_log (run_id, step_id, line) VALUES (?, ?, ?)')
+      .run(run.id, 'fit', '{"w":[],"f":[],"r":[[0]]}');
+    await expect(ks.provenance.run(run.id)).rejects.toThrow(
+      new RegExp(`^the access log of step 'fit' of run ${run.id} in the config store is damaged$`),
+    );
+    expect([rows(ks, 'provenance'), rows(ks, 'provenance_log')]).toEqual([0, 2]);
   });
 });
