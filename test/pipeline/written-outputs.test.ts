@@ -12,7 +12,6 @@ import { encodeArtifact, type ArtifactStore } from '../../src/pipeline/artifact-
 import { LocalArtifactStore } from '../../src/pipeline/local-artifacts.js';
 import {
   keepingWrittenOutputs,
-  uriOfWrittenOutput,
   WRITTEN_OUTPUT_MAX_BYTES,
   WrittenOutputs,
 } from '../../src/pipeline/remote/worker-cache.js';
@@ -63,15 +62,18 @@ describe('WrittenOutputs', () => {
     expect(c.get('k')?.toString()).toBe('{"value":1}');
   });
 
-  it('drops entries by URI (a run the worker is done with)', () => {
+  it('forgets a run’s outputs, or one output, in every store', () => {
     const c = new WrittenOutputs();
-    c.put('store\0run-1/a.json', bytes(5));
-    c.put('store\0run-1/b.json', bytes(5));
-    c.put('store\0run-2/a.json', bytes(5));
-    c.deleteWhere((k) => uriOfWrittenOutput(k).startsWith('run-1/'));
+    for (const k of ['s1\0run-1/a.json', 's2\0run-1/a.json', 's1\0run-1/b.json', 's1\0run-10/a.json'])
+      c.put(k, bytes(5));
+    c.forgetOutput('run-1/a.json');
+    expect(c.size).toBe(2);
+    expect(c.get('s1\0run-1/b.json')).toBeDefined();
+    c.forgetRun('run-1');
     expect(c.size).toBe(1);
     expect(c.bytes).toBe(5);
-    expect(c.get('store\0run-2/a.json')).toBeDefined();
+    // run-10 is another run, not one whose id starts the same.
+    expect(c.get('s1\0run-10/a.json')).toBeDefined();
   });
 });
 

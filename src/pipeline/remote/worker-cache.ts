@@ -195,9 +195,18 @@ export class WrittenOutputs {
     this.#bytes -= json.length;
   }
 
-  /** Drops every entry whose key `matches` (a run's, when the worker is done with the run). */
-  deleteWhere(matches: (key: string) => boolean): void {
-    for (const key of [...this.#entries.keys()]) if (matches(key)) this.delete(key);
+  /** Drops the output at `uri`, in whichever store: an attempt that wrote it did not complete. */
+  forgetOutput(uri: string): void {
+    this.#deleteWhere((u) => u === uri);
+  }
+
+  /** Drops every output of a run (URIs `RUN/STEP.json`): the worker is done with the run. */
+  forgetRun(runId: string): void {
+    this.#deleteWhere((u) => u.startsWith(`${runId}/`));
+  }
+
+  #deleteWhere(matches: (uri: string) => boolean): void {
+    for (const key of [...this.#entries.keys()]) if (matches(uriOf(key))) this.delete(key);
   }
 
   clear(): void {
@@ -218,8 +227,8 @@ function storeIdentity(store: ArtifactStore): string {
     .digest('hex');
 }
 
-/** The URI a key of a WrittenOutputs names. */
-export function uriOfWrittenOutput(key: string): string {
+/** The URI a key of a WrittenOutputs names (keys are `STORE\0URI`). */
+function uriOf(key: string): string {
   return key.slice(key.indexOf('\0') + 1);
 }
 

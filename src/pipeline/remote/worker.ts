@@ -74,7 +74,6 @@ import {
   moduleKey,
   keepingWrittenOutputs,
   preloadArtifactSdks,
-  uriOfWrittenOutput,
   WrittenOutputs,
   type LoadedPipeline,
   type SnapshotStore,
@@ -198,8 +197,6 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
     modules: new KeptByKey<LoadedPipeline>(RUNS_KEPT),
     outputs: new WrittenOutputs(),
   };
-  const forgetOutputs = (matches: (uri: string) => boolean) =>
-    cache.outputs.deleteWhere((k) => matches(uriOfWrittenOutput(k)));
   const isolation = o.isolation ?? 'process';
   const host: StepHost | undefined =
     isolation === 'process'
@@ -228,8 +225,7 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
         const [oldest, old] = runs.entries().next().value as [string, Promise<RunContext>];
         runs.delete(oldest);
         // A run this worker no longer keeps is one it is done with: its outputs go too.
-        const runPrefix = `${oldest.slice(0, oldest.indexOf(':'))}/`;
-        forgetOutputs((uri) => uri.startsWith(runPrefix));
+        cache.outputs.forgetRun(oldest.slice(0, oldest.indexOf(':')));
         void old.then(closeRunContext, () => undefined);
       }
     }
@@ -302,7 +298,7 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
     const state = await readRunState(redis, runId);
     if (runFailed(state)) {
       // Another step of the run failed for good: this one is not run, nor any other of the run here.
-      forgetOutputs((uri) => uri.startsWith(`${runId}/`));
+      cache.outputs.forgetRun(runId);
       await setStepState(redis, runId, stepId, sign(envelope, { status: 'skipped', attempts: attempt }), {
         ttlSeconds,
       });
@@ -347,8 +343,7 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
     } catch (e) {
       // An output written by an attempt that did not complete is not what the next step reads:
       // another attempt, here or elsewhere, writes the one that counts.
-      const outputUri = stepOutputUri(runId, stepId);
-      forgetOutputs((uri) => uri === outputUri);
+      cache.outputs.forgetOutput(stepOutputUri(runId, stepId));
       const message = maskedMessage(e, ctx);
       const last = attempt >= policy.attempts || isUnrecoverable(e);
       // The attempt's reads are on record even when it failed (a denial is one of them).
