@@ -23,6 +23,8 @@ const b = step({ name: 'b', enableCache: false, stepOperator: 'gpu', run: async 
 } });
 export default pipeline('chain', () => b({ x: a({ n: 4 }) }));
 `;
+// The same chain with `a` cached: a second run copies the first run's output under its own URI.
+const CACHED = CHAIN.replace("name: 'a', enableCache: false", "name: 'a', enableCache: true");
 
 async function startIn(
   f: RemoteFixture,
@@ -49,12 +51,12 @@ async function startIn(
   });
 }
 
-const root = codeRoot({ 'chain.mjs': CHAIN });
+const root = codeRoot({ 'chain.mjs': CHAIN, 'cached.mjs': CACHED });
 
 /** Runs the chain and returns its steps and how many GETs each output took. */
-async function runChain(f: RemoteFixture) {
+async function runChain(f: RemoteFixture, file = 'chain.mjs') {
   const { loadPipelineModule, runPipeline } = await import('../../src/index.js');
-  const loaded = await loadPipelineModule('chain.mjs', undefined, root);
+  const loaded = await loadPipelineModule(file, undefined, root);
   const counting = countS3Gets();
   try {
     const r = await runPipeline(f.ks, loaded.pipeline, {
@@ -89,6 +91,24 @@ describe('a worker that wrote a step’s output', () => {
       }
     }, 120_000);
   }
+
+  it('keeps the copy it makes of a cached output too', async () => {
+    const f = await fixture();
+    const q = queues(f);
+    const w = await startIn(f, 'cached', [q.main, q.gpu], f.tokens.gpu);
+    try {
+      const first = await runChain(f, 'cached.mjs');
+      expect(first.a?.status).toBe('completed');
+      const second = await runChain(f, 'cached.mjs');
+      expect(second.a?.status).toBe('cached');
+      expect(second.r.outputs).toEqual({ a: { xs: [4, 5], s: 'é' }, b: 108 });
+      // The copy under the second run's URI went to S3 and was kept: only the client read it back.
+      expect(second.getsA).toBe(1);
+      expect(second.b?.inputs['x']?.hash).toBe(first.a?.output?.hash);
+    } finally {
+      await w.close();
+    }
+  }, 120_000);
 
   it('leaves a step on another worker reading its input from S3, with the same value and hash', async () => {
     const f = await fixture();
