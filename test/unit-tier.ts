@@ -27,6 +27,7 @@ export const UNIT_TESTS: readonly string[] = [
   'test/pipeline/remote-provenance.test.ts',
   'test/pipeline/remote-trust.test.ts',
   'test/pipeline/sealing.test.ts',
+  'test/pipeline/written-outputs.test.ts',
   'test/process/env.test.ts',
   'test/process/mask-stream.test.ts',
   'test/process/mount.test.ts',

@@ -69,6 +69,24 @@ export function s3ClientsMade(): number {
 }
 let made = 0;
 
+/** GetObject requests by URI, while something counts them (countS3Gets); nothing is kept otherwise. */
+let getsCounted: Map<string, number> | undefined;
+
+/**
+ * Counts the GetObject requests this process sends, by URI, until `stop`: a test checks that a
+ * worker reads back no output it wrote itself (remote/worker-cache.ts), by count, never by time.
+ */
+export function countS3Gets(): { gets: ReadonlyMap<string, number>; stop(): void } {
+  const gets = new Map<string, number>();
+  getsCounted = gets;
+  return {
+    gets,
+    stop: () => {
+      if (getsCounted === gets) getsCounted = undefined;
+    },
+  };
+}
+
 interface Loaded {
   sdk: typeof Sdk;
   client: Sdk.S3Client;
@@ -177,6 +195,7 @@ export class S3ArtifactStore implements ArtifactStore {
     checkArtifactUri(uri);
     // The key before the first request, as the store has always done: a key that cannot be had fails a read at once.
     await this.#sealer.key();
+    getsCounted?.set(uri, (getsCounted.get(uri) ?? 0) + 1);
     try {
       const out = await this.#send(
         op,

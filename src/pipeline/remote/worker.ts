@@ -72,7 +72,9 @@ import {
   closeSnapshotStore,
   KeptByKey,
   moduleKey,
+  keepingWrittenOutputs,
   preloadArtifactSdks,
+  WrittenOutputs,
   type LoadedPipeline,
   type SnapshotStore,
 } from './worker-cache.js';
@@ -138,6 +140,8 @@ const RUNS_KEPT = 8;
 interface RunCaches {
   stores: KeptByKey<SnapshotStore>;
   modules: KeptByKey<LoadedPipeline>;
+  /** The outputs this worker wrote, which the next step on it reads without a GET. */
+  outputs: WrittenOutputs;
 }
 
 interface RunContext {
@@ -191,6 +195,7 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
   const cache: RunCaches = {
     stores: new KeptByKey<SnapshotStore>(RUNS_KEPT, closeSnapshotStore),
     modules: new KeptByKey<LoadedPipeline>(RUNS_KEPT),
+    outputs: new WrittenOutputs(),
   };
   const isolation = o.isolation ?? 'process';
   const host: StepHost | undefined =
@@ -219,6 +224,8 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
       while (runs.size > RUNS_KEPT) {
         const [oldest, old] = runs.entries().next().value as [string, Promise<RunContext>];
         runs.delete(oldest);
+        // A run this worker no longer keeps is one it is done with: its outputs go too.
+        cache.outputs.forgetRun(oldest.slice(0, oldest.indexOf(':')));
         void old.then(closeRunContext, () => undefined);
       }
     }
@@ -290,7 +297,8 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
     const startedAt = new Date().toISOString();
     const state = await readRunState(redis, runId);
     if (runFailed(state)) {
-      // Another step of the run failed for good: this one is not run.
+      // Another step of the run failed for good: this one is not run, nor any other of the run here.
+      cache.outputs.forgetRun(runId);
       await setStepState(redis, runId, stepId, sign(envelope, { status: 'skipped', attempts: attempt }), {
         ttlSeconds,
       });
@@ -333,6 +341,9 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
       await scheduleDependents(ctx, data, stepId, after, queues);
       return { status: final.status, worker: id, durationMs: final.durationMs };
     } catch (e) {
+      // An output written by an attempt that did not complete is not what the next step reads:
+      // another attempt, here or elsewhere, writes the one that counts.
+      cache.outputs.forgetOutput(stepOutputUri(runId, stepId));
       const message = maskedMessage(e, ctx);
       const last = attempt >= policy.attempts || isUnrecoverable(e);
       // The attempt's reads are on record even when it failed (a denial is one of them).
@@ -418,6 +429,7 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
       for (const ctx of runs.values()) await ctx.then(closeRunContext, () => undefined);
       runs.clear();
       await cache.stores.clear();
+      cache.outputs.clear();
       redis.disconnect();
       nonces.close();
       await own.close();
@@ -507,7 +519,11 @@ async function buildRunContext(
   );
   // Per run: the stack's cache of secret values, so each secret is read once per run, not once per process.
   const stack = await StackRuntime.load(store.ks, { stack: store.stackName, componentFlavors: o.componentFlavors });
-  const artifacts = await openRunArtifactStore(stack.artifactStore, store.dir, o.env);
+  // Both isolations read a step's inputs here, in the worker process, so both read through it.
+  const artifacts = keepingWrittenOutputs(
+    await openRunArtifactStore(stack.artifactStore, store.dir, o.env),
+    o.cache.outputs,
+  );
   return {
     own: { configDir: o.own.configDir, env: o.env },
     module: { path: file, exportName: mod.exportName },
