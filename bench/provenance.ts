@@ -77,11 +77,11 @@ for (let i = 0; i < 20; i++) {
   await m.get('db');
   fingerprint(key, 'warm');
 }
-{
-  const warmRun = randomUUID();
+/** A run of the bench pipeline with these steps. */
+function newRun(id: string, stepIds: readonly string[]): void {
   runs.createRun(
     {
-      id: warmRun,
+      id,
       pipeline: 'bench',
       stack: 'default',
       orchestrator: 'default',
@@ -89,8 +89,12 @@ for (let i = 0; i < 20; i++) {
       exportName: null,
       startedAt: new Date().toISOString(),
     },
-    [{ stepId: 'warm', name: 'warm', position: 0, params: {}, cacheEnabled: false }],
+    stepIds.map((stepId, position) => ({ stepId, name: stepId, position, params: {}, cacheEnabled: false })),
   );
+}
+{
+  const warmRun = randomUUID();
+  newRun(warmRun, ['warm']);
   await recordedStep('warm', true, false, warmRun);
   ks.provenance.index();
 }
@@ -100,18 +104,7 @@ for (let i = 0; i < 20; i++) {
 const KINDS = ['plain', 'guarded', 'recorded', 'cold'] as const;
 const total = { plain: 0, guarded: 0, recorded: 0, cold: 0 };
 const ids = Array.from({ length: KINDS.length * STEPS }, (_, i) => `t${i}`);
-runs.createRun(
-  {
-    id: runId,
-    pipeline: 'bench',
-    stack: 'default',
-    orchestrator: 'default',
-    module: null,
-    exportName: null,
-    startedAt: new Date().toISOString(),
-  },
-  ids.map((stepId, position) => ({ stepId, name: stepId, position, params: {}, cacheEnabled: false })),
-);
+newRun(runId, ids);
 for (let i = 0; i < STEPS; i++) {
   const order = KINDS.map((_, j, a) => a[(i + j) % a.length] as keyof typeof total);
   for (const [j, kind] of order.entries()) {
