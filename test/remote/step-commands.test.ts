@@ -4,9 +4,6 @@
  * MONITOR, never timed; the protocol calls are checked on their own against the same server.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import {
   finishStepState,
@@ -15,8 +12,8 @@ import {
   setStepState,
   startStepState,
 } from '../../src/pipeline/remote/protocol.js';
-import { allowFlagsFor, codeRoot, fresh, pairWithClient, REDIS_URL } from './harness.js';
-import { queues, remoteTestScope } from './fixture.js';
+import { codeRoot, fresh, REDIS_URL } from './harness.js';
+import { inProcessWorker, remoteTestScope } from './fixture.js';
 
 const { fixture } = remoteTestScope();
 const CHAIN = `
@@ -80,21 +77,8 @@ describe('a step’s Redis calls', () => {
   it('a chain on one worker: one start script per step, and no whole-run read per step', async () => {
     const f = await fixture();
     const root = codeRoot({ 'chain.mjs': CHAIN });
-    const { startWorker, loadPipelineModule, runPipeline } = await import('../../src/index.js');
-    const configDir = join(mkdtempSync(join(tmpdir(), 'keystack-cmds-worker-')), 'config');
-    const [, trustFile = ''] = pairWithClient(f.configDir, configDir, 'cmds');
-    const [, manager = '', , store = ''] = await allowFlagsFor(f.configDir);
-    const w = await startWorker({
-      redisUrl: REDIS_URL(),
-      queues: [queues(f).main],
-      codeRoot: root,
-      name: 'cmds',
-      env: { VAULT_TOKEN: f.tokens.cpu },
-      configDir,
-      trustKeys: [trustFile],
-      allowManagers: [manager],
-      allowArtifactStores: [store],
-    });
+    const { loadPipelineModule, runPipeline } = await import('../../src/index.js');
+    const w = await inProcessWorker(f, root, 'cmds');
     const monitor = await client().monitor();
     const seen: string[][] = [];
     monitor.on('monitor', (_time: string, args: string[]) => seen.push(args));
