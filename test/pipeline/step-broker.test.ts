@@ -5,7 +5,15 @@ import { parseDeclaration, SecretGuard } from '../../src/pipeline/access.js';
 import { createBroker } from '../../src/pipeline/step-host/broker.js';
 import { scrubbedEnv, declaredCredentialVariables } from '../../src/pipeline/step-host/env.js';
 import type { SecretsManager } from '../../src/core/manager.js';
-import { isSecretRequest, isStart, type ManagerOp, type SecretRequest } from '../../src/pipeline/step-host/protocol.js';
+import { childContext } from '../../src/pipeline/step-host/context.js';
+import {
+  isSecretRequest,
+  isStart,
+  type ManagerOp,
+  type ManagerView,
+  type SecretRequest,
+} from '../../src/pipeline/step-host/protocol.js';
+import { pipeline, step, type StepContext, type StepNode } from '../../src/pipeline/step.js';
 
 const reader = { runId: 'run-1', pipeline: 'p', step: 's1', component: undefined, attempt: 2, worker: 'w1', host: 'h' };
 const manager = { uuid: 'u', name: 'm', flavor: 'local' };
@@ -186,5 +194,50 @@ describe('the step environment', () => {
         [{ token_env: { default: 'GITHUB_TOKEN' } }],
       ).sort(),
     ).toEqual(['GITHUB_TOKEN', 'TEAM_GH_TOKEN']);
+  });
+});
+
+describe("a step child's stand-in manager", () => {
+  const node = (): StepNode => {
+    const s = step({ name: 'reader', secrets: ['db'], run: (_i: Record<string, never>, _c: StepContext) => 1 });
+    const [first] = pipeline('p', () => s()).graph();
+    return first as StepNode;
+  };
+  const contextWith = (manager: ManagerView) =>
+    childContext(
+      {
+        kind: 'keystack.step.start',
+        runId: 'r',
+        pipeline: 'p',
+        stepId: 'reader',
+        attempt: 1,
+        token: 't',
+        mask: [],
+        module: { path: 'p.mjs', exportName: 'default' },
+        inputs: {},
+        stack: {
+          name: 's',
+          components: [
+            { type: 'orchestrator', flavor: 'local', name: 'default', config: {} },
+            { type: 'artifact_store', flavor: 'local', name: 'default', config: {} },
+          ],
+          secretsManager: manager,
+        },
+      },
+      node(),
+      () => Promise.reject(new Error('no parent here')),
+      () => undefined,
+    );
+  const view = { uuid: 'u', name: 'vault1', flavor: 'vault', where: "secrets manager 'vault1'" };
+
+  it("gives the parent's answers of its getters, and throws where the parent had none, as in-process", () => {
+    const answered = contextWith({ ...view, keepsVersions: true, mergesAtomically: false }).stack.secretsManager;
+    expect([answered.keepsVersions, answered.mergesAtomically]).toEqual([true, false]);
+    // The parent could not build the backend: in-process the getter throws; so it does here, not `false`.
+    const unset = contextWith(view).stack.secretsManager;
+    expect(() => unset.keepsVersions).toThrow(
+      /the secrets manager 'vault1' could not be set up, so it has no keepsVersions/,
+    );
+    expect(() => unset.mergesAtomically).toThrow(/mergesAtomically/);
   });
 });

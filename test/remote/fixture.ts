@@ -10,11 +10,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Keystack } from '../../src/stack/client.js';
 import { registerComponent } from '../../src/stack/component-ops.js';
+import type { RemoteWorker, WorkerOptions } from '../../src/pipeline/remote/worker.js';
 import {
+  allowFlagsFor,
   BAO_ADDR,
   BAO_ROOT,
   createBucket,
   fresh,
+  pairWithClient,
   readOnlyToken,
   REDIS_URL,
   S3_ENDPOINT,
@@ -101,6 +104,35 @@ export async function remoteFixture(
     none: await readOnlyToken(`${prefix}-none`, [path('nothing_here')]),
   };
   return { ks, configDir, prefix, bucket, secrets, tokens, clientEnv };
+}
+
+/**
+ * A worker in this process (`startWorker`), paired with the fixture's client and allowed its
+ * manager and artifact store, on the main queue, with the cpu token: for tests that count what
+ * happens inside the worker.
+ */
+export async function inProcessWorker(
+  f: RemoteFixture,
+  root: string,
+  name: string,
+  extra: Partial<WorkerOptions> = {},
+): Promise<RemoteWorker> {
+  const { startWorker } = await import('../../src/index.js');
+  const configDir = join(mkdtempSync(join(tmpdir(), `keystack-${name}-worker-`)), 'config');
+  const [, trustFile = ''] = pairWithClient(f.configDir, configDir, name);
+  const [, manager = '', , store = ''] = await allowFlagsFor(f.configDir);
+  return startWorker({
+    redisUrl: REDIS_URL(),
+    queues: [queues(f).main],
+    codeRoot: root,
+    name,
+    env: { VAULT_TOKEN: f.tokens.cpu },
+    configDir,
+    trustKeys: [trustFile],
+    allowManagers: [manager],
+    allowArtifactStores: [store],
+    ...extra,
+  });
 }
 
 /** The orchestrator's and the gpu step operator's queue names. */

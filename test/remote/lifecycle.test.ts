@@ -5,17 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RunStore } from '../../src/pipeline/run-store.js';
 import { updateComponent } from '../../src/stack/component-ops.js';
-import {
-  allowFlagsFor,
-  cliEnv,
-  codeRoot,
-  pairWithClient,
-  REDIS_URL,
-  runCli,
-  startWorkerProcess,
-  trustSomeWorker,
-} from './harness.js';
-import { queues, remoteTestScope } from './fixture.js';
+import { cliEnv, codeRoot, REDIS_URL, runCli, startWorkerProcess, trustSomeWorker } from './harness.js';
+import { inProcessWorker, queues, remoteTestScope } from './fixture.js';
 
 const { workers, fixture } = remoteTestScope();
 const TWO = `
@@ -124,23 +115,9 @@ describe('from the library', () => {
   it('startWorker and runPipeline run a remote pipeline in one process', async () => {
     const f = await fixture();
     const root = codeRoot({ 'two.mjs': TWO });
-    const { startWorker, loadPipelineModule, runPipeline } = await import('../../src/index.js');
+    const { loadPipelineModule, runPipeline } = await import('../../src/index.js');
     const lines: string[] = [];
-    const configDir = join(mkdtempSync(join(tmpdir(), 'keystack-lib-worker-')), 'config');
-    const [, trustFile = ''] = pairWithClient(f.configDir, configDir, 'lib');
-    const [, manager = '', , store = ''] = await allowFlagsFor(f.configDir);
-    const w = await startWorker({
-      redisUrl: REDIS_URL(),
-      queues: [queues(f).main],
-      codeRoot: root,
-      name: 'lib',
-      env: { VAULT_TOKEN: f.tokens.cpu },
-      onLog: (l) => lines.push(l),
-      configDir,
-      trustKeys: [trustFile],
-      allowManagers: [manager],
-      allowArtifactStores: [store],
-    });
+    const w = await inProcessWorker(f, root, 'lib', { onLog: (l) => lines.push(l) });
     try {
       const loaded = await loadPipelineModule('two.mjs', undefined, root);
       const r = await runPipeline(f.ks, loaded.pipeline, {

@@ -84,11 +84,58 @@ export interface StateWrite {
   /** The attempt that ended with this state; undefined for a state in between (running, skipped). */
   attempt?: number | undefined;
   ttlSeconds?: number | undefined;
+  /** The step failed for good: the run's `failed` field says so too, for the steps that start after it. */
+  failedForGood?: boolean | undefined;
 }
+
+/**
+ * Set when a step of the run failed for good, so that a step about to start asks one field
+ * whether to run, instead of reading every step's state (a whole-run HGETALL per step). Like a
+ * state's status it is read unsigned, and only decides whether to skip.
+ */
+const FAILED_FIELD = 'failed';
 
 function stateFields(stepId: string, state: SignedMessage, w: StateWrite): string[] {
   const text = JSON.stringify(state);
-  return [`step:${stepId}`, text, ...(w.attempt === undefined ? [] : [attemptField(stepId, w.attempt), text])];
+  return [
+    `step:${stepId}`,
+    text,
+    ...(w.attempt === undefined ? [] : [attemptField(stepId, w.attempt), text]),
+    ...(w.failedForGood === true ? [FAILED_FIELD, '1'] : []),
+  ];
+}
+
+/** KEYS[1]: the run; ARGV: the step's field, its running state, its skipped state, the TTL. */
+const START_STEP = `
+local state = ARGV[2]
+if redis.call('HEXISTS', KEYS[1], '${FAILED_FIELD}') == 1 then state = ARGV[3] end
+redis.call('HSET', KEYS[1], ARGV[1], state)
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+if state == ARGV[3] then return 0 end
+return 1`;
+
+/**
+ * A step's start, in one script (one round trip, and no read of the whole run): it is recorded
+ * as running, or, when a step of the run already failed for good, as skipped, which is what it
+ * returns.
+ */
+export async function startStepState(
+  redis: RedisClient,
+  runId: string,
+  stepId: string,
+  states: { running: SignedMessage; skipped: SignedMessage },
+  ttlSeconds = DEFAULT_RUN_TTL_SECONDS,
+): Promise<'running' | 'skipped'> {
+  const r = await redis.eval(
+    START_STEP,
+    1,
+    runKey(runId),
+    `step:${stepId}`,
+    JSON.stringify(states.running),
+    JSON.stringify(states.skipped),
+    String(ttlSeconds),
+  );
+  return r === 1 ? 'running' : 'skipped';
 }
 
 export async function setStepState(
@@ -106,7 +153,8 @@ export async function setStepState(
 }
 
 /**
- * Records a step's final state and reads the whole run in one transaction: of two inputs of a
+ * Records a step's final state and reads the fields `read` names (the states and jobs the worker
+ * needs to schedule what follows; not the whole run) in one transaction: of two inputs of a
  * step completing at once, the second to commit sees both, so one of them schedules the step.
  */
 export async function finishStepState(
@@ -115,15 +163,26 @@ export async function finishStepState(
   stepId: string,
   state: SignedMessage,
   w: StateWrite = {},
+  read: { steps: readonly string[]; jobs: readonly string[] } = { steps: [], jobs: [] },
 ): Promise<RemoteRunState> {
-  const r = await redis
+  const fields = [...read.steps.map((id) => `step:${id}`), ...read.jobs.map((id) => `job:${id}`)];
+  const tx = redis
     .multi()
     .hset(runKey(runId), ...stateFields(stepId, state, w))
-    .expire(runKey(runId), w.ttlSeconds ?? DEFAULT_RUN_TTL_SECONDS)
-    .hgetall(runKey(runId))
-    .exec();
-  const all = r?.[2]?.[1] as Record<string, string> | undefined;
-  return parseState(all ?? {});
+    .expire(runKey(runId), w.ttlSeconds ?? DEFAULT_RUN_TTL_SECONDS);
+  if (fields.length > 0) tx.hmget(runKey(runId), ...fields);
+  const r = await tx.exec();
+  return stateOfFields(fields, (fields.length > 0 ? r?.[2]?.[1] : []) as (string | null)[] | undefined);
+}
+
+/** The state held by `fields`, given their values as HMGET returns them (null: absent). */
+function stateOfFields(fields: readonly string[], values: readonly (string | null)[] | undefined): RemoteRunState {
+  const h: Record<string, string> = {};
+  fields.forEach((f, i) => {
+    const v = values?.[i];
+    if (typeof v === 'string') h[f] = v;
+  });
+  return parseState(h);
 }
 
 export async function readRunState(redis: RedisClient, runId: string): Promise<RemoteRunState> {
@@ -146,13 +205,7 @@ export async function readStepStates(
     fields.push(`step:${id}`);
     for (let n = 1; n < attempts; n++) fields.push(attemptField(id, n));
   }
-  const values = fields.length === 0 ? [] : await redis.hmget(runKey(runId), ...fields);
-  const h: Record<string, string> = {};
-  fields.forEach((f, i) => {
-    const v = values[i];
-    if (typeof v === 'string') h[f] = v;
-  });
-  return parseState(h);
+  return stateOfFields(fields, fields.length === 0 ? [] : await redis.hmget(runKey(runId), ...fields));
 }
 
 function parseJson(v: string): unknown {
@@ -186,11 +239,6 @@ export function claimedStatus(raw: unknown): RemoteStepStatus | undefined {
   if (typeof p !== 'string') return undefined;
   const status = (parseJson(p) as { status?: unknown } | null)?.status;
   return typeof status === 'string' ? (status as RemoteStepStatus) : undefined;
-}
-
-export function runFailed(state: RemoteRunState): boolean {
-  for (const s of state.steps.values()) if (claimedStatus(s) === 'failed') return true;
-  return false;
 }
 
 export function orchestratorOf(stack: StackSnapshot): SnapshotComponent | undefined {

@@ -58,11 +58,11 @@ import {
   finishStepState,
   QUEUE_PREFIX,
   queueSource,
-  readRunState,
   retryPolicy,
-  runFailed,
   runTtlSeconds,
   setStepState,
+  startStepState,
+  type RemoteRunState,
 } from './protocol.js';
 import { loadBullmq, openRedis, redisError } from './redis.js';
 import { moduleHash, PAYLOAD_VERSION, type StackSnapshot, type StepJobData } from './snapshot.js';
@@ -295,19 +295,22 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
     const sink = new CollectingSink();
     const started = performance.now();
     const startedAt = new Date().toISOString();
-    const state = await readRunState(redis, runId);
-    if (runFailed(state)) {
+    const start = await startStepState(
+      redis,
+      runId,
+      stepId,
+      {
+        running: sign(envelope, { status: 'running', attempts: attempt, startedAt }),
+        skipped: sign(envelope, { status: 'skipped', attempts: attempt }),
+      },
+      ttlSeconds,
+    );
+    if (start === 'skipped') {
       // Another step of the run failed for good: this one is not run, nor any other of the run here.
       cache.outputs.forgetRun(runId);
-      await setStepState(redis, runId, stepId, sign(envelope, { status: 'skipped', attempts: attempt }), {
-        ttlSeconds,
-      });
       log(`${runId.slice(0, 8)} ${stepId}: skipped (the run failed)`);
       return { status: 'skipped' };
     }
-    await setStepState(redis, runId, stepId, sign(envelope, { status: 'running', attempts: attempt, startedAt }), {
-      ttlSeconds,
-    });
     log(`${runId.slice(0, 8)} ${stepId}: running (attempt ${attempt} of ${envelope.attempts})`);
     let ctx: RunContext | undefined;
     // The versions the step writes: sent back so that the client's `secret history` names the step.
@@ -336,7 +339,14 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
         recordCount: records.length,
         ...(written.length > 0 ? { written } : {}),
       };
-      const after = await finishStepState(redis, runId, stepId, sign(envelope, final), { attempt, ttlSeconds });
+      const after = await finishStepState(
+        redis,
+        runId,
+        stepId,
+        sign(envelope, final),
+        { attempt, ttlSeconds },
+        dependentFields(ctx.nodes, stepId),
+      );
       log(`${runId.slice(0, 8)} ${stepId}: ${final.status} in ${Math.round(final.durationMs)} ms`);
       await scheduleDependents(ctx, data, stepId, after, queues);
       return { status: final.status, worker: id, durationMs: final.durationMs };
@@ -362,7 +372,7 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
           recordCount: records.length,
           ...(written.length > 0 ? { written } : {}),
         }),
-        { attempt, ttlSeconds },
+        { attempt, ttlSeconds, failedForGood: last },
       );
       log(`${runId.slice(0, 8)} ${stepId}: attempt ${attempt} failed: ${message}`);
       // BullMQ keeps the message and the stack in Redis: both are the masked message only.
@@ -676,6 +686,19 @@ async function withTimeout<T>(p: Promise<T>, seconds: number): Promise<T> {
   }
 }
 
+/** What scheduling the steps after `stepId` reads: the states of their inputs, and their jobs. */
+function dependentFields(nodes: readonly StepNode[], stepId: string): { steps: string[]; jobs: string[] } {
+  const steps = new Set<string>();
+  const jobs: string[] = [];
+  for (const node of nodes) {
+    const ups = Object.values(node.upstream);
+    if (!ups.includes(stepId)) continue;
+    jobs.push(node.id);
+    for (const u of ups) steps.add(u);
+  }
+  return { steps: [...steps], jobs };
+}
+
 /**
  * Adds each step that reads this one's output and whose inputs are now all complete, with the
  * envelope the client signed for it (forwarded unchanged; the worker that takes it checks it).
@@ -684,7 +707,7 @@ async function scheduleDependents(
   ctx: RunContext,
   data: StepJobData,
   stepId: string,
-  state: Awaited<ReturnType<typeof readRunState>>,
+  state: RemoteRunState,
   queues: Parameters<typeof addStepJob>[0],
 ): Promise<void> {
   const done = (id: string) => {

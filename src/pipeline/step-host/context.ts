@@ -105,9 +105,14 @@ function standInManager(m: ManagerView, ask: Requester): SecretsManager {
     name: m.name,
     flavor: { name: m.flavor },
     where: m.where ?? `secrets manager '${m.name}'`,
-    // The parent's answers (a getter cannot wait for it); a backend it could not build keeps nothing.
-    keepsVersions: m.keepsVersions ?? false,
-    mergesAtomically: m.mergesAtomically ?? false,
+    // The parent's answers (a getter cannot wait for it). Where it had none, because it could not
+    // build the backend, the getter throws, as the same getter throws in-process.
+    get keepsVersions() {
+      return answered(m, m.keepsVersions, 'keepsVersions');
+    },
+    get mergesAtomically() {
+      return answered(m, m.mergesAtomically, 'mergesAtomically');
+    },
     scope: m.scope,
     has: (name: string) => call('has', name),
     describe: (name: string) => call('describe', name),
@@ -135,6 +140,13 @@ function standInManager(m: ManagerView, ask: Requester): SecretsManager {
       };
     },
   }) as unknown as SecretsManager;
+}
+
+function answered(m: ManagerView, answer: boolean | undefined, getter: string): boolean {
+  if (answer !== undefined) return answer;
+  throw new KeystackError('config', `the secrets manager '${m.name}' could not be set up, so it has no ${getter}`, {
+    hint: "Check the manager's configuration and the runner's credentials: `keystack stack validate`.",
+  });
 }
 
 /** Arguments cross the IPC channel as JSON; a function (a schema's coercion) does not. */
