@@ -102,16 +102,8 @@ export function insertAccessRecords(db: Database.Database, records: readonly Acc
     for (const r of chunk) {
       params.push(
         r.runId,
-        r.pipeline,
-        r.step ?? null,
-        r.component ?? null,
-        r.attempt,
-        r.worker ?? null,
-        r.host,
+        ...whoOf(r),
         r.at,
-        r.manager.uuid,
-        r.manager.name,
-        r.manager.flavor,
         r.secret,
         JSON.stringify(r.keys),
         r.version,
@@ -248,7 +240,12 @@ function whoIndex(list: Who[], r: AccessRecord): number {
     )
       return i;
   }
-  const who: Who = [
+  return list.push(whoOf(r)) - 1;
+}
+
+/** Who made an access, in the order of a log line's `w` and of the `provenance` columns after run_id. */
+function whoOf(r: AccessRecord): Who {
+  return [
     r.pipeline,
     r.step ?? null,
     r.component ?? null,
@@ -259,7 +256,6 @@ function whoIndex(list: Who[], r: AccessRecord): number {
     r.manager.name,
     r.manager.flavor,
   ];
-  return list.push(who) - 1;
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
@@ -471,8 +467,8 @@ function insertStatement(db: Database.Database, s: Statements, n: number): Datab
   let ins = s.insert.get(n);
   if (!ins) {
     const row = `(${Array.from({ length: 18 }, () => '?').join(', ')})`;
-    ins = db.prepare(`INSERT INTO provenance (run_id, pipeline, step, component, attempt, worker, host, at,
-      manager_uuid, manager_name, manager_flavor, secret, keys, version, pinned, value_set, outcome, error_code)
+    ins = db.prepare(`INSERT INTO provenance (run_id, pipeline, step, component, attempt, worker, host,
+      manager_uuid, manager_name, manager_flavor, at, secret, keys, version, pinned, value_set, outcome, error_code)
       VALUES ${Array.from({ length: n }, () => row).join(', ')}`);
     s.insert.set(n, ins);
   }
