@@ -107,12 +107,10 @@ function stateFields(stepId: string, state: SignedMessage, w: StateWrite): strin
 
 /** KEYS[1]: the run; ARGV: the step's field, its running state, its skipped state, the TTL. */
 const START_STEP = `
-local state = ARGV[2]
-if redis.call('HEXISTS', KEYS[1], '${FAILED_FIELD}') == 1 then state = ARGV[3] end
-redis.call('HSET', KEYS[1], ARGV[1], state)
+local runs = redis.call('HEXISTS', KEYS[1], '${FAILED_FIELD}') == 0
+redis.call('HSET', KEYS[1], ARGV[1], runs and ARGV[2] or ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
-if state == ARGV[3] then return 0 end
-return 1`;
+return runs and 1 or 0`;
 
 /**
  * A step's start, in one script (one round trip, and no read of the whole run): it is recorded
