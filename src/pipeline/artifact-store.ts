@@ -22,6 +22,8 @@ export interface CacheEntry extends StoredArtifact {
 
 export interface ArtifactStore {
   readonly component: ResolvedComponent;
+  /** Sealed copies of outputs, for a remote run to carry beside the store. */
+  readonly copies: SealedCopies;
   /**
    * Writes one output completely or throws; a reader never sees half of it. `encoded`, when the
    * caller has it already (the leak guard scanned it), is `encodeArtifact(value)`, written as is.
@@ -39,6 +41,20 @@ export interface ArtifactStore {
   putCacheEntry(cacheKey: string, entry: CacheEntry): Promise<void>;
   /** The outputs recorded for `cacheKey`, newest first (at most a few); [] when none. */
   findCacheEntries(cacheKey: string): Promise<CacheEntry[]>;
+}
+
+/**
+ * An output sealed exactly as the store keeps it, under its URI, so that it can travel outside
+ * the store (in Redis) and be read without a request to the store (sealing.ts).
+ */
+export interface SealedCopies {
+  /** `json` sealed for `uri`; undefined when the store has no encryption_key: no copy travels in clear. */
+  sealCopy(json: Buffer, uri: string): Promise<Buffer | undefined>;
+  /**
+   * The JSON of a copy made for `uri` under this store's key. Throws UnreadableArtifactError for
+   * anything else: unsealed bytes, another URI's copy, another key's, or altered bytes.
+   */
+  openCopy(body: Buffer, uri: string): Promise<Buffer>;
 }
 
 /** An artifact that exists but cannot be read with the store's current key. */

@@ -19,6 +19,7 @@ import {
   type ArtifactStore,
   type CacheEntry,
   type EncodedArtifact,
+  type SealedCopies,
   type StoredArtifact,
 } from './artifact-store.js';
 import { ArtifactSealer } from './sealing.js';
@@ -39,6 +40,10 @@ export class LocalArtifactStore implements ArtifactStore {
     this.root = typeof path === 'string' && path !== '' ? path : join(configDir, 'artifacts');
     // The salt is the component's uuid, as artifacts written before the store interface had it.
     this.#sealer = new ArtifactSealer(component, `keystack-artifacts:${component.record.uuid}`);
+  }
+
+  get copies(): SealedCopies {
+    return this.#sealer;
   }
 
   async write(uri: string, value: unknown, encoded?: EncodedArtifact): Promise<StoredArtifact> {

@@ -26,6 +26,7 @@ import {
   type ArtifactStore,
   type CacheEntry,
   type EncodedArtifact,
+  type SealedCopies,
   type StoredArtifact,
 } from './artifact-store.js';
 import { ArtifactSealer } from './sealing.js';
@@ -108,6 +109,10 @@ export class S3ArtifactStore implements ArtifactStore {
     // Salted with the location, not the component's uuid: every machine and every registration
     // of the same bucket and prefix with the same passphrase reads the others' artifacts.
     this.#sealer = new ArtifactSealer(component, `keystack-artifacts:${this.#where}`);
+  }
+
+  get copies(): SealedCopies {
+    return this.#sealer;
   }
 
   get #where(): string {

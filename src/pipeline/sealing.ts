@@ -11,6 +11,11 @@
  *
  * The salt is the store's, not the artifact's (the caller picks it: see each store), so it is not
  * in the header: an artifact never tells a reader which salt to use.
+ *
+ * A sealed copy (SealedCopies) is those same bytes carried outside the store, in Redis, for a
+ * remote run's next step and its client (issue 22): only a store with a key makes one, and
+ * opening one refuses anything unsealed, since a copy, unlike the store, can be written by
+ * whoever can write to Redis.
  */
 import {
   decodeKdfParams,
@@ -23,7 +28,7 @@ import {
   type KdfParams,
 } from '../support/aead.js';
 import type { ResolvedComponent } from '../stack/runtime.js';
-import { UnreadableArtifactError } from './artifact-store.js';
+import { UnreadableArtifactError, type SealedCopies } from './artifact-store.js';
 
 const KSA1 = Buffer.from('KSA1');
 const KSA2 = Buffer.from('KSA2');
@@ -36,7 +41,7 @@ function isSealed(body: Buffer): boolean {
 }
 
 /** Seals and opens one store's artifacts with the key its `encryption_key` gives. */
-export class ArtifactSealer {
+export class ArtifactSealer implements SealedCopies {
   readonly #component: ResolvedComponent;
   readonly #salt: string;
   /** One derivation per parameter set; the passphrase itself is not kept. */
@@ -69,6 +74,20 @@ export class ArtifactSealer {
     if (!key) return json;
     const head = Buffer.concat([KSA2, encodeKdfParams(KDF_POLICY)]);
     return seal(key, Buffer.concat([head, Buffer.from(uri)]), json, head);
+  }
+
+  async sealCopy(json: Buffer, uri: string): Promise<Buffer | undefined> {
+    return (await this.key()) ? this.seal(json, uri) : undefined;
+  }
+
+  async openCopy(body: Buffer, uri: string): Promise<Buffer> {
+    if (!isSealed(body)) {
+      throw new UnreadableArtifactError(
+        `the copy of artifact ${uri} carried beside artifact-store '${this.#component.name}' is not sealed`,
+        { hint: 'Something other than a keystack worker wrote it; the output is read from the store instead.' },
+      );
+    }
+    return this.open(body, uri);
   }
 
   /** The JSON of a stored artifact, unsealing it when it is sealed; UnreadableArtifactError when it cannot be. */

@@ -114,6 +114,12 @@ export const ORCHESTRATOR_FLAVORS = declareFlavors('orchestrator', {
           "How long a run's state stays in Redis after its last change (at least 60): step results and the provenance records a detached client has not collected yet (`pipeline runs describe`); after it they are reported as lost.",
         default: 604800,
       },
+      inline_output_max_bytes: {
+        type: 'integer',
+        description:
+          "Outputs up to this size (their JSON, at most 1048576 bytes) also travel to the next step and to the client in Redis, sealed with the artifact store's encryption_key, which saves a read from the store; 0 = never. Without an encryption_key nothing travels this way.",
+        default: 65536,
+      },
     },
     remote: true,
     isLocal: false,

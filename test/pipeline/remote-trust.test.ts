@@ -21,6 +21,7 @@ import {
   isRunUri,
   JOB_DOMAIN,
   openJob,
+  MAX_SEALED_COPY_CHARS,
   openResult,
   parseStepJob,
   signJob,
@@ -231,6 +232,26 @@ describe('job envelopes', () => {
     );
     expect(() => parseStepJob('x')).toThrow(/refused a step job/);
   });
+
+  it('sealed copies of inputs beside the envelope are kept only when well-formed and of this run', () => {
+    const base = { v: 2, runId: RUN, stepId: 'train', job: signJob(client, envelope()), stack: snap };
+    const good = { [`${RUN}/load.json`]: 'S1NBMg==' };
+    expect(parseStepJob({ ...base, sealedInputs: good }).sealedInputs).toEqual(good);
+    // Not signed, so not a reason to refuse the job: a malformed set is dropped whole and the
+    // inputs are read from the store.
+    for (const bad of [
+      { [`${OTHER_RUN}/load.json`]: 'S1NBMg==' },
+      { '../load.json': 'S1NBMg==' },
+      { [`${RUN}/load.json`]: 42 },
+      { [`${RUN}/load.json`]: 'x'.repeat(MAX_SEALED_COPY_CHARS + 1) },
+      ['S1NBMg=='],
+      'S1NBMg==',
+    ]) {
+      const parsed = parseStepJob({ ...base, sealedInputs: bad });
+      expect(parsed.sealedInputs).toBeUndefined();
+      expect(parsed.job).toBe(base.job);
+    }
+  });
 });
 
 describe('step results', () => {
@@ -264,6 +285,24 @@ describe('step results', () => {
       ok: false,
       reason: expect.stringContaining('not signed'),
     });
+  });
+
+  it('carry a sealed output only as a string beside an output', () => {
+    expect(openResult(signResult(worker, { ...result, sealedOutput: 'S1NBMg==' }), RUN, 'train', ring)).toMatchObject({
+      ok: true,
+      result: { sealedOutput: 'S1NBMg==' },
+    });
+    const { output: _, ...noOutput } = result;
+    for (const bad of [
+      { ...result, sealedOutput: 42 },
+      { ...result, sealedOutput: 'x'.repeat(MAX_SEALED_COPY_CHARS + 1) },
+      { ...noOutput, sealedOutput: 'S1NBMg==' },
+    ]) {
+      expect(openResult(signResult(worker, bad as typeof result), RUN, 'train', ring)).toMatchObject({
+        ok: false,
+        reason: expect.stringContaining('sealed output is malformed'),
+      });
+    }
   });
 
   it('run URIs are RUN/STEP.json and nothing else', () => {

@@ -91,6 +91,7 @@ describe('a store that keeps what it wrote', () => {
     let reads = 0;
     const store: ArtifactStore = {
       component: inner.component,
+      copies: inner.copies,
       write: (uri, value, encoded) => inner.write(uri, value, encoded),
       read: (uri) => (reads++, inner.read(uri)),
       readable: (uri) => inner.readable(uri),

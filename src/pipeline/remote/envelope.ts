@@ -74,6 +74,18 @@ export interface StepResult {
   written?: WrittenVersion[] | undefined;
   /** How the worker ran the step: in a step child (`process`) or in its own process (`none`). */
   isolation?: 'process' | 'none' | undefined;
+  /**
+   * The output sealed as the store keeps it (base64), when it is small enough to travel beside the
+   * store (sealed-outputs.ts): what the steps after it and the client read instead of the store.
+   */
+  sealedOutput?: string | undefined;
+}
+
+/** The longest sealed copy (base64) a result or a job may carry: the 1 MiB limit, sealed. */
+export const MAX_SEALED_COPY_CHARS = 1_500_000;
+
+function isSealedCopy(x: unknown): x is string {
+  return typeof x === 'string' && x.length <= MAX_SEALED_COPY_CHARS;
 }
 
 /** An attempt that ended (or a step that ended): its result carries its records and their count. */
@@ -212,6 +224,8 @@ export function openResult(
     const checked = checkRecords(r.records, r.recordCount, { runId, stepId, attempt, worker: r.worker });
     if (!checked.ok) return { ok: false, reason: `its result in Redis was refused as tampered: ${checked.reason}` };
   }
+  if (r.sealedOutput !== undefined && (output === undefined || !isSealedCopy(r.sealedOutput)))
+    return { ok: false, reason: 'its result in Redis was refused as tampered: its sealed output is malformed' };
   if (r.written !== undefined && !isWrittenList(r.written))
     return {
       ok: false,
@@ -246,7 +260,21 @@ export function parseStepJob(data: unknown): StepJobData {
       },
     );
   }
-  return data as StepJobData;
+  // The sealed copies of the inputs are not signed: each is checked when it is opened. A malformed
+  // set is dropped whole, and the inputs are read from the store.
+  const { sealedInputs, ...rest } = data as StepJobData;
+  return isSealedInputs(sealedInputs, d.runId as string) ? { ...rest, sealedInputs } : rest;
+}
+
+/** At most this many sealed inputs per job: more than a step has inputs is not a worker's doing. */
+const MAX_SEALED_INPUTS = 256;
+
+function isSealedInputs(x: unknown, runId: string): x is Record<string, string> {
+  if (!isObj(x)) return false;
+  const entries = Object.entries(x);
+  return (
+    entries.length <= MAX_SEALED_INPUTS && entries.every(([uri, copy]) => isRunUri(runId, uri) && isSealedCopy(copy))
+  );
 }
 
 /** At most this many versions per step result: more is not a step's doing. */

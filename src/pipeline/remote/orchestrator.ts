@@ -29,6 +29,7 @@ import { loadProvenanceKey } from '../../stack/provenance-key.js';
 import type { Pipeline, StepNode } from '../step.js';
 import type { SignedMessage } from '../../support/signing.js';
 import { collectStepRecords, lostRecordsNote } from './collect.js';
+import { readOutput } from './sealed-outputs.js';
 import { openResult, signJob, snapshotHash, stepOutputUri, type JobEnvelope } from './envelope.js';
 import { ownKey, trustListFile, TrustedKeys, CLIENT_TRUSTED_WORKER_KEYS_ENV } from './keys.js';
 import {
@@ -307,8 +308,17 @@ async function follow(
   const artifacts = await openRunArtifactStore(stack.artifactStore, ks.configDir, ks.env);
   const steps = runs.steps(runId);
   const values: Record<string, unknown> = {};
-  const read = steps.flatMap((s) => (s.output ? [{ id: s.stepId, uri: s.output.uri }] : []));
-  const got = await Promise.all(read.map((o) => artifacts.read(o.uri)));
+  const warn = options.onWarning ?? ((m: string) => process.stderr.write(`warning: ${m}\n`));
+  // From the sealed copy a step's signed result carries, with the hash it signed, else from the store.
+  const read = steps.flatMap((s) => (s.output ? [{ id: s.stepId, output: s.output }] : []));
+  const got = await Promise.all(
+    read.map((o) =>
+      readOutput(artifacts, o.output.uri, synced.get(o.id)?.state.sealedOutput, {
+        hash: o.output.hash,
+        onRefused: (reason) => warn(`${reason}; read it from the artifact store instead`),
+      }),
+    ),
+  );
   read.forEach((o, i) => (values[o.id] = got[i]));
   return { run: runs.getRun(runId), steps, outputs: values };
 }

@@ -233,10 +233,16 @@ function parseState(h: Record<string, string>): RemoteRunState {
  * at a step (whether its dependents may be ready, whether the run already failed).
  */
 export function claimedStatus(raw: unknown): RemoteStepStatus | undefined {
-  const p = (raw as { p?: unknown } | null)?.p;
-  if (typeof p !== 'string') return undefined;
-  const status = (parseJson(p) as { status?: unknown } | null)?.status;
+  const status = claimedState(raw)?.['status'];
   return typeof status === 'string' ? (status as RemoteStepStatus) : undefined;
+}
+
+/** The payload a state claims, unchecked, as claimedStatus reads it; null when it has none. */
+export function claimedState(raw: unknown): Record<string, unknown> | null {
+  const p = (raw as { p?: unknown } | null)?.p;
+  if (typeof p !== 'string') return null;
+  const payload = parseJson(p);
+  return typeof payload === 'object' && payload !== null ? (payload as Record<string, unknown>) : null;
 }
 
 export function orchestratorOf(stack: StackSnapshot): SnapshotComponent | undefined {
@@ -251,6 +257,16 @@ function intConfig(c: SnapshotComponent | undefined, field: string, fallback: nu
 /** How long a run's state and its uncollected provenance records stay in Redis. */
 export function runTtlSeconds(stack: StackSnapshot): number {
   return Math.max(60, intConfig(orchestratorOf(stack), 'run_ttl_seconds', DEFAULT_RUN_TTL_SECONDS));
+}
+
+/** `inline_output_max_bytes` unless configured; never above INLINE_OUTPUT_LIMIT_BYTES. */
+export const DEFAULT_INLINE_OUTPUT_MAX_BYTES = 64 * 1024;
+export const INLINE_OUTPUT_LIMIT_BYTES = 1024 * 1024;
+
+/** The largest output that travels sealed in Redis beside the artifact store (0: none). */
+export function inlineOutputMaxBytes(stack: StackSnapshot): number {
+  const n = intConfig(orchestratorOf(stack), 'inline_output_max_bytes', DEFAULT_INLINE_OUTPUT_MAX_BYTES);
+  return Math.min(n, INLINE_OUTPUT_LIMIT_BYTES);
 }
 
 export interface RetryPolicy {

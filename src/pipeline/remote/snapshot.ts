@@ -48,6 +48,11 @@ export interface StepJobData {
   stepId: string;
   job: SignedMessage;
   stack: StackSnapshot;
+  /**
+   * Input URI → the sealed copy of that output (base64), added by the worker that scheduled the
+   * job; not signed: each copy is checked when it is opened (sealed-outputs.ts).
+   */
+  sealedInputs?: Record<string, string> | undefined;
 }
 
 /**

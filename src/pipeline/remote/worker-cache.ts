@@ -242,6 +242,7 @@ export function keepingWrittenOutputs(store: ArtifactStore, outputs: WrittenOutp
   const key = (uri: string) => `${id}\0${uri}`;
   return {
     component: store.component,
+    copies: store.copies,
     async write(uri, value, encoded) {
       // Encoded here when the caller did not (a cached step's copy), so that what is kept is
       // exactly what the store wrote.

@@ -36,7 +36,7 @@ import { StepChildError, stepHost, workerCredentialVariables, type StepHost } fr
 import { cacheEnabled, checkJson, type Pipeline, type StepContext, type StepNode } from '../step.js';
 import { createStepContext } from '../step-context.js';
 import { CollectingSink, type AccessSink } from '../../core/provenance.js';
-import { tryEncodeArtifact } from '../artifact-store.js';
+import { encodeArtifact, tryEncodeArtifact, type EncodedArtifact } from '../artifact-store.js';
 import type { StoredArtifact } from '../artifacts.js';
 import {
   checkSnapshot,
@@ -54,8 +54,10 @@ import { nonceFile, openNonceRecord, type NonceRecord } from './nonces.js';
 import { checkJobStack, parseAllowSpec } from './pinning.js';
 import {
   addStepJob,
+  claimedState,
   claimedStatus,
   finishStepState,
+  inlineOutputMaxBytes,
   QUEUE_PREFIX,
   queueSource,
   retryPolicy,
@@ -66,6 +68,7 @@ import {
 } from './protocol.js';
 import { loadBullmq, openRedis, redisError } from './redis.js';
 import { moduleHash, PAYLOAD_VERSION, type StackSnapshot, type StepJobData } from './snapshot.js';
+import { readOutput, sealedCopyOf } from './sealed-outputs.js';
 import { openRunArtifactStore, type RunArtifactStore } from './store.js';
 import {
   buildSnapshotStore,
@@ -327,6 +330,9 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
           worker: id,
           sink,
           provenanceKey: () => provenance,
+          sealedInputs: data.sealedInputs ?? {},
+          copyMaxBytes: inlineOutputMaxBytes(data.stack),
+          onCopyRefused: (reason) => log(`${runId.slice(0, 8)} ${stepId}: ${reason}; read from the store instead`),
         }),
       );
       const records = sink.drain();
@@ -348,7 +354,7 @@ export async function startWorker(o: WorkerOptions): Promise<RemoteWorker> {
         dependentFields(ctx.nodes, stepId),
       );
       log(`${runId.slice(0, 8)} ${stepId}: ${final.status} in ${Math.round(final.durationMs)} ms`);
-      await scheduleDependents(ctx, data, stepId, after, queues);
+      await scheduleDependents(ctx, data, { stepId, sealedOutput: final.sealedOutput }, after, queues);
       return { status: final.status, worker: id, durationMs: final.durationMs };
     } catch (e) {
       // An output written by an attempt that did not complete is not what the next step reads:
@@ -591,6 +597,11 @@ async function runOne(
     worker: string;
     sink: AccessSink;
     provenanceKey: () => Buffer;
+    /** The sealed copies of its inputs that came with the job (unchecked), by URI. */
+    sealedInputs: Readonly<Record<string, string>>;
+    /** The largest output that travels sealed beside the store. */
+    copyMaxBytes: number;
+    onCopyRefused: (reason: string) => void;
   },
 ): Promise<Omit<StepResult, 'runId' | 'stepId' | 'worker'>> {
   const stepId = envelope.step.id;
@@ -602,18 +613,27 @@ async function runOne(
   const inputs: Record<string, unknown> = { ...node.params };
   const stored: Record<string, StoredArtifact> = {};
   for (const [k, uri] of Object.entries(envelope.inputs)) {
-    const value = await ctx.artifacts.read(uri);
+    const copy = Object.hasOwn(how.sealedInputs, uri) ? how.sealedInputs[uri] : undefined;
+    const value = await readOutput(ctx.artifacts, uri, copy, { onRefused: how.onCopyRefused });
     inputs[k] = value;
     stored[k] = { uri, hash: contentHash(value) };
   }
   const cacheKey = computeCacheKey(node, stored);
   const outputUri = stepOutputUri(envelope.runId, stepId);
+  const policy = { maxBytes: how.copyMaxBytes, allowSecretOutputs: node.step.allowSecretOutputs };
+  // The output is written before its sealed copy is made: the store is the record.
+  const store = async (value: unknown, encoded: EncodedArtifact) => {
+    const output = await ctx.artifacts.write(outputUri, value, encoded);
+    const sealedOutput = await sealedCopyOf(ctx.artifacts, outputUri, encoded, policy);
+    return { output, ...(sealedOutput === undefined ? {} : { sealedOutput }) };
+  };
   if (cacheEnabled(node.step, ctx.pipeline) && !envelope.noCache) {
     for (const entry of await ctx.artifacts.findCacheEntries(cacheKey)) {
       if (entry.runId !== envelope.runId && (await ctx.artifacts.readable(entry.uri))) {
         // Copied under this run's prefix: later steps read only outputs of their own run.
-        const output = await ctx.artifacts.write(outputUri, await ctx.artifacts.read(entry.uri));
-        return { status: 'cached', output, cachedFrom: entry.runId, cacheKey, inputs: stored };
+        const value = await ctx.artifacts.read(entry.uri);
+        const copied = await store(value, encodeArtifact(value));
+        return { status: 'cached', ...copied, cachedFrom: entry.runId, cacheKey, inputs: stored };
       }
     }
   }
@@ -648,10 +668,11 @@ async function runOne(
   if (leak) throw leak;
   checkJson(value, `the output of step '${node.id}'`);
   // One name per step and run: a step run again after its worker died overwrites, never adds.
-  const output: StoredArtifact = await ctx.artifacts.write(outputUri, value, encoded);
+  // (checkJson passed, so the value encodes.)
+  const written = await store(value, encoded ?? encodeArtifact(value));
   if (cacheEnabled(node.step, ctx.pipeline))
-    await ctx.artifacts.putCacheEntry(cacheKey, { ...output, runId: envelope.runId });
-  return { status: 'completed', output, cacheKey, inputs: stored };
+    await ctx.artifacts.putCacheEntry(cacheKey, { ...written.output, runId: envelope.runId });
+  return { status: 'completed', ...written, cacheKey, inputs: stored };
 }
 
 /**
@@ -706,13 +727,20 @@ function dependentFields(nodes: readonly StepNode[], stepId: string): { steps: s
 async function scheduleDependents(
   ctx: RunContext,
   data: StepJobData,
-  stepId: string,
+  finished: { stepId: string; sealedOutput: string | undefined },
   state: RemoteRunState,
   queues: Parameters<typeof addStepJob>[0],
 ): Promise<void> {
+  const { stepId } = finished;
   const done = (id: string) => {
     const s = claimedStatus(state.steps.get(id));
     return s === 'completed' || s === 'cached';
+  };
+  // The sealed copies of the outputs the dependent reads: this step's as it made it, the others'
+  // as their results claim them. The worker that takes the job checks each as it opens it.
+  const copyOf = (id: string): string | undefined => {
+    const copy = id === stepId ? finished.sealedOutput : claimedState(state.steps.get(id))?.['sealedOutput'];
+    return typeof copy === 'string' ? copy : undefined;
   };
   for (const node of ctx.nodes) {
     const ups = Object.values(node.upstream);
@@ -727,12 +755,18 @@ async function scheduleDependents(
     } catch {
       continue;
     }
+    const sealedInputs: Record<string, string> = {};
+    for (const u of new Set(ups)) {
+      const copy = copyOf(u);
+      if (copy !== undefined) sealedInputs[stepOutputUri(data.runId, u)] = copy;
+    }
     await addStepJob(queues, q, {
       v: PAYLOAD_VERSION,
       runId: data.runId,
       stepId: node.id,
       job: job as StepJobData['job'],
       stack: data.stack,
+      ...(Object.keys(sealedInputs).length > 0 ? { sealedInputs } : {}),
     });
   }
 }
