@@ -40,13 +40,18 @@ function fakeChild(n: number, job: SpareFor | undefined) {
   return child as unknown as StepChild & { process: typeof proc };
 }
 
-function fakePool(spares?: number) {
+/** `defer`: how the pool starts new spares; by default at once, so that a test sees them. */
+function fakePool(spares?: number, defer: (start: () => void) => void = (start) => start()) {
   const spawned: ReturnType<typeof fakeChild>[] = [];
-  const pool = createStepChildPool((job) => {
-    const c = fakeChild(spawned.length, job);
-    spawned.push(c);
-    return c;
-  }, spares);
+  const pool = createStepChildPool(
+    (job) => {
+      const c = fakeChild(spawned.length, job);
+      spawned.push(c);
+      return c;
+    },
+    spares,
+    defer,
+  );
   return { pool, spawned };
 }
 
@@ -101,6 +106,43 @@ describe('createStepChildPool', () => {
     const taken = [pool.take(A), pool.take(A), pool.take(A)];
     expect(new Set(taken).size).toBe(3);
     expect(taken).toEqual([spawned[1], spawned[2], spawned[3]]);
+  });
+
+  it('starts new spares only after the taken child is handed out, once for the latest job', () => {
+    const pending: (() => void)[] = [];
+    const { pool, spawned } = fakePool(2, (start) => pending.push(start));
+    const B: SpareFor = { ...A, runId: 'run-2' };
+    const first = pool.take(A);
+    // The step's child is there at once; nothing else was started in the same turn.
+    expect(first).toBe(spawned[0]);
+    expect(spawned).toHaveLength(1);
+    // A second take before the refill runs starts its own child, and the refill is not doubled.
+    const second = pool.take(B);
+    expect(spawned).toHaveLength(2);
+    expect(pending).toHaveLength(1);
+    pending.shift()?.();
+    // Prepared for the latest job.
+    expect(spawned.slice(2).map((c) => c.process.job)).toEqual([B, B]);
+    expect(pool.take(B)).toBe(spawned[2]);
+    expect(second).toBe(spawned[1]);
+    // A refill that runs after close starts nothing.
+    pool.close();
+    const count = spawned.length;
+    for (const start of pending.splice(0)) start();
+    expect(spawned).toHaveLength(count);
+  });
+
+  it('by default starts the new spare on the next turn of the event loop', async () => {
+    const spawned: SpareFor[] = [];
+    const pool = createStepChildPool((job) => {
+      spawned.push(job as SpareFor);
+      return fakeChild(spawned.length, job);
+    });
+    pool.take(A);
+    expect(spawned).toHaveLength(1);
+    await new Promise((r) => setImmediate(r));
+    expect(spawned).toEqual([undefined, A]);
+    pool.close();
   });
 
   it('kills every spare on close with SIGKILL and starts none after', () => {

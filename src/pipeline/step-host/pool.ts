@@ -27,10 +27,26 @@ export interface StepChildPool {
  * without one (the first spare, when no job is known yet), the child imports it when it gets its
  * step. `spares` children are kept ready: more than one lets a child that takes longer to start
  * than a step takes to run be started several steps ahead.
+ *
+ * New spares are started through `defer` (by default on the next turn of the event loop), after
+ * the caller has handed the taken child its step: starting a process blocks this one for a few
+ * milliseconds (1 to 11 measured in a worker-sized process), which would otherwise delay every step.
  */
-export function createStepChildPool(spawn: (job?: SpareFor) => StepChild, spares = 1): StepChildPool {
+export function createStepChildPool(
+  spawn: (job?: SpareFor) => StepChild,
+  spares = 1,
+  defer: (start: () => void) => void = setImmediate,
+): StepChildPool {
   let ready: { child: StepChild; key: string | undefined }[] = [{ child: spawn(), key: undefined }];
   let closed = false;
+  /** The job the next spares are prepared for; set while a refill is pending. */
+  let refillFor: SpareFor | undefined;
+  const refill = () => {
+    const job = refillFor as SpareFor;
+    refillFor = undefined;
+    const key = spareKey(job);
+    while (!closed && ready.length < spares) ready.push({ child: spawn(job), key });
+  };
   return {
     take(job) {
       const key = spareKey(job);
@@ -47,7 +63,10 @@ export function createStepChildPool(spawn: (job?: SpareFor) => StepChild, spares
       // The step's own child first: it is the one waited for.
       child ??= spawn(job);
       ready = kept;
-      while (!closed && ready.length < spares) ready.push({ child: spawn(job), key });
+      // One refill for the latest job, however many steps are taken before it runs.
+      const pending = refillFor !== undefined;
+      refillFor = job;
+      if (!closed && !pending) defer(refill);
       return child;
     },
     close() {
