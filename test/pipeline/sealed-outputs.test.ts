@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { encodeArtifact, type ArtifactStore } from '../../src/pipeline/artifact-store.js';
-import { readOutput, sealedCopyOf } from '../../src/pipeline/remote/sealed-outputs.js';
+import { readOutput, sealedCopyOf, sealedInputsWithin } from '../../src/pipeline/remote/sealed-outputs.js';
 import { ArtifactSealer } from '../../src/pipeline/sealing.js';
 import type { ResolvedComponent } from '../../src/stack/runtime.js';
 
@@ -115,5 +115,21 @@ describe('a sealed copy of an output', () => {
     const { s, reads } = store();
     expect(await readWith(s, undefined)).toEqual({ value: 'from the store', refused: [] });
     expect(reads()).toBe(1);
+  });
+});
+
+describe('the sealed inputs of a job', () => {
+  it('stay within the cap: a copy that would pass it is left out (read from the store), smaller ones after it still go', () => {
+    const picked = sealedInputsWithin(
+      [
+        ['r/a.json', 'a'.repeat(40)],
+        ['r/b.json', undefined],
+        ['r/big.json', 'x'.repeat(70)],
+        ['r/c.json', 'c'.repeat(50)],
+      ],
+      100,
+    );
+    expect(Object.keys(picked)).toEqual(['r/a.json', 'r/c.json']);
+    expect(sealedInputsWithin([['r/a.json', 'a'.repeat(101)]], 100)).toEqual({});
   });
 });

@@ -61,3 +61,25 @@ export async function readOutput(
   }
   return store.read(uri);
 }
+
+/** The most a job carries in sealed inputs (base64 characters); the rest is read from the store. */
+export const JOB_SEALED_INPUTS_CAP_CHARS = 4 * 1024 * 1024;
+
+/**
+ * The sealed inputs a step's job carries: the copies given (by URI), in order, while their total
+ * stays within `capChars`, so that a step reading many large outputs does not get a job of many
+ * megabytes; an input left out is read from the store.
+ */
+export function sealedInputsWithin(
+  copies: Iterable<readonly [string, string | undefined]>,
+  capChars: number = JOB_SEALED_INPUTS_CAP_CHARS,
+): Record<string, string> {
+  const picked: Record<string, string> = {};
+  let total = 0;
+  for (const [uri, copy] of copies) {
+    if (copy === undefined || total + copy.length > capChars) continue;
+    picked[uri] = copy;
+    total += copy.length;
+  }
+  return picked;
+}

@@ -68,7 +68,7 @@ import {
 } from './protocol.js';
 import { loadBullmq, openRedis, redisError } from './redis.js';
 import { moduleHash, PAYLOAD_VERSION, type StackSnapshot, type StepJobData } from './snapshot.js';
-import { readOutput, sealedCopyOf } from './sealed-outputs.js';
+import { readOutput, sealedCopyOf, sealedInputsWithin } from './sealed-outputs.js';
 import { openRunArtifactStore, type RunArtifactStore } from './store.js';
 import {
   buildSnapshotStore,
@@ -755,11 +755,7 @@ async function scheduleDependents(
     } catch {
       continue;
     }
-    const sealedInputs: Record<string, string> = {};
-    for (const u of new Set(ups)) {
-      const copy = copyOf(u);
-      if (copy !== undefined) sealedInputs[stepOutputUri(data.runId, u)] = copy;
-    }
+    const sealedInputs = sealedInputsWithin([...new Set(ups)].map((u) => [stepOutputUri(data.runId, u), copyOf(u)]));
     await addStepJob(queues, q, {
       v: PAYLOAD_VERSION,
       runId: data.runId,
