@@ -33,7 +33,11 @@ import {
   type StackSnapshot,
   type StepJobData,
 } from '../../src/pipeline/remote/snapshot.js';
+import { encodeArtifact } from '../../src/pipeline/artifact-store.js';
+import { openArtifactStore } from '../../src/pipeline/artifacts.js';
 import { RunStore } from '../../src/pipeline/run-store.js';
+import { ArtifactSealer } from '../../src/pipeline/sealing.js';
+import type { ResolvedComponent } from '../../src/stack/runtime.js';
 import { StackRuntime } from '../../src/stack/runtime.js';
 import {
   canonicalJson,
@@ -459,6 +463,59 @@ describe('forged step jobs are refused before anything runs; the worker stays up
       expect(dump.includes(bytes), 'private bytes in Redis').toBe(false);
       expect(s.w.log().includes(bytes), 'private bytes in the worker log').toBe(false);
     }
+  }, 60_000);
+});
+
+describe('sealed copies of inputs beside a signed job: used only when they open under the store’s key for that URI', () => {
+  it('a copy in clear, under another key, or for another run is refused and the input read from the store; a genuine one is used', async () => {
+    const s = await scene();
+    const rt = await StackRuntime.load(s.f.ks, { stack: 'remote' });
+    const store = await openArtifactStore(rt.artifactStore, { configDir: s.f.configDir, env: s.f.clientEnv });
+    const attacker = new ArtifactSealer(
+      {
+        name: 's3',
+        getString: async (f: string) => (f === 'encryption_key' ? 'attacker-passphrase' : undefined),
+      } as unknown as ResolvedComponent,
+      `keystack-artifacts:s3://${s.f.bucket}/runs`,
+    );
+    const json = encodeArtifact({ weights: 'forged' }).json;
+    // Each job names an input its run never wrote to the store: only a copy taken as genuine could feed it.
+    const jobFor = async (copy: (uri: string) => Promise<string>) => {
+      const runId = randomUUID();
+      const uri = `${runId}/train.json`;
+      const { envelope, data } = forge(s, { runId, inputs: { x: uri } });
+      return { envelope, data: { ...data, sealedInputs: { [uri]: await copy(uri) } } };
+    };
+    const b64 = (b: Buffer | undefined) => (b as Buffer).toString('base64');
+    const forged = [
+      await jobFor(async () => json.toString('base64')),
+      await jobFor(async (uri) => b64(await attacker.sealCopy(json, uri))),
+      await jobFor(async () => b64(await store.copies.sealCopy(json, `${randomUUID()}/train.json`))),
+    ];
+    const ids = [];
+    for (const j of forged) ids.push(await add(s, j.data));
+    const reasons = await settled(
+      s,
+      ids,
+      forged.map((j) => j.envelope.runId),
+    );
+    // Not used: the input was read from the store, which does not have it, so the step failed before it ran.
+    for (const reason of reasons) expect(reason).toMatch(/train\.json/);
+    const log = s.w.log();
+    expect(log).toMatch(
+      /the copy of artifact \S+\/train\.json carried beside artifact-store 's3' is not sealed; read from the store instead/,
+    );
+    expect(log).toMatch(
+      /cannot decrypt artifact \S+\/train\.json of artifact-store 's3'.*; read from the store instead/,
+    );
+    expect(log.match(/read from the store instead/g)).toHaveLength(3);
+    expect(log).not.toContain('forged');
+    // The positive control: a copy made under the store's key for the job's own URI feeds the step.
+    const genuine = await jobFor(async (uri) => b64(await store.copies.sealCopy(json, uri)));
+    const [ok] = await settled(s, [await add(s, genuine.data)], []);
+    expect(ok).toBeUndefined();
+    expect(marked(s)).toContain(genuine.envelope.runId);
+    expect((await workerState(s, genuine.envelope.runId)).status).toBe('completed');
   }, 60_000);
 });
 
