@@ -87,18 +87,27 @@ export interface Received {
   body: string;
 }
 
-/** A browser context that keeps the body of every response it receives. */
+/**
+ * A browser context that keeps the body of every response it receives. A redirect has no body.
+ * Chromium may also have dropped a body before it is asked for (Chromium 156: "No resource with
+ * given identifier found", for the dashboard's JSON): a GET is then made again in this context,
+ * with its session, so that what the server sends for that URL is still checked. A body that
+ * cannot be had either way is recorded with the content type `unavailable`, which the callers'
+ * checks for each kind of response do not count.
+ */
 export async function recordingContext(browser: Browser): Promise<{ context: BrowserContext; received: Received[] }> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const received: Received[] = [];
   context.on('response', (r) => {
-    void r
-      .body()
-      .then((b) =>
-        received.push({ url: r.url(), contentType: r.headers()['content-type'] ?? '', body: b.toString('utf8') }),
-      )
-      // A redirect has no body.
-      .catch(() => received.push({ url: r.url(), contentType: '', body: '' }));
+    const contentType = r.headers()['content-type'] ?? '';
+    const keep = (body: Buffer | string, type = contentType) =>
+      received.push({ url: r.url(), contentType: type, body: body.toString() });
+    void r.body().then(keep, async () => {
+      if (r.status() >= 300 && r.status() < 400) return keep('', '');
+      if (r.request().method() !== 'GET') return keep('', 'unavailable');
+      const again = await context.request.get(r.url()).catch(() => undefined);
+      return again?.ok() ? keep(await again.body()) : keep('', 'unavailable');
+    });
   });
   return { context, received };
 }
