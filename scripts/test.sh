@@ -13,6 +13,11 @@ node node_modules/eslint/bin/eslint.js .
 npm run -s deps
 npm run -s format:check
 bash scripts/emulators/install.sh
+# While the registry is in reach: the packed-install test (test/docs/own-project.test.ts) installs
+# from npm's cache inside the namespace, and `npm ci` leaves the cache without package documents.
+warm="$(mktemp -d)"
+node scripts/install-packed.mjs "$warm"
+rm -rf "$warm"
 
 if [ "${KEYSTACK_NO_NETNS:-}" = 1 ]; then
   echo "warning: KEYSTACK_NO_NETNS=1: running without the loopback-only network namespace" >&2

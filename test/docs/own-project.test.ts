@@ -5,7 +5,7 @@
  * three resolve the one install from the folder above them), and a bare folder without keystack.
  */
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -22,33 +22,14 @@ let root = '';
 let cli = '';
 
 /**
- * Installs the packed tarball with npm, from its cache where it can. Scripts are skipped: the
- * better-sqlite3 addon would otherwise be compiled (minutes on two cores), so the one this
- * checkout's install built for this Node is copied in instead. Optional packages (the cloud SDKs)
- * are left out; tsx and the esbuild binary it needs are named, at the versions installed here.
+ * Installs the packed checkout into a team's root folder (scripts/install-packed.mjs, from npm's
+ * cache, which scripts/test.sh fills before the loopback-only namespace), then copies in the
+ * better-sqlite3 addon this checkout's install built for this Node: the install skips scripts.
  */
 function installPacked(): void {
-  const packDir = mkdtempSync(join(tmpdir(), 'keystack-pack-'));
-  const pack = spawnSync('npm', ['pack', '--silent', '--pack-destination', packDir], { encoding: 'utf8' });
-  expect(pack.status, pack.stderr).toBe(0);
-  const tarball = join(packDir, readdirSync(packDir).find((f) => f.endsWith('.tgz')) ?? 'missing.tgz');
   root = mkdtempSync(join(tmpdir(), 'keystack-own-project-'));
   writeFileSync(join(root, 'package.json'), JSON.stringify({ name: 'team-root', version: '1.0.0', private: true }));
-  const version = (pkg: string) =>
-    (JSON.parse(readFileSync(resolve('node_modules', pkg, 'package.json'), 'utf8')) as { version: string }).version;
-  const esbuildBinary = `@esbuild/${process.platform}-${process.arch}`;
-  const args = [
-    'install',
-    '--ignore-scripts',
-    '--omit=optional',
-    '--no-audit',
-    '--no-fund',
-    tarball,
-    `tsx@${version('tsx')}`,
-    `${esbuildBinary}@${version(esbuildBinary)}`,
-  ];
-  let r = spawnSync('npm', ['--offline', ...args], { cwd: root, encoding: 'utf8' });
-  if (r.status !== 0) r = spawnSync('npm', ['--prefer-offline', ...args], { cwd: root, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [resolve('scripts/install-packed.mjs'), root], { encoding: 'utf8' });
   expect(r.status, r.stderr).toBe(0);
   const addon = 'better-sqlite3/build/Release/better_sqlite3.node';
   mkdirSync(join(root, 'node_modules', addon, '..'), { recursive: true });
