@@ -577,17 +577,12 @@ if (!audit || !existsSync(audit)) {
     const rs = ratesOf('process', label);
     const one = rs.find((m) => m.n === 1);
     const ok = one !== undefined && ofIdeal(one) >= 0.85;
-    const more = rs
-      .filter((m) => m.n > 1)
-      .map(
-        (m) =>
-          `${m.n} workers ${f2(ofIdeal(m))}× with ${f1(m.c.children)} ms of step-child CPU per spawn (the worker's own: ${f1(m.c.workers)} ms)`,
-      );
+    const spawns = (m: Measured & { n: number }) =>
+      `${f2(ofIdeal(m))}× with ${f1(m.c.children)} ms of step-child CPU per spawn (the worker's own: ${f1(m.c.workers)} ms)`;
+    const more = rs.filter((m) => m.n > 1).map((m) => `${m.n} workers ${spawns(m)}`);
     return {
       ok,
-      text:
-        `  - ${label}: 1 worker ${one ? `${f2(ofIdeal(one))}× with ${f1(one.c.children)} ms of step-child CPU per spawn (the worker's own: ${f1(one.c.workers)} ms)` : 'not measured'} (${verdict(ok)}); ` +
-        `${more.join('; ')}.`,
+      text: `  - ${label}: 1 worker ${one ? spawns(one) : 'not measured'} (${verdict(ok)}); ` + `${more.join('; ')}.`,
     };
   });
   console.log("\n## Issue 22's targets in this run\n");

@@ -108,8 +108,13 @@ export interface RunSummary {
 }
 
 /** Warns, once per step of the run, about each step that opted out of least privilege with `secrets: '*'`. */
+/** Where a run's warnings go: `onWarning`, else stderr. */
+export function warnerFor(options: Pick<RunOptions, 'onWarning'>): (message: string) => void {
+  return options.onWarning ?? ((m: string) => process.stderr.write(`warning: ${m}\n`));
+}
+
 export function warnOpenDeclarations(nodes: readonly StepNode[], options: Pick<RunOptions, 'onWarning'>): void {
-  const warn = options.onWarning ?? ((m: string) => process.stderr.write(`warning: ${m}\n`));
+  const warn = warnerFor(options);
   for (const n of nodes) {
     if (n.step.declaration.all)
       warn(

@@ -225,22 +225,9 @@ function encodeAccessLog(s: Statements, runId: string, records: readonly AccessR
 }
 
 function whoIndex(list: Who[], r: AccessRecord): number {
-  for (let i = list.length - 1; i >= 0; i--) {
-    const w = list[i] as Who;
-    if (
-      w[0] === r.pipeline &&
-      w[1] === (r.step ?? null) &&
-      w[2] === (r.component ?? null) &&
-      w[3] === r.attempt &&
-      w[4] === (r.worker ?? null) &&
-      w[5] === r.host &&
-      w[6] === r.manager.uuid &&
-      w[7] === r.manager.name &&
-      w[8] === r.manager.flavor
-    )
-      return i;
-  }
-  return list.push(whoOf(r)) - 1;
+  const who = whoOf(r);
+  const i = list.findLastIndex((w) => w.every((v, k) => v === who[k]));
+  return i >= 0 ? i : list.push(who) - 1;
 }
 
 /** Who made an access, in the order of a log line's `w` and of the `provenance` columns after run_id. */

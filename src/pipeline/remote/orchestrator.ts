@@ -19,6 +19,7 @@ import {
   plannedSteps,
   SECRET_LEAK_PREFIX,
   StepFailedError,
+  warnerFor,
   warnOpenDeclarations,
   type RunOptions,
   type RunSummary,
@@ -308,7 +309,7 @@ async function follow(
   const artifacts = await openRunArtifactStore(stack.artifactStore, ks.configDir, ks.env);
   const steps = runs.steps(runId);
   const values: Record<string, unknown> = {};
-  const warn = options.onWarning ?? ((m: string) => process.stderr.write(`warning: ${m}\n`));
+  const warn = warnerFor(options);
   // From the sealed copy a step's signed result carries, with the hash it signed, else from the store.
   const read = steps.flatMap((s) => (s.output ? [{ id: s.stepId, output: s.output }] : []));
   const got = await Promise.all(

@@ -55,7 +55,6 @@ import { checkJobStack, parseAllowSpec } from './pinning.js';
 import {
   addStepJob,
   claimedState,
-  claimedStatus,
   finishStepState,
   inlineOutputMaxBytes,
   QUEUE_PREFIX,
@@ -732,14 +731,20 @@ async function scheduleDependents(
   queues: Parameters<typeof addStepJob>[0],
 ): Promise<void> {
   const { stepId } = finished;
+  // Each input's claimed state parsed once: with a sealed copy in it, it may be large.
+  const claimed = new Map<string, Record<string, unknown> | null>();
+  const claimOf = (id: string) => {
+    if (!claimed.has(id)) claimed.set(id, claimedState(state.steps.get(id)));
+    return claimed.get(id);
+  };
   const done = (id: string) => {
-    const s = claimedStatus(state.steps.get(id));
+    const s = claimOf(id)?.['status'];
     return s === 'completed' || s === 'cached';
   };
   // The sealed copies of the outputs the dependent reads: this step's as it made it, the others'
   // as their results claim them. The worker that takes the job checks each as it opens it.
   const copyOf = (id: string): string | undefined => {
-    const copy = id === stepId ? finished.sealedOutput : claimedState(state.steps.get(id))?.['sealedOutput'];
+    const copy = id === stepId ? finished.sealedOutput : claimOf(id)?.['sealedOutput'];
     return typeof copy === 'string' ? copy : undefined;
   };
   for (const node of ctx.nodes) {
