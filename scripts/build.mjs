@@ -1,9 +1,11 @@
 // Two outputs: the library (tsc, ESM + .d.ts) and the CLI as one CommonJS bundle, because
 // start-up time is dominated by module loading (DESIGN §11). Heavy packages stay external and
 // are only required on the code paths that need them.
+import { parse } from 'acorn';
+import { simple } from 'acorn-walk';
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, cpSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 
 // Several processes (test runs, developers) may build at once: overwrite in place, never delete
 // dist wholesale, so a concurrent run never sees it missing. `--clean` starts from scratch.
@@ -61,6 +63,33 @@ function lazySqlite() {
   };
 }
 
+/**
+ * On Node 20, which has no compile cache, bin/keystack.cjs compiles a bundle through vm.Script with
+ * V8's code cache (src/support/compile-cache.ts), and there an `import()` in code read from that
+ * cache fails ("A dynamic import callback was not specified"). So each `import(…)` of a bundle
+ * calls `__kimp(…)` instead: the loader's own `import()` when it passes one, else the native one
+ * (the banner below). Found by parsing, not by text, so that no string or comment is touched; the
+ * name is as long as `import`, so the source map's columns still hold. The banner comes before
+ * esbuild's "use strict", so it carries its own.
+ */
+const IMPORT_BANNER = `"use strict"; var __kimp = typeof __kimpHost === "function" ? __kimpHost : (s, o) => import(s, o);`;
+function routeDynamicImports(file) {
+  const code = readFileSync(file, 'utf8');
+  const starts = [];
+  simple(parse(code, { ecmaVersion: 'latest', sourceType: 'script', allowHashBang: true }), {
+    ImportExpression(node) {
+      // The banner's own import() is the fallback.
+      if (node.start > code.indexOf(IMPORT_BANNER) + IMPORT_BANNER.length) starts.push(node.start);
+    },
+  });
+  let out = code;
+  for (const at of starts) {
+    if (out.slice(at, at + 6) !== 'import') throw new Error(`${file}: no import() at ${at}`);
+    out = `${out.slice(0, at)}__kimp${out.slice(at + 6)}`;
+  }
+  writeFileSync(file, out);
+}
+
 const cli = {
   entryPoints: ['src/cli/bin.ts'],
   outfile: 'dist/cli.cjs',
@@ -103,20 +132,24 @@ const cli = {
     'import.meta.url': 'undefined',
   },
   logLevel: 'warning',
+  banner: { js: IMPORT_BANNER },
   // tty, os and url are used by a few paths only; crypto by the ones that read or write a secret.
   plugins: [lazyBuiltins(['child_process', 'tty', 'os', 'url', 'crypto']), lazySqlite()],
 };
 await build(cli);
+routeDynamicImports('dist/cli.cjs');
 chmodSync('dist/cli.cjs', 0o755);
 // The step child (local_process, worker --isolation process) is spawned once per step: its own
 // small entry, without commander and the command tree the CLI bundle compiles at every start.
 await build({ ...cli, entryPoints: ['src/pipeline/step-host/entry.ts'], outfile: 'dist/step-child.cjs' });
+routeDynamicImports('dist/step-child.cjs');
 // The compile cache's directory rules, for bin/keystack.cjs (plain CommonJS) to share with the step host.
 await build({
   ...cli,
   entryPoints: ['src/support/compile-cache.ts'],
   outfile: 'dist/compile-cache.cjs',
   sourcemap: false,
+  banner: {},
 });
 // keystack ui's stylesheet and client script: files served from the package (no CDN, no inline
 // code), beside the CLI bundle and beside the library's ui/ module.

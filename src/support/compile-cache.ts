@@ -1,12 +1,27 @@
 /**
- * Where Node 22+'s compile cache lives for keystack's own processes: the CLI (bin/keystack.cjs,
- * through dist/compile-cache.cjs) and the step children a worker or local_process starts
+ * Where the compile cache lives for keystack's own processes: the CLI (bin/keystack.cjs, through
+ * dist/compile-cache.cjs) and the step children a worker or local_process starts
  * (step-host/parent.ts). One definition, so that both use the same directory under the same rules.
- * Node built-ins only: the CLI loads this before its bundle, on every call.
+ * Node 22+ keeps the cache itself; on Node 20, which has none, `requireWithCodeCache` keeps V8's
+ * code cache for the CLI bundle. Node built-ins only: the CLI loads this before its bundle, on
+ * every call.
  */
-import { lstatSync, mkdirSync, realpathSync } from 'node:fs';
+import {
+  closeSync,
+  fstatSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import module from 'node:module';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import vm from 'node:vm';
 
 /** True where Node has a compile cache (22.1+): elsewhere there is nothing to turn on. */
 export function hasCompileCache(): boolean {
@@ -45,5 +60,101 @@ export function compileCacheDir(
     return dir;
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * The `import()` that a bundle compiled by `requireWithCodeCache` calls instead of its own
+ * (scripts/build.mjs routes them to it): the caller's, which Node compiled as it compiles any
+ * module. The bundle's specifiers are package names and file URLs, which resolve the same from the
+ * caller's directory as from the bundle's when both are in one package.
+ */
+export type ImportHost = (specifier: string, options?: ImportCallOptions) => Promise<unknown>;
+
+/**
+ * Requires the CommonJS bundle `file` with a code cache where there can be one (Node 22+'s compile
+ * cache, else `requireWithCodeCache`), and plainly where there cannot: no private cache directory.
+ */
+export function requireCached(file: string, importHost: ImportHost): unknown {
+  const dir = compileCacheDir(dirname(file));
+  if (dir === undefined) return module.createRequire(file)(file);
+  if (!hasCompileCache()) return requireWithCodeCache(file, dir, importHost);
+  (module as unknown as { enableCompileCache(dir: string): unknown }).enableCompileCache(dir);
+  return module.createRequire(file)(file);
+}
+
+/**
+ * Requires the CommonJS file `file` as `require` would, but compiled through vm.Script with V8's
+ * code cache kept in `dir`: Node 20 has no compile cache, and compiling the CLI bundle is the
+ * largest part of a call's start-up there (docs/benchmarks.md). `dir` comes from
+ * `compileCacheDir`, which vouches that the file's directories and the cache are this user's own.
+ *
+ * - The cache is named by the file's size, mtime and inode, so a rebuilt bundle never meets the
+ *   code of the old one (V8 itself checks only the source's length, its version and its flags);
+ *   stat, not a hash, because hashing the bundle would cost what the cache saves.
+ * - It is written at exit, when it also holds the functions the command compiled, and only when
+ *   there was none or V8 refused it: through a new 0600 file renamed into place, so that a reader
+ *   never sees half of one. Caches of earlier builds of the file are removed then.
+ * - Any failure to read or write the cache only means compiling as `require` would.
+ * - An `import()` in code V8 read from a cache fails in Node 20, whatever loader the script names,
+ *   so the bundle's `import()` calls go to `importHost` instead.
+ */
+export function requireWithCodeCache(file: string, dir: string, importHost: ImportHost): unknown {
+  const fd = openSync(file, 'r');
+  let source: string;
+  let cacheFile: string;
+  try {
+    const s = fstatSync(fd);
+    source = readFileSync(fd, 'utf8');
+    const sub = join(dir, `v8-${process.version}-${process.arch}`);
+    mkdirSync(sub, { recursive: true, mode: 0o700 });
+    cacheFile = join(sub, `${basename(file)}-${s.size}-${Math.trunc(s.mtimeMs)}-${s.ino}.cache`);
+  } finally {
+    closeSync(fd);
+  }
+  let cachedData: Buffer | undefined;
+  try {
+    cachedData = readFileSync(cacheFile);
+  } catch {
+    cachedData = undefined;
+  }
+  // The bundle's first line is on the wrapper's line, as in Node's own wrapper, so that line
+  // numbers in stack traces stay the file's.
+  const script = new vm.Script(
+    `(function (exports, require, module, __filename, __dirname, __kimpHost) {${source}\n})`,
+    {
+      filename: file,
+      ...(cachedData ? { cachedData } : {}),
+    },
+  );
+  if (cachedData === undefined || script.cachedDataRejected)
+    process.once('exit', () => writeCodeCache(cacheFile, `${basename(file)}-`, script));
+  const mod = { exports: {} as unknown, filename: file, id: file, loaded: false };
+  const wrapper = script.runInThisContext() as (...args: unknown[]) => void;
+  wrapper.call(mod.exports, mod.exports, module.createRequire(file), mod, file, dirname(file), importHost);
+  mod.loaded = true;
+  return mod.exports;
+}
+
+function writeCodeCache(cacheFile: string, stem: string, script: vm.Script): void {
+  const tmp = `${cacheFile}.${process.pid}.tmp`;
+  try {
+    const data = script.createCachedData();
+    const fd = openSync(tmp, 'wx', 0o600);
+    try {
+      writeSync(fd, data);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, cacheFile);
+    // Earlier builds' caches, and files a writer that died left behind.
+    for (const f of readdirSync(dirname(cacheFile)))
+      if (f.startsWith(stem) && f !== basename(cacheFile)) unlinkSync(join(dirname(cacheFile), f));
+  } catch {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // Not there: nothing was written.
+    }
   }
 }

@@ -6,10 +6,24 @@
  * compile cache where Node has one.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { parse } from 'acorn';
+import { simple } from 'acorn-walk';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import module from 'node:module';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli, tempEnv } from '../support/cli.js';
 
@@ -93,7 +107,9 @@ describe('start-up loads what the command uses', () => {
 
 const hasCompileCache = typeof (module as { enableCompileCache?: unknown }).enableCompileCache === 'function';
 
-describe.skipIf(!hasCompileCache)('compile cache (Node 22+)', () => {
+// Node 22+ keeps its compile cache; on Node 20 the bin keeps V8's code cache for the bundle
+// (src/support/compile-cache.ts). The same directory and rules hold for both.
+describe('compile cache', () => {
   // A copy of the package (bin, bundle, package.json) in a directory whose mode the test sets.
   const copy = (mode: number) => {
     const root = mkdtempSync(join(tmpdir(), 'keystack-cache-'));
@@ -104,11 +120,19 @@ describe.skipIf(!hasCompileCache)('compile cache (Node 22+)', () => {
     chmodSync(pkg, mode);
     return { root, bin: join(pkg, 'bin', 'keystack.cjs') };
   };
-  const help = (bin: string, cache: string, env: Record<string, string> = {}) =>
-    spawnSync(process.execPath, [bin, '--help'], {
-      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: cache, XDG_CACHE_HOME: cache, ...env },
+  const run = (bin: string, cache: string, args: string[], env: Record<string, string> = {}) =>
+    spawnSync(process.execPath, [bin, ...args], {
+      env: {
+        PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+        HOME: cache,
+        XDG_CACHE_HOME: cache,
+        KEYSTACK_CONFIG_DIR: join(cache, 'config'),
+        KEYSTACK_PASSPHRASE: 'correct-horse-battery-staple',
+        ...env,
+      },
       encoding: 'utf8',
     });
+  const help = (bin: string, cache: string, env: Record<string, string> = {}) => run(bin, cache, ['--help'], env);
 
   it('is kept in a private directory under the user cache dir, and filled', () => {
     const { root, bin } = copy(0o755);
@@ -141,5 +165,84 @@ describe.skipIf(!hasCompileCache)('compile cache (Node 22+)', () => {
     chmodSync(join(cache, 'keystack', 'compile-cache'), 0o755);
     expect(help(bin, cache).status).toBe(0);
     expect(readdirSync(join(cache, 'keystack', 'compile-cache'))).toEqual([]);
+  });
+});
+
+describe.skipIf(hasCompileCache)("Node 20: keystack's own code cache for the bundle", () => {
+  const setup = () => {
+    const root = mkdtempSync(join(tmpdir(), 'keystack-v8cache-'));
+    const pkg = join(root, 'pkg');
+    mkdirSync(pkg);
+    for (const f of ['bin', 'dist/cli.cjs', 'dist/compile-cache.cjs', 'package.json'])
+      cpSync(resolve(f), join(pkg, f), { recursive: true });
+    // yaml, which the bundle imports with import(), resolves from the checkout's node_modules.
+    symlinkSync(resolve('node_modules'), join(pkg, 'node_modules'));
+    const cache = join(root, 'cache');
+    const dir = join(cache, 'keystack', 'compile-cache', `v8-${process.version}-${process.arch}`);
+    const run = (args: string[]) =>
+      spawnSync(process.execPath, [join(pkg, 'bin', 'keystack.cjs'), ...args], {
+        env: {
+          PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+          HOME: cache,
+          XDG_CACHE_HOME: cache,
+          KEYSTACK_CONFIG_DIR: join(cache, 'config'),
+          KEYSTACK_PASSPHRASE: 'correct-horse-battery-staple',
+        },
+        encoding: 'utf8',
+      });
+    const files = () => (existsSync(dir) ? readdirSync(dir) : []);
+    return { pkg, dir, run, files };
+  };
+  // Lists through yaml, which the bundle loads with import(): the call that fails when code read
+  // from V8's cache makes its own import() ("A dynamic import callback was not specified").
+  const listYaml = (run: (args: string[]) => { status: number | null; stdout: string; stderr: string }) => {
+    const r = run(['secret', 'list', '--format', 'yaml']);
+    expect(r, r.stderr).toMatchObject({ status: 0, stderr: '' });
+    expect(r.stdout).toContain('  - db');
+  };
+
+  it('is written once, private, read on later calls, and import() works from cached code', () => {
+    const { dir, run, files } = setup();
+    expect(run(['secret', 'register', 'db', '--user=admin']).status).toBe(0);
+    expect(files()).toHaveLength(1);
+    const file = join(dir, files()[0] ?? '');
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    const first = statSync(file);
+    for (let i = 0; i < 2; i++) listYaml(run);
+    // Accepted: not written again (a rename would give a new inode).
+    expect(files()).toEqual([basename(file)]);
+    expect(statSync(file)).toMatchObject({ ino: first.ino, mtimeMs: first.mtimeMs });
+  });
+
+  it('is replaced when the bundle is rebuilt, and a damaged cache only means compiling', () => {
+    const { pkg, dir, run, files } = setup();
+    expect(run(['secret', 'register', 'db', '--user=admin']).status).toBe(0);
+    const [old] = files();
+    // A rebuild: a new mtime, so a cache of its own.
+    utimesSync(join(pkg, 'dist', 'cli.cjs'), new Date(), new Date(Date.now() + 5000));
+    listYaml(run);
+    expect(files()).toHaveLength(1);
+    expect(files()).not.toEqual([old]);
+    // Garbage where the cache was: V8 refuses it, the call works, and a good cache replaces it.
+    const file = join(dir, files()[0] ?? '');
+    writeFileSync(file, Buffer.alloc(4096, 7));
+    listYaml(run);
+    expect(readFileSync(file).equals(Buffer.alloc(4096, 7))).toBe(false);
+    listYaml(run);
+  });
+
+  it('leaves no import() of its own in the bundles but the fallback (scripts/build.mjs)', () => {
+    for (const f of ['dist/cli.cjs', 'dist/step-child.cjs']) {
+      const starts: number[] = [];
+      simple(parse(readFileSync(f, 'utf8'), { ecmaVersion: 'latest', sourceType: 'script' }), {
+        ImportExpression(node) {
+          starts.push(node.start);
+        },
+      });
+      // The banner's: `(s, o) => import(s, o)` on the first line.
+      expect(starts, f).toHaveLength(1);
+      expect(starts[0], f).toBeLessThan(120);
+    }
   });
 });
