@@ -30,7 +30,7 @@ export const ENVIRONMENT: readonly (readonly [string, string])[] = [
   ['XDG_CONFIG_HOME', 'base of the default config directory'],
   [
     'XDG_CACHE_HOME',
-    'base of the code cache, $XDG_CACHE_HOME/keystack/compile-cache (else ~/.cache/…): Node\'s compile cache on Node 22+, the CLI bundle\'s V8 code cache on Node 20; NODE_DISABLE_COMPILE_CACHE=1 turns it off',
+    "base of the code cache, $XDG_CACHE_HOME/keystack/compile-cache (else ~/.cache/…): Node's compile cache on Node 22+, the CLI bundle's V8 code cache on Node 20; NODE_DISABLE_COMPILE_CACHE=1 turns it off",
   ],
   [
     'KEYSTACK_STACK',

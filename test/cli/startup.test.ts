@@ -107,32 +107,35 @@ describe('start-up loads what the command uses', () => {
 
 const hasCompileCache = typeof (module as { enableCompileCache?: unknown }).enableCompileCache === 'function';
 
+// A copy of the package (bin, bundle, package.json) in a directory whose mode the test sets.
+function copyPackage(mode = 0o755): { root: string; pkg: string; bin: string } {
+  const root = mkdtempSync(join(tmpdir(), 'keystack-cache-'));
+  const pkg = join(root, 'pkg');
+  mkdirSync(pkg);
+  for (const f of ['bin', 'dist/cli.cjs', 'dist/compile-cache.cjs', 'package.json'])
+    cpSync(resolve(f), join(pkg, f), { recursive: true });
+  chmodSync(pkg, mode);
+  return { root, pkg, bin: join(pkg, 'bin', 'keystack.cjs') };
+}
+// Runs that copy's bin with `cache` as its home and cache base, and a config dir of its own in it.
+const runBin = (bin: string, cache: string, args: string[], env: Record<string, string> = {}) =>
+  spawnSync(process.execPath, [bin, ...args], {
+    env: {
+      PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+      HOME: cache,
+      XDG_CACHE_HOME: cache,
+      KEYSTACK_CONFIG_DIR: join(cache, 'config'),
+      KEYSTACK_PASSPHRASE: 'correct-horse-battery-staple',
+      ...env,
+    },
+    encoding: 'utf8',
+  });
+
 // Node 22+ keeps its compile cache; on Node 20 the bin keeps V8's code cache for the bundle
 // (src/support/compile-cache.ts). The same directory and rules hold for both.
 describe('compile cache', () => {
-  // A copy of the package (bin, bundle, package.json) in a directory whose mode the test sets.
-  const copy = (mode: number) => {
-    const root = mkdtempSync(join(tmpdir(), 'keystack-cache-'));
-    const pkg = join(root, 'pkg');
-    mkdirSync(pkg);
-    for (const f of ['bin', 'dist/cli.cjs', 'dist/compile-cache.cjs', 'package.json'])
-      cpSync(resolve(f), join(pkg, f), { recursive: true });
-    chmodSync(pkg, mode);
-    return { root, bin: join(pkg, 'bin', 'keystack.cjs') };
-  };
-  const run = (bin: string, cache: string, args: string[], env: Record<string, string> = {}) =>
-    spawnSync(process.execPath, [bin, ...args], {
-      env: {
-        PATH: process.env['PATH'] ?? '/usr/bin:/bin',
-        HOME: cache,
-        XDG_CACHE_HOME: cache,
-        KEYSTACK_CONFIG_DIR: join(cache, 'config'),
-        KEYSTACK_PASSPHRASE: 'correct-horse-battery-staple',
-        ...env,
-      },
-      encoding: 'utf8',
-    });
-  const help = (bin: string, cache: string, env: Record<string, string> = {}) => run(bin, cache, ['--help'], env);
+  const copy = (mode: number) => copyPackage(mode);
+  const help = (bin: string, cache: string, env: Record<string, string> = {}) => runBin(bin, cache, ['--help'], env);
 
   it('is kept in a private directory under the user cache dir, and filled', () => {
     const { root, bin } = copy(0o755);
@@ -170,26 +173,12 @@ describe('compile cache', () => {
 
 describe.skipIf(hasCompileCache)("Node 20: keystack's own code cache for the bundle", () => {
   const setup = () => {
-    const root = mkdtempSync(join(tmpdir(), 'keystack-v8cache-'));
-    const pkg = join(root, 'pkg');
-    mkdirSync(pkg);
-    for (const f of ['bin', 'dist/cli.cjs', 'dist/compile-cache.cjs', 'package.json'])
-      cpSync(resolve(f), join(pkg, f), { recursive: true });
+    const { root, pkg, bin } = copyPackage();
     // yaml, which the bundle imports with import(), resolves from the checkout's node_modules.
     symlinkSync(resolve('node_modules'), join(pkg, 'node_modules'));
     const cache = join(root, 'cache');
     const dir = join(cache, 'keystack', 'compile-cache', `v8-${process.version}-${process.arch}`);
-    const run = (args: string[]) =>
-      spawnSync(process.execPath, [join(pkg, 'bin', 'keystack.cjs'), ...args], {
-        env: {
-          PATH: process.env['PATH'] ?? '/usr/bin:/bin',
-          HOME: cache,
-          XDG_CACHE_HOME: cache,
-          KEYSTACK_CONFIG_DIR: join(cache, 'config'),
-          KEYSTACK_PASSPHRASE: 'correct-horse-battery-staple',
-        },
-        encoding: 'utf8',
-      });
+    const run = (args: string[]) => runBin(bin, cache, args);
     const files = () => (existsSync(dir) ? readdirSync(dir) : []);
     return { pkg, dir, run, files };
   };
