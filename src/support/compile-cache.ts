@@ -8,6 +8,7 @@
  */
 import {
   closeSync,
+  constants,
   fstatSync,
   lstatSync,
   mkdirSync,
@@ -87,7 +88,9 @@ export function requireCached(file: string, importHost: ImportHost): unknown {
  * Requires the CommonJS file `file` as `require` would, but compiled through vm.Script with V8's
  * code cache kept in `dir`: Node 20 has no compile cache, and compiling the CLI bundle is the
  * largest part of a call's start-up there (docs/benchmarks.md). `dir` comes from
- * `compileCacheDir`, which vouches that the file's directories and the cache are this user's own.
+ * `compileCacheDir`, which vouches that the file's directories and the cache are this user's own;
+ * the cache is kept in a subdirectory per Node version, used only if that too is private, and
+ * read only from a file of this user's that no one else can write.
  *
  * - The cache is named by the file's size, mtime and inode, so a rebuilt bundle never meets the
  *   code of the old one (V8 itself checks only the source's length, its version and its flags);
@@ -102,22 +105,15 @@ export function requireCached(file: string, importHost: ImportHost): unknown {
 export function requireWithCodeCache(file: string, dir: string, importHost: ImportHost): unknown {
   const fd = openSync(file, 'r');
   let source: string;
-  let cacheFile: string;
+  let cacheFile: string | undefined;
   try {
     const s = fstatSync(fd);
     source = readFileSync(fd, 'utf8');
-    const sub = join(dir, `v8-${process.version}-${process.arch}`);
-    mkdirSync(sub, { recursive: true, mode: 0o700 });
-    cacheFile = join(sub, `${basename(file)}-${s.size}-${Math.trunc(s.mtimeMs)}-${s.ino}.cache`);
+    cacheFile = privateCacheFile(dir, `${basename(file)}-${s.size}-${Math.trunc(s.mtimeMs)}-${s.ino}.cache`);
   } finally {
     closeSync(fd);
   }
-  let cachedData: Buffer | undefined;
-  try {
-    cachedData = readFileSync(cacheFile);
-  } catch {
-    cachedData = undefined;
-  }
+  const cachedData = cacheFile === undefined ? undefined : readOwnFile(cacheFile);
   // The bundle's first line is on the wrapper's line, as in Node's own wrapper, so that line
   // numbers in stack traces stay the file's.
   const script = new vm.Script(
@@ -127,13 +123,44 @@ export function requireWithCodeCache(file: string, dir: string, importHost: Impo
       ...(cachedData ? { cachedData } : {}),
     },
   );
-  if (cachedData === undefined || script.cachedDataRejected)
-    process.once('exit', () => writeCodeCache(cacheFile, `${basename(file)}-`, script));
+  const to = cacheFile;
+  if (to !== undefined && (cachedData === undefined || script.cachedDataRejected))
+    process.once('exit', () => writeCodeCache(to, `${basename(file)}-`, script));
   const mod = { exports: {} as unknown, filename: file, id: file, loaded: false };
   const wrapper = script.runInThisContext() as (...args: unknown[]) => void;
   wrapper.call(mod.exports, mod.exports, module.createRequire(file), mod, file, dirname(file), importHost);
   mod.loaded = true;
   return mod.exports;
+}
+
+/**
+ * The cache file `name` in this Node's subdirectory of `dir`, created private if need be; undefined
+ * (no cache) if that subdirectory is not this user's own and private: a file another user could
+ * put there would be run as code.
+ */
+function privateCacheFile(dir: string, name: string): string | undefined {
+  try {
+    const sub = join(dir, `v8-${process.version}-${process.arch}`);
+    mkdirSync(sub, { recursive: true, mode: 0o700 });
+    const s = lstatSync(sub);
+    return s.isDirectory() && s.uid === process.getuid?.() && (s.mode & 0o077) === 0 ? join(sub, name) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The bytes of `file` if it is a regular file of this user's that no one else can write; else undefined. */
+function readOwnFile(file: string): Buffer | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+    const s = fstatSync(fd);
+    return s.isFile() && s.uid === process.getuid?.() && (s.mode & 0o022) === 0 ? readFileSync(fd) : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }
 
 function writeCodeCache(cacheFile: string, stem: string, script: vm.Script): void {

@@ -221,6 +221,29 @@ describe.skipIf(hasCompileCache)("Node 20: keystack's own code cache for the bun
     listYaml(run);
   });
 
+  it('is neither read nor written in a subdirectory other users can write', () => {
+    const { dir, run, files } = setup();
+    expect(run(['secret', 'register', 'db', '--user=admin']).status).toBe(0);
+    const [name] = files();
+    // Another user could put code there for this one to run: it is not read, and not replaced.
+    chmodSync(dir, 0o777);
+    const planted = join(dir, name ?? '');
+    writeFileSync(planted, Buffer.alloc(4096, 7));
+    listYaml(run);
+    expect(files()).toEqual([name]);
+    expect(readFileSync(planted).equals(Buffer.alloc(4096, 7))).toBe(true);
+  });
+
+  it('a cache that cannot be made only means compiling', () => {
+    const { dir, run } = setup();
+    mkdirSync(join(dir, '..'), { recursive: true, mode: 0o700 });
+    // A file where this Node's subdirectory would be.
+    writeFileSync(dir, 'not a directory', { mode: 0o600 });
+    expect(run(['secret', 'register', 'db', '--user=admin'])).toMatchObject({ status: 0, stderr: '' });
+    listYaml(run);
+    expect(readFileSync(dir, 'utf8')).toBe('not a directory');
+  });
+
   it('leaves no import() of its own in the bundles but the fallback (scripts/build.mjs)', () => {
     for (const f of ['dist/cli.cjs', 'dist/step-child.cjs']) {
       const starts: number[] = [];
