@@ -18,7 +18,7 @@ import {
   realpathSync,
   renameSync,
   unlinkSync,
-  writeSync,
+  writeFileSync,
 } from 'node:fs';
 import module from 'node:module';
 import { basename, dirname, join } from 'node:path';
@@ -169,7 +169,7 @@ function writeCodeCache(cacheFile: string, stem: string, script: vm.Script): voi
     const data = script.createCachedData();
     const fd = openSync(tmp, 'wx', 0o600);
     try {
-      writeSync(fd, data);
+      writeFileSync(fd, data);
     } finally {
       closeSync(fd);
     }
