@@ -253,6 +253,17 @@ async function settled(
   return jobs.map((j) => (j.returnvalue === null || j.returnvalue === undefined ? j.failedReason : undefined));
 }
 
+/**
+ * The worker's log once it holds at least `n` lines matching `pattern` (or after 10 s, for the
+ * assertion to report what is there): a worker logs a refusal before BullMQ records the job as
+ * failed, but the line can still be on its way through the pipe when the test sees the failure.
+ */
+async function logWith(s: Scene, pattern: RegExp, n = 1): Promise<string> {
+  const count = () => s.w.log().match(new RegExp(pattern.source, 'g'))?.length ?? 0;
+  await until(`${n} worker log lines matching ${pattern}`, () => count() >= n, 10_000).catch(() => undefined);
+  return s.w.log();
+}
+
 const realRun = (s: Scene) => runCli(['pipeline', 'run', 'marks.mjs'], cliEnv(s.f.configDir, s.f.clientEnv), s.root);
 const runIdIn = (text: string): string => /run ([0-9a-f-]{36})/.exec(text)?.[1] ?? 'no run id';
 
@@ -323,7 +334,7 @@ describe('forged step jobs are refused before anything runs; the worker stays up
     await realRunCompleted(s, real, [envelope.runId]);
     // Nothing of a refused job is written to run state.
     expect(await redis.exists(runKey(envelope.runId))).toBe(0);
-    expect(s.w.log().match(/refused a step job/g)).toHaveLength(3);
+    expect((await logWith(s, /refused a step job/, 3)).match(/refused a step job/g)).toHaveLength(3);
   }, 60_000);
 
   it("re-signed: by an attacker's own key, by the worker's key, and by the client's key as a step result", async () => {
@@ -400,7 +411,7 @@ describe('forged step jobs are refused before anything runs; the worker stays up
     const why = await settled(s, [again, `${runId}__mark`], []);
     expect(marked(s).filter((m) => m === runId)).toHaveLength(1);
     expect(why).toEqual([REFUSED.replay, REFUSED.replay]);
-    expect(s.w.log().match(/\(a replay\)/g)).toHaveLength(2);
+    expect((await logWith(s, /\(a replay\)/, 2)).match(/\(a replay\)/g)).toHaveLength(2);
     await realRunCompleted(s, real, []);
   }, 60_000);
 
@@ -416,7 +427,7 @@ describe('forged step jobs are refused before anything runs; the worker stays up
     for (let i = 0; i < 3; i++) replays.push(...(await settled(s, [await add(s, data, s.q.main, 10)], [])));
     expect(marked(s).filter((m) => m === runId)).toHaveLength(3);
     expect(replays).toEqual([undefined, undefined, REFUSED.attempts]);
-    expect(s.w.log()).toContain(REFUSED.replay);
+    expect(await logWith(s, /\(a replay\)/)).toContain(REFUSED.replay);
   }, 60_000);
 
   it('moved: a signed job put on another queue than the one the client signed it for', async () => {
@@ -501,7 +512,7 @@ describe('sealed copies of inputs beside a signed job: used only when they open 
     );
     // Not used: the input was read from the store, which does not have it, so the step failed before it ran.
     for (const reason of reasons) expect(reason).toMatch(/train\.json/);
-    const log = s.w.log();
+    const log = await logWith(s, /read from the store instead/, 3);
     expect(log).toMatch(
       /the copy of artifact \S+\/train\.json carried beside artifact-store 's3' is not sealed; read from the store instead/,
     );
