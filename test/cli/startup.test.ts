@@ -2,8 +2,8 @@
  * Start-up loads only what the invoked command needs (issue 19): the command table loads one
  * group's definitions, and a definition builds its `--json` shape from the zod it is given, so
  * zod (about 55 ms to load) is required only by commands that validate with it. The same holds for
- * better-sqlite3 and the built-ins only some commands use (issue 22), and the bin turns on a V8
- * compile cache where Node has one.
+ * better-sqlite3 and the built-ins only some commands use (issue 22), and the bin loads the bundle
+ * with a code cache: Node's compile cache on Node 22+, keystack's own V8 code cache on Node 20.
  */
 import { spawnSync } from 'node:child_process';
 import { parse } from 'acorn';
