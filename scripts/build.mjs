@@ -75,11 +75,12 @@ function lazySqlite() {
 const IMPORT_BANNER = `"use strict"; var __kimp = typeof __kimpHost === "function" ? __kimpHost : (s, o) => import(s, o);`;
 function routeDynamicImports(file) {
   const code = readFileSync(file, 'utf8');
+  // The banner's own import() is the fallback, and stays.
+  const afterBanner = code.indexOf(IMPORT_BANNER) + IMPORT_BANNER.length;
   const starts = [];
   simple(parse(code, { ecmaVersion: 'latest', sourceType: 'script', allowHashBang: true }), {
     ImportExpression(node) {
-      // The banner's own import() is the fallback.
-      if (node.start > code.indexOf(IMPORT_BANNER) + IMPORT_BANNER.length) starts.push(node.start);
+      if (node.start > afterBanner) starts.push(node.start);
     },
   });
   let out = code;

@@ -107,12 +107,12 @@ export interface RunSummary {
   outputs: Record<string, unknown>;
 }
 
-/** Warns, once per step of the run, about each step that opted out of least privilege with `secrets: '*'`. */
 /** Where a run's warnings go: `onWarning`, else stderr. */
 export function warnerFor(options: Pick<RunOptions, 'onWarning'>): (message: string) => void {
   return options.onWarning ?? ((m: string) => process.stderr.write(`warning: ${m}\n`));
 }
 
+/** Warns, once per step of the run, about each step that opted out of least privilege with `secrets: '*'`. */
 export function warnOpenDeclarations(nodes: readonly StepNode[], options: Pick<RunOptions, 'onWarning'>): void {
   const warn = warnerFor(options);
   for (const n of nodes) {

@@ -54,14 +54,16 @@ export function compileCacheDir(
     if (!base) return undefined;
     const dir = join(base, 'keystack', 'compile-cache');
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    for (const d of [dir, dirname(dir)]) {
-      const s = lstatSync(d);
-      if (!s.isDirectory() || s.uid !== uid || (s.mode & 0o077) !== 0) return undefined;
-    }
-    return dir;
+    return isPrivateDir(dir, uid) && isPrivateDir(dirname(dir), uid) ? dir : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** Whether `d` is a directory of `uid`'s that nobody else can read or write (not a link to one). */
+function isPrivateDir(d: string, uid: number | undefined): boolean {
+  const s = lstatSync(d);
+  return s.isDirectory() && s.uid === uid && (s.mode & 0o077) === 0;
 }
 
 /**
@@ -102,7 +104,7 @@ export function requireCached(file: string, importHost: ImportHost): unknown {
  * - An `import()` in code V8 read from a cache fails in Node 20, whatever loader the script names,
  *   so the bundle's `import()` calls go to `importHost` instead.
  */
-export function requireWithCodeCache(file: string, dir: string, importHost: ImportHost): unknown {
+function requireWithCodeCache(file: string, dir: string, importHost: ImportHost): unknown {
   const fd = openSync(file, 'r');
   let source: string;
   let cacheFile: string | undefined;
@@ -126,10 +128,10 @@ export function requireWithCodeCache(file: string, dir: string, importHost: Impo
   const to = cacheFile;
   if (to !== undefined && (cachedData === undefined || script.cachedDataRejected))
     process.once('exit', () => writeCodeCache(to, `${basename(file)}-`, script));
-  const mod = { exports: {} as unknown, filename: file, id: file, loaded: false };
+  // The bundle uses only `module.exports` of its module object.
+  const mod = { exports: {} as unknown };
   const wrapper = script.runInThisContext() as (...args: unknown[]) => void;
   wrapper.call(mod.exports, mod.exports, module.createRequire(file), mod, file, dirname(file), importHost);
-  mod.loaded = true;
   return mod.exports;
 }
 
@@ -142,8 +144,7 @@ function privateCacheFile(dir: string, name: string): string | undefined {
   try {
     const sub = join(dir, `v8-${process.version}-${process.arch}`);
     mkdirSync(sub, { recursive: true, mode: 0o700 });
-    const s = lstatSync(sub);
-    return s.isDirectory() && s.uid === process.getuid?.() && (s.mode & 0o077) === 0 ? join(sub, name) : undefined;
+    return isPrivateDir(sub, process.getuid?.()) ? join(sub, name) : undefined;
   } catch {
     return undefined;
   }
